@@ -1,0 +1,180 @@
+"""App wiring: builds the bot, dispatcher, database and scheduler, and runs them together.
+
+`Steward.run()` is the whole life of the bot, the same for `python -m bot` and for the end-to-end
+tests: open the database (migrations included), start polling or the webhook server, start the
+scheduler inside the running loop, register command menus; on stop, let running handlers finish,
+shut the scheduler, close the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from contextlib import suppress
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.commands import register_command_menus
+from bot.config import Settings
+from bot.i18n import LanguageMiddleware, create_i18n
+from bot.middlewares import InFlightMiddleware, RoleMiddleware, SeenMiddleware
+from bot.outbound import OutboundMiddleware
+from bot.roles import RoleService
+from handlers import build_root_router
+from storage.chats import ChatRepository, UserRepository
+from storage.database import Database
+
+logger = logging.getLogger(__name__)
+
+# Every update type a feature needs. chat_member and the reaction updates are only delivered
+# when asked for explicitly.
+ALLOWED_UPDATES = [
+    "message",
+    "edited_message",
+    "channel_post",
+    "edited_channel_post",
+    "callback_query",
+    "chat_member",
+    "my_chat_member",
+    "chat_join_request",
+    "poll",
+    "poll_answer",
+    "message_reaction",
+    "message_reaction_count",
+]
+
+SHUTDOWN_DRAIN_SECONDS = 15.0
+
+
+class Steward:
+    def __init__(self, settings: Settings, *, handle_signals: bool = True) -> None:
+        self.settings = settings
+        self.handle_signals = handle_signals
+        self.outbound = OutboundMiddleware()
+        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+        session.middleware(self.outbound)
+        self.bot = Bot(
+            settings.bot_token,
+            session=session,
+            default=DefaultBotProperties(parse_mode=ParseMode.HTML),
+        )
+        self.db = Database(settings.database_path)
+        self.scheduler = AsyncIOScheduler(timezone="UTC")
+        self.i18n = create_i18n(settings.default_language)
+        self.roles = RoleService(settings, self.bot)
+        self.in_flight = InFlightMiddleware()
+        self.started = asyncio.Event()
+        self.dispatcher = self._build_dispatcher()
+
+    def services(self) -> dict[str, Any]:
+        """What handlers may ask for by parameter name (aiogram injects workflow data)."""
+        return {
+            "settings": self.settings,
+            "db": self.db,
+            "scheduler": self.scheduler,
+            "role_service": self.roles,
+            "users": UserRepository(self.db),
+            "chats": ChatRepository(self.db),
+            "app": self,
+        }
+
+    def _build_dispatcher(self) -> Dispatcher:
+        dp = Dispatcher(name="steward")
+        dp.workflow_data.update(self.services())
+        dp.update.outer_middleware(self.in_flight)
+        LanguageMiddleware(self.i18n, self.settings.languages).setup(dp)
+        seen = SeenMiddleware(dp["users"], dp["chats"])
+        for observer in (dp.message, dp.edited_message, dp.callback_query, dp.my_chat_member):
+            observer.outer_middleware(seen)
+        role_middleware = RoleMiddleware(self.roles)
+        dp.message.middleware(role_middleware)
+        dp.callback_query.middleware(role_middleware)
+        dp.include_router(build_root_router())
+        dp.startup.register(self._on_startup)
+        dp.shutdown.register(self._on_shutdown)
+        return dp
+
+    async def _on_startup(self) -> None:
+        me = await self.bot.get_me()
+        logger.info("connected as @%s (id %s)", me.username, me.id)
+        self.scheduler.start()
+        groups = await ChatRepository(self.db).groups_with_bot()
+        await register_command_menus(
+            self.bot,
+            self.i18n,
+            self.settings.languages,
+            sorted(self.settings.manager_ids),
+            [g.chat_id for g in groups],
+        )
+        self.started.set()
+
+    async def _on_shutdown(self) -> None:
+        logger.info("shutting down: waiting for running handlers")
+        await self.in_flight.drain(SHUTDOWN_DRAIN_SECONDS)
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+
+    async def run(self) -> None:
+        await self.db.open()
+        try:
+            if self.settings.webhook_url:
+                await self._run_webhook()
+            else:
+                await self.bot.delete_webhook(drop_pending_updates=False)
+                await self.dispatcher.start_polling(
+                    self.bot,
+                    allowed_updates=ALLOWED_UPDATES,
+                    handle_signals=self.handle_signals,
+                    close_bot_session=True,
+                )
+        finally:
+            await self.bot.session.close()
+            await self.db.close()
+            logger.info("stopped")
+
+    async def _run_webhook(self) -> None:
+        settings = self.settings
+        path = urlsplit(settings.webhook_url).path or "/webhook"
+        app = web.Application()
+        SimpleRequestHandler(
+            dispatcher=self.dispatcher, bot=self.bot, secret_token=settings.webhook_secret
+        ).register(app, path=path)
+        setup_application(app, self.dispatcher, bot=self.bot)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
+        await site.start()
+        await self.bot.set_webhook(
+            settings.webhook_url,
+            secret_token=settings.webhook_secret,
+            allowed_updates=ALLOWED_UPDATES,
+        )
+        logger.info("webhook listening on %s:%s%s", settings.webhook_host, settings.webhook_port, path)
+        self._webhook_stop = asyncio.Event()
+        if self.handle_signals:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with suppress(NotImplementedError):
+                    loop.add_signal_handler(sig, self._webhook_stop.set)
+        try:
+            await self._webhook_stop.wait()
+        finally:
+            await runner.cleanup()
+
+    async def stop(self) -> None:
+        """Stop from inside the process (tests, embedding); signals do the same."""
+        if self.settings.webhook_url:
+            self._webhook_stop.set()
+        else:
+            with suppress(RuntimeError):
+                await self.dispatcher.stop_polling()

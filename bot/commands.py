@@ -1,0 +1,144 @@
+"""The bot's command catalogue: one list that feeds /help and Telegram's command menus.
+
+Each feature declares its commands here once, with who may use them and where, so the menu a
+user sees and the help they read can never disagree with what the handlers accept.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import (
+    BotCommand,
+    BotCommandScopeAllChatAdministrators,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
+    BotCommandScopeChat,
+    BotCommandScopeChatAdministrators,
+)
+from aiogram.utils.i18n import I18n
+
+from bot.roles import Requirement, Roles
+
+logger = logging.getLogger(__name__)
+
+
+def N_(message: str) -> str:
+    """Marks a string for the catalog without translating it yet (translated per language)."""
+    return message
+
+
+class Where(StrEnum):
+    PRIVATE = "private"
+    GROUP = "group"
+    ANY = "any"
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    name: str
+    description: str  # msgid; translated when shown
+    role: Requirement = Requirement.MEMBER
+    where: Where = Where.ANY
+
+    def usable_in(self, chat_type: str) -> bool:
+        if self.where is Where.ANY:
+            return True
+        return (self.where is Where.PRIVATE) == (chat_type == "private")
+
+
+COMMANDS: tuple[CommandSpec, ...] = (
+    CommandSpec("start", N_("start the bot and see what it can do"), where=Where.PRIVATE),
+    CommandSpec("help", N_("list the commands you can use")),
+)
+
+
+def visible_commands(
+    roles: Roles, chat_type: str, commands: Iterable[CommandSpec] = COMMANDS
+) -> dict[Requirement, list[CommandSpec]]:
+    """Commands this user may use in this kind of chat, grouped by the role that grants them."""
+    grouped: dict[Requirement, list[CommandSpec]] = {}
+    for spec in commands:
+        if spec.usable_in(chat_type) and roles.satisfies(spec.role):
+            group = Requirement.MEMBER if spec.role is Requirement.MEMBER else spec.role
+            grouped.setdefault(group, []).append(spec)
+    return grouped
+
+
+def _menu(i18n: I18n, locale: str, specs: Iterable[CommandSpec]) -> list[BotCommand]:
+    return [
+        BotCommand(command=s.name, description=i18n.gettext(s.description, locale=locale)[:256])
+        for s in specs
+    ]
+
+
+def menu_plan(
+    manager_ids: Iterable[int], group_ids: Iterable[int], commands: Iterable[CommandSpec] = COMMANDS
+) -> list[tuple[object, list[CommandSpec]]]:
+    """Which commands each menu scope shows. Pure, so the plan is testable without Telegram."""
+    commands = tuple(commands)
+    member = Roles(is_manager=False, is_admin=False)
+    admin = Roles(is_manager=False, is_admin=True)
+    manager = Roles(is_manager=True, is_admin=False)
+
+    def pick(roles: Roles, chat_type: str) -> list[CommandSpec]:
+        return [s for s in commands if s.usable_in(chat_type) and roles.satisfies(s.role)]
+
+    plan: list[tuple[object, list[CommandSpec]]] = [
+        (BotCommandScopeAllPrivateChats(), pick(member, "private")),
+        (BotCommandScopeAllGroupChats(), pick(member, "supergroup")),
+        (BotCommandScopeAllChatAdministrators(), pick(admin, "supergroup")),
+    ]
+    plan += [(BotCommandScopeChat(chat_id=m), pick(manager, "private")) for m in manager_ids]
+    plan += [
+        (BotCommandScopeChatAdministrators(chat_id=g), pick(admin, "supergroup"))
+        for g in group_ids
+    ]
+    return plan
+
+
+async def register_command_menus(
+    bot: Bot,
+    i18n: I18n,
+    languages: tuple[str, ...],
+    manager_ids: Iterable[int],
+    group_ids: Iterable[int],
+) -> int:
+    """Set every scope's menu in every language; returns how many calls succeeded.
+
+    A failing scope (e.g. a manager who never opened the bot: "chat not found") is logged and
+    skipped; menus are a convenience and must not stop the bot from starting.
+    """
+    done = 0
+    for scope, specs in menu_plan(manager_ids, group_ids):
+        # The default (no language_code) menu speaks the first configured language.
+        for language_code, locale in [(None, languages[0]), *[(lang, lang) for lang in languages]]:
+            try:
+                await bot.set_my_commands(
+                    _menu(i18n, locale, specs), scope=scope, language_code=language_code
+                )
+                done += 1
+            except TelegramAPIError as exc:
+                logger.warning("could not set commands for %s: %s", scope.type, exc)
+                break
+    return done
+
+
+async def register_group_admin_menu(bot: Bot, i18n: I18n, languages: tuple[str, ...], chat_id: int):
+    """Menu for the admins of one group, set when the bot joins it."""
+    specs = menu_plan((), (chat_id,))[-1][1]
+    for language_code, locale in [(None, languages[0]), *[(lang, lang) for lang in languages]]:
+        try:
+            await bot.set_my_commands(
+                _menu(i18n, locale, specs),
+                scope=BotCommandScopeChatAdministrators(chat_id=chat_id),
+                language_code=language_code,
+            )
+        except TelegramAPIError as exc:
+            logger.warning("could not set admin commands for %s: %s", chat_id, exc)
+            return

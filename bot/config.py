@@ -1,0 +1,230 @@
+"""Typed settings, loaded once at start from `.env` and the environment.
+
+Nothing imports settings globally: `load_settings` builds one frozen `Settings` object that the app
+passes to whatever needs it (middleware data, services). Every key is documented in
+`config.example.env`; a bad value becomes a `SettingsError` whose lines each name the key and how to
+fix it, so the operator never has to read a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from aiogram.utils.token import TokenValidationError, validate_token
+from dotenv import dotenv_values
+
+SUPPORTED_LANGUAGES = ("en", "ru", "nl")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_WEBHOOK_SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+
+
+class SettingsError(Exception):
+    """Raised with one human-readable line per invalid key."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    bot_token: str = field(repr=False)
+    telegram_api_url: str = "https://api.telegram.org"
+    database_path: Path = Path("data/steward.sqlite3")
+    manager_ids: frozenset[int] = frozenset()
+    timezone: ZoneInfo = ZoneInfo("UTC")
+    languages: tuple[str, ...] = SUPPORTED_LANGUAGES
+    log_chat_id: int | None = None
+    support_chat_id: int | None = None
+    log_level: str = "INFO"
+    webhook_url: str | None = None
+    webhook_secret: str | None = field(default=None, repr=False)
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = 8080
+    spam_samples_dir: Path | None = None
+    late_post_grace_seconds: int = 3600
+
+    @property
+    def default_language(self) -> str:
+        return self.languages[0]
+
+    @property
+    def bot_id(self) -> int:
+        """The bot's own user id is the token's numeric prefix; no request needed."""
+        return int(self.bot_token.split(":", 1)[0])
+
+    def is_manager(self, user_id: int | None) -> bool:
+        return user_id is not None and user_id in self.manager_ids
+
+
+# --- parsers: each returns the value or raises ValueError with the fix in its message ---------
+
+
+def _parse_token(raw: str) -> str:
+    try:
+        validate_token(raw)
+    except TokenValidationError:
+        raise ValueError(
+            "is not a valid bot token (expected digits, a colon and a secret, e.g. 123456:ABC-def); "
+            "copy it again from @BotFather"
+        ) from None
+    return raw
+
+
+def _parse_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ValueError("must be an http(s) URL such as https://api.telegram.org")
+    return raw.rstrip("/")
+
+
+def _parse_chat_id(raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(
+            "must be a numeric chat id such as -1001234567890 (forward a message from the chat to "
+            "@userinfobot or read it from the bot's log)"
+        ) from None
+
+
+def _parse_manager_ids(raw: str) -> frozenset[int]:
+    ids: set[int] = set()
+    for part in raw.replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if not part.isdigit():
+            raise ValueError(
+                f"must be comma-separated numeric Telegram user ids; {part!r} is not one "
+                "(ask @userinfobot for yours)"
+            )
+        ids.add(int(part))
+    return frozenset(ids)
+
+
+def _parse_timezone(raw: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"{raw!r} is not an IANA time zone name; use one like Europe/Amsterdam or UTC"
+        ) from None
+
+
+def _parse_languages(raw: str) -> tuple[str, ...]:
+    langs = tuple(dict.fromkeys(p.strip().lower() for p in raw.split(",") if p.strip()))
+    unknown = [lang for lang in langs if lang not in SUPPORTED_LANGUAGES]
+    if not langs or unknown:
+        raise ValueError(
+            f"must list languages Steward speaks ({', '.join(SUPPORTED_LANGUAGES)}), comma-separated"
+            + (f"; unknown: {', '.join(unknown)}" if unknown else "")
+        )
+    return langs
+
+
+def _parse_log_level(raw: str) -> str:
+    level = raw.strip().upper()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
+def _parse_listen(raw: str) -> tuple[str, int]:
+    host, sep, port = raw.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("must be host:port, e.g. 0.0.0.0:8080")
+    return host.strip("[]"), int(port)
+
+
+def _parse_webhook_secret(raw: str) -> str:
+    if not _WEBHOOK_SECRET_RE.match(raw):
+        raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)")
+    return raw
+
+
+def _parse_directory(raw: str) -> Path:
+    path = Path(raw).expanduser()
+    if not path.is_dir():
+        raise ValueError(f"{raw!r} is not a directory")
+    return path
+
+
+def _parse_positive_int(raw: str) -> int:
+    if not raw.strip().isdigit():
+        raise ValueError("must be a whole number of seconds, e.g. 3600")
+    return int(raw)
+
+
+def read_environment(env_file: str | os.PathLike[str] | None, environ: Mapping[str, str]) -> dict:
+    """Merge the .env file with the process environment; real environment variables win."""
+    values: dict[str, str] = {}
+    if env_file is not None and Path(env_file).is_file():
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update(environ)
+    return values
+
+
+def load_settings(
+    env_file: str | os.PathLike[str] | None = ".env",
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Read, validate and freeze the settings. Raises SettingsError listing every bad key."""
+    raw = read_environment(env_file, os.environ if environ is None else environ)
+    problems: list[str] = []
+    parsed: dict[str, Any] = {}
+
+    def take(key: str, attr: str, parser: Callable[[str], Any]) -> None:
+        value = raw.get(key, "").strip()
+        if not value:
+            return
+        try:
+            parsed[attr] = parser(value)
+        except ValueError as exc:
+            problems.append(f"{key} {exc}.")
+
+    token = raw.get("BOT_TOKEN", "").strip()
+    if not token:
+        problems.append(
+            "BOT_TOKEN is not set: open @BotFather in Telegram, send /newbot, and put the token "
+            "it gives you in .env as BOT_TOKEN=... (see config.example.env)."
+        )
+    else:
+        take("BOT_TOKEN", "bot_token", _parse_token)
+    take("TELEGRAM_API_URL", "telegram_api_url", _parse_url)
+    take("DATABASE_PATH", "database_path", lambda v: Path(v).expanduser())
+    take("MANAGER_IDS", "manager_ids", _parse_manager_ids)
+    take("TIMEZONE", "timezone", _parse_timezone)
+    take("LANGUAGES", "languages", _parse_languages)
+    take("LOG_CHAT_ID", "log_chat_id", _parse_chat_id)
+    take("SUPPORT_CHAT_ID", "support_chat_id", _parse_chat_id)
+    take("LOG_LEVEL", "log_level", _parse_log_level)
+    take("WEBHOOK_URL", "webhook_url", _parse_url)
+    take("WEBHOOK_SECRET", "webhook_secret", _parse_webhook_secret)
+    take("SPAM_SAMPLES_DIR", "spam_samples_dir", _parse_directory)
+    take("LATE_POST_GRACE_SECONDS", "late_post_grace_seconds", _parse_positive_int)
+    listen = raw.get("WEBHOOK_LISTEN", "").strip()
+    if listen:
+        try:
+            parsed["webhook_host"], parsed["webhook_port"] = _parse_listen(listen)
+        except ValueError as exc:
+            problems.append(f"WEBHOOK_LISTEN {exc}.")
+    if parsed.get("webhook_url") and not parsed.get("webhook_secret") and not any(
+        p.startswith("WEBHOOK_SECRET") for p in problems
+    ):
+        problems.append(
+            "WEBHOOK_SECRET is required when WEBHOOK_URL is set, so that only Telegram can post "
+            "updates; generate one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
+    if parsed.get("webhook_url", "").startswith("http://"):
+        problems.append("WEBHOOK_URL must use https://; Telegram delivers webhooks only over TLS.")
+    if problems:
+        raise SettingsError(problems)
+    return Settings(**parsed)

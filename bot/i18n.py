@@ -1,0 +1,83 @@
+"""Internationalisation: one gettext catalog per language, read straight from the .po files.
+
+aiogram's `I18n` wants compiled .mo files; compiling them in memory at start from the committed
+.po sources (with Babel, aiogram's own i18n dependency) means a translation can never be stale
+against its source and the repository holds no binaries.
+"""
+
+from __future__ import annotations
+
+import gettext
+import io
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from aiogram.types import TelegramObject, User
+from aiogram.utils.i18n import I18n, I18nMiddleware
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+LOCALES_DIR = Path(__file__).with_name("locales")
+DOMAIN = "messages"
+
+
+class PoI18n(I18n):
+    """`I18n` that loads `<locale>/LC_MESSAGES/messages.po` and compiles it in memory."""
+
+    @contextmanager
+    def context(self) -> Iterator[I18n]:
+        # aiogram's `gettext` looks up `I18n.get_current()`; a subclass gets a context variable
+        # of its own from ContextInstanceMixin, so publish this instance under the base class.
+        token = I18n.set_current(self)
+        try:
+            yield self
+        finally:
+            I18n.reset_current(token)
+
+    def find_locales(self) -> dict[str, gettext.GNUTranslations]:
+        translations: dict[str, gettext.GNUTranslations] = {}
+        for folder in sorted(self.path.iterdir()):
+            po_path = folder / "LC_MESSAGES" / f"{self.domain}.po"
+            if not po_path.is_file():
+                continue
+            with po_path.open("rb") as fp:
+                catalog = read_po(fp, locale=folder.name)
+            buffer = io.BytesIO()
+            write_mo(buffer, catalog)
+            buffer.seek(0)
+            translations[folder.name] = gettext.GNUTranslations(buffer)
+        return translations
+
+
+def create_i18n(default_language: str) -> PoI18n:
+    return PoI18n(path=LOCALES_DIR, default_locale=default_language, domain=DOMAIN)
+
+
+def pick_language(
+    candidates: Iterable[str | None], supported: tuple[str, ...], default: str
+) -> str:
+    """First candidate whose base language (`pt-br` -> `pt`) the bot speaks, else the default."""
+    for code in candidates:
+        if code:
+            base = code.lower().replace("_", "-").split("-", 1)[0]
+            if base in supported:
+                return base
+    return default
+
+
+class LanguageMiddleware(I18nMiddleware):
+    """Speaks the user's Telegram language when the bot has it, else the first of LANGUAGES."""
+
+    def __init__(self, i18n: I18n, languages: tuple[str, ...]) -> None:
+        super().__init__(i18n=i18n, i18n_key="i18n", middleware_key="i18n_middleware")
+        self.languages = languages
+
+    async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
+        user: User | None = data.get("event_from_user")
+        locale = pick_language(
+            [user.language_code if user else None], self.languages, self.languages[0]
+        )
+        data["locale"] = locale
+        return locale

@@ -1,0 +1,85 @@
+"""Entry point: `python -m bot [--env-file PATH]`.
+
+Exit codes: 0 after a clean stop (SIGINT/SIGTERM), 2 for a configuration problem (one line per
+bad key on stderr), 3 when the database is held by another process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from aiogram.exceptions import TelegramUnauthorizedError
+
+from bot import __version__
+from bot.app import Steward
+from bot.config import Settings, SettingsError, load_settings
+from storage.database import DatabaseLockedError, MigrationError
+
+EXIT_CONFIG = 2
+EXIT_DATABASE = 3
+
+
+class RedactSecrets(logging.Filter):
+    """Replaces the bot token (and webhook secret) in every log line, whoever logs it."""
+
+    def __init__(self, *secrets: str | None) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if s]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if any(s in message for s in self.secrets):
+            for secret in self.secrets:
+                message = message.replace(secret, "<redacted>")
+            record.msg, record.args = message, None
+        return True
+
+
+def configure_logging(settings: Settings) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactSecrets(settings.bot_token, settings.webhook_secret))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Run the Steward bot.")
+    parser.add_argument(
+        "--env-file", default=".env", help="settings file to read (default: .env)"
+    )
+    parser.add_argument("--version", action="version", version=f"Steward {__version__}")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        settings = load_settings(args.env_file)
+    except SettingsError as exc:
+        for problem in exc.problems:
+            print(f"steward: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    configure_logging(settings)
+    try:
+        asyncio.run(Steward(settings).run())
+    except DatabaseLockedError as exc:
+        print(f"steward: {exc}", file=sys.stderr)
+        return EXIT_DATABASE
+    except MigrationError as exc:
+        print(f"steward: {exc}", file=sys.stderr)
+        return EXIT_DATABASE
+    except TelegramUnauthorizedError:
+        print(
+            "steward: BOT_TOKEN was rejected by Telegram (401 Unauthorized); copy the current "
+            "token from @BotFather (/mybots → API Token) into .env.",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        pass
+    return 0

@@ -1,0 +1,140 @@
+"""Dispatcher middlewares shared by every feature.
+
+- `InFlightMiddleware` counts running updates so shutdown can wait for them to finish.
+- `SeenMiddleware` remembers users and chats (who started the bot, which groups it is in),
+  writing only when something changed so the hot path stays cheap.
+- `RoleMiddleware` enforces each handler's `role` and `chat` flags and answers a refusal, so
+  handlers never start with an `if not admin` ladder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.dispatcher.flags import get_flag
+from aiogram.types import CallbackQuery, Chat, Message, TelegramObject, User
+from aiogram.utils.i18n import gettext as _
+
+from bot.roles import Requirement, Roles, RoleService
+from storage.chats import ChatRepository, UserRepository
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+
+class InFlightMiddleware(BaseMiddleware):
+    """Outer update middleware: lets shutdown drain handlers instead of cutting them off."""
+
+    def __init__(self) -> None:
+        self._running = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def running(self) -> int:
+        return self._running
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        self._running += 1
+        self._idle.clear()
+        try:
+            return await handler(event, data)
+        finally:
+            self._running -= 1
+            if self._running == 0:
+                self._idle.set()
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait until no update is being handled; False if the timeout passed first."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            logger.warning("shutdown: %d update(s) still running after %.0fs", self._running, timeout)
+            return False
+        return True
+
+
+class SeenMiddleware(BaseMiddleware):
+    """Keeps the users and chats tables current; caches what it wrote to skip repeat writes."""
+
+    def __init__(self, users: UserRepository, chats: ChatRepository, cache_size: int = 50_000):
+        self.users = users
+        self.chats = chats
+        self.cache_size = cache_size
+        self._seen_users: dict[int, tuple] = {}
+        self._seen_chats: dict[int, tuple] = {}
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        user: User | None = data.get("event_from_user")
+        chat: Chat | None = data.get("event_chat")
+        if user is not None and not user.is_bot:
+            key = (user.username, user.first_name, user.language_code)
+            if self._seen_users.get(user.id) != key:
+                await self.users.upsert_user(
+                    user.id, user.username, user.first_name, user.language_code
+                )
+                self._remember(self._seen_users, user.id, key)
+        if chat is not None:
+            key = (chat.type, chat.title, chat.username)
+            if self._seen_chats.get(chat.id) != key:
+                await self.chats.upsert_chat(chat.id, chat.type, chat.title, chat.username)
+                self._remember(self._seen_chats, chat.id, key)
+        return await handler(event, data)
+
+    def _remember(self, cache: dict[int, tuple], key: int, value: tuple) -> None:
+        if len(cache) >= self.cache_size:
+            cache.clear()  # bounded memory; the next write per id simply repeats
+        cache[key] = value
+
+
+def _refusal(requirement: Requirement) -> str:
+    if requirement is Requirement.ADMIN:
+        return _("Only admins of this chat can use this command.")
+    if requirement is Requirement.MANAGER:
+        return _("Only Steward's managers can use this command.")
+    return _("Only admins of this chat or Steward's managers can use this command.")
+
+
+class RoleMiddleware(BaseMiddleware):
+    """Inner middleware for messages and callback queries.
+
+    Reads two handler flags: `role` (a `Requirement`) and `chat` (`"group"` or `"private"`).
+    Puts the sender's `Roles` in `data["roles"]` for handlers that tailor their answer.
+    """
+
+    def __init__(self, roles: RoleService) -> None:
+        self.roles = roles
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        requirement = Requirement(get_flag(data, "role", default=Requirement.MEMBER))
+        where = get_flag(data, "chat")
+        if isinstance(event, Message):
+            chat_type = event.chat.type
+            if where == "group" and chat_type not in {"group", "supergroup"}:
+                await event.reply(_("This command works in groups only."))
+                return None
+            if where == "private" and chat_type != "private":
+                await event.reply(_("This command works in a private chat with me."))
+                return None
+            roles = (
+                await self.roles.roles_for_message(event)
+                if requirement is not Requirement.MEMBER or get_flag(data, "needs_roles")
+                else Roles(self.roles.is_manager(event.from_user and event.from_user.id), False)
+            )
+            data["roles"] = roles
+            if not roles.satisfies(requirement):
+                await event.reply(_refusal(requirement))
+                return None
+        elif isinstance(event, CallbackQuery):
+            chat_id = event.message.chat.id if event.message else None
+            roles = await self.roles.roles_for_user(chat_id, event.from_user.id)
+            data["roles"] = roles
+            if not roles.satisfies(requirement):
+                await event.answer(_refusal(requirement), show_alert=True)
+                return None
+        return await handler(event, data)

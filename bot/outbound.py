@@ -1,0 +1,233 @@
+"""The one outbound layer for every Bot API call: pacing, 429 handling and retries.
+
+It is an aiogram session middleware, so no feature can bypass it by accident. Pacing keeps the bot
+under Telegram's published limits (about 30 messages/s overall, about 1/s per chat with short
+bursts, 20/min per group or channel) so 429s are the exception; when one still arrives its
+`retry_after` is honoured for the whole chat, not just the one call. Transient failures (network,
+5xx) are retried with capped exponential backoff and jitter; 4xx answers other than 429 are
+permanent and go straight back to the caller, who knows what they mean.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import logging
+import random
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiogram import Bot
+from aiogram.client.session.middlewares.base import (
+    BaseRequestMiddleware,
+    NextRequestMiddlewareType,
+)
+from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
+from aiogram.methods import GetUpdates, TelegramMethod
+from aiogram.methods.base import Response, TelegramType
+
+logger = logging.getLogger(__name__)
+
+GLOBAL_KEY = "*"
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """At most `count` messages in any window of `window` seconds."""
+
+    count: int
+    window: float
+
+
+@dataclass(frozen=True, slots=True)
+class PacingPolicy:
+    overall: Limit = Limit(30, 1.0)
+    per_chat: Limit = Limit(3, 3.0)  # ~1/s with a short burst, as Telegram tolerates
+    per_group: Limit = Limit(20, 60.0)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int = 5  # transient failures: tries in total, the first included
+    base_delay: float = 0.5
+    max_delay: float = 16.0
+    max_retry_after: float = 120.0  # a longer 429 is returned to the caller
+    max_flood_waits: int = 3
+
+    def backoff(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
+        """Delay before retry number `attempt` (1-based): exponential, capped, with jitter
+        so that many callers failing together do not retry together."""
+        delay = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+        return delay * (0.75 + 0.5 * rng())
+
+
+def is_group_chat_id(chat_id: int | str) -> bool:
+    """Groups, supergroups and channels have negative ids; `@name` addresses public ones."""
+    if isinstance(chat_id, str):
+        return chat_id.startswith("@") or chat_id.lstrip("-").isdigit() and chat_id.startswith("-")
+    return chat_id < 0
+
+
+_MESSAGE_METHODS_EXTRA = {"copyMessage", "copyMessages", "forwardMessage", "forwardMessages"}
+_NOT_MESSAGES = {"sendChatAction", "sendInvoice"}
+
+
+def message_cost(method: TelegramMethod[Any]) -> tuple[int | str, int] | None:
+    """The chat a call sends into and how many messages it creates, or None if it sends none."""
+    name = method.__api_method__
+    if name in _NOT_MESSAGES or not (name.startswith("send") or name in _MESSAGE_METHODS_EXTRA):
+        return None
+    chat_id = getattr(method, "chat_id", None)
+    if chat_id is None:
+        return None
+    if name == "sendMediaGroup":
+        return chat_id, len(method.media)
+    if name in {"copyMessages", "forwardMessages"}:
+        return chat_id, len(method.message_ids)
+    return chat_id, 1
+
+
+@dataclass
+class SlidingWindowLimiter:
+    """Remembers when messages went out per key and says how long the next one must wait.
+
+    Pure bookkeeping with an injectable clock so it can be tested without sleeping.
+    """
+
+    clock: Callable[[], float] = time.monotonic
+    _sent: dict[str, deque[float]] = field(default_factory=lambda: defaultdict(deque))
+    _paused_until: dict[str, float] = field(default_factory=dict)
+
+    def wait_time(self, key: str, limits: Sequence[Limit], cost: int = 1) -> float:
+        now = self.clock()
+        wait = self._paused_until.get(key, 0.0) - now
+        sent = self._sent[key]
+        horizon = max((lim.window for lim in limits), default=0.0)
+        while sent and sent[0] <= now - horizon:
+            sent.popleft()
+        for limit in limits:
+            cost_here = min(cost, limit.count)
+            start = bisect.bisect_right(sent, now - limit.window)
+            in_window = len(sent) - start
+            excess = in_window + cost_here - limit.count
+            if excess > 0:
+                # the window must slide past the `excess` oldest sends inside it
+                wait = max(wait, sent[start + excess - 1] + limit.window - now)
+        return max(wait, 0.0)
+
+    def record(self, key: str, cost: int = 1) -> None:
+        now = self.clock()
+        self._sent[key].extend([now] * cost)
+
+    def pause(self, key: str, seconds: float) -> None:
+        until = self.clock() + seconds
+        self._paused_until[key] = max(self._paused_until.get(key, 0.0), until)
+
+
+class TelegramPacer:
+    """Waits until a message to a chat fits every limit, then records it.
+
+    A per-chat lock keeps one chat's messages in the order they were asked for, while messages
+    to other chats go ahead (no head-of-line blocking across chats).
+    """
+
+    def __init__(
+        self,
+        policy: PacingPolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Any] = asyncio.sleep,
+    ) -> None:
+        self.policy = policy or PacingPolicy()
+        self.limiter = SlidingWindowLimiter(clock=clock)
+        self._sleep = sleep
+        self._chat_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    def _chat_limits(self, chat_id: int | str) -> list[Limit]:
+        limits = [self.policy.per_chat]
+        if is_group_chat_id(chat_id):
+            limits.append(self.policy.per_group)
+        return limits
+
+    async def acquire(self, chat_id: int | str, cost: int = 1) -> float:
+        """Returns how long the caller waited, for logs and benchmarks."""
+        key = str(chat_id)
+        waited = 0.0
+        async with self._chat_locks[key]:
+            limits = self._chat_limits(chat_id)
+            while True:
+                delay = max(
+                    self.limiter.wait_time(key, limits, cost),
+                    self.limiter.wait_time(GLOBAL_KEY, [self.policy.overall], cost),
+                )
+                if delay <= 0:
+                    break
+                waited += delay
+                await self._sleep(delay)
+            self.limiter.record(key, cost)
+            self.limiter.record(GLOBAL_KEY, cost)
+        return waited
+
+    def pause_chat(self, chat_id: int | str, seconds: float) -> None:
+        self.limiter.pause(str(chat_id), seconds)
+
+
+class OutboundMiddleware(BaseRequestMiddleware):
+    """Session middleware wrapping every call except getUpdates (which aiogram's polling loop
+    already retries with its own backoff)."""
+
+    def __init__(
+        self,
+        pacer: TelegramPacer | None = None,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], Any] = asyncio.sleep,
+    ) -> None:
+        self.pacer = pacer or TelegramPacer()
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        if isinstance(method, GetUpdates):
+            return await make_request(bot, method)
+        cost = message_cost(method)
+        name = method.__api_method__
+        attempt = 0
+        flood_waits = 0
+        while True:
+            attempt += 1
+            if cost is not None:
+                await self.pacer.acquire(*cost)
+            try:
+                return await make_request(bot, method)
+            except TelegramRetryAfter as exc:
+                flood_waits += 1
+                if exc.retry_after > self.retry.max_retry_after or (
+                    flood_waits > self.retry.max_flood_waits
+                ):
+                    logger.warning(
+                        "%s: flood control asks to wait %ss; giving up (wait %d)",
+                        name, exc.retry_after, flood_waits,
+                    )
+                    raise
+                if cost is not None:
+                    self.pacer.pause_chat(cost[0], exc.retry_after)
+                logger.warning("%s: 429, retrying after %ss", name, exc.retry_after)
+                await self._sleep(exc.retry_after)
+                attempt -= 1  # a flood wait is not a failed attempt
+            except (TelegramNetworkError, TelegramServerError) as exc:
+                if attempt >= self.retry.max_attempts:
+                    logger.error("%s failed after %d attempts: %s", name, attempt, exc)
+                    raise
+                delay = self.retry.backoff(attempt)
+                logger.warning(
+                    "%s: %s (attempt %d/%d), retrying in %.2fs",
+                    name, type(exc).__name__, attempt, self.retry.max_attempts, delay,
+                )
+                await self._sleep(delay)

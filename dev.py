@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Two-command quick start for Steward, needing nothing but Python 3.11+.
+
+    python3 dev.py run    # create .venv, install Steward, start the bot (python -m bot)
+    python3 dev.py test   # create .venv, install Steward with test tools, run ruff and pytest
+
+Extra arguments go to the bot (``run``) or to pytest (``test``). The virtualenv is reinstalled
+only when pyproject.toml changes, so repeated runs start at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = Path(os.environ.get("STEWARD_VENV", ROOT / ".venv"))
+MIN_PYTHON = (3, 11)
+
+
+def venv_python() -> Path:
+    scripts = "Scripts" if os.name == "nt" else "bin"
+    return VENV / scripts / ("python.exe" if os.name == "nt" else "python")
+
+
+def ensure_installed(extras: str) -> Path:
+    """Create the virtualenv and install the project once per pyproject.toml version."""
+    python = venv_python()
+    if not python.exists():
+        print(f"dev.py: creating virtualenv in {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
+    stamp = VENV / f".steward-installed-{extras or 'base'}"
+    if not stamp.exists() or stamp.read_text() != digest:
+        target = f"{ROOT}[{extras}]" if extras else str(ROOT)
+        print(f"dev.py: installing steward{f'[{extras}]' if extras else ''} ...", flush=True)
+        subprocess.check_call(
+            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+             "--editable", target]
+        )
+        stamp.write_text(digest)
+    return python
+
+
+def main(argv: list[str]) -> int:
+    if sys.version_info < MIN_PYTHON:
+        print("Steward needs Python 3.11 or newer.", file=sys.stderr)
+        return 2
+    if not argv or argv[0] not in {"run", "test"}:
+        print(__doc__.strip(), file=sys.stderr)
+        return 2
+    command, rest = argv[0], argv[1:]
+    os.chdir(ROOT)
+    if command == "run":
+        python = ensure_installed("")
+        return subprocess.call([str(python), "-m", "bot", *rest])
+    python = ensure_installed("test")
+    lint = subprocess.call([str(python), "-m", "ruff", "check", "."])
+    if lint != 0:
+        print("dev.py: ruff found problems (see above)", file=sys.stderr)
+        return lint
+    return subprocess.call([str(python), "-m", "pytest", *rest])
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,69 @@
+"""/start and /help: greet the user and list the commands their role allows, where they are."""
+
+from __future__ import annotations
+
+import html
+
+from aiogram import Router
+from aiogram.filters import Command, CommandStart
+from aiogram.types import Message
+from aiogram.utils.i18n import gettext as _
+
+from bot.commands import visible_commands
+from bot.roles import Requirement, Roles
+from storage.chats import UserRepository
+
+def _role_heading(requirement: Requirement) -> str:
+    if requirement is Requirement.ADMIN:
+        return _("For chat admins")
+    if requirement is Requirement.MANAGER:
+        return _("For managers")
+    if requirement is Requirement.ADMIN_OR_MANAGER:
+        return _("For chat admins and managers")
+    return _("For everyone")
+
+
+def render_help(roles: Roles, chat_type: str) -> str:
+    from aiogram.utils.i18n import gettext
+
+    grouped = visible_commands(roles, chat_type)
+    order = [
+        Requirement.MEMBER,
+        Requirement.ADMIN,
+        Requirement.ADMIN_OR_MANAGER,
+        Requirement.MANAGER,
+    ]
+    lines = [_("Commands you can use here:")]
+    for requirement in order:
+        specs = grouped.get(requirement)
+        if not specs:
+            continue
+        lines.append("")
+        lines.append(f"<b>{html.escape(_role_heading(requirement))}</b>")
+        lines.extend(f"/{s.name} — {html.escape(gettext(s.description))}" for s in specs)
+    if chat_type == "private" and not roles.is_manager:
+        lines.append("")
+        lines.append(_("Admin commands work in your group, where you are an admin."))
+    return "\n".join(lines)
+
+
+async def start(message: Message, roles: Roles, users: UserRepository) -> None:
+    if message.from_user is not None:
+        await users.mark_started(message.from_user.id)
+    name = html.escape(message.from_user.first_name if message.from_user else "")
+    greeting = _(
+        "Hello, {name}! I am Steward, the assistant of this community: I answer questions, "
+        "keep the chats clean and publish the team's posts on time."
+    ).format(name=name)
+    await message.answer(f"{greeting}\n\n{render_help(roles, message.chat.type)}")
+
+
+async def help_command(message: Message, roles: Roles) -> None:
+    await message.reply(render_help(roles, message.chat.type))
+
+
+def create_router() -> Router:
+    router = Router(name="start")
+    router.message.register(start, CommandStart(), flags={"chat": "private", "needs_roles": True})
+    router.message.register(help_command, Command("help"), flags={"needs_roles": True})
+    return router

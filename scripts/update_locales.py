@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Refresh bot/locales/*/LC_MESSAGES/messages.po from the strings in the code.
+
+    python scripts/update_locales.py          # add new msgids, drop unused ones, keep translations
+    python scripts/update_locales.py --check  # exit 1 if a catalog is out of date (used by tests)
+    python scripts/update_locales.py --fill translations.json  # {"ru": {"msgid": "..."}, ...}
+
+English is the source language: its catalog holds every msgid with an empty translation.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+from babel.messages.catalog import Catalog
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po, write_po
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCALES = ROOT / "bot" / "locales"
+SOURCES = ("bot", "handlers")
+KEYWORDS = {"_": None, "N_": None, "gettext": None, "lazy_gettext": None, "__": None,
+            "ngettext": (1, 2)}
+LANGUAGES = ("en", "ru", "nl")
+
+
+def extract() -> dict[str, list[tuple[str, int]]]:
+    found: dict[str, list[tuple[str, int]]] = {}
+    for source in SOURCES:
+        for filename, lineno, message, _comments, _ctx in extract_from_dir(
+            ROOT / source, method_map=[("**.py", "python")], keywords=KEYWORDS
+        ):
+            msgid = message if isinstance(message, str) else message[0]
+            if msgid:
+                found.setdefault(msgid, []).append((f"{source}/{filename}", lineno))
+    return found
+
+
+def build(
+    language: str, messages: dict[str, list[tuple[str, int]]], fill: dict[str, str] | None = None
+) -> bytes:
+    path = LOCALES / language / "LC_MESSAGES" / "messages.po"
+    old = read_po(path.open("rb"), locale=language) if path.exists() else Catalog(locale=language)
+    catalog = Catalog(locale=language, project="Steward", version="1", fuzzy=False,
+                      header_comment="# Steward messages. Edit translations; run "
+                      "scripts/update_locales.py after changing strings in the code.")
+    for msgid in sorted(messages):
+        previous = old.get(msgid)
+        string = previous.string if previous is not None and language != "en" else ""
+        if fill and msgid in fill and language != "en":
+            string = fill[msgid]
+        catalog.add(msgid, string, locations=[])
+    out = io.BytesIO()
+    write_po(out, catalog, width=0, omit_header=False, sort_output=True, no_location=True,
+             include_previous=False)
+    # drop the volatile creation date so the file only changes when messages do
+    text = b"\n".join(line for line in out.getvalue().split(b"\n")
+                      if not line.startswith((b'"POT-Creation-Date', b'"PO-Revision-Date',
+                                              b'"Generated-By')))
+    return text
+
+
+def main(argv: list[str]) -> int:
+    messages = extract()
+    fills: dict[str, dict[str, str]] = {}
+    if "--fill" in argv:
+        import json
+
+        fills = json.loads(Path(argv[argv.index("--fill") + 1]).read_text(encoding="utf-8"))
+    stale = []
+    for language in LANGUAGES:
+        path = LOCALES / language / "LC_MESSAGES" / "messages.po"
+        content = build(language, messages, fills.get(language))
+        if path.exists() and path.read_bytes() == content:
+            continue
+        stale.append(str(path.relative_to(ROOT)))
+        if "--check" not in argv:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+    if stale and "--check" in argv:
+        print("out of date:", ", ".join(stale))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,802 @@
+"""A fake Telegram Bot API server for end-to-end tests (aiohttp on 127.0.0.1, a free port).
+
+It speaks the real wire protocol, so the bot under test uses its normal aiogram session:
+
+- every call is validated against aiogram's own method models (unknown method -> 404, missing or
+  malformed required field -> 400, as Telegram answers) and recorded with its decoded parameters;
+- results are built from aiogram's pydantic types and dumped by alias, so they carry every
+  field the real server sends and the bot parses them exactly as it would parse Telegram's;
+- `getUpdates` long-polls an injectable queue with Telegram's `offset` semantics;
+- any method can be told to fail: 429 with `retry_after`, 400, 403, 500, a delay, or a dropped
+  connection;
+- a small model of chats, members and messages makes moderation calls observable
+  (a ban changes what `getChatMember` answers, a deleted message is gone).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import itertools
+import json
+import re
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiogram.methods as api_methods
+from aiogram import types as tg
+from aiogram.methods import TelegramMethod
+from aiohttp import web
+from pydantic import ValidationError
+
+METHODS: dict[str, type[TelegramMethod]] = {
+    cls.__api_method__: cls
+    for cls in vars(api_methods).values()
+    if isinstance(cls, type) and issubclass(cls, TelegramMethod) and cls is not TelegramMethod
+    and hasattr(cls, "__api_method__")
+}
+_METHODS_LOWER = {name.lower(): name for name in METHODS}
+_INT_RE = re.compile(r"^-?\d+$")
+_FLOAT_RE = re.compile(r"^-?\d+\.\d+$")
+_TAG_RE = re.compile(r"<[^>]+>")
+
+
+def dump(obj: tg.TelegramObject) -> dict[str, Any]:
+    return obj.model_dump(mode="json", exclude_none=True, by_alias=True)
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+    files: dict[str, bytes]
+    at: float
+    index: int
+
+    def __getitem__(self, key: str) -> Any:
+        return self.params[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.params.get(key, default)
+
+
+@dataclass
+class Failure:
+    status: int = 500
+    description: str = "Internal Server Error"
+    retry_after: int | None = None
+    delay: float = 0.0
+    drop: bool = False
+    times: int = 1
+
+
+@dataclass
+class ChatState:
+    chat: dict[str, Any]
+    members: dict[int, dict[str, Any]] = field(default_factory=dict)  # user_id -> ChatMember
+    member_count: int = 0
+    linked_chat_id: int | None = None
+
+
+class FakeTelegram:
+    def __init__(self, token: str = "123456:TEST-token_abcdefghijklmnopqrstuvwx") -> None:
+        self.token = token
+        self.bot_id = int(token.split(":")[0])
+        self.bot_user = {
+            "id": self.bot_id,
+            "is_bot": True,
+            "first_name": "Steward",
+            "username": "steward_test_bot",
+            "can_join_groups": True,
+            "can_read_all_group_messages": True,
+            "supports_inline_queries": False,
+            "can_connect_to_business": False,
+            "has_main_web_app": False,
+        }
+        self.calls: list[Call] = []
+        self.polls: int = 0  # getUpdates calls, kept out of `calls`
+        self.failures: dict[str, deque[Failure]] = defaultdict(deque)
+        self.chats: dict[int, ChatState] = {}
+        self.messages: dict[tuple[int, int], dict[str, Any]] = {}
+        self.files: dict[str, tuple[str, bytes]] = {}
+        self.commands: dict[tuple[str, str | None], list[dict]] = {}
+        self.allowed_updates: list[str] | None = None
+        self.webhook: dict[str, Any] | None = None
+        self._updates: list[dict[str, Any]] = []
+        self._update_ids = itertools.count(1)
+        self._message_ids: dict[int, itertools.count] = defaultdict(lambda: itertools.count(1))
+        self._changed = asyncio.Condition()
+        self._last_push = 0
+        self._runner: web.AppRunner | None = None
+        self._closing = False
+        self.url = ""
+        self.clock: Callable[[], float] = time.time
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> str:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._serve_file)
+        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+        return self.url
+
+    async def close(self) -> None:
+        self._closing = True
+        async with self._changed:
+            self._changed.notify_all()  # release long polls at once
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # --- world model -----------------------------------------------------------------------
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    @staticmethod
+    def user(
+        user_id: int,
+        first_name: str = "User",
+        *,
+        language_code: str | None = "en",
+        username: str | None = None,
+        is_bot: bool = False,
+    ) -> dict[str, Any]:
+        user = {"id": user_id, "is_bot": is_bot, "first_name": first_name}
+        if username:
+            user["username"] = username
+        if language_code:
+            user["language_code"] = language_code
+        return user
+
+    def add_chat(
+        self,
+        chat_id: int,
+        type_: str = "supergroup",
+        title: str | None = "Test group",
+        username: str | None = None,
+        *,
+        bot_status: str = "administrator",
+        member_count: int = 10,
+    ) -> dict[str, Any]:
+        chat: dict[str, Any] = {"id": chat_id, "type": type_}
+        if type_ == "private":
+            chat["first_name"] = title or "User"
+        elif title:
+            chat["title"] = title
+        if username:
+            chat["username"] = username
+        state = ChatState(chat=chat, member_count=member_count)
+        self.chats[chat_id] = state
+        if type_ != "private":
+            if bot_status == "administrator":
+                state.members[self.bot_id] = self._admin_member(self.bot_user, is_bot_self=True)
+            elif bot_status:
+                state.members[self.bot_id] = {"status": bot_status, "user": self.bot_user}
+        return chat
+
+    def private_chat(self, user: dict[str, Any]) -> dict[str, Any]:
+        if user["id"] not in self.chats:
+            self.add_chat(user["id"], "private", user.get("first_name"), user.get("username"))
+        return self.chats[user["id"]].chat
+
+    def _admin_member(self, user: dict[str, Any], *, is_bot_self: bool = False, **rights) -> dict:
+        member = {
+            "status": "administrator",
+            "user": user,
+            "can_be_edited": False,
+            "is_anonymous": False,
+            "can_manage_chat": True,
+            "can_delete_messages": True,
+            "can_manage_video_chats": True,
+            "can_restrict_members": True,
+            "can_promote_members": not is_bot_self,
+            "can_change_info": True,
+            "can_invite_users": True,
+            "can_post_stories": False,
+            "can_edit_stories": False,
+            "can_delete_stories": False,
+            "can_send_welcome_messages": False,
+            "can_post_messages": True,
+            "can_edit_messages": True,
+            "can_pin_messages": True,
+        }
+        member.update(rights)
+        return member
+
+    def add_member(
+        self, chat_id: int, user: dict[str, Any], status: str = "member", **rights: Any
+    ) -> None:
+        state = self.chats[chat_id]
+        if status == "administrator":
+            state.members[user["id"]] = self._admin_member(user, **rights)
+        elif status == "creator":
+            state.members[user["id"]] = {"status": "creator", "user": user, "is_anonymous": False}
+        else:
+            state.members[user["id"]] = {"status": status, "user": user}
+
+    def member_status(self, chat_id: int, user_id: int) -> str:
+        member = self.chats[chat_id].members.get(user_id)
+        return member["status"] if member else "left"
+
+    # --- updates ---------------------------------------------------------------------------
+
+    async def push_update(self, update: dict[str, Any]) -> int:
+        update = {"update_id": next(self._update_ids), **update}
+        self._last_push = len(self.calls)
+        async with self._changed:
+            self._updates.append(update)
+            self._changed.notify_all()
+        return update["update_id"]
+
+    def _store_message(self, message: dict[str, Any]) -> dict[str, Any]:
+        self.messages[(message["chat"]["id"], message["message_id"])] = message
+        return message
+
+    def new_message(
+        self,
+        chat: dict[str, Any],
+        user: dict[str, Any] | None,
+        text: str | None = None,
+        *,
+        reply_to: dict[str, Any] | None = None,
+        sender_chat: dict[str, Any] | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "message_id": next(self._message_ids[chat["id"]]),
+            "date": self.now(),
+            "chat": chat,
+        }
+        if user is not None:
+            message["from"] = user
+        if sender_chat is not None:
+            message["sender_chat"] = sender_chat
+        if text is not None:
+            message["text"] = text
+            if text.startswith("/"):
+                length = len(text.split()[0]) if text.split() else 1
+                message["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
+        if reply_to is not None:
+            message["reply_to_message"] = {k: v for k, v in reply_to.items()
+                                           if k != "reply_to_message"}
+        message.update(extra)
+        return self._store_message(message)
+
+    async def send_message(
+        self, chat: dict[str, Any], user: dict[str, Any] | None, text: str | None = None, **kw: Any
+    ) -> dict[str, Any]:
+        """A user writes to a chat: the message is stored and delivered as an update."""
+        message = self.new_message(chat, user, text, **kw)
+        await self.push_update({"message": message})
+        return message
+
+    async def press_button(
+        self, message: dict[str, Any], user: dict[str, Any], data: str
+    ) -> str:
+        callback_id = str(next(self._update_ids) * 1000 + 7)
+        await self.push_update(
+            {
+                "callback_query": {
+                    "id": callback_id,
+                    "from": user,
+                    "message": message,
+                    "chat_instance": f"ci{message['chat']['id']}",
+                    "data": data,
+                }
+            }
+        )
+        return callback_id
+
+    async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        offset = int(params.get("offset") or 0)
+        limit = int(params.get("limit") or 100)
+        timeout = float(params.get("timeout") or 0)
+        if "allowed_updates" in params:
+            self.allowed_updates = params["allowed_updates"]
+        deadline = asyncio.get_running_loop().time() + timeout
+        async with self._changed:
+            while True:
+                if offset:
+                    self._updates = [u for u in self._updates if u["update_id"] >= offset]
+                ready = [u for u in self._updates if self._allowed(u)][:limit]
+                remaining = deadline - asyncio.get_running_loop().time()
+                if ready or remaining <= 0 or self._closing:
+                    return ready
+                try:
+                    await asyncio.wait_for(self._changed.wait(), remaining)
+                except TimeoutError:
+                    return []
+
+    def _allowed(self, update: dict[str, Any]) -> bool:
+        kinds = [k for k in update if k != "update_id"]
+        if not self.allowed_updates:
+            # Telegram's default leaves these out unless asked for.
+            return not set(kinds) & {"chat_member", "message_reaction", "message_reaction_count"}
+        return any(k in self.allowed_updates for k in kinds)
+
+    # --- inspection helpers for tests ------------------------------------------------------
+
+    def calls_of(self, method: str, since: int = 0) -> list[Call]:
+        return [c for c in self.calls[since:] if c.method == method]
+
+    def mark(self) -> int:
+        return len(self.calls)
+
+    async def wait_for(
+        self,
+        method: str,
+        predicate: Callable[[Call], bool] | None = None,
+        *,
+        since: int | None = None,
+        timeout: float = 10.0,
+        count: int = 1,
+    ) -> Call:
+        """The `count`-th call of `method` (matching `predicate`) after `since`, which defaults
+        to the moment of the last pushed update."""
+        start = self._last_push if since is None else since
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        async with self._changed:
+            while True:
+                found = [
+                    c for c in self.calls[start:]
+                    if c.method == method and (predicate is None or predicate(c))
+                ]
+                if len(found) >= count:
+                    return found[count - 1]
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    seen = [(c.method, c.params) for c in self.calls[start:]][-10:]
+                    raise AssertionError(f"no {method} call within {timeout}s; last calls: {seen}")
+                try:
+                    await asyncio.wait_for(self._changed.wait(), remaining)
+                except TimeoutError:
+                    pass
+
+    async def assert_no_call(
+        self, method: str, *, within: float = 0.5, since: int | None = None,
+        predicate: Callable[[Call], bool] | None = None,
+    ) -> None:
+        start = self._last_push if since is None else since
+        await asyncio.sleep(within)
+        found = [c for c in self.calls[start:]
+                 if c.method == method and (predicate is None or predicate(c))]
+        assert not found, f"unexpected {method}: {[c.params for c in found]}"
+
+    def fail(self, method: str, status: int = 500, *, description: str | None = None,
+             retry_after: int | None = None, delay: float = 0.0, drop: bool = False,
+             times: int = 1) -> None:
+        default = {
+            400: "Bad Request: message text is empty",
+            403: "Forbidden: bot was kicked from the channel chat",
+            429: f"Too Many Requests: retry after {retry_after}",
+            500: "Internal Server Error",
+            502: "Bad Gateway",
+        }.get(status, "Error")
+        self.failures[method].append(Failure(status, description or default, retry_after,
+                                             delay, drop, times))
+
+    def add_file(self, file_id: str, content: bytes, file_path: str) -> dict[str, Any]:
+        self.files[file_id] = (file_path, content)
+        return {"file_id": file_id, "file_unique_id": f"u{file_id}", "file_size": len(content)}
+
+    # --- HTTP ------------------------------------------------------------------------------
+
+    async def _serve_file(self, request: web.Request) -> web.StreamResponse:
+        if request.match_info["token"] != self.token:
+            return web.json_response({"ok": False, "error_code": 401,
+                                      "description": "Unauthorized"}, status=401)
+        path = request.match_info["path"]
+        for file_path, content in self.files.values():
+            if file_path == path:
+                return web.Response(body=content)
+        return web.Response(status=404)
+
+    async def _read_params(self, request: web.Request) -> tuple[dict[str, str | Any], dict]:
+        files: dict[str, bytes] = {}
+        raw: dict[str, Any] = dict(request.query)
+        if request.content_type == "application/json":
+            raw.update(await request.json())
+        elif request.method == "POST" and request.can_read_body:
+            post = await request.post()
+            for key, value in post.items():
+                if isinstance(value, web.FileField):
+                    files[key] = value.file.read()
+                else:
+                    raw[key] = value
+        return raw, files
+
+    @staticmethod
+    def _decode(model: type[TelegramMethod], raw: dict[str, Any]) -> dict[str, Any]:
+        """Form fields arrive as strings; decode them as the method's field types expect."""
+        decoded: dict[str, Any] = {}
+        for key, value in raw.items():
+            if not isinstance(value, str):
+                decoded[key] = value
+                continue
+            info = model.model_fields.get(key)
+            annotation = str(info.annotation) if info else ""
+            if value[:1] in "[{":
+                try:
+                    decoded[key] = json.loads(value)
+                    continue
+                except ValueError:
+                    pass
+            if value in ("true", "false") and "bool" in annotation:
+                decoded[key] = value == "true"
+            elif _INT_RE.match(value) and "int" in annotation:
+                decoded[key] = int(value)
+            elif _FLOAT_RE.match(value) and "float" in annotation:
+                decoded[key] = float(value)
+            else:
+                decoded[key] = value
+        return decoded
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if request.match_info["token"] != self.token:
+            return web.json_response(
+                {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
+            )
+        name = _METHODS_LOWER.get(request.match_info["method"].lower())
+        if name is None:
+            return web.json_response(
+                {"ok": False, "error_code": 404, "description": "Not Found"}, status=404
+            )
+        model = METHODS[name]
+        raw, files = await self._read_params(request)
+        params = self._decode(model, raw)
+        try:
+            model.model_validate(params)
+        except ValidationError as exc:
+            return self._error(400, f"Bad Request: invalid parameters for {name}: "
+                               f"{exc.errors()[0]['loc']} {exc.errors()[0]['msg']}")
+        if name == "getUpdates":
+            self.polls += 1
+            return web.json_response({"ok": True, "result": await self._get_updates(params)})
+        async with self._changed:
+            self.calls.append(Call(name, params, files, time.monotonic(), len(self.calls)))
+            self._changed.notify_all()
+        queue = self.failures.get(name)
+        if queue:
+            failure = queue[0]
+            failure.times -= 1
+            if failure.times <= 0:
+                queue.popleft()
+            if failure.delay:
+                await asyncio.sleep(failure.delay)
+            if failure.drop:
+                assert request.transport is not None
+                request.transport.close()
+                return web.Response(status=500)
+            if failure.status >= 400:
+                extra = {"parameters": {"retry_after": failure.retry_after}} \
+                    if failure.retry_after is not None else {}
+                return self._error(failure.status, failure.description, **extra)
+        try:
+            result = await self._dispatch(name, params, files)
+        except ApiError as exc:
+            return self._error(exc.status, exc.description)
+        return web.json_response({"ok": True, "result": result})
+
+    @staticmethod
+    def _error(status: int, description: str, **extra: Any) -> web.Response:
+        body = {"ok": False, "error_code": status, "description": description, **extra}
+        return web.json_response(body, status=status)
+
+    # --- method implementations ------------------------------------------------------------
+
+    def _chat(self, chat_id: int | str) -> ChatState:
+        if isinstance(chat_id, str) and chat_id.startswith("@"):
+            for state in self.chats.values():
+                if state.chat.get("username", "").lower() == chat_id[1:].lower():
+                    return state
+            raise ApiError(400, "Bad Request: chat not found")
+        state = self.chats.get(int(chat_id))
+        if state is None:
+            raise ApiError(400, "Bad Request: chat not found")
+        return state
+
+    def _outgoing(self, params: dict[str, Any], **content: Any) -> dict[str, Any]:
+        state = self._chat(params["chat_id"])
+        chat = state.chat
+        message: dict[str, Any] = {
+            "message_id": next(self._message_ids[chat["id"]]),
+            "date": self.now(),
+            "chat": chat,
+        }
+        if chat["type"] == "channel":
+            message["sender_chat"] = chat
+        else:
+            message["from"] = self.bot_user
+        reply = params.get("reply_parameters") or (
+            {"message_id": params["reply_to_message_id"]} if params.get("reply_to_message_id")
+            else None
+        )
+        if reply:
+            original = self.messages.get((chat["id"], int(reply["message_id"])))
+            if original is not None:
+                message["reply_to_message"] = {k: v for k, v in original.items()
+                                               if k != "reply_to_message"}
+            elif not reply.get("allow_sending_without_reply"):
+                raise ApiError(400, "Bad Request: message to be replied not found")
+        if params.get("reply_markup") and "inline_keyboard" in params["reply_markup"]:
+            message["reply_markup"] = params["reply_markup"]
+        for key in ("message_thread_id", "has_protected_content"):
+            if params.get(key):
+                message[key] = params[key]
+        message.update(content)
+        return self._store_message(message)
+
+    @staticmethod
+    def _plain(text: str, parse_mode: str | None) -> str:
+        if parse_mode and parse_mode.upper() == "HTML":
+            return html.unescape(_TAG_RE.sub("", text))
+        return text
+
+    def _member_dict(self, chat_id: int, user_id: int) -> dict[str, Any]:
+        state = self._chat(chat_id)
+        member = state.members.get(user_id)
+        if member is None:
+            return {"status": "left", "user": self.user(user_id)}
+        return self._complete_member(member)
+
+    @staticmethod
+    def _complete_member(member: dict[str, Any]) -> dict[str, Any]:
+        if member["status"] == "restricted":
+            base = {key: False for key in (
+                "can_send_messages", "can_send_audios", "can_send_documents", "can_send_photos",
+                "can_send_videos", "can_send_video_notes", "can_send_voice_notes",
+                "can_send_polls", "can_send_other_messages", "can_add_web_page_previews",
+                "can_react_to_messages", "can_edit_tag", "can_change_info",
+                "can_invite_users", "can_pin_messages", "can_manage_topics")}
+            base.update({"is_member": True, "until_date": 0})
+            base.update(member)
+            return base
+        if member["status"] == "kicked":
+            return {"until_date": 0, **member}
+        return member
+
+    async def _dispatch(self, name: str, p: dict[str, Any], files: dict[str, bytes]) -> Any:
+        handler = getattr(self, f"_m_{name}", None)
+        if handler is not None:
+            return handler(p, files)
+        if name.startswith("send"):
+            kind = name[4:].lower()
+            return self._outgoing(p, **{kind: p.get(kind, {})}) if kind else True
+        return True
+
+    def _m_getMe(self, p, f):
+        return self.bot_user
+
+    def _m_setWebhook(self, p, f):
+        self.webhook = p
+        return True
+
+    def _m_deleteWebhook(self, p, f):
+        self.webhook = None
+        return True
+
+    def _m_getWebhookInfo(self, p, f):
+        return {"url": (self.webhook or {}).get("url", ""), "has_custom_certificate": False,
+                "pending_update_count": len(self._updates)}
+
+    def _m_setMyCommands(self, p, f):
+        scope = p.get("scope") or {"type": "default"}
+        self.commands[(json.dumps(scope, sort_keys=True), p.get("language_code"))] = p["commands"]
+        return True
+
+    def _m_getMyCommands(self, p, f):
+        scope = p.get("scope") or {"type": "default"}
+        return self.commands.get((json.dumps(scope, sort_keys=True), p.get("language_code")), [])
+
+    def _m_deleteMyCommands(self, p, f):
+        scope = p.get("scope") or {"type": "default"}
+        self.commands.pop((json.dumps(scope, sort_keys=True), p.get("language_code")), None)
+        return True
+
+    def _m_sendMessage(self, p, f):
+        text = self._plain(p["text"], p.get("parse_mode"))
+        if not text.strip():
+            raise ApiError(400, "Bad Request: message text is empty")
+        if len(text) > 4096:
+            raise ApiError(400, "Bad Request: message is too long")
+        return self._outgoing(p, text=text)
+
+    def _m_sendPhoto(self, p, f):
+        photo = [{"file_id": str(p.get("photo")), "file_unique_id": "up", "width": 90,
+                  "height": 90}]
+        extra = {"caption": self._plain(p["caption"], p.get("parse_mode"))} \
+            if p.get("caption") else {}
+        return self._outgoing(p, photo=photo, **extra)
+
+    def _m_sendDocument(self, p, f):
+        document = {"file_id": f"doc{len(self.calls)}", "file_unique_id": f"ud{len(self.calls)}"}
+        ref = p.get("document")
+        if isinstance(ref, str) and ref.startswith("attach://"):
+            document["file_size"] = len(f.get(ref[9:], b""))
+        extra = {"caption": self._plain(p["caption"], p.get("parse_mode"))} \
+            if p.get("caption") else {}
+        return self._outgoing(p, document=document, **extra)
+
+    def _m_sendPoll(self, p, f):
+        options = [
+            {"persistent_id": str(i), "text": o["text"] if isinstance(o, dict) else str(o),
+             "voter_count": 0}
+            for i, o in enumerate(p["options"])
+        ]
+        poll = {
+            "id": f"poll{len(self.calls)}",
+            "question": p["question"],
+            "options": options,
+            "total_voter_count": 0,
+            "is_closed": False,
+            "is_anonymous": p.get("is_anonymous", True),
+            "type": p.get("type", "regular"),
+            "allows_multiple_answers": bool(p.get("allows_multiple_answers")),
+            "allows_revoting": False,
+            "members_only": False,
+        }
+        for key in ("correct_option_ids", "explanation", "open_period", "close_date"):
+            if p.get(key) is not None:
+                poll[key] = p[key]
+        if p.get("correct_option_id") is not None and "correct_option_ids" not in poll:
+            poll["correct_option_ids"] = [p["correct_option_id"]]
+        return self._outgoing(p, poll=poll)
+
+    def _m_stopPoll(self, p, f):
+        message = self.messages.get((int(p["chat_id"]), int(p["message_id"])))
+        if message is None or "poll" not in message:
+            raise ApiError(400, "Bad Request: poll not found")
+        message["poll"]["is_closed"] = True
+        return message["poll"]
+
+    def _copy(self, p: dict[str, Any], message_id: int) -> dict[str, Any]:
+        source = self.messages.get((int(p["from_chat_id"]), int(message_id)))
+        if source is None:
+            raise ApiError(400, "Bad Request: message to copy not found")
+        content = {k: v for k, v in source.items()
+                   if k not in {"message_id", "date", "chat", "from", "sender_chat",
+                                "reply_to_message", "reply_markup", "media_group_id",
+                                "forward_origin", "is_automatic_forward"}}
+        if p.get("caption") is not None:
+            content["caption"] = self._plain(p["caption"], p.get("parse_mode"))
+        return self._outgoing(p, **content)
+
+    def _m_copyMessage(self, p, f):
+        return {"message_id": self._copy(p, p["message_id"])["message_id"]}
+
+    def _m_copyMessages(self, p, f):
+        return [{"message_id": self._copy(p, mid)["message_id"]} for mid in p["message_ids"]]
+
+    def _m_forwardMessage(self, p, f):
+        return self._copy(p, p["message_id"])
+
+    def _m_editMessageText(self, p, f):
+        message = self.messages.get((int(p.get("chat_id", 0)), int(p.get("message_id", 0))))
+        if message is None:
+            raise ApiError(400, "Bad Request: message to edit not found")
+        text = self._plain(p["text"], p.get("parse_mode"))
+        if message.get("text") == text and message.get("reply_markup") == p.get("reply_markup"):
+            raise ApiError(400, "Bad Request: message is not modified")
+        message["text"] = text
+        if p.get("reply_markup"):
+            message["reply_markup"] = p["reply_markup"]
+        else:
+            message.pop("reply_markup", None)
+        message["edit_date"] = self.now()
+        return message
+
+    def _m_editMessageReplyMarkup(self, p, f):
+        message = self.messages.get((int(p.get("chat_id", 0)), int(p.get("message_id", 0))))
+        if message is None:
+            raise ApiError(400, "Bad Request: message to edit not found")
+        if p.get("reply_markup"):
+            message["reply_markup"] = p["reply_markup"]
+        else:
+            message.pop("reply_markup", None)
+        return message
+
+    def _m_editMessageCaption(self, p, f):
+        message = self.messages.get((int(p.get("chat_id", 0)), int(p.get("message_id", 0))))
+        if message is None:
+            raise ApiError(400, "Bad Request: message to edit not found")
+        message["caption"] = self._plain(p.get("caption", ""), p.get("parse_mode"))
+        return message
+
+    def _m_deleteMessage(self, p, f):
+        if self.messages.pop((int(p["chat_id"]), int(p["message_id"])), None) is None:
+            raise ApiError(400, "Bad Request: message to delete not found")
+        return True
+
+    def _m_deleteMessages(self, p, f):
+        for mid in p["message_ids"]:
+            self.messages.pop((int(p["chat_id"]), int(mid)), None)
+        return True
+
+    def _m_getChat(self, p, f):
+        state = self._chat(p["chat_id"])
+        info = {"accent_color_id": 0, "max_reaction_count": 11,
+                "accepted_gift_types": {"unlimited_gifts": False, "limited_gifts": False,
+                                        "unique_gifts": False, "premium_subscription": False,
+                                        "gifts_from_channels": False}}
+        if state.linked_chat_id:
+            info["linked_chat_id"] = state.linked_chat_id
+        return {**state.chat, **info}
+
+    def _m_getChatAdministrators(self, p, f):
+        state = self._chat(p["chat_id"])
+        if state.chat["type"] == "private":
+            raise ApiError(400, "Bad Request: there are no administrators in the private chat")
+        return [self._complete_member(m) for m in state.members.values()
+                if m["status"] in {"creator", "administrator"}]
+
+    def _m_getChatMember(self, p, f):
+        return self._member_dict(p["chat_id"], int(p["user_id"]))
+
+    def _m_getChatMemberCount(self, p, f):
+        return self._chat(p["chat_id"]).member_count
+
+    def _require_restrict_right(self, state: ChatState, user_id: int) -> dict[str, Any]:
+        me = state.members.get(self.bot_id)
+        if not me or me["status"] != "administrator" or not me.get("can_restrict_members"):
+            raise ApiError(400, "Bad Request: not enough rights to restrict/unrestrict chat member")
+        target = state.members.get(user_id)
+        if target and target["status"] in {"creator", "administrator"}:
+            raise ApiError(400, "Bad Request: user is an administrator of the chat")
+        return target or {"status": "left", "user": self.user(user_id)}
+
+    def _m_restrictChatMember(self, p, f):
+        state = self._chat(p["chat_id"])
+        user_id = int(p["user_id"])
+        target = self._require_restrict_right(state, user_id)
+        permissions = p["permissions"]
+        if all(permissions.get(k) for k in ("can_send_messages", "can_send_other_messages")):
+            state.members[user_id] = {"status": "member", "user": target["user"]}
+        else:
+            state.members[user_id] = {"status": "restricted", "user": target["user"],
+                                      "until_date": int(p.get("until_date") or 0),
+                                      **{k: bool(v) for k, v in permissions.items()}}
+        return True
+
+    def _m_banChatMember(self, p, f):
+        state = self._chat(p["chat_id"])
+        user_id = int(p["user_id"])
+        target = self._require_restrict_right(state, user_id)
+        state.members[user_id] = {"status": "kicked", "user": target["user"],
+                                  "until_date": int(p.get("until_date") or 0)}
+        return True
+
+    def _m_unbanChatMember(self, p, f):
+        state = self._chat(p["chat_id"])
+        user_id = int(p["user_id"])
+        member = state.members.get(user_id)
+        if member and member["status"] == "kicked":
+            state.members[user_id] = {"status": "left", "user": member["user"]}
+        elif member and p.get("only_if_banned"):
+            pass
+        elif member and member["status"] not in {"creator", "administrator"}:
+            state.members[user_id] = {"status": "left", "user": member["user"]}
+        return True
+
+    def _m_getFile(self, p, f):
+        if p["file_id"] not in self.files:
+            raise ApiError(400, "Bad Request: invalid file_id")
+        path, content = self.files[p["file_id"]]
+        return {"file_id": p["file_id"], "file_unique_id": f"u{p['file_id']}",
+                "file_size": len(content), "file_path": path}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, description: str) -> None:
+        super().__init__(description)
+        self.status = status
+        self.description = description
