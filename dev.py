@@ -39,8 +39,16 @@ def ensure_installed(extras: str) -> Path:
         target = f"{ROOT}[{extras}]" if extras else str(ROOT)
         print(f"dev.py: installing steward{f'[{extras}]' if extras else ''} ...", flush=True)
         subprocess.check_call(
-            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-             "--editable", target]
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--editable",
+                target,
+            ]
         )
         stamp.write_text(digest)
     return python
@@ -59,7 +67,9 @@ def main(argv: list[str]) -> int:
         python = ensure_installed("")
         return subprocess.call([str(python), "-m", "bot", *rest])
     python = ensure_installed("test")
-    lint = subprocess.call([str(python), "-m", "ruff", "check", "."])
+    lint = subprocess.call([str(python), "-m", "ruff", "check", "."]) or subprocess.call(
+        [str(python), "-m", "ruff", "format", "--check", "."]
+    )
     if lint != 0:
         print("dev.py: ruff found problems (see above)", file=sys.stderr)
         return lint

@@ -159,7 +159,9 @@ class Steward:
             secret_token=settings.webhook_secret,
             allowed_updates=ALLOWED_UPDATES,
         )
-        logger.info("webhook listening on %s:%s%s", settings.webhook_host, settings.webhook_port, path)
+        logger.info(
+            "webhook listening on %s:%s%s", settings.webhook_host, settings.webhook_port, path
+        )
         self._webhook_stop = asyncio.Event()
         if self.handle_signals:
             loop = asyncio.get_running_loop()

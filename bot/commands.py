@@ -96,8 +96,7 @@ def menu_plan(
     ]
     plan += [(BotCommandScopeChat(chat_id=m), pick(manager, "private")) for m in manager_ids]
     plan += [
-        (BotCommandScopeChatAdministrators(chat_id=g), pick(admin, "supergroup"))
-        for g in group_ids
+        (BotCommandScopeChatAdministrators(chat_id=g), pick(admin, "supergroup")) for g in group_ids
     ]
     return plan
 

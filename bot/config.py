@@ -72,8 +72,8 @@ def _parse_token(raw: str) -> str:
         validate_token(raw)
     except TokenValidationError:
         raise ValueError(
-            "is not a valid bot token (expected digits, a colon and a secret, e.g. 123456:ABC-def); "
-            "copy it again from @BotFather"
+            "is not a valid bot token (expected digits, a colon and a secret, "
+            "e.g. 123456:ABC-def); copy it again from @BotFather"
         ) from None
     return raw
 
@@ -124,8 +124,8 @@ def _parse_languages(raw: str) -> tuple[str, ...]:
     unknown = [lang for lang in langs if lang not in SUPPORTED_LANGUAGES]
     if not langs or unknown:
         raise ValueError(
-            f"must list languages Steward speaks ({', '.join(SUPPORTED_LANGUAGES)}), comma-separated"
-            + (f"; unknown: {', '.join(unknown)}" if unknown else "")
+            f"must list languages Steward speaks ({', '.join(SUPPORTED_LANGUAGES)}), "
+            "comma-separated" + (f"; unknown: {', '.join(unknown)}" if unknown else "")
         )
     return langs
 
@@ -216,12 +216,15 @@ def load_settings(
             parsed["webhook_host"], parsed["webhook_port"] = _parse_listen(listen)
         except ValueError as exc:
             problems.append(f"WEBHOOK_LISTEN {exc}.")
-    if parsed.get("webhook_url") and not parsed.get("webhook_secret") and not any(
-        p.startswith("WEBHOOK_SECRET") for p in problems
+    if (
+        parsed.get("webhook_url")
+        and not parsed.get("webhook_secret")
+        and not any(p.startswith("WEBHOOK_SECRET") for p in problems)
     ):
         problems.append(
             "WEBHOOK_SECRET is required when WEBHOOK_URL is set, so that only Telegram can post "
-            "updates; generate one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            "updates; generate one with: "
+            "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
         )
     if parsed.get("webhook_url", "").startswith("http://"):
         problems.append("WEBHOOK_URL must use https://; Telegram delivers webhooks only over TLS.")

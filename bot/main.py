@@ -49,9 +49,7 @@ def configure_logging(settings: Settings) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Run the Steward bot.")
-    parser.add_argument(
-        "--env-file", default=".env", help="settings file to read (default: .env)"
-    )
+    parser.add_argument("--env-file", default=".env", help="settings file to read (default: .env)")
     parser.add_argument("--version", action="version", version=f"Steward {__version__}")
     return parser.parse_args(argv)
 

@@ -54,7 +54,9 @@ class InFlightMiddleware(BaseMiddleware):
         try:
             await asyncio.wait_for(self._idle.wait(), timeout)
         except TimeoutError:
-            logger.warning("shutdown: %d update(s) still running after %.0fs", self._running, timeout)
+            logger.warning(
+                "shutdown: %d update(s) still running after %.0fs", self._running, timeout
+            )
             return False
         return True
 

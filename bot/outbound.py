@@ -67,7 +67,9 @@ class RetryPolicy:
 def is_group_chat_id(chat_id: int | str) -> bool:
     """Groups, supergroups and channels have negative ids; `@name` addresses public ones."""
     if isinstance(chat_id, str):
-        return chat_id.startswith("@") or chat_id.lstrip("-").isdigit() and chat_id.startswith("-")
+        return chat_id.startswith("@") or (
+            chat_id.lstrip("-").isdigit() and chat_id.startswith("-")
+        )
     return chat_id < 0
 
 
@@ -213,7 +215,9 @@ class OutboundMiddleware(BaseRequestMiddleware):
                 ):
                     logger.warning(
                         "%s: flood control asks to wait %ss; giving up (wait %d)",
-                        name, exc.retry_after, flood_waits,
+                        name,
+                        exc.retry_after,
+                        flood_waits,
                     )
                     raise
                 if cost is not None:
@@ -228,6 +232,10 @@ class OutboundMiddleware(BaseRequestMiddleware):
                 delay = self.retry.backoff(attempt)
                 logger.warning(
                     "%s: %s (attempt %d/%d), retrying in %.2fs",
-                    name, type(exc).__name__, attempt, self.retry.max_attempts, delay,
+                    name,
+                    type(exc).__name__,
+                    attempt,
+                    self.retry.max_attempts,
+                    delay,
                 )
                 await self._sleep(delay)

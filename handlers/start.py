@@ -13,6 +13,7 @@ from bot.commands import visible_commands
 from bot.roles import Requirement, Roles
 from storage.chats import UserRepository
 
+
 def _role_heading(requirement: Requirement) -> str:
     if requirement is Requirement.ADMIN:
         return _("For chat admins")

@@ -21,8 +21,14 @@ from babel.messages.pofile import read_po, write_po
 ROOT = Path(__file__).resolve().parents[1]
 LOCALES = ROOT / "bot" / "locales"
 SOURCES = ("bot", "handlers")
-KEYWORDS = {"_": None, "N_": None, "gettext": None, "lazy_gettext": None, "__": None,
-            "ngettext": (1, 2)}
+KEYWORDS = {
+    "_": None,
+    "N_": None,
+    "gettext": None,
+    "lazy_gettext": None,
+    "__": None,
+    "ngettext": (1, 2),
+}
 LANGUAGES = ("en", "ru", "nl")
 
 
@@ -43,9 +49,14 @@ def build(
 ) -> bytes:
     path = LOCALES / language / "LC_MESSAGES" / "messages.po"
     old = read_po(path.open("rb"), locale=language) if path.exists() else Catalog(locale=language)
-    catalog = Catalog(locale=language, project="Steward", version="1", fuzzy=False,
-                      header_comment="# Steward messages. Edit translations; run "
-                      "scripts/update_locales.py after changing strings in the code.")
+    catalog = Catalog(
+        locale=language,
+        project="Steward",
+        version="1",
+        fuzzy=False,
+        header_comment="# Steward messages. Edit translations; run "
+        "scripts/update_locales.py after changing strings in the code.",
+    )
     for msgid in sorted(messages):
         previous = old.get(msgid)
         string = previous.string if previous is not None and language != "en" else ""
@@ -53,12 +64,21 @@ def build(
             string = fill[msgid]
         catalog.add(msgid, string, locations=[])
     out = io.BytesIO()
-    write_po(out, catalog, width=0, omit_header=False, sort_output=True, no_location=True,
-             include_previous=False)
+    write_po(
+        out,
+        catalog,
+        width=0,
+        omit_header=False,
+        sort_output=True,
+        no_location=True,
+        include_previous=False,
+    )
     # drop the volatile creation date so the file only changes when messages do
-    text = b"\n".join(line for line in out.getvalue().split(b"\n")
-                      if not line.startswith((b'"POT-Creation-Date', b'"PO-Revision-Date',
-                                              b'"Generated-By')))
+    text = b"\n".join(
+        line
+        for line in out.getvalue().split(b"\n")
+        if not line.startswith((b'"POT-Creation-Date', b'"PO-Revision-Date', b'"Generated-By'))
+    )
     return text
 
 

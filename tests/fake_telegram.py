@@ -16,6 +16,7 @@ It speaks the real wire protocol, so the bot under test uses its normal aiogram 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import itertools
 import json
@@ -35,7 +36,9 @@ from pydantic import ValidationError
 METHODS: dict[str, type[TelegramMethod]] = {
     cls.__api_method__: cls
     for cls in vars(api_methods).values()
-    if isinstance(cls, type) and issubclass(cls, TelegramMethod) and cls is not TelegramMethod
+    if isinstance(cls, type)
+    and issubclass(cls, TelegramMethod)
+    and cls is not TelegramMethod
     and hasattr(cls, "__api_method__")
 }
 _METHODS_LOWER = {name.lower(): name for name in METHODS}
@@ -266,8 +269,9 @@ class FakeTelegram:
                 length = len(text.split()[0]) if text.split() else 1
                 message["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
         if reply_to is not None:
-            message["reply_to_message"] = {k: v for k, v in reply_to.items()
-                                           if k != "reply_to_message"}
+            message["reply_to_message"] = {
+                k: v for k, v in reply_to.items() if k != "reply_to_message"
+            }
         message.update(extra)
         return self._store_message(message)
 
@@ -279,9 +283,7 @@ class FakeTelegram:
         await self.push_update({"message": message})
         return message
 
-    async def press_button(
-        self, message: dict[str, Any], user: dict[str, Any], data: str
-    ) -> str:
+    async def press_button(self, message: dict[str, Any], user: dict[str, Any], data: str) -> str:
         callback_id = str(next(self._update_ids) * 1000 + 7)
         await self.push_update(
             {
@@ -348,7 +350,8 @@ class FakeTelegram:
         async with self._changed:
             while True:
                 found = [
-                    c for c in self.calls[start:]
+                    c
+                    for c in self.calls[start:]
                     if c.method == method and (predicate is None or predicate(c))
                 ]
                 if len(found) >= count:
@@ -357,24 +360,37 @@ class FakeTelegram:
                 if remaining <= 0:
                     seen = [(c.method, c.params) for c in self.calls[start:]][-10:]
                     raise AssertionError(f"no {method} call within {timeout}s; last calls: {seen}")
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), remaining)
-                except TimeoutError:
-                    pass
 
     async def assert_no_call(
-        self, method: str, *, within: float = 0.5, since: int | None = None,
+        self,
+        method: str,
+        *,
+        within: float = 0.5,
+        since: int | None = None,
         predicate: Callable[[Call], bool] | None = None,
     ) -> None:
         start = self._last_push if since is None else since
         await asyncio.sleep(within)
-        found = [c for c in self.calls[start:]
-                 if c.method == method and (predicate is None or predicate(c))]
+        found = [
+            c
+            for c in self.calls[start:]
+            if c.method == method and (predicate is None or predicate(c))
+        ]
         assert not found, f"unexpected {method}: {[c.params for c in found]}"
 
-    def fail(self, method: str, status: int = 500, *, description: str | None = None,
-             retry_after: int | None = None, delay: float = 0.0, drop: bool = False,
-             times: int = 1) -> None:
+    def fail(
+        self,
+        method: str,
+        status: int = 500,
+        *,
+        description: str | None = None,
+        retry_after: int | None = None,
+        delay: float = 0.0,
+        drop: bool = False,
+        times: int = 1,
+    ) -> None:
         default = {
             400: "Bad Request: message text is empty",
             403: "Forbidden: bot was kicked from the channel chat",
@@ -382,8 +398,9 @@ class FakeTelegram:
             500: "Internal Server Error",
             502: "Bad Gateway",
         }.get(status, "Error")
-        self.failures[method].append(Failure(status, description or default, retry_after,
-                                             delay, drop, times))
+        self.failures[method].append(
+            Failure(status, description or default, retry_after, delay, drop, times)
+        )
 
     def add_file(self, file_id: str, content: bytes, file_path: str) -> dict[str, Any]:
         self.files[file_id] = (file_path, content)
@@ -393,8 +410,9 @@ class FakeTelegram:
 
     async def _serve_file(self, request: web.Request) -> web.StreamResponse:
         if request.match_info["token"] != self.token:
-            return web.json_response({"ok": False, "error_code": 401,
-                                      "description": "Unauthorized"}, status=401)
+            return web.json_response(
+                {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
+            )
         path = request.match_info["path"]
         for file_path, content in self.files.values():
             if file_path == path:
@@ -457,8 +475,11 @@ class FakeTelegram:
         try:
             model.model_validate(params)
         except ValidationError as exc:
-            return self._error(400, f"Bad Request: invalid parameters for {name}: "
-                               f"{exc.errors()[0]['loc']} {exc.errors()[0]['msg']}")
+            return self._error(
+                400,
+                f"Bad Request: invalid parameters for {name}: "
+                f"{exc.errors()[0]['loc']} {exc.errors()[0]['msg']}",
+            )
         if name == "getUpdates":
             self.polls += 1
             return web.json_response({"ok": True, "result": await self._get_updates(params)})
@@ -478,8 +499,11 @@ class FakeTelegram:
                 request.transport.close()
                 return web.Response(status=500)
             if failure.status >= 400:
-                extra = {"parameters": {"retry_after": failure.retry_after}} \
-                    if failure.retry_after is not None else {}
+                extra = (
+                    {"parameters": {"retry_after": failure.retry_after}}
+                    if failure.retry_after is not None
+                    else {}
+                )
                 return self._error(failure.status, failure.description, **extra)
         try:
             result = await self._dispatch(name, params, files)
@@ -518,14 +542,16 @@ class FakeTelegram:
         else:
             message["from"] = self.bot_user
         reply = params.get("reply_parameters") or (
-            {"message_id": params["reply_to_message_id"]} if params.get("reply_to_message_id")
+            {"message_id": params["reply_to_message_id"]}
+            if params.get("reply_to_message_id")
             else None
         )
         if reply:
             original = self.messages.get((chat["id"], int(reply["message_id"])))
             if original is not None:
-                message["reply_to_message"] = {k: v for k, v in original.items()
-                                               if k != "reply_to_message"}
+                message["reply_to_message"] = {
+                    k: v for k, v in original.items() if k != "reply_to_message"
+                }
             elif not reply.get("allow_sending_without_reply"):
                 raise ApiError(400, "Bad Request: message to be replied not found")
         if params.get("reply_markup") and "inline_keyboard" in params["reply_markup"]:
@@ -552,12 +578,27 @@ class FakeTelegram:
     @staticmethod
     def _complete_member(member: dict[str, Any]) -> dict[str, Any]:
         if member["status"] == "restricted":
-            base = {key: False for key in (
-                "can_send_messages", "can_send_audios", "can_send_documents", "can_send_photos",
-                "can_send_videos", "can_send_video_notes", "can_send_voice_notes",
-                "can_send_polls", "can_send_other_messages", "can_add_web_page_previews",
-                "can_react_to_messages", "can_edit_tag", "can_change_info",
-                "can_invite_users", "can_pin_messages", "can_manage_topics")}
+            base = {
+                key: False
+                for key in (
+                    "can_send_messages",
+                    "can_send_audios",
+                    "can_send_documents",
+                    "can_send_photos",
+                    "can_send_videos",
+                    "can_send_video_notes",
+                    "can_send_voice_notes",
+                    "can_send_polls",
+                    "can_send_other_messages",
+                    "can_add_web_page_previews",
+                    "can_react_to_messages",
+                    "can_edit_tag",
+                    "can_change_info",
+                    "can_invite_users",
+                    "can_pin_messages",
+                    "can_manage_topics",
+                )
+            }
             base.update({"is_member": True, "until_date": 0})
             base.update(member)
             return base
@@ -586,8 +627,11 @@ class FakeTelegram:
         return True
 
     def _m_getWebhookInfo(self, p, f):
-        return {"url": (self.webhook or {}).get("url", ""), "has_custom_certificate": False,
-                "pending_update_count": len(self._updates)}
+        return {
+            "url": (self.webhook or {}).get("url", ""),
+            "has_custom_certificate": False,
+            "pending_update_count": len(self._updates),
+        }
 
     def _m_setMyCommands(self, p, f):
         scope = p.get("scope") or {"type": "default"}
@@ -612,10 +656,12 @@ class FakeTelegram:
         return self._outgoing(p, text=text)
 
     def _m_sendPhoto(self, p, f):
-        photo = [{"file_id": str(p.get("photo")), "file_unique_id": "up", "width": 90,
-                  "height": 90}]
-        extra = {"caption": self._plain(p["caption"], p.get("parse_mode"))} \
-            if p.get("caption") else {}
+        photo = [
+            {"file_id": str(p.get("photo")), "file_unique_id": "up", "width": 90, "height": 90}
+        ]
+        extra = (
+            {"caption": self._plain(p["caption"], p.get("parse_mode"))} if p.get("caption") else {}
+        )
         return self._outgoing(p, photo=photo, **extra)
 
     def _m_sendDocument(self, p, f):
@@ -623,14 +669,18 @@ class FakeTelegram:
         ref = p.get("document")
         if isinstance(ref, str) and ref.startswith("attach://"):
             document["file_size"] = len(f.get(ref[9:], b""))
-        extra = {"caption": self._plain(p["caption"], p.get("parse_mode"))} \
-            if p.get("caption") else {}
+        extra = (
+            {"caption": self._plain(p["caption"], p.get("parse_mode"))} if p.get("caption") else {}
+        )
         return self._outgoing(p, document=document, **extra)
 
     def _m_sendPoll(self, p, f):
         options = [
-            {"persistent_id": str(i), "text": o["text"] if isinstance(o, dict) else str(o),
-             "voter_count": 0}
+            {
+                "persistent_id": str(i),
+                "text": o["text"] if isinstance(o, dict) else str(o),
+                "voter_count": 0,
+            }
             for i, o in enumerate(p["options"])
         ]
         poll = {
@@ -663,10 +713,23 @@ class FakeTelegram:
         source = self.messages.get((int(p["from_chat_id"]), int(message_id)))
         if source is None:
             raise ApiError(400, "Bad Request: message to copy not found")
-        content = {k: v for k, v in source.items()
-                   if k not in {"message_id", "date", "chat", "from", "sender_chat",
-                                "reply_to_message", "reply_markup", "media_group_id",
-                                "forward_origin", "is_automatic_forward"}}
+        content = {
+            k: v
+            for k, v in source.items()
+            if k
+            not in {
+                "message_id",
+                "date",
+                "chat",
+                "from",
+                "sender_chat",
+                "reply_to_message",
+                "reply_markup",
+                "media_group_id",
+                "forward_origin",
+                "is_automatic_forward",
+            }
+        }
         if p.get("caption") is not None:
             content["caption"] = self._plain(p["caption"], p.get("parse_mode"))
         return self._outgoing(p, **content)
@@ -724,10 +787,17 @@ class FakeTelegram:
 
     def _m_getChat(self, p, f):
         state = self._chat(p["chat_id"])
-        info = {"accent_color_id": 0, "max_reaction_count": 11,
-                "accepted_gift_types": {"unlimited_gifts": False, "limited_gifts": False,
-                                        "unique_gifts": False, "premium_subscription": False,
-                                        "gifts_from_channels": False}}
+        info = {
+            "accent_color_id": 0,
+            "max_reaction_count": 11,
+            "accepted_gift_types": {
+                "unlimited_gifts": False,
+                "limited_gifts": False,
+                "unique_gifts": False,
+                "premium_subscription": False,
+                "gifts_from_channels": False,
+            },
+        }
         if state.linked_chat_id:
             info["linked_chat_id"] = state.linked_chat_id
         return {**state.chat, **info}
@@ -736,8 +806,11 @@ class FakeTelegram:
         state = self._chat(p["chat_id"])
         if state.chat["type"] == "private":
             raise ApiError(400, "Bad Request: there are no administrators in the private chat")
-        return [self._complete_member(m) for m in state.members.values()
-                if m["status"] in {"creator", "administrator"}]
+        return [
+            self._complete_member(m)
+            for m in state.members.values()
+            if m["status"] in {"creator", "administrator"}
+        ]
 
     def _m_getChatMember(self, p, f):
         return self._member_dict(p["chat_id"], int(p["user_id"]))
@@ -762,17 +835,23 @@ class FakeTelegram:
         if all(permissions.get(k) for k in ("can_send_messages", "can_send_other_messages")):
             state.members[user_id] = {"status": "member", "user": target["user"]}
         else:
-            state.members[user_id] = {"status": "restricted", "user": target["user"],
-                                      "until_date": int(p.get("until_date") or 0),
-                                      **{k: bool(v) for k, v in permissions.items()}}
+            state.members[user_id] = {
+                "status": "restricted",
+                "user": target["user"],
+                "until_date": int(p.get("until_date") or 0),
+                **{k: bool(v) for k, v in permissions.items()},
+            }
         return True
 
     def _m_banChatMember(self, p, f):
         state = self._chat(p["chat_id"])
         user_id = int(p["user_id"])
         target = self._require_restrict_right(state, user_id)
-        state.members[user_id] = {"status": "kicked", "user": target["user"],
-                                  "until_date": int(p.get("until_date") or 0)}
+        state.members[user_id] = {
+            "status": "kicked",
+            "user": target["user"],
+            "until_date": int(p.get("until_date") or 0),
+        }
         return True
 
     def _m_unbanChatMember(self, p, f):
@@ -791,8 +870,12 @@ class FakeTelegram:
         if p["file_id"] not in self.files:
             raise ApiError(400, "Bad Request: invalid file_id")
         path, content = self.files[p["file_id"]]
-        return {"file_id": p["file_id"], "file_unique_id": f"u{p['file_id']}",
-                "file_size": len(content), "file_path": path}
+        return {
+            "file_id": p["file_id"],
+            "file_unique_id": f"u{p['file_id']}",
+            "file_size": len(content),
+            "file_path": path,
+        }
 
 
 class ApiError(Exception):

@@ -31,8 +31,9 @@ class RunningBot:
         self.app = Steward(self.settings, handle_signals=False)
         self.task = asyncio.create_task(self.app.run(), name="steward")
         started = asyncio.create_task(self.app.started.wait())
-        done, _ = await asyncio.wait({started, self.task}, timeout=15,
-                                     return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(
+            {started, self.task}, timeout=15, return_when=asyncio.FIRST_COMPLETED
+        )
         if self.task in done:
             started.cancel()
             self.task.result()  # raises what made the bot stop

@@ -19,7 +19,11 @@ GROUP_ID = -1001000000001
         ("en", "Hello, Ann! I am Steward", "Commands you can use here:"),
         ("ru", "Здравствуйте, Ann! Я Steward", "Команды, доступные вам здесь:"),
         ("nl", "Hallo, Ann! Ik ben Steward", "Commando's die je hier kunt gebruiken:"),
-        ("de", "Hello, Ann! I am Steward", "Commands you can use here:"),  # fallback: first of LANGUAGES
+        (
+            "de",
+            "Hello, Ann! I am Steward",
+            "Commands you can use here:",
+        ),  # fallback: first of LANGUAGES
         ("ru-RU", "Здравствуйте, Ann!", "Команды, доступные вам здесь:"),
     ],
 )
@@ -60,11 +64,17 @@ async def test_bot_added_to_group_registers_admin_menu_for_it(
     chat = fake.add_chat(GROUP_ID, title="Fans")
     owner = fake.user(11, "Olga")
     mark = fake.mark()
-    await fake.push_update({"my_chat_member": {
-        "chat": chat, "from": owner, "date": fake.now(),
-        "old_chat_member": {"status": "left", "user": fake.bot_user},
-        "new_chat_member": {"status": "member", "user": fake.bot_user},
-    }})
+    await fake.push_update(
+        {
+            "my_chat_member": {
+                "chat": chat,
+                "from": owner,
+                "date": fake.now(),
+                "old_chat_member": {"status": "left", "user": fake.bot_user},
+                "new_chat_member": {"status": "member", "user": fake.bot_user},
+            }
+        }
+    )
     call = await fake.wait_for(
         "setMyCommands", lambda c: c["scope"]["type"] == "chat_administrators", since=mark
     )
@@ -169,8 +179,15 @@ async def test_state_survives_restart(steward: RunningBot, fake: FakeTelegram):
 
 
 async def test_polls_with_allowed_updates_every_feature_needs(steward: RunningBot, fake):
-    for kind in ("message", "edited_message", "callback_query", "chat_member",
-                 "my_chat_member", "poll_answer", "message_reaction_count"):
+    for kind in (
+        "message",
+        "edited_message",
+        "callback_query",
+        "chat_member",
+        "my_chat_member",
+        "poll_answer",
+        "message_reaction_count",
+    ):
         assert kind in fake.allowed_updates
 
 

@@ -1,0 +1,26 @@
+# Steward in a container: slim Python, a non-root user, the database on a volume.
+#   docker build -t steward .
+#   docker run -d --name steward --env-file .env -v steward-data:/data steward
+FROM python:3.12-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    DATABASE_PATH=/data/steward.sqlite3
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY bot ./bot
+COPY handlers ./handlers
+COPY storage ./storage
+RUN pip install . \
+    && useradd --system --uid 10001 --home-dir /app steward \
+    && mkdir -p /data && chown steward /data
+
+USER steward
+VOLUME ["/data"]
+# Webhook mode listens here when WEBHOOK_URL is set (WEBHOOK_LISTEN=0.0.0.0:8080).
+EXPOSE 8080
+STOPSIGNAL SIGTERM
+CMD ["python", "-m", "bot", "--env-file", "/dev/null"]

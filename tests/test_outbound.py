@@ -1,0 +1,175 @@
+"""The outbound layer: pacing arithmetic with a fake clock, and the retry policy."""
+
+from __future__ import annotations
+
+import pytest
+from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.methods import GetUpdates, SendMediaGroup, SendMessage, SetMyCommands
+from aiogram.types import InputMediaPhoto
+
+from bot.outbound import (
+    Limit,
+    OutboundMiddleware,
+    PacingPolicy,
+    RetryPolicy,
+    SlidingWindowLimiter,
+    TelegramPacer,
+    is_group_chat_id,
+    message_cost,
+)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_sliding_window_allows_burst_then_waits():
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter(clock=clock)
+    limits = [Limit(3, 3.0)]
+    for _ in range(3):
+        assert limiter.wait_time("c", limits) == 0
+        limiter.record("c")
+    assert limiter.wait_time("c", limits) == pytest.approx(3.0)
+    clock.now += 1.0
+    assert limiter.wait_time("c", limits) == pytest.approx(2.0)
+    clock.now += 2.0
+    assert limiter.wait_time("c", limits) == 0
+
+
+def test_pause_blocks_the_key():
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter(clock=clock)
+    limiter.pause("c", 7)
+    assert limiter.wait_time("c", [Limit(30, 1.0)]) == pytest.approx(7)
+    assert limiter.wait_time("other", [Limit(30, 1.0)]) == 0
+
+
+async def test_pacer_keeps_every_limit_over_a_long_run():
+    clock = FakeClock()
+    pacer = TelegramPacer(PacingPolicy(), clock=clock, sleep=clock.sleep)
+    sent: list[tuple[float, int]] = []
+    chats = [-100 - i for i in range(5)] + [i + 1 for i in range(5)]
+    for n in range(600):
+        chat = chats[n % len(chats)]
+        await pacer.acquire(chat)
+        sent.append((clock.now, chat))
+    times = [t for t, _ in sent]
+    # overall: never more than 30 in any 1-second window
+    assert max(sum(1 for u in times if t <= u < t + 1.0) for t in times) <= 30
+    for chat in chats:
+        mine = [t for t, c in sent if c == chat]
+        assert max(sum(1 for u in mine if t <= u < t + 3.0) for t in mine) <= 3
+        if chat < 0:
+            assert max(sum(1 for u in mine if t <= u < t + 60.0) for t in mine) <= 20
+    # 60 messages per group at 20/min: the third batch of 20 cannot start before t=120s;
+    # sequential sending may add a little on top of that, but not much
+    assert 120.0 <= clock.now - 1000.0 <= 150.0
+
+
+def test_group_ids_and_costs():
+    assert is_group_chat_id(-100123) and is_group_chat_id("@channel")
+    assert not is_group_chat_id(42) and not is_group_chat_id("42")
+    assert message_cost(SendMessage(chat_id=5, text="x")) == (5, 1)
+    media = [InputMediaPhoto(media="a"), InputMediaPhoto(media="b")]
+    assert message_cost(SendMediaGroup(chat_id=-1, media=media)) == (-1, 2)
+    assert message_cost(SetMyCommands(commands=[])) is None
+
+
+class Script:
+    """A make_request that fails as scripted, then succeeds."""
+
+    def __init__(self, *failures: Exception) -> None:
+        self.failures = list(failures)
+        self.calls = 0
+
+    async def __call__(self, bot, method):
+        self.calls += 1
+        if self.failures:
+            raise self.failures.pop(0)
+        return "ok"
+
+
+@pytest.fixture
+def bot():
+    return Bot("123:abc")
+
+
+def middleware(clock: FakeClock) -> OutboundMiddleware:
+    pacer = TelegramPacer(clock=clock, sleep=clock.sleep)
+    return OutboundMiddleware(pacer=pacer, retry=RetryPolicy(), sleep=clock.sleep)
+
+
+async def test_429_waits_retry_after_and_pauses_chat(bot):
+    clock = FakeClock()
+    mw = middleware(clock)
+    method = SendMessage(chat_id=7, text="hi")
+    script = Script(TelegramRetryAfter(method=method, message="flood", retry_after=5))
+    assert await mw(script, bot, method) == "ok"
+    assert script.calls == 2
+    assert 5 in clock.slept
+
+
+async def test_too_long_retry_after_goes_back_to_caller(bot):
+    clock = FakeClock()
+    mw = middleware(clock)
+    method = SendMessage(chat_id=7, text="hi")
+    script = Script(TelegramRetryAfter(method=method, message="flood", retry_after=3600))
+    with pytest.raises(TelegramRetryAfter):
+        await mw(script, bot, method)
+    assert script.calls == 1
+
+
+async def test_transient_errors_back_off_exponentially_then_give_up(bot):
+    clock = FakeClock()
+    mw = middleware(clock)
+    method = SetMyCommands(commands=[])
+    errors = [TelegramServerError(method=method, message="Internal")] * 2 + [
+        TelegramNetworkError(method=method, message="reset")
+    ] * 3
+    script = Script(*errors)
+    with pytest.raises(TelegramNetworkError):
+        await mw(script, bot, method)
+    assert script.calls == RetryPolicy().max_attempts
+    assert len(clock.slept) == 4
+    assert all(b > a for a, b in zip(clock.slept, clock.slept[1:], strict=False))
+    for attempt, slept in enumerate(clock.slept, start=1):
+        nominal = min(16.0, 0.5 * 2 ** (attempt - 1))
+        assert 0.75 * nominal <= slept <= 1.25 * nominal
+
+
+@pytest.mark.parametrize("error", [TelegramBadRequest, TelegramForbiddenError])
+async def test_permanent_errors_are_not_retried(bot, error):
+    clock = FakeClock()
+    mw = middleware(clock)
+    method = SendMessage(chat_id=7, text="hi")
+    script = Script(error(method=method, message="nope"))
+    with pytest.raises(error):
+        await mw(script, bot, method)
+    assert script.calls == 1 and clock.slept == []
+
+
+async def test_get_updates_passes_straight_through(bot):
+    clock = FakeClock()
+    mw = middleware(clock)
+    method = GetUpdates()
+    script = Script(TelegramServerError(method=method, message="x"))
+    with pytest.raises(TelegramServerError):
+        await mw(script, bot, method)
+    assert script.calls == 1
