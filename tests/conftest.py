@@ -1,11 +1,43 @@
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from tests.fake_telegram import FakeTelegram
 from tests.harness import RunningBot, make_env, settings_for
+
+# The team's machine-readable Bot API (see ../shared/README.md), when it sits beside the project.
+BOT_API_SPEC = Path(__file__).resolve().parents[2] / "shared" / "botapi" / "api.json"
+
+
+@functools.cache
+def bot_api_methods() -> dict | None:
+    if not BOT_API_SPEC.is_file():
+        return None
+    return json.loads(BOT_API_SPEC.read_text(encoding="utf-8"))["methods"]
+
+
+def check_calls_against_spec(server: FakeTelegram) -> list[str]:
+    """Every call the bot made names a real method and carries its required fields.
+
+    aiogram speaks a newer API than the spec file, so an unknown *method* is only reported when
+    aiogram does not know it either (the fake already answers those with 404)."""
+    methods = bot_api_methods()
+    if methods is None:
+        return []
+    problems = []
+    for call in server.calls:
+        spec = methods.get(call.method)
+        if spec is None:
+            continue
+        for f in spec.get("fields", []):
+            if f["required"] and f["name"] not in call.params:
+                problems.append(f"{call.method} without required {f['name']}")
+    return problems
 
 
 @pytest.fixture
@@ -14,6 +46,7 @@ async def fake() -> AsyncIterator[FakeTelegram]:
     await server.start()
     yield server
     await server.close()
+    assert not check_calls_against_spec(server)
 
 
 @pytest.fixture
