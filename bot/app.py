@@ -27,12 +27,23 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.commands import register_command_menus
 from bot.config import Settings
 from bot.i18n import LanguageMiddleware, create_i18n
-from bot.middlewares import InFlightMiddleware, RoleMiddleware, SeenMiddleware
+from bot.middlewares import (
+    InFlightMiddleware,
+    RoleCacheMiddleware,
+    RoleMiddleware,
+    SeenMiddleware,
+)
+from bot.moderation import language
+from bot.moderation.service import ModerationService
+from bot.moderation.spam import SpamScorer, build_default_bayes, load_sample_dir
 from bot.outbound import OutboundMiddleware
 from bot.roles import RoleService
 from handlers import build_root_router
+from handlers.moderation import ReportLimiter
+from handlers.protection import Captcha, ProtectionMiddleware
 from storage.chats import ChatRepository, UserRepository
 from storage.database import Database
+from storage.moderation import ModerationRepository
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +83,11 @@ class Steward:
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.i18n = create_i18n(settings.default_language)
         self.roles = RoleService(settings, self.bot)
+        self.mod_repo = ModerationRepository(self.db)
+        self.moderation = ModerationService(
+            self.bot, self.mod_repo, settings, self.i18n, SpamScorer(build_default_bayes())
+        )
+        self.captcha = Captcha(self.bot, self.moderation, settings, self.i18n, self.scheduler)
         self.in_flight = InFlightMiddleware()
         self.started = asyncio.Event()
         self.dispatcher = self._build_dispatcher()
@@ -85,6 +101,10 @@ class Steward:
             "role_service": self.roles,
             "users": UserRepository(self.db),
             "chats": ChatRepository(self.db),
+            "mod_repo": self.mod_repo,
+            "moderation": self.moderation,
+            "captcha": self.captcha,
+            "report_limiter": ReportLimiter(),
             "app": self,
         }
 
@@ -92,10 +112,20 @@ class Steward:
         dp = Dispatcher(name="steward")
         dp.workflow_data.update(self.services())
         dp.update.outer_middleware(self.in_flight)
-        LanguageMiddleware(self.i18n, self.settings.languages).setup(dp)
+        LanguageMiddleware(self.i18n, self.settings.languages, self._chat_languages).setup(dp)
         seen = SeenMiddleware(dp["users"], dp["chats"])
         for observer in (dp.message, dp.edited_message, dp.callback_query, dp.my_chat_member):
             observer.outer_middleware(seen)
+        role_cache = RoleCacheMiddleware(self.roles)
+        dp.chat_member.outer_middleware(role_cache)
+        dp.my_chat_member.outer_middleware(role_cache)
+        # Moderation first: every group message and edit is checked before any handler.
+        for observer, edited in ((dp.message, False), (dp.edited_message, True)):
+            observer.outer_middleware(
+                ProtectionMiddleware(
+                    self.moderation, self.roles, self.settings, self.i18n, edited=edited
+                )
+            )
         role_middleware = RoleMiddleware(self.roles)
         dp.message.middleware(role_middleware)
         dp.callback_query.middleware(role_middleware)
@@ -104,10 +134,29 @@ class Steward:
         dp.shutdown.register(self._on_shutdown)
         return dp
 
+    async def _chat_languages(self, chat_id: int) -> tuple[str, ...]:
+        return (await self.mod_repo.settings(chat_id)).language_list
+
+    async def _prepare_moderation(self) -> None:
+        bayes = self.moderation.scorer.bayes
+        if self.settings.spam_samples_dir:
+            spam, ham = load_sample_dir(bayes, self.settings.spam_samples_dir)
+            logger.info(
+                "learned %d spam and %d ham samples from %s",
+                spam,
+                ham,
+                self.settings.spam_samples_dir,
+            )
+        lessons = await self.moderation.load_lessons(bayes)
+        logger.info("spam classifier: %d lessons from moderators", lessons)
+        await asyncio.to_thread(language.warm_up)
+        await self.captcha.rearm_all()
+
     async def _on_startup(self) -> None:
         me = await self.bot.get_me()
         logger.info("connected as @%s (id %s)", me.username, me.id)
         self.scheduler.start()
+        await self._prepare_moderation()
         groups = await ChatRepository(self.db).groups_with_bot()
         await register_command_menus(
             self.bot,

@@ -52,9 +52,39 @@ class CommandSpec:
         return (self.where is Where.PRIVATE) == (chat_type == "private")
 
 
+_A, _G = Requirement.ADMIN, Where.GROUP
+
 COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("start", N_("start the bot and see what it can do"), where=Where.PRIVATE),
     CommandSpec("help", N_("list the commands you can use")),
+    # moderation: members
+    CommandSpec("rules", N_("show the rules of this chat"), where=_G),
+    CommandSpec("report", N_("reply to a message to report it to the admins"), where=_G),
+    CommandSpec("warns", N_("show your warns"), where=_G),
+    # moderation: chat admins
+    CommandSpec("warn", N_("warn a member (reply or @name) [reason]"), _A, _G),
+    CommandSpec("unwarn", N_("remove a member's latest warn"), _A, _G),
+    CommandSpec("resetwarns", N_("clear all warns of a member"), _A, _G),
+    CommandSpec("mute", N_("mute a member [duration] [reason], e.g. /mute 2h"), _A, _G),
+    CommandSpec("unmute", N_("let a muted member write again"), _A, _G),
+    CommandSpec("ban", N_("ban a member [duration] [reason]"), _A, _G),
+    CommandSpec("unban", N_("unban a member: /unban @name or id"), _A, _G),
+    CommandSpec("kick", N_("remove a member who may rejoin [reason]"), _A, _G),
+    CommandSpec("del", N_("delete the replied message"), _A, _G),
+    CommandSpec("purge", N_("delete from the replied message up to here"), _A, _G),
+    CommandSpec("spam", N_("delete, ban and learn the replied message as spam"), _A, _G),
+    CommandSpec("notspam", N_("learn a message as not spam, or undo a spam action"), _A, _G),
+    CommandSpec("approve", N_("trust a member: automatic checks skip them"), _A, _G),
+    CommandSpec("unapprove", N_("stop trusting a member"), _A, _G),
+    CommandSpec("filter", N_("add a word or /regex/ to the blocklist"), _A, _G),
+    CommandSpec("unfilter", N_("remove a word or /regex/ from the blocklist"), _A, _G),
+    CommandSpec("filters", N_("show the blocklist"), _A, _G),
+    CommandSpec("setrules", N_("set the rules of this chat"), _A, _G),
+    CommandSpec("setwarnlimit", N_("warns before action: /setwarnlimit 3 mute 1d"), _A, _G),
+    CommandSpec("modlog", N_("last moderation actions [n]"), _A, _G),
+    CommandSpec("settings", N_("automatic rules of this chat"), _A, _G),
+    CommandSpec("setlog", N_("send this chat's moderation log to a chat id"), _A, _G),
+    CommandSpec("setlanguages", N_("languages this chat speaks, e.g. en,nl"), _A, _G),
 )
 
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import gettext
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from aiogram.types import TelegramObject, User
+from aiogram.types import Chat, TelegramObject, User
 from aiogram.utils.i18n import I18n, I18nMiddleware
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -67,17 +67,31 @@ def pick_language(
     return default
 
 
-class LanguageMiddleware(I18nMiddleware):
-    """Speaks the user's Telegram language when the bot has it, else the first of LANGUAGES."""
+ChatLanguages = Callable[[int], Awaitable[tuple[str, ...]]]
 
-    def __init__(self, i18n: I18n, languages: tuple[str, ...]) -> None:
+
+class LanguageMiddleware(I18nMiddleware):
+    """Picks the language of every answer.
+
+    In a group whose admins listed its languages (/setlanguages) the bot speaks the chat's
+    first language, so everyone reads the same thing; elsewhere it speaks the user's Telegram
+    language when it has it, else the first of LANGUAGES.
+    """
+
+    def __init__(
+        self, i18n: I18n, languages: tuple[str, ...], chat_languages: ChatLanguages | None = None
+    ) -> None:
         super().__init__(i18n=i18n, i18n_key="i18n", middleware_key="i18n_middleware")
         self.languages = languages
+        self.chat_languages = chat_languages
 
     async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
         user: User | None = data.get("event_from_user")
-        locale = pick_language(
-            [user.language_code if user else None], self.languages, self.languages[0]
-        )
+        chat: Chat | None = data.get("event_chat")
+        candidates: list[str | None] = []
+        if chat is not None and chat.type in {"group", "supergroup"} and self.chat_languages:
+            candidates.extend(await self.chat_languages(chat.id))
+        candidates.append(user.language_code if user else None)
+        locale = pick_language(candidates, self.languages, self.languages[0])
         data["locale"] = locale
         return locale

@@ -16,10 +16,10 @@ from typing import Any
 
 from aiogram import BaseMiddleware
 from aiogram.dispatcher.flags import get_flag
-from aiogram.types import CallbackQuery, Chat, Message, TelegramObject, User
+from aiogram.types import CallbackQuery, Chat, ChatMemberUpdated, Message, TelegramObject, User
 from aiogram.utils.i18n import gettext as _
 
-from bot.roles import Requirement, Roles, RoleService
+from bot.roles import ADMIN_STATUSES, Requirement, Roles, RoleService
 from storage.chats import ChatRepository, UserRepository
 
 logger = logging.getLogger(__name__)
@@ -139,4 +139,21 @@ class RoleMiddleware(BaseMiddleware):
             if not roles.satisfies(requirement):
                 await event.answer(_refusal(requirement), show_alert=True)
                 return None
+        return await handler(event, data)
+
+
+class RoleCacheMiddleware(BaseMiddleware):
+    """Outer middleware on chat_member and my_chat_member: keeps the admin cache right as
+    promotions and demotions happen, then lets the update go on to the feature routers."""
+
+    def __init__(self, roles: RoleService) -> None:
+        self.roles = roles
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        if isinstance(event, ChatMemberUpdated):
+            old, new = event.old_chat_member.status, event.new_chat_member.status
+            if event.new_chat_member.user.id == self.roles.settings.bot_id:
+                self.roles.invalidate(event.chat.id)
+            elif (old in ADMIN_STATUSES) != (new in ADMIN_STATUSES):
+                self.roles.remember_status(event.chat.id, event.new_chat_member.user.id, new)
         return await handler(event, data)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import errors, membership, start
+from handlers import errors, membership, moderation, protection, start
 
 
 def build_root_router() -> Router:
@@ -17,8 +17,9 @@ def build_root_router() -> Router:
     root = Router(name="steward")
     root.include_routers(
         membership.create_router(),  # chat_member / my_chat_member bookkeeping (no messages)
-        # moderation.router goes here, before any command or answer
-        start.create_router(),  # commands
+        protection.create_router(),  # joins and captcha (the checks run as a middleware)
+        moderation.create_router(),  # moderator commands, log buttons, reports
+        start.create_router(),  # general commands
         # faq, quiz and contest routers follow
         errors.create_router(),  # error handler; catch-alls last
     )

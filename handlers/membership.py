@@ -1,7 +1,7 @@
-"""Membership bookkeeping: where the bot is, and whose admin rights changed.
+"""Where the bot is: registers groups and channels as the bot joins or leaves them.
 
-These updates change who may use admin commands, so the role cache is corrected here rather
-than waiting for its time-to-live.
+(Whose admin rights changed is handled by `RoleCacheMiddleware`, which sees every membership
+update without consuming it, so feature routers still get joins and leaves.)
 """
 
 from __future__ import annotations
@@ -42,14 +42,7 @@ async def bot_membership_changed(
         await register_group_admin_menu(bot, i18n, settings.languages, chat.id)
 
 
-async def member_changed(event: ChatMemberUpdated, role_service: RoleService) -> None:
-    old, new = event.old_chat_member.status, event.new_chat_member.status
-    if (old in {"creator", "administrator"}) != (new in {"creator", "administrator"}):
-        role_service.remember_status(event.chat.id, event.new_chat_member.user.id, new)
-
-
 def create_router() -> Router:
     router = Router(name="membership")
     router.my_chat_member.register(bot_membership_changed)
-    router.chat_member.register(member_changed)
     return router

@@ -65,6 +65,12 @@ class Call:
     def get(self, key: str, default: Any = None) -> Any:
         return self.params.get(key, default)
 
+    @property
+    def plain(self) -> str:
+        """The text or caption as the user sees it (HTML tags removed, entities unescaped)."""
+        return html.unescape(_TAG_RE.sub("", self.params.get("text") or
+                                         self.params.get("caption") or ""))
+
 
 @dataclass
 class Failure:

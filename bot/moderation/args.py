@@ -1,0 +1,67 @@
+"""Parsing moderator command arguments: `[target] [duration] [reason]`."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+from bot.moderation.durations import looks_like_duration, parse_duration
+
+_TARGET = re.compile(r"^(@[A-Za-z][A-Za-z0-9_]{3,31}|-?\d{5,20})$")
+_DURATION_LIKE = re.compile(r"^\d+[a-zа-я]+$", re.IGNORECASE)
+
+
+class ArgumentError(ValueError):
+    def __init__(self, kind: str, token: str = "") -> None:
+        super().__init__(kind)
+        self.kind = kind  # "no_target" | "bad_duration"
+        self.token = token
+
+
+@dataclass(frozen=True, slots=True)
+class ActionArgs:
+    target: str | None  # "@name" or a numeric id; None when the command replies to a message
+    duration: timedelta | None
+    reason: str | None
+
+
+def parse_action_args(text: str, has_reply: bool, with_duration: bool) -> ActionArgs:
+    """Split a command's arguments. Without a reply the first token must name the target.
+
+    A token that looks like a duration but is not one (`2x`, `10min`) is an error rather than
+    the start of the reason, so `/mute 10min spam` is not silently permanent."""
+    tokens = text.split()
+    target = None
+    if not has_reply:
+        if not tokens or not _TARGET.match(tokens[0]):
+            raise ArgumentError("no_target")
+        target = tokens.pop(0)
+    duration = None
+    if with_duration and tokens:
+        if looks_like_duration(tokens[0]):
+            duration = parse_duration(tokens.pop(0))
+        elif _DURATION_LIKE.match(tokens[0]):
+            raise ArgumentError("bad_duration", tokens[0])
+    reason = " ".join(tokens).strip() or None
+    return ActionArgs(target, duration, reason)
+
+
+def parse_warn_limit(text: str) -> tuple[int, str, timedelta | None]:
+    """`/setwarnlimit <n> [mute <duration>|ban|kick]` -> (n, action, duration)."""
+    tokens = text.split()
+    if not tokens or not tokens[0].isdigit() or not 1 <= int(tokens[0]) <= 20:
+        raise ArgumentError("bad_limit")
+    limit = int(tokens[0])
+    action = tokens[1].lower() if len(tokens) > 1 else "mute"
+    if action not in {"mute", "ban", "kick"}:
+        raise ArgumentError("bad_limit")
+    duration = None
+    if action in {"mute", "ban"}:
+        if len(tokens) > 2:
+            if not looks_like_duration(tokens[2]):
+                raise ArgumentError("bad_duration", tokens[2])
+            duration = parse_duration(tokens[2])
+        elif action == "mute":
+            duration = timedelta(days=1)
+    return limit, action, duration

@@ -1,0 +1,34 @@
+"""Flood detection: more than N messages from one member within T seconds."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+
+@dataclass
+class FloodTracker:
+    """In-memory sliding windows per (chat, user). Memory stays bounded: a window keeps at most
+    `count + 1` timestamps, and idle windows are dropped by `sweep`."""
+
+    _windows: dict[tuple[int, int], deque[float]] = field(default_factory=dict)
+
+    def hit(self, chat_id: int, user_id: int, now: float, count: int, seconds: float) -> bool:
+        """Record a message; True when this one makes more than `count` within `seconds`."""
+        window = self._windows.get((chat_id, user_id))
+        if window is None:
+            window = self._windows[(chat_id, user_id)] = deque(maxlen=count + 1)
+        elif window.maxlen != count + 1:
+            window = self._windows[(chat_id, user_id)] = deque(window, maxlen=count + 1)
+        window.append(now)
+        if len(window) > count and now - window[0] <= seconds:
+            window.clear()  # one mute per burst, not one per extra message
+            return True
+        return False
+
+    def sweep(self, now: float, idle: float = 600.0) -> None:
+        stale = [
+            key for key, window in self._windows.items() if not window or now - window[-1] > idle
+        ]
+        for key in stale:
+            del self._windows[key]

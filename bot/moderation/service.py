@@ -1,0 +1,569 @@
+"""Moderation actions against Telegram, each recorded in the audit log with an undo.
+
+Handlers and the automatic protection call this service; it alone talks to Telegram for
+restrict/ban/delete, writes `mod_actions`, and posts the log entry with Undo and Details buttons.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import ChatPermissions, InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.utils.i18n import I18n
+
+from bot.commands import N_
+from bot.config import Settings
+from bot.moderation.blocklist import CompiledBlocklist
+from bot.moderation.durations import format_duration, telegram_until
+from bot.moderation.spam import NaiveBayes, SpamScorer
+from storage.moderation import ChatModSettings, ModAction, ModerationRepository
+
+logger = logging.getLogger(__name__)
+
+MUTED = ChatPermissions(
+    can_send_messages=False,
+    can_send_audios=False,
+    can_send_documents=False,
+    can_send_photos=False,
+    can_send_videos=False,
+    can_send_video_notes=False,
+    can_send_voice_notes=False,
+    can_send_polls=False,
+    can_send_other_messages=False,
+    can_add_web_page_previews=False,
+    can_react_to_messages=False,
+)
+UNMUTED = ChatPermissions(
+    can_send_messages=True,
+    can_send_audios=True,
+    can_send_documents=True,
+    can_send_photos=True,
+    can_send_videos=True,
+    can_send_video_notes=True,
+    can_send_voice_notes=True,
+    can_send_polls=True,
+    can_send_other_messages=True,
+    can_add_web_page_previews=True,
+    can_react_to_messages=True,
+)
+
+
+class ModCallback(CallbackData, prefix="mod"):
+    op: str  # undo | details
+    action_id: int
+
+
+class ModerationError(Exception):
+    """An action Telegram refused; `kind` picks the message shown to the moderator."""
+
+    def __init__(self, kind: str, detail: str = "") -> None:
+        super().__init__(f"{kind}: {detail}")
+        self.kind = kind
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    id: int
+    name: str
+    is_chat: bool = False  # a channel or group identity (sender_chat), not a user
+
+    @property
+    def mention(self) -> str:
+        if self.is_chat:
+            return html.escape(self.name)
+        return f'<a href="tg://user?id={self.id}">{html.escape(self.name)}</a>'
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    id: int | None  # None: Steward's automatic protection
+    name: str
+
+
+STEWARD = Actor(None, "Steward")
+
+
+def classify_refusal(exc: TelegramAPIError) -> ModerationError:
+    """Turn Telegram's refusal into a kind the moderator can act on."""
+    text = exc.message.lower()
+    if any(
+        s in text
+        for s in (
+            "user is an administrator",
+            "can't remove chat owner",
+            "can't restrict self",
+            "method is available only for supergroups",
+        )
+    ):
+        return ModerationError("target_admin", exc.message)
+    if isinstance(exc, TelegramForbiddenError) or any(
+        s in text
+        for s in (
+            "not enough rights",
+            "have no rights",
+            "chat_admin_required",
+            "need administrator rights",
+        )
+    ):
+        return ModerationError("no_rights", exc.message)
+    if any(s in text for s in ("not found", "participant_id_invalid", "user_not_participant")):
+        return ModerationError("not_found", exc.message)
+    return ModerationError("telegram", exc.message)
+
+
+class ModerationService:
+    def __init__(
+        self,
+        bot: Bot,
+        repo: ModerationRepository,
+        settings: Settings,
+        i18n: I18n,
+        scorer: SpamScorer,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.bot = bot
+        self.repo = repo
+        self.settings = settings
+        self.i18n = i18n
+        self.scorer = scorer
+        self.clock = clock
+        self._approved: dict[int, set[int]] = {}
+        self._blocklists: dict[int, CompiledBlocklist] = {}
+        self._graduated: set[tuple[int, int]] = set()
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    # --- cached lookups for the hot path --------------------------------------------------
+
+    async def is_approved(self, chat_id: int, user_id: int) -> bool:
+        approved = self._approved.get(chat_id)
+        if approved is None:
+            rows = await self.repo.db.fetchall(
+                "SELECT user_id FROM approvals WHERE chat_id=?", (chat_id,)
+            )
+            approved = self._approved[chat_id] = {int(r["user_id"]) for r in rows}
+        return user_id in approved
+
+    async def blocklist(self, chat_id: int) -> CompiledBlocklist:
+        compiled = self._blocklists.get(chat_id)
+        if compiled is None:
+            entries = [(f.pattern, f.is_regex) for f in await self.repo.filters(chat_id)]
+            compiled = self._blocklists[chat_id] = CompiledBlocklist.build(entries)
+        return compiled
+
+    def forget_blocklist(self, chat_id: int) -> None:
+        self._blocklists.pop(chat_id, None)
+
+    async def is_new_member(self, chat_id: int, user_id: int, threshold: int) -> bool:
+        if (chat_id, user_id) in self._graduated:
+            return False
+        if await self.repo.clean_messages(chat_id, user_id) >= threshold:
+            self._graduated.add((chat_id, user_id))
+            return False
+        return True
+
+    async def count_clean(self, chat_id: int, user_id: int, threshold: int) -> None:
+        await self.repo.count_clean_message(chat_id, user_id)
+        if await self.repo.clean_messages(chat_id, user_id) >= threshold:
+            self._graduated.add((chat_id, user_id))
+
+    async def member_joined(self, chat_id: int, user_id: int) -> None:
+        self._graduated.discard((chat_id, user_id))
+        await self.repo.mark_joined(chat_id, user_id, self.now())
+
+    # --- approvals -----------------------------------------------------------------------
+
+    async def approve(self, chat_id: int, target: Target, actor: Actor) -> bool:
+        added = await self.repo.approve(chat_id, target.id, actor.id, self.now())
+        self._approved.pop(chat_id, None)
+        if added:
+            await self._record(chat_id, actor, target, "approve")
+        return added
+
+    async def unapprove(self, chat_id: int, target: Target, actor: Actor) -> bool:
+        removed = await self.repo.unapprove(chat_id, target.id)
+        self._approved.pop(chat_id, None)
+        if removed:
+            await self._record(chat_id, actor, target, "unapprove")
+        return removed
+
+    # --- actions -------------------------------------------------------------------------
+
+    async def _telegram(self, coro: Any) -> Any:
+        try:
+            return await coro
+        except (TelegramBadRequest, TelegramForbiddenError) as exc:
+            raise classify_refusal(exc) from exc
+
+    async def mute(
+        self,
+        chat_id: int,
+        target: Target,
+        actor: Actor,
+        duration: timedelta | None,
+        reason: str | None = None,
+        **audit: Any,
+    ) -> int:
+        until = telegram_until(self.now(), duration)
+        await self._telegram(
+            self.bot.restrict_chat_member(chat_id, target.id, MUTED, until_date=until)
+        )
+        return await self._record(
+            chat_id,
+            actor,
+            target,
+            "mute",
+            reason,
+            expires_at=until or None,
+            duration=duration,
+            **audit,
+        )
+
+    async def unmute(self, chat_id: int, target: Target, actor: Actor) -> int:
+        await self._telegram(self.bot.restrict_chat_member(chat_id, target.id, UNMUTED))
+        return await self._record(chat_id, actor, target, "unmute")
+
+    async def ban(
+        self,
+        chat_id: int,
+        target: Target,
+        actor: Actor,
+        duration: timedelta | None = None,
+        reason: str | None = None,
+        **audit: Any,
+    ) -> int:
+        until = telegram_until(self.now(), duration)
+        if target.is_chat:
+            await self._telegram(self.bot.ban_chat_sender_chat(chat_id, target.id))
+        else:
+            await self._telegram(self.bot.ban_chat_member(chat_id, target.id, until_date=until))
+        return await self._record(
+            chat_id,
+            actor,
+            target,
+            "ban",
+            reason,
+            expires_at=until or None,
+            duration=duration,
+            **audit,
+        )
+
+    async def unban(self, chat_id: int, target: Target, actor: Actor) -> int:
+        if target.is_chat:
+            await self._telegram(self.bot.unban_chat_sender_chat(chat_id, target.id))
+        else:
+            await self._telegram(
+                self.bot.unban_chat_member(chat_id, target.id, only_if_banned=True)
+            )
+        return await self._record(chat_id, actor, target, "unban")
+
+    async def kick(
+        self, chat_id: int, target: Target, actor: Actor, reason: str | None = None, **audit: Any
+    ) -> int:
+        """Remove without banning: ban, then unban at once so the member may rejoin."""
+        if target.is_chat:
+            await self._telegram(self.bot.ban_chat_sender_chat(chat_id, target.id))
+        else:
+            await self._telegram(self.bot.ban_chat_member(chat_id, target.id))
+            await self._telegram(
+                self.bot.unban_chat_member(chat_id, target.id, only_if_banned=True)
+            )
+        return await self._record(chat_id, actor, target, "kick", reason, **audit)
+
+    async def delete(self, chat_id: int, message_id: int) -> bool:
+        try:
+            return bool(await self.bot.delete_message(chat_id, message_id))
+        except TelegramBadRequest as exc:
+            logger.info("could not delete %s/%s: %s", chat_id, message_id, exc)
+            return False
+
+    async def warn(
+        self,
+        chat_id: int,
+        target: Target,
+        actor: Actor,
+        reason: str | None = None,
+        **audit: Any,
+    ) -> tuple[int, int, ChatModSettings, int | None]:
+        """Adds a warn; at the chat's limit applies its action and clears the warns.
+
+        Returns (warn count, limit, settings, id of the limit action or None)."""
+        settings = await self.repo.settings(chat_id)
+        now = self.now()
+        warn_id = await self.repo.add_warn(
+            chat_id, target.id, actor.id, reason, now, now + settings.warn_expiry_seconds
+        )
+        await self._record(
+            chat_id, actor, target, "warn", reason, details_extra={"warn_id": warn_id}, **audit
+        )
+        count = len(await self.repo.active_warns(chat_id, target.id, now))
+        if count < settings.warn_limit:
+            return count, settings.warn_limit, settings, None
+        await self.repo.reset_warns(chat_id, target.id, now)
+        limit_reason = f"{count}/{settings.warn_limit} warns"
+        duration = (
+            timedelta(seconds=settings.warn_action_seconds)
+            if settings.warn_action_seconds
+            else None
+        )
+        if settings.warn_action == "ban":
+            action_id = await self.ban(
+                chat_id, target, STEWARD, duration, limit_reason, rule="warn_limit"
+            )
+        elif settings.warn_action == "kick":
+            action_id = await self.kick(chat_id, target, STEWARD, limit_reason, rule="warn_limit")
+        else:
+            action_id = await self.mute(
+                chat_id, target, STEWARD, duration, limit_reason, rule="warn_limit"
+            )
+        return count, settings.warn_limit, settings, action_id
+
+    async def learn(self, text: str, is_spam: bool, actor: Actor) -> None:
+        if not text.strip():
+            return
+        self.scorer.bayes.learn(text, is_spam)
+        await self.repo.add_lesson(text, is_spam, actor.id, self.now())
+
+    async def load_lessons(self, bayes: NaiveBayes) -> int:
+        lessons = await self.repo.lessons()
+        for text, is_spam in lessons:
+            bayes.learn(text, is_spam)
+        return len(lessons)
+
+    # --- undo ----------------------------------------------------------------------------
+
+    async def undo(self, action: ModAction, by: Actor) -> str:
+        """Reverse an action as far as Telegram allows; returns what was done (a code)."""
+        if action.undone_at is not None:
+            return "already"
+        target = Target(action.target_id or 0, action.target_name or "", action.target_is_chat)
+        chat_id = action.chat_id
+        result = "done"
+        if action.action == "ban" or (action.action == "spam" and action.target_id):
+            await self.unban(chat_id, target, by)
+        elif action.action == "mute":
+            await self.unmute(chat_id, target, by)
+        elif action.action == "warn":
+            warn_id = (action.details or {}).get("warn_id")
+            if warn_id:
+                await self.repo.remove_warn(int(warn_id), self.now())
+        elif action.action == "approve":
+            await self.repo.unapprove(chat_id, target.id)
+            self._approved.pop(chat_id, None)
+        elif action.action in {"delete", "kick", "detect"}:
+            result = "partial"  # a deleted message cannot come back; a kicked member may rejoin
+        else:
+            return "unsupported"
+        if action.rule in {"spam", "manual_spam"} and action.message_text:
+            await self.learn(action.message_text, False, by)
+        await self.repo.mark_undone(action.id, by.id, self.now())
+        await self._mark_log_undone(action, by)
+        return result
+
+    async def _mark_log_undone(self, action: ModAction, by: Actor) -> None:
+        if not action.log_chat_id or not action.log_message_id:
+            return
+        fresh = await self.repo.action(action.id)
+        if fresh is None:
+            return
+        text = (
+            self.render_log(fresh)
+            + "\n"
+            + html.escape(
+                self.i18n.gettext(
+                    "↩️ Undone by {name}", locale=self.settings.default_language
+                ).format(name=by.name)
+            )
+        )
+        try:
+            await self.bot.edit_message_text(
+                text=text,
+                chat_id=action.log_chat_id,
+                message_id=action.log_message_id,
+                reply_markup=self.log_keyboard(fresh, undone=True),
+            )
+        except TelegramAPIError as exc:
+            logger.info("could not update log entry %s: %s", action.id, exc)
+
+    # --- audit log -----------------------------------------------------------------------
+
+    async def _record(
+        self,
+        chat_id: int,
+        actor: Actor,
+        target: Target | None,
+        action: str,
+        reason: str | None = None,
+        *,
+        rule: str | None = None,
+        score: float | None = None,
+        details: dict[str, Any] | None = None,
+        details_extra: dict[str, Any] | None = None,
+        message_id: int | None = None,
+        message_text: str | None = None,
+        expires_at: int | None = None,
+        duration: timedelta | None = None,
+        post: bool = True,
+    ) -> int:
+        merged = {**(details or {}), **(details_extra or {})}
+        if duration is not None:
+            merged["duration"] = format_duration(duration)
+        action_id = await self.repo.record_action(
+            chat_id=chat_id,
+            actor_id=actor.id,
+            actor_name=actor.name,
+            target_id=target.id if target else None,
+            target_name=target.name if target else None,
+            target_is_chat=int(bool(target and target.is_chat)),
+            action=action,
+            reason=reason,
+            rule=rule,
+            score=score,
+            details=merged or None,
+            message_id=message_id,
+            message_text=(message_text or None) and message_text[:2000],
+            created_at=self.now(),
+            expires_at=expires_at,
+        )
+        if post:
+            await self.post_log(action_id)
+        return action_id
+
+    async def record(
+        self,
+        chat_id: int,
+        actor: Actor,
+        target: Target | None,
+        action: str,
+        reason: str | None = None,
+        **audit: Any,
+    ) -> int:
+        return await self._record(chat_id, actor, target, action, reason, **audit)
+
+    async def log_chat_for(self, chat_id: int) -> int | None:
+        settings = await self.repo.settings(chat_id)
+        return settings.log_chat_id or self.settings.log_chat_id
+
+    def log_keyboard(self, action: ModAction, undone: bool = False) -> InlineKeyboardMarkup:
+        locale = self.settings.default_language
+        row = []
+        if not undone and action.undone_at is None and action.action in UNDOABLE:
+            row.append(
+                InlineKeyboardButton(
+                    text=self.i18n.gettext("↩️ Undo", locale=locale),
+                    callback_data=ModCallback(op="undo", action_id=action.id).pack(),
+                )
+            )
+        row.append(
+            InlineKeyboardButton(
+                text=self.i18n.gettext("🔎 Details", locale=locale),
+                callback_data=ModCallback(op="details", action_id=action.id).pack(),
+            )
+        )
+        return InlineKeyboardMarkup(inline_keyboard=[row])
+
+    def render_log(self, action: ModAction) -> str:
+        gettext = self.i18n.gettext
+        locale = self.settings.default_language
+        lines = [
+            f"<b>{html.escape(action_label(self.i18n, action.action, locale))}</b> · "
+            f"<code>{action.chat_id}</code> · #{action.id}"
+        ]
+        if action.target_id is not None:
+            target = Target(
+                action.target_id, action.target_name or str(action.target_id), action.target_is_chat
+            )
+            lines.append(
+                gettext("Member: {name} ({id})", locale=locale).format(
+                    name=target.mention, id=action.target_id
+                )
+            )
+        by = html.escape(action.actor_name or "Steward")
+        if action.rule:
+            lines.append(
+                gettext("By: {actor}, rule {rule}", locale=locale).format(
+                    actor=by, rule=html.escape(action.rule)
+                )
+                + (f" ({action.score:.2f})" if action.score is not None else "")
+            )
+        else:
+            lines.append(gettext("By: {actor}", locale=locale).format(actor=by))
+        if action.reason:
+            lines.append(
+                gettext("Reason: {reason}", locale=locale).format(reason=html.escape(action.reason))
+            )
+        if action.details and action.details.get("duration"):
+            lines.append(
+                gettext("For: {duration}", locale=locale).format(
+                    duration=action.details["duration"]
+                )
+            )
+        if action.message_text:
+            lines.append(
+                gettext("Message: {text}", locale=locale).format(
+                    text=f"<i>{html.escape(action.message_text[:300])}</i>"
+                )
+            )
+        return "\n".join(lines)
+
+    def render_details(self, action: ModAction) -> str:
+        details = action.details or {}
+        signals = details.get("signals") or {}
+        parts = [f"#{action.id} {action.action}" + (f" · {action.rule}" if action.rule else "")]
+        if action.score is not None:
+            parts.append(f"score {action.score:.2f}")
+        parts += [f"{k}: {v:+.2f}" for k, v in signals.items() if v]
+        parts += [f"{k}: {v}" for k, v in details.items() if k != "signals"]
+        return "\n".join(parts)[:190]
+
+    async def post_log(self, action_id: int) -> None:
+        action = await self.repo.action(action_id)
+        if action is None:
+            return
+        log_chat = await self.log_chat_for(action.chat_id)
+        if log_chat is None:
+            return
+        try:
+            sent = await self.bot.send_message(
+                log_chat,
+                self.render_log(action),
+                reply_markup=self.log_keyboard(action),
+                disable_notification=True,
+            )
+        except TelegramAPIError as exc:
+            logger.warning("could not post to log chat %s: %s", log_chat, exc)
+            return
+        await self.repo.set_log_message(action_id, log_chat, sent.message_id)
+
+
+UNDOABLE = frozenset({"ban", "mute", "warn", "approve", "spam", "delete"})
+
+
+def action_label(i18n: I18n, action: str, locale: str) -> str:
+    labels = {
+        "warn": N_("⚠️ Warn"),
+        "mute": N_("🔇 Mute"),
+        "unmute": N_("🔊 Unmute"),
+        "ban": N_("🔨 Ban"),
+        "unban": N_("🕊 Unban"),
+        "kick": N_("👢 Kick"),
+        "delete": N_("🗑 Delete"),
+        "spam": N_("🚫 Spam"),
+        "approve": N_("✅ Approve"),
+        "unapprove": N_("➖ Unapprove"),
+        "detect": N_("👀 Detected"),
+        "purge": N_("🧹 Purge"),
+        "captcha_kick": N_("🤖 Captcha failed"),
+    }
+    return i18n.gettext(labels.get(action, action), locale=locale)

@@ -1,0 +1,362 @@
+"""Spam scoring for new members' first messages.
+
+A message gets a score from independent signals (each explainable to a moderator in the log's
+Details) plus a naive Bayes classifier that keeps learning from moderators' /spam and /notspam.
+Scores add up; at `threshold` (1.0) the message is spam. Weights were set on Steward's own
+default samples, so a single weak signal (one link, one @mention) never bans anybody alone.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+# Look-alike letters: Latin <-> Cyrillic. Spammers mix them to dodge keyword filters.
+_LATIN_TO_CYR = str.maketrans("aceopxykmhtbAECOPXYKMHTB", "асеорхукмнтвАЕСОРХУКМНТВ")
+_CYR_TO_LAT = str.maketrans("асеорхукмнтвАЕСОРХУКМНТВ", "aceopxykmhtbAECOPXYKMHTB")
+# Greek letters that pass for Latin or Cyrillic ones (α for a, κ for к, ο for o, ...).
+_GREEK_TO_LAT = str.maketrans("αβεικνορτυχΑΒΕΙΚΜΝΟΡΤΥΧ", "abeiknoptyxABEIKMNOPTYX")
+_GREEK_TO_CYR = str.maketrans("αβεικνορτυχΑΒΕΙΚΜΝΟΡΤΥΧ", "авеiкпортухАВЕIКМНОРТУХ")
+_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+_URL = re.compile(
+    r"(?:https?://|www\.)\S+|\b[a-z0-9-]+\.(?:com|ru|net|org|io|me|xyz|top|site|online|shop|"
+    r"club|info|biz|pro|link|live|app|cc|ly|gl|su|ua|nl|store)\b(?:/\S*)?",
+    re.IGNORECASE,
+)
+_INVITE = re.compile(r"(?:t\.me|telegram\.me)/(?:\+|joinchat/)\S+", re.IGNORECASE)
+_MENTION = re.compile(r"(?<!\w)@[A-Za-z][A-Za-z0-9_]{3,}")
+_EMOJI = re.compile(
+    "[\U0001f300-\U0001faff\u2600-\u27bf\U0001f1e6-\U0001f1ff\u2b50\u2b55\u203c\u2049\u2705]"
+)
+
+# Phrases that ordinary chat almost never contains and spam almost always does (ru, en, nl).
+# Matched on the folded, lower-cased text, so look-alike letters do not hide them.
+STRONG_PHRASES: tuple[str, ...] = (
+    # ru
+    "пиши в лс",
+    "пишите в лс",
+    "пиши в личк",
+    "пишите в личк",
+    "в личные сообщ",
+    "в лс",
+    "без опыта",
+    "опыт не нужен",
+    "без вложений",
+    "набираем",
+    "набор в команд",
+    "требуются люди",
+    "нужны люди",
+    "ищу людей",
+    "ищем людей",
+    "от 18 лет",
+    "18+",
+    "ограниченное количество мест",
+    "количество мест ограничено",
+    "пишите +",
+    "писать +",
+    "ставь +",
+    "ставьте +",
+    "плюсик",
+    "детали в лс",
+    "подробности в лс",
+    "подробнее в лс",
+    "оплата ежедневно",
+    "выплаты каждый",
+    "стабильный доход",
+    "пассивный доход",
+    "промокод",
+    "фриспин",
+    "первый депозит",
+    "первое пополнение",
+    "по моей ссылке",
+    # en
+    "dm me",
+    "message me",
+    "inbox me",
+    "no experience",
+    "passive income",
+    "limited spots",
+    "click the link",
+    "join my channel",
+    "free bitcoin",
+    "claim your",
+    "first deposit",
+    "free spins",
+    "referral link",
+    "promo code",
+    "guaranteed returns",
+    "profit daily",
+    # nl
+    "stuur me een bericht",
+    "zonder ervaring",
+    "passief inkomen",
+    "stuur een dm",
+)
+# Common in spam but also in honest talk about work and money: weak on their own.
+WEAK_PHRASES: tuple[str, ...] = (
+    "заработ",
+    "доход от",
+    "в день",
+    "в неделю",
+    "удаленн",
+    "удалённ",
+    "подработ",
+    "крипт",
+    "инвестиц",
+    "арбитраж",
+    "бесплатн",
+    "казино",
+    "ставки",
+    "кэшбек",
+    "earn",
+    "make money",
+    "per day",
+    "per week",
+    "work from home",
+    "investment",
+    "crypto",
+    "forex",
+    "casino",
+    "bonus",
+    "giveaway",
+    "verdien",
+    "per dag",
+    "thuiswerk",
+    "investering",
+    "bonus",
+)
+STOP_PHRASES = STRONG_PHRASES + WEAK_PHRASES
+
+
+def fold(text: str) -> str:
+    """NFKC, lower case, and look-alike letters turned into the script each word mostly uses."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    return _WORD.sub(lambda m: _fold_word(m.group()), text)
+
+
+def _is_greek(ch: str) -> bool:
+    return "\u0370" <= ch <= "\u03ff"
+
+
+def _fold_word(word: str) -> str:
+    cyr = sum(1 for ch in word if "\u0400" <= ch <= "\u04ff")
+    lat = sum(1 for ch in word if "a" <= ch <= "z")
+    if any(_is_greek(ch) for ch in word) and (cyr or lat):
+        word = word.translate(_GREEK_TO_CYR if cyr >= lat else _GREEK_TO_LAT)
+    if cyr and lat:
+        return word.translate(_LATIN_TO_CYR) if cyr >= lat else word.translate(_CYR_TO_LAT)
+    return word
+
+
+def mixed_script_words(text: str) -> list[str]:
+    """Words of 3+ letters mixing Latin, Cyrillic or Greek (`зaработок` with a Latin a)."""
+    found = []
+    for word in _WORD.findall(unicodedata.normalize("NFKC", text)):
+        if len(word) < 3:
+            continue
+        has_cyr = any("\u0400" <= ch <= "\u04ff" for ch in word)
+        has_lat = any("a" <= ch.lower() <= "z" for ch in word)
+        has_greek = any(_is_greek(ch) for ch in word)
+        if has_cyr + has_lat + has_greek >= 2:
+            found.append(word)
+    return found
+
+
+def tokens(text: str) -> list[str]:
+    """Bayes features: folded words cut to 6 letters, a cheap stemmer for ru/en/nl alike."""
+    return [w[:6] for w in _WORD.findall(fold(text)) if len(w) > 1]
+
+
+class NaiveBayes:
+    """Multinomial naive Bayes over word stems, with Laplace smoothing."""
+
+    def __init__(self) -> None:
+        self.spam: Counter[str] = Counter()
+        self.ham: Counter[str] = Counter()
+        self.spam_docs = 0
+        self.ham_docs = 0
+
+    def learn(self, text: str, is_spam: bool, weight: int = 1) -> None:
+        counts = Counter(set(tokens(text)))
+        for token, n in counts.items():
+            (self.spam if is_spam else self.ham)[token] += n * weight
+        if is_spam:
+            self.spam_docs += weight
+        else:
+            self.ham_docs += weight
+
+    def learn_many(self, texts: Iterable[str], is_spam: bool) -> int:
+        n = 0
+        for text in texts:
+            self.learn(text, is_spam)
+            n += 1
+        return n
+
+    def log_odds(self, text: str) -> float:
+        """log P(spam|text) - log P(ham|text); 0 when the classifier knows nothing."""
+        if not self.spam_docs or not self.ham_docs:
+            return 0.0
+        spam_total = sum(self.spam.values())
+        ham_total = sum(self.ham.values())
+        vocabulary = len(self.spam.keys() | self.ham.keys()) + 1
+        score = math.log(self.spam_docs / self.ham_docs)
+        for token in set(tokens(text)):
+            if token not in self.spam and token not in self.ham:
+                continue  # unknown words say nothing either way
+            score += math.log((self.spam[token] + 1) / (spam_total + vocabulary))
+            score -= math.log((self.ham[token] + 1) / (ham_total + vocabulary))
+        return score
+
+    def probability(self, text: str) -> float:
+        odds = max(-30.0, min(30.0, self.log_odds(text)))
+        return 1.0 / (1.0 + math.exp(-odds))
+
+
+@dataclass(frozen=True, slots=True)
+class MessageFeatures:
+    """What the scorer needs from a message; built from Telegram's Message by the handler."""
+
+    text: str
+    links: int = 0  # url / text_link entities, or URLs found in the text
+    mentions: int = 0  # @mentions of other accounts
+    invite_links: int = 0
+    forwarded_from_channel: bool = False
+    has_buttons: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Weights:
+    threshold: float = 1.0
+    link: float = 0.35
+    link_cap: float = 0.7
+    invite: float = 0.6
+    mention: float = 0.25
+    mention_cap: float = 0.5
+    channel_forward: float = 0.5
+    buttons: float = 0.6
+    emoji_flood: float = 0.4
+    caps_flood: float = 0.3
+    homoglyph: float = 0.5
+    homoglyph_cap: float = 1.0
+    stop_phrase: float = 0.45
+    weak_phrase: float = 0.15
+    stop_phrase_cap: float = 1.2
+    bayes: float = 0.9  # multiplied by (2p - 1), p = Bayes spam probability
+
+
+SIGNALS = (
+    "links",
+    "invite_links",
+    "mentions",
+    "channel_forward",
+    "buttons",
+    "emoji_flood",
+    "caps_flood",
+    "homoglyphs",
+    "stop_phrases",
+    "bayes",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SpamVerdict:
+    score: float
+    signals: dict[str, float] = field(default_factory=dict)
+    threshold: float = 1.0
+
+    @property
+    def is_spam(self) -> bool:
+        return self.score >= self.threshold
+
+    def explain(self) -> str:
+        parts = [f"{name} {value:+.2f}" for name, value in self.signals.items() if value]
+        return ", ".join(parts) or "no signal"
+
+
+def features_from_text(text: str) -> MessageFeatures:
+    """Features of plain text alone, for sample files and the evaluation bench."""
+    return MessageFeatures(
+        text=text,
+        links=len(_URL.findall(text)),
+        mentions=len(_MENTION.findall(text)),
+        invite_links=len(_INVITE.findall(text)),
+    )
+
+
+class SpamScorer:
+    def __init__(self, bayes: NaiveBayes | None = None, weights: Weights | None = None) -> None:
+        self.bayes = bayes or NaiveBayes()
+        self.weights = weights or Weights()
+
+    def score(self, f: MessageFeatures) -> SpamVerdict:
+        w = self.weights
+        text = f.text or ""
+        folded = fold(text)
+        letters = [ch for ch in text if ch.isalpha()]
+        emoji = len(_EMOJI.findall(text))
+        upper = sum(1 for ch in letters if ch.isupper())
+        strong = sum(1 for phrase in STRONG_PHRASES if phrase in folded)
+        weak = sum(1 for phrase in set(WEAK_PHRASES) if phrase in folded)
+        links = max(f.links, len(_URL.findall(text)))
+        invites = max(f.invite_links, len(_INVITE.findall(text)))
+        signals = {
+            "links": min(w.link_cap, w.link * max(0, links - invites)),
+            "invite_links": w.invite if invites else 0.0,
+            "mentions": min(w.mention_cap, w.mention * f.mentions),
+            "channel_forward": w.channel_forward if f.forwarded_from_channel else 0.0,
+            "buttons": w.buttons if f.has_buttons else 0.0,
+            "emoji_flood": w.emoji_flood
+            if emoji >= 5 and emoji / max(1, len(text.split())) > 0.3
+            else 0.0,
+            "caps_flood": w.caps_flood
+            if len(letters) >= 15 and upper / len(letters) > 0.6
+            else 0.0,
+            "homoglyphs": min(w.homoglyph_cap, w.homoglyph * len(mixed_script_words(text))),
+            "stop_phrases": min(w.stop_phrase_cap, w.stop_phrase * strong + w.weak_phrase * weak),
+            "bayes": round(w.bayes * (2 * self.bayes.probability(text) - 1), 4) if text else 0.0,
+        }
+        return SpamVerdict(round(sum(signals.values()), 4), signals, w.threshold)
+
+
+# --- samples --------------------------------------------------------------------------------
+
+
+def read_samples(path: Path) -> list[str]:
+    """tg-spam's format: one message per line; blank lines and `#` comments skipped."""
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def default_samples(kind: str) -> list[str]:
+    """Steward's own samples shipped with the package (`spam` or `ham`)."""
+    data = resources.files("bot.moderation") / "data" / f"default_{kind}.txt"
+    return [
+        line.strip()
+        for line in data.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+
+
+def load_sample_dir(bayes: NaiveBayes, folder: Path) -> tuple[int, int]:
+    """Learn every `*spam*.txt` as spam and `*ham*.txt` as ham in a tg-spam samples folder."""
+    spam = ham = 0
+    for path in sorted(folder.glob("*.txt")):
+        name = path.name.lower()
+        if "spam" in name:
+            spam += bayes.learn_many(read_samples(path), True)
+        elif "ham" in name:
+            ham += bayes.learn_many(read_samples(path), False)
+    return spam, ham
+
+
+def build_default_bayes() -> NaiveBayes:
+    bayes = NaiveBayes()
+    bayes.learn_many(default_samples("spam"), True)
+    bayes.learn_many(default_samples("ham"), False)
+    return bayes

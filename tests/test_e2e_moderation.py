@@ -1,0 +1,380 @@
+"""End-to-end moderation: commands, automatic protection, the audit log and its undo."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.fake_telegram import FakeTelegram
+from tests.harness import RunningBot
+
+GROUP = -1001234500001
+LOG_CHAT = -1009999900001
+SPAM = "Нужны люди на удалённую работу, доход от 5000 в день, без опыта, пишите в лс"
+
+
+@pytest.fixture
+def bot_env(bot_env):
+    bot_env["LOG_CHAT_ID"] = str(LOG_CHAT)
+    return bot_env
+
+
+class Group:
+    def __init__(self, fake: FakeTelegram) -> None:
+        self.fake = fake
+        self.chat = fake.add_chat(GROUP, title="Fans", username="fans_chat")
+        fake.add_chat(LOG_CHAT, title="Mod log")
+        self.admin = fake.user(100, "Alice", username="alice")
+        self.member = fake.user(200, "Bob", username="bobby")
+        self.other = fake.user(300, "Carol", username="carol")
+        fake.add_member(GROUP, self.admin, "administrator")
+        fake.add_member(GROUP, self.member)
+        fake.add_member(GROUP, self.other)
+
+    async def say(self, user, text, **kw):
+        return await self.fake.send_message(self.chat, user, text, **kw)
+
+
+@pytest.fixture
+def group(fake: FakeTelegram) -> Group:
+    return Group(fake)
+
+
+def near(value: int, expected: float, tolerance: float = 5) -> bool:
+    return abs(value - expected) <= tolerance
+
+
+async def test_mute_2h_by_admin_restricts_until_two_hours_ahead(steward, fake, group):
+    target = await group.say(group.member, "hello all")
+    await group.say(group.admin, "/mute 2h too loud", reply_to=target)
+    call = await fake.wait_for("restrictChatMember")
+    assert call["chat_id"] == GROUP and call["user_id"] == 200
+    assert near(call["until_date"], time.time() + 7200)
+    assert call["permissions"]["can_send_messages"] is False
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert "Bob" in reply["text"] and "2h" in reply["text"] and "too loud" in reply["text"]
+    assert fake.member_status(GROUP, 200) == "restricted"
+    log = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == LOG_CHAT)
+    assert "Mute" in log["text"]
+
+
+async def test_mute_by_member_changes_nothing_and_is_refused(steward, fake, group):
+    target = await group.say(group.other, "hi")
+    await group.say(group.member, "/mute 2h", reply_to=target)
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply["text"] == "Only admins of this chat can use this command."
+    assert not fake.calls_of("restrictChatMember")
+    assert fake.member_status(GROUP, 300) == "member"
+
+
+async def test_anonymous_admins_ban_works(steward, fake, group):
+    target = await group.say(group.member, "some message")
+    anonymous = fake.user(1087968824, "Group", is_bot=True, language_code=None)
+    await group.say(anonymous, "/ban", reply_to=target, sender_chat=group.chat)
+    call = await fake.wait_for("banChatMember")
+    assert call["chat_id"] == GROUP and call["user_id"] == 200
+    assert call.get("until_date", 0) == 0
+    assert fake.member_status(GROUP, 200) == "kicked"
+
+
+async def test_placeholder_user_without_sender_chat_cannot_ban(steward, fake, group):
+    target = await group.say(group.member, "some message")
+    anonymous = fake.user(1087968824, "Group", is_bot=True, language_code=None)
+    await group.say(anonymous, "/ban", reply_to=target)
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert not fake.calls_of("banChatMember")
+
+
+async def test_three_warns_apply_the_warn_limit_action(steward, fake, group):
+    target = await group.say(group.member, "meh")
+    for n in range(1, 4):
+        await group.say(group.admin, f"/warn rude {n}", reply_to=target)
+        await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    call = await fake.wait_for("restrictChatMember", since=0)
+    assert call["user_id"] == 200
+    assert near(call["until_date"], time.time() + 86400)
+    texts = [c["text"] for c in fake.calls_of("sendMessage") if c["chat_id"] == GROUP]
+    assert "(1/3)" in texts[0] and "(2/3)" in texts[1]
+    assert "reached 3 warns" in texts[2]
+    # warns were reset by the action
+    await group.say(group.admin, "/warns", reply_to=target)
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply.plain == "Bob has no warns."
+
+
+async def test_new_members_spam_is_deleted_and_member_banned(steward, fake, group):
+    spam = await group.say(group.member, SPAM)
+    deleted = await fake.wait_for("deleteMessage")
+    assert deleted["message_id"] == spam["message_id"]
+    ban = await fake.wait_for("banChatMember")
+    assert ban["user_id"] == 200
+    log = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == LOG_CHAT)
+    assert "spam" in log["text"]
+    buttons = [b["text"] for row in log["reply_markup"]["inline_keyboard"] for b in row]
+    assert any("Undo" in b for b in buttons) and any("Details" in b for b in buttons)
+
+
+async def test_same_spam_from_approved_member_is_left_alone(steward, fake, group):
+    await group.say(group.admin, f"/approve @{group.member['username']}")
+    # the bot learns @bobby's id from the messages it sees
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    fake.messages.clear()
+    await group.say(group.member, "hi")  # now the bot knows @bobby
+    await group.say(group.admin, "/approve @bobby")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert "approved" in reply["text"]
+    await group.say(group.member, SPAM)
+    await fake.assert_no_call("deleteMessage", within=0.8)
+    assert not fake.calls_of("banChatMember")
+
+
+async def test_flood_is_muted(steward, fake, group):
+    for n in range(6):
+        await group.say(group.other, f"message number {n}")
+    call = await fake.wait_for("restrictChatMember", since=0)
+    assert call["user_id"] == 300
+    assert near(call["until_date"], time.time() + 600)
+    notice = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP, since=0)
+    assert "flooding" in notice["text"]
+
+
+async def test_filtered_word_is_deleted(steward, fake, group):
+    await group.say(group.admin, "/filter casino")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert "casino" in reply["text"]
+    for _ in range(3):  # no longer a new member: the blocklist alone must catch it
+        await group.say(group.other, "ordinary chat line")
+    await fake.assert_no_call("deleteMessage", within=0.3)
+    bad = await group.say(group.other, "Who wants to visit the CASINO tonight?")
+    deleted = await fake.wait_for("deleteMessage")
+    assert deleted["message_id"] == bad["message_id"]
+    # whole words only
+    await group.say(group.other, "casinos are not the same word")
+    await fake.assert_no_call("deleteMessage", within=0.5)
+
+
+async def test_undo_in_log_chat_reverses_a_ban(steward, fake, group):
+    target = await group.say(group.member, "bye")
+    await group.say(group.admin, "/ban 1d", reply_to=target)
+    await fake.wait_for("banChatMember")
+    log = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == LOG_CHAT)
+    undo = next(b for row in log["reply_markup"]["inline_keyboard"] for b in row
+                if "Undo" in b["text"])
+    log_message = fake.messages[(LOG_CHAT, max(m for c, m in fake.messages if c == LOG_CHAT))]
+    # a member of the moderated chat who is no admin cannot undo
+    await fake.press_button(log_message, group.other, undo["callback_data"])
+    refused = await fake.wait_for("answerCallbackQuery")
+    assert "Only admins" in refused["text"]
+    assert not fake.calls_of("unbanChatMember")
+    await fake.press_button(log_message, group.admin, undo["callback_data"])
+    unban = await fake.wait_for("unbanChatMember")
+    assert unban["chat_id"] == GROUP and unban["user_id"] == 200
+    assert fake.member_status(GROUP, 200) == "left"
+    edited = await fake.wait_for("editMessageText")
+    assert "Undone by Alice" in edited["text"]
+
+
+async def test_bot_never_acts_on_admins_or_itself(steward, fake, group):
+    admin_message = await group.say(group.admin, "I am the admin")
+    second_admin = fake.user(101, "Dora")
+    fake.add_member(GROUP, second_admin, "administrator")
+    await group.say(second_admin, "/ban", reply_to=admin_message)
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply["text"] == "I don't act on admins of this chat."
+    await group.say(group.admin, f"/mute {fake.bot_id} 1h")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply["text"] == "I won't act on myself."
+    assert not fake.calls_of("banChatMember") and not fake.calls_of("restrictChatMember")
+
+
+async def test_wrong_use_gets_one_clear_line(steward, fake, group):
+    await group.say(group.admin, "/mute")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply["text"].startswith("Reply to a message of the member, or name them")
+    target = await group.say(group.member, "x")
+    await group.say(group.admin, "/mute 10min", reply_to=target)
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert "10min" in reply["text"] and "1h30m" in reply["text"]
+    await group.say(group.admin, "/ban @nobody_known")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert "I don't know @nobody_known yet" in reply["text"]
+    assert not fake.calls_of("restrictChatMember") and not fake.calls_of("banChatMember")
+
+
+async def test_missing_rights_are_explained(steward, fake, group):
+    fake.chats[GROUP].members[fake.bot_id]["can_restrict_members"] = False
+    target = await group.say(group.member, "x")
+    await group.say(group.admin, "/mute 1h", reply_to=target)
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply["text"].startswith("I can't do that: make me an admin")
+
+
+async def test_restart_keeps_warns_approvals_filters_and_timed_actions(steward, fake, group):
+    target = await group.say(group.member, "hello")
+    await group.say(group.admin, "/warn first", reply_to=target)
+    await group.say(group.other, "hi there")
+    await group.say(group.admin, "/approve @carol")
+    await group.say(group.admin, "/filter forbidden")
+    muted = await group.say(group.member, "hey")
+    await group.say(group.admin, "/mute 2h", reply_to=muted)
+    await fake.wait_for("restrictChatMember", since=0)
+    await fake.wait_for("sendMessage", lambda c: "is muted for 2h" in c["text"], since=0)
+
+    await steward.restart()
+
+    timed = await steward.app.mod_repo.active_timed_actions(GROUP, int(time.time()))
+    assert [(a.action, a.target_id) for a in timed] == [("mute", 200)]
+    assert near(timed[0].expires_at, time.time() + 7200, 10)
+    await group.say(group.admin, "/warns", reply_to=target)
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert "1 of 3 warns" in reply["text"] and "first" in reply["text"]
+    await group.say(group.other, SPAM)  # approved: left alone
+    await fake.assert_no_call("deleteMessage", within=0.5)
+    bad = await group.say(group.member, "this is forbidden here")
+    deleted = await fake.wait_for("deleteMessage")
+    assert deleted["message_id"] == bad["message_id"]
+
+
+async def test_settings_buttons_change_modes(steward, fake, group):
+    await group.say(group.admin, "/settings")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert "Spam from new members: enforce" in reply["text"]
+    assert "Join captcha: off" in reply["text"]
+    message = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    spam_button = reply["reply_markup"]["inline_keyboard"][0][0]
+    await fake.press_button(message, group.member, spam_button["callback_data"])
+    refused = await fake.wait_for("answerCallbackQuery")
+    assert refused["show_alert"] is True
+    await fake.press_button(message, group.admin, spam_button["callback_data"])
+    edited = await fake.wait_for("editMessageText")
+    assert "Spam from new members: off" in edited["text"]
+    assert (await steward.app.mod_repo.settings(GROUP)).spam_mode == "off"
+    await group.say(group.member, SPAM)
+    await fake.assert_no_call("deleteMessage", within=0.5)
+
+
+async def test_report_reaches_log_chat_with_action_buttons(steward, fake, group):
+    bad = await group.say(group.other, "you are all idiots")
+    await group.say(group.member, "/report", reply_to=bad)
+    report = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == LOG_CHAT)
+    assert "Bob" in report["text"] and "Carol" in report["text"]
+    assert "you are all idiots" in report["text"]
+    thanks = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert "admins have been notified" in thanks["text"]
+    ban_button = next(b for row in report["reply_markup"]["inline_keyboard"] for b in row
+                      if "Ban" in b["text"])
+    report_message = fake.messages[(LOG_CHAT, max(m for c, m in fake.messages if c == LOG_CHAT
+                                                  and "Report" in fake.messages[(c, m)].get(
+                                                      "text", "")))]
+    await fake.press_button(report_message, group.admin, ban_button["callback_data"])
+    ban = await fake.wait_for("banChatMember")
+    assert ban["user_id"] == 300
+
+
+async def test_report_abuse_is_rate_limited(steward, fake, group):
+    for n in range(4):
+        target = await group.say(group.other, f"line {n}")
+        await group.say(group.member, "/report", reply_to=target)
+        await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    last = [c for c in fake.calls_of("sendMessage") if c["chat_id"] == GROUP][-1]
+    assert "several reports recently" in last["text"]
+    reports = [c for c in fake.calls_of("sendMessage") if c["chat_id"] == LOG_CHAT
+               and "Report" in c["text"]]
+    assert len(reports) == 3
+
+
+async def test_join_captcha_restricts_and_button_releases(steward, fake, group):
+    await steward.app.mod_repo.update_settings(GROUP, captcha_mode="enforce", captcha_seconds=60)
+    newbie = fake.user(400, "Nina")
+    await group.say(None, None, new_chat_members=[newbie], **{"from": newbie})
+    restrict = await fake.wait_for("restrictChatMember")
+    assert restrict["user_id"] == 400 and restrict["permissions"]["can_send_messages"] is False
+    prompt = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    button = prompt["reply_markup"]["inline_keyboard"][0][0]
+    message = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    await fake.press_button(message, group.member, button["callback_data"])
+    not_yours = await fake.wait_for("answerCallbackQuery")
+    assert not_yours["show_alert"] is True
+    await fake.press_button(message, newbie, button["callback_data"])
+    release = await fake.wait_for("restrictChatMember")
+    assert release["permissions"]["can_send_messages"] is True
+    assert fake.member_status(GROUP, 400) == "member"
+
+
+async def test_join_captcha_timeout_removes_member(steward, fake, group):
+    await steward.app.mod_repo.update_settings(GROUP, captcha_mode="enforce", captcha_seconds=1)
+    newbie = fake.user(401, "Oleg")
+    join = await group.say(None, None, new_chat_members=[newbie], **{"from": newbie})
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    ban = await fake.wait_for("banChatMember", timeout=10)
+    assert ban["user_id"] == 401
+    unban = await fake.wait_for("unbanChatMember")
+    assert unban["user_id"] == 401
+    deleted = {c["message_id"] for c in fake.calls_of("deleteMessage")}
+    await fake.wait_for("deleteMessage", lambda c: c["message_id"] == join["message_id"],
+                        since=0)
+    assert join["message_id"] in {c["message_id"] for c in fake.calls_of("deleteMessage")} \
+        or join["message_id"] in deleted
+
+
+async def test_language_rule_deletes_clearly_foreign_text(steward, fake, group):
+    await steward.app.mod_repo.update_settings(GROUP, language_mode="enforce",
+                                               languages="en,nl")
+    for _ in range(3):
+        await group.say(group.other, "just chatting here")
+    ok = await group.say(group.other, "Hello everyone, how are you all doing today my friends?")
+    await fake.assert_no_call("deleteMessage", within=0.4)
+    bad = await group.say(group.other, "Привет всем, как у вас сегодня дела, друзья мои?")
+    deleted = await fake.wait_for("deleteMessage")
+    assert deleted["message_id"] == bad["message_id"] != ok["message_id"]
+    notice = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert "en, nl" in notice["text"]
+
+
+async def test_channel_identity_is_moderated_like_a_user(steward, fake, group):
+    channel = {"id": -1005550000001, "type": "channel", "title": "Spam Channel"}
+    posted = await group.say(fake.user(136817688, "Channel", is_bot=True), SPAM,
+                             sender_chat=channel)
+    deleted = await fake.wait_for("deleteMessage")
+    assert deleted["message_id"] == posted["message_id"]
+    ban = await fake.wait_for("banChatSenderChat")
+    assert ban["sender_chat_id"] == channel["id"]
+
+
+async def test_linked_channel_forward_is_exempt(steward, fake, group):
+    channel = {"id": -1005550000002, "type": "channel", "title": "Our Channel"}
+    await group.say(fake.user(777000, "Telegram", is_bot=False), SPAM, sender_chat=channel,
+                    is_automatic_forward=True)
+    await fake.assert_no_call("deleteMessage", within=0.6)
+
+
+async def test_album_is_judged_as_one_unit(steward, fake, group):
+    photo = [{"file_id": "p1", "file_unique_id": "u1", "width": 10, "height": 10}]
+    first = await group.say(group.member, None, photo=photo, caption=SPAM,
+                            media_group_id="album1")
+    await fake.wait_for("deleteMessage")
+    second = await group.say(group.member, None, photo=photo, media_group_id="album1")
+    deleted = await fake.wait_for("deleteMessage", lambda c: c["message_id"] ==
+                                  second["message_id"])
+    assert deleted["message_id"] != first["message_id"]
+
+
+async def test_spam_command_learns_and_notspam_undoes(steward, fake, group):
+    for _ in range(3):
+        await group.say(group.other, "regular talk")
+    sneaky = await group.say(group.other, "Buy cheap followers at our shop, best prices")
+    await group.say(group.admin, "/spam", reply_to=sneaky)
+    await fake.wait_for("banChatMember")
+    confirmation = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert "Removed spam from Carol" in confirmation.plain
+    deleted = await fake.wait_for("deleteMessage", since=0)
+    assert deleted["message_id"] == sneaky["message_id"]
+    lessons = await steward.app.mod_repo.lessons()
+    assert lessons == [("Buy cheap followers at our shop, best prices", True)]
+    action = (await steward.app.mod_repo.recent_actions(GROUP, 1))[0]
+    await group.say(group.admin, f"/notspam {action.id}")
+    unban = await fake.wait_for("unbanChatMember")
+    assert unban["user_id"] == 300
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP and "Undone" in c.plain)
+    assert (await steward.app.mod_repo.lessons())[-1] == (sneaky["text"], False)
