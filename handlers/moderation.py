@@ -100,9 +100,9 @@ def error_text(kind: str, command: str = "", token: str = "") -> str:
             "e.g. /setwarnlimit 3 mute 1d"
         ),
     }
-    return messages.get(kind, messages["telegram"]).format(
-        command=command, token=html.escape(token)
-    )
+    template = messages.get(kind, messages["telegram"])
+    # plain-text templates (they show <placeholders>) sent with HTML parse mode
+    return html.escape(template, quote=False).format(command=command, token=html.escape(token))
 
 
 async def resolve_target(
@@ -566,7 +566,7 @@ async def filter_command(
     moderation: ModerationService,
 ) -> None:
     if not command.args:
-        await message.reply(_("Usage: /filter <word or phrase> or /filter /regex/"))
+        await message.reply(html.escape(_("Usage: /filter <word or phrase> or /filter /regex/")))
         return
     try:
         pattern, is_regex = parse_filter(command.args)
@@ -604,7 +604,9 @@ async def unfilter_command(
     moderation: ModerationService,
 ) -> None:
     if not command.args:
-        await message.reply(_("Usage: /unfilter <word> or /unfilter /regex/ (see /filters)"))
+        await message.reply(
+            html.escape(_("Usage: /unfilter <word> or /unfilter /regex/ (see /filters)"))
+        )
         return
     try:
         pattern, is_regex = parse_filter(command.args)
@@ -653,7 +655,9 @@ async def setrules_command(
         text = (reply.html_text if reply.text else "") or ""
     if not text:
         await message.reply(
-            _("Usage: /setrules <text of the rules>, or reply to a message with /setrules.")
+            html.escape(
+                _("Usage: /setrules <text of the rules>, or reply to a message with /setrules.")
+            )
         )
         return
     await mod_repo.update_settings(message.chat.id, rules=text[:3500])
@@ -730,7 +734,7 @@ async def setlog_command(
         return
     if not arg.lstrip("-").isdigit():
         await message.reply(
-            _("Usage: /setlog <chat id> (add me to that chat first), or /setlog off")
+            html.escape(_("Usage: /setlog <chat id> (add me to that chat first), or /setlog off"))
         )
         return
     log_chat = int(arg)

@@ -45,6 +45,24 @@ _METHODS_LOWER = {name.lower(): name for name in METHODS}
 _INT_RE = re.compile(r"^-?\d+$")
 _FLOAT_RE = re.compile(r"^-?\d+\.\d+$")
 _TAG_RE = re.compile(r"<[^>]+>")
+_HTML_TAGS = {
+    "b",
+    "strong",
+    "i",
+    "em",
+    "u",
+    "ins",
+    "s",
+    "strike",
+    "del",
+    "span",
+    "tg-spoiler",
+    "a",
+    "code",
+    "pre",
+    "blockquote",
+    "tg-emoji",
+}
 
 
 def dump(obj: tg.TelegramObject) -> dict[str, Any]:
@@ -68,8 +86,9 @@ class Call:
     @property
     def plain(self) -> str:
         """The text or caption as the user sees it (HTML tags removed, entities unescaped)."""
-        return html.unescape(_TAG_RE.sub("", self.params.get("text") or
-                                         self.params.get("caption") or ""))
+        return html.unescape(
+            _TAG_RE.sub("", self.params.get("text") or self.params.get("caption") or "")
+        )
 
 
 @dataclass
@@ -570,7 +589,16 @@ class FakeTelegram:
 
     @staticmethod
     def _plain(text: str, parse_mode: str | None) -> str:
+        """What the user sees; rejects HTML that Telegram would reject."""
         if parse_mode and parse_mode.upper() == "HTML":
+            for match in re.finditer(r"<(/?)([^<>]*)>?", text):
+                name = match.group(2).split(" ")[0].lower()
+                if not match.group(0).endswith(">") or name not in _HTML_TAGS:
+                    raise ApiError(
+                        400,
+                        f"Bad Request: can't parse entities: Unsupported start tag "
+                        f'"{name}" at byte offset {match.start()}',
+                    )
             return html.unescape(_TAG_RE.sub("", text))
         return text
 

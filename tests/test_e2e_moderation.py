@@ -7,7 +7,6 @@ import time
 import pytest
 
 from tests.fake_telegram import FakeTelegram
-from tests.harness import RunningBot
 
 GROUP = -1001234500001
 LOG_CHAT = -1009999900001
@@ -159,8 +158,9 @@ async def test_undo_in_log_chat_reverses_a_ban(steward, fake, group):
     await group.say(group.admin, "/ban 1d", reply_to=target)
     await fake.wait_for("banChatMember")
     log = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == LOG_CHAT)
-    undo = next(b for row in log["reply_markup"]["inline_keyboard"] for b in row
-                if "Undo" in b["text"])
+    undo = next(
+        b for row in log["reply_markup"]["inline_keyboard"] for b in row if "Undo" in b["text"]
+    )
     log_message = fake.messages[(LOG_CHAT, max(m for c, m in fake.messages if c == LOG_CHAT))]
     # a member of the moderated chat who is no admin cannot undo
     await fake.press_button(log_message, group.other, undo["callback_data"])
@@ -262,11 +262,19 @@ async def test_report_reaches_log_chat_with_action_buttons(steward, fake, group)
     assert "you are all idiots" in report["text"]
     thanks = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
     assert "admins have been notified" in thanks["text"]
-    ban_button = next(b for row in report["reply_markup"]["inline_keyboard"] for b in row
-                      if "Ban" in b["text"])
-    report_message = fake.messages[(LOG_CHAT, max(m for c, m in fake.messages if c == LOG_CHAT
-                                                  and "Report" in fake.messages[(c, m)].get(
-                                                      "text", "")))]
+    ban_button = next(
+        b for row in report["reply_markup"]["inline_keyboard"] for b in row if "Ban" in b["text"]
+    )
+    report_message = fake.messages[
+        (
+            LOG_CHAT,
+            max(
+                m
+                for c, m in fake.messages
+                if c == LOG_CHAT and "Report" in fake.messages[(c, m)].get("text", "")
+            ),
+        )
+    ]
     await fake.press_button(report_message, group.admin, ban_button["callback_data"])
     ban = await fake.wait_for("banChatMember")
     assert ban["user_id"] == 300
@@ -279,8 +287,11 @@ async def test_report_abuse_is_rate_limited(steward, fake, group):
         await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
     last = [c for c in fake.calls_of("sendMessage") if c["chat_id"] == GROUP][-1]
     assert "several reports recently" in last["text"]
-    reports = [c for c in fake.calls_of("sendMessage") if c["chat_id"] == LOG_CHAT
-               and "Report" in c["text"]]
+    reports = [
+        c
+        for c in fake.calls_of("sendMessage")
+        if c["chat_id"] == LOG_CHAT and "Report" in c["text"]
+    ]
     assert len(reports) == 3
 
 
@@ -312,15 +323,15 @@ async def test_join_captcha_timeout_removes_member(steward, fake, group):
     unban = await fake.wait_for("unbanChatMember")
     assert unban["user_id"] == 401
     deleted = {c["message_id"] for c in fake.calls_of("deleteMessage")}
-    await fake.wait_for("deleteMessage", lambda c: c["message_id"] == join["message_id"],
-                        since=0)
-    assert join["message_id"] in {c["message_id"] for c in fake.calls_of("deleteMessage")} \
+    await fake.wait_for("deleteMessage", lambda c: c["message_id"] == join["message_id"], since=0)
+    assert (
+        join["message_id"] in {c["message_id"] for c in fake.calls_of("deleteMessage")}
         or join["message_id"] in deleted
+    )
 
 
 async def test_language_rule_deletes_clearly_foreign_text(steward, fake, group):
-    await steward.app.mod_repo.update_settings(GROUP, language_mode="enforce",
-                                               languages="en,nl")
+    await steward.app.mod_repo.update_settings(GROUP, language_mode="enforce", languages="en,nl")
     for _ in range(3):
         await group.say(group.other, "just chatting here")
     ok = await group.say(group.other, "Hello everyone, how are you all doing today my friends?")
@@ -334,8 +345,9 @@ async def test_language_rule_deletes_clearly_foreign_text(steward, fake, group):
 
 async def test_channel_identity_is_moderated_like_a_user(steward, fake, group):
     channel = {"id": -1005550000001, "type": "channel", "title": "Spam Channel"}
-    posted = await group.say(fake.user(136817688, "Channel", is_bot=True), SPAM,
-                             sender_chat=channel)
+    posted = await group.say(
+        fake.user(136817688, "Channel", is_bot=True), SPAM, sender_chat=channel
+    )
     deleted = await fake.wait_for("deleteMessage")
     assert deleted["message_id"] == posted["message_id"]
     ban = await fake.wait_for("banChatSenderChat")
@@ -344,19 +356,23 @@ async def test_channel_identity_is_moderated_like_a_user(steward, fake, group):
 
 async def test_linked_channel_forward_is_exempt(steward, fake, group):
     channel = {"id": -1005550000002, "type": "channel", "title": "Our Channel"}
-    await group.say(fake.user(777000, "Telegram", is_bot=False), SPAM, sender_chat=channel,
-                    is_automatic_forward=True)
+    await group.say(
+        fake.user(777000, "Telegram", is_bot=False),
+        SPAM,
+        sender_chat=channel,
+        is_automatic_forward=True,
+    )
     await fake.assert_no_call("deleteMessage", within=0.6)
 
 
 async def test_album_is_judged_as_one_unit(steward, fake, group):
     photo = [{"file_id": "p1", "file_unique_id": "u1", "width": 10, "height": 10}]
-    first = await group.say(group.member, None, photo=photo, caption=SPAM,
-                            media_group_id="album1")
+    first = await group.say(group.member, None, photo=photo, caption=SPAM, media_group_id="album1")
     await fake.wait_for("deleteMessage")
     second = await group.say(group.member, None, photo=photo, media_group_id="album1")
-    deleted = await fake.wait_for("deleteMessage", lambda c: c["message_id"] ==
-                                  second["message_id"])
+    deleted = await fake.wait_for(
+        "deleteMessage", lambda c: c["message_id"] == second["message_id"]
+    )
     assert deleted["message_id"] != first["message_id"]
 
 
@@ -378,3 +394,58 @@ async def test_spam_command_learns_and_notspam_undoes(steward, fake, group):
     assert unban["user_id"] == 300
     await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP and "Undone" in c.plain)
     assert (await steward.app.mod_repo.lessons())[-1] == (sneaky["text"], False)
+
+
+async def test_usage_lines_with_angle_brackets_reach_the_chat(steward, fake, group):
+    await group.say(group.admin, "/filter")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply.plain == "Usage: /filter <word or phrase> or /filter /regex/"
+    await group.say(group.admin, "/setwarnlimit lots")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply.plain.startswith("Usage: /setwarnlimit <number 1-20>")
+
+
+async def test_setwarnlimit_ban_changes_the_limit_action(steward, fake, group):
+    await group.say(group.admin, "/setwarnlimit 2 ban 3d")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply.plain == "Warn limit set: 2 warns → ban 3d."
+    target = await group.say(group.member, "x")
+    for _ in range(2):
+        await group.say(group.admin, "/warn", reply_to=target)
+    ban = await fake.wait_for("banChatMember")
+    assert near(ban["until_date"], time.time() + 3 * 86400)
+
+
+async def test_modlog_lists_recent_actions_in_the_users_language(steward, fake, group):
+    admin_ru = fake.user(102, "Ivan", language_code="ru")
+    fake.add_member(GROUP, admin_ru, "administrator")
+    target = await group.say(group.member, "x")
+    await group.say(group.admin, "/warn spam links", reply_to=target)
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    await group.say(admin_ru, "/modlog 5")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply.plain.startswith("Последние действия (1):")
+    assert "Bob" in reply.plain and "spam links" in reply.plain and "Alice" in reply.plain
+
+
+async def test_promotion_update_grants_admin_commands_at_once(steward, fake, group):
+    target = await group.say(group.other, "x")
+    await group.say(group.member, "/warn", reply_to=target)
+    refused = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert refused.plain == "Only admins of this chat can use this command."
+    fake.add_member(GROUP, group.member, "administrator")
+    promoted = fake.chats[GROUP].members[200]
+    await fake.push_update(
+        {
+            "chat_member": {
+                "chat": group.chat,
+                "from": group.admin,
+                "date": fake.now(),
+                "old_chat_member": {"status": "member", "user": group.member},
+                "new_chat_member": fake._complete_member(promoted),
+            }
+        }
+    )
+    await group.say(group.member, "/warn", reply_to=target)
+    warned = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert "has been warned (1/3)" in warned.plain
