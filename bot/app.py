@@ -38,7 +38,7 @@ from bot.moderation.service import ModerationService
 from bot.moderation.spam import SpamScorer, build_default_bayes, load_sample_dir
 from bot.outbound import OutboundMiddleware
 from bot.roles import RoleService
-from handlers import build_root_router
+from handlers import build_routers, register_error_handler
 from handlers.moderation import ReportLimiter
 from handlers.protection import Captcha, ProtectionMiddleware
 from storage.chats import ChatRepository, UserRepository
@@ -129,7 +129,8 @@ class Steward:
         role_middleware = RoleMiddleware(self.roles)
         dp.message.middleware(role_middleware)
         dp.callback_query.middleware(role_middleware)
-        dp.include_router(build_root_router())
+        dp.include_routers(*build_routers())
+        register_error_handler(dp)
         dp.startup.register(self._on_startup)
         dp.shutdown.register(self._on_shutdown)
         return dp

@@ -157,3 +157,12 @@ class RoleCacheMiddleware(BaseMiddleware):
             elif (old in ADMIN_STATUSES) != (new in ADMIN_STATUSES):
                 self.roles.remember_status(event.chat.id, event.new_chat_member.user.id, new)
         return await handler(event, data)
+
+
+async def is_command_text(message: Message) -> bool:
+    """Router-level filter: only text starting with "/" can be a command.
+
+    aiogram runs synchronous filters (magic filters included) in a worker thread, so hot-path
+    filters are written as coroutines; and a router guarded by this one cheap check skips all
+    of its Command filters for ordinary chat."""
+    return (message.text or "").startswith("/")

@@ -9,18 +9,23 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import errors, membership, moderation, protection, start
+from handlers import errors, membership, moderation, start
 
 
-def build_root_router() -> Router:
-    """A fresh router tree per app, so several bots (tests, benchmarks) can live in one process."""
-    root = Router(name="steward")
-    root.include_routers(
-        membership.create_router(),  # chat_member / my_chat_member bookkeeping (no messages)
-        protection.create_router(),  # joins and captcha (the checks run as a middleware)
+def build_routers() -> list[Router]:
+    """Fresh routers per app, so several bots (tests, benchmarks) can live in one process.
+
+    They hang directly off the dispatcher: every nesting level costs each update a round of
+    middleware wrapping, and the pipeline benchmark counts that."""
+    return [
+        membership.create_router(),  # joins, leaves, captcha (moderation checks: middleware)
         moderation.create_router(),  # moderator commands, log buttons, reports
         start.create_router(),  # general commands
         # faq, quiz and contest routers follow
-        errors.create_router(),  # error handler; catch-alls last
-    )
-    return root
+    ]
+
+
+def register_error_handler(dispatcher) -> None:
+    """The error handler sits on the dispatcher itself: errors bubble up to it from every
+    router, and ordinary updates skip one more router level."""
+    dispatcher.errors.register(errors.on_error)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from aiogram import Bot, Router
+from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import ErrorEvent, Message, ReplyParameters
 from aiogram.utils.i18n import I18n
@@ -51,9 +51,3 @@ async def on_error(event: ErrorEvent, bot: Bot, i18n: I18n, settings: Settings) 
     except TelegramAPIError as exc:
         logger.warning("could not apologise for update %s: %s", update.update_id, exc)
     return True
-
-
-def create_router() -> Router:
-    router = Router(name="errors")
-    router.errors.register(on_error)
-    return router

@@ -1,4 +1,4 @@
-"""Where the bot is: registers groups and channels as the bot joins or leaves them.
+"""Who joins and leaves: the bot itself (groups and channels it is in) and new members.
 
 (Whose admin rights changed is handled by `RoleCacheMiddleware`, which sees every membership
 update without consuming it, so feature routers still get joins and leaves.)
@@ -15,6 +15,7 @@ from aiogram.utils.i18n import I18n
 from bot.commands import register_group_admin_menu
 from bot.config import Settings
 from bot.roles import RoleService
+from handlers import protection
 from storage.chats import ChatRepository
 
 logger = logging.getLogger(__name__)
@@ -43,6 +44,10 @@ async def bot_membership_changed(
 
 
 def create_router() -> Router:
+    """Joins and leaves: the bot's own membership, newcomers and their join captcha."""
     router = Router(name="membership")
     router.my_chat_member.register(bot_membership_changed)
+    router.message.register(protection.new_members_message, protection.has_new_members)
+    router.chat_member.register(protection.member_joined_update, protection.is_join)
+    router.callback_query.register(protection.captcha_pressed, protection.CaptchaCallback.filter())
     return router

@@ -5,11 +5,12 @@ from __future__ import annotations
 import contextlib
 import html
 import logging
+import re
 import time
 from collections import defaultdict, deque
 from datetime import UTC, datetime, timedelta
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, Router
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject
 from aiogram.filters.callback_data import CallbackData
@@ -1058,8 +1059,24 @@ async def report_pressed(
 # --- router -----------------------------------------------------------------------------------
 
 
+_CALL_ADMINS = re.compile(r"(?i)(^|\s)@admins?\b")
+
+
+async def calls_admins(message: Message) -> bool:
+    """`@admin` or `@admins` in a reply reports the replied message, like /report."""
+    return message.reply_to_message is not None and bool(_CALL_ADMINS.search(message.text or ""))
+
+
+async def addressed_to_moderation(message: Message) -> bool:
+    text = message.text or ""
+    return text.startswith("/") or (
+        "@admin" in text.lower() and message.reply_to_message is not None
+    )
+
+
 def create_router() -> Router:
     router = Router(name="moderation")
+    router.message.filter(addressed_to_moderation)
     m = router.message
     m.register(warn_command, Command("warn"), flags=ADMIN)
     m.register(unwarn_command, Command("unwarn"), flags=ADMIN)
@@ -1087,9 +1104,7 @@ def create_router() -> Router:
     m.register(setlog_command, Command("setlog"), flags=ADMIN)
     m.register(setlanguages_command, Command("setlanguages"), flags=ADMIN)
     m.register(report_command, Command("report"), flags=GROUP)
-    m.register(
-        report_command, F.text.regexp(r"(?i)(^|\s)@admins?\b"), F.reply_to_message, flags=GROUP
-    )
+    m.register(report_command, calls_admins, flags=GROUP)
     c = router.callback_query
     c.register(settings_pressed, SettingsCallback.filter(), flags={"role": "admin"})
     c.register(log_button, ModCallback.filter())

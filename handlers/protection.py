@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aiogram import BaseMiddleware, Bot, F, Router
+from aiogram import BaseMiddleware, Bot
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import (
@@ -93,6 +93,7 @@ class ProtectionMiddleware(BaseMiddleware):
         *,
         edited: bool = False,
         flood: FloodTracker | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.moderation = moderation
         self.repo = moderation.repo
@@ -101,6 +102,7 @@ class ProtectionMiddleware(BaseMiddleware):
         self.i18n = i18n
         self.edited = edited
         self.flood = flood or FloodTracker()
+        self.clock = clock
         self._albums: dict[tuple[int, str], tuple[float, bool, list[int]]] = {}
 
     async def __call__(
@@ -162,7 +164,7 @@ class ProtectionMiddleware(BaseMiddleware):
             and self.flood.hit(
                 chat_id,
                 target.id,
-                time.monotonic(),
+                self.clock(),
                 chat_settings.flood_count,
                 chat_settings.flood_seconds,
             )
@@ -497,16 +499,12 @@ async def captcha_pressed(
     await captcha.solved(query, callback_data)
 
 
-def _joined(event: ChatMemberUpdated) -> bool:
+async def has_new_members(message: Message) -> bool:
+    return bool(message.new_chat_members)
+
+
+async def is_join(event: ChatMemberUpdated) -> bool:
     return event.old_chat_member.status in {"left", "kicked"} and event.new_chat_member.status in {
         "member",
         "restricted",
     }
-
-
-def create_router() -> Router:
-    router = Router(name="protection")
-    router.message.register(new_members_message, F.new_chat_members)
-    router.chat_member.register(member_joined_update, _joined)
-    router.callback_query.register(captcha_pressed, CaptchaCallback.filter())
-    return router

@@ -10,6 +10,7 @@ from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.commands import visible_commands
+from bot.middlewares import is_command_text
 from bot.roles import Requirement, Roles
 from storage.chats import UserRepository
 
@@ -65,6 +66,7 @@ async def help_command(message: Message, roles: Roles) -> None:
 
 def create_router() -> Router:
     router = Router(name="start")
+    router.message.filter(is_command_text)
     router.message.register(start, CommandStart(), flags={"chat": "private", "needs_roles": True})
     router.message.register(help_command, Command("help"), flags={"needs_roles": True})
     return router

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -449,3 +450,26 @@ async def test_promotion_update_grants_admin_commands_at_once(steward, fake, gro
     await group.say(group.member, "/warn", reply_to=target)
     warned = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
     assert "has been warned (1/3)" in warned.plain
+
+
+async def test_join_via_chat_member_update_makes_member_new_again(steward, fake, group):
+    await steward.app.mod_repo.update_settings(GROUP, captcha_mode="enforce")
+    returning = fake.user(402, "Pavel")
+    await fake.push_update(
+        {
+            "chat_member": {
+                "chat": group.chat,
+                "from": returning,
+                "date": fake.now(),
+                "old_chat_member": {"status": "left", "user": returning},
+                "new_chat_member": {"status": "member", "user": returning},
+            }
+        }
+    )
+    restrict = await fake.wait_for("restrictChatMember")
+    assert restrict["user_id"] == 402
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP and "Pavel" in c.plain)
+    await asyncio.sleep(0.1)  # the pending captcha is stored right after the prompt
+    assert await steward.app.mod_repo.clean_messages(GROUP, 402) == 0
+    pending = await steward.app.mod_repo.pending_captchas()
+    assert [(p["chat_id"], p["user_id"]) for p in pending] == [(GROUP, 402)]

@@ -52,7 +52,7 @@ class CompiledBlocklist:
 
         Words match whole words (or phrases) after case and look-alike folding, so a filter on
         `ass` does not delete `class`."""
-        if not text:
+        if not text or not (self.words or self.regexes):
             return None
         folded = fold(unicodedata.normalize("NFKC", text))
         for word in self.words:

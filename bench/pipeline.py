@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""Group messages per second through Steward's full pipeline against bare aiogram dispatch.
+
+    python bench/pipeline.py [--messages 5000] [--members 200]
+
+Both sides get the same updates through `Dispatcher.feed_update` in this process, with Bot API
+calls answered in-process (no network) and Steward's SQLite database on disk in a temporary
+folder. Steward runs everything a group message meets: language choice, user/chat bookkeeping,
+moderation checks (admin cache, approvals, blocklist, flood, spam scoring for new members) and
+its routers. Bare dispatch is a Dispatcher with one no-op message handler. The ratio of the two
+rates is what to compare across machines; the per-message time of the moderation check alone is
+printed as median and p99.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import pstats
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import HAM, TOKEN, LocalSession, group_message_update, summary
+from aiogram import Bot, Dispatcher
+from aiogram.types import Message
+
+from bot.app import Steward
+from bot.config import load_settings
+from handlers.protection import ProtectionMiddleware
+
+CHAT_ID = -1001000000042
+
+
+def make_updates(count: int, members: int, start_id: int, seed: int = 7):
+    rng = random.Random(seed)
+    return [
+        group_message_update(
+            start_id + i, CHAT_ID, 10_000 + rng.randrange(members), rng.choice(HAM)
+        )
+        for i in range(count)
+    ]
+
+
+async def run_bare(updates) -> float:
+    dp = Dispatcher()
+
+    @dp.message()
+    async def noop(message: Message) -> None:
+        return None
+
+    bot = Bot(TOKEN, session=LocalSession())
+    started = time.perf_counter()
+    for update in updates:
+        await dp.feed_update(bot, update)
+    return time.perf_counter() - started
+
+
+async def run_steward(
+    updates, warmup, folder: Path, profile: bool = False
+) -> tuple[float, list[float], int]:
+    settings = load_settings(
+        env_file=None,
+        environ={
+            "BOT_TOKEN": TOKEN,
+            "DATABASE_PATH": str(folder / "bench.sqlite3"),
+            "LOG_LEVEL": "WARNING",
+        },
+    )
+    app = Steward(settings, handle_signals=False)
+    session = LocalSession(admins={CHAT_ID: [1, 2]})
+    app.bot.session = session
+    await app.db.open()
+    await app._prepare_moderation()
+    # A busy group: one message every 50 ms of simulated time, so the flood rule sees the
+    # pace a real chat would have rather than the benchmark's burst.
+    simulated = [0.0]
+    # time the moderation check of every message
+    check_times: list[float] = []
+    for observer in (app.dispatcher.message,):
+        for middleware in observer.outer_middleware:
+            if isinstance(middleware, ProtectionMiddleware):
+                middleware.clock = lambda: simulated[0]
+                original = middleware.check
+
+                async def timed(message, _original=original):
+                    t = time.perf_counter()
+                    try:
+                        return await _original(message)
+                    finally:
+                        check_times.append(time.perf_counter() - t)
+
+                middleware.check = timed
+    for update in warmup:  # members' first messages: spam-scored, then counted as clean
+        simulated[0] += 0.05
+        await app.dispatcher.feed_update(app.bot, update)
+    check_times.clear()
+    calls_before = len(session.calls)
+    profiler = cProfile.Profile() if profile else None
+    if profiler:
+        profiler.enable()
+    started = time.perf_counter()
+    for update in updates:
+        simulated[0] += 0.05
+        await app.dispatcher.feed_update(app.bot, update)
+    elapsed = time.perf_counter() - started
+    if profiler:
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(60)
+    calls = len(session.calls) - calls_before
+    await app.db.close()
+    return elapsed, check_times, calls
+
+
+async def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=5000)
+    parser.add_argument("--members", type=int, default=200)
+    parser.add_argument("--profile", action="store_true", help="print where Steward's time goes")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="alternate runs of both sides; the median of each is reported",
+    )
+    args = parser.parse_args(argv)
+    warmup = make_updates(args.members * 4, args.members, 1, seed=1)
+    updates = make_updates(args.messages, args.members, 10_000_000)
+    steward_times, bare_times, checks = [], [], []
+    for _ in range(args.rounds):
+        with tempfile.TemporaryDirectory() as folder:
+            elapsed, round_checks, calls = await run_steward(
+                updates, warmup, Path(folder), args.profile
+            )
+        steward_times.append(elapsed)
+        checks.extend(round_checks)
+        bare_times.append(await run_bare(updates))
+    steward_s, bare_s = statistics.median(steward_times), statistics.median(bare_times)
+    steward_rate = args.messages / steward_s
+    bare_rate = args.messages / bare_s
+    print(
+        f"messages: {args.messages} from {args.members} members (after a warm-up of "
+        f"{len(warmup)} first messages); median of {args.rounds} alternating rounds"
+    )
+    print(f"bare aiogram dispatch: {bare_rate:,.0f} updates/s")
+    print(
+        f"Steward full pipeline: {steward_rate:,.0f} updates/s "
+        f"({calls} Bot API calls during the run)"
+    )
+    print(f"ratio Steward/bare: {steward_rate / bare_rate:.2f}")
+    print(f"moderation check per message: {summary(checks)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
