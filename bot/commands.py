@@ -85,6 +85,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("settings", N_("automatic rules of this chat"), _A, _G),
     CommandSpec("setlog", N_("send this chat's moderation log to a chat id"), _A, _G),
     CommandSpec("setlanguages", N_("languages this chat speaks, e.g. en,nl"), _A, _G),
+    CommandSpec("setcaptcha", N_("seconds a newcomer has for the join captcha"), _A, _G),
 )
 
 

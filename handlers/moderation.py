@@ -775,6 +775,24 @@ async def setlanguages_command(
     )
 
 
+async def setcaptcha_command(
+    message: Message, command: CommandObject, mod_repo: ModerationRepository
+) -> None:
+    arg = (command.args or "").strip().lower().rstrip("s")
+    if not arg.isdigit() or not 30 <= int(arg) <= 3600:
+        await message.reply(
+            html.escape(_("Usage: /setcaptcha <seconds from 30 to 3600>, e.g. /setcaptcha 120"))
+        )
+        return
+    updated = await mod_repo.update_settings(message.chat.id, captcha_seconds=int(arg))
+    text = _("Newcomers now have {seconds} seconds to press the captcha button.").format(
+        seconds=int(arg)
+    )
+    if updated.captcha_mode == "off":
+        text += " " + _("The captcha is off; turn it on in /settings.")
+    await message.reply(text)
+
+
 # --- /settings --------------------------------------------------------------------------------
 
 RULES = ("spam", "flood", "blocklist", "language", "captcha")
@@ -1103,6 +1121,7 @@ def create_router() -> Router:
     m.register(settings_command, Command("settings"), flags=ADMIN)
     m.register(setlog_command, Command("setlog"), flags=ADMIN)
     m.register(setlanguages_command, Command("setlanguages"), flags=ADMIN)
+    m.register(setcaptcha_command, Command("setcaptcha"), flags=ADMIN)
     m.register(report_command, Command("report"), flags=GROUP)
     m.register(report_command, calls_admins, flags=GROUP)
     c = router.callback_query

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, fields
 from typing import Any
 
+from storage.cache import LoadingCache
 from storage.database import Database
 
 MODES = ("off", "log", "enforce")
@@ -83,20 +84,19 @@ class Filter:
 class ModerationRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._settings_cache: dict[int, ChatModSettings] = {}
+        self._settings: LoadingCache[int, ChatModSettings] = LoadingCache()
 
     # --- settings ------------------------------------------------------------------------
 
     async def settings(self, chat_id: int) -> ChatModSettings:
-        cached = self._settings_cache.get(chat_id)
-        if cached is not None:
-            return cached
-        row = await self.db.fetchone(
-            f"SELECT {', '.join(_SETTING_COLUMNS)} FROM chat_settings WHERE chat_id=?", (chat_id,)
-        )
-        result = ChatModSettings(**dict(row)) if row else ChatModSettings(chat_id=chat_id)
-        self._settings_cache[chat_id] = result
-        return result
+        async def load() -> ChatModSettings:
+            row = await self.db.fetchone(
+                f"SELECT {', '.join(_SETTING_COLUMNS)} FROM chat_settings WHERE chat_id=?",
+                (chat_id,),
+            )
+            return ChatModSettings(**dict(row)) if row else ChatModSettings(chat_id=chat_id)
+
+        return await self._settings.get(chat_id, load)
 
     async def update_settings(self, chat_id: int, **values: Any) -> ChatModSettings:
         unknown = set(values) - set(_SETTING_COLUMNS)
@@ -111,7 +111,7 @@ class ModerationRepository:
             "updated_at=strftime('%Y-%m-%dT%H:%M:%SZ','now')",
             (chat_id, *values.values()),
         )
-        self._settings_cache.pop(chat_id, None)
+        self._settings.invalidate(chat_id)
         return await self.settings(chat_id)
 
     # --- warns ---------------------------------------------------------------------------
@@ -179,11 +179,9 @@ class ModerationRepository:
         )
         return cursor.rowcount > 0
 
-    async def is_approved(self, chat_id: int, user_id: int) -> bool:
-        row = await self.db.fetchone(
-            "SELECT 1 FROM approvals WHERE chat_id=? AND user_id=?", (chat_id, user_id)
-        )
-        return row is not None
+    async def approved_ids(self, chat_id: int) -> set[int]:
+        rows = await self.db.fetchall("SELECT user_id FROM approvals WHERE chat_id=?", (chat_id,))
+        return {int(r["user_id"]) for r in rows}
 
     # --- blocklist -----------------------------------------------------------------------
 

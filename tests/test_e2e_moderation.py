@@ -473,3 +473,56 @@ async def test_join_via_chat_member_update_makes_member_new_again(steward, fake,
     assert await steward.app.mod_repo.clean_messages(GROUP, 402) == 0
     pending = await steward.app.mod_repo.pending_captchas()
     assert [(p["chat_id"], p["user_id"]) for p in pending] == [(GROUP, 402)]
+
+
+async def test_del_purge_kick_unmute_unban_rules(steward, fake, group):
+    first = await group.say(group.member, "one")
+    await group.say(group.member, "two")
+    await group.say(group.admin, "/del", reply_to=first)
+    deleted = await fake.wait_for("deleteMessage")
+    assert deleted["message_id"] == first["message_id"]
+
+    start = await group.say(group.other, "a")
+    await group.say(group.other, "b")
+    command = await group.say(group.admin, "/purge", reply_to=start)
+    purge = await fake.wait_for("deleteMessages")
+    assert purge["message_ids"] == list(range(start["message_id"], command["message_id"] + 1))
+    await fake.wait_for("sendMessage", lambda c: "Deleted 2 messages" in c.plain)
+
+    await group.say(group.admin, "/kick @bobby rude")
+    await fake.wait_for("banChatMember")
+    unban = await fake.wait_for("unbanChatMember")
+    assert unban["user_id"] == 200 and unban["only_if_banned"] is True
+    assert fake.member_status(GROUP, 200) == "left"
+
+    await group.say(group.admin, "/mute @carol 1h")
+    await fake.wait_for("restrictChatMember")
+    await group.say(group.admin, "/unmute @carol")
+    lifted = await fake.wait_for("restrictChatMember")
+    assert lifted["permissions"]["can_send_messages"] is True
+    assert fake.member_status(GROUP, 300) == "member"
+
+    await group.say(group.admin, "/ban 300")
+    await fake.wait_for("banChatMember")
+    await group.say(group.admin, "/unban 300")
+    await fake.wait_for("unbanChatMember")
+    assert fake.member_status(GROUP, 300) == "left"
+
+    await group.say(group.other, "/rules")
+    none_yet = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert none_yet.plain.startswith("No rules are set yet")
+    await group.say(group.admin, "/setrules Be kind. No ads.")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("Rules saved"))
+    await group.say(group.other, "/rules")
+    rules = await fake.wait_for("sendMessage", lambda c: "Be kind" in c.plain)
+    assert rules.plain.endswith("Be kind. No ads.")
+
+
+async def test_setcaptcha_sets_the_timeout(steward, fake, group):
+    await group.say(group.admin, "/setcaptcha 90")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert "90 seconds" in reply.plain and "/settings" in reply.plain
+    assert (await steward.app.mod_repo.settings(GROUP)).captcha_seconds == 90
+    await group.say(group.admin, "/setcaptcha 5")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply.plain.startswith("Usage: /setcaptcha <seconds from 30 to 3600>")

@@ -76,6 +76,9 @@ def test_action_args_errors():
     with pytest.raises(ArgumentError) as info:
         parse_action_args("10min spam", has_reply=True, with_duration=True)
     assert (info.value.kind, info.value.token) == ("bad_duration", "10min")
+    with pytest.raises(ArgumentError) as info:  # "/mute 30" must not mute forever for "30"
+        parse_action_args("30", has_reply=True, with_duration=True)
+    assert (info.value.kind, info.value.token) == ("bad_duration", "30")
 
 
 def test_warn_limit_parsing():

@@ -8,8 +8,9 @@ from datetime import timedelta
 
 from bot.moderation.durations import looks_like_duration, parse_duration
 
-_TARGET = re.compile(r"^(@[A-Za-z][A-Za-z0-9_]{3,31}|-?\d{5,20})$")
-_DURATION_LIKE = re.compile(r"^\d+[a-zа-я]+$", re.IGNORECASE)
+_TARGET = re.compile(r"^(@[A-Za-z][A-Za-z0-9_]{3,31}|-?\d{1,20})$")
+# A number with or without a unit that is not a duration: "10min", "2x", or a bare "30".
+_DURATION_LIKE = re.compile(r"^\d+[a-zа-я]*$", re.IGNORECASE)
 
 
 class ArgumentError(ValueError):

@@ -25,6 +25,7 @@ from bot.config import Settings
 from bot.moderation.blocklist import CompiledBlocklist
 from bot.moderation.durations import format_duration, telegram_until
 from bot.moderation.spam import NaiveBayes, SpamScorer
+from storage.cache import LoadingCache
 from storage.moderation import ChatModSettings, ModAction, ModerationRepository
 
 logger = logging.getLogger(__name__)
@@ -137,8 +138,8 @@ class ModerationService:
         self.i18n = i18n
         self.scorer = scorer
         self.clock = clock
-        self._approved: dict[int, set[int]] = {}
-        self._blocklists: dict[int, CompiledBlocklist] = {}
+        self._approved: LoadingCache[int, set[int]] = LoadingCache()
+        self._blocklists: LoadingCache[int, CompiledBlocklist] = LoadingCache()
         self._graduated: set[tuple[int, int]] = set()
 
     def now(self) -> int:
@@ -147,23 +148,18 @@ class ModerationService:
     # --- cached lookups for the hot path --------------------------------------------------
 
     async def is_approved(self, chat_id: int, user_id: int) -> bool:
-        approved = self._approved.get(chat_id)
-        if approved is None:
-            rows = await self.repo.db.fetchall(
-                "SELECT user_id FROM approvals WHERE chat_id=?", (chat_id,)
-            )
-            approved = self._approved[chat_id] = {int(r["user_id"]) for r in rows}
+        approved = await self._approved.get(chat_id, lambda: self.repo.approved_ids(chat_id))
         return user_id in approved
 
     async def blocklist(self, chat_id: int) -> CompiledBlocklist:
-        compiled = self._blocklists.get(chat_id)
-        if compiled is None:
+        async def load() -> CompiledBlocklist:
             entries = [(f.pattern, f.is_regex) for f in await self.repo.filters(chat_id)]
-            compiled = self._blocklists[chat_id] = CompiledBlocklist.build(entries)
-        return compiled
+            return CompiledBlocklist.build(entries)
+
+        return await self._blocklists.get(chat_id, load)
 
     def forget_blocklist(self, chat_id: int) -> None:
-        self._blocklists.pop(chat_id, None)
+        self._blocklists.invalidate(chat_id)
 
     async def is_new_member(self, chat_id: int, user_id: int, threshold: int) -> bool:
         if (chat_id, user_id) in self._graduated:
@@ -186,14 +182,14 @@ class ModerationService:
 
     async def approve(self, chat_id: int, target: Target, actor: Actor) -> bool:
         added = await self.repo.approve(chat_id, target.id, actor.id, self.now())
-        self._approved.pop(chat_id, None)
+        self._approved.invalidate(chat_id)
         if added:
             await self._record(chat_id, actor, target, "approve")
         return added
 
     async def unapprove(self, chat_id: int, target: Target, actor: Actor) -> bool:
         removed = await self.repo.unapprove(chat_id, target.id)
-        self._approved.pop(chat_id, None)
+        self._approved.invalidate(chat_id)
         if removed:
             await self._record(chat_id, actor, target, "unapprove")
         return removed
@@ -360,7 +356,7 @@ class ModerationService:
                 await self.repo.remove_warn(int(warn_id), self.now())
         elif action.action == "approve":
             await self.repo.unapprove(chat_id, target.id)
-            self._approved.pop(chat_id, None)
+            self._approved.invalidate(chat_id)
         elif action.action in {"delete", "kick", "detect"}:
             result = "partial"  # a deleted message cannot come back; a kicked member may rejoin
         else:
