@@ -26,7 +26,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.commands import register_command_menus
 from bot.config import Settings
-from bot.i18n import LanguageMiddleware, create_i18n
+from bot.engagement.giveaways import GiveawayService
+from bot.engagement.quizzes import QuizRunner
+from bot.i18n import LanguageMiddleware, create_i18n, pick_language
 from bot.middlewares import (
     InFlightMiddleware,
     RoleCacheMiddleware,
@@ -43,6 +45,7 @@ from handlers.moderation import ReportLimiter
 from handlers.protection import Captcha, ProtectionMiddleware
 from storage.chats import ChatRepository, UserRepository
 from storage.database import Database
+from storage.engagement import GiveawayRepository, QuizRepository
 from storage.moderation import ModerationRepository
 
 logger = logging.getLogger(__name__)
@@ -88,6 +91,21 @@ class Steward:
             self.bot, self.mod_repo, settings, self.i18n, SpamScorer(build_default_bayes())
         )
         self.captcha = Captcha(self.bot, self.moderation, settings, self.i18n, self.scheduler)
+        self.users = UserRepository(self.db)
+        self.quiz_repo = QuizRepository(self.db)
+        self.giveaway_repo = GiveawayRepository(self.db)
+        self.runner = QuizRunner(
+            self.bot, self.quiz_repo, self.scheduler, self.i18n, self.locale_for
+        )
+        self.giveaways = GiveawayService(
+            self.bot,
+            self.giveaway_repo,
+            self.users,
+            self.roles,
+            self.scheduler,
+            self.i18n,
+            self.locale_for,
+        )
         self.in_flight = InFlightMiddleware()
         self.started = asyncio.Event()
         self.dispatcher = self._build_dispatcher()
@@ -99,12 +117,16 @@ class Steward:
             "db": self.db,
             "scheduler": self.scheduler,
             "role_service": self.roles,
-            "users": UserRepository(self.db),
+            "users": self.users,
             "chats": ChatRepository(self.db),
             "mod_repo": self.mod_repo,
             "moderation": self.moderation,
             "captcha": self.captcha,
             "report_limiter": ReportLimiter(),
+            "quiz_repo": self.quiz_repo,
+            "giveaway_repo": self.giveaway_repo,
+            "runner": self.runner,
+            "giveaways": self.giveaways,
             "app": self,
         }
 
@@ -138,6 +160,16 @@ class Steward:
     async def _chat_languages(self, chat_id: int) -> tuple[str, ...]:
         return (await self.mod_repo.settings(chat_id)).language_list
 
+    async def locale_for(self, chat_id: int) -> str:
+        """The language to address a chat in when no user triggered the message: a group's
+        own languages first, a private chat's user language, else the default."""
+        settings = self.settings
+        if chat_id < 0:
+            candidates = list(await self._chat_languages(chat_id))
+        else:
+            candidates = [await self.users.language_of(chat_id)]
+        return pick_language(candidates, settings.languages, settings.default_language)
+
     async def _prepare_moderation(self) -> None:
         bayes = self.moderation.scorer.bayes
         if self.settings.spam_samples_dir:
@@ -158,6 +190,8 @@ class Steward:
         logger.info("connected as @%s (id %s)", me.username, me.id)
         self.scheduler.start()
         await self._prepare_moderation()
+        await self.runner.rearm_all()
+        await self.giveaways.rearm_all()
         groups = await ChatRepository(self.db).groups_with_bot()
         await register_command_menus(
             self.bot,

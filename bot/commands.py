@@ -52,7 +52,7 @@ class CommandSpec:
         return (self.where is Where.PRIVATE) == (chat_type == "private")
 
 
-_A, _G = Requirement.ADMIN, Where.GROUP
+_A, _G, _AM = Requirement.ADMIN, Where.GROUP, Requirement.ADMIN_OR_MANAGER
 
 COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("start", N_("start the bot and see what it can do"), where=Where.PRIVATE),
@@ -86,6 +86,18 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("setlog", N_("send this chat's moderation log to a chat id"), _A, _G),
     CommandSpec("setlanguages", N_("languages this chat speaks, e.g. en,nl"), _A, _G),
     CommandSpec("setcaptcha", N_("seconds a newcomer has for the join captcha"), _A, _G),
+    # quizzes and giveaways
+    CommandSpec("quiz_top", N_("the quiz season table of this chat"), where=_G),
+    CommandSpec("giveaway_verify", N_("check that a giveaway draw was fair: /giveaway_verify 4")),
+    CommandSpec("quiz_add", N_("create a quiz (Q:, +, -, E: lines) or import a JSON file"), _AM),
+    CommandSpec("quiz_list", N_("list the quizzes"), _AM),
+    CommandSpec("quiz_start", N_("run a quiz: /quiz_start 3 [seconds per question]"), _AM),
+    CommandSpec("quiz_stop", N_("end the running quiz now"), _A, _G),
+    CommandSpec("quiz_export", N_("download a quiz as JSON"), _AM),
+    CommandSpec("quiz_del", N_("delete a quiz"), _AM),
+    CommandSpec("giveaway", N_("start a giveaway: /giveaway 1d 3 Prize [require=@channel]"), _AM),
+    CommandSpec("giveaway_end", N_("draw a giveaway now"), _AM),
+    CommandSpec("reroll", N_("draw replacement winners: /reroll 4 [n]"), _AM),
 )
 
 

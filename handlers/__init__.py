@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import errors, membership, moderation, start
+from handlers import engagement, errors, membership, moderation, start
 
 
 def build_routers() -> list[Router]:
@@ -21,7 +21,8 @@ def build_routers() -> list[Router]:
         membership.create_router(),  # joins, leaves, captcha (moderation checks: middleware)
         moderation.create_router(),  # moderator commands, log buttons, reports
         start.create_router(),  # general commands
-        # faq, quiz and contest routers follow
+        # faq router goes here
+        engagement.create_router(),  # quizzes and giveaways
     ]
 
 

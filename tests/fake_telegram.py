@@ -308,6 +308,18 @@ class FakeTelegram:
         await self.push_update({"message": message})
         return message
 
+    async def answer_poll(self, poll_id: str, user: dict[str, Any], option: int) -> int:
+        return await self.push_update(
+            {
+                "poll_answer": {
+                    "poll_id": poll_id,
+                    "user": user,
+                    "option_ids": [option],
+                    "option_persistent_ids": [str(option)],
+                }
+            }
+        )
+
     async def press_button(self, message: dict[str, Any], user: dict[str, Any], data: str) -> str:
         callback_id = str(next(self._update_ids) * 1000 + 7)
         await self.push_update(
@@ -702,7 +714,10 @@ class FakeTelegram:
         document = {"file_id": f"doc{len(self.calls)}", "file_unique_id": f"ud{len(self.calls)}"}
         ref = p.get("document")
         if isinstance(ref, str) and ref.startswith("attach://"):
-            document["file_size"] = len(f.get(ref[9:], b""))
+            content = f.get(ref[9:], b"")
+            document["file_size"] = len(content)
+            # uploaded files can be fetched again with getFile, as on Telegram
+            self.files[document["file_id"]] = (f"documents/{document['file_id']}", content)
         extra = (
             {"caption": self._plain(p["caption"], p.get("parse_mode"))} if p.get("caption") else {}
         )

@@ -1,0 +1,1 @@
+"""Quizzes and giveaways: formats, scoring and the verifiable draw, runnable without Telegram."""

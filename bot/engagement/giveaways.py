@@ -1,0 +1,467 @@
+"""Giveaways: entry by button, conditions, and the verifiable draw (see `draw`)."""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, User
+from aiogram.utils.i18n import I18n
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.engagement import draw
+from bot.moderation.durations import looks_like_duration, parse_duration
+from bot.roles import RoleService
+from storage.chats import UserRepository
+from storage.engagement import Giveaway, GiveawayRepository
+
+logger = logging.getLogger(__name__)
+
+MAX_WINNERS = 100
+MEMBER_STATUSES = {"creator", "administrator", "member", "restricted"}
+COUNT_REFRESH_SECONDS = 3
+
+
+class GiveawayCallback(CallbackData, prefix="gw"):
+    giveaway_id: int
+
+
+class GiveawayArgsError(ValueError):
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+@dataclass
+class GiveawayRequest:
+    ends_at: datetime
+    winners: int
+    prize: str
+    require: list[str] = field(default_factory=list)
+    exclude_admins: bool = False
+    exclude_winners: bool = False
+    private: bool = False
+    channel: str | None = None  # "@channel" or id, when a manager runs it for a channel
+
+
+_TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
+_DATE = re.compile(r"^(\d{1,2})\.(\d{1,2})(?:\.(\d{4}))?$")
+
+
+def parse_end(tokens: list[str], now: datetime, tz: ZoneInfo) -> tuple[datetime, int]:
+    """End time from the first tokens: a duration (`2h`, `1d12h`), `HH:MM`, or
+    `DD.MM[.YYYY] HH:MM` in the managers' time zone. Returns (UTC time, tokens used)."""
+    if tokens and looks_like_duration(tokens[0]):
+        return now + parse_duration(tokens[0]), 1
+    local_now = now.astimezone(tz)
+    if tokens and _TIME.match(tokens[0]):
+        hour, minute = map(int, _TIME.match(tokens[0]).groups())
+        candidate = local_now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+        if candidate <= local_now:
+            candidate += timedelta(days=1)
+        return candidate.astimezone(UTC), 1
+    if len(tokens) >= 2 and _DATE.match(tokens[0]) and _TIME.match(tokens[1]):
+        day, month, year = _DATE.match(tokens[0]).groups()
+        hour, minute = map(int, _TIME.match(tokens[1]).groups())
+        try:
+            candidate = datetime(
+                int(year or local_now.year), int(month), int(day), hour, minute, tzinfo=tz
+            )
+        except ValueError:
+            raise GiveawayArgsError("bad_end") from None
+        if candidate <= local_now and not year:
+            candidate = candidate.replace(year=candidate.year + 1)
+        return candidate.astimezone(UTC), 2
+    raise GiveawayArgsError("bad_end")
+
+
+def parse_giveaway(text: str, now: datetime, tz: ZoneInfo, in_private: bool) -> GiveawayRequest:
+    """`[@channel] <duration|end time> <winners> <prize…> [require=@a,@b] [exclude_admins]
+    [exclude_winners] [private]`"""
+    tokens = text.split()
+    channel = None
+    if in_private:
+        if not tokens or not (tokens[0].startswith("@") or tokens[0].lstrip("-").isdigit()):
+            raise GiveawayArgsError("no_channel")
+        channel = tokens.pop(0)
+    ends_at, used = parse_end(tokens, now, tz)
+    tokens = tokens[used:]
+    if ends_at <= now:
+        raise GiveawayArgsError("past")
+    if ends_at > now + timedelta(days=366):
+        raise GiveawayArgsError("bad_end")
+    if not tokens or not tokens[0].isdigit() or not 1 <= int(tokens[0]) <= MAX_WINNERS:
+        raise GiveawayArgsError("bad_winners")
+    winners = int(tokens.pop(0))
+    request = GiveawayRequest(ends_at, winners, "", channel=channel)
+    prize_words = []
+    for token in tokens:
+        lowered = token.lower()
+        if lowered.startswith("require="):
+            request.require = [c for c in token.split("=", 1)[1].split(",") if c]
+        elif lowered in {"exclude_admins", "no_admins"}:
+            request.exclude_admins = True
+        elif lowered in {"exclude_winners", "new_winners"}:
+            request.exclude_winners = True
+        elif lowered == "private":
+            request.private = True
+        else:
+            prize_words.append(token)
+    request.prize = " ".join(prize_words).strip()
+    if not request.prize:
+        raise GiveawayArgsError("no_prize")
+    return request
+
+
+class GiveawayService:
+    def __init__(
+        self,
+        bot: Bot,
+        repo: GiveawayRepository,
+        users: UserRepository,
+        roles: RoleService,
+        scheduler: AsyncIOScheduler,
+        i18n: I18n,
+        locale_for: Callable[[int], Awaitable[str]],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.bot = bot
+        self.repo = repo
+        self.users = users
+        self.roles = roles
+        self.scheduler = scheduler
+        self.i18n = i18n
+        self.locale_for = locale_for
+        self.clock = clock
+
+    def _job_id(self, giveaway_id: int) -> str:
+        return f"giveaway:{giveaway_id}"
+
+    def arm(self, giveaway: Giveaway) -> None:
+        self.scheduler.add_job(
+            self.end,
+            "date",
+            run_date=datetime.fromtimestamp(giveaway.ends_at, UTC),
+            args=(giveaway.id,),
+            id=self._job_id(giveaway.id),
+            replace_existing=True,
+            misfire_grace_time=None,
+        )
+
+    async def rearm_all(self) -> int:
+        """Open giveaways get their timer back; one that ended while the bot was down (or died
+        mid-draw) is drawn now."""
+        count = 0
+        for giveaway in await self.repo.open_giveaways():
+            if giveaway.status == "drawing" or giveaway.ends_at <= self.clock():
+                await self.end(giveaway.id, resume=giveaway.status == "drawing")
+            else:
+                self.arm(giveaway)
+            count += 1
+        return count
+
+    # --- announcing -----------------------------------------------------------------------
+
+    def keyboard(self, giveaway_id: int, entrants: int, locale: str) -> InlineKeyboardMarkup:
+        text = self.i18n.gettext("🎉 Participate ({count})", locale=locale).format(count=entrants)
+        return InlineKeyboardMarkup(
+            inline_keyboard=[
+                [
+                    InlineKeyboardButton(
+                        text=text, callback_data=GiveawayCallback(giveaway_id=giveaway_id).pack()
+                    )
+                ]
+            ]
+        )
+
+    async def create(
+        self, chat_id: int, created_by: int | None, request: GiveawayRequest
+    ) -> Giveaway:
+        seed = draw.new_seed()
+        giveaway_id = await self.repo.create(
+            chat_id=chat_id,
+            created_by=created_by,
+            prize=request.prize,
+            winners_count=request.winners,
+            ends_at=int(request.ends_at.timestamp()),
+            require_chats=request.require,
+            exclude_admins=int(request.exclude_admins),
+            exclude_winners=int(request.exclude_winners),
+            private_entrants=int(request.private),
+            seed_hex=seed,
+            commitment=draw.commitment(seed),
+            created_at=int(self.clock()),
+        )
+        giveaway = await self.repo.get(giveaway_id)
+        assert giveaway is not None
+        locale = await self.locale_for(chat_id)
+        message = await self.bot.send_message(
+            chat_id,
+            self.render_announcement(giveaway, locale),
+            reply_markup=self.keyboard(giveaway_id, 0, locale),
+        )
+        await self.repo.set_message(giveaway_id, message.message_id)
+        self.arm(giveaway)
+        return giveaway
+
+    def render_announcement(self, g: Giveaway, locale: str) -> str:
+        gettext = self.i18n.gettext
+        ends = datetime.fromtimestamp(g.ends_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        lines = [
+            gettext("🎁 Giveaway #{id}: {prize}", locale=locale).format(
+                id=g.id, prize=html.escape(g.prize)
+            ),
+            gettext("Winners: {count}. Ends: {ends}.", locale=locale).format(
+                count=g.winners_count, ends=ends
+            ),
+        ]
+        if g.require_chats:
+            lines.append(
+                gettext("Condition: be subscribed to {chats}.", locale=locale).format(
+                    chats=", ".join(html.escape(c) for c in g.require_chats)
+                )
+            )
+        lines.append(gettext("Press the button to take part.", locale=locale))
+        lines.append(
+            gettext("Fair draw: commitment {commitment}", locale=locale).format(
+                commitment=f"<code>{g.commitment}</code>"
+            )
+        )
+        return "\n".join(lines)
+
+    # --- entering -------------------------------------------------------------------------
+
+    async def check_conditions(self, g: Giveaway, user_id: int) -> str | None:
+        """Why this user may not take part (a reason code), or None."""
+        if g.exclude_admins and await self.roles.is_chat_admin(g.chat_id, user_id):
+            return "admin"
+        if g.exclude_winners and user_id in await self.repo.past_winners(g.chat_id, g.id):
+            return "past_winner"
+        for chat in g.require_chats:
+            try:
+                member = await self.bot.get_chat_member(chat, user_id)
+            except TelegramAPIError as exc:
+                logger.warning("giveaway %s: cannot check %s in %s: %s", g.id, user_id, chat, exc)
+                return f"unverifiable:{chat}"
+            if member.status not in MEMBER_STATUSES or (
+                member.status == "restricted" and not getattr(member, "is_member", True)
+            ):
+                return f"not_subscribed:{chat}"
+        return None
+
+    def reason_text(self, code: str, locale: str) -> str:
+        gettext = self.i18n.gettext
+        kind, _, chat = code.partition(":")
+        if kind == "not_subscribed":
+            return gettext("subscribe to {chat} first", locale=locale).format(chat=chat)
+        if kind == "unverifiable":
+            return gettext("I cannot check the subscription to {chat}", locale=locale).format(
+                chat=chat
+            )
+        if kind == "admin":
+            return gettext("admins of the chat do not take part", locale=locale)
+        if kind == "past_winner":
+            return gettext("earlier winners of this chat do not take part", locale=locale)
+        return code
+
+    async def enter(self, giveaway_id: int, user: User) -> tuple[str, str | None]:
+        """('entered' | 'already' | 'closed' | 'refused', reason code)."""
+        g = await self.repo.get(giveaway_id)
+        if g is None or g.status != "open" or g.ends_at <= self.clock():
+            return "closed", None
+        reason = await self.check_conditions(g, user.id)
+        if reason:
+            return "refused", reason
+        if not await self.repo.add_entry(giveaway_id, user.id, user.full_name, int(self.clock())):
+            return "already", None
+        self._schedule_count_refresh(g)
+        return "entered", None
+
+    def _schedule_count_refresh(self, g: Giveaway) -> None:
+        """Edit the live count at most every few seconds, however many join at once."""
+        job_id = f"giveaway-count:{g.id}"
+        if self.scheduler.get_job(job_id) is None:
+            self.scheduler.add_job(
+                self.refresh_count,
+                "date",
+                args=(g.id,),
+                id=job_id,
+                run_date=datetime.fromtimestamp(self.clock() + COUNT_REFRESH_SECONDS, UTC),
+                misfire_grace_time=None,
+            )
+
+    async def refresh_count(self, giveaway_id: int) -> None:
+        g = await self.repo.get(giveaway_id)
+        if g is None or g.status != "open" or g.message_id is None:
+            return
+        locale = await self.locale_for(g.chat_id)
+        try:
+            await self.bot.edit_message_reply_markup(
+                chat_id=g.chat_id,
+                message_id=g.message_id,
+                reply_markup=self.keyboard(g.id, await self.repo.count_entries(g.id), locale),
+            )
+        except TelegramAPIError as exc:
+            logger.info("giveaway %s: count not updated: %s", g.id, exc)
+
+    # --- drawing --------------------------------------------------------------------------
+
+    async def end(self, giveaway_id: int, resume: bool = False) -> bool:
+        """Draw once: the timer, a manual end and start-up race for one conditional update."""
+        if not resume and not await self.repo.claim_draw(giveaway_id):
+            return False
+        g = await self.repo.get(giveaway_id)
+        if g is None:
+            return False
+        job = self.scheduler.get_job(self._job_id(giveaway_id))
+        if job:
+            job.remove()
+        entries = await self.repo.entries(giveaway_id)
+        winners, skipped = await self._pick(g, list(entries), g.winners_count, exclude=set())
+        for rank, (uid, reason) in enumerate(skipped):
+            await self.repo.add_result(g.id, uid, "skipped", reason, 0, rank)
+        for rank, uid in enumerate(winners):
+            await self.repo.add_result(g.id, uid, "won", None, 0, rank)
+        await self.repo.finish_draw(g.id, int(self.clock()))
+        locale = await self.locale_for(g.chat_id)
+        await self.bot.send_message(
+            g.chat_id, self.render_result(g, entries, winners, skipped, locale)
+        )
+        if g.message_id:
+            with contextlib.suppress(TelegramAPIError):
+                await self.bot.edit_message_reply_markup(
+                    chat_id=g.chat_id, message_id=g.message_id, reply_markup=None
+                )
+        await self._tell_winners(g, winners)
+        return True
+
+    async def _pick(
+        self, g: Giveaway, entrants: list[int], n: int, exclude: set[int]
+    ) -> tuple[list[int], list[tuple[int, str]]]:
+        winners: list[int] = []
+        skipped: list[tuple[int, str]] = []
+        for uid in draw.ranked(g.seed_hex, entrants):
+            if len(winners) >= n:
+                break
+            if uid in exclude:
+                continue
+            reason = await self.check_conditions(g, uid)
+            if reason:
+                skipped.append((uid, reason))
+            else:
+                winners.append(uid)
+        return winners, skipped
+
+    async def reroll(self, giveaway_id: int, count: int) -> tuple[list[int], list] | None:
+        g = await self.repo.get(giveaway_id)
+        if g is None or g.status != "drawn":
+            return None
+        results = await self.repo.results(giveaway_id)
+        exclude = {r["user_id"] for r in results}
+        round_ = max((r["round"] for r in results), default=0) + 1
+        entries = await self.repo.entries(giveaway_id)
+        winners, skipped = await self._pick(g, list(entries), count, exclude)
+        for rank, (uid, reason) in enumerate(skipped):
+            await self.repo.add_result(g.id, uid, "skipped", reason, round_, rank)
+        for rank, uid in enumerate(winners):
+            await self.repo.add_result(g.id, uid, "won", None, round_, rank)
+        await self._tell_winners(g, winners)
+        return winners, skipped
+
+    async def _tell_winners(self, g: Giveaway, winners: list[int]) -> None:
+        for uid in winners:
+            if not await self.users.has_started(uid):
+                continue
+            locale = await self.locale_for(uid)
+            try:
+                await self.bot.send_message(
+                    uid,
+                    self.i18n.gettext(
+                        "🎉 You won the giveaway “{prize}”! The organisers will contact you.",
+                        locale=locale,
+                    ).format(prize=html.escape(g.prize)),
+                )
+            except TelegramAPIError as exc:
+                logger.info("could not tell winner %s: %s", uid, exc)
+
+    def mention(self, uid: int, entries: dict[int, str]) -> str:
+        return f'<a href="tg://user?id={uid}">{html.escape(entries.get(uid, str(uid)))}</a>'
+
+    def render_result(
+        self,
+        g: Giveaway,
+        entries: dict[int, str],
+        winners: list[int],
+        skipped: list[tuple[int, str]],
+        locale: str,
+    ) -> str:
+        gettext = self.i18n.gettext
+        lines = [
+            gettext("🎁 Giveaway #{id} “{prize}” is over.", locale=locale).format(
+                id=g.id, prize=html.escape(g.prize)
+            )
+        ]
+        if winners:
+            lines.append(gettext("Winners:", locale=locale))
+            lines += [f"{n}. {self.mention(uid, entries)}" for n, uid in enumerate(winners, 1)]
+        else:
+            lines.append(
+                gettext("Nobody could win: there were no eligible entrants.", locale=locale)
+            )
+        for uid, reason in skipped:
+            lines.append(
+                gettext("Skipped {name}: {reason}.", locale=locale).format(
+                    name=self.mention(uid, entries),
+                    reason=html.escape(self.reason_text(reason, locale)),
+                )
+            )
+        ids = sorted(entries)
+        shown = [draw.hashed_id(u) for u in ids] if g.private_entrants else [str(u) for u in ids]
+        lines.append("")
+        lines.append(
+            gettext("Check the draw: seed {seed}", locale=locale).format(
+                seed=f"<code>{g.seed_hex}</code>"
+            )
+        )
+        lines.append(
+            gettext("sha256(seed) = {commitment}", locale=locale).format(
+                commitment=f"<code>{g.commitment}</code>"
+            )
+        )
+        label = (
+            gettext("Entrants (sha256 of ids, {count}):", locale=locale)
+            if g.private_entrants
+            else gettext("Entrants ({count}):", locale=locale)
+        )
+        lines.append(label.format(count=len(ids)))
+        lines.append("<code>" + " ".join(shown)[:3000] + "</code>")
+        return "\n".join(lines)
+
+    async def verify(self, giveaway_id: int) -> dict | None:
+        """Recompute the commitment and the winners from what was published."""
+        g = await self.repo.get(giveaway_id)
+        if g is None or g.status != "drawn":
+            return None
+        results = await self.repo.results(giveaway_id)
+        entries = await self.repo.entries(giveaway_id)
+        first_round = [r for r in results if r["round"] == 0]
+        skipped = {r["user_id"] for r in first_round if r["outcome"] == "skipped"}
+        expected = [u for u in draw.ranked(g.seed_hex, entries) if u not in skipped]
+        expected = expected[: g.winners_count]
+        actual = [r["user_id"] for r in first_round if r["outcome"] == "won"]
+        return {
+            "commitment_ok": draw.commitment(g.seed_hex) == g.commitment,
+            "winners_ok": expected == actual,
+            "winners": actual,
+            "entrants": len(entries),
+        }

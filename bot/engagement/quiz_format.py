@@ -1,0 +1,168 @@
+"""Quizzes as a phone can type them, and as JSON files.
+
+Text format (one message):
+
+    /quiz_add Title of the quiz
+    Q: Question text
+    + correct option
+    - wrong option
+    E: optional explanation
+    Q: ...
+
+JSON format (what /quiz_export gives and /quiz_import takes):
+
+    {"title": "...", "questions": [
+        {"question": "...", "options": ["right", "wrong"], "correct": 0, "explanation": "..."}
+    ]}
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+MAX_QUESTION = 300
+MAX_OPTION = 100
+MAX_OPTIONS = 12
+MAX_EXPLANATION = 200
+MAX_QUESTIONS = 100
+MAX_TITLE = 120
+
+
+class QuizFormatError(ValueError):
+    """`code` names the problem (translated by the handler), `line` where it is (1-based)."""
+
+    def __init__(self, code: str, line: int = 0, detail: str = "") -> None:
+        super().__init__(f"{code} at line {line}: {detail}")
+        self.code = code
+        self.line = line
+        self.detail = detail
+
+
+@dataclass
+class Question:
+    text: str
+    options: list[str] = field(default_factory=list)
+    correct: int = -1
+    explanation: str | None = None
+
+
+@dataclass
+class QuizDraft:
+    title: str
+    questions: list[Question]
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "title": self.title,
+                "questions": [
+                    {
+                        "question": q.text,
+                        "options": q.options,
+                        "correct": q.correct,
+                        **({"explanation": q.explanation} if q.explanation else {}),
+                    }
+                    for q in self.questions
+                ],
+            },
+            ensure_ascii=False,
+            indent=2,
+        )
+
+
+def _check_question(q: Question, line: int) -> None:
+    if len(q.options) < 2:
+        raise QuizFormatError("too_few_options", line)
+    if q.correct < 0:
+        raise QuizFormatError("no_correct", line)
+
+
+def parse_quiz_text(text: str) -> QuizDraft:
+    """Parse the message body after the command; the first line is the title."""
+    lines = text.splitlines()
+    if not lines or not lines[0].strip():
+        raise QuizFormatError("no_title", 1)
+    title = lines[0].strip()
+    if len(title) > MAX_TITLE:
+        raise QuizFormatError("too_long", 1, f"title over {MAX_TITLE} characters")
+    questions: list[Question] = []
+    current: Question | None = None
+    current_line = 0
+    for number, raw in enumerate(lines[1:], start=2):
+        line = raw.strip()
+        if not line:
+            continue
+        head, body = line[:2].upper(), line[2:].strip()
+        if head == "Q:":
+            if current is not None:
+                _check_question(current, current_line)
+            if not body or len(body) > MAX_QUESTION:
+                raise QuizFormatError("bad_question", number)
+            current, current_line = Question(body), number
+            questions.append(current)
+        elif line[0] in "+-" and current is not None:
+            option = line[1:].strip()
+            if not option or len(option) > MAX_OPTION:
+                raise QuizFormatError("bad_option", number)
+            if len(current.options) >= MAX_OPTIONS:
+                raise QuizFormatError("too_many_options", number)
+            if line[0] == "+":
+                if current.correct >= 0:
+                    raise QuizFormatError("two_correct", number)
+                current.correct = len(current.options)
+            current.options.append(option)
+        elif head == "E:" and current is not None:
+            if len(body) > MAX_EXPLANATION:
+                raise QuizFormatError("too_long", number, "explanation over 200 characters")
+            current.explanation = body or None
+        else:
+            raise QuizFormatError("unknown_line", number, line[:40])
+    if current is None:
+        raise QuizFormatError("no_questions", len(lines))
+    _check_question(current, current_line)
+    if len(questions) > MAX_QUESTIONS:
+        raise QuizFormatError("too_many_questions", len(lines))
+    return QuizDraft(title, questions)
+
+
+def parse_quiz_json(data: str | bytes) -> QuizDraft:
+    try:
+        raw = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise QuizFormatError("bad_json", getattr(exc, "lineno", 0)) from None
+    if (
+        not isinstance(raw, dict)
+        or not isinstance(raw.get("title"), str)
+        or not isinstance(raw.get("questions"), list)
+    ):
+        raise QuizFormatError("bad_json", 0, "needs title and questions")
+    questions = []
+    for n, item in enumerate(raw["questions"], start=1):
+        if not isinstance(item, dict):
+            raise QuizFormatError("bad_json", n)
+        text, options, correct = item.get("question"), item.get("options"), item.get("correct")
+        if not isinstance(text, str) or not text.strip() or len(text) > MAX_QUESTION:
+            raise QuizFormatError("bad_question", n)
+        if not isinstance(options, list) or not all(
+            isinstance(o, str) and 0 < len(o.strip()) <= MAX_OPTION for o in options
+        ):
+            raise QuizFormatError("bad_option", n)
+        if not 2 <= len(options) <= MAX_OPTIONS:
+            raise QuizFormatError("too_few_options" if len(options) < 2 else "too_many_options", n)
+        if not isinstance(correct, int) or not 0 <= correct < len(options):
+            raise QuizFormatError("no_correct", n)
+        explanation = item.get("explanation")
+        if explanation is not None and (
+            not isinstance(explanation, str) or len(explanation) > MAX_EXPLANATION
+        ):
+            raise QuizFormatError("too_long", n, "explanation")
+        questions.append(
+            Question(text.strip(), [o.strip() for o in options], correct, explanation or None)
+        )
+    if not questions:
+        raise QuizFormatError("no_questions", 0)
+    title = raw["title"].strip()
+    if not title or len(title) > MAX_TITLE:
+        raise QuizFormatError("no_title", 0)
+    return QuizDraft(title, questions)

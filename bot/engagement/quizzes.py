@@ -1,0 +1,210 @@
+"""Running a quiz in a chat: post the questions as quiz polls on a timer, score the answers.
+
+The run's position lives in SQLite (`next_index`, `next_at`); APScheduler only wakes the runner.
+Advancing is a conditional update, so a timer and a restart can never post a question twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import PollAnswer
+from aiogram.utils.i18n import I18n
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from storage.engagement import QuizRepository
+
+logger = logging.getLogger(__name__)
+
+# Time after a poll closes before the next question, so the last voters are counted.
+GRACE_SECONDS = 2
+MEDALS = ("🥇", "🥈", "🥉")
+
+
+def shuffled(options: list[str], correct: int, rng: random.Random) -> tuple[list[str], int]:
+    """Options in a random order and where the correct one ended up."""
+    order = list(range(len(options)))
+    rng.shuffle(order)
+    return [options[i] for i in order], order.index(correct)
+
+
+class QuizRunner:
+    def __init__(
+        self,
+        bot: Bot,
+        repo: QuizRepository,
+        scheduler: AsyncIOScheduler,
+        i18n: I18n,
+        locale_for: Callable[[int], Awaitable[str]],
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ):
+        self.bot = bot
+        self.repo = repo
+        self.scheduler = scheduler
+        self.i18n = i18n
+        self.locale_for = locale_for
+        self.clock = clock
+        self.rng = rng or random.SystemRandom()
+
+    def _job_id(self, run_id: int) -> str:
+        return f"quiz:{run_id}"
+
+    def arm(self, run_id: int, at: float) -> None:
+        self.scheduler.add_job(
+            self.step,
+            "date",
+            run_date=datetime.fromtimestamp(at, UTC),
+            args=(run_id,),
+            id=self._job_id(run_id),
+            replace_existing=True,
+            misfire_grace_time=None,
+        )
+
+    async def start(
+        self, quiz_id: int, chat_id: int, started_by: int | None, interval: int
+    ) -> int | None:
+        quiz = await self.repo.quiz(quiz_id)
+        if quiz is None:
+            return None
+        run_id = await self.repo.start_run(
+            quiz_id, quiz["title"], chat_id, started_by, interval, int(self.clock())
+        )
+        if run_id is not None:
+            self.arm(run_id, self.clock())
+        return run_id
+
+    async def rearm_all(self) -> int:
+        runs = await self.repo.running_runs()
+        for run in runs:
+            self.arm(run["id"], max(run["next_at"] or 0, self.clock()))
+        return len(runs)
+
+    async def step(self, run_id: int) -> None:
+        """Post the next question, or finish when there is none."""
+        run = await self.repo.run(run_id)
+        if run is None or run["status"] != "running":
+            return
+        questions = await self.repo.questions(run["quiz_id"])
+        index = run["next_index"]
+        if index >= len(questions):
+            await self.finish(run_id, "finished")
+            return
+        next_at = int(self.clock()) + run["interval_seconds"] + GRACE_SECONDS
+        if not await self.repo.advance(run_id, index, next_at):
+            return  # someone else posted this question already
+        question = questions[index]
+        quiz = await self.repo.quiz(run["quiz_id"])
+        options, correct = (
+            shuffled(question.options, question.correct, self.rng)
+            if quiz is None or quiz["shuffle"]
+            else (question.options, question.correct)
+        )
+        locale = await self.locale_for(run["chat_id"])
+        prefix = self.i18n.gettext("Question {n}/{total}", locale=locale).format(
+            n=index + 1, total=len(questions)
+        )
+        try:
+            message = await self.bot.send_poll(
+                run["chat_id"],
+                f"{prefix}: {question.text}"[:300],
+                options,
+                type="quiz",
+                is_anonymous=False,
+                correct_option_ids=[correct],
+                explanation=question.explanation,
+                open_period=run["interval_seconds"],
+            )
+        except TelegramAPIError as exc:
+            logger.warning("quiz %s: could not post question %s: %s", run_id, index, exc)
+            await self.finish(run_id, "stopped")
+            return
+        await self.repo.add_poll(
+            message.poll.id,
+            run_id,
+            index,
+            run["chat_id"],
+            message.message_id,
+            correct,
+            self.clock(),
+        )
+        self.arm(run_id, next_at)
+
+    async def answer(self, answer: PollAnswer) -> bool:
+        poll = await self.repo.poll(answer.poll_id)
+        if poll is None or answer.user is None or not answer.option_ids:
+            return False
+        run = await self.repo.run(poll["run_id"])
+        if run is None or run["status"] != "running":
+            return False
+        option = answer.option_ids[0]
+        return await self.repo.record_answer(
+            answer.poll_id,
+            poll["run_id"],
+            answer.user.id,
+            answer.user.full_name,
+            option,
+            option == poll["correct"],
+            max(0.0, self.clock() - poll["sent_at"]),
+        )
+
+    async def finish(self, run_id: int, status: str) -> bool:
+        run = await self.repo.run(run_id)
+        if run is None or not await self.repo.end_run(run_id, status, int(self.clock())):
+            return False
+        job = self.scheduler.get_job(self._job_id(run_id))
+        if job:
+            job.remove()
+        if status == "stopped":
+            last = await self.repo.last_poll(run_id)
+            if last is not None:
+                with contextlib.suppress(TelegramAPIError):  # already closed
+                    await self.bot.stop_poll(last["chat_id"], last["message_id"])
+        locale = await self.locale_for(run["chat_id"])
+        text = self.render_results(run["title"], await self.repo.results(run_id), locale)
+        await self.bot.send_message(run["chat_id"], text)
+        return True
+
+    def render_results(self, title: str, rows: list[dict], locale: str) -> str:
+        gettext = self.i18n.gettext
+        lines = [gettext("🏁 Results of “{title}”", locale=locale).format(title=html.escape(title))]
+        if not rows:
+            lines.append(gettext("Nobody answered.", locale=locale))
+        for n, row in enumerate(rows[:20], start=1):
+            medal = MEDALS[n - 1] if n <= 3 else f"{n}."
+            lines.append(
+                gettext("{place} {name} — {correct} correct, {seconds}s", locale=locale).format(
+                    place=medal,
+                    name=html.escape(row["name"]),
+                    correct=row["correct"],
+                    seconds=round(row["seconds"] or 0, 1),
+                )
+            )
+        return "\n".join(lines)
+
+    def render_season(self, rows: list[dict], locale: str) -> str:
+        gettext = self.i18n.gettext
+        lines = [gettext("🏆 Season table of this chat", locale=locale)]
+        if not rows:
+            lines.append(gettext("No quiz has been played here yet.", locale=locale))
+        for n, row in enumerate(rows, start=1):
+            medal = MEDALS[n - 1] if n <= 3 else f"{n}."
+            lines.append(
+                gettext(
+                    "{place} {name} — {correct} correct in {quizzes} quizzes", locale=locale
+                ).format(
+                    place=medal,
+                    name=html.escape(row["name"]),
+                    correct=row["correct"],
+                    quizzes=row["quizzes"],
+                )
+            )
+        return "\n".join(lines)

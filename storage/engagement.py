@@ -1,0 +1,321 @@
+"""Quiz and giveaway tables."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from storage.database import Database
+
+
+@dataclass(frozen=True, slots=True)
+class StoredQuestion:
+    id: int
+    position: int
+    text: str
+    options: list[str]
+    correct: int
+    explanation: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Giveaway:
+    id: int
+    chat_id: int
+    message_id: int | None
+    created_by: int | None
+    prize: str
+    winners_count: int
+    ends_at: int
+    require_chats: list[str]
+    exclude_admins: bool
+    exclude_winners: bool
+    private_entrants: bool
+    seed_hex: str
+    commitment: str
+    status: str
+    created_at: int
+    drawn_at: int | None
+
+
+def _giveaway(row: Any) -> Giveaway:
+    data = dict(row)
+    data["require_chats"] = json.loads(data["require_chats"])
+    for key in ("exclude_admins", "exclude_winners", "private_entrants"):
+        data[key] = bool(data[key])
+    return Giveaway(**data)
+
+
+class QuizRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def add_quiz(
+        self,
+        owner_chat: int | None,
+        title: str,
+        created_by: int | None,
+        questions: list[tuple[str, list[str], int, str | None]],
+        now: int,
+    ) -> int:
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "INSERT INTO quizzes(owner_chat, title, created_by, created_at) VALUES (?,?,?,?)",
+                (owner_chat, title, created_by, now),
+            )
+            quiz_id = int(cursor.lastrowid)
+            await conn.executemany(
+                "INSERT INTO quiz_questions(quiz_id, position, text, options, correct, "
+                "explanation) VALUES (?,?,?,?,?,?)",
+                [
+                    (quiz_id, n, text, json.dumps(options, ensure_ascii=False), correct, expl)
+                    for n, (text, options, correct, expl) in enumerate(questions)
+                ],
+            )
+        return quiz_id
+
+    async def quiz(self, quiz_id: int) -> dict[str, Any] | None:
+        row = await self.db.fetchone("SELECT * FROM quizzes WHERE id=?", (quiz_id,))
+        return dict(row) if row else None
+
+    async def questions(self, quiz_id: int) -> list[StoredQuestion]:
+        rows = await self.db.fetchall(
+            "SELECT id, position, text, options, correct, explanation FROM quiz_questions "
+            "WHERE quiz_id=? ORDER BY position",
+            (quiz_id,),
+        )
+        return [
+            StoredQuestion(
+                r["id"],
+                r["position"],
+                r["text"],
+                json.loads(r["options"]),
+                r["correct"],
+                r["explanation"],
+            )
+            for r in rows
+        ]
+
+    async def list_quizzes(self, chat_id: int | None) -> list[dict[str, Any]]:
+        """Quizzes usable in a chat: its own and the managers' (owner NULL)."""
+        rows = await self.db.fetchall(
+            "SELECT q.id, q.title, q.owner_chat, COUNT(qq.id) AS questions FROM quizzes q "
+            "LEFT JOIN quiz_questions qq ON qq.quiz_id=q.id "
+            "WHERE q.owner_chat IS NULL OR q.owner_chat=? GROUP BY q.id ORDER BY q.id",
+            (chat_id,),
+        )
+        return [dict(r) for r in rows]
+
+    async def delete_quiz(self, quiz_id: int) -> bool:
+        cursor = await self.db.execute("DELETE FROM quizzes WHERE id=?", (quiz_id,))
+        return cursor.rowcount > 0
+
+    # --- runs ----------------------------------------------------------------------------
+
+    async def start_run(
+        self,
+        quiz_id: int,
+        title: str,
+        chat_id: int,
+        started_by: int | None,
+        interval: int,
+        now: int,
+    ) -> int | None:
+        """A new run, or None when this chat already has one running."""
+        async with self.db.transaction() as conn:
+            async with conn.execute(
+                "SELECT 1 FROM quiz_runs WHERE chat_id=? AND status='running'", (chat_id,)
+            ) as cursor:
+                if await cursor.fetchone():
+                    return None
+            cursor = await conn.execute(
+                "INSERT INTO quiz_runs(quiz_id, title, chat_id, started_by, started_at, "
+                "interval_seconds, next_index, next_at) VALUES (?,?,?,?,?,?,0,?)",
+                (quiz_id, title, chat_id, started_by, now, interval, now),
+            )
+            return int(cursor.lastrowid)
+
+    async def run(self, run_id: int) -> dict[str, Any] | None:
+        row = await self.db.fetchone("SELECT * FROM quiz_runs WHERE id=?", (run_id,))
+        return dict(row) if row else None
+
+    async def running_in(self, chat_id: int) -> dict[str, Any] | None:
+        row = await self.db.fetchone(
+            "SELECT * FROM quiz_runs WHERE chat_id=? AND status='running'", (chat_id,)
+        )
+        return dict(row) if row else None
+
+    async def running_runs(self) -> list[dict[str, Any]]:
+        rows = await self.db.fetchall("SELECT * FROM quiz_runs WHERE status='running'")
+        return [dict(r) for r in rows]
+
+    async def advance(self, run_id: int, expected_index: int, next_at: int) -> bool:
+        """Move to the next question; False if another trigger already did (no double post)."""
+        cursor = await self.db.execute(
+            "UPDATE quiz_runs SET next_index=next_index+1, next_at=? "
+            "WHERE id=? AND next_index=? AND status='running'",
+            (next_at, run_id, expected_index),
+        )
+        return cursor.rowcount == 1
+
+    async def end_run(self, run_id: int, status: str, now: int) -> bool:
+        cursor = await self.db.execute(
+            "UPDATE quiz_runs SET status=?, ended_at=? WHERE id=? AND status='running'",
+            (status, now, run_id),
+        )
+        return cursor.rowcount == 1
+
+    async def add_poll(
+        self,
+        poll_id: str,
+        run_id: int,
+        position: int,
+        chat_id: int,
+        message_id: int,
+        correct: int,
+        sent_at: float,
+    ) -> None:
+        await self.db.execute(
+            "INSERT INTO quiz_polls VALUES (?,?,?,?,?,?,?)",
+            (poll_id, run_id, position, chat_id, message_id, correct, sent_at),
+        )
+
+    async def poll(self, poll_id: str) -> dict[str, Any] | None:
+        row = await self.db.fetchone("SELECT * FROM quiz_polls WHERE poll_id=?", (poll_id,))
+        return dict(row) if row else None
+
+    async def last_poll(self, run_id: int) -> dict[str, Any] | None:
+        row = await self.db.fetchone(
+            "SELECT * FROM quiz_polls WHERE run_id=? ORDER BY position DESC LIMIT 1", (run_id,)
+        )
+        return dict(row) if row else None
+
+    async def record_answer(
+        self,
+        poll_id: str,
+        run_id: int,
+        user_id: int,
+        user_name: str,
+        option: int,
+        correct: bool,
+        latency: float,
+    ) -> bool:
+        """The first answer counts; a later one (revote) is ignored."""
+        cursor = await self.db.execute(
+            "INSERT OR IGNORE INTO quiz_answers VALUES (?,?,?,?,?,?,?)",
+            (poll_id, run_id, user_id, user_name, option, int(correct), latency),
+        )
+        return cursor.rowcount == 1
+
+    async def results(self, run_id: int) -> list[dict[str, Any]]:
+        """Ranking of one run: most correct answers first, then the least time on them."""
+        rows = await self.db.fetchall(
+            "SELECT user_id, MAX(user_name) AS name, SUM(correct) AS correct, "
+            "COUNT(*) AS answered, SUM(CASE WHEN correct THEN latency ELSE 0 END) AS seconds "
+            "FROM quiz_answers WHERE run_id=? GROUP BY user_id "
+            "ORDER BY correct DESC, seconds ASC, user_id ASC",
+            (run_id,),
+        )
+        return [dict(r) for r in rows]
+
+    async def season(self, chat_id: int, limit: int = 10) -> list[dict[str, Any]]:
+        rows = await self.db.fetchall(
+            "SELECT a.user_id, MAX(a.user_name) AS name, SUM(a.correct) AS correct, "
+            "COUNT(DISTINCT a.run_id) AS quizzes, "
+            "SUM(CASE WHEN a.correct THEN a.latency ELSE 0 END) AS seconds "
+            "FROM quiz_answers a JOIN quiz_runs r ON r.id=a.run_id WHERE r.chat_id=? "
+            "GROUP BY a.user_id ORDER BY correct DESC, seconds ASC, a.user_id ASC LIMIT ?",
+            (chat_id, limit),
+        )
+        return [dict(r) for r in rows]
+
+
+class GiveawayRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def create(self, **values: Any) -> int:
+        values["require_chats"] = json.dumps(values.get("require_chats", []))
+        columns = ", ".join(values)
+        cursor = await self.db.execute(
+            f"INSERT INTO giveaways({columns}) VALUES ({', '.join('?' for _ in values)})",
+            tuple(values.values()),
+        )
+        return int(cursor.lastrowid)
+
+    async def set_message(self, giveaway_id: int, message_id: int) -> None:
+        await self.db.execute(
+            "UPDATE giveaways SET message_id=? WHERE id=?", (message_id, giveaway_id)
+        )
+
+    async def get(self, giveaway_id: int) -> Giveaway | None:
+        row = await self.db.fetchone("SELECT * FROM giveaways WHERE id=?", (giveaway_id,))
+        return _giveaway(row) if row else None
+
+    async def open_giveaways(self) -> list[Giveaway]:
+        rows = await self.db.fetchall(
+            "SELECT * FROM giveaways WHERE status IN ('open','drawing') ORDER BY ends_at"
+        )
+        return [_giveaway(r) for r in rows]
+
+    async def add_entry(self, giveaway_id: int, user_id: int, name: str, now: int) -> bool:
+        cursor = await self.db.execute(
+            "INSERT OR IGNORE INTO giveaway_entries VALUES (?,?,?,?)",
+            (giveaway_id, user_id, name, now),
+        )
+        return cursor.rowcount == 1
+
+    async def entries(self, giveaway_id: int) -> dict[int, str]:
+        rows = await self.db.fetchall(
+            "SELECT user_id, user_name FROM giveaway_entries WHERE giveaway_id=?",
+            (giveaway_id,),
+        )
+        return {int(r["user_id"]): r["user_name"] for r in rows}
+
+    async def count_entries(self, giveaway_id: int) -> int:
+        row = await self.db.fetchone(
+            "SELECT COUNT(*) AS n FROM giveaway_entries WHERE giveaway_id=?", (giveaway_id,)
+        )
+        return int(row["n"])
+
+    async def claim_draw(self, giveaway_id: int) -> bool:
+        """Exactly one caller (timer, manual end, start-up) gets to draw."""
+        cursor = await self.db.execute(
+            "UPDATE giveaways SET status='drawing' WHERE id=? AND status='open'", (giveaway_id,)
+        )
+        return cursor.rowcount == 1
+
+    async def finish_draw(self, giveaway_id: int, now: int) -> None:
+        await self.db.execute(
+            "UPDATE giveaways SET status='drawn', drawn_at=? WHERE id=?", (now, giveaway_id)
+        )
+
+    async def add_result(
+        self,
+        giveaway_id: int,
+        user_id: int,
+        outcome: str,
+        reason: str | None,
+        round_: int,
+        rank: int,
+    ) -> None:
+        await self.db.execute(
+            "INSERT OR REPLACE INTO giveaway_results VALUES (?,?,?,?,?,?)",
+            (giveaway_id, user_id, outcome, reason, round_, rank),
+        )
+
+    async def results(self, giveaway_id: int) -> list[dict[str, Any]]:
+        rows = await self.db.fetchall(
+            "SELECT * FROM giveaway_results WHERE giveaway_id=? ORDER BY round, rank",
+            (giveaway_id,),
+        )
+        return [dict(r) for r in rows]
+
+    async def past_winners(self, chat_id: int, except_giveaway: int) -> set[int]:
+        rows = await self.db.fetchall(
+            "SELECT r.user_id FROM giveaway_results r JOIN giveaways g ON g.id=r.giveaway_id "
+            "WHERE g.chat_id=? AND r.outcome='won' AND g.id<>?",
+            (chat_id, except_giveaway),
+        )
+        return {int(r["user_id"]) for r in rows}

@@ -1,0 +1,290 @@
+"""End-to-end quizzes and giveaways."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import re
+
+import pytest
+
+from tests.fake_telegram import FakeTelegram
+from tests.harness import MANAGER_ID
+
+GROUP = -1001777000001
+CHANNEL = -1001777000099
+
+QUIZ = """/quiz_add Space basics
+Q: Which planet is the largest?
+- Mars
++ Jupiter
+- Venus
+E: Jupiter is more than twice as massive as all other planets together.
+Q: How many moons does Mars have?
+- None
+- One
++ Two
+"""
+
+
+class Chat:
+    def __init__(self, fake: FakeTelegram) -> None:
+        self.fake = fake
+        self.chat = fake.add_chat(GROUP, title="Quiz club")
+        fake.add_chat(CHANNEL, "channel", "News", username="newschan")
+        self.admin = fake.user(10, "Ada")
+        self.ann = fake.user(11, "Ann")
+        self.ben = fake.user(12, "Ben")
+        self.cid = fake.user(13, "Cid")
+        fake.add_member(GROUP, self.admin, "administrator")
+        for user in (self.ann, self.ben, self.cid):
+            fake.add_member(GROUP, user)
+
+    async def say(self, user, text, **kw):
+        return await self.fake.send_message(self.chat, user, text, **kw)
+
+
+@pytest.fixture
+def club(fake: FakeTelegram) -> Chat:
+    return Chat(fake)
+
+
+def in_group(call) -> bool:
+    return call["chat_id"] == GROUP
+
+
+async def test_quiz_text_becomes_quiz_polls_and_answers_make_the_tables(steward, fake, club):
+    await club.say(club.admin, QUIZ)
+    saved = await fake.wait_for("sendMessage", in_group)
+    assert saved.plain.startswith("Quiz #1 “Space basics” saved with 2 questions")
+    await club.say(club.admin, "/quiz_start 1 5")
+    first = await fake.wait_for("sendPoll")
+    assert first["type"] == "quiz" and first["is_anonymous"] is False
+    assert first["open_period"] == 5
+    options = [o["text"] if isinstance(o, dict) else o for o in first["options"]]
+    assert sorted(options) == ["Jupiter", "Mars", "Venus"]
+    assert first["correct_option_ids"] == [options.index("Jupiter")]
+    assert "correct_option_id" not in first.params  # the deprecated field is not used
+    assert first["question"] == "Question 1/2: Which planet is the largest?"
+    assert first["explanation"].startswith("Jupiter is more")
+    poll1 = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]["poll"]["id"]
+    right1, wrong1 = options.index("Jupiter"), options.index("Mars")
+    await fake.answer_poll(poll1, club.ann, right1)
+    await asyncio.sleep(0.2)
+    await fake.answer_poll(poll1, club.ben, right1)
+    await fake.answer_poll(poll1, club.cid, wrong1)
+    await fake.answer_poll(poll1, club.cid, right1)  # a second answer does not count
+
+    second = await fake.wait_for("sendPoll", since=0, count=2, timeout=15)
+    options2 = [o["text"] if isinstance(o, dict) else o for o in second["options"]]
+    assert second["correct_option_ids"] == [options2.index("Two")]
+    poll2 = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]["poll"]["id"]
+    await fake.answer_poll(poll2, club.ben, options2.index("Two"))
+    await fake.answer_poll(poll2, club.ann, options2.index("One"))
+
+    results = await fake.wait_for("sendMessage", lambda c: "Results" in c.plain, timeout=15)
+    lines = results.plain.splitlines()
+    assert lines[0] == "🏁 Results of “Space basics”"
+    assert lines[1].startswith("🥇 Ben — 2 correct")
+    assert lines[2].startswith("🥈 Ann — 1 correct")
+    assert lines[3].startswith("🥉 Cid — 0 correct")
+    assert await steward.app.quiz_repo.running_in(GROUP) is None
+
+    await club.say(club.ann, "/quiz_top")
+    season = await fake.wait_for("sendMessage", lambda c: "Season" in c.plain)
+    assert "🥇 Ben — 2 correct in 1 quizzes" in season.plain
+    assert "🥈 Ann — 1 correct in 1 quizzes" in season.plain
+
+
+async def test_quiz_stop_ends_early_with_results(steward, fake, club):
+    await club.say(club.admin, QUIZ)
+    await fake.wait_for("sendMessage", in_group)
+    await club.say(club.admin, "/quiz_start 1 60")
+    await fake.wait_for("sendPoll")
+    await club.say(club.admin, "/quiz_stop")
+    await fake.wait_for("stopPoll")
+    results = await fake.wait_for("sendMessage", lambda c: "Results" in c.plain)
+    assert "Nobody answered." in results.plain
+    await fake.assert_no_call("sendPoll", within=0.5)
+
+
+async def test_member_cannot_run_admin_commands(steward, fake, club):
+    await club.say(club.ann, "/quiz_start 1")
+    refused = await fake.wait_for("sendMessage", in_group)
+    assert refused.plain == "Only admins of this chat or Steward's managers can use this command."
+    await club.say(club.ann, "/giveaway 1d 1 A prize")
+    refused = await fake.wait_for("sendMessage", in_group)
+    assert refused.plain.startswith("Only admins of this chat")
+    assert not fake.calls_of("sendPoll")
+
+
+async def test_quiz_errors_name_the_line(steward, fake, club):
+    await club.say(club.admin, "/quiz_add Broken\nQ: First?\n- a\n- b\nQ: Second?\n+ c\n- d")
+    reply = await fake.wait_for("sendMessage", in_group)
+    assert reply.plain == "The question on line 2 needs one correct option marked with “+”."
+
+
+async def test_quiz_export_import_round_trip(steward, fake, club):
+    manager = fake.user(MANAGER_ID, "Manny")
+    private = fake.private_chat(manager)
+    await fake.send_message(private, manager, QUIZ)
+    await fake.wait_for("sendMessage")
+    await fake.send_message(private, manager, "/quiz_export 1")
+    document = await fake.wait_for("sendDocument")
+    data = json.loads(next(iter(document.files.values())))
+    assert data["questions"][0]["options"][data["questions"][0]["correct"]] == "Jupiter"
+    sent = fake.messages[(MANAGER_ID, max(m for c, m in fake.messages if c == MANAGER_ID))]
+    await fake.send_message(private, manager, "/quiz_add", reply_to=sent)
+    saved = await fake.wait_for("sendMessage")
+    assert saved.plain.startswith("Quiz #2 “Space basics” saved with 2 questions")
+    a = await steward.app.quiz_repo.questions(1)
+    b = await steward.app.quiz_repo.questions(2)
+    assert [(q.text, q.options, q.correct, q.explanation) for q in a] == [
+        (q.text, q.options, q.correct, q.explanation) for q in b
+    ]
+
+
+def ticket(seed: str, uid: int) -> str:
+    return hmac.new(seed.encode(), str(uid).encode(), hashlib.sha256).hexdigest()
+
+
+def parse_result(text: str) -> tuple[str, str, list[int]]:
+    seed = re.search(r"seed ([0-9a-f]{64})", text).group(1)
+    commitment = re.search(r"sha256\(seed\) = ([0-9a-f]{64})", text).group(1)
+    entrants = [int(x) for x in text.strip().splitlines()[-1].split()]
+    return seed, commitment, entrants
+
+
+async def test_giveaway_entry_conditions_and_a_verifiable_draw(steward, fake, club):
+    fake.add_member(CHANNEL, club.ann)
+    fake.add_member(CHANNEL, club.ben)
+    fake.add_member(CHANNEL, club.cid)
+    await club.say(club.admin, "/giveaway 3s 2 Two T-shirts require=@newschan")
+    announcement = await fake.wait_for("sendMessage", in_group)
+    commitment = re.search(r"commitment ([0-9a-f]{64})", announcement.plain).group(1)
+    assert "Two T-shirts" in announcement.plain and "@newschan" in announcement.plain
+    message = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    button = announcement["reply_markup"]["inline_keyboard"][0][0]
+    assert button["text"] == "🎉 Participate (0)"
+
+    outsider = fake.user(14, "Dan")
+    await fake.press_button(message, outsider, button["callback_data"])
+    refused = await fake.wait_for("answerCallbackQuery")
+    assert refused["text"] == "You can't take part yet: subscribe to @newschan first."
+    for user in (club.ann, club.ben, club.cid):
+        await fake.press_button(message, user, button["callback_data"])
+        entered = await fake.wait_for("answerCallbackQuery")
+        assert entered["text"].startswith("You are in!")
+    await fake.press_button(message, club.ann, button["callback_data"])
+    again = await fake.wait_for("answerCallbackQuery")
+    assert again["text"] == "You are already taking part."
+
+    result = await fake.wait_for("sendMessage", lambda c: "is over" in c.plain, timeout=15)
+    seed, published_commitment, entrants = parse_result(result.plain)
+    assert hashlib.sha256(seed.encode()).hexdigest() == commitment == published_commitment
+    assert entrants == [11, 12, 13]
+    expected = sorted(entrants, key=lambda uid: ticket(seed, uid))[:2]
+    names = {11: "Ann", 12: "Ben", 13: "Cid"}
+    winners_block = result.plain.split("Winners:")[1].split("Check the draw")[0]
+    assert [line.split(". ", 1)[1] for line in winners_block.strip().splitlines()] == [
+        names[u] for u in expected
+    ]
+    await fake.assert_no_call(
+        "sendMessage", within=0.5, predicate=lambda c: "is over" in c.plain, since=result.index + 1
+    )
+
+    await club.say(club.ann, "/giveaway_verify 1")
+    verified = await fake.wait_for("sendMessage", in_group)
+    assert verified.plain.count("✅") == 2
+
+
+async def test_subscription_lost_before_draw_skips_with_reason(steward, fake, club):
+    fake.add_member(CHANNEL, club.ann)
+    await club.say(club.admin, "/giveaway 2s 1 Mug require=@newschan")
+    announcement = await fake.wait_for("sendMessage", in_group)
+    message = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    await fake.press_button(
+        message, club.ann, announcement["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    )
+    await fake.wait_for("answerCallbackQuery")
+    fake.chats[CHANNEL].members.pop(club.ann["id"])  # Ann leaves the channel
+    result = await fake.wait_for("sendMessage", lambda c: "is over" in c.plain, timeout=10)
+    assert "Skipped Ann: subscribe to @newschan first." in result.plain
+    assert "Nobody could win" in result.plain
+
+
+async def test_restart_before_end_still_draws_once(steward, fake, club):
+    await club.say(club.admin, "/giveaway 4s 1 Sticker pack")
+    announcement = await fake.wait_for("sendMessage", in_group)
+    message = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    await fake.press_button(
+        message, club.ann, announcement["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    )
+    await fake.wait_for("answerCallbackQuery")
+    await steward.restart()
+    await fake.wait_for("sendMessage", lambda c: "is over" in c.plain, timeout=15, since=0)
+    await asyncio.sleep(1.0)
+    assert len([c for c in fake.calls_of("sendMessage") if "is over" in c.plain]) == 1
+
+
+async def test_giveaway_ended_while_down_is_drawn_at_start(steward, fake, club):
+    await club.say(club.admin, "/giveaway 2s 1 Poster")
+    await fake.wait_for("sendMessage", in_group)
+    await steward.stop()
+    await asyncio.sleep(2.5)
+    await steward.start()
+    await fake.wait_for("sendMessage", lambda c: "is over" in c.plain, timeout=10, since=0)
+    # a manual end afterwards cannot draw again
+    await club.say(club.admin, "/giveaway_end 1")
+    reply = await fake.wait_for("sendMessage", in_group)
+    assert reply.plain == "Giveaway #1 was already drawn."
+
+
+async def test_reroll_excludes_earlier_winners(steward, fake, club):
+    await club.say(club.admin, "/giveaway 1h 1 Book")
+    announcement = await fake.wait_for("sendMessage", in_group)
+    message = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    data = announcement["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    for user in (club.ann, club.ben, club.cid):
+        await fake.press_button(message, user, data)
+        await fake.wait_for("answerCallbackQuery")
+    await club.say(club.admin, "/giveaway_end 1")
+    result = await fake.wait_for("sendMessage", lambda c: "is over" in c.plain)
+    seed, _, entrants = parse_result(result.plain)
+    order = sorted(entrants, key=lambda uid: ticket(seed, uid))
+    names = {11: "Ann", 12: "Ben", 13: "Cid"}
+    await club.say(club.admin, "/reroll 1")
+    first = await fake.wait_for("sendMessage", lambda c: "New winners" in c.plain)
+    assert first.plain.splitlines()[1] == f"1. {names[order[1]]}"
+    await club.say(club.admin, "/reroll 1")
+    second = await fake.wait_for("sendMessage", lambda c: "New winners" in c.plain)
+    assert second.plain.splitlines()[1] == f"1. {names[order[2]]}"
+    await club.say(club.admin, "/reroll 1")
+    none_left = await fake.wait_for("sendMessage", in_group)
+    assert none_left.plain == "No more eligible entrants to draw from."
+
+
+async def test_manager_runs_a_channel_giveaway_from_private(steward, fake, club):
+    manager = fake.user(MANAGER_ID, "Manny")
+    private = fake.private_chat(manager)
+    await fake.send_message(private, manager, "/giveaway @newschan 1d 3 Tickets private")
+    posted = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == CHANNEL)
+    assert "Tickets" in posted.plain
+    confirm = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
+    assert confirm.plain == "Giveaway #1 is posted."
+
+
+async def test_winner_who_started_the_bot_is_told_in_private(steward, fake, club):
+    await fake.send_message(fake.private_chat(club.ann), club.ann, "/start")
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == 11)
+    await club.say(club.admin, "/giveaway 2s 1 Hoodie")
+    announcement = await fake.wait_for("sendMessage", in_group)
+    message = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    await fake.press_button(
+        message, club.ann, announcement["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    )
+    await fake.wait_for("answerCallbackQuery")
+    told = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == 11, timeout=10)
+    assert told.plain.startswith("🎉 You won the giveaway “Hoodie”!")

@@ -1,0 +1,122 @@
+"""Quiz format, draw rule and giveaway arguments, without Telegram."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import random
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.engagement import draw
+from bot.engagement.giveaways import GiveawayArgsError, parse_giveaway
+from bot.engagement.quiz_format import QuizFormatError, parse_quiz_json, parse_quiz_text
+from bot.engagement.quizzes import shuffled
+
+TEXT = """Capitals
+Q: Capital of the Netherlands?
++ Amsterdam
+- The Hague
+E: The Hague is the seat of government.
+q: Capital of Russia?
+- Saint Petersburg
++ Moscow
+"""
+
+
+def test_text_format_parses_and_round_trips_through_json():
+    draft = parse_quiz_text(TEXT)
+    assert draft.title == "Capitals"
+    assert [(q.text, q.correct) for q in draft.questions] == [
+        ("Capital of the Netherlands?", 0), ("Capital of Russia?", 1)]
+    assert draft.questions[0].explanation == "The Hague is the seat of government."
+    again = parse_quiz_json(draft.to_json())
+    assert again == draft
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "line"),
+    [
+        ("", "no_title", 1),
+        ("Title", "no_questions", 1),
+        ("T\nQ: a?\n+ x", "too_few_options", 2),
+        ("T\nQ: a?\n- x\n- y", "no_correct", 2),
+        ("T\nQ: a?\n+ x\n+ y", "two_correct", 4),
+        ("T\nQ: a?\n+ x\n- y\nhello", "unknown_line", 5),
+        ("T\n+ x", "unknown_line", 2),
+        ("T\nQ: " + "x" * 301, "bad_question", 2),
+    ],
+)
+def test_text_format_errors_name_the_line(text, code, line):
+    with pytest.raises(QuizFormatError) as info:
+        parse_quiz_text(text)
+    assert (info.value.code, info.value.line) == (code, line)
+
+
+def test_json_format_rejects_bad_files():
+    for bad in (b"not json", b"[]", b'{"title": "x", "questions": []}',
+                b'{"title": "x", "questions": [{"question": "q", "options": ["a"], '
+                b'"correct": 0}]}',
+                b'{"title": "x", "questions": [{"question": "q", "options": ["a", "b"], '
+                b'"correct": 5}]}'):
+        with pytest.raises(QuizFormatError):
+            parse_quiz_json(bad)
+
+
+def test_shuffle_keeps_track_of_the_correct_option():
+    rng = random.Random(3)
+    for _ in range(50):
+        options, correct = shuffled(["right", "w1", "w2", "w3"], 0, rng)
+        assert options[correct] == "right" and sorted(options) == ["right", "w1", "w2", "w3"]
+
+
+def test_draw_is_the_published_rule():
+    seed = draw.new_seed()
+    assert len(seed) == 64 and len(bytes.fromhex(seed)) == 32
+    assert draw.commitment(seed) == hashlib.sha256(seed.encode()).hexdigest()
+    ids = [5, 17, 99, 1234, 42]
+    expected = sorted(ids, key=lambda u: hmac.new(seed.encode(), str(u).encode(),
+                                                  hashlib.sha256).hexdigest())
+    assert draw.ranked(seed, ids) == expected
+    assert draw.ranked(seed, list(reversed(ids))) == expected  # order of entry is irrelevant
+    assert draw.hashed_id(42) == hashlib.sha256(b"42").hexdigest()
+
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+AMS = ZoneInfo("Europe/Amsterdam")
+
+
+def test_giveaway_arguments():
+    g = parse_giveaway("2h 3 Three T-shirts require=@news,@blog exclude_admins private",
+                       NOW, AMS, in_private=False)
+    assert g.ends_at == NOW + timedelta(hours=2)
+    assert (g.winners, g.prize, g.require) == (3, "Three T-shirts", ["@news", "@blog"])
+    assert g.exclude_admins and g.private and not g.exclude_winners
+    g = parse_giveaway("18:00 1 Mug", NOW, AMS, in_private=False)  # 13:00 local now
+    assert g.ends_at == datetime(2026, 11, 26, 17, 0, tzinfo=UTC)
+    g = parse_giveaway("10:00 1 Mug", NOW, AMS, in_private=False)  # passed today: tomorrow
+    assert g.ends_at == datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+    g = parse_giveaway("25.12 18:00 1 Mug", NOW, AMS, in_private=False)
+    assert g.ends_at == datetime(2026, 12, 25, 17, 0, tzinfo=UTC)
+    g = parse_giveaway("@chan 1d 2 Cap", NOW, AMS, in_private=True)
+    assert g.channel == "@chan"
+
+
+@pytest.mark.parametrize(
+    ("text", "private", "code"),
+    [
+        ("soon 1 Mug", False, "bad_end"),
+        ("2h many Mug", False, "bad_winners"),
+        ("2h 0 Mug", False, "bad_winners"),
+        ("2h 2", False, "no_prize"),
+        ("1d 1 Mug", True, "no_channel"),
+        ("01.01.2020 10:00 1 Mug", False, "past"),
+        ("31.02 10:00 1 Mug", False, "bad_end"),
+    ],
+)
+def test_giveaway_argument_errors(text, private, code):
+    with pytest.raises(GiveawayArgsError) as info:
+        parse_giveaway(text, NOW, AMS, in_private=private)
+    assert info.value.code == code
