@@ -235,11 +235,13 @@ class ProtectionMiddleware(BaseMiddleware):
             **audit,
         )
 
-    async def _blocklisted(
-        self, message: Message, target: Target, chat_settings: ChatModSettings, hit: str
+    async def _remove_by_rule(
+        self, message: Message, target: Target, mode: str, rule: str, details: dict
     ) -> bool:
-        if chat_settings.blocklist_mode == "log":
-            await self._detect(message, target, "blocklist", details={"filter": hit})
+        """The delete-type rules: in log-only mode record a detection and let the message
+        through; when enforced delete it (album siblings included) and record that."""
+        if mode == "log":
+            await self._detect(message, target, rule, details=details)
             return False
         await self._enforce_delete(message)
         await self.moderation.record(
@@ -247,11 +249,20 @@ class ProtectionMiddleware(BaseMiddleware):
             STEWARD,
             target,
             "delete",
-            rule="blocklist",
-            details={"filter": hit},
+            rule=rule,
+            details=details,
             message_id=message.message_id,
             message_text=message.text or message.caption,
         )
+        return True
+
+    async def _blocklisted(
+        self, message: Message, target: Target, chat_settings: ChatModSettings, hit: str
+    ) -> bool:
+        if not await self._remove_by_rule(
+            message, target, chat_settings.blocklist_mode, "blocklist", {"filter": hit}
+        ):
+            return False
         if chat_settings.blocklist_warn and not target.is_chat:
             try:
                 await self.moderation.warn(
@@ -320,20 +331,10 @@ class ProtectionMiddleware(BaseMiddleware):
     async def _foreign(
         self, message: Message, target: Target, chat_settings: ChatModSettings, language: str
     ) -> bool:
-        if chat_settings.language_mode == "log":
-            await self._detect(message, target, "language", details={"language": language})
+        if not await self._remove_by_rule(
+            message, target, chat_settings.language_mode, "language", {"language": language}
+        ):
             return False
-        await self._enforce_delete(message)
-        await self.moderation.record(
-            message.chat.id,
-            STEWARD,
-            target,
-            "delete",
-            rule="language",
-            details={"language": language},
-            message_id=message.message_id,
-            message_text=message.text or message.caption,
-        )
         locale = chat_locale(chat_settings, self.settings)
         notice = self.i18n.gettext(
             "{name}, please write in this chat's language ({languages}).", locale=locale

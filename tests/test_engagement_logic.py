@@ -30,7 +30,9 @@ def test_text_format_parses_and_round_trips_through_json():
     draft = parse_quiz_text(TEXT)
     assert draft.title == "Capitals"
     assert [(q.text, q.correct) for q in draft.questions] == [
-        ("Capital of the Netherlands?", 0), ("Capital of Russia?", 1)]
+        ("Capital of the Netherlands?", 0),
+        ("Capital of Russia?", 1),
+    ]
     assert draft.questions[0].explanation == "The Hague is the seat of government."
     again = parse_quiz_json(draft.to_json())
     assert again == draft
@@ -56,11 +58,13 @@ def test_text_format_errors_name_the_line(text, code, line):
 
 
 def test_json_format_rejects_bad_files():
-    for bad in (b"not json", b"[]", b'{"title": "x", "questions": []}',
-                b'{"title": "x", "questions": [{"question": "q", "options": ["a"], '
-                b'"correct": 0}]}',
-                b'{"title": "x", "questions": [{"question": "q", "options": ["a", "b"], '
-                b'"correct": 5}]}'):
+    for bad in (
+        b"not json",
+        b"[]",
+        b'{"title": "x", "questions": []}',
+        b'{"title": "x", "questions": [{"question": "q", "options": ["a"], "correct": 0}]}',
+        b'{"title": "x", "questions": [{"question": "q", "options": ["a", "b"], "correct": 5}]}',
+    ):
         with pytest.raises(QuizFormatError):
             parse_quiz_json(bad)
 
@@ -77,8 +81,9 @@ def test_draw_is_the_published_rule():
     assert len(seed) == 64 and len(bytes.fromhex(seed)) == 32
     assert draw.commitment(seed) == hashlib.sha256(seed.encode()).hexdigest()
     ids = [5, 17, 99, 1234, 42]
-    expected = sorted(ids, key=lambda u: hmac.new(seed.encode(), str(u).encode(),
-                                                  hashlib.sha256).hexdigest())
+    expected = sorted(
+        ids, key=lambda u: hmac.new(seed.encode(), str(u).encode(), hashlib.sha256).hexdigest()
+    )
     assert draw.ranked(seed, ids) == expected
     assert draw.ranked(seed, list(reversed(ids))) == expected  # order of entry is irrelevant
     assert draw.hashed_id(42) == hashlib.sha256(b"42").hexdigest()
@@ -89,8 +94,9 @@ AMS = ZoneInfo("Europe/Amsterdam")
 
 
 def test_giveaway_arguments():
-    g = parse_giveaway("2h 3 Three T-shirts require=@news,@blog exclude_admins private",
-                       NOW, AMS, in_private=False)
+    g = parse_giveaway(
+        "2h 3 Three T-shirts require=@news,@blog exclude_admins private", NOW, AMS, in_private=False
+    )
     assert g.ends_at == NOW + timedelta(hours=2)
     assert (g.winners, g.prize, g.require) == (3, "Three T-shirts", ["@news", "@blog"])
     assert g.exclude_admins and g.private and not g.exclude_winners
