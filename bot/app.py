@@ -40,6 +40,7 @@ from bot.moderation.service import ModerationService
 from bot.moderation.spam import SpamScorer, build_default_bayes, load_sample_dir
 from bot.outbound import OutboundMiddleware
 from bot.roles import RoleService
+from bot.stats.service import StatsService
 from handlers import build_routers, register_error_handler
 from handlers.moderation import ReportLimiter
 from handlers.protection import Captcha, ProtectionMiddleware
@@ -47,6 +48,7 @@ from storage.chats import ChatRepository, UserRepository
 from storage.database import Database
 from storage.engagement import GiveawayRepository, QuizRepository
 from storage.moderation import ModerationRepository
+from storage.stats import StatsRepository
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +99,14 @@ class Steward:
         self.runner = QuizRunner(
             self.bot, self.quiz_repo, self.scheduler, self.i18n, self.locale_for
         )
+        self.stats = StatsService(
+            self.bot,
+            StatsRepository(self.db),
+            ChatRepository(self.db),
+            settings,
+            self.i18n,
+            self.scheduler,
+        )
         self.giveaways = GiveawayService(
             self.bot,
             self.giveaway_repo,
@@ -127,6 +137,7 @@ class Steward:
             "giveaway_repo": self.giveaway_repo,
             "runner": self.runner,
             "giveaways": self.giveaways,
+            "stats": self.stats,
             "app": self,
         }
 
@@ -192,6 +203,8 @@ class Steward:
         await self._prepare_moderation()
         await self.runner.rearm_all()
         await self.giveaways.rearm_all()
+        self.stats.schedule_jobs()
+        await self.stats.refresh_member_counts()
         groups = await ChatRepository(self.db).groups_with_bot()
         await register_command_menus(
             self.bot,
@@ -205,6 +218,7 @@ class Steward:
     async def _on_shutdown(self) -> None:
         logger.info("shutting down: waiting for running handlers")
         await self.in_flight.drain(SHUTDOWN_DRAIN_SECONDS)
+        await self.stats.collector.flush()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
 

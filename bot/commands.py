@@ -98,6 +98,11 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("giveaway", N_("start a giveaway: /giveaway 1d 3 Prize [require=@channel]"), _AM),
     CommandSpec("giveaway_end", N_("draw a giveaway now"), _AM),
     CommandSpec("reroll", N_("draw replacement winners: /reroll 4 [n]"), _AM),
+    # statistics
+    CommandSpec("stats", N_("activity report with a chart: /stats [7d|30d|90d]"), _AM),
+    CommandSpec("besttime", N_("best time to post, as a heat map"), _AM),
+    CommandSpec("export_stats", N_("statistics as CSV [7d|30d|90d]"), _AM),
+    CommandSpec("digest", N_("the weekly digest, now"), Requirement.MANAGER, Where.PRIVATE),
 )
 
 

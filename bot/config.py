@@ -50,6 +50,8 @@ class Settings:
     webhook_port: int = 8080
     spam_samples_dir: Path | None = None
     late_post_grace_seconds: int = 3600
+    weekly_digest: bool = True
+    stats_retention_days: int = 400
 
     @property
     def default_language(self) -> str:
@@ -157,6 +159,21 @@ def _parse_directory(raw: str) -> Path:
     return path
 
 
+def _parse_switch(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"on", "yes", "true", "1"}:
+        return True
+    if value in {"off", "no", "false", "0"}:
+        return False
+    raise ValueError("must be on or off")
+
+
+def _parse_days(raw: str) -> int:
+    if not raw.strip().isdigit() or not 30 <= int(raw) <= 3650:
+        raise ValueError("must be a number of days from 30 to 3650")
+    return int(raw)
+
+
 def _parse_positive_int(raw: str) -> int:
     if not raw.strip().isdigit():
         raise ValueError("must be a whole number of seconds, e.g. 3600")
@@ -210,6 +227,8 @@ def load_settings(
     take("WEBHOOK_SECRET", "webhook_secret", _parse_webhook_secret)
     take("SPAM_SAMPLES_DIR", "spam_samples_dir", _parse_directory)
     take("LATE_POST_GRACE_SECONDS", "late_post_grace_seconds", _parse_positive_int)
+    take("WEEKLY_DIGEST", "weekly_digest", _parse_switch)
+    take("STATS_RETENTION_DAYS", "stats_retention_days", _parse_days)
     listen = raw.get("WEBHOOK_LISTEN", "").strip()
     if listen:
         try:

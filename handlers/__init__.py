@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import engagement, errors, membership, moderation, start
+from handlers import engagement, errors, membership, moderation, start, stats
 
 
 def build_routers() -> list[Router]:
@@ -23,6 +23,7 @@ def build_routers() -> list[Router]:
         start.create_router(),  # general commands
         # faq router goes here
         engagement.create_router(),  # quizzes and giveaways
+        stats.create_router(),  # reports; channel posts and reaction counts
     ]
 
 

@@ -59,6 +59,14 @@ class ChatRepository:
         )
         return [KnownChat(*r) for r in rows]
 
+    async def with_bot(self) -> list[KnownChat]:
+        """Every chat (groups and channels) the bot is currently a member or admin of."""
+        rows = await self.db.fetchall(
+            "SELECT chat_id, type, title, username, language, bot_status FROM chats "
+            "WHERE bot_status IN ('member','administrator') ORDER BY type, chat_id"
+        )
+        return [KnownChat(*r) for r in rows]
+
 
 class UserRepository:
     def __init__(self, db: Database) -> None:

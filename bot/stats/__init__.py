@@ -1,0 +1,1 @@
+"""Statistics: collection, reports and charts."""

@@ -1,0 +1,279 @@
+"""Statistics service: scheduled jobs, reports as text and charts, the weekly digest, CSV."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import html
+import io
+import logging
+import time
+from collections.abc import Callable
+from datetime import date, datetime
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import BufferedInputFile
+from aiogram.utils.i18n import I18n
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from bot.config import Settings
+from bot.stats import charts
+from bot.stats.collector import StatsCollector
+from bot.stats.report import ChatReport, best_time, build_report, change, csv_rows
+from storage.chats import ChatRepository, KnownChat
+from storage.stats import StatsRepository
+
+logger = logging.getLogger(__name__)
+
+FLUSH_SECONDS = 10
+
+
+class StatsService:
+    def __init__(
+        self,
+        bot: Bot,
+        repo: StatsRepository,
+        chats: ChatRepository,
+        settings: Settings,
+        i18n: I18n,
+        scheduler: AsyncIOScheduler,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.bot = bot
+        self.repo = repo
+        self.chats = chats
+        self.settings = settings
+        self.i18n = i18n
+        self.scheduler = scheduler
+        self.clock = clock
+        self.collector = StatsCollector(repo, settings.timezone, clock)
+
+    def today(self) -> date:
+        return datetime.fromtimestamp(self.clock(), self.settings.timezone).date()
+
+    def schedule_jobs(self) -> None:
+        tz = self.settings.timezone
+        self.scheduler.add_job(
+            self.collector.flush,
+            "interval",
+            seconds=FLUSH_SECONDS,
+            id="stats:flush",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+        )
+        self.scheduler.add_job(
+            self.daily_tasks,
+            CronTrigger(hour=0, minute=5, timezone=tz),
+            id="stats:daily",
+            replace_existing=True,
+            coalesce=True,
+            misfire_grace_time=3600,
+        )
+        if self.settings.weekly_digest:
+            self.scheduler.add_job(
+                self.send_digest,
+                CronTrigger(day_of_week="mon", hour=9, minute=0, timezone=tz),
+                id="stats:digest",
+                replace_existing=True,
+                coalesce=True,
+                misfire_grace_time=3600,
+            )
+
+    async def daily_tasks(self) -> None:
+        await self.refresh_member_counts()
+        cutoff = date.fromordinal(self.today().toordinal() - self.settings.stats_retention_days)
+        removed = await self.repo.prune(cutoff.isoformat())
+        logger.info("statistics: pruned %d old per-member/per-hour rows", removed)
+
+    async def known_chats(self) -> list[KnownChat]:
+        return [c for c in await self.chats.with_bot() if c.type != "private"]
+
+    async def refresh_member_counts(self) -> None:
+        """Subscribers of every channel once a day (Telegram pushes no such number)."""
+        day = self.today().isoformat()
+        for chat in await self.known_chats():
+            if chat.type != "channel":
+                continue
+            try:
+                count = await self.bot.get_chat_member_count(chat.chat_id)
+            except TelegramAPIError as exc:
+                logger.warning("member count of %s: %s", chat.chat_id, exc)
+                continue
+            await self.repo.set_members(chat.chat_id, day, count)
+
+    # --- events ---------------------------------------------------------------------------
+
+    async def channel_post(
+        self, chat_id: int, message_id: int, posted_at: int, by_steward: bool = False
+    ) -> None:
+        await self.repo.add_post(
+            chat_id, message_id, posted_at, await self.repo.latest_members(chat_id), by_steward
+        )
+
+    async def reaction_count(self, chat_id: int, message_id: int, total: int) -> None:
+        delta = await self.repo.set_post_reactions(chat_id, message_id, total)
+        if delta:
+            self.collector.bump(chat_id, "reactions", delta)
+
+    # --- reports --------------------------------------------------------------------------
+
+    async def report(self, chat_id: int, days: int) -> ChatReport:
+        await self.collector.flush()
+        chat = await self.chats.get(chat_id)
+        title = (chat.title or chat.username or str(chat_id)) if chat else str(chat_id)
+        kind = "channel" if chat and chat.type == "channel" else "group"
+        return await build_report(
+            self.repo, chat_id, title, kind, days, self.today(), self.settings.timezone
+        )
+
+    def summary(self, r: ChatReport, locale: str) -> str:
+        t, p = r.totals, r.previous
+        gettext = self.i18n.gettext
+
+        def line(label: str, key: str) -> str:
+            return f"{label}: {t[key]} ({change(t[key], p[key])})"
+
+        lines = [
+            gettext("📊 {title}, last {days} days ({first} – {last})", locale=locale).format(
+                title=html.escape(r.title),
+                days=r.days,
+                first=r.first_day.isoformat(),
+                last=r.last_day.isoformat(),
+            )
+        ]
+        if r.kind == "channel":
+            if r.members:
+                first, last = r.members[0][1], r.members[-1][1]
+                lines.append(
+                    gettext("Subscribers: {count} ({change})", locale=locale).format(
+                        count=last, change=f"{last - first:+d}"
+                    )
+                )
+            lines.append(gettext("Posts: {count}", locale=locale).format(count=len(r.posts)))
+            lines.append(line(gettext("Reactions", locale=locale), "reactions"))
+            average = r.average_er
+            if average is not None:
+                lines.append(
+                    gettext("Average ER by subscribers: {er}%", locale=locale).format(
+                        er=f"{average:.2f}"
+                    )
+                )
+            lines.append(
+                gettext(
+                    "View counts are not available to bots, so ER here is "
+                    "(reactions + comments) / subscribers.",
+                    locale=locale,
+                )
+            )
+            return "\n".join(lines)
+        lines.append(line(gettext("Messages", locale=locale), "messages"))
+        lines.append(line(gettext("Active members", locale=locale), "active_members"))
+        lines.append(line(gettext("Joined", locale=locale), "joins"))
+        lines.append(line(gettext("Left", locale=locale), "leaves"))
+        if t["questions"] or p["questions"]:
+            lines.append(
+                gettext(
+                    "Questions: {asked}, answered by FAQ: {answered}, to people: "
+                    "{escalated}, 👍 {up} / 👎 {down}",
+                    locale=locale,
+                ).format(
+                    asked=t["questions"],
+                    answered=t["faq_answered"],
+                    escalated=t["faq_escalated"],
+                    up=t["faq_up"],
+                    down=t["faq_down"],
+                )
+            )
+        if r.moderation:
+            parts = ", ".join(f"{k} {v}" for k, v in sorted(r.moderation.items()))
+            lines.append(gettext("Moderation: {actions}", locale=locale).format(actions=parts))
+        if r.quizzes[0]:
+            lines.append(
+                gettext("Quizzes: {count}, players: {players}", locale=locale).format(
+                    count=r.quizzes[0], players=r.quizzes[1]
+                )
+            )
+        if r.giveaways[0]:
+            lines.append(
+                gettext("Giveaways: {count}, entries: {entries}", locale=locale).format(
+                    count=r.giveaways[0], entries=r.giveaways[1]
+                )
+            )
+        if r.top:
+            top = ", ".join(f"{html.escape(name)} ({n})" for name, n in r.top)
+            lines.append(gettext("Most active: {members}", locale=locale).format(members=top))
+        return "\n".join(lines)
+
+    async def send_report(self, to_chat: int, chat_id: int, days: int, locale: str) -> None:
+        report = await self.report(chat_id, days)
+        await self.bot.send_message(to_chat, self.summary(report, locale))
+        png = await asyncio.to_thread(charts.activity_chart, report)
+        await self.bot.send_photo(to_chat, BufferedInputFile(png, filename="stats.png"))
+
+    async def send_best_time(self, to_chat: int, chat_id: int, days: int, locale: str) -> None:
+        await self.collector.flush()
+        chat = await self.chats.get(chat_id)
+        kind = "channel" if chat and chat.type == "channel" else "group"
+        best = await best_time(self.repo, chat_id, kind, days, self.today(), self.settings.timezone)
+        gettext = self.i18n.gettext
+        if best.best is None:
+            text = gettext(
+                "Not enough activity yet to suggest a time: I need at least two "
+                "observations in a weekday-hour slot.",
+                locale=locale,
+            )
+        else:
+            weekday = gettext(
+                ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")[
+                    best.best[0]
+                ],
+                locale=locale,
+            )
+            text = gettext("Best time to post: {weekday} {hour}:00 ({tz}).", locale=locale).format(
+                weekday=weekday, hour=f"{best.best[1]:02d}", tz=self.settings.timezone.key
+            )
+        await self.bot.send_message(to_chat, text)
+        png = await asyncio.to_thread(
+            charts.heatmap_chart, best, f"{chat.title if chat else chat_id}: last {days} days"
+        )
+        await self.bot.send_photo(to_chat, BufferedInputFile(png, filename="besttime.png"))
+
+    async def digest_text(self, locale: str) -> str:
+        gettext = self.i18n.gettext
+        parts = [gettext("🗓 Weekly digest", locale=locale)]
+        chats = await self.known_chats()
+        if not chats:
+            parts.append(gettext("I am not in any group or channel yet.", locale=locale))
+        for chat in chats:
+            report = await self.report(chat.chat_id, 7)
+            parts.append("")
+            parts.append(self.summary(report, locale))
+        return "\n".join(parts)
+
+    async def send_digest(self, only_to: int | None = None) -> None:
+        recipients = [only_to] if only_to is not None else sorted(self.settings.manager_ids)
+        for manager in recipients:
+            language = await self.chats_user_language(manager)
+            try:
+                await self.bot.send_message(manager, (await self.digest_text(language))[:4096])
+            except TelegramAPIError as exc:
+                logger.info("digest not delivered to %s: %s", manager, exc)
+
+    async def chats_user_language(self, user_id: int) -> str:
+        from bot.i18n import pick_language
+        from storage.chats import UserRepository
+
+        code = await UserRepository(self.repo.db).language_of(user_id)
+        return pick_language([code], self.settings.languages, self.settings.default_language)
+
+    async def csv_file(self, chat_id: int, days: int) -> BufferedInputFile:
+        report = await self.report(chat_id, days)
+        out = io.StringIO()
+        csv.writer(out).writerows(csv_rows(report))
+        return BufferedInputFile(
+            out.getvalue().encode("utf-8"),
+            filename=f"stats-{chat_id}-{report.last_day}-{days}d.csv",
+        )

@@ -1,0 +1,187 @@
+"""Statistics: counting on the way through the pipeline, and the reports managers read."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import (
+    CallbackQuery,
+    ChatMemberUpdated,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    MessageReactionCountUpdated,
+    TelegramObject,
+)
+from aiogram.utils.i18n import get_i18n
+from aiogram.utils.i18n import gettext as _
+
+from bot.middlewares import is_command_text
+from bot.stats.report import parse_period
+from bot.stats.service import StatsService
+from storage.chats import ChatRepository
+
+MEMBER = {"member", "administrator", "creator", "restricted"}
+GONE = {"left", "kicked"}
+
+
+class StatsMiddleware(BaseMiddleware):
+    """Outer middleware after moderation: counts what survived the checks, joins and leaves.
+
+    Per message it is a few dictionary increments (see `StatsCollector`); the only database
+    call is for a comment on a channel post in its discussion group."""
+
+    def __init__(self, stats: StatsService) -> None:
+        self.stats = stats
+        self.collector = stats.collector
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        if isinstance(event, Message) and event.chat.type in {"group", "supergroup"}:
+            user = event.from_user
+            if user is not None and not user.is_bot and not event.new_chat_members:
+                self.collector.message(
+                    event.chat.id, user.id, user.full_name, event.date.timestamp()
+                )
+            reply = event.reply_to_message
+            origin = reply.forward_origin if reply is not None else None
+            if (
+                reply is not None
+                and reply.is_automatic_forward
+                and origin is not None
+                and origin.type == "channel"
+            ):
+                await self.stats.repo.add_comment(origin.chat.id, origin.message_id)
+        elif isinstance(event, ChatMemberUpdated):
+            old, new = event.old_chat_member.status, event.new_chat_member.status
+            if old in GONE and new in MEMBER:
+                self.collector.bump(event.chat.id, "joins", ts=event.date.timestamp())
+            elif old in MEMBER and new in GONE:
+                self.collector.bump(event.chat.id, "leaves", ts=event.date.timestamp())
+        return await handler(event, data)
+
+
+class StatsChatCallback(CallbackData, prefix="stats"):
+    chat_id: int
+    days: int
+    what: str = "stats"  # stats | best | csv
+
+
+async def _choose_chat(message: Message, chats: ChatRepository, days: int, what: str) -> None:
+    known = [c for c in await chats.with_bot() if c.type != "private"]
+    if not known:
+        await message.reply(_("I am not in any group or channel yet."))
+        return
+    rows = [
+        [
+            InlineKeyboardButton(
+                text=("📣 " if c.type == "channel" else "👥 ")
+                + (c.title or c.username or str(c.chat_id)),
+                callback_data=StatsChatCallback(chat_id=c.chat_id, days=days, what=what).pack(),
+            )
+        ]
+        for c in known[:50]
+    ]
+    await message.reply(_("Which chat?"), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
+
+
+async def _period(message: Message, command: CommandObject, default: int = 7) -> int | None:
+    days = parse_period(command.args, default)
+    if days is None:
+        await message.reply(
+            _("Use a period of 7d, 30d or 90d, e.g. /{command} 30d.").format(
+                command=command.command
+            )
+        )
+    return days
+
+
+async def stats_command(
+    message: Message, command: CommandObject, stats: StatsService, chats: ChatRepository
+) -> None:
+    days = await _period(message, command)
+    if days is None:
+        return
+    if message.chat.type == "private":
+        await _choose_chat(message, chats, days, "stats")
+        return
+    await stats.send_report(message.chat.id, message.chat.id, days, get_i18n().current_locale)
+
+
+async def besttime_command(
+    message: Message, command: CommandObject, stats: StatsService, chats: ChatRepository
+) -> None:
+    days = await _period(message, command, 30)
+    if days is None:
+        return
+    if message.chat.type == "private":
+        await _choose_chat(message, chats, days, "best")
+        return
+    await stats.send_best_time(message.chat.id, message.chat.id, days, get_i18n().current_locale)
+
+
+async def export_command(
+    message: Message, command: CommandObject, stats: StatsService, chats: ChatRepository
+) -> None:
+    days = await _period(message, command, 30)
+    if days is None:
+        return
+    if message.chat.type == "private":
+        await _choose_chat(message, chats, days, "csv")
+        return
+    await message.reply_document(await stats.csv_file(message.chat.id, days))
+
+
+async def chat_chosen(
+    query: CallbackQuery, callback_data: StatsChatCallback, stats: StatsService
+) -> None:
+    await query.answer()
+    locale = get_i18n().current_locale
+    to_chat = query.message.chat.id
+    if callback_data.what == "best":
+        await stats.send_best_time(to_chat, callback_data.chat_id, callback_data.days, locale)
+    elif callback_data.what == "csv":
+        await stats.bot.send_document(
+            to_chat, await stats.csv_file(callback_data.chat_id, callback_data.days)
+        )
+    else:
+        await stats.send_report(to_chat, callback_data.chat_id, callback_data.days, locale)
+
+
+async def digest_command(message: Message, stats: StatsService) -> None:
+    await stats.send_digest(only_to=message.chat.id)
+
+
+async def channel_post(message: Message, stats: StatsService) -> None:
+    await stats.channel_post(message.chat.id, message.message_id, int(message.date.timestamp()))
+
+
+async def reaction_count(event: MessageReactionCountUpdated, stats: StatsService) -> None:
+    total = sum(r.total_count for r in event.reactions)
+    await stats.reaction_count(event.chat.id, event.message_id, total)
+
+
+def create_router() -> Router:
+    router = Router(name="stats")
+    router.message.filter(is_command_text)
+    staff = {"role": "admin_or_manager"}
+    router.message.register(stats_command, Command("stats"), flags=staff)
+    router.message.register(besttime_command, Command("besttime"), flags=staff)
+    router.message.register(export_command, Command("export_stats"), flags=staff)
+    router.message.register(
+        digest_command, Command("digest"), flags={"role": "manager", "chat": "private"}
+    )
+    router.callback_query.register(
+        chat_chosen, StatsChatCallback.filter(), flags={"role": "manager"}
+    )
+    router.channel_post.register(channel_post)
+    router.message_reaction_count.register(reaction_count)
+    return router
