@@ -44,6 +44,7 @@ from bot.stats.service import StatsService
 from handlers import build_routers, register_error_handler
 from handlers.moderation import ReportLimiter
 from handlers.protection import Captcha, ProtectionMiddleware
+from handlers.stats import StatsMiddleware
 from storage.chats import ChatRepository, UserRepository
 from storage.database import Database
 from storage.engagement import GiveawayRepository, QuizRepository
@@ -159,6 +160,10 @@ class Steward:
                     self.moderation, self.roles, self.settings, self.i18n, edited=edited
                 )
             )
+        # Statistics count what survived moderation, and joins and leaves on the way.
+        stats_middleware = StatsMiddleware(self.stats)
+        dp.message.outer_middleware(stats_middleware)
+        dp.chat_member.outer_middleware(stats_middleware)
         role_middleware = RoleMiddleware(self.roles)
         dp.message.middleware(role_middleware)
         dp.callback_query.middleware(role_middleware)

@@ -346,6 +346,7 @@ class FakeTelegram:
             while True:
                 if offset:
                     self._updates = [u for u in self._updates if u["update_id"] >= offset]
+
                 ready = [u for u in self._updates if self._allowed(u)][:limit]
                 remaining = deadline - asyncio.get_running_loop().time()
                 if ready or remaining <= 0 or self._closing:
@@ -354,6 +355,10 @@ class FakeTelegram:
                     await asyncio.wait_for(self._changed.wait(), remaining)
                 except TimeoutError:
                     return []
+
+    def pending_updates(self) -> int:
+        """Updates the bot has not confirmed yet (Telegram forgets them at the next offset)."""
+        return len(self._updates)
 
     def _allowed(self, update: dict[str, Any]) -> bool:
         kinds = [k for k in update if k != "update_id"]

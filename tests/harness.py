@@ -47,6 +47,18 @@ class RunningBot:
             await asyncio.sleep(0.01)
         return self.app
 
+    async def idle(self, timeout: float = 15.0) -> None:
+        """Wait until the bot has fetched every pushed update and finished handling them."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            if not self.fake.pending_updates() and self.app.in_flight.running == 0:
+                await asyncio.sleep(0.05)  # one more poll round trip, then re-check
+                if not self.fake.pending_updates() and self.app.in_flight.running == 0:
+                    return
+            await asyncio.sleep(0.02)
+        raise AssertionError("the bot did not go idle")
+
     async def stop(self) -> None:
         if self.app is not None and self.task is not None and not self.task.done():
             await self.app.stop()

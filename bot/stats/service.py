@@ -18,6 +18,7 @@ from aiogram.utils.i18n import I18n
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from bot.commands import N_
 from bot.config import Settings
 from bot.stats import charts
 from bot.stats.collector import StatsCollector
@@ -28,6 +29,15 @@ from storage.stats import StatsRepository
 logger = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 10
+WEEKDAY_NAMES = (
+    N_("Monday"),
+    N_("Tuesday"),
+    N_("Wednesday"),
+    N_("Thursday"),
+    N_("Friday"),
+    N_("Saturday"),
+    N_("Sunday"),
+)
 
 
 class StatsService:
@@ -226,12 +236,7 @@ class StatsService:
                 locale=locale,
             )
         else:
-            weekday = gettext(
-                ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")[
-                    best.best[0]
-                ],
-                locale=locale,
-            )
+            weekday = gettext(WEEKDAY_NAMES[best.best[0]], locale=locale)
             text = gettext("Best time to post: {weekday} {hour}:00 ({tz}).", locale=locale).format(
                 weekday=weekday, hour=f"{best.best[1]:02d}", tz=self.settings.timezone.key
             )

@@ -1,0 +1,89 @@
+"""Statistics logic: collection buffering, report arithmetic, best time."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.stats.collector import StatsCollector
+from bot.stats.report import best_time, build_report, change, engagement_rate, parse_period
+from storage.database import Database
+from storage.stats import StatsRepository
+
+AMS = ZoneInfo("Europe/Amsterdam")
+
+
+def test_change_and_er_and_periods():
+    assert change(0, 0) == "±0%" and change(5, 0) == "new"
+    assert change(110, 100) == "+10%" and change(50, 100) == "-50%"
+    assert engagement_rate({"reactions": 7, "comments": 3, "members_at_post": 200}) == 5.0
+    assert engagement_rate({"reactions": 7, "comments": 3, "members_at_post": None}) is None
+    assert parse_period(None) == 7 and parse_period("90D") == 90 and parse_period("2w") is None
+
+
+@pytest.fixture
+async def repo(tmp_path):
+    db = Database(tmp_path / "s.db")
+    await db.open()
+    yield StatsRepository(db)
+    await db.close()
+
+
+async def test_collector_buffers_by_local_day_and_flushes_once(repo):
+    collector = StatsCollector(repo, AMS)
+    # 23:30 UTC on Nov 25 is 00:30 on Nov 26 in Amsterdam
+    late = datetime(2026, 11, 25, 23, 30, tzinfo=UTC).timestamp()
+    for _ in range(3):
+        collector.message(-1, 7, "Ann", late)
+    collector.message(-1, 8, "Ben", late + 60)
+    collector.bump(-1, "joins", ts=late)
+    assert collector.pending
+    await collector.flush()
+    assert collector.pending == 0
+    rows = await repo.daily(-1, "2026-11-25", "2026-11-26")
+    assert [(r["day"], r["messages"], r["joins"]) for r in rows] == [("2026-11-26", 4, 1)]
+    assert await repo.active_members(-1, "2026-11-26", "2026-11-26") == 2
+    hourly = await repo.hourly(-1, "2026-11-26", "2026-11-26")
+    assert [(h["hour"], h["messages"]) for h in hourly] == [(0, 4)]
+
+
+async def test_failed_flush_keeps_the_counts(repo):
+    collector = StatsCollector(repo, AMS)
+    collector.message(-1, 7, "Ann", 1_800_000_000)
+    await repo.db.close()
+    await collector.flush()  # the database is gone: nothing may be lost
+    assert collector.pending
+    await repo.db.open()
+    await collector.flush()
+    assert collector.pending == 0
+
+
+async def test_report_compares_with_the_previous_period(repo):
+    collector = StatsCollector(repo, UTC)
+    day = 86400
+    base = datetime(2026, 11, 1, 12, tzinfo=UTC).timestamp()
+    for n in range(14):
+        for _ in range(n + 1):
+            collector.message(-5, 1, "A", base + n * day)
+    await collector.flush()
+    report = await build_report(repo, -5, "G", "group", 7, date(2026, 11, 14), UTC)
+    assert report.totals["messages"] == sum(range(8, 15))
+    assert report.previous["messages"] == sum(range(1, 8))
+    assert [d for d, *_ in report.series][0] == "2026-11-08" and len(report.series) == 7
+
+
+async def test_best_time_needs_enough_samples(repo):
+    collector = StatsCollector(repo, UTC)
+    monday_9 = datetime(2026, 11, 2, 9, 15, tzinfo=UTC).timestamp()
+    collector.message(-9, 1, "A", monday_9)  # one busy-looking Monday is not a pattern
+    for _ in range(40):
+        collector.message(-9, 1, "A", monday_9)
+    for week in range(3):
+        for _ in range(5):
+            collector.message(-9, 1, "A", monday_9 + week * 7 * 86400 + 2 * 86400 + 8 * 3600)
+    await collector.flush()
+    best = await best_time(repo, -9, "group", 30, date(2026, 11, 26), UTC, min_samples=2)
+    assert best.best == (2, 17)  # Wednesday 17:00, seen three weeks running
+    assert best.grid[0][9] == 41  # the one-off Monday is shown but not suggested
