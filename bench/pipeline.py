@@ -34,6 +34,7 @@ from aiogram.types import Message
 from bot.app import Steward
 from bot.config import load_settings
 from handlers.protection import ProtectionMiddleware
+from handlers.stats import StatsMiddleware
 
 CHAT_ID = -1001000000042
 
@@ -63,7 +64,7 @@ async def run_bare(updates) -> float:
 
 
 async def run_steward(
-    updates, warmup, folder: Path, profile: bool = False
+    updates, warmup, folder: Path, profile: bool = False, with_stats: bool = True
 ) -> tuple[float, list[float], int]:
     settings = load_settings(
         env_file=None,
@@ -78,6 +79,10 @@ async def run_steward(
     app.bot.session = session
     await app.db.open()
     await app._prepare_moderation()
+    if not with_stats:  # the same pipeline without statistics collection, for its cost
+        for middleware in list(app.dispatcher.message.outer_middleware):
+            if isinstance(middleware, StatsMiddleware):
+                app.dispatcher.message.outer_middleware.unregister(middleware)
     # A busy group: one message every 50 ms of simulated time, so the flood rule sees the
     # pace a real chat would have rather than the benchmark's burst.
     simulated = [0.0]
@@ -132,7 +137,7 @@ async def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     warmup = make_updates(args.members * 4, args.members, 1, seed=1)
     updates = make_updates(args.messages, args.members, 10_000_000)
-    steward_times, bare_times, checks = [], [], []
+    steward_times, bare_times, no_stats_times, checks = [], [], [], []
     for _ in range(args.rounds):
         with tempfile.TemporaryDirectory() as folder:
             elapsed, round_checks, calls = await run_steward(
@@ -141,7 +146,11 @@ async def main(argv: list[str] | None = None) -> int:
         steward_times.append(elapsed)
         checks.extend(round_checks)
         bare_times.append(await run_bare(updates))
+        with tempfile.TemporaryDirectory() as folder:
+            no_stats, _, _ = await run_steward(updates, warmup, Path(folder), with_stats=False)
+        no_stats_times.append(no_stats)
     steward_s, bare_s = statistics.median(steward_times), statistics.median(bare_times)
+    no_stats_s = statistics.median(no_stats_times)
     steward_rate = args.messages / steward_s
     bare_rate = args.messages / bare_s
     print(
@@ -155,6 +164,11 @@ async def main(argv: list[str] | None = None) -> int:
     )
     print(f"ratio Steward/bare: {steward_rate / bare_rate:.2f}")
     print(f"moderation check per message: {summary(checks)}")
+    print(
+        f"statistics collection adds {(steward_s - no_stats_s) / no_stats_s * 100:+.1f}% to "
+        f"the per-message cost ({no_stats_s / args.messages * 1e6:.0f} µs without, "
+        f"{steward_s / args.messages * 1e6:.0f} µs with)"
+    )
     return 0
 
 

@@ -40,6 +40,7 @@ from bot.moderation.service import ModerationService
 from bot.moderation.spam import SpamScorer, build_default_bayes, load_sample_dir
 from bot.outbound import OutboundMiddleware
 from bot.roles import RoleService
+from bot.stats import charts
 from bot.stats.service import StatsService
 from handlers import build_routers, register_error_handler
 from handlers.moderation import ReportLimiter
@@ -209,6 +210,7 @@ class Steward:
         await self.runner.rearm_all()
         await self.giveaways.rearm_all()
         self.stats.schedule_jobs()
+        self._chart_warm_up = asyncio.create_task(asyncio.to_thread(charts.warm_up))
         await self.stats.refresh_member_counts()
         groups = await ChatRepository(self.db).groups_with_bot()
         await register_command_menus(

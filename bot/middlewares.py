@@ -166,3 +166,11 @@ async def is_command_text(message: Message) -> bool:
     filters are written as coroutines; and a router guarded by this one cheap check skips all
     of its Command filters for ordinary chat."""
     return (message.text or "").startswith("/")
+
+
+async def addressed_to_bot(message: Message) -> bool:
+    """A command, or a reply calling the admins (`@admin`, handled like /report)."""
+    text = message.text or ""
+    return text.startswith("/") or (
+        message.reply_to_message is not None and "@admin" in text.lower()
+    )

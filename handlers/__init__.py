@@ -9,21 +9,30 @@ from __future__ import annotations
 
 from aiogram import Router
 
+from bot.middlewares import addressed_to_bot
 from handlers import engagement, errors, membership, moderation, start, stats
 
 
 def build_routers() -> list[Router]:
     """Fresh routers per app, so several bots (tests, benchmarks) can live in one process.
 
-    They hang directly off the dispatcher: every nesting level costs each update a round of
-    middleware wrapping, and the pipeline benchmark counts that."""
-    return [
-        membership.create_router(),  # joins, leaves, captcha (moderation checks: middleware)
+    Moderation runs before all of them, as a middleware. The command features sit under one
+    parent router whose filter lets only messages addressed to the bot in (a command, or an
+    `@admin` call): ordinary chat skips every command router at once instead of being offered
+    to each, which the pipeline benchmark counts. Their other updates (buttons, poll answers,
+    channel posts) are not filtered."""
+    commands = Router(name="commands")
+    commands.message.filter(addressed_to_bot)
+    commands.include_routers(
         moderation.create_router(),  # moderator commands, log buttons, reports
-        start.create_router(),  # general commands
-        # faq router goes here
+        start.create_router(),  # /start, /help
         engagement.create_router(),  # quizzes and giveaways
         stats.create_router(),  # reports; channel posts and reaction counts
+    )
+    return [
+        membership.create_router(),  # joins, leaves, captcha
+        commands,
+        # the FAQ router (ordinary messages) goes here; catch-alls last
     ]
 
 

@@ -1085,16 +1085,8 @@ async def calls_admins(message: Message) -> bool:
     return message.reply_to_message is not None and bool(_CALL_ADMINS.search(message.text or ""))
 
 
-async def addressed_to_moderation(message: Message) -> bool:
-    text = message.text or ""
-    return text.startswith("/") or (
-        "@admin" in text.lower() and message.reply_to_message is not None
-    )
-
-
 def create_router() -> Router:
     router = Router(name="moderation")
-    router.message.filter(addressed_to_moderation)
     m = router.message
     m.register(warn_command, Command("warn"), flags=ADMIN)
     m.register(unwarn_command, Command("unwarn"), flags=ADMIN)

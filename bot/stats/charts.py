@@ -21,6 +21,15 @@ from bot.stats.report import WEEKDAYS, BestTime, ChatReport, engagement_rate
 _lock = threading.Lock()
 
 
+def warm_up() -> None:
+    """Load fonts and renderers once (about a second), so the first /stats is not slow."""
+    with _lock:
+        fig, ax = plt.subplots(figsize=(2, 2))
+        ax.plot([0, 1], [0, 1])
+        ax.set_title("warm-up")
+        _png(fig)
+
+
 def _png(fig) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
