@@ -246,7 +246,7 @@ async def test_weekly_digest_is_scheduled_for_monday_9_local(steward, fake):
     mark = fake.mark()
     await job.func()
     digest = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
-    assert digest.plain.startswith("🗓 Weekly digest")
+    assert digest.plain.startswith("🗓 Weekoverzicht")  # in the manager's language
 
 
 async def test_digest_command_for_managers_only(steward, fake):
