@@ -90,6 +90,9 @@ async def _choose_chat(message: Message, chats: ChatRepository, days: int, what:
         ]
         for c in known[:50]
     ]
+    if what == "csv" and len(known) > 1:
+        all_chats = StatsChatCallback(chat_id=0, days=days, what=what).pack()
+        rows.append([InlineKeyboardButton(text=_("All chats"), callback_data=all_chats)])
     await message.reply(_("Which chat?"), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
 
 
@@ -149,9 +152,15 @@ async def chat_chosen(
     if callback_data.what == "best":
         await stats.send_best_time(to_chat, callback_data.chat_id, callback_data.days, locale)
     elif callback_data.what == "csv":
-        await stats.bot.send_document(
-            to_chat, await stats.csv_file(callback_data.chat_id, callback_data.days)
+        chat_ids = (
+            [callback_data.chat_id]
+            if callback_data.chat_id
+            else [c.chat_id for c in await stats.known_chats()]
         )
+        for chat_id in chat_ids:  # one CSV per chat
+            await stats.bot.send_document(
+                to_chat, await stats.csv_file(chat_id, callback_data.days)
+            )
     else:
         await stats.send_report(to_chat, callback_data.chat_id, callback_data.days, locale)
 

@@ -272,3 +272,25 @@ async def test_besttime_sends_a_heat_map(steward, fake):
     assert text.plain.startswith("Not enough activity yet to suggest a time")
     photo = await fake.wait_for("sendPhoto")
     assert png_ok(next(iter(photo.files.values())))
+
+
+async def test_manager_exports_one_csv_per_chat(steward, fake):
+    week = await script_week(fake, steward)
+    channel = fake.add_chat(CHANNEL, "channel", "Maker News", member_count=50)
+    for chat in (week["chat"], channel):
+        await fake.push_update({"my_chat_member": {
+            "chat": chat, "from": week["admin"], "date": fake.now(),
+            "old_chat_member": {"status": "left", "user": fake.bot_user},
+            "new_chat_member": fake._admin_member(fake.bot_user, is_bot_self=True)}})
+    await steward.idle()
+    manager = fake.user(MANAGER_ID, "Manny")
+    private = fake.private_chat(manager)
+    await fake.send_message(private, manager, "/export_stats 30d")
+    chooser = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
+    every = chooser["reply_markup"]["inline_keyboard"][-1][0]
+    assert every["text"] == "All chats"
+    message = fake.messages[(MANAGER_ID, max(m for c, m in fake.messages if c == MANAGER_ID))]
+    await fake.press_button(message, manager, every["callback_data"])
+    await fake.wait_for("sendDocument", count=2)
+    names = sorted(next(iter(c.files)) for c in fake.calls_of("sendDocument"))
+    assert len(names) == 2
