@@ -288,3 +288,19 @@ async def test_winner_who_started_the_bot_is_told_in_private(steward, fake, club
     await fake.wait_for("answerCallbackQuery")
     told = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == 11, timeout=10)
     assert told.plain.startswith("🎉 You won the giveaway “Hoodie”!")
+
+
+async def test_exclusions_and_private_entrants(steward, fake, club):
+    await club.say(club.admin, "/giveaway 2s 1 Pin exclude_admins private")
+    announcement = await fake.wait_for("sendMessage", in_group)
+    message = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    data = announcement["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    await fake.press_button(message, club.admin, data)
+    refused = await fake.wait_for("answerCallbackQuery")
+    assert refused["text"] == "You can't take part yet: admins of the chat do not take part."
+    await fake.press_button(message, club.ben, data)
+    await fake.wait_for("answerCallbackQuery")
+    result = await fake.wait_for("sendMessage", lambda c: "is over" in c.plain, timeout=10)
+    published = result.plain.strip().splitlines()[-1].split()
+    assert published == [hashlib.sha256(b"12").hexdigest()]  # no raw ids
+    assert "1. Ben" in result.plain

@@ -526,3 +526,23 @@ async def test_setcaptcha_sets_the_timeout(steward, fake, group):
     await group.say(group.admin, "/setcaptcha 5")
     reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
     assert reply.plain.startswith("Usage: /setcaptcha <seconds from 30 to 3600>")
+
+
+async def test_report_without_log_chat_goes_to_admins_who_started_the_bot(fake, tmp_path):
+    from tests.harness import RunningBot, make_env, settings_for
+
+    env = make_env(fake, tmp_path)  # no LOG_CHAT_ID
+    running = RunningBot(fake=fake, settings=settings_for(env), env=env)
+    await running.start()
+    try:
+        group = Group(fake)
+        await fake.send_message(fake.private_chat(group.admin), group.admin, "/start")
+        await fake.wait_for("sendMessage", lambda c: c["chat_id"] == 100)
+        bad = await group.say(group.other, "buy my stuff")
+        await group.say(group.member, "@admin look at this", reply_to=bad)
+        report = await fake.wait_for(
+            "sendMessage", lambda c: c["chat_id"] == 100 and "Report" in c.plain
+        )
+        assert "buy my stuff" in report.plain
+    finally:
+        await running.stop()

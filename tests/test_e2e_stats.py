@@ -278,10 +278,17 @@ async def test_manager_exports_one_csv_per_chat(steward, fake):
     week = await script_week(fake, steward)
     channel = fake.add_chat(CHANNEL, "channel", "Maker News", member_count=50)
     for chat in (week["chat"], channel):
-        await fake.push_update({"my_chat_member": {
-            "chat": chat, "from": week["admin"], "date": fake.now(),
-            "old_chat_member": {"status": "left", "user": fake.bot_user},
-            "new_chat_member": fake._admin_member(fake.bot_user, is_bot_self=True)}})
+        await fake.push_update(
+            {
+                "my_chat_member": {
+                    "chat": chat,
+                    "from": week["admin"],
+                    "date": fake.now(),
+                    "old_chat_member": {"status": "left", "user": fake.bot_user},
+                    "new_chat_member": fake._admin_member(fake.bot_user, is_bot_self=True),
+                }
+            }
+        )
     await steward.idle()
     manager = fake.user(MANAGER_ID, "Manny")
     private = fake.private_chat(manager)
