@@ -107,62 +107,50 @@ async def _period(message: Message, command: CommandObject, default: int = 7) ->
     return days
 
 
-async def stats_command(
+# /stats, /besttime and /export_stats: what each sends, and its default period
+KINDS = {"stats": ("stats", 7), "besttime": ("best", 30), "export_stats": ("csv", 30)}
+
+
+async def deliver(
+    stats: StatsService, what: str, to_chat: int, chat_id: int, days: int, locale: str
+) -> None:
+    """Send one chat's report, heat map or CSV; chat id 0 means every chat (CSV only)."""
+    if what == "best":
+        await stats.send_best_time(to_chat, chat_id, days, locale)
+    elif what == "csv":
+        chat_ids = [chat_id] if chat_id else [c.chat_id for c in await stats.known_chats()]
+        for one in chat_ids:  # one CSV per chat
+            await stats.bot.send_document(to_chat, await stats.csv_file(one, days))
+    else:
+        await stats.send_report(to_chat, chat_id, days, locale)
+
+
+async def report_command(
     message: Message, command: CommandObject, stats: StatsService, chats: ChatRepository
 ) -> None:
-    days = await _period(message, command)
+    """In a group: about that group. In private (managers): choose the chat with buttons."""
+    what, default_days = KINDS[command.command]
+    days = await _period(message, command, default_days)
     if days is None:
         return
     if message.chat.type == "private":
-        await _choose_chat(message, chats, days, "stats")
+        await _choose_chat(message, chats, days, what)
         return
-    await stats.send_report(message.chat.id, message.chat.id, days, get_i18n().current_locale)
-
-
-async def besttime_command(
-    message: Message, command: CommandObject, stats: StatsService, chats: ChatRepository
-) -> None:
-    days = await _period(message, command, 30)
-    if days is None:
-        return
-    if message.chat.type == "private":
-        await _choose_chat(message, chats, days, "best")
-        return
-    await stats.send_best_time(message.chat.id, message.chat.id, days, get_i18n().current_locale)
-
-
-async def export_command(
-    message: Message, command: CommandObject, stats: StatsService, chats: ChatRepository
-) -> None:
-    days = await _period(message, command, 30)
-    if days is None:
-        return
-    if message.chat.type == "private":
-        await _choose_chat(message, chats, days, "csv")
-        return
-    await message.reply_document(await stats.csv_file(message.chat.id, days))
+    await deliver(stats, what, message.chat.id, message.chat.id, days, get_i18n().current_locale)
 
 
 async def chat_chosen(
     query: CallbackQuery, callback_data: StatsChatCallback, stats: StatsService
 ) -> None:
     await query.answer()
-    locale = get_i18n().current_locale
-    to_chat = query.message.chat.id
-    if callback_data.what == "best":
-        await stats.send_best_time(to_chat, callback_data.chat_id, callback_data.days, locale)
-    elif callback_data.what == "csv":
-        chat_ids = (
-            [callback_data.chat_id]
-            if callback_data.chat_id
-            else [c.chat_id for c in await stats.known_chats()]
-        )
-        for chat_id in chat_ids:  # one CSV per chat
-            await stats.bot.send_document(
-                to_chat, await stats.csv_file(chat_id, callback_data.days)
-            )
-    else:
-        await stats.send_report(to_chat, callback_data.chat_id, callback_data.days, locale)
+    await deliver(
+        stats,
+        callback_data.what,
+        query.message.chat.id,
+        callback_data.chat_id,
+        callback_data.days,
+        get_i18n().current_locale,
+    )
 
 
 async def digest_command(message: Message, stats: StatsService) -> None:
@@ -182,9 +170,7 @@ def create_router() -> Router:
     router = Router(name="stats")
     router.message.filter(is_command_text)
     staff = {"role": "admin_or_manager"}
-    router.message.register(stats_command, Command("stats"), flags=staff)
-    router.message.register(besttime_command, Command("besttime"), flags=staff)
-    router.message.register(export_command, Command("export_stats"), flags=staff)
+    router.message.register(report_command, Command(*KINDS), flags=staff)
     router.message.register(
         digest_command, Command("digest"), flags={"role": "manager", "chat": "private"}
     )
