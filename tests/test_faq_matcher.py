@@ -1,0 +1,44 @@
+"""FAQ groundwork: question detection and the offline matcher's decision rule."""
+
+from __future__ import annotations
+
+from bot.faq.matcher import FaqIndex, features
+from bot.faq.questions import looks_like_question
+
+
+def test_question_detection():
+    assert looks_like_question("What are your opening hours?")
+    assert looks_like_question("Как отменить подписку")  # interrogative first word
+    assert looks_like_question("hoe laat gaan jullie open")
+    assert not looks_like_question("thanks a lot")
+    assert not looks_like_question("ok?")  # fewer than three words
+    assert not looks_like_question("/faq opening hours?")
+    assert not looks_like_question("nice photo everyone")
+
+
+def test_features_fold_case_lookalikes_and_stopwords():
+    assert features("The WIFI password") == features("the WIFI pаsswоrd")  # Cyrillic а, о
+    assert not any(f == "w:the" for f in features("the the the"))
+
+
+def test_answers_paraphrase_and_stays_silent_on_chitchat():
+    index = FaqIndex.build(
+        [
+            (1, "What is the wifi password?"),
+            (1, "How do I connect to the wifi?"),
+            (2, "How do I cancel my subscription?"),
+            (2, "How can I stop my membership?"),
+            (3, "Is there parking near the building?"),
+        ]
+    )
+    decision, match = index.decide("which password does the wifi use")
+    assert (decision, match.entry_id) == ("answer", 1)
+    decision, match = index.decide("I want to cancel the subscription")
+    assert (decision, match.entry_id) == ("answer", 2)
+    assert index.decide("who watched the football match yesterday")[0] == "none"
+
+
+def test_close_runner_up_is_not_answered():
+    index = FaqIndex.build([(1, "card payment failed"), (2, "card payment refund")])
+    decision, match = index.decide("card payment")
+    assert decision != "answer" and match.score - match.runner_up < index.margin
