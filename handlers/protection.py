@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot
@@ -44,6 +44,7 @@ from bot.moderation.service import (
 )
 from bot.moderation.spam import MessageFeatures, SpamVerdict
 from bot.roles import RoleService
+from bot.scheduling import cancel, run_once_at
 from storage.moderation import ChatModSettings
 
 logger = logging.getLogger(__name__)
@@ -416,14 +417,8 @@ class Captcha:
         self.arm(chat_id, user.id, deadline)
 
     def arm(self, chat_id: int, user_id: int, deadline: int) -> None:
-        self.scheduler.add_job(
-            self.expire,
-            "date",
-            run_date=datetime.fromtimestamp(deadline, UTC),
-            args=(chat_id, user_id),
-            id=self._job_id(chat_id, user_id),
-            replace_existing=True,
-            misfire_grace_time=None,
+        run_once_at(
+            self.scheduler, self._job_id(chat_id, user_id), deadline, self.expire, chat_id, user_id
         )
 
     async def rearm_all(self) -> int:
@@ -462,9 +457,7 @@ class Captcha:
         if pending is None:
             await query.answer()
             return
-        job = self.scheduler.get_job(self._job_id(chat_id, query.from_user.id))
-        if job:
-            job.remove()
+        cancel(self.scheduler, self._job_id(chat_id, query.from_user.id))
         try:
             await self.bot.restrict_chat_member(chat_id, query.from_user.id, UNMUTED)
         except TelegramAPIError as exc:

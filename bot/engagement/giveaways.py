@@ -22,6 +22,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.engagement import draw
 from bot.moderation.durations import looks_like_duration, parse_duration
 from bot.roles import RoleService
+from bot.scheduling import cancel, run_once_at
 from storage.chats import UserRepository
 from storage.engagement import Giveaway, GiveawayRepository
 
@@ -148,14 +149,8 @@ class GiveawayService:
         return f"giveaway:{giveaway_id}"
 
     def arm(self, giveaway: Giveaway) -> None:
-        self.scheduler.add_job(
-            self.end,
-            "date",
-            run_date=datetime.fromtimestamp(giveaway.ends_at, UTC),
-            args=(giveaway.id,),
-            id=self._job_id(giveaway.id),
-            replace_existing=True,
-            misfire_grace_time=None,
+        run_once_at(
+            self.scheduler, self._job_id(giveaway.id), giveaway.ends_at, self.end, giveaway.id
         )
 
     async def rearm_all(self) -> int:
@@ -289,16 +284,14 @@ class GiveawayService:
 
     def _schedule_count_refresh(self, g: Giveaway) -> None:
         """Edit the live count at most every few seconds, however many join at once."""
-        job_id = f"giveaway-count:{g.id}"
-        if self.scheduler.get_job(job_id) is None:
-            self.scheduler.add_job(
-                self.refresh_count,
-                "date",
-                args=(g.id,),
-                id=job_id,
-                run_date=datetime.fromtimestamp(self.clock() + COUNT_REFRESH_SECONDS, UTC),
-                misfire_grace_time=None,
-            )
+        run_once_at(
+            self.scheduler,
+            f"giveaway-count:{g.id}",
+            self.clock() + COUNT_REFRESH_SECONDS,
+            self.refresh_count,
+            g.id,
+            replace=False,
+        )
 
     async def refresh_count(self, giveaway_id: int) -> None:
         g = await self.repo.get(giveaway_id)
@@ -323,9 +316,7 @@ class GiveawayService:
         g = await self.repo.get(giveaway_id)
         if g is None:
             return False
-        job = self.scheduler.get_job(self._job_id(giveaway_id))
-        if job:
-            job.remove()
+        cancel(self.scheduler, self._job_id(giveaway_id))
         entries = await self.repo.entries(giveaway_id)
         winners, skipped = await self._pick(g, list(entries), g.winners_count, exclude=set())
         for rank, (uid, reason) in enumerate(skipped):

@@ -12,7 +12,6 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
@@ -20,6 +19,7 @@ from aiogram.types import PollAnswer
 from aiogram.utils.i18n import I18n
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.scheduling import cancel, run_once_at
 from storage.engagement import QuizRepository
 
 logger = logging.getLogger(__name__)
@@ -59,15 +59,7 @@ class QuizRunner:
         return f"quiz:{run_id}"
 
     def arm(self, run_id: int, at: float) -> None:
-        self.scheduler.add_job(
-            self.step,
-            "date",
-            run_date=datetime.fromtimestamp(at, UTC),
-            args=(run_id,),
-            id=self._job_id(run_id),
-            replace_existing=True,
-            misfire_grace_time=None,
-        )
+        run_once_at(self.scheduler, self._job_id(run_id), at, self.step, run_id)
 
     async def start(
         self, quiz_id: int, chat_id: int, started_by: int | None, interval: int
@@ -160,9 +152,7 @@ class QuizRunner:
         run = await self.repo.run(run_id)
         if run is None or not await self.repo.end_run(run_id, status, int(self.clock())):
             return False
-        job = self.scheduler.get_job(self._job_id(run_id))
-        if job:
-            job.remove()
+        cancel(self.scheduler, self._job_id(run_id))
         if status == "stopped":
             last = await self.repo.last_poll(run_id)
             if last is not None:
