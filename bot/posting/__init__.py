@@ -1,0 +1,1 @@
+"""Scheduled posts: reading managers' times and recurrences (groundwork for issue 5)."""

@@ -1,0 +1,171 @@
+"""Times as a manager types them on a phone, read in the managers' time zone.
+
+Accepted: `18:30` (today, or tomorrow if that has passed), `tomorrow 10:00`, `25.12 18:00`,
+`25.12.2026 18:00`, `2026-12-25 18:00`, and offsets `+90s`, `+30m`, `+2h`, `+1d`.
+A local time that does not exist (the hour skipped when clocks go forward) or exists twice (the
+hour repeated when they go back) is refused with its own reason instead of being guessed, and
+so is a time in the past. Recurrences: `daily HH:MM`, `weekly <weekday> HH:MM` and five-field
+cron expressions, all evaluated in local time so they keep their wall-clock hour across DST.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.cron import CronTrigger
+
+_OFFSET = re.compile(r"^\+(\d{1,6})([smhd])$")
+_HM = r"(\d{1,2}):(\d{2})"
+_TODAY = re.compile(rf"^{_HM}$")
+_TOMORROW = re.compile(rf"^(?:tomorrow|завтра|morgen)\s+{_HM}$")
+_DMY = re.compile(rf"^(\d{{1,2}})\.(\d{{1,2}})(?:\.(\d{{4}}))?\s+{_HM}$")
+_ISO = re.compile(rf"^(\d{{4}})-(\d{{2}})-(\d{{2}})\s+{_HM}$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+WEEKDAYS = {
+    "mon": 0,
+    "monday": 0,
+    "пн": 0,
+    "понедельник": 0,
+    "ma": 0,
+    "maandag": 0,
+    "tue": 1,
+    "tuesday": 1,
+    "вт": 1,
+    "вторник": 1,
+    "di": 1,
+    "dinsdag": 1,
+    "wed": 2,
+    "wednesday": 2,
+    "ср": 2,
+    "среда": 2,
+    "wo": 2,
+    "woensdag": 2,
+    "thu": 3,
+    "thursday": 3,
+    "чт": 3,
+    "четверг": 3,
+    "do": 3,
+    "donderdag": 3,
+    "fri": 4,
+    "friday": 4,
+    "пт": 4,
+    "пятница": 4,
+    "vr": 4,
+    "vrijdag": 4,
+    "sat": 5,
+    "saturday": 5,
+    "сб": 5,
+    "суббота": 5,
+    "za": 5,
+    "zaterdag": 5,
+    "sun": 6,
+    "sunday": 6,
+    "вс": 6,
+    "воскресенье": 6,
+    "zo": 6,
+    "zondag": 6,
+}
+
+
+class TimeError(ValueError):
+    """`code`: unknown | past | nonexistent | ambiguous | invalid."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def local_to_utc(day: date, hour: int, minute: int, tz: ZoneInfo) -> datetime:
+    """A wall-clock time that must exist exactly once in `tz`."""
+    if not (0 <= hour < 24 and 0 <= minute < 60):
+        raise TimeError("invalid")
+    naive = datetime.combine(day, time(hour, minute))
+    first = naive.replace(tzinfo=tz, fold=0)
+    second = naive.replace(tzinfo=tz, fold=1)
+    if first.utcoffset() != second.utcoffset():
+        # fold=0/1 differ: either the time is repeated, or it falls in a gap. A gap is a time
+        # that does not survive the round trip through UTC.
+        round_trip = first.astimezone(UTC).astimezone(tz)
+        if round_trip.replace(tzinfo=None) != naive:
+            raise TimeError("nonexistent")
+        raise TimeError("ambiguous")
+    return first.astimezone(UTC)
+
+
+def parse_time(text: str, now: datetime, tz: ZoneInfo) -> datetime:
+    """The UTC moment a manager means by `text`; `now` is aware (any zone)."""
+    value = " ".join(text.strip().lower().split())
+    local_now = now.astimezone(tz)
+    if match := _OFFSET.match(value):
+        return now.astimezone(UTC) + timedelta(seconds=int(match[1]) * _UNITS[match[2]])
+    if match := _TODAY.match(value):
+        hour, minute = int(match[1]), int(match[2])
+        result = local_to_utc(local_now.date(), hour, minute, tz)
+        if result <= now:
+            result = local_to_utc(local_now.date() + timedelta(days=1), hour, minute, tz)
+        return result
+    if match := _TOMORROW.match(value):
+        result = local_to_utc(
+            local_now.date() + timedelta(days=1), int(match[1]), int(match[2]), tz
+        )
+    elif match := _DMY.match(value):
+        day, month, year = int(match[1]), int(match[2]), match[3]
+        try:
+            target = date(int(year) if year else local_now.year, month, day)
+        except ValueError:
+            raise TimeError("invalid") from None
+        if not year and datetime.combine(target, time(23, 59), tz) < local_now:
+            target = target.replace(year=target.year + 1)  # "25.12" in late December
+        result = local_to_utc(target, int(match[4]), int(match[5]), tz)
+    elif match := _ISO.match(value):
+        try:
+            target = date(int(match[1]), int(match[2]), int(match[3]))
+        except ValueError:
+            raise TimeError("invalid") from None
+        result = local_to_utc(target, int(match[4]), int(match[5]), tz)
+    else:
+        raise TimeError("unknown")
+    if result <= now:
+        raise TimeError("past")
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class Recurrence:
+    """A repeating schedule kept as the text the manager typed, evaluated in local time."""
+
+    spec: str
+    trigger: CronTrigger
+
+    def next_after(self, moment: datetime) -> datetime | None:
+        fire = self.trigger.get_next_fire_time(None, moment)
+        return fire.astimezone(UTC) if fire else None
+
+
+def parse_recurrence(text: str, tz: ZoneInfo) -> Recurrence:
+    value = " ".join(text.strip().lower().split())
+    parts = value.split()
+    try:
+        if parts[:1] == ["daily"] and len(parts) == 2 and (m := _TODAY.match(parts[1])):
+            trigger = CronTrigger(hour=int(m[1]), minute=int(m[2]), timezone=tz)
+        elif (
+            parts[:1] == ["weekly"]
+            and len(parts) == 3
+            and parts[1] in WEEKDAYS
+            and (m := _TODAY.match(parts[2]))
+        ):
+            trigger = CronTrigger(
+                day_of_week=WEEKDAYS[parts[1]], hour=int(m[1]), minute=int(m[2]), timezone=tz
+            )
+        elif len(parts) == 5:
+            trigger = CronTrigger.from_crontab(value, timezone=tz)
+        else:
+            raise TimeError("unknown")
+    except ValueError as exc:
+        if isinstance(exc, TimeError):
+            raise
+        raise TimeError("invalid") from None
+    return Recurrence(value, trigger)

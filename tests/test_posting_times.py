@@ -1,0 +1,85 @@
+"""Reading managers' times: formats, past/nonexistent/ambiguous times, recurrences over DST."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.posting.times import TimeError, parse_recurrence, parse_time
+
+AMS = __import__("zoneinfo").ZoneInfo("Europe/Amsterdam")
+# Thursday 26 November 2026, 14:00 in Amsterdam (UTC+1)
+NOW = datetime(2026, 11, 26, 13, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected_local"),
+    [
+        ("18:30", datetime(2026, 11, 26, 18, 30)),
+        ("09:15", datetime(2026, 11, 27, 9, 15)),  # passed today: tomorrow
+        ("tomorrow 10:00", datetime(2026, 11, 27, 10, 0)),
+        ("Завтра 10:00", datetime(2026, 11, 27, 10, 0)),
+        ("25.12 18:00", datetime(2026, 12, 25, 18, 0)),
+        ("25.12.2026 18:00", datetime(2026, 12, 25, 18, 0)),
+        ("2026-12-25 18:00", datetime(2026, 12, 25, 18, 0)),
+        ("01.01 09:00", datetime(2027, 1, 1, 9, 0)),
+        ("10.11 09:00", datetime(2027, 11, 10, 9, 0)),  # a date already gone this year
+    ],
+)
+def test_local_formats(text, expected_local):
+    assert parse_time(text, NOW, AMS) == expected_local.replace(tzinfo=AMS).astimezone(UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("+90s", 90), ("+30m", 1800), ("+2h", 7200), ("+1d", 86400)]
+)
+def test_offsets(text, seconds):
+    assert (parse_time(text, NOW, AMS) - NOW).total_seconds() == seconds
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("soon", "unknown"),
+        ("25:00", "invalid"),
+        ("31.02 10:00", "invalid"),
+        ("2025-01-01 10:00", "past"),
+        ("26.11.2026 10:00", "past"),
+        ("2027-03-28 02:30", "nonexistent"),  # clocks jump 02:00 -> 03:00
+        ("2027-10-31 02:30", "ambiguous"),  # 02:00-03:00 happens twice
+    ],
+)
+def test_refused_times(text, code):
+    with pytest.raises(TimeError) as info:
+        parse_time(text, NOW, AMS)
+    assert info.value.code == code
+
+
+def test_weekly_recurrence_keeps_local_time_across_dst():
+    weekly = parse_recurrence("weekly sun 10:00", AMS)
+    fires = []
+    moment = datetime(2027, 3, 20, 12, 0, tzinfo=UTC)
+    for _ in range(3):
+        moment = weekly.next_after(moment)
+        fires.append(moment)
+        moment = moment.replace(second=1)
+    local = [f.astimezone(AMS) for f in fires]
+    assert [(d.month, d.day, d.hour, d.minute) for d in local] == [
+        (3, 21, 10, 0),
+        (3, 28, 10, 0),
+        (4, 4, 10, 0),
+    ]
+    # the UTC moment moves by an hour when summer time starts on 28 March
+    assert [f.hour for f in fires] == [9, 8, 8]
+
+
+def test_daily_and_cron_recurrences():
+    daily = parse_recurrence("daily 07:30", AMS)
+    first = daily.next_after(NOW)
+    assert first.astimezone(AMS).replace(tzinfo=None) == datetime(2026, 11, 27, 7, 30)
+    cron = parse_recurrence("0 9 * * 1-5", AMS)
+    assert cron.next_after(NOW).astimezone(AMS).replace(tzinfo=None) == datetime(2026, 11, 27, 9, 0)
+    for bad in ("weekly funday 10:00", "daily 25:00", "every day", "* * * * * *"):
+        with pytest.raises(TimeError):
+            parse_recurrence(bad, AMS)
