@@ -9,6 +9,7 @@ shut the scheduler, close the database.
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 import signal
 from contextlib import suppress
@@ -20,11 +21,12 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
+from aiogram.exceptions import TelegramAPIError
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.commands import register_command_menus
+from bot.commands import N_, register_command_menus
 from bot.config import Settings
 from bot.engagement.giveaways import GiveawayService
 from bot.engagement.quizzes import QuizRunner
@@ -39,6 +41,7 @@ from bot.moderation import language
 from bot.moderation.service import ModerationService
 from bot.moderation.spam import SpamScorer, build_default_bayes, load_sample_dir
 from bot.outbound import OutboundMiddleware
+from bot.posting.publisher import Publisher
 from bot.roles import RoleService
 from bot.stats import charts
 from bot.stats.service import StatsService
@@ -50,6 +53,7 @@ from storage.chats import ChatRepository, UserRepository
 from storage.database import Database
 from storage.engagement import GiveawayRepository, QuizRepository
 from storage.moderation import ModerationRepository
+from storage.posts import Post, PostRepository
 from storage.stats import StatsRepository
 
 logger = logging.getLogger(__name__)
@@ -109,6 +113,14 @@ class Steward:
             self.i18n,
             self.scheduler,
         )
+        self.post_repo = PostRepository(self.db)
+        self.publisher = Publisher(
+            self.bot,
+            self.post_repo,
+            self.scheduler,
+            settings.late_post_grace_seconds,
+            self._post_notice,
+        )
         self.giveaways = GiveawayService(
             self.bot,
             self.giveaway_repo,
@@ -140,6 +152,8 @@ class Steward:
             "runner": self.runner,
             "giveaways": self.giveaways,
             "stats": self.stats,
+            "post_repo": self.post_repo,
+            "publisher": self.publisher,
             "app": self,
         }
 
@@ -187,6 +201,32 @@ class Steward:
             candidates = [await self.users.language_of(chat_id)]
         return pick_language(candidates, settings.languages, settings.default_language)
 
+    async def _post_notice(self, post: Post, reason: str) -> None:
+        """Tell the manager who queued a post what happened to it, in their language."""
+        if post.created_by is None:
+            return
+        locale = await self.locale_for(post.created_by)
+        fresh = await self.post_repo.get(post.id)
+        texts = {
+            "failed": N_("⚠️ Post #{id} for {channel} failed: {error}"),
+            "missed": N_(
+                "⏰ Post #{id} for {channel} was due while I was down; it waits for your decision."
+            ),
+            "interrupted": N_(
+                "⏸ Post #{id} for {channel} was being published when I stopped; "
+                "check the channel before publishing it again."
+            ),
+        }
+        text = self.i18n.gettext(texts[reason], locale=locale).format(
+            id=post.id,
+            channel=post.channel_id,
+            error=html.escape((fresh.error if fresh else None) or "?"),
+        )
+        try:
+            await self.bot.send_message(post.created_by, text)
+        except TelegramAPIError as exc:
+            logger.warning("could not tell %s about post %s: %s", post.created_by, post.id, exc)
+
     async def _prepare_moderation(self) -> None:
         bayes = self.moderation.scorer.bayes
         if self.settings.spam_samples_dir:
@@ -210,6 +250,8 @@ class Steward:
         await self.runner.rearm_all()
         await self.giveaways.rearm_all()
         self.stats.schedule_jobs()
+        counts = await self.publisher.rebuild()
+        logger.info("scheduled posts: %s", counts)
         self._chart_warm_up = asyncio.create_task(asyncio.to_thread(charts.warm_up))
         await self.stats.refresh_member_counts()
         groups = await ChatRepository(self.db).groups_with_bot()

@@ -103,6 +103,13 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("besttime", N_("best time to post, as a heat map"), _AM),
     CommandSpec("export_stats", N_("statistics as CSV [7d|30d|90d]"), _AM),
     CommandSpec("digest", N_("the weekly digest, now"), Requirement.MANAGER, Where.PRIVATE),
+    # scheduled posts
+    CommandSpec(
+        "schedule",
+        N_("reply to a message: /schedule @channel tomorrow 10:00"),
+        Requirement.MANAGER,
+        Where.PRIVATE,
+    ),
 )
 
 

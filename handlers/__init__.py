@@ -10,7 +10,7 @@ from __future__ import annotations
 from aiogram import Router
 
 from bot.middlewares import addressed_to_bot
-from handlers import engagement, errors, membership, moderation, start, stats
+from handlers import engagement, errors, membership, moderation, posting, start, stats
 
 
 def build_routers() -> list[Router]:
@@ -28,6 +28,7 @@ def build_routers() -> list[Router]:
         start.create_router(),  # /start, /help
         engagement.create_router(),  # quizzes and giveaways
         stats.create_router(),  # reports; channel posts and reaction counts
+        posting.create_router(),  # scheduled posts
     )
     return [
         membership.create_router(),  # joins, leaves, captcha

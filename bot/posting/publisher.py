@@ -1,0 +1,148 @@
+"""Publishing scheduled posts on time, exactly once (groundwork for issue 5).
+
+SQLite is the single source of truth: a post moves `scheduled -> publishing -> published |
+failed`, and only the caller whose conditional update wins the `scheduled -> publishing` claim
+sends it, so a timer, the periodic sweep and a manual "publish now" can never post it twice.
+Timers are rebuilt from the table at start. A post found in `publishing` at start (the bot died
+mid-send) is never resent silently: it becomes `needs_decision`. Posts that fell due while the
+bot was down are published if they are late by less than the grace period, otherwise they wait
+for a decision too.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.scheduling import cancel, run_once_at
+from storage.posts import Post, PostRepository
+
+logger = logging.getLogger(__name__)
+
+SWEEP_SECONDS = 30
+
+Notify = Callable[[Post, str], Awaitable[None]]
+
+
+def url_keyboard(buttons: list[list[dict[str, str]]] | None) -> InlineKeyboardMarkup | None:
+    if not buttons:
+        return None
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [InlineKeyboardButton(text=b["text"], url=b["url"]) for b in row] for row in buttons
+        ]
+    )
+
+
+class Publisher:
+    def __init__(
+        self,
+        bot: Bot,
+        repo: PostRepository,
+        scheduler: AsyncIOScheduler,
+        grace_seconds: int,
+        notify: Notify,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.bot = bot
+        self.repo = repo
+        self.scheduler = scheduler
+        self.grace_seconds = grace_seconds
+        self.notify = notify
+        self.clock = clock
+
+    @staticmethod
+    def job_id(post_id: int) -> str:
+        return f"post:{post_id}"
+
+    def arm(self, post: Post) -> None:
+        run_once_at(self.scheduler, self.job_id(post.id), post.due_at, self.publish, post.id)
+
+    def disarm(self, post_id: int) -> None:
+        cancel(self.scheduler, self.job_id(post_id))
+
+    async def rebuild(self) -> dict[str, int]:
+        """At start: timers for the queue, recovery for what the last run left behind."""
+        counts = {"armed": 0, "late_published": 0, "needs_decision": 0}
+        now = self.clock()
+        for post in await self.repo.with_status("publishing"):
+            await self.repo.set_status(
+                post.id, "needs_decision", "the bot stopped while publishing", "publishing"
+            )
+            counts["needs_decision"] += 1
+            await self.notify(post, "interrupted")
+        late = []
+        for post in await self.repo.with_status("scheduled"):
+            if post.due_at > now:
+                self.arm(post)
+                counts["armed"] += 1
+            elif now - post.due_at <= self.grace_seconds:
+                late.append(post)
+            else:
+                await self.repo.set_status(
+                    post.id, "needs_decision", "missed while the bot was down", "scheduled"
+                )
+                counts["needs_decision"] += 1
+                await self.notify(post, "missed")
+        for post in late:  # in due order
+            await self.publish(post.id)
+            counts["late_published"] += 1
+        run_once_at(self.scheduler, "posts:sweep", now + SWEEP_SECONDS, self.sweep)
+        return counts
+
+    async def sweep(self) -> None:
+        """Catch anything a timer missed; re-arms itself."""
+        try:
+            for post in await self.repo.due(int(self.clock()) - 5):
+                await self.publish(post.id)
+        finally:
+            run_once_at(self.scheduler, "posts:sweep", self.clock() + SWEEP_SECONDS, self.sweep)
+
+    async def publish(self, post_id: int) -> bool:
+        if not await self.repo.claim(post_id):
+            return False
+        post = await self.repo.get(post_id)
+        assert post is not None
+        try:
+            ids = await self._send(post)
+        except (TelegramBadRequest, TelegramForbiddenError) as exc:
+            await self.repo.set_status(post.id, "failed", exc.message, "publishing")
+            await self.notify(post, "failed")
+            return False
+        except TelegramAPIError as exc:  # retries exhausted in the outbound layer
+            await self.repo.set_status(post.id, "failed", str(exc), "publishing")
+            await self.notify(post, "failed")
+            return False
+        await self.repo.mark_published(post.id, ids, int(self.clock()))
+        if post.pin and ids:
+            try:
+                await self.bot.pin_chat_message(
+                    post.channel_id, ids[0], disable_notification=post.silent
+                )
+            except TelegramAPIError as exc:
+                logger.warning("post %s published but not pinned: %s", post.id, exc)
+        return True
+
+    async def _send(self, post: Post) -> list[int]:
+        if len(post.source_message_ids) == 1:
+            sent = await self.bot.copy_message(
+                post.channel_id,
+                post.source_chat_id,
+                post.source_message_ids[0],
+                disable_notification=post.silent,
+                reply_markup=url_keyboard(post.buttons),
+            )
+            return [sent.message_id]
+        sent_many = await self.bot.copy_messages(
+            post.channel_id,
+            post.source_chat_id,
+            post.source_message_ids,
+            disable_notification=post.silent,
+        )
+        return [m.message_id for m in sent_many]

@@ -1,0 +1,139 @@
+"""End-to-end scheduled posts (groundwork of issue 5): /schedule, exactly-once publishing,
+failures and restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from tests.fake_telegram import FakeTelegram
+from tests.harness import MANAGER_ID
+
+CHANNEL = -1001555000001
+
+
+@pytest.fixture
+def desk(fake: FakeTelegram):
+    fake.add_chat(CHANNEL, "channel", "News", username="news")
+    manager = fake.user(MANAGER_ID, "Manny")
+    return fake.private_chat(manager), manager
+
+
+async def compose(fake, desk, when: str):
+    chat, manager = desk
+    post = await fake.send_message(
+        chat, manager, "<b>Big</b> news", entities=[{"type": "bold", "offset": 0, "length": 3}]
+    )
+    await fake.send_message(chat, manager, f"/schedule @news {when}", reply_to=post)
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
+    return post, reply
+
+
+def channel_posts(fake):
+    return [m for (c, _), m in fake.messages.items() if c == CHANNEL]
+
+
+async def test_schedule_one_liner_publishes_once_at_its_time(steward, fake, desk):
+    post, reply = await compose(fake, desk, "+2s")
+    assert reply.plain.startswith("Scheduled for")
+    copy = await fake.wait_for("copyMessage", timeout=10, since=0)
+    assert copy["chat_id"] == CHANNEL and copy["from_chat_id"] == MANAGER_ID
+    assert copy["message_id"] == post["message_id"]
+    await asyncio.sleep(0.5)
+    assert len(fake.calls_of("copyMessage")) == 1
+    published = channel_posts(fake)
+    assert len(published) == 1 and published[0]["entities"][0]["type"] == "bold"
+    stored = await steward.app.post_repo.with_status("published")
+    assert [p.published_ids for p in stored] == [[published[0]["message_id"]]]
+
+
+async def test_non_manager_is_refused(steward, fake, desk):
+    user = fake.user(55, "Nobody")
+    chat = fake.private_chat(user)
+    post = await fake.send_message(chat, user, "spam")
+    await fake.send_message(chat, user, "/schedule @news +1m", reply_to=post)
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == 55)
+    assert reply.plain == "Only Steward's managers can use this command."
+    assert await steward.app.post_repo.with_status("scheduled") == []
+
+
+async def test_bad_times_are_explained(steward, fake, desk):
+    _, reply = await compose(fake, desk, "2020-01-01 10:00")
+    assert reply.plain == "That time has already passed."
+
+
+async def test_429_on_first_attempt_still_one_post(steward, fake, desk):
+    fake.fail("copyMessage", 429, retry_after=1)
+    await compose(fake, desk, "+1s")
+    await fake.wait_for("copyMessage", since=0, count=2, timeout=10)
+    await asyncio.sleep(0.5)
+    assert len(fake.calls_of("copyMessage")) == 2 and len(channel_posts(fake)) == 1
+    assert len(await steward.app.post_repo.with_status("published")) == 1
+
+
+async def test_403_marks_failed_and_tells_the_manager(steward, fake, desk):
+    fake.fail("copyMessage", 403, description="Forbidden: bot is not a member of the channel")
+    await compose(fake, desk, "+1s")
+    notice = await fake.wait_for(
+        "sendMessage",
+        lambda c: c["chat_id"] == MANAGER_ID and "failed" in c.plain,
+        timeout=10,
+        since=0,
+    )
+    assert "bot is not a member" in notice.plain
+    failed = await steward.app.post_repo.with_status("failed")
+    assert len(failed) == 1 and failed[0].attempts == 1
+
+
+async def test_due_while_down_is_published_once_at_start(steward, fake, desk):
+    await compose(fake, desk, "+2s")
+    await steward.stop()
+    await asyncio.sleep(2.5)
+    await steward.start()
+    await fake.wait_for("copyMessage", since=0, timeout=10)
+    await asyncio.sleep(1.0)
+    assert len(fake.calls_of("copyMessage")) == 1
+
+
+async def test_left_in_publishing_comes_back_as_needs_decision(steward, fake, desk):
+    await compose(fake, desk, "+1h")
+    repo = steward.app.post_repo
+    [post] = await repo.with_status("scheduled")
+    await steward.stop()
+    # simulate a crash mid-send: the row says publishing
+    from storage.database import Database
+
+    db = Database(steward.settings.database_path)
+    await db.open()
+    await db.execute("UPDATE posts SET status='publishing' WHERE id=?", (post.id,))
+    await db.close()
+    await steward.start()
+    notice = await fake.wait_for(
+        "sendMessage",
+        lambda c: c["chat_id"] == MANAGER_ID and "being published when I stopped" in c.plain,
+        since=0,
+    )
+    assert notice
+    assert [p.id for p in await steward.app.post_repo.with_status("needs_decision")] == [post.id]
+    assert not fake.calls_of("copyMessage")
+
+
+async def test_missed_beyond_grace_waits_for_a_decision(steward, fake, desk):
+    await compose(fake, desk, "+1h")
+    await steward.stop()
+    from storage.database import Database
+
+    db = Database(steward.settings.database_path)
+    await db.open()
+    await db.execute("UPDATE posts SET due_at=?", (int(time.time()) - 7200,))
+    await db.close()
+    await steward.start()
+    notice = await fake.wait_for(
+        "sendMessage",
+        lambda c: c["chat_id"] == MANAGER_ID and "was due while I was down" in c.plain,
+        since=0,
+    )
+    assert notice
+    assert not fake.calls_of("copyMessage")
