@@ -53,7 +53,7 @@ from storage.chats import ChatRepository, UserRepository
 from storage.database import Database
 from storage.engagement import GiveawayRepository, QuizRepository
 from storage.moderation import ModerationRepository
-from storage.posts import Post, PostRepository
+from storage.posts import ChannelRepository, Post, PostRepository
 from storage.stats import StatsRepository
 
 logger = logging.getLogger(__name__)
@@ -114,12 +114,14 @@ class Steward:
             self.scheduler,
         )
         self.post_repo = PostRepository(self.db)
+        self.channel_repo = ChannelRepository(self.db)
         self.publisher = Publisher(
             self.bot,
             self.post_repo,
             self.scheduler,
             settings.late_post_grace_seconds,
             self._post_notice,
+            channels=self.channel_repo,
         )
         self.giveaways = GiveawayService(
             self.bot,
@@ -154,6 +156,7 @@ class Steward:
             "stats": self.stats,
             "post_repo": self.post_repo,
             "publisher": self.publisher,
+            "channel_repo": self.channel_repo,
             "app": self,
         }
 
@@ -211,6 +214,10 @@ class Steward:
             "failed": N_("⚠️ Post #{id} for {channel} failed: {error}"),
             "missed": N_(
                 "⏰ Post #{id} for {channel} was due while I was down; it waits for your decision."
+            ),
+            "held": N_(
+                "⏸ Post #{id} is held: I can no longer post in {channel}. Give me the rights "
+                "back, then publish or reschedule it in /queue."
             ),
             "interrupted": N_(
                 "⏸ Post #{id} for {channel} was being published when I stopped; "

@@ -110,6 +110,24 @@ COMMANDS: tuple[CommandSpec, ...] = (
         Requirement.MANAGER,
         Where.PRIVATE,
     ),
+    CommandSpec(
+        "queue",
+        N_("upcoming, failed and held posts, with buttons"),
+        Requirement.MANAGER,
+        Where.PRIVATE,
+    ),
+    CommandSpec(
+        "channels",
+        N_("channels I can publish to, with my rights"),
+        Requirement.MANAGER,
+        Where.PRIVATE,
+    ),
+    CommandSpec(
+        "channel_add",
+        N_("register a channel: /channel_add @channel"),
+        Requirement.MANAGER,
+        Where.PRIVATE,
+    ),
 )
 
 

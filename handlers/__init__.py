@@ -33,6 +33,7 @@ def build_routers() -> list[Router]:
     return [
         membership.create_router(),  # joins, leaves, captcha
         commands,
+        posting.create_input_router(),  # a manager's answer to "send the new time"
         # the FAQ router (ordinary messages) goes here; catch-alls last
     ]
 

@@ -6,17 +6,22 @@ update without consuming it, so feature routers still get joins and leaves.)
 
 from __future__ import annotations
 
+import html
 import logging
+from typing import Any
 
 from aiogram import Bot, Router
+from aiogram.exceptions import TelegramAPIError
 from aiogram.types import ChatMemberUpdated
 from aiogram.utils.i18n import I18n
 
 from bot.commands import register_group_admin_menu
 from bot.config import Settings
+from bot.posting.channels import channel_rights, rights_line
 from bot.roles import RoleService
 from handlers import protection
 from storage.chats import ChatRepository
+from storage.posts import ChannelRepository
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +33,8 @@ async def bot_membership_changed(
     role_service: RoleService,
     settings: Settings,
     i18n: I18n,
+    channel_repo: ChannelRepository,
+    app: Any,
 ) -> None:
     chat = event.chat
     status = event.new_chat_member.status
@@ -41,6 +48,43 @@ async def bot_membership_changed(
     }
     if joined and chat.type in {"group", "supergroup"}:
         await register_group_admin_menu(bot, i18n, settings.languages, chat.id)
+    if chat.type == "channel":
+        await note_channel_rights(chat, event, channel_repo, bot, settings, i18n, app)
+
+
+async def note_channel_rights(
+    chat,
+    event: ChatMemberUpdated,
+    channel_repo: ChannelRepository,
+    bot: Bot,
+    settings: Settings,
+    i18n: I18n,
+    app: Any,
+) -> None:
+    """Register a channel the bot was made admin of, or flag one where it lost its rights,
+    and tell the managers either way (queued posts for a flagged channel are held)."""
+    before = await channel_repo.get(chat.id)
+    channel = channel_rights(chat, event.new_chat_member)
+    await channel_repo.upsert(channel, int(event.date.timestamp()))
+    if before is None and not channel.can_post:
+        return
+    for manager in sorted(settings.manager_ids):
+        locale = await app.locale_for(manager)
+        if channel.can_post:
+            text = i18n.gettext("📣 Channel {title} is ready for posts: {rights}", locale=locale)
+        else:
+            text = i18n.gettext(
+                "⚠️ I can no longer post in {title}; its queued posts are held.", locale=locale
+            )
+        try:
+            await bot.send_message(
+                manager,
+                text.format(
+                    title=html.escape(chat.title or str(chat.id)), rights=rights_line(channel)
+                ),
+            )
+        except TelegramAPIError as exc:
+            logger.info("manager %s not told about channel %s: %s", manager, chat.id, exc)
 
 
 def create_router() -> Router:

@@ -8,14 +8,18 @@ from datetime import UTC, datetime
 from aiogram import Bot, Router
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject
-from aiogram.types import Message
+from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
+from bot.posting.channels import channel_rights, rights_line
 from bot.posting.publisher import Publisher
 from bot.posting.times import TimeError, parse_time
 from storage.chats import ChatRepository
-from storage.posts import PostRepository
+from storage.posts import ChannelRepository, PostRepository
 
 MANAGER_PRIVATE = {"role": "manager", "chat": "private"}
 
@@ -98,7 +102,185 @@ async def schedule_command(
     )
 
 
+# --- channels ---------------------------------------------------------------------------------
+
+
+async def channel_add_command(
+    message: Message,
+    command: CommandObject,
+    bot: Bot,
+    channel_repo: ChannelRepository,
+    settings: Settings,
+) -> None:
+    target = (command.args or "").strip()
+    if not target:
+        await message.reply(html.escape(_("Usage: /channel_add @channel or /channel_add <id>")))
+        return
+    try:
+        chat = await bot.get_chat(target if target.startswith("@") else int(target))
+        member = await bot.get_chat_member(chat.id, settings.bot_id)
+    except (TelegramAPIError, ValueError):
+        await message.reply(_("I don't know that channel. Add me to it as an admin first."))
+        return
+    if chat.type != "channel":
+        await message.reply(_("That is not a channel."))
+        return
+    channel = channel_rights(chat, member)
+    await channel_repo.upsert(channel, int(datetime.now(UTC).timestamp()))
+    await message.reply(
+        _("Channel {title}: {rights}").format(
+            title=html.escape(chat.title or str(chat.id)), rights=rights_line(channel)
+        )
+    )
+
+
+async def channels_command(message: Message, channel_repo: ChannelRepository) -> None:
+    channels = await channel_repo.all()
+    if not channels:
+        await message.reply(
+            _("No channels yet: make me an admin of a channel, or use /channel_add @channel.")
+        )
+        return
+    lines = [_("Channels:")]
+    for c in channels:
+        flag = "" if c.can_post else " ⚠️"
+        lines.append(f"• {html.escape(c.title or str(c.chat_id))}{flag} — {rights_line(c)}")
+    await message.reply("\n".join(lines))
+
+
+# --- the queue ----------------------------------------------------------------------------------
+
+
+class QueueCallback(CallbackData, prefix="q"):
+    op: str  # now | later | cancel | sure
+    post_id: int
+
+
+class Reschedule(StatesGroup):
+    waiting_for_time = State()
+
+
+STATUS_MARK = {"scheduled": "🕒", "failed": "⚠️", "needs_decision": "❓"}
+
+
+async def queue_command(
+    message: Message, post_repo: PostRepository, channel_repo: ChannelRepository, settings: Settings
+) -> None:
+    posts = await post_repo.with_status("scheduled", "failed", "needs_decision")
+    if not posts:
+        await message.reply(
+            _("The queue is empty. Reply to a message with /schedule to add a post.")
+        )
+        return
+    names = {c.chat_id: c.title or str(c.chat_id) for c in await channel_repo.all()}
+    for post in posts[:30]:
+        when = datetime.fromtimestamp(post.due_at, settings.timezone).strftime("%d.%m %H:%M")
+        name = html.escape(names.get(post.channel_id, str(post.channel_id)))
+        text = f"{STATUS_MARK[post.status]} #{post.id} · {name} · {when}"
+        if post.error:
+            text += f"\n{html.escape(post.error)}"
+        buttons = [
+            [
+                InlineKeyboardButton(
+                    text=_("▶️ Publish now"),
+                    callback_data=QueueCallback(op="now", post_id=post.id).pack(),
+                ),
+                InlineKeyboardButton(
+                    text=_("🕒 Reschedule"),
+                    callback_data=QueueCallback(op="later", post_id=post.id).pack(),
+                ),
+                InlineKeyboardButton(
+                    text=_("✖️ Cancel"),
+                    callback_data=QueueCallback(op="cancel", post_id=post.id).pack(),
+                ),
+            ]
+        ]
+        await message.answer(text, reply_markup=InlineKeyboardMarkup(inline_keyboard=buttons))
+
+
+async def queue_pressed(
+    query: CallbackQuery,
+    callback_data: QueueCallback,
+    state: FSMContext,
+    post_repo: PostRepository,
+    publisher: Publisher,
+) -> None:
+    post = await post_repo.get(callback_data.post_id)
+    if post is None or post.status in {"published", "cancelled", "publishing"}:
+        await query.answer(_("This post is no longer in the queue."), show_alert=True)
+        return
+    op = callback_data.op
+    if op == "cancel":
+        sure = InlineKeyboardMarkup(
+            inline_keyboard=[
+                [
+                    InlineKeyboardButton(
+                        text=_("Yes, cancel it"),
+                        callback_data=QueueCallback(op="sure", post_id=post.id).pack(),
+                    ),
+                ]
+            ]
+        )
+        await query.message.edit_reply_markup(reply_markup=sure)
+        await query.answer(_("Cancel post #{id}? Press again to confirm.").format(id=post.id))
+    elif op == "sure":
+        publisher.disarm(post.id)
+        await post_repo.set_status(post.id, "cancelled")
+        await query.message.edit_text(_("✖️ Post #{id} cancelled.").format(id=post.id))
+        await query.answer()
+    elif op == "later":
+        await state.set_state(Reschedule.waiting_for_time)
+        await state.update_data(post_id=post.id)
+        await query.message.answer(
+            _("Send the new time for post #{id}, e.g. tomorrow 10:00 or +2h.").format(id=post.id)
+        )
+        await query.answer()
+    else:  # publish now
+        if post.status != "scheduled":
+            await post_repo.reschedule(post.id, int(datetime.now(UTC).timestamp()))
+        publisher.disarm(post.id)
+        await query.answer(_("Publishing post #{id}.").format(id=post.id))
+        ok = await publisher.publish(post.id)
+        if ok:
+            await query.message.edit_text(_("✅ Post #{id} published.").format(id=post.id))
+
+
+async def new_time_given(
+    message: Message,
+    state: FSMContext,
+    post_repo: PostRepository,
+    publisher: Publisher,
+    settings: Settings,
+) -> None:
+    data = await state.get_data()
+    try:
+        due = parse_time(message.text or "", datetime.now(UTC), settings.timezone)
+    except TimeError as exc:
+        await message.reply(time_error_text(exc.code))
+        return  # still waiting for a time
+    await state.clear()
+    post_id = data.get("post_id")
+    if post_id is None or not await post_repo.reschedule(post_id, int(due.timestamp())):
+        await message.reply(_("This post is no longer in the queue."))
+        return
+    publisher.arm(await post_repo.get(post_id))
+    local = due.astimezone(settings.timezone).strftime("%d.%m.%Y %H:%M")
+    await message.reply(_("Post #{id} moved to {time}.").format(id=post_id, time=local))
+
+
 def create_router() -> Router:
     router = Router(name="posting")
     router.message.register(schedule_command, Command("schedule"), flags=MANAGER_PRIVATE)
+    router.message.register(channel_add_command, Command("channel_add"), flags=MANAGER_PRIVATE)
+    router.message.register(channels_command, Command("channels"), flags=MANAGER_PRIVATE)
+    router.message.register(queue_command, Command("queue"), flags=MANAGER_PRIVATE)
+    router.callback_query.register(queue_pressed, QueueCallback.filter(), flags={"role": "manager"})
+    return router
+
+
+def create_input_router() -> Router:
+    """Answers a manager types after pressing Reschedule (not commands, so outside the
+    command routers)."""
+    router = Router(name="posting-input")
+    router.message.register(new_time_given, Reschedule.waiting_for_time, flags=MANAGER_PRIVATE)
     return router

@@ -130,3 +130,52 @@ class PostRepository:
             (due_at, post_id),
         )
         return cursor.rowcount == 1
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    chat_id: int
+    title: str | None
+    username: str | None
+    can_post: bool
+    can_edit: bool
+    can_delete: bool
+    can_pin: bool
+
+
+class ChannelRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def upsert(self, channel: Channel, now: int) -> None:
+        await self.db.execute(
+            "INSERT INTO channels VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(chat_id) DO UPDATE SET "
+            "title=excluded.title, username=excluded.username, can_post=excluded.can_post, "
+            "can_edit=excluded.can_edit, can_delete=excluded.can_delete, "
+            "can_pin=excluded.can_pin, updated_at=excluded.updated_at",
+            (
+                channel.chat_id,
+                channel.title,
+                channel.username,
+                int(channel.can_post),
+                int(channel.can_edit),
+                int(channel.can_delete),
+                int(channel.can_pin),
+                now,
+            ),
+        )
+
+    async def get(self, chat_id: int) -> Channel | None:
+        row = await self.db.fetchone(
+            "SELECT chat_id, title, username, can_post, can_edit, can_delete, can_pin "
+            "FROM channels WHERE chat_id=?",
+            (chat_id,),
+        )
+        return Channel(row[0], row[1], row[2], *map(bool, row[3:])) if row else None
+
+    async def all(self) -> list[Channel]:
+        rows = await self.db.fetchall(
+            "SELECT chat_id, title, username, can_post, can_edit, can_delete, can_pin "
+            "FROM channels ORDER BY title"
+        )
+        return [Channel(r[0], r[1], r[2], *map(bool, r[3:])) for r in rows]

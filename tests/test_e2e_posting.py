@@ -137,3 +137,102 @@ async def test_missed_beyond_grace_waits_for_a_decision(steward, fake, desk):
     )
     assert notice
     assert not fake.calls_of("copyMessage")
+
+
+async def register_channel(fake, steward, *, can_post=True):
+    channel = fake.chats[CHANNEL].chat
+    owner = fake.user(3, "Owner")
+    member = fake._admin_member(fake.bot_user, is_bot_self=True, can_post_messages=can_post)
+    await fake.push_update(
+        {
+            "my_chat_member": {
+                "chat": channel,
+                "from": owner,
+                "date": fake.now(),
+                "old_chat_member": {"status": "left", "user": fake.bot_user},
+                "new_chat_member": member,
+            }
+        }
+    )
+    await steward.idle()
+
+
+async def test_channel_registration_tells_managers_and_lost_rights_hold_posts(steward, fake, desk):
+    await register_channel(fake, steward)
+    ready = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=0)
+    assert ready.plain.startswith("📣 Channel News is ready for posts: ✅post")
+    await compose(fake, desk, "+2s")
+    # the bot loses its posting right before the post is due
+    demoted = fake._admin_member(fake.bot_user, is_bot_self=True, can_post_messages=False)
+    await fake.push_update(
+        {
+            "my_chat_member": {
+                "chat": fake.chats[CHANNEL].chat,
+                "from": fake.user(3, "Owner"),
+                "date": fake.now(),
+                "old_chat_member": fake._admin_member(fake.bot_user, is_bot_self=True),
+                "new_chat_member": demoted,
+            }
+        }
+    )
+    held = await fake.wait_for(
+        "sendMessage",
+        lambda c: c["chat_id"] == MANAGER_ID and "is held" in c.plain,
+        since=0,
+        timeout=10,
+    )
+    assert held
+    assert not fake.calls_of("copyMessage")
+    assert len(await steward.app.post_repo.with_status("needs_decision")) == 1
+    chat, manager = desk
+    await fake.send_message(chat, manager, "/channels")
+    listing = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("Channels:"))
+    assert "⚠️" in listing.plain and "❌post" in listing.plain
+
+
+async def test_queue_cancel_and_reschedule(steward, fake, desk):
+    chat, manager = desk
+    await compose(fake, desk, "+1h")
+    await compose(fake, desk, "+2h")
+    await fake.send_message(chat, manager, "/queue")
+    first = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🕒 #1"))
+    second = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🕒 #2"))
+    first_message = fake.messages[
+        (
+            MANAGER_ID,
+            max(
+                m
+                for (c, m), msg in fake.messages.items()
+                if c == MANAGER_ID and msg.get("text", "").startswith("🕒 #1")
+            ),
+        )
+    ]
+    cancel = first["reply_markup"]["inline_keyboard"][0][2]["callback_data"]
+    await fake.press_button(first_message, manager, cancel)
+    confirm = await fake.wait_for("editMessageReplyMarkup")
+    sure = confirm["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    await fake.press_button(first_message, manager, sure)
+    await fake.wait_for("editMessageText", lambda c: "cancelled" in c.plain)
+    assert [p.id for p in await steward.app.post_repo.with_status("cancelled")] == [1]
+    assert steward.app.scheduler.get_job("post:1") is None
+
+    second_message = fake.messages[
+        (
+            MANAGER_ID,
+            max(
+                m
+                for (c, m), msg in fake.messages.items()
+                if c == MANAGER_ID and msg.get("text", "").startswith("🕒 #2")
+            ),
+        )
+    ]
+    later = second["reply_markup"]["inline_keyboard"][0][1]["callback_data"]
+    await fake.press_button(second_message, manager, later)
+    await fake.wait_for("sendMessage", lambda c: "new time for post #2" in c.plain)
+    await fake.send_message(chat, manager, "+2s")
+    moved = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("Post #2 moved"))
+    assert moved
+    copy = await fake.wait_for("copyMessage", since=0, timeout=10)
+    assert copy["chat_id"] == CHANNEL
+    await asyncio.sleep(0.5)
+    assert len(fake.calls_of("copyMessage")) == 1

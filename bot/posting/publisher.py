@@ -21,7 +21,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.scheduling import cancel, run_once_at
-from storage.posts import Post, PostRepository
+from storage.posts import ChannelRepository, Post, PostRepository
 
 logger = logging.getLogger(__name__)
 
@@ -49,9 +49,11 @@ class Publisher:
         grace_seconds: int,
         notify: Notify,
         clock: Callable[[], float] = time.time,
+        channels: ChannelRepository | None = None,
     ) -> None:
         self.bot = bot
         self.repo = repo
+        self.channels = channels
         self.scheduler = scheduler
         self.grace_seconds = grace_seconds
         self.notify = notify
@@ -109,6 +111,14 @@ class Publisher:
             return False
         post = await self.repo.get(post_id)
         assert post is not None
+        channel = await self.channels.get(post.channel_id) if self.channels else None
+        if channel is not None and not channel.can_post:
+            # rights lost: hold the post for a decision instead of failing it against Telegram
+            await self.repo.set_status(
+                post.id, "needs_decision", "I can no longer post in this channel", "publishing"
+            )
+            await self.notify(post, "held")
+            return False
         try:
             ids = await self._send(post)
         except (TelegramBadRequest, TelegramForbiddenError) as exc:
