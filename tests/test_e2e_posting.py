@@ -31,6 +31,20 @@ async def compose(fake, desk, when: str):
     return post, reply
 
 
+def message_starting(fake, chat_id: int, prefix: str) -> dict:
+    """The latest message in a chat whose text starts with `prefix` (to press its buttons)."""
+    return fake.messages[
+        (
+            chat_id,
+            max(
+                m
+                for (c, m), msg in fake.messages.items()
+                if c == chat_id and msg.get("text", "").startswith(prefix)
+            ),
+        )
+    ]
+
+
 def channel_posts(fake):
     return [m for (c, _), m in fake.messages.items() if c == CHANNEL]
 
@@ -197,16 +211,7 @@ async def test_queue_cancel_and_reschedule(steward, fake, desk):
     await fake.send_message(chat, manager, "/queue")
     first = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🕒 #1"))
     second = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🕒 #2"))
-    first_message = fake.messages[
-        (
-            MANAGER_ID,
-            max(
-                m
-                for (c, m), msg in fake.messages.items()
-                if c == MANAGER_ID and msg.get("text", "").startswith("🕒 #1")
-            ),
-        )
-    ]
+    first_message = message_starting(fake, MANAGER_ID, "🕒 #1")
     cancel = first["reply_markup"]["inline_keyboard"][0][2]["callback_data"]
     await fake.press_button(first_message, manager, cancel)
     confirm = await fake.wait_for("editMessageReplyMarkup")
@@ -216,16 +221,7 @@ async def test_queue_cancel_and_reschedule(steward, fake, desk):
     assert [p.id for p in await steward.app.post_repo.with_status("cancelled")] == [1]
     assert steward.app.scheduler.get_job("post:1") is None
 
-    second_message = fake.messages[
-        (
-            MANAGER_ID,
-            max(
-                m
-                for (c, m), msg in fake.messages.items()
-                if c == MANAGER_ID and msg.get("text", "").startswith("🕒 #2")
-            ),
-        )
-    ]
+    second_message = message_starting(fake, MANAGER_ID, "🕒 #2")
     later = second["reply_markup"]["inline_keyboard"][0][1]["callback_data"]
     await fake.press_button(second_message, manager, later)
     await fake.wait_for("sendMessage", lambda c: "new time for post #2" in c.plain)
