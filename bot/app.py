@@ -122,6 +122,7 @@ class Steward:
             settings.late_post_grace_seconds,
             self._post_notice,
             channels=self.channel_repo,
+            tz=settings.timezone,
         )
         self.giveaways = GiveawayService(
             self.bot,

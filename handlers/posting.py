@@ -17,11 +17,12 @@ from aiogram.utils.i18n import gettext as _
 from bot.config import Settings
 from bot.posting.channels import channel_rights, rights_line
 from bot.posting.publisher import Publisher
-from bot.posting.times import TimeError, parse_time
+from bot.posting.times import TimeError, parse_recurrence, parse_time
 from storage.chats import ChatRepository
 from storage.posts import ChannelRepository, PostRepository
 
 MANAGER_PRIVATE = {"role": "manager", "chat": "private"}
+RECURRING_WORDS = {"daily", "weekly"}
 
 
 def time_error_text(code: str) -> str:
@@ -65,8 +66,13 @@ async def schedule_command(
         )
         return
     target, when = args
+    recurrence = None
     try:
-        due = parse_time(when, datetime.now(UTC), settings.timezone)
+        if when.split()[0].lower() in RECURRING_WORDS or len(when.split()) == 5:
+            recurrence = parse_recurrence(when, settings.timezone)
+            due = recurrence.next_after(datetime.now(UTC))
+        else:
+            due = parse_time(when, datetime.now(UTC), settings.timezone)
     except TimeError as exc:
         await message.reply(time_error_text(exc.code))
         return
@@ -88,6 +94,7 @@ async def schedule_command(
             source_chat_id=message.chat.id,
             source_message_ids=[source.message_id],
             due_at=int(due.timestamp()),
+            recurrence=recurrence.spec if recurrence else None,
             created_by=message.from_user.id,
             now=int(datetime.now(UTC).timestamp()),
         )

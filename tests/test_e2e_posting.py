@@ -232,3 +232,18 @@ async def test_queue_cancel_and_reschedule(steward, fake, desk):
     assert copy["chat_id"] == CHANNEL
     await asyncio.sleep(0.5)
     assert len(fake.calls_of("copyMessage")) == 1
+
+
+async def test_recurring_post_queues_its_next_occurrence(steward, fake, desk):
+    chat, manager = desk
+    post = await fake.send_message(chat, manager, "Weekly digest")
+    await fake.send_message(chat, manager, "/schedule @news weekly mon 10:00", reply_to=post)
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
+    assert reply.plain.startswith("Scheduled for")
+    [first] = await steward.app.post_repo.with_status("scheduled")
+    assert first.recurrence == "weekly mon 10:00"
+    # publish it now (as the timer would on Monday) and the next Monday is queued
+    await steward.app.publisher.publish(first.id)
+    queued = await steward.app.post_repo.with_status("scheduled")
+    assert len(queued) == 1 and queued[0].due_at - first.due_at == 7 * 86400
+    assert steward.app.scheduler.get_job(f"post:{queued[0].id}") is not None

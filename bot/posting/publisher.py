@@ -14,12 +14,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.posting.times import TimeError, parse_recurrence
 from bot.scheduling import cancel, run_once_at
 from storage.posts import ChannelRepository, Post, PostRepository
 
@@ -50,10 +53,12 @@ class Publisher:
         notify: Notify,
         clock: Callable[[], float] = time.time,
         channels: ChannelRepository | None = None,
+        tz: ZoneInfo | None = None,
     ) -> None:
         self.bot = bot
         self.repo = repo
         self.channels = channels
+        self.tz = tz or ZoneInfo("UTC")
         self.scheduler = scheduler
         self.grace_seconds = grace_seconds
         self.notify = notify
@@ -130,6 +135,8 @@ class Publisher:
             await self.notify(post, "failed")
             return False
         await self.repo.mark_published(post.id, ids, int(self.clock()))
+        if post.recurrence:
+            await self._queue_next(post)
         if post.pin and ids:
             try:
                 await self.bot.pin_chat_message(
@@ -138,6 +145,35 @@ class Publisher:
             except TelegramAPIError as exc:
                 logger.warning("post %s published but not pinned: %s", post.id, exc)
         return True
+
+    async def _queue_next(self, post: Post) -> None:
+        """A recurring post queues its next occurrence once this one is out."""
+        try:
+            recurrence = parse_recurrence(post.recurrence or "", self.tz)
+        except TimeError:
+            logger.warning("post %s: recurrence %r no longer parses", post.id, post.recurrence)
+            return
+        # strictly after this occurrence (the trigger's next fire time is inclusive)
+        after = datetime.fromtimestamp(max(post.due_at, self.clock()) + 1, UTC)
+        next_due = recurrence.next_after(after)
+        if next_due is None:
+            return
+        next_id = await self.repo.add(
+            channel_id=post.channel_id,
+            source_chat_id=post.source_chat_id,
+            source_message_ids=post.source_message_ids,
+            due_at=int(next_due.timestamp()),
+            created_by=post.created_by,
+            now=int(self.clock()),
+            silent=post.silent,
+            pin=post.pin,
+            delete_after_hours=post.delete_after_hours,
+            buttons=post.buttons,
+            recurrence=post.recurrence,
+        )
+        next_post = await self.repo.get(next_id)
+        if next_post is not None:
+            self.arm(next_post)
 
     async def _send(self, post: Post) -> list[int]:
         if len(post.source_message_ids) == 1:
