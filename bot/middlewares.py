@@ -169,7 +169,10 @@ async def is_command_text(message: Message) -> bool:
 
 
 async def addressed_to_bot(message: Message) -> bool:
-    """A command, or a reply calling the admins (`@admin`, handled like /report)."""
+    """Anything in a private chat with the bot; in groups a command, or a reply calling the
+    admins (`@admin`, handled like /report)."""
+    if message.chat.type == "private":
+        return True
     text = message.text or ""
     return text.startswith("/") or (
         message.reply_to_message is not None and "@admin" in text.lower()

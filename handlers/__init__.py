@@ -16,11 +16,11 @@ from handlers import engagement, errors, membership, moderation, posting, start,
 def build_routers() -> list[Router]:
     """Fresh routers per app, so several bots (tests, benchmarks) can live in one process.
 
-    Moderation runs before all of them, as a middleware. The command features sit under one
-    parent router whose filter lets only messages addressed to the bot in (a command, or an
-    `@admin` call): ordinary chat skips every command router at once instead of being offered
-    to each, which the pipeline benchmark counts. Their other updates (buttons, poll answers,
-    channel posts) are not filtered."""
+    Moderation runs before all of them, as a middleware. The features people address the bot
+    with sit under one parent router whose filter lets in only messages addressed to the bot
+    (private chats, and in groups a command or an `@admin` call): ordinary group chat skips
+    them all at once instead of being offered to each, which the pipeline benchmark counts.
+    Their other updates (buttons, poll answers, channel posts) are not filtered."""
     commands = Router(name="commands")
     commands.message.filter(addressed_to_bot)
     commands.include_routers(
@@ -29,11 +29,11 @@ def build_routers() -> list[Router]:
         engagement.create_router(),  # quizzes and giveaways
         stats.create_router(),  # reports; channel posts and reaction counts
         posting.create_router(),  # scheduled posts
+        posting.create_input_router(),  # a manager's answer to "send the new time"
     )
     return [
         membership.create_router(),  # joins, leaves, captcha
         commands,
-        posting.create_input_router(),  # a manager's answer to "send the new time"
         # the FAQ router (ordinary messages) goes here; catch-alls last
     ]
 

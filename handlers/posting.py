@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from aiogram import Bot, Router
 from aiogram.exceptions import TelegramAPIError
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -285,9 +285,16 @@ def create_router() -> Router:
     return router
 
 
+async def in_private(message: Message) -> bool:
+    return message.chat.type == "private"
+
+
 def create_input_router() -> Router:
-    """Answers a manager types after pressing Reschedule (not commands, so outside the
-    command routers)."""
+    """Answers a manager types after pressing Reschedule. `StateFilter` is used rather than
+    the bare `State`, whose synchronous check aiogram would run in a worker thread."""
     router = Router(name="posting-input")
-    router.message.register(new_time_given, Reschedule.waiting_for_time, flags=MANAGER_PRIVATE)
+    router.message.filter(in_private)
+    router.message.register(
+        new_time_given, StateFilter(Reschedule.waiting_for_time), flags=MANAGER_PRIVATE
+    )
     return router
