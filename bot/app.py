@@ -112,6 +112,7 @@ class Steward:
             settings,
             self.i18n,
             self.scheduler,
+            self.locale_for,
         )
         self.post_repo = PostRepository(self.db)
         self.channel_repo = ChannelRepository(self.db)
@@ -158,7 +159,7 @@ class Steward:
             "post_repo": self.post_repo,
             "publisher": self.publisher,
             "channel_repo": self.channel_repo,
-            "app": self,
+            "locale_for": self.locale_for,
         }
 
     def _build_dispatcher(self) -> Dispatcher:

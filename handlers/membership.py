@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 from aiogram import Bot, Router
 from aiogram.exceptions import TelegramAPIError
@@ -34,7 +34,7 @@ async def bot_membership_changed(
     settings: Settings,
     i18n: I18n,
     channel_repo: ChannelRepository,
-    app: Any,
+    locale_for: Callable[[int], Awaitable[str]],
 ) -> None:
     chat = event.chat
     status = event.new_chat_member.status
@@ -49,7 +49,7 @@ async def bot_membership_changed(
     if joined and chat.type in {"group", "supergroup"}:
         await register_group_admin_menu(bot, i18n, settings.languages, chat.id)
     if chat.type == "channel":
-        await note_channel_rights(chat, event, channel_repo, bot, settings, i18n, app)
+        await note_channel_rights(chat, event, channel_repo, bot, settings, i18n, locale_for)
 
 
 async def note_channel_rights(
@@ -59,7 +59,7 @@ async def note_channel_rights(
     bot: Bot,
     settings: Settings,
     i18n: I18n,
-    app: Any,
+    locale_for: Callable[[int], Awaitable[str]],
 ) -> None:
     """Register a channel the bot was made admin of, or flag one where it lost its rights,
     and tell the managers either way (queued posts for a flagged channel are held)."""
@@ -69,7 +69,7 @@ async def note_channel_rights(
     if before is None and not channel.can_post:
         return
     for manager in sorted(settings.manager_ids):
-        locale = await app.locale_for(manager)
+        locale = await locale_for(manager)
         if channel.can_post:
             text = i18n.gettext("📣 Channel {title} is ready for posts: {rights}", locale=locale)
         else:

@@ -8,7 +8,7 @@ import html
 import io
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 
 from aiogram import Bot
@@ -49,9 +49,11 @@ class StatsService:
         settings: Settings,
         i18n: I18n,
         scheduler: AsyncIOScheduler,
+        locale_for: Callable[[int], Awaitable[str]],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.bot = bot
+        self.locale_for = locale_for
         self.repo = repo
         self.chats = chats
         self.settings = settings
@@ -260,19 +262,15 @@ class StatsService:
 
     async def send_digest(self, only_to: int | None = None) -> None:
         recipients = [only_to] if only_to is not None else sorted(self.settings.manager_ids)
+        texts: dict[str, str] = {}  # the reports are built once per language, not per manager
         for manager in recipients:
-            language = await self.chats_user_language(manager)
+            language = await self.locale_for(manager)
+            if language not in texts:
+                texts[language] = (await self.digest_text(language))[:4096]
             try:
-                await self.bot.send_message(manager, (await self.digest_text(language))[:4096])
+                await self.bot.send_message(manager, texts[language])
             except TelegramAPIError as exc:
                 logger.info("digest not delivered to %s: %s", manager, exc)
-
-    async def chats_user_language(self, user_id: int) -> str:
-        from bot.i18n import pick_language
-        from storage.chats import UserRepository
-
-        code = await UserRepository(self.repo.db).language_of(user_id)
-        return pick_language([code], self.settings.languages, self.settings.default_language)
 
     async def csv_file(self, chat_id: int, days: int) -> BufferedInputFile:
         report = await self.report(chat_id, days)
