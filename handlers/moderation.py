@@ -311,15 +311,16 @@ async def resetwarns_command(
 # --- mute / ban / kick ------------------------------------------------------------------------
 
 
-async def _act(
+async def restrict_command(
     message: Message,
     command: CommandObject,
     users: UserRepository,
     role_service: RoleService,
     settings: Settings,
     moderation: ModerationService,
-    kind: str,
 ) -> None:
+    """/mute, /unmute, /ban, /unban and /kick: the command name is the action."""
+    kind = command.command.lower()
     found = await target_from_command(
         message, command, users, role_service, settings, with_duration=kind in {"mute", "ban"}
     )
@@ -355,31 +356,6 @@ async def _act(
     text = texts[kind].format(name=target.mention, duration=duration) + reason_line(args.reason)
     markup = undo_keyboard(moderation, action_id) if action_id and kind != "kick" else None
     await message.reply(text, reply_markup=markup)
-
-
-async def mute_command(message: Message, command: CommandObject, **deps) -> None:
-    await _act(message, command, kind="mute", **_deps(deps))
-
-
-async def unmute_command(message: Message, command: CommandObject, **deps) -> None:
-    await _act(message, command, kind="unmute", **_deps(deps))
-
-
-async def ban_command(message: Message, command: CommandObject, **deps) -> None:
-    await _act(message, command, kind="ban", **_deps(deps))
-
-
-async def unban_command(message: Message, command: CommandObject, **deps) -> None:
-    await _act(message, command, kind="unban", **_deps(deps))
-
-
-async def kick_command(message: Message, command: CommandObject, **deps) -> None:
-    await _act(message, command, kind="kick", **_deps(deps))
-
-
-def _deps(data: dict) -> dict:
-    keys = ("users", "role_service", "settings", "moderation")
-    return {k: data[k] for k in keys}
 
 
 # --- deleting ---------------------------------------------------------------------------------
@@ -1092,11 +1068,7 @@ def create_router() -> Router:
     m.register(unwarn_command, Command("unwarn"), flags=ADMIN)
     m.register(warns_command, Command("warns"), flags=GROUP)
     m.register(resetwarns_command, Command("resetwarns"), flags=ADMIN)
-    m.register(mute_command, Command("mute"), flags=ADMIN)
-    m.register(unmute_command, Command("unmute"), flags=ADMIN)
-    m.register(ban_command, Command("ban"), flags=ADMIN)
-    m.register(unban_command, Command("unban"), flags=ADMIN)
-    m.register(kick_command, Command("kick"), flags=ADMIN)
+    m.register(restrict_command, Command("mute", "unmute", "ban", "unban", "kick"), flags=ADMIN)
     m.register(del_command, Command("del"), flags=ADMIN)
     m.register(purge_command, Command("purge"), flags=ADMIN)
     m.register(spam_command, Command("spam"), flags=ADMIN)
