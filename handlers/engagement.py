@@ -11,6 +11,7 @@ from aiogram import Bot, Router
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, CallbackQuery, Message, PollAnswer
+from aiogram.utils.i18n import get_i18n
 from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
@@ -20,7 +21,13 @@ from bot.engagement.giveaways import (
     GiveawayService,
     parse_giveaway,
 )
-from bot.engagement.quiz_format import QuizFormatError, parse_quiz_json, parse_quiz_text
+from bot.engagement.quiz_format import (
+    Question,
+    QuizDraft,
+    QuizFormatError,
+    parse_quiz_json,
+    parse_quiz_text,
+)
 from bot.engagement.quizzes import QuizRunner
 from bot.middlewares import is_command_text
 from bot.moderation.durations import looks_like_duration, parse_duration
@@ -165,8 +172,6 @@ async def quiz_del(
 async def quiz_export(
     message: Message, command: CommandObject, quiz_repo: QuizRepository, role_service: RoleService
 ) -> None:
-    from bot.engagement.quiz_format import Question, QuizDraft
-
     quiz = await _quiz_for(message, command, quiz_repo, role_service)
     if quiz is None:
         return
@@ -244,8 +249,6 @@ async def quiz_stop(message: Message, quiz_repo: QuizRepository, runner: QuizRun
 
 async def quiz_top(message: Message, quiz_repo: QuizRepository, runner: QuizRunner) -> None:
     rows = await quiz_repo.season(message.chat.id)
-    from aiogram.utils.i18n import get_i18n
-
     await message.reply(runner.render_season(rows, get_i18n().current_locale))
 
 
@@ -316,8 +319,6 @@ async def participate(
     query: CallbackQuery, callback_data: GiveawayCallback, giveaways: GiveawayService
 ) -> None:
     outcome, reason = await giveaways.enter(callback_data.giveaway_id, query.from_user)
-    from aiogram.utils.i18n import get_i18n
-
     locale = get_i18n().current_locale
     texts = {
         "entered": _("You are in! Good luck 🍀"),
@@ -416,8 +417,6 @@ async def reroll_command(
     if not winners:
         await message.reply(_("No more eligible entrants to draw from."))
         return
-    from aiogram.utils.i18n import get_i18n
-
     locale = get_i18n().current_locale
     lines = [
         _("New winners of giveaway #{id} (next in the same draw order):").format(id=giveaway.id)

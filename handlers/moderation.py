@@ -26,6 +26,7 @@ from bot.config import Settings
 from bot.moderation.args import ArgumentError, parse_action_args, parse_warn_limit
 from bot.moderation.blocklist import BadPattern, parse_filter
 from bot.moderation.durations import format_duration
+from bot.moderation.language import PLAUSIBLE
 from bot.moderation.service import (
     Actor,
     ModCallback,
@@ -732,8 +733,6 @@ async def setlog_command(
 async def setlanguages_command(
     message: Message, command: CommandObject, mod_repo: ModerationRepository
 ) -> None:
-    from bot.moderation.language import PLAUSIBLE
-
     codes = [
         c.strip().lower() for c in (command.args or "").replace(" ", ",").split(",") if c.strip()
     ]

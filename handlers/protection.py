@@ -32,6 +32,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.config import Settings
 from bot.i18n import pick_language
+from bot.moderation.durations import format_duration
 from bot.moderation.flood import FloodTracker
 from bot.moderation.language import foreign_language
 from bot.moderation.service import (
@@ -293,8 +294,6 @@ class ProtectionMiddleware(BaseMiddleware):
             logger.warning("flood mute failed in %s: %s", message.chat.id, exc)
             return False
         locale = chat_locale(chat_settings, self.settings)
-        from bot.moderation.durations import format_duration
-
         notice = self.i18n.gettext(
             "🔇 {name} is muted for {duration} for flooding.", locale=locale
         ).format(name=target.mention, duration=format_duration(duration))

@@ -26,8 +26,6 @@ def _role_heading(requirement: Requirement) -> str:
 
 
 def render_help(roles: Roles, chat_type: str) -> str:
-    from aiogram.utils.i18n import gettext
-
     grouped = visible_commands(roles, chat_type)
     order = [
         Requirement.MEMBER,
@@ -42,7 +40,7 @@ def render_help(roles: Roles, chat_type: str) -> str:
             continue
         lines.append("")
         lines.append(f"<b>{html.escape(_role_heading(requirement))}</b>")
-        lines.extend(f"/{s.name} — {html.escape(gettext(s.description))}" for s in specs)
+        lines.extend(f"/{s.name} — {html.escape(_(s.description))}" for s in specs)
     if chat_type == "private" and not roles.is_manager:
         lines.append("")
         lines.append(_("Admin commands work in your group, where you are an admin."))
