@@ -422,13 +422,7 @@ async def reroll_command(
         _("New winners of giveaway #{id} (next in the same draw order):").format(id=giveaway.id)
     ]
     lines += [f"{n}. {giveaways.mention(uid, entries)}" for n, uid in enumerate(winners, 1)]
-    for uid, reason in skipped:
-        lines.append(
-            _("Skipped {name}: {reason}.").format(
-                name=giveaways.mention(uid, entries),
-                reason=html.escape(giveaways.reason_text(reason, locale)),
-            )
-        )
+    lines += giveaways.skipped_lines(skipped, entries, locale)
     await bot_send(message, "\n".join(lines), giveaway.chat_id)
 
 

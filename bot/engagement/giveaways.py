@@ -385,6 +385,18 @@ class GiveawayService:
             except TelegramAPIError as exc:
                 logger.info("could not tell winner %s: %s", uid, exc)
 
+    def skipped_lines(
+        self, skipped: list[tuple[int, str]], entries: dict[int, str], locale: str
+    ) -> list[str]:
+        """One public line per entrant passed over at a draw, with the reason."""
+        return [
+            self.i18n.gettext("Skipped {name}: {reason}.", locale=locale).format(
+                name=self.mention(uid, entries),
+                reason=html.escape(self.reason_text(reason, locale)),
+            )
+            for uid, reason in skipped
+        ]
+
     def mention(self, uid: int, entries: dict[int, str]) -> str:
         return f'<a href="tg://user?id={uid}">{html.escape(entries.get(uid, str(uid)))}</a>'
 
@@ -409,13 +421,7 @@ class GiveawayService:
             lines.append(
                 gettext("Nobody could win: there were no eligible entrants.", locale=locale)
             )
-        for uid, reason in skipped:
-            lines.append(
-                gettext("Skipped {name}: {reason}.", locale=locale).format(
-                    name=self.mention(uid, entries),
-                    reason=html.escape(self.reason_text(reason, locale)),
-                )
-            )
+        lines += self.skipped_lines(skipped, entries, locale)
         ids = sorted(entries)
         shown = [draw.hashed_id(u) for u in ids] if g.private_entrants else [str(u) for u in ids]
         lines.append("")
