@@ -384,9 +384,8 @@ class Captcha:
                 reason="joined",
             )
             return
-        pending = {(p["chat_id"], p["user_id"]) for p in await self.repo.pending_captchas()}
-        if (chat_id, user.id) in pending:
-            return
+        if await self.repo.has_captcha(chat_id, user.id):
+            return  # the join message and the chat_member update both announce a newcomer
         try:
             await self.bot.restrict_chat_member(chat_id, user.id, MUTED)
         except TelegramAPIError as exc:

@@ -314,6 +314,12 @@ class ModerationRepository:
         )
         return dict(row) if cursor.rowcount else None
 
+    async def has_captcha(self, chat_id: int, user_id: int) -> bool:
+        row = await self.db.fetchone(
+            "SELECT 1 FROM captcha_pending WHERE chat_id=? AND user_id=?", (chat_id, user_id)
+        )
+        return row is not None
+
     async def pending_captchas(self) -> list[dict[str, Any]]:
         rows = await self.db.fetchall("SELECT * FROM captcha_pending ORDER BY deadline")
         return [dict(r) for r in rows]
