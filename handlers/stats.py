@@ -23,7 +23,6 @@ from aiogram.utils.i18n import gettext as _
 from bot.middlewares import is_command_text
 from bot.stats.report import parse_period
 from bot.stats.service import StatsService
-from storage.chats import ChatRepository
 
 MEMBER = {"member", "administrator", "creator", "restricted"}
 GONE = {"left", "kicked"}
@@ -75,8 +74,8 @@ class StatsChatCallback(CallbackData, prefix="stats"):
     what: str = "stats"  # stats | best | csv
 
 
-async def _choose_chat(message: Message, chats: ChatRepository, days: int, what: str) -> None:
-    known = [c for c in await chats.with_bot() if c.type != "private"]
+async def _choose_chat(message: Message, stats: StatsService, days: int, what: str) -> None:
+    known = await stats.known_chats()
     if not known:
         await message.reply(_("I am not in any group or channel yet."))
         return
@@ -125,16 +124,14 @@ async def deliver(
         await stats.send_report(to_chat, chat_id, days, locale)
 
 
-async def report_command(
-    message: Message, command: CommandObject, stats: StatsService, chats: ChatRepository
-) -> None:
+async def report_command(message: Message, command: CommandObject, stats: StatsService) -> None:
     """In a group: about that group. In private (managers): choose the chat with buttons."""
     what, default_days = KINDS[command.command]
     days = await _period(message, command, default_days)
     if days is None:
         return
     if message.chat.type == "private":
-        await _choose_chat(message, chats, days, what)
+        await _choose_chat(message, stats, days, what)
         return
     await deliver(stats, what, message.chat.id, message.chat.id, days, get_i18n().current_locale)
 
