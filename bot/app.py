@@ -12,7 +12,9 @@ import asyncio
 import html
 import logging
 import signal
+import time
 from contextlib import suppress
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,9 +24,11 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramAPIError
+from aiogram.utils.i18n import gettext as _
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
 
 from bot.commands import N_, register_command_menus
 from bot.config import Settings
@@ -41,6 +45,8 @@ from bot.moderation import language
 from bot.moderation.service import ModerationService
 from bot.moderation.spam import SpamScorer, build_default_bayes, load_sample_dir
 from bot.outbound import OutboundMiddleware
+from bot.posting.albums import AlbumCollector
+from bot.posting.buttons import queue_keyboard
 from bot.posting.publisher import Publisher
 from bot.roles import RoleService
 from bot.stats import charts
@@ -53,7 +59,13 @@ from storage.chats import ChatRepository, UserRepository
 from storage.database import Database
 from storage.engagement import GiveawayRepository, QuizRepository
 from storage.moderation import ModerationRepository
-from storage.posts import ChannelRepository, Post, PostRepository
+from storage.posts import (
+    ChannelRepository,
+    DraftRepository,
+    Post,
+    PostRepository,
+    SlotRepository,
+)
 from storage.stats import StatsRepository
 
 logger = logging.getLogger(__name__)
@@ -76,6 +88,7 @@ ALLOWED_UPDATES = [
 ]
 
 SHUTDOWN_DRAIN_SECONDS = 15.0
+DRAFT_DAYS = 30  # drafts never confirmed nor discarded are forgotten after this
 
 
 class Steward:
@@ -116,6 +129,7 @@ class Steward:
         )
         self.post_repo = PostRepository(self.db)
         self.channel_repo = ChannelRepository(self.db)
+        self.drafts = DraftRepository(self.db)
         self.publisher = Publisher(
             self.bot,
             self.post_repo,
@@ -124,6 +138,7 @@ class Steward:
             self._post_notice,
             channels=self.channel_repo,
             tz=settings.timezone,
+            mark_channel=self.outbound.pacer.mark_channel,
         )
         self.giveaways = GiveawayService(
             self.bot,
@@ -159,6 +174,9 @@ class Steward:
             "post_repo": self.post_repo,
             "publisher": self.publisher,
             "channel_repo": self.channel_repo,
+            "drafts": self.drafts,
+            "slot_repo": SlotRepository(self.db),
+            "albums": AlbumCollector(),
             "locale_for": self.locale_for,
         }
 
@@ -226,15 +244,55 @@ class Steward:
                 "check the channel before publishing it again."
             ),
         }
-        text = self.i18n.gettext(texts[reason], locale=locale).format(
-            id=post.id,
-            channel=post.channel_id,
-            error=html.escape((fresh.error if fresh else None) or "?"),
-        )
+        channel = await self.channel_repo.get(post.channel_id)
+        with self.i18n.context(), self.i18n.use_locale(locale):
+            text = _(texts[reason]).format(
+                id=post.id,
+                channel=html.escape((channel and channel.title) or str(post.channel_id)),
+                error=html.escape((fresh.error if fresh else None) or "?"),
+            )
+            buttons = queue_keyboard(post.id, retry=reason == "failed")
         try:
-            await self.bot.send_message(post.created_by, text)
+            await self.bot.send_message(post.created_by, text, reply_markup=buttons)
         except TelegramAPIError as exc:
             logger.warning("could not tell %s about post %s: %s", post.created_by, post.id, exc)
+
+    def _schedule_agenda(self) -> None:
+        if not self.settings.daily_agenda:
+            return
+        hour, minute = map(int, self.settings.daily_agenda.split(":"))
+        self.scheduler.add_job(
+            self.send_agenda,
+            CronTrigger(hour=hour, minute=minute, timezone=self.settings.timezone),
+            id="posts:agenda",
+            replace_existing=True,
+            coalesce=True,
+            misfire_grace_time=3600,
+        )
+
+    async def send_agenda(self) -> None:
+        """DAILY_AGENDA: each manager gets the posts due in the next 24 hours, in local time."""
+        now = int(time.time())
+        posts = await self.post_repo.scheduled_between(now, now + 86400)
+        names = {c.chat_id: c.title or str(c.chat_id) for c in await self.channel_repo.all()}
+        tz = self.settings.timezone
+        for manager_id in sorted(self.settings.manager_ids):
+            locale = await self.locale_for(manager_id)
+            with self.i18n.context(), self.i18n.use_locale(locale):
+                if posts:
+                    lines = [_("🗓 Posts in the next 24 hours:")]
+                    lines += [
+                        f"{datetime.fromtimestamp(p.due_at, tz):%H:%M} · #{p.id} · "
+                        f"{html.escape(names.get(p.channel_id, str(p.channel_id)))}"
+                        for p in posts
+                    ]
+                    lines.append(_("Change them in /queue."))
+                else:
+                    lines = [_("🗓 No posts in the next 24 hours. Send me one to schedule it.")]
+            try:
+                await self.bot.send_message(manager_id, "\n".join(lines))
+            except TelegramAPIError as exc:
+                logger.warning("agenda not delivered to %s: %s", manager_id, exc)
 
     async def _prepare_moderation(self) -> None:
         bayes = self.moderation.scorer.bayes
@@ -261,6 +319,8 @@ class Steward:
         self.stats.schedule_jobs()
         counts = await self.publisher.rebuild()
         logger.info("scheduled posts: %s", counts)
+        self._schedule_agenda()
+        await self.drafts.prune(int(time.time()) - DRAFT_DAYS * 86400)
         self._chart_warm_up = asyncio.create_task(asyncio.to_thread(charts.warm_up))
         await self.stats.refresh_member_counts()
         groups = await ChatRepository(self.db).groups_with_bot()

@@ -117,6 +117,18 @@ COMMANDS: tuple[CommandSpec, ...] = (
         Where.PRIVATE,
     ),
     CommandSpec(
+        "slots",
+        N_("posting slots: /slots 09:00,13:00,19:00 [@channel]"),
+        Requirement.MANAGER,
+        Where.PRIVATE,
+    ),
+    CommandSpec(
+        "cancel",
+        N_("stop what I am waiting for you to type"),
+        Requirement.MANAGER,
+        Where.PRIVATE,
+    ),
+    CommandSpec(
         "channels",
         N_("channels I can publish to, with my rights"),
         Requirement.MANAGER,

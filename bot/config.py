@@ -51,6 +51,7 @@ class Settings:
     spam_samples_dir: Path | None = None
     late_post_grace_seconds: int = 3600
     weekly_digest: bool = True
+    daily_agenda: str | None = None  # "HH:MM" in TIMEZONE, or None for no agenda
     stats_retention_days: int = 400
 
     @property
@@ -67,6 +68,15 @@ class Settings:
 
 
 # --- parsers: each returns the value or raises ValueError with the fix in its message ---------
+
+
+def _parse_time_of_day(value: str) -> str | None:
+    if value.lower() in {"off", "no", "false", "0"}:
+        return None
+    hour, sep, minute = value.partition(":")
+    if not (sep and hour.isdigit() and minute.isdigit() and int(hour) < 24 and int(minute) < 60):
+        raise ValueError(f"must be a time of day like 08:30, or off (got {value!r})")
+    return f"{int(hour):02d}:{int(minute):02d}"
 
 
 def _parse_token(raw: str) -> str:
@@ -229,6 +239,7 @@ def load_settings(
     take("LATE_POST_GRACE_SECONDS", "late_post_grace_seconds", _parse_positive_int)
     take("WEEKLY_DIGEST", "weekly_digest", _parse_switch)
     take("STATS_RETENTION_DAYS", "stats_retention_days", _parse_days)
+    take("DAILY_AGENDA", "daily_agenda", _parse_time_of_day)
     listen = raw.get("WEBHOOK_LISTEN", "").strip()
     if listen:
         try:

@@ -2,7 +2,7 @@
 
 It is an aiogram session middleware, so no feature can bypass it by accident. Pacing keeps the bot
 under Telegram's published limits (about 30 messages/s overall, about 1/s per chat with short
-bursts, 20/min per group or channel) so 429s are the exception; when one still arrives its
+bursts, 20/min per group) so 429s are the exception; when one still arrives its
 `retry_after` is honoured for the whole chat, not just the one call. Transient failures (network,
 5xx) are retried with capped exponential backoff and jitter; 4xx answers other than 429 are
 permanent and go straight back to the caller, who knows what they mean.
@@ -146,10 +146,17 @@ class TelegramPacer:
         self.limiter = SlidingWindowLimiter(clock=clock)
         self._sleep = sleep
         self._chat_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._channels: set[str] = set()
+
+    def mark_channel(self, chat_id: int | str) -> None:
+        """Telegram documents 20 messages a minute for groups, not for channels, which keep the
+        per-chat pace only: a channel's queue of due posts then goes out at about 1/s instead of
+        20 a minute. Channel ids look like supergroup ids, so the channel registry says which."""
+        self._channels.add(str(chat_id))
 
     def _chat_limits(self, chat_id: int | str) -> list[Limit]:
         limits = [self.policy.per_chat]
-        if is_group_chat_id(chat_id):
+        if is_group_chat_id(chat_id) and str(chat_id) not in self._channels:
             limits.append(self.policy.per_group)
         return limits
 

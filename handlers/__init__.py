@@ -10,7 +10,7 @@ from __future__ import annotations
 from aiogram import Router
 
 from bot.middlewares import addressed_to_bot
-from handlers import engagement, errors, membership, moderation, posting, start, stats
+from handlers import compose, engagement, errors, membership, moderation, posting, start, stats
 
 
 def build_routers() -> list[Router]:
@@ -30,6 +30,7 @@ def build_routers() -> list[Router]:
         stats.create_router(),  # reports; channel posts and reaction counts
         posting.create_router(),  # scheduled posts
         posting.create_input_router(),  # a manager's answer to "send the new time"
+        compose.create_router(),  # a manager's message in private becomes a draft post
     )
     return [
         membership.create_router(),  # joins, leaves, captcha

@@ -8,18 +8,18 @@ from datetime import UTC, datetime
 from aiogram import Bot, Router
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject, StateFilter
-from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
+from bot.posting.buttons import QueueCallback, queue_keyboard
 from bot.posting.channels import channel_rights, rights_line
+from bot.posting.compose import parse_slots
 from bot.posting.publisher import Publisher
 from bot.posting.times import TimeError, parse_recurrence, parse_time
-from storage.chats import ChatRepository
-from storage.posts import ChannelRepository, PostRepository
+from storage.posts import ChannelRepository, PostRepository, SlotRepository
 
 MANAGER_PRIVATE = {"role": "manager", "chat": "private"}
 RECURRING_WORDS = {"daily", "weekly"}
@@ -47,7 +47,7 @@ async def schedule_command(
     command: CommandObject,
     bot: Bot,
     settings: Settings,
-    chats: ChatRepository,
+    channel_repo: ChannelRepository,
     post_repo: PostRepository,
     publisher: Publisher,
 ) -> None:
@@ -77,7 +77,7 @@ async def schedule_command(
         await message.reply(time_error_text(exc.code))
         return
     if target.lower() == "all":
-        channels = [c.chat_id for c in await chats.with_bot() if c.type == "channel"]
+        channels = [c.chat_id for c in await channel_repo.all() if c.can_post]
     else:
         try:
             chat = await bot.get_chat(target if target.startswith("@") else int(target))
@@ -155,16 +155,84 @@ async def channels_command(message: Message, channel_repo: ChannelRepository) ->
     await message.reply("\n".join(lines))
 
 
+# --- posting slots ----------------------------------------------------------------------------
+
+
+async def slots_command(
+    message: Message,
+    command: CommandObject,
+    slot_repo: SlotRepository,
+    channel_repo: ChannelRepository,
+) -> None:
+    """/slots 09:00,13:00,19:00 [@channel] sets them; /slots off [@channel] clears; /slots
+    alone shows them. Without a channel the slots are every channel's default."""
+    args = (command.args or "").split()
+    channels = await channel_repo.all()
+    channel_id = SlotRepository.DEFAULT
+    if args and (args[-1].startswith("@") or args[-1].startswith("-100")):
+        target = args.pop().lower()
+        matches = [
+            c.chat_id for c in channels if target in {f"@{c.username}".lower(), str(c.chat_id)}
+        ]
+        if not matches:
+            await message.reply(_("I don't know that channel. Add me to it as an admin first."))
+            return
+        channel_id = matches[0]
+    names = {c.chat_id: c.title or str(c.chat_id) for c in channels}
+    if not args:
+        current = await slot_repo.all()
+        if not current:
+            await message.reply(
+                html.escape(
+                    _("No posting slots yet. Set them with: /slots 09:00,13:00,19:00 [@channel]")
+                )
+            )
+            return
+        lines = [_("Posting slots:")]
+        for chat_id, times in current.items():
+            where = (
+                _("every channel")
+                if chat_id == SlotRepository.DEFAULT
+                else names.get(chat_id, str(chat_id))
+            )
+            lines.append(f"• {html.escape(where)}: {', '.join(times)}")
+        await message.reply("\n".join(lines))
+        return
+    if args[0].lower() in {"off", "none", "-"}:
+        await slot_repo.set(channel_id, [])
+        await message.reply(_("Posting slots removed."))
+        return
+    try:
+        times = parse_slots(" ".join(args))
+    except ValueError as exc:
+        await message.reply(
+            html.escape(
+                _("Not a time of day: {value}. Use: /slots 09:00,13:00,19:00 [@channel]")
+            ).format(value=html.escape(str(exc)))
+        )
+        return
+    await slot_repo.set(channel_id, times)
+    where = (
+        _("every channel")
+        if channel_id == SlotRepository.DEFAULT
+        else names.get(channel_id, str(channel_id))
+    )
+    await message.reply(
+        _('Posting slots for {where}: {times}. "Next free slot" uses them.').format(
+            where=html.escape(where), times=", ".join(times)
+        )
+    )
+
+
 # --- the queue ----------------------------------------------------------------------------------
-
-
-class QueueCallback(CallbackData, prefix="q"):
-    op: str  # now | later | cancel | sure
-    post_id: int
 
 
 class Reschedule(StatesGroup):
     waiting_for_time = State()
+
+
+class EditPost(StatesGroup):
+    content = State()
 
 
 STATUS_MARK = {"scheduled": "🕒", "failed": "⚠️", "needs_decision": "❓"}
@@ -176,33 +244,32 @@ async def queue_command(
     posts = await post_repo.with_status("scheduled", "failed", "needs_decision")
     if not posts:
         await message.reply(
-            _("The queue is empty. Reply to a message with /schedule to add a post.")
+            _("The queue is empty. Send me a post to schedule it, or reply to one with /schedule.")
         )
         return
     names = {c.chat_id: c.title or str(c.chat_id) for c in await channel_repo.all()}
     for post in posts[:30]:
         when = datetime.fromtimestamp(post.due_at, settings.timezone).strftime("%d.%m %H:%M")
         name = html.escape(names.get(post.channel_id, str(post.channel_id)))
-        text = f"{STATUS_MARK[post.status]} #{post.id} · {name} · {when}"
+        marks = "".join(
+            mark
+            for mark, on in (
+                (" 🔕", post.silent),
+                (" 📌", post.pin),
+                (f" 🗑{post.delete_after_hours}h", post.delete_after_hours),
+                (" 🔗", post.buttons),
+                (" 🖼", len(post.source_message_ids) > 1),
+            )
+            if on
+        )
+        text = f"{STATUS_MARK[post.status]} #{post.id} · {name} · {when}{marks}"
+        if post.recurrence:
+            text += f" · 🔁 {html.escape(post.recurrence)}"
         if post.error:
             text += f"\n{html.escape(post.error)}"
-        buttons = [
-            [
-                InlineKeyboardButton(
-                    text=_("▶️ Publish now"),
-                    callback_data=QueueCallback(op="now", post_id=post.id).pack(),
-                ),
-                InlineKeyboardButton(
-                    text=_("🕒 Reschedule"),
-                    callback_data=QueueCallback(op="later", post_id=post.id).pack(),
-                ),
-                InlineKeyboardButton(
-                    text=_("✖️ Cancel"),
-                    callback_data=QueueCallback(op="cancel", post_id=post.id).pack(),
-                ),
-            ]
-        ]
-        await message.answer(text, reply_markup=InlineKeyboardMarkup(inline_keyboard=buttons))
+        await message.answer(
+            text, reply_markup=queue_keyboard(post.id, retry=post.status == "failed")
+        )
 
 
 async def queue_pressed(
@@ -234,6 +301,16 @@ async def queue_pressed(
         publisher.disarm(post.id)
         await post_repo.set_status(post.id, "cancelled")
         await query.message.edit_text(_("✖️ Post #{id} cancelled.").format(id=post.id))
+        await query.answer()
+    elif op == "edit":
+        await state.set_state(EditPost.content)
+        await state.update_data(post_id=post.id)
+        await query.message.answer(
+            _(
+                "Send the new content for post #{id}: text, media or an album. "
+                "Time, channel and options stay. /cancel to stop."
+            ).format(id=post.id)
+        )
         await query.answer()
     elif op == "later":
         await state.set_state(Reschedule.waiting_for_time)
@@ -281,6 +358,7 @@ def create_router() -> Router:
     router.message.register(channel_add_command, Command("channel_add"), flags=MANAGER_PRIVATE)
     router.message.register(channels_command, Command("channels"), flags=MANAGER_PRIVATE)
     router.message.register(queue_command, Command("queue"), flags=MANAGER_PRIVATE)
+    router.message.register(slots_command, Command("slots"), flags=MANAGER_PRIVATE)
     router.callback_query.register(queue_pressed, QueueCallback.filter(), flags={"role": "manager"})
     return router
 

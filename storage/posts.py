@@ -28,11 +28,13 @@ class Post:
     published_at: int | None
     published_ids: list[int] | None
     error: str | None
+    followup_ids: list[int] | None = None
+    deleted_at: int | None = None
 
 
 def _post(row: Any) -> Post:
     data = dict(row)
-    for key in ("source_message_ids", "buttons", "published_ids"):
+    for key in ("source_message_ids", "buttons", "published_ids", "followup_ids"):
         data[key] = json.loads(data[key]) if data[key] else None
     data["silent"], data["pin"] = bool(data["silent"]), bool(data["pin"])
     return Post(**data)
@@ -104,12 +106,62 @@ class PostRepository:
         )
         return cursor.rowcount == 1
 
-    async def mark_published(self, post_id: int, message_ids: list[int], now: int) -> None:
+    async def mark_published(
+        self, post_id: int, message_ids: list[int], now: int, followup_ids: list[int] | None = None
+    ) -> None:
         await self.db.execute(
-            "UPDATE posts SET status='published', published_at=?, published_ids=?, error=NULL "
-            "WHERE id=? AND status='publishing'",
-            (now, json.dumps(message_ids), post_id),
+            "UPDATE posts SET status='published', published_at=?, published_ids=?, "
+            "followup_ids=?, error=NULL WHERE id=? AND status='publishing'",
+            (
+                now,
+                json.dumps(message_ids),
+                json.dumps(followup_ids) if followup_ids else None,
+                post_id,
+            ),
         )
+
+    async def awaiting_deletion(self) -> list[Post]:
+        """Published posts with a delete-after that has not happened yet."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM posts WHERE status='published' AND delete_after_hours IS NOT NULL "
+            "AND deleted_at IS NULL ORDER BY published_at"
+        )
+        return [_post(r) for r in rows]
+
+    async def mark_deleted(self, post_id: int, now: int) -> bool:
+        cursor = await self.db.execute(
+            "UPDATE posts SET deleted_at=? WHERE id=? AND deleted_at IS NULL", (now, post_id)
+        )
+        return cursor.rowcount == 1
+
+    async def replace_content(self, post_id: int, source_message_ids: list[int]) -> bool:
+        """Edit: new content for a post that has not gone out yet."""
+        cursor = await self.db.execute(
+            "UPDATE posts SET source_message_ids=? WHERE id=? "
+            "AND status IN ('scheduled','failed','needs_decision')",
+            (json.dumps(source_message_ids), post_id),
+        )
+        return cursor.rowcount == 1
+
+    async def taken_times(self, channel_ids: list[int], since: int) -> set[tuple[int, int]]:
+        """(channel, due time) pairs already queued, so "next free slot" can skip them."""
+        if not channel_ids:
+            return set()
+        marks = ", ".join("?" for _ in channel_ids)
+        rows = await self.db.fetchall(
+            f"SELECT channel_id, due_at FROM posts WHERE status='scheduled' AND due_at>=? "
+            f"AND channel_id IN ({marks})",
+            (since, *channel_ids),
+        )
+        return {(r[0], r[1]) for r in rows}
+
+    async def scheduled_between(self, start: int, end: int) -> list[Post]:
+        rows = await self.db.fetchall(
+            "SELECT * FROM posts WHERE status='scheduled' AND due_at>=? AND due_at<? "
+            "ORDER BY due_at, id",
+            (start, end),
+        )
+        return [_post(r) for r in rows]
 
     async def set_status(
         self, post_id: int, status: str, error: str | None = None, from_status: str | None = None
@@ -179,3 +231,125 @@ class ChannelRepository:
             "FROM channels ORDER BY title"
         )
         return [Channel(r[0], r[1], r[2], *map(bool, r[3:])) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    id: int
+    manager_id: int
+    source_chat_id: int
+    source_message_ids: list[int]
+    summary: dict[str, Any]
+    panel_message_id: int | None
+    channels: list[int]
+    due_at: int | None
+    time_choice: str | None
+    silent: bool
+    pin: bool
+    delete_after_hours: int | None
+    buttons: list[list[dict[str, str]]] | None
+    created_at: int
+
+
+def _draft(row: Any) -> Draft:
+    data = dict(row)
+    for key in ("source_message_ids", "channels", "buttons", "summary"):
+        data[key] = json.loads(data[key]) if data[key] else None
+    data["channels"] = data["channels"] or []
+    data["summary"] = data["summary"] or {}
+    data["silent"], data["pin"] = bool(data["silent"]), bool(data["pin"])
+    return Draft(**data)
+
+
+DRAFT_FIELDS = {
+    "panel_message_id",
+    "channels",
+    "due_at",
+    "time_choice",
+    "silent",
+    "pin",
+    "delete_after_hours",
+    "buttons",
+}
+
+
+class DraftRepository:
+    """Posts being composed; one row per manager message (or album) sent to the bot."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def add(
+        self,
+        manager_id: int,
+        source_chat_id: int,
+        source_message_ids: list[int],
+        summary: dict[str, Any],
+        now: int,
+    ) -> int:
+        cursor = await self.db.execute(
+            "INSERT INTO drafts(manager_id, source_chat_id, source_message_ids, summary, "
+            "created_at) VALUES (?,?,?,?,?)",
+            (manager_id, source_chat_id, json.dumps(source_message_ids), json.dumps(summary), now),
+        )
+        return int(cursor.lastrowid)
+
+    async def get(self, draft_id: int) -> Draft | None:
+        row = await self.db.fetchone("SELECT * FROM drafts WHERE id=?", (draft_id,))
+        return _draft(row) if row else None
+
+    async def update(self, draft_id: int, **fields: Any) -> None:
+        unknown = set(fields) - DRAFT_FIELDS
+        if unknown:
+            raise ValueError(f"not draft fields: {sorted(unknown)}")
+        values = []
+        for key, value in fields.items():
+            if key == "channels":
+                value = json.dumps(value or [])
+            elif key == "buttons":
+                value = json.dumps(value) if value else None
+            elif isinstance(value, bool):
+                value = int(value)
+            values.append(value)
+        assignments = ", ".join(f"{key}=?" for key in fields)
+        await self.db.execute(f"UPDATE drafts SET {assignments} WHERE id=?", (*values, draft_id))
+
+    async def delete(self, draft_id: int) -> bool:
+        """Gone once it became posts or was discarded; True for the one caller that removed it."""
+        cursor = await self.db.execute("DELETE FROM drafts WHERE id=?", (draft_id,))
+        return cursor.rowcount == 1
+
+    async def prune(self, older_than: int) -> int:
+        cursor = await self.db.execute("DELETE FROM drafts WHERE created_at<?", (older_than,))
+        return cursor.rowcount
+
+
+class SlotRepository:
+    """Posting slots per channel; channel 0 holds the slots every channel falls back to."""
+
+    DEFAULT = 0
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def set(self, channel_id: int, times: list[str]) -> None:
+        if times:
+            await self.db.execute(
+                "INSERT INTO slots VALUES (?,?) ON CONFLICT(channel_id) DO UPDATE SET "
+                "times=excluded.times",
+                (channel_id, ",".join(times)),
+            )
+        else:
+            await self.db.execute("DELETE FROM slots WHERE channel_id=?", (channel_id,))
+
+    async def for_channel(self, channel_id: int) -> list[str]:
+        """The channel's own slots, else the default ones."""
+        row = await self.db.fetchone(
+            "SELECT times FROM slots WHERE channel_id IN (?, 0) ORDER BY channel_id=0 LIMIT 1",
+            (channel_id,),
+        )
+        return row[0].split(",") if row else []
+
+    async def all(self) -> dict[int, list[str]]:
+        rows = await self.db.fetchall("SELECT channel_id, times FROM slots ORDER BY channel_id")
+        return {r[0]: r[1].split(",") for r in rows}

@@ -26,8 +26,11 @@ async def compose(fake, desk, when: str):
     post = await fake.send_message(
         chat, manager, "<b>Big</b> news", entities=[{"type": "bold", "offset": 0, "length": 3}]
     )
+    # a manager's message gets a compose panel; /schedule is the one-line alternative to it
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    mark = fake.mark()
     await fake.send_message(chat, manager, f"/schedule @news {when}", reply_to=post)
-    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
     return post, reply
 
 
@@ -43,6 +46,15 @@ def message_starting(fake, chat_id: int, prefix: str) -> dict:
             ),
         )
     ]
+
+
+def labelled(message, label: str) -> str:
+    """The callback data of the button whose text contains `label`."""
+    for row in message["reply_markup"]["inline_keyboard"]:
+        for b in row:
+            if label in b["text"]:
+                return b["callback_data"]
+    raise AssertionError(f"no {label!r} button")
 
 
 def channel_posts(fake):
@@ -212,7 +224,7 @@ async def test_queue_cancel_and_reschedule(steward, fake, desk):
     first = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🕒 #1"))
     second = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🕒 #2"))
     first_message = message_starting(fake, MANAGER_ID, "🕒 #1")
-    cancel = first["reply_markup"]["inline_keyboard"][0][2]["callback_data"]
+    cancel = labelled(first, "Cancel")
     await fake.press_button(first_message, manager, cancel)
     confirm = await fake.wait_for("editMessageReplyMarkup")
     sure = confirm["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
@@ -222,7 +234,7 @@ async def test_queue_cancel_and_reschedule(steward, fake, desk):
     assert steward.app.scheduler.get_job("post:1") is None
 
     second_message = message_starting(fake, MANAGER_ID, "🕒 #2")
-    later = second["reply_markup"]["inline_keyboard"][0][1]["callback_data"]
+    later = labelled(second, "Reschedule")
     await fake.press_button(second_message, manager, later)
     await fake.wait_for("sendMessage", lambda c: "new time for post #2" in c.plain)
     await fake.send_message(chat, manager, "+2s")
@@ -237,8 +249,10 @@ async def test_queue_cancel_and_reschedule(steward, fake, desk):
 async def test_recurring_post_queues_its_next_occurrence(steward, fake, desk):
     chat, manager = desk
     post = await fake.send_message(chat, manager, "Weekly digest")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    mark = fake.mark()
     await fake.send_message(chat, manager, "/schedule @news weekly mon 10:00", reply_to=post)
-    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
     assert reply.plain.startswith("Scheduled for")
     [first] = await steward.app.post_repo.with_status("scheduled")
     assert first.recurrence == "weekly mon 10:00"

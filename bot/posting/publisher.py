@@ -29,6 +29,7 @@ from storage.posts import ChannelRepository, Post, PostRepository
 logger = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 30
+FOLLOWUP_TEXT = "⬆️"  # under an album, carrying its buttons; language-neutral on purpose
 
 Notify = Callable[[Post, str], Awaitable[None]]
 
@@ -54,6 +55,7 @@ class Publisher:
         clock: Callable[[], float] = time.time,
         channels: ChannelRepository | None = None,
         tz: ZoneInfo | None = None,
+        mark_channel: Callable[[int], None] | None = None,
     ) -> None:
         self.bot = bot
         self.repo = repo
@@ -63,6 +65,7 @@ class Publisher:
         self.grace_seconds = grace_seconds
         self.notify = notify
         self.clock = clock
+        self.mark_channel = mark_channel or (lambda chat_id: None)
 
     @staticmethod
     def job_id(post_id: int) -> str:
@@ -76,7 +79,7 @@ class Publisher:
 
     async def rebuild(self) -> dict[str, int]:
         """At start: timers for the queue, recovery for what the last run left behind."""
-        counts = {"armed": 0, "late_published": 0, "needs_decision": 0}
+        counts = {"armed": 0, "late_published": 0, "needs_decision": 0, "deletions": 0}
         now = self.clock()
         for post in await self.repo.with_status("publishing"):
             await self.repo.set_status(
@@ -100,6 +103,9 @@ class Publisher:
         for post in late:  # in due order
             await self.publish(post.id)
             counts["late_published"] += 1
+        for post in await self.repo.awaiting_deletion():
+            self.arm_deletion(post)
+            counts["deletions"] += 1
         run_once_at(self.scheduler, "posts:sweep", now + SWEEP_SECONDS, self.sweep)
         return counts
 
@@ -124,8 +130,9 @@ class Publisher:
             )
             await self.notify(post, "held")
             return False
+        self.mark_channel(post.channel_id)
         try:
-            ids = await self._send(post)
+            ids, followup = await self._send(post)
         except (TelegramBadRequest, TelegramForbiddenError) as exc:
             await self.repo.set_status(post.id, "failed", exc.message, "publishing")
             await self.notify(post, "failed")
@@ -134,7 +141,9 @@ class Publisher:
             await self.repo.set_status(post.id, "failed", str(exc), "publishing")
             await self.notify(post, "failed")
             return False
-        await self.repo.mark_published(post.id, ids, int(self.clock()))
+        await self.repo.mark_published(post.id, ids, int(self.clock()), followup)
+        if post.delete_after_hours:
+            self.arm_deletion(await self.repo.get(post.id))
         if post.recurrence:
             await self._queue_next(post)
         if post.pin and ids:
@@ -175,7 +184,28 @@ class Publisher:
         if next_post is not None:
             self.arm(next_post)
 
-    async def _send(self, post: Post) -> list[int]:
+    def arm_deletion(self, post: Post | None) -> None:
+        if post is None or not post.delete_after_hours or post.published_at is None:
+            return
+        at = post.published_at + post.delete_after_hours * 3600
+        run_once_at(self.scheduler, f"post-delete:{post.id}", at, self.delete_published, post.id)
+
+    async def delete_published(self, post_id: int) -> None:
+        """Delete-after: remove the post (and its follow-up) from the channel, once."""
+        post = await self.repo.get(post_id)
+        if post is None or post.deleted_at is not None or not post.published_ids:
+            return
+        ids = [*post.published_ids, *(post.followup_ids or [])]
+        try:
+            await self.bot.delete_messages(post.channel_id, ids)
+        except TelegramAPIError as exc:  # older than 48 h, rights lost, or already gone
+            logger.warning(
+                "post %s: could not delete after %sh: %s", post.id, post.delete_after_hours, exc
+            )
+        await self.repo.mark_deleted(post.id, int(self.clock()))
+
+    async def _send(self, post: Post) -> tuple[list[int], list[int] | None]:
+        """Copies the manager's message(s), so entities and media stay as they were."""
         if len(post.source_message_ids) == 1:
             sent = await self.bot.copy_message(
                 post.channel_id,
@@ -184,11 +214,25 @@ class Publisher:
                 disable_notification=post.silent,
                 reply_markup=url_keyboard(post.buttons),
             )
-            return [sent.message_id]
+            return [sent.message_id], None
         sent_many = await self.bot.copy_messages(
             post.channel_id,
             post.source_chat_id,
             post.source_message_ids,
             disable_notification=post.silent,
         )
-        return [m.message_id for m in sent_many]
+        ids = [m.message_id for m in sent_many]
+        if not post.buttons:
+            return ids, None
+        # albums cannot carry buttons: they ride on a short follow-up message
+        try:
+            followup = await self.bot.send_message(
+                post.channel_id,
+                FOLLOWUP_TEXT,
+                disable_notification=True,
+                reply_markup=url_keyboard(post.buttons),
+            )
+        except TelegramAPIError as exc:  # the album is out; do not fail (and resend) it
+            logger.warning("post %s: album published, follow-up failed: %s", post.id, exc)
+            return ids, None
+        return ids, [followup.message_id]

@@ -1,0 +1,167 @@
+"""Composing a post from a phone: time presets, posting slots, URL buttons, delete-after.
+
+Plain functions over plain values, so the buttons the manager presses can be tested with a fixed
+clock and without Telegram.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.posting.times import TimeError, local_to_utc
+
+# Telegram lets bots delete their messages for 48 hours; an hour of margin for late timers.
+MAX_DELETE_AFTER_HOURS = 47
+# What the "Delete after" button cycles through, so a phone never needs typing for it.
+DELETE_AFTER_STEPS: tuple[int | None, ...] = (None, 1, 6, 12, 24, 47)
+TIME_PRESETS = ("hour", "tonight", "tomorrow", "slot", "custom")
+TONIGHT = time(19, 0)
+TOMORROW_MORNING = time(10, 0)
+MAX_BUTTON_ROWS = 8
+MAX_BUTTONS_PER_ROW = 4
+MAX_BUTTON_TEXT = 64
+SLOT_SEARCH_DAYS = 60
+
+_BUTTON_LINE = re.compile(r"^(?P<text>.+?)\s+[-–—]\s+(?P<url>\S+)$")
+_URL = re.compile(r"^(https?://[^\s/$.?#][^\s]*|tg://\S+)$", re.IGNORECASE)
+_SLOT = re.compile(r"^([01]?\d|2[0-3])[:.]([0-5]\d)$")
+
+
+class ButtonError(ValueError):
+    """A URL button line that cannot be used; `line` is 1-based, `reason` a short code."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(f"line {line}: {reason}")
+        self.line = line
+        self.reason = reason  # format | url | too_long | too_many
+
+
+def parse_url_buttons(text: str) -> list[list[dict[str, str]]]:
+    """`Text - https://…` per line; `|` puts several buttons on one row.
+
+    Errors name the line, because a manager typing on a phone needs to know which one to fix."""
+    rows: list[list[dict[str, str]]] = []
+    for number, line in enumerate(text.strip().splitlines(), start=1):
+        if not line.strip():
+            continue
+        row = []
+        for part in line.split("|"):
+            match = _BUTTON_LINE.match(part.strip())
+            if match is None:
+                raise ButtonError(number, "format")
+            label, url = match["text"].strip(), match["url"]
+            if not _URL.match(url):
+                raise ButtonError(number, "url")
+            if len(label) > MAX_BUTTON_TEXT:
+                raise ButtonError(number, "too_long")
+            row.append({"text": label, "url": url})
+        if len(row) > MAX_BUTTONS_PER_ROW:
+            raise ButtonError(number, "too_many")
+        rows.append(row)
+    if not rows:
+        raise ButtonError(1, "format")
+    if len(rows) > MAX_BUTTON_ROWS:
+        raise ButtonError(MAX_BUTTON_ROWS + 1, "too_many")
+    return rows
+
+
+def preset_time(choice: str, now: datetime, tz: ZoneInfo) -> datetime:
+    """The moment a time button stands for, in UTC. "Tonight" that has passed is an error,
+    not a silent move to tomorrow: the manager pressed "tonight"."""
+    if choice == "hour":
+        return (now + timedelta(hours=1)).astimezone(UTC).replace(microsecond=0)
+    local_today = now.astimezone(tz).date()
+    if choice == "tonight":
+        due = local_to_utc(local_today, TONIGHT.hour, TONIGHT.minute, tz)
+    elif choice == "tomorrow":
+        morning = TOMORROW_MORNING
+        due = local_to_utc(local_today + timedelta(days=1), morning.hour, morning.minute, tz)
+    else:
+        raise ValueError(f"not a fixed preset: {choice}")
+    if due <= now:
+        raise TimeError("past")
+    return due
+
+
+def parse_slots(text: str) -> list[str]:
+    """ "9:00, 13:00,19.00" -> ["09:00", "13:00", "19:00"]: sorted, unique, zero-padded."""
+    found = set()
+    for part in re.split(r"[,\s;]+", text.strip()):
+        if not part:
+            continue
+        match = _SLOT.match(part)
+        if match is None:
+            raise ValueError(part)
+        found.add(f"{int(match[1]):02d}:{match[2]}")
+    if not found:
+        raise ValueError(text)
+    return sorted(found)
+
+
+def next_free_slot(
+    slots: Iterable[str],
+    taken: set[int],
+    now: datetime,
+    tz: ZoneInfo,
+    min_lead: timedelta = timedelta(minutes=1),
+) -> datetime | None:
+    """The first slot after `now` (+ a minute, to leave time to confirm) with no post queued
+    at that exact time. Slots that do not exist, or exist twice, that night (DST) are
+    skipped rather than guessed."""
+    times = sorted({time.fromisoformat(s) for s in slots})
+    if not times:
+        return None
+    earliest = now + min_lead
+    day = now.astimezone(tz).date()
+    for offset in range(SLOT_SEARCH_DAYS):
+        for slot in times:
+            try:
+                due = local_to_utc(day + timedelta(days=offset), slot.hour, slot.minute, tz)
+            except TimeError:
+                continue
+            if due >= earliest and int(due.timestamp()) not in taken:
+                return due
+    return None
+
+
+def next_delete_after(current: int | None) -> int | None:
+    """The "Delete after" button's next value: off -> 1 h -> 6 h -> 12 h -> 24 h -> 47 h -> off."""
+    steps = DELETE_AFTER_STEPS
+    index = steps.index(current) if current in steps else 0
+    return steps[(index + 1) % len(steps)]
+
+
+MEDIA_KINDS = (
+    "photo",
+    "video",
+    "animation",
+    "document",
+    "audio",
+    "voice",
+    "video_note",
+    "poll",
+    "sticker",
+)
+
+
+def message_kind(message: Any) -> str:
+    for kind in MEDIA_KINDS:
+        if getattr(message, kind, None):
+            return kind
+    return "text" if getattr(message, "text", None) else "other"
+
+
+def summarize(messages: list[Any], width: int = 120) -> dict[str, Any]:
+    """Kind, first words and size of what a manager sent, for the compose panel."""
+    kind = "album" if len(messages) > 1 else message_kind(messages[0])
+    text = next((m.text or m.caption for m in messages if m.text or m.caption), "")
+    if not text and messages[0].poll:
+        text = messages[0].poll.question
+    words = " ".join(text.split())
+    if len(words) > width:
+        words = words[: width - 1].rstrip() + "…"
+    return {"kind": kind, "preview": words, "count": len(messages)}

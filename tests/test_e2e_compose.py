@@ -1,0 +1,325 @@
+"""End-to-end: composing posts with buttons on a phone, the queue's Edit and Retry, slots,
+delete-after."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.fake_telegram import FakeTelegram
+from tests.harness import MANAGER_ID, RunningBot, make_env, settings_for
+from tests.test_e2e_posting import (
+    CHANNEL,
+    channel_posts,
+    message_starting,
+    register_channel,
+)
+from tests.test_e2e_posting import labelled as button
+
+
+@pytest.fixture
+async def desk(fake: FakeTelegram, steward):
+    fake.add_chat(CHANNEL, "channel", "News", username="news")
+    manager = fake.user(MANAGER_ID, "Manny")
+    await register_channel(fake, steward)
+    return fake.private_chat(manager), manager
+
+
+def panel(fake) -> dict:
+    return message_starting(fake, MANAGER_ID, "📝 New post")
+
+
+async def press(fake, steward, manager, label: str) -> dict | None:
+    """Press a panel button and wait until the bot has handled it; returns the fresh panel
+    (None once the panel became the confirmation)."""
+    await fake.press_button(panel(fake), manager, button(panel(fake), label))
+    await steward.idle()
+    try:
+        return panel(fake)
+    except ValueError:
+        return None
+
+
+async def type_answer(fake, steward, chat, manager, text: str) -> None:
+    await fake.send_message(chat, manager, text)
+    await steward.idle()
+
+
+async def test_text_post_composed_by_buttons(steward, fake, desk):
+    chat, manager = desk
+    post = await fake.send_message(
+        chat, manager, "Big news today", entities=[{"type": "bold", "offset": 0, "length": 3}]
+    )
+    shown = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    assert shown["reply_parameters"]["message_id"] == post["message_id"]
+    assert "Big news today" in shown.plain and "Channels: choose below" in shown.plain
+    await steward.idle()
+    await press(fake, steward, manager, "News")
+    await press(fake, steward, manager, "Silent")
+    await press(fake, steward, manager, "Pin")
+    await press(fake, steward, manager, "URL buttons")
+    await fake.wait_for("sendMessage", lambda c: "one row per line" in c.plain)
+    await type_answer(fake, steward, chat, manager, "Site - ftp://nope")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("Line 1: the link"))
+    await type_answer(
+        fake, steward, chat, manager, "Site - https://example.com | Shop - https://shop.example"
+    )
+    await press(fake, steward, manager, "Custom")
+    await type_answer(fake, steward, chat, manager, "+4s")
+    current = panel(fake)
+    text = current["text"]
+    assert "Channels: News" in text and "Options: silent, pin" in text and "Buttons: 2" in text
+    await press(fake, steward, manager, "Confirm")
+    done = await fake.wait_for("editMessageText", lambda c: c.plain.startswith("✅ Scheduled"))
+    assert "News" in done.plain
+    assert not fake.calls_of("copyMessage")  # not before its time
+
+    copy = await fake.wait_for("copyMessage", since=0, timeout=10)
+    assert copy["chat_id"] == CHANNEL and copy["message_id"] == post["message_id"]
+    assert copy["disable_notification"] is True
+    assert copy["reply_markup"]["inline_keyboard"] == [
+        [
+            {"text": "Site", "url": "https://example.com"},
+            {"text": "Shop", "url": "https://shop.example"},
+        ]
+    ]
+    pin = await fake.wait_for("pinChatMessage", since=0)
+    [published] = channel_posts(fake)
+    assert pin["message_id"] == published["message_id"]
+    assert published["entities"][0]["type"] == "bold"
+    await asyncio.sleep(0.3)
+    assert len(fake.calls_of("copyMessage")) == 1
+
+
+async def test_album_composed_by_buttons_gets_a_follow_up_for_its_buttons(steward, fake, desk):
+    chat, manager = desk
+    parts = []
+    for n in range(3):
+        message = fake.new_message(
+            chat,
+            manager,
+            media_group_id="album-1",
+            photo=[{"file_id": f"ph{n}", "file_unique_id": f"u{n}", "width": 9, "height": 9}],
+            **({"caption": "Our trip"} if n == 0 else {}),
+        )
+        parts.append(message)
+        await fake.push_update({"message": message})
+    shown = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    assert "album of 3" in shown.plain and "Our trip" in shown.plain
+    await steward.idle()
+    assert len(fake.calls_of("sendMessage", since=0)) == 2  # the channel notice + one panel
+    await press(fake, steward, manager, "News")
+    await press(fake, steward, manager, "URL buttons")
+    await type_answer(fake, steward, chat, manager, "Tickets - https://tickets.example")
+    assert "follow-up message" in panel(fake)["text"]
+    await press(fake, steward, manager, "Custom")
+    await type_answer(fake, steward, chat, manager, "+3s")
+    await press(fake, steward, manager, "Confirm")
+    copies = await fake.wait_for("copyMessages", since=0, timeout=10)
+    assert copies["chat_id"] == CHANNEL
+    assert copies["message_ids"] == [m["message_id"] for m in parts]
+    follow = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == CHANNEL, since=0)
+    assert follow["reply_markup"]["inline_keyboard"][0][0]["url"] == "https://tickets.example"
+    await steward.idle()
+    [post] = await steward.app.post_repo.with_status("published")
+    assert len(post.published_ids) == 3 and len(post.followup_ids) == 1
+
+
+async def test_confirm_needs_channel_and_time_and_discard_keeps_nothing(steward, fake, desk):
+    chat, manager = desk
+    await fake.send_message(chat, manager, "Draft text")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await steward.idle()
+    await press(fake, steward, manager, "Confirm")
+    refused = await fake.wait_for("answerCallbackQuery", lambda c: c.get("show_alert"))
+    assert refused["text"] == "Choose at least one channel."
+    await press(fake, steward, manager, "News")
+    mark = fake.mark()
+    await press(fake, steward, manager, "Confirm")
+    refused = await fake.wait_for("answerCallbackQuery", lambda c: c.get("show_alert"), since=mark)
+    assert refused["text"] == "Choose a time."
+    await press(fake, steward, manager, "Discard")
+    await fake.wait_for("editMessageText", lambda c: "Draft discarded" in c.plain)
+    assert await steward.app.post_repo.with_status("scheduled") == []
+
+
+async def test_time_presets_and_next_free_slot(steward, fake, desk):
+    chat, manager = desk
+    await fake.send_message(chat, manager, "/slots 09:00, 13:00,19:00 @news")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
+    assert reply.plain == 'Posting slots for News: 09:00, 13:00, 19:00. "Next free slot" uses them.'
+    await fake.send_message(chat, manager, "/slots 25:00")
+    bad = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
+    assert bad.plain.startswith("Not a time of day: 25:00")
+
+    await fake.send_message(chat, manager, "Slot post")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await steward.idle()
+    await press(fake, steward, manager, "Next free slot")
+    alert = await fake.wait_for("answerCallbackQuery", lambda c: c.get("show_alert"))
+    assert alert["text"] == "Choose a channel first: slots belong to channels."
+    await press(fake, steward, manager, "News")
+    await press(fake, steward, manager, "Tomorrow 10:00")
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).strftime("%d.%m.%Y 10:00")
+    assert f"Time: {tomorrow} (UTC)" in panel(fake)["text"]
+    await press(fake, steward, manager, "Next free slot")
+    await press(fake, steward, manager, "Confirm")
+    await fake.wait_for("editMessageText", lambda c: c.plain.startswith("✅ Scheduled"))
+    [first] = await steward.app.post_repo.with_status("scheduled")
+    local = datetime.fromtimestamp(first.due_at, UTC)
+    assert local.strftime("%H:%M") in {"09:00", "13:00", "19:00"} and first.due_at > time.time()
+
+    # the next post takes the next slot, not the same one
+    await fake.send_message(chat, manager, "Second slot post")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await steward.idle()
+    await press(fake, steward, manager, "News")
+    await press(fake, steward, manager, "Next free slot")
+    await press(fake, steward, manager, "Confirm")
+    await fake.wait_for("editMessageText", lambda c: c.plain.startswith("✅ Scheduled"))
+    due = sorted(p.due_at for p in await steward.app.post_repo.with_status("scheduled"))
+    assert len(due) == 2 and due[1] > due[0]
+
+
+async def test_draft_survives_a_restart(steward, fake, desk):
+    chat, manager = desk
+    await fake.send_message(chat, manager, "Kept across restarts")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await steward.idle()
+    await press(fake, steward, manager, "News")
+    await press(fake, steward, manager, "In 1 hour")
+    await steward.restart()
+    await press(fake, steward, manager, "Confirm")
+    await fake.wait_for("editMessageText", lambda c: c.plain.startswith("✅ Scheduled"), since=0)
+    [post] = await steward.app.post_repo.with_status("scheduled")
+    assert 3500 < post.due_at - time.time() <= 3600
+
+
+async def test_queue_edit_replaces_content(steward, fake, desk):
+    chat, manager = desk
+    await fake.send_message(chat, manager, "Old text")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await steward.idle()
+    await press(fake, steward, manager, "News")
+    await press(fake, steward, manager, "In 1 hour")
+    await press(fake, steward, manager, "Confirm")
+    await fake.send_message(chat, manager, "/queue")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🕒 #1"))
+    entry = message_starting(fake, MANAGER_ID, "🕒 #1")
+    await fake.press_button(entry, manager, button(entry, "Edit"))
+    await fake.wait_for("sendMessage", lambda c: "new content for post #1" in c.plain)
+    new = await fake.send_message(chat, manager, "New text")
+    await fake.wait_for("sendMessage", lambda c: "Post #1 now has this content" in c.plain)
+    await steward.idle()
+    assert len(await steward.app.db.fetchall("SELECT id FROM drafts")) == 0  # not a new draft
+    await steward.app.publisher.publish(1)
+    [published] = channel_posts(fake)
+    assert published["text"] == "New text"
+    assert fake.calls_of("copyMessage")[-1]["message_id"] == new["message_id"]
+
+
+async def test_failed_post_has_a_retry_button(steward, fake, desk):
+    chat, manager = desk
+    fake.fail("copyMessage", 403, description="Forbidden: bot is not a member of the channel")
+    await fake.send_message(chat, manager, "Try me")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await steward.idle()
+    await press(fake, steward, manager, "News")
+    await press(fake, steward, manager, "Custom")
+    await type_answer(fake, steward, chat, manager, "+4s")
+    await press(fake, steward, manager, "Confirm")
+    notice = await fake.wait_for(
+        "sendMessage", lambda c: "failed" in c.plain and "#1" in c.plain, since=0, timeout=10
+    )
+    await steward.idle()
+    message = message_starting(fake, MANAGER_ID, "⚠️ Post #1")
+    assert notice["reply_markup"] == message["reply_markup"]
+    await fake.press_button(message, manager, button(message, "Retry"))
+    await fake.wait_for("editMessageText", lambda c: "published" in c.plain, timeout=10)
+    assert len(channel_posts(fake)) == 1
+    [post] = await steward.app.post_repo.with_status("published")
+    assert post.attempts == 2
+
+
+async def test_delete_after_removes_the_post_once(steward, fake, desk):
+    chat, manager = desk
+    await fake.send_message(chat, manager, "Flash sale")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await steward.idle()
+    await press(fake, steward, manager, "News")
+    current = await press(fake, steward, manager, "Keep")  # off -> 1 h
+    assert "Options: delete after 1 h" in current["text"]
+    await press(fake, steward, manager, "In 1 hour")
+    await press(fake, steward, manager, "Confirm")
+    app = steward.app
+    await app.publisher.publish(1)
+    [post] = await app.post_repo.with_status("published")
+    job = app.scheduler.get_job("post-delete:1")
+    assert job is not None
+    assert int(job.next_run_time.timestamp()) == post.published_at + 3600
+    # the job's time has come (calling it is what APScheduler does at that moment)
+    await job.func(*job.args)
+    removed = await fake.wait_for("deleteMessages", since=0)
+    assert removed["chat_id"] == CHANNEL and removed["message_ids"] == post.published_ids
+    assert channel_posts(fake) == []
+    await job.func(*job.args)
+    assert len(fake.calls_of("deleteMessages")) == 1
+    # a restart does not arm a deletion that already happened
+    await steward.restart()
+    assert steward.app.scheduler.get_job("post-delete:1") is None
+
+
+async def test_member_messages_in_private_do_not_become_drafts(steward, fake, desk):
+    user = fake.user(77, "Member")
+    chat = fake.private_chat(user)
+    await fake.send_message(chat, user, "Hello bot")
+    await steward.idle()
+    assert not fake.calls_of("sendMessage", since=0) or all(
+        not c.plain.startswith("📝") for c in fake.calls_of("sendMessage", since=0)
+    )
+    assert await steward.app.db.fetchall("SELECT id FROM drafts") == []
+
+
+async def test_daily_agenda_lists_the_next_24_hours(fake, tmp_path):
+    env = make_env(fake, tmp_path, DAILY_AGENDA="08:30")
+    running = RunningBot(fake=fake, settings=settings_for(env), env=env)
+    fake.add_chat(CHANNEL, "channel", "News", username="news")
+    manager = fake.user(MANAGER_ID, "Manny")
+    fake.private_chat(manager)
+    await running.start()
+    try:
+        app = running.app
+        job = app.scheduler.get_job("posts:agenda")
+        assert job is not None and str(job.trigger).startswith("cron[hour='8', minute='30'")
+        await app.send_agenda()
+        empty = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=0)
+        assert empty.plain.startswith("🗓 No posts in the next 24 hours")
+        await register_channel(fake, running)
+        now = int(time.time())
+        await app.post_repo.add(
+            channel_id=CHANNEL,
+            source_chat_id=MANAGER_ID,
+            source_message_ids=[1],
+            due_at=now + 7200,
+            created_by=MANAGER_ID,
+            now=now,
+        )
+        await app.post_repo.add(
+            channel_id=CHANNEL,
+            source_chat_id=MANAGER_ID,
+            source_message_ids=[1],
+            due_at=now + 3 * 86400,
+            created_by=MANAGER_ID,
+            now=now,
+        )
+        mark = fake.mark()
+        await app.send_agenda()
+        agenda = await fake.wait_for("sendMessage", lambda c: "🗓" in c.plain, since=mark)
+        due = datetime.fromtimestamp(now + 7200, UTC).strftime("%H:%M")
+        assert agenda.plain.splitlines()[1] == f"{due} · #1 · News"
+        assert "#2" not in agenda.plain
+    finally:
+        await running.stop()
