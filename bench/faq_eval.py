@@ -25,21 +25,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.faq.matcher import FaqIndex
 from bot.faq.questions import looks_like_question
+from bot.faq.service import index_documents
+from bot.faq.transfer import parse_import
+from storage.faq import Entry
+
+LANGUAGES = ("en", "ru", "nl", "de", "fr", "es", "it", "pt", "uk", "pl", "tr")
 
 HERE = Path(__file__).resolve().parent / "data" / "faq"
 
 
-def load_index(path: Path) -> FaqIndex:
-    data = json.loads(path.read_text(encoding="utf-8"))
-    documents = []
-    for entry in data["entries"]:
-        for language, texts in entry["phrasings"].items():
-            documents += [(entry["id"], text) for text in texts]
-            # the answer names the topic too ("gift cards from €25 ..."): one more document
-            answer = entry.get("answers", {}).get(language)
-            if answer:
-                documents.append((entry["id"], " ".join(texts) + " " + answer))
-    return FaqIndex.build(documents)
+def load_index(path: Path, **params: float) -> FaqIndex:
+    """The file is read by the bot's own importer (an /faq_export file works too) and indexed
+    exactly as the bot indexes its FAQ."""
+    plan = parse_import(path.name, path.read_bytes(), LANGUAGES)
+    entries = [
+        Entry(item.id or n, None, item.language, 0, 0, item.phrasings, item.answers)
+        for n, item in enumerate(plan.entries, start=1)
+    ]
+    return FaqIndex.build(index_documents(entries), **params)
 
 
 def evaluate(index: FaqIndex, questions: list[dict], chat: list[str]) -> dict[str, float]:

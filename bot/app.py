@@ -34,6 +34,7 @@ from bot.commands import N_, register_command_menus
 from bot.config import Settings
 from bot.engagement.giveaways import GiveawayService
 from bot.engagement.quizzes import QuizRunner
+from bot.faq.service import FaqService
 from bot.i18n import LanguageMiddleware, create_i18n, pick_language
 from bot.middlewares import (
     InFlightMiddleware,
@@ -58,6 +59,7 @@ from handlers.stats import StatsMiddleware
 from storage.chats import ChatRepository, UserRepository
 from storage.database import Database
 from storage.engagement import GiveawayRepository, QuizRepository
+from storage.faq import FaqRepository, SupportRepository
 from storage.moderation import ModerationRepository
 from storage.posts import (
     ChannelRepository,
@@ -130,6 +132,7 @@ class Steward:
         self.post_repo = PostRepository(self.db)
         self.channel_repo = ChannelRepository(self.db)
         self.drafts = DraftRepository(self.db)
+        self.faq = FaqService(FaqRepository(self.db))
         self.publisher = Publisher(
             self.bot,
             self.post_repo,
@@ -177,6 +180,9 @@ class Steward:
             "drafts": self.drafts,
             "slot_repo": SlotRepository(self.db),
             "albums": AlbumCollector(),
+            "faq": self.faq,
+            "faq_repo": self.faq.repo,
+            "support_repo": SupportRepository(self.db),
             "locale_for": self.locale_for,
         }
 

@@ -10,7 +10,17 @@ from __future__ import annotations
 from aiogram import Router
 
 from bot.middlewares import addressed_to_bot
-from handlers import compose, engagement, errors, membership, moderation, posting, start, stats
+from handlers import (
+    compose,
+    engagement,
+    errors,
+    faq,
+    membership,
+    moderation,
+    posting,
+    start,
+    stats,
+)
 
 
 def build_routers() -> list[Router]:
@@ -30,12 +40,15 @@ def build_routers() -> list[Router]:
         stats.create_router(),  # reports; channel posts and reaction counts
         posting.create_router(),  # scheduled posts
         posting.create_input_router(),  # a manager's answer to "send the new time"
+        faq.create_router(),  # FAQ commands and buttons, /setsupport, /block
         compose.create_router(),  # a manager's message in private becomes a draft post
+        faq.create_relay_router(),  # a member's message in private goes to the team
     )
     return [
         membership.create_router(),  # joins, leaves, captcha
         commands,
-        # the FAQ router (ordinary messages) goes here; catch-alls last
+        faq.create_support_router(),  # staff replies in a support chat, back to the member
+        faq.create_questions_router(),  # questions in groups: FAQ answer, suggestion or staff
     ]
 
 

@@ -123,8 +123,9 @@ class FaqIndex:
                 best[entry_id] = score
         return best
 
-    def ranked(self, question: str, limit: int = 3) -> list[tuple[int, float]]:
-        return sorted(self.scores(question).items(), key=lambda kv: -kv[1])[:limit]
+    def ranked(self, question: str, limit: int | None = 3) -> list[tuple[int, float]]:
+        ordered = sorted(self.scores(question).items(), key=lambda kv: -kv[1])
+        return ordered if limit is None else ordered[:limit]
 
     def best(self, question: str) -> Match | None:
         top = self.ranked(question, 2)
@@ -138,8 +139,11 @@ class FaqIndex:
         match = self.best(question)
         if match is None:
             return "none", None
+        return self.classify(match), match
+
+    def classify(self, match: Match) -> str:
         if match.score >= self.threshold and match.score - match.runner_up >= self.margin:
-            return "answer", match
+            return "answer"
         if match.score >= self.suggest_from:
-            return "suggest", match
-        return "none", match
+            return "suggest"
+        return "none"

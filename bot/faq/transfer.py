@@ -1,0 +1,162 @@
+"""FAQ export and import: Steward's JSON (lossless) and a simple CSV (question,answer,language).
+
+The JSON format is also what `bench/faq_eval.py` reads, so an exported FAQ can be evaluated
+against a community's own labelled questions.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from storage.faq import Answer, Entry
+
+FORMAT = "steward-faq/1"
+MAX_PHRASING = 300
+MAX_ANSWER = 4000
+
+
+@dataclass
+class ImportedEntry:
+    id: int | None
+    language: str
+    phrasings: list[tuple[str, str]] = field(default_factory=list)
+    answers: dict[str, Answer] = field(default_factory=dict)
+
+
+@dataclass
+class ImportPlan:
+    entries: list[ImportedEntry]
+    rejected: list[tuple[str, str]]  # (where, reason code)
+
+
+def export_json(entries: Iterable[Entry]) -> bytes:
+    data: dict[str, Any] = {"format": FORMAT, "entries": []}
+    for entry in entries:
+        phrasings: dict[str, list[str]] = {}
+        for lang, text in entry.phrasings:
+            phrasings.setdefault(lang, []).append(text)
+        answers: dict[str, Any] = {}
+        sources: dict[str, Any] = {}
+        for lang, answer in entry.answers.items():
+            answers[lang] = answer.text
+            if answer.is_copy:
+                sources[lang] = {
+                    "chat_id": answer.source_chat_id,
+                    "message_id": answer.source_message_id,
+                }
+        item: dict[str, Any] = {
+            "id": entry.id,
+            "scope": entry.chat_id,
+            "language": entry.language,
+            "phrasings": phrasings,
+            "answers": answers,
+        }
+        if sources:
+            item["answer_messages"] = sources
+        if entry.up or entry.down:
+            item["feedback"] = {"up": entry.up, "down": entry.down}
+        data["entries"].append(item)
+    return json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8")
+
+
+def parse_import(filename: str, content: bytes, languages: Iterable[str]) -> ImportPlan:
+    """Reads either format; raises ValueError("format") when the file is neither."""
+    languages = tuple(languages)
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValueError("encoding") from None
+    if filename.lower().endswith(".json") or text.lstrip().startswith("{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            raise ValueError("format") from None
+        return _from_json(data, languages)
+    return _from_csv(text, languages)
+
+
+def _too_long(phrasings: list[tuple[str, str]], answers: dict[str, Answer]) -> bool:
+    return any(len(t) > MAX_PHRASING for _l, t in phrasings) or any(
+        len(a.text) > MAX_ANSWER for a in answers.values()
+    )
+
+
+def _from_json(data: Any, languages: tuple[str, ...]) -> ImportPlan:
+    if not isinstance(data, dict) or not isinstance(data.get("entries"), list):
+        raise ValueError("format")
+    plan = ImportPlan([], [])
+    for number, item in enumerate(data["entries"], start=1):
+        where = f"#{item.get('id', number)}" if isinstance(item, dict) else f"{number}"
+        if not isinstance(item, dict):
+            plan.rejected.append((where, "format"))
+            continue
+        raw_phrasings = item.get("phrasings") or {}
+        raw_answers = item.get("answers") or {}
+        sources = item.get("answer_messages") or {}
+        if not isinstance(raw_phrasings, dict) or not isinstance(raw_answers, dict):
+            plan.rejected.append((where, "format"))
+            continue
+        unknown = (set(raw_phrasings) | set(raw_answers)) - set(languages)
+        if unknown:
+            plan.rejected.append((where, "language"))
+            continue
+        phrasings = [
+            (lang, str(text).strip())
+            for lang, texts in raw_phrasings.items()
+            for text in (texts if isinstance(texts, list) else [texts])
+            if str(text).strip()
+        ]
+        answers = {}
+        for lang, text in raw_answers.items():
+            source = sources.get(lang) if isinstance(sources, dict) else None
+            if source:
+                answers[lang] = Answer(
+                    lang, str(text or ""), int(source["chat_id"]), int(source["message_id"])
+                )
+            elif str(text or "").strip():
+                answers[lang] = Answer(lang, str(text).strip())
+        if not phrasings or not answers:
+            plan.rejected.append((where, "empty"))
+            continue
+        if _too_long(phrasings, answers):
+            plan.rejected.append((where, "too_long"))
+            continue
+        language = item.get("language") if item.get("language") in languages else phrasings[0][0]
+        entry_id = item.get("id") if isinstance(item.get("id"), int) else None
+        plan.entries.append(ImportedEntry(entry_id, language, phrasings, answers))
+    return plan
+
+
+def _from_csv(text: str, languages: tuple[str, ...]) -> ImportPlan:
+    """Rows with the same answer and language become one entry with several phrasings."""
+    reader = csv.DictReader(io.StringIO(text))
+    fields = {(f or "").strip().lower() for f in reader.fieldnames or []}
+    if not {"question", "answer"} <= fields:
+        raise ValueError("format")
+    plan = ImportPlan([], [])
+    grouped: dict[tuple[str, str], ImportedEntry] = {}
+    for number, row in enumerate(reader, start=2):  # line 1 is the header
+        row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
+        question, answer = row.get("question", ""), row.get("answer", "")
+        language = (row.get("language") or languages[0]).lower()
+        where = f"line {number}"
+        if not question or not answer:
+            plan.rejected.append((where, "empty"))
+            continue
+        if language not in languages:
+            plan.rejected.append((where, "language"))
+            continue
+        if len(question) > MAX_PHRASING or len(answer) > MAX_ANSWER:
+            plan.rejected.append((where, "too_long"))
+            continue
+        key = (answer, language)
+        if key not in grouped:
+            grouped[key] = ImportedEntry(None, language, [], {language: Answer(language, answer)})
+            plan.entries.append(grouped[key])
+        grouped[key].phrasings.append((language, question))
+    return plan

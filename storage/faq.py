@@ -1,0 +1,347 @@
+"""The FAQ (entries, phrasings, answers per language, votes) and the support relay's tickets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from storage.database import Database
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    language: str
+    text: str
+    source_chat_id: int | None = None
+    source_message_id: int | None = None
+
+    @property
+    def is_copy(self) -> bool:
+        return self.source_message_id is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    id: int
+    chat_id: int | None
+    language: str
+    up: int
+    down: int
+    phrasings: list[tuple[str, str]] = field(default_factory=list)  # (language, text)
+    answers: dict[str, Answer] = field(default_factory=dict)
+
+    def phrasings_in(self, language: str) -> list[str]:
+        return [text for lang, text in self.phrasings if lang == language]
+
+    def title(self, language: str) -> str:
+        """The entry's first phrasing in `language`, else in its own language."""
+        own = self.phrasings_in(language) or self.phrasings_in(self.language)
+        return (own or [text for _l, text in self.phrasings] or ["?"])[0]
+
+
+class FaqRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def add(
+        self,
+        chat_id: int | None,
+        language: str,
+        phrasings: list[tuple[str, str]],
+        answer: Answer,
+        created_by: int | None,
+        now: int,
+    ) -> int:
+        async with self.db.transaction() as tx:
+            cursor = await tx.execute(
+                "INSERT INTO faq_entries(chat_id, language, created_by, created_at, updated_at) "
+                "VALUES (?,?,?,?,?)",
+                (chat_id, language, created_by, now, now),
+            )
+            entry_id = int(cursor.lastrowid)
+            await tx.executemany(
+                "INSERT INTO faq_phrasings(entry_id, language, text) VALUES (?,?,?)",
+                [(entry_id, lang, text) for lang, text in phrasings],
+            )
+            await tx.execute(
+                "INSERT INTO faq_answers VALUES (?,?,?,?,?)",
+                (
+                    entry_id,
+                    answer.language,
+                    answer.text,
+                    answer.source_chat_id,
+                    answer.source_message_id,
+                ),
+            )
+        return entry_id
+
+    async def set_language(
+        self,
+        entry_id: int,
+        language: str,
+        phrasings: list[str] | None,
+        answer: Answer | None,
+        now: int,
+    ) -> None:
+        """A translation, or an edit in one language: given phrasings replace that language's,
+        a given answer replaces that language's answer."""
+        async with self.db.transaction() as tx:
+            if phrasings:
+                await tx.execute(
+                    "DELETE FROM faq_phrasings WHERE entry_id=? AND language=?",
+                    (entry_id, language),
+                )
+                await tx.executemany(
+                    "INSERT INTO faq_phrasings(entry_id, language, text) VALUES (?,?,?)",
+                    [(entry_id, language, text) for text in phrasings],
+                )
+            if answer is not None:
+                await tx.execute(
+                    "INSERT INTO faq_answers VALUES (?,?,?,?,?) ON CONFLICT(entry_id, language) "
+                    "DO UPDATE SET text=excluded.text, source_chat_id=excluded.source_chat_id, "
+                    "source_message_id=excluded.source_message_id",
+                    (
+                        entry_id,
+                        language,
+                        answer.text,
+                        answer.source_chat_id,
+                        answer.source_message_id,
+                    ),
+                )
+            await tx.execute("UPDATE faq_entries SET updated_at=? WHERE id=?", (now, entry_id))
+
+    async def add_phrasing(self, entry_id: int, language: str, text: str, now: int) -> None:
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO faq_phrasings(entry_id, language, text) VALUES (?,?,?)",
+                (entry_id, language, text),
+            )
+            await tx.execute("UPDATE faq_entries SET updated_at=? WHERE id=?", (now, entry_id))
+
+    async def set_deleted(self, entry_id: int, deleted_at: int | None) -> bool:
+        """Soft delete (or undo it with None)."""
+        cursor = await self.db.execute(
+            "UPDATE faq_entries SET deleted_at=? WHERE id=? AND (deleted_at IS NULL) = ?",
+            (deleted_at, entry_id, int(deleted_at is not None)),
+        )
+        return cursor.rowcount == 1
+
+    async def get(self, entry_id: int) -> Entry | None:
+        entries = await self._load("e.id=? AND e.deleted_at IS NULL", (entry_id,))
+        return entries[0] if entries else None
+
+    async def all_live(self) -> list[Entry]:
+        return await self._load("e.deleted_at IS NULL", ())
+
+    async def visible_in(self, chat_id: int | None) -> list[Entry]:
+        """Entries of one chat plus the global ones; None: only the global ones."""
+        if chat_id is None:
+            return await self._load("e.deleted_at IS NULL AND e.chat_id IS NULL", ())
+        return await self._load(
+            "e.deleted_at IS NULL AND (e.chat_id IS NULL OR e.chat_id=?)", (chat_id,)
+        )
+
+    async def _load(self, where: str, params: tuple[Any, ...]) -> list[Entry]:
+        rows = await self.db.fetchall(
+            f"SELECT e.id, e.chat_id, e.language, e.up, e.down FROM faq_entries e WHERE {where} "
+            "ORDER BY e.id",
+            params,
+        )
+        if not rows:
+            return []
+        ids = [r[0] for r in rows]
+        marks = ", ".join("?" for _ in ids)
+        phrasings: dict[int, list[tuple[str, str]]] = {i: [] for i in ids}
+        for entry_id, language, text in await self.db.fetchall(
+            f"SELECT entry_id, language, text FROM faq_phrasings WHERE entry_id IN ({marks}) "
+            "ORDER BY id",
+            ids,
+        ):
+            phrasings[entry_id].append((language, text))
+        answers: dict[int, dict[str, Answer]] = {i: {} for i in ids}
+        for entry_id, language, text, chat, message in await self.db.fetchall(
+            f"SELECT entry_id, language, text, source_chat_id, source_message_id "
+            f"FROM faq_answers WHERE entry_id IN ({marks})",
+            ids,
+        ):
+            answers[entry_id][language] = Answer(language, text, chat, message)
+        return [Entry(r[0], r[1], r[2], r[3], r[4], phrasings[r[0]], answers[r[0]]) for r in rows]
+
+    async def vote(self, entry_id: int, user_id: int, vote: int) -> bool:
+        """One vote per member; changing it moves the counters. False if nothing changed."""
+        async with self.db.transaction() as tx:
+            row = await (
+                await tx.execute(
+                    "SELECT vote FROM faq_votes WHERE entry_id=? AND user_id=?",
+                    (entry_id, user_id),
+                )
+            ).fetchone()
+            previous = row[0] if row else 0
+            if previous == vote:
+                return False
+            await tx.execute(
+                "INSERT INTO faq_votes VALUES (?,?,?) ON CONFLICT(entry_id, user_id) "
+                "DO UPDATE SET vote=excluded.vote",
+                (entry_id, user_id, vote),
+            )
+            await tx.execute(
+                "UPDATE faq_entries SET up=up+?, down=down+? WHERE id=?",
+                (
+                    (vote == 1) - (previous == 1),
+                    (vote == -1) - (previous == -1),
+                    entry_id,
+                ),
+            )
+        return True
+
+    async def last_answer(
+        self, chat_id: int, entry_id: int, language: str
+    ) -> tuple[int, int] | None:
+        row = await self.db.fetchone(
+            "SELECT message_id, answered_at FROM faq_last_answers "
+            "WHERE chat_id=? AND entry_id=? AND language=?",
+            (chat_id, entry_id, language),
+        )
+        return (row[0], row[1]) if row else None
+
+    async def remember_answer(
+        self, chat_id: int, entry_id: int, language: str, message_id: int, now: int
+    ) -> None:
+        await self.db.execute(
+            "INSERT INTO faq_last_answers VALUES (?,?,?,?,?) "
+            "ON CONFLICT(chat_id, entry_id, language) "
+            "DO UPDATE SET message_id=excluded.message_id, answered_at=excluded.answered_at",
+            (chat_id, entry_id, language, message_id, now),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    id: int
+    member_id: int
+    member_name: str | None
+    language: str | None
+    chat_id: int
+    question_message_id: int
+    question: str
+    support_chat_id: int
+    relay_message_id: int | None
+    created_at: int
+    answered_by: int | None
+    answered_at: int | None
+    answer_chat_id: int | None
+    answer_message_id: int | None
+    answer_text: str | None
+    faq_entry_id: int | None
+
+
+class SupportRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def route(self, chat_id: int) -> int | None:
+        row = await self.db.fetchone(
+            "SELECT support_chat_id FROM support_routes WHERE chat_id=?", (chat_id,)
+        )
+        return row[0] if row else None
+
+    async def set_route(self, chat_id: int, support_chat_id: int | None) -> None:
+        if support_chat_id is None:
+            await self.db.execute("DELETE FROM support_routes WHERE chat_id=?", (chat_id,))
+            return
+        await self.db.execute(
+            "INSERT INTO support_routes VALUES (?,?) ON CONFLICT(chat_id) DO UPDATE SET "
+            "support_chat_id=excluded.support_chat_id",
+            (chat_id, support_chat_id),
+        )
+
+    async def support_chats(self) -> set[int]:
+        rows = await self.db.fetchall("SELECT DISTINCT support_chat_id FROM support_routes")
+        return {r[0] for r in rows}
+
+    async def open_ticket(
+        self,
+        *,
+        member_id: int,
+        member_name: str | None,
+        language: str | None,
+        chat_id: int,
+        question_message_id: int,
+        question: str,
+        support_chat_id: int,
+        now: int,
+    ) -> int:
+        cursor = await self.db.execute(
+            "INSERT INTO support_tickets(member_id, member_name, language, chat_id, "
+            "question_message_id, question, support_chat_id, created_at) "
+            "VALUES (?,?,?,?,?,?,?,?)",
+            (
+                member_id,
+                member_name,
+                language,
+                chat_id,
+                question_message_id,
+                question,
+                support_chat_id,
+                now,
+            ),
+        )
+        return int(cursor.lastrowid)
+
+    async def set_relay_message(self, ticket_id: int, message_id: int) -> None:
+        await self.db.execute(
+            "UPDATE support_tickets SET relay_message_id=? WHERE id=?", (message_id, ticket_id)
+        )
+
+    async def by_relay(self, support_chat_id: int, relay_message_id: int) -> Ticket | None:
+        row = await self.db.fetchone(
+            "SELECT * FROM support_tickets WHERE support_chat_id=? AND relay_message_id=?",
+            (support_chat_id, relay_message_id),
+        )
+        return Ticket(**dict(row)) if row else None
+
+    async def get(self, ticket_id: int) -> Ticket | None:
+        row = await self.db.fetchone("SELECT * FROM support_tickets WHERE id=?", (ticket_id,))
+        return Ticket(**dict(row)) if row else None
+
+    async def mark_answered(
+        self,
+        ticket_id: int,
+        staff_id: int,
+        answer_chat_id: int,
+        answer_message_id: int,
+        answer_text: str,
+        now: int,
+    ) -> None:
+        await self.db.execute(
+            "UPDATE support_tickets SET answered_by=?, answered_at=?, answer_chat_id=?, "
+            "answer_message_id=?, answer_text=? WHERE id=?",
+            (staff_id, now, answer_chat_id, answer_message_id, answer_text, ticket_id),
+        )
+
+    async def mark_added_to_faq(self, ticket_id: int, entry_id: int) -> bool:
+        cursor = await self.db.execute(
+            "UPDATE support_tickets SET faq_entry_id=? WHERE id=? AND faq_entry_id IS NULL",
+            (entry_id, ticket_id),
+        )
+        return cursor.rowcount == 1
+
+    async def recent_from(self, member_id: int, since: int) -> int:
+        row = await self.db.fetchone(
+            "SELECT COUNT(*) FROM support_tickets WHERE member_id=? AND created_at>=?",
+            (member_id, since),
+        )
+        return row[0]
+
+    async def block(self, user_id: int, by: int | None, now: int) -> None:
+        await self.db.execute(
+            "INSERT OR REPLACE INTO support_blocks VALUES (?,?,?)", (user_id, by, now)
+        )
+
+    async def unblock(self, user_id: int) -> bool:
+        cursor = await self.db.execute("DELETE FROM support_blocks WHERE user_id=?", (user_id,))
+        return cursor.rowcount == 1
+
+    async def is_blocked(self, user_id: int) -> bool:
+        row = await self.db.fetchone("SELECT 1 FROM support_blocks WHERE user_id=?", (user_id,))
+        return row is not None

@@ -1,0 +1,344 @@
+"""End-to-end FAQ: managing entries, answering in groups, translations, the support relay."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.fake_telegram import FakeTelegram
+from tests.harness import MANAGER_ID
+from tests.test_e2e_posting import labelled
+
+GROUP = -1001234500077
+SUPPORT = -1009999900077
+
+
+@pytest.fixture
+def bot_env(bot_env):
+    bot_env["SUPPORT_CHAT_ID"] = str(SUPPORT)
+    return bot_env
+
+
+class Community:
+    def __init__(self, fake: FakeTelegram) -> None:
+        self.fake = fake
+        self.chat = fake.add_chat(GROUP, title="Venue chat", username="venue_chat")
+        self.support = fake.add_chat(SUPPORT, title="Staff")
+        self.admin = fake.user(100, "Alice")
+        self.member = fake.user(200, "Bob")
+        self.russian = fake.user(300, "Ivan", language_code="ru")
+        self.staff = fake.user(400, "Sam")
+        self.other = fake.user(500, "Carol")
+        fake.add_member(GROUP, self.admin, "administrator")
+        for user in (self.member, self.russian, self.other):
+            fake.add_member(GROUP, user)
+        fake.add_member(SUPPORT, self.staff, "administrator")
+
+    async def say(self, user, text, **kw):
+        return await self.fake.send_message(self.chat, user, text, **kw)
+
+
+@pytest.fixture
+def venue(fake: FakeTelegram) -> Community:
+    return Community(fake)
+
+
+HOURS = (
+    "/faq_add What are your opening hours?; When are you open? | "
+    "We are open every day from 9:00 to 18:00."
+)
+
+
+async def add_hours(fake, steward, venue) -> None:
+    await venue.say(venue.admin, HOURS)
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply.plain.startswith("✅ FAQ entry #1 added (en, this chat)")
+    await steward.idle()
+
+
+async def test_admin_adds_and_member_is_refused(steward, fake, venue):
+    await venue.say(venue.member, HOURS)
+    refusal = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert refusal.plain == "Only admins of this chat or Steward's managers can use this command."
+    await add_hours(fake, steward, venue)
+    await venue.say(venue.admin, "/faq_add no answer here")
+    usage = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert usage.plain.startswith("Usage: /faq_add <question>")
+    entries = await steward.app.faq.repo.visible_in(GROUP)
+    assert [e.phrasings_in("en") for e in entries] == [
+        ["What are your opening hours?", "When are you open?"]
+    ]
+
+
+async def test_paraphrase_gets_the_answer_as_a_reply_with_feedback(steward, fake, venue):
+    await add_hours(fake, steward, venue)
+    question = await venue.say(venue.member, "what time are you open on saturday?")
+    answer = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert answer.plain == "We are open every day from 9:00 to 18:00."
+    assert answer["reply_parameters"]["message_id"] == question["message_id"]
+    buttons = [b["text"] for b in answer["reply_markup"]["inline_keyboard"][0]]
+    assert buttons == ["👍", "👎"]
+    await steward.idle()
+    message = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    await fake.press_button(message, venue.member, labelled(message, "👍"))
+    thanks = await fake.wait_for("answerCallbackQuery")
+    assert thanks["text"] == "Thanks for the feedback!"
+    await fake.press_button(message, venue.member, labelled(message, "👍"))  # counted once
+    await steward.idle()
+    [entry] = await steward.app.faq.repo.visible_in(GROUP)
+    assert (entry.up, entry.down) == (1, 0)
+
+
+async def test_russian_question_gets_the_russian_translation(steward, fake, venue):
+    await add_hours(fake, steward, venue)
+    await venue.say(
+        venue.admin,
+        "/faq_edit 1 ru: Когда вы работаете?; Какие часы работы? | Мы открыты с 9 до 18.",
+    )
+    updated = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert updated.plain == "✏️ FAQ entry #1 updated (ru)."
+    await steward.idle()
+    await venue.say(venue.russian, "Во сколько вы работаете в субботу?")
+    answer = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert answer.plain == "Мы открыты с 9 до 18."
+    # an English speaker asking the same entry still gets English
+    await venue.say(venue.member, "when are you open tomorrow?")
+    english = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert english.plain == "We are open every day from 9:00 to 18:00."
+
+
+async def test_chit_chat_gets_nothing(steward, fake, venue):
+    await add_hours(fake, steward, venue)
+    mark = fake.mark()
+    for line in ("good morning everyone", "anyone watching the match tonight?", "lol same"):
+        await venue.say(venue.member, line)
+    await steward.idle()
+    await fake.assert_no_call("sendMessage", since=mark, predicate=lambda c: c["chat_id"] == GROUP)
+
+
+async def test_repeat_within_cooldown_links_the_previous_answer(steward, fake, venue):
+    await add_hours(fake, steward, venue)
+    await venue.say(venue.member, "what are the opening hours?")
+    first = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert first.plain.startswith("We are open")
+    await steward.idle()
+    answer_id = max(m for c, m in fake.messages if c == GROUP)
+    await venue.say(venue.other, "when are you open?")
+    second = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert second.plain == (
+        f"☝️ I answered this a few minutes ago: https://t.me/venue_chat/{answer_id}"
+    )
+    await steward.idle()
+    answers = [c for c in fake.calls_of("sendMessage") if c.plain.startswith("We are open")]
+    assert len(answers) == 1
+
+
+async def test_unanswered_question_goes_to_staff_and_back_then_into_the_faq(steward, fake, venue):
+    await add_hours(fake, steward, venue)
+    question = await venue.say(venue.member, "is there a cloakroom for coats and bags?")
+    relay = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
+    assert relay.plain.startswith("❓ #1 from Bob (id 200) in Venue chat:")
+    assert "is there a cloakroom for coats and bags?" in relay.plain
+    assert f"https://t.me/venue_chat/{question['message_id']}" in relay.plain
+    await steward.idle()
+    relay_message = fake.messages[(SUPPORT, max(m for c, m in fake.messages if c == SUPPORT))]
+    staff_answer = await fake.send_message(
+        venue.support,
+        venue.staff,
+        "Yes, the cloakroom is next to the entrance.",
+        reply_to=relay_message,
+    )
+    delivered = await fake.wait_for("copyMessage", lambda c: c["chat_id"] == GROUP)
+    assert delivered["from_chat_id"] == SUPPORT
+    assert delivered["message_id"] == staff_answer["message_id"]
+    assert delivered["reply_parameters"]["message_id"] == question["message_id"]
+    confirm = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
+    assert confirm.plain == "✅ Delivered to Bob."
+    await steward.idle()
+    confirmation = fake.messages[(SUPPORT, max(m for c, m in fake.messages if c == SUPPORT))]
+    await fake.press_button(confirmation, venue.staff, labelled(confirmation, "Add to FAQ"))
+    added = await fake.wait_for("editMessageText", lambda c: c["chat_id"] == SUPPORT)
+    assert added.plain == "✅ Delivered and added to the FAQ as #2."
+    await steward.idle()
+    # the same question is answered by the bot next time, not relayed again
+    mark = fake.mark()
+    await venue.say(venue.russian, "is there a cloakroom for coats and bags?")
+    answer = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert answer.plain == "Yes, the cloakroom is next to the entrance."
+    await steward.idle()
+    await fake.assert_no_call(
+        "sendMessage", since=mark, within=0.1, predicate=lambda c: c["chat_id"] == SUPPORT
+    )
+
+
+async def test_private_messages_are_relayed_and_staff_can_block(steward, fake, venue):
+    private = fake.private_chat(venue.member)
+    await fake.send_message(private, venue.member, "Hi, I lost my scarf yesterday")
+    ack = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == 200)
+    assert ack.plain == "✉️ Sent to the team. Their answer will come here."
+    relay = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT, since=0)
+    assert "in private" in relay.plain and "lost my scarf" in relay.plain
+    await steward.idle()
+    relay_message = fake.messages[(SUPPORT, max(m for c, m in fake.messages if c == SUPPORT))]
+    await fake.send_message(
+        venue.support, venue.staff, "We have it, come by!", reply_to=relay_message
+    )
+    delivered = await fake.wait_for("copyMessage", lambda c: c["chat_id"] == 200)
+    assert delivered["from_chat_id"] == SUPPORT
+    await steward.idle()
+    await fake.send_message(venue.support, venue.staff, "/block", reply_to=relay_message)
+    blocked = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
+    assert blocked.plain.startswith("🚫 200 can no longer write to the team")
+    await steward.idle()
+    mark = fake.mark()
+    await fake.send_message(private, venue.member, "hello???")
+    await steward.idle()
+    await fake.assert_no_call("sendMessage", since=mark, within=0.1)
+    await fake.send_message(venue.support, venue.staff, "/unblock 200")
+    unblocked = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
+    assert unblocked.plain == "✅ 200 can write to the team again."
+
+
+async def test_relay_rate_limit(steward, fake, venue):
+    private = fake.private_chat(venue.member)
+    for n in range(6):
+        await fake.send_message(private, venue.member, f"message number {n}")
+        await steward.idle()
+    replies = [c.plain for c in fake.calls_of("sendMessage") if c["chat_id"] == 200]
+    assert replies[:5] == ["✉️ Sent to the team. Their answer will come here."] * 5
+    assert replies[5].startswith("You have sent several messages in a short time.")
+    assert len([c for c in fake.calls_of("sendMessage") if c["chat_id"] == SUPPORT]) == 5
+
+
+async def test_export_import_round_trip_loses_nothing(steward, fake, venue):
+    await add_hours(fake, steward, venue)
+    await venue.say(venue.admin, "/faq_edit 1 ru: Когда вы работаете? | Мы открыты с 9 до 18.")
+    await steward.idle()
+    await venue.say(venue.admin, "/faq_add Where can I park?; Is there parking? | Behind the hall.")
+    await steward.idle()
+    before = await steward.app.faq.repo.visible_in(GROUP)
+    await venue.say(venue.admin, "/faq_export")
+    exported = await fake.wait_for("sendDocument")
+    assert exported["caption"].startswith("2 FAQ entries.")
+    await steward.idle()
+    document_message = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    file_id = document_message["document"]["file_id"]
+    data = json.loads(fake.files[file_id][1])
+    assert [e["id"] for e in data["entries"]] == [1, 2]
+    assert data["entries"][0]["answers"]["ru"] == "Мы открыты с 9 до 18."
+    # wipe the FAQ, then load the file back
+    for entry in before:
+        await venue.say(venue.admin, f"/faq_del {entry.id}")
+        await steward.idle()
+    assert await steward.app.faq.repo.visible_in(GROUP) == []
+    await venue.say(venue.admin, "/faq_import", reply_to=document_message)
+    report = await fake.wait_for(
+        "sendMessage", lambda c: c["chat_id"] == GROUP and "FAQ import" in c.plain
+    )
+    assert report.plain == "📥 FAQ import: 2 added, 0 changed, 0 unchanged, 0 rejected."
+    after = await steward.app.faq.repo.visible_in(GROUP)
+    strip = [(e.language, sorted(e.phrasings), e.answers) for e in after]
+    assert strip == [(e.language, sorted(e.phrasings), e.answers) for e in before]
+    # importing the same file again changes nothing
+    await venue.say(venue.admin, "/faq_import", reply_to=document_message)
+    again = await fake.wait_for(
+        "sendMessage", lambda c: c["chat_id"] == GROUP and "FAQ import" in c.plain
+    )
+    assert again.plain == "📥 FAQ import: 0 added, 0 changed, 2 unchanged, 0 rejected."
+
+
+async def test_csv_import_reports_what_it_rejected(steward, fake, venue):
+    private = fake.private_chat(fake.user(MANAGER_ID, "Manny"))
+    manager = fake.user(MANAGER_ID, "Manny")
+    csv_text = (
+        "question,answer,language\n"
+        "How much is a ticket?,Tickets cost 10 euro.,en\n"
+        "What does a ticket cost?,Tickets cost 10 euro.,en\n"
+        "Сколько стоит билет?,Билет стоит 10 евро.,ru\n"
+        ",no question,en\n"
+        "Wie viel kostet das?,Zehn Euro.,de\n"
+    ).encode()
+    document = fake.add_file("csv1", csv_text, "documents/faq.csv")
+    document["file_name"] = "faq.csv"
+    upload = await fake.send_message(private, manager, None, document=document)
+    await steward.idle()
+    await fake.send_message(private, manager, "/faq_import", reply_to=upload)
+    report = await fake.wait_for("sendMessage", lambda c: "FAQ import" in c.plain)
+    assert report.plain.splitlines() == [
+        "📥 FAQ import: 2 added, 0 changed, 0 unchanged, 2 rejected.",
+        "• line 5: no question or no answer",
+        "• line 6: a language this bot does not speak",
+    ]
+    entries = await steward.app.faq.repo.visible_in(None)
+    assert sorted(len(e.phrasings) for e in entries) == [1, 2]
+    assert all(e.chat_id is None for e in entries)  # a manager's import in private is global
+
+
+async def test_faq_command_lists_topics_and_answers(steward, fake, venue):
+    await add_hours(fake, steward, venue)
+    await venue.say(venue.member, "/faq")
+    topics = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert topics.plain.splitlines()[1:] == ["• What are your opening hours?"]
+    await venue.say(venue.member, "/faq opening hours")
+    answer = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert answer.plain.startswith("We are open")
+    await venue.say(venue.member, "/faq quantum physics")
+    nothing = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert nothing.plain == "I found nothing in the FAQ that fits. Try other words."
+
+
+async def test_delete_has_an_undo(steward, fake, venue):
+    await add_hours(fake, steward, venue)
+    await venue.say(venue.admin, "/faq_del 1")
+    deleted = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert deleted.plain.startswith("🗑 FAQ entry #1 deleted")
+    await steward.idle()
+    assert await steward.app.faq.repo.visible_in(GROUP) == []
+    message = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    await fake.press_button(message, venue.member, labelled(message, "Undo"))
+    refused = await fake.wait_for("answerCallbackQuery")
+    assert refused.get("show_alert") is True
+    await fake.press_button(message, venue.admin, labelled(message, "Undo"))
+    await fake.wait_for("editMessageText", lambda c: "restored" in c.plain)
+    assert len(await steward.app.faq.repo.visible_in(GROUP)) == 1
+
+
+async def test_answer_can_be_a_media_message(steward, fake, venue):
+    photo = [{"file_id": "map", "file_unique_id": "umap", "width": 9, "height": 9}]
+    source = await venue.say(venue.admin, None, photo=photo, caption="Here is the map")
+    await steward.idle()
+    await venue.say(
+        venue.admin, "/faq_add Where is the venue?; How do I find you?", reply_to=source
+    )
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("✅ FAQ entry #1"))
+    await steward.idle()
+    await venue.say(venue.member, "how do I find the venue?")
+    copied = await fake.wait_for("copyMessage", lambda c: c["chat_id"] == GROUP)
+    assert copied["from_chat_id"] == GROUP and copied["message_id"] == source["message_id"]
+    assert copied["reply_markup"]["inline_keyboard"][0][0]["text"] == "👍"
+
+
+async def test_did_you_mean_offers_close_entries_to_the_asker(steward, fake, venue):
+    await venue.say(venue.admin, "/faq_add Where can I park?; Is there parking? | Behind the hall.")
+    await venue.say(
+        venue.admin,
+        "/faq_add Where is the entrance? | The entrance is on the left side of the hall.",
+    )
+    await steward.idle()
+    question = await venue.say(venue.member, "how do I get into the hall?")
+    offer = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert offer.plain == "🤔 Did you mean…"
+    titles = [row[0]["text"] for row in offer["reply_markup"]["inline_keyboard"]]
+    assert titles == ["Where can I park?", "Where is the entrance?"]
+    await steward.idle()
+    message = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    await fake.press_button(message, venue.other, labelled(message, "entrance"))
+    refused = await fake.wait_for("answerCallbackQuery")
+    assert refused["text"] == "These suggestions are for the member who asked."
+    await fake.press_button(message, venue.member, labelled(message, "entrance"))
+    answer = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert answer.plain == "The entrance is on the left side of the hall."
+    assert answer["reply_parameters"]["message_id"] == question["message_id"]
+    removed = await fake.wait_for("deleteMessage")
+    assert removed["message_id"] == message["message_id"]

@@ -1,0 +1,122 @@
+"""FAQ without Telegram: languages, command arguments, scopes, import and export, votes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bot.faq.service import FaqService, choose_language, parse_add_args
+from bot.faq.transfer import export_json, parse_import
+from storage.database import Database
+from storage.faq import Answer, FaqRepository
+
+LANGS = ("en", "ru", "nl")
+
+
+def test_language_trust_order():
+    both = ["en", "ru"]
+    # short text: Telegram's language_code first
+    assert choose_language(both, "ru", "wifi?", "en") == "ru"
+    # no usable language_code: the text itself
+    assert choose_language(both, None, "какой пароль от сети?", "en") == "ru"
+    # nothing known: the chat's default
+    assert choose_language(both, None, "wifi?", "ru") == "ru"
+    assert choose_language(["nl"], "ru", "anything", "en") == "nl"  # only what exists
+
+
+def test_long_text_language_beats_phone_setting():
+    long_russian = "подскажите пожалуйста какой сейчас пароль от гостевой сети в зале"
+    assert choose_language(["en", "ru"], "en", long_russian, "en") == "ru"
+
+
+def test_add_arguments_keep_answer_formatting_and_language_prefix():
+    args = parse_add_args(
+        "ru: Когда открыто?; Часы работы | С 9 до 18",
+        "ru: Когда открыто?; Часы работы | <b>С 9</b> до 18",
+        LANGS,
+    )
+    assert args.language == "ru"
+    assert args.phrasings == ["Когда открыто?", "Часы работы"]
+    assert args.answer_html == "<b>С 9</b> до 18"
+    assert parse_add_args("", "", LANGS) is None
+    no_answer = parse_add_args("just a question", "just a question", LANGS)
+    assert no_answer.answer_html == "" and no_answer.phrasings == ["just a question"]
+    assert parse_add_args("de: Frage | Antwort", "de: Frage | Antwort", LANGS).language is None
+
+
+def test_import_formats_and_rejections():
+    csv_plan = parse_import(
+        "x.csv",
+        b"question,answer,language\nA?,One,en\nB?,One,en\n,x,en\nC?,Two,fr\n",
+        LANGS,
+    )
+    assert [len(e.phrasings) for e in csv_plan.entries] == [2]
+    assert csv_plan.rejected == [("line 4", "empty"), ("line 5", "language")]
+    with pytest.raises(ValueError):
+        parse_import("x.csv", b"foo,bar\n1,2\n", LANGS)
+    with pytest.raises(ValueError):
+        parse_import("x.json", b"{not json", LANGS)
+    json_plan = parse_import(
+        "x.json",
+        json.dumps(
+            {"entries": [{"id": 4, "phrasings": {"en": ["Q"]}, "answers": {"en": "A"}}, {}]}
+        ).encode(),
+        LANGS,
+    )
+    assert [e.id for e in json_plan.entries] == [4]
+    assert json_plan.rejected == [("#2", "empty")]
+
+
+@pytest.fixture
+async def repo(tmp_path):
+    db = Database(tmp_path / "faq.sqlite3")
+    await db.open()
+    yield FaqRepository(db)
+    await db.close()
+
+
+async def test_scopes_keep_other_chats_entries_out(repo):
+    await repo.add(-1, "en", [("en", "Where can I park my car?")], Answer("en", "A1"), None, 1)
+    await repo.add(-2, "en", [("en", "Where can I park my bike?")], Answer("en", "A2"), None, 1)
+    await repo.add(None, "en", [("en", "What is the wifi password?")], Answer("en", "W"), None, 1)
+    faq = FaqService(repo)
+    decision = await faq.decide("where do I park my bike?", -1)
+    assert decision.match.entry_id == 1  # chat -2's better match is not visible in chat -1
+    assert (await faq.decide("wifi password please?", -2)).match.entry_id == 3  # global
+    assert (await faq.decide("where do I park my bike?", -2)).kind == "answer"
+
+
+async def test_votes_count_once_per_member_and_can_change(repo):
+    entry_id = await repo.add(None, "en", [("en", "Q?")], Answer("en", "A"), None, 1)
+    assert await repo.vote(entry_id, 7, 1)
+    assert not await repo.vote(entry_id, 7, 1)
+    assert await repo.vote(entry_id, 7, -1)
+    assert await repo.vote(entry_id, 8, -1)
+    entry = await repo.get(entry_id)
+    assert (entry.up, entry.down) == (0, 2)
+
+
+async def test_export_then_import_into_an_empty_faq_is_identical(repo, tmp_path):
+    first = await repo.add(
+        None,
+        "en",
+        [("en", "Where is the map?"), ("ru", "Где карта?")],
+        Answer("en", "", -5, 42),
+        None,
+        1,
+    )
+    await repo.set_language(first, "ru", None, Answer("ru", "<i>Карта</i> у входа"), 2)
+    before = await repo.all_live()
+    data = export_json(before)
+    db = Database(tmp_path / "other.sqlite3")
+    await db.open()
+    other = FaqRepository(db)
+    result = await FaqService(other).apply_import(
+        parse_import("f.json", data, LANGS), None, 1, True
+    )
+    assert (result.added, result.changed, result.rejected) == (1, 0, [])
+    [after] = await other.all_live()
+    assert sorted(after.phrasings) == sorted(before[0].phrasings)
+    assert after.answers == before[0].answers
+    await db.close()
