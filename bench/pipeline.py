@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Group messages per second through Steward's full pipeline against bare aiogram dispatch.
 
-    python bench/pipeline.py [--messages 5000] [--members 200]
+    python bench/pipeline.py [--messages 5000] [--members 200] [--faq]
 
 Both sides get the same updates through `Dispatcher.feed_update` in this process, with Bot API
 calls answered in-process (no network) and Steward's SQLite database on disk in a temporary
 folder. Steward runs everything a group message meets: language choice, user/chat bookkeeping,
-moderation checks (admin cache, approvals, blocklist, flood, spam scoring for new members) and
-its routers. Bare dispatch is a Dispatcher with one no-op message handler. The ratio of the two
+moderation checks (admin cache, approvals, blocklist, flood, spam scoring for new members), its
+routers, and the FAQ stage for questions (with --faq against a 30-entry FAQ, else an empty
+one). Bare dispatch is a Dispatcher with one no-op message handler. The ratio of the two
 rates is what to compare across machines; the per-message time of the moderation check alone is
 printed as median and p99.
 """
@@ -33,6 +34,8 @@ from aiogram.types import Message
 
 from bot.app import Steward
 from bot.config import load_settings
+from bot.faq.questions import looks_like_question
+from bot.faq.transfer import parse_import
 from handlers.protection import ProtectionMiddleware
 from handlers.stats import StatsMiddleware
 
@@ -63,8 +66,23 @@ async def run_bare(updates) -> float:
     return time.perf_counter() - started
 
 
+FAQ_FILE = Path(__file__).resolve().parent / "data" / "faq" / "faq.json"
+
+
+async def load_faq(app: Steward) -> int:
+    """The FAQ evaluation set (30 entries, en/ru/nl) as the bot's global FAQ."""
+    plan = parse_import(FAQ_FILE.name, FAQ_FILE.read_bytes(), app.settings.languages)
+    result = await app.faq.apply_import(plan, None, None, True)
+    return result.added
+
+
 async def run_steward(
-    updates, warmup, folder: Path, profile: bool = False, with_stats: bool = True
+    updates,
+    warmup,
+    folder: Path,
+    profile: bool = False,
+    with_stats: bool = True,
+    with_faq: bool = False,
 ) -> tuple[float, list[float], int]:
     settings = load_settings(
         env_file=None,
@@ -79,6 +97,8 @@ async def run_steward(
     app.bot.session = session
     await app.db.open()
     await app._prepare_moderation()
+    if with_faq:
+        await load_faq(app)
     if not with_stats:  # the same pipeline without statistics collection, for its cost
         for middleware in list(app.dispatcher.message.outer_middleware):
             if isinstance(middleware, StatsMiddleware):
@@ -117,7 +137,9 @@ async def run_steward(
     elapsed = time.perf_counter() - started
     if profiler:
         profiler.disable()
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(60)
+        pstats.Stats(profiler).sort_stats(
+            __import__("os").environ.get("SORT", "tottime")
+        ).print_stats(int(__import__("os").environ.get("N", "60")))
     calls = len(session.calls) - calls_before
     await app.db.close()
     return elapsed, check_times, calls
@@ -128,6 +150,12 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--members", type=int, default=200)
     parser.add_argument("--profile", action="store_true", help="print where Steward's time goes")
+    parser.add_argument(
+        "--faq",
+        action="store_true",
+        help="load the 30-entry FAQ evaluation set, so that every question is matched "
+        "(and answered when it fits)",
+    )
     parser.add_argument(
         "--rounds",
         type=int,
@@ -141,21 +169,26 @@ async def main(argv: list[str] | None = None) -> int:
     for _ in range(args.rounds):
         with tempfile.TemporaryDirectory() as folder:
             elapsed, round_checks, calls = await run_steward(
-                updates, warmup, Path(folder), args.profile
+                updates, warmup, Path(folder), args.profile, with_faq=args.faq
             )
         steward_times.append(elapsed)
         checks.extend(round_checks)
         bare_times.append(await run_bare(updates))
         with tempfile.TemporaryDirectory() as folder:
-            no_stats, _, _ = await run_steward(updates, warmup, Path(folder), with_stats=False)
+            no_stats, _, _ = await run_steward(
+                updates, warmup, Path(folder), with_stats=False, with_faq=args.faq
+            )
         no_stats_times.append(no_stats)
     steward_s, bare_s = statistics.median(steward_times), statistics.median(bare_times)
     no_stats_s = statistics.median(no_stats_times)
     steward_rate = args.messages / steward_s
     bare_rate = args.messages / bare_s
+    questions = sum(looks_like_question(u.message.text) for u in updates)
     print(
         f"messages: {args.messages} from {args.members} members (after a warm-up of "
-        f"{len(warmup)} first messages); median of {args.rounds} alternating rounds"
+        f"{len(warmup)} first messages), {questions / len(updates):.0%} of them questions; "
+        f"FAQ {'loaded (30 entries)' if args.faq else 'empty'}; median of {args.rounds} "
+        f"alternating rounds"
     )
     print(f"bare aiogram dispatch: {bare_rate:,.0f} updates/s")
     print(

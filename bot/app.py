@@ -53,6 +53,7 @@ from bot.roles import RoleService
 from bot.stats import charts
 from bot.stats.service import StatsService
 from handlers import build_routers, register_error_handler
+from handlers.faq import GroupMessagesMiddleware
 from handlers.moderation import ReportLimiter
 from handlers.protection import Captcha, ProtectionMiddleware
 from handlers.stats import StatsMiddleware
@@ -207,11 +208,12 @@ class Steward:
         # Statistics count what survived moderation, and joins and leaves on the way.
         stats_middleware = StatsMiddleware(self.stats)
         dp.message.outer_middleware(stats_middleware)
+        # Then the routers; group messages none of them took reach the FAQ and the staff.
+        dp.message.outer_middleware(GroupMessagesMiddleware())
         dp.chat_member.outer_middleware(stats_middleware)
         role_middleware = RoleMiddleware(self.roles)
-        dp.message.middleware(role_middleware)
         dp.callback_query.middleware(role_middleware)
-        dp.include_routers(*build_routers())
+        dp.include_routers(*build_routers(command_middlewares=[role_middleware]))
         register_error_handler(dp)
         dp.startup.register(self._on_startup)
         dp.shutdown.register(self._on_shutdown)

@@ -7,7 +7,9 @@ catch-alls must come last so they never shadow a feature.
 
 from __future__ import annotations
 
-from aiogram import Router
+from collections.abc import Sequence
+
+from aiogram import BaseMiddleware, Router
 
 from bot.middlewares import addressed_to_bot
 from handlers import (
@@ -23,16 +25,21 @@ from handlers import (
 )
 
 
-def build_routers() -> list[Router]:
+def build_routers(command_middlewares: Sequence[BaseMiddleware] = ()) -> list[Router]:
     """Fresh routers per app, so several bots (tests, benchmarks) can live in one process.
 
     Moderation runs before all of them, as a middleware. The features people address the bot
     with sit under one parent router whose filter lets in only messages addressed to the bot
     (private chats, and in groups a command or an `@admin` call): ordinary group chat skips
     them all at once instead of being offered to each, which the pipeline benchmark counts.
-    Their other updates (buttons, poll answers, channel posts) are not filtered."""
+    Their other updates (buttons, poll answers, channel posts) are not filtered.
+
+    `command_middlewares` (the role check) wrap only the messages addressed to the bot: every
+    middleware level costs each group message, and ordinary chat needs no roles."""
     commands = Router(name="commands")
     commands.message.filter(addressed_to_bot)
+    for middleware in command_middlewares:
+        commands.message.middleware(middleware)
     commands.include_routers(
         moderation.create_router(),  # moderator commands, log buttons, reports
         start.create_router(),  # /start, /help
@@ -47,8 +54,8 @@ def build_routers() -> list[Router]:
     return [
         membership.create_router(),  # joins, leaves, captcha
         commands,
-        faq.create_support_router(),  # staff replies in a support chat, back to the member
-        faq.create_questions_router(),  # questions in groups: FAQ answer, suggestion or staff
+        # ordinary group messages no router took go to the FAQ stage, a middleware (see
+        # handlers.faq.GroupMessagesMiddleware): one more router level would cost every message
     ]
 
 

@@ -90,6 +90,10 @@ def error_text(kind: str, command: str = "", token: str = "") -> str:
             "I don't know {token} yet. Reply to one of their messages, or use their numeric id."
         ),
         "target_admin": _("I don't act on admins of this chat."),
+        "channel_kick": _(
+            "A channel cannot be removed and let back in: /ban stops it posting here, "
+            "/unban lets it back."
+        ),
         "self": _("I won't act on myself."),
         "no_rights": _(
             "I can't do that: make me an admin of this chat with the rights to delete messages "
@@ -346,7 +350,9 @@ async def restrict_command(
     except ModerationError as exc:
         await message.reply(error_text(exc.kind, token=exc.detail))
         return
-    duration = format_duration(args.duration) if args.duration else ""
+    # Telegram bans channel identities until unbanned: no end date to show
+    timed = args.duration if not target.is_chat else None
+    duration = format_duration(timed) if timed else ""
     texts = {
         "mute": _("🔇 {name} is muted for {duration}.") if duration else _("🔇 {name} is muted."),
         "ban": _("🔨 {name} is banned for {duration}.") if duration else _("🔨 {name} is banned."),

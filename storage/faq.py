@@ -236,28 +236,37 @@ class Ticket:
 
 
 class SupportRepository:
+    """Tickets and routes. Routes are few and read for every group question, so they are kept
+    in memory after the first read and updated on write."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._routes: dict[int, int] | None = None
+
+    async def _all_routes(self) -> dict[int, int]:
+        if self._routes is None:
+            rows = await self.db.fetchall("SELECT chat_id, support_chat_id FROM support_routes")
+            self._routes = {r[0]: r[1] for r in rows}
+        return self._routes
 
     async def route(self, chat_id: int) -> int | None:
-        row = await self.db.fetchone(
-            "SELECT support_chat_id FROM support_routes WHERE chat_id=?", (chat_id,)
-        )
-        return row[0] if row else None
+        return (await self._all_routes()).get(chat_id)
 
     async def set_route(self, chat_id: int, support_chat_id: int | None) -> None:
+        routes = await self._all_routes()
         if support_chat_id is None:
             await self.db.execute("DELETE FROM support_routes WHERE chat_id=?", (chat_id,))
+            routes.pop(chat_id, None)
             return
         await self.db.execute(
             "INSERT INTO support_routes VALUES (?,?) ON CONFLICT(chat_id) DO UPDATE SET "
             "support_chat_id=excluded.support_chat_id",
             (chat_id, support_chat_id),
         )
+        routes[chat_id] = support_chat_id
 
     async def support_chats(self) -> set[int]:
-        rows = await self.db.fetchall("SELECT DISTINCT support_chat_id FROM support_routes")
-        return {r[0] for r in rows}
+        return set((await self._all_routes()).values())
 
     async def open_ticket(
         self,

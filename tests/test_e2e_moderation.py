@@ -355,6 +355,24 @@ async def test_channel_identity_is_moderated_like_a_user(steward, fake, group):
     assert ban["sender_chat_id"] == channel["id"]
 
 
+async def test_channel_identity_cannot_be_kicked_and_its_ban_has_no_end(steward, fake, group):
+    channel = {"id": -1005550000009, "type": "channel", "title": "Loud Channel"}
+    posted = await group.say(
+        fake.user(136817688, "Channel", is_bot=True), "hello from a channel", sender_chat=channel
+    )
+    await group.say(group.admin, "/kick", reply_to=posted)
+    refused = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert refused.plain.startswith("A channel cannot be removed and let back in")
+    await group.say(group.admin, "/ban 1d", reply_to=posted)
+    banned = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert banned.plain.startswith("🔨 Loud Channel is banned.")
+    assert len(fake.calls_of("banChatSenderChat")) == 1
+    await steward.idle()
+    actions = await steward.app.mod_repo.recent_actions(GROUP, 10)
+    [action] = [a for a in actions if a.action == "ban"]
+    assert action.expires_at is None
+
+
 async def test_linked_channel_forward_is_exempt(steward, fake, group):
     channel = {"id": -1005550000002, "type": "channel", "title": "Our Channel"}
     await group.say(

@@ -7,6 +7,7 @@ margin are applied (an entry of another chat must not win, nor stand as the runn
 
 from __future__ import annotations
 
+import functools
 import html
 import logging
 import re
@@ -50,7 +51,13 @@ def strip_tags(html_text: str) -> str:
 def detect_language(text: str, candidates: Iterable[str]) -> str | None:
     """The text's language among `candidates`, when langdetect is confident; None for short or
     mixed texts. Cyrillic text is settled by its script."""
-    candidates = set(candidates)
+    return _detect(text, frozenset(candidates))
+
+
+@functools.lru_cache(maxsize=1024)
+def _detect(text: str, candidates: frozenset[str]) -> str | None:
+    """Cached: langdetect costs about a millisecond, and one question may ask several times
+    (the answer, each "Did you mean" button)."""
     script, letters = lang_detect.script_of(text)
     if script == "cyrillic":
         return next((c for c in ("ru", "uk") if c in candidates), None)
@@ -80,15 +87,19 @@ def choose_language(
 ) -> str:
     """The answer's language: Telegram's language_code, then the text itself, then the chat's
     default, in that order of trust for short texts; for a long text its own language comes
-    first (someone with an English phone writing Russian wants Russian)."""
+    first (someone with an English phone writing Russian wants Russian). The text is only
+    examined when the answer depends on it."""
     available = list(dict.fromkeys(available))
     if not available:
         return chat_default
+    if len(available) == 1:
+        return available[0]
     user = (user_code or "").split("-")[0].lower() or None
     long_text = len(text.split()) >= LONG_TEXT_WORDS
+    if not long_text and user in available:
+        return user
     detected = detect_language(text, available)
-    order = [detected, user] if long_text else [user, detected]
-    for candidate in [*order, chat_default]:
+    for candidate in (detected, user, chat_default):
         if candidate in available:
             return candidate
     return available[0]
@@ -168,6 +179,11 @@ class FaqService:
                 "FAQ index rebuilt: %d entries, %d documents", len(entries), len(self._index)
             )
         return self._index
+
+    async def has_entries_for(self, chat_id: int | None) -> bool:
+        """Cheap check before matching: most chats without an FAQ skip all the work."""
+        await self._ensure()
+        return any(e.chat_id in (None, chat_id) for e in self._entries.values())
 
     async def entry(self, entry_id: int) -> Entry | None:
         await self._ensure()

@@ -239,6 +239,8 @@ class ModerationService:
         reason: str | None = None,
         **audit: Any,
     ) -> int:
+        if target.is_chat:  # banChatSenderChat has no end date: the record must not have one
+            duration = None
         until = telegram_until(self.now(), duration)
         if target.is_chat:
             await self._telegram(self.bot.ban_chat_sender_chat(chat_id, target.id))
@@ -267,14 +269,13 @@ class ModerationService:
     async def kick(
         self, chat_id: int, target: Target, actor: Actor, reason: str | None = None, **audit: Any
     ) -> int:
-        """Remove without banning: ban, then unban at once so the member may rejoin."""
+        """Remove without banning: ban, then unban at once so the member may rejoin. A channel
+        identity has nothing to be removed from (ban and unban would change nothing), so it is
+        refused rather than silently banned for good."""
         if target.is_chat:
-            await self._telegram(self.bot.ban_chat_sender_chat(chat_id, target.id))
-        else:
-            await self._telegram(self.bot.ban_chat_member(chat_id, target.id))
-            await self._telegram(
-                self.bot.unban_chat_member(chat_id, target.id, only_if_banned=True)
-            )
+            raise ModerationError("channel_kick")
+        await self._telegram(self.bot.ban_chat_member(chat_id, target.id))
+        await self._telegram(self.bot.unban_chat_member(chat_id, target.id, only_if_banned=True))
         return await self._record(chat_id, actor, target, "kick", reason, **audit)
 
     async def delete(self, chat_id: int, message_id: int) -> bool:

@@ -39,12 +39,15 @@ class StatsCollector:
         local = datetime.fromtimestamp(ts, self.tz)
         return local.strftime("%Y-%m-%d"), local.hour
 
-    def message(self, chat_id: int, user_id: int, name: str, ts: float) -> None:
+    def _current_day_hour(self, ts: float) -> tuple[str, int]:
         hour_start = ts - ts % 3600
         if hour_start != self._cached_hour:
             self._cached_hour = hour_start
             self._cached_day_hour = self.day_hour(ts)
-        day, hour = self._cached_day_hour
+        return self._cached_day_hour
+
+    def message(self, chat_id: int, user_id: int, name: str, ts: float) -> None:
+        day, hour = self._current_day_hour(ts)
         self._chat[(chat_id, day, "messages")] += 1
         self._hourly[(chat_id, day, hour)] += 1
         entry = self._members.get((chat_id, day, user_id))
@@ -56,7 +59,7 @@ class StatsCollector:
     def bump(self, chat_id: int, field: str, n: int = 1, ts: float | None = None) -> None:
         if field not in CHAT_FIELDS:
             raise ValueError(field)
-        day, _hour = self.day_hour(self.clock() if ts is None else ts)
+        day, _hour = self._current_day_hour(self.clock() if ts is None else ts)
         self._chat[(chat_id, day, field)] += n
 
     @property
