@@ -46,7 +46,7 @@ def load_index(path: Path, **params: float) -> FaqIndex:
 
 
 def evaluate(index: FaqIndex, questions: list[dict], chat: list[str]) -> dict[str, float]:
-    answered = correct = top1 = 0
+    answered = correct = top1 = suggested = 0
     for q in questions:
         decision, match = index.decide(q["question"])
         if match is not None and match.entry_id == q["expected"]:
@@ -54,6 +54,9 @@ def evaluate(index: FaqIndex, questions: list[dict], chat: list[str]) -> dict[st
         if decision == "answer":
             answered += 1
             correct += match.entry_id == q["expected"]
+        elif decision == "suggest":
+            offered = [e for e, score in index.ranked(q["question"]) if score >= index.suggest_from]
+            suggested += q["expected"] in offered
     chat_answers = sum(
         1 for line in chat if looks_like_question(line) and index.decide(line)[0] == "answer"
     )
@@ -62,6 +65,7 @@ def evaluate(index: FaqIndex, questions: list[dict], chat: list[str]) -> dict[st
         "top1": top1 / len(questions),
         "answered": answered / len(questions),
         "precision": correct / answered if answered else 0.0,
+        "suggested": suggested / len(questions),
         "chat_lines": len(chat),
         "false_on_chat": chat_answers / len(chat),
     }
@@ -118,6 +122,11 @@ def main(argv: list[str] | None = None) -> int:
         f"top-1 accuracy {result['top1']:.3f}; answered {result['answered']:.3f}; "
         f"precision of answers {result['precision']:.3f}; false answers on chat "
         f"{result['false_on_chat']:.3f}"
+    )
+    print(
+        f"not answered but the right entry among the 'Did you mean' buttons: "
+        f"{result['suggested']:.3f}; so answered or rightly suggested: "
+        f"{result['answered'] * result['precision'] + result['suggested']:.3f}"
     )
     if args.errors:
         for q in questions:

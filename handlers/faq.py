@@ -902,6 +902,8 @@ def create_router() -> Router:
     m.register(faq_export, Command("faq_export"), flags=EDITORS)
     m.register(faq_import, Command("faq_import"), flags=EDITORS)
     m.register(faq_command, Command("faq"))
+    # a support "chat" may be one staff member's private chat: replies there come this way
+    m.register(deliver_staff_reply, staff_reply)
     m.register(setsupport_command, Command("setsupport"), flags={"role": "admin", "chat": "group"})
     m.register(block_command, Command("block", "unblock"), flags={"chat": "group"})
     router.callback_query.register(faq_pressed, FaqCallback.filter(), flags={"needs_roles": True})

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.fake_telegram import FakeTelegram
-from tests.harness import MANAGER_ID
+from tests.harness import MANAGER_ID, RunningBot, make_env, settings_for
 from tests.test_e2e_posting import labelled
 
 GROUP = -1001234500077
@@ -342,3 +342,27 @@ async def test_did_you_mean_offers_close_entries_to_the_asker(steward, fake, ven
     assert answer["reply_parameters"]["message_id"] == question["message_id"]
     removed = await fake.wait_for("deleteMessage")
     assert removed["message_id"] == message["message_id"]
+
+
+async def test_support_chat_can_be_a_private_chat(fake, tmp_path):
+    env = make_env(fake, tmp_path, SUPPORT_CHAT_ID=str(MANAGER_ID))
+    running = RunningBot(fake=fake, settings=settings_for(env), env=env)
+    venue = Community(fake)
+    manager = fake.user(MANAGER_ID, "Manny")
+    desk = fake.private_chat(manager)
+    await running.start()
+    try:
+        await venue.say(venue.member, "is there a cloakroom for coats and bags?")
+        relay = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
+        assert relay.plain.startswith("❓ #1 from Bob")
+        await running.idle()
+        relay_message = fake.messages[
+            (MANAGER_ID, max(m for c, m in fake.messages if c == MANAGER_ID))
+        ]
+        await fake.send_message(desk, manager, "Next to the entrance.", reply_to=relay_message)
+        delivered = await fake.wait_for("copyMessage", lambda c: c["chat_id"] == GROUP)
+        assert delivered["from_chat_id"] == MANAGER_ID
+        await running.idle()
+        assert await running.app.db.fetchall("SELECT id FROM drafts") == []  # not a post
+    finally:
+        await running.stop()
