@@ -482,11 +482,33 @@ async def custom_time_given(
         await message.reply(time_error_text(exc.code))
         return  # still waiting
     await state.clear()
-    draft = await drafts.get(data.get("draft_id", 0))
+    await update_draft(
+        message,
+        bot,
+        data.get("draft_id", 0),
+        drafts,
+        channel_repo,
+        settings,
+        due_at=int(due.timestamp()),
+        time_choice="custom",
+    )
+
+
+async def update_draft(
+    message: Message,
+    bot: Bot,
+    draft_id: int,
+    drafts: DraftRepository,
+    channel_repo: ChannelRepository,
+    settings: Settings,
+    **fields: object,
+) -> None:
+    """What a manager typed for a draft goes into it, and a fresh panel shows the result."""
+    draft = await drafts.get(draft_id)
     if draft is None:
         await message.reply(_("This draft is gone. Send the post again."))
         return
-    await drafts.update(draft.id, due_at=int(due.timestamp()), time_choice="custom")
+    await drafts.update(draft.id, **fields)
     panel_id = await show_panel(bot, await drafts.get(draft.id), channel_repo, settings)
     await drafts.update(draft.id, panel_message_id=panel_id)
 
@@ -520,13 +542,9 @@ async def url_buttons_given(
             await message.reply(button_error_text(exc))
             return  # still waiting
     await state.clear()
-    draft = await drafts.get(data.get("draft_id", 0))
-    if draft is None:
-        await message.reply(_("This draft is gone. Send the post again."))
-        return
-    await drafts.update(draft.id, buttons=buttons)
-    panel_id = await show_panel(bot, await drafts.get(draft.id), channel_repo, settings)
-    await drafts.update(draft.id, panel_message_id=panel_id)
+    await update_draft(
+        message, bot, data.get("draft_id", 0), drafts, channel_repo, settings, buttons=buttons
+    )
 
 
 async def new_content_given(

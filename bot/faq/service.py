@@ -63,19 +63,9 @@ def _detect(text: str, candidates: frozenset[str]) -> str | None:
         return next((c for c in ("ru", "uk") if c in candidates), None)
     if letters < 12 or script != "latin":
         return None
-    lang_detect.warm_up()
-    from langdetect import detector_factory
-    from langdetect.lang_detect_exception import LangDetectException
-
-    try:
-        detector = detector_factory._factory.create()
-        detector.append(text[:500])
-        ranked = detector.get_probabilities()
-    except LangDetectException:
-        return None
-    ranked = [r for r in ranked if r.lang in candidates]
-    if ranked and ranked[0].prob >= 0.8:
-        return ranked[0].lang
+    ranked = lang_detect.ranked_languages(text, candidates)
+    if ranked and ranked[0][1] >= 0.8:
+        return ranked[0][0]
     return None
 
 

@@ -74,6 +74,18 @@ def foreign_language(text: str, allowed: tuple[str, ...]) -> str | None:
     if script == "other":
         return "other" if not allowed_set - PLAUSIBLE else None
     candidates = CYRILLIC if script == "cyrillic" else LATIN
+    ranked = ranked_languages(text, candidates)
+    if not ranked:
+        return None
+    top_lang, top_prob = ranked[0]
+    if top_lang not in allowed_set and top_prob >= CONFIDENCE:
+        return top_lang
+    return None
+
+
+def ranked_languages(text: str, candidates: set[str] | frozenset[str]) -> list[tuple[str, float]]:
+    """langdetect's (language, probability) guesses among `candidates`, most likely first;
+    empty when it cannot tell. Seeded, so the same text always gets the same answer."""
     _ensure_detector()
     from langdetect import detector_factory
     from langdetect.lang_detect_exception import LangDetectException
@@ -83,11 +95,5 @@ def foreign_language(text: str, allowed: tuple[str, ...]) -> str | None:
         detector.append(text[:500])
         ranked = detector.get_probabilities()
     except LangDetectException:
-        return None
-    ranked = [r for r in ranked if r.lang in candidates]
-    if not ranked:
-        return None
-    top = ranked[0]
-    if top.lang not in allowed_set and top.prob >= CONFIDENCE:
-        return top.lang
-    return None
+        return []
+    return [(r.lang, r.prob) for r in ranked if r.lang in candidates]
