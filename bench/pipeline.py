@@ -137,9 +137,7 @@ async def run_steward(
     elapsed = time.perf_counter() - started
     if profiler:
         profiler.disable()
-        pstats.Stats(profiler).sort_stats(
-            __import__("os").environ.get("SORT", "tottime")
-        ).print_stats(int(__import__("os").environ.get("N", "60")))
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(60)
     calls = len(session.calls) - calls_before
     await app.db.close()
     return elapsed, check_times, calls
