@@ -20,7 +20,7 @@ from typing import Any
 
 from aiogram import BaseMiddleware, Bot, Router
 from aiogram.dispatcher.event.bases import UNHANDLED
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.filters import Command, CommandObject
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import (
@@ -121,8 +121,9 @@ async def send_answer(
     language: str,
     chat_id: int,
     reply_to: int | None,
-) -> int:
-    """The entry's answer in `language` (else its own), as a reply with 👍/👎; returns its id."""
+) -> int | None:
+    """The entry's answer in `language` (else its own), as a reply with 👍/👎; returns its id,
+    or None when a media answer's original message is gone (deleted in its chat)."""
     answer = entry.answers.get(language) or entry.answers.get(entry.language)
     if answer is None:
         answer = next(iter(entry.answers.values()))
@@ -130,13 +131,17 @@ async def send_answer(
         ReplyParameters(message_id=reply_to, allow_sending_without_reply=True) if reply_to else None
     )
     if answer.is_copy:
-        sent = await bot.copy_message(
-            chat_id,
-            answer.source_chat_id,
-            answer.source_message_id,
-            reply_parameters=reply,
-            reply_markup=feedback_keyboard(entry.id),
-        )
+        try:
+            sent = await bot.copy_message(
+                chat_id,
+                answer.source_chat_id,
+                answer.source_message_id,
+                reply_parameters=reply,
+                reply_markup=feedback_keyboard(entry.id),
+            )
+        except TelegramBadRequest as exc:
+            logger.warning("FAQ entry %s: its answer message is gone: %s", entry.id, exc)
+            return None
         return sent.message_id
     sent = await bot.send_message(
         chat_id, answer.text, reply_parameters=reply, reply_markup=feedback_keyboard(entry.id)
@@ -431,7 +436,13 @@ async def faq_command(
         return
     entry = await faq.entry(decision.match.entry_id)
     language = choose_language(entry.answers, user.language_code, words, default)
-    await send_answer(bot, entry, language, message.chat.id, message.message_id)
+    if await send_answer(bot, entry, language, message.chat.id, message.message_id) is None:
+        await message.reply(
+            _(
+                "The answer of FAQ entry #{id} is no longer available; an admin can replace it "
+                "with /faq_edit."
+            ).format(id=entry.id)
+        )
 
 
 # --- answering in groups ------------------------------------------------------------------------
@@ -494,6 +505,9 @@ async def answer_in_group(
             )
             return
         sent = await send_answer(bot, entry, language, chat.id, message.message_id)
+        if sent is None:  # the answer's message is gone: people answer instead
+            await relay_to_support(message, bot, support_repo, settings, stats)
+            return
         await faq_repo.remember_answer(chat.id, entry.id, language, sent, now())
         stats.collector.bump(chat.id, "faq_answered")
         return
@@ -615,8 +629,8 @@ async def private_to_relay(
             language = choose_language(
                 entry.answers, message.from_user.language_code, text, default
             )
-            await send_answer(bot, entry, language, message.chat.id, message.message_id)
-            return
+            if await send_answer(bot, entry, language, message.chat.id, message.message_id):
+                return
     outcome = await relay_to_support(message, bot, support_repo, settings)
     if outcome == "sent":
         await message.reply(_("✉️ Sent to the team. Their answer will come here."))
@@ -790,6 +804,9 @@ async def faq_pressed(
         sent = await send_answer(
             bot, entry, language, message.chat.id, question.message_id if question else None
         )
+        if sent is None:
+            await query.answer(_("This FAQ entry is gone."), show_alert=True)
+            return
         await faq_repo.remember_answer(message.chat.id, entry.id, language, sent, now())
         if message.chat.type != "private":
             stats.collector.bump(message.chat.id, "faq_answered")

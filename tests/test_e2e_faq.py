@@ -366,3 +366,21 @@ async def test_support_chat_can_be_a_private_chat(fake, tmp_path):
         assert await running.app.db.fetchall("SELECT id FROM drafts") == []  # not a post
     finally:
         await running.stop()
+
+
+async def test_media_answer_whose_message_was_deleted_goes_to_staff(steward, fake, venue):
+    photo = [{"file_id": "map", "file_unique_id": "umap", "width": 9, "height": 9}]
+    source = await venue.say(venue.admin, None, photo=photo, caption="Here is the map")
+    await steward.idle()
+    await venue.say(
+        venue.admin, "/faq_add Where is the venue?; How do I find you?", reply_to=source
+    )
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("✅ FAQ entry #1"))
+    await steward.idle()
+    del fake.messages[(GROUP, source["message_id"])]  # an admin deleted the map message
+    await venue.say(venue.member, "how do I find the venue?")
+    relay = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
+    assert "how do I find the venue?" in relay.plain
+    await venue.say(venue.member, "/faq where is the venue")
+    notice = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert notice.plain.startswith("The answer of FAQ entry #1 is no longer available")
