@@ -32,7 +32,7 @@ from bot.posting.compose import (
     preset_time,
     summarize,
 )
-from bot.posting.publisher import Publisher, url_keyboard
+from bot.posting.publisher import FOLLOWUP_TEXT, Publisher, url_keyboard
 from bot.posting.times import TimeError, parse_time
 from bot.roles import RoleService
 from handlers.posting import EditPost, time_error_text
@@ -392,7 +392,9 @@ async def send_preview(bot: Bot, draft: Draft) -> None:
         return
     await bot.copy_messages(draft.source_chat_id, draft.source_chat_id, draft.source_message_ids)
     if draft.buttons:
-        await bot.send_message(draft.source_chat_id, "⬆️", reply_markup=url_keyboard(draft.buttons))
+        await bot.send_message(
+            draft.source_chat_id, FOLLOWUP_TEXT, reply_markup=url_keyboard(draft.buttons)
+        )
 
 
 async def confirm(
