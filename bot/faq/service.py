@@ -156,6 +156,7 @@ class FaqService:
         self.matcher_params = matcher_params
         self._index: FaqIndex | None = None
         self._entries: dict[int, Entry] = {}
+        self._scopes: set[int | None] = set()  # chats with entries; None: global ones exist
 
     def invalidate(self) -> None:
         self._index = None
@@ -164,6 +165,7 @@ class FaqService:
         if self._index is None:
             entries = await self.repo.all_live()
             self._entries = {e.id: e for e in entries}
+            self._scopes = {e.chat_id for e in entries}
             self._index = FaqIndex.build(index_documents(entries), **self.matcher_params)
             logger.debug(
                 "FAQ index rebuilt: %d entries, %d documents", len(entries), len(self._index)
@@ -173,7 +175,7 @@ class FaqService:
     async def has_entries_for(self, chat_id: int | None) -> bool:
         """Cheap check before matching: most chats without an FAQ skip all the work."""
         await self._ensure()
-        return any(e.chat_id in (None, chat_id) for e in self._entries.values())
+        return None in self._scopes or chat_id in self._scopes
 
     async def entry(self, entry_id: int) -> Entry | None:
         await self._ensure()
