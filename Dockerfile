@@ -11,10 +11,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY requirements ./requirements
 COPY bot ./bot
 COPY handlers ./handlers
 COPY storage ./storage
-RUN pip install . \
+RUN pip install --requirement requirements/base.txt \
+    && pip install --no-deps . \
     && useradd --system --uid 10001 --home-dir /app steward \
     && mkdir -p /data && chown steward /data
 

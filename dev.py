@@ -5,7 +5,10 @@
     python3 dev.py test   # create .venv, install Steward with test tools, run ruff and pytest
 
 Extra arguments go to the bot (``run``) or to pytest (``test``). The virtualenv is reinstalled
-only when pyproject.toml changes, so repeated runs start at once.
+only when pyproject.toml or the lock in requirements/ changes, so repeated runs start at once.
+
+Dependencies come from requirements/base.txt (run) and requirements/test.txt (test), exact versions
+compiled from pyproject.toml; see the README's "Upgrading dependencies".
 """
 
 from __future__ import annotations
@@ -33,23 +36,20 @@ def ensure_installed(extras: str) -> Path:
     if not python.exists():
         print(f"dev.py: creating virtualenv in {VENV}", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
+    lock = ROOT / "requirements" / ("test.txt" if extras else "base.txt")
+    digest = hashlib.sha256(
+        (ROOT / "pyproject.toml").read_bytes() + lock.read_bytes() + extras.encode()
+    ).hexdigest()
     stamp = VENV / f".steward-installed-{extras or 'base'}"
     if not stamp.exists() or stamp.read_text() != digest:
-        target = f"{ROOT}[{extras}]" if extras else str(ROOT)
-        print(f"dev.py: installing steward{f'[{extras}]' if extras else ''} ...", flush=True)
-        subprocess.check_call(
-            [
-                str(python),
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--editable",
-                target,
-            ]
+        print(
+            f"dev.py: installing the locked dependencies ({lock.relative_to(ROOT)}) ...", flush=True
         )
+        pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        # Exact versions from the lock first, then Steward itself without re-resolving anything,
+        # so every machine runs what CI ran.
+        subprocess.check_call([*pip, "--requirement", str(lock)])
+        subprocess.check_call([*pip, "--no-deps", "--editable", str(ROOT)])
         stamp.write_text(digest)
     return python
 

@@ -82,6 +82,16 @@ def build(
     return text
 
 
+def same_messages(current: bytes, wanted: bytes, language: str) -> bool:
+    """Compare messages, not bytes: headers such as Plural-Forms differ between Babel releases."""
+
+    def messages(raw: bytes) -> dict[object, object]:
+        catalog = read_po(io.BytesIO(raw), locale=language)
+        return {message.id: message.string for message in catalog if message.id}
+
+    return messages(current) == messages(wanted)
+
+
 def main(argv: list[str]) -> int:
     messages = extract()
     fills: dict[str, dict[str, str]] = {}
@@ -93,7 +103,7 @@ def main(argv: list[str]) -> int:
     for language in LANGUAGES:
         path = LOCALES / language / "LC_MESSAGES" / "messages.po"
         content = build(language, messages, fills.get(language))
-        if path.exists() and path.read_bytes() == content:
+        if path.exists() and same_messages(path.read_bytes(), content, language):
             continue
         stale.append(str(path.relative_to(ROOT)))
         if "--check" not in argv:
