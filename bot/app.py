@@ -44,7 +44,15 @@ from bot.middlewares import (
 )
 from bot.moderation import language
 from bot.moderation.service import ModerationService
-from bot.moderation.spam import SpamScorer, build_default_bayes, load_sample_dir
+from bot.moderation.spam import (
+    SpamScorer,
+    build_default_bayes,
+    default_samples,
+    load_sample_dir,
+    read_samples,
+    sample_files,
+)
+from bot.moderation.understanding import SemanticSpamClassifier
 from bot.outbound import OutboundMiddleware
 from bot.posting.albums import AlbumCollector
 from bot.posting.buttons import queue_keyboard
@@ -93,6 +101,7 @@ ALLOWED_UPDATES = [
 
 SHUTDOWN_DRAIN_SECONDS = 15.0
 DRAFT_DAYS = 30  # drafts never confirmed nor discarded are forgotten after this
+SEMANTIC_TRAINING_WAIT_SECONDS = 5.0  # start-up waits this long for the spam model, no longer
 
 
 class Steward:
@@ -115,7 +124,12 @@ class Steward:
         self.embeddings = create_embedding_service(settings.semantic_model, settings.embeddings_url)
         self.mod_repo = ModerationRepository(self.db)
         self.moderation = ModerationService(
-            self.bot, self.mod_repo, settings, self.i18n, SpamScorer(build_default_bayes())
+            self.bot,
+            self.mod_repo,
+            settings,
+            self.i18n,
+            SpamScorer(build_default_bayes()),
+            semantic=SemanticSpamClassifier(self.embeddings),
         )
         self.captcha = Captcha(self.bot, self.moderation, settings, self.i18n, self.scheduler)
         self.users = UserRepository(self.db)
@@ -317,9 +331,29 @@ class Steward:
                 self.settings.spam_samples_dir,
             )
         lessons = await self.moderation.load_lessons(bayes)
-        logger.info("spam classifier: %d lessons from moderators", lessons)
+        logger.info("spam classifier: %d lessons from moderators", len(lessons))
+        await self._train_semantic_spam(lessons)
         await asyncio.to_thread(language.warm_up)
         await self.captcha.rearm_all()
+
+    async def _train_semantic_spam(self, lessons: list[tuple[str, bool]]) -> None:
+        """Train the embedding classifier; start-up waits a few seconds for it, no longer.
+
+        The shipped samples come with precomputed vectors, so this is quick; a large
+        SPAM_SAMPLES_DIR is embedded in the background while the other signals work alone.
+        """
+        if not self.moderation.semantic.enabled:
+            return
+        spam, ham = default_samples("spam"), default_samples("ham")
+        if self.settings.spam_samples_dir:
+            extra_spam, extra_ham = sample_files(self.settings.spam_samples_dir)
+            spam += [line for path in extra_spam for line in read_samples(path)]
+            ham += [line for path in extra_ham for line in read_samples(path)]
+        training = asyncio.create_task(self.moderation.semantic.train(spam, ham, lessons))
+        self._semantic_training = training
+        done, _ = await asyncio.wait({training}, timeout=SEMANTIC_TRAINING_WAIT_SECONDS)
+        if not done:
+            logger.info("semantic spam model still training; it joins in when ready")
 
     async def _on_startup(self) -> None:
         me = await self.bot.get_me()

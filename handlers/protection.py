@@ -178,7 +178,7 @@ class ProtectionMiddleware(BaseMiddleware):
             chat_id, target.id, chat_settings.new_member_messages
         )
         if new_member:
-            verdict = self.moderation.scorer.score(features_of(message))
+            verdict = await self.moderation.score(features_of(message))
             if verdict.is_spam and await self._spam(message, target, chat_settings, verdict):
                 return True
 

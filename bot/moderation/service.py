@@ -24,7 +24,8 @@ from bot.commands import N_
 from bot.config import Settings
 from bot.moderation.blocklist import CompiledBlocklist
 from bot.moderation.durations import format_duration, telegram_until
-from bot.moderation.spam import NaiveBayes, SpamScorer
+from bot.moderation.spam import MessageFeatures, NaiveBayes, SpamScorer, SpamVerdict
+from bot.moderation.understanding import SemanticSpamClassifier
 from storage.cache import LoadingCache
 from storage.moderation import ChatModSettings, ModAction, ModerationRepository
 
@@ -131,12 +132,14 @@ class ModerationService:
         i18n: I18n,
         scorer: SpamScorer,
         clock: Callable[[], float] = time.time,
+        semantic: SemanticSpamClassifier | None = None,
     ) -> None:
         self.bot = bot
         self.repo = repo
         self.settings = settings
         self.i18n = i18n
         self.scorer = scorer
+        self.semantic = semantic or SemanticSpamClassifier(None)
         self.clock = clock
         self._approved: LoadingCache[int, set[int]] = LoadingCache()
         self._blocklists: LoadingCache[int, CompiledBlocklist] = LoadingCache()
@@ -326,17 +329,23 @@ class ModerationService:
             )
         return count, settings.warn_limit, settings, action_id
 
+    async def score(self, features: MessageFeatures) -> SpamVerdict:
+        """Every signal, the semantic one included when the model is there and trained."""
+        semantic = await self.semantic.probability(features.text or "")
+        return self.scorer.score(features, semantic)
+
     async def learn(self, text: str, is_spam: bool, actor: Actor) -> None:
         if not text.strip():
             return
         self.scorer.bayes.learn(text, is_spam)
         await self.repo.add_lesson(text, is_spam, actor.id, self.now())
+        await self.semantic.learn(text, is_spam)
 
-    async def load_lessons(self, bayes: NaiveBayes) -> int:
+    async def load_lessons(self, bayes: NaiveBayes) -> list[tuple[str, bool]]:
         lessons = await self.repo.lessons()
         for text, is_spam in lessons:
             bayes.learn(text, is_spam)
-        return len(lessons)
+        return list(lessons)
 
     # --- undo ----------------------------------------------------------------------------
 

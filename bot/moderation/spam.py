@@ -248,6 +248,10 @@ class Weights:
     weak_phrase: float = 0.15
     stop_phrase_cap: float = 1.2
     bayes: float = 0.9  # multiplied by (2p - 1), p = Bayes spam probability
+    # With the semantic model: its probability, and Bayes reduced to a tie-breaker, since the
+    # embedding sees what the stems see and more.
+    semantic: float = 1.1  # multiplied by (2p - 1), p = the embedding classifier's probability
+    bayes_with_semantic: float = 0.3
 
 
 SIGNALS = (
@@ -261,6 +265,7 @@ SIGNALS = (
     "homoglyphs",
     "stop_phrases",
     "bayes",
+    "semantic",
 )
 
 
@@ -294,8 +299,10 @@ class SpamScorer:
         self.bayes = bayes or NaiveBayes()
         self.weights = weights or Weights()
 
-    def score(self, f: MessageFeatures) -> SpamVerdict:
+    def score(self, f: MessageFeatures, semantic: float | None = None) -> SpamVerdict:
+        """Sum of the signals; `semantic` is the embedding classifier's P(spam), when known."""
         w = self.weights
+        bayes_weight = w.bayes if semantic is None else w.bayes_with_semantic
         text = f.text or ""
         folded = fold(text)
         letters = [ch for ch in text if ch.isalpha()]
@@ -319,7 +326,10 @@ class SpamScorer:
             else 0.0,
             "homoglyphs": min(w.homoglyph_cap, w.homoglyph * len(mixed_script_words(text))),
             "stop_phrases": min(w.stop_phrase_cap, w.stop_phrase * strong + w.weak_phrase * weak),
-            "bayes": round(w.bayes * (2 * self.bayes.probability(text) - 1), 4) if text else 0.0,
+            "bayes": round(bayes_weight * (2 * self.bayes.probability(text) - 1), 4)
+            if text
+            else 0.0,
+            "semantic": round(w.semantic * (2 * semantic - 1), 4) if semantic is not None else 0.0,
         }
         return SpamVerdict(round(sum(signals.values()), 4), signals, w.threshold)
 
@@ -334,24 +344,38 @@ def read_samples(path: Path) -> list[str]:
 
 
 def default_samples(kind: str) -> list[str]:
-    """Steward's own samples shipped with the package (`spam` or `ham`)."""
-    data = resources.files("bot.moderation") / "data" / f"default_{kind}.txt"
+    """Steward's own samples shipped with the package (`spam` or `ham`): every data file whose
+    name holds the kind (`default_spam.txt`, `spam_en.txt`, ...), in name order."""
+    folder = resources.files("bot.moderation") / "data"
+    files = sorted(
+        (item for item in folder.iterdir() if item.name.endswith(".txt") and kind in item.name),
+        key=lambda item: item.name,
+    )
     return [
         line.strip()
+        for data in files
         for line in data.read_text(encoding="utf-8").splitlines()
         if line.strip() and not line.startswith("#")
     ]
 
 
-def load_sample_dir(bayes: NaiveBayes, folder: Path) -> tuple[int, int]:
-    """Learn every `*spam*.txt` as spam and `*ham*.txt` as ham in a tg-spam samples folder."""
-    spam = ham = 0
+def sample_files(folder: Path) -> tuple[list[Path], list[Path]]:
+    """tg-spam's naming: `*spam*.txt` files hold spam, `*ham*.txt` files hold ham."""
+    spam, ham = [], []
     for path in sorted(folder.glob("*.txt")):
         name = path.name.lower()
         if "spam" in name:
-            spam += bayes.learn_many(read_samples(path), True)
+            spam.append(path)
         elif "ham" in name:
-            ham += bayes.learn_many(read_samples(path), False)
+            ham.append(path)
+    return spam, ham
+
+
+def load_sample_dir(bayes: NaiveBayes, folder: Path) -> tuple[int, int]:
+    """Learn every `*spam*.txt` as spam and `*ham*.txt` as ham in a tg-spam samples folder."""
+    spam_files, ham_files = sample_files(folder)
+    spam = sum(bayes.learn_many(read_samples(path), True) for path in spam_files)
+    ham = sum(bayes.learn_many(read_samples(path), False) for path in ham_files)
     return spam, ham
 
 
