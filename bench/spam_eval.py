@@ -85,7 +85,7 @@ async def heldout(spam_files: list[Path], ham_files: list[Path], show_errors: bo
             features = features_from_text(text)
             labels.append(is_spam)
             lexical.append(scorer.score(features).score)
-            verdict = scorer.score(features, classifier.model.probability(vector))
+            verdict = scorer.score(features, classifier.model.evidence(vector))
             semantic.append(verdict.score)
             if verdict.is_spam != is_spam:
                 errors.append((is_spam, verdict.score, verdict.explain(), text))
@@ -126,7 +126,7 @@ async def cross_validation(folds: int = 5) -> None:
         for i in test:
             features = features_from_text(rows[i][0])
             lexical[i] = scorer.score(features).score
-            semantic[i] = scorer.score(features, model.probability(vectors[i])).score
+            semantic[i] = scorer.score(features, model.evidence(vectors[i])).score
     groups: dict[str, tuple[list[bool], list[float], list[float]]] = {}
     for i, (_text, is_spam, language) in enumerate(rows):
         for name in (language, "all"):

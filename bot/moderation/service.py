@@ -331,7 +331,7 @@ class ModerationService:
 
     async def score(self, features: MessageFeatures) -> SpamVerdict:
         """Every signal, the semantic one included when the model is there and trained."""
-        semantic = await self.semantic.probability(features.text or "")
+        semantic = await self.semantic.evidence(features.text or "")
         return self.scorer.score(features, semantic)
 
     async def learn(self, text: str, is_spam: bool, actor: Actor) -> None:

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from bot.moderation.semantic_spam import SemanticEvidence
+
 # Look-alike letters: Latin <-> Cyrillic. Spammers mix them to dodge keyword filters.
 _LATIN_TO_CYR = str.maketrans("aceopxykmhtbAECOPXYKMHTB", "асеорхукмнтвАЕСОРХУКМНТВ")
 _CYR_TO_LAT = str.maketrans("асеорхукмнтвАЕСОРХУКМНТВ", "aceopxykmhtbAECOPXYKMHTB")
@@ -248,10 +250,14 @@ class Weights:
     weak_phrase: float = 0.15
     stop_phrase_cap: float = 1.2
     bayes: float = 0.9  # multiplied by (2p - 1), p = Bayes spam probability
-    # With the semantic model: its probability, and Bayes reduced to a tie-breaker, since the
-    # embedding sees what the stems see and more.
-    semantic: float = 1.1  # multiplied by (2p - 1), p = the embedding classifier's probability
-    bayes_with_semantic: float = 0.3
+    # With the semantic model (weights from 5-fold cross-validation on the shipped samples,
+    # bench/spam_eval.py --cv): the regression's probability, the nearest-neighbour margin, and
+    # Bayes reduced to a tie-breaker, since the embedding sees what the stems see and more.
+    semantic: float = 1.1  # multiplied by (2p - 1), p = the embedding regression's P(spam)
+    neighbours: float = 1.4  # multiplied by the neighbour margin x 20, clipped to -1 … 1
+    neighbours_scale: float = 20.0
+    bayes_with_semantic: float = 0.2
+    lesson: float = 2.0  # a near-duplicate of a moderator's lesson: +2 spam, -2 not spam
 
 
 SIGNALS = (
@@ -266,6 +272,8 @@ SIGNALS = (
     "stop_phrases",
     "bayes",
     "semantic",
+    "neighbours",
+    "lesson",
 )
 
 
@@ -299,8 +307,8 @@ class SpamScorer:
         self.bayes = bayes or NaiveBayes()
         self.weights = weights or Weights()
 
-    def score(self, f: MessageFeatures, semantic: float | None = None) -> SpamVerdict:
-        """Sum of the signals; `semantic` is the embedding classifier's P(spam), when known."""
+    def score(self, f: MessageFeatures, semantic: SemanticEvidence | None = None) -> SpamVerdict:
+        """Sum of the signals; `semantic` is what the embedding model says, when there is one."""
         w = self.weights
         bayes_weight = w.bayes if semantic is None else w.bayes_with_semantic
         text = f.text or ""
@@ -329,8 +337,19 @@ class SpamScorer:
             "bayes": round(bayes_weight * (2 * self.bayes.probability(text) - 1), 4)
             if text
             else 0.0,
-            "semantic": round(w.semantic * (2 * semantic - 1), 4) if semantic is not None else 0.0,
+            "semantic": 0.0,
+            "neighbours": 0.0,
+            "lesson": 0.0,
         }
+        if semantic is not None:
+            margin = max(-1.0, min(1.0, semantic.neighbours * w.neighbours_scale))
+            signals["semantic"] = round(w.semantic * (2 * semantic.probability - 1), 4)
+            signals["neighbours"] = round(w.neighbours * margin, 4)
+            if semantic.lesson is not None:
+                # a moderator already judged this very text: that decides, whatever else fires
+                signals["lesson"] = (
+                    w.lesson if semantic.lesson else -(w.lesson + sum(signals.values()))
+                )
         return SpamVerdict(round(sum(signals.values()), 4), signals, w.threshold)
 
 

@@ -17,7 +17,7 @@ from importlib import resources
 
 import numpy as np
 
-from bot.moderation.semantic_spam import SemanticSpamModel
+from bot.moderation.semantic_spam import SemanticEvidence, SemanticSpamModel
 from bot.semantic import EmbeddingService, Kind, ModelUnavailable, text_hash
 
 logger = logging.getLogger(__name__)
@@ -91,15 +91,16 @@ class SemanticSpamClassifier:
             time.monotonic() - started,
         )
 
-    async def probability(self, text: str) -> float | None:
-        """P(spam) for a message, or None when there is no model (the scorer then ignores it)."""
+    async def evidence(self, text: str) -> SemanticEvidence | None:
+        """What the model says about a message, or None without a model (the scorer then
+        uses its other signals alone)."""
         if self.embeddings is None or not self.ready or not text.strip():
             return None
         try:
             vector = await self.embeddings.embed_one(text, Kind.QUERY)
         except ModelUnavailable:
             return None
-        return self.model.probability(vector)
+        return self.model.evidence(vector)
 
     async def learn(self, text: str, is_spam: bool) -> None:
         """A moderator's lesson: remembered at once, then the regression is refitted."""
