@@ -257,7 +257,7 @@ class Weights:
     neighbours: float = 1.4  # multiplied by the neighbour margin x 20, clipped to -1 … 1
     neighbours_scale: float = 20.0
     bayes_with_semantic: float = 0.2
-    lesson: float = 2.0  # a near-duplicate of a moderator's lesson: +2 spam, -2 not spam
+    lesson: float = 2.0  # a moderator's lesson sets the score to threshold + 2 or to -2
 
 
 SIGNALS = (
@@ -347,8 +347,8 @@ class SpamScorer:
             signals["neighbours"] = round(w.neighbours * margin, 4)
             if semantic.lesson is not None:
                 # a moderator already judged this very text: that decides, whatever else fires
-                signals["lesson"] = (
-                    w.lesson if semantic.lesson else -(w.lesson + sum(signals.values()))
+                target = w.threshold + w.lesson if semantic.lesson else -w.lesson
+                signals["lesson"] = round(target - sum(signals.values()), 4)
                 )
         return SpamVerdict(round(sum(signals.values()), 4), signals, w.threshold)
 
