@@ -349,7 +349,6 @@ class SpamScorer:
                 # a moderator already judged this very text: that decides, whatever else fires
                 target = w.threshold + w.lesson if semantic.lesson else -w.lesson
                 signals["lesson"] = round(target - sum(signals.values()), 4)
-                )
         return SpamVerdict(round(sum(signals.values()), 4), signals, w.threshold)
 
 
