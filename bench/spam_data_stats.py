@@ -44,7 +44,9 @@ _HOMOGLYPHS = str.maketrans(
         "0": "o",
     }
 )
-_LINK = re.compile(r"(https?://|www\.|t\.me/|\b[\w-]+\.(com|ru|io|net|org|me|xyz|top|site|nl)\b)", re.I)
+_LINK = re.compile(
+    r"(https?://|www\.|t\.me/|\b[\w-]+\.(com|ru|io|net|org|me|xyz|top|site|nl)\b)", re.I
+)
 _MENTION = re.compile(r"(?<![\w.])@[A-Za-z0-9_]{4,}")
 
 
@@ -96,7 +98,7 @@ def main() -> int:
         if "spam" in path.name:
             linked = sum(1 for line in lines if _LINK.search(line) or _MENTION.search(line))
             share = f"{linked / len(lines):.0%}" if lines else "-"
-        print(f"{str(path.relative_to(ROOT)):55} {len(lines):>6} {exact:>9} {norm:>8} {share:>7}")
+        print(f"{path.relative_to(ROOT)!s:55} {len(lines):>6} {exact:>9} {norm:>8} {share:>7}")
 
     print("\nDuplicates by normalised text (within and across files):")
     seen: dict[str, list[str]] = defaultdict(list)
@@ -119,7 +121,10 @@ def main() -> int:
     print(f"  {count} pair(s)")
 
     train_norm = {
-        normalise(line) for path, lines in content.items() if path.parent == TRAIN_DIR for line in lines
+        normalise(line)
+        for path, lines in content.items()
+        if path.parent == TRAIN_DIR
+        for line in lines
     }
     leaked = [
         (path.name, line)
