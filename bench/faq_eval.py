@@ -175,9 +175,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     offtopic = [line for path in offtopic_paths for line in read_lines(path)]
     result = evaluate(index, questions, chat)
+    ungated = sum(not looks_like_question(q["question"]) for q in questions)
     print(
         f"FAQ: {len(index)} phrasings; {result['questions']} labelled questions "
-        f"(split: {args.split}); {result['chat_lines']} chat lines; "
+        f"(split: {args.split}; {ungated} of them would not pass a group's question gate, "
+        f"the matcher is asked all); {result['chat_lines']} chat lines; "
         f"{len(offtopic)} off-topic questions"
     )
     for lang in ("en", "ru", "nl"):

@@ -87,7 +87,7 @@ def test_the_evaluation_reads_one_split_at_a_time(capsys):
     out = capsys.readouterr().out
     heldout = json.loads((SHOP / "questions.json").read_text(encoding="utf-8"))
     n = sum(q["split"] == "heldout" for q in heldout)
-    assert f"{n} labelled questions (split: heldout)" in out
+    assert f"{n} labelled questions (split: heldout;" in out
     assert f"chat lines: {len(_lines('chat_heldout.txt'))}," in out
     assert f"off-topic questions: {len(_lines('offtopic_heldout.txt'))}," in out
     assert "cross-lingual" in out and "held-out paraphrases: answered" in out
