@@ -33,7 +33,7 @@ from bot.moderation.spam import (
     features_from_text,
     read_samples,
 )
-from bot.moderation.understanding import SemanticSpamClassifier
+from bot.moderation.understanding import SemanticSpamClassifier, train_fusion
 from bot.semantic import Kind, create_embedding_service
 
 HERE = Path(__file__).resolve().parent
@@ -85,7 +85,7 @@ async def heldout(spam_files: list[Path], ham_files: list[Path], show_errors: bo
             features = features_from_text(text)
             labels.append(is_spam)
             lexical.append(scorer.score(features).score)
-            verdict = scorer.score(features, classifier.model.evidence(vector))
+            verdict = scorer.score(features, classifier.model.evidence(vector), classifier.fusion)
             semantic.append(verdict.score)
             if verdict.is_spam != is_spam:
                 errors.append((is_spam, verdict.score, verdict.explain(), text))
@@ -119,14 +119,16 @@ async def cross_validation(folds: int = 5) -> None:
         scorer = SpamScorer(
             build_default_bayes_from([rows[i] for i in range(len(rows)) if i not in test])
         )
-        for i, (_text, is_spam, _lang) in enumerate(rows):
-            if i not in test:
-                model.add(vectors[i][None, :], is_spam)
+        train = [i for i in range(len(rows)) if i not in test]
+        labels = np.array([int(rows[i][1]) for i in train])
+        model.add_rows(vectors[train], labels)
         model.fit()
+        # the fusion is learned inside the training folds only, as the bot learns it at start
+        fusion = train_fusion([rows[i][0] for i in train], labels, vectors[train])
         for i in test:
             features = features_from_text(rows[i][0])
             lexical[i] = scorer.score(features).score
-            semantic[i] = scorer.score(features, model.evidence(vectors[i])).score
+            semantic[i] = scorer.score(features, model.evidence(vectors[i]), fusion).score
     groups: dict[str, tuple[list[bool], list[float], list[float]]] = {}
     for i, (_text, is_spam, language) in enumerate(rows):
         for name in (language, "all"):

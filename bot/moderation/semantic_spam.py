@@ -122,6 +122,12 @@ class SemanticSpamModel:
     _matrix: np.ndarray | None = None
     _is_spam: np.ndarray | None = None
 
+    def add_rows(self, vectors: np.ndarray, labels: np.ndarray) -> None:
+        for vector, label in zip(np.asarray(vectors, dtype=np.float32), labels, strict=True):
+            self.vectors.append(vector)
+            self.labels.append(int(label))
+            self.weights.append(1.0)
+
     def add(self, vectors: np.ndarray, is_spam: bool, weight: float = 1.0) -> None:
         for vector in np.asarray(vectors, dtype=np.float32).reshape(-1, vectors.shape[-1]):
             self.vectors.append(vector)
@@ -185,3 +191,47 @@ class SemanticSpamModel:
             neighbours=self.neighbour_margin(vector),
             lesson=self.lesson_for(vector),
         )
+
+
+def logit(p: float, clip: float = 1e-6) -> float:
+    p = min(1 - clip, max(clip, p))
+    return float(np.log(p / (1 - p)))
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """Learned weights that turn all the evidence about a message into one decision.
+
+    A second-level logistic regression over the semantic evidence (the regression's log-odds,
+    the neighbour margin), Bayes' log-odds and the lexical signals (links, mentions, look-alike
+    letters, ...), fitted on out-of-fold predictions so it learns how far to trust each part on
+    messages the first level has not seen. Hand-set weights under-used the neighbours and
+    over-used single lexical signals; on the development folds the learned fusion caught more
+    spam at a lower false-positive rate. A message is spam when P(spam) >= `threshold`.
+    Contributions are reported in the scorer's units (1.0 = the decision line), so the log's
+    Details still add up to the score.
+    """
+
+    names: tuple[str, ...]
+    coef: np.ndarray
+    intercept: float
+    threshold: float = 0.8
+
+    @property
+    def unit(self) -> float:
+        return logit(self.threshold)
+
+    def contributions(self, inputs: dict[str, float]) -> dict[str, float]:
+        parts = {
+            name: round(float(weight) * inputs.get(name, 0.0) / self.unit, 4)
+            for name, weight in zip(self.names, self.coef, strict=True)
+        }
+        parts["bias"] = round(self.intercept / self.unit, 4)
+        return parts
+
+
+def fit_fusion(inputs: np.ndarray, labels: np.ndarray, names: tuple[str, ...]) -> Fusion:
+    stacker = LogisticModel(l2=0.1)
+    stacker.fit(inputs, labels)
+    assert stacker.coef is not None
+    return Fusion(names, stacker.coef.astype(np.float64), stacker.intercept)

@@ -332,7 +332,7 @@ class ModerationService:
     async def score(self, features: MessageFeatures) -> SpamVerdict:
         """Every signal, the semantic one included when the model is there and trained."""
         semantic = await self.semantic.evidence(features.text or "")
-        return self.scorer.score(features, semantic)
+        return self.scorer.score(features, semantic, self.semantic.fusion)
 
     async def learn(self, text: str, is_spam: bool, actor: Actor) -> None:
         if not text.strip():

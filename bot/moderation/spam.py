@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from bot.moderation.semantic_spam import SemanticEvidence
+from bot.moderation.semantic_spam import Fusion, SemanticEvidence, logit
 
 # Look-alike letters: Latin <-> Cyrillic. Spammers mix them to dodge keyword filters.
 _LATIN_TO_CYR = str.maketrans("aceopxykmhtbAECOPXYKMHTB", "асеорхукмнтвАЕСОРХУКМНТВ")
@@ -275,6 +275,10 @@ SIGNALS = (
     "neighbours",
     "lesson",
 )
+LEXICAL_SIGNALS = SIGNALS[: SIGNALS.index("bayes")]
+# What the learned fusion reads: the lexical signals as the hand weights scale them, Bayes'
+# log-odds, and the two semantic values, each scaled to roughly -1 … 1.
+FUSION_INPUTS = (*LEXICAL_SIGNALS, "bayes", "semantic", "neighbours")
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,10 +311,10 @@ class SpamScorer:
         self.bayes = bayes or NaiveBayes()
         self.weights = weights or Weights()
 
-    def score(self, f: MessageFeatures, semantic: SemanticEvidence | None = None) -> SpamVerdict:
-        """Sum of the signals; `semantic` is what the embedding model says, when there is one."""
+    def lexical_signals(self, f: MessageFeatures, bayes_weight: float | None = None) -> dict:
+        """The signals that need no model, each already weighted."""
         w = self.weights
-        bayes_weight = w.bayes if semantic is None else w.bayes_with_semantic
+        bayes_weight = w.bayes if bayes_weight is None else bayes_weight
         text = f.text or ""
         folded = fold(text)
         letters = [ch for ch in text if ch.isalpha()]
@@ -320,7 +324,7 @@ class SpamScorer:
         weak = sum(1 for phrase in set(WEAK_PHRASES) if phrase in folded)
         links = max(f.links, len(_URL.findall(text)))
         invites = max(f.invite_links, len(_INVITE.findall(text)))
-        signals = {
+        return {
             "links": min(w.link_cap, w.link * max(0, links - invites)),
             "invite_links": w.invite if invites else 0.0,
             "mentions": min(w.mention_cap, w.mention * f.mentions),
@@ -337,18 +341,42 @@ class SpamScorer:
             "bayes": round(bayes_weight * (2 * self.bayes.probability(text) - 1), 4)
             if text
             else 0.0,
-            "semantic": 0.0,
-            "neighbours": 0.0,
-            "lesson": 0.0,
         }
-        if semantic is not None:
-            margin = max(-1.0, min(1.0, semantic.neighbours * w.neighbours_scale))
-            signals["semantic"] = round(w.semantic * (2 * semantic.probability - 1), 4)
-            signals["neighbours"] = round(w.neighbours * margin, 4)
-            if semantic.lesson is not None:
-                # a moderator already judged this very text: that decides, whatever else fires
-                target = w.threshold + w.lesson if semantic.lesson else -w.lesson
-                signals["lesson"] = round(target - sum(signals.values()), 4)
+
+    def fusion_inputs(self, f: MessageFeatures, semantic: SemanticEvidence) -> dict[str, float]:
+        inputs = self.lexical_signals(f)
+        inputs["bayes"] = logit(self.bayes.probability(f.text or "")) / 10
+        inputs["semantic"] = logit(semantic.probability) / 5
+        inputs["neighbours"] = semantic.neighbours * 10
+        return inputs
+
+    def score(
+        self,
+        f: MessageFeatures,
+        semantic: SemanticEvidence | None = None,
+        fusion: Fusion | None = None,
+    ) -> SpamVerdict:
+        """The verdict from every signal there is.
+
+        Without the model: the hand-weighted lexical signals add up (threshold 1.0). With it and
+        a learned `fusion`: the fusion's contributions, in the same units. With the model but
+        no fusion yet (it trains in the background): hand weights for the semantic values too.
+        """
+        w = self.weights
+        signals: dict[str, float] = dict.fromkeys(SIGNALS, 0.0)
+        if semantic is not None and fusion is not None:
+            signals.update(fusion.contributions(self.fusion_inputs(f, semantic)))
+        else:
+            bayes_weight = w.bayes if semantic is None else w.bayes_with_semantic
+            signals.update(self.lexical_signals(f, bayes_weight))
+            if semantic is not None:
+                margin = max(-1.0, min(1.0, semantic.neighbours * w.neighbours_scale))
+                signals["semantic"] = round(w.semantic * (2 * semantic.probability - 1), 4)
+                signals["neighbours"] = round(w.neighbours * margin, 4)
+        if semantic is not None and semantic.lesson is not None:
+            # a moderator already judged this very text: that decides, whatever else fires
+            target = w.threshold + w.lesson if semantic.lesson else -w.lesson
+            signals["lesson"] = round(target - sum(signals.values()), 4)
         return SpamVerdict(round(sum(signals.values()), 4), signals, w.threshold)
 
 
