@@ -171,6 +171,7 @@ class Steward:
             self.locale_for,
         )
         self.in_flight = InFlightMiddleware()
+        self.semantic_training: asyncio.Task[None] | None = None
         self.started = asyncio.Event()
         self.dispatcher = self._build_dispatcher()
 
@@ -350,7 +351,7 @@ class Steward:
             spam += [line for path in extra_spam for line in read_samples(path)]
             ham += [line for path in extra_ham for line in read_samples(path)]
         training = asyncio.create_task(self.moderation.semantic.train(spam, ham, lessons))
-        self._semantic_training = training
+        self.semantic_training = training
         done, _ = await asyncio.wait({training}, timeout=SEMANTIC_TRAINING_WAIT_SECONDS)
         if not done:
             logger.info("semantic spam model still training; it joins in when ready")

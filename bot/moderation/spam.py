@@ -183,8 +183,12 @@ class NaiveBayes:
         self.ham: Counter[str] = Counter()
         self.spam_docs = 0
         self.ham_docs = 0
+        # (spam tokens, ham tokens, vocabulary size): summing the counters on every message cost
+        # more than the rest of scoring; recomputed only after learning
+        self._totals: tuple[int, int, int] | None = None
 
     def learn(self, text: str, is_spam: bool, weight: int = 1) -> None:
+        self._totals = None
         counts = Counter(set(tokens(text)))
         for token, n in counts.items():
             (self.spam if is_spam else self.ham)[token] += n * weight
@@ -204,9 +208,13 @@ class NaiveBayes:
         """log P(spam|text) - log P(ham|text); 0 when the classifier knows nothing."""
         if not self.spam_docs or not self.ham_docs:
             return 0.0
-        spam_total = sum(self.spam.values())
-        ham_total = sum(self.ham.values())
-        vocabulary = len(self.spam.keys() | self.ham.keys()) + 1
+        if self._totals is None:
+            self._totals = (
+                sum(self.spam.values()),
+                sum(self.ham.values()),
+                len(self.spam.keys() | self.ham.keys()) + 1,
+            )
+        spam_total, ham_total, vocabulary = self._totals
         score = math.log(self.spam_docs / self.ham_docs)
         for token in set(tokens(text)):
             if token not in self.spam and token not in self.ham:

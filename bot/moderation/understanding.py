@@ -35,13 +35,19 @@ FOLDS = 5
 _FUSIONS: OrderedDict[bytes, Fusion] = OrderedDict()
 
 
-def train_fusion(texts: Sequence[str], labels: np.ndarray, vectors: np.ndarray) -> Fusion:
+def train_fusion(
+    texts: Sequence[str],
+    labels: np.ndarray,
+    vectors: np.ndarray,
+    start: np.ndarray | None = None,
+) -> Fusion:
     """Learn how to weigh the evidence, from out-of-fold predictions on the training samples.
 
     Each fold's regression, neighbours and Bayes are trained without that fold, so the fusion
     learns how much each kind of evidence is worth on messages they have not seen, not on ones
     they memorised. Costs a few seconds of CPU at start (in a worker thread); the same samples
-    give the same fusion, so a process fits it once.
+    give the same fusion, so a process fits it once. `start`: the full model's coefficients, from
+    which each fold's regression converges in a few steps.
     """
     key = hashlib.blake2b(
         vectors.tobytes() + labels.tobytes() + "\n".join(texts).encode(), digest_size=16
@@ -56,6 +62,8 @@ def train_fusion(texts: Sequence[str], labels: np.ndarray, vectors: np.ndarray) 
         train = np.setdiff1d(order, test)
         model = SemanticSpamModel()
         model.add_rows(vectors[train], labels[train])
+        if start is not None:
+            model.regression.coef, model.regression.intercept = start[:-1], float(start[-1])
         model.fit()
         bayes = NaiveBayes()
         for i in train:
@@ -133,7 +141,9 @@ class SemanticSpamClassifier:
             texts = [*spam, *ham]
             labels = np.array([1] * len(spam) + [0] * len(ham))
             vectors = np.vstack([spam_vectors, ham_vectors])
-            self.fusion = await asyncio.to_thread(train_fusion, texts, labels, vectors)
+            self.fusion = await asyncio.to_thread(
+                train_fusion, texts, labels, vectors, model.regression.parameters
+            )
         logger.info(
             "semantic spam model: %d spam, %d ham, %d lessons (%d texts embedded) in %.1f s",
             len(spam),
