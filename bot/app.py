@@ -43,6 +43,7 @@ from bot.middlewares import (
     SeenMiddleware,
 )
 from bot.moderation import language
+from bot.moderation.outbox import LogOutbox
 from bot.moderation.service import ModerationService
 from bot.moderation.spam import SpamScorer, build_default_bayes, load_sample_dir
 from bot.outbound import OutboundMiddleware
@@ -62,6 +63,7 @@ from storage.database import Database
 from storage.engagement import GiveawayRepository, QuizRepository
 from storage.faq import FaqRepository, SupportRepository
 from storage.moderation import ModerationRepository
+from storage.outbox import OutboxRepository
 from storage.posts import (
     ChannelRepository,
     DraftRepository,
@@ -111,8 +113,19 @@ class Steward:
         self.i18n = create_i18n(settings.default_language)
         self.roles = RoleService(settings, self.bot)
         self.mod_repo = ModerationRepository(self.db)
+        self.log_outbox = LogOutbox(
+            self.bot,
+            OutboxRepository(self.db),
+            wait_hint=self.outbound.pacer.wait_hint,
+            pause=self.outbound.pacer.pause_chat,
+        )
         self.moderation = ModerationService(
-            self.bot, self.mod_repo, settings, self.i18n, SpamScorer(build_default_bayes())
+            self.bot,
+            self.mod_repo,
+            settings,
+            self.i18n,
+            SpamScorer(build_default_bayes()),
+            self.log_outbox,
         )
         self.captcha = Captcha(self.bot, self.moderation, settings, self.i18n, self.scheduler)
         self.users = UserRepository(self.db)
@@ -322,6 +335,7 @@ class Steward:
         logger.info("connected as @%s (id %s)", me.username, me.id)
         self.scheduler.start()
         await self._prepare_moderation()
+        await self.log_outbox.start()  # entries queued before a stop go out now
         await self.runner.rearm_all()
         await self.giveaways.rearm_all()
         self.stats.schedule_jobs()
@@ -344,6 +358,7 @@ class Steward:
     async def _on_shutdown(self) -> None:
         logger.info("shutting down: waiting for running handlers")
         await self.in_flight.drain(SHUTDOWN_DRAIN_SECONDS)
+        await self.log_outbox.stop()  # what is still queued is posted after the next start
         await self.stats.collector.flush()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)

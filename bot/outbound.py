@@ -179,6 +179,14 @@ class TelegramPacer:
             self.limiter.record(GLOBAL_KEY, cost)
         return waited
 
+    def wait_hint(self, chat_id: int | str, cost: int = 1) -> float:
+        """How long a message to this chat would wait now, without taking a slot: a sender
+        with messages for several chats can pick one that goes at once."""
+        return max(
+            self.limiter.wait_time(str(chat_id), self._chat_limits(chat_id), cost),
+            self.limiter.wait_time(GLOBAL_KEY, [self.policy.overall], cost),
+        )
+
     def pause_chat(self, chat_id: int | str, seconds: float) -> None:
         self.limiter.pause(str(chat_id), seconds)
 

@@ -976,16 +976,17 @@ async def report_command(
         text += f"\nhttps://t.me/{message.chat.username}/{reply.message_id}"
     markup = report_keyboard(message.chat.id, reply.message_id, reply.from_user.id)
     log_chat = await moderation.log_chat_for(message.chat.id)
+    if log_chat:
+        # through the log outbox, ahead of log entries: the reporter is answered at once
+        await moderation.queue_report(log_chat, text, markup)
+        await message.reply(_("Thanks, the admins have been notified."))
+        return
     delivered = 0
-    recipients = (
-        [log_chat]
-        if log_chat
-        else [
-            uid
-            for uid in await role_service.admin_ids(message.chat.id)
-            if uid != role_service.settings.bot_id and await users.has_started(uid)
-        ]
-    )
+    recipients = [
+        uid
+        for uid in await role_service.admin_ids(message.chat.id)
+        if uid != role_service.settings.bot_id and await users.has_started(uid)
+    ]
     for chat_id in recipients:
         try:
             await bot.send_message(chat_id, text, reply_markup=markup)
