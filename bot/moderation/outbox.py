@@ -163,9 +163,10 @@ class LogOutbox:
         self._wake.set()
         self._task = asyncio.create_task(self._run(), name="log-outbox")
 
-    async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+    async def stop(self, grace: float | None = None) -> None:
         """Let the request in flight finish (up to `grace`), then stop. What is still queued
         stays in the table for the next start."""
+        grace = STOP_GRACE_SECONDS if grace is None else grace
         task = self._task
         if task is None:
             return

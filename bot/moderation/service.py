@@ -7,6 +7,7 @@ queued in the durable log outbox and posted by its worker, so no action waits fo
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 import time
@@ -147,6 +148,7 @@ class ModerationService:
         self._approved: LoadingCache[int, set[int]] = LoadingCache()
         self._blocklists: LoadingCache[int, CompiledBlocklist] = LoadingCache()
         self._graduated: set[tuple[int, int]] = set()
+        self._log_order = asyncio.Lock()
 
     def now(self) -> int:
         return int(self.clock())
@@ -413,7 +415,40 @@ class ModerationService:
         merged = {**(details or {}), **(details_extra or {})}
         if duration is not None:
             merged["duration"] = format_duration(duration)
-        action_id = await self.repo.record_action(
+        log_chat = await self.log_chat_for(chat_id) if post else None
+        async with self._log_order:  # the log shows actions in the order of their numbers
+            action_id = await self._insert_action(
+                chat_id,
+                actor,
+                target,
+                action,
+                reason,
+                rule,
+                score,
+                merged,
+                message_id,
+                message_text,
+                expires_at,
+            )
+            if log_chat is not None:
+                await self.outbox.add_action(log_chat, action_id)
+        return action_id
+
+    async def _insert_action(
+        self,
+        chat_id: int,
+        actor: Actor,
+        target: Target | None,
+        action: str,
+        reason: str | None,
+        rule: str | None,
+        score: float | None,
+        merged: dict[str, Any],
+        message_id: int | None,
+        message_text: str | None,
+        expires_at: int | None,
+    ) -> int:
+        return await self.repo.record_action(
             chat_id=chat_id,
             actor_id=actor.id,
             actor_name=actor.name,
@@ -430,9 +465,6 @@ class ModerationService:
             created_at=self.now(),
             expires_at=expires_at,
         )
-        if post:
-            await self.post_log(action_id, chat_id)
-        return action_id
 
     async def record(
         self,
@@ -531,12 +563,6 @@ class ModerationService:
                 ).format(name=action.undone_by_name or "?")
             )
         return text
-
-    async def post_log(self, action_id: int, chat_id: int) -> None:
-        """Queue the log entry; the outbox worker posts it when the log chat's pace allows."""
-        log_chat = await self.log_chat_for(chat_id)
-        if log_chat is not None:
-            await self.outbox.add_action(log_chat, action_id)
 
     async def queue_report(
         self, log_chat: int, text: str, markup: InlineKeyboardMarkup | None
