@@ -20,3 +20,8 @@ CREATE INDEX log_outbox_due ON log_outbox(state, chat_id, priority DESC, id);
 
 -- Who undid an action, by name, so an entry posted after the undo can say so.
 ALTER TABLE mod_actions ADD COLUMN undone_by_name TEXT;
+
+-- What a queued post is (kind, text or caption, album size), kept when it is queued or edited:
+-- the post is copied from the manager's messages at publishing time, and the Bot API cannot read
+-- a message back by id, so /queue could not otherwise say which post is which.
+ALTER TABLE posts ADD COLUMN summary TEXT;  -- JSON {"kind","text","count"}
