@@ -416,55 +416,30 @@ class ModerationService:
         if duration is not None:
             merged["duration"] = format_duration(duration)
         log_chat = await self.log_chat_for(chat_id) if post else None
-        async with self._log_order:  # the log shows actions in the order of their numbers
-            action_id = await self._insert_action(
-                chat_id,
-                actor,
-                target,
-                action,
-                reason,
-                rule,
-                score,
-                merged,
-                message_id,
-                message_text,
-                expires_at,
-            )
+        row = {
+            "chat_id": chat_id,
+            "actor_id": actor.id,
+            "actor_name": actor.name,
+            "target_id": target.id if target else None,
+            "target_name": target.name if target else None,
+            "target_is_chat": int(bool(target and target.is_chat)),
+            "action": action,
+            "reason": reason,
+            "rule": rule,
+            "score": score,
+            "details": merged or None,
+            "message_id": message_id,
+            "message_text": (message_text or None) and message_text[:2000],
+            "created_at": self.now(),
+            "expires_at": expires_at,
+        }
+        # one lock around both writes: the outbox then holds entries in the order of their
+        # action numbers, and the log chat shows them that way
+        async with self._log_order:
+            action_id = await self.repo.record_action(**row)
             if log_chat is not None:
                 await self.outbox.add_action(log_chat, action_id)
         return action_id
-
-    async def _insert_action(
-        self,
-        chat_id: int,
-        actor: Actor,
-        target: Target | None,
-        action: str,
-        reason: str | None,
-        rule: str | None,
-        score: float | None,
-        merged: dict[str, Any],
-        message_id: int | None,
-        message_text: str | None,
-        expires_at: int | None,
-    ) -> int:
-        return await self.repo.record_action(
-            chat_id=chat_id,
-            actor_id=actor.id,
-            actor_name=actor.name,
-            target_id=target.id if target else None,
-            target_name=target.name if target else None,
-            target_is_chat=int(bool(target and target.is_chat)),
-            action=action,
-            reason=reason,
-            rule=rule,
-            score=score,
-            details=merged or None,
-            message_id=message_id,
-            message_text=(message_text or None) and message_text[:2000],
-            created_at=self.now(),
-            expires_at=expires_at,
-        )
 
     async def record(
         self,
