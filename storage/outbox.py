@@ -109,6 +109,16 @@ class OutboxRepository:
         )
         return _entry(row) if row else None
 
+    async def for_actions(self, action_ids: list[int]) -> dict[int, OutboxEntry]:
+        """The latest entry of each of these actions that has one."""
+        if not action_ids:
+            return {}
+        marks = ", ".join("?" for _ in action_ids)
+        rows = await self.db.fetchall(
+            f"SELECT * FROM log_outbox WHERE action_id IN ({marks}) ORDER BY id", action_ids
+        )
+        return {int(r["action_id"]): _entry(r) for r in rows}
+
     async def mark_sending(self, entry_id: int) -> None:
         await self.db.execute(
             "UPDATE log_outbox SET state=?, attempts=attempts+1 WHERE id=?",

@@ -136,6 +136,9 @@ async def test_undo_and_details_work_while_the_entry_waits(steward, fake, chats)
     answer = await fake.wait_for("answerCallbackQuery")
     assert answer["text"] == "Undone."
     assert not log_posts(fake)
+    await fake.send_message(group, admin, "/modlog")
+    modlog = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("Last "))
+    assert "⏳" in modlog.plain.splitlines()[-2] and "waiting for its turn" in modlog.plain
 
     await steward.app.log_outbox.start()
     entry = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == LOG_CHAT, since=0)
@@ -167,6 +170,13 @@ async def test_a_refused_entry_is_recorded_and_the_next_one_goes_out(steward, fa
     first = await steward.app.log_outbox.repo.for_action(1)
     assert first.state is OutboxState.FAILED and "kicked" in first.error
     assert (await steward.app.mod_repo.action(1)).log_message_id is None
+    # /modlog tells the admins which entries never reached the log chat, and why
+    await fake.send_message(group, admin, "/modlog")
+    modlog = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("Last 2 actions"))
+    lines = modlog.plain.splitlines()
+    assert lines[1].startswith("#2") and not lines[1].endswith("📭")
+    assert lines[2].startswith("#1") and lines[2].endswith("📭")
+    assert "could not be posted to the log chat" in lines[3] and "kicked" in lines[3]
 
 
 async def test_an_entry_cut_off_by_a_stop_is_posted_again_with_a_note(

@@ -147,6 +147,10 @@ class LogOutbox:
         self._wake.set()
         return entry_id
 
+    async def states(self, action_ids: list[int]) -> dict[int, OutboxEntry]:
+        """Where each action's log entry stands (actions without a log chat have none)."""
+        return await self.repo.for_actions(action_ids)
+
     # --- life cycle --------------------------------------------------------------------------
 
     @property
