@@ -50,6 +50,7 @@ from bot.outbound import OutboundMiddleware
 from bot.posting.albums import AlbumCollector
 from bot.posting.buttons import queue_keyboard
 from bot.posting.publisher import Publisher
+from bot.posting.queue import PostQueue
 from bot.roles import RoleService
 from bot.semantic import create_embedding_service
 from bot.stats import charts
@@ -196,6 +197,7 @@ class Steward:
             "channel_repo": self.channel_repo,
             "drafts": self.drafts,
             "slot_repo": SlotRepository(self.db),
+            "post_queue": PostQueue(self.post_repo, self.channel_repo),
             "albums": AlbumCollector(),
             "faq": self.faq,
             "faq_repo": self.faq.repo,

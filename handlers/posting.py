@@ -26,8 +26,9 @@ from bot.posting.buttons import (
 )
 from bot.posting.channels import channel_rights, rights_line
 from bot.posting.compose import parse_slots, summarize
-from bot.posting.preview import page_count, page_slice, queue_entry
+from bot.posting.preview import queue_entry
 from bot.posting.publisher import Publisher
+from bot.posting.queue import PostQueue
 from bot.posting.times import TimeError, parse_recurrence, parse_time
 from storage.posts import ChannelRepository, PostRepository, SlotRepository
 
@@ -246,64 +247,45 @@ class EditPost(StatesGroup):
     content = State()
 
 
-QUEUE_STATUSES = ("scheduled", "failed", "needs_decision")
-QUEUE_PAGE_SIZE = 5
-
-
 async def send_queue_page(
-    message: Message,
-    page: int,
-    post_repo: PostRepository,
-    channel_repo: ChannelRepository,
-    settings: Settings,
+    message: Message, number: int, post_queue: PostQueue, settings: Settings
 ) -> None:
     """One message per post of the page, each with its own buttons, then ◀ ▶ if paged."""
-    total = await post_repo.count_with_status(*QUEUE_STATUSES)
-    if not total:
+    view = await post_queue.page(number)
+    if not view.total:
         await message.answer(
             _("The queue is empty. Send me a post to schedule it, or reply to one with /schedule.")
         )
         return
-    page, start, _end = page_slice(total, page, QUEUE_PAGE_SIZE)
-    posts = await post_repo.with_status(*QUEUE_STATUSES, limit=QUEUE_PAGE_SIZE, offset=start)
-    names = {c.chat_id: c.title or str(c.chat_id) for c in await channel_repo.all()}
-    for post in posts:
-        text = queue_entry(
-            post, names.get(post.channel_id, str(post.channel_id)), settings.timezone, _, ngettext
-        )
+    for entry in view.entries:
+        post = entry.post
+        text = queue_entry(post, entry.channel, settings.timezone, _, ngettext)
         await message.answer(
             text, reply_markup=queue_keyboard(post.id, retry=post.status == "failed")
         )
-    pages = page_count(total, QUEUE_PAGE_SIZE)
-    if pages > 1:
+    if view.pages > 1:
         await message.answer(
             ngettext(
                 "Queue: page {page}/{pages}, {count} post in all. Times in {tz}.",
                 "Queue: page {page}/{pages}, {count} posts in all. Times in {tz}.",
-                total,
-            ).format(page=page, pages=pages, count=total, tz=settings.timezone.key),
-            reply_markup=page_keyboard(page, pages),
+                view.total,
+            ).format(page=view.page, pages=view.pages, count=view.total, tz=settings.timezone.key),
+            reply_markup=page_keyboard(view.page, view.pages),
         )
 
 
-async def queue_command(
-    message: Message, post_repo: PostRepository, channel_repo: ChannelRepository, settings: Settings
-) -> None:
-    await send_queue_page(message, 1, post_repo, channel_repo, settings)
+async def queue_command(message: Message, post_queue: PostQueue, settings: Settings) -> None:
+    await send_queue_page(message, 1, post_queue, settings)
 
 
 async def queue_page_pressed(
-    query: CallbackQuery,
-    callback_data: QueuePage,
-    post_repo: PostRepository,
-    channel_repo: ChannelRepository,
-    settings: Settings,
+    query: CallbackQuery, callback_data: QueuePage, post_queue: PostQueue, settings: Settings
 ) -> None:
     """The page goes out below; the pressed navigation message keeps its text as a marker."""
     await query.answer()
     with suppress(TelegramAPIError):
         await query.message.edit_reply_markup(reply_markup=None)
-    await send_queue_page(query.message, callback_data.page, post_repo, channel_repo, settings)
+    await send_queue_page(query.message, callback_data.page, post_queue, settings)
 
 
 async def queue_pressed(

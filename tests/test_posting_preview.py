@@ -158,3 +158,39 @@ def test_pages_are_clamped_to_the_ones_that_exist():
     assert page_slice(11, 3, 5) == (3, 10, 11)
     assert page_slice(11, 9, 5) == (3, 10, 11)  # the queue shrank since the button was sent
     assert page_slice(11, 0, 5) == (1, 0, 5)
+
+
+async def test_post_queue_pages_with_channel_names_and_clamps(tmp_path):
+    from bot.posting.queue import PostQueue
+    from storage.database import Database
+    from storage.posts import Channel, ChannelRepository, PostRepository
+
+    db = Database(tmp_path / "s.sqlite3")
+    await db.open()
+    try:
+        posts, channels = PostRepository(db), ChannelRepository(db)
+        await channels.upsert(Channel(-100, "News", "news", True, True, True, True), 0)
+        for n in range(7):
+            await posts.add(
+                channel_id=-100 if n else -200,
+                source_chat_id=1,
+                source_message_ids=[n],
+                due_at=1000 + n,
+                created_by=1,
+                now=0,
+            )
+        queue = PostQueue(posts, channels, per_page=5)
+        first = await queue.page(1)
+        assert (first.page, first.pages, first.total) == (1, 2, 7)
+        assert [e.post.id for e in first.entries] == [1, 2, 3, 4, 5]
+        assert [e.channel for e in first.entries[:2]] == ["-200", "News"]
+        await posts.set_status(7, "cancelled")
+        await posts.set_status(6, "published")
+        shrunk = await queue.page(2)  # a "page 2" button pressed after the queue shrank
+        assert (shrunk.page, shrunk.pages, len(shrunk.entries)) == (1, 1, 5)
+        for n in range(1, 6):
+            await posts.set_status(n, "cancelled")
+        empty = await queue.page(1)
+        assert (empty.total, empty.entries, empty.pages) == (0, [], 1)
+    finally:
+        await db.close()
