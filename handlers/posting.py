@@ -301,12 +301,14 @@ async def queue_pressed(
         return
     op = callback_data.op
     if op is QueueOp.CANCEL:
-        await query.message.edit_reply_markup(reply_markup=cancel_keyboard(post.id))
+        with suppress(TelegramAPIError):  # a second tap: "message is not modified"
+            await query.message.edit_reply_markup(reply_markup=cancel_keyboard(post.id))
         await query.answer(_("Cancel post #{id}? Press again to confirm.").format(id=post.id))
     elif op is QueueOp.KEEP:
-        await query.message.edit_reply_markup(
-            reply_markup=queue_keyboard(post.id, retry=post.status == "failed")
-        )
+        with suppress(TelegramAPIError):
+            await query.message.edit_reply_markup(
+                reply_markup=queue_keyboard(post.id, retry=post.status == "failed")
+            )
         await query.answer(_("Post #{id} stays in the queue.").format(id=post.id))
     elif op is QueueOp.SURE:
         publisher.disarm(post.id)

@@ -144,6 +144,14 @@ class OutboxRepository:
             (OutboxState.PENDING.value, error[:500], entry_id),
         )
 
+    async def move_chat(self, old_chat_id: int, new_chat_id: int) -> int:
+        """A log chat upgraded to a supergroup: its waiting entries follow it to the new id."""
+        cursor = await self.db.execute(
+            "UPDATE log_outbox SET chat_id=? WHERE chat_id=? AND state IN (?, ?)",
+            (new_chat_id, old_chat_id, *_OPEN),
+        )
+        return cursor.rowcount
+
     async def counts(self) -> dict[OutboxState, int]:
         rows = await self.db.fetchall("SELECT state, COUNT(*) AS n FROM log_outbox GROUP BY state")
         return {OutboxState(r["state"]): int(r["n"]) for r in rows}

@@ -9,6 +9,7 @@ import pytest
 from aiogram.exceptions import (
     TelegramBadRequest,
     TelegramForbiddenError,
+    TelegramMigrateToChat,
     TelegramNetworkError,
     TelegramRetryAfter,
     TelegramServerError,
@@ -108,6 +109,8 @@ def test_failures_are_classified_by_what_telegram_meant():
     assert classify(TelegramNetworkError(METHOD, "reset")) is Failure.TRANSIENT
     assert classify(TelegramBadRequest(METHOD, "chat not found")) is Failure.PERMANENT
     assert classify(TelegramForbiddenError(METHOD, "bot was kicked")) is Failure.PERMANENT
+    migrated = TelegramMigrateToChat(METHOD, "group chat was upgraded", -1009)
+    assert classify(migrated) is Failure.MIGRATED
 
 
 def test_transient_backoff_doubles_and_is_capped():
@@ -226,3 +229,14 @@ async def test_stop_leaves_queued_entries_for_the_next_start(repo):
     await outbox.stop()
     assert not bot.sent
     assert (await repo.counts()) == {OutboxState.PENDING: 1}
+
+
+async def test_entries_follow_a_log_chat_upgraded_to_a_supergroup(repo):
+    bot = Bot(TelegramMigrateToChat(METHOD, "Bad Request: group chat was upgraded", -1009))
+    for n in (1, 2):
+        await repo.add(-5, OutboxKind.ACTION, 0, action_id=n)
+    outbox = make_outbox(bot, repo)
+    await outbox.start()
+    await drain(repo)
+    await outbox.stop()
+    assert bot.sent == [(-1009, "action 1"), (-1009, "action 2")]

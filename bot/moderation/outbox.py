@@ -18,8 +18,9 @@ action number, so a reader can tell). A clean stop waits for the request in flig
 need a crash or a stop that outlasts the grace period.
 
 Failures: a 429 pauses that log chat for `retry_after` and the entry is tried again; network
-errors and 5xx back off per chat; any other refusal (the log chat is gone, the bot was removed,
-a 400) is permanent: recorded on the row with Telegram's answer, and the next entry goes ahead.
+errors and 5xx back off per chat; a log chat upgraded to a supergroup takes its waiting entries
+to its new id; any other refusal (the log chat is gone, the bot was removed, a 400) is
+permanent: recorded on the row with Telegram's answer, and the next entry goes ahead.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from typing import Any, Protocol
 from aiogram import Bot
 from aiogram.exceptions import (
     TelegramAPIError,
+    TelegramMigrateToChat,
     TelegramNetworkError,
     TelegramRetryAfter,
     TelegramServerError,
@@ -71,12 +73,15 @@ class LogRenderer(Protocol):
 
 
 class Failure(StrEnum):
+    MIGRATED = "migrated"  # the log chat became a supergroup: the entries follow it
     RETRY_AFTER = "retry_after"  # 429: wait as told, then the same entry again
     TRANSIENT = "transient"  # network, 5xx: back off, then the same entry again
     PERMANENT = "permanent"  # any other refusal: record it and go on
 
 
 def classify(exc: Exception) -> Failure:
+    if isinstance(exc, TelegramMigrateToChat):
+        return Failure.MIGRATED
     if isinstance(exc, TelegramRetryAfter):
         return Failure.RETRY_AFTER
     if isinstance(exc, TelegramNetworkError | TelegramServerError):
@@ -237,6 +242,17 @@ class LogOutbox:
         if kind is Failure.PERMANENT:
             logger.warning("log entry %s not postable in %s: %s", entry.id, chat_id, exc)
             await self.repo.mark_failed(entry.id, str(exc), int(self._clock()))
+            return
+        if kind is Failure.MIGRATED:
+            assert isinstance(exc, TelegramMigrateToChat)
+            moved = await self.repo.move_chat(chat_id, exc.migrate_to_chat_id)
+            logger.info(
+                "log chat %s is now %s; %d entries follow it",
+                chat_id,
+                exc.migrate_to_chat_id,
+                moved,
+            )
+            await self.repo.release(entry.id, str(exc))
             return
         if kind is Failure.RETRY_AFTER:
             assert isinstance(exc, TelegramRetryAfter)
