@@ -37,6 +37,7 @@ class OutboxEntry:
     priority: int
     state: OutboxState
     attempts: int
+    maybe_sent: bool
     created_at: int
     sent_at: int | None
     message_id: int | None
@@ -44,8 +45,8 @@ class OutboxEntry:
 
     @property
     def interrupted(self) -> bool:
-        """Taken by a worker that stopped before it learned the outcome."""
-        return self.state is OutboxState.SENDING
+        """Taken by a worker that stopped before it learned the outcome (a copy may exist)."""
+        return self.state is OutboxState.SENDING or self.maybe_sent
 
 
 def _entry(row: Any) -> OutboxEntry:
@@ -53,6 +54,7 @@ def _entry(row: Any) -> OutboxEntry:
     data["kind"] = OutboxKind(data["kind"])
     data["state"] = OutboxState(data["state"])
     data["payload"] = json.loads(data["payload"]) if data["payload"] else None
+    data["maybe_sent"] = bool(data["maybe_sent"])
     return OutboxEntry(**data)
 
 
@@ -137,11 +139,12 @@ class OutboxRepository:
             (OutboxState.FAILED.value, error[:500], now, entry_id),
         )
 
-    async def release(self, entry_id: int, error: str) -> None:
-        """Back to pending after a failure that is worth another try."""
+    async def release(self, entry_id: int, error: str, maybe_sent: bool = False) -> None:
+        """Back to pending after a failure that is worth another try; an entry an earlier run
+        may have posted keeps saying so."""
         await self.db.execute(
-            "UPDATE log_outbox SET state=?, error=? WHERE id=?",
-            (OutboxState.PENDING.value, error[:500], entry_id),
+            "UPDATE log_outbox SET state=?, error=?, maybe_sent=MAX(maybe_sent, ?) WHERE id=?",
+            (OutboxState.PENDING.value, error[:500], int(maybe_sent), entry_id),
         )
 
     async def move_chat(self, old_chat_id: int, new_chat_id: int) -> int:

@@ -98,8 +98,8 @@ async def drain(repo: OutboxRepository, timeout: float = 5.0) -> None:
 
 def entry(entry_id: int, chat_id: int) -> OutboxEntry:
     return OutboxEntry(
-        entry_id, chat_id, OutboxKind.ACTION, entry_id, None, 0, OutboxState.PENDING, 0, 0, None,
-        None, None,
+        entry_id, chat_id, OutboxKind.ACTION, entry_id, None, 0, OutboxState.PENDING, 0, False, 0,
+        None, None, None,
     )  # fmt: skip
 
 
@@ -240,3 +240,15 @@ async def test_entries_follow_a_log_chat_upgraded_to_a_supergroup(repo):
     await drain(repo)
     await outbox.stop()
     assert bot.sent == [(-1009, "action 1"), (-1009, "action 2")]
+
+
+async def test_an_interrupted_entry_keeps_its_note_through_a_retry(repo):
+    first = await repo.add(-1, OutboxKind.ACTION, 0, action_id=1)
+    await repo.mark_sending(first)
+    bot = Bot(TelegramServerError(METHOD, "Bad Gateway"))
+    outbox = make_outbox(bot, repo)
+    await outbox.start()
+    await drain(repo)
+    await outbox.stop()
+    assert bot.sent == [(-1, "action 1")]
+    assert outbox.renderer.interrupted == [first, first]  # both attempts carried the note

@@ -252,7 +252,7 @@ class LogOutbox:
                 exc.migrate_to_chat_id,
                 moved,
             )
-            await self.repo.release(entry.id, str(exc))
+            await self.repo.release(entry.id, str(exc), entry.interrupted)
             return
         if kind is Failure.RETRY_AFTER:
             assert isinstance(exc, TelegramRetryAfter)
@@ -262,4 +262,4 @@ class LogOutbox:
             delay = transient_backoff(self._failures[chat_id])
         logger.info("log entry %s: %s; trying again in %.0fs", entry.id, exc, delay)
         self._pause(chat_id, delay)
-        await self.repo.release(entry.id, str(exc))
+        await self.repo.release(entry.id, str(exc), entry.interrupted)

@@ -11,6 +11,7 @@ CREATE TABLE log_outbox (
     priority    INTEGER NOT NULL DEFAULT 0,       -- higher first (reports before log entries)
     state       TEXT NOT NULL DEFAULT 'pending',  -- pending | sending | sent | failed
     attempts    INTEGER NOT NULL DEFAULT 0,
+    maybe_sent  INTEGER NOT NULL DEFAULT 0,       -- a request of an earlier run may have arrived
     created_at  INTEGER NOT NULL,                 -- unix seconds (UTC)
     sent_at     INTEGER,
     message_id  INTEGER,
