@@ -41,6 +41,7 @@ from bot.middlewares import (
     RoleCacheMiddleware,
     RoleMiddleware,
     SeenMiddleware,
+    TopicReplyMiddleware,
 )
 from bot.moderation import language
 from bot.moderation.service import ModerationService
@@ -192,6 +193,9 @@ class Steward:
         dp.workflow_data.update(self.services())
         dp.update.outer_middleware(self.in_flight)
         LanguageMiddleware(self.i18n, self.settings.languages, self._chat_languages).setup(dp)
+        topic_replies = TopicReplyMiddleware()
+        dp.message.outer_middleware(topic_replies)
+        dp.edited_message.outer_middleware(topic_replies)
         seen = SeenMiddleware(dp["users"], dp["chats"])
         for observer in (dp.message, dp.edited_message, dp.callback_query, dp.my_chat_member):
             observer.outer_middleware(seen)

@@ -3,6 +3,8 @@
 - `InFlightMiddleware` counts running updates so shutdown can wait for them to finish.
 - `SeenMiddleware` remembers users and chats (who started the bot, which groups it is in),
   writing only when something changed so the hot path stays cheap.
+- `TopicReplyMiddleware` hides the "reply" to a forum topic's first message that Telegram puts
+  on every topic message, so `reply_to_message` means a real reply everywhere.
 - `RoleMiddleware` enforces each handler's `role` and `chat` flags and answers a refusal, so
   handlers never start with an `if not admin` ladder.
 """
@@ -20,6 +22,7 @@ from aiogram.types import CallbackQuery, Chat, ChatMemberUpdated, Message, Teleg
 from aiogram.utils.i18n import gettext as _
 
 from bot.roles import ADMIN_STATUSES, Requirement, Roles, RoleService
+from bot.topics import replies_to_topic_root
 from storage.chats import ChatRepository, UserRepository
 
 logger = logging.getLogger(__name__)
@@ -92,6 +95,19 @@ class SeenMiddleware(BaseMiddleware):
         if len(cache) >= self.cache_size:
             cache.clear()  # bounded memory; the next write per id simply repeats
         cache[key] = value
+
+
+class TopicReplyMiddleware(BaseMiddleware):
+    """Outer middleware on messages and edits, first of all: in a forum topic a message that
+    replies to nobody arrives as a reply to the topic's creation message. Left as it is, /warn
+    would target whoever opened the topic, /faq_add would take the service message as its
+    answer and no question in a topic would reach the FAQ (replies between members are
+    skipped). The topic itself stays known from `message_thread_id`."""
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        if isinstance(event, Message) and replies_to_topic_root(event):
+            event = event.model_copy(update={"reply_to_message": None})
+        return await handler(event, data)
 
 
 def _refusal(requirement: Requirement) -> str:

@@ -180,8 +180,14 @@ class GiveawayService:
         )
 
     async def create(
-        self, chat_id: int, created_by: int | None, request: GiveawayRequest
+        self,
+        chat_id: int,
+        created_by: int | None,
+        request: GiveawayRequest,
+        thread_id: int | None = None,
     ) -> Giveaway:
+        """Store and announce a giveaway; `thread_id` is the forum topic it was asked for in,
+        where the announcement and the result go."""
         seed = draw.new_seed()
         giveaway_id = await self.repo.create(
             chat_id=chat_id,
@@ -196,6 +202,7 @@ class GiveawayService:
             seed_hex=seed,
             commitment=draw.commitment(seed),
             created_at=int(self.clock()),
+            thread_id=thread_id,
         )
         giveaway = await self.repo.get(giveaway_id)
         assert giveaway is not None
@@ -204,6 +211,7 @@ class GiveawayService:
             chat_id,
             self.render_announcement(giveaway, locale),
             reply_markup=self.keyboard(giveaway_id, 0, locale),
+            message_thread_id=thread_id,
         )
         await self.repo.set_message(giveaway_id, message.message_id)
         self.arm(giveaway)
@@ -326,7 +334,9 @@ class GiveawayService:
         await self.repo.finish_draw(g.id, int(self.clock()))
         locale = await self.locale_for(g.chat_id)
         await self.bot.send_message(
-            g.chat_id, self.render_result(g, entries, winners, skipped, locale)
+            g.chat_id,
+            self.render_result(g, entries, winners, skipped, locale),
+            message_thread_id=g.thread_id,
         )
         if g.message_id:
             with contextlib.suppress(TelegramAPIError):
