@@ -20,7 +20,7 @@ from typing import Any
 
 from aiogram import BaseMiddleware, Bot, Router
 from aiogram.dispatcher.event.bases import UNHANDLED
-from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramMigrateToChat
 from aiogram.filters import Command, CommandObject
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import (
@@ -143,7 +143,8 @@ async def send_answer(
                 reply_markup=feedback_keyboard(entry.id),
                 message_thread_id=thread_id,
             )
-        except TelegramBadRequest as exc:
+        except (TelegramBadRequest, TelegramMigrateToChat) as exc:
+            # deleted, or left behind in a group that was upgraded to a supergroup
             logger.warning("FAQ entry %s: its answer message is gone: %s", entry.id, exc)
             return None
         return sent.message_id
@@ -701,7 +702,9 @@ async def deliver_staff_reply(
             message.message_id,
             reply_parameters=ReplyParameters(
                 message_id=ticket.question_message_id, allow_sending_without_reply=True
-            ),
+            )
+            if ticket.question_message_id  # 0: asked in a group since upgraded
+            else None,
             message_thread_id=ticket.thread_id,
         )
     except TelegramAPIError as exc:

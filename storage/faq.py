@@ -250,6 +250,10 @@ class SupportRepository:
             self._routes = {r[0]: r[1] for r in rows}
         return self._routes
 
+    def forget_routes(self) -> None:
+        """Read the routes again at the next use (rows changed behind this cache)."""
+        self._routes = None
+
     async def route(self, chat_id: int) -> int | None:
         return (await self._all_routes()).get(chat_id)
 

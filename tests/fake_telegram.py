@@ -209,6 +209,8 @@ class FakeTelegram:
             if type_ != "supergroup":
                 raise ValueError("only supergroups can be forums")
             chat["is_forum"] = True
+            # message 1 opened the chat; a topic's id is its creation message's, never 1
+            next(self._message_ids[chat_id])
         if type_ == "private":
             chat["first_name"] = title or "User"
         elif title:
@@ -299,11 +301,17 @@ class FakeTelegram:
         return root["message_thread_id"]
 
     async def migrate_group(
-        self, chat_id: int, by: dict[str, Any], new_id: int | None = None
+        self,
+        chat_id: int,
+        by: dict[str, Any],
+        new_id: int | None = None,
+        *,
+        deliver: bool = True,
     ) -> dict[str, Any]:
         """Upgrade a basic group to a supergroup as Telegram does: a new `-100…` id, the members
         and the bot's rights carried over, `migrate_to_chat_id` as the old chat's last message,
-        `migrate_from_chat_id` as the new chat's first, and the old id refused from now on."""
+        `migrate_from_chat_id` as the new chat's first, and the old id refused from now on.
+        `deliver=False`: the bot never gets the two messages (it was down for over a day)."""
         old = self.chats[chat_id]
         if old.chat["type"] != "group":
             raise ValueError("only basic groups are upgraded")
@@ -312,9 +320,12 @@ class FakeTelegram:
         chat.update(id=new_id, type="supergroup")
         state = ChatState(chat=chat, members=dict(old.members), member_count=old.member_count)
         self.chats[new_id] = state
-        await self.send_message(old.chat, by, migrate_to_chat_id=new_id)
+        last = self.new_message(old.chat, by, migrate_to_chat_id=new_id)
         old.migrated_to = new_id
-        await self.send_message(chat, by, migrate_from_chat_id=chat_id)
+        first = self.new_message(chat, by, migrate_from_chat_id=chat_id)
+        if deliver:
+            await self.push_update({"message": last})
+            await self.push_update({"message": first})
         return chat
 
     # --- updates ---------------------------------------------------------------------------

@@ -217,6 +217,21 @@ class GiveawayService:
         self.arm(giveaway)
         return giveaway
 
+    async def announce_again(self, giveaway_id: int) -> None:
+        """An open giveaway whose group was upgraded: its button stays behind in the old chat,
+        so the announcement is posted in the new one with the entries so far."""
+        g = await self.repo.get(giveaway_id)
+        if g is None or g.status != "open":
+            return
+        locale = await self.locale_for(g.chat_id)
+        message = await self.bot.send_message(
+            g.chat_id,
+            self.render_announcement(g, locale),
+            reply_markup=self.keyboard(g.id, await self.repo.count_entries(g.id), locale),
+            message_thread_id=g.thread_id,
+        )
+        await self.repo.set_message(g.id, message.message_id)
+
     def render_announcement(self, g: Giveaway, locale: str) -> str:
         gettext = self.i18n.gettext
         ends = datetime.fromtimestamp(g.ends_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
