@@ -29,6 +29,7 @@ from bot.engagement.quiz_format import (
     parse_quiz_text,
 )
 from bot.engagement.quizzes import QuizRunner
+from bot.engagement.topics import send_in_topic
 from bot.middlewares import is_command_text
 from bot.moderation.durations import looks_like_duration, parse_duration
 from bot.roles import Roles, RoleService
@@ -433,7 +434,7 @@ async def reroll_command(
 async def bot_send(message: Message, text: str, chat_id: int, thread_id: int | None) -> None:
     """Announce in the giveaway's chat and topic; tell the caller too when they asked from
     elsewhere."""
-    await message.bot.send_message(chat_id, text, message_thread_id=thread_id)
+    await send_in_topic(message.bot, chat_id, text, thread_id)
     if message.chat.id != chat_id:
         await message.reply(text)
 

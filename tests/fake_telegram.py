@@ -300,6 +300,13 @@ class FakeTelegram:
         await self.push_update({"message": root})
         return root["message_thread_id"]
 
+    def delete_topic(self, chat: dict[str, Any], thread_id: int) -> None:
+        """An admin deletes a topic with its messages: sends into it fail from now on."""
+        self.chats[chat["id"]].topics.pop(thread_id)
+        for key in [k for k, m in self.messages.items() if m.get("message_thread_id") == thread_id]:
+            if key[0] == chat["id"]:
+                del self.messages[key]
+
     async def migrate_group(
         self,
         chat_id: int,

@@ -96,6 +96,20 @@ async def test_giveaway_announced_in_a_topic_draws_there(steward, fake, forum):
     never_general_by_number(fake)
 
 
+async def test_result_of_a_giveaway_whose_topic_was_deleted_goes_to_general(steward, fake, forum):
+    prizes = await forum.topic("Prizes")
+    await forum.say(forum.admin, "/giveaway 2s 1 Mug", topic=prizes)
+    await fake.wait_for("sendMessage", lambda c: "Giveaway #1" in c.plain)
+    fake.delete_topic(forum.chat, prizes)
+    result = await fake.wait_for(
+        "sendMessage", lambda c: "is over" in c.plain and "message_thread_id" not in c.params
+    )
+    assert result["chat_id"] == FORUM
+    refused = [c for c in fake.calls_of("sendMessage") if c.get("message_thread_id") == prizes]
+    assert len(refused) == 2  # the announcement, then the result once before falling back
+    never_general_by_number(fake)
+
+
 async def test_topic_questions_reach_the_faq_and_commands_do_not_target_the_topic_starter(
     steward, fake, forum
 ):

@@ -20,6 +20,7 @@ from aiogram.utils.i18n import I18n
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.engagement import draw
+from bot.engagement.topics import send_in_topic
 from bot.moderation.durations import looks_like_duration, parse_duration
 from bot.roles import RoleService
 from bot.scheduling import cancel, run_once_at
@@ -348,10 +349,11 @@ class GiveawayService:
             await self.repo.add_result(g.id, uid, "won", None, 0, rank)
         await self.repo.finish_draw(g.id, int(self.clock()))
         locale = await self.locale_for(g.chat_id)
-        await self.bot.send_message(
+        await send_in_topic(
+            self.bot,
             g.chat_id,
             self.render_result(g, entries, winners, skipped, locale),
-            message_thread_id=g.thread_id,
+            g.thread_id,
         )
         if g.message_id:
             with contextlib.suppress(TelegramAPIError):

@@ -19,6 +19,7 @@ from aiogram.types import PollAnswer
 from aiogram.utils.i18n import I18n
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.engagement.topics import send_in_topic
 from bot.scheduling import cancel, run_once_at
 from storage.engagement import QuizRepository
 
@@ -168,7 +169,7 @@ class QuizRunner:
                     await self.bot.stop_poll(last["chat_id"], last["message_id"])
         locale = await self.locale_for(run["chat_id"])
         text = self.render_results(run["title"], await self.repo.results(run_id), locale)
-        await self.bot.send_message(run["chat_id"], text, message_thread_id=run["thread_id"])
+        await send_in_topic(self.bot, run["chat_id"], text, run["thread_id"])
         return True
 
     def render_results(self, title: str, rows: list[dict], locale: str) -> str:
