@@ -28,7 +28,8 @@ class _Message(Protocol):
 def thread_of(message: _Message | None) -> int | None:
     """The topic to send into because of `message`: its topic, or None for General and for
     chats without topics."""
-    if message is None or not message.is_topic_message:
+    # getattr: a callback's message may be an InaccessibleMessage without these fields
+    if message is None or not getattr(message, "is_topic_message", None):
         return None
     return message.message_thread_id
 

@@ -56,6 +56,7 @@ def test_thread_of_names_only_real_topics():
     assert thread_of(msg(3, False)) is None
     assert thread_of(msg(1, None)) is None
     assert thread_of(None) is None
+    assert thread_of(SimpleNamespace(message_id=4, date=0)) is None  # an inaccessible message
 
 
 def test_topic_root_is_not_a_reply():
