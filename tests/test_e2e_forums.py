@@ -83,6 +83,19 @@ async def test_flood_notice_lands_in_the_flooded_topic(steward, fake, forum):
     never_general_by_number(fake)
 
 
+async def test_language_notice_lands_in_the_topic(steward, fake, forum):
+    travel = await forum.topic("Travel")
+    await steward.app.mod_repo.update_settings(FORUM, languages="en", language_mode="enforce")
+    await forum.say(
+        forum.ann, "Привет всем, кто знает где лучше остановиться в городе?", topic=travel
+    )
+    deleted = await fake.wait_for("deleteMessage")
+    assert deleted["chat_id"] == FORUM
+    notice = await fake.wait_for("sendMessage", lambda c: "please write" in c.plain)
+    assert notice["message_thread_id"] == travel
+    never_general_by_number(fake)
+
+
 async def test_giveaway_announced_in_a_topic_draws_there(steward, fake, forum):
     prizes = await forum.topic("Prizes")
     await forum.say(forum.admin, "/giveaway 2s 1 Mug", topic=prizes)
