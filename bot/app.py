@@ -30,17 +30,20 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from bot.commands import N_, register_command_menus
+from bot.chat_migration import ChatMigrations
+from bot.commands import N_, register_command_menus, register_group_admin_menu
 from bot.config import Settings
 from bot.engagement.giveaways import GiveawayService
 from bot.engagement.quizzes import QuizRunner
 from bot.faq.service import FaqService
 from bot.i18n import LanguageMiddleware, create_i18n, pick_language
 from bot.middlewares import (
+    ChatMigrationMiddleware,
     InFlightMiddleware,
     RoleCacheMiddleware,
     RoleMiddleware,
     SeenMiddleware,
+    TopicReplyMiddleware,
 )
 from bot.moderation import language
 from bot.moderation.outbox import LogOutbox
@@ -60,6 +63,7 @@ from handlers.faq import GroupMessagesMiddleware
 from handlers.moderation import ReportLimiter
 from handlers.protection import Captcha, ProtectionMiddleware
 from handlers.stats import StatsMiddleware
+from storage.chat_migration import ChatMigrationRepository, MoveResult
 from storage.chats import ChatRepository, UserRepository
 from storage.database import Database
 from storage.engagement import GiveawayRepository, QuizRepository
@@ -170,6 +174,11 @@ class Steward:
             self.i18n,
             self.locale_for,
         )
+        self.support_repo = SupportRepository(self.db)
+        self.migrations = ChatMigrations(ChatMigrationRepository(self.db))
+        self.migrations.before_move(self._before_chat_moves)
+        self.migrations.after_move(self._chat_moved)
+        self.outbound.chats = self.migrations
         self.in_flight = InFlightMiddleware()
         self.started = asyncio.Event()
         self.dispatcher = self._build_dispatcher()
@@ -201,7 +210,8 @@ class Steward:
             "albums": AlbumCollector(),
             "faq": self.faq,
             "faq_repo": self.faq.repo,
-            "support_repo": SupportRepository(self.db),
+            "support_repo": self.support_repo,
+            "migrations": self.migrations,
             "locale_for": self.locale_for,
             "embeddings": self.embeddings,
         }
@@ -211,9 +221,13 @@ class Steward:
         dp.workflow_data.update(self.services())
         dp.update.outer_middleware(self.in_flight)
         LanguageMiddleware(self.i18n, self.settings.languages, self._chat_languages).setup(dp)
+        topic_replies = TopicReplyMiddleware()
+        dp.message.outer_middleware(topic_replies)
+        dp.edited_message.outer_middleware(topic_replies)
         seen = SeenMiddleware(dp["users"], dp["chats"])
         for observer in (dp.message, dp.edited_message, dp.callback_query, dp.my_chat_member):
             observer.outer_middleware(seen)
+        dp.message.outer_middleware(ChatMigrationMiddleware(self.migrations))
         role_cache = RoleCacheMiddleware(self.roles)
         dp.chat_member.outer_middleware(role_cache)
         dp.my_chat_member.outer_middleware(role_cache)
@@ -237,6 +251,27 @@ class Steward:
         dp.startup.register(self._on_startup)
         dp.shutdown.register(self._on_shutdown)
         return dp
+
+    async def _before_chat_moves(self, old: int, new: int) -> None:
+        await self.stats.collector.flush()  # counts held in memory under the old id
+
+    async def _chat_moved(self, moved: MoveResult) -> None:
+        """After an upgraded group's rows moved: nothing cached may still answer for either id,
+        timers follow the chat, and what members act on (a giveaway's button) is there again."""
+        old, new = moved.old_chat_id, moved.new_chat_id
+        for chat_id in (old, new):
+            self.moderation.forget_chat(chat_id)
+            self.roles.invalidate(chat_id)
+        self.faq.invalidate()
+        self.support_repo.forget_routes()
+        self.captcha.moved(old, new, moved.captchas)
+        if moved.first:
+            await register_group_admin_menu(self.bot, self.i18n, self.settings.languages, new)
+        for giveaway_id in moved.open_giveaways:
+            try:
+                await self.giveaways.announce_again(giveaway_id)
+            except TelegramAPIError as exc:
+                logger.warning("giveaway %s not announced in %s: %s", giveaway_id, new, exc)
 
     async def _chat_languages(self, chat_id: int) -> tuple[str, ...]:
         return (await self.mod_repo.settings(chat_id)).language_list
@@ -339,6 +374,7 @@ class Steward:
     async def _on_startup(self) -> None:
         me = await self.bot.get_me()
         logger.info("connected as @%s (id %s)", me.username, me.id)
+        await self.migrations.load()
         self.scheduler.start()
         await self._prepare_moderation()
         await self.log_outbox.start()  # entries queued before a stop go out now

@@ -99,6 +99,9 @@ class ModerationRepository:
 
         return await self._settings.get(chat_id, load)
 
+    def forget_settings(self, chat_id: int) -> None:
+        self._settings.invalidate(chat_id)
+
     async def update_settings(self, chat_id: int, **values: Any) -> ChatModSettings:
         unknown = set(values) - set(_SETTING_COLUMNS)
         if unknown:

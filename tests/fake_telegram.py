@@ -10,7 +10,13 @@ It speaks the real wire protocol, so the bot under test uses its normal aiogram 
 - any method can be told to fail: 429 with `retry_after`, 400, 403, 500, a delay, or a dropped
   connection;
 - a small model of chats, members and messages makes moderation calls observable
-  (a ban changes what `getChatMember` answers, a deleted message is gone).
+  (a ban changes what `getChatMember` answers, a deleted message is gone);
+- forum supergroups have topics: a topic's messages carry `message_thread_id`,
+  `is_topic_message` and, like Telegram's, a `reply_to_message` pointing at the topic's creation
+  message; a send naming an unknown thread (or 1, the General topic) fails with "message thread
+  not found", and a reply lands in the replied message's topic;
+- a basic group can be upgraded to a supergroup (`migrate_group`): both service messages are
+  delivered, and every later call naming the old id fails with 400 and `migrate_to_chat_id`.
 """
 
 from __future__ import annotations
@@ -107,6 +113,8 @@ class ChatState:
     members: dict[int, dict[str, Any]] = field(default_factory=dict)  # user_id -> ChatMember
     member_count: int = 0
     linked_chat_id: int | None = None
+    topics: dict[int, dict[str, Any]] = field(default_factory=dict)  # thread id -> root message
+    migrated_to: int | None = None  # a basic group upgraded to this supergroup id
 
 
 class FakeTelegram:
@@ -194,8 +202,15 @@ class FakeTelegram:
         *,
         bot_status: str = "administrator",
         member_count: int = 10,
+        is_forum: bool = False,
     ) -> dict[str, Any]:
         chat: dict[str, Any] = {"id": chat_id, "type": type_}
+        if is_forum:
+            if type_ != "supergroup":
+                raise ValueError("only supergroups can be forums")
+            chat["is_forum"] = True
+            # message 1 opened the chat; a topic's id is its creation message's, never 1
+            next(self._message_ids[chat_id])
         if type_ == "private":
             chat["first_name"] = title or "User"
         elif title:
@@ -255,6 +270,71 @@ class FakeTelegram:
         member = self.chats[chat_id].members.get(user_id)
         return member["status"] if member else "left"
 
+    # --- forums and upgraded groups ----------------------------------------------------------
+
+    def _new_topic(
+        self, chat: dict[str, Any], name: str, creator: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        state = self.chats[chat["id"]]
+        if not chat.get("is_forum"):
+            raise ApiError(400, "Bad Request: the chat is not a forum")
+        message_id = next(self._message_ids[chat["id"]])
+        root = {
+            "message_id": message_id,
+            "message_thread_id": message_id,
+            "is_topic_message": True,
+            "date": self.now(),
+            "chat": chat,
+            "from": creator or self.bot_user,
+            "forum_topic_created": {"name": name, "icon_color": 7322096},
+        }
+        state.topics[message_id] = root
+        return self._store_message(root)
+
+    async def create_topic(
+        self, chat: dict[str, Any], name: str, creator: dict[str, Any] | None = None
+    ) -> int:
+        """A person opens a topic in a forum: its thread id is the id of the service message
+        that created it, delivered like Telegram delivers it."""
+        root = self._new_topic(chat, name, creator or self.user(77, "Topic Starter"))
+        await self.push_update({"message": root})
+        return root["message_thread_id"]
+
+    def delete_topic(self, chat: dict[str, Any], thread_id: int) -> None:
+        """An admin deletes a topic with its messages: sends into it fail from now on."""
+        self.chats[chat["id"]].topics.pop(thread_id)
+        for key in [k for k, m in self.messages.items() if m.get("message_thread_id") == thread_id]:
+            if key[0] == chat["id"]:
+                del self.messages[key]
+
+    async def migrate_group(
+        self,
+        chat_id: int,
+        by: dict[str, Any],
+        new_id: int | None = None,
+        *,
+        deliver: bool = True,
+    ) -> dict[str, Any]:
+        """Upgrade a basic group to a supergroup as Telegram does: a new `-100…` id, the members
+        and the bot's rights carried over, `migrate_to_chat_id` as the old chat's last message,
+        `migrate_from_chat_id` as the new chat's first, and the old id refused from now on.
+        `deliver=False`: the bot never gets the two messages (it was down for over a day)."""
+        old = self.chats[chat_id]
+        if old.chat["type"] != "group":
+            raise ValueError("only basic groups are upgraded")
+        new_id = new_id or -(1_000_000_000_000 + abs(chat_id))
+        chat = {k: v for k, v in old.chat.items() if k != "all_members_are_administrators"}
+        chat.update(id=new_id, type="supergroup")
+        state = ChatState(chat=chat, members=dict(old.members), member_count=old.member_count)
+        self.chats[new_id] = state
+        last = self.new_message(old.chat, by, migrate_to_chat_id=new_id)
+        old.migrated_to = new_id
+        first = self.new_message(chat, by, migrate_from_chat_id=chat_id)
+        if deliver:
+            await self.push_update({"message": last})
+            await self.push_update({"message": first})
+        return chat
+
     # --- updates ---------------------------------------------------------------------------
 
     async def push_update(self, update: dict[str, Any]) -> int:
@@ -277,8 +357,11 @@ class FakeTelegram:
         *,
         reply_to: dict[str, Any] | None = None,
         sender_chat: dict[str, Any] | None = None,
+        topic: int | None = None,
         **extra: Any,
     ) -> dict[str, Any]:
+        """A message by a person (or chat identity). In a forum, `topic` names the topic it is
+        written in; a reply goes to the topic of the message it replies to."""
         message: dict[str, Any] = {
             "message_id": next(self._message_ids[chat["id"]]),
             "date": self.now(),
@@ -297,6 +380,15 @@ class FakeTelegram:
             message["reply_to_message"] = {
                 k: v for k, v in reply_to.items() if k != "reply_to_message"
             }
+            if reply_to.get("is_topic_message"):
+                topic = reply_to["message_thread_id"]
+        if topic is not None:
+            root = self.chats[chat["id"]].topics.get(topic)
+            if root is None:
+                raise ValueError(f"chat {chat['id']} has no topic {topic}")
+            message["message_thread_id"] = topic
+            message["is_topic_message"] = True
+            message.setdefault("reply_to_message", root)  # as Telegram does for topic messages
         message.update(extra)
         return self._store_message(message)
 
@@ -548,9 +640,11 @@ class FakeTelegram:
                 )
                 return self._error(failure.status, failure.description, **extra)
         try:
+            self._refuse_upgraded_group(params)
             result = await self._dispatch(name, params, files)
         except ApiError as exc:
-            return self._error(exc.status, exc.description)
+            extra = {"parameters": exc.parameters} if exc.parameters else {}
+            return self._error(exc.status, exc.description, **extra)
         return web.json_response({"ok": True, "result": result})
 
     @staticmethod
@@ -559,6 +653,19 @@ class FakeTelegram:
         return web.json_response(body, status=status)
 
     # --- method implementations ------------------------------------------------------------
+
+    def _refuse_upgraded_group(self, params: dict[str, Any]) -> None:
+        """An upgraded basic group is gone: any call naming it says where it went."""
+        for key in ("chat_id", "from_chat_id"):
+            value = params.get(key)
+            if isinstance(value, int | str) and _INT_RE.match(str(value)):
+                state = self.chats.get(int(value))
+                if state is not None and state.migrated_to is not None:
+                    raise ApiError(
+                        400,
+                        "Bad Request: group chat was upgraded to a supergroup chat",
+                        {"migrate_to_chat_id": state.migrated_to},
+                    )
 
     def _chat(self, chat_id: int | str) -> ChatState:
         if isinstance(chat_id, str) and chat_id.startswith("@"):
@@ -588,6 +695,18 @@ class FakeTelegram:
             if params.get("reply_to_message_id")
             else None
         )
+        thread = params.get("message_thread_id")
+        if thread is not None and chat["type"] in {"group", "supergroup"}:
+            # Forum topics are the threads of their creation messages; General (1) is no
+            # thread. Elsewhere a thread is the reply chain of an existing message.
+            known = (
+                thread in state.topics
+                if chat.get("is_forum")
+                else (chat["id"], int(thread)) in self.messages
+            )
+            if not known:
+                raise ApiError(400, "Bad Request: message thread not found")
+        original = None
         if reply:
             original = self.messages.get((chat["id"], int(reply["message_id"])))
             if original is not None:
@@ -598,9 +717,15 @@ class FakeTelegram:
                 raise ApiError(400, "Bad Request: message to be replied not found")
         if params.get("reply_markup") and "inline_keyboard" in params["reply_markup"]:
             message["reply_markup"] = params["reply_markup"]
-        for key in ("message_thread_id", "has_protected_content"):
-            if params.get(key):
-                message[key] = params[key]
+        if params.get("has_protected_content"):
+            message["has_protected_content"] = params["has_protected_content"]
+        if original is not None and original.get("is_topic_message"):
+            thread = original["message_thread_id"]  # a reply stays in its message's topic
+        if thread is not None:
+            message["message_thread_id"] = thread
+            if thread in state.topics:
+                message["is_topic_message"] = True
+                message.setdefault("reply_to_message", state.topics[thread])
         message.update(content)
         return self._store_message(message)
 
@@ -856,6 +981,15 @@ class FakeTelegram:
             info["linked_chat_id"] = state.linked_chat_id
         return {**state.chat, **info}
 
+    def _m_createForumTopic(self, p, f):
+        state = self._chat(p["chat_id"])
+        root = self._new_topic(state.chat, p["name"], None)
+        return {
+            "message_thread_id": root["message_thread_id"],
+            "name": p["name"],
+            "icon_color": root["forum_topic_created"]["icon_color"],
+        }
+
     def _m_getChatAdministrators(self, p, f):
         state = self._chat(p["chat_id"])
         if state.chat["type"] == "private":
@@ -933,7 +1067,10 @@ class FakeTelegram:
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, description: str) -> None:
+    def __init__(
+        self, status: int, description: str, parameters: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(description)
         self.status = status
         self.description = description
+        self.parameters = parameters

@@ -169,6 +169,13 @@ class ModerationService:
     def forget_blocklist(self, chat_id: int) -> None:
         self._blocklists.invalidate(chat_id)
 
+    def forget_chat(self, chat_id: int) -> None:
+        """Drop everything cached about a chat (its rows moved to another id)."""
+        self._approved.invalidate(chat_id)
+        self._blocklists.invalidate(chat_id)
+        self._graduated = {key for key in self._graduated if key[0] != chat_id}
+        self.repo.forget_settings(chat_id)
+
     async def is_new_member(self, chat_id: int, user_id: int, threshold: int) -> bool:
         if (chat_id, user_id) in self._graduated:
             return False

@@ -219,13 +219,21 @@ class StatsService:
             lines.append(gettext("Most active: {members}", locale=locale).format(members=top))
         return "\n".join(lines)
 
-    async def send_report(self, to_chat: int, chat_id: int, days: int, locale: str) -> None:
+    async def send_report(
+        self, to_chat: int, chat_id: int, days: int, locale: str, thread_id: int | None = None
+    ) -> None:
         report = await self.report(chat_id, days)
-        await self.bot.send_message(to_chat, self.summary(report, locale))
+        await self.bot.send_message(
+            to_chat, self.summary(report, locale), message_thread_id=thread_id
+        )
         png = await asyncio.to_thread(charts.activity_chart, report)
-        await self.bot.send_photo(to_chat, BufferedInputFile(png, filename="stats.png"))
+        await self.bot.send_photo(
+            to_chat, BufferedInputFile(png, filename="stats.png"), message_thread_id=thread_id
+        )
 
-    async def send_best_time(self, to_chat: int, chat_id: int, days: int, locale: str) -> None:
+    async def send_best_time(
+        self, to_chat: int, chat_id: int, days: int, locale: str, thread_id: int | None = None
+    ) -> None:
         await self.collector.flush()
         chat = await self.chats.get(chat_id)
         kind = "channel" if chat and chat.type == "channel" else "group"
@@ -242,11 +250,13 @@ class StatsService:
             text = gettext("Best time to post: {weekday} {hour}:00 ({tz}).", locale=locale).format(
                 weekday=weekday, hour=f"{best.best[1]:02d}", tz=self.settings.timezone.key
             )
-        await self.bot.send_message(to_chat, text)
+        await self.bot.send_message(to_chat, text, message_thread_id=thread_id)
         png = await asyncio.to_thread(
             charts.heatmap_chart, best, f"{chat.title if chat else chat_id}: last {days} days"
         )
-        await self.bot.send_photo(to_chat, BufferedInputFile(png, filename="besttime.png"))
+        await self.bot.send_photo(
+            to_chat, BufferedInputFile(png, filename="besttime.png"), message_thread_id=thread_id
+        )
 
     async def digest_text(self, locale: str) -> str:
         gettext = self.i18n.gettext
