@@ -30,6 +30,7 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from bot.campaigns.service import CampaignService
 from bot.commands import N_, register_command_menus
 from bot.config import Settings
 from bot.engagement.giveaways import GiveawayService
@@ -53,10 +54,12 @@ from bot.roles import RoleService
 from bot.stats import charts
 from bot.stats.service import StatsService
 from handlers import build_routers, register_error_handler
+from handlers.campaigns import CampaignMiddleware
 from handlers.faq import GroupMessagesMiddleware
 from handlers.moderation import ReportLimiter
 from handlers.protection import Captcha, ProtectionMiddleware
 from handlers.stats import StatsMiddleware
+from storage.campaigns import CampaignRepository
 from storage.chats import ChatRepository, UserRepository
 from storage.database import Database
 from storage.engagement import GiveawayRepository, QuizRepository
@@ -130,6 +133,15 @@ class Steward:
             self.scheduler,
             self.locale_for,
         )
+        self.campaigns = CampaignService(
+            self.bot,
+            CampaignRepository(self.db),
+            ChatRepository(self.db),
+            settings.timezone,
+            self.i18n,
+        )
+        self.stats.summary_sections.append(self.campaigns.post_lines)
+        self.stats.csv_sections.append(self.campaigns.csv_rows)
         self.post_repo = PostRepository(self.db)
         self.channel_repo = ChannelRepository(self.db)
         self.drafts = DraftRepository(self.db)
@@ -175,6 +187,7 @@ class Steward:
             "runner": self.runner,
             "giveaways": self.giveaways,
             "stats": self.stats,
+            "campaigns": self.campaigns,
             "post_repo": self.post_repo,
             "publisher": self.publisher,
             "channel_repo": self.channel_repo,
@@ -191,6 +204,8 @@ class Steward:
         dp = Dispatcher(name="steward")
         dp.workflow_data.update(self.services())
         dp.update.outer_middleware(self.in_flight)
+        # Campaigns record joins and leaves in update order, before anything awaits (see there).
+        dp.update.outer_middleware(CampaignMiddleware(self.campaigns))
         LanguageMiddleware(self.i18n, self.settings.languages, self._chat_languages).setup(dp)
         seen = SeenMiddleware(dp["users"], dp["chats"])
         for observer in (dp.message, dp.edited_message, dp.callback_query, dp.my_chat_member):
@@ -325,6 +340,7 @@ class Steward:
         await self.runner.rearm_all()
         await self.giveaways.rearm_all()
         self.stats.schedule_jobs()
+        await self.campaigns.load()
         counts = await self.publisher.rebuild()
         logger.info("scheduled posts: %s", counts)
         self._schedule_agenda()
