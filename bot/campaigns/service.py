@@ -245,10 +245,6 @@ class CampaignService:
     async def chart(self, report: CampaignReport) -> bytes:
         return await asyncio.to_thread(charts.joins_chart, report)
 
-    def joins_text(self, count: int, locale: str) -> str:
-        ngettext = self.i18n.gettext  # named so the catalog extracts both plural forms
-        return ngettext("{count} join", "{count} joins", count, locale=locale).format(count=count)
-
     def row_name(self, row: ReportRow, locale: str) -> str:
         if row.campaign_id is None:
             return self.i18n.gettext("Organic / other", locale=locale)
@@ -267,14 +263,13 @@ class CampaignService:
             )
         ]
         for row in report.rows:
-            joins = self.joins_text(row.joins, locale)
             line = gettext(
-                "<b>{name}</b>: {joins}; left within 1 day {left_1d}, within 7 days {left_7d}; "
-                "still members {still}",
+                "<b>{name}</b>: joins {joins}; left within 1 day {left_1d}, within 7 days "
+                "{left_7d}; still members {still}",
                 locale=locale,
             ).format(
                 name=self.row_name(row, locale),
-                joins=joins,
+                joins=row.joins,
                 left_1d=row.left_1d,
                 left_7d=row.left_7d,
                 still=row.still,
@@ -384,13 +379,13 @@ class CampaignService:
             when = datetime.fromtimestamp(post.published_at, self.tz).strftime("%d.%m %H:%M")
             lines.append(
                 gettext(
-                    "post #{post} ({when}), campaign #{id} {name}: {joins}", locale=locale
+                    "post #{post} ({when}), campaign #{id} {name}: joins {joins}", locale=locale
                 ).format(
                     post=post.post_id,
                     when=when,
                     id=post.campaign_id,
                     name=html.escape(campaign.name if campaign else "?"),
-                    joins=self.joins_text(counts[post.post_id], locale),
+                    joins=counts[post.post_id],
                 )
             )
         return lines
