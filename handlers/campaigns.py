@@ -37,7 +37,7 @@ from bot.campaigns.logic import (
     parse_campaign_args,
     parse_campaign_id,
 )
-from bot.campaigns.service import CampaignService, EndOutcome
+from bot.campaigns.service import TEXT_LIMIT, CampaignService, EndOutcome
 from bot.config import Settings
 from bot.middlewares import is_command_text
 from bot.stats.report import parse_period
@@ -412,8 +412,9 @@ async def campaigns_command(
         await message.reply(_("No campaigns yet: create one with /campaign_new."))
         return
     lines = [_("📣 Campaigns (newest first):")]
+    budget = TEXT_LIMIT - 200
     now = campaigns.clock()
-    for item in listed[:40]:
+    for n, item in enumerate(listed):
         c = item.campaign
         if not c.active:
             state = _("ended")
@@ -422,12 +423,14 @@ async def campaigns_command(
         else:
             state = _("active")
         title = await campaigns.chat_title(c.chat_id)
-        lines.append(
-            f"{describe(c, title, campaigns.tz)} · {state}\n{html.escape(c.invite_link)}\n"
-            + _("joins {joins}, still members {still}").format(joins=item.joins, still=item.still)
-        )
-    if len(listed) > 40:
-        lines.append(_("…and {n} older.").format(n=len(listed) - 40))
+        entry = f"{describe(c, title, campaigns.tz)} · {state}\n{html.escape(c.invite_link)}\n" + _(
+            "joins {joins}, still members {still}"
+        ).format(joins=item.joins, still=item.still)
+        if len(entry) + 2 > budget:
+            lines.append(_("…and {n} older.").format(n=len(listed) - n))
+            break
+        lines.append(entry)
+        budget -= len(entry) + 2
     await message.reply("\n\n".join(lines), disable_web_page_preview=True)
 
 

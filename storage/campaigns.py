@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from bot.campaigns.logic import Bucket, Campaign, LinkRef
 from storage.database import Database
+
+
+@dataclass(frozen=True, slots=True)
+class OpenStay:
+    id: int
+    chat_id: int
+    campaign_id: int | None
+    joined_at: int
+    day: str
 
 
 def _campaign(row: Any) -> Campaign:
@@ -99,36 +109,59 @@ class CampaignRepository:
         joined_day: str,
     ) -> None:
         async with self.db.transaction() as conn:
-            # a join we missed the leave of (the bot was down) must not stay open twice
-            await conn.execute(
-                "UPDATE campaign_joins SET left_at=? WHERE chat_id=? AND user_id=? "
-                "AND left_at IS NULL",
-                (joined_at, chat_id, user_id),
-            )
             await conn.execute(
                 "INSERT INTO campaign_joins(chat_id, user_id, campaign_id, source, joined_at, "
                 "joined_day) VALUES (?,?,?,?,?,?)",
                 (chat_id, user_id, campaign_id, source, joined_at, joined_day),
             )
             await conn.execute(
+                "INSERT INTO campaign_daily(chat_id, campaign_id, day, joins) VALUES (?,?,?,1) "
+                "ON CONFLICT(chat_id, day, campaign_id) DO UPDATE SET joins=joins+1",
+                (chat_id, campaign_id or 0, joined_day),
+            )
+            await conn.execute(
                 "DELETE FROM campaign_join_requests WHERE chat_id=? AND user_id=?",
                 (chat_id, user_id),
             )
 
-    async def open_join(self, chat_id: int, user_id: int) -> tuple[int, int] | None:
-        """(row id, joined_at) of the member's stay that has not ended yet."""
+    async def open_join(self, chat_id: int, user_id: int) -> OpenStay | None:
+        """The member's stay that has not ended yet."""
         row = await self.db.fetchone(
-            "SELECT id, joined_at FROM campaign_joins WHERE chat_id=? AND user_id=? "
-            "AND left_at IS NULL ORDER BY joined_at DESC, id DESC LIMIT 1",
+            "SELECT id, campaign_id, joined_at, joined_day FROM campaign_joins "
+            "WHERE chat_id=? AND user_id=? AND left_at IS NULL "
+            "ORDER BY joined_at DESC, id DESC LIMIT 1",
             (chat_id, user_id),
         )
-        return (int(row["id"]), int(row["joined_at"])) if row else None
+        if row is None:
+            return None
+        return OpenStay(row["id"], chat_id, row["campaign_id"], row["joined_at"], row["joined_day"])
 
-    async def close_join(self, join_id: int, left_at: int, left_1d: bool, left_7d: bool) -> None:
-        await self.db.execute(
-            "UPDATE campaign_joins SET left_at=?, left_1d=?, left_7d=? WHERE id=?",
-            (left_at, int(left_1d), int(left_7d), join_id),
-        )
+    async def close_join(self, stay: OpenStay, left_at: int, left_1d: bool, left_7d: bool) -> None:
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE campaign_joins SET left_at=?, left_1d=?, left_7d=? "
+                "WHERE id=? AND left_at IS NULL",
+                (left_at, int(left_1d), int(left_7d), stay.id),
+            )
+            if cursor.rowcount:
+                await conn.execute(
+                    "UPDATE campaign_daily SET left_1d=left_1d+?, left_7d=left_7d+?, "
+                    "left_total=left_total+1 WHERE chat_id=? AND day=? AND campaign_id=?",
+                    (int(left_1d), int(left_7d), stay.chat_id, stay.day, stay.campaign_id or 0),
+                )
+
+    async def rebuild_daily(self, chat_id: int) -> None:
+        """Recompute a chat's daily sums from the joins (after a bulk import, or to check
+        that the running sums agree with the joins they summarise)."""
+        async with self.db.transaction() as conn:
+            await conn.execute("DELETE FROM campaign_daily WHERE chat_id=?", (chat_id,))
+            await conn.execute(
+                "INSERT INTO campaign_daily(chat_id, campaign_id, day, joins, left_1d, left_7d, "
+                "left_total) SELECT chat_id, COALESCE(campaign_id, 0), joined_day, COUNT(*), "
+                "SUM(left_1d), SUM(left_7d), SUM(left_at IS NOT NULL) FROM campaign_joins "
+                "WHERE chat_id=? GROUP BY COALESCE(campaign_id, 0), joined_day",
+                (chat_id,),
+            )
 
     async def add_request(
         self, chat_id: int, user_id: int, campaign_id: int, requested_at: int
@@ -154,17 +187,23 @@ class CampaignRepository:
 
     # --- reports -------------------------------------------------------------------------
 
-    async def buckets(self, chat_id: int, since: int, until: int) -> list[Bucket]:
-        """Joins per campaign and local day in [since, until), with what became of them."""
+    async def buckets(self, chat_id: int, first_day: str, last_day: str) -> list[Bucket]:
+        """Joins per campaign and local day from `first_day` to `last_day`, with what became
+        of them."""
         rows = await self.db.fetchall(
-            "SELECT campaign_id, joined_day, COUNT(*) AS joins, SUM(left_1d) AS l1, "
-            "SUM(left_7d) AS l7, SUM(left_at IS NULL) AS still FROM campaign_joins "
-            "WHERE chat_id=? AND joined_at>=? AND joined_at<? "
-            "GROUP BY campaign_id, joined_day",
-            (chat_id, since, until),
+            "SELECT campaign_id, day, joins, left_1d, left_7d, joins - left_total AS still "
+            "FROM campaign_daily WHERE chat_id=? AND day BETWEEN ? AND ?",
+            (chat_id, first_day, last_day),
         )
         return [
-            Bucket(r["campaign_id"], r["joined_day"], r["joins"], r["l1"], r["l7"], r["still"])
+            Bucket(
+                r["campaign_id"] or None,
+                r["day"],
+                r["joins"],
+                r["left_1d"],
+                r["left_7d"],
+                r["still"],
+            )
             for r in rows
         ]
 
@@ -174,8 +213,8 @@ class CampaignRepository:
             return {}
         marks = ",".join("?" * len(campaign_ids))
         rows = await self.db.fetchall(
-            "SELECT campaign_id, COUNT(*) AS joins, SUM(left_at IS NULL) AS still "
-            f"FROM campaign_joins WHERE campaign_id IN ({marks}) GROUP BY campaign_id",
+            "SELECT campaign_id, SUM(joins) AS joins, SUM(joins - left_total) AS still "
+            f"FROM campaign_daily WHERE campaign_id IN ({marks}) GROUP BY campaign_id",
             campaign_ids,
         )
         return {int(r["campaign_id"]): (int(r["joins"]), int(r["still"])) for r in rows}
@@ -183,8 +222,8 @@ class CampaignRepository:
     async def totals(self) -> dict[int, tuple[int, int]]:
         """Every campaign's (joins, still members), for the list."""
         rows = await self.db.fetchall(
-            "SELECT campaign_id, COUNT(*) AS joins, SUM(left_at IS NULL) AS still "
-            "FROM campaign_joins WHERE campaign_id IS NOT NULL GROUP BY campaign_id"
+            "SELECT campaign_id, SUM(joins) AS joins, SUM(joins - left_total) AS still "
+            "FROM campaign_daily WHERE campaign_id<>0 GROUP BY campaign_id"
         )
         return {int(r["campaign_id"]): (int(r["joins"]), int(r["still"])) for r in rows}
 

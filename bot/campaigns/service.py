@@ -46,6 +46,7 @@ from storage.chats import ChatRepository
 
 logger = logging.getLogger(__name__)
 
+TEXT_LIMIT = 4096  # characters in one Telegram message
 REQUEST_MEMORY_DAYS = 30  # a join request nobody handled for this long is forgotten
 
 
@@ -194,18 +195,20 @@ class CampaignService:
         at: int,
     ) -> Change | None:
         change = membership_change(was_member, now_member)
+        if change is None:
+            return None
+        stay = await self.repo.open_join(chat_id, user_id)
+        if stay is not None:
+            # a leave, or a join while a stay is open because its leave was missed (the bot
+            # was down or not yet an admin): that stay ends now
+            within_1d, within_7d = churn_flags(stay.joined_at, at)
+            await self.repo.close_join(stay, at, within_1d, within_7d)
         if change is Change.JOIN:
             await self._ensure_loaded()
             pending = await self.repo.pending_request(chat_id, user_id)
             found = attribute(self.index, chat_id, invite_link, link_name, pending)
             day = datetime.fromtimestamp(at, self.tz).date().isoformat()
             await self.repo.add_join(chat_id, user_id, found.campaign_id, found.source, at, day)
-        elif change is Change.LEAVE:
-            stay = await self.repo.open_join(chat_id, user_id)
-            if stay is not None:
-                join_id, joined_at = stay
-                within_1d, within_7d = churn_flags(joined_at, at)
-                await self.repo.close_join(join_id, at, within_1d, within_7d)
         return change
 
     async def join_requested(
@@ -227,7 +230,7 @@ class CampaignService:
         first = last - timedelta(days=days - 1)
         since, until = period_bounds(first, last, self.tz)
         campaigns = await self.repo.of_chat(chat_id)
-        buckets = await self.repo.buckets(chat_id, since, until)
+        buckets = await self.repo.buckets(chat_id, first.isoformat(), last.isoformat())
         costed = [c.id for c in campaigns if c.cost is not None]
         rows = build_rows(campaigns, buckets, await self.repo.lifetime(costed), since, until)
         labels = day_labels(first, days)
@@ -262,43 +265,63 @@ class CampaignService:
                 last=report.last_day.isoformat(),
             )
         ]
-        for row in report.rows:
-            line = gettext(
-                "<b>{name}</b>: joins {joins}; left within 1 day {left_1d}, within 7 days "
-                "{left_7d}; still members {still}",
-                locale=locale,
-            ).format(
-                name=self.row_name(row, locale),
-                joins=row.joins,
-                left_1d=row.left_1d,
-                left_7d=row.left_7d,
-                still=row.still,
-            )
-            if row.cost is not None:
-                line += "\n    " + gettext(
-                    "cost {cost}: {per_join} per join, {per_member} per member still here "
-                    "(since the start: {joins} joins, {still} still members)",
-                    locale=locale,
-                ).format(
-                    cost=money(row.cost, row.currency),
-                    per_join=money(row.cost_per_join, row.currency),
-                    per_member=money(row.cost_per_retained, row.currency),
-                    joins=row.lifetime_joins,
-                    still=row.lifetime_still,
-                )
-            lines.append(line)
-        if len(report.rows) == 1:
-            lines.append(
-                gettext("No campaigns here yet: create one with /campaign_new.", locale=locale)
-            )
-        lines.append(
+        rendered = [self._row_text(row, locale) for row in report.rows]
+        footer = [
             gettext(
                 "Joins are counted from Telegram's member updates in chats where I am an admin; "
                 "a join without a known link is organic / other.",
                 locale=locale,
             )
-        )
+        ]
+        if len(report.rows) == 1:
+            footer.insert(
+                0, gettext("No campaigns here yet: create one with /campaign_new.", locale=locale)
+            )
+        # one Telegram message: campaigns with the most joins first, organic always shown
+        budget = TEXT_LIMIT - sum(len(x) + 1 for x in (*lines, rendered[-1], *footer)) - 120
+        shown = 0
+        for text in rendered[:-1]:
+            if len(text) + 1 > budget:
+                break
+            lines.append(text)
+            budget -= len(text) + 1
+            shown += 1
+        if shown < len(rendered) - 1:
+            lines.append(
+                gettext(
+                    "…and {n} more campaigns; /export_stats has every row.", locale=locale
+                ).format(n=len(rendered) - 1 - shown)
+            )
+        lines.append(rendered[-1])
+        lines.extend(footer)
         return "\n".join(lines)
+
+    def _row_text(self, row: ReportRow, locale: str) -> str:
+        gettext = self.i18n.gettext
+        line = gettext(
+            "<b>{name}</b>: joins {joins}; left within 1 day {left_1d}, within 7 days "
+            "{left_7d}; still members {still}",
+            locale=locale,
+        ).format(
+            name=self.row_name(row, locale),
+            joins=row.joins,
+            left_1d=row.left_1d,
+            left_7d=row.left_7d,
+            still=row.still,
+        )
+        if row.cost is not None:
+            line += "\n    " + gettext(
+                "cost {cost}: {per_join} per join, {per_member} per member still here "
+                "(since the start: {joins} joins, {still} still members)",
+                locale=locale,
+            ).format(
+                cost=money(row.cost, row.currency),
+                per_join=money(row.cost_per_join, row.currency),
+                per_member=money(row.cost_per_retained, row.currency),
+                joins=row.lifetime_joins,
+                still=row.lifetime_still,
+            )
+        return line
 
     async def csv_rows(self, chat_id: int, days: int, locale: str = "en") -> list[list]:
         """The report's rows for /export_stats, after the statistics rows."""

@@ -35,6 +35,20 @@ CREATE INDEX campaign_joins_time ON campaign_joins(chat_id, joined_at);
 CREATE INDEX campaign_joins_member ON campaign_joins(chat_id, user_id, left_at);
 CREATE INDEX campaign_joins_campaign ON campaign_joins(campaign_id, joined_at);
 
+-- The same joins summed per campaign and local day, kept current as joins and leaves arrive,
+-- so a 90-day report reads at most days x campaigns rows instead of every join.
+CREATE TABLE campaign_daily (
+    chat_id      INTEGER NOT NULL,
+    campaign_id  INTEGER NOT NULL,                  -- 0 = organic / other
+    day          TEXT NOT NULL,                     -- the day of the join, in TIMEZONE
+    joins        INTEGER NOT NULL DEFAULT 0,
+    left_1d      INTEGER NOT NULL DEFAULT 0,
+    left_7d      INTEGER NOT NULL DEFAULT 0,
+    left_total   INTEGER NOT NULL DEFAULT 0,        -- still members = joins - left_total
+    PRIMARY KEY (chat_id, day, campaign_id)
+) WITHOUT ROWID;
+CREATE INDEX campaign_daily_campaign ON campaign_daily(campaign_id);
+
 -- Join requests sent through a campaign link, waiting for an admin (or bot) to approve them;
 -- the chat_member update that follows the approval is attributed from here.
 CREATE TABLE campaign_join_requests (
