@@ -20,6 +20,7 @@ from aiogram.types import (
     CallbackQuery,
     ChatJoinRequest,
     ChatMemberUpdated,
+    LinkPreviewOptions,
     Message,
     TelegramObject,
     Update,
@@ -46,6 +47,7 @@ from bot.stats.service import StatsService
 logger = logging.getLogger(__name__)
 
 STAFF = {"role": "admin_or_manager"}
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)  # an invite link preview is just the chat
 
 
 class CampaignAction(StrEnum):
@@ -249,7 +251,7 @@ async def campaign_new(
             link=html.escape(campaign.invite_link),
             id=campaign.id,
         ),
-        disable_web_page_preview=True,
+        link_preview_options=NO_PREVIEW,
     )
 
 
@@ -431,7 +433,7 @@ async def campaigns_command(
             break
         lines.append(entry)
         budget -= len(entry) + 2
-    await message.reply("\n\n".join(lines), disable_web_page_preview=True)
+    await message.reply("\n\n".join(lines), link_preview_options=NO_PREVIEW)
 
 
 def create_router() -> Router:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, date
+from decimal import Decimal
 
-from bot.campaigns.logic import DAY, CampaignIndex, LinkRef
+from bot.campaigns.logic import DAY, CampaignIndex, CampaignReport, LinkRef, ReportRow
 from bot.campaigns.service import CampaignService
 from bot.i18n import create_i18n
 from storage.campaigns import CampaignRepository
@@ -81,4 +82,21 @@ async def test_a_join_request_is_attributed_once_then_forgotten(tmp_path):
     report = await service.report(CHAT, 30, "en")
     rows = {r.campaign_id: r.joins for r in report.rows}
     assert rows == {2: 1, 1: 0, None: 1}
+    await db.close()
+
+
+async def test_a_report_of_many_campaigns_fits_one_message_and_keeps_organic(tmp_path):
+    db, service = await service_for(tmp_path)
+    rows = [
+        ReportRow(n, "x" * 32, 100 - n, 1, 2, 50, Decimal(100), "EUR", 100, 50)
+        for n in range(1, 101)
+    ]
+    rows.append(ReportRow(None, "", 7, 0, 0, 7))
+    report = CampaignReport(CHAT, "Makers", 90, date(2026, 9, 1), date(2026, 11, 29), rows)
+    text = service.report_text(report, "en")
+    assert len(text) <= 4096
+    assert "#1 " + "x" * 32 in text  # the most joins first
+    assert "#100 " not in text
+    assert "more campaigns; /export_stats has every row." in text
+    assert "Organic / other</b>: joins 7" in text
     await db.close()

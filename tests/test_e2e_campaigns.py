@@ -245,3 +245,31 @@ async def test_post_with_a_campaign_button_shows_its_joins_in_stats(steward, fak
     assert "Posts with a campaign link" in summary.plain
     assert f"post #{post_id}" in summary.plain
     assert f"campaign #{campaign_id} From the channel: joins 2" in summary.plain
+
+
+async def test_without_the_invite_right_telegram_refuses_and_nothing_is_stored(steward, fake):
+    chat, admin, _member = setup_group(fake)
+    fake.chats[GROUP].members[fake.bot_id]["can_invite_users"] = False
+    await fake.send_message(chat, admin, "/campaign_new Spring")
+    refused = await fake.wait_for("sendMessage")
+    assert refused.plain.startswith("Telegram refused to create the link")
+    assert "right to invite users" in refused.plain
+    await fake.send_message(chat, admin, "/campaigns")
+    listing = await fake.wait_for("sendMessage")
+    assert listing.plain == "No campaigns yet: create one with /campaign_new."
+
+    fake.chats[GROUP].members[fake.bot_id]["can_invite_users"] = True
+    campaign_id, link = await new_campaign(fake, chat, admin, "Spring")
+    await fake.send_message(chat, admin, f"/campaign_end {campaign_id}")
+    confirm = await fake.wait_for("sendMessage", lambda c: "End campaign" in c.plain)
+    keep = next(
+        b
+        for row in confirm["reply_markup"]["inline_keyboard"]
+        for b in row
+        if b["text"] == "Keep it"
+    )
+    panel = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    await fake.press_button(panel, admin, keep["callback_data"])
+    await fake.wait_for("editMessageText", lambda c: "goes on" in c.plain)
+    assert not fake.calls_of("revokeChatInviteLink")
+    assert not fake.invite_links[link]["is_revoked"]
