@@ -345,6 +345,14 @@ class Steward:
         await self.giveaways.rearm_all()
         self.stats.schedule_jobs()
         await self.campaigns.load()
+        self.scheduler.add_job(
+            self.campaigns.prune,
+            CronTrigger(hour=0, minute=15, timezone=self.settings.timezone),
+            id="campaigns:prune",
+            replace_existing=True,
+            coalesce=True,
+            misfire_grace_time=3600,
+        )
         counts = await self.publisher.rebuild()
         logger.info("scheduled posts: %s", counts)
         self._schedule_agenda()

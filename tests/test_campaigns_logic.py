@@ -128,6 +128,10 @@ def test_exact_link_first_then_name_then_request_then_organic():
         2, Source.LINK
     )
     assert attribute(idx, CHAT, None, None) == Attribution(None, Source.ORGANIC)
+    # a join through another admin's link is not the approval of an earlier request
+    assert attribute(idx, CHAT, "https://t.me/+x...", None, requested_via=2) == Attribution(
+        None, Source.ORGANIC
+    )
     assert attribute(idx, CHAT, "https://t.me/+zzz", "Unknown") == Attribution(None, Source.ORGANIC)
 
 

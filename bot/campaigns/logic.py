@@ -234,7 +234,9 @@ def attribute(
     campaign = index.by_name(chat_id, link_name)
     if campaign is not None:
         return Attribution(campaign, Source.NAME)
-    if requested_via is not None:
+    if requested_via is not None and not invite_link:
+        # only a join without a link can be the approval of that request: a join through
+        # some other link is that link's, whatever the member asked for before
         return Attribution(requested_via, Source.REQUEST)
     return Attribution(None, Source.ORGANIC)
 

@@ -100,10 +100,15 @@ class CampaignService:
     async def load(self) -> None:
         self.index = CampaignIndex(await self.repo.link_refs())
         self._loaded = True
+        logger.info("campaigns: %d links known", len(self.index))
+        await self.prune()
+
+    async def prune(self) -> None:
+        """Forget join requests nobody approved for a month (Telegram does not tell bots about
+        a decline), so a much later join cannot be credited to them."""
         removed = await self.repo.prune_requests(int(self.clock()) - REQUEST_MEMORY_DAYS * 86400)
-        logger.info(
-            "campaigns: %d links known, %d stale join requests dropped", len(self.index), removed
-        )
+        if removed:
+            logger.info("campaigns: %d stale join requests dropped", removed)
 
     async def _ensure_loaded(self) -> None:
         if not self._loaded:
