@@ -30,6 +30,7 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from bot.campaigns.service import CampaignService
 from bot.chat_migration import ChatMigrations
 from bot.commands import N_, register_command_menus, register_group_admin_menu
 from bot.config import Settings
@@ -59,10 +60,12 @@ from bot.semantic import create_embedding_service
 from bot.stats import charts
 from bot.stats.service import StatsService
 from handlers import build_routers, register_error_handler
+from handlers.campaigns import CampaignMiddleware
 from handlers.faq import GroupMessagesMiddleware
 from handlers.moderation import ReportLimiter
 from handlers.protection import Captcha, ProtectionMiddleware
 from handlers.stats import StatsMiddleware
+from storage.campaigns import CampaignRepository
 from storage.chat_migration import ChatMigrationRepository, MoveResult
 from storage.chats import ChatRepository, UserRepository
 from storage.database import Database
@@ -151,6 +154,15 @@ class Steward:
             self.scheduler,
             self.locale_for,
         )
+        self.campaigns = CampaignService(
+            self.bot,
+            CampaignRepository(self.db),
+            ChatRepository(self.db),
+            settings.timezone,
+            self.i18n,
+        )
+        self.stats.summary_sections.append(self.campaigns.post_lines)
+        self.stats.csv_sections.append(self.campaigns.csv_rows)
         self.post_repo = PostRepository(self.db)
         self.channel_repo = ChannelRepository(self.db)
         self.drafts = DraftRepository(self.db)
@@ -201,6 +213,7 @@ class Steward:
             "runner": self.runner,
             "giveaways": self.giveaways,
             "stats": self.stats,
+            "campaigns": self.campaigns,
             "post_repo": self.post_repo,
             "publisher": self.publisher,
             "channel_repo": self.channel_repo,
@@ -220,6 +233,8 @@ class Steward:
         dp = Dispatcher(name="steward")
         dp.workflow_data.update(self.services())
         dp.update.outer_middleware(self.in_flight)
+        # Campaigns record joins and leaves in update order, before anything awaits (see there).
+        dp.update.outer_middleware(CampaignMiddleware(self.campaigns))
         LanguageMiddleware(self.i18n, self.settings.languages, self._chat_languages).setup(dp)
         topic_replies = TopicReplyMiddleware()
         dp.message.outer_middleware(topic_replies)
@@ -381,6 +396,15 @@ class Steward:
         await self.runner.rearm_all()
         await self.giveaways.rearm_all()
         self.stats.schedule_jobs()
+        await self.campaigns.load()
+        self.scheduler.add_job(
+            self.campaigns.prune,
+            CronTrigger(hour=0, minute=15, timezone=self.settings.timezone),
+            id="campaigns:prune",
+            replace_existing=True,
+            coalesce=True,
+            misfire_grace_time=3600,
+        )
         counts = await self.publisher.rebuild()
         logger.info("scheduled posts: %s", counts)
         self._schedule_agenda()

@@ -22,7 +22,9 @@ It speaks the real wire protocol, so the bot under test uses its normal aiogram 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
 import html
 import itertools
 import json
@@ -139,6 +141,7 @@ class FakeTelegram:
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}
         self.files: dict[str, tuple[str, bytes]] = {}
         self.commands: dict[tuple[str, str | None], list[dict]] = {}
+        self.invite_links: dict[str, dict[str, Any]] = {}  # link -> ChatInviteLink + chat_id
         self.allowed_updates: list[str] | None = None
         self.webhook: dict[str, Any] | None = None
         self._updates: list[dict[str, Any]] = []
@@ -426,6 +429,75 @@ class FakeTelegram:
             }
         )
         return callback_id
+
+    async def join_chat(
+        self,
+        chat_id: int,
+        user: dict[str, Any],
+        link: str | None = None,
+        *,
+        date: int | None = None,
+        approved_by: dict[str, Any] | None = None,
+    ) -> int:
+        """A user joins (a `chat_member` update). Through `link`, the update carries the link
+        as Telegram shows it to its creator; a revoked, expired or full link is refused as the
+        app would refuse it. `approved_by`: an admin approved a join request; like Telegram,
+        that update does not promise the link again, so none is sent."""
+        state = self.chats[chat_id]
+        update: dict[str, Any] = {
+            "chat": state.chat,
+            "from": approved_by or user,
+            "date": date or self.now(),
+            "old_chat_member": {"status": "left", "user": user},
+            "new_chat_member": {"status": "member", "user": user},
+        }
+        if link is not None and approved_by is None:
+            info = self.invite_links.get(link)
+            if info is None or info["chat_id"] != chat_id:
+                raise AssertionError(f"{link} is not an invite link of {chat_id}")
+            if info["is_revoked"] or info.get("expire_date", 2**40) <= (date or self.now()):
+                raise AssertionError(f"{link} no longer works")
+            if info.get("creates_join_request"):
+                raise AssertionError(f"{link} asks for approval: use request_join")
+            update["invite_link"] = {k: v for k, v in info.items() if k != "chat_id"}
+        state.members[user["id"]] = {"status": "member", "user": user}
+        state.member_count += 1
+        return await self.push_update({"chat_member": update})
+
+    async def leave_chat(self, chat_id: int, user: dict[str, Any], *, date: int | None = None):
+        state = self.chats[chat_id]
+        state.members.pop(user["id"], None)
+        state.member_count -= 1
+        return await self.push_update(
+            {
+                "chat_member": {
+                    "chat": state.chat,
+                    "from": user,
+                    "date": date or self.now(),
+                    "old_chat_member": {"status": "member", "user": user},
+                    "new_chat_member": {"status": "left", "user": user},
+                }
+            }
+        )
+
+    async def request_join(
+        self, chat_id: int, user: dict[str, Any], link: str, *, date: int | None = None
+    ) -> int:
+        """A user asks to join through a link that creates join requests."""
+        info = self.invite_links[link]
+        if not info.get("creates_join_request") or info["is_revoked"]:
+            raise AssertionError(f"{link} does not take join requests")
+        return await self.push_update(
+            {
+                "chat_join_request": {
+                    "chat": self.chats[chat_id].chat,
+                    "from": user,
+                    "user_chat_id": user["id"],
+                    "date": date or self.now(),
+                    "invite_link": {k: v for k, v in info.items() if k != "chat_id"},
+                }
+            }
+        )
 
     async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         offset = int(params.get("offset") or 0)
@@ -1053,6 +1125,58 @@ class FakeTelegram:
         elif member and member["status"] not in {"creator", "administrator"}:
             state.members[user_id] = {"status": "left", "user": member["user"]}
         return True
+
+    def _invite_rights(self, chat_id) -> ChatState:
+        state = self._chat(chat_id)
+        me = state.members.get(self.bot_id)
+        if not me or me["status"] != "administrator" or not me.get("can_invite_users"):
+            raise ApiError(400, "Bad Request: not enough rights to manage chat invite links")
+        return state
+
+    def _link_options(self, p, info: dict[str, Any]) -> None:
+        name = p.get("name")
+        if name is not None and len(name) > 32:
+            raise ApiError(400, "Bad Request: invite link name is too long")
+        if p.get("member_limit") is not None and p.get("creates_join_request"):
+            raise ApiError(400, "Bad Request: can't use both member limit and join request")
+        for key in ("name", "expire_date", "member_limit"):
+            if p.get(key) is not None:
+                info[key] = p[key]
+        info["creates_join_request"] = bool(p.get("creates_join_request"))
+
+    def _m_createChatInviteLink(self, p, f):
+        state = self._invite_rights(p["chat_id"])
+        tail = hashlib.sha256(f"{state.chat['id']}:{len(self.invite_links)}".encode()).digest()
+        link = "https://t.me/+" + base64.urlsafe_b64encode(tail)[:16].decode()
+        info = {
+            "invite_link": link,
+            "creator": self.bot_user,
+            "is_primary": False,
+            "is_revoked": False,
+            "chat_id": state.chat["id"],
+        }
+        self._link_options(p, info)
+        self.invite_links[link] = info
+        return {k: v for k, v in info.items() if k != "chat_id"}
+
+    def _bot_link(self, p) -> dict[str, Any]:
+        state = self._invite_rights(p["chat_id"])
+        info = self.invite_links.get(p["invite_link"])
+        if info is None or info["chat_id"] != state.chat["id"]:
+            raise ApiError(400, "Bad Request: INVITE_HASH_EXPIRED")
+        return info
+
+    def _m_editChatInviteLink(self, p, f):
+        info = self._bot_link(p)
+        if info["is_revoked"]:
+            raise ApiError(400, "Bad Request: INVITE_HASH_EXPIRED")
+        self._link_options(p, info)
+        return {k: v for k, v in info.items() if k != "chat_id"}
+
+    def _m_revokeChatInviteLink(self, p, f):
+        info = self._bot_link(p)
+        info["is_revoked"] = True
+        return {k: v for k, v in info.items() if k != "chat_id"}
 
     def _m_getFile(self, p, f):
         if p["file_id"] not in self.files:
