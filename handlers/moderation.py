@@ -38,6 +38,7 @@ from bot.moderation.service import (
 from bot.roles import RoleService
 from storage.chats import UserRepository
 from storage.moderation import MODES, ModerationRepository
+from storage.outbox import OutboxState
 
 logger = logging.getLogger(__name__)
 
@@ -692,6 +693,8 @@ async def modlog_command(
         await message.reply(_("No moderation actions in this chat yet."))
         return
     lines = [_("Last {count} actions:").format(count=len(actions))]
+    posting = await moderation.outbox.states([a.id for a in actions])
+    waiting, failed = False, None
     for a in actions:
         when = datetime.fromtimestamp(a.created_at, settings.timezone).strftime("%d.%m %H:%M")
         label = action_label(moderation.i18n, a.action, moderation.i18n.current_locale)
@@ -704,7 +707,20 @@ async def modlog_command(
             line += f" — {html.escape(a.reason[:60])}"
         if a.undone_at:
             line += " ↩️"
+        entry = posting.get(a.id)
+        if entry is not None and entry.state in {OutboxState.PENDING, OutboxState.SENDING}:
+            line += " ⏳"
+            waiting = True
+        elif entry is not None and entry.state is OutboxState.FAILED:
+            line += " 📭"
+            failed = failed or entry.error or "?"
         lines.append(line)
+    if waiting:
+        lines.append(_("⏳ waiting for its turn in the log chat"))
+    if failed:
+        lines.append(
+            _("📭 could not be posted to the log chat: {error}").format(error=html.escape(failed))
+        )
     await message.reply("\n".join(lines))
 
 
@@ -976,16 +992,17 @@ async def report_command(
         text += f"\nhttps://t.me/{message.chat.username}/{reply.message_id}"
     markup = report_keyboard(message.chat.id, reply.message_id, reply.from_user.id)
     log_chat = await moderation.log_chat_for(message.chat.id)
+    if log_chat:
+        # through the log outbox, ahead of log entries: the reporter is answered at once
+        await moderation.queue_report(log_chat, text, markup)
+        await message.reply(_("Thanks, the admins have been notified."))
+        return
     delivered = 0
-    recipients = (
-        [log_chat]
-        if log_chat
-        else [
-            uid
-            for uid in await role_service.admin_ids(message.chat.id)
-            if uid != role_service.settings.bot_id and await users.has_started(uid)
-        ]
-    )
+    recipients = [
+        uid
+        for uid in await role_service.admin_ids(message.chat.id)
+        if uid != role_service.settings.bot_id and await users.has_started(uid)
+    ]
     for chat_id in recipients:
         try:
             await bot.send_message(chat_id, text, reply_markup=markup)

@@ -419,6 +419,12 @@ class Captcha:
             self.scheduler, self._job_id(chat_id, user_id), deadline, self.expire, chat_id, user_id
         )
 
+    def moved(self, old: int, new: int, pending: list[tuple[int, int]]) -> None:
+        """Pending captchas of an upgraded group: their timers follow it to the new id."""
+        for user_id, deadline in pending:
+            cancel(self.scheduler, self._job_id(old, user_id))
+            self.arm(new, user_id, max(deadline, self.moderation.now()))
+
     async def rearm_all(self) -> int:
         pending = await self.repo.pending_captchas()
         for p in pending:

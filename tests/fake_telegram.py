@@ -10,13 +10,21 @@ It speaks the real wire protocol, so the bot under test uses its normal aiogram 
 - any method can be told to fail: 429 with `retry_after`, 400, 403, 500, a delay, or a dropped
   connection;
 - a small model of chats, members and messages makes moderation calls observable
-  (a ban changes what `getChatMember` answers, a deleted message is gone).
+  (a ban changes what `getChatMember` answers, a deleted message is gone);
+- forum supergroups have topics: a topic's messages carry `message_thread_id`,
+  `is_topic_message` and, like Telegram's, a `reply_to_message` pointing at the topic's creation
+  message; a send naming an unknown thread (or 1, the General topic) fails with "message thread
+  not found", and a reply lands in the replied message's topic;
+- a basic group can be upgraded to a supergroup (`migrate_group`): both service messages are
+  delivered, and every later call naming the old id fails with 400 and `migrate_to_chat_id`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
 import html
 import itertools
 import json
@@ -107,6 +115,8 @@ class ChatState:
     members: dict[int, dict[str, Any]] = field(default_factory=dict)  # user_id -> ChatMember
     member_count: int = 0
     linked_chat_id: int | None = None
+    topics: dict[int, dict[str, Any]] = field(default_factory=dict)  # thread id -> root message
+    migrated_to: int | None = None  # a basic group upgraded to this supergroup id
 
 
 class FakeTelegram:
@@ -131,6 +141,7 @@ class FakeTelegram:
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}
         self.files: dict[str, tuple[str, bytes]] = {}
         self.commands: dict[tuple[str, str | None], list[dict]] = {}
+        self.invite_links: dict[str, dict[str, Any]] = {}  # link -> ChatInviteLink + chat_id
         self.allowed_updates: list[str] | None = None
         self.webhook: dict[str, Any] | None = None
         self._updates: list[dict[str, Any]] = []
@@ -194,8 +205,15 @@ class FakeTelegram:
         *,
         bot_status: str = "administrator",
         member_count: int = 10,
+        is_forum: bool = False,
     ) -> dict[str, Any]:
         chat: dict[str, Any] = {"id": chat_id, "type": type_}
+        if is_forum:
+            if type_ != "supergroup":
+                raise ValueError("only supergroups can be forums")
+            chat["is_forum"] = True
+            # message 1 opened the chat; a topic's id is its creation message's, never 1
+            next(self._message_ids[chat_id])
         if type_ == "private":
             chat["first_name"] = title or "User"
         elif title:
@@ -255,6 +273,71 @@ class FakeTelegram:
         member = self.chats[chat_id].members.get(user_id)
         return member["status"] if member else "left"
 
+    # --- forums and upgraded groups ----------------------------------------------------------
+
+    def _new_topic(
+        self, chat: dict[str, Any], name: str, creator: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        state = self.chats[chat["id"]]
+        if not chat.get("is_forum"):
+            raise ApiError(400, "Bad Request: the chat is not a forum")
+        message_id = next(self._message_ids[chat["id"]])
+        root = {
+            "message_id": message_id,
+            "message_thread_id": message_id,
+            "is_topic_message": True,
+            "date": self.now(),
+            "chat": chat,
+            "from": creator or self.bot_user,
+            "forum_topic_created": {"name": name, "icon_color": 7322096},
+        }
+        state.topics[message_id] = root
+        return self._store_message(root)
+
+    async def create_topic(
+        self, chat: dict[str, Any], name: str, creator: dict[str, Any] | None = None
+    ) -> int:
+        """A person opens a topic in a forum: its thread id is the id of the service message
+        that created it, delivered like Telegram delivers it."""
+        root = self._new_topic(chat, name, creator or self.user(77, "Topic Starter"))
+        await self.push_update({"message": root})
+        return root["message_thread_id"]
+
+    def delete_topic(self, chat: dict[str, Any], thread_id: int) -> None:
+        """An admin deletes a topic with its messages: sends into it fail from now on."""
+        self.chats[chat["id"]].topics.pop(thread_id)
+        for key in [k for k, m in self.messages.items() if m.get("message_thread_id") == thread_id]:
+            if key[0] == chat["id"]:
+                del self.messages[key]
+
+    async def migrate_group(
+        self,
+        chat_id: int,
+        by: dict[str, Any],
+        new_id: int | None = None,
+        *,
+        deliver: bool = True,
+    ) -> dict[str, Any]:
+        """Upgrade a basic group to a supergroup as Telegram does: a new `-100…` id, the members
+        and the bot's rights carried over, `migrate_to_chat_id` as the old chat's last message,
+        `migrate_from_chat_id` as the new chat's first, and the old id refused from now on.
+        `deliver=False`: the bot never gets the two messages (it was down for over a day)."""
+        old = self.chats[chat_id]
+        if old.chat["type"] != "group":
+            raise ValueError("only basic groups are upgraded")
+        new_id = new_id or -(1_000_000_000_000 + abs(chat_id))
+        chat = {k: v for k, v in old.chat.items() if k != "all_members_are_administrators"}
+        chat.update(id=new_id, type="supergroup")
+        state = ChatState(chat=chat, members=dict(old.members), member_count=old.member_count)
+        self.chats[new_id] = state
+        last = self.new_message(old.chat, by, migrate_to_chat_id=new_id)
+        old.migrated_to = new_id
+        first = self.new_message(chat, by, migrate_from_chat_id=chat_id)
+        if deliver:
+            await self.push_update({"message": last})
+            await self.push_update({"message": first})
+        return chat
+
     # --- updates ---------------------------------------------------------------------------
 
     async def push_update(self, update: dict[str, Any]) -> int:
@@ -277,8 +360,11 @@ class FakeTelegram:
         *,
         reply_to: dict[str, Any] | None = None,
         sender_chat: dict[str, Any] | None = None,
+        topic: int | None = None,
         **extra: Any,
     ) -> dict[str, Any]:
+        """A message by a person (or chat identity). In a forum, `topic` names the topic it is
+        written in; a reply goes to the topic of the message it replies to."""
         message: dict[str, Any] = {
             "message_id": next(self._message_ids[chat["id"]]),
             "date": self.now(),
@@ -297,6 +383,15 @@ class FakeTelegram:
             message["reply_to_message"] = {
                 k: v for k, v in reply_to.items() if k != "reply_to_message"
             }
+            if reply_to.get("is_topic_message"):
+                topic = reply_to["message_thread_id"]
+        if topic is not None:
+            root = self.chats[chat["id"]].topics.get(topic)
+            if root is None:
+                raise ValueError(f"chat {chat['id']} has no topic {topic}")
+            message["message_thread_id"] = topic
+            message["is_topic_message"] = True
+            message.setdefault("reply_to_message", root)  # as Telegram does for topic messages
         message.update(extra)
         return self._store_message(message)
 
@@ -334,6 +429,75 @@ class FakeTelegram:
             }
         )
         return callback_id
+
+    async def join_chat(
+        self,
+        chat_id: int,
+        user: dict[str, Any],
+        link: str | None = None,
+        *,
+        date: int | None = None,
+        approved_by: dict[str, Any] | None = None,
+    ) -> int:
+        """A user joins (a `chat_member` update). Through `link`, the update carries the link
+        as Telegram shows it to its creator; a revoked, expired or full link is refused as the
+        app would refuse it. `approved_by`: an admin approved a join request; like Telegram,
+        that update does not promise the link again, so none is sent."""
+        state = self.chats[chat_id]
+        update: dict[str, Any] = {
+            "chat": state.chat,
+            "from": approved_by or user,
+            "date": date or self.now(),
+            "old_chat_member": {"status": "left", "user": user},
+            "new_chat_member": {"status": "member", "user": user},
+        }
+        if link is not None and approved_by is None:
+            info = self.invite_links.get(link)
+            if info is None or info["chat_id"] != chat_id:
+                raise AssertionError(f"{link} is not an invite link of {chat_id}")
+            if info["is_revoked"] or info.get("expire_date", 2**40) <= (date or self.now()):
+                raise AssertionError(f"{link} no longer works")
+            if info.get("creates_join_request"):
+                raise AssertionError(f"{link} asks for approval: use request_join")
+            update["invite_link"] = {k: v for k, v in info.items() if k != "chat_id"}
+        state.members[user["id"]] = {"status": "member", "user": user}
+        state.member_count += 1
+        return await self.push_update({"chat_member": update})
+
+    async def leave_chat(self, chat_id: int, user: dict[str, Any], *, date: int | None = None):
+        state = self.chats[chat_id]
+        state.members.pop(user["id"], None)
+        state.member_count -= 1
+        return await self.push_update(
+            {
+                "chat_member": {
+                    "chat": state.chat,
+                    "from": user,
+                    "date": date or self.now(),
+                    "old_chat_member": {"status": "member", "user": user},
+                    "new_chat_member": {"status": "left", "user": user},
+                }
+            }
+        )
+
+    async def request_join(
+        self, chat_id: int, user: dict[str, Any], link: str, *, date: int | None = None
+    ) -> int:
+        """A user asks to join through a link that creates join requests."""
+        info = self.invite_links[link]
+        if not info.get("creates_join_request") or info["is_revoked"]:
+            raise AssertionError(f"{link} does not take join requests")
+        return await self.push_update(
+            {
+                "chat_join_request": {
+                    "chat": self.chats[chat_id].chat,
+                    "from": user,
+                    "user_chat_id": user["id"],
+                    "date": date or self.now(),
+                    "invite_link": {k: v for k, v in info.items() if k != "chat_id"},
+                }
+            }
+        )
 
     async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         offset = int(params.get("offset") or 0)
@@ -548,9 +712,11 @@ class FakeTelegram:
                 )
                 return self._error(failure.status, failure.description, **extra)
         try:
+            self._refuse_upgraded_group(params)
             result = await self._dispatch(name, params, files)
         except ApiError as exc:
-            return self._error(exc.status, exc.description)
+            extra = {"parameters": exc.parameters} if exc.parameters else {}
+            return self._error(exc.status, exc.description, **extra)
         return web.json_response({"ok": True, "result": result})
 
     @staticmethod
@@ -559,6 +725,19 @@ class FakeTelegram:
         return web.json_response(body, status=status)
 
     # --- method implementations ------------------------------------------------------------
+
+    def _refuse_upgraded_group(self, params: dict[str, Any]) -> None:
+        """An upgraded basic group is gone: any call naming it says where it went."""
+        for key in ("chat_id", "from_chat_id"):
+            value = params.get(key)
+            if isinstance(value, int | str) and _INT_RE.match(str(value)):
+                state = self.chats.get(int(value))
+                if state is not None and state.migrated_to is not None:
+                    raise ApiError(
+                        400,
+                        "Bad Request: group chat was upgraded to a supergroup chat",
+                        {"migrate_to_chat_id": state.migrated_to},
+                    )
 
     def _chat(self, chat_id: int | str) -> ChatState:
         if isinstance(chat_id, str) and chat_id.startswith("@"):
@@ -588,6 +767,18 @@ class FakeTelegram:
             if params.get("reply_to_message_id")
             else None
         )
+        thread = params.get("message_thread_id")
+        if thread is not None and chat["type"] in {"group", "supergroup"}:
+            # Forum topics are the threads of their creation messages; General (1) is no
+            # thread. Elsewhere a thread is the reply chain of an existing message.
+            known = (
+                thread in state.topics
+                if chat.get("is_forum")
+                else (chat["id"], int(thread)) in self.messages
+            )
+            if not known:
+                raise ApiError(400, "Bad Request: message thread not found")
+        original = None
         if reply:
             original = self.messages.get((chat["id"], int(reply["message_id"])))
             if original is not None:
@@ -598,9 +789,15 @@ class FakeTelegram:
                 raise ApiError(400, "Bad Request: message to be replied not found")
         if params.get("reply_markup") and "inline_keyboard" in params["reply_markup"]:
             message["reply_markup"] = params["reply_markup"]
-        for key in ("message_thread_id", "has_protected_content"):
-            if params.get(key):
-                message[key] = params[key]
+        if params.get("has_protected_content"):
+            message["has_protected_content"] = params["has_protected_content"]
+        if original is not None and original.get("is_topic_message"):
+            thread = original["message_thread_id"]  # a reply stays in its message's topic
+        if thread is not None:
+            message["message_thread_id"] = thread
+            if thread in state.topics:
+                message["is_topic_message"] = True
+                message.setdefault("reply_to_message", state.topics[thread])
         message.update(content)
         return self._store_message(message)
 
@@ -856,6 +1053,15 @@ class FakeTelegram:
             info["linked_chat_id"] = state.linked_chat_id
         return {**state.chat, **info}
 
+    def _m_createForumTopic(self, p, f):
+        state = self._chat(p["chat_id"])
+        root = self._new_topic(state.chat, p["name"], None)
+        return {
+            "message_thread_id": root["message_thread_id"],
+            "name": p["name"],
+            "icon_color": root["forum_topic_created"]["icon_color"],
+        }
+
     def _m_getChatAdministrators(self, p, f):
         state = self._chat(p["chat_id"])
         if state.chat["type"] == "private":
@@ -920,6 +1126,58 @@ class FakeTelegram:
             state.members[user_id] = {"status": "left", "user": member["user"]}
         return True
 
+    def _invite_rights(self, chat_id) -> ChatState:
+        state = self._chat(chat_id)
+        me = state.members.get(self.bot_id)
+        if not me or me["status"] != "administrator" or not me.get("can_invite_users"):
+            raise ApiError(400, "Bad Request: not enough rights to manage chat invite links")
+        return state
+
+    def _link_options(self, p, info: dict[str, Any]) -> None:
+        name = p.get("name")
+        if name is not None and len(name) > 32:
+            raise ApiError(400, "Bad Request: invite link name is too long")
+        if p.get("member_limit") is not None and p.get("creates_join_request"):
+            raise ApiError(400, "Bad Request: can't use both member limit and join request")
+        for key in ("name", "expire_date", "member_limit"):
+            if p.get(key) is not None:
+                info[key] = p[key]
+        info["creates_join_request"] = bool(p.get("creates_join_request"))
+
+    def _m_createChatInviteLink(self, p, f):
+        state = self._invite_rights(p["chat_id"])
+        tail = hashlib.sha256(f"{state.chat['id']}:{len(self.invite_links)}".encode()).digest()
+        link = "https://t.me/+" + base64.urlsafe_b64encode(tail)[:16].decode()
+        info = {
+            "invite_link": link,
+            "creator": self.bot_user,
+            "is_primary": False,
+            "is_revoked": False,
+            "chat_id": state.chat["id"],
+        }
+        self._link_options(p, info)
+        self.invite_links[link] = info
+        return {k: v for k, v in info.items() if k != "chat_id"}
+
+    def _bot_link(self, p) -> dict[str, Any]:
+        state = self._invite_rights(p["chat_id"])
+        info = self.invite_links.get(p["invite_link"])
+        if info is None or info["chat_id"] != state.chat["id"]:
+            raise ApiError(400, "Bad Request: INVITE_HASH_EXPIRED")
+        return info
+
+    def _m_editChatInviteLink(self, p, f):
+        info = self._bot_link(p)
+        if info["is_revoked"]:
+            raise ApiError(400, "Bad Request: INVITE_HASH_EXPIRED")
+        self._link_options(p, info)
+        return {k: v for k, v in info.items() if k != "chat_id"}
+
+    def _m_revokeChatInviteLink(self, p, f):
+        info = self._bot_link(p)
+        info["is_revoked"] = True
+        return {k: v for k, v in info.items() if k != "chat_id"}
+
     def _m_getFile(self, p, f):
         if p["file_id"] not in self.files:
             raise ApiError(400, "Bad Request: invalid file_id")
@@ -933,7 +1191,10 @@ class FakeTelegram:
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, description: str) -> None:
+    def __init__(
+        self, status: int, description: str, parameters: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(description)
         self.status = status
         self.description = description
+        self.parameters = parameters

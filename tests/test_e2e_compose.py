@@ -215,6 +215,10 @@ async def test_queue_edit_replaces_content(steward, fake, desk):
     await fake.wait_for("sendMessage", lambda c: "Post #1 now has this content" in c.plain)
     await steward.idle()
     assert len(await steward.app.db.fetchall("SELECT id FROM drafts")) == 0  # not a new draft
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "/queue")
+    shown = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🕒 #1"), since=mark)
+    assert shown.plain.splitlines()[1] == "New text"  # the preview follows the edit
     await steward.app.publisher.publish(1)
     [published] = channel_posts(fake)
     assert published["text"] == "New text"

@@ -525,6 +525,8 @@ async def test_del_purge_kick_unmute_unban_rules(steward, fake, group):
     await group.say(group.admin, "/unban 300")
     await fake.wait_for("unbanChatMember")
     assert fake.member_status(GROUP, 300) == "left"
+    # the group is paced too: let every confirmation arrive before the next question
+    await fake.wait_for("sendMessage", lambda c: "is unbanned" in c.plain, timeout=20)
 
     await group.say(group.other, "/rules")
     none_yet = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)

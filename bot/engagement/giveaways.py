@@ -20,6 +20,7 @@ from aiogram.utils.i18n import I18n
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.engagement import draw
+from bot.engagement.topics import send_in_topic
 from bot.moderation.durations import looks_like_duration, parse_duration
 from bot.roles import RoleService
 from bot.scheduling import cancel, run_once_at
@@ -180,8 +181,14 @@ class GiveawayService:
         )
 
     async def create(
-        self, chat_id: int, created_by: int | None, request: GiveawayRequest
+        self,
+        chat_id: int,
+        created_by: int | None,
+        request: GiveawayRequest,
+        thread_id: int | None = None,
     ) -> Giveaway:
+        """Store and announce a giveaway; `thread_id` is the forum topic it was asked for in,
+        where the announcement and the result go."""
         seed = draw.new_seed()
         giveaway_id = await self.repo.create(
             chat_id=chat_id,
@@ -196,6 +203,7 @@ class GiveawayService:
             seed_hex=seed,
             commitment=draw.commitment(seed),
             created_at=int(self.clock()),
+            thread_id=thread_id,
         )
         giveaway = await self.repo.get(giveaway_id)
         assert giveaway is not None
@@ -204,10 +212,26 @@ class GiveawayService:
             chat_id,
             self.render_announcement(giveaway, locale),
             reply_markup=self.keyboard(giveaway_id, 0, locale),
+            message_thread_id=thread_id,
         )
         await self.repo.set_message(giveaway_id, message.message_id)
         self.arm(giveaway)
         return giveaway
+
+    async def announce_again(self, giveaway_id: int) -> None:
+        """An open giveaway whose group was upgraded: its button stays behind in the old chat,
+        so the announcement is posted in the new one with the entries so far."""
+        g = await self.repo.get(giveaway_id)
+        if g is None or g.status != "open":
+            return
+        locale = await self.locale_for(g.chat_id)
+        message = await self.bot.send_message(
+            g.chat_id,
+            self.render_announcement(g, locale),
+            reply_markup=self.keyboard(g.id, await self.repo.count_entries(g.id), locale),
+            message_thread_id=g.thread_id,
+        )
+        await self.repo.set_message(g.id, message.message_id)
 
     def render_announcement(self, g: Giveaway, locale: str) -> str:
         gettext = self.i18n.gettext
@@ -325,8 +349,11 @@ class GiveawayService:
             await self.repo.add_result(g.id, uid, "won", None, 0, rank)
         await self.repo.finish_draw(g.id, int(self.clock()))
         locale = await self.locale_for(g.chat_id)
-        await self.bot.send_message(
-            g.chat_id, self.render_result(g, entries, winners, skipped, locale)
+        await send_in_topic(
+            self.bot,
+            g.chat_id,
+            self.render_result(g, entries, winners, skipped, locale),
+            g.thread_id,
         )
         if g.message_id:
             with contextlib.suppress(TelegramAPIError):

@@ -179,6 +179,7 @@ class Publisher:
             delete_after_hours=post.delete_after_hours,
             buttons=post.buttons,
             recurrence=post.recurrence,
+            summary=post.summary,
         )
         next_post = await self.repo.get(next_id)
         if next_post is not None:

@@ -61,6 +61,10 @@ class StatsService:
         self.scheduler = scheduler
         self.clock = clock
         self.collector = StatsCollector(repo, settings.timezone, clock)
+        # Other features add to the reports: lines under the /stats summary
+        # (chat id, days, locale) and rows under the /export_stats CSV (chat id, days).
+        self.summary_sections: list[Callable[[int, int, str], Awaitable[list[str]]]] = []
+        self.csv_sections: list[Callable[[int, int], Awaitable[list[list]]]] = []
 
     def today(self) -> date:
         return datetime.fromtimestamp(self.clock(), self.settings.timezone).date()
@@ -219,13 +223,24 @@ class StatsService:
             lines.append(gettext("Most active: {members}", locale=locale).format(members=top))
         return "\n".join(lines)
 
-    async def send_report(self, to_chat: int, chat_id: int, days: int, locale: str) -> None:
+    async def send_report(
+        self, to_chat: int, chat_id: int, days: int, locale: str, thread_id: int | None = None
+    ) -> None:
         report = await self.report(chat_id, days)
-        await self.bot.send_message(to_chat, self.summary(report, locale))
+        text = self.summary(report, locale)
+        for section in self.summary_sections:
+            lines = await section(chat_id, days, locale)
+            if lines and len(text) + sum(len(line) + 1 for line in lines) < 4000:
+                text += "\n\n" + "\n".join(lines)
+        await self.bot.send_message(to_chat, text, message_thread_id=thread_id)
         png = await asyncio.to_thread(charts.activity_chart, report)
-        await self.bot.send_photo(to_chat, BufferedInputFile(png, filename="stats.png"))
+        await self.bot.send_photo(
+            to_chat, BufferedInputFile(png, filename="stats.png"), message_thread_id=thread_id
+        )
 
-    async def send_best_time(self, to_chat: int, chat_id: int, days: int, locale: str) -> None:
+    async def send_best_time(
+        self, to_chat: int, chat_id: int, days: int, locale: str, thread_id: int | None = None
+    ) -> None:
         await self.collector.flush()
         chat = await self.chats.get(chat_id)
         kind = "channel" if chat and chat.type == "channel" else "group"
@@ -242,11 +257,13 @@ class StatsService:
             text = gettext("Best time to post: {weekday} {hour}:00 ({tz}).", locale=locale).format(
                 weekday=weekday, hour=f"{best.best[1]:02d}", tz=self.settings.timezone.key
             )
-        await self.bot.send_message(to_chat, text)
+        await self.bot.send_message(to_chat, text, message_thread_id=thread_id)
         png = await asyncio.to_thread(
             charts.heatmap_chart, best, f"{chat.title if chat else chat_id}: last {days} days"
         )
-        await self.bot.send_photo(to_chat, BufferedInputFile(png, filename="besttime.png"))
+        await self.bot.send_photo(
+            to_chat, BufferedInputFile(png, filename="besttime.png"), message_thread_id=thread_id
+        )
 
     async def digest_text(self, locale: str) -> str:
         gettext = self.i18n.gettext
@@ -274,8 +291,13 @@ class StatsService:
 
     async def csv_file(self, chat_id: int, days: int) -> BufferedInputFile:
         report = await self.report(chat_id, days)
+        rows = csv_rows(report)
+        for section in self.csv_sections:
+            extra = await section(chat_id, days)
+            if extra:
+                rows += [[], *extra]
         out = io.StringIO()
-        csv.writer(out).writerows(csv_rows(report))
+        csv.writer(out).writerows(rows)
         return BufferedInputFile(
             out.getvalue().encode("utf-8"),
             filename=f"stats-{chat_id}-{report.last_day}-{days}d.csv",
