@@ -44,6 +44,7 @@ from bot.faq.service import (
     parse_add_args,
 )
 from bot.faq.transfer import export_json, parse_import
+from bot.private import PrivateNotes
 from bot.roles import Roles, RoleService
 from bot.stats.service import StatsService
 from storage.faq import Answer, Entry, FaqRepository, SupportRepository, Ticket
@@ -677,20 +678,28 @@ async def deliver_staff_reply(
     ticket: Ticket,
     bot: Bot,
     support_repo: SupportRepository,
+    notes: PrivateNotes,
 ) -> None:
     member_chat = ticket.chat_id
-    try:
-        await bot.copy_message(
-            member_chat,
-            message.chat.id,
-            message.message_id,
-            reply_parameters=ReplyParameters(
-                message_id=ticket.question_message_id, allow_sending_without_reply=True
-            ),
+    reply_to = ReplyParameters(
+        message_id=ticket.question_message_id, allow_sending_without_reply=True
+    )
+    if member_chat > 0:  # asked in private: a note Telegram may refuse (blocked, deleted)
+        result = await notes.copy_message(
+            member_chat, message.chat.id, message.message_id, reply_parameters=reply_to
         )
-    except TelegramAPIError as exc:
+        error = None if result.delivered else result.error
+    else:
+        try:
+            await bot.copy_message(
+                member_chat, message.chat.id, message.message_id, reply_parameters=reply_to
+            )
+            error = None
+        except TelegramAPIError as exc:
+            error = exc.message
+    if error is not None:
         await message.reply(
-            _("Could not deliver the answer: {error}").format(error=html.escape(str(exc)))
+            _("Could not deliver the answer: {error}").format(error=html.escape(error))
         )
         return
     await support_repo.mark_answered(
@@ -958,7 +967,9 @@ class GroupMessagesMiddleware(BaseMiddleware):
             return result
         found = await staff_reply(event, data["bot"], data["support_repo"])
         if found:
-            await deliver_staff_reply(event, found["ticket"], data["bot"], data["support_repo"])
+            await deliver_staff_reply(
+                event, found["ticket"], data["bot"], data["support_repo"], data["notes"]
+            )
         elif await group_question(event):
             await answer_in_group(
                 event,

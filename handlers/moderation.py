@@ -35,7 +35,9 @@ from bot.moderation.service import (
     Target,
     action_label,
 )
+from bot.private import PrivateNotes
 from bot.roles import RoleService
+from handlers.faq import message_link
 from storage.chats import UserRepository
 from storage.moderation import MODES, ModerationRepository
 
@@ -943,7 +945,7 @@ async def report_command(
     bot: Bot,
     role_service: RoleService,
     moderation: ModerationService,
-    users: UserRepository,
+    notes: PrivateNotes,
     report_limiter: ReportLimiter,
 ) -> None:
     reply = _replied(message)
@@ -972,26 +974,24 @@ async def report_command(
     body = reply.text or reply.caption
     if body:
         text += f"\n<i>{html.escape(body[:500])}</i>"
-    if message.chat.username:
-        text += f"\nhttps://t.me/{message.chat.username}/{reply.message_id}"
+    link = message_link(message.chat.id, message.chat.username, reply.message_id)
+    if link:
+        text += f"\n{link}"
     markup = report_keyboard(message.chat.id, reply.message_id, reply.from_user.id)
     log_chat = await moderation.log_chat_for(message.chat.id)
     delivered = 0
-    recipients = (
-        [log_chat]
-        if log_chat
-        else [
-            uid
-            for uid in await role_service.admin_ids(message.chat.id)
-            if uid != role_service.settings.bot_id and await users.has_started(uid)
-        ]
-    )
-    for chat_id in recipients:
+    if log_chat:
         try:
-            await bot.send_message(chat_id, text, reply_markup=markup)
+            await bot.send_message(log_chat, text, reply_markup=markup)
             delivered += 1
         except TelegramAPIError as exc:
-            logger.info("report not delivered to %s: %s", chat_id, exc)
+            logger.info("report not delivered to %s: %s", log_chat, exc)
+    else:
+        # every admin is tried: only Telegram knows who started the bot
+        for uid in await role_service.admin_ids(message.chat.id):
+            if uid != role_service.settings.bot_id:
+                result = await notes.send_message(uid, text, reply_markup=markup)
+                delivered += result.delivered
     if delivered:
         await message.reply(_("Thanks, the admins have been notified."))
     else:

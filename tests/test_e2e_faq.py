@@ -349,7 +349,7 @@ async def test_support_chat_can_be_a_private_chat(fake, tmp_path):
     running = RunningBot(fake=fake, settings=settings_for(env), env=env)
     venue = Community(fake)
     manager = fake.user(MANAGER_ID, "Manny")
-    desk = fake.private_chat(manager)
+    desk = fake.start_bot(manager)  # a private support chat is one whose owner started the bot
     await running.start()
     try:
         await venue.say(venue.member, "is there a cloakroom for coats and bags?")

@@ -21,6 +21,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.engagement import draw
 from bot.moderation.durations import looks_like_duration, parse_duration
+from bot.private import NoteResult, PrivateNotes
 from bot.roles import RoleService
 from bot.scheduling import cancel, run_once_at
 from storage.chats import UserRepository
@@ -135,10 +136,12 @@ class GiveawayService:
         i18n: I18n,
         locale_for: Callable[[int], Awaitable[str]],
         clock: Callable[[], float] = time.time,
+        notes: PrivateNotes | None = None,
     ) -> None:
         self.bot = bot
         self.repo = repo
         self.users = users
+        self.notes = notes or PrivateNotes(bot, users, clock)
         self.roles = roles
         self.scheduler = scheduler
         self.i18n = i18n
@@ -369,21 +372,22 @@ class GiveawayService:
         await self._tell_winners(g, winners)
         return winners, skipped
 
-    async def _tell_winners(self, g: Giveaway, winners: list[int]) -> None:
+    async def _tell_winners(self, g: Giveaway, winners: list[int]) -> list[NoteResult]:
+        """Each winner gets a private note if Telegram lets the bot reach them: tried once for
+        everyone, whatever the bot's own records say about who started it."""
+        results = []
         for uid in winners:
-            if not await self.users.has_started(uid):
-                continue
             locale = await self.locale_for(uid)
-            try:
-                await self.bot.send_message(
+            results.append(
+                await self.notes.send_message(
                     uid,
                     self.i18n.gettext(
                         "🎉 You won the giveaway “{prize}”! The organisers will contact you.",
                         locale=locale,
                     ).format(prize=html.escape(g.prize)),
                 )
-            except TelegramAPIError as exc:
-                logger.info("could not tell winner %s: %s", uid, exc)
+            )
+        return results
 
     def skipped_lines(
         self, skipped: list[tuple[int, str]], entries: dict[int, str], locale: str
