@@ -23,6 +23,7 @@ from aiogram.types import (
 from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
+from bot.edits import edit_or_same
 from bot.moderation.args import ArgumentError, parse_action_args, parse_warn_limit
 from bot.moderation.blocklist import BadPattern, parse_filter
 from bot.moderation.durations import format_duration
@@ -856,7 +857,7 @@ async def settings_pressed(
         await query.answer()
         return
     text, markup = settings_view(updated)
-    await query.message.edit_text(text, reply_markup=markup)
+    await edit_or_same(query.message.edit_text(text, reply_markup=markup))
     await query.answer(_("Saved."))
 
 

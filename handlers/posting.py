@@ -14,6 +14,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
+from bot.edits import edit_or_same
 from bot.posting.buttons import QueueCallback, queue_keyboard
 from bot.posting.channels import channel_rights, rights_line
 from bot.posting.compose import parse_slots
@@ -295,12 +296,12 @@ async def queue_pressed(
                 ]
             ]
         )
-        await query.message.edit_reply_markup(reply_markup=sure)
+        await edit_or_same(query.message.edit_reply_markup(reply_markup=sure))
         await query.answer(_("Cancel post #{id}? Press again to confirm.").format(id=post.id))
     elif op == "sure":
         publisher.disarm(post.id)
         await post_repo.set_status(post.id, "cancelled")
-        await query.message.edit_text(_("✖️ Post #{id} cancelled.").format(id=post.id))
+        await edit_or_same(query.message.edit_text(_("✖️ Post #{id} cancelled.").format(id=post.id)))
         await query.answer()
     elif op == "edit":
         await state.set_state(EditPost.content)
