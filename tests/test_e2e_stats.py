@@ -244,6 +244,28 @@ async def test_manager_channel_report_computes_er_per_post(steward, fake):
         ("200", "4", "0", "2.00"),
     ]
 
+    # /besttime needs two posts in a weekday-hour slot: Steward's post is one of them
+    await fake.send_message(private, manager, "/besttime")
+    chooser = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
+    button = next(
+        b
+        for row in chooser["reply_markup"]["inline_keyboard"]
+        for b in row
+        if b["text"].startswith("📣")
+    )
+    chooser_message = fake.messages[
+        (MANAGER_ID, max(m for c, m in fake.messages if c == MANAGER_ID))
+    ]
+    await fake.press_button(chooser_message, manager, button["callback_data"])
+    best = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
+    tz = steward.settings.timezone
+    slots = {
+        datetime.fromtimestamp(p["posted_at"], tz).strftime("%A %H:00")
+        for p in await steward.app.stats.repo.posts(CHANNEL, 0, 2**40)
+    }
+    if len(slots) == 1:  # the two posts did not straddle an hour boundary
+        assert best.plain == f"Best time to post: {slots.pop()} ({tz.key})."
+
 
 async def test_weekly_digest_is_scheduled_for_monday_9_local(steward, fake):
     job = steward.app.scheduler.get_job("stats:digest")
