@@ -332,6 +332,7 @@ class FakeTelegram:
         change = update.get("my_chat_member")
         if change is not None and change["chat"]["type"] == "private":
             user_id = change["chat"]["id"]
+            self.chats.setdefault(user_id, ChatState(chat=change["chat"]))
             if change["new_chat_member"]["status"] == "kicked":
                 self.blocked.add(user_id)
             elif change["new_chat_member"]["status"] == "member":
