@@ -312,7 +312,8 @@ async def test_winners_are_told_whenever_telegram_lets_the_bot_reach_them(
 ):
     """Ann pressed Start long ago (the bot's database never saw it), Ben never did, Cid blocked
     the bot: Ann gets the note, Ben and Cid cost one refused call each, nobody is retried and
-    the result still names all three."""
+    the result still names all three; the organiser learns whom to contact."""
+    fake.start_bot(club.admin)
     fake.start_bot(club.ann)
     fake.start_bot(club.cid)
     fake.block_bot(club.cid["id"])
@@ -336,8 +337,11 @@ async def test_winners_are_told_whenever_telegram_lets_the_bot_reach_them(
     assert told.plain.startswith("🎉 You won the giveaway “Hoodies”!")
     await steward.idle()
     await asyncio.sleep(0.3)  # room for a retry, which must not come
+    organiser = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == 10)
+    assert organiser.plain.startswith("🎁 Giveaway #1: I could not write to ")
+    assert "Ann" not in organiser.plain and "Ben" in organiser.plain and "Cid" in organiser.plain
     private = [c["chat_id"] for c in fake.calls_of("sendMessage") if c["chat_id"] > 0]
-    assert sorted(private) == [11, 12, 13]
+    assert sorted(private) == [10, 11, 12, 13]
     users = steward.app.users
     assert [await users.private_status(uid) for uid in (11, 12, 13)] == [
         "reachable",

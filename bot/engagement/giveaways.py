@@ -336,7 +336,7 @@ class GiveawayService:
                 await self.bot.edit_message_reply_markup(
                     chat_id=g.chat_id, message_id=g.message_id, reply_markup=None
                 )
-        await self._tell_winners(g, winners)
+        await self._tell_winners(g, winners, entries)
         return True
 
     async def _pick(
@@ -369,12 +369,15 @@ class GiveawayService:
             await self.repo.add_result(g.id, uid, "skipped", reason, round_, rank)
         for rank, uid in enumerate(winners):
             await self.repo.add_result(g.id, uid, "won", None, round_, rank)
-        await self._tell_winners(g, winners)
+        await self._tell_winners(g, winners, entries)
         return winners, skipped
 
-    async def _tell_winners(self, g: Giveaway, winners: list[int]) -> list[NoteResult]:
+    async def _tell_winners(
+        self, g: Giveaway, winners: list[int], entries: dict[int, str]
+    ) -> list[NoteResult]:
         """Each winner gets a private note if Telegram lets the bot reach them: tried once for
-        everyone, whatever the bot's own records say about who started it."""
+        everyone, whatever the bot's own records say about who started it. The organiser learns
+        whom the bot could not reach, so they contact them another way."""
         results = []
         for uid in winners:
             locale = await self.locale_for(uid)
@@ -386,6 +389,17 @@ class GiveawayService:
                         locale=locale,
                     ).format(prize=html.escape(g.prize)),
                 )
+            )
+        unreached = [r.user_id for r in results if not r.delivered]
+        if unreached and g.created_by is not None:
+            locale = await self.locale_for(g.created_by)
+            await self.notes.send_message(
+                g.created_by,
+                self.i18n.gettext(
+                    "🎁 Giveaway #{id}: I could not write to {names} in private (they have not "
+                    "started me or have blocked me). Please contact them yourself.",
+                    locale=locale,
+                ).format(id=g.id, names=", ".join(self.mention(u, entries) for u in unreached)),
             )
         return results
 
