@@ -44,7 +44,7 @@ from bot.faq.service import (
     parse_add_args,
 )
 from bot.faq.transfer import export_json, parse_import
-from bot.private import PrivateNotes
+from bot.private import PrivateNotes, Reach
 from bot.roles import Roles, RoleService
 from bot.stats.service import StatsService
 from storage.faq import Answer, Entry, FaqRepository, SupportRepository, Ticket
@@ -684,10 +684,19 @@ async def deliver_staff_reply(
     reply_to = ReplyParameters(
         message_id=ticket.question_message_id, allow_sending_without_reply=True
     )
+    name = html.escape(ticket.member_name or str(member_chat))
     if member_chat > 0:  # asked in private: a note Telegram may refuse (blocked, deleted)
         result = await notes.copy_message(
             member_chat, message.chat.id, message.message_id, reply_parameters=reply_to
         )
+        refusals = {
+            Reach.BLOCKED: _("Could not deliver the answer: {name} has blocked me."),
+            Reach.DEACTIVATED: _("Could not deliver the answer: {name} deleted their account."),
+            Reach.NOT_STARTED: _("Could not deliver the answer: {name} has not started me."),
+        }
+        if result.reach in refusals:
+            await message.reply(refusals[result.reach].format(name=name))
+            return
         error = None if result.delivered else result.error
     else:
         try:
