@@ -92,6 +92,11 @@ class PrivateNotes:
         await self._record(user_id, Reach.DELIVERED)
         return NoteResult(user_id, Reach.DELIVERED, message_id=getattr(sent, "message_id", None))
 
+    async def chat_changed(self, user_id: int, blocked: bool) -> None:
+        """The user blocked the bot or started it again (`my_chat_member` in their private
+        chat): the one time Telegram tells the bot itself."""
+        await self._record(user_id, Reach.BLOCKED if blocked else Reach.DELIVERED)
+
     async def _record(self, user_id: int, reach: Reach) -> None:
         if reach is Reach.FAILED:
             return  # says nothing about the person

@@ -20,7 +20,7 @@ from bot.posting.channels import channel_rights, rights_line
 from bot.private import PrivateNotes
 from bot.roles import RoleService
 from handlers import protection
-from storage.chats import ChatRepository, UserRepository
+from storage.chats import ChatRepository
 from storage.posts import ChannelRepository
 
 logger = logging.getLogger(__name__)
@@ -36,7 +36,6 @@ async def bot_membership_changed(
     channel_repo: ChannelRepository,
     locale_for: Callable[[int], Awaitable[str]],
     notes: PrivateNotes,
-    users: UserRepository,
 ) -> None:
     chat = event.chat
     status = event.new_chat_member.status
@@ -45,9 +44,7 @@ async def bot_membership_changed(
     role_service.invalidate(chat.id)
     logger.info("bot is now %s in %s (%s)", status, chat.id, chat.type)
     if chat.type == "private":
-        # the user blocked (kicked) or restarted the bot: the one time Telegram says so itself
-        reach = "blocked" if status == "kicked" else "reachable"
-        await users.set_private_status(chat.id, reach, int(event.date.timestamp()))
+        await notes.chat_changed(chat.id, blocked=status == "kicked")
         return
     joined = status in {"member", "administrator"} and event.old_chat_member.status in {
         "left",
