@@ -63,6 +63,7 @@ from bot.posting.albums import AlbumCollector
 from bot.posting.buttons import queue_keyboard
 from bot.posting.publisher import Publisher
 from bot.posting.queue import PostQueue
+from bot.private import PrivateNotes
 from bot.roles import RoleService
 from bot.semantic import create_embedding_service
 from bot.stats import charts
@@ -150,6 +151,7 @@ class Steward:
         )
         self.captcha = Captcha(self.bot, self.moderation, settings, self.i18n, self.scheduler)
         self.users = UserRepository(self.db)
+        self.notes = PrivateNotes(self.bot, self.users)
         self.quiz_repo = QuizRepository(self.db)
         self.giveaway_repo = GiveawayRepository(self.db)
         self.runner = QuizRunner(
@@ -163,6 +165,7 @@ class Steward:
             self.i18n,
             self.scheduler,
             self.locale_for,
+            notes=self.notes,
         )
         self.campaigns = CampaignService(
             self.bot,
@@ -186,6 +189,7 @@ class Steward:
             channels=self.channel_repo,
             tz=settings.timezone,
             mark_channel=self.outbound.pacer.mark_channel,
+            on_published=self.stats.own_post,
         )
         self.giveaways = GiveawayService(
             self.bot,
@@ -195,6 +199,7 @@ class Steward:
             self.scheduler,
             self.i18n,
             self.locale_for,
+            notes=self.notes,
         )
         self.support_repo = SupportRepository(self.db)
         self.migrations = ChatMigrations(ChatMigrationRepository(self.db))
@@ -214,6 +219,7 @@ class Steward:
             "scheduler": self.scheduler,
             "role_service": self.roles,
             "users": self.users,
+            "notes": self.notes,
             "chats": ChatRepository(self.db),
             "mod_repo": self.mod_repo,
             "moderation": self.moderation,
@@ -340,10 +346,7 @@ class Steward:
                 error=html.escape((fresh.error if fresh else None) or "?"),
             )
             buttons = queue_keyboard(post.id, retry=reason == "failed")
-        try:
-            await self.bot.send_message(post.created_by, text, reply_markup=buttons)
-        except TelegramAPIError as exc:
-            logger.warning("could not tell %s about post %s: %s", post.created_by, post.id, exc)
+        await self.notes.send_message(post.created_by, text, reply_markup=buttons)
 
     def _schedule_agenda(self) -> None:
         if not self.settings.daily_agenda:
@@ -377,10 +380,7 @@ class Steward:
                     lines.append(_("Change them in /queue."))
                 else:
                     lines = [_("🗓 No posts in the next 24 hours. Send me one to schedule it.")]
-            try:
-                await self.bot.send_message(manager_id, "\n".join(lines))
-            except TelegramAPIError as exc:
-                logger.warning("agenda not delivered to %s: %s", manager_id, exc)
+            await self.notes.send_message(manager_id, "\n".join(lines))
 
     async def _prepare_moderation(self) -> None:
         bayes = self.moderation.scorer.bayes

@@ -44,6 +44,7 @@ from bot.faq.service import (
     parse_add_args,
 )
 from bot.faq.transfer import export_json, parse_import
+from bot.private import PrivateNotes, Reach
 from bot.roles import Roles, RoleService
 from bot.stats.service import StatsService
 from bot.topics import thread_of
@@ -693,23 +694,43 @@ async def deliver_staff_reply(
     ticket: Ticket,
     bot: Bot,
     support_repo: SupportRepository,
+    notes: PrivateNotes,
 ) -> None:
     member_chat = ticket.chat_id
-    try:
-        await bot.copy_message(
-            member_chat,
-            message.chat.id,
-            message.message_id,
-            reply_parameters=ReplyParameters(
-                message_id=ticket.question_message_id, allow_sending_without_reply=True
-            )
-            if ticket.question_message_id  # 0: asked in a group since upgraded
-            else None,
-            message_thread_id=ticket.thread_id,
+    reply_to = (
+        ReplyParameters(message_id=ticket.question_message_id, allow_sending_without_reply=True)
+        if ticket.question_message_id  # 0: asked in a group since upgraded
+        else None
+    )
+    name = html.escape(ticket.member_name or str(member_chat))
+    if member_chat > 0:  # asked in private: a note Telegram may refuse (blocked, deleted)
+        result = await notes.copy_message(
+            member_chat, message.chat.id, message.message_id, reply_parameters=reply_to
         )
-    except TelegramAPIError as exc:
+        refusals = {
+            Reach.BLOCKED: _("Could not deliver the answer: {name} has blocked me."),
+            Reach.DEACTIVATED: _("Could not deliver the answer: {name} deleted their account."),
+            Reach.NOT_STARTED: _("Could not deliver the answer: {name} has not started me."),
+        }
+        if result.reach in refusals:
+            await message.reply(refusals[result.reach].format(name=name))
+            return
+        error = None if result.delivered else result.error
+    else:
+        try:
+            await bot.copy_message(
+                member_chat,
+                message.chat.id,
+                message.message_id,
+                reply_parameters=reply_to,
+                message_thread_id=ticket.thread_id,
+            )
+            error = None
+        except TelegramAPIError as exc:
+            error = exc.message
+    if error is not None:
         await message.reply(
-            _("Could not deliver the answer: {error}").format(error=html.escape(str(exc)))
+            _("Could not deliver the answer: {error}").format(error=html.escape(error))
         )
         return
     await support_repo.mark_answered(
@@ -982,7 +1003,9 @@ class GroupMessagesMiddleware(BaseMiddleware):
             return result
         found = await staff_reply(event, data["bot"], data["support_repo"])
         if found:
-            await deliver_staff_reply(event, found["ticket"], data["bot"], data["support_repo"])
+            await deliver_staff_reply(
+                event, found["ticket"], data["bot"], data["support_repo"], data["notes"]
+            )
         elif await group_question(event):
             await answer_in_group(
                 event,

@@ -23,6 +23,7 @@ from aiogram.types import (
 from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
+from bot.edits import edit_or_same
 from bot.moderation.args import ArgumentError, parse_action_args, parse_warn_limit
 from bot.moderation.blocklist import BadPattern, parse_filter
 from bot.moderation.durations import format_duration
@@ -35,7 +36,9 @@ from bot.moderation.service import (
     Target,
     action_label,
 )
+from bot.private import PrivateNotes
 from bot.roles import RoleService
+from handlers.faq import message_link
 from storage.chats import UserRepository
 from storage.moderation import MODES, ModerationRepository
 from storage.outbox import OutboxState
@@ -870,7 +873,7 @@ async def settings_pressed(
         await query.answer()
         return
     text, markup = settings_view(updated)
-    await query.message.edit_text(text, reply_markup=markup)
+    await edit_or_same(query.message.edit_text(text, reply_markup=markup))
     await query.answer(_("Saved."))
 
 
@@ -959,7 +962,7 @@ async def report_command(
     bot: Bot,
     role_service: RoleService,
     moderation: ModerationService,
-    users: UserRepository,
+    notes: PrivateNotes,
     report_limiter: ReportLimiter,
 ) -> None:
     reply = _replied(message)
@@ -988,8 +991,9 @@ async def report_command(
     body = reply.text or reply.caption
     if body:
         text += f"\n<i>{html.escape(body[:500])}</i>"
-    if message.chat.username:
-        text += f"\nhttps://t.me/{message.chat.username}/{reply.message_id}"
+    link = message_link(message.chat.id, message.chat.username, reply.message_id)
+    if link:
+        text += f"\n{link}"
     markup = report_keyboard(message.chat.id, reply.message_id, reply.from_user.id)
     log_chat = await moderation.log_chat_for(message.chat.id)
     if log_chat:
@@ -998,17 +1002,11 @@ async def report_command(
         await message.reply(_("Thanks, the admins have been notified."))
         return
     delivered = 0
-    recipients = [
-        uid
-        for uid in await role_service.admin_ids(message.chat.id)
-        if uid != role_service.settings.bot_id and await users.has_started(uid)
-    ]
-    for chat_id in recipients:
-        try:
-            await bot.send_message(chat_id, text, reply_markup=markup)
-            delivered += 1
-        except TelegramAPIError as exc:
-            logger.info("report not delivered to %s: %s", chat_id, exc)
+    # no log chat: every admin is tried, since only Telegram knows who started the bot
+    for uid in await role_service.admin_ids(message.chat.id):
+        if uid != role_service.settings.bot_id:
+            result = await notes.send_message(uid, text, reply_markup=markup)
+            delivered += result.delivered
     if delivered:
         await message.reply(_("Thanks, the admins have been notified."))
     else:

@@ -16,6 +16,7 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
 from bot.config import Settings
+from bot.edits import edit_or_same
 from bot.posting.buttons import (
     QueueCallback,
     QueueOp,
@@ -301,8 +302,8 @@ async def queue_pressed(
         return
     op = callback_data.op
     if op is QueueOp.CANCEL:
-        with suppress(TelegramAPIError):  # a second tap: "message is not modified"
-            await query.message.edit_reply_markup(reply_markup=cancel_keyboard(post.id))
+        # a second tap edits nothing: Telegram answers "message is not modified"
+        await edit_or_same(query.message.edit_reply_markup(reply_markup=cancel_keyboard(post.id)))
         await query.answer(_("Cancel post #{id}? Press again to confirm.").format(id=post.id))
     elif op is QueueOp.KEEP:
         with suppress(TelegramAPIError):
@@ -313,7 +314,7 @@ async def queue_pressed(
     elif op is QueueOp.SURE:
         publisher.disarm(post.id)
         await post_repo.set_status(post.id, "cancelled")
-        await query.message.edit_text(_("✖️ Post #{id} cancelled.").format(id=post.id))
+        await edit_or_same(query.message.edit_text(_("✖️ Post #{id} cancelled.").format(id=post.id)))
         await query.answer()
     elif op is QueueOp.EDIT:
         await state.set_state(EditPost.content)

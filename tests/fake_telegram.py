@@ -17,6 +17,10 @@ It speaks the real wire protocol, so the bot under test uses its normal aiogram 
   not found", and a reply lands in the replied message's topic;
 - a basic group can be upgraded to a supergroup (`migrate_group`): both service messages are
   delivered, and every later call naming the old id fails with 400 and `migrate_to_chat_id`.
+- no kinder than Telegram (see ../shared/telegram-behaviour.md): the bot's own messages are never
+  delivered back as updates, a private send reaches only users who started the bot (and did not
+  block it or delete their account), chat ids have Telegram's shapes, and an edit that changes
+  nothing fails with "message is not modified".
 """
 
 from __future__ import annotations
@@ -53,6 +57,10 @@ _METHODS_LOWER = {name.lower(): name for name in METHODS}
 _INT_RE = re.compile(r"^-?\d+$")
 _FLOAT_RE = re.compile(r"^-?\d+\.\d+$")
 _TAG_RE = re.compile(r"<[^>]+>")
+# Sending methods that deliver a message into a chat (a private one needs a started bot).
+_DELIVERING = {"copyMessage", "copyMessages", "forwardMessage", "forwardMessages"}
+_OWN_MESSAGE_KINDS = ("message", "edited_message", "channel_post", "edited_channel_post")
+_MIN_SUPERGROUP_ID = -1_000_000_000_000  # "-100" followed by the internal id
 _HTML_TAGS = {
     "b",
     "strong",
@@ -145,6 +153,11 @@ class FakeTelegram:
         self.allowed_updates: list[str] | None = None
         self.webhook: dict[str, Any] | None = None
         self._updates: list[dict[str, Any]] = []
+        # who may get private messages: Telegram alone knows, the bot has to try
+        self.started: set[int] = set()
+        self.blocked: set[int] = set()
+        self.deactivated: set[int] = set()
+        self.bot_messages: set[tuple[int, int]] = set()  # (chat_id, message_id) the bot sent
         self._update_ids = itertools.count(1)
         self._message_ids: dict[int, itertools.count] = defaultdict(lambda: itertools.count(1))
         self._changed = asyncio.Condition()
@@ -207,6 +220,7 @@ class FakeTelegram:
         member_count: int = 10,
         is_forum: bool = False,
     ) -> dict[str, Any]:
+        check_chat_id(chat_id, type_)
         chat: dict[str, Any] = {"id": chat_id, "type": type_}
         if is_forum:
             if type_ != "supergroup":
@@ -230,9 +244,42 @@ class FakeTelegram:
         return chat
 
     def private_chat(self, user: dict[str, Any]) -> dict[str, Any]:
+        """The user's private chat with the bot. The bot can write there only once the user has
+        started it: any message the user sends in it (/start first, on a real client) does."""
         if user["id"] not in self.chats:
             self.add_chat(user["id"], "private", user.get("first_name"), user.get("username"))
         return self.chats[user["id"]].chat
+
+    def start_bot(self, user: dict[str, Any]) -> dict[str, Any]:
+        """The user pressed Start at some time the bot may not know about (another deployment,
+        before its database existed): Telegram lets the bot write to them, the bot gets nothing."""
+        self.started.add(user["id"])
+        self.blocked.discard(user["id"])
+        return self.private_chat(user)
+
+    def block_bot(self, user_id: int) -> None:
+        self.blocked.add(user_id)
+
+    def deactivate(self, user_id: int) -> None:
+        self.deactivated.add(user_id)
+
+    def _private_refusal(self, chat_id: int) -> str | None:
+        if chat_id in self.deactivated:
+            return "Forbidden: user is deactivated"
+        if chat_id in self.blocked:
+            return "Forbidden: bot was blocked by the user"
+        if chat_id not in self.started:
+            return "Forbidden: bot can't initiate conversation with a user"
+        return None
+
+    @staticmethod
+    def message_link(chat: dict[str, Any], message_id: int) -> str | None:
+        """The link Telegram shows for a message (basic groups and private chats have none)."""
+        if chat.get("username"):
+            return f"https://t.me/{chat['username']}/{message_id}"
+        if str(chat["id"]).startswith("-100"):
+            return f"https://t.me/c/{str(chat['id'])[4:]}/{message_id}"
+        return None
 
     def _admin_member(self, user: dict[str, Any], *, is_bot_self: bool = False, **rights) -> dict:
         member = {
@@ -341,12 +388,39 @@ class FakeTelegram:
     # --- updates ---------------------------------------------------------------------------
 
     async def push_update(self, update: dict[str, Any]) -> int:
+        self._check_deliverable(update)
         update = {"update_id": next(self._update_ids), **update}
         self._last_push = len(self.calls)
         async with self._changed:
             self._updates.append(update)
             self._changed.notify_all()
         return update["update_id"]
+
+    def _check_deliverable(self, update: dict[str, Any]) -> None:
+        """Refuse what Telegram never sends, and learn who started or blocked the bot."""
+        for kind in _OWN_MESSAGE_KINDS:
+            message = update.get(kind)
+            if message is None:
+                continue
+            key = (message["chat"]["id"], message["message_id"])
+            if key in self.bot_messages or message.get("from", {}).get("id") == self.bot_id:
+                raise AssertionError(
+                    f"Telegram never sends a bot its own messages ({kind} {key}): "
+                    "use what the bot's send call returned"
+                )
+            sender = message.get("from", {}).get("id")
+            if message["chat"]["type"] == "private" and sender == message["chat"]["id"]:
+                self.started.add(sender)  # writing to a bot starts (or restarts) it
+                self.blocked.discard(sender)
+        change = update.get("my_chat_member")
+        if change is not None and change["chat"]["type"] == "private":
+            user_id = change["chat"]["id"]
+            self.chats.setdefault(user_id, ChatState(chat=change["chat"]))
+            if change["new_chat_member"]["status"] == "kicked":
+                self.blocked.add(user_id)
+            elif change["new_chat_member"]["status"] == "member":
+                self.started.add(user_id)
+                self.blocked.discard(user_id)
 
     def _store_message(self, message: dict[str, Any]) -> dict[str, Any]:
         self.messages[(message["chat"]["id"], message["message_id"])] = message
@@ -799,6 +873,7 @@ class FakeTelegram:
                 message["is_topic_message"] = True
                 message.setdefault("reply_to_message", state.topics[thread])
         message.update(content)
+        self.bot_messages.add((chat["id"], message["message_id"]))
         return self._store_message(message)
 
     @staticmethod
@@ -855,6 +930,12 @@ class FakeTelegram:
         return member
 
     async def _dispatch(self, name: str, p: dict[str, Any], files: dict[str, bytes]) -> Any:
+        if (name.startswith("send") or name in _DELIVERING) and "chat_id" in p:
+            chat_id = p["chat_id"]
+            if isinstance(chat_id, int) or (isinstance(chat_id, str) and chat_id.isdigit()):
+                refusal = self._private_refusal(int(chat_id)) if int(chat_id) > 0 else None
+                if refusal:
+                    raise ApiError(403, refusal)
         handler = getattr(self, f"_m_{name}", None)
         if handler is not None:
             return handler(p, files)
@@ -1013,17 +1094,33 @@ class FakeTelegram:
         message = self.messages.get((int(p.get("chat_id", 0)), int(p.get("message_id", 0))))
         if message is None:
             raise ApiError(400, "Bad Request: message to edit not found")
+        if message.get("reply_markup") == (p.get("reply_markup") or None):
+            raise ApiError(400, "Bad Request: message is not modified")
         if p.get("reply_markup"):
             message["reply_markup"] = p["reply_markup"]
         else:
             message.pop("reply_markup", None)
+        message["edit_date"] = self.now()
         return message
 
     def _m_editMessageCaption(self, p, f):
         message = self.messages.get((int(p.get("chat_id", 0)), int(p.get("message_id", 0))))
         if message is None:
             raise ApiError(400, "Bad Request: message to edit not found")
-        message["caption"] = self._plain(p.get("caption", ""), p.get("parse_mode"))
+        caption = self._plain(p.get("caption", ""), p.get("parse_mode"))
+        if (message.get("caption") or "") == caption and message.get("reply_markup") == (
+            p.get("reply_markup") or None
+        ):
+            raise ApiError(400, "Bad Request: message is not modified")
+        if caption:
+            message["caption"] = caption
+        else:
+            message.pop("caption", None)
+        if p.get("reply_markup"):
+            message["reply_markup"] = p["reply_markup"]
+        else:
+            message.pop("reply_markup", None)
+        message["edit_date"] = self.now()
         return message
 
     def _m_deleteMessage(self, p, f):
@@ -1188,6 +1285,19 @@ class FakeTelegram:
             "file_size": len(content),
             "file_path": path,
         }
+
+
+def check_chat_id(chat_id: int, type_: str) -> None:
+    """Telegram's id shapes: users positive, basic groups small negative, supergroups and
+    channels "-100" followed by the internal id. A test with another shape is not Telegram."""
+    if type_ == "private":
+        ok = chat_id > 0
+    elif type_ == "group":
+        ok = _MIN_SUPERGROUP_ID < chat_id < 0
+    else:
+        ok = chat_id < _MIN_SUPERGROUP_ID
+    if not ok:
+        raise ValueError(f"{chat_id} is not a Telegram id for a {type_} chat")
 
 
 class ApiError(Exception):

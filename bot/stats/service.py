@@ -20,10 +20,11 @@ from apscheduler.triggers.cron import CronTrigger
 
 from bot.commands import N_
 from bot.config import Settings
+from bot.private import PrivateNotes
 from bot.stats import charts
 from bot.stats.collector import StatsCollector
 from bot.stats.report import ChatReport, best_time, build_report, change, csv_rows
-from storage.chats import ChatRepository, KnownChat
+from storage.chats import ChatRepository, KnownChat, UserRepository
 from storage.stats import StatsRepository
 
 logger = logging.getLogger(__name__)
@@ -51,8 +52,10 @@ class StatsService:
         scheduler: AsyncIOScheduler,
         locale_for: Callable[[int], Awaitable[str]],
         clock: Callable[[], float] = time.time,
+        notes: PrivateNotes | None = None,
     ) -> None:
         self.bot = bot
+        self.notes = notes or PrivateNotes(bot, UserRepository(repo.db), clock)
         self.locale_for = locale_for
         self.repo = repo
         self.chats = chats
@@ -122,12 +125,26 @@ class StatsService:
 
     # --- events ---------------------------------------------------------------------------
 
-    async def channel_post(
-        self, chat_id: int, message_id: int, posted_at: int, by_steward: bool = False
-    ) -> None:
+    async def channel_post(self, chat_id: int, message_id: int, posted_at: int) -> None:
+        """A post a person made in the channel (Telegram delivers those as `channel_post`)."""
         await self.repo.add_post(
-            chat_id, message_id, posted_at, await self.repo.latest_members(chat_id), by_steward
+            chat_id, message_id, posted_at, await self.repo.latest_members(chat_id)
         )
+
+    async def own_post(self, chat_id: int, message_ids: list[int], posted_at: int) -> None:
+        """A post Steward published: Telegram never sends the bot its own posts, so they are
+        recorded from the send call, with the subscribers at that moment (ER's denominator)."""
+        if not message_ids:
+            return
+        try:
+            members: int | None = await self.bot.get_chat_member_count(chat_id)
+        except TelegramAPIError as exc:
+            logger.info("member count of %s at publish: %s", chat_id, exc)
+            members = await self.repo.latest_members(chat_id)
+        else:
+            day = datetime.fromtimestamp(posted_at, self.settings.timezone).date().isoformat()
+            await self.repo.set_members(chat_id, day, members)
+        await self.repo.add_own_post(chat_id, message_ids, posted_at, members)
 
     async def reaction_count(self, chat_id: int, message_id: int, total: int) -> None:
         delta = await self.repo.set_post_reactions(chat_id, message_id, total)
@@ -284,10 +301,7 @@ class StatsService:
             language = await self.locale_for(manager)
             if language not in texts:
                 texts[language] = (await self.digest_text(language))[:4096]
-            try:
-                await self.bot.send_message(manager, texts[language])
-            except TelegramAPIError as exc:
-                logger.info("digest not delivered to %s: %s", manager, exc)
+            await self.notes.send_message(manager, texts[language])
 
     async def csv_file(self, chat_id: int, days: int) -> BufferedInputFile:
         report = await self.report(chat_id, days)
