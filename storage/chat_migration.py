@@ -74,6 +74,12 @@ COLUMNS: dict[tuple[str, str], Move] = {
     ("campaign_joins", "chat_id"): Move.MOVE,
     ("campaign_daily", "chat_id"): Move.MERGE,
     ("campaign_join_requests", "chat_id"): Move.MOVE,
+    ("complaints", "chat_id"): Move.KEEP,  # history of the old chat, with its message ids
+    ("watches", "chat_id"): Move.REFERENCE,  # a watch limited to the chat follows it
+    ("mentions", "chat_id"): Move.KEEP,
+    ("mood_daily", "chat_id"): Move.MERGE,
+    ("message_dislikes", "chat_id"): Move.FORGET,
+    ("reputation_alerts", "chat_id"): Move.KEEP,
 }
 
 

@@ -79,9 +79,13 @@ def train_fusion(
     return fusion
 
 
-def shipped_vectors(model_id: str) -> dict[str, np.ndarray]:
-    """Precomputed vectors of the shipped samples, by text hash, when made by this model."""
-    source = resources.files("bot.moderation") / "data" / VECTORS_FILE
+def shipped_vectors(
+    model_id: str, package: str = "bot.moderation", filename: str = VECTORS_FILE
+) -> dict[str, np.ndarray]:
+    """Precomputed vectors of the shipped samples, by text hash, when made by this model.
+
+    Shared with complaint detection (`bot.reputation`), which ships its own file."""
+    source = resources.files(package) / "data" / filename
     try:
         with resources.as_file(source) as path, np.load(path, allow_pickle=False) as data:
             if str(data["model_id"]) != model_id:

@@ -1,0 +1,81 @@
+"""Which group messages are worth a look by the complaint classifier.
+
+Why a prefilter: embedding a message costs 10-50 ms of CPU, and most group chat ("good
+morning", "thanks!", a sticker caption) cannot be a complaint. A message is embedded only when
+it has at least `MIN_WORDS` words, is not a command, and carries a cue a complaint nearly always
+has: a negation, a negative word, a question or an exclamation, in English, Russian or Dutch
+(`CUES`). Messages that mention a watched term are embedded whatever they say: they are what
+the managers asked to hear about. `bench/complaint_eval.py` prints how many complaints of the
+training files the prefilter lets through.
+"""
+
+from __future__ import annotations
+
+import re
+
+MIN_WORDS = 4
+
+# Word starts, matched at a word boundary, case-insensitive. Stems, so "refund" covers
+# "refunded" and "верн" covers "верните"/"вернули".
+# fmt: off
+CUES: dict[str, tuple[str, ...]] = {
+    "en": (
+        "not", "no", "never", "nobody", "nothing", "nowhere", "none", "cannot",
+        "can't", "cant", "don't", "dont", "doesn't", "doesnt", "didn't", "didnt", "won't",
+        "wont", "isn't", "isnt", "wasn't", "aren't", "haven't", "hasn't", "still", "again",
+        "broke", "bug", "crash", "error", "fail", "freez", "refund", "money back", "worst",
+        "terribl", "awful", "horribl", "useless", "scam", "rip", "disappoint", "angry",
+        "annoy", "waste", "slow", "late", "delay", "ignor", "complain", "problem", "issue",
+        "wrong", "charg", "cancel", "unacceptabl", "ridiculous", "hate", "bad", "poor",
+        "stuck", "lost", "missing", "why", "joke", "shame", "disgust", "unhappy", "sucks",
+        "garbage", "trash", "rubbish", "fraud", "lie", "lying", "overpriced", "expensive",
+        "unusabl", "laggy", "lag", "wait", "days", "weeks", "months", "hours", "ever",
+        "fix", "support", "help", "anyone", "seriously", "how long", "stop", "leaving",
+        "unsubscrib", "disappointed", "damaged", "defect", "faulty", "gone", "instead",
+    ),
+    "ru": (
+        "не", "нет", "ни", "никто", "никак", "ничего", "нельзя", "невозможно", "ужас",
+        "отврат", "кошмар", "худш", "плох", "верн", "возврат", "деньг", "сломал", "слома",
+        "ошибк", "баг", "глюч", "глюк", "вылет", "завис", "обман", "развод", "мошен",
+        "жалоб", "беси", "надоел", "разочар", "опять", "снова", "до сих пор", "поддержк",
+        "игнор", "задерж", "медлен", "тормоз", "почему", "зачем", "сколько", "проблем",
+        "отмен", "списа", "позор", "отстой", "хрен", "фигн", "жду", "ждать", "ждём", "ждем",
+        "дней", "недел", "месяц", "час", "никогда", "пропал", "потерял", "брак", "дорого",
+        "отпис", "уйду", "ухожу", "хватит", "сколько можно", "обещал", "вообще", "кто",
+        "что за", "бред", "испорч", "повреж", "вместо", "помогите", "безобраз", "хамств",
+    ),
+    "nl": (
+        "niet", "geen", "nooit", "niemand", "niets", "nergens", "slecht", "waardeloos",
+        "belachelijk", "schandalig", "teleurgesteld", "teleurstell", "boos", "kapot", "werkt",
+        "fout", "storing", "crash", "vastlop", "oplicht", "geld terug", "terugbetal",
+        "klacht", "klagen", "probleem", "problemen", "weer", "nog steeds", "alweer",
+        "klantenservice", "vertraging", "traag", "laat", "waarom", "annuleer", "afgeschreven",
+        "irritant", "ergerlijk", "bagger", "rommel", "waardeloze", "wachten", "wacht",
+        "dagen", "weken", "maanden", "uren", "ooit", "help", "duur", "verloren", "kwijt",
+        "beschadigd", "defect", "stuk", "opzeggen", "zeg op", "vertrek", "hoezo", "wanneer",
+        "hoelang", "hoe lang", "beloofd", "schande", "ramp", "onbruikbaar", "in plaats van",
+        "reageert", "antwoord", "nog", "alsjeblieft",
+    ),
+}
+# fmt: on
+
+_PATTERN = re.compile(
+    r"(?<!\w)(?:"
+    + "|".join(
+        sorted({re.escape(cue) for cues in CUES.values() for cue in cues}, key=len, reverse=True)
+    )
+    + r")|[?!]",
+    re.IGNORECASE,
+)
+
+
+def word_count(text: str) -> int:
+    return len(text.split())
+
+
+def worth_checking(text: str) -> bool:
+    """True when a message might be a complaint and is worth embedding."""
+    text = text.strip()
+    if not text or text.startswith("/") or word_count(text) < MIN_WORDS:
+        return False
+    return _PATTERN.search(text) is not None
