@@ -29,6 +29,7 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_applicati
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.campaigns.service import CampaignService
 from bot.chat_migration import ChatMigrations
@@ -64,6 +65,8 @@ from bot.posting.buttons import queue_keyboard
 from bot.posting.publisher import Publisher
 from bot.posting.queue import PostQueue
 from bot.private import PrivateNotes
+from bot.reputation.classifier import ComplaintClassifier
+from bot.reputation.service import ReputationService
 from bot.roles import RoleService
 from bot.semantic import create_embedding_service
 from bot.stats import charts
@@ -73,6 +76,7 @@ from handlers.campaigns import CampaignMiddleware
 from handlers.faq import GroupMessagesMiddleware
 from handlers.moderation import ReportLimiter
 from handlers.protection import Captcha, ProtectionMiddleware
+from handlers.reputation import ReputationMiddleware, ReputationNotes
 from handlers.stats import StatsMiddleware
 from storage.campaigns import CampaignRepository
 from storage.chat_migration import ChatMigrationRepository, MoveResult
@@ -89,6 +93,7 @@ from storage.posts import (
     PostRepository,
     SlotRepository,
 )
+from storage.reputation import ReputationRepository
 from storage.stats import StatsRepository
 
 logger = logging.getLogger(__name__)
@@ -202,6 +207,19 @@ class Steward:
             notes=self.notes,
         )
         self.support_repo = SupportRepository(self.db)
+        self.reputation = ReputationService(
+            ReputationRepository(self.db),
+            ComplaintClassifier(self.embeddings),
+            self.support_repo,
+            settings.timezone,
+            settings.support_chat_id,
+        )
+        self.reputation_notes = ReputationNotes(
+            self.reputation, self.notes, self.i18n, settings, self.locale_for, self._chat_title
+        )
+        self.stats.summary_sections.append(self.reputation_notes.stats_lines)
+        self.stats.chart_series = self.reputation_notes.chart_series
+        self.reputation_training: asyncio.Task[None] | None = None
         self.migrations = ChatMigrations(ChatMigrationRepository(self.db))
         self.migrations.before_move(self._before_chat_moves)
         self.migrations.after_move(self._chat_moved)
@@ -241,6 +259,8 @@ class Steward:
             "faq": self.faq,
             "faq_repo": self.faq.repo,
             "support_repo": self.support_repo,
+            "reputation": self.reputation,
+            "reputation_notes": self.reputation_notes,
             "migrations": self.migrations,
             "locale_for": self.locale_for,
             "embeddings": self.embeddings,
@@ -275,6 +295,8 @@ class Steward:
         dp.message.outer_middleware(stats_middleware)
         # Then the routers; group messages none of them took reach the FAQ and the staff.
         dp.message.outer_middleware(GroupMessagesMiddleware())
+        # inside the FAQ stage: a complaint becomes a priority ticket instead of a question
+        dp.message.outer_middleware(ReputationMiddleware(self.reputation, self.reputation_notes))
         dp.chat_member.outer_middleware(stats_middleware)
         role_middleware = RoleMiddleware(self.roles)
         dp.callback_query.middleware(role_middleware)
@@ -304,6 +326,10 @@ class Steward:
                 await self.giveaways.announce_again(giveaway_id)
             except TelegramAPIError as exc:
                 logger.warning("giveaway %s not announced in %s: %s", giveaway_id, new, exc)
+
+    async def _chat_title(self, chat_id: int) -> str:
+        chat = await ChatRepository(self.db).get(chat_id)
+        return (chat.title or chat.username or str(chat_id)) if chat else str(chat_id)
 
     async def _chat_languages(self, chat_id: int) -> tuple[str, ...]:
         return (await self.mod_repo.settings(chat_id)).language_list
@@ -417,6 +443,40 @@ class Steward:
         if not done:
             logger.info("semantic spam model still training; it joins in when ready")
 
+    async def _prepare_reputation(self) -> None:
+        """Watches now; the complaint model trains with the shipped vectors (a second or two),
+        start-up waits a few seconds for it, no longer."""
+        await self.reputation.load()
+        training = asyncio.create_task(self.reputation.train())
+        self.reputation_training = training
+        done, _ = await asyncio.wait({training}, timeout=SEMANTIC_TRAINING_WAIT_SECONDS)
+        if not done:
+            logger.info("complaint model still training; it joins in when ready")
+        tz = self.settings.timezone
+        jobs = (
+            ("reputation:flush", self.reputation.flush, IntervalTrigger(seconds=60)),
+            (
+                "reputation:mentions",
+                self.reputation_notes.mentions_digest,
+                CronTrigger(hour=9, minute=0, timezone=tz),
+            ),
+            (
+                "reputation:prune",
+                self.reputation.prune,
+                CronTrigger(hour=0, minute=20, timezone=tz),
+            ),
+        )
+        for job_id, job, trigger in jobs:
+            self.scheduler.add_job(
+                job,
+                trigger,
+                id=job_id,
+                replace_existing=True,
+                coalesce=True,
+                max_instances=1,
+                misfire_grace_time=3600,
+            )
+
     async def _on_startup(self) -> None:
         me = await self.bot.get_me()
         logger.info("connected as @%s (id %s)", me.username, me.id)
@@ -428,6 +488,7 @@ class Steward:
         await self.giveaways.rearm_all()
         self.stats.schedule_jobs()
         await self.campaigns.load()
+        await self._prepare_reputation()
         self.scheduler.add_job(
             self.campaigns.prune,
             CronTrigger(hour=0, minute=15, timezone=self.settings.timezone),
@@ -457,6 +518,7 @@ class Steward:
         await self.in_flight.drain(SHUTDOWN_DRAIN_SECONDS)
         await self.log_outbox.stop()  # what is still queued is posted after the next start
         await self.stats.collector.flush()
+        await self.reputation.flush()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
 

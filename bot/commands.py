@@ -126,6 +126,20 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(
         "campaigns", N_("campaigns, or their joins and cost: /campaigns [7d|30d|90d]"), _AM
     ),
+    # reputation watch
+    CommandSpec(
+        "watch",
+        N_("note mentions of a word: /watch <term> [@chat]"),
+        Requirement.MANAGER,
+        Where.PRIVATE,
+    ),
+    CommandSpec(
+        "unwatch",
+        N_("stop watching a term: /unwatch <id or term>"),
+        Requirement.MANAGER,
+        Where.PRIVATE,
+    ),
+    CommandSpec("watches", N_("list the watched terms"), Requirement.MANAGER, Where.PRIVATE),
     # scheduled posts
     CommandSpec(
         "schedule",

@@ -21,6 +21,7 @@ from handlers import (
     membership,
     moderation,
     posting,
+    reputation,
     start,
     stats,
 )
@@ -47,6 +48,7 @@ def build_routers(command_middlewares: Sequence[BaseMiddleware] = ()) -> list[Ro
         engagement.create_router(),  # quizzes and giveaways
         stats.create_router(),  # reports; channel posts and reaction counts
         campaigns.create_router(),  # campaign links and their reports
+        reputation.create_router(),  # /watch, complaint buttons, 👎 reactions
         posting.create_router(),  # scheduled posts
         posting.create_input_router(),  # a manager's answer to "send the new time"
         faq.create_router(),  # FAQ commands and buttons, /setsupport, /block

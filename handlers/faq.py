@@ -1001,6 +1001,8 @@ class GroupMessagesMiddleware(BaseMiddleware):
             return result
         if not await group_member_message(event):
             return result
+        if data.get("complaint_ticket"):
+            return result  # already a priority ticket (handlers.reputation)
         found = await staff_reply(event, data["bot"], data["support_repo"])
         if found:
             await deliver_staff_reply(

@@ -132,7 +132,17 @@ class ReputationRepository:
         cursor = await self.db.execute(
             "INSERT INTO mentions(watch_id, term, chat_id, message_id, user_id, user_name, "
             "text, complaint, at) VALUES (?,?,?,?,?,?,?,?,?)",
-            (watch.id, watch.term, chat_id, message_id, user_id, user_name, text, int(complaint), at),
+            (
+                watch.id,
+                watch.term,
+                chat_id,
+                message_id,
+                user_id,
+                user_name,
+                text,
+                int(complaint),
+                at,
+            ),
         )
         return int(cursor.lastrowid)
 

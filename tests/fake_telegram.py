@@ -573,6 +573,40 @@ class FakeTelegram:
             }
         )
 
+    async def react(
+        self,
+        chat_id: int,
+        message_id: int,
+        user: dict[str, Any],
+        new: list[str],
+        old: list[str] | None = None,
+    ) -> int | None:
+        """A person changes their reactions on a message. Telegram sends `message_reaction`
+        only in groups where the bot is an admin (and only when allowed_updates asks for it);
+        elsewhere nothing is delivered and None is returned."""
+        state = self.chats[chat_id]
+        if state.chat["type"] == "channel" or self.member_status(chat_id, self.bot_id) not in {
+            "administrator",
+            "creator",
+        }:
+            return None
+
+        def emoji(items: list[str]) -> list[dict[str, Any]]:
+            return [{"type": "emoji", "emoji": e} for e in items]
+
+        return await self.push_update(
+            {
+                "message_reaction": {
+                    "chat": state.chat,
+                    "message_id": message_id,
+                    "user": user,
+                    "date": self.now(),
+                    "old_reaction": emoji(old or []),
+                    "new_reaction": emoji(new),
+                }
+            }
+        )
+
     async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         offset = int(params.get("offset") or 0)
         limit = int(params.get("limit") or 100)

@@ -32,9 +32,9 @@ logger = logging.getLogger(__name__)
 VECTORS_FILE = "complaint_vectors.npz"
 LANGUAGES = ("en", "ru", "nl")
 # Chosen by 5-fold cross-validation on the shipped examples (bench/complaint_eval.py --cv).
-L2 = 0.01
-THRESHOLD = 0.5
-NEIGHBOUR_WEIGHT = 0.0  # log-odds added per unit of neighbour margin
+L2 = 0.1
+THRESHOLD = 0.6
+NEIGHBOUR_WEIGHT = 25.0  # log-odds added per unit of neighbour margin
 
 
 def read_examples(kind: str, languages: Iterable[str] = LANGUAGES) -> dict[str, list[str]]:

@@ -2,10 +2,11 @@
 
 Why a prefilter: embedding a message costs 10-50 ms of CPU, and most group chat ("good
 morning", "thanks!", a sticker caption) cannot be a complaint. A message is embedded only when
-it has at least `MIN_WORDS` words, is not a command, and carries a cue a complaint nearly always
-has: a negation, a negative word, a question or an exclamation, in English, Russian or Dutch
-(`CUES`). Messages that mention a watched term are embedded whatever they say: they are what
-the managers asked to hear about. `bench/complaint_eval.py` prints how many complaints of the
+it has at least `MIN_WORDS` words, is not a command, and is either long (`LONG_WORDS` words or
+more: a complaint tells a story) or carries a cue short complaints nearly always have: a
+negation, a negative word, a question or an exclamation, in English, Russian or Dutch (`CUES`).
+Messages that mention a watched term are embedded whatever they say: they are what the
+managers asked to hear about. `bench/complaint_eval.py` prints how many complaints of the
 training files the prefilter lets through.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import re
 
 MIN_WORDS = 4
+LONG_WORDS = 8  # a message this long is checked even without a cue
 
 # Word starts, matched at a word boundary, case-insensitive. Stems, so "refund" covers
 # "refunded" and "верн" covers "верните"/"вернули".
@@ -78,4 +80,4 @@ def worth_checking(text: str) -> bool:
     text = text.strip()
     if not text or text.startswith("/") or word_count(text) < MIN_WORDS:
         return False
-    return _PATTERN.search(text) is not None
+    return word_count(text) >= LONG_WORDS or _PATTERN.search(text) is not None

@@ -53,6 +53,19 @@ def activity_chart(report: ChatReport) -> bytes:
             days, [left for *_, left in report.series], color="#E15759", marker="o", label="left"
         )
         ax2.set_ylabel("members")
+        if report.complaint_share:
+            ax3 = ax.twinx()
+            ax3.spines["right"].set_position(("axes", 1.12))
+            ax3.plot(
+                days,
+                [report.complaint_share.get(d, 0.0) for d, *_ in report.series],
+                color="#B07AA1",
+                linestyle="--",
+                marker=".",
+                label="complaints, %",
+            )
+            ax3.set_ylabel("complaints, % of messages")
+            ax3.set_ylim(bottom=0)
         ax.set_title(f"{report.title}: last {report.days} days")
         step = max(1, len(days) // 10)
         ax.set_xticks(range(0, len(days), step), days[::step], rotation=45)

@@ -51,6 +51,7 @@ class ChatReport:
     giveaways: tuple[int, int] = (0, 0)
     members: list[tuple[str, int]] = field(default_factory=list)
     posts: list[dict] = field(default_factory=list)
+    complaint_share: dict[str, float] = field(default_factory=dict)  # day -> % (reputation)
 
     @property
     def average_er(self) -> float | None:

@@ -68,6 +68,8 @@ class StatsService:
         # (chat id, days, locale) and rows under the /export_stats CSV (chat id, days).
         self.summary_sections: list[Callable[[int, int, str], Awaitable[list[str]]]] = []
         self.csv_sections: list[Callable[[int, int], Awaitable[list[list]]]] = []
+        # A group's complaint share per day, in percent (bot.reputation), drawn on the chart.
+        self.chart_series: Callable[[int, int], Awaitable[dict[str, float]]] | None = None
 
     def today(self) -> date:
         return datetime.fromtimestamp(self.clock(), self.settings.timezone).date()
@@ -250,6 +252,8 @@ class StatsService:
             if lines and len(text) + sum(len(line) + 1 for line in lines) < 4000:
                 text += "\n\n" + "\n".join(lines)
         await self.bot.send_message(to_chat, text, message_thread_id=thread_id)
+        if self.chart_series is not None and report.kind == "group":
+            report.complaint_share = await self.chart_series(chat_id, days)
         png = await asyncio.to_thread(charts.activity_chart, report)
         await self.bot.send_photo(
             to_chat, BufferedInputFile(png, filename="stats.png"), message_thread_id=thread_id

@@ -1,0 +1,537 @@
+"""Reputation watch: complaints to the support chat, /watch, mood alerts and 👎 reactions.
+
+- `ReputationMiddleware` (outer, on messages, inside the FAQ stage): every ordinary group
+  message from a person goes through `ReputationService.observe`; a complaint becomes a priority
+  ticket in the support chat (and the FAQ stage then leaves the message alone), a watched
+  mention is stored for the digest (and noted to managers at once when it is a complaint), a
+  mood spike is noted to managers.
+- `create_router()`: /watch, /unwatch, /watches (managers, in private), the "not a complaint"
+  and undo buttons, and `message_reaction` updates (👎 counts).
+- `ReputationNotes`: what goes to managers in private, in their language.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
+from typing import Any
+
+from aiogram import BaseMiddleware, Bot, Router
+from aiogram.dispatcher.event.bases import UNHANDLED
+from aiogram.exceptions import TelegramAPIError
+from aiogram.filters import Command, CommandObject
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import (
+    CallbackQuery,
+    LinkPreviewOptions,
+    Message,
+    MessageReactionUpdated,
+    ReactionTypeEmoji,
+    TelegramObject,
+)
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot.config import Settings
+from bot.middlewares import is_command_text
+from bot.private import PrivateNotes
+from bot.reputation.mood import DISLIKE, DayMood, Spike
+from bot.reputation.service import (
+    DislikeAlert,
+    DismissOutcome,
+    GroupMessage,
+    Observation,
+    ReputationService,
+    WatchOutcome,
+)
+from bot.reputation.watch import MAX_TERM, MAX_WATCHES, Watch, WatchArgsError, parse_watch_args
+from bot.topics import thread_of
+from handlers.faq import group_member_message, message_link
+from storage.reputation import Mention
+
+logger = logging.getLogger(__name__)
+
+MANAGERS_IN_PRIVATE = {"role": "manager", "chat": "private"}
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+TEXT_LIMIT = 4000
+QUOTE_CHARS = 300  # of a member's message, in notes and digest lines
+
+LocaleFor = Callable[[int], Awaitable[str]]
+
+
+class ReputationAction(StrEnum):
+    NOT_COMPLAINT = "not"
+    RESTORE_WATCH = "restore"
+
+
+class ReputationCallback(CallbackData, prefix="rep"):
+    action: ReputationAction
+    item: int
+
+
+def quote(text: str) -> str:
+    text = " ".join(text.split())
+    return html.escape(text if len(text) <= QUOTE_CHARS else text[: QUOTE_CHARS - 1] + "…")
+
+
+def link_or_place(chat_id: int, username: str | None, message_id: int, title: str) -> str:
+    link = message_link(chat_id, username, message_id)
+    return link if link else html.escape(title)
+
+
+# --- notes to managers ------------------------------------------------------------------------
+
+
+class ReputationNotes:
+    """Messages to the managers (MANAGER_IDS) in private; a manager who blocked the bot is
+    skipped (PrivateNotes reports it), the others still get theirs."""
+
+    def __init__(
+        self,
+        service: ReputationService,
+        notes: PrivateNotes,
+        i18n: I18n,
+        settings: Settings,
+        locale_for: LocaleFor,
+        titles: Callable[[int], Awaitable[str]],
+    ) -> None:
+        self.service = service
+        self.notes = notes
+        self.i18n = i18n
+        self.settings = settings
+        self.locale_for = locale_for
+        self.titles = titles
+
+    async def _to_managers(self, build: Callable[[str], str]) -> None:
+        texts: dict[str, str] = {}
+        for manager in sorted(self.settings.manager_ids):
+            locale = await self.locale_for(manager)
+            if locale not in texts:
+                with self.i18n.context(), self.i18n.use_locale(locale):
+                    texts[locale] = build(locale)
+            await self.notes.send_message(
+                manager, texts[locale][:4096], link_preview_options=NO_PREVIEW
+            )
+
+    async def spike(self, chat_id: int, title: str, found: Spike) -> None:
+        def build(_locale: str) -> str:
+            return _(
+                "📉 Mood alert in {chat}: {negative} of {messages} messages today are "
+                "complaints ({share}%), over three times the usual {median}%."
+            ).format(
+                chat=html.escape(title),
+                negative=found.today.negative,
+                messages=found.today.messages,
+                share=f"{found.today.share * 100:.1f}",
+                median=f"{found.median * 100:.1f}",
+            )
+
+        await self._to_managers(build)
+
+    async def mention_complaint(
+        self, message: GroupMessage, username: str | None, watches: list[Watch]
+    ) -> None:
+        place = link_or_place(message.chat_id, username, message.message_id, message.chat_title)
+        terms = ", ".join(html.escape(w.term) for w in watches)
+
+        def build(_locale: str) -> str:
+            return (
+                _("⚠️ A complaint mentions {terms} in {chat}, from {who}:").format(
+                    terms=terms,
+                    chat=html.escape(message.chat_title),
+                    who=html.escape(message.user_name),
+                )
+                + f"\n{quote(message.text)}\n{place}"
+            )
+
+        await self._to_managers(build)
+
+    async def dislikes(self, alert: DislikeAlert, username: str | None) -> None:
+        title = await self.titles(alert.chat_id)
+        place = link_or_place(alert.chat_id, username, alert.message_id, title)
+
+        def build(_locale: str) -> str:
+            return (
+                _("👎 A message in {chat} drew {count} 👎 reactions:").format(
+                    chat=html.escape(title), count=alert.count
+                )
+                + f"\n{place}"
+            )
+
+        await self._to_managers(build)
+
+    async def mentions_digest(self) -> int:
+        """The mentions not yet reported, to every manager; returns how many were sent."""
+        mentions = await self.service.pending_mentions()
+        if not mentions:
+            return 0
+        titles = {m.chat_id: await self.titles(m.chat_id) for m in mentions}
+
+        def build(locale: str) -> str:
+            n = len(mentions)
+            head = self.i18n.ngettext(
+                "🔎 {n} new mention of your watched terms:",
+                "🔎 {n} new mentions of your watched terms:",
+                n,
+                locale=locale,
+            ).format(n=n)
+            lines = [head]
+            budget = TEXT_LIMIT - len(head) - 100
+            for i, mention in enumerate(mentions):
+                line = digest_line(mention, titles[mention.chat_id])
+                if len(line) + 1 > budget:
+                    lines.append(_("…and {n} more.").format(n=n - i))
+                    break
+                lines.append(line)
+                budget -= len(line) + 1
+            return "\n".join(lines)
+
+        await self._to_managers(build)
+        await self.service.mark_reported(mentions)
+        return len(mentions)
+
+    async def stats_lines(self, chat_id: int, days: int, locale: str) -> list[str]:
+        """The mood section under /stats for a group."""
+        moods = [m for m in await self.service.mood(chat_id, days) if m.messages]
+        if not moods:
+            return []
+        gettext = self.i18n.gettext
+        total = DayMood("", sum(m.messages for m in moods), sum(m.negative for m in moods))
+        worst = max(moods, key=lambda m: (m.share, m.day))
+        lines = [
+            gettext(
+                "😟 Mood: {negative} of {messages} messages were complaints ({share}%).",
+                locale=locale,
+            ).format(
+                negative=total.negative, messages=total.messages, share=f"{total.share * 100:.1f}"
+            )
+        ]
+        if worst.negative:
+            lines.append(
+                gettext("Worst day: {day}, {share}% complaints.", locale=locale).format(
+                    day=worst.day, share=f"{worst.share * 100:.1f}"
+                )
+            )
+        return lines
+
+    async def chart_series(self, chat_id: int, days: int) -> dict[str, float]:
+        """Complaint share per day (percent), drawn on the /stats chart."""
+        return {m.day: m.share * 100 for m in await self.service.mood(chat_id, days)}
+
+
+def digest_line(mention: Mention, title: str) -> str:
+    mark = "⚠️ " if mention.complaint else ""
+    place = message_link(mention.chat_id, None, mention.message_id)
+    who = html.escape(mention.user_name or str(mention.user_id or "?"))
+    where = html.escape(title)
+    text = f"{mark}«{html.escape(mention.term)}» · {where} · {who}: {quote(mention.text)}"
+    return text + (f" {place}" if place else "")
+
+
+# --- group messages -----------------------------------------------------------------------------
+
+
+class ReputationMiddleware(BaseMiddleware):
+    """Outer middleware on messages, registered after (so inside) the FAQ stage: it sees a
+    group message once no router took it, and tells the FAQ stage when the message became a
+    complaint ticket (`data["complaint_ticket"]`), so one message never makes two tickets."""
+
+    def __init__(self, service: ReputationService, notes: ReputationNotes) -> None:
+        self.service = service
+        self.notes = notes
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        result = await handler(event, data)
+        if result is not UNHANDLED or not isinstance(event, Message):
+            return result
+        text = event.text or event.caption or ""
+        if not text or not await group_member_message(event):
+            return result
+        settings: Settings = data["settings"]
+        if event.chat.id == settings.support_chat_id or event.chat.id in (
+            await data["support_repo"].support_chats()
+        ):
+            return result  # staff talking among themselves
+        user = event.from_user
+        message = GroupMessage(
+            chat_id=event.chat.id,
+            chat_title=event.chat.title or str(event.chat.id),
+            message_id=event.message_id,
+            user_id=user.id,
+            user_name=user.full_name,
+            language=user.language_code,
+            text=text,
+            thread_id=thread_of(event),
+        )
+        try:
+            seen = await self.service.observe(message)
+            await self._act(event, message, seen, data)
+        except Exception:  # the watch must never cost a member their FAQ answer
+            logger.exception("reputation: could not handle message %s", event.message_id)
+        return result
+
+    async def _act(
+        self, event: Message, message: GroupMessage, seen: Observation, data: dict[str, Any]
+    ) -> None:
+        if seen.complaint_id is not None:
+            sent = await relay_complaint(
+                event, message, seen.complaint_id, data["bot"], self.service
+            )
+            if sent:
+                data["complaint_ticket"] = True
+        if seen.is_complaint and seen.mentions:
+            await self.notes.mention_complaint(message, event.chat.username, seen.mentions)
+        if seen.spike is not None:
+            await self.notes.spike(message.chat_id, message.chat_title, seen.spike)
+
+
+async def relay_complaint(
+    event: Message, message: GroupMessage, complaint_id: int, bot: Bot, service: ReputationService
+) -> bool:
+    """The complaint as a priority ticket in the support chat; staff answer it by replying, as
+    any relayed question, and a button tells the classifier it was not a complaint."""
+    support_chat = await service.support_chat_for(message.chat_id)
+    if support_chat is None:
+        return False
+    ticket_id = await service.open_ticket(message, complaint_id, support_chat)
+    if ticket_id is None:
+        return False
+    who = f'<a href="tg://user?id={message.user_id}">{html.escape(message.user_name)}</a>'
+    lines = [
+        _("⚠️ complaint #{ticket} from {who} (id {id}) in {chat}:").format(
+            ticket=ticket_id,
+            who=who,
+            id=message.user_id,
+            chat=html.escape(message.chat_title),
+        ),
+        html.escape(message.text),
+    ]
+    link = message_link(message.chat_id, event.chat.username, message.message_id)
+    if link:
+        lines.append(link)
+    lines.append(_("Reply to this message to answer; /block to stop this member's messages."))
+    keyboard = InlineKeyboardBuilder()
+    keyboard.button(
+        text=_("🙂 Not a complaint"),
+        callback_data=ReputationCallback(action=ReputationAction.NOT_COMPLAINT, item=complaint_id),
+    )
+    try:
+        relay = await bot.send_message(
+            support_chat,
+            "\n".join(lines),
+            reply_markup=keyboard.as_markup(),
+            link_preview_options=NO_PREVIEW,
+        )
+    except TelegramAPIError as exc:
+        logger.warning("support chat %s unreachable for a complaint: %s", support_chat, exc)
+        return False
+    await service.relayed(ticket_id, relay.message_id)
+    return True
+
+
+# --- buttons -----------------------------------------------------------------------------------
+
+
+async def reputation_pressed(
+    query: CallbackQuery,
+    callback_data: ReputationCallback,
+    reputation: ReputationService,
+    settings: Settings,
+) -> None:
+    message = query.message
+    if callback_data.action is ReputationAction.RESTORE_WATCH:
+        if not settings.is_manager(query.from_user.id):
+            await query.answer(_("Only Steward's managers can do this."), show_alert=True)
+            return
+        watch = reputation.removed.pop(callback_data.item, None)
+        if watch is None:
+            await query.answer(_("Nothing to undo."), show_alert=True)
+            return
+        await reputation.restore_watch(watch)
+        if message is not None:
+            await message.edit_text(
+                _("↩️ Watching «{term}» again.").format(term=html.escape(watch.term))
+            )
+        await query.answer()
+        return
+    complaint = await reputation.complaint(callback_data.item)
+    support_chat = (
+        await reputation.support_chat_for(complaint.chat_id) if complaint is not None else None
+    )
+    if (
+        complaint is None
+        or message is None
+        or message.chat.id
+        not in {
+            support_chat,
+            settings.support_chat_id,
+        }
+    ):
+        await query.answer(_("This complaint is gone."), show_alert=True)
+        return
+    outcome = await reputation.dismiss(complaint.id, query.from_user.id)
+    if outcome is DismissOutcome.ALREADY:
+        await query.answer(_("Already marked as not a complaint."))
+        return
+    if outcome is DismissOutcome.GONE:
+        await query.answer(_("This complaint is gone."), show_alert=True)
+        return
+    note = _("🙂 Marked as not a complaint by {name}; I will learn from it.").format(
+        name=html.escape(query.from_user.full_name)
+    )
+    try:
+        await message.edit_text(f"{message.html_text}\n\n{note}", link_preview_options=NO_PREVIEW)
+    except TelegramAPIError as exc:  # too old to edit, or the text grew past the limit
+        logger.info("complaint relay not edited: %s", exc)
+    await query.answer(_("Thanks, I will not flag messages like this one."))
+
+
+# --- /watch, /unwatch, /watches ------------------------------------------------------------------
+
+
+def watch_usage() -> str:
+    return html.escape(
+        _(
+            "Usage: /watch <word or phrase> [@chat|chat id]\n"
+            "I then note every message that mentions it in the chats I am in (all of them, or "
+            "only the one you name): a daily digest of mentions, and at once when a mention is "
+            "a complaint. /watches lists them, /unwatch <id or term> stops one.\n"
+            "Example: /watch Acme Phone"
+        )
+    )
+
+
+def describe_watch(watch: Watch, title: str | None) -> str:
+    where = html.escape(title) if title else _("everywhere")
+    return f"#{watch.id} «{html.escape(watch.term)}» · {where}"
+
+
+async def watch_command(
+    message: Message, command: CommandObject, bot: Bot, reputation: ReputationService
+) -> None:
+    request = parse_watch_args(command.args or "")
+    if isinstance(request, WatchArgsError):
+        errors = {
+            WatchArgsError.EMPTY: "",
+            WatchArgsError.TOO_SHORT: _("A watched term needs at least 2 characters."),
+            WatchArgsError.TOO_LONG: _("A watched term can be at most {n} characters.").format(
+                n=MAX_TERM
+            ),
+        }
+        problem = errors[request]
+        await message.reply((problem + "\n\n" if problem else "") + watch_usage())
+        return
+    chat_id = None
+    title = None
+    if request.chat is not None:
+        try:
+            chat = await bot.get_chat(
+                int(request.chat) if request.chat.lstrip("-").isdigit() else request.chat
+            )
+        except TelegramAPIError:
+            await message.reply(
+                _("I can't see {chat}. Add me to it first: I only read chats I am in.").format(
+                    chat=html.escape(request.chat)
+                )
+            )
+            return
+        chat_id, title = chat.id, chat.title or request.chat
+    outcome, watch_id = await reputation.add_watch(request.term, chat_id, message.from_user.id)
+    if outcome is WatchOutcome.DUPLICATE:
+        await message.reply(_("Already watching that as #{id}.").format(id=watch_id))
+        return
+    if outcome is WatchOutcome.TOO_MANY:
+        await message.reply(
+            _("You can watch at most {n} terms; /unwatch one first.").format(n=MAX_WATCHES)
+        )
+        return
+    where = html.escape(title) if title else _("every chat I am in")
+    await message.reply(
+        _(
+            "🔎 Watching «{term}» (#{id}) in {where}. Mentions come in the daily digest; a "
+            "mention that is a complaint comes at once."
+        ).format(term=html.escape(request.term), id=watch_id, where=where)
+    )
+
+
+async def unwatch_command(
+    message: Message, command: CommandObject, reputation: ReputationService
+) -> None:
+    arg = (command.args or "").strip()
+    if not arg:
+        await message.reply(html.escape(_("Usage: /unwatch <id or term>; /watches lists them.")))
+        return
+    watch = reputation.find_watch(arg)
+    if watch is None:
+        await message.reply(_("No such watch. /watches lists them."))
+        return
+    await reputation.remove_watch(watch)
+    reputation.removed[watch.id] = watch
+    keyboard = InlineKeyboardBuilder()
+    keyboard.button(
+        text=_("↩️ Undo"),
+        callback_data=ReputationCallback(action=ReputationAction.RESTORE_WATCH, item=watch.id),
+    )
+    await message.reply(
+        _("Stopped watching «{term}».").format(term=html.escape(watch.term)),
+        reply_markup=keyboard.as_markup(),
+    )
+
+
+async def watches_command(message: Message, bot: Bot, reputation: ReputationService) -> None:
+    watches = reputation.watches
+    if not watches:
+        await message.reply(html.escape(_("Nothing is watched yet. Add a term: /watch <term>")))
+        return
+    lines = [_("🔎 Watched terms:")]
+    for watch in watches:
+        title = None
+        if watch.chat_id is not None:
+            try:
+                title = (await bot.get_chat(watch.chat_id)).title
+            except TelegramAPIError:
+                title = str(watch.chat_id)
+            title = title or str(watch.chat_id)
+        lines.append(describe_watch(watch, title))
+    await message.reply("\n".join(lines)[:TEXT_LIMIT])
+
+
+# --- reactions ----------------------------------------------------------------------------------
+
+
+def has_dislike(reactions) -> bool:
+    return any(isinstance(r, ReactionTypeEmoji) and r.emoji == DISLIKE for r in reactions)
+
+
+async def reaction_changed(
+    event: MessageReactionUpdated, reputation: ReputationService, reputation_notes: ReputationNotes
+) -> None:
+    """One person's reactions on a message changed (delivered where the bot is an admin)."""
+    if event.user is None:  # anonymous admins react as the chat: not a person's vote
+        return
+    before, after = has_dislike(event.old_reaction), has_dislike(event.new_reaction)
+    if before == after:
+        return
+    alert = await reputation.dislike(event.chat.id, event.message_id, event.user.id, after)
+    if alert is not None:
+        await reputation_notes.dislikes(alert, event.chat.username)
+
+
+def create_router() -> Router:
+    router = Router(name="reputation")
+    m = router.message
+    m.filter(is_command_text)
+    m.register(watch_command, Command("watch"), flags=MANAGERS_IN_PRIVATE)
+    m.register(unwatch_command, Command("unwatch"), flags=MANAGERS_IN_PRIVATE)
+    m.register(watches_command, Command("watches"), flags=MANAGERS_IN_PRIVATE)
+    router.callback_query.register(reputation_pressed, ReputationCallback.filter())
+    router.message_reaction.register(reaction_changed)
+    return router
