@@ -31,7 +31,7 @@ from aiogram.types import (
     ReactionTypeEmoji,
     TelegramObject,
 )
-from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import I18n, ngettext
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
@@ -170,13 +170,12 @@ class ReputationNotes:
             return 0
         titles = {m.chat_id: await self.titles(m.chat_id) for m in mentions}
 
-        def build(locale: str) -> str:
+        def build(_locale: str) -> str:
             n = len(mentions)
-            head = self.i18n.ngettext(
+            head = ngettext(
                 "🔎 {n} new mention of your watched terms:",
                 "🔎 {n} new mentions of your watched terms:",
                 n,
-                locale=locale,
             ).format(n=n)
             lines = [head]
             budget = TEXT_LIMIT - len(head) - 100

@@ -42,7 +42,9 @@ def main(argv: list[str]) -> int:
         known = shipped_vectors(service.model_id, "bot.reputation", VECTORS_FILE)
         missing = [t for t in texts if text_hash(t) not in known]
         if missing:
-            print(f"{len(missing)} shipped examples have no precomputed vector, e.g. {missing[0]!r}")
+            print(
+                f"{len(missing)} shipped examples have no precomputed vector, e.g. {missing[0]!r}"
+            )
             return 1
         return 0
     vectors = asyncio.run(service.embed(texts, Kind.QUERY))
