@@ -34,6 +34,7 @@ from bot.reputation.classifier import (
     THRESHOLD,
     ComplaintClassifier,
     decide,
+    needs_neighbours,
     read_examples,
 )
 from bot.reputation.prefilter import worth_checking
@@ -125,7 +126,11 @@ def predictions(probability, margin, threshold, weight) -> list[bool]:
     from bot.moderation.semantic_spam import SemanticEvidence
 
     return [
-        decide(SemanticEvidence(float(p), float(m)), threshold, weight).is_complaint
+        decide(
+            SemanticEvidence(float(p), float(m) if needs_neighbours(p, threshold, weight) else 0.0),
+            threshold,
+            weight,
+        ).is_complaint
         for p, m in zip(probability, margin, strict=True)
     ]
 

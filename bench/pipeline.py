@@ -37,6 +37,7 @@ from bot.config import load_settings
 from bot.faq.questions import looks_like_question
 from bot.faq.transfer import parse_import
 from handlers.protection import ProtectionMiddleware
+from handlers.reputation import ReputationMiddleware
 from handlers.stats import StatsMiddleware
 
 CHAT_ID = -1001000000042
@@ -83,6 +84,7 @@ async def run_steward(
     profile: bool = False,
     with_stats: bool = True,
     with_faq: bool = False,
+    with_reputation: bool = True,
 ) -> tuple[float, list[float], int]:
     settings = load_settings(
         env_file=None,
@@ -97,6 +99,13 @@ async def run_steward(
     app.bot.session = session
     await app.db.open()
     await app._prepare_moderation()
+    # complaint detection trained as at start (shipped vectors), as in a running bot
+    await app.reputation.load()
+    await app.reputation.train()
+    if not with_reputation:
+        for middleware in list(app.dispatcher.message.outer_middleware):
+            if isinstance(middleware, ReputationMiddleware):
+                app.dispatcher.message.outer_middleware.unregister(middleware)
     if with_faq:
         await load_faq(app)
     if not with_stats:  # the same pipeline without statistics collection, for its cost
@@ -164,6 +173,7 @@ async def main(argv: list[str] | None = None) -> int:
     warmup = make_updates(args.members * 4, args.members, 1, seed=1)
     updates = make_updates(args.messages, args.members, 10_000_000)
     steward_times, bare_times, no_stats_times, checks = [], [], [], []
+    no_reputation_times = []
     for _ in range(args.rounds):
         with tempfile.TemporaryDirectory() as folder:
             elapsed, round_checks, calls = await run_steward(
@@ -177,8 +187,14 @@ async def main(argv: list[str] | None = None) -> int:
                 updates, warmup, Path(folder), with_stats=False, with_faq=args.faq
             )
         no_stats_times.append(no_stats)
+        with tempfile.TemporaryDirectory() as folder:
+            no_reputation, _, _ = await run_steward(
+                updates, warmup, Path(folder), with_faq=args.faq, with_reputation=False
+            )
+        no_reputation_times.append(no_reputation)
     steward_s, bare_s = statistics.median(steward_times), statistics.median(bare_times)
     no_stats_s = statistics.median(no_stats_times)
+    no_reputation_s = statistics.median(no_reputation_times)
     steward_rate = args.messages / steward_s
     bare_rate = args.messages / bare_s
     questions = sum(looks_like_question(u.message.text) for u in updates)
@@ -199,6 +215,13 @@ async def main(argv: list[str] | None = None) -> int:
         f"statistics collection adds {(steward_s - no_stats_s) / no_stats_s * 100:+.1f}% to "
         f"the per-message cost ({no_stats_s / args.messages * 1e6:.0f} µs without, "
         f"{steward_s / args.messages * 1e6:.0f} µs with)"
+    )
+    print(
+        f"reputation watch (mood count, mentions, complaint check) adds "
+        f"{(steward_s - no_reputation_s) / no_reputation_s * 100:+.1f}% "
+        f"({no_reputation_s / args.messages * 1e6:.0f} µs without, "
+        f"{steward_s / args.messages * 1e6:.0f} µs with); without it the ratio is "
+        f"{(args.messages / no_reputation_s) / bare_rate:.2f}"
     )
     return 0
 

@@ -35,6 +35,9 @@ LANGUAGES = ("en", "ru", "nl")
 L2 = 0.1
 THRESHOLD = 0.6
 NEIGHBOUR_WEIGHT = 25.0  # log-odds added per unit of neighbour margin
+# The neighbour margin (a scan of every training vector, ~1 ms) is computed only when it can
+# change the decision: it moves the log-odds by at most about NEIGHBOUR_WEIGHT * 0.15.
+NEIGHBOUR_REACH = 0.15
 
 
 def read_examples(kind: str, languages: Iterable[str] = LANGUAGES) -> dict[str, list[str]]:
@@ -59,6 +62,19 @@ def shipped_examples() -> tuple[list[str], list[str]]:
     return complaints, other
 
 
+def _logit(p: float) -> float:
+    p = min(1 - 1e-9, max(1e-9, p))
+    return float(np.log(p / (1 - p)))
+
+
+def needs_neighbours(
+    probability: float, threshold: float = THRESHOLD, neighbour_weight: float = NEIGHBOUR_WEIGHT
+) -> bool:
+    """Whether the neighbours could move this probability across the threshold."""
+    reach = neighbour_weight * NEIGHBOUR_REACH
+    return reach > 0 and abs(_logit(probability) - _logit(threshold)) < reach
+
+
 @dataclass(frozen=True, slots=True)
 class ComplaintVerdict:
     is_complaint: bool
@@ -73,10 +89,16 @@ def decide(
 ) -> ComplaintVerdict:
     if evidence.lesson is not None:
         return ComplaintVerdict(evidence.lesson, evidence.probability, evidence.lesson)
-    p = min(1 - 1e-9, max(1e-9, evidence.probability))
-    logit = float(np.log(p / (1 - p))) + neighbour_weight * evidence.neighbours
+    logit = _logit(evidence.probability) + neighbour_weight * evidence.neighbours
     probability = 1.0 / (1.0 + float(np.exp(-logit)))
     return ComplaintVerdict(probability >= threshold, probability)
+
+
+def evidence_for(model: SemanticSpamModel, vector: np.ndarray) -> SemanticEvidence:
+    """The model's evidence, with the neighbours only where they matter (see NEIGHBOUR_REACH)."""
+    probability = float(model.regression.probability(vector[None, :])[0])
+    neighbours = model.neighbour_margin(vector) if needs_neighbours(probability) else 0.0
+    return SemanticEvidence(probability, neighbours, model.lesson_for(vector))
 
 
 class ComplaintClassifier:
@@ -140,7 +162,7 @@ class ComplaintClassifier:
             vector = await self.embeddings.embed_one(text, Kind.QUERY)
         except ModelUnavailable:
             return None
-        return decide(self.model.evidence(vector))
+        return decide(evidence_for(self.model, vector))
 
     async def learn(self, text: str, is_complaint: bool) -> None:
         """Staff's judgement: remembered at once (near-duplicates take it), then refitted."""
