@@ -31,9 +31,15 @@ async def test_bundled_migrations_apply_once(tmp_path):
     await db.close()
 
 
+# Numbers handed to branches developed in parallel; a branch may land before the one holding a
+# lower number (the runner applies any number not applied yet). Empty again once all have landed.
+RESERVED = {12}
+
+
 def test_migrations_are_numbered_without_gaps():
     versions = [m.version for m in bundled_migrations()]
-    assert versions == list(range(1, len(versions) + 1))
+    expected = [v for v in range(1, max(versions) + 1) if v not in RESERVED or v in versions]
+    assert versions == expected
 
 
 async def test_failing_migration_rolls_back_whole_file(tmp_path):
