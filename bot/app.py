@@ -42,18 +42,22 @@ from bot.middlewares import (
     RoleMiddleware,
     SeenMiddleware,
 )
+from bot.miniapp.buttons import set_menu_buttons
+from bot.miniapp.web import ACCESS_LOG_FORMAT, MiniApp
 from bot.moderation import language
 from bot.moderation.service import ModerationService
 from bot.moderation.spam import SpamScorer, build_default_bayes, load_sample_dir
 from bot.outbound import OutboundMiddleware
 from bot.posting.albums import AlbumCollector
 from bot.posting.buttons import queue_keyboard
+from bot.posting.calendar import CalendarService
 from bot.posting.publisher import Publisher
 from bot.roles import RoleService
 from bot.stats import charts
 from bot.stats.service import StatsService
 from handlers import build_routers, register_error_handler
 from handlers.faq import GroupMessagesMiddleware
+from handlers.miniapp import edit_in_chat_sender
 from handlers.moderation import ReportLimiter
 from handlers.protection import Captcha, ProtectionMiddleware
 from handlers.stats import StatsMiddleware
@@ -153,9 +157,18 @@ class Steward:
             self.i18n,
             self.locale_for,
         )
+        self.calendar = CalendarService(
+            self.post_repo,
+            self.channel_repo,
+            SlotRepository(self.db),
+            StatsRepository(self.db),
+            self.publisher,
+            settings.timezone,
+        )
         self.in_flight = InFlightMiddleware()
         self.started = asyncio.Event()
         self.dispatcher = self._build_dispatcher()
+        self.web_port: int | None = None  # the port the web server listens on, once started
 
     def services(self) -> dict[str, Any]:
         """What handlers may ask for by parameter name (aiogram injects workflow data)."""
@@ -185,6 +198,7 @@ class Steward:
             "faq_repo": self.faq.repo,
             "support_repo": SupportRepository(self.db),
             "locale_for": self.locale_for,
+            "calendar": self.calendar,
         }
 
     def _build_dispatcher(self) -> Dispatcher:
@@ -339,6 +353,9 @@ class Steward:
             sorted(self.settings.manager_ids),
             [g.chat_id for g in groups],
         )
+        if self.settings.miniapp_url:
+            menus = await set_menu_buttons(self.bot, self.settings, self.i18n, self.locale_for)
+            logger.info("calendar menu button set for %d manager(s)", menus)
         self.started.set()
 
     async def _on_shutdown(self) -> None:
@@ -350,7 +367,10 @@ class Steward:
 
     async def run(self) -> None:
         await self.db.open()
+        runner: web.AppRunner | None = None
         try:
+            if self.settings.webhook_url or self.settings.miniapp_url:
+                runner = await self._start_web_server()
             if self.settings.webhook_url:
                 await self._run_webhook()
             else:
@@ -362,22 +382,52 @@ class Steward:
                     close_bot_session=True,
                 )
         finally:
+            if runner is not None:
+                await runner.cleanup()
             await self.bot.session.close()
             await self.db.close()
             logger.info("stopped")
 
+    def build_web_app(self) -> web.Application:
+        """The one web server: the webhook (in webhook mode) and the calendar Mini App."""
+        settings = self.settings
+        app = web.Application()
+        if settings.webhook_url:
+            path = urlsplit(settings.webhook_url).path or "/webhook"
+            SimpleRequestHandler(
+                dispatcher=self.dispatcher, bot=self.bot, secret_token=settings.webhook_secret
+            ).register(app, path=path)
+            setup_application(app, self.dispatcher, bot=self.bot)
+        if settings.miniapp_url:
+            edit_in_chat = edit_in_chat_sender(
+                self.bot,
+                self.dispatcher.storage,
+                self.i18n,
+                self.locale_for,
+                settings.languages,
+            )
+            MiniApp(settings, self.calendar, edit_in_chat).install(app)
+        return app
+
+    async def _start_web_server(self) -> web.AppRunner:
+        settings = self.settings
+        runner = web.AppRunner(self.build_web_app(), access_log_format=ACCESS_LOG_FORMAT)
+        await runner.setup()
+        site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self.web_port = settings.webhook_port
+        logger.info("web server listening on %s:%s", settings.webhook_host, settings.webhook_port)
+        if settings.miniapp_url:
+            logger.info("calendar Mini App at %s", settings.miniapp_url)
+        return runner
+
     async def _run_webhook(self) -> None:
         settings = self.settings
         path = urlsplit(settings.webhook_url).path or "/webhook"
-        app = web.Application()
-        SimpleRequestHandler(
-            dispatcher=self.dispatcher, bot=self.bot, secret_token=settings.webhook_secret
-        ).register(app, path=path)
-        setup_application(app, self.dispatcher, bot=self.bot)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
-        await site.start()
         await self.bot.set_webhook(
             settings.webhook_url,
             secret_token=settings.webhook_secret,
@@ -392,10 +442,7 @@ class Steward:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with suppress(NotImplementedError):
                     loop.add_signal_handler(sig, self._webhook_stop.set)
-        try:
-            await self._webhook_stop.wait()
-        finally:
-            await runner.cleanup()
+        await self._webhook_stop.wait()
 
     async def stop(self) -> None:
         """Stop from inside the process (tests, embedding); signals do the same."""

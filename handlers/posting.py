@@ -14,9 +14,10 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
+from bot.miniapp.buttons import offer_calendar
 from bot.posting.buttons import QueueCallback, queue_keyboard
 from bot.posting.channels import channel_rights, rights_line
-from bot.posting.compose import parse_slots
+from bot.posting.compose import parse_slots, summarize
 from bot.posting.publisher import Publisher
 from bot.posting.times import TimeError, parse_recurrence, parse_time
 from storage.posts import ChannelRepository, PostRepository, SlotRepository
@@ -95,6 +96,7 @@ async def schedule_command(
             source_message_ids=[source.message_id],
             due_at=int(due.timestamp()),
             recurrence=recurrence.spec if recurrence else None,
+            preview=summarize([source]),
             created_by=message.from_user.id,
             now=int(datetime.now(UTC).timestamp()),
         )
@@ -272,6 +274,14 @@ async def queue_command(
         )
 
 
+async def queue_with_calendar(
+    message: Message, post_repo: PostRepository, channel_repo: ChannelRepository, settings: Settings
+) -> None:
+    """/queue, then the 📅 button that opens the same queue on the calendar Mini App."""
+    await queue_command(message, post_repo, channel_repo, settings)
+    await offer_calendar(message, settings)
+
+
 async def queue_pressed(
     query: CallbackQuery,
     callback_data: QueueCallback,
@@ -357,7 +367,7 @@ def create_router() -> Router:
     router.message.register(schedule_command, Command("schedule"), flags=MANAGER_PRIVATE)
     router.message.register(channel_add_command, Command("channel_add"), flags=MANAGER_PRIVATE)
     router.message.register(channels_command, Command("channels"), flags=MANAGER_PRIVATE)
-    router.message.register(queue_command, Command("queue"), flags=MANAGER_PRIVATE)
+    router.message.register(queue_with_calendar, Command("queue"), flags=MANAGER_PRIVATE)
     router.message.register(slots_command, Command("slots"), flags=MANAGER_PRIVATE)
     router.callback_query.register(queue_pressed, QueueCallback.filter(), flags={"role": "manager"})
     return router

@@ -30,11 +30,17 @@ class Post:
     error: str | None
     followup_ids: list[int] | None = None
     deleted_at: int | None = None
+    version: int = 1
+    preview: dict[str, Any] | None = None
+
+
+# Posts the calendar may still move, publish or cancel: not out, not on their way out.
+OPEN_STATUSES = ("scheduled", "failed", "needs_decision")
 
 
 def _post(row: Any) -> Post:
     data = dict(row)
-    for key in ("source_message_ids", "buttons", "published_ids", "followup_ids"):
+    for key in ("source_message_ids", "buttons", "published_ids", "followup_ids", "preview"):
         data[key] = json.loads(data[key]) if data[key] else None
     data["silent"], data["pin"] = bool(data["silent"]), bool(data["pin"])
     return Post(**data)
@@ -58,11 +64,12 @@ class PostRepository:
         delete_after_hours: int | None = None,
         buttons: list | None = None,
         recurrence: str | None = None,
+        preview: dict[str, Any] | None = None,
     ) -> int:
         cursor = await self.db.execute(
             "INSERT INTO posts(channel_id, source_chat_id, source_message_ids, due_at, "
-            "created_by, created_at, silent, pin, delete_after_hours, buttons, recurrence) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            "created_by, created_at, silent, pin, delete_after_hours, buttons, recurrence, "
+            "preview) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 channel_id,
                 source_chat_id,
@@ -75,6 +82,7 @@ class PostRepository:
                 delete_after_hours,
                 json.dumps(buttons) if buttons else None,
                 recurrence,
+                json.dumps(preview) if preview else None,
             ),
         )
         return int(cursor.lastrowid)
@@ -97,13 +105,18 @@ class PostRepository:
         )
         return [_post(r) for r in rows]
 
-    async def claim(self, post_id: int) -> bool:
-        """scheduled -> publishing, for exactly one caller: the guard against double posting."""
-        cursor = await self.db.execute(
-            "UPDATE posts SET status='publishing', attempts=attempts+1 "
-            "WHERE id=? AND status='scheduled'",
-            (post_id,),
-        )
+    async def claim(self, post_id: int, due_by: int | None = None) -> bool:
+        """scheduled -> publishing, for exactly one caller: the guard against double posting.
+
+        With `due_by` (timers and the sweep) the post must also be due by then, so a timer or a
+        sweep that read the post just before it was moved later cannot publish it early."""
+        sql = "UPDATE posts SET status='publishing', attempts=attempts+1 "
+        sql += "WHERE id=? AND status='scheduled'"
+        params: tuple = (post_id,)
+        if due_by is not None:
+            sql += " AND due_at<=?"
+            params += (due_by,)
+        cursor = await self.db.execute(sql, params)
         return cursor.rowcount == 1
 
     async def mark_published(
@@ -134,12 +147,17 @@ class PostRepository:
         )
         return cursor.rowcount == 1
 
-    async def replace_content(self, post_id: int, source_message_ids: list[int]) -> bool:
+    async def replace_content(
+        self,
+        post_id: int,
+        source_message_ids: list[int],
+        preview: dict[str, Any] | None = None,
+    ) -> bool:
         """Edit: new content for a post that has not gone out yet."""
         cursor = await self.db.execute(
-            "UPDATE posts SET source_message_ids=? WHERE id=? "
+            "UPDATE posts SET source_message_ids=?, preview=COALESCE(?, preview) WHERE id=? "
             "AND status IN ('scheduled','failed','needs_decision')",
-            (json.dumps(source_message_ids), post_id),
+            (json.dumps(source_message_ids), json.dumps(preview) if preview else None, post_id),
         )
         return cursor.rowcount == 1
 
@@ -173,6 +191,62 @@ class PostRepository:
             params += (from_status,)
         cursor = await self.db.execute(sql, params)
         return cursor.rowcount == 1
+
+    async def move(self, post_id: int, due_at: int, version: int) -> bool:
+        """The calendar's move: only from the version the manager saw, and only while the post
+        is not out (a cancelled post may come back: that is the calendar's undo)."""
+        cursor = await self.db.execute(
+            "UPDATE posts SET status='scheduled', due_at=?, error=NULL WHERE id=? AND version=? "
+            "AND status IN ('scheduled','failed','needs_decision','cancelled')",
+            (due_at, post_id, version),
+        )
+        return cursor.rowcount == 1
+
+    async def cancel(self, post_id: int) -> bool:
+        """Cancel a post that has not started going out; never one being published."""
+        cursor = await self.db.execute(
+            "UPDATE posts SET status='cancelled' WHERE id=? "
+            "AND status IN ('scheduled','failed','needs_decision')",
+            (post_id,),
+        )
+        return cursor.rowcount == 1
+
+    async def calendar(
+        self, start: int, end: int, channel_id: int | None = None
+    ) -> list[tuple[Post, dict[str, Any] | None]]:
+        """Posts placed in [start, end): open ones by their due time, published ones by when
+        they went out, each with its channel statistics row (reactions, comments, subscribers at
+        publish) when the statistics know the first published message."""
+        where = (
+            "((p.status IN ('scheduled','failed','needs_decision','publishing') "
+            "AND p.due_at>=? AND p.due_at<?) OR (p.status='published' "
+            "AND p.published_at>=? AND p.published_at<?))"
+        )
+        params: list[Any] = [start, end, start, end]
+        if channel_id is not None:
+            where += " AND p.channel_id=?"
+            params.append(channel_id)
+        rows = await self.db.fetchall(
+            "SELECT p.*, cp.reactions AS cp_reactions, cp.comments AS cp_comments, "
+            "cp.members_at_post AS cp_members FROM posts p LEFT JOIN channel_posts cp "
+            "ON cp.chat_id=p.channel_id AND p.published_ids IS NOT NULL "
+            "AND cp.message_id=json_extract(p.published_ids, '$[0]') "
+            f"WHERE {where} ORDER BY COALESCE(p.published_at, p.due_at), p.id",
+            params,
+        )
+        result = []
+        for row in rows:
+            data = dict(row)
+            stats = None
+            if data.pop("cp_reactions") is not None or data["cp_members"] is not None:
+                stats = {
+                    "reactions": row["cp_reactions"],
+                    "comments": row["cp_comments"],
+                    "members_at_post": row["cp_members"],
+                }
+            data.pop("cp_comments"), data.pop("cp_members")
+            result.append((_post(data), stats))
+        return result
 
     async def reschedule(self, post_id: int, due_at: int) -> bool:
         """Back to the queue at a new time, from any state but published and publishing."""
