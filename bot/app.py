@@ -147,6 +147,7 @@ class Steward:
             channels=self.channel_repo,
             tz=settings.timezone,
             mark_channel=self.outbound.pacer.mark_channel,
+            on_published=self._post_published,
         )
         self.giveaways = GiveawayService(
             self.bot,
@@ -245,6 +246,11 @@ class Steward:
         else:
             candidates = [await self.users.language_of(chat_id)]
         return pick_language(candidates, settings.languages, settings.default_language)
+
+    async def _post_published(self, post: Post, message_ids: list[int], at: int) -> None:
+        """A published post counts in the channel's statistics (reactions, ER by subscribers)
+        like any other channel post; Telegram will not report the bot's own post itself."""
+        await self.stats.channel_post(post.channel_id, message_ids[0], at, by_steward=True)
 
     async def _post_notice(self, post: Post, reason: str) -> None:
         """Tell the manager who queued a post what happened to it, in their language."""

@@ -56,6 +56,7 @@ class Publisher:
         channels: ChannelRepository | None = None,
         tz: ZoneInfo | None = None,
         mark_channel: Callable[[int], None] | None = None,
+        on_published: Callable[[Post, list[int], int], Awaitable[None]] | None = None,
     ) -> None:
         self.bot = bot
         self.repo = repo
@@ -66,6 +67,8 @@ class Publisher:
         self.notify = notify
         self.clock = clock
         self.mark_channel = mark_channel or (lambda chat_id: None)
+        # Telegram sends no channel_post for the bot's own posts: statistics learn of them here.
+        self.on_published = on_published
 
     @staticmethod
     def job_id(post_id: int) -> str:
@@ -146,7 +149,13 @@ class Publisher:
             await self.repo.set_status(post.id, "failed", str(exc), "publishing")
             await self.notify(post, "failed")
             return False
-        await self.repo.mark_published(post.id, ids, int(self.clock()), followup)
+        published_at = int(self.clock())
+        await self.repo.mark_published(post.id, ids, published_at, followup)
+        if self.on_published is not None and ids:
+            try:
+                await self.on_published(post, ids, published_at)
+            except Exception:  # statistics must never make a sent post look unsent
+                logger.exception("post %s published; recording it for statistics failed", post.id)
         if post.delete_after_hours:
             self.arm_deletion(await self.repo.get(post.id))
         if post.recurrence:
