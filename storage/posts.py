@@ -217,22 +217,21 @@ class PostRepository:
         """Posts placed in [start, end): open ones by their due time, published ones by when
         they went out, each with its channel statistics row (reactions, comments, subscribers at
         publish) when the statistics know the first published message."""
-        where = (
-            "((p.status IN ('scheduled','failed','needs_decision','publishing') "
-            "AND p.due_at>=? AND p.due_at<?) OR (p.status='published' "
-            "AND p.published_at>=? AND p.published_at<?))"
-        )
-        params: list[Any] = [start, end, start, end]
-        if channel_id is not None:
-            where += " AND p.channel_id=?"
-            params.append(channel_id)
-        rows = await self.db.fetchall(
+        # Two indexed ranges (open posts by due time, published ones by publish time).
+        columns = (
             "SELECT p.*, cp.reactions AS cp_reactions, cp.comments AS cp_comments, "
             "cp.members_at_post AS cp_members FROM posts p LEFT JOIN channel_posts cp "
             "ON cp.chat_id=p.channel_id AND p.published_ids IS NOT NULL "
             "AND cp.message_id=json_extract(p.published_ids, '$[0]') "
-            f"WHERE {where} ORDER BY COALESCE(p.published_at, p.due_at), p.id",
-            params,
+        )
+        only = " AND p.channel_id=?" if channel_id is not None else ""
+        extra = (channel_id,) if channel_id is not None else ()
+        rows = await self.db.fetchall(
+            f"{columns} WHERE p.status IN ('scheduled','failed','needs_decision','publishing') "
+            f"AND p.due_at>=? AND p.due_at<?{only} UNION ALL "
+            f"{columns} WHERE p.status='published' AND p.published_at>=? AND p.published_at<?"
+            f"{only}",
+            (start, end, *extra, start, end, *extra),
         )
         result = []
         for row in rows:
@@ -246,6 +245,7 @@ class PostRepository:
                 }
             data.pop("cp_comments"), data.pop("cp_members")
             result.append((_post(data), stats))
+        result.sort(key=lambda item: (item[0].published_at or item[0].due_at, item[0].id))
         return result
 
     async def reschedule(self, post_id: int, due_at: int) -> bool:

@@ -97,15 +97,15 @@ async def open_app(browser, settings, *, language="en", scheme="light", theme=No
     stub = STUB.read_text(encoding="utf-8")
 
     async def route(r):
-        url = r.request.url
-        if url.startswith("https://telegram.org/js/telegram-web-app.js"):
-            await r.fulfill(body=stub, content_type="application/javascript")
-        elif url.startswith("http://127.0.0.1:"):
-            await r.continue_()
-        else:
-            await r.abort()
+        await r.fulfill(body=stub, content_type="application/javascript")
 
-    await page.route("**/*", route)
+    async def refuse(r):
+        await r.abort()
+
+    await page.route("https://telegram.org/js/telegram-web-app.js*", route)
+    await page.route(
+        lambda url: not url.startswith(("http://127.0.0.1:", "https://telegram.org/")), refuse
+    )
     init = sign_init_data(settings.bot_token, MANAGER_ID, int(time.time()), language_code=language)
     fragment = urlencode(
         {

@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tfs'  # no headers: Authorization carries initData
 CALLER = web.RequestKey("caller", Caller)
+AGENDA_DAYS = 14
 EditInChat = Callable[[Post, Caller], Awaitable[bool]]
 
 _AUTH_STATUS = {
@@ -54,8 +55,16 @@ _OUTCOME_STATUS = {
 }
 
 
+def json_reply(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=_compact)
+
+
+def _compact(data: Any) -> str:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
 def error(status: int, message: str, code: str) -> web.Response:
-    return web.json_response({"error": message, "code": code}, status=status)
+    return json_reply({"error": message, "code": code}, status=status)
 
 
 @web.middleware
@@ -141,7 +150,7 @@ class MiniApp:
 
     async def me(self, request: web.Request) -> web.StreamResponse:
         caller = request[CALLER]
-        return web.json_response(
+        return json_reply(
             {
                 "user_id": caller.user_id,
                 "language": caller.language,
@@ -152,10 +161,13 @@ class MiniApp:
 
     async def list_posts(self, request: web.Request) -> web.StreamResponse:
         query = request.query
-        now = datetime.fromtimestamp(self.clock(), UTC)
+        tz = self.settings.timezone
+        # by default the agenda: from the start of today in TIMEZONE, two weeks
+        today = datetime.fromtimestamp(self.clock(), tz).date()
+        midnight = datetime.combine(today, datetime.min.time(), tz).astimezone(UTC)
         try:
-            start = _moment(query.get("from"), self.settings, now - timedelta(days=1))
-            end = _moment(query.get("to"), self.settings, start + timedelta(days=14))
+            start = _moment(query.get("from"), self.settings, midnight)
+            end = _moment(query.get("to"), self.settings, start + timedelta(days=AGENDA_DAYS))
         except ValueError as exc:
             return error(400, str(exc), "bad_time")
         if end <= start:
@@ -167,7 +179,7 @@ class MiniApp:
             return error(400, "'channel' must be a numeric chat id", "bad_channel")
         entries = await self.calendar.entries(start, end, channel or None)
         gaps = await self.calendar.empty_slots(start, end, channel or None)
-        return web.json_response(
+        return json_reply(
             {
                 "from": iso(start),
                 "to": iso(end),
@@ -229,11 +241,11 @@ class MiniApp:
             return error(409, "the post is no longer in the queue", "gone")
         if not await self.edit_in_chat(post, request[CALLER]):
             return error(409, "I could not write to you: press Start in my chat first", "blocked")
-        return web.json_response({"ok": True, "id": post.id})
+        return json_reply({"ok": True, "id": post.id})
 
     async def channels(self, request: web.Request) -> web.StreamResponse:
         infos = await self.calendar.channel_list()
-        return web.json_response(
+        return json_reply(
             {
                 "timezone": self.settings.timezone.key,
                 "channels": [
@@ -258,7 +270,7 @@ class MiniApp:
         best = await self.calendar.best_times(channel)
         if best is None:
             return error(404, "no such channel", "not_found")
-        return web.json_response(
+        return json_reply(
             {
                 "channel": channel,
                 "timezone": self.settings.timezone.key,
@@ -278,14 +290,14 @@ class MiniApp:
     def _answer(self, outcome: Outcome, post: Post | None) -> web.Response:
         if outcome is Outcome.OK:
             assert post is not None
-            return web.json_response(_post_json(post))
+            return json_reply(_post_json(post))
         status, message = _OUTCOME_STATUS[outcome]
         body: dict[str, Any] = {"error": message, "code": outcome.value}
         if post is not None:
             body["post"] = _post_json(post)
             if outcome is Outcome.FAILED and post.error:
                 body["error"] = f"{message}: {post.error}"
-        return web.json_response(body, status=status)
+        return json_reply(body, status=status)
 
 
 def _post_json(post: Post) -> dict[str, Any]:

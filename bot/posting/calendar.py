@@ -139,19 +139,22 @@ class CalendarService:
             )
         return result
 
-    async def channel_list(self) -> list[ChannelInfo]:
+    async def channel_list(self, with_free_slots: bool = True) -> list[ChannelInfo]:
         all_slots = await self.slots.all()
         default = all_slots.get(SlotRepository.DEFAULT, [])
         channels = await self.channels.all()
-        taken = await self.posts.taken_times([c.chat_id for c in channels], int(self.clock()))
+        taken: set[tuple[int, int]] = set()
+        if with_free_slots:
+            taken = await self.posts.taken_times([c.chat_id for c in channels], int(self.clock()))
         result = []
         for channel in channels:
             own = channel.chat_id in all_slots
             times = all_slots.get(channel.chat_id, default)
-            mine = {t for c, t in taken if c == channel.chat_id}
-            result.append(
-                ChannelInfo(channel, times, own, self._free_slots(times, mine, FREE_SLOTS_SHOWN))
-            )
+            free = []
+            if with_free_slots:
+                mine = {t for c, t in taken if c == channel.chat_id}
+                free = self._free_slots(times, mine, FREE_SLOTS_SHOWN)
+            result.append(ChannelInfo(channel, times, own, free))
         return result
 
     def _free_slots(self, times: list[str], taken: set[int], count: int) -> list[datetime]:
@@ -171,7 +174,7 @@ class CalendarService:
         at that time: the gaps a manager plans to fill."""
         infos = [
             i
-            for i in await self.channel_list()
+            for i in await self.channel_list(with_free_slots=False)
             if channel_id is None or i.channel.chat_id == channel_id
         ]
         if not infos:
@@ -183,11 +186,14 @@ class CalendarService:
         gaps = []
         first_day = begin.astimezone(self.tz).date()
         last_day = end.astimezone(self.tz).date()
+        moments: dict[tuple[date, str], datetime | None] = {}  # channels mostly share slots
         for info in infos:
             for offset in range((last_day - first_day).days + 1):
                 day = first_day + timedelta(days=offset)
                 for slot in info.slots:
-                    at = self._slot_at(day, slot)
+                    if (day, slot) not in moments:
+                        moments[day, slot] = self._slot_at(day, slot)
+                    at = moments[day, slot]
                     if at is None or not begin <= at < end:
                         continue
                     if (info.channel.chat_id, int(at.timestamp())) not in taken:

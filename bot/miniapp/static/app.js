@@ -63,7 +63,10 @@ function applyTheme() {
 async function api(method, path, body) {
   const headers = { Authorization: `tma ${INIT}` };
   if (body) headers['Content-Type'] = 'application/json';
-  const r = await fetch(`/api${path}`, { method, headers, body: body ? JSON.stringify(body) : undefined });
+  return answer(await fetch(`/api${path}`, { method, headers, body: body ? JSON.stringify(body) : undefined }));
+}
+
+async function answer(r) {
   let data = {};
   try { data = await r.json(); } catch (e) { /* not JSON */ }
   if (!r.ok) {
@@ -78,17 +81,36 @@ async function api(method, path, body) {
 
 let TZ = 'UTC';
 let partsFormat = null;
+let todayCache = { at: 0, day: '' };
+const offsets = new Map(); // the zone's UTC offset per quarter hour (DST moves on those)
 function setZone(zone) {
   TZ = zone;
+  todayCache = { at: 0, day: '' };
+  offsets.clear();
   partsFormat = new Intl.DateTimeFormat('en-CA', {
     timeZone: TZ, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
   });
 }
 setZone('UTC');
+function offsetAt(ms) {
+  const bucket = Math.floor(ms / 900000);
+  let offset = offsets.get(bucket);
+  if (offset === undefined) {
+    const p = {};
+    for (const part of partsFormat.formatToParts(new Date(bucket * 900000))) p[part.type] = part.value;
+    offset = Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute) - bucket * 900000;
+    offsets.set(bucket, offset);
+  }
+  return offset;
+}
+const pad = (n) => String(n).padStart(2, '0');
 function local(iso) {
-  const p = {};
-  for (const part of partsFormat.formatToParts(new Date(iso))) p[part.type] = part.value;
-  return { day: `${p.year}-${p.month}-${p.day}`, time: `${p.hour}:${p.minute}` };
+  const ms = new Date(iso).getTime();
+  const d = new Date(ms + offsetAt(ms));
+  return {
+    day: `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`,
+    time: `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}`,
+  };
 }
 const utcOf = (day) => { const [y, m, d] = day.split('-').map(Number); return Date.UTC(y, m - 1, d); };
 const addDays = (day, n) => new Date(utcOf(day) + n * 86400000).toISOString().slice(0, 10);
@@ -99,8 +121,16 @@ const addMonths = (day, n) => {
   d.setUTCMonth(d.getUTCMonth() + n);
   return d.toISOString().slice(0, 10);
 };
-const fmtDay = (day, opts) => new Intl.DateTimeFormat(LANG, { timeZone: 'UTC', ...opts }).format(new Date(utcOf(day)));
-const today = () => local(new Date().toISOString()).day;
+const formats = {};
+function fmtDay(day, opts) { // Intl formatters are costly to build on a phone: one per style
+  const key = JSON.stringify(opts);
+  formats[key] = formats[key] || new Intl.DateTimeFormat(LANG, { timeZone: 'UTC', ...opts });
+  return formats[key].format(new Date(utcOf(day)));
+}
+function today() {
+  if (Date.now() - todayCache.at > 30000 || !todayCache.day) todayCache = { at: Date.now(), day: local(new Date().toISOString()).day };
+  return todayCache.day;
+}
 function dayTitle(day) {
   const base = fmtDay(day, { weekday: 'short', day: 'numeric', month: 'short' });
   if (day === today()) return `${t('today')} · ${base}`;
@@ -185,9 +215,13 @@ function Cell({ day, days, selected, outside, label, onPick }) {
 }
 
 function Calendar({ view, anchor, setAnchor, days, channels, onOpen }) {
+  const [shown, setShown] = useState(3);
+  useEffect(() => { // the first screen at once, the other days right after it is painted
+    if (view === 'agenda' && shown < 14) requestAnimationFrame(() => setTimeout(() => setShown(14), 0));
+  }, [view, shown]);
   if (view === 'agenda') {
     const list = [];
-    for (let i = 0; i < 14; i += 1) list.push(addDays(today(), i));
+    for (let i = 0; i < shown; i += 1) list.push(addDays(today(), i));
     return html`<main>${list.map((day) => html`<${Day} key=${day} day=${day} entries=${days[day]} channels=${channels} onOpen=${onOpen} />`)}</main>`;
   }
   const [start] = range(view, anchor);
@@ -320,7 +354,8 @@ function App() {
     else setToast({ text: t(err.code === 'stale' || err.code === 'past' || err.code === 'gone' ? err.code : 'error', { error: err.message }) });
   }, []);
 
-  const loadChannels = () => api('GET', '/channels').then((r) => { setZone(r.timezone); setChannels(r.channels); });
+  const useChannels = (r) => { setZone(r.timezone); setChannels(r.channels); };
+  const loadChannels = () => api('GET', '/channels').then(useChannels);
   const load = useCallback(async () => {
     const [from, to] = range(view, anchor);
     const query = new URLSearchParams({ from: `${from}T00:00`, to: `${to}T00:00` });
@@ -329,17 +364,23 @@ function App() {
       setData(await api('GET', `/posts?${query}`));
     } catch (err) { fail(err); }
   }, [view, anchor, filter]);
+  const [first, setFirst] = useState(true);
 
   useEffect(() => {
-    const strings = fetch(`static/i18n/${LANG}.json`).then((r) => r.json()).then((s) => { STRINGS = s; });
-    Promise.allSettled([strings, loadChannels()]).then(([, channelsLoaded]) => {
+    Promise.allSettled([BOOT.strings, BOOT.channels.then(useChannels), BOOT.agenda]).then(([, channelsLoaded, posts]) => {
+      performance.mark('data');
       document.documentElement.lang = LANG;
       document.title = `Steward · ${t('title')}`;
       if (channelsLoaded.status === 'rejected') fail(channelsLoaded.reason);
+      else if (posts.status === 'fulfilled') setData(posts.value);
       setReady(true);
     });
   }, []);
-  useEffect(() => { if (ready && !fatal) load(); }, [ready, load]);
+  useEffect(() => {
+    if (!ready || fatal) return;
+    if (first) { setFirst(false); if (data) return; }
+    load();
+  }, [ready, load]);
   useEffect(() => {
     if (!toast) return undefined;
     const timer = setTimeout(() => setToast(null), toast.undo ? 6000 : 3500);
@@ -415,6 +456,17 @@ function App() {
     ${toast && html`<div class="toast" role="status"><span>${toast.text}</span>${toast.undo && html`<button data-action="undo" onClick=${() => undo(toast.undo)}>${t('undo')}</button>`}</div>`}
   </div>`;
 }
+
+// Everything the first screen needs is asked for at once, before the first render; the
+// server's default range for /posts is the agenda.
+const early = window.__boot && window.__boot.lang === LANG ? window.__boot : null; // see index.html
+const BOOT = {
+  strings: (early ? early.strings : fetch(`static/i18n/${LANG}.json`)).then((r) => r.json()).then((s) => { STRINGS = s; }),
+  channels: early ? early.channels.then(answer) : api('GET', '/channels'),
+  agenda: early ? early.agenda.then(answer) : api('GET', '/posts'),
+};
+BOOT.channels.catch(() => {});
+BOOT.agenda.catch(() => {});
 
 applyTheme();
 if (tg) {
