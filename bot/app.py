@@ -53,6 +53,7 @@ from bot.posting.buttons import queue_keyboard
 from bot.posting.calendar import CalendarService
 from bot.posting.publisher import Publisher
 from bot.roles import RoleService
+from bot.semantic import create_embedding_service
 from bot.stats import charts
 from bot.stats.service import StatsService
 from handlers import build_routers, register_error_handler
@@ -114,6 +115,8 @@ class Steward:
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.i18n = create_i18n(settings.default_language)
         self.roles = RoleService(settings, self.bot)
+        # None when SEMANTIC_MODEL=off or the model cannot load: features then stay lexical.
+        self.embeddings = create_embedding_service(settings.semantic_model, settings.embeddings_url)
         self.mod_repo = ModerationRepository(self.db)
         self.moderation = ModerationService(
             self.bot, self.mod_repo, settings, self.i18n, SpamScorer(build_default_bayes())
@@ -200,6 +203,7 @@ class Steward:
             "support_repo": SupportRepository(self.db),
             "locale_for": self.locale_for,
             "calendar": self.calendar,
+            "embeddings": self.embeddings,
         }
 
     def _build_dispatcher(self) -> Dispatcher:
@@ -392,6 +396,8 @@ class Steward:
                 await runner.cleanup()
             await self.bot.session.close()
             await self.db.close()
+            if self.embeddings is not None:
+                self.embeddings.close()
             logger.info("stopped")
 
     def build_web_app(self) -> web.Application:

