@@ -26,7 +26,7 @@ from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramAPIError
 from aiogram.utils.i18n import gettext as _
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
-from aiohttp import web
+from aiohttp import ClientError, web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
@@ -418,8 +418,20 @@ class Steward:
                 self.locale_for,
                 settings.languages,
             )
-            MiniApp(settings, self.calendar, edit_in_chat).install(app)
+            MiniApp(settings, self.calendar, edit_in_chat, fetch_file=self._fetch_file).install(app)
         return app
+
+    async def _fetch_file(self, file_id: str) -> bytes | None:
+        """A small file from Telegram (the calendar's thumbnails); None when it is gone."""
+        try:
+            found = await self.bot.get_file(file_id)
+            if not found.file_path:
+                return None
+            data = await self.bot.download_file(found.file_path)
+        except (TelegramAPIError, ClientError, OSError, TimeoutError) as exc:
+            logger.info("thumbnail %s not available: %s", file_id, exc)
+            return None
+        return data.getvalue() if data is not None else None
 
     async def _start_web_server(self) -> web.AppRunner:
         settings = self.settings

@@ -439,3 +439,41 @@ async def test_no_miniapp_no_web_server_and_no_buttons(fake, tmp_path):
         assert all(c.get("reply_markup") is None for c in fake.calls_of("sendMessage"))
     finally:
         await running.stop()
+
+
+async def test_media_post_has_a_thumbnail(api, steward, fake, desk):
+    """A photo scheduled with /schedule: the calendar shows its kind, caption and thumbnail."""
+    chat, manager = desk
+    jpeg = b"\xff\xd8\xff\xe0" + b"thumbnail" * 20
+    fake.add_file("ph-small", jpeg, "photos/small.jpg")
+    photo = fake.new_message(
+        chat,
+        manager,
+        photo=[
+            {"file_id": "ph-small", "file_unique_id": "s1", "width": 90, "height": 60},
+            {"file_id": "ph-big", "file_unique_id": "b1", "width": 1280, "height": 853},
+        ],
+        caption="Sunset over the bay",
+    )
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "/schedule @news +2h", reply_to=photo)
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("Scheduled"), since=mark)
+    status, body = await api.call("GET", "/api/posts")
+    [post] = body["posts"]
+    assert post["preview"] == {
+        "kind": "photo",
+        "text": "Sunset over the bay",
+        "count": 1,
+        "thumb": True,
+    }
+    async with api.http.get(
+        f"{api.base}/api/posts/{post['id']}/thumb", headers={"Authorization": api.auth()}
+    ) as r:
+        assert r.status == 200 and r.content_type == "image/jpeg"
+        assert await r.read() == jpeg
+    async with api.http.get(f"{api.base}/api/posts/{post['id']}/thumb") as r:
+        assert r.status == 401
+    # a text post has none
+    text_post = await queue_post(steward, fake, desk, 3600)
+    status, body = await api.call("GET", f"/api/posts/{text_post}/thumb")
+    assert status == 404 and body["error"]

@@ -143,14 +143,44 @@ async def seeded(steward, fake):
         await queue_post(steward, fake, desk, 5 * 3600, "Behind the scenes, part 2"),
         await queue_post(steward, fake, desk, 26 * 3600, "Weekly digest"),
     ]
-    return ids
+    # a photo post, with the thumbnail Telegram keeps for it
+    fake.add_file("thumb-1", small_jpeg(), "photos/thumb.jpg")
+    source = fake.new_message(chat, manager, caption="Sunset over the bay")
+    photo = await steward.app.post_repo.add(
+        channel_id=CHANNEL,
+        source_chat_id=MANAGER_ID,
+        source_message_ids=[source["message_id"]],
+        due_at=int(time.time()) + 28 * 3600,
+        created_by=MANAGER_ID,
+        now=int(time.time()),
+        preview={"kind": "photo", "preview": "Sunset over the bay", "count": 1, "thumb": "thumb-1"},
+    )
+    return [*ids, photo]
+
+
+def small_jpeg() -> bytes:
+    from io import BytesIO
+
+    from PIL import Image
+
+    image = Image.new("RGB", (90, 60))
+    image.putdata([(255 - y * 3, 120 + x, 60 + y * 2) for y in range(60) for x in range(90)])
+    out = BytesIO()
+    image.save(out, "JPEG", quality=80)
+    return out.getvalue()
 
 
 async def test_agenda_move_cancel_and_dark_theme(steward, fake, seeded, browser):
-    first, second, _ = seeded
+    first, second, _, photo = seeded
     page = await open_app(browser, steward.settings)
     for post_id in seeded:
         await page.locator(f"[data-post='{post_id}']").wait_for()
+    await page.wait_for_function(  # the thumbnail, fetched with the sign-in, is decoded
+        "sel => { const i = document.querySelector(sel); return i && i.complete && i.naturalWidth }",
+        arg=f"[data-post='{photo}'] img.thumb",
+    )
+    width = await page.locator(f"[data-post='{photo}'] img.thumb").evaluate("i => i.naturalWidth")
+    assert width == 90
     assert "Launch day" in await page.locator(f"[data-post='{first}']").inner_text()
     assert await page.locator(".item.slot").count() > 0  # empty slots are visible
     assert await page.locator("header h1").inner_text() == "📅 Calendar"

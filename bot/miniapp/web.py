@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -82,6 +83,11 @@ async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return error(500, "internal error; the bot's log says more", "internal")
 
 
+FetchFile = Callable[[str], Awaitable[bytes | None]]
+THUMB_CACHE = 256  # thumbnails kept in memory (a few KB each)
+MAX_THUMB_BYTES = 1_000_000
+
+
 class MiniApp:
     def __init__(
         self,
@@ -89,11 +95,14 @@ class MiniApp:
         calendar: CalendarService,
         edit_in_chat: EditInChat,
         clock: Callable[[], float] = time.time,
+        fetch_file: FetchFile | None = None,
     ) -> None:
         self.settings = settings
         self.calendar = calendar
         self.edit_in_chat = edit_in_chat
         self.clock = clock
+        self.fetch_file = fetch_file
+        self._thumbs: OrderedDict[str, bytes] = OrderedDict()
 
     # --- wiring -------------------------------------------------------------------------------
 
@@ -109,6 +118,7 @@ class MiniApp:
         api.router.add_post("/posts/{id}/publish", self.publish_post)
         api.router.add_delete("/posts/{id}", self.cancel_post)
         api.router.add_post("/posts/{id}/edit", self.edit_post)
+        api.router.add_get("/posts/{id}/thumb", self.thumbnail)
         api.router.add_get("/channels", self.channels)
         api.router.add_get("/best-times", self.best_times)
         api.router.add_get("/me", self.me)
@@ -242,6 +252,29 @@ class MiniApp:
         if not await self.edit_in_chat(post, request[CALLER]):
             return error(409, "I could not write to you: press Start in my chat first", "blocked")
         return json_reply({"ok": True, "id": post.id})
+
+    async def thumbnail(self, request: web.Request) -> web.StreamResponse:
+        """The post's media thumbnail, fetched from Telegram once and kept in memory."""
+        post_id = _post_id(request)
+        if post_id is None:
+            return error(400, "the post id must be a number", "bad_id")
+        post = await self.calendar.post(post_id)
+        file_id = (post.preview or {}).get("thumb") if post else None
+        if not file_id or self.fetch_file is None:
+            return error(404, "this post has no thumbnail", "not_found")
+        data = self._thumbs.get(file_id)
+        if data is None:
+            data = await self.fetch_file(file_id)
+            if data is None or len(data) > MAX_THUMB_BYTES:
+                return error(404, "the thumbnail is not available", "not_found")
+            self._thumbs[file_id] = data
+            while len(self._thumbs) > THUMB_CACHE:
+                self._thumbs.popitem(last=False)
+        self._thumbs.move_to_end(file_id)
+        kind = "image/webp" if data[8:12] == b"WEBP" else "image/jpeg"
+        return web.Response(
+            body=data, content_type=kind, headers={"Cache-Control": "private, max-age=86400"}
+        )
 
     async def channels(self, request: web.Request) -> web.StreamResponse:
         infos = await self.calendar.channel_list()

@@ -167,6 +167,19 @@ function previewText(post) {
   return [kind && `[${kind}]`, first].filter(Boolean).join(' ') || t('no_post_content');
 }
 
+const thumbs = new Map(); // post id -> object URL of its thumbnail (fetched with the sign-in)
+function Thumb({ post }) {
+  const [src, setSrc] = useState(thumbs.get(post.id) || null);
+  useEffect(() => {
+    if (src || !(post.preview && post.preview.thumb)) return;
+    fetch(`/api/posts/${post.id}/thumb`, { headers: { Authorization: `tma ${INIT}` } })
+      .then((r) => (r.ok ? r.blob() : null))
+      .then((blob) => { if (blob) { const url = URL.createObjectURL(blob); thumbs.set(post.id, url); setSrc(url); } })
+      .catch(() => {});
+  }, [post.id]);
+  return src ? html`<img class="thumb" src=${src} alt="" />` : '';
+}
+
 function PostItem({ entry, channels, onOpen }) {
   const { post } = entry;
   const stats = post.status === 'published' && post.reactions != null
@@ -174,6 +187,7 @@ function PostItem({ entry, channels, onOpen }) {
     : '';
   return html`<button class="item post" data-post=${post.id} onClick=${() => { haptic.tap(); onOpen(post); }}>
     <span class="time">${entry.time}</span>
+    ${post.preview && post.preview.thumb && html`<${Thumb} post=${post} />`}
     <span class="body">
       <div class="ch">#${post.id} · ${channels[post.channel] || post.channel_title}</div>
       <div class="pv">${previewText(post)}</div>
@@ -306,7 +320,7 @@ function Sheet({ post, channel, channels, onClose, act }) {
       <div class="sub">${when(placed(post))} · ${t(post.status)}${post.error ? ` · ${t('error_detail', { error: post.error })}` : ''}</div>
       ${mode === 'main' && html`<div>
         <div class="label">${t('preview')}</div>
-        <div class="preview">${(post.preview && post.preview.text) || previewText(post)}</div>
+        <div class="preview">${post.preview && post.preview.thumb && html`<${Thumb} post=${post} />`}${(post.preview && post.preview.text) || previewText(post)}</div>
         <${Options} post=${post} />
         <div class="actions">
           ${open && html`<button class="btn primary" data-action="move" onClick=${() => { haptic.tap(); setMode('move'); }}>🕒 ${t('move')}</button>`}
