@@ -176,7 +176,7 @@ async def test_agenda_move_cancel_and_dark_theme(steward, fake, seeded, browser)
     for post_id in seeded:
         await page.locator(f"[data-post='{post_id}']").wait_for()
     await page.wait_for_function(  # the thumbnail, fetched with the sign-in, is decoded
-        "sel => { const i = document.querySelector(sel); return i && i.complete && i.naturalWidth }",
+        "s => { const i = document.querySelector(s); return i && i.complete && i.naturalWidth }",
         arg=f"[data-post='{photo}'] img.thumb",
     )
     width = await page.locator(f"[data-post='{photo}'] img.thumb").evaluate("i => i.naturalWidth")
