@@ -232,7 +232,14 @@ async def bench_browser(port: int, settings, renders: int, verbose: bool = False
                 )
                 print("  resources (start, end ms):", marks)
                 data = await page.evaluate("performance.getEntriesByName('data')[0].startTime")
-                print(f"  data ready {data:.0f} ms, rendered {first:.0f} ms")
+                app = await page.evaluate("performance.getEntriesByName('app')[0].startTime")
+                dom = await page.evaluate(
+                    "performance.getEntriesByType('navigation')[0].domContentLoadedEventStart"
+                )
+                print(
+                    f"  app.js runs {app:.0f} ms, DOMContentLoaded {dom:.0f} ms, "
+                    f"data ready {data:.0f} ms, rendered {first:.0f} ms"
+                )
             items = await page.locator("[data-post]").count()
             results.append(first)
             await context.close()

@@ -5,6 +5,7 @@ import { h, render } from 'preact';
 import { useState, useEffect, useCallback } from 'preact/hooks';
 import htm from 'htm';
 
+performance.mark('app');
 const html = htm.bind(h);
 const tg = window.Telegram && window.Telegram.WebApp;
 const LANGS = ['en', 'ru', 'nl'];
