@@ -230,7 +230,7 @@ function Cell({ day, days, selected, outside, label, onPick }) {
 }
 
 function Calendar({ view, anchor, setAnchor, days, channels, onOpen }) {
-  const [shown, setShown] = useState(3);
+  const [shown, setShown] = useState(2);
   useEffect(() => { // the first screen at once, the other days right after it is painted
     if (view === 'agenda' && shown < 14) requestAnimationFrame(() => setTimeout(() => setShown(14), 0));
   }, [view, shown]);
