@@ -91,7 +91,7 @@ async def seed(db: Database, posts: int, settings) -> None:
             created_by=MANAGER,
             now=now,
             silent=n % 7 == 0,
-            preview={"kind": "text", "preview": f"Post number {n}: " + "words " * 12, "count": 1},
+            summary={"kind": "text", "text": f"Post number {n}: " + "words " * 12, "count": 1},
         )
         if n < published:
             await repo.claim(post_id)
@@ -251,7 +251,7 @@ async def bench_browser(port: int, settings, renders: int, verbose: bool = False
     print(
         f"\nfirst render, CPU throttled 4x, 360x740, {items} posts in the agenda, {renders} cold "
         f"loads: min {min(results):.0f}  median {statistics.median(results):.0f}  "
-        f"max {max(results):.0f} ms\n  main-thread task time when read just after it (throttled): min "
+        f"max {max(results):.0f} ms\n  main-thread task time read just after (throttled): min "
         f"{min(busy):.0f}  median {statistics.median(busy):.0f}  max {max(busy):.0f} ms; "
         f"load average at start {load:.1f} on {os.cpu_count()} CPUs"
     )

@@ -455,7 +455,7 @@ async def confirm(
             pin=draft.pin,
             delete_after_hours=draft.delete_after_hours,
             buttons=draft.buttons,
-            preview=draft.summary,
+            summary=draft.summary,
         )
         publisher.arm(await post_repo.get(post_id))
         lines.append(

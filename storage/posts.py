@@ -30,8 +30,8 @@ class Post:
     error: str | None
     followup_ids: list[int] | None = None
     deleted_at: int | None = None
+    summary: dict[str, Any] | None = None  # what the content is: {"kind", "text", "count"}
     version: int = 1
-    preview: dict[str, Any] | None = None
 
 
 # Posts the calendar may still move, publish or cancel: not out, not on their way out.
@@ -40,7 +40,7 @@ OPEN_STATUSES = ("scheduled", "failed", "needs_decision")
 
 def _post(row: Any) -> Post:
     data = dict(row)
-    for key in ("source_message_ids", "buttons", "published_ids", "followup_ids", "preview"):
+    for key in ("source_message_ids", "buttons", "published_ids", "followup_ids", "summary"):
         data[key] = json.loads(data[key]) if data[key] else None
     data["silent"], data["pin"] = bool(data["silent"]), bool(data["pin"])
     return Post(**data)
@@ -64,12 +64,12 @@ class PostRepository:
         delete_after_hours: int | None = None,
         buttons: list | None = None,
         recurrence: str | None = None,
-        preview: dict[str, Any] | None = None,
+        summary: dict[str, Any] | None = None,
     ) -> int:
         cursor = await self.db.execute(
             "INSERT INTO posts(channel_id, source_chat_id, source_message_ids, due_at, "
             "created_by, created_at, silent, pin, delete_after_hours, buttons, recurrence, "
-            "preview) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            "summary) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 channel_id,
                 source_chat_id,
@@ -82,7 +82,7 @@ class PostRepository:
                 delete_after_hours,
                 json.dumps(buttons) if buttons else None,
                 recurrence,
-                json.dumps(preview) if preview else None,
+                json.dumps(summary, ensure_ascii=False) if summary else None,
             ),
         )
         return int(cursor.lastrowid)
@@ -91,10 +91,20 @@ class PostRepository:
         row = await self.db.fetchone("SELECT * FROM posts WHERE id=?", (post_id,))
         return _post(row) if row else None
 
-    async def with_status(self, *statuses: str) -> list[Post]:
+    async def count_with_status(self, *statuses: str) -> int:
         marks = ", ".join("?" for _ in statuses)
+        row = await self.db.fetchone(
+            f"SELECT COUNT(*) FROM posts WHERE status IN ({marks})", statuses
+        )
+        return int(row[0]) if row else 0
+
+    async def with_status(
+        self, *statuses: str, limit: int | None = None, offset: int = 0
+    ) -> list[Post]:
+        marks = ", ".join("?" for _ in statuses)
+        page = "" if limit is None else f" LIMIT {int(limit)} OFFSET {int(offset)}"
         rows = await self.db.fetchall(
-            f"SELECT * FROM posts WHERE status IN ({marks}) ORDER BY due_at, id", statuses
+            f"SELECT * FROM posts WHERE status IN ({marks}) ORDER BY due_at, id{page}", statuses
         )
         return [_post(r) for r in rows]
 
@@ -151,13 +161,17 @@ class PostRepository:
         self,
         post_id: int,
         source_message_ids: list[int],
-        preview: dict[str, Any] | None = None,
+        summary: dict[str, Any] | None = None,
     ) -> bool:
         """Edit: new content for a post that has not gone out yet."""
         cursor = await self.db.execute(
-            "UPDATE posts SET source_message_ids=?, preview=COALESCE(?, preview) WHERE id=? "
+            "UPDATE posts SET source_message_ids=?, summary=? WHERE id=? "
             "AND status IN ('scheduled','failed','needs_decision')",
-            (json.dumps(source_message_ids), json.dumps(preview) if preview else None, post_id),
+            (
+                json.dumps(source_message_ids),
+                json.dumps(summary, ensure_ascii=False) if summary else None,
+                post_id,
+            ),
         )
         return cursor.rowcount == 1
 

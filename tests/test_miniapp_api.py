@@ -65,7 +65,7 @@ async def api(steward):
 async def desk(fake: FakeTelegram, steward):
     fake.add_chat(CHANNEL, "channel", "News", username="news")
     manager = fake.user(MANAGER_ID, "Manny")
-    chat = fake.private_chat(manager)
+    chat = fake.start_bot(manager)
     await steward.app.channel_repo.upsert(
         Channel(CHANNEL, "News", "news", True, True, True, True), int(time.time())
     )
@@ -84,7 +84,7 @@ async def queue_post(steward, fake, desk, in_seconds: float, text: str = "Big ne
         due_at=int(time.time() + in_seconds),
         created_by=MANAGER_ID,
         now=int(time.time()),
-        preview={"kind": "text", "preview": text, "count": 1},
+        summary={"kind": "text", "text": text, "count": 1},
     )
     app.publisher.arm(await app.post_repo.get(post_id))
     return post_id
@@ -393,7 +393,7 @@ async def test_edit_in_chat_sends_the_post_back_and_takes_new_content(api, stewa
     assert done.plain == f"✏️ Post #{post_id} now has this content."
     post = await steward.app.post_repo.get(post_id)
     assert post.source_message_ids == [new["message_id"]]
-    assert post.preview["preview"] == "New text"
+    assert post.summary["text"] == "New text"
 
 
 # --- buttons ----------------------------------------------------------------------------------
@@ -403,7 +403,7 @@ async def test_menu_button_per_manager_and_calendar_button_under_queue(fake, bot
     from tests.harness import RunningBot, settings_for
 
     manager = fake.user(MANAGER_ID, "Manny")
-    chat = fake.private_chat(manager)
+    chat = fake.start_bot(manager)
     running = RunningBot(fake=fake, settings=settings_for(bot_env), env=bot_env)
     await running.start()
     try:
@@ -428,7 +428,7 @@ async def test_no_miniapp_no_web_server_and_no_buttons(fake, tmp_path):
 
     env = make_env(fake, tmp_path)
     manager = fake.user(MANAGER_ID, "Manny")
-    chat = fake.private_chat(manager)
+    chat = fake.start_bot(manager)
     running = RunningBot(fake=fake, settings=settings_for(env), env=env)
     await running.start()
     try:

@@ -132,7 +132,7 @@ async def seeded(steward, fake):
 
     fake.add_chat(CHANNEL, "channel", "News", username="news")
     manager = fake.user(MANAGER_ID, "Manny")
-    chat = fake.private_chat(manager)
+    chat = fake.start_bot(manager)
     await steward.app.channel_repo.upsert(
         Channel(CHANNEL, "News", "news", True, True, True, True), int(time.time())
     )
@@ -153,7 +153,7 @@ async def seeded(steward, fake):
         due_at=int(time.time()) + 28 * 3600,
         created_by=MANAGER_ID,
         now=int(time.time()),
-        preview={"kind": "photo", "preview": "Sunset over the bay", "count": 1, "thumb": "thumb-1"},
+        summary={"kind": "photo", "text": "Sunset over the bay", "count": 1, "thumb": "thumb-1"},
     )
     return [*ids, photo]
 

@@ -259,7 +259,7 @@ class MiniApp:
         if post_id is None:
             return error(400, "the post id must be a number", "bad_id")
         post = await self.calendar.post(post_id)
-        file_id = (post.preview or {}).get("thumb") if post else None
+        file_id = (post.summary or {}).get("thumb") if post else None
         if not file_id or self.fetch_file is None:
             return error(404, "this post has no thumbnail", "not_found")
         data = self._thumbs.get(file_id)

@@ -305,8 +305,8 @@ class CalendarService:
 
 def entry_json(entry: Entry, tz: ZoneInfo) -> dict[str, Any]:
     post = entry.post
-    preview = post.preview or {}
-    kind = preview.get("kind") or ("album" if len(post.source_message_ids) > 1 else "text")
+    summary = post.summary or {}  # kept when the post was queued or edited
+    kind = summary.get("kind") or ("album" if len(post.source_message_ids) > 1 else "text")
     return {
         "id": post.id,
         "channel": post.channel_id,
@@ -317,9 +317,9 @@ def entry_json(entry: Entry, tz: ZoneInfo) -> dict[str, Any]:
         "version": post.version,
         "preview": {
             "kind": kind,
-            "text": preview.get("preview") or preview.get("text") or "",
-            "count": preview.get("count", len(post.source_message_ids)),
-            "thumb": bool(preview.get("thumb")),
+            "text": summary.get("text") or summary.get("preview") or "",
+            "count": summary.get("count", len(post.source_message_ids)),
+            "thumb": bool(summary.get("thumb")),
         },
         "options": {
             "silent": post.silent,

@@ -32,6 +32,8 @@ SWEEP_SECONDS = 30
 FOLLOWUP_TEXT = "⬆️"  # under an album, carrying its buttons; language-neutral on purpose
 
 Notify = Callable[[Post, str], Awaitable[None]]
+# (channel id, every message id of the post incl. an album's parts and the follow-up, unix time)
+Published = Callable[[int, list[int], int], Awaitable[None]]
 
 
 def url_keyboard(buttons: list[list[dict[str, str]]] | None) -> InlineKeyboardMarkup | None:
@@ -56,7 +58,7 @@ class Publisher:
         channels: ChannelRepository | None = None,
         tz: ZoneInfo | None = None,
         mark_channel: Callable[[int], None] | None = None,
-        on_published: Callable[[Post, list[int], int], Awaitable[None]] | None = None,
+        on_published: Published | None = None,
     ) -> None:
         self.bot = bot
         self.repo = repo
@@ -67,7 +69,6 @@ class Publisher:
         self.notify = notify
         self.clock = clock
         self.mark_channel = mark_channel or (lambda chat_id: None)
-        # Telegram sends no channel_post for the bot's own posts: statistics learn of them here.
         self.on_published = on_published
 
     @staticmethod
@@ -151,11 +152,7 @@ class Publisher:
             return False
         published_at = int(self.clock())
         await self.repo.mark_published(post.id, ids, published_at, followup)
-        if self.on_published is not None and ids:
-            try:
-                await self.on_published(post, ids, published_at)
-            except Exception:  # statistics must never make a sent post look unsent
-                logger.exception("post %s published; recording it for statistics failed", post.id)
+        await self._report_published(post, [*ids, *(followup or [])], published_at)
         if post.delete_after_hours:
             self.arm_deletion(await self.repo.get(post.id))
         if post.recurrence:
@@ -168,6 +165,15 @@ class Publisher:
             except TelegramAPIError as exc:
                 logger.warning("post %s published but not pinned: %s", post.id, exc)
         return True
+
+    async def _report_published(self, post: Post, ids: list[int], published_at: int) -> None:
+        """Statistics learn of the post here: Telegram will never send its `channel_post`."""
+        if self.on_published is None or not ids:
+            return
+        try:
+            await self.on_published(post.channel_id, ids, published_at)
+        except Exception:  # the post is out; its statistics must not undo that
+            logger.exception("post %s published but not recorded for statistics", post.id)
 
     async def _queue_next(self, post: Post) -> None:
         """A recurring post queues its next occurrence once this one is out."""
@@ -193,7 +199,7 @@ class Publisher:
             delete_after_hours=post.delete_after_hours,
             buttons=post.buttons,
             recurrence=post.recurrence,
-            preview=post.preview,
+            summary=post.summary,
         )
         next_post = await self.repo.get(next_id)
         if next_post is not None:
