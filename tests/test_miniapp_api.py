@@ -197,7 +197,7 @@ async def test_page_is_served_at_the_path_of_miniapp_url(api, desk):
 
 async def test_published_posts_carry_reactions_and_er(api, steward, fake, desk):
     stats = steward.app.stats.repo
-    await stats.set_members(CHANNEL, datetime.now(UTC).date().isoformat(), 200)
+    fake.chats[CHANNEL].member_count = 200  # asked for when the post goes out
     post_id = await queue_post(steward, fake, desk, 3600)
     status, _ = await api.call("POST", f"/api/posts/{post_id}/publish")
     assert status == 200
