@@ -161,12 +161,12 @@ def thumbnail_id(messages: list[Any]) -> str | None:
     or the thumbnail Telegram made for a video, GIF, document, sticker or audio cover."""
     for message in messages:
         photo = getattr(message, "photo", None)
-        if photo:
+        if photo and getattr(photo[0], "file_id", None):
             return photo[0].file_id
         for kind in ("video", "animation", "document", "video_note", "sticker", "audio"):
             media = getattr(message, kind, None)
             thumb = getattr(media, "thumbnail", None) if media else None
-            if thumb is not None:
+            if getattr(thumb, "file_id", None):
                 return thumb.file_id
     return None
 
