@@ -39,12 +39,11 @@ from bot.engagement.quizzes import QuizRunner
 from bot.faq.service import FaqService
 from bot.i18n import LanguageMiddleware, create_i18n, pick_language
 from bot.middlewares import (
-    ChatMigrationMiddleware,
+    IncomingMessageMiddleware,
     InFlightMiddleware,
     RoleCacheMiddleware,
     RoleMiddleware,
     SeenMiddleware,
-    TopicReplyMiddleware,
 )
 from bot.miniapp.buttons import set_menu_buttons
 from bot.miniapp.web import ACCESS_LOG_FORMAT, MiniApp
@@ -267,13 +266,12 @@ class Steward:
         # Campaigns record joins and leaves in update order, before anything awaits (see there).
         dp.update.outer_middleware(CampaignMiddleware(self.campaigns))
         LanguageMiddleware(self.i18n, self.settings.languages, self._chat_languages).setup(dp)
-        topic_replies = TopicReplyMiddleware()
-        dp.message.outer_middleware(topic_replies)
-        dp.edited_message.outer_middleware(topic_replies)
+        incoming = IncomingMessageMiddleware(self.migrations)
+        dp.message.outer_middleware(incoming)
+        dp.edited_message.outer_middleware(incoming)
         seen = SeenMiddleware(dp["users"], dp["chats"])
         for observer in (dp.message, dp.edited_message, dp.callback_query, dp.my_chat_member):
             observer.outer_middleware(seen)
-        dp.message.outer_middleware(ChatMigrationMiddleware(self.migrations))
         role_cache = RoleCacheMiddleware(self.roles)
         dp.chat_member.outer_middleware(role_cache)
         dp.my_chat_member.outer_middleware(role_cache)
