@@ -26,7 +26,7 @@ from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramAPIError
 from aiogram.utils.i18n import gettext as _
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
-from aiohttp import web
+from aiohttp import ClientError, web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -46,6 +46,8 @@ from bot.middlewares import (
     RoleMiddleware,
     SeenMiddleware,
 )
+from bot.miniapp.buttons import set_menu_buttons
+from bot.miniapp.web import ACCESS_LOG_FORMAT, MiniApp
 from bot.moderation import language
 from bot.moderation.outbox import LogOutbox
 from bot.moderation.service import ModerationService
@@ -61,6 +63,7 @@ from bot.moderation.understanding import SemanticSpamClassifier
 from bot.outbound import OutboundMiddleware
 from bot.posting.albums import AlbumCollector
 from bot.posting.buttons import queue_keyboard
+from bot.posting.calendar import CalendarService
 from bot.posting.publisher import Publisher
 from bot.posting.queue import PostQueue
 from bot.private import PrivateNotes
@@ -73,6 +76,7 @@ from bot.stats.service import StatsService
 from handlers import build_routers, register_error_handler
 from handlers.campaigns import CampaignMiddleware
 from handlers.faq import GroupMessagesMiddleware
+from handlers.miniapp import edit_in_chat_sender
 from handlers.moderation import ReportLimiter
 from handlers.protection import Captcha, ProtectionMiddleware
 from handlers.reputation import ReputationMiddleware, ReputationNotes
@@ -205,6 +209,14 @@ class Steward:
             self.locale_for,
             notes=self.notes,
         )
+        self.calendar = CalendarService(
+            self.post_repo,
+            self.channel_repo,
+            SlotRepository(self.db),
+            StatsRepository(self.db),
+            self.publisher,
+            settings.timezone,
+        )
         self.support_repo = SupportRepository(self.db)
         self.reputation = ReputationService(
             ReputationRepository(self.db),
@@ -227,6 +239,7 @@ class Steward:
         self.semantic_training: asyncio.Task[None] | None = None
         self.started = asyncio.Event()
         self.dispatcher = self._build_dispatcher()
+        self.web_port: int | None = None  # the port the web server listens on, once started
 
     def services(self) -> dict[str, Any]:
         """What handlers may ask for by parameter name (aiogram injects workflow data)."""
@@ -262,6 +275,7 @@ class Steward:
             "reputation_notes": self.reputation_notes,
             "migrations": self.migrations,
             "locale_for": self.locale_for,
+            "calendar": self.calendar,
             "embeddings": self.embeddings,
         }
 
@@ -509,6 +523,9 @@ class Steward:
             sorted(self.settings.manager_ids),
             [g.chat_id for g in groups],
         )
+        if self.settings.miniapp_url:
+            menus = await set_menu_buttons(self.bot, self.settings, self.i18n, self.locale_for)
+            logger.info("calendar menu button set for %d manager(s)", menus)
         self.started.set()
 
     async def _on_shutdown(self) -> None:
@@ -522,7 +539,10 @@ class Steward:
 
     async def run(self) -> None:
         await self.db.open()
+        runner: web.AppRunner | None = None
         try:
+            if self.settings.webhook_url or self.settings.miniapp_url:
+                runner = await self._start_web_server()
             if self.settings.webhook_url:
                 await self._run_webhook()
             else:
@@ -534,24 +554,66 @@ class Steward:
                     close_bot_session=True,
                 )
         finally:
+            if runner is not None:
+                await runner.cleanup()
             await self.bot.session.close()
             await self.db.close()
             if self.embeddings is not None:
                 self.embeddings.close()
             logger.info("stopped")
 
+    def build_web_app(self) -> web.Application:
+        """The one web server: the webhook (in webhook mode) and the calendar Mini App."""
+        settings = self.settings
+        app = web.Application()
+        if settings.webhook_url:
+            path = urlsplit(settings.webhook_url).path or "/webhook"
+            SimpleRequestHandler(
+                dispatcher=self.dispatcher, bot=self.bot, secret_token=settings.webhook_secret
+            ).register(app, path=path)
+            setup_application(app, self.dispatcher, bot=self.bot)
+        if settings.miniapp_url:
+            edit_in_chat = edit_in_chat_sender(
+                self.bot,
+                self.dispatcher.storage,
+                self.i18n,
+                self.locale_for,
+                settings.languages,
+            )
+            MiniApp(settings, self.calendar, edit_in_chat, fetch_file=self._fetch_file).install(app)
+        return app
+
+    async def _fetch_file(self, file_id: str) -> bytes | None:
+        """A small file from Telegram (the calendar's thumbnails); None when it is gone."""
+        try:
+            found = await self.bot.get_file(file_id)
+            if not found.file_path:
+                return None
+            data = await self.bot.download_file(found.file_path)
+        except (TelegramAPIError, ClientError, OSError, TimeoutError) as exc:
+            logger.info("thumbnail %s not available: %s", file_id, exc)
+            return None
+        return data.getvalue() if data is not None else None
+
+    async def _start_web_server(self) -> web.AppRunner:
+        settings = self.settings
+        runner = web.AppRunner(self.build_web_app(), access_log_format=ACCESS_LOG_FORMAT)
+        await runner.setup()
+        site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self.web_port = settings.webhook_port
+        logger.info("web server listening on %s:%s", settings.webhook_host, settings.webhook_port)
+        if settings.miniapp_url:
+            logger.info("calendar Mini App at %s", settings.miniapp_url)
+        return runner
+
     async def _run_webhook(self) -> None:
         settings = self.settings
         path = urlsplit(settings.webhook_url).path or "/webhook"
-        app = web.Application()
-        SimpleRequestHandler(
-            dispatcher=self.dispatcher, bot=self.bot, secret_token=settings.webhook_secret
-        ).register(app, path=path)
-        setup_application(app, self.dispatcher, bot=self.bot)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
-        await site.start()
         await self.bot.set_webhook(
             settings.webhook_url,
             secret_token=settings.webhook_secret,
@@ -566,10 +628,7 @@ class Steward:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with suppress(NotImplementedError):
                     loop.add_signal_handler(sig, self._webhook_stop.set)
-        try:
-            await self._webhook_stop.wait()
-        finally:
-            await runner.cleanup()
+        await self._webhook_stop.wait()
 
     async def stop(self) -> None:
         """Stop from inside the process (tests, embedding); signals do the same."""
