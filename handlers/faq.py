@@ -200,7 +200,7 @@ async def faq_add(
         message.from_user.id,
         now(),
     )
-    faq.invalidate()
+    await faq.refresh()
     where = _("all chats") if scope_of(message) is None else _("this chat")
     await message.reply(
         _("✅ FAQ entry #{id} added ({language}, {where}): {question}").format(
@@ -265,7 +265,7 @@ async def faq_edit(
         await message.reply(html.escape(_("A new language needs its answer too: add | <answer>.")))
         return
     await faq_repo.set_language(entry.id, language, phrasings, answer, now())
-    faq.invalidate()
+    await faq.refresh()
     await message.reply(
         _("✏️ FAQ entry #{id} updated ({language}).").format(id=entry.id, language=language)
     )
@@ -288,7 +288,7 @@ async def faq_del(
             await message.reply(html.escape(_("Usage: /faq_del <id>")))
         return
     await faq_repo.set_deleted(entry.id, now())
-    faq.invalidate()
+    await faq.refresh()
     undo = InlineKeyboardMarkup(
         inline_keyboard=[
             [
@@ -759,7 +759,7 @@ async def support_pressed(
         await faq_repo.set_deleted(entry_id, now())  # a double tap lost the race
         await query.answer()
         return
-    faq.invalidate()
+    await faq.refresh()
     await query.message.edit_text(
         _("✅ Delivered and added to the FAQ as #{id}.").format(id=entry_id)
     )
@@ -774,6 +774,7 @@ async def faq_pressed(
     faq_repo: FaqRepository,
     stats: StatsService,
     roles: Roles,
+    settings: Settings,
     locale_for: LocaleFor,
 ) -> None:
     op = callback_data.op
@@ -810,6 +811,10 @@ async def faq_pressed(
         await faq_repo.remember_answer(message.chat.id, entry.id, language, sent, now())
         if message.chat.type != "private":
             stats.collector.bump(message.chat.id, "faq_answered")
+        if callback_data.asker and question is not None and question.text:
+            # the asker's own wording, in the language it is written in, is a new phrasing
+            wording = detect_language(question.text, settings.languages) or language
+            await faq.learn_phrasing(entry.id, question.text, wording)
         with suppress(TelegramAPIError):  # the suggestions have done their job
             await message.delete()
         await query.answer()
@@ -822,7 +827,7 @@ async def faq_pressed(
             )
             return
         if await faq_repo.set_deleted(callback_data.entry, None):
-            faq.invalidate()
+            await faq.refresh()
             await message.edit_text(_("↩️ FAQ entry #{id} restored.").format(id=callback_data.entry))
         await query.answer()
 
