@@ -32,11 +32,17 @@ WEIGHT_PHRASING = 1.0
 WEIGHT_ANSWER = 0.5
 WEIGHT_CENTROID = 1.5
 
-ANSWER_AT = 0.8725  # fused score from which the bot answers ...
-MARGIN = 0.0125  # ... when the best entry beats the runner-up by this much
-AGREED_AT = 0.87  # or from here, when the lexical matcher answers the same entry on its own
-SUGGEST_FROM = 0.86  # "Did you mean…" from here
-SUGGEST_WITHIN = 0.03  # only entries this close to the best are offered
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    answer_at: float = 0.8725  # fused score from which the bot answers ...
+    margin: float = 0.0125  # ... when the best entry beats the runner-up by this much
+    agreed_at: float = 0.87  # or from here, when the lexical matcher answers the same entry
+    suggest_from: float = 0.86  # "Did you mean…" from here
+    suggest_within: float = 0.03  # only entries this close to the best are offered
+
+
+CALIBRATED = Thresholds()
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +115,7 @@ def decide(
     semantic: Mapping[int, float],
     lexical_kind: str,
     lexical_best: int | None,
+    limits: Thresholds = CALIBRATED,
 ) -> HybridDecision:
     """Answer, suggest or stay silent from the entries' fused scores (already limited to what the
     chat may see) and what the lexical matcher alone would do."""
@@ -117,16 +124,16 @@ def decide(
         return HybridDecision("none", None, [])
     (best, score), runner = ranked[0], (ranked[1] if len(ranked) > 1 else (None, 0.0))
     match = Match(best, score, runner[1], runner[0])
-    agreed = lexical_kind == "answer" and lexical_best == best and score >= AGREED_AT
-    if (score >= ANSWER_AT and score - runner[1] >= MARGIN) or agreed:
+    agreed = lexical_kind == "answer" and lexical_best == best and score >= limits.agreed_at
+    if (score >= limits.answer_at and score - runner[1] >= limits.margin) or agreed:
         kind = "answer"
-    elif score >= SUGGEST_FROM:
+    elif score >= limits.suggest_from:
         kind = "suggest"
     else:
         kind = "none"
     suggestions = [
         entry_id
         for entry_id, value in ranked[:3]
-        if value >= SUGGEST_FROM and value >= score - SUGGEST_WITHIN
+        if value >= limits.suggest_from and value >= score - limits.suggest_within
     ]
     return HybridDecision(kind, match, suggestions)

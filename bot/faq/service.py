@@ -331,7 +331,11 @@ class FaqService:
         await self._ensure()
         return self._entries.get(entry_id)
 
-    async def decide(self, question: str, chat_id: int | None) -> Decision:
+    async def candidates(
+        self, question: str, chat_id: int | None
+    ) -> tuple[Decision, dict[int, float] | None]:
+        """What the lexical matcher alone decides, and the fused semantic score of every entry
+        the chat may see (None when matching lexically)."""
         index = await self._ensure()
 
         def visible(entry_id: int) -> bool:
@@ -342,17 +346,21 @@ class FaqService:
         if ranked:
             (best, score), runner = ranked[0], (ranked[1] if len(ranked) > 1 else (None, 0.0))
             match = Match(best, score, runner[1], runner[0])
-            kind = index.classify(match)
-            lexical = Decision(kind, match, [e for e, s in ranked[:3] if s >= index.suggest_from])
+            suggestions = [e for e, s in ranked[:3] if s >= index.suggest_from]
+            lexical = Decision(index.classify(match), match, suggestions)
         else:
             lexical = Decision("none", None, [])
         meaning = await self._semantic_scores(question)
+        if meaning is not None:
+            meaning = {e: s for e, s in meaning.items() if visible(e)}
+        return lexical, meaning
+
+    async def decide(self, question: str, chat_id: int | None) -> Decision:
+        lexical, meaning = await self.candidates(question, chat_id)
         if meaning is None:
             return lexical
         hybrid = semantic.decide(
-            {e: s for e, s in meaning.items() if visible(e)},
-            lexical.kind,
-            lexical.match.entry_id if lexical.match else None,
+            meaning, lexical.kind, lexical.match.entry_id if lexical.match else None
         )
         return Decision(hybrid.kind, hybrid.match, hybrid.suggestions)
 
