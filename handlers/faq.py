@@ -435,7 +435,7 @@ async def faq_command(
         await message.reply(_("I found nothing in the FAQ that fits. Try other words."))
         return
     entry = await faq.entry(decision.match.entry_id)
-    language = choose_language(entry.answers, user.language_code, words, default)
+    language = choose_language(entry.answers, user.language_code, words, default, entry.language)
     if await send_answer(bot, entry, language, message.chat.id, message.message_id) is None:
         await message.reply(
             _(
@@ -490,7 +490,9 @@ async def answer_in_group(
     if decision.kind == "answer":
         entry = await faq.entry(decision.match.entry_id)
         default = await locale_for(chat.id)
-        language = choose_language(entry.answers, message.from_user.language_code, text, default)
+        language = choose_language(
+            entry.answers, message.from_user.language_code, text, default, entry.language
+        )
         previous = await faq_repo.last_answer(chat.id, entry.id, language)
         if previous and now() - previous[1] < COOLDOWN_SECONDS:
             link = message_link(chat.id, chat.username, previous[0])
@@ -517,7 +519,7 @@ async def answer_in_group(
         for entry_id in decision.suggestions:
             entry = await faq.entry(entry_id)
             language = choose_language(
-                entry.answers, message.from_user.language_code, text, default
+                entry.answers, message.from_user.language_code, text, default, entry.language
             )
             rows.append(
                 [
@@ -627,7 +629,7 @@ async def private_to_relay(
             entry = await faq.entry(decision.match.entry_id)
             default = await locale_for(message.chat.id)
             language = choose_language(
-                entry.answers, message.from_user.language_code, text, default
+                entry.answers, message.from_user.language_code, text, default, entry.language
             )
             if await send_answer(bot, entry, language, message.chat.id, message.message_id):
                 return
@@ -800,7 +802,11 @@ async def faq_pressed(
         question = message.reply_to_message
         default = await locale_for(message.chat.id)
         language = choose_language(
-            entry.answers, query.from_user.language_code, question.text if question else "", default
+            entry.answers,
+            query.from_user.language_code,
+            question.text if question else "",
+            default,
+            entry.language,
         )
         sent = await send_answer(
             bot, entry, language, message.chat.id, question.message_id if question else None

@@ -40,6 +40,10 @@ MAX_PHRASINGS = 40  # a "Did you mean" pick adds the question to an entry up to 
 REBUILD_WAIT_SECONDS = 2.0
 QUICK_REBUILD_TEXTS = 64
 
+# languages a question may be written in though the FAQ has no answer in them: a Russian
+# question to an entry in English and Dutch is known to be Russian, so the entry's own language
+LANGUAGE_HINTS = ("en", "ru", "nl", "de", "fr", "es", "it", "pt", "uk", "pl", "tr")
+
 _LANG_PREFIX = re.compile(r"^\s*([a-z]{2})\s*:\s*", re.IGNORECASE)
 
 
@@ -96,11 +100,14 @@ def choose_language(
     user_code: str | None,
     text: str,
     chat_default: str,
+    own: str | None = None,
 ) -> str:
     """The answer's language: Telegram's language_code, then the text itself, then the chat's
     default, in that order of trust for short texts; for a long text its own language comes
-    first (someone with an English phone writing Russian wants Russian). The text is only
-    examined when the answer depends on it."""
+    first (someone with an English phone writing Russian wants Russian). When the asker's
+    language is known but the entry has no translation into it, the entry's `own` language
+    (what it was written in, so the most careful answer) comes before the chat's default. The
+    text is only examined when the answer depends on it."""
     available = list(dict.fromkeys(available))
     if not available:
         return chat_default
@@ -111,7 +118,13 @@ def choose_language(
     if not long_text and user in available:
         return user
     detected = detect_language(text, available)
-    for candidate in (detected, user, chat_default):
+    for candidate in (detected, user):
+        if candidate in available:
+            return candidate
+    asker = user or detect_language(text, LANGUAGE_HINTS)
+    if asker is not None and own in available:
+        return own  # the asker's language is known, and not among the translations
+    for candidate in (chat_default, own):
         if candidate in available:
             return candidate
     return available[0]
