@@ -39,7 +39,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np
 from _common import TOKEN, LocalSession, group_message_update, percentile
 
 from bot.app import Steward
@@ -96,6 +95,8 @@ async def fill_faq(app: Steward, entries: int, seed: int = 3) -> None:
 
 async def store_random_vectors(app: Steward, seed: int) -> None:
     """Vectors for every synthetic text (the real entries' texts are left to the model)."""
+    import numpy as np  # after bot/, which limits numpy's threads before it loads
+
     service = app.embeddings
     rng = np.random.default_rng(seed)
     rows = []

@@ -178,6 +178,51 @@ def same_content(entry: Entry, imported: ImportedEntry) -> bool:
     return True
 
 
+def _decode(rows: list[tuple[str, str, bytes]], dim: int) -> dict[tuple[str, str], np.ndarray]:
+    found = {}
+    for kind, digest, blob in rows:
+        vector = np.frombuffer(blob, dtype="<f4")
+        if vector.shape[0] == dim:
+            found[(kind, digest)] = vector
+    return found
+
+
+TextKey = tuple[str, str]  # (kind, hash of the prepared text)
+
+
+def _plan(
+    entries: list[Entry],
+) -> tuple[list[tuple[int, list[TextKey], list[TextKey]]], dict[TextKey, tuple[Kind, str]]]:
+    """Each entry's text keys (phrasings, answers), and every distinct text to have a vector."""
+    per_entry = []
+    wanted: dict[TextKey, tuple[Kind, str]] = {}
+    for entry in entries:
+        phrasings, answers = semantic_texts(entry)
+        keys: dict[Kind, list[TextKey]] = {Kind.QUERY: [], Kind.PASSAGE: []}
+        for kind, group in ((Kind.QUERY, phrasings), (Kind.PASSAGE, answers)):
+            for text in group:
+                prepared = EmbeddingService.prepare(text)
+                key = (kind.value, text_hash(prepared))
+                wanted[key] = (kind, prepared)
+                keys[kind].append(key)
+        per_entry.append((entry.id, keys[Kind.QUERY], keys[Kind.PASSAGE]))
+    return per_entry, wanted
+
+
+def _build_index(
+    per_entry: list[tuple[int, list[TextKey], list[TextKey]]],
+    stored: dict[TextKey, np.ndarray],
+    dim: int,
+) -> semantic.SemanticIndex:
+    items = [
+        semantic.EntryVectors(
+            entry_id, [stored[k] for k in phrasings], [stored[k] for k in answers]
+        )
+        for entry_id, phrasings, answers in per_entry
+    ]
+    return semantic.SemanticIndex(items, dim)
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     kind: str  # answer | suggest | none
@@ -205,6 +250,7 @@ class FaqService:
         self._build: asyncio.Task[None] | None = None
         self._build_is_quick = True
         self._stored: dict[tuple[str, str], np.ndarray] | None = None  # (kind, hash) -> vector
+        self._turn = asyncio.Lock()
 
     def invalidate(self) -> None:
         self._index = None
@@ -281,31 +327,27 @@ class FaqService:
         )
 
     async def _semantic_index(self, entries: list[Entry]) -> tuple[semantic.SemanticIndex, int]:
+        """Stored vectors first (read once per process), then the missing ones computed and
+        stored in chunks (an interrupted first start resumes where it stopped). The CPU-bound
+        parts, hashing every text and stacking the matrices, run in a worker thread so that a
+        big FAQ does not hold up the event loop."""
         service, vectors = self.embeddings, self.vectors
         assert service is not None and vectors is not None
         first = self._stored is None
         if self._stored is None:
-            stored: dict[tuple[str, str], np.ndarray] = {}
-            for kind, digest, blob in await vectors.load(service.model_id):
-                vector = np.frombuffer(blob, dtype="<f4")
-                if vector.shape[0] == service.dim:
-                    stored[(kind, digest)] = vector
-            self._stored = stored
+            rows = await vectors.load(service.model_id)
+            self._stored = await asyncio.to_thread(_decode, rows, service.dim)
         stored = self._stored
-        texts = [semantic_texts(e) for e in entries]
-        wanted: dict[tuple[str, str], tuple[Kind, str]] = {}
-        for phrasings, answers in texts:
-            for kind, group in ((Kind.QUERY, phrasings), (Kind.PASSAGE, answers)):
-                for text in group:
-                    prepared = EmbeddingService.prepare(text)
-                    wanted[(kind.value, text_hash(prepared))] = (kind, prepared)
+        per_entry, wanted = await asyncio.to_thread(_plan, entries)
         missing: dict[Kind, list[tuple[tuple[str, str], str]]] = {}
-        for key, (kind, prepared) in wanted.items():
+        for n, (key, (kind, prepared)) in enumerate(wanted.items(), start=1):
             vector = stored.get(key)
             if vector is None:
                 missing.setdefault(kind, []).append((key, prepared))
-            elif first:
+            elif first:  # later questions with the same wording hit the service's cache
                 service.remember(prepared, kind, vector)
+            if n % 2000 == 0:
+                await asyncio.sleep(0)
         computed = sum(len(group) for group in missing.values())
         self._build_is_quick = computed <= QUICK_REBUILD_TEXTS
         for kind, group in missing.items():
@@ -321,19 +363,8 @@ class FaqService:
             removed = await vectors.prune(service.model_id, set(wanted))
             if removed:
                 logger.info("FAQ: forgot %d stored vectors no entry uses", removed)
-
-        def key(kind: Kind, text: str) -> tuple[str, str]:
-            return kind.value, text_hash(EmbeddingService.prepare(text))
-
-        items = [
-            semantic.EntryVectors(
-                entry.id,
-                [stored[key(Kind.QUERY, t)] for t in phrasings],
-                [stored[key(Kind.PASSAGE, t)] for t in answers],
-            )
-            for entry, (phrasings, answers) in zip(entries, texts, strict=True)
-        ]
-        return semantic.SemanticIndex(items, service.dim), computed
+        index = await asyncio.to_thread(_build_index, per_entry, stored, service.dim)
+        return index, computed
 
     async def has_entries_for(self, chat_id: int | None) -> bool:
         """Cheap check before matching: most chats without an FAQ skip all the work."""
@@ -350,23 +381,35 @@ class FaqService:
         """What the lexical matcher alone decides, and the fused semantic score of every entry
         the chat may see (None when matching lexically)."""
         index = await self._ensure()
-
-        def visible(entry_id: int) -> bool:
-            entry = self._entries.get(entry_id)
-            return entry is not None and entry.chat_id in (None, chat_id)
-
-        ranked = [(e, s) for e, s in index.ranked(question, limit=None) if visible(e)]
-        if ranked:
-            (best, score), runner = ranked[0], (ranked[1] if len(ranked) > 1 else (None, 0.0))
-            match = Match(best, score, runner[1], runner[0])
-            suggestions = [e for e, s in ranked[:3] if s >= index.suggest_from]
-            lexical = Decision(index.classify(match), match, suggestions)
-        else:
-            lexical = Decision("none", None, [])
-        meaning = await self._semantic_scores(question)
-        if meaning is not None:
-            meaning = {e: s for e, s in meaning.items() if visible(e)}
+        semantic_index, vector = await self._question_vector(question)
+        if semantic_index is None:
+            return self._lexical(index, question, chat_id), None
+        # A batch of embeddings wakes every question it carried at once; scoring them all in
+        # one event-loop iteration would stall the loop for the whole burst. One at a time:
+        async with self._turn:
+            await asyncio.sleep(0)
+            lexical = self._lexical(index, question, chat_id)
+            meaning = {
+                e: s
+                for e, s in semantic_index.score_map(vector).items()
+                if self._visible(e, chat_id)
+            }
         return lexical, meaning
+
+    def _visible(self, entry_id: int, chat_id: int | None) -> bool:
+        entry = self._entries.get(entry_id)
+        return entry is not None and entry.chat_id in (None, chat_id)
+
+    def _lexical(self, index: FaqIndex, question: str, chat_id: int | None) -> Decision:
+        ranked = [
+            (e, s) for e, s in index.ranked(question, limit=None) if self._visible(e, chat_id)
+        ]
+        if not ranked:
+            return Decision("none", None, [])
+        (best, score), runner = ranked[0], (ranked[1] if len(ranked) > 1 else (None, 0.0))
+        match = Match(best, score, runner[1], runner[0])
+        suggestions = [e for e, s in ranked[:3] if s >= index.suggest_from]
+        return Decision(index.classify(match), match, suggestions)
 
     async def decide(self, question: str, chat_id: int | None) -> Decision:
         lexical, meaning = await self.candidates(question, chat_id)
@@ -377,22 +420,24 @@ class FaqService:
         )
         return Decision(hybrid.kind, hybrid.match, hybrid.suggestions)
 
-    async def _semantic_scores(self, question: str) -> dict[int, float] | None:
-        """Fused similarity per entry, or None to match lexically (no model, index not ready,
-        the model failing)."""
+    async def _question_vector(
+        self, question: str
+    ) -> tuple[semantic.SemanticIndex | None, np.ndarray | None]:
+        """The semantic index and the question's vector, or (None, None) to match lexically
+        (no model, index not ready, the model failing)."""
         if self.embeddings is None:
-            return None
+            return None, None
         if self._semantic is None and self._build_is_quick:
             await self.wait_semantic(REBUILD_WAIT_SECONDS)
-        index = self._semantic
+        index = self._semantic  # kept: a change meanwhile hides deleted entries by scope check
         if index is None:
-            return None
+            return None, None
         try:
             vector = await self.embeddings.embed_one(question, Kind.QUERY)
         except ModelUnavailable as exc:
             logger.warning("question not embedded, matching lexically: %s", exc)
-            return None
-        return index.score_map(vector)
+            return None, None
+        return index, vector
 
     async def learn_phrasing(self, entry_id: int, text: str, language: str) -> bool:
         """A member picked this entry under "Did you mean…": their wording becomes one of its
