@@ -249,6 +249,8 @@ async def prepare_start(folder: Path) -> None:
 def rss_child(folder: Path) -> None:
     """A bot process started on the prepared database: model loaded, both indexes built from
     stored vectors, 50 questions answered; then its resident memory."""
+    global MESSAGE_IDS
+    MESSAGE_IDS = itertools.count(1_000_000_000 + os.getpid() * 1000)  # other ids than the parent's
     texts = [q["question"] for q in questions()[:50]]
     asyncio.run(latency_round(folder, texts))
     status = Path("/proc/self/status").read_text()
