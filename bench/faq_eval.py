@@ -8,8 +8,8 @@
 
 A data set is a folder with faq.json (the bot's own export format, loaded by its importer),
 questions.json (paraphrases labelled with the entry they should get; "split": "dev" or
-"heldout", no split means dev), chat.txt (ordinary chat lines, expected: no answer) and
-optionally offtopic_<split>.txt (questions no entry covers, expected: no answer).
+"heldout", no split means dev), chat_<split>.txt or chat.txt (ordinary chat lines, expected: no
+answer) and optionally offtopic_<split>.txt (questions no entry covers, expected: no answer).
 
 Everything goes through the bot's own FaqService on a throwaway SQLite database: the same
 import, the same index, the same decision (the question gate too for chat and off-topic lines,
@@ -61,6 +61,7 @@ class Split:
     name: str
     questions: list[dict]
     offtopic: list[str]
+    chat: list[str]
 
 
 @dataclass
@@ -68,7 +69,6 @@ class DataSet:
     name: str
     faq: Path
     splits: list[Split]
-    chat: list[str]
 
     @classmethod
     def load(cls, folder: Path) -> DataSet:
@@ -79,10 +79,11 @@ class DataSet:
                 name,
                 [q for q in questions if q.get("split", "dev") == name],
                 lines(folder / f"offtopic_{name}.txt"),
+                lines(folder / f"chat_{name}.txt") or lines(folder / "chat.txt"),
             )
             for name in names
         ]
-        return cls(folder.name, folder / "faq.json", splits, lines(folder / "chat.txt"))
+        return cls(folder.name, folder / "faq.json", splits)
 
 
 @dataclass
@@ -97,6 +98,7 @@ class Tally:
     chat_suggested: int = 0
     offtopic: int = 0
     offtopic_answered: int = 0
+    gated_out: int = 0  # labelled questions a group would not even ask the matcher
     errors: list[str] = field(default_factory=list)
 
     def row(self) -> dict[str, float | None]:
@@ -135,8 +137,9 @@ class Bot:
                 raise SystemExit("the semantic index could not be built")
 
 
-async def evaluate(bot: Bot, service: FaqService, split: Split, chat: list[str]) -> Tally:
+async def evaluate(bot: Bot, service: FaqService, split: Split) -> Tally:
     tally = Tally(questions=len(split.questions))
+    tally.gated_out = sum(not looks_like_question(q["question"]) for q in split.questions)
     for q in split.questions:
         decision = await service.decide(q["question"], None)
         want = bot.ids[q["expected"]]
@@ -149,7 +152,7 @@ async def evaluate(bot: Bot, service: FaqService, split: Split, chat: list[str])
             tally.suggested_right += want in decision.suggestions
         if decision.kind != "answer" or got != want:
             tally.errors.append(f"{decision.kind:7} got #{got} want #{want}: {q['question']}")
-    for line in chat:
+    for line in split.chat:
         tally.chat += 1
         if looks_like_question(line):
             decision = await service.decide(line, None)
@@ -174,8 +177,9 @@ def fmt(value: float | None) -> str:
 def print_table(name: str, split: Split, lexical: Tally, hybrid: Tally | None) -> None:
     n = len(split.questions)
     print(
-        f"\n{name} / {split.name}: {n} questions, "
-        f"{lexical.chat} chat lines, {lexical.offtopic} off-topic questions"
+        f"\n{name} / {split.name}: {n} questions ({lexical.gated_out} of them would not pass "
+        f"the question gate in a group), {lexical.chat} chat lines, {lexical.offtopic} "
+        f"off-topic questions"
     )
     print(f"  {'':22} {'lexical':>8} {'hybrid':>8}")
     hybrid_row = hybrid.row() if hybrid else {}
@@ -184,12 +188,12 @@ def print_table(name: str, split: Split, lexical: Tally, hybrid: Tally | None) -
 
 
 async def collect_scores(
-    service: FaqService, bot: Bot, split: Split, chat: list[str]
+    service: FaqService, bot: Bot, split: Split
 ) -> list[tuple[dict[int, float], str, int | None, int | None]]:
     """(semantic scores, lexical kind, lexical best, wanted entry or None) per dev line."""
     rows = []
     items = [(q["question"], bot.ids[q["expected"]]) for q in split.questions]
-    items += [(line, None) for line in chat + split.offtopic if looks_like_question(line)]
+    items += [(line, None) for line in split.chat + split.offtopic if looks_like_question(line)]
     for text, want in items:
         lexical, meaning = await service.candidates(text, None)
         best = lexical.match.entry_id if lexical.match else None
@@ -274,21 +278,15 @@ async def run(args: argparse.Namespace) -> int:
                 await bot.load(data.faq.name, data.faq.read_bytes())
                 for split in data.splits:
                     all_questions += [q["question"] for q in split.questions]
-                    lexical = await evaluate(bot, bot.lexical, split, data.chat)
-                    hybrid = (
-                        await evaluate(bot, bot.hybrid, split, data.chat) if bot.hybrid else None
-                    )
+                    lexical = await evaluate(bot, bot.lexical, split)
+                    hybrid = await evaluate(bot, bot.hybrid, split) if bot.hybrid else None
                     print_table(data.name, split, lexical, hybrid)
                     if args.errors and split.name == "dev" and hybrid is not None:
                         print("  hybrid mistakes:")
                         for line in hybrid.errors:
                             print(f"    {line}")
                     if args.calibrate and split.name == "dev" and bot.hybrid is not None:
-                        # chat lines are tuned on only where the set has no held-out split
-                        tune_chat = data.chat if len(data.splits) == 1 else []
-                        dev_scores[data.name] = await collect_scores(
-                            bot.hybrid, bot, split, tune_chat
-                        )
+                        dev_scores[data.name] = await collect_scores(bot.hybrid, bot, split)
             finally:
                 if bot.hybrid is not None:
                     bot.hybrid.close()

@@ -30,39 +30,58 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from bot.commands import N_, register_command_menus
+from bot.campaigns.service import CampaignService
+from bot.chat_migration import ChatMigrations
+from bot.commands import N_, register_command_menus, register_group_admin_menu
 from bot.config import Settings
 from bot.engagement.giveaways import GiveawayService
 from bot.engagement.quizzes import QuizRunner
 from bot.faq.service import FaqService
 from bot.i18n import LanguageMiddleware, create_i18n, pick_language
 from bot.middlewares import (
+    ChatMigrationMiddleware,
     InFlightMiddleware,
     RoleCacheMiddleware,
     RoleMiddleware,
     SeenMiddleware,
+    TopicReplyMiddleware,
 )
 from bot.moderation import language
+from bot.moderation.outbox import LogOutbox
 from bot.moderation.service import ModerationService
-from bot.moderation.spam import SpamScorer, build_default_bayes, load_sample_dir
+from bot.moderation.spam import (
+    SpamScorer,
+    build_default_bayes,
+    default_samples,
+    load_sample_dir,
+    read_samples,
+    sample_files,
+)
+from bot.moderation.understanding import SemanticSpamClassifier
 from bot.outbound import OutboundMiddleware
 from bot.posting.albums import AlbumCollector
 from bot.posting.buttons import queue_keyboard
 from bot.posting.publisher import Publisher
+from bot.posting.queue import PostQueue
+from bot.private import PrivateNotes
 from bot.roles import RoleService
 from bot.semantic import create_embedding_service
 from bot.stats import charts
 from bot.stats.service import StatsService
 from handlers import build_routers, register_error_handler
+from handlers.campaigns import CampaignMiddleware
 from handlers.faq import GroupMessagesMiddleware
 from handlers.moderation import ReportLimiter
 from handlers.protection import Captcha, ProtectionMiddleware
 from handlers.stats import StatsMiddleware
+from storage.campaigns import CampaignRepository
+from storage.chat_migration import ChatMigrationRepository, MoveResult
 from storage.chats import ChatRepository, UserRepository
 from storage.database import Database
 from storage.engagement import GiveawayRepository, QuizRepository
 from storage.faq import FaqRepository, FaqVectorRepository, SupportRepository
 from storage.moderation import ModerationRepository
+from storage.outbox import OutboxRepository
 from storage.posts import (
     ChannelRepository,
     DraftRepository,
@@ -93,6 +112,7 @@ ALLOWED_UPDATES = [
 
 SHUTDOWN_DRAIN_SECONDS = 15.0
 DRAFT_DAYS = 30  # drafts never confirmed nor discarded are forgotten after this
+SEMANTIC_TRAINING_WAIT_SECONDS = 5.0  # start-up waits this long for the spam model, no longer
 
 
 class Steward:
@@ -114,11 +134,24 @@ class Steward:
         # None when SEMANTIC_MODEL=off or the model cannot load: features then stay lexical.
         self.embeddings = create_embedding_service(settings.semantic_model, settings.embeddings_url)
         self.mod_repo = ModerationRepository(self.db)
+        self.log_outbox = LogOutbox(
+            self.bot,
+            OutboxRepository(self.db),
+            wait_hint=self.outbound.pacer.wait_hint,
+            pause=self.outbound.pacer.pause_chat,
+        )
         self.moderation = ModerationService(
-            self.bot, self.mod_repo, settings, self.i18n, SpamScorer(build_default_bayes())
+            self.bot,
+            self.mod_repo,
+            settings,
+            self.i18n,
+            SpamScorer(build_default_bayes()),
+            self.log_outbox,
+            semantic=SemanticSpamClassifier(self.embeddings),
         )
         self.captcha = Captcha(self.bot, self.moderation, settings, self.i18n, self.scheduler)
         self.users = UserRepository(self.db)
+        self.notes = PrivateNotes(self.bot, self.users)
         self.quiz_repo = QuizRepository(self.db)
         self.giveaway_repo = GiveawayRepository(self.db)
         self.runner = QuizRunner(
@@ -132,7 +165,17 @@ class Steward:
             self.i18n,
             self.scheduler,
             self.locale_for,
+            notes=self.notes,
         )
+        self.campaigns = CampaignService(
+            self.bot,
+            CampaignRepository(self.db),
+            ChatRepository(self.db),
+            settings.timezone,
+            self.i18n,
+        )
+        self.stats.summary_sections.append(self.campaigns.post_lines)
+        self.stats.csv_sections.append(self.campaigns.csv_rows)
         self.post_repo = PostRepository(self.db)
         self.channel_repo = ChannelRepository(self.db)
         self.drafts = DraftRepository(self.db)
@@ -146,6 +189,7 @@ class Steward:
             channels=self.channel_repo,
             tz=settings.timezone,
             mark_channel=self.outbound.pacer.mark_channel,
+            on_published=self.stats.own_post,
         )
         self.giveaways = GiveawayService(
             self.bot,
@@ -155,8 +199,15 @@ class Steward:
             self.scheduler,
             self.i18n,
             self.locale_for,
+            notes=self.notes,
         )
+        self.support_repo = SupportRepository(self.db)
+        self.migrations = ChatMigrations(ChatMigrationRepository(self.db))
+        self.migrations.before_move(self._before_chat_moves)
+        self.migrations.after_move(self._chat_moved)
+        self.outbound.chats = self.migrations
         self.in_flight = InFlightMiddleware()
+        self.semantic_training: asyncio.Task[None] | None = None
         self.started = asyncio.Event()
         self.dispatcher = self._build_dispatcher()
 
@@ -168,6 +219,7 @@ class Steward:
             "scheduler": self.scheduler,
             "role_service": self.roles,
             "users": self.users,
+            "notes": self.notes,
             "chats": ChatRepository(self.db),
             "mod_repo": self.mod_repo,
             "moderation": self.moderation,
@@ -178,15 +230,18 @@ class Steward:
             "runner": self.runner,
             "giveaways": self.giveaways,
             "stats": self.stats,
+            "campaigns": self.campaigns,
             "post_repo": self.post_repo,
             "publisher": self.publisher,
             "channel_repo": self.channel_repo,
             "drafts": self.drafts,
             "slot_repo": SlotRepository(self.db),
+            "post_queue": PostQueue(self.post_repo, self.channel_repo),
             "albums": AlbumCollector(),
             "faq": self.faq,
             "faq_repo": self.faq.repo,
-            "support_repo": SupportRepository(self.db),
+            "support_repo": self.support_repo,
+            "migrations": self.migrations,
             "locale_for": self.locale_for,
             "embeddings": self.embeddings,
         }
@@ -195,10 +250,16 @@ class Steward:
         dp = Dispatcher(name="steward")
         dp.workflow_data.update(self.services())
         dp.update.outer_middleware(self.in_flight)
+        # Campaigns record joins and leaves in update order, before anything awaits (see there).
+        dp.update.outer_middleware(CampaignMiddleware(self.campaigns))
         LanguageMiddleware(self.i18n, self.settings.languages, self._chat_languages).setup(dp)
+        topic_replies = TopicReplyMiddleware()
+        dp.message.outer_middleware(topic_replies)
+        dp.edited_message.outer_middleware(topic_replies)
         seen = SeenMiddleware(dp["users"], dp["chats"])
         for observer in (dp.message, dp.edited_message, dp.callback_query, dp.my_chat_member):
             observer.outer_middleware(seen)
+        dp.message.outer_middleware(ChatMigrationMiddleware(self.migrations))
         role_cache = RoleCacheMiddleware(self.roles)
         dp.chat_member.outer_middleware(role_cache)
         dp.my_chat_member.outer_middleware(role_cache)
@@ -222,6 +283,27 @@ class Steward:
         dp.startup.register(self._on_startup)
         dp.shutdown.register(self._on_shutdown)
         return dp
+
+    async def _before_chat_moves(self, old: int, new: int) -> None:
+        await self.stats.collector.flush()  # counts held in memory under the old id
+
+    async def _chat_moved(self, moved: MoveResult) -> None:
+        """After an upgraded group's rows moved: nothing cached may still answer for either id,
+        timers follow the chat, and what members act on (a giveaway's button) is there again."""
+        old, new = moved.old_chat_id, moved.new_chat_id
+        for chat_id in (old, new):
+            self.moderation.forget_chat(chat_id)
+            self.roles.invalidate(chat_id)
+        self.faq.invalidate()
+        self.support_repo.forget_routes()
+        self.captcha.moved(old, new, moved.captchas)
+        if moved.first:
+            await register_group_admin_menu(self.bot, self.i18n, self.settings.languages, new)
+        for giveaway_id in moved.open_giveaways:
+            try:
+                await self.giveaways.announce_again(giveaway_id)
+            except TelegramAPIError as exc:
+                logger.warning("giveaway %s not announced in %s: %s", giveaway_id, new, exc)
 
     async def _chat_languages(self, chat_id: int) -> tuple[str, ...]:
         return (await self.mod_repo.settings(chat_id)).language_list
@@ -264,10 +346,7 @@ class Steward:
                 error=html.escape((fresh.error if fresh else None) or "?"),
             )
             buttons = queue_keyboard(post.id, retry=reason == "failed")
-        try:
-            await self.bot.send_message(post.created_by, text, reply_markup=buttons)
-        except TelegramAPIError as exc:
-            logger.warning("could not tell %s about post %s: %s", post.created_by, post.id, exc)
+        await self.notes.send_message(post.created_by, text, reply_markup=buttons)
 
     def _schedule_agenda(self) -> None:
         if not self.settings.daily_agenda:
@@ -301,10 +380,7 @@ class Steward:
                     lines.append(_("Change them in /queue."))
                 else:
                     lines = [_("🗓 No posts in the next 24 hours. Send me one to schedule it.")]
-            try:
-                await self.bot.send_message(manager_id, "\n".join(lines))
-            except TelegramAPIError as exc:
-                logger.warning("agenda not delivered to %s: %s", manager_id, exc)
+            await self.notes.send_message(manager_id, "\n".join(lines))
 
     async def _prepare_moderation(self) -> None:
         bayes = self.moderation.scorer.bayes
@@ -317,18 +393,49 @@ class Steward:
                 self.settings.spam_samples_dir,
             )
         lessons = await self.moderation.load_lessons(bayes)
-        logger.info("spam classifier: %d lessons from moderators", lessons)
+        logger.info("spam classifier: %d lessons from moderators", len(lessons))
+        await self._train_semantic_spam(lessons)
         await asyncio.to_thread(language.warm_up)
         await self.captcha.rearm_all()
+
+    async def _train_semantic_spam(self, lessons: list[tuple[str, bool]]) -> None:
+        """Train the embedding classifier; start-up waits a few seconds for it, no longer.
+
+        The shipped samples come with precomputed vectors, so this is quick; a large
+        SPAM_SAMPLES_DIR is embedded in the background while the other signals work alone.
+        """
+        if not self.moderation.semantic.enabled:
+            return
+        spam, ham = default_samples("spam"), default_samples("ham")
+        if self.settings.spam_samples_dir:
+            extra_spam, extra_ham = sample_files(self.settings.spam_samples_dir)
+            spam += [line for path in extra_spam for line in read_samples(path)]
+            ham += [line for path in extra_ham for line in read_samples(path)]
+        training = asyncio.create_task(self.moderation.semantic.train(spam, ham, lessons))
+        self.semantic_training = training
+        done, _ = await asyncio.wait({training}, timeout=SEMANTIC_TRAINING_WAIT_SECONDS)
+        if not done:
+            logger.info("semantic spam model still training; it joins in when ready")
 
     async def _on_startup(self) -> None:
         me = await self.bot.get_me()
         logger.info("connected as @%s (id %s)", me.username, me.id)
+        await self.migrations.load()
         self.scheduler.start()
         await self._prepare_moderation()
+        await self.log_outbox.start()  # entries queued before a stop go out now
         await self.runner.rearm_all()
         await self.giveaways.rearm_all()
         self.stats.schedule_jobs()
+        await self.campaigns.load()
+        self.scheduler.add_job(
+            self.campaigns.prune,
+            CronTrigger(hour=0, minute=15, timezone=self.settings.timezone),
+            id="campaigns:prune",
+            replace_existing=True,
+            coalesce=True,
+            misfire_grace_time=3600,
+        )
         counts = await self.publisher.rebuild()
         logger.info("scheduled posts: %s", counts)
         self._schedule_agenda()
@@ -352,6 +459,7 @@ class Steward:
         logger.info("shutting down: waiting for running handlers")
         await self.in_flight.drain(SHUTDOWN_DRAIN_SECONDS)
         self.faq.close()
+        await self.log_outbox.stop()  # what is still queued is posted after the next start
         await self.stats.collector.flush()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)

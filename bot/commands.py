@@ -116,6 +116,16 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("besttime", N_("best time to post, as a heat map"), _AM),
     CommandSpec("export_stats", N_("statistics as CSV [7d|30d|90d]"), _AM),
     CommandSpec("digest", N_("the weekly digest, now"), Requirement.MANAGER, Where.PRIVATE),
+    # campaigns
+    CommandSpec(
+        "campaign_new",
+        N_("named invite link: /campaign_new <name> [@channel] [cost=50 EUR]"),
+        _AM,
+    ),
+    CommandSpec("campaign_end", N_("revoke a campaign's link: /campaign_end <id>"), _AM),
+    CommandSpec(
+        "campaigns", N_("campaigns, or their joins and cost: /campaigns [7d|30d|90d]"), _AM
+    ),
     # scheduled posts
     CommandSpec(
         "schedule",

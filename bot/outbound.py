@@ -6,6 +6,13 @@ bursts, 20/min per group) so 429s are the exception; when one still arrives its
 `retry_after` is honoured for the whole chat, not just the one call. Transient failures (network,
 5xx) are retried with capped exponential backoff and jitter; 4xx answers other than 429 are
 permanent and go straight back to the caller, who knows what they mean.
+
+One 400 is handled here: a basic group upgraded to a supergroup answers every call with its new
+id (`migrate_to_chat_id`). The upgrade is recorded (the group's rows move, see
+bot/chat_migration.py) and a call that addresses the chat as a whole (a new message, a member)
+is sent once more, to the new id; later calls naming the old id go to the new one directly. A
+call about one message of the old chat is not redirected: its message ids mean nothing in the
+new chat.
 """
 
 from __future__ import annotations
@@ -18,14 +25,19 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from aiogram import Bot
 from aiogram.client.session.middlewares.base import (
     BaseRequestMiddleware,
     NextRequestMiddlewareType,
 )
-from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
+from aiogram.exceptions import (
+    TelegramMigrateToChat,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
 from aiogram.methods import GetUpdates, TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 
@@ -90,6 +102,60 @@ def message_cost(method: TelegramMethod[Any]) -> tuple[int | str, int] | None:
     if name in {"copyMessages", "forwardMessages"}:
         return chat_id, len(method.message_ids)
     return chat_id, 1
+
+
+# Calls about a chat as a whole, besides sending: they follow an upgraded group to its new id.
+_WHOLE_CHAT_METHODS = {
+    "banChatMember",
+    "unbanChatMember",
+    "restrictChatMember",
+    "banChatSenderChat",
+    "unbanChatSenderChat",
+    "getChat",
+    "getChatAdministrators",
+    "getChatMember",
+    "getChatMemberCount",
+    "setChatPermissions",
+    "leaveChat",
+    "approveChatJoinRequest",
+    "declineChatJoinRequest",
+}
+# Below this, a negative id is a basic group (supergroups and channels are -100…).
+_SUPERGROUP_IDS_BELOW = -1_000_000_000_000
+
+
+def follows_upgrades(method: TelegramMethod[Any]) -> bool:
+    """Whether a call still makes sense at an upgraded group's new id."""
+    name = method.__api_method__
+    return name.startswith("send") or name in _MESSAGE_METHODS_EXTRA or name in _WHOLE_CHAT_METHODS
+
+
+def readdressed(method: TelegramMethod[TelegramType], chat_id: int) -> TelegramMethod[TelegramType]:
+    """The same call for another chat, without what pointed into the old one (the replied
+    message; basic groups have no topics)."""
+    update: dict[str, Any] = {"chat_id": chat_id}
+    for key in ("reply_parameters", "reply_to_message_id", "message_thread_id"):
+        if getattr(method, key, None) is not None:
+            update[key] = None
+    return method.model_copy(update=update)
+
+
+def upgraded_chat(method: TelegramMethod[Any]) -> tuple[int, bool] | None:
+    """Which chat of a refused call was the upgraded group, and whether it was the
+    destination (`chat_id`) rather than a source (`from_chat_id`)."""
+    for key, is_destination in (("chat_id", True), ("from_chat_id", False)):
+        value = getattr(method, key, None)
+        if isinstance(value, int) and _SUPERGROUP_IDS_BELOW < value < 0:
+            return value, is_destination
+    return None
+
+
+class ChatDirectory(Protocol):
+    """Where upgraded groups went (bot.chat_migration.ChatMigrations)."""
+
+    def new_id_of(self, chat_id: int) -> int | None: ...
+
+    async def migrate(self, old: int, new: int) -> Any: ...
 
 
 @dataclass
@@ -179,6 +245,14 @@ class TelegramPacer:
             self.limiter.record(GLOBAL_KEY, cost)
         return waited
 
+    def wait_hint(self, chat_id: int | str, cost: int = 1) -> float:
+        """How long a message to this chat would wait now, without taking a slot: a sender
+        with messages for several chats can pick one that goes at once."""
+        return max(
+            self.limiter.wait_time(str(chat_id), self._chat_limits(chat_id), cost),
+            self.limiter.wait_time(GLOBAL_KEY, [self.policy.overall], cost),
+        )
+
     def pause_chat(self, chat_id: int | str, seconds: float) -> None:
         self.limiter.pause(str(chat_id), seconds)
 
@@ -196,6 +270,7 @@ class OutboundMiddleware(BaseRequestMiddleware):
         self.pacer = pacer or TelegramPacer()
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
+        self.chats: ChatDirectory | None = None  # set once the database is there
 
     async def __call__(
         self,
@@ -205,16 +280,36 @@ class OutboundMiddleware(BaseRequestMiddleware):
     ) -> Response[TelegramType]:
         if isinstance(method, GetUpdates):
             return await make_request(bot, method)
-        cost = message_cost(method)
         name = method.__api_method__
+        target = getattr(method, "chat_id", None)
+        if self.chats is not None and isinstance(target, int) and follows_upgrades(method):
+            new = self.chats.new_id_of(target)
+            if new is not None:
+                method = readdressed(method, new)
+        cost = message_cost(method)
         attempt = 0
         flood_waits = 0
+        followed_upgrade = False
         while True:
             attempt += 1
             if cost is not None:
                 await self.pacer.acquire(*cost)
             try:
                 return await make_request(bot, method)
+            except TelegramMigrateToChat as exc:
+                upgraded = upgraded_chat(method)
+                if upgraded is None:
+                    raise
+                old, is_destination = upgraded
+                if self.chats is not None:
+                    await self.chats.migrate(old, exc.migrate_to_chat_id)
+                if followed_upgrade or not is_destination or not follows_upgrades(method):
+                    raise
+                logger.info("%s: %s became %s; sending there", name, old, exc.migrate_to_chat_id)
+                followed_upgrade = True
+                method = readdressed(method, exc.migrate_to_chat_id)
+                cost = message_cost(method)
+                attempt -= 1  # not a failed attempt either
             except TelegramRetryAfter as exc:
                 flood_waits += 1
                 if exc.retry_after > self.retry.max_retry_after or (

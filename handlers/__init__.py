@@ -13,6 +13,7 @@ from aiogram import BaseMiddleware, Router
 
 from bot.middlewares import addressed_to_bot
 from handlers import (
+    campaigns,
     compose,
     engagement,
     errors,
@@ -45,6 +46,7 @@ def build_routers(command_middlewares: Sequence[BaseMiddleware] = ()) -> list[Ro
         start.create_router(),  # /start, /help
         engagement.create_router(),  # quizzes and giveaways
         stats.create_router(),  # reports; channel posts and reaction counts
+        campaigns.create_router(),  # campaign links and their reports
         posting.create_router(),  # scheduled posts
         posting.create_input_router(),  # a manager's answer to "send the new time"
         faq.create_router(),  # FAQ commands and buttons, /setsupport, /block

@@ -455,6 +455,7 @@ async def confirm(
             pin=draft.pin,
             delete_after_hours=draft.delete_after_hours,
             buttons=draft.buttons,
+            summary=draft.summary,
         )
         publisher.arm(await post_repo.get(post_id))
         lines.append(
@@ -562,7 +563,8 @@ async def new_content_given(
     data = await state.get_data()
     await state.clear()
     post_id = data.get("post_id", 0)
-    if not await post_repo.replace_content(post_id, [m.message_id for m in messages]):
+    ids = [m.message_id for m in messages]
+    if not await post_repo.replace_content(post_id, ids, summarize(messages)):
         await message.reply(_("This post is no longer in the queue."))
         return
     await message.reply(_("✏️ Post #{id} now has this content.").format(id=post_id))

@@ -29,9 +29,11 @@ from bot.engagement.quiz_format import (
     parse_quiz_text,
 )
 from bot.engagement.quizzes import QuizRunner
+from bot.engagement.topics import send_in_topic
 from bot.middlewares import is_command_text
 from bot.moderation.durations import looks_like_duration, parse_duration
 from bot.roles import Roles, RoleService
+from bot.topics import thread_of
 from storage.engagement import GiveawayRepository, QuizRepository
 
 logger = logging.getLogger(__name__)
@@ -219,15 +221,17 @@ async def quiz_start(
             await message.reply(html.escape(usage.format(id=quiz["id"])))
             return
         chat_id = int(args.pop(0))
+        thread_id = None
     else:
         chat_id = message.chat.id
+        thread_id = thread_of(message)
     interval = parse_interval(args[0] if args else None)
     if interval is None:
         await message.reply(
             _("The time per question must be 5 seconds to 10 minutes, e.g. 30 or 1m.")
         )
         return
-    run_id = await runner.start(quiz["id"], chat_id, message.from_user.id, interval)
+    run_id = await runner.start(quiz["id"], chat_id, message.from_user.id, interval, thread_id)
     if run_id is None:
         await message.reply(_("A quiz is already running there; end it with /quiz_stop."))
         return
@@ -290,6 +294,7 @@ async def giveaway_command(
         await message.reply(html.escape(giveaway_error_text(exc.code) + "\n" + usage))
         return
     chat_id = message.chat.id
+    thread_id = None if private else thread_of(message)
     if private:
         if not role_service.is_manager(message.from_user.id):
             await message.reply(_("Only Steward's managers can use this command."))
@@ -305,7 +310,7 @@ async def giveaway_command(
             return
         chat_id = chat.id
     try:
-        giveaway = await giveaways.create(chat_id, message.from_user.id, request)
+        giveaway = await giveaways.create(chat_id, message.from_user.id, request, thread_id)
     except TelegramAPIError as exc:
         await message.reply(
             _("I could not post the giveaway there: {error}").format(error=html.escape(exc.message))
@@ -423,12 +428,13 @@ async def reroll_command(
     ]
     lines += [f"{n}. {giveaways.mention(uid, entries)}" for n, uid in enumerate(winners, 1)]
     lines += giveaways.skipped_lines(skipped, entries, locale)
-    await bot_send(message, "\n".join(lines), giveaway.chat_id)
+    await bot_send(message, "\n".join(lines), giveaway.chat_id, giveaway.thread_id)
 
 
-async def bot_send(message: Message, text: str, chat_id: int) -> None:
-    """Announce in the giveaway's chat; tell the caller too when they asked from elsewhere."""
-    await message.bot.send_message(chat_id, text)
+async def bot_send(message: Message, text: str, chat_id: int, thread_id: int | None) -> None:
+    """Announce in the giveaway's chat and topic; tell the caller too when they asked from
+    elsewhere."""
+    await send_in_topic(message.bot, chat_id, text, thread_id)
     if message.chat.id != chat_id:
         await message.reply(text)
 

@@ -11,6 +11,7 @@ from aiogram.utils.i18n import I18n
 
 from bot.config import Settings
 from bot.i18n import pick_language
+from bot.topics import thread_of
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ async def on_error(event: ErrorEvent, bot: Bot, i18n: I18n, settings: Settings) 
                 reply_parameters=ReplyParameters(
                     message_id=message.message_id, allow_sending_without_reply=True
                 ),
+                message_thread_id=thread_of(message),
             )
     except TelegramAPIError as exc:
         logger.warning("could not apologise for update %s: %s", update.update_id, exc)

@@ -20,7 +20,7 @@ from typing import Any
 
 from aiogram import BaseMiddleware, Bot, Router
 from aiogram.dispatcher.event.bases import UNHANDLED
-from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramMigrateToChat
 from aiogram.filters import Command, CommandObject
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import (
@@ -44,8 +44,10 @@ from bot.faq.service import (
     parse_add_args,
 )
 from bot.faq.transfer import export_json, parse_import
+from bot.private import PrivateNotes, Reach
 from bot.roles import Roles, RoleService
 from bot.stats.service import StatsService
+from bot.topics import thread_of
 from storage.faq import Answer, Entry, FaqRepository, SupportRepository, Ticket
 
 logger = logging.getLogger(__name__)
@@ -121,9 +123,11 @@ async def send_answer(
     language: str,
     chat_id: int,
     reply_to: int | None,
+    thread_id: int | None = None,
 ) -> int | None:
     """The entry's answer in `language` (else its own), as a reply with 👍/👎; returns its id,
-    or None when a media answer's original message is gone (deleted in its chat)."""
+    or None when a media answer's original message is gone (deleted in its chat). The forum
+    topic is named too: a reply to a question deleted meanwhile would land in General."""
     answer = entry.answers.get(language) or entry.answers.get(entry.language)
     if answer is None:
         answer = next(iter(entry.answers.values()))
@@ -138,13 +142,19 @@ async def send_answer(
                 answer.source_message_id,
                 reply_parameters=reply,
                 reply_markup=feedback_keyboard(entry.id),
+                message_thread_id=thread_id,
             )
-        except TelegramBadRequest as exc:
+        except (TelegramBadRequest, TelegramMigrateToChat) as exc:
+            # deleted, or left behind in a group that was upgraded to a supergroup
             logger.warning("FAQ entry %s: its answer message is gone: %s", entry.id, exc)
             return None
         return sent.message_id
     sent = await bot.send_message(
-        chat_id, answer.text, reply_parameters=reply, reply_markup=feedback_keyboard(entry.id)
+        chat_id,
+        answer.text,
+        reply_parameters=reply,
+        reply_markup=feedback_keyboard(entry.id),
+        message_thread_id=thread_id,
     )
     return sent.message_id
 
@@ -436,7 +446,10 @@ async def faq_command(
         return
     entry = await faq.entry(decision.match.entry_id)
     language = choose_language(entry.answers, user.language_code, words, default, entry.language)
-    if await send_answer(bot, entry, language, message.chat.id, message.message_id) is None:
+    sent = await send_answer(
+        bot, entry, language, message.chat.id, message.message_id, thread_of(message)
+    )
+    if sent is None:
         await message.reply(
             _(
                 "The answer of FAQ entry #{id} is no longer available; an admin can replace it "
@@ -504,9 +517,12 @@ async def answer_in_group(
                 reply_parameters=ReplyParameters(
                     message_id=message.message_id, allow_sending_without_reply=True
                 ),
+                message_thread_id=thread_of(message),
             )
             return
-        sent = await send_answer(bot, entry, language, chat.id, message.message_id)
+        sent = await send_answer(
+            bot, entry, language, chat.id, message.message_id, thread_of(message)
+        )
         if sent is None:  # the answer's message is gone: people answer instead
             await relay_to_support(message, bot, support_repo, settings, stats)
             return
@@ -574,6 +590,7 @@ async def relay_to_support(
         question=question,
         support_chat_id=support_chat,
         now=now(),
+        thread_id=thread_of(message),
     )
     who = f'<a href="tg://user?id={member.id}">{html.escape(member.full_name)}</a>'
     if message.chat.type == "private":
@@ -679,20 +696,43 @@ async def deliver_staff_reply(
     ticket: Ticket,
     bot: Bot,
     support_repo: SupportRepository,
+    notes: PrivateNotes,
 ) -> None:
     member_chat = ticket.chat_id
-    try:
-        await bot.copy_message(
-            member_chat,
-            message.chat.id,
-            message.message_id,
-            reply_parameters=ReplyParameters(
-                message_id=ticket.question_message_id, allow_sending_without_reply=True
-            ),
+    reply_to = (
+        ReplyParameters(message_id=ticket.question_message_id, allow_sending_without_reply=True)
+        if ticket.question_message_id  # 0: asked in a group since upgraded
+        else None
+    )
+    name = html.escape(ticket.member_name or str(member_chat))
+    if member_chat > 0:  # asked in private: a note Telegram may refuse (blocked, deleted)
+        result = await notes.copy_message(
+            member_chat, message.chat.id, message.message_id, reply_parameters=reply_to
         )
-    except TelegramAPIError as exc:
+        refusals = {
+            Reach.BLOCKED: _("Could not deliver the answer: {name} has blocked me."),
+            Reach.DEACTIVATED: _("Could not deliver the answer: {name} deleted their account."),
+            Reach.NOT_STARTED: _("Could not deliver the answer: {name} has not started me."),
+        }
+        if result.reach in refusals:
+            await message.reply(refusals[result.reach].format(name=name))
+            return
+        error = None if result.delivered else result.error
+    else:
+        try:
+            await bot.copy_message(
+                member_chat,
+                message.chat.id,
+                message.message_id,
+                reply_parameters=reply_to,
+                message_thread_id=ticket.thread_id,
+            )
+            error = None
+        except TelegramAPIError as exc:
+            error = exc.message
+    if error is not None:
         await message.reply(
-            _("Could not deliver the answer: {error}").format(error=html.escape(str(exc)))
+            _("Could not deliver the answer: {error}").format(error=html.escape(error))
         )
         return
     await support_repo.mark_answered(
@@ -809,7 +849,12 @@ async def faq_pressed(
             entry.language,
         )
         sent = await send_answer(
-            bot, entry, language, message.chat.id, question.message_id if question else None
+            bot,
+            entry,
+            language,
+            message.chat.id,
+            question.message_id if question else None,
+            thread_of(message),
         )
         if sent is None:
             await query.answer(_("This FAQ entry is gone."), show_alert=True)
@@ -969,7 +1014,9 @@ class GroupMessagesMiddleware(BaseMiddleware):
             return result
         found = await staff_reply(event, data["bot"], data["support_repo"])
         if found:
-            await deliver_staff_reply(event, found["ticket"], data["bot"], data["support_repo"])
+            await deliver_staff_reply(
+                event, found["ticket"], data["bot"], data["support_repo"], data["notes"]
+            )
         elif await group_question(event):
             await answer_in_group(
                 event,

@@ -11,13 +11,13 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from aiogram import Bot, Router
-from aiogram.exceptions import TelegramAPIError
 from aiogram.types import ChatMemberUpdated
 from aiogram.utils.i18n import I18n
 
 from bot.commands import register_group_admin_menu
 from bot.config import Settings
 from bot.posting.channels import channel_rights, rights_line
+from bot.private import PrivateNotes
 from bot.roles import RoleService
 from handlers import protection
 from storage.chats import ChatRepository
@@ -35,6 +35,7 @@ async def bot_membership_changed(
     i18n: I18n,
     channel_repo: ChannelRepository,
     locale_for: Callable[[int], Awaitable[str]],
+    notes: PrivateNotes,
 ) -> None:
     chat = event.chat
     status = event.new_chat_member.status
@@ -42,6 +43,9 @@ async def bot_membership_changed(
     await chats.set_bot_status(chat.id, status)
     role_service.invalidate(chat.id)
     logger.info("bot is now %s in %s (%s)", status, chat.id, chat.type)
+    if chat.type == "private":
+        await notes.chat_changed(chat.id, blocked=status == "kicked")
+        return
     joined = status in {"member", "administrator"} and event.old_chat_member.status in {
         "left",
         "kicked",
@@ -49,14 +53,14 @@ async def bot_membership_changed(
     if joined and chat.type in {"group", "supergroup"}:
         await register_group_admin_menu(bot, i18n, settings.languages, chat.id)
     if chat.type == "channel":
-        await note_channel_rights(chat, event, channel_repo, bot, settings, i18n, locale_for)
+        await note_channel_rights(chat, event, channel_repo, notes, settings, i18n, locale_for)
 
 
 async def note_channel_rights(
     chat,
     event: ChatMemberUpdated,
     channel_repo: ChannelRepository,
-    bot: Bot,
+    notes: PrivateNotes,
     settings: Settings,
     i18n: I18n,
     locale_for: Callable[[int], Awaitable[str]],
@@ -76,15 +80,10 @@ async def note_channel_rights(
             text = i18n.gettext(
                 "⚠️ I can no longer post in {title}; its queued posts are held.", locale=locale
             )
-        try:
-            await bot.send_message(
-                manager,
-                text.format(
-                    title=html.escape(chat.title or str(chat.id)), rights=rights_line(channel)
-                ),
-            )
-        except TelegramAPIError as exc:
-            logger.info("manager %s not told about channel %s: %s", manager, chat.id, exc)
+        await notes.send_message(
+            manager,
+            text.format(title=html.escape(chat.title or str(chat.id)), rights=rights_line(channel)),
+        )
 
 
 def create_router() -> Router:

@@ -23,6 +23,7 @@ from aiogram.types import (
 from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
+from bot.edits import edit_or_same
 from bot.moderation.args import ArgumentError, parse_action_args, parse_warn_limit
 from bot.moderation.blocklist import BadPattern, parse_filter
 from bot.moderation.durations import format_duration
@@ -35,9 +36,12 @@ from bot.moderation.service import (
     Target,
     action_label,
 )
+from bot.private import PrivateNotes
 from bot.roles import RoleService
+from handlers.faq import message_link
 from storage.chats import UserRepository
 from storage.moderation import MODES, ModerationRepository
+from storage.outbox import OutboxState
 
 logger = logging.getLogger(__name__)
 
@@ -692,6 +696,8 @@ async def modlog_command(
         await message.reply(_("No moderation actions in this chat yet."))
         return
     lines = [_("Last {count} actions:").format(count=len(actions))]
+    posting = await moderation.outbox.states([a.id for a in actions])
+    waiting, failed = False, None
     for a in actions:
         when = datetime.fromtimestamp(a.created_at, settings.timezone).strftime("%d.%m %H:%M")
         label = action_label(moderation.i18n, a.action, moderation.i18n.current_locale)
@@ -704,7 +710,20 @@ async def modlog_command(
             line += f" — {html.escape(a.reason[:60])}"
         if a.undone_at:
             line += " ↩️"
+        entry = posting.get(a.id)
+        if entry is not None and entry.state in {OutboxState.PENDING, OutboxState.SENDING}:
+            line += " ⏳"
+            waiting = True
+        elif entry is not None and entry.state is OutboxState.FAILED:
+            line += " 📭"
+            failed = failed or entry.error or "?"
         lines.append(line)
+    if waiting:
+        lines.append(_("⏳ waiting for its turn in the log chat"))
+    if failed:
+        lines.append(
+            _("📭 could not be posted to the log chat: {error}").format(error=html.escape(failed))
+        )
     await message.reply("\n".join(lines))
 
 
@@ -854,7 +873,7 @@ async def settings_pressed(
         await query.answer()
         return
     text, markup = settings_view(updated)
-    await query.message.edit_text(text, reply_markup=markup)
+    await edit_or_same(query.message.edit_text(text, reply_markup=markup))
     await query.answer(_("Saved."))
 
 
@@ -943,7 +962,7 @@ async def report_command(
     bot: Bot,
     role_service: RoleService,
     moderation: ModerationService,
-    users: UserRepository,
+    notes: PrivateNotes,
     report_limiter: ReportLimiter,
 ) -> None:
     reply = _replied(message)
@@ -972,26 +991,22 @@ async def report_command(
     body = reply.text or reply.caption
     if body:
         text += f"\n<i>{html.escape(body[:500])}</i>"
-    if message.chat.username:
-        text += f"\nhttps://t.me/{message.chat.username}/{reply.message_id}"
+    link = message_link(message.chat.id, message.chat.username, reply.message_id)
+    if link:
+        text += f"\n{link}"
     markup = report_keyboard(message.chat.id, reply.message_id, reply.from_user.id)
     log_chat = await moderation.log_chat_for(message.chat.id)
+    if log_chat:
+        # through the log outbox, ahead of log entries: the reporter is answered at once
+        await moderation.queue_report(log_chat, text, markup)
+        await message.reply(_("Thanks, the admins have been notified."))
+        return
     delivered = 0
-    recipients = (
-        [log_chat]
-        if log_chat
-        else [
-            uid
-            for uid in await role_service.admin_ids(message.chat.id)
-            if uid != role_service.settings.bot_id and await users.has_started(uid)
-        ]
-    )
-    for chat_id in recipients:
-        try:
-            await bot.send_message(chat_id, text, reply_markup=markup)
-            delivered += 1
-        except TelegramAPIError as exc:
-            logger.info("report not delivered to %s: %s", chat_id, exc)
+    # no log chat: every admin is tried, since only Telegram knows who started the bot
+    for uid in await role_service.admin_ids(message.chat.id):
+        if uid != role_service.settings.bot_id:
+            result = await notes.send_message(uid, text, reply_markup=markup)
+            delivered += result.delivered
     if delivered:
         await message.reply(_("Thanks, the admins have been notified."))
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from contextlib import suppress
 from datetime import UTC, datetime
 
 from aiogram import Bot, Router
@@ -10,14 +11,25 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 
 from bot.config import Settings
-from bot.posting.buttons import QueueCallback, queue_keyboard
+from bot.edits import edit_or_same
+from bot.posting.buttons import (
+    QueueCallback,
+    QueueOp,
+    QueuePage,
+    cancel_keyboard,
+    page_keyboard,
+    queue_keyboard,
+)
 from bot.posting.channels import channel_rights, rights_line
-from bot.posting.compose import parse_slots
+from bot.posting.compose import parse_slots, summarize
+from bot.posting.preview import queue_entry
 from bot.posting.publisher import Publisher
+from bot.posting.queue import PostQueue
 from bot.posting.times import TimeError, parse_recurrence, parse_time
 from storage.posts import ChannelRepository, PostRepository, SlotRepository
 
@@ -97,6 +109,7 @@ async def schedule_command(
             recurrence=recurrence.spec if recurrence else None,
             created_by=message.from_user.id,
             now=int(datetime.now(UTC).timestamp()),
+            summary=summarize([source]),
         )
         post = await post_repo.get(post_id)
         publisher.arm(post)
@@ -235,41 +248,45 @@ class EditPost(StatesGroup):
     content = State()
 
 
-STATUS_MARK = {"scheduled": "🕒", "failed": "⚠️", "needs_decision": "❓"}
-
-
-async def queue_command(
-    message: Message, post_repo: PostRepository, channel_repo: ChannelRepository, settings: Settings
+async def send_queue_page(
+    message: Message, number: int, post_queue: PostQueue, settings: Settings
 ) -> None:
-    posts = await post_repo.with_status("scheduled", "failed", "needs_decision")
-    if not posts:
-        await message.reply(
+    """One message per post of the page, each with its own buttons, then ◀ ▶ if paged."""
+    view = await post_queue.page(number)
+    if not view.total:
+        await message.answer(
             _("The queue is empty. Send me a post to schedule it, or reply to one with /schedule.")
         )
         return
-    names = {c.chat_id: c.title or str(c.chat_id) for c in await channel_repo.all()}
-    for post in posts[:30]:
-        when = datetime.fromtimestamp(post.due_at, settings.timezone).strftime("%d.%m %H:%M")
-        name = html.escape(names.get(post.channel_id, str(post.channel_id)))
-        marks = "".join(
-            mark
-            for mark, on in (
-                (" 🔕", post.silent),
-                (" 📌", post.pin),
-                (f" 🗑{post.delete_after_hours}h", post.delete_after_hours),
-                (" 🔗", post.buttons),
-                (" 🖼", len(post.source_message_ids) > 1),
-            )
-            if on
-        )
-        text = f"{STATUS_MARK[post.status]} #{post.id} · {name} · {when}{marks}"
-        if post.recurrence:
-            text += f" · 🔁 {html.escape(post.recurrence)}"
-        if post.error:
-            text += f"\n{html.escape(post.error)}"
+    for entry in view.entries:
+        post = entry.post
+        text = queue_entry(post, entry.channel, settings.timezone, _, ngettext)
         await message.answer(
             text, reply_markup=queue_keyboard(post.id, retry=post.status == "failed")
         )
+    if view.pages > 1:
+        await message.answer(
+            ngettext(
+                "Queue: page {page}/{pages}, {count} post in all. Times in {tz}.",
+                "Queue: page {page}/{pages}, {count} posts in all. Times in {tz}.",
+                view.total,
+            ).format(page=view.page, pages=view.pages, count=view.total, tz=settings.timezone.key),
+            reply_markup=page_keyboard(view.page, view.pages),
+        )
+
+
+async def queue_command(message: Message, post_queue: PostQueue, settings: Settings) -> None:
+    await send_queue_page(message, 1, post_queue, settings)
+
+
+async def queue_page_pressed(
+    query: CallbackQuery, callback_data: QueuePage, post_queue: PostQueue, settings: Settings
+) -> None:
+    """The page goes out below; the pressed navigation message keeps its text as a marker."""
+    await query.answer()
+    with suppress(TelegramAPIError):
+        await query.message.edit_reply_markup(reply_markup=None)
+    await send_queue_page(query.message, callback_data.page, post_queue, settings)
 
 
 async def queue_pressed(
@@ -284,25 +301,22 @@ async def queue_pressed(
         await query.answer(_("This post is no longer in the queue."), show_alert=True)
         return
     op = callback_data.op
-    if op == "cancel":
-        sure = InlineKeyboardMarkup(
-            inline_keyboard=[
-                [
-                    InlineKeyboardButton(
-                        text=_("Yes, cancel it"),
-                        callback_data=QueueCallback(op="sure", post_id=post.id).pack(),
-                    ),
-                ]
-            ]
-        )
-        await query.message.edit_reply_markup(reply_markup=sure)
+    if op is QueueOp.CANCEL:
+        # a second tap edits nothing: Telegram answers "message is not modified"
+        await edit_or_same(query.message.edit_reply_markup(reply_markup=cancel_keyboard(post.id)))
         await query.answer(_("Cancel post #{id}? Press again to confirm.").format(id=post.id))
-    elif op == "sure":
+    elif op is QueueOp.KEEP:
+        with suppress(TelegramAPIError):
+            await query.message.edit_reply_markup(
+                reply_markup=queue_keyboard(post.id, retry=post.status == "failed")
+            )
+        await query.answer(_("Post #{id} stays in the queue.").format(id=post.id))
+    elif op is QueueOp.SURE:
         publisher.disarm(post.id)
         await post_repo.set_status(post.id, "cancelled")
-        await query.message.edit_text(_("✖️ Post #{id} cancelled.").format(id=post.id))
+        await edit_or_same(query.message.edit_text(_("✖️ Post #{id} cancelled.").format(id=post.id)))
         await query.answer()
-    elif op == "edit":
+    elif op is QueueOp.EDIT:
         await state.set_state(EditPost.content)
         await state.update_data(post_id=post.id)
         await query.message.answer(
@@ -312,7 +326,7 @@ async def queue_pressed(
             ).format(id=post.id)
         )
         await query.answer()
-    elif op == "later":
+    elif op is QueueOp.LATER:
         await state.set_state(Reschedule.waiting_for_time)
         await state.update_data(post_id=post.id)
         await query.message.answer(
@@ -360,6 +374,9 @@ def create_router() -> Router:
     router.message.register(queue_command, Command("queue"), flags=MANAGER_PRIVATE)
     router.message.register(slots_command, Command("slots"), flags=MANAGER_PRIVATE)
     router.callback_query.register(queue_pressed, QueueCallback.filter(), flags={"role": "manager"})
+    router.callback_query.register(
+        queue_page_pressed, QueuePage.filter(), flags={"role": "manager"}
+    )
     return router
 
 

@@ -178,7 +178,7 @@ class ProtectionMiddleware(BaseMiddleware):
             chat_id, target.id, chat_settings.new_member_messages
         )
         if new_member:
-            verdict = self.moderation.scorer.score(features_of(message))
+            verdict = await self.moderation.score(features_of(message))
             if verdict.is_spam and await self._spam(message, target, chat_settings, verdict):
                 return True
 
@@ -418,6 +418,12 @@ class Captcha:
         run_once_at(
             self.scheduler, self._job_id(chat_id, user_id), deadline, self.expire, chat_id, user_id
         )
+
+    def moved(self, old: int, new: int, pending: list[tuple[int, int]]) -> None:
+        """Pending captchas of an upgraded group: their timers follow it to the new id."""
+        for user_id, deadline in pending:
+            cancel(self.scheduler, self._job_id(old, user_id))
+            self.arm(new, user_id, max(deadline, self.moderation.now()))
 
     async def rearm_all(self) -> int:
         pending = await self.repo.pending_captchas()

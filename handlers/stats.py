@@ -23,6 +23,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.middlewares import is_command_text
 from bot.stats.report import parse_period
 from bot.stats.service import StatsService
+from bot.topics import thread_of
 
 MEMBER = {"member", "administrator", "creator", "restricted"}
 GONE = {"left", "kicked"}
@@ -111,17 +112,26 @@ KINDS = {"stats": ("stats", 7), "besttime": ("best", 30), "export_stats": ("csv"
 
 
 async def deliver(
-    stats: StatsService, what: str, to_chat: int, chat_id: int, days: int, locale: str
+    stats: StatsService,
+    what: str,
+    to_chat: int,
+    chat_id: int,
+    days: int,
+    locale: str,
+    thread_id: int | None = None,
 ) -> None:
-    """Send one chat's report, heat map or CSV; chat id 0 means every chat (CSV only)."""
+    """Send one chat's report, heat map or CSV; chat id 0 means every chat (CSV only).
+    `thread_id`: the forum topic the request came from."""
     if what == "best":
-        await stats.send_best_time(to_chat, chat_id, days, locale)
+        await stats.send_best_time(to_chat, chat_id, days, locale, thread_id)
     elif what == "csv":
         chat_ids = [chat_id] if chat_id else [c.chat_id for c in await stats.known_chats()]
         for one in chat_ids:  # one CSV per chat
-            await stats.bot.send_document(to_chat, await stats.csv_file(one, days))
+            await stats.bot.send_document(
+                to_chat, await stats.csv_file(one, days), message_thread_id=thread_id
+            )
     else:
-        await stats.send_report(to_chat, chat_id, days, locale)
+        await stats.send_report(to_chat, chat_id, days, locale, thread_id)
 
 
 async def report_command(message: Message, command: CommandObject, stats: StatsService) -> None:
@@ -133,7 +143,15 @@ async def report_command(message: Message, command: CommandObject, stats: StatsS
     if message.chat.type == "private":
         await _choose_chat(message, stats, days, what)
         return
-    await deliver(stats, what, message.chat.id, message.chat.id, days, get_i18n().current_locale)
+    await deliver(
+        stats,
+        what,
+        message.chat.id,
+        message.chat.id,
+        days,
+        get_i18n().current_locale,
+        thread_of(message),
+    )
 
 
 async def chat_chosen(

@@ -6,6 +6,8 @@
     python scripts/update_locales.py --fill translations.json  # {"ru": {"msgid": "..."}, ...}
 
 English is the source language: its catalog holds every msgid with an empty translation.
+A plural message (`ngettext(singular, plural, n)`) is filled by its singular msgid with a list of
+the language's forms: {"ru": {"{count} post": ["{count} пост", "{count} поста", "{count} постов"]}}.
 """
 
 from __future__ import annotations
@@ -32,20 +34,34 @@ KEYWORDS = {
 LANGUAGES = ("en", "ru", "nl")
 
 
-def extract() -> dict[str, list[tuple[str, int]]]:
-    found: dict[str, list[tuple[str, int]]] = {}
+MessageId = str | tuple[str, str]  # a plural message is (singular, plural)
+
+
+def extract() -> dict[MessageId, list[tuple[str, int]]]:
+    found: dict[MessageId, list[tuple[str, int]]] = {}
     for source in SOURCES:
         for filename, lineno, message, _comments, _ctx in extract_from_dir(
             ROOT / source, method_map=[("**.py", "python")], keywords=KEYWORDS
         ):
-            msgid = message if isinstance(message, str) else message[0]
+            if isinstance(message, str):
+                msgid: MessageId = message
+            elif len(message) > 1 and message[1]:
+                msgid = (message[0], message[1])
+            else:
+                msgid = message[0]
             if msgid:
                 found.setdefault(msgid, []).append((f"{source}/{filename}", lineno))
     return found
 
 
+def _singular(msgid: MessageId) -> str:
+    return msgid if isinstance(msgid, str) else msgid[0]
+
+
 def build(
-    language: str, messages: dict[str, list[tuple[str, int]]], fill: dict[str, str] | None = None
+    language: str,
+    messages: dict[MessageId, list[tuple[str, int]]],
+    fill: dict[str, str | list[str]] | None = None,
 ) -> bytes:
     path = LOCALES / language / "LC_MESSAGES" / "messages.po"
     old = read_po(path.open("rb"), locale=language) if path.exists() else Catalog(locale=language)
@@ -57,11 +73,19 @@ def build(
         header_comment="# Steward messages. Edit translations; run "
         "scripts/update_locales.py after changing strings in the code.",
     )
-    for msgid in sorted(messages):
-        previous = old.get(msgid)
-        string = previous.string if previous is not None and language != "en" else ""
-        if fill and msgid in fill and language != "en":
-            string = fill[msgid]
+    for msgid in sorted(messages, key=_singular):
+        previous = old.get(_singular(msgid))
+        if isinstance(msgid, tuple):
+            empty: str | tuple[str, ...] = ("",) * catalog.num_plurals
+            keep = previous is not None and previous.pluralizable and language != "en"
+            string = tuple(previous.string) if keep else empty
+        else:
+            keep = previous is not None and not previous.pluralizable and language != "en"
+            empty = ""
+            string = previous.string if keep else empty
+        if fill and _singular(msgid) in fill and language != "en":
+            given = fill[_singular(msgid)]
+            string = tuple(given) if isinstance(msgid, tuple) else given
         catalog.add(msgid, string, locations=[])
     out = io.BytesIO()
     write_po(

@@ -86,8 +86,26 @@ class UserRepository:
 
     async def mark_started(self, user_id: int) -> None:
         await self.db.execute(
-            f"UPDATE users SET started_bot=1, updated_at={_NOW} WHERE user_id=?", (user_id,)
+            f"UPDATE users SET started_bot=1, private_status='reachable', updated_at={_NOW} "
+            "WHERE user_id=?",
+            (user_id,),
         )
+
+    async def set_private_status(self, user_id: int, status: str, checked_at: int) -> None:
+        """What Telegram answered the last private note (see bot/private.py); a user the bot
+        never saw gets a row, so the answer is kept for them too."""
+        started = 1 if status == "reachable" else 0
+        await self.db.execute(
+            "INSERT INTO users(user_id, started_bot, private_status, private_checked_at) "
+            "VALUES (?,?,?,?) ON CONFLICT(user_id) DO UPDATE SET "
+            "started_bot=excluded.started_bot, private_status=excluded.private_status, "
+            f"private_checked_at=excluded.private_checked_at, updated_at={_NOW}",
+            (user_id, started, status, checked_at),
+        )
+
+    async def private_status(self, user_id: int) -> str | None:
+        row = await self.db.fetchone("SELECT private_status FROM users WHERE user_id=?", (user_id,))
+        return row["private_status"] if row else None
 
     async def has_started(self, user_id: int) -> bool:
         row = await self.db.fetchone("SELECT started_bot FROM users WHERE user_id=?", (user_id,))

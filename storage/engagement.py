@@ -37,6 +37,7 @@ class Giveaway:
     status: str
     created_at: int
     drawn_at: int | None
+    thread_id: int | None = None  # the forum topic it was announced in
 
 
 def _giveaway(row: Any) -> Giveaway:
@@ -121,6 +122,7 @@ class QuizRepository:
         started_by: int | None,
         interval: int,
         now: int,
+        thread_id: int | None = None,
     ) -> int | None:
         """A new run, or None when this chat already has one running."""
         async with self.db.transaction() as conn:
@@ -131,8 +133,8 @@ class QuizRepository:
                     return None
             cursor = await conn.execute(
                 "INSERT INTO quiz_runs(quiz_id, title, chat_id, started_by, started_at, "
-                "interval_seconds, next_index, next_at) VALUES (?,?,?,?,?,?,0,?)",
-                (quiz_id, title, chat_id, started_by, now, interval, now),
+                "interval_seconds, next_index, next_at, thread_id) VALUES (?,?,?,?,?,?,0,?,?)",
+                (quiz_id, title, chat_id, started_by, now, interval, now, thread_id),
             )
             return int(cursor.lastrowid)
 

@@ -233,6 +233,7 @@ class Ticket:
     answer_message_id: int | None
     answer_text: str | None
     faq_entry_id: int | None
+    thread_id: int | None = None  # the forum topic it was asked in
 
 
 class SupportRepository:
@@ -248,6 +249,10 @@ class SupportRepository:
             rows = await self.db.fetchall("SELECT chat_id, support_chat_id FROM support_routes")
             self._routes = {r[0]: r[1] for r in rows}
         return self._routes
+
+    def forget_routes(self) -> None:
+        """Read the routes again at the next use (rows changed behind this cache)."""
+        self._routes = None
 
     async def route(self, chat_id: int) -> int | None:
         return (await self._all_routes()).get(chat_id)
@@ -279,11 +284,12 @@ class SupportRepository:
         question: str,
         support_chat_id: int,
         now: int,
+        thread_id: int | None = None,
     ) -> int:
         cursor = await self.db.execute(
             "INSERT INTO support_tickets(member_id, member_name, language, chat_id, "
-            "question_message_id, question, support_chat_id, created_at) "
-            "VALUES (?,?,?,?,?,?,?,?)",
+            "question_message_id, question, support_chat_id, created_at, thread_id) "
+            "VALUES (?,?,?,?,?,?,?,?,?)",
             (
                 member_id,
                 member_name,
@@ -293,6 +299,7 @@ class SupportRepository:
                 question,
                 support_chat_id,
                 now,
+                thread_id,
             ),
         )
         return int(cursor.lastrowid)

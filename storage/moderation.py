@@ -65,6 +65,7 @@ class ModAction:
     undone_by: int | None
     log_chat_id: int | None
     log_message_id: int | None
+    undone_by_name: str | None = None
 
 
 def _action(row: Any) -> ModAction:
@@ -97,6 +98,9 @@ class ModerationRepository:
             return ChatModSettings(**dict(row)) if row else ChatModSettings(chat_id=chat_id)
 
         return await self._settings.get(chat_id, load)
+
+    def forget_settings(self, chat_id: int) -> None:
+        self._settings.invalidate(chat_id)
 
     async def update_settings(self, chat_id: int, **values: Any) -> ChatModSettings:
         unknown = set(values) - set(_SETTING_COLUMNS)
@@ -255,10 +259,13 @@ class ModerationRepository:
         row = await self.db.fetchone("SELECT * FROM mod_actions WHERE id=?", (action_id,))
         return _action(row) if row else None
 
-    async def mark_undone(self, action_id: int, by: int | None, now: int) -> bool:
+    async def mark_undone(
+        self, action_id: int, by: int | None, now: int, by_name: str | None = None
+    ) -> bool:
         cursor = await self.db.execute(
-            "UPDATE mod_actions SET undone_at=?, undone_by=? WHERE id=? AND undone_at IS NULL",
-            (now, by, action_id),
+            "UPDATE mod_actions SET undone_at=?, undone_by=?, undone_by_name=? "
+            "WHERE id=? AND undone_at IS NULL",
+            (now, by, by_name, action_id),
         )
         return cursor.rowcount > 0
 

@@ -30,11 +30,12 @@ class Post:
     error: str | None
     followup_ids: list[int] | None = None
     deleted_at: int | None = None
+    summary: dict[str, Any] | None = None  # what the content is: {"kind", "text", "count"}
 
 
 def _post(row: Any) -> Post:
     data = dict(row)
-    for key in ("source_message_ids", "buttons", "published_ids", "followup_ids"):
+    for key in ("source_message_ids", "buttons", "published_ids", "followup_ids", "summary"):
         data[key] = json.loads(data[key]) if data[key] else None
     data["silent"], data["pin"] = bool(data["silent"]), bool(data["pin"])
     return Post(**data)
@@ -58,11 +59,12 @@ class PostRepository:
         delete_after_hours: int | None = None,
         buttons: list | None = None,
         recurrence: str | None = None,
+        summary: dict[str, Any] | None = None,
     ) -> int:
         cursor = await self.db.execute(
             "INSERT INTO posts(channel_id, source_chat_id, source_message_ids, due_at, "
-            "created_by, created_at, silent, pin, delete_after_hours, buttons, recurrence) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            "created_by, created_at, silent, pin, delete_after_hours, buttons, recurrence, "
+            "summary) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 channel_id,
                 source_chat_id,
@@ -75,6 +77,7 @@ class PostRepository:
                 delete_after_hours,
                 json.dumps(buttons) if buttons else None,
                 recurrence,
+                json.dumps(summary, ensure_ascii=False) if summary else None,
             ),
         )
         return int(cursor.lastrowid)
@@ -83,10 +86,20 @@ class PostRepository:
         row = await self.db.fetchone("SELECT * FROM posts WHERE id=?", (post_id,))
         return _post(row) if row else None
 
-    async def with_status(self, *statuses: str) -> list[Post]:
+    async def count_with_status(self, *statuses: str) -> int:
         marks = ", ".join("?" for _ in statuses)
+        row = await self.db.fetchone(
+            f"SELECT COUNT(*) FROM posts WHERE status IN ({marks})", statuses
+        )
+        return int(row[0]) if row else 0
+
+    async def with_status(
+        self, *statuses: str, limit: int | None = None, offset: int = 0
+    ) -> list[Post]:
+        marks = ", ".join("?" for _ in statuses)
+        page = "" if limit is None else f" LIMIT {int(limit)} OFFSET {int(offset)}"
         rows = await self.db.fetchall(
-            f"SELECT * FROM posts WHERE status IN ({marks}) ORDER BY due_at, id", statuses
+            f"SELECT * FROM posts WHERE status IN ({marks}) ORDER BY due_at, id{page}", statuses
         )
         return [_post(r) for r in rows]
 
@@ -134,12 +147,21 @@ class PostRepository:
         )
         return cursor.rowcount == 1
 
-    async def replace_content(self, post_id: int, source_message_ids: list[int]) -> bool:
+    async def replace_content(
+        self,
+        post_id: int,
+        source_message_ids: list[int],
+        summary: dict[str, Any] | None = None,
+    ) -> bool:
         """Edit: new content for a post that has not gone out yet."""
         cursor = await self.db.execute(
-            "UPDATE posts SET source_message_ids=? WHERE id=? "
+            "UPDATE posts SET source_message_ids=?, summary=? WHERE id=? "
             "AND status IN ('scheduled','failed','needs_decision')",
-            (json.dumps(source_message_ids), post_id),
+            (
+                json.dumps(source_message_ids),
+                json.dumps(summary, ensure_ascii=False) if summary else None,
+                post_id,
+            ),
         )
         return cursor.rowcount == 1
 

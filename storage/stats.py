@@ -149,31 +149,90 @@ class StatsRepository:
         posted_at: int,
         members: int | None,
         by_steward: bool = False,
+    ) -> bool:
+        """A post that arrived as `channel_post` (made by a person). Ignored when the message
+        is already known, e.g. as a part of a post Steward recorded itself; returns whether it
+        was new."""
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "SELECT 1 FROM channel_post_parts WHERE chat_id=? AND message_id=?",
+                (chat_id, message_id),
+            )
+            if await cursor.fetchone() is not None:
+                return False
+            await conn.execute(
+                "INSERT INTO channel_posts(chat_id, message_id, posted_at, members_at_post, "
+                "by_steward) VALUES (?,?,?,?,?)",
+                (chat_id, message_id, posted_at, members, int(by_steward)),
+            )
+            await conn.execute(
+                "INSERT INTO channel_post_parts(chat_id, message_id, post_id) VALUES (?,?,?)",
+                (chat_id, message_id, message_id),
+            )
+        return True
+
+    async def add_own_post(
+        self, chat_id: int, message_ids: list[int], posted_at: int, members: int | None
     ) -> None:
-        await self.db.execute(
-            "INSERT OR IGNORE INTO channel_posts(chat_id, message_id, posted_at, "
-            "members_at_post, by_steward) VALUES (?,?,?,?,?)",
-            (chat_id, message_id, posted_at, members, int(by_steward)),
-        )
+        """A post Steward published, from its own send call: all its messages (album parts, the
+        buttons' follow-up) make one post named by the first. Should Telegram ever deliver one
+        of them as `channel_post` too, that record is folded in, so nothing counts twice."""
+        first = message_ids[0]
+        async with self.db.transaction() as conn:
+            for mid in message_ids:
+                await conn.execute(
+                    "DELETE FROM channel_posts WHERE chat_id=? AND message_id=? AND message_id<>?",
+                    (chat_id, mid, first),
+                )
+            await conn.execute(
+                "INSERT INTO channel_posts(chat_id, message_id, posted_at, members_at_post, "
+                "by_steward) VALUES (?,?,?,?,1) ON CONFLICT(chat_id, message_id) DO UPDATE SET "
+                "by_steward=1, members_at_post=COALESCE(excluded.members_at_post, "
+                "channel_posts.members_at_post)",
+                (chat_id, first, posted_at, members),
+            )
+            for mid in message_ids:
+                await conn.execute(
+                    "INSERT INTO channel_post_parts(chat_id, message_id, post_id) VALUES (?,?,?) "
+                    "ON CONFLICT(chat_id, message_id) DO UPDATE SET post_id=excluded.post_id",
+                    (chat_id, mid, first),
+                )
+            await conn.execute(
+                "UPDATE channel_posts SET reactions=(SELECT COALESCE(SUM(reactions), 0) "
+                "FROM channel_post_parts WHERE chat_id=? AND post_id=?) "
+                "WHERE chat_id=? AND message_id=?",
+                (chat_id, first, chat_id, first),
+            )
 
     async def set_post_reactions(self, chat_id: int, message_id: int, total: int) -> int:
-        """Store the new total; returns the change, for the day's reaction count."""
-        row = await self.db.fetchone(
-            "SELECT reactions FROM channel_posts WHERE chat_id=? AND message_id=?",
-            (chat_id, message_id),
-        )
-        if row is None:
-            return 0
-        await self.db.execute(
-            "UPDATE channel_posts SET reactions=? WHERE chat_id=? AND message_id=?",
-            (total, chat_id, message_id),
-        )
-        return total - int(row["reactions"])
+        """Store a message's new total (Telegram reports totals, per message of an album);
+        returns the change, for the day's reaction count."""
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "SELECT post_id, reactions FROM channel_post_parts "
+                "WHERE chat_id=? AND message_id=?",
+                (chat_id, message_id),
+            )
+            row = await cursor.fetchone()
+            if row is None:
+                return 0
+            delta = total - int(row["reactions"])
+            await conn.execute(
+                "UPDATE channel_post_parts SET reactions=? WHERE chat_id=? AND message_id=?",
+                (total, chat_id, message_id),
+            )
+            await conn.execute(
+                "UPDATE channel_posts SET reactions=reactions+? WHERE chat_id=? AND message_id=?",
+                (delta, chat_id, row["post_id"]),
+            )
+        return delta
 
     async def add_comment(self, chat_id: int, message_id: int) -> bool:
+        """A comment in the discussion group under any message of a post counts for the post."""
         cursor = await self.db.execute(
-            "UPDATE channel_posts SET comments=comments+1 WHERE chat_id=? AND message_id=?",
-            (chat_id, message_id),
+            "UPDATE channel_posts SET comments=comments+1 WHERE chat_id=? AND message_id=("
+            "SELECT post_id FROM channel_post_parts WHERE chat_id=? AND message_id=?)",
+            (chat_id, chat_id, message_id),
         )
         return cursor.rowcount > 0
 

@@ -10,13 +10,25 @@ It speaks the real wire protocol, so the bot under test uses its normal aiogram 
 - any method can be told to fail: 429 with `retry_after`, 400, 403, 500, a delay, or a dropped
   connection;
 - a small model of chats, members and messages makes moderation calls observable
-  (a ban changes what `getChatMember` answers, a deleted message is gone).
+  (a ban changes what `getChatMember` answers, a deleted message is gone);
+- forum supergroups have topics: a topic's messages carry `message_thread_id`,
+  `is_topic_message` and, like Telegram's, a `reply_to_message` pointing at the topic's creation
+  message; a send naming an unknown thread (or 1, the General topic) fails with "message thread
+  not found", and a reply lands in the replied message's topic;
+- a basic group can be upgraded to a supergroup (`migrate_group`): both service messages are
+  delivered, and every later call naming the old id fails with 400 and `migrate_to_chat_id`.
+- no kinder than Telegram (see ../shared/telegram-behaviour.md): the bot's own messages are never
+  delivered back as updates, a private send reaches only users who started the bot (and did not
+  block it or delete their account), chat ids have Telegram's shapes, and an edit that changes
+  nothing fails with "message is not modified".
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
 import html
 import itertools
 import json
@@ -45,6 +57,10 @@ _METHODS_LOWER = {name.lower(): name for name in METHODS}
 _INT_RE = re.compile(r"^-?\d+$")
 _FLOAT_RE = re.compile(r"^-?\d+\.\d+$")
 _TAG_RE = re.compile(r"<[^>]+>")
+# Sending methods that deliver a message into a chat (a private one needs a started bot).
+_DELIVERING = {"copyMessage", "copyMessages", "forwardMessage", "forwardMessages"}
+_OWN_MESSAGE_KINDS = ("message", "edited_message", "channel_post", "edited_channel_post")
+_MIN_SUPERGROUP_ID = -1_000_000_000_000  # "-100" followed by the internal id
 _HTML_TAGS = {
     "b",
     "strong",
@@ -107,6 +123,8 @@ class ChatState:
     members: dict[int, dict[str, Any]] = field(default_factory=dict)  # user_id -> ChatMember
     member_count: int = 0
     linked_chat_id: int | None = None
+    topics: dict[int, dict[str, Any]] = field(default_factory=dict)  # thread id -> root message
+    migrated_to: int | None = None  # a basic group upgraded to this supergroup id
 
 
 class FakeTelegram:
@@ -131,9 +149,15 @@ class FakeTelegram:
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}
         self.files: dict[str, tuple[str, bytes]] = {}
         self.commands: dict[tuple[str, str | None], list[dict]] = {}
+        self.invite_links: dict[str, dict[str, Any]] = {}  # link -> ChatInviteLink + chat_id
         self.allowed_updates: list[str] | None = None
         self.webhook: dict[str, Any] | None = None
         self._updates: list[dict[str, Any]] = []
+        # who may get private messages: Telegram alone knows, the bot has to try
+        self.started: set[int] = set()
+        self.blocked: set[int] = set()
+        self.deactivated: set[int] = set()
+        self.bot_messages: set[tuple[int, int]] = set()  # (chat_id, message_id) the bot sent
         self._update_ids = itertools.count(1)
         self._message_ids: dict[int, itertools.count] = defaultdict(lambda: itertools.count(1))
         self._changed = asyncio.Condition()
@@ -194,8 +218,16 @@ class FakeTelegram:
         *,
         bot_status: str = "administrator",
         member_count: int = 10,
+        is_forum: bool = False,
     ) -> dict[str, Any]:
+        check_chat_id(chat_id, type_)
         chat: dict[str, Any] = {"id": chat_id, "type": type_}
+        if is_forum:
+            if type_ != "supergroup":
+                raise ValueError("only supergroups can be forums")
+            chat["is_forum"] = True
+            # message 1 opened the chat; a topic's id is its creation message's, never 1
+            next(self._message_ids[chat_id])
         if type_ == "private":
             chat["first_name"] = title or "User"
         elif title:
@@ -212,9 +244,42 @@ class FakeTelegram:
         return chat
 
     def private_chat(self, user: dict[str, Any]) -> dict[str, Any]:
+        """The user's private chat with the bot. The bot can write there only once the user has
+        started it: any message the user sends in it (/start first, on a real client) does."""
         if user["id"] not in self.chats:
             self.add_chat(user["id"], "private", user.get("first_name"), user.get("username"))
         return self.chats[user["id"]].chat
+
+    def start_bot(self, user: dict[str, Any]) -> dict[str, Any]:
+        """The user pressed Start at some time the bot may not know about (another deployment,
+        before its database existed): Telegram lets the bot write to them, the bot gets nothing."""
+        self.started.add(user["id"])
+        self.blocked.discard(user["id"])
+        return self.private_chat(user)
+
+    def block_bot(self, user_id: int) -> None:
+        self.blocked.add(user_id)
+
+    def deactivate(self, user_id: int) -> None:
+        self.deactivated.add(user_id)
+
+    def _private_refusal(self, chat_id: int) -> str | None:
+        if chat_id in self.deactivated:
+            return "Forbidden: user is deactivated"
+        if chat_id in self.blocked:
+            return "Forbidden: bot was blocked by the user"
+        if chat_id not in self.started:
+            return "Forbidden: bot can't initiate conversation with a user"
+        return None
+
+    @staticmethod
+    def message_link(chat: dict[str, Any], message_id: int) -> str | None:
+        """The link Telegram shows for a message (basic groups and private chats have none)."""
+        if chat.get("username"):
+            return f"https://t.me/{chat['username']}/{message_id}"
+        if str(chat["id"]).startswith("-100"):
+            return f"https://t.me/c/{str(chat['id'])[4:]}/{message_id}"
+        return None
 
     def _admin_member(self, user: dict[str, Any], *, is_bot_self: bool = False, **rights) -> dict:
         member = {
@@ -255,15 +320,107 @@ class FakeTelegram:
         member = self.chats[chat_id].members.get(user_id)
         return member["status"] if member else "left"
 
+    # --- forums and upgraded groups ----------------------------------------------------------
+
+    def _new_topic(
+        self, chat: dict[str, Any], name: str, creator: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        state = self.chats[chat["id"]]
+        if not chat.get("is_forum"):
+            raise ApiError(400, "Bad Request: the chat is not a forum")
+        message_id = next(self._message_ids[chat["id"]])
+        root = {
+            "message_id": message_id,
+            "message_thread_id": message_id,
+            "is_topic_message": True,
+            "date": self.now(),
+            "chat": chat,
+            "from": creator or self.bot_user,
+            "forum_topic_created": {"name": name, "icon_color": 7322096},
+        }
+        state.topics[message_id] = root
+        return self._store_message(root)
+
+    async def create_topic(
+        self, chat: dict[str, Any], name: str, creator: dict[str, Any] | None = None
+    ) -> int:
+        """A person opens a topic in a forum: its thread id is the id of the service message
+        that created it, delivered like Telegram delivers it."""
+        root = self._new_topic(chat, name, creator or self.user(77, "Topic Starter"))
+        await self.push_update({"message": root})
+        return root["message_thread_id"]
+
+    def delete_topic(self, chat: dict[str, Any], thread_id: int) -> None:
+        """An admin deletes a topic with its messages: sends into it fail from now on."""
+        self.chats[chat["id"]].topics.pop(thread_id)
+        for key in [k for k, m in self.messages.items() if m.get("message_thread_id") == thread_id]:
+            if key[0] == chat["id"]:
+                del self.messages[key]
+
+    async def migrate_group(
+        self,
+        chat_id: int,
+        by: dict[str, Any],
+        new_id: int | None = None,
+        *,
+        deliver: bool = True,
+    ) -> dict[str, Any]:
+        """Upgrade a basic group to a supergroup as Telegram does: a new `-100…` id, the members
+        and the bot's rights carried over, `migrate_to_chat_id` as the old chat's last message,
+        `migrate_from_chat_id` as the new chat's first, and the old id refused from now on.
+        `deliver=False`: the bot never gets the two messages (it was down for over a day)."""
+        old = self.chats[chat_id]
+        if old.chat["type"] != "group":
+            raise ValueError("only basic groups are upgraded")
+        new_id = new_id or -(1_000_000_000_000 + abs(chat_id))
+        chat = {k: v for k, v in old.chat.items() if k != "all_members_are_administrators"}
+        chat.update(id=new_id, type="supergroup")
+        state = ChatState(chat=chat, members=dict(old.members), member_count=old.member_count)
+        self.chats[new_id] = state
+        last = self.new_message(old.chat, by, migrate_to_chat_id=new_id)
+        old.migrated_to = new_id
+        first = self.new_message(chat, by, migrate_from_chat_id=chat_id)
+        if deliver:
+            await self.push_update({"message": last})
+            await self.push_update({"message": first})
+        return chat
+
     # --- updates ---------------------------------------------------------------------------
 
     async def push_update(self, update: dict[str, Any]) -> int:
+        self._check_deliverable(update)
         update = {"update_id": next(self._update_ids), **update}
         self._last_push = len(self.calls)
         async with self._changed:
             self._updates.append(update)
             self._changed.notify_all()
         return update["update_id"]
+
+    def _check_deliverable(self, update: dict[str, Any]) -> None:
+        """Refuse what Telegram never sends, and learn who started or blocked the bot."""
+        for kind in _OWN_MESSAGE_KINDS:
+            message = update.get(kind)
+            if message is None:
+                continue
+            key = (message["chat"]["id"], message["message_id"])
+            if key in self.bot_messages or message.get("from", {}).get("id") == self.bot_id:
+                raise AssertionError(
+                    f"Telegram never sends a bot its own messages ({kind} {key}): "
+                    "use what the bot's send call returned"
+                )
+            sender = message.get("from", {}).get("id")
+            if message["chat"]["type"] == "private" and sender == message["chat"]["id"]:
+                self.started.add(sender)  # writing to a bot starts (or restarts) it
+                self.blocked.discard(sender)
+        change = update.get("my_chat_member")
+        if change is not None and change["chat"]["type"] == "private":
+            user_id = change["chat"]["id"]
+            self.chats.setdefault(user_id, ChatState(chat=change["chat"]))
+            if change["new_chat_member"]["status"] == "kicked":
+                self.blocked.add(user_id)
+            elif change["new_chat_member"]["status"] == "member":
+                self.started.add(user_id)
+                self.blocked.discard(user_id)
 
     def _store_message(self, message: dict[str, Any]) -> dict[str, Any]:
         self.messages[(message["chat"]["id"], message["message_id"])] = message
@@ -277,8 +434,11 @@ class FakeTelegram:
         *,
         reply_to: dict[str, Any] | None = None,
         sender_chat: dict[str, Any] | None = None,
+        topic: int | None = None,
         **extra: Any,
     ) -> dict[str, Any]:
+        """A message by a person (or chat identity). In a forum, `topic` names the topic it is
+        written in; a reply goes to the topic of the message it replies to."""
         message: dict[str, Any] = {
             "message_id": next(self._message_ids[chat["id"]]),
             "date": self.now(),
@@ -297,6 +457,15 @@ class FakeTelegram:
             message["reply_to_message"] = {
                 k: v for k, v in reply_to.items() if k != "reply_to_message"
             }
+            if reply_to.get("is_topic_message"):
+                topic = reply_to["message_thread_id"]
+        if topic is not None:
+            root = self.chats[chat["id"]].topics.get(topic)
+            if root is None:
+                raise ValueError(f"chat {chat['id']} has no topic {topic}")
+            message["message_thread_id"] = topic
+            message["is_topic_message"] = True
+            message.setdefault("reply_to_message", root)  # as Telegram does for topic messages
         message.update(extra)
         return self._store_message(message)
 
@@ -334,6 +503,75 @@ class FakeTelegram:
             }
         )
         return callback_id
+
+    async def join_chat(
+        self,
+        chat_id: int,
+        user: dict[str, Any],
+        link: str | None = None,
+        *,
+        date: int | None = None,
+        approved_by: dict[str, Any] | None = None,
+    ) -> int:
+        """A user joins (a `chat_member` update). Through `link`, the update carries the link
+        as Telegram shows it to its creator; a revoked, expired or full link is refused as the
+        app would refuse it. `approved_by`: an admin approved a join request; like Telegram,
+        that update does not promise the link again, so none is sent."""
+        state = self.chats[chat_id]
+        update: dict[str, Any] = {
+            "chat": state.chat,
+            "from": approved_by or user,
+            "date": date or self.now(),
+            "old_chat_member": {"status": "left", "user": user},
+            "new_chat_member": {"status": "member", "user": user},
+        }
+        if link is not None and approved_by is None:
+            info = self.invite_links.get(link)
+            if info is None or info["chat_id"] != chat_id:
+                raise AssertionError(f"{link} is not an invite link of {chat_id}")
+            if info["is_revoked"] or info.get("expire_date", 2**40) <= (date or self.now()):
+                raise AssertionError(f"{link} no longer works")
+            if info.get("creates_join_request"):
+                raise AssertionError(f"{link} asks for approval: use request_join")
+            update["invite_link"] = {k: v for k, v in info.items() if k != "chat_id"}
+        state.members[user["id"]] = {"status": "member", "user": user}
+        state.member_count += 1
+        return await self.push_update({"chat_member": update})
+
+    async def leave_chat(self, chat_id: int, user: dict[str, Any], *, date: int | None = None):
+        state = self.chats[chat_id]
+        state.members.pop(user["id"], None)
+        state.member_count -= 1
+        return await self.push_update(
+            {
+                "chat_member": {
+                    "chat": state.chat,
+                    "from": user,
+                    "date": date or self.now(),
+                    "old_chat_member": {"status": "member", "user": user},
+                    "new_chat_member": {"status": "left", "user": user},
+                }
+            }
+        )
+
+    async def request_join(
+        self, chat_id: int, user: dict[str, Any], link: str, *, date: int | None = None
+    ) -> int:
+        """A user asks to join through a link that creates join requests."""
+        info = self.invite_links[link]
+        if not info.get("creates_join_request") or info["is_revoked"]:
+            raise AssertionError(f"{link} does not take join requests")
+        return await self.push_update(
+            {
+                "chat_join_request": {
+                    "chat": self.chats[chat_id].chat,
+                    "from": user,
+                    "user_chat_id": user["id"],
+                    "date": date or self.now(),
+                    "invite_link": {k: v for k, v in info.items() if k != "chat_id"},
+                }
+            }
+        )
 
     async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         offset = int(params.get("offset") or 0)
@@ -548,9 +786,11 @@ class FakeTelegram:
                 )
                 return self._error(failure.status, failure.description, **extra)
         try:
+            self._refuse_upgraded_group(params)
             result = await self._dispatch(name, params, files)
         except ApiError as exc:
-            return self._error(exc.status, exc.description)
+            extra = {"parameters": exc.parameters} if exc.parameters else {}
+            return self._error(exc.status, exc.description, **extra)
         return web.json_response({"ok": True, "result": result})
 
     @staticmethod
@@ -559,6 +799,19 @@ class FakeTelegram:
         return web.json_response(body, status=status)
 
     # --- method implementations ------------------------------------------------------------
+
+    def _refuse_upgraded_group(self, params: dict[str, Any]) -> None:
+        """An upgraded basic group is gone: any call naming it says where it went."""
+        for key in ("chat_id", "from_chat_id"):
+            value = params.get(key)
+            if isinstance(value, int | str) and _INT_RE.match(str(value)):
+                state = self.chats.get(int(value))
+                if state is not None and state.migrated_to is not None:
+                    raise ApiError(
+                        400,
+                        "Bad Request: group chat was upgraded to a supergroup chat",
+                        {"migrate_to_chat_id": state.migrated_to},
+                    )
 
     def _chat(self, chat_id: int | str) -> ChatState:
         if isinstance(chat_id, str) and chat_id.startswith("@"):
@@ -588,6 +841,18 @@ class FakeTelegram:
             if params.get("reply_to_message_id")
             else None
         )
+        thread = params.get("message_thread_id")
+        if thread is not None and chat["type"] in {"group", "supergroup"}:
+            # Forum topics are the threads of their creation messages; General (1) is no
+            # thread. Elsewhere a thread is the reply chain of an existing message.
+            known = (
+                thread in state.topics
+                if chat.get("is_forum")
+                else (chat["id"], int(thread)) in self.messages
+            )
+            if not known:
+                raise ApiError(400, "Bad Request: message thread not found")
+        original = None
         if reply:
             original = self.messages.get((chat["id"], int(reply["message_id"])))
             if original is not None:
@@ -598,10 +863,17 @@ class FakeTelegram:
                 raise ApiError(400, "Bad Request: message to be replied not found")
         if params.get("reply_markup") and "inline_keyboard" in params["reply_markup"]:
             message["reply_markup"] = params["reply_markup"]
-        for key in ("message_thread_id", "has_protected_content"):
-            if params.get(key):
-                message[key] = params[key]
+        if params.get("has_protected_content"):
+            message["has_protected_content"] = params["has_protected_content"]
+        if original is not None and original.get("is_topic_message"):
+            thread = original["message_thread_id"]  # a reply stays in its message's topic
+        if thread is not None:
+            message["message_thread_id"] = thread
+            if thread in state.topics:
+                message["is_topic_message"] = True
+                message.setdefault("reply_to_message", state.topics[thread])
         message.update(content)
+        self.bot_messages.add((chat["id"], message["message_id"]))
         return self._store_message(message)
 
     @staticmethod
@@ -658,6 +930,12 @@ class FakeTelegram:
         return member
 
     async def _dispatch(self, name: str, p: dict[str, Any], files: dict[str, bytes]) -> Any:
+        if (name.startswith("send") or name in _DELIVERING) and "chat_id" in p:
+            chat_id = p["chat_id"]
+            if isinstance(chat_id, int) or (isinstance(chat_id, str) and chat_id.isdigit()):
+                refusal = self._private_refusal(int(chat_id)) if int(chat_id) > 0 else None
+                if refusal:
+                    raise ApiError(403, refusal)
         handler = getattr(self, f"_m_{name}", None)
         if handler is not None:
             return handler(p, files)
@@ -816,17 +1094,33 @@ class FakeTelegram:
         message = self.messages.get((int(p.get("chat_id", 0)), int(p.get("message_id", 0))))
         if message is None:
             raise ApiError(400, "Bad Request: message to edit not found")
+        if message.get("reply_markup") == (p.get("reply_markup") or None):
+            raise ApiError(400, "Bad Request: message is not modified")
         if p.get("reply_markup"):
             message["reply_markup"] = p["reply_markup"]
         else:
             message.pop("reply_markup", None)
+        message["edit_date"] = self.now()
         return message
 
     def _m_editMessageCaption(self, p, f):
         message = self.messages.get((int(p.get("chat_id", 0)), int(p.get("message_id", 0))))
         if message is None:
             raise ApiError(400, "Bad Request: message to edit not found")
-        message["caption"] = self._plain(p.get("caption", ""), p.get("parse_mode"))
+        caption = self._plain(p.get("caption", ""), p.get("parse_mode"))
+        if (message.get("caption") or "") == caption and message.get("reply_markup") == (
+            p.get("reply_markup") or None
+        ):
+            raise ApiError(400, "Bad Request: message is not modified")
+        if caption:
+            message["caption"] = caption
+        else:
+            message.pop("caption", None)
+        if p.get("reply_markup"):
+            message["reply_markup"] = p["reply_markup"]
+        else:
+            message.pop("reply_markup", None)
+        message["edit_date"] = self.now()
         return message
 
     def _m_deleteMessage(self, p, f):
@@ -855,6 +1149,15 @@ class FakeTelegram:
         if state.linked_chat_id:
             info["linked_chat_id"] = state.linked_chat_id
         return {**state.chat, **info}
+
+    def _m_createForumTopic(self, p, f):
+        state = self._chat(p["chat_id"])
+        root = self._new_topic(state.chat, p["name"], None)
+        return {
+            "message_thread_id": root["message_thread_id"],
+            "name": p["name"],
+            "icon_color": root["forum_topic_created"]["icon_color"],
+        }
 
     def _m_getChatAdministrators(self, p, f):
         state = self._chat(p["chat_id"])
@@ -920,6 +1223,58 @@ class FakeTelegram:
             state.members[user_id] = {"status": "left", "user": member["user"]}
         return True
 
+    def _invite_rights(self, chat_id) -> ChatState:
+        state = self._chat(chat_id)
+        me = state.members.get(self.bot_id)
+        if not me or me["status"] != "administrator" or not me.get("can_invite_users"):
+            raise ApiError(400, "Bad Request: not enough rights to manage chat invite links")
+        return state
+
+    def _link_options(self, p, info: dict[str, Any]) -> None:
+        name = p.get("name")
+        if name is not None and len(name) > 32:
+            raise ApiError(400, "Bad Request: invite link name is too long")
+        if p.get("member_limit") is not None and p.get("creates_join_request"):
+            raise ApiError(400, "Bad Request: can't use both member limit and join request")
+        for key in ("name", "expire_date", "member_limit"):
+            if p.get(key) is not None:
+                info[key] = p[key]
+        info["creates_join_request"] = bool(p.get("creates_join_request"))
+
+    def _m_createChatInviteLink(self, p, f):
+        state = self._invite_rights(p["chat_id"])
+        tail = hashlib.sha256(f"{state.chat['id']}:{len(self.invite_links)}".encode()).digest()
+        link = "https://t.me/+" + base64.urlsafe_b64encode(tail)[:16].decode()
+        info = {
+            "invite_link": link,
+            "creator": self.bot_user,
+            "is_primary": False,
+            "is_revoked": False,
+            "chat_id": state.chat["id"],
+        }
+        self._link_options(p, info)
+        self.invite_links[link] = info
+        return {k: v for k, v in info.items() if k != "chat_id"}
+
+    def _bot_link(self, p) -> dict[str, Any]:
+        state = self._invite_rights(p["chat_id"])
+        info = self.invite_links.get(p["invite_link"])
+        if info is None or info["chat_id"] != state.chat["id"]:
+            raise ApiError(400, "Bad Request: INVITE_HASH_EXPIRED")
+        return info
+
+    def _m_editChatInviteLink(self, p, f):
+        info = self._bot_link(p)
+        if info["is_revoked"]:
+            raise ApiError(400, "Bad Request: INVITE_HASH_EXPIRED")
+        self._link_options(p, info)
+        return {k: v for k, v in info.items() if k != "chat_id"}
+
+    def _m_revokeChatInviteLink(self, p, f):
+        info = self._bot_link(p)
+        info["is_revoked"] = True
+        return {k: v for k, v in info.items() if k != "chat_id"}
+
     def _m_getFile(self, p, f):
         if p["file_id"] not in self.files:
             raise ApiError(400, "Bad Request: invalid file_id")
@@ -932,8 +1287,24 @@ class FakeTelegram:
         }
 
 
+def check_chat_id(chat_id: int, type_: str) -> None:
+    """Telegram's id shapes: users positive, basic groups small negative, supergroups and
+    channels "-100" followed by the internal id. A test with another shape is not Telegram."""
+    if type_ == "private":
+        ok = chat_id > 0
+    elif type_ == "group":
+        ok = _MIN_SUPERGROUP_ID < chat_id < 0
+    else:
+        ok = chat_id < _MIN_SUPERGROUP_ID
+    if not ok:
+        raise ValueError(f"{chat_id} is not a Telegram id for a {type_} chat")
+
+
 class ApiError(Exception):
-    def __init__(self, status: int, description: str) -> None:
+    def __init__(
+        self, status: int, description: str, parameters: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(description)
         self.status = status
         self.description = description
+        self.parameters = parameters

@@ -127,6 +127,29 @@ async def test_album_composed_by_buttons_gets_a_follow_up_for_its_buttons(stewar
     [post] = await steward.app.post_repo.with_status("published")
     assert len(post.published_ids) == 3 and len(post.followup_ids) == 1
 
+    # statistics: one post of four messages; Telegram reports reactions per message
+    channel = fake.chats[CHANNEL].chat
+    for _ in range(100):  # recorded right after the send calls
+        if await steward.app.stats.repo.posts(CHANNEL, 0, 2**40):
+            break
+        await asyncio.sleep(0.05)
+    for message_id, total in ((post.published_ids[1], 3), (post.followup_ids[0], 2)):
+        await fake.push_update(
+            {
+                "message_reaction_count": {
+                    "chat": channel,
+                    "message_id": message_id,
+                    "date": fake.now(),
+                    "reactions": [{"type": {"type": "emoji", "emoji": "👍"}, "total_count": total}],
+                }
+            }
+        )
+    await steward.idle()
+    [recorded] = await steward.app.stats.repo.posts(CHANNEL, 0, 2**40)
+    assert recorded["message_id"] == post.published_ids[0]
+    assert (recorded["by_steward"], recorded["reactions"]) == (1, 5)
+    assert recorded["members_at_post"] == fake.chats[CHANNEL].member_count
+
 
 async def test_confirm_needs_channel_and_time_and_discard_keeps_nothing(steward, fake, desk):
     chat, manager = desk
@@ -215,6 +238,10 @@ async def test_queue_edit_replaces_content(steward, fake, desk):
     await fake.wait_for("sendMessage", lambda c: "Post #1 now has this content" in c.plain)
     await steward.idle()
     assert len(await steward.app.db.fetchall("SELECT id FROM drafts")) == 0  # not a new draft
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "/queue")
+    shown = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🕒 #1"), since=mark)
+    assert shown.plain.splitlines()[1] == "New text"  # the preview follows the edit
     await steward.app.publisher.publish(1)
     [published] = channel_posts(fake)
     assert published["text"] == "New text"

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import logging
 import re
 
 import pytest
@@ -304,3 +305,48 @@ async def test_exclusions_and_private_entrants(steward, fake, club):
     published = result.plain.strip().splitlines()[-1].split()
     assert published == [hashlib.sha256(b"12").hexdigest()]  # no raw ids
     assert "1. Ben" in result.plain
+
+
+async def test_winners_are_told_whenever_telegram_lets_the_bot_reach_them(
+    steward, fake, club, caplog
+):
+    """Ann pressed Start long ago (the bot's database never saw it), Ben never did, Cid blocked
+    the bot: Ann gets the note, Ben and Cid cost one refused call each, nobody is retried and
+    the result still names all three; the organiser learns whom to contact."""
+    fake.start_bot(club.admin)
+    fake.start_bot(club.ann)
+    fake.start_bot(club.cid)
+    fake.block_bot(club.cid["id"])
+    assert not await steward.app.users.has_started(club.ann["id"])
+    await club.say(club.admin, "/giveaway 1h 3 Hoodies")
+    announcement = await fake.wait_for("sendMessage", in_group)
+    message = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    data = announcement["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    for user in (club.ann, club.ben, club.cid):
+        await fake.press_button(message, user, data)
+        await fake.wait_for("answerCallbackQuery")
+    await club.say(club.admin, "/giveaway_end 1")
+    result = await fake.wait_for("sendMessage", lambda c: "is over" in c.plain)
+    winners_block = result.plain.split("Winners:")[1].split("Check the draw")[0]
+    assert sorted(line.split(". ", 1)[1] for line in winners_block.strip().splitlines()) == [
+        "Ann",
+        "Ben",
+        "Cid",
+    ]
+    told = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == 11, since=result.index)
+    assert told.plain.startswith("🎉 You won the giveaway “Hoodies”!")
+    await steward.idle()
+    await asyncio.sleep(0.3)  # room for a retry, which must not come
+    organiser = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == 10)
+    assert organiser.plain.startswith("🎁 Giveaway #1: I could not write to ")
+    assert "Ann" not in organiser.plain and "Ben" in organiser.plain and "Cid" in organiser.plain
+    private = [c["chat_id"] for c in fake.calls_of("sendMessage") if c["chat_id"] > 0]
+    assert sorted(private) == [10, 11, 12, 13]
+    users = steward.app.users
+    assert [await users.private_status(uid) for uid in (11, 12, 13)] == [
+        "reachable",
+        "not_started",
+        "blocked",
+    ]
+    assert await users.has_started(11) and not await users.has_started(13)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

@@ -356,7 +356,7 @@ async def test_support_chat_can_be_a_private_chat(fake, tmp_path):
     running = RunningBot(fake=fake, settings=settings_for(env), env=env)
     venue = Community(fake)
     manager = fake.user(MANAGER_ID, "Manny")
-    desk = fake.private_chat(manager)
+    desk = fake.start_bot(manager)  # a private support chat is one whose owner started the bot
     await running.start()
     try:
         await venue.say(venue.member, "is there a cloakroom for coats and bags?")
@@ -391,3 +391,18 @@ async def test_media_answer_whose_message_was_deleted_goes_to_staff(steward, fak
     await venue.say(venue.member, "/faq where is the venue")
     notice = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
     assert notice.plain.startswith("The answer of FAQ entry #1 is no longer available")
+
+
+async def test_answer_to_a_member_who_blocked_the_bot_is_reported_to_staff(steward, fake, venue):
+    private = fake.private_chat(venue.member)
+    await fake.send_message(private, venue.member, "Where is my order?")
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT, since=0)
+    await steward.idle()
+    fake.block_bot(venue.member["id"])
+    relay_message = fake.messages[(SUPPORT, max(m for c, m in fake.messages if c == SUPPORT))]
+    await fake.send_message(venue.support, venue.staff, "It ships today.", reply_to=relay_message)
+    told = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
+    assert told.plain == "Could not deliver the answer: Bob has blocked me."
+    await steward.idle()
+    assert len(fake.calls_of("copyMessage")) == 1  # tried once, not retried
+    assert await steward.app.users.private_status(venue.member["id"]) == "blocked"

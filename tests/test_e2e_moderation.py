@@ -288,11 +288,14 @@ async def test_report_abuse_is_rate_limited(steward, fake, group):
         await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
     last = [c for c in fake.calls_of("sendMessage") if c["chat_id"] == GROUP][-1]
     assert "several reports recently" in last["text"]
-    reports = [
-        c
-        for c in fake.calls_of("sendMessage")
-        if c["chat_id"] == LOG_CHAT and "Report" in c["text"]
-    ]
+
+    # reports reach the log chat through the paced outbox, after the members' confirmations
+    def is_report(c):
+        return c["chat_id"] == LOG_CHAT and "Report" in c["text"]
+
+    await fake.wait_for("sendMessage", is_report, since=0, count=3)
+    await steward.idle()
+    reports = [c for c in fake.calls_of("sendMessage") if is_report(c)]
     assert len(reports) == 3
 
 
@@ -525,6 +528,8 @@ async def test_del_purge_kick_unmute_unban_rules(steward, fake, group):
     await group.say(group.admin, "/unban 300")
     await fake.wait_for("unbanChatMember")
     assert fake.member_status(GROUP, 300) == "left"
+    # the group is paced too: let every confirmation arrive before the next question
+    await fake.wait_for("sendMessage", lambda c: "is unbanned" in c.plain, timeout=20)
 
     await group.say(group.other, "/rules")
     none_yet = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
@@ -546,7 +551,9 @@ async def test_setcaptcha_sets_the_timeout(steward, fake, group):
     assert reply.plain.startswith("Usage: /setcaptcha <seconds from 30 to 3600>")
 
 
-async def test_report_without_log_chat_goes_to_admins_who_started_the_bot(fake, tmp_path):
+async def test_report_without_log_chat_goes_to_every_admin_telegram_lets_it_reach(fake, tmp_path):
+    """Alice pressed Start in a past deployment (this database never saw it), Dave never did:
+    both are tried once, Alice gets the report, the member is thanked."""
     from tests.harness import RunningBot, make_env, settings_for
 
     env = make_env(fake, tmp_path)  # no LOG_CHAT_ID
@@ -554,13 +561,42 @@ async def test_report_without_log_chat_goes_to_admins_who_started_the_bot(fake, 
     await running.start()
     try:
         group = Group(fake)
-        await fake.send_message(fake.private_chat(group.admin), group.admin, "/start")
-        await fake.wait_for("sendMessage", lambda c: c["chat_id"] == 100)
+        dave = fake.user(101, "Dave")
+        fake.add_member(GROUP, dave, "administrator")
+        fake.start_bot(group.admin)
         bad = await group.say(group.other, "buy my stuff")
         await group.say(group.member, "@admin look at this", reply_to=bad)
         report = await fake.wait_for(
             "sendMessage", lambda c: c["chat_id"] == 100 and "Report" in c.plain
         )
         assert "buy my stuff" in report.plain
+        assert f"https://t.me/fans_chat/{bad['message_id']}" in report.plain
+        thanks = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+        assert thanks.plain == "Thanks, the admins have been notified."
+        await running.idle()
+        private = sorted(c["chat_id"] for c in fake.calls_of("sendMessage") if c["chat_id"] > 0)
+        assert private == [100, 101]  # one try each, no retry
+        assert await running.app.users.private_status(101) == "not_started"
+    finally:
+        await running.stop()
+
+
+async def test_report_link_of_a_private_supergroup_uses_t_me_c(fake, tmp_path):
+    from tests.harness import RunningBot, make_env, settings_for
+
+    env = make_env(fake, tmp_path)  # no LOG_CHAT_ID
+    running = RunningBot(fake=fake, settings=settings_for(env), env=env)
+    await running.start()
+    try:
+        group = Group(fake)
+        group.chat.pop("username")  # a private supergroup: links carry the id without -100
+        fake.start_bot(group.admin)
+        bad = await group.say(group.other, "buy my stuff")
+        await group.say(group.member, "/report", reply_to=bad)
+        report = await fake.wait_for(
+            "sendMessage", lambda c: c["chat_id"] == 100 and "Report" in c.plain
+        )
+        assert fake.message_link(group.chat, bad["message_id"]) in report.plain
+        assert f"https://t.me/c/{str(GROUP)[4:]}/{bad['message_id']}" in report.plain
     finally:
         await running.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import time
@@ -144,11 +145,24 @@ async def test_manager_channel_report_computes_er_per_post(steward, fake):
     await steward.restart()  # start-up reads every channel's subscriber count
     await fake.wait_for("getChatMemberCount", since=0)
 
-    posts = []
-    for n in range(2):
-        post = fake.new_message(channel, None, f"Post {n}", sender_chat=channel)
-        await fake.push_update({"channel_post": post})
-        posts.append(post)
+    manager = fake.user(MANAGER_ID, "Manny")
+    private = fake.private_chat(manager)
+    # post 0: Steward publishes it. Telegram sends no channel_post for it: the bot records it
+    # from its own copyMessage call, with the subscribers it asks for at that moment.
+    draft = await fake.send_message(private, manager, "Post 0")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await fake.send_message(private, manager, "/schedule @makernews +1s", reply_to=draft)
+    copy = await fake.wait_for("copyMessage", lambda c: c["chat_id"] == CHANNEL, timeout=10)
+    await fake.wait_for("getChatMemberCount", lambda c: c["chat_id"] == CHANNEL, since=copy.index)
+    [steward_post] = [m for (c, _), m in fake.messages.items() if c == CHANNEL]
+    for _ in range(100):  # the publisher stores the post right after its send call
+        if await steward.app.stats.repo.posts(CHANNEL, 0, 2**40):
+            break
+        await asyncio.sleep(0.05)
+    # post 1: a person posts in the channel, which Telegram does deliver
+    human_post = fake.new_message(channel, None, "Post 1", sender_chat=channel)
+    await fake.push_update({"channel_post": human_post})
+    posts = [steward_post, human_post]
     await steward.idle()  # reactions arrive after the posts exist, as on Telegram
     await fake.push_update(
         {
@@ -189,8 +203,6 @@ async def test_manager_channel_report_computes_er_per_post(steward, fake):
     await fake.send_message(discussion, fake.user(300, "Reader"), "Great post!", reply_to=forward)
     await steward.idle()
 
-    manager = fake.user(MANAGER_ID, "Manny")
-    private = fake.private_chat(manager)
     await fake.send_message(private, manager, "/stats 7d")
     chooser = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
     button = next(
@@ -231,6 +243,28 @@ async def test_manager_channel_report_computes_er_per_post(steward, fake):
         ("200", "10", "1", "5.50"),
         ("200", "4", "0", "2.00"),
     ]
+
+    # /besttime needs two posts in a weekday-hour slot: Steward's post is one of them
+    await fake.send_message(private, manager, "/besttime")
+    chooser = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
+    button = next(
+        b
+        for row in chooser["reply_markup"]["inline_keyboard"]
+        for b in row
+        if b["text"].startswith("📣")
+    )
+    chooser_message = fake.messages[
+        (MANAGER_ID, max(m for c, m in fake.messages if c == MANAGER_ID))
+    ]
+    await fake.press_button(chooser_message, manager, button["callback_data"])
+    best = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
+    tz = steward.settings.timezone
+    slots = {
+        datetime.fromtimestamp(p["posted_at"], tz).strftime("%A %H:00")
+        for p in await steward.app.stats.repo.posts(CHANNEL, 0, 2**40)
+    }
+    if len(slots) == 1:  # the two posts did not straddle an hour boundary
+        assert best.plain == f"Best time to post: {slots.pop()} ({tz.key})."
 
 
 async def test_weekly_digest_is_scheduled_for_monday_9_local(steward, fake):

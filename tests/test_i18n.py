@@ -34,15 +34,21 @@ def test_every_message_is_translated_with_the_same_placeholders(locale):
     for message in catalog:
         if not message.id:
             continue
-        if not message.string:
-            missing.append(message.id)
+        # a plural message has one msgid and one translation per plural form of the language
+        source = message.id[0] if message.pluralizable else message.id
+        forms = list(message.string) if message.pluralizable else [message.string]
+        if message.pluralizable and len(forms) != catalog.num_plurals:
+            broken.append(source)
+        if not all(forms):
+            missing.append(source)
             continue
-        placeholders = set(re.findall(r"\{[a-z_0-9]*\}", message.id))
-        if placeholders != set(re.findall(r"\{[a-z_0-9]*\}", message.string)):
-            broken.append(message.id)
+        placeholders = set(re.findall(r"\{[a-z_0-9]*\}", source))
         tag = r"</?(?:b|i|u|s|a|code|pre|blockquote|tg-spoiler)\b[^>]*>"
-        if sorted(re.findall(tag, message.id)) != sorted(re.findall(tag, message.string)):
-            broken.append(message.id)
+        for form in forms:
+            if placeholders != set(re.findall(r"\{[a-z_0-9]*\}", form)):
+                broken.append(source)
+            if sorted(re.findall(tag, source)) != sorted(re.findall(tag, form)):
+                broken.append(source)
     assert not missing, f"untranslated in {locale}: {missing}"
     assert not broken, f"placeholders or tags differ in {locale}: {broken}"
 
@@ -62,3 +68,15 @@ def test_pick_language():
     assert pick_language(["pt-br"], langs, "en") == "en"
     assert pick_language([None, "nl"], langs, "en") == "nl"
     assert pick_language([], ("nl", "en"), "nl") == "nl"
+
+
+def test_plural_messages_use_each_languages_forms():
+    i18n = create_i18n("en")
+    forms = {
+        n: i18n.gettext("🔗 {count} button", "🔗 {count} buttons", n, locale="ru").format(count=n)
+        for n in (1, 3, 5, 21)
+    }
+    assert forms == {1: "🔗 1 кнопка", 3: "🔗 3 кнопки", 5: "🔗 5 кнопок", 21: "🔗 21 кнопка"}
+    assert i18n.gettext("🔗 {count} button", "🔗 {count} buttons", 2, locale="en") == (
+        "🔗 {count} buttons"
+    )

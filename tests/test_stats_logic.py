@@ -87,3 +87,35 @@ async def test_best_time_needs_enough_samples(repo):
     best = await best_time(repo, -9, "group", 30, date(2026, 11, 26), UTC, min_samples=2)
     assert best.best == (2, 17)  # Wednesday 17:00, seen three weeks running
     assert best.grid[0][9] == 41  # the one-off Monday is shown but not suggested
+
+
+async def test_own_album_post_is_one_post_whose_parts_add_up(repo):
+    """An album with a buttons follow-up: one post, reactions per message summed, a comment under
+    any part counts for the post."""
+    await repo.add_own_post(-1001, [10, 11, 12, 13], 1_800_000_000, 200)
+    assert await repo.set_post_reactions(-1001, 11, 5) == 5
+    assert await repo.set_post_reactions(-1001, 10, 2) == 2
+    assert await repo.set_post_reactions(-1001, 11, 4) == -1  # Telegram sends new totals
+    assert await repo.add_comment(-1001, 12)
+    [post] = await repo.posts(-1001, 0, 2**40)
+    assert (post["message_id"], post["reactions"], post["comments"]) == (10, 6, 1)
+    assert (post["by_steward"], post["members_at_post"]) == (1, 200)
+    assert await repo.set_post_reactions(-1001, 99, 3) == 0  # unknown message: not counted
+
+
+async def test_a_post_recorded_both_ways_counts_once(repo):
+    # the channel_post arrives after the bot recorded its own post: ignored
+    await repo.add_own_post(-1001, [20, 21], 1_800_000_000, 100)
+    assert not await repo.add_post(-1001, 21, 1_800_000_001, 100)
+    assert not await repo.add_post(-1001, 20, 1_800_000_001, 100)
+    # or before: the bot's record takes it over instead of adding a second post
+    assert await repo.add_post(-1001, 31, 1_800_000_100, 90)
+    await repo.set_post_reactions(-1001, 31, 4)
+    await repo.add_own_post(-1001, [30, 31], 1_800_000_100, 100)
+    posts = await repo.posts(-1001, 0, 2**40)
+    assert [(p["message_id"], p["by_steward"]) for p in posts] == [(20, 1), (30, 1)]
+    assert posts[1]["reactions"] == 4
+    # a person's post is counted as before
+    assert await repo.add_post(-1001, 40, 1_800_000_200, 100)
+    assert await repo.set_post_reactions(-1001, 40, 2) == 2
+    assert len(await repo.posts(-1001, 0, 2**40)) == 3

@@ -20,7 +20,9 @@ from aiogram.utils.i18n import I18n
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.engagement import draw
+from bot.engagement.topics import send_in_topic
 from bot.moderation.durations import looks_like_duration, parse_duration
+from bot.private import NoteResult, PrivateNotes
 from bot.roles import RoleService
 from bot.scheduling import cancel, run_once_at
 from storage.chats import UserRepository
@@ -135,10 +137,12 @@ class GiveawayService:
         i18n: I18n,
         locale_for: Callable[[int], Awaitable[str]],
         clock: Callable[[], float] = time.time,
+        notes: PrivateNotes | None = None,
     ) -> None:
         self.bot = bot
         self.repo = repo
         self.users = users
+        self.notes = notes or PrivateNotes(bot, users, clock)
         self.roles = roles
         self.scheduler = scheduler
         self.i18n = i18n
@@ -180,8 +184,14 @@ class GiveawayService:
         )
 
     async def create(
-        self, chat_id: int, created_by: int | None, request: GiveawayRequest
+        self,
+        chat_id: int,
+        created_by: int | None,
+        request: GiveawayRequest,
+        thread_id: int | None = None,
     ) -> Giveaway:
+        """Store and announce a giveaway; `thread_id` is the forum topic it was asked for in,
+        where the announcement and the result go."""
         seed = draw.new_seed()
         giveaway_id = await self.repo.create(
             chat_id=chat_id,
@@ -196,6 +206,7 @@ class GiveawayService:
             seed_hex=seed,
             commitment=draw.commitment(seed),
             created_at=int(self.clock()),
+            thread_id=thread_id,
         )
         giveaway = await self.repo.get(giveaway_id)
         assert giveaway is not None
@@ -204,10 +215,26 @@ class GiveawayService:
             chat_id,
             self.render_announcement(giveaway, locale),
             reply_markup=self.keyboard(giveaway_id, 0, locale),
+            message_thread_id=thread_id,
         )
         await self.repo.set_message(giveaway_id, message.message_id)
         self.arm(giveaway)
         return giveaway
+
+    async def announce_again(self, giveaway_id: int) -> None:
+        """An open giveaway whose group was upgraded: its button stays behind in the old chat,
+        so the announcement is posted in the new one with the entries so far."""
+        g = await self.repo.get(giveaway_id)
+        if g is None or g.status != "open":
+            return
+        locale = await self.locale_for(g.chat_id)
+        message = await self.bot.send_message(
+            g.chat_id,
+            self.render_announcement(g, locale),
+            reply_markup=self.keyboard(g.id, await self.repo.count_entries(g.id), locale),
+            message_thread_id=g.thread_id,
+        )
+        await self.repo.set_message(g.id, message.message_id)
 
     def render_announcement(self, g: Giveaway, locale: str) -> str:
         gettext = self.i18n.gettext
@@ -325,15 +352,18 @@ class GiveawayService:
             await self.repo.add_result(g.id, uid, "won", None, 0, rank)
         await self.repo.finish_draw(g.id, int(self.clock()))
         locale = await self.locale_for(g.chat_id)
-        await self.bot.send_message(
-            g.chat_id, self.render_result(g, entries, winners, skipped, locale)
+        await send_in_topic(
+            self.bot,
+            g.chat_id,
+            self.render_result(g, entries, winners, skipped, locale),
+            g.thread_id,
         )
         if g.message_id:
             with contextlib.suppress(TelegramAPIError):
                 await self.bot.edit_message_reply_markup(
                     chat_id=g.chat_id, message_id=g.message_id, reply_markup=None
                 )
-        await self._tell_winners(g, winners)
+        await self._tell_winners(g, winners, entries)
         return True
 
     async def _pick(
@@ -366,24 +396,39 @@ class GiveawayService:
             await self.repo.add_result(g.id, uid, "skipped", reason, round_, rank)
         for rank, uid in enumerate(winners):
             await self.repo.add_result(g.id, uid, "won", None, round_, rank)
-        await self._tell_winners(g, winners)
+        await self._tell_winners(g, winners, entries)
         return winners, skipped
 
-    async def _tell_winners(self, g: Giveaway, winners: list[int]) -> None:
+    async def _tell_winners(
+        self, g: Giveaway, winners: list[int], entries: dict[int, str]
+    ) -> list[NoteResult]:
+        """Each winner gets a private note if Telegram lets the bot reach them: tried once for
+        everyone, whatever the bot's own records say about who started it. The organiser learns
+        whom the bot could not reach, so they contact them another way."""
+        results = []
         for uid in winners:
-            if not await self.users.has_started(uid):
-                continue
             locale = await self.locale_for(uid)
-            try:
-                await self.bot.send_message(
+            results.append(
+                await self.notes.send_message(
                     uid,
                     self.i18n.gettext(
                         "🎉 You won the giveaway “{prize}”! The organisers will contact you.",
                         locale=locale,
                     ).format(prize=html.escape(g.prize)),
                 )
-            except TelegramAPIError as exc:
-                logger.info("could not tell winner %s: %s", uid, exc)
+            )
+        unreached = [r.user_id for r in results if not r.delivered]
+        if unreached and g.created_by is not None:
+            locale = await self.locale_for(g.created_by)
+            await self.notes.send_message(
+                g.created_by,
+                self.i18n.gettext(
+                    "🎁 Giveaway #{id}: I could not write to {names} in private (they have not "
+                    "started me or have blocked me). Please contact them yourself.",
+                    locale=locale,
+                ).format(id=g.id, names=", ".join(self.mention(u, entries) for u in unreached)),
+            )
+        return results
 
     def skipped_lines(
         self, skipped: list[tuple[int, str]], entries: dict[int, str], locale: str

@@ -19,6 +19,7 @@ from aiogram.types import PollAnswer
 from aiogram.utils.i18n import I18n
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.engagement.topics import send_in_topic
 from bot.scheduling import cancel, run_once_at
 from storage.engagement import QuizRepository
 
@@ -62,13 +63,20 @@ class QuizRunner:
         run_once_at(self.scheduler, self._job_id(run_id), at, self.step, run_id)
 
     async def start(
-        self, quiz_id: int, chat_id: int, started_by: int | None, interval: int
+        self,
+        quiz_id: int,
+        chat_id: int,
+        started_by: int | None,
+        interval: int,
+        thread_id: int | None = None,
     ) -> int | None:
+        """A run in `chat_id`; `thread_id` is the forum topic it was started in, where every
+        question and the results go."""
         quiz = await self.repo.quiz(quiz_id)
         if quiz is None:
             return None
         run_id = await self.repo.start_run(
-            quiz_id, quiz["title"], chat_id, started_by, interval, int(self.clock())
+            quiz_id, quiz["title"], chat_id, started_by, interval, int(self.clock()), thread_id
         )
         if run_id is not None:
             self.arm(run_id, self.clock())
@@ -114,6 +122,7 @@ class QuizRunner:
                 correct_option_ids=[correct],
                 explanation=question.explanation,
                 open_period=run["interval_seconds"],
+                message_thread_id=run["thread_id"],
             )
         except TelegramAPIError as exc:
             logger.warning("quiz %s: could not post question %s: %s", run_id, index, exc)
@@ -123,7 +132,7 @@ class QuizRunner:
             message.poll.id,
             run_id,
             index,
-            run["chat_id"],
+            message.chat.id,  # not the run's: an upgraded group's poll went to the new id
             message.message_id,
             correct,
             self.clock(),
@@ -160,7 +169,7 @@ class QuizRunner:
                     await self.bot.stop_poll(last["chat_id"], last["message_id"])
         locale = await self.locale_for(run["chat_id"])
         text = self.render_results(run["title"], await self.repo.results(run_id), locale)
-        await self.bot.send_message(run["chat_id"], text)
+        await send_in_topic(self.bot, run["chat_id"], text, run["thread_id"])
         return True
 
     def render_results(self, title: str, rows: list[dict], locale: str) -> str:

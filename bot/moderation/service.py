@@ -1,11 +1,13 @@
 """Moderation actions against Telegram, each recorded in the audit log with an undo.
 
 Handlers and the automatic protection call this service; it alone talks to Telegram for
-restrict/ban/delete, writes `mod_actions`, and posts the log entry with Undo and Details buttons.
+restrict/ban/delete and writes `mod_actions`. The log entry (with Undo and Details buttons) is
+queued in the durable log outbox and posted by its worker, so no action waits for the log chat.
 """
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 import time
@@ -24,9 +26,12 @@ from bot.commands import N_
 from bot.config import Settings
 from bot.moderation.blocklist import CompiledBlocklist
 from bot.moderation.durations import format_duration, telegram_until
-from bot.moderation.spam import NaiveBayes, SpamScorer
+from bot.moderation.outbox import LogOutbox, Rendered
+from bot.moderation.spam import MessageFeatures, NaiveBayes, SpamScorer, SpamVerdict
+from bot.moderation.understanding import SemanticSpamClassifier
 from storage.cache import LoadingCache
 from storage.moderation import ChatModSettings, ModAction, ModerationRepository
+from storage.outbox import OutboxEntry, OutboxKind
 
 logger = logging.getLogger(__name__)
 
@@ -130,17 +135,23 @@ class ModerationService:
         settings: Settings,
         i18n: I18n,
         scorer: SpamScorer,
+        outbox: LogOutbox,
         clock: Callable[[], float] = time.time,
+        semantic: SemanticSpamClassifier | None = None,
     ) -> None:
         self.bot = bot
         self.repo = repo
+        self.outbox = outbox
+        outbox.renderer = self
         self.settings = settings
         self.i18n = i18n
         self.scorer = scorer
+        self.semantic = semantic or SemanticSpamClassifier(None)
         self.clock = clock
         self._approved: LoadingCache[int, set[int]] = LoadingCache()
         self._blocklists: LoadingCache[int, CompiledBlocklist] = LoadingCache()
         self._graduated: set[tuple[int, int]] = set()
+        self._log_order = asyncio.Lock()
 
     def now(self) -> int:
         return int(self.clock())
@@ -160,6 +171,13 @@ class ModerationService:
 
     def forget_blocklist(self, chat_id: int) -> None:
         self._blocklists.invalidate(chat_id)
+
+    def forget_chat(self, chat_id: int) -> None:
+        """Drop everything cached about a chat (its rows moved to another id)."""
+        self._approved.invalidate(chat_id)
+        self._blocklists.invalidate(chat_id)
+        self._graduated = {key for key in self._graduated if key[0] != chat_id}
+        self.repo.forget_settings(chat_id)
 
     async def is_new_member(self, chat_id: int, user_id: int, threshold: int) -> bool:
         if (chat_id, user_id) in self._graduated:
@@ -326,17 +344,23 @@ class ModerationService:
             )
         return count, settings.warn_limit, settings, action_id
 
+    async def score(self, features: MessageFeatures) -> SpamVerdict:
+        """Every signal, the semantic one included when the model is there and trained."""
+        semantic = await self.semantic.evidence(features.text or "")
+        return self.scorer.score(features, semantic, self.semantic.fusion)
+
     async def learn(self, text: str, is_spam: bool, actor: Actor) -> None:
         if not text.strip():
             return
         self.scorer.bayes.learn(text, is_spam)
         await self.repo.add_lesson(text, is_spam, actor.id, self.now())
+        await self.semantic.learn(text, is_spam)
 
-    async def load_lessons(self, bayes: NaiveBayes) -> int:
+    async def load_lessons(self, bayes: NaiveBayes) -> list[tuple[str, bool]]:
         lessons = await self.repo.lessons()
         for text, is_spam in lessons:
             bayes.learn(text, is_spam)
-        return len(lessons)
+        return list(lessons)
 
     # --- undo ----------------------------------------------------------------------------
 
@@ -364,34 +388,25 @@ class ModerationService:
             return "unsupported"
         if action.rule in {"spam", "manual_spam"} and action.message_text:
             await self.learn(action.message_text, False, by)
-        await self.repo.mark_undone(action.id, by.id, self.now())
-        await self._mark_log_undone(action, by)
+        await self.repo.mark_undone(action.id, by.id, self.now(), by.name)
+        await self._mark_log_undone(action.id)
         return result
 
-    async def _mark_log_undone(self, action: ModAction, by: Actor) -> None:
-        if not action.log_chat_id or not action.log_message_id:
+    async def _mark_log_undone(self, action_id: int) -> None:
+        """Show the undo on the posted log entry. An entry still waiting in the outbox needs
+        nothing: it is rendered from the audit row when it is posted."""
+        fresh = await self.repo.action(action_id)
+        if fresh is None or not fresh.log_chat_id or not fresh.log_message_id:
             return
-        fresh = await self.repo.action(action.id)
-        if fresh is None:
-            return
-        text = (
-            self.render_log(fresh)
-            + "\n"
-            + html.escape(
-                self.i18n.gettext(
-                    "↩️ Undone by {name}", locale=self.settings.default_language
-                ).format(name=by.name)
-            )
-        )
         try:
             await self.bot.edit_message_text(
-                text=text,
-                chat_id=action.log_chat_id,
-                message_id=action.log_message_id,
-                reply_markup=self.log_keyboard(fresh, undone=True),
+                text=self.render_log_entry(fresh),
+                chat_id=fresh.log_chat_id,
+                message_id=fresh.log_message_id,
+                reply_markup=self.log_keyboard(fresh),
             )
         except TelegramAPIError as exc:
-            logger.info("could not update log entry %s: %s", action.id, exc)
+            logger.info("could not update log entry %s: %s", action_id, exc)
 
     # --- audit log -----------------------------------------------------------------------
 
@@ -416,25 +431,30 @@ class ModerationService:
         merged = {**(details or {}), **(details_extra or {})}
         if duration is not None:
             merged["duration"] = format_duration(duration)
-        action_id = await self.repo.record_action(
-            chat_id=chat_id,
-            actor_id=actor.id,
-            actor_name=actor.name,
-            target_id=target.id if target else None,
-            target_name=target.name if target else None,
-            target_is_chat=int(bool(target and target.is_chat)),
-            action=action,
-            reason=reason,
-            rule=rule,
-            score=score,
-            details=merged or None,
-            message_id=message_id,
-            message_text=(message_text or None) and message_text[:2000],
-            created_at=self.now(),
-            expires_at=expires_at,
-        )
-        if post:
-            await self.post_log(action_id)
+        log_chat = await self.log_chat_for(chat_id) if post else None
+        row = {
+            "chat_id": chat_id,
+            "actor_id": actor.id,
+            "actor_name": actor.name,
+            "target_id": target.id if target else None,
+            "target_name": target.name if target else None,
+            "target_is_chat": int(bool(target and target.is_chat)),
+            "action": action,
+            "reason": reason,
+            "rule": rule,
+            "score": score,
+            "details": merged or None,
+            "message_id": message_id,
+            "message_text": (message_text or None) and message_text[:2000],
+            "created_at": self.now(),
+            "expires_at": expires_at,
+        }
+        # one lock around both writes: the outbox then holds entries in the order of their
+        # action numbers, and the log chat shows them that way
+        async with self._log_order:
+            action_id = await self.repo.record_action(**row)
+            if log_chat is not None:
+                await self.outbox.add_action(log_chat, action_id)
         return action_id
 
     async def record(
@@ -524,24 +544,61 @@ class ModerationService:
         parts += [f"{k}: {v}" for k, v in details.items() if k != "signals"]
         return "\n".join(parts)[:190]
 
-    async def post_log(self, action_id: int) -> None:
-        action = await self.repo.action(action_id)
-        if action is None:
-            return
-        log_chat = await self.log_chat_for(action.chat_id)
-        if log_chat is None:
-            return
-        try:
-            sent = await self.bot.send_message(
-                log_chat,
-                self.render_log(action),
-                reply_markup=self.log_keyboard(action),
-                disable_notification=True,
+    def render_log_entry(self, action: ModAction) -> str:
+        """The log entry as it stands now: an undone action says by whom."""
+        text = self.render_log(action)
+        if action.undone_at is not None:
+            text += "\n" + html.escape(
+                self.i18n.gettext(
+                    "↩️ Undone by {name}", locale=self.settings.default_language
+                ).format(name=action.undone_by_name or "?")
             )
-        except TelegramAPIError as exc:
-            logger.warning("could not post to log chat %s: %s", log_chat, exc)
+        return text
+
+    async def queue_report(
+        self, log_chat: int, text: str, markup: InlineKeyboardMarkup | None
+    ) -> None:
+        """A member's report goes through the same outbox, ahead of plain log entries, so the
+        reporter's confirmation does not wait for the log chat either."""
+        await self.outbox.add_report(log_chat, text, markup)
+
+    # --- the outbox's renderer -----------------------------------------------------------
+
+    async def render_entry(self, entry: OutboxEntry) -> Rendered | None:
+        if entry.kind is OutboxKind.REPORT:
+            payload = entry.payload or {}
+            markup = payload.get("markup")
+            text = str(payload.get("text") or "")
+            rendered = Rendered(
+                text, InlineKeyboardMarkup.model_validate(markup) if markup else None
+            )
+        else:
+            action = await self.repo.action(entry.action_id or 0)
+            if action is None:
+                return None
+            rendered = Rendered(
+                self.render_log_entry(action),
+                self.log_keyboard(action),
+                undone=action.undone_at is not None,
+            )
+        if entry.interrupted:
+            note = self.i18n.gettext(
+                "♻️ Posted again after a restart: an earlier copy may exist.",
+                locale=self.settings.default_language,
+            )
+            rendered = Rendered(
+                f"{rendered.text}\n<i>{html.escape(note)}</i>", rendered.markup, rendered.undone
+            )
+        return rendered
+
+    async def entry_posted(self, entry: OutboxEntry, rendered: Rendered, message_id: int) -> None:
+        if entry.kind is not OutboxKind.ACTION or entry.action_id is None:
             return
-        await self.repo.set_log_message(action_id, log_chat, sent.message_id)
+        await self.repo.set_log_message(entry.action_id, entry.chat_id, message_id)
+        if not rendered.undone:
+            fresh = await self.repo.action(entry.action_id)
+            if fresh is not None and fresh.undone_at is not None:
+                await self._mark_log_undone(fresh.id)  # undone while the request was out
 
 
 UNDOABLE = frozenset({"ban", "mute", "warn", "approve", "spam", "delete"})

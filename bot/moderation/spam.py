@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from bot.moderation.semantic_spam import Fusion, SemanticEvidence, logit
+
 # Look-alike letters: Latin <-> Cyrillic. Spammers mix them to dodge keyword filters.
 _LATIN_TO_CYR = str.maketrans("aceopxykmhtbAECOPXYKMHTB", "асеорхукмнтвАЕСОРХУКМНТВ")
 _CYR_TO_LAT = str.maketrans("асеорхукмнтвАЕСОРХУКМНТВ", "aceopxykmhtbAECOPXYKMHTB")
@@ -181,8 +183,12 @@ class NaiveBayes:
         self.ham: Counter[str] = Counter()
         self.spam_docs = 0
         self.ham_docs = 0
+        # (spam tokens, ham tokens, vocabulary size): summing the counters on every message cost
+        # more than the rest of scoring; recomputed only after learning
+        self._totals: tuple[int, int, int] | None = None
 
     def learn(self, text: str, is_spam: bool, weight: int = 1) -> None:
+        self._totals = None
         counts = Counter(set(tokens(text)))
         for token, n in counts.items():
             (self.spam if is_spam else self.ham)[token] += n * weight
@@ -202,9 +208,13 @@ class NaiveBayes:
         """log P(spam|text) - log P(ham|text); 0 when the classifier knows nothing."""
         if not self.spam_docs or not self.ham_docs:
             return 0.0
-        spam_total = sum(self.spam.values())
-        ham_total = sum(self.ham.values())
-        vocabulary = len(self.spam.keys() | self.ham.keys()) + 1
+        if self._totals is None:
+            self._totals = (
+                sum(self.spam.values()),
+                sum(self.ham.values()),
+                len(self.spam.keys() | self.ham.keys()) + 1,
+            )
+        spam_total, ham_total, vocabulary = self._totals
         score = math.log(self.spam_docs / self.ham_docs)
         for token in set(tokens(text)):
             if token not in self.spam and token not in self.ham:
@@ -248,6 +258,14 @@ class Weights:
     weak_phrase: float = 0.15
     stop_phrase_cap: float = 1.2
     bayes: float = 0.9  # multiplied by (2p - 1), p = Bayes spam probability
+    # With the semantic model (weights from 5-fold cross-validation on the shipped samples,
+    # bench/spam_eval.py --cv): the regression's probability, the nearest-neighbour margin, and
+    # Bayes reduced to a tie-breaker, since the embedding sees what the stems see and more.
+    semantic: float = 1.1  # multiplied by (2p - 1), p = the embedding regression's P(spam)
+    neighbours: float = 1.4  # multiplied by the neighbour margin x 20, clipped to -1 … 1
+    neighbours_scale: float = 20.0
+    bayes_with_semantic: float = 0.2
+    lesson: float = 2.0  # a moderator's lesson sets the score to threshold + 2 or to -2
 
 
 SIGNALS = (
@@ -261,7 +279,14 @@ SIGNALS = (
     "homoglyphs",
     "stop_phrases",
     "bayes",
+    "semantic",
+    "neighbours",
+    "lesson",
 )
+LEXICAL_SIGNALS = SIGNALS[: SIGNALS.index("bayes")]
+# What the learned fusion reads: the lexical signals as the hand weights scale them, Bayes'
+# log-odds, and the two semantic values, each scaled to roughly -1 … 1.
+FUSION_INPUTS = (*LEXICAL_SIGNALS, "bayes", "semantic", "neighbours")
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,8 +319,10 @@ class SpamScorer:
         self.bayes = bayes or NaiveBayes()
         self.weights = weights or Weights()
 
-    def score(self, f: MessageFeatures) -> SpamVerdict:
+    def lexical_signals(self, f: MessageFeatures, bayes_weight: float | None = None) -> dict:
+        """The signals that need no model, each already weighted."""
         w = self.weights
+        bayes_weight = w.bayes if bayes_weight is None else bayes_weight
         text = f.text or ""
         folded = fold(text)
         letters = [ch for ch in text if ch.isalpha()]
@@ -305,7 +332,7 @@ class SpamScorer:
         weak = sum(1 for phrase in set(WEAK_PHRASES) if phrase in folded)
         links = max(f.links, len(_URL.findall(text)))
         invites = max(f.invite_links, len(_INVITE.findall(text)))
-        signals = {
+        return {
             "links": min(w.link_cap, w.link * max(0, links - invites)),
             "invite_links": w.invite if invites else 0.0,
             "mentions": min(w.mention_cap, w.mention * f.mentions),
@@ -319,8 +346,45 @@ class SpamScorer:
             else 0.0,
             "homoglyphs": min(w.homoglyph_cap, w.homoglyph * len(mixed_script_words(text))),
             "stop_phrases": min(w.stop_phrase_cap, w.stop_phrase * strong + w.weak_phrase * weak),
-            "bayes": round(w.bayes * (2 * self.bayes.probability(text) - 1), 4) if text else 0.0,
+            "bayes": round(bayes_weight * (2 * self.bayes.probability(text) - 1), 4)
+            if text
+            else 0.0,
         }
+
+    def fusion_inputs(self, f: MessageFeatures, semantic: SemanticEvidence) -> dict[str, float]:
+        inputs = self.lexical_signals(f)
+        inputs["bayes"] = logit(self.bayes.probability(f.text or "")) / 10
+        inputs["semantic"] = logit(semantic.probability) / 5
+        inputs["neighbours"] = semantic.neighbours * 10
+        return inputs
+
+    def score(
+        self,
+        f: MessageFeatures,
+        semantic: SemanticEvidence | None = None,
+        fusion: Fusion | None = None,
+    ) -> SpamVerdict:
+        """The verdict from every signal there is.
+
+        Without the model: the hand-weighted lexical signals add up (threshold 1.0). With it and
+        a learned `fusion`: the fusion's contributions, in the same units. With the model but
+        no fusion yet (it trains in the background): hand weights for the semantic values too.
+        """
+        w = self.weights
+        signals: dict[str, float] = dict.fromkeys(SIGNALS, 0.0)
+        if semantic is not None and fusion is not None:
+            signals.update(fusion.contributions(self.fusion_inputs(f, semantic)))
+        else:
+            bayes_weight = w.bayes if semantic is None else w.bayes_with_semantic
+            signals.update(self.lexical_signals(f, bayes_weight))
+            if semantic is not None:
+                margin = max(-1.0, min(1.0, semantic.neighbours * w.neighbours_scale))
+                signals["semantic"] = round(w.semantic * (2 * semantic.probability - 1), 4)
+                signals["neighbours"] = round(w.neighbours * margin, 4)
+        if semantic is not None and semantic.lesson is not None:
+            # a moderator already judged this very text: that decides, whatever else fires
+            target = w.threshold + w.lesson if semantic.lesson else -w.lesson
+            signals["lesson"] = round(target - sum(signals.values()), 4)
         return SpamVerdict(round(sum(signals.values()), 4), signals, w.threshold)
 
 
@@ -334,24 +398,38 @@ def read_samples(path: Path) -> list[str]:
 
 
 def default_samples(kind: str) -> list[str]:
-    """Steward's own samples shipped with the package (`spam` or `ham`)."""
-    data = resources.files("bot.moderation") / "data" / f"default_{kind}.txt"
+    """Steward's own samples shipped with the package (`spam` or `ham`): every data file whose
+    name holds the kind (`default_spam.txt`, `spam_en.txt`, ...), in name order."""
+    folder = resources.files("bot.moderation") / "data"
+    files = sorted(
+        (item for item in folder.iterdir() if item.name.endswith(".txt") and kind in item.name),
+        key=lambda item: item.name,
+    )
     return [
         line.strip()
+        for data in files
         for line in data.read_text(encoding="utf-8").splitlines()
         if line.strip() and not line.startswith("#")
     ]
 
 
-def load_sample_dir(bayes: NaiveBayes, folder: Path) -> tuple[int, int]:
-    """Learn every `*spam*.txt` as spam and `*ham*.txt` as ham in a tg-spam samples folder."""
-    spam = ham = 0
+def sample_files(folder: Path) -> tuple[list[Path], list[Path]]:
+    """tg-spam's naming: `*spam*.txt` files hold spam, `*ham*.txt` files hold ham."""
+    spam, ham = [], []
     for path in sorted(folder.glob("*.txt")):
         name = path.name.lower()
         if "spam" in name:
-            spam += bayes.learn_many(read_samples(path), True)
+            spam.append(path)
         elif "ham" in name:
-            ham += bayes.learn_many(read_samples(path), False)
+            ham.append(path)
+    return spam, ham
+
+
+def load_sample_dir(bayes: NaiveBayes, folder: Path) -> tuple[int, int]:
+    """Learn every `*spam*.txt` as spam and `*ham*.txt` as ham in a tg-spam samples folder."""
+    spam_files, ham_files = sample_files(folder)
+    spam = sum(bayes.learn_many(read_samples(path), True) for path in spam_files)
+    ham = sum(bayes.learn_many(read_samples(path), False) for path in ham_files)
     return spam, ham
 
 

@@ -2,29 +2,74 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from aiogram.filters.callback_data import CallbackData
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+
+class QueueOp(StrEnum):
+    NOW = "now"  # publish now (Retry for a failed post)
+    LATER = "later"  # reschedule: the next message is the new time
+    EDIT = "edit"  # the next message is the new content
+    CANCEL = "cancel"  # asks for confirmation
+    SURE = "sure"  # confirmed cancel
+    KEEP = "keep"  # changed their mind: the post's buttons come back
 
 
 class QueueCallback(CallbackData, prefix="q"):
-    op: str  # now | later | edit | cancel | sure
+    op: QueueOp
     post_id: int
+
+
+class QueuePage(CallbackData, prefix="qp"):
+    page: int
 
 
 def queue_keyboard(post_id: int, *, retry: bool = False, edit: bool = True) -> InlineKeyboardMarkup:
     """Publish now / Reschedule / Edit / Cancel for one post; a failed post's first button
     says Retry, which is the same action."""
+    builder = InlineKeyboardBuilder()
     first = _("🔁 Retry") if retry else _("▶️ Publish now")
-
-    def button(text: str, op: str) -> InlineKeyboardButton:
-        return InlineKeyboardButton(
-            text=text, callback_data=QueueCallback(op=op, post_id=post_id).pack()
-        )
-
-    rows = [[button(first, "now"), button(_("🕒 Reschedule"), "later")]]
-    second = [button(_("✖️ Cancel"), "cancel")]
+    builder.button(text=first, callback_data=QueueCallback(op=QueueOp.NOW, post_id=post_id))
+    builder.button(
+        text=_("🕒 Reschedule"), callback_data=QueueCallback(op=QueueOp.LATER, post_id=post_id)
+    )
     if edit:
-        second.insert(0, button(_("✏️ Edit"), "edit"))
-    rows.append(second)
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+        builder.button(
+            text=_("✏️ Edit"), callback_data=QueueCallback(op=QueueOp.EDIT, post_id=post_id)
+        )
+    builder.button(
+        text=_("✖️ Cancel"), callback_data=QueueCallback(op=QueueOp.CANCEL, post_id=post_id)
+    )
+    builder.adjust(2, 2)
+    return builder.as_markup()
+
+
+def cancel_keyboard(post_id: int) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(
+        text=_("Yes, cancel it"), callback_data=QueueCallback(op=QueueOp.SURE, post_id=post_id)
+    )
+    builder.button(
+        text=_("No, keep it"), callback_data=QueueCallback(op=QueueOp.KEEP, post_id=post_id)
+    )
+    return builder.as_markup()
+
+
+def page_keyboard(page: int, pages: int) -> InlineKeyboardMarkup | None:
+    """◀ and ▶ around the current page; None when there is only one."""
+    if pages <= 1:
+        return None
+    builder = InlineKeyboardBuilder()
+    if page > 1:
+        builder.button(
+            text=_("◀ Page {page}").format(page=page - 1), callback_data=QueuePage(page=page - 1)
+        )
+    if page < pages:
+        builder.button(
+            text=_("Page {page} ▶").format(page=page + 1), callback_data=QueuePage(page=page + 1)
+        )
+    return builder.as_markup()

@@ -25,6 +25,7 @@ MAX_BUTTON_ROWS = 8
 MAX_BUTTONS_PER_ROW = 4
 MAX_BUTTON_TEXT = 64
 SLOT_SEARCH_DAYS = 60
+SUMMARY_TEXT = 500  # characters of a post's text kept to describe it
 
 _BUTTON_LINE = re.compile(r"^(?P<text>.+?)\s+[-–—]\s+(?P<url>\S+)$")
 _URL = re.compile(r"^(https?://[^\s/$.?#][^\s]*|tg://\S+)$", re.IGNORECASE)
@@ -156,7 +157,8 @@ def message_kind(message: Any) -> str:
 
 
 def summarize(messages: list[Any], width: int = 120) -> dict[str, Any]:
-    """Kind, first words and size of what a manager sent, for the compose panel."""
+    """Kind, first words and size of what a manager sent, for the compose panel; `text` keeps
+    the lines (cut to a length) so the queue can show the first one."""
     kind = "album" if len(messages) > 1 else message_kind(messages[0])
     text = next((m.text or m.caption for m in messages if m.text or m.caption), "")
     if not text and messages[0].poll:
@@ -164,4 +166,4 @@ def summarize(messages: list[Any], width: int = 120) -> dict[str, Any]:
     words = " ".join(text.split())
     if len(words) > width:
         words = words[: width - 1].rstrip() + "…"
-    return {"kind": kind, "preview": words, "count": len(messages)}
+    return {"kind": kind, "preview": words, "count": len(messages), "text": text[:SUMMARY_TEXT]}

@@ -32,6 +32,8 @@ SWEEP_SECONDS = 30
 FOLLOWUP_TEXT = "⬆️"  # under an album, carrying its buttons; language-neutral on purpose
 
 Notify = Callable[[Post, str], Awaitable[None]]
+# (channel id, every message id of the post incl. an album's parts and the follow-up, unix time)
+Published = Callable[[int, list[int], int], Awaitable[None]]
 
 
 def url_keyboard(buttons: list[list[dict[str, str]]] | None) -> InlineKeyboardMarkup | None:
@@ -56,6 +58,7 @@ class Publisher:
         channels: ChannelRepository | None = None,
         tz: ZoneInfo | None = None,
         mark_channel: Callable[[int], None] | None = None,
+        on_published: Published | None = None,
     ) -> None:
         self.bot = bot
         self.repo = repo
@@ -66,6 +69,7 @@ class Publisher:
         self.notify = notify
         self.clock = clock
         self.mark_channel = mark_channel or (lambda chat_id: None)
+        self.on_published = on_published
 
     @staticmethod
     def job_id(post_id: int) -> str:
@@ -141,7 +145,9 @@ class Publisher:
             await self.repo.set_status(post.id, "failed", str(exc), "publishing")
             await self.notify(post, "failed")
             return False
-        await self.repo.mark_published(post.id, ids, int(self.clock()), followup)
+        published_at = int(self.clock())
+        await self.repo.mark_published(post.id, ids, published_at, followup)
+        await self._report_published(post, [*ids, *(followup or [])], published_at)
         if post.delete_after_hours:
             self.arm_deletion(await self.repo.get(post.id))
         if post.recurrence:
@@ -154,6 +160,15 @@ class Publisher:
             except TelegramAPIError as exc:
                 logger.warning("post %s published but not pinned: %s", post.id, exc)
         return True
+
+    async def _report_published(self, post: Post, ids: list[int], published_at: int) -> None:
+        """Statistics learn of the post here: Telegram will never send its `channel_post`."""
+        if self.on_published is None or not ids:
+            return
+        try:
+            await self.on_published(post.channel_id, ids, published_at)
+        except Exception:  # the post is out; its statistics must not undo that
+            logger.exception("post %s published but not recorded for statistics", post.id)
 
     async def _queue_next(self, post: Post) -> None:
         """A recurring post queues its next occurrence once this one is out."""
@@ -179,6 +194,7 @@ class Publisher:
             delete_after_hours=post.delete_after_hours,
             buttons=post.buttons,
             recurrence=post.recurrence,
+            summary=post.summary,
         )
         next_post = await self.repo.get(next_id)
         if next_post is not None:

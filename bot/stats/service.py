@@ -20,10 +20,11 @@ from apscheduler.triggers.cron import CronTrigger
 
 from bot.commands import N_
 from bot.config import Settings
+from bot.private import PrivateNotes
 from bot.stats import charts
 from bot.stats.collector import StatsCollector
 from bot.stats.report import ChatReport, best_time, build_report, change, csv_rows
-from storage.chats import ChatRepository, KnownChat
+from storage.chats import ChatRepository, KnownChat, UserRepository
 from storage.stats import StatsRepository
 
 logger = logging.getLogger(__name__)
@@ -51,8 +52,10 @@ class StatsService:
         scheduler: AsyncIOScheduler,
         locale_for: Callable[[int], Awaitable[str]],
         clock: Callable[[], float] = time.time,
+        notes: PrivateNotes | None = None,
     ) -> None:
         self.bot = bot
+        self.notes = notes or PrivateNotes(bot, UserRepository(repo.db), clock)
         self.locale_for = locale_for
         self.repo = repo
         self.chats = chats
@@ -61,6 +64,10 @@ class StatsService:
         self.scheduler = scheduler
         self.clock = clock
         self.collector = StatsCollector(repo, settings.timezone, clock)
+        # Other features add to the reports: lines under the /stats summary
+        # (chat id, days, locale) and rows under the /export_stats CSV (chat id, days).
+        self.summary_sections: list[Callable[[int, int, str], Awaitable[list[str]]]] = []
+        self.csv_sections: list[Callable[[int, int], Awaitable[list[list]]]] = []
 
     def today(self) -> date:
         return datetime.fromtimestamp(self.clock(), self.settings.timezone).date()
@@ -118,12 +125,26 @@ class StatsService:
 
     # --- events ---------------------------------------------------------------------------
 
-    async def channel_post(
-        self, chat_id: int, message_id: int, posted_at: int, by_steward: bool = False
-    ) -> None:
+    async def channel_post(self, chat_id: int, message_id: int, posted_at: int) -> None:
+        """A post a person made in the channel (Telegram delivers those as `channel_post`)."""
         await self.repo.add_post(
-            chat_id, message_id, posted_at, await self.repo.latest_members(chat_id), by_steward
+            chat_id, message_id, posted_at, await self.repo.latest_members(chat_id)
         )
+
+    async def own_post(self, chat_id: int, message_ids: list[int], posted_at: int) -> None:
+        """A post Steward published: Telegram never sends the bot its own posts, so they are
+        recorded from the send call, with the subscribers at that moment (ER's denominator)."""
+        if not message_ids:
+            return
+        try:
+            members: int | None = await self.bot.get_chat_member_count(chat_id)
+        except TelegramAPIError as exc:
+            logger.info("member count of %s at publish: %s", chat_id, exc)
+            members = await self.repo.latest_members(chat_id)
+        else:
+            day = datetime.fromtimestamp(posted_at, self.settings.timezone).date().isoformat()
+            await self.repo.set_members(chat_id, day, members)
+        await self.repo.add_own_post(chat_id, message_ids, posted_at, members)
 
     async def reaction_count(self, chat_id: int, message_id: int, total: int) -> None:
         delta = await self.repo.set_post_reactions(chat_id, message_id, total)
@@ -219,13 +240,24 @@ class StatsService:
             lines.append(gettext("Most active: {members}", locale=locale).format(members=top))
         return "\n".join(lines)
 
-    async def send_report(self, to_chat: int, chat_id: int, days: int, locale: str) -> None:
+    async def send_report(
+        self, to_chat: int, chat_id: int, days: int, locale: str, thread_id: int | None = None
+    ) -> None:
         report = await self.report(chat_id, days)
-        await self.bot.send_message(to_chat, self.summary(report, locale))
+        text = self.summary(report, locale)
+        for section in self.summary_sections:
+            lines = await section(chat_id, days, locale)
+            if lines and len(text) + sum(len(line) + 1 for line in lines) < 4000:
+                text += "\n\n" + "\n".join(lines)
+        await self.bot.send_message(to_chat, text, message_thread_id=thread_id)
         png = await asyncio.to_thread(charts.activity_chart, report)
-        await self.bot.send_photo(to_chat, BufferedInputFile(png, filename="stats.png"))
+        await self.bot.send_photo(
+            to_chat, BufferedInputFile(png, filename="stats.png"), message_thread_id=thread_id
+        )
 
-    async def send_best_time(self, to_chat: int, chat_id: int, days: int, locale: str) -> None:
+    async def send_best_time(
+        self, to_chat: int, chat_id: int, days: int, locale: str, thread_id: int | None = None
+    ) -> None:
         await self.collector.flush()
         chat = await self.chats.get(chat_id)
         kind = "channel" if chat and chat.type == "channel" else "group"
@@ -242,11 +274,13 @@ class StatsService:
             text = gettext("Best time to post: {weekday} {hour}:00 ({tz}).", locale=locale).format(
                 weekday=weekday, hour=f"{best.best[1]:02d}", tz=self.settings.timezone.key
             )
-        await self.bot.send_message(to_chat, text)
+        await self.bot.send_message(to_chat, text, message_thread_id=thread_id)
         png = await asyncio.to_thread(
             charts.heatmap_chart, best, f"{chat.title if chat else chat_id}: last {days} days"
         )
-        await self.bot.send_photo(to_chat, BufferedInputFile(png, filename="besttime.png"))
+        await self.bot.send_photo(
+            to_chat, BufferedInputFile(png, filename="besttime.png"), message_thread_id=thread_id
+        )
 
     async def digest_text(self, locale: str) -> str:
         gettext = self.i18n.gettext
@@ -267,15 +301,17 @@ class StatsService:
             language = await self.locale_for(manager)
             if language not in texts:
                 texts[language] = (await self.digest_text(language))[:4096]
-            try:
-                await self.bot.send_message(manager, texts[language])
-            except TelegramAPIError as exc:
-                logger.info("digest not delivered to %s: %s", manager, exc)
+            await self.notes.send_message(manager, texts[language])
 
     async def csv_file(self, chat_id: int, days: int) -> BufferedInputFile:
         report = await self.report(chat_id, days)
+        rows = csv_rows(report)
+        for section in self.csv_sections:
+            extra = await section(chat_id, days)
+            if extra:
+                rows += [[], *extra]
         out = io.StringIO()
-        csv.writer(out).writerows(csv_rows(report))
+        csv.writer(out).writerows(rows)
         return BufferedInputFile(
             out.getvalue().encode("utf-8"),
             filename=f"stats-{chat_id}-{report.last_day}-{days}d.csv",

@@ -1,0 +1,26 @@
+"""Posting a scheduled event's message into the forum topic it was started in."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import Message
+
+logger = logging.getLogger(__name__)
+
+
+async def send_in_topic(
+    bot: Bot, chat_id: int, text: str, thread_id: int | None, **kwargs: Any
+) -> Message:
+    """Into the event's topic; if that topic was deleted meanwhile, into General rather than
+    nowhere (a result nobody sees is worse than one in the wrong topic)."""
+    try:
+        return await bot.send_message(chat_id, text, message_thread_id=thread_id, **kwargs)
+    except TelegramBadRequest as exc:
+        if thread_id is None or "thread not found" not in exc.message.lower():
+            raise
+        logger.info("topic %s of %s is gone; posting in General", thread_id, chat_id)
+        return await bot.send_message(chat_id, text, **kwargs)

@@ -1,0 +1,178 @@
+"""The semantic spam signal as the bot runs it: trained at start, taught by moderators, async.
+
+Why apart from `semantic_spam`: that module is the numpy model; this one decides when vectors are
+computed (never on the event loop), reuses the vectors of the shipped samples that come
+precomputed in `data/sample_vectors.npz` (so a start does not embed two thousand texts), and keeps
+the bot working while the model trains or when there is no model at all (`probability` is then
+None and the scorer uses its other signals).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from importlib import resources
+
+import numpy as np
+
+from bot.moderation.semantic_spam import (
+    Fusion,
+    SemanticEvidence,
+    SemanticSpamModel,
+    fit_fusion,
+)
+from bot.moderation.spam import FUSION_INPUTS, NaiveBayes, SpamScorer, features_from_text
+from bot.semantic import EmbeddingService, Kind, ModelUnavailable, text_hash
+
+logger = logging.getLogger(__name__)
+
+VECTORS_FILE = "sample_vectors.npz"
+FOLDS = 5
+_FUSIONS: OrderedDict[bytes, Fusion] = OrderedDict()
+
+
+def train_fusion(
+    texts: Sequence[str],
+    labels: np.ndarray,
+    vectors: np.ndarray,
+    start: np.ndarray | None = None,
+) -> Fusion:
+    """Learn how to weigh the evidence, from out-of-fold predictions on the training samples.
+
+    Each fold's regression, neighbours and Bayes are trained without that fold, so the fusion
+    learns how much each kind of evidence is worth on messages they have not seen, not on ones
+    they memorised. Costs a few seconds of CPU at start (in a worker thread); the same samples
+    give the same fusion, so a process fits it once. `start`: the full model's coefficients, from
+    which each fold's regression converges in a few steps.
+    """
+    key = hashlib.blake2b(
+        vectors.tobytes() + labels.tobytes() + "\n".join(texts).encode(), digest_size=16
+    ).digest()
+    cached = _FUSIONS.get(key)
+    if cached is not None:
+        return cached
+    order = np.random.default_rng(0).permutation(len(texts))
+    inputs = np.zeros((len(texts), len(FUSION_INPUTS)))
+    for fold in range(FOLDS):
+        test = order[fold::FOLDS]
+        train = np.setdiff1d(order, test)
+        model = SemanticSpamModel()
+        model.add_rows(vectors[train], labels[train])
+        if start is not None:
+            model.regression.coef, model.regression.intercept = start[:-1], float(start[-1])
+        model.fit()
+        bayes = NaiveBayes()
+        for i in train:
+            bayes.learn(texts[i], bool(labels[i]))
+        scorer = SpamScorer(bayes)
+        for i in test:
+            row = scorer.fusion_inputs(features_from_text(texts[i]), model.evidence(vectors[i]))
+            inputs[i] = [row[name] for name in FUSION_INPUTS]
+    fusion = fit_fusion(inputs, labels, FUSION_INPUTS)
+    _FUSIONS[key] = fusion
+    while len(_FUSIONS) > 4:
+        _FUSIONS.popitem(last=False)
+    return fusion
+
+
+def shipped_vectors(model_id: str) -> dict[str, np.ndarray]:
+    """Precomputed vectors of the shipped samples, by text hash, when made by this model."""
+    source = resources.files("bot.moderation") / "data" / VECTORS_FILE
+    try:
+        with resources.as_file(source) as path, np.load(path, allow_pickle=False) as data:
+            if str(data["model_id"]) != model_id:
+                return {}
+            return dict(
+                zip(data["hashes"].tolist(), data["vectors"].astype(np.float32), strict=True)
+            )
+    except (FileNotFoundError, KeyError, ValueError, OSError):
+        return {}
+
+
+class SemanticSpamClassifier:
+    def __init__(self, embeddings: EmbeddingService | None) -> None:
+        self.embeddings = embeddings
+        self.model = SemanticSpamModel()
+        self.fusion: Fusion | None = None
+        self.ready = False
+        self._fit_lock = asyncio.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return self.embeddings is not None
+
+    async def train(
+        self,
+        spam: Sequence[str],
+        ham: Sequence[str],
+        lessons: Iterable[tuple[str, bool]] = (),
+    ) -> None:
+        """Embed every sample (shipped ones from the precomputed file) and fit the model."""
+        if self.embeddings is None:
+            return
+        started = time.monotonic()
+        known = shipped_vectors(self.embeddings.model_id)
+        for text in (*spam, *ham):
+            vector = known.get(text_hash(EmbeddingService.prepare(text)))
+            if vector is not None:
+                self.embeddings.remember(text, Kind.QUERY, vector)
+        computed_before = self.embeddings.computed
+        try:
+            spam_vectors = await self.embeddings.embed(list(spam), Kind.QUERY)
+            ham_vectors = await self.embeddings.embed(list(ham), Kind.QUERY)
+            lesson_list = list(lessons)
+            lesson_vectors = await self.embeddings.embed([t for t, _ in lesson_list], Kind.QUERY)
+        except ModelUnavailable as exc:
+            logger.warning("semantic spam signal off: %s", exc)
+            return
+        model = SemanticSpamModel()
+        model.add(spam_vectors, True)
+        model.add(ham_vectors, False)
+        for (_text, is_spam), vector in zip(lesson_list, lesson_vectors, strict=True):
+            model.add_lesson(vector, is_spam)
+        await asyncio.to_thread(model.fit)
+        self.model = model
+        self.ready = model.trainable
+        if self.ready and len(spam) >= FOLDS and len(ham) >= FOLDS:
+            texts = [*spam, *ham]
+            labels = np.array([1] * len(spam) + [0] * len(ham))
+            vectors = np.vstack([spam_vectors, ham_vectors])
+            self.fusion = await asyncio.to_thread(
+                train_fusion, texts, labels, vectors, model.regression.parameters
+            )
+        logger.info(
+            "semantic spam model: %d spam, %d ham, %d lessons (%d texts embedded) in %.1f s",
+            len(spam),
+            len(ham),
+            len(lesson_list),
+            self.embeddings.computed - computed_before,
+            time.monotonic() - started,
+        )
+
+    async def evidence(self, text: str) -> SemanticEvidence | None:
+        """What the model says about a message, or None without a model (the scorer then
+        uses its other signals alone)."""
+        if self.embeddings is None or not self.ready or not text.strip():
+            return None
+        try:
+            vector = await self.embeddings.embed_one(text, Kind.QUERY)
+        except ModelUnavailable:
+            return None
+        return self.model.evidence(vector)
+
+    async def learn(self, text: str, is_spam: bool) -> None:
+        """A moderator's lesson: remembered at once, then the regression is refitted."""
+        if self.embeddings is None or not text.strip():
+            return
+        try:
+            vector = await self.embeddings.embed_one(text, Kind.QUERY)
+        except ModelUnavailable:
+            return
+        self.model.add_lesson(vector, is_spam)
+        async with self._fit_lock:
+            await asyncio.to_thread(self.model.fit)
+        self.ready = self.model.trainable

@@ -1,0 +1,50 @@
+"""The queue as a manager pages through it: which posts are on a page, with their channel names.
+
+Kept apart from the handler so that paging (a queue that shrank since a button was sent, an empty
+queue) is decided in one place and returned as a plain value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.posting.preview import page_count, page_slice
+from storage.posts import ChannelRepository, Post, PostRepository
+
+QUEUE_STATUSES = ("scheduled", "failed", "needs_decision")
+QUEUE_PAGE_SIZE = 5
+
+
+@dataclass(frozen=True, slots=True)
+class QueueEntry:
+    post: Post
+    channel: str  # the channel's title, or its id when the bot does not know it
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePageView:
+    entries: list[QueueEntry]
+    page: int  # 1-based, clamped to the pages that exist
+    pages: int
+    total: int
+
+
+class PostQueue:
+    def __init__(
+        self, posts: PostRepository, channels: ChannelRepository, per_page: int = QUEUE_PAGE_SIZE
+    ) -> None:
+        self.posts = posts
+        self.channels = channels
+        self.per_page = per_page
+
+    async def page(self, number: int) -> QueuePageView:
+        total = await self.posts.count_with_status(*QUEUE_STATUSES)
+        page, start, _end = page_slice(total, number, self.per_page)
+        posts = (
+            await self.posts.with_status(*QUEUE_STATUSES, limit=self.per_page, offset=start)
+            if total
+            else []
+        )
+        names = {c.chat_id: c.title or str(c.chat_id) for c in await self.channels.all()}
+        entries = [QueueEntry(p, names.get(p.channel_id, str(p.channel_id))) for p in posts]
+        return QueuePageView(entries, page, page_count(total, self.per_page), total)

@@ -1,0 +1,244 @@
+"""Moving a basic group's rows to its new supergroup id, in one transaction.
+
+When a basic group is upgraded Telegram gives it a new id; everything Steward keeps about the
+chat must follow or the group silently loses its settings, filters, warns and running events.
+Every column that can hold a chat id is listed below with what happens to it, and a test fails
+when a migration adds such a column without a decision here.
+
+The old chat's message ids mean nothing in the new chat (its message ids start again), so rows
+that point at a message of the old chat either forget that message or stay behind.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import aiosqlite
+
+from storage.database import Database
+
+
+class Move(StrEnum):
+    MOVE = "move"  # the chat's own rows: follow it; on a clash the new chat's row wins
+    MERGE = "merge"  # daily counters: added to what the new chat already counted
+    REFERENCE = "reference"  # another row naming the chat as a destination: point it at the new id
+    FORGET = "forget"  # only meaningful with the old chat's message ids: dropped
+    KEEP = "keep"  # not the group's (channels, private chats) or history of the old chat
+
+
+# (table, column) -> what a migration does with it. Columns named like a chat id that are not
+# listed make tests/test_chat_migration.py fail.
+COLUMNS: dict[tuple[str, str], Move] = {
+    ("chats", "chat_id"): Move.MOVE,
+    ("chat_settings", "chat_id"): Move.MOVE,
+    ("chat_settings", "log_chat_id"): Move.REFERENCE,
+    ("warns", "chat_id"): Move.MOVE,
+    ("approvals", "chat_id"): Move.MOVE,
+    ("filters", "chat_id"): Move.MOVE,
+    ("mod_actions", "chat_id"): Move.MOVE,
+    ("mod_actions", "log_chat_id"): Move.KEEP,  # the posted entry (and its buttons) stays there
+    ("member_activity", "chat_id"): Move.MOVE,
+    ("captcha_pending", "chat_id"): Move.MOVE,  # its message ids are forgotten
+    ("quizzes", "owner_chat"): Move.MOVE,
+    ("quiz_runs", "chat_id"): Move.MOVE,  # a running quiz goes on in the new chat
+    ("quiz_polls", "chat_id"): Move.KEEP,  # where each poll message is
+    ("giveaways", "chat_id"): Move.MOVE,  # its announcement is forgotten (posted again)
+    ("giveaways", "require_chats"): Move.REFERENCE,  # JSON list of ids or @names
+    ("daily_chat_stats", "chat_id"): Move.MERGE,
+    ("daily_member_stats", "chat_id"): Move.MERGE,
+    ("hourly_activity", "chat_id"): Move.MERGE,
+    ("channel_members", "chat_id"): Move.KEEP,  # channels are never basic groups
+    ("channel_posts", "chat_id"): Move.KEEP,
+    ("channels", "chat_id"): Move.KEEP,
+    ("posts", "channel_id"): Move.KEEP,
+    ("posts", "source_chat_id"): Move.KEEP,  # a manager's private chat
+    ("drafts", "source_chat_id"): Move.KEEP,
+    ("drafts", "channels"): Move.KEEP,
+    ("slots", "channel_id"): Move.KEEP,
+    ("faq_entries", "chat_id"): Move.MOVE,
+    ("faq_answers", "source_chat_id"): Move.KEEP,  # a message of the old chat: stays there
+    ("faq_last_answers", "chat_id"): Move.FORGET,  # links to old messages: cool-down restarts
+    ("support_routes", "chat_id"): Move.MOVE,
+    ("support_routes", "support_chat_id"): Move.REFERENCE,
+    ("support_tickets", "chat_id"): Move.MOVE,  # the answer goes to the new chat, not a reply
+    ("support_tickets", "support_chat_id"): Move.KEEP,  # staff reply to relays in the old chat
+    ("support_tickets", "answer_chat_id"): Move.KEEP,
+    ("chat_migrations", "old_chat_id"): Move.KEEP,
+    ("chat_migrations", "new_chat_id"): Move.KEEP,
+    # Tables of features developed alongside; a table not (yet) in the schema is skipped.
+    ("channel_post_parts", "chat_id"): Move.KEEP,  # channels
+    ("log_outbox", "chat_id"): Move.KEEP,  # a log chat: sends follow the upgrade on their own
+    ("campaigns", "chat_id"): Move.MOVE,
+    ("campaign_joins", "chat_id"): Move.MOVE,
+    ("campaign_daily", "chat_id"): Move.MERGE,
+    ("campaign_join_requests", "chat_id"): Move.MOVE,
+}
+
+
+def looks_like_chat_column(name: str) -> bool:
+    """Column names that may hold a chat id and so need a decision in COLUMNS."""
+    return (
+        name in {"chat_id", "owner_chat", "channel_id", "channels"}
+        or name.endswith("_chat_id")
+        or name.endswith("_chats")
+    )
+
+
+@dataclass
+class MoveResult:
+    old_chat_id: int
+    new_chat_id: int
+    first: bool  # the migration was not known before
+    rows: dict[str, int] = field(default_factory=dict)  # table -> rows changed
+    open_giveaways: list[int] = field(default_factory=list)  # to announce again
+    captchas: list[tuple[int, int]] = field(default_factory=list)  # (user id, deadline)
+
+    @property
+    def changed(self) -> int:
+        return sum(self.rows.values())
+
+
+class ChatMigrationRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def known(self) -> dict[int, int]:
+        rows = await self.db.fetchall("SELECT old_chat_id, new_chat_id FROM chat_migrations")
+        return {int(r[0]): int(r[1]) for r in rows}
+
+    async def move(self, old: int, new: int, now: int) -> MoveResult:
+        """Move every row of chat `old` to `new`. Idempotent: a second call (the other service
+        message, a late update) finds nothing left and changes nothing."""
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "INSERT OR IGNORE INTO chat_migrations VALUES (?,?,?)", (old, new, now)
+            )
+            result = MoveResult(old, new, first=cursor.rowcount == 1)
+            async with conn.execute("SELECT name FROM sqlite_master WHERE type='table'") as rows:
+                tables = {r[0] for r in await rows.fetchall()}
+            await self._collect(conn, old, result)
+            await self._fix_messages(conn, old, result)
+            # the new chat's row may exist already (its first message was seen): it keeps what
+            # only the old row knew
+            await conn.execute(
+                "UPDATE chats SET "
+                "language=COALESCE(language, (SELECT language FROM chats WHERE chat_id=:old)), "
+                "bot_status=COALESCE(bot_status, (SELECT bot_status FROM chats WHERE chat_id=:old))"
+                " WHERE chat_id=:new",
+                {"old": old, "new": new},
+            )
+            for (table, column), how in COLUMNS.items():
+                if table not in tables:
+                    continue
+                changed = await self._apply(conn, table, column, how, old, new)
+                if changed:
+                    result.rows[table] = result.rows.get(table, 0) + changed
+            await conn.execute(
+                "UPDATE chats SET type='supergroup' WHERE chat_id=? AND type='group'", (new,)
+            )
+        return result
+
+    async def _collect(self, conn: aiosqlite.Connection, old: int, result: MoveResult) -> None:
+        async with conn.execute(
+            "SELECT id FROM giveaways WHERE chat_id=? AND status='open'", (old,)
+        ) as cursor:
+            result.open_giveaways = [int(r[0]) for r in await cursor.fetchall()]
+        async with conn.execute(
+            "SELECT user_id, deadline FROM captcha_pending WHERE chat_id=?", (old,)
+        ) as cursor:
+            result.captchas = [(int(r[0]), int(r[1])) for r in await cursor.fetchall()]
+
+    async def _fix_messages(self, conn: aiosqlite.Connection, old: int, result: MoveResult) -> None:
+        """Message ids of the old chat would name unrelated messages of the new one."""
+        await conn.execute(
+            "UPDATE captcha_pending SET captcha_message_id=NULL, join_message_id=NULL "
+            "WHERE chat_id=?",
+            (old,),
+        )
+        await conn.execute(
+            "UPDATE giveaways SET message_id=NULL, thread_id=NULL WHERE chat_id=?", (old,)
+        )
+        await conn.execute(
+            "UPDATE quiz_runs SET thread_id=NULL WHERE chat_id=? AND status='running'", (old,)
+        )
+        await conn.execute(
+            "UPDATE support_tickets SET question_message_id=0, thread_id=NULL WHERE chat_id=?",
+            (old,),
+        )
+
+    async def _apply(
+        self,
+        conn: aiosqlite.Connection,
+        table: str,
+        column: str,
+        how: Move,
+        old: int,
+        new: int,
+    ) -> int:
+        if how is Move.KEEP:
+            return 0
+        if how is Move.FORGET:
+            cursor = await conn.execute(f"DELETE FROM {table} WHERE {column}=?", (old,))
+            return cursor.rowcount
+        if how is Move.MERGE:
+            return await self._merge_counts(conn, table, column, old, new)
+        if table == "giveaways" and column == "require_chats":
+            return await self._move_in_json_lists(conn, old, new)
+        if how is Move.REFERENCE:
+            cursor = await conn.execute(
+                f"UPDATE {table} SET {column}=? WHERE {column}=?", (new, old)
+            )
+            return cursor.rowcount
+        # MOVE: rows that would clash with the new chat's own (same key) stay behind and are
+        # dropped, so the new chat's row wins.
+        cursor = await conn.execute(
+            f"UPDATE OR IGNORE {table} SET {column}=? WHERE {column}=?", (new, old)
+        )
+        await conn.execute(f"DELETE FROM {table} WHERE {column}=?", (old,))
+        return cursor.rowcount
+
+    async def _merge_counts(
+        self, conn: aiosqlite.Connection, table: str, column: str, old: int, new: int
+    ) -> int:
+        async with conn.execute(f"PRAGMA table_info({table})") as cursor:
+            info = [
+                (r["name"], (r["type"] or "").upper(), r["pk"]) for r in await cursor.fetchall()
+            ]
+        names = [name for name, _type, _pk in info]
+        keys = [name for name, _type, pk in info if pk]
+        updates = ", ".join(
+            f"{name}={name}+excluded.{name}"
+            if type_ == "INTEGER"
+            else f"{name}=COALESCE(NULLIF({name}, ''), excluded.{name})"
+            for name, type_, pk in info
+            if not pk
+        )
+        select = ", ".join("?" if name == column else name for name in names)
+        cursor = await conn.execute(
+            f"INSERT INTO {table}({', '.join(names)}) SELECT {select} FROM {table} "
+            f"WHERE {column}=? ON CONFLICT({', '.join(keys)}) DO UPDATE SET {updates}",
+            (new, old),
+        )
+        moved = cursor.rowcount
+        await conn.execute(f"DELETE FROM {table} WHERE {column}=?", (old,))
+        return moved
+
+    async def _move_in_json_lists(self, conn: aiosqlite.Connection, old: int, new: int) -> int:
+        """Giveaway conditions name chats as strings ("@name" or an id)."""
+        async with conn.execute(
+            "SELECT id, require_chats FROM giveaways WHERE require_chats LIKE ?", (f"%{old}%",)
+        ) as cursor:
+            rows = await cursor.fetchall()
+        changed = 0
+        for row in rows:
+            chats = json.loads(row["require_chats"])
+            updated = [str(new) if str(c) == str(old) else c for c in chats]
+            if updated != chats:
+                await conn.execute(
+                    "UPDATE giveaways SET require_chats=? WHERE id=?",
+                    (json.dumps(updated), row["id"]),
+                )
+                changed += 1
+        return changed

@@ -1,0 +1,268 @@
+"""End-to-end: forum supergroups (everything stays in its topic) and basic groups upgraded to
+supergroups (everything follows the new id)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fake_telegram import FakeTelegram
+
+FORUM = -1001555000001
+BASIC = -4055501
+
+ONE_QUESTION_QUIZ = """/quiz_add Tiny quiz
+Q: Which planet is the largest?
+- Mars
++ Jupiter
+"""
+TWO_QUESTION_QUIZ = ONE_QUESTION_QUIZ.replace("Tiny", "Two") + "Q: Red planet?\n+ Mars\n- Venus\n"
+
+
+def never_general_by_number(fake: FakeTelegram) -> None:
+    """General is addressed by leaving the id out; naming it (1) fails on Telegram."""
+    wrong = [(c.method, c.params) for c in fake.calls if c.get("message_thread_id") == 1]
+    assert not wrong, wrong
+
+
+class Forum:
+    def __init__(self, fake: FakeTelegram) -> None:
+        self.fake = fake
+        self.chat = fake.add_chat(FORUM, title="Space forum", is_forum=True)
+        self.admin = fake.user(10, "Ada")
+        self.ann = fake.user(11, "Ann")
+        self.ben = fake.user(12, "Ben")
+        fake.add_member(FORUM, self.admin, "administrator")
+        for user in (self.ann, self.ben):
+            fake.add_member(FORUM, user)
+
+    async def topic(self, name: str) -> int:
+        return await self.fake.create_topic(self.chat, name, self.ben)
+
+    async def say(self, user, text, **kw):
+        return await self.fake.send_message(self.chat, user, text, **kw)
+
+
+@pytest.fixture
+def forum(fake: FakeTelegram) -> Forum:
+    return Forum(fake)
+
+
+def in_forum(call) -> bool:
+    return call["chat_id"] == FORUM
+
+
+async def test_quiz_started_in_a_topic_posts_every_question_and_the_result_there(
+    steward, fake, forum
+):
+    quizzes = await forum.topic("Quiz night")
+    await forum.say(forum.admin, TWO_QUESTION_QUIZ)  # saved from General
+    saved = await fake.wait_for("sendMessage", in_forum)
+    assert "message_thread_id" not in saved.params
+    await forum.say(forum.admin, "/quiz_start 1 5", topic=quizzes)
+    started = await fake.wait_for("sendMessage", lambda c: "starts" in c.plain)
+    assert started["message_thread_id"] == quizzes
+    first = await fake.wait_for("sendPoll")
+    assert first["message_thread_id"] == quizzes
+    second = await fake.wait_for("sendPoll", since=0, count=2, timeout=15)
+    assert second["message_thread_id"] == quizzes
+    results = await fake.wait_for("sendMessage", lambda c: "Results" in c.plain, timeout=15)
+    assert results["message_thread_id"] == quizzes
+    posted = [m for (c, _id), m in fake.messages.items() if c == FORUM and "poll" in m]
+    assert len(posted) == 2 and all(m["message_thread_id"] == quizzes for m in posted)
+    never_general_by_number(fake)
+
+
+async def test_flood_notice_lands_in_the_flooded_topic(steward, fake, forum):
+    chatter = await forum.topic("Chatter")
+    for n in range(6):
+        await forum.say(forum.ann, f"message number {n}", topic=chatter)
+    muted = await fake.wait_for("restrictChatMember", since=0)
+    assert muted["user_id"] == forum.ann["id"]
+    notice = await fake.wait_for("sendMessage", lambda c: "flooding" in c.plain, since=0)
+    assert notice["message_thread_id"] == chatter
+    never_general_by_number(fake)
+
+
+async def test_language_notice_lands_in_the_topic(steward, fake, forum):
+    travel = await forum.topic("Travel")
+    await steward.app.mod_repo.update_settings(FORUM, languages="en", language_mode="enforce")
+    await forum.say(
+        forum.ann, "Привет всем, кто знает где лучше остановиться в городе?", topic=travel
+    )
+    deleted = await fake.wait_for("deleteMessage")
+    assert deleted["chat_id"] == FORUM
+    notice = await fake.wait_for("sendMessage", lambda c: "please write" in c.plain)
+    assert notice["message_thread_id"] == travel
+    never_general_by_number(fake)
+
+
+async def test_giveaway_announced_in_a_topic_draws_there(steward, fake, forum):
+    prizes = await forum.topic("Prizes")
+    await forum.say(forum.admin, "/giveaway 2s 1 Mug", topic=prizes)
+    announcement = await fake.wait_for("sendMessage", lambda c: "Giveaway #1" in c.plain)
+    assert announcement["message_thread_id"] == prizes
+    message = fake.messages[(FORUM, max(m for c, m in fake.messages if c == FORUM))]
+    await fake.press_button(message, forum.ann, "gw:1")
+    result = await fake.wait_for("sendMessage", lambda c: "is over" in c.plain, timeout=10)
+    assert result["message_thread_id"] == prizes
+    assert "Ann" in result.plain
+    never_general_by_number(fake)
+
+
+async def test_result_of_a_giveaway_whose_topic_was_deleted_goes_to_general(steward, fake, forum):
+    prizes = await forum.topic("Prizes")
+    await forum.say(forum.admin, "/giveaway 2s 1 Mug", topic=prizes)
+    await fake.wait_for("sendMessage", lambda c: "Giveaway #1" in c.plain)
+    fake.delete_topic(forum.chat, prizes)
+    result = await fake.wait_for(
+        "sendMessage", lambda c: "is over" in c.plain and "message_thread_id" not in c.params
+    )
+    assert result["chat_id"] == FORUM
+    refused = [c for c in fake.calls_of("sendMessage") if c.get("message_thread_id") == prizes]
+    assert len(refused) == 2  # the announcement, then the result once before falling back
+    never_general_by_number(fake)
+
+
+async def test_topic_questions_reach_the_faq_and_commands_do_not_target_the_topic_starter(
+    steward, fake, forum
+):
+    helpdesk = await forum.topic("Help desk")  # opened by Ben
+    await forum.say(
+        forum.admin,
+        "/faq_add What are your opening hours? | We are open every day from 9:00 to 18:00.",
+        topic=helpdesk,
+    )
+    added = await fake.wait_for("sendMessage", lambda c: "FAQ entry #1 added" in c.plain)
+    assert added["message_thread_id"] == helpdesk
+    entry = await steward.app.faq.entry(1)
+    assert entry.answers["en"].text.startswith("We are open")  # not the topic's service message
+    await steward.idle()
+    await forum.say(forum.ann, "what are the opening hours?", topic=helpdesk)
+    answer = await fake.wait_for("sendMessage", lambda c: "We are open" in c.plain)
+    assert answer["message_thread_id"] == helpdesk
+    # "/warn" without a reply names nobody, although Telegram shows the topic's first message
+    # as replied to
+    await forum.say(forum.admin, "/warn", topic=helpdesk)
+    usage = await fake.wait_for("sendMessage", lambda c: "Reply to a message" in c.plain)
+    assert usage["message_thread_id"] == helpdesk
+    assert await steward.app.mod_repo.active_warns(FORUM, forum.ben["id"], 0) == []
+    never_general_by_number(fake)
+
+
+# --- basic groups upgraded to supergroups --------------------------------------------------------
+
+
+class Club:
+    def __init__(self, fake: FakeTelegram) -> None:
+        self.fake = fake
+        self.chat = fake.add_chat(BASIC, "group", title="Old club")
+        self.admin = fake.user(20, "Ada")
+        self.ann = fake.user(21, "Ann")
+        self.bob = fake.user(22, "Bob")
+        fake.add_member(BASIC, self.admin, "administrator")
+        for user in (self.ann, self.bob):
+            fake.add_member(BASIC, user)
+
+    async def say(self, user, text, chat=None, **kw):
+        return await self.fake.send_message(chat or self.chat, user, text, **kw)
+
+
+@pytest.fixture
+def club(fake: FakeTelegram) -> Club:
+    return Club(fake)
+
+
+async def configure(fake, steward, club: Club) -> None:
+    """Rules, a filter, a warn limit and one warn, made while the group is basic."""
+    for command in ("/setrules Be kind", "/filter casino", "/setwarnlimit 5 mute 1h"):
+        await club.say(club.admin, command)
+        await fake.wait_for("sendMessage", lambda c: c["chat_id"] == BASIC)
+    target = await club.say(club.bob, "hello there")
+    await club.say(club.admin, "/warn rude", reply_to=target)
+    warned = await fake.wait_for("sendMessage", lambda c: "warned" in c.plain)
+    assert "(1/5)" in warned.plain
+    await steward.idle()
+
+
+async def keeps_settings_and_warns(fake, steward, club: Club, new: dict) -> None:
+    await club.say(club.bob, "/warns", chat=new)
+    warns = await fake.wait_for("sendMessage", lambda c: "warns" in c.plain)
+    assert warns["chat_id"] == new["id"]
+    assert warns.plain.startswith("Bob has 1 of 5 warns")
+    await club.say(club.ann, "/rules", chat=new)
+    rules = await fake.wait_for("sendMessage", lambda c: "Rules" in c.plain)
+    assert rules["chat_id"] == new["id"] and "Be kind" in rules.plain
+    await club.say(club.ann, "join my casino tonight", chat=new)
+    deleted = await fake.wait_for("deleteMessage")
+    assert deleted["chat_id"] == new["id"]
+
+
+async def test_upgraded_group_keeps_its_settings_and_its_running_quiz_and_giveaway(
+    steward, fake, club
+):
+    await configure(fake, steward, club)
+    await club.say(club.admin, "/giveaway 1h 1 Poster")
+    await fake.wait_for("sendMessage", lambda c: "Giveaway #1" in c.plain)
+    old_announcement = fake.messages[(BASIC, max(m for c, m in fake.messages if c == BASIC))]
+    await fake.press_button(old_announcement, club.ann, "gw:1")
+    await fake.wait_for("answerCallbackQuery")
+    await club.say(club.admin, TWO_QUESTION_QUIZ)
+    await fake.wait_for("sendMessage", lambda c: "saved" in c.plain)
+    await club.say(club.admin, "/quiz_start 1 5")
+    first = await fake.wait_for("sendPoll")
+    assert first["chat_id"] == BASIC
+
+    mark = fake.mark()
+    new = await fake.migrate_group(BASIC, club.admin)
+    # the giveaway's button stayed behind in the old chat: announced again, entries kept
+    again = await fake.wait_for("sendMessage", lambda c: "Giveaway #1" in c.plain, since=mark)
+    assert again["chat_id"] == new["id"]
+    assert again["reply_markup"]["inline_keyboard"][0][0]["text"] == "🎉 Participate (1)"
+
+    # the quiz goes on in the new chat
+    def in_new(call) -> bool:
+        return call["chat_id"] == new["id"]
+
+    second = await fake.wait_for("sendPoll", in_new, since=mark, timeout=15)
+    assert second["question"].startswith("Question 2/2")
+    results = await fake.wait_for(
+        "sendMessage", lambda c: "Results" in c.plain and in_new(c), timeout=15
+    )
+    assert results.plain.startswith("🏁 Results of “Two quiz”")
+
+    await keeps_settings_and_warns(fake, steward, club, new)
+    await club.say(club.admin, "/giveaway_end 1", chat=new)
+    drawn = await fake.wait_for("sendMessage", lambda c: "is over" in c.plain)
+    assert drawn["chat_id"] == new["id"] and "Ann" in drawn.plain
+
+    # both service messages arrived; the rows moved once
+    await steward.idle()
+    db = steward.app.db
+    assert (await db.fetchone("SELECT COUNT(*) FROM chat_migrations"))[0] == 1
+    for table in ("warns", "filters", "chat_settings", "giveaways", "quiz_runs"):
+        left = await db.fetchone(f"SELECT COUNT(*) FROM {table} WHERE chat_id=?", (BASIC,))
+        assert left[0] == 0, table
+    sent_to_old = [c for c in fake.calls[mark:] if c.get("chat_id") == BASIC]
+    assert len(sent_to_old) <= 1  # at most a quiz timer that fired before the news arrived
+
+
+async def test_upgrade_missed_while_down_is_learned_from_the_refused_send(steward, fake, club):
+    """Telegram drops updates older than a day: the bot learns of the upgrade from the 400 of
+    its next send, records it, sends that message once to the new id and to it from then on."""
+    await configure(fake, steward, club)
+    await club.say(club.admin, "/giveaway 2s 1 Mug")
+    await fake.wait_for("sendMessage", lambda c: "Giveaway #1" in c.plain)
+    announcement = fake.messages[(BASIC, max(m for c, m in fake.messages if c == BASIC))]
+    await fake.press_button(announcement, club.ann, "gw:1")
+    await fake.wait_for("answerCallbackQuery")
+    mark = fake.mark()
+    new = await fake.migrate_group(BASIC, club.admin, deliver=False)
+    drawn = await fake.wait_for(
+        "sendMessage", lambda c: "is over" in c.plain and c["chat_id"] == new["id"], since=mark
+    )
+    assert "Ann" in drawn.plain
+    refused = [c for c in fake.calls_of("sendMessage", since=mark) if c["chat_id"] == BASIC]
+    assert len(refused) == 1  # tried once at the old id, not retried there
+    await keeps_settings_and_warns(fake, steward, club, new)
+    later = [c for c in fake.calls[refused[0].index + 1 :] if c.get("chat_id") == BASIC]
+    assert [c.method for c in later if c.method.startswith("send")] == []

@@ -1,0 +1,130 @@
+"""End-to-end /queue: a preview per post, buttons that act on their own post, paging."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from bot.posting.buttons import QueueCallback
+from tests.fake_telegram import FakeTelegram
+from tests.harness import MANAGER_ID
+from tests.test_e2e_posting import CHANNEL, labelled, register_channel
+
+DOCUMENT = {"file_id": "doc1", "file_unique_id": "udoc1", "file_name": "rules.pdf"}
+PHOTO = [{"file_id": "ph1", "file_unique_id": "uph1", "width": 9, "height": 9}]
+
+
+@pytest.fixture
+async def desk(fake: FakeTelegram, steward):
+    fake.add_chat(CHANNEL, "channel", "News", username="news")
+    manager = fake.user(MANAGER_ID, "Manny")
+    await register_channel(fake, steward)
+    return fake.private_chat(manager), manager
+
+
+async def schedule(fake, desk, when: str, text: str | None = None, **content) -> None:
+    chat, manager = desk
+    post = await fake.send_message(chat, manager, text, **content)
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await fake.send_message(chat, manager, f"/schedule @news {when}", reply_to=post)
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("Scheduled for"))
+
+
+def bot_message(fake, call) -> dict:
+    """The message the bot sent with `call` (to press its buttons)."""
+    return next(
+        m
+        for (c, _), m in sorted(fake.messages.items())
+        if c == MANAGER_ID and m.get("text") == call.plain and m.get("from", {}).get("is_bot")
+    )
+
+
+def post_ids_of(call) -> set[int]:
+    return {
+        QueueCallback.unpack(b["callback_data"]).post_id
+        for row in call["reply_markup"]["inline_keyboard"]
+        for b in row
+    }
+
+
+async def test_queue_shows_what_each_post_is_and_its_buttons_act_on_it(steward, fake, desk):
+    chat, manager = desk
+    await schedule(fake, desk, "+1h", "Quarterly results\nDetails inside")
+    await schedule(fake, desk, "+2h", None, photo=PHOTO, caption="Sunset <over> the bay")
+    await schedule(fake, desk, "+3h", None, document=DOCUMENT)
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "/queue")
+    entries = [
+        await fake.wait_for(
+            "sendMessage", lambda c, n=n: c.plain.startswith(f"🕒 #{n} · News"), since=mark
+        )
+        for n in (1, 2, 3)
+    ]
+    assert entries[0]["text"].splitlines()[1] == "Quarterly results"
+    assert entries[1]["text"].splitlines()[1] == "📷 photo: Sunset &lt;over&gt; the bay"
+    assert entries[2]["text"].splitlines()[1] == "📄 document"
+    assert [post_ids_of(e) for e in entries] == [{1}, {2}, {3}]
+    await steward.idle()
+    assert not any("page" in c.plain for c in fake.calls_of("sendMessage", since=mark))
+
+    second = bot_message(fake, entries[1])
+    await fake.press_button(second, manager, labelled(entries[1], "Cancel"))
+    ask = await fake.wait_for("editMessageReplyMarkup")
+    assert ask["message_id"] == second["message_id"]
+    yes = labelled(ask, "Yes, cancel")
+    await fake.press_button(second, manager, yes)
+    done = await fake.wait_for("editMessageText", lambda c: "cancelled" in c.plain)
+    assert done.plain == "✖️ Post #2 cancelled." and done["message_id"] == second["message_id"]
+    assert [p.id for p in await steward.app.post_repo.with_status("cancelled")] == [2]
+    assert [p.id for p in await steward.app.post_repo.with_status("scheduled")] == [1, 3]
+
+    # "No, keep it" brings the post's own buttons back
+    third = bot_message(fake, entries[2])
+    await fake.press_button(third, manager, labelled(entries[2], "Cancel"))
+    await fake.wait_for("editMessageReplyMarkup")
+    await fake.press_button(
+        third, manager, labelled(fake.messages[(MANAGER_ID, third["message_id"])], "keep")
+    )
+    back = await fake.wait_for("editMessageReplyMarkup")
+    assert post_ids_of(back) == {3} and "Reschedule" in str(back["reply_markup"])
+    assert [p.id for p in await steward.app.post_repo.with_status("scheduled")] == [1, 3]
+
+
+async def test_a_long_queue_is_paged(steward, fake, desk):
+    chat, manager = desk
+    now = int(time.time())
+    for n in range(1, 8):
+        await steward.app.post_repo.add(
+            channel_id=CHANNEL,
+            source_chat_id=MANAGER_ID,
+            source_message_ids=[1000 + n],
+            due_at=now + n * 3600,
+            created_by=MANAGER_ID,
+            now=now,
+            silent=n == 7,
+            summary={"kind": "text", "text": f"Post number {n}", "count": 1},
+        )
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "/queue")
+    nav = await fake.wait_for("sendMessage", lambda c: "page 1/2" in c.plain, timeout=15)
+    assert "7 posts" in nav.plain
+    shown = [c for c in fake.calls_of("sendMessage", since=mark) if c.plain.startswith("🕒")]
+    assert [c.plain.splitlines()[1] for c in shown] == [f"Post number {n}" for n in range(1, 6)]
+    [[forward]] = nav["reply_markup"]["inline_keyboard"]
+    assert forward["text"] == "Page 2 ▶"
+
+    mark = fake.mark()
+    await fake.press_button(bot_message(fake, nav), manager, forward["callback_data"])
+    nav2 = await fake.wait_for("sendMessage", lambda c: "page 2/2" in c.plain, timeout=15)
+    cleared = await fake.wait_for("editMessageReplyMarkup", since=mark)
+    assert cleared.get("reply_markup") is None  # the old page's ◀ ▶ are gone
+    shown = [c for c in fake.calls_of("sendMessage", since=mark) if c.plain.startswith("🕒")]
+    assert [c.plain.splitlines()[1] for c in shown] == ["Post number 6", "Post number 7"]
+    assert shown[1].plain.splitlines()[2] == "🔕 silent"
+    [[back]] = nav2["reply_markup"]["inline_keyboard"]
+    assert back["text"] == "◀ Page 1"
+
+    # a button on page 2 acts on its own post
+    await fake.press_button(bot_message(fake, shown[1]), manager, labelled(shown[1], "Reschedule"))
+    await fake.wait_for("sendMessage", lambda c: "new time for post #7" in c.plain)

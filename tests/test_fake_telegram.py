@@ -1,0 +1,162 @@
+"""The fake Bot API server is no kinder than Telegram (../shared/telegram-behaviour.md).
+
+Each test talks to the fake with a plain aiogram `Bot`, so it shows what the fake answers, not
+what Steward does with the answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+
+from tests.fake_telegram import FakeTelegram
+
+CHANNEL = -1001234567890
+SUPERGROUP = -1009876543210
+BASIC_GROUP = -4012345
+
+
+@pytest.fixture
+async def bot(fake: FakeTelegram) -> AsyncIterator[Bot]:
+    session = AiohttpSession(api=TelegramAPIServer.from_base(fake.url))
+    client = Bot(fake.token, session=session)
+    yield client
+    await session.close()
+
+
+def markup(text: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[[InlineKeyboardButton(text=text, callback_data="x")]]
+    )
+
+
+def sends(bot: Bot, user_id: int, source: tuple[int, int]) -> list:
+    """Every kind of private send, each as a zero-argument call."""
+    return [
+        lambda: bot.send_message(user_id, "hi"),
+        lambda: bot.send_photo(user_id, "photo-id"),
+        lambda: bot.send_poll(user_id, "Q?", ["a", "b"]),
+        lambda: bot.copy_message(user_id, *source),
+        lambda: bot.forward_message(user_id, *source),
+    ]
+
+
+async def test_private_send_needs_the_user_to_have_started_the_bot(fake, bot):
+    fake.add_chat(SUPERGROUP)
+    source = (await bot.send_message(SUPERGROUP, "source")).message_id
+    user = fake.user(501, "Ann")
+    fake.add_member(SUPERGROUP, user)  # shares a group with the bot: still not reachable
+    for send in sends(bot, 501, (SUPERGROUP, source)):
+        with pytest.raises(TelegramForbiddenError, match="bot can't initiate conversation"):
+            await send()
+    await fake.send_message(fake.private_chat(user), user, "/start")
+    for send in sends(bot, 501, (SUPERGROUP, source)):
+        await send()
+
+
+async def test_start_bot_marks_a_user_reachable_without_any_update(fake, bot):
+    fake.start_bot(fake.user(502, "Bob"))
+    assert fake.pending_updates() == 0
+    assert (await bot.send_message(502, "hello")).chat.id == 502
+
+
+async def test_blocked_and_deactivated_users_refuse_private_sends(fake, bot):
+    blocker, gone = fake.user(503, "Cy"), fake.user(504, "Di")
+    fake.start_bot(blocker)
+    fake.start_bot(gone)
+    fake.block_bot(503)
+    fake.deactivate(504)
+    with pytest.raises(TelegramForbiddenError, match="bot was blocked by the user"):
+        await bot.send_message(503, "hi")
+    with pytest.raises(TelegramForbiddenError, match="user is deactivated"):
+        await bot.copy_message(504, 504, 1)
+    await fake.send_message(fake.private_chat(blocker), blocker, "/start")  # unblocked
+    await bot.send_message(503, "welcome back")
+
+
+async def test_blocking_in_the_client_is_seen_as_my_chat_member(fake, bot):
+    user = fake.user(505, "Ed")
+    chat = fake.start_bot(user)
+    await fake.push_update(
+        {
+            "my_chat_member": {
+                "chat": chat,
+                "from": user,
+                "date": fake.now(),
+                "old_chat_member": {"status": "member", "user": fake.bot_user},
+                "new_chat_member": {"status": "kicked", "user": fake.bot_user, "until_date": 0},
+            }
+        }
+    )
+    with pytest.raises(TelegramForbiddenError, match="blocked"):
+        await bot.send_message(505, "hi")
+
+
+async def test_the_bots_own_messages_are_never_delivered_back(fake, bot):
+    channel = fake.add_chat(CHANNEL, "channel", "News")
+    group = fake.add_chat(SUPERGROUP)
+    post = await bot.send_message(CHANNEL, "our post")
+    with pytest.raises(AssertionError, match="never sends a bot its own messages"):
+        await fake.push_update({"channel_post": fake.messages[(CHANNEL, post.message_id)]})
+    with pytest.raises(AssertionError, match="never sends a bot its own messages"):
+        await fake.send_message(group, fake.bot_user, "as if from the bot")
+    # a person's post in the same channel arrives as usual
+    human = fake.new_message(channel, None, "their post", sender_chat=channel)
+    await fake.push_update({"channel_post": human})
+    assert fake.pending_updates() == 1
+
+
+@pytest.mark.parametrize(
+    ("chat_id", "type_"),
+    [
+        (-100777, "supergroup"),  # no "-100" + internal id
+        (-1001234567890, "group"),  # a basic group id is small
+        (-4012345, "channel"),
+        (-5, "private"),
+        (42, "supergroup"),
+    ],
+)
+def test_chat_ids_must_have_telegrams_shapes(fake, chat_id, type_):
+    with pytest.raises(ValueError, match="not a Telegram id"):
+        fake.add_chat(chat_id, type_)
+
+
+def test_message_links_look_like_telegrams(fake):
+    private_channel = fake.add_chat(CHANNEL, "channel", "News")
+    public = fake.add_chat(SUPERGROUP, username="makers")
+    basic = fake.add_chat(BASIC_GROUP, "group")
+    assert fake.message_link(private_channel, 7) == "https://t.me/c/1234567890/7"
+    assert fake.message_link(public, 8) == "https://t.me/makers/8"
+    assert fake.message_link(basic, 9) is None
+
+
+async def test_edits_that_change_nothing_are_refused(fake, bot):
+    fake.add_chat(SUPERGROUP)
+    text = await bot.send_message(SUPERGROUP, "text", reply_markup=markup("a"))
+    with pytest.raises(TelegramBadRequest, match="message is not modified"):
+        await bot.edit_message_text(
+            "text", chat_id=SUPERGROUP, message_id=text.message_id, reply_markup=markup("a")
+        )
+    with pytest.raises(TelegramBadRequest, match="message is not modified"):
+        await bot.edit_message_reply_markup(
+            chat_id=SUPERGROUP, message_id=text.message_id, reply_markup=markup("a")
+        )
+    await bot.edit_message_reply_markup(
+        chat_id=SUPERGROUP, message_id=text.message_id, reply_markup=markup("b")
+    )
+    await bot.edit_message_reply_markup(chat_id=SUPERGROUP, message_id=text.message_id)
+    with pytest.raises(TelegramBadRequest, match="message is not modified"):
+        await bot.edit_message_reply_markup(chat_id=SUPERGROUP, message_id=text.message_id)
+
+    photo = await bot.send_photo(SUPERGROUP, "photo-id", caption="cap")
+    with pytest.raises(TelegramBadRequest, match="message is not modified"):
+        await bot.edit_message_caption(
+            chat_id=SUPERGROUP, message_id=photo.message_id, caption="cap"
+        )
+    await bot.edit_message_caption(chat_id=SUPERGROUP, message_id=photo.message_id, caption="new")
