@@ -99,6 +99,9 @@ class Tally:
     offtopic: int = 0
     offtopic_answered: int = 0
     gated_out: int = 0  # labelled questions a group would not even ask the matcher
+    cross: int = 0  # questions in a language their entry has no wording in
+    cross_answered: int = 0
+    cross_correct: int = 0
     errors: list[str] = field(default_factory=list)
 
     def row(self) -> dict[str, float | None]:
@@ -110,6 +113,10 @@ class Tally:
             "did-you-mean right": self.suggested_right / n,
             "false on chat": self.chat_answered / self.chat if self.chat else None,
             "did-you-mean on chat": self.chat_suggested / self.chat if self.chat else None,
+            "cross-lingual answered": self.cross_answered / self.cross if self.cross else None,
+            "cross-lingual precision": (
+                self.cross_correct / self.cross_answered if self.cross_answered else None
+            ),
             "false on off-topic": (
                 self.offtopic_answered / self.offtopic if self.offtopic else None
             ),
@@ -124,6 +131,7 @@ class Bot:
         self.lexical = FaqService(repo)
         self.hybrid = FaqService(repo, embeddings, FaqVectorRepository(db)) if embeddings else None
         self.ids: dict[int, int] = {}
+        self.languages: dict[int, set[str]] = {}  # file id -> languages of its wordings
 
     async def load(self, name: str, content: bytes) -> None:
         plan = parse_import(name, content, LANGUAGES)
@@ -131,6 +139,7 @@ class Bot:
         await self.lexical.apply_import(plan, None, None, True)
         new = sorted(e.id for e in await self.lexical.repo.all_live() if e.id not in before)
         self.ids = {item.id: db_id for item, db_id in zip(plan.entries, new, strict=True)}
+        self.languages = {item.id: {lang for lang, _t in item.phrasings} for item in plan.entries}
         if self.hybrid is not None:
             await self.hybrid.refresh(wait=0)
             if not await self.hybrid.wait_semantic(3600):
@@ -148,6 +157,10 @@ async def evaluate(bot: Bot, service: FaqService, split: Split) -> Tally:
         if decision.kind == "answer":
             tally.answered += 1
             tally.correct += got == want
+        if q["language"] not in bot.languages[q["expected"]]:
+            tally.cross += 1
+            tally.cross_answered += decision.kind == "answer"
+            tally.cross_correct += decision.kind == "answer" and got == want
         elif decision.kind == "suggest":
             tally.suggested_right += want in decision.suggestions
         if decision.kind != "answer" or got != want:
