@@ -8,8 +8,9 @@
 
 A data set is a folder with faq.json (the bot's own export format, loaded by its importer),
 questions.json (paraphrases labelled with the entry they should get; "split": "dev" or
-"heldout", no split means dev), chat_<split>.txt or chat.txt (ordinary chat lines, expected: no
-answer) and optionally offtopic_<split>.txt (questions no entry covers, expected: no answer).
+"heldout"; a set without splits is one "all" split, used like dev), chat_<split>.txt or
+chat.txt (ordinary chat lines, expected: no answer) and optionally offtopic_<split>.txt
+(questions no entry covers, expected: no answer).
 
 Everything goes through the bot's own FaqService on a throwaway SQLite database: the same
 import, the same index, the same decision (the question gate too for chat and off-topic lines,
@@ -73,11 +74,12 @@ class DataSet:
     @classmethod
     def load(cls, folder: Path) -> DataSet:
         questions = json.loads((folder / "questions.json").read_text(encoding="utf-8"))
-        names = sorted({q.get("split", "dev") for q in questions}, key=lambda n: n != "dev")
+        # a set without splits (Steward's own) is one "all" split, calibrated on like a dev one
+        names = sorted({q.get("split", "all") for q in questions}, key=lambda n: n == "heldout")
         splits = [
             Split(
                 name,
-                [q for q in questions if q.get("split", "dev") == name],
+                [q for q in questions if q.get("split", "all") == name],
                 lines(folder / f"offtopic_{name}.txt"),
                 lines(folder / f"chat_{name}.txt") or lines(folder / "chat.txt"),
             )
@@ -190,14 +192,21 @@ def fmt(value: float | None) -> str:
 def print_table(name: str, split: Split, lexical: Tally, hybrid: Tally | None) -> None:
     n = len(split.questions)
     print(
-        f"\n{name} / {split.name}: {n} questions ({lexical.gated_out} of them would not pass "
-        f"the question gate in a group), {lexical.chat} chat lines, {lexical.offtopic} "
-        f"off-topic questions"
+        f"\n{name} / {split.name}: {n} labelled questions (split: {split.name}; "
+        f"{lexical.gated_out} would not pass the question gate in a group), chat lines: "
+        f"{lexical.chat}, off-topic questions: {lexical.offtopic},"
     )
     print(f"  {'':22} {'lexical':>8} {'hybrid':>8}")
     hybrid_row = hybrid.row() if hybrid else {}
     for key, value in lexical.row().items():
         print(f"  {key:22} {fmt(value):>8} {fmt(hybrid_row.get(key)):>8}")
+    if split.name == "heldout":
+        best = hybrid or lexical
+        row = best.row()
+        print(
+            f"  held-out paraphrases: answered {row['answered']:.3f} with precision "
+            f"{row['precision']:.3f} ({'with' if hybrid else 'without'} the model)"
+        )
 
 
 async def collect_scores(
@@ -283,6 +292,10 @@ async def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for number, folder in enumerate(folders):
             data = DataSet.load(folder)
+            if args.split != "all":
+                data.splits = [split for split in data.splits if split.name == args.split]
+                if not data.splits:
+                    raise SystemExit(f"{data.name} has no {args.split} split")
             db = Database(Path(args.vectors or tmp) / f"eval-{number}-{data.name}.sqlite3")
             await db.open()
             await db.execute("DELETE FROM faq_entries")  # a kept database keeps its vectors only
@@ -294,11 +307,11 @@ async def run(args: argparse.Namespace) -> int:
                     lexical = await evaluate(bot, bot.lexical, split)
                     hybrid = await evaluate(bot, bot.hybrid, split) if bot.hybrid else None
                     print_table(data.name, split, lexical, hybrid)
-                    if args.errors and split.name == "dev" and hybrid is not None:
+                    if args.errors and split.name != "heldout" and hybrid is not None:
                         print("  hybrid mistakes:")
                         for line in hybrid.errors:
                             print(f"    {line}")
-                    if args.calibrate and split.name == "dev" and bot.hybrid is not None:
+                    if args.calibrate and split.name != "heldout" and bot.hybrid is not None:
                         dev_scores[data.name] = await collect_scores(bot.hybrid, bot, split)
             finally:
                 if bot.hybrid is not None:
@@ -325,6 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--errors", action="store_true")
     parser.add_argument("--calibrate", action="store_true")
     parser.add_argument("--timing", action="store_true")
+    parser.add_argument("--no-timing", action="store_false", dest="timing")
+    parser.add_argument("--split", default="all", help="dev, heldout or all (the default)")
     parser.add_argument("--no-model", action="store_true", help="lexical figures only")
     parser.add_argument("--vectors", type=Path, help="keep the databases (and vectors) here")
     return asyncio.run(run(parser.parse_args(argv)))
