@@ -22,7 +22,8 @@ RUN pip install --requirement requirements/base.txt \
 
 USER steward
 VOLUME ["/data"]
-# Webhook mode listens here when WEBHOOK_URL is set (WEBHOOK_LISTEN=0.0.0.0:8080).
+# The web server (webhook mode, or the calendar Mini App with MINIAPP_URL) listens here with
+# HTTP_LISTEN=0.0.0.0:8080.
 EXPOSE 8080
 STOPSIGNAL SIGTERM
 CMD ["python", "-m", "bot", "--env-file", "/dev/null"]

@@ -26,7 +26,7 @@ from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramAPIError
 from aiogram.utils.i18n import gettext as _
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
-from aiohttp import web
+from aiohttp import ClientError, web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
@@ -39,13 +39,14 @@ from bot.engagement.quizzes import QuizRunner
 from bot.faq.service import FaqService
 from bot.i18n import LanguageMiddleware, create_i18n, pick_language
 from bot.middlewares import (
-    ChatMigrationMiddleware,
+    IncomingMessageMiddleware,
     InFlightMiddleware,
     RoleCacheMiddleware,
     RoleMiddleware,
     SeenMiddleware,
-    TopicReplyMiddleware,
 )
+from bot.miniapp.buttons import set_menu_buttons
+from bot.miniapp.web import ACCESS_LOG_FORMAT, MiniApp
 from bot.moderation import language
 from bot.moderation.outbox import LogOutbox
 from bot.moderation.service import ModerationService
@@ -61,6 +62,7 @@ from bot.moderation.understanding import SemanticSpamClassifier
 from bot.outbound import OutboundMiddleware
 from bot.posting.albums import AlbumCollector
 from bot.posting.buttons import queue_keyboard
+from bot.posting.calendar import CalendarService
 from bot.posting.publisher import Publisher
 from bot.posting.queue import PostQueue
 from bot.private import PrivateNotes
@@ -71,6 +73,7 @@ from bot.stats.service import StatsService
 from handlers import build_routers, register_error_handler
 from handlers.campaigns import CampaignMiddleware
 from handlers.faq import GroupMessagesMiddleware
+from handlers.miniapp import edit_in_chat_sender
 from handlers.moderation import ReportLimiter
 from handlers.protection import Captcha, ProtectionMiddleware
 from handlers.stats import StatsMiddleware
@@ -201,6 +204,14 @@ class Steward:
             self.locale_for,
             notes=self.notes,
         )
+        self.calendar = CalendarService(
+            self.post_repo,
+            self.channel_repo,
+            SlotRepository(self.db),
+            StatsRepository(self.db),
+            self.publisher,
+            settings.timezone,
+        )
         self.support_repo = SupportRepository(self.db)
         self.migrations = ChatMigrations(ChatMigrationRepository(self.db))
         self.migrations.before_move(self._before_chat_moves)
@@ -210,6 +221,7 @@ class Steward:
         self.semantic_training: asyncio.Task[None] | None = None
         self.started = asyncio.Event()
         self.dispatcher = self._build_dispatcher()
+        self.web_port: int | None = None  # the port the web server listens on, once started
 
     def services(self) -> dict[str, Any]:
         """What handlers may ask for by parameter name (aiogram injects workflow data)."""
@@ -243,6 +255,7 @@ class Steward:
             "support_repo": self.support_repo,
             "migrations": self.migrations,
             "locale_for": self.locale_for,
+            "calendar": self.calendar,
             "embeddings": self.embeddings,
         }
 
@@ -253,13 +266,12 @@ class Steward:
         # Campaigns record joins and leaves in update order, before anything awaits (see there).
         dp.update.outer_middleware(CampaignMiddleware(self.campaigns))
         LanguageMiddleware(self.i18n, self.settings.languages, self._chat_languages).setup(dp)
-        topic_replies = TopicReplyMiddleware()
-        dp.message.outer_middleware(topic_replies)
-        dp.edited_message.outer_middleware(topic_replies)
+        incoming = IncomingMessageMiddleware(self.migrations)
+        dp.message.outer_middleware(incoming)
+        dp.edited_message.outer_middleware(incoming)
         seen = SeenMiddleware(dp["users"], dp["chats"])
         for observer in (dp.message, dp.edited_message, dp.callback_query, dp.my_chat_member):
             observer.outer_middleware(seen)
-        dp.message.outer_middleware(ChatMigrationMiddleware(self.migrations))
         role_cache = RoleCacheMiddleware(self.roles)
         dp.chat_member.outer_middleware(role_cache)
         dp.my_chat_member.outer_middleware(role_cache)
@@ -453,6 +465,9 @@ class Steward:
             sorted(self.settings.manager_ids),
             [g.chat_id for g in groups],
         )
+        if self.settings.miniapp_url:
+            menus = await set_menu_buttons(self.bot, self.settings, self.i18n, self.locale_for)
+            logger.info("calendar menu button set for %d manager(s)", menus)
         self.started.set()
 
     async def _on_shutdown(self) -> None:
@@ -466,7 +481,10 @@ class Steward:
 
     async def run(self) -> None:
         await self.db.open()
+        runner: web.AppRunner | None = None
         try:
+            if self.settings.webhook_url or self.settings.miniapp_url:
+                runner = await self._start_web_server()
             if self.settings.webhook_url:
                 await self._run_webhook()
             else:
@@ -478,24 +496,66 @@ class Steward:
                     close_bot_session=True,
                 )
         finally:
+            if runner is not None:
+                await runner.cleanup()
             await self.bot.session.close()
             await self.db.close()
             if self.embeddings is not None:
                 self.embeddings.close()
             logger.info("stopped")
 
+    def build_web_app(self) -> web.Application:
+        """The one web server: the webhook (in webhook mode) and the calendar Mini App."""
+        settings = self.settings
+        app = web.Application()
+        if settings.webhook_url:
+            path = urlsplit(settings.webhook_url).path or "/webhook"
+            SimpleRequestHandler(
+                dispatcher=self.dispatcher, bot=self.bot, secret_token=settings.webhook_secret
+            ).register(app, path=path)
+            setup_application(app, self.dispatcher, bot=self.bot)
+        if settings.miniapp_url:
+            edit_in_chat = edit_in_chat_sender(
+                self.bot,
+                self.dispatcher.storage,
+                self.i18n,
+                self.locale_for,
+                settings.languages,
+            )
+            MiniApp(settings, self.calendar, edit_in_chat, fetch_file=self._fetch_file).install(app)
+        return app
+
+    async def _fetch_file(self, file_id: str) -> bytes | None:
+        """A small file from Telegram (the calendar's thumbnails); None when it is gone."""
+        try:
+            found = await self.bot.get_file(file_id)
+            if not found.file_path:
+                return None
+            data = await self.bot.download_file(found.file_path)
+        except (TelegramAPIError, ClientError, OSError, TimeoutError) as exc:
+            logger.info("thumbnail %s not available: %s", file_id, exc)
+            return None
+        return data.getvalue() if data is not None else None
+
+    async def _start_web_server(self) -> web.AppRunner:
+        settings = self.settings
+        runner = web.AppRunner(self.build_web_app(), access_log_format=ACCESS_LOG_FORMAT)
+        await runner.setup()
+        site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self.web_port = settings.webhook_port
+        logger.info("web server listening on %s:%s", settings.webhook_host, settings.webhook_port)
+        if settings.miniapp_url:
+            logger.info("calendar Mini App at %s", settings.miniapp_url)
+        return runner
+
     async def _run_webhook(self) -> None:
         settings = self.settings
         path = urlsplit(settings.webhook_url).path or "/webhook"
-        app = web.Application()
-        SimpleRequestHandler(
-            dispatcher=self.dispatcher, bot=self.bot, secret_token=settings.webhook_secret
-        ).register(app, path=path)
-        setup_application(app, self.dispatcher, bot=self.bot)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
-        await site.start()
         await self.bot.set_webhook(
             settings.webhook_url,
             secret_token=settings.webhook_secret,
@@ -510,10 +570,7 @@ class Steward:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with suppress(NotImplementedError):
                     loop.add_signal_handler(sig, self._webhook_stop.set)
-        try:
-            await self._webhook_stop.wait()
-        finally:
-            await runner.cleanup()
+        await self._webhook_stop.wait()
 
     async def stop(self) -> None:
         """Stop from inside the process (tests, embedding); signals do the same."""

@@ -46,8 +46,11 @@ class Settings:
     log_level: str = "INFO"
     webhook_url: str | None = None
     webhook_secret: str | None = field(default=None, repr=False)
+    # HTTP_LISTEN (old name WEBHOOK_LISTEN): the one web server, for the webhook and the Mini App
     webhook_host: str = "127.0.0.1"
     webhook_port: int = 8080
+    miniapp_url: str | None = None
+    miniapp_auth_ttl: int = 86400
     spam_samples_dir: Path | None = None
     late_post_grace_seconds: int = 3600
     weekly_digest: bool = True
@@ -64,6 +67,16 @@ class Settings:
     def bot_id(self) -> int:
         """The bot's own user id is the token's numeric prefix; no request needed."""
         return int(self.bot_token.split(":", 1)[0])
+
+    @property
+    def miniapp_path(self) -> str | None:
+        """Where the web server serves the Mini App's page: the path of MINIAPP_URL."""
+        return urlsplit(self.miniapp_url).path if self.miniapp_url else None
+
+    @property
+    def miniapp_public(self) -> bool:
+        """Telegram opens only https Mini Apps; an http localhost URL is for development."""
+        return bool(self.miniapp_url and self.miniapp_url.startswith("https://"))
 
     def is_manager(self, user_id: int | None) -> bool:
         return user_id is not None and user_id in self.manager_ids
@@ -156,6 +169,36 @@ def _parse_listen(raw: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError("must be host:port, e.g. 0.0.0.0:8080")
     return host.strip("[]"), int(port)
+
+
+_LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
+
+
+def _parse_miniapp_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ValueError("must be the https address of the app, e.g. https://bot.example.com/app/")
+    if parts.scheme == "http" and (parts.hostname or "") not in _LOCAL_HOSTS:
+        raise ValueError("must use https:// (Telegram opens Mini Apps only over TLS)")
+    if parts.query or parts.fragment:
+        raise ValueError("must not carry a query or a fragment")
+    path = parts.path if parts.path.endswith("/") else parts.path + "/"
+    if path.startswith("/api/"):
+        raise ValueError("must not be under /api/, where the app's API lives")
+    return parts._replace(path=path).geturl()
+
+
+_DURATION = re.compile(r"^(\d+)\s*([smhd]?)$")
+
+
+def _parse_ttl(raw: str) -> int:
+    match = _DURATION.match(raw.strip().lower())
+    seconds = (
+        int(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]] if match else 0
+    )
+    if not 60 <= seconds <= 30 * 86400:
+        raise ValueError("must be a duration from 60s to 30d, e.g. 24h or 86400")
+    return seconds
 
 
 def _parse_webhook_secret(raw: str) -> str:
@@ -251,12 +294,28 @@ def load_settings(
     take("DAILY_AGENDA", "daily_agenda", _parse_time_of_day)
     take("SEMANTIC_MODEL", "semantic_model", _parse_semantic_model)
     take("EMBEDDINGS_URL", "embeddings_url", _parse_url)
-    listen = raw.get("WEBHOOK_LISTEN", "").strip()
-    if listen:
+    take("MINIAPP_URL", "miniapp_url", _parse_miniapp_url)
+    take("MINIAPP_AUTH_TTL", "miniapp_auth_ttl", _parse_ttl)
+    # HTTP_LISTEN is the web server's address; WEBHOOK_LISTEN is its old name and still works.
+    listen_key = "HTTP_LISTEN" if raw.get("HTTP_LISTEN", "").strip() else "WEBHOOK_LISTEN"
+    listen = raw.get(listen_key, "").strip()
+    old = raw.get("WEBHOOK_LISTEN", "").strip()
+    if listen_key == "HTTP_LISTEN" and old and old != listen:
+        problems.append(
+            "HTTP_LISTEN and WEBHOOK_LISTEN (its old name) disagree; keep only HTTP_LISTEN."
+        )
+    elif listen:
         try:
             parsed["webhook_host"], parsed["webhook_port"] = _parse_listen(listen)
         except ValueError as exc:
-            problems.append(f"WEBHOOK_LISTEN {exc}.")
+            problems.append(f"{listen_key} {exc}.")
+    if (
+        parsed.get("webhook_url")
+        and parsed.get("miniapp_url")
+        and urlsplit(parsed["webhook_url"]).path.rstrip("/")
+        == urlsplit(parsed["miniapp_url"]).path.rstrip("/")
+    ):
+        problems.append("MINIAPP_URL and WEBHOOK_URL need different paths on the one web server.")
     if (
         parsed.get("webhook_url")
         and not parsed.get("webhook_secret")

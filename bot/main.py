@@ -10,12 +10,15 @@ import argparse
 import asyncio
 import logging
 import sys
+import time
+from urllib.parse import urlencode
 
 from aiogram.exceptions import TelegramUnauthorizedError
 
 from bot import __version__
 from bot.app import Steward
 from bot.config import Settings, SettingsError, load_settings
+from bot.miniapp.auth import sign_init_data
 from storage.database import DatabaseLockedError, MigrationError
 
 EXIT_CONFIG = 2
@@ -51,7 +54,33 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Run the Steward bot.")
     parser.add_argument("--env-file", default=".env", help="settings file to read (default: .env)")
     parser.add_argument("--version", action="version", version=f"Steward {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    url = commands.add_parser(
+        "miniapp-url",
+        help="print a signed local address of the calendar Mini App, for development",
+        description="Print the calendar's local address (HTTP_LISTEN, MINIAPP_URL's path) with "
+        "initData signed for --user-id in the fragment, to open in a browser while the bot runs.",
+    )
+    url.add_argument("--user-id", type=int, required=True, help="a manager's Telegram user id")
+    url.add_argument("--language", default="en", help="the language_code to sign (en, ru, nl)")
+    url.add_argument("--env-file", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
+
+
+def miniapp_url(settings: Settings, user_id: int, language: str) -> str:
+    """http://HTTP_LISTEN/<app path>#tgWebAppData=...: what Telegram's client would open."""
+    host = settings.webhook_host
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    init_data = sign_init_data(
+        settings.bot_token, user_id, int(time.time()), language_code=language
+    )
+    fragment = urlencode(
+        {"tgWebAppData": init_data, "tgWebAppVersion": "8.0", "tgWebAppPlatform": "web"}
+    )
+    return f"http://{host}:{settings.webhook_port}{settings.miniapp_path or '/app/'}#{fragment}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,6 +91,17 @@ def main(argv: list[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"steward: {problem}", file=sys.stderr)
         return EXIT_CONFIG
+    if args.command == "miniapp-url":
+        if not settings.miniapp_url:
+            print("steward: set MINIAPP_URL first (see config.example.env).", file=sys.stderr)
+            return EXIT_CONFIG
+        if not settings.is_manager(args.user_id):
+            print(
+                f"steward: note: {args.user_id} is not in MANAGER_IDS; the app will answer 403.",
+                file=sys.stderr,
+            )
+        print(miniapp_url(settings, args.user_id, args.language))
+        return 0
     configure_logging(settings)
     try:
         asyncio.run(Steward(settings).run())

@@ -17,6 +17,7 @@ from aiogram.utils.i18n import ngettext
 
 from bot.config import Settings
 from bot.edits import edit_or_same
+from bot.miniapp.buttons import offer_calendar
 from bot.posting.buttons import (
     QueueCallback,
     QueueOp,
@@ -289,6 +290,12 @@ async def queue_page_pressed(
     await send_queue_page(query.message, callback_data.page, post_queue, settings)
 
 
+async def queue_with_calendar(message: Message, post_queue: PostQueue, settings: Settings) -> None:
+    """/queue, then the 📅 button that opens the same queue on the calendar Mini App."""
+    await queue_command(message, post_queue, settings)
+    await offer_calendar(message, settings)
+
+
 async def queue_pressed(
     query: CallbackQuery,
     callback_data: QueueCallback,
@@ -371,7 +378,7 @@ def create_router() -> Router:
     router.message.register(schedule_command, Command("schedule"), flags=MANAGER_PRIVATE)
     router.message.register(channel_add_command, Command("channel_add"), flags=MANAGER_PRIVATE)
     router.message.register(channels_command, Command("channels"), flags=MANAGER_PRIVATE)
-    router.message.register(queue_command, Command("queue"), flags=MANAGER_PRIVATE)
+    router.message.register(queue_with_calendar, Command("queue"), flags=MANAGER_PRIVATE)
     router.message.register(slots_command, Command("slots"), flags=MANAGER_PRIVATE)
     router.callback_query.register(queue_pressed, QueueCallback.filter(), flags={"role": "manager"})
     router.callback_query.register(

@@ -133,16 +133,19 @@ class Database:
         return int(row["v"]) if row else 0
 
     async def migrate(self, migrations: Iterable[Migration]) -> list[int]:
-        """Apply every migration newer than the schema, each in one transaction."""
+        """Apply every migration not applied yet, in number order, each in one transaction.
+
+        Features reserve their numbers ahead and land in any order, so a number below the
+        newest applied one can still be new; it is applied, not skipped."""
         await self.conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_version ("
             " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
             " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')))"
         )
-        current = await self.schema_version()
+        done = {row[0] for row in await self.fetchall("SELECT version FROM schema_version")}
         applied = []
         for migration in migrations:
-            if migration.version <= current:
+            if migration.version in done:
                 continue
             script = (
                 "BEGIN IMMEDIATE;\n"

@@ -31,6 +31,11 @@ class Post:
     followup_ids: list[int] | None = None
     deleted_at: int | None = None
     summary: dict[str, Any] | None = None  # what the content is: {"kind", "text", "count"}
+    version: int = 1
+
+
+# Posts the calendar may still move, publish or cancel: not out, not on their way out.
+OPEN_STATUSES = ("scheduled", "failed", "needs_decision")
 
 
 def _post(row: Any) -> Post:
@@ -110,13 +115,18 @@ class PostRepository:
         )
         return [_post(r) for r in rows]
 
-    async def claim(self, post_id: int) -> bool:
-        """scheduled -> publishing, for exactly one caller: the guard against double posting."""
-        cursor = await self.db.execute(
-            "UPDATE posts SET status='publishing', attempts=attempts+1 "
-            "WHERE id=? AND status='scheduled'",
-            (post_id,),
-        )
+    async def claim(self, post_id: int, due_by: int | None = None) -> bool:
+        """scheduled -> publishing, for exactly one caller: the guard against double posting.
+
+        With `due_by` (timers and the sweep) the post must also be due by then, so a timer or a
+        sweep that read the post just before it was moved later cannot publish it early."""
+        sql = "UPDATE posts SET status='publishing', attempts=attempts+1 "
+        sql += "WHERE id=? AND status='scheduled'"
+        params: tuple = (post_id,)
+        if due_by is not None:
+            sql += " AND due_at<=?"
+            params += (due_by,)
+        cursor = await self.db.execute(sql, params)
         return cursor.rowcount == 1
 
     async def mark_published(
@@ -195,6 +205,62 @@ class PostRepository:
             params += (from_status,)
         cursor = await self.db.execute(sql, params)
         return cursor.rowcount == 1
+
+    async def move(self, post_id: int, due_at: int, version: int) -> bool:
+        """The calendar's move: only from the version the manager saw, and only while the post
+        is not out (a cancelled post may come back: that is the calendar's undo)."""
+        cursor = await self.db.execute(
+            "UPDATE posts SET status='scheduled', due_at=?, error=NULL WHERE id=? AND version=? "
+            "AND status IN ('scheduled','failed','needs_decision','cancelled')",
+            (due_at, post_id, version),
+        )
+        return cursor.rowcount == 1
+
+    async def cancel(self, post_id: int) -> bool:
+        """Cancel a post that has not started going out; never one being published."""
+        cursor = await self.db.execute(
+            "UPDATE posts SET status='cancelled' WHERE id=? "
+            "AND status IN ('scheduled','failed','needs_decision')",
+            (post_id,),
+        )
+        return cursor.rowcount == 1
+
+    async def calendar(
+        self, start: int, end: int, channel_id: int | None = None
+    ) -> list[tuple[Post, dict[str, Any] | None]]:
+        """Posts placed in [start, end): open ones by their due time, published ones by when
+        they went out, each with its channel statistics row (reactions, comments, subscribers at
+        publish) when the statistics know the first published message."""
+        # Two indexed ranges (open posts by due time, published ones by publish time).
+        columns = (
+            "SELECT p.*, cp.reactions AS cp_reactions, cp.comments AS cp_comments, "
+            "cp.members_at_post AS cp_members FROM posts p LEFT JOIN channel_posts cp "
+            "ON cp.chat_id=p.channel_id AND p.published_ids IS NOT NULL "
+            "AND cp.message_id=json_extract(p.published_ids, '$[0]') "
+        )
+        only = " AND p.channel_id=?" if channel_id is not None else ""
+        extra = (channel_id,) if channel_id is not None else ()
+        rows = await self.db.fetchall(
+            f"{columns} WHERE p.status IN ('scheduled','failed','needs_decision','publishing') "
+            f"AND p.due_at>=? AND p.due_at<?{only} UNION ALL "
+            f"{columns} WHERE p.status='published' AND p.published_at>=? AND p.published_at<?"
+            f"{only}",
+            (start, end, *extra, start, end, *extra),
+        )
+        result = []
+        for row in rows:
+            data = dict(row)
+            stats = None
+            if data.pop("cp_reactions") is not None or data["cp_members"] is not None:
+                stats = {
+                    "reactions": row["cp_reactions"],
+                    "comments": row["cp_comments"],
+                    "members_at_post": row["cp_members"],
+                }
+            data.pop("cp_comments"), data.pop("cp_members")
+            result.append((_post(data), stats))
+        result.sort(key=lambda item: (item[0].published_at or item[0].due_at, item[0].id))
+        return result
 
     async def reschedule(self, post_id: int, due_at: int) -> bool:
         """Back to the queue at a new time, from any state but published and publishing."""

@@ -149,6 +149,7 @@ class FakeTelegram:
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}
         self.files: dict[str, tuple[str, bytes]] = {}
         self.commands: dict[tuple[str, str | None], list[dict]] = {}
+        self.menu_buttons: dict[int | None, Any] = {}
         self.invite_links: dict[str, dict[str, Any]] = {}  # link -> ChatInviteLink + chat_id
         self.allowed_updates: list[str] | None = None
         self.webhook: dict[str, Any] | None = None
@@ -942,6 +943,14 @@ class FakeTelegram:
         if name.startswith("send"):
             kind = name[4:].lower()
             return self._outgoing(p, **{kind: p.get(kind, {})}) if kind else True
+        return True
+
+    def _m_setChatMenuButton(self, p, f):
+        """Per chat only for a private chat Telegram knows (the user started the bot)."""
+        chat_id = p.get("chat_id")
+        if chat_id is not None and int(chat_id) not in self.started:
+            raise ApiError(400, "Bad Request: chat not found")
+        self.menu_buttons[int(chat_id) if chat_id is not None else None] = p.get("menu_button")
         return True
 
     def _m_getMe(self, p, f):

@@ -119,5 +119,5 @@ def test_example_env_documents_every_key():
     example = (Path(__file__).parents[1] / "config.example.env").read_text()
     documented = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", example, re.M))
     source = (Path(__file__).parents[1] / "bot" / "config.py").read_text()
-    used = set(re.findall(r'take\("([A-Z_]+)"', source)) | {"BOT_TOKEN", "WEBHOOK_LISTEN"}
+    used = set(re.findall(r'take\("([A-Z_]+)"', source)) | {"BOT_TOKEN", "HTTP_LISTEN"}
     assert used <= documented, used - documented

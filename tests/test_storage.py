@@ -31,9 +31,24 @@ async def test_bundled_migrations_apply_once(tmp_path):
     await db.close()
 
 
-def test_migrations_are_numbered_without_gaps():
+def test_migrations_are_numbered_uniquely_from_one():
+    """Numbers are reserved per feature ahead of time, so a gap is fine until its branch lands;
+    a repeated number is not (bundled_migrations refuses it)."""
     versions = [m.version for m in bundled_migrations()]
-    assert versions == list(range(1, len(versions) + 1))
+    assert versions[0] == 1 and versions == sorted(set(versions))
+
+
+async def test_a_migration_landing_later_with_a_lower_number_is_applied(tmp_path):
+    db = Database(tmp_path / "s.sqlite3")
+    await db.open(migrations=[])
+    first = Migration(1, "first", "CREATE TABLE a(x INTEGER);")
+    late = Migration(2, "late", "CREATE TABLE b(x INTEGER);")
+    newer = Migration(3, "newer", "CREATE TABLE c(x INTEGER);")
+    assert await db.migrate([first, newer]) == [1, 3]
+    assert await db.migrate([first, late, newer]) == [2]
+    assert await db.migrate([first, late, newer]) == []
+    assert await db.fetchone("SELECT COUNT(*) FROM b") is not None
+    await db.close()
 
 
 async def test_failing_migration_rolls_back_whole_file(tmp_path):

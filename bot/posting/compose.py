@@ -156,9 +156,25 @@ def message_kind(message: Any) -> str:
     return "text" if getattr(message, "text", None) else "other"
 
 
+def thumbnail_id(messages: list[Any]) -> str | None:
+    """A small image of the first media, for the calendar: a photo's smallest size (about 90 px),
+    or the thumbnail Telegram made for a video, GIF, document, sticker or audio cover."""
+    for message in messages:
+        photo = getattr(message, "photo", None)
+        if photo and getattr(photo[0], "file_id", None):
+            return photo[0].file_id
+        for kind in ("video", "animation", "document", "video_note", "sticker", "audio"):
+            media = getattr(message, kind, None)
+            thumb = getattr(media, "thumbnail", None) if media else None
+            if getattr(thumb, "file_id", None):
+                return thumb.file_id
+    return None
+
+
 def summarize(messages: list[Any], width: int = 120) -> dict[str, Any]:
     """Kind, first words and size of what a manager sent, for the compose panel; `text` keeps
-    the lines (cut to a length) so the queue can show the first one."""
+    the lines (cut to a length) so the queue can show the first one, `thumb` names a small image
+    of the media for the calendar."""
     kind = "album" if len(messages) > 1 else message_kind(messages[0])
     text = next((m.text or m.caption for m in messages if m.text or m.caption), "")
     if not text and messages[0].poll:
@@ -166,4 +182,13 @@ def summarize(messages: list[Any], width: int = 120) -> dict[str, Any]:
     words = " ".join(text.split())
     if len(words) > width:
         words = words[: width - 1].rstrip() + "…"
-    return {"kind": kind, "preview": words, "count": len(messages), "text": text[:SUMMARY_TEXT]}
+    summary: dict[str, Any] = {
+        "kind": kind,
+        "preview": words,
+        "count": len(messages),
+        "text": text[:SUMMARY_TEXT],
+    }
+    thumb = thumbnail_id(messages)
+    if thumb:
+        summary["thumb"] = thumb
+    return summary

@@ -76,7 +76,12 @@ class Publisher:
         return f"post:{post_id}"
 
     def arm(self, post: Post) -> None:
-        run_once_at(self.scheduler, self.job_id(post.id), post.due_at, self.publish, post.id)
+        run_once_at(self.scheduler, self.job_id(post.id), post.due_at, self.publish_due, post.id)
+
+    async def publish_due(self, post_id: int) -> bool:
+        """What timers run: publish only if the post is (still) due, so a timer that fires
+        just as the post is moved later does not send it at the old time."""
+        return await self.publish(post_id, due_by=int(self.clock()) + 1)
 
     def disarm(self, post_id: int) -> None:
         cancel(self.scheduler, self.job_id(post_id))
@@ -117,12 +122,12 @@ class Publisher:
         """Catch anything a timer missed; re-arms itself."""
         try:
             for post in await self.repo.due(int(self.clock()) - 5):
-                await self.publish(post.id)
+                await self.publish_due(post.id)
         finally:
             run_once_at(self.scheduler, "posts:sweep", self.clock() + SWEEP_SECONDS, self.sweep)
 
-    async def publish(self, post_id: int) -> bool:
-        if not await self.repo.claim(post_id):
+    async def publish(self, post_id: int, *, due_by: int | None = None) -> bool:
+        if not await self.repo.claim(post_id, due_by):
             return False
         post = await self.repo.get(post_id)
         assert post is not None

@@ -1,0 +1,1 @@
+"""The content calendar Mini App: its web server, its sign-in check and its static page."""

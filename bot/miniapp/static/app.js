@@ -1,0 +1,492 @@
+// Steward's content calendar: a Telegram Mini App in plain ES modules (Preact + htm, vendored).
+// Times are shown in the bot's TIMEZONE (as /queue shows them); the API gets wall-clock times
+// without an offset, which the server reads in that zone with its DST checks.
+import { h, render } from 'preact';
+import { useState, useEffect, useCallback } from 'preact/hooks';
+import htm from 'htm';
+
+performance.mark('app');
+const html = htm.bind(h);
+const tg = window.Telegram && window.Telegram.WebApp;
+const LANGS = ['en', 'ru', 'nl'];
+
+// initData: what Telegram's script parsed, or (outside Telegram, for development) the fragment.
+const INIT = (tg && tg.initData) || new URLSearchParams(location.hash.slice(1)).get('tgWebAppData') || '';
+
+function pickLanguage() {
+  let code = tg && tg.initDataUnsafe && tg.initDataUnsafe.user && tg.initDataUnsafe.user.language_code;
+  if (!code) {
+    try { code = JSON.parse(new URLSearchParams(INIT).get('user')).language_code; } catch (e) { /* none */ }
+  }
+  code = String(code || navigator.language || 'en').slice(0, 2).toLowerCase();
+  return LANGS.includes(code) ? code : 'en';
+}
+const LANG = pickLanguage();
+let STRINGS = {};
+const t = (key, vars) => {
+  let s = STRINGS[key] || key;
+  for (const [k, v] of Object.entries(vars || {})) s = s.split(`{${k}}`).join(v);
+  return s;
+};
+
+// --- Telegram glue --------------------------------------------------------------------------
+
+const haptic = {
+  tap: () => tg && tg.HapticFeedback && tg.HapticFeedback.impactOccurred('light'),
+  pick: () => tg && tg.HapticFeedback && tg.HapticFeedback.selectionChanged(),
+  ok: () => tg && tg.HapticFeedback && tg.HapticFeedback.notificationOccurred('success'),
+  warn: () => tg && tg.HapticFeedback && tg.HapticFeedback.notificationOccurred('warning'),
+  err: () => tg && tg.HapticFeedback && tg.HapticFeedback.notificationOccurred('error'),
+};
+
+const THEME_VARS = {
+  bg_color: '--bg', secondary_bg_color: '--bg2', text_color: '--text', hint_color: '--hint',
+  link_color: '--link', button_color: '--button', button_text_color: '--button-text',
+  destructive_text_color: '--danger', section_separator_color: '--sep', accent_text_color: '--accent',
+};
+
+function applyTheme() {
+  const root = document.documentElement;
+  const params = (tg && tg.themeParams) || {};
+  for (const [key, name] of Object.entries(THEME_VARS)) {
+    if (params[key]) root.style.setProperty(name, params[key]);
+    else root.style.removeProperty(name);
+  }
+  const dark = tg ? tg.colorScheme === 'dark' : matchMedia('(prefers-color-scheme: dark)').matches;
+  root.dataset.scheme = dark ? 'dark' : 'light';
+  if (tg && tg.setHeaderColor && params.bg_color) {
+    try { tg.setHeaderColor(params.bg_color); } catch (e) { /* older clients */ }
+  }
+}
+
+// --- API --------------------------------------------------------------------------------------
+
+async function api(method, path, body) {
+  const headers = { Authorization: `tma ${INIT}` };
+  if (body) headers['Content-Type'] = 'application/json';
+  return answer(await fetch(`/api${path}`, { method, headers, body: body ? JSON.stringify(body) : undefined }));
+}
+
+async function answer(r) {
+  let data = {};
+  try { data = await r.json(); } catch (e) { /* not JSON */ }
+  if (!r.ok) {
+    const err = new Error(data.error || r.statusText);
+    Object.assign(err, { status: r.status, code: data.code, data });
+    throw err;
+  }
+  return data;
+}
+
+// --- dates in the bot's zone: days are 'YYYY-MM-DD' strings ------------------------------------
+
+let TZ = 'UTC';
+let partsFormat = null;
+let todayCache = { at: 0, day: '' };
+const offsets = new Map(); // the zone's UTC offset per quarter hour (DST moves on those)
+function setZone(zone) {
+  TZ = zone;
+  todayCache = { at: 0, day: '' };
+  offsets.clear();
+  partsFormat = new Intl.DateTimeFormat('en-CA', {
+    timeZone: TZ, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
+  });
+}
+setZone('UTC');
+function offsetAt(ms) {
+  const bucket = Math.floor(ms / 900000);
+  let offset = offsets.get(bucket);
+  if (offset === undefined) {
+    const p = {};
+    for (const part of partsFormat.formatToParts(new Date(bucket * 900000))) p[part.type] = part.value;
+    offset = Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute) - bucket * 900000;
+    offsets.set(bucket, offset);
+  }
+  return offset;
+}
+const pad = (n) => String(n).padStart(2, '0');
+function local(iso) {
+  const ms = new Date(iso).getTime();
+  const d = new Date(ms + offsetAt(ms));
+  return {
+    day: `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`,
+    time: `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}`,
+  };
+}
+const utcOf = (day) => { const [y, m, d] = day.split('-').map(Number); return Date.UTC(y, m - 1, d); };
+const addDays = (day, n) => new Date(utcOf(day) + n * 86400000).toISOString().slice(0, 10);
+const weekday = (day) => (new Date(utcOf(day)).getUTCDay() + 6) % 7; // Monday = 0
+const monthStart = (day) => `${day.slice(0, 7)}-01`;
+const addMonths = (day, n) => {
+  const d = new Date(utcOf(monthStart(day)));
+  d.setUTCMonth(d.getUTCMonth() + n);
+  return d.toISOString().slice(0, 10);
+};
+const formats = {};
+function fmtDay(day, opts) { // Intl formatters are costly to build on a phone: one per style
+  const key = JSON.stringify(opts);
+  formats[key] = formats[key] || new Intl.DateTimeFormat(LANG, { timeZone: 'UTC', ...opts });
+  return formats[key].format(new Date(utcOf(day)));
+}
+function today() {
+  if (Date.now() - todayCache.at > 30000 || !todayCache.day) todayCache = { at: Date.now(), day: local(new Date().toISOString()).day };
+  return todayCache.day;
+}
+function dayTitle(day) {
+  const base = fmtDay(day, { weekday: 'short', day: 'numeric', month: 'short' });
+  if (day === today()) return `${t('today')} · ${base}`;
+  if (day === addDays(today(), 1)) return `${t('tomorrow')} · ${base}`;
+  return base;
+}
+const when = (iso) => { const l = local(iso); return t('at_time', { day: fmtDay(l.day, { day: 'numeric', month: 'short' }), time: l.time }); };
+const placed = (post) => post.published_at || post.due_at;
+const isOpen = (post) => ['queued', 'failed', 'held'].includes(post.status);
+
+// --- views ------------------------------------------------------------------------------------
+
+function range(view, anchor) {
+  if (view === 'agenda') return [today(), addDays(today(), 14)];
+  if (view === 'week') { const start = addDays(anchor, -weekday(anchor)); return [start, addDays(start, 7)]; }
+  const first = monthStart(anchor);
+  const start = addDays(first, -weekday(first));
+  return [start, addDays(start, 42)];
+}
+
+function byDay(data) {
+  const days = {};
+  const add = (day, entry) => { (days[day] = days[day] || []).push(entry); };
+  for (const post of data.posts) { const l = local(placed(post)); add(l.day, { kind: 'post', time: l.time, post }); }
+  for (const slot of data.empty_slots) { const l = local(slot.at); add(l.day, { kind: 'slot', time: l.time, slot }); }
+  for (const list of Object.values(days)) list.sort((a, b) => a.time.localeCompare(b.time) || (a.kind === 'slot') - (b.kind === 'slot'));
+  return days;
+}
+
+function previewText(post) {
+  const p = post.preview || {};
+  const first = (p.text || '').split('\n')[0];
+  const kind = p.kind && p.kind !== 'text' ? (p.kind === 'album' ? t('album', { n: p.count }) : t(p.kind)) : '';
+  return [kind && `[${kind}]`, first].filter(Boolean).join(' ') || t('no_post_content');
+}
+
+const thumbs = new Map(); // post id -> object URL of its thumbnail (fetched with the sign-in)
+function Thumb({ post }) {
+  const [src, setSrc] = useState(thumbs.get(post.id) || null);
+  useEffect(() => {
+    if (src || !(post.preview && post.preview.thumb)) return;
+    fetch(`/api/posts/${post.id}/thumb`, { headers: { Authorization: `tma ${INIT}` } })
+      .then((r) => (r.ok ? r.blob() : null))
+      .then((blob) => { if (blob) { const url = URL.createObjectURL(blob); thumbs.set(post.id, url); setSrc(url); } })
+      .catch(() => {});
+  }, [post.id]);
+  return src ? html`<img class="thumb" src=${src} alt="" />` : '';
+}
+
+function PostItem({ entry, channels, onOpen }) {
+  const { post } = entry;
+  const stats = post.status === 'published' && post.reactions != null
+    ? [t('reactions', { n: post.reactions }), post.er != null ? t('er', { er: post.er }) : ''].filter(Boolean).join(' · ')
+    : '';
+  return html`<button class="item post" data-post=${post.id} onClick=${() => { haptic.tap(); onOpen(post); }}>
+    <span class="time">${entry.time}</span>
+    ${post.preview && post.preview.thumb && html`<${Thumb} post=${post} />`}
+    <span class="body">
+      <div class="ch">#${post.id} · ${channels[post.channel] || post.channel_title}</div>
+      <div class="pv">${previewText(post)}</div>
+      ${stats && html`<div class="st">${stats}</div>`}
+    </span>
+    <span class=${`badge ${post.status}`}>${t(post.status)}</span>
+  </button>`;
+}
+
+function SlotItem({ entry, channels }) {
+  return html`<div class="item slot" data-slot=${entry.slot.at}>
+    <span class="time">${entry.time}</span>
+    <span class="body"><div>${t('free_slot')} · ${channels[entry.slot.channel] || entry.slot.channel}</div>
+    <div class="st">${t('free_slot_hint')}</div></span>
+  </div>`;
+}
+
+function Day({ day, entries, channels, onOpen }) {
+  return html`<section class="day" data-day=${day}>
+    <h2>${dayTitle(day)}</h2>
+    ${entries && entries.length
+      ? html`<div class="list">${entries.map((e) => (e.kind === 'post'
+        ? html`<${PostItem} key=${`p${e.post.id}`} entry=${e} channels=${channels} onOpen=${onOpen} />`
+        : html`<${SlotItem} key=${`s${e.slot.channel}${e.slot.at}`} entry=${e} channels=${channels} />`))}</div>`
+      : html`<div class="empty">${t('nothing_planned')}</div>`}
+  </section>`;
+}
+
+function Cell({ day, days, selected, outside, label, onPick }) {
+  const entries = days[day] || [];
+  const posts = entries.filter((e) => e.kind === 'post').length;
+  const free = entries.length - posts;
+  return html`<button class=${`cell${outside ? ' out' : ''}${day === today() ? ' today' : ''}`}
+      aria-selected=${String(day === selected)} data-cell=${day} onClick=${() => { haptic.pick(); onPick(day); }}>
+    ${label && html`<small>${label}</small>`}
+    <span>${Number(day.slice(8))}</span>
+    <span class="dots">${posts ? html`<i class="dot"></i>` : ''}${posts > 1 ? html`<i class="dot"></i>` : ''}${free ? html`<i class="dot free"></i>` : ''}</span>
+  </button>`;
+}
+
+function Calendar({ view, anchor, setAnchor, days, channels, onOpen }) {
+  const [shown, setShown] = useState(2);
+  useEffect(() => { // the first screen at once, the other days right after it is painted
+    if (view === 'agenda' && shown < 14) requestAnimationFrame(() => setTimeout(() => setShown(14), 0));
+  }, [view, shown]);
+  if (view === 'agenda') {
+    const list = [];
+    for (let i = 0; i < shown; i += 1) list.push(addDays(today(), i));
+    return html`<main>${list.map((day) => html`<${Day} key=${day} day=${day} entries=${days[day]} channels=${channels} onOpen=${onOpen} />`)}</main>`;
+  }
+  const [start] = range(view, anchor);
+  const cells = [];
+  const count = view === 'week' ? 7 : 42;
+  for (let i = 0; i < count; i += 1) cells.push(addDays(start, i));
+  const step = (n) => { haptic.pick(); setAnchor(view === 'week' ? addDays(anchor, 7 * n) : addMonths(anchor, n)); };
+  const title = view === 'week'
+    ? `${fmtDay(cells[0], { day: 'numeric', month: 'short' })} – ${fmtDay(cells[6], { day: 'numeric', month: 'short' })}`
+    : fmtDay(monthStart(anchor), { month: 'long', year: 'numeric' });
+  const names = cells.slice(0, 7).map((d) => fmtDay(d, { weekday: 'short' }));
+  return html`<main>
+    <div class="nav"><button aria-label="previous" onClick=${() => step(-1)}>‹</button><b>${title}</b><button aria-label="next" onClick=${() => step(1)}>›</button></div>
+    ${view === 'week'
+      ? html`<div class="strip">${cells.map((d, i) => html`<${Cell} key=${d} day=${d} days=${days} selected=${anchor} label=${names[i]} onPick=${setAnchor} />`)}</div>`
+      : html`<div class="grid">${names.map((n) => html`<div class="wd">${n}</div>`)}
+          ${cells.map((d) => html`<${Cell} key=${d} day=${d} days=${days} selected=${anchor} outside=${d.slice(0, 7) !== monthStart(anchor).slice(0, 7)} onPick=${setAnchor} />`)}</div>`}
+    <${Day} day=${anchor} entries=${days[anchor]} channels=${channels} onOpen=${onOpen} />
+  </main>`;
+}
+
+// --- the post sheet ---------------------------------------------------------------------------
+
+function Options({ post }) {
+  const o = post.options || {};
+  const chips = [
+    o.silent && `🔕 ${t('silent')}`, o.pin && `📌 ${t('pin')}`,
+    o.delete_after_hours && `🗑 ${t('delete_after', { h: o.delete_after_hours })}`,
+    o.buttons && `🔗 ${t('buttons', { n: o.buttons })}`, o.recurrence && `🔁 ${t('recurring', { r: o.recurrence })}`,
+    post.reactions != null && `❤️ ${t('reactions', { n: post.reactions })}`,
+    post.comments != null && `💬 ${t('comments', { n: post.comments })}`,
+    post.er != null && `📈 ${t('er', { er: post.er })}`,
+  ].filter(Boolean);
+  return chips.length ? html`<div class="chips">${chips.map((c) => html`<span class="chip">${c}</span>`)}</div>` : '';
+}
+
+function MovePanel({ post, channel, onMove }) {
+  const start = local(post.due_at);
+  const [date, setDate] = useState(start.day < today() ? today() : start.day);
+  const [time, setTime] = useState(start.time);
+  const [best, setBest] = useState([]);
+  useEffect(() => {
+    api('GET', `/best-times?channel=${post.channel}`).then((r) => setBest(r.best_times.filter((b) => b.next_at))).catch(() => setBest([]));
+  }, [post.channel]);
+  const choose = (iso) => { haptic.pick(); const l = local(iso); setDate(l.day); setTime(l.time); };
+  const chosen = (iso) => { const l = local(iso); return l.day === date && l.time === time; };
+  const free = (channel && channel.free_slots) || [];
+  return html`<div class="move">
+    <div class="label">${t('free_slots')}</div>
+    ${free.length
+      ? html`<div class="chips">${free.map((iso) => html`<button class="chip" data-free=${iso} aria-pressed=${String(chosen(iso))} onClick=${() => choose(iso)}>${when(iso)}</button>`)}</div>`
+      : html`<div class="sub">${t('no_slots')}</div>`}
+    ${best.length ? html`<div class="label">${t('best_times')}</div>
+      <div class="chips">${best.map((b) => html`<button class="chip" data-best=${b.next_at} aria-pressed=${String(chosen(b.next_at))} onClick=${() => choose(b.next_at)}>⭐ ${when(b.next_at)} · ${b.er}%</button>`)}</div>` : ''}
+    <div class="label">${t('pick')} (${t('tz_note', { tz: TZ })})</div>
+    <div class="pick">
+      <input type="date" aria-label=${t('date')} value=${date} min=${today()} onInput=${(e) => setDate(e.currentTarget.value)} />
+      <input type="time" aria-label=${t('time')} value=${time} onInput=${(e) => setTime(e.currentTarget.value)} />
+    </div>
+    <div class="actions"><button class="btn primary" data-action="move-here" disabled=${!date || !time} onClick=${() => onMove(`${date}T${time}`)}>${t('move_here')}</button></div>
+  </div>`;
+}
+
+function Sheet({ post, channel, channels, onClose, act }) {
+  const [mode, setMode] = useState('main');
+  const [busy, setBusy] = useState(false);
+  const run = async (fn) => { setBusy(true); try { await fn(); } finally { setBusy(false); } };
+  useEffect(() => {
+    const back = tg && tg.BackButton;
+    if (!back) return undefined;
+    const handler = () => (mode === 'main' ? onClose() : setMode('main'));
+    back.onClick(handler);
+    back.show();
+    return () => { back.offClick(handler); back.hide(); };
+  }, [mode]);
+  const open = isOpen(post);
+  const name = channels[post.channel] || post.channel_title;
+  return html`<div class="shade" onClick=${(e) => { if (e.target === e.currentTarget) onClose(); }}>
+    <div class="sheet" role="dialog" aria-label=${`#${post.id}`}>
+      <div class="grip"></div>
+      <h3>#${post.id} · ${name}</h3>
+      <div class="sub">${when(placed(post))} · ${t(post.status)}${post.error ? ` · ${t('error_detail', { error: post.error })}` : ''}</div>
+      ${mode === 'main' && html`<div>
+        <div class="label">${t('preview')}</div>
+        <div class="preview">${post.preview && post.preview.thumb && html`<${Thumb} post=${post} />`}${(post.preview && post.preview.text) || previewText(post)}</div>
+        <${Options} post=${post} />
+        <div class="actions">
+          ${open && html`<button class="btn primary" data-action="move" onClick=${() => { haptic.tap(); setMode('move'); }}>🕒 ${t('move')}</button>`}
+          ${open && html`<button class="btn" data-action="publish" onClick=${() => { haptic.tap(); setMode('publish'); }}>▶️ ${post.status === 'failed' ? t('retry') : t('publish_now')}</button>`}
+          ${open && html`<button class="btn" data-action="edit" disabled=${busy} onClick=${() => run(() => act('edit', post))}>✏️ ${t('edit_in_chat')}</button>`}
+          ${open && html`<button class="btn danger" data-action="cancel" onClick=${() => { haptic.warn(); setMode('cancel'); }}>✖️ ${t('cancel_post')}</button>`}
+          <button class="btn" data-action="close" onClick=${onClose}>${t('close')}</button>
+        </div>
+      </div>`}
+      ${mode === 'move' && html`<${MovePanel} post=${post} channel=${channel} onMove=${(due) => run(() => act('move', post, due))} />
+        <div class="actions"><button class="btn" onClick=${() => setMode('main')}>${t('back')}</button></div>`}
+      ${mode === 'cancel' && html`<div>
+        <p>${t('confirm_cancel', { id: post.id })}</p>
+        <div class="actions">
+          <button class="btn danger" data-action="confirm-cancel" disabled=${busy} onClick=${() => run(() => act('cancel', post))}>${t('yes_cancel')}</button>
+          <button class="btn" onClick=${() => setMode('main')}>${t('keep')}</button>
+        </div></div>`}
+      ${mode === 'publish' && html`<div>
+        <p>${t('confirm_publish', { id: post.id, channel: name })}</p>
+        <div class="actions">
+          <button class="btn primary" data-action="confirm-publish" disabled=${busy} onClick=${() => run(() => act('publish', post))}>${t('yes_publish')}</button>
+          <button class="btn" onClick=${() => setMode('main')}>${t('keep')}</button>
+        </div></div>`}
+    </div>
+  </div>`;
+}
+
+// --- the app ----------------------------------------------------------------------------------
+
+function App() {
+  const [ready, setReady] = useState(false);
+  const [fatal, setFatal] = useState(null);
+  const [channels, setChannels] = useState([]);
+  const [view, setView] = useState('agenda');
+  const [anchor, setAnchor] = useState(today());
+  const [filter, setFilter] = useState('');
+  const [data, setData] = useState(null);
+  const [sheet, setSheet] = useState(null);
+  const [toast, setToast] = useState(null);
+
+  const fail = useCallback((err) => {
+    haptic.err();
+    if (err.status === 401) setFatal(t('expired'));
+    else if (err.status === 403) setFatal(t('forbidden'));
+    else setToast({ text: t(err.code === 'stale' || err.code === 'past' || err.code === 'gone' ? err.code : 'error', { error: err.message }) });
+  }, []);
+
+  const useChannels = (r) => { setZone(r.timezone); setChannels(r.channels); };
+  const loadChannels = () => api('GET', '/channels').then(useChannels);
+  const load = useCallback(async () => {
+    const [from, to] = range(view, anchor);
+    const query = new URLSearchParams({ from: `${from}T00:00`, to: `${to}T00:00` });
+    if (filter) query.set('channel', filter);
+    try {
+      setData(await api('GET', `/posts?${query}`));
+    } catch (err) { fail(err); }
+  }, [view, anchor, filter]);
+  const [first, setFirst] = useState(true);
+
+  useEffect(() => {
+    Promise.allSettled([BOOT.strings, BOOT.channels.then(useChannels), BOOT.agenda]).then(([, channelsLoaded, posts]) => {
+      performance.mark('data');
+      document.documentElement.lang = LANG;
+      document.title = `Steward · ${t('title')}`;
+      if (channelsLoaded.status === 'rejected') fail(channelsLoaded.reason);
+      else if (posts.status === 'fulfilled') setData(posts.value);
+      setReady(true);
+    });
+  }, []);
+  useEffect(() => {
+    if (!ready || fatal) return;
+    if (first) { setFirst(false); if (data) return; }
+    load();
+  }, [ready, load]);
+  useEffect(() => {
+    if (!toast) return undefined;
+    const timer = setTimeout(() => setToast(null), toast.undo ? 6000 : 3500);
+    return () => clearTimeout(timer);
+  }, [toast]);
+  useEffect(() => {
+    if (data && !window.__firstRender) {
+      window.__firstRender = performance.now();
+      document.body.dataset.ready = 'yes';
+    }
+  }, [data]);
+
+  const act = async (what, post, due) => {
+    try {
+      if (what === 'move') {
+        const moved = await api('PATCH', `/posts/${post.id}`, { due_at: due, version: post.version });
+        haptic.ok();
+        setToast({ text: t('moved', { id: post.id, when: when(moved.due_at) }) });
+      } else if (what === 'publish') {
+        await api('POST', `/posts/${post.id}/publish`);
+        haptic.ok();
+        setToast({ text: t('published_ok', { id: post.id }) });
+      } else if (what === 'cancel') {
+        const cancelled = await api('DELETE', `/posts/${post.id}`);
+        haptic.ok();
+        const back = new Date(post.due_at) > new Date(Date.now() + 60000) ? { id: post.id, due: post.due_at, version: cancelled.version } : null;
+        setToast({ text: t('cancelled_ok', { id: post.id }), undo: back });
+      } else if (what === 'edit') {
+        await api('POST', `/posts/${post.id}/edit`);
+        haptic.ok();
+        setToast({ text: t('sent_to_chat') });
+        if (tg && tg.close) setTimeout(() => tg.close(), 1200);
+      }
+      setSheet(null);
+    } catch (err) {
+      fail(err);
+      if (err.code === 'stale' || err.code === 'gone') setSheet(null);
+    }
+    await Promise.all([load(), loadChannels().catch(() => {})]);
+  };
+
+  const undo = async (back) => {
+    setToast(null);
+    try {
+      await api('PATCH', `/posts/${back.id}`, { due_at: back.due, version: back.version });
+      haptic.ok();
+      setToast({ text: t('restored', { id: back.id }) });
+    } catch (err) { fail(err); }
+    await load();
+  };
+
+  if (fatal) return html`<div class="note" data-fatal="yes">${fatal}</div>`;
+  if (!ready) return html`<div class="note">${t('loading')}</div>`;
+  const names = Object.fromEntries(channels.map((c) => [c.id, c.title]));
+  const days = data ? byDay(data) : {};
+  const pickView = (v) => { haptic.pick(); setView(v); if (v !== 'agenda') setAnchor(today()); };
+  return html`<div>
+    <header>
+      <div class="bar">
+        <h1>📅 ${t('title')}</h1>
+        <select class="filter" aria-label=${t('all_channels')} value=${filter} onChange=${(e) => { haptic.pick(); setFilter(e.currentTarget.value); }}>
+          <option value="">${t('all_channels')}</option>
+          ${channels.map((c) => html`<option value=${String(c.id)}>${c.title}</option>`)}
+        </select>
+      </div>
+      <div class="tabs" role="tablist">
+        ${['agenda', 'week', 'month'].map((v) => html`<button role="tab" data-view=${v} aria-pressed=${String(view === v)} onClick=${() => pickView(v)}>${t(v)}</button>`)}
+      </div>
+    </header>
+    ${data ? html`<${Calendar} view=${view} anchor=${anchor} setAnchor=${setAnchor} days=${days} channels=${names} onOpen=${setSheet} />`
+      : html`<div class="note">${t('loading')}</div>`}
+    ${sheet && html`<${Sheet} key=${sheet.id} post=${sheet} channel=${channels.find((c) => c.id === sheet.channel)} channels=${names} onClose=${() => setSheet(null)} act=${act} />`}
+    ${toast && html`<div class="toast" role="status"><span>${toast.text}</span>${toast.undo && html`<button data-action="undo" onClick=${() => undo(toast.undo)}>${t('undo')}</button>`}</div>`}
+  </div>`;
+}
+
+// Everything the first screen needs is asked for at once, before the first render; the
+// server's default range for /posts is the agenda.
+const early = window.__boot && window.__boot.lang === LANG ? window.__boot : null; // see index.html
+const BOOT = {
+  strings: (early ? early.strings : fetch(`static/i18n/${LANG}.json`)).then((r) => r.json()).then((s) => { STRINGS = s; }),
+  channels: early ? early.channels.then(answer) : api('GET', '/channels'),
+  agenda: early ? early.agenda.then(answer) : api('GET', '/posts'),
+};
+BOOT.channels.catch(() => {});
+BOOT.agenda.catch(() => {});
+
+applyTheme();
+if (tg) {
+  tg.onEvent('themeChanged', applyTheme);
+  tg.ready();
+  tg.expand();
+}
+render(html`<${App} />`, document.getElementById('app'));

@@ -1,0 +1,375 @@
+"""The Mini App on the bot's one aiohttp server: the page at MINIAPP_URL's path, its JSON API
+under /api/.
+
+The API translates HTTP to `CalendarService` calls and back, nothing more. Every request is
+authenticated from its `Authorization: tma <initData>` header (see `bot.miniapp.auth`); answers
+are JSON, errors `{"error": "...", "code": "..."}` with a 4xx status, so bad input never becomes
+a 500. The access log leaves headers out, so initData never reaches a log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from bot.config import Settings
+from bot.miniapp.auth import AuthError, Caller, authenticate
+from bot.posting.calendar import (
+    MAX_RANGE_DAYS,
+    CalendarService,
+    Outcome,
+    entry_json,
+    iso,
+    parse_moment,
+)
+from bot.posting.times import TimeError
+from storage.posts import Post
+
+logger = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tfs'  # no headers: Authorization carries initData
+CALLER = web.RequestKey("caller", Caller)
+AGENDA_DAYS = 14
+EditInChat = Callable[[Post, Caller], Awaitable[bool]]
+
+_AUTH_STATUS = {
+    AuthError.MISSING: (401, "sign-in required: open the app from Telegram"),
+    AuthError.INVALID: (401, "the sign-in data is not valid"),
+    AuthError.EXPIRED: (401, "the sign-in has expired: open the app again from Telegram"),
+    AuthError.FORBIDDEN: (403, "only Steward's managers may use the calendar"),
+}
+_OUTCOME_STATUS = {
+    Outcome.NOT_FOUND: (404, "no such post"),
+    Outcome.GONE: (409, "the post is already published or being published"),
+    Outcome.STALE: (409, "the post changed meanwhile; reload and try again"),
+    Outcome.PAST: (409, "that time has already passed"),
+    Outcome.FAILED: (409, "Telegram refused the post"),
+}
+
+
+def json_reply(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=_compact)
+
+
+def _compact(data: Any) -> str:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+def error(status: int, message: str, code: str) -> web.Response:
+    return json_reply({"error": message, "code": code}, status=status)
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Whatever goes wrong under /api/ is answered in JSON, and never as a bare 500 page."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.content_type == "application/json":
+            raise
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http")
+        return error(exc.status, exc.reason.lower(), code)
+    except Exception:
+        logger.exception("calendar API failed on %s %s", request.method, request.path)
+        return error(500, "internal error; the bot's log says more", "internal")
+
+
+FetchFile = Callable[[str], Awaitable[bytes | None]]
+THUMB_CACHE = 256  # thumbnails kept in memory (a few KB each)
+MAX_THUMB_BYTES = 1_000_000
+
+
+class MiniApp:
+    def __init__(
+        self,
+        settings: Settings,
+        calendar: CalendarService,
+        edit_in_chat: EditInChat,
+        clock: Callable[[], float] = time.time,
+        fetch_file: FetchFile | None = None,
+    ) -> None:
+        self.settings = settings
+        self.calendar = calendar
+        self.edit_in_chat = edit_in_chat
+        self.clock = clock
+        self.fetch_file = fetch_file
+        self._thumbs: OrderedDict[str, bytes] = OrderedDict()
+
+    # --- wiring -------------------------------------------------------------------------------
+
+    def install(self, app: web.Application) -> None:
+        path = self.settings.miniapp_path or "/app/"
+        app.router.add_get(path, self.page)
+        if path != "/":
+            app.router.add_get(path.rstrip("/"), self.to_page)
+        app.router.add_static(path + "static", STATIC, append_version=False)
+        api = web.Application(middlewares=[json_errors, self.auth])
+        api.router.add_get("/posts", self.list_posts)
+        api.router.add_patch("/posts/{id}", self.move_post)
+        api.router.add_post("/posts/{id}/publish", self.publish_post)
+        api.router.add_delete("/posts/{id}", self.cancel_post)
+        api.router.add_post("/posts/{id}/edit", self.edit_post)
+        api.router.add_get("/posts/{id}/thumb", self.thumbnail)
+        api.router.add_get("/channels", self.channels)
+        api.router.add_get("/best-times", self.best_times)
+        api.router.add_get("/me", self.me)
+        api.router.add_route("*", "/{tail:.*}", self.unknown)
+        app.add_subapp("/api/", api)
+
+    @web.middleware
+    async def auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        settings = self.settings
+        result = authenticate(
+            request.headers.get("Authorization"),
+            settings.bot_token,
+            settings.manager_ids,
+            settings.miniapp_auth_ttl,
+            self.clock(),
+        )
+        if isinstance(result, AuthError):
+            status, message = _AUTH_STATUS[result]
+            logger.info("calendar API: %s refused (%s)", request.path, result.value)
+            return error(status, message, result.value)
+        request[CALLER] = result
+        return await handler(request)
+
+    # --- the page -----------------------------------------------------------------------------
+
+    async def page(self, request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(
+            STATIC / "index.html",
+            headers={"Cache-Control": "no-cache", "Content-Type": "text/html; charset=utf-8"},
+        )
+
+    async def to_page(self, request: web.Request) -> web.StreamResponse:
+        raise web.HTTPPermanentRedirect(request.path + "/")
+
+    async def unknown(self, request: web.Request) -> web.StreamResponse:
+        return error(404, "no such endpoint", "not_found")
+
+    # --- endpoints ----------------------------------------------------------------------------
+
+    async def me(self, request: web.Request) -> web.StreamResponse:
+        caller = request[CALLER]
+        return json_reply(
+            {
+                "user_id": caller.user_id,
+                "language": caller.language,
+                "timezone": self.settings.timezone.key,
+                "now": iso(self.clock()),
+            }
+        )
+
+    async def list_posts(self, request: web.Request) -> web.StreamResponse:
+        query = request.query
+        tz = self.settings.timezone
+        # by default the agenda: from the start of today in TIMEZONE, two weeks
+        today = datetime.fromtimestamp(self.clock(), tz).date()
+        midnight = datetime.combine(today, datetime.min.time(), tz).astimezone(UTC)
+        try:
+            start = _moment(query.get("from"), self.settings, midnight)
+            end = _moment(query.get("to"), self.settings, start + timedelta(days=AGENDA_DAYS))
+        except ValueError as exc:
+            return error(400, str(exc), "bad_time")
+        if end <= start:
+            return error(400, "'to' must be after 'from'", "bad_range")
+        if end - start > timedelta(days=MAX_RANGE_DAYS):
+            return error(400, f"a range spans at most {MAX_RANGE_DAYS} days", "bad_range")
+        channel = _channel(query.get("channel"))
+        if channel is False:
+            return error(400, "'channel' must be a numeric chat id", "bad_channel")
+        entries = await self.calendar.entries(start, end, channel or None)
+        gaps = await self.calendar.empty_slots(start, end, channel or None)
+        return json_reply(
+            {
+                "from": iso(start),
+                "to": iso(end),
+                "timezone": self.settings.timezone.key,
+                "posts": [entry_json(e, self.settings.timezone) for e in entries],
+                "empty_slots": [{"channel": c, "at": iso(at)} for c, at in gaps],
+            }
+        )
+
+    async def move_post(self, request: web.Request) -> web.StreamResponse:
+        post_id = _post_id(request)
+        if post_id is None:
+            return error(400, "the post id must be a number", "bad_id")
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+            return error(400, "the body must be JSON", "bad_json")
+        if not isinstance(body, dict):
+            return error(400, "the body must be a JSON object", "bad_json")
+        version = body.get("version")
+        if not isinstance(version, int) or isinstance(version, bool):
+            return error(400, "'version' (a number) is required", "bad_version")
+        raw = body.get("due_at")
+        if not isinstance(raw, str):
+            return error(400, "'due_at' (an ISO 8601 time) is required", "bad_time")
+        try:
+            due = parse_moment(raw, self.settings.timezone)
+        except TimeError as exc:
+            reasons = {
+                "nonexistent": "that local time does not exist (the clocks skip it)",
+                "ambiguous": "that local time happens twice (the clocks go back)",
+            }
+            return error(400, reasons.get(exc.code, "'due_at' is not an ISO 8601 time"), "bad_time")
+        result = await self.calendar.move(post_id, due, version)
+        return self._answer(result.outcome, result.post)
+
+    async def publish_post(self, request: web.Request) -> web.StreamResponse:
+        post_id = _post_id(request)
+        if post_id is None:
+            return error(400, "the post id must be a number", "bad_id")
+        result = await self.calendar.publish_now(post_id)
+        return self._answer(result.outcome, result.post)
+
+    async def cancel_post(self, request: web.Request) -> web.StreamResponse:
+        post_id = _post_id(request)
+        if post_id is None:
+            return error(400, "the post id must be a number", "bad_id")
+        result = await self.calendar.cancel(post_id)
+        return self._answer(result.outcome, result.post)
+
+    async def edit_post(self, request: web.Request) -> web.StreamResponse:
+        post_id = _post_id(request)
+        if post_id is None:
+            return error(400, "the post id must be a number", "bad_id")
+        post = await self.calendar.post(post_id)
+        if post is None:
+            return error(404, "no such post", "not_found")
+        if post.status not in ("scheduled", "failed", "needs_decision"):
+            return error(409, "the post is no longer in the queue", "gone")
+        if not await self.edit_in_chat(post, request[CALLER]):
+            return error(409, "I could not write to you: press Start in my chat first", "blocked")
+        return json_reply({"ok": True, "id": post.id})
+
+    async def thumbnail(self, request: web.Request) -> web.StreamResponse:
+        """The post's media thumbnail, fetched from Telegram once and kept in memory."""
+        post_id = _post_id(request)
+        if post_id is None:
+            return error(400, "the post id must be a number", "bad_id")
+        post = await self.calendar.post(post_id)
+        file_id = (post.summary or {}).get("thumb") if post else None
+        if not file_id or self.fetch_file is None:
+            return error(404, "this post has no thumbnail", "not_found")
+        data = self._thumbs.get(file_id)
+        if data is None:
+            data = await self.fetch_file(file_id)
+            if data is None or len(data) > MAX_THUMB_BYTES:
+                return error(404, "the thumbnail is not available", "not_found")
+            self._thumbs[file_id] = data
+            while len(self._thumbs) > THUMB_CACHE:
+                self._thumbs.popitem(last=False)
+        self._thumbs.move_to_end(file_id)
+        kind = "image/webp" if data[8:12] == b"WEBP" else "image/jpeg"
+        return web.Response(
+            body=data, content_type=kind, headers={"Cache-Control": "private, max-age=86400"}
+        )
+
+    async def channels(self, request: web.Request) -> web.StreamResponse:
+        infos = await self.calendar.channel_list()
+        return json_reply(
+            {
+                "timezone": self.settings.timezone.key,
+                "channels": [
+                    {
+                        "id": i.channel.chat_id,
+                        "title": i.channel.title or str(i.channel.chat_id),
+                        "username": i.channel.username,
+                        "can_post": i.channel.can_post,
+                        "slots": i.slots,
+                        "own_slots": i.own_slots,
+                        "free_slots": [iso(at) for at in i.free_slots],
+                    }
+                    for i in infos
+                ],
+            }
+        )
+
+    async def best_times(self, request: web.Request) -> web.StreamResponse:
+        channel = _channel(request.query.get("channel"))
+        if not channel:
+            return error(400, "'channel' (a numeric chat id) is required", "bad_channel")
+        best = await self.calendar.best_times(channel)
+        if best is None:
+            return error(404, "no such channel", "not_found")
+        return json_reply(
+            {
+                "channel": channel,
+                "timezone": self.settings.timezone.key,
+                "best_times": [
+                    {
+                        "weekday": b.weekday,
+                        "hour": b.hour,
+                        "er": round(b.er, 2),
+                        "samples": b.samples,
+                        "next_at": iso(b.next_at) if b.next_at else None,
+                    }
+                    for b in best
+                ],
+            }
+        )
+
+    def _answer(self, outcome: Outcome, post: Post | None) -> web.Response:
+        if outcome is Outcome.OK:
+            assert post is not None
+            return json_reply(_post_json(post))
+        status, message = _OUTCOME_STATUS[outcome]
+        body: dict[str, Any] = {"error": message, "code": outcome.value}
+        if post is not None:
+            body["post"] = _post_json(post)
+            if outcome is Outcome.FAILED and post.error:
+                body["error"] = f"{message}: {post.error}"
+        return json_reply(body, status=status)
+
+
+def _post_json(post: Post) -> dict[str, Any]:
+    from bot.posting.calendar import STATUS_NAMES
+
+    return {
+        "id": post.id,
+        "channel": post.channel_id,
+        "status": STATUS_NAMES.get(post.status, post.status),
+        "due_at": iso(post.due_at),
+        "published_at": iso(post.published_at) if post.published_at else None,
+        "version": post.version,
+        "error": post.error,
+    }
+
+
+def _post_id(request: web.Request) -> int | None:
+    raw = request.match_info.get("id", "")
+    return int(raw) if raw.isdigit() and len(raw) < 19 else None
+
+
+def _channel(raw: str | None) -> int | bool | None:
+    """None when absent, False when not a chat id."""
+    if raw is None or raw.strip() in ("", "all"):
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        return False
+
+
+def _moment(raw: str | None, settings: Settings, default: datetime) -> datetime:
+    if raw is None or not raw.strip():
+        return default
+    if "T" in raw and " " in raw.strip():  # an unencoded "+01:00" arrives as " 01:00"
+        raw = raw.strip().replace(" ", "+")
+    try:
+        return parse_moment(raw, settings.timezone)
+    except TimeError:
+        raise ValueError(
+            f"{raw!r} is not an ISO 8601 time such as 2026-12-01T00:00:00+01:00"
+        ) from None

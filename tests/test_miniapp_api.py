@@ -1,0 +1,479 @@
+"""The calendar Mini App's API, black-box over HTTP against the running bot and the fake
+Telegram: sign-in checks, and each endpoint's effect in the database and in the channel."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+
+import aiohttp
+import pytest
+
+from bot.miniapp.auth import sign_init_data
+from storage.posts import Channel
+from tests.fake_telegram import FakeTelegram
+from tests.harness import MANAGER_ID, make_env
+
+CHANNEL = -1001555000001
+MEMBER = 4242
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def bot_env(fake: FakeTelegram, tmp_path) -> dict[str, str]:
+    return make_env(
+        fake,
+        tmp_path,
+        MINIAPP_URL="https://bot.example.com/app/",
+        HTTP_LISTEN=f"127.0.0.1:{free_port()}",
+    )
+
+
+class Api:
+    def __init__(self, running, http: aiohttp.ClientSession) -> None:
+        self.running = running
+        self.http = http
+        self.base = f"http://127.0.0.1:{running.settings.webhook_port}"
+        self.token = running.settings.bot_token
+
+    def auth(self, user_id: int = MANAGER_ID, age: int = 0, token: str | None = None) -> str:
+        data = sign_init_data(token or self.token, user_id, int(time.time()) - age)
+        return f"tma {data}"
+
+    async def call(self, method: str, path: str, *, headers=None, **kw) -> tuple[int, dict]:
+        headers = {"Authorization": self.auth()} if headers is None else headers
+        async with self.http.request(method, self.base + path, headers=headers, **kw) as r:
+            return r.status, await r.json()
+
+
+@pytest.fixture
+async def api(steward):
+    async with aiohttp.ClientSession() as http:
+        yield Api(steward, http)
+
+
+@pytest.fixture
+async def desk(fake: FakeTelegram, steward):
+    fake.add_chat(CHANNEL, "channel", "News", username="news")
+    manager = fake.user(MANAGER_ID, "Manny")
+    chat = fake.start_bot(manager)
+    await steward.app.channel_repo.upsert(
+        Channel(CHANNEL, "News", "news", True, True, True, True), int(time.time())
+    )
+    return chat, manager
+
+
+async def queue_post(steward, fake, desk, in_seconds: float, text: str = "Big news") -> int:
+    """A post queued as the compose flow leaves it: the manager's message, a row, a timer."""
+    chat, manager = desk
+    source = fake.new_message(chat, manager, text)
+    app = steward.app
+    post_id = await app.post_repo.add(
+        channel_id=CHANNEL,
+        source_chat_id=MANAGER_ID,
+        source_message_ids=[source["message_id"]],
+        due_at=int(time.time() + in_seconds),
+        created_by=MANAGER_ID,
+        now=int(time.time()),
+        summary={"kind": "text", "text": text, "count": 1},
+    )
+    app.publisher.arm(await app.post_repo.get(post_id))
+    return post_id
+
+
+def iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).isoformat()
+
+
+def channel_copies(fake) -> list:
+    return [c for c in fake.calls_of("copyMessage") if int(c["chat_id"]) == CHANNEL]
+
+
+# --- sign-in ----------------------------------------------------------------------------------
+
+
+async def test_forged_expired_missing_and_member_are_refused(api, desk, caplog):
+    caplog.set_level(logging.DEBUG)
+    good = api.auth()
+    forged = api.auth(token="654321:ANOTHER-token_abcdefghijklmnopqrstuv")
+    tampered = good.replace(f"%22id%22%3A{MANAGER_ID}", "%22id%22%3A9002")
+    assert tampered != good
+    for headers, status, code in [
+        ({}, 401, "missing"),
+        ({"Authorization": "Bearer x"}, 401, "missing"),
+        ({"Authorization": forged}, 401, "invalid"),
+        ({"Authorization": tampered}, 401, "invalid"),
+        ({"Authorization": "tma hash=abc&user=%7B%7D"}, 401, "invalid"),
+        ({"Authorization": api.auth(age=25 * 3600)}, 401, "expired"),
+        ({"Authorization": api.auth(user_id=MEMBER)}, 403, "forbidden"),
+    ]:
+        for method, path in [("GET", "/api/posts"), ("DELETE", "/api/posts/1")]:
+            got, body = await api.call(method, path, headers=headers)
+            assert (got, body.get("code")) == (status, code), (headers, path)
+            assert body["error"]
+    got, body = await api.call("GET", "/api/posts", headers={"Authorization": good})
+    assert got == 200 and body["posts"] == []
+    signed = good.split(" ", 1)[1]
+    secret = signed.rsplit("hash=", 1)[1]
+    assert all(secret not in r.getMessage() for r in caplog.records)
+    assert all(signed not in r.getMessage() for r in caplog.records)
+
+
+async def test_auth_ttl_is_a_setting(fake, tmp_path):
+    from tests.harness import settings_for
+
+    settings = settings_for(make_env(fake, tmp_path, MINIAPP_AUTH_TTL="30m"))
+    assert settings.miniapp_auth_ttl == 1800
+    assert settings_for(make_env(fake, tmp_path)).miniapp_auth_ttl == 86400
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+async def test_posts_lists_the_queue_with_empty_slots(api, steward, fake, desk):
+    await steward.app.calendar.slots.set(0, ["09:00", "19:00"])
+    first = await queue_post(steward, fake, desk, 3600, "First line\nsecond line")
+    now = datetime.now(UTC)
+    status, body = await api.call(
+        "GET",
+        "/api/posts",
+        params={"from": iso(now), "to": iso(now + timedelta(days=3)), "channel": str(CHANNEL)},
+    )
+    assert status == 200
+    [post] = body["posts"]
+    assert post["id"] == first and post["channel"] == CHANNEL
+    assert post["channel_title"] == "News" and post["status"] == "queued"
+    assert post["preview"]["text"].startswith("First line") and post["version"] == 1
+    assert post["due_at"].endswith("Z") and post["options"]["silent"] is False
+    # two slots a day for three days, from now on: 5 or 6 of them lie in the range, none taken
+    slots = body["empty_slots"]
+    assert 5 <= len(slots) <= 6 and {s["channel"] for s in slots} == {CHANNEL}
+    assert all(s["at"].endswith(("09:00:00Z", "19:00:00Z")) for s in slots)
+    # the other channel filter sees nothing
+    status, body = await api.call("GET", "/api/posts", params={"channel": "-100999"})
+    assert status == 200 and body["posts"] == [] and body["empty_slots"] == []
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"from": "yesterday"},
+        {"from": "2026-12-01T00:00:00Z", "to": "2026-11-01T00:00:00Z"},
+        {"from": "2026-01-01T00:00:00Z", "to": "2026-12-01T00:00:00Z"},
+        {"channel": "news"},
+    ],
+)
+async def test_bad_queries_are_400(api, desk, params):
+    status, body = await api.call("GET", "/api/posts", params=params)
+    assert status == 400 and body["error"]
+
+
+async def test_unknown_paths_and_methods_answer_json(api, desk):
+    status, body = await api.call("GET", "/api/nothing")
+    assert status == 404 and body["error"]
+    status, body = await api.call("PUT", "/api/posts/1")
+    assert status in (404, 405) and body["error"]
+    for path in ("/api/posts/abc", "/api/posts/abc/publish"):
+        status, body = await api.call("POST" if "publish" in path else "DELETE", path)
+        assert status == 400 and body["code"] == "bad_id"
+
+
+async def test_page_is_served_at_the_path_of_miniapp_url(api, desk):
+    async with api.http.get(api.base + "/app/") as r:
+        assert r.status == 200 and r.content_type == "text/html"
+        assert "<html" in (await r.text()).lower()
+    async with api.http.get(api.base + "/app", allow_redirects=False) as r:
+        assert r.status == 308 and r.headers["Location"] == "/app/"
+
+
+async def test_published_posts_carry_reactions_and_er(api, steward, fake, desk):
+    stats = steward.app.stats.repo
+    fake.chats[CHANNEL].member_count = 200  # asked for when the post goes out
+    post_id = await queue_post(steward, fake, desk, 3600)
+    status, _ = await api.call("POST", f"/api/posts/{post_id}/publish")
+    assert status == 200
+    post = await steward.app.post_repo.get(post_id)
+    # the publisher recorded the post for statistics (Telegram sends no update for it) ...
+    [row] = await stats.posts(CHANNEL, 0, 2**40)
+    assert row["message_id"] == post.published_ids[0] and row["by_steward"] == 1
+    assert row["members_at_post"] == 200
+    # ... so the reactions and comments Telegram reports later count towards it
+    await steward.app.stats.reaction_count(CHANNEL, post.published_ids[0], 9)
+    await stats.add_comment(CHANNEL, post.published_ids[0])
+    status, body = await api.call("GET", "/api/posts")
+    [entry] = body["posts"]
+    assert entry["status"] == "published" and entry["published_at"]
+    assert (entry["reactions"], entry["comments"], entry["er"]) == (9, 1, 5.0)
+
+
+async def test_channels_with_slots_and_free_slots(api, steward, fake, desk):
+    await steward.app.calendar.slots.set(CHANNEL, ["10:00", "18:30"])
+    status, body = await api.call("GET", "/api/channels")
+    assert status == 200
+    [channel] = body["channels"]
+    assert channel["id"] == CHANNEL and channel["title"] == "News" and channel["can_post"]
+    assert channel["slots"] == ["10:00", "18:30"] and channel["own_slots"] is True
+    free = channel["free_slots"]
+    assert len(free) == 6 and free == sorted(free)
+    assert all(f.endswith(("10:00:00Z", "18:30:00Z")) for f in free)
+
+
+async def test_best_times_from_channel_statistics(api, steward, desk):
+    stats = steward.app.stats.repo
+    now = datetime.now(UTC)
+    base = (now - timedelta(days=14)).replace(hour=11, minute=5, second=0, microsecond=0)
+    for week, (message_id, reactions) in enumerate([(1, 30), (2, 10)]):
+        at = base + timedelta(days=7 * week)
+        await stats.add_post(CHANNEL, message_id, int(at.timestamp()), 100)
+        await stats.set_post_reactions(CHANNEL, message_id, reactions)
+    status, body = await api.call("GET", "/api/best-times", params={"channel": str(CHANNEL)})
+    assert status == 200
+    [best] = body["best_times"]
+    assert (best["weekday"], best["hour"], best["samples"]) == (base.weekday(), 11, 2)
+    assert best["er"] == 20.0
+    next_at = datetime.fromisoformat(best["next_at"].replace("Z", "+00:00"))
+    assert next_at > now and next_at.weekday() == base.weekday() and next_at.hour == 11
+    assert (await api.call("GET", "/api/best-times"))[0] == 400
+    assert (await api.call("GET", "/api/best-times", params={"channel": "-1007"}))[0] == 404
+
+
+# --- changing ---------------------------------------------------------------------------------
+
+
+async def test_moved_post_is_published_at_the_new_time_once(api, steward, fake, desk):
+    post_id = await queue_post(steward, fake, desk, 3600)
+    due = datetime.now(UTC) + timedelta(seconds=2)
+    status, body = await api.call(
+        "PATCH", f"/api/posts/{post_id}", json={"due_at": iso(due), "version": 1}
+    )
+    assert status == 200 and body["version"] == 2 and body["status"] == "queued"
+    stored = await steward.app.post_repo.get(post_id)
+    assert stored.due_at == int(due.timestamp()) and stored.version == 2
+    copy = await fake.wait_for("copyMessage", since=0, timeout=10)
+    assert copy.at >= time.monotonic() - 10  # sanity: a real call
+    assert int(copy["chat_id"]) == CHANNEL
+    assert time.time() >= int(due.timestamp()) - 0.05  # not before its new time
+    await asyncio.sleep(1.5)
+    assert len(channel_copies(fake)) == 1
+    assert (await steward.app.post_repo.get(post_id)).status == "published"
+    # now it is out: moving, publishing or cancelling it again is refused
+    later = iso(datetime.now(UTC) + timedelta(hours=1))
+    fresh = (await steward.app.post_repo.get(post_id)).version
+    status, body = await api.call(
+        "PATCH", f"/api/posts/{post_id}", json={"due_at": later, "version": fresh}
+    )
+    assert status == 409 and body["code"] == "gone"
+    assert (await api.call("POST", f"/api/posts/{post_id}/publish"))[0] == 409
+    assert (await api.call("DELETE", f"/api/posts/{post_id}"))[0] == 409
+    assert len(channel_copies(fake)) == 1
+
+
+async def test_moved_later_is_not_published_at_the_old_time(api, steward, fake, desk):
+    post_id = await queue_post(steward, fake, desk, 1.5)
+    later = datetime.now(UTC) + timedelta(hours=2)
+    status, _ = await api.call(
+        "PATCH", f"/api/posts/{post_id}", json={"due_at": iso(later), "version": 1}
+    )
+    assert status == 200
+    await asyncio.sleep(2.5)
+    assert channel_copies(fake) == []
+    # the sweep and a stale timer cannot claim it early either
+    assert await steward.app.publisher.publish_due(post_id) is False
+    assert (await steward.app.post_repo.get(post_id)).status == "scheduled"
+
+
+async def test_move_refusals(api, steward, fake, desk):
+    post_id = await queue_post(steward, fake, desk, 3600)
+    url = f"/api/posts/{post_id}"
+    future = iso(datetime.now(UTC) + timedelta(hours=3))
+    cases = [
+        ({"due_at": iso(datetime.now(UTC) - timedelta(minutes=1)), "version": 1}, 409, "past"),
+        ({"due_at": future, "version": 7}, 409, "stale"),
+        ({"due_at": "next tuesday", "version": 1}, 400, "bad_time"),
+        ({"due_at": future}, 400, "bad_version"),
+        ({"due_at": future, "version": "1"}, 400, "bad_version"),
+        ({"version": 1}, 400, "bad_time"),
+        ([1, 2], 400, "bad_json"),
+    ]
+    for payload, status, code in cases:
+        got, body = await api.call("PATCH", url, json=payload)
+        assert (got, body["code"]) == (status, code), payload
+    headers = {"Authorization": api.auth()}
+    got, body = await api.call("PATCH", url, data=b"{not json", headers=headers)
+    assert (got, body["code"]) == (400, "bad_json")
+    got, body = await api.call("PATCH", "/api/posts/999", json={"due_at": future, "version": 1})
+    assert (got, body["code"]) == (404, "not_found")
+    # the chat's Reschedule changed it meanwhile: the calendar's old version is stale
+    await steward.app.post_repo.reschedule(post_id, int(time.time()) + 7200)
+    got, body = await api.call("PATCH", url, json={"due_at": future, "version": 1})
+    assert (got, body["code"]) == (409, "stale") and body["post"]["version"] == 2
+    assert (await steward.app.post_repo.get(post_id)).due_at > int(time.time()) + 7000
+
+
+async def test_local_time_without_offset_is_read_in_timezone(fake, tmp_path, steward, api, desk):
+    post_id = await queue_post(steward, fake, desk, 3600)
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT10:15")
+    status, body = await api.call(
+        "PATCH", f"/api/posts/{post_id}", json={"due_at": tomorrow, "version": 1}
+    )
+    assert status == 200 and body["due_at"] == tomorrow + ":00Z"  # TIMEZONE=UTC in tests
+
+
+async def test_publish_now_publishes_once(api, steward, fake, desk):
+    post_id = await queue_post(steward, fake, desk, 3600)
+    first, second = await asyncio.gather(
+        api.call("POST", f"/api/posts/{post_id}/publish"),
+        api.call("POST", f"/api/posts/{post_id}/publish"),
+    )
+    assert sorted([first[0], second[0]]) == [200, 409]
+    ok = first[1] if first[0] == 200 else second[1]
+    assert ok["status"] == "published"
+    await asyncio.sleep(0.3)
+    assert len(channel_copies(fake)) == 1
+    assert (await steward.app.post_repo.get(post_id)).status == "published"
+
+
+async def test_publish_now_refused_by_telegram_is_409_with_reason(api, steward, fake, desk):
+    post_id = await queue_post(steward, fake, desk, 3600)
+    fake.fail("copyMessage", 403, description="Forbidden: bot is not a member of the channel")
+    status, body = await api.call("POST", f"/api/posts/{post_id}/publish")
+    assert status == 409 and body["code"] == "failed" and "not a member" in body["error"]
+    assert (await steward.app.post_repo.get(post_id)).status == "failed"
+
+
+async def test_cancel_disarms_the_timer_and_undo_brings_it_back(api, steward, fake, desk):
+    post_id = await queue_post(steward, fake, desk, 1.5)
+    status, body = await api.call("DELETE", f"/api/posts/{post_id}")
+    assert status == 200 and body["status"] == "cancelled"
+    await asyncio.sleep(2.2)
+    assert channel_copies(fake) == []
+    assert (await steward.app.post_repo.get(post_id)).status == "cancelled"
+    version = body["version"]
+    status, listed = await api.call("GET", "/api/posts")
+    assert listed["posts"] == []
+    # /queue agrees with the calendar
+    chat, manager = desk
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "/queue")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert reply.plain.startswith("The queue is empty")
+    # undo: moving it back from the version the app holds
+    due = datetime.now(UTC) + timedelta(seconds=1.5)
+    status, body = await api.call(
+        "PATCH", f"/api/posts/{post_id}", json={"due_at": iso(due), "version": version}
+    )
+    assert status == 200
+    await fake.wait_for("copyMessage", since=0, timeout=10)
+    await asyncio.sleep(0.5)
+    assert len(channel_copies(fake)) == 1
+
+
+async def test_edit_in_chat_sends_the_post_back_and_takes_new_content(api, steward, fake, desk):
+    post_id = await queue_post(steward, fake, desk, 3600, "Old text")
+    mark = fake.mark()
+    status, _ = await api.call("POST", f"/api/posts/{post_id}/edit")
+    assert status == 200
+    copy = await fake.wait_for("copyMessage", since=mark)
+    assert int(copy["chat_id"]) == MANAGER_ID
+    prompt = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert f"Send the new content for post #{post_id}" in prompt.plain
+    chat, manager = desk
+    mark = fake.mark()
+    new = await fake.send_message(chat, manager, "New text")
+    done = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert done.plain == f"✏️ Post #{post_id} now has this content."
+    post = await steward.app.post_repo.get(post_id)
+    assert post.source_message_ids == [new["message_id"]]
+    assert post.summary["text"] == "New text"
+
+
+# --- buttons ----------------------------------------------------------------------------------
+
+
+async def test_menu_button_per_manager_and_calendar_button_under_queue(fake, bot_env, tmp_path):
+    from tests.harness import RunningBot, settings_for
+
+    manager = fake.user(MANAGER_ID, "Manny")
+    chat = fake.start_bot(manager)
+    running = RunningBot(fake=fake, settings=settings_for(bot_env), env=bot_env)
+    await running.start()
+    try:
+        call = await fake.wait_for("setChatMenuButton", since=0)
+        assert int(call["chat_id"]) == MANAGER_ID
+        button = fake.menu_buttons[MANAGER_ID]
+        assert button["type"] == "web_app"
+        assert button["web_app"]["url"] == "https://bot.example.com/app/"
+        mark = fake.mark()
+        await fake.send_message(chat, manager, "/queue")
+        offer = await fake.wait_for(
+            "sendMessage", lambda c: c.get("reply_markup") is not None, since=mark
+        )
+        [[webapp]] = offer["reply_markup"]["inline_keyboard"]
+        assert webapp["web_app"]["url"] == "https://bot.example.com/app/"
+    finally:
+        await running.stop()
+
+
+async def test_no_miniapp_no_web_server_and_no_buttons(fake, tmp_path):
+    from tests.harness import RunningBot, settings_for
+
+    env = make_env(fake, tmp_path)
+    manager = fake.user(MANAGER_ID, "Manny")
+    chat = fake.start_bot(manager)
+    running = RunningBot(fake=fake, settings=settings_for(env), env=env)
+    await running.start()
+    try:
+        assert running.app.web_port is None
+        await fake.send_message(chat, manager, "/queue")
+        await running.idle()
+        assert not fake.calls_of("setChatMenuButton")
+        assert all(c.get("reply_markup") is None for c in fake.calls_of("sendMessage"))
+    finally:
+        await running.stop()
+
+
+async def test_media_post_has_a_thumbnail(api, steward, fake, desk):
+    """A photo scheduled with /schedule: the calendar shows its kind, caption and thumbnail."""
+    chat, manager = desk
+    jpeg = b"\xff\xd8\xff\xe0" + b"thumbnail" * 20
+    fake.add_file("ph-small", jpeg, "photos/small.jpg")
+    photo = fake.new_message(
+        chat,
+        manager,
+        photo=[
+            {"file_id": "ph-small", "file_unique_id": "s1", "width": 90, "height": 60},
+            {"file_id": "ph-big", "file_unique_id": "b1", "width": 1280, "height": 853},
+        ],
+        caption="Sunset over the bay",
+    )
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "/schedule @news +2h", reply_to=photo)
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("Scheduled"), since=mark)
+    status, body = await api.call("GET", "/api/posts")
+    [post] = body["posts"]
+    assert post["preview"] == {
+        "kind": "photo",
+        "text": "Sunset over the bay",
+        "count": 1,
+        "thumb": True,
+    }
+    async with api.http.get(
+        f"{api.base}/api/posts/{post['id']}/thumb", headers={"Authorization": api.auth()}
+    ) as r:
+        assert r.status == 200 and r.content_type == "image/jpeg"
+        assert await r.read() == jpeg
+    async with api.http.get(f"{api.base}/api/posts/{post['id']}/thumb") as r:
+        assert r.status == 401
+    # a text post has none
+    text_post = await queue_post(steward, fake, desk, 3600)
+    status, body = await api.call("GET", f"/api/posts/{text_post}/thumb")
+    assert status == 404 and body["error"]
