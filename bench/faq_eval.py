@@ -1,72 +1,55 @@
 #!/usr/bin/env python3
-"""How well the FAQ matcher answers, and what a match costs as the FAQ grows.
+"""How well the FAQ answers, with and without the semantic model, side by side in one run.
 
-    python bench/faq_eval.py                       # Steward's evaluation set in bench/data/faq
-    python bench/faq_eval.py --faq F.json --questions Q.json --chat C.txt
-    python bench/faq_eval.py --data bench/data/faq_shop --split heldout   # the independent set
+    python bench/faq_eval.py                  # every data set in bench/data/faq*
+    python bench/faq_eval.py --errors         # also list the hybrid matcher's mistakes (dev only)
+    python bench/faq_eval.py --calibrate      # the threshold grid, computed on dev splits only
+    python bench/faq_eval.py --timing         # also the lexical cost for 100 .. 10,000 entries
 
-The FAQ file holds entries with phrasings per language; the questions file holds unseen
-paraphrases labelled with the entry they should get; the chat file holds ordinary chat lines that
-must get no answer; an optional off-topic file holds questions no entry covers, which must get no
-answer either. Only chat and off-topic lines that look like questions reach the matcher, as in a
-group. Prints top-1 accuracy, the share answered, the precision of answers and false answers on
-chat and on off-topic questions, then median and p99 time per question for FAQs of 100, 1,000 and
-10,000 entries.
+A data set is a folder with faq.json (the bot's own export format, loaded by its importer),
+questions.json (paraphrases labelled with the entry they should get; "split": "dev" or
+"heldout"; a set without splits is one "all" split, used like dev), chat_<split>.txt or
+chat.txt (ordinary chat lines, expected: no answer) and optionally offtopic_<split>.txt
+(questions no entry covers, expected: no answer).
 
-`--data DIR` reads DIR/faq.json and DIR/questions.json; chat lines from DIR/chat_dev.txt and
-DIR/chat_heldout.txt (or a single DIR/chat.txt); off-topic questions, when present, from
-DIR/offtopic_dev.txt and DIR/offtopic_heldout.txt (or a single DIR/offtopic.txt).
-`--split dev|heldout` keeps the labelled questions whose "split" field has that value and the
-chat and off-topic files of that split; `all` (the default) keeps everything. The held-out split
-exists to be measured, never to tune against.
+Everything goes through the bot's own FaqService on a throwaway SQLite database: the same
+import, the same index, the same decision (the question gate too for chat and off-topic lines,
+as in a group). "lexical" is the bot with SEMANTIC_MODEL=off; "hybrid" with the bundled model.
+Thresholds were calibrated on dev splits only; held-out figures are reported, never tuned on.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import itertools
 import json
 import random
 import statistics
 import sys
+import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bot.faq import semantic
 from bot.faq.matcher import FaqIndex
 from bot.faq.questions import looks_like_question
-from bot.faq.service import index_documents
+from bot.faq.service import FaqService
 from bot.faq.transfer import parse_import
-from storage.faq import Entry
+from bot.semantic import create_embedding_service
+from storage.database import Database
+from storage.faq import FaqRepository, FaqVectorRepository
 
 LANGUAGES = ("en", "ru", "nl", "de", "fr", "es", "it", "pt", "uk", "pl", "tr")
-
-HERE = Path(__file__).resolve().parent / "data" / "faq"
-SPLITS = ("dev", "heldout")
+DATA = Path(__file__).resolve().parent / "data"
 
 
-def load_index(path: Path, **params: float) -> FaqIndex:
-    """The file is read by the bot's own importer (an /faq_export file works too) and indexed
-    exactly as the bot indexes its FAQ."""
-    plan = parse_import(path.name, path.read_bytes(), LANGUAGES)
-    entries = [
-        Entry(item.id or n, None, item.language, 0, 0, item.phrasings, item.answers)
-        for n, item in enumerate(plan.entries, start=1)
-    ]
-    return FaqIndex.build(index_documents(entries), **params)
-
-
-def entry_languages(path: Path) -> dict[int, set[str]]:
-    """The languages each entry has phrasings in, to pick out the cross-lingual questions."""
-    plan = parse_import(path.name, path.read_bytes(), LANGUAGES)
-    return {
-        item.id or n: {lang for lang, _text in item.phrasings}
-        for n, item in enumerate(plan.entries, start=1)
-    }
-
-
-def read_lines(path: Path) -> list[str]:
-    """One text per line; blank lines and lines starting with # are skipped."""
+def lines(path: Path) -> list[str]:
+    if not path.is_file():
+        return []
     return [
         line.strip()
         for line in path.read_text(encoding="utf-8").splitlines()
@@ -74,67 +57,217 @@ def read_lines(path: Path) -> list[str]:
     ]
 
 
-def select_split(questions: list[dict], split: str) -> list[dict]:
-    if split == "all":
-        return questions
-    if any("split" not in q for q in questions):
-        raise SystemExit(f'--split {split}: some questions have no "split" field')
-    return [q for q in questions if q["split"] == split]
+@dataclass
+class Split:
+    name: str
+    questions: list[dict]
+    offtopic: list[str]
+    chat: list[str]
 
 
-def split_files(folder: Path, stem: str, split: str) -> list[Path]:
-    """`stem`_dev.txt or `stem`_heldout.txt, both for `all`; `stem`.txt when the set has no
-    split files (then a --split dev|heldout is refused rather than silently measured on all)."""
-    single = folder / f"{stem}.txt"
-    if split != "all":
-        path = folder / f"{stem}_{split}.txt"
-        if not path.exists() and single.exists():
-            raise SystemExit(f"--split {split}: {single} is not split")
-        return [path] if path.exists() else []
-    files = [folder / f"{stem}_{name}.txt" for name in SPLITS]
-    files = [path for path in files if path.exists()]
-    return files or ([single] if single.exists() else [])
+@dataclass
+class DataSet:
+    name: str
+    faq: Path
+    splits: list[Split]
+
+    @classmethod
+    def load(cls, folder: Path) -> DataSet:
+        questions = json.loads((folder / "questions.json").read_text(encoding="utf-8"))
+        # a set without splits (Steward's own) is one "all" split, calibrated on like a dev one
+        names = sorted({q.get("split", "all") for q in questions}, key=lambda n: n == "heldout")
+        splits = [
+            Split(
+                name,
+                [q for q in questions if q.get("split", "all") == name],
+                lines(folder / f"offtopic_{name}.txt"),
+                lines(folder / f"chat_{name}.txt") or lines(folder / "chat.txt"),
+            )
+            for name in names
+        ]
+        return cls(folder.name, folder / "faq.json", splits)
 
 
-def false_answers(index: FaqIndex, lines: list[str]) -> tuple[int, int]:
-    """How many lines pass the question gate, and how many of those get an answer."""
-    asked = [line for line in lines if looks_like_question(line)]
-    return len(asked), sum(1 for line in asked if index.decide(line)[0] == "answer")
+@dataclass
+class Tally:
+    questions: int = 0
+    top1: int = 0
+    answered: int = 0
+    correct: int = 0
+    suggested_right: int = 0
+    chat: int = 0
+    chat_answered: int = 0
+    chat_suggested: int = 0
+    offtopic: int = 0
+    offtopic_answered: int = 0
+    gated_out: int = 0  # labelled questions a group would not even ask the matcher
+    cross: int = 0  # questions in a language their entry has no wording in
+    cross_answered: int = 0
+    cross_correct: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def row(self) -> dict[str, float | None]:
+        n = self.questions or 1
+        return {
+            "top-1": self.top1 / n,
+            "answered": self.answered / n,
+            "precision": self.correct / self.answered if self.answered else 0.0,
+            "did-you-mean right": self.suggested_right / n,
+            "false on chat": self.chat_answered / self.chat if self.chat else None,
+            "did-you-mean on chat": self.chat_suggested / self.chat if self.chat else None,
+            "cross-lingual answered": self.cross_answered / self.cross if self.cross else None,
+            "cross-lingual precision": (
+                self.cross_correct / self.cross_answered if self.cross_answered else None
+            ),
+            "false on off-topic": (
+                self.offtopic_answered / self.offtopic if self.offtopic else None
+            ),
+        }
 
 
-def evaluate(index: FaqIndex, questions: list[dict], chat: list[str]) -> dict[str, float]:
-    answered = correct = top1 = suggested = 0
-    for q in questions:
-        decision, match = index.decide(q["question"])
-        if match is not None and match.entry_id == q["expected"]:
-            top1 += 1
-        if decision == "answer":
-            answered += 1
-            correct += match.entry_id == q["expected"]
-        elif decision == "suggest":
-            offered = [e for e, score in index.ranked(q["question"]) if score >= index.suggest_from]
-            suggested += q["expected"] in offered
-    _asked, chat_answers = false_answers(index, chat)
-    return {
-        "questions": len(questions),
-        "top1": top1 / len(questions) if questions else 0.0,
-        "answered": answered / len(questions) if questions else 0.0,
-        "precision": correct / answered if answered else 0.0,
-        "suggested": suggested / len(questions) if questions else 0.0,
-        "chat_lines": len(chat),
-        "false_on_chat": chat_answers / len(chat) if chat else 0.0,
-    }
+class Bot:
+    """The FAQ part of the bot over one data set, lexical and hybrid, on one database."""
+
+    def __init__(self, db: Database, embeddings) -> None:
+        repo = FaqRepository(db)
+        self.lexical = FaqService(repo)
+        self.hybrid = FaqService(repo, embeddings, FaqVectorRepository(db)) if embeddings else None
+        self.ids: dict[int, int] = {}
+        self.languages: dict[int, set[str]] = {}  # file id -> languages of its wordings
+
+    async def load(self, name: str, content: bytes) -> None:
+        plan = parse_import(name, content, LANGUAGES)
+        before = {e.id for e in await self.lexical.repo.all_live()}
+        await self.lexical.apply_import(plan, None, None, True)
+        new = sorted(e.id for e in await self.lexical.repo.all_live() if e.id not in before)
+        self.ids = {item.id: db_id for item, db_id in zip(plan.entries, new, strict=True)}
+        self.languages = {item.id: {lang for lang, _t in item.phrasings} for item in plan.entries}
+        if self.hybrid is not None:
+            await self.hybrid.refresh(wait=0)
+            if not await self.hybrid.wait_semantic(3600):
+                raise SystemExit("the semantic index could not be built")
+
+
+async def evaluate(bot: Bot, service: FaqService, split: Split) -> Tally:
+    tally = Tally(questions=len(split.questions))
+    tally.gated_out = sum(not looks_like_question(q["question"]) for q in split.questions)
+    for q in split.questions:
+        decision = await service.decide(q["question"], None)
+        want = bot.ids[q["expected"]]
+        got = decision.match.entry_id if decision.match else None
+        tally.top1 += got == want
+        if decision.kind == "answer":
+            tally.answered += 1
+            tally.correct += got == want
+        if q["language"] not in bot.languages[q["expected"]]:
+            tally.cross += 1
+            tally.cross_answered += decision.kind == "answer"
+            tally.cross_correct += decision.kind == "answer" and got == want
+        elif decision.kind == "suggest":
+            tally.suggested_right += want in decision.suggestions
+        if decision.kind != "answer" or got != want:
+            tally.errors.append(f"{decision.kind:7} got #{got} want #{want}: {q['question']}")
+    for line in split.chat:
+        tally.chat += 1
+        if looks_like_question(line):
+            decision = await service.decide(line, None)
+            tally.chat_answered += decision.kind == "answer"
+            tally.chat_suggested += decision.kind == "suggest" and bool(decision.suggestions)
+            if decision.kind == "answer":
+                tally.errors.append(f"answer  on chat: {line}")
+    for line in split.offtopic:
+        tally.offtopic += 1
+        if looks_like_question(line):
+            decision = await service.decide(line, None)
+            tally.offtopic_answered += decision.kind == "answer"
+            if decision.kind == "answer":
+                tally.errors.append(f"answer  on off-topic: {line}")
+    return tally
+
+
+def fmt(value: float | None) -> str:
+    return "   -  " if value is None else f"{value:6.3f}"
+
+
+def print_table(name: str, split: Split, lexical: Tally, hybrid: Tally | None) -> None:
+    n = len(split.questions)
+    print(
+        f"\n{name} / {split.name}: {n} labelled questions (split: {split.name}; "
+        f"{lexical.gated_out} would not pass the question gate in a group), chat lines: "
+        f"{lexical.chat}, off-topic questions: {lexical.offtopic},"
+    )
+    print(f"  {'':22} {'lexical':>8} {'hybrid':>8}")
+    hybrid_row = hybrid.row() if hybrid else {}
+    for key, value in lexical.row().items():
+        print(f"  {key:22} {fmt(value):>8} {fmt(hybrid_row.get(key)):>8}")
+    if split.name == "heldout":
+        best = hybrid or lexical
+        row = best.row()
+        print(
+            f"  held-out paraphrases: answered {row['answered']:.3f} with precision "
+            f"{row['precision']:.3f} ({'with' if hybrid else 'without'} the model)"
+        )
+
+
+async def collect_scores(
+    service: FaqService, bot: Bot, split: Split
+) -> list[tuple[dict[int, float], str, int | None, int | None]]:
+    """(semantic scores, lexical kind, lexical best, wanted entry or None) per dev line."""
+    rows = []
+    items = [(q["question"], bot.ids[q["expected"]]) for q in split.questions]
+    items += [(line, None) for line in split.chat + split.offtopic if looks_like_question(line)]
+    for text, want in items:
+        lexical, meaning = await service.candidates(text, None)
+        best = lexical.match.entry_id if lexical.match else None
+        rows.append((meaning or {}, lexical.kind, best, want))
+    return rows
+
+
+def calibrate(per_set: dict[str, list]) -> None:
+    """The grid behind semantic.CALIBRATED: dev data only."""
+    print("\nCalibration on dev splits (answered / precision / false on negatives per set):")
+    grid = []
+    for answer_at, margin, agreed_delta in itertools.product(
+        [0.86 + 0.0025 * i for i in range(13)], [0.0025 * i for i in range(11)], [0.0, 0.0025]
+    ):
+        limits = semantic.Thresholds(answer_at, margin, answer_at - agreed_delta)
+        utility, figures = 0.0, []
+        for rows in per_set.values():
+            right = wrong = false = positives = negatives = 0
+            for scores, lex_kind, lex_best, want in rows:
+                d = semantic.decide(scores, lex_kind, lex_best, limits)
+                answered = d.kind == "answer"
+                if want is None:
+                    negatives += 1
+                    false += answered
+                else:
+                    positives += 1
+                    right += answered and d.match.entry_id == want
+                    wrong += answered and d.match.entry_id != want
+            # a wrong answer costs four right ones: precision 0.8 breaks even
+            utility += (right - 4 * wrong) / max(1, positives) - 4 * false / max(1, negatives)
+            figures.append(
+                f"{(right + wrong) / max(1, positives):.2f}/"
+                f"{right / max(1, right + wrong):.2f}/{false / max(1, negatives):.2f}"
+            )
+        grid.append((utility, limits, figures))
+    grid.sort(key=lambda g: -g[0])
+    print(f"  sets: {', '.join(per_set)}; shipped: {semantic.CALIBRATED}")
+    for utility, limits, figures in grid[:10]:
+        print(
+            f"  {utility:6.3f}  answer_at {limits.answer_at:.4f} margin {limits.margin:.4f} "
+            f"agreed_at {limits.agreed_at:.4f}  {'  '.join(figures)}"
+        )
 
 
 def timing(index_size: int, questions: list[str], seed: int = 5) -> tuple[float, float, float]:
-    """Synthetic FAQ of `index_size` entries built from a shuffled vocabulary, queried with the
-    real questions: the cost depends on how many phrasings share features with a question."""
+    """Lexical cost on a synthetic FAQ of `index_size` entries (bench/faq_cost.py measures the
+    whole bot with the model)."""
     rng = random.Random(seed)
     words = sorted({w for q in questions for w in q.lower().split()})
-    phrasings = []
-    for entry in range(index_size):
-        for _ in range(3):
-            phrasings.append((entry, " ".join(rng.sample(words, 7))))
+    phrasings = [
+        (entry, " ".join(rng.sample(words, 7))) for entry in range(index_size) for _ in range(3)
+    ]
     started = time.perf_counter()
     index = FaqIndex.build(phrasings)
     build = time.perf_counter() - started
@@ -147,107 +280,69 @@ def timing(index_size: int, questions: list[str], seed: int = 5) -> tuple[float,
     return statistics.median(costs), costs[int(0.99 * (len(costs) - 1))], build
 
 
+async def run(args: argparse.Namespace) -> int:
+    folders = args.data or sorted(p for p in DATA.glob("faq*") if (p / "faq.json").is_file())
+    embeddings = None if args.no_model else create_embedding_service("builtin")
+    if embeddings is None and not args.no_model:
+        print("the semantic model is unavailable: lexical figures only")
+    if embeddings is not None:
+        print(f"model: {embeddings.model_id}")
+    dev_scores: dict[str, list] = {}
+    all_questions: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for number, folder in enumerate(folders):
+            data = DataSet.load(folder)
+            if args.split != "all":
+                data.splits = [split for split in data.splits if split.name == args.split]
+                if not data.splits:
+                    raise SystemExit(f"{data.name} has no {args.split} split")
+            db = Database(Path(args.vectors or tmp) / f"eval-{number}-{data.name}.sqlite3")
+            await db.open()
+            await db.execute("DELETE FROM faq_entries")  # a kept database keeps its vectors only
+            bot = Bot(db, embeddings)
+            try:
+                await bot.load(data.faq.name, data.faq.read_bytes())
+                for split in data.splits:
+                    all_questions += [q["question"] for q in split.questions]
+                    lexical = await evaluate(bot, bot.lexical, split)
+                    hybrid = await evaluate(bot, bot.hybrid, split) if bot.hybrid else None
+                    print_table(data.name, split, lexical, hybrid)
+                    if args.errors and split.name != "heldout" and hybrid is not None:
+                        print("  hybrid mistakes:")
+                        for line in hybrid.errors:
+                            print(f"    {line}")
+                    if args.calibrate and split.name != "heldout" and bot.hybrid is not None:
+                        dev_scores[data.name] = await collect_scores(bot.hybrid, bot, split)
+            finally:
+                if bot.hybrid is not None:
+                    bot.hybrid.close()
+                await db.close()
+    if args.calibrate and dev_scores:
+        calibrate(dev_scores)
+    if args.timing:
+        print()
+        for size in (100, 1000, 10000):
+            median, p99, build = timing(size, all_questions)
+            print(
+                f"lexical, {size:>6} entries: median {median * 1000:.3f} ms, p99 "
+                f"{p99 * 1000:.3f} ms per question (index built in {build:.2f}s)"
+            )
+    if embeddings is not None:
+        embeddings.close()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, help="a folder holding faq.json, questions.json, …")
-    parser.add_argument("--split", choices=("all", *SPLITS), default="all")
-    parser.add_argument("--faq", type=Path)
-    parser.add_argument("--questions", type=Path)
-    parser.add_argument("--chat", type=Path)
-    parser.add_argument("--offtopic", type=Path, action="append", help="may be repeated")
+    parser.add_argument("--data", type=Path, action="append", help="a data set folder")
     parser.add_argument("--errors", action="store_true")
-    parser.add_argument("--no-timing", action="store_true", help="skip the cost measurement")
-    args = parser.parse_args(argv)
-    folder = args.data or HERE
-    faq_path = args.faq or folder / "faq.json"
-    index = load_index(faq_path)
-    languages = entry_languages(faq_path)
-    questions = json.loads((args.questions or folder / "questions.json").read_text("utf-8"))
-    questions = select_split(questions, args.split)
-    if args.chat or not args.data:
-        chat = read_lines(args.chat or folder / "chat.txt")
-    else:
-        chat = [
-            line for path in split_files(folder, "chat", args.split) for line in read_lines(path)
-        ]
-    offtopic_paths = args.offtopic or (
-        split_files(folder, "offtopic", args.split) if args.data else []
-    )
-    offtopic = [line for path in offtopic_paths for line in read_lines(path)]
-    result = evaluate(index, questions, chat)
-    ungated = sum(not looks_like_question(q["question"]) for q in questions)
-    print(
-        f"FAQ: {len(index)} phrasings; {result['questions']} labelled questions "
-        f"(split: {args.split}; {ungated} of them would not pass a group's question gate, "
-        f"the matcher is asked all); {result['chat_lines']} chat lines; "
-        f"{len(offtopic)} off-topic questions"
-    )
-    for lang in ("en", "ru", "nl"):
-        part = [q for q in questions if q["language"] == lang]
-        r = evaluate(index, part, chat)
-        print(
-            f"  {lang}: top-1 {r['top1']:.3f}, answered {r['answered']:.3f}, "
-            f"precision {r['precision']:.3f}"
-        )
-    crossing = [q for q in questions if q["language"] not in languages.get(q["expected"], ())]
-    if crossing:
-        r = evaluate(index, crossing, chat)
-        print(
-            f"  cross-lingual ({len(crossing)} questions whose entry has no phrasing in their "
-            f"language): top-1 {r['top1']:.3f}, answered {r['answered']:.3f}, "
-            f"precision {r['precision']:.3f}"
-        )
-    print(
-        f"top-1 accuracy {result['top1']:.3f}; answered {result['answered']:.3f}; "
-        f"precision of answers {result['precision']:.3f}; false answers on chat "
-        f"{result['false_on_chat']:.3f}"
-    )
-    print(
-        f"not answered but the right entry among the 'Did you mean' buttons: "
-        f"{result['suggested']:.3f}; so answered or rightly suggested: "
-        f"{result['answered'] * result['precision'] + result['suggested']:.3f}"
-    )
-    chat_asked, chat_false = false_answers(index, chat)
-    print(
-        f"chat lines: {len(chat)}, {chat_asked} pass the question gate, {chat_false} answered: "
-        f"false answers {chat_false / len(chat) if chat else 0.0:.3f} (target ≤ 0.02)"
-    )
-    if offtopic:
-        off_asked, off_false = false_answers(index, offtopic)
-        print(
-            f"off-topic questions: {len(offtopic)}, {off_asked} pass the question gate, "
-            f"{off_false} answered: false answers {off_false / len(offtopic):.3f} (target ≤ 0.10)"
-        )
-    if args.split == "heldout":
-        print(
-            f"held-out paraphrases: answered {result['answered']:.3f} (target ≥ 0.8), "
-            f"precision {result['precision']:.3f} (target ≥ 0.9)"
-        )
-    if args.errors:
-        for q in questions:
-            decision, match = index.decide(q["question"])
-            if decision != "answer" or match.entry_id != q["expected"]:
-                print(
-                    f"  {decision} {match and match.entry_id} "
-                    f"({match and round(match.score, 2)}/{match and round(match.runner_up, 2)})"
-                    f" want {q['expected']}: {q['question']}"
-                )
-        for line in chat:
-            if looks_like_question(line) and index.decide(line)[0] == "answer":
-                print(f"  false answer on chat: {line}")
-        for line in offtopic:
-            if looks_like_question(line) and index.decide(line)[0] == "answer":
-                print(f"  false answer on off-topic: {line}")
-    if args.no_timing:
-        return 0
-    texts = [q["question"] for q in questions]
-    for size in (100, 1000, 10000):
-        median, p99, build = timing(size, texts)
-        print(
-            f"{size:>6} entries: median {median * 1000:.3f} ms, p99 {p99 * 1000:.3f} ms per "
-            f"question (index built in {build:.2f}s)"
-        )
-    return 0
+    parser.add_argument("--calibrate", action="store_true")
+    parser.add_argument("--timing", action="store_true")
+    parser.add_argument("--no-timing", action="store_false", dest="timing")
+    parser.add_argument("--split", default="all", help="dev, heldout or all (the default)")
+    parser.add_argument("--no-model", action="store_true", help="lexical figures only")
+    parser.add_argument("--vectors", type=Path, help="keep the databases (and vectors) here")
+    return asyncio.run(run(parser.parse_args(argv)))
 
 
 if __name__ == "__main__":

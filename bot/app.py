@@ -86,7 +86,7 @@ from storage.chat_migration import ChatMigrationRepository, MoveResult
 from storage.chats import ChatRepository, UserRepository
 from storage.database import Database
 from storage.engagement import GiveawayRepository, QuizRepository
-from storage.faq import FaqRepository, SupportRepository
+from storage.faq import FaqRepository, FaqVectorRepository, SupportRepository
 from storage.moderation import ModerationRepository
 from storage.outbox import OutboxRepository
 from storage.posts import (
@@ -187,7 +187,7 @@ class Steward:
         self.post_repo = PostRepository(self.db)
         self.channel_repo = ChannelRepository(self.db)
         self.drafts = DraftRepository(self.db)
-        self.faq = FaqService(FaqRepository(self.db))
+        self.faq = FaqService(FaqRepository(self.db), self.embeddings, FaqVectorRepository(self.db))
         self.publisher = Publisher(
             self.bot,
             self.post_repo,
@@ -514,6 +514,9 @@ class Steward:
         self._schedule_agenda()
         await self.drafts.prune(int(time.time()) - DRAFT_DAYS * 86400)
         self._chart_warm_up = asyncio.create_task(asyncio.to_thread(charts.warm_up))
+        # The FAQ's indexes: lexical at once, semantic in the background (stored vectors reused,
+        # new ones computed off the event loop); questions are matched lexically meanwhile.
+        await self.faq.warm_up()
         await self.stats.refresh_member_counts()
         groups = await ChatRepository(self.db).groups_with_bot()
         await register_command_menus(
@@ -531,6 +534,7 @@ class Steward:
     async def _on_shutdown(self) -> None:
         logger.info("shutting down: waiting for running handlers")
         await self.in_flight.drain(SHUTDOWN_DRAIN_SECONDS)
+        self.faq.close()
         await self.log_outbox.stop()  # what is still queued is posted after the next start
         await self.stats.collector.flush()
         await self.reputation.flush()

@@ -210,7 +210,7 @@ async def faq_add(
         message.from_user.id,
         now(),
     )
-    faq.invalidate()
+    await faq.refresh()
     where = _("all chats") if scope_of(message) is None else _("this chat")
     await message.reply(
         _("✅ FAQ entry #{id} added ({language}, {where}): {question}").format(
@@ -275,7 +275,7 @@ async def faq_edit(
         await message.reply(html.escape(_("A new language needs its answer too: add | <answer>.")))
         return
     await faq_repo.set_language(entry.id, language, phrasings, answer, now())
-    faq.invalidate()
+    await faq.refresh()
     await message.reply(
         _("✏️ FAQ entry #{id} updated ({language}).").format(id=entry.id, language=language)
     )
@@ -298,7 +298,7 @@ async def faq_del(
             await message.reply(html.escape(_("Usage: /faq_del <id>")))
         return
     await faq_repo.set_deleted(entry.id, now())
-    faq.invalidate()
+    await faq.refresh()
     undo = InlineKeyboardMarkup(
         inline_keyboard=[
             [
@@ -445,7 +445,7 @@ async def faq_command(
         await message.reply(_("I found nothing in the FAQ that fits. Try other words."))
         return
     entry = await faq.entry(decision.match.entry_id)
-    language = choose_language(entry.answers, user.language_code, words, default)
+    language = choose_language(entry.answers, user.language_code, words, default, entry.language)
     sent = await send_answer(
         bot, entry, language, message.chat.id, message.message_id, thread_of(message)
     )
@@ -503,7 +503,9 @@ async def answer_in_group(
     if decision.kind == "answer":
         entry = await faq.entry(decision.match.entry_id)
         default = await locale_for(chat.id)
-        language = choose_language(entry.answers, message.from_user.language_code, text, default)
+        language = choose_language(
+            entry.answers, message.from_user.language_code, text, default, entry.language
+        )
         previous = await faq_repo.last_answer(chat.id, entry.id, language)
         if previous and now() - previous[1] < COOLDOWN_SECONDS:
             link = message_link(chat.id, chat.username, previous[0])
@@ -533,7 +535,7 @@ async def answer_in_group(
         for entry_id in decision.suggestions:
             entry = await faq.entry(entry_id)
             language = choose_language(
-                entry.answers, message.from_user.language_code, text, default
+                entry.answers, message.from_user.language_code, text, default, entry.language
             )
             rows.append(
                 [
@@ -644,7 +646,7 @@ async def private_to_relay(
             entry = await faq.entry(decision.match.entry_id)
             default = await locale_for(message.chat.id)
             language = choose_language(
-                entry.answers, message.from_user.language_code, text, default
+                entry.answers, message.from_user.language_code, text, default, entry.language
             )
             if await send_answer(bot, entry, language, message.chat.id, message.message_id):
                 return
@@ -799,7 +801,7 @@ async def support_pressed(
         await faq_repo.set_deleted(entry_id, now())  # a double tap lost the race
         await query.answer()
         return
-    faq.invalidate()
+    await faq.refresh()
     await query.message.edit_text(
         _("✅ Delivered and added to the FAQ as #{id}.").format(id=entry_id)
     )
@@ -814,6 +816,7 @@ async def faq_pressed(
     faq_repo: FaqRepository,
     stats: StatsService,
     roles: Roles,
+    settings: Settings,
     locale_for: LocaleFor,
 ) -> None:
     op = callback_data.op
@@ -839,7 +842,11 @@ async def faq_pressed(
         question = message.reply_to_message
         default = await locale_for(message.chat.id)
         language = choose_language(
-            entry.answers, query.from_user.language_code, question.text if question else "", default
+            entry.answers,
+            query.from_user.language_code,
+            question.text if question else "",
+            default,
+            entry.language,
         )
         sent = await send_answer(
             bot,
@@ -855,6 +862,10 @@ async def faq_pressed(
         await faq_repo.remember_answer(message.chat.id, entry.id, language, sent, now())
         if message.chat.type != "private":
             stats.collector.bump(message.chat.id, "faq_answered")
+        if callback_data.asker and question is not None and question.text:
+            # the asker's own wording, in the language it is written in, is a new phrasing
+            wording = detect_language(question.text, settings.languages) or language
+            await faq.learn_phrasing(entry.id, question.text, wording)
         with suppress(TelegramAPIError):  # the suggestions have done their job
             await message.delete()
         await query.answer()
@@ -867,7 +878,7 @@ async def faq_pressed(
             )
             return
         if await faq_repo.set_deleted(callback_data.entry, None):
-            faq.invalidate()
+            await faq.refresh()
             await message.edit_text(_("↩️ FAQ entry #{id} restored.").format(id=callback_data.entry))
         await query.answer()
 

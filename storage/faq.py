@@ -361,3 +361,43 @@ class SupportRepository:
     async def is_blocked(self, user_id: int) -> bool:
         row = await self.db.fetchone("SELECT 1 FROM support_blocks WHERE user_id=?", (user_id,))
         return row is not None
+
+
+class FaqVectorRepository:
+    """Stored embedding vectors of FAQ texts, by (model id, kind, hash of the text)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def load(self, model: str) -> list[tuple[str, str, bytes]]:
+        """Every vector stored for `model`: (kind, text_hash, float32 bytes)."""
+        rows = await self.db.fetchall(
+            "SELECT kind, text_hash, vector FROM faq_vectors WHERE model=?", (model,)
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    async def store(self, model: str, dim: int, rows: list[tuple[str, str, bytes]]) -> None:
+        if not rows:
+            return
+        async with self.db.transaction() as tx:
+            await tx.executemany(
+                "INSERT OR REPLACE INTO faq_vectors(model, kind, text_hash, dim, vector) "
+                "VALUES (?,?,?,?,?)",
+                [(model, kind, digest, dim, blob) for kind, digest, blob in rows],
+            )
+
+    async def prune(self, model: str, keep: set[tuple[str, str]]) -> int:
+        """Forget vectors of other models and of texts no live entry uses any more."""
+        cursor = await self.db.execute("DELETE FROM faq_vectors WHERE model<>?", (model,))
+        removed = cursor.rowcount
+        rows = await self.db.fetchall(
+            "SELECT kind, text_hash FROM faq_vectors WHERE model=?", (model,)
+        )
+        stale = [(r[0], r[1]) for r in rows if (r[0], r[1]) not in keep]
+        if stale:
+            async with self.db.transaction() as tx:
+                await tx.executemany(
+                    "DELETE FROM faq_vectors WHERE model=? AND kind=? AND text_hash=?",
+                    [(model, kind, digest) for kind, digest in stale],
+                )
+        return removed + len(stale)

@@ -120,3 +120,11 @@ async def test_export_then_import_into_an_empty_faq_is_identical(repo, tmp_path)
     assert sorted(after.phrasings) == sorted(before[0].phrasings)
     assert after.answers == before[0].answers
     await db.close()
+
+
+def test_an_asker_without_a_translation_gets_the_entrys_own_language():
+    # a Russian asker, an entry written in English and translated to Dutch, a Dutch chat
+    assert choose_language(["nl", "en"], "ru", "можно вернуть деньги?", "nl", "en") == "en"
+    assert choose_language(["nl", "en"], None, "можно вернуть деньги?", "nl", "en") == "en"
+    # nothing known about the asker: the chat's language
+    assert choose_language(["nl", "en"], None, "refund?", "nl", "en") == "nl"

@@ -3,10 +3,16 @@
 The matcher index covers every live entry and is rebuilt only when the FAQ changes; a chat sees
 its own entries plus the global ones, so scores are filtered by scope before the threshold and
 margin are applied (an entry of another chat must not win, nor stand as the runner-up).
+
+With an embedding service, a semantic index (bot/faq/semantic.py) is built beside the lexical
+one, in the background: vectors stored in the database are reused (keyed by model and text hash),
+only new texts are computed, off the event loop, and stored at once. Until it is ready, and
+whenever the model fails, questions are matched lexically exactly as without a model.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import html
 import logging
@@ -15,15 +21,28 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import numpy as np
+
+from bot.faq import semantic
 from bot.faq.matcher import FaqIndex, Match, normalize
 from bot.faq.transfer import ImportedEntry, ImportPlan
 from bot.moderation import language as lang_detect
-from storage.faq import Entry, FaqRepository
+from bot.semantic import EmbeddingService, Kind, ModelUnavailable, text_hash
+from storage.faq import Entry, FaqRepository, FaqVectorRepository
 
 logger = logging.getLogger(__name__)
 
 COOLDOWN_SECONDS = 600  # the same entry is not repeated in a chat within this time
 LONG_TEXT_WORDS = 8  # from this length the text's own language outweighs the user's setting
+MAX_PHRASINGS = 40  # a "Did you mean" pick adds the question to an entry up to this many wordings
+# A question waits this long for a semantic index being rebuilt after an edit (a few new vectors);
+# an index still computing many vectors (a first start, a big import) is not waited for.
+REBUILD_WAIT_SECONDS = 2.0
+QUICK_REBUILD_TEXTS = 64
+
+# languages a question may be written in though the FAQ has no answer in them: a Russian
+# question to an entry in English and Dutch is known to be Russian, so the entry's own language
+LANGUAGE_HINTS = ("en", "ru", "nl", "de", "fr", "es", "it", "pt", "uk", "pl", "tr")
 
 _LANG_PREFIX = re.compile(r"^\s*([a-z]{2})\s*:\s*", re.IGNORECASE)
 
@@ -42,6 +61,13 @@ def index_documents(entries: Iterable[Entry]) -> list[tuple[int, str]]:
                 joined = " ".join(entry.phrasings_in(lang))
                 documents.append((entry.id, f"{joined} {strip_tags(answer.text)}"))
     return documents
+
+
+def semantic_texts(entry: Entry) -> tuple[list[str], list[str]]:
+    """What the semantic index embeds per entry: every phrasing (as a query) and every answer
+    that has text (as a passage)."""
+    answers = [strip_tags(a.text) for a in entry.answers.values() if a.text]
+    return [text for _lang, text in entry.phrasings], [a for a in answers if a.strip()]
 
 
 def strip_tags(html_text: str) -> str:
@@ -74,11 +100,14 @@ def choose_language(
     user_code: str | None,
     text: str,
     chat_default: str,
+    own: str | None = None,
 ) -> str:
     """The answer's language: Telegram's language_code, then the text itself, then the chat's
     default, in that order of trust for short texts; for a long text its own language comes
-    first (someone with an English phone writing Russian wants Russian). The text is only
-    examined when the answer depends on it."""
+    first (someone with an English phone writing Russian wants Russian). When the asker's
+    language is known but the entry has no translation into it, the entry's `own` language
+    (what it was written in, so the most careful answer) comes before the chat's default. The
+    text is only examined when the answer depends on it."""
     available = list(dict.fromkeys(available))
     if not available:
         return chat_default
@@ -89,7 +118,13 @@ def choose_language(
     if not long_text and user in available:
         return user
     detected = detect_language(text, available)
-    for candidate in (detected, user, chat_default):
+    for candidate in (detected, user):
+        if candidate in available:
+            return candidate
+    asker = user or detect_language(text, LANGUAGE_HINTS)
+    if asker is not None and own in available:
+        return own  # the asker's language is known, and not among the translations
+    for candidate in (chat_default, own):
         if candidate in available:
             return candidate
     return available[0]
@@ -143,6 +178,51 @@ def same_content(entry: Entry, imported: ImportedEntry) -> bool:
     return True
 
 
+def _decode(rows: list[tuple[str, str, bytes]], dim: int) -> dict[tuple[str, str], np.ndarray]:
+    found = {}
+    for kind, digest, blob in rows:
+        vector = np.frombuffer(blob, dtype="<f4")
+        if vector.shape[0] == dim:
+            found[(kind, digest)] = vector
+    return found
+
+
+TextKey = tuple[str, str]  # (kind, hash of the prepared text)
+
+
+def _plan(
+    entries: list[Entry],
+) -> tuple[list[tuple[int, list[TextKey], list[TextKey]]], dict[TextKey, tuple[Kind, str]]]:
+    """Each entry's text keys (phrasings, answers), and every distinct text to have a vector."""
+    per_entry = []
+    wanted: dict[TextKey, tuple[Kind, str]] = {}
+    for entry in entries:
+        phrasings, answers = semantic_texts(entry)
+        keys: dict[Kind, list[TextKey]] = {Kind.QUERY: [], Kind.PASSAGE: []}
+        for kind, group in ((Kind.QUERY, phrasings), (Kind.PASSAGE, answers)):
+            for text in group:
+                prepared = EmbeddingService.prepare(text)
+                key = (kind.value, text_hash(prepared))
+                wanted[key] = (kind, prepared)
+                keys[kind].append(key)
+        per_entry.append((entry.id, keys[Kind.QUERY], keys[Kind.PASSAGE]))
+    return per_entry, wanted
+
+
+def _build_index(
+    per_entry: list[tuple[int, list[TextKey], list[TextKey]]],
+    stored: dict[TextKey, np.ndarray],
+    dim: int,
+) -> semantic.SemanticIndex:
+    items = [
+        semantic.EntryVectors(
+            entry_id, [stored[k] for k in phrasings], [stored[k] for k in answers]
+        )
+        for entry_id, phrasings, answers in per_entry
+    ]
+    return semantic.SemanticIndex(items, dim)
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     kind: str  # answer | suggest | none
@@ -151,15 +231,56 @@ class Decision:
 
 
 class FaqService:
-    def __init__(self, repo: FaqRepository, **matcher_params: float) -> None:
+    def __init__(
+        self,
+        repo: FaqRepository,
+        embeddings: EmbeddingService | None = None,
+        vectors: FaqVectorRepository | None = None,
+        **matcher_params: float,
+    ) -> None:
         self.repo = repo
+        self.embeddings = embeddings if vectors is not None else None
+        self.vectors = vectors
         self.matcher_params = matcher_params
         self._index: FaqIndex | None = None
         self._entries: dict[int, Entry] = {}
         self._scopes: set[int | None] = set()  # chats with entries; None: global ones exist
+        self._semantic: semantic.SemanticIndex | None = None
+        self._generation = 0  # bumped by every change; an older semantic build is discarded
+        self._build: asyncio.Task[None] | None = None
+        self._build_is_quick = True
+        self._stored: dict[tuple[str, str], np.ndarray] | None = None  # (kind, hash) -> vector
+        self._turn = asyncio.Lock()
 
     def invalidate(self) -> None:
         self._index = None
+        self._semantic = None
+        self._generation += 1
+
+    async def refresh(self, wait: float = REBUILD_WAIT_SECONDS) -> None:
+        """After a change: rebuild, computing and storing the new texts' vectors now (waiting up
+        to `wait` seconds; a bigger job goes on in the background)."""
+        self.invalidate()
+        await self._ensure()
+        if self._build is not None and not self._build.done() and wait > 0:
+            await asyncio.wait({self._build}, timeout=wait)
+
+    async def warm_up(self) -> None:
+        """At start: build the indexes (the semantic one in the background)."""
+        await self._ensure()
+
+    @property
+    def semantic_ready(self) -> bool:
+        return self._semantic is not None
+
+    async def wait_semantic(self, timeout: float) -> bool:
+        if self._build is not None and not self._build.done():
+            await asyncio.wait({self._build}, timeout=timeout)
+        return self._semantic is not None
+
+    def close(self) -> None:
+        if self._build is not None:
+            self._build.cancel()
 
     async def _ensure(self) -> FaqIndex:
         if self._index is None:
@@ -170,7 +291,80 @@ class FaqService:
             logger.debug(
                 "FAQ index rebuilt: %d entries, %d documents", len(entries), len(self._index)
             )
+            if self.embeddings is not None:
+                previous = self._build
+                self._build_is_quick = True
+                self._build = asyncio.create_task(
+                    self._build_semantic(entries, self._generation, previous), name="faq-semantic"
+                )
         return self._index
+
+    async def _build_semantic(
+        self, entries: list[Entry], generation: int, previous: asyncio.Task[None] | None
+    ) -> None:
+        if previous is not None and not previous.done():
+            await asyncio.wait({previous})  # one build at a time: no double computation
+        if generation != self._generation:
+            return  # the FAQ changed again meanwhile; the newer build does the work
+        started = time.perf_counter()
+        try:
+            index, computed = await self._semantic_index(entries)
+        except asyncio.CancelledError:
+            raise
+        except ModelUnavailable as exc:
+            logger.warning("FAQ semantic index not built, matching lexically: %s", exc)
+            return
+        except Exception:
+            logger.exception("FAQ semantic index failed, matching lexically")
+            return
+        if generation == self._generation:
+            self._semantic = index
+        logger.info(
+            "FAQ semantic index: %d entries, %d texts computed, %.2fs",
+            len(index),
+            computed,
+            time.perf_counter() - started,
+        )
+
+    async def _semantic_index(self, entries: list[Entry]) -> tuple[semantic.SemanticIndex, int]:
+        """Stored vectors first (read once per process), then the missing ones computed and
+        stored in chunks (an interrupted first start resumes where it stopped). The CPU-bound
+        parts, hashing every text and stacking the matrices, run in a worker thread so that a
+        big FAQ does not hold up the event loop."""
+        service, vectors = self.embeddings, self.vectors
+        assert service is not None and vectors is not None
+        first = self._stored is None
+        if self._stored is None:
+            rows = await vectors.load(service.model_id)
+            self._stored = await asyncio.to_thread(_decode, rows, service.dim)
+        stored = self._stored
+        per_entry, wanted = await asyncio.to_thread(_plan, entries)
+        missing: dict[Kind, list[tuple[tuple[str, str], str]]] = {}
+        for n, (key, (kind, prepared)) in enumerate(wanted.items(), start=1):
+            vector = stored.get(key)
+            if vector is None:
+                missing.setdefault(kind, []).append((key, prepared))
+            elif first:  # later questions with the same wording hit the service's cache
+                service.remember(prepared, kind, vector)
+            if n % 2000 == 0:
+                await asyncio.sleep(0)
+        computed = sum(len(group) for group in missing.values())
+        self._build_is_quick = computed <= QUICK_REBUILD_TEXTS
+        for kind, group in missing.items():
+            for start in range(0, len(group), 256):  # stored as it goes: a restart resumes
+                chunk = group[start : start + 256]
+                fresh = await service.embed([text for _key, text in chunk], kind)
+                rows = []
+                for (key, _text), vector in zip(chunk, fresh, strict=True):
+                    stored[key] = vector
+                    rows.append((key[0], key[1], vector.astype("<f4").tobytes()))
+                await vectors.store(service.model_id, service.dim, rows)
+        if first:
+            removed = await vectors.prune(service.model_id, set(wanted))
+            if removed:
+                logger.info("FAQ: forgot %d stored vectors no entry uses", removed)
+        index = await asyncio.to_thread(_build_index, per_entry, stored, service.dim)
+        return index, computed
 
     async def has_entries_for(self, chat_id: int | None) -> bool:
         """Cheap check before matching: most chats without an FAQ skip all the work."""
@@ -181,20 +375,83 @@ class FaqService:
         await self._ensure()
         return self._entries.get(entry_id)
 
-    async def decide(self, question: str, chat_id: int | None) -> Decision:
+    async def candidates(
+        self, question: str, chat_id: int | None
+    ) -> tuple[Decision, dict[int, float] | None]:
+        """What the lexical matcher alone decides, and the fused semantic score of every entry
+        the chat may see (None when matching lexically)."""
         index = await self._ensure()
+        semantic_index, vector = await self._question_vector(question)
+        if semantic_index is None:
+            return self._lexical(index, question, chat_id), None
+        # A batch of embeddings wakes every question it carried at once; scoring them all in
+        # one event-loop iteration would stall the loop for the whole burst. One at a time:
+        async with self._turn:
+            await asyncio.sleep(0)
+            lexical = self._lexical(index, question, chat_id)
+            meaning = {
+                e: s
+                for e, s in semantic_index.score_map(vector).items()
+                if self._visible(e, chat_id)
+            }
+        return lexical, meaning
 
-        def visible(entry_id: int) -> bool:
-            entry = self._entries.get(entry_id)
-            return entry is not None and entry.chat_id in (None, chat_id)
+    def _visible(self, entry_id: int, chat_id: int | None) -> bool:
+        entry = self._entries.get(entry_id)
+        return entry is not None and entry.chat_id in (None, chat_id)
 
-        ranked = [(e, s) for e, s in index.ranked(question, limit=None) if visible(e)]
+    def _lexical(self, index: FaqIndex, question: str, chat_id: int | None) -> Decision:
+        ranked = [
+            (e, s) for e, s in index.ranked(question, limit=None) if self._visible(e, chat_id)
+        ]
         if not ranked:
             return Decision("none", None, [])
         (best, score), runner = ranked[0], (ranked[1] if len(ranked) > 1 else (None, 0.0))
         match = Match(best, score, runner[1], runner[0])
-        kind = index.classify(match)
-        return Decision(kind, match, [e for e, s in ranked[:3] if s >= index.suggest_from])
+        suggestions = [e for e, s in ranked[:3] if s >= index.suggest_from]
+        return Decision(index.classify(match), match, suggestions)
+
+    async def decide(self, question: str, chat_id: int | None) -> Decision:
+        lexical, meaning = await self.candidates(question, chat_id)
+        if meaning is None:
+            return lexical
+        hybrid = semantic.decide(
+            meaning, lexical.kind, lexical.match.entry_id if lexical.match else None
+        )
+        return Decision(hybrid.kind, hybrid.match, hybrid.suggestions)
+
+    async def _question_vector(
+        self, question: str
+    ) -> tuple[semantic.SemanticIndex | None, np.ndarray | None]:
+        """The semantic index and the question's vector, or (None, None) to match lexically
+        (no model, index not ready, the model failing)."""
+        if self.embeddings is None:
+            return None, None
+        if self._semantic is None and self._build_is_quick:
+            await self.wait_semantic(REBUILD_WAIT_SECONDS)
+        index = self._semantic  # kept: a change meanwhile hides deleted entries by scope check
+        if index is None:
+            return None, None
+        try:
+            vector = await self.embeddings.embed_one(question, Kind.QUERY)
+        except ModelUnavailable as exc:
+            logger.warning("question not embedded, matching lexically: %s", exc)
+            return None, None
+        return index, vector
+
+    async def learn_phrasing(self, entry_id: int, text: str, language: str) -> bool:
+        """A member picked this entry under "Did you mean…": their wording becomes one of its
+        phrasings, so the next member who asks this way gets the answer at once."""
+        entry = await self.entry(entry_id)
+        text = " ".join(text.split())
+        if entry is None or not text or len(entry.phrasings) >= MAX_PHRASINGS:
+            return False
+        key = normalize(text).strip(" ?!.,")
+        if any(normalize(t).strip(" ?!.,") == key for _l, t in entry.phrasings):
+            return False
+        await self.repo.add_phrasing(entry_id, language, text[:300], int(time.time()))
+        await self.refresh()
+        return True
 
     async def apply_import(
         self, plan: ImportPlan, scope: int | None, user_id: int | None, is_manager: bool
@@ -253,5 +510,5 @@ class FaqService:
                     stamp,
                 )
             result.changed += 1
-        self.invalidate()
+        await self.refresh()
         return result

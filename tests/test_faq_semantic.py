@@ -1,0 +1,193 @@
+"""Semantic FAQ matching without Telegram and without the model: made-up vectors decide."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import numpy as np
+import pytest
+
+from bot.faq import semantic
+from bot.faq.semantic import EntryVectors, SemanticIndex, Thresholds
+from bot.faq.service import FaqService
+from bot.semantic import EmbeddingService, Kind
+from storage.database import Database
+from storage.faq import Answer, FaqRepository, FaqVectorRepository
+
+
+def unit(*values: float) -> np.ndarray:
+    v = np.array(values, dtype=np.float32)
+    return v / np.linalg.norm(v)
+
+
+def test_scores_fuse_best_phrasing_centroid_and_answer():
+    a, b, c = unit(1, 0, 0), unit(0, 1, 0), unit(0, 0, 1)
+    index = SemanticIndex(
+        [
+            EntryVectors(1, [a, b], [a]),
+            EntryVectors(2, [c], []),  # no text answer: the phrasing stands in for it
+            EntryVectors(3, [], [a]),  # no phrasing: not matchable
+        ],
+        dim=3,
+    )
+    assert index.entry_ids == [1, 2]
+    scores = index.score_map(a)
+    centroid = float(unit(1, 1, 0) @ a)
+    expected = (1.0 * 1 + 0.5 * 1 + 1.5 * centroid) / 3
+    assert scores[1] == pytest.approx(expected, abs=1e-6)
+    assert scores[2] == pytest.approx(0.0, abs=1e-6)
+    assert index.score_map(c)[2] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_decision_needs_the_threshold_and_the_margin_or_lexical_agreement():
+    limits = Thresholds(answer_at=0.87, margin=0.02, agreed_at=0.86, suggest_from=0.85)
+    clear = semantic.decide({1: 0.90, 2: 0.85}, "none", None, limits)
+    assert clear.kind == "answer" and clear.match.entry_id == 1 and clear.suggestions == [1]
+    close = semantic.decide({1: 0.90, 2: 0.89}, "none", None, limits)
+    assert close.kind == "suggest" and close.suggestions == [1, 2]
+    # the lexical matcher answering the same entry is a second opinion: no margin needed
+    assert semantic.decide({1: 0.90, 2: 0.89}, "answer", 1, limits).kind == "answer"
+    assert semantic.decide({1: 0.90, 2: 0.89}, "answer", 2, limits).kind == "suggest"
+    assert semantic.decide({1: 0.80, 2: 0.70}, "answer", 1, limits).kind == "none"
+    assert semantic.decide({}, "none", None, limits).kind == "none"
+
+
+TOPICS = {0: ("refund", "money", "деньги"), 1: ("ship", "abroad", "границ"), 2: ("open",)}
+
+
+class TopicBackend:
+    """Vectors from keywords: texts about the same topic point the same way, in any language."""
+
+    model_id = "test:topics"
+    dim = 4
+
+    def __init__(self, model_id: str = "test:topics") -> None:
+        self.model_id = model_id
+        self.calls = 0
+        self.gate: threading.Event | None = None
+
+    def encode(self, texts: list[str], kind: Kind) -> np.ndarray:
+        if self.gate is not None:
+            self.gate.wait(5)
+        self.calls += 1
+        out = np.full((len(texts), self.dim), 0.05, dtype=np.float32)
+        for row, text in enumerate(texts):
+            for axis, words in TOPICS.items():
+                out[row, axis] += sum(w in text.lower() for w in words)
+            out[row, 3] += 0.5  # what every text shares
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+async def faq_with(db: Database, backend: TopicBackend) -> tuple[FaqService, EmbeddingService]:
+    service = EmbeddingService(backend)
+    return FaqService(FaqRepository(db), service, FaqVectorRepository(db)), service
+
+
+async def seed(repo: FaqRepository) -> None:
+    await repo.add(
+        None, "en", [("en", "What is your refund policy?")], Answer("en", "Full refund."), None, 1
+    )
+    await repo.add(
+        None, "en", [("en", "Do you ship abroad?")], Answer("en", "Yes, EU-wide."), None, 1
+    )
+
+
+async def test_vectors_are_stored_reused_and_recomputed_once_for_a_new_model(tmp_path):
+    db = Database(tmp_path / "f.sqlite3")
+    await db.open()
+    try:
+        await seed(FaqRepository(db))
+        faq, service = await faq_with(db, TopicBackend())
+        await faq.warm_up()
+        assert await faq.wait_semantic(5)
+        assert service.computed == 4
+        decision = await faq.decide("can I get my money back?", None)
+        assert decision.kind == "answer" and decision.match.entry_id == 1
+        # another process start: everything comes from the database
+        again, service2 = await faq_with(db, TopicBackend())
+        await again.warm_up()
+        assert await again.wait_semantic(5) and service2.computed == 0
+        assert (await again.decide("вернут ли деньги?", None)).match.entry_id == 1
+        # a new model computes once, and the old model's vectors are forgotten
+        other, service3 = await faq_with(db, TopicBackend("test:other"))
+        await other.warm_up()
+        assert await other.wait_semantic(5) and service3.computed == 4
+        models = await db.fetchall("SELECT DISTINCT model FROM faq_vectors")
+        assert [r[0] for r in models] == ["test:other"]
+        for s in (service, service2, service3):
+            s.close()
+    finally:
+        await db.close()
+
+
+async def test_questions_are_matched_lexically_while_a_big_index_is_computed(tmp_path, monkeypatch):
+    monkeypatch.setattr("bot.faq.service.QUICK_REBUILD_TEXTS", 1)
+    db = Database(tmp_path / "f.sqlite3")
+    await db.open()
+    backend = TopicBackend()
+    backend.gate = threading.Event()  # the model is busy until released
+    faq, service = await faq_with(db, backend)
+    try:
+        await seed(FaqRepository(db))
+        await faq.warm_up()
+        for _ in range(50):
+            if not faq._build_is_quick:
+                break
+            await asyncio.sleep(0.01)
+        started = asyncio.get_running_loop().time()
+        decision = await faq.decide("what is the refund policy?", None)  # lexical: shares words
+        assert asyncio.get_running_loop().time() - started < 1.0
+        assert decision.kind == "answer" and decision.match.entry_id == 1
+        assert not faq.semantic_ready
+        backend.gate.set()
+        assert await faq.wait_semantic(5)
+    finally:
+        backend.gate.set()
+        faq.close()
+        service.close()
+        await db.close()
+
+
+async def test_a_failing_model_falls_back_to_lexical_decisions(tmp_path):
+    class Failing(TopicBackend):
+        def encode(self, texts, kind):
+            raise RuntimeError("engine crashed")
+
+    db = Database(tmp_path / "f.sqlite3")
+    await db.open()
+    faq, service = await faq_with(db, Failing())
+    try:
+        await seed(FaqRepository(db))
+        await faq.warm_up()
+        assert not await faq.wait_semantic(5)
+        lexical = FaqService(FaqRepository(db))
+        for question in ("what is the refund policy?", "can I get my money back?"):
+            assert await faq.decide(question, None) == await lexical.decide(question, None)
+    finally:
+        service.close()
+        await db.close()
+
+
+async def test_a_did_you_mean_pick_teaches_the_wording_once(tmp_path):
+    db = Database(tmp_path / "f.sqlite3")
+    await db.open()
+    faq, service = await faq_with(db, TopicBackend())
+    try:
+        await seed(FaqRepository(db))
+        await faq.warm_up()
+        assert await faq.learn_phrasing(1, "  money back   please? ", "en")
+        assert not await faq.learn_phrasing(1, "Money back please", "en")  # already known
+        assert not await faq.learn_phrasing(99, "anything", "en")
+        entry = await faq.entry(1)
+        assert entry.phrasings == [
+            ("en", "What is your refund policy?"),
+            ("en", "money back please?"),
+        ]
+        assert faq.semantic_ready  # and its vector is in the index already
+        stored = await db.fetchall("SELECT count(*) FROM faq_vectors WHERE kind='query'")
+        assert stored[0][0] == 3
+    finally:
+        faq.close()
+        service.close()
+        await db.close()
