@@ -20,6 +20,7 @@ from importlib import resources
 import numpy as np
 
 from bot.moderation.semantic_spam import (
+    L2,
     Fusion,
     SemanticEvidence,
     SemanticSpamModel,
@@ -97,11 +98,22 @@ def shipped_vectors(
         return {}
 
 
-class SemanticSpamClassifier:
-    def __init__(self, embeddings: EmbeddingService | None) -> None:
+class EmbeddingClassifier:
+    """A binary classifier over message embeddings, as the bot runs one: trained at start from
+    shipped examples (their vectors precomputed) plus stored lessons, taught at once by people.
+
+    The spam signal and complaint detection (`bot.reputation`) are both this; they differ in
+    their examples, their regularisation and what they make of the evidence.
+    """
+
+    label = "embedding classifier"  # for the log lines
+    vectors_package = "bot.moderation"
+    vectors_file = VECTORS_FILE
+
+    def __init__(self, embeddings: EmbeddingService | None, l2: float = L2) -> None:
         self.embeddings = embeddings
-        self.model = SemanticSpamModel()
-        self.fusion: Fusion | None = None
+        self.l2 = l2
+        self.model = SemanticSpamModel(l2=l2)
         self.ready = False
         self._fit_lock = asyncio.Lock()
 
@@ -111,72 +123,107 @@ class SemanticSpamClassifier:
 
     async def train(
         self,
-        spam: Sequence[str],
-        ham: Sequence[str],
+        positive: Sequence[str],
+        negative: Sequence[str],
         lessons: Iterable[tuple[str, bool]] = (),
     ) -> None:
-        """Embed every sample (shipped ones from the precomputed file) and fit the model."""
+        """Embed every example (shipped ones from the precomputed file) and fit the model."""
         if self.embeddings is None:
             return
         started = time.monotonic()
-        known = shipped_vectors(self.embeddings.model_id)
-        for text in (*spam, *ham):
+        known = shipped_vectors(self.embeddings.model_id, self.vectors_package, self.vectors_file)
+        for text in (*positive, *negative):
             vector = known.get(text_hash(EmbeddingService.prepare(text)))
             if vector is not None:
                 self.embeddings.remember(text, Kind.QUERY, vector)
         computed_before = self.embeddings.computed
+        lesson_list = list(lessons)
         try:
-            spam_vectors = await self.embeddings.embed(list(spam), Kind.QUERY)
-            ham_vectors = await self.embeddings.embed(list(ham), Kind.QUERY)
-            lesson_list = list(lessons)
+            positive_vectors = await self.embeddings.embed(list(positive), Kind.QUERY)
+            negative_vectors = await self.embeddings.embed(list(negative), Kind.QUERY)
             lesson_vectors = await self.embeddings.embed([t for t, _ in lesson_list], Kind.QUERY)
         except ModelUnavailable as exc:
-            logger.warning("semantic spam signal off: %s", exc)
+            logger.warning("%s off: %s", self.label, exc)
             return
-        model = SemanticSpamModel()
-        model.add(spam_vectors, True)
-        model.add(ham_vectors, False)
-        for (_text, is_spam), vector in zip(lesson_list, lesson_vectors, strict=True):
-            model.add_lesson(vector, is_spam)
+        model = SemanticSpamModel(l2=self.l2)
+        model.add(positive_vectors, True)
+        model.add(negative_vectors, False)
+        for (_text, label), vector in zip(lesson_list, lesson_vectors, strict=True):
+            model.add_lesson(vector, label)
         await asyncio.to_thread(model.fit)
         self.model = model
         self.ready = model.trainable
-        if self.ready and len(spam) >= FOLDS and len(ham) >= FOLDS:
-            texts = [*spam, *ham]
-            labels = np.array([1] * len(spam) + [0] * len(ham))
-            vectors = np.vstack([spam_vectors, ham_vectors])
-            self.fusion = await asyncio.to_thread(
-                train_fusion, texts, labels, vectors, model.regression.parameters
-            )
+        if self.ready:
+            await self._trained(positive, negative, positive_vectors, negative_vectors)
         logger.info(
-            "semantic spam model: %d spam, %d ham, %d lessons (%d texts embedded) in %.1f s",
-            len(spam),
-            len(ham),
+            "%s: %d positive, %d negative, %d lessons (%d texts embedded) in %.1f s",
+            self.label,
+            len(positive),
+            len(negative),
             len(lesson_list),
             self.embeddings.computed - computed_before,
             time.monotonic() - started,
         )
 
-    async def evidence(self, text: str) -> SemanticEvidence | None:
-        """What the model says about a message, or None without a model (the scorer then
-        uses its other signals alone)."""
+    async def _trained(
+        self,
+        positive: Sequence[str],
+        negative: Sequence[str],
+        positive_vectors: np.ndarray,
+        negative_vectors: np.ndarray,
+    ) -> None:
+        """What a subclass learns on top of the fitted model; nothing by default."""
+
+    async def vector(self, text: str) -> np.ndarray | None:
+        """The message's vector when the model can judge it, else None."""
         if self.embeddings is None or not self.ready or not text.strip():
             return None
         try:
-            vector = await self.embeddings.embed_one(text, Kind.QUERY)
+            return await self.embeddings.embed_one(text, Kind.QUERY)
         except ModelUnavailable:
             return None
-        return self.model.evidence(vector)
 
-    async def learn(self, text: str, is_spam: bool) -> None:
-        """A moderator's lesson: remembered at once, then the regression is refitted."""
+    async def learn(self, text: str, label: bool) -> None:
+        """A person's judgement: remembered at once (near-duplicates take it), then refitted."""
         if self.embeddings is None or not text.strip():
             return
         try:
             vector = await self.embeddings.embed_one(text, Kind.QUERY)
         except ModelUnavailable:
             return
-        self.model.add_lesson(vector, is_spam)
+        self.model.add_lesson(vector, label)
         async with self._fit_lock:
             await asyncio.to_thread(self.model.fit)
         self.ready = self.model.trainable
+
+
+class SemanticSpamClassifier(EmbeddingClassifier):
+    """Spam (positive) against ham, plus the learned fusion with the lexical signals."""
+
+    label = "semantic spam model"
+
+    def __init__(self, embeddings: EmbeddingService | None) -> None:
+        super().__init__(embeddings)
+        self.fusion: Fusion | None = None
+
+    async def _trained(
+        self,
+        positive: Sequence[str],
+        negative: Sequence[str],
+        positive_vectors: np.ndarray,
+        negative_vectors: np.ndarray,
+    ) -> None:
+        if len(positive) < FOLDS or len(negative) < FOLDS:
+            return
+        texts = [*positive, *negative]
+        labels = np.array([1] * len(positive) + [0] * len(negative))
+        vectors = np.vstack([positive_vectors, negative_vectors])
+        self.fusion = await asyncio.to_thread(
+            train_fusion, texts, labels, vectors, self.model.regression.parameters
+        )
+
+    async def evidence(self, text: str) -> SemanticEvidence | None:
+        """What the model says about a message, or None without a model (the scorer then
+        uses its other signals alone)."""
+        vector = await self.vector(text)
+        return None if vector is None else self.model.evidence(vector)

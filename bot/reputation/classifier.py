@@ -14,20 +14,15 @@ at least `THRESHOLD`; a staff lesson about nearly the same text decides outright
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 
 import numpy as np
 
-from bot.moderation.semantic_spam import SemanticEvidence, SemanticSpamModel
-from bot.moderation.understanding import shipped_vectors
-from bot.semantic import EmbeddingService, Kind, ModelUnavailable, text_hash
-
-logger = logging.getLogger(__name__)
+from bot.moderation.semantic_spam import SemanticEvidence, SemanticSpamModel, logit
+from bot.moderation.understanding import EmbeddingClassifier
+from bot.semantic import EmbeddingService
 
 VECTORS_FILE = "complaint_vectors.npz"
 LANGUAGES = ("en", "ru", "nl")
@@ -63,8 +58,7 @@ def shipped_examples() -> tuple[list[str], list[str]]:
 
 
 def _logit(p: float) -> float:
-    p = min(1 - 1e-9, max(1e-9, p))
-    return float(np.log(p / (1 - p)))
+    return logit(p, clip=1e-9)
 
 
 def needs_neighbours(
@@ -89,8 +83,8 @@ def decide(
 ) -> ComplaintVerdict:
     if evidence.lesson is not None:
         return ComplaintVerdict(evidence.lesson, evidence.probability, evidence.lesson)
-    logit = _logit(evidence.probability) + neighbour_weight * evidence.neighbours
-    probability = 1.0 / (1.0 + float(np.exp(-logit)))
+    log_odds = _logit(evidence.probability) + neighbour_weight * evidence.neighbours
+    probability = 1.0 / (1.0 + float(np.exp(-log_odds)))
     return ComplaintVerdict(probability >= threshold, probability)
 
 
@@ -101,78 +95,17 @@ def evidence_for(model: SemanticSpamModel, vector: np.ndarray) -> SemanticEviden
     return SemanticEvidence(probability, neighbours, model.lesson_for(vector))
 
 
-class ComplaintClassifier:
+class ComplaintClassifier(EmbeddingClassifier):
     """Trained at start (shipped examples + staff lessons), taught at once by staff."""
 
+    label = "complaint model"
+    vectors_package = "bot.reputation"
+    vectors_file = VECTORS_FILE
+
     def __init__(self, embeddings: EmbeddingService | None) -> None:
-        self.embeddings = embeddings
-        self.model = SemanticSpamModel(l2=L2)
-        self.ready = False
-        self._fit_lock = asyncio.Lock()
-
-    @property
-    def enabled(self) -> bool:
-        return self.embeddings is not None
-
-    async def train(
-        self,
-        complaints: Sequence[str],
-        other: Sequence[str],
-        lessons: Iterable[tuple[str, bool]] = (),
-    ) -> None:
-        if self.embeddings is None:
-            return
-        started = time.monotonic()
-        known = shipped_vectors(self.embeddings.model_id, "bot.reputation", VECTORS_FILE)
-        for text in (*complaints, *other):
-            vector = known.get(text_hash(EmbeddingService.prepare(text)))
-            if vector is not None:
-                self.embeddings.remember(text, Kind.QUERY, vector)
-        computed_before = self.embeddings.computed
-        lesson_list = list(lessons)
-        try:
-            positive = await self.embeddings.embed(list(complaints), Kind.QUERY)
-            negative = await self.embeddings.embed(list(other), Kind.QUERY)
-            taught = await self.embeddings.embed([t for t, _ in lesson_list], Kind.QUERY)
-        except ModelUnavailable as exc:
-            logger.warning("complaint detection off: %s", exc)
-            return
-        model = SemanticSpamModel(l2=L2)
-        model.add(positive, True)
-        model.add(negative, False)
-        for (_text, label), vector in zip(lesson_list, taught, strict=True):
-            model.add_lesson(vector, label)
-        await asyncio.to_thread(model.fit)
-        self.model = model
-        self.ready = model.trainable
-        logger.info(
-            "complaint model: %d complaints, %d other, %d lessons (%d embedded) in %.1f s",
-            len(complaints),
-            len(other),
-            len(lesson_list),
-            self.embeddings.computed - computed_before,
-            time.monotonic() - started,
-        )
+        super().__init__(embeddings, l2=L2)
 
     async def classify(self, text: str) -> ComplaintVerdict | None:
         """None when there is no model (or it is not trained yet)."""
-        if self.embeddings is None or not self.ready or not text.strip():
-            return None
-        try:
-            vector = await self.embeddings.embed_one(text, Kind.QUERY)
-        except ModelUnavailable:
-            return None
-        return decide(evidence_for(self.model, vector))
-
-    async def learn(self, text: str, is_complaint: bool) -> None:
-        """Staff's judgement: remembered at once (near-duplicates take it), then refitted."""
-        if self.embeddings is None or not text.strip():
-            return
-        try:
-            vector = await self.embeddings.embed_one(text, Kind.QUERY)
-        except ModelUnavailable:
-            return
-        self.model.add_lesson(vector, is_complaint)
-        async with self._fit_lock:
-            await asyncio.to_thread(self.model.fit)
-        self.ready = self.model.trainable
+        vector = await self.vector(text)
+        return None if vector is None else decide(evidence_for(self.model, vector))
