@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import sys
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 
@@ -27,7 +29,13 @@ from bot.moderation.semantic_spam import (
     fit_fusion,
 )
 from bot.moderation.spam import FUSION_INPUTS, NaiveBayes, SpamScorer, features_from_text
-from bot.semantic import EmbeddingService, Kind, ModelUnavailable, text_hash
+from bot.semantic import (
+    EmbeddingService,
+    Kind,
+    ModelUnavailable,
+    create_embedding_service,
+    text_hash,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +104,37 @@ def shipped_vectors(
             )
     except (FileNotFoundError, KeyError, ValueError, OSError):
         return {}
+
+
+def refresh_shipped_vectors(
+    texts: Sequence[str], package: str, filename: str, check: bool, target_folder: Path
+) -> int:
+    """The body of scripts/embed_*_samples.py: rewrite a shipped vectors file, or with `check`
+    exit 1 when a shipped example has none (the test that keeps start-up free of embedding)."""
+    service = create_embedding_service("builtin")
+    if service is None:
+        print("the bundled model does not load here", file=sys.stderr)
+        return 2
+    wanted = list(dict.fromkeys(EmbeddingService.prepare(t) for t in texts))
+    if check:
+        known = shipped_vectors(service.model_id, package, filename)
+        missing = [t for t in wanted if text_hash(t) not in known]
+        if missing:
+            print(
+                f"{len(missing)} shipped examples have no precomputed vector, e.g. {missing[0]!r}"
+            )
+            return 1
+        return 0
+    vectors = asyncio.run(service.embed(wanted, Kind.QUERY))
+    target = target_folder / filename
+    np.savez_compressed(
+        target,
+        model_id=np.array(service.model_id),
+        hashes=np.array([text_hash(t) for t in wanted]),
+        vectors=vectors.astype(np.float16),
+    )
+    print(f"{len(wanted)} vectors -> {target} ({target.stat().st_size} bytes)")
+    return 0
 
 
 class EmbeddingClassifier:
