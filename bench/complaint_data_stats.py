@@ -12,19 +12,21 @@ size: the held-out set is only worth something while no training line leaks into
 
 from __future__ import annotations
 
-import re
 import statistics
 import sys
-import unicodedata
 from collections import defaultdict
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+# the same normalising and near-duplicate rules as the spam data check
+from spam_data_stats import NEAR_JACCARD, near_pairs, normalise, read_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN_DIR = ROOT / "bot" / "reputation" / "data"
 HELDOUT_DIR = ROOT / "bench" / "data" / "complaints_heldout"
 LANGS = ("en", "ru", "nl")
 KINDS = ("complaint", "other")
-NEAR_JACCARD = 0.8
 # Minimum lines per file (issue 15 asks for >= 100 complaints and >= 300 others held out in total).
 MINIMUM = {
     (TRAIN_DIR, "complaint"): 150,
@@ -32,64 +34,6 @@ MINIMUM = {
     (HELDOUT_DIR, "complaint"): 40,
     (HELDOUT_DIR, "other"): 110,
 }
-
-# Cyrillic/Latin look-alikes folded onto one alphabet so "сrурtо" and "crypto" normalise alike.
-_HOMOGLYPHS = str.maketrans(
-    {
-        "а": "a",
-        "в": "b",
-        "е": "e",
-        "ё": "e",
-        "к": "k",
-        "м": "m",
-        "н": "h",
-        "о": "o",
-        "р": "p",
-        "с": "c",
-        "т": "t",
-        "у": "y",
-        "х": "x",
-        "і": "i",
-        "0": "o",
-    }
-)
-
-
-def read_lines(path: Path) -> list[str]:
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
-
-
-def normalise(text: str) -> str:
-    """Lower-case, fold look-alikes and digits, keep letters only: catches number-swapped copies."""
-    text = unicodedata.normalize("NFKC", text).casefold().translate(_HOMOGLYPHS)
-    text = re.sub(r"\d+", "0", text)
-    return re.sub(r"[^\w]+", "", text)
-
-
-def words(text: str) -> frozenset[str]:
-    text = unicodedata.normalize("NFKC", text).casefold().translate(_HOMOGLYPHS)
-    return frozenset(w for w in re.findall(r"\w+", text) if len(w) > 2)
-
-
-def near_pairs(lines: list[str], others: list[str] | None = None) -> list[tuple[str, str, float]]:
-    """Pairs (within `lines`, or between `lines` and `others`) whose word sets mostly overlap."""
-    sets = [words(line) for line in lines]
-    other_sets = sets if others is None else [words(line) for line in others]
-    other_lines = lines if others is None else others
-    found = []
-    for i, a in enumerate(sets):
-        if len(a) < 4:
-            continue
-        start = i + 1 if others is None else 0
-        for j in range(start, len(other_sets)):
-            b = other_sets[j]
-            if len(b) < 4:
-                continue
-            score = len(a & b) / len(a | b)
-            if score >= NEAR_JACCARD:
-                found.append((lines[i], other_lines[j], score))
-    return found
 
 
 def main() -> int:
