@@ -319,11 +319,19 @@ class SpamScorer:
         self.bayes = bayes or NaiveBayes()
         self.weights = weights or Weights()
 
-    def lexical_signals(self, f: MessageFeatures, bayes_weight: float | None = None) -> dict:
-        """The signals that need no model, each already weighted."""
+    def lexical_signals(
+        self,
+        f: MessageFeatures,
+        bayes_weight: float | None = None,
+        bayes_probability: float | None = None,
+    ) -> dict:
+        """The signals that need no model, each already weighted. `bayes_probability`: Bayes'
+        answer when the caller already has it (the fusion reads it twice otherwise)."""
         w = self.weights
         bayes_weight = w.bayes if bayes_weight is None else bayes_weight
         text = f.text or ""
+        if bayes_probability is None and text:
+            bayes_probability = self.bayes.probability(text)
         folded = fold(text)
         letters = [ch for ch in text if ch.isalpha()]
         emoji = len(_EMOJI.findall(text))
@@ -346,14 +354,15 @@ class SpamScorer:
             else 0.0,
             "homoglyphs": min(w.homoglyph_cap, w.homoglyph * len(mixed_script_words(text))),
             "stop_phrases": min(w.stop_phrase_cap, w.stop_phrase * strong + w.weak_phrase * weak),
-            "bayes": round(bayes_weight * (2 * self.bayes.probability(text) - 1), 4)
-            if text
+            "bayes": round(bayes_weight * (2 * bayes_probability - 1), 4)
+            if text and bayes_probability is not None
             else 0.0,
         }
 
     def fusion_inputs(self, f: MessageFeatures, semantic: SemanticEvidence) -> dict[str, float]:
-        inputs = self.lexical_signals(f)
-        inputs["bayes"] = logit(self.bayes.probability(f.text or "")) / 10
+        bayes_probability = self.bayes.probability(f.text or "")
+        inputs = self.lexical_signals(f, bayes_probability=bayes_probability)
+        inputs["bayes"] = logit(bayes_probability) / 10
         inputs["semantic"] = logit(semantic.probability) / 5
         inputs["neighbours"] = semantic.neighbours * 10
         return inputs
