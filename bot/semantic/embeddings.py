@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import threading
+import urllib.request
 from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -86,11 +88,6 @@ class HttpBackend:
     """
 
     def __init__(self, url: str, timeout: float = 10.0) -> None:
-        import json
-        import urllib.request
-
-        self._json = json
-        self._request = urllib.request
         base = url.rstrip("/")
         self._endpoint = base if base.endswith("/embeddings") else base + "/v1/embeddings"
         self._timeout = timeout
@@ -104,12 +101,12 @@ class HttpBackend:
         self.model_id = f"remote:{self._model_name}"
 
     def _post(self, texts: list[str], kind: Kind) -> np.ndarray:
-        body = self._json.dumps({"input": texts, "input_type": kind.value}).encode()
-        request = self._request.Request(
+        body = json.dumps({"input": texts, "input_type": kind.value}).encode()
+        request = urllib.request.Request(
             self._endpoint, data=body, headers={"Content-Type": "application/json"}
         )
-        with self._request.urlopen(request, timeout=self._timeout) as response:
-            payload = self._json.loads(response.read())
+        with urllib.request.urlopen(request, timeout=self._timeout) as response:
+            payload = json.loads(response.read())
         self._model_name = str(payload.get("model", "unknown"))
         rows = sorted(payload["data"], key=lambda item: item["index"])
         vectors = np.asarray([row["embedding"] for row in rows], dtype=np.float32)
