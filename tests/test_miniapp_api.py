@@ -158,6 +158,13 @@ async def test_posts_lists_the_queue_with_empty_slots(api, steward, fake, desk):
     slots = body["empty_slots"]
     assert 5 <= len(slots) <= 6 and {s["channel"] for s in slots} == {CHANNEL}
     assert all(s["at"].endswith(("09:00:00Z", "19:00:00Z")) for s in slots)
+    # the zone's offsets over the range (and a day either side), for the page's clock
+    offsets = body["utc_offsets"]
+    assert offsets["changes"][0][0] <= (now - timedelta(days=1)).timestamp() * 1000
+    assert offsets["until"] >= (now + timedelta(days=4)).timestamp() * 1000 - 1000
+    assert (
+        offsets["changes"][0][1] == steward.settings.timezone.utcoffset(now).total_seconds() // 60
+    )
     # the other channel filter sees nothing
     status, body = await api.call("GET", "/api/posts", params={"channel": "-100999"})
     assert status == 200 and body["posts"] == [] and body["empty_slots"] == []
@@ -225,6 +232,7 @@ async def test_channels_with_slots_and_free_slots(api, steward, fake, desk):
     free = channel["free_slots"]
     assert len(free) == 6 and free == sorted(free)
     assert all(f.endswith(("10:00:00Z", "18:30:00Z")) for f in free)
+    assert body["utc_offsets"]["until"] > datetime.now(UTC).timestamp() * 1000 + 90 * 86400_000
 
 
 async def test_best_times_from_channel_statistics(api, steward, desk):

@@ -29,6 +29,7 @@ from bot.posting.calendar import (
     entry_json,
     iso,
     parse_moment,
+    utc_offsets,
 )
 from bot.posting.times import TimeError
 from storage.posts import Post
@@ -196,6 +197,7 @@ class MiniApp:
                 "timezone": self.settings.timezone.key,
                 "posts": [entry_json(e, self.settings.timezone) for e in entries],
                 "empty_slots": [{"channel": c, "at": iso(at)} for c, at in gaps],
+                "utc_offsets": utc_offsets(tz, start - timedelta(days=1), end + timedelta(days=1)),
             }
         )
 
@@ -278,9 +280,14 @@ class MiniApp:
 
     async def channels(self, request: web.Request) -> web.StreamResponse:
         infos = await self.calendar.channel_list()
+        now = datetime.fromtimestamp(self.clock(), UTC)
         return json_reply(
             {
                 "timezone": self.settings.timezone.key,
+                # free slots, best times and the pickers' "today" without the browser's Intl
+                "utc_offsets": utc_offsets(
+                    self.settings.timezone, now - timedelta(days=1), now + timedelta(days=92)
+                ),
                 "channels": [
                     {
                         "id": i.channel.chat_id,
