@@ -13,8 +13,10 @@ the weight of the page.
    (target: /api/posts p95 < 50 ms).
 2. Browser: Debian's Chromium (Playwright, `executable_path`; nothing is downloaded) at 360x740
    with the CPU throttled 4x through CDP `Emulation.setCPUThrottlingRate`; time from navigation
-   start to the agenda rendered with its posts, min/median/max over `--renders` cold loads
-   (target < 1 s). Telegram's script is replaced by the tests' stub.
+   start until the agenda's first post is on screen (Element Timing's presentation time of a
+   post's text, and no earlier than the app's own "agenda rendered" mark), min/median/max over
+   `--renders` cold loads (target < 1 s). Telegram's script is replaced by the tests' stub;
+   only that request is intercepted, and the load is awaited from the page's own world.
 3. Weight: bytes of the app's own JavaScript and CSS, vendored libraries included (target
    < 100 KB), and gzipped.
 """
@@ -188,13 +190,22 @@ async def bench_api(port: int, settings, requests: int) -> None:
         )
 
 
-# Resolves once the app has rendered the agenda with its posts (app.js sets __firstRender then).
-# Evaluated through CDP in the page's own world: Playwright's selector engine would be injected
-# and compiled on the throttled main thread while the page loads, and be counted against it.
+# Resolves with the time the first post's text was on screen: the presentation time Chromium's
+# Element Timing reports for the agenda's `elementtiming="post"` texts, once the app has also
+# marked the agenda rendered (__firstRender, set after the frame that holds the posts). Evaluated
+# through CDP in the page's own world: Playwright's selector engine would be injected and
+# compiled on the throttled main thread while the page loads, and be counted against it.
 WAIT_FOR_RENDER = """new Promise((resolve) => {
-  const check = () => (window.__firstRender
+  let painted = null;
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      if (e.identifier === 'post' && painted === null) painted = e.renderTime || e.startTime;
+    }
+  }).observe({ type: 'element', buffered: true });
+  const check = () => (window.__firstRender && painted !== null
     && document.querySelector('body[data-ready=yes] [data-post]')
-    ? resolve(window.__firstRender) : setTimeout(check, 100));
+    ? resolve([Math.max(painted, window.__firstRender), window.__firstRender])
+    : setTimeout(check, 100));
   check();
 })"""
 TIMINGS = """(() => {
@@ -277,10 +288,11 @@ async def cold_load(browser, browser_cdp, port: int, stub: str, verbose: bool) -
         "Runtime.evaluate",
         {"expression": WAIT_FOR_RENDER, "awaitPromise": True, "returnByValue": True},
     )
-    first = answer["result"]["value"]
+    first, rendered = answer["result"]["value"]
     metrics = {m["name"]: m["value"] for m in (await cdp.send("Performance.getMetrics"))["metrics"]}
     result = {
         "first": first,
+        "rendered": rendered,
         "busy": metrics["TaskDuration"] * 1000,  # main-thread time, throttled
         "items": await page.locator("[data-post]").count(),
         "load": load,
@@ -293,7 +305,8 @@ async def cold_load(browser, browser_cdp, port: int, stub: str, verbose: bool) -
         print(
             f"  page received {t['html']:.0f} ms, app.js runs {t['app'] or 0:.0f}, "
             f"DOMContentLoaded {t['dom']:.0f}, first paint {t['fcp'] or 0:.0f}, "
-            f"data ready {t['data'] or 0:.0f}, agenda rendered {first:.0f} ms "
+            f"data ready {t['data'] or 0:.0f}, agenda rendered {rendered:.0f}, "
+            f"first post on screen {first:.0f} ms "
             f"(load average {load:.1f})"
         )
     await context.close()
@@ -312,12 +325,16 @@ async def bench_browser(port: int, settings, renders: int, verbose: bool = False
             runs.append(await cold_load(browser, browser_cdp, port, stub, verbose))
         await browser.close()
     results = [r["first"] for r in runs]
+    marks = [r["rendered"] for r in runs]
     busy = [r["busy"] for r in runs]
     loads = [r["load"] for r in runs]
     print(
-        f"\nfirst render, CPU throttled 4x, 360x740, {runs[-1]['items']} posts in the agenda, "
+        f"\nfirst render (first post on screen), CPU throttled 4x, 360x740, "
+        f"{runs[-1]['items']} posts in the agenda, "
         f"{renders} cold loads: min {min(results):.0f}  median {statistics.median(results):.0f}  "
-        f"max {max(results):.0f} ms\n  main-thread task time read just after (throttled): min "
+        f"max {max(results):.0f} ms\n  the app's own 'agenda rendered' mark: min {min(marks):.0f}  "
+        f"median {statistics.median(marks):.0f}  max {max(marks):.0f} ms\n"
+        f"  main-thread task time read just after (throttled): min "
         f"{min(busy):.0f}  median {statistics.median(busy):.0f}  max {max(busy):.0f} ms; "
         f"1-minute load average during the loads {min(loads):.1f}-{max(loads):.1f} "
         f"on {os.cpu_count()} CPUs"

@@ -202,6 +202,44 @@ async def test_page_is_served_at_the_path_of_miniapp_url(api, desk):
         assert r.status == 308 and r.headers["Location"] == "/app/"
 
 
+async def test_page_files_are_versioned_cached_and_gzipped(api, desk):
+    import re
+
+    async with api.http.get(api.base + "/app/") as r:
+        page = await r.text()
+        assert r.headers["Cache-Control"] == "no-cache" and r.headers["ETag"]
+        etag = r.headers["ETag"]
+    async with api.http.get(api.base + "/app/", headers={"If-None-Match": etag}) as r:
+        assert r.status == 304
+    urls = re.findall(r"""["'](\.?/?static/[\w./-]+\?v=\w+)["']""", page)
+    # the stylesheet, the entry module and each vendored module (import map and preload alike)
+    assert {u.lstrip("./").split("?")[0] for u in urls} >= {
+        "static/app.css",
+        "static/app.js",
+        "static/vendor/preact.mjs",
+        "static/vendor/hooks.mjs",
+        "static/vendor/htm.mjs",
+    }
+    assert len({u.split("?v=")[1] for u in urls}) == 1  # one release, one version
+    for url in urls:
+        async with api.http.get(
+            api.base + "/app/" + url.lstrip("./"), headers={"Accept-Encoding": "gzip"}
+        ) as r:
+            assert r.status == 200, url
+            assert "immutable" in r.headers["Cache-Control"]
+            assert r.headers.get("Content-Encoding") == "gzip"
+            assert len(await r.read()) > 100  # aiohttp inflates it again
+    version = urls[0].split("?v=")[1]
+    async with api.http.get(api.base + f"/app/static/i18n/ru.json?v={version}") as r:
+        assert (await r.json())["title"] and "immutable" in r.headers["Cache-Control"]
+    # an old or missing version is only revalidated; what is not there is a 404
+    async with api.http.get(api.base + "/app/static/app.js?v=old") as r:
+        assert r.status == 200 and r.headers["Cache-Control"] == "no-cache"
+    for missing in ("static/nope.js", "static/../web.py", "static/vendor/"):
+        async with api.http.get(api.base + "/app/" + missing) as r:
+            assert r.status == 404, missing
+
+
 async def test_published_posts_carry_reactions_and_er(api, steward, fake, desk):
     stats = steward.app.stats.repo
     fake.chats[CHANNEL].member_count = 200  # asked for when the post goes out

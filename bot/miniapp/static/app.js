@@ -213,7 +213,7 @@ function PostItem({ entry, channels, onOpen }) {
     ${post.preview && post.preview.thumb && html`<${Thumb} post=${post} />`}
     <span class="body">
       <div class="ch">#${post.id} · ${channels[post.channel] || post.channel_title}</div>
-      <div class="pv">${previewText(post)}</div>
+      <div class="pv" elementtiming="post">${previewText(post)}</div>
       ${stats && html`<div class="st">${stats}</div>`}
     </span>
     <span class=${`badge ${post.status}`}>${t(post.status)}</span>
@@ -514,7 +514,7 @@ function App() {
 // server's default range for /posts is the agenda.
 const early = window.__boot && window.__boot.lang === LANG ? window.__boot : null; // see index.html
 const BOOT = {
-  strings: (early ? early.strings : fetch(`static/i18n/${LANG}.json`)).then((r) => r.json()).then((s) => { STRINGS = s; }),
+  strings: (early ? early.strings : fetch(`static/i18n/${LANG}.json${new URL(import.meta.url).search}`)).then((r) => r.json()).then((s) => { STRINGS = s; }),
   channels: early ? early.channels.then(answer) : api('GET', '/channels'),
   agenda: early ? early.agenda.then(answer) : api('GET', '/posts'),
 };
