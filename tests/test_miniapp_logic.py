@@ -231,3 +231,19 @@ def test_miniapp_url_command_needs_miniapp_url(monkeypatch, capsys):
     monkeypatch.setenv("BOT_TOKEN", TOKEN)
     assert main(["--env-file", os.devnull, "miniapp-url", "--user-id", "1"]) == 2
     assert "MINIAPP_URL" in capsys.readouterr().err
+
+
+# --- the menu button ----------------------------------------------------------------------------
+
+
+def test_menu_button_plan():
+    from bot.miniapp.menu import MenuChange, plan
+    from storage.menu_buttons import MenuButtonState
+
+    en = MenuButtonState("https://a.example/app/", "en")
+    assert plan(en, None) is MenuChange.SET
+    assert plan(en, en) is MenuChange.NONE
+    assert plan(en, MenuButtonState("https://a.example/app/", "ru")) is MenuChange.SET
+    assert plan(en, MenuButtonState("https://old.example/app/", "en")) is MenuChange.SET
+    assert plan(None, en) is MenuChange.RESET
+    assert plan(None, None) is MenuChange.NONE
