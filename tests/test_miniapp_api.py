@@ -323,6 +323,30 @@ async def test_moved_post_is_published_at_the_new_time_once(api, steward, fake, 
     assert len(channel_copies(fake)) == 1
 
 
+async def test_the_calendar_shows_what_queue_shows(api, steward, fake, desk):
+    """A manager opening the app sees the posts /queue lists, before and after a change in it."""
+    import re
+
+    chat, manager = desk
+    ids = [await queue_post(steward, fake, desk, h * 3600, f"Post {h}") for h in (1, 5, 30)]
+    assert (await api.call("DELETE", f"/api/posts/{ids[1]}"))[0] == 200
+
+    async def in_queue() -> set[int]:
+        mark = fake.mark()
+        await fake.send_message(chat, manager, "/queue")
+        await steward.idle()
+        return {
+            int(m[1])
+            for c in fake.calls_of("sendMessage", since=mark)
+            if (m := re.match(r"\S+ #(\d+) · News", c.plain))
+        }
+
+    status, body = await api.call("GET", "/api/posts")
+    assert status == 200
+    shown = {p["id"] for p in body["posts"] if p["status"] == "queued"}
+    assert shown == await in_queue() == {ids[0], ids[2]}
+
+
 async def test_moved_later_is_not_published_at_the_old_time(api, steward, fake, desk):
     post_id = await queue_post(steward, fake, desk, 1.5)
     later = datetime.now(UTC) + timedelta(hours=2)
