@@ -487,7 +487,7 @@ function App() {
 
   const days = useMemo(() => (data ? byDay(data) : {}), [data]);
   if (fatal) return html`<div class="note" data-fatal="yes">${fatal}</div>`;
-  if (!labels) return html`<div class="boot" aria-busy="true"></div>`;
+  if (!labels) return html`<div class="boot" aria-busy="true"><header><div class="bar"><h1>📅</h1></div><div class="tabs"></div></header></div>`;
   const names = Object.fromEntries(channels.map((c) => [c.id, c.title]));
   const pickView = (v) => { haptic.pick(); setView(v); if (v !== 'agenda') setAnchor(today()); };
   return html`<div>
