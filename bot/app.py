@@ -245,6 +245,7 @@ class Steward:
         self.migrations.after_move(self._chat_moved)
         self.outbound.chats = self.migrations
         self.in_flight = InFlightMiddleware()
+        self._background: set[asyncio.Task[Any]] = set()
         self.semantic_training: asyncio.Task[None] | None = None
         self.started = asyncio.Event()
         self.dispatcher = self._build_dispatcher()
@@ -343,6 +344,9 @@ class Steward:
         bus.subscribe("roles", self.roles.forget)
         self.faq.on_change = lambda: bus.announce("faq", None)
         bus.subscribe("faq", lambda _: self.faq.invalidate())
+        self.campaigns.on_change = lambda: bus.announce("campaign-links", None)
+        bus.subscribe("campaign-links", lambda _: self.campaigns.forget())
+        bus.subscribe("chat-moved", self._chat_moved_elsewhere)
         self.stats.once = self.jobs.once
         self.giveaways.shared = self.cluster.shared
         if self.cluster.shared:
@@ -371,11 +375,8 @@ class Steward:
         """After an upgraded group's rows moved: nothing cached may still answer for either id,
         timers follow the chat, and what members act on (a giveaway's button) is there again."""
         old, new = moved.old_chat_id, moved.new_chat_id
-        for chat_id in (old, new):
-            self.moderation.forget_chat(chat_id)
-            self.roles.invalidate(chat_id)
-        self.faq.invalidate()
-        self.support_repo.forget_routes()
+        self._forget_moved(old, new)
+        self.cluster.bus.announce("chat-moved", [old, new])
         self.captcha.moved(old, new, moved.captchas)
         if moved.first:
             await register_group_admin_menu(self.bot, self.i18n, self.settings.languages, new)
@@ -384,6 +385,22 @@ class Steward:
                 await self.giveaways.announce_again(giveaway_id)
             except TelegramAPIError as exc:
                 logger.warning("giveaway %s not announced in %s: %s", giveaway_id, new, exc)
+
+    def _forget_moved(self, old: int, new: int) -> None:
+        for chat_id in (old, new):
+            self.moderation.forget_chat(chat_id)
+            self.roles.invalidate(chat_id)
+        self.faq.invalidate()
+        self.support_repo.forget_routes()
+
+    def _chat_moved_elsewhere(self, moved: list[int] | None) -> None:
+        """Another worker moved an upgraded group's rows: forget both ids here too and learn
+        where the group went (None: anything may have changed while disconnected)."""
+        if moved is not None:
+            self._forget_moved(*moved)
+        task = asyncio.get_running_loop().create_task(self.migrations.load())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _chat_title(self, chat_id: int) -> str:
         chat = await ChatRepository(self.db).get(chat_id)

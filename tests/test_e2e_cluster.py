@@ -200,3 +200,27 @@ async def test_a_second_polling_worker_refuses_to_start(
     again = RunningBot(fake=fake, settings=settings_for(envs[1]), env=envs[1])
     await again.start()
     await again.stop()
+
+
+async def test_two_workers_together_send_at_most_30_messages_a_second(
+    fake: FakeTelegram, workers: list[Worker]
+) -> None:
+    """Telegram counts the bot's messages, not a process's: both workers' sends, as the fake
+    Telegram receives them, stay within 30 in any second."""
+    users = [fake.user(3000 + i, f"R{i}") for i in range(90)]
+    for user in users:
+        fake.start_bot(user)
+    since = fake.mark()
+    bots = [w.app.bot for w in workers if w.app is not None]
+    await asyncio.gather(
+        *(bots[i % 2].send_message(u["id"], f"note {i}") for i, u in enumerate(users))
+    )
+    times = sorted(c.at for c in fake.calls_of("sendMessage", since))
+    assert len(times) == 90
+    busiest, start = 0, 0
+    for end, t in enumerate(times):
+        while t - times[start] >= 0.95:  # a few ms of the request's way between the workers
+            start += 1
+        busiest = max(busiest, end - start + 1)
+    assert busiest <= 30
+    assert times[-1] - times[0] >= 2.0  # 90 at 30/s: the last third after two seconds
