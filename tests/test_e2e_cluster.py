@@ -19,7 +19,7 @@ from bot.app import Steward
 from bot.cluster import AnotherPollerError
 from tests.cluster_harness import Balancer, Worker, worker_database, worker_env
 from tests.fake_telegram import FakeTelegram
-from tests.harness import RunningBot, make_env, settings_for
+from tests.harness import MANAGER_ID, RunningBot, make_env, settings_for
 
 
 @pytest.fixture
@@ -224,3 +224,29 @@ async def test_two_workers_together_send_at_most_30_messages_a_second(
         busiest = max(busiest, end - start + 1)
     assert busiest <= 30
     assert times[-1] - times[0] >= 2.0  # 90 at 30/s: the last third after two seconds
+
+
+async def test_an_albums_parts_sent_one_by_one_to_two_workers_make_one_album(
+    fake: FakeTelegram, workers: list[Worker]
+) -> None:
+    """Telegram sends a chat's next update only once the last was answered: album parts are
+    answered at once, and the first one collects the others whichever worker they reach."""
+    manager = fake.user(MANAGER_ID, "Manny")
+    chat = fake.private_chat(manager)
+    async with Balancer(workers) as balancer:
+        for n in range(3):
+            part = fake.new_message(
+                chat,
+                manager,
+                media_group_id="album-1",
+                photo=[{"file_id": f"ph{n}", "file_unique_id": f"u{n}", "width": 9, "height": 9}],
+                **({"caption": "Our trip"} if n == 0 else {}),
+            )
+            started = time.monotonic()
+            await balancer.deliver(fake.webhook_update({"message": part}), n % 2)
+            assert time.monotonic() - started < 0.5  # not after the album's wait
+    panel = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await asyncio.sleep(1.5)  # long enough for a second album to show up, if any
+    panels = [c for c in fake.calls_of("sendMessage") if c.plain.startswith("📝 New post")]
+    assert panels == [panel]
+    assert panel.plain.startswith("📝 New post: album of 3") and "Our trip" in panel.plain

@@ -6,6 +6,11 @@ only after the update was handled: a worker that dies mid-update never answered,
 is handled elsewhere. The retry of an update that was handled already is answered at once; one
 that arrives while the first delivery is still being handled waits for its outcome (or asks
 Telegram to come back later) instead of being handled a second time.
+
+Telegram's webhook sends one chat's updates one at a time (the next once the last was answered,
+a failed one retried before the next), so answering after handling also keeps a chat's order
+across workers; the chat lock holds a retry that overtakes a slow first delivery. Album parts
+are the exception: answered at once and handled after, since the first part waits for the others.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ def chat_of(update: Update) -> int | None:
 
 def is_album_part(update: Update) -> bool:
     """Album parts are collected together (bot.posting.albums): the first waits for the
-    others, so they must not queue behind it."""
+    others, so neither Telegram's per-chat queue nor the chat lock may hold them back."""
     message = update.message or update.channel_post
     return message is not None and message.media_group_id is not None
 
@@ -60,15 +65,35 @@ class OnceRequestHandler(SimpleRequestHandler):
         if claim is Claim.BUSY:
             # still being handled elsewhere: Telegram delivers it again later
             return web.Response(status=503, text="busy")
+        if is_album_part(update):
+            # Telegram sends the album's next part only once this one is answered, and the
+            # first part waits for the others (bot.posting.albums): answer now, handle after.
+            task = asyncio.create_task(self._handle_later(bot, update))
+            self._background_feed_update_tasks.add(task)
+            task.add_done_callback(self._background_feed_update_tasks.discard)
+            return web.json_response({})
+        await self._handle(bot, update, locked=True)
+        return web.json_response({})
+
+    async def _handle_later(self, bot: Bot, update: Update) -> None:
+        try:
+            await self._handle(bot, update, locked=False)
+        except Exception:
+            logger.exception("update %s (an album part) failed", update.update_id)
+
+    async def _handle(self, bot: Bot, update: Update, *, locked: bool) -> None:
+        """Handle a claimed update; the claim is released if the handling fails, so that
+        Telegram's next delivery is handled again."""
+        ledger = self.cluster.ledger
         keeper = asyncio.create_task(self._keep(update.update_id))
         try:
             chat_id = chat_of(update)
-            locked = (
+            lock = (
                 self.cluster.chat_locks.lock(chat_id)
-                if chat_id is not None and not is_album_part(update)
+                if locked and chat_id is not None
                 else contextlib.nullcontext()
             )
-            async with locked:
+            async with lock:
                 await self.dispatcher.feed_update(bot, update, **self.data)
         except BaseException:
             await ledger.release(update.update_id)
@@ -76,7 +101,6 @@ class OnceRequestHandler(SimpleRequestHandler):
         finally:
             keeper.cancel()
         await ledger.finish(update.update_id)
-        return web.json_response({})
 
     async def _keep(self, update_id: int) -> None:
         while True:
