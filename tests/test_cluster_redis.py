@@ -69,9 +69,10 @@ async def test_one_chat_at_a_time_across_workers_other_chats_in_parallel(workers
     assert other[0] < first[1] and first[0] < other[1]  # another chat: meanwhile
 
 
-def _busiest_second(times: list[float], jitter: float = 0.05) -> int:
+def _busiest_second(times: list[float], jitter: float = 0.2) -> int:
     """The most sends in any second, as this process saw them: a send is recorded a few ms
-    after Redis granted it (on Redis's clock), so windows of one second less that much."""
+    after Redis granted it (on Redis's clock), more on a loaded machine: windows of one second
+    less that much (two unshared budgets still show 60)."""
     times = sorted(times)
     best, start = 0, 0
     for end, t in enumerate(times):
