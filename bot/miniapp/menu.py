@@ -105,7 +105,9 @@ class MenuButtons:
             return change, delivery
 
     async def sync(self) -> dict[str, int]:
-        """Every manager and every user who was given a button: at start-up and hourly."""
+        """Every manager and every user who was given a button: at start-up and hourly (read
+        again first: with several workers, another may have set some meanwhile)."""
+        await self.load()
         counts: dict[str, int] = defaultdict(int)
         for user_id in sorted(self.settings.manager_ids | set(self._given)):
             change, delivery = await self.ensure(user_id)
