@@ -2,7 +2,7 @@
 
 Why apart from `semantic_spam`: that module is the numpy model; this one decides when vectors are
 computed (never on the event loop), reuses the vectors of the shipped samples that come
-precomputed in `data/sample_vectors.npz` (so a start does not embed two thousand texts), and keeps
+precomputed in `data/sample_vectors.npz` (so a start does not embed four thousand texts), and keeps
 the bot working while the model trains or when there is no model at all (`probability` is then
 None and the scorer uses its other signals).
 """
