@@ -33,9 +33,9 @@ Pure numpy, no aiogram, no model: vectors are given, so this is unit-tested with
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 
@@ -63,9 +63,10 @@ class Thresholds:
 CALIBRATED = Thresholds()
 
 
-class Similarity(NamedTuple):
-    score: float  # language-centred fusion: which entry
-    raw: float  # plain cosine fusion: how close to the FAQ at all
+# Per entry: (score, raw). The language-centred fusion ranks the entries; the plain cosine
+# fusion says how close the question is to the FAQ at all. A plain tuple: one per entry per
+# question, built in C by zip.
+Similarity = tuple[float, float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +79,11 @@ class EntryVectors:
 
 
 class SemanticIndex:
-    """Matrices of every phrasing, answer and phrasing centroid, plain and language-centred; a
-    lookup is a handful of mat-vecs."""
+    """Every phrasing, answer and phrasing centroid, plain and language-centred.
+
+    A lookup costs one mat-vec over the phrasings (the largest matrix, kept once: a centred
+    phrasing's similarity to the centred question follows from the plain one and a few
+    precomputed products with the language means) and two over the centroids and answers."""
 
     def __init__(self, entries: Iterable[EntryVectors], dim: int) -> None:
         entries = [e for e in entries if len(e.phrasings)]
@@ -91,35 +95,40 @@ class SemanticIndex:
         sizes = np.array([len(e.phrasings) for e in entries], dtype=np.int64)
         self._starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
         answers = _stack([v for e in entries for v in e.answers], dim)
-        self._answer_owner = np.array(
-            [i for i, e in enumerate(entries) for _v in e.answers], dtype=np.int64
-        )
+        owners = np.array([i for i, e in enumerate(entries) for _v in e.answers], dtype=np.int64)
         self._has_answer = np.zeros(count, dtype=bool)
-        self._has_answer[self._answer_owner] = True
-        phrasing_languages = [
-            lang for e in entries for lang in _languages(e.phrasing_languages, e.phrasings)
+        self._has_answer[owners] = True
+        # answers are grouped by entry, so each entry's best answer is a reduceat
+        self._answer_starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])[
+            : int(self._has_answer.sum())
         ]
-        answer_languages = [
-            lang for e in entries for lang in _languages(e.answer_languages, e.answers)
-        ]
-        names, query_means, row_means = _language_means(phrasings, phrasing_languages, dim)
-        _n, _m, answer_row_means = _language_means(answers, answer_languages, dim)
-        self._language_names = names
-        self._query_means = query_means
-        self._language_directions = _normalise(query_means)
-        self._plain = self._matrices(phrasings, answers, count)
-        self._centred = self._matrices(
-            _normalise(phrasings - row_means), _normalise(answers - answer_row_means), count
+        languages, codes = _codes(
+            [lang for e in entries for lang in _languages(e.phrasing_languages, e.phrasings)]
         )
-
-    def _matrices(
-        self, phrasings: np.ndarray, answers: np.ndarray, count: int
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if count:
-            centroids = _normalise(np.add.reduceat(phrasings, self._starts, axis=0))
-        else:
-            centroids = np.zeros((0, self.dim), dtype=np.float32)
-        return phrasings, centroids, answers
+        _answer_languages, answer_codes = _codes(
+            [lang for e in entries for lang in _languages(e.answer_languages, e.answers)]
+        )
+        means = _language_means(phrasings, codes, len(languages), dim)
+        answer_means = _language_means(answers, answer_codes, len(_answer_languages), dim)
+        self._language_names = languages
+        self._means = means
+        self._directions = _normalise(means)
+        self._phrasings = phrasings
+        self._codes = codes
+        centred = phrasings - means[codes]
+        norms = np.maximum(np.linalg.norm(centred, axis=1), 1e-12)
+        self._inverse_norms = (1.0 / norms).astype(np.float32)
+        # per question language l, the part of (p - m_p)·(q - m_l) that does not depend on q:
+        # m_p·m_l - p·m_l, one row per language
+        self._offsets = np.ascontiguousarray(
+            ((means @ means.T)[codes] - phrasings @ means.T).T, dtype=np.float32
+        )
+        centred = centred / norms[:, None]
+        plain_centroids = _centroids(phrasings, self._starts, count, dim)
+        centred_centroids = _centroids(centred, self._starts, count, dim)
+        centred_answers = _normalise(answers - answer_means[answer_codes])
+        self._plain_rest = np.vstack([plain_centroids, answers]).astype(np.float32)
+        self._centred_rest = np.vstack([centred_centroids, centred_answers]).astype(np.float32)
 
     def __len__(self) -> int:
         return len(self.entry_ids)
@@ -128,25 +137,35 @@ class SemanticIndex:
         """The FAQ language whose mean wording is nearest to the question."""
         if not len(self._language_names):
             return None
-        return self._language_names[int(np.argmax(self._language_directions @ query))]
+        return self._language_names[int(np.argmax(self._directions @ query))]
 
     def scores(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(centred, plain) fused similarity per entry, in `entry_ids` order."""
         if not self.entry_ids:
             empty = np.zeros(0, dtype=np.float32)
             return empty, empty
-        mean = self._query_means[int(np.argmax(self._language_directions @ query))]
-        centred = _normalise((query - mean)[None, :])[0]
-        return self._fuse(self._centred, centred), self._fuse(self._plain, query)
+        query = np.asarray(query, dtype=np.float32)
+        language = int(np.argmax(self._directions @ query))
+        mean = self._means[language]
+        shifted = query - mean
+        shifted_norm = max(float(np.linalg.norm(shifted)), 1e-12)
+        plain = self._phrasings @ query
+        # (p - m_p)·(q - m) = p·q - m_p·q + (m_p·m - p·m), over |p - m_p| |q - m|
+        centred = (plain - (self._means @ query)[self._codes] + self._offsets[language]) * (
+            self._inverse_norms / shifted_norm
+        )
+        count = len(self.entry_ids)
+        return (
+            self._fuse(centred, self._centred_rest @ (shifted / shifted_norm), count),
+            self._fuse(plain, self._plain_rest @ query, count),
+        )
 
-    def _fuse(self, matrices: tuple[np.ndarray, np.ndarray, np.ndarray], query: np.ndarray):
-        phrasings, centroids, answers = matrices
-        best = np.maximum.reduceat(phrasings @ query, self._starts)
-        centroid = centroids @ query
+    def _fuse(self, phrasing_scores: np.ndarray, rest: np.ndarray, count: int) -> np.ndarray:
+        best = np.maximum.reduceat(phrasing_scores, self._starts)
+        centroid = rest[:count]
         answer = best.copy()  # an entry without a text answer (a copied message) leans on wordings
-        if len(answers):
-            answer[self._has_answer] = -1.0
-            np.maximum.at(answer, self._answer_owner, answers @ query)
+        if len(self._answer_starts):
+            answer[self._has_answer] = np.maximum.reduceat(rest[count:], self._answer_starts)
         total = WEIGHT_PHRASING + WEIGHT_ANSWER + WEIGHT_CENTROID
         return (
             WEIGHT_PHRASING * best + WEIGHT_ANSWER * answer + WEIGHT_CENTROID * centroid
@@ -154,35 +173,36 @@ class SemanticIndex:
 
     def score_map(self, query: np.ndarray) -> dict[int, Similarity]:
         centred, plain = self.scores(query)
-        return {
-            entry_id: Similarity(score, raw)
-            for entry_id, score, raw in zip(
-                self.entry_ids, centred.tolist(), plain.tolist(), strict=True
-            )
-        }
+        pairs = zip(centred.tolist(), plain.tolist(), strict=True)
+        return dict(zip(self.entry_ids, pairs, strict=True))
 
 
 def _languages(languages: Sequence[str], vectors: Sequence[np.ndarray]) -> list[str]:
     return list(languages) if len(languages) == len(vectors) else [""] * len(vectors)
 
 
-def _language_means(
-    vectors: np.ndarray, languages: list[str], dim: int
-) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Each language's mean vector (shrunk towards the FAQ-wide mean, itself shrunk towards
-    zero), the list of languages, and every row's own language mean."""
+def _codes(languages: list[str]) -> tuple[list[str], np.ndarray]:
     names = sorted(set(languages))
-    if not names:
-        return [], np.zeros((0, dim), dtype=np.float32), np.zeros((0, dim), dtype=np.float32)
-    overall = vectors.sum(axis=0) / (len(vectors) + PRIOR_TEXTS)
-    codes = np.array([names.index(lang) for lang in languages], dtype=np.int64)
-    sums = np.zeros((len(names), dim), dtype=np.float64)
-    np.add.at(sums, codes, vectors)
-    counts = np.bincount(codes, minlength=len(names)).astype(np.float64)[:, None]
-    means = ((sums + LANGUAGE_PRIOR_TEXTS * overall) / (counts + LANGUAGE_PRIOR_TEXTS)).astype(
-        np.float32
-    )
-    return names, means, means[codes]
+    index = {name: i for i, name in enumerate(names)}
+    return names, np.array([index[lang] for lang in languages], dtype=np.int64)
+
+
+def _language_means(vectors: np.ndarray, codes: np.ndarray, count: int, dim: int) -> np.ndarray:
+    """Each language's mean vector, shrunk towards the FAQ-wide mean, itself shrunk towards
+    zero: a small FAQ is hardly centred, a language with few wordings leans on the others."""
+    if not count:
+        return np.zeros((0, dim), dtype=np.float32)
+    overall = vectors.sum(axis=0, dtype=np.float64) / (len(vectors) + PRIOR_TEXTS)
+    sums = np.stack([vectors[codes == k].sum(axis=0, dtype=np.float64) for k in range(count)])
+    counts = np.bincount(codes, minlength=count).astype(np.float64)[:, None]
+    means = (sums + LANGUAGE_PRIOR_TEXTS * overall) / (counts + LANGUAGE_PRIOR_TEXTS)
+    return means.astype(np.float32)
+
+
+def _centroids(phrasings: np.ndarray, starts: np.ndarray, count: int, dim: int) -> np.ndarray:
+    if not count:
+        return np.zeros((0, dim), dtype=np.float32)
+    return _normalise(np.add.reduceat(phrasings, starts, axis=0))
 
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:
@@ -194,6 +214,10 @@ def _stack(vectors: list[np.ndarray], dim: int) -> np.ndarray:
     if not vectors:
         return np.zeros((0, dim), dtype=np.float32)
     return np.vstack(vectors).astype(np.float32, copy=False)
+
+
+def _by_score(item: tuple[int, Similarity]) -> float:
+    return item[1][0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,26 +235,25 @@ def decide(
 ) -> HybridDecision:
     """Answer, suggest or stay silent from the entries' similarities (already limited to what
     the chat may see) and what the lexical matcher alone would do."""
-    ranked = sorted(semantic.items(), key=lambda kv: -kv[1].score)
+    ranked = heapq.nlargest(3, semantic.items(), key=_by_score)
     if not ranked:
         return HybridDecision("none", None, [])
-    (best, similarity) = ranked[0]
-    runner_id, runner = ranked[1] if len(ranked) > 1 else (None, Similarity(0.0, 0.0))
-    score = similarity.score
-    match = Match(best, score, runner.score, runner_id)
-    clear = score >= limits.answer_at and score - runner.score >= limits.margin
+    best, (score, raw) = ranked[0]
+    runner_id, (runner, _raw) = ranked[1] if len(ranked) > 1 else (None, (0.0, 0.0))
+    match = Match(best, score, runner, runner_id)
+    clear = score >= limits.answer_at and score - runner >= limits.margin
     agreed = lexical_kind == "answer" and lexical_best == best
-    if similarity.raw >= limits.raw_at and (clear or agreed):
+    if raw >= limits.raw_at and (clear or agreed):
         kind = "answer"
-    elif score >= limits.suggest_from and similarity.raw >= limits.suggest_raw_at:
+    elif score >= limits.suggest_from and raw >= limits.suggest_raw_at:
         kind = "suggest"
     else:
         kind = "none"
     suggestions = [
         entry_id
-        for entry_id, value in ranked[:3]
-        if value.score >= limits.suggest_from
-        and value.raw >= limits.suggest_raw_at
-        and value.score >= score - limits.suggest_within
+        for entry_id, (value, value_raw) in ranked
+        if value >= limits.suggest_from
+        and value_raw >= limits.suggest_raw_at
+        and value >= score - limits.suggest_within
     ]
     return HybridDecision(kind, match, suggestions)
