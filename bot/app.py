@@ -73,6 +73,7 @@ from bot.roles import RoleService
 from bot.semantic import create_embedding_service
 from bot.stats import charts
 from bot.stats.service import StatsService
+from bot.support.service import SupportService
 from handlers import build_routers, register_error_handler
 from handlers.campaigns import CampaignMiddleware
 from handlers.faq import GroupMessagesMiddleware
@@ -218,6 +219,7 @@ class Steward:
             settings.timezone,
         )
         self.support_repo = SupportRepository(self.db)
+        self.support = SupportService(self.support_repo, settings.support_chat_id)
         self.reputation = ReputationService(
             ReputationRepository(self.db),
             ComplaintClassifier(self.embeddings),
@@ -270,7 +272,7 @@ class Steward:
             "albums": AlbumCollector(),
             "faq": self.faq,
             "faq_repo": self.faq.repo,
-            "support_repo": self.support_repo,
+            "support": self.support,
             "reputation": self.reputation,
             "reputation_notes": self.reputation_notes,
             "migrations": self.migrations,

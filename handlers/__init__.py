@@ -18,12 +18,14 @@ from handlers import (
     engagement,
     errors,
     faq,
+    faq_entries,
     membership,
     moderation,
     posting,
     reputation,
     start,
     stats,
+    support,
 )
 
 
@@ -51,9 +53,11 @@ def build_routers(command_middlewares: Sequence[BaseMiddleware] = ()) -> list[Ro
         reputation.create_router(),  # /watch, complaint buttons, 👎 reactions
         posting.create_router(),  # scheduled posts
         posting.create_input_router(),  # a manager's answer to "send the new time"
-        faq.create_router(),  # FAQ commands and buttons, /setsupport, /block
+        faq_entries.create_router(),  # /faq_add, /faq_edit, … and undo
+        faq.create_router(),  # /faq, 👍/👎 and "Did you mean…"
+        support.create_router(),  # /setsupport, /block, staff replies in private, Add to FAQ
         compose.create_router(),  # a manager's message in private becomes a draft post
-        faq.create_relay_router(),  # a member's message in private goes to the team
+        support.create_relay_router(),  # a member's message in private goes to the team
     )
     return [
         membership.create_router(),  # joins, leaves, captcha

@@ -24,6 +24,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
 from bot.edits import edit_or_same
+from bot.links import message_link
 from bot.moderation.args import ArgumentError, parse_action_args, parse_warn_limit
 from bot.moderation.blocklist import BadPattern, parse_filter
 from bot.moderation.durations import format_duration
@@ -38,7 +39,6 @@ from bot.moderation.service import (
 )
 from bot.private import PrivateNotes
 from bot.roles import RoleService
-from handlers.faq import message_link
 from storage.chats import UserRepository
 from storage.moderation import MODES, ModerationRepository
 from storage.outbox import OutboxState

@@ -36,6 +36,8 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.config import Settings
+from bot.filters import group_member_message
+from bot.links import message_link
 from bot.middlewares import is_command_text
 from bot.private import PrivateNotes
 from bot.reputation.mood import DISLIKE, DayMood, Spike
@@ -49,7 +51,6 @@ from bot.reputation.service import (
 )
 from bot.reputation.watch import MAX_TERM, MAX_WATCHES, Watch, WatchArgsError, parse_watch_args
 from bot.topics import thread_of
-from handlers.faq import group_member_message, message_link
 from storage.reputation import Mention
 
 logger = logging.getLogger(__name__)
@@ -254,10 +255,7 @@ class ReputationMiddleware(BaseMiddleware):
         text = event.text or event.caption or ""
         if not text or not await group_member_message(event):
             return result
-        settings: Settings = data["settings"]
-        if event.chat.id == settings.support_chat_id or event.chat.id in (
-            await data["support_repo"].support_chats()
-        ):
+        if await data["support"].is_staff_chat(event.chat.id):
             return result  # staff talking among themselves
         user = event.from_user
         message = GroupMessage(
