@@ -50,6 +50,7 @@ from bot.miniapp.buttons import set_menu_buttons
 from bot.miniapp.web import ACCESS_LOG_FORMAT, MiniApp
 from bot.moderation import language
 from bot.moderation.outbox import LogOutbox
+from bot.moderation.reports import ReportLimiter
 from bot.moderation.service import ModerationService
 from bot.moderation.spam import (
     SpamScorer,
@@ -59,6 +60,7 @@ from bot.moderation.spam import (
     read_samples,
     sample_files,
 )
+from bot.moderation.targets import TargetResolver
 from bot.moderation.understanding import SemanticSpamClassifier
 from bot.outbound import OutboundMiddleware
 from bot.posting.albums import AlbumCollector
@@ -78,7 +80,6 @@ from handlers import build_routers, register_error_handler
 from handlers.campaigns import CampaignMiddleware
 from handlers.faq import GroupMessagesMiddleware
 from handlers.miniapp import edit_in_chat_sender
-from handlers.moderation import ReportLimiter
 from handlers.protection import Captcha, ProtectionMiddleware
 from handlers.reputation import ReputationMiddleware, ReputationNotes
 from handlers.stats import StatsMiddleware
@@ -255,6 +256,7 @@ class Steward:
             "chats": ChatRepository(self.db),
             "mod_repo": self.mod_repo,
             "moderation": self.moderation,
+            "targets": TargetResolver(self.users, self.roles, self.settings.bot_id),
             "captcha": self.captcha,
             "report_limiter": ReportLimiter(),
             "quiz_repo": self.quiz_repo,
