@@ -33,6 +33,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.campaigns.service import CampaignService
 from bot.chat_migration import ChatMigrations
+from bot.chat_registry import ChatRegistry
 from bot.commands import N_, register_command_menus, register_group_admin_menu
 from bot.config import Settings
 from bot.engagement.giveaways import GiveawayService
@@ -49,6 +50,7 @@ from bot.middlewares import (
 from bot.miniapp.buttons import set_menu_buttons
 from bot.miniapp.web import ACCESS_LOG_FORMAT, MiniApp
 from bot.moderation import language
+from bot.moderation.captcha import Captcha
 from bot.moderation.outbox import LogOutbox
 from bot.moderation.reports import ReportLimiter
 from bot.moderation.service import ModerationService
@@ -80,7 +82,7 @@ from handlers import build_routers, register_error_handler
 from handlers.campaigns import CampaignMiddleware
 from handlers.faq import GroupMessagesMiddleware
 from handlers.miniapp import edit_in_chat_sender
-from handlers.protection import Captcha, ProtectionMiddleware
+from handlers.protection import ProtectionMiddleware
 from handlers.reputation import ReputationMiddleware, ReputationNotes
 from handlers.stats import StatsMiddleware
 from storage.campaigns import CampaignRepository
@@ -254,6 +256,7 @@ class Steward:
             "users": self.users,
             "notes": self.notes,
             "chats": ChatRepository(self.db),
+            "chat_registry": ChatRegistry(ChatRepository(self.db), self.channel_repo),
             "mod_repo": self.mod_repo,
             "moderation": self.moderation,
             "targets": TargetResolver(self.users, self.roles, self.settings.bot_id),

@@ -59,7 +59,7 @@ class StatsMiddleware(BaseMiddleware):
                 and origin is not None
                 and origin.type == "channel"
             ):
-                await self.stats.repo.add_comment(origin.chat.id, origin.message_id)
+                await self.stats.comment(origin.chat.id, origin.message_id)
         elif isinstance(event, ChatMemberUpdated):
             old, new = event.old_chat_member.status, event.new_chat_member.status
             if old in GONE and new in MEMBER:

@@ -319,6 +319,15 @@ class ModerationService:
         await self._telegram(self.bot.unban_chat_member(chat_id, target.id, only_if_banned=True))
         return await self._record(chat_id, actor, target, "kick", reason, **audit)
 
+    async def restrict(self, chat_id: int, user_id: int, permissions: ChatPermissions) -> None:
+        """Unrecorded: the captcha's mute of a newcomer, and its release."""
+        await self._telegram(self.bot.restrict_chat_member(chat_id, user_id, permissions))
+
+    async def remove(self, chat_id: int, user_id: int) -> None:
+        """Unrecorded kick (the captcha records its own "captcha_kick")."""
+        await self._telegram(self.bot.ban_chat_member(chat_id, user_id))
+        await self._telegram(self.bot.unban_chat_member(chat_id, user_id, only_if_banned=True))
+
     async def delete(self, chat_id: int, message_id: int) -> bool:
         try:
             return bool(await self.bot.delete_message(chat_id, message_id))
