@@ -31,6 +31,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from bot.campaigns.joins import CampaignMiddleware
 from bot.campaigns.service import CampaignService
 from bot.chat_migration import ChatMigrations
 from bot.chat_registry import ChatRegistry
@@ -68,10 +69,13 @@ from bot.outbound import OutboundMiddleware
 from bot.posting.albums import AlbumCollector
 from bot.posting.buttons import queue_keyboard
 from bot.posting.calendar import CalendarService
+from bot.posting.drafts import DraftService
 from bot.posting.publisher import Publisher
 from bot.posting.queue import PostQueue
+from bot.posting.service import PostingService
 from bot.private import PrivateNotes
 from bot.reputation.classifier import ComplaintClassifier
+from bot.reputation.notes import ReputationNotes
 from bot.reputation.service import ReputationService
 from bot.roles import RoleService
 from bot.semantic import create_embedding_service
@@ -79,11 +83,10 @@ from bot.stats import charts
 from bot.stats.service import StatsService
 from bot.support.service import SupportService
 from handlers import build_routers, register_error_handler
-from handlers.campaigns import CampaignMiddleware
 from handlers.faq import GroupMessagesMiddleware
 from handlers.miniapp import edit_in_chat_sender
 from handlers.protection import ProtectionMiddleware
-from handlers.reputation import ReputationMiddleware, ReputationNotes
+from handlers.reputation import ReputationMiddleware
 from handlers.stats import StatsMiddleware
 from storage.campaigns import CampaignRepository
 from storage.chat_migration import ChatMigrationRepository, MoveResult
@@ -248,6 +251,9 @@ class Steward:
 
     def services(self) -> dict[str, Any]:
         """What handlers may ask for by parameter name (aiogram injects workflow data)."""
+        posting = PostingService(
+            self.post_repo, self.channel_repo, SlotRepository(self.db), self.publisher
+        )
         return {
             "settings": self.settings,
             "db": self.db,
@@ -274,6 +280,8 @@ class Steward:
             "drafts": self.drafts,
             "slot_repo": SlotRepository(self.db),
             "post_queue": PostQueue(self.post_repo, self.channel_repo),
+            "posting": posting,
+            "compose": DraftService(self.drafts, posting, self.settings.timezone),
             "albums": AlbumCollector(),
             "faq": self.faq,
             "faq_repo": self.faq.repo,

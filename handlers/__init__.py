@@ -15,13 +15,14 @@ from bot.middlewares import addressed_to_bot
 from handlers import (
     campaigns,
     compose,
-    engagement,
     errors,
     faq,
     faq_entries,
+    giveaways,
     membership,
     moderation,
     posting,
+    quizzes,
     reputation,
     start,
     stats,
@@ -47,7 +48,8 @@ def build_routers(command_middlewares: Sequence[BaseMiddleware] = ()) -> list[Ro
     commands.include_routers(
         moderation.create_router(),  # moderator commands, log buttons, reports
         start.create_router(),  # /start, /help
-        engagement.create_router(),  # quizzes and giveaways
+        quizzes.create_router(),  # quizzes and poll answers
+        giveaways.create_router(),  # giveaways and their button
         stats.create_router(),  # reports; channel posts and reaction counts
         campaigns.create_router(),  # campaign links and their reports
         reputation.create_router(),  # /watch, complaint buttons, 👎 reactions

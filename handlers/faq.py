@@ -19,10 +19,11 @@ from typing import Any
 from aiogram import BaseMiddleware, Bot, F, Router
 from aiogram.dispatcher.event.bases import UNHANDLED
 from aiogram.exceptions import TelegramAPIError
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import CommandObject
 from aiogram.types import CallbackQuery, Message, ReplyParameters, TelegramObject
 from aiogram.utils.i18n import gettext as _
 
+from bot.commands import on_command
 from bot.config import Settings
 from bot.faq.buttons import FaqAction, FaqCallback, suggestions_keyboard
 from bot.faq.delivery import send_reply
@@ -154,7 +155,7 @@ async def pick_pressed(
 
 def create_router() -> Router:
     router = Router(name="faq")
-    router.message.register(faq_command, Command("faq"))
+    on_command(router.message, faq_command, "faq")
     q = router.callback_query
     q.register(vote_pressed, FaqCallback.filter(F.op.in_({FaqAction.UP, FaqAction.DOWN})))
     q.register(pick_pressed, FaqCallback.filter(F.op == FaqAction.PICK))

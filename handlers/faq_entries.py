@@ -11,10 +11,11 @@ import re
 from collections.abc import Awaitable, Callable
 
 from aiogram import Bot, F, Router
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import CommandObject
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
+from bot.commands import on_command
 from bot.config import Settings
 from bot.faq.buttons import FaqAction, FaqCallback, undo_keyboard
 from bot.faq.service import EditRefusal, FaqService, detect_language, parse_add_args
@@ -24,7 +25,6 @@ from storage.faq import Answer, Entry
 
 logger = logging.getLogger(__name__)
 
-EDITORS = {"role": "admin_or_manager"}
 MAX_IMPORT_BYTES = 1_000_000
 MAX_LIST_LINES = 60
 
@@ -296,11 +296,11 @@ async def undo_pressed(
 def create_router() -> Router:
     router = Router(name="faq-entries")
     m = router.message
-    m.register(faq_add, Command("faq_add"), flags=EDITORS)
-    m.register(faq_edit, Command("faq_edit"), flags=EDITORS)
-    m.register(faq_del, Command("faq_del"), flags=EDITORS)
-    m.register(faq_list, Command("faq_list"), flags=EDITORS)
-    m.register(faq_export, Command("faq_export"), flags=EDITORS)
-    m.register(faq_import, Command("faq_import"), flags=EDITORS)
+    on_command(m, faq_add, "faq_add")
+    on_command(m, faq_edit, "faq_edit")
+    on_command(m, faq_del, "faq_del")
+    on_command(m, faq_list, "faq_list")
+    on_command(m, faq_export, "faq_export")
+    on_command(m, faq_import, "faq_import")
     router.callback_query.register(undo_pressed, FaqCallback.filter(F.op == FaqAction.UNDO))
     return router

@@ -5,11 +5,11 @@ from __future__ import annotations
 import html
 
 from aiogram import Router
-from aiogram.filters import Command, CommandStart
+from aiogram.filters import CommandStart
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
-from bot.commands import visible_commands
+from bot.commands import command_flags, on_command, visible_commands
 from bot.middlewares import is_command_text
 from bot.private import PrivateNotes
 from bot.roles import Requirement, Roles
@@ -65,6 +65,6 @@ async def help_command(message: Message, roles: Roles) -> None:
 def create_router() -> Router:
     router = Router(name="start")
     router.message.filter(is_command_text)
-    router.message.register(start, CommandStart(), flags={"chat": "private", "needs_roles": True})
-    router.message.register(help_command, Command("help"), flags={"needs_roles": True})
+    router.message.register(start, CommandStart(), flags=command_flags("start", needs_roles=True))
+    on_command(router.message, help_command, "help", needs_roles=True)
     return router

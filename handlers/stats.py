@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware, Router
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import CommandObject
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import (
     CallbackQuery,
@@ -20,6 +20,7 @@ from aiogram.types import (
 from aiogram.utils.i18n import get_i18n
 from aiogram.utils.i18n import gettext as _
 
+from bot.commands import on_command
 from bot.middlewares import is_command_text
 from bot.stats.report import parse_period
 from bot.stats.service import StatsService
@@ -184,11 +185,8 @@ async def reaction_count(event: MessageReactionCountUpdated, stats: StatsService
 def create_router() -> Router:
     router = Router(name="stats")
     router.message.filter(is_command_text)
-    staff = {"role": "admin_or_manager"}
-    router.message.register(report_command, Command(*KINDS), flags=staff)
-    router.message.register(
-        digest_command, Command("digest"), flags={"role": "manager", "chat": "private"}
-    )
+    on_command(router.message, report_command, *KINDS)
+    on_command(router.message, digest_command, "digest")
     router.callback_query.register(
         chat_chosen, StatsChatCallback.filter(), flags={"role": "manager"}
     )

@@ -13,10 +13,11 @@ from collections.abc import Awaitable, Callable
 
 from aiogram import Bot, Router
 from aiogram.exceptions import TelegramAPIError
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import CommandObject
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
+from bot.commands import on_command
 from bot.config import Settings
 from bot.faq.delivery import send_reply
 from bot.faq.questions import looks_like_question
@@ -209,8 +210,8 @@ def create_router() -> Router:
     m = router.message
     # a support "chat" may be one staff member's private chat: replies there come this way
     m.register(staff_reply_in_private, staff_reply)
-    m.register(setsupport_command, Command("setsupport"), flags={"role": "admin", "chat": "group"})
-    m.register(block_command, Command("block", "unblock"), flags={"chat": "group"})
+    on_command(m, setsupport_command, "setsupport")
+    on_command(m, block_command, "block", "unblock")
     router.callback_query.register(support_pressed, SupportCallback.filter())
     return router
 

@@ -489,6 +489,13 @@ class GiveawayService:
         lines.append("<code>" + " ".join(shown)[:3000] + "</code>")
         return "\n".join(lines)
 
+    async def get(self, giveaway_id: int) -> Giveaway | None:
+        return await self.repo.get(giveaway_id)
+
+    async def entries(self, giveaway_id: int) -> dict[int, str]:
+        """Entrants' names by user id."""
+        return await self.repo.entries(giveaway_id)
+
     async def verify(self, giveaway_id: int) -> dict | None:
         """Recompute the commitment and the winners from what was published."""
         g = await self.repo.get(giveaway_id)

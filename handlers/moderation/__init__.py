@@ -5,41 +5,39 @@ them all: each router level would cost every message addressed to the bot."""
 from __future__ import annotations
 
 from aiogram import Router
-from aiogram.filters import Command
 
+from bot.commands import on_command
 from bot.moderation.buttons import ReportCallback, SettingsCallback
 from bot.moderation.service import ModCallback
 from handlers.moderation import actions, audit, blocklist, reports, settings, warns
-from handlers.moderation.common import ADMIN, GROUP
+from handlers.moderation.common import GROUP
 
 
 def create_router() -> Router:
     router = Router(name="moderation")
     m = router.message
-    m.register(warns.warn_command, Command("warn"), flags=ADMIN)
-    m.register(warns.unwarn_command, Command("unwarn"), flags=ADMIN)
-    m.register(warns.warns_command, Command("warns"), flags=GROUP)
-    m.register(warns.resetwarns_command, Command("resetwarns"), flags=ADMIN)
-    m.register(
-        actions.restrict_command, Command("mute", "unmute", "ban", "unban", "kick"), flags=ADMIN
-    )
-    m.register(actions.del_command, Command("del"), flags=ADMIN)
-    m.register(actions.purge_command, Command("purge"), flags=ADMIN)
-    m.register(actions.spam_command, Command("spam"), flags=ADMIN)
-    m.register(actions.notspam_command, Command("notspam"), flags=ADMIN)
-    m.register(actions.approval_command, Command("approve", "unapprove"), flags=ADMIN)
-    m.register(blocklist.filter_command, Command("filter"), flags=ADMIN)
-    m.register(blocklist.unfilter_command, Command("unfilter"), flags=ADMIN)
-    m.register(blocklist.filters_command, Command("filters"), flags=ADMIN)
-    m.register(settings.setrules_command, Command("setrules"), flags=ADMIN)
-    m.register(settings.rules_command, Command("rules"), flags=GROUP)
-    m.register(settings.setwarnlimit_command, Command("setwarnlimit"), flags=ADMIN)
-    m.register(audit.modlog_command, Command("modlog"), flags=ADMIN)
-    m.register(settings.settings_command, Command("settings"), flags=ADMIN)
-    m.register(settings.setlog_command, Command("setlog"), flags=ADMIN)
-    m.register(settings.setlanguages_command, Command("setlanguages"), flags=ADMIN)
-    m.register(settings.setcaptcha_command, Command("setcaptcha"), flags=ADMIN)
-    m.register(reports.report_command, Command("report"), flags=GROUP)
+    on_command(m, warns.warn_command, "warn")
+    on_command(m, warns.unwarn_command, "unwarn")
+    on_command(m, warns.warns_command, "warns")
+    on_command(m, warns.resetwarns_command, "resetwarns")
+    on_command(m, actions.restrict_command, "mute", "unmute", "ban", "unban", "kick")
+    on_command(m, actions.del_command, "del")
+    on_command(m, actions.purge_command, "purge")
+    on_command(m, actions.spam_command, "spam")
+    on_command(m, actions.notspam_command, "notspam")
+    on_command(m, actions.approval_command, "approve", "unapprove")
+    on_command(m, blocklist.filter_command, "filter")
+    on_command(m, blocklist.unfilter_command, "unfilter")
+    on_command(m, blocklist.filters_command, "filters")
+    on_command(m, settings.setrules_command, "setrules")
+    on_command(m, settings.rules_command, "rules")
+    on_command(m, settings.setwarnlimit_command, "setwarnlimit")
+    on_command(m, audit.modlog_command, "modlog")
+    on_command(m, settings.settings_command, "settings")
+    on_command(m, settings.setlog_command, "setlog")
+    on_command(m, settings.setlanguages_command, "setlanguages")
+    on_command(m, settings.setcaptcha_command, "setcaptcha")
+    on_command(m, reports.report_command, "report")
     m.register(reports.report_command, reports.calls_admins, flags=GROUP)
     c = router.callback_query
     c.register(settings.settings_pressed, SettingsCallback.filter(), flags={"role": "admin"})

@@ -14,8 +14,7 @@ from bot.moderation.args import ActionArgs, ArgumentError, parse_action_args
 from bot.moderation.service import Actor, ModerationService, Target
 from bot.moderation.targets import TargetResolver, replied
 
-ADMIN = {"role": "admin", "chat": "group"}
-GROUP = {"chat": "group"}
+GROUP = {"chat": "group"}  # `@admin` in a reply, which is no command
 
 
 def actor_of(message: Message) -> Actor:
