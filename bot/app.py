@@ -15,7 +15,6 @@ import signal
 import time
 from contextlib import suppress
 from datetime import datetime
-from typing import Any
 from urllib.parse import urlsplit
 
 from aiogram import Bot, Dispatcher
@@ -35,8 +34,9 @@ from bot.campaigns.joins import CampaignMiddleware
 from bot.campaigns.service import CampaignService
 from bot.chat_migration import ChatMigrations
 from bot.chat_registry import ChatRegistry
-from bot.commands import N_, register_command_menus, register_group_admin_menu
+from bot.commands import register_command_menus, register_group_admin_menu
 from bot.config import Settings
+from bot.data import StewardData
 from bot.engagement.giveaways import GiveawayService
 from bot.engagement.quizzes import QuizRunner
 from bot.faq.service import FaqService
@@ -67,9 +67,9 @@ from bot.moderation.targets import TargetResolver
 from bot.moderation.understanding import SemanticSpamClassifier
 from bot.outbound import OutboundMiddleware
 from bot.posting.albums import AlbumCollector
-from bot.posting.buttons import queue_keyboard
 from bot.posting.calendar import CalendarService
 from bot.posting.drafts import DraftService
+from bot.posting.notices import PostNotices
 from bot.posting.publisher import Publisher
 from bot.posting.queue import PostQueue
 from bot.posting.service import PostingService
@@ -99,7 +99,6 @@ from storage.outbox import OutboxRepository
 from storage.posts import (
     ChannelRepository,
     DraftRepository,
-    Post,
     PostRepository,
     SlotRepository,
 )
@@ -200,7 +199,7 @@ class Steward:
             self.post_repo,
             self.scheduler,
             settings.late_post_grace_seconds,
-            self._post_notice,
+            PostNotices(self.post_repo, self.channel_repo, self.notes, self.i18n, self.locale_for),
             channels=self.channel_repo,
             tz=settings.timezone,
             mark_channel=self.outbound.pacer.mark_channel,
@@ -249,7 +248,7 @@ class Steward:
         self.dispatcher = self._build_dispatcher()
         self.web_port: int | None = None  # the port the web server listens on, once started
 
-    def services(self) -> dict[str, Any]:
+    def services(self) -> StewardData:
         """What handlers may ask for by parameter name (aiogram injects workflow data)."""
         posting = PostingService(
             self.post_repo, self.channel_repo, SlotRepository(self.db), self.publisher
@@ -370,36 +369,6 @@ class Steward:
         else:
             candidates = [await self.users.language_of(chat_id)]
         return pick_language(candidates, settings.languages, settings.default_language)
-
-    async def _post_notice(self, post: Post, reason: str) -> None:
-        """Tell the manager who queued a post what happened to it, in their language."""
-        if post.created_by is None:
-            return
-        locale = await self.locale_for(post.created_by)
-        fresh = await self.post_repo.get(post.id)
-        texts = {
-            "failed": N_("⚠️ Post #{id} for {channel} failed: {error}"),
-            "missed": N_(
-                "⏰ Post #{id} for {channel} was due while I was down; it waits for your decision."
-            ),
-            "held": N_(
-                "⏸ Post #{id} is held: I can no longer post in {channel}. Give me the rights "
-                "back, then publish or reschedule it in /queue."
-            ),
-            "interrupted": N_(
-                "⏸ Post #{id} for {channel} was being published when I stopped; "
-                "check the channel before publishing it again."
-            ),
-        }
-        channel = await self.channel_repo.get(post.channel_id)
-        with self.i18n.context(), self.i18n.use_locale(locale):
-            text = _(texts[reason]).format(
-                id=post.id,
-                channel=html.escape((channel and channel.title) or str(post.channel_id)),
-                error=html.escape((fresh.error if fresh else None) or "?"),
-            )
-            buttons = queue_keyboard(post.id, retry=reason == "failed")
-        await self.notes.send_message(post.created_by, text, reply_markup=buttons)
 
     def _schedule_agenda(self) -> None:
         if not self.settings.daily_agenda:

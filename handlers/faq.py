@@ -25,16 +25,15 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.commands import on_command
 from bot.config import Settings
+from bot.data import typed
 from bot.faq.buttons import FaqAction, FaqCallback, suggestions_keyboard
 from bot.faq.delivery import send_reply
 from bot.faq.questions import looks_like_question
 from bot.faq.service import Asked, FaqService, ReplyKind, choose_language
 from bot.filters import group_member_message
 from bot.links import message_link
-from bot.private import PrivateNotes
 from bot.stats.service import StatsService
 from bot.support.relay import deliver_staff_reply, relay_to_support, ticket_replied_to
-from bot.support.service import SupportService
 from bot.topics import thread_of
 
 logger = logging.getLogger(__name__)
@@ -236,15 +235,16 @@ class GroupMessagesMiddleware(BaseMiddleware):
             return result
         if data.get("complaint_ticket"):
             return result  # already a priority ticket (handlers.reputation)
-        bot: Bot = data["bot"]
-        support: SupportService = data["support"]
+        services = typed(data)
+        bot, support, stats = services["bot"], services["support"], services["stats"]
         ticket = await ticket_replied_to(event, bot, support)
         if ticket is not None:
-            notes: PrivateNotes = data["notes"]
-            await deliver_staff_reply(event, ticket, bot, support, notes)
+            await deliver_staff_reply(event, ticket, bot, support, services["notes"])
         elif group_question(event) and not await support.is_staff_chat(event.chat.id):
-            stats: StatsService = data["stats"]
             stats.collector.bump(event.chat.id, "questions")
-            if not await answer_in_group(event, bot, data["faq"], stats, data["locale_for"]):
+            answered = await answer_in_group(
+                event, bot, services["faq"], stats, services["locale_for"]
+            )
+            if not answered:
                 await relay_to_support(event, bot, support, stats)
         return result

@@ -14,6 +14,7 @@ from aiogram import Bot, F, Router
 from aiogram.filters import CommandObject
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 
 from bot.commands import on_command
 from bot.config import Settings
@@ -214,9 +215,11 @@ async def faq_export(message: Message, faq: FaqService) -> None:
     name = "faq-all.json" if private else f"faq-{message.chat.id}.json"
     await message.reply_document(
         BufferedInputFile(export_json(entries), filename=name),
-        caption=_("{count} FAQ entries. Reply to this file with /faq_import to load it.").format(
-            count=len(entries)
-        ),
+        caption=ngettext(
+            "{count} FAQ entry. Reply to this file with /faq_import to load it.",
+            "{count} FAQ entries. Reply to this file with /faq_import to load it.",
+            len(entries),
+        ).format(count=len(entries)),
     )
 
 

@@ -10,7 +10,7 @@ import logging
 from aiogram import Bot, Router
 from aiogram.filters import CommandObject
 from aiogram.types import BufferedInputFile, Message, PollAnswer
-from aiogram.utils.i18n import get_i18n
+from aiogram.utils.i18n import get_i18n, ngettext
 from aiogram.utils.i18n import gettext as _
 
 from bot.commands import on_command
@@ -87,8 +87,10 @@ async def quiz_add(
     author = message.from_user.id if message.from_user else None
     quiz_id = await runner.save(owner, draft, author)
     await message.reply(
-        _(
-            "Quiz #{id} “{title}” saved with {count} questions. Start it with /quiz_start {id}."
+        ngettext(
+            "Quiz #{id} “{title}” saved with {count} question. Start it with /quiz_start {id}.",
+            "Quiz #{id} “{title}” saved with {count} questions. Start it with /quiz_start {id}.",
+            len(draft.questions),
         ).format(id=quiz_id, title=html.escape(draft.title), count=len(draft.questions))
     )
 
@@ -201,9 +203,11 @@ async def quiz_start(
         return
     count = len(await runner.questions(quiz["id"]))
     await message.reply(
-        _("Quiz “{title}” starts: {count} questions, {interval} seconds each.").format(
-            title=html.escape(quiz["title"]), count=count, interval=interval
-        )
+        ngettext(
+            "Quiz “{title}” starts: {count} question, {interval} seconds each.",
+            "Quiz “{title}” starts: {count} questions, {interval} seconds each.",
+            count,
+        ).format(title=html.escape(quiz["title"]), count=count, interval=interval)
     )
 
 

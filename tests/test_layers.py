@@ -109,3 +109,16 @@ def test_the_checks_see_what_they_look_for():
         "handlers.moderation.common",
     }
     assert handler_imports(HANDLERS / "moderation" / "warns.py", other) == {"handlers.faq"}
+
+
+def test_the_app_injects_exactly_the_typed_services():
+    from bot.data import SERVICE_KEYS
+
+    tree = ast.parse((ROOT / "bot" / "app.py").read_text(encoding="utf-8"))
+    services = next(
+        n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "services"
+    )
+    returned = next(n for n in ast.walk(services) if isinstance(n, ast.Return))
+    assert isinstance(returned.value, ast.Dict)
+    keys = {k.value for k in returned.value.keys if isinstance(k, ast.Constant)}
+    assert keys == SERVICE_KEYS

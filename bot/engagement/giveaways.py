@@ -15,8 +15,9 @@ from zoneinfo import ZoneInfo
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters.callback_data import CallbackData
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, User
+from aiogram.types import InlineKeyboardMarkup, User
 from aiogram.utils.i18n import I18n
+from aiogram.utils.keyboard import InlineKeyboardBuilder
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.engagement import draw
@@ -173,15 +174,9 @@ class GiveawayService:
 
     def keyboard(self, giveaway_id: int, entrants: int, locale: str) -> InlineKeyboardMarkup:
         text = self.i18n.gettext("🎉 Participate ({count})", locale=locale).format(count=entrants)
-        return InlineKeyboardMarkup(
-            inline_keyboard=[
-                [
-                    InlineKeyboardButton(
-                        text=text, callback_data=GiveawayCallback(giveaway_id=giveaway_id).pack()
-                    )
-                ]
-            ]
-        )
+        builder = InlineKeyboardBuilder()
+        builder.button(text=text, callback_data=GiveawayCallback(giveaway_id=giveaway_id))
+        return builder.as_markup()
 
     async def create(
         self,

@@ -20,8 +20,9 @@ from typing import Any
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
 from aiogram.filters.callback_data import CallbackData
-from aiogram.types import ChatPermissions, InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.types import ChatPermissions, InlineKeyboardMarkup
 from aiogram.utils.i18n import I18n
+from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.commands import N_
 from bot.config import Settings
@@ -585,21 +586,17 @@ class ModerationService:
 
     def log_keyboard(self, action: ModAction, undone: bool = False) -> InlineKeyboardMarkup:
         locale = self.settings.default_language
-        row = []
+        builder = InlineKeyboardBuilder()
         if not undone and action.undone_at is None and action.action in UNDOABLE:
-            row.append(
-                InlineKeyboardButton(
-                    text=self.i18n.gettext("↩️ Undo", locale=locale),
-                    callback_data=ModCallback(op=LogAction.UNDO, action_id=action.id).pack(),
-                )
+            builder.button(
+                text=self.i18n.gettext("↩️ Undo", locale=locale),
+                callback_data=ModCallback(op=LogAction.UNDO, action_id=action.id),
             )
-        row.append(
-            InlineKeyboardButton(
-                text=self.i18n.gettext("🔎 Details", locale=locale),
-                callback_data=ModCallback(op=LogAction.DETAILS, action_id=action.id).pack(),
-            )
+        builder.button(
+            text=self.i18n.gettext("🔎 Details", locale=locale),
+            callback_data=ModCallback(op=LogAction.DETAILS, action_id=action.id),
         )
-        return InlineKeyboardMarkup(inline_keyboard=[row])
+        return builder.as_markup()
 
     def render_log(self, action: ModAction) -> str:
         gettext = self.i18n.gettext

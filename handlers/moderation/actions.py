@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiogram.filters import CommandObject
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 
 from bot.moderation.args import ActionArgs
 from bot.moderation.buttons import undo_keyboard
@@ -101,7 +102,12 @@ async def purge_command(message: Message, moderation: ModerationService) -> None
         "purge",
         details={"from": first, "to": last, "count": deleted},
     )
-    await message.answer(_("🧹 Deleted {count} messages.").format(count=max(0, deleted - 1)))
+    count = max(0, deleted - 1)
+    await message.answer(
+        ngettext("🧹 Deleted {count} message.", "🧹 Deleted {count} messages.", count).format(
+            count=count
+        )
+    )
 
 
 async def spam_command(

@@ -10,6 +10,7 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import CommandObject
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 
 from bot.config import Settings
 from bot.moderation.service import (
@@ -51,7 +52,11 @@ async def modlog_command(
     if not actions:
         await message.reply(_("No moderation actions in this chat yet."))
         return
-    lines = [_("Last {count} actions:").format(count=len(actions))]
+    lines = [
+        ngettext("Last {count} action:", "Last {count} actions:", len(actions)).format(
+            count=len(actions)
+        )
+    ]
     posting: dict[int, OutboxEntry] = await moderation.outbox.states([a.id for a in actions])
     waiting, failed = False, None
     for a in actions:
