@@ -159,7 +159,7 @@ class ProtectionMiddleware(BaseMiddleware):
         if fact is Fact.BLOCKLIST:
             found["blocklist_hit"] = (await self.moderation.blocklist(chat_id)).match(facts.text)
         elif fact is Fact.FLOOD:
-            found["flooded"] = self.flood.hit(
+            found["flooded"] = await self.flood.check(
                 chat_id,
                 target.id,
                 self.clock(),
