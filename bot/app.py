@@ -31,13 +31,16 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from bot.campaigns.joins import CampaignMiddleware
 from bot.campaigns.service import CampaignService
 from bot.chat_migration import ChatMigrations
+from bot.chat_registry import ChatRegistry
 from bot.cluster import create_cluster
 from bot.cluster.jobs import JobClaims
 from bot.cluster.webhook import OnceRequestHandler
-from bot.commands import N_, register_command_menus, register_group_admin_menu
+from bot.commands import register_command_menus, register_group_admin_menu
 from bot.config import Settings
+from bot.data import StewardData
 from bot.engagement.giveaways import GiveawayService
 from bot.engagement.quizzes import QuizRunner
 from bot.faq.service import FaqService
@@ -54,7 +57,9 @@ from bot.miniapp.buttons import menu_button_applier
 from bot.miniapp.menu import RETRY_SECONDS, MenuButtons
 from bot.miniapp.web import ACCESS_LOG_FORMAT, MiniApp
 from bot.moderation import language
+from bot.moderation.captcha import Captcha
 from bot.moderation.outbox import LogOutbox
+from bot.moderation.reports import ReportLimiter
 from bot.moderation.service import ModerationService
 from bot.moderation.spam import (
     SpamScorer,
@@ -64,26 +69,29 @@ from bot.moderation.spam import (
     read_samples,
     sample_files,
 )
+from bot.moderation.targets import TargetResolver
 from bot.moderation.understanding import SemanticSpamClassifier
 from bot.outbound import OutboundMiddleware
-from bot.posting.buttons import queue_keyboard
 from bot.posting.calendar import CalendarService
+from bot.posting.drafts import DraftService
+from bot.posting.notices import PostNotices
 from bot.posting.publisher import Publisher
 from bot.posting.queue import PostQueue
+from bot.posting.service import PostingService
 from bot.private import PrivateNotes
 from bot.reputation.classifier import ComplaintClassifier
+from bot.reputation.notes import ReputationNotes
 from bot.reputation.service import ReputationService
 from bot.roles import RoleService
 from bot.semantic import create_embedding_service
 from bot.stats import charts
 from bot.stats.service import StatsService
+from bot.support.service import SupportService
 from handlers import build_routers, register_error_handler
-from handlers.campaigns import CampaignMiddleware
 from handlers.faq import GroupMessagesMiddleware
 from handlers.miniapp import edit_in_chat_sender
-from handlers.moderation import ReportLimiter
-from handlers.protection import Captcha, ProtectionMiddleware
-from handlers.reputation import ReputationMiddleware, ReputationNotes
+from handlers.protection import ProtectionMiddleware
+from handlers.reputation import ReputationMiddleware
 from handlers.stats import StatsMiddleware
 from storage.campaigns import CampaignRepository
 from storage.chat_migration import ChatMigrationRepository, MoveResult
@@ -98,7 +106,6 @@ from storage.outbox import OutboxRepository
 from storage.posts import (
     ChannelRepository,
     DraftRepository,
-    Post,
     PostRepository,
     SlotRepository,
 )
@@ -204,7 +211,7 @@ class Steward:
             self.post_repo,
             self.scheduler,
             settings.late_post_grace_seconds,
-            self._post_notice,
+            PostNotices(self.post_repo, self.channel_repo, self.notes, self.i18n, self.locale_for),
             channels=self.channel_repo,
             tz=settings.timezone,
             mark_channel=self.outbound.pacer.mark_channel,
@@ -230,6 +237,7 @@ class Steward:
             settings.timezone,
         )
         self.support_repo = SupportRepository(self.db)
+        self.support = SupportService(self.support_repo, settings.support_chat_id)
         self.reputation = ReputationService(
             ReputationRepository(self.db),
             ComplaintClassifier(self.embeddings),
@@ -261,8 +269,11 @@ class Steward:
         self._share_state()
         self.web_port: int | None = None  # the port the web server listens on, once started
 
-    def services(self) -> dict[str, Any]:
+    def services(self) -> StewardData:
         """What handlers may ask for by parameter name (aiogram injects workflow data)."""
+        posting = PostingService(
+            self.post_repo, self.channel_repo, SlotRepository(self.db), self.publisher
+        )
         return {
             "settings": self.settings,
             "db": self.db,
@@ -271,8 +282,10 @@ class Steward:
             "users": self.users,
             "notes": self.notes,
             "chats": ChatRepository(self.db),
+            "chat_registry": ChatRegistry(ChatRepository(self.db), self.channel_repo),
             "mod_repo": self.mod_repo,
             "moderation": self.moderation,
+            "targets": TargetResolver(self.users, self.roles, self.settings.bot_id),
             "captcha": self.captcha,
             "report_limiter": ReportLimiter(),
             "quiz_repo": self.quiz_repo,
@@ -287,10 +300,12 @@ class Steward:
             "drafts": self.drafts,
             "slot_repo": SlotRepository(self.db),
             "post_queue": PostQueue(self.post_repo, self.channel_repo),
+            "posting": posting,
+            "compose": DraftService(self.drafts, posting, self.settings.timezone),
             "albums": self.cluster.album_collector(),
             "faq": self.faq,
             "faq_repo": self.faq.repo,
-            "support_repo": self.support_repo,
+            "support": self.support,
             "reputation": self.reputation,
             "reputation_notes": self.reputation_notes,
             "migrations": self.migrations,
@@ -432,36 +447,6 @@ class Steward:
         else:
             candidates = [await self.users.language_of(chat_id)]
         return pick_language(candidates, settings.languages, settings.default_language)
-
-    async def _post_notice(self, post: Post, reason: str) -> None:
-        """Tell the manager who queued a post what happened to it, in their language."""
-        if post.created_by is None:
-            return
-        locale = await self.locale_for(post.created_by)
-        fresh = await self.post_repo.get(post.id)
-        texts = {
-            "failed": N_("⚠️ Post #{id} for {channel} failed: {error}"),
-            "missed": N_(
-                "⏰ Post #{id} for {channel} was due while I was down; it waits for your decision."
-            ),
-            "held": N_(
-                "⏸ Post #{id} is held: I can no longer post in {channel}. Give me the rights "
-                "back, then publish or reschedule it in /queue."
-            ),
-            "interrupted": N_(
-                "⏸ Post #{id} for {channel} was being published when I stopped; "
-                "check the channel before publishing it again."
-            ),
-        }
-        channel = await self.channel_repo.get(post.channel_id)
-        with self.i18n.context(), self.i18n.use_locale(locale):
-            text = _(texts[reason]).format(
-                id=post.id,
-                channel=html.escape((channel and channel.title) or str(post.channel_id)),
-                error=html.escape((fresh.error if fresh else None) or "?"),
-            )
-            buttons = queue_keyboard(post.id, retry=reason == "failed")
-        await self.notes.send_message(post.created_by, text, reply_markup=buttons)
 
     def _schedule_agenda(self) -> None:
         if not self.settings.daily_agenda:

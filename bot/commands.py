@@ -10,9 +10,12 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from aiogram import Bot
+from aiogram.dispatcher.event.telegram import TelegramEventObserver
 from aiogram.exceptions import TelegramAPIError
+from aiogram.filters import Command
 from aiogram.types import (
     BotCommand,
     BotCommandScopeAllChatAdministrators,
@@ -178,6 +181,30 @@ COMMANDS: tuple[CommandSpec, ...] = (
         Where.PRIVATE,
     ),
 )
+
+
+SPECS: dict[str, CommandSpec] = {spec.name: spec for spec in COMMANDS}
+
+
+def command_flags(*names: str, **extra: object) -> dict[str, object]:
+    """The handler flags `RoleMiddleware` enforces for these commands, from the table above:
+    routers register with this, so the menus, /help and the check cannot drift apart. Commands
+    handled together must share their role and place."""
+    specs = {(SPECS[n].role, SPECS[n].where) for n in names}
+    if len(specs) != 1:
+        raise ValueError(f"{names} differ in role or place: {specs}")
+    ((role, where),) = specs
+    flags: dict[str, object] = dict(extra)
+    if role is not Requirement.MEMBER:
+        flags["role"] = role.value
+    if where is not Where.ANY:
+        flags["chat"] = where.value
+    return flags
+
+
+def on_command(observer: TelegramEventObserver, handler: Any, *names: str, **extra: Any) -> None:
+    """Register `handler` for these commands with the table's role and place."""
+    observer.register(handler, Command(*names), flags=command_flags(*names, **extra))
 
 
 def visible_commands(

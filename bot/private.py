@@ -92,6 +92,10 @@ class PrivateNotes:
         await self._record(user_id, Reach.DELIVERED)
         return NoteResult(user_id, Reach.DELIVERED, message_id=getattr(sent, "message_id", None))
 
+    async def started(self, user_id: int) -> None:
+        """/start: the user can be written to in private from now on."""
+        await self.users.mark_started(user_id)
+
     async def chat_changed(self, user_id: int, blocked: bool) -> None:
         """The user blocked the bot or started it again (`my_chat_member` in their private
         chat): the one time Telegram tells the bot itself."""

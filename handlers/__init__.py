@@ -15,15 +15,18 @@ from bot.middlewares import addressed_to_bot
 from handlers import (
     campaigns,
     compose,
-    engagement,
     errors,
     faq,
+    faq_entries,
+    giveaways,
     membership,
     moderation,
     posting,
+    quizzes,
     reputation,
     start,
     stats,
+    support,
 )
 
 
@@ -45,15 +48,18 @@ def build_routers(command_middlewares: Sequence[BaseMiddleware] = ()) -> list[Ro
     commands.include_routers(
         moderation.create_router(),  # moderator commands, log buttons, reports
         start.create_router(),  # /start, /help
-        engagement.create_router(),  # quizzes and giveaways
+        quizzes.create_router(),  # quizzes and poll answers
+        giveaways.create_router(),  # giveaways and their button
         stats.create_router(),  # reports; channel posts and reaction counts
         campaigns.create_router(),  # campaign links and their reports
         reputation.create_router(),  # /watch, complaint buttons, 👎 reactions
         posting.create_router(),  # scheduled posts
         posting.create_input_router(),  # a manager's answer to "send the new time"
-        faq.create_router(),  # FAQ commands and buttons, /setsupport, /block
+        faq_entries.create_router(),  # /faq_add, /faq_edit, … and undo
+        faq.create_router(),  # /faq, 👍/👎 and "Did you mean…"
+        support.create_router(),  # /setsupport, /block, staff replies in private, Add to FAQ
         compose.create_router(),  # a manager's message in private becomes a draft post
-        faq.create_relay_router(),  # a member's message in private goes to the team
+        support.create_relay_router(),  # a member's message in private goes to the team
     )
     return [
         membership.create_router(),  # joins, leaves, captcha

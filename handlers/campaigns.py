@@ -1,29 +1,23 @@
-"""Campaigns: /campaign_new, /campaign_end, /campaigns, and the joins they are measured by."""
+"""Campaigns: /campaign_new, /campaign_end and /campaigns. The joins they are measured by are
+counted by `bot.campaigns.joins.CampaignMiddleware`."""
 
 from __future__ import annotations
 
-import asyncio
 import html
 import logging
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from aiogram import BaseMiddleware, Bot, Router
+from aiogram import Bot, Router
 from aiogram.exceptions import TelegramAPIError
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import CommandObject
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import (
     BufferedInputFile,
     CallbackQuery,
-    ChatJoinRequest,
-    ChatMemberUpdated,
     LinkPreviewOptions,
     Message,
-    TelegramObject,
-    Update,
 )
 from aiogram.utils.i18n import get_i18n
 from aiogram.utils.i18n import gettext as _
@@ -33,12 +27,12 @@ from bot.campaigns.logic import (
     ArgsError,
     Campaign,
     CampaignArgsError,
-    is_member,
     money,
     parse_campaign_args,
     parse_campaign_id,
 )
 from bot.campaigns.service import TEXT_LIMIT, CampaignService, EndOutcome
+from bot.commands import on_command
 from bot.config import Settings
 from bot.middlewares import is_command_text
 from bot.stats.report import parse_period
@@ -61,65 +55,6 @@ class CampaignCallback(CallbackData, prefix="cmp"):
     campaign_id: int = 0
     chat_id: int = 0
     days: int = 0
-
-
-# --- counting joins ---------------------------------------------------------------------------
-
-
-class CampaignMiddleware(BaseMiddleware):
-    """Outer middleware on every update: attributes joins, closes stays on leaves and
-    remembers join requests, then lets the update go on (captcha, statistics).
-
-    It sits on the update itself, before any middleware that waits on the database, and
-    records under one lock: aiogram handles updates as concurrent tasks, and a join and the
-    leave right after it (same getUpdates batch) must be recorded in the order Telegram sent
-    them. Tasks start in update order and the lock is FIFO, so they are."""
-
-    def __init__(self, campaigns: CampaignService) -> None:
-        self.campaigns = campaigns
-        self._lock = asyncio.Lock()
-
-    async def __call__(
-        self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-        event: TelegramObject,
-        data: dict[str, Any],
-    ) -> Any:
-        if isinstance(event, Update) and (event.chat_member or event.chat_join_request):
-            async with self._lock:
-                try:
-                    if event.chat_member is not None:
-                        await self._member(event.chat_member)
-                    else:
-                        await self._request(event.chat_join_request)
-                except Exception:  # counting must never cost a newcomer their captcha
-                    logger.exception("campaigns: could not record update %s", event.update_id)
-        return await handler(event, data)
-
-    async def _request(self, event: ChatJoinRequest) -> None:
-        link = event.invite_link
-        await self.campaigns.join_requested(
-            event.chat.id,
-            event.from_user.id,
-            link.invite_link if link else None,
-            link.name if link else None,
-            int(event.date.timestamp()),
-        )
-
-    async def _member(self, event: ChatMemberUpdated) -> None:
-        old, new = event.old_chat_member, event.new_chat_member
-        if new.user.is_bot:
-            return
-        link = event.invite_link
-        await self.campaigns.member_changed(
-            event.chat.id,
-            new.user.id,
-            is_member(old.status, getattr(old, "is_member", None)),
-            is_member(new.status, getattr(new, "is_member", None)),
-            link.invite_link if link else None,
-            link.name if link else None,
-            int(event.date.timestamp()),
-        )
 
 
 # --- /campaign_new ----------------------------------------------------------------------------
@@ -440,8 +375,8 @@ def create_router() -> Router:
     router = Router(name="campaigns")
     m = router.message
     m.filter(is_command_text)
-    m.register(campaign_new, Command("campaign_new"), flags=STAFF)
-    m.register(campaign_end, Command("campaign_end"), flags=STAFF)
-    m.register(campaigns_command, Command("campaigns"), flags=STAFF)
+    on_command(m, campaign_new, "campaign_new")
+    on_command(m, campaign_end, "campaign_end")
+    on_command(m, campaigns_command, "campaigns")
     router.callback_query.register(campaign_pressed, CampaignCallback.filter(), flags=STAFF)
     return router

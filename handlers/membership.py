@@ -11,17 +11,17 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from aiogram import Bot, Router
-from aiogram.types import ChatMemberUpdated
+from aiogram.types import CallbackQuery, ChatMemberUpdated, Message
 from aiogram.utils.i18n import I18n
 
+from bot.chat_registry import ChatRegistry
 from bot.commands import register_group_admin_menu
 from bot.config import Settings
+from bot.moderation.captcha import Captcha, CaptchaCallback
+from bot.moderation.service import ModerationService
 from bot.posting.channels import channel_rights, rights_line
 from bot.private import PrivateNotes
 from bot.roles import RoleService
-from handlers import protection
-from storage.chats import ChatRepository
-from storage.posts import ChannelRepository
 
 logger = logging.getLogger(__name__)
 
@@ -29,18 +29,16 @@ logger = logging.getLogger(__name__)
 async def bot_membership_changed(
     event: ChatMemberUpdated,
     bot: Bot,
-    chats: ChatRepository,
+    chat_registry: ChatRegistry,
     role_service: RoleService,
     settings: Settings,
     i18n: I18n,
-    channel_repo: ChannelRepository,
     locale_for: Callable[[int], Awaitable[str]],
     notes: PrivateNotes,
 ) -> None:
     chat = event.chat
     status = event.new_chat_member.status
-    await chats.upsert_chat(chat.id, chat.type, chat.title, chat.username)
-    await chats.set_bot_status(chat.id, status)
+    await chat_registry.bot_status(chat.id, chat.type, chat.title, chat.username, status)
     role_service.invalidate(chat.id)
     logger.info("bot is now %s in %s (%s)", status, chat.id, chat.type)
     if chat.type == "private":
@@ -53,13 +51,13 @@ async def bot_membership_changed(
     if joined and chat.type in {"group", "supergroup"}:
         await register_group_admin_menu(bot, i18n, settings.languages, chat.id)
     if chat.type == "channel":
-        await note_channel_rights(chat, event, channel_repo, notes, settings, i18n, locale_for)
+        await note_channel_rights(chat, event, chat_registry, notes, settings, i18n, locale_for)
 
 
 async def note_channel_rights(
     chat,
     event: ChatMemberUpdated,
-    channel_repo: ChannelRepository,
+    chat_registry: ChatRegistry,
     notes: PrivateNotes,
     settings: Settings,
     i18n: I18n,
@@ -67,10 +65,8 @@ async def note_channel_rights(
 ) -> None:
     """Register a channel the bot was made admin of, or flag one where it lost its rights,
     and tell the managers either way (queued posts for a flagged channel are held)."""
-    before = await channel_repo.get(chat.id)
     channel = channel_rights(chat, event.new_chat_member)
-    await channel_repo.upsert(channel, int(event.date.timestamp()))
-    if before is None and not channel.can_post:
+    if not await chat_registry.channel_rights(channel, int(event.date.timestamp())):
         return
     for manager in sorted(settings.manager_ids):
         locale = await locale_for(manager)
@@ -86,11 +82,51 @@ async def note_channel_rights(
         )
 
 
+# --- newcomers -----------------------------------------------------------------------------
+
+
+async def new_members_message(
+    message: Message, moderation: ModerationService, captcha: Captcha
+) -> None:
+    for user in message.new_chat_members or []:
+        if user.is_bot:
+            continue
+        await moderation.member_joined(message.chat.id, user.id)
+        await captcha.challenge(message.chat.id, user, message.message_id)
+
+
+async def member_joined_update(
+    event: ChatMemberUpdated, moderation: ModerationService, captcha: Captcha
+) -> None:
+    user = event.new_chat_member.user
+    if user.is_bot:
+        return
+    await moderation.member_joined(event.chat.id, user.id)
+    await captcha.challenge(event.chat.id, user, None)
+
+
+async def captcha_pressed(
+    query: CallbackQuery, callback_data: CaptchaCallback, captcha: Captcha
+) -> None:
+    await captcha.solved(query, callback_data)
+
+
+async def has_new_members(message: Message) -> bool:
+    return bool(message.new_chat_members)
+
+
+async def is_join(event: ChatMemberUpdated) -> bool:
+    return event.old_chat_member.status in {"left", "kicked"} and event.new_chat_member.status in {
+        "member",
+        "restricted",
+    }
+
+
 def create_router() -> Router:
     """Joins and leaves: the bot's own membership, newcomers and their join captcha."""
     router = Router(name="membership")
     router.my_chat_member.register(bot_membership_changed)
-    router.message.register(protection.new_members_message, protection.has_new_members)
-    router.chat_member.register(protection.member_joined_update, protection.is_join)
-    router.callback_query.register(protection.captcha_pressed, protection.CaptchaCallback.filter())
+    router.message.register(new_members_message, has_new_members)
+    router.chat_member.register(member_joined_update, is_join)
+    router.callback_query.register(captcha_pressed, CaptchaCallback.filter())
     return router

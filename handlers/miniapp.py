@@ -18,7 +18,7 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
 from bot.miniapp.auth import Caller
-from handlers.posting import EditPost
+from bot.posting.dialogs import EditPost
 from storage.posts import Post
 
 logger = logging.getLogger(__name__)

@@ -8,13 +8,13 @@ from datetime import UTC, datetime
 
 from aiogram import Bot, Router
 from aiogram.exceptions import TelegramAPIError
-from aiogram.filters import Command, CommandObject, StateFilter
+from aiogram.filters import CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
-from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
+from bot.commands import on_command
 from bot.config import Settings
 from bot.edits import edit_or_same
 from bot.miniapp.buttons import offer_calendar
@@ -28,31 +28,14 @@ from bot.posting.buttons import (
 )
 from bot.posting.channels import channel_rights, rights_line
 from bot.posting.compose import parse_slots, summarize
+from bot.posting.dialogs import EditPost, Reschedule, time_error_text
 from bot.posting.preview import queue_entry
-from bot.posting.publisher import Publisher
 from bot.posting.queue import PostQueue
+from bot.posting.service import DEFAULT_SLOTS, PostingService
 from bot.posting.times import TimeError, parse_recurrence, parse_time
-from storage.posts import ChannelRepository, PostRepository, SlotRepository
 
 MANAGER_PRIVATE = {"role": "manager", "chat": "private"}
 RECURRING_WORDS = {"daily", "weekly"}
-
-
-def time_error_text(code: str) -> str:
-    return {
-        "past": _("That time has already passed."),
-        "nonexistent": _("That local time does not exist: the clocks skip it that night."),
-        "ambiguous": _(
-            "That local time happens twice that night (clocks go back); pick another minute."
-        ),
-        "invalid": _("That date or time does not exist."),
-    }.get(
-        code,
-        _(
-            "I don't understand the time. Use 18:30, tomorrow 10:00, 25.12 18:00, "
-            "2026-12-25 18:00 or +30m."
-        ),
-    )
 
 
 async def schedule_command(
@@ -60,9 +43,7 @@ async def schedule_command(
     command: CommandObject,
     bot: Bot,
     settings: Settings,
-    channel_repo: ChannelRepository,
-    post_repo: PostRepository,
-    publisher: Publisher,
+    posting: PostingService,
 ) -> None:
     """Reply to a message with /schedule <@channel|id|all> <time>."""
     args = (command.args or "").split(maxsplit=1)
@@ -90,7 +71,7 @@ async def schedule_command(
         await message.reply(time_error_text(exc.code))
         return
     if target.lower() == "all":
-        channels = [c.chat_id for c in await channel_repo.all() if c.can_post]
+        channels = [c.chat_id for c in await posting.postable_channels()]
     else:
         try:
             chat = await bot.get_chat(target if target.startswith("@") else int(target))
@@ -100,21 +81,15 @@ async def schedule_command(
     if not channels:
         await message.reply(_("I don't know that channel. Add me to it as an admin first."))
         return
-    ids = []
-    for channel_id in channels:
-        post_id = await post_repo.add(
-            channel_id=channel_id,
-            source_chat_id=message.chat.id,
-            source_message_ids=[source.message_id],
-            due_at=int(due.timestamp()),
-            recurrence=recurrence.spec if recurrence else None,
-            created_by=message.from_user.id,
-            now=int(datetime.now(UTC).timestamp()),
-            summary=summarize([source]),
-        )
-        post = await post_repo.get(post_id)
-        publisher.arm(post)
-        ids.append(post_id)
+    ids = await posting.queue(
+        channels,
+        source_chat_id=message.chat.id,
+        source_message_ids=[source.message_id],
+        due_at=int(due.timestamp()),
+        recurrence=recurrence.spec if recurrence else None,
+        created_by=message.from_user.id,
+        summary=summarize([source]),
+    )
     local = due.astimezone(settings.timezone).strftime("%d.%m.%Y %H:%M")
     await message.reply(
         _("Scheduled for {time} ({tz}): post {ids}.").format(
@@ -130,7 +105,7 @@ async def channel_add_command(
     message: Message,
     command: CommandObject,
     bot: Bot,
-    channel_repo: ChannelRepository,
+    posting: PostingService,
     settings: Settings,
 ) -> None:
     target = (command.args or "").strip()
@@ -147,7 +122,7 @@ async def channel_add_command(
         await message.reply(_("That is not a channel."))
         return
     channel = channel_rights(chat, member)
-    await channel_repo.upsert(channel, int(datetime.now(UTC).timestamp()))
+    await posting.save_channel(channel)
     await message.reply(
         _("Channel {title}: {rights}").format(
             title=html.escape(chat.title or str(chat.id)), rights=rights_line(channel)
@@ -155,8 +130,8 @@ async def channel_add_command(
     )
 
 
-async def channels_command(message: Message, channel_repo: ChannelRepository) -> None:
-    channels = await channel_repo.all()
+async def channels_command(message: Message, posting: PostingService) -> None:
+    channels = await posting.all_channels()
     if not channels:
         await message.reply(
             _("No channels yet: make me an admin of a channel, or use /channel_add @channel.")
@@ -175,14 +150,13 @@ async def channels_command(message: Message, channel_repo: ChannelRepository) ->
 async def slots_command(
     message: Message,
     command: CommandObject,
-    slot_repo: SlotRepository,
-    channel_repo: ChannelRepository,
+    posting: PostingService,
 ) -> None:
     """/slots 09:00,13:00,19:00 [@channel] sets them; /slots off [@channel] clears; /slots
     alone shows them. Without a channel the slots are every channel's default."""
     args = (command.args or "").split()
-    channels = await channel_repo.all()
-    channel_id = SlotRepository.DEFAULT
+    channels = await posting.all_channels()
+    channel_id = DEFAULT_SLOTS
     if args and (args[-1].startswith("@") or args[-1].startswith("-100")):
         target = args.pop().lower()
         matches = [
@@ -194,7 +168,7 @@ async def slots_command(
         channel_id = matches[0]
     names = {c.chat_id: c.title or str(c.chat_id) for c in channels}
     if not args:
-        current = await slot_repo.all()
+        current = await posting.all_slots()
         if not current:
             await message.reply(
                 html.escape(
@@ -205,15 +179,13 @@ async def slots_command(
         lines = [_("Posting slots:")]
         for chat_id, times in current.items():
             where = (
-                _("every channel")
-                if chat_id == SlotRepository.DEFAULT
-                else names.get(chat_id, str(chat_id))
+                _("every channel") if chat_id == DEFAULT_SLOTS else names.get(chat_id, str(chat_id))
             )
             lines.append(f"• {html.escape(where)}: {', '.join(times)}")
         await message.reply("\n".join(lines))
         return
     if args[0].lower() in {"off", "none", "-"}:
-        await slot_repo.set(channel_id, [])
+        await posting.set_slots(channel_id, [])
         await message.reply(_("Posting slots removed."))
         return
     try:
@@ -225,10 +197,10 @@ async def slots_command(
             ).format(value=html.escape(str(exc)))
         )
         return
-    await slot_repo.set(channel_id, times)
+    await posting.set_slots(channel_id, times)
     where = (
         _("every channel")
-        if channel_id == SlotRepository.DEFAULT
+        if channel_id == DEFAULT_SLOTS
         else names.get(channel_id, str(channel_id))
     )
     await message.reply(
@@ -239,14 +211,6 @@ async def slots_command(
 
 
 # --- the queue ----------------------------------------------------------------------------------
-
-
-class Reschedule(StatesGroup):
-    waiting_for_time = State()
-
-
-class EditPost(StatesGroup):
-    content = State()
 
 
 async def send_queue_page(
@@ -300,10 +264,9 @@ async def queue_pressed(
     query: CallbackQuery,
     callback_data: QueueCallback,
     state: FSMContext,
-    post_repo: PostRepository,
-    publisher: Publisher,
+    posting: PostingService,
 ) -> None:
-    post = await post_repo.get(callback_data.post_id)
+    post = await posting.post(callback_data.post_id)
     if post is None or post.status in {"published", "cancelled", "publishing"}:
         await query.answer(_("This post is no longer in the queue."), show_alert=True)
         return
@@ -319,8 +282,7 @@ async def queue_pressed(
             )
         await query.answer(_("Post #{id} stays in the queue.").format(id=post.id))
     elif op is QueueOp.SURE:
-        publisher.disarm(post.id)
-        await post_repo.set_status(post.id, "cancelled")
+        await posting.cancel(post.id)
         await edit_or_same(query.message.edit_text(_("✖️ Post #{id} cancelled.").format(id=post.id)))
         await query.answer()
     elif op is QueueOp.EDIT:
@@ -341,20 +303,15 @@ async def queue_pressed(
         )
         await query.answer()
     else:  # publish now
-        if post.status != "scheduled":
-            await post_repo.reschedule(post.id, int(datetime.now(UTC).timestamp()))
-        publisher.disarm(post.id)
         await query.answer(_("Publishing post #{id}.").format(id=post.id))
-        ok = await publisher.publish(post.id)
-        if ok:
+        if await posting.publish_now(post):
             await query.message.edit_text(_("✅ Post #{id} published.").format(id=post.id))
 
 
 async def new_time_given(
     message: Message,
     state: FSMContext,
-    post_repo: PostRepository,
-    publisher: Publisher,
+    posting: PostingService,
     settings: Settings,
 ) -> None:
     data = await state.get_data()
@@ -365,21 +322,20 @@ async def new_time_given(
         return  # still waiting for a time
     await state.clear()
     post_id = data.get("post_id")
-    if post_id is None or not await post_repo.reschedule(post_id, int(due.timestamp())):
+    if post_id is None or not await posting.reschedule(post_id, due):
         await message.reply(_("This post is no longer in the queue."))
         return
-    publisher.arm(await post_repo.get(post_id))
     local = due.astimezone(settings.timezone).strftime("%d.%m.%Y %H:%M")
     await message.reply(_("Post #{id} moved to {time}.").format(id=post_id, time=local))
 
 
 def create_router() -> Router:
     router = Router(name="posting")
-    router.message.register(schedule_command, Command("schedule"), flags=MANAGER_PRIVATE)
-    router.message.register(channel_add_command, Command("channel_add"), flags=MANAGER_PRIVATE)
-    router.message.register(channels_command, Command("channels"), flags=MANAGER_PRIVATE)
-    router.message.register(queue_with_calendar, Command("queue"), flags=MANAGER_PRIVATE)
-    router.message.register(slots_command, Command("slots"), flags=MANAGER_PRIVATE)
+    on_command(router.message, schedule_command, "schedule")
+    on_command(router.message, channel_add_command, "channel_add")
+    on_command(router.message, channels_command, "channels")
+    on_command(router.message, queue_with_calendar, "queue")
+    on_command(router.message, slots_command, "slots")
     router.callback_query.register(queue_pressed, QueueCallback.filter(), flags={"role": "manager"})
     router.callback_query.register(
         queue_page_pressed, QueuePage.filter(), flags={"role": "manager"}

@@ -4,6 +4,10 @@
 it runs first for every update of those kinds, whatever router would handle it. A message it
 removes never reaches the FAQ, quiz or statistics handlers. Admins, approved members, anonymous
 admins and the linked channel's automatic forwards are exempt.
+
+The middleware only translates: it gathers a message's facts, `bot.moderation.protection.
+evaluate` decides, and every step of the verdict is carried out through `ModerationService`.
+The join captcha is `bot.moderation.captcha`; its handlers are in `handlers.membership`.
 """
 
 from __future__ import annotations
@@ -12,49 +16,31 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from aiogram import BaseMiddleware, Bot
+from aiogram import BaseMiddleware
 from aiogram.exceptions import TelegramAPIError
-from aiogram.filters.callback_data import CallbackData
-from aiogram.types import (
-    CallbackQuery,
-    ChatMemberUpdated,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    Message,
-    TelegramObject,
-    User,
-)
+from aiogram.types import Message, TelegramObject
 from aiogram.utils.i18n import I18n
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.commands import N_
 from bot.config import Settings
-from bot.i18n import pick_language
+from bot.moderation.captcha import chat_locale
 from bot.moderation.durations import format_duration
 from bot.moderation.flood import FloodTracker
 from bot.moderation.language import foreign_language
-from bot.moderation.service import (
-    MUTED,
-    STEWARD,
-    UNMUTED,
-    ModerationError,
-    ModerationService,
-    Target,
-)
-from bot.moderation.spam import MessageFeatures, SpamVerdict
+from bot.moderation.protection import Action, Fact, Facts, Step, evaluate
+from bot.moderation.service import STEWARD, ModerationError, ModerationService, Target
+from bot.moderation.spam import MessageFeatures
+from bot.moderation.targets import sender_of
 from bot.roles import RoleService
-from bot.scheduling import cancel, run_once_at
 from storage.moderation import ChatModSettings
 
 logger = logging.getLogger(__name__)
 
 ALBUM_MEMORY_SECONDS = 120.0
-
-
-class CaptchaCallback(CallbackData, prefix="captcha"):
-    user_id: int
 
 
 def features_of(message: Message, bot_username: str | None = None) -> MessageFeatures:
@@ -81,10 +67,6 @@ def features_of(message: Message, bot_username: str | None = None) -> MessageFea
     )
 
 
-def chat_locale(chat_settings: ChatModSettings, settings: Settings) -> str:
-    return pick_language(chat_settings.language_list, settings.languages, settings.default_language)
-
-
 class ProtectionMiddleware(BaseMiddleware):
     def __init__(
         self,
@@ -98,7 +80,6 @@ class ProtectionMiddleware(BaseMiddleware):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.moderation = moderation
-        self.repo = moderation.repo
         self.roles = roles
         self.settings = settings
         self.i18n = i18n
@@ -125,72 +106,129 @@ class ProtectionMiddleware(BaseMiddleware):
                 return None
         return await handler(event, data)
 
-    # --- the checks ------------------------------------------------------------------------
+    # --- facts in, verdict out ---------------------------------------------------------------
 
     async def check(self, message: Message) -> bool:
         """True when the message was removed (enforced), so nothing else should answer it."""
         chat_id = message.chat.id
         if message.is_automatic_forward or message.new_chat_members or message.left_chat_member:
             return False
-        sender = message.sender_chat
-        if sender is not None:
-            if sender.id == chat_id:
-                return False  # anonymous admin
-            target = Target(sender.id, sender.title or sender.username or str(sender.id), True)
-        elif message.from_user is not None:
-            if message.from_user.id == self.settings.bot_id:
-                return False
-            target = Target(message.from_user.id, message.from_user.full_name)
-            if await self.roles.is_chat_admin(chat_id, target.id):
-                return False
-        else:
+        target = sender_of(message)
+        if target is None or await self._exempt(chat_id, target):
             return False
-        if await self.moderation.is_approved(chat_id, target.id):
-            return False
-        chat_settings = await self.repo.settings(chat_id)
-        text = message.text or message.caption or ""
-
-        album = self._album_verdict(message)
-        if album is True:
-            await self.moderation.delete(chat_id, message.message_id)
+        chat_settings = await self.moderation.chat_settings(chat_id)
+        facts = Facts(
+            text=message.text or message.caption or "",
+            edited=self.edited,
+            sender_is_chat=target.is_chat,
+            album_spam=self._album_verdict(message) is True,
+        )
+        while (needed := facts.next_needed(chat_settings)) is not None:
+            facts = await self._gather(needed, facts, message, target, chat_settings)
+        verdict = evaluate(facts, chat_settings)
+        for action in verdict.actions:
+            await self._carry_out(action, message, target, chat_settings)
+        if verdict.removed:
             return True
+        if verdict.count_clean:
+            await self.moderation.count_clean(chat_id, target.id, chat_settings.new_member_messages)
+        self._remember_album(message, spam=False)
+        return False
 
-        if chat_settings.blocklist_mode != "off" and text:
-            hit = (await self.moderation.blocklist(chat_id)).match(text)
-            if hit and await self._blocklisted(message, target, chat_settings, hit):
+    async def _exempt(self, chat_id: int, target: Target) -> bool:
+        """Anonymous admins, the bot, the chat's admins and approved members."""
+        if target.is_chat and target.id == chat_id:
+            return True  # anonymous admin
+        if not target.is_chat:
+            if target.id == self.settings.bot_id:
                 return True
+            if await self.roles.is_chat_admin(chat_id, target.id):
+                return True
+        return await self.moderation.is_approved(chat_id, target.id)
 
-        if (
-            chat_settings.flood_mode != "off"
-            and not self.edited
-            and await self.flood.check(
+    async def _gather(
+        self,
+        fact: Fact,
+        facts: Facts,
+        message: Message,
+        target: Target,
+        chat_settings: ChatModSettings,
+    ) -> Facts:
+        chat_id = message.chat.id
+        found: dict[str, Any] = {}
+        if fact is Fact.BLOCKLIST:
+            found["blocklist_hit"] = (await self.moderation.blocklist(chat_id)).match(facts.text)
+        elif fact is Fact.FLOOD:
+            found["flooded"] = await self.flood.check(
                 chat_id,
                 target.id,
                 self.clock(),
                 chat_settings.flood_count,
                 chat_settings.flood_seconds,
             )
-            and await self._flooded(message, target, chat_settings)
-        ):
-            return True
+        elif fact is Fact.SPAM:
+            new = await self.moderation.is_new_member(
+                chat_id, target.id, chat_settings.new_member_messages
+            )
+            found["new_member"] = new
+            if new:
+                found["spam"] = await self.moderation.score(features_of(message))
+        else:
+            found["foreign"] = await asyncio.to_thread(
+                foreign_language, facts.text, chat_settings.language_list
+            )
+        return replace(facts, gathered=facts.gathered | {fact}, **found)
 
-        new_member = chat_settings.spam_mode != "off" and await self.moderation.is_new_member(
-            chat_id, target.id, chat_settings.new_member_messages
-        )
-        if new_member:
-            verdict = await self.moderation.score(features_of(message))
-            if verdict.is_spam and await self._spam(message, target, chat_settings, verdict):
-                return True
+    async def _carry_out(
+        self, action: Action, message: Message, target: Target, chat_settings: ChatModSettings
+    ) -> None:
+        chat_id = message.chat.id
+        audit: dict[str, Any] = {
+            "rule": action.rule,
+            "details": action.details,
+            "message_id": message.message_id,
+            "message_text": message.text or message.caption,
+        }
+        if action.score is not None:
+            audit["score"] = action.score
+        match action.step:
+            case Step.DELETE:
+                await self.moderation.delete(chat_id, message.message_id)
+            case Step.DETECT:
+                await self.moderation.record(chat_id, STEWARD, target, "detect", **audit)
+            case Step.REMOVE:
+                await self._enforce_delete(message)
+                await self.moderation.record(chat_id, STEWARD, target, "delete", **audit)
+            case Step.WARN:
+                hit = (action.details or {}).get("filter")
+                try:
+                    await self.moderation.warn(
+                        chat_id, target, STEWARD, f"blocklist: {hit}", rule="blocklist"
+                    )
+                except ModerationError as exc:
+                    logger.warning("blocklist warn failed: %s", exc)
+            case Step.MUTE_FLOODER:
+                await self._mute_flooder(message, target, chat_settings)
+            case Step.PUNISH_SPAMMER:
+                await self._punish_spammer(message, target, chat_settings, audit)
+            case Step.LANGUAGE_NOTICE:
+                await self._notice(
+                    message,
+                    chat_settings,
+                    N_("{name}, please write in this chat's language ({languages})."),
+                    name=target.mention,
+                    languages=", ".join(chat_settings.language_list),
+                )
 
-        if chat_settings.language_mode != "off" and chat_settings.language_list and text:
-            foreign = await asyncio.to_thread(foreign_language, text, chat_settings.language_list)
-            if foreign and await self._foreign(message, target, chat_settings, foreign):
-                return True
-
-        if new_member and not self.edited:
-            await self.moderation.count_clean(chat_id, target.id, chat_settings.new_member_messages)
-        self._remember_album(message, spam=False)
-        return False
+    async def _notice(
+        self, message: Message, chat_settings: ChatModSettings, template: str, **values: str
+    ) -> None:
+        """A short note in the chat, in its language; a refused one is only logged."""
+        locale = chat_locale(chat_settings, self.settings)
+        try:
+            await message.answer(self.i18n.gettext(template, locale=locale).format(**values))
+        except TelegramAPIError as exc:
+            logger.info("protection notice failed: %s", exc)
 
     def _album_verdict(self, message: Message) -> bool | None:
         if not message.media_group_id:
@@ -225,61 +263,11 @@ class ProtectionMiddleware(BaseMiddleware):
             await self.moderation.delete(message.chat.id, message_id)
         return ids
 
-    async def _detect(self, message: Message, target: Target, rule: str, **audit: Any) -> None:
-        await self.moderation.record(
-            message.chat.id,
-            STEWARD,
-            target,
-            "detect",
-            rule=rule,
-            message_id=message.message_id,
-            message_text=message.text or message.caption,
-            **audit,
-        )
-
-    async def _remove_by_rule(
-        self, message: Message, target: Target, mode: str, rule: str, details: dict
-    ) -> bool:
-        """The delete-type rules: in log-only mode record a detection and let the message
-        through; when enforced delete it (album siblings included) and record that."""
-        if mode == "log":
-            await self._detect(message, target, rule, details=details)
-            return False
-        await self._enforce_delete(message)
-        await self.moderation.record(
-            message.chat.id,
-            STEWARD,
-            target,
-            "delete",
-            rule=rule,
-            details=details,
-            message_id=message.message_id,
-            message_text=message.text or message.caption,
-        )
-        return True
-
-    async def _blocklisted(
-        self, message: Message, target: Target, chat_settings: ChatModSettings, hit: str
-    ) -> bool:
-        if not await self._remove_by_rule(
-            message, target, chat_settings.blocklist_mode, "blocklist", {"filter": hit}
-        ):
-            return False
-        if chat_settings.blocklist_warn and not target.is_chat:
-            try:
-                await self.moderation.warn(
-                    message.chat.id, target, STEWARD, f"blocklist: {hit}", rule="blocklist"
-                )
-            except ModerationError as exc:
-                logger.warning("blocklist warn failed: %s", exc)
-        return True
-
-    async def _flooded(
+    async def _mute_flooder(
         self, message: Message, target: Target, chat_settings: ChatModSettings
-    ) -> bool:
-        if chat_settings.flood_mode == "log":
-            await self._detect(message, target, "flood")
-            return False
+    ) -> None:
+        """The member is muted (a channel identity, which cannot be, banned); the message
+        itself stays."""
         duration = timedelta(seconds=chat_settings.flood_mute_seconds)
         try:
             if target.is_chat:
@@ -292,217 +280,30 @@ class ProtectionMiddleware(BaseMiddleware):
                 )
         except ModerationError as exc:
             logger.warning("flood mute failed in %s: %s", message.chat.id, exc)
-            return False
-        locale = chat_locale(chat_settings, self.settings)
-        notice = self.i18n.gettext(
-            "🔇 {name} is muted for {duration} for flooding.", locale=locale
-        ).format(name=target.mention, duration=format_duration(duration))
-        try:
-            await message.answer(notice)
-        except TelegramAPIError as exc:
-            logger.info("flood notice failed: %s", exc)
-        return False  # the message itself stays; the member is muted
+            return
+        await self._notice(
+            message,
+            chat_settings,
+            N_("🔇 {name} is muted for {duration} for flooding."),
+            name=target.mention,
+            duration=format_duration(duration),
+        )
 
-    async def _spam(
-        self, message: Message, target: Target, chat_settings: ChatModSettings, verdict: SpamVerdict
-    ) -> bool:
-        audit = {
-            "rule": "spam",
-            "score": verdict.score,
-            "details": {"signals": verdict.signals},
-            "message_id": message.message_id,
-            "message_text": message.text or message.caption,
-        }
-        if chat_settings.spam_mode == "log":
-            await self.moderation.record(message.chat.id, STEWARD, target, "detect", **audit)
-            return False
+    async def _punish_spammer(
+        self,
+        message: Message,
+        target: Target,
+        chat_settings: ChatModSettings,
+        audit: dict[str, Any],
+    ) -> None:
         self._remember_album(message, spam=True)
         await self._enforce_delete(message)
+        chat_id = message.chat.id
         try:
             if chat_settings.spam_action == "mute" and not target.is_chat:
-                await self.moderation.mute(message.chat.id, target, STEWARD, None, "spam", **audit)
+                await self.moderation.mute(chat_id, target, STEWARD, None, "spam", **audit)
             else:
-                await self.moderation.ban(message.chat.id, target, STEWARD, None, "spam", **audit)
+                await self.moderation.ban(chat_id, target, STEWARD, None, "spam", **audit)
         except ModerationError as exc:
-            logger.warning("spam ban failed in %s: %s", message.chat.id, exc)
-            await self.moderation.record(message.chat.id, STEWARD, target, "delete", **audit)
-        return True
-
-    async def _foreign(
-        self, message: Message, target: Target, chat_settings: ChatModSettings, language: str
-    ) -> bool:
-        if not await self._remove_by_rule(
-            message, target, chat_settings.language_mode, "language", {"language": language}
-        ):
-            return False
-        locale = chat_locale(chat_settings, self.settings)
-        notice = self.i18n.gettext(
-            "{name}, please write in this chat's language ({languages}).", locale=locale
-        ).format(name=target.mention, languages=", ".join(chat_settings.language_list))
-        try:
-            await message.answer(notice)
-        except TelegramAPIError as exc:
-            logger.info("language notice failed: %s", exc)
-        return True
-
-
-# --- joins and captcha ----------------------------------------------------------------------
-
-
-class Captcha:
-    """Join captcha: restrict the newcomer, ask for a button press, remove them on timeout."""
-
-    def __init__(
-        self,
-        bot: Bot,
-        moderation: ModerationService,
-        settings: Settings,
-        i18n: I18n,
-        scheduler: AsyncIOScheduler,
-    ) -> None:
-        self.bot = bot
-        self.moderation = moderation
-        self.repo = moderation.repo
-        self.settings = settings
-        self.i18n = i18n
-        self.scheduler = scheduler
-
-    def _job_id(self, chat_id: int, user_id: int) -> str:
-        return f"captcha:{chat_id}:{user_id}"
-
-    async def challenge(self, chat_id: int, user: User, join_message_id: int | None) -> None:
-        chat_settings = await self.repo.settings(chat_id)
-        if chat_settings.captcha_mode == "off" or user.is_bot:
-            return
-        if chat_settings.captcha_mode == "log":
-            await self.moderation.record(
-                chat_id,
-                STEWARD,
-                Target(user.id, user.full_name),
-                "detect",
-                rule="captcha",
-                reason="joined",
-            )
-            return
-        if await self.repo.has_captcha(chat_id, user.id):
-            return  # the join message and the chat_member update both announce a newcomer
-        try:
-            await self.bot.restrict_chat_member(chat_id, user.id, MUTED)
-        except TelegramAPIError as exc:
-            logger.warning("captcha: cannot restrict %s in %s: %s", user.id, chat_id, exc)
-            return
-        locale = chat_locale(chat_settings, self.settings)
-        text = self.i18n.gettext(
-            "👋 Welcome, {name}! Please press the button below within {seconds} seconds to "
-            "show you are a person, then you can write.",
-            locale=locale,
-        ).format(
-            name=Target(user.id, user.full_name).mention, seconds=chat_settings.captcha_seconds
-        )
-        markup = InlineKeyboardMarkup(
-            inline_keyboard=[
-                [
-                    InlineKeyboardButton(
-                        text=self.i18n.gettext("✅ I am a person", locale=locale),
-                        callback_data=CaptchaCallback(user_id=user.id).pack(),
-                    )
-                ]
-            ]
-        )
-        sent = await self.bot.send_message(chat_id, text, reply_markup=markup)
-        deadline = self.moderation.now() + chat_settings.captcha_seconds
-        await self.repo.add_captcha(chat_id, user.id, sent.message_id, join_message_id, deadline)
-        self.arm(chat_id, user.id, deadline)
-
-    def arm(self, chat_id: int, user_id: int, deadline: int) -> None:
-        run_once_at(
-            self.scheduler, self._job_id(chat_id, user_id), deadline, self.expire, chat_id, user_id
-        )
-
-    def moved(self, old: int, new: int, pending: list[tuple[int, int]]) -> None:
-        """Pending captchas of an upgraded group: their timers follow it to the new id."""
-        for user_id, deadline in pending:
-            cancel(self.scheduler, self._job_id(old, user_id))
-            self.arm(new, user_id, max(deadline, self.moderation.now()))
-
-    async def rearm_all(self) -> int:
-        pending = await self.repo.pending_captchas()
-        for p in pending:
-            self.arm(p["chat_id"], p["user_id"], max(p["deadline"], self.moderation.now()))
-        return len(pending)
-
-    async def expire(self, chat_id: int, user_id: int) -> None:
-        pending = await self.repo.pop_captcha(chat_id, user_id)
-        if pending is None:
-            return  # solved meanwhile
-        target = Target(user_id, str(user_id))
-        try:
-            await self.bot.ban_chat_member(chat_id, user_id)
-            await self.bot.unban_chat_member(chat_id, user_id, only_if_banned=True)
-        except TelegramAPIError as exc:
-            logger.warning("captcha: cannot remove %s from %s: %s", user_id, chat_id, exc)
-        for message_id in (pending["captcha_message_id"], pending["join_message_id"]):
-            if message_id:
-                await self.moderation.delete(chat_id, message_id)
-        await self.moderation.record(chat_id, STEWARD, target, "captcha_kick", rule="captcha")
-
-    async def solved(self, query: CallbackQuery, callback_data: CaptchaCallback) -> None:
-        chat_id = query.message.chat.id
-        locale = pick_language(
-            [query.from_user.language_code], self.settings.languages, self.settings.default_language
-        )
-        if query.from_user.id != callback_data.user_id:
-            await query.answer(
-                self.i18n.gettext("This button is for the new member.", locale=locale),
-                show_alert=True,
-            )
-            return
-        pending = await self.repo.pop_captcha(chat_id, query.from_user.id)
-        if pending is None:
-            await query.answer()
-            return
-        cancel(self.scheduler, self._job_id(chat_id, query.from_user.id))
-        try:
-            await self.bot.restrict_chat_member(chat_id, query.from_user.id, UNMUTED)
-        except TelegramAPIError as exc:
-            logger.warning("captcha: cannot unrestrict %s: %s", query.from_user.id, exc)
-        if pending["captcha_message_id"]:
-            await self.moderation.delete(chat_id, pending["captcha_message_id"])
-        await query.answer(self.i18n.gettext("Thanks, welcome to the chat!", locale=locale))
-
-
-async def new_members_message(
-    message: Message, moderation: ModerationService, captcha: Captcha
-) -> None:
-    for user in message.new_chat_members or []:
-        if user.is_bot:
-            continue
-        await moderation.member_joined(message.chat.id, user.id)
-        await captcha.challenge(message.chat.id, user, message.message_id)
-
-
-async def member_joined_update(
-    event: ChatMemberUpdated, moderation: ModerationService, captcha: Captcha
-) -> None:
-    user = event.new_chat_member.user
-    if user.is_bot:
-        return
-    await moderation.member_joined(event.chat.id, user.id)
-    await captcha.challenge(event.chat.id, user, None)
-
-
-async def captcha_pressed(
-    query: CallbackQuery, callback_data: CaptchaCallback, captcha: Captcha
-) -> None:
-    await captcha.solved(query, callback_data)
-
-
-async def has_new_members(message: Message) -> bool:
-    return bool(message.new_chat_members)
-
-
-async def is_join(event: ChatMemberUpdated) -> bool:
-    return event.old_chat_member.status in {"left", "kicked"} and event.new_chat_member.status in {
-        "member",
-        "restricted",
-    }
+            logger.warning("spam ban failed in %s: %s", chat_id, exc)
+            await self.moderation.record(chat_id, STEWARD, target, "delete", **audit)

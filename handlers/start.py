@@ -5,14 +5,14 @@ from __future__ import annotations
 import html
 
 from aiogram import Router
-from aiogram.filters import Command, CommandStart
+from aiogram.filters import CommandStart
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
-from bot.commands import visible_commands
+from bot.commands import command_flags, on_command, visible_commands
 from bot.middlewares import is_command_text
+from bot.private import PrivateNotes
 from bot.roles import Requirement, Roles
-from storage.chats import UserRepository
 
 
 def _role_heading(requirement: Requirement) -> str:
@@ -47,9 +47,9 @@ def render_help(roles: Roles, chat_type: str) -> str:
     return "\n".join(lines)
 
 
-async def start(message: Message, roles: Roles, users: UserRepository) -> None:
+async def start(message: Message, roles: Roles, notes: PrivateNotes) -> None:
     if message.from_user is not None:
-        await users.mark_started(message.from_user.id)
+        await notes.started(message.from_user.id)
     name = html.escape(message.from_user.first_name if message.from_user else "")
     greeting = _(
         "Hello, {name}! I am Steward, the assistant of this community: I answer questions, "
@@ -65,6 +65,6 @@ async def help_command(message: Message, roles: Roles) -> None:
 def create_router() -> Router:
     router = Router(name="start")
     router.message.filter(is_command_text)
-    router.message.register(start, CommandStart(), flags={"chat": "private", "needs_roles": True})
-    router.message.register(help_command, Command("help"), flags={"needs_roles": True})
+    router.message.register(start, CommandStart(), flags=command_flags("start", needs_roles=True))
+    on_command(router.message, help_command, "help", needs_roles=True)
     return router

@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from enum import StrEnum
 from typing import Any
 
 from aiogram import BaseMiddleware, Router
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import CommandObject
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import (
     CallbackQuery,
     ChatMemberUpdated,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
     Message,
     MessageReactionCountUpdated,
     TelegramObject,
 )
 from aiogram.utils.i18n import get_i18n
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.keyboard import InlineKeyboardBuilder
 
+from bot.commands import on_command
 from bot.middlewares import is_command_text
 from bot.stats.report import parse_period
 from bot.stats.service import StatsService
@@ -59,7 +60,7 @@ class StatsMiddleware(BaseMiddleware):
                 and origin is not None
                 and origin.type == "channel"
             ):
-                await self.stats.repo.add_comment(origin.chat.id, origin.message_id)
+                await self.stats.comment(origin.chat.id, origin.message_id)
         elif isinstance(event, ChatMemberUpdated):
             old, new = event.old_chat_member.status, event.new_chat_member.status
             if old in GONE and new in MEMBER:
@@ -69,31 +70,35 @@ class StatsMiddleware(BaseMiddleware):
         return await handler(event, data)
 
 
+class Report(StrEnum):
+    STATS = "stats"  # the activity report with its chart
+    BEST = "best"  # the best time to post, as a heat map
+    CSV = "csv"
+
+
 class StatsChatCallback(CallbackData, prefix="stats"):
     chat_id: int
     days: int
-    what: str = "stats"  # stats | best | csv
+    what: Report = Report.STATS
 
 
-async def _choose_chat(message: Message, stats: StatsService, days: int, what: str) -> None:
+async def _choose_chat(message: Message, stats: StatsService, days: int, what: Report) -> None:
     known = await stats.known_chats()
     if not known:
         await message.reply(_("I am not in any group or channel yet."))
         return
-    rows = [
-        [
-            InlineKeyboardButton(
-                text=("📣 " if c.type == "channel" else "👥 ")
-                + (c.title or c.username or str(c.chat_id)),
-                callback_data=StatsChatCallback(chat_id=c.chat_id, days=days, what=what).pack(),
-            )
-        ]
-        for c in known[:50]
-    ]
-    if what == "csv" and len(known) > 1:
-        all_chats = StatsChatCallback(chat_id=0, days=days, what=what).pack()
-        rows.append([InlineKeyboardButton(text=_("All chats"), callback_data=all_chats)])
-    await message.reply(_("Which chat?"), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
+    builder = InlineKeyboardBuilder()
+    for c in known[:50]:
+        builder.button(
+            text=("📣 " if c.type == "channel" else "👥 ")
+            + (c.title or c.username or str(c.chat_id)),
+            callback_data=StatsChatCallback(chat_id=c.chat_id, days=days, what=what),
+        )
+    if what is Report.CSV and len(known) > 1:
+        builder.button(
+            text=_("All chats"), callback_data=StatsChatCallback(chat_id=0, days=days, what=what)
+        )
+    await message.reply(_("Which chat?"), reply_markup=builder.adjust(1).as_markup())
 
 
 async def _period(message: Message, command: CommandObject, default: int = 7) -> int | None:
@@ -108,12 +113,16 @@ async def _period(message: Message, command: CommandObject, default: int = 7) ->
 
 
 # /stats, /besttime and /export_stats: what each sends, and its default period
-KINDS = {"stats": ("stats", 7), "besttime": ("best", 30), "export_stats": ("csv", 30)}
+KINDS = {
+    "stats": (Report.STATS, 7),
+    "besttime": (Report.BEST, 30),
+    "export_stats": (Report.CSV, 30),
+}
 
 
 async def deliver(
     stats: StatsService,
-    what: str,
+    what: Report,
     to_chat: int,
     chat_id: int,
     days: int,
@@ -122,9 +131,9 @@ async def deliver(
 ) -> None:
     """Send one chat's report, heat map or CSV; chat id 0 means every chat (CSV only).
     `thread_id`: the forum topic the request came from."""
-    if what == "best":
+    if what is Report.BEST:
         await stats.send_best_time(to_chat, chat_id, days, locale, thread_id)
-    elif what == "csv":
+    elif what is Report.CSV:
         chat_ids = [chat_id] if chat_id else [c.chat_id for c in await stats.known_chats()]
         for one in chat_ids:  # one CSV per chat
             await stats.bot.send_document(
@@ -184,11 +193,8 @@ async def reaction_count(event: MessageReactionCountUpdated, stats: StatsService
 def create_router() -> Router:
     router = Router(name="stats")
     router.message.filter(is_command_text)
-    staff = {"role": "admin_or_manager"}
-    router.message.register(report_command, Command(*KINDS), flags=staff)
-    router.message.register(
-        digest_command, Command("digest"), flags={"role": "manager", "chat": "private"}
-    )
+    on_command(router.message, report_command, *KINDS)
+    on_command(router.message, digest_command, "digest")
     router.callback_query.register(
         chat_chosen, StatsChatCallback.filter(), flags={"role": "manager"}
     )

@@ -15,8 +15,9 @@ from zoneinfo import ZoneInfo
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters.callback_data import CallbackData
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, User
+from aiogram.types import InlineKeyboardMarkup, User
 from aiogram.utils.i18n import I18n
+from aiogram.utils.keyboard import InlineKeyboardBuilder
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.cluster.jobs import ROW_LEASE_SECONDS, heartbeat
@@ -175,15 +176,9 @@ class GiveawayService:
 
     def keyboard(self, giveaway_id: int, entrants: int, locale: str) -> InlineKeyboardMarkup:
         text = self.i18n.gettext("🎉 Participate ({count})", locale=locale).format(count=entrants)
-        return InlineKeyboardMarkup(
-            inline_keyboard=[
-                [
-                    InlineKeyboardButton(
-                        text=text, callback_data=GiveawayCallback(giveaway_id=giveaway_id).pack()
-                    )
-                ]
-            ]
-        )
+        builder = InlineKeyboardBuilder()
+        builder.button(text=text, callback_data=GiveawayCallback(giveaway_id=giveaway_id))
+        return builder.as_markup()
 
     async def create(
         self,
@@ -505,6 +500,13 @@ class GiveawayService:
         lines.append(label.format(count=len(ids)))
         lines.append("<code>" + " ".join(shown)[:3000] + "</code>")
         return "\n".join(lines)
+
+    async def get(self, giveaway_id: int) -> Giveaway | None:
+        return await self.repo.get(giveaway_id)
+
+    async def entries(self, giveaway_id: int) -> dict[int, str]:
+        """Entrants' names by user id."""
+        return await self.repo.entries(giveaway_id)
 
     async def verify(self, giveaway_id: int) -> dict | None:
         """Recompute the commitment and the winners from what was published."""

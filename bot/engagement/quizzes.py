@@ -12,6 +12,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
@@ -19,6 +20,7 @@ from aiogram.types import PollAnswer
 from aiogram.utils.i18n import I18n
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.engagement.quiz_format import Question, QuizDraft
 from bot.engagement.topics import send_in_topic
 from bot.scheduling import cancel, run_once_at
 from storage.engagement import QuizRepository
@@ -207,3 +209,32 @@ class QuizRunner:
                 )
             )
         return "\n".join(lines)
+
+    # --- the quiz catalog ---------------------------------------------------------------------
+
+    async def save(self, owner_chat: int | None, draft: QuizDraft, author: int | None) -> int:
+        """A parsed quiz kept for a chat (None: the managers', usable everywhere)."""
+        questions = [(q.text, q.options, q.correct, q.explanation) for q in draft.questions]
+        return await self.repo.add_quiz(
+            owner_chat, draft.title, author, questions, int(self.clock())
+        )
+
+    async def quizzes(self, chat_id: int | None) -> list[dict[str, Any]]:
+        """The chat's own quizzes and the managers'."""
+        return await self.repo.list_quizzes(chat_id)
+
+    async def quiz(self, quiz_id: int) -> dict[str, Any] | None:
+        return await self.repo.quiz(quiz_id)
+
+    async def delete(self, quiz_id: int) -> bool:
+        return await self.repo.delete_quiz(quiz_id)
+
+    async def questions(self, quiz_id: int) -> list[Question]:
+        stored = await self.repo.questions(quiz_id)
+        return [Question(q.text, q.options, q.correct, q.explanation) for q in stored]
+
+    async def running_in(self, chat_id: int) -> dict[str, Any] | None:
+        return await self.repo.running_in(chat_id)
+
+    async def season(self, chat_id: int) -> list[dict[str, Any]]:
+        return await self.repo.season(chat_id)

@@ -18,8 +18,9 @@ import html
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 import numpy as np
 
@@ -28,7 +29,7 @@ from bot.faq.matcher import FaqIndex, Match, normalize
 from bot.faq.transfer import ImportedEntry, ImportPlan
 from bot.moderation import language as lang_detect
 from bot.semantic import EmbeddingService, Kind, ModelUnavailable, text_hash
-from storage.faq import Entry, FaqRepository, FaqVectorRepository
+from storage.faq import Answer, Entry, FaqRepository, FaqVectorRepository
 
 logger = logging.getLogger(__name__)
 
@@ -232,6 +233,56 @@ def _build_index(
         for entry_id, phrasings, answers, (phrasing_languages, answer_languages) in per_entry
     ]
     return semantic.SemanticIndex(items, dim)
+
+
+class Asked(StrEnum):
+    """How a question reached the FAQ, which decides how sure an answer must be."""
+
+    GROUP = "group"  # a member in a group: an answer (unless just given), suggestions, or none
+    PRIVATE = "private"  # a member in private: a sure answer, else the staff
+    COMMAND = "command"  # /faq <words>: the best match, however unsure
+
+
+class ReplyKind(StrEnum):
+    ANSWER = "answer"
+    REPEAT = "repeat"  # answered in this chat a few minutes ago: point there instead
+    SUGGEST = "suggest"  # "Did you mean…" with a button per entry
+    NONE = "none"
+
+
+class EditRefusal(StrEnum):
+    NOT_AN_ID = "not_an_id"
+    NOT_HERE = "not_here"  # no such entry, or another chat's
+    SHARED = "shared"  # shared by all chats: managers only
+
+
+@dataclass(frozen=True, slots=True)
+class FaqReply:
+    """What to send for a question; `FaqService.answer` decides it, a handler sends it."""
+
+    kind: ReplyKind
+    entry: Entry | None = None
+    language: str = ""
+    previous_message_id: int | None = None  # REPEAT: the earlier answer
+    suggestions: tuple[tuple[int, str], ...] = ()  # SUGGEST: (entry id, title) best first
+
+    @property
+    def answer(self) -> Answer:
+        """The entry's answer in the chosen language, else in its own, else any."""
+        entry = self.entry
+        assert entry is not None
+        found = entry.answers.get(self.language) or entry.answers.get(entry.language)
+        return found if found is not None else next(iter(entry.answers.values()))
+
+
+NO_REPLY = FaqReply(ReplyKind.NONE)
+
+
+def may_edit(entry: Entry, is_manager: bool, is_admin: bool, chat_id: int | None) -> bool:
+    """Managers edit anything; a chat admin only the entries of the chat they run."""
+    if is_manager:
+        return True
+    return entry.chat_id is not None and entry.chat_id == chat_id and is_admin
 
 
 @dataclass(frozen=True, slots=True)
@@ -525,3 +576,130 @@ class FaqService:
             result.changed += 1
         await self.refresh()
         return result
+
+    # --- answering: one decision for every way a question arrives ------------------------------
+
+    async def answer(
+        self,
+        text: str,
+        scope: int | None,
+        user_language: str | None,
+        chat_default: Callable[[], Awaitable[str]],
+        asked: Asked,
+    ) -> FaqReply:
+        """What to send for `text` asked in `scope` (a group, or None: private): the entry and
+        its language, a pointer to the same answer given minutes ago, suggestions, or nothing.
+        `chat_default` is only awaited when a language must be chosen."""
+        if asked is Asked.GROUP and not await self.has_entries_for(scope):
+            return NO_REPLY
+        decision = await self.decide(text, scope)
+        sure = decision.kind == "answer" or (asked is Asked.COMMAND and decision.kind != "none")
+        if sure and decision.match is not None:
+            entry = await self.entry(decision.match.entry_id)
+            if entry is None:
+                return NO_REPLY
+            language = choose_language(
+                entry.answers, user_language, text, await chat_default(), entry.language
+            )
+            if asked is Asked.GROUP and scope is not None:
+                previous = await self.repo.last_answer(scope, entry.id, language)
+                if previous and int(time.time()) - previous[1] < COOLDOWN_SECONDS:
+                    return FaqReply(ReplyKind.REPEAT, entry, language, previous[0])
+            return FaqReply(ReplyKind.ANSWER, entry, language)
+        if asked is Asked.GROUP and decision.kind == "suggest" and decision.suggestions:
+            default = await chat_default()
+            suggestions = []
+            for entry_id in decision.suggestions:
+                entry = await self.entry(entry_id)
+                if entry is None:
+                    continue
+                language = choose_language(
+                    entry.answers, user_language, text, default, entry.language
+                )
+                suggestions.append((entry_id, entry.title(language)))
+            return FaqReply(ReplyKind.SUGGEST, suggestions=tuple(suggestions))
+        return NO_REPLY
+
+    async def pick(
+        self, entry_id: int, user_language: str | None, text: str, chat_default: str
+    ) -> FaqReply | None:
+        """A "Did you mean…" button pressed: that entry, in the asker's language."""
+        entry = await self.entry(entry_id)
+        if entry is None:
+            return None
+        language = choose_language(entry.answers, user_language, text, chat_default, entry.language)
+        return FaqReply(ReplyKind.ANSWER, entry, language)
+
+    async def remember(self, chat_id: int, reply: FaqReply, message_id: int) -> None:
+        """The answer was sent: the same question soon after points to it instead."""
+        assert reply.entry is not None
+        await self.repo.remember_answer(
+            chat_id, reply.entry.id, reply.language, message_id, int(time.time())
+        )
+
+    async def learn_from_pick(
+        self, entry_id: int, text: str, answered_in: str, languages: Iterable[str]
+    ) -> bool:
+        """The asker's own wording, in the language it is written in, is a new phrasing."""
+        wording = detect_language(text, languages) or answered_in
+        return await self.learn_phrasing(entry_id, text, wording)
+
+    # --- managing entries -----------------------------------------------------------------------
+
+    async def add_entry(
+        self,
+        scope: int | None,
+        language: str,
+        phrasings: list[tuple[str, str]],
+        answer: Answer,
+        author: int | None,
+        *,
+        refresh: bool = True,
+    ) -> int:
+        entry_id = await self.repo.add(scope, language, phrasings, answer, author, int(time.time()))
+        if refresh:
+            await self.refresh()
+        return entry_id
+
+    async def set_language(
+        self, entry_id: int, language: str, phrasings: list[str], answer: Answer | None
+    ) -> None:
+        await self.repo.set_language(entry_id, language, phrasings, answer, int(time.time()))
+        await self.refresh()
+
+    async def delete_entry(self, entry_id: int, *, refresh: bool = True) -> bool:
+        deleted = await self.repo.set_deleted(entry_id, int(time.time()))
+        if refresh:
+            await self.refresh()
+        return deleted
+
+    async def restore_entry(self, entry_id: int) -> bool:
+        """Undo a deletion; False when it was not deleted (a second tap)."""
+        if not await self.repo.set_deleted(entry_id, None):
+            return False
+        await self.refresh()
+        return True
+
+    async def editable(
+        self, raw_id: str, scope: int | None, is_manager: bool, is_admin: bool
+    ) -> tuple[Entry | None, EditRefusal | None]:
+        """The entry named by `raw_id` ("12" or "#12") if this user may change it in `scope`."""
+        if not raw_id.lstrip("#").isdigit():
+            return None, EditRefusal.NOT_AN_ID
+        entry = await self.repo.get(int(raw_id.lstrip("#")))
+        if entry is None or (entry.chat_id not in (None, scope) and not is_manager):
+            return None, EditRefusal.NOT_HERE
+        if not may_edit(entry, is_manager, is_admin, scope):
+            return None, EditRefusal.SHARED
+        return entry, None
+
+    async def all_entries(self) -> list[Entry]:
+        return await self.repo.all_live()
+
+    async def visible_in(self, scope: int | None) -> list[Entry]:
+        """A chat's entries and the global ones; None: only the global ones."""
+        return await self.repo.visible_in(scope)
+
+    async def vote(self, entry_id: int, user_id: int, up: bool) -> bool:
+        """False when the member had voted so already."""
+        return await self.repo.vote(entry_id, user_id, 1 if up else -1)

@@ -11,26 +11,30 @@ import asyncio
 import html
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
 from aiogram.filters.callback_data import CallbackData
-from aiogram.types import ChatPermissions, InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.types import ChatPermissions, InlineKeyboardMarkup
 from aiogram.utils.i18n import I18n
+from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.commands import N_
 from bot.config import Settings
 from bot.moderation.blocklist import CompiledBlocklist
+from bot.moderation.chat_settings import SettingKey, toggled
 from bot.moderation.durations import format_duration, telegram_until
 from bot.moderation.outbox import LogOutbox, Rendered
+from bot.moderation.reports import ReportRecipients, report_recipients
 from bot.moderation.spam import MessageFeatures, NaiveBayes, SpamScorer, SpamVerdict
 from bot.moderation.understanding import SemanticSpamClassifier
 from storage.cache import LoadingCache
-from storage.moderation import ChatModSettings, ModAction, ModerationRepository
+from storage.moderation import ChatModSettings, Filter, ModAction, ModerationRepository
 from storage.outbox import OutboxEntry, OutboxKind
 
 logger = logging.getLogger(__name__)
@@ -63,9 +67,29 @@ UNMUTED = ChatPermissions(
 )
 
 
+class LogAction(StrEnum):
+    """The buttons under a log entry (and under a command's confirmation)."""
+
+    UNDO = "undo"
+    DETAILS = "details"
+
+
 class ModCallback(CallbackData, prefix="mod"):
-    op: str  # undo | details
+    op: LogAction
     action_id: int
+
+
+class UndoOutcome(StrEnum):
+    DONE = "done"
+    PARTIAL = "partial"  # a deleted message cannot come back; a kicked member may rejoin
+    ALREADY = "already"
+    UNSUPPORTED = "unsupported"
+
+
+@dataclass(frozen=True, slots=True)
+class WarnCount:
+    count: int
+    limit: int
 
 
 class ModerationError(Exception):
@@ -300,6 +324,15 @@ class ModerationService:
         await self._telegram(self.bot.unban_chat_member(chat_id, target.id, only_if_banned=True))
         return await self._record(chat_id, actor, target, "kick", reason, **audit)
 
+    async def restrict(self, chat_id: int, user_id: int, permissions: ChatPermissions) -> None:
+        """Unrecorded: the captcha's mute of a newcomer, and its release."""
+        await self._telegram(self.bot.restrict_chat_member(chat_id, user_id, permissions))
+
+    async def remove(self, chat_id: int, user_id: int) -> None:
+        """Unrecorded kick (the captcha records its own "captcha_kick")."""
+        await self._telegram(self.bot.ban_chat_member(chat_id, user_id))
+        await self._telegram(self.bot.unban_chat_member(chat_id, user_id, only_if_banned=True))
+
     async def delete(self, chat_id: int, message_id: int) -> bool:
         try:
             return bool(await self.bot.delete_message(chat_id, message_id))
@@ -348,6 +381,83 @@ class ModerationService:
             )
         return count, settings.warn_limit, settings, action_id
 
+    async def unwarn(self, chat_id: int, target: Target, actor: Actor) -> WarnCount | None:
+        """Take back the latest warn; None when there was none."""
+        removed = await self.repo.remove_last_warn(chat_id, target.id, self.now())
+        if removed is None:
+            return None
+        await self.record(chat_id, actor, target, "unwarn", details={"warn_id": removed})
+        warns, limit = await self.warns(chat_id, target.id)
+        return WarnCount(len(warns), limit)
+
+    async def warns(self, chat_id: int, user_id: int) -> tuple[list[dict[str, Any]], int]:
+        """The member's active warns, oldest first, and the chat's limit."""
+        warns = await self.repo.active_warns(chat_id, user_id, self.now())
+        return warns, (await self.repo.settings(chat_id)).warn_limit
+
+    async def reset_warns(self, chat_id: int, target: Target, actor: Actor) -> None:
+        await self.repo.reset_warns(chat_id, target.id, self.now())
+        await self.record(chat_id, actor, target, "resetwarns")
+
+    async def delete_many(self, chat_id: int, message_ids: list[int]) -> int:
+        """/purge: in chunks of 100 (deleteMessages' limit); a refused chunk is skipped and the
+        rest still tried. Returns how many ids were in the accepted chunks."""
+        deleted = 0
+        for start in range(0, len(message_ids), 100):
+            chunk = message_ids[start : start + 100]
+            try:
+                await self.bot.delete_messages(chat_id, chunk)
+                deleted += len(chunk)
+            except TelegramAPIError as exc:
+                logger.info("purge chunk failed in %s: %s", chat_id, exc)
+        return deleted
+
+    # --- chat settings, blocklist, audit rows for the moderator commands -------------------
+
+    async def chat_settings(self, chat_id: int) -> ChatModSettings:
+        return await self.repo.settings(chat_id)
+
+    async def update_settings(self, chat_id: int, **values: Any) -> ChatModSettings:
+        return await self.repo.update_settings(chat_id, **values)
+
+    async def toggle(self, chat_id: int, key: SettingKey) -> ChatModSettings:
+        """One tap on a /settings button: a rule's next mode, or a switch flipped."""
+        current = await self.repo.settings(chat_id)
+        return await self.repo.update_settings(chat_id, **toggled(current, key))
+
+    async def add_filter(self, chat_id: int, pattern: str, is_regex: bool, actor: Actor) -> bool:
+        """False when the pattern was in the blocklist already."""
+        added = await self.repo.add_filter(chat_id, pattern, is_regex, actor.id, self.now())
+        self.forget_blocklist(chat_id)
+        return added
+
+    async def remove_filter(self, chat_id: int, pattern: str, is_regex: bool) -> bool:
+        removed = await self.repo.remove_filter(chat_id, pattern, is_regex)
+        self.forget_blocklist(chat_id)
+        return removed
+
+    async def filters(self, chat_id: int) -> list[Filter]:
+        return await self.repo.filters(chat_id)
+
+    async def action(self, action_id: int, chat_id: int | None = None) -> ModAction | None:
+        """An audit row; with `chat_id`, only one of that chat's."""
+        action = await self.repo.action(action_id)
+        if action is None or (chat_id is not None and action.chat_id != chat_id):
+            return None
+        return action
+
+    async def recent_actions(self, chat_id: int, limit: int) -> list[ModAction]:
+        return await self.repo.recent_actions(chat_id, limit)
+
+    async def report_recipients(
+        self, chat_id: int, admin_ids: Callable[[], Awaitable[Iterable[int]]]
+    ) -> ReportRecipients:
+        """Who hears of a member's report: the log chat, else every admin but the bot (the
+        admin list is only asked for then)."""
+        log_chat = await self.log_chat_for(chat_id)
+        admins = () if log_chat else await admin_ids()
+        return report_recipients(log_chat, admins, self.settings.bot_id)
+
     async def score(self, features: MessageFeatures) -> SpamVerdict:
         """Every signal, the semantic one included when the model is there and trained."""
         semantic = await self.semantic.evidence(features.text or "")
@@ -368,13 +478,13 @@ class ModerationService:
 
     # --- undo ----------------------------------------------------------------------------
 
-    async def undo(self, action: ModAction, by: Actor) -> str:
-        """Reverse an action as far as Telegram allows; returns what was done (a code)."""
+    async def undo(self, action: ModAction, by: Actor) -> UndoOutcome:
+        """Reverse an action as far as Telegram allows; returns what was done."""
         if action.undone_at is not None:
-            return "already"
+            return UndoOutcome.ALREADY
         target = Target(action.target_id or 0, action.target_name or "", action.target_is_chat)
         chat_id = action.chat_id
-        result = "done"
+        result = UndoOutcome.DONE
         if action.action == "ban" or (action.action == "spam" and action.target_id):
             await self.unban(chat_id, target, by)
         elif action.action == "mute":
@@ -387,9 +497,11 @@ class ModerationService:
             await self.repo.unapprove(chat_id, target.id)
             self._approved.invalidate(chat_id)
         elif action.action in {"delete", "kick", "detect"}:
-            result = "partial"  # a deleted message cannot come back; a kicked member may rejoin
+            result = (
+                UndoOutcome.PARTIAL
+            )  # a deleted message cannot come back; a kicked member may rejoin
         else:
-            return "unsupported"
+            return UndoOutcome.UNSUPPORTED
         if action.rule in {"spam", "manual_spam"} and action.message_text:
             await self.learn(action.message_text, False, by)
         await self.repo.mark_undone(action.id, by.id, self.now(), by.name)
@@ -478,21 +590,17 @@ class ModerationService:
 
     def log_keyboard(self, action: ModAction, undone: bool = False) -> InlineKeyboardMarkup:
         locale = self.settings.default_language
-        row = []
+        builder = InlineKeyboardBuilder()
         if not undone and action.undone_at is None and action.action in UNDOABLE:
-            row.append(
-                InlineKeyboardButton(
-                    text=self.i18n.gettext("↩️ Undo", locale=locale),
-                    callback_data=ModCallback(op="undo", action_id=action.id).pack(),
-                )
+            builder.button(
+                text=self.i18n.gettext("↩️ Undo", locale=locale),
+                callback_data=ModCallback(op=LogAction.UNDO, action_id=action.id),
             )
-        row.append(
-            InlineKeyboardButton(
-                text=self.i18n.gettext("🔎 Details", locale=locale),
-                callback_data=ModCallback(op="details", action_id=action.id).pack(),
-            )
+        builder.button(
+            text=self.i18n.gettext("🔎 Details", locale=locale),
+            callback_data=ModCallback(op=LogAction.DETAILS, action_id=action.id),
         )
-        return InlineKeyboardMarkup(inline_keyboard=[row])
+        return builder.as_markup()
 
     def render_log(self, action: ModAction) -> str:
         gettext = self.i18n.gettext

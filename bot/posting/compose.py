@@ -7,12 +7,15 @@ clock and without Telegram.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.posting.times import TimeError, local_to_utc
+from storage.posts import Channel, Draft
 
 # Telegram lets bots delete their messages for 48 hours; an hour of margin for late timers.
 MAX_DELETE_AFTER_HOURS = 47
@@ -192,3 +195,53 @@ def summarize(messages: list[Any], width: int = 120) -> dict[str, Any]:
     if thumb:
         summary["thumb"] = thumb
     return summary
+
+
+class Refusal(StrEnum):
+    """Why a draft cannot be scheduled yet."""
+
+    NO_CHANNEL = "no_channel"
+    NO_TIME = "no_time"
+    PAST = "past"
+    CANNOT_PIN = "cannot_pin"  # `channels` names where
+    NO_SLOT = "no_slot"  # a channel has no free posting slot
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulePlan:
+    """Either a refusal, or the time of each chosen channel's post, in the draft's order."""
+
+    refusal: Refusal | None = None
+    channels: tuple[Channel, ...] = ()
+    dues: dict[int, int] = field(default_factory=dict)
+
+
+def plan_schedule(
+    draft: Draft,
+    channels: Iterable[Channel],
+    slots: Mapping[int, datetime | None],
+    now: datetime,
+) -> SchedulePlan:
+    """Confirm's rules: at least one postable channel, a time that has not passed (a slot is
+    per channel, so each gets its own next free one from `slots`), and the right to pin when
+    the post is to be pinned."""
+    postable = {c.chat_id: c for c in channels}
+    chosen = tuple(postable[c] for c in draft.channels if c in postable)
+    if not chosen:
+        return SchedulePlan(Refusal.NO_CHANNEL)
+    if draft.due_at is None:
+        return SchedulePlan(Refusal.NO_TIME)
+    by_slot = draft.time_choice == "slot"
+    if not by_slot and draft.due_at <= now.timestamp():
+        return SchedulePlan(Refusal.PAST)
+    if draft.pin and (cannot := tuple(c for c in chosen if not c.can_pin)):
+        return SchedulePlan(Refusal.CANNOT_PIN, cannot)
+    dues: dict[int, int] = {}
+    for channel in chosen:
+        if not by_slot:
+            dues[channel.chat_id] = draft.due_at
+        elif (due := slots.get(channel.chat_id)) is not None:
+            dues[channel.chat_id] = int(due.timestamp())
+        else:
+            return SchedulePlan(Refusal.NO_SLOT)
+    return SchedulePlan(None, chosen, dues)

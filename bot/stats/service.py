@@ -155,6 +155,10 @@ class StatsService:
             await self.repo.set_members(chat_id, day, members)
         await self.repo.add_own_post(chat_id, message_ids, posted_at, members)
 
+    async def comment(self, channel_id: int, post_id: int) -> None:
+        """A member commented a channel post in its discussion group."""
+        await self.repo.add_comment(channel_id, post_id)
+
     async def reaction_count(self, chat_id: int, message_id: int, total: int) -> None:
         delta = await self.repo.set_post_reactions(chat_id, message_id, total)
         if delta:

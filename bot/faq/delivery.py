@@ -1,0 +1,64 @@
+"""Sending an FAQ answer: the one place that turns a `FaqReply` into a Telegram message,
+remembers it (so the same question soon after points to it) and counts it."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramBadRequest, TelegramMigrateToChat
+from aiogram.types import ReplyParameters
+
+from bot.faq.buttons import feedback_keyboard
+from bot.faq.service import FaqReply, FaqService
+from bot.stats.service import StatsService
+
+logger = logging.getLogger(__name__)
+
+
+async def send_reply(
+    bot: Bot,
+    reply: FaqReply,
+    chat_id: int,
+    reply_to: int | None,
+    thread_id: int | None = None,
+    *,
+    faq: FaqService | None = None,
+    stats: StatsService | None = None,
+) -> int | None:
+    """The reply's answer, as a reply with 👍/👎; returns its id, or None when a media answer's
+    original message is gone (deleted in its chat). The forum topic is named too: a reply to a
+    question deleted meanwhile would land in General. With `faq` the answer is remembered, with
+    `stats` a group counts it."""
+    entry, answer = reply.entry, reply.answer
+    assert entry is not None
+    parameters = (
+        ReplyParameters(message_id=reply_to, allow_sending_without_reply=True) if reply_to else None
+    )
+    if answer.is_copy:
+        try:
+            sent = await bot.copy_message(
+                chat_id,
+                answer.source_chat_id,
+                answer.source_message_id,
+                reply_parameters=parameters,
+                reply_markup=feedback_keyboard(entry.id),
+                message_thread_id=thread_id,
+            )
+        except (TelegramBadRequest, TelegramMigrateToChat) as exc:
+            # deleted, or left behind in a group that was upgraded to a supergroup
+            logger.warning("FAQ entry %s: its answer message is gone: %s", entry.id, exc)
+            return None
+    else:
+        sent = await bot.send_message(
+            chat_id,
+            answer.text,
+            reply_parameters=parameters,
+            reply_markup=feedback_keyboard(entry.id),
+            message_thread_id=thread_id,
+        )
+    if faq is not None:
+        await faq.remember(chat_id, reply, sent.message_id)
+    if stats is not None and chat_id < 0:
+        stats.collector.bump(chat_id, "faq_answered")
+    return sent.message_id

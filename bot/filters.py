@@ -1,0 +1,17 @@
+"""Message filters more than one feature uses. Coroutines, since aiogram runs synchronous
+filters in a worker thread (see `bot.middlewares.is_command_text`)."""
+
+from __future__ import annotations
+
+from aiogram.types import Message
+
+
+async def group_member_message(message: Message) -> bool:
+    """A group message from a person (not a bot, not a channel identity)."""
+    user = message.from_user
+    return (
+        message.chat.type in {"group", "supergroup"}
+        and user is not None
+        and not user.is_bot
+        and message.sender_chat is None
+    )

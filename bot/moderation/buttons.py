@@ -1,0 +1,49 @@
+"""Inline buttons of the moderator commands: /settings, members' reports, undo of an action."""
+
+from __future__ import annotations
+
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import InlineKeyboardMarkup
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot.moderation.chat_settings import SettingKey
+from bot.moderation.reports import ReportAction
+from bot.moderation.service import LogAction, ModCallback
+
+
+class SettingsCallback(CallbackData, prefix="modset"):
+    key: SettingKey
+
+
+class ReportCallback(CallbackData, prefix="rep"):
+    op: ReportAction
+    chat_id: int
+    message_id: int
+    user_id: int
+
+
+def undo_keyboard(action_id: int) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(
+        text=_("↩️ Undo"), callback_data=ModCallback(op=LogAction.UNDO, action_id=action_id)
+    )
+    return builder.as_markup()
+
+
+def report_keyboard(chat_id: int, message_id: int, user_id: int) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for text, op in (
+        (_("🗑 Delete"), ReportAction.DELETE),
+        (_("⚠️ Warn"), ReportAction.WARN),
+        (_("🔇 Mute 1d"), ReportAction.MUTE),
+        (_("🔨 Ban"), ReportAction.BAN),
+        (_("✖️ Dismiss"), ReportAction.DISMISS),
+    ):
+        builder.button(
+            text=text,
+            callback_data=ReportCallback(
+                op=op, chat_id=chat_id, message_id=message_id, user_id=user_id
+            ),
+        )
+    return builder.adjust(3, 2).as_markup()

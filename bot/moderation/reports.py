@@ -1,0 +1,57 @@
+"""Members' reports: how many a member may file, and who hears of one.
+
+A report goes to the chat's log chat when there is one (through the log outbox); otherwise to
+every admin in private, since only Telegram knows which of them started the bot.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+REPORTS_PER_WINDOW = 3
+REPORT_WINDOW_SECONDS = 600
+
+
+class ReportAction(StrEnum):
+    """The buttons under a report."""
+
+    DELETE = "del"
+    WARN = "warn"
+    MUTE = "mute"  # for a day
+    BAN = "ban"
+    DISMISS = "dismiss"
+
+
+class ReportLimiter:
+    """A member may file a few reports per window; more is treated as abuse."""
+
+    def __init__(self) -> None:
+        self._recent: dict[tuple[int, int], deque[float]] = defaultdict(deque)
+
+    def allow(self, chat_id: int, user_id: int, now: float) -> bool:
+        recent = self._recent[(chat_id, user_id)]
+        while recent and now - recent[0] > REPORT_WINDOW_SECONDS:
+            recent.popleft()
+        if len(recent) >= REPORTS_PER_WINDOW:
+            return False
+        recent.append(now)
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRecipients:
+    """Either the log chat, or the admins to try one by one in private."""
+
+    log_chat: int | None
+    admins: tuple[int, ...] = ()
+
+
+def report_recipients(
+    log_chat: int | None, admin_ids: Iterable[int], bot_id: int
+) -> ReportRecipients:
+    if log_chat:
+        return ReportRecipients(log_chat)
+    return ReportRecipients(None, tuple(uid for uid in admin_ids if uid != bot_id))

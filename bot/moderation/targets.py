@@ -1,0 +1,67 @@
+"""Whom a moderator command is about, and whether the bot may act on them.
+
+A message's sender is the channel or group identity it was posted as (`sender_chat`; an
+automatic forward from the linked channel counts as the member's own), else its user. A command
+names its target by replying, by @username (known from messages the bot has seen) or by id.
+Admins of the chat and the bot itself are never acted on.
+"""
+
+from __future__ import annotations
+
+from aiogram.types import Message
+
+from bot.moderation.args import ArgumentError
+from bot.moderation.service import Target
+from bot.roles import RoleService
+from storage.chats import UserRepository
+
+
+def replied(message: Message) -> Message | None:
+    """The message a command replies to; None in forum topics when it only "replies" to the
+    topic's first message, which every message there does."""
+    reply = message.reply_to_message
+    if reply is None or reply.forum_topic_created is not None:
+        return None
+    return reply
+
+
+def sender_of(message: Message) -> Target | None:
+    if message.sender_chat is not None and not message.is_automatic_forward:
+        chat = message.sender_chat
+        return Target(chat.id, chat.title or chat.username or str(chat.id), is_chat=True)
+    if message.from_user is not None:
+        return Target(message.from_user.id, message.from_user.full_name)
+    return None
+
+
+class TargetResolver:
+    def __init__(self, users: UserRepository, roles: RoleService, bot_id: int) -> None:
+        self.users = users
+        self.roles = roles
+        self.bot_id = bot_id
+
+    async def resolve(self, message: Message, target_token: str | None) -> Target:
+        """The replied message's sender when `target_token` is None, else @username or id;
+        raises ArgumentError when it names no one the bot knows."""
+        if target_token is None:
+            reply = replied(message)
+            target = sender_of(reply) if reply is not None else None
+            if target is None:
+                raise ArgumentError("no_target")
+            return target
+        if target_token.startswith("@"):
+            user_id = await self.users.find_by_username(target_token)
+            if user_id is None:
+                raise ArgumentError("unknown_user", target_token)
+            return Target(user_id, target_token)
+        return Target(int(target_token), target_token)
+
+    async def refusal(self, chat_id: int, target: Target) -> str | None:
+        """Why this target must not be acted on (an error kind), or None."""
+        if target.is_chat:
+            return "target_admin" if target.id == chat_id else None
+        if target.id == self.bot_id:
+            return "self"
+        if await self.roles.is_chat_admin(chat_id, target.id):
+            return "target_admin"
+        return None

@@ -1,0 +1,136 @@
+"""Drafts composed on a phone: what each panel button changes, and Confirm turning a draft
+into one queued post per channel, exactly once (a second tap finds the draft gone)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.posting.compose import (
+    SchedulePlan,
+    next_delete_after,
+    next_free_slot,
+    plan_schedule,
+    preset_time,
+)
+from bot.posting.service import PostingService
+from storage.posts import Channel, Draft, DraftRepository
+
+logger = logging.getLogger(__name__)
+
+
+class DraftService:
+    def __init__(self, drafts: DraftRepository, posting: PostingService, tz: ZoneInfo) -> None:
+        self.drafts = drafts
+        self.posting = posting
+        self.tz = tz
+
+    async def new(
+        self, manager_id: int, chat_id: int, message_ids: list[int], summary: dict[str, Any]
+    ) -> Draft:
+        draft_id = await self.drafts.add(
+            manager_id, chat_id, message_ids, summary, self.posting.now()
+        )
+        draft = await self.drafts.get(draft_id)
+        assert draft is not None
+        return draft
+
+    async def get(self, draft_id: int, manager_id: int | None = None) -> Draft | None:
+        """The draft; with `manager_id`, only that manager's own."""
+        draft = await self.drafts.get(draft_id)
+        if draft is None or (manager_id is not None and draft.manager_id != manager_id):
+            return None
+        return draft
+
+    async def update(self, draft_id: int, **fields: Any) -> Draft | None:
+        """The draft after the change, or None when it is gone."""
+        if await self.drafts.get(draft_id) is None:
+            return None
+        await self.drafts.update(draft_id, **fields)
+        return await self.drafts.get(draft_id)
+
+    async def discard(self, draft_id: int) -> bool:
+        """False for a second tap: the draft was already discarded or scheduled."""
+        return await self.drafts.delete(draft_id)
+
+    async def channels(self) -> list[Channel]:
+        return await self.posting.postable_channels()
+
+    # --- the panel's buttons ------------------------------------------------------------------
+
+    async def toggle_channel(self, draft: Draft, channel_id: int) -> None:
+        await self.drafts.update(draft.id, channels=sorted(set(draft.channels) ^ {channel_id}))
+        if draft.time_choice == "slot":  # slots are per channel: look again
+            await self.drafts.update(draft.id, due_at=None, time_choice=None)
+
+    async def set_time(self, draft: Draft, choice: str) -> datetime | None:
+        """A time button other than "custom": its moment, saved; None when "slot" finds no
+        free slot. Raises TimeError for a preset that has passed."""
+        if choice == "slot":
+            due = await self.first_free_slot(draft.channels)
+            if due is None:
+                return None
+        else:
+            due = preset_time(choice, self._utc_now(), self.tz)
+        await self.drafts.update(draft.id, due_at=int(due.timestamp()), time_choice=choice)
+        return due
+
+    async def toggle(self, draft: Draft, option: str) -> None:
+        """Silent, Pin, and Delete after (which cycles through its steps)."""
+        if option == "silent":
+            await self.drafts.update(draft.id, silent=not draft.silent)
+        elif option == "pin":
+            await self.drafts.update(draft.id, pin=not draft.pin)
+        else:
+            after = next_delete_after(draft.delete_after_hours)
+            await self.drafts.update(draft.id, delete_after_hours=after)
+
+    # --- slots and Confirm --------------------------------------------------------------------
+
+    def _utc_now(self) -> datetime:
+        return datetime.fromtimestamp(self.posting.clock(), UTC)
+
+    async def channel_slot(self, channel_id: int, now: datetime | None = None) -> datetime | None:
+        now = now or self._utc_now()
+        slots = await self.posting.channel_slots(channel_id)
+        taken = {t for _c, t in await self.posting.taken_times([channel_id], int(now.timestamp()))}
+        return next_free_slot(slots, taken, now, self.tz)
+
+    async def first_free_slot(self, channel_ids: list[int]) -> datetime | None:
+        """The earliest of the channels' own next free slots (each channel gets its own at
+        Confirm); None unless every channel has one."""
+        found = [due for c in channel_ids if (due := await self.channel_slot(c)) is not None]
+        if not channel_ids or len(found) < len(channel_ids):
+            return None
+        return min(found)
+
+    async def confirm(self, draft: Draft) -> tuple[SchedulePlan, list[int]] | None:
+        """Checked by `plan_schedule`, then queued; None when another tap already did it."""
+        now = self._utc_now()
+        channels = await self.posting.postable_channels()
+        slots: dict[int, datetime | None] = {}
+        if draft.time_choice == "slot":
+            for channel_id in draft.channels:
+                slots[channel_id] = await self.channel_slot(channel_id, now)
+        plan = plan_schedule(draft, channels, slots, now)
+        if plan.refusal is not None:
+            return plan, []
+        if not await self.drafts.delete(draft.id):  # a second tap on Confirm
+            return None
+        ids = []
+        for channel in plan.channels:
+            ids += await self.posting.queue(
+                [channel.chat_id],
+                source_chat_id=draft.source_chat_id,
+                source_message_ids=draft.source_message_ids,
+                due_at=plan.dues[channel.chat_id],
+                created_by=draft.manager_id,
+                silent=draft.silent,
+                pin=draft.pin,
+                delete_after_hours=draft.delete_after_hours,
+                buttons=draft.buttons,
+                summary=draft.summary,
+            )
+        return plan, ids

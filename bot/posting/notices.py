@@ -1,0 +1,74 @@
+"""What the manager who queued a post hears when it did not simply go out: failed, missed while
+the bot was down, held (the bot lost its rights in the channel) or interrupted mid-publishing.
+In their language, with the post's queue buttons, through `PrivateNotes`."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
+
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+
+from bot.commands import N_
+from bot.posting.buttons import queue_keyboard
+from bot.private import PrivateNotes
+from storage.posts import ChannelRepository, Post, PostRepository
+
+
+class NoticeReason(StrEnum):
+    FAILED = "failed"
+    MISSED = "missed"
+    HELD = "held"
+    INTERRUPTED = "interrupted"
+
+
+TEXTS = {
+    NoticeReason.FAILED: N_("⚠️ Post #{id} for {channel} failed: {error}"),
+    NoticeReason.MISSED: N_(
+        "⏰ Post #{id} for {channel} was due while I was down; it waits for your decision."
+    ),
+    NoticeReason.HELD: N_(
+        "⏸ Post #{id} is held: I can no longer post in {channel}. Give me the rights "
+        "back, then publish or reschedule it in /queue."
+    ),
+    NoticeReason.INTERRUPTED: N_(
+        "⏸ Post #{id} for {channel} was being published when I stopped; "
+        "check the channel before publishing it again."
+    ),
+}
+
+
+class PostNotices:
+    """The publisher's `notify`: called with the post and why it needs the manager."""
+
+    def __init__(
+        self,
+        posts: PostRepository,
+        channels: ChannelRepository,
+        notes: PrivateNotes,
+        i18n: I18n,
+        locale_for: Callable[[int], Awaitable[str]],
+    ) -> None:
+        self.posts = posts
+        self.channels = channels
+        self.notes = notes
+        self.i18n = i18n
+        self.locale_for = locale_for
+
+    async def __call__(self, post: Post, reason: str) -> None:
+        if post.created_by is None:
+            return
+        reason = NoticeReason(reason)
+        locale = await self.locale_for(post.created_by)
+        fresh = await self.posts.get(post.id)
+        channel = await self.channels.get(post.channel_id)
+        with self.i18n.context(), self.i18n.use_locale(locale):
+            text = _(TEXTS[reason]).format(
+                id=post.id,
+                channel=html.escape((channel and channel.title) or str(post.channel_id)),
+                error=html.escape((fresh.error if fresh else None) or "?"),
+            )
+            buttons = queue_keyboard(post.id, retry=reason is NoticeReason.FAILED)
+        await self.notes.send_message(post.created_by, text, reply_markup=buttons)

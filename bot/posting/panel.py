@@ -1,0 +1,173 @@
+"""The compose panel as the manager sees it: its text and buttons, drawn from a draft. Clicks
+are handled in `handlers.compose`, decisions made in `bot.posting.drafts`."""
+
+from __future__ import annotations
+
+import html
+from datetime import datetime
+from enum import StrEnum
+
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import InlineKeyboardMarkup
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot.config import Settings
+from bot.posting.compose import TIME_PRESETS, ButtonError, Refusal, SchedulePlan
+from storage.posts import Channel, Draft
+
+
+class ComposeAction(StrEnum):
+    CHANNEL = "ch"  # arg: the channel's id
+    TIME = "time"  # arg: index into TIME_PRESETS
+    SILENT = "silent"
+    PIN = "pin"
+    DELETE_AFTER = "del"
+    BUTTONS = "btn"
+    PREVIEW = "view"
+    CONFIRM = "ok"
+    DISCARD = "drop"
+
+
+class ComposeCallback(CallbackData, prefix="c"):
+    op: ComposeAction
+    draft: int
+    arg: int = 0
+
+
+def kind_label(kind: str, count: int) -> str:
+    labels = {
+        "text": _("text"),
+        "photo": _("photo"),
+        "video": _("video"),
+        "animation": _("GIF"),
+        "document": _("document"),
+        "audio": _("audio"),
+        "voice": _("voice message"),
+        "video_note": _("video message"),
+        "poll": _("poll"),
+        "sticker": _("sticker"),
+        "album": _("album of {count}").format(count=count),
+    }
+    return labels.get(kind, _("message"))
+
+
+def time_label(choice: str) -> str:
+    return {
+        "hour": _("In 1 hour"),
+        "tonight": _("Tonight 19:00"),
+        "tomorrow": _("Tomorrow 10:00"),
+        "slot": _("Next free slot"),
+        "custom": _("Custom…"),
+    }[choice]
+
+
+def local(ts: int, settings: Settings) -> str:
+    return datetime.fromtimestamp(ts, settings.timezone).strftime("%d.%m.%Y %H:%M")
+
+
+def panel_text(draft: Draft, channels: list[Channel], settings: Settings) -> str:
+    summary = draft.summary
+    head = _("📝 New post: {kind}").format(
+        kind=kind_label(summary.get("kind", "other"), summary.get("count", 1))
+    )
+    lines = [f"<b>{head}</b>"]
+    if summary.get("preview"):
+        lines.append(f"<i>{html.escape(summary['preview'])}</i>")
+    names = [
+        html.escape(c.title or str(c.chat_id)) for c in channels if c.chat_id in draft.channels
+    ]
+    lines.append(
+        _("Channels: {names}").format(names=", ".join(names) if names else _("choose below"))
+    )
+    if draft.due_at is None:
+        lines.append(_("Time: choose below"))
+    elif draft.time_choice == "slot":
+        lines.append(
+            _("Time: next free slot of each channel, from {time}").format(
+                time=local(draft.due_at, settings)
+            )
+        )
+    else:
+        lines.append(
+            _("Time: {time} ({tz})").format(
+                time=local(draft.due_at, settings), tz=settings.timezone.key
+            )
+        )
+    options = []
+    if draft.silent:
+        options.append(_("silent"))
+    if draft.pin:
+        options.append(_("pin"))
+    if draft.delete_after_hours:
+        options.append(_("delete after {hours} h").format(hours=draft.delete_after_hours))
+    if options:
+        lines.append(_("Options: {options}").format(options=", ".join(options)))
+    if draft.buttons:
+        count = sum(len(row) for row in draft.buttons)
+        if summary.get("kind") == "album":
+            lines.append(
+                _("Buttons: {count}, in a follow-up message (albums cannot carry buttons)").format(
+                    count=count
+                )
+            )
+        else:
+            lines.append(_("Buttons: {count}").format(count=count))
+    return "\n".join(lines)
+
+
+def panel_keyboard(draft: Draft, channels: list[Channel]) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+
+    def button(text: str, op: ComposeAction, arg: int = 0) -> None:
+        builder.button(text=text, callback_data=ComposeCallback(op=op, draft=draft.id, arg=arg))
+
+    for c in channels:
+        mark = "✅ " if c.chat_id in draft.channels else "▫️ "
+        button(mark + (c.title or str(c.chat_id)), ComposeAction.CHANNEL, c.chat_id)
+    for n, choice in enumerate(TIME_PRESETS):
+        mark = "• " if draft.time_choice == choice else ""
+        button(mark + time_label(choice), ComposeAction.TIME, n)
+    delete = (
+        _("🗑 Delete after {hours} h").format(hours=draft.delete_after_hours)
+        if draft.delete_after_hours
+        else _("🗑 Keep")
+    )
+    button(("✅ " if draft.silent else "") + _("🔕 Silent"), ComposeAction.SILENT)
+    button(("✅ " if draft.pin else "") + _("📌 Pin"), ComposeAction.PIN)
+    button(delete, ComposeAction.DELETE_AFTER)
+    button(_("🔗 URL buttons"), ComposeAction.BUTTONS)
+    button(_("👁 Preview"), ComposeAction.PREVIEW)
+    button(_("✅ Confirm"), ComposeAction.CONFIRM)
+    button(_("✖️ Discard"), ComposeAction.DISCARD)
+    channel_rows = [2] * (len(channels) // 2) + [1] * (len(channels) % 2)
+    return builder.adjust(*channel_rows, 2, 2, 1, 3, 2, 2).as_markup()
+
+
+def slot_problem(channel_ids: list[int]) -> str:
+    if not channel_ids:
+        return _("Choose a channel first: slots belong to channels.")
+    return _("No free slot: set posting times with /slots 09:00,13:00,19:00")
+
+
+def refusal_text(plan: SchedulePlan, draft: Draft) -> str:
+    if plan.refusal is Refusal.CANNOT_PIN:
+        names = ", ".join(c.title or str(c.chat_id) for c in plan.channels)
+        return _("I cannot pin in {channels}. Give me the right or turn Pin off.").format(
+            channels=names
+        )
+    return {
+        Refusal.NO_CHANNEL: _("Choose at least one channel."),
+        Refusal.NO_TIME: _("Choose a time."),
+        Refusal.PAST: _("That time has already passed. Choose another."),
+    }.get(plan.refusal, slot_problem(draft.channels))
+
+
+def button_error_text(error: ButtonError) -> str:
+    texts = {
+        "format": _("Line {line}: write it as Text - https://example.com"),
+        "url": _("Line {line}: the link must start with https:// or http://"),
+        "too_long": _("Line {line}: the button text is too long (64 characters at most)"),
+        "too_many": _("Line {line}: too many buttons (4 per row, 8 rows at most)"),
+    }
+    return texts[error.reason].format(line=error.line)

@@ -1,0 +1,100 @@
+"""The posting desk behind /schedule, /channels, /slots and /queue's buttons: channels the bot
+may post to, posting slots, and posts queued, moved, cancelled or published now. Every change
+to a post's time re-arms the publisher's timer, so a handler never has to remember to."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from bot.posting.publisher import Publisher
+from storage.posts import Channel, ChannelRepository, Post, PostRepository, SlotRepository
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SLOTS = SlotRepository.DEFAULT  # the slots of every channel without its own
+
+
+class PostingService:
+    def __init__(
+        self,
+        posts: PostRepository,
+        channels: ChannelRepository,
+        slots: SlotRepository,
+        publisher: Publisher,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.posts = posts
+        self.channels = channels
+        self.slots = slots
+        self.publisher = publisher
+        self.clock = clock
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    # --- channels and slots ------------------------------------------------------------------
+
+    async def all_channels(self) -> list[Channel]:
+        return await self.channels.all()
+
+    async def postable_channels(self) -> list[Channel]:
+        return [c for c in await self.channels.all() if c.can_post]
+
+    async def save_channel(self, channel: Channel) -> None:
+        await self.channels.upsert(channel, self.now())
+
+    async def all_slots(self) -> dict[int, list[str]]:
+        """Posting slots per channel; `SlotRepository.DEFAULT` holds every channel's."""
+        return await self.slots.all()
+
+    async def channel_slots(self, channel_id: int) -> list[str]:
+        return await self.slots.for_channel(channel_id)
+
+    async def set_slots(self, channel_id: int, times: list[str]) -> None:
+        await self.slots.set(channel_id, times)
+
+    async def taken_times(self, channel_ids: list[int], since: int) -> set[tuple[int, int]]:
+        return await self.posts.taken_times(channel_ids, since)
+
+    # --- posts --------------------------------------------------------------------------------
+
+    async def queue(self, channel_ids: list[int], **post: Any) -> list[int]:
+        """One post per channel (`post`: PostRepository.add's fields but the channel and the
+        time of queueing), each armed to go out at its time."""
+        ids = []
+        for channel_id in channel_ids:
+            post_id = await self.posts.add(channel_id=channel_id, now=self.now(), **post)
+            self.publisher.arm(await self.posts.get(post_id))
+            ids.append(post_id)
+        return ids
+
+    async def post(self, post_id: int) -> Post | None:
+        return await self.posts.get(post_id)
+
+    async def cancel(self, post_id: int) -> None:
+        self.publisher.disarm(post_id)
+        await self.posts.set_status(post_id, "cancelled")
+
+    async def reschedule(self, post_id: int, due: datetime) -> bool:
+        """False when the post is no longer waiting to go out."""
+        if not await self.posts.reschedule(post_id, int(due.timestamp())):
+            return False
+        self.publisher.arm(await self.posts.get(post_id))
+        return True
+
+    async def publish_now(self, post: Post) -> bool:
+        """Back in the queue at this second if it failed or waited for a decision, then the
+        publisher's own claim decides (a second tap finds nothing to claim)."""
+        if post.status != "scheduled":
+            await self.posts.reschedule(post.id, self.now())
+        self.publisher.disarm(post.id)
+        return await self.publisher.publish(post.id)
+
+    async def replace_content(
+        self, post_id: int, message_ids: list[int], summary: dict[str, Any] | None
+    ) -> bool:
+        return await self.posts.replace_content(post_id, message_ids, summary)

@@ -1,0 +1,1 @@
+"""The support desk: members' messages relayed to the staff, their answers, routes and blocks."""

@@ -1,0 +1,172 @@
+"""The support desk's Telegram side: a member's message relayed to the staff, and a staff
+reply delivered back to the member. `SupportService` decides; these send what it decided.
+
+Both the group pipeline's FAQ stage and the support handlers use them, so they live here rather
+than in one handler module imported by another.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import Message, ReplyParameters
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot.links import message_link
+from bot.private import PrivateNotes, Reach
+from bot.stats.service import StatsService
+from bot.support.buttons import SupportAction, SupportCallback
+from bot.support.service import Question, RelayOutcome, SupportService
+from bot.topics import thread_of
+from storage.faq import Ticket
+
+logger = logging.getLogger(__name__)
+
+
+def question_of(message: Message) -> Question:
+    member = message.from_user
+    assert member is not None
+    return Question(
+        member_id=member.id,
+        member_name=member.full_name,
+        language=member.language_code,
+        chat_id=message.chat.id,
+        message_id=message.message_id,
+        text=message.text or message.caption or "",
+        thread_id=thread_of(message),
+    )
+
+
+def relay_text(message: Message, ticket_id: int, question: Question) -> str:
+    who = f'<a href="tg://user?id={question.member_id}">{html.escape(question.member_name)}</a>'
+    if message.chat.type == "private":
+        where = _("in private")
+    else:
+        where = _("in {chat}").format(chat=html.escape(message.chat.title or str(message.chat.id)))
+    lines = [
+        _("❓ #{ticket} from {who} (id {id}) {where}:").format(
+            ticket=ticket_id, who=who, id=question.member_id, where=where
+        )
+    ]
+    if question.text:
+        lines.append(html.escape(question.text))
+    link = (
+        message_link(message.chat.id, message.chat.username, message.message_id)
+        if message.chat.type != "private"
+        else None
+    )
+    if link:
+        lines.append(link)
+    lines.append(_("Reply to this message to answer; /block to stop this member's messages."))
+    return "\n".join(lines)
+
+
+async def relay_to_support(
+    message: Message,
+    bot: Bot,
+    support: SupportService,
+    stats: StatsService | None = None,
+) -> RelayOutcome:
+    """Hand a member's message to the staff (media shown under a header) and say how it went."""
+    question = question_of(message)
+    plan = await support.open(question)
+    if plan.outcome is not RelayOutcome.SENT:
+        return plan.outcome
+    assert plan.ticket_id is not None and plan.support_chat_id is not None
+    try:
+        relay = await bot.send_message(
+            plan.support_chat_id, relay_text(message, plan.ticket_id, question)
+        )
+        if not message.text:  # media: show it to staff under the header
+            await bot.copy_message(
+                plan.support_chat_id,
+                message.chat.id,
+                message.message_id,
+                reply_parameters=ReplyParameters(message_id=relay.message_id),
+            )
+    except TelegramAPIError as exc:
+        logger.warning("support chat %s unreachable: %s", plan.support_chat_id, exc)
+        return RelayOutcome.FAILED
+    await support.relayed(plan.ticket_id, relay.message_id)
+    if stats is not None and message.chat.type != "private":
+        stats.collector.bump(message.chat.id, "faq_escalated")
+    return RelayOutcome.SENT
+
+
+async def ticket_replied_to(message: Message, bot: Bot, support: SupportService) -> Ticket | None:
+    """The ticket when `message` is a staff reply to one of the bot's relayed questions."""
+    reply = message.reply_to_message
+    if reply is None or reply.from_user is None or reply.from_user.id != bot.id:
+        return None
+    if (message.text or "").startswith("/"):
+        return None
+    return await support.ticket_for_reply(message.chat.id, reply.message_id)
+
+
+async def deliver_staff_reply(
+    message: Message,
+    ticket: Ticket,
+    bot: Bot,
+    support: SupportService,
+    notes: PrivateNotes,
+) -> None:
+    """The staff's answer copied to the member, under their question; the staff hear whether
+    it arrived, and may add the pair to the FAQ."""
+    member_chat = ticket.chat_id
+    reply_to = (
+        ReplyParameters(message_id=ticket.question_message_id, allow_sending_without_reply=True)
+        if ticket.question_message_id  # 0: asked in a group since upgraded
+        else None
+    )
+    name = html.escape(ticket.member_name or str(member_chat))
+    if member_chat > 0:  # asked in private: a note Telegram may refuse (blocked, deleted)
+        result = await notes.copy_message(
+            member_chat, message.chat.id, message.message_id, reply_parameters=reply_to
+        )
+        refusals = {
+            Reach.BLOCKED: _("Could not deliver the answer: {name} has blocked me."),
+            Reach.DEACTIVATED: _("Could not deliver the answer: {name} deleted their account."),
+            Reach.NOT_STARTED: _("Could not deliver the answer: {name} has not started me."),
+        }
+        if result.reach in refusals:
+            await message.reply(refusals[result.reach].format(name=name))
+            return
+        error = None if result.delivered else result.error
+    else:
+        try:
+            await bot.copy_message(
+                member_chat,
+                message.chat.id,
+                message.message_id,
+                reply_parameters=reply_to,
+                message_thread_id=ticket.thread_id,
+            )
+            error = None
+        except TelegramAPIError as exc:
+            error = exc.message
+    if error is not None:
+        await message.reply(
+            _("Could not deliver the answer: {error}").format(error=html.escape(error))
+        )
+        return
+    assert message.from_user is not None
+    await support.answered(
+        ticket,
+        message.from_user.id,
+        message.chat.id,
+        message.message_id,
+        message.html_text if message.text else "",
+    )
+    add = InlineKeyboardBuilder()
+    add.button(
+        text=_("➕ Add to FAQ"),
+        callback_data=SupportCallback(op=SupportAction.ADD_TO_FAQ, ticket=ticket.id),
+    )
+    await message.reply(
+        _("✅ Delivered to {name}.").format(name=html.escape(ticket.member_name or "?")),
+        reply_markup=add.as_markup(),
+    )

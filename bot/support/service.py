@@ -1,0 +1,192 @@
+"""The support desk's decisions, without Telegram: where a member's message goes, whether it may
+go at all, and what becomes of a ticket once the staff answered it.
+
+Handlers turn a Telegram message into a `Question`, ask this service what to do, send what it
+says, and report back (`relayed`, `answered`); every outcome is an enum the handler words.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from bot.faq.service import FaqService, detect_language
+from storage.faq import Answer, SupportRepository, Ticket
+
+logger = logging.getLogger(__name__)
+
+RELAY_LIMIT = 5  # tickets per member ...
+RELAY_WINDOW = 600  # ... in this many seconds
+
+LocaleFor = Callable[[int], Awaitable[str]]
+
+
+class RelayOutcome(StrEnum):
+    """What became of a member's message handed to the staff."""
+
+    SENT = "sent"
+    NO_SUPPORT = "no_support"  # no support chat for where it was asked
+    BLOCKED = "blocked"  # the staff blocked this member: silence, by design
+    LIMITED = "limited"  # too many tickets in a short time
+    FAILED = "failed"  # the support chat could not be reached
+
+
+class FaqAddOutcome(StrEnum):
+    """ "➕ Add to FAQ" on a delivered answer."""
+
+    ADDED = "added"
+    GONE = "gone"  # no such ticket, or pressed outside its support chat
+    ALREADY = "already"  # in the FAQ already (entry_id says which)
+    NOT_TEXT = "not_text"  # a media question, or no answer yet
+    RACE = "race"  # a double tap: the other tap added it
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """A member's message to the staff, as the desk needs it."""
+
+    member_id: int
+    member_name: str
+    language: str | None
+    chat_id: int
+    message_id: int
+    text: str
+    thread_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RelayPlan:
+    """`outcome` SENT means: send the relay to `support_chat_id`, then call `relayed`."""
+
+    outcome: RelayOutcome
+    ticket_id: int | None = None
+    support_chat_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FaqAddition:
+    outcome: FaqAddOutcome
+    entry_id: int | None = None
+
+
+class SupportService:
+    def __init__(
+        self,
+        repo: SupportRepository,
+        default_chat: int | None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.repo = repo
+        self.default_chat = default_chat
+        self.clock = clock
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    async def support_chat_for(self, chat_id: int) -> int | None:
+        return await self.repo.route(chat_id) or self.default_chat
+
+    async def staff_chats(self) -> set[int]:
+        """Every chat staff answer in: the routes' targets and the default support chat."""
+        chats = await self.repo.support_chats()
+        return chats | {self.default_chat} if self.default_chat else chats
+
+    async def is_staff_chat(self, chat_id: int) -> bool:
+        """Staff talking among themselves is neither a question nor a complaint."""
+        return chat_id == self.default_chat or chat_id in await self.repo.support_chats()
+
+    async def open(self, question: Question) -> RelayPlan:
+        """A ticket for the question when it may go to the staff; the handler sends it."""
+        support_chat = await self.support_chat_for(question.chat_id)
+        if support_chat is None:
+            return RelayPlan(RelayOutcome.NO_SUPPORT)
+        if await self.repo.is_blocked(question.member_id):
+            return RelayPlan(RelayOutcome.BLOCKED)
+        if (
+            await self.repo.recent_from(question.member_id, self.now() - RELAY_WINDOW)
+            >= RELAY_LIMIT
+        ):
+            return RelayPlan(RelayOutcome.LIMITED)
+        ticket_id = await self.repo.open_ticket(
+            member_id=question.member_id,
+            member_name=question.member_name,
+            language=question.language,
+            chat_id=question.chat_id,
+            question_message_id=question.message_id,
+            question=question.text,
+            support_chat_id=support_chat,
+            now=self.now(),
+            thread_id=question.thread_id,
+        )
+        return RelayPlan(RelayOutcome.SENT, ticket_id, support_chat)
+
+    async def relayed(self, ticket_id: int, relay_message_id: int) -> None:
+        """The relay is in the support chat: a reply to it answers the ticket."""
+        await self.repo.set_relay_message(ticket_id, relay_message_id)
+
+    async def ticket_for_reply(self, support_chat_id: int, replied_to: int) -> Ticket | None:
+        return await self.repo.by_relay(support_chat_id, replied_to)
+
+    async def answered(
+        self, ticket: Ticket, staff_id: int, chat_id: int, message_id: int, text: str
+    ) -> None:
+        await self.repo.mark_answered(ticket.id, staff_id, chat_id, message_id, text, self.now())
+
+    async def set_route(self, chat_id: int, support_chat_id: int | None) -> None:
+        await self.repo.set_route(chat_id, support_chat_id)
+
+    async def member_to_block(self, chat_id: int, arg: str, replied_to: int | None) -> int | None:
+        """/block's target: a user id given, else the member of the relayed question replied to."""
+        if arg.isdigit():
+            return int(arg)
+        if replied_to is None:
+            return None
+        ticket = await self.repo.by_relay(chat_id, replied_to)
+        return ticket.member_id if ticket else None
+
+    async def block(self, member_id: int, by: int | None) -> None:
+        await self.repo.block(member_id, by, self.now())
+
+    async def unblock(self, member_id: int) -> bool:
+        return await self.repo.unblock(member_id)
+
+    async def add_to_faq(
+        self,
+        ticket_id: int,
+        pressed_in: int | None,
+        by: int,
+        faq: FaqService,
+        languages: Iterable[str],
+        locale_for: LocaleFor,
+    ) -> FaqAddition:
+        """The member's wording becomes an entry's phrasing, the staff's reply its answer, in
+        the language of the question (else the member's, else the chat's)."""
+        ticket = await self.repo.get(ticket_id)
+        if ticket is None or pressed_in != ticket.support_chat_id:
+            return FaqAddition(FaqAddOutcome.GONE)
+        if ticket.faq_entry_id is not None:
+            return FaqAddition(FaqAddOutcome.ALREADY, ticket.faq_entry_id)
+        if not ticket.question or ticket.answer_message_id is None:
+            return FaqAddition(FaqAddOutcome.NOT_TEXT)
+        languages = tuple(languages)
+        scope = ticket.chat_id if ticket.chat_id < 0 else None
+        member_language = (ticket.language or "").split("-")[0]
+        language = detect_language(ticket.question, languages) or (
+            member_language if member_language in languages else await locale_for(ticket.chat_id)
+        )
+        answer = (
+            Answer(language, ticket.answer_text)
+            if ticket.answer_text
+            else Answer(language, "", ticket.answer_chat_id, ticket.answer_message_id)
+        )
+        entry_id = await faq.add_entry(
+            scope, language, [(language, ticket.question)], answer, by, refresh=False
+        )
+        if not await self.repo.mark_added_to_faq(ticket.id, entry_id):
+            await faq.delete_entry(entry_id, refresh=False)  # a double tap lost the race
+            return FaqAddition(FaqAddOutcome.RACE)
+        await faq.refresh()
+        return FaqAddition(FaqAddOutcome.ADDED, entry_id)

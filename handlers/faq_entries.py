@@ -1,0 +1,309 @@
+"""Managing the FAQ: /faq_add, /faq_edit, /faq_del (with undo), /faq_list, /faq_export and
+/faq_import, for chat admins (their chat's entries) and managers (all entries; in private the
+global ones). What may be changed is decided by `FaqService.editable`."""
+
+from __future__ import annotations
+
+import html
+import io
+import logging
+import re
+from collections.abc import Awaitable, Callable
+
+from aiogram import Bot, F, Router
+from aiogram.filters import CommandObject
+from aiogram.types import BufferedInputFile, CallbackQuery, Message
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
+
+from bot.commands import on_command
+from bot.config import Settings
+from bot.faq.buttons import FaqAction, FaqCallback, undo_keyboard
+from bot.faq.service import EditRefusal, FaqService, detect_language, parse_add_args
+from bot.faq.transfer import export_json, parse_import
+from bot.roles import Roles
+from storage.faq import Answer, Entry
+
+logger = logging.getLogger(__name__)
+
+MAX_IMPORT_BYTES = 1_000_000
+MAX_LIST_LINES = 60
+
+LocaleFor = Callable[[int], Awaitable[str]]
+
+
+def scope_of(message: Message) -> int | None:
+    """Entries made in a group belong to it; a manager's entries made in private are global."""
+    return None if message.chat.type == "private" else message.chat.id
+
+
+def command_html_args(message: Message) -> str:
+    """The command's arguments with their formatting, as HTML."""
+    parts = re.split(r"\s", message.html_text or "", maxsplit=1)
+    return parts[1] if len(parts) > 1 else ""
+
+
+# --- managing entries -------------------------------------------------------------------------
+
+
+def add_usage() -> str:
+    return html.escape(
+        _(
+            "Usage: /faq_add <question>[; <other wording>…] | <answer>\n"
+            "Or reply to a message with /faq_add <question>[; …] to use it as the answer.\n"
+            "Start with ru: or nl: to set the language."
+        )
+    )
+
+
+def answer_from(message: Message, answer_html: str, language: str) -> Answer | None:
+    if answer_html:
+        return Answer(language, answer_html)
+    source = message.reply_to_message
+    if source is None:
+        return None
+    return Answer(language, "", source.chat.id, source.message_id)
+
+
+async def faq_add(
+    message: Message,
+    command: CommandObject,
+    faq: FaqService,
+    settings: Settings,
+    locale_for: LocaleFor,
+) -> None:
+    args = parse_add_args(command.args or "", command_html_args(message), settings.languages)
+    if args is None or not args.phrasings:
+        await message.reply(add_usage())
+        return
+    language = (
+        args.language
+        or detect_language(" ".join(args.phrasings), settings.languages)
+        or await locale_for(message.chat.id)
+    )
+    answer = answer_from(message, args.answer_html, language)
+    if answer is None:
+        await message.reply(add_usage())
+        return
+    entry_id = await faq.add_entry(
+        scope_of(message),
+        language,
+        [(language, p) for p in args.phrasings],
+        answer,
+        message.from_user.id,
+    )
+    where = _("all chats") if scope_of(message) is None else _("this chat")
+    await message.reply(
+        _("✅ FAQ entry #{id} added ({language}, {where}): {question}").format(
+            id=entry_id, language=language, where=where, question=html.escape(args.phrasings[0])
+        )
+    )
+
+
+async def editable_entry(
+    message: Message, raw_id: str, faq: FaqService, roles: Roles, usage: str
+) -> Entry | None:
+    """The entry named by `raw_id` if this user may change it here; answers the reason if not
+    (`usage` when `raw_id` is no entry id at all)."""
+    entry, refusal = await faq.editable(raw_id, scope_of(message), roles.is_manager, roles.is_admin)
+    if refusal is EditRefusal.NOT_AN_ID:
+        await message.reply(usage)
+    elif refusal is EditRefusal.NOT_HERE:
+        await message.reply(_("There is no FAQ entry #{id} here.").format(id=raw_id.lstrip("#")))
+    elif refusal is EditRefusal.SHARED:
+        await message.reply(_("Only Steward's managers can change entries shared by all chats."))
+    return entry
+
+
+async def faq_edit(
+    message: Message,
+    command: CommandObject,
+    faq: FaqService,
+    settings: Settings,
+    roles: Roles,
+) -> None:
+    raw = (command.args or "").split(maxsplit=1)
+    usage = html.escape(
+        _(
+            "Usage: /faq_edit <id> [ru:] [<question>; …] | [<answer>]\n"
+            "Questions replace that language's wordings; an answer replaces its answer; a new "
+            "language adds a translation. Reply to a message to make it the answer."
+        )
+    )
+    if not raw:
+        await message.reply(usage)
+        return
+    entry = await editable_entry(message, raw[0], faq, roles, usage)
+    if entry is None:
+        return
+    html_rest = command_html_args(message).split(maxsplit=1)
+    args = parse_add_args(
+        raw[1] if len(raw) > 1 else "",
+        html_rest[1] if len(html_rest) > 1 else "",
+        settings.languages,
+    )
+    language = (args.language if args else None) or entry.language
+    answer = answer_from(message, args.answer_html if args else "", language)
+    phrasings = args.phrasings if args else []
+    if not phrasings and answer is None:
+        await message.reply(usage)
+        return
+    if language not in entry.answers and answer is None:
+        await message.reply(html.escape(_("A new language needs its answer too: add | <answer>.")))
+        return
+    await faq.set_language(entry.id, language, phrasings, answer)
+    await message.reply(
+        _("✏️ FAQ entry #{id} updated ({language}).").format(id=entry.id, language=language)
+    )
+
+
+async def faq_del(
+    message: Message,
+    command: CommandObject,
+    faq: FaqService,
+    roles: Roles,
+) -> None:
+    raw = (command.args or "").strip()
+    usage = html.escape(_("Usage: /faq_del <id>"))
+    if not raw:
+        await message.reply(usage)
+        return
+    entry = await editable_entry(message, raw, faq, roles, usage)
+    if entry is None:
+        return
+    await faq.delete_entry(entry.id)
+    await message.reply(
+        _("🗑 FAQ entry #{id} deleted: {question}").format(
+            id=entry.id, question=html.escape(entry.title(entry.language))
+        ),
+        reply_markup=undo_keyboard(entry.id),
+    )
+
+
+async def listed_entries(message: Message, faq: FaqService) -> list[Entry]:
+    """In private (managers) every entry; in a group the chat's and the global ones."""
+    if message.chat.type == "private":
+        return await faq.all_entries()
+    return await faq.visible_in(message.chat.id)
+
+
+async def faq_list(message: Message, faq: FaqService) -> None:
+    entries = await listed_entries(message, faq)
+    if not entries:
+        await message.reply(html.escape(_("The FAQ is empty. Add an entry with /faq_add.")))
+        return
+    lines = [_("FAQ entries:")]
+    for entry in entries[:MAX_LIST_LINES]:
+        languages = ",".join(sorted(entry.answers))
+        scope = "🌐" if entry.chat_id is None else ""
+        lines.append(
+            f"#{entry.id}{scope} [{languages}] {html.escape(entry.title(entry.language))} "
+            f"· {len(entry.phrasings)}✍️ · 👍{entry.up} 👎{entry.down}"
+        )
+    if len(entries) > MAX_LIST_LINES:
+        lines.append(
+            _("…and {count} more: /faq_export has them all.").format(
+                count=len(entries) - MAX_LIST_LINES
+            )
+        )
+    await message.reply("\n".join(lines))
+
+
+async def faq_export(message: Message, faq: FaqService) -> None:
+    entries = await listed_entries(message, faq)
+    private = message.chat.type == "private"
+    name = "faq-all.json" if private else f"faq-{message.chat.id}.json"
+    await message.reply_document(
+        BufferedInputFile(export_json(entries), filename=name),
+        caption=ngettext(
+            "{count} FAQ entry. Reply to this file with /faq_import to load it.",
+            "{count} FAQ entries. Reply to this file with /faq_import to load it.",
+            len(entries),
+        ).format(count=len(entries)),
+    )
+
+
+def import_reason(code: str) -> str:
+    return {
+        "empty": _("no question or no answer"),
+        "language": _("a language this bot does not speak"),
+        "too_long": _("too long"),
+        "format": _("not an FAQ entry"),
+        "scope": _("shared by all chats: only managers may change it"),
+    }.get(code, code)
+
+
+async def faq_import(
+    message: Message,
+    bot: Bot,
+    faq: FaqService,
+    settings: Settings,
+    roles: Roles,
+) -> None:
+    document = message.reply_to_message.document if message.reply_to_message else None
+    if document is None:
+        await message.reply(
+            _(
+                "Reply to a file with /faq_import: a JSON file from /faq_export, or a CSV "
+                "with the columns question,answer,language."
+            )
+        )
+        return
+    if (document.file_size or 0) > MAX_IMPORT_BYTES:
+        await message.reply(_("The file is too large (at most 1 MB)."))
+        return
+    buffer = io.BytesIO()
+    await bot.download(document, destination=buffer)
+    try:
+        plan = parse_import(document.file_name or "", buffer.getvalue(), settings.languages)
+    except ValueError:
+        await message.reply(
+            _(
+                "I can't read this file: use a JSON file from /faq_export, or a CSV with the "
+                "columns question,answer,language."
+            )
+        )
+        return
+    result = await faq.apply_import(plan, scope_of(message), message.from_user.id, roles.is_manager)
+    lines = [
+        _(
+            "📥 FAQ import: {added} added, {changed} changed, {same} unchanged, {rejected} "
+            "rejected."
+        ).format(
+            added=result.added,
+            changed=result.changed,
+            same=result.unchanged,
+            rejected=len(result.rejected),
+        )
+    ]
+    for where, code in result.rejected[:10]:
+        lines.append(f"• {html.escape(where)}: {import_reason(code)}")
+    await message.reply("\n".join(lines))
+
+
+async def undo_pressed(
+    query: CallbackQuery, callback_data: FaqCallback, faq: FaqService, roles: Roles
+) -> None:
+    message = query.message
+    if message is None or not (roles.is_manager or roles.is_admin):
+        await query.answer(
+            _("Only admins of this chat or Steward's managers can use this command."),
+            show_alert=True,
+        )
+        return
+    if await faq.restore_entry(callback_data.entry):
+        await message.edit_text(_("↩️ FAQ entry #{id} restored.").format(id=callback_data.entry))
+    await query.answer()
+
+
+def create_router() -> Router:
+    router = Router(name="faq-entries")
+    m = router.message
+    on_command(m, faq_add, "faq_add")
+    on_command(m, faq_edit, "faq_edit")
+    on_command(m, faq_del, "faq_del")
+    on_command(m, faq_list, "faq_list")
+    on_command(m, faq_export, "faq_export")
+    on_command(m, faq_import, "faq_import")
+    router.callback_query.register(undo_pressed, FaqCallback.filter(F.op == FaqAction.UNDO))
+    return router

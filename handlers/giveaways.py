@@ -1,0 +1,223 @@
+"""Giveaways: /giveaway, the Participate button, /giveaway_end, /giveaway_verify and /reroll.
+The draw and its proof are `bot.engagement.giveaways`."""
+
+from __future__ import annotations
+
+import html
+import logging
+from datetime import UTC, datetime
+
+from aiogram import Bot, Router
+from aiogram.exceptions import TelegramAPIError
+from aiogram.filters import CommandObject
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.i18n import get_i18n
+from aiogram.utils.i18n import gettext as _
+
+from bot.commands import on_command
+from bot.config import Settings
+from bot.engagement.giveaways import (
+    GiveawayArgsError,
+    GiveawayCallback,
+    GiveawayService,
+    parse_giveaway,
+)
+from bot.engagement.topics import send_in_topic
+from bot.middlewares import is_command_text
+from bot.roles import RoleService
+from bot.topics import thread_of
+from storage.engagement import Giveaway
+
+logger = logging.getLogger(__name__)
+
+
+async def _may_manage_chat(roles: RoleService, chat_id: int | None, user_id: int) -> bool:
+    """Managers manage everything; a chat admin manages their chat's quizzes and giveaways."""
+    if roles.is_manager(user_id):
+        return True
+    return chat_id is not None and await roles.is_chat_admin(chat_id, user_id)
+
+
+def giveaway_error_text(code: str) -> str:
+    return {
+        "no_channel": _("In private, name the channel first: /giveaway @channel 1d 3 Prize"),
+        "bad_end": _("Start with the duration or end time: 2h, 3d, 18:00 or 25.12 18:00."),
+        "past": _("That end time has already passed."),
+        "bad_winners": _(
+            "After the time give the number of winners (1-100), e.g. /giveaway 1d 3 Three T-shirts"
+        ),
+        "no_prize": _("Describe the prize after the number of winners."),
+    }[code]
+
+
+async def giveaway_command(
+    message: Message,
+    command: CommandObject,
+    bot: Bot,
+    giveaways: GiveawayService,
+    role_service: RoleService,
+    settings: Settings,
+) -> None:
+    private = message.chat.type == "private"
+    try:
+        request = parse_giveaway(command.args or "", datetime.now(UTC), settings.timezone, private)
+    except GiveawayArgsError as exc:
+        usage = _(
+            "Usage: /giveaway <duration or end time> <winners> <prize> "
+            "[require=@channel] [exclude_admins] [exclude_winners] [private]"
+        )
+        await message.reply(html.escape(giveaway_error_text(exc.code) + "\n" + usage))
+        return
+    chat_id = message.chat.id
+    thread_id = None if private else thread_of(message)
+    if private:
+        if not role_service.is_manager(message.from_user.id):
+            await message.reply(_("Only Steward's managers can use this command."))
+            return
+        try:
+            chat = await bot.get_chat(request.channel)
+        except TelegramAPIError:
+            await message.reply(
+                _("I can't find {chat}; add me to it as an admin first.").format(
+                    chat=html.escape(request.channel or "")
+                )
+            )
+            return
+        chat_id = chat.id
+    try:
+        giveaway = await giveaways.create(chat_id, message.from_user.id, request, thread_id)
+    except TelegramAPIError as exc:
+        await message.reply(
+            _("I could not post the giveaway there: {error}").format(error=html.escape(exc.message))
+        )
+        return
+    if private:
+        await message.reply(_("Giveaway #{id} is posted.").format(id=giveaway.id))
+
+
+async def participate(
+    query: CallbackQuery, callback_data: GiveawayCallback, giveaways: GiveawayService
+) -> None:
+    outcome, reason = await giveaways.enter(callback_data.giveaway_id, query.from_user)
+    locale = get_i18n().current_locale
+    texts = {
+        "entered": _("You are in! Good luck 🍀"),
+        "already": _("You are already taking part."),
+        "closed": _("This giveaway is over."),
+    }
+    if outcome == "refused":
+        text = _("You can't take part yet: {reason}.").format(
+            reason=giveaways.reason_text(reason or "", locale)
+        )
+    else:
+        text = texts[outcome]
+    await query.answer(text, show_alert=outcome != "entered")
+
+
+async def _giveaway_arg(
+    message: Message,
+    command: CommandObject,
+    giveaways: GiveawayService,
+    role_service: RoleService,
+    need_rights: bool,
+) -> tuple[Giveaway | None, list[str]]:
+    args = (command.args or "").split()
+    if not args or not args[0].lstrip("#").isdigit():
+        await message.reply(
+            _("Give the giveaway number, e.g. /{command} 4.").format(command=command.command)
+        )
+        return None, args
+    giveaway = await giveaways.get(int(args[0].lstrip("#")))
+    if giveaway is None:
+        await message.reply(_("There is no giveaway #{id}.").format(id=args[0].lstrip("#")))
+        return None, args
+    if need_rights and not await _may_manage_chat(
+        role_service, giveaway.chat_id, message.from_user.id
+    ):
+        await message.reply(_("Only admins of that chat or Steward's managers can do this."))
+        return None, args
+    return giveaway, args[1:]
+
+
+async def giveaway_end(
+    message: Message,
+    command: CommandObject,
+    giveaways: GiveawayService,
+    role_service: RoleService,
+) -> None:
+    giveaway, _rest = await _giveaway_arg(message, command, giveaways, role_service, True)
+    if giveaway is None:
+        return
+    if not await giveaways.end(giveaway.id):
+        await message.reply(_("Giveaway #{id} was already drawn.").format(id=giveaway.id))
+
+
+async def giveaway_verify(
+    message: Message,
+    command: CommandObject,
+    giveaways: GiveawayService,
+    role_service: RoleService,
+) -> None:
+    giveaway, _rest = await _giveaway_arg(message, command, giveaways, role_service, False)
+    if giveaway is None:
+        return
+    check = await giveaways.verify(giveaway.id)
+    if check is None:
+        await message.reply(_("Giveaway #{id} has not been drawn yet.").format(id=giveaway.id))
+        return
+    ok = "✅" if check["commitment_ok"] else "❌"
+    ok2 = "✅" if check["winners_ok"] else "❌"
+    await message.reply(
+        _(
+            "Giveaway #{id}: seed matches the commitment {ok}; winners follow from the seed and "
+            "the {count} entrants {ok2}."
+        ).format(id=giveaway.id, ok=ok, ok2=ok2, count=check["entrants"])
+    )
+
+
+async def reroll_command(
+    message: Message,
+    command: CommandObject,
+    giveaways: GiveawayService,
+    role_service: RoleService,
+) -> None:
+    giveaway, rest = await _giveaway_arg(message, command, giveaways, role_service, True)
+    if giveaway is None:
+        return
+    count = int(rest[0]) if rest and rest[0].isdigit() and 0 < int(rest[0]) <= 100 else 1
+    result = await giveaways.reroll(giveaway.id, count)
+    if result is None:
+        await message.reply(_("Giveaway #{id} has not been drawn yet.").format(id=giveaway.id))
+        return
+    winners, skipped = result
+    entries = await giveaways.entries(giveaway.id)
+    if not winners:
+        await message.reply(_("No more eligible entrants to draw from."))
+        return
+    locale = get_i18n().current_locale
+    lines = [
+        _("New winners of giveaway #{id} (next in the same draw order):").format(id=giveaway.id)
+    ]
+    lines += [f"{n}. {giveaways.mention(uid, entries)}" for n, uid in enumerate(winners, 1)]
+    lines += giveaways.skipped_lines(skipped, entries, locale)
+    await bot_send(message, "\n".join(lines), giveaway.chat_id, giveaway.thread_id)
+
+
+async def bot_send(message: Message, text: str, chat_id: int, thread_id: int | None) -> None:
+    """Announce in the giveaway's chat and topic; tell the caller too when they asked from
+    elsewhere."""
+    await send_in_topic(message.bot, chat_id, text, thread_id)
+    if message.chat.id != chat_id:
+        await message.reply(text)
+
+
+def create_router() -> Router:
+    router = Router(name="giveaways")
+    m = router.message
+    m.filter(is_command_text)
+    on_command(m, giveaway_command, "giveaway")
+    on_command(m, giveaway_end, "giveaway_end")
+    on_command(m, giveaway_verify, "giveaway_verify")
+    on_command(m, reroll_command, "reroll")
+    router.callback_query.register(participate, GiveawayCallback.filter())
+    return router

@@ -1,0 +1,108 @@
+"""What every moderator command needs: who acts, whom the command is about, and the one-line
+answer for each way it can go wrong."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Awaitable, Callable, Collection
+
+from aiogram.filters import CommandObject
+from aiogram.types import Message
+from aiogram.utils.i18n import gettext as _
+
+from bot.moderation.args import ActionArgs, ArgumentError, parse_action_args
+from bot.moderation.service import Actor, ModerationService, Target
+from bot.moderation.targets import TargetResolver, replied
+
+GROUP = {"chat": "group"}  # `@admin` in a reply, which is no command
+
+
+def actor_of(message: Message) -> Actor:
+    if message.sender_chat is not None and message.sender_chat.id == message.chat.id:
+        return Actor(message.chat.id, _("Anonymous admin"))
+    user = message.from_user
+    return Actor(user.id, user.full_name) if user else Actor(None, "?")
+
+
+def error_text(kind: str, command: str = "", token: str = "") -> str:
+    messages = {
+        "no_target": _(
+            "Reply to a message of the member, or name them: /{command} @username or "
+            "/{command} 123456789."
+        ),
+        "bad_duration": _(
+            "I don't understand the duration “{token}”. Use 30s, 10m, 2h, 3d, 1w or "
+            "combinations like 1h30m."
+        ),
+        "unknown_user": _(
+            "I don't know {token} yet. Reply to one of their messages, or use their numeric id."
+        ),
+        "target_admin": _("I don't act on admins of this chat."),
+        "channel_kick": _(
+            "A channel cannot be removed and let back in: /ban stops it posting here, "
+            "/unban lets it back."
+        ),
+        "self": _("I won't act on myself."),
+        "no_rights": _(
+            "I can't do that: make me an admin of this chat with the rights to delete messages "
+            "and ban users."
+        ),
+        "not_found": _("Telegram says this member or message is not in the chat."),
+        "telegram": _("Telegram refused this action: {token}"),
+        "bad_limit": _(
+            "Usage: /setwarnlimit <number 1-20> [mute <duration>|ban [duration]|kick], "
+            "e.g. /setwarnlimit 3 mute 1d"
+        ),
+    }
+    template = messages.get(kind, messages["telegram"])
+    # plain-text templates (they show <placeholders>) sent with HTML parse mode
+    return html.escape(template, quote=False).format(command=command, token=html.escape(token))
+
+
+def reason_line(reason: str | None) -> str:
+    return ("\n" + _("Reason: {reason}").format(reason=html.escape(reason))) if reason else ""
+
+
+async def target_from_command(
+    message: Message, command: CommandObject, targets: TargetResolver, with_duration: bool
+) -> tuple[Target, ActionArgs] | None:
+    """Parse and check the target; on a problem reply with one clear line, return None."""
+    try:
+        args = parse_action_args(command.args or "", replied(message) is not None, with_duration)
+        target = await targets.resolve(message, args.target)
+    except ArgumentError as exc:
+        await message.reply(error_text(exc.kind, command.command, exc.token))
+        return None
+    refusal = await targets.refusal(message.chat.id, target)
+    if refusal:
+        await message.reply(error_text(refusal))
+        return None
+    return target, args
+
+
+TargetedAction = Callable[[Message, str, Target, ActionArgs, ModerationService], Awaitable[None]]
+Handler = Callable[[Message, CommandObject, TargetResolver, ModerationService], Awaitable[None]]
+
+
+def on_target(*, durations: Collection[str] = ()) -> Callable[[TargetedAction], Handler]:
+    """A command about one member (/warn, /mute, /approve, …) as a handler: the target is
+    parsed and checked first, and the action runs only for a target it may act on. Commands
+    named in `durations` take a duration after the target."""
+
+    def wrap(act: TargetedAction) -> Handler:
+        async def handler(
+            message: Message,
+            command: CommandObject,
+            targets: TargetResolver,
+            moderation: ModerationService,
+        ) -> None:
+            name = command.command.lower()
+            found = await target_from_command(message, command, targets, name in durations)
+            if found is not None:
+                await act(message, name, *found, moderation)
+
+        handler.__name__ = handler.__qualname__ = act.__name__
+        handler.__doc__ = act.__doc__
+        return handler
+
+    return wrap

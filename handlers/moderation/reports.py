@@ -1,0 +1,145 @@
+"""Members' reports: /report or `@admin` in a reply, and the admins' buttons under a report.
+Who receives a report is `ModerationService.report_recipients`' decision."""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import re
+import time
+from datetime import timedelta
+
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.i18n import gettext as _
+
+from bot.links import message_link
+from bot.moderation.buttons import ReportCallback, report_keyboard
+from bot.moderation.reports import ReportAction, ReportLimiter
+from bot.moderation.service import Actor, ModerationError, ModerationService, Target
+from bot.moderation.targets import replied
+from bot.private import PrivateNotes
+from bot.roles import RoleService
+from handlers.moderation.common import error_text
+
+_CALL_ADMINS = re.compile(r"(?i)(^|\s)@admins?\b")
+
+
+async def calls_admins(message: Message) -> bool:
+    """`@admin` or `@admins` in a reply reports the replied message, like /report."""
+    return message.reply_to_message is not None and bool(_CALL_ADMINS.search(message.text or ""))
+
+
+def report_text(message: Message, reply: Message) -> str:
+    assert message.from_user is not None and reply.from_user is not None
+    text = _("📣 Report in {chat}: {reporter} reported {target}").format(
+        chat=html.escape(message.chat.title or str(message.chat.id)),
+        reporter=Target(message.from_user.id, message.from_user.full_name).mention,
+        target=Target(reply.from_user.id, reply.from_user.full_name).mention,
+    )
+    body = reply.text or reply.caption
+    if body:
+        text += f"\n<i>{html.escape(body[:500])}</i>"
+    link = message_link(message.chat.id, message.chat.username, reply.message_id)
+    if link:
+        text += f"\n{link}"
+    return text
+
+
+async def report_command(
+    message: Message,
+    role_service: RoleService,
+    moderation: ModerationService,
+    notes: PrivateNotes,
+    report_limiter: ReportLimiter,
+) -> None:
+    reply = replied(message)
+    if reply is None:
+        await message.reply(_("Reply to the message you want to report with /report."))
+        return
+    reporter = message.from_user
+    if reporter is None or reply.from_user is None:
+        return
+    if not report_limiter.allow(message.chat.id, reporter.id, time.monotonic()):
+        await message.reply(
+            _(
+                "You have sent several reports recently; please wait a few "
+                "minutes before the next one."
+            )
+        )
+        return
+    if await role_service.is_chat_admin(message.chat.id, reply.from_user.id):
+        await message.reply(_("That message is from an admin; reports are for members."))
+        return
+    text = report_text(message, reply)
+    markup = report_keyboard(message.chat.id, reply.message_id, reply.from_user.id)
+
+    async def admins() -> list[int]:
+        return list(await role_service.admin_ids(message.chat.id))
+
+    recipients = await moderation.report_recipients(message.chat.id, admins)
+    if recipients.log_chat:
+        # through the log outbox, ahead of log entries: the reporter is answered at once
+        await moderation.queue_report(recipients.log_chat, text, markup)
+        await message.reply(_("Thanks, the admins have been notified."))
+        return
+    delivered = 0
+    for uid in recipients.admins:
+        result = await notes.send_message(uid, text, reply_markup=markup)
+        delivered += result.delivered
+    if delivered:
+        await message.reply(_("Thanks, the admins have been notified."))
+    else:
+        await message.reply(
+            _(
+                "I could not reach any admin: set a log chat with /setlog, or "
+                "admins should start a private chat with me."
+            )
+        )
+
+
+async def report_pressed(
+    query: CallbackQuery,
+    callback_data: ReportCallback,
+    role_service: RoleService,
+    moderation: ModerationService,
+) -> None:
+    chat_id = callback_data.chat_id
+    roles = await role_service.roles_for_user(chat_id, query.from_user.id)
+    if not roles.is_admin:
+        await query.answer(_("Only admins of that chat can do this."), show_alert=True)
+        return
+    actor = Actor(query.from_user.id, query.from_user.full_name)
+    target = Target(callback_data.user_id, str(callback_data.user_id))
+    op, message_id = callback_data.op, callback_data.message_id
+    try:
+        if op is ReportAction.DELETE:
+            await moderation.delete(chat_id, message_id)
+            await moderation.record(
+                chat_id, actor, target, "delete", message_id=message_id, reason="report"
+            )
+        elif op is ReportAction.WARN:
+            await moderation.warn(chat_id, target, actor, "report")
+        elif op is ReportAction.MUTE:
+            await moderation.mute(chat_id, target, actor, timedelta(days=1), "report")
+        elif op is ReportAction.BAN:
+            await moderation.delete(chat_id, message_id)
+            await moderation.ban(chat_id, target, actor, None, "report")
+    except ModerationError as exc:
+        await query.answer(error_text(exc.kind, token=exc.detail), show_alert=True)
+        return
+    outcome = {
+        ReportAction.DELETE: _("🗑 Deleted"),
+        ReportAction.WARN: _("⚠️ Warned"),
+        ReportAction.MUTE: _("🔇 Muted for 1d"),
+        ReportAction.BAN: _("🔨 Banned"),
+        ReportAction.DISMISS: _("✖️ Dismissed"),
+    }[op]
+    await query.answer(outcome)
+    if query.message is not None:
+        with contextlib.suppress(TelegramAPIError):
+            await query.message.edit_text(
+                f"{query.message.html_text}\n\n{html.escape(outcome)} · "
+                f"{html.escape(query.from_user.full_name)}",
+                reply_markup=None,
+            )

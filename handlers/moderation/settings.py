@@ -1,0 +1,196 @@
+"""A chat's moderation settings: /settings and its buttons, /setrules and /rules,
+/setwarnlimit, /setlog, /setlanguages and /setcaptcha."""
+
+from __future__ import annotations
+
+import html
+from datetime import timedelta
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError
+from aiogram.filters import CommandObject
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot.edits import edit_or_same
+from bot.moderation.args import ArgumentError, parse_warn_limit
+from bot.moderation.buttons import SettingsCallback
+from bot.moderation.chat_settings import RULES, SettingKey, mode_of
+from bot.moderation.durations import format_duration
+from bot.moderation.language import PLAUSIBLE
+from bot.moderation.service import ModerationService
+from bot.moderation.targets import replied
+from handlers.moderation.common import error_text
+from storage.moderation import ChatModSettings
+
+OFF = ("off", "none", "-")
+
+
+def settings_view(chat_settings: ChatModSettings) -> tuple[str, InlineKeyboardMarkup]:
+    names = {
+        SettingKey.SPAM: _("Spam from new members"),
+        SettingKey.FLOOD: _("Flood"),
+        SettingKey.BLOCKLIST: _("Blocklist"),
+        SettingKey.LANGUAGE: _("Foreign language"),
+        SettingKey.CAPTCHA: _("Join captcha"),
+    }
+    mode_names = {"off": _("off"), "log": _("log only"), "enforce": _("enforce")}
+    lines = [_("Automatic rules of this chat (tap to change):")]
+    builder = InlineKeyboardBuilder()
+    for rule in RULES:
+        label = f"{names[rule]}: {mode_names[mode_of(chat_settings, rule)]}"
+        lines.append(f"• {html.escape(label)}")
+        builder.button(text=label, callback_data=SettingsCallback(key=rule))
+    action_label_text = _("Spam action: {action}").format(
+        action=_("ban") if chat_settings.spam_action == "ban" else _("mute")
+    )
+    warn_label = _("Warn on blocklist: {state}").format(
+        state=_("yes") if chat_settings.blocklist_warn else _("no")
+    )
+    builder.button(
+        text=action_label_text, callback_data=SettingsCallback(key=SettingKey.SPAM_ACTION)
+    )
+    builder.button(text=warn_label, callback_data=SettingsCallback(key=SettingKey.BLOCKLIST_WARN))
+    builder.adjust(*([1] * len(RULES)), 2)
+    lines.append(f"• {html.escape(action_label_text)}")
+    lines.append(f"• {html.escape(warn_label)}")
+    lines.append(
+        _("Flood: more than {count} messages in {seconds}s → mute {mute}.").format(
+            count=chat_settings.flood_count,
+            seconds=chat_settings.flood_seconds,
+            mute=format_duration(timedelta(seconds=chat_settings.flood_mute_seconds)),
+        )
+    )
+    if chat_settings.languages:
+        lines.append(_("Languages: {languages}").format(languages=chat_settings.languages))
+    return "\n".join(lines), builder.as_markup()
+
+
+async def settings_command(message: Message, moderation: ModerationService) -> None:
+    text, markup = settings_view(await moderation.chat_settings(message.chat.id))
+    await message.reply(text, reply_markup=markup)
+
+
+async def settings_pressed(
+    query: CallbackQuery, callback_data: SettingsCallback, moderation: ModerationService
+) -> None:
+    updated = await moderation.toggle(query.message.chat.id, callback_data.key)
+    text, markup = settings_view(updated)
+    await edit_or_same(query.message.edit_text(text, reply_markup=markup))
+    await query.answer(_("Saved."))
+
+
+async def setrules_command(
+    message: Message, command: CommandObject, moderation: ModerationService
+) -> None:
+    text = (command.args or "").strip()
+    reply = replied(message)
+    if not text and reply is not None:
+        text = (reply.html_text if reply.text else "") or ""
+    if not text:
+        await message.reply(
+            html.escape(
+                _("Usage: /setrules <text of the rules>, or reply to a message with /setrules.")
+            )
+        )
+        return
+    await moderation.update_settings(message.chat.id, rules=text[:3500])
+    await message.reply(_("Rules saved. Members can read them with /rules."))
+
+
+async def rules_command(message: Message, moderation: ModerationService) -> None:
+    rules = (await moderation.chat_settings(message.chat.id)).rules
+    if not rules:
+        await message.reply(_("No rules are set yet. Admins can set them with /setrules."))
+        return
+    await message.reply(_("📜 Rules of this chat:") + "\n\n" + rules)
+
+
+async def setwarnlimit_command(
+    message: Message, command: CommandObject, moderation: ModerationService
+) -> None:
+    try:
+        limit, action, duration = parse_warn_limit(command.args or "")
+    except ArgumentError as exc:
+        await message.reply(
+            error_text(exc.kind if exc.kind == "bad_limit" else "bad_duration", token=exc.token)
+        )
+        return
+    await moderation.update_settings(
+        message.chat.id,
+        warn_limit=limit,
+        warn_action=action,
+        warn_action_seconds=int(duration.total_seconds()) if duration else None,
+    )
+    shown = action + (f" {format_duration(duration)}" if duration else "")
+    await message.reply(
+        _("Warn limit set: {limit} warns → {action}.").format(limit=limit, action=shown)
+    )
+
+
+async def setlog_command(
+    message: Message, command: CommandObject, bot: Bot, moderation: ModerationService
+) -> None:
+    arg = (command.args or "").strip()
+    if arg.lower() in OFF:
+        await moderation.update_settings(message.chat.id, log_chat_id=None)
+        await message.reply(_("This chat's moderation log is switched back to the default."))
+        return
+    if not arg.lstrip("-").isdigit():
+        await message.reply(
+            html.escape(_("Usage: /setlog <chat id> (add me to that chat first), or /setlog off"))
+        )
+        return
+    log_chat = int(arg)
+    try:
+        await bot.send_message(
+            log_chat,
+            _("This chat now receives the moderation log of {title}.").format(
+                title=html.escape(message.chat.title or str(message.chat.id))
+            ),
+        )
+    except TelegramAPIError:
+        await message.reply(_("I can't post in that chat. Add me there first, then try again."))
+        return
+    await moderation.update_settings(message.chat.id, log_chat_id=log_chat)
+    await message.reply(_("The moderation log now goes to {chat}.").format(chat=log_chat))
+
+
+async def setlanguages_command(
+    message: Message, command: CommandObject, moderation: ModerationService
+) -> None:
+    codes = [
+        c.strip().lower() for c in (command.args or "").replace(" ", ",").split(",") if c.strip()
+    ]
+    if not codes or any(c not in PLAUSIBLE for c in codes):
+        await message.reply(
+            _(
+                "Usage: /setlanguages en,nl — two-letter codes of the languages "
+                "this chat speaks. Then turn the language rule on in /settings."
+            )
+        )
+        return
+    languages = ",".join(dict.fromkeys(codes))
+    await moderation.update_settings(message.chat.id, languages=languages)
+    await message.reply(
+        _("This chat's languages: {languages}.").format(languages=languages.replace(",", ", "))
+    )
+
+
+async def setcaptcha_command(
+    message: Message, command: CommandObject, moderation: ModerationService
+) -> None:
+    arg = (command.args or "").strip().lower().rstrip("s")
+    if not arg.isdigit() or not 30 <= int(arg) <= 3600:
+        await message.reply(
+            html.escape(_("Usage: /setcaptcha <seconds from 30 to 3600>, e.g. /setcaptcha 120"))
+        )
+        return
+    updated = await moderation.update_settings(message.chat.id, captcha_seconds=int(arg))
+    text = _("Newcomers now have {seconds} seconds to press the captcha button.").format(
+        seconds=int(arg)
+    )
+    if updated.captcha_mode == "off":
+        text += " " + _("The captcha is off; turn it on in /settings.")
+    await message.reply(text)

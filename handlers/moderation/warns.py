@@ -1,0 +1,116 @@
+"""/warn, /unwarn, /warns and /resetwarns."""
+
+from __future__ import annotations
+
+import html
+from datetime import UTC, datetime, timedelta
+
+from aiogram.filters import CommandObject
+from aiogram.types import Message
+from aiogram.utils.i18n import gettext as _
+
+from bot.moderation.args import ActionArgs, ArgumentError, parse_action_args
+from bot.moderation.buttons import undo_keyboard
+from bot.moderation.durations import format_duration
+from bot.moderation.service import ModerationError, ModerationService, Target
+from bot.moderation.targets import TargetResolver, replied
+from bot.roles import RoleService
+from handlers.moderation.common import (
+    actor_of,
+    error_text,
+    on_target,
+    reason_line,
+)
+
+
+@on_target()
+async def warn_command(
+    message: Message, _name: str, target: Target, args: ActionArgs, moderation: ModerationService
+) -> None:
+    try:
+        count, limit, chat_settings, limit_action = await moderation.warn(
+            message.chat.id, target, actor_of(message), args.reason
+        )
+    except ModerationError as exc:
+        await message.reply(error_text(exc.kind, token=exc.detail))
+        return
+    if limit_action is None:
+        text = _("⚠️ {name} has been warned ({count}/{limit}).").format(
+            name=target.mention, count=count, limit=limit
+        )
+        await message.reply(text + reason_line(args.reason))
+        return
+    duration = (
+        format_duration(timedelta(seconds=chat_settings.warn_action_seconds))
+        if chat_settings.warn_action_seconds
+        else ""
+    )
+    if chat_settings.warn_action == "ban":
+        text = _("🔨 {name} reached {limit} warns and is banned.")
+    elif chat_settings.warn_action == "kick":
+        text = _("👢 {name} reached {limit} warns and was removed.")
+    else:
+        text = _("🔇 {name} reached {limit} warns and is muted.")
+    text = text.format(name=target.mention, limit=limit)
+    if duration and chat_settings.warn_action != "kick":
+        text += " " + _("Duration: {duration}.").format(duration=duration)
+    await message.reply(text, reply_markup=undo_keyboard(limit_action))
+
+
+@on_target()
+async def unwarn_command(
+    message: Message, _name: str, target: Target, _args: ActionArgs, moderation: ModerationService
+) -> None:
+    left = await moderation.unwarn(message.chat.id, target, actor_of(message))
+    if left is None:
+        await message.reply(_("{name} has no warns to remove.").format(name=target.mention))
+        return
+    await message.reply(
+        _("Removed the latest warn of {name} ({count}/{limit} left).").format(
+            name=target.mention, count=left.count, limit=left.limit
+        )
+    )
+
+
+async def warns_command(
+    message: Message,
+    command: CommandObject,
+    role_service: RoleService,
+    targets: TargetResolver,
+    moderation: ModerationService,
+) -> None:
+    """Admins may look anyone up; members only themselves."""
+    is_admin = await role_service.is_message_from_admin(message)
+    if (command.args or replied(message)) and is_admin:
+        try:
+            args = parse_action_args(command.args or "", replied(message) is not None, False)
+            target = await targets.resolve(message, args.target)
+        except ArgumentError as exc:
+            await message.reply(error_text(exc.kind, command.command, exc.token))
+            return
+    elif message.from_user and not message.sender_chat:
+        target = Target(message.from_user.id, message.from_user.full_name)
+    else:
+        await message.reply(error_text("no_target", command.command))
+        return
+    warns, limit = await moderation.warns(message.chat.id, target.id)
+    if not warns:
+        await message.reply(_("{name} has no warns.").format(name=target.mention))
+        return
+    lines = [
+        _("{name} has {count} of {limit} warns:").format(
+            name=target.mention, count=len(warns), limit=limit
+        )
+    ]
+    for n, warn in enumerate(warns, 1):
+        when = datetime.fromtimestamp(warn["created_at"], UTC).strftime("%Y-%m-%d")
+        lines.append(f"{n}. {when} — {html.escape(warn['reason'] or '—')}")
+    await message.reply("\n".join(lines))
+
+
+@on_target()
+async def resetwarns_command(
+    message: Message, _name: str, target: Target, _args: ActionArgs, moderation: ModerationService
+) -> None:
+    await moderation.reset_warns(message.chat.id, target, actor_of(message))
+    await message.reply(_("All warns of {name} are cleared.").format(name=target.mention))

@@ -1,0 +1,243 @@
+"""Quizzes: /quiz_add (text or a JSON file), /quiz_list, /quiz_del, /quiz_export, /quiz_start,
+/quiz_stop, /quiz_top, and members' poll answers. Running a quiz is `bot.engagement.quizzes`."""
+
+from __future__ import annotations
+
+import html
+import io
+import logging
+
+from aiogram import Bot, Router
+from aiogram.filters import CommandObject
+from aiogram.types import BufferedInputFile, Message, PollAnswer
+from aiogram.utils.i18n import get_i18n, ngettext
+from aiogram.utils.i18n import gettext as _
+
+from bot.commands import on_command
+from bot.engagement.quiz_format import QuizDraft, QuizFormatError, parse_quiz_json, parse_quiz_text
+from bot.engagement.quizzes import QuizRunner
+from bot.middlewares import is_command_text
+from bot.moderation.durations import looks_like_duration, parse_duration
+from bot.roles import RoleService
+from bot.topics import thread_of
+
+logger = logging.getLogger(__name__)
+
+MAX_IMPORT_BYTES = 1_000_000
+DEFAULT_INTERVAL = 30
+
+
+def quiz_error_text(error: QuizFormatError) -> str:
+    messages = {
+        "no_title": _("The first line after /quiz_add must be the quiz title."),
+        "no_questions": _("The quiz has no questions. Start each one with “Q:”."),
+        "bad_question": _(
+            "Line {line}: a question needs text after “Q:” (at most 300 characters)."
+        ),
+        "bad_option": _(
+            "Line {line}: an option needs text after “+” or “-” (at most 100 characters)."
+        ),
+        "too_few_options": _("The question on line {line} needs at least two options."),
+        "too_many_options": _("Line {line}: a question can have at most 12 options."),
+        "no_correct": _("The question on line {line} needs one correct option marked with “+”."),
+        "two_correct": _("Line {line}: only one option can be marked correct with “+”."),
+        "unknown_line": _(
+            "Line {line} is not a question (Q:), an option (+ or -) or an explanation (E:)."
+        ),
+        "too_long": _("Line {line} is too long."),
+        "too_many_questions": _("A quiz can have at most 100 questions."),
+        "bad_json": _("This file is not a quiz in Steward's JSON format (see /quiz_export)."),
+    }
+    return messages.get(error.code, messages["bad_json"]).format(line=error.line)
+
+
+async def quiz_add(
+    message: Message,
+    command: CommandObject,
+    bot: Bot,
+    runner: QuizRunner,
+) -> None:
+    owner = message.chat.id if message.chat.type != "private" else None
+    document = message.reply_to_message.document if message.reply_to_message else None
+    try:
+        if document is not None:
+            if (document.file_size or 0) > MAX_IMPORT_BYTES:
+                await message.reply(_("The file is too large (at most 1 MB)."))
+                return
+            buffer = io.BytesIO()
+            await bot.download(document, destination=buffer)
+            draft = parse_quiz_json(buffer.getvalue())
+        else:
+            text = (message.text or "").split(maxsplit=1)
+            if len(text) < 2:
+                await message.reply(
+                    html.escape(
+                        _(
+                            "Usage: /quiz_add Title, then on the next lines:\nQ: question\n"
+                            "+ correct option\n- wrong option\nE: explanation (optional)\n"
+                            "Or reply to a JSON file from /quiz_export."
+                        )
+                    )
+                )
+                return
+            draft = parse_quiz_text(text[1])
+    except QuizFormatError as exc:
+        await message.reply(html.escape(quiz_error_text(exc)))
+        return
+    author = message.from_user.id if message.from_user else None
+    quiz_id = await runner.save(owner, draft, author)
+    await message.reply(
+        ngettext(
+            "Quiz #{id} “{title}” saved with {count} question. Start it with /quiz_start {id}.",
+            "Quiz #{id} “{title}” saved with {count} questions. Start it with /quiz_start {id}.",
+            len(draft.questions),
+        ).format(id=quiz_id, title=html.escape(draft.title), count=len(draft.questions))
+    )
+
+
+async def quiz_list(message: Message, runner: QuizRunner) -> None:
+    chat_id = message.chat.id if message.chat.type != "private" else None
+    quizzes = await runner.quizzes(chat_id)
+    if not quizzes:
+        await message.reply(_("No quizzes yet. Create one with /quiz_add."))
+        return
+    lines = [_("Quizzes:")]
+    lines += [f"#{q['id']} {html.escape(q['title'])} ({q['questions']})" for q in quizzes]
+    await message.reply("\n".join(lines))
+
+
+async def _quiz_for(
+    message: Message, command: CommandObject, runner: QuizRunner, role_service: RoleService
+) -> dict | None:
+    arg = (command.args or "").split()
+    if not arg or not arg[0].lstrip("#").isdigit():
+        await message.reply(
+            _("Give the quiz number, e.g. /{command} 3 (see /quiz_list).").format(
+                command=command.command
+            )
+        )
+        return None
+    quiz = await runner.quiz(int(arg[0].lstrip("#")))
+    here = message.chat.id if message.chat.type != "private" else None
+    user_id = message.from_user.id if message.from_user else 0
+    if quiz is None or (
+        quiz["owner_chat"] not in (None, here) and not role_service.is_manager(user_id)
+    ):
+        await message.reply(_("There is no quiz #{id} here.").format(id=arg[0].lstrip("#")))
+        return None
+    return quiz
+
+
+async def quiz_del(
+    message: Message, command: CommandObject, runner: QuizRunner, role_service: RoleService
+) -> None:
+    quiz = await _quiz_for(message, command, runner, role_service)
+    if quiz is None:
+        return
+    if quiz["owner_chat"] is None and not role_service.is_manager(message.from_user.id):
+        await message.reply(_("Only Steward's managers can use this command."))
+        return
+    await runner.delete(quiz["id"])
+    await message.reply(_("Quiz #{id} deleted.").format(id=quiz["id"]))
+
+
+async def quiz_export(
+    message: Message, command: CommandObject, runner: QuizRunner, role_service: RoleService
+) -> None:
+    quiz = await _quiz_for(message, command, runner, role_service)
+    if quiz is None:
+        return
+    questions = await runner.questions(quiz["id"])
+    data = QuizDraft(quiz["title"], questions).to_json().encode()
+    await message.reply_document(
+        BufferedInputFile(data, filename=f"quiz-{quiz['id']}.json"),
+        caption=_("Quiz #{id}: reply to this file with /quiz_add to import it.").format(
+            id=quiz["id"]
+        ),
+    )
+
+
+def parse_interval(token: str | None) -> int | None:
+    if token is None:
+        return DEFAULT_INTERVAL
+    if token.isdigit():
+        seconds = int(token)
+    elif looks_like_duration(token):
+        seconds = int(parse_duration(token).total_seconds())
+    else:
+        return None
+    return seconds if 5 <= seconds <= 600 else None  # Telegram's open_period starts at 5 s
+
+
+async def quiz_start(
+    message: Message,
+    command: CommandObject,
+    role_service: RoleService,
+    runner: QuizRunner,
+) -> None:
+    """In a group: /quiz_start <id> [interval]. A manager in private: /quiz_start <id> <chat id>
+    [interval]."""
+    quiz = await _quiz_for(message, command, runner, role_service)
+    if quiz is None:
+        return
+    args = (command.args or "").split()[1:]
+    if message.chat.type == "private":
+        if not args or not args[0].lstrip("-").isdigit():
+            usage = _("In private, name the chat: /quiz_start {id} <chat id> [interval]")
+            await message.reply(html.escape(usage.format(id=quiz["id"])))
+            return
+        chat_id = int(args.pop(0))
+        thread_id = None
+    else:
+        chat_id = message.chat.id
+        thread_id = thread_of(message)
+    interval = parse_interval(args[0] if args else None)
+    if interval is None:
+        await message.reply(
+            _("The time per question must be 5 seconds to 10 minutes, e.g. 30 or 1m.")
+        )
+        return
+    run_id = await runner.start(quiz["id"], chat_id, message.from_user.id, interval, thread_id)
+    if run_id is None:
+        await message.reply(_("A quiz is already running there; end it with /quiz_stop."))
+        return
+    count = len(await runner.questions(quiz["id"]))
+    await message.reply(
+        ngettext(
+            "Quiz “{title}” starts: {count} question, {interval} seconds each.",
+            "Quiz “{title}” starts: {count} questions, {interval} seconds each.",
+            count,
+        ).format(title=html.escape(quiz["title"]), count=count, interval=interval)
+    )
+
+
+async def quiz_stop(message: Message, runner: QuizRunner) -> None:
+    run = await runner.running_in(message.chat.id)
+    if run is None:
+        await message.reply(_("No quiz is running in this chat."))
+        return
+    await runner.finish(run["id"], "stopped")
+
+
+async def quiz_top(message: Message, runner: QuizRunner) -> None:
+    rows = await runner.season(message.chat.id)
+    await message.reply(runner.render_season(rows, get_i18n().current_locale))
+
+
+async def poll_answer(answer: PollAnswer, runner: QuizRunner) -> None:
+    await runner.answer(answer)
+
+
+def create_router() -> Router:
+    router = Router(name="quizzes")
+    m = router.message
+    m.filter(is_command_text)
+    on_command(m, quiz_add, "quiz_add")
+    on_command(m, quiz_list, "quiz_list")
+    on_command(m, quiz_del, "quiz_del")
+    on_command(m, quiz_export, "quiz_export")
+    on_command(m, quiz_start, "quiz_start")
+    on_command(m, quiz_stop, "quiz_stop")
+    on_command(m, quiz_top, "quiz_top")
+    router.poll_answer.register(poll_answer)
+    return router

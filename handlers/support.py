@@ -1,0 +1,223 @@
+"""The support desk: members' private messages to the team, staff replies from a private
+support chat, /setsupport, /block and /unblock, and "➕ Add to FAQ".
+
+Group messages reach the desk through the FAQ stage (`handlers.faq.GroupMessagesMiddleware`);
+what is decided lives in `bot.support.service`, what is sent in `bot.support.relay`.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiogram import Bot, Router
+from aiogram.exceptions import TelegramAPIError
+from aiogram.filters import CommandObject
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.i18n import gettext as _
+
+from bot.commands import on_command
+from bot.config import Settings
+from bot.faq.delivery import send_reply
+from bot.faq.questions import looks_like_question
+from bot.faq.service import Asked, FaqService, ReplyKind
+from bot.private import PrivateNotes
+from bot.roles import RoleService
+from bot.support.buttons import SupportCallback
+from bot.support.relay import deliver_staff_reply, relay_to_support, ticket_replied_to
+from bot.support.service import FaqAddOutcome, RelayOutcome, SupportService
+from storage.faq import Ticket
+
+logger = logging.getLogger(__name__)
+
+LocaleFor = Callable[[int], Awaitable[str]]
+
+
+# --- members in private ------------------------------------------------------------------------
+
+
+async def is_private_member_message(message: Message, role_service: RoleService) -> bool:
+    """What members (not managers, whose messages become posts) write to the bot in private."""
+    return (
+        message.chat.type == "private"
+        and message.from_user is not None
+        and not role_service.is_manager(message.from_user.id)
+        and not (message.text or "").startswith("/")
+    )
+
+
+async def answer_privately(
+    message: Message, bot: Bot, faq: FaqService, locale_for: LocaleFor
+) -> bool:
+    """A sure FAQ answer at once; False when the staff should take the message."""
+    text = message.text or ""
+    if not text or not looks_like_question(text):
+        return False
+
+    async def chat_default() -> str:
+        return await locale_for(message.chat.id)
+
+    user_language = message.from_user.language_code
+    reply = await faq.answer(text, None, user_language, chat_default, Asked.PRIVATE)
+    if reply.kind is not ReplyKind.ANSWER:
+        return False
+    return await send_reply(bot, reply, message.chat.id, message.message_id) is not None
+
+
+async def private_to_relay(
+    message: Message,
+    bot: Bot,
+    faq: FaqService,
+    support: SupportService,
+    locale_for: LocaleFor,
+) -> None:
+    """A member writing to the bot in private: a sure FAQ answer at once, else to the staff."""
+    if await answer_privately(message, bot, faq, locale_for):
+        return
+    outcome = await relay_to_support(message, bot, support)
+    if outcome is RelayOutcome.SENT:
+        await message.reply(_("✉️ Sent to the team. Their answer will come here."))
+    elif outcome is RelayOutcome.LIMITED:
+        await message.reply(
+            _(
+                "You have sent several messages in a short time. The team will answer; please "
+                "wait a little before writing again."
+            )
+        )
+    elif outcome in {RelayOutcome.NO_SUPPORT, RelayOutcome.FAILED}:
+        await message.reply(_("Sorry, no one can answer messages here yet. Try /help."))
+    # BLOCKED: no answer, by design
+
+
+# --- staff ---------------------------------------------------------------------------------------
+
+
+async def staff_reply(message: Message, bot: Bot, support: SupportService) -> bool | dict:
+    """Filter: a reply in a support chat to one of the bot's relayed questions; hands the ticket
+    to the handler."""
+    ticket = await ticket_replied_to(message, bot, support)
+    return {"ticket": ticket} if ticket is not None else False
+
+
+async def staff_reply_in_private(
+    message: Message, ticket: Ticket, bot: Bot, support: SupportService, notes: PrivateNotes
+) -> None:
+    await deliver_staff_reply(message, ticket, bot, support, notes)
+
+
+async def support_pressed(
+    query: CallbackQuery,
+    callback_data: SupportCallback,
+    support: SupportService,
+    faq: FaqService,
+    settings: Settings,
+    locale_for: LocaleFor,
+) -> None:
+    """ "➕ Add to FAQ": the member's wording becomes a phrasing, the staff reply its answer."""
+    pressed_in = query.message.chat.id if query.message is not None else None
+    added = await support.add_to_faq(
+        callback_data.ticket, pressed_in, query.from_user.id, faq, settings.languages, locale_for
+    )
+    if added.outcome is FaqAddOutcome.GONE:
+        await query.answer(_("This question is gone."), show_alert=True)
+    elif added.outcome is FaqAddOutcome.ALREADY:
+        await query.answer(
+            _("Already in the FAQ as #{id}.").format(id=added.entry_id), show_alert=True
+        )
+    elif added.outcome is FaqAddOutcome.NOT_TEXT:
+        await query.answer(
+            _("Only a text question with an answer can go into the FAQ."), show_alert=True
+        )
+    elif added.outcome is FaqAddOutcome.RACE:
+        await query.answer()
+    else:
+        assert query.message is not None
+        await query.message.edit_text(
+            _("✅ Delivered and added to the FAQ as #{id}.").format(id=added.entry_id)
+        )
+        await query.answer(_("Added to the FAQ."))
+
+
+async def setsupport_command(
+    message: Message, command: CommandObject, bot: Bot, support: SupportService
+) -> None:
+    arg = (command.args or "").strip()
+    if not arg:
+        current = await support.support_chat_for(message.chat.id)
+        await message.reply(
+            _("Unanswered questions from this chat go to {chat}.").format(chat=current)
+            if current
+            else html.escape(
+                _("No support chat is set. Use /setsupport <chat id> (add me to that chat first).")
+            )
+        )
+        return
+    if arg.lower() in {"off", "none", "-"}:
+        await support.set_route(message.chat.id, None)
+        await message.reply(_("This chat now uses the default support chat, if any."))
+        return
+    try:
+        target = await bot.get_chat(int(arg) if arg.lstrip("-").isdigit() else arg)
+    except (TelegramAPIError, ValueError):
+        await message.reply(
+            _("I can't reach that chat. Add me to it first, then use its id (e.g. -100123…).")
+        )
+        return
+    await support.set_route(message.chat.id, target.id)
+    await message.reply(
+        _("Unanswered questions from this chat now go to {title}.").format(
+            title=html.escape(target.title or str(target.id))
+        )
+    )
+
+
+async def block_command(message: Message, command: CommandObject, support: SupportService) -> None:
+    """/block and /unblock in a support chat: reply to a relayed question, or give a user id."""
+    if message.chat.id not in await support.staff_chats():
+        await message.reply(_("This command works in the support chat."))
+        return
+    replied = message.reply_to_message
+    member_id = await support.member_to_block(
+        message.chat.id,
+        (command.args or "").strip(),
+        replied.message_id if replied is not None else None,
+    )
+    if member_id is None:
+        await message.reply(
+            html.escape(
+                _("Reply to a relayed question with /{command}, or give a user id.")
+            ).format(command=command.command)
+        )
+        return
+    if command.command == "block":
+        await support.block(member_id, message.from_user.id)
+        await message.reply(
+            _("🚫 {id} can no longer write to the team. /unblock {id} undoes it.").format(
+                id=member_id
+            )
+        )
+    else:
+        await support.unblock(member_id)
+        await message.reply(_("✅ {id} can write to the team again.").format(id=member_id))
+
+
+# --- routers ------------------------------------------------------------------------------------
+
+
+def create_router() -> Router:
+    router = Router(name="support")
+    m = router.message
+    # a support "chat" may be one staff member's private chat: replies there come this way
+    m.register(staff_reply_in_private, staff_reply)
+    on_command(m, setsupport_command, "setsupport")
+    on_command(m, block_command, "block", "unblock")
+    router.callback_query.register(support_pressed, SupportCallback.filter())
+    return router
+
+
+def create_relay_router() -> Router:
+    """Members' private messages to the team; after every other private-chat feature."""
+    router = Router(name="support-relay")
+    router.message.register(private_to_relay, is_private_member_message)
+    return router

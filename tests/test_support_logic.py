@@ -1,0 +1,131 @@
+"""The support desk and FAQ answering without Telegram: relay outcomes, routes, blocks, "Add to
+FAQ", and what `FaqService.answer` decides for each way a question arrives."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.faq.service import Asked, EditRefusal, FaqService, ReplyKind
+from bot.support.service import (
+    RELAY_LIMIT,
+    FaqAddOutcome,
+    Question,
+    RelayOutcome,
+    SupportService,
+)
+from storage.database import Database
+from storage.faq import Answer, FaqRepository, SupportRepository
+
+LANGS = ("en", "ru", "nl")
+
+
+class Clock:
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def db(tmp_path):
+    database = Database(tmp_path / "support.sqlite3")
+    await database.open()
+    yield database
+    await database.close()
+
+
+def question(member: int = 7, chat: int = -100, text: str = "how do I pay?") -> Question:
+    return Question(member, "Ann", "en", chat, 10, text)
+
+
+async def english() -> str:
+    return "en"
+
+
+async def locale_for(_chat_id: int) -> str:
+    return "en"
+
+
+async def test_relay_outcomes_route_block_and_limit(db):
+    clock = Clock()
+    desk = SupportService(SupportRepository(db), None, clock)
+    assert (await desk.open(question())).outcome is RelayOutcome.NO_SUPPORT
+    await desk.set_route(-100, -200)
+    plan = await desk.open(question())
+    assert (plan.outcome, plan.support_chat_id) == (RelayOutcome.SENT, -200)
+    await desk.relayed(plan.ticket_id, 55)
+    assert (await desk.ticket_for_reply(-200, 55)).id == plan.ticket_id
+    assert await desk.member_to_block(-200, "", 55) == 7  # the replied-to ticket's member
+    assert await desk.member_to_block(-200, "42", None) == 42
+    assert await desk.member_to_block(-200, "", 56) is None
+    await desk.block(7, by=1)
+    assert (await desk.open(question())).outcome is RelayOutcome.BLOCKED
+    assert await desk.unblock(7)
+    for _ in range(RELAY_LIMIT - 1):
+        assert (await desk.open(question())).outcome is RelayOutcome.SENT
+    assert (await desk.open(question())).outcome is RelayOutcome.LIMITED
+    clock.now += 601  # the window has passed
+    assert (await desk.open(question())).outcome is RelayOutcome.SENT
+
+
+async def test_staff_chats_include_the_default_and_every_route(db):
+    desk = SupportService(SupportRepository(db), -300)
+    await desk.set_route(-100, -200)
+    assert await desk.staff_chats() == {-200, -300}
+    assert await desk.is_staff_chat(-300) and await desk.is_staff_chat(-200)
+    assert not await desk.is_staff_chat(-100)
+    assert await desk.support_chat_for(-100) == -200
+    assert await desk.support_chat_for(-999) == -300
+
+
+async def test_add_to_faq_once_in_the_questions_language(db):
+    desk = SupportService(SupportRepository(db), -300)
+    faq = FaqService(FaqRepository(db))
+    plan = await desk.open(question(text="как оплатить заказ картой?"))
+    add = (plan.ticket_id, -300, 1, faq, LANGS, locale_for)
+    assert (await desk.add_to_faq(*add)).outcome is FaqAddOutcome.NOT_TEXT  # no answer yet
+    assert (await desk.add_to_faq(plan.ticket_id, -1, 1, faq, LANGS, locale_for)).outcome is (
+        FaqAddOutcome.GONE  # pressed outside its support chat
+    )
+    ticket = await desk.repo.get(plan.ticket_id)
+    await desk.answered(ticket, 1, -300, 77, "Картой на сайте.")
+    added = await desk.add_to_faq(*add)
+    assert added.outcome is FaqAddOutcome.ADDED
+    entry = await faq.entry(added.entry_id)
+    assert entry.language == "ru" and entry.chat_id == -100
+    assert entry.answers["ru"].text == "Картой на сайте."
+    again = await desk.add_to_faq(*add)
+    assert (again.outcome, again.entry_id) == (FaqAddOutcome.ALREADY, added.entry_id)
+
+
+async def test_answer_depends_on_how_the_question_arrived(db):
+    repo = FaqRepository(db)
+    faq = FaqService(repo)
+    entry_id = await faq.add_entry(
+        -100, "en", [("en", "What is the wifi password?")], Answer("en", "guest123"), None
+    )
+    sure = await faq.answer("what is the wifi password?", -100, "en", english, Asked.GROUP)
+    assert (sure.kind, sure.entry.id, sure.answer.text) == (ReplyKind.ANSWER, entry_id, "guest123")
+    await faq.remember(-100, sure, 500)
+    repeat = await faq.answer("what is the wifi password?", -100, "en", english, Asked.GROUP)
+    assert (repeat.kind, repeat.previous_message_id) == (ReplyKind.REPEAT, 500)
+    # another chat does not see this chat's entry; in private only global entries answer
+    other = await faq.answer("what is the wifi password?", -101, "en", english, Asked.GROUP)
+    assert other.kind is ReplyKind.NONE
+    private = await faq.answer("what is the wifi password?", None, "en", english, Asked.PRIVATE)
+    assert private.kind is ReplyKind.NONE
+
+
+async def test_only_a_chats_admin_or_a_manager_edits_an_entry(db):
+    faq = FaqService(FaqRepository(db))
+    local = await faq.add_entry(-100, "en", [("en", "Q one?")], Answer("en", "A"), None)
+    shared = await faq.add_entry(None, "en", [("en", "Q two?")], Answer("en", "B"), None)
+    assert (await faq.editable("x", -100, False, True))[1] is EditRefusal.NOT_AN_ID
+    assert (await faq.editable(f"#{local}", -100, False, True))[0].id == local
+    assert (await faq.editable(str(local), -101, False, True))[1] is EditRefusal.NOT_HERE
+    assert (await faq.editable(str(shared), -100, False, True))[1] is EditRefusal.SHARED
+    assert (await faq.editable(str(shared), -100, True, False))[0].id == shared
+    assert await faq.delete_entry(local)
+    assert (await faq.editable(str(local), -100, False, True))[1] is EditRefusal.NOT_HERE
+    assert await faq.restore_entry(local) and not await faq.restore_entry(local)
