@@ -86,7 +86,12 @@ from storage.chat_migration import ChatMigrationRepository, MoveResult
 from storage.chats import ChatRepository, UserRepository
 from storage.database import Database
 from storage.engagement import GiveawayRepository, QuizRepository
-from storage.faq import FaqRepository, FaqVectorRepository, SupportRepository
+from storage.faq import (
+    FaqIndexCache,
+    FaqRepository,
+    FaqVectorRepository,
+    SupportRepository,
+)
 from storage.moderation import ModerationRepository
 from storage.outbox import OutboxRepository
 from storage.posts import (
@@ -187,7 +192,12 @@ class Steward:
         self.post_repo = PostRepository(self.db)
         self.channel_repo = ChannelRepository(self.db)
         self.drafts = DraftRepository(self.db)
-        self.faq = FaqService(FaqRepository(self.db), self.embeddings, FaqVectorRepository(self.db))
+        self.faq = FaqService(
+            FaqRepository(self.db),
+            self.embeddings,
+            FaqVectorRepository(self.db),
+            FaqIndexCache(self.db),
+        )
         self.publisher = Publisher(
             self.bot,
             self.post_repo,
