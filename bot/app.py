@@ -71,7 +71,6 @@ from bot.reputation.classifier import ComplaintClassifier
 from bot.reputation.service import ReputationService
 from bot.roles import RoleService
 from bot.semantic import create_embedding_service
-from bot.stats import charts
 from bot.stats.service import StatsService
 from handlers import build_routers, register_error_handler
 from handlers.campaigns import CampaignMiddleware
@@ -523,7 +522,6 @@ class Steward:
         logger.info("scheduled posts: %s", counts)
         self._schedule_agenda()
         await self.drafts.prune(int(time.time()) - DRAFT_DAYS * 86400)
-        self._chart_warm_up = asyncio.create_task(asyncio.to_thread(charts.warm_up))
         # The FAQ's indexes: lexical at once, semantic in the background (stored vectors reused,
         # new ones computed off the event loop); questions are matched lexically meanwhile.
         await self.faq.warm_up()
