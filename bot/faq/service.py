@@ -452,7 +452,14 @@ class FaqService:
         return Decision(index.classify(match), match, suggestions)
 
     async def decide(self, question: str, chat_id: int | None) -> Decision:
-        lexical, meaning = await self.candidates(question, chat_id)
+        # The answer's language may be read from the question (choose_language): langdetect
+        # takes up to tens of milliseconds of pure Python, so it runs in a worker thread now
+        # and choose_language finds it cached instead of stalling the event loop.
+        detecting = asyncio.ensure_future(asyncio.to_thread(lang_detect.prepare, question))
+        try:
+            lexical, meaning = await self.candidates(question, chat_id)
+        finally:
+            await detecting
         if meaning is None:
             return lexical
         hybrid = semantic.decide(

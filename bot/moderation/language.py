@@ -7,6 +7,7 @@ languages. Short texts are never judged: fewer than 20 letters is not enough evi
 
 from __future__ import annotations
 
+import functools
 import threading
 
 MIN_LETTERS = 20
@@ -126,13 +127,30 @@ def foreign_language(text: str, allowed: tuple[str, ...]) -> str | None:
 def ranked_languages(text: str, candidates: set[str] | frozenset[str]) -> list[tuple[str, float]]:
     """langdetect's (language, probability) guesses among `candidates`, most likely first;
     empty when it cannot tell. Seeded, so the same text always gets the same answer."""
+    return [(lang, prob) for lang, prob in probabilities(text[:500]) if lang in candidates]
+
+
+@functools.lru_cache(maxsize=2048)
+def probabilities(text: str) -> tuple[tuple[str, float], ...]:
+    """Every language's probability for `text`, most likely first (empty when langdetect cannot
+    tell). Cached, and whatever the candidates: one detection costs from a millisecond to tens
+    of them (langdetect samples until it converges), so callers that can wait compute it in a
+    worker thread first (`prepare`) and the event loop then finds it here."""
     factory = _ensure_detector()
     from langdetect.lang_detect_exception import LangDetectException
 
     try:
         detector = factory.create()
-        detector.append(text[:500])
+        detector.append(text)
         ranked = detector.get_probabilities()
     except LangDetectException:
-        return []
-    return [(r.lang, r.prob) for r in ranked if r.lang in candidates]
+        return ()
+    return tuple((r.lang, r.prob) for r in ranked)
+
+
+def prepare(text: str) -> None:
+    """Detect `text`'s language ahead, as `ranked_languages` would (call it in a worker thread:
+    it is pure Python, and the event loop keeps running between the interpreter's switches)."""
+    script, letters = script_of(text)
+    if script == "latin" and letters >= 12:
+        probabilities(text[:500])
