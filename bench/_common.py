@@ -110,3 +110,12 @@ def summary(values: list[float]) -> str:
         f"median {statistics.median(values) * 1000:.3f} ms, "
         f"p99 {percentile(values, 99) * 1000:.3f} ms"
     )
+
+
+def spread(values: list[float], scale: float = 1.0, unit: str = "", digits: int = 1) -> str:
+    """min / median / max of a benchmark's rounds."""
+    return (
+        f"min {min(values) * scale:.{digits}f}{unit} / median "
+        f"{statistics.median(values) * scale:.{digits}f}{unit} / max "
+        f"{max(values) * scale:.{digits}f}{unit}"
+    )

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import os
 import pstats
 import random
 import statistics
@@ -28,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import HAM, TOKEN, LocalSession, group_message_update, summary
+from _common import HAM, TOKEN, LocalSession, group_message_update, spread, summary
 from aiogram import Bot, Dispatcher
 from aiogram.types import Message
 
@@ -201,6 +202,9 @@ async def main(argv: list[str] | None = None) -> int:
                 updates, warmup, Path(folder), with_faq=args.faq, with_reputation=False
             )
         no_reputation_times.append(no_reputation)
+    # each round's ratio against the bare run next to it: the machine's load changes between
+    # rounds, so the spread of these ratios is the honest uncertainty of the figure
+    ratios = [b / s for s, b in zip(steward_times, bare_times, strict=True)]
     steward_s, bare_s = statistics.median(steward_times), statistics.median(bare_times)
     no_stats_s = statistics.median(no_stats_times)
     no_reputation_s = statistics.median(no_reputation_times)
@@ -218,7 +222,11 @@ async def main(argv: list[str] | None = None) -> int:
         f"Steward full pipeline: {steward_rate:,.0f} updates/s "
         f"({calls} Bot API calls during the run)"
     )
-    print(f"ratio Steward/bare: {steward_rate / bare_rate:.2f}")
+    print(f"ratio Steward/bare (medians): {steward_rate / bare_rate:.2f}")
+    print(
+        f"ratio Steward/bare per round: {spread(ratios, digits=2)} "
+        f"(load average {os.getloadavg()[0]:.1f})"
+    )
     print(f"moderation check per message: {summary(checks)}")
     print(
         f"statistics collection adds {(steward_s - no_stats_s) / no_stats_s * 100:+.1f}% to "
