@@ -1,0 +1,55 @@
+"""What the bot holds in memory and imports at start: the cheaper forms give the same answers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from bot.moderation import language
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TEXTS = [
+    "Does anyone know when the next release is planned for the community?",
+    "Доброе утро! Кто идёт на встречу в субботу вечером?",
+    "Hoi allemaal, wie komt er vanavond ook naar de bijeenkomst?",
+    "Das ist ein ganz normaler deutscher Satz über das Wetter heute",
+    "C'est une phrase tout à fait normale en français sur la météo",
+    "Esta es una frase normal en español sobre el tiempo de hoy",
+    "ok",
+    "1234 5678",
+]
+
+
+def test_sparse_profiles_give_langdetects_own_probabilities():
+    from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
+    from langdetect.lang_detect_exception import LangDetectException
+
+    reference = DetectorFactory()
+    reference.load_profile(PROFILES_DIRECTORY)
+    reference.set_seed(0)
+    for text in TEXTS:
+        try:
+            detector = reference.create()
+            detector.append(text)
+            expected = tuple((r.lang, r.prob) for r in detector.get_probabilities())
+        except LangDetectException:
+            expected = ()
+        assert language.probabilities(text) == expected, text
+    assert language.ranked_languages(TEXTS[2], {"nl", "en"})[0][0] == "nl"
+    assert language.foreign_language(TEXTS[1], ("en", "nl")) == "ru"
+
+
+def test_charts_library_is_not_loaded_until_a_chart_is_drawn():
+    code = (
+        "import sys, bot.app\n"
+        "assert 'matplotlib' not in sys.modules, 'matplotlib imported at start'\n"
+        "from bot.stats import charts\n"
+        "charts.warm_up()\n"
+        "assert 'matplotlib.pyplot' in sys.modules\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
