@@ -11,6 +11,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+# first, as in the bot: aiogram's types imported the way bot/__init__.py does it
+from bot import lean_types as _lean_types  # noqa: F401
+
+# isort: split
+
 from aiogram import Bot
 from aiogram.client.session.base import BaseSession
 from aiogram.methods import GetChatAdministrators, TelegramMethod

@@ -39,6 +39,7 @@ from bot.engagement.giveaways import GiveawayService
 from bot.engagement.quizzes import QuizRunner
 from bot.faq.service import FaqService
 from bot.i18n import LanguageMiddleware, create_i18n, pick_language
+from bot.lean_types import build_common_types
 from bot.middlewares import (
     IncomingMessageMiddleware,
     InFlightMiddleware,
@@ -131,6 +132,7 @@ class Steward:
     def __init__(self, settings: Settings, *, handle_signals: bool = True) -> None:
         self.settings = settings
         self.handle_signals = handle_signals
+        build_common_types()
         self.outbound = OutboundMiddleware()
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
         session.middleware(self.outbound)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import bot  # noqa: F401  # first, as in the bot: aiogram's types imported the way bot/ does it
 from tests.fake_telegram import FakeTelegram
 from tests.harness import RunningBot, make_env, settings_for
 

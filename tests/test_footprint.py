@@ -53,3 +53,25 @@ def test_charts_library_is_not_loaded_until_a_chart_is_drawn():
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_aiogram_types_are_built_on_first_use_and_every_one_can_be():
+    code = (
+        "import bot, aiogram.types as t\n"
+        "assert not t.Sticker.__pydantic_complete__, 'built at import'\n"
+        "s = t.Sticker.model_validate({'file_id': 'a', 'file_unique_id': 'b', 'type': 'regular',"
+        " 'width': 1, 'height': 1, 'is_animated': False, 'is_video': False})\n"
+        "assert s.width == 1 and t.Sticker.__pydantic_complete__\n"
+        "from bot.lean_types import build_common_types\n"
+        "build_common_types()\n"
+        "assert t.Update.__pydantic_complete__ and t.Message.__pydantic_complete__\n"
+        "for name in t.__all__:\n"
+        "    model = getattr(t, name)\n"
+        "    if hasattr(model, 'model_rebuild'):\n"
+        "        assert model.model_rebuild() is not False, name\n"
+        "        assert model.__pydantic_complete__, name\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
