@@ -27,6 +27,7 @@ def import_aiogram_types_deferred() -> None:
     except ImportError:  # another pydantic: import aiogram the usual way
         return
     original = BaseModel.__dict__["model_rebuild"]
+    deferred_modules: dict[str, Any] = {}
     rebuild = original.__func__
 
     def deferred(cls: Any, *, _types_namespace: Any = None, force: bool = False, **kwargs: Any):
@@ -40,6 +41,7 @@ def import_aiogram_types_deferred() -> None:
             namespace = dict(_types_namespace)
             namespace.update(unpack_lenient_weakvaluedict(cls.__pydantic_parent_namespace__) or {})
             cls.__pydantic_parent_namespace__ = namespace
+            deferred_modules[cls.__module__] = _types_namespace
             return None
         return rebuild(cls, _types_namespace=_types_namespace, force=force, **kwargs)
 
@@ -48,6 +50,14 @@ def import_aiogram_types_deferred() -> None:
         import aiogram.types  # noqa: F401
     finally:
         BaseModel.model_rebuild = original  # type: ignore[method-assign]
+    # A type nested in another model (a method, another type) has its names looked up in its
+    # module's globals, where aiogram imports them only for type checkers: put them there, the
+    # names the rebuild would have resolved them to. Done after the import, so that aiogram's
+    # methods, defined meanwhile, stay unbuilt until first used too.
+    for module_name, namespace in deferred_modules.items():
+        module = vars(sys.modules[module_name])
+        for name, value in namespace.items():
+            module.setdefault(name, value)
 
 
 def build_common_types() -> None:
