@@ -8,6 +8,11 @@ With an embedding service, a semantic index (bot/faq/semantic.py) is built besid
 one, in the background: vectors stored in the database are reused (keyed by model and text hash),
 only new texts are computed, off the event loop, and stored at once. Until it is ready, and
 whenever the model fails, questions are matched lexically exactly as without a model.
+
+The lexical index is stored too (bytes under a digest of the documents it was built from), so a
+restart with an unchanged FAQ loads it instead of spending seconds of pure Python on a large FAQ;
+a change builds it again in a worker thread. Nothing slow runs on the event loop per question:
+the question's language is detected in a worker thread while it is matched.
 """
 
 from __future__ import annotations
@@ -336,7 +341,11 @@ class FaqService:
             if index is not None:
                 return index
         index = await asyncio.to_thread(functools.partial(FaqIndex.build, documents, **params))
-        await self.index_cache.store(LEXICAL_INDEX, digest, await asyncio.to_thread(index.to_bytes))
+        try:
+            data = await asyncio.to_thread(index.to_bytes)
+            await self.index_cache.store(LEXICAL_INDEX, digest, data)
+        except Exception as exc:  # only the next start's speed depends on it
+            logger.warning("FAQ lexical index not stored: %s", exc)
         return index
 
     async def _build_semantic(
