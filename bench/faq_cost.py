@@ -46,6 +46,7 @@ from bot.app import Steward
 from bot.config import load_settings
 from bot.faq.service import semantic_texts
 from bot.faq.transfer import parse_import
+from bot.lean_types import settle
 from bot.semantic import EmbeddingService, Kind, text_hash
 from storage.faq import Answer, FaqVectorRepository
 
@@ -131,6 +132,7 @@ async def new_bot(folder: Path) -> tuple[Steward, LocalSession]:
     await app.faq.warm_up()
     if not await app.faq.wait_semantic(3600):
         raise SystemExit("the semantic index was not built")
+    settle()  # as at the end of the bot's start-up
     return app, session
 
 

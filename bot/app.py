@@ -39,7 +39,7 @@ from bot.engagement.giveaways import GiveawayService
 from bot.engagement.quizzes import QuizRunner
 from bot.faq.service import FaqService
 from bot.i18n import LanguageMiddleware, create_i18n, pick_language
-from bot.lean_types import build_common_types
+from bot.lean_types import build_common_types, settle
 from bot.middlewares import (
     IncomingMessageMiddleware,
     InFlightMiddleware,
@@ -539,6 +539,7 @@ class Steward:
         if self.settings.miniapp_url:
             menus = await set_menu_buttons(self.bot, self.settings, self.i18n, self.locale_for)
             logger.info("calendar menu button set for %d manager(s)", menus)
+        settle()
         self.started.set()
 
     async def _on_shutdown(self) -> None:
