@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 import bot  # noqa: F401  # first, as in the bot: aiogram's types imported the way bot/ does it
+from tests.cluster_harness import RedisServer, redis_server_binary
 from tests.fake_telegram import FakeTelegram
 from tests.harness import RunningBot, make_env, settings_for
 
@@ -62,3 +64,27 @@ async def steward(fake: FakeTelegram, bot_env: dict[str, str]) -> AsyncIterator[
     await running.start()
     yield running
     await running.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory) -> Iterator[RedisServer]:
+    """Debian's redis-server on a unix socket in a temporary folder, for the whole session.
+
+    Without it the Redis tests are skipped and say why; under CI (CI=true) they fail instead,
+    since .ci/run installs it."""
+    exe = redis_server_binary()
+    if exe is None:
+        reason = "redis-server is not installed (apt-get install redis-server)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; CI must run the Redis tests (.ci/run installs it)")
+        pytest.skip(f"{reason}: the REDIS_URL tests need a local Redis")
+    server = RedisServer.start(exe, tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """A Redis emptied for this test."""
+    redis_server.flush()
+    return redis_server.url
