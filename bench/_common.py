@@ -11,6 +11,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+# first, as in the bot: aiogram's types imported the way bot/__init__.py does it
+from bot import lean_types as _lean_types  # noqa: F401
+
+# isort: split
+
 from aiogram import Bot
 from aiogram.client.session.base import BaseSession
 from aiogram.methods import GetChatAdministrators, TelegramMethod
@@ -109,4 +114,13 @@ def summary(values: list[float]) -> str:
     return (
         f"median {statistics.median(values) * 1000:.3f} ms, "
         f"p99 {percentile(values, 99) * 1000:.3f} ms"
+    )
+
+
+def spread(values: list[float], scale: float = 1.0, unit: str = "", digits: int = 1) -> str:
+    """min / median / max of a benchmark's rounds."""
+    return (
+        f"min {min(values) * scale:.{digits}f}{unit} / median "
+        f"{statistics.median(values) * scale:.{digits}f}{unit} / max "
+        f"{max(values) * scale:.{digits}f}{unit}"
     )

@@ -17,9 +17,11 @@ Printed with min / median / max over the rounds:
 - the latency from feeding a question's update to the bot's reply (an answer, "Did you
   mean…" or the relay to the support chat), one question at a time, p50 and p95;
 - the start with 10,000 stored phrasings (2,500 entries): open the database, load the model,
-  build both indexes from stored vectors, nothing computed;
-- resident memory (VmRSS, and VmHWM the peak) of a fresh process with the model loaded and
-  the FAQ answered from, measured in a child process.
+  build both indexes from stored vectors, nothing computed; in this process, and in a fresh
+  process from its spawn (interpreter and imports included);
+- resident memory (VmRSS, and VmHWM the peak) of a fresh process with the model loaded, the
+  spam and complaint models trained and 50 questions answered from the FAQ, measured in a
+  child process.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ import itertools
 import json
 import os
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,12 +40,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import TOKEN, LocalSession, group_message_update, percentile
+from _common import TOKEN, LocalSession, group_message_update, percentile, spread
 
 from bot.app import Steward
 from bot.config import load_settings
 from bot.faq.service import semantic_texts
 from bot.faq.transfer import parse_import
+from bot.lean_types import settle
 from bot.semantic import EmbeddingService, Kind, text_hash
 from storage.faq import Answer, FaqVectorRepository
 
@@ -123,9 +125,14 @@ async def new_bot(folder: Path) -> tuple[Steward, LocalSession]:
     app.bot.session = session
     await app.db.open()
     await app._prepare_moderation()
+    if app.semantic_training is not None:
+        await app.semantic_training
+    await app.reputation.load()  # complaint detection trained as at start, as in a running bot
+    await app.reputation.train()
     await app.faq.warm_up()
     if not await app.faq.wait_semantic(3600):
         raise SystemExit("the semantic index was not built")
+    settle()  # as at the end of the bot's start-up
     return app, session
 
 
@@ -242,8 +249,19 @@ async def prepare_start(folder: Path) -> None:
         answer = Answer("en", f"Synthetic answer {n}: " + " ".join(rng.sample(words, 20)))
         await app.faq.repo.add(None, "en", phrasings, answer, None, 1)
     await store_random_vectors(app, 11)
+    await app.faq.refresh(wait=0)  # the first run: the indexes are built and stored
+    await app.faq.wait_semantic(3600)
+    app.faq.close()
     app.embeddings.close()
     await app.db.close()
+
+
+def start_child(folder: Path, spawned: float) -> None:
+    """A fresh process on the prepared database: seconds from its spawn (interpreter start and
+    every import included) until both FAQ indexes are ready, and its CPU seconds meanwhile."""
+    _total, _load, computed = asyncio.run(start_round(folder))
+    ready = time.time()
+    print(json.dumps({"wall": ready - spawned, "cpu": time.process_time(), "computed": computed}))
 
 
 def rss_child(folder: Path) -> None:
@@ -262,18 +280,12 @@ def rss_child(folder: Path) -> None:
     print(json.dumps(values))
 
 
-def spread(values: list[float], scale: float = 1.0, unit: str = "", digits: int = 1) -> str:
-    return (
-        f"min {min(values) * scale:.{digits}f}{unit} / median "
-        f"{statistics.median(values) * scale:.{digits}f}{unit} / max "
-        f"{max(values) * scale:.{digits}f}{unit}"
-    )
-
-
 async def main_async(args: argparse.Namespace) -> None:
     pool = questions()
     rng = random.Random(1)
     stalls, busy, p95s, cpu95s, p50s, starts, loads, memory = [], [], [], [], [], [], [], []
+    fresh_walls: list[float] = []
+    fresh_cpus: list[float] = []
     faq_folder = tempfile.TemporaryDirectory()
     folder = Path(faq_folder.name)
     await prepare_faq(folder, args.entries)
@@ -311,6 +323,17 @@ async def main_async(args: argparse.Namespace) -> None:
             starts.append(total)
             loads.append(load)
             computed_total += computed
+            out = await asyncio.to_thread(
+                subprocess.run,
+                [sys.executable, __file__, "--start-child", start_folder, str(time.time())],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            child = json.loads(out.stdout.strip().splitlines()[-1])
+            fresh_walls.append(child["wall"])
+            fresh_cpus.append(child["cpu"])
+            computed_total += child["computed"]
     load_now = os.getloadavg()[0]
     print(
         f"\n{args.rounds} rounds, FAQ of {args.entries} entries, model loaded "
@@ -328,6 +351,11 @@ async def main_async(args: argparse.Namespace) -> None:
         f"(of which loading the model {spread(loads, 1, ' s', 2)}; {computed_total} texts "
         f"computed)"
     )
+    print(
+        f"start of a fresh process with 10,000 stored phrasings (interpreter, imports, model, "
+        f"both indexes): wall {spread(fresh_walls, 1, ' s', 2)}, "
+        f"CPU {spread(fresh_cpus, 1, ' s', 2)}"
+    )
     print(f"resident memory (VmRSS): {spread([m['VmRSS'] for m in memory], 1, ' MB')}")
     print(f"peak resident memory (VmHWM): {spread([m['VmHWM'] for m in memory], 1, ' MB')}")
 
@@ -337,7 +365,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--entries", type=int, default=1000)
     parser.add_argument("--rss-child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--start-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.start_child:
+        start_child(Path(args.start_child[0]), float(args.start_child[1]))
+        return 0
     if args.rss_child:
         rss_child(args.rss_child)
         return 0

@@ -12,3 +12,8 @@ for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
 __version__ = "0.1.0"
+
+# aiogram's types get their pydantic schemas on first use instead of all at import (see there).
+from bot.lean_types import import_aiogram_types_deferred  # noqa: E402
+
+import_aiogram_types_deferred()

@@ -45,6 +45,7 @@ from bot.engagement.giveaways import GiveawayService
 from bot.engagement.quizzes import QuizRunner
 from bot.faq.service import FaqService
 from bot.i18n import LanguageMiddleware, create_i18n, pick_language
+from bot.lean_types import build_common_types, settle
 from bot.middlewares import (
     IncomingMessageMiddleware,
     InFlightMiddleware,
@@ -84,7 +85,6 @@ from bot.reputation.notes import ReputationNotes
 from bot.reputation.service import ReputationService
 from bot.roles import RoleService
 from bot.semantic import create_embedding_service
-from bot.stats import charts
 from bot.stats.service import StatsService
 from bot.support.service import SupportService
 from handlers import build_routers, register_error_handler
@@ -98,7 +98,12 @@ from storage.chat_migration import ChatMigrationRepository, MoveResult
 from storage.chats import ChatRepository, UserRepository
 from storage.database import Database
 from storage.engagement import GiveawayRepository, QuizRepository
-from storage.faq import FaqRepository, FaqVectorRepository, SupportRepository
+from storage.faq import (
+    FaqIndexCache,
+    FaqRepository,
+    FaqVectorRepository,
+    SupportRepository,
+)
 from storage.leases import LeaseRepository
 from storage.menu_buttons import MenuButtonRepository
 from storage.moderation import ModerationRepository
@@ -142,6 +147,7 @@ class Steward:
     def __init__(self, settings: Settings, *, handle_signals: bool = True) -> None:
         self.settings = settings
         self.handle_signals = handle_signals
+        build_common_types()
         # What several workers share (REDIS_URL); in-process and unchanged without it.
         self.cluster = create_cluster(settings.redis_url, settings.bot_id)
         self.outbound = OutboundMiddleware(self.cluster.pacer())
@@ -205,7 +211,12 @@ class Steward:
         self.post_repo = PostRepository(self.db)
         self.channel_repo = ChannelRepository(self.db)
         self.drafts = DraftRepository(self.db)
-        self.faq = FaqService(FaqRepository(self.db), self.embeddings, FaqVectorRepository(self.db))
+        self.faq = FaqService(
+            FaqRepository(self.db),
+            self.embeddings,
+            FaqVectorRepository(self.db),
+            FaqIndexCache(self.db),
+        )
         self.publisher = Publisher(
             self.bot,
             self.post_repo,
@@ -578,7 +589,6 @@ class Steward:
         logger.info("scheduled posts: %s", counts)
         self._schedule_agenda()
         await self.drafts.prune(int(time.time()) - DRAFT_DAYS * 86400)
-        self._chart_warm_up = asyncio.create_task(asyncio.to_thread(charts.warm_up))
         # The FAQ's indexes: lexical at once, semantic in the background (stored vectors reused,
         # new ones computed off the event loop); questions are matched lexically meanwhile.
         await self.faq.warm_up()
@@ -597,6 +607,7 @@ class Steward:
         self._add_once_job(
             "menu-buttons:retry", self.menu_buttons.sync, IntervalTrigger(seconds=RETRY_SECONDS)
         )
+        settle()
         self.started.set()
 
     async def _rearm_shared(self) -> None:

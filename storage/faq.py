@@ -401,3 +401,24 @@ class FaqVectorRepository:
                     [(model, kind, digest) for kind, digest in stale],
                 )
         return removed + len(stale)
+
+
+class FaqIndexCache:
+    """A built FAQ index stored as bytes under a name, with the digest of what it was built from."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def load(self, name: str, digest: str) -> bytes | None:
+        """The stored bytes when they were built from `digest`, else None."""
+        row = await self.db.fetchone(
+            "SELECT data FROM faq_index_cache WHERE name=? AND digest=?", (name, digest)
+        )
+        return bytes(row[0]) if row is not None else None
+
+    async def store(self, name: str, digest: str, data: bytes) -> None:
+        await self.db.execute(
+            "INSERT INTO faq_index_cache(name, digest, data) VALUES (?,?,?) "
+            "ON CONFLICT(name) DO UPDATE SET digest=excluded.digest, data=excluded.data",
+            (name, digest, data),
+        )

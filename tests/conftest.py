@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import bot  # noqa: F401  # first, as in the bot: aiogram's types imported the way bot/ does it
 from tests.cluster_harness import RedisServer, redis_server_binary
 from tests.fake_telegram import FakeTelegram
 from tests.harness import RunningBot, make_env, settings_for

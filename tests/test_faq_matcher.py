@@ -42,3 +42,39 @@ def test_close_runner_up_is_not_answered():
     index = FaqIndex.build([(1, "card payment failed"), (2, "card payment refund")])
     decision, match = index.decide("card payment")
     assert decision != "answer" and match.score - match.runner_up < index.margin
+
+
+PHRASINGS = [
+    (7, "What is the wifi password?"),
+    (3, "How do I cancel my subscription?"),
+    (7, "How do I connect to the wifi?"),  # an entry's wordings need not be side by side
+    (3, "How can I stop my membership?"),
+    (9, "Is there parking near the building?"),
+]
+QUESTIONS = [
+    "which password does the wifi use",
+    "I want to cancel the subscription",
+    "where can I park",
+    "who watched the football match yesterday",
+]
+
+
+def test_an_entrys_score_is_its_best_wording_whatever_the_order():
+    index = FaqIndex.build(PHRASINGS)
+    ranked = index.ranked("connect to the wifi", None)
+    assert ranked[0][0] == 7 and ranked[0][1] > 0.5
+    assert index.scores("connect to the wifi")[7] == ranked[0][1]
+    assert index.ranked("zzzz qqqq", None) == []
+
+
+def test_a_stored_index_loads_back_with_the_same_scores():
+    index = FaqIndex.build(PHRASINGS, threshold=0.4, margin=0.05)
+    loaded = FaqIndex.from_bytes(index.to_bytes())
+    assert loaded is not None and len(loaded) == len(index) == 5
+    assert (loaded.threshold, loaded.margin) == (0.4, 0.05)
+    for question in QUESTIONS:
+        assert loaded.ranked(question, None) == index.ranked(question, None)
+        assert loaded.decide(question) == index.decide(question)
+    empty = FaqIndex.from_bytes(FaqIndex.build([]).to_bytes())
+    assert empty is not None and empty.decide("anything at all?") == ("none", None)
+    assert FaqIndex.from_bytes(b"not an index") is None

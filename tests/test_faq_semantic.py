@@ -263,3 +263,44 @@ async def test_a_did_you_mean_pick_teaches_the_wording_once(tmp_path):
         faq.close()
         service.close()
         await db.close()
+
+
+async def test_a_restart_loads_the_stored_lexical_index_and_a_change_rebuilds_it(
+    tmp_path, monkeypatch
+):
+    from bot.faq import matcher
+    from storage.faq import FaqIndexCache
+
+    builds = []
+    original = matcher.FaqIndex.build.__func__
+
+    def counting(cls, *args, **kwargs):
+        builds.append(1)
+        return original(cls, *args, **kwargs)
+
+    monkeypatch.setattr(matcher.FaqIndex, "build", classmethod(counting))
+    db = Database(tmp_path / "f.sqlite3")
+    await db.open()
+    try:
+        repo = FaqRepository(db)
+        await seed(repo)
+        first = FaqService(repo, index_cache=FaqIndexCache(db))
+        await first.warm_up()
+        assert len(builds) == 1
+        # another process start on the same FAQ: loaded, not built
+        again = FaqService(repo, index_cache=FaqIndexCache(db))
+        await again.warm_up()
+        assert len(builds) == 1
+        decision = await again.decide("do you ship abroad?", None)
+        assert decision == await first.decide("do you ship abroad?", None)
+        assert decision.kind == "answer" and decision.match is not None
+        # a change makes the stored index stale: built once more, then reused again
+        await repo.add(None, "en", [("en", "When do you open?")], Answer("en", "9:00"), None, 2)
+        await again.refresh()
+        assert len(builds) == 2
+        third = FaqService(repo, index_cache=FaqIndexCache(db))
+        await third.warm_up()
+        assert len(builds) == 2
+        assert (await third.decide("when do you open?", None)).kind == "answer"
+    finally:
+        await db.close()

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
-
 from bot.campaigns.logic import CampaignReport
 from bot.stats import charts as stats_charts
+from bot.stats.charts import plt
 
 COLORS = (
     "#4C78A8",

@@ -11,12 +11,15 @@ phrasings that share a feature with the question, not to the size of the FAQ.
 
 from __future__ import annotations
 
+import io
 import math
 import re
 import unicodedata
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from bot.moderation.spam import fold
 
@@ -62,6 +65,9 @@ def features(text: str) -> Counter[str]:
     return found
 
 
+FORMAT = 1  # of `FaqIndex.to_bytes`; a change of features or weighting bumps it
+
+
 @dataclass(frozen=True, slots=True)
 class Match:
     entry_id: int
@@ -72,60 +78,151 @@ class Match:
 
 @dataclass
 class FaqIndex:
+    """TF-IDF postings in flat numpy arrays (CSR by feature): a lookup adds up the postings of
+    the question's features with one `bincount`, and the index of a large FAQ is a few arrays
+    instead of a million small Python objects (memory, garbage-collector pauses), which can be
+    stored as bytes and loaded back without re-reading every phrasing (`to_bytes`)."""
+
     threshold: float = 0.42
     margin: float = 0.06
     suggest_from: float = 0.30
-    _entries: list[int] = field(default_factory=list)  # phrasing -> entry id
-    _vectors: list[dict[str, float]] = field(default_factory=list)
-    _postings: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
-    _idf: dict[str, float] = field(default_factory=dict)
+    _entry_ids: list[int] = field(default_factory=list)  # distinct entries, first-seen order
+    _entry_starts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    _documents: int = 0
+    _vocabulary: dict[str, int] = field(default_factory=dict)  # feature -> column
+    _idf: list[float] = field(default_factory=list)  # per column
+    _indptr: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
+    _positions: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    _weights: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
 
     @classmethod
     def build(cls, phrasings: Iterable[tuple[int, str]], **params: float) -> FaqIndex:
         index = cls(**params)
         raw = [(entry_id, features(text)) for entry_id, text in phrasings]
+        # an entry's documents side by side, so that its best score is one reduceat
+        order: dict[int, list[int]] = {}
+        for position, (entry_id, _feats) in enumerate(raw):
+            order.setdefault(entry_id, []).append(position)
+        raw = [raw[p] for positions in order.values() for p in positions]
+        index._entry_ids = list(order)
+        sizes = np.array([len(p) for p in order.values()], dtype=np.int64)
+        index._entry_starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
         documents = len(raw) or 1
+        index._documents = len(raw)
         df: Counter[str] = Counter()
         for _, feats in raw:
             df.update(feats.keys())
-        index._idf = {f: math.log((1 + documents) / (1 + n)) + 1 for f, n in df.items()}
-        postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
-        for entry_id, feats in raw:
-            vector = index._weigh(feats)
-            position = len(index._entries)
-            index._entries.append(entry_id)
-            index._vectors.append(vector)
-            for feature, weight in vector.items():
-                postings[feature].append((position, weight))
-        index._postings = dict(postings)
+        vocabulary = {f: column for column, f in enumerate(df)}
+        idf = [math.log((1 + documents) / (1 + n)) + 1 for n in df.values()]
+        index._vocabulary, index._idf = vocabulary, idf
+        # flat (document, column, count) triples in each document's feature order
+        docs: list[int] = []
+        columns: list[int] = []
+        counts: list[int] = []
+        for position, (_entry_id, feats) in enumerate(raw):
+            docs.extend([position] * len(feats))
+            columns.extend(vocabulary[f] for f in feats)
+            counts.extend(feats.values())
+        doc = np.array(docs, dtype=np.int64)
+        column = np.array(columns, dtype=np.int64)
+        count = np.array(counts, dtype=np.int64)
+        # math.log, not np.log: the same floats as a lookup's _weigh, to the last bit
+        tf = np.array([0.0] + [1 + math.log(n) for n in range(1, int(count.max(initial=0)) + 1)])
+        weight = tf[count] * np.array(idf, dtype=np.float64)[column]
+        keep = weight > 0
+        doc, column, weight = doc[keep], column[keep], weight[keep]
+        norms = np.sqrt(np.bincount(doc, weights=weight * weight, minlength=len(raw)))
+        norms[norms == 0] = 1.0
+        weight = weight / norms[doc]
+        by_column = np.argsort(column, kind="stable")  # postings keep document order
+        index._positions = doc[by_column].astype(np.int32)
+        index._weights = weight[by_column]
+        index._indptr = np.concatenate(
+            [[0], np.cumsum(np.bincount(column, minlength=len(vocabulary)))]
+        ).astype(np.int64)
         return index
 
-    def _weigh(self, feats: Counter[str]) -> dict[str, float]:
-        vector = {f: (1 + math.log(n)) * self._idf.get(f, 0.0) for f, n in feats.items()}
-        vector = {f: w for f, w in vector.items() if w > 0}
+    def _weigh(self, feats: Counter[str]) -> dict[int, float]:
+        idf, vocabulary = self._idf, self._vocabulary
+        vector = {}
+        for f, n in feats.items():
+            column = vocabulary.get(f)
+            if column is not None and (w := (1 + math.log(n)) * idf[column]) > 0:
+                vector[column] = w
         norm = math.sqrt(sum(w * w for w in vector.values())) or 1.0
-        return {f: w / norm for f, w in vector.items()}
+        return {column: w / norm for column, w in vector.items()}
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return self._documents
+
+    def _entry_scores(self, question: str) -> np.ndarray:
+        """Best cosine similarity per entry (in `_entry_ids` order); 0 where nothing is shared."""
+        query = self._weigh(features(question))
+        if not query or not self._documents:
+            return np.zeros(len(self._entry_ids), dtype=np.float64)
+        indptr = self._indptr
+        slices = [slice(indptr[c], indptr[c + 1]) for c in query]
+        positions = np.concatenate([self._positions[s] for s in slices])
+        products = np.concatenate(
+            [w * self._weights[s] for s, w in zip(slices, query.values(), strict=True)]
+        )
+        per_document = np.bincount(positions, weights=products, minlength=self._documents)
+        return np.maximum.reduceat(per_document, self._entry_starts)
 
     def scores(self, question: str) -> dict[int, float]:
         """Best cosine similarity per entry, for entries sharing any feature."""
-        query = self._weigh(features(question))
-        per_phrasing: dict[int, float] = defaultdict(float)
-        for feature, weight in query.items():
-            for position, other in self._postings.get(feature, ()):
-                per_phrasing[position] += weight * other
-        best: dict[int, float] = {}
-        for position, score in per_phrasing.items():
-            entry_id = self._entries[position]
-            if score > best.get(entry_id, 0.0):
-                best[entry_id] = score
-        return best
+        best = self._entry_scores(question)
+        return {self._entry_ids[i]: float(best[i]) for i in np.flatnonzero(best > 0)}
 
     def ranked(self, question: str, limit: int | None = 3) -> list[tuple[int, float]]:
-        ordered = sorted(self.scores(question).items(), key=lambda kv: -kv[1])
-        return ordered if limit is None else ordered[:limit]
+        best = self._entry_scores(question)
+        found = np.flatnonzero(best > 0)
+        found = found[np.argsort(-best[found], kind="stable")]
+        if limit is not None:
+            found = found[:limit]
+        return [(self._entry_ids[i], float(best[i])) for i in found]
+
+    def to_bytes(self) -> bytes:
+        """The built index, to be stored and loaded back by `from_bytes` at the next start."""
+        buffer = io.BytesIO()
+        np.savez(
+            buffer,
+            format=np.array([FORMAT]),
+            params=np.array([self.threshold, self.margin, self.suggest_from]),
+            entry_ids=np.array(self._entry_ids, dtype=np.int64),
+            entry_starts=self._entry_starts,
+            documents=np.array([self._documents]),
+            vocabulary=np.array(["\x00".join(self._vocabulary)]),
+            idf=np.array(self._idf, dtype=np.float64),
+            indptr=self._indptr,
+            positions=self._positions,
+            weights=self._weights,
+        )
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> FaqIndex | None:
+        """An index stored by `to_bytes`, or None when it is unreadable or of another format."""
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as stored:
+                if int(stored["format"][0]) != FORMAT:
+                    return None
+                threshold, margin, suggest_from = stored["params"].tolist()
+                index = cls(threshold=threshold, margin=margin, suggest_from=suggest_from)
+                index._entry_ids = stored["entry_ids"].tolist()
+                index._entry_starts = stored["entry_starts"]
+                index._documents = int(stored["documents"][0])
+                words = str(stored["vocabulary"][0])
+                index._vocabulary = {
+                    f: column for column, f in enumerate(words.split("\x00") if words else [])
+                }
+                index._idf = stored["idf"].tolist()
+                index._indptr = stored["indptr"]
+                index._positions = stored["positions"]
+                index._weights = stored["weights"]
+        except (OSError, ValueError, KeyError, IndexError):
+            return None
+        return index
 
     def best(self, question: str) -> Match | None:
         top = self.ranked(question, 2)

@@ -8,12 +8,18 @@ With an embedding service, a semantic index (bot/faq/semantic.py) is built besid
 one, in the background: vectors stored in the database are reused (keyed by model and text hash),
 only new texts are computed, off the event loop, and stored at once. Until it is ready, and
 whenever the model fails, questions are matched lexically exactly as without a model.
+
+The lexical index is stored too (bytes under a digest of the documents it was built from), so a
+restart with an unchanged FAQ loads it instead of spending seconds of pure Python on a large FAQ;
+a change builds it again in a worker thread. Nothing slow runs on the event loop per question:
+the question's language is detected in a worker thread while it is matched.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import html
 import logging
 import re
@@ -25,11 +31,12 @@ from enum import StrEnum
 import numpy as np
 
 from bot.faq import semantic
+from bot.faq.matcher import FORMAT as LEXICAL_FORMAT
 from bot.faq.matcher import FaqIndex, Match, normalize
 from bot.faq.transfer import ImportedEntry, ImportPlan
 from bot.moderation import language as lang_detect
 from bot.semantic import EmbeddingService, Kind, ModelUnavailable, text_hash
-from storage.faq import Answer, Entry, FaqRepository, FaqVectorRepository
+from storage.faq import Answer, Entry, FaqIndexCache, FaqRepository, FaqVectorRepository
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +47,7 @@ MAX_PHRASINGS = 40  # a "Did you mean" pick adds the question to an entry up to 
 # an index still computing many vectors (a first start, a big import) is not waited for.
 REBUILD_WAIT_SECONDS = 2.0
 QUICK_REBUILD_TEXTS = 64
+LEXICAL_INDEX = "lexical"  # name of the stored lexical index (storage.faq.FaqIndexCache)
 
 # languages a question may be written in though the FAQ has no answer in them: a Russian
 # question to an entry in English and Dutch is known to be Russian, so the entry's own language
@@ -62,6 +70,15 @@ def index_documents(entries: Iterable[Entry]) -> list[tuple[int, str]]:
                 joined = " ".join(entry.phrasings_in(lang))
                 documents.append((entry.id, f"{joined} {strip_tags(answer.text)}"))
     return documents
+
+
+def _documents_digest(documents: list[tuple[int, str]], params: dict[str, float]) -> str:
+    """What a stored lexical index must have been built from to be reused."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(f"{LEXICAL_FORMAT}|{sorted(params.items())}".encode())
+    for entry_id, text in documents:
+        digest.update(f"\x1e{entry_id}\x1f{text}".encode())
+    return digest.hexdigest()
 
 
 def semantic_texts(entry: Entry) -> tuple[list[str], list[str]]:
@@ -298,9 +315,11 @@ class FaqService:
         repo: FaqRepository,
         embeddings: EmbeddingService | None = None,
         vectors: FaqVectorRepository | None = None,
+        index_cache: FaqIndexCache | None = None,
         **matcher_params: float,
     ) -> None:
         self.repo = repo
+        self.index_cache = index_cache
         self.embeddings = embeddings if vectors is not None else None
         self.vectors = vectors
         self.matcher_params = matcher_params
@@ -313,6 +332,7 @@ class FaqService:
         self._build_is_quick = True
         self._stored: dict[tuple[str, str], np.ndarray] | None = None  # (kind, hash) -> vector
         self._turn = asyncio.Lock()
+        self._loading = asyncio.Lock()  # one lexical build at a time
         self.on_change: Callable[[], None] = lambda: None  # other workers rebuild (bot.cluster)
 
     def invalidate(self) -> None:
@@ -347,21 +367,50 @@ class FaqService:
             self._build.cancel()
 
     async def _ensure(self) -> FaqIndex:
-        if self._index is None:
-            entries = await self.repo.all_live()
-            self._entries = {e.id: e for e in entries}
-            self._scopes = {e.chat_id for e in entries}
-            self._index = FaqIndex.build(index_documents(entries), **self.matcher_params)
-            logger.debug(
-                "FAQ index rebuilt: %d entries, %d documents", len(entries), len(self._index)
-            )
-            if self.embeddings is not None:
-                previous = self._build
-                self._build_is_quick = True
-                self._build = asyncio.create_task(
-                    self._build_semantic(entries, self._generation, previous), name="faq-semantic"
+        if self._index is not None:  # every group message asks: no lock on the way
+            return self._index
+        async with self._loading:
+            while self._index is None:
+                generation = self._generation
+                entries = await self.repo.all_live()
+                index = await self._lexical_index(index_documents(entries))
+                if generation != self._generation:
+                    continue  # the FAQ changed while this was built: build again
+                self._entries = {e.id: e for e in entries}
+                self._scopes = {e.chat_id for e in entries}
+                self._index = index
+                logger.debug(
+                    "FAQ index rebuilt: %d entries, %d documents", len(entries), len(index)
                 )
-        return self._index
+                if self.embeddings is not None:
+                    previous = self._build
+                    self._build_is_quick = True
+                    self._build = asyncio.create_task(
+                        self._build_semantic(entries, self._generation, previous),
+                        name="faq-semantic",
+                    )
+            return self._index
+
+    async def _lexical_index(self, documents: list[tuple[int, str]]) -> FaqIndex:
+        """The lexical index, loaded as stored when the FAQ has not changed since it was built,
+        else built (in a worker thread: seconds of pure Python for a FAQ of thousands of
+        wordings) and stored for the next start."""
+        params = self.matcher_params
+        if self.index_cache is None:
+            return await asyncio.to_thread(functools.partial(FaqIndex.build, documents, **params))
+        digest = await asyncio.to_thread(_documents_digest, documents, params)
+        data = await self.index_cache.load(LEXICAL_INDEX, digest)
+        if data is not None:
+            index = await asyncio.to_thread(FaqIndex.from_bytes, data)
+            if index is not None:
+                return index
+        index = await asyncio.to_thread(functools.partial(FaqIndex.build, documents, **params))
+        try:
+            data = await asyncio.to_thread(index.to_bytes)
+            await self.index_cache.store(LEXICAL_INDEX, digest, data)
+        except Exception as exc:  # only the next start's speed depends on it
+            logger.warning("FAQ lexical index not stored: %s", exc)
+        return index
 
     async def _build_semantic(
         self, entries: list[Entry], generation: int, previous: asyncio.Task[None] | None
@@ -476,7 +525,14 @@ class FaqService:
         return Decision(index.classify(match), match, suggestions)
 
     async def decide(self, question: str, chat_id: int | None) -> Decision:
-        lexical, meaning = await self.candidates(question, chat_id)
+        # The answer's language may be read from the question (choose_language): langdetect
+        # takes up to tens of milliseconds of pure Python, so it runs in a worker thread now
+        # and choose_language finds it cached instead of stalling the event loop.
+        detecting = asyncio.ensure_future(asyncio.to_thread(lang_detect.prepare, question))
+        try:
+            lexical, meaning = await self.candidates(question, chat_id)
+        finally:
+            await detecting
         if meaning is None:
             return lexical
         hybrid = semantic.decide(
