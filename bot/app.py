@@ -135,7 +135,7 @@ class Steward:
             session=session,
             default=DefaultBotProperties(parse_mode=ParseMode.HTML),
         )
-        self.db = Database(settings.database_path)
+        self.db = Database(settings.database)
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.i18n = create_i18n(settings.default_language)
         self.roles = RoleService(settings, self.bot)
@@ -545,6 +545,8 @@ class Steward:
         await self.db.open()
         runner: web.AppRunner | None = None
         try:
+            if not self.settings.webhook_url:
+                await self.db.claim_polling()
             if self.settings.webhook_url or self.settings.miniapp_url:
                 runner = await self._start_web_server()
             if self.settings.webhook_url:
