@@ -25,7 +25,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramAPIError
 from aiogram.utils.i18n import gettext as _
-from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+from aiogram.webhook.aiohttp_server import setup_application
 from aiohttp import ClientError, web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -33,6 +33,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.campaigns.service import CampaignService
 from bot.chat_migration import ChatMigrations
+from bot.cluster import create_cluster
+from bot.cluster.jobs import JobClaims
+from bot.cluster.webhook import OnceRequestHandler
 from bot.commands import N_, register_command_menus, register_group_admin_menu
 from bot.config import Settings
 from bot.engagement.giveaways import GiveawayService
@@ -61,7 +64,6 @@ from bot.moderation.spam import (
 )
 from bot.moderation.understanding import SemanticSpamClassifier
 from bot.outbound import OutboundMiddleware
-from bot.posting.albums import AlbumCollector
 from bot.posting.buttons import queue_keyboard
 from bot.posting.calendar import CalendarService
 from bot.posting.publisher import Publisher
@@ -87,6 +89,7 @@ from storage.chats import ChatRepository, UserRepository
 from storage.database import Database
 from storage.engagement import GiveawayRepository, QuizRepository
 from storage.faq import FaqRepository, FaqVectorRepository, SupportRepository
+from storage.leases import LeaseRepository
 from storage.moderation import ModerationRepository
 from storage.outbox import OutboxRepository
 from storage.posts import (
@@ -121,13 +124,17 @@ ALLOWED_UPDATES = [
 SHUTDOWN_DRAIN_SECONDS = 15.0
 DRAFT_DAYS = 30  # drafts never confirmed nor discarded are forgotten after this
 SEMANTIC_TRAINING_WAIT_SECONDS = 5.0  # start-up waits this long for the spam model, no longer
+LOG_DUTY_SECONDS = 90  # the log's poster renews within its 60 s idle nap; a dead one is replaced
+REARM_SECONDS = 60  # with other workers: timers re-armed from the database this often
 
 
 class Steward:
     def __init__(self, settings: Settings, *, handle_signals: bool = True) -> None:
         self.settings = settings
         self.handle_signals = handle_signals
-        self.outbound = OutboundMiddleware()
+        # What several workers share (REDIS_URL); in-process and unchanged without it.
+        self.cluster = create_cluster(settings.redis_url, settings.bot_id)
+        self.outbound = OutboundMiddleware(self.cluster.pacer())
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
         session.middleware(self.outbound)
         self.bot = Bot(
@@ -136,6 +143,7 @@ class Steward:
             default=DefaultBotProperties(parse_mode=ParseMode.HTML),
         )
         self.db = Database(settings.database)
+        self.jobs = JobClaims(LeaseRepository(self.db), self.cluster.worker_id)
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.i18n = create_i18n(settings.default_language)
         self.roles = RoleService(settings, self.bot)
@@ -198,6 +206,7 @@ class Steward:
             tz=settings.timezone,
             mark_channel=self.outbound.pacer.mark_channel,
             on_published=self.stats.own_post,
+            shared=self.cluster.shared,
         )
         self.giveaways = GiveawayService(
             self.bot,
@@ -236,9 +245,11 @@ class Steward:
         self.migrations.after_move(self._chat_moved)
         self.outbound.chats = self.migrations
         self.in_flight = InFlightMiddleware()
+        self._background: set[asyncio.Task[Any]] = set()
         self.semantic_training: asyncio.Task[None] | None = None
         self.started = asyncio.Event()
         self.dispatcher = self._build_dispatcher()
+        self._share_state()
         self.web_port: int | None = None  # the port the web server listens on, once started
 
     def services(self) -> dict[str, Any]:
@@ -267,7 +278,7 @@ class Steward:
             "drafts": self.drafts,
             "slot_repo": SlotRepository(self.db),
             "post_queue": PostQueue(self.post_repo, self.channel_repo),
-            "albums": AlbumCollector(),
+            "albums": self.cluster.album_collector(),
             "faq": self.faq,
             "faq_repo": self.faq.repo,
             "support_repo": self.support_repo,
@@ -280,7 +291,7 @@ class Steward:
         }
 
     def _build_dispatcher(self) -> Dispatcher:
-        dp = Dispatcher(name="steward")
+        dp = Dispatcher(name="steward", storage=self.cluster.fsm_storage())
         dp.workflow_data.update(self.services())
         dp.update.outer_middleware(self.in_flight)
         # Campaigns record joins and leaves in update order, before anything awaits (see there).
@@ -299,7 +310,12 @@ class Steward:
         for observer, edited in ((dp.message, False), (dp.edited_message, True)):
             observer.outer_middleware(
                 ProtectionMiddleware(
-                    self.moderation, self.roles, self.settings, self.i18n, edited=edited
+                    self.moderation,
+                    self.roles,
+                    self.settings,
+                    self.i18n,
+                    edited=edited,
+                    flood=self.cluster.flood_tracker("edits" if edited else "messages"),
                 )
             )
         # Statistics count what survived moderation, and joins and leaves on the way.
@@ -318,6 +334,40 @@ class Steward:
         dp.shutdown.register(self._on_shutdown)
         return dp
 
+    def _share_state(self) -> None:
+        """Caches and duties that other workers must hear about (a no-op in one process)."""
+        bus = self.cluster.bus
+        for topic, cache in self.moderation.caches().items():
+            cache.on_invalidate = lambda key, topic=topic: bus.announce(topic, key)
+            bus.subscribe(topic, cache.forget)
+        self.roles.on_change = lambda chat_id: bus.announce("roles", chat_id)
+        bus.subscribe("roles", self.roles.forget)
+        self.faq.on_change = lambda: bus.announce("faq", None)
+        bus.subscribe("faq", lambda _: self.faq.invalidate())
+        self.campaigns.on_change = lambda: bus.announce("campaign-links", None)
+        bus.subscribe("campaign-links", lambda _: self.campaigns.forget())
+        bus.subscribe("chat-moved", self._chat_moved_elsewhere)
+        self.stats.once = self.jobs.once
+        self.giveaways.shared = self.cluster.shared
+        if self.cluster.shared:
+            outbox = self.log_outbox
+            outbox.duty = lambda: self.jobs.hold_duty("log-outbox", LOG_DUTY_SECONDS)
+            outbox.drop_duty = lambda: self.jobs.drop_duty("log-outbox")
+            outbox.announce = lambda: bus.announce("log-outbox", None)
+            bus.subscribe("log-outbox", lambda _: outbox.wake(announce=False))
+
+    def _add_once_job(self, job_id: str, job: Any, trigger: Any) -> None:
+        """A recurring job that one worker runs per occurrence (bot.cluster.jobs)."""
+        self.scheduler.add_job(
+            self.jobs.once(job_id, trigger, job),
+            trigger,
+            id=job_id,
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=3600,
+        )
+
     async def _before_chat_moves(self, old: int, new: int) -> None:
         await self.stats.collector.flush()  # counts held in memory under the old id
 
@@ -325,11 +375,8 @@ class Steward:
         """After an upgraded group's rows moved: nothing cached may still answer for either id,
         timers follow the chat, and what members act on (a giveaway's button) is there again."""
         old, new = moved.old_chat_id, moved.new_chat_id
-        for chat_id in (old, new):
-            self.moderation.forget_chat(chat_id)
-            self.roles.invalidate(chat_id)
-        self.faq.invalidate()
-        self.support_repo.forget_routes()
+        self._forget_moved(old, new)
+        self.cluster.bus.announce("chat-moved", [old, new])
         self.captcha.moved(old, new, moved.captchas)
         if moved.first:
             await register_group_admin_menu(self.bot, self.i18n, self.settings.languages, new)
@@ -338,6 +385,22 @@ class Steward:
                 await self.giveaways.announce_again(giveaway_id)
             except TelegramAPIError as exc:
                 logger.warning("giveaway %s not announced in %s: %s", giveaway_id, new, exc)
+
+    def _forget_moved(self, old: int, new: int) -> None:
+        for chat_id in (old, new):
+            self.moderation.forget_chat(chat_id)
+            self.roles.invalidate(chat_id)
+        self.faq.invalidate()
+        self.support_repo.forget_routes()
+
+    def _chat_moved_elsewhere(self, moved: list[int] | None) -> None:
+        """Another worker moved an upgraded group's rows: forget both ids here too and learn
+        where the group went (None: anything may have changed while disconnected)."""
+        if moved is not None:
+            self._forget_moved(*moved)
+        task = asyncio.get_running_loop().create_task(self.migrations.load())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _chat_title(self, chat_id: int) -> str:
         chat = await ChatRepository(self.db).get(chat_id)
@@ -390,13 +453,10 @@ class Steward:
         if not self.settings.daily_agenda:
             return
         hour, minute = map(int, self.settings.daily_agenda.split(":"))
-        self.scheduler.add_job(
+        self._add_once_job(
+            "posts:agenda",
             self.send_agenda,
             CronTrigger(hour=hour, minute=minute, timezone=self.settings.timezone),
-            id="posts:agenda",
-            replace_existing=True,
-            coalesce=True,
-            misfire_grace_time=3600,
         )
 
     async def send_agenda(self) -> None:
@@ -465,29 +525,24 @@ class Steward:
         if not done:
             logger.info("complaint model still training; it joins in when ready")
         tz = self.settings.timezone
-        jobs = (
-            ("reputation:flush", self.reputation.flush, IntervalTrigger(seconds=60)),
-            (
-                "reputation:mentions",
-                self.reputation_notes.mentions_digest,
-                CronTrigger(hour=9, minute=0, timezone=tz),
-            ),
-            (
-                "reputation:prune",
-                self.reputation.prune,
-                CronTrigger(hour=0, minute=20, timezone=tz),
-            ),
+        # each worker flushes what it counted itself; the daily ones run once for all
+        self.scheduler.add_job(
+            self.reputation.flush,
+            IntervalTrigger(seconds=60),
+            id="reputation:flush",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=3600,
         )
-        for job_id, job, trigger in jobs:
-            self.scheduler.add_job(
-                job,
-                trigger,
-                id=job_id,
-                replace_existing=True,
-                coalesce=True,
-                max_instances=1,
-                misfire_grace_time=3600,
-            )
+        self._add_once_job(
+            "reputation:mentions",
+            self.reputation_notes.mentions_digest,
+            CronTrigger(hour=9, minute=0, timezone=tz),
+        )
+        self._add_once_job(
+            "reputation:prune", self.reputation.prune, CronTrigger(hour=0, minute=20, timezone=tz)
+        )
 
     async def _on_startup(self) -> None:
         me = await self.bot.get_me()
@@ -501,14 +556,25 @@ class Steward:
         self.stats.schedule_jobs()
         await self.campaigns.load()
         await self._prepare_reputation()
-        self.scheduler.add_job(
+        self._add_once_job(
+            "campaigns:prune",
             self.campaigns.prune,
             CronTrigger(hour=0, minute=15, timezone=self.settings.timezone),
-            id="campaigns:prune",
-            replace_existing=True,
-            coalesce=True,
-            misfire_grace_time=3600,
         )
+        self._add_once_job(
+            "cluster:prune", self.jobs.prune, CronTrigger(hour=0, minute=25, timezone="UTC")
+        )
+        if self.cluster.shared:
+            # a timer lives on the worker that armed it: the others re-arm from the database
+            # now and then, so a worker's death delays a quiz or a giveaway but loses neither
+            self.scheduler.add_job(
+                self._rearm_shared,
+                IntervalTrigger(seconds=REARM_SECONDS),
+                id="cluster:rearm",
+                replace_existing=True,
+                coalesce=True,
+                max_instances=1,
+            )
         counts = await self.publisher.rebuild()
         logger.info("scheduled posts: %s", counts)
         self._schedule_agenda()
@@ -531,6 +597,11 @@ class Steward:
             logger.info("calendar menu button set for %d manager(s)", menus)
         self.started.set()
 
+    async def _rearm_shared(self) -> None:
+        await self.runner.rearm_all()
+        await self.giveaways.rearm_all()
+        await self.captcha.rearm_all()
+
     async def _on_shutdown(self) -> None:
         logger.info("shutting down: waiting for running handlers")
         await self.in_flight.drain(SHUTDOWN_DRAIN_SECONDS)
@@ -545,13 +616,15 @@ class Steward:
         await self.db.open()
         runner: web.AppRunner | None = None
         try:
+            await self.cluster.start()
             if not self.settings.webhook_url:
-                await self.db.claim_polling()
+                await self.db.claim_polling()  # PostgreSQL: one polling process per database
             if self.settings.webhook_url or self.settings.miniapp_url:
                 runner = await self._start_web_server()
             if self.settings.webhook_url:
                 await self._run_webhook()
             else:
+                await self.cluster.polling.hold()  # one long-polling worker per bot
                 await self.bot.delete_webhook(drop_pending_updates=False)
                 await self.dispatcher.start_polling(
                     self.bot,
@@ -563,6 +636,7 @@ class Steward:
             if runner is not None:
                 await runner.cleanup()
             await self.bot.session.close()
+            await self.cluster.close()
             await self.db.close()
             if self.embeddings is not None:
                 self.embeddings.close()
@@ -574,8 +648,9 @@ class Steward:
         app = web.Application()
         if settings.webhook_url:
             path = urlsplit(settings.webhook_url).path or "/webhook"
-            SimpleRequestHandler(
-                dispatcher=self.dispatcher, bot=self.bot, secret_token=settings.webhook_secret
+            # answers Telegram once the update was handled, each update once, a chat at a time
+            OnceRequestHandler(
+                self.dispatcher, self.bot, self.cluster, settings.webhook_secret
             ).register(app, path=path)
             setup_application(app, self.dispatcher, bot=self.bot)
         if settings.miniapp_url:

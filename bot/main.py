@@ -1,8 +1,9 @@
 """Entry point: `python -m bot [--env-file PATH]`, and `python -m bot copy-db --to URL`.
 
 Exit codes: 0 after a clean stop (SIGINT/SIGTERM), 2 for a configuration problem (one line per
-bad key on stderr), 3 when the database is held by another process (or, for copy-db, the target
-is not empty); copy-db exits 1 when a table's row counts differ.
+bad key on stderr), 3 when the database is held by another process (or, with REDIS_URL,
+another worker already long-polls the bot; or, for copy-db, the target is not empty); copy-db
+exits 1 when a table's row counts differ.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ import time
 from urllib.parse import urlencode
 
 from aiogram.exceptions import TelegramUnauthorizedError
+from redis.exceptions import RedisError
 
 from bot import __version__
 from bot.app import Steward
+from bot.cluster import AnotherPollerError
 from bot.config import Settings, SettingsError, database_setting, load_settings
 from bot.miniapp.auth import sign_init_data
 from storage.copy import CopyRefused, TableCount, copy_database
@@ -194,6 +197,12 @@ def main(argv: list[str] | None = None) -> int:
     except MigrationError as exc:
         print(f"steward: {exc}", file=sys.stderr)
         return EXIT_DATABASE
+    except AnotherPollerError as exc:
+        print(f"steward: {exc}", file=sys.stderr)
+        return EXIT_DATABASE
+    except RedisError as exc:
+        print(f"steward: REDIS_URL: cannot use Redis: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except TelegramUnauthorizedError:
         print(
             "steward: BOT_TOKEN was rejected by Telegram (401 Unauthorized); copy the current "

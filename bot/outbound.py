@@ -233,17 +233,25 @@ class TelegramPacer:
         async with self._chat_locks[key]:
             limits = self._chat_limits(chat_id)
             while True:
-                delay = max(
-                    self.limiter.wait_time(key, limits, cost),
-                    self.limiter.wait_time(GLOBAL_KEY, [self.policy.overall], cost),
-                )
+                delay = await self._take(key, limits, cost)
                 if delay <= 0:
                     break
                 waited += delay
                 await self._sleep(delay)
+        return waited
+
+    async def _take(self, key: str, limits: list[Limit], cost: int) -> float:
+        """Take `cost` slots of the chat's and the overall budget if they fit now (0.0), else
+        say how long to wait. Several workers share one budget through another bookkeeper
+        (bot.cluster.shared.RedisPacer)."""
+        delay = max(
+            self.limiter.wait_time(key, limits, cost),
+            self.limiter.wait_time(GLOBAL_KEY, [self.policy.overall], cost),
+        )
+        if delay <= 0:
             self.limiter.record(key, cost)
             self.limiter.record(GLOBAL_KEY, cost)
-        return waited
+        return delay
 
     def wait_hint(self, chat_id: int | str, cost: int = 1) -> float:
         """How long a message to this chat would wait now, without taking a slot: a sender

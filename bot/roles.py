@@ -81,6 +81,8 @@ class RoleService:
         self.clock = clock
         self._cache: dict[int, _CachedAdmins] = {}
         self._locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        # told of every change, so other workers refetch that chat's admins (bot.cluster)
+        self.on_change: Callable[[int], None] = lambda chat_id: None
 
     def is_manager(self, user_id: int | None) -> bool:
         return self.settings.is_manager(user_id)
@@ -111,9 +113,18 @@ class RoleService:
 
     def invalidate(self, chat_id: int) -> None:
         self._cache.pop(chat_id, None)
+        self.on_change(chat_id)
+
+    def forget(self, chat_id: int | None) -> None:
+        """Another worker saw this chat's admins change (None: anything may have changed)."""
+        if chat_id is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(chat_id, None)
 
     def remember_status(self, chat_id: int, user_id: int, status: str) -> None:
         """Apply an admin promotion or demotion we were told about without refetching."""
+        self.on_change(chat_id)
         cached = self._cache.get(chat_id)
         if cached is None:
             return

@@ -163,7 +163,7 @@ class ProtectionMiddleware(BaseMiddleware):
         if (
             chat_settings.flood_mode != "off"
             and not self.edited
-            and self.flood.hit(
+            and await self.flood.check(
                 chat_id,
                 target.id,
                 self.clock(),

@@ -16,6 +16,8 @@ class LoadingCache(Generic[K, V]):
     def __init__(self) -> None:
         self._values: dict[K, V] = {}
         self._generations: dict[K, int] = {}
+        # told of every invalidation, so other workers drop the key too (bot.cluster)
+        self.on_invalidate: Callable[[K], None] = lambda key: None
 
     async def get(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
         if key in self._values:
@@ -30,5 +32,11 @@ class LoadingCache(Generic[K, V]):
         return self._values.get(key)
 
     def invalidate(self, key: K) -> None:
-        self._generations[key] = self._generations.get(key, 0) + 1
-        self._values.pop(key, None)
+        self.forget(key)
+        self.on_invalidate(key)
+
+    def forget(self, key: K | None) -> None:
+        """Drop `key` here only (None: everything), as told by another worker."""
+        for k in list(self._values) if key is None else [key]:
+            self._generations[k] = self._generations.get(k, 0) + 1
+            self._values.pop(k, None)

@@ -38,6 +38,7 @@ class Giveaway:
     created_at: int
     drawn_at: int | None
     thread_id: int | None = None  # the forum topic it was announced in
+    lease_until: int | None = None  # while drawing: the drawing worker is alive until then
 
 
 def _giveaway(row: Any) -> Giveaway:
@@ -277,12 +278,32 @@ class GiveawayRepository:
         )
         return int(row["n"])
 
-    async def claim_draw(self, giveaway_id: int) -> bool:
+    async def claim_draw(self, giveaway_id: int, lease_until: int | None = None) -> bool:
         """Exactly one caller (timer, manual end, start-up) gets to draw."""
         cursor = await self.db.execute(
-            "UPDATE giveaways SET status='drawing' WHERE id=? AND status='open'", (giveaway_id,)
+            "UPDATE giveaways SET status='drawing', lease_until=? WHERE id=? AND status='open'",
+            (lease_until, giveaway_id),
         )
         return cursor.rowcount == 1
+
+    async def take_over_draw(
+        self, giveaway_id: int, now: int, lease_until: int, *, force: bool = False
+    ) -> bool:
+        """A draw its worker left unfinished: one caller resumes it, once that worker's lease
+        ran out (`force`: no other worker exists, whatever the lease says)."""
+        sql = "UPDATE giveaways SET lease_until=? WHERE id=? AND status='drawing'"
+        params: tuple = (lease_until, giveaway_id)
+        if not force:
+            sql += " AND (lease_until IS NULL OR lease_until<=?)"
+            params += (now,)
+        cursor = await self.db.execute(sql, params)
+        return cursor.rowcount == 1
+
+    async def renew_draw(self, giveaway_id: int, lease_until: int) -> None:
+        await self.db.execute(
+            "UPDATE giveaways SET lease_until=? WHERE id=? AND status='drawing'",
+            (lease_until, giveaway_id),
+        )
 
     async def finish_draw(self, giveaway_id: int, now: int) -> None:
         await self.db.execute(

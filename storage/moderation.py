@@ -99,6 +99,10 @@ class ModerationRepository:
 
         return await self._settings.get(chat_id, load)
 
+    def caches(self) -> dict[str, LoadingCache]:
+        """What other workers must hear about when it changes (bot.cluster)."""
+        return {"chat-settings": self._settings}
+
     def forget_settings(self, chat_id: int) -> None:
         self._settings.invalidate(chat_id)
 

@@ -32,6 +32,7 @@ class Post:
     deleted_at: int | None = None
     summary: dict[str, Any] | None = None  # what the content is: {"kind", "text", "count"}
     version: int = 1
+    lease_until: int | None = None  # while publishing: the claiming worker is alive until then
 
 
 # Posts the calendar may still move, publish or cancel: not out, not on their way out.
@@ -114,19 +115,28 @@ class PostRepository:
         )
         return [_post(r) for r in rows]
 
-    async def claim(self, post_id: int, due_by: int | None = None) -> bool:
+    async def claim(
+        self, post_id: int, due_by: int | None = None, lease_until: int | None = None
+    ) -> bool:
         """scheduled -> publishing, for exactly one caller: the guard against double posting.
 
         With `due_by` (timers and the sweep) the post must also be due by then, so a timer or a
-        sweep that read the post just before it was moved later cannot publish it early."""
-        sql = "UPDATE posts SET status='publishing', attempts=attempts+1 "
+        sweep that read the post just before it was moved later cannot publish it early.
+        `lease_until` says how long the claimer vouches for it (see `renew_lease`)."""
+        sql = "UPDATE posts SET status='publishing', attempts=attempts+1, lease_until=? "
         sql += "WHERE id=? AND status='scheduled'"
-        params: tuple = (post_id,)
+        params: tuple = (lease_until, post_id)
         if due_by is not None:
             sql += " AND due_at<=?"
             params += (due_by,)
         cursor = await self.db.execute(sql, params)
         return cursor.rowcount == 1
+
+    async def renew_lease(self, post_id: int, lease_until: int) -> None:
+        await self.db.execute(
+            "UPDATE posts SET lease_until=? WHERE id=? AND status='publishing'",
+            (lease_until, post_id),
+        )
 
     async def mark_published(
         self, post_id: int, message_ids: list[int], now: int, followup_ids: list[int] | None = None

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cluster_harness import RedisServer, redis_server_binary
 from tests.fake_telegram import FakeTelegram
 from tests.harness import RunningBot, make_env, settings_for
 from tests.postgres_server import PostgresServer, find_bin_dir, missing
@@ -129,3 +130,27 @@ def db_target(new_database: Callable[[], str]) -> str:
 def pg_url(postgres_server: PostgresServer) -> str:
     """An empty PostgreSQL database (tests that need PostgreSQL whatever the engine)."""
     return postgres_server.create_database()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory) -> Iterator[RedisServer]:
+    """Debian's redis-server on a unix socket in a temporary folder, for the whole session.
+
+    Without it the Redis tests are skipped and say why; under CI (CI=true) they fail instead,
+    since .ci/run installs it."""
+    exe = redis_server_binary()
+    if exe is None:
+        reason = "redis-server is not installed (apt-get install redis-server)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; CI must run the Redis tests (.ci/run installs it)")
+        pytest.skip(f"{reason}: the REDIS_URL tests need a local Redis")
+    server = RedisServer.start(exe, tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """A Redis emptied for this test."""
+    redis_server.flush()
+    return redis_server.url

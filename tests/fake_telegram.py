@@ -397,6 +397,12 @@ class FakeTelegram:
             self._changed.notify_all()
         return update["update_id"]
 
+    def webhook_update(self, update: dict[str, Any]) -> dict[str, Any]:
+        """An update as Telegram POSTs it to a webhook (tests/cluster_harness.Balancer delivers
+        it), checked like a pushed one but not queued for getUpdates."""
+        self._check_deliverable(update)
+        return {"update_id": next(self._update_ids), **update}
+
     def _check_deliverable(self, update: dict[str, Any]) -> None:
         """Refuse what Telegram never sends, and learn who started or blocked the bot."""
         for kind in _OWN_MESSAGE_KINDS:

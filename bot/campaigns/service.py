@@ -96,6 +96,7 @@ class CampaignService:
         self.clock = clock
         self.index = CampaignIndex()
         self._loaded = False
+        self.on_change: Callable[[], None] = lambda: None  # other workers reload (bot.cluster)
 
     async def load(self) -> None:
         self.index = CampaignIndex(await self.repo.link_refs())
@@ -113,6 +114,10 @@ class CampaignService:
     async def _ensure_loaded(self) -> None:
         if not self._loaded:
             await self.load()
+
+    def forget(self) -> None:
+        """Another worker created a link: read the links again before the next join."""
+        self._loaded = False
 
     def today(self) -> date:
         return datetime.fromtimestamp(self.clock(), self.tz).date()
@@ -151,6 +156,7 @@ class CampaignService:
             created_at=now,
         )
         self.index.add(LinkRef(campaign_id, chat_id, link.invite_link, request.name))
+        self.on_change()
         logger.info("campaign %s created in %s by %s", campaign_id, chat_id, user_id)
         campaign = await self.repo.get(campaign_id)
         assert campaign is not None

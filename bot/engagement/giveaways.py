@@ -19,6 +19,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, User
 from aiogram.utils.i18n import I18n
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.cluster.jobs import ROW_LEASE_SECONDS, heartbeat
 from bot.engagement import draw
 from bot.engagement.topics import send_in_topic
 from bot.moderation.durations import looks_like_duration, parse_duration
@@ -148,6 +149,7 @@ class GiveawayService:
         self.i18n = i18n
         self.locale_for = locale_for
         self.clock = clock
+        self.shared = False  # other workers draw from the same table (REDIS_URL)
 
     def _job_id(self, giveaway_id: int) -> str:
         return f"giveaway:{giveaway_id}"
@@ -337,9 +339,24 @@ class GiveawayService:
     # --- drawing --------------------------------------------------------------------------
 
     async def end(self, giveaway_id: int, resume: bool = False) -> bool:
-        """Draw once: the timer, a manual end and start-up race for one conditional update."""
-        if not resume and not await self.repo.claim_draw(giveaway_id):
+        """Draw once: the timer, a manual end and start-up race for one conditional update.
+        `resume`: a draw left unfinished, taken over once its worker's lease ran out."""
+        now = int(self.clock())
+        if resume:
+            claimed = await self.repo.take_over_draw(
+                giveaway_id, now, self._lease_end(), force=not self.shared
+            )
+        else:
+            claimed = await self.repo.claim_draw(giveaway_id, self._lease_end())
+        if not claimed:
             return False
+        async with heartbeat(lambda: self.repo.renew_draw(giveaway_id, self._lease_end())):
+            return await self._draw(giveaway_id)
+
+    def _lease_end(self) -> int:
+        return int(self.clock()) + ROW_LEASE_SECONDS
+
+    async def _draw(self, giveaway_id: int) -> bool:
         g = await self.repo.get(giveaway_id)
         if g is None:
             return False

@@ -18,7 +18,7 @@ import html
 import logging
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -251,6 +251,7 @@ class FaqService:
         self._build_is_quick = True
         self._stored: dict[tuple[str, str], np.ndarray] | None = None  # (kind, hash) -> vector
         self._turn = asyncio.Lock()
+        self.on_change: Callable[[], None] = lambda: None  # other workers rebuild (bot.cluster)
 
     def invalidate(self) -> None:
         self._index = None
@@ -261,6 +262,7 @@ class FaqService:
         """After a change: rebuild, computing and storing the new texts' vectors now (waiting up
         to `wait` seconds; a bigger job goes on in the background)."""
         self.invalidate()
+        self.on_change()
         await self._ensure()
         if self._build is not None and not self._build.done() and wait > 0:
             await asyncio.wait({self._build}, timeout=wait)

@@ -26,6 +26,12 @@ class FloodTracker:
             return True
         return False
 
+    async def check(
+        self, chat_id: int, user_id: int, now: float, count: int, seconds: float
+    ) -> bool:
+        """`hit` for callers that may be given a shared tracker (bot.cluster.shared)."""
+        return self.hit(chat_id, user_id, now, count, seconds)
+
     def sweep(self, now: float, idle: float = 600.0) -> None:
         stale = [
             key for key, window in self._windows.items() if not window or now - window[-1] > idle

@@ -29,7 +29,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
@@ -50,6 +50,7 @@ logger = logging.getLogger(__name__)
 
 REPORT_PRIORITY = 1  # a member's report is waited for by people; a log entry is a record
 IDLE_RECHECK_SECONDS = 60.0  # a missed wake-up costs at most this long
+DUTY_RECHECK_SECONDS = 10.0  # a worker not posting the log looks whether its poster is gone
 STOP_GRACE_SECONDS = 5.0
 SENT_KEEP_SECONDS = 7 * 86400
 
@@ -128,6 +129,11 @@ class LogOutbox:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._failures: dict[int, int] = {}
+        # With several workers (bot.cluster) one posts the log at a time: `duty()` takes or
+        # renews that worker's lease, `announce()` wakes whoever holds it when this one queues.
+        self.duty: Callable[[], Awaitable[bool]] | None = None
+        self.drop_duty: Callable[[], Awaitable[None]] | None = None
+        self.announce: Callable[[], None] = lambda: None
 
     # --- queueing ----------------------------------------------------------------------------
 
@@ -149,8 +155,14 @@ class LogOutbox:
             payload=payload,
             priority=REPORT_PRIORITY,
         )
-        self._wake.set()
+        self.wake()
         return entry_id
+
+    def wake(self, announce: bool = True) -> None:
+        """Something was queued: look now (here, and on the worker posting the log)."""
+        self._wake.set()
+        if announce:
+            self.announce()
 
     async def states(self, action_ids: list[int]) -> dict[int, OutboxEntry]:
         """Where each action's log entry stands (actions without a log chat have none)."""
@@ -188,6 +200,8 @@ class LogOutbox:
         with contextlib.suppress(asyncio.CancelledError):
             await task
         self._task = None
+        if self.drop_duty is not None:
+            await self.drop_duty()  # another worker takes over at once
 
     # --- the worker --------------------------------------------------------------------------
 
@@ -200,6 +214,9 @@ class LogOutbox:
         while not self._stopping:
             self._wake.clear()  # before looking, so an entry queued meanwhile wakes us
             try:
+                if self.duty is not None and not await self.duty():
+                    await self._nap(DUTY_RECHECK_SECONDS)  # another worker posts the log
+                    continue
                 heads = await self.repo.heads()
                 if not heads:
                     await self._nap(IDLE_RECHECK_SECONDS)

@@ -172,6 +172,10 @@ class ModerationService:
     def forget_blocklist(self, chat_id: int) -> None:
         self._blocklists.invalidate(chat_id)
 
+    def caches(self) -> dict[str, LoadingCache]:
+        """What other workers must hear about when it changes (bot.cluster)."""
+        return {"approved": self._approved, "blocklists": self._blocklists, **self.repo.caches()}
+
     def forget_chat(self, chat_id: int) -> None:
         """Drop everything cached about a chat (its rows moved to another id)."""
         self._approved.invalidate(chat_id)

@@ -22,6 +22,7 @@ from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramFor
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.cluster.jobs import ROW_LEASE_SECONDS, heartbeat
 from bot.posting.times import TimeError, parse_recurrence
 from bot.scheduling import cancel, run_once_at
 from storage.posts import ChannelRepository, Post, PostRepository
@@ -59,7 +60,11 @@ class Publisher:
         tz: ZoneInfo | None = None,
         mark_channel: Callable[[int], None] | None = None,
         on_published: Published | None = None,
+        shared: bool = False,
     ) -> None:
+        # shared: other workers publish from the same queue (REDIS_URL); a post they are
+        # publishing right now is theirs, not one this worker's start finds interrupted
+        self.shared = shared
         self.bot = bot
         self.repo = repo
         self.channels = channels
@@ -90,12 +95,7 @@ class Publisher:
         """At start: timers for the queue, recovery for what the last run left behind."""
         counts = {"armed": 0, "late_published": 0, "needs_decision": 0, "deletions": 0}
         now = self.clock()
-        for post in await self.repo.with_status("publishing"):
-            await self.repo.set_status(
-                post.id, "needs_decision", "the bot stopped while publishing", "publishing"
-            )
-            counts["needs_decision"] += 1
-            await self.notify(post, "interrupted")
+        counts["needs_decision"] += await self._recover_interrupted(now)
         late = []
         for post in await self.repo.with_status("scheduled"):
             if post.due_at > now:
@@ -118,17 +118,42 @@ class Publisher:
         run_once_at(self.scheduler, "posts:sweep", now + SWEEP_SECONDS, self.sweep)
         return counts
 
+    async def _recover_interrupted(self, now: float) -> int:
+        """Posts left `publishing` by a process that stopped mid-send: nobody knows whether
+        they went out, so the manager decides; never resent silently. With other workers,
+        only posts whose claimer stopped renewing its lease."""
+        count = 0
+        for post in await self.repo.with_status("publishing"):
+            if self.shared and post.lease_until is not None and post.lease_until > now:
+                continue  # another worker is publishing it right now
+            if await self.repo.set_status(
+                post.id, "needs_decision", "the bot stopped while publishing", "publishing"
+            ):
+                count += 1
+                await self.notify(post, "interrupted")
+        return count
+
     async def sweep(self) -> None:
-        """Catch anything a timer missed; re-arms itself."""
+        """Catch anything a timer missed (and, with other workers, posts a stopped worker left
+        half-published); re-arms itself."""
         try:
+            if self.shared:
+                await self._recover_interrupted(self.clock())
             for post in await self.repo.due(int(self.clock()) - 5):
                 await self.publish_due(post.id)
         finally:
             run_once_at(self.scheduler, "posts:sweep", self.clock() + SWEEP_SECONDS, self.sweep)
 
     async def publish(self, post_id: int, *, due_by: int | None = None) -> bool:
-        if not await self.repo.claim(post_id, due_by):
+        if not await self.repo.claim(post_id, due_by, self._lease_end()):
             return False
+        async with heartbeat(lambda: self.repo.renew_lease(post_id, self._lease_end())):
+            return await self._publish_claimed(post_id)
+
+    def _lease_end(self) -> int:
+        return int(self.clock()) + ROW_LEASE_SECONDS
+
+    async def _publish_claimed(self, post_id: int) -> bool:
         post = await self.repo.get(post_id)
         assert post is not None
         channel = await self.channels.get(post.channel_id) if self.channels else None

@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
+from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
@@ -63,6 +64,10 @@ class StatsService:
         self.i18n = i18n
         self.scheduler = scheduler
         self.clock = clock
+        # wraps a recurring job so that one worker runs each occurrence (bot.cluster.jobs)
+        self.once: Callable[[str, Any, Callable[[], Awaitable[Any]]], Any] = (
+            lambda name, trigger, job: job
+        )
         self.collector = StatsCollector(repo, settings.timezone, clock)
         # Other features add to the reports: lines under the /stats summary
         # (chat id, days, locale) and rows under the /export_stats CSV (chat id, days).
@@ -85,18 +90,20 @@ class StatsService:
             coalesce=True,
             max_instances=1,
         )
+        daily = CronTrigger(hour=0, minute=5, timezone=tz)
         self.scheduler.add_job(
-            self.daily_tasks,
-            CronTrigger(hour=0, minute=5, timezone=tz),
+            self.once("stats:daily", daily, self.daily_tasks),
+            daily,
             id="stats:daily",
             replace_existing=True,
             coalesce=True,
             misfire_grace_time=3600,
         )
         if self.settings.weekly_digest:
+            weekly = CronTrigger(day_of_week="mon", hour=9, minute=0, timezone=tz)
             self.scheduler.add_job(
-                self.send_digest,
-                CronTrigger(day_of_week="mon", hour=9, minute=0, timezone=tz),
+                self.once("stats:digest", weekly, self.send_digest),
+                weekly,
                 id="stats:digest",
                 replace_existing=True,
                 coalesce=True,

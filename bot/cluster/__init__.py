@@ -1,0 +1,209 @@
+"""What several workers share, behind small interfaces: one process (the default) or Redis.
+
+Steward runs as one process on one SQLite file unless `REDIS_URL` is set; then several identical
+webhook workers (`python -m bot` processes with the same database, webhook and Redis) may run
+behind a load balancer. Everything a worker would otherwise keep to itself and that must hold
+for the bot as a whole lives behind one of these interfaces:
+
+- `UpdateLedger`: each webhook update is handled once (Telegram retries a slow or failed
+  delivery, and a balancer may send the retry to another worker);
+- `ChatLocks`: one chat's updates are handled one at a time, different chats in parallel;
+- the outbound pacer's budget (bot.outbound.TelegramPacer, its Redis twin in bot.cluster.shared);
+- `InvalidationBus`: a cache dropped on one worker (a chat's settings) is dropped on all;
+- the FSM storage (dialogue state), flood windows and album collection;
+- `PollingGuard`: long polling stays single-worker.
+
+`InProcessCluster` is exactly the single-process behaviour the bot had before any of this:
+nothing is locked or published, state lives in memory. `RedisCluster` (bot.cluster.shared)
+implements the same interfaces on Redis primitives and aiogram's own Redis classes. Timed jobs
+are split through the database instead (storage.leases, bot.cluster.jobs), because their truth
+(a post's status, a giveaway's draw) is there already.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Protocol
+
+from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.memory import MemoryStorage
+
+from bot.moderation.flood import FloodTracker
+from bot.outbound import PacingPolicy, TelegramPacer
+from bot.posting.albums import AlbumCollector
+
+logger = logging.getLogger(__name__)
+
+# A duplicate of an update still being handled elsewhere waits this long for the outcome before
+# asking Telegram to deliver it again later (a non-2xx answer makes Telegram retry).
+DUPLICATE_WAIT_SECONDS = 20.0
+DONE_MEMORY_SECONDS = 86400  # Telegram keeps an undelivered update for 24 hours
+
+
+def new_worker_id() -> str:
+    """Readable in logs and in the leases table: host, pid, and a random tail."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Claim(Enum):
+    NEW = "new"  # this worker handles it
+    BUSY = "busy"  # another delivery of it is being handled right now
+    DONE = "done"  # handled already: answer Telegram and forget it
+
+
+class UpdateLedger(Protocol):
+    claim_seconds: int  # how long a claim outlives a worker that died holding it
+
+    async def claim(self, update_id: int) -> Claim: ...
+
+    async def keep(self, update_id: int) -> None:
+        """Renew the claim while a long handler runs, so it does not expire under it."""
+
+    async def finish(self, update_id: int) -> None: ...
+
+    async def release(self, update_id: int) -> None:
+        """The handling failed: a retry must be handled again."""
+
+
+class ChatLocks(Protocol):
+    def lock(self, chat_id: int) -> contextlib.AbstractAsyncContextManager[None]: ...
+
+
+class InvalidationBus(Protocol):
+    def announce(self, topic: str, key: Any) -> None:
+        """Tell the other workers that `key` of `topic` changed (fire and forget)."""
+
+    def subscribe(self, topic: str, forget: Callable[[Any], None]) -> None: ...
+
+
+class PollingGuard(Protocol):
+    async def hold(self) -> None:
+        """Raise AnotherPollerError when another worker already long-polls this bot."""
+
+    async def release(self) -> None: ...
+
+
+class AnotherPollerError(RuntimeError):
+    """A second long-polling worker: Telegram allows one getUpdates consumer per bot."""
+
+
+@dataclass
+class MemoryUpdateLedger:
+    """One process: Telegram's retries of an update reach this same process, so a small memory
+    of recent update ids is enough."""
+
+    clock: Callable[[], float] = time.monotonic
+    claim_seconds: int = 60
+    _states: dict[int, tuple[Claim, float]] = field(default_factory=dict)
+
+    async def claim(self, update_id: int) -> Claim:
+        now = self.clock()
+        if len(self._states) > 10_000:
+            for stale in [k for k, (_, at) in self._states.items() if now - at > 3600]:
+                del self._states[stale]
+        state = self._states.get(update_id)
+        if state is not None:
+            return state[0]
+        self._states[update_id] = (Claim.BUSY, now)
+        return Claim.NEW
+
+    async def keep(self, update_id: int) -> None:
+        return None
+
+    async def finish(self, update_id: int) -> None:
+        self._states[update_id] = (Claim.DONE, self.clock())
+
+    async def release(self, update_id: int) -> None:
+        self._states.pop(update_id, None)
+
+
+class NoChatLocks:
+    """One process handles a chat's updates as aiogram does: concurrently, in arrival order."""
+
+    @contextlib.asynccontextmanager
+    async def lock(self, chat_id: int) -> AsyncIterator[None]:
+        yield None
+
+
+class LocalBus:
+    """One process: nothing to tell anybody."""
+
+    def announce(self, topic: str, key: Any) -> None:
+        return None
+
+    def subscribe(self, topic: str, forget: Callable[[Any], None]) -> None:
+        return None
+
+
+class NoPollingGuard:
+    """One process: the database's own lock (storage.database) keeps a second bot out."""
+
+    async def hold(self) -> None:
+        return None
+
+    async def release(self) -> None:
+        return None
+
+
+class Cluster:
+    """The single-process implementation of everything workers share (the default)."""
+
+    shared = False  # True when several workers may run (REDIS_URL)
+
+    def __init__(self) -> None:
+        self.worker_id = new_worker_id()
+        self.ledger: UpdateLedger = MemoryUpdateLedger()
+        self.chat_locks: ChatLocks = NoChatLocks()
+        self.bus: InvalidationBus = LocalBus()
+        self.polling: PollingGuard = NoPollingGuard()
+
+    def fsm_storage(self) -> BaseStorage:
+        return MemoryStorage()
+
+    def pacer(self, policy: PacingPolicy | None = None) -> TelegramPacer:
+        return TelegramPacer(policy)
+
+    def flood_tracker(self, name: str) -> FloodTracker:
+        return FloodTracker()
+
+    def album_collector(self) -> AlbumCollector:
+        return AlbumCollector()
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+def create_cluster(redis_url: str | None, bot_id: int = 0) -> Cluster:
+    if not redis_url:
+        return Cluster()
+    from bot.cluster.shared import RedisCluster
+
+    return RedisCluster(redis_url, bot_id)
+
+
+async def wait_for_outcome(
+    ledger: UpdateLedger, update_id: int, timeout: float = DUPLICATE_WAIT_SECONDS
+) -> Claim:
+    """A duplicate arrived while the first delivery is being handled: wait for it to finish
+    (DONE), or for its claim to lapse (the worker died; NEW: this one handles it now)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    delay = 0.05
+    while True:
+        claim = await ledger.claim(update_id)
+        if claim is not Claim.BUSY or loop.time() >= deadline:
+            return claim
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.5)

@@ -1,0 +1,108 @@
+"""The webhook endpoint: each update handled once, one chat at a time, answered when done.
+
+Telegram treats a webhook delivery as done when it gets a 2xx answer, and retries otherwise (or
+when the answer is slow), possibly to another worker behind the balancer. So the answer comes
+only after the update was handled: a worker that dies mid-update never answered, and the retry
+is handled elsewhere. The retry of an update that was handled already is answered at once; one
+that arrives while the first delivery is still being handled waits for its outcome (or asks
+Telegram to come back later) instead of being handled a second time.
+
+Telegram's webhook sends one chat's updates one at a time (the next once the last was answered,
+a failed one retried before the next), so answering after handling also keeps a chat's order
+across workers; the chat lock holds a retry that overtakes a slow first delivery. Album parts
+are the exception: answered at once and handled after, since the first part waits for the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.dispatcher.middlewares.user_context import UserContextMiddleware
+from aiogram.types import Update
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+from aiohttp import web
+
+from bot.cluster import Claim, Cluster, wait_for_outcome
+
+logger = logging.getLogger(__name__)
+
+
+def chat_of(update: Update) -> int | None:
+    """The chat whose queue an update joins; None for updates of no chat (inline queries)."""
+    return UserContextMiddleware.resolve_event_context(update).chat_id
+
+
+def is_album_part(update: Update) -> bool:
+    """Album parts are collected together (bot.posting.albums): the first waits for the
+    others, so neither Telegram's per-chat queue nor the chat lock may hold them back."""
+    message = update.message or update.channel_post
+    return message is not None and message.media_group_id is not None
+
+
+class OnceRequestHandler(SimpleRequestHandler):
+    def __init__(
+        self, dispatcher: Dispatcher, bot: Bot, cluster: Cluster, secret_token: str | None
+    ) -> None:
+        super().__init__(
+            dispatcher=dispatcher, bot=bot, handle_in_background=False, secret_token=secret_token
+        )
+        self.cluster = cluster
+
+    async def _handle_request(self, bot: Bot, request: web.Request) -> web.Response:
+        raw: dict[str, Any] = await request.json(loads=bot.session.json_loads)
+        update = Update.model_validate(raw, context={"bot": bot})
+        ledger = self.cluster.ledger
+        claim = await ledger.claim(update.update_id)
+        if claim is Claim.BUSY:
+            claim = await wait_for_outcome(ledger, update.update_id)
+        if claim is Claim.DONE:
+            logger.debug("update %s: handled already", update.update_id)
+            return web.json_response({})
+        if claim is Claim.BUSY:
+            # still being handled elsewhere: Telegram delivers it again later
+            return web.Response(status=503, text="busy")
+        if is_album_part(update):
+            # Telegram sends the album's next part only once this one is answered, and the
+            # first part waits for the others (bot.posting.albums): answer now, handle after.
+            task = asyncio.create_task(self._handle_later(bot, update))
+            self._background_feed_update_tasks.add(task)
+            task.add_done_callback(self._background_feed_update_tasks.discard)
+            return web.json_response({})
+        await self._handle(bot, update, locked=True)
+        return web.json_response({})
+
+    async def _handle_later(self, bot: Bot, update: Update) -> None:
+        try:
+            await self._handle(bot, update, locked=False)
+        except Exception:
+            logger.exception("update %s (an album part) failed", update.update_id)
+
+    async def _handle(self, bot: Bot, update: Update, *, locked: bool) -> None:
+        """Handle a claimed update; the claim is released if the handling fails, so that
+        Telegram's next delivery is handled again."""
+        ledger = self.cluster.ledger
+        keeper = asyncio.create_task(self._keep(update.update_id))
+        try:
+            chat_id = chat_of(update)
+            lock = (
+                self.cluster.chat_locks.lock(chat_id)
+                if locked and chat_id is not None
+                else contextlib.nullcontext()
+            )
+            async with lock:
+                await self.dispatcher.feed_update(bot, update, **self.data)
+        except BaseException:
+            await ledger.release(update.update_id)
+            raise
+        finally:
+            keeper.cancel()
+        await ledger.finish(update.update_id)
+
+    async def _keep(self, update_id: int) -> None:
+        while True:
+            await asyncio.sleep(self.cluster.ledger.claim_seconds / 3)
+            await self.cluster.ledger.keep(update_id)

@@ -1,0 +1,151 @@
+"""Every timed job once, whichever worker fires it: the database claims (bot.cluster.jobs).
+
+Two "workers" here are two sets of services with their own worker ids on one database, which
+is all a claim depends on. SQLite admits one process per file, so this runs in one process
+today; with DATABASE_URL (PostgreSQL) the same claims decide across processes
+(tests/cluster_harness.worker_database is the hook for the end-to-end tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from bot.cluster.jobs import JobClaims, occurrence_of
+from bot.posting.publisher import Publisher
+from storage.database import Database
+from storage.engagement import GiveawayRepository
+from storage.leases import LeaseRepository
+from storage.posts import Post, PostRepository
+
+T0 = int(datetime(2026, 3, 2, 0, 5, tzinfo=UTC).timestamp())  # a Monday, 00:05 UTC
+
+
+@pytest.fixture
+async def db(db_target) -> AsyncIterator[Database]:
+    database = Database(db_target)
+    await database.open()
+    yield database
+    await database.close()
+
+
+async def test_a_lease_has_one_holder_until_it_runs_out(db: Database) -> None:
+    leases = LeaseRepository(db)
+    assert await leases.acquire("log-outbox", "a", T0, 30)
+    assert not await leases.acquire("log-outbox", "b", T0 + 10, 30)
+    assert await leases.acquire("log-outbox", "a", T0 + 20, 30)  # renewed: now until T0+50
+    assert not await leases.acquire("log-outbox", "b", T0 + 49, 30)
+    assert await leases.holder("log-outbox", T0 + 49) == "a"
+    assert await leases.acquire("log-outbox", "b", T0 + 50, 30)  # a stopped renewing
+    assert not await leases.acquire("log-outbox", "a", T0 + 51, 30)
+    await leases.release("log-outbox", "a")  # not a's any more: nothing happens
+    assert await leases.holder("log-outbox", T0 + 51) == "b"
+    await leases.release("log-outbox", "b")
+    assert await leases.acquire("log-outbox", "a", T0 + 52, 30)
+
+
+def test_the_occurrence_is_the_scheduled_fire_time_however_late_the_timer() -> None:
+    daily = CronTrigger(hour=0, minute=5, timezone="UTC")
+    at = datetime.fromtimestamp(T0, UTC)
+    assert occurrence_of(daily, at) == at
+    assert occurrence_of(daily, datetime.fromtimestamp(T0 + 0.4, UTC)) == at
+    assert occurrence_of(daily, datetime.fromtimestamp(T0 + 1800, UTC)) == at  # woke up late
+    assert occurrence_of(daily, datetime.fromtimestamp(T0 - 0.3, UTC)) == at  # a bit early
+    weekly = CronTrigger(day_of_week="mon", hour=9, minute=0, timezone="Europe/Amsterdam")
+    monday = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # 09:00 in Amsterdam
+    assert occurrence_of(weekly, datetime(2026, 3, 2, 8, 20, tzinfo=UTC)) == monday
+
+
+async def test_a_job_fired_on_two_workers_runs_once_per_occurrence(db: Database) -> None:
+    now = [T0 + 0.2]
+    runs: list[str] = []
+
+    async def digest() -> None:
+        await asyncio.sleep(0.01)
+        runs.append("digest")
+
+    trigger = CronTrigger(hour=0, minute=5, timezone="UTC")
+    workers = [JobClaims(LeaseRepository(db), name, clock=lambda: now[0]) for name in "ab"]
+    jobs = [w.once("stats:daily", trigger, digest) for w in workers]
+    await asyncio.gather(*(job() for job in jobs))
+    assert runs == ["digest"]
+    now[0] = T0 + 86400 + 0.7  # the next day, the other worker's timer first
+    await asyncio.gather(jobs[1](), jobs[0]())
+    assert runs == ["digest", "digest"]
+    # another job at the same time is its own occurrence
+    other = workers[0].once("reputation:prune", trigger, digest)
+    await other()
+    assert len(runs) == 3
+
+
+async def _publishing_post(repo: PostRepository, lease_until: int | None) -> Post:
+    post_id = await repo.add(
+        channel_id=-1001, source_chat_id=9001, source_message_ids=[5], due_at=T0,
+        created_by=9001, now=T0 - 60,
+    )  # fmt: skip
+    assert await repo.claim(post_id, lease_until=lease_until)
+    post = await repo.get(post_id)
+    assert post is not None and post.status == "publishing"
+    return post
+
+
+def _publisher(repo: PostRepository, notices: list, *, shared: bool, now: float) -> Publisher:
+    async def notify(post: Post, reason: str) -> None:
+        notices.append((post.id, reason))
+
+    return Publisher(
+        None,  # type: ignore[arg-type]  # recovery sends nothing itself
+        repo,
+        AsyncIOScheduler(timezone="UTC"),
+        3600,
+        notify,
+        clock=lambda: now,
+        shared=shared,
+    )
+
+
+async def test_a_worker_starting_leaves_a_live_workers_post_alone(db: Database) -> None:
+    repo = PostRepository(db)
+    live = await _publishing_post(repo, lease_until=T0 + 120)
+    dead = await _publishing_post(repo, lease_until=T0 - 1)
+    notices: list = []
+    starting = [_publisher(repo, notices, shared=True, now=T0) for _ in range(2)]
+    await asyncio.gather(*(p.rebuild() for p in starting))
+    assert (await repo.get(live.id)).status == "publishing"  # type: ignore[union-attr]
+    assert (await repo.get(dead.id)).status == "needs_decision"  # type: ignore[union-attr]
+    assert notices == [(dead.id, "interrupted")]  # the manager decides, told once
+    # the live worker dies too: a sweep elsewhere finds its lease run out
+    await starting[0]._recover_interrupted(T0 + 121)
+    assert notices == [(dead.id, "interrupted"), (live.id, "interrupted")]
+
+
+async def test_one_process_takes_every_half_published_post_for_interrupted(db: Database) -> None:
+    """Without other workers nothing else can be publishing: today's behaviour, any lease."""
+    repo = PostRepository(db)
+    post = await _publishing_post(repo, lease_until=T0 + 120)
+    notices: list = []
+    await _publisher(repo, notices, shared=False, now=T0).rebuild()
+    assert notices == [(post.id, "interrupted")]
+
+
+async def test_an_unfinished_draw_is_resumed_once_its_lease_ran_out(db: Database) -> None:
+    repo = GiveawayRepository(db)
+    await db.execute(
+        "INSERT INTO giveaways(id, chat_id, prize, winners_count, ends_at, require_chats, "
+        "seed_hex, commitment, status, created_at) VALUES (1, -100, 'x', 1, ?, '[]', 'ab', 'c', "
+        "'open', ?)",
+        (T0, T0 - 600),
+    )
+    assert await repo.claim_draw(1, lease_until=T0 + 180)
+    assert not await repo.claim_draw(1, lease_until=T0 + 180)  # one drawer
+    assert not await repo.take_over_draw(1, T0 + 60, T0 + 240)  # its worker is alive
+    results = await asyncio.gather(
+        repo.take_over_draw(1, T0 + 181, T0 + 361), repo.take_over_draw(1, T0 + 181, T0 + 361)
+    )
+    assert sorted(results) == [False, True]  # it died: exactly one worker resumes
+    assert await repo.take_over_draw(1, T0 + 182, T0 + 362, force=True)  # one process: always

@@ -1,0 +1,252 @@
+"""Two webhook workers sharing Redis, behind a Telegram-like delivery (tests/cluster_harness).
+
+What crosses workers here is what Redis carries: each update handled once, one chat at a time,
+a dialogue started on one worker continued on the other, a settings change seen by both. Each
+worker has its own SQLite file until the PostgreSQL backend lands (cluster_harness's
+`worker_database` hook); the database claims are tested in test_cluster_jobs.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from bot.app import Steward
+from bot.cluster import AnotherPollerError
+from tests.cluster_harness import Balancer, Worker, worker_database, worker_env
+from tests.fake_telegram import FakeTelegram
+from tests.harness import MANAGER_ID, RunningBot, make_env, settings_for
+
+
+@pytest.fixture
+async def workers(fake: FakeTelegram, tmp_path, redis_url: str) -> AsyncIterator[list[Worker]]:
+    started = [Worker(fake, worker_env(fake, tmp_path, i, redis_url)) for i in range(2)]
+    try:
+        for worker in started:
+            await worker.start()
+        yield started
+    finally:
+        for worker in started:
+            await worker.stop()
+
+
+def record_spans(workers: list[Worker], hold: float) -> list[tuple[int, int, float, float]]:
+    """(worker, update_id, start, end) of every update each worker's dispatcher handles; each
+    takes at least `hold` seconds, so overlaps show."""
+    spans: list[tuple[int, int, float, float]] = []
+    for index, worker in enumerate(workers):
+
+        async def recorder(handler, event, data: dict[str, Any], index=index) -> Any:
+            start = time.monotonic()
+            await asyncio.sleep(hold)
+            try:
+                return await handler(event, data)
+            finally:
+                spans.append((index, event.update_id, start, time.monotonic()))
+
+        assert worker.app is not None
+        worker.app.dispatcher.update.outer_middleware(recorder)
+    return spans
+
+
+async def test_the_same_update_delivered_to_both_workers_is_handled_once(
+    fake: FakeTelegram, workers: list[Worker]
+) -> None:
+    spans = record_spans(workers, hold=0.3)
+    user = fake.user(42, "Ivy")
+    chat = fake.private_chat(user)
+    update = fake.webhook_update({"message": fake.new_message(chat, user, "/start")})
+    async with Balancer(workers) as balancer:
+        # Telegram's retry reaches the other worker while the first is still handling it
+        await asyncio.gather(balancer.deliver(update, 0), balancer.deliver(update, 1))
+        # and once more, long after: answered at once, not handled
+        await balancer.deliver(update, 1)
+    assert len(spans) == 1
+    assert len(fake.calls_of("sendMessage")) == 1
+    assert fake.calls_of("sendMessage")[0]["chat_id"] == 42
+
+
+async def test_one_chats_updates_one_at_a_time_in_order_other_chats_in_parallel(
+    fake: FakeTelegram, workers: list[Worker]
+) -> None:
+    spans = record_spans(workers, hold=0.2)
+    users = [fake.user(50 + i, f"U{i}") for i in range(3)]
+    chats = [fake.private_chat(u) for u in users]
+
+    def update(i: int, text: str) -> dict[str, Any]:
+        return fake.webhook_update({"message": fake.new_message(chats[i], users[i], text)})
+
+    first, second, others = update(0, "/start"), update(0, "/help"), [update(1, "/start")]
+    others.append(update(2, "/start"))
+
+    async def later(coro, delay: float) -> int:
+        await asyncio.sleep(delay)
+        return await coro
+
+    async with Balancer(workers) as balancer:
+        # a retry of the chat's first update and its next one reach the two workers at once
+        await asyncio.gather(
+            balancer.deliver(first, 0),
+            later(balancer.deliver(second, 1), 0.05),
+            balancer.deliver(others[0], 1),
+            balancer.deliver(others[1], 0),
+        )
+        # then as Telegram sends one chat's updates: the next once the last was answered
+        third, fourth = update(0, "/start"), update(0, "/help")
+        await balancer.deliver(third, 1)
+        await balancer.deliver(fourth, 0)
+    by_update = {s[1]: s for s in spans}
+    a, b = by_update[first["update_id"]], by_update[second["update_id"]]
+    assert a[0] != b[0]  # two workers ...
+    assert b[2] >= a[3] or a[2] >= b[3]  # ... and one chat's updates never at the same time
+    # other chats did not queue behind it: the three chats' first updates overlap in time
+    firsts = [by_update[u["update_id"]] for u in [first, *others]]
+    assert max(s[2] for s in firsts) < min(s[3] for s in firsts)
+    # in Telegram's order: the replies to the third and fourth come in that order
+    replies = [c["text"] for c in fake.calls_of("sendMessage") if c["chat_id"] == 50]
+    assert len(replies) == 4
+    assert replies[2].startswith("Hello, U0!")
+    assert not replies[3].startswith("Hello")  # /help's answer
+
+
+async def test_an_update_whose_worker_died_mid_way_is_handled_by_another(
+    fake: FakeTelegram, workers: list[Worker]
+) -> None:
+    """A worker that dies holding an update never answers: Telegram delivers it again, the
+    other worker waits until the dead one's claim runs out, then handles it. Death is
+    simulated: the handler hangs, and the claim is neither renewed nor released, as after a
+    kill -9."""
+    dead = workers[0].app
+    assert dead is not None
+    ledger: Any = dead.cluster.ledger
+
+    async def nothing(update_id: int) -> None:
+        return None
+
+    ledger.keep = ledger.release = nothing
+    ledger.claim_seconds = 1
+    locks: Any = dead.cluster.chat_locks
+    locks.seconds = 1
+    locks._renew = nothing  # the chat lock, too, runs out instead of being renewed
+    hang = asyncio.Event()
+
+    async def hung(handler, event, data: dict[str, Any]) -> Any:
+        await hang.wait()  # never handles it
+
+    dead.dispatcher.update.outer_middleware(hung)
+    user = fake.user(61, "Ann")
+    chat = fake.private_chat(user)
+    update = fake.webhook_update({"message": fake.new_message(chat, user, "/start")})
+    try:
+        async with Balancer(workers, timeout=1.0, tries=1) as balancer:
+            with pytest.raises(AssertionError, match="never delivered"):
+                await balancer.deliver(update, 0)  # no answer: the worker is gone
+        async with Balancer(workers, down={0}) as balancer:
+            assert await balancer.deliver(update, 1) == 1
+        assert len([c for c in fake.calls_of("sendMessage") if c["chat_id"] == 61]) == 1
+    finally:
+        hang.set()
+
+
+async def test_a_settings_change_on_one_worker_is_seen_by_the_other_within_a_second(
+    workers: list[Worker],
+) -> None:
+    a, b = (w.app for w in workers)
+    assert a is not None and b is not None
+    chat_id = -1001234
+    assert (await b.mod_repo.settings(chat_id)).flood_mode == (
+        await a.mod_repo.settings(chat_id)
+    ).flood_mode  # both cached now
+    before = (await b.mod_repo.settings(chat_id)).flood_count
+    # each worker has its own SQLite file until PostgreSQL: write b's row as the shared
+    # database would show it, then change it through a, which tells b to reload
+    await b.mod_repo.db.execute(
+        "INSERT INTO chat_settings(chat_id, flood_count) VALUES (?, ?) "
+        "ON CONFLICT (chat_id) DO UPDATE SET flood_count=excluded.flood_count",
+        (chat_id, before + 3),
+    )
+    assert (await b.mod_repo.settings(chat_id)).flood_count == before  # still cached
+    await a.mod_repo.update_settings(chat_id, flood_count=before + 3)
+    deadline = time.monotonic() + 1.0
+    while (await b.mod_repo.settings(chat_id)).flood_count != before + 3:
+        assert time.monotonic() < deadline, "the other worker still answers from its cache"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_second_polling_worker_refuses_to_start(
+    fake: FakeTelegram, tmp_path, redis_url: str
+) -> None:
+    """Telegram allows one getUpdates consumer: with REDIS_URL a second poller stops at once
+    with one line saying so (python -m bot prints it and exits with 3)."""
+    envs = [make_env(fake, tmp_path, **worker_database(tmp_path, i)) for i in range(2)]
+    for env in envs:
+        env.update(REDIS_URL=redis_url, SEMANTIC_MODEL="off")
+    first = RunningBot(fake=fake, settings=settings_for(envs[0]), env=envs[0])
+    await first.start()
+    try:
+        second = Steward(settings_for(envs[1]), handle_signals=False)
+        with pytest.raises(AnotherPollerError, match="long polling runs on one worker only"):
+            await asyncio.wait_for(second.run(), 30)
+        user = fake.user(70, "Pol")
+        await fake.send_message(fake.private_chat(user), user, "/start")
+        await fake.wait_for("sendMessage", timeout=15)  # the first one still serves
+    finally:
+        await first.stop()
+    # once it stopped, another may poll
+    again = RunningBot(fake=fake, settings=settings_for(envs[1]), env=envs[1])
+    await again.start()
+    await again.stop()
+
+
+async def test_two_workers_together_send_at_most_30_messages_a_second(
+    fake: FakeTelegram, workers: list[Worker]
+) -> None:
+    """Telegram counts the bot's messages, not a process's: both workers' sends, as the fake
+    Telegram receives them, stay within 30 in any second."""
+    users = [fake.user(3000 + i, f"R{i}") for i in range(90)]
+    for user in users:
+        fake.start_bot(user)
+    since = fake.mark()
+    bots = [w.app.bot for w in workers if w.app is not None]
+    await asyncio.gather(
+        *(bots[i % 2].send_message(u["id"], f"note {i}") for i, u in enumerate(users))
+    )
+    times = sorted(c.at for c in fake.calls_of("sendMessage", since))
+    assert len(times) == 90
+    busiest, start = 0, 0
+    for end, t in enumerate(times):
+        while t - times[start] >= 0.8:  # the requests' way from the workers varies by some ms
+            start += 1
+        busiest = max(busiest, end - start + 1)
+    assert busiest <= 30
+    assert times[-1] - times[0] >= 2.0  # 90 at 30/s: the last third after two seconds
+
+
+async def test_an_albums_parts_sent_one_by_one_to_two_workers_make_one_album(
+    fake: FakeTelegram, workers: list[Worker]
+) -> None:
+    """Telegram sends a chat's next update only once the last was answered: album parts are
+    answered at once, and the first one collects the others whichever worker they reach."""
+    manager = fake.user(MANAGER_ID, "Manny")
+    chat = fake.private_chat(manager)
+    async with Balancer(workers) as balancer:
+        for n in range(3):
+            part = fake.new_message(
+                chat,
+                manager,
+                media_group_id="album-1",
+                photo=[{"file_id": f"ph{n}", "file_unique_id": f"u{n}", "width": 9, "height": 9}],
+                **({"caption": "Our trip"} if n == 0 else {}),
+            )
+            started = time.monotonic()
+            await balancer.deliver(fake.webhook_update({"message": part}), n % 2)
+            assert time.monotonic() - started < 0.5  # not after the album's wait
+    panel = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await asyncio.sleep(1.5)  # long enough for a second album to show up, if any
+    panels = [c for c in fake.calls_of("sendMessage") if c.plain.startswith("📝 New post")]
+    assert panels == [panel]
+    assert panel.plain.startswith("📝 New post: album of 3") and "Our trip" in panel.plain
