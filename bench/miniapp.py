@@ -13,8 +13,10 @@ the weight of the page.
    (target: /api/posts p95 < 50 ms).
 2. Browser: Debian's Chromium (Playwright, `executable_path`; nothing is downloaded) at 360x740
    with the CPU throttled 4x through CDP `Emulation.setCPUThrottlingRate`; time from navigation
-   start to the agenda rendered with its posts, min/median/max over `--renders` cold loads
-   (target < 1 s). Telegram's script is replaced by the tests' stub.
+   start until the agenda's first post is on screen (Element Timing's presentation time of a
+   post's text, and no earlier than the app's own "agenda rendered" mark), min/median/max over
+   `--renders` cold loads (target < 1 s). Telegram's script is replaced by the tests' stub;
+   only that request is intercepted, and the load is awaited from the page's own world.
 3. Weight: bytes of the app's own JavaScript and CSS, vendored libraries included (target
    < 100 KB), and gzipped.
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import gzip
 import multiprocessing
 import os
@@ -187,73 +190,154 @@ async def bench_api(port: int, settings, requests: int) -> None:
         )
 
 
+# Resolves with the time the first post's text was on screen: the presentation time Chromium's
+# Element Timing reports for the agenda's `elementtiming="post"` texts, once the app has also
+# marked the agenda rendered (__firstRender, set after the frame that holds the posts). Evaluated
+# through CDP in the page's own world: Playwright's selector engine would be injected and
+# compiled on the throttled main thread while the page loads, and be counted against it.
+WAIT_FOR_RENDER = """new Promise((resolve) => {
+  let painted = null;
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      if (e.identifier === 'post' && painted === null) painted = e.renderTime || e.startTime;
+    }
+  }).observe({ type: 'element', buffered: true });
+  const check = () => (window.__firstRender && painted !== null
+    && document.querySelector('body[data-ready=yes] [data-post]')
+    ? resolve([Math.max(painted, window.__firstRender), window.__firstRender])
+    : setTimeout(check, 100));
+  check();
+})"""
+TIMINGS = """(() => {
+  const nav = performance.getEntriesByType('navigation')[0];
+  const mark = (name) => {
+    const m = performance.getEntriesByName(name)[0];
+    return m ? m.startTime : null;
+  };
+  const paints = Object.fromEntries(
+    performance.getEntriesByType('paint').map((p) => [p.name, p.startTime]));
+  return {
+    resources: performance.getEntriesByType('resource').map((e) => [
+      e.name.split('/').slice(-2).join('/').split('?')[0],
+      Math.round(e.startTime), Math.round(e.responseEnd)]),
+    html: nav.responseEnd, dom: nav.domContentLoadedEventStart,
+    app: mark('app'), data: mark('data'),
+    fcp: paints['first-contentful-paint'] || null,
+  };
+})()"""
+
+
+async def quiet(browser_cdp, timeout: float = 10.0) -> None:
+    """Waits until Chromium's own processes are idle: a new context starts helper renderers
+    (e.g. the omnibox's WebUI, about a second of CPU) that would compete with the page."""
+    last = None
+    began = time.monotonic()
+    while time.monotonic() - began < timeout:
+        info = await browser_cdp.send("SystemInfo.getProcessInfo")
+        total = sum(p["cpuTime"] for p in info["processInfo"])
+        if last is not None and total - last < 0.01:
+            return
+        last = total
+        await asyncio.sleep(0.25)
+
+
+async def cold_load(browser, browser_cdp, port: int, stub: str, verbose: bool) -> dict:
+    """One load in a fresh context (empty cache, new renderer) at 360x740 with 4x CPU
+    throttling; only Telegram's script is intercepted (a Playwright route would pause every
+    request of the page on its way through the driver)."""
+    context = await browser.new_context(
+        viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True
+    )
+    page = await context.new_page()
+    page.on("pageerror", lambda e: print("page error:", e))
+    page.on("requestfailed", lambda r: print("request failed:", r.url, r.failure))
+    cdp = await context.new_cdp_session(page)
+
+    pending: set[asyncio.Future] = set()
+
+    def fulfil(event: dict) -> None:
+        task = asyncio.ensure_future(
+            cdp.send(
+                "Fetch.fulfillRequest",
+                {
+                    "requestId": event["requestId"],
+                    "responseCode": 200,
+                    "responseHeaders": [
+                        {"name": "Content-Type", "value": "application/javascript"},
+                        {"name": "Cache-Control", "value": "max-age=3600"},
+                    ],
+                    "body": base64.b64encode(stub.encode()).decode(),
+                },
+            )
+        )
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    cdp.on("Fetch.requestPaused", fulfil)
+    await cdp.send("Fetch.enable", {"patterns": [{"urlPattern": "https://telegram.org/*"}]})
+    await cdp.send("Emulation.setCPUThrottlingRate", {"rate": 4})
+    await cdp.send("Performance.enable")
+    await quiet(browser_cdp)
+    load = os.getloadavg()[0]
+    init = sign_init_data(TOKEN, MANAGER, int(time.time()))
+    await page.goto(
+        f"http://127.0.0.1:{port}/app/#" + urlencode({"tgWebAppData": init}),
+        wait_until="commit",
+    )
+    answer = await cdp.send(
+        "Runtime.evaluate",
+        {"expression": WAIT_FOR_RENDER, "awaitPromise": True, "returnByValue": True},
+    )
+    first, rendered = answer["result"]["value"]
+    metrics = {m["name"]: m["value"] for m in (await cdp.send("Performance.getMetrics"))["metrics"]}
+    result = {
+        "first": first,
+        "rendered": rendered,
+        "busy": metrics["TaskDuration"] * 1000,  # main-thread time, throttled
+        "items": await page.locator("[data-post]").count(),
+        "load": load,
+    }
+    if verbose:
+        t = (await cdp.send("Runtime.evaluate", {"expression": TIMINGS, "returnByValue": True}))[
+            "result"
+        ]["value"]
+        print("  resources (start, end ms):", t["resources"])
+        print(
+            f"  page received {t['html']:.0f} ms, app.js runs {t['app'] or 0:.0f}, "
+            f"DOMContentLoaded {t['dom']:.0f}, first paint {t['fcp'] or 0:.0f}, "
+            f"data ready {t['data'] or 0:.0f}, agenda rendered {rendered:.0f}, "
+            f"first post on screen {first:.0f} ms "
+            f"(load average {load:.1f})"
+        )
+    await context.close()
+    return result
+
+
 async def bench_browser(port: int, settings, renders: int, verbose: bool = False) -> None:
     from playwright.async_api import async_playwright
 
     stub = STUB.read_text(encoding="utf-8")
-    results: list[float] = []
-    busy: list[float] = []
-    load = os.getloadavg()[0]
+    runs: list[dict] = []
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser_cdp = await browser.new_browser_cdp_session()
         for _ in range(renders):
-            context = await browser.new_context(
-                viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True
-            )
-            page = await context.new_page()
-
-            async def route(r):
-                await r.fulfill(body=stub, content_type="application/javascript")
-
-            # only Telegram's script is intercepted: a route on every request would add a round
-            # trip through this process to each of them
-            await page.route("https://telegram.org/**", route)
-            page.on("pageerror", lambda e: print("page error:", e))
-            page.on("requestfailed", lambda r: print("request failed:", r.url, r.failure))
-            cdp = await context.new_cdp_session(page)
-            await cdp.send("Emulation.setCPUThrottlingRate", {"rate": 4})
-            await cdp.send("Performance.enable")
-            init = sign_init_data(TOKEN, MANAGER, int(time.time()))
-            await page.goto(
-                f"http://127.0.0.1:{port}/app/#" + urlencode({"tgWebAppData": init}),
-                wait_until="commit",
-            )
-            await page.wait_for_selector("body[data-ready=yes] [data-post]", timeout=30000)
-            first = await page.evaluate("window.__firstRender")
-            metrics = {
-                m["name"]: m["value"] for m in (await cdp.send("Performance.getMetrics"))["metrics"]
-            }
-            busy.append(metrics["TaskDuration"] * 1000)  # main-thread time, throttled
-            if verbose:
-                marks = await page.evaluate(
-                    "performance.getEntriesByType('resource').map(e => "
-                    "[e.name.split('/').slice(-2).join('/'), Math.round(e.startTime), "
-                    "Math.round(e.responseEnd)])"
-                )
-                print("  resources (start, end ms):", marks)
-                data = await page.evaluate("performance.getEntriesByName('data')[0].startTime")
-                app = await page.evaluate("performance.getEntriesByName('app')[0].startTime")
-                dom = await page.evaluate(
-                    "performance.getEntriesByType('navigation')[0].domContentLoadedEventStart"
-                )
-                html_end = await page.evaluate(
-                    "performance.getEntriesByType('navigation')[0].responseEnd"
-                )
-                print(f"  page received {html_end:.0f} ms")
-                print(
-                    f"  app.js runs {app:.0f} ms, DOMContentLoaded {dom:.0f} ms, "
-                    f"data ready {data:.0f} ms, rendered {first:.0f} ms"
-                )
-            items = await page.locator("[data-post]").count()
-            results.append(first)
-            await context.close()
+            runs.append(await cold_load(browser, browser_cdp, port, stub, verbose))
         await browser.close()
+    results = [r["first"] for r in runs]
+    marks = [r["rendered"] for r in runs]
+    busy = [r["busy"] for r in runs]
+    loads = [r["load"] for r in runs]
     print(
-        f"\nfirst render, CPU throttled 4x, 360x740, {items} posts in the agenda, {renders} cold "
-        f"loads: min {min(results):.0f}  median {statistics.median(results):.0f}  "
-        f"max {max(results):.0f} ms\n  main-thread task time read just after (throttled): min "
+        f"\nfirst render (first post on screen), CPU throttled 4x, 360x740, "
+        f"{runs[-1]['items']} posts in the agenda, "
+        f"{renders} cold loads: min {min(results):.0f}  median {statistics.median(results):.0f}  "
+        f"max {max(results):.0f} ms\n  the app's own 'agenda rendered' mark: min {min(marks):.0f}  "
+        f"median {statistics.median(marks):.0f}  max {max(marks):.0f} ms\n"
+        f"  main-thread task time read just after (throttled): min "
         f"{min(busy):.0f}  median {statistics.median(busy):.0f}  max {max(busy):.0f} ms; "
-        f"load average at start {load:.1f} on {os.cpu_count()} CPUs"
+        f"1-minute load average during the loads {min(loads):.1f}-{max(loads):.1f} "
+        f"on {os.cpu_count()} CPUs"
     )
 
 

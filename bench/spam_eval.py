@@ -3,13 +3,17 @@
 
     python bench/spam_eval.py                 # held-out test set (bench/data/spam_heldout/)
     python bench/spam_eval.py --cv            # 5-fold cross-validation on the shipped samples
+    python bench/spam_eval.py --cv --blocks   # the same, folds cut in runs of 25 lines per file
     python bench/spam_eval.py --spam ../shared/datasets/spam-dev/spam.txt \
                               --ham ../shared/datasets/spam-dev/ham-en.txt   # any tg-spam files
 
 The default run trains exactly as a new installation does (the shipped samples in
 bot/moderation/data, nothing from the evaluated files) and scores the held-out messages, which
 were written apart from the training samples and never used to set a weight or a threshold.
-`--cv` is the development view that the weights were chosen on. Each side is printed in the same
+`--cv` is the development view that the weights were chosen on; `--blocks` makes it stricter:
+the sample files were written in runs on one theme, so random folds leave a test line's
+siblings in training, while folds of 25 consecutive lines per file test on runs the model has
+not seen (closer to messages written elsewhere). Each side is printed in the same
 run: "lexical" is the scorer without the model (SEMANTIC_MODEL=off), "semantic" is the default.
 """
 
@@ -39,6 +43,7 @@ from bot.semantic import Kind, create_embedding_service
 HERE = Path(__file__).resolve().parent
 HELDOUT = HERE / "data" / "spam_heldout"
 LANGUAGES = ("en", "ru", "nl")
+BLOCK = 25
 
 
 def rates(scores: list[float], labels: list[bool], threshold: float = 1.0) -> tuple[float, float]:
@@ -101,20 +106,24 @@ async def heldout(spam_files: list[Path], ham_files: list[Path], show_errors: bo
             print(f"{label} ({score:.2f}: {why}): {text[:140]}")
 
 
-async def cross_validation(folds: int = 5) -> None:
-    """Train on 4/5 of the shipped samples, score the rest; the view the weights were set on."""
+async def cross_validation(folds: int = 5, blocks: bool = False) -> None:
+    """Train on 4/5 of the shipped samples, score the rest; the view the weights were set on.
+    `blocks`: each fold takes whole runs of BLOCK consecutive lines of every file."""
     embeddings = create_embedding_service("builtin")
     if embeddings is None:
         raise SystemExit("the bundled model does not load here")
     classifier = SemanticSpamClassifier(embeddings)
     await classifier.train(default_samples("spam"), default_samples("ham"))  # seeds the cache
     rows = shipped_rows()
-    vectors = await embeddings.embed([text for text, _, _ in rows], Kind.QUERY)
-    order = np.random.default_rng(0).permutation(len(rows))
+    vectors = await embeddings.embed([row[0] for row in rows], Kind.QUERY)
+    if blocks:
+        fold_of = [(line // BLOCK + sum(map(ord, name))) % folds for _t, _s, name, line in rows]
+    else:
+        fold_of = (np.random.default_rng(0).permutation(len(rows)) % folds).tolist()
     lexical = [0.0] * len(rows)
     semantic = [0.0] * len(rows)
     for fold in range(folds):
-        test = set(order[fold::folds].tolist())
+        test = {i for i, f in enumerate(fold_of) if f == fold}
         model = SemanticSpamModel()
         scorer = SpamScorer(
             build_default_bayes_from([rows[i] for i in range(len(rows)) if i not in test])
@@ -130,31 +139,32 @@ async def cross_validation(folds: int = 5) -> None:
             lexical[i] = scorer.score(features).score
             semantic[i] = scorer.score(features, model.evidence(vectors[i]), fusion).score
     groups: dict[str, tuple[list[bool], list[float], list[float]]] = {}
-    for i, (_text, is_spam, language) in enumerate(rows):
+    for i, (_text, is_spam, name, _line) in enumerate(rows):
+        language = name.split("_")[-1] if not name.startswith("default") else "default"
         for name in (language, "all"):
             labels, lex, sem = groups.setdefault(name, ([], [], []))
             labels.append(is_spam)
             lex.append(lexical[i])
             sem.append(semantic[i])
-    print_table(f"{folds}-fold cross-validation on the shipped samples (development view):", groups)
+    kind = f"blocks of {BLOCK} lines" if blocks else "random"
+    print_table(f"{folds}-fold cross-validation ({kind}) on the shipped samples:", groups)
 
 
-def shipped_rows() -> list[tuple[str, bool, str]]:
-    """(text, is spam, language) of every shipped sample file."""
+def shipped_rows() -> list[tuple[str, bool, str, int]]:
+    """(text, is spam, file stem, line number among the file's samples) of every shipped file."""
     data_dir = Path(__file__).resolve().parents[1] / "bot" / "moderation" / "data"
-    rows: list[tuple[str, bool, str]] = []
+    rows: list[tuple[str, bool, str, int]] = []
     for path in sorted(data_dir.glob("*.txt")):
         is_spam = "spam" in path.stem
-        language = path.stem.split("_")[-1] if not path.stem.startswith("default") else "default"
-        rows += [(text, is_spam, language) for text in read_samples(path)]
+        rows += [(text, is_spam, path.stem, n) for n, text in enumerate(read_samples(path))]
     return rows
 
 
-def build_default_bayes_from(rows: list[tuple[str, bool, str]]):
+def build_default_bayes_from(rows: list[tuple[str, bool, str, int]]):
     from bot.moderation.spam import NaiveBayes
 
     bayes = NaiveBayes()
-    for text, is_spam, _lang in rows:
+    for text, is_spam, _name, _line in rows:
         bayes.learn(text, is_spam)
     return bayes
 
@@ -164,10 +174,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spam", nargs="+", type=Path)
     parser.add_argument("--ham", nargs="+", type=Path)
     parser.add_argument("--cv", action="store_true", help="cross-validate on the shipped samples")
+    parser.add_argument("--blocks", action="store_true", help="--cv folds in runs of lines")
     parser.add_argument("--errors", action="store_true", help="list misclassified messages")
     args = parser.parse_args(argv)
     if args.cv:
-        asyncio.run(cross_validation())
+        asyncio.run(cross_validation(blocks=args.blocks))
         return 0
     spam = args.spam or [HELDOUT / f"spam_{lang}.txt" for lang in LANGUAGES]
     ham = args.ham or [HELDOUT / f"ham_{lang}.txt" for lang in LANGUAGES]

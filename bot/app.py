@@ -45,11 +45,13 @@ from bot.i18n import LanguageMiddleware, create_i18n, pick_language
 from bot.middlewares import (
     IncomingMessageMiddleware,
     InFlightMiddleware,
+    MenuButtonMiddleware,
     RoleCacheMiddleware,
     RoleMiddleware,
     SeenMiddleware,
 )
-from bot.miniapp.buttons import set_menu_buttons
+from bot.miniapp.buttons import menu_button_applier
+from bot.miniapp.menu import RETRY_SECONDS, MenuButtons
 from bot.miniapp.web import ACCESS_LOG_FORMAT, MiniApp
 from bot.moderation import language
 from bot.moderation.outbox import LogOutbox
@@ -90,6 +92,7 @@ from storage.database import Database
 from storage.engagement import GiveawayRepository, QuizRepository
 from storage.faq import FaqRepository, FaqVectorRepository, SupportRepository
 from storage.leases import LeaseRepository
+from storage.menu_buttons import MenuButtonRepository
 from storage.moderation import ModerationRepository
 from storage.outbox import OutboxRepository
 from storage.posts import (
@@ -241,6 +244,12 @@ class Steward:
         self.stats.chart_series = self.reputation_notes.chart_series
         self.reputation_training: asyncio.Task[None] | None = None
         self.migrations = ChatMigrations(ChatMigrationRepository(self.db))
+        self.menu_buttons = MenuButtons(
+            settings,
+            MenuButtonRepository(self.db),
+            menu_button_applier(self.bot, self.i18n),
+            self.locale_for,
+        )
         self.migrations.before_move(self._before_chat_moves)
         self.migrations.after_move(self._chat_moved)
         self.outbound.chats = self.migrations
@@ -303,6 +312,11 @@ class Steward:
         seen = SeenMiddleware(dp["users"], dp["chats"])
         for observer in (dp.message, dp.edited_message, dp.callback_query, dp.my_chat_member):
             observer.outer_middleware(seen)
+        menus = MenuButtonMiddleware(
+            self.menu_buttons, self.settings.languages, self.settings.default_language
+        )
+        dp.message.outer_middleware(menus)
+        dp.my_chat_member.outer_middleware(menus)
         role_cache = RoleCacheMiddleware(self.roles)
         dp.chat_member.outer_middleware(role_cache)
         dp.my_chat_member.outer_middleware(role_cache)
@@ -592,9 +606,12 @@ class Steward:
             sorted(self.settings.manager_ids),
             [g.chat_id for g in groups],
         )
-        if self.settings.miniapp_url:
-            menus = await set_menu_buttons(self.bot, self.settings, self.i18n, self.locale_for)
-            logger.info("calendar menu button set for %d manager(s)", menus)
+        # Managers' calendar menu buttons: whoever Telegram can reach now; the others on their
+        # next private message, or by this hourly retry.
+        logger.info("calendar menu buttons: %s", await self.menu_buttons.sync() or "all current")
+        self._add_once_job(
+            "menu-buttons:retry", self.menu_buttons.sync, IntervalTrigger(seconds=RETRY_SECONDS)
+        )
         self.started.set()
 
     async def _rearm_shared(self) -> None:

@@ -8,6 +8,8 @@
   a basic group upgraded to a supergroup.
 - `RoleMiddleware` enforces each handler's `role` and `chat` flags and answers a refusal, so
   handlers never start with an `if not admin` ladder.
+- `MenuButtonMiddleware` gives a manager the calendar menu button once Telegram lets it: after
+  their private message (or unblocking the bot), when the button is not current yet.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from aiogram.types import CallbackQuery, Chat, ChatMemberUpdated, Message, Teleg
 from aiogram.utils.i18n import gettext as _
 
 from bot.chat_migration import ChatMigrations
+from bot.i18n import pick_language
+from bot.miniapp.menu import MenuButtons
 from bot.roles import ADMIN_STATUSES, Requirement, Roles, RoleService
 from bot.topics import replies_to_topic_root
 from storage.chats import ChatRepository, UserRepository
@@ -200,6 +204,33 @@ class RoleCacheMiddleware(BaseMiddleware):
             elif (old in ADMIN_STATUSES) != (new in ADMIN_STATUSES):
                 self.roles.remember_status(event.chat.id, event.new_chat_member.user.id, new)
         return await handler(event, data)
+
+
+class MenuButtonMiddleware(BaseMiddleware):
+    """After a private message or a `my_chat_member` (unblocked) from someone whose menu button
+    may be out of date: usually a manager who could not be reached at start-up. Runs after the
+    handler, so the answer is never delayed, and never lets a failure reach the update."""
+
+    def __init__(self, menus: MenuButtons, languages: tuple[str, ...], default: str) -> None:
+        self.menus = menus
+        self.languages = languages
+        self.default = default
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        result = await handler(event, data)
+        user: User | None = data.get("event_from_user")
+        chat: Chat | None = data.get("event_chat")
+        if user is None or chat is None or chat.type != "private" or chat.id != user.id:
+            return result
+        if isinstance(event, ChatMemberUpdated) and event.new_chat_member.status != "member":
+            return result  # blocked: nothing can be set now
+        if self.menus.concerns(user.id):
+            locale = pick_language([user.language_code], self.languages, self.default)
+            try:
+                await self.menus.ensure(user.id, locale)
+            except Exception:
+                logger.exception("menu button for %s not brought up to date", user.id)
+        return result
 
 
 async def is_command_text(message: Message) -> bool:

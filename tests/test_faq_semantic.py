@@ -35,21 +35,93 @@ def test_scores_fuse_best_phrasing_centroid_and_answer():
     scores = index.score_map(a)
     centroid = float(unit(1, 1, 0) @ a)
     expected = (1.0 * 1 + 0.5 * 1 + 1.5 * centroid) / 3
-    assert scores[1] == pytest.approx(expected, abs=1e-6)
-    assert scores[2] == pytest.approx(0.0, abs=1e-6)
-    assert index.score_map(c)[2] == pytest.approx(1.0, abs=1e-6)
+    assert scores[1][1] == pytest.approx(expected, abs=1e-6)
+    assert scores[2][1] == pytest.approx(0.0, abs=1e-6)
+    assert index.score_map(c)[2][1] == pytest.approx(1.0, abs=1e-6)
+    # the centred scores rank the same way here
+    assert scores[1][0] > scores[2][0]
+    assert index.score_map(c)[2][0] > index.score_map(c)[1][0]
 
 
-def test_decision_needs_the_threshold_and_the_margin_or_lexical_agreement():
-    limits = Thresholds(answer_at=0.87, margin=0.02, agreed_at=0.86, suggest_from=0.85)
-    clear = semantic.decide({1: 0.90, 2: 0.85}, "none", None, limits)
+def bilingual_faq() -> tuple[SemanticIndex, np.ndarray]:
+    """Ten topics, nine worded in English and Russian, the last in English only; every vector
+    is mostly its language and what all questions share, as e5's are."""
+    dim = 13  # topics 0-9, English 10, Russian 11, shared 12
+
+    def text(topic: int, language: int, strength: float = 1.0) -> np.ndarray:
+        v = np.zeros(dim, dtype=np.float32)
+        v[topic], v[language], v[12] = strength, 1.2, 2.0
+        return v / np.linalg.norm(v)
+
+    entries = [EntryVectors(t, [text(t, 10), text(t, 11)], [], ["en", "ru"]) for t in range(9)] + [
+        EntryVectors(9, [text(9, 10), text(9, 10, 0.9)], [], ["en", "en"])
+    ]
+    return SemanticIndex(entries, dim), text(9, 11, 0.8)  # a Russian question on topic 9
+
+
+def test_language_centring_finds_the_entry_worded_in_another_language():
+    index, russian_question = bilingual_faq()
+    assert index.language_of(russian_question) == "ru"
+    scores = index.score_map(russian_question)
+    # plain cosines prefer any Russian wording to the right English-only entry ...
+    assert max(scores, key=lambda e: scores[e][1]) != 9
+    # ... the language-centred ones find it
+    assert max(scores, key=lambda e: scores[e][0]) == 9
+
+
+def test_centred_scores_equal_comparing_centred_vectors_directly():
+    """The index derives centred phrasing similarities from the plain ones (one mat-vec, not
+    two); the shortcut must give what centring every vector would."""
+    rng = np.random.default_rng(3)
+    dim = 16
+    vectors = rng.standard_normal((9, dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    languages = ["en", "ru", "nl", "en", "ru", "en", "nl", "en", "ru"]
+    entries = [
+        EntryVectors(1, list(vectors[0:3]), [], languages[0:3]),
+        EntryVectors(2, list(vectors[3:5]), [], languages[3:5]),
+        EntryVectors(3, list(vectors[5:9]), [], languages[5:9]),
+    ]
+    index = SemanticIndex(entries, dim)
+    query = unit(*rng.standard_normal(dim))
+    names = sorted(set(languages))
+    codes = np.array([names.index(lang) for lang in languages])
+    overall = vectors.sum(axis=0) / (len(vectors) + semantic.PRIOR_TEXTS)
+    means = np.stack(
+        [
+            (vectors[codes == k].sum(axis=0) + semantic.LANGUAGE_PRIOR_TEXTS * overall)
+            / ((codes == k).sum() + semantic.LANGUAGE_PRIOR_TEXTS)
+            for k in range(len(names))
+        ]
+    )
+    nearest = int(np.argmax((means / np.linalg.norm(means, axis=1, keepdims=True)) @ query))
+    assert index.language_of(query) == names[nearest]
+    q = (query - means[nearest]) / np.linalg.norm(query - means[nearest])
+    rows = vectors - means[codes]
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    best = [max(rows[i] @ q for i in part) for part in (range(0, 3), range(3, 5), range(5, 9))]
+    centroids = [rows[a:b].sum(axis=0) for a, b in ((0, 3), (3, 5), (5, 9))]
+    centroid = [float(c @ q / np.linalg.norm(c)) for c in centroids]
+    expected = [(1.0 * b + 0.5 * b + 1.5 * c) / 3 for b, c in zip(best, centroid, strict=True)]
+    centred, _plain = index.scores(query)
+    assert centred == pytest.approx(expected, abs=1e-5)
+
+
+def test_decision_needs_the_thresholds_and_the_margin_or_lexical_agreement():
+    limits = Thresholds(
+        answer_at=0.4, margin=0.05, raw_at=0.87, suggest_from=0.3, suggest_raw_at=0.86
+    )
+    clear = semantic.decide({1: (0.5, 0.9), 2: (0.3, 0.86)}, "none", None, limits)
     assert clear.kind == "answer" and clear.match.entry_id == 1 and clear.suggestions == [1]
-    close = semantic.decide({1: 0.90, 2: 0.89}, "none", None, limits)
+    close = semantic.decide({1: (0.5, 0.9), 2: (0.48, 0.9)}, "none", None, limits)
     assert close.kind == "suggest" and close.suggestions == [1, 2]
     # the lexical matcher answering the same entry is a second opinion: no margin needed
-    assert semantic.decide({1: 0.90, 2: 0.89}, "answer", 1, limits).kind == "answer"
-    assert semantic.decide({1: 0.90, 2: 0.89}, "answer", 2, limits).kind == "suggest"
-    assert semantic.decide({1: 0.80, 2: 0.70}, "answer", 1, limits).kind == "none"
+    assert semantic.decide({1: (0.5, 0.9), 2: (0.48, 0.9)}, "answer", 1, limits).kind == ("answer")
+    assert semantic.decide({1: (0.5, 0.9), 2: (0.48, 0.9)}, "answer", 2, limits).kind == ("suggest")
+    # far from the whole FAQ (a plain cosine under raw_at): no answer, however distinct
+    far = semantic.decide({1: (0.6, 0.85), 2: (0.1, 0.8)}, "answer", 1, limits)
+    assert far.kind == "none" and far.suggestions == []
+    assert semantic.decide({1: (0.2, 0.88), 2: (0.1, 0.8)}, "none", None, limits).kind == "none"
     assert semantic.decide({}, "none", None, limits).kind == "none"
 
 

@@ -160,6 +160,13 @@ async def test_posts_lists_the_queue_with_empty_slots(api, steward, fake, desk):
     slots = body["empty_slots"]
     assert 5 <= len(slots) <= 6 and {s["channel"] for s in slots} == {CHANNEL}
     assert all(s["at"].endswith(("09:00:00Z", "19:00:00Z")) for s in slots)
+    # the zone's offsets over the range (and a day either side), for the page's clock
+    offsets = body["utc_offsets"]
+    assert offsets["changes"][0][0] <= (now - timedelta(days=1)).timestamp() * 1000
+    assert offsets["until"] >= (now + timedelta(days=4)).timestamp() * 1000 - 1000
+    assert (
+        offsets["changes"][0][1] == steward.settings.timezone.utcoffset(now).total_seconds() // 60
+    )
     # the other channel filter sees nothing
     status, body = await api.call("GET", "/api/posts", params={"channel": "-100999"})
     assert status == 200 and body["posts"] == [] and body["empty_slots"] == []
@@ -197,6 +204,44 @@ async def test_page_is_served_at_the_path_of_miniapp_url(api, desk):
         assert r.status == 308 and r.headers["Location"] == "/app/"
 
 
+async def test_page_files_are_versioned_cached_and_gzipped(api, desk):
+    import re
+
+    async with api.http.get(api.base + "/app/") as r:
+        page = await r.text()
+        assert r.headers["Cache-Control"] == "no-cache" and r.headers["ETag"]
+        etag = r.headers["ETag"]
+    async with api.http.get(api.base + "/app/", headers={"If-None-Match": etag}) as r:
+        assert r.status == 304
+    urls = re.findall(r"""["'](\.?/?static/[\w./-]+\?v=\w+)["']""", page)
+    # the stylesheet, the entry module and each vendored module (import map and preload alike)
+    assert {u.lstrip("./").split("?")[0] for u in urls} >= {
+        "static/app.css",
+        "static/app.js",
+        "static/vendor/preact.mjs",
+        "static/vendor/hooks.mjs",
+        "static/vendor/htm.mjs",
+    }
+    assert len({u.split("?v=")[1] for u in urls}) == 1  # one release, one version
+    for url in urls:
+        async with api.http.get(
+            api.base + "/app/" + url.lstrip("./"), headers={"Accept-Encoding": "gzip"}
+        ) as r:
+            assert r.status == 200, url
+            assert "immutable" in r.headers["Cache-Control"]
+            assert r.headers.get("Content-Encoding") == "gzip"
+            assert len(await r.read()) > 100  # aiohttp inflates it again
+    version = urls[0].split("?v=")[1]
+    async with api.http.get(api.base + f"/app/static/i18n/ru.json?v={version}") as r:
+        assert (await r.json())["title"] and "immutable" in r.headers["Cache-Control"]
+    # an old or missing version is only revalidated; what is not there is a 404
+    async with api.http.get(api.base + "/app/static/app.js?v=old") as r:
+        assert r.status == 200 and r.headers["Cache-Control"] == "no-cache"
+    for missing in ("static/nope.js", "static/../web.py", "static/vendor/"):
+        async with api.http.get(api.base + "/app/" + missing) as r:
+            assert r.status == 404, missing
+
+
 @pytest.mark.usefixtures("db_engine")  # and on PostgreSQL
 async def test_published_posts_carry_reactions_and_er(api, steward, fake, desk):
     stats = steward.app.stats.repo
@@ -228,6 +273,7 @@ async def test_channels_with_slots_and_free_slots(api, steward, fake, desk):
     free = channel["free_slots"]
     assert len(free) == 6 and free == sorted(free)
     assert all(f.endswith(("10:00:00Z", "18:30:00Z")) for f in free)
+    assert body["utc_offsets"]["until"] > datetime.now(UTC).timestamp() * 1000 + 90 * 86400_000
 
 
 async def test_best_times_from_channel_statistics(api, steward, desk):
@@ -279,6 +325,30 @@ async def test_moved_post_is_published_at_the_new_time_once(api, steward, fake, 
     assert (await api.call("POST", f"/api/posts/{post_id}/publish"))[0] == 409
     assert (await api.call("DELETE", f"/api/posts/{post_id}"))[0] == 409
     assert len(channel_copies(fake)) == 1
+
+
+async def test_the_calendar_shows_what_queue_shows(api, steward, fake, desk):
+    """A manager opening the app sees the posts /queue lists, before and after a change in it."""
+    import re
+
+    chat, manager = desk
+    ids = [await queue_post(steward, fake, desk, h * 3600, f"Post {h}") for h in (1, 5, 30)]
+    assert (await api.call("DELETE", f"/api/posts/{ids[1]}"))[0] == 200
+
+    async def in_queue() -> set[int]:
+        mark = fake.mark()
+        await fake.send_message(chat, manager, "/queue")
+        await steward.idle()
+        return {
+            int(m[1])
+            for c in fake.calls_of("sendMessage", since=mark)
+            if (m := re.match(r"\S+ #(\d+) · News", c.plain))
+        }
+
+    status, body = await api.call("GET", "/api/posts")
+    assert status == 200
+    shown = {p["id"] for p in body["posts"] if p["status"] == "queued"}
+    assert shown == await in_queue() == {ids[0], ids[2]}
 
 
 async def test_moved_later_is_not_published_at_the_old_time(api, steward, fake, desk):

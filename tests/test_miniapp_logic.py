@@ -18,7 +18,7 @@ from aiogram.utils.web_app import safe_parse_webapp_init_data
 
 from bot.config import SettingsError, load_settings
 from bot.miniapp.auth import AuthError, Caller, authenticate, sign_init_data
-from bot.posting.calendar import parse_moment
+from bot.posting.calendar import parse_moment, utc_offsets
 from bot.posting.times import TimeError
 
 TOKEN = "123456:ABCdef-ghi_jklmnopqrstuvwxyz012345"
@@ -137,6 +137,22 @@ def test_parse_moment_offsets_and_local_times():
         assert info.value.code == code
 
 
+def test_utc_offsets_name_each_change_to_the_second():
+    ams = ZoneInfo("Europe/Amsterdam")
+    start, end = datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC)
+    span = utc_offsets(ams, start, end)
+    assert span["until"] == int(end.timestamp()) * 1000
+    spring = int(datetime(2026, 3, 29, 1, tzinfo=UTC).timestamp()) * 1000  # 02:00 CET -> 03:00
+    autumn = int(datetime(2026, 10, 25, 1, tzinfo=UTC).timestamp()) * 1000  # 03:00 CEST -> 02:00
+    assert span["changes"] == [[int(start.timestamp()) * 1000, 60], [spring, 120], [autumn, 60]]
+    # half-hour changes (Lord Howe Island) and a span with none
+    howe = utc_offsets(ZoneInfo("Australia/Lord_Howe"), start, datetime(2026, 5, 1, tzinfo=UTC))
+    assert [m for _, m in howe["changes"]] == [660, 630]
+    assert datetime.fromtimestamp(howe["changes"][1][0] / 1000, UTC).minute == 0
+    quiet = utc_offsets(ams, datetime(2026, 12, 1, tzinfo=UTC), datetime(2026, 12, 15, tzinfo=UTC))
+    assert [m for _, m in quiet["changes"]] == [60]
+
+
 # --- the page ---------------------------------------------------------------------------------
 
 
@@ -156,7 +172,12 @@ def test_page_strings_are_translated_into_every_language():
     used = set(re.findall(r"\bt\('([a-z_]+)'", source))
     assert used <= keys, used - keys
     for lang in ("ru", "nl"):
-        same = [k for k in keys if catalogs[lang][k] == catalogs["en"][k]]
+        same = [
+            k
+            for k in keys
+            if catalogs[lang][k] == catalogs["en"][k]
+            and re.search(r"[^\W\d_]", re.sub(r"\{\w+\}", "", catalogs["en"][k]))
+        ]  # a bare pattern such as "{month} {year}" is language-neutral
         # only the language-neutral ones (formats, "GIF", "video", ...) may stay as in English
         assert len(same) <= 8, (lang, same)
 
@@ -210,3 +231,19 @@ def test_miniapp_url_command_needs_miniapp_url(monkeypatch, capsys):
     monkeypatch.setenv("BOT_TOKEN", TOKEN)
     assert main(["--env-file", os.devnull, "miniapp-url", "--user-id", "1"]) == 2
     assert "MINIAPP_URL" in capsys.readouterr().err
+
+
+# --- the menu button ----------------------------------------------------------------------------
+
+
+def test_menu_button_plan():
+    from bot.miniapp.menu import MenuChange, plan
+    from storage.menu_buttons import MenuButtonState
+
+    en = MenuButtonState("https://a.example/app/", "en")
+    assert plan(en, None) is MenuChange.SET
+    assert plan(en, en) is MenuChange.NONE
+    assert plan(en, MenuButtonState("https://a.example/app/", "ru")) is MenuChange.SET
+    assert plan(en, MenuButtonState("https://old.example/app/", "en")) is MenuChange.SET
+    assert plan(None, en) is MenuChange.RESET
+    assert plan(None, None) is MenuChange.NONE

@@ -97,6 +97,9 @@ def test_homoglyphs_are_found_and_folded():
     assert fold("Зaрaбoтoк") == "заработок"
     assert fold("рrice") == "price"  # Cyrillic р in a Latin word
     assert mixed_script_words("человеκα") == ["человеκα"]  # Greek kappa and alpha
+    # words in one script pass through untouched (the fast path), Greek look-alikes still fold
+    assert fold("Обычные слова, plain words, ελληνικά") == "обычные слова, plain words, ελληνικά"
+    assert fold("κупи") == "купи" and fold("αpple") == "apple"
 
 
 def test_bayes_learns_and_unknown_text_is_neutral():
@@ -107,6 +110,25 @@ def test_bayes_learns_and_unknown_text_is_neutral():
     assert bayes.probability("buy cheap pills") > 0.8
     assert bayes.probability("meetup tomorrow?") < 0.5 < bayes.probability("cheap")
     assert bayes.log_odds("zzz qqq") == pytest.approx(0.0)
+
+
+def test_bayes_without_a_part_equals_bayes_never_taught_that_part():
+    texts = [
+        ("cheap pills buy now", True),
+        ("see you at the meetup", False),
+        ("free spins, first deposit bonus", True),
+        ("who has the link to the meetup photos?", False),
+        ("buy now, cheap", True),
+    ]
+    everything, part, rest = NaiveBayes(), NaiveBayes(), NaiveBayes()
+    for n, (text, is_spam) in enumerate(texts):
+        everything.learn(text, is_spam)
+        (part if n % 2 else rest).learn(text, is_spam)
+    without = everything.without(part)
+    assert (without.spam, without.ham) == (rest.spam, rest.ham)
+    assert (without.spam_docs, without.ham_docs) == (rest.spam_docs, rest.ham_docs)
+    for text in ("cheap meetup", "free pills link", "nothing known"):
+        assert without.log_odds(text) == pytest.approx(rest.log_odds(text))
 
 
 def test_scorer_signals_add_up_and_one_weak_signal_is_not_spam():

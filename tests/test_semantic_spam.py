@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from bot.moderation.semantic_spam import LogisticModel, SemanticEvidence, SemanticSpamModel
 from bot.moderation.spam import SpamScorer, build_default_bayes, features_from_text
@@ -48,6 +49,25 @@ def test_a_lesson_overrides_the_model_for_the_same_text_only():
     assert model.evidence(judged).lesson is False
     assert model.evidence(spam[1]).lesson is None  # a different message is judged as before
     assert model.evidence(spam[1]).neighbours > 0
+
+
+def test_batched_evidence_equals_one_message_at_a_time():
+    spam, ham = clusters()
+    model = SemanticSpamModel()
+    model.add(spam, True)
+    model.add(ham, False)
+    model.fit()
+    more_spam, more_ham = clusters(n=90)  # same topics, new points
+    queries = np.vstack([more_spam[60:], more_ham[60:]])
+    batched = model.evidences(queries)
+    for query, evidence in zip(queries, batched, strict=True):
+        one = model.evidence(query)
+        assert evidence.probability == pytest.approx(one.probability, abs=1e-6)
+        assert evidence.neighbours == pytest.approx(one.neighbours, abs=1e-6)
+    # chunking does not change the answer
+    assert np.allclose(model.neighbour_margins(queries, chunk=7), [e.neighbours for e in batched])
+    assert np.mean([e.neighbours > 0 for e in batched[:30]]) > 0.9
+    assert np.mean([e.neighbours < 0 for e in batched[30:]]) > 0.9
 
 
 def test_evidence_adds_signals_and_a_not_spam_lesson_keeps_a_message_below_the_threshold():

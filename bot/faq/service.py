@@ -70,6 +70,13 @@ def semantic_texts(entry: Entry) -> tuple[list[str], list[str]]:
     return [text for _lang, text in entry.phrasings], [a for a in answers if a.strip()]
 
 
+def semantic_languages(entry: Entry) -> tuple[list[str], list[str]]:
+    """The language of each text `semantic_texts` returns, in the same order: the index centres
+    every vector on its language's mean."""
+    answers = [lang for lang, a in entry.answers.items() if a.text and strip_tags(a.text).strip()]
+    return [lang for lang, _text in entry.phrasings], answers
+
+
 def strip_tags(html_text: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", " ", html_text))
 
@@ -188,11 +195,11 @@ def _decode(rows: list[tuple[str, str, bytes]], dim: int) -> dict[tuple[str, str
 
 
 TextKey = tuple[str, str]  # (kind, hash of the prepared text)
+# an entry's id, its phrasings' and answers' text keys, and their languages
+EntryPlan = tuple[int, list[TextKey], list[TextKey], tuple[list[str], list[str]]]
 
 
-def _plan(
-    entries: list[Entry],
-) -> tuple[list[tuple[int, list[TextKey], list[TextKey]]], dict[TextKey, tuple[Kind, str]]]:
+def _plan(entries: list[Entry]) -> tuple[list[EntryPlan], dict[TextKey, tuple[Kind, str]]]:
     """Each entry's text keys (phrasings, answers), and every distinct text to have a vector."""
     per_entry = []
     wanted: dict[TextKey, tuple[Kind, str]] = {}
@@ -205,20 +212,24 @@ def _plan(
                 key = (kind.value, text_hash(prepared))
                 wanted[key] = (kind, prepared)
                 keys[kind].append(key)
-        per_entry.append((entry.id, keys[Kind.QUERY], keys[Kind.PASSAGE]))
+        per_entry.append(
+            (entry.id, keys[Kind.QUERY], keys[Kind.PASSAGE], semantic_languages(entry))
+        )
     return per_entry, wanted
 
 
 def _build_index(
-    per_entry: list[tuple[int, list[TextKey], list[TextKey]]],
-    stored: dict[TextKey, np.ndarray],
-    dim: int,
+    per_entry: list[EntryPlan], stored: dict[TextKey, np.ndarray], dim: int
 ) -> semantic.SemanticIndex:
     items = [
         semantic.EntryVectors(
-            entry_id, [stored[k] for k in phrasings], [stored[k] for k in answers]
+            entry_id,
+            [stored[k] for k in phrasings],
+            [stored[k] for k in answers],
+            phrasing_languages,
+            answer_languages,
         )
-        for entry_id, phrasings, answers in per_entry
+        for entry_id, phrasings, answers, (phrasing_languages, answer_languages) in per_entry
     ]
     return semantic.SemanticIndex(items, dim)
 
@@ -379,8 +390,8 @@ class FaqService:
 
     async def candidates(
         self, question: str, chat_id: int | None
-    ) -> tuple[Decision, dict[int, float] | None]:
-        """What the lexical matcher alone decides, and the fused semantic score of every entry
+    ) -> tuple[Decision, dict[int, semantic.Similarity] | None]:
+        """What the lexical matcher alone decides, and the semantic similarity of every entry
         the chat may see (None when matching lexically)."""
         index = await self._ensure()
         semantic_index, vector = await self._question_vector(question)

@@ -1,4 +1,5 @@
-"""The buttons that open the calendar Mini App: each manager's menu button, and 📅 under /queue.
+"""The buttons that open the calendar Mini App: each manager's menu button (kept current by
+`bot.miniapp.menu`), and 📅 under /queue.
 
 Telegram opens Mini Apps only from https addresses, so with an http development URL there are no
 buttons (open the URL `python -m bot miniapp-url` prints in a browser instead).
@@ -7,13 +8,18 @@ buttons (open the URL `python -m bot miniapp-url` prints in a browser instead).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNotFound,
+)
 from aiogram.types import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    MenuButtonDefault,
     MenuButtonWebApp,
     Message,
     WebAppInfo,
@@ -22,6 +28,8 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
+from bot.miniapp.menu import ApplyButton, Delivery
+from storage.menu_buttons import MenuButtonState
 
 logger = logging.getLogger(__name__)
 
@@ -49,23 +57,25 @@ async def offer_calendar(message: Message, settings: Settings) -> None:
         await message.answer(_("Plan the week on the calendar:"), reply_markup=keyboard)
 
 
-async def set_menu_buttons(
-    bot: Bot, settings: Settings, i18n: I18n, locale_for: Callable[[int], Awaitable[str]]
-) -> int:
-    """Each manager's menu button opens the calendar; returns how many were set. A manager
-    who never started the bot cannot have one yet (Telegram refuses), which is only logged."""
-    if not settings.miniapp_public:
-        return 0
-    done = 0
-    for manager_id in sorted(settings.manager_ids):
-        locale = await locale_for(manager_id)
-        with i18n.context(), i18n.use_locale(locale):
-            button = MenuButtonWebApp(
-                text=_("📅 Calendar"), web_app=WebAppInfo(url=settings.miniapp_url)
-            )
+def menu_button_applier(bot: Bot, i18n: I18n) -> ApplyButton:
+    """Telegram's side of `MenuButtons`: the calendar button in the manager's language, or the
+    default button back."""
+
+    async def apply(user_id: int, state: MenuButtonState | None) -> Delivery:
+        if state is None:
+            button: MenuButtonWebApp | MenuButtonDefault = MenuButtonDefault()
+        else:
+            with i18n.context(), i18n.use_locale(state.locale):
+                button = MenuButtonWebApp(text=_("📅 Calendar"), web_app=WebAppInfo(url=state.url))
         try:
-            await bot.set_chat_menu_button(chat_id=manager_id, menu_button=button)
-            done += 1
+            await bot.set_chat_menu_button(chat_id=user_id, menu_button=button)
+        except (TelegramBadRequest, TelegramForbiddenError, TelegramNotFound) as exc:
+            # e.g. a manager who never started the bot: their first message brings the button
+            logger.info("menu button for %s not changed: %s", user_id, exc)
+            return Delivery.REFUSED
         except TelegramAPIError as exc:
-            logger.warning("calendar menu button not set for manager %s: %s", manager_id, exc)
-    return done
+            logger.warning("menu button for %s not changed, retried later: %s", user_id, exc)
+            return Delivery.FAILED
+        return Delivery.OK
+
+    return apply

@@ -9,11 +9,15 @@ a 500. The access log leaves headers out, so initData never reaches a log.
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
 import logging
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,6 +33,7 @@ from bot.posting.calendar import (
     entry_json,
     iso,
     parse_moment,
+    utc_offsets,
 )
 from bot.posting.times import TimeError
 from storage.posts import Post
@@ -57,7 +62,10 @@ _OUTCOME_STATUS = {
 
 
 def json_reply(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=_compact)
+    response = web.json_response(data, status=status, dumps=_compact)
+    if len(response.body or b"") > 4096:  # a month of posts: ~200 KB, a tenth of it gzipped
+        response.enable_compression()
+    return response
 
 
 def _compact(data: Any) -> str:
@@ -83,6 +91,77 @@ async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return error(500, "internal error; the bot's log says more", "internal")
 
 
+_TYPES = {
+    ".js": "text/javascript",
+    ".mjs": "text/javascript",
+    ".css": "text/css",
+    ".json": "application/json",
+    ".html": "text/html",
+    ".txt": "text/plain",
+}
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    body: bytes
+    packed: bytes | None  # gzip, when it saves something
+    etag: str
+    content_type: str
+
+
+def _asset(body: bytes, suffix: str) -> Asset:
+    packed = gzip.compress(body, 9, mtime=0)
+    return Asset(
+        body,
+        packed if len(packed) < len(body) * 0.9 else None,
+        '"' + hashlib.sha256(body).hexdigest()[:16] + '"',
+        _TYPES.get(suffix, "application/octet-stream") + "; charset=utf-8",
+    )
+
+
+def load_assets(folder: Path = STATIC) -> tuple[str, Asset, dict[str, Asset]]:
+    """The page and its files, read once and gzipped once at start-up.
+
+    The page names every file with `?v=<hash of them all>`: a phone keeps them for a year
+    (`immutable`, not even a revalidation on the next opening) and a new release is a new URL.
+    The page itself is revalidated (`no-cache` with an ETag), so it always names the current
+    release. A plain ES module graph stays as written: only these URLs are rewritten.
+    """
+    files = {
+        path.relative_to(folder).as_posix(): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and path.name != "index.html"
+    }
+    digest = hashlib.sha256()
+    for name, body in files.items():
+        digest.update(name.encode() + b"\0" + body + b"\0")
+    version = digest.hexdigest()[:12]
+    page = (folder / "index.html").read_text(encoding="utf-8")
+    page = re.sub(
+        r"""(["'])(\.?/?static/[\w./-]+\.(?:js|mjs|css))\1""",
+        lambda m: f"{m[1]}{m[2]}?v={version}{m[1]}",
+        page,
+    ).replace("__STATIC_VERSION__", version)
+    return (
+        version,
+        _asset(page.encode(), ".html"),
+        {name: _asset(body, Path(name).suffix) for name, body in files.items()},
+    )
+
+
+def asset_response(request: web.Request, asset: Asset, cache: str) -> web.Response:
+    headers = {"ETag": asset.etag, "Cache-Control": cache, "Vary": "Accept-Encoding"}
+    if asset.etag in request.headers.get("If-None-Match", ""):
+        return web.Response(status=304, headers=headers)
+    body = asset.body
+    if asset.packed is not None and "gzip" in request.headers.get("Accept-Encoding", ""):
+        body = asset.packed
+        headers["Content-Encoding"] = "gzip"
+    headers["Content-Type"] = asset.content_type
+    return web.Response(body=body, headers=headers)
+
+
 FetchFile = Callable[[str], Awaitable[bytes | None]]
 THUMB_CACHE = 256  # thumbnails kept in memory (a few KB each)
 MAX_THUMB_BYTES = 1_000_000
@@ -103,6 +182,7 @@ class MiniApp:
         self.clock = clock
         self.fetch_file = fetch_file
         self._thumbs: OrderedDict[str, bytes] = OrderedDict()
+        self.version, self.page_asset, self.assets = load_assets()
 
     # --- wiring -------------------------------------------------------------------------------
 
@@ -111,7 +191,7 @@ class MiniApp:
         app.router.add_get(path, self.page)
         if path != "/":
             app.router.add_get(path.rstrip("/"), self.to_page)
-        app.router.add_static(path + "static", STATIC, append_version=False)
+        app.router.add_get(path + "static/{name:.+}", self.static)
         api = web.Application(middlewares=[json_errors, self.auth])
         api.router.add_get("/posts", self.list_posts)
         api.router.add_patch("/posts/{id}", self.move_post)
@@ -145,10 +225,14 @@ class MiniApp:
     # --- the page -----------------------------------------------------------------------------
 
     async def page(self, request: web.Request) -> web.StreamResponse:
-        return web.FileResponse(
-            STATIC / "index.html",
-            headers={"Cache-Control": "no-cache", "Content-Type": "text/html; charset=utf-8"},
-        )
+        return asset_response(request, self.page_asset, "no-cache")
+
+    async def static(self, request: web.Request) -> web.StreamResponse:
+        asset = self.assets.get(request.match_info["name"])
+        if asset is None:
+            raise web.HTTPNotFound()
+        current = request.query.get("v") == self.version
+        return asset_response(request, asset, IMMUTABLE if current else "no-cache")
 
     async def to_page(self, request: web.Request) -> web.StreamResponse:
         raise web.HTTPPermanentRedirect(request.path + "/")
@@ -196,6 +280,7 @@ class MiniApp:
                 "timezone": self.settings.timezone.key,
                 "posts": [entry_json(e, self.settings.timezone) for e in entries],
                 "empty_slots": [{"channel": c, "at": iso(at)} for c, at in gaps],
+                "utc_offsets": utc_offsets(tz, start - timedelta(days=1), end + timedelta(days=1)),
             }
         )
 
@@ -278,9 +363,14 @@ class MiniApp:
 
     async def channels(self, request: web.Request) -> web.StreamResponse:
         infos = await self.calendar.channel_list()
+        now = datetime.fromtimestamp(self.clock(), UTC)
         return json_reply(
             {
                 "timezone": self.settings.timezone.key,
+                # free slots, best times and the pickers' "today" without the browser's Intl
+                "utc_offsets": utc_offsets(
+                    self.settings.timezone, now - timedelta(days=1), now + timedelta(days=92)
+                ),
                 "channels": [
                     {
                         "id": i.channel.chat_id,

@@ -2,7 +2,7 @@
 
 Why apart from `semantic_spam`: that module is the numpy model; this one decides when vectors are
 computed (never on the event loop), reuses the vectors of the shipped samples that come
-precomputed in `data/sample_vectors.npz` (so a start does not embed two thousand texts), and keeps
+precomputed in `data/sample_vectors.npz` (so a start does not embed four thousand texts), and keeps
 the bot working while the model trains or when there is no model at all (`probability` is then
 None and the scorer uses its other signals).
 """
@@ -66,6 +66,9 @@ def train_fusion(
         return cached
     order = np.random.default_rng(0).permutation(len(texts))
     inputs = np.zeros((len(texts), len(FUSION_INPUTS)))
+    everything = NaiveBayes()
+    for text, label in zip(texts, labels, strict=True):
+        everything.learn(text, bool(label))
     for fold in range(FOLDS):
         test = order[fold::FOLDS]
         train = np.setdiff1d(order, test)
@@ -74,12 +77,12 @@ def train_fusion(
         if start is not None:
             model.regression.coef, model.regression.intercept = start[:-1], float(start[-1])
         model.fit()
-        bayes = NaiveBayes()
-        for i in train:
-            bayes.learn(texts[i], bool(labels[i]))
-        scorer = SpamScorer(bayes)
+        held_out = NaiveBayes()
         for i in test:
-            row = scorer.fusion_inputs(features_from_text(texts[i]), model.evidence(vectors[i]))
+            held_out.learn(texts[i], bool(labels[i]))
+        scorer = SpamScorer(everything.without(held_out))
+        for i, evidence in zip(test, model.evidences(vectors[test]), strict=True):
+            row = scorer.fusion_inputs(features_from_text(texts[i]), evidence)
             inputs[i] = [row[name] for name in FUSION_INPUTS]
     fusion = fit_fusion(inputs, labels, FUSION_INPUTS)
     _FUSIONS[key] = fusion

@@ -352,3 +352,37 @@ def parse_moment(text: str, tz: ZoneInfo) -> datetime:
         return value.astimezone(UTC)
     utc = local_to_utc(value.date(), value.hour, value.minute, tz)
     return utc + timedelta(seconds=value.second)
+
+
+def utc_offsets(tz: ZoneInfo, start: datetime, end: datetime) -> dict[str, Any]:
+    """The zone's UTC offsets over [start, end) for the page: `changes` lists
+    `[utc_ms, offset_minutes]` from each change on, `until` ends the covered span (in ms).
+
+    The page turns UTC times into the zone's wall clock with these instead of asking the
+    browser's `Intl` for each one: building the first `Intl.DateTimeFormat` loads ICU's data,
+    which costs a throttled phone over 100 ms before the agenda can show. Offsets are sampled
+    daily (no zone changes its offset twice in a day) and each change is bisected to the second.
+    """
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+
+    def offset(at: datetime) -> int:
+        delta = at.astimezone(tz).utcoffset() or timedelta(0)
+        return int(delta.total_seconds() // 60)
+
+    current = offset(start)
+    changes = [[int(start.timestamp()) * 1000, current]]
+    before, step = start, timedelta(days=1)
+    while before < end:
+        after = min(before + step, end)
+        if offset(after) != current:
+            low, high = int(before.timestamp()), int(after.timestamp())
+            while high - low > 1:  # the first second with the new offset
+                middle = (low + high) // 2
+                if offset(datetime.fromtimestamp(middle, UTC)) == current:
+                    low = middle
+                else:
+                    high = middle
+            current = offset(datetime.fromtimestamp(high, UTC))
+            changes.append([high * 1000, current])
+        before = after
+    return {"until": int(end.timestamp()) * 1000, "changes": changes}

@@ -2,7 +2,7 @@
 // Times are shown in the bot's TIMEZONE (as /queue shows them); the API gets wall-clock times
 // without an offset, which the server reads in that zone with its DST checks.
 import { h, render } from 'preact';
-import { useState, useEffect, useCallback } from 'preact/hooks';
+import { useState, useEffect, useCallback, useMemo } from 'preact/hooks';
 import htm from 'htm';
 
 performance.mark('app');
@@ -81,22 +81,39 @@ async function answer(r) {
 // --- dates in the bot's zone: days are 'YYYY-MM-DD' strings ------------------------------------
 
 let TZ = 'UTC';
-let partsFormat = null;
+let partsFormat = null; // Intl, only for times outside the spans the server described
 let todayCache = { at: 0, day: '' };
-const offsets = new Map(); // the zone's UTC offset per quarter hour (DST moves on those)
+let spans = []; // the zone's offsets from the API: [{ from, until, changes: [[utc ms, minutes]] }]
+const offsets = new Map(); // Intl's answers per quarter hour (DST moves on those)
 function setZone(zone) {
+  if (zone === TZ) return;
   TZ = zone;
   todayCache = { at: 0, day: '' };
+  partsFormat = null;
+  spans = [];
   offsets.clear();
-  partsFormat = new Intl.DateTimeFormat('en-CA', {
-    timeZone: TZ, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
-  });
 }
-setZone('UTC');
+function learnOffsets(r) { // each API answer with times says how its days map to the wall clock
+  if (r.timezone) setZone(r.timezone);
+  const o = r.utc_offsets;
+  if (o && o.changes && o.changes.length) spans.unshift({ from: o.changes[0][0], until: o.until, changes: o.changes });
+  if (spans.length > 8) spans.length = 8;
+}
 function offsetAt(ms) {
+  for (const span of spans) {
+    if (ms >= span.from && ms < span.until) {
+      let minutes = span.changes[0][1];
+      for (const [at, m] of span.changes) { if (at <= ms) minutes = m; else break; }
+      return minutes * 60000;
+    }
+  }
+  // Building an Intl formatter loads ICU (over 100 ms on a slow phone): only off the first screen
   const bucket = Math.floor(ms / 900000);
   let offset = offsets.get(bucket);
   if (offset === undefined) {
+    partsFormat = partsFormat || new Intl.DateTimeFormat('en-CA', {
+      timeZone: TZ, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
+    });
     const p = {};
     for (const part of partsFormat.formatToParts(new Date(bucket * 900000))) p[part.type] = part.value;
     offset = Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute) - bucket * 900000;
@@ -122,30 +139,35 @@ const addMonths = (day, n) => {
   d.setUTCMonth(d.getUTCMonth() + n);
   return d.toISOString().slice(0, 10);
 };
-const formats = {};
-function fmtDay(day, opts) { // Intl formatters are costly to build on a phone: one per style
-  const key = JSON.stringify(opts);
-  formats[key] = formats[key] || new Intl.DateTimeFormat(LANG, { timeZone: 'UTC', ...opts });
-  return formats[key].format(new Date(utcOf(day)));
+// Day and month names come with the language's strings (as Intl would write them): no Intl, and
+// so no ICU loading, before the first screen
+function fmtDay(day, style) {
+  const [y, m, d] = day.split('-').map(Number);
+  const names = (key) => t(key).split(',');
+  if (style === 'weekday') return names('weekdays')[weekday(day)];
+  const month = names(style === 'month_year' ? 'months_long' : 'months')[m - 1];
+  return t(style, { day: d, month, year: y, weekday: style === 'day_title' ? names('weekdays')[weekday(day)] : '' });
 }
 function today() {
   if (Date.now() - todayCache.at > 30000 || !todayCache.day) todayCache = { at: Date.now(), day: local(new Date().toISOString()).day };
   return todayCache.day;
 }
 function dayTitle(day) {
-  const base = fmtDay(day, { weekday: 'short', day: 'numeric', month: 'short' });
+  const base = fmtDay(day, 'day_title');
   if (day === today()) return `${t('today')} · ${base}`;
   if (day === addDays(today(), 1)) return `${t('tomorrow')} · ${base}`;
   return base;
 }
-const when = (iso) => { const l = local(iso); return t('at_time', { day: fmtDay(l.day, { day: 'numeric', month: 'short' }), time: l.time }); };
+const when = (iso) => { const l = local(iso); return t('at_time', { day: fmtDay(l.day, 'day_month'), time: l.time }); };
 const placed = (post) => post.published_at || post.due_at;
 const isOpen = (post) => ['queued', 'failed', 'held'].includes(post.status);
 
 // --- views ------------------------------------------------------------------------------------
 
+const AGENDA_DAYS = 14; // the server's default range for /posts
+
 function range(view, anchor) {
-  if (view === 'agenda') return [today(), addDays(today(), 14)];
+  if (view === 'agenda') return [today(), addDays(today(), AGENDA_DAYS)];
   if (view === 'week') { const start = addDays(anchor, -weekday(anchor)); return [start, addDays(start, 7)]; }
   const first = monthStart(anchor);
   const start = addDays(first, -weekday(first));
@@ -157,7 +179,7 @@ function byDay(data) {
   const add = (day, entry) => { (days[day] = days[day] || []).push(entry); };
   for (const post of data.posts) { const l = local(placed(post)); add(l.day, { kind: 'post', time: l.time, post }); }
   for (const slot of data.empty_slots) { const l = local(slot.at); add(l.day, { kind: 'slot', time: l.time, slot }); }
-  for (const list of Object.values(days)) list.sort((a, b) => a.time.localeCompare(b.time) || (a.kind === 'slot') - (b.kind === 'slot'));
+  for (const list of Object.values(days)) list.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : (a.kind === 'slot') - (b.kind === 'slot')));
   return days;
 }
 
@@ -191,7 +213,7 @@ function PostItem({ entry, channels, onOpen }) {
     ${post.preview && post.preview.thumb && html`<${Thumb} post=${post} />`}
     <span class="body">
       <div class="ch">#${post.id} · ${channels[post.channel] || post.channel_title}</div>
-      <div class="pv">${previewText(post)}</div>
+      <div class="pv" elementtiming="post">${previewText(post)}</div>
       ${stats && html`<div class="st">${stats}</div>`}
     </span>
     <span class=${`badge ${post.status}`}>${t(post.status)}</span>
@@ -229,15 +251,23 @@ function Cell({ day, days, selected, outside, label, onPick }) {
   </button>`;
 }
 
+const FIRST_SCREEN = 10; // entries a phone shows at once: the first frame renders only these
+
 function Calendar({ view, anchor, setAnchor, days, channels, onOpen }) {
-  const [shown, setShown] = useState(2);
-  useEffect(() => { // the first screen at once, the other days right after it is painted
-    if (view === 'agenda' && shown < 14) requestAnimationFrame(() => setTimeout(() => setShown(14), 0));
-  }, [view, shown]);
+  const [whole, setWhole] = useState(false);
+  useEffect(() => { // the first screen at once, everything below it right after it is painted
+    if (view === 'agenda' && !whole) requestAnimationFrame(() => setTimeout(() => setWhole(true), 0));
+  }, [view, whole]);
   if (view === 'agenda') {
     const list = [];
-    for (let i = 0; i < shown; i += 1) list.push(addDays(today(), i));
-    return html`<main>${list.map((day) => html`<${Day} key=${day} day=${day} entries=${days[day]} channels=${channels} onOpen=${onOpen} />`)}</main>`;
+    let room = whole ? Infinity : FIRST_SCREEN;
+    for (let i = 0; i < AGENDA_DAYS && room > 0; i += 1) {
+      const day = addDays(today(), i);
+      const entries = days[day] || [];
+      list.push({ day, entries: entries.length > room ? entries.slice(0, room) : entries });
+      room -= Math.max(entries.length, 1);
+    }
+    return html`<main>${list.map((d) => html`<${Day} key=${d.day} day=${d.day} entries=${d.entries} channels=${channels} onOpen=${onOpen} />`)}</main>`;
   }
   const [start] = range(view, anchor);
   const cells = [];
@@ -245,9 +275,9 @@ function Calendar({ view, anchor, setAnchor, days, channels, onOpen }) {
   for (let i = 0; i < count; i += 1) cells.push(addDays(start, i));
   const step = (n) => { haptic.pick(); setAnchor(view === 'week' ? addDays(anchor, 7 * n) : addMonths(anchor, n)); };
   const title = view === 'week'
-    ? `${fmtDay(cells[0], { day: 'numeric', month: 'short' })} – ${fmtDay(cells[6], { day: 'numeric', month: 'short' })}`
-    : fmtDay(monthStart(anchor), { month: 'long', year: 'numeric' });
-  const names = cells.slice(0, 7).map((d) => fmtDay(d, { weekday: 'short' }));
+    ? `${fmtDay(cells[0], 'day_month')} – ${fmtDay(cells[6], 'day_month')}`
+    : fmtDay(monthStart(anchor), 'month_year');
+  const names = cells.slice(0, 7).map((d) => fmtDay(d, 'weekday'));
   return html`<main>
     <div class="nav"><button aria-label="previous" onClick=${() => step(-1)}>‹</button><b>${title}</b><button aria-label="next" onClick=${() => step(1)}>›</button></div>
     ${view === 'week'
@@ -353,10 +383,12 @@ function Sheet({ post, channel, channels, onClose, act }) {
 
 function App() {
   const [ready, setReady] = useState(false);
+  const [labels, setLabels] = useState(false); // the strings: the header can show before the data
+  const [slow, setSlow] = useState(false); // no 'Loading' flash when the data comes quickly
   const [fatal, setFatal] = useState(null);
   const [channels, setChannels] = useState([]);
   const [view, setView] = useState('agenda');
-  const [anchor, setAnchor] = useState(today());
+  const [anchor, setAnchor] = useState(null); // the week's or month's day, set on switching
   const [filter, setFilter] = useState('');
   const [data, setData] = useState(null);
   const [sheet, setSheet] = useState(null);
@@ -369,28 +401,34 @@ function App() {
     else setToast({ text: t(err.code === 'stale' || err.code === 'past' || err.code === 'gone' ? err.code : 'error', { error: err.message }) });
   }, []);
 
-  const useChannels = (r) => { setZone(r.timezone); setChannels(r.channels); };
+  const useChannels = (r) => { learnOffsets(r); setChannels(r.channels); };
   const loadChannels = () => api('GET', '/channels').then(useChannels);
   const load = useCallback(async () => {
     const [from, to] = range(view, anchor);
     const query = new URLSearchParams({ from: `${from}T00:00`, to: `${to}T00:00` });
     if (filter) query.set('channel', filter);
     try {
-      setData(await api('GET', `/posts?${query}`));
+      const r = await api('GET', `/posts?${query}`);
+      learnOffsets(r);
+      setData(r);
     } catch (err) { fail(err); }
   }, [view, anchor, filter]);
   const [first, setFirst] = useState(true);
 
   useEffect(() => {
+    // The header is laid out while the data is on its way: the first text layout also loads the
+    // fonts, which would otherwise add its time after the data arrives.
+    BOOT.strings.finally(() => setLabels(true));
     Promise.allSettled([BOOT.strings, BOOT.channels.then(useChannels), BOOT.agenda]).then(([, channelsLoaded, posts]) => {
       performance.mark('data');
       document.documentElement.lang = LANG;
       document.title = `Steward · ${t('title')}`;
       if (channelsLoaded.status === 'rejected') fail(channelsLoaded.reason);
-      else if (posts.status === 'fulfilled') setData(posts.value);
+      else if (posts.status === 'fulfilled') { learnOffsets(posts.value); setData(posts.value); }
       setReady(true);
     });
   }, []);
+  useEffect(() => { const timer = setTimeout(() => setSlow(true), 400); return () => clearTimeout(timer); }, []);
   useEffect(() => {
     if (!ready || fatal) return;
     if (first) { setFirst(false); if (data) return; }
@@ -447,26 +485,26 @@ function App() {
     await load();
   };
 
+  const days = useMemo(() => (data ? byDay(data) : {}), [data]);
   if (fatal) return html`<div class="note" data-fatal="yes">${fatal}</div>`;
-  if (!ready) return html`<div class="note">${t('loading')}</div>`;
+  if (!labels) return html`<div class="boot" aria-busy="true"><header><div class="bar"><h1>📅</h1></div><div class="tabs"></div></header></div>`;
   const names = Object.fromEntries(channels.map((c) => [c.id, c.title]));
-  const days = data ? byDay(data) : {};
   const pickView = (v) => { haptic.pick(); setView(v); if (v !== 'agenda') setAnchor(today()); };
   return html`<div>
     <header>
       <div class="bar">
         <h1>📅 ${t('title')}</h1>
-        <select class="filter" aria-label=${t('all_channels')} value=${filter} onChange=${(e) => { haptic.pick(); setFilter(e.currentTarget.value); }}>
+        <select class="filter" aria-label=${t('all_channels')} disabled=${!ready} value=${filter} onChange=${(e) => { haptic.pick(); setFilter(e.currentTarget.value); }}>
           <option value="">${t('all_channels')}</option>
           ${channels.map((c) => html`<option value=${String(c.id)}>${c.title}</option>`)}
         </select>
       </div>
       <div class="tabs" role="tablist">
-        ${['agenda', 'week', 'month'].map((v) => html`<button role="tab" data-view=${v} aria-pressed=${String(view === v)} onClick=${() => pickView(v)}>${t(v)}</button>`)}
+        ${['agenda', 'week', 'month'].map((v) => html`<button role="tab" data-view=${v} disabled=${!ready} aria-pressed=${String(view === v)} onClick=${() => pickView(v)}>${t(v)}</button>`)}
       </div>
     </header>
     ${data ? html`<${Calendar} view=${view} anchor=${anchor} setAnchor=${setAnchor} days=${days} channels=${names} onOpen=${setSheet} />`
-      : html`<div class="note">${t('loading')}</div>`}
+      : slow && html`<div class="note" aria-busy="true">${t('loading')}</div>`}
     ${sheet && html`<${Sheet} key=${sheet.id} post=${sheet} channel=${channels.find((c) => c.id === sheet.channel)} channels=${names} onClose=${() => setSheet(null)} act=${act} />`}
     ${toast && html`<div class="toast" role="status"><span>${toast.text}</span>${toast.undo && html`<button data-action="undo" onClick=${() => undo(toast.undo)}>${t('undo')}</button>`}</div>`}
   </div>`;
@@ -476,7 +514,7 @@ function App() {
 // server's default range for /posts is the agenda.
 const early = window.__boot && window.__boot.lang === LANG ? window.__boot : null; // see index.html
 const BOOT = {
-  strings: (early ? early.strings : fetch(`static/i18n/${LANG}.json`)).then((r) => r.json()).then((s) => { STRINGS = s; }),
+  strings: (early ? early.strings : fetch(`static/i18n/${LANG}.json${new URL(import.meta.url).search}`)).then((r) => r.json()).then((s) => { STRINGS = s; }),
   channels: early ? early.channels.then(answer) : api('GET', '/channels'),
   agenda: early ? early.agenda.then(answer) : api('GET', '/posts'),
 };
