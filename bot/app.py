@@ -158,7 +158,7 @@ class Steward:
             session=session,
             default=DefaultBotProperties(parse_mode=ParseMode.HTML),
         )
-        self.db = Database(settings.database_path)
+        self.db = Database(settings.database)
         self.jobs = JobClaims(LeaseRepository(self.db), self.cluster.worker_id)
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.i18n = create_i18n(settings.default_language)
@@ -630,6 +630,8 @@ class Steward:
         runner: web.AppRunner | None = None
         try:
             await self.cluster.start()
+            if not self.settings.webhook_url:
+                await self.db.claim_polling()  # PostgreSQL: one polling process per database
             if self.settings.webhook_url or self.settings.miniapp_url:
                 runner = await self._start_web_server()
             if self.settings.webhook_url:

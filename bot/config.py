@@ -20,8 +20,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from aiogram.utils.token import TokenValidationError, validate_token
 from dotenv import dotenv_values
 
+from storage.database import sqlite_path
+
 SUPPORTED_LANGUAGES = ("en", "ru", "nl")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+DEFAULT_DATABASE_PATH = Path("data/steward.sqlite3")
 _WEBHOOK_SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
@@ -37,7 +40,9 @@ class SettingsError(Exception):
 class Settings:
     bot_token: str = field(repr=False)
     telegram_api_url: str = "https://api.telegram.org"
-    database_path: Path = Path("data/steward.sqlite3")
+    database_path: Path = DEFAULT_DATABASE_PATH
+    # sqlite:///path (derived from DATABASE_PATH when unset) or postgresql://user:pass@host/db
+    database_url: str | None = field(default=None, repr=False)
     manager_ids: frozenset[int] = frozenset()
     timezone: ZoneInfo = ZoneInfo("UTC")
     languages: tuple[str, ...] = SUPPORTED_LANGUAGES
@@ -60,6 +65,11 @@ class Settings:
     embeddings_url: str | None = None  # an OpenAI-compatible embeddings server instead
     # REDIS_URL: what several webhook workers share (see bot/cluster); None = one process
     redis_url: str | None = field(default=None, repr=False)
+
+    @property
+    def database(self) -> str:
+        """What `storage.database.Database` opens: DATABASE_URL, else the DATABASE_PATH file."""
+        return self.database_url or f"sqlite:///{self.database_path}"
 
     @property
     def default_language(self) -> str:
@@ -112,6 +122,25 @@ def _parse_url(raw: str) -> str:
     if parts.scheme not in {"http", "https"} or not parts.netloc:
         raise ValueError("must be an http(s) URL such as https://api.telegram.org")
     return raw.rstrip("/")
+
+
+def _parse_database_url(raw: str) -> str:
+    if raw.startswith("sqlite:///") and len(raw) > len("sqlite:///"):
+        return raw
+    if raw.startswith(("postgresql://", "postgres://")):
+        parts = urlsplit(raw)
+        try:
+            parts.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError:
+            raise ValueError("has a port that is not a number") from None
+        if not parts.hostname and "host=" not in parts.query:
+            raise ValueError("needs a host: postgresql://user:password@host:5432/steward")
+        if parts.path.strip("/") == "":
+            raise ValueError("needs a database name: postgresql://user:password@host:5432/steward")
+        return raw
+    raise ValueError(
+        "must be sqlite:///path/to/file.sqlite3 or postgresql://user:password@host:5432/steward"
+    )
 
 
 def _parse_chat_id(raw: str) -> int:
@@ -263,6 +292,24 @@ def read_environment(env_file: str | os.PathLike[str] | None, environ: Mapping[s
     return values
 
 
+def database_setting(
+    env_file: str | os.PathLike[str] | None = ".env", environ: Mapping[str, str] | None = None
+) -> str:
+    """Only the database (DATABASE_URL, else DATABASE_PATH), for commands such as copy-db that
+    need no token."""
+    raw = read_environment(env_file, os.environ if environ is None else environ)
+    problems = []
+    url = raw.get("DATABASE_URL", "").strip()
+    if url:
+        try:
+            return _parse_database_url(url)
+        except ValueError as exc:
+            problems.append(f"DATABASE_URL {exc}.")
+            raise SettingsError(problems) from None
+    path = raw.get("DATABASE_PATH", "").strip()
+    return f"sqlite:///{Path(path).expanduser() if path else DEFAULT_DATABASE_PATH}"
+
+
 def load_settings(
     env_file: str | os.PathLike[str] | None = ".env",
     environ: Mapping[str, str] | None = None,
@@ -291,6 +338,17 @@ def load_settings(
         take("BOT_TOKEN", "bot_token", _parse_token)
     take("TELEGRAM_API_URL", "telegram_api_url", _parse_url)
     take("DATABASE_PATH", "database_path", lambda v: Path(v).expanduser())
+    take("DATABASE_URL", "database_url", _parse_database_url)
+    if parsed.get("database_url", "").startswith("sqlite:///"):
+        # one SQLite file whichever key named it; DATABASE_PATH stays its plain path
+        url_path = sqlite_path(parsed["database_url"])
+        if "database_path" in parsed and parsed["database_path"] != url_path:
+            problems.append(
+                "DATABASE_URL and DATABASE_PATH name different SQLite files; keep only one."
+            )
+        parsed["database_path"] = url_path
+    elif "database_url" not in parsed:
+        parsed["database_url"] = f"sqlite:///{parsed.get('database_path', DEFAULT_DATABASE_PATH)}"
     take("MANAGER_IDS", "manager_ids", _parse_manager_ids)
     take("TIMEZONE", "timezone", _parse_timezone)
     take("LANGUAGES", "languages", _parse_languages)

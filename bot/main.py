@@ -1,8 +1,9 @@
-"""Entry point: `python -m bot [--env-file PATH]`.
+"""Entry point: `python -m bot [--env-file PATH]`, and `python -m bot copy-db --to URL`.
 
 Exit codes: 0 after a clean stop (SIGINT/SIGTERM), 2 for a configuration problem (one line per
 bad key on stderr), 3 when the database is held by another process (or, with REDIS_URL,
-another worker already long-polls the bot).
+another worker already long-polls the bot; or, for copy-db, the target is not empty); copy-db
+exits 1 when a table's row counts differ.
 """
 
 from __future__ import annotations
@@ -20,9 +21,16 @@ from redis.exceptions import RedisError
 from bot import __version__
 from bot.app import Steward
 from bot.cluster import AnotherPollerError
-from bot.config import Settings, SettingsError, load_settings
+from bot.config import Settings, SettingsError, database_setting, load_settings
 from bot.miniapp.auth import sign_init_data
-from storage.database import DatabaseLockedError, MigrationError
+from storage.copy import CopyRefused, TableCount, copy_database
+from storage.database import (
+    Database,
+    DatabaseLockedError,
+    MigrationError,
+    describe_target,
+    is_postgres_url,
+)
 
 EXIT_CONFIG = 2
 EXIT_DATABASE = 3
@@ -67,6 +75,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     url.add_argument("--user-id", type=int, required=True, help="a manager's Telegram user id")
     url.add_argument("--language", default="en", help="the language_code to sign (en, ru, nl)")
     url.add_argument("--env-file", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    copy = commands.add_parser(
+        "copy-db",
+        help="copy the database into an empty PostgreSQL database",
+        description="Copy every row of the current database (DATABASE_URL, else DATABASE_PATH) "
+        "into an empty PostgreSQL database, then print the row count of every table on both "
+        "sides. Stop the bot first. Exit code 0 only when every count matches.",
+    )
+    copy.add_argument(
+        "--to", required=True, metavar="DATABASE_URL", help="postgresql://user:pass@host:port/db"
+    )
+    copy.add_argument("--env-file", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -86,8 +105,72 @@ def miniapp_url(settings: Settings, user_id: int, language: str) -> str:
     return f"http://{host}:{settings.webhook_port}{settings.miniapp_path or '/app/'}#{fragment}"
 
 
+def copy_db(source_url: str, target_url: str) -> int:
+    logging.basicConfig(level="WARNING", format="%(levelname)s %(name)s: %(message)s")
+    return asyncio.run(copy_db_async(source_url, target_url))
+
+
+async def copy_db_async(source_url: str, target_url: str) -> int:
+    """`python -m bot copy-db --to URL`: 0 when every table's count matches, 1 when one does
+    not, 3 when the copy was refused or a database could not be opened."""
+    if not is_postgres_url(target_url):
+        print(
+            "steward: copy-db copies into PostgreSQL: --to postgresql://user:pass@host:5432/db",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    if describe_target(source_url) == describe_target(target_url):
+        print("steward: copy-db: the source and the target are the same database", file=sys.stderr)
+        return EXIT_CONFIG
+
+    async def run() -> list[TableCount]:
+        source = Database(source_url)
+        target = Database(target_url)
+        await source.open()
+        try:
+            return await copy_database(source, target)
+        finally:
+            await target.close()
+            await source.close()
+
+    print(f"copying {describe_target(source_url)} -> {describe_target(target_url)}")
+    try:
+        counts = await run()
+    except (DatabaseLockedError, MigrationError, CopyRefused) as exc:
+        print(f"steward: {exc}", file=sys.stderr)
+        return EXIT_DATABASE
+    except (OSError, ConnectionError) as exc:
+        print(f"steward: cannot reach the database: {exc}", file=sys.stderr)
+        return EXIT_DATABASE
+    except Exception as exc:  # asyncpg's errors (authentication, unknown database, …)
+        if type(exc).__module__.startswith("asyncpg"):
+            print(f"steward: PostgreSQL refused: {exc}", file=sys.stderr)
+            return EXIT_DATABASE
+        raise
+    width = max(len(c.table) for c in counts)
+    print(f"{'table':<{width}}  {'source':>9}  {'target':>9}")
+    for c in counts:
+        mark = "" if c.matches else "  MISMATCH"
+        print(f"{c.table:<{width}}  {c.source:>9}  {c.target:>9}{mark}")
+    differing = [c.table for c in counts if not c.matches]
+    rows = sum(c.source for c in counts)
+    if differing:
+        print(f"counts differ in {len(differing)} tables: {', '.join(differing)}")
+        return 1
+    print(f"every count matches: {len(counts)} tables, {rows} rows")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.command == "copy-db":
+        try:
+            source = database_setting(args.env_file)
+        except SettingsError as exc:
+            for problem in exc.problems:
+                print(f"steward: {problem}", file=sys.stderr)
+            return EXIT_CONFIG
+        return copy_db(source, args.to)
     try:
         settings = load_settings(args.env_file)
     except SettingsError as exc:

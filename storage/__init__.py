@@ -1,4 +1,5 @@
-"""Persistence: the aiosqlite database, numbered migrations and one repository per table group."""
+"""Persistence: the database (SQLite or PostgreSQL), numbered migrations and one repository per
+table group."""
 
 from storage.database import Database, DatabaseLockedError, MigrationError
 

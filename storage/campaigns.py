@@ -48,7 +48,7 @@ class CampaignRepository:
         created_by: int | None,
         created_at: int,
     ) -> int:
-        cursor = await self.db.execute(
+        return await self.db.insert(
             "INSERT INTO campaigns(chat_id, name, invite_link, cost, currency, expire_date, "
             "member_limit, creates_join_request, created_by, created_at) "
             "VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -65,7 +65,6 @@ class CampaignRepository:
                 created_at,
             ),
         )
-        return int(cursor.lastrowid)
 
     async def get(self, campaign_id: int) -> Campaign | None:
         row = await self.db.fetchone("SELECT * FROM campaigns WHERE id=?", (campaign_id,))
@@ -116,7 +115,7 @@ class CampaignRepository:
             )
             await conn.execute(
                 "INSERT INTO campaign_daily(chat_id, campaign_id, day, joins) VALUES (?,?,?,1) "
-                "ON CONFLICT(chat_id, day, campaign_id) DO UPDATE SET joins=joins+1",
+                "ON CONFLICT(chat_id, day, campaign_id) DO UPDATE SET joins=campaign_daily.joins+1",
                 (chat_id, campaign_id or 0, joined_day),
             )
             await conn.execute(
@@ -158,8 +157,9 @@ class CampaignRepository:
             await conn.execute(
                 "INSERT INTO campaign_daily(chat_id, campaign_id, day, joins, left_1d, left_7d, "
                 "left_total) SELECT chat_id, COALESCE(campaign_id, 0), joined_day, COUNT(*), "
-                "SUM(left_1d), SUM(left_7d), SUM(left_at IS NOT NULL) FROM campaign_joins "
-                "WHERE chat_id=? GROUP BY COALESCE(campaign_id, 0), joined_day",
+                "SUM(left_1d), SUM(left_7d), SUM(CASE WHEN left_at IS NOT NULL THEN 1 ELSE 0 END) "
+                "FROM campaign_joins "
+                "WHERE chat_id=? GROUP BY chat_id, COALESCE(campaign_id, 0), joined_day",
                 (chat_id,),
             )
 

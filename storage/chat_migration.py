@@ -15,9 +15,7 @@ import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-import aiosqlite
-
-from storage.database import Database
+from storage.database import Connection, Database
 
 
 class Move(StrEnum):
@@ -119,11 +117,10 @@ class ChatMigrationRepository:
         message, a late update) finds nothing left and changes nothing."""
         async with self.db.transaction() as conn:
             cursor = await conn.execute(
-                "INSERT OR IGNORE INTO chat_migrations VALUES (?,?,?)", (old, new, now)
+                "INSERT INTO chat_migrations VALUES (?,?,?) ON CONFLICT DO NOTHING", (old, new, now)
             )
             result = MoveResult(old, new, first=cursor.rowcount == 1)
-            async with conn.execute("SELECT name FROM sqlite_master WHERE type='table'") as rows:
-                tables = {r[0] for r in await rows.fetchall()}
+            tables = set(await conn.tables())
             await self._collect(conn, old, result)
             await self._fix_messages(conn, old, result)
             # the new chat's row may exist already (its first message was seen): it keeps what
@@ -146,17 +143,17 @@ class ChatMigrationRepository:
             )
         return result
 
-    async def _collect(self, conn: aiosqlite.Connection, old: int, result: MoveResult) -> None:
-        async with conn.execute(
+    async def _collect(self, conn: Connection, old: int, result: MoveResult) -> None:
+        rows = await conn.fetchall(
             "SELECT id FROM giveaways WHERE chat_id=? AND status='open'", (old,)
-        ) as cursor:
-            result.open_giveaways = [int(r[0]) for r in await cursor.fetchall()]
-        async with conn.execute(
+        )
+        result.open_giveaways = [int(r[0]) for r in rows]
+        rows = await conn.fetchall(
             "SELECT user_id, deadline FROM captcha_pending WHERE chat_id=?", (old,)
-        ) as cursor:
-            result.captchas = [(int(r[0]), int(r[1])) for r in await cursor.fetchall()]
+        )
+        result.captchas = [(int(r[0]), int(r[1])) for r in rows]
 
-    async def _fix_messages(self, conn: aiosqlite.Connection, old: int, result: MoveResult) -> None:
+    async def _fix_messages(self, conn: Connection, old: int, result: MoveResult) -> None:
         """Message ids of the old chat would name unrelated messages of the new one."""
         await conn.execute(
             "UPDATE captcha_pending SET captcha_message_id=NULL, join_message_id=NULL "
@@ -176,7 +173,7 @@ class ChatMigrationRepository:
 
     async def _apply(
         self,
-        conn: aiosqlite.Connection,
+        conn: Connection,
         table: str,
         column: str,
         how: Move,
@@ -197,27 +194,30 @@ class ChatMigrationRepository:
                 f"UPDATE {table} SET {column}=? WHERE {column}=?", (new, old)
             )
             return cursor.rowcount
-        # MOVE: rows that would clash with the new chat's own (same key) stay behind and are
-        # dropped, so the new chat's row wins.
-        cursor = await conn.execute(
-            f"UPDATE OR IGNORE {table} SET {column}=? WHERE {column}=?", (new, old)
-        )
-        await conn.execute(f"DELETE FROM {table} WHERE {column}=?", (old,))
+        # MOVE: rows that would clash with the new chat's own (same key) are dropped first, so
+        # the new chat's row wins (SQLite's UPDATE OR IGNORE, which PostgreSQL lacks).
+        for key in await conn.unique_keys(table):
+            if column not in key:
+                continue
+            same = "".join(f" AND n.{k}={table}.{k}" for k in key if k != column)
+            await conn.execute(
+                f"DELETE FROM {table} WHERE {column}=? AND EXISTS "
+                f"(SELECT 1 FROM {table} AS n WHERE n.{column}=?{same})",
+                (old, new),
+            )
+        cursor = await conn.execute(f"UPDATE {table} SET {column}=? WHERE {column}=?", (new, old))
         return cursor.rowcount
 
     async def _merge_counts(
-        self, conn: aiosqlite.Connection, table: str, column: str, old: int, new: int
+        self, conn: Connection, table: str, column: str, old: int, new: int
     ) -> int:
-        async with conn.execute(f"PRAGMA table_info({table})") as cursor:
-            info = [
-                (r["name"], (r["type"] or "").upper(), r["pk"]) for r in await cursor.fetchall()
-            ]
+        info = [(c.name, c.type, c.pk) for c in await conn.columns(table)]
         names = [name for name, _type, _pk in info]
         keys = [name for name, _type, pk in info if pk]
         updates = ", ".join(
-            f"{name}={name}+excluded.{name}"
+            f"{name}={table}.{name}+excluded.{name}"
             if type_ == "INTEGER"
-            else f"{name}=COALESCE(NULLIF({name}, ''), excluded.{name})"
+            else f"{name}=COALESCE(NULLIF({table}.{name}, ''), excluded.{name})"
             for name, type_, pk in info
             if not pk
         )
@@ -231,12 +231,11 @@ class ChatMigrationRepository:
         await conn.execute(f"DELETE FROM {table} WHERE {column}=?", (old,))
         return moved
 
-    async def _move_in_json_lists(self, conn: aiosqlite.Connection, old: int, new: int) -> int:
+    async def _move_in_json_lists(self, conn: Connection, old: int, new: int) -> int:
         """Giveaway conditions name chats as strings ("@name" or an id)."""
-        async with conn.execute(
+        rows = await conn.fetchall(
             "SELECT id, require_chats FROM giveaways WHERE require_chats LIKE ?", (f"%{old}%",)
-        ) as cursor:
-            rows = await cursor.fetchall()
+        )
         changed = 0
         for row in rows:
             chats = json.loads(row["require_chats"])

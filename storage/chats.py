@@ -6,8 +6,6 @@ from dataclasses import dataclass
 
 from storage.database import Database
 
-_NOW = "strftime('%Y-%m-%dT%H:%M:%SZ','now')"
-
 
 @dataclass(frozen=True, slots=True)
 class KnownChat:
@@ -29,18 +27,20 @@ class ChatRepository:
         await self.db.execute(
             "INSERT INTO chats(chat_id, type, title, username) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(chat_id) DO UPDATE SET type=excluded.type, title=excluded.title, "
-            f"username=excluded.username, updated_at={_NOW}",
+            f"username=excluded.username, updated_at={self.db.sql.now_text}",
             (chat_id, type_, title, username),
         )
 
     async def set_bot_status(self, chat_id: int, status: str) -> None:
         await self.db.execute(
-            f"UPDATE chats SET bot_status=?, updated_at={_NOW} WHERE chat_id=?", (status, chat_id)
+            f"UPDATE chats SET bot_status=?, updated_at={self.db.sql.now_text} WHERE chat_id=?",
+            (status, chat_id),
         )
 
     async def set_language(self, chat_id: int, language: str | None) -> None:
         await self.db.execute(
-            f"UPDATE chats SET language=?, updated_at={_NOW} WHERE chat_id=?", (language, chat_id)
+            f"UPDATE chats SET language=?, updated_at={self.db.sql.now_text} WHERE chat_id=?",
+            (language, chat_id),
         )
 
     async def get(self, chat_id: int) -> KnownChat | None:
@@ -80,14 +80,14 @@ class UserRepository:
             "ON CONFLICT(user_id) DO UPDATE SET username=excluded.username, "
             "first_name=excluded.first_name, "
             "language_code=COALESCE(excluded.language_code, users.language_code), "
-            f"updated_at={_NOW}",
+            f"updated_at={self.db.sql.now_text}",
             (user_id, username, first_name, language_code),
         )
 
     async def mark_started(self, user_id: int) -> None:
         await self.db.execute(
-            f"UPDATE users SET started_bot=1, private_status='reachable', updated_at={_NOW} "
-            "WHERE user_id=?",
+            "UPDATE users SET started_bot=1, private_status='reachable', "
+            f"updated_at={self.db.sql.now_text} WHERE user_id=?",
             (user_id,),
         )
 
@@ -99,7 +99,7 @@ class UserRepository:
             "INSERT INTO users(user_id, started_bot, private_status, private_checked_at) "
             "VALUES (?,?,?,?) ON CONFLICT(user_id) DO UPDATE SET "
             "started_bot=excluded.started_bot, private_status=excluded.private_status, "
-            f"private_checked_at=excluded.private_checked_at, updated_at={_NOW}",
+            f"private_checked_at=excluded.private_checked_at, updated_at={self.db.sql.now_text}",
             (user_id, started, status, checked_at),
         )
 

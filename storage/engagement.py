@@ -62,11 +62,10 @@ class QuizRepository:
         now: int,
     ) -> int:
         async with self.db.transaction() as conn:
-            cursor = await conn.execute(
+            quiz_id = await conn.insert(
                 "INSERT INTO quizzes(owner_chat, title, created_by, created_at) VALUES (?,?,?,?)",
                 (owner_chat, title, created_by, now),
             )
-            quiz_id = int(cursor.lastrowid)
             await conn.executemany(
                 "INSERT INTO quiz_questions(quiz_id, position, text, options, correct, "
                 "explanation) VALUES (?,?,?,?,?,?)",
@@ -127,17 +126,15 @@ class QuizRepository:
     ) -> int | None:
         """A new run, or None when this chat already has one running."""
         async with self.db.transaction() as conn:
-            async with conn.execute(
+            if await conn.fetchone(
                 "SELECT 1 FROM quiz_runs WHERE chat_id=? AND status='running'", (chat_id,)
-            ) as cursor:
-                if await cursor.fetchone():
-                    return None
-            cursor = await conn.execute(
+            ):
+                return None
+            return await conn.insert(
                 "INSERT INTO quiz_runs(quiz_id, title, chat_id, started_by, started_at, "
                 "interval_seconds, next_index, next_at, thread_id) VALUES (?,?,?,?,?,?,0,?,?)",
                 (quiz_id, title, chat_id, started_by, now, interval, now, thread_id),
             )
-            return int(cursor.lastrowid)
 
     async def run(self, run_id: int) -> dict[str, Any] | None:
         row = await self.db.fetchone("SELECT * FROM quiz_runs WHERE id=?", (run_id,))
@@ -206,7 +203,7 @@ class QuizRepository:
     ) -> bool:
         """The first answer counts; a later one (revote) is ignored."""
         cursor = await self.db.execute(
-            "INSERT OR IGNORE INTO quiz_answers VALUES (?,?,?,?,?,?,?)",
+            "INSERT INTO quiz_answers VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
             (poll_id, run_id, user_id, user_name, option, int(correct), latency),
         )
         return cursor.rowcount == 1
@@ -215,7 +212,7 @@ class QuizRepository:
         """Ranking of one run: most correct answers first, then the least time on them."""
         rows = await self.db.fetchall(
             "SELECT user_id, MAX(user_name) AS name, SUM(correct) AS correct, "
-            "COUNT(*) AS answered, SUM(CASE WHEN correct THEN latency ELSE 0 END) AS seconds "
+            "COUNT(*) AS answered, SUM(CASE WHEN correct<>0 THEN latency ELSE 0 END) AS seconds "
             "FROM quiz_answers WHERE run_id=? GROUP BY user_id "
             "ORDER BY correct DESC, seconds ASC, user_id ASC",
             (run_id,),
@@ -226,7 +223,7 @@ class QuizRepository:
         rows = await self.db.fetchall(
             "SELECT a.user_id, MAX(a.user_name) AS name, SUM(a.correct) AS correct, "
             "COUNT(DISTINCT a.run_id) AS quizzes, "
-            "SUM(CASE WHEN a.correct THEN a.latency ELSE 0 END) AS seconds "
+            "SUM(CASE WHEN a.correct<>0 THEN a.latency ELSE 0 END) AS seconds "
             "FROM quiz_answers a JOIN quiz_runs r ON r.id=a.run_id WHERE r.chat_id=? "
             "GROUP BY a.user_id ORDER BY correct DESC, seconds ASC, a.user_id ASC LIMIT ?",
             (chat_id, limit),
@@ -241,11 +238,10 @@ class GiveawayRepository:
     async def create(self, **values: Any) -> int:
         values["require_chats"] = json.dumps(values.get("require_chats", []))
         columns = ", ".join(values)
-        cursor = await self.db.execute(
+        return await self.db.insert(
             f"INSERT INTO giveaways({columns}) VALUES ({', '.join('?' for _ in values)})",
             tuple(values.values()),
         )
-        return int(cursor.lastrowid)
 
     async def set_message(self, giveaway_id: int, message_id: int) -> None:
         await self.db.execute(
@@ -264,7 +260,7 @@ class GiveawayRepository:
 
     async def add_entry(self, giveaway_id: int, user_id: int, name: str, now: int) -> bool:
         cursor = await self.db.execute(
-            "INSERT OR IGNORE INTO giveaway_entries VALUES (?,?,?,?)",
+            "INSERT INTO giveaway_entries VALUES (?,?,?,?) ON CONFLICT DO NOTHING",
             (giveaway_id, user_id, name, now),
         )
         return cursor.rowcount == 1
@@ -324,7 +320,9 @@ class GiveawayRepository:
         rank: int,
     ) -> None:
         await self.db.execute(
-            "INSERT OR REPLACE INTO giveaway_results VALUES (?,?,?,?,?,?)",
+            "INSERT INTO giveaway_results VALUES (?,?,?,?,?,?) "
+            "ON CONFLICT(giveaway_id, user_id) DO UPDATE SET outcome=excluded.outcome, "
+            "reason=excluded.reason, round=excluded.round, rank=excluded.rank",
             (giveaway_id, user_id, outcome, reason, round_, rank),
         )
 

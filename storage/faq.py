@@ -53,12 +53,11 @@ class FaqRepository:
         now: int,
     ) -> int:
         async with self.db.transaction() as tx:
-            cursor = await tx.execute(
+            entry_id = await tx.insert(
                 "INSERT INTO faq_entries(chat_id, language, created_by, created_at, updated_at) "
                 "VALUES (?,?,?,?,?)",
                 (chat_id, language, created_by, now, now),
             )
-            entry_id = int(cursor.lastrowid)
             await tx.executemany(
                 "INSERT INTO faq_phrasings(entry_id, language, text) VALUES (?,?,?)",
                 [(entry_id, lang, text) for lang, text in phrasings],
@@ -120,9 +119,9 @@ class FaqRepository:
 
     async def set_deleted(self, entry_id: int, deleted_at: int | None) -> bool:
         """Soft delete (or undo it with None)."""
+        still = "deleted_at IS NULL" if deleted_at is not None else "deleted_at IS NOT NULL"
         cursor = await self.db.execute(
-            "UPDATE faq_entries SET deleted_at=? WHERE id=? AND (deleted_at IS NULL) = ?",
-            (deleted_at, entry_id, int(deleted_at is not None)),
+            f"UPDATE faq_entries SET deleted_at=? WHERE id=? AND {still}", (deleted_at, entry_id)
         )
         return cursor.rowcount == 1
 
@@ -170,12 +169,9 @@ class FaqRepository:
     async def vote(self, entry_id: int, user_id: int, vote: int) -> bool:
         """One vote per member; changing it moves the counters. False if nothing changed."""
         async with self.db.transaction() as tx:
-            row = await (
-                await tx.execute(
-                    "SELECT vote FROM faq_votes WHERE entry_id=? AND user_id=?",
-                    (entry_id, user_id),
-                )
-            ).fetchone()
+            row = await tx.fetchone(
+                "SELECT vote FROM faq_votes WHERE entry_id=? AND user_id=?", (entry_id, user_id)
+            )
             previous = row[0] if row else 0
             if previous == vote:
                 return False
@@ -286,7 +282,7 @@ class SupportRepository:
         now: int,
         thread_id: int | None = None,
     ) -> int:
-        cursor = await self.db.execute(
+        return await self.db.insert(
             "INSERT INTO support_tickets(member_id, member_name, language, chat_id, "
             "question_message_id, question, support_chat_id, created_at, thread_id) "
             "VALUES (?,?,?,?,?,?,?,?,?)",
@@ -302,7 +298,6 @@ class SupportRepository:
                 thread_id,
             ),
         )
-        return int(cursor.lastrowid)
 
     async def set_relay_message(self, ticket_id: int, message_id: int) -> None:
         await self.db.execute(
@@ -351,7 +346,9 @@ class SupportRepository:
 
     async def block(self, user_id: int, by: int | None, now: int) -> None:
         await self.db.execute(
-            "INSERT OR REPLACE INTO support_blocks VALUES (?,?,?)", (user_id, by, now)
+            "INSERT INTO support_blocks VALUES (?,?,?) ON CONFLICT(user_id) "
+            "DO UPDATE SET blocked_by=excluded.blocked_by, blocked_at=excluded.blocked_at",
+            (user_id, by, now),
         )
 
     async def unblock(self, user_id: int) -> bool:
@@ -381,8 +378,9 @@ class FaqVectorRepository:
             return
         async with self.db.transaction() as tx:
             await tx.executemany(
-                "INSERT OR REPLACE INTO faq_vectors(model, kind, text_hash, dim, vector) "
-                "VALUES (?,?,?,?,?)",
+                "INSERT INTO faq_vectors(model, kind, text_hash, dim, vector) VALUES (?,?,?,?,?) "
+                "ON CONFLICT(model, kind, text_hash) "
+                "DO UPDATE SET dim=excluded.dim, vector=excluded.vector",
                 [(model, kind, digest, dim, blob) for kind, digest, blob in rows],
             )
 

@@ -116,7 +116,7 @@ class ModerationRepository:
         await self.db.execute(
             f"INSERT INTO chat_settings(chat_id, {columns}) VALUES (?, {placeholders}) "
             f"ON CONFLICT(chat_id) DO UPDATE SET {updates}, "
-            "updated_at=strftime('%Y-%m-%dT%H:%M:%SZ','now')",
+            f"updated_at={self.db.sql.now_text}",
             (chat_id, *values.values()),
         )
         self._settings.invalidate(chat_id)
@@ -133,12 +133,11 @@ class ModerationRepository:
         now: int,
         expires_at: int,
     ) -> int:
-        cursor = await self.db.execute(
+        return await self.db.insert(
             "INSERT INTO warns(chat_id, user_id, actor_id, reason, created_at, expires_at) "
             "VALUES (?,?,?,?,?,?)",
             (chat_id, user_id, actor_id, reason, now, expires_at),
         )
-        return int(cursor.lastrowid)
 
     async def active_warns(self, chat_id: int, user_id: int, now: int) -> list[dict[str, Any]]:
         rows = await self.db.fetchall(
@@ -175,8 +174,8 @@ class ModerationRepository:
 
     async def approve(self, chat_id: int, user_id: int, actor_id: int | None, now: int) -> bool:
         cursor = await self.db.execute(
-            "INSERT OR IGNORE INTO approvals(chat_id, user_id, actor_id, created_at) "
-            "VALUES (?,?,?,?)",
+            "INSERT INTO approvals(chat_id, user_id, actor_id, created_at) "
+            "VALUES (?,?,?,?) ON CONFLICT DO NOTHING",
             (chat_id, user_id, actor_id, now),
         )
         return cursor.rowcount > 0
@@ -197,8 +196,8 @@ class ModerationRepository:
         self, chat_id: int, pattern: str, is_regex: bool, actor_id: int | None, now: int
     ) -> bool:
         cursor = await self.db.execute(
-            "INSERT OR IGNORE INTO filters(chat_id, pattern, is_regex, actor_id, created_at) "
-            "VALUES (?,?,?,?,?)",
+            "INSERT INTO filters(chat_id, pattern, is_regex, actor_id, created_at) "
+            "VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
             (chat_id, pattern, int(is_regex), actor_id, now),
         )
         return cursor.rowcount > 0
@@ -228,7 +227,8 @@ class ModerationRepository:
     async def count_clean_message(self, chat_id: int, user_id: int) -> None:
         await self.db.execute(
             "INSERT INTO member_activity(chat_id, user_id, clean_messages) VALUES (?,?,1) "
-            "ON CONFLICT(chat_id, user_id) DO UPDATE SET clean_messages=clean_messages+1",
+            "ON CONFLICT(chat_id, user_id) DO UPDATE SET "
+            "clean_messages=member_activity.clean_messages+1",
             (chat_id, user_id),
         )
 
@@ -248,10 +248,9 @@ class ModerationRepository:
             values["details"] = json.dumps(values["details"], ensure_ascii=False)
         columns = ", ".join(values)
         placeholders = ", ".join("?" for _ in values)
-        cursor = await self.db.execute(
+        return await self.db.insert(
             f"INSERT INTO mod_actions({columns}) VALUES ({placeholders})", tuple(values.values())
         )
-        return int(cursor.lastrowid)
 
     async def set_log_message(self, action_id: int, log_chat_id: int, message_id: int) -> None:
         await self.db.execute(
@@ -310,7 +309,9 @@ class ModerationRepository:
         deadline: int,
     ) -> None:
         await self.db.execute(
-            "INSERT OR REPLACE INTO captcha_pending VALUES (?,?,?,?,?)",
+            "INSERT INTO captcha_pending VALUES (?,?,?,?,?) ON CONFLICT(chat_id, user_id) "
+            "DO UPDATE SET captcha_message_id=excluded.captcha_message_id, "
+            "join_message_id=excluded.join_message_id, deadline=excluded.deadline",
             (chat_id, user_id, captcha_message_id, join_message_id, deadline),
         )
 

@@ -75,7 +75,7 @@ class OutboxRepository:
         payload: dict[str, Any] | None = None,
         priority: int = 0,
     ) -> int:
-        cursor = await self.db.execute(
+        return await self.db.insert(
             "INSERT INTO log_outbox(chat_id, kind, action_id, payload, priority, created_at) "
             "VALUES (?,?,?,?,?,?)",
             (
@@ -87,7 +87,6 @@ class OutboxRepository:
                 now,
             ),
         )
-        return int(cursor.lastrowid)
 
     async def heads(self) -> list[OutboxEntry]:
         """The next entry of every log chat that has one: within a chat, higher priority first,
@@ -143,7 +142,8 @@ class OutboxRepository:
         """Back to pending after a failure that is worth another try; an entry an earlier run
         may have posted keeps saying so."""
         await self.db.execute(
-            "UPDATE log_outbox SET state=?, error=?, maybe_sent=MAX(maybe_sent, ?) WHERE id=?",
+            "UPDATE log_outbox SET state=?, error=?, "
+            f"maybe_sent={self.db.sql.greatest.format('maybe_sent', '?')} WHERE id=?",
             (OutboxState.PENDING.value, error[:500], int(maybe_sent), entry_id),
         )
 

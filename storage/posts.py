@@ -67,7 +67,7 @@ class PostRepository:
         recurrence: str | None = None,
         summary: dict[str, Any] | None = None,
     ) -> int:
-        cursor = await self.db.execute(
+        return await self.db.insert(
             "INSERT INTO posts(channel_id, source_chat_id, source_message_ids, due_at, "
             "created_by, created_at, silent, pin, delete_after_hours, buttons, recurrence, "
             "summary) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -86,7 +86,6 @@ class PostRepository:
                 json.dumps(summary, ensure_ascii=False) if summary else None,
             ),
         )
-        return int(cursor.lastrowid)
 
     async def get(self, post_id: int) -> Post | None:
         row = await self.db.fetchone("SELECT * FROM posts WHERE id=?", (post_id,))
@@ -246,7 +245,7 @@ class PostRepository:
             "SELECT p.*, cp.reactions AS cp_reactions, cp.comments AS cp_comments, "
             "cp.members_at_post AS cp_members FROM posts p LEFT JOIN channel_posts cp "
             "ON cp.chat_id=p.channel_id AND p.published_ids IS NOT NULL "
-            "AND cp.message_id=json_extract(p.published_ids, '$[0]') "
+            f"AND cp.message_id={self.db.sql.json_first_int.format('p.published_ids')} "
         )
         only = " AND p.channel_id=?" if channel_id is not None else ""
         extra = (channel_id,) if channel_id is not None else ()
@@ -326,7 +325,8 @@ class ChannelRepository:
     async def all(self) -> list[Channel]:
         rows = await self.db.fetchall(
             "SELECT chat_id, title, username, can_post, can_edit, can_delete, can_pin "
-            "FROM channels ORDER BY title"
+            # untitled first on both engines (PostgreSQL puts NULLs last by default)
+            "FROM channels ORDER BY CASE WHEN title IS NULL THEN 0 ELSE 1 END, title"
         )
         return [Channel(r[0], r[1], r[2], *map(bool, r[3:])) for r in rows]
 
@@ -385,12 +385,11 @@ class DraftRepository:
         summary: dict[str, Any],
         now: int,
     ) -> int:
-        cursor = await self.db.execute(
+        return await self.db.insert(
             "INSERT INTO drafts(manager_id, source_chat_id, source_message_ids, summary, "
             "created_at) VALUES (?,?,?,?,?)",
             (manager_id, source_chat_id, json.dumps(source_message_ids), json.dumps(summary), now),
         )
-        return int(cursor.lastrowid)
 
     async def get(self, draft_id: int) -> Draft | None:
         row = await self.db.fetchone("SELECT * FROM drafts WHERE id=?", (draft_id,))

@@ -55,12 +55,11 @@ class ReputationRepository:
         created_at: int,
         day: str,
     ) -> int:
-        cursor = await self.db.execute(
+        return await self.db.insert(
             "INSERT INTO complaints(chat_id, message_id, user_id, text, probability, "
             "created_at, day) VALUES (?,?,?,?,?,?,?)",
             (chat_id, message_id, user_id, text, probability, created_at, day),
         )
-        return int(cursor.lastrowid)
 
     async def set_ticket(self, complaint_id: int, ticket_id: int) -> None:
         await self.db.execute(
@@ -96,11 +95,10 @@ class ReputationRepository:
     # --- watches and mentions ------------------------------------------------------------
 
     async def add_watch(self, term: str, chat_id: int | None, by: int, at: int) -> int:
-        cursor = await self.db.execute(
+        return await self.db.insert(
             "INSERT INTO watches(term, chat_id, created_by, created_at) VALUES (?,?,?,?)",
             (term, chat_id, by, at),
         )
-        return int(cursor.lastrowid)
 
     async def watches(self) -> list[Watch]:
         rows = await self.db.fetchall("SELECT * FROM watches ORDER BY id")
@@ -112,8 +110,8 @@ class ReputationRepository:
 
     async def restore_watch(self, watch: Watch) -> None:
         await self.db.execute(
-            "INSERT OR IGNORE INTO watches(id, term, chat_id, created_by, created_at) "
-            "VALUES (?,?,?,?,?)",
+            "INSERT INTO watches(id, term, chat_id, created_by, created_at) "
+            "VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
             (watch.id, watch.term, watch.chat_id, watch.created_by, watch.created_at),
         )
 
@@ -129,7 +127,7 @@ class ReputationRepository:
         complaint: bool,
         at: int,
     ) -> int:
-        cursor = await self.db.execute(
+        return await self.db.insert(
             "INSERT INTO mentions(watch_id, term, chat_id, message_id, user_id, user_name, "
             "text, complaint, at) VALUES (?,?,?,?,?,?,?,?,?)",
             (
@@ -144,7 +142,6 @@ class ReputationRepository:
                 at,
             ),
         )
-        return int(cursor.lastrowid)
 
     async def unreported_mentions(self, limit: int = 500) -> list[Mention]:
         rows = await self.db.fetchall(
@@ -171,8 +168,9 @@ class ReputationRepository:
         async with self.db.transaction() as conn:
             await conn.executemany(
                 "INSERT INTO mood_daily(chat_id, day, messages, negative) VALUES (?,?,?,?) "
-                "ON CONFLICT(chat_id, day) DO UPDATE SET messages=messages+excluded.messages, "
-                "negative=negative+excluded.negative",
+                "ON CONFLICT(chat_id, day) DO UPDATE SET "
+                "messages=mood_daily.messages+excluded.messages, "
+                "negative=mood_daily.negative+excluded.negative",
                 [(chat, day, m, n) for (chat, day), (m, n) in counts.items()],
             )
 
@@ -190,7 +188,7 @@ class ReputationRepository:
         """Records one person's 👎 (or its removal); returns the message's 👎 count."""
         if on:
             await self.db.execute(
-                "INSERT OR IGNORE INTO message_dislikes VALUES (?,?,?)",
+                "INSERT INTO message_dislikes VALUES (?,?,?) ON CONFLICT DO NOTHING",
                 (chat_id, message_id, user_id),
             )
         else:
@@ -209,7 +207,7 @@ class ReputationRepository:
     ) -> bool:
         """True for the first caller only: an alert goes out once."""
         cursor = await self.db.execute(
-            "INSERT OR IGNORE INTO reputation_alerts VALUES (?,?,?,?,?)",
+            "INSERT INTO reputation_alerts VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
             (chat_id, day, kind, message_id, at),
         )
         return cursor.rowcount == 1

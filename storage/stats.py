@@ -37,19 +37,20 @@ class StatsRepository:
                     raise ValueError(field)
                 await conn.execute(
                     f"INSERT INTO daily_chat_stats(chat_id, day, {field}) VALUES (?,?,?) "
-                    f"ON CONFLICT(chat_id, day) DO UPDATE SET {field}={field}+excluded.{field}",
+                    "ON CONFLICT(chat_id, day) DO UPDATE SET "
+                    f"{field}=daily_chat_stats.{field}+excluded.{field}",
                     (chat_id, day, n),
                 )
             await conn.executemany(
                 "INSERT INTO daily_member_stats(chat_id, day, user_id, name, messages) "
                 "VALUES (?,?,?,?,?) ON CONFLICT(chat_id, day, user_id) DO UPDATE SET "
-                "messages=messages+excluded.messages, name=excluded.name",
+                "messages=daily_member_stats.messages+excluded.messages, name=excluded.name",
                 list(member_counts),
             )
             await conn.executemany(
                 "INSERT INTO hourly_activity(chat_id, day, hour, messages) VALUES (?,?,?,?) "
                 "ON CONFLICT(chat_id, day, hour) DO UPDATE SET "
-                "messages=messages+excluded.messages",
+                "messages=hourly_activity.messages+excluded.messages",
                 list(hourly_counts),
             )
 
@@ -154,11 +155,13 @@ class StatsRepository:
         is already known, e.g. as a part of a post Steward recorded itself; returns whether it
         was new."""
         async with self.db.transaction() as conn:
-            cursor = await conn.execute(
-                "SELECT 1 FROM channel_post_parts WHERE chat_id=? AND message_id=?",
-                (chat_id, message_id),
-            )
-            if await cursor.fetchone() is not None:
+            if (
+                await conn.fetchone(
+                    "SELECT 1 FROM channel_post_parts WHERE chat_id=? AND message_id=?",
+                    (chat_id, message_id),
+                )
+                is not None
+            ):
                 return False
             await conn.execute(
                 "INSERT INTO channel_posts(chat_id, message_id, posted_at, members_at_post, "
@@ -208,12 +211,11 @@ class StatsRepository:
         """Store a message's new total (Telegram reports totals, per message of an album);
         returns the change, for the day's reaction count."""
         async with self.db.transaction() as conn:
-            cursor = await conn.execute(
+            row = await conn.fetchone(
                 "SELECT post_id, reactions FROM channel_post_parts "
                 "WHERE chat_id=? AND message_id=?",
                 (chat_id, message_id),
             )
-            row = await cursor.fetchone()
             if row is None:
                 return 0
             delta = total - int(row["reactions"])

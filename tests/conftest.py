@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import bot  # noqa: F401  # first, as in the bot: aiogram's types imported the w
 from tests.cluster_harness import RedisServer, redis_server_binary
 from tests.fake_telegram import FakeTelegram
 from tests.harness import RunningBot, make_env, settings_for
+from tests.postgres_server import PostgresServer, find_bin_dir, missing
 
 # The team's machine-readable Bot API (see ../shared/README.md), when it sits beside the project.
 BOT_API_SPEC = Path(__file__).resolve().parents[2] / "shared" / "botapi" / "api.json"
@@ -52,10 +54,23 @@ async def fake() -> AsyncIterator[FakeTelegram]:
     assert not check_calls_against_spec(server)
 
 
+def engine_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """DATABASE_URL for an end-to-end test that runs on PostgreSQL: one marked
+    `@pytest.mark.usefixtures("db_engine")` (then it runs on both engines), or every one with
+    STEWARD_TEST_DB=postgresql in the environment."""
+    if "db_engine" in request.fixturenames:
+        engine = request.getfixturevalue("db_engine")
+    else:
+        engine = os.environ.get("STEWARD_TEST_DB", "sqlite")
+    if engine == "postgresql":
+        return {"DATABASE_URL": request.getfixturevalue("pg_url")}
+    return {}
+
+
 @pytest.fixture
-def bot_env(fake: FakeTelegram, tmp_path) -> dict[str, str]:
+def bot_env(request, fake: FakeTelegram, tmp_path) -> dict[str, str]:
     """Settings for the bot under test; a test may change them before `steward` starts it."""
-    return make_env(fake, tmp_path)
+    return make_env(fake, tmp_path, **engine_env(request))
 
 
 @pytest.fixture
@@ -64,6 +79,58 @@ async def steward(fake: FakeTelegram, bot_env: dict[str, str]) -> AsyncIterator[
     await running.start()
     yield running
     await running.stop()
+
+
+# --- the two database engines ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the whole session, started on first use."""
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        missing(
+            "PostgreSQL is not installed (Debian/Ubuntu: apt-get install postgresql; or set "
+            "STEWARD_PG_BIN to the folder with initdb and pg_ctl)"
+        )
+    server = PostgresServer(bin_dir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_engine(request) -> str:
+    """Storage tests run once per engine; `-k postgresql` or `-k sqlite` picks one."""
+    return request.param
+
+
+@pytest.fixture
+def new_database(request, db_engine: str, tmp_path: Path) -> Callable[[], str]:
+    """Makes empty databases of the test's engine: a file path, or a new PostgreSQL database's
+    URL on the session's server."""
+    numbers = itertools.count(1)
+
+    def make() -> str:
+        if db_engine == "sqlite":
+            return str(tmp_path / f"db{next(numbers)}.sqlite3")
+        return request.getfixturevalue("postgres_server").create_database()
+
+    return make
+
+
+@pytest.fixture
+def db_target(new_database: Callable[[], str]) -> str:
+    """An empty database of the test's engine, for `storage.database.Database(db_target)`."""
+    return new_database()
+
+
+@pytest.fixture
+def pg_url(postgres_server: PostgresServer) -> str:
+    """An empty PostgreSQL database (tests that need PostgreSQL whatever the engine)."""
+    return postgres_server.create_database()
 
 
 @pytest.fixture(scope="session")

@@ -16,8 +16,8 @@ CHAT = -1001555
 T0 = 1_780_000_000
 
 
-async def service_for(tmp_path) -> tuple[Database, CampaignService]:
-    db = Database(tmp_path / "c.sqlite3")
+async def service_for(db_target) -> tuple[Database, CampaignService]:
+    db = Database(db_target)
     await db.open()
     repo = CampaignRepository(db)
     service = CampaignService(
@@ -48,8 +48,8 @@ async def daily(db: Database) -> list[tuple]:
     return [tuple(r) for r in rows]
 
 
-async def test_joins_leaves_and_rejoins_keep_the_daily_sums_exact(tmp_path):
-    db, service = await service_for(tmp_path)
+async def test_joins_leaves_and_rejoins_keep_the_daily_sums_exact(db_target):
+    db, service = await service_for(db_target)
     join, leave = (False, True), (True, False)
     events = [
         (10, join, "https://t.me/+c1", T0),
@@ -72,8 +72,8 @@ async def test_joins_leaves_and_rejoins_keep_the_daily_sums_exact(tmp_path):
     await db.close()
 
 
-async def test_a_join_request_is_attributed_once_then_forgotten(tmp_path):
-    db, service = await service_for(tmp_path)
+async def test_a_join_request_is_attributed_once_then_forgotten(db_target):
+    db, service = await service_for(db_target)
     assert await service.join_requested(CHAT, 20, "https://t.me/+c2", "c2", T0) == 2
     assert await service.join_requested(CHAT, 21, "https://t.me/+other", "x", T0) is None
     await service.member_changed(CHAT, 20, False, True, None, None, T0 + 60)
@@ -85,8 +85,8 @@ async def test_a_join_request_is_attributed_once_then_forgotten(tmp_path):
     await db.close()
 
 
-async def test_a_report_of_many_campaigns_fits_one_message_and_keeps_organic(tmp_path):
-    db, service = await service_for(tmp_path)
+async def test_a_report_of_many_campaigns_fits_one_message_and_keeps_organic(db_target):
+    db, service = await service_for(db_target)
     rows = [
         ReportRow(n, "x" * 32, 100 - n, 1, 2, 50, Decimal(100), "EUR", 100, 50)
         for n in range(1, 101)

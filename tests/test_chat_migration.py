@@ -35,8 +35,8 @@ OTHER = -1001777000001
 
 
 @pytest.fixture
-async def db(tmp_path):
-    database = Database(tmp_path / "m.sqlite3")
+async def db(db_target):
+    database = Database(db_target)
     await database.open()
     yield database
     await database.close()
@@ -73,26 +73,21 @@ def test_topic_root_is_not_a_reply():
 
 
 async def test_every_chat_column_has_a_decision(db):
-    tables = [
-        r[0]
-        for r in await db.fetchall(
-            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"
-        )
-    ]
+    tables = await db.tables()
     undecided = []
     for table in tables:
-        for row in await db.fetchall(f"PRAGMA table_info({table})"):
-            if looks_like_chat_column(row["name"]) and (table, row["name"]) not in COLUMNS:
-                undecided.append(f"{table}.{row['name']}")
+        for column in await db.columns(table):
+            if looks_like_chat_column(column.name) and (table, column.name) not in COLUMNS:
+                undecided.append(f"{table}.{column.name}")
     assert not undecided, f"decide in storage/chat_migration.COLUMNS: {undecided}"
     for table, column in COLUMNS:
         if table in tables:
-            names = [r["name"] for r in await db.fetchall(f"PRAGMA table_info({table})")]
+            names = [c.name for c in await db.columns(table)]
             assert column in names, f"{table}.{column} is gone"
 
 
 async def seed(db: Database) -> None:
-    c = db.conn
+    c = db
     await c.execute(
         "INSERT INTO chats(chat_id, type, title, bot_status) VALUES (?,?,?,?)",
         (OLD, "group", "Club", "administrator"),

@@ -27,8 +27,8 @@ T0 = int(datetime(2026, 3, 2, 0, 5, tzinfo=UTC).timestamp())  # a Monday, 00:05 
 
 
 @pytest.fixture
-async def db(tmp_path) -> AsyncIterator[Database]:
-    database = Database(tmp_path / "jobs.sqlite3")
+async def db(db_target) -> AsyncIterator[Database]:
+    database = Database(db_target)
     await database.open()
     yield database
     await database.close()

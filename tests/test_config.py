@@ -121,3 +121,32 @@ def test_example_env_documents_every_key():
     source = (Path(__file__).parents[1] / "bot" / "config.py").read_text()
     used = set(re.findall(r'take\("([A-Z_]+)"', source)) | {"BOT_TOKEN", "HTTP_LISTEN"}
     assert used <= documented, used - documented
+
+
+def test_database_url_defaults_to_the_sqlite_file_and_names_postgresql():
+    assert load().database == "sqlite:///data/steward.sqlite3"
+    assert load(DATABASE_PATH="/srv/s.db").database == "sqlite:////srv/s.db"
+    s = load(DATABASE_URL="sqlite:////srv/other.db")
+    assert s.database_path == Path("/srv/other.db") and s.database == "sqlite:////srv/other.db"
+    pg = "postgresql://steward:secret@db.example.com:5432/steward"
+    s = load(DATABASE_URL=pg)
+    assert s.database == pg and "secret" not in repr(s)
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("mysql://u@h/db", "must be sqlite:///path/to/file.sqlite3 or postgresql://"),
+        ("postgresql://u@h:5432", "needs a database name"),
+        ("postgresql://u@h:port/db", "port that is not a number"),
+        ("sqlite://", "must be sqlite:///path"),
+    ],
+)
+def test_bad_database_url_is_one_line(url, says):
+    (line,) = problems(BOT_TOKEN=TOKEN, DATABASE_URL=url)
+    assert line.startswith("DATABASE_URL ") and says in line
+
+
+def test_database_url_and_path_naming_two_files_is_refused():
+    (line,) = problems(BOT_TOKEN=TOKEN, DATABASE_PATH="/a.db", DATABASE_URL="sqlite:////b.db")
+    assert "different SQLite files" in line

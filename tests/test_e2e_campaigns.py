@@ -7,6 +7,8 @@ import io
 import re
 import time
 
+import pytest
+
 from tests.fake_telegram import FakeTelegram
 from tests.harness import MANAGER_ID
 from tests.test_e2e_stats import png_ok
@@ -70,6 +72,7 @@ async def test_campaign_new_creates_a_named_link_and_answers_with_it(steward, fa
     assert "cost 30.00 EUR" in listing.plain and "active" in listing.plain
 
 
+@pytest.mark.usefixtures("db_engine")  # and on PostgreSQL
 async def test_joins_are_counted_per_campaign_with_churn_cost_chart_and_csv(steward, fake):
     chat, admin, _member = setup_group(fake)
     await steward.app.mod_repo.update_settings(GROUP, flood_mode="off")

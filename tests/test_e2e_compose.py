@@ -48,6 +48,7 @@ async def type_answer(fake, steward, chat, manager, text: str) -> None:
     await steward.idle()
 
 
+@pytest.mark.usefixtures("db_engine")  # and on PostgreSQL
 async def test_text_post_composed_by_buttons(steward, fake, desk):
     chat, manager = desk
     post = await fake.send_message(

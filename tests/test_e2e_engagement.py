@@ -56,6 +56,7 @@ def in_group(call) -> bool:
     return call["chat_id"] == GROUP
 
 
+@pytest.mark.usefixtures("db_engine")  # and on PostgreSQL
 async def test_quiz_text_becomes_quiz_polls_and_answers_make_the_tables(steward, fake, club):
     await club.say(club.admin, QUIZ)
     saved = await fake.wait_for("sendMessage", in_group)
@@ -158,6 +159,7 @@ def parse_result(text: str) -> tuple[str, str, list[int]]:
     return seed, commitment, entrants
 
 
+@pytest.mark.usefixtures("db_engine")  # and on PostgreSQL
 async def test_giveaway_entry_conditions_and_a_verifiable_draw(steward, fake, club):
     fake.add_member(CHANNEL, club.ann)
     fake.add_member(CHANNEL, club.ben)

@@ -71,6 +71,7 @@ async def test_admin_adds_and_member_is_refused(steward, fake, venue):
     ]
 
 
+@pytest.mark.usefixtures("db_engine")  # and on PostgreSQL
 async def test_paraphrase_gets_the_answer_as_a_reply_with_feedback(steward, fake, venue):
     await add_hours(fake, steward, venue)
     question = await venue.say(venue.member, "what time are you open on saturday?")
@@ -134,6 +135,7 @@ async def test_repeat_within_cooldown_links_the_previous_answer(steward, fake, v
     assert len(answers) == 1
 
 
+@pytest.mark.usefixtures("db_engine")  # and on PostgreSQL
 async def test_unanswered_question_goes_to_staff_and_back_then_into_the_faq(steward, fake, venue):
     await add_hours(fake, steward, venue)
     question = await venue.say(venue.member, "is there a cloakroom for coats and bags?")

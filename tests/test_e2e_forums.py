@@ -197,6 +197,7 @@ async def keeps_settings_and_warns(fake, steward, club: Club, new: dict) -> None
     assert deleted["chat_id"] == new["id"]
 
 
+@pytest.mark.usefixtures("db_engine")  # and on PostgreSQL
 async def test_upgraded_group_keeps_its_settings_and_its_running_quiz_and_giveaway(
     steward, fake, club
 ):

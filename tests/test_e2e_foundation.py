@@ -161,7 +161,7 @@ async def test_stop_finishes_in_flight_handler_and_closes_cleanly(
     # the handler ran to its end instead of being cancelled with the polling loop
     assert any(f"Update id={update_id} is handled" in r.getMessage() for r in caplog.records)
     assert app.in_flight.running == 0
-    assert app.db._conn is None
+    assert not app.db.is_open
     assert not app.scheduler.running
 
 

@@ -66,6 +66,7 @@ async def wait_for_actions(steward, count: int, timeout: float = 10.0) -> None:
     raise AssertionError(f"fewer than {count} actions recorded")
 
 
+@pytest.mark.usefixtures("db_engine")  # and on PostgreSQL
 async def test_warn_confirmation_overtakes_a_log_backlog_which_survives_a_restart(
     steward, fake, chats
 ):
@@ -115,7 +116,7 @@ async def test_warn_confirmation_overtakes_a_log_backlog_which_survives_a_restar
 
 async def _outbox_counts(steward, fake) -> dict:
     """Counts by state, read from the database file while the bot is stopped."""
-    db = Database(steward.settings.database_path)
+    db = Database(steward.settings.database)
     await db.open()
     try:
         return await OutboxRepository(db).counts()

@@ -86,6 +86,7 @@ async def test_placeholder_user_without_sender_chat_cannot_ban(steward, fake, gr
     assert not fake.calls_of("banChatMember")
 
 
+@pytest.mark.usefixtures("db_engine")  # and on PostgreSQL
 async def test_three_warns_apply_the_warn_limit_action(steward, fake, group):
     target = await group.say(group.member, "meh")
     for n in range(1, 4):
@@ -154,6 +155,7 @@ async def test_filtered_word_is_deleted(steward, fake, group):
     await fake.assert_no_call("deleteMessage", within=0.5)
 
 
+@pytest.mark.usefixtures("db_engine")  # and on PostgreSQL
 async def test_undo_in_log_chat_reverses_a_ban(steward, fake, group):
     target = await group.say(group.member, "bye")
     await group.say(group.admin, "/ban 1d", reply_to=target)
@@ -211,6 +213,7 @@ async def test_missing_rights_are_explained(steward, fake, group):
     assert reply["text"].startswith("I can't do that: make me an admin")
 
 
+@pytest.mark.usefixtures("db_engine")  # and on PostgreSQL
 async def test_restart_keeps_warns_approvals_filters_and_timed_actions(steward, fake, group):
     target = await group.say(group.member, "hello")
     await group.say(group.admin, "/warn first", reply_to=target)
@@ -398,6 +401,7 @@ async def test_album_is_judged_as_one_unit(steward, fake, group):
     assert deleted["message_id"] != first["message_id"]
 
 
+@pytest.mark.usefixtures("db_engine")  # and on PostgreSQL
 async def test_spam_command_learns_and_notspam_undoes(steward, fake, group):
     for _ in range(3):
         await group.say(group.other, "regular talk")

@@ -61,6 +61,7 @@ def channel_posts(fake):
     return [m for (c, _), m in fake.messages.items() if c == CHANNEL]
 
 
+@pytest.mark.usefixtures("db_engine")  # and on PostgreSQL
 async def test_schedule_one_liner_publishes_once_at_its_time(steward, fake, desk):
     post, reply = await compose(fake, desk, "+2s")
     assert reply.plain.startswith("Scheduled for")
@@ -79,8 +80,11 @@ async def test_non_manager_is_refused(steward, fake, desk):
     user = fake.user(55, "Nobody")
     chat = fake.private_chat(user)
     post = await fake.send_message(chat, user, "spam")
+    # the plain message gets its own answer first (no support chat: "no one can answer here")
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == 55)
+    mark = fake.mark()
     await fake.send_message(chat, user, "/schedule @news +1m", reply_to=post)
-    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == 55)
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == 55, since=mark)
     assert reply.plain == "Only Steward's managers can use this command."
     assert await steward.app.post_repo.with_status("scheduled") == []
 
@@ -123,6 +127,7 @@ async def test_due_while_down_is_published_once_at_start(steward, fake, desk):
     assert len(fake.calls_of("copyMessage")) == 1
 
 
+@pytest.mark.usefixtures("db_engine")  # and on PostgreSQL
 async def test_left_in_publishing_comes_back_as_needs_decision(steward, fake, desk):
     await compose(fake, desk, "+1h")
     repo = steward.app.post_repo
@@ -131,7 +136,7 @@ async def test_left_in_publishing_comes_back_as_needs_decision(steward, fake, de
     # simulate a crash mid-send: the row says publishing
     from storage.database import Database
 
-    db = Database(steward.settings.database_path)
+    db = Database(steward.settings.database)
     await db.open()
     await db.execute("UPDATE posts SET status='publishing' WHERE id=?", (post.id,))
     await db.close()
@@ -151,7 +156,7 @@ async def test_missed_beyond_grace_waits_for_a_decision(steward, fake, desk):
     await steward.stop()
     from storage.database import Database
 
-    db = Database(steward.settings.database_path)
+    db = Database(steward.settings.database)
     await db.open()
     await db.execute("UPDATE posts SET due_at=?", (int(time.time()) - 7200,))
     await db.close()
@@ -246,6 +251,7 @@ async def test_queue_cancel_and_reschedule(steward, fake, desk):
     assert len(fake.calls_of("copyMessage")) == 1
 
 
+@pytest.mark.usefixtures("db_engine")  # and on PostgreSQL
 async def test_recurring_post_queues_its_next_occurrence(steward, fake, desk):
     chat, manager = desk
     post = await fake.send_message(chat, manager, "Weekly digest")

@@ -230,6 +230,7 @@ async def test_a_mood_spike_alerts_the_managers_once(trained, steward, fake, sho
     assert await fake.wait_for("sendPhoto", since=mark)
 
 
+@pytest.mark.usefixtures("db_engine")  # and on PostgreSQL
 async def test_many_thumbs_down_alert_once(steward, fake, shop):
     await shop.manager_says("/start")
     await steward.idle()

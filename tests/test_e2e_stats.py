@@ -89,6 +89,7 @@ async def script_week(fake: FakeTelegram, steward) -> dict:
     return expected
 
 
+@pytest.mark.usefixtures("db_engine")  # and on PostgreSQL
 async def test_stats_7d_reports_the_scripted_week_exactly(steward, fake):
     week = await script_week(fake, steward)
     await steward.idle()
@@ -123,6 +124,7 @@ async def test_member_is_refused_statistics(steward, fake):
     assert not fake.calls_of("sendPhoto")
 
 
+@pytest.mark.usefixtures("db_engine")  # and on PostgreSQL
 async def test_manager_channel_report_computes_er_per_post(steward, fake):
     channel = fake.add_chat(
         CHANNEL, "channel", "Maker News", username="makernews", member_count=200

@@ -69,8 +69,8 @@ def test_import_formats_and_rejections():
 
 
 @pytest.fixture
-async def repo(tmp_path):
-    db = Database(tmp_path / "faq.sqlite3")
+async def repo(db_target):
+    db = Database(db_target)
     await db.open()
     yield FaqRepository(db)
     await db.close()
@@ -97,7 +97,7 @@ async def test_votes_count_once_per_member_and_can_change(repo):
     assert (entry.up, entry.down) == (0, 2)
 
 
-async def test_export_then_import_into_an_empty_faq_is_identical(repo, tmp_path):
+async def test_export_then_import_into_an_empty_faq_is_identical(repo, new_database):
     first = await repo.add(
         None,
         "en",
@@ -109,7 +109,7 @@ async def test_export_then_import_into_an_empty_faq_is_identical(repo, tmp_path)
     await repo.set_language(first, "ru", None, Answer("ru", "<i>Карта</i> у входа"), 2)
     before = await repo.all_live()
     data = export_json(before)
-    db = Database(tmp_path / "other.sqlite3")
+    db = Database(new_database())
     await db.open()
     other = FaqRepository(db)
     result = await FaqService(other).apply_import(

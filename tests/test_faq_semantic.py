@@ -165,8 +165,8 @@ async def seed(repo: FaqRepository) -> None:
     )
 
 
-async def test_vectors_are_stored_reused_and_recomputed_once_for_a_new_model(tmp_path):
-    db = Database(tmp_path / "f.sqlite3")
+async def test_vectors_are_stored_reused_and_recomputed_once_for_a_new_model(db_target):
+    db = Database(db_target)
     await db.open()
     try:
         await seed(FaqRepository(db))
@@ -193,9 +193,11 @@ async def test_vectors_are_stored_reused_and_recomputed_once_for_a_new_model(tmp
         await db.close()
 
 
-async def test_questions_are_matched_lexically_while_a_big_index_is_computed(tmp_path, monkeypatch):
+async def test_questions_are_matched_lexically_while_a_big_index_is_computed(
+    db_target, monkeypatch
+):
     monkeypatch.setattr("bot.faq.service.QUICK_REBUILD_TEXTS", 1)
-    db = Database(tmp_path / "f.sqlite3")
+    db = Database(db_target)
     await db.open()
     backend = TopicBackend()
     backend.gate = threading.Event()  # the model is busy until released
@@ -221,12 +223,12 @@ async def test_questions_are_matched_lexically_while_a_big_index_is_computed(tmp
         await db.close()
 
 
-async def test_a_failing_model_falls_back_to_lexical_decisions(tmp_path):
+async def test_a_failing_model_falls_back_to_lexical_decisions(db_target):
     class Failing(TopicBackend):
         def encode(self, texts, kind):
             raise RuntimeError("engine crashed")
 
-    db = Database(tmp_path / "f.sqlite3")
+    db = Database(db_target)
     await db.open()
     faq, service = await faq_with(db, Failing())
     try:
@@ -241,8 +243,8 @@ async def test_a_failing_model_falls_back_to_lexical_decisions(tmp_path):
         await db.close()
 
 
-async def test_a_did_you_mean_pick_teaches_the_wording_once(tmp_path):
-    db = Database(tmp_path / "f.sqlite3")
+async def test_a_did_you_mean_pick_teaches_the_wording_once(db_target):
+    db = Database(db_target)
     await db.open()
     faq, service = await faq_with(db, TopicBackend())
     try:

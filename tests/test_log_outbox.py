@@ -32,8 +32,8 @@ METHOD = SendMessage(chat_id=1, text="x")
 
 
 @pytest.fixture
-async def repo(tmp_path):
-    db = Database(tmp_path / "s.sqlite3")
+async def repo(db_target):
+    db = Database(db_target)
     await db.open()
     yield OutboxRepository(db)
     await db.close()

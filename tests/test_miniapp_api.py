@@ -13,6 +13,7 @@ import pytest
 
 from bot.miniapp.auth import sign_init_data
 from storage.posts import Channel
+from tests.conftest import engine_env
 from tests.fake_telegram import FakeTelegram
 from tests.harness import MANAGER_ID, make_env
 
@@ -29,10 +30,11 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def bot_env(fake: FakeTelegram, tmp_path) -> dict[str, str]:
+def bot_env(request, fake: FakeTelegram, tmp_path) -> dict[str, str]:
     return make_env(
         fake,
         tmp_path,
+        **engine_env(request),
         MINIAPP_URL="https://bot.example.com/app/",
         HTTP_LISTEN=f"127.0.0.1:{free_port()}",
     )
@@ -240,6 +242,7 @@ async def test_page_files_are_versioned_cached_and_gzipped(api, desk):
             assert r.status == 404, missing
 
 
+@pytest.mark.usefixtures("db_engine")  # and on PostgreSQL
 async def test_published_posts_carry_reactions_and_er(api, steward, fake, desk):
     stats = steward.app.stats.repo
     fake.chats[CHANNEL].member_count = 200  # asked for when the post goes out
@@ -295,6 +298,7 @@ async def test_best_times_from_channel_statistics(api, steward, desk):
 # --- changing ---------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("db_engine")  # and on PostgreSQL
 async def test_moved_post_is_published_at_the_new_time_once(api, steward, fake, desk):
     post_id = await queue_post(steward, fake, desk, 3600)
     due = datetime.now(UTC) + timedelta(seconds=2)

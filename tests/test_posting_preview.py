@@ -160,12 +160,12 @@ def test_pages_are_clamped_to_the_ones_that_exist():
     assert page_slice(11, 0, 5) == (1, 0, 5)
 
 
-async def test_post_queue_pages_with_channel_names_and_clamps(tmp_path):
+async def test_post_queue_pages_with_channel_names_and_clamps(db_target):
     from bot.posting.queue import PostQueue
     from storage.database import Database
     from storage.posts import Channel, ChannelRepository, PostRepository
 
-    db = Database(tmp_path / "s.sqlite3")
+    db = Database(db_target)
     await db.open()
     try:
         posts, channels = PostRepository(db), ChannelRepository(db)

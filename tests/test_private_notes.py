@@ -41,8 +41,8 @@ def test_telegrams_answers_are_classified(exc, reach):
 
 
 @pytest.fixture
-async def users(tmp_path):
-    db = Database(tmp_path / "s.db")
+async def users(db_target):
+    db = Database(db_target)
     await db.open()
     yield UserRepository(db)
     await db.close()

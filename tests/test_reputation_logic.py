@@ -88,8 +88,8 @@ def test_a_lesson_decides_and_the_neighbours_move_the_probability():
     assert decide(SemanticEvidence(0.5, 0.05), threshold=0.6, neighbour_weight=25).is_complaint
 
 
-async def test_storage_counts_mood_dislikes_and_alerts_once(tmp_path):
-    db = Database(str(tmp_path / "r.sqlite3"))
+async def test_storage_counts_mood_dislikes_and_alerts_once(db_target):
+    db = Database(db_target)
     await db.open()
     try:
         repo = ReputationRepository(db)

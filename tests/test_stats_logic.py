@@ -24,8 +24,8 @@ def test_change_and_er_and_periods():
 
 
 @pytest.fixture
-async def repo(tmp_path):
-    db = Database(tmp_path / "s.db")
+async def repo(db_target):
+    db = Database(db_target)
     await db.open()
     yield StatsRepository(db)
     await db.close()

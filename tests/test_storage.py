@@ -1,4 +1,4 @@
-"""Database: migrations, transactions, the one-process lock."""
+"""Database: migrations on both engines, transactions, the one-process lock, copy-db."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from storage.database import (
     Migration,
     MigrationError,
     bundled_migrations,
+    to_postgres,
 )
 
 
@@ -31,6 +32,84 @@ async def test_bundled_migrations_apply_once(tmp_path):
     await db.close()
 
 
+async def test_bundled_migrations_apply_once_on_each_engine(db_target):
+    db = Database(db_target)
+    await db.open()
+    version = await db.schema_version()
+    assert version == bundled_migrations(db.dialect.name)[-1].version
+    await db.close()
+    db = Database(db_target)
+    await db.open()
+    assert await db.migrate(bundled_migrations(db.dialect.name)) == []
+    assert await db.schema_version() == version
+    await db.close()
+
+
+def test_every_migration_has_a_postgresql_twin():
+    """A migration in storage/migrations/ needs one with the same number and name in
+    storage/migrations/postgresql/ (and the other way round): see README, Development."""
+    sqlite = {(m.version, m.name) for m in bundled_migrations("sqlite")}
+    postgresql = {(m.version, m.name) for m in bundled_migrations("postgresql")}
+    assert sorted(sqlite - postgresql) == [], "write the PostgreSQL twin of these"
+    assert sorted(postgresql - sqlite) == [], "a PostgreSQL migration without its SQLite one"
+
+
+async def test_both_engines_end_with_the_same_tables_and_columns(tmp_path, pg_url):
+    """The twins describe one schema: same tables, same column names and kinds, same keys."""
+    sqlite, postgresql = Database(tmp_path / "s.sqlite3"), Database(pg_url)
+    await sqlite.open()
+    await postgresql.open()
+    try:
+        assert sorted(await sqlite.tables()) == sorted(await postgresql.tables())
+        for table in await sqlite.tables():
+            expected = [(c.name, c.type or "TEXT", c.pk) for c in await sqlite.columns(table)]
+            assert [(c.name, c.type, c.pk) for c in await postgresql.columns(table)] == expected
+            assert sorted(await sqlite.unique_keys(table)) == sorted(
+                await postgresql.unique_keys(table)
+            ), table
+    finally:
+        await sqlite.close()
+        await postgresql.close()
+
+
+def test_placeholders_become_numbered_outside_strings():
+    assert to_postgres("SELECT ? , '?', \"a?\" FROM t WHERE x=? AND y='it''s ?'") == (
+        "SELECT $1 , '?', \"a?\" FROM t WHERE x=$2 AND y='it''s ?'",
+        None,
+    )
+    assert to_postgres("UPDATE t SET a=:new WHERE a=:old OR b=:new AND c::text='x:y'") == (
+        "UPDATE t SET a=$1 WHERE a=$2 OR b=$1 AND c::text='x:y'",
+        ("new", "old"),
+    )
+
+
+async def test_rows_read_by_name_and_index_and_writes_report_counts(db_target):
+    db = Database(db_target)
+    await db.open()
+    try:
+        first = await db.insert(
+            "INSERT INTO warns(chat_id, user_id, created_at, expires_at) VALUES (?,?,?,?)",
+            (-1001234567890, 5, 1, 2),
+        )
+        second = await db.insert(
+            "INSERT INTO warns(chat_id, user_id, created_at, expires_at) VALUES (?,?,?,?)",
+            (-1001234567890, 5, 1, 2),
+        )
+        assert second == first + 1
+        row = await db.fetchone("SELECT chat_id, user_id FROM warns WHERE id=?", (first,))
+        assert row["chat_id"] == row[0] == -1001234567890 and dict(row)["user_id"] == 5
+        result = await db.execute("UPDATE warns SET removed_at=3 WHERE user_id=?", (5,))
+        assert result.rowcount == 2
+        again = await db.execute("INSERT INTO approvals VALUES (1,2,NULL,0) ON CONFLICT DO NOTHING")
+        assert again.rowcount == 1
+        again = await db.execute("INSERT INTO approvals VALUES (1,2,NULL,0) ON CONFLICT DO NOTHING")
+        assert again.rowcount == 0
+        sums = await db.fetchone("SELECT SUM(user_id) AS s, AVG(user_id) AS a FROM warns")
+        assert sums["s"] == 10 and isinstance(sums["s"], int) and sums["a"] == 5.0
+    finally:
+        await db.close()
+
+
 def test_migrations_are_numbered_uniquely_from_one():
     """Numbers are reserved per feature ahead of time, so a gap is fine until its branch lands;
     a repeated number is not (bundled_migrations refuses it)."""
@@ -38,8 +117,8 @@ def test_migrations_are_numbered_uniquely_from_one():
     assert versions[0] == 1 and versions == sorted(set(versions))
 
 
-async def test_a_migration_landing_later_with_a_lower_number_is_applied(tmp_path):
-    db = Database(tmp_path / "s.sqlite3")
+async def test_a_migration_landing_later_with_a_lower_number_is_applied(db_target):
+    db = Database(db_target)
     await db.open(migrations=[])
     first = Migration(1, "first", "CREATE TABLE a(x INTEGER);")
     late = Migration(2, "late", "CREATE TABLE b(x INTEGER);")
@@ -51,21 +130,21 @@ async def test_a_migration_landing_later_with_a_lower_number_is_applied(tmp_path
     await db.close()
 
 
-async def test_failing_migration_rolls_back_whole_file(tmp_path):
-    db = Database(tmp_path / "s.sqlite3")
+async def test_failing_migration_rolls_back_whole_file(db_target):
+    db = Database(db_target)
     await db.open(migrations=[])
     good = Migration(1, "good", "CREATE TABLE a(x INTEGER);")
     bad = Migration(2, "bad", "CREATE TABLE b(x INTEGER);\nINSERT INTO nope VALUES (1);")
     with pytest.raises(MigrationError, match="0002_bad"):
         await db.migrate([good, bad])
     assert await db.schema_version() == 1
-    tables = {r[0] for r in await db.fetchall("SELECT name FROM sqlite_master WHERE type='table'")}
+    tables = set(await db.tables())
     assert "a" in tables and "b" not in tables
     await db.close()
 
 
-async def test_transaction_rolls_back_on_error(tmp_path):
-    db = Database(tmp_path / "s.sqlite3")
+async def test_transaction_rolls_back_on_error(db_target):
+    db = Database(db_target)
     await db.open()
     with pytest.raises(RuntimeError):
         async with db.transaction() as conn:
@@ -98,3 +177,29 @@ async def test_second_process_fails_fast(tmp_path):
     reopened = Database(path)
     await reopened.open()  # released on close
     await reopened.close()
+
+
+async def test_a_second_polling_process_on_one_postgresql_database_is_refused(pg_url):
+    first, second = Database(pg_url), Database(pg_url)
+    await first.open()
+    await second.open()
+    try:
+        await first.claim_polling()
+        with pytest.raises(DatabaseLockedError, match="one polling worker"):
+            await second.claim_polling()
+        await first.close()  # stopping the first lets the next one poll
+        await second.claim_polling()
+    finally:
+        await first.close()
+        await second.close()
+
+
+def test_without_postgresql_ci_fails_where_a_laptop_skips(monkeypatch):
+    from tests.postgres_server import missing
+
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="PostgreSQL tests not run: no server"):
+        missing("no server")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must run the PostgreSQL tests"):
+        missing("no server")
