@@ -54,21 +54,11 @@ from bot.posting.publisher import Publisher
 from storage.database import Database
 from storage.posts import Channel, ChannelRepository, PostRepository, SlotRepository
 from storage.stats import StatsRepository
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 
 MANAGER = 1
 CHANNELS = [-1001000000001 - i for i in range(5)]
 STUB = Path(__file__).resolve().parents[1] / "tests" / "miniapp" / "telegram-web-app.js"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 async def seed(db: Database, posts: int, settings) -> None:

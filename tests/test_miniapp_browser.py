@@ -8,7 +8,6 @@ Screenshots go to tests/artifacts/miniapp/ (ignored by git; CI keeps them as art
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from datetime import datetime
@@ -18,22 +17,12 @@ from urllib.parse import urlencode
 import pytest
 
 from bot.miniapp.auth import sign_init_data
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.harness import MANAGER_ID, make_env
 from tests.test_miniapp_api import CHANNEL, free_port, queue_post
 
-CHROMIUM = os.environ.get("STEWARD_CHROMIUM", "/usr/bin/chromium")
 STUB = Path(__file__).parent / "miniapp" / "telegram-web-app.js"
 ARTIFACTS = Path(__file__).parent / "artifacts" / "miniapp"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 LIGHT = {
     "bg_color": "#ffffff",
     "secondary_bg_color": "#f0f0f4",

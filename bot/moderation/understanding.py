@@ -216,22 +216,23 @@ class EmbeddingClassifier:
     ) -> None:
         """What a subclass learns on top of the fitted model; nothing by default."""
 
-    async def vector(self, text: str) -> np.ndarray | None:
-        """The message's vector when the model can judge it, else None."""
-        if self.embeddings is None or not self.ready or not text.strip():
+    async def _embed(self, text: str) -> np.ndarray | None:
+        """The text's vector, or None without a model or text; a lesson needs no trained model."""
+        if self.embeddings is None or not text.strip():
             return None
         try:
             return await self.embeddings.embed_one(text, Kind.QUERY)
         except ModelUnavailable:
             return None
 
+    async def vector(self, text: str) -> np.ndarray | None:
+        """The message's vector when the model can judge it, else None."""
+        return await self._embed(text) if self.ready else None
+
     async def learn(self, text: str, label: bool) -> None:
         """A person's judgement: remembered at once (near-duplicates take it), then refitted."""
-        if self.embeddings is None or not text.strip():
-            return
-        try:
-            vector = await self.embeddings.embed_one(text, Kind.QUERY)
-        except ModelUnavailable:
+        vector = await self._embed(text)
+        if vector is None:
             return
         self.model.add_lesson(vector, label)
         async with self._fit_lock:
