@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiogram.types import Chat, Message
 
-from bot.cluster import AnotherPollerError, Claim, Cluster, wait_for_outcome
+from bot.cluster import AnotherPollerError, Claim, Cluster, MemoryUpdateLedger, wait_for_outcome
 from bot.cluster.shared import RedisCluster
 from bot.outbound import Limit, PacingPolicy, TelegramPacer
 
@@ -184,3 +184,19 @@ async def test_one_process_remembers_updates_in_memory() -> None:
     await ledger.release(2)
     assert await ledger.claim(2) is Claim.NEW
     assert not cluster.shared
+
+
+async def test_the_memory_ledger_forgets_ids_older_than_an_hour_once_it_holds_many():
+    """Past 10,000 ids, those claimed over an hour ago are forgotten; recent ones still count."""
+    now = [0.0]
+    ledger = MemoryUpdateLedger(clock=lambda: now[0])
+    for update_id in range(10_001):
+        assert await ledger.claim(update_id) is Claim.NEW
+    await ledger.finish(10_000)
+    now[0] = 3_000.0
+    assert await ledger.claim(20_000) is Claim.NEW
+    assert await ledger.claim(5) is Claim.BUSY  # within the hour: still remembered
+    now[0] = 3_700.0
+    assert await ledger.claim(20_001) is Claim.NEW
+    assert await ledger.claim(5) is Claim.NEW  # claimed 3,700 s ago: forgotten
+    assert await ledger.claim(20_000) is Claim.BUSY

@@ -108,8 +108,14 @@ class MemoryUpdateLedger:
     async def claim(self, update_id: int) -> Claim:
         now = self.clock()
         if len(self._states) > 10_000:
-            for stale in [k for k, (_, at) in self._states.items() if now - at > 3600]:
-                del self._states[stale]
+            # Ids are inserted in claim order, so the stale ones lead the dict: drop from the front
+            # and stop at the first fresh one, instead of scanning every id on every update (a
+            # busy bot keeps more than 10,000 ids of the last hour, and paid that scan each time).
+            while self._states:
+                oldest, (_, at) = next(iter(self._states.items()))
+                if now - at <= 3600:
+                    break
+                del self._states[oldest]
         state = self._states.get(update_id)
         if state is not None:
             return state[0]
