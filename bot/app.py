@@ -12,7 +12,6 @@ import asyncio
 import html
 import logging
 import signal
-import time
 from contextlib import suppress
 from datetime import datetime
 from typing import Any
@@ -35,6 +34,7 @@ from bot.campaigns.joins import CampaignMiddleware
 from bot.campaigns.service import CampaignService
 from bot.chat_migration import ChatMigrations
 from bot.chat_registry import ChatRegistry
+from bot.clock import Clock, SystemClock
 from bot.cluster import create_cluster
 from bot.cluster.jobs import JobClaims
 from bot.cluster.webhook import OnceRequestHandler
@@ -144,9 +144,14 @@ REARM_SECONDS = 60  # with other workers: timers re-armed from the database this
 
 
 class Steward:
-    def __init__(self, settings: Settings, *, handle_signals: bool = True) -> None:
+    def __init__(
+        self, settings: Settings, *, handle_signals: bool = True, clock: Clock | None = None
+    ) -> None:
         self.settings = settings
         self.handle_signals = handle_signals
+        # The one wall clock every service reads (a test may hand in a FrozenClock).
+        self.clock: Clock = clock or SystemClock()
+        clock = self.clock
         build_common_types()
         # What several workers share (REDIS_URL); in-process and unchanged without it.
         self.cluster = create_cluster(settings.redis_url, settings.bot_id)
@@ -159,7 +164,7 @@ class Steward:
             default=DefaultBotProperties(parse_mode=ParseMode.HTML),
         )
         self.db = Database(settings.database)
-        self.jobs = JobClaims(LeaseRepository(self.db), self.cluster.worker_id)
+        self.jobs = JobClaims(LeaseRepository(self.db), self.cluster.worker_id, clock)
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.i18n = create_i18n(settings.default_language)
         self.roles = RoleService(settings, self.bot)
@@ -171,6 +176,7 @@ class Steward:
             OutboxRepository(self.db),
             wait_hint=self.outbound.pacer.wait_hint,
             pause=self.outbound.pacer.pause_chat,
+            clock=clock,
         )
         self.moderation = ModerationService(
             self.bot,
@@ -179,15 +185,16 @@ class Steward:
             self.i18n,
             SpamScorer(build_default_bayes()),
             self.log_outbox,
+            clock=clock,
             semantic=SemanticSpamClassifier(self.embeddings),
         )
         self.captcha = Captcha(self.bot, self.moderation, settings, self.i18n, self.scheduler)
         self.users = UserRepository(self.db)
-        self.notes = PrivateNotes(self.bot, self.users)
+        self.notes = PrivateNotes(self.bot, self.users, clock)
         self.quiz_repo = QuizRepository(self.db)
         self.giveaway_repo = GiveawayRepository(self.db)
         self.runner = QuizRunner(
-            self.bot, self.quiz_repo, self.scheduler, self.i18n, self.locale_for
+            self.bot, self.quiz_repo, self.scheduler, self.i18n, self.locale_for, clock=clock
         )
         self.stats = StatsService(
             self.bot,
@@ -197,6 +204,7 @@ class Steward:
             self.i18n,
             self.scheduler,
             self.locale_for,
+            clock=clock,
             notes=self.notes,
         )
         self.campaigns = CampaignService(
@@ -205,6 +213,7 @@ class Steward:
             ChatRepository(self.db),
             settings.timezone,
             self.i18n,
+            clock=clock,
         )
         self.stats.summary_sections.append(self.campaigns.post_lines)
         self.stats.csv_sections.append(self.campaigns.csv_rows)
@@ -216,6 +225,7 @@ class Steward:
             self.embeddings,
             FaqVectorRepository(self.db),
             FaqIndexCache(self.db),
+            clock=clock,
         )
         self.publisher = Publisher(
             self.bot,
@@ -228,6 +238,7 @@ class Steward:
             mark_channel=self.outbound.pacer.mark_channel,
             on_published=self.stats.own_post,
             shared=self.cluster.shared,
+            clock=clock,
         )
         self.giveaways = GiveawayService(
             self.bot,
@@ -237,6 +248,7 @@ class Steward:
             self.scheduler,
             self.i18n,
             self.locale_for,
+            clock=clock,
             notes=self.notes,
         )
         self.calendar = CalendarService(
@@ -246,15 +258,17 @@ class Steward:
             StatsRepository(self.db),
             self.publisher,
             settings.timezone,
+            clock=clock,
         )
         self.support_repo = SupportRepository(self.db)
-        self.support = SupportService(self.support_repo, settings.support_chat_id)
+        self.support = SupportService(self.support_repo, settings.support_chat_id, clock=clock)
         self.reputation = ReputationService(
             ReputationRepository(self.db),
             ComplaintClassifier(self.embeddings),
             self.support_repo,
             settings.timezone,
             settings.support_chat_id,
+            clock=clock,
         )
         self.reputation_notes = ReputationNotes(
             self.reputation, self.notes, self.i18n, settings, self.locale_for, self._chat_title
@@ -262,12 +276,13 @@ class Steward:
         self.stats.summary_sections.append(self.reputation_notes.stats_lines)
         self.stats.chart_series = self.reputation_notes.chart_series
         self.reputation_training: asyncio.Task[None] | None = None
-        self.migrations = ChatMigrations(ChatMigrationRepository(self.db))
+        self.migrations = ChatMigrations(ChatMigrationRepository(self.db), clock)
         self.menu_buttons = MenuButtons(
             settings,
             MenuButtonRepository(self.db),
             menu_button_applier(self.bot, self.i18n),
             self.locale_for,
+            clock=clock,
         )
         self.migrations.before_move(self._before_chat_moves)
         self.migrations.after_move(self._chat_moved)
@@ -283,7 +298,11 @@ class Steward:
     def services(self) -> StewardData:
         """What handlers may ask for by parameter name (aiogram injects workflow data)."""
         posting = PostingService(
-            self.post_repo, self.channel_repo, SlotRepository(self.db), self.publisher
+            self.post_repo,
+            self.channel_repo,
+            SlotRepository(self.db),
+            self.publisher,
+            clock=self.clock,
         )
         return {
             "settings": self.settings,
@@ -471,7 +490,7 @@ class Steward:
 
     async def send_agenda(self) -> None:
         """DAILY_AGENDA: each manager gets the posts due in the next 24 hours, in local time."""
-        now = int(time.time())
+        now = int(self.clock())
         posts = await self.post_repo.scheduled_between(now, now + 86400)
         names = {c.chat_id: c.title or str(c.chat_id) for c in await self.channel_repo.all()}
         tz = self.settings.timezone
@@ -588,7 +607,7 @@ class Steward:
         counts = await self.publisher.rebuild()
         logger.info("scheduled posts: %s", counts)
         self._schedule_agenda()
-        await self.drafts.prune(int(time.time()) - DRAFT_DAYS * 86400)
+        await self.drafts.prune(int(self.clock()) - DRAFT_DAYS * 86400)
         # The FAQ's indexes: lexical at once, semantic in the background (stored vectors reused,
         # new ones computed off the event loop); questions are matched lexically meanwhile.
         await self.faq.warm_up()
@@ -674,7 +693,9 @@ class Steward:
                 self.locale_for,
                 settings.languages,
             )
-            MiniApp(settings, self.calendar, edit_in_chat, fetch_file=self._fetch_file).install(app)
+            MiniApp(
+                settings, self.calendar, edit_in_chat, self.clock, fetch_file=self._fetch_file
+            ).install(app)
         return app
 
     async def _fetch_file(self, file_id: str) -> bytes | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import html
 import logging
-from datetime import UTC, datetime
 
 from aiogram import Bot, Router
 from aiogram.exceptions import TelegramAPIError
@@ -20,7 +19,6 @@ from bot.engagement.giveaways import (
     GiveawayArgsError,
     GiveawayCallback,
     GiveawayService,
-    parse_giveaway,
 )
 from bot.engagement.topics import send_in_topic
 from bot.middlewares import is_command_text
@@ -60,7 +58,7 @@ async def giveaway_command(
 ) -> None:
     private = message.chat.type == "private"
     try:
-        request = parse_giveaway(command.args or "", datetime.now(UTC), settings.timezone, private)
+        request = giveaways.parse_request(command.args or "", settings.timezone, private)
     except GiveawayArgsError as exc:
         usage = _(
             "Usage: /giveaway <duration or end time> <winners> <prize> "

@@ -234,7 +234,7 @@ class ProtectionMiddleware(BaseMiddleware):
         if not message.media_group_id:
             return None
         key = (message.chat.id, message.media_group_id)
-        now = time.monotonic()
+        now = self.clock()
         for stale in [k for k, v in self._albums.items() if now - v[0] > ALBUM_MEMORY_SECONDS]:
             del self._albums[stale]
         entry = self._albums.get(key)
@@ -251,7 +251,7 @@ class ProtectionMiddleware(BaseMiddleware):
         ids = entry[2] if entry else []
         if message.message_id not in ids:
             ids.append(message.message_id)
-        self._albums[key] = (time.monotonic(), spam or bool(entry and entry[1]), ids)
+        self._albums[key] = (self.clock(), spam or bool(entry and entry[1]), ids)
 
     async def _enforce_delete(self, message: Message) -> list[int]:
         """Delete the message and, for an album judged as one unit, its siblings."""

@@ -6,7 +6,6 @@ import contextlib
 import html
 import logging
 import re
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -20,6 +19,7 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.clock import SYSTEM_CLOCK, Clock, utc_now
 from bot.cluster.jobs import ROW_LEASE_SECONDS, heartbeat
 from bot.engagement import draw
 from bot.engagement.topics import send_in_topic
@@ -138,7 +138,7 @@ class GiveawayService:
         scheduler: AsyncIOScheduler,
         i18n: I18n,
         locale_for: Callable[[int], Awaitable[str]],
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
         notes: PrivateNotes | None = None,
     ) -> None:
         self.bot = bot
@@ -151,6 +151,10 @@ class GiveawayService:
         self.locale_for = locale_for
         self.clock = clock
         self.shared = False  # other workers draw from the same table (REDIS_URL)
+
+    def parse_request(self, text: str, tz: ZoneInfo, in_private: bool) -> GiveawayRequest:
+        """/giveaway's arguments read against the clock; raises `GiveawayArgsError`."""
+        return parse_giveaway(text, utc_now(self.clock), tz, in_private)
 
     def _job_id(self, giveaway_id: int) -> str:
         return f"giveaway:{giveaway_id}"

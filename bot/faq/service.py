@@ -30,6 +30,7 @@ from enum import StrEnum
 
 import numpy as np
 
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.faq import semantic
 from bot.faq.matcher import FORMAT as LEXICAL_FORMAT
 from bot.faq.matcher import FaqIndex, Match, normalize
@@ -316,9 +317,11 @@ class FaqService:
         embeddings: EmbeddingService | None = None,
         vectors: FaqVectorRepository | None = None,
         index_cache: FaqIndexCache | None = None,
+        clock: Clock = SYSTEM_CLOCK,
         **matcher_params: float,
     ) -> None:
         self.repo = repo
+        self.clock = clock
         self.index_cache = index_cache
         self.embeddings = embeddings if vectors is not None else None
         self.vectors = vectors
@@ -569,7 +572,7 @@ class FaqService:
         key = normalize(text).strip(" ?!.,")
         if any(normalize(t).strip(" ?!.,") == key for _l, t in entry.phrasings):
             return False
-        await self.repo.add_phrasing(entry_id, language, text[:300], int(time.time()))
+        await self.repo.add_phrasing(entry_id, language, text[:300], int(self.clock()))
         await self.refresh()
         return True
 
@@ -587,7 +590,7 @@ class FaqService:
         by_wording = {
             normalize(text).strip(" ?!.,"): e for e in visible for _l, text in e.phrasings
         }
-        stamp = int(time.time())
+        stamp = int(self.clock())
         for item in plan.entries:
             target = by_id.get(item.id) if item.id is not None else None
             if target is None:
@@ -659,7 +662,7 @@ class FaqService:
             )
             if asked is Asked.GROUP and scope is not None:
                 previous = await self.repo.last_answer(scope, entry.id, language)
-                if previous and int(time.time()) - previous[1] < COOLDOWN_SECONDS:
+                if previous and int(self.clock()) - previous[1] < COOLDOWN_SECONDS:
                     return FaqReply(ReplyKind.REPEAT, entry, language, previous[0])
             return FaqReply(ReplyKind.ANSWER, entry, language)
         if asked is Asked.GROUP and decision.kind == "suggest" and decision.suggestions:
@@ -690,7 +693,7 @@ class FaqService:
         """The answer was sent: the same question soon after points to it instead."""
         assert reply.entry is not None
         await self.repo.remember_answer(
-            chat_id, reply.entry.id, reply.language, message_id, int(time.time())
+            chat_id, reply.entry.id, reply.language, message_id, int(self.clock())
         )
 
     async def learn_from_pick(
@@ -712,7 +715,8 @@ class FaqService:
         *,
         refresh: bool = True,
     ) -> int:
-        entry_id = await self.repo.add(scope, language, phrasings, answer, author, int(time.time()))
+        now = int(self.clock())
+        entry_id = await self.repo.add(scope, language, phrasings, answer, author, now)
         if refresh:
             await self.refresh()
         return entry_id
@@ -720,11 +724,11 @@ class FaqService:
     async def set_language(
         self, entry_id: int, language: str, phrasings: list[str], answer: Answer | None
     ) -> None:
-        await self.repo.set_language(entry_id, language, phrasings, answer, int(time.time()))
+        await self.repo.set_language(entry_id, language, phrasings, answer, int(self.clock()))
         await self.refresh()
 
     async def delete_entry(self, entry_id: int, *, refresh: bool = True) -> bool:
-        deleted = await self.repo.set_deleted(entry_id, int(time.time()))
+        deleted = await self.repo.set_deleted(entry_id, int(self.clock()))
         if refresh:
             await self.refresh()
         return deleted

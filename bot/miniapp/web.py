@@ -14,7 +14,6 @@ import hashlib
 import json
 import logging
 import re
-import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.config import Settings
 from bot.miniapp.auth import AuthError, Caller, authenticate
 from bot.posting.calendar import (
@@ -173,7 +173,7 @@ class MiniApp:
         settings: Settings,
         calendar: CalendarService,
         edit_in_chat: EditInChat,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
         fetch_file: FetchFile | None = None,
     ) -> None:
         self.settings = settings

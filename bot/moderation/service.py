@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
-import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -24,6 +23,7 @@ from aiogram.types import ChatPermissions, InlineKeyboardMarkup
 from aiogram.utils.i18n import I18n
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.commands import N_
 from bot.config import Settings
 from bot.moderation.blocklist import CompiledBlocklist
@@ -160,7 +160,7 @@ class ModerationService:
         i18n: I18n,
         scorer: SpamScorer,
         outbox: LogOutbox,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
         semantic: SemanticSpamClassifier | None = None,
     ) -> None:
         self.bot = bot

@@ -10,14 +10,13 @@ than overwritten.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.posting.compose import next_free_slot
 from bot.posting.publisher import Publisher
 from bot.posting.times import TimeError, local_to_utc
@@ -102,7 +101,7 @@ class CalendarService:
         stats: StatsRepository,
         publisher: Publisher,
         tz: ZoneInfo,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.posts = posts
         self.channels = channels
