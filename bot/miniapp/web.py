@@ -35,7 +35,7 @@ from bot.posting.calendar import (
     parse_moment,
     utc_offsets,
 )
-from bot.posting.times import TimeError
+from bot.posting.times import TimeError, TimeProblem
 from storage.posts import Post
 
 logger = logging.getLogger(__name__)
@@ -304,8 +304,8 @@ class MiniApp:
             due = parse_moment(raw, self.settings.timezone)
         except TimeError as exc:
             reasons = {
-                "nonexistent": "that local time does not exist (the clocks skip it)",
-                "ambiguous": "that local time happens twice (the clocks go back)",
+                TimeProblem.NONEXISTENT: "that local time does not exist (the clocks skip it)",
+                TimeProblem.AMBIGUOUS: "that local time happens twice (the clocks go back)",
             }
             return error(400, reasons.get(exc.code, "'due_at' is not an ISO 8601 time"), "bad_time")
         result = await self.calendar.move(post_id, due, version)

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.posting.compose import next_free_slot
 from bot.posting.publisher import Publisher
-from bot.posting.times import TimeError, local_to_utc
+from bot.posting.times import TimeError, TimeProblem, local_to_utc
 from bot.stats.report import best_time, engagement_rate
 from storage.posts import (
     OPEN_STATUSES,
@@ -346,7 +346,7 @@ def parse_moment(text: str, tz: ZoneInfo) -> datetime:
     try:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except (ValueError, AttributeError):
-        raise TimeError("invalid") from None
+        raise TimeError(TimeProblem.INVALID) from None
     if value.tzinfo is not None:
         return value.astimezone(UTC)
     utc = local_to_utc(value.date(), value.hour, value.minute, tz)
