@@ -296,7 +296,8 @@ class Steward:
         self.web_port: int | None = None  # the port the web server listens on, once started
 
     def services(self) -> StewardData:
-        """What handlers may ask for by parameter name (aiogram injects workflow data)."""
+        """What handlers may ask for by parameter name (aiogram injects workflow data): services
+        only; repositories stay behind them (`tests/test_layers.py`)."""
         posting = PostingService(
             self.post_repo,
             self.channel_repo,
@@ -306,35 +307,23 @@ class Steward:
         )
         return {
             "settings": self.settings,
-            "db": self.db,
-            "scheduler": self.scheduler,
             "role_service": self.roles,
-            "users": self.users,
             "notes": self.notes,
-            "chats": ChatRepository(self.db),
             "chat_registry": ChatRegistry(ChatRepository(self.db), self.channel_repo),
-            "mod_repo": self.mod_repo,
             "moderation": self.moderation,
             "targets": TargetResolver(self.users, self.roles, self.settings.bot_id),
             "captcha": self.captcha,
             "report_limiter": ReportLimiter(),
-            "quiz_repo": self.quiz_repo,
-            "giveaway_repo": self.giveaway_repo,
             "runner": self.runner,
             "giveaways": self.giveaways,
             "stats": self.stats,
             "campaigns": self.campaigns,
-            "post_repo": self.post_repo,
             "publisher": self.publisher,
-            "channel_repo": self.channel_repo,
-            "drafts": self.drafts,
-            "slot_repo": SlotRepository(self.db),
             "post_queue": PostQueue(self.post_repo, self.channel_repo),
             "posting": posting,
             "compose": DraftService(self.drafts, posting, self.settings.timezone),
             "albums": self.cluster.album_collector(),
             "faq": self.faq,
-            "faq_repo": self.faq.repo,
             "support": self.support,
             "reputation": self.reputation,
             "reputation_notes": self.reputation_notes,
@@ -354,7 +343,7 @@ class Steward:
         incoming = IncomingMessageMiddleware(self.migrations)
         dp.message.outer_middleware(incoming)
         dp.edited_message.outer_middleware(incoming)
-        seen = SeenMiddleware(dp["users"], dp["chats"])
+        seen = SeenMiddleware(self.users, ChatRepository(self.db))
         for observer in (dp.message, dp.edited_message, dp.callback_query, dp.my_chat_member):
             observer.outer_middleware(seen)
         menus = MenuButtonMiddleware(

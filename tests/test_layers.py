@@ -190,13 +190,9 @@ def test_the_time_check_sees_what_it_looks_for():
         assert time_reads(ast.parse((ROOT / name).read_text(encoding="utf-8"))) & INTERVALS, name
 
 
-def test_every_service_reads_the_one_injected_clock(tmp_path: Path):
-    """Built with a FrozenClock, every object in the app that keeps a clock keeps that one
-    (or measures intervals on the monotonic clock): nothing fell back to the system time."""
-    import time
-
+def build_app(tmp_path: Path, clock: object = None):
+    """The whole app as `python -m bot` builds it, not started (nothing connects)."""
     from bot.app import Steward
-    from bot.clock import FrozenClock
     from tests.harness import settings_for
 
     env = {
@@ -206,8 +202,18 @@ def test_every_service_reads_the_one_injected_clock(tmp_path: Path):
         "MANAGER_IDS": "9001",
         "SEMANTIC_MODEL": "off",
     }
+    return Steward(settings_for(env), handle_signals=False, clock=clock)
+
+
+def test_every_service_reads_the_one_injected_clock(tmp_path: Path):
+    """Built with a FrozenClock, every object in the app that keeps a clock keeps that one
+    (or measures intervals on the monotonic clock): nothing fell back to the system time."""
+    import time
+
+    from bot.clock import FrozenClock
+
     clock = FrozenClock(1_800_000_000)
-    app = Steward(settings_for(env), handle_signals=False, clock=clock)
+    app = build_app(tmp_path, clock)
     clocks: dict[str, object] = {}
     seen: set[int] = set()
 
@@ -234,3 +240,26 @@ def test_every_service_reads_the_one_injected_clock(tmp_path: Path):
         if value is not clock and value is not time.monotonic
     }
     assert wrong == {}
+
+
+# --- services only in the injected data ---------------------------------------------------------
+
+
+def test_no_repository_is_injected_into_handlers(tmp_path: Path):
+    """Handlers get services; the database and repositories stay behind them. Checked on the
+    built app's workflow data (what aiogram really injects) and on the declared types."""
+    from bot.data import StewardData
+
+    app = build_app(tmp_path)
+    injected = {
+        key: type(value).__qualname__
+        for key, value in app.dispatcher.workflow_data.items()
+        if (type(value).__module__ or "").startswith("storage")
+    }
+    assert injected == {}
+    declared = {
+        key: hint
+        for key, hint in StewardData.__annotations__.items()
+        if "Repository" in str(hint) or "Database" in str(hint)
+    }
+    assert declared == {}
