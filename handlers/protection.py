@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -27,6 +27,7 @@ from aiogram.utils.i18n import I18n
 
 from bot.commands import N_
 from bot.config import Settings
+from bot.middlewares import Handler
 from bot.moderation.captcha import chat_locale
 from bot.moderation.durations import format_duration
 from bot.moderation.flood import FloodTracker
@@ -88,12 +89,7 @@ class ProtectionMiddleware(BaseMiddleware):
         self.clock = clock
         self._albums: dict[tuple[int, str], tuple[float, bool, list[int]]] = {}
 
-    async def __call__(
-        self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-        event: TelegramObject,
-        data: dict[str, Any],
-    ) -> Any:
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         if isinstance(event, Message) and event.chat.type in {"group", "supergroup"}:
             try:
                 removed = await self.check(event)
