@@ -31,13 +31,15 @@ class SystemClock:
 class FrozenClock:
     """Time that moves only when a test says so."""
 
-    def __init__(self, at: float) -> None:
-        self.at = float(at)
+    def __init__(self, at: float | datetime) -> None:
+        self.at = 0.0
+        self.set(at)
 
     def __call__(self) -> float:
         return self.at
 
     def set(self, at: float | datetime) -> None:
+        """Unix seconds, or an aware datetime."""
         self.at = at.timestamp() if isinstance(at, datetime) else float(at)
 
     def advance(self, seconds: float) -> None:
