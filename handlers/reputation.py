@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import html
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiogram import Bot, Router
@@ -25,12 +25,14 @@ from aiogram.types import (
     Message,
     MessageReactionUpdated,
     ReactionTypeEmoji,
+    ReactionTypeUnion,
 )
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.commands import on_command
 from bot.config import Settings
+from bot.guards import accessible_message, sender
 from bot.links import message_link
 from bot.middlewares import LeftoverGroupMessages, is_command_text
 from bot.reputation.mood import DISLIKE
@@ -73,7 +75,7 @@ class ReputationMiddleware(LeftoverGroupMessages):
         text = event.text or event.caption or ""
         if not text or await data["support"].is_staff_chat(event.chat.id):
             return  # nothing to read, or staff talking among themselves
-        user = event.from_user
+        user = sender(event)
         message = GroupMessage(
             chat_id=event.chat.id,
             chat_title=event.chat.title or str(event.chat.id),
@@ -169,7 +171,7 @@ async def reputation_pressed(
             return
         await reputation.restore_watch(watch)
         if message is not None:
-            await message.edit_text(
+            await accessible_message(query).edit_text(
                 _("↩️ Watching «{term}» again.").format(term=html.escape(watch.term))
             )
         await query.answer()
@@ -199,8 +201,9 @@ async def reputation_pressed(
     note = _("🙂 Marked as not a complaint by {name}; I will learn from it.").format(
         name=html.escape(query.from_user.full_name)
     )
+    shown = accessible_message(query)
     try:
-        await message.edit_text(f"{message.html_text}\n\n{note}", link_preview_options=NO_PREVIEW)
+        await shown.edit_text(f"{shown.html_text}\n\n{note}", link_preview_options=NO_PREVIEW)
     except TelegramAPIError as exc:  # too old to edit, or the text grew past the limit
         logger.info("complaint relay not edited: %s", exc)
     await query.answer(_("Thanks, I will not flag messages like this one."))
@@ -256,7 +259,7 @@ async def watch_command(
             )
             return
         chat_id, title = chat.id, chat.title or request.chat
-    outcome, watch_id = await reputation.add_watch(request.term, chat_id, message.from_user.id)
+    outcome, watch_id = await reputation.add_watch(request.term, chat_id, sender(message).id)
     if outcome is WatchOutcome.DUPLICATE:
         await message.reply(_("Already watching that as #{id}.").format(id=watch_id))
         return
@@ -319,7 +322,7 @@ async def watches_command(message: Message, bot: Bot, reputation: ReputationServ
 # --- reactions ----------------------------------------------------------------------------------
 
 
-def has_dislike(reactions) -> bool:
+def has_dislike(reactions: Iterable[ReactionTypeUnion]) -> bool:
     return any(isinstance(r, ReactionTypeEmoji) and r.emoji == DISLIKE for r in reactions)
 
 

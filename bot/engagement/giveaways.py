@@ -119,15 +119,19 @@ def parse_end(tokens: list[str], now: datetime, tz: ZoneInfo) -> tuple[datetime,
     if tokens and looks_like_duration(tokens[0]):
         return now + parse_duration(tokens[0]), 1
     local_now = now.astimezone(tz)
-    if tokens and _TIME.match(tokens[0]):
-        hour, minute = map(int, _TIME.match(tokens[0]).groups())
+    if tokens and (time_match := _TIME.match(tokens[0])):
+        hour, minute = map(int, time_match.groups())
         candidate = local_now.replace(hour=hour, minute=minute, second=0, microsecond=0)
         if candidate <= local_now:
             candidate += timedelta(days=1)
         return candidate.astimezone(UTC), 1
-    if len(tokens) >= 2 and _DATE.match(tokens[0]) and _TIME.match(tokens[1]):
-        day, month, year = _DATE.match(tokens[0]).groups()
-        hour, minute = map(int, _TIME.match(tokens[1]).groups())
+    if (
+        len(tokens) >= 2
+        and (date_match := _DATE.match(tokens[0]))
+        and (time_match := _TIME.match(tokens[1]))
+    ):
+        day, month, year = date_match.groups()
+        hour, minute = map(int, time_match.groups())
         try:
             candidate = datetime(
                 int(year or local_now.year), int(month), int(day), hour, minute, tzinfo=tz

@@ -48,7 +48,9 @@ class PostingService:
         with its next occurrence; raises `TimeError`."""
         if when.split()[0].lower() in RECURRING_WORDS or len(when.split()) == 5:
             recurrence = parse_recurrence(when, tz)
-            return recurrence.next_after(utc_now(self.clock)), recurrence
+            due = recurrence.next_after(utc_now(self.clock))
+            assert due is not None, "a weekly or daily recurrence always comes round"
+            return due, recurrence
         return self.due_time(when, tz), None
 
     # --- channels and slots ------------------------------------------------------------------
@@ -83,7 +85,8 @@ class PostingService:
         ids = []
         for channel_id in channel_ids:
             post_id = await self.posts.add(channel_id=channel_id, now=self.now(), **post)
-            self.publisher.arm(await self.posts.get(post_id))
+            if (queued := await self.posts.get(post_id)) is not None:  # just written
+                self.publisher.arm(queued)
             ids.append(post_id)
         return ids
 
@@ -98,7 +101,8 @@ class PostingService:
         """False when the post is no longer waiting to go out."""
         if not await self.posts.reschedule(post_id, int(due.timestamp())):
             return False
-        self.publisher.arm(await self.posts.get(post_id))
+        if (moved := await self.posts.get(post_id)) is not None:  # None: deleted meanwhile
+            self.publisher.arm(moved)
         return True
 
     async def publish_now(self, post: Post) -> bool:
