@@ -79,6 +79,7 @@ class RateLimitedTelegram(FakeTelegram):
         self.sent: collections.deque[float] = collections.deque()
         self.rejected = 0
         self.busiest = 0
+        self.copies: collections.Counter[tuple[int, int]] = collections.Counter()
 
     async def _dispatch(self, name: str, p: dict[str, Any], files: dict[str, bytes]) -> Any:
         if name in SENDS:
@@ -90,7 +91,10 @@ class RateLimitedTelegram(FakeTelegram):
                 raise ApiError(429, "Too Many Requests: retry after 1", {"retry_after": 1})
             self.sent.append(now)
             self.busiest = max(self.busiest, len(self.sent))
-        return await super()._dispatch(name, p, files)
+        result = await super()._dispatch(name, p, files)
+        if name == "copyMessage":  # delivered: what a channel's readers see
+            self.copies[(int(p["chat_id"]), int(p["message_id"]))] += 1
+        return result
 
 
 def process_cpu(pid: int) -> float:
@@ -410,6 +414,16 @@ async def throughput(args, fake, pg: PostgresServer, redis_url: str, folder: Pat
             f"  1 worker PG / SQLite:   "
             f"{spread(ratios(one, rates['sqlite, 1 process']), digits=2)} (target >= 0.7)"
         )
+        per_worker = {
+            k: statistics.median(cpu[f"postgresql, {k} worker{'s' if k > 1 else ''}"]["workers"])
+            for k in (1, 2, 4)
+        }
+        print(
+            "  estimate, not measured: with a free core per worker, k workers would handle k / "
+            "(their CPU per update) updates/s: 2 / 1 = "
+            f"{2 * per_worker[1] / per_worker[2]:.2f}, 4 / 1 = "
+            f"{4 * per_worker[1] / per_worker[4]:.2f}"
+        )
         alone_ratios = ratios(rates["postgresql, 1 process"], rates["sqlite, 1 process"])
         print(f"  1 process PG / SQLite:  {spread(alone_ratios, digits=2)} (both without Redis)")
         print(f"  load average after: {os.getloadavg()[0]:.1f}")
@@ -451,7 +465,7 @@ async def burst(args, fake: RateLimitedTelegram, pg: PostgresServer, redis_url: 
         )
         for n in range(2)
     ]
-    since = fake.mark()
+    fake.copies.clear()
     try:
         for worker in workers:
             worker.start()
@@ -472,9 +486,7 @@ async def burst(args, fake: RateLimitedTelegram, pg: PostgresServer, redis_url: 
         for worker in workers:
             worker.stop()
         await db.close()
-    copies = collections.Counter(
-        (int(c["chat_id"]), int(c["message_id"])) for c in fake.calls_of("copyMessage", since)
-    )
+    copies = fake.copies
     lateness = sorted(r["published_at"] - due for r in rows if r["status"] == "published")
     duplicates = sum(n - 1 for n in copies.values() if n > 1)
     sent = {sources[r["id"]] for r in rows if r["status"] == "published"}
