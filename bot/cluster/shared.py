@@ -20,8 +20,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from aiogram.fsm.storage.base import BaseStorage, StorageKey
-from aiogram.fsm.storage.redis import DefaultKeyBuilder, RedisStorage
+from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, StorageKey
+from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.types import Message
 from redis.asyncio import Redis
 from redis.asyncio.lock import Lock
@@ -438,9 +438,11 @@ class RedisPollingGuard:
     async def hold(self) -> None:
         if not await self.redis.set(self.KEY, self.worker_id, nx=True, ex=POLLING_LOCK_SECONDS):
             holder = await self.redis.get(self.KEY)
+            raw = holder or b"?"
+            name = raw.decode() if isinstance(raw, bytes) else raw
             raise AnotherPollerError(
                 "another worker is already long-polling this bot "
-                f"({(holder or b'?').decode()}); long polling runs on one worker only: stop it, "
+                f"({name}); long polling runs on one worker only: stop it, "
                 "or set WEBHOOK_URL on every worker to run several."
             )
         self._task = asyncio.create_task(self._renew(), name="polling-lock")
@@ -494,7 +496,7 @@ class RedisCluster(Cluster):
         self.redis = Redis.from_url(url)
         self.ledger = RedisUpdateLedger(self.redis, self.worker_id)
         self.chat_locks = RedisChatLocks(self.redis, bot_id)
-        self.bus = RedisBus(self.redis, self.worker_id)
+        self.bus: RedisBus = RedisBus(self.redis, self.worker_id)
         self.polling = RedisPollingGuard(self.redis, self.worker_id)
         self._begin = self.redis.register_script(_BEGIN_SCRIPT)
         self._finish = self.redis.register_script(_FINISH_SCRIPT)
