@@ -517,7 +517,7 @@ class RedisCluster(Cluster):
         ledger, locks = self.ledger, self.chat_locks
         if not isinstance(ledger, RedisUpdateLedger) or not isinstance(locks, RedisChatLocks):
             return await super().claim(update_id, chat_id, state_key)
-        keys = [ledger.key(update_id)]
+        keys: list[str | bytes | memoryview] = [ledger.key(update_id)]
         lock = None
         if chat_id is not None:
             lock = locks.new_lock(chat_id)
@@ -542,7 +542,7 @@ class RedisCluster(Cluster):
         if token is None or not isinstance(ledger, RedisUpdateLedger):
             await ledger.finish(update_id)
             return
-        keys = [ledger.key(update_id), lock.name]
+        keys: list[str | bytes | memoryview] = [ledger.key(update_id), lock.name]
         if await self._finish(keys=keys, args=[DONE_SECONDS, token]):
             lock.local.token = None  # released: the lock's context has nothing left to do
 
