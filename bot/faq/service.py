@@ -617,7 +617,13 @@ class FaqService:
             return lexical
         model = self.answer_model
         if found.evidence is not None and model is not None:
-            hybrid = semantic.judge(meaning, model.probability(found.evidence[1]), model.answer_at)
+            hybrid = semantic.judge(
+                meaning,
+                lexical.kind,
+                lexical.match.entry_id if lexical.match else None,
+                model.probability(found.evidence[1]),
+                model.answer_at,
+            )
         else:
             hybrid = semantic.decide(
                 meaning, lexical.kind, lexical.match.entry_id if lexical.match else None
