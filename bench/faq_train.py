@@ -76,12 +76,14 @@ class Rows:
         self.y: list[float] = []
         self.kind: list[str] = []
         self.gate: list[bool] = []
+        self.text: list[str] = []
 
-    def add(self, values: dict[str, float], right: bool, kind: str, gate: bool) -> None:
+    def add(self, values: dict[str, float], right: bool, kind: str, gate: bool, text: str) -> None:
         self.x.append([values[name] for name in FEATURES])
         self.y.append(float(right))
         self.kind.append(kind)
         self.gate.append(gate)
+        self.text.append(text)
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         return np.array(self.x), np.array(self.y), np.array(self.kind), np.array(self.gate)
@@ -120,7 +122,7 @@ async def collect(folders: list[Path]) -> dict[str, Rows]:
                         gate = kind == "q" or looks_like_question(text)
                         found = await bot.hybrid.evidence(text, None)
                         if found is not None:
-                            rows.add(found[1], found[0] == want, kind, gate)
+                            rows.add(found[1], found[0] == want, kind, gate, text)
                 print(f"{data.name}: {len(rows.y)} rows so far in community {community}")
             finally:
                 bot.hybrid.close()
@@ -186,6 +188,7 @@ def choose_threshold(held: dict[str, tuple[np.ndarray, ...]]) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="do not write the model file")
+    parser.add_argument("--errors", action="store_true", help="list wrong answers (dev)")
     parser.add_argument("--grid", action="store_true", help="print the threshold grid")
     args = parser.parse_args(argv)
     folders = sorted(p for p in DATA.glob("faq*") if (p / "faq.json").is_file())
@@ -210,6 +213,10 @@ def main(argv: list[str] | None = None) -> int:
         answered, prec, chat, off = figures(p, y, kind, gate, at)
         top1 = y[kind == "q"].mean()
         print(f"  {name:16} {answered:8.3f} {prec:9.3f} {chat:6.3f} {off:6.3f} {top1:.3f}")
+    if args.errors:  # dev lines only
+        for name, (p, y, kind, gate) in held.items():
+            for i in np.flatnonzero((p >= at) & gate & (y == 0)):
+                print(f"  {name} {p[i]:.2f} {kind[i]}: {communities[name].text[i]}")
     answered, prec, chat, off = figures(*pooled(held), at)
     print(f"  {'pooled':16} {answered:8.3f} {prec:9.3f} {chat:6.3f} {off:6.3f}")
     mean, scale, weights, bias = fit(*_training(list(arrays.values())))
