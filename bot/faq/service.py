@@ -35,6 +35,8 @@ from bot.faq.matcher import FORMAT as LEXICAL_FORMAT
 from bot.faq.matcher import FaqIndex, Match, normalize
 from bot.faq.transfer import ImportedEntry, ImportPlan
 from bot.moderation import language as lang_detect
+from bot.moderation.spam import default_samples
+from bot.moderation.understanding import shipped_vectors
 from bot.semantic import EmbeddingService, Kind, ModelUnavailable, text_hash
 from storage.faq import Answer, Entry, FaqIndexCache, FaqRepository, FaqVectorRepository
 
@@ -320,9 +322,6 @@ def load_chat_bank(model_id: str) -> semantic.ChatBank | None:
     """The spam filter's shipped ham samples as vectors of ordinary chat (`semantic.ChatBank`),
     precomputed for the bundled model; None for another model (they would have to be embedded
     at start: the learned answer model is then not used anyway)."""
-    from bot.moderation.spam import default_samples
-    from bot.moderation.understanding import shipped_vectors
-
     known = shipped_vectors(model_id)
     rows = [known.get(text_hash(EmbeddingService.prepare(t))) for t in default_samples("ham")]
     found = [v for v in rows if v is not None]
@@ -332,15 +331,17 @@ def load_chat_bank(model_id: str) -> semantic.ChatBank | None:
 
 
 def _learned_judge(
-    model_id: str, given: semantic.AnswerModel | None
+    model_id: str, given: semantic.AnswerModel | None, bank: semantic.ChatBank | None
 ) -> tuple[semantic.AnswerModel | None, semantic.ChatBank | None]:
-    """The answer model (a given one, else the shipped one) and its chat bank, when both fit
-    this embedding model; else (None, None) and the calibrated thresholds decide."""
+    """The answer model (a given one, else the shipped one) and its chat bank (a given one,
+    else the shipped chat), when both fit this embedding model; else (None, None) and the
+    calibrated thresholds decide (a given bank is kept: bench/faq_train.py reads the features
+    before there is a model)."""
     model = given or semantic.AnswerModel.shipped()
     if model is None or model.model_id != model_id:
         logger.info("FAQ: no learned answer model for %s, deciding by thresholds", model_id)
-        return None, None
-    bank = load_chat_bank(model_id)
+        return None, bank
+    bank = bank if bank is not None else load_chat_bank(model_id)
     if bank is None:
         logger.info("FAQ: no chat samples for %s, deciding by thresholds", model_id)
         return None, None
@@ -522,10 +523,9 @@ class FaqService:
         index = await asyncio.to_thread(_build_index, per_entry, stored, service.dim)
         if not self._learned_checked:
             self._learned_checked = True
-            model, bank = await asyncio.to_thread(
-                _learned_judge, service.model_id, self.answer_model
+            self.answer_model, self.chat_bank = await asyncio.to_thread(
+                _learned_judge, service.model_id, self.answer_model, self.chat_bank
             )
-            self.answer_model, self.chat_bank = model, self.chat_bank or bank
         return index, computed
 
     async def has_entries_for(self, chat_id: int | None) -> bool:
