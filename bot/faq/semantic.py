@@ -28,6 +28,11 @@ same entry replaces the margin (two independent signals agreeing). Thresholds we
 dev data only (`bench/faq_eval.py --calibrate` prints the grid; a wrong answer counts as nine
 right ones, the precision target of 0.9), never on the held-out split.
 
+Thresholds alone answered under half of the shop's paraphrases: no pair of them told a right
+first place from a wrong one. `AnswerModel` (a logistic regression over the best entry's
+`components`, the lexical matcher's opinion and the distance to ordinary chat, `ChatBank`) answers
+besides them; `judge` lets either one that is sure answer (trained by bench/faq_train.py).
+
 Pure numpy, no aiogram, no model: vectors are given, so this is unit-tested with made-up ones.
 """
 
