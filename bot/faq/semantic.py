@@ -43,6 +43,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 from importlib import resources
 
 import numpy as np
@@ -373,7 +374,7 @@ class AnswerModel:
     answer_at: float  # probability from which the bot answers
 
     @classmethod
-    def from_json(cls, data: Mapping) -> AnswerModel:
+    def from_json(cls, data: Mapping[str, Any]) -> AnswerModel:
         return cls(
             model_id=str(data["model_id"]),
             features=tuple(data["features"]),
@@ -384,7 +385,7 @@ class AnswerModel:
             answer_at=float(data["answer_at"]),
         )
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "model_id": self.model_id,
             "features": list(self.features),
