@@ -483,7 +483,7 @@ class SpamScorer:
         w = self.weights
         signals: dict[str, float] = dict.fromkeys(SIGNALS, 0.0)
         if semantic is not None and fusion is not None:
-            signals.update(fusion.contributions(self.fusion_inputs(f, semantic)))
+            signals.update(fusion.contributions(self.fusion_inputs(f, semantic), semantic.group))
         else:
             bayes_weight = w.bayes if semantic is None else w.bayes_with_semantic
             signals.update(self.lexical_signals(f, bayes_weight))
