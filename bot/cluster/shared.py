@@ -17,8 +17,8 @@ import math
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from aiogram.fsm.storage.base import BaseStorage, StorageKey
-from aiogram.fsm.storage.redis import DefaultKeyBuilder, RedisStorage
+from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, StorageKey
+from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.types import Message
 from redis.asyncio import Redis
 from redis.asyncio.lock import Lock
@@ -377,9 +377,11 @@ class RedisPollingGuard:
     async def hold(self) -> None:
         if not await self.redis.set(self.KEY, self.worker_id, nx=True, ex=POLLING_LOCK_SECONDS):
             holder = await self.redis.get(self.KEY)
+            raw = holder or b"?"
+            name = raw.decode() if isinstance(raw, bytes) else raw
             raise AnotherPollerError(
                 "another worker is already long-polling this bot "
-                f"({(holder or b'?').decode()}); long polling runs on one worker only: stop it, "
+                f"({name}); long polling runs on one worker only: stop it, "
                 "or set WEBHOOK_URL on every worker to run several."
             )
         self._task = asyncio.create_task(self._renew(), name="polling-lock")
@@ -425,7 +427,7 @@ class RedisCluster(Cluster):
         self.redis = Redis.from_url(url)
         self.ledger = RedisUpdateLedger(self.redis, self.worker_id)
         self.chat_locks = RedisChatLocks(self.redis, bot_id)
-        self.bus = RedisBus(self.redis, self.worker_id)
+        self.bus: RedisBus = RedisBus(self.redis, self.worker_id)
         self.polling = RedisPollingGuard(self.redis, self.worker_id)
 
     def fsm_storage(self) -> BaseStorage:
