@@ -136,7 +136,13 @@ async def cross_validation(folds: int = 5, blocks: bool = False, show_errors: bo
         model.add_rows(vectors[train], labels, [groups[i] for i in train])
         model.fit()
         # the fusion is learned inside the training folds only, as the bot learns it at start
-        fusion = train_fusion([rows[i][0] for i in train], labels, vectors[train])
+        fusion = train_fusion(
+            [rows[i][0] for i in train],
+            labels,
+            vectors[train],
+            model.regression.parameters,
+            model.centres or None,
+        )
         for i in test:
             features = features_from_text(rows[i][0])
             lexical[i] = scorer.score(features).score

@@ -169,6 +169,11 @@ class SemanticSpamModel:
     _matrix: np.ndarray | None = None
     _is_spam: np.ndarray | None = None
     _centres: dict[str, np.ndarray] = field(default_factory=dict)
+    fixed_centres: dict[str, np.ndarray] | None = None  # use these instead of fitting them
+
+    @property
+    def centres(self) -> dict[str, np.ndarray]:
+        return self._centres
 
     def add_rows(
         self, vectors: np.ndarray, labels: np.ndarray, groups: Sequence[str] | None = None
@@ -212,7 +217,8 @@ class SemanticSpamModel:
             spam, ham = rows & (labels == 1), rows & (labels == 0)
             if spam.sum() < MIN_GROUP or ham.sum() < MIN_GROUP:
                 return None
-            return 0.5 * (matrix[spam].mean(axis=0) + matrix[ham].mean(axis=0))
+            middle: np.ndarray = 0.5 * (matrix[spam].mean(axis=0) + matrix[ham].mean(axis=0))
+            return middle
 
         overall = centre(np.ones(len(labels), dtype=bool))
         if overall is None:
@@ -241,7 +247,8 @@ class SemanticSpamModel:
         groups = groups if groups is not None else ["other"] * len(vectors)
         offsets = np.vstack([centres.get(group, centres["other"]) for group in groups])
         moved = vectors - offsets
-        return moved / np.maximum(np.linalg.norm(moved, axis=1, keepdims=True), 1e-6)
+        result: np.ndarray = moved / np.maximum(np.linalg.norm(moved, axis=1, keepdims=True), 1e-6)
+        return result
 
     @property
     def trainable(self) -> bool:
@@ -255,6 +262,8 @@ class SemanticSpamModel:
         labels = np.asarray(self.labels)
         weights = np.asarray(self.weights)
         centres = self._fit_centres(matrix, labels) if self.centred else {}
+        if self.centred and self.fixed_centres is not None:
+            centres = self.fixed_centres
         if centres:
             matrix = self.centre(matrix, self.groups, centres)
         key = hashlib.blake2b(

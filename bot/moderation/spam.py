@@ -8,6 +8,7 @@ default samples, so a single weak signal (one link, one @mention) never bans any
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import unicodedata
@@ -231,6 +232,7 @@ def _fold_word_keep_case(word: str) -> str:
     return "".join(f.upper() if o.isupper() else f for o, f in zip(word, folded, strict=True))
 
 
+@functools.lru_cache(maxsize=8192)
 def unobfuscate(text: str) -> str:
     """The message as its author meant it to read: what spammers do to dodge filters undone.
 
@@ -238,6 +240,8 @@ def unobfuscate(text: str) -> str:
     "𝗥𝗔𝗕𝗢𝗧𝗔", "b1tc0in", "за💰ра💰бо💰ток" or a Cyrillic "о" in a Latin word as noise, so an
     obfuscated copy of a known scheme scored far below the plain one. Ordinary text comes back
     unchanged (so its stored vector still applies); case is kept, since the model reads it.
+    Cached: at start every sample passes through here several times (Bayes, stop phrases, the
+    fusion's folds), and a scored message twice.
     """
     text = unicodedata.normalize("NFKC", text)
     text = _OVERLAY.sub("", _INVISIBLE.sub("", text))
