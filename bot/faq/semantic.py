@@ -341,7 +341,7 @@ class ChatBank:
         top = (
             np.partition(similarities, -count)[-count:]
             if len(similarities) > count
-            else (similarities)
+            else similarities
         )
         return np.sort(top)[::-1]
 

@@ -261,9 +261,12 @@ class SemanticSpamModel:
         matrix = np.vstack(self.vectors)
         labels = np.asarray(self.labels)
         weights = np.asarray(self.weights)
-        centres = self._fit_centres(matrix, labels) if self.centred else {}
-        if self.centred and self.fixed_centres is not None:
+        if not self.centred:
+            centres: dict[str, np.ndarray] = {}
+        elif self.fixed_centres is not None:
             centres = self.fixed_centres
+        else:
+            centres = self._fit_centres(matrix, labels)
         if centres:
             matrix = self.centre(matrix, self.groups, centres)
         key = hashlib.blake2b(
