@@ -34,7 +34,7 @@ from bot.campaigns.joins import CampaignMiddleware
 from bot.campaigns.service import CampaignService
 from bot.chat_migration import ChatMigrations
 from bot.chat_registry import ChatRegistry
-from bot.clock import Clock, SystemClock
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.cluster import create_cluster
 from bot.cluster.jobs import JobClaims
 from bot.cluster.webhook import OnceRequestHandler
@@ -150,7 +150,7 @@ class Steward:
         self.settings = settings
         self.handle_signals = handle_signals
         # The one wall clock every service reads (a test may hand in a FrozenClock).
-        self.clock: Clock = clock or SystemClock()
+        self.clock: Clock = clock or SYSTEM_CLOCK
         clock = self.clock
         build_common_types()
         # What several workers share (REDIS_URL); in-process and unchanged without it.
