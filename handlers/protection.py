@@ -16,7 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -42,6 +42,15 @@ from storage.moderation import ChatModSettings
 logger = logging.getLogger(__name__)
 
 ALBUM_MEMORY_SECONDS = 120.0
+
+
+@dataclass(slots=True)
+class _Album:
+    """An album seen lately: Telegram sends its parts as separate messages, judged as one."""
+
+    seen_at: float  # monotonic
+    spam: bool
+    message_ids: list[int]
 
 
 def features_of(message: Message, bot_username: str | None = None) -> MessageFeatures:
@@ -87,7 +96,7 @@ class ProtectionMiddleware(BaseMiddleware):
         self.edited = edited
         self.flood = flood or FloodTracker()
         self.clock = clock
-        self._albums: dict[tuple[int, str], tuple[float, bool, list[int]]] = {}
+        self._albums: dict[tuple[int, str], _Album] = {}
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         if isinstance(event, Message) and event.chat.type in {"group", "supergroup"}:
@@ -196,10 +205,9 @@ class ProtectionMiddleware(BaseMiddleware):
                 await self._enforce_delete(message)
                 await self.moderation.record(chat_id, STEWARD, target, "delete", **audit)
             case Step.WARN:
-                hit = (action.details or {}).get("filter")
                 try:
                     await self.moderation.warn(
-                        chat_id, target, STEWARD, f"blocklist: {hit}", rule="blocklist"
+                        chat_id, target, STEWARD, action.reason, rule=action.rule
                     )
                 except ModerationError as exc:
                     logger.warning("blocklist warn failed: %s", exc)
@@ -231,30 +239,30 @@ class ProtectionMiddleware(BaseMiddleware):
             return None
         key = (message.chat.id, message.media_group_id)
         now = self.clock()
-        for stale in [k for k, v in self._albums.items() if now - v[0] > ALBUM_MEMORY_SECONDS]:
+        for stale in [k for k, v in self._albums.items() if now - v.seen_at > ALBUM_MEMORY_SECONDS]:
             del self._albums[stale]
         entry = self._albums.get(key)
         if entry is None:
             return None
-        entry[2].append(message.message_id)
-        return entry[1] or None
+        entry.message_ids.append(message.message_id)
+        return entry.spam or None
 
     def _remember_album(self, message: Message, spam: bool) -> None:
         if not message.media_group_id:
             return
         key = (message.chat.id, message.media_group_id)
         entry = self._albums.get(key)
-        ids = entry[2] if entry else []
+        ids = entry.message_ids if entry else []
         if message.message_id not in ids:
             ids.append(message.message_id)
-        self._albums[key] = (self.clock(), spam or bool(entry and entry[1]), ids)
+        self._albums[key] = _Album(self.clock(), spam or bool(entry and entry.spam), ids)
 
     async def _enforce_delete(self, message: Message) -> list[int]:
         """Delete the message and, for an album judged as one unit, its siblings."""
         ids = [message.message_id]
         if message.media_group_id:
             entry = self._albums.get((message.chat.id, message.media_group_id))
-            ids = sorted(set(ids) | set(entry[2] if entry else []))
+            ids = sorted(set(ids) | set(entry.message_ids if entry else []))
         for message_id in ids:
             await self.moderation.delete(message.chat.id, message_id)
         return ids

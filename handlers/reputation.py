@@ -32,6 +32,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.commands import on_command
 from bot.config import Settings
+from bot.data import typed
 from bot.guards import accessible_message, sender
 from bot.links import message_link
 from bot.middlewares import LeftoverGroupMessages, is_command_text
@@ -73,7 +74,7 @@ class ReputationMiddleware(LeftoverGroupMessages):
 
     async def leftover(self, event: Message, data: dict[str, Any]) -> None:
         text = event.text or event.caption or ""
-        if not text or await data["support"].is_staff_chat(event.chat.id):
+        if not text or await typed(data)["support"].is_staff_chat(event.chat.id):
             return  # nothing to read, or staff talking among themselves
         user = sender(event)
         message = GroupMessage(
@@ -95,12 +96,13 @@ class ReputationMiddleware(LeftoverGroupMessages):
     async def _act(
         self, event: Message, message: GroupMessage, seen: Observation, data: dict[str, Any]
     ) -> None:
+        services = typed(data)
         if seen.complaint_id is not None:
             sent = await relay_complaint(
-                event, message, seen.complaint_id, data["bot"], self.service
+                event, message, seen.complaint_id, services["bot"], self.service
             )
             if sent:
-                data["complaint_ticket"] = True
+                services["complaint_ticket"] = True
         if seen.is_complaint and seen.mentions:
             await self.notes.mention_complaint(message, event.chat.username, seen.mentions)
         if seen.spike is not None:

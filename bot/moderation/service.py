@@ -35,7 +35,7 @@ from bot.moderation.reports import ReportRecipients, report_recipients
 from bot.moderation.spam import MessageFeatures, NaiveBayes, SpamScorer, SpamVerdict
 from bot.moderation.understanding import SemanticSpamClassifier
 from storage.cache import LoadingCache
-from storage.moderation import ChatModSettings, Filter, ModAction, ModerationRepository
+from storage.moderation import ChatModSettings, Filter, ModAction, ModerationRepository, Warn
 from storage.outbox import OutboxEntry, OutboxKind
 
 logger = logging.getLogger(__name__)
@@ -90,6 +90,32 @@ class UndoOutcome(StrEnum):
 @dataclass(frozen=True, slots=True)
 class WarnCount:
     count: int
+    limit: int
+
+
+class WarnPenalty(StrEnum):
+    """What a chat does at its warn limit (`chat_settings.warn_action`, stored as these)."""
+
+    MUTE = "mute"
+    BAN = "ban"
+    KICK = "kick"
+
+
+@dataclass(frozen=True, slots=True)
+class Warned:
+    """A warn given; at the chat's limit also the penalty that followed, with its audit entry
+    (`action_id`, for the Undo button) and length (None: for good, or a kick)."""
+
+    count: int
+    limit: int
+    penalty: WarnPenalty | None = None
+    duration: timedelta | None = None
+    action_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveWarns:
+    warns: list[Warn]  # oldest first
     limit: int
 
 
@@ -348,10 +374,8 @@ class ModerationService:
         actor: Actor,
         reason: str | None = None,
         **audit: Any,
-    ) -> tuple[int, int, ChatModSettings, int | None]:
-        """Adds a warn; at the chat's limit applies its action and clears the warns.
-
-        Returns (warn count, limit, settings, id of the limit action or None)."""
+    ) -> Warned:
+        """Adds a warn; at the chat's limit applies its action and clears the warns."""
         settings = await self.repo.settings(chat_id)
         now = self.now()
         warn_id = await self.repo.add_warn(
@@ -362,7 +386,7 @@ class ModerationService:
         )
         count = len(await self.repo.active_warns(chat_id, target.id, now))
         if count < settings.warn_limit:
-            return count, settings.warn_limit, settings, None
+            return Warned(count, settings.warn_limit)
         await self.repo.reset_warns(chat_id, target.id, now)
         limit_reason = f"{count}/{settings.warn_limit} warns"
         duration = (
@@ -370,17 +394,20 @@ class ModerationService:
             if settings.warn_action_seconds
             else None
         )
-        if settings.warn_action == "ban":
+        if settings.warn_action == WarnPenalty.BAN:
+            penalty = WarnPenalty.BAN
             action_id = await self.ban(
                 chat_id, target, STEWARD, duration, limit_reason, rule="warn_limit"
             )
-        elif settings.warn_action == "kick":
+        elif settings.warn_action == WarnPenalty.KICK:
+            penalty, duration = WarnPenalty.KICK, None
             action_id = await self.kick(chat_id, target, STEWARD, limit_reason, rule="warn_limit")
         else:
+            penalty = WarnPenalty.MUTE
             action_id = await self.mute(
                 chat_id, target, STEWARD, duration, limit_reason, rule="warn_limit"
             )
-        return count, settings.warn_limit, settings, action_id
+        return Warned(count, settings.warn_limit, penalty, duration, action_id)
 
     async def unwarn(self, chat_id: int, target: Target, actor: Actor) -> WarnCount | None:
         """Take back the latest warn; None when there was none."""
@@ -388,13 +415,13 @@ class ModerationService:
         if removed is None:
             return None
         await self.record(chat_id, actor, target, "unwarn", details={"warn_id": removed})
-        warns, limit = await self.warns(chat_id, target.id)
-        return WarnCount(len(warns), limit)
+        active = await self.warns(chat_id, target.id)
+        return WarnCount(len(active.warns), active.limit)
 
-    async def warns(self, chat_id: int, user_id: int) -> tuple[list[dict[str, Any]], int]:
-        """The member's active warns, oldest first, and the chat's limit."""
+    async def warns(self, chat_id: int, user_id: int) -> ActiveWarns:
+        """The member's active warns and the chat's limit."""
         warns = await self.repo.active_warns(chat_id, user_id, self.now())
-        return warns, (await self.repo.settings(chat_id)).warn_limit
+        return ActiveWarns(warns, (await self.repo.settings(chat_id)).warn_limit)
 
     async def reset_warns(self, chat_id: int, target: Target, actor: Actor) -> None:
         await self.repo.reset_warns(chat_id, target.id, self.now())

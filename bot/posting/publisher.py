@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.utils.keyboard import InlineKeyboardBuilder
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.clock import SYSTEM_CLOCK, Clock
@@ -40,11 +41,12 @@ Published = Callable[[int, list[int], int], Awaitable[None]]
 def url_keyboard(buttons: list[list[dict[str, str]]] | None) -> InlineKeyboardMarkup | None:
     if not buttons:
         return None
-    return InlineKeyboardMarkup(
-        inline_keyboard=[
-            [InlineKeyboardButton(text=b["text"], url=b["url"]) for b in row] for row in buttons
-        ]
-    )
+    builder = InlineKeyboardBuilder()
+    for row in buttons:  # rows as the author laid them out (compose allows 4 buttons a row)
+        builder.row(
+            *(InlineKeyboardButton(text=b["text"], url=b["url"]) for b in row), width=len(row)
+        )
+    return builder.as_markup()
 
 
 class Publisher:

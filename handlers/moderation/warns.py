@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from aiogram.filters import CommandObject
 from aiogram.types import Message
@@ -13,7 +13,7 @@ from bot.moderation.args import ActionArgs, ArgumentError, parse_action_args
 from bot.moderation.buttons import undo_keyboard
 from bot.moderation.durations import format_duration
 from bot.moderation.problems import Problem
-from bot.moderation.service import ModerationError, ModerationService, Target
+from bot.moderation.service import ModerationError, ModerationService, Target, WarnPenalty
 from bot.moderation.targets import TargetResolver, replied
 from bot.roles import RoleService
 from handlers.moderation.common import (
@@ -29,33 +29,24 @@ async def warn_command(
     message: Message, _name: str, target: Target, args: ActionArgs, moderation: ModerationService
 ) -> None:
     try:
-        count, limit, chat_settings, limit_action = await moderation.warn(
-            message.chat.id, target, actor_of(message), args.reason
-        )
+        warned = await moderation.warn(message.chat.id, target, actor_of(message), args.reason)
     except ModerationError as exc:
         await message.reply(error_text(exc.kind, token=exc.detail))
         return
-    if limit_action is None:
+    if warned.penalty is None or warned.action_id is None:
         text = _("⚠️ {name} has been warned ({count}/{limit}).").format(
-            name=target.mention, count=count, limit=limit
+            name=target.mention, count=warned.count, limit=warned.limit
         )
         await message.reply(text + reason_line(args.reason))
         return
-    duration = (
-        format_duration(timedelta(seconds=chat_settings.warn_action_seconds))
-        if chat_settings.warn_action_seconds
-        else ""
-    )
-    if chat_settings.warn_action == "ban":
-        text = _("🔨 {name} reached {limit} warns and is banned.")
-    elif chat_settings.warn_action == "kick":
-        text = _("👢 {name} reached {limit} warns and was removed.")
-    else:
-        text = _("🔇 {name} reached {limit} warns and is muted.")
-    text = text.format(name=target.mention, limit=limit)
-    if duration and chat_settings.warn_action != "kick":
-        text += " " + _("Duration: {duration}.").format(duration=duration)
-    await message.reply(text, reply_markup=undo_keyboard(limit_action))
+    text = {
+        WarnPenalty.BAN: _("🔨 {name} reached {limit} warns and is banned."),
+        WarnPenalty.KICK: _("👢 {name} reached {limit} warns and was removed."),
+        WarnPenalty.MUTE: _("🔇 {name} reached {limit} warns and is muted."),
+    }[warned.penalty].format(name=target.mention, limit=warned.limit)
+    if warned.duration:
+        text += " " + _("Duration: {duration}.").format(duration=format_duration(warned.duration))
+    await message.reply(text, reply_markup=undo_keyboard(warned.action_id))
 
 
 @on_target()
@@ -94,18 +85,18 @@ async def warns_command(
     else:
         await message.reply(error_text(Problem.NO_TARGET, command.command))
         return
-    warns, limit = await moderation.warns(message.chat.id, target.id)
-    if not warns:
+    active = await moderation.warns(message.chat.id, target.id)
+    if not active.warns:
         await message.reply(_("{name} has no warns.").format(name=target.mention))
         return
     lines = [
         _("{name} has {count} of {limit} warns:").format(
-            name=target.mention, count=len(warns), limit=limit
+            name=target.mention, count=len(active.warns), limit=active.limit
         )
     ]
-    for n, warn in enumerate(warns, 1):
-        when = datetime.fromtimestamp(warn["created_at"], UTC).strftime("%Y-%m-%d")
-        lines.append(f"{n}. {when} — {html.escape(warn['reason'] or '—')}")
+    for n, warn in enumerate(active.warns, 1):
+        when = datetime.fromtimestamp(warn.created_at, UTC).strftime("%Y-%m-%d")
+        lines.append(f"{n}. {when} — {html.escape(warn.reason or '—')}")
     await message.reply("\n".join(lines))
 
 
