@@ -108,6 +108,30 @@ class StoredQuestion:
     explanation: str | None
 
 
+class GiveawayStatus(StrEnum):
+    """A giveaway's `status` column, as stored."""
+
+    OPEN = "open"
+    DRAWING = "drawing"  # a worker claimed the draw and holds its lease
+    DRAWN = "drawn"
+
+
+class DrawOutcome(StrEnum):
+    """An entrant's row in `giveaway_results`, as stored."""
+
+    WON = "won"
+    SKIPPED = "skipped"  # passed over at a draw: a condition was not met
+
+
+@dataclass(frozen=True, slots=True)
+class DrawResult:
+    user_id: int
+    outcome: DrawOutcome
+    reason: str | None  # a skipped entrant's refusal, as stored
+    round: int  # 0: the draw; 1, 2, ...: rerolls
+    rank: int
+
+
 @dataclass(frozen=True, slots=True)
 class Giveaway:
     id: int
@@ -123,7 +147,7 @@ class Giveaway:
     private_entrants: bool
     seed_hex: str
     commitment: str
-    status: str
+    status: GiveawayStatus
     created_at: int
     drawn_at: int | None
     thread_id: int | None = None  # the forum topic it was announced in
@@ -135,6 +159,7 @@ def _giveaway(row: Any) -> Giveaway:
     data["require_chats"] = json.loads(data["require_chats"])
     for key in ("exclude_admins", "exclude_winners", "private_entrants"):
         data[key] = bool(data[key])
+    data["status"] = GiveawayStatus(data["status"])
     return Giveaway(**data)
 
 
@@ -428,7 +453,7 @@ class GiveawayRepository:
         self,
         giveaway_id: int,
         user_id: int,
-        outcome: str,
+        outcome: DrawOutcome,
         reason: str | None,
         round_: int,
         rank: int,
@@ -437,15 +462,21 @@ class GiveawayRepository:
             "INSERT INTO giveaway_results VALUES (?,?,?,?,?,?) "
             "ON CONFLICT(giveaway_id, user_id) DO UPDATE SET outcome=excluded.outcome, "
             "reason=excluded.reason, round=excluded.round, rank=excluded.rank",
-            (giveaway_id, user_id, outcome, reason, round_, rank),
+            (giveaway_id, user_id, outcome.value, reason, round_, rank),
         )
 
-    async def results(self, giveaway_id: int) -> list[dict[str, Any]]:
+    async def results(self, giveaway_id: int) -> list[DrawResult]:
         rows = await self.db.fetchall(
-            "SELECT * FROM giveaway_results WHERE giveaway_id=? ORDER BY round, rank",
+            "SELECT user_id, outcome, reason, round, rank FROM giveaway_results "
+            "WHERE giveaway_id=? ORDER BY round, rank",
             (giveaway_id,),
         )
-        return [dict(r) for r in rows]
+        return [
+            DrawResult(
+                int(r["user_id"]), DrawOutcome(r["outcome"]), r["reason"], r["round"], r["rank"]
+            )
+            for r in rows
+        ]
 
     async def past_winners(self, chat_id: int, except_giveaway: int) -> set[int]:
         rows = await self.db.fetchall(

@@ -1,12 +1,21 @@
-"""Quiz rows as typed values, and who may use which quiz: decided by the runner, in SQLite and
-PostgreSQL alike, with no Telegram involved."""
+"""Quiz and giveaway rows as typed values, and who may use which quiz or manage which giveaway:
+decided by the services, in SQLite and PostgreSQL alike, with no Telegram involved."""
 
 from __future__ import annotations
 
+from bot.engagement.giveaways import GiveawayRefusal, GiveawayService
 from bot.engagement.quiz_format import parse_quiz_text
 from bot.engagement.quizzes import QuizRefusal, QuizRunner
 from storage.database import Database
-from storage.engagement import Quiz, QuizRepository, RunStatus
+from storage.engagement import (
+    DrawOutcome,
+    Giveaway,
+    GiveawayRepository,
+    GiveawayStatus,
+    Quiz,
+    QuizRepository,
+    RunStatus,
+)
 
 GROUP, OTHER = -1001, -1002
 T0 = 1_780_000_000
@@ -82,5 +91,58 @@ async def test_a_run_reads_back_typed_and_its_status_is_stored_as_before(db_targ
         assert await repo.running_in(GROUP) is None
         season = await repo.season(GROUP)
         assert [(s.name, s.correct, s.runs) for s in season] == [("Ann", 1, 1), ("Ben", 0, 1)]
+    finally:
+        await db.close()
+
+
+class Roles:
+    """Managers and chat admins by id, as `RoleService` would find them."""
+
+    def __init__(self, managers: set[int], admins: dict[int, set[int]]) -> None:
+        self.managers, self.admins = managers, admins
+
+    def is_manager(self, user_id: int | None) -> bool:
+        return user_id in self.managers
+
+    async def is_chat_admin(self, chat_id: int, user_id: int) -> bool:
+        return user_id in self.admins.get(chat_id, set())
+
+
+async def test_who_may_manage_which_giveaway(db_target):
+    db = Database(db_target)
+    await db.open()
+    try:
+        repo = GiveawayRepository(db)
+        roles = Roles(managers={1}, admins={GROUP: {2}, OTHER: {3}})
+        service = GiveawayService(None, repo, None, roles, None, None, None)  # type: ignore[arg-type]
+        giveaway_id = await repo.create(
+            chat_id=GROUP,
+            prize="A mug",
+            winners_count=1,
+            ends_at=T0,
+            seed_hex="ab",
+            commitment="c",
+            created_at=T0 - 600,
+        )
+        for user in (1, 2):  # a manager, the chat's admin
+            found = await service.usable(f"#{giveaway_id}", user, managing=True)
+            assert isinstance(found, Giveaway) and found.status is GiveawayStatus.OPEN
+        assert await service.usable(str(giveaway_id), 3, managing=True) is GiveawayRefusal.NOT_YOURS
+        assert await service.usable(str(giveaway_id), 4, managing=True) is GiveawayRefusal.NOT_YOURS
+        assert isinstance(await service.usable(str(giveaway_id), 4, managing=False), Giveaway)
+        assert await service.usable("mug", 1, managing=True) is GiveawayRefusal.NOT_AN_ID
+        assert await service.usable("99", 1, managing=False) is GiveawayRefusal.NOT_FOUND
+        await repo.add_result(giveaway_id, 7, DrawOutcome.WON, None, 0, 0)
+        await repo.add_result(giveaway_id, 8, DrawOutcome.SKIPPED, "admin", 0, 0)
+        await repo.finish_draw(giveaway_id, T0)
+        drawn = await repo.get(giveaway_id)
+        assert drawn is not None and drawn.status is GiveawayStatus.DRAWN
+        results = await repo.results(giveaway_id)
+        assert [(r.user_id, r.outcome, r.reason) for r in results] == [
+            (7, DrawOutcome.WON, None),
+            (8, DrawOutcome.SKIPPED, "admin"),
+        ]
+        row = await db.fetchone("SELECT outcome FROM giveaway_results WHERE user_id=8")
+        assert row["outcome"] == "skipped"
     finally:
         await db.close()
