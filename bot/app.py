@@ -9,11 +9,9 @@ shut the scheduler, close the database.
 from __future__ import annotations
 
 import asyncio
-import html
 import logging
 import signal
 from contextlib import suppress
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,7 +21,6 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramAPIError
-from aiogram.utils.i18n import gettext as _
 from aiogram.webhook.aiohttp_server import setup_application
 from aiohttp import ClientError, web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -227,12 +224,15 @@ class Steward:
             FaqIndexCache(self.db),
             clock=clock,
         )
+        self.post_notices = PostNotices(
+            self.post_repo, self.channel_repo, self.notes, self.i18n, self.locale_for
+        )
         self.publisher = Publisher(
             self.bot,
             self.post_repo,
             self.scheduler,
             settings.late_post_grace_seconds,
-            PostNotices(self.post_repo, self.channel_repo, self.notes, self.i18n, self.locale_for),
+            self.post_notices,
             channels=self.channel_repo,
             tz=settings.timezone,
             mark_channel=self.outbound.pacer.mark_channel,
@@ -484,24 +484,9 @@ class Steward:
 
     async def send_agenda(self) -> None:
         """DAILY_AGENDA: each manager gets the posts due in the next 24 hours, in local time."""
-        now = int(self.clock())
-        posts = await self.post_repo.scheduled_between(now, now + 86400)
-        names = {c.chat_id: c.title or str(c.chat_id) for c in await self.channel_repo.all()}
-        tz = self.settings.timezone
-        for manager_id in sorted(self.settings.manager_ids):
-            locale = await self.locale_for(manager_id)
-            with self.i18n.context(), self.i18n.use_locale(locale):
-                if posts:
-                    lines = [_("🗓 Posts in the next 24 hours:")]
-                    lines += [
-                        f"{datetime.fromtimestamp(p.due_at, tz):%H:%M} · #{p.id} · "
-                        f"{html.escape(names.get(p.channel_id, str(p.channel_id)))}"
-                        for p in posts
-                    ]
-                    lines.append(_("Change them in /queue."))
-                else:
-                    lines = [_("🗓 No posts in the next 24 hours. Send me one to schedule it.")]
-            await self.notes.send_message(manager_id, "\n".join(lines))
+        await self.post_notices.agenda(
+            sorted(self.settings.manager_ids), int(self.clock()), self.settings.timezone
+        )
 
     async def _prepare_moderation(self) -> None:
         bayes = self.moderation.scorer.bayes

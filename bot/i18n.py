@@ -51,6 +51,17 @@ class PoI18n(I18n):
         return translations
 
 
+def plural_for(i18n: I18n, locale: str) -> Callable[[str, str, int], str]:
+    """`ngettext` in one locale, for text built outside a handler's language context (a note
+    to a manager, a chat's own language). Bind it to a name `ngettext`: that is the call
+    scripts/update_locales.py collects plural messages from."""
+
+    def ngettext(singular: str, plural: str, n: int) -> str:
+        return i18n.gettext(singular, plural, n, locale=locale)
+
+    return ngettext
+
+
 def create_i18n(default_language: str) -> PoI18n:
     return PoI18n(path=LOCALES_DIR, default_locale=default_language, domain=DOMAIN)
 

@@ -19,7 +19,7 @@ from aiogram.types import (
     LinkPreviewOptions,
     Message,
 )
-from aiogram.utils.i18n import get_i18n
+from aiogram.utils.i18n import get_i18n, ngettext
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
@@ -112,7 +112,11 @@ def describe(campaign: Campaign, title: str, tz: ZoneInfo) -> str:
         when = datetime.fromtimestamp(campaign.expire_date, tz).strftime("%Y-%m-%d %H:%M")
         parts.append(_("expires {when}").format(when=when))
     if campaign.member_limit:
-        parts.append(_("limit {n} members").format(n=campaign.member_limit))
+        parts.append(
+            ngettext("limit {n} member", "limit {n} members", campaign.member_limit).format(
+                n=campaign.member_limit
+            )
+        )
     if campaign.creates_join_request:
         parts.append(_("joiners need approval"))
     head = f"#{campaign.id} <b>{html.escape(campaign.name)}</b> · {html.escape(title)}"

@@ -10,7 +10,7 @@ from aiogram import Bot, Router
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import CommandObject
 from aiogram.types import CallbackQuery, Message
-from aiogram.utils.i18n import get_i18n
+from aiogram.utils.i18n import get_i18n, ngettext
 from aiogram.utils.i18n import gettext as _
 
 from bot.commands import on_command
@@ -154,9 +154,12 @@ async def giveaway_verify(
     ok = "✅" if check.commitment_ok else "❌"
     ok2 = "✅" if check.winners_ok else "❌"
     await message.reply(
-        _(
+        ngettext(
             "Giveaway #{id}: seed matches the commitment {ok}; winners follow from the seed and "
-            "the {count} entrants {ok2}."
+            "the {count} entrant {ok2}.",
+            "Giveaway #{id}: seed matches the commitment {ok}; winners follow from the seed and "
+            "the {count} entrants {ok2}.",
+            check.entrants,
         ).format(id=giveaway.id, ok=ok, ok2=ok2, count=check.entrants)
     )
 

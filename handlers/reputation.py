@@ -28,6 +28,7 @@ from aiogram.types import (
     ReactionTypeUnion,
 )
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.commands import on_command
@@ -239,9 +240,11 @@ async def watch_command(
         errors = {
             WatchArgsError.EMPTY: "",
             WatchArgsError.TOO_SHORT: _("A watched term needs at least 2 characters."),
-            WatchArgsError.TOO_LONG: _("A watched term can be at most {n} characters.").format(
-                n=MAX_TERM
-            ),
+            WatchArgsError.TOO_LONG: ngettext(
+                "A watched term can be at most {n} character.",
+                "A watched term can be at most {n} characters.",
+                MAX_TERM,
+            ).format(n=MAX_TERM),
         }
         problem = errors[request]
         await message.reply((problem + "\n\n" if problem else "") + watch_usage())
@@ -267,7 +270,11 @@ async def watch_command(
         return
     if outcome is WatchOutcome.TOO_MANY:
         await message.reply(
-            _("You can watch at most {n} terms; /unwatch one first.").format(n=MAX_WATCHES)
+            ngettext(
+                "You can watch at most {n} term; /unwatch it first.",
+                "You can watch at most {n} terms; /unwatch one first.",
+                MAX_WATCHES,
+            ).format(n=MAX_WATCHES)
         )
         return
     where = html.escape(title) if title else _("every chat I am in")

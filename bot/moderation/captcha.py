@@ -16,7 +16,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.config import Settings
-from bot.i18n import pick_language
+from bot.i18n import pick_language, plural_for
 from bot.moderation.service import (
     MUTED,
     STEWARD,
@@ -82,10 +82,13 @@ class Captcha:
             logger.warning("captcha: cannot restrict %s in %s: %s", user.id, chat_id, exc)
             return
         locale = chat_locale(chat_settings, self.settings)
-        text = self.i18n.gettext(
+        ngettext = plural_for(self.i18n, locale)
+        text = ngettext(
+            "👋 Welcome, {name}! Please press the button below within {seconds} second to "
+            "show you are a person, then you can write.",
             "👋 Welcome, {name}! Please press the button below within {seconds} seconds to "
             "show you are a person, then you can write.",
-            locale=locale,
+            chat_settings.captcha_seconds,
         ).format(
             name=Target(user.id, user.full_name).mention, seconds=chat_settings.captcha_seconds
         )

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from aiogram.filters import CommandObject
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 
 from bot.moderation.args import ActionArgs, ArgumentError, parse_action_args
 from bot.moderation.buttons import undo_keyboard
@@ -39,11 +40,24 @@ async def warn_command(
         )
         await message.reply(text + reason_line(args.reason))
         return
+    n = warned.limit
     text = {
-        WarnPenalty.BAN: _("🔨 {name} reached {limit} warns and is banned."),
-        WarnPenalty.KICK: _("👢 {name} reached {limit} warns and was removed."),
-        WarnPenalty.MUTE: _("🔇 {name} reached {limit} warns and is muted."),
-    }[warned.penalty].format(name=target.mention, limit=warned.limit)
+        WarnPenalty.BAN: ngettext(
+            "🔨 {name} reached {limit} warn and is banned.",
+            "🔨 {name} reached {limit} warns and is banned.",
+            n,
+        ),
+        WarnPenalty.KICK: ngettext(
+            "👢 {name} reached {limit} warn and was removed.",
+            "👢 {name} reached {limit} warns and was removed.",
+            n,
+        ),
+        WarnPenalty.MUTE: ngettext(
+            "🔇 {name} reached {limit} warn and is muted.",
+            "🔇 {name} reached {limit} warns and is muted.",
+            n,
+        ),
+    }[warned.penalty].format(name=target.mention, limit=n)
     if warned.duration:
         text += " " + _("Duration: {duration}.").format(duration=format_duration(warned.duration))
     await message.reply(text, reply_markup=undo_keyboard(warned.action_id))
@@ -90,9 +104,11 @@ async def warns_command(
         await message.reply(_("{name} has no warns.").format(name=target.mention))
         return
     lines = [
-        _("{name} has {count} of {limit} warns:").format(
-            name=target.mention, count=len(active.warns), limit=active.limit
-        )
+        ngettext(
+            "{name} has {count} of {limit} warn:",
+            "{name} has {count} of {limit} warns:",
+            active.limit,
+        ).format(name=target.mention, count=len(active.warns), limit=active.limit)
     ]
     for n, warn in enumerate(active.warns, 1):
         when = datetime.fromtimestamp(warn.created_at, UTC).strftime("%Y-%m-%d")
