@@ -164,7 +164,7 @@ class Steward:
         self.jobs = JobClaims(LeaseRepository(self.db), self.cluster.worker_id, clock)
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.i18n = create_i18n(settings.default_language)
-        self.roles = RoleService(settings, self.bot)
+        self.role_service = RoleService(settings, self.bot)
         # None when SEMANTIC_MODEL=off or the model cannot load: features then stay lexical.
         self.embeddings = create_embedding_service(settings.semantic_model, settings.embeddings_url)
         self.mod_repo = ModerationRepository(self.db)
@@ -244,7 +244,7 @@ class Steward:
             self.bot,
             self.giveaway_repo,
             self.users,
-            self.roles,
+            self.role_service,
             self.scheduler,
             self.i18n,
             self.locale_for,
@@ -307,11 +307,11 @@ class Steward:
         )
         return {
             "settings": self.settings,
-            "role_service": self.roles,
+            "role_service": self.role_service,
             "notes": self.notes,
             "chat_registry": ChatRegistry(ChatRepository(self.db), self.channel_repo),
             "moderation": self.moderation,
-            "targets": TargetResolver(self.users, self.roles, self.settings.bot_id),
+            "targets": TargetResolver(self.users, self.role_service, self.settings.bot_id),
             "captcha": self.captcha,
             "report_limiter": ReportLimiter(),
             "runner": self.runner,
@@ -351,7 +351,7 @@ class Steward:
         )
         dp.message.outer_middleware(menus)
         dp.my_chat_member.outer_middleware(menus)
-        role_cache = RoleCacheMiddleware(self.roles)
+        role_cache = RoleCacheMiddleware(self.role_service)
         dp.chat_member.outer_middleware(role_cache)
         dp.my_chat_member.outer_middleware(role_cache)
         # Moderation first: every group message and edit is checked before any handler.
@@ -359,7 +359,7 @@ class Steward:
             observer.outer_middleware(
                 ProtectionMiddleware(
                     self.moderation,
-                    self.roles,
+                    self.role_service,
                     self.settings,
                     self.i18n,
                     edited=edited,
@@ -374,7 +374,7 @@ class Steward:
         # inside the FAQ stage: a complaint becomes a priority ticket instead of a question
         dp.message.outer_middleware(ReputationMiddleware(self.reputation, self.reputation_notes))
         dp.chat_member.outer_middleware(stats_middleware)
-        role_middleware = RoleMiddleware(self.roles)
+        role_middleware = RoleMiddleware(self.role_service)
         dp.callback_query.middleware(role_middleware)
         dp.include_routers(*build_routers(command_middlewares=[role_middleware]))
         register_error_handler(dp)
@@ -392,8 +392,8 @@ class Steward:
 
             cache.on_invalidate = announce
             bus.subscribe(topic, cache.forget)
-        self.roles.on_change = lambda chat_id: bus.announce("roles", chat_id)
-        bus.subscribe("roles", self.roles.forget)
+        self.role_service.on_change = lambda chat_id: bus.announce("roles", chat_id)
+        bus.subscribe("roles", self.role_service.forget)
         self.faq.on_change = lambda: bus.announce("faq", None)
         bus.subscribe("faq", lambda _: self.faq.invalidate())
         self.campaigns.on_change = lambda: bus.announce("campaign-links", None)
@@ -441,7 +441,7 @@ class Steward:
     def _forget_moved(self, old: int, new: int) -> None:
         for chat_id in (old, new):
             self.moderation.forget_chat(chat_id)
-            self.roles.invalidate(chat_id)
+            self.role_service.invalidate(chat_id)
         self.faq.invalidate()
         self.support_repo.forget_routes()
 

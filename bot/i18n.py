@@ -20,6 +20,9 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 LOCALES_DIR = Path(__file__).with_name("locales")
+
+# The language to speak to a chat or user by id (`Steward.locale_for`, injected as `locale_for`).
+LocaleFor = Callable[[int], Awaitable[str]]
 DOMAIN = "messages"
 
 

@@ -8,7 +8,6 @@ import html
 import io
 import logging
 import re
-from collections.abc import Awaitable, Callable
 
 from aiogram import Bot, F, Router
 from aiogram.filters import CommandObject
@@ -22,6 +21,7 @@ from bot.faq.buttons import FaqAction, FaqCallback, undo_keyboard
 from bot.faq.service import EditRefusal, FaqService, detect_language, parse_add_args
 from bot.faq.transfer import export_json, parse_import
 from bot.guards import accessible_message, sender
+from bot.i18n import LocaleFor
 from bot.roles import Roles
 from storage.faq import Answer, Entry
 
@@ -29,8 +29,6 @@ logger = logging.getLogger(__name__)
 
 MAX_IMPORT_BYTES = 1_000_000
 MAX_LIST_LINES = 60
-
-LocaleFor = Callable[[int], Awaitable[str]]
 
 
 def scope_of(message: Message) -> int | None:

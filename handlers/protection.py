@@ -81,7 +81,7 @@ class ProtectionMiddleware(BaseMiddleware):
     def __init__(
         self,
         moderation: ModerationService,
-        roles: RoleService,
+        role_service: RoleService,
         settings: Settings,
         i18n: I18n,
         *,
@@ -90,7 +90,7 @@ class ProtectionMiddleware(BaseMiddleware):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.moderation = moderation
-        self.roles = roles
+        self.role_service = role_service
         self.settings = settings
         self.i18n = i18n
         self.edited = edited
@@ -147,7 +147,7 @@ class ProtectionMiddleware(BaseMiddleware):
         if not target.is_chat:
             if target.id == self.settings.bot_id:
                 return True
-            if await self.roles.is_chat_admin(chat_id, target.id):
+            if await self.role_service.is_chat_admin(chat_id, target.id):
                 return True
         return await self.moderation.is_approved(chat_id, target.id)
 

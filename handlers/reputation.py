@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import html
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from aiogram import Bot, Router
@@ -56,9 +56,6 @@ from bot.reputation.watch import MAX_TERM, MAX_WATCHES, Watch, WatchArgsError, p
 from bot.topics import thread_of
 
 logger = logging.getLogger(__name__)
-
-
-LocaleFor = Callable[[int], Awaitable[str]]
 
 
 # --- group messages -----------------------------------------------------------------------------

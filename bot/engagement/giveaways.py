@@ -204,7 +204,7 @@ class GiveawayService:
         bot: Bot,
         repo: GiveawayRepository,
         users: UserRepository,
-        roles: RoleService,
+        role_service: RoleService,
         scheduler: AsyncIOScheduler,
         i18n: I18n,
         locale_for: Callable[[int], Awaitable[str]],
@@ -215,7 +215,7 @@ class GiveawayService:
         self.repo = repo
         self.users = users
         self.notes = notes or PrivateNotes(bot, users, clock)
-        self.roles = roles
+        self.role_service = role_service
         self.scheduler = scheduler
         self.i18n = i18n
         self.locale_for = locale_for
@@ -337,7 +337,7 @@ class GiveawayService:
 
     async def check_conditions(self, g: Giveaway, user_id: int) -> Refusal | None:
         """Why this user may not take part, or None."""
-        if g.exclude_admins and await self.roles.is_chat_admin(g.chat_id, user_id):
+        if g.exclude_admins and await self.role_service.is_chat_admin(g.chat_id, user_id):
             return Refusal(RefusalReason.ADMIN)
         if g.exclude_winners and user_id in await self.repo.past_winners(g.chat_id, g.id):
             return Refusal(RefusalReason.PAST_WINNER)
@@ -590,8 +590,8 @@ class GiveawayService:
         if giveaway is None:
             return GiveawayRefusal.NOT_FOUND
         if managing and not (
-            self.roles.is_manager(user_id)
-            or await self.roles.is_chat_admin(giveaway.chat_id, user_id)
+            self.role_service.is_manager(user_id)
+            or await self.role_service.is_chat_admin(giveaway.chat_id, user_id)
         ):
             return GiveawayRefusal.NOT_YOURS
         return giveaway

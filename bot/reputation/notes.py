@@ -17,7 +17,7 @@ from aiogram.utils.i18n import I18n, ngettext
 from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
-from bot.i18n import plural_for
+from bot.i18n import LocaleFor, plural_for
 from bot.links import message_link
 from bot.private import PrivateNotes
 from bot.reputation.mood import DayMood, Spike
@@ -34,8 +34,6 @@ logger = logging.getLogger(__name__)
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 QUOTE_CHARS = 300  # of a member's message, in notes and digest lines
 TEXT_LIMIT = 4000
-
-LocaleFor = Callable[[int], Awaitable[str]]
 
 
 class ReputationAction(StrEnum):
