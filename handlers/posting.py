@@ -33,6 +33,7 @@ from bot.posting.preview import queue_entry
 from bot.posting.queue import PostQueue
 from bot.posting.service import DEFAULT_SLOTS, PostingService
 from bot.posting.times import TimeError
+from storage.posts import PostStatus
 
 MANAGER_PRIVATE = {"role": "manager", "chat": "private"}
 
@@ -221,7 +222,7 @@ async def send_queue_page(
         post = entry.post
         text = queue_entry(post, entry.channel, settings.timezone, _, ngettext)
         await message.answer(
-            text, reply_markup=queue_keyboard(post.id, retry=post.status == "failed")
+            text, reply_markup=queue_keyboard(post.id, retry=post.status is PostStatus.FAILED)
         )
     if view.pages > 1:
         await message.answer(
@@ -261,7 +262,7 @@ async def queue_pressed(
     posting: PostingService,
 ) -> None:
     post = await posting.post(callback_data.post_id)
-    if post is None or post.status in {"published", "cancelled", "publishing"}:
+    if post is None or not post.open:
         await query.answer(_("This post is no longer in the queue."), show_alert=True)
         return
     op = callback_data.op
@@ -274,7 +275,7 @@ async def queue_pressed(
     elif op is QueueOp.KEEP:
         with suppress(TelegramAPIError):
             await accessible_message(query).edit_reply_markup(
-                reply_markup=queue_keyboard(post.id, retry=post.status == "failed")
+                reply_markup=queue_keyboard(post.id, retry=post.status is PostStatus.FAILED)
             )
         await query.answer(_("Post #{id} stays in the queue.").format(id=post.id))
     elif op is QueueOp.SURE:

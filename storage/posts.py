@@ -4,9 +4,21 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from storage.database import Database
+
+
+class PostStatus(StrEnum):
+    """A post's `status` column, as stored."""
+
+    SCHEDULED = "scheduled"
+    PUBLISHING = "publishing"  # claimed by a worker, on its way out
+    PUBLISHED = "published"
+    FAILED = "failed"  # Telegram refused it; Retry puts it back
+    NEEDS_DECISION = "needs_decision"  # missed, interrupted or held: a manager decides
+    CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,7 +28,7 @@ class Post:
     source_chat_id: int
     source_message_ids: list[int]
     due_at: int
-    status: str
+    status: PostStatus
     attempts: int
     silent: bool
     pin: bool
@@ -34,9 +46,14 @@ class Post:
     version: int = 1
     lease_until: int | None = None  # while publishing: the claiming worker is alive until then
 
+    @property
+    def open(self) -> bool:
+        """Still in the queue: not out, not on its way out, not cancelled."""
+        return self.status in OPEN_STATUSES
+
 
 # Posts the calendar may still move, publish or cancel: not out, not on their way out.
-OPEN_STATUSES = ("scheduled", "failed", "needs_decision")
+OPEN_STATUSES = (PostStatus.SCHEDULED, PostStatus.FAILED, PostStatus.NEEDS_DECISION)
 
 
 def _post(row: Any) -> Post:
@@ -44,6 +61,7 @@ def _post(row: Any) -> Post:
     for key in ("source_message_ids", "buttons", "published_ids", "followup_ids", "summary"):
         data[key] = json.loads(data[key]) if data[key] else None
     data["silent"], data["pin"] = bool(data["silent"]), bool(data["pin"])
+    data["status"] = PostStatus(data["status"])
     return Post(**data)
 
 
@@ -91,7 +109,7 @@ class PostRepository:
         row = await self.db.fetchone("SELECT * FROM posts WHERE id=?", (post_id,))
         return _post(row) if row else None
 
-    async def count_with_status(self, *statuses: str) -> int:
+    async def count_with_status(self, *statuses: PostStatus) -> int:
         marks = ", ".join("?" for _ in statuses)
         row = await self.db.fetchone(
             f"SELECT COUNT(*) FROM posts WHERE status IN ({marks})", statuses
@@ -99,7 +117,7 @@ class PostRepository:
         return int(row[0]) if row else 0
 
     async def with_status(
-        self, *statuses: str, limit: int | None = None, offset: int = 0
+        self, *statuses: PostStatus, limit: int | None = None, offset: int = 0
     ) -> list[Post]:
         marks = ", ".join("?" for _ in statuses)
         page = "" if limit is None else f" LIMIT {int(limit)} OFFSET {int(offset)}"
@@ -205,7 +223,11 @@ class PostRepository:
         return [_post(r) for r in rows]
 
     async def set_status(
-        self, post_id: int, status: str, error: str | None = None, from_status: str | None = None
+        self,
+        post_id: int,
+        status: PostStatus,
+        error: str | None = None,
+        from_status: PostStatus | None = None,
     ) -> bool:
         sql = "UPDATE posts SET status=?, error=? WHERE id=?"
         params: tuple[Any, ...] = (status, error, post_id)

@@ -26,7 +26,7 @@ from bot.clock import SYSTEM_CLOCK, Clock
 from bot.cluster.jobs import ROW_LEASE_SECONDS, heartbeat
 from bot.posting.times import TimeError, parse_recurrence
 from bot.scheduling import cancel, run_once_at
-from storage.posts import ChannelRepository, Post, PostRepository
+from storage.posts import ChannelRepository, Post, PostRepository, PostStatus
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ class Publisher:
         now = self.clock()
         counts["needs_decision"] += await self._recover_interrupted(now)
         late = []
-        for post in await self.repo.with_status("scheduled"):
+        for post in await self.repo.with_status(PostStatus.SCHEDULED):
             if post.due_at > now:
                 self.arm(post)
                 counts["armed"] += 1
@@ -107,7 +107,10 @@ class Publisher:
                 late.append(post)
             else:
                 await self.repo.set_status(
-                    post.id, "needs_decision", "missed while the bot was down", "scheduled"
+                    post.id,
+                    PostStatus.NEEDS_DECISION,
+                    "missed while the bot was down",
+                    PostStatus.SCHEDULED,
                 )
                 counts["needs_decision"] += 1
                 await self.notify(post, "missed")
@@ -125,11 +128,14 @@ class Publisher:
         they went out, so the manager decides; never resent silently. With other workers,
         only posts whose claimer stopped renewing its lease."""
         count = 0
-        for post in await self.repo.with_status("publishing"):
+        for post in await self.repo.with_status(PostStatus.PUBLISHING):
             if self.shared and post.lease_until is not None and post.lease_until > now:
                 continue  # another worker is publishing it right now
             if await self.repo.set_status(
-                post.id, "needs_decision", "the bot stopped while publishing", "publishing"
+                post.id,
+                PostStatus.NEEDS_DECISION,
+                "the bot stopped while publishing",
+                PostStatus.PUBLISHING,
             ):
                 count += 1
                 await self.notify(post, "interrupted")
@@ -162,7 +168,10 @@ class Publisher:
         if channel is not None and not channel.can_post:
             # rights lost: hold the post for a decision instead of failing it against Telegram
             await self.repo.set_status(
-                post.id, "needs_decision", "I can no longer post in this channel", "publishing"
+                post.id,
+                PostStatus.NEEDS_DECISION,
+                "I can no longer post in this channel",
+                PostStatus.PUBLISHING,
             )
             await self.notify(post, "held")
             return False
@@ -170,11 +179,13 @@ class Publisher:
         try:
             ids, followup = await self._send(post)
         except (TelegramBadRequest, TelegramForbiddenError) as exc:
-            await self.repo.set_status(post.id, "failed", exc.message, "publishing")
+            await self.repo.set_status(
+                post.id, PostStatus.FAILED, exc.message, PostStatus.PUBLISHING
+            )
             await self.notify(post, "failed")
             return False
         except TelegramAPIError as exc:  # retries exhausted in the outbound layer
-            await self.repo.set_status(post.id, "failed", str(exc), "publishing")
+            await self.repo.set_status(post.id, PostStatus.FAILED, str(exc), PostStatus.PUBLISHING)
             await self.notify(post, "failed")
             return False
         published_at = int(self.clock())

@@ -12,7 +12,14 @@ from zoneinfo import ZoneInfo
 from bot.clock import SYSTEM_CLOCK, Clock, utc_now
 from bot.posting.publisher import Publisher
 from bot.posting.times import Recurrence, parse_recurrence, parse_time
-from storage.posts import Channel, ChannelRepository, Post, PostRepository, SlotRepository
+from storage.posts import (
+    Channel,
+    ChannelRepository,
+    Post,
+    PostRepository,
+    PostStatus,
+    SlotRepository,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +102,7 @@ class PostingService:
 
     async def cancel(self, post_id: int) -> None:
         self.publisher.disarm(post_id)
-        await self.posts.set_status(post_id, "cancelled")
+        await self.posts.set_status(post_id, PostStatus.CANCELLED)
 
     async def reschedule(self, post_id: int, due: datetime) -> bool:
         """False when the post is no longer waiting to go out."""
@@ -108,7 +115,7 @@ class PostingService:
     async def publish_now(self, post: Post) -> bool:
         """Back in the queue at this second if it failed or waited for a decision, then the
         publisher's own claim decides (a second tap finds nothing to claim)."""
-        if post.status != "scheduled":
+        if post.status is not PostStatus.SCHEDULED:
             await self.posts.reschedule(post.id, self.now())
         self.publisher.disarm(post.id)
         return await self.publisher.publish(post.id)
