@@ -260,12 +260,12 @@ async def confirm_pressed(press: Press) -> bool:
     if done is None:  # a second tap on Confirm
         await press.query.answer()
         return False
-    plan, ids = done
+    plan = done.plan
     if plan.refusal is not None:
         await press.query.answer(refusal_text(plan, press.draft), show_alert=True)
         return False
     lines = [_("✅ Scheduled:")]
-    for post_id, channel in zip(ids, plan.channels, strict=True):
+    for post_id, channel in zip(done.post_ids, plan.channels, strict=True):
         lines.append(
             f"#{post_id} · {html.escape(channel.title or str(channel.chat_id))} · "
             f"{local(plan.dues[channel.chat_id], press.settings)}"

@@ -104,14 +104,15 @@ async def editable_entry(
 ) -> Entry | None:
     """The entry named by `raw_id` if this user may change it here; answers the reason if not
     (`usage` when `raw_id` is no entry id at all)."""
-    entry, refusal = await faq.editable(raw_id, scope_of(message), roles.is_manager, roles.is_admin)
+    found = await faq.editable(raw_id, scope_of(message), roles.is_manager, roles.is_admin)
+    refusal = found.refusal
     if refusal is EditRefusal.NOT_AN_ID:
         await message.reply(usage)
     elif refusal is EditRefusal.NOT_HERE:
         await message.reply(_("There is no FAQ entry #{id} here.").format(id=raw_id.lstrip("#")))
     elif refusal is EditRefusal.SHARED:
         await message.reply(_("Only Steward's managers can change entries shared by all chats."))
-    return entry
+    return found.entry
 
 
 async def faq_edit(

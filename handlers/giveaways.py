@@ -22,6 +22,7 @@ from bot.engagement.giveaways import (
     GiveawayCallback,
     GiveawayRefusal,
     GiveawayService,
+    Refusal,
 )
 from bot.engagement.topics import send_in_topic
 from bot.guards import sender
@@ -98,11 +99,11 @@ async def giveaway_command(
 async def participate(
     query: CallbackQuery, callback_data: GiveawayCallback, giveaways: GiveawayService
 ) -> None:
-    outcome, refusal = await giveaways.enter(callback_data.giveaway_id, query.from_user)
+    outcome = await giveaways.enter(callback_data.giveaway_id, query.from_user)
     locale = get_i18n().current_locale
-    if refusal is not None:
+    if isinstance(outcome, Refusal):
         text = _("You can't take part yet: {reason}.").format(
-            reason=giveaways.reason_text(refusal, locale)
+            reason=giveaways.reason_text(outcome, locale)
         )
     else:
         text = {

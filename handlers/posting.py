@@ -61,7 +61,7 @@ async def schedule_command(
         return
     target, when = args
     try:
-        due, recurrence = posting.schedule_time(when, settings.timezone)
+        timing = posting.schedule_time(when, settings.timezone)
     except TimeError as exc:
         await message.reply(time_error_text(exc.code))
         return
@@ -80,12 +80,12 @@ async def schedule_command(
         channels,
         source_chat_id=message.chat.id,
         source_message_ids=[source.message_id],
-        due_at=int(due.timestamp()),
-        recurrence=recurrence.spec if recurrence else None,
+        due_at=int(timing.due.timestamp()),
+        recurrence=timing.recurrence.spec if timing.recurrence else None,
         created_by=sender(message).id,
         summary=summarize([source]),
     )
-    local = due.astimezone(settings.timezone).strftime("%d.%m.%Y %H:%M")
+    local = timing.due.astimezone(settings.timezone).strftime("%d.%m.%Y %H:%M")
     await message.reply(
         _("Scheduled for {time} ({tz}): post {ids}.").format(
             time=local, tz=settings.timezone.key, ids=", ".join(f"#{i}" for i in ids)

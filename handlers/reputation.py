@@ -261,11 +261,11 @@ async def watch_command(
             )
             return
         chat_id, title = chat.id, chat.title or request.chat
-    outcome, watch_id = await reputation.add_watch(request.term, chat_id, sender(message).id)
-    if outcome is WatchOutcome.DUPLICATE:
-        await message.reply(_("Already watching that as #{id}.").format(id=watch_id))
+    added = await reputation.add_watch(request.term, chat_id, sender(message).id)
+    if added.outcome is WatchOutcome.DUPLICATE:
+        await message.reply(_("Already watching that as #{id}.").format(id=added.watch_id))
         return
-    if outcome is WatchOutcome.TOO_MANY:
+    if added.outcome is WatchOutcome.TOO_MANY:
         await message.reply(
             ngettext(
                 "You can watch at most {n} term; /unwatch it first.",
@@ -279,7 +279,7 @@ async def watch_command(
         _(
             "🔎 Watching «{term}» (#{id}) in {where}. Mentions come in the daily digest; a "
             "mention that is a complaint comes at once."
-        ).format(term=html.escape(request.term), id=watch_id, where=where)
+        ).format(term=html.escape(request.term), id=added.watch_id, where=where)
     )
 
 

@@ -59,12 +59,11 @@ class GiveawayArgsError(ValueError):
 
 
 class EntryOutcome(StrEnum):
-    """What pressing Participate did."""
+    """What pressing Participate did, when no condition refused it (then: a `Refusal`)."""
 
     ENTERED = "entered"
     ALREADY = "already"
     CLOSED = "closed"
-    REFUSED = "refused"  # a condition is not met: see the `Refusal`
 
 
 class RefusalReason(StrEnum):
@@ -368,18 +367,18 @@ class GiveawayService:
             case RefusalReason.PAST_WINNER:
                 return gettext("earlier winners of this chat do not take part", locale=locale)
 
-    async def enter(self, giveaway_id: int, user: User) -> tuple[EntryOutcome, Refusal | None]:
-        """What the press did, and why it was refused when it was."""
+    async def enter(self, giveaway_id: int, user: User) -> EntryOutcome | Refusal:
+        """What the press did, or why a condition refused it."""
         g = await self.repo.get(giveaway_id)
         if g is None or g.status is not GiveawayStatus.OPEN or g.ends_at <= self.clock():
-            return EntryOutcome.CLOSED, None
+            return EntryOutcome.CLOSED
         refusal = await self.check_conditions(g, user.id)
         if refusal:
-            return EntryOutcome.REFUSED, refusal
+            return refusal
         if not await self.repo.add_entry(giveaway_id, user.id, user.full_name, int(self.clock())):
-            return EntryOutcome.ALREADY, None
+            return EntryOutcome.ALREADY
         self._schedule_count_refresh(g)
-        return EntryOutcome.ENTERED, None
+        return EntryOutcome.ENTERED
 
     def _schedule_count_refresh(self, g: Giveaway) -> None:
         """Edit the live count at most every few seconds, however many join at once."""

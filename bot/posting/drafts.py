@@ -4,6 +4,7 @@ into one queued post per channel, exactly once (a second tap finds the draft gon
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,6 +21,15 @@ from bot.posting.service import PostingService
 from storage.posts import Channel, Draft, DraftRepository
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmed:
+    """Confirm's result: the checked plan (its `refusal` set when nothing was queued) and the
+    queued post ids, one per planned channel in the plan's order."""
+
+    plan: SchedulePlan
+    post_ids: list[int] = field(default_factory=list)
 
 
 class DraftService:
@@ -111,7 +121,7 @@ class DraftService:
             return None
         return min(found)
 
-    async def confirm(self, draft: Draft) -> tuple[SchedulePlan, list[int]] | None:
+    async def confirm(self, draft: Draft) -> Confirmed | None:
         """Checked by `plan_schedule`, then queued; None when another tap already did it."""
         now = self._utc_now()
         channels = await self.posting.postable_channels()
@@ -121,7 +131,7 @@ class DraftService:
                 slots[channel_id] = await self.channel_slot(channel_id, now)
         plan = plan_schedule(draft, channels, slots, now)
         if plan.refusal is not None:
-            return plan, []
+            return Confirmed(plan)
         if not await self.drafts.delete(draft.id):  # a second tap on Confirm
             return None
         ids = []
@@ -138,4 +148,4 @@ class DraftService:
                 buttons=draft.buttons,
                 summary=draft.summary,
             )
-        return plan, ids
+        return Confirmed(plan, ids)
