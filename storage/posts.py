@@ -353,6 +353,16 @@ class ChannelRepository:
         return [Channel(r[0], r[1], r[2], *map(bool, r[3:])) for r in rows]
 
 
+class TimeChoice(StrEnum):
+    """Which of the compose panel's time buttons set a draft's time (`time_choice`, as stored)."""
+
+    HOUR = "hour"
+    TONIGHT = "tonight"
+    TOMORROW = "tomorrow"
+    SLOT = "slot"  # each channel's own next free slot, looked up again at Confirm
+    CUSTOM = "custom"  # a time the manager typed
+
+
 @dataclass(frozen=True, slots=True)
 class Draft:
     id: int
@@ -363,7 +373,7 @@ class Draft:
     panel_message_id: int | None
     channels: list[int]
     due_at: int | None
-    time_choice: str | None
+    time_choice: TimeChoice | None
     silent: bool
     pin: bool
     delete_after_hours: int | None
@@ -378,6 +388,7 @@ def _draft(row: Any) -> Draft:
     data["channels"] = data["channels"] or []
     data["summary"] = data["summary"] or {}
     data["silent"], data["pin"] = bool(data["silent"]), bool(data["pin"])
+    data["time_choice"] = TimeChoice(data["time_choice"]) if data["time_choice"] else None
     return Draft(**data)
 
 
