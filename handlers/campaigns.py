@@ -369,7 +369,8 @@ async def campaigns_command(
             "joins {joins}, still members {still}"
         ).format(joins=item.joins, still=item.still)
         if len(entry) + 2 > budget:
-            lines.append(_("…and {n} older.").format(n=len(listed) - n))
+            older = len(listed) - n
+            lines.append(ngettext("…and {n} older.", "…and {n} older.", older).format(n=older))
             break
         lines.append(entry)
         budget -= len(entry) + 2
