@@ -33,7 +33,13 @@ from bot.moderation.durations import format_duration
 from bot.moderation.flood import FloodTracker
 from bot.moderation.language import foreign_language
 from bot.moderation.protection import Action, Fact, Facts, Step, evaluate
-from bot.moderation.service import STEWARD, ModerationError, ModerationService, Target
+from bot.moderation.service import (
+    STEWARD,
+    AuditAction,
+    ModerationError,
+    ModerationService,
+    Target,
+)
 from bot.moderation.spam import MessageFeatures
 from bot.moderation.targets import sender_of
 from bot.roles import RoleService
@@ -200,10 +206,10 @@ class ProtectionMiddleware(BaseMiddleware):
             case Step.DELETE:
                 await self.moderation.delete(chat_id, message.message_id)
             case Step.DETECT:
-                await self.moderation.record(chat_id, STEWARD, target, "detect", **audit)
+                await self.moderation.record(chat_id, STEWARD, target, AuditAction.DETECT, **audit)
             case Step.REMOVE:
                 await self._enforce_delete(message)
-                await self.moderation.record(chat_id, STEWARD, target, "delete", **audit)
+                await self.moderation.record(chat_id, STEWARD, target, AuditAction.DELETE, **audit)
             case Step.WARN:
                 try:
                     await self.moderation.warn(
@@ -310,4 +316,4 @@ class ProtectionMiddleware(BaseMiddleware):
                 await self.moderation.ban(chat_id, target, STEWARD, None, "spam", **audit)
         except ModerationError as exc:
             logger.warning("spam ban failed in %s: %s", chat_id, exc)
-            await self.moderation.record(chat_id, STEWARD, target, "delete", **audit)
+            await self.moderation.record(chat_id, STEWARD, target, AuditAction.DELETE, **audit)

@@ -21,6 +21,7 @@ from bot.moderation.service import (
     MUTED,
     STEWARD,
     UNMUTED,
+    AuditAction,
     ModerationError,
     ModerationService,
     Target,
@@ -69,7 +70,7 @@ class Captcha:
                 chat_id,
                 STEWARD,
                 Target(user.id, user.full_name),
-                "detect",
+                AuditAction.DETECT,
                 rule="captcha",
                 reason="joined",
             )
@@ -131,7 +132,9 @@ class Captcha:
         for message_id in (pending["captcha_message_id"], pending["join_message_id"]):
             if message_id:
                 await self.moderation.delete(chat_id, message_id)
-        await self.moderation.record(chat_id, STEWARD, target, "captcha_kick", rule="captcha")
+        await self.moderation.record(
+            chat_id, STEWARD, target, AuditAction.CAPTCHA_KICK, rule="captcha"
+        )
 
     async def solved(self, query: CallbackQuery, callback_data: CaptchaCallback) -> None:
         if query.message is None:  # a button under an inline-mode message: never a captcha

@@ -75,6 +75,27 @@ class LogAction(StrEnum):
     DETAILS = "details"
 
 
+class AuditAction(StrEnum):
+    """What an audit row records (`mod_actions.action`, stored as these). Rows are read back as
+    plain text: an older version may have written a word no longer listed here."""
+
+    WARN = "warn"
+    UNWARN = "unwarn"
+    RESETWARNS = "resetwarns"
+    MUTE = "mute"
+    UNMUTE = "unmute"
+    BAN = "ban"
+    UNBAN = "unban"
+    KICK = "kick"
+    DELETE = "delete"
+    PURGE = "purge"
+    SPAM = "spam"  # written by earlier versions for /spam; still undone as a ban
+    APPROVE = "approve"
+    UNAPPROVE = "unapprove"
+    DETECT = "detect"  # a rule noticed and only logged
+    CAPTCHA_KICK = "captcha_kick"
+
+
 class ModCallback(CallbackData, prefix="mod"):
     op: LogAction
     action_id: int
@@ -257,14 +278,14 @@ class ModerationService:
         added = await self.repo.approve(chat_id, target.id, actor.id, self.now())
         self._approved.invalidate(chat_id)
         if added:
-            await self._record(chat_id, actor, target, "approve")
+            await self._record(chat_id, actor, target, AuditAction.APPROVE)
         return added
 
     async def unapprove(self, chat_id: int, target: Target, actor: Actor) -> bool:
         removed = await self.repo.unapprove(chat_id, target.id)
         self._approved.invalidate(chat_id)
         if removed:
-            await self._record(chat_id, actor, target, "unapprove")
+            await self._record(chat_id, actor, target, AuditAction.UNAPPROVE)
         return removed
 
     # --- actions -------------------------------------------------------------------------
@@ -292,7 +313,7 @@ class ModerationService:
             chat_id,
             actor,
             target,
-            "mute",
+            AuditAction.MUTE,
             reason,
             expires_at=until or None,
             duration=duration,
@@ -301,7 +322,7 @@ class ModerationService:
 
     async def unmute(self, chat_id: int, target: Target, actor: Actor) -> int:
         await self._telegram(self.bot.restrict_chat_member(chat_id, target.id, UNMUTED))
-        return await self._record(chat_id, actor, target, "unmute")
+        return await self._record(chat_id, actor, target, AuditAction.UNMUTE)
 
     async def ban(
         self,
@@ -323,7 +344,7 @@ class ModerationService:
             chat_id,
             actor,
             target,
-            "ban",
+            AuditAction.BAN,
             reason,
             expires_at=until or None,
             duration=duration,
@@ -337,7 +358,7 @@ class ModerationService:
             await self._telegram(
                 self.bot.unban_chat_member(chat_id, target.id, only_if_banned=True)
             )
-        return await self._record(chat_id, actor, target, "unban")
+        return await self._record(chat_id, actor, target, AuditAction.UNBAN)
 
     async def kick(
         self, chat_id: int, target: Target, actor: Actor, reason: str | None = None, **audit: Any
@@ -349,7 +370,7 @@ class ModerationService:
             raise ModerationError(Problem.CHANNEL_KICK)
         await self._telegram(self.bot.ban_chat_member(chat_id, target.id))
         await self._telegram(self.bot.unban_chat_member(chat_id, target.id, only_if_banned=True))
-        return await self._record(chat_id, actor, target, "kick", reason, **audit)
+        return await self._record(chat_id, actor, target, AuditAction.KICK, reason, **audit)
 
     async def restrict(self, chat_id: int, user_id: int, permissions: ChatPermissions) -> None:
         """Unrecorded: the captcha's mute of a newcomer, and its release."""
@@ -382,7 +403,13 @@ class ModerationService:
             chat_id, target.id, actor.id, reason, now, now + settings.warn_expiry_seconds
         )
         await self._record(
-            chat_id, actor, target, "warn", reason, details_extra={"warn_id": warn_id}, **audit
+            chat_id,
+            actor,
+            target,
+            AuditAction.WARN,
+            reason,
+            details_extra={"warn_id": warn_id},
+            **audit,
         )
         count = len(await self.repo.active_warns(chat_id, target.id, now))
         if count < settings.warn_limit:
@@ -414,7 +441,7 @@ class ModerationService:
         removed = await self.repo.remove_last_warn(chat_id, target.id, self.now())
         if removed is None:
             return None
-        await self.record(chat_id, actor, target, "unwarn", details={"warn_id": removed})
+        await self.record(chat_id, actor, target, AuditAction.UNWARN, details={"warn_id": removed})
         active = await self.warns(chat_id, target.id)
         return WarnCount(len(active.warns), active.limit)
 
@@ -425,7 +452,16 @@ class ModerationService:
 
     async def reset_warns(self, chat_id: int, target: Target, actor: Actor) -> None:
         await self.repo.reset_warns(chat_id, target.id, self.now())
-        await self.record(chat_id, actor, target, "resetwarns")
+        await self.record(chat_id, actor, target, AuditAction.RESETWARNS)
+
+    async def purge(self, chat_id: int, first: int, last: int, actor: Actor) -> int:
+        """/purge: the messages from `first` up to the command `last`, at most PURGE_LIMIT of
+        the latest, then one audit row. Returns how many were deleted (the command included)."""
+        ids = list(range(max(first, last - PURGE_LIMIT + 1), last + 1))
+        deleted = await self.delete_many(chat_id, ids)
+        details = {"from": first, "to": last, "count": deleted}
+        await self._record(chat_id, actor, None, AuditAction.PURGE, details=details)
+        return deleted
 
     async def delete_many(self, chat_id: int, message_ids: list[int]) -> int:
         """/purge: in chunks of 100 (deleteMessages' limit); a refused chunk is skipped and the
@@ -513,28 +549,38 @@ class ModerationService:
         target = Target(action.target_id or 0, action.target_name or "", action.target_is_chat)
         chat_id = action.chat_id
         result = UndoOutcome.DONE
-        if action.action == "ban" or (action.action == "spam" and action.target_id):
+        if action.action == AuditAction.BAN or (
+            action.action == AuditAction.SPAM and action.target_id
+        ):
             await self.unban(chat_id, target, by)
-        elif action.action == "mute":
+        elif action.action == AuditAction.MUTE:
             await self.unmute(chat_id, target, by)
-        elif action.action == "warn":
+        elif action.action == AuditAction.WARN:
             warn_id = (action.details or {}).get("warn_id")
             if warn_id:
                 await self.repo.remove_warn(int(warn_id), self.now())
-        elif action.action == "approve":
+        elif action.action == AuditAction.APPROVE:
             await self.repo.unapprove(chat_id, target.id)
             self._approved.invalidate(chat_id)
-        elif action.action in {"delete", "kick", "detect"}:
+        elif action.action in {AuditAction.DELETE, AuditAction.KICK, AuditAction.DETECT}:
             result = (
                 UndoOutcome.PARTIAL
             )  # a deleted message cannot come back; a kicked member may rejoin
         else:
             return UndoOutcome.UNSUPPORTED
-        if action.rule in {"spam", "manual_spam"} and action.message_text:
+        if action.rule in SPAM_RULES and action.message_text:
             await self.learn(action.message_text, False, by)
         await self.repo.mark_undone(action.id, by.id, self.now(), by.name)
         await self._mark_log_undone(action.id)
         return result
+
+    async def not_spam(self, action: ModAction, by: Actor) -> UndoOutcome:
+        """/notspam #id: undo the action, and learn its message as not spam exactly once (undoing
+        a spam rule's action has learned it already)."""
+        outcome = await self.undo(action, by)
+        if action.message_text and action.rule not in SPAM_RULES:
+            await self.learn(action.message_text, False, by)
+        return outcome
 
     async def _mark_log_undone(self, action_id: int) -> None:
         """Show the undo on the posted log entry. An entry still waiting in the outbox needs
@@ -559,7 +605,7 @@ class ModerationService:
         chat_id: int,
         actor: Actor,
         target: Target | None,
-        action: str,
+        action: AuditAction,
         reason: str | None = None,
         *,
         rule: str | None = None,
@@ -606,7 +652,7 @@ class ModerationService:
         chat_id: int,
         actor: Actor,
         target: Target | None,
-        action: str,
+        action: AuditAction,
         reason: str | None = None,
         **audit: Any,
     ) -> int:
@@ -741,23 +787,34 @@ class ModerationService:
                 await self._mark_log_undone(fresh.id)  # undone while the request was out
 
 
-UNDOABLE = frozenset({"ban", "mute", "warn", "approve", "spam", "delete"})
+UNDOABLE = frozenset(
+    {
+        AuditAction.BAN,
+        AuditAction.MUTE,
+        AuditAction.WARN,
+        AuditAction.APPROVE,
+        AuditAction.SPAM,
+        AuditAction.DELETE,
+    }
+)
+PURGE_LIMIT = 1000  # messages one /purge reaches back
+SPAM_RULES = frozenset({"spam", "manual_spam"})  # rules whose message was learned as spam
 
 
 def action_label(i18n: I18n, action: str, locale: str) -> str:
-    labels = {
-        "warn": N_("⚠️ Warn"),
-        "mute": N_("🔇 Mute"),
-        "unmute": N_("🔊 Unmute"),
-        "ban": N_("🔨 Ban"),
-        "unban": N_("🕊 Unban"),
-        "kick": N_("👢 Kick"),
-        "delete": N_("🗑 Delete"),
-        "spam": N_("🚫 Spam"),
-        "approve": N_("✅ Approve"),
-        "unapprove": N_("➖ Unapprove"),
-        "detect": N_("👀 Detected"),
-        "purge": N_("🧹 Purge"),
-        "captcha_kick": N_("🤖 Captcha failed"),
+    labels: dict[str, str] = {
+        AuditAction.WARN: N_("⚠️ Warn"),
+        AuditAction.MUTE: N_("🔇 Mute"),
+        AuditAction.UNMUTE: N_("🔊 Unmute"),
+        AuditAction.BAN: N_("🔨 Ban"),
+        AuditAction.UNBAN: N_("🕊 Unban"),
+        AuditAction.KICK: N_("👢 Kick"),
+        AuditAction.DELETE: N_("🗑 Delete"),
+        AuditAction.SPAM: N_("🚫 Spam"),
+        AuditAction.APPROVE: N_("✅ Approve"),
+        AuditAction.UNAPPROVE: N_("➖ Unapprove"),
+        AuditAction.DETECT: N_("👀 Detected"),
+        AuditAction.PURGE: N_("🧹 Purge"),
+        AuditAction.CAPTCHA_KICK: N_("🤖 Captcha failed"),
     }
     return i18n.gettext(labels.get(action, action), locale=locale)
