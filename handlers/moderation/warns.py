@@ -15,7 +15,7 @@ from bot.moderation.buttons import undo_keyboard
 from bot.moderation.durations import format_duration
 from bot.moderation.problems import Problem
 from bot.moderation.service import ModerationError, ModerationService, Target, WarnPenalty
-from bot.moderation.targets import TargetResolver, replied
+from bot.moderation.targets import TargetResolver, replied, sender_of
 from bot.roles import RoleService
 from handlers.moderation.common import (
     actor_of,
@@ -94,8 +94,8 @@ async def warns_command(
         except ArgumentError as exc:
             await message.reply(error_text(exc.kind, command.command, exc.token))
             return
-    elif message.from_user and not message.sender_chat:
-        target = Target(message.from_user.id, message.from_user.full_name)
+    elif message.sender_chat is None and (own := sender_of(message)) is not None:
+        target = own  # a member's own warns; a channel identity has none to look up
     else:
         await message.reply(error_text(Problem.NO_TARGET, command.command))
         return
