@@ -8,7 +8,6 @@ from __future__ import annotations
 import html
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
-from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from aiogram.utils.i18n import I18n
@@ -16,16 +15,9 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.commands import N_
 from bot.posting.buttons import queue_keyboard
+from bot.posting.publisher import NoticeReason
 from bot.private import PrivateNotes
 from storage.posts import ChannelRepository, Post, PostRepository
-
-
-class NoticeReason(StrEnum):
-    FAILED = "failed"
-    MISSED = "missed"
-    HELD = "held"
-    INTERRUPTED = "interrupted"
-
 
 TEXTS = {
     NoticeReason.FAILED: N_("⚠️ Post #{id} for {channel} failed: {error}"),
@@ -60,10 +52,9 @@ class PostNotices:
         self.i18n = i18n
         self.locale_for = locale_for
 
-    async def __call__(self, post: Post, reason: str) -> None:
+    async def __call__(self, post: Post, reason: NoticeReason) -> None:
         if post.created_by is None:
             return
-        reason = NoticeReason(reason)
         locale = await self.locale_for(post.created_by)
         fresh = await self.posts.get(post.id)
         channel = await self.channels.get(post.channel_id)

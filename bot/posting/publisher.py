@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from aiogram import Bot
@@ -33,7 +34,17 @@ logger = logging.getLogger(__name__)
 SWEEP_SECONDS = 30
 FOLLOWUP_TEXT = "⬆️"  # under an album, carrying its buttons; language-neutral on purpose
 
-Notify = Callable[[Post, str], Awaitable[None]]
+
+class NoticeReason(StrEnum):
+    """Why a post did not simply go out; the manager who queued it hears it (`PostNotices`)."""
+
+    FAILED = "failed"
+    MISSED = "missed"  # due while the bot was down, past the grace period
+    HELD = "held"  # the bot lost its rights in the channel
+    INTERRUPTED = "interrupted"  # a worker stopped mid-publishing
+
+
+Notify = Callable[[Post, NoticeReason], Awaitable[None]]
 # (channel id, every message id of the post incl. an album's parts and the follow-up, unix time)
 Published = Callable[[int, list[int], int], Awaitable[None]]
 
@@ -113,7 +124,7 @@ class Publisher:
                     PostStatus.SCHEDULED,
                 )
                 counts["needs_decision"] += 1
-                await self.notify(post, "missed")
+                await self.notify(post, NoticeReason.MISSED)
         for post in late:  # in due order
             await self.publish(post.id)
             counts["late_published"] += 1
@@ -138,7 +149,7 @@ class Publisher:
                 PostStatus.PUBLISHING,
             ):
                 count += 1
-                await self.notify(post, "interrupted")
+                await self.notify(post, NoticeReason.INTERRUPTED)
         return count
 
     async def sweep(self) -> None:
@@ -173,7 +184,7 @@ class Publisher:
                 "I can no longer post in this channel",
                 PostStatus.PUBLISHING,
             )
-            await self.notify(post, "held")
+            await self.notify(post, NoticeReason.HELD)
             return False
         self.mark_channel(post.channel_id)
         try:
@@ -182,11 +193,11 @@ class Publisher:
             await self.repo.set_status(
                 post.id, PostStatus.FAILED, exc.message, PostStatus.PUBLISHING
             )
-            await self.notify(post, "failed")
+            await self.notify(post, NoticeReason.FAILED)
             return False
         except TelegramAPIError as exc:  # retries exhausted in the outbound layer
             await self.repo.set_status(post.id, PostStatus.FAILED, str(exc), PostStatus.PUBLISHING)
-            await self.notify(post, "failed")
+            await self.notify(post, NoticeReason.FAILED)
             return False
         published_at = int(self.clock())
         await self.repo.mark_published(post.id, ids, published_at, followup)
