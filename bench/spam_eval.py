@@ -29,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.moderation.semantic_spam import SemanticSpamModel, language_group
+from bot.moderation.semantic_spam import SPAM_NEIGHBOURS, SemanticSpamModel, language_group
 from bot.moderation.spam import (
     SpamScorer,
     build_default_bayes,
@@ -130,7 +130,7 @@ async def cross_validation(folds: int = 5, blocks: bool = False, show_errors: bo
     semantic = [0.0] * len(rows)
     for fold in range(folds):
         test = {i for i, f in enumerate(fold_of) if f == fold}
-        model = SemanticSpamModel(centred=True)
+        model = SemanticSpamModel(centred=True, neighbours=SPAM_NEIGHBOURS)
         scorer = SpamScorer(
             build_default_bayes_from([rows[i] for i in range(len(rows)) if i not in test])
         )

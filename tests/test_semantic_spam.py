@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from bot.moderation.semantic_spam import (
+    NEIGHBOURS,
+    SPAM_NEIGHBOURS,
     LogisticModel,
     SemanticEvidence,
     SemanticSpamModel,
@@ -23,6 +25,7 @@ from bot.moderation.spam import (
     unobfuscate,
 )
 from bot.moderation.understanding import SemanticSpamClassifier
+from bot.reputation.classifier import ComplaintClassifier
 from bot.semantic import EmbeddingService, Kind
 
 ROOT = Path(__file__).parents[1]
@@ -81,6 +84,34 @@ def test_batched_evidence_equals_one_message_at_a_time():
     assert np.allclose(model.neighbour_margins(queries, chunk=7), [e.neighbours for e in batched])
     assert np.mean([e.neighbours > 0 for e in batched[:30]]) > 0.9
     assert np.mean([e.neighbours < 0 for e in batched[30:]]) > 0.9
+
+
+def _direction(cosine: float, axis: int, dim: int = 8) -> np.ndarray:
+    """A unit vector at `cosine` to the first axis, the rest of it along `axis`."""
+    row = np.zeros(dim, dtype=np.float32)
+    row[0], row[axis] = cosine, np.sqrt(1 - cosine**2)
+    return row
+
+
+def test_a_scheme_two_samples_cover_is_found_by_the_spam_models_neighbours():
+    """Two spam lines close to the message, five unrelated ones, and six ham lines that are
+    only fairly close: the spam model's two neighbours see the scheme, five would average it
+    away among the unrelated lines (complaints keep five)."""
+    spam = np.vstack([_direction(0.95, 1), _direction(0.9, 2)] + [_direction(0.0, 3)] * 5)
+    ham = np.vstack([_direction(0.7, axis) for axis in (4, 5, 6, 7, 4, 5)])
+    query = _direction(1.0, 1)
+
+    def margin(neighbours: int) -> float:
+        model = SemanticSpamModel(neighbours=neighbours)
+        model.add(spam, True)
+        model.add(ham, False)
+        model.fit()
+        return model.neighbour_margin(query)
+
+    assert margin(SPAM_NEIGHBOURS) == pytest.approx((0.95 + 0.9) / 2 - 0.7, abs=1e-5)
+    assert margin(NEIGHBOURS) < 0
+    assert SemanticSpamClassifier(None).model.neighbours == SPAM_NEIGHBOURS == 2
+    assert ComplaintClassifier(None).model.neighbours == NEIGHBOURS == 5
 
 
 def test_evidence_adds_signals_and_a_not_spam_lesson_keeps_a_message_below_the_threshold():

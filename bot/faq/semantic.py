@@ -320,7 +320,7 @@ def decide(
 
 
 class ChatBank:
-    """Vectors of ordinary member chat (the spam filter's shipped ham samples, ~2,200 lines in
+    """Vectors of ordinary member chat (the spam filter's shipped ham samples, ~2,900 lines in
     en/ru/nl, embedded once by scripts/embed_spam_samples.py). The plain cosine to the FAQ's
     phrasings says how close a line is to the FAQ, but chat about the same things ("who else
     is waiting for the sale?") is close too; how much closer the line is to the FAQ than to

@@ -23,6 +23,8 @@ import numpy as np
 
 from bot.moderation.semantic_spam import (
     L2,
+    NEIGHBOURS,
+    SPAM_NEIGHBOURS,
     Fusion,
     SemanticEvidence,
     SemanticSpamModel,
@@ -82,7 +84,7 @@ def train_fusion(
     for fold in range(FOLDS):
         test = order[fold::FOLDS]
         train = np.setdiff1d(order, test)
-        model = SemanticSpamModel(centred=True, fixed_centres=centres)
+        model = SemanticSpamModel(centred=True, fixed_centres=centres, neighbours=SPAM_NEIGHBOURS)
         model.add_rows(vectors[train], labels[train], groups[train].tolist())
         if start is not None:
             model.regression.coef, model.regression.intercept = start[:-1], float(start[-1])
@@ -163,6 +165,7 @@ class EmbeddingClassifier:
     vectors_package = "bot.moderation"
     vectors_file = VECTORS_FILE
     centred = False  # per-language centring (`SemanticSpamModel.centred`)
+    neighbours = NEIGHBOURS  # `SemanticSpamModel.neighbours`
 
     @staticmethod
     def readable(text: str) -> str:
@@ -176,7 +179,7 @@ class EmbeddingClassifier:
     def __init__(self, embeddings: EmbeddingService | None, l2: float = L2) -> None:
         self.embeddings = embeddings
         self.l2 = l2
-        self.model = SemanticSpamModel(l2=l2, centred=self.centred)
+        self.model = SemanticSpamModel(l2=l2, centred=self.centred, neighbours=self.neighbours)
         self.ready = False
         self._fit_lock = asyncio.Lock()
 
@@ -214,7 +217,7 @@ class EmbeddingClassifier:
         except ModelUnavailable as exc:
             logger.warning("%s off: %s", self.label, exc)
             return
-        model = SemanticSpamModel(l2=self.l2, centred=self.centred)
+        model = SemanticSpamModel(l2=self.l2, centred=self.centred, neighbours=self.neighbours)
         model.add(positive_vectors, True, groups=positive_groups)
         model.add(negative_vectors, False, groups=negative_groups)
         for (text, label), vector in zip(lesson_list, lesson_vectors, strict=True):
@@ -286,6 +289,7 @@ class SemanticSpamClassifier(EmbeddingClassifier):
     label = "semantic spam model"
     readable = staticmethod(unobfuscate)
     centred = True
+    neighbours = SPAM_NEIGHBOURS
 
     def __init__(self, embeddings: EmbeddingService | None) -> None:
         super().__init__(embeddings)
