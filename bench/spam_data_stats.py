@@ -20,7 +20,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN_DIR = ROOT / "bot" / "moderation" / "data"
-HELDOUT_DIR = ROOT / "bench" / "data" / "spam_heldout"
+# every blind held-out set: spam_heldout (the first), spam_heldout2 (written later, by another hand)
+HELDOUT_DIRS = (ROOT / "bench" / "data" / "spam_heldout", ROOT / "bench" / "data" / "spam_heldout2")
 LANGS = ("en", "ru", "nl")
 NEAR_JACCARD = 0.8
 
@@ -88,7 +89,9 @@ def near_pairs(lines: list[str], others: list[str] | None = None) -> list[tuple[
 
 
 def main() -> int:
-    files = sorted(TRAIN_DIR.glob("*.txt")) + sorted(HELDOUT_DIR.glob("*.txt"))
+    files = sorted(TRAIN_DIR.glob("*.txt"))
+    for folder in HELDOUT_DIRS:
+        files += sorted(folder.glob("*.txt"))
     content = {path: read_lines(path) for path in files}
     print(f"{'file':55} {'lines':>6} {'exact dup':>9} {'norm dup':>8} {'link/@':>7}")
     for path, lines in content.items():
@@ -127,31 +130,33 @@ def main() -> int:
         for line in lines
     }
     leaked = [
-        (path.name, line)
+        (f"{path.parent.name}/{path.name}", line)
         for path, lines in content.items()
-        if path.parent == HELDOUT_DIR
+        if path.parent in HELDOUT_DIRS
         for line in lines
         if normalise(line) in train_norm
     ]
     print("\nHeld-out lines close to a training line (word-set overlap, informative):")
     close = 0
-    for lang in LANGS:
-        for kind in ("spam", "ham"):
-            held = content.get(HELDOUT_DIR / f"{kind}_{lang}.txt", [])
-            train = content.get(TRAIN_DIR / f"{kind}_{lang}.txt", [])
-            for a, b, score in near_pairs(held, train):
-                close += 1
-                print(f"  {kind}_{lang} {score:.2f}: {a[:60]!r} ~ {b[:60]!r}")
+    for folder in HELDOUT_DIRS:
+        for lang in LANGS:
+            for kind in ("spam", "ham"):
+                held = content.get(folder / f"{kind}_{lang}.txt", [])
+                train = content.get(TRAIN_DIR / f"{kind}_{lang}.txt", [])
+                for a, b, score in near_pairs(held, train):
+                    close += 1
+                    print(f"  {folder.name}/{kind}_{lang} {score:.2f}: {a[:60]!r} ~ {b[:60]!r}")
     print(f"  {close} pair(s)")
 
     print(f"\nHeld-out lines found (normalised) in training files: {len(leaked)}")
     for name, line in leaked:
         print(f"  {name}: {line}")
     missing = [
-        f"{kind}_{lang}.txt"
+        f"{folder.name}/{kind}_{lang}.txt"
+        for folder in HELDOUT_DIRS
         for lang in LANGS
         for kind in ("spam", "ham")
-        if not (HELDOUT_DIR / f"{kind}_{lang}.txt").exists()
+        if not (folder / f"{kind}_{lang}.txt").exists()
     ]
     if missing:
         print(f"Missing held-out files: {', '.join(missing)}")
