@@ -279,7 +279,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _training(parts: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows a group would ask the matcher: questions, and chat passing the question gate (each
-    of weight 1), and the shipped chat lines (negatives of weight BANK_WEIGHT)."""
+    of weight 1), and the shipped chat lines (negatives of weight BANK_WEIGHT; none at 0, so
+    that the features are standardised as without them)."""
+    if BANK_WEIGHT <= 0:
+        parts = [(*part[:4], part[4][:0]) for part in parts]
     x = np.vstack([part[0][part[3]] for part in parts] + [part[4] for part in parts])
     y = np.concatenate([part[1][part[3]] for part in parts] + [np.zeros(len(p[4])) for p in parts])
     weight = np.concatenate(
