@@ -149,7 +149,9 @@ class Steward:
         self.handle_signals = handle_signals
         build_common_types()
         # What several workers share (REDIS_URL); in-process and unchanged without it.
-        self.cluster = create_cluster(settings.redis_url, settings.bot_id)
+        self.cluster = create_cluster(
+            settings.redis_url, settings.bot_id, settings.worker_lease_seconds
+        )
         self.outbound = OutboundMiddleware(self.cluster.pacer())
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
         session.middleware(self.outbound)
@@ -228,6 +230,7 @@ class Steward:
             mark_channel=self.outbound.pacer.mark_channel,
             on_published=self.stats.own_post,
             shared=self.cluster.shared,
+            lease_seconds=settings.worker_lease_seconds,
         )
         self.giveaways = GiveawayService(
             self.bot,

@@ -47,6 +47,9 @@ logger = logging.getLogger(__name__)
 # asking Telegram to deliver it again later (a non-2xx answer makes Telegram retry).
 DUPLICATE_WAIT_SECONDS = 20.0
 DONE_MEMORY_SECONDS = 86400  # Telegram keeps an undelivered update for 24 hours
+# WORKER_LEASE_SECONDS: how long an update claim outlives a worker that died holding it; a
+# chat's turn and a post being published are derived from it (bot.cluster.shared, jobs).
+DEFAULT_LEASE_SECONDS = 60
 
 
 def new_worker_id() -> str:
@@ -191,12 +194,47 @@ class Cluster:
         return None
 
 
-def create_cluster(redis_url: str | None, bot_id: int = 0) -> Cluster:
+def create_cluster(
+    redis_url: str | None, bot_id: int = 0, lease_seconds: int = DEFAULT_LEASE_SECONDS
+) -> Cluster:
     if not redis_url:
         return Cluster()
     from bot.cluster.shared import RedisCluster
 
-    return RedisCluster(redis_url, bot_id)
+    return RedisCluster(redis_url, bot_id, lease_seconds)
+
+
+@contextlib.asynccontextmanager
+async def renewing(
+    renew: Callable[[], Any], every: float, *, name: str = "renewal"
+) -> AsyncIterator[None]:
+    """Call `renew` every `every` seconds while the body runs (a claim or a lock stays ahead
+    of its expiry for as long as its holder lives); `renew` returning False stops it early.
+
+    The loop is stopped by an event and allowed to finish the call in flight, never
+    cancelled in the middle of one: redis-py (8.1) swallows a cancellation that arrives while
+    a command is on the wire, and such a task went on renewing for ever. An update's claim then
+    never lapsed and its chat's lock was never released: the chat stood still."""
+    stop = asyncio.Event()
+
+    async def loop() -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+            if stop.is_set():
+                return
+            try:
+                if await renew() is False:
+                    return
+            except Exception:
+                logger.exception("%s failed", name)
+
+    task = asyncio.create_task(loop(), name=name)
+    try:
+        yield None
+    finally:
+        stop.set()
+        await asyncio.wait({task})  # the renewal in flight, if any, and no more
 
 
 async def wait_for_outcome(

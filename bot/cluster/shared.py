@@ -24,7 +24,7 @@ from redis.asyncio import Redis
 from redis.asyncio.lock import Lock
 from redis.exceptions import LockError, RedisError
 
-from bot.cluster import AnotherPollerError, Claim, Cluster
+from bot.cluster import DEFAULT_LEASE_SECONDS, AnotherPollerError, Claim, Cluster, renewing
 from bot.moderation.flood import FloodTracker
 from bot.outbound import GLOBAL_KEY, Limit, PacingPolicy, TelegramPacer
 from bot.posting.albums import ALBUM_WAIT_SECONDS, AlbumCollector
@@ -32,9 +32,17 @@ from bot.posting.albums import ALBUM_WAIT_SECONDS, AlbumCollector
 logger = logging.getLogger(__name__)
 
 PREFIX = "steward"
-CLAIM_SECONDS = 60  # a worker that dies mid-update frees it after this; renewed while it runs
+CLAIM_SECONDS = DEFAULT_LEASE_SECONDS  # a dead worker's update is free after this; renewed
 DONE_SECONDS = 86400  # Telegram gives up on an update after 24 hours
 CHAT_LOCK_SECONDS = 15  # how long a dead worker can hold up its chat; renewed while alive
+MIN_CHAT_LOCK_SECONDS = 2.0  # renewed every third: shorter would lapse in an ordinary stall
+
+
+def chat_lock_seconds(lease_seconds: int) -> float:
+    """A quarter of the update claim (15 s of the default 60), never under 2 s."""
+    return max(MIN_CHAT_LOCK_SECONDS, lease_seconds / 4)
+
+
 POLLING_LOCK_SECONDS = 30
 INVALIDATION_CHANNEL = f"{PREFIX}:invalidate"
 
@@ -43,10 +51,10 @@ class RedisUpdateLedger:
     """`steward:update:<id>` is `busy:<worker>` while handled (expiring, renewed) and `done`
     after, for a day."""
 
-    def __init__(self, redis: Redis, worker_id: str) -> None:
+    def __init__(self, redis: Redis, worker_id: str, claim_seconds: int = CLAIM_SECONDS) -> None:
         self.redis = redis
         self.busy = f"busy:{worker_id}"
-        self.claim_seconds = CLAIM_SECONDS
+        self.claim_seconds = claim_seconds
 
     @staticmethod
     def key(update_id: int) -> str:
@@ -85,11 +93,11 @@ class RedisChatLocks:
     renewed while its holder lives.
     """
 
-    def __init__(self, redis: Redis, bot_id: int) -> None:
+    def __init__(self, redis: Redis, bot_id: int, seconds: float = CHAT_LOCK_SECONDS) -> None:
         self.redis = redis
         self.key_builder = DefaultKeyBuilder(prefix=f"{PREFIX}:chat")
         self.bot_id = bot_id
-        self.seconds = CHAT_LOCK_SECONDS
+        self.seconds = seconds
 
     def name(self, chat_id: int) -> str:
         key = StorageKey(bot_id=self.bot_id, chat_id=chat_id, user_id=chat_id)
@@ -99,24 +107,21 @@ class RedisChatLocks:
     async def lock(self, chat_id: int) -> AsyncIterator[None]:
         lock = self.redis.lock(self.name(chat_id), timeout=self.seconds, sleep=0.02)
         await lock.acquire()
-        renewing = asyncio.create_task(self._renew(lock))
         try:
-            yield None
+            async with renewing(lambda: self._renew(lock), self.seconds / 3, name="chat-lock"):
+                yield None
         finally:
-            renewing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewing
             with contextlib.suppress(LockError):  # it ran out: the next holder may have it
                 await lock.release()
 
-    async def _renew(self, lock: Lock) -> None:
-        while True:
-            await asyncio.sleep(self.seconds / 3)
-            try:
-                await lock.reacquire()
-            except (LockError, RedisError) as exc:
-                logger.warning("chat lock %s not renewed: %s", lock.name, exc)
-                return
+    @staticmethod
+    async def _renew(lock: Lock) -> bool:
+        try:
+            await lock.reacquire()
+        except (LockError, RedisError) as exc:
+            logger.warning("chat lock %s not renewed: %s", lock.name, exc)
+            return False
+        return True
 
 
 class RedisBus:
@@ -372,7 +377,7 @@ class RedisPollingGuard:
     def __init__(self, redis: Redis, worker_id: str) -> None:
         self.redis = redis
         self.worker_id = worker_id
-        self._task: asyncio.Task[None] | None = None
+        self._holding: contextlib.AsyncExitStack | None = None
 
     async def hold(self) -> None:
         if not await self.redis.set(self.KEY, self.worker_id, nx=True, ex=POLLING_LOCK_SECONDS):
@@ -382,27 +387,26 @@ class RedisPollingGuard:
                 f"({(holder or b'?').decode()}); long polling runs on one worker only: stop it, "
                 "or set WEBHOOK_URL on every worker to run several."
             )
-        self._task = asyncio.create_task(self._renew(), name="polling-lock")
+        self._holding = contextlib.AsyncExitStack()
+        await self._holding.enter_async_context(
+            renewing(self._renew, POLLING_LOCK_SECONDS / 3, name="polling-lock")
+        )
 
     async def _renew(self) -> None:
-        while True:
-            await asyncio.sleep(POLLING_LOCK_SECONDS / 3)
-            try:
-                held = await self.redis.eval(
-                    self._RENEW, 1, self.KEY, self.worker_id, POLLING_LOCK_SECONDS
-                )
-            except RedisError as exc:
-                logger.warning("polling lock not renewed: %s", exc)
-                continue
-            if not held:
-                logger.error("polling lock lost to another worker")
+        try:
+            held = await self.redis.eval(
+                self._RENEW, 1, self.KEY, self.worker_id, POLLING_LOCK_SECONDS
+            )
+        except RedisError as exc:
+            logger.warning("polling lock not renewed: %s", exc)
+            return
+        if not held:
+            logger.error("polling lock lost to another worker")
 
     async def release(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        if self._holding is not None:
+            holding, self._holding = self._holding, None
+            await holding.aclose()
             with contextlib.suppress(RedisError):
                 await self.redis.eval(self._RELEASE, 1, self.KEY, self.worker_id)
 
@@ -419,12 +423,14 @@ class SharedRedisStorage(RedisStorage):
 class RedisCluster(Cluster):
     shared = True
 
-    def __init__(self, url: str, bot_id: int = 0) -> None:
+    def __init__(
+        self, url: str, bot_id: int = 0, lease_seconds: int = DEFAULT_LEASE_SECONDS
+    ) -> None:
         super().__init__()
         self.url = url
         self.redis = Redis.from_url(url)
-        self.ledger = RedisUpdateLedger(self.redis, self.worker_id)
-        self.chat_locks = RedisChatLocks(self.redis, bot_id)
+        self.ledger = RedisUpdateLedger(self.redis, self.worker_id, lease_seconds)
+        self.chat_locks = RedisChatLocks(self.redis, bot_id, chat_lock_seconds(lease_seconds))
         self.bus = RedisBus(self.redis, self.worker_id)
         self.polling = RedisPollingGuard(self.redis, self.worker_id)
 

@@ -26,7 +26,7 @@ from aiogram.types import Update
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
-from bot.cluster import Claim, Cluster, wait_for_outcome
+from bot.cluster import Claim, Cluster, renewing, wait_for_outcome
 
 logger = logging.getLogger(__name__)
 
@@ -85,24 +85,20 @@ class OnceRequestHandler(SimpleRequestHandler):
         """Handle a claimed update; the claim is released if the handling fails, so that
         Telegram's next delivery is handled again."""
         ledger = self.cluster.ledger
-        keeper = asyncio.create_task(self._keep(update.update_id))
         try:
-            chat_id = chat_of(update)
-            lock = (
-                self.cluster.chat_locks.lock(chat_id)
-                if locked and chat_id is not None
-                else contextlib.nullcontext()
-            )
-            async with lock:
-                await self.dispatcher.feed_update(bot, update, **self.data)
+            async with renewing(
+                lambda: ledger.keep(update.update_id), ledger.claim_seconds / 3, name="claim"
+            ):
+                chat_id = chat_of(update)
+                lock = (
+                    self.cluster.chat_locks.lock(chat_id)
+                    if locked and chat_id is not None
+                    else contextlib.nullcontext()
+                )
+                async with lock:
+                    await self.dispatcher.feed_update(bot, update, **self.data)
         except BaseException:
             await ledger.release(update.update_id)
             raise
-        finally:
-            keeper.cancel()
+        # after the renewals stopped: a late one must not shorten the `done` mark's day
         await ledger.finish(update.update_id)
-
-    async def _keep(self, update_id: int) -> None:
-        while True:
-            await asyncio.sleep(self.cluster.ledger.claim_seconds / 3)
-            await self.cluster.ledger.keep(update_id)

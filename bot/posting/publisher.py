@@ -61,10 +61,15 @@ class Publisher:
         mark_channel: Callable[[int], None] | None = None,
         on_published: Published | None = None,
         shared: bool = False,
+        lease_seconds: int = ROW_LEASE_SECONDS // 3,
     ) -> None:
         # shared: other workers publish from the same queue (REDIS_URL); a post they are
         # publishing right now is theirs, not one this worker's start finds interrupted
         self.shared = shared
+        # WORKER_LEASE_SECONDS: a post being published is vouched for three times that (renewed
+        # every one), and the sweep that finds a dead worker's posts runs every half of it
+        self.row_lease_seconds = 3 * lease_seconds
+        self.sweep_seconds = max(1.0, lease_seconds / 2) if shared else SWEEP_SECONDS
         self.bot = bot
         self.repo = repo
         self.channels = channels
@@ -115,7 +120,7 @@ class Publisher:
         for post in await self.repo.awaiting_deletion():
             self.arm_deletion(post)
             counts["deletions"] += 1
-        run_once_at(self.scheduler, "posts:sweep", now + SWEEP_SECONDS, self.sweep)
+        run_once_at(self.scheduler, "posts:sweep", now + self.sweep_seconds, self.sweep)
         return counts
 
     async def _recover_interrupted(self, now: float) -> int:
@@ -142,16 +147,19 @@ class Publisher:
             for post in await self.repo.due(int(self.clock()) - 5):
                 await self.publish_due(post.id)
         finally:
-            run_once_at(self.scheduler, "posts:sweep", self.clock() + SWEEP_SECONDS, self.sweep)
+            run_once_at(
+                self.scheduler, "posts:sweep", self.clock() + self.sweep_seconds, self.sweep
+            )
 
     async def publish(self, post_id: int, *, due_by: int | None = None) -> bool:
         if not await self.repo.claim(post_id, due_by, self._lease_end()):
             return False
-        async with heartbeat(lambda: self.repo.renew_lease(post_id, self._lease_end())):
+        renew = lambda: self.repo.renew_lease(post_id, self._lease_end())  # noqa: E731
+        async with heartbeat(renew, every=self.row_lease_seconds / 3):
             return await self._publish_claimed(post_id)
 
     def _lease_end(self) -> int:
-        return int(self.clock()) + ROW_LEASE_SECONDS
+        return int(self.clock()) + self.row_lease_seconds
 
     async def _publish_claimed(self, post_id: int) -> bool:
         post = await self.repo.get(post_id)
