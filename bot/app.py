@@ -228,6 +228,7 @@ class Steward:
             channels=self.channel_repo,
             tz=settings.timezone,
             mark_channel=self.outbound.pacer.mark_channel,
+            pacer=self.outbound.pacer,
             on_published=self.stats.own_post,
             shared=self.cluster.shared,
             lease_seconds=settings.worker_lease_seconds,

@@ -183,6 +183,7 @@ class ProcessWorker:
 
     env: dict[str, str]
     log_path: Path
+    priority: int | None = None  # the process's nice value, if not the test's own
     proc: asyncio.subprocess.Process | None = None
     _log: Any = None
 
@@ -196,8 +197,11 @@ class ProcessWorker:
     async def spawn(self) -> None:
         clean = {k: v for k, v in os.environ.items() if not k.startswith(_SETTING_PREFIXES)}
         self._log = self.log_path.open("wb")
+        nice: list[str] = []
+        if self.priority is not None:  # relative to this process's own
+            nice = ["nice", "-n", str(self.priority - os.getpriority(os.PRIO_PROCESS, 0))]
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "--env-file", os.devnull,
+            *nice, sys.executable, "-m", "bot", "--env-file", os.devnull,
             cwd=ROOT,
             env={**clean, **self.env},
             stdin=subprocess.DEVNULL,

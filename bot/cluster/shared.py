@@ -20,7 +20,7 @@ from typing import Any
 from aiogram.fsm.storage.base import BaseStorage, StorageKey
 from aiogram.fsm.storage.redis import DefaultKeyBuilder, RedisStorage
 from aiogram.types import Message
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.lock import Lock
 from redis.exceptions import LockError, RedisError
 
@@ -45,6 +45,8 @@ def chat_lock_seconds(lease_seconds: int) -> float:
 
 POLLING_LOCK_SECONDS = 30
 INVALIDATION_CHANNEL = f"{PREFIX}:invalidate"
+REDIS_CONNECTIONS = 64  # per worker; commands beyond wait for a free one
+REDIS_CONNECTION_WAIT = 30  # seconds, then RedisError
 
 
 class RedisUpdateLedger:
@@ -207,7 +209,8 @@ class RedisBus:
 
 
 # KEYS: chat pause, chat window, overall window, sequence. ARGV: cost, overall count, overall
-# window ms, then count and window ms per chat limit. Returns 0 (taken) or the wait in ms.
+# window ms, spread count, spread window ms (a shorter window of the same log), then count and
+# window ms per chat limit. Returns 0 (taken) or the wait in ms.
 _PACE_SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -228,8 +231,9 @@ local function check(key, count, window)
 end
 local horizon = tonumber(ARGV[3])
 check(KEYS[3], tonumber(ARGV[2]), tonumber(ARGV[3]))
+check(KEYS[3], tonumber(ARGV[4]), tonumber(ARGV[5]))
 local chat_horizon = 0
-for i = 4, #ARGV, 2 do
+for i = 6, #ARGV, 2 do
   local window = tonumber(ARGV[i + 1])
   check(KEYS[2], tonumber(ARGV[i]), window)
   if window > chat_horizon then chat_horizon = window end
@@ -248,10 +252,25 @@ return 0
 """
 
 
+# The overall budget is also spread: at most this share of it in any tenth of its window.
+SPREAD = Limit(4, 0.125)
+# Telegram counts a message when it arrives, a slot is taken on Redis's clock before the request
+# leaves a worker: the overall window is longer by what that way may take on a busy machine, so
+# that messages whose way took longer than others' still never make 30 in one arriving second.
+ARRIVAL_ALLOWANCE = 0.15
+
+
 class RedisPacer(TelegramPacer):
     """The same limits as TelegramPacer, counted in Redis for all workers together: a sliding
     window log per chat and one overall (sorted sets of send times), checked and recorded in one
     script so two workers can never both take the last slot.
+
+    The overall budget is spread as well (`SPREAD`: 4 in any 125 ms, still 32 a second at
+    most) and its window is `ARRIVAL_ALLOWANCE` longer (30 in any 1.15 s, 26 a second): a slot
+    is taken on Redis's clock, but Telegram counts when the request arrives.
+    Without spreading, a worker could take 30 slots at once and then stall (a busy CPU, a
+    collection) before sending them; they arrived together with the next second's 30, and
+    Telegram saw 60 in one second (tests/test_e2e_cluster_postgres.py measured it).
 
     The in-process bookkeeping still records this worker's own sends, for `wait_hint` (a hint,
     never a promise: the script decides)."""
@@ -273,7 +292,9 @@ class RedisPacer(TelegramPacer):
 
     async def _take(self, key: str, limits: list[Limit], cost: int) -> float:
         overall = self.policy.overall
-        args: list[int] = [cost, overall.count, int(overall.window * 1000)]
+        window = overall.window + ARRIVAL_ALLOWANCE
+        args: list[int] = [cost, overall.count, int(window * 1000)]
+        args += [max(SPREAD.count, cost), int(min(SPREAD.window, window) * 1000)]
         for limit in limits:
             args += [limit.count, int(limit.window * 1000)]
         wait_ms = int(await self._script(keys=self._keys(key), args=args))
@@ -428,7 +449,13 @@ class RedisCluster(Cluster):
     ) -> None:
         super().__init__()
         self.url = url
-        self.redis = Redis.from_url(url)
+        # Waits for a free connection instead of failing: redis-py's default pool raises
+        # "Too many connections" past 100, which 200 posts due at once (each waiting for its
+        # send slot) and 50 busy chats' locks reached together.
+        pool = BlockingConnectionPool.from_url(
+            url, max_connections=REDIS_CONNECTIONS, timeout=REDIS_CONNECTION_WAIT
+        )
+        self.redis = Redis(connection_pool=pool)
         self.ledger = RedisUpdateLedger(self.redis, self.worker_id, lease_seconds)
         self.chat_locks = RedisChatLocks(self.redis, bot_id, chat_lock_seconds(lease_seconds))
         self.bus = RedisBus(self.redis, self.worker_id)

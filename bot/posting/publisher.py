@@ -11,6 +11,7 @@ for a decision too.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -23,6 +24,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.cluster.jobs import ROW_LEASE_SECONDS, heartbeat
+from bot.outbound import TelegramPacer
 from bot.posting.times import TimeError, parse_recurrence
 from bot.scheduling import cancel, run_once_at
 from storage.posts import ChannelRepository, Post, PostRepository
@@ -59,6 +61,7 @@ class Publisher:
         channels: ChannelRepository | None = None,
         tz: ZoneInfo | None = None,
         mark_channel: Callable[[int], None] | None = None,
+        pacer: TelegramPacer | None = None,
         on_published: Published | None = None,
         shared: bool = False,
         lease_seconds: int = ROW_LEASE_SECONDS // 3,
@@ -79,6 +82,8 @@ class Publisher:
         self.notify = notify
         self.clock = clock
         self.mark_channel = mark_channel or (lambda chat_id: None)
+        # the send budget, waited for before a post is marked as being sent (see _send)
+        self.pacer = pacer
         self.on_published = on_published
 
     @staticmethod
@@ -124,13 +129,17 @@ class Publisher:
         return counts
 
     async def _recover_interrupted(self, now: float) -> int:
-        """Posts left `publishing` by a process that stopped mid-send: nobody knows whether
-        they went out, so the manager decides; never resent silently. With other workers,
-        only posts whose claimer stopped renewing its lease."""
+        """Posts left `publishing` by a process that stopped: one that had not started sending
+        goes back to the queue (it never reached Telegram); for one whose request had left,
+        nobody knows whether it went out, so the manager decides; never resent silently. With
+        other workers, only posts whose claimer stopped renewing its lease."""
         count = 0
         for post in await self.repo.with_status("publishing"):
             if self.shared and post.lease_until is not None and post.lease_until > now:
                 continue  # another worker is publishing it right now
+            if post.sending_at is None and await self.repo.requeue(post.id):
+                logger.info("post %s: its publisher stopped before sending; queued again", post.id)
+                continue
             if await self.repo.set_status(
                 post.id, "needs_decision", "the bot stopped while publishing", "publishing"
             ):
@@ -185,6 +194,7 @@ class Publisher:
             return False
         published_at = int(self.clock())
         await self.repo.mark_published(post.id, ids, published_at, followup)
+        logger.info("post %s published in %s", post.id, post.channel_id)
         await self._report_published(post, [*ids, *(followup or [])], published_at)
         if post.delete_after_hours:
             self.arm_deletion(await self.repo.get(post.id))
@@ -259,7 +269,23 @@ class Publisher:
         await self.repo.mark_deleted(post.id, int(self.clock()))
 
     async def _send(self, post: Post) -> tuple[list[int], list[int] | None]:
-        """Copies the manager's message(s), so entities and media stay as they were."""
+        """Copies the manager's message(s), so entities and media stay as they were.
+
+        The send budget is waited for first, then the post is marked as being sent, then the
+        request leaves: a publisher that dies while waiting leaves a post that is safely queued
+        again (`_recover_interrupted`); only one that dies after the mark leaves a post that may
+        be out, for the manager to decide."""
+        cost = len(post.source_message_ids)
+        pacing = (
+            self.pacer.paced(post.channel_id, cost)
+            if self.pacer is not None
+            else contextlib.nullcontext()
+        )
+        async with pacing:
+            await self.repo.mark_sending(post.id, int(self.clock()))
+            return await self._copy(post)
+
+    async def _copy(self, post: Post) -> tuple[list[int], list[int] | None]:
         if len(post.source_message_ids) == 1:
             sent = await self.bot.copy_message(
                 post.channel_id,
