@@ -60,7 +60,6 @@ from bot.miniapp.web import ACCESS_LOG_FORMAT, MiniApp
 from bot.moderation import language
 from bot.moderation.captcha import Captcha
 from bot.moderation.outbox import LogOutbox
-from bot.moderation.reports import ReportLimiter
 from bot.moderation.service import ModerationService
 from bot.moderation.spam import (
     SpamScorer,
@@ -302,7 +301,7 @@ class Steward:
             "moderation": self.moderation,
             "targets": TargetResolver(self.users, self.roles, self.settings.bot_id),
             "captcha": self.captcha,
-            "report_limiter": ReportLimiter(),
+            "report_limiter": self.cluster.report_limiter(),
             "quiz_repo": self.quiz_repo,
             "giveaway_repo": self.giveaway_repo,
             "runner": self.runner,
@@ -351,6 +350,7 @@ class Steward:
         dp.chat_member.outer_middleware(role_cache)
         dp.my_chat_member.outer_middleware(role_cache)
         # Moderation first: every group message and edit is checked before any handler.
+        albums = self.cluster.album_verdicts()
         for observer, edited in ((dp.message, False), (dp.edited_message, True)):
             observer.outer_middleware(
                 ProtectionMiddleware(
@@ -360,6 +360,7 @@ class Steward:
                     self.i18n,
                     edited=edited,
                     flood=self.cluster.flood_tracker("edits" if edited else "messages"),
+                    albums=albums,
                 )
             )
         # Statistics count what survived moderation, and joins and leaves on the way.

@@ -27,6 +27,7 @@ from aiogram.utils.i18n import I18n
 
 from bot.commands import N_
 from bot.config import Settings
+from bot.moderation.album_verdicts import AlbumVerdicts
 from bot.moderation.captcha import chat_locale
 from bot.moderation.durations import format_duration
 from bot.moderation.flood import FloodTracker
@@ -39,8 +40,6 @@ from bot.roles import RoleService
 from storage.moderation import ChatModSettings
 
 logger = logging.getLogger(__name__)
-
-ALBUM_MEMORY_SECONDS = 120.0
 
 
 def features_of(message: Message, bot_username: str | None = None) -> MessageFeatures:
@@ -77,6 +76,7 @@ class ProtectionMiddleware(BaseMiddleware):
         *,
         edited: bool = False,
         flood: FloodTracker | None = None,
+        albums: AlbumVerdicts | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.moderation = moderation
@@ -86,7 +86,8 @@ class ProtectionMiddleware(BaseMiddleware):
         self.edited = edited
         self.flood = flood or FloodTracker()
         self.clock = clock
-        self._albums: dict[tuple[int, str], tuple[float, bool, list[int]]] = {}
+        # an album's parts and verdict; shared between workers (bot.cluster) when there are some
+        self.albums = albums or AlbumVerdicts()
 
     async def __call__(
         self,
@@ -121,7 +122,7 @@ class ProtectionMiddleware(BaseMiddleware):
             text=message.text or message.caption or "",
             edited=self.edited,
             sender_is_chat=target.is_chat,
-            album_spam=self._album_verdict(message) is True,
+            album_spam=await self._album_verdict(message),
         )
         while (needed := facts.next_needed(chat_settings)) is not None:
             facts = await self._gather(needed, facts, message, target, chat_settings)
@@ -132,7 +133,7 @@ class ProtectionMiddleware(BaseMiddleware):
             return True
         if verdict.count_clean:
             await self.moderation.count_clean(chat_id, target.id, chat_settings.new_member_messages)
-        self._remember_album(message, spam=False)
+        await self._remember_album(message, spam=False)
         return False
 
     async def _exempt(self, chat_id: int, target: Target) -> bool:
@@ -230,35 +231,23 @@ class ProtectionMiddleware(BaseMiddleware):
         except TelegramAPIError as exc:
             logger.info("protection notice failed: %s", exc)
 
-    def _album_verdict(self, message: Message) -> bool | None:
+    async def _album_verdict(self, message: Message) -> bool:
         if not message.media_group_id:
-            return None
-        key = (message.chat.id, message.media_group_id)
-        now = time.monotonic()
-        for stale in [k for k, v in self._albums.items() if now - v[0] > ALBUM_MEMORY_SECONDS]:
-            del self._albums[stale]
-        entry = self._albums.get(key)
-        if entry is None:
-            return None
-        entry[2].append(message.message_id)
-        return entry[1] or None
+            return False
+        return await self.albums.seen(message.chat.id, message.media_group_id, message.message_id)
 
-    def _remember_album(self, message: Message, spam: bool) -> None:
-        if not message.media_group_id:
-            return
-        key = (message.chat.id, message.media_group_id)
-        entry = self._albums.get(key)
-        ids = entry[2] if entry else []
-        if message.message_id not in ids:
-            ids.append(message.message_id)
-        self._albums[key] = (time.monotonic(), spam or bool(entry and entry[1]), ids)
+    async def _remember_album(self, message: Message, spam: bool) -> None:
+        if message.media_group_id:
+            await self.albums.remember(
+                message.chat.id, message.media_group_id, message.message_id, spam
+            )
 
     async def _enforce_delete(self, message: Message) -> list[int]:
         """Delete the message and, for an album judged as one unit, its siblings."""
         ids = [message.message_id]
         if message.media_group_id:
-            entry = self._albums.get((message.chat.id, message.media_group_id))
-            ids = sorted(set(ids) | set(entry[2] if entry else []))
+            parts = await self.albums.parts(message.chat.id, message.media_group_id)
+            ids = sorted(set(ids) | set(parts))
         for message_id in ids:
             await self.moderation.delete(message.chat.id, message_id)
         return ids
@@ -296,7 +285,7 @@ class ProtectionMiddleware(BaseMiddleware):
         chat_settings: ChatModSettings,
         audit: dict[str, Any],
     ) -> None:
-        self._remember_album(message, spam=True)
+        await self._remember_album(message, spam=True)
         await self._enforce_delete(message)
         chat_id = message.chat.id
         try:

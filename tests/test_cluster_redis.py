@@ -15,6 +15,7 @@ from aiogram.types import Chat, Message
 
 from bot.cluster import AnotherPollerError, Claim, Cluster, MemoryUpdateLedger, wait_for_outcome
 from bot.cluster.shared import RedisCluster
+from bot.moderation.reports import REPORT_WINDOW_SECONDS, REPORTS_PER_WINDOW
 from bot.outbound import Limit, PacingPolicy, TelegramPacer
 
 
@@ -200,3 +201,35 @@ async def test_the_memory_ledger_forgets_ids_older_than_an_hour_once_it_holds_ma
     assert await ledger.claim(20_001) is Claim.NEW
     assert await ledger.claim(5) is Claim.NEW  # claimed 3,700 s ago: forgotten
     assert await ledger.claim(20_000) is Claim.BUSY
+
+
+async def test_a_members_reports_count_whichever_worker_took_them(workers) -> None:
+    """REPORTS_PER_WINDOW reports per member and chat in the window, across workers."""
+    a, b = workers
+    la, lb = a.report_limiter(), b.report_limiter()
+    allowed = [await (la if i % 2 else lb).check(-100, 42, 0.0) for i in range(4)]
+    assert allowed == [True] * REPORTS_PER_WINDOW + [False]
+    assert await la.check(-100, 43, 0.0)  # another member
+    assert await lb.check(-200, 42, 0.0)  # another chat
+
+
+async def test_an_albums_spam_verdict_reaches_the_worker_with_its_next_part(workers) -> None:
+    a, b = workers
+    va, vb = a.album_verdicts(), b.album_verdicts()
+    assert not await va.seen(-100, "g1", 10)  # the first part: nothing known yet
+    await va.remember(-100, "g1", 10, spam=False)
+    assert not await vb.seen(-100, "g1", 11)  # the second part, elsewhere: a clean album
+    await vb.remember(-100, "g1", 11, spam=True)  # judged spam there
+    assert await va.seen(-100, "g1", 12)  # the third part, back on a: delete it too
+    assert await vb.parts(-100, "g1") == [10, 11, 12]  # what goes with the album
+    assert not await va.seen(-100, "g2", 20)  # another album
+
+
+async def test_one_process_keeps_reports_and_album_verdicts_in_memory() -> None:
+    cluster = Cluster()
+    limiter, verdicts = cluster.report_limiter(), cluster.album_verdicts()
+    assert [await limiter.check(-1, 5, 0.0) for _ in range(4)] == [True, True, True, False]
+    assert await limiter.check(-1, 5, REPORT_WINDOW_SECONDS + 1)  # the window moved on
+    await verdicts.remember(-1, "g", 1, spam=True)
+    assert await verdicts.seen(-1, "g", 2)
+    assert await verdicts.parts(-1, "g") == [1, 2]

@@ -10,7 +10,8 @@ for the bot as a whole lives behind one of these interfaces:
 - `ChatLocks`: one chat's updates are handled one at a time, different chats in parallel;
 - the outbound pacer's budget (bot.outbound.TelegramPacer, its Redis twin in bot.cluster.shared);
 - `InvalidationBus`: a cache dropped on one worker (a chat's settings) is dropped on all;
-- the FSM storage (dialogue state), flood windows and album collection;
+- the FSM storage (dialogue state), flood windows, album collection, the /report limiter and
+  protection's memory of albums judged spam;
 - `PollingGuard`: long polling stays single-worker.
 
 `InProcessCluster` is exactly the single-process behaviour the bot had before any of this:
@@ -37,7 +38,9 @@ from typing import Any, Protocol
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
 
+from bot.moderation.album_verdicts import AlbumVerdicts
 from bot.moderation.flood import FloodTracker
+from bot.moderation.reports import ReportLimiter
 from bot.outbound import PacingPolicy, TelegramPacer
 from bot.posting.albums import AlbumCollector
 
@@ -186,6 +189,12 @@ class Cluster:
 
     def album_collector(self) -> AlbumCollector:
         return AlbumCollector()
+
+    def report_limiter(self) -> ReportLimiter:
+        return ReportLimiter()
+
+    def album_verdicts(self) -> AlbumVerdicts:
+        return AlbumVerdicts()
 
     async def start(self) -> None:
         return None

@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import math
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -25,7 +26,9 @@ from redis.asyncio.lock import Lock
 from redis.exceptions import LockError, RedisError
 
 from bot.cluster import DEFAULT_LEASE_SECONDS, AnotherPollerError, Claim, Cluster, renewing
+from bot.moderation.album_verdicts import ALBUM_MEMORY_SECONDS, AlbumVerdicts
 from bot.moderation.flood import FloodTracker
+from bot.moderation.reports import REPORT_WINDOW_SECONDS, REPORTS_PER_WINDOW, ReportLimiter
 from bot.outbound import GLOBAL_KEY, Limit, PacingPolicy, TelegramPacer
 from bot.posting.albums import ALBUM_WAIT_SECONDS, AlbumCollector
 
@@ -354,6 +357,74 @@ class RedisFloodTracker(FloodTracker):
         return bool(await self._script(keys=[key], args=[count, seconds]))
 
 
+# KEYS: the member's reports. ARGV: count, window ms, a unique member. 1 (allowed) or 0.
+_REPORT_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+redis.call('PEXPIRE', KEYS[1], window)
+return 1
+"""
+
+
+class RedisReportLimiter(ReportLimiter):
+    """The /report windows in Redis: a member's reports count whichever worker took them."""
+
+    def __init__(self, redis: Redis) -> None:
+        super().__init__()
+        self.redis = redis
+        self._script = redis.register_script(_REPORT_SCRIPT)
+
+    async def check(self, chat_id: int, user_id: int, now: float) -> bool:
+        key = f"{PREFIX}:reports:{chat_id}:{user_id}"
+        args = [REPORTS_PER_WINDOW, REPORT_WINDOW_SECONDS * 1000, uuid.uuid4().hex]
+        return bool(await self._script(keys=[key], args=args))
+
+
+class RedisAlbumVerdicts(AlbumVerdicts):
+    """Protection's memory of an album in Redis (its parts' ids, a spam mark), so a part that
+    reaches another worker after the album was judged spam is deleted there too."""
+
+    def __init__(self, redis: Redis) -> None:
+        super().__init__()
+        self.redis = redis
+
+    @staticmethod
+    def _keys(chat_id: int, group: str) -> tuple[str, str]:
+        base = f"{PREFIX}:album-verdict:{chat_id}:{group}"
+        return f"{base}:parts", f"{base}:spam"
+
+    async def seen(self, chat_id: int, group: str, message_id: int) -> bool:
+        parts, spam = self._keys(chat_id, group)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.exists(parts)
+            pipe.get(spam)
+            known, marked = await pipe.execute()
+        if not known:
+            return False
+        await self.remember(chat_id, group, message_id, spam=False)
+        return marked is not None
+
+    async def remember(self, chat_id: int, group: str, message_id: int, spam: bool) -> None:
+        parts, mark = self._keys(chat_id, group)
+        seconds = int(ALBUM_MEMORY_SECONDS)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.sadd(parts, message_id)
+            pipe.expire(parts, seconds)
+            if spam:
+                pipe.set(mark, 1, ex=seconds)
+            else:
+                pipe.expire(mark, seconds)
+            await pipe.execute()
+
+    async def parts(self, chat_id: int, group: str) -> list[int]:
+        parts, _ = self._keys(chat_id, group)
+        return sorted(int(m) for m in await self.redis.smembers(parts))
+
+
 class RedisAlbumCollector(AlbumCollector):
     """An album's parts may reach different workers: each part is pushed to a list, the first
     to claim the album waits for the others and takes the whole list."""
@@ -474,6 +545,12 @@ class RedisCluster(Cluster):
 
     def album_collector(self) -> AlbumCollector:
         return RedisAlbumCollector(self.redis)
+
+    def report_limiter(self) -> ReportLimiter:
+        return RedisReportLimiter(self.redis)
+
+    def album_verdicts(self) -> AlbumVerdicts:
+        return RedisAlbumVerdicts(self.redis)
 
     async def start(self) -> None:
         await self.redis.ping()  # a wrong REDIS_URL stops the start here, with Redis's words

@@ -26,7 +26,8 @@ class ReportAction(StrEnum):
 
 
 class ReportLimiter:
-    """A member may file a few reports per window; more is treated as abuse."""
+    """A member may file a few reports per window; more is treated as abuse. With several
+    workers the windows are shared (bot.cluster.shared.RedisReportLimiter)."""
 
     def __init__(self) -> None:
         self._recent: dict[tuple[int, int], deque[float]] = defaultdict(deque)
@@ -39,6 +40,10 @@ class ReportLimiter:
             return False
         recent.append(now)
         return True
+
+    async def check(self, chat_id: int, user_id: int, now: float) -> bool:
+        """`allow` for callers that may be given a shared limiter."""
+        return self.allow(chat_id, user_id, now)
 
 
 @dataclass(frozen=True, slots=True)
