@@ -83,12 +83,17 @@ async def test_a_job_fired_on_two_workers_runs_once_per_occurrence(db: Database)
     assert len(runs) == 3
 
 
-async def _publishing_post(repo: PostRepository, lease_until: int | None) -> Post:
+async def _publishing_post(
+    repo: PostRepository, lease_until: int | None, *, sending: bool = True
+) -> Post:
+    """A post claimed for publishing; `sending`: its request was on its way to Telegram."""
     post_id = await repo.add(
         channel_id=-1001, source_chat_id=9001, source_message_ids=[5], due_at=T0,
         created_by=9001, now=T0 - 60,
     )  # fmt: skip
     assert await repo.claim(post_id, lease_until=lease_until)
+    if sending:
+        await repo.mark_sending(post_id, T0)
     post = await repo.get(post_id)
     assert post is not None and post.status == "publishing"
     return post
@@ -122,6 +127,21 @@ async def test_a_worker_starting_leaves_a_live_workers_post_alone(db: Database) 
     # the live worker dies too: a sweep elsewhere finds its lease run out
     await starting[0]._recover_interrupted(T0 + 121)
     assert notices == [(dead.id, "interrupted"), (live.id, "interrupted")]
+
+
+async def test_a_dead_workers_post_not_yet_sent_goes_back_to_the_queue(db: Database) -> None:
+    """Claimed, then waiting for the send budget when its worker died: it never reached
+    Telegram, so once the lease ran out it is queued again, and nobody is bothered."""
+    repo = PostRepository(db)
+    waiting = await _publishing_post(repo, lease_until=T0 - 1, sending=False)
+    live = await _publishing_post(repo, lease_until=T0 + 120, sending=False)
+    notices: list = []
+    await _publisher(repo, notices, shared=True, now=T0)._recover_interrupted(T0)
+    assert (await repo.get(waiting.id)).status == "scheduled"  # type: ignore[union-attr]
+    assert (await repo.get(live.id)).status == "publishing"  # type: ignore[union-attr]
+    assert notices == []
+    assert await repo.claim(waiting.id, due_by=T0, lease_until=T0 + 180)  # published once more
+    assert not await repo.requeue(waiting.id + 100)
 
 
 async def test_one_process_takes_every_half_published_post_for_interrupted(db: Database) -> None:
