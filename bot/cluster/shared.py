@@ -18,8 +18,8 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from aiogram.fsm.storage.base import BaseStorage, StorageKey
-from aiogram.fsm.storage.redis import DefaultKeyBuilder, RedisStorage
+from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, StorageKey
+from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.types import Message
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.lock import Lock
@@ -380,7 +380,11 @@ class RedisReportLimiter(ReportLimiter):
 
     async def check(self, chat_id: int, user_id: int, now: float) -> bool:
         key = f"{PREFIX}:reports:{chat_id}:{user_id}"
-        args = [REPORTS_PER_WINDOW, REPORT_WINDOW_SECONDS * 1000, uuid.uuid4().hex]
+        args: list[int | str] = [
+            REPORTS_PER_WINDOW,
+            REPORT_WINDOW_SECONDS * 1000,
+            uuid.uuid4().hex,
+        ]
         return bool(await self._script(keys=[key], args=args))
 
 
@@ -474,9 +478,11 @@ class RedisPollingGuard:
     async def hold(self) -> None:
         if not await self.redis.set(self.KEY, self.worker_id, nx=True, ex=POLLING_LOCK_SECONDS):
             holder = await self.redis.get(self.KEY)
+            raw = holder or b"?"
+            name = raw.decode() if isinstance(raw, bytes) else raw
             raise AnotherPollerError(
                 "another worker is already long-polling this bot "
-                f"({(holder or b'?').decode()}); long polling runs on one worker only: stop it, "
+                f"({name}); long polling runs on one worker only: stop it, "
                 "or set WEBHOOK_URL on every worker to run several."
             )
         self._holding = contextlib.AsyncExitStack()
@@ -529,7 +535,7 @@ class RedisCluster(Cluster):
         self.redis = Redis(connection_pool=pool)
         self.ledger = RedisUpdateLedger(self.redis, self.worker_id, lease_seconds)
         self.chat_locks = RedisChatLocks(self.redis, bot_id, chat_lock_seconds(lease_seconds))
-        self.bus = RedisBus(self.redis, self.worker_id)
+        self.bus: RedisBus = RedisBus(self.redis, self.worker_id)
         self.polling = RedisPollingGuard(self.redis, self.worker_id)
 
     def fsm_storage(self) -> BaseStorage:

@@ -495,7 +495,7 @@ class FaqService:
         the chat may see (None when matching lexically)."""
         index = await self._ensure()
         semantic_index, vector = await self._question_vector(question)
-        if semantic_index is None:
+        if semantic_index is None or vector is None:  # both None or neither
             return self._lexical(index, question, chat_id), None
         # A batch of embeddings wakes every question it carried at once; scoring them all in
         # one event-loop iteration would stall the loop for the whole burst. One at a time:
