@@ -81,7 +81,8 @@ class UpdateLedger(Protocol):
 
 
 class ChatLocks(Protocol):
-    def lock(self, chat_id: int) -> contextlib.AbstractAsyncContextManager[None]: ...
+    def lock(self, chat_id: int, held: Any = None) -> contextlib.AbstractAsyncContextManager[Any]:
+        """Hold the chat's lock for the body; `held`: a lock `Cluster.claim` took already."""
 
 
 class InvalidationBus(Protocol):
@@ -142,7 +143,7 @@ class NoChatLocks:
     """One process handles a chat's updates as aiogram does: concurrently, in arrival order."""
 
     @contextlib.asynccontextmanager
-    async def lock(self, chat_id: int) -> AsyncIterator[None]:
+    async def lock(self, chat_id: int, held: Any = None) -> AsyncIterator[None]:
         yield None
 
 
@@ -177,6 +178,19 @@ class Cluster:
         self.chat_locks: ChatLocks = NoChatLocks()
         self.bus: InvalidationBus = LocalBus()
         self.polling: PollingGuard = NoPollingGuard()
+
+    async def claim(
+        self, update_id: int, chat_id: int | None = None, state_key: str | None = None
+    ) -> tuple[Claim, Any]:
+        """Claim an update and, for one of a chat's updates, try to take that chat's lock at
+        once. Returns the claim and, when the lock was taken with it, a `Held` lock for
+        `chat_locks.lock(chat_id, held)` (else None: take it the usual way). One process has no
+        lock to take."""
+        return await self.ledger.claim(update_id), None
+
+    async def finish(self, update_id: int, lock: Any = None) -> None:
+        """The update was handled: mark it done and (Redis) release the chat's lock with it."""
+        await self.ledger.finish(update_id)
 
     def fsm_storage(self) -> BaseStorage:
         return MemoryStorage()
@@ -213,10 +227,38 @@ def create_cluster(
     return RedisCluster(redis_url, bot_id, lease_seconds)
 
 
+class Renewal:
+    """A running `renewing` loop; `stop()` ends it before its block does."""
+
+    def __init__(self, renew: Callable[[], Any], every: float, name: str) -> None:
+        self._stop = asyncio.Event()
+        self._renew = renew
+        self._every = every
+        self._name = name
+        self._task = asyncio.create_task(self._loop(), name=name)
+
+    async def _loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self._every)
+            if self._stop.is_set():
+                return
+            try:
+                if await self._renew() is False:
+                    return
+            except Exception:
+                logger.exception("%s failed", self._name)
+
+    async def stop(self) -> None:
+        """No renewal after this returns (the one in flight, if any, has finished)."""
+        self._stop.set()
+        await asyncio.wait({self._task})
+
+
 @contextlib.asynccontextmanager
 async def renewing(
     renew: Callable[[], Any], every: float, *, name: str = "renewal"
-) -> AsyncIterator[None]:
+) -> AsyncIterator[Renewal]:
     """Call `renew` every `every` seconds while the body runs (a claim or a lock stays ahead
     of its expiry for as long as its holder lives); `renew` returning False stops it early.
 
@@ -224,26 +266,11 @@ async def renewing(
     cancelled in the middle of one: redis-py (8.1) swallows a cancellation that arrives while
     a command is on the wire, and such a task went on renewing for ever. An update's claim then
     never lapsed and its chat's lock was never released: the chat stood still."""
-    stop = asyncio.Event()
-
-    async def loop() -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), every)
-            if stop.is_set():
-                return
-            try:
-                if await renew() is False:
-                    return
-            except Exception:
-                logger.exception("%s failed", name)
-
-    task = asyncio.create_task(loop(), name=name)
+    renewal = Renewal(renew, every, name)
     try:
-        yield None
+        yield renewal
     finally:
-        stop.set()
-        await asyncio.wait({task})  # the renewal in flight, if any, and no more
+        await renewal.stop()
 
 
 async def wait_for_outcome(
