@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -27,6 +27,7 @@ from aiogram.utils.i18n import I18n
 
 from bot.commands import N_
 from bot.config import Settings
+from bot.middlewares import Handler
 from bot.moderation.album_verdicts import AlbumVerdicts
 from bot.moderation.captcha import chat_locale
 from bot.moderation.durations import format_duration
@@ -87,14 +88,9 @@ class ProtectionMiddleware(BaseMiddleware):
         self.flood = flood or FloodTracker()
         self.clock = clock
         # an album's parts and verdict; shared between workers (bot.cluster) when there are some
-        self.albums = albums or AlbumVerdicts()
+        self.albums = albums or AlbumVerdicts(clock=clock)
 
-    async def __call__(
-        self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-        event: TelegramObject,
-        data: dict[str, Any],
-    ) -> Any:
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         if isinstance(event, Message) and event.chat.type in {"group", "supergroup"}:
             try:
                 removed = await self.check(event)

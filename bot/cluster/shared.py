@@ -438,7 +438,7 @@ class RedisReportLimiter(ReportLimiter):
         self.redis = redis
         self._script = redis.register_script(_REPORT_SCRIPT)
 
-    async def check(self, chat_id: int, user_id: int, now: float) -> bool:
+    async def check(self, chat_id: int, user_id: int, now: float | None = None) -> bool:
         key = f"{PREFIX}:reports:{chat_id}:{user_id}"
         args: list[int | str] = [
             REPORTS_PER_WINDOW,

@@ -30,11 +30,14 @@ from enum import StrEnum
 
 import numpy as np
 
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.faq import semantic
 from bot.faq.matcher import FORMAT as LEXICAL_FORMAT
 from bot.faq.matcher import FaqIndex, Match, normalize
 from bot.faq.transfer import ImportedEntry, ImportPlan
 from bot.moderation import language as lang_detect
+from bot.moderation.spam import default_samples
+from bot.moderation.understanding import shipped_vectors
 from bot.semantic import EmbeddingService, Kind, ModelUnavailable, text_hash
 from storage.faq import Answer, Entry, FaqIndexCache, FaqRepository, FaqVectorRepository
 
@@ -309,6 +312,43 @@ class Decision:
     suggestions: list[int]  # entry ids, best first (for "Did you mean…")
 
 
+@dataclass(frozen=True, slots=True)
+class _Candidates:
+    lexical: Decision  # what the lexical matcher alone decides
+    meaning: dict[int, semantic.Similarity] | None  # None: matching lexically
+    evidence: tuple[int, dict[str, float]] | None = None  # for the learned answer model
+
+
+def load_chat_bank(model_id: str) -> semantic.ChatBank | None:
+    """The spam filter's shipped ham samples as vectors of ordinary chat (`semantic.ChatBank`),
+    precomputed for the bundled model; None for another model (they would have to be embedded
+    at start: the learned answer model is then not used anyway)."""
+    known = shipped_vectors(model_id)
+    rows = [known.get(text_hash(EmbeddingService.prepare(t))) for t in default_samples("ham")]
+    found = [v for v in rows if v is not None]
+    if len(found) < len(rows) // 2:
+        return None
+    return semantic.ChatBank(np.vstack(found))
+
+
+def _learned_judge(
+    model_id: str, given: semantic.AnswerModel | None, bank: semantic.ChatBank | None
+) -> tuple[semantic.AnswerModel | None, semantic.ChatBank | None]:
+    """The answer model (a given one, else the shipped one) and its chat bank (a given one,
+    else the shipped chat), when both fit this embedding model; else (None, None) and the
+    calibrated thresholds decide (a given bank is kept: bench/faq_train.py reads the features
+    before there is a model)."""
+    model = given or semantic.AnswerModel.shipped()
+    if model is None or model.model_id != model_id:
+        logger.info("FAQ: no learned answer model for %s, deciding by thresholds", model_id)
+        return None, bank
+    bank = bank if bank is not None else load_chat_bank(model_id)
+    if bank is None:
+        logger.info("FAQ: no chat samples for %s, deciding by thresholds", model_id)
+        return None, None
+    return model, bank
+
+
 class FaqService:
     def __init__(
         self,
@@ -316,9 +356,11 @@ class FaqService:
         embeddings: EmbeddingService | None = None,
         vectors: FaqVectorRepository | None = None,
         index_cache: FaqIndexCache | None = None,
+        clock: Clock = SYSTEM_CLOCK,
         **matcher_params: float,
     ) -> None:
         self.repo = repo
+        self.clock = clock
         self.index_cache = index_cache
         self.embeddings = embeddings if vectors is not None else None
         self.vectors = vectors
@@ -333,6 +375,11 @@ class FaqService:
         self._stored: dict[tuple[str, str], np.ndarray] | None = None  # (kind, hash) -> vector
         self._turn = asyncio.Lock()
         self._loading = asyncio.Lock()  # one lexical build at a time
+        # the learned answer-or-not model, used with the embedding model it was trained with
+        # and the chat bank it reads (both loaded with the first semantic index)
+        self.answer_model: semantic.AnswerModel | None = None
+        self.chat_bank: semantic.ChatBank | None = None
+        self._learned_checked = False
         self.on_change: Callable[[], None] = lambda: None  # other workers rebuild (bot.cluster)
 
     def invalidate(self) -> None:
@@ -477,6 +524,11 @@ class FaqService:
             if removed:
                 logger.info("FAQ: forgot %d stored vectors no entry uses", removed)
         index = await asyncio.to_thread(_build_index, per_entry, stored, service.dim)
+        if not self._learned_checked:
+            self._learned_checked = True
+            self.answer_model, self.chat_bank = await asyncio.to_thread(
+                _learned_judge, service.model_id, self.answer_model, self.chat_bank
+            )
         return index, computed
 
     async def has_entries_for(self, chat_id: int | None) -> bool:
@@ -493,30 +545,60 @@ class FaqService:
     ) -> tuple[Decision, dict[int, semantic.Similarity] | None]:
         """What the lexical matcher alone decides, and the semantic similarity of every entry
         the chat may see (None when matching lexically)."""
+        found = await self._candidates(question, chat_id)
+        return found.lexical, found.meaning
+
+    async def _candidates(self, question: str, chat_id: int | None) -> _Candidates:
         index = await self._ensure()
         semantic_index, vector = await self._question_vector(question)
         if semantic_index is None or vector is None:  # both None or neither
-            return self._lexical(index, question, chat_id), None
+            return _Candidates(self._lexical(index, question, chat_id), None)
         # A batch of embeddings wakes every question it carried at once; scoring them all in
         # one event-loop iteration would stall the loop for the whole burst. One at a time:
         async with self._turn:
             await asyncio.sleep(0)
-            lexical = self._lexical(index, question, chat_id)
+            lexical_scores: dict[int, float] = {}
+            lexical = self._lexical(index, question, chat_id, lexical_scores)
             meaning = {
                 e: s
                 for e, s in semantic_index.score_map(vector).items()
                 if self._visible(e, chat_id)
             }
-        return lexical, meaning
+            evidence = None
+            if self.chat_bank is not None:
+                evidence = semantic.answer_features(
+                    semantic_index,
+                    vector,
+                    meaning,
+                    lexical_scores,
+                    self.chat_bank.nearest(vector),
+                    question,
+                )
+        return _Candidates(lexical, meaning, evidence)
+
+    async def evidence(
+        self, question: str, chat_id: int | None
+    ) -> tuple[int, dict[str, float]] | None:
+        """The best entry and what the answer model reads about it (bench/faq_train.py learns
+        from these), or None without a semantic index or chat bank."""
+        return (await self._candidates(question, chat_id)).evidence
 
     def _visible(self, entry_id: int, chat_id: int | None) -> bool:
         entry = self._entries.get(entry_id)
         return entry is not None and entry.chat_id in (None, chat_id)
 
-    def _lexical(self, index: FaqIndex, question: str, chat_id: int | None) -> Decision:
+    def _lexical(
+        self,
+        index: FaqIndex,
+        question: str,
+        chat_id: int | None,
+        scores: dict[int, float] | None = None,
+    ) -> Decision:
         ranked = [
             (e, s) for e, s in index.ranked(question, limit=None) if self._visible(e, chat_id)
         ]
+        if scores is not None:
+            scores.update(ranked)
         if not ranked:
             return Decision("none", None, [])
         (best, score), runner = ranked[0], (ranked[1] if len(ranked) > 1 else (None, 0.0))
@@ -530,14 +612,25 @@ class FaqService:
         # and choose_language finds it cached instead of stalling the event loop.
         detecting = asyncio.ensure_future(asyncio.to_thread(lang_detect.prepare, question))
         try:
-            lexical, meaning = await self.candidates(question, chat_id)
+            found = await self._candidates(question, chat_id)
         finally:
             await detecting
+        lexical, meaning = found.lexical, found.meaning
         if meaning is None:
             return lexical
-        hybrid = semantic.decide(
-            meaning, lexical.kind, lexical.match.entry_id if lexical.match else None
-        )
+        model = self.answer_model
+        if found.evidence is not None and model is not None:
+            hybrid = semantic.judge(
+                meaning,
+                lexical.kind,
+                lexical.match.entry_id if lexical.match else None,
+                model.probability(found.evidence[1]),
+                model.answer_at,
+            )
+        else:
+            hybrid = semantic.decide(
+                meaning, lexical.kind, lexical.match.entry_id if lexical.match else None
+            )
         return Decision(hybrid.kind, hybrid.match, hybrid.suggestions)
 
     async def _question_vector(
@@ -569,7 +662,7 @@ class FaqService:
         key = normalize(text).strip(" ?!.,")
         if any(normalize(t).strip(" ?!.,") == key for _l, t in entry.phrasings):
             return False
-        await self.repo.add_phrasing(entry_id, language, text[:300], int(time.time()))
+        await self.repo.add_phrasing(entry_id, language, text[:300], int(self.clock()))
         await self.refresh()
         return True
 
@@ -587,7 +680,7 @@ class FaqService:
         by_wording = {
             normalize(text).strip(" ?!.,"): e for e in visible for _l, text in e.phrasings
         }
-        stamp = int(time.time())
+        stamp = int(self.clock())
         for item in plan.entries:
             target = by_id.get(item.id) if item.id is not None else None
             if target is None:
@@ -659,7 +752,7 @@ class FaqService:
             )
             if asked is Asked.GROUP and scope is not None:
                 previous = await self.repo.last_answer(scope, entry.id, language)
-                if previous and int(time.time()) - previous[1] < COOLDOWN_SECONDS:
+                if previous and int(self.clock()) - previous[1] < COOLDOWN_SECONDS:
                     return FaqReply(ReplyKind.REPEAT, entry, language, previous[0])
             return FaqReply(ReplyKind.ANSWER, entry, language)
         if asked is Asked.GROUP and decision.kind == "suggest" and decision.suggestions:
@@ -690,7 +783,7 @@ class FaqService:
         """The answer was sent: the same question soon after points to it instead."""
         assert reply.entry is not None
         await self.repo.remember_answer(
-            chat_id, reply.entry.id, reply.language, message_id, int(time.time())
+            chat_id, reply.entry.id, reply.language, message_id, int(self.clock())
         )
 
     async def learn_from_pick(
@@ -712,7 +805,8 @@ class FaqService:
         *,
         refresh: bool = True,
     ) -> int:
-        entry_id = await self.repo.add(scope, language, phrasings, answer, author, int(time.time()))
+        now = int(self.clock())
+        entry_id = await self.repo.add(scope, language, phrasings, answer, author, now)
         if refresh:
             await self.refresh()
         return entry_id
@@ -720,11 +814,11 @@ class FaqService:
     async def set_language(
         self, entry_id: int, language: str, phrasings: list[str], answer: Answer | None
     ) -> None:
-        await self.repo.set_language(entry_id, language, phrasings, answer, int(time.time()))
+        await self.repo.set_language(entry_id, language, phrasings, answer, int(self.clock()))
         await self.refresh()
 
     async def delete_entry(self, entry_id: int, *, refresh: bool = True) -> bool:
-        deleted = await self.repo.set_deleted(entry_id, int(time.time()))
+        deleted = await self.repo.set_deleted(entry_id, int(self.clock()))
         if refresh:
             await self.refresh()
         return deleted

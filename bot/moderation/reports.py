@@ -6,8 +6,9 @@ every admin in private, since only Telegram knows which of them started the bot.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -26,13 +27,16 @@ class ReportAction(StrEnum):
 
 
 class ReportLimiter:
-    """A member may file a few reports per window; more is treated as abuse. With several
-    workers the windows are shared (bot.cluster.shared.RedisReportLimiter)."""
+    """A member may file a few reports per window; more is treated as abuse. The window is
+    measured on the monotonic clock: setting the wall clock must not open or shut it. With
+    several workers the windows are shared (bot.cluster.shared.RedisReportLimiter)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._recent: dict[tuple[int, int], deque[float]] = defaultdict(deque)
+        self.clock = clock
 
-    def allow(self, chat_id: int, user_id: int, now: float) -> bool:
+    def allow(self, chat_id: int, user_id: int, now: float | None = None) -> bool:
+        now = self.clock() if now is None else now
         recent = self._recent[(chat_id, user_id)]
         while recent and now - recent[0] > REPORT_WINDOW_SECONDS:
             recent.popleft()
@@ -41,7 +45,7 @@ class ReportLimiter:
         recent.append(now)
         return True
 
-    async def check(self, chat_id: int, user_id: int, now: float) -> bool:
+    async def check(self, chat_id: int, user_id: int, now: float | None = None) -> bool:
         """`allow` for callers that may be given a shared limiter."""
         return self.allow(chat_id, user_id, now)
 
