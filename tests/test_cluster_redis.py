@@ -98,6 +98,66 @@ async def test_two_workers_share_one_budget_of_30_messages_a_second(redis_worker
     assert _busiest_second(local) == 60
 
 
+def _exact_busiest_second(times: list[float]) -> int:
+    times = sorted(times)
+    best, start = 0, 0
+    for end, t in enumerate(times):
+        while t - times[start] >= 1.0:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+async def test_requests_that_stall_after_their_slot_still_arrive_30_a_second(
+    redis_workers,
+) -> None:
+    """Telegram counts a message when it arrives. Half the first 30 stall 0.9 s between their
+    slot and the network (a busy CPU): they arrive together with what the next second's
+    slots send. Counted until their answer, they hold their places while stalled."""
+    a, b = redis_workers
+    pacers = [a.pacer(), b.pacer()]
+    arrived: list[float] = []
+
+    async def send(n: int) -> None:
+        pacer = pacers[n % 2]
+        slot = await pacer.take(3000 + n)
+        if n < 30 and n % 2:
+            await asyncio.sleep(0.9)
+        arrived.append(time.monotonic())  # Telegram's stamp: after the slot, before the answer
+        await asyncio.sleep(0.005)
+        await pacer.done(slot)
+
+    await asyncio.gather(*(send(n) for n in range(75)))
+    assert _exact_busiest_second(arrived) <= 30
+
+    # the control: counted from the slot alone, the stalled 15 arrive with the next 30
+    counted_at_slot: list[float] = []
+
+    async def send_at_slot(n: int) -> None:
+        await pacers[n % 2].acquire(4000 + n)
+        if n < 30 and n % 2:
+            await asyncio.sleep(0.9)
+        counted_at_slot.append(time.monotonic())
+
+    await asyncio.sleep(1.1)
+    await asyncio.gather(*(send_at_slot(n) for n in range(75)))
+    assert _exact_busiest_second(counted_at_slot) > 30
+
+
+async def test_a_slot_whose_worker_died_in_flight_frees_after_the_flight_time(
+    redis_workers, monkeypatch
+) -> None:
+    monkeypatch.setattr("bot.cluster.shared.IN_FLIGHT_SECONDS", 0.3)
+    a, b = redis_workers
+    policy = PacingPolicy(overall=Limit(2, 1.0))
+    dead, alive = a.pacer(policy), b.pacer(policy)
+    await dead.take(1)
+    await dead.take(2)  # never answered: the worker was killed with its requests out
+    start = time.monotonic()
+    await alive.acquire(3)
+    assert 1.2 <= time.monotonic() - start <= 2.5  # 0.3 s in flight, then a second
+
+
 async def test_per_chat_and_per_group_limits_and_pauses_are_shared(redis_workers) -> None:
     a, b = redis_workers
     policy = PacingPolicy(overall=Limit(30, 1.0), per_chat=Limit(2, 0.5), per_group=Limit(3, 1.0))

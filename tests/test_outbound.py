@@ -15,6 +15,7 @@ from aiogram.methods import GetUpdates, SendMediaGroup, SendMessage, SetMyComman
 from aiogram.types import InputMediaPhoto
 
 from bot.outbound import (
+    IN_FLIGHT_POLL_SECONDS,
     Limit,
     OutboundMiddleware,
     PacingPolicy,
@@ -59,6 +60,50 @@ def test_pause_blocks_the_key():
     limiter.pause("c", 7)
     assert limiter.wait_time("c", [Limit(30, 1.0)]) == pytest.approx(7)
     assert limiter.wait_time("other", [Limit(30, 1.0)]) == 0
+
+
+def test_a_message_counts_from_its_slot_until_a_window_after_its_answer():
+    """Telegram counts a message when it arrives, somewhere between the slot and the answer:
+    a request still in flight holds its place however long it takes."""
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter(clock=clock)
+    limits = [Limit(30, 1.0)]
+    limiter.start("*", 30)
+    assert limiter.wait_time("*", limits) == IN_FLIGHT_POLL_SECONDS  # full, answers pending
+    clock.now += 5.0  # a stalled worker: the 30 may arrive only now
+    assert limiter.wait_time("*", limits) == IN_FLIGHT_POLL_SECONDS
+    limiter.finish("*", 20)
+    assert limiter.wait_time("*", limits) == pytest.approx(1.0)  # a second after the answers
+    limiter.finish("*", 10, sent=False)  # never left: its places are free at once
+    assert limiter.wait_time("*", limits, cost=10) == 0
+    assert limiter.wait_time("*", limits, cost=11) == pytest.approx(1.0)
+    clock.now += 1.0
+    assert limiter.wait_time("*", limits, cost=30) == 0
+
+
+async def test_a_paced_slot_no_request_used_is_given_back():
+    clock = FakeClock()
+    pacer = TelegramPacer(PacingPolicy(overall=Limit(1, 1.0)), clock=clock, sleep=clock.sleep)
+    async with pacer.paced(5):
+        assert pacer.wait_hint(6) == IN_FLIGHT_POLL_SECONDS  # held while the block runs
+    assert pacer.wait_hint(6) == 0  # nothing was sent on it
+
+
+async def test_the_middleware_counts_a_message_until_its_answer(bot):
+    clock = FakeClock()
+    pacer = TelegramPacer(PacingPolicy(overall=Limit(1, 1.0)), clock=clock, sleep=clock.sleep)
+    outbound = OutboundMiddleware(pacer=pacer, sleep=clock.sleep)
+
+    async def slow(bot, method):  # answered 3 s after it left
+        assert pacer.wait_hint(99) == IN_FLIGHT_POLL_SECONDS
+        clock.now += 3.0
+        return "ok"
+
+    assert await outbound(slow, bot, SendMessage(chat_id=5, text="x")) == "ok"
+    assert pacer.wait_hint(99) == pytest.approx(1.0)  # a second from the answer, not the slot
+    async with pacer.paced(7):  # the publisher's way: slot first, the request in the block
+        assert await outbound(Script(), bot, SendMessage(chat_id=7, text="x")) == "ok"
+    assert clock.slept == [1.0]  # the paced slot waited; the request in the block did not
 
 
 async def test_pacer_keeps_every_limit_over_a_long_run():

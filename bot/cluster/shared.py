@@ -31,7 +31,15 @@ from bot.cluster import DEFAULT_LEASE_SECONDS, AnotherPollerError, Claim, Cluste
 from bot.moderation.album_verdicts import ALBUM_MEMORY_SECONDS, AlbumVerdicts
 from bot.moderation.flood import FloodTracker
 from bot.moderation.reports import REPORT_WINDOW_SECONDS, REPORTS_PER_WINDOW, ReportLimiter
-from bot.outbound import GLOBAL_KEY, Limit, PacingPolicy, TelegramPacer
+from bot.outbound import (
+    GLOBAL_KEY,
+    IN_FLIGHT_POLL_SECONDS,
+    IN_FLIGHT_SECONDS,
+    Limit,
+    PacingPolicy,
+    Slot,
+    TelegramPacer,
+)
 from bot.posting.albums import ALBUM_WAIT_SECONDS, AlbumCollector
 
 logger = logging.getLogger(__name__)
@@ -271,13 +279,16 @@ class RedisBus:
                     await task
 
 
-# KEYS: chat pause, chat window, overall window, sequence. ARGV: cost, overall count, overall
-# window ms, spread count, spread window ms (a shorter window of the same log), then count and
-# window ms per chat limit. Returns 0 (taken) or the wait in ms.
+# KEYS: chat pause, chat window, overall window, sequence. ARGV: cost, in-flight ms, poll ms,
+# then count and window ms per limit (the overall one first, then the chat's). Returns {wait ms,
+# 0}, or {0, the last message's id} when taken: the messages are then in flight, scored at when
+# the flight is presumed over (now + in-flight ms) until `_DONE_SCRIPT` scores their answer.
 _PACE_SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local cost = tonumber(ARGV[1])
+local flight = tonumber(ARGV[2])
+local poll = tonumber(ARGV[3])
 local wait = 0
 local paused = redis.call('PTTL', KEYS[1])
 if paused > 0 then wait = paused end
@@ -288,52 +299,73 @@ local function check(key, count, window)
   if excess > 0 then
     local oldest = redis.call('ZRANGEBYSCORE', key, '(' .. from, '+inf', 'WITHSCORES',
                               'LIMIT', excess - 1, 1)
-    local free_at = tonumber(oldest[2]) + window
-    if free_at - now > wait then wait = free_at - now end
+    local score = tonumber(oldest[2])
+    local free_in = poll  -- still in flight: its answer will say
+    if score <= now then free_in = score + window - now end
+    if free_in > wait then wait = free_in end
   end
 end
-local horizon = tonumber(ARGV[3])
-check(KEYS[3], tonumber(ARGV[2]), tonumber(ARGV[3]))
-check(KEYS[3], tonumber(ARGV[4]), tonumber(ARGV[5]))
+local horizon = tonumber(ARGV[5])
+check(KEYS[3], tonumber(ARGV[4]), horizon)
 local chat_horizon = 0
 for i = 6, #ARGV, 2 do
   local window = tonumber(ARGV[i + 1])
   check(KEYS[2], tonumber(ARGV[i]), window)
   if window > chat_horizon then chat_horizon = window end
 end
-if wait > 0 then return math.ceil(wait) end
+if wait > 0 then return {math.ceil(wait), 0} end
 local seq = redis.call('INCRBY', KEYS[4], cost)
 for i = 0, cost - 1 do
-  redis.call('ZADD', KEYS[3], now, seq - i)
-  redis.call('ZADD', KEYS[2], now, seq - i)
+  redis.call('ZADD', KEYS[3], now + flight, seq - i)
+  redis.call('ZADD', KEYS[2], now + flight, seq - i)
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - horizon)
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - chat_horizon)
-redis.call('PEXPIRE', KEYS[3], horizon + 1000)
-redis.call('PEXPIRE', KEYS[2], chat_horizon + 1000)
+local function keep(key, ms)
+  if redis.call('PTTL', key) < ms then redis.call('PEXPIRE', key, ms) end
+end
+keep(KEYS[3], flight + horizon + 1000)
+keep(KEYS[2], flight + chat_horizon + 1000)
+return {0, seq}
+"""
+# KEYS: chat window, overall window. ARGV: the last message's id, cost, 1 if the request left
+# (its messages now count from their answer) or 0 if it never did (their place is free). The
+# keys live on at least as long as the window after now (ARGV[4] ms).
+_DONE_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local seq = tonumber(ARGV[1])
+for i = 0, tonumber(ARGV[2]) - 1 do
+  for _, key in ipairs(KEYS) do
+    if ARGV[3] == '1' then
+      redis.call('ZADD', key, now, seq - i)
+    else
+      redis.call('ZREM', key, seq - i)
+    end
+  end
+end
+for _, key in ipairs(KEYS) do
+  if redis.call('PTTL', key) < tonumber(ARGV[4]) then redis.call('PEXPIRE', key, ARGV[4]) end
+end
 return 0
 """
-
-
-# The overall budget is also spread: at most this share of it in any tenth of its window.
-SPREAD = Limit(4, 0.125)
-# Telegram counts a message when it arrives, a slot is taken on Redis's clock before the request
-# leaves a worker: the overall window is longer by what that way may take on a busy machine, so
-# that messages whose way took longer than others' still never make 30 in one arriving second.
-ARRIVAL_ALLOWANCE = 0.15
+# Redis's TIME is read in whole milliseconds: a window a little longer than Telegram's keeps a
+# rounding from putting 31 in a second.
+WINDOW_MARGIN_MS = 2
 
 
 class RedisPacer(TelegramPacer):
     """The same limits as TelegramPacer, counted in Redis for all workers together: a sliding
-    window log per chat and one overall (sorted sets of send times), checked and recorded in one
+    window log per chat and one overall (sorted sets of messages), checked and taken in one
     script so two workers can never both take the last slot.
 
-    The overall budget is spread as well (`SPREAD`: 4 in any 125 ms, still 32 a second at
-    most) and its window is `ARRIVAL_ALLOWANCE` longer (30 in any 1.15 s, 26 a second): a slot
-    is taken on Redis's clock, but Telegram counts when the request arrives.
-    Without spreading, a worker could take 30 slots at once and then stall (a busy CPU, a
-    collection) before sending them; they arrived together with the next second's 30, and
-    Telegram saw 60 in one second (tests/test_e2e_cluster_postgres.py measured it).
+    As in TelegramPacer, a message counts from its slot until its request was answered (scored
+    `IN_FLIGHT_SECONDS` ahead meanwhile) and for the window after the answer: Telegram counts a
+    message when it arrives, somewhere in between. Counting from the slot alone let a worker
+    that stalled between taking slots and sending (a busy CPU) land them in the same second as
+    the next second's: the fake Telegram of tests/test_e2e_cluster_postgres.py saw 32, and 60
+    before the budget was spread. A worker killed mid-request holds its slots until the
+    in-flight time is over.
 
     The in-process bookkeeping still records this worker's own sends, for `wait_hint` (a hint,
     never a promise: the script decides)."""
@@ -342,6 +374,7 @@ class RedisPacer(TelegramPacer):
         super().__init__(policy)
         self.redis = redis
         self._script = redis.register_script(_PACE_SCRIPT)
+        self._done_script = redis.register_script(_DONE_SCRIPT)
         self._pending: set[asyncio.Task[Any]] = set()
 
     @staticmethod
@@ -353,18 +386,39 @@ class RedisPacer(TelegramPacer):
             f"{PREFIX}:pace:seq",
         ]
 
-    async def _take(self, key: str, limits: list[Limit], cost: int) -> float:
-        overall = self.policy.overall
-        window = overall.window + ARRIVAL_ALLOWANCE
-        args: list[int] = [cost, overall.count, int(window * 1000)]
-        args += [max(SPREAD.count, cost), int(min(SPREAD.window, window) * 1000)]
+    @staticmethod
+    def _ms(limit: Limit) -> list[int]:
+        return [limit.count, int(limit.window * 1000) + WINDOW_MARGIN_MS]
+
+    async def _take(self, slot: Slot, limits: list[Limit]) -> float:
+        args: list[int] = [
+            slot.cost,
+            int(IN_FLIGHT_SECONDS * 1000),
+            int(IN_FLIGHT_POLL_SECONDS * 1000),
+        ]
+        args += self._ms(self.policy.overall)
         for limit in limits:
-            args += [limit.count, int(limit.window * 1000)]
-        wait_ms = int(await self._script(keys=self._keys(key), args=args))
-        if wait_ms > 0:
-            return wait_ms / 1000
-        await super()._take(key, limits, cost)  # this worker's own record, for hints
+            args += self._ms(limit)
+        wait_ms, seq = await self._script(keys=self._keys(slot.key), args=args)
+        if int(wait_ms) > 0:
+            return int(wait_ms) / 1000
+        slot.seq = int(seq)
+        self.limiter.start(slot.key, slot.cost)  # this worker's own record, for hints
+        self.limiter.start(GLOBAL_KEY, slot.cost)
         return 0.0
+
+    async def done(self, slot: Slot, sent: bool = True) -> None:
+        await super().done(slot, sent)
+        if not slot.seq:
+            return
+        keys = self._keys(slot.key)[1:3]
+        policy = self.policy
+        longest = max(policy.overall.window, policy.per_chat.window, policy.per_group.window)
+        args = [slot.seq, slot.cost, 1 if sent else 0, int(longest * 1000) + 1000]
+        try:
+            await self._done_script(keys=keys, args=args)
+        except RedisError as exc:  # the in-flight time still frees the slot
+            logger.warning("the send budget did not hear of an answer: %s", exc)
 
     def pause_chat(self, chat_id: int | str, seconds: float) -> None:
         super().pause_chat(chat_id, seconds)
