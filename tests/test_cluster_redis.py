@@ -11,10 +11,12 @@ import time
 
 import pytest
 from aiogram.types import Chat, Message
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from bot.cluster import AnotherPollerError, Claim, Cluster, MemoryUpdateLedger, wait_for_outcome
+from bot.cluster.shared import PREFIX
 from bot.moderation.reports import REPORT_WINDOW_SECONDS, REPORTS_PER_WINDOW
-from bot.outbound import Limit, PacingPolicy, TelegramPacer
+from bot.outbound import GLOBAL_KEY, Limit, PacingPolicy, TelegramPacer
 
 
 async def test_an_update_is_claimed_by_one_worker_and_done_for_all(redis_workers) -> None:
@@ -144,6 +146,49 @@ async def test_requests_that_stall_after_their_slot_still_arrive_30_a_second(
     assert _exact_busiest_second(counted_at_slot) > 30
 
 
+@pytest.mark.parametrize(
+    ("policy", "chats"),
+    [
+        (PacingPolicy(overall=Limit(1, 1.0)), (1, 2)),  # the overall budget
+        (PacingPolicy(per_chat=Limit(1, 1.0)), (7, 7)),  # one chat's
+    ],
+    ids=["overall", "per-chat"],
+)
+async def test_a_message_holds_its_place_across_workers_until_a_second_after_its_answer(
+    redis_workers, policy: PacingPolicy, chats: tuple[int, int]
+) -> None:
+    """A request answered 1.5 s after its slot may have arrived at Telegram just before its
+    answer: the other worker's message must wait a full second after that answer, not after
+    the slot (then it would go while the first is still out)."""
+    a, b = redis_workers
+    first, second = a.pacer(policy), b.pacer(policy)
+    slot = await first.take(chats[0])
+    waiting = asyncio.create_task(second.take(chats[1]))
+    await asyncio.sleep(1.5)
+    assert not waiting.done()
+    answered = time.monotonic()  # before the answer reaches Redis: a lower bound
+    await first.done(slot)
+    granted = await asyncio.wait_for(waiting, 5)  # not the 10 s in-flight time either
+    assert time.monotonic() - answered >= 1.0
+    await second.done(granted)
+
+
+async def test_a_paced_slot_no_request_used_is_given_back_to_every_worker(redis_workers) -> None:
+    """The publisher takes a post's slot before it marks the post as being sent: if no request
+    leaves on it, the other workers get the place at once, not a window (3 s here) later."""
+    a, b = redis_workers
+    policy = PacingPolicy(overall=Limit(1, 3.0))
+    first, second = a.pacer(policy), b.pacer(policy)
+    async with first.paced(1):
+        waiting = asyncio.create_task(second.take(2))
+        await asyncio.sleep(0.3)
+        assert not waiting.done()  # held while the block runs
+        given_back = time.monotonic()
+    granted = await asyncio.wait_for(waiting, 5)
+    assert time.monotonic() - given_back < 2.0
+    await second.done(granted)
+
+
 async def test_a_slot_whose_worker_died_in_flight_frees_after_the_flight_time(
     redis_workers, monkeypatch
 ) -> None:
@@ -151,11 +196,49 @@ async def test_a_slot_whose_worker_died_in_flight_frees_after_the_flight_time(
     a, b = redis_workers
     policy = PacingPolicy(overall=Limit(2, 1.0))
     dead, alive = a.pacer(policy), b.pacer(policy)
+    start = time.monotonic()  # before the first slot: the bound below holds however loaded
     await dead.take(1)
     await dead.take(2)  # never answered: the worker was killed with its requests out
+    await asyncio.wait_for(alive.acquire(3), 5)  # freed, not held for ever
+    assert time.monotonic() - start >= 1.3  # 0.3 s in flight, then a second (not 1 s alone)
+
+
+async def test_a_slot_in_flight_is_held_for_ten_seconds_at_most(redis_workers) -> None:
+    """What a killed worker costs the others: its unanswered messages count as in flight on
+    Redis's clock for IN_FLIGHT_SECONDS (10 s, the README's figure), then for a window."""
+    a, _ = redis_workers
+    pacer = a.pacer()
+    slot = await pacer.take(1)
+    seconds, micros = await a.redis.time()
+    score = await a.redis.zscore(f"{PREFIX}:pace:{GLOBAL_KEY}", slot.seq)
+    assert score is not None
+    assert 9_000 < score - (seconds * 1000 + micros // 1000) <= 10_000
+    await pacer.done(slot)
+    assert await a.redis.zscore(f"{PREFIX}:pace:{GLOBAL_KEY}", slot.seq) <= (
+        seconds * 1000 + micros // 1000 + 5_000
+    )  # answered: scored at the answer, no longer ahead
+
+
+async def test_an_answer_the_budget_did_not_hear_of_neither_fails_the_send_nor_holds_it(
+    redis_workers, monkeypatch, caplog
+) -> None:
+    """Redis unreachable when the answer comes: the message is out (a send reported failed
+    would be sent again), and the in-flight time frees its place."""
+    monkeypatch.setattr("bot.cluster.shared.IN_FLIGHT_SECONDS", 0.3)
+    a, b = redis_workers
+    policy = PacingPolicy(overall=Limit(1, 1.0))
+    first, second = a.pacer(policy), b.pacer(policy)
+
+    async def unreachable(*args: object, **kwargs: object) -> None:
+        raise RedisConnectionError("connection refused")
+
     start = time.monotonic()
-    await alive.acquire(3)
-    assert 1.2 <= time.monotonic() - start <= 2.5  # 0.3 s in flight, then a second
+    slot = await first.take(1)
+    monkeypatch.setattr(first, "_done_script", unreachable)
+    await first.done(slot)
+    assert "did not hear of an answer" in caplog.text
+    await asyncio.wait_for(second.acquire(2), 5)
+    assert time.monotonic() - start >= 1.3
 
 
 async def test_per_chat_and_per_group_limits_and_pauses_are_shared(redis_workers) -> None:
