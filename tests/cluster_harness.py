@@ -100,12 +100,9 @@ def free_port() -> int:
 
 
 def worker_database(tmp_path: Path, index: int) -> dict[str, str]:
-    """THE HOOK for a shared database. SQLite admits one process per file (storage.database's
-    lock), so today each worker gets its own file: what these tests check across workers is
-    what Redis shares (updates, chat order, the send budget, state). Once DATABASE_URL
-    (PostgreSQL) lands, return {"DATABASE_URL": <the test server's URL>} for every index, and
-    the job tests (test_cluster_jobs.py, unit-tested on one SQLite file today) can run across
-    workers too."""
+    """A worker's own SQLite file: SQLite admits one process per file (storage.database's
+    lock), so workers on SQLite share only what Redis carries. Workers on PostgreSQL share one
+    database (`worker_env(database=...)`)."""
     return {"DATABASE_PATH": str(tmp_path / f"worker{index}.sqlite3")}
 
 

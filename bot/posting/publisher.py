@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -26,12 +27,15 @@ from bot.clock import SYSTEM_CLOCK, Clock
 from bot.cluster.jobs import ROW_LEASE_SECONDS, heartbeat
 from bot.outbound import TelegramPacer
 from bot.posting.times import TimeError, parse_recurrence
-from bot.scheduling import cancel, run_once_at
+from bot.scheduling import armed_at, cancel, run_once_at
 from storage.posts import ChannelRepository, Post, PostRepository
 
 logger = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 30
+# The sweep publishes what is this late and still scheduled: a timer that is due now is left
+# to fire rather than raced.
+SWEEP_LAG_SECONDS = 5
 FOLLOWUP_TEXT = "⬆️"  # under an album, carrying its buttons; language-neutral on purpose
 
 Notify = Callable[[Post, str], Awaitable[None]]
@@ -149,11 +153,23 @@ class Publisher:
 
     async def sweep(self) -> None:
         """Catch anything a timer missed (and, with other workers, posts a stopped worker left
-        half-published); re-arms itself."""
+        half-published); re-arms itself.
+
+        With other workers, a post queued or moved on one of them has a timer there only: if
+        that worker dies, the post would wait for a sweep elsewhere, up to a sweep period and
+        the lag late. So each worker also sets a timer at the database's due time for every post
+        that falls due before its next sweep (the claim picks one publisher), as the quiz,
+        giveaway and captcha timers are re-armed from the database."""
         try:
             if self.shared:
                 await self._recover_interrupted(self.clock())
-            for post in await self.repo.due(int(self.clock()) - 5):
+                now = int(self.clock())
+                for post in await self.repo.due(now + math.ceil(self.sweep_seconds)):
+                    if post.due_at > now - SWEEP_LAG_SECONDS and (
+                        armed_at(self.scheduler, self.job_id(post.id)) != post.due_at
+                    ):
+                        self.arm(post)
+            for post in await self.repo.due(int(self.clock()) - SWEEP_LAG_SECONDS):
                 await self.publish_due(post.id)
         finally:
             run_once_at(
