@@ -175,17 +175,17 @@ async def test_a_message_holds_its_place_across_workers_until_a_second_after_its
 
 async def test_a_paced_slot_no_request_used_is_given_back_to_every_worker(redis_workers) -> None:
     """The publisher takes a post's slot before it marks the post as being sent: if no request
-    leaves on it, the other workers get the place at once, not a window (3 s here) later."""
+    leaves on it, the other workers get the place at once, not a window (10 s here) later."""
     a, b = redis_workers
-    policy = PacingPolicy(overall=Limit(1, 3.0))
+    policy = PacingPolicy(overall=Limit(1, 10.0))
     first, second = a.pacer(policy), b.pacer(policy)
     async with first.paced(1):
         waiting = asyncio.create_task(second.take(2))
         await asyncio.sleep(0.3)
         assert not waiting.done()  # held while the block runs
         given_back = time.monotonic()
-    granted = await asyncio.wait_for(waiting, 5)
-    assert time.monotonic() - given_back < 2.0
+    granted = await asyncio.wait_for(waiting, 15)
+    assert time.monotonic() - given_back < 5.0
     await second.done(granted)
 
 
@@ -207,16 +207,22 @@ async def test_a_slot_in_flight_is_held_for_ten_seconds_at_most(redis_workers) -
     """What a killed worker costs the others: its unanswered messages count as in flight on
     Redis's clock for IN_FLIGHT_SECONDS (10 s, the README's figure), then for a window."""
     a, _ = redis_workers
+    key = f"{PREFIX}:pace:{GLOBAL_KEY}"
+
+    async def redis_ms() -> int:
+        seconds, micros = await a.redis.time()
+        return int(seconds) * 1000 + int(micros) // 1000
+
     pacer = a.pacer()
+    before = await redis_ms()
     slot = await pacer.take(1)
-    seconds, micros = await a.redis.time()
-    score = await a.redis.zscore(f"{PREFIX}:pace:{GLOBAL_KEY}", slot.seq)
+    after = await redis_ms()
+    score = await a.redis.zscore(key, slot.seq)
     assert score is not None
-    assert 9_000 < score - (seconds * 1000 + micros // 1000) <= 10_000
+    assert before + 10_000 <= score <= after + 10_000  # the slot's time, 10 s ahead
     await pacer.done(slot)
-    assert await a.redis.zscore(f"{PREFIX}:pace:{GLOBAL_KEY}", slot.seq) <= (
-        seconds * 1000 + micros // 1000 + 5_000
-    )  # answered: scored at the answer, no longer ahead
+    answered = await a.redis.zscore(key, slot.seq)
+    assert answered is not None and after <= answered <= await redis_ms()  # at the answer
 
 
 async def test_an_answer_the_budget_did_not_hear_of_neither_fails_the_send_nor_holds_it(
