@@ -9,11 +9,9 @@ shut the scheduler, close the database.
 from __future__ import annotations
 
 import asyncio
-import html
 import logging
 import signal
 from contextlib import suppress
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,7 +21,6 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramAPIError
-from aiogram.utils.i18n import gettext as _
 from aiogram.webhook.aiohttp_server import setup_application
 from aiohttp import ClientError, web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -168,7 +165,7 @@ class Steward:
         self.jobs = JobClaims(LeaseRepository(self.db), self.cluster.worker_id, clock)
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.i18n = create_i18n(settings.default_language)
-        self.roles = RoleService(settings, self.bot)
+        self.role_service = RoleService(settings, self.bot)
         # None when SEMANTIC_MODEL=off or the model cannot load: features then stay lexical.
         self.embeddings = create_embedding_service(settings.semantic_model, settings.embeddings_url)
         self.mod_repo = ModerationRepository(self.db)
@@ -228,12 +225,15 @@ class Steward:
             FaqIndexCache(self.db),
             clock=clock,
         )
+        self.post_notices = PostNotices(
+            self.post_repo, self.channel_repo, self.notes, self.i18n, self.locale_for
+        )
         self.publisher = Publisher(
             self.bot,
             self.post_repo,
             self.scheduler,
             settings.late_post_grace_seconds,
-            PostNotices(self.post_repo, self.channel_repo, self.notes, self.i18n, self.locale_for),
+            self.post_notices,
             channels=self.channel_repo,
             tz=settings.timezone,
             mark_channel=self.outbound.pacer.mark_channel,
@@ -247,7 +247,7 @@ class Steward:
             self.bot,
             self.giveaway_repo,
             self.users,
-            self.roles,
+            self.role_service,
             self.scheduler,
             self.i18n,
             self.locale_for,
@@ -310,11 +310,11 @@ class Steward:
         )
         return {
             "settings": self.settings,
-            "role_service": self.roles,
+            "role_service": self.role_service,
             "notes": self.notes,
             "chat_registry": ChatRegistry(ChatRepository(self.db), self.channel_repo),
             "moderation": self.moderation,
-            "targets": TargetResolver(self.users, self.roles, self.settings.bot_id),
+            "targets": TargetResolver(self.users, self.role_service, self.settings.bot_id),
             "captcha": self.captcha,
             "report_limiter": self.cluster.report_limiter(),
             "runner": self.runner,
@@ -354,7 +354,7 @@ class Steward:
         )
         dp.message.outer_middleware(menus)
         dp.my_chat_member.outer_middleware(menus)
-        role_cache = RoleCacheMiddleware(self.roles)
+        role_cache = RoleCacheMiddleware(self.role_service)
         dp.chat_member.outer_middleware(role_cache)
         dp.my_chat_member.outer_middleware(role_cache)
         # Moderation first: every group message and edit is checked before any handler.
@@ -363,7 +363,7 @@ class Steward:
             observer.outer_middleware(
                 ProtectionMiddleware(
                     self.moderation,
-                    self.roles,
+                    self.role_service,
                     self.settings,
                     self.i18n,
                     edited=edited,
@@ -379,7 +379,7 @@ class Steward:
         # inside the FAQ stage: a complaint becomes a priority ticket instead of a question
         dp.message.outer_middleware(ReputationMiddleware(self.reputation, self.reputation_notes))
         dp.chat_member.outer_middleware(stats_middleware)
-        role_middleware = RoleMiddleware(self.roles)
+        role_middleware = RoleMiddleware(self.role_service)
         dp.callback_query.middleware(role_middleware)
         dp.include_routers(*build_routers(command_middlewares=[role_middleware]))
         register_error_handler(dp)
@@ -397,8 +397,8 @@ class Steward:
 
             cache.on_invalidate = announce
             bus.subscribe(topic, cache.forget)
-        self.roles.on_change = lambda chat_id: bus.announce("roles", chat_id)
-        bus.subscribe("roles", self.roles.forget)
+        self.role_service.on_change = lambda chat_id: bus.announce("roles", chat_id)
+        bus.subscribe("roles", self.role_service.forget)
         self.faq.on_change = lambda: bus.announce("faq", None)
         bus.subscribe("faq", lambda _: self.faq.invalidate())
         self.campaigns.on_change = lambda: bus.announce("campaign-links", None)
@@ -446,7 +446,7 @@ class Steward:
     def _forget_moved(self, old: int, new: int) -> None:
         for chat_id in (old, new):
             self.moderation.forget_chat(chat_id)
-            self.roles.invalidate(chat_id)
+            self.role_service.invalidate(chat_id)
         self.faq.invalidate()
         self.support_repo.forget_routes()
 
@@ -489,24 +489,9 @@ class Steward:
 
     async def send_agenda(self) -> None:
         """DAILY_AGENDA: each manager gets the posts due in the next 24 hours, in local time."""
-        now = int(self.clock())
-        posts = await self.post_repo.scheduled_between(now, now + 86400)
-        names = {c.chat_id: c.title or str(c.chat_id) for c in await self.channel_repo.all()}
-        tz = self.settings.timezone
-        for manager_id in sorted(self.settings.manager_ids):
-            locale = await self.locale_for(manager_id)
-            with self.i18n.context(), self.i18n.use_locale(locale):
-                if posts:
-                    lines = [_("🗓 Posts in the next 24 hours:")]
-                    lines += [
-                        f"{datetime.fromtimestamp(p.due_at, tz):%H:%M} · #{p.id} · "
-                        f"{html.escape(names.get(p.channel_id, str(p.channel_id)))}"
-                        for p in posts
-                    ]
-                    lines.append(_("Change them in /queue."))
-                else:
-                    lines = [_("🗓 No posts in the next 24 hours. Send me one to schedule it.")]
-            await self.notes.send_message(manager_id, "\n".join(lines))
+        await self.post_notices.agenda(
+            sorted(self.settings.manager_ids), int(self.clock()), self.settings.timezone
+        )
 
     async def _prepare_moderation(self) -> None:
         bayes = self.moderation.scorer.bayes

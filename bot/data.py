@@ -5,12 +5,13 @@ checks that the app provides exactly these services."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiogram.dispatcher.middlewares.data import MiddlewareData
 
 if TYPE_CHECKING:
+    from aiogram.utils.i18n import I18n
+
     from bot.campaigns.service import CampaignService
     from bot.chat_migration import ChatMigrations
     from bot.chat_registry import ChatRegistry
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from bot.engagement.giveaways import GiveawayService
     from bot.engagement.quizzes import QuizRunner
     from bot.faq.service import FaqService
+    from bot.i18n import LocaleFor
     from bot.moderation.captcha import Captcha
     from bot.moderation.reports import ReportLimiter
     from bot.moderation.service import ModerationService
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from bot.semantic import EmbeddingService
     from bot.stats.service import StatsService
     from bot.support.service import SupportService
+    from storage.faq import Ticket
 
 
 class StewardData(MiddlewareData, total=False):
@@ -61,12 +64,15 @@ class StewardData(MiddlewareData, total=False):
     reputation: ReputationService
     reputation_notes: ReputationNotes
     migrations: ChatMigrations
-    locale_for: Callable[[int], Awaitable[str]]
+    locale_for: LocaleFor
     calendar: CalendarService
     embeddings: EmbeddingService | None
     # per update, from Steward's middlewares
     roles: Roles  # RoleMiddleware
     complaint_ticket: bool  # ReputationMiddleware: the message became a complaint ticket
+    i18n: I18n  # LanguageMiddleware (aiogram's I18nMiddleware)
+    # per handler, from Steward's filters
+    ticket: Ticket  # handlers.support.staff_reply: the relayed question a staff reply answers
 
 
 SERVICE_KEYS = (
@@ -75,6 +81,8 @@ SERVICE_KEYS = (
     - {
         "roles",
         "complaint_ticket",
+        "i18n",
+        "ticket",
     }
 )
 

@@ -20,6 +20,9 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 LOCALES_DIR = Path(__file__).with_name("locales")
+
+# The language to speak to a chat or user by id (`Steward.locale_for`, injected as `locale_for`).
+LocaleFor = Callable[[int], Awaitable[str]]
 DOMAIN = "messages"
 
 
@@ -49,6 +52,17 @@ class PoI18n(I18n):
             buffer.seek(0)
             translations[folder.name] = gettext.GNUTranslations(buffer)
         return translations
+
+
+def plural_for(i18n: I18n, locale: str) -> Callable[[str, str, int], str]:
+    """`ngettext` in one locale, for text built outside a handler's language context (a note
+    to a manager, a chat's own language). Bind it to a name `ngettext`: that is the call
+    scripts/update_locales.py collects plural messages from."""
+
+    def ngettext(singular: str, plural: str, n: int) -> str:
+        return i18n.gettext(singular, plural, n, locale=locale)
+
+    return ngettext
 
 
 def create_i18n(default_language: str) -> PoI18n:

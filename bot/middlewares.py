@@ -178,8 +178,8 @@ class RoleMiddleware(BaseMiddleware):
     Puts the sender's `Roles` in `data["roles"]` for handlers that tailor their answer.
     """
 
-    def __init__(self, roles: RoleService) -> None:
-        self.roles = roles
+    def __init__(self, role_service: RoleService) -> None:
+        self.role_service = role_service
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         requirement = Requirement(get_flag(data, "role", default=Requirement.MEMBER))
@@ -193,10 +193,11 @@ class RoleMiddleware(BaseMiddleware):
                 await event.reply(_("This command works in a private chat with me."))
                 return None
             roles = (
-                await self.roles.roles_for_message(event)
+                await self.role_service.roles_for_message(event)
                 if requirement is not Requirement.MEMBER or get_flag(data, "needs_roles")
                 else Roles(
-                    self.roles.is_manager(event.from_user.id if event.from_user else None), False
+                    self.role_service.is_manager(event.from_user.id if event.from_user else None),
+                    False,
                 )
             )
             data["roles"] = roles
@@ -205,7 +206,7 @@ class RoleMiddleware(BaseMiddleware):
                 return None
         elif isinstance(event, CallbackQuery):
             chat_id = event.message.chat.id if event.message else None
-            roles = await self.roles.roles_for_user(chat_id, event.from_user.id)
+            roles = await self.role_service.roles_for_user(chat_id, event.from_user.id)
             data["roles"] = roles
             if not roles.satisfies(requirement):
                 await event.answer(_refusal(requirement), show_alert=True)
@@ -217,16 +218,16 @@ class RoleCacheMiddleware(BaseMiddleware):
     """Outer middleware on chat_member and my_chat_member: keeps the admin cache right as
     promotions and demotions happen, then lets the update go on to the feature routers."""
 
-    def __init__(self, roles: RoleService) -> None:
-        self.roles = roles
+    def __init__(self, role_service: RoleService) -> None:
+        self.role_service = role_service
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         if isinstance(event, ChatMemberUpdated):
             old, new = event.old_chat_member.status, event.new_chat_member.status
-            if event.new_chat_member.user.id == self.roles.settings.bot_id:
-                self.roles.invalidate(event.chat.id)
+            if event.new_chat_member.user.id == self.role_service.settings.bot_id:
+                self.role_service.invalidate(event.chat.id)
             elif (old in ADMIN_STATUSES) != (new in ADMIN_STATUSES):
-                self.roles.remember_status(event.chat.id, event.new_chat_member.user.id, new)
+                self.role_service.remember_status(event.chat.id, event.new_chat_member.user.id, new)
         return await handler(event, data)
 
 

@@ -19,7 +19,7 @@ from aiogram.types import (
     LinkPreviewOptions,
     Message,
 )
-from aiogram.utils.i18n import get_i18n
+from aiogram.utils.i18n import get_i18n, ngettext
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
@@ -112,7 +112,11 @@ def describe(campaign: Campaign, title: str, tz: ZoneInfo) -> str:
         when = datetime.fromtimestamp(campaign.expire_date, tz).strftime("%Y-%m-%d %H:%M")
         parts.append(_("expires {when}").format(when=when))
     if campaign.member_limit:
-        parts.append(_("limit {n} members").format(n=campaign.member_limit))
+        parts.append(
+            ngettext("limit {n} member", "limit {n} members", campaign.member_limit).format(
+                n=campaign.member_limit
+            )
+        )
     if campaign.creates_join_request:
         parts.append(_("joiners need approval"))
     head = f"#{campaign.id} <b>{html.escape(campaign.name)}</b> · {html.escape(title)}"
@@ -365,7 +369,8 @@ async def campaigns_command(
             "joins {joins}, still members {still}"
         ).format(joins=item.joins, still=item.still)
         if len(entry) + 2 > budget:
-            lines.append(_("…and {n} older.").format(n=len(listed) - n))
+            older = len(listed) - n
+            lines.append(ngettext("…and {n} older.", "…and {n} older.", older).format(n=older))
             break
         lines.append(entry)
         budget -= len(entry) + 2

@@ -34,7 +34,7 @@ from bot.posting.compose import (
     summarize,
 )
 from bot.posting.dialogs import EditPost, time_error_text
-from bot.posting.drafts import DraftService
+from bot.posting.drafts import DraftOption, DraftService
 from bot.posting.panel import (
     ComposeAction,
     ComposeCallback,
@@ -49,7 +49,7 @@ from bot.posting.publisher import FOLLOWUP_TEXT, url_keyboard
 from bot.posting.service import PostingService
 from bot.posting.times import TimeError
 from bot.roles import RoleService
-from storage.posts import Draft
+from storage.posts import Draft, TimeChoice
 
 logger = logging.getLogger(__name__)
 
@@ -183,8 +183,8 @@ async def channel_pressed(press: Press) -> bool:
 
 
 async def time_pressed(press: Press) -> bool:
-    choice = TIME_PRESETS[press.arg] if 0 <= press.arg < len(TIME_PRESETS) else "custom"
-    if choice == "custom":
+    choice = TIME_PRESETS[press.arg] if 0 <= press.arg < len(TIME_PRESETS) else TimeChoice.CUSTOM
+    if choice is TimeChoice.CUSTOM:
         await press.ask(
             ComposeInput.custom_time,
             _(
@@ -206,8 +206,8 @@ async def time_pressed(press: Press) -> bool:
 
 async def option_pressed(press: Press) -> bool:
     """Silent, Pin, Delete after: each press flips or cycles the option."""
-    option = {ComposeAction.SILENT: "silent", ComposeAction.PIN: "pin"}
-    await press.compose.toggle(press.draft, option.get(press.op, "delete_after"))
+    option = {ComposeAction.SILENT: DraftOption.SILENT, ComposeAction.PIN: DraftOption.PIN}
+    await press.compose.toggle(press.draft, option.get(press.op, DraftOption.DELETE_AFTER))
     return True
 
 
@@ -260,12 +260,12 @@ async def confirm_pressed(press: Press) -> bool:
     if done is None:  # a second tap on Confirm
         await press.query.answer()
         return False
-    plan, ids = done
+    plan = done.plan
     if plan.refusal is not None:
         await press.query.answer(refusal_text(plan, press.draft), show_alert=True)
         return False
     lines = [_("✅ Scheduled:")]
-    for post_id, channel in zip(ids, plan.channels, strict=True):
+    for post_id, channel in zip(done.post_ids, plan.channels, strict=True):
         lines.append(
             f"#{post_id} · {html.escape(channel.title or str(channel.chat_id))} · "
             f"{local(plan.dues[channel.chat_id], press.settings)}"
@@ -319,7 +319,7 @@ async def custom_time_given(
     except TimeError as exc:
         await message.reply(time_error_text(exc.code))
         return  # still waiting
-    fields = {"due_at": int(due.timestamp()), "time_choice": "custom"}
+    fields = {"due_at": int(due.timestamp()), "time_choice": TimeChoice.CUSTOM}
     await update_draft(message, bot, state, compose, settings, **fields)
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import html
 import logging
-from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import Any
 
@@ -30,6 +29,7 @@ from bot.faq.delivery import send_reply
 from bot.faq.questions import looks_like_question
 from bot.faq.service import Asked, FaqService, ReplyKind, choose_language
 from bot.guards import accessible_message, sender
+from bot.i18n import LocaleFor
 from bot.links import message_link
 from bot.middlewares import LeftoverGroupMessages
 from bot.stats.service import StatsService
@@ -39,8 +39,6 @@ from bot.topics import thread_of
 logger = logging.getLogger(__name__)
 
 MAX_LIST_LINES = 60  # topics listed by /faq
-
-LocaleFor = Callable[[int], Awaitable[str]]
 
 
 # --- members ------------------------------------------------------------------------------------

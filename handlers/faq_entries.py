@@ -8,7 +8,6 @@ import html
 import io
 import logging
 import re
-from collections.abc import Awaitable, Callable
 
 from aiogram import Bot, F, Router
 from aiogram.filters import CommandObject
@@ -22,6 +21,7 @@ from bot.faq.buttons import FaqAction, FaqCallback, undo_keyboard
 from bot.faq.service import EditRefusal, FaqService, detect_language, parse_add_args
 from bot.faq.transfer import export_json, parse_import
 from bot.guards import accessible_message, sender
+from bot.i18n import LocaleFor
 from bot.roles import Roles
 from storage.faq import Answer, Entry
 
@@ -29,8 +29,6 @@ logger = logging.getLogger(__name__)
 
 MAX_IMPORT_BYTES = 1_000_000
 MAX_LIST_LINES = 60
-
-LocaleFor = Callable[[int], Awaitable[str]]
 
 
 def scope_of(message: Message) -> int | None:
@@ -106,14 +104,15 @@ async def editable_entry(
 ) -> Entry | None:
     """The entry named by `raw_id` if this user may change it here; answers the reason if not
     (`usage` when `raw_id` is no entry id at all)."""
-    entry, refusal = await faq.editable(raw_id, scope_of(message), roles.is_manager, roles.is_admin)
+    found = await faq.editable(raw_id, scope_of(message), roles.is_manager, roles.is_admin)
+    refusal = found.refusal
     if refusal is EditRefusal.NOT_AN_ID:
         await message.reply(usage)
     elif refusal is EditRefusal.NOT_HERE:
         await message.reply(_("There is no FAQ entry #{id} here.").format(id=raw_id.lstrip("#")))
     elif refusal is EditRefusal.SHARED:
         await message.reply(_("Only Steward's managers can change entries shared by all chats."))
-    return entry
+    return found.entry
 
 
 async def faq_edit(

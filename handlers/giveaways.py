@@ -10,7 +10,7 @@ from aiogram import Bot, Router
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import CommandObject
 from aiogram.types import CallbackQuery, Message
-from aiogram.utils.i18n import get_i18n
+from aiogram.utils.i18n import get_i18n, ngettext
 from aiogram.utils.i18n import gettext as _
 
 from bot.commands import on_command
@@ -20,7 +20,9 @@ from bot.engagement.giveaways import (
     EntryOutcome,
     GiveawayArgsError,
     GiveawayCallback,
+    GiveawayRefusal,
     GiveawayService,
+    Refusal,
 )
 from bot.engagement.topics import send_in_topic
 from bot.guards import sender
@@ -30,13 +32,6 @@ from bot.topics import thread_of
 from storage.engagement import Giveaway
 
 logger = logging.getLogger(__name__)
-
-
-async def _may_manage_chat(roles: RoleService, chat_id: int | None, user_id: int) -> bool:
-    """Managers manage everything; a chat admin manages their chat's quizzes and giveaways."""
-    if roles.is_manager(user_id):
-        return True
-    return chat_id is not None and await roles.is_chat_admin(chat_id, user_id)
 
 
 def giveaway_error_text(code: ArgsProblem) -> str:
@@ -104,11 +99,11 @@ async def giveaway_command(
 async def participate(
     query: CallbackQuery, callback_data: GiveawayCallback, giveaways: GiveawayService
 ) -> None:
-    outcome, refusal = await giveaways.enter(callback_data.giveaway_id, query.from_user)
+    outcome = await giveaways.enter(callback_data.giveaway_id, query.from_user)
     locale = get_i18n().current_locale
-    if refusal is not None:
+    if isinstance(outcome, Refusal):
         text = _("You can't take part yet: {reason}.").format(
-            reason=giveaways.reason_text(refusal, locale)
+            reason=giveaways.reason_text(outcome, locale)
         )
     else:
         text = {
@@ -120,37 +115,27 @@ async def participate(
 
 
 async def _giveaway_arg(
-    message: Message,
-    command: CommandObject,
-    giveaways: GiveawayService,
-    role_service: RoleService,
-    need_rights: bool,
-) -> tuple[Giveaway | None, list[str]]:
-    args = (command.args or "").split()
-    if not args or not args[0].lstrip("#").isdigit():
-        await message.reply(
-            _("Give the giveaway number, e.g. /{command} 4.").format(command=command.command)
-        )
-        return None, args
-    giveaway = await giveaways.get(int(args[0].lstrip("#")))
-    if giveaway is None:
-        await message.reply(_("There is no giveaway #{id}.").format(id=args[0].lstrip("#")))
-        return None, args
-    if need_rights and not await _may_manage_chat(
-        role_service, giveaway.chat_id, sender(message).id
-    ):
-        await message.reply(_("Only admins of that chat or Steward's managers can do this."))
-        return None, args
-    return giveaway, args[1:]
+    message: Message, command: CommandObject, giveaways: GiveawayService, *, managing: bool
+) -> Giveaway | None:
+    """The giveaway the command names, or None once the refusal is sent."""
+    raw_id = next(iter((command.args or "").split()), "")
+    user_id = message.from_user.id if message.from_user else 0
+    found = await giveaways.usable(raw_id, user_id, managing=managing)
+    if isinstance(found, Giveaway):
+        return found
+    text = {
+        GiveawayRefusal.NOT_AN_ID: _("Give the giveaway number, e.g. /{command} 4."),
+        GiveawayRefusal.NOT_FOUND: _("There is no giveaway #{id}."),
+        GiveawayRefusal.NOT_YOURS: _("Only admins of that chat or Steward's managers can do this."),
+    }[found]
+    await message.reply(text.format(command=command.command, id=raw_id.lstrip("#")))
+    return None
 
 
 async def giveaway_end(
-    message: Message,
-    command: CommandObject,
-    giveaways: GiveawayService,
-    role_service: RoleService,
+    message: Message, command: CommandObject, giveaways: GiveawayService
 ) -> None:
-    giveaway, _rest = await _giveaway_arg(message, command, giveaways, role_service, True)
+    giveaway = await _giveaway_arg(message, command, giveaways, managing=True)
     if giveaway is None:
         return
     if not await giveaways.end(giveaway.id):
@@ -158,12 +143,9 @@ async def giveaway_end(
 
 
 async def giveaway_verify(
-    message: Message,
-    command: CommandObject,
-    giveaways: GiveawayService,
-    role_service: RoleService,
+    message: Message, command: CommandObject, giveaways: GiveawayService
 ) -> None:
-    giveaway, _rest = await _giveaway_arg(message, command, giveaways, role_service, False)
+    giveaway = await _giveaway_arg(message, command, giveaways, managing=False)
     if giveaway is None:
         return
     check = await giveaways.verify(giveaway.id)
@@ -173,39 +155,38 @@ async def giveaway_verify(
     ok = "✅" if check.commitment_ok else "❌"
     ok2 = "✅" if check.winners_ok else "❌"
     await message.reply(
-        _(
+        ngettext(
             "Giveaway #{id}: seed matches the commitment {ok}; winners follow from the seed and "
-            "the {count} entrants {ok2}."
+            "the {count} entrant {ok2}.",
+            "Giveaway #{id}: seed matches the commitment {ok}; winners follow from the seed and "
+            "the {count} entrants {ok2}.",
+            check.entrants,
         ).format(id=giveaway.id, ok=ok, ok2=ok2, count=check.entrants)
     )
 
 
 async def reroll_command(
-    message: Message,
-    bot: Bot,
-    command: CommandObject,
-    giveaways: GiveawayService,
-    role_service: RoleService,
+    message: Message, bot: Bot, command: CommandObject, giveaways: GiveawayService
 ) -> None:
-    giveaway, rest = await _giveaway_arg(message, command, giveaways, role_service, True)
+    giveaway = await _giveaway_arg(message, command, giveaways, managing=True)
     if giveaway is None:
         return
+    rest = (command.args or "").split()[1:]
     count = int(rest[0]) if rest and rest[0].isdigit() and 0 < int(rest[0]) <= 100 else 1
-    result = await giveaways.reroll(giveaway.id, count)
-    if result is None:
+    picks = await giveaways.reroll(giveaway.id, count)
+    if picks is None:
         await message.reply(_("Giveaway #{id} has not been drawn yet.").format(id=giveaway.id))
         return
-    winners, skipped = result
     entries = await giveaways.entries(giveaway.id)
-    if not winners:
+    if not picks.winners:
         await message.reply(_("No more eligible entrants to draw from."))
         return
     locale = get_i18n().current_locale
     lines = [
         _("New winners of giveaway #{id} (next in the same draw order):").format(id=giveaway.id)
     ]
-    lines += [f"{n}. {giveaways.mention(uid, entries)}" for n, uid in enumerate(winners, 1)]
-    lines += giveaways.skipped_lines(skipped, entries, locale)
+    lines += [f"{n}. {giveaways.mention(uid, entries)}" for n, uid in enumerate(picks.winners, 1)]
+    lines += giveaways.skipped_lines(picks.skipped, entries, locale)
     await bot_send(bot, message, "\n".join(lines), giveaway.chat_id, giveaway.thread_id)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import html
 import logging
-from collections.abc import Awaitable, Callable
 
 from aiogram import Bot, Router
 from aiogram.types import CallbackQuery, Chat, ChatMemberUpdated, Message
@@ -17,6 +16,7 @@ from aiogram.utils.i18n import I18n
 from bot.chat_registry import ChatRegistry
 from bot.commands import register_group_admin_menu
 from bot.config import Settings
+from bot.i18n import LocaleFor
 from bot.moderation.captcha import Captcha, CaptchaCallback
 from bot.moderation.service import ModerationService
 from bot.posting.channels import channel_rights, rights_line
@@ -33,7 +33,7 @@ async def bot_membership_changed(
     role_service: RoleService,
     settings: Settings,
     i18n: I18n,
-    locale_for: Callable[[int], Awaitable[str]],
+    locale_for: LocaleFor,
     notes: PrivateNotes,
 ) -> None:
     chat = event.chat
@@ -61,7 +61,7 @@ async def note_channel_rights(
     notes: PrivateNotes,
     settings: Settings,
     i18n: I18n,
-    locale_for: Callable[[int], Awaitable[str]],
+    locale_for: LocaleFor,
 ) -> None:
     """Register a channel the bot was made admin of, or flag one where it lost its rights,
     and tell the managers either way (queued posts for a flagged channel are held)."""

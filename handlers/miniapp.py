@@ -17,6 +17,7 @@ from aiogram.fsm.storage.base import BaseStorage, StorageKey
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
+from bot.i18n import LocaleFor
 from bot.miniapp.auth import Caller
 from bot.posting.dialogs import EditPost
 from storage.posts import Post
@@ -28,7 +29,7 @@ def edit_in_chat_sender(
     bot: Bot,
     storage: BaseStorage,
     i18n: I18n,
-    locale_for: Callable[[int], Awaitable[str]],
+    locale_for: LocaleFor,
     languages: tuple[str, ...],
 ) -> Callable[[Post, Caller], Awaitable[bool]]:
     async def send(post: Post, caller: Caller) -> bool:

@@ -33,6 +33,7 @@ from bot.posting.preview import queue_entry
 from bot.posting.queue import PostQueue
 from bot.posting.service import DEFAULT_SLOTS, PostingService
 from bot.posting.times import TimeError
+from storage.posts import PostStatus
 
 MANAGER_PRIVATE = {"role": "manager", "chat": "private"}
 
@@ -60,7 +61,7 @@ async def schedule_command(
         return
     target, when = args
     try:
-        due, recurrence = posting.schedule_time(when, settings.timezone)
+        timing = posting.schedule_time(when, settings.timezone)
     except TimeError as exc:
         await message.reply(time_error_text(exc.code))
         return
@@ -79,12 +80,12 @@ async def schedule_command(
         channels,
         source_chat_id=message.chat.id,
         source_message_ids=[source.message_id],
-        due_at=int(due.timestamp()),
-        recurrence=recurrence.spec if recurrence else None,
+        due_at=int(timing.due.timestamp()),
+        recurrence=timing.recurrence.spec if timing.recurrence else None,
         created_by=sender(message).id,
         summary=summarize([source]),
     )
-    local = due.astimezone(settings.timezone).strftime("%d.%m.%Y %H:%M")
+    local = timing.due.astimezone(settings.timezone).strftime("%d.%m.%Y %H:%M")
     await message.reply(
         _("Scheduled for {time} ({tz}): post {ids}.").format(
             time=local, tz=settings.timezone.key, ids=", ".join(f"#{i}" for i in ids)
@@ -221,7 +222,7 @@ async def send_queue_page(
         post = entry.post
         text = queue_entry(post, entry.channel, settings.timezone, _, ngettext)
         await message.answer(
-            text, reply_markup=queue_keyboard(post.id, retry=post.status == "failed")
+            text, reply_markup=queue_keyboard(post.id, retry=post.status is PostStatus.FAILED)
         )
     if view.pages > 1:
         await message.answer(
@@ -261,7 +262,7 @@ async def queue_pressed(
     posting: PostingService,
 ) -> None:
     post = await posting.post(callback_data.post_id)
-    if post is None or post.status in {"published", "cancelled", "publishing"}:
+    if post is None or not post.open:
         await query.answer(_("This post is no longer in the queue."), show_alert=True)
         return
     op = callback_data.op
@@ -274,7 +275,7 @@ async def queue_pressed(
     elif op is QueueOp.KEEP:
         with suppress(TelegramAPIError):
             await accessible_message(query).edit_reply_markup(
-                reply_markup=queue_keyboard(post.id, retry=post.status == "failed")
+                reply_markup=queue_keyboard(post.id, retry=post.status is PostStatus.FAILED)
             )
         await query.answer(_("Post #{id} stays in the queue.").format(id=post.id))
     elif op is QueueOp.SURE:

@@ -34,7 +34,13 @@ from bot.moderation.durations import format_duration
 from bot.moderation.flood import FloodTracker
 from bot.moderation.language import foreign_language
 from bot.moderation.protection import Action, Fact, Facts, Step, evaluate
-from bot.moderation.service import STEWARD, ModerationError, ModerationService, Target
+from bot.moderation.service import (
+    STEWARD,
+    AuditAction,
+    ModerationError,
+    ModerationService,
+    Target,
+)
 from bot.moderation.spam import MessageFeatures
 from bot.moderation.targets import sender_of
 from bot.roles import RoleService
@@ -71,7 +77,7 @@ class ProtectionMiddleware(BaseMiddleware):
     def __init__(
         self,
         moderation: ModerationService,
-        roles: RoleService,
+        role_service: RoleService,
         settings: Settings,
         i18n: I18n,
         *,
@@ -81,7 +87,7 @@ class ProtectionMiddleware(BaseMiddleware):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.moderation = moderation
-        self.roles = roles
+        self.role_service = role_service
         self.settings = settings
         self.i18n = i18n
         self.edited = edited
@@ -139,7 +145,7 @@ class ProtectionMiddleware(BaseMiddleware):
         if not target.is_chat:
             if target.id == self.settings.bot_id:
                 return True
-            if await self.roles.is_chat_admin(chat_id, target.id):
+            if await self.role_service.is_chat_admin(chat_id, target.id):
                 return True
         return await self.moderation.is_approved(chat_id, target.id)
 
@@ -192,15 +198,14 @@ class ProtectionMiddleware(BaseMiddleware):
             case Step.DELETE:
                 await self.moderation.delete(chat_id, message.message_id)
             case Step.DETECT:
-                await self.moderation.record(chat_id, STEWARD, target, "detect", **audit)
+                await self.moderation.record(chat_id, STEWARD, target, AuditAction.DETECT, **audit)
             case Step.REMOVE:
                 await self._enforce_delete(message)
-                await self.moderation.record(chat_id, STEWARD, target, "delete", **audit)
+                await self.moderation.record(chat_id, STEWARD, target, AuditAction.DELETE, **audit)
             case Step.WARN:
-                hit = (action.details or {}).get("filter")
                 try:
                     await self.moderation.warn(
-                        chat_id, target, STEWARD, f"blocklist: {hit}", rule="blocklist"
+                        chat_id, target, STEWARD, action.reason, rule=action.rule
                     )
                 except ModerationError as exc:
                     logger.warning("blocklist warn failed: %s", exc)
@@ -291,4 +296,4 @@ class ProtectionMiddleware(BaseMiddleware):
                 await self.moderation.ban(chat_id, target, STEWARD, None, "spam", **audit)
         except ModerationError as exc:
             logger.warning("spam ban failed in %s: %s", chat_id, exc)
-            await self.moderation.record(chat_id, STEWARD, target, "delete", **audit)
+            await self.moderation.record(chat_id, STEWARD, target, AuditAction.DELETE, **audit)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import html
 import io
 import logging
-from typing import Any
 
 from aiogram import Bot, Router
 from aiogram.filters import CommandObject
@@ -22,12 +21,13 @@ from bot.engagement.quiz_format import (
     parse_quiz_json,
     parse_quiz_text,
 )
-from bot.engagement.quizzes import QuizRunner
+from bot.engagement.quizzes import QuizRefusal, QuizRunner
 from bot.guards import sender
 from bot.middlewares import is_command_text
 from bot.moderation.durations import looks_like_duration, parse_duration
 from bot.roles import RoleService
 from bot.topics import thread_of
+from storage.engagement import Quiz
 
 logger = logging.getLogger(__name__)
 
@@ -114,43 +114,42 @@ async def quiz_list(message: Message, runner: QuizRunner) -> None:
         await message.reply(_("No quizzes yet. Create one with /quiz_add."))
         return
     lines = [_("Quizzes:")]
-    lines += [f"#{q['id']} {html.escape(q['title'])} ({q['questions']})" for q in quizzes]
+    lines += [f"#{q.id} {html.escape(q.title)} ({q.questions})" for q in quizzes]
     await message.reply("\n".join(lines))
 
 
 async def _quiz_for(
-    message: Message, command: CommandObject, runner: QuizRunner, role_service: RoleService
-) -> dict[str, Any] | None:
-    arg = (command.args or "").split()
-    if not arg or not arg[0].lstrip("#").isdigit():
-        await message.reply(
-            _("Give the quiz number, e.g. /{command} 3 (see /quiz_list).").format(
-                command=command.command
-            )
-        )
-        return None
-    quiz = await runner.quiz(int(arg[0].lstrip("#")))
+    message: Message,
+    command: CommandObject,
+    runner: QuizRunner,
+    role_service: RoleService,
+    *,
+    deleting: bool = False,
+) -> Quiz | None:
+    """The quiz the command names, or None once the refusal is sent."""
+    raw_id = next(iter((command.args or "").split()), "")
     here = message.chat.id if message.chat.type != "private" else None
     user_id = message.from_user.id if message.from_user else 0
-    if quiz is None or (
-        quiz["owner_chat"] not in (None, here) and not role_service.is_manager(user_id)
-    ):
-        await message.reply(_("There is no quiz #{id} here.").format(id=arg[0].lstrip("#")))
-        return None
-    return quiz
+    found = await runner.usable(raw_id, here, role_service.is_manager(user_id), deleting=deleting)
+    if isinstance(found, Quiz):
+        return found
+    text = {
+        QuizRefusal.NOT_AN_ID: _("Give the quiz number, e.g. /{command} 3 (see /quiz_list)."),
+        QuizRefusal.NOT_HERE: _("There is no quiz #{id} here."),
+        QuizRefusal.MANAGERS_ONLY: _("Only Steward's managers can use this command."),
+    }[found]
+    await message.reply(text.format(command=command.command, id=raw_id.lstrip("#")))
+    return None
 
 
 async def quiz_del(
     message: Message, command: CommandObject, runner: QuizRunner, role_service: RoleService
 ) -> None:
-    quiz = await _quiz_for(message, command, runner, role_service)
+    quiz = await _quiz_for(message, command, runner, role_service, deleting=True)
     if quiz is None:
         return
-    if quiz["owner_chat"] is None and not role_service.is_manager(sender(message).id):
-        await message.reply(_("Only Steward's managers can use this command."))
-        return
-    await runner.delete(quiz["id"])
-    await message.reply(_("Quiz #{id} deleted.").format(id=quiz["id"]))
+    await runner.delete(quiz.id)
+    await message.reply(_("Quiz #{id} deleted.").format(id=quiz.id))
 
 
 async def quiz_export(
@@ -159,13 +158,11 @@ async def quiz_export(
     quiz = await _quiz_for(message, command, runner, role_service)
     if quiz is None:
         return
-    questions = await runner.questions(quiz["id"])
-    data = QuizDraft(quiz["title"], questions).to_json().encode()
+    questions = await runner.questions(quiz.id)
+    data = QuizDraft(quiz.title, questions).to_json().encode()
     await message.reply_document(
-        BufferedInputFile(data, filename=f"quiz-{quiz['id']}.json"),
-        caption=_("Quiz #{id}: reply to this file with /quiz_add to import it.").format(
-            id=quiz["id"]
-        ),
+        BufferedInputFile(data, filename=f"quiz-{quiz.id}.json"),
+        caption=_("Quiz #{id}: reply to this file with /quiz_add to import it.").format(id=quiz.id),
     )
 
 
@@ -196,7 +193,7 @@ async def quiz_start(
     if message.chat.type == "private":
         if not args or not args[0].lstrip("-").isdigit():
             usage = _("In private, name the chat: /quiz_start {id} <chat id> [interval]")
-            await message.reply(html.escape(usage.format(id=quiz["id"])))
+            await message.reply(html.escape(usage.format(id=quiz.id)))
             return
         chat_id = int(args.pop(0))
         thread_id = None
@@ -209,26 +206,23 @@ async def quiz_start(
             _("The time per question must be 5 seconds to 10 minutes, e.g. 30 or 1m.")
         )
         return
-    run_id = await runner.start(quiz["id"], chat_id, sender(message).id, interval, thread_id)
+    run_id = await runner.start(quiz.id, chat_id, sender(message).id, interval, thread_id)
     if run_id is None:
         await message.reply(_("A quiz is already running there; end it with /quiz_stop."))
         return
-    count = len(await runner.questions(quiz["id"]))
+    count = len(await runner.questions(quiz.id))
     await message.reply(
         ngettext(
             "Quiz “{title}” starts: {count} question, {interval} seconds each.",
             "Quiz “{title}” starts: {count} questions, {interval} seconds each.",
             count,
-        ).format(title=html.escape(quiz["title"]), count=count, interval=interval)
+        ).format(title=html.escape(quiz.title), count=count, interval=interval)
     )
 
 
 async def quiz_stop(message: Message, runner: QuizRunner) -> None:
-    run = await runner.running_in(message.chat.id)
-    if run is None:
+    if not await runner.stop_in(message.chat.id):
         await message.reply(_("No quiz is running in this chat."))
-        return
-    await runner.finish(run["id"], "stopped")
 
 
 async def quiz_top(message: Message, runner: QuizRunner) -> None:

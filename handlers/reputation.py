@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import html
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from aiogram import Bot, Router
@@ -28,10 +28,12 @@ from aiogram.types import (
     ReactionTypeUnion,
 )
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.commands import on_command
 from bot.config import Settings
+from bot.data import typed
 from bot.guards import accessible_message, sender
 from bot.links import message_link
 from bot.middlewares import LeftoverGroupMessages, is_command_text
@@ -56,9 +58,6 @@ from bot.topics import thread_of
 logger = logging.getLogger(__name__)
 
 
-LocaleFor = Callable[[int], Awaitable[str]]
-
-
 # --- group messages -----------------------------------------------------------------------------
 
 
@@ -73,7 +72,7 @@ class ReputationMiddleware(LeftoverGroupMessages):
 
     async def leftover(self, event: Message, data: dict[str, Any]) -> None:
         text = event.text or event.caption or ""
-        if not text or await data["support"].is_staff_chat(event.chat.id):
+        if not text or await typed(data)["support"].is_staff_chat(event.chat.id):
             return  # nothing to read, or staff talking among themselves
         user = sender(event)
         message = GroupMessage(
@@ -95,12 +94,13 @@ class ReputationMiddleware(LeftoverGroupMessages):
     async def _act(
         self, event: Message, message: GroupMessage, seen: Observation, data: dict[str, Any]
     ) -> None:
+        services = typed(data)
         if seen.complaint_id is not None:
             sent = await relay_complaint(
-                event, message, seen.complaint_id, data["bot"], self.service
+                event, message, seen.complaint_id, services["bot"], self.service
             )
             if sent:
-                data["complaint_ticket"] = True
+                services["complaint_ticket"] = True
         if seen.is_complaint and seen.mentions:
             await self.notes.mention_complaint(message, event.chat.username, seen.mentions)
         if seen.spike is not None:
@@ -237,9 +237,11 @@ async def watch_command(
         errors = {
             WatchArgsError.EMPTY: "",
             WatchArgsError.TOO_SHORT: _("A watched term needs at least 2 characters."),
-            WatchArgsError.TOO_LONG: _("A watched term can be at most {n} characters.").format(
-                n=MAX_TERM
-            ),
+            WatchArgsError.TOO_LONG: ngettext(
+                "A watched term can be at most {n} character.",
+                "A watched term can be at most {n} characters.",
+                MAX_TERM,
+            ).format(n=MAX_TERM),
         }
         problem = errors[request]
         await message.reply((problem + "\n\n" if problem else "") + watch_usage())
@@ -259,13 +261,17 @@ async def watch_command(
             )
             return
         chat_id, title = chat.id, chat.title or request.chat
-    outcome, watch_id = await reputation.add_watch(request.term, chat_id, sender(message).id)
-    if outcome is WatchOutcome.DUPLICATE:
-        await message.reply(_("Already watching that as #{id}.").format(id=watch_id))
+    added = await reputation.add_watch(request.term, chat_id, sender(message).id)
+    if added.outcome is WatchOutcome.DUPLICATE:
+        await message.reply(_("Already watching that as #{id}.").format(id=added.watch_id))
         return
-    if outcome is WatchOutcome.TOO_MANY:
+    if added.outcome is WatchOutcome.TOO_MANY:
         await message.reply(
-            _("You can watch at most {n} terms; /unwatch one first.").format(n=MAX_WATCHES)
+            ngettext(
+                "You can watch at most {n} term; /unwatch it first.",
+                "You can watch at most {n} terms; /unwatch one first.",
+                MAX_WATCHES,
+            ).format(n=MAX_WATCHES)
         )
         return
     where = html.escape(title) if title else _("every chat I am in")
@@ -273,7 +279,7 @@ async def watch_command(
         _(
             "🔎 Watching «{term}» (#{id}) in {where}. Mentions come in the daily digest; a "
             "mention that is a complaint comes at once."
-        ).format(term=html.escape(request.term), id=watch_id, where=where)
+        ).format(term=html.escape(request.term), id=added.watch_id, where=where)
     )
 
 

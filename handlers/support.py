@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import Bot, Router
@@ -24,6 +23,7 @@ from bot.faq.delivery import send_reply
 from bot.faq.questions import looks_like_question
 from bot.faq.service import Asked, FaqService, ReplyKind
 from bot.guards import accessible_message, sender
+from bot.i18n import LocaleFor
 from bot.private import PrivateNotes
 from bot.roles import RoleService
 from bot.support.buttons import SupportCallback
@@ -32,8 +32,6 @@ from bot.support.service import FaqAddOutcome, RelayOutcome, SupportService
 from storage.faq import Ticket
 
 logger = logging.getLogger(__name__)
-
-LocaleFor = Callable[[int], Awaitable[str]]
 
 
 # --- members in private ------------------------------------------------------------------------

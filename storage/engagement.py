@@ -4,9 +4,98 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from storage.database import Database
+
+
+class RunStatus(StrEnum):
+    """A quiz run's `status` column, as stored."""
+
+    RUNNING = "running"
+    FINISHED = "finished"  # every question was asked
+    STOPPED = "stopped"  # /quiz_stop, or a question Telegram refused
+
+
+@dataclass(frozen=True, slots=True)
+class Quiz:
+    id: int
+    owner_chat: int | None  # the group it belongs to; None: the managers', usable anywhere
+    title: str
+    created_by: int | None
+    created_at: int
+    shuffle: bool
+
+
+@dataclass(frozen=True, slots=True)
+class QuizSummary:
+    """A line of /quiz_list."""
+
+    id: int
+    title: str
+    owner_chat: int | None
+    questions: int
+
+
+@dataclass(frozen=True, slots=True)
+class QuizRun:
+    id: int
+    quiz_id: int
+    title: str
+    chat_id: int
+    started_by: int | None
+    started_at: int
+    interval_seconds: int
+    next_index: int
+    next_at: int | None
+    status: RunStatus
+    ended_at: int | None
+    thread_id: int | None  # the forum topic it was started in
+
+
+@dataclass(frozen=True, slots=True)
+class QuizPoll:
+    """A question as posted: where, and which option (after the shuffle) is right."""
+
+    poll_id: str
+    run_id: int
+    position: int
+    chat_id: int
+    message_id: int
+    correct: int
+    sent_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class QuizScore:
+    """A member's line in a run's results (`runs` 1) or in a chat's season table."""
+
+    user_id: int
+    name: str
+    correct: int
+    seconds: float  # time spent on the correct answers
+    runs: int = 1
+
+
+def _quiz_run(row: Any) -> QuizRun:
+    data = dict(row)
+    data["status"] = RunStatus(data["status"])
+    return QuizRun(**data)
+
+
+def _quiz_poll(row: Any) -> QuizPoll:
+    return QuizPoll(**dict(row))
+
+
+def _quiz_score(row: Any) -> QuizScore:
+    return QuizScore(
+        int(row["user_id"]),
+        row["name"],
+        int(row["correct"] or 0),
+        float(row["seconds"] or 0),
+        int(row["runs"]),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +106,30 @@ class StoredQuestion:
     options: list[str]
     correct: int
     explanation: str | None
+
+
+class GiveawayStatus(StrEnum):
+    """A giveaway's `status` column, as stored."""
+
+    OPEN = "open"
+    DRAWING = "drawing"  # a worker claimed the draw and holds its lease
+    DRAWN = "drawn"
+
+
+class DrawOutcome(StrEnum):
+    """An entrant's row in `giveaway_results`, as stored."""
+
+    WON = "won"
+    SKIPPED = "skipped"  # passed over at a draw: a condition was not met
+
+
+@dataclass(frozen=True, slots=True)
+class DrawResult:
+    user_id: int
+    outcome: DrawOutcome
+    reason: str | None  # a skipped entrant's refusal, as stored
+    round: int  # 0: the draw; 1, 2, ...: rerolls
+    rank: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +147,7 @@ class Giveaway:
     private_entrants: bool
     seed_hex: str
     commitment: str
-    status: str
+    status: GiveawayStatus
     created_at: int
     drawn_at: int | None
     thread_id: int | None = None  # the forum topic it was announced in
@@ -46,7 +159,15 @@ def _giveaway(row: Any) -> Giveaway:
     data["require_chats"] = json.loads(data["require_chats"])
     for key in ("exclude_admins", "exclude_winners", "private_entrants"):
         data[key] = bool(data[key])
+    data["status"] = GiveawayStatus(data["status"])
     return Giveaway(**data)
+
+
+_RUN_COLUMNS = (
+    "id, quiz_id, title, chat_id, started_by, started_at, interval_seconds, next_index, "
+    "next_at, status, ended_at, thread_id"
+)
+_POLL_COLUMNS = "poll_id, run_id, position, chat_id, message_id, correct, sent_at"
 
 
 class QuizRepository:
@@ -76,9 +197,21 @@ class QuizRepository:
             )
         return quiz_id
 
-    async def quiz(self, quiz_id: int) -> dict[str, Any] | None:
-        row = await self.db.fetchone("SELECT * FROM quizzes WHERE id=?", (quiz_id,))
-        return dict(row) if row else None
+    async def quiz(self, quiz_id: int) -> Quiz | None:
+        row = await self.db.fetchone(
+            "SELECT id, owner_chat, title, created_by, created_at, shuffle FROM quizzes WHERE id=?",
+            (quiz_id,),
+        )
+        if row is None:
+            return None
+        return Quiz(
+            row["id"],
+            row["owner_chat"],
+            row["title"],
+            row["created_by"],
+            row["created_at"],
+            bool(row["shuffle"]),
+        )
 
     async def questions(self, quiz_id: int) -> list[StoredQuestion]:
         rows = await self.db.fetchall(
@@ -98,7 +231,7 @@ class QuizRepository:
             for r in rows
         ]
 
-    async def list_quizzes(self, chat_id: int | None) -> list[dict[str, Any]]:
+    async def list_quizzes(self, chat_id: int | None) -> list[QuizSummary]:
         """Quizzes usable in a chat: its own and the managers' (owner NULL)."""
         rows = await self.db.fetchall(
             "SELECT q.id, q.title, q.owner_chat, COUNT(qq.id) AS questions FROM quizzes q "
@@ -106,7 +239,7 @@ class QuizRepository:
             "WHERE q.owner_chat IS NULL OR q.owner_chat=? GROUP BY q.id ORDER BY q.id",
             (chat_id,),
         )
-        return [dict(r) for r in rows]
+        return [QuizSummary(r["id"], r["title"], r["owner_chat"], r["questions"]) for r in rows]
 
     async def delete_quiz(self, quiz_id: int) -> bool:
         cursor = await self.db.execute("DELETE FROM quizzes WHERE id=?", (quiz_id,))
@@ -136,19 +269,22 @@ class QuizRepository:
                 (quiz_id, title, chat_id, started_by, now, interval, now, thread_id),
             )
 
-    async def run(self, run_id: int) -> dict[str, Any] | None:
-        row = await self.db.fetchone("SELECT * FROM quiz_runs WHERE id=?", (run_id,))
-        return dict(row) if row else None
+    async def run(self, run_id: int) -> QuizRun | None:
+        row = await self.db.fetchone(f"SELECT {_RUN_COLUMNS} FROM quiz_runs WHERE id=?", (run_id,))
+        return _quiz_run(row) if row else None
 
-    async def running_in(self, chat_id: int) -> dict[str, Any] | None:
+    async def running_in(self, chat_id: int) -> QuizRun | None:
         row = await self.db.fetchone(
-            "SELECT * FROM quiz_runs WHERE chat_id=? AND status='running'", (chat_id,)
+            f"SELECT {_RUN_COLUMNS} FROM quiz_runs WHERE chat_id=? AND status='running'",
+            (chat_id,),
         )
-        return dict(row) if row else None
+        return _quiz_run(row) if row else None
 
-    async def running_runs(self) -> list[dict[str, Any]]:
-        rows = await self.db.fetchall("SELECT * FROM quiz_runs WHERE status='running'")
-        return [dict(r) for r in rows]
+    async def running_runs(self) -> list[QuizRun]:
+        rows = await self.db.fetchall(
+            f"SELECT {_RUN_COLUMNS} FROM quiz_runs WHERE status='running'"
+        )
+        return [_quiz_run(r) for r in rows]
 
     async def advance(self, run_id: int, expected_index: int, next_at: int) -> bool:
         """Move to the next question; False if another trigger already did (no double post)."""
@@ -159,10 +295,10 @@ class QuizRepository:
         )
         return cursor.rowcount == 1
 
-    async def end_run(self, run_id: int, status: str, now: int) -> bool:
+    async def end_run(self, run_id: int, status: RunStatus, now: int) -> bool:
         cursor = await self.db.execute(
             "UPDATE quiz_runs SET status=?, ended_at=? WHERE id=? AND status='running'",
-            (status, now, run_id),
+            (status.value, now, run_id),
         )
         return cursor.rowcount == 1
 
@@ -181,15 +317,18 @@ class QuizRepository:
             (poll_id, run_id, position, chat_id, message_id, correct, sent_at),
         )
 
-    async def poll(self, poll_id: str) -> dict[str, Any] | None:
-        row = await self.db.fetchone("SELECT * FROM quiz_polls WHERE poll_id=?", (poll_id,))
-        return dict(row) if row else None
-
-    async def last_poll(self, run_id: int) -> dict[str, Any] | None:
+    async def poll(self, poll_id: str) -> QuizPoll | None:
         row = await self.db.fetchone(
-            "SELECT * FROM quiz_polls WHERE run_id=? ORDER BY position DESC LIMIT 1", (run_id,)
+            f"SELECT {_POLL_COLUMNS} FROM quiz_polls WHERE poll_id=?", (poll_id,)
         )
-        return dict(row) if row else None
+        return _quiz_poll(row) if row else None
+
+    async def last_poll(self, run_id: int) -> QuizPoll | None:
+        row = await self.db.fetchone(
+            f"SELECT {_POLL_COLUMNS} FROM quiz_polls WHERE run_id=? ORDER BY position DESC LIMIT 1",
+            (run_id,),
+        )
+        return _quiz_poll(row) if row else None
 
     async def record_answer(
         self,
@@ -208,27 +347,27 @@ class QuizRepository:
         )
         return cursor.rowcount == 1
 
-    async def results(self, run_id: int) -> list[dict[str, Any]]:
+    async def results(self, run_id: int) -> list[QuizScore]:
         """Ranking of one run: most correct answers first, then the least time on them."""
         rows = await self.db.fetchall(
-            "SELECT user_id, MAX(user_name) AS name, SUM(correct) AS correct, "
-            "COUNT(*) AS answered, SUM(CASE WHEN correct<>0 THEN latency ELSE 0 END) AS seconds "
+            "SELECT user_id, MAX(user_name) AS name, SUM(correct) AS correct, 1 AS runs, "
+            "SUM(CASE WHEN correct<>0 THEN latency ELSE 0 END) AS seconds "
             "FROM quiz_answers WHERE run_id=? GROUP BY user_id "
             "ORDER BY correct DESC, seconds ASC, user_id ASC",
             (run_id,),
         )
-        return [dict(r) for r in rows]
+        return [_quiz_score(r) for r in rows]
 
-    async def season(self, chat_id: int, limit: int = 10) -> list[dict[str, Any]]:
+    async def season(self, chat_id: int, limit: int = 10) -> list[QuizScore]:
         rows = await self.db.fetchall(
             "SELECT a.user_id, MAX(a.user_name) AS name, SUM(a.correct) AS correct, "
-            "COUNT(DISTINCT a.run_id) AS quizzes, "
+            "COUNT(DISTINCT a.run_id) AS runs, "
             "SUM(CASE WHEN a.correct<>0 THEN a.latency ELSE 0 END) AS seconds "
             "FROM quiz_answers a JOIN quiz_runs r ON r.id=a.run_id WHERE r.chat_id=? "
             "GROUP BY a.user_id ORDER BY correct DESC, seconds ASC, a.user_id ASC LIMIT ?",
             (chat_id, limit),
         )
-        return [dict(r) for r in rows]
+        return [_quiz_score(r) for r in rows]
 
 
 class GiveawayRepository:
@@ -314,7 +453,7 @@ class GiveawayRepository:
         self,
         giveaway_id: int,
         user_id: int,
-        outcome: str,
+        outcome: DrawOutcome,
         reason: str | None,
         round_: int,
         rank: int,
@@ -323,15 +462,21 @@ class GiveawayRepository:
             "INSERT INTO giveaway_results VALUES (?,?,?,?,?,?) "
             "ON CONFLICT(giveaway_id, user_id) DO UPDATE SET outcome=excluded.outcome, "
             "reason=excluded.reason, round=excluded.round, rank=excluded.rank",
-            (giveaway_id, user_id, outcome, reason, round_, rank),
+            (giveaway_id, user_id, outcome.value, reason, round_, rank),
         )
 
-    async def results(self, giveaway_id: int) -> list[dict[str, Any]]:
+    async def results(self, giveaway_id: int) -> list[DrawResult]:
         rows = await self.db.fetchall(
-            "SELECT * FROM giveaway_results WHERE giveaway_id=? ORDER BY round, rank",
+            "SELECT user_id, outcome, reason, round, rank FROM giveaway_results "
+            "WHERE giveaway_id=? ORDER BY round, rank",
             (giveaway_id,),
         )
-        return [dict(r) for r in rows]
+        return [
+            DrawResult(
+                int(r["user_id"]), DrawOutcome(r["outcome"]), r["reason"], r["round"], r["rank"]
+            )
+            for r in rows
+        ]
 
     async def past_winners(self, chat_id: int, except_giveaway: int) -> set[int]:
         rows = await self.db.fetchall(

@@ -76,6 +76,15 @@ def _action(row: Any) -> ModAction:
 
 
 @dataclass(frozen=True, slots=True)
+class Warn:
+    id: int
+    actor_id: int | None  # None: Steward's automatic protection
+    reason: str | None
+    created_at: int
+    expires_at: int
+
+
+@dataclass(frozen=True, slots=True)
 class Filter:
     id: int
     pattern: str
@@ -139,13 +148,13 @@ class ModerationRepository:
             (chat_id, user_id, actor_id, reason, now, expires_at),
         )
 
-    async def active_warns(self, chat_id: int, user_id: int, now: int) -> list[dict[str, Any]]:
+    async def active_warns(self, chat_id: int, user_id: int, now: int) -> list[Warn]:
         rows = await self.db.fetchall(
             "SELECT id, actor_id, reason, created_at, expires_at FROM warns "
             "WHERE chat_id=? AND user_id=? AND removed_at IS NULL AND expires_at>? ORDER BY id",
             (chat_id, user_id, now),
         )
-        return [dict(r) for r in rows]
+        return [Warn(**dict(r)) for r in rows]
 
     async def remove_last_warn(self, chat_id: int, user_id: int, now: int) -> int | None:
         row = await self.db.fetchone(

@@ -4,9 +4,21 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from storage.database import Database
+
+
+class PostStatus(StrEnum):
+    """A post's `status` column, as stored."""
+
+    SCHEDULED = "scheduled"
+    PUBLISHING = "publishing"  # claimed by a worker, on its way out
+    PUBLISHED = "published"
+    FAILED = "failed"  # Telegram refused it; Retry puts it back
+    NEEDS_DECISION = "needs_decision"  # missed, interrupted or held: a manager decides
+    CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,7 +28,7 @@ class Post:
     source_chat_id: int
     source_message_ids: list[int]
     due_at: int
-    status: str
+    status: PostStatus
     attempts: int
     silent: bool
     pin: bool
@@ -35,9 +47,14 @@ class Post:
     lease_until: int | None = None  # while publishing: the claiming worker is alive until then
     sending_at: int | None = None  # while publishing: the request may have reached Telegram
 
+    @property
+    def open(self) -> bool:
+        """Still in the queue: not out, not on its way out, not cancelled."""
+        return self.status in OPEN_STATUSES
+
 
 # Posts the calendar may still move, publish or cancel: not out, not on their way out.
-OPEN_STATUSES = ("scheduled", "failed", "needs_decision")
+OPEN_STATUSES = (PostStatus.SCHEDULED, PostStatus.FAILED, PostStatus.NEEDS_DECISION)
 
 
 def _post(row: Any) -> Post:
@@ -45,6 +62,7 @@ def _post(row: Any) -> Post:
     for key in ("source_message_ids", "buttons", "published_ids", "followup_ids", "summary"):
         data[key] = json.loads(data[key]) if data[key] else None
     data["silent"], data["pin"] = bool(data["silent"]), bool(data["pin"])
+    data["status"] = PostStatus(data["status"])
     return Post(**data)
 
 
@@ -92,7 +110,7 @@ class PostRepository:
         row = await self.db.fetchone("SELECT * FROM posts WHERE id=?", (post_id,))
         return _post(row) if row else None
 
-    async def count_with_status(self, *statuses: str) -> int:
+    async def count_with_status(self, *statuses: PostStatus) -> int:
         marks = ", ".join("?" for _ in statuses)
         row = await self.db.fetchone(
             f"SELECT COUNT(*) FROM posts WHERE status IN ({marks})", statuses
@@ -100,7 +118,7 @@ class PostRepository:
         return int(row[0]) if row else 0
 
     async def with_status(
-        self, *statuses: str, limit: int | None = None, offset: int = 0
+        self, *statuses: PostStatus, limit: int | None = None, offset: int = 0
     ) -> list[Post]:
         marks = ", ".join("?" for _ in statuses)
         page = "" if limit is None else f" LIMIT {int(limit)} OFFSET {int(offset)}"
@@ -224,7 +242,11 @@ class PostRepository:
         return [_post(r) for r in rows]
 
     async def set_status(
-        self, post_id: int, status: str, error: str | None = None, from_status: str | None = None
+        self,
+        post_id: int,
+        status: PostStatus,
+        error: str | None = None,
+        from_status: PostStatus | None = None,
     ) -> bool:
         sql = "UPDATE posts SET status=?, error=? WHERE id=?"
         params: tuple[Any, ...] = (status, error, post_id)
@@ -350,6 +372,16 @@ class ChannelRepository:
         return [Channel(r[0], r[1], r[2], *map(bool, r[3:])) for r in rows]
 
 
+class TimeChoice(StrEnum):
+    """Which of the compose panel's time buttons set a draft's time (`time_choice`, as stored)."""
+
+    HOUR = "hour"
+    TONIGHT = "tonight"
+    TOMORROW = "tomorrow"
+    SLOT = "slot"  # each channel's own next free slot, looked up again at Confirm
+    CUSTOM = "custom"  # a time the manager typed
+
+
 @dataclass(frozen=True, slots=True)
 class Draft:
     id: int
@@ -360,7 +392,7 @@ class Draft:
     panel_message_id: int | None
     channels: list[int]
     due_at: int | None
-    time_choice: str | None
+    time_choice: TimeChoice | None
     silent: bool
     pin: bool
     delete_after_hours: int | None
@@ -375,6 +407,7 @@ def _draft(row: Any) -> Draft:
     data["channels"] = data["channels"] or []
     data["summary"] = data["summary"] or {}
     data["silent"], data["pin"] = bool(data["silent"]), bool(data["pin"])
+    data["time_choice"] = TimeChoice(data["time_choice"]) if data["time_choice"] else None
     return Draft(**data)
 
 

@@ -235,7 +235,9 @@ async def test_two_workers_together_send_at_most_30_messages_a_second(
             start += 1
         busiest = max(busiest, end - start + 1)
     assert busiest <= 30
-    assert times[-1] - times[0] >= 2.0  # 90 at 30/s: the last third after two seconds
+    # 90 at 30/s: the last third two seconds after the first, less the same few ms of travel
+    # (unpaced, all 90 arrive within a tenth of a second)
+    assert times[-1] - times[0] >= 1.9
 
 
 @pytest.mark.usefixtures("db_engine")

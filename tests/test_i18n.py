@@ -80,3 +80,23 @@ def test_plural_messages_use_each_languages_forms():
     assert i18n.gettext("🔗 {count} button", "🔗 {count} buttons", 2, locale="en") == (
         "🔗 {count} buttons"
     )
+
+
+def test_plural_for_speaks_one_locale_outside_a_handler():
+    from bot.i18n import plural_for
+
+    ru, nl = plural_for(create_i18n("en"), "ru"), plural_for(create_i18n("en"), "nl")
+    days = {
+        n: ru(
+            "📊 {title}, last {days} day ({first} – {last})",
+            "📊 {title}, last {days} days ({first} – {last})",
+            n,
+        ).format(title="Club", days=n, first="a", last="b")
+        for n in (1, 3, 30)
+    }
+    assert days == {
+        1: "📊 Club, последний 1 день (a – b)",
+        3: "📊 Club, последние 3 дня (a – b)",
+        30: "📊 Club, последние 30 дней (a – b)",
+    }
+    assert nl("limit {n} member", "limit {n} members", 1).format(n=1) == "limiet 1 lid"

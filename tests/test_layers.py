@@ -8,6 +8,9 @@ not."""
 from __future__ import annotations
 
 import ast
+import inspect
+import re
+import typing
 from pathlib import Path
 
 import pytest
@@ -264,3 +267,55 @@ def test_no_repository_is_injected_into_handlers(tmp_path: Path):
         if "Repository" in str(hint) or "Database" in str(hint)
     }
     assert declared == {}
+
+
+# --- handler parameters are the injected data --------------------------------------------------
+
+FROM_FILTERS = {"command", "callback_data"}  # aiogram's Command and CallbackData filters
+
+
+def annotation_text(hint: object) -> str:
+    """An annotation as written (`from __future__ import annotations` keeps them as text)."""
+    text = hint.__forward_arg__ if isinstance(hint, typing.ForwardRef) else str(hint)
+    required = re.fullmatch(r"(?:typing\.)?(?:Not)?Required\[(.*)\]", text)
+    return required.group(1) if required else text
+
+
+def handler_parameters() -> list[tuple[str, str, str]]:
+    """(handler, parameter, annotation) for every parameter after the event, of every handler
+    the routers register (a decorated handler shows its wrapper's, which aiogram calls)."""
+    from handlers import build_routers
+
+    found = []
+    pending = list(build_routers())
+    while pending:
+        router = pending.pop()
+        pending += router.sub_routers
+        for observer in router.observers.values():
+            for handler in observer.handlers:
+                callback = handler.callback
+                name = f"{callback.__module__}.{callback.__qualname__}"
+                for param in list(inspect.signature(callback).parameters.values())[1:]:
+                    if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                        continue
+                    found.append((name, param.name, annotation_text(param.annotation)))
+    return found
+
+
+def test_handler_parameters_are_the_typed_injected_data():
+    """A handler's parameter is a key of `StewardData` (or a filter's own), annotated with the
+    key's type, so mypy's view of a handler is what aiogram passes it."""
+    from bot.data import StewardData
+
+    declared = {k: annotation_text(v) for k, v in StewardData.__annotations__.items()}
+    params = handler_parameters()
+    assert len({name for name, _, _ in params}) > 50  # the walk reaches the handlers
+    unknown = [(h, p) for h, p, _ in params if p not in declared and p not in FROM_FILTERS]
+    assert unknown == []
+    mistyped = [(h, p, a, declared[p]) for h, p, a in params if p in declared and a != declared[p]]
+    assert mistyped == []
+
+
+def test_the_parameter_check_sees_what_it_looks_for():
+    assert annotation_text(typing.ForwardRef("NotRequired[FSMContext]")) == "FSMContext"
+    assert annotation_text("RoleService") == "RoleService"

@@ -41,6 +41,7 @@ from bot.campaigns.logic import (
     post_joins,
 )
 from bot.clock import SYSTEM_CLOCK, Clock
+from bot.i18n import plural_for
 from bot.stats.report import CsvRow
 from storage.campaigns import CampaignRepository
 from storage.chats import ChatRepository
@@ -267,9 +268,12 @@ class CampaignService:
 
     def report_text(self, report: CampaignReport, locale: str) -> str:
         gettext = self.i18n.gettext
+        ngettext = plural_for(self.i18n, locale)
         lines = [
-            gettext(
-                "📣 Campaigns in {title}, last {days} days ({first} – {last})", locale=locale
+            ngettext(
+                "📣 Campaigns in {title}, last {days} day ({first} – {last})",
+                "📣 Campaigns in {title}, last {days} days ({first} – {last})",
+                report.days,
             ).format(
                 title=html.escape(report.title),
                 days=report.days,
@@ -299,10 +303,13 @@ class CampaignService:
             budget -= len(text) + 1
             shown += 1
         if shown < len(rendered) - 1:
+            more = len(rendered) - 1 - shown
             lines.append(
-                gettext(
-                    "…and {n} more campaigns; /export_stats has every row.", locale=locale
-                ).format(n=len(rendered) - 1 - shown)
+                ngettext(
+                    "…and {n} more campaign; /export_stats has every row.",
+                    "…and {n} more campaigns; /export_stats has every row.",
+                    more,
+                ).format(n=more)
             )
         lines.append(rendered[-1])
         lines.extend(footer)

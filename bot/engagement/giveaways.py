@@ -29,7 +29,7 @@ from bot.private import NoteResult, PrivateNotes
 from bot.roles import RoleService
 from bot.scheduling import cancel, run_once_at
 from storage.chats import UserRepository
-from storage.engagement import Giveaway, GiveawayRepository
+from storage.engagement import DrawOutcome, Giveaway, GiveawayRepository, GiveawayStatus
 
 logger = logging.getLogger(__name__)
 
@@ -59,12 +59,11 @@ class GiveawayArgsError(ValueError):
 
 
 class EntryOutcome(StrEnum):
-    """What pressing Participate did."""
+    """What pressing Participate did, when no condition refused it (then: a `Refusal`)."""
 
     ENTERED = "entered"
     ALREADY = "already"
     CLOSED = "closed"
-    REFUSED = "refused"  # a condition is not met: see the `Refusal`
 
 
 class RefusalReason(StrEnum):
@@ -85,6 +84,22 @@ class Refusal:
     def __str__(self) -> str:
         """As stored with a draw's results: `not_subscribed:@chan`, or the bare reason."""
         return f"{self.reason}:{self.chat}" if self.chat else str(self.reason)
+
+
+@dataclass(frozen=True, slots=True)
+class Picks:
+    """Who a draw (or a reroll) picked, and whom it passed over on the way, in draw order."""
+
+    winners: list[int]
+    skipped: list[tuple[int, Refusal]]
+
+
+class GiveawayRefusal(StrEnum):
+    """Why a command naming a giveaway does nothing with it."""
+
+    NOT_AN_ID = "not_an_id"
+    NOT_FOUND = "not_found"
+    NOT_YOURS = "not_yours"  # ending or rerolling takes an admin of its chat or a manager
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +203,7 @@ class GiveawayService:
         bot: Bot,
         repo: GiveawayRepository,
         users: UserRepository,
-        roles: RoleService,
+        role_service: RoleService,
         scheduler: AsyncIOScheduler,
         i18n: I18n,
         locale_for: Callable[[int], Awaitable[str]],
@@ -199,7 +214,7 @@ class GiveawayService:
         self.repo = repo
         self.users = users
         self.notes = notes or PrivateNotes(bot, users, clock)
-        self.roles = roles
+        self.role_service = role_service
         self.scheduler = scheduler
         self.i18n = i18n
         self.locale_for = locale_for
@@ -223,8 +238,9 @@ class GiveawayService:
         mid-draw) is drawn now."""
         count = 0
         for giveaway in await self.repo.open_giveaways():
-            if giveaway.status == "drawing" or giveaway.ends_at <= self.clock():
-                await self.end(giveaway.id, resume=giveaway.status == "drawing")
+            drawing = giveaway.status is GiveawayStatus.DRAWING
+            if drawing or giveaway.ends_at <= self.clock():
+                await self.end(giveaway.id, resume=drawing)
             else:
                 self.arm(giveaway)
             count += 1
@@ -280,7 +296,7 @@ class GiveawayService:
         """An open giveaway whose group was upgraded: its button stays behind in the old chat,
         so the announcement is posted in the new one with the entries so far."""
         g = await self.repo.get(giveaway_id)
-        if g is None or g.status != "open":
+        if g is None or g.status is not GiveawayStatus.OPEN:
             return
         locale = await self.locale_for(g.chat_id)
         message = await self.bot.send_message(
@@ -320,7 +336,7 @@ class GiveawayService:
 
     async def check_conditions(self, g: Giveaway, user_id: int) -> Refusal | None:
         """Why this user may not take part, or None."""
-        if g.exclude_admins and await self.roles.is_chat_admin(g.chat_id, user_id):
+        if g.exclude_admins and await self.role_service.is_chat_admin(g.chat_id, user_id):
             return Refusal(RefusalReason.ADMIN)
         if g.exclude_winners and user_id in await self.repo.past_winners(g.chat_id, g.id):
             return Refusal(RefusalReason.PAST_WINNER)
@@ -351,18 +367,18 @@ class GiveawayService:
             case RefusalReason.PAST_WINNER:
                 return gettext("earlier winners of this chat do not take part", locale=locale)
 
-    async def enter(self, giveaway_id: int, user: User) -> tuple[EntryOutcome, Refusal | None]:
-        """What the press did, and why it was refused when it was."""
+    async def enter(self, giveaway_id: int, user: User) -> EntryOutcome | Refusal:
+        """What the press did, or why a condition refused it."""
         g = await self.repo.get(giveaway_id)
-        if g is None or g.status != "open" or g.ends_at <= self.clock():
-            return EntryOutcome.CLOSED, None
+        if g is None or g.status is not GiveawayStatus.OPEN or g.ends_at <= self.clock():
+            return EntryOutcome.CLOSED
         refusal = await self.check_conditions(g, user.id)
         if refusal:
-            return EntryOutcome.REFUSED, refusal
+            return refusal
         if not await self.repo.add_entry(giveaway_id, user.id, user.full_name, int(self.clock())):
-            return EntryOutcome.ALREADY, None
+            return EntryOutcome.ALREADY
         self._schedule_count_refresh(g)
-        return EntryOutcome.ENTERED, None
+        return EntryOutcome.ENTERED
 
     def _schedule_count_refresh(self, g: Giveaway) -> None:
         """Edit the live count at most every few seconds, however many join at once."""
@@ -377,7 +393,7 @@ class GiveawayService:
 
     async def refresh_count(self, giveaway_id: int) -> None:
         g = await self.repo.get(giveaway_id)
-        if g is None or g.status != "open" or g.message_id is None:
+        if g is None or g.status is not GiveawayStatus.OPEN or g.message_id is None:
             return
         locale = await self.locale_for(g.chat_id)
         try:
@@ -415,11 +431,9 @@ class GiveawayService:
             return False
         cancel(self.scheduler, self._job_id(giveaway_id))
         entries = await self.repo.entries(giveaway_id)
-        winners, skipped = await self._pick(g, list(entries), g.winners_count, exclude=set())
-        for rank, (uid, reason) in enumerate(skipped):
-            await self.repo.add_result(g.id, uid, "skipped", str(reason), 0, rank)
-        for rank, uid in enumerate(winners):
-            await self.repo.add_result(g.id, uid, "won", None, 0, rank)
+        picks = await self._pick(g, list(entries), g.winners_count, exclude=set())
+        await self._record(g, picks, 0)
+        winners, skipped = picks.winners, picks.skipped
         await self.repo.finish_draw(g.id, int(self.clock()))
         locale = await self.locale_for(g.chat_id)
         await send_in_topic(
@@ -436,9 +450,13 @@ class GiveawayService:
         await self._tell_winners(g, winners, entries)
         return True
 
-    async def _pick(
-        self, g: Giveaway, entrants: list[int], n: int, exclude: set[int]
-    ) -> tuple[list[int], list[tuple[int, Refusal]]]:
+    async def _record(self, g: Giveaway, picks: Picks, round_: int) -> None:
+        for rank, (uid, reason) in enumerate(picks.skipped):
+            await self.repo.add_result(g.id, uid, DrawOutcome.SKIPPED, str(reason), round_, rank)
+        for rank, uid in enumerate(picks.winners):
+            await self.repo.add_result(g.id, uid, DrawOutcome.WON, None, round_, rank)
+
+    async def _pick(self, g: Giveaway, entrants: list[int], n: int, exclude: set[int]) -> Picks:
         winners: list[int] = []
         skipped: list[tuple[int, Refusal]] = []
         for uid in draw.ranked(g.seed_hex, entrants):
@@ -451,25 +469,21 @@ class GiveawayService:
                 skipped.append((uid, reason))
             else:
                 winners.append(uid)
-        return winners, skipped
+        return Picks(winners, skipped)
 
-    async def reroll(
-        self, giveaway_id: int, count: int
-    ) -> tuple[list[int], list[tuple[int, Refusal]]] | None:
+    async def reroll(self, giveaway_id: int, count: int) -> Picks | None:
+        """`count` more winners in the same draw order; None while it is not drawn."""
         g = await self.repo.get(giveaway_id)
-        if g is None or g.status != "drawn":
+        if g is None or g.status is not GiveawayStatus.DRAWN:
             return None
         results = await self.repo.results(giveaway_id)
-        exclude = {r["user_id"] for r in results}
-        round_ = max((r["round"] for r in results), default=0) + 1
+        exclude = {r.user_id for r in results}
+        round_ = max((r.round for r in results), default=0) + 1
         entries = await self.repo.entries(giveaway_id)
-        winners, skipped = await self._pick(g, list(entries), count, exclude)
-        for rank, (uid, reason) in enumerate(skipped):
-            await self.repo.add_result(g.id, uid, "skipped", str(reason), round_, rank)
-        for rank, uid in enumerate(winners):
-            await self.repo.add_result(g.id, uid, "won", None, round_, rank)
-        await self._tell_winners(g, winners, entries)
-        return winners, skipped
+        picks = await self._pick(g, list(entries), count, exclude)
+        await self._record(g, picks, round_)
+        await self._tell_winners(g, picks.winners, entries)
+        return picks
 
     async def _tell_winners(
         self, g: Giveaway, winners: list[int], entries: dict[int, str]
@@ -564,6 +578,23 @@ class GiveawayService:
     async def get(self, giveaway_id: int) -> Giveaway | None:
         return await self.repo.get(giveaway_id)
 
+    async def usable(
+        self, raw_id: str, user_id: int, *, managing: bool
+    ) -> Giveaway | GiveawayRefusal:
+        """The giveaway named by `raw_id` ("4" or "#4"); anyone may verify one, but `managing`
+        it (ending, rerolling) takes a manager or an admin of its chat."""
+        if not raw_id.lstrip("#").isdigit():
+            return GiveawayRefusal.NOT_AN_ID
+        giveaway = await self.repo.get(int(raw_id.lstrip("#")))
+        if giveaway is None:
+            return GiveawayRefusal.NOT_FOUND
+        if managing and not (
+            self.role_service.is_manager(user_id)
+            or await self.role_service.is_chat_admin(giveaway.chat_id, user_id)
+        ):
+            return GiveawayRefusal.NOT_YOURS
+        return giveaway
+
     async def entries(self, giveaway_id: int) -> dict[int, str]:
         """Entrants' names by user id."""
         return await self.repo.entries(giveaway_id)
@@ -571,15 +602,15 @@ class GiveawayService:
     async def verify(self, giveaway_id: int) -> DrawCheck | None:
         """Recompute the commitment and the winners from what was published."""
         g = await self.repo.get(giveaway_id)
-        if g is None or g.status != "drawn":
+        if g is None or g.status is not GiveawayStatus.DRAWN:
             return None
         results = await self.repo.results(giveaway_id)
         entries = await self.repo.entries(giveaway_id)
-        first_round = [r for r in results if r["round"] == 0]
-        skipped = {r["user_id"] for r in first_round if r["outcome"] == "skipped"}
+        first_round = [r for r in results if r.round == 0]
+        skipped = {r.user_id for r in first_round if r.outcome is DrawOutcome.SKIPPED}
         expected = [u for u in draw.ranked(g.seed_hex, entries) if u not in skipped]
         expected = expected[: g.winners_count]
-        actual = [r["user_id"] for r in first_round if r["outcome"] == "won"]
+        actual = [r.user_id for r in first_round if r.outcome is DrawOutcome.WON]
         return DrawCheck(
             commitment_ok=draw.commitment(g.seed_hex) == g.commitment,
             winners_ok=expected == actual,

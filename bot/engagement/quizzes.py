@@ -11,7 +11,7 @@ import html
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from typing import Any
+from enum import StrEnum
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
@@ -23,13 +23,21 @@ from bot.clock import SYSTEM_CLOCK, Clock
 from bot.engagement.quiz_format import Question, QuizDraft
 from bot.engagement.topics import send_in_topic
 from bot.scheduling import cancel, run_once_at
-from storage.engagement import QuizRepository
+from storage.engagement import Quiz, QuizRepository, QuizScore, QuizSummary, RunStatus
 
 logger = logging.getLogger(__name__)
 
 # Time after a poll closes before the next question, so the last voters are counted.
 GRACE_SECONDS = 2
 MEDALS = ("🥇", "🥈", "🥉")
+
+
+class QuizRefusal(StrEnum):
+    """Why a command naming a quiz does nothing with it."""
+
+    NOT_AN_ID = "not_an_id"
+    NOT_HERE = "not_here"  # no such quiz, or another chat's (managers reach every chat's)
+    MANAGERS_ONLY = "managers_only"  # the managers' shared quiz: only they delete it
 
 
 def shuffled(options: list[str], correct: int, rng: random.Random) -> tuple[list[str], int]:
@@ -78,7 +86,7 @@ class QuizRunner:
         if quiz is None:
             return None
         run_id = await self.repo.start_run(
-            quiz_id, quiz["title"], chat_id, started_by, interval, int(self.clock()), thread_id
+            quiz_id, quiz.title, chat_id, started_by, interval, int(self.clock()), thread_id
         )
         if run_id is not None:
             self.arm(run_id, self.clock())
@@ -87,48 +95,48 @@ class QuizRunner:
     async def rearm_all(self) -> int:
         runs = await self.repo.running_runs()
         for run in runs:
-            self.arm(run["id"], max(run["next_at"] or 0, self.clock()))
+            self.arm(run.id, max(run.next_at or 0, self.clock()))
         return len(runs)
 
     async def step(self, run_id: int) -> None:
         """Post the next question, or finish when there is none."""
         run = await self.repo.run(run_id)
-        if run is None or run["status"] != "running":
+        if run is None or run.status is not RunStatus.RUNNING:
             return
-        questions = await self.repo.questions(run["quiz_id"])
-        index = run["next_index"]
+        questions = await self.repo.questions(run.quiz_id)
+        index = run.next_index
         if index >= len(questions):
-            await self.finish(run_id, "finished")
+            await self.finish(run_id, RunStatus.FINISHED)
             return
-        next_at = int(self.clock()) + run["interval_seconds"] + GRACE_SECONDS
+        next_at = int(self.clock()) + run.interval_seconds + GRACE_SECONDS
         if not await self.repo.advance(run_id, index, next_at):
             return  # someone else posted this question already
         question = questions[index]
-        quiz = await self.repo.quiz(run["quiz_id"])
+        quiz = await self.repo.quiz(run.quiz_id)
         options, correct = (
             shuffled(question.options, question.correct, self.rng)
-            if quiz is None or quiz["shuffle"]
+            if quiz is None or quiz.shuffle
             else (question.options, question.correct)
         )
-        locale = await self.locale_for(run["chat_id"])
+        locale = await self.locale_for(run.chat_id)
         prefix = self.i18n.gettext("Question {n}/{total}", locale=locale).format(
             n=index + 1, total=len(questions)
         )
         try:
             message = await self.bot.send_poll(
-                run["chat_id"],
+                run.chat_id,
                 f"{prefix}: {question.text}"[:300],
                 [*options],
                 type="quiz",
                 is_anonymous=False,
                 correct_option_ids=[correct],
                 explanation=question.explanation,
-                open_period=run["interval_seconds"],
-                message_thread_id=run["thread_id"],
+                open_period=run.interval_seconds,
+                message_thread_id=run.thread_id,
             )
         except TelegramAPIError as exc:
             logger.warning("quiz %s: could not post question %s: %s", run_id, index, exc)
-            await self.finish(run_id, "stopped")
+            await self.finish(run_id, RunStatus.STOPPED)
             return
         assert message.poll is not None, "sendPoll answers with the poll it sent"
         await self.repo.add_poll(
@@ -146,36 +154,44 @@ class QuizRunner:
         poll = await self.repo.poll(answer.poll_id)
         if poll is None or answer.user is None or not answer.option_ids:
             return False
-        run = await self.repo.run(poll["run_id"])
-        if run is None or run["status"] != "running":
+        run = await self.repo.run(poll.run_id)
+        if run is None or run.status is not RunStatus.RUNNING:
             return False
         option = answer.option_ids[0]
         return await self.repo.record_answer(
             answer.poll_id,
-            poll["run_id"],
+            poll.run_id,
             answer.user.id,
             answer.user.full_name,
             option,
-            option == poll["correct"],
-            max(0.0, self.clock() - poll["sent_at"]),
+            option == poll.correct,
+            max(0.0, self.clock() - poll.sent_at),
         )
 
-    async def finish(self, run_id: int, status: str) -> bool:
+    async def stop_in(self, chat_id: int) -> bool:
+        """/quiz_stop: end the chat's running quiz now, with its results; False when none runs."""
+        run = await self.repo.running_in(chat_id)
+        if run is None:
+            return False
+        await self.finish(run.id, RunStatus.STOPPED)
+        return True
+
+    async def finish(self, run_id: int, status: RunStatus) -> bool:
         run = await self.repo.run(run_id)
         if run is None or not await self.repo.end_run(run_id, status, int(self.clock())):
             return False
         cancel(self.scheduler, self._job_id(run_id))
-        if status == "stopped":
+        if status is RunStatus.STOPPED:
             last = await self.repo.last_poll(run_id)
             if last is not None:
                 with contextlib.suppress(TelegramAPIError):  # already closed
-                    await self.bot.stop_poll(last["chat_id"], last["message_id"])
-        locale = await self.locale_for(run["chat_id"])
-        text = self.render_results(run["title"], await self.repo.results(run_id), locale)
-        await send_in_topic(self.bot, run["chat_id"], text, run["thread_id"])
+                    await self.bot.stop_poll(last.chat_id, last.message_id)
+        locale = await self.locale_for(run.chat_id)
+        text = self.render_results(run.title, await self.repo.results(run_id), locale)
+        await send_in_topic(self.bot, run.chat_id, text, run.thread_id)
         return True
 
-    def render_results(self, title: str, rows: list[dict[str, Any]], locale: str) -> str:
+    def render_results(self, title: str, rows: list[QuizScore], locale: str) -> str:
         gettext = self.i18n.gettext
         lines = [gettext("🏁 Results of “{title}”", locale=locale).format(title=html.escape(title))]
         if not rows:
@@ -185,14 +201,14 @@ class QuizRunner:
             lines.append(
                 gettext("{place} {name} — {correct} correct, {seconds}s", locale=locale).format(
                     place=medal,
-                    name=html.escape(row["name"]),
-                    correct=row["correct"],
-                    seconds=round(row["seconds"] or 0, 1),
+                    name=html.escape(row.name),
+                    correct=row.correct,
+                    seconds=round(row.seconds, 1),
                 )
             )
         return "\n".join(lines)
 
-    def render_season(self, rows: list[dict[str, Any]], locale: str) -> str:
+    def render_season(self, rows: list[QuizScore], locale: str) -> str:
         gettext = self.i18n.gettext
         lines = [gettext("🏆 Season table of this chat", locale=locale)]
         if not rows:
@@ -204,9 +220,9 @@ class QuizRunner:
                     "{place} {name} — {correct} correct in {quizzes} quizzes", locale=locale
                 ).format(
                     place=medal,
-                    name=html.escape(row["name"]),
-                    correct=row["correct"],
-                    quizzes=row["quizzes"],
+                    name=html.escape(row.name),
+                    correct=row.correct,
+                    quizzes=row.runs,
                 )
             )
         return "\n".join(lines)
@@ -220,12 +236,24 @@ class QuizRunner:
             owner_chat, draft.title, author, questions, int(self.clock())
         )
 
-    async def quizzes(self, chat_id: int | None) -> list[dict[str, Any]]:
+    async def quizzes(self, chat_id: int | None) -> list[QuizSummary]:
         """The chat's own quizzes and the managers'."""
         return await self.repo.list_quizzes(chat_id)
 
-    async def quiz(self, quiz_id: int) -> dict[str, Any] | None:
-        return await self.repo.quiz(quiz_id)
+    async def usable(
+        self, raw_id: str, here: int | None, is_manager: bool, *, deleting: bool = False
+    ) -> Quiz | QuizRefusal:
+        """The quiz named by `raw_id` ("3" or "#3") if this user may use it in `here` (None: a
+        private chat). A chat's quizzes are its own; the managers' are everyone's to play but
+        only theirs to delete; a manager reaches every chat's."""
+        if not raw_id.lstrip("#").isdigit():
+            return QuizRefusal.NOT_AN_ID
+        quiz = await self.repo.quiz(int(raw_id.lstrip("#")))
+        if quiz is None or (quiz.owner_chat not in (None, here) and not is_manager):
+            return QuizRefusal.NOT_HERE
+        if deleting and quiz.owner_chat is None and not is_manager:
+            return QuizRefusal.MANAGERS_ONLY
+        return quiz
 
     async def delete(self, quiz_id: int) -> bool:
         return await self.repo.delete_quiz(quiz_id)
@@ -234,8 +262,5 @@ class QuizRunner:
         stored = await self.repo.questions(quiz_id)
         return [Question(q.text, q.options, q.correct, q.explanation) for q in stored]
 
-    async def running_in(self, chat_id: int) -> dict[str, Any] | None:
-        return await self.repo.running_in(chat_id)
-
-    async def season(self, chat_id: int) -> list[dict[str, Any]]:
+    async def season(self, chat_id: int) -> list[QuizScore]:
         return await self.repo.season(chat_id)

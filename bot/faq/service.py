@@ -27,6 +27,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 
 import numpy as np
 
@@ -274,6 +275,13 @@ class EditRefusal(StrEnum):
     NOT_AN_ID = "not_an_id"
     NOT_HERE = "not_here"  # no such entry, or another chat's
     SHARED = "shared"  # shared by all chats: managers only
+
+
+class Editable(NamedTuple):
+    """The entry a command may change, or why not (exactly one of the two is set)."""
+
+    entry: Entry | None
+    refusal: EditRefusal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -832,16 +840,16 @@ class FaqService:
 
     async def editable(
         self, raw_id: str, scope: int | None, is_manager: bool, is_admin: bool
-    ) -> tuple[Entry | None, EditRefusal | None]:
+    ) -> Editable:
         """The entry named by `raw_id` ("12" or "#12") if this user may change it in `scope`."""
         if not raw_id.lstrip("#").isdigit():
-            return None, EditRefusal.NOT_AN_ID
+            return Editable(None, EditRefusal.NOT_AN_ID)
         entry = await self.repo.get(int(raw_id.lstrip("#")))
         if entry is None or (entry.chat_id not in (None, scope) and not is_manager):
-            return None, EditRefusal.NOT_HERE
+            return Editable(None, EditRefusal.NOT_HERE)
         if not may_edit(entry, is_manager, is_admin, scope):
-            return None, EditRefusal.SHARED
-        return entry, None
+            return Editable(None, EditRefusal.SHARED)
+        return Editable(entry)
 
     async def all_entries(self) -> list[Entry]:
         return await self.repo.all_live()

@@ -17,7 +17,6 @@ from aiogram.exceptions import (
     TelegramNotFound,
 )
 from aiogram.types import (
-    InlineKeyboardButton,
     InlineKeyboardMarkup,
     MenuButtonDefault,
     MenuButtonWebApp,
@@ -26,6 +25,7 @@ from aiogram.types import (
 )
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.config import Settings
 from bot.miniapp.menu import ApplyButton, Delivery
@@ -38,16 +38,9 @@ def calendar_keyboard(settings: Settings) -> InlineKeyboardMarkup | None:
     """A 📅 button opening the calendar, where Telegram can open it (an https MINIAPP_URL)."""
     if not settings.miniapp_public or settings.miniapp_url is None:
         return None
-    return InlineKeyboardMarkup(
-        inline_keyboard=[
-            [
-                InlineKeyboardButton(
-                    text=_("📅 Open the calendar"),
-                    web_app=WebAppInfo(url=settings.miniapp_url),
-                )
-            ]
-        ]
-    )
+    builder = InlineKeyboardBuilder()
+    builder.button(text=_("📅 Open the calendar"), web_app=WebAppInfo(url=settings.miniapp_url))
+    return builder.as_markup()
 
 
 async def offer_calendar(message: Message, settings: Settings) -> None:

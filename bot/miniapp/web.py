@@ -336,7 +336,7 @@ class MiniApp:
         post = await self.calendar.post(post_id)
         if post is None:
             return error(404, "no such post", "not_found")
-        if post.status not in ("scheduled", "failed", "needs_decision"):
+        if not post.open:
             return error(409, "the post is no longer in the queue", "gone")
         if not await self.edit_in_chat(post, request[CALLER]):
             return error(409, "I could not write to you: press Start in my chat first", "blocked")
@@ -433,7 +433,7 @@ def _post_json(post: Post) -> dict[str, Any]:
     return {
         "id": post.id,
         "channel": post.channel_id,
-        "status": STATUS_NAMES.get(post.status, post.status),
+        "status": STATUS_NAMES[post.status],
         "due_at": iso(post.due_at),
         "published_at": iso(post.published_at) if post.published_at else None,
         "version": post.version,

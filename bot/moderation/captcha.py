@@ -16,11 +16,12 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.config import Settings
-from bot.i18n import pick_language
+from bot.i18n import pick_language, plural_for
 from bot.moderation.service import (
     MUTED,
     STEWARD,
     UNMUTED,
+    AuditAction,
     ModerationError,
     ModerationService,
     Target,
@@ -69,7 +70,7 @@ class Captcha:
                 chat_id,
                 STEWARD,
                 Target(user.id, user.full_name),
-                "detect",
+                AuditAction.DETECT,
                 rule="captcha",
                 reason="joined",
             )
@@ -82,10 +83,13 @@ class Captcha:
             logger.warning("captcha: cannot restrict %s in %s: %s", user.id, chat_id, exc)
             return
         locale = chat_locale(chat_settings, self.settings)
-        text = self.i18n.gettext(
+        ngettext = plural_for(self.i18n, locale)
+        text = ngettext(
+            "👋 Welcome, {name}! Please press the button below within {seconds} second to "
+            "show you are a person, then you can write.",
             "👋 Welcome, {name}! Please press the button below within {seconds} seconds to "
             "show you are a person, then you can write.",
-            locale=locale,
+            chat_settings.captcha_seconds,
         ).format(
             name=Target(user.id, user.full_name).mention, seconds=chat_settings.captcha_seconds
         )
@@ -128,7 +132,9 @@ class Captcha:
         for message_id in (pending["captcha_message_id"], pending["join_message_id"]):
             if message_id:
                 await self.moderation.delete(chat_id, message_id)
-        await self.moderation.record(chat_id, STEWARD, target, "captcha_kick", rule="captcha")
+        await self.moderation.record(
+            chat_id, STEWARD, target, AuditAction.CAPTCHA_KICK, rule="captcha"
+        )
 
     async def solved(self, query: CallbackQuery, callback_data: CaptchaCallback) -> None:
         if query.message is None:  # a button under an inline-mode message: never a captcha

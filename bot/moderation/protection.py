@@ -50,6 +50,7 @@ class Action:
     rule: str = ""
     details: dict[str, Any] | None = None
     score: float | None = None
+    reason: str | None = None  # a WARN's reason, as the member's warn list shows it
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +117,7 @@ def evaluate(facts: Facts, settings: ChatModSettings) -> Verdict:
         else:
             actions.append(Action(Step.REMOVE, "blocklist", details))
             if settings.blocklist_warn and not facts.sender_is_chat:
-                actions.append(Action(Step.WARN, "blocklist", details))
+                actions.append(Action(Step.WARN, "blocklist", details, reason=f"blocklist: {hit}"))
             return Verdict(tuple(actions), removed=True)
     if facts.flooded and settings.flood_mode != "off":
         step = Step.DETECT if settings.flood_mode == "log" else Step.MUTE_FLOODER

@@ -35,7 +35,7 @@ from bot.moderation.reports import ReportRecipients, report_recipients
 from bot.moderation.spam import MessageFeatures, NaiveBayes, SpamScorer, SpamVerdict
 from bot.moderation.understanding import SemanticSpamClassifier
 from storage.cache import LoadingCache
-from storage.moderation import ChatModSettings, Filter, ModAction, ModerationRepository
+from storage.moderation import ChatModSettings, Filter, ModAction, ModerationRepository, Warn
 from storage.outbox import OutboxEntry, OutboxKind
 
 logger = logging.getLogger(__name__)
@@ -75,6 +75,27 @@ class LogAction(StrEnum):
     DETAILS = "details"
 
 
+class AuditAction(StrEnum):
+    """What an audit row records (`mod_actions.action`, stored as these). Rows are read back as
+    plain text: an older version may have written a word no longer listed here."""
+
+    WARN = "warn"
+    UNWARN = "unwarn"
+    RESETWARNS = "resetwarns"
+    MUTE = "mute"
+    UNMUTE = "unmute"
+    BAN = "ban"
+    UNBAN = "unban"
+    KICK = "kick"
+    DELETE = "delete"
+    PURGE = "purge"
+    SPAM = "spam"  # written by earlier versions for /spam; still undone as a ban
+    APPROVE = "approve"
+    UNAPPROVE = "unapprove"
+    DETECT = "detect"  # a rule noticed and only logged
+    CAPTCHA_KICK = "captcha_kick"
+
+
 class ModCallback(CallbackData, prefix="mod"):
     op: LogAction
     action_id: int
@@ -90,6 +111,32 @@ class UndoOutcome(StrEnum):
 @dataclass(frozen=True, slots=True)
 class WarnCount:
     count: int
+    limit: int
+
+
+class WarnPenalty(StrEnum):
+    """What a chat does at its warn limit (`chat_settings.warn_action`, stored as these)."""
+
+    MUTE = "mute"
+    BAN = "ban"
+    KICK = "kick"
+
+
+@dataclass(frozen=True, slots=True)
+class Warned:
+    """A warn given; at the chat's limit also the penalty that followed, with its audit entry
+    (`action_id`, for the Undo button) and length (None: for good, or a kick)."""
+
+    count: int
+    limit: int
+    penalty: WarnPenalty | None = None
+    duration: timedelta | None = None
+    action_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveWarns:
+    warns: list[Warn]  # oldest first
     limit: int
 
 
@@ -231,14 +278,14 @@ class ModerationService:
         added = await self.repo.approve(chat_id, target.id, actor.id, self.now())
         self._approved.invalidate(chat_id)
         if added:
-            await self._record(chat_id, actor, target, "approve")
+            await self._record(chat_id, actor, target, AuditAction.APPROVE)
         return added
 
     async def unapprove(self, chat_id: int, target: Target, actor: Actor) -> bool:
         removed = await self.repo.unapprove(chat_id, target.id)
         self._approved.invalidate(chat_id)
         if removed:
-            await self._record(chat_id, actor, target, "unapprove")
+            await self._record(chat_id, actor, target, AuditAction.UNAPPROVE)
         return removed
 
     # --- actions -------------------------------------------------------------------------
@@ -266,7 +313,7 @@ class ModerationService:
             chat_id,
             actor,
             target,
-            "mute",
+            AuditAction.MUTE,
             reason,
             expires_at=until or None,
             duration=duration,
@@ -275,7 +322,7 @@ class ModerationService:
 
     async def unmute(self, chat_id: int, target: Target, actor: Actor) -> int:
         await self._telegram(self.bot.restrict_chat_member(chat_id, target.id, UNMUTED))
-        return await self._record(chat_id, actor, target, "unmute")
+        return await self._record(chat_id, actor, target, AuditAction.UNMUTE)
 
     async def ban(
         self,
@@ -297,7 +344,7 @@ class ModerationService:
             chat_id,
             actor,
             target,
-            "ban",
+            AuditAction.BAN,
             reason,
             expires_at=until or None,
             duration=duration,
@@ -311,7 +358,7 @@ class ModerationService:
             await self._telegram(
                 self.bot.unban_chat_member(chat_id, target.id, only_if_banned=True)
             )
-        return await self._record(chat_id, actor, target, "unban")
+        return await self._record(chat_id, actor, target, AuditAction.UNBAN)
 
     async def kick(
         self, chat_id: int, target: Target, actor: Actor, reason: str | None = None, **audit: Any
@@ -323,7 +370,7 @@ class ModerationService:
             raise ModerationError(Problem.CHANNEL_KICK)
         await self._telegram(self.bot.ban_chat_member(chat_id, target.id))
         await self._telegram(self.bot.unban_chat_member(chat_id, target.id, only_if_banned=True))
-        return await self._record(chat_id, actor, target, "kick", reason, **audit)
+        return await self._record(chat_id, actor, target, AuditAction.KICK, reason, **audit)
 
     async def restrict(self, chat_id: int, user_id: int, permissions: ChatPermissions) -> None:
         """Unrecorded: the captcha's mute of a newcomer, and its release."""
@@ -348,21 +395,25 @@ class ModerationService:
         actor: Actor,
         reason: str | None = None,
         **audit: Any,
-    ) -> tuple[int, int, ChatModSettings, int | None]:
-        """Adds a warn; at the chat's limit applies its action and clears the warns.
-
-        Returns (warn count, limit, settings, id of the limit action or None)."""
+    ) -> Warned:
+        """Adds a warn; at the chat's limit applies its action and clears the warns."""
         settings = await self.repo.settings(chat_id)
         now = self.now()
         warn_id = await self.repo.add_warn(
             chat_id, target.id, actor.id, reason, now, now + settings.warn_expiry_seconds
         )
         await self._record(
-            chat_id, actor, target, "warn", reason, details_extra={"warn_id": warn_id}, **audit
+            chat_id,
+            actor,
+            target,
+            AuditAction.WARN,
+            reason,
+            details_extra={"warn_id": warn_id},
+            **audit,
         )
         count = len(await self.repo.active_warns(chat_id, target.id, now))
         if count < settings.warn_limit:
-            return count, settings.warn_limit, settings, None
+            return Warned(count, settings.warn_limit)
         await self.repo.reset_warns(chat_id, target.id, now)
         limit_reason = f"{count}/{settings.warn_limit} warns"
         duration = (
@@ -370,35 +421,47 @@ class ModerationService:
             if settings.warn_action_seconds
             else None
         )
-        if settings.warn_action == "ban":
+        if settings.warn_action == WarnPenalty.BAN:
+            penalty = WarnPenalty.BAN
             action_id = await self.ban(
                 chat_id, target, STEWARD, duration, limit_reason, rule="warn_limit"
             )
-        elif settings.warn_action == "kick":
+        elif settings.warn_action == WarnPenalty.KICK:
+            penalty, duration = WarnPenalty.KICK, None
             action_id = await self.kick(chat_id, target, STEWARD, limit_reason, rule="warn_limit")
         else:
+            penalty = WarnPenalty.MUTE
             action_id = await self.mute(
                 chat_id, target, STEWARD, duration, limit_reason, rule="warn_limit"
             )
-        return count, settings.warn_limit, settings, action_id
+        return Warned(count, settings.warn_limit, penalty, duration, action_id)
 
     async def unwarn(self, chat_id: int, target: Target, actor: Actor) -> WarnCount | None:
         """Take back the latest warn; None when there was none."""
         removed = await self.repo.remove_last_warn(chat_id, target.id, self.now())
         if removed is None:
             return None
-        await self.record(chat_id, actor, target, "unwarn", details={"warn_id": removed})
-        warns, limit = await self.warns(chat_id, target.id)
-        return WarnCount(len(warns), limit)
+        await self.record(chat_id, actor, target, AuditAction.UNWARN, details={"warn_id": removed})
+        active = await self.warns(chat_id, target.id)
+        return WarnCount(len(active.warns), active.limit)
 
-    async def warns(self, chat_id: int, user_id: int) -> tuple[list[dict[str, Any]], int]:
-        """The member's active warns, oldest first, and the chat's limit."""
+    async def warns(self, chat_id: int, user_id: int) -> ActiveWarns:
+        """The member's active warns and the chat's limit."""
         warns = await self.repo.active_warns(chat_id, user_id, self.now())
-        return warns, (await self.repo.settings(chat_id)).warn_limit
+        return ActiveWarns(warns, (await self.repo.settings(chat_id)).warn_limit)
 
     async def reset_warns(self, chat_id: int, target: Target, actor: Actor) -> None:
         await self.repo.reset_warns(chat_id, target.id, self.now())
-        await self.record(chat_id, actor, target, "resetwarns")
+        await self.record(chat_id, actor, target, AuditAction.RESETWARNS)
+
+    async def purge(self, chat_id: int, first: int, last: int, actor: Actor) -> int:
+        """/purge: the messages from `first` up to the command `last`, at most PURGE_LIMIT of
+        the latest, then one audit row. Returns how many were deleted (the command included)."""
+        ids = list(range(max(first, last - PURGE_LIMIT + 1), last + 1))
+        deleted = await self.delete_many(chat_id, ids)
+        details = {"from": first, "to": last, "count": deleted}
+        await self._record(chat_id, actor, None, AuditAction.PURGE, details=details)
+        return deleted
 
     async def delete_many(self, chat_id: int, message_ids: list[int]) -> int:
         """/purge: in chunks of 100 (deleteMessages' limit); a refused chunk is skipped and the
@@ -486,28 +549,38 @@ class ModerationService:
         target = Target(action.target_id or 0, action.target_name or "", action.target_is_chat)
         chat_id = action.chat_id
         result = UndoOutcome.DONE
-        if action.action == "ban" or (action.action == "spam" and action.target_id):
+        if action.action == AuditAction.BAN or (
+            action.action == AuditAction.SPAM and action.target_id
+        ):
             await self.unban(chat_id, target, by)
-        elif action.action == "mute":
+        elif action.action == AuditAction.MUTE:
             await self.unmute(chat_id, target, by)
-        elif action.action == "warn":
+        elif action.action == AuditAction.WARN:
             warn_id = (action.details or {}).get("warn_id")
             if warn_id:
                 await self.repo.remove_warn(int(warn_id), self.now())
-        elif action.action == "approve":
+        elif action.action == AuditAction.APPROVE:
             await self.repo.unapprove(chat_id, target.id)
             self._approved.invalidate(chat_id)
-        elif action.action in {"delete", "kick", "detect"}:
+        elif action.action in {AuditAction.DELETE, AuditAction.KICK, AuditAction.DETECT}:
             result = (
                 UndoOutcome.PARTIAL
             )  # a deleted message cannot come back; a kicked member may rejoin
         else:
             return UndoOutcome.UNSUPPORTED
-        if action.rule in {"spam", "manual_spam"} and action.message_text:
+        if action.rule in SPAM_RULES and action.message_text:
             await self.learn(action.message_text, False, by)
         await self.repo.mark_undone(action.id, by.id, self.now(), by.name)
         await self._mark_log_undone(action.id)
         return result
+
+    async def not_spam(self, action: ModAction, by: Actor) -> UndoOutcome:
+        """/notspam #id: undo the action, and learn its message as not spam exactly once (undoing
+        a spam rule's action has learned it already)."""
+        outcome = await self.undo(action, by)
+        if action.message_text and action.rule not in SPAM_RULES:
+            await self.learn(action.message_text, False, by)
+        return outcome
 
     async def _mark_log_undone(self, action_id: int) -> None:
         """Show the undo on the posted log entry. An entry still waiting in the outbox needs
@@ -532,7 +605,7 @@ class ModerationService:
         chat_id: int,
         actor: Actor,
         target: Target | None,
-        action: str,
+        action: AuditAction,
         reason: str | None = None,
         *,
         rule: str | None = None,
@@ -579,7 +652,7 @@ class ModerationService:
         chat_id: int,
         actor: Actor,
         target: Target | None,
-        action: str,
+        action: AuditAction,
         reason: str | None = None,
         **audit: Any,
     ) -> int:
@@ -714,23 +787,34 @@ class ModerationService:
                 await self._mark_log_undone(fresh.id)  # undone while the request was out
 
 
-UNDOABLE = frozenset({"ban", "mute", "warn", "approve", "spam", "delete"})
+UNDOABLE = frozenset(
+    {
+        AuditAction.BAN,
+        AuditAction.MUTE,
+        AuditAction.WARN,
+        AuditAction.APPROVE,
+        AuditAction.SPAM,
+        AuditAction.DELETE,
+    }
+)
+PURGE_LIMIT = 1000  # messages one /purge reaches back
+SPAM_RULES = frozenset({"spam", "manual_spam"})  # rules whose message was learned as spam
 
 
 def action_label(i18n: I18n, action: str, locale: str) -> str:
-    labels = {
-        "warn": N_("⚠️ Warn"),
-        "mute": N_("🔇 Mute"),
-        "unmute": N_("🔊 Unmute"),
-        "ban": N_("🔨 Ban"),
-        "unban": N_("🕊 Unban"),
-        "kick": N_("👢 Kick"),
-        "delete": N_("🗑 Delete"),
-        "spam": N_("🚫 Spam"),
-        "approve": N_("✅ Approve"),
-        "unapprove": N_("➖ Unapprove"),
-        "detect": N_("👀 Detected"),
-        "purge": N_("🧹 Purge"),
-        "captcha_kick": N_("🤖 Captcha failed"),
+    labels: dict[str, str] = {
+        AuditAction.WARN: N_("⚠️ Warn"),
+        AuditAction.MUTE: N_("🔇 Mute"),
+        AuditAction.UNMUTE: N_("🔊 Unmute"),
+        AuditAction.BAN: N_("🔨 Ban"),
+        AuditAction.UNBAN: N_("🕊 Unban"),
+        AuditAction.KICK: N_("👢 Kick"),
+        AuditAction.DELETE: N_("🗑 Delete"),
+        AuditAction.SPAM: N_("🚫 Spam"),
+        AuditAction.APPROVE: N_("✅ Approve"),
+        AuditAction.UNAPPROVE: N_("➖ Unapprove"),
+        AuditAction.DETECT: N_("👀 Detected"),
+        AuditAction.PURGE: N_("🧹 Purge"),
+        AuditAction.CAPTCHA_KICK: N_("🤖 Captcha failed"),
     }
     return i18n.gettext(labels.get(action, action), locale=locale)

@@ -36,9 +36,9 @@ def sender_of(message: Message) -> Target | None:
 
 
 class TargetResolver:
-    def __init__(self, users: UserRepository, roles: RoleService, bot_id: int) -> None:
+    def __init__(self, users: UserRepository, role_service: RoleService, bot_id: int) -> None:
         self.users = users
-        self.roles = roles
+        self.role_service = role_service
         self.bot_id = bot_id
 
     async def resolve(self, message: Message, target_token: str | None) -> Target:
@@ -63,6 +63,6 @@ class TargetResolver:
             return Problem.TARGET_ADMIN if target.id == chat_id else None
         if target.id == self.bot_id:
             return Problem.SELF
-        if await self.roles.is_chat_admin(chat_id, target.id):
+        if await self.role_service.is_chat_admin(chat_id, target.id):
             return Problem.TARGET_ADMIN
         return None

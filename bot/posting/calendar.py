@@ -27,19 +27,21 @@ from storage.posts import (
     ChannelRepository,
     Post,
     PostRepository,
+    PostStatus,
     SlotRepository,
 )
 from storage.stats import StatsRepository
 
 # What the calendar calls each stored state; "held" covers every post waiting for a decision.
 STATUS_NAMES = {
-    "scheduled": "queued",
-    "needs_decision": "held",
-    "failed": "failed",
-    "published": "published",
-    "publishing": "publishing",
-    "cancelled": "cancelled",
+    PostStatus.SCHEDULED: "queued",
+    PostStatus.NEEDS_DECISION: "held",
+    PostStatus.FAILED: "failed",
+    PostStatus.PUBLISHED: "published",
+    PostStatus.PUBLISHING: "publishing",
+    PostStatus.CANCELLED: "cancelled",
 }
+OUT = (PostStatus.PUBLISHED, PostStatus.PUBLISHING)  # out, or on its way: no longer movable
 MAX_RANGE_DAYS = 92  # a quarter: the month view plus its neighbours, never the whole history
 BEST_TIME_DAYS = 90
 FREE_SLOTS_SHOWN = 6
@@ -72,7 +74,7 @@ class Entry:
 
     @property
     def status(self) -> str:
-        return STATUS_NAMES.get(self.post.status, self.post.status)
+        return STATUS_NAMES[self.post.status]
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,7 +257,7 @@ class CalendarService:
         post = await self.posts.get(post_id)
         if post is None:
             return Result(Outcome.NOT_FOUND)
-        if post.status in ("published", "publishing"):
+        if post.status in OUT:
             return Result(Outcome.GONE, post)
         if post.version != version:
             return Result(Outcome.STALE, post)
@@ -263,7 +265,7 @@ class CalendarService:
             return Result(Outcome.PAST, post)
         if not await self.posts.move(post_id, int(due.timestamp()), version):
             fresh = await self.posts.get(post_id)
-            gone = fresh is None or fresh.status in ("published", "publishing")
+            gone = fresh is None or fresh.status in OUT
             return Result(Outcome.GONE if gone else Outcome.STALE, fresh)
         fresh = await self.posts.get(post_id)
         assert fresh is not None
@@ -278,14 +280,14 @@ class CalendarService:
             return Result(Outcome.NOT_FOUND)
         if post.status not in OPEN_STATUSES:
             return Result(Outcome.GONE, post)
-        if post.status != "scheduled":
+        if post.status is not PostStatus.SCHEDULED:
             await self.posts.reschedule(post_id, int(self.clock()))
         self.publisher.disarm(post_id)
         ok = await self.publisher.publish(post_id)
         fresh = await self.posts.get(post_id)
         if ok:
             return Result(Outcome.OK, fresh)
-        if fresh is not None and fresh.status in ("failed", "needs_decision"):
+        if fresh is not None and fresh.status in (PostStatus.FAILED, PostStatus.NEEDS_DECISION):
             return Result(Outcome.FAILED, fresh)
         return Result(Outcome.GONE, fresh)
 

@@ -15,13 +15,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.posting.times import TimeError, TimeProblem, local_to_utc
-from storage.posts import Channel, Draft
+from storage.posts import Channel, Draft, TimeChoice
 
 # Telegram lets bots delete their messages for 48 hours; an hour of margin for late timers.
 MAX_DELETE_AFTER_HOURS = 47
 # What the "Delete after" button cycles through, so a phone never needs typing for it.
 DELETE_AFTER_STEPS: tuple[int | None, ...] = (None, 1, 6, 12, 24, 47)
-TIME_PRESETS = ("hour", "tonight", "tomorrow", "slot", "custom")
+TIME_PRESETS = tuple(TimeChoice)  # the time buttons, in the panel's order
 TONIGHT = time(19, 0)
 TOMORROW_MORNING = time(10, 0)
 MAX_BUTTON_ROWS = 8
@@ -73,15 +73,15 @@ def parse_url_buttons(text: str) -> list[list[dict[str, str]]]:
     return rows
 
 
-def preset_time(choice: str, now: datetime, tz: ZoneInfo) -> datetime:
+def preset_time(choice: TimeChoice, now: datetime, tz: ZoneInfo) -> datetime:
     """The moment a time button stands for, in UTC. "Tonight" that has passed is an error,
     not a silent move to tomorrow: the manager pressed "tonight"."""
-    if choice == "hour":
+    if choice == TimeChoice.HOUR:
         return (now + timedelta(hours=1)).astimezone(UTC).replace(microsecond=0)
     local_today = now.astimezone(tz).date()
-    if choice == "tonight":
+    if choice == TimeChoice.TONIGHT:
         due = local_to_utc(local_today, TONIGHT.hour, TONIGHT.minute, tz)
-    elif choice == "tomorrow":
+    elif choice == TimeChoice.TOMORROW:
         morning = TOMORROW_MORNING
         due = local_to_utc(local_today + timedelta(days=1), morning.hour, morning.minute, tz)
     else:
@@ -233,7 +233,7 @@ def plan_schedule(
         return SchedulePlan(Refusal.NO_CHANNEL)
     if draft.due_at is None:
         return SchedulePlan(Refusal.NO_TIME)
-    by_slot = draft.time_choice == "slot"
+    by_slot = draft.time_choice == TimeChoice.SLOT
     if not by_slot and draft.due_at <= now.timestamp():
         return SchedulePlan(Refusal.PAST)
     if draft.pin and (cannot := tuple(c for c in chosen if not c.can_pin)):

@@ -4,7 +4,9 @@ into one queued post per channel, exactly once (a second tap finds the draft gon
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,9 +19,26 @@ from bot.posting.compose import (
     preset_time,
 )
 from bot.posting.service import PostingService
-from storage.posts import Channel, Draft, DraftRepository
+from storage.posts import Channel, Draft, DraftRepository, TimeChoice
 
 logger = logging.getLogger(__name__)
+
+
+class DraftOption(StrEnum):
+    """The panel's on/off and cycling options."""
+
+    SILENT = "silent"
+    PIN = "pin"
+    DELETE_AFTER = "delete_after"  # cycles through DELETE_AFTER_STEPS
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmed:
+    """Confirm's result: the checked plan (its `refusal` set when nothing was queued) and the
+    queued post ids, one per planned channel in the plan's order."""
+
+    plan: SchedulePlan
+    post_ids: list[int] = field(default_factory=list)
 
 
 class DraftService:
@@ -63,13 +82,13 @@ class DraftService:
 
     async def toggle_channel(self, draft: Draft, channel_id: int) -> None:
         await self.drafts.update(draft.id, channels=sorted(set(draft.channels) ^ {channel_id}))
-        if draft.time_choice == "slot":  # slots are per channel: look again
+        if draft.time_choice == TimeChoice.SLOT:  # slots are per channel: look again
             await self.drafts.update(draft.id, due_at=None, time_choice=None)
 
-    async def set_time(self, draft: Draft, choice: str) -> datetime | None:
-        """A time button other than "custom": its moment, saved; None when "slot" finds no
-        free slot. Raises TimeError for a preset that has passed."""
-        if choice == "slot":
+    async def set_time(self, draft: Draft, choice: TimeChoice) -> datetime | None:
+        """A time button other than Custom: its moment, saved; None when Next free slot finds
+        no free slot. Raises TimeError for a preset that has passed."""
+        if choice == TimeChoice.SLOT:
             due = await self.first_free_slot(draft.channels)
             if due is None:
                 return None
@@ -78,11 +97,11 @@ class DraftService:
         await self.drafts.update(draft.id, due_at=int(due.timestamp()), time_choice=choice)
         return due
 
-    async def toggle(self, draft: Draft, option: str) -> None:
+    async def toggle(self, draft: Draft, option: DraftOption) -> None:
         """Silent, Pin, and Delete after (which cycles through its steps)."""
-        if option == "silent":
+        if option is DraftOption.SILENT:
             await self.drafts.update(draft.id, silent=not draft.silent)
-        elif option == "pin":
+        elif option is DraftOption.PIN:
             await self.drafts.update(draft.id, pin=not draft.pin)
         else:
             after = next_delete_after(draft.delete_after_hours)
@@ -111,17 +130,17 @@ class DraftService:
             return None
         return min(found)
 
-    async def confirm(self, draft: Draft) -> tuple[SchedulePlan, list[int]] | None:
+    async def confirm(self, draft: Draft) -> Confirmed | None:
         """Checked by `plan_schedule`, then queued; None when another tap already did it."""
         now = self._utc_now()
         channels = await self.posting.postable_channels()
         slots: dict[int, datetime | None] = {}
-        if draft.time_choice == "slot":
+        if draft.time_choice == TimeChoice.SLOT:
             for channel_id in draft.channels:
                 slots[channel_id] = await self.channel_slot(channel_id, now)
         plan = plan_schedule(draft, channels, slots, now)
         if plan.refusal is not None:
-            return plan, []
+            return Confirmed(plan)
         if not await self.drafts.delete(draft.id):  # a second tap on Confirm
             return None
         ids = []
@@ -138,4 +157,4 @@ class DraftService:
                 buttons=draft.buttons,
                 summary=draft.summary,
             )
-        return plan, ids
+        return Confirmed(plan, ids)

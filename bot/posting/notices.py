@@ -1,28 +1,23 @@
 """What the manager who queued a post hears when it did not simply go out: failed, missed while
 the bot was down, held (the bot lost its rights in the channel) or interrupted mid-publishing.
-In their language, with the post's queue buttons, through `PrivateNotes`."""
+In their language, with the post's queue buttons, through `PrivateNotes`. Also the managers'
+daily agenda (DAILY_AGENDA) of the posts due in the next 24 hours."""
 
 from __future__ import annotations
 
 import html
-from collections.abc import Awaitable, Callable
-from enum import StrEnum
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
 from bot.commands import N_
 from bot.posting.buttons import queue_keyboard
+from bot.posting.publisher import NoticeReason
 from bot.private import PrivateNotes
 from storage.posts import ChannelRepository, Post, PostRepository
-
-
-class NoticeReason(StrEnum):
-    FAILED = "failed"
-    MISSED = "missed"
-    HELD = "held"
-    INTERRUPTED = "interrupted"
-
 
 TEXTS = {
     NoticeReason.FAILED: N_("⚠️ Post #{id} for {channel} failed: {error}"),
@@ -57,10 +52,9 @@ class PostNotices:
         self.i18n = i18n
         self.locale_for = locale_for
 
-    async def __call__(self, post: Post, reason: str) -> None:
+    async def __call__(self, post: Post, reason: NoticeReason) -> None:
         if post.created_by is None:
             return
-        reason = NoticeReason(reason)
         locale = await self.locale_for(post.created_by)
         fresh = await self.posts.get(post.id)
         channel = await self.channels.get(post.channel_id)
@@ -72,3 +66,22 @@ class PostNotices:
             )
             buttons = queue_keyboard(post.id, retry=reason is NoticeReason.FAILED)
         await self.notes.send_message(post.created_by, text, reply_markup=buttons)
+
+    async def agenda(self, manager_ids: Iterable[int], now: int, tz: ZoneInfo) -> None:
+        """Each manager gets the posts due in the 24 hours from `now`, in local time."""
+        posts = await self.posts.scheduled_between(now, now + 86400)
+        names = {c.chat_id: c.title or str(c.chat_id) for c in await self.channels.all()}
+        for manager_id in manager_ids:
+            locale = await self.locale_for(manager_id)
+            with self.i18n.context(), self.i18n.use_locale(locale):
+                if posts:
+                    lines = [_("🗓 Posts in the next 24 hours:")]
+                    lines += [
+                        f"{datetime.fromtimestamp(p.due_at, tz):%H:%M} · #{p.id} · "
+                        f"{html.escape(names.get(p.channel_id, str(p.channel_id)))}"
+                        for p in posts
+                    ]
+                    lines.append(_("Change them in /queue."))
+                else:
+                    lines = [_("🗓 No posts in the next 24 hours. Send me one to schedule it.")]
+            await self.notes.send_message(manager_id, "\n".join(lines))

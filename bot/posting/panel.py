@@ -14,7 +14,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.config import Settings
 from bot.posting.compose import TIME_PRESETS, ButtonError, Refusal, SchedulePlan
-from storage.posts import Channel, Draft
+from storage.posts import Channel, Draft, TimeChoice
 
 
 class ComposeAction(StrEnum):
@@ -52,13 +52,13 @@ def kind_label(kind: str, count: int) -> str:
     return labels.get(kind, _("message"))
 
 
-def time_label(choice: str) -> str:
+def time_label(choice: TimeChoice) -> str:
     return {
-        "hour": _("In 1 hour"),
-        "tonight": _("Tonight 19:00"),
-        "tomorrow": _("Tomorrow 10:00"),
-        "slot": _("Next free slot"),
-        "custom": _("Custom…"),
+        TimeChoice.HOUR: _("In 1 hour"),
+        TimeChoice.TONIGHT: _("Tonight 19:00"),
+        TimeChoice.TOMORROW: _("Tomorrow 10:00"),
+        TimeChoice.SLOT: _("Next free slot"),
+        TimeChoice.CUSTOM: _("Custom…"),
     }[choice]
 
 
@@ -82,7 +82,7 @@ def panel_text(draft: Draft, channels: list[Channel], settings: Settings) -> str
     )
     if draft.due_at is None:
         lines.append(_("Time: choose below"))
-    elif draft.time_choice == "slot":
+    elif draft.time_choice == TimeChoice.SLOT:
         lines.append(
             _("Time: next free slot of each channel, from {time}").format(
                 time=local(draft.due_at, settings)

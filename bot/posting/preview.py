@@ -15,10 +15,10 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from storage.posts import Post
+from storage.posts import Post, PostStatus
 
 PREVIEW_WIDTH = 60
-STATUS_MARK = {"scheduled": "🕒", "failed": "⚠️", "needs_decision": "❓"}
+STATUS_MARK = {PostStatus.SCHEDULED: "🕒", PostStatus.FAILED: "⚠️", PostStatus.NEEDS_DECISION: "❓"}
 
 Gettext = Callable[[str], str]
 Ngettext = Callable[[str, str, int], str]

@@ -16,11 +16,13 @@ import logging
 import math
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.utils.keyboard import InlineKeyboardBuilder
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.clock import SYSTEM_CLOCK, Clock
@@ -28,7 +30,7 @@ from bot.cluster.jobs import ROW_LEASE_SECONDS, heartbeat
 from bot.outbound import TelegramPacer
 from bot.posting.times import TimeError, parse_recurrence
 from bot.scheduling import armed_at, cancel, run_once_at
-from storage.posts import ChannelRepository, Post, PostRepository
+from storage.posts import ChannelRepository, Post, PostRepository, PostStatus
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +40,17 @@ SWEEP_SECONDS = 30
 SWEEP_LAG_SECONDS = 5
 FOLLOWUP_TEXT = "⬆️"  # under an album, carrying its buttons; language-neutral on purpose
 
-Notify = Callable[[Post, str], Awaitable[None]]
+
+class NoticeReason(StrEnum):
+    """Why a post did not simply go out; the manager who queued it hears it (`PostNotices`)."""
+
+    FAILED = "failed"
+    MISSED = "missed"  # due while the bot was down, past the grace period
+    HELD = "held"  # the bot lost its rights in the channel
+    INTERRUPTED = "interrupted"  # a worker stopped mid-publishing
+
+
+Notify = Callable[[Post, NoticeReason], Awaitable[None]]
 # (channel id, every message id of the post incl. an album's parts and the follow-up, unix time)
 Published = Callable[[int, list[int], int], Awaitable[None]]
 
@@ -46,11 +58,12 @@ Published = Callable[[int, list[int], int], Awaitable[None]]
 def url_keyboard(buttons: list[list[dict[str, str]]] | None) -> InlineKeyboardMarkup | None:
     if not buttons:
         return None
-    return InlineKeyboardMarkup(
-        inline_keyboard=[
-            [InlineKeyboardButton(text=b["text"], url=b["url"]) for b in row] for row in buttons
-        ]
-    )
+    builder = InlineKeyboardBuilder()
+    for row in buttons:  # rows as the author laid them out (compose allows 4 buttons a row)
+        builder.row(
+            *(InlineKeyboardButton(text=b["text"], url=b["url"]) for b in row), width=len(row)
+        )
+    return builder.as_markup()
 
 
 class Publisher:
@@ -111,7 +124,7 @@ class Publisher:
         now = self.clock()
         counts["needs_decision"] += await self._recover_interrupted(now)
         late = []
-        for post in await self.repo.with_status("scheduled"):
+        for post in await self.repo.with_status(PostStatus.SCHEDULED):
             if post.due_at > now:
                 self.arm(post)
                 counts["armed"] += 1
@@ -119,10 +132,13 @@ class Publisher:
                 late.append(post)
             else:
                 await self.repo.set_status(
-                    post.id, "needs_decision", "missed while the bot was down", "scheduled"
+                    post.id,
+                    PostStatus.NEEDS_DECISION,
+                    "missed while the bot was down",
+                    PostStatus.SCHEDULED,
                 )
                 counts["needs_decision"] += 1
-                await self.notify(post, "missed")
+                await self.notify(post, NoticeReason.MISSED)
         for post in late:  # in due order
             await self.publish(post.id)
             counts["late_published"] += 1
@@ -138,17 +154,20 @@ class Publisher:
         nobody knows whether it went out, so the manager decides; never resent silently. With
         other workers, only posts whose claimer stopped renewing its lease."""
         count = 0
-        for post in await self.repo.with_status("publishing"):
+        for post in await self.repo.with_status(PostStatus.PUBLISHING):
             if self.shared and post.lease_until is not None and post.lease_until > now:
                 continue  # another worker is publishing it right now
             if post.sending_at is None and await self.repo.requeue(post.id):
                 logger.info("post %s: its publisher stopped before sending; queued again", post.id)
                 continue
             if await self.repo.set_status(
-                post.id, "needs_decision", "the bot stopped while publishing", "publishing"
+                post.id,
+                PostStatus.NEEDS_DECISION,
+                "the bot stopped while publishing",
+                PostStatus.PUBLISHING,
             ):
                 count += 1
-                await self.notify(post, "interrupted")
+                await self.notify(post, NoticeReason.INTERRUPTED)
         return count
 
     async def sweep(self) -> None:
@@ -193,20 +212,25 @@ class Publisher:
         if channel is not None and not channel.can_post:
             # rights lost: hold the post for a decision instead of failing it against Telegram
             await self.repo.set_status(
-                post.id, "needs_decision", "I can no longer post in this channel", "publishing"
+                post.id,
+                PostStatus.NEEDS_DECISION,
+                "I can no longer post in this channel",
+                PostStatus.PUBLISHING,
             )
-            await self.notify(post, "held")
+            await self.notify(post, NoticeReason.HELD)
             return False
         self.mark_channel(post.channel_id)
         try:
             ids, followup = await self._send(post)
         except (TelegramBadRequest, TelegramForbiddenError) as exc:
-            await self.repo.set_status(post.id, "failed", exc.message, "publishing")
-            await self.notify(post, "failed")
+            await self.repo.set_status(
+                post.id, PostStatus.FAILED, exc.message, PostStatus.PUBLISHING
+            )
+            await self.notify(post, NoticeReason.FAILED)
             return False
         except TelegramAPIError as exc:  # retries exhausted in the outbound layer
-            await self.repo.set_status(post.id, "failed", str(exc), "publishing")
-            await self.notify(post, "failed")
+            await self.repo.set_status(post.id, PostStatus.FAILED, str(exc), PostStatus.PUBLISHING)
+            await self.notify(post, NoticeReason.FAILED)
             return False
         published_at = int(self.clock())
         await self.repo.mark_published(post.id, ids, published_at, followup)

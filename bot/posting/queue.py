@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.posting.preview import page_count, page_slice
-from storage.posts import ChannelRepository, Post, PostRepository
+from storage.posts import OPEN_STATUSES, ChannelRepository, Post, PostRepository
 
-QUEUE_STATUSES = ("scheduled", "failed", "needs_decision")
+QUEUE_STATUSES = OPEN_STATUSES
 QUEUE_PAGE_SIZE = 5
 
 

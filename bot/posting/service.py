@@ -5,6 +5,7 @@ to a post's time re-arms the publisher's timer, so a handler never has to rememb
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,12 +13,27 @@ from zoneinfo import ZoneInfo
 from bot.clock import SYSTEM_CLOCK, Clock, utc_now
 from bot.posting.publisher import Publisher
 from bot.posting.times import Recurrence, parse_recurrence, parse_time
-from storage.posts import Channel, ChannelRepository, Post, PostRepository, SlotRepository
+from storage.posts import (
+    Channel,
+    ChannelRepository,
+    Post,
+    PostRepository,
+    PostStatus,
+    SlotRepository,
+)
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_SLOTS = SlotRepository.DEFAULT  # the slots of every channel without its own
 RECURRING_WORDS = {"daily", "weekly"}
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleTime:
+    """When /schedule's post first goes out, and how it comes back (None: once)."""
+
+    due: datetime
+    recurrence: Recurrence | None = None
 
 
 class PostingService:
@@ -43,15 +59,15 @@ class PostingService:
         clock; raises `TimeError`."""
         return parse_time(text, utc_now(self.clock), tz)
 
-    def schedule_time(self, when: str, tz: ZoneInfo) -> tuple[datetime, Recurrence | None]:
+    def schedule_time(self, when: str, tz: ZoneInfo) -> ScheduleTime:
         """/schedule's time: a one-off time, or a recurrence (`daily 09:00`, five cron fields)
         with its next occurrence; raises `TimeError`."""
         if when.split()[0].lower() in RECURRING_WORDS or len(when.split()) == 5:
             recurrence = parse_recurrence(when, tz)
             due = recurrence.next_after(utc_now(self.clock))
             assert due is not None, "a weekly or daily recurrence always comes round"
-            return due, recurrence
-        return self.due_time(when, tz), None
+            return ScheduleTime(due, recurrence)
+        return ScheduleTime(self.due_time(when, tz))
 
     # --- channels and slots ------------------------------------------------------------------
 
@@ -95,7 +111,7 @@ class PostingService:
 
     async def cancel(self, post_id: int) -> None:
         self.publisher.disarm(post_id)
-        await self.posts.set_status(post_id, "cancelled")
+        await self.posts.set_status(post_id, PostStatus.CANCELLED)
 
     async def reschedule(self, post_id: int, due: datetime) -> bool:
         """False when the post is no longer waiting to go out."""
@@ -108,7 +124,7 @@ class PostingService:
     async def publish_now(self, post: Post) -> bool:
         """Back in the queue at this second if it failed or waited for a decision, then the
         publisher's own claim decides (a second tap finds nothing to claim)."""
-        if post.status != "scheduled":
+        if post.status is not PostStatus.SCHEDULED:
             await self.posts.reschedule(post.id, self.now())
         self.publisher.disarm(post.id)
         return await self.publisher.publish(post.id)

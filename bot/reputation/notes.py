@@ -17,6 +17,7 @@ from aiogram.utils.i18n import I18n, ngettext
 from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
+from bot.i18n import LocaleFor, plural_for
 from bot.links import message_link
 from bot.private import PrivateNotes
 from bot.reputation.mood import DayMood, Spike
@@ -33,8 +34,6 @@ logger = logging.getLogger(__name__)
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 QUOTE_CHARS = 300  # of a member's message, in notes and digest lines
 TEXT_LIMIT = 4000
-
-LocaleFor = Callable[[int], Awaitable[str]]
 
 
 class ReputationAction(StrEnum):
@@ -93,9 +92,12 @@ class ReputationNotes:
 
     async def spike(self, chat_id: int, title: str, found: Spike) -> None:
         def build(_locale: str) -> str:
-            return _(
+            return ngettext(
+                "📉 Mood alert in {chat}: {negative} of {messages} message today are "
+                "complaints ({share}%), over three times the usual {median}%.",
                 "📉 Mood alert in {chat}: {negative} of {messages} messages today are "
-                "complaints ({share}%), over three times the usual {median}%."
+                "complaints ({share}%), over three times the usual {median}%.",
+                found.today.messages,
             ).format(
                 chat=html.escape(title),
                 negative=found.today.negative,
@@ -130,9 +132,11 @@ class ReputationNotes:
 
         def build(_locale: str) -> str:
             return (
-                _("👎 A message in {chat} drew {count} 👎 reactions:").format(
-                    chat=html.escape(title), count=alert.count
-                )
+                ngettext(
+                    "👎 A message in {chat} drew {count} 👎 reaction:",
+                    "👎 A message in {chat} drew {count} 👎 reactions:",
+                    alert.count,
+                ).format(chat=html.escape(title), count=alert.count)
                 + f"\n{place}"
             )
 
@@ -173,12 +177,14 @@ class ReputationNotes:
         if not moods:
             return []
         gettext = self.i18n.gettext
+        ngettext = plural_for(self.i18n, locale)
         total = DayMood("", sum(m.messages for m in moods), sum(m.negative for m in moods))
         worst = max(moods, key=lambda m: (m.share, m.day))
         lines = [
-            gettext(
+            ngettext(
+                "😟 Mood: {negative} of {messages} message were complaints ({share}%).",
                 "😟 Mood: {negative} of {messages} messages were complaints ({share}%).",
-                locale=locale,
+                total.messages,
             ).format(
                 negative=total.negative, messages=total.messages, share=f"{total.share * 100:.1f}"
             )

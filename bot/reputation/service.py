@@ -88,6 +88,15 @@ class WatchOutcome(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class WatchAdded:
+    """What /watch did; `watch_id` is the new watch's, or the one already watching the term
+    (0 when there were too many to add one)."""
+
+    outcome: WatchOutcome
+    watch_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class DislikeAlert:
     chat_id: int
     message_id: int
@@ -230,15 +239,15 @@ class ReputationService:
     def watches(self) -> list[Watch]:
         return self.matcher.watches
 
-    async def add_watch(self, term: str, chat_id: int | None, by: int) -> tuple[WatchOutcome, int]:
+    async def add_watch(self, term: str, chat_id: int | None, by: int) -> WatchAdded:
         for watch in self.watches:
             if watch.term.casefold() == term.casefold() and watch.chat_id == chat_id:
-                return WatchOutcome.DUPLICATE, watch.id
+                return WatchAdded(WatchOutcome.DUPLICATE, watch.id)
         if len(self.watches) >= MAX_WATCHES:
-            return WatchOutcome.TOO_MANY, 0
+            return WatchAdded(WatchOutcome.TOO_MANY)
         watch_id = await self.repo.add_watch(term, chat_id, by, int(self.clock()))
         await self.load()
-        return WatchOutcome.ADDED, watch_id
+        return WatchAdded(WatchOutcome.ADDED, watch_id)
 
     def find_watch(self, token: str) -> Watch | None:
         token = token.strip().lstrip("#")

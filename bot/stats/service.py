@@ -21,6 +21,7 @@ from apscheduler.triggers.cron import CronTrigger
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.commands import N_
 from bot.config import Settings
+from bot.i18n import plural_for
 from bot.private import PrivateNotes
 from bot.stats import charts
 from bot.stats.collector import StatsCollector
@@ -180,12 +181,17 @@ class StatsService:
     def summary(self, r: ChatReport, locale: str) -> str:
         t, p = r.totals, r.previous
         gettext = self.i18n.gettext
+        ngettext = plural_for(self.i18n, locale)
 
         def line(label: str, key: str) -> str:
             return f"{label}: {t[key]} ({change(t[key], p[key])})"
 
         lines = [
-            gettext("📊 {title}, last {days} days ({first} – {last})", locale=locale).format(
+            ngettext(
+                "📊 {title}, last {days} day ({first} – {last})",
+                "📊 {title}, last {days} days ({first} – {last})",
+                r.days,
+            ).format(
                 title=html.escape(r.title),
                 days=r.days,
                 first=r.first_day.isoformat(),

@@ -8,20 +8,19 @@ says, and report back (`relayed`, `answered`); every outcome is an enum the hand
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.faq.service import FaqService, detect_language
+from bot.i18n import LocaleFor
 from storage.faq import Answer, SupportRepository, Ticket
 
 logger = logging.getLogger(__name__)
 
 RELAY_LIMIT = 5  # tickets per member ...
 RELAY_WINDOW = 600  # ... in this many seconds
-
-LocaleFor = Callable[[int], Awaitable[str]]
 
 
 class RelayOutcome(StrEnum):

@@ -12,7 +12,7 @@ from bot.moderation.args import ActionArgs
 from bot.moderation.buttons import undo_keyboard
 from bot.moderation.durations import format_duration
 from bot.moderation.problems import Problem
-from bot.moderation.service import ModerationError, ModerationService, Target
+from bot.moderation.service import AuditAction, ModerationError, ModerationService, Target
 from bot.moderation.targets import TargetResolver, replied, sender_of
 from handlers.moderation.common import (
     actor_of,
@@ -20,8 +20,6 @@ from handlers.moderation.common import (
     on_target,
     reason_line,
 )
-
-PURGE_LIMIT = 1000
 
 
 @on_target(durations=("mute", "ban"))
@@ -74,7 +72,7 @@ async def del_command(message: Message, moderation: ModerationService) -> None:
             message.chat.id,
             actor_of(message),
             target,
-            "delete",
+            AuditAction.DELETE,
             message_id=reply.message_id,
             message_text=reply.text or reply.caption,
         )
@@ -93,15 +91,8 @@ async def purge_command(message: Message, moderation: ModerationService) -> None
             )
         )
         return
-    first, last = reply.message_id, message.message_id
-    ids = list(range(max(first, last - PURGE_LIMIT + 1), last + 1))
-    deleted = await moderation.delete_many(message.chat.id, ids)
-    await moderation.record(
-        message.chat.id,
-        actor_of(message),
-        None,
-        "purge",
-        details={"from": first, "to": last, "count": deleted},
+    deleted = await moderation.purge(
+        message.chat.id, reply.message_id, message.message_id, actor_of(message)
     )
     count = max(0, deleted - 1)
     await message.answer(
@@ -165,9 +156,7 @@ async def notspam_command(
                 _("There is no action #{id} in this chat.").format(id=command.args.strip())
             )
             return
-        await moderation.undo(action, actor)
-        if action.message_text and action.rule not in {"spam", "manual_spam"}:
-            await moderation.learn(action.message_text, False, actor)
+        await moderation.not_spam(action, actor)
         await message.reply(_("↩️ Undone, and I learned that this message is not spam."))
         return
     if reply is None or not (reply.text or reply.caption):

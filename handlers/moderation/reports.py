@@ -16,7 +16,7 @@ from bot.guards import accessible_message
 from bot.links import message_link
 from bot.moderation.buttons import ReportCallback, report_keyboard
 from bot.moderation.reports import ReportAction, ReportLimiter
-from bot.moderation.service import Actor, ModerationError, ModerationService, Target
+from bot.moderation.service import Actor, AuditAction, ModerationError, ModerationService, Target
 from bot.moderation.targets import replied
 from bot.private import PrivateNotes
 from bot.roles import RoleService
@@ -116,7 +116,7 @@ async def report_pressed(
         if op is ReportAction.DELETE:
             await moderation.delete(chat_id, message_id)
             await moderation.record(
-                chat_id, actor, target, "delete", message_id=message_id, reason="report"
+                chat_id, actor, target, AuditAction.DELETE, message_id=message_id, reason="report"
             )
         elif op is ReportAction.WARN:
             await moderation.warn(chat_id, target, actor, "report")

@@ -11,6 +11,7 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import CommandObject
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.edits import edit_or_same
@@ -58,7 +59,11 @@ def settings_view(chat_settings: ChatModSettings) -> tuple[str, InlineKeyboardMa
     lines.append(f"• {html.escape(action_label_text)}")
     lines.append(f"• {html.escape(warn_label)}")
     lines.append(
-        _("Flood: more than {count} messages in {seconds}s → mute {mute}.").format(
+        ngettext(
+            "Flood: more than {count} message in {seconds}s → mute {mute}.",
+            "Flood: more than {count} messages in {seconds}s → mute {mute}.",
+            chat_settings.flood_count,
+        ).format(
             count=chat_settings.flood_count,
             seconds=chat_settings.flood_seconds,
             mute=format_duration(timedelta(seconds=chat_settings.flood_mute_seconds)),
@@ -130,7 +135,11 @@ async def setwarnlimit_command(
     )
     shown = action + (f" {format_duration(duration)}" if duration else "")
     await message.reply(
-        _("Warn limit set: {limit} warns → {action}.").format(limit=limit, action=shown)
+        ngettext(
+            "Warn limit set: {limit} warn → {action}.",
+            "Warn limit set: {limit} warns → {action}.",
+            limit,
+        ).format(limit=limit, action=shown)
     )
 
 
@@ -193,9 +202,11 @@ async def setcaptcha_command(
         )
         return
     updated = await moderation.update_settings(message.chat.id, captcha_seconds=int(arg))
-    text = _("Newcomers now have {seconds} seconds to press the captcha button.").format(
-        seconds=int(arg)
-    )
+    text = ngettext(
+        "Newcomers now have {seconds} second to press the captcha button.",
+        "Newcomers now have {seconds} seconds to press the captcha button.",
+        int(arg),
+    ).format(seconds=int(arg))
     if updated.captcha_mode == "off":
         text += " " + _("The captcha is off; turn it on in /settings.")
     await message.reply(text)

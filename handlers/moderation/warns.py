@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import html
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from aiogram.filters import CommandObject
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 
 from bot.moderation.args import ActionArgs, ArgumentError, parse_action_args
 from bot.moderation.buttons import undo_keyboard
 from bot.moderation.durations import format_duration
 from bot.moderation.problems import Problem
-from bot.moderation.service import ModerationError, ModerationService, Target
-from bot.moderation.targets import TargetResolver, replied
+from bot.moderation.service import ModerationError, ModerationService, Target, WarnPenalty
+from bot.moderation.targets import TargetResolver, replied, sender_of
 from bot.roles import RoleService
 from handlers.moderation.common import (
     actor_of,
@@ -29,33 +30,37 @@ async def warn_command(
     message: Message, _name: str, target: Target, args: ActionArgs, moderation: ModerationService
 ) -> None:
     try:
-        count, limit, chat_settings, limit_action = await moderation.warn(
-            message.chat.id, target, actor_of(message), args.reason
-        )
+        warned = await moderation.warn(message.chat.id, target, actor_of(message), args.reason)
     except ModerationError as exc:
         await message.reply(error_text(exc.kind, token=exc.detail))
         return
-    if limit_action is None:
+    if warned.penalty is None or warned.action_id is None:
         text = _("⚠️ {name} has been warned ({count}/{limit}).").format(
-            name=target.mention, count=count, limit=limit
+            name=target.mention, count=warned.count, limit=warned.limit
         )
         await message.reply(text + reason_line(args.reason))
         return
-    duration = (
-        format_duration(timedelta(seconds=chat_settings.warn_action_seconds))
-        if chat_settings.warn_action_seconds
-        else ""
-    )
-    if chat_settings.warn_action == "ban":
-        text = _("🔨 {name} reached {limit} warns and is banned.")
-    elif chat_settings.warn_action == "kick":
-        text = _("👢 {name} reached {limit} warns and was removed.")
-    else:
-        text = _("🔇 {name} reached {limit} warns and is muted.")
-    text = text.format(name=target.mention, limit=limit)
-    if duration and chat_settings.warn_action != "kick":
-        text += " " + _("Duration: {duration}.").format(duration=duration)
-    await message.reply(text, reply_markup=undo_keyboard(limit_action))
+    n = warned.limit
+    text = {
+        WarnPenalty.BAN: ngettext(
+            "🔨 {name} reached {limit} warn and is banned.",
+            "🔨 {name} reached {limit} warns and is banned.",
+            n,
+        ),
+        WarnPenalty.KICK: ngettext(
+            "👢 {name} reached {limit} warn and was removed.",
+            "👢 {name} reached {limit} warns and was removed.",
+            n,
+        ),
+        WarnPenalty.MUTE: ngettext(
+            "🔇 {name} reached {limit} warn and is muted.",
+            "🔇 {name} reached {limit} warns and is muted.",
+            n,
+        ),
+    }[warned.penalty].format(name=target.mention, limit=n)
+    if warned.duration:
+        text += " " + _("Duration: {duration}.").format(duration=format_duration(warned.duration))
+    await message.reply(text, reply_markup=undo_keyboard(warned.action_id))
 
 
 @on_target()
@@ -89,23 +94,25 @@ async def warns_command(
         except ArgumentError as exc:
             await message.reply(error_text(exc.kind, command.command, exc.token))
             return
-    elif message.from_user and not message.sender_chat:
-        target = Target(message.from_user.id, message.from_user.full_name)
+    elif message.sender_chat is None and (own := sender_of(message)) is not None:
+        target = own  # a member's own warns; a channel identity has none to look up
     else:
         await message.reply(error_text(Problem.NO_TARGET, command.command))
         return
-    warns, limit = await moderation.warns(message.chat.id, target.id)
-    if not warns:
+    active = await moderation.warns(message.chat.id, target.id)
+    if not active.warns:
         await message.reply(_("{name} has no warns.").format(name=target.mention))
         return
     lines = [
-        _("{name} has {count} of {limit} warns:").format(
-            name=target.mention, count=len(warns), limit=limit
-        )
+        ngettext(
+            "{name} has {count} of {limit} warn:",
+            "{name} has {count} of {limit} warns:",
+            active.limit,
+        ).format(name=target.mention, count=len(active.warns), limit=active.limit)
     ]
-    for n, warn in enumerate(warns, 1):
-        when = datetime.fromtimestamp(warn["created_at"], UTC).strftime("%Y-%m-%d")
-        lines.append(f"{n}. {when} — {html.escape(warn['reason'] or '—')}")
+    for n, warn in enumerate(active.warns, 1):
+        when = datetime.fromtimestamp(warn.created_at, UTC).strftime("%Y-%m-%d")
+        lines.append(f"{n}. {when} — {html.escape(warn.reason or '—')}")
     await message.reply("\n".join(lines))
 
 
