@@ -57,7 +57,6 @@ from bot.miniapp.web import ACCESS_LOG_FORMAT, MiniApp
 from bot.moderation import language
 from bot.moderation.captcha import Captcha
 from bot.moderation.outbox import LogOutbox
-from bot.moderation.reports import ReportLimiter
 from bot.moderation.service import ModerationService
 from bot.moderation.spam import (
     SpamScorer,
@@ -151,7 +150,9 @@ class Steward:
         clock = self.clock
         build_common_types()
         # What several workers share (REDIS_URL); in-process and unchanged without it.
-        self.cluster = create_cluster(settings.redis_url, settings.bot_id)
+        self.cluster = create_cluster(
+            settings.redis_url, settings.bot_id, settings.worker_lease_seconds
+        )
         self.outbound = OutboundMiddleware(self.cluster.pacer())
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
         session.middleware(self.outbound)
@@ -236,8 +237,10 @@ class Steward:
             channels=self.channel_repo,
             tz=settings.timezone,
             mark_channel=self.outbound.pacer.mark_channel,
+            pacer=self.outbound.pacer,
             on_published=self.stats.own_post,
             shared=self.cluster.shared,
+            lease_seconds=settings.worker_lease_seconds,
             clock=clock,
         )
         self.giveaways = GiveawayService(
@@ -313,7 +316,7 @@ class Steward:
             "moderation": self.moderation,
             "targets": TargetResolver(self.users, self.role_service, self.settings.bot_id),
             "captcha": self.captcha,
-            "report_limiter": ReportLimiter(),
+            "report_limiter": self.cluster.report_limiter(),
             "runner": self.runner,
             "giveaways": self.giveaways,
             "stats": self.stats,
@@ -355,6 +358,7 @@ class Steward:
         dp.chat_member.outer_middleware(role_cache)
         dp.my_chat_member.outer_middleware(role_cache)
         # Moderation first: every group message and edit is checked before any handler.
+        albums = self.cluster.album_verdicts()
         for observer, edited in ((dp.message, False), (dp.edited_message, True)):
             observer.outer_middleware(
                 ProtectionMiddleware(
@@ -364,6 +368,7 @@ class Steward:
                     self.i18n,
                     edited=edited,
                     flood=self.cluster.flood_tracker("edits" if edited else "messages"),
+                    albums=albums,
                 )
             )
         # Statistics count what survived moderation, and joins and leaves on the way.

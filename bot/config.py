@@ -65,6 +65,8 @@ class Settings:
     embeddings_url: str | None = None  # an OpenAI-compatible embeddings server instead
     # REDIS_URL: what several webhook workers share (see bot/cluster); None = one process
     redis_url: str | None = field(default=None, repr=False)
+    # WORKER_LEASE_SECONDS: how long what a worker holds outlives it if it dies (bot/cluster)
+    worker_lease_seconds: int = 60
 
     @property
     def database(self) -> str:
@@ -283,6 +285,13 @@ def _parse_positive_int(raw: str) -> int:
     return int(raw)
 
 
+def _parse_lease(raw: str) -> int:
+    seconds = _parse_positive_int(raw)
+    if not 2 <= seconds <= 3600:
+        raise ValueError("must be from 2 to 3600 seconds, e.g. 60")
+    return seconds
+
+
 def read_environment(
     env_file: str | os.PathLike[str] | None, environ: Mapping[str, str]
 ) -> dict[str, str]:
@@ -367,6 +376,7 @@ def load_settings(
     take("SEMANTIC_MODEL", "semantic_model", _parse_semantic_model)
     take("EMBEDDINGS_URL", "embeddings_url", _parse_url)
     take("REDIS_URL", "redis_url", _parse_redis_url)
+    take("WORKER_LEASE_SECONDS", "worker_lease_seconds", _parse_lease)
     take("MINIAPP_URL", "miniapp_url", _parse_miniapp_url)
     take("MINIAPP_AUTH_TTL", "miniapp_auth_ttl", _parse_ttl)
     # HTTP_LISTEN is the web server's address; WEBHOOK_LISTEN is its old name and still works.

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import logging
 import random
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -50,6 +52,29 @@ from aiogram.methods.base import Response, TelegramType
 logger = logging.getLogger(__name__)
 
 GLOBAL_KEY = "*"
+# While a request is unanswered, its arrival at Telegram is unknown: it may still arrive. The
+# longest a slot counts as "in flight" without an answer (a worker killed mid-request never
+# answers for it); an answer after that counts from when it came, as always.
+IN_FLIGHT_SECONDS = 10.0
+# How soon to look again when the budget is held by requests still in flight (their answers,
+# usually milliseconds away, say when their second ends).
+IN_FLIGHT_POLL_SECONDS = 0.05
+
+
+@dataclass(eq=False, slots=True)
+class Slot:
+    """`cost` messages' place in the budget of `key` (and the overall one), from the moment it
+    was taken until the request's answer came (`TelegramPacer.done`)."""
+
+    key: str
+    cost: int
+    seq: int = 0  # the shared budget's id of the last message (bot.cluster.shared.RedisPacer)
+    used: bool = False  # a request went out on it
+
+
+# A slot taken ahead by `TelegramPacer.paced`, used by the next call in the block that sends the
+# same messages (instead of waiting again).
+_prepaid: ContextVar[Slot | None] = ContextVar("prepaid", default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,33 +193,56 @@ class ChatDirectory(Protocol):
 class SlidingWindowLimiter:
     """Remembers when messages went out per key and says how long the next one must wait.
 
+    Telegram counts a message when the request arrives, which is some time after its slot was
+    taken and before its answer comes back; how long after, nobody here knows (a busy CPU, a
+    slow network). So a message counts from its slot until its answer (`start` to `finish`,
+    "in flight") and then for the window after the answer: whatever its arrival, every message
+    that can arrive in the same second as the next one is counted, and no window of `window`
+    seconds at Telegram ever sees more than `count`.
+
     Pure bookkeeping with an injectable clock so it can be tested without sleeping.
     """
 
     clock: Callable[[], float] = time.monotonic
     _sent: dict[str, deque[float]] = field(default_factory=lambda: defaultdict(deque))
+    _flying: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     _paused_until: dict[str, float] = field(default_factory=dict)
 
     def wait_time(self, key: str, limits: Sequence[Limit], cost: int = 1) -> float:
         now = self.clock()
         wait = self._paused_until.get(key, 0.0) - now
         sent = self._sent[key]
+        flying = self._flying.get(key, 0)
         horizon = max((lim.window for lim in limits), default=0.0)
         while sent and sent[0] <= now - horizon:
             sent.popleft()
         for limit in limits:
             cost_here = min(cost, limit.count)
             start = bisect.bisect_right(sent, now - limit.window)
-            in_window = len(sent) - start
-            excess = in_window + cost_here - limit.count
-            if excess > 0:
-                # the window must slide past the `excess` oldest sends inside it
+            answered = len(sent) - start
+            excess = answered + flying + cost_here - limit.count
+            if excess > answered:
+                # the window is full of requests still in flight: look again soon
+                wait = max(wait, IN_FLIGHT_POLL_SECONDS)
+            elif excess > 0:
+                # the window must slide past the `excess` oldest answers inside it
                 wait = max(wait, sent[start + excess - 1] + limit.window - now)
         return max(wait, 0.0)
 
     def record(self, key: str, cost: int = 1) -> None:
+        """`cost` messages answered now."""
         now = self.clock()
         self._sent[key].extend([now] * cost)
+
+    def start(self, key: str, cost: int = 1) -> None:
+        """`cost` messages' requests about to leave: they count until `finish`."""
+        self._flying[key] += cost
+
+    def finish(self, key: str, cost: int = 1, sent: bool = True) -> None:
+        """Their answer came (they count for one more window from now), or they never left."""
+        self._flying[key] = max(0, self._flying[key] - cost)
+        if sent:
+            self.record(key, cost)
 
     def pause(self, key: str, seconds: float) -> None:
         until = self.clock() + seconds
@@ -232,32 +280,60 @@ class TelegramPacer:
             limits.append(self.policy.per_group)
         return limits
 
-    async def acquire(self, chat_id: int | str, cost: int = 1) -> float:
-        """Returns how long the caller waited, for logs and benchmarks."""
-        key = str(chat_id)
-        waited = 0.0
-        async with self._chat_locks[key]:
+    async def take(self, chat_id: int | str, cost: int = 1) -> Slot:
+        """Wait until `cost` messages to the chat fit every limit and take their place; they
+        count as in flight until `done`, which the caller must call once the request was
+        answered (or failed), or with `sent=False` if it never left."""
+        slot = Slot(str(chat_id), cost)
+        async with self._chat_locks[slot.key]:
             limits = self._chat_limits(chat_id)
             while True:
-                delay = await self._take(key, limits, cost)
+                delay = await self._take(slot, limits)
                 if delay <= 0:
                     break
-                waited += delay
                 await self._sleep(delay)
-        return waited
+        return slot
 
-    async def _take(self, key: str, limits: list[Limit], cost: int) -> float:
-        """Take `cost` slots of the chat's and the overall budget if they fit now (0.0), else
-        say how long to wait. Several workers share one budget through another bookkeeper
+    async def done(self, slot: Slot, sent: bool = True) -> None:
+        """The slot's request was answered (or failed): its messages count for one more window
+        from now. `sent=False`: it never left, the place is free again."""
+        self.limiter.finish(slot.key, slot.cost, sent)
+        self.limiter.finish(GLOBAL_KEY, slot.cost, sent)
+
+    async def acquire(self, chat_id: int | str, cost: int = 1) -> float:
+        """Take and use a slot at once, for messages that leave and arrive now (tests, tools);
+        how long the caller waited."""
+        started = self.limiter.clock()
+        await self.done(await self.take(chat_id, cost))
+        return max(0.0, self.limiter.clock() - started)
+
+    async def _take(self, slot: Slot, limits: list[Limit]) -> float:
+        """Take the slot's place in the chat's and the overall budget if it fits now (0.0),
+        else say how long to wait. Several workers share one budget through another bookkeeper
         (bot.cluster.shared.RedisPacer)."""
         delay = max(
-            self.limiter.wait_time(key, limits, cost),
-            self.limiter.wait_time(GLOBAL_KEY, [self.policy.overall], cost),
+            self.limiter.wait_time(slot.key, limits, slot.cost),
+            self.limiter.wait_time(GLOBAL_KEY, [self.policy.overall], slot.cost),
         )
         if delay <= 0:
-            self.limiter.record(key, cost)
-            self.limiter.record(GLOBAL_KEY, cost)
+            self.limiter.start(slot.key, slot.cost)
+            self.limiter.start(GLOBAL_KEY, slot.cost)
         return delay
+
+    @contextlib.asynccontextmanager
+    async def paced(self, chat_id: int | str, cost: int = 1) -> AsyncIterator[None]:
+        """Wait for the message's slot first, then let the caller do something before the
+        request leaves (the publisher records that a post is being sent, bot.posting.publisher);
+        the next call in the block that sends `cost` messages to `chat_id` uses the slot
+        instead of waiting again. A slot no call used is given back at the end."""
+        slot = await self.take(chat_id, cost)
+        token = _prepaid.set(slot)
+        try:
+            yield None
+        finally:
+            _prepaid.reset(token)
+            if not slot.used:
+                await self.done(slot, sent=False)
 
     def wait_hint(self, chat_id: int | str, cost: int = 1) -> float:
         """How long a message to this chat would wait now, without taking a slot: a sender
@@ -306,10 +382,21 @@ class OutboundMiddleware(BaseRequestMiddleware):
         followed_upgrade = False
         while True:
             attempt += 1
+            slot: Slot | None = None
             if cost is not None:
-                await self.pacer.acquire(*cost)
+                prepaid = _prepaid.get()
+                _prepaid.set(None)  # one call uses it
+                if prepaid is not None and (prepaid.key, prepaid.cost) == (str(cost[0]), cost[1]):
+                    slot, prepaid.used = prepaid, True
+                else:
+                    slot = await self.pacer.take(*cost)
             try:
-                return await make_request(bot, method)
+                try:
+                    return await make_request(bot, method)
+                finally:
+                    if slot is not None:  # answered or failed: it counts from now on
+                        slot.used = True
+                        await self.pacer.done(slot)
             except TelegramMigrateToChat as exc:
                 upgraded = upgraded_chat(method)
                 if upgraded is None:

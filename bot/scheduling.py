@@ -37,6 +37,15 @@ def run_once_at(
     )
 
 
+def armed_at(scheduler: AsyncIOScheduler, job_id: str) -> float | None:
+    """When the one-shot timer `job_id` fires, if one is armed: re-arming only a timer that is
+    missing or set for another time keeps a sweep over many rows cheap."""
+    job = scheduler.get_job(job_id)
+    if job is None:
+        return None
+    return float(job.trigger.run_date.timestamp())
+
+
 def cancel(scheduler: AsyncIOScheduler, job_id: str) -> None:
     job = scheduler.get_job(job_id)
     if job is not None:

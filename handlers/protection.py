@@ -16,7 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -28,6 +28,7 @@ from aiogram.utils.i18n import I18n
 from bot.commands import N_
 from bot.config import Settings
 from bot.middlewares import Handler
+from bot.moderation.album_verdicts import AlbumVerdicts
 from bot.moderation.captcha import chat_locale
 from bot.moderation.durations import format_duration
 from bot.moderation.flood import FloodTracker
@@ -46,17 +47,6 @@ from bot.roles import RoleService
 from storage.moderation import ChatModSettings
 
 logger = logging.getLogger(__name__)
-
-ALBUM_MEMORY_SECONDS = 120.0
-
-
-@dataclass(slots=True)
-class _Album:
-    """An album seen lately: Telegram sends its parts as separate messages, judged as one."""
-
-    seen_at: float  # monotonic
-    spam: bool
-    message_ids: list[int]
 
 
 def features_of(message: Message, bot_username: str | None = None) -> MessageFeatures:
@@ -93,6 +83,7 @@ class ProtectionMiddleware(BaseMiddleware):
         *,
         edited: bool = False,
         flood: FloodTracker | None = None,
+        albums: AlbumVerdicts | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.moderation = moderation
@@ -102,7 +93,8 @@ class ProtectionMiddleware(BaseMiddleware):
         self.edited = edited
         self.flood = flood or FloodTracker()
         self.clock = clock
-        self._albums: dict[tuple[int, str], _Album] = {}
+        # an album's parts and verdict; shared between workers (bot.cluster) when there are some
+        self.albums = albums or AlbumVerdicts(clock=clock)
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         if isinstance(event, Message) and event.chat.type in {"group", "supergroup"}:
@@ -132,7 +124,7 @@ class ProtectionMiddleware(BaseMiddleware):
             text=message.text or message.caption or "",
             edited=self.edited,
             sender_is_chat=target.is_chat,
-            album_spam=self._album_verdict(message) is True,
+            album_spam=await self._album_verdict(message),
         )
         while (needed := facts.next_needed(chat_settings)) is not None:
             facts = await self._gather(needed, facts, message, target, chat_settings)
@@ -143,7 +135,7 @@ class ProtectionMiddleware(BaseMiddleware):
             return True
         if verdict.count_clean:
             await self.moderation.count_clean(chat_id, target.id, chat_settings.new_member_messages)
-        self._remember_album(message, spam=False)
+        await self._remember_album(message, spam=False)
         return False
 
     async def _exempt(self, chat_id: int, target: Target) -> bool:
@@ -240,35 +232,23 @@ class ProtectionMiddleware(BaseMiddleware):
         except TelegramAPIError as exc:
             logger.info("protection notice failed: %s", exc)
 
-    def _album_verdict(self, message: Message) -> bool | None:
+    async def _album_verdict(self, message: Message) -> bool:
         if not message.media_group_id:
-            return None
-        key = (message.chat.id, message.media_group_id)
-        now = self.clock()
-        for stale in [k for k, v in self._albums.items() if now - v.seen_at > ALBUM_MEMORY_SECONDS]:
-            del self._albums[stale]
-        entry = self._albums.get(key)
-        if entry is None:
-            return None
-        entry.message_ids.append(message.message_id)
-        return entry.spam or None
+            return False
+        return await self.albums.seen(message.chat.id, message.media_group_id, message.message_id)
 
-    def _remember_album(self, message: Message, spam: bool) -> None:
-        if not message.media_group_id:
-            return
-        key = (message.chat.id, message.media_group_id)
-        entry = self._albums.get(key)
-        ids = entry.message_ids if entry else []
-        if message.message_id not in ids:
-            ids.append(message.message_id)
-        self._albums[key] = _Album(self.clock(), spam or bool(entry and entry.spam), ids)
+    async def _remember_album(self, message: Message, spam: bool) -> None:
+        if message.media_group_id:
+            await self.albums.remember(
+                message.chat.id, message.media_group_id, message.message_id, spam
+            )
 
     async def _enforce_delete(self, message: Message) -> list[int]:
         """Delete the message and, for an album judged as one unit, its siblings."""
         ids = [message.message_id]
         if message.media_group_id:
-            entry = self._albums.get((message.chat.id, message.media_group_id))
-            ids = sorted(set(ids) | set(entry.message_ids if entry else []))
+            parts = await self.albums.parts(message.chat.id, message.media_group_id)
+            ids = sorted(set(ids) | set(parts))
         for message_id in ids:
             await self.moderation.delete(message.chat.id, message_id)
         return ids
@@ -306,7 +286,7 @@ class ProtectionMiddleware(BaseMiddleware):
         chat_settings: ChatModSettings,
         audit: dict[str, Any],
     ) -> None:
-        self._remember_album(message, spam=True)
+        await self._remember_album(message, spam=True)
         await self._enforce_delete(message)
         chat_id = message.chat.id
         try:

@@ -45,6 +45,7 @@ class Post:
     summary: dict[str, Any] | None = None  # what the content is: {"kind", "text", "count"}
     version: int = 1
     lease_until: int | None = None  # while publishing: the claiming worker is alive until then
+    sending_at: int | None = None  # while publishing: the request may have reached Telegram
 
     @property
     def open(self) -> bool:
@@ -141,13 +142,31 @@ class PostRepository:
         With `due_by` (timers and the sweep) the post must also be due by then, so a timer or a
         sweep that read the post just before it was moved later cannot publish it early.
         `lease_until` says how long the claimer vouches for it (see `renew_lease`)."""
-        sql = "UPDATE posts SET status='publishing', attempts=attempts+1, lease_until=? "
+        sql = "UPDATE posts SET status='publishing', attempts=attempts+1, lease_until=?, "
+        sql += "sending_at=NULL "
         sql += "WHERE id=? AND status='scheduled'"
         params: tuple[Any, ...] = (lease_until, post_id)
         if due_by is not None:
             sql += " AND due_at<=?"
             params += (due_by,)
         cursor = await self.db.execute(sql, params)
+        return cursor.rowcount == 1
+
+    async def mark_sending(self, post_id: int, now: int) -> None:
+        """The request is about to leave: from here on nobody knows for sure whether it went
+        out until the answer is recorded (see `requeue`)."""
+        await self.db.execute(
+            "UPDATE posts SET sending_at=? WHERE id=? AND status='publishing'", (now, post_id)
+        )
+
+    async def requeue(self, post_id: int) -> bool:
+        """publishing -> scheduled for a post whose claimer stopped before sending anything
+        (`sending_at` still NULL): it never reached Telegram, so it may simply go out now."""
+        cursor = await self.db.execute(
+            "UPDATE posts SET status='scheduled', lease_until=NULL "
+            "WHERE id=? AND status='publishing' AND sending_at IS NULL",
+            (post_id,),
+        )
         return cursor.rowcount == 1
 
     async def renew_lease(self, post_id: int, lease_until: int) -> None:

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,12 +100,9 @@ def free_port() -> int:
 
 
 def worker_database(tmp_path: Path, index: int) -> dict[str, str]:
-    """THE HOOK for a shared database. SQLite admits one process per file (storage.database's
-    lock), so today each worker gets its own file: what these tests check across workers is
-    what Redis shares (updates, chat order, the send budget, state). Once DATABASE_URL
-    (PostgreSQL) lands, return {"DATABASE_URL": <the test server's URL>} for every index, and
-    the job tests (test_cluster_jobs.py, unit-tested on one SQLite file today) can run across
-    workers too."""
+    """A worker's own SQLite file: SQLite admits one process per file (storage.database's
+    lock), so workers on SQLite share only what Redis carries. Workers on PostgreSQL share one
+    database (`worker_env(database=...)`)."""
     return {"DATABASE_PATH": str(tmp_path / f"worker{index}.sqlite3")}
 
 
@@ -138,8 +138,16 @@ class Worker:
 
 
 def worker_env(
-    fake: FakeTelegram, tmp_path: Path, index: int, redis_url: str | None, **extra: str
+    fake: FakeTelegram,
+    tmp_path: Path,
+    index: int,
+    redis_url: str | None,
+    *,
+    database: dict[str, str] | None = None,
+    **extra: str,
 ) -> dict[str, str]:
+    """A webhook worker's settings. `database` replaces the `worker_database` hook's choice,
+    e.g. {"DATABASE_URL": <one PostgreSQL database>} for workers that share it."""
     env = make_env(
         fake,
         tmp_path,
@@ -148,7 +156,7 @@ def worker_env(
         HTTP_LISTEN=f"127.0.0.1:{free_port()}",
         SEMANTIC_MODEL="off",
         LOG_LEVEL="INFO",
-        **worker_database(tmp_path, index),
+        **(database if database is not None else worker_database(tmp_path, index)),
         **extra,
     )
     if redis_url:
@@ -156,18 +164,107 @@ def worker_env(
     return env
 
 
+ROOT = Path(__file__).resolve().parents[1]
+# Settings of the test's own environment that must not leak into a worker process.
+_SETTING_PREFIXES = (
+    "BOT_", "TELEGRAM_", "DATABASE_", "MANAGER_", "WEBHOOK_", "HTTP_", "LOG_", "REDIS_",
+    "MINIAPP_", "SEMANTIC_", "EMBEDDINGS_", "WORKER_",
+)  # fmt: skip
+
+
+@dataclass
+class ProcessWorker:
+    """A worker as an operator runs it: `python -m bot` in its own process, settings in its
+    environment, its log in `log_path`. `kill()` is `kill -9`: no handler finishes, no claim
+    or lock is released, nothing is answered."""
+
+    env: dict[str, str]
+    log_path: Path
+    priority: int | None = None  # the process's nice value, if not the test's own
+    proc: asyncio.subprocess.Process | None = None
+    _log: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.env['HTTP_LISTEN']}/webhook"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    async def spawn(self) -> None:
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(_SETTING_PREFIXES)}
+        self._log = self.log_path.open("wb")
+        nice: list[str] = []
+        if self.priority is not None:  # relative to this process's own
+            nice = ["nice", "-n", str(self.priority - os.getpriority(os.PRIO_PROCESS, 0))]
+        self.proc = await asyncio.create_subprocess_exec(
+            *nice, sys.executable, "-m", "bot", "--env-file", os.devnull,
+            cwd=ROOT,
+            env={**clean, **self.env},
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+    async def ready(self, timeout: float = 60.0) -> None:
+        """Until the worker serves its webhook (its start-up, migrations included, is done)."""
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        while "webhook listening on" not in self.log():
+            if self.proc.returncode is not None:
+                raise AssertionError(f"worker exited with {self.proc.returncode}:\n{self.log()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"worker not ready within {timeout} s:\n{self.log()[-3000:]}")
+            await asyncio.sleep(0.05)
+
+    async def start(self, timeout: float = 60.0) -> None:
+        await self.spawn()
+        await self.ready(timeout)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGKILL)
+
+    async def stop(self, timeout: float = 30.0) -> int | None:
+        """SIGTERM, as a service manager stops it; the exit code (None if it had to be killed)."""
+        proc = self.proc
+        if proc is None:
+            return None
+        try:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    return await asyncio.wait_for(proc.wait(), timeout)
+                except TimeoutError:
+                    proc.kill()
+                    await proc.wait()
+                    return None
+            return proc.returncode
+        finally:
+            if self._log is not None:
+                self._log.close()
+                self._log = None
+
+
 @dataclass
 class Balancer:
     """Telegram's webhook delivery behind a load balancer: POST, retry on a non-2xx answer or
     a failed connection (to the next worker, as a balancer would), give up after `tries`."""
 
-    workers: list[Worker]
+    workers: list[Any]  # anything with a webhook `url`: Worker, ProcessWorker
     retry_delay: float = 0.2
     tries: int = 10
     timeout: float = 60.0  # Telegram's patience with a webhook that does not answer
     down: set[int] = field(default_factory=set)  # workers the balancer no longer sends to
     answers: list[tuple[int, int, int]] = field(default_factory=list)  # (update, worker, status)
     _session: aiohttp.ClientSession | None = None
+    _turn: int = 0
+
+    def next_worker(self) -> int:
+        """Round robin over the workers the balancer still sends to."""
+        up = [i for i in range(len(self.workers)) if i not in self.down]
+        self._turn += 1
+        return up[self._turn % len(up)]
 
     async def __aenter__(self) -> Balancer:
         self._session = aiohttp.ClientSession()

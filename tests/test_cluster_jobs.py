@@ -19,6 +19,7 @@ from apscheduler.triggers.cron import CronTrigger
 from bot.clock import FrozenClock
 from bot.cluster.jobs import JobClaims, occurrence_of
 from bot.posting.publisher import Publisher
+from bot.scheduling import armed_at, run_once_at
 from storage.database import Database
 from storage.engagement import GiveawayRepository
 from storage.leases import LeaseRepository
@@ -84,12 +85,17 @@ async def test_a_job_fired_on_two_workers_runs_once_per_occurrence(db: Database)
     assert len(runs) == 3
 
 
-async def _publishing_post(repo: PostRepository, lease_until: int | None) -> Post:
+async def _publishing_post(
+    repo: PostRepository, lease_until: int | None, *, sending: bool = True
+) -> Post:
+    """A post claimed for publishing; `sending`: its request was on its way to Telegram."""
     post_id = await repo.add(
         channel_id=-1001, source_chat_id=9001, source_message_ids=[5], due_at=T0,
         created_by=9001, now=T0 - 60,
     )  # fmt: skip
     assert await repo.claim(post_id, lease_until=lease_until)
+    if sending:
+        await repo.mark_sending(post_id, T0)
     post = await repo.get(post_id)
     assert post is not None and post.status == "publishing"
     return post
@@ -123,6 +129,63 @@ async def test_a_worker_starting_leaves_a_live_workers_post_alone(db: Database) 
     # the live worker dies too: a sweep elsewhere finds its lease run out
     await starting[0]._recover_interrupted(T0 + 121)
     assert notices == [(dead.id, "interrupted"), (live.id, "interrupted")]
+
+
+async def test_a_dead_workers_post_not_yet_sent_goes_back_to_the_queue(db: Database) -> None:
+    """Claimed, then waiting for the send budget when its worker died: it never reached
+    Telegram, so once the lease ran out it is queued again, and nobody is bothered."""
+    repo = PostRepository(db)
+    waiting = await _publishing_post(repo, lease_until=T0 - 1, sending=False)
+    live = await _publishing_post(repo, lease_until=T0 + 120, sending=False)
+    notices: list = []
+    await _publisher(repo, notices, shared=True, now=T0)._recover_interrupted(T0)
+    assert (await repo.get(waiting.id)).status == "scheduled"  # type: ignore[union-attr]
+    assert (await repo.get(live.id)).status == "publishing"  # type: ignore[union-attr]
+    assert notices == []
+    assert await repo.claim(waiting.id, due_by=T0, lease_until=T0 + 180)  # published once more
+    assert not await repo.requeue(waiting.id + 100)
+
+
+async def test_a_sweep_arms_the_posts_due_before_the_next_one(db: Database) -> None:
+    """A post queued or moved on another worker has a timer there only: each worker's sweep
+    arms what falls due before its next sweep, at the database's time, so the post goes out
+    on time if that worker died (the claim picks one publisher)."""
+    repo = PostRepository(db)
+
+    async def queued(due_at: int) -> int:
+        return await repo.add(
+            channel_id=-1001, source_chat_id=9001, source_message_ids=[5], due_at=due_at,
+            created_by=9001, now=T0 - 60,
+        )  # fmt: skip
+
+    notices: list = []
+    worker = _publisher(repo, notices, shared=True, now=T0)
+    worker.sweep_seconds = 10
+    worker.scheduler.start(paused=True)  # timers are set, none fires
+    soon, just_due, later, mine = (
+        await queued(T0 + 9),
+        await queued(T0 - 2),
+        await queued(T0 + 60),
+        await queued(T0 + 5),
+    )
+    # this worker's timer for the post was set before the post was moved (on another worker)
+    run_once_at(worker.scheduler, worker.job_id(mine), T0 + 3600, worker.publish_due, mine)
+    await worker.sweep()
+    jobs = {job.id: job for job in worker.scheduler.get_jobs()}
+    assert worker.job_id(soon) in jobs and worker.job_id(just_due) in jobs
+    assert worker.job_id(later) not in jobs  # the sweep before it arms it
+    assert armed_at(worker.scheduler, worker.job_id(mine)) == T0 + 5
+    assert armed_at(worker.scheduler, worker.job_id(soon)) == T0 + 9
+    assert notices == []
+    # one process: timers are armed at start and where a post is queued; the sweep only
+    # catches up
+    alone = _publisher(repo, notices, shared=False, now=T0)
+    alone.sweep_seconds = 10
+    alone.scheduler.start(paused=True)
+    await alone.sweep()
+    assert {job.id for job in alone.scheduler.get_jobs()} == {"posts:sweep"}
+    for publisher in (worker, alone):
+        publisher.scheduler.shutdown(wait=False)
 
 
 async def test_one_process_takes_every_half_published_post_for_interrupted(db: Database) -> None:

@@ -11,9 +11,12 @@ import time
 
 import pytest
 from aiogram.types import Chat, Message
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from bot.cluster import AnotherPollerError, Claim, Cluster, MemoryUpdateLedger, wait_for_outcome
-from bot.outbound import Limit, PacingPolicy, TelegramPacer
+from bot.cluster.shared import PREFIX
+from bot.moderation.reports import REPORT_WINDOW_SECONDS, REPORTS_PER_WINDOW
+from bot.outbound import GLOBAL_KEY, Limit, PacingPolicy, TelegramPacer
 
 
 async def test_an_update_is_claimed_by_one_worker_and_done_for_all(redis_workers) -> None:
@@ -95,6 +98,153 @@ async def test_two_workers_share_one_budget_of_30_messages_a_second(redis_worker
     alone = [TelegramPacer(), TelegramPacer()]
     await asyncio.gather(*(send_local(alone[i % 2], 2000 + i) for i in range(60)))
     assert _busiest_second(local) == 60
+
+
+def _exact_busiest_second(times: list[float]) -> int:
+    times = sorted(times)
+    best, start = 0, 0
+    for end, t in enumerate(times):
+        while t - times[start] >= 1.0:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+async def test_requests_that_stall_after_their_slot_still_arrive_30_a_second(
+    redis_workers,
+) -> None:
+    """Telegram counts a message when it arrives. Half the first 30 stall 0.9 s between their
+    slot and the network (a busy CPU): they arrive together with what the next second's
+    slots send. Counted until their answer, they hold their places while stalled."""
+    a, b = redis_workers
+    pacers = [a.pacer(), b.pacer()]
+    arrived: list[float] = []
+
+    async def send(n: int) -> None:
+        pacer = pacers[n % 2]
+        slot = await pacer.take(3000 + n)
+        if n < 30 and n % 2:
+            await asyncio.sleep(0.9)
+        arrived.append(time.monotonic())  # Telegram's stamp: after the slot, before the answer
+        await asyncio.sleep(0.005)
+        await pacer.done(slot)
+
+    await asyncio.gather(*(send(n) for n in range(75)))
+    assert _exact_busiest_second(arrived) <= 30
+
+    # the control: counted from the slot alone, the stalled 15 arrive with the next 30
+    counted_at_slot: list[float] = []
+
+    async def send_at_slot(n: int) -> None:
+        await pacers[n % 2].acquire(4000 + n)
+        if n < 30 and n % 2:
+            await asyncio.sleep(0.9)
+        counted_at_slot.append(time.monotonic())
+
+    await asyncio.sleep(1.1)
+    await asyncio.gather(*(send_at_slot(n) for n in range(75)))
+    assert _exact_busiest_second(counted_at_slot) > 30
+
+
+@pytest.mark.parametrize(
+    ("policy", "chats"),
+    [
+        (PacingPolicy(overall=Limit(1, 1.0)), (1, 2)),  # the overall budget
+        (PacingPolicy(per_chat=Limit(1, 1.0)), (7, 7)),  # one chat's
+    ],
+    ids=["overall", "per-chat"],
+)
+async def test_a_message_holds_its_place_across_workers_until_a_second_after_its_answer(
+    redis_workers, policy: PacingPolicy, chats: tuple[int, int]
+) -> None:
+    """A request answered 1.5 s after its slot may have arrived at Telegram just before its
+    answer: the other worker's message must wait a full second after that answer, not after
+    the slot (then it would go while the first is still out)."""
+    a, b = redis_workers
+    first, second = a.pacer(policy), b.pacer(policy)
+    slot = await first.take(chats[0])
+    waiting = asyncio.create_task(second.take(chats[1]))
+    await asyncio.sleep(1.5)
+    assert not waiting.done()
+    answered = time.monotonic()  # before the answer reaches Redis: a lower bound
+    await first.done(slot)
+    granted = await asyncio.wait_for(waiting, 5)  # not the 10 s in-flight time either
+    assert time.monotonic() - answered >= 1.0
+    await second.done(granted)
+
+
+async def test_a_paced_slot_no_request_used_is_given_back_to_every_worker(redis_workers) -> None:
+    """The publisher takes a post's slot before it marks the post as being sent: if no request
+    leaves on it, the other workers get the place at once, not a window (10 s here) later."""
+    a, b = redis_workers
+    policy = PacingPolicy(overall=Limit(1, 10.0))
+    first, second = a.pacer(policy), b.pacer(policy)
+    async with first.paced(1):
+        waiting = asyncio.create_task(second.take(2))
+        await asyncio.sleep(0.3)
+        assert not waiting.done()  # held while the block runs
+        given_back = time.monotonic()
+    granted = await asyncio.wait_for(waiting, 15)
+    assert time.monotonic() - given_back < 5.0
+    await second.done(granted)
+
+
+async def test_a_slot_whose_worker_died_in_flight_frees_after_the_flight_time(
+    redis_workers, monkeypatch
+) -> None:
+    monkeypatch.setattr("bot.cluster.shared.IN_FLIGHT_SECONDS", 0.3)
+    a, b = redis_workers
+    policy = PacingPolicy(overall=Limit(2, 1.0))
+    dead, alive = a.pacer(policy), b.pacer(policy)
+    start = time.monotonic()  # before the first slot: the bound below holds however loaded
+    await dead.take(1)
+    await dead.take(2)  # never answered: the worker was killed with its requests out
+    await asyncio.wait_for(alive.acquire(3), 5)  # freed, not held for ever
+    assert time.monotonic() - start >= 1.3  # 0.3 s in flight, then a second (not 1 s alone)
+
+
+async def test_a_slot_in_flight_is_held_for_ten_seconds_at_most(redis_workers) -> None:
+    """What a killed worker costs the others: its unanswered messages count as in flight on
+    Redis's clock for IN_FLIGHT_SECONDS (10 s, the README's figure), then for a window."""
+    a, _ = redis_workers
+    key = f"{PREFIX}:pace:{GLOBAL_KEY}"
+
+    async def redis_ms() -> int:
+        seconds, micros = await a.redis.time()
+        return int(seconds) * 1000 + int(micros) // 1000
+
+    pacer = a.pacer()
+    before = await redis_ms()
+    slot = await pacer.take(1)
+    after = await redis_ms()
+    score = await a.redis.zscore(key, slot.seq)
+    assert score is not None
+    assert before + 10_000 <= score <= after + 10_000  # the slot's time, 10 s ahead
+    await pacer.done(slot)
+    answered = await a.redis.zscore(key, slot.seq)
+    assert answered is not None and after <= answered <= await redis_ms()  # at the answer
+
+
+async def test_an_answer_the_budget_did_not_hear_of_neither_fails_the_send_nor_holds_it(
+    redis_workers, monkeypatch, caplog
+) -> None:
+    """Redis unreachable when the answer comes: the message is out (a send reported failed
+    would be sent again), and the in-flight time frees its place."""
+    monkeypatch.setattr("bot.cluster.shared.IN_FLIGHT_SECONDS", 0.3)
+    a, b = redis_workers
+    policy = PacingPolicy(overall=Limit(1, 1.0))
+    first, second = a.pacer(policy), b.pacer(policy)
+
+    async def unreachable(*args: object, **kwargs: object) -> None:
+        raise RedisConnectionError("connection refused")
+
+    start = time.monotonic()
+    slot = await first.take(1)
+    monkeypatch.setattr(first, "_done_script", unreachable)
+    await first.done(slot)
+    assert "did not hear of an answer" in caplog.text
+    await asyncio.wait_for(second.acquire(2), 5)
+    assert time.monotonic() - start >= 1.3
 
 
 async def test_per_chat_and_per_group_limits_and_pauses_are_shared(redis_workers) -> None:
@@ -188,3 +338,35 @@ async def test_the_memory_ledger_forgets_ids_older_than_an_hour_once_it_holds_ma
     assert await ledger.claim(20_001) is Claim.NEW
     assert await ledger.claim(5) is Claim.NEW  # claimed 3,700 s ago: forgotten
     assert await ledger.claim(20_000) is Claim.BUSY
+
+
+async def test_a_members_reports_count_whichever_worker_took_them(redis_workers) -> None:
+    """REPORTS_PER_WINDOW reports per member and chat in the window, across workers."""
+    a, b = redis_workers
+    la, lb = a.report_limiter(), b.report_limiter()
+    allowed = [await (la if i % 2 else lb).check(-100, 42, 0.0) for i in range(4)]
+    assert allowed == [True] * REPORTS_PER_WINDOW + [False]
+    assert await la.check(-100, 43, 0.0)  # another member
+    assert await lb.check(-200, 42, 0.0)  # another chat
+
+
+async def test_an_albums_spam_verdict_reaches_the_worker_with_its_next_part(redis_workers) -> None:
+    a, b = redis_workers
+    va, vb = a.album_verdicts(), b.album_verdicts()
+    assert not await va.seen(-100, "g1", 10)  # the first part: nothing known yet
+    await va.remember(-100, "g1", 10, spam=False)
+    assert not await vb.seen(-100, "g1", 11)  # the second part, elsewhere: a clean album
+    await vb.remember(-100, "g1", 11, spam=True)  # judged spam there
+    assert await va.seen(-100, "g1", 12)  # the third part, back on a: delete it too
+    assert await vb.parts(-100, "g1") == [10, 11, 12]  # what goes with the album
+    assert not await va.seen(-100, "g2", 20)  # another album
+
+
+async def test_one_process_keeps_reports_and_album_verdicts_in_memory() -> None:
+    cluster = Cluster()
+    limiter, verdicts = cluster.report_limiter(), cluster.album_verdicts()
+    assert [await limiter.check(-1, 5, 0.0) for _ in range(4)] == [True, True, True, False]
+    assert await limiter.check(-1, 5, REPORT_WINDOW_SECONDS + 1)  # the window moved on
+    await verdicts.remember(-1, "g", 1, spam=True)
+    assert await verdicts.seen(-1, "g", 2)
+    assert await verdicts.parts(-1, "g") == [1, 2]

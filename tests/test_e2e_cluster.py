@@ -1,9 +1,12 @@
 """Two webhook workers sharing Redis, behind a Telegram-like delivery (tests/cluster_harness).
 
 What crosses workers here is what Redis carries: each update handled once, one chat at a time,
-a dialogue started on one worker continued on the other, a settings change seen by both. Each
-worker has its own SQLite file until the PostgreSQL backend lands (cluster_harness's
-`worker_database` hook); the database claims are tested in test_cluster_jobs.py.
+a dialogue started on one worker continued on the other, a settings change seen by both, one
+send budget. On PostgreSQL the workers share one database, as deployed; SQLite admits one
+process per file, so there each has its own (cluster_harness's `worker_database`). The tests
+that touch the database run on both engines (`db_engine`), the others on PostgreSQL with
+STEWARD_TEST_DB=postgresql. The database claims are tested in test_cluster_jobs.py, the
+deployment itself (processes, a kill -9) in test_e2e_cluster_postgres.py.
 """
 
 from __future__ import annotations
@@ -18,13 +21,19 @@ import pytest
 from bot.app import Steward
 from bot.cluster import AnotherPollerError
 from tests.cluster_harness import Balancer, Worker, worker_database, worker_env
+from tests.conftest import engine_env
 from tests.fake_telegram import FakeTelegram
 from tests.harness import MANAGER_ID, RunningBot, make_env, settings_for
 
 
 @pytest.fixture
-async def workers(fake: FakeTelegram, tmp_path, redis_url: str) -> AsyncIterator[list[Worker]]:
-    started = [Worker(fake, worker_env(fake, tmp_path, i, redis_url)) for i in range(2)]
+async def workers(
+    request: pytest.FixtureRequest, fake: FakeTelegram, tmp_path, redis_url: str
+) -> AsyncIterator[list[Worker]]:
+    shared = engine_env(request) or None  # PostgreSQL: one database for both, as deployed
+    started = [
+        Worker(fake, worker_env(fake, tmp_path, i, redis_url, database=shared)) for i in range(2)
+    ]
     try:
         for worker in started:
             await worker.start()
@@ -152,6 +161,7 @@ async def test_an_update_whose_worker_died_mid_way_is_handled_by_another(
         hang.set()
 
 
+@pytest.mark.usefixtures("db_engine")
 async def test_a_settings_change_on_one_worker_is_seen_by_the_other_within_a_second(
     workers: list[Worker],
 ) -> None:
@@ -162,8 +172,8 @@ async def test_a_settings_change_on_one_worker_is_seen_by_the_other_within_a_sec
         await a.mod_repo.settings(chat_id)
     ).flood_mode  # both cached now
     before = (await b.mod_repo.settings(chat_id)).flood_count
-    # each worker has its own SQLite file until PostgreSQL: write b's row as the shared
-    # database would show it, then change it through a, which tells b to reload
+    # the row as the database shows it (on SQLite each worker has its own file: b's is
+    # written), behind b's cache; then the change through a, which tells b to reload
     await b.mod_repo.db.execute(
         "INSERT INTO chat_settings(chat_id, flood_count) VALUES (?, ?) "
         "ON CONFLICT (chat_id) DO UPDATE SET flood_count=excluded.flood_count",
@@ -206,7 +216,9 @@ async def test_two_workers_together_send_at_most_30_messages_a_second(
     fake: FakeTelegram, workers: list[Worker]
 ) -> None:
     """Telegram counts the bot's messages, not a process's: both workers' sends, as the fake
-    Telegram receives them, stay within 30 in any second."""
+    Telegram receives them, stay within 30 in any second. Its stamp falls between a message's
+    slot and its answer, which is what the budget counts (bot.outbound), so the check is the
+    exact second, however long a request's way."""
     users = [fake.user(3000 + i, f"R{i}") for i in range(90)]
     for user in users:
         fake.start_bot(user)
@@ -219,7 +231,7 @@ async def test_two_workers_together_send_at_most_30_messages_a_second(
     assert len(times) == 90
     busiest, start = 0, 0
     for end, t in enumerate(times):
-        while t - times[start] >= 0.8:  # the requests' way from the workers varies by some ms
+        while t - times[start] >= 1.0:
             start += 1
         busiest = max(busiest, end - start + 1)
     assert busiest <= 30
@@ -228,6 +240,7 @@ async def test_two_workers_together_send_at_most_30_messages_a_second(
     assert times[-1] - times[0] >= 1.9
 
 
+@pytest.mark.usefixtures("db_engine")
 async def test_an_albums_parts_sent_one_by_one_to_two_workers_make_one_album(
     fake: FakeTelegram, workers: list[Worker]
 ) -> None:

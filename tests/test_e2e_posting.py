@@ -133,12 +133,14 @@ async def test_left_in_publishing_comes_back_as_needs_decision(steward, fake, de
     repo = steward.app.post_repo
     [post] = await repo.with_status("scheduled")
     await steward.stop()
-    # simulate a crash mid-send: the row says publishing
+    # simulate a crash mid-send: the row says publishing, its request had left
     from storage.database import Database
 
     db = Database(steward.settings.database)
     await db.open()
-    await db.execute("UPDATE posts SET status='publishing' WHERE id=?", (post.id,))
+    await db.execute(
+        "UPDATE posts SET status='publishing', sending_at=? WHERE id=?", (int(time.time()), post.id)
+    )
     await db.close()
     await steward.start()
     notice = await fake.wait_for(
@@ -148,6 +150,28 @@ async def test_left_in_publishing_comes_back_as_needs_decision(steward, fake, de
     )
     assert notice
     assert [p.id for p in await steward.app.post_repo.with_status("needs_decision")] == [post.id]
+    assert not fake.calls_of("copyMessage")
+
+
+async def test_left_publishing_before_its_request_left_is_queued_again(steward, fake, desk):
+    """A crash while the post waited for the send budget: it never reached Telegram, so it
+    simply stays queued (nobody is asked) and goes out at its time."""
+    await compose(fake, desk, "+1h")
+    repo = steward.app.post_repo
+    [post] = await repo.with_status("scheduled")
+    await steward.stop()
+    from storage.database import Database
+
+    db = Database(steward.settings.database)
+    await db.open()
+    await db.execute("UPDATE posts SET status='publishing' WHERE id=?", (post.id,))
+    await db.close()
+    since = fake.mark()
+    await steward.start()
+    assert [p.id for p in await steward.app.post_repo.with_status("scheduled")] == [post.id]
+    await fake.assert_no_call(
+        "sendMessage", since=since, predicate=lambda c: "being published" in c.plain
+    )
     assert not fake.calls_of("copyMessage")
 
 

@@ -148,6 +148,7 @@ MONOTONIC_ALLOWED = {
     "bot/moderation/understanding.py": "how long the spam model took to train, for the log",
     "bot/faq/service.py": "how long an index build took, for the log",
     "handlers/protection.py": "flood windows and an album's memory",
+    "bot/moderation/album_verdicts.py": "how long an album's parts and verdict are remembered",
 }
 
 

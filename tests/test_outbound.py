@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from aiogram import Bot
 from aiogram.exceptions import (
@@ -15,6 +17,7 @@ from aiogram.methods import GetUpdates, SendMediaGroup, SendMessage, SetMyComman
 from aiogram.types import InputMediaPhoto
 
 from bot.outbound import (
+    IN_FLIGHT_POLL_SECONDS,
     Limit,
     OutboundMiddleware,
     PacingPolicy,
@@ -59,6 +62,130 @@ def test_pause_blocks_the_key():
     limiter.pause("c", 7)
     assert limiter.wait_time("c", [Limit(30, 1.0)]) == pytest.approx(7)
     assert limiter.wait_time("other", [Limit(30, 1.0)]) == 0
+
+
+def test_a_message_counts_from_its_slot_until_a_window_after_its_answer():
+    """Telegram counts a message when it arrives, somewhere between the slot and the answer:
+    a request still in flight holds its place however long it takes."""
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter(clock=clock)
+    limits = [Limit(30, 1.0)]
+    limiter.start("*", 30)
+    assert limiter.wait_time("*", limits) == IN_FLIGHT_POLL_SECONDS  # full, answers pending
+    clock.now += 5.0  # a stalled worker: the 30 may arrive only now
+    assert limiter.wait_time("*", limits) == IN_FLIGHT_POLL_SECONDS
+    limiter.finish("*", 20)
+    assert limiter.wait_time("*", limits) == pytest.approx(1.0)  # a second after the answers
+    limiter.finish("*", 10, sent=False)  # never left: its places are free at once
+    assert limiter.wait_time("*", limits, cost=10) == 0
+    assert limiter.wait_time("*", limits, cost=11) == pytest.approx(1.0)
+    clock.now += 1.0
+    assert limiter.wait_time("*", limits, cost=30) == 0
+
+
+async def test_a_paced_slot_no_request_used_is_given_back():
+    clock = FakeClock()
+    pacer = TelegramPacer(PacingPolicy(overall=Limit(1, 1.0)), clock=clock, sleep=clock.sleep)
+    async with pacer.paced(5):
+        assert pacer.wait_hint(6) == IN_FLIGHT_POLL_SECONDS  # held while the block runs
+    assert pacer.wait_hint(6) == 0  # nothing was sent on it
+
+
+async def test_the_middleware_counts_a_message_until_its_answer(bot):
+    clock = FakeClock()
+    pacer = TelegramPacer(PacingPolicy(overall=Limit(1, 1.0)), clock=clock, sleep=clock.sleep)
+    outbound = OutboundMiddleware(pacer=pacer, sleep=clock.sleep)
+
+    async def slow(bot, method):  # answered 3 s after it left
+        assert pacer.wait_hint(99) == IN_FLIGHT_POLL_SECONDS
+        clock.now += 3.0
+        return "ok"
+
+    assert await outbound(slow, bot, SendMessage(chat_id=5, text="x")) == "ok"
+    assert pacer.wait_hint(99) == pytest.approx(1.0)  # a second from the answer, not the slot
+    async with pacer.paced(7):  # the publisher's way: slot first, the request in the block
+        assert await outbound(Script(), bot, SendMessage(chat_id=7, text="x")) == "ok"
+    assert clock.slept == [1.0]  # the paced slot waited; the request in the block did not
+
+
+async def test_a_paced_slot_is_given_back_when_the_block_fails_before_sending():
+    """The publisher marks a post as being sent inside the block: if that fails, no request
+    left and the place must not stay taken (in one process nothing would ever free it)."""
+    clock = FakeClock()
+    pacer = TelegramPacer(PacingPolicy(overall=Limit(1, 1.0)), clock=clock, sleep=clock.sleep)
+    with pytest.raises(RuntimeError):
+        async with pacer.paced(5):
+            raise RuntimeError("the database refused the mark")
+    assert pacer.wait_hint(6) == 0
+
+
+@pytest.mark.parametrize("error", [TelegramBadRequest, TelegramForbiddenError])
+async def test_a_failed_request_counts_from_its_failure_and_is_not_left_in_flight(bot, error):
+    """A refused request may still have been counted by Telegram: its place is held for a
+    window after the answer, as for a sent one, and not for ever as if still in flight."""
+    clock = FakeClock()
+    pacer = TelegramPacer(PacingPolicy(overall=Limit(1, 1.0)), clock=clock, sleep=clock.sleep)
+    outbound = OutboundMiddleware(pacer=pacer, sleep=clock.sleep)
+    method = SendMessage(chat_id=5, text="x")
+
+    async def refused(bot, method):
+        clock.now += 2.0  # answered 2 s after it left
+        raise error(method=method, message="nope")
+
+    with pytest.raises(error):
+        await outbound(refused, bot, method)
+    assert pacer.wait_hint(99) == pytest.approx(1.0)
+    clock.now += 1.0
+    assert pacer.wait_hint(99) == 0
+
+
+async def test_a_request_cancelled_in_flight_counts_from_its_cancellation(bot):
+    """A handler cancelled while its request is out (shutdown, a timeout): the request may
+    have arrived, so it counts for a window from then; and its place is not leaked."""
+    clock = FakeClock()
+    pacer = TelegramPacer(PacingPolicy(overall=Limit(1, 1.0)), clock=clock, sleep=clock.sleep)
+    outbound = OutboundMiddleware(pacer=pacer, sleep=clock.sleep)
+    out = asyncio.Event()
+
+    async def hangs(bot, method):
+        out.set()
+        await asyncio.Event().wait()
+
+    task = asyncio.create_task(outbound(hangs, bot, SendMessage(chat_id=5, text="x")))
+    await out.wait()
+    assert pacer.wait_hint(99) == IN_FLIGHT_POLL_SECONDS
+    clock.now += 4.0
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert pacer.wait_hint(99) == pytest.approx(1.0)
+
+
+async def test_a_message_counts_in_its_chat_until_its_answer(bot):
+    """The chat's own budget holds an unanswered message as the overall one does."""
+    clock = FakeClock()
+    policy = PacingPolicy(overall=Limit(30, 1.0), per_chat=Limit(1, 1.0))
+    pacer = TelegramPacer(policy, clock=clock, sleep=clock.sleep)
+    slot = await pacer.take(5)
+    assert pacer.wait_hint(5) == IN_FLIGHT_POLL_SECONDS
+    assert pacer.wait_hint(6) == 0  # another chat goes at once
+    clock.now += 3.0
+    await pacer.done(slot)
+    assert pacer.wait_hint(5) == pytest.approx(1.0)
+
+
+async def test_a_retry_after_429_takes_a_new_slot_and_the_first_counts_from_its_answer(bot):
+    clock = FakeClock()
+    pacer = TelegramPacer(PacingPolicy(overall=Limit(2, 1.0)), clock=clock, sleep=clock.sleep)
+    outbound = OutboundMiddleware(pacer=pacer, sleep=clock.sleep)
+    method = SendMessage(chat_id=5, text="x")
+    script = Script(TelegramRetryAfter(method=method, message="flood", retry_after=3))
+    assert await outbound(script, bot, method) == "ok"
+    assert script.calls == 2
+    # the 429'd request counted a window from its answer (over by now, 3 s later); the retry
+    # holds one place for a second: one place is left, not two and not none
+    assert pacer.wait_hint(99) == 0
+    assert pacer.wait_hint(99, cost=2) == pytest.approx(1.0)
 
 
 async def test_pacer_keeps_every_limit_over_a_long_run():

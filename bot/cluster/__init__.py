@@ -10,7 +10,8 @@ for the bot as a whole lives behind one of these interfaces:
 - `ChatLocks`: one chat's updates are handled one at a time, different chats in parallel;
 - the outbound pacer's budget (bot.outbound.TelegramPacer, its Redis twin in bot.cluster.shared);
 - `InvalidationBus`: a cache dropped on one worker (a chat's settings) is dropped on all;
-- the FSM storage (dialogue state), flood windows and album collection;
+- the FSM storage (dialogue state), flood windows, album collection, the /report limiter and
+  protection's memory of albums judged spam;
 - `PollingGuard`: long polling stays single-worker.
 
 `InProcessCluster` is exactly the single-process behaviour the bot had before any of this:
@@ -37,7 +38,9 @@ from typing import Any, Protocol
 from aiogram.fsm.storage.base import BaseStorage, StorageKey
 from aiogram.fsm.storage.memory import MemoryStorage
 
+from bot.moderation.album_verdicts import AlbumVerdicts
 from bot.moderation.flood import FloodTracker
+from bot.moderation.reports import ReportLimiter
 from bot.outbound import PacingPolicy, TelegramPacer
 from bot.posting.albums import AlbumCollector
 
@@ -47,6 +50,9 @@ logger = logging.getLogger(__name__)
 # asking Telegram to deliver it again later (a non-2xx answer makes Telegram retry).
 DUPLICATE_WAIT_SECONDS = 20.0
 DONE_MEMORY_SECONDS = 86400  # Telegram keeps an undelivered update for 24 hours
+# WORKER_LEASE_SECONDS: how long an update claim outlives a worker that died holding it; a
+# chat's turn and a post being published are derived from it (bot.cluster.shared, jobs).
+DEFAULT_LEASE_SECONDS = 60
 
 
 def new_worker_id() -> str:
@@ -203,6 +209,12 @@ class Cluster:
     def album_collector(self) -> AlbumCollector:
         return AlbumCollector()
 
+    def report_limiter(self) -> ReportLimiter:
+        return ReportLimiter()
+
+    def album_verdicts(self) -> AlbumVerdicts:
+        return AlbumVerdicts()
+
     async def start(self) -> None:
         return None
 
@@ -210,12 +222,60 @@ class Cluster:
         return None
 
 
-def create_cluster(redis_url: str | None, bot_id: int = 0) -> Cluster:
+def create_cluster(
+    redis_url: str | None, bot_id: int = 0, lease_seconds: int = DEFAULT_LEASE_SECONDS
+) -> Cluster:
     if not redis_url:
         return Cluster()
     from bot.cluster.shared import RedisCluster
 
-    return RedisCluster(redis_url, bot_id)
+    return RedisCluster(redis_url, bot_id, lease_seconds)
+
+
+class Renewal:
+    """A running `renewing` loop; `stop()` ends it before its block does."""
+
+    def __init__(self, renew: Callable[[], Any], every: float, name: str) -> None:
+        self._stop = asyncio.Event()
+        self._renew = renew
+        self._every = every
+        self._name = name
+        self._task = asyncio.create_task(self._loop(), name=name)
+
+    async def _loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self._every)
+            if self._stop.is_set():
+                return
+            try:
+                if await self._renew() is False:
+                    return
+            except Exception:
+                logger.exception("%s failed", self._name)
+
+    async def stop(self) -> None:
+        """No renewal after this returns (the one in flight, if any, has finished)."""
+        self._stop.set()
+        await asyncio.wait({self._task})
+
+
+@contextlib.asynccontextmanager
+async def renewing(
+    renew: Callable[[], Any], every: float, *, name: str = "renewal"
+) -> AsyncIterator[Renewal]:
+    """Call `renew` every `every` seconds while the body runs (a claim or a lock stays ahead
+    of its expiry for as long as its holder lives); `renew` returning False stops it early.
+
+    The loop is stopped by an event and allowed to finish the call in flight, never
+    cancelled in the middle of one: redis-py (8.1) swallows a cancellation that arrives while
+    a command is on the wire, and such a task went on renewing for ever. An update's claim then
+    never lapsed and its chat's lock was never released: the chat stood still."""
+    renewal = Renewal(renew, every, name)
+    try:
+        yield renewal
+    finally:
+        await renewal.stop()
 
 
 async def wait_for_outcome(

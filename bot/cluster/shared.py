@@ -23,23 +23,43 @@ from typing import Any
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, StorageKey
 from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.types import Message
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.lock import Lock
 from redis.exceptions import LockError, RedisError
 
-from bot.cluster import AnotherPollerError, Claim, Cluster
+from bot.cluster import DEFAULT_LEASE_SECONDS, AnotherPollerError, Claim, Cluster, renewing
+from bot.moderation.album_verdicts import ALBUM_MEMORY_SECONDS, AlbumVerdicts
 from bot.moderation.flood import FloodTracker
-from bot.outbound import GLOBAL_KEY, Limit, PacingPolicy, TelegramPacer
+from bot.moderation.reports import REPORT_WINDOW_SECONDS, REPORTS_PER_WINDOW, ReportLimiter
+from bot.outbound import (
+    GLOBAL_KEY,
+    IN_FLIGHT_POLL_SECONDS,
+    IN_FLIGHT_SECONDS,
+    Limit,
+    PacingPolicy,
+    Slot,
+    TelegramPacer,
+)
 from bot.posting.albums import ALBUM_WAIT_SECONDS, AlbumCollector
 
 logger = logging.getLogger(__name__)
 
 PREFIX = "steward"
-CLAIM_SECONDS = 60  # a worker that dies mid-update frees it after this; renewed while it runs
+CLAIM_SECONDS = DEFAULT_LEASE_SECONDS  # a dead worker's update is free after this; renewed
 DONE_SECONDS = 86400  # Telegram gives up on an update after 24 hours
 CHAT_LOCK_SECONDS = 15  # how long a dead worker can hold up its chat; renewed while alive
+MIN_CHAT_LOCK_SECONDS = 2.0  # renewed every third: shorter would lapse in an ordinary stall
+
+
+def chat_lock_seconds(lease_seconds: int) -> float:
+    """A quarter of the update claim (15 s of the default 60), never under 2 s."""
+    return max(MIN_CHAT_LOCK_SECONDS, lease_seconds / 4)
+
+
 POLLING_LOCK_SECONDS = 30
 INVALIDATION_CHANNEL = f"{PREFIX}:invalidate"
+REDIS_CONNECTIONS = 64  # per worker; commands beyond wait for a free one
+REDIS_CONNECTION_WAIT = 30  # seconds, then RedisError
 
 # A worker's cost per update is mostly its round trips to Redis (bench/cluster.py: each costs
 # the worker some 80 µs of CPU). What every update of a chat needs first, and last, therefore
@@ -97,10 +117,10 @@ class RedisUpdateLedger:
     """`steward:update:<id>` is `busy:<worker>` while handled (expiring, renewed) and `done`
     after, for a day."""
 
-    def __init__(self, redis: Redis, worker_id: str) -> None:
+    def __init__(self, redis: Redis, worker_id: str, claim_seconds: int = CLAIM_SECONDS) -> None:
         self.redis = redis
         self.busy = f"busy:{worker_id}"
-        self.claim_seconds = CLAIM_SECONDS
+        self.claim_seconds = claim_seconds
 
     @staticmethod
     def key(update_id: int) -> str:
@@ -139,11 +159,11 @@ class RedisChatLocks:
     renewed while its holder lives.
     """
 
-    def __init__(self, redis: Redis, bot_id: int) -> None:
+    def __init__(self, redis: Redis, bot_id: int, seconds: float = CHAT_LOCK_SECONDS) -> None:
         self.redis = redis
         self.key_builder = DefaultKeyBuilder(prefix=f"{PREFIX}:chat")
         self.bot_id = bot_id
-        self.seconds = CHAT_LOCK_SECONDS
+        self.seconds = seconds
 
     def name(self, chat_id: int) -> str:
         key = StorageKey(bot_id=self.bot_id, chat_id=chat_id, user_id=chat_id)
@@ -159,25 +179,22 @@ class RedisChatLocks:
         else:
             lock = self.new_lock(chat_id)
             await lock.acquire()
-        renewing = asyncio.create_task(self._renew(lock))
         try:
-            yield lock
+            async with renewing(lambda: self._renew(lock), self.seconds / 3, name="chat-lock"):
+                yield lock
         finally:
-            renewing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewing
             if lock.local.token is not None:  # not released already with its update's finish
                 with contextlib.suppress(LockError):  # it ran out: the next holder may have it
                     await lock.release()
 
-    async def _renew(self, lock: Lock) -> None:
-        while True:
-            await asyncio.sleep(self.seconds / 3)
-            try:
-                await lock.reacquire()
-            except (LockError, RedisError) as exc:
-                logger.warning("chat lock %s not renewed: %s", lock.name, exc)
-                return
+    @staticmethod
+    async def _renew(lock: Lock) -> bool:
+        try:
+            await lock.reacquire()
+        except (LockError, RedisError) as exc:
+            logger.warning("chat lock %s not renewed: %s", lock.name, exc)
+            return False
+        return True
 
 
 class RedisBus:
@@ -262,12 +279,16 @@ class RedisBus:
                     await task
 
 
-# KEYS: chat pause, chat window, overall window, sequence. ARGV: cost, overall count, overall
-# window ms, then count and window ms per chat limit. Returns 0 (taken) or the wait in ms.
+# KEYS: chat pause, chat window, overall window, sequence. ARGV: cost, in-flight ms, poll ms,
+# then count and window ms per limit (the overall one first, then the chat's). Returns {wait ms,
+# 0}, or {0, the last message's id} when taken: the messages are then in flight, scored at when
+# the flight is presumed over (now + in-flight ms) until `_DONE_SCRIPT` scores their answer.
 _PACE_SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local cost = tonumber(ARGV[1])
+local flight = tonumber(ARGV[2])
+local poll = tonumber(ARGV[3])
 local wait = 0
 local paused = redis.call('PTTL', KEYS[1])
 if paused > 0 then wait = paused end
@@ -278,36 +299,73 @@ local function check(key, count, window)
   if excess > 0 then
     local oldest = redis.call('ZRANGEBYSCORE', key, '(' .. from, '+inf', 'WITHSCORES',
                               'LIMIT', excess - 1, 1)
-    local free_at = tonumber(oldest[2]) + window
-    if free_at - now > wait then wait = free_at - now end
+    local score = tonumber(oldest[2])
+    local free_in = poll  -- still in flight: its answer will say
+    if score <= now then free_in = score + window - now end
+    if free_in > wait then wait = free_in end
   end
 end
-local horizon = tonumber(ARGV[3])
-check(KEYS[3], tonumber(ARGV[2]), tonumber(ARGV[3]))
+local horizon = tonumber(ARGV[5])
+check(KEYS[3], tonumber(ARGV[4]), horizon)
 local chat_horizon = 0
-for i = 4, #ARGV, 2 do
+for i = 6, #ARGV, 2 do
   local window = tonumber(ARGV[i + 1])
   check(KEYS[2], tonumber(ARGV[i]), window)
   if window > chat_horizon then chat_horizon = window end
 end
-if wait > 0 then return math.ceil(wait) end
+if wait > 0 then return {math.ceil(wait), 0} end
 local seq = redis.call('INCRBY', KEYS[4], cost)
 for i = 0, cost - 1 do
-  redis.call('ZADD', KEYS[3], now, seq - i)
-  redis.call('ZADD', KEYS[2], now, seq - i)
+  redis.call('ZADD', KEYS[3], now + flight, seq - i)
+  redis.call('ZADD', KEYS[2], now + flight, seq - i)
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - horizon)
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - chat_horizon)
-redis.call('PEXPIRE', KEYS[3], horizon + 1000)
-redis.call('PEXPIRE', KEYS[2], chat_horizon + 1000)
+local function keep(key, ms)
+  if redis.call('PTTL', key) < ms then redis.call('PEXPIRE', key, ms) end
+end
+keep(KEYS[3], flight + horizon + 1000)
+keep(KEYS[2], flight + chat_horizon + 1000)
+return {0, seq}
+"""
+# KEYS: chat window, overall window. ARGV: the last message's id, cost, 1 if the request left
+# (its messages now count from their answer) or 0 if it never did (their place is free). The
+# keys live on at least as long as the window after now (ARGV[4] ms).
+_DONE_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local seq = tonumber(ARGV[1])
+for i = 0, tonumber(ARGV[2]) - 1 do
+  for _, key in ipairs(KEYS) do
+    if ARGV[3] == '1' then
+      redis.call('ZADD', key, now, seq - i)
+    else
+      redis.call('ZREM', key, seq - i)
+    end
+  end
+end
+for _, key in ipairs(KEYS) do
+  if redis.call('PTTL', key) < tonumber(ARGV[4]) then redis.call('PEXPIRE', key, ARGV[4]) end
+end
 return 0
 """
+# Redis's TIME is read in whole milliseconds: a window a little longer than Telegram's keeps a
+# rounding from putting 31 in a second.
+WINDOW_MARGIN_MS = 2
 
 
 class RedisPacer(TelegramPacer):
     """The same limits as TelegramPacer, counted in Redis for all workers together: a sliding
-    window log per chat and one overall (sorted sets of send times), checked and recorded in one
+    window log per chat and one overall (sorted sets of messages), checked and taken in one
     script so two workers can never both take the last slot.
+
+    As in TelegramPacer, a message counts from its slot until its request was answered (scored
+    `IN_FLIGHT_SECONDS` ahead meanwhile) and for the window after the answer: Telegram counts a
+    message when it arrives, somewhere in between. Counting from the slot alone let a worker
+    that stalled between taking slots and sending (a busy CPU) land them in the same second as
+    the next second's: the fake Telegram of tests/test_e2e_cluster_postgres.py saw 32, and 60
+    before the budget was spread. A worker killed mid-request holds its slots until the
+    in-flight time is over.
 
     The in-process bookkeeping still records this worker's own sends, for `wait_hint` (a hint,
     never a promise: the script decides)."""
@@ -316,6 +374,7 @@ class RedisPacer(TelegramPacer):
         super().__init__(policy)
         self.redis = redis
         self._script = redis.register_script(_PACE_SCRIPT)
+        self._done_script = redis.register_script(_DONE_SCRIPT)
         self._pending: set[asyncio.Task[Any]] = set()
 
     @staticmethod
@@ -327,16 +386,39 @@ class RedisPacer(TelegramPacer):
             f"{PREFIX}:pace:seq",
         ]
 
-    async def _take(self, key: str, limits: list[Limit], cost: int) -> float:
-        overall = self.policy.overall
-        args: list[int] = [cost, overall.count, int(overall.window * 1000)]
+    @staticmethod
+    def _ms(limit: Limit) -> list[int]:
+        return [limit.count, int(limit.window * 1000) + WINDOW_MARGIN_MS]
+
+    async def _take(self, slot: Slot, limits: list[Limit]) -> float:
+        args: list[int] = [
+            slot.cost,
+            int(IN_FLIGHT_SECONDS * 1000),
+            int(IN_FLIGHT_POLL_SECONDS * 1000),
+        ]
+        args += self._ms(self.policy.overall)
         for limit in limits:
-            args += [limit.count, int(limit.window * 1000)]
-        wait_ms = int(await self._script(keys=self._keys(key), args=args))
-        if wait_ms > 0:
-            return wait_ms / 1000
-        await super()._take(key, limits, cost)  # this worker's own record, for hints
+            args += self._ms(limit)
+        wait_ms, seq = await self._script(keys=self._keys(slot.key), args=args)
+        if int(wait_ms) > 0:
+            return int(wait_ms) / 1000
+        slot.seq = int(seq)
+        self.limiter.start(slot.key, slot.cost)  # this worker's own record, for hints
+        self.limiter.start(GLOBAL_KEY, slot.cost)
         return 0.0
+
+    async def done(self, slot: Slot, sent: bool = True) -> None:
+        await super().done(slot, sent)
+        if not slot.seq:
+            return
+        keys = self._keys(slot.key)[1:3]
+        policy = self.policy
+        longest = max(policy.overall.window, policy.per_chat.window, policy.per_group.window)
+        args = [slot.seq, slot.cost, 1 if sent else 0, int(longest * 1000) + 1000]
+        try:
+            await self._done_script(keys=keys, args=args)
+        except RedisError as exc:  # the in-flight time still frees the slot
+            logger.warning("the send budget did not hear of an answer: %s", exc)
 
     def pause_chat(self, chat_id: int | str, seconds: float) -> None:
         super().pause_chat(chat_id, seconds)
@@ -389,6 +471,78 @@ class RedisFloodTracker(FloodTracker):
         return bool(await self._script(keys=[key], args=[count, seconds]))
 
 
+# KEYS: the member's reports. ARGV: count, window ms, a unique member. 1 (allowed) or 0.
+_REPORT_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+redis.call('PEXPIRE', KEYS[1], window)
+return 1
+"""
+
+
+class RedisReportLimiter(ReportLimiter):
+    """The /report windows in Redis: a member's reports count whichever worker took them."""
+
+    def __init__(self, redis: Redis) -> None:
+        super().__init__()
+        self.redis = redis
+        self._script = redis.register_script(_REPORT_SCRIPT)
+
+    async def check(self, chat_id: int, user_id: int, now: float | None = None) -> bool:
+        key = f"{PREFIX}:reports:{chat_id}:{user_id}"
+        args: list[int | str] = [
+            REPORTS_PER_WINDOW,
+            REPORT_WINDOW_SECONDS * 1000,
+            uuid.uuid4().hex,
+        ]
+        return bool(await self._script(keys=[key], args=args))
+
+
+class RedisAlbumVerdicts(AlbumVerdicts):
+    """Protection's memory of an album in Redis (its parts' ids, a spam mark), so a part that
+    reaches another worker after the album was judged spam is deleted there too."""
+
+    def __init__(self, redis: Redis) -> None:
+        super().__init__()
+        self.redis = redis
+
+    @staticmethod
+    def _keys(chat_id: int, group: str) -> tuple[str, str]:
+        base = f"{PREFIX}:album-verdict:{chat_id}:{group}"
+        return f"{base}:parts", f"{base}:spam"
+
+    async def seen(self, chat_id: int, group: str, message_id: int) -> bool:
+        parts, spam = self._keys(chat_id, group)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.exists(parts)
+            pipe.get(spam)
+            known, marked = await pipe.execute()
+        if not known:
+            return False
+        await self.remember(chat_id, group, message_id, spam=False)
+        return marked is not None
+
+    async def remember(self, chat_id: int, group: str, message_id: int, spam: bool) -> None:
+        parts, mark = self._keys(chat_id, group)
+        seconds = int(ALBUM_MEMORY_SECONDS)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.sadd(parts, message_id)
+            pipe.expire(parts, seconds)
+            if spam:
+                pipe.set(mark, 1, ex=seconds)
+            else:
+                pipe.expire(mark, seconds)
+            await pipe.execute()
+
+    async def parts(self, chat_id: int, group: str) -> list[int]:
+        parts, _ = self._keys(chat_id, group)
+        return sorted(int(m) for m in await self.redis.smembers(parts))
+
+
 class RedisAlbumCollector(AlbumCollector):
     """An album's parts may reach different workers: each part is pushed to a list, the first
     to claim the album waits for the others and takes the whole list."""
@@ -433,7 +587,7 @@ class RedisPollingGuard:
     def __init__(self, redis: Redis, worker_id: str) -> None:
         self.redis = redis
         self.worker_id = worker_id
-        self._task: asyncio.Task[None] | None = None
+        self._holding: contextlib.AsyncExitStack | None = None
 
     async def hold(self) -> None:
         if not await self.redis.set(self.KEY, self.worker_id, nx=True, ex=POLLING_LOCK_SECONDS):
@@ -445,27 +599,26 @@ class RedisPollingGuard:
                 f"({name}); long polling runs on one worker only: stop it, "
                 "or set WEBHOOK_URL on every worker to run several."
             )
-        self._task = asyncio.create_task(self._renew(), name="polling-lock")
+        self._holding = contextlib.AsyncExitStack()
+        await self._holding.enter_async_context(
+            renewing(self._renew, POLLING_LOCK_SECONDS / 3, name="polling-lock")
+        )
 
     async def _renew(self) -> None:
-        while True:
-            await asyncio.sleep(POLLING_LOCK_SECONDS / 3)
-            try:
-                held = await self.redis.eval(
-                    self._RENEW, 1, self.KEY, self.worker_id, POLLING_LOCK_SECONDS
-                )
-            except RedisError as exc:
-                logger.warning("polling lock not renewed: %s", exc)
-                continue
-            if not held:
-                logger.error("polling lock lost to another worker")
+        try:
+            held = await self.redis.eval(
+                self._RENEW, 1, self.KEY, self.worker_id, POLLING_LOCK_SECONDS
+            )
+        except RedisError as exc:
+            logger.warning("polling lock not renewed: %s", exc)
+            return
+        if not held:
+            logger.error("polling lock lost to another worker")
 
     async def release(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        if self._holding is not None:
+            holding, self._holding = self._holding, None
+            await holding.aclose()
             with contextlib.suppress(RedisError):
                 await self.redis.eval(self._RELEASE, 1, self.KEY, self.worker_id)
 
@@ -490,12 +643,20 @@ class SharedRedisStorage(RedisStorage):
 class RedisCluster(Cluster):
     shared = True
 
-    def __init__(self, url: str, bot_id: int = 0) -> None:
+    def __init__(
+        self, url: str, bot_id: int = 0, lease_seconds: int = DEFAULT_LEASE_SECONDS
+    ) -> None:
         super().__init__()
         self.url = url
-        self.redis = Redis.from_url(url)
-        self.ledger = RedisUpdateLedger(self.redis, self.worker_id)
-        self.chat_locks = RedisChatLocks(self.redis, bot_id)
+        # Waits for a free connection instead of failing: redis-py's default pool raises
+        # "Too many connections" past 100, which 200 posts due at once (each waiting for its
+        # send slot) and 50 busy chats' locks reached together.
+        pool = BlockingConnectionPool.from_url(
+            url, max_connections=REDIS_CONNECTIONS, timeout=REDIS_CONNECTION_WAIT
+        )
+        self.redis = Redis(connection_pool=pool)
+        self.ledger = RedisUpdateLedger(self.redis, self.worker_id, lease_seconds)
+        self.chat_locks = RedisChatLocks(self.redis, bot_id, chat_lock_seconds(lease_seconds))
         self.bus: RedisBus = RedisBus(self.redis, self.worker_id)
         self.polling = RedisPollingGuard(self.redis, self.worker_id)
         self._begin = self.redis.register_script(_BEGIN_SCRIPT)
@@ -554,6 +715,12 @@ class RedisCluster(Cluster):
 
     def album_collector(self) -> AlbumCollector:
         return RedisAlbumCollector(self.redis)
+
+    def report_limiter(self) -> ReportLimiter:
+        return RedisReportLimiter(self.redis)
+
+    def album_verdicts(self) -> AlbumVerdicts:
+        return RedisAlbumVerdicts(self.redis)
 
     async def start(self) -> None:
         await self.redis.ping()  # a wrong REDIS_URL stops the start here, with Redis's words

@@ -26,7 +26,7 @@ from aiogram.types import Update
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
-from bot.cluster import Claim, Cluster, wait_for_outcome
+from bot.cluster import Claim, Cluster, renewing, wait_for_outcome
 
 logger = logging.getLogger(__name__)
 
@@ -106,28 +106,25 @@ class OnceRequestHandler(SimpleRequestHandler):
         taken with the claim); the claim is released if the handling fails, so that Telegram's
         next delivery is handled again."""
         ledger = self.cluster.ledger
-        keeper = asyncio.create_task(self._keep(update.update_id))
         handled = False
         try:
-            lock = (
-                self.cluster.chat_locks.lock(chat_id, held)
-                if chat_id is not None
-                else contextlib.nullcontext()
-            )
-            async with lock as taken:
-                with held.state_for_this_update() if held else contextlib.nullcontext():
-                    await self.dispatcher.feed_update(bot, update, **self.data)
-                handled = True
-                keeper.cancel()
-                await self.cluster.finish(update.update_id, taken)  # and the lock, if it can
+            # the claim is renewed while the chat's lock is waited for and the update handled,
+            # and no more once it is finished (a late renewal would shorten the `done` mark)
+            async with renewing(
+                lambda: ledger.keep(update.update_id), ledger.claim_seconds / 3, name="claim"
+            ) as claim:
+                lock = (
+                    self.cluster.chat_locks.lock(chat_id, held)
+                    if chat_id is not None
+                    else contextlib.nullcontext()
+                )
+                async with lock as taken:
+                    with held.state_for_this_update() if held else contextlib.nullcontext():
+                        await self.dispatcher.feed_update(bot, update, **self.data)
+                    handled = True
+                    await claim.stop()
+                    await self.cluster.finish(update.update_id, taken)  # and the lock, if it can
         except BaseException:
             if not handled:
                 await ledger.release(update.update_id)
             raise
-        finally:
-            keeper.cancel()
-
-    async def _keep(self, update_id: int) -> None:
-        while True:
-            await asyncio.sleep(self.cluster.ledger.claim_seconds / 3)
-            await self.cluster.ledger.keep(update_id)

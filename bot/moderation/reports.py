@@ -28,7 +28,8 @@ class ReportAction(StrEnum):
 
 class ReportLimiter:
     """A member may file a few reports per window; more is treated as abuse. The window is
-    measured on the monotonic clock: setting the wall clock must not open or shut it."""
+    measured on the monotonic clock: setting the wall clock must not open or shut it. With
+    several workers the windows are shared (bot.cluster.shared.RedisReportLimiter)."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._recent: dict[tuple[int, int], deque[float]] = defaultdict(deque)
@@ -43,6 +44,10 @@ class ReportLimiter:
             return False
         recent.append(now)
         return True
+
+    async def check(self, chat_id: int, user_id: int, now: float | None = None) -> bool:
+        """`allow` for callers that may be given a shared limiter."""
+        return self.allow(chat_id, user_id, now)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,9 @@ for a decision too.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -25,13 +27,17 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.cluster.jobs import ROW_LEASE_SECONDS, heartbeat
+from bot.outbound import TelegramPacer
 from bot.posting.times import TimeError, parse_recurrence
-from bot.scheduling import cancel, run_once_at
+from bot.scheduling import armed_at, cancel, run_once_at
 from storage.posts import ChannelRepository, Post, PostRepository, PostStatus
 
 logger = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 30
+# The sweep publishes what is this late and still scheduled: a timer that is due now is left
+# to fire rather than raced.
+SWEEP_LAG_SECONDS = 5
 FOLLOWUP_TEXT = "⬆️"  # under an album, carrying its buttons; language-neutral on purpose
 
 
@@ -72,12 +78,18 @@ class Publisher:
         channels: ChannelRepository | None = None,
         tz: ZoneInfo | None = None,
         mark_channel: Callable[[int], None] | None = None,
+        pacer: TelegramPacer | None = None,
         on_published: Published | None = None,
         shared: bool = False,
+        lease_seconds: int = ROW_LEASE_SECONDS // 3,
     ) -> None:
         # shared: other workers publish from the same queue (REDIS_URL); a post they are
         # publishing right now is theirs, not one this worker's start finds interrupted
         self.shared = shared
+        # WORKER_LEASE_SECONDS: a post being published is vouched for three times that (renewed
+        # every one), and the sweep that finds a dead worker's posts runs every half of it
+        self.row_lease_seconds = 3 * lease_seconds
+        self.sweep_seconds = max(1.0, lease_seconds / 2) if shared else SWEEP_SECONDS
         self.bot = bot
         self.repo = repo
         self.channels = channels
@@ -87,6 +99,8 @@ class Publisher:
         self.notify = notify
         self.clock = clock
         self.mark_channel = mark_channel or (lambda chat_id: None)
+        # the send budget, waited for before a post is marked as being sent (see _send)
+        self.pacer = pacer
         self.on_published = on_published
 
     @staticmethod
@@ -131,17 +145,21 @@ class Publisher:
         for post in await self.repo.awaiting_deletion():
             self.arm_deletion(post)
             counts["deletions"] += 1
-        run_once_at(self.scheduler, "posts:sweep", now + SWEEP_SECONDS, self.sweep)
+        run_once_at(self.scheduler, "posts:sweep", now + self.sweep_seconds, self.sweep)
         return counts
 
     async def _recover_interrupted(self, now: float) -> int:
-        """Posts left `publishing` by a process that stopped mid-send: nobody knows whether
-        they went out, so the manager decides; never resent silently. With other workers,
-        only posts whose claimer stopped renewing its lease."""
+        """Posts left `publishing` by a process that stopped: one that had not started sending
+        goes back to the queue (it never reached Telegram); for one whose request had left,
+        nobody knows whether it went out, so the manager decides; never resent silently. With
+        other workers, only posts whose claimer stopped renewing its lease."""
         count = 0
         for post in await self.repo.with_status(PostStatus.PUBLISHING):
             if self.shared and post.lease_until is not None and post.lease_until > now:
                 continue  # another worker is publishing it right now
+            if post.sending_at is None and await self.repo.requeue(post.id):
+                logger.info("post %s: its publisher stopped before sending; queued again", post.id)
+                continue
             if await self.repo.set_status(
                 post.id,
                 PostStatus.NEEDS_DECISION,
@@ -154,23 +172,38 @@ class Publisher:
 
     async def sweep(self) -> None:
         """Catch anything a timer missed (and, with other workers, posts a stopped worker left
-        half-published); re-arms itself."""
+        half-published); re-arms itself.
+
+        With other workers, a post queued or moved on one of them has a timer there only: if
+        that worker dies, the post would wait for a sweep elsewhere, up to a sweep period and
+        the lag late. So each worker also sets a timer at the database's due time for every post
+        that falls due before its next sweep (the claim picks one publisher), as the quiz,
+        giveaway and captcha timers are re-armed from the database."""
         try:
             if self.shared:
                 await self._recover_interrupted(self.clock())
-            for post in await self.repo.due(int(self.clock()) - 5):
+                now = int(self.clock())
+                for post in await self.repo.due(now + math.ceil(self.sweep_seconds)):
+                    if post.due_at > now - SWEEP_LAG_SECONDS and (
+                        armed_at(self.scheduler, self.job_id(post.id)) != post.due_at
+                    ):
+                        self.arm(post)
+            for post in await self.repo.due(int(self.clock()) - SWEEP_LAG_SECONDS):
                 await self.publish_due(post.id)
         finally:
-            run_once_at(self.scheduler, "posts:sweep", self.clock() + SWEEP_SECONDS, self.sweep)
+            run_once_at(
+                self.scheduler, "posts:sweep", self.clock() + self.sweep_seconds, self.sweep
+            )
 
     async def publish(self, post_id: int, *, due_by: int | None = None) -> bool:
         if not await self.repo.claim(post_id, due_by, self._lease_end()):
             return False
-        async with heartbeat(lambda: self.repo.renew_lease(post_id, self._lease_end())):
+        renew = lambda: self.repo.renew_lease(post_id, self._lease_end())  # noqa: E731
+        async with heartbeat(renew, every=self.row_lease_seconds / 3):
             return await self._publish_claimed(post_id)
 
     def _lease_end(self) -> int:
-        return int(self.clock()) + ROW_LEASE_SECONDS
+        return int(self.clock()) + self.row_lease_seconds
 
     async def _publish_claimed(self, post_id: int) -> bool:
         post = await self.repo.get(post_id)
@@ -201,6 +234,7 @@ class Publisher:
             return False
         published_at = int(self.clock())
         await self.repo.mark_published(post.id, ids, published_at, followup)
+        logger.info("post %s published in %s", post.id, post.channel_id)
         await self._report_published(post, [*ids, *(followup or [])], published_at)
         if post.delete_after_hours:
             self.arm_deletion(await self.repo.get(post.id))
@@ -275,7 +309,23 @@ class Publisher:
         await self.repo.mark_deleted(post.id, int(self.clock()))
 
     async def _send(self, post: Post) -> tuple[list[int], list[int] | None]:
-        """Copies the manager's message(s), so entities and media stay as they were."""
+        """Copies the manager's message(s), so entities and media stay as they were.
+
+        The send budget is waited for first, then the post is marked as being sent, then the
+        request leaves: a publisher that dies while waiting leaves a post that is safely queued
+        again (`_recover_interrupted`); only one that dies after the mark leaves a post that may
+        be out, for the manager to decide."""
+        cost = len(post.source_message_ids)
+        pacing = (
+            self.pacer.paced(post.channel_id, cost)
+            if self.pacer is not None
+            else contextlib.nullcontext()
+        )
+        async with pacing:
+            await self.repo.mark_sending(post.id, int(self.clock()))
+            return await self._copy(post)
+
+    async def _copy(self, post: Post) -> tuple[list[int], list[int] | None]:
         if len(post.source_message_ids) == 1:
             sent = await self.bot.copy_message(
                 post.channel_id,

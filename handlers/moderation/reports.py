@@ -60,7 +60,7 @@ async def report_command(
     reporter = message.from_user
     if reporter is None or reply.from_user is None:
         return
-    if not report_limiter.allow(message.chat.id, reporter.id):
+    if not await report_limiter.check(message.chat.id, reporter.id):
         await message.reply(
             _(
                 "You have sent several reports recently; please wait a few "
