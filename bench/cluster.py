@@ -31,6 +31,13 @@ Targets (issue 13): 2 workers >= 1.6 x one; one worker on PostgreSQL >= 0.7 x SQ
 p99 within 10 % of the floor, zero duplicates, zero losses. The machine's core count bounds the
 first: the load generator, PostgreSQL, Redis and the fake Telegram share the cores with the
 workers, so it is printed next to the figures.
+
+`--worker-cpu 0.3` gives every bot process (SQLite and PostgreSQL alike) its own CPU quota of
+0.3 core in a cgroup of its own, which is what `docker run --cpus 0.3` or compose's `cpus:` sets:
+each worker then runs as on a small machine of its own, and whether k workers carry k times the
+updates of one is what the design allows (no shared lock or queue serialising them), not how
+many cores this machine has left after the generator, PostgreSQL and Redis. It needs root and
+the cgroup cpu controller (v1 at /sys/fs/cgroup/cpu, or v2).
 """
 
 from __future__ import annotations
@@ -131,6 +138,49 @@ def postmaster_pid(pg: PostgresServer) -> int:
     return int((pg.data / "postmaster.pid").read_text().split()[0])
 
 
+class CpuCap:
+    """A cgroup with a CPU quota for one process: `cores` of CPU time per wall second at most,
+    as a container limited with `--cpus` gets (the kernel's CFS bandwidth control)."""
+
+    PERIOD_US = 100_000
+    V1 = Path("/sys/fs/cgroup/cpu")
+    V2 = Path("/sys/fs/cgroup")
+
+    def __init__(self, name: str, cores: float) -> None:
+        quota = int(cores * self.PERIOD_US)
+        if (self.V1 / "cpu.cfs_quota_us").exists():
+            self.path = self.V1 / f"steward-bench-{name}"
+            self.path.mkdir(exist_ok=True)
+            (self.path / "cpu.cfs_period_us").write_text(str(self.PERIOD_US))
+            (self.path / "cpu.cfs_quota_us").write_text(str(quota))
+        elif (self.V2 / "cgroup.controllers").exists():
+            (self.V2 / "cgroup.subtree_control").write_text("+cpu")
+            self.path = self.V2 / f"steward-bench-{name}"
+            self.path.mkdir(exist_ok=True)
+            (self.path / "cpu.max").write_text(f"{quota} {self.PERIOD_US}")
+        else:
+            raise RuntimeError("--worker-cpu needs the cgroup cpu controller")
+
+    def add(self, pid: int) -> None:
+        (self.path / "cgroup.procs").write_text(str(pid))
+
+    def throttled(self) -> float:
+        """Seconds the kernel held the group back for its quota (a capped worker is busy)."""
+        for line in (self.path / "cpu.stat").read_text().splitlines():
+            key, value = line.split()
+            if key == "throttled_time":  # v1, ns
+                return int(value) / 1e9
+            if key == "throttled_usec":  # v2
+                return int(value) / 1e6
+        return 0.0
+
+    def remove(self) -> None:
+        try:
+            self.path.rmdir()
+        except OSError as exc:
+            print(f"  note: {self.path} not removed: {exc}")
+
+
 @dataclass
 class WorkerProcess:
     name: str
@@ -138,6 +188,8 @@ class WorkerProcess:
     log: Path
     proc: subprocess.Popen | None = None
     started_at: float = 0.0
+    cpu_cap: float | None = None  # cores, see CpuCap
+    cap: CpuCap | None = None
 
     @property
     def port(self) -> int:
@@ -158,6 +210,9 @@ class WorkerProcess:
                 stderr=subprocess.STDOUT,
                 preexec_fn=die_with_parent,
             )
+        if self.cpu_cap:
+            self.cap = CpuCap(self.name, self.cpu_cap)
+            self.cap.add(self.proc.pid)
 
     async def ready(self, timeout: float = 120) -> float:
         """Seconds from start until the web server answers (it listens once start-up has
@@ -180,14 +235,16 @@ class WorkerProcess:
         return process_cpu(self.proc.pid) if self.proc else 0.0
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.cap is not None:
+            self.cap.remove()
+            self.cap = None
 
 
 def worker_env(fake: FakeTelegram, database: dict[str, str], redis: str | None, **extra: str):
@@ -283,9 +340,15 @@ class Traffic:
 
 
 def print_header(args: argparse.Namespace) -> None:
+    cap = (
+        f"; every bot process capped at {args.worker_cpu} core (a cgroup CPU quota, as "
+        f"docker --cpus)"
+        if args.worker_cpu
+        else ""
+    )
     print(
         f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; "
-        f"SEMANTIC_MODEL={args.model}"
+        f"SEMANTIC_MODEL={args.model}{cap}"
     )
 
 
@@ -299,11 +362,13 @@ async def throughput(args, fake, pg: PostgresServer, redis_url: str, folder: Pat
             SEMANTIC_MODEL=args.model,
         ),
         folder / "sqlite.log",
+        cpu_cap=args.worker_cpu,
     )
     alone = WorkerProcess(
         "pg-alone",
         worker_env(fake, {"DATABASE_URL": pg.create_database()}, None, SEMANTIC_MODEL=args.model),
         folder / "pg-alone.log",
+        cpu_cap=args.worker_cpu,
     )
     pg_url = pg.create_database()
     shared = [
@@ -311,6 +376,7 @@ async def throughput(args, fake, pg: PostgresServer, redis_url: str, folder: Pat
             f"pg{n + 1}",
             worker_env(fake, {"DATABASE_URL": pg_url}, redis_url, SEMANTIC_MODEL=args.model),
             folder / f"pg{n + 1}.log",
+            cpu_cap=args.worker_cpu,
         )
         for n in range(4)
     ]
@@ -347,6 +413,7 @@ async def throughput(args, fake, pg: PostgresServer, redis_url: str, folder: Pat
             names = [n for n in configs if not args.configs or n in args.configs]
             rates: dict[str, list[float]] = {name: [] for name in names}
             cpu: dict[str, dict[str, list[float]]] = {name: {} for name in names}
+            throttled: dict[str, list[float]] = {name: [] for name in names}
             per_chat = max(1, args.batch // len(chats))
             count = per_chat * len(chats)
             for round_no in range(args.rounds):
@@ -360,7 +427,10 @@ async def throughput(args, fake, pg: PostgresServer, redis_url: str, folder: Pat
                         "redis": process_cpu(args.redis_pid),
                         "generator + fake Telegram": time.process_time(),
                     }
+                    held = sum(w.cap.throttled() for w in workers if w.cap)
                     wall = await traffic.deliver(session, workers, updates)
+                    held = sum(w.cap.throttled() for w in workers if w.cap) - held
+                    throttled[name].append(held / wall / len(workers))
                     after = {
                         "workers": sum(w.cpu() for w in everyone),
                         "postgresql": children_cpu(postmaster_pid(pg)),
@@ -388,6 +458,11 @@ async def throughput(args, fake, pg: PostgresServer, redis_url: str, folder: Pat
                 f"  {name:<22} {spread(rates[name], digits=0)} updates/s; CPU µs per update "
                 f"(median): {parts}"
             )
+            if args.worker_cpu:
+                print(
+                    f"  {'':<22} each worker held back by its quota "
+                    f"{spread([t * 100 for t in throttled[name]], digits=0)} % of the time"
+                )
 
         def ratios(a: list[float], b: list[float]) -> list[float]:
             return [x / y for x, y in zip(a, b, strict=True)]
@@ -566,6 +641,14 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--burst-rounds", type=int, default=3)
     parser.add_argument("--model", default="off", choices=["off", "builtin"])
     parser.add_argument("--only", choices=["throughput", "burst"])
+    parser.add_argument(
+        "--worker-cpu",
+        type=float,
+        default=None,
+        metavar="CORES",
+        help="throughput: cap every bot process at this many cores (a cgroup CPU quota, as "
+        "docker --cpus), so that each runs as on a machine of its own; needs root",
+    )
     parser.add_argument(
         "--configs",
         nargs="*",

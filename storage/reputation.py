@@ -171,7 +171,8 @@ class ReputationRepository:
                 "ON CONFLICT(chat_id, day) DO UPDATE SET "
                 "messages=mood_daily.messages+excluded.messages, "
                 "negative=mood_daily.negative+excluded.negative",
-                [(chat, day, m, n) for (chat, day), (m, n) in counts.items()],
+                # in key order, as StatsRepository.write_batch: no deadlock between workers
+                [(chat, day, m, n) for (chat, day), (m, n) in sorted(counts.items())],
             )
 
     async def mood(self, chat_id: int, first_day: str, last_day: str) -> list[DayMood]:

@@ -30,9 +30,13 @@ class StatsRepository:
         member_counts: Iterable[tuple[int, str, int, str, int]],
         hourly_counts: Iterable[tuple[int, str, int, int]],
     ) -> None:
-        """Add buffered counters in one transaction (one fsync for thousands of messages)."""
+        """Add buffered counters in one transaction (one fsync for thousands of messages).
+
+        Rows are written in key order: several workers flushing at once over PostgreSQL would
+        otherwise lock the same rows in different orders and deadlock (seen with four workers
+        on 40 busy chats); in one order, one waits for the other instead."""
         async with self.db.transaction() as conn:
-            for chat_id, day, field, n in chat_counts:
+            for chat_id, day, field, n in sorted(chat_counts):
                 if field not in CHAT_FIELDS:
                     raise ValueError(field)
                 await conn.execute(
@@ -45,13 +49,13 @@ class StatsRepository:
                 "INSERT INTO daily_member_stats(chat_id, day, user_id, name, messages) "
                 "VALUES (?,?,?,?,?) ON CONFLICT(chat_id, day, user_id) DO UPDATE SET "
                 "messages=daily_member_stats.messages+excluded.messages, name=excluded.name",
-                list(member_counts),
+                sorted(member_counts),
             )
             await conn.executemany(
                 "INSERT INTO hourly_activity(chat_id, day, hour, messages) VALUES (?,?,?,?) "
                 "ON CONFLICT(chat_id, day, hour) DO UPDATE SET "
                 "messages=hourly_activity.messages+excluded.messages",
-                list(hourly_counts),
+                sorted(hourly_counts),
             )
 
     # --- reports -------------------------------------------------------------------------
