@@ -47,6 +47,7 @@ from bot.faq.service import FaqService
 from bot.i18n import LanguageMiddleware, create_i18n, pick_language
 from bot.lean_types import build_common_types, settle
 from bot.middlewares import (
+    AdmittingDispatcher,
     IncomingMessageMiddleware,
     InFlightMiddleware,
     MenuButtonMiddleware,
@@ -326,7 +327,9 @@ class Steward:
         }
 
     def _build_dispatcher(self) -> Dispatcher:
-        dp = Dispatcher(name="steward", storage=self.cluster.fsm_storage())
+        dp = AdmittingDispatcher(
+            name="steward", storage=self.cluster.fsm_storage(), in_flight=self.in_flight
+        )
         dp.workflow_data.update(self.services())
         dp.update.outer_middleware(self.in_flight)
         # Campaigns record joins and leaves in update order, before anything awaits (see there).

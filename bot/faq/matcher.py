@@ -174,9 +174,18 @@ class FaqIndex:
         best = self._entry_scores(question)
         return {self._entry_ids[i]: float(best[i]) for i in np.flatnonzero(best > 0)}
 
-    def ranked(self, question: str, limit: int | None = 3) -> list[tuple[int, float]]:
+    @property
+    def entry_ids(self) -> list[int]:
+        """The indexed entries, in the order of a `visible` mask."""
+        return self._entry_ids
+
+    def ranked(
+        self, question: str, limit: int | None = 3, visible: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        """Entries sharing a feature with the question, best first (ties in index order); with
+        `visible` (a mask in `entry_ids` order) only those."""
         best = self._entry_scores(question)
-        found = np.flatnonzero(best > 0)
+        found = np.flatnonzero(best > 0 if visible is None else (best > 0) & visible)
         found = found[np.argsort(-best[found], kind="stable")]
         if limit is not None:
             found = found[:limit]

@@ -203,6 +203,17 @@ def same_content(entry: Entry, imported: ImportedEntry) -> bool:
     return True
 
 
+# `_visible_mask`'s owner of an entry: a chat id, or these two (no chat has either id)
+GLOBAL_OWNER = 0
+GONE_OWNER = np.iinfo(np.int64).min
+
+
+def _owner(entry: Entry | None) -> int:
+    if entry is None:
+        return GONE_OWNER
+    return GLOBAL_OWNER if entry.chat_id is None else entry.chat_id
+
+
 def _decode(rows: list[tuple[str, str, bytes]], dim: int) -> dict[tuple[str, str], np.ndarray]:
     found = {}
     for kind, digest, blob in rows:
@@ -332,6 +343,8 @@ class FaqService:
         self._build_is_quick = True
         self._stored: dict[tuple[str, str], np.ndarray] | None = None  # (kind, hash) -> vector
         self._turn = asyncio.Lock()
+        # per index entry list: (that list, the entries it was read against, owner per entry)
+        self._owners: dict[int, tuple[list[int], dict[int, Entry], np.ndarray]] = {}
         self._loading = asyncio.Lock()  # one lexical build at a time
         self.on_change: Callable[[], None] = lambda: None  # other workers rebuild (bot.cluster)
 
@@ -491,32 +504,55 @@ class FaqService:
     async def candidates(
         self, question: str, chat_id: int | None
     ) -> tuple[Decision, dict[int, semantic.Similarity] | None]:
-        """What the lexical matcher alone decides, and the semantic similarity of every entry
-        the chat may see (None when matching lexically)."""
+        """What the lexical matcher alone decides, and the semantic similarity of the best
+        entries the chat may see, as many as `semantic.decide` weighs (None when matching
+        lexically)."""
         index = await self._ensure()
         semantic_index, vector = await self._question_vector(question)
         if semantic_index is None:
             return self._lexical(index, question, chat_id), None
-        # A batch of embeddings wakes every question it carried at once; scoring them all in
-        # one event-loop iteration would stall the loop for the whole burst. One at a time:
+        # Scoring a question against a thousand entries is a millisecond or two of CPU, and a
+        # batch of embeddings wakes all the questions it carried at once: it runs in a worker
+        # thread (numpy lets go of the interpreter meanwhile), one question at a time, so the
+        # event loop goes on with other updates.
         async with self._turn:
-            await asyncio.sleep(0)
-            lexical = self._lexical(index, question, chat_id)
-            meaning = {
-                e: s
-                for e, s in semantic_index.score_map(vector).items()
-                if self._visible(e, chat_id)
-            }
-        return lexical, meaning
+            return await asyncio.to_thread(
+                self._score, index, semantic_index, question, vector, chat_id
+            )
 
-    def _visible(self, entry_id: int, chat_id: int | None) -> bool:
-        entry = self._entries.get(entry_id)
-        return entry is not None and entry.chat_id in (None, chat_id)
+    def _score(
+        self,
+        index: FaqIndex,
+        semantic_index: semantic.SemanticIndex,
+        question: str,
+        vector: np.ndarray | None,
+        chat_id: int | None,
+    ) -> tuple[Decision, dict[int, semantic.Similarity]]:
+        assert vector is not None
+        visible = self._visible_mask(semantic_index.entry_ids, chat_id)
+        return self._lexical(index, question, chat_id), semantic_index.best(vector, visible)
+
+    def _visible_mask(self, entry_ids: list[int], chat_id: int | None) -> np.ndarray:
+        """Which of an index's entries (in its order) the chat may see: its own and the global
+        ones, among the live entries now (an index built earlier may list a deleted one)."""
+        entries = self._entries
+        cached = self._owners.get(id(entry_ids))
+        if cached is not None and cached[0] is entry_ids and cached[1] is entries:
+            owners = cached[2]
+        else:
+            owners = np.array(
+                [_owner(entries.get(entry_id)) for entry_id in entry_ids], dtype=np.int64
+            )
+            if len(self._owners) >= 4:  # the lexical and the semantic index, old and new
+                self._owners.clear()
+            self._owners[id(entry_ids)] = (entry_ids, entries, owners)
+        if chat_id is None:
+            return owners == GLOBAL_OWNER
+        return (owners == GLOBAL_OWNER) | (owners == chat_id)
 
     def _lexical(self, index: FaqIndex, question: str, chat_id: int | None) -> Decision:
-        ranked = [
-            (e, s) for e, s in index.ranked(question, limit=None) if self._visible(e, chat_id)
-        ]
+        visible = self._visible_mask(index.entry_ids, chat_id)
+        ranked = index.ranked(question, limit=3, visible=visible)
         if not ranked:
             return Decision("none", None, [])
         (best, score), runner = ranked[0], (ranked[1] if len(ranked) > 1 else (None, 0.0))

@@ -163,6 +163,10 @@ class SemanticSpamModel:
                 _FITTED.popitem(last=False)
         # swapped whole, so a concurrent reader sees the old model or the new one, never a mix
         self._matrix, self._is_spam, self.regression = matrix, labels == 1, model
+        # the rows kept for the next fit become views of the matrix: the arrays they came in
+        # (thousands of shipped samples) are freed instead of held twice; rows added meanwhile
+        # (a lesson during this fit) stay as they are
+        self.vectors[: len(matrix)] = list(matrix)
 
     def lesson_for(self, vector: np.ndarray) -> bool | None:
         """The label of the most recent lesson this message nearly duplicates, if any."""
