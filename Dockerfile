@@ -1,7 +1,7 @@
 # Steward in a container: slim Python, a non-root user, the database on a volume.
 #   docker build -t steward .
 #   docker run -d --name steward --env-file .env -v steward-data:/data steward
-FROM python:3.12-slim
+FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

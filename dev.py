@@ -2,7 +2,7 @@
 """Two-command quick start for Steward, needing nothing but Python 3.11+.
 
     python3 dev.py run    # create .venv, install Steward, start the bot (python -m bot)
-    python3 dev.py test   # create .venv, install Steward with test tools, run ruff and pytest
+    python3 dev.py test   # create .venv, install Steward with test tools, run ruff, mypy, pytest
 
 Extra arguments go to the bot (``run``) or to pytest (``test``). The virtualenv is reinstalled
 only when pyproject.toml or the lock in requirements/ changes, so repeated runs start at once.
@@ -73,6 +73,12 @@ def main(argv: list[str]) -> int:
     if lint != 0:
         print("dev.py: ruff found problems (see above)", file=sys.stderr)
         return lint
+    # The files and the strictness are in pyproject.toml's [tool.mypy]; the cache in
+    # .mypy_cache makes a re-run after a small change take seconds.
+    types = subprocess.call([str(python), "-m", "mypy"])
+    if types != 0:
+        print("dev.py: mypy found type errors (see above)", file=sys.stderr)
+        return types
     return subprocess.call([str(python), "-m", "pytest", *rest])
 
 

@@ -381,7 +381,11 @@ class Steward:
         """Caches and duties that other workers must hear about (a no-op in one process)."""
         bus = self.cluster.bus
         for topic, cache in self.moderation.caches().items():
-            cache.on_invalidate = lambda key, topic=topic: bus.announce(topic, key)
+
+            def announce(key: int, topic: str = topic) -> None:
+                bus.announce(topic, key)
+
+            cache.on_invalidate = announce
             bus.subscribe(topic, cache.forget)
         self.roles.on_change = lambda chat_id: bus.announce("roles", chat_id)
         bus.subscribe("roles", self.roles.forget)
@@ -456,6 +460,7 @@ class Steward:
         """The language to address a chat in when no user triggered the message: a group's
         own languages first, a private chat's user language, else the default."""
         settings = self.settings
+        candidates: list[str | None]
         if chat_id < 0:
             candidates = list(await self._chat_languages(chat_id))
         else:
@@ -638,7 +643,7 @@ class Steward:
             if self.settings.webhook_url or self.settings.miniapp_url:
                 runner = await self._start_web_server()
             if self.settings.webhook_url:
-                await self._run_webhook()
+                await self._run_webhook(self.settings.webhook_url)
             else:
                 await self.cluster.polling.hold()  # one long-polling worker per bot
                 await self.bot.delete_webhook(drop_pending_updates=False)
@@ -690,7 +695,7 @@ class Steward:
         except (TelegramAPIError, ClientError, OSError, TimeoutError) as exc:
             logger.info("thumbnail %s not available: %s", file_id, exc)
             return None
-        return data.getvalue() if data is not None else None
+        return data.read() if data is not None else None  # a BytesIO, at its start
 
     async def _start_web_server(self) -> web.AppRunner:
         settings = self.settings
@@ -708,11 +713,11 @@ class Steward:
             logger.info("calendar Mini App at %s", settings.miniapp_url)
         return runner
 
-    async def _run_webhook(self) -> None:
+    async def _run_webhook(self, url: str) -> None:
         settings = self.settings
-        path = urlsplit(settings.webhook_url).path or "/webhook"
+        path = urlsplit(url).path or "/webhook"
         await self.bot.set_webhook(
-            settings.webhook_url,
+            url,
             secret_token=settings.webhook_secret,
             allowed_updates=ALLOWED_UPDATES,
         )

@@ -23,6 +23,7 @@ from aiogram.types import (
     BotCommandScopeAllPrivateChats,
     BotCommandScopeChat,
     BotCommandScopeChatAdministrators,
+    BotCommandScopeUnion,
 )
 from aiogram.utils.i18n import I18n
 
@@ -228,7 +229,7 @@ def _menu(i18n: I18n, locale: str, specs: Iterable[CommandSpec]) -> list[BotComm
 
 def menu_plan(
     manager_ids: Iterable[int], group_ids: Iterable[int], commands: Iterable[CommandSpec] = COMMANDS
-) -> list[tuple[object, list[CommandSpec]]]:
+) -> list[tuple[BotCommandScopeUnion, list[CommandSpec]]]:
     """Which commands each menu scope shows. Pure, so the plan is testable without Telegram."""
     commands = tuple(commands)
     member = Roles(is_manager=False, is_admin=False)
@@ -238,7 +239,7 @@ def menu_plan(
     def pick(roles: Roles, chat_type: str) -> list[CommandSpec]:
         return [s for s in commands if s.usable_in(chat_type) and roles.satisfies(s.role)]
 
-    plan: list[tuple[object, list[CommandSpec]]] = [
+    plan: list[tuple[BotCommandScopeUnion, list[CommandSpec]]] = [
         (BotCommandScopeAllPrivateChats(), pick(member, "private")),
         (BotCommandScopeAllGroupChats(), pick(member, "supergroup")),
         (BotCommandScopeAllChatAdministrators(), pick(admin, "supergroup")),
@@ -277,7 +278,9 @@ async def register_command_menus(
     return done
 
 
-async def register_group_admin_menu(bot: Bot, i18n: I18n, languages: tuple[str, ...], chat_id: int):
+async def register_group_admin_menu(
+    bot: Bot, i18n: I18n, languages: tuple[str, ...], chat_id: int
+) -> None:
     """Menu for the admins of one group, set when the bot joins it."""
     specs = menu_plan((), (chat_id,))[-1][1]
     for language_code, locale in [(None, languages[0]), *[(lang, lang) for lang in languages]]:

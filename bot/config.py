@@ -283,7 +283,9 @@ def _parse_positive_int(raw: str) -> int:
     return int(raw)
 
 
-def read_environment(env_file: str | os.PathLike[str] | None, environ: Mapping[str, str]) -> dict:
+def read_environment(
+    env_file: str | os.PathLike[str] | None, environ: Mapping[str, str]
+) -> dict[str, str]:
     """Merge the .env file with the process environment; real environment variables win."""
     values: dict[str, str] = {}
     if env_file is not None and Path(env_file).is_file():

@@ -34,7 +34,9 @@ def import_aiogram_types_deferred() -> None:
     deferred_modules: dict[str, Any] = {}
     rebuild = original.__func__
 
-    def deferred(cls: Any, *, _types_namespace: Any = None, force: bool = False, **kwargs: Any):
+    def deferred(
+        cls: Any, /, *, _types_namespace: Any = None, force: bool = False, **kwargs: Any
+    ) -> bool | None:
         if (
             _types_namespace is not None
             and not force
@@ -47,9 +49,11 @@ def import_aiogram_types_deferred() -> None:
             cls.__pydantic_parent_namespace__ = namespace
             deferred_modules[cls.__module__] = _types_namespace
             return None
-        return rebuild(cls, _types_namespace=_types_namespace, force=force, **kwargs)
+        result: bool | None = rebuild(cls, _types_namespace=_types_namespace, force=force, **kwargs)
+        return result
 
-    BaseModel.model_rebuild = classmethod(deferred)  # type: ignore[method-assign]
+    # Patching pydantic's classmethod for the one import: a wrapper of its own signature.
+    BaseModel.model_rebuild = classmethod(deferred)  # type: ignore[method-assign,assignment]
     try:
         import aiogram.types  # noqa: F401
     finally:

@@ -28,6 +28,7 @@ from storage.database import (
     Database,
     DatabaseLockedError,
     MigrationError,
+    PostgresDatabase,
     describe_target,
     is_postgres_url,
 )
@@ -125,7 +126,7 @@ async def copy_db_async(source_url: str, target_url: str) -> int:
 
     async def run() -> list[TableCount]:
         source = Database(source_url)
-        target = Database(target_url)
+        target = PostgresDatabase(target_url)  # checked above: a PostgreSQL URL
         await source.open()
         try:
             return await copy_database(source, target)

@@ -100,6 +100,11 @@ class AdmittingDispatcher(Dispatcher):
         return await super().feed_update(bot, update, **kwargs)
 
 
+# What a user or chat row was last written with: (username, first name, language) or
+# (type, title, username).
+_Written = tuple[str | None, str | None, str | None]
+
+
 class SeenMiddleware(BaseMiddleware):
     """Keeps the users and chats tables current; caches what it wrote to skip repeat writes."""
 
@@ -107,14 +112,14 @@ class SeenMiddleware(BaseMiddleware):
         self.users = users
         self.chats = chats
         self.cache_size = cache_size
-        self._seen_users: dict[int, tuple] = {}
-        self._seen_chats: dict[int, tuple] = {}
+        self._seen_users: dict[int, _Written] = {}
+        self._seen_chats: dict[int, _Written] = {}
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         user: User | None = data.get("event_from_user")
         chat: Chat | None = data.get("event_chat")
         if user is not None and not user.is_bot:
-            key = (user.username, user.first_name, user.language_code)
+            key: _Written = (user.username, user.first_name, user.language_code)
             if self._seen_users.get(user.id) != key:
                 await self.users.upsert_user(
                     user.id, user.username, user.first_name, user.language_code
@@ -127,7 +132,7 @@ class SeenMiddleware(BaseMiddleware):
                 self._remember(self._seen_chats, chat.id, key)
         return await handler(event, data)
 
-    def _remember(self, cache: dict[int, tuple], key: int, value: tuple) -> None:
+    def _remember(self, cache: dict[int, _Written], key: int, value: _Written) -> None:
         if len(cache) >= self.cache_size:
             cache.clear()  # bounded memory; the next write per id simply repeats
         cache[key] = value
@@ -203,7 +208,9 @@ class RoleMiddleware(BaseMiddleware):
             roles = (
                 await self.roles.roles_for_message(event)
                 if requirement is not Requirement.MEMBER or get_flag(data, "needs_roles")
-                else Roles(self.roles.is_manager(event.from_user and event.from_user.id), False)
+                else Roles(
+                    self.roles.is_manager(event.from_user.id if event.from_user else None), False
+                )
             )
             data["roles"] = roles
             if not roles.satisfies(requirement):

@@ -38,7 +38,13 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.methods import GetUpdates, TelegramMethod
+from aiogram.methods import (
+    CopyMessages,
+    ForwardMessages,
+    GetUpdates,
+    SendMediaGroup,
+    TelegramMethod,
+)
 from aiogram.methods.base import Response, TelegramType
 
 logger = logging.getLogger(__name__)
@@ -72,7 +78,7 @@ class RetryPolicy:
     def backoff(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
         """Delay before retry number `attempt` (1-based): exponential, capped, with jitter
         so that many callers failing together do not retry together."""
-        delay = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+        delay = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
         return delay * (0.75 + 0.5 * rng())
 
 
@@ -97,9 +103,9 @@ def message_cost(method: TelegramMethod[Any]) -> tuple[int | str, int] | None:
     chat_id = getattr(method, "chat_id", None)
     if chat_id is None:
         return None
-    if name == "sendMediaGroup":
+    if isinstance(method, SendMediaGroup):
         return chat_id, len(method.media)
-    if name in {"copyMessages", "forwardMessages"}:
+    if isinstance(method, CopyMessages | ForwardMessages):
         return chat_id, len(method.message_ids)
     return chat_id, 1
 
@@ -286,7 +292,7 @@ class OutboundMiddleware(BaseRequestMiddleware):
         bot: Bot,
         method: TelegramMethod[TelegramType],
     ) -> Response[TelegramType]:
-        if isinstance(method, GetUpdates):
+        if method.__api_method__ == GetUpdates.__api_method__:
             return await make_request(bot, method)
         name = method.__api_method__
         target = getattr(method, "chat_id", None)

@@ -53,7 +53,6 @@ class Roles:
                 return self.is_manager
             case Requirement.ADMIN_OR_MANAGER:
                 return self.is_admin or self.is_manager
-        return False  # pragma: no cover
 
 
 def is_anonymous_admin_message(message: Message) -> bool:

@@ -11,27 +11,42 @@ from __future__ import annotations
 
 from typing import Protocol
 
+# Read-only members, so that aiogram's Message (whose fields are narrower types) satisfies them.
+
 
 class _Replied(Protocol):
-    message_id: int
-    forum_topic_created: object | None
+    @property
+    def message_id(self) -> int: ...
+    @property
+    def forum_topic_created(self) -> object | None: ...
 
 
 class _Message(Protocol):
-    message_thread_id: int | None
-    is_topic_message: bool | None
-
+    @property
+    def message_thread_id(self) -> int | None: ...
+    @property
+    def is_topic_message(self) -> bool | None: ...
     @property
     def reply_to_message(self) -> _Replied | None: ...
 
 
-def thread_of(message: _Message | None) -> int | None:
+class _Inaccessible(Protocol):
+    """A callback's message the bot can no longer see (aiogram's InaccessibleMessage)."""
+
+    @property
+    def message_id(self) -> int: ...
+    @property
+    def date(self) -> object: ...
+
+
+def thread_of(message: _Message | _Inaccessible | None) -> int | None:
     """The topic to send into because of `message`: its topic, or None for General and for
     chats without topics."""
     # getattr: a callback's message may be an InaccessibleMessage without these fields
     if message is None or not getattr(message, "is_topic_message", None):
         return None
-    return message.message_thread_id
+    thread: int | None = getattr(message, "message_thread_id", None)
+    return thread
 
 
 def replies_to_topic_root(message: _Message) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aiogram import BaseMiddleware, Router
+from aiogram import BaseMiddleware, Dispatcher, Router
 
 from bot.middlewares import addressed_to_bot
 from handlers import (
@@ -69,7 +69,7 @@ def build_routers(command_middlewares: Sequence[BaseMiddleware] = ()) -> list[Ro
     ]
 
 
-def register_error_handler(dispatcher) -> None:
+def register_error_handler(dispatcher: Dispatcher) -> None:
     """The error handler sits on the dispatcher itself: errors bubble up to it from every
     router, and ordinary updates skip one more router level."""
     dispatcher.errors.register(errors.on_error)

@@ -34,6 +34,7 @@ from bot.campaigns.logic import (
 from bot.campaigns.service import TEXT_LIMIT, CampaignService, EndOutcome
 from bot.commands import on_command
 from bot.config import Settings
+from bot.guards import accessible_message, sender
 from bot.middlewares import is_command_text
 from bot.stats.report import parse_period
 from bot.stats.service import StatsService
@@ -167,7 +168,7 @@ async def campaign_new(
                 )
                 return
     try:
-        campaign = await campaigns.create(chat_id, request, message.from_user.id)
+        campaign = await campaigns.create(chat_id, request, sender(message).id)
     except TelegramAPIError as exc:
         await message.reply(
             _(
@@ -209,7 +210,7 @@ async def campaign_end(
         return
     campaign = await campaigns.get(campaign_id)
     if campaign is None or not await _may_touch(
-        campaign, message.chat.id, settings, message.from_user.id
+        campaign, message.chat.id, settings, sender(message).id
     ):
         await message.reply(_("There is no campaign #{id} here.").format(id=campaign_id))
         return
@@ -268,7 +269,7 @@ async def campaign_pressed(
         return
     if callback_data.action is CampaignAction.KEEP:
         await query.answer()
-        await message.edit_text(
+        await accessible_message(query).edit_text(
             _("Campaign #{id} goes on.").format(id=campaign.id), reply_markup=None
         )
         return
@@ -290,7 +291,7 @@ async def campaign_pressed(
             text += "\n" + _(
                 "Telegram said: {error}. The link was probably unusable already."
             ).format(error=html.escape(result.telegram_said))
-    await message.edit_text(text, reply_markup=None)
+    await accessible_message(query).edit_text(text, reply_markup=None)
 
 
 # --- /campaigns -------------------------------------------------------------------------------

@@ -21,11 +21,12 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, Message, ReplyParameters
 from aiogram.utils.i18n import gettext as _
 
 from bot.commands import on_command
 from bot.config import Settings
+from bot.guards import accessible_message, button_message, sender
 from bot.posting.albums import AlbumCollector
 from bot.posting.compose import (
     TIME_PRESETS,
@@ -69,10 +70,9 @@ async def show_panel(bot: Bot, draft: Draft, compose: DraftService, settings: Se
         draft.source_chat_id,
         panel_text(draft, channels, settings),
         reply_markup=panel_keyboard(draft, channels),
-        reply_parameters={
-            "message_id": draft.source_message_ids[0],
-            "allow_sending_without_reply": True,
-        },
+        reply_parameters=ReplyParameters(
+            message_id=draft.source_message_ids[0], allow_sending_without_reply=True
+        ),
     )
     if draft.panel_message_id:
         with suppress(TelegramAPIError):  # already gone; the new panel is what counts
@@ -101,7 +101,7 @@ async def new_draft(
     if messages is None:  # a later part of an album: its first part answers
         return
     draft = await compose.new(
-        message.from_user.id, message.chat.id, [m.message_id for m in messages], summarize(messages)
+        sender(message).id, message.chat.id, [m.message_id for m in messages], summarize(messages)
     )
     if not await compose.channels():
         await message.reply(
@@ -131,7 +131,7 @@ class Press:
         """The next message the manager types answers `text`."""
         await self.state.set_state(state)
         await self.state.update_data(draft_id=self.draft.id)
-        await self.query.message.answer(text)
+        await button_message(self.query).answer(text)
         await self.query.answer()
 
 
@@ -166,9 +166,11 @@ def panel_handler(act: PanelAction) -> Callable[..., Awaitable[None]]:
 
 async def redraw(press: Press) -> None:
     draft = await press.compose.get(press.draft.id)
+    if draft is None:  # discarded meanwhile (another tap): no panel left to redraw
+        return
     channels = await press.compose.channels()
     try:
-        await press.query.message.edit_text(
+        await accessible_message(press.query).edit_text(
             panel_text(draft, channels, press.settings),
             reply_markup=panel_keyboard(draft, channels),
         )
@@ -246,7 +248,9 @@ async def preview_pressed(press: Press) -> bool:
 
 async def discard_pressed(press: Press) -> bool:
     if await press.compose.discard(press.draft.id):
-        await press.query.message.edit_text(_("✖️ Draft discarded. The message above stays here."))
+        await accessible_message(press.query).edit_text(
+            _("✖️ Draft discarded. The message above stays here.")
+        )
     await press.query.answer()
     return False
 
@@ -268,7 +272,7 @@ async def confirm_pressed(press: Press) -> bool:
             f"{local(plan.dues[channel.chat_id], press.settings)}"
         )
     lines.append(_("See and change it in /queue."))
-    await press.query.message.edit_text("\n".join(lines))
+    await accessible_message(press.query).edit_text("\n".join(lines))
     await press.query.answer(_("Scheduled."))
     return False
 

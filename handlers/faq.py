@@ -31,6 +31,7 @@ from bot.faq.delivery import send_reply
 from bot.faq.questions import looks_like_question
 from bot.faq.service import Asked, FaqService, ReplyKind, choose_language
 from bot.filters import group_member_message
+from bot.guards import accessible_message, sender
 from bot.links import message_link
 from bot.stats.service import StatsService
 from bot.support.relay import deliver_staff_reply, relay_to_support, ticket_replied_to
@@ -55,7 +56,6 @@ async def faq_command(
 ) -> None:
     """/faq lists the topics; /faq <words> answers the best match or says none fits."""
     chat_scope = None if message.chat.type == "private" else message.chat.id
-    user = message.from_user
     default = await locale_for(message.chat.id)
     words = (command.args or "").strip()
     if not words:
@@ -64,7 +64,10 @@ async def faq_command(
             await message.reply(_("There is no FAQ here yet."))
             return
         language = choose_language(
-            {lang for e in entries for lang in e.answers}, user.language_code, "", default
+            {lang for e in entries for lang in e.answers},
+            sender(message).language_code,
+            "",
+            default,
         )
         lines = [html.escape(_("Topics I can answer (ask in your own words, or /faq <words>):"))]
         lines += [f"• {html.escape(e.title(language))}" for e in entries[:MAX_LIST_LINES]]
@@ -74,7 +77,8 @@ async def faq_command(
     async def chat_default() -> str:
         return default
 
-    reply = await faq.answer(words, chat_scope, user.language_code, chat_default, Asked.COMMAND)
+    language_code = sender(message).language_code
+    reply = await faq.answer(words, chat_scope, language_code, chat_default, Asked.COMMAND)
     if reply.kind is not ReplyKind.ANSWER or reply.entry is None:
         await message.reply(_("I found nothing in the FAQ that fits. Try other words."))
         return
@@ -118,11 +122,11 @@ async def pick_pressed(
     message = query.message
     reply = None
     if message is not None:
-        question = message.reply_to_message
+        question = accessible_message(query).reply_to_message
         reply = await faq.pick(
             callback_data.entry,
             query.from_user.language_code,
-            question.text if question else "",
+            (question.text or "") if question else "",
             await locale_for(message.chat.id),
         )
     if reply is None or message is None:
@@ -145,7 +149,7 @@ async def pick_pressed(
             callback_data.entry, question.text, reply.language, settings.languages
         )
     with suppress(TelegramAPIError):  # the suggestions have done their job
-        await message.delete()
+        await accessible_message(query).delete()
     await query.answer()
 
 
@@ -185,7 +189,7 @@ async def answer_in_group(
 
     text = message.text or ""
     reply = await faq.answer(
-        text, chat.id, message.from_user.language_code, chat_default, Asked.GROUP
+        text, chat.id, sender(message).language_code, chat_default, Asked.GROUP
     )
     if reply.kind is ReplyKind.REPEAT:
         link = message_link(chat.id, chat.username, reply.previous_message_id or 0)
@@ -206,7 +210,7 @@ async def answer_in_group(
         )
         return sent is not None  # the answer's message is gone: people answer instead
     if reply.kind is ReplyKind.SUGGEST:
-        keyboard = suggestions_keyboard(reply.suggestions, message.from_user.id)
+        keyboard = suggestions_keyboard(reply.suggestions, sender(message).id)
         await message.reply(_("🤔 Did you mean…"), reply_markup=keyboard)
         return True
     return False

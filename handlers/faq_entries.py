@@ -21,6 +21,7 @@ from bot.config import Settings
 from bot.faq.buttons import FaqAction, FaqCallback, undo_keyboard
 from bot.faq.service import EditRefusal, FaqService, detect_language, parse_add_args
 from bot.faq.transfer import export_json, parse_import
+from bot.guards import accessible_message, sender
 from bot.roles import Roles
 from storage.faq import Answer, Entry
 
@@ -90,7 +91,7 @@ async def faq_add(
         language,
         [(language, p) for p in args.phrasings],
         answer,
-        message.from_user.id,
+        sender(message).id,
     )
     where = _("all chats") if scope_of(message) is None else _("this chat")
     await message.reply(
@@ -264,7 +265,7 @@ async def faq_import(
             )
         )
         return
-    result = await faq.apply_import(plan, scope_of(message), message.from_user.id, roles.is_manager)
+    result = await faq.apply_import(plan, scope_of(message), sender(message).id, roles.is_manager)
     lines = [
         _(
             "📥 FAQ import: {added} added, {changed} changed, {same} unchanged, {rejected} "
@@ -292,7 +293,9 @@ async def undo_pressed(
         )
         return
     if await faq.restore_entry(callback_data.entry):
-        await message.edit_text(_("↩️ FAQ entry #{id} restored.").format(id=callback_data.entry))
+        await accessible_message(query).edit_text(
+            _("↩️ FAQ entry #{id} restored.").format(id=callback_data.entry)
+        )
     await query.answer()
 
 

@@ -23,6 +23,7 @@ from bot.engagement.giveaways import (
     parse_giveaway,
 )
 from bot.engagement.topics import send_in_topic
+from bot.guards import sender
 from bot.middlewares import is_command_text
 from bot.roles import RoleService
 from bot.topics import thread_of
@@ -71,9 +72,10 @@ async def giveaway_command(
     chat_id = message.chat.id
     thread_id = None if private else thread_of(message)
     if private:
-        if not role_service.is_manager(message.from_user.id):
+        if not role_service.is_manager(sender(message).id):
             await message.reply(_("Only Steward's managers can use this command."))
             return
+        assert request.channel is not None  # parse_giveaway requires one in private
         try:
             chat = await bot.get_chat(request.channel)
         except TelegramAPIError:
@@ -85,7 +87,7 @@ async def giveaway_command(
             return
         chat_id = chat.id
     try:
-        giveaway = await giveaways.create(chat_id, message.from_user.id, request, thread_id)
+        giveaway = await giveaways.create(chat_id, sender(message).id, request, thread_id)
     except TelegramAPIError as exc:
         await message.reply(
             _("I could not post the giveaway there: {error}").format(error=html.escape(exc.message))
@@ -132,7 +134,7 @@ async def _giveaway_arg(
         await message.reply(_("There is no giveaway #{id}.").format(id=args[0].lstrip("#")))
         return None, args
     if need_rights and not await _may_manage_chat(
-        role_service, giveaway.chat_id, message.from_user.id
+        role_service, giveaway.chat_id, sender(message).id
     ):
         await message.reply(_("Only admins of that chat or Steward's managers can do this."))
         return None, args
@@ -177,6 +179,7 @@ async def giveaway_verify(
 
 async def reroll_command(
     message: Message,
+    bot: Bot,
     command: CommandObject,
     giveaways: GiveawayService,
     role_service: RoleService,
@@ -200,13 +203,15 @@ async def reroll_command(
     ]
     lines += [f"{n}. {giveaways.mention(uid, entries)}" for n, uid in enumerate(winners, 1)]
     lines += giveaways.skipped_lines(skipped, entries, locale)
-    await bot_send(message, "\n".join(lines), giveaway.chat_id, giveaway.thread_id)
+    await bot_send(bot, message, "\n".join(lines), giveaway.chat_id, giveaway.thread_id)
 
 
-async def bot_send(message: Message, text: str, chat_id: int, thread_id: int | None) -> None:
+async def bot_send(
+    bot: Bot, message: Message, text: str, chat_id: int, thread_id: int | None
+) -> None:
     """Announce in the giveaway's chat and topic; tell the caller too when they asked from
     elsewhere."""
-    await send_in_topic(message.bot, chat_id, text, thread_id)
+    await send_in_topic(bot, chat_id, text, thread_id)
     if message.chat.id != chat_id:
         await message.reply(text)
 

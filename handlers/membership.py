@@ -11,7 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from aiogram import Bot, Router
-from aiogram.types import CallbackQuery, ChatMemberUpdated, Message
+from aiogram.types import CallbackQuery, Chat, ChatMemberUpdated, Message
 from aiogram.utils.i18n import I18n
 
 from bot.chat_registry import ChatRegistry
@@ -55,7 +55,7 @@ async def bot_membership_changed(
 
 
 async def note_channel_rights(
-    chat,
+    chat: Chat,
     event: ChatMemberUpdated,
     chat_registry: ChatRegistry,
     notes: PrivateNotes,

@@ -17,6 +17,7 @@ from aiogram.utils.i18n import ngettext
 from bot.commands import on_command
 from bot.config import Settings
 from bot.edits import edit_or_same
+from bot.guards import accessible_message, button_message, sender
 from bot.miniapp.buttons import offer_calendar
 from bot.posting.buttons import (
     QueueCallback,
@@ -64,7 +65,9 @@ async def schedule_command(
     try:
         if when.split()[0].lower() in RECURRING_WORDS or len(when.split()) == 5:
             recurrence = parse_recurrence(when, settings.timezone)
-            due = recurrence.next_after(datetime.now(UTC))
+            next_time = recurrence.next_after(datetime.now(UTC))
+            assert next_time is not None, "a weekly or daily recurrence always comes round"
+            due = next_time
         else:
             due = parse_time(when, datetime.now(UTC), settings.timezone)
     except TimeError as exc:
@@ -87,7 +90,7 @@ async def schedule_command(
         source_message_ids=[source.message_id],
         due_at=int(due.timestamp()),
         recurrence=recurrence.spec if recurrence else None,
-        created_by=message.from_user.id,
+        created_by=sender(message).id,
         summary=summarize([source]),
     )
     local = due.astimezone(settings.timezone).strftime("%d.%m.%Y %H:%M")
@@ -250,8 +253,8 @@ async def queue_page_pressed(
     """The page goes out below; the pressed navigation message keeps its text as a marker."""
     await query.answer()
     with suppress(TelegramAPIError):
-        await query.message.edit_reply_markup(reply_markup=None)
-    await send_queue_page(query.message, callback_data.page, post_queue, settings)
+        await accessible_message(query).edit_reply_markup(reply_markup=None)
+    await send_queue_page(accessible_message(query), callback_data.page, post_queue, settings)
 
 
 async def queue_with_calendar(message: Message, post_queue: PostQueue, settings: Settings) -> None:
@@ -273,22 +276,26 @@ async def queue_pressed(
     op = callback_data.op
     if op is QueueOp.CANCEL:
         # a second tap edits nothing: Telegram answers "message is not modified"
-        await edit_or_same(query.message.edit_reply_markup(reply_markup=cancel_keyboard(post.id)))
+        await edit_or_same(
+            accessible_message(query).edit_reply_markup(reply_markup=cancel_keyboard(post.id))
+        )
         await query.answer(_("Cancel post #{id}? Press again to confirm.").format(id=post.id))
     elif op is QueueOp.KEEP:
         with suppress(TelegramAPIError):
-            await query.message.edit_reply_markup(
+            await accessible_message(query).edit_reply_markup(
                 reply_markup=queue_keyboard(post.id, retry=post.status == "failed")
             )
         await query.answer(_("Post #{id} stays in the queue.").format(id=post.id))
     elif op is QueueOp.SURE:
         await posting.cancel(post.id)
-        await edit_or_same(query.message.edit_text(_("✖️ Post #{id} cancelled.").format(id=post.id)))
+        await edit_or_same(
+            accessible_message(query).edit_text(_("✖️ Post #{id} cancelled.").format(id=post.id))
+        )
         await query.answer()
     elif op is QueueOp.EDIT:
         await state.set_state(EditPost.content)
         await state.update_data(post_id=post.id)
-        await query.message.answer(
+        await button_message(query).answer(
             _(
                 "Send the new content for post #{id}: text, media or an album. "
                 "Time, channel and options stay. /cancel to stop."
@@ -298,14 +305,16 @@ async def queue_pressed(
     elif op is QueueOp.LATER:
         await state.set_state(Reschedule.waiting_for_time)
         await state.update_data(post_id=post.id)
-        await query.message.answer(
+        await button_message(query).answer(
             _("Send the new time for post #{id}, e.g. tomorrow 10:00 or +2h.").format(id=post.id)
         )
         await query.answer()
     else:  # publish now
         await query.answer(_("Publishing post #{id}.").format(id=post.id))
         if await posting.publish_now(post):
-            await query.message.edit_text(_("✅ Post #{id} published.").format(id=post.id))
+            await accessible_message(query).edit_text(
+                _("✅ Post #{id} published.").format(id=post.id)
+            )
 
 
 async def new_time_given(

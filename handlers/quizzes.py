@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import io
 import logging
+from typing import Any
 
 from aiogram import Bot, Router
 from aiogram.filters import CommandObject
@@ -16,6 +17,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.commands import on_command
 from bot.engagement.quiz_format import QuizDraft, QuizFormatError, parse_quiz_json, parse_quiz_text
 from bot.engagement.quizzes import QuizRunner
+from bot.guards import sender
 from bot.middlewares import is_command_text
 from bot.moderation.durations import looks_like_duration, parse_duration
 from bot.roles import RoleService
@@ -108,7 +110,7 @@ async def quiz_list(message: Message, runner: QuizRunner) -> None:
 
 async def _quiz_for(
     message: Message, command: CommandObject, runner: QuizRunner, role_service: RoleService
-) -> dict | None:
+) -> dict[str, Any] | None:
     arg = (command.args or "").split()
     if not arg or not arg[0].lstrip("#").isdigit():
         await message.reply(
@@ -134,7 +136,7 @@ async def quiz_del(
     quiz = await _quiz_for(message, command, runner, role_service)
     if quiz is None:
         return
-    if quiz["owner_chat"] is None and not role_service.is_manager(message.from_user.id):
+    if quiz["owner_chat"] is None and not role_service.is_manager(sender(message).id):
         await message.reply(_("Only Steward's managers can use this command."))
         return
     await runner.delete(quiz["id"])
@@ -197,7 +199,7 @@ async def quiz_start(
             _("The time per question must be 5 seconds to 10 minutes, e.g. 30 or 1m.")
         )
         return
-    run_id = await runner.start(quiz["id"], chat_id, message.from_user.id, interval, thread_id)
+    run_id = await runner.start(quiz["id"], chat_id, sender(message).id, interval, thread_id)
     if run_id is None:
         await message.reply(_("A quiz is already running there; end it with /quiz_stop."))
         return

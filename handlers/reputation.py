@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import html
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot, Router
@@ -26,6 +26,7 @@ from aiogram.types import (
     Message,
     MessageReactionUpdated,
     ReactionTypeEmoji,
+    ReactionTypeUnion,
     TelegramObject,
 )
 from aiogram.utils.i18n import gettext as _
@@ -34,6 +35,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from bot.commands import on_command
 from bot.config import Settings
 from bot.filters import group_member_message
+from bot.guards import accessible_message, sender
 from bot.links import message_link
 from bot.middlewares import is_command_text
 from bot.reputation.mood import DISLIKE
@@ -86,7 +88,7 @@ class ReputationMiddleware(BaseMiddleware):
             return result
         if await data["support"].is_staff_chat(event.chat.id):
             return result  # staff talking among themselves
-        user = event.from_user
+        user = sender(event)
         message = GroupMessage(
             chat_id=event.chat.id,
             chat_title=event.chat.title or str(event.chat.id),
@@ -183,7 +185,7 @@ async def reputation_pressed(
             return
         await reputation.restore_watch(watch)
         if message is not None:
-            await message.edit_text(
+            await accessible_message(query).edit_text(
                 _("↩️ Watching «{term}» again.").format(term=html.escape(watch.term))
             )
         await query.answer()
@@ -213,8 +215,9 @@ async def reputation_pressed(
     note = _("🙂 Marked as not a complaint by {name}; I will learn from it.").format(
         name=html.escape(query.from_user.full_name)
     )
+    shown = accessible_message(query)
     try:
-        await message.edit_text(f"{message.html_text}\n\n{note}", link_preview_options=NO_PREVIEW)
+        await shown.edit_text(f"{shown.html_text}\n\n{note}", link_preview_options=NO_PREVIEW)
     except TelegramAPIError as exc:  # too old to edit, or the text grew past the limit
         logger.info("complaint relay not edited: %s", exc)
     await query.answer(_("Thanks, I will not flag messages like this one."))
@@ -270,7 +273,7 @@ async def watch_command(
             )
             return
         chat_id, title = chat.id, chat.title or request.chat
-    outcome, watch_id = await reputation.add_watch(request.term, chat_id, message.from_user.id)
+    outcome, watch_id = await reputation.add_watch(request.term, chat_id, sender(message).id)
     if outcome is WatchOutcome.DUPLICATE:
         await message.reply(_("Already watching that as #{id}.").format(id=watch_id))
         return
@@ -333,7 +336,7 @@ async def watches_command(message: Message, bot: Bot, reputation: ReputationServ
 # --- reactions ----------------------------------------------------------------------------------
 
 
-def has_dislike(reactions) -> bool:
+def has_dislike(reactions: Iterable[ReactionTypeUnion]) -> bool:
     return any(isinstance(r, ReactionTypeEmoji) and r.emoji == DISLIKE for r in reactions)
 
 

@@ -13,6 +13,7 @@ from aiogram.types import (
     CallbackQuery,
     ChatMemberUpdated,
     Message,
+    MessageOriginChannel,
     MessageReactionCountUpdated,
     TelegramObject,
 )
@@ -21,6 +22,7 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.commands import on_command
+from bot.guards import button_message
 from bot.middlewares import is_command_text
 from bot.stats.report import parse_period
 from bot.stats.service import StatsService
@@ -58,7 +60,7 @@ class StatsMiddleware(BaseMiddleware):
                 reply is not None
                 and reply.is_automatic_forward
                 and origin is not None
-                and origin.type == "channel"
+                and isinstance(origin, MessageOriginChannel)
             ):
                 await self.stats.comment(origin.chat.id, origin.message_id)
         elif isinstance(event, ChatMemberUpdated):
@@ -170,7 +172,7 @@ async def chat_chosen(
     await deliver(
         stats,
         callback_data.what,
-        query.message.chat.id,
+        button_message(query).chat.id,
         callback_data.chat_id,
         callback_data.days,
         get_i18n().current_locale,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiogram import Bot, Router
 from aiogram.exceptions import TelegramAPIError
@@ -22,6 +23,7 @@ from bot.config import Settings
 from bot.faq.delivery import send_reply
 from bot.faq.questions import looks_like_question
 from bot.faq.service import Asked, FaqService, ReplyKind
+from bot.guards import accessible_message, sender
 from bot.private import PrivateNotes
 from bot.roles import RoleService
 from bot.support.buttons import SupportCallback
@@ -58,7 +60,7 @@ async def answer_privately(
     async def chat_default() -> str:
         return await locale_for(message.chat.id)
 
-    user_language = message.from_user.language_code
+    user_language = sender(message).language_code
     reply = await faq.answer(text, None, user_language, chat_default, Asked.PRIVATE)
     if reply.kind is not ReplyKind.ANSWER:
         return False
@@ -93,7 +95,7 @@ async def private_to_relay(
 # --- staff ---------------------------------------------------------------------------------------
 
 
-async def staff_reply(message: Message, bot: Bot, support: SupportService) -> bool | dict:
+async def staff_reply(message: Message, bot: Bot, support: SupportService) -> bool | dict[str, Any]:
     """Filter: a reply in a support chat to one of the bot's relayed questions; hands the ticket
     to the handler."""
     ticket = await ticket_replied_to(message, bot, support)
@@ -132,8 +134,7 @@ async def support_pressed(
     elif added.outcome is FaqAddOutcome.RACE:
         await query.answer()
     else:
-        assert query.message is not None
-        await query.message.edit_text(
+        await accessible_message(query).edit_text(
             _("✅ Delivered and added to the FAQ as #{id}.").format(id=added.entry_id)
         )
         await query.answer(_("Added to the FAQ."))
@@ -191,7 +192,7 @@ async def block_command(message: Message, command: CommandObject, support: Suppo
         )
         return
     if command.command == "block":
-        await support.block(member_id, message.from_user.id)
+        await support.block(member_id, sender(message).id)
         await message.reply(
             _("🚫 {id} can no longer write to the team. /unblock {id} undoes it.").format(
                 id=member_id

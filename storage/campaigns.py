@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 from bot.campaigns.logic import Bucket, Campaign, LinkRef
 from storage.database import Database
@@ -18,6 +18,16 @@ class OpenStay:
     campaign_id: int | None
     joined_at: int
     day: str
+
+
+class PublishedPost(TypedDict):
+    """A published post with URL buttons, as `published_posts` lists it."""
+
+    id: int
+    chat_id: int
+    message_id: int | None  # the first published message; None when none was recorded
+    published_at: int
+    buttons: list[list[dict[str, str]]]
 
 
 def _campaign(row: Any) -> Campaign:
@@ -240,7 +250,7 @@ class CampaignRepository:
             result.setdefault(int(r["campaign_id"]), []).append(int(r["joined_at"]))
         return result
 
-    async def published_posts(self, chat_id: int, since: int, until: int) -> list[dict]:
+    async def published_posts(self, chat_id: int, since: int, until: int) -> list[PublishedPost]:
         """Posts Steward published in a chat in [since, until) that carry URL buttons."""
         rows = await self.db.fetchall(
             "SELECT id, channel_id, published_at, published_ids, followup_ids, buttons "
@@ -248,7 +258,7 @@ class CampaignRepository:
             "AND published_at>=? AND published_at<? ORDER BY published_at",
             (chat_id, since, until),
         )
-        result = []
+        result: list[PublishedPost] = []
         for r in rows:
             ids = json.loads(r["published_ids"]) if r["published_ids"] else []
             result.append(

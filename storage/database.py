@@ -25,6 +25,7 @@ import asyncio
 import logging
 import os
 import re
+import sys
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -32,14 +33,26 @@ from decimal import Decimal
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import urlsplit
 
 import aiosqlite
 
+if TYPE_CHECKING:
+    from contextlib import AbstractAsyncContextManager
+
+    import asyncpg
+    from asyncpg.pool import PoolConnectionProxy
+
+    # An asyncpg connection of its own (the polling lock) or one lent by the pool.
+    _PgConn: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
+
 from storage.dialect import POSTGRESQL, SQLITE, Dialect
 
 logger = logging.getLogger(__name__)
+
+# Statement parameters: positional for `?`, by name for `:name` (PostgreSQL only).
+Params: TypeAlias = Sequence[Any] | dict[str, Any]
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 # Any number: every worker that starts at the same time migrates under this advisory lock.
@@ -138,19 +151,19 @@ class Column:
 class Connection:
     """Statements on one connection: a transaction's, or the shared one outside of one."""
 
-    async def execute(self, sql: str, params: Sequence[Any] | dict = ()) -> Result:
+    async def execute(self, sql: str, params: Params = ()) -> Result:
         raise NotImplementedError
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         raise NotImplementedError
 
-    async def fetchone(self, sql: str, params: Sequence[Any] | dict = ()) -> Any:
+    async def fetchone(self, sql: str, params: Params = ()) -> Any:
         raise NotImplementedError
 
-    async def fetchall(self, sql: str, params: Sequence[Any] | dict = ()) -> list[Any]:
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Any]:
         raise NotImplementedError
 
-    async def insert(self, sql: str, params: Sequence[Any] | dict = ()) -> int:
+    async def insert(self, sql: str, params: Params = ()) -> int:
         """An INSERT's new `id` (the statement gets `RETURNING id`)."""
         row = await self.fetchone(f"{sql} RETURNING id", params)
         return int(row[0])
@@ -194,7 +207,7 @@ class Database(Connection):
     async def close(self) -> None:
         raise NotImplementedError
 
-    def transaction(self) -> Any:
+    def transaction(self) -> AbstractAsyncContextManager[Connection]:
         raise NotImplementedError
 
     async def claim_polling(self) -> None:
@@ -237,7 +250,7 @@ class _ProcessLock:
     def acquire(self) -> None:
         handle = open(self.path, "a+")  # noqa: SIM115 - held open for the process lifetime
         try:
-            if os.name == "nt":  # pragma: no cover - exercised on Windows only
+            if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
                 import msvcrt
 
                 msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
@@ -267,18 +280,18 @@ class _SqliteConnection(Connection):
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
 
-    async def execute(self, sql: str, params: Sequence[Any] | dict = ()) -> Result:
+    async def execute(self, sql: str, params: Params = ()) -> Result:
         cursor = await self._conn.execute(sql, params)
         return Result(cursor.rowcount, cursor.lastrowid)
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         await self._conn.executemany(sql, rows)
 
-    async def fetchone(self, sql: str, params: Sequence[Any] | dict = ()) -> Any:
+    async def fetchone(self, sql: str, params: Params = ()) -> Any:
         async with self._conn.execute(sql, params) as cursor:
             return await cursor.fetchone()
 
-    async def fetchall(self, sql: str, params: Sequence[Any] | dict = ()) -> list[Any]:
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Any]:
         async with self._conn.execute(sql, params) as cursor:
             return list(await cursor.fetchall())
 
@@ -391,7 +404,7 @@ class SqliteDatabase(Database):
             applied.append(migration.version)
         return applied
 
-    async def execute(self, sql: str, params: Sequence[Any] | dict = ()) -> Result:
+    async def execute(self, sql: str, params: Params = ()) -> Result:
         """One autocommitted write. Waits for an open transaction so it never joins one by
         accident; inside `transaction()` use the yielded connection instead."""
         async with self._write_lock:
@@ -401,14 +414,14 @@ class SqliteDatabase(Database):
         async with self.transaction() as tx:
             await tx.executemany(sql, rows)
 
-    async def insert(self, sql: str, params: Sequence[Any] | dict = ()) -> int:
+    async def insert(self, sql: str, params: Params = ()) -> int:
         async with self._write_lock:
             return await self._c.insert(sql, params)
 
-    async def fetchone(self, sql: str, params: Sequence[Any] | dict = ()) -> Any:
+    async def fetchone(self, sql: str, params: Params = ()) -> Any:
         return await self._c.fetchone(sql, params)
 
-    async def fetchall(self, sql: str, params: Sequence[Any] | dict = ()) -> list[Any]:
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Any]:
         return await self._c.fetchall(sql, params)
 
     async def tables(self) -> list[str]:
@@ -492,7 +505,7 @@ def to_postgres(sql: str) -> tuple[str, tuple[str, ...] | None]:
     return "".join(out), tuple(names) if names else None
 
 
-def _pg_args(sql: str, params: Sequence[Any] | dict) -> tuple[str, list[Any]]:
+def _pg_args(sql: str, params: Params) -> tuple[str, list[Any]]:
     statement, names = to_postgres(sql)
     if names is not None:
         if not isinstance(params, dict):
@@ -527,10 +540,10 @@ _PG_TYPES = {
 
 
 class _PostgresConnection(Connection):
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: _PgConn) -> None:
         self._conn = conn
 
-    async def execute(self, sql: str, params: Sequence[Any] | dict = ()) -> Result:
+    async def execute(self, sql: str, params: Params = ()) -> Result:
         statement, args = _pg_args(sql, params)
         return Result(_rowcount(await self._conn.execute(statement, *args)))
 
@@ -540,15 +553,15 @@ class _PostgresConnection(Connection):
         if rows:
             await self._conn.executemany(statement, rows)
 
-    async def fetchone(self, sql: str, params: Sequence[Any] | dict = ()) -> Any:
+    async def fetchone(self, sql: str, params: Params = ()) -> Any:
         statement, args = _pg_args(sql, params)
         return await self._conn.fetchrow(statement, *args)
 
-    async def fetchall(self, sql: str, params: Sequence[Any] | dict = ()) -> list[Any]:
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Any]:
         statement, args = _pg_args(sql, params)
         return list(await self._conn.fetch(statement, *args))
 
-    async def copy_rows(self, table: str, columns: list[str], rows: list[tuple]) -> None:
+    async def copy_rows(self, table: str, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
         """COPY rows in (copy-db): far faster than INSERTs for a whole database."""
         await self._conn.copy_records_to_table(table, records=rows, columns=columns)
 
@@ -602,12 +615,14 @@ class PostgresDatabase(Database):
     def __init__(self, target: str | os.PathLike[str], *, max_size: int = 10) -> None:
         self.url = str(target)
         self._max_size = max_size
-        self._pool: Any = None
+        self._pool: asyncpg.Pool[asyncpg.Record] | None = None
         self._shared: _PostgresConnection | None = None
-        self._shared_raw: Any = None
+        self._shared_raw: PoolConnectionProxy[asyncpg.Record] | None = None
         self._shared_lock = asyncio.Lock()
         self._write_lock = asyncio.Lock()
-        self._polling: Any = None  # the connection that holds the polling lock
+        self._polling: asyncpg.Connection[asyncpg.Record] | None = (
+            None  # the connection that holds the polling lock
+        )
 
     async def claim_polling(self) -> None:
         import asyncpg
@@ -629,13 +644,13 @@ class PostgresDatabase(Database):
         return self._pool is not None
 
     @property
-    def pool(self) -> Any:
+    def pool(self) -> asyncpg.Pool[asyncpg.Record]:
         if self._pool is None:
             raise RuntimeError("database is not open")
         return self._pool
 
     @staticmethod
-    async def _setup(conn: Any) -> None:
+    async def _setup(conn: asyncpg.Connection[asyncpg.Record]) -> None:
         await conn.set_type_codec(
             "numeric", encoder=str, decoder=_numeric, schema="pg_catalog", format="text"
         )
@@ -721,7 +736,7 @@ class PostgresDatabase(Database):
             async with self._shared_lock:
                 yield self._shared
 
-    async def execute(self, sql: str, params: Sequence[Any] | dict = ()) -> Result:
+    async def execute(self, sql: str, params: Params = ()) -> Result:
         async with self._in_turn(write=True) as conn:
             return await conn.execute(sql, params)
 
@@ -729,15 +744,15 @@ class PostgresDatabase(Database):
         async with self.transaction() as tx:
             await tx.executemany(sql, rows)
 
-    async def insert(self, sql: str, params: Sequence[Any] | dict = ()) -> int:
+    async def insert(self, sql: str, params: Params = ()) -> int:
         async with self._in_turn(write=True) as conn:
             return await conn.insert(sql, params)
 
-    async def fetchone(self, sql: str, params: Sequence[Any] | dict = ()) -> Any:
+    async def fetchone(self, sql: str, params: Params = ()) -> Any:
         async with self._in_turn(write=False) as conn:
             return await conn.fetchone(sql, params)
 
-    async def fetchall(self, sql: str, params: Sequence[Any] | dict = ()) -> list[Any]:
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Any]:
         async with self._in_turn(write=False) as conn:
             return await conn.fetchall(sql, params)
 
@@ -768,6 +783,6 @@ class PostgresDatabase(Database):
         return {r[0] for r in rows}
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Connection]:
+    async def transaction(self) -> AsyncIterator[_PostgresConnection]:
         async with self._write_lock, self.pool.acquire() as conn, conn.transaction():
             yield _PostgresConnection(conn)

@@ -292,7 +292,7 @@ class GiveawayRepository:
         """A draw its worker left unfinished: one caller resumes it, once that worker's lease
         ran out (`force`: no other worker exists, whatever the lease says)."""
         sql = "UPDATE giveaways SET lease_until=? WHERE id=? AND status='drawing'"
-        params: tuple = (lease_until, giveaway_id)
+        params: tuple[Any, ...] = (lease_until, giveaway_id)
         if not force:
             sql += " AND (lease_until IS NULL OR lease_until<=?)"
             params += (now,)

@@ -342,7 +342,7 @@ class SupportRepository:
             "SELECT COUNT(*) FROM support_tickets WHERE member_id=? AND created_at>=?",
             (member_id, since),
         )
-        return row[0]
+        return int(row[0])
 
     async def block(self, user_id: int, by: int | None, now: int) -> None:
         await self.db.execute(

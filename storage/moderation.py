@@ -99,7 +99,7 @@ class ModerationRepository:
 
         return await self._settings.get(chat_id, load)
 
-    def caches(self) -> dict[str, LoadingCache]:
+    def caches(self) -> dict[str, LoadingCache[int, Any]]:
         """What other workers must hear about when it changes (bot.cluster)."""
         return {"chat-settings": self._settings}
 

@@ -63,7 +63,7 @@ class PostRepository:
         silent: bool = False,
         pin: bool = False,
         delete_after_hours: int | None = None,
-        buttons: list | None = None,
+        buttons: list[list[dict[str, str]]] | None = None,
         recurrence: str | None = None,
         summary: dict[str, Any] | None = None,
     ) -> int:
@@ -125,7 +125,7 @@ class PostRepository:
         `lease_until` says how long the claimer vouches for it (see `renew_lease`)."""
         sql = "UPDATE posts SET status='publishing', attempts=attempts+1, lease_until=? "
         sql += "WHERE id=? AND status='scheduled'"
-        params: tuple = (lease_until, post_id)
+        params: tuple[Any, ...] = (lease_until, post_id)
         if due_by is not None:
             sql += " AND due_at<=?"
             params += (due_by,)
@@ -208,7 +208,7 @@ class PostRepository:
         self, post_id: int, status: str, error: str | None = None, from_status: str | None = None
     ) -> bool:
         sql = "UPDATE posts SET status=?, error=? WHERE id=?"
-        params: tuple = (status, error, post_id)
+        params: tuple[Any, ...] = (status, error, post_id)
         if from_status is not None:
             sql += " AND status=?"
             params += (from_status,)

@@ -41,7 +41,7 @@ class CampaignMiddleware(BaseMiddleware):
                 try:
                     if event.chat_member is not None:
                         await self._member(event.chat_member)
-                    else:
+                    elif event.chat_join_request is not None:
                         await self._request(event.chat_join_request)
                 except Exception:  # counting must never cost a newcomer their captcha
                     logger.exception("campaigns: could not record update %s", event.update_id)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -423,11 +423,11 @@ class CampaignPost:
     campaign_id: int
 
 
-def links_in_buttons(buttons: Sequence[Sequence[dict]] | None) -> list[str]:
+def links_in_buttons(buttons: Sequence[Sequence[dict[str, str]]] | None) -> list[str]:
     return [b.get("url", "") for row in buttons or () for b in row]
 
 
-def post_joins(posts: Sequence[CampaignPost], joins: dict[int, Sequence[int]]) -> dict[int, int]:
+def post_joins(posts: Sequence[CampaignPost], joins: Mapping[int, Sequence[int]]) -> dict[int, int]:
     """Joins through each post's campaign link from its publication until the next post with
     the same link (`joins`: campaign id -> join times). The link may also be shared elsewhere
     meanwhile; those joins land on the post too, which the report says."""

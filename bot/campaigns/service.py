@@ -41,6 +41,7 @@ from bot.campaigns.logic import (
     money,
     post_joins,
 )
+from bot.stats.report import CsvRow
 from storage.campaigns import CampaignRepository
 from storage.chats import ChatRepository
 
@@ -334,12 +335,12 @@ class CampaignService:
             )
         return line
 
-    async def csv_rows(self, chat_id: int, days: int, locale: str = "en") -> list[list]:
+    async def csv_rows(self, chat_id: int, days: int, locale: str = "en") -> list[CsvRow]:
         """The report's rows for /export_stats, after the statistics rows."""
         report = await self.report(chat_id, days, locale)
         if len(report.rows) == 1 and not report.rows[0].joins:
             return []
-        rows: list[list] = [
+        rows: list[CsvRow] = [
             [
                 "chat_id",
                 "campaign_id",
@@ -383,16 +384,16 @@ class CampaignService:
         last = self.today()
         since, until = period_bounds(last - timedelta(days=days - 1), last, self.tz)
         posts: list[CampaignPost] = []
-        for post in await self.repo.published_posts(chat_id, since, until):
-            for url in links_in_buttons(post["buttons"]):
+        for published in await self.repo.published_posts(chat_id, since, until):
+            for url in links_in_buttons(published["buttons"]):
                 campaign_id = self.index.campaign_of_url(url)
                 if campaign_id is not None:
                     posts.append(
                         CampaignPost(
-                            post["id"],
-                            post["chat_id"],
-                            post["message_id"],
-                            post["published_at"],
+                            published["id"],
+                            published["chat_id"],
+                            published["message_id"],
+                            published["published_at"],
                             campaign_id,
                         )
                     )

@@ -75,7 +75,8 @@ class UpdateLedger(Protocol):
 
 
 class ChatLocks(Protocol):
-    def lock(self, chat_id: int) -> contextlib.AbstractAsyncContextManager[None]: ...
+    def lock(self, chat_id: int, held: Any = None) -> contextlib.AbstractAsyncContextManager[Any]:
+        """Hold the chat's lock for the body; `held`: a lock `Cluster.claim` took already."""
 
 
 class InvalidationBus(Protocol):
@@ -136,7 +137,7 @@ class NoChatLocks:
     """One process handles a chat's updates as aiogram does: concurrently, in arrival order."""
 
     @contextlib.asynccontextmanager
-    async def lock(self, chat_id: int) -> AsyncIterator[None]:
+    async def lock(self, chat_id: int, held: Any = None) -> AsyncIterator[None]:
         yield None
 
 
@@ -171,6 +172,19 @@ class Cluster:
         self.chat_locks: ChatLocks = NoChatLocks()
         self.bus: InvalidationBus = LocalBus()
         self.polling: PollingGuard = NoPollingGuard()
+
+    async def claim(
+        self, update_id: int, chat_id: int | None = None, state_key: str | None = None
+    ) -> tuple[Claim, Any]:
+        """Claim an update and, for one of a chat's updates, try to take that chat's lock at
+        once. Returns the claim and, when the lock was taken with it, a `Held` lock for
+        `chat_locks.lock(chat_id, held)` (else None: take it the usual way). One process has no
+        lock to take."""
+        return await self.ledger.claim(update_id), None
+
+    async def finish(self, update_id: int, lock: Any = None) -> None:
+        """The update was handled: mark it done and (Redis) release the chat's lock with it."""
+        await self.ledger.finish(update_id)
 
     def fsm_storage(self) -> BaseStorage:
         return MemoryStorage()

@@ -14,11 +14,14 @@ import contextlib
 import json
 import logging
 import math
+import uuid
 from collections.abc import AsyncIterator, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
-from aiogram.fsm.storage.base import BaseStorage, StorageKey
-from aiogram.fsm.storage.redis import DefaultKeyBuilder, RedisStorage
+from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, StorageKey
+from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.types import Message
 from redis.asyncio import Redis
 from redis.asyncio.lock import Lock
@@ -37,6 +40,57 @@ DONE_SECONDS = 86400  # Telegram gives up on an update after 24 hours
 CHAT_LOCK_SECONDS = 15  # how long a dead worker can hold up its chat; renewed while alive
 POLLING_LOCK_SECONDS = 30
 INVALIDATION_CHANNEL = f"{PREFIX}:invalidate"
+
+# A worker's cost per update is mostly its round trips to Redis (bench/cluster.py: each costs
+# the worker some 80 µs of CPU). What every update of a chat needs first, and last, therefore
+# goes in one trip each.
+#
+# KEYS: the update's claim, then (optional) the chat's lock and the sender's dialogue state.
+# ARGV: the claim's value and seconds, the lock's token and milliseconds. Returns {0, value}:
+# claimed before (busy:<worker> or done); {1, 0}: claimed, but the chat's lock is someone
+# else's (wait for it as usual); {1, 1[, state]}: claimed and locked, with the dialogue state as
+# it is under that lock (aiogram reads it only once the lock is held, for the same reason).
+_BEGIN_SCRIPT = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
+  return {0, redis.call('GET', KEYS[1])}
+end
+if #KEYS < 2 or not redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[4]) then
+  return {1, 0}
+end
+if #KEYS < 3 then return {1, 1} end
+return {1, 1, redis.call('GET', KEYS[3])}
+"""
+# KEYS: the update's claim, the chat's lock. ARGV: seconds to remember the update, the lock's
+# token. Done first, then the lock released if it is still this worker's: a duplicate waiting
+# for the chat finds the update done.
+_FINISH_SCRIPT = """
+redis.call('SET', KEYS[1], 'done', 'EX', ARGV[1])
+if redis.call('GET', KEYS[2]) == ARGV[2] then
+  return redis.call('DEL', KEYS[2])
+end
+return 0
+"""
+# The dialogue state read with the claim, for the FSM storage to hand to aiogram once.
+_PREFETCHED_STATE: ContextVar[tuple[str, bytes | None] | None] = ContextVar(
+    "prefetched_state", default=None
+)
+
+
+@dataclass
+class Held:
+    """A chat's lock taken together with its update's claim, and the state read under it."""
+
+    lock: Lock
+    state_key: str | None
+    state: bytes | None
+
+    @contextlib.contextmanager
+    def state_for_this_update(self) -> Any:
+        token = _PREFETCHED_STATE.set((self.state_key, self.state) if self.state_key else None)
+        try:
+            yield
+        finally:
+            _PREFETCHED_STATE.reset(token)
 
 
 class RedisUpdateLedger:
@@ -95,19 +149,26 @@ class RedisChatLocks:
         key = StorageKey(bot_id=self.bot_id, chat_id=chat_id, user_id=chat_id)
         return self.key_builder.build(key, "lock")
 
+    def new_lock(self, chat_id: int) -> Lock:
+        return self.redis.lock(self.name(chat_id), timeout=self.seconds, sleep=0.02)
+
     @contextlib.asynccontextmanager
-    async def lock(self, chat_id: int) -> AsyncIterator[None]:
-        lock = self.redis.lock(self.name(chat_id), timeout=self.seconds, sleep=0.02)
-        await lock.acquire()
+    async def lock(self, chat_id: int, held: Held | None = None) -> AsyncIterator[Lock]:
+        if held is not None:
+            lock = held.lock
+        else:
+            lock = self.new_lock(chat_id)
+            await lock.acquire()
         renewing = asyncio.create_task(self._renew(lock))
         try:
-            yield None
+            yield lock
         finally:
             renewing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewing
-            with contextlib.suppress(LockError):  # it ran out: the next holder may have it
-                await lock.release()
+            if lock.local.token is not None:  # not released already with its update's finish
+                with contextlib.suppress(LockError):  # it ran out: the next holder may have it
+                    await lock.release()
 
     async def _renew(self, lock: Lock) -> None:
         while True:
@@ -377,9 +438,11 @@ class RedisPollingGuard:
     async def hold(self) -> None:
         if not await self.redis.set(self.KEY, self.worker_id, nx=True, ex=POLLING_LOCK_SECONDS):
             holder = await self.redis.get(self.KEY)
+            raw = holder or b"?"
+            name = raw.decode() if isinstance(raw, bytes) else raw
             raise AnotherPollerError(
                 "another worker is already long-polling this bot "
-                f"({(holder or b'?').decode()}); long polling runs on one worker only: stop it, "
+                f"({name}); long polling runs on one worker only: stop it, "
                 "or set WEBHOOK_URL on every worker to run several."
             )
         self._task = asyncio.create_task(self._renew(), name="polling-lock")
@@ -415,6 +478,14 @@ class SharedRedisStorage(RedisStorage):
     async def close(self) -> None:
         return None
 
+    async def get_state(self, key: StorageKey) -> str | None:
+        prefetched = _PREFETCHED_STATE.get()
+        if prefetched is not None and prefetched[0] == self.key_builder.build(key, "state"):
+            _PREFETCHED_STATE.set(None)  # once: a handler's own later read goes to Redis
+            value = prefetched[1]
+            return value.decode("utf-8") if isinstance(value, bytes) else value
+        return await super().get_state(key)
+
 
 class RedisCluster(Cluster):
     shared = True
@@ -425,13 +496,55 @@ class RedisCluster(Cluster):
         self.redis = Redis.from_url(url)
         self.ledger = RedisUpdateLedger(self.redis, self.worker_id)
         self.chat_locks = RedisChatLocks(self.redis, bot_id)
-        self.bus = RedisBus(self.redis, self.worker_id)
+        self.bus: RedisBus = RedisBus(self.redis, self.worker_id)
         self.polling = RedisPollingGuard(self.redis, self.worker_id)
-
-    def fsm_storage(self) -> BaseStorage:
-        return SharedRedisStorage(
+        self._begin = self.redis.register_script(_BEGIN_SCRIPT)
+        self._finish = self.redis.register_script(_FINISH_SCRIPT)
+        self.storage = SharedRedisStorage(
             self.redis, key_builder=DefaultKeyBuilder(prefix=f"{PREFIX}:fsm", with_destiny=True)
         )
+
+    def fsm_storage(self) -> BaseStorage:
+        return self.storage
+
+    def state_key(self, key: StorageKey) -> str:
+        """Where the FSM storage keeps the dialogue state of `key`."""
+        return self.storage.key_builder.build(key, "state")
+
+    async def claim(
+        self, update_id: int, chat_id: int | None = None, state_key: str | None = None
+    ) -> tuple[Claim, Held | None]:
+        ledger, locks = self.ledger, self.chat_locks
+        if not isinstance(ledger, RedisUpdateLedger) or not isinstance(locks, RedisChatLocks):
+            return await super().claim(update_id, chat_id, state_key)
+        keys: list[str | bytes | memoryview] = [ledger.key(update_id)]
+        lock = None
+        if chat_id is not None:
+            lock = locks.new_lock(chat_id)
+            keys.append(lock.name)
+            if state_key is not None:
+                keys.append(state_key)
+        token = uuid.uuid4().hex.encode()
+        reply = await self._begin(
+            keys=keys,
+            args=[ledger.busy, ledger.claim_seconds, token, int(locks.seconds * 1000)],
+        )
+        if not reply[0]:
+            return (Claim.DONE if reply[1] == b"done" else Claim.BUSY), None
+        if lock is None or not reply[1]:
+            return Claim.NEW, None
+        lock.local.token = token  # as Lock.acquire() leaves it: renewed and released by it
+        return Claim.NEW, Held(lock, state_key, reply[2] if len(reply) > 2 else None)
+
+    async def finish(self, update_id: int, lock: Any = None) -> None:
+        ledger = self.ledger
+        token = lock.local.token if isinstance(lock, Lock) else None
+        if token is None or not isinstance(ledger, RedisUpdateLedger):
+            await ledger.finish(update_id)
+            return
+        keys: list[str | bytes | memoryview] = [ledger.key(update_id), lock.name]
+        if await self._finish(keys=keys, args=[DONE_SECONDS, token]):
+            lock.local.token = None  # released: the lock's context has nothing left to do
 
     def pacer(self, policy: PacingPolicy | None = None) -> TelegramPacer:
         return RedisPacer(self.redis, policy)

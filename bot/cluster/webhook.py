@@ -21,7 +21,7 @@ import logging
 from typing import Any
 
 from aiogram import Bot, Dispatcher
-from aiogram.dispatcher.middlewares.user_context import UserContextMiddleware
+from aiogram.dispatcher.middlewares.user_context import EventContext, UserContextMiddleware
 from aiogram.types import Update
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
@@ -56,7 +56,15 @@ class OnceRequestHandler(SimpleRequestHandler):
         raw: dict[str, Any] = await request.json(loads=bot.session.json_loads)
         update = Update.model_validate(raw, context={"bot": bot})
         ledger = self.cluster.ledger
-        claim = await ledger.claim(update.update_id)
+        album = is_album_part(update)
+        context = UserContextMiddleware.resolve_event_context(update)
+        chat_id = context.chat_id
+        # the chat's lock and the sender's dialogue state come with the claim, in one trip
+        claim, held = await self.cluster.claim(
+            update.update_id,
+            None if album else chat_id,
+            None if album else self._state_key(bot, context),
+        )
         if claim is Claim.BUSY:
             claim = await wait_for_outcome(ledger, update.update_id)
         if claim is Claim.DONE:
@@ -65,42 +73,62 @@ class OnceRequestHandler(SimpleRequestHandler):
         if claim is Claim.BUSY:
             # still being handled elsewhere: Telegram delivers it again later
             return web.Response(status=503, text="busy")
-        if is_album_part(update):
+        if album:
             # Telegram sends the album's next part only once this one is answered, and the
             # first part waits for the others (bot.posting.albums): answer now, handle after.
             task = asyncio.create_task(self._handle_later(bot, update))
             self._background_feed_update_tasks.add(task)
             task.add_done_callback(self._background_feed_update_tasks.discard)
             return web.json_response({})
-        await self._handle(bot, update, locked=True)
+        await self._handle(bot, update, chat_id, held)
         return web.json_response({})
+
+    def _state_key(self, bot: Bot, context: EventContext) -> str | None:
+        """Where the FSM storage keeps this update's dialogue state, as aiogram's FSM
+        middleware will ask for it (None when nothing is shared)."""
+        state_key = getattr(self.cluster, "state_key", None)
+        if state_key is None:
+            return None
+        fsm = self.dispatcher.fsm.resolve_context(
+            bot,
+            context.chat_id,
+            context.user_id,
+            context.thread_id,
+            context.business_connection_id,
+        )
+        return state_key(fsm.key) if fsm is not None else None
 
     async def _handle_later(self, bot: Bot, update: Update) -> None:
         try:
-            await self._handle(bot, update, locked=False)
+            await self._handle(bot, update, None, None)
         except Exception:
             logger.exception("update %s (an album part) failed", update.update_id)
 
-    async def _handle(self, bot: Bot, update: Update, *, locked: bool) -> None:
-        """Handle a claimed update; the claim is released if the handling fails, so that
-        Telegram's next delivery is handled again."""
+    async def _handle(self, bot: Bot, update: Update, chat_id: int | None, held: Any) -> None:
+        """Handle a claimed update (one of chat `chat_id`'s, under its lock; `held`: the lock
+        taken with the claim); the claim is released if the handling fails, so that Telegram's
+        next delivery is handled again."""
         ledger = self.cluster.ledger
         keeper = asyncio.create_task(self._keep(update.update_id))
+        handled = False
         try:
-            chat_id = chat_of(update)
             lock = (
-                self.cluster.chat_locks.lock(chat_id)
-                if locked and chat_id is not None
+                self.cluster.chat_locks.lock(chat_id, held)
+                if chat_id is not None
                 else contextlib.nullcontext()
             )
-            async with lock:
-                await self.dispatcher.feed_update(bot, update, **self.data)
+            async with lock as taken:
+                with held.state_for_this_update() if held else contextlib.nullcontext():
+                    await self.dispatcher.feed_update(bot, update, **self.data)
+                handled = True
+                keeper.cancel()
+                await self.cluster.finish(update.update_id, taken)  # and the lock, if it can
         except BaseException:
-            await ledger.release(update.update_id)
+            if not handled:
+                await ledger.release(update.update_id)
             raise
         finally:
             keeper.cancel()
-        await ledger.finish(update.update_id)
 
     async def _keep(self, update_id: int) -> None:
         while True:

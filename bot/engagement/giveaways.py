@@ -10,6 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TypedDict
 from zoneinfo import ZoneInfo
 
 from aiogram import Bot
@@ -41,6 +42,15 @@ class GiveawayCallback(CallbackData, prefix="gw"):
     giveaway_id: int
 
 
+class Verification(TypedDict):
+    """What /giveaway_verify recomputes from the published seed and entrants."""
+
+    commitment_ok: bool  # the published seed hashes to the commitment announced at the start
+    winners_ok: bool  # the first round's winners are the ones the seed ranks first
+    winners: list[int]
+    entrants: int
+
+
 class GiveawayArgsError(ValueError):
     def __init__(self, code: str) -> None:
         super().__init__(code)
@@ -69,15 +79,19 @@ def parse_end(tokens: list[str], now: datetime, tz: ZoneInfo) -> tuple[datetime,
     if tokens and looks_like_duration(tokens[0]):
         return now + parse_duration(tokens[0]), 1
     local_now = now.astimezone(tz)
-    if tokens and _TIME.match(tokens[0]):
-        hour, minute = map(int, _TIME.match(tokens[0]).groups())
+    if tokens and (time_match := _TIME.match(tokens[0])):
+        hour, minute = map(int, time_match.groups())
         candidate = local_now.replace(hour=hour, minute=minute, second=0, microsecond=0)
         if candidate <= local_now:
             candidate += timedelta(days=1)
         return candidate.astimezone(UTC), 1
-    if len(tokens) >= 2 and _DATE.match(tokens[0]) and _TIME.match(tokens[1]):
-        day, month, year = _DATE.match(tokens[0]).groups()
-        hour, minute = map(int, _TIME.match(tokens[1]).groups())
+    if (
+        len(tokens) >= 2
+        and (date_match := _DATE.match(tokens[0]))
+        and (time_match := _TIME.match(tokens[1]))
+    ):
+        day, month, year = date_match.groups()
+        hour, minute = map(int, time_match.groups())
         try:
             candidate = datetime(
                 int(year or local_now.year), int(month), int(day), hour, minute, tzinfo=tz
@@ -395,7 +409,9 @@ class GiveawayService:
                 winners.append(uid)
         return winners, skipped
 
-    async def reroll(self, giveaway_id: int, count: int) -> tuple[list[int], list] | None:
+    async def reroll(
+        self, giveaway_id: int, count: int
+    ) -> tuple[list[int], list[tuple[int, str]]] | None:
         g = await self.repo.get(giveaway_id)
         if g is None or g.status != "drawn":
             return None
@@ -508,7 +524,7 @@ class GiveawayService:
         """Entrants' names by user id."""
         return await self.repo.entries(giveaway_id)
 
-    async def verify(self, giveaway_id: int) -> dict | None:
+    async def verify(self, giveaway_id: int) -> Verification | None:
         """Recompute the commitment and the winners from what was published."""
         g = await self.repo.get(giveaway_id)
         if g is None or g.status != "drawn":

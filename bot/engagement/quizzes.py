@@ -118,7 +118,7 @@ class QuizRunner:
             message = await self.bot.send_poll(
                 run["chat_id"],
                 f"{prefix}: {question.text}"[:300],
-                options,
+                [*options],
                 type="quiz",
                 is_anonymous=False,
                 correct_option_ids=[correct],
@@ -130,6 +130,7 @@ class QuizRunner:
             logger.warning("quiz %s: could not post question %s: %s", run_id, index, exc)
             await self.finish(run_id, "stopped")
             return
+        assert message.poll is not None, "sendPoll answers with the poll it sent"
         await self.repo.add_poll(
             message.poll.id,
             run_id,
@@ -174,7 +175,7 @@ class QuizRunner:
         await send_in_topic(self.bot, run["chat_id"], text, run["thread_id"])
         return True
 
-    def render_results(self, title: str, rows: list[dict], locale: str) -> str:
+    def render_results(self, title: str, rows: list[dict[str, Any]], locale: str) -> str:
         gettext = self.i18n.gettext
         lines = [gettext("🏁 Results of “{title}”", locale=locale).format(title=html.escape(title))]
         if not rows:
@@ -191,7 +192,7 @@ class QuizRunner:
             )
         return "\n".join(lines)
 
-    def render_season(self, rows: list[dict], locale: str) -> str:
+    def render_season(self, rows: list[dict[str, Any]], locale: str) -> str:
         gettext = self.i18n.gettext
         lines = [gettext("🏆 Season table of this chat", locale=locale)]
         if not rows:

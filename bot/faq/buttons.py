@@ -41,7 +41,8 @@ def suggestions_keyboard(
             text=title[:SUGGESTION_CHARS],
             callback_data=FaqCallback(op=FaqAction.PICK, entry=entry_id, asker=asker),
         )
-    return builder.adjust(1).as_markup()
+    builder.adjust(1)
+    return builder.as_markup()
 
 
 def undo_keyboard(entry_id: int) -> InlineKeyboardMarkup:

@@ -7,7 +7,7 @@ import logging
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest, TelegramMigrateToChat
-from aiogram.types import ReplyParameters
+from aiogram.types import Message, MessageId, ReplyParameters
 
 from bot.faq.buttons import feedback_keyboard
 from bot.faq.service import FaqReply, FaqService
@@ -35,7 +35,9 @@ async def send_reply(
     parameters = (
         ReplyParameters(message_id=reply_to, allow_sending_without_reply=True) if reply_to else None
     )
-    if answer.is_copy:
+    sent: MessageId | Message
+    # a copy (is_copy) names both its source chat and message
+    if answer.source_chat_id is not None and answer.source_message_id is not None:
         try:
             sent = await bot.copy_message(
                 chat_id,

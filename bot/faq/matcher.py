@@ -18,6 +18,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TypedDict, Unpack
 
 import numpy as np
 
@@ -76,6 +77,14 @@ class Match:
     runner_up_id: int | None = None
 
 
+class IndexParams(TypedDict, total=False):
+    """The tunable thresholds of a FaqIndex (its fields of the same names)."""
+
+    threshold: float
+    margin: float
+    suggest_from: float
+
+
 @dataclass
 class FaqIndex:
     """TF-IDF postings in flat numpy arrays (CSR by feature): a lookup adds up the postings of
@@ -96,7 +105,7 @@ class FaqIndex:
     _weights: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
 
     @classmethod
-    def build(cls, phrasings: Iterable[tuple[int, str]], **params: float) -> FaqIndex:
+    def build(cls, phrasings: Iterable[tuple[int, str]], **params: Unpack[IndexParams]) -> FaqIndex:
         index = cls(**params)
         raw = [(entry_id, features(text)) for entry_id, text in phrasings]
         # an entry's documents side by side, so that its best score is one reduceat

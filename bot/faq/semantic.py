@@ -209,7 +209,7 @@ def _language_means(vectors: np.ndarray, codes: np.ndarray, count: int, dim: int
     overall = vectors.sum(axis=0, dtype=np.float64) / (len(vectors) + PRIOR_TEXTS)
     sums = np.stack([vectors[codes == k].sum(axis=0, dtype=np.float64) for k in range(count)])
     counts = np.bincount(codes, minlength=count).astype(np.float64)[:, None]
-    means = (sums + LANGUAGE_PRIOR_TEXTS * overall) / (counts + LANGUAGE_PRIOR_TEXTS)
+    means: np.ndarray = (sums + LANGUAGE_PRIOR_TEXTS * overall) / (counts + LANGUAGE_PRIOR_TEXTS)
     return means.astype(np.float32)
 
 
@@ -221,7 +221,8 @@ def _centroids(phrasings: np.ndarray, starts: np.ndarray, count: int, dim: int) 
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
-    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
+    normalised: np.ndarray = vectors / np.maximum(norms, 1e-12)
+    return normalised.astype(np.float32, copy=False)
 
 
 def _stack(vectors: list[np.ndarray], dim: int) -> np.ndarray:

@@ -509,7 +509,7 @@ class FaqService:
         lexically)."""
         index = await self._ensure()
         semantic_index, vector = await self._question_vector(question)
-        if semantic_index is None:
+        if semantic_index is None or vector is None:  # both None or neither
             return self._lexical(index, question, chat_id), None
         # Scoring a question against a thousand entries is a millisecond or two of CPU, and a
         # batch of embeddings wakes all the questions it carried at once: it runs in a worker

@@ -126,7 +126,10 @@ def _from_json(data: Any, languages: tuple[str, ...]) -> ImportPlan:
         if _too_long(phrasings, answers):
             plan.rejected.append((where, "too_long"))
             continue
-        language = item.get("language") if item.get("language") in languages else phrasings[0][0]
+        declared = item.get("language")
+        language = (
+            declared if isinstance(declared, str) and declared in languages else phrasings[0][0]
+        )
         entry_id = item.get("id") if isinstance(item.get("id"), int) else None
         plan.entries.append(ImportedEntry(entry_id, language, phrasings, answers))
     return plan

@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 def calendar_keyboard(settings: Settings) -> InlineKeyboardMarkup | None:
     """A 📅 button opening the calendar, where Telegram can open it (an https MINIAPP_URL)."""
-    if not settings.miniapp_public:
+    if not settings.miniapp_public or settings.miniapp_url is None:
         return None
     return InlineKeyboardMarkup(
         inline_keyboard=[

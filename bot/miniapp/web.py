@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from bot.config import Settings
 from bot.miniapp.auth import AuthError, Caller, authenticate
@@ -63,7 +64,10 @@ _OUTCOME_STATUS = {
 
 def json_reply(data: Any, status: int = 200) -> web.Response:
     response = web.json_response(data, status=status, dumps=_compact)
-    if len(response.body or b"") > 4096:  # a month of posts: ~200 KB, a tenth of it gzipped
+    body = response.body  # bytes: json_response encodes the text
+    if (
+        isinstance(body, bytes) and len(body) > 4096
+    ):  # a month of posts: ~200 KB, a tenth of it gzipped
         response.enable_compression()
     return response
 
@@ -77,7 +81,7 @@ def error(status: int, message: str, code: str) -> web.Response:
 
 
 @web.middleware
-async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Whatever goes wrong under /api/ is answered in JSON, and never as a bare 500 page."""
     try:
         return await handler(request)
@@ -206,7 +210,7 @@ class MiniApp:
         app.add_subapp("/api/", api)
 
     @web.middleware
-    async def auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
+    async def auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         settings = self.settings
         result = authenticate(
             request.headers.get("Authorization"),

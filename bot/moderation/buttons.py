@@ -46,4 +46,5 @@ def report_keyboard(chat_id: int, message_id: int, user_id: int) -> InlineKeyboa
                 op=op, chat_id=chat_id, message_id=message_id, user_id=user_id
             ),
         )
-    return builder.adjust(3, 2).as_markup()
+    builder.adjust(3, 2)
+    return builder.as_markup()

@@ -131,6 +131,8 @@ class Captcha:
         await self.moderation.record(chat_id, STEWARD, target, "captcha_kick", rule="captcha")
 
     async def solved(self, query: CallbackQuery, callback_data: CaptchaCallback) -> None:
+        if query.message is None:  # a button under an inline-mode message: never a captcha
+            return
         chat_id = query.message.chat.id
         locale = pick_language(
             [query.from_user.language_code], self.settings.languages, self.settings.default_language

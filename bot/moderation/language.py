@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 MIN_LETTERS = 20
 CONFIDENCE = 0.90
@@ -18,11 +20,29 @@ CYRILLIC = {"ru", "uk", "bg", "sr", "mk", "be", "kk"}
 LATIN = {"en", "nl", "de", "fr", "es", "it", "pt", "pl", "tr", "id", "sv", "da", "no", "cs", "ro"}
 PLAUSIBLE = CYRILLIC | LATIN
 
+
+# The part of langdetect (which ships no types) that this module uses.
+class _Language(Protocol):
+    @property
+    def lang(self) -> str: ...
+    @property
+    def prob(self) -> float: ...
+
+
+class _Detector(Protocol):
+    def append(self, text: str) -> None: ...
+    def get_probabilities(self) -> Sequence[_Language]: ...
+
+
+class _Factory(Protocol):
+    def create(self) -> _Detector: ...
+
+
 _factory_lock = threading.Lock()
-_factory = None  # the compact langdetect factory, loaded once on first use
+_factory: _Factory | None = None  # the compact langdetect factory, loaded once on first use
 
 
-def _compact_factory():
+def _compact_factory() -> _Factory:
     """langdetect's factory with its 55 profiles held sparsely.
 
     langdetect keeps, per n-gram, a list of 55 probabilities of which about two are not zero:
@@ -36,8 +56,9 @@ def _compact_factory():
     from langdetect.detector import Detector
     from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
 
-    class CompactDetector(Detector):
-        def _update_lang_prob(self, prob, word, alpha):
+    # langdetect is untyped (Any): subclassing it is the point here.
+    class CompactDetector(Detector):  # type: ignore[misc]
+        def _update_lang_prob(self, prob: list[float], word: str | None, alpha: float) -> bool:
             sparse = self.word_lang_prob_map.get(word) if word is not None else None
             if sparse is None:
                 return False
@@ -48,8 +69,8 @@ def _compact_factory():
             prob[:] = map(operator.mul, prob, factors)
             return True
 
-    class CompactFactory(DetectorFactory):
-        def add_profile(self, profile, index, langsize):
+    class CompactFactory(DetectorFactory):  # type: ignore[misc]
+        def add_profile(self, profile: Any, index: int, langsize: int) -> None:
             self.langlist.append(profile.name)
             table = self.word_lang_prob_map
             for word, freq in profile.freq.items():
@@ -57,7 +78,7 @@ def _compact_factory():
                 if 1 <= len(word) <= 3:
                     pairs += (index, 1.0 * freq / profile.n_words[len(word) - 1])
 
-        def _create_detector(self):
+        def _create_detector(self) -> CompactDetector:
             return CompactDetector(self)
 
     factory = CompactFactory()
@@ -67,7 +88,7 @@ def _compact_factory():
     return factory
 
 
-def _ensure_detector():
+def _ensure_detector() -> _Factory:
     global _factory
     if _factory is None:
         with _factory_lock:

@@ -93,7 +93,7 @@ def classify(exc: Exception) -> Failure:
 def transient_backoff(failures: int, base: float = 2.0, cap: float = 300.0) -> float:
     """Seconds to leave a log chat alone after `failures` transient failures in a row (the
     outbound layer has already retried each request a few times)."""
-    return min(cap, base * 2 ** max(0, failures - 1))
+    return min(cap, base * 2.0 ** max(0, failures - 1))
 
 
 def pick_next(

@@ -101,7 +101,6 @@ def applies(fact: Fact, facts: Facts, settings: ChatModSettings) -> bool:
                 and bool(settings.language_list)
                 and bool(facts.text)
             )
-    return False  # pragma: no cover
 
 
 def evaluate(facts: Facts, settings: ChatModSettings) -> Verdict:
@@ -111,7 +110,7 @@ def evaluate(facts: Facts, settings: ChatModSettings) -> Verdict:
     actions: list[Action] = []
     hit = facts.blocklist_hit
     if hit and settings.blocklist_mode != "off":
-        details = {"filter": hit}
+        details: dict[str, Any] = {"filter": hit}
         if settings.blocklist_mode == "log":
             actions.append(Action(Step.DETECT, "blocklist", details))
         else:

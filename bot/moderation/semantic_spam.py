@@ -100,7 +100,8 @@ class LogisticModel:
         if self.coef is None:
             return np.full(len(vectors), 0.5)
         logits = np.asarray(vectors, dtype=np.float32) @ self.coef + self.intercept
-        return 1.0 / (1.0 + np.exp(-np.clip(logits, -30, 30)))
+        probabilities: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(logits, -30, 30)))
+        return probabilities
 
 
 # The same training rows give the same model: a process that starts the bot several times (the

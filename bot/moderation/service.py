@@ -196,7 +196,7 @@ class ModerationService:
     def forget_blocklist(self, chat_id: int) -> None:
         self._blocklists.invalidate(chat_id)
 
-    def caches(self) -> dict[str, LoadingCache]:
+    def caches(self) -> dict[str, LoadingCache[int, Any]]:
         """What other workers must hear about when it changes (bot.cluster)."""
         return {"approved": self._approved, "blocklists": self._blocklists, **self.repo.caches()}
 

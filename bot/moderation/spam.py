@@ -346,7 +346,7 @@ class SpamScorer:
         f: MessageFeatures,
         bayes_weight: float | None = None,
         bayes_probability: float | None = None,
-    ) -> dict:
+    ) -> dict[str, float]:
         """The signals that need no model, each already weighted. `bayes_probability`: Bayes'
         answer when the caller already has it (the fusion reads it twice otherwise)."""
         w = self.weights

@@ -164,13 +164,15 @@ def thumbnail_id(messages: list[Any]) -> str | None:
     or the thumbnail Telegram made for a video, GIF, document, sticker or audio cover."""
     for message in messages:
         photo = getattr(message, "photo", None)
-        if photo and getattr(photo[0], "file_id", None):
-            return photo[0].file_id
+        photo_id: str | None = getattr(photo[0], "file_id", None) if photo else None
+        if photo_id:
+            return photo_id
         for kind in ("video", "animation", "document", "video_note", "sticker", "audio"):
             media = getattr(message, kind, None)
             thumb = getattr(media, "thumbnail", None) if media else None
-            if getattr(thumb, "file_id", None):
-                return thumb.file_id
+            thumb_id: str | None = getattr(thumb, "file_id", None)
+            if thumb_id:
+                return thumb_id
     return None
 
 

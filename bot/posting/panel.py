@@ -141,7 +141,8 @@ def panel_keyboard(draft: Draft, channels: list[Channel]) -> InlineKeyboardMarku
     button(_("✅ Confirm"), ComposeAction.CONFIRM)
     button(_("✖️ Discard"), ComposeAction.DISCARD)
     channel_rows = [2] * (len(channels) // 2) + [1] * (len(channels) % 2)
-    return builder.adjust(*channel_rows, 2, 2, 1, 3, 2, 2).as_markup()
+    builder.adjust(*channel_rows, 2, 2, 1, 3, 2, 2)
+    return builder.as_markup()
 
 
 def slot_problem(channel_ids: list[int]) -> str:
@@ -156,11 +157,12 @@ def refusal_text(plan: SchedulePlan, draft: Draft) -> str:
         return _("I cannot pin in {channels}. Give me the right or turn Pin off.").format(
             channels=names
         )
-    return {
+    texts: dict[Refusal | None, str] = {
         Refusal.NO_CHANNEL: _("Choose at least one channel."),
         Refusal.NO_TIME: _("Choose a time."),
         Refusal.PAST: _("That time has already passed. Choose another."),
-    }.get(plan.refusal, slot_problem(draft.channels))
+    }
+    return texts.get(plan.refusal, slot_problem(draft.channels))
 
 
 def button_error_text(error: ButtonError) -> str:

@@ -68,7 +68,8 @@ class PostingService:
         ids = []
         for channel_id in channel_ids:
             post_id = await self.posts.add(channel_id=channel_id, now=self.now(), **post)
-            self.publisher.arm(await self.posts.get(post_id))
+            if (queued := await self.posts.get(post_id)) is not None:  # just written
+                self.publisher.arm(queued)
             ids.append(post_id)
         return ids
 
@@ -83,7 +84,8 @@ class PostingService:
         """False when the post is no longer waiting to go out."""
         if not await self.posts.reschedule(post_id, int(due.timestamp())):
             return False
-        self.publisher.arm(await self.posts.get(post_id))
+        if (moved := await self.posts.get(post_id)) is not None:  # None: deleted meanwhile
+            self.publisher.arm(moved)
         return True
 
     async def publish_now(self, post: Post) -> bool:

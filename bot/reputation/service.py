@@ -34,7 +34,19 @@ class Tickets(Protocol):
 
     async def route(self, chat_id: int) -> int | None: ...
     async def is_blocked(self, user_id: int) -> bool: ...
-    async def open_ticket(self, **kwargs) -> int: ...
+    async def open_ticket(
+        self,
+        *,
+        member_id: int,
+        member_name: str | None,
+        language: str | None,
+        chat_id: int,
+        question_message_id: int,
+        question: str,
+        support_chat_id: int,
+        now: int,
+        thread_id: int | None = None,
+    ) -> int: ...
     async def set_relay_message(self, ticket_id: int, message_id: int) -> None: ...
 
 

@@ -113,7 +113,8 @@ class HttpBackend:
         rows = sorted(payload["data"], key=lambda item: item["index"])
         vectors = np.asarray([row["embedding"] for row in rows], dtype=np.float32)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.maximum(norms, 1e-12)
+        normalised: np.ndarray = vectors / np.maximum(norms, 1e-12)
+        return normalised
 
     def encode(self, texts: list[str], kind: Kind) -> np.ndarray:
         return self._post(texts, kind)
@@ -182,7 +183,8 @@ class EmbeddingService:
         return result
 
     async def embed_one(self, text: str, kind: Kind) -> np.ndarray:
-        return (await self.embed([text], kind))[0]
+        vector: np.ndarray = (await self.embed([text], kind))[0]
+        return vector
 
     async def _drain(self) -> None:
         """Send queued texts to the backend in batches until the queue is empty."""

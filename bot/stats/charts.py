@@ -9,9 +9,12 @@ from __future__ import annotations
 import functools
 import io
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.stats.report import WEEKDAYS, BestTime, ChatReport, engagement_rate
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 # pyplot keeps global state; one chart at a time per process
 _lock = threading.Lock()
@@ -48,7 +51,7 @@ def warm_up() -> None:
         _png(fig)
 
 
-def _png(fig) -> bytes:
+def _png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)

@@ -11,12 +11,21 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from storage.stats import CHAT_FIELDS, StatsRepository
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _MemberDay:
+    """A member's messages in one chat on one day, counted in memory until the next flush."""
+
+    name: str
+    messages: int
 
 
 class StatsCollector:
@@ -27,7 +36,7 @@ class StatsCollector:
         self.tz = tz
         self.clock = clock
         self._chat: Counter[tuple[int, str, str]] = Counter()
-        self._members: dict[tuple[int, str, int], list] = {}
+        self._members: dict[tuple[int, str, int], _MemberDay] = {}
         self._hourly: Counter[tuple[int, str, int]] = Counter()
         # The local day/hour of the current UTC hour, computed once per hour instead of per
         # message. Zones with half-hour offsets see the hour boundary up to 30 min late.
@@ -52,9 +61,9 @@ class StatsCollector:
         self._hourly[(chat_id, day, hour)] += 1
         entry = self._members.get((chat_id, day, user_id))
         if entry is None:
-            self._members[(chat_id, day, user_id)] = [name, 1]
+            self._members[(chat_id, day, user_id)] = _MemberDay(name, 1)
         else:
-            entry[1] += 1
+            entry.messages += 1
 
     def bump(self, chat_id: int, field: str, n: int = 1, ts: float | None = None) -> None:
         if field not in CHAT_FIELDS:
@@ -74,14 +83,14 @@ class StatsCollector:
         try:
             await self.repo.write_batch(
                 [(c, d, f, n) for (c, d, f), n in chat.items()],
-                [(c, d, u, name, n) for (c, d, u), (name, n) in members.items()],
+                [(c, d, u, e.name, e.messages) for (c, d, u), e in members.items()],
                 [(c, d, h, n) for (c, d, h), n in hourly.items()],
             )
         except Exception:
             # keep the counts for the next flush rather than lose them
             self._chat.update(chat)
             self._hourly.update(hourly)
-            for key, (name, n) in members.items():
-                entry = self._members.setdefault(key, [name, 0])
-                entry[1] += n
+            for key, counted in members.items():
+                entry = self._members.setdefault(key, _MemberDay(counted.name, 0))
+                entry.messages += counted.messages
             logger.exception("statistics flush failed; will retry")

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, TypeAlias
 from zoneinfo import ZoneInfo
 
 from storage.stats import CHAT_FIELDS, StatsRepository
 
 PERIODS = {"7d": 7, "30d": 30, "90d": 90}
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+# One line of /export_stats' CSV (an empty list is a blank line between sections).
+CsvRow: TypeAlias = list[str | int | float | None]
 
 
 def parse_period(token: str | None, default: int = 7) -> int | None:
@@ -26,12 +30,13 @@ def change(current: float, previous: float) -> str:
     return "±0%" if percent == 0 else f"{percent:+d}%"
 
 
-def engagement_rate(post: dict) -> float | None:
+def engagement_rate(post: dict[str, Any]) -> float | None:
     """(reactions + comments) / subscribers at publish × 100: ER by subscribers, not views."""
     members = post.get("members_at_post")
     if not members:
         return None
-    return (post["reactions"] + post["comments"]) / members * 100
+    rate: float = (post["reactions"] + post["comments"]) / members * 100
+    return rate
 
 
 @dataclass
@@ -50,7 +55,7 @@ class ChatReport:
     quizzes: tuple[int, int] = (0, 0)
     giveaways: tuple[int, int] = (0, 0)
     members: list[tuple[str, int]] = field(default_factory=list)
-    posts: list[dict] = field(default_factory=list)
+    posts: list[dict[str, Any]] = field(default_factory=list)
     complaint_share: dict[str, float] = field(default_factory=dict)  # day -> % (reputation)
 
     @property
@@ -67,7 +72,7 @@ def _bounds(first: date, last: date, tz: ZoneInfo) -> tuple[int, int]:
 
 async def _totals(
     repo: StatsRepository, chat_id: int, first: date, last: date
-) -> tuple[dict[str, int], list[dict]]:
+) -> tuple[dict[str, int], list[dict[str, Any]]]:
     rows = await repo.daily(chat_id, first.isoformat(), last.isoformat())
     totals = {name: sum(r[name] for r in rows) for name in CHAT_FIELDS}
     totals["active_members"] = await repo.active_members(
@@ -150,10 +155,10 @@ async def best_time(
     return BestTime(grid, samples, best)
 
 
-def csv_rows(report: ChatReport) -> list[list]:
+def csv_rows(report: ChatReport) -> list[CsvRow]:
     """The numbers behind a report, one row per day (and per post for channels)."""
-    header = ["chat_id", "day", "messages", "joins", "leaves"]
-    rows: list[list] = [header]
+    header: CsvRow = ["chat_id", "day", "messages", "joins", "leaves"]
+    rows: list[CsvRow] = [header]
     rows += [[report.chat_id, day, m, j, left] for day, m, j, left in report.series]
     if report.kind == "channel":
         rows.append([])

@@ -24,7 +24,7 @@ from bot.config import Settings
 from bot.private import PrivateNotes
 from bot.stats import charts
 from bot.stats.collector import StatsCollector
-from bot.stats.report import ChatReport, best_time, build_report, change, csv_rows
+from bot.stats.report import ChatReport, CsvRow, best_time, build_report, change, csv_rows
 from storage.chats import ChatRepository, KnownChat, UserRepository
 from storage.stats import StatsRepository
 
@@ -72,7 +72,7 @@ class StatsService:
         # Other features add to the reports: lines under the /stats summary
         # (chat id, days, locale) and rows under the /export_stats CSV (chat id, days).
         self.summary_sections: list[Callable[[int, int, str], Awaitable[list[str]]]] = []
-        self.csv_sections: list[Callable[[int, int], Awaitable[list[list]]]] = []
+        self.csv_sections: list[Callable[[int, int], Awaitable[list[CsvRow]]]] = []
         # A group's complaint share per day, in percent (bot.reputation), drawn on the chart.
         self.chart_series: Callable[[int, int], Awaitable[dict[str, float]]] | None = None
 
@@ -145,14 +145,16 @@ class StatsService:
         recorded from the send call, with the subscribers at that moment (ER's denominator)."""
         if not message_ids:
             return
+        members: int | None
         try:
-            members: int | None = await self.bot.get_chat_member_count(chat_id)
+            counted = await self.bot.get_chat_member_count(chat_id)
         except TelegramAPIError as exc:
             logger.info("member count of %s at publish: %s", chat_id, exc)
             members = await self.repo.latest_members(chat_id)
         else:
             day = datetime.fromtimestamp(posted_at, self.settings.timezone).date().isoformat()
-            await self.repo.set_members(chat_id, day, members)
+            await self.repo.set_members(chat_id, day, counted)
+            members = counted
         await self.repo.add_own_post(chat_id, message_ids, posted_at, members)
 
     async def comment(self, channel_id: int, post_id: int) -> None:

@@ -13,6 +13,7 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
 from bot.config import Settings
+from bot.guards import accessible_message
 from bot.moderation.service import (
     Actor,
     LogAction,
@@ -114,4 +115,4 @@ async def log_button(
     undone = outcome in {UndoOutcome.DONE, UndoOutcome.PARTIAL}
     if query.message and query.message.chat.id == action.chat_id and undone:
         with contextlib.suppress(TelegramAPIError):
-            await query.message.edit_reply_markup(reply_markup=None)
+            await accessible_message(query).edit_reply_markup(reply_markup=None)

@@ -13,6 +13,7 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
+from bot.guards import accessible_message
 from bot.links import message_link
 from bot.moderation.buttons import ReportCallback, report_keyboard
 from bot.moderation.reports import ReportAction, ReportLimiter
@@ -138,8 +139,9 @@ async def report_pressed(
     await query.answer(outcome)
     if query.message is not None:
         with contextlib.suppress(TelegramAPIError):
-            await query.message.edit_text(
-                f"{query.message.html_text}\n\n{html.escape(outcome)} · "
+            shown = accessible_message(query)
+            await shown.edit_text(
+                f"{shown.html_text}\n\n{html.escape(outcome)} · "
                 f"{html.escape(query.from_user.full_name)}",
                 reply_markup=None,
             )

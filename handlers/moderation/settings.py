@@ -14,6 +14,7 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.edits import edit_or_same
+from bot.guards import accessible_message, button_message
 from bot.moderation.args import ArgumentError, parse_warn_limit
 from bot.moderation.buttons import SettingsCallback
 from bot.moderation.chat_settings import RULES, SettingKey, mode_of
@@ -75,9 +76,9 @@ async def settings_command(message: Message, moderation: ModerationService) -> N
 async def settings_pressed(
     query: CallbackQuery, callback_data: SettingsCallback, moderation: ModerationService
 ) -> None:
-    updated = await moderation.toggle(query.message.chat.id, callback_data.key)
+    updated = await moderation.toggle(button_message(query).chat.id, callback_data.key)
     text, markup = settings_view(updated)
-    await edit_or_same(query.message.edit_text(text, reply_markup=markup))
+    await edit_or_same(accessible_message(query).edit_text(text, reply_markup=markup))
     await query.answer(_("Saved."))
 
 

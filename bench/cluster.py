@@ -1,0 +1,565 @@
+#!/usr/bin/env python3
+"""Several webhook workers on PostgreSQL and Redis against one process on SQLite.
+
+    python bench/cluster.py [--rounds 5] [--batch 1200] [--chats 40] [--posts 1000]
+
+Every worker is a real `python -m bot` process in webhook mode, started as the README's "When
+one process is not enough" says (DATABASE_URL, REDIS_URL, WEBHOOK_URL, WEBHOOK_SECRET and its
+own HTTP_LISTEN), talking to the fake Telegram of the tests (tests/fake_telegram.py, in this
+process, answering 429 beyond 30 sends in any second as Telegram does). PostgreSQL and
+redis-server are Debian's, started here in a temporary folder (tests/postgres_server.py,
+tests/cluster_harness.py).
+
+1. Throughput: group messages (ordinary chat of known members in `--chats` supergroups, spread
+   as Telegram's webhook delivers them: one chat's next update once the last was answered, up to
+   `--chats` requests at once, each to the next worker in turn as a round-robin balancer would)
+   through the whole pipeline. Configurations: one process on SQLite (the default, no Redis) and
+   1, 2 and 4 workers sharing one PostgreSQL database and Redis (all four run throughout; a
+   configuration of k sends to the first k). Each round runs one batch of each configuration,
+   in an order rotated every round; the ratios are taken within a round and printed as min /
+   median / max. Updates per second are wall time: what a bot's operator gets. CPU time per
+   update, per kind of process, says where the time goes.
+2. Burst: `--posts` posts due at the same second over `--channels` channels with 2 workers on
+   one PostgreSQL database: each worker arms every post's timer at start, each post is claimed
+   by one. Prints lateness p50/p99 against the floor (count / 30 per s), duplicates (a post
+   copied more than once) and losses (a post never published).
+
+Targets (issue 13): 2 workers >= 1.6 x one; one worker on PostgreSQL >= 0.7 x SQLite; burst
+p99 within 10 % of the floor, zero duplicates, zero losses. The machine's core count bounds the
+first: the load generator, PostgreSQL, Redis and the fake Telegram share the cores with the
+workers, so it is printed next to the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import ctypes
+import itertools
+import os
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT))
+
+import aiohttp  # noqa: E402
+from _common import HAM, percentile, spread  # noqa: E402
+
+from storage.database import Database  # noqa: E402
+from storage.posts import PostRepository  # noqa: E402
+from tests.cluster_harness import RedisServer, free_port, redis_server_binary  # noqa: E402
+from tests.fake_telegram import ApiError, FakeTelegram  # noqa: E402
+from tests.postgres_server import PostgresServer, find_bin_dir  # noqa: E402
+
+SECRET = "bench-secret_0123456789"
+MANAGER_ID = 5550001
+LIMIT_PER_SECOND = 30
+SENDS = {"sendMessage", "copyMessage", "copyMessages", "forwardMessage", "sendPhoto"}
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class RateLimitedTelegram(FakeTelegram):
+    """The tests' fake Telegram, refusing with 429 (retry after 1 s) beyond 30 sends in any
+    second, as Telegram does with a bot that ignores its limits."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: collections.deque[float] = collections.deque()
+        self.rejected = 0
+        self.busiest = 0
+        self.copies: collections.Counter[tuple[int, int]] = collections.Counter()
+
+    async def _dispatch(self, name: str, p: dict[str, Any], files: dict[str, bytes]) -> Any:
+        if name in SENDS:
+            now = time.monotonic()
+            while self.sent and now - self.sent[0] >= 1.0:
+                self.sent.popleft()
+            if len(self.sent) >= LIMIT_PER_SECOND:
+                self.rejected += 1
+                raise ApiError(429, "Too Many Requests: retry after 1", {"retry_after": 1})
+            self.sent.append(now)
+            self.busiest = max(self.busiest, len(self.sent))
+        result = await super()._dispatch(name, p, files)
+        if name == "copyMessage":  # delivered: what a channel's readers see
+            self.copies[(int(p["chat_id"]), int(p["message_id"]))] += 1
+        return result
+
+
+def process_cpu(pid: int) -> float:
+    """utime + stime of a process, in seconds (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def children_cpu(parent: int) -> float:
+    """The CPU of a process and its children (PostgreSQL's backends are the postmaster's)."""
+    total = process_cpu(parent)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == parent:
+            total += (int(fields[11]) + int(fields[12])) / TICKS
+    return total
+
+
+def die_with_parent() -> None:
+    """A worker gets SIGTERM when the bench dies, however it dies (Linux's PR_SET_PDEATHSIG)."""
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)
+
+
+def postmaster_pid(pg: PostgresServer) -> int:
+    return int((pg.data / "postmaster.pid").read_text().split()[0])
+
+
+@dataclass
+class WorkerProcess:
+    name: str
+    env: dict[str, str]
+    log: Path
+    proc: subprocess.Popen | None = None
+    started_at: float = 0.0
+
+    @property
+    def port(self) -> int:
+        return int(self.env["HTTP_LISTEN"].rsplit(":", 1)[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/webhook"
+
+    def start(self) -> None:
+        self.started_at = time.monotonic()
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "bot", "--env-file", "/dev/null"],
+                cwd=ROOT,
+                env={**os.environ, **self.env},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent,
+            )
+
+    async def ready(self, timeout: float = 120) -> float:
+        """Seconds from start until the web server answers (it listens once start-up has
+        finished)."""
+        assert self.proc is not None
+        while time.monotonic() - self.started_at < timeout:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited:\n{self.log.read_text()[-3000:]}")
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+            except OSError:
+                await asyncio.sleep(0.1)
+                continue
+            writer.close()
+            await writer.wait_closed()
+            return time.monotonic() - self.started_at
+        raise RuntimeError(f"{self.name} did not start within {timeout} s")
+
+    def cpu(self) -> float:
+        return process_cpu(self.proc.pid) if self.proc else 0.0
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def worker_env(fake: FakeTelegram, database: dict[str, str], redis: str | None, **extra: str):
+    env = {
+        "BOT_TOKEN": fake.token,
+        "TELEGRAM_API_URL": fake.url,
+        "MANAGER_IDS": str(MANAGER_ID),
+        "WEBHOOK_URL": "https://bot.example.org/webhook",
+        "WEBHOOK_SECRET": SECRET,
+        "HTTP_LISTEN": f"127.0.0.1:{free_port()}",
+        "LOG_LEVEL": "WARNING",
+        "WEEKLY_DIGEST": "off",
+        **database,
+        **extra,
+    }
+    if redis:
+        env["REDIS_URL"] = redis
+    return env
+
+
+async def seed_members(database: str, traffic: Traffic) -> None:
+    """Every member has written their first clean messages (which are spam-scored) long ago:
+    the state a busy group's members are in, written as the bot writes it, so the timed part
+    is ordinary chat without a warm-up of 3 messages per member through the pipeline."""
+    db = Database(database)
+    await db.open()  # Steward's tables, as the worker would create them
+    try:
+        await db.executemany(
+            "INSERT INTO member_activity(chat_id, user_id, clean_messages) VALUES (?,?,3)",
+            [
+                (chat, traffic.member(index, n))
+                for index, chat in enumerate(traffic.chats)
+                for n in range(traffic.members)
+            ],
+        )
+    finally:
+        await db.close()
+
+
+@dataclass
+class Traffic:
+    """Group messages as Telegram's webhook delivers them: one chat's updates one after the
+    other, the chats side by side, each request to the next worker in turn."""
+
+    fake: FakeTelegram
+    chats: list[int]
+    members: int
+    update_ids: itertools.count = field(default_factory=lambda: itertools.count(1_000_000))
+    message_ids: dict[int, itertools.count] = field(default_factory=dict)
+    turns: dict[int, itertools.count] = field(default_factory=dict)
+
+    def update(self, chat_id: int, user_id: int, text: str) -> dict[str, Any]:
+        ids = self.message_ids.setdefault(chat_id, itertools.count(1))
+        return {
+            "update_id": next(self.update_ids),
+            "message": {
+                "message_id": next(ids),
+                "date": int(time.time()),
+                "chat": {"id": chat_id, "type": "supergroup", "title": "Bench group"},
+                "from": {
+                    "id": user_id,
+                    "is_bot": False,
+                    "first_name": f"User{user_id}",
+                    "language_code": "en",
+                },
+                "text": text,
+            },
+        }
+
+    def member(self, chat_index: int, n: int) -> int:
+        return 10_000 + chat_index * 1000 + n % self.members
+
+    def batch(self, per_chat: int, seed: int) -> list[list[dict]]:
+        """`per_chat` updates for each chat, the chat's members writing in turn (a member's
+        next message comes `members` messages later, so nobody floods)."""
+        rng = random.Random(seed)
+        chats = []
+        for index, chat in enumerate(self.chats):
+            turn = self.turns.setdefault(chat, itertools.count())
+            chats.append(
+                [
+                    self.update(chat, self.member(index, next(turn)), rng.choice(HAM))
+                    for _ in range(per_chat)
+                ]
+            )  # fmt: skip
+        return chats
+
+    async def deliver(
+        self, session: aiohttp.ClientSession, workers: list[WorkerProcess], chats: list[list[dict]]
+    ) -> float:
+        """Deliver every chat's updates; the wall time it took."""
+        turn = itertools.count()
+
+        async def one_chat(updates: list[dict]) -> None:
+            for update in updates:
+                worker = workers[next(turn) % len(workers)]
+                async with session.post(
+                    worker.url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}
+                ) as response:
+                    await response.read()
+                    if response.status != 200:
+                        raise RuntimeError(f"{worker.name} answered {response.status}")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one_chat(updates) for updates in chats))
+        return time.perf_counter() - started
+
+
+def print_header(args: argparse.Namespace) -> None:
+    print(
+        f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; "
+        f"SEMANTIC_MODEL={args.model}"
+    )
+
+
+async def throughput(args, fake, pg: PostgresServer, redis_url: str, folder: Path) -> None:
+    sqlite = WorkerProcess(
+        "sqlite",
+        worker_env(
+            fake,
+            {"DATABASE_PATH": str(folder / "bench.sqlite3")},
+            None,
+            SEMANTIC_MODEL=args.model,
+        ),
+        folder / "sqlite.log",
+    )
+    alone = WorkerProcess(
+        "pg-alone",
+        worker_env(fake, {"DATABASE_URL": pg.create_database()}, None, SEMANTIC_MODEL=args.model),
+        folder / "pg-alone.log",
+    )
+    pg_url = pg.create_database()
+    shared = [
+        WorkerProcess(
+            f"pg{n + 1}",
+            worker_env(fake, {"DATABASE_URL": pg_url}, redis_url, SEMANTIC_MODEL=args.model),
+            folder / f"pg{n + 1}.log",
+        )
+        for n in range(4)
+    ]
+    chats = [-1001900000000 - n for n in range(args.chats)]
+    for chat in chats:
+        fake.add_chat(chat, "supergroup", "Bench group")
+    traffic = Traffic(fake, chats, args.members)
+    everyone = [sqlite, alone, *shared]
+    for database in (sqlite.env["DATABASE_PATH"], alone.env["DATABASE_URL"], pg_url):
+        await seed_members(database, traffic)
+    try:
+        for worker in everyone:  # the tables exist: all may start at once
+            worker.start()
+        starts = [await worker.ready() for worker in everyone]
+        print(
+            f"workers started in {spread(starts, digits=1, unit=' s')} (python -m bot, webhook "
+            f"mode, until its web server listens)"
+        )
+        connector = aiohttp.TCPConnector(limit=0)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            # Every worker has met every member and chat once, as in a bot that has run for a
+            # while: its caches (members seen, chat admins, settings) hold what a long-running
+            # worker's would. Then the flood windows of those messages run out.
+            await asyncio.gather(
+                *(
+                    traffic.deliver(session, [worker], traffic.batch(args.members, 2))
+                    for worker in everyone
+                )
+            )
+            await asyncio.sleep(11)
+            configs = {
+                "sqlite, 1 process": [sqlite],
+                "postgresql, 1 process": [alone],
+                "postgresql, 1 worker": shared[:1],
+                "postgresql, 2 workers": shared[:2],
+                "postgresql, 4 workers": shared[:4],
+            }
+            names = [n for n in configs if not args.configs or n in args.configs]
+            rates: dict[str, list[float]] = {name: [] for name in names}
+            cpu: dict[str, dict[str, list[float]]] = {name: {} for name in names}
+            per_chat = max(1, args.batch // len(chats))
+            count = per_chat * len(chats)
+            for round_no in range(args.rounds):
+                order = names[round_no % len(names) :] + names[: round_no % len(names)]
+                for name in order:
+                    workers = configs[name]
+                    updates = traffic.batch(per_chat, 100 + round_no)
+                    before = {
+                        "workers": sum(w.cpu() for w in everyone),
+                        "postgresql": children_cpu(postmaster_pid(pg)),
+                        "redis": process_cpu(args.redis_pid),
+                        "generator + fake Telegram": time.process_time(),
+                    }
+                    wall = await traffic.deliver(session, workers, updates)
+                    after = {
+                        "workers": sum(w.cpu() for w in everyone),
+                        "postgresql": children_cpu(postmaster_pid(pg)),
+                        "redis": process_cpu(args.redis_pid),
+                        "generator + fake Telegram": time.process_time(),
+                    }
+                    rates[name].append(count / wall)
+                    for kind in before:
+                        cpu[name].setdefault(kind, []).append((after[kind] - before[kind]) / count)
+        if args.configs:
+            for name in names:
+                print(f"  {name:<22} {spread(rates[name], digits=0)} updates/s")
+            return
+        one = rates["postgresql, 1 worker"]
+        print(
+            f"\n1. throughput: {args.rounds} rounds of {count} group messages over "
+            f"{len(chats)} chats ({args.members} members each, all known), {len(chats)} "
+            f"requests at once at most"
+        )
+        for name in names:
+            parts = ", ".join(
+                f"{kind} {statistics.median(v) * 1e6:.0f}" for kind, v in cpu[name].items()
+            )
+            print(
+                f"  {name:<22} {spread(rates[name], digits=0)} updates/s; CPU µs per update "
+                f"(median): {parts}"
+            )
+
+        def ratios(a: list[float], b: list[float]) -> list[float]:
+            return [x / y for x, y in zip(a, b, strict=True)]
+
+        two, four = rates["postgresql, 2 workers"], rates["postgresql, 4 workers"]
+        print(f"  2 workers / 1 worker:   {spread(ratios(two, one), digits=2)} (target >= 1.6)")
+        print(f"  4 workers / 1 worker:   {spread(ratios(four, one), digits=2)}")
+        print(
+            f"  1 worker PG / SQLite:   "
+            f"{spread(ratios(one, rates['sqlite, 1 process']), digits=2)} (target >= 0.7)"
+        )
+        per_worker = {
+            k: statistics.median(cpu[f"postgresql, {k} worker{'s' if k > 1 else ''}"]["workers"])
+            for k in (1, 2, 4)
+        }
+        print(
+            "  estimate, not measured: with a free core per worker, k workers would handle k / "
+            "(their CPU per update) updates/s: 2 / 1 = "
+            f"{2 * per_worker[1] / per_worker[2]:.2f}, 4 / 1 = "
+            f"{4 * per_worker[1] / per_worker[4]:.2f}"
+        )
+        alone_ratios = ratios(rates["postgresql, 1 process"], rates["sqlite, 1 process"])
+        print(f"  1 process PG / SQLite:  {spread(alone_ratios, digits=2)} (both without Redis)")
+        print(f"  load average after: {os.getloadavg()[0]:.1f}")
+    finally:
+        for worker in everyone:
+            worker.stop()
+
+
+async def burst(args, fake: RateLimitedTelegram, pg: PostgresServer, redis_url: str, folder: Path):
+    pg_url = pg.create_database()
+    db = Database(pg_url)
+    await db.open()  # Steward's tables, as the first worker would create them
+    repo = PostRepository(db)
+    manager = fake.user(MANAGER_ID, "Manny")
+    source = fake.start_bot(manager)
+    channels = [-1002100000000 - n for n in range(args.channels)]
+    for channel in channels:
+        fake.add_chat(channel, "channel", f"Channel {channel}")
+    lead = args.lead
+    due = int(time.time()) + lead
+    sources: dict[int, tuple[int, int]] = {}
+    for n in range(args.posts):
+        message = fake.new_message(source, manager, f"Post {n}")
+        channel = channels[n % len(channels)]
+        post_id = await repo.add(
+            channel_id=channel,
+            source_chat_id=source["id"],
+            source_message_ids=[message["message_id"]],
+            due_at=due,
+            created_by=MANAGER_ID,
+            now=due - lead,
+        )
+        sources[post_id] = (channel, message["message_id"])
+    workers = [
+        WorkerProcess(
+            f"burst{n + 1}",
+            worker_env(fake, {"DATABASE_URL": pg_url}, redis_url, SEMANTIC_MODEL="off"),
+            folder / f"burst{n + 1}.log",
+        )
+        for n in range(2)
+    ]
+    fake.copies.clear()
+    try:
+        for worker in workers:
+            worker.start()
+        starts = [await worker.ready() for worker in workers]
+        if time.time() > due:
+            print(f"  note: the workers started after the posts were due ({starts})")
+        deadline = due + 60 + args.posts / LIMIT_PER_SECOND * 3
+        while time.time() < deadline:
+            row = await db.fetchone(
+                "SELECT COUNT(*) AS n FROM posts WHERE status IN ('published','failed',"
+                "'needs_decision')"
+            )
+            if row["n"] >= args.posts:
+                break
+            await asyncio.sleep(0.5)
+        rows = await db.fetchall("SELECT id, status, published_at FROM posts")
+    finally:
+        for worker in workers:
+            worker.stop()
+        await db.close()
+    copies = fake.copies
+    lateness = sorted(r["published_at"] - due for r in rows if r["status"] == "published")
+    duplicates = sum(n - 1 for n in copies.values() if n > 1)
+    sent = {sources[r["id"]] for r in rows if r["status"] == "published"}
+    losses = args.posts - len(lateness) + len(sent - set(copies))
+    floor = args.posts / LIMIT_PER_SECOND
+    p99 = percentile(lateness, 99)
+    statuses = collections.Counter(r["status"] for r in rows)
+    print(
+        f"\n2. burst: {args.posts} posts due at once over {args.channels} channels, 2 workers "
+        f"(started in {max(starts):.1f} s, {lead} s before the posts were due)"
+    )
+    print(
+        f"  lateness p50 {percentile(lateness, 50):.0f} s, p99 {p99:.0f} s; floor {floor:.1f} s "
+        f"({args.posts} / {LIMIT_PER_SECOND} per s); p99 / floor {p99 / floor:.2f} "
+        f"(target <= 1.10)"
+    )
+    print(
+        f"  duplicates: {duplicates}, losses: {losses}; statuses {dict(statuses)}; "
+        f"429 answers: {fake.rejected}; busiest second at Telegram: {fake.busiest} sends"
+    )
+
+
+async def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=1200, help="updates per batch")
+    parser.add_argument("--chats", type=int, default=40)
+    parser.add_argument(
+        "--members",
+        type=int,
+        default=100,
+        help="members per chat, writing in turn: enough that nobody sends 5 messages in 10 s "
+        "(the flood rule would mute them, and its notices queue behind the send budget)",
+    )
+    parser.add_argument("--posts", type=int, default=1000)
+    parser.add_argument("--channels", type=int, default=40)
+    parser.add_argument("--lead", type=int, default=30, help="seconds from start to due")
+    parser.add_argument("--model", default="off", choices=["off", "builtin"])
+    parser.add_argument("--only", choices=["throughput", "burst"])
+    parser.add_argument(
+        "--configs",
+        nargs="*",
+        help="run only these configurations (for profiling), e.g. 'postgresql, 1 worker'",
+    )
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # clean up on kill, too
+    bin_dir, redis_exe = find_bin_dir(), redis_server_binary()
+    if bin_dir is None or redis_exe is None or shutil.which("runuser") is None:
+        print(
+            "needs Debian's postgresql and redis-server (apt-get install postgresql redis-server)"
+        )
+        return 2
+    print_header(args)
+    with tempfile.TemporaryDirectory(prefix="steward-cluster-") as name:
+        folder = Path(name)
+        os.chmod(folder, 0o755)
+        pg = PostgresServer(bin_dir)
+        pg.start()
+        redis = RedisServer.start(redis_exe, folder)
+        args.redis_pid = redis.proc.pid
+        fake = RateLimitedTelegram()
+        await fake.start()
+        try:
+            if args.only != "burst":
+                await throughput(args, fake, pg, redis.url, folder)
+            if args.only != "throughput":
+                await burst(args, fake, pg, redis.url, folder)
+        finally:
+            await fake.close()
+            redis.stop()
+            pg.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
