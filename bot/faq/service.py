@@ -546,9 +546,10 @@ class FaqService:
             if len(self._owners) >= 4:  # the lexical and the semantic index, old and new
                 self._owners.clear()
             self._owners[id(entry_ids)] = (entry_ids, entries, owners)
-        if chat_id is None:
-            return owners == GLOBAL_OWNER
-        return (owners == GLOBAL_OWNER) | (owners == chat_id)
+        visible: np.ndarray = owners == GLOBAL_OWNER
+        if chat_id is not None:
+            visible |= owners == chat_id
+        return visible
 
     def _lexical(self, index: FaqIndex, question: str, chat_id: int | None) -> Decision:
         visible = self._visible_mask(index.entry_ids, chat_id)
