@@ -120,8 +120,8 @@ class SemanticSpamModel:
     lesson_vectors: list[np.ndarray] = field(default_factory=list)
     lesson_labels: list[bool] = field(default_factory=list)
     regression: LogisticModel = field(default_factory=LogisticModel)
-    _matrix: np.ndarray | None = None
-    _is_spam: np.ndarray | None = None
+    # the training rows split by label, built once per fit (each scored message needs both)
+    _split: tuple[np.ndarray, np.ndarray] | None = None
 
     def add_rows(self, vectors: np.ndarray, labels: np.ndarray) -> None:
         for vector, label in zip(np.asarray(vectors, dtype=np.float32), labels, strict=True):
@@ -162,12 +162,17 @@ class SemanticSpamModel:
             _FITTED[key] = model
             while len(_FITTED) > 4:
                 _FITTED.popitem(last=False)
+        is_spam = labels == 1
+        spam_matrix, ham_matrix = matrix[is_spam], matrix[~is_spam]
         # swapped whole, so a concurrent reader sees the old model or the new one, never a mix
-        self._matrix, self._is_spam, self.regression = matrix, labels == 1, model
-        # the rows kept for the next fit become views of the matrix: the arrays they came in
+        self._split, self.regression = (spam_matrix, ham_matrix), model
+        # the rows kept for the next fit become views of the split: the arrays they came in
         # (thousands of shipped samples) are freed instead of held twice; rows added meanwhile
         # (a lesson during this fit) stay as they are
-        self.vectors[: len(matrix)] = list(matrix)
+        spam_rows, ham_rows = iter(spam_matrix), iter(ham_matrix)
+        self.vectors[: len(matrix)] = [
+            next(spam_rows) if spam else next(ham_rows) for spam in is_spam.tolist()
+        ]
 
     def lesson_for(self, vector: np.ndarray) -> bool | None:
         """The label of the most recent lesson this message nearly duplicates, if any."""
@@ -183,11 +188,11 @@ class SemanticSpamModel:
     def neighbour_margins(self, vectors: np.ndarray, chunk: int = 256) -> np.ndarray:
         """The neighbour margin of many messages at once: one matrix product per chunk instead
         of one per message (training the fusion scores every sample once per fold)."""
-        matrix, is_spam = self._matrix, self._is_spam
+        split = self._split
         vectors = np.asarray(vectors, dtype=np.float32)
-        if matrix is None or is_spam is None:
+        if split is None:
             return np.zeros(len(vectors))
-        spam_matrix, ham_matrix = matrix[is_spam], matrix[~is_spam]
+        spam_matrix, ham_matrix = split
         k = min(NEIGHBOURS, len(spam_matrix), len(ham_matrix))
         if k == 0:
             return np.zeros(len(vectors))
