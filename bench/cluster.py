@@ -55,7 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
-from _common import HAM, percentile, spread  # noqa: E402
+from _common import HAM, group_message, percentile, spread  # noqa: E402
 
 from storage.database import Database  # noqa: E402
 from storage.posts import PostRepository  # noqa: E402
@@ -238,21 +238,7 @@ class Traffic:
 
     def update(self, chat_id: int, user_id: int, text: str) -> dict[str, Any]:
         ids = self.message_ids.setdefault(chat_id, itertools.count(1))
-        return {
-            "update_id": next(self.update_ids),
-            "message": {
-                "message_id": next(ids),
-                "date": int(time.time()),
-                "chat": {"id": chat_id, "type": "supergroup", "title": "Bench group"},
-                "from": {
-                    "id": user_id,
-                    "is_bot": False,
-                    "first_name": f"User{user_id}",
-                    "language_code": "en",
-                },
-                "text": text,
-            },
-        }
+        return group_message(next(self.update_ids), chat_id, user_id, text, next(ids))
 
     def member(self, chat_index: int, n: int) -> int:
         return 10_000 + chat_index * 1000 + n % self.members
@@ -352,13 +338,9 @@ async def throughput(args, fake, pg: PostgresServer, redis_url: str, folder: Pat
                 )
             )
             await asyncio.sleep(11)
-            configs = {
-                "sqlite, 1 process": [sqlite],
-                "postgresql, 1 process": [alone],
-                "postgresql, 1 worker": shared[:1],
-                "postgresql, 2 workers": shared[:2],
-                "postgresql, 4 workers": shared[:4],
-            }
+            configs = dict(
+                zip(CONFIGS, ([sqlite], [alone], shared[:1], shared[:2], shared[:4]), strict=True)
+            )
             names = [n for n in configs if not args.configs or n in args.configs]
             rates: dict[str, list[float]] = {name: [] for name in names}
             cpu: dict[str, dict[str, list[float]]] = {name: {} for name in names}
@@ -509,6 +491,16 @@ async def burst(args, fake: RateLimitedTelegram, pg: PostgresServer, redis_url: 
     )
 
 
+# the throughput configurations, in the order they run and print
+CONFIGS = (
+    "sqlite, 1 process",
+    "postgresql, 1 process",
+    "postgresql, 1 worker",
+    "postgresql, 2 workers",
+    "postgresql, 4 workers",
+)
+
+
 async def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -529,6 +521,8 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--configs",
         nargs="*",
+        choices=CONFIGS,
+        metavar="CONFIG",
         help="run only these configurations (for profiling), e.g. 'postgresql, 1 worker'",
     )
     args = parser.parse_args(argv)

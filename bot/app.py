@@ -12,7 +12,6 @@ import asyncio
 import html
 import logging
 import signal
-import time
 from contextlib import suppress
 from datetime import datetime
 from typing import Any
@@ -35,6 +34,7 @@ from bot.campaigns.joins import CampaignMiddleware
 from bot.campaigns.service import CampaignService
 from bot.chat_migration import ChatMigrations
 from bot.chat_registry import ChatRegistry
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.cluster import create_cluster
 from bot.cluster.jobs import JobClaims
 from bot.cluster.webhook import OnceRequestHandler
@@ -145,9 +145,14 @@ REARM_SECONDS = 60  # with other workers: timers re-armed from the database this
 
 
 class Steward:
-    def __init__(self, settings: Settings, *, handle_signals: bool = True) -> None:
+    def __init__(
+        self, settings: Settings, *, handle_signals: bool = True, clock: Clock | None = None
+    ) -> None:
         self.settings = settings
         self.handle_signals = handle_signals
+        # The one wall clock every service reads (a test may hand in a FrozenClock).
+        self.clock: Clock = clock or SYSTEM_CLOCK
+        clock = self.clock
         build_common_types()
         # What several workers share (REDIS_URL); in-process and unchanged without it.
         self.cluster = create_cluster(settings.redis_url, settings.bot_id)
@@ -160,7 +165,7 @@ class Steward:
             default=DefaultBotProperties(parse_mode=ParseMode.HTML),
         )
         self.db = Database(settings.database)
-        self.jobs = JobClaims(LeaseRepository(self.db), self.cluster.worker_id)
+        self.jobs = JobClaims(LeaseRepository(self.db), self.cluster.worker_id, clock)
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.i18n = create_i18n(settings.default_language)
         self.roles = RoleService(settings, self.bot)
@@ -172,6 +177,7 @@ class Steward:
             OutboxRepository(self.db),
             wait_hint=self.outbound.pacer.wait_hint,
             pause=self.outbound.pacer.pause_chat,
+            clock=clock,
         )
         self.moderation = ModerationService(
             self.bot,
@@ -180,15 +186,16 @@ class Steward:
             self.i18n,
             SpamScorer(build_default_bayes()),
             self.log_outbox,
+            clock=clock,
             semantic=SemanticSpamClassifier(self.embeddings),
         )
         self.captcha = Captcha(self.bot, self.moderation, settings, self.i18n, self.scheduler)
         self.users = UserRepository(self.db)
-        self.notes = PrivateNotes(self.bot, self.users)
+        self.notes = PrivateNotes(self.bot, self.users, clock)
         self.quiz_repo = QuizRepository(self.db)
         self.giveaway_repo = GiveawayRepository(self.db)
         self.runner = QuizRunner(
-            self.bot, self.quiz_repo, self.scheduler, self.i18n, self.locale_for
+            self.bot, self.quiz_repo, self.scheduler, self.i18n, self.locale_for, clock=clock
         )
         self.stats = StatsService(
             self.bot,
@@ -198,6 +205,7 @@ class Steward:
             self.i18n,
             self.scheduler,
             self.locale_for,
+            clock=clock,
             notes=self.notes,
         )
         self.campaigns = CampaignService(
@@ -206,6 +214,7 @@ class Steward:
             ChatRepository(self.db),
             settings.timezone,
             self.i18n,
+            clock=clock,
         )
         self.stats.summary_sections.append(self.campaigns.post_lines)
         self.stats.csv_sections.append(self.campaigns.csv_rows)
@@ -217,6 +226,7 @@ class Steward:
             self.embeddings,
             FaqVectorRepository(self.db),
             FaqIndexCache(self.db),
+            clock=clock,
         )
         self.publisher = Publisher(
             self.bot,
@@ -229,6 +239,7 @@ class Steward:
             mark_channel=self.outbound.pacer.mark_channel,
             on_published=self.stats.own_post,
             shared=self.cluster.shared,
+            clock=clock,
         )
         self.giveaways = GiveawayService(
             self.bot,
@@ -238,6 +249,7 @@ class Steward:
             self.scheduler,
             self.i18n,
             self.locale_for,
+            clock=clock,
             notes=self.notes,
         )
         self.calendar = CalendarService(
@@ -247,15 +259,17 @@ class Steward:
             StatsRepository(self.db),
             self.publisher,
             settings.timezone,
+            clock=clock,
         )
         self.support_repo = SupportRepository(self.db)
-        self.support = SupportService(self.support_repo, settings.support_chat_id)
+        self.support = SupportService(self.support_repo, settings.support_chat_id, clock=clock)
         self.reputation = ReputationService(
             ReputationRepository(self.db),
             ComplaintClassifier(self.embeddings),
             self.support_repo,
             settings.timezone,
             settings.support_chat_id,
+            clock=clock,
         )
         self.reputation_notes = ReputationNotes(
             self.reputation, self.notes, self.i18n, settings, self.locale_for, self._chat_title
@@ -263,12 +277,13 @@ class Steward:
         self.stats.summary_sections.append(self.reputation_notes.stats_lines)
         self.stats.chart_series = self.reputation_notes.chart_series
         self.reputation_training: asyncio.Task[None] | None = None
-        self.migrations = ChatMigrations(ChatMigrationRepository(self.db))
+        self.migrations = ChatMigrations(ChatMigrationRepository(self.db), clock)
         self.menu_buttons = MenuButtons(
             settings,
             MenuButtonRepository(self.db),
             menu_button_applier(self.bot, self.i18n),
             self.locale_for,
+            clock=clock,
         )
         self.migrations.before_move(self._before_chat_moves)
         self.migrations.after_move(self._chat_moved)
@@ -282,41 +297,34 @@ class Steward:
         self.web_port: int | None = None  # the port the web server listens on, once started
 
     def services(self) -> StewardData:
-        """What handlers may ask for by parameter name (aiogram injects workflow data)."""
+        """What handlers may ask for by parameter name (aiogram injects workflow data): services
+        only; repositories stay behind them (`tests/test_layers.py`)."""
         posting = PostingService(
-            self.post_repo, self.channel_repo, SlotRepository(self.db), self.publisher
+            self.post_repo,
+            self.channel_repo,
+            SlotRepository(self.db),
+            self.publisher,
+            clock=self.clock,
         )
         return {
             "settings": self.settings,
-            "db": self.db,
-            "scheduler": self.scheduler,
             "role_service": self.roles,
-            "users": self.users,
             "notes": self.notes,
-            "chats": ChatRepository(self.db),
             "chat_registry": ChatRegistry(ChatRepository(self.db), self.channel_repo),
-            "mod_repo": self.mod_repo,
             "moderation": self.moderation,
             "targets": TargetResolver(self.users, self.roles, self.settings.bot_id),
             "captcha": self.captcha,
             "report_limiter": ReportLimiter(),
-            "quiz_repo": self.quiz_repo,
-            "giveaway_repo": self.giveaway_repo,
             "runner": self.runner,
             "giveaways": self.giveaways,
             "stats": self.stats,
             "campaigns": self.campaigns,
-            "post_repo": self.post_repo,
             "publisher": self.publisher,
-            "channel_repo": self.channel_repo,
-            "drafts": self.drafts,
-            "slot_repo": SlotRepository(self.db),
             "post_queue": PostQueue(self.post_repo, self.channel_repo),
             "posting": posting,
             "compose": DraftService(self.drafts, posting, self.settings.timezone),
             "albums": self.cluster.album_collector(),
             "faq": self.faq,
-            "faq_repo": self.faq.repo,
             "support": self.support,
             "reputation": self.reputation,
             "reputation_notes": self.reputation_notes,
@@ -338,7 +346,7 @@ class Steward:
         incoming = IncomingMessageMiddleware(self.migrations)
         dp.message.outer_middleware(incoming)
         dp.edited_message.outer_middleware(incoming)
-        seen = SeenMiddleware(dp["users"], dp["chats"])
+        seen = SeenMiddleware(self.users, ChatRepository(self.db))
         for observer in (dp.message, dp.edited_message, dp.callback_query, dp.my_chat_member):
             observer.outer_middleware(seen)
         menus = MenuButtonMiddleware(
@@ -479,7 +487,7 @@ class Steward:
 
     async def send_agenda(self) -> None:
         """DAILY_AGENDA: each manager gets the posts due in the next 24 hours, in local time."""
-        now = int(time.time())
+        now = int(self.clock())
         posts = await self.post_repo.scheduled_between(now, now + 86400)
         names = {c.chat_id: c.title or str(c.chat_id) for c in await self.channel_repo.all()}
         tz = self.settings.timezone
@@ -596,7 +604,7 @@ class Steward:
         counts = await self.publisher.rebuild()
         logger.info("scheduled posts: %s", counts)
         self._schedule_agenda()
-        await self.drafts.prune(int(time.time()) - DRAFT_DAYS * 86400)
+        await self.drafts.prune(int(self.clock()) - DRAFT_DAYS * 86400)
         # The FAQ's indexes: lexical at once, semantic in the background (stored vectors reused,
         # new ones computed off the event loop); questions are matched lexically meanwhile.
         await self.faq.warm_up()
@@ -682,7 +690,9 @@ class Steward:
                 self.locale_for,
                 settings.languages,
             )
-            MiniApp(settings, self.calendar, edit_in_chat, fetch_file=self._fetch_file).install(app)
+            MiniApp(
+                settings, self.calendar, edit_in_chat, self.clock, fetch_file=self._fetch_file
+            ).install(app)
         return app
 
     async def _fetch_file(self, file_id: str) -> bytes | None:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 
+from bot.clock import SYSTEM_CLOCK, Clock
 from storage.chat_migration import ChatMigrationRepository, MoveResult
 
 logger = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ Preparation = Callable[[int, int], Awaitable[None]]
 
 
 class ChatMigrations:
-    def __init__(self, repo: ChatMigrationRepository, clock: Callable[[], float] = time.time):
+    def __init__(self, repo: ChatMigrationRepository, clock: Clock = SYSTEM_CLOCK):
         self.repo = repo
         self.clock = clock
         self._to: dict[int, int] = {}

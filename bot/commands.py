@@ -208,6 +208,14 @@ def on_command(observer: TelegramEventObserver, handler: Any, *names: str, **ext
     observer.register(handler, Command(*names), flags=command_flags(*names, **extra))
 
 
+def on_commands(observer: TelegramEventObserver, *handlers: Any) -> None:
+    """Register each handler for the one command its name says (`warn_command` is /warn,
+    `faq_add` is /faq_add), with the table's role and place; a handler for several commands
+    goes through `on_command`. `tests/test_command_table.py` catches a name off the table."""
+    for handler in handlers:
+        on_command(observer, handler, handler.__name__.removesuffix("_command"))
+
+
 def visible_commands(
     roles: Roles, chat_type: str, commands: Iterable[CommandSpec] = COMMANDS
 ) -> dict[Requirement, list[CommandSpec]]:

@@ -11,8 +11,6 @@ from typing import TYPE_CHECKING, Any
 from aiogram.dispatcher.middlewares.data import MiddlewareData
 
 if TYPE_CHECKING:
-    from apscheduler.schedulers.asyncio import AsyncIOScheduler
-
     from bot.campaigns.service import CampaignService
     from bot.chat_migration import ChatMigrations
     from bot.chat_registry import ChatRegistry
@@ -37,46 +35,28 @@ if TYPE_CHECKING:
     from bot.semantic import EmbeddingService
     from bot.stats.service import StatsService
     from bot.support.service import SupportService
-    from storage.chats import ChatRepository, UserRepository
-    from storage.database import Database
-    from storage.engagement import GiveawayRepository, QuizRepository
-    from storage.faq import FaqRepository
-    from storage.moderation import ModerationRepository
-    from storage.posts import ChannelRepository, DraftRepository, PostRepository, SlotRepository
 
 
 class StewardData(MiddlewareData, total=False):
     # services (Steward.services())
     settings: Settings
-    db: Database
-    scheduler: AsyncIOScheduler
     role_service: RoleService
-    users: UserRepository
     notes: PrivateNotes
-    chats: ChatRepository
     chat_registry: ChatRegistry
-    mod_repo: ModerationRepository
     moderation: ModerationService
     targets: TargetResolver
     captcha: Captcha
     report_limiter: ReportLimiter
-    quiz_repo: QuizRepository
-    giveaway_repo: GiveawayRepository
     runner: QuizRunner
     giveaways: GiveawayService
     stats: StatsService
     campaigns: CampaignService
-    post_repo: PostRepository
     publisher: Publisher
-    channel_repo: ChannelRepository
-    drafts: DraftRepository
-    slot_repo: SlotRepository
     post_queue: PostQueue
     posting: PostingService
     compose: DraftService
     albums: AlbumCollector
     faq: FaqService
-    faq_repo: FaqRepository
     support: SupportService
     reputation: ReputationService
     reputation_notes: ReputationNotes

@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import logging
 import sys
-import time
 from urllib.parse import urlencode
 
 from aiogram.exceptions import TelegramUnauthorizedError
@@ -20,6 +19,7 @@ from redis.exceptions import RedisError
 
 from bot import __version__
 from bot.app import Steward
+from bot.clock import SYSTEM_CLOCK
 from bot.cluster import AnotherPollerError
 from bot.config import Settings, SettingsError, database_setting, load_settings
 from bot.miniapp.auth import sign_init_data
@@ -98,7 +98,7 @@ def miniapp_url(settings: Settings, user_id: int, language: str) -> str:
     if ":" in host:
         host = f"[{host}]"
     init_data = sign_init_data(
-        settings.bot_token, user_id, int(time.time()), language_code=language
+        settings.bot_token, user_id, int(SYSTEM_CLOCK()), language_code=language
     )
     fragment = urlencode(
         {"tgWebAppData": init_data, "tgWebAppVersion": "8.0", "tgWebAppPlatform": "web"}

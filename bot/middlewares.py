@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot, Dispatcher
+from aiogram.dispatcher.event.bases import UNHANDLED
 from aiogram.dispatcher.flags import get_flag
 from aiogram.types import (
     CallbackQuery,
@@ -36,6 +37,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.admission import checkpoint
 from bot.chat_migration import ChatMigrations
+from bot.filters import group_member_message
 from bot.i18n import pick_language
 from bot.miniapp.menu import MenuButtons
 from bot.roles import ADMIN_STATUSES, Requirement, Roles, RoleService
@@ -45,6 +47,21 @@ from storage.chats import ChatRepository, UserRepository
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+
+class LeftoverGroupMessages(BaseMiddleware):
+    """An outer message middleware for after the routers: a member's group message that no
+    handler took reaches `leftover` (the FAQ stage, the reputation watch); anything else, and
+    what a handler took, passes by untouched."""
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        result = await handler(event, data)
+        if result is UNHANDLED and isinstance(event, Message) and await group_member_message(event):
+            await self.leftover(event, data)
+        return result
+
+    async def leftover(self, message: Message, data: dict[str, Any]) -> None:
+        raise NotImplementedError
 
 
 class InFlightMiddleware(BaseMiddleware):

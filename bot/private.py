@@ -11,7 +11,6 @@ layer retries only 429 and transient failures), and the caller carries on with t
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -20,6 +19,7 @@ from typing import Any
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
 
+from bot.clock import SYSTEM_CLOCK, Clock
 from storage.chats import UserRepository
 
 logger = logging.getLogger(__name__)
@@ -60,9 +60,7 @@ def classify(exc: TelegramAPIError) -> Reach:
 
 
 class PrivateNotes:
-    def __init__(
-        self, bot: Bot, users: UserRepository, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, bot: Bot, users: UserRepository, clock: Clock = SYSTEM_CLOCK) -> None:
         self.bot = bot
         self.users = users
         self.clock = clock

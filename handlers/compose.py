@@ -14,7 +14,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError
@@ -48,7 +47,7 @@ from bot.posting.panel import (
 )
 from bot.posting.publisher import FOLLOWUP_TEXT, url_keyboard
 from bot.posting.service import PostingService
-from bot.posting.times import TimeError, parse_time
+from bot.posting.times import TimeError
 from bot.roles import RoleService
 from storage.posts import Draft
 
@@ -316,7 +315,7 @@ async def custom_time_given(
     message: Message, bot: Bot, state: FSMContext, compose: DraftService, settings: Settings
 ) -> None:
     try:
-        due = parse_time(message.text or "", datetime.now(UTC), settings.timezone)
+        due = compose.due_time(message.text or "")
     except TimeError as exc:
         await message.reply(time_error_text(exc.code))
         return  # still waiting

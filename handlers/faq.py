@@ -16,11 +16,10 @@ from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import Any
 
-from aiogram import BaseMiddleware, Bot, F, Router
-from aiogram.dispatcher.event.bases import UNHANDLED
+from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import CommandObject
-from aiogram.types import CallbackQuery, Message, ReplyParameters, TelegramObject
+from aiogram.types import CallbackQuery, Message, ReplyParameters
 from aiogram.utils.i18n import gettext as _
 
 from bot.commands import on_command
@@ -30,9 +29,9 @@ from bot.faq.buttons import FaqAction, FaqCallback, suggestions_keyboard
 from bot.faq.delivery import send_reply
 from bot.faq.questions import looks_like_question
 from bot.faq.service import Asked, FaqService, ReplyKind, choose_language
-from bot.filters import group_member_message
 from bot.guards import accessible_message, sender
 from bot.links import message_link
+from bot.middlewares import LeftoverGroupMessages
 from bot.stats.service import StatsService
 from bot.support.relay import deliver_staff_reply, relay_to_support, ticket_replied_to
 from bot.topics import thread_of
@@ -216,7 +215,7 @@ async def answer_in_group(
     return False
 
 
-class GroupMessagesMiddleware(BaseMiddleware):
+class GroupMessagesMiddleware(LeftoverGroupMessages):
     """The FAQ stage of the group pipeline, as an outer middleware on messages.
 
     It acts after the routers, on group messages no feature handled: a staff reply in a support
@@ -226,19 +225,9 @@ class GroupMessagesMiddleware(BaseMiddleware):
     `bench/pipeline.py` measured the router at about 60 µs per message, this at a few.
     """
 
-    async def __call__(
-        self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-        event: TelegramObject,
-        data: dict[str, Any],
-    ) -> Any:
-        result = await handler(event, data)
-        if result is not UNHANDLED or not isinstance(event, Message):
-            return result
-        if not await group_member_message(event):
-            return result
+    async def leftover(self, event: Message, data: dict[str, Any]) -> None:
         if data.get("complaint_ticket"):
-            return result  # already a priority ticket (handlers.reputation)
+            return  # already a priority ticket (handlers.reputation)
         services = typed(data)
         bot, support, stats = services["bot"], services["support"], services["stats"]
         ticket = await ticket_replied_to(event, bot, support)
@@ -251,4 +240,3 @@ class GroupMessagesMiddleware(BaseMiddleware):
             )
             if not answered:
                 await relay_to_support(event, bot, support, stats)
-        return result

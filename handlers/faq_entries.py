@@ -16,7 +16,7 @@ from aiogram.types import BufferedInputFile, CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
-from bot.commands import on_command
+from bot.commands import on_commands
 from bot.config import Settings
 from bot.faq.buttons import FaqAction, FaqCallback, undo_keyboard
 from bot.faq.service import EditRefusal, FaqService, detect_language, parse_add_args
@@ -302,11 +302,6 @@ async def undo_pressed(
 def create_router() -> Router:
     router = Router(name="faq-entries")
     m = router.message
-    on_command(m, faq_add, "faq_add")
-    on_command(m, faq_edit, "faq_edit")
-    on_command(m, faq_del, "faq_del")
-    on_command(m, faq_list, "faq_list")
-    on_command(m, faq_export, "faq_export")
-    on_command(m, faq_import, "faq_import")
+    on_commands(m, faq_add, faq_edit, faq_del, faq_list, faq_export, faq_import)
     router.callback_query.register(undo_pressed, FaqCallback.filter(F.op == FaqAction.UNDO))
     return router

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import html
 import logging
-from datetime import UTC, datetime
 
 from aiogram import Bot, Router
 from aiogram.exceptions import TelegramAPIError
@@ -17,10 +16,11 @@ from aiogram.utils.i18n import gettext as _
 from bot.commands import on_command
 from bot.config import Settings
 from bot.engagement.giveaways import (
+    ArgsProblem,
+    EntryOutcome,
     GiveawayArgsError,
     GiveawayCallback,
     GiveawayService,
-    parse_giveaway,
 )
 from bot.engagement.topics import send_in_topic
 from bot.guards import sender
@@ -39,15 +39,19 @@ async def _may_manage_chat(roles: RoleService, chat_id: int | None, user_id: int
     return chat_id is not None and await roles.is_chat_admin(chat_id, user_id)
 
 
-def giveaway_error_text(code: str) -> str:
+def giveaway_error_text(code: ArgsProblem) -> str:
     return {
-        "no_channel": _("In private, name the channel first: /giveaway @channel 1d 3 Prize"),
-        "bad_end": _("Start with the duration or end time: 2h, 3d, 18:00 or 25.12 18:00."),
-        "past": _("That end time has already passed."),
-        "bad_winners": _(
+        ArgsProblem.NO_CHANNEL: _(
+            "In private, name the channel first: /giveaway @channel 1d 3 Prize"
+        ),
+        ArgsProblem.BAD_END: _(
+            "Start with the duration or end time: 2h, 3d, 18:00 or 25.12 18:00."
+        ),
+        ArgsProblem.PAST: _("That end time has already passed."),
+        ArgsProblem.BAD_WINNERS: _(
             "After the time give the number of winners (1-100), e.g. /giveaway 1d 3 Three T-shirts"
         ),
-        "no_prize": _("Describe the prize after the number of winners."),
+        ArgsProblem.NO_PRIZE: _("Describe the prize after the number of winners."),
     }[code]
 
 
@@ -61,7 +65,7 @@ async def giveaway_command(
 ) -> None:
     private = message.chat.type == "private"
     try:
-        request = parse_giveaway(command.args or "", datetime.now(UTC), settings.timezone, private)
+        request = giveaways.parse_request(command.args or "", settings.timezone, private)
     except GiveawayArgsError as exc:
         usage = _(
             "Usage: /giveaway <duration or end time> <winners> <prize> "
@@ -100,20 +104,19 @@ async def giveaway_command(
 async def participate(
     query: CallbackQuery, callback_data: GiveawayCallback, giveaways: GiveawayService
 ) -> None:
-    outcome, reason = await giveaways.enter(callback_data.giveaway_id, query.from_user)
+    outcome, refusal = await giveaways.enter(callback_data.giveaway_id, query.from_user)
     locale = get_i18n().current_locale
-    texts = {
-        "entered": _("You are in! Good luck 🍀"),
-        "already": _("You are already taking part."),
-        "closed": _("This giveaway is over."),
-    }
-    if outcome == "refused":
+    if refusal is not None:
         text = _("You can't take part yet: {reason}.").format(
-            reason=giveaways.reason_text(reason or "", locale)
+            reason=giveaways.reason_text(refusal, locale)
         )
     else:
-        text = texts[outcome]
-    await query.answer(text, show_alert=outcome != "entered")
+        text = {
+            EntryOutcome.ENTERED: _("You are in! Good luck 🍀"),
+            EntryOutcome.ALREADY: _("You are already taking part."),
+            EntryOutcome.CLOSED: _("This giveaway is over."),
+        }[outcome]
+    await query.answer(text, show_alert=outcome is not EntryOutcome.ENTERED)
 
 
 async def _giveaway_arg(
@@ -167,13 +170,13 @@ async def giveaway_verify(
     if check is None:
         await message.reply(_("Giveaway #{id} has not been drawn yet.").format(id=giveaway.id))
         return
-    ok = "✅" if check["commitment_ok"] else "❌"
-    ok2 = "✅" if check["winners_ok"] else "❌"
+    ok = "✅" if check.commitment_ok else "❌"
+    ok2 = "✅" if check.winners_ok else "❌"
     await message.reply(
         _(
             "Giveaway #{id}: seed matches the commitment {ok}; winners follow from the seed and "
             "the {count} entrants {ok2}."
-        ).format(id=giveaway.id, ok=ok, ok2=ok2, count=check["entrants"])
+        ).format(id=giveaway.id, ok=ok, ok2=ok2, count=check.entrants)
     )
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 from contextlib import suppress
-from datetime import UTC, datetime
 
 from aiogram import Bot, Router
 from aiogram.exceptions import TelegramAPIError
@@ -33,10 +32,9 @@ from bot.posting.dialogs import EditPost, Reschedule, time_error_text
 from bot.posting.preview import queue_entry
 from bot.posting.queue import PostQueue
 from bot.posting.service import DEFAULT_SLOTS, PostingService
-from bot.posting.times import TimeError, parse_recurrence, parse_time
+from bot.posting.times import TimeError
 
 MANAGER_PRIVATE = {"role": "manager", "chat": "private"}
-RECURRING_WORDS = {"daily", "weekly"}
 
 
 async def schedule_command(
@@ -61,15 +59,8 @@ async def schedule_command(
         )
         return
     target, when = args
-    recurrence = None
     try:
-        if when.split()[0].lower() in RECURRING_WORDS or len(when.split()) == 5:
-            recurrence = parse_recurrence(when, settings.timezone)
-            next_time = recurrence.next_after(datetime.now(UTC))
-            assert next_time is not None, "a weekly or daily recurrence always comes round"
-            due = next_time
-        else:
-            due = parse_time(when, datetime.now(UTC), settings.timezone)
+        due, recurrence = posting.schedule_time(when, settings.timezone)
     except TimeError as exc:
         await message.reply(time_error_text(exc.code))
         return
@@ -325,7 +316,7 @@ async def new_time_given(
 ) -> None:
     data = await state.get_data()
     try:
-        due = parse_time(message.text or "", datetime.now(UTC), settings.timezone)
+        due = posting.due_time(message.text or "", settings.timezone)
     except TimeError as exc:
         await message.reply(time_error_text(exc.code))
         return  # still waiting for a time

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -27,6 +27,7 @@ from aiogram.utils.i18n import I18n
 
 from bot.commands import N_
 from bot.config import Settings
+from bot.middlewares import Handler
 from bot.moderation.captcha import chat_locale
 from bot.moderation.durations import format_duration
 from bot.moderation.flood import FloodTracker
@@ -88,12 +89,7 @@ class ProtectionMiddleware(BaseMiddleware):
         self.clock = clock
         self._albums: dict[tuple[int, str], tuple[float, bool, list[int]]] = {}
 
-    async def __call__(
-        self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-        event: TelegramObject,
-        data: dict[str, Any],
-    ) -> Any:
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         if isinstance(event, Message) and event.chat.type in {"group", "supergroup"}:
             try:
                 removed = await self.check(event)
@@ -234,7 +230,7 @@ class ProtectionMiddleware(BaseMiddleware):
         if not message.media_group_id:
             return None
         key = (message.chat.id, message.media_group_id)
-        now = time.monotonic()
+        now = self.clock()
         for stale in [k for k, v in self._albums.items() if now - v[0] > ALBUM_MEMORY_SECONDS]:
             del self._albums[stale]
         entry = self._albums.get(key)
@@ -251,7 +247,7 @@ class ProtectionMiddleware(BaseMiddleware):
         ids = entry[2] if entry else []
         if message.message_id not in ids:
             ids.append(message.message_id)
-        self._albums[key] = (time.monotonic(), spam or bool(entry and entry[1]), ids)
+        self._albums[key] = (self.clock(), spam or bool(entry and entry[1]), ids)
 
     async def _enforce_delete(self, message: Message) -> list[int]:
         """Delete the message and, for an album judged as one unit, its siblings."""

@@ -15,7 +15,13 @@ from aiogram.utils.i18n import get_i18n, ngettext
 from aiogram.utils.i18n import gettext as _
 
 from bot.commands import on_command
-from bot.engagement.quiz_format import QuizDraft, QuizFormatError, parse_quiz_json, parse_quiz_text
+from bot.engagement.quiz_format import (
+    QuizDraft,
+    QuizFormatError,
+    QuizProblem,
+    parse_quiz_json,
+    parse_quiz_text,
+)
 from bot.engagement.quizzes import QuizRunner
 from bot.guards import sender
 from bot.middlewares import is_command_text
@@ -31,26 +37,30 @@ DEFAULT_INTERVAL = 30
 
 def quiz_error_text(error: QuizFormatError) -> str:
     messages = {
-        "no_title": _("The first line after /quiz_add must be the quiz title."),
-        "no_questions": _("The quiz has no questions. Start each one with “Q:”."),
-        "bad_question": _(
+        QuizProblem.NO_TITLE: _("The first line after /quiz_add must be the quiz title."),
+        QuizProblem.NO_QUESTIONS: _("The quiz has no questions. Start each one with “Q:”."),
+        QuizProblem.BAD_QUESTION: _(
             "Line {line}: a question needs text after “Q:” (at most 300 characters)."
         ),
-        "bad_option": _(
+        QuizProblem.BAD_OPTION: _(
             "Line {line}: an option needs text after “+” or “-” (at most 100 characters)."
         ),
-        "too_few_options": _("The question on line {line} needs at least two options."),
-        "too_many_options": _("Line {line}: a question can have at most 12 options."),
-        "no_correct": _("The question on line {line} needs one correct option marked with “+”."),
-        "two_correct": _("Line {line}: only one option can be marked correct with “+”."),
-        "unknown_line": _(
+        QuizProblem.TOO_FEW_OPTIONS: _("The question on line {line} needs at least two options."),
+        QuizProblem.TOO_MANY_OPTIONS: _("Line {line}: a question can have at most 12 options."),
+        QuizProblem.NO_CORRECT: _(
+            "The question on line {line} needs one correct option marked with “+”."
+        ),
+        QuizProblem.TWO_CORRECT: _("Line {line}: only one option can be marked correct with “+”."),
+        QuizProblem.UNKNOWN_LINE: _(
             "Line {line} is not a question (Q:), an option (+ or -) or an explanation (E:)."
         ),
-        "too_long": _("Line {line} is too long."),
-        "too_many_questions": _("A quiz can have at most 100 questions."),
-        "bad_json": _("This file is not a quiz in Steward's JSON format (see /quiz_export)."),
+        QuizProblem.TOO_LONG: _("Line {line} is too long."),
+        QuizProblem.TOO_MANY_QUESTIONS: _("A quiz can have at most 100 questions."),
+        QuizProblem.BAD_JSON: _(
+            "This file is not a quiz in Steward's JSON format (see /quiz_export)."
+        ),
     }
-    return messages.get(error.code, messages["bad_json"]).format(line=error.line)
+    return messages[error.code].format(line=error.line)
 
 
 async def quiz_add(

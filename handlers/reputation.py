@@ -17,8 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from aiogram import BaseMiddleware, Bot, Router
-from aiogram.dispatcher.event.bases import UNHANDLED
+from aiogram import Bot, Router
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import CommandObject
 from aiogram.types import (
@@ -27,17 +26,15 @@ from aiogram.types import (
     MessageReactionUpdated,
     ReactionTypeEmoji,
     ReactionTypeUnion,
-    TelegramObject,
 )
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.commands import on_command
 from bot.config import Settings
-from bot.filters import group_member_message
 from bot.guards import accessible_message, sender
 from bot.links import message_link
-from bot.middlewares import is_command_text
+from bot.middlewares import LeftoverGroupMessages, is_command_text
 from bot.reputation.mood import DISLIKE
 from bot.reputation.notes import (
     NO_PREVIEW,
@@ -65,7 +62,7 @@ LocaleFor = Callable[[int], Awaitable[str]]
 # --- group messages -----------------------------------------------------------------------------
 
 
-class ReputationMiddleware(BaseMiddleware):
+class ReputationMiddleware(LeftoverGroupMessages):
     """Outer middleware on messages, registered after (so inside) the FAQ stage: it sees a
     group message once no router took it, and tells the FAQ stage when the message became a
     complaint ticket (`data["complaint_ticket"]`), so one message never makes two tickets."""
@@ -74,20 +71,10 @@ class ReputationMiddleware(BaseMiddleware):
         self.service = service
         self.notes = notes
 
-    async def __call__(
-        self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-        event: TelegramObject,
-        data: dict[str, Any],
-    ) -> Any:
-        result = await handler(event, data)
-        if result is not UNHANDLED or not isinstance(event, Message):
-            return result
+    async def leftover(self, event: Message, data: dict[str, Any]) -> None:
         text = event.text or event.caption or ""
-        if not text or not await group_member_message(event):
-            return result
-        if await data["support"].is_staff_chat(event.chat.id):
-            return result  # staff talking among themselves
+        if not text or await data["support"].is_staff_chat(event.chat.id):
+            return  # nothing to read, or staff talking among themselves
         user = sender(event)
         message = GroupMessage(
             chat_id=event.chat.id,
@@ -104,7 +91,6 @@ class ReputationMiddleware(BaseMiddleware):
             await self._act(event, message, seen, data)
         except Exception:  # the watch must never cost a member their FAQ answer
             logger.exception("reputation: could not handle message %s", event.message_id)
-        return result
 
     async def _act(
         self, event: Message, message: GroupMessage, seen: Observation, data: dict[str, Any]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import Any
 
@@ -23,7 +22,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.commands import on_command
 from bot.guards import button_message
-from bot.middlewares import is_command_text
+from bot.middlewares import Handler, is_command_text
 from bot.stats.report import parse_period
 from bot.stats.service import StatsService
 from bot.topics import thread_of
@@ -42,12 +41,7 @@ class StatsMiddleware(BaseMiddleware):
         self.stats = stats
         self.collector = stats.collector
 
-    async def __call__(
-        self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-        event: TelegramObject,
-        data: dict[str, Any],
-    ) -> Any:
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         if isinstance(event, Message) and event.chat.type in {"group", "supergroup"}:
             user = event.from_user
             if user is not None and not user.is_bot and not event.new_chat_members:

@@ -6,7 +6,8 @@
 
 Why: embedding the ~4,200 shipped samples costs about two minutes of CPU; doing it once here instead
 of at every start keeps the bot's start-up fast. Vectors are stored as float16 with the model's
-id; a different model (or a changed sample) is simply embedded at start instead.
+id; a different model (or a changed sample) is simply embedded at start instead. The vectors are
+of the texts as the classifier reads them (`unobfuscate`), not as written.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.moderation.spam import default_samples  # noqa: E402
+from bot.moderation.spam import default_samples, unobfuscate  # noqa: E402
 from bot.moderation.understanding import VECTORS_FILE, refresh_shipped_vectors  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(
         refresh_shipped_vectors(
-            default_samples("spam") + default_samples("ham"),
+            [unobfuscate(text) for text in default_samples("spam") + default_samples("ham")],
             "bot.moderation",
             VECTORS_FILE,
             "--check" in sys.argv[1:],

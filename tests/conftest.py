@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import bot  # noqa: F401  # first, as in the bot: aiogram's types imported the way bot/ does it
+from bot.cluster.shared import RedisCluster
 from tests.cluster_harness import RedisServer, redis_server_binary
 from tests.fake_telegram import FakeTelegram
 from tests.harness import RunningBot, make_env, settings_for
@@ -155,3 +156,15 @@ def redis_url(redis_server: RedisServer) -> str:
     """A Redis emptied for this test."""
     redis_server.flush()
     return redis_server.url
+
+
+@pytest.fixture
+async def redis_workers(redis_url: str) -> AsyncIterator[tuple[RedisCluster, RedisCluster]]:
+    """Two workers' shares of one Redis, each with its own connections and worker id, as two
+    processes would have (tests/test_cluster_redis.py, tests/test_cluster_claim.py)."""
+    a, b = RedisCluster(redis_url, bot_id=1), RedisCluster(redis_url, bot_id=1)
+    await a.start()
+    await b.start()
+    yield a, b
+    await a.close()
+    await b.close()

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from bot.campaigns.logic import DAY, CampaignIndex, CampaignReport, LinkRef, ReportRow
 from bot.campaigns.service import CampaignService
+from bot.clock import FrozenClock
 from bot.i18n import create_i18n
 from storage.campaigns import CampaignRepository
 from storage.chats import ChatRepository
@@ -21,7 +22,7 @@ async def service_for(db_target) -> tuple[Database, CampaignService]:
     await db.open()
     repo = CampaignRepository(db)
     service = CampaignService(
-        None, repo, ChatRepository(db), UTC, create_i18n("en"), clock=lambda: T0 + 20 * DAY
+        None, repo, ChatRepository(db), UTC, create_i18n("en"), clock=FrozenClock(T0 + 20 * DAY)
     )
     await service.load()
     for n in (1, 2):

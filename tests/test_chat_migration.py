@@ -13,6 +13,7 @@ from aiogram.methods import DeleteMessage, EditMessageText, SendMessage, SendPol
 from aiogram.types import ReplyParameters
 
 from bot.chat_migration import ChatMigrations
+from bot.clock import FrozenClock
 from bot.outbound import (
     OutboundMiddleware,
     RetryPolicy,
@@ -210,7 +211,7 @@ async def test_on_a_clash_the_new_chats_row_wins(db):
 
 async def test_migrations_tell_listeners_once_and_remember_the_way(db):
     await seed(db)
-    migrations = ChatMigrations(ChatMigrationRepository(db), clock=lambda: 100)
+    migrations = ChatMigrations(ChatMigrationRepository(db), clock=FrozenClock(100))
     told = []
     prepared = []
 

@@ -8,30 +8,16 @@ ones do must be what claim + lock + get_state and finish + release would have do
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import pytest
 from aiogram.fsm.storage.base import StorageKey
 
 from bot.cluster import Claim, Cluster
-from bot.cluster.shared import RedisCluster
-
-
-@pytest.fixture
-async def workers(redis_url: str) -> AsyncIterator[tuple[RedisCluster, RedisCluster]]:
-    a, b = RedisCluster(redis_url, bot_id=1), RedisCluster(redis_url, bot_id=1)
-    await a.start()
-    await b.start()
-    yield a, b
-    await a.close()
-    await b.close()
-
 
 KEY = StorageKey(bot_id=1, chat_id=-100500, user_id=42)
 
 
-async def test_the_claim_takes_a_free_chat_lock_and_reads_the_state_under_it(workers) -> None:
-    a, b = workers
+async def test_the_claim_takes_a_free_chat_lock_and_reads_the_state_under_it(redis_workers) -> None:
+    a, b = redis_workers
     await a.storage.set_state(KEY, "Compose:text")
     claim, held = await a.claim(1, KEY.chat_id, a.state_key(KEY))
     assert claim is Claim.NEW and held is not None
@@ -61,8 +47,8 @@ async def hold_briefly(cluster: Cluster, chat_id: int) -> None:
         await asyncio.sleep(0.01)
 
 
-async def test_a_state_read_for_another_key_is_never_served(workers) -> None:
-    a, _ = workers
+async def test_a_state_read_for_another_key_is_never_served(redis_workers) -> None:
+    a, _ = redis_workers
     other = StorageKey(bot_id=1, chat_id=KEY.chat_id, user_id=43)
     await a.storage.set_state(KEY, "mine")
     await a.storage.set_state(other, "theirs")
@@ -75,8 +61,8 @@ async def test_a_state_read_for_another_key_is_never_served(workers) -> None:
         await a.finish(3, lock)
 
 
-async def test_no_state_is_none_and_updates_of_no_chat_take_no_lock(workers) -> None:
-    a, _ = workers
+async def test_no_state_is_none_and_updates_of_no_chat_take_no_lock(redis_workers) -> None:
+    a, _ = redis_workers
     claim, held = await a.claim(4, KEY.chat_id, a.state_key(KEY))
     assert claim is Claim.NEW and held is not None and held.state is None
     async with a.chat_locks.lock(KEY.chat_id, held) as lock:
@@ -89,11 +75,11 @@ async def test_no_state_is_none_and_updates_of_no_chat_take_no_lock(workers) -> 
 
 
 async def test_a_lock_that_ran_out_and_went_elsewhere_is_not_released_by_the_finish(
-    workers,
+    redis_workers,
 ) -> None:
     """A worker stalled past its lock's time (no renewal): another worker holds the chat now;
     the first one's finish marks its update done but leaves the other's lock alone."""
-    a, b = workers
+    a, b = redis_workers
     a.chat_locks.seconds = 0.2
     _, held = await a.claim(6, KEY.chat_id)
     assert held is not None
@@ -112,7 +98,7 @@ async def test_one_process_claims_as_before_without_a_lock() -> None:
     assert await one.ledger.claim(1) is Claim.DONE
 
 
-async def test_the_webhook_reads_the_state_where_aiogram_will_ask_for_it(workers) -> None:
+async def test_the_webhook_reads_the_state_where_aiogram_will_ask_for_it(redis_workers) -> None:
     """The key the webhook prefetches is the key aiogram's FSM middleware asks the storage
     for, in a topic of a forum too; a mismatch would only cost the round trip saved."""
     from aiogram import Bot, Dispatcher
@@ -121,7 +107,7 @@ async def test_the_webhook_reads_the_state_where_aiogram_will_ask_for_it(workers
 
     from bot.cluster.webhook import OnceRequestHandler
 
-    a, _ = workers
+    a, _ = redis_workers
     bot = Bot("1:TEST-token")
     dp = Dispatcher(storage=a.fsm_storage())
     asked: list[str] = []

@@ -16,6 +16,7 @@ import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from bot.clock import FrozenClock
 from bot.cluster.jobs import JobClaims, occurrence_of
 from bot.posting.publisher import Publisher
 from storage.database import Database
@@ -62,7 +63,7 @@ def test_the_occurrence_is_the_scheduled_fire_time_however_late_the_timer() -> N
 
 
 async def test_a_job_fired_on_two_workers_runs_once_per_occurrence(db: Database) -> None:
-    now = [T0 + 0.2]
+    clock = FrozenClock(T0 + 0.2)
     runs: list[str] = []
 
     async def digest() -> None:
@@ -70,11 +71,11 @@ async def test_a_job_fired_on_two_workers_runs_once_per_occurrence(db: Database)
         runs.append("digest")
 
     trigger = CronTrigger(hour=0, minute=5, timezone="UTC")
-    workers = [JobClaims(LeaseRepository(db), name, clock=lambda: now[0]) for name in "ab"]
+    workers = [JobClaims(LeaseRepository(db), name, clock=clock) for name in "ab"]
     jobs = [w.once("stats:daily", trigger, digest) for w in workers]
     await asyncio.gather(*(job() for job in jobs))
     assert runs == ["digest"]
-    now[0] = T0 + 86400 + 0.7  # the next day, the other worker's timer first
+    clock.set(T0 + 86400 + 0.7)  # the next day, the other worker's timer first
     await asyncio.gather(jobs[1](), jobs[0]())
     assert runs == ["digest", "digest"]
     # another job at the same time is its own occurrence
@@ -104,7 +105,7 @@ def _publisher(repo: PostRepository, notices: list, *, shared: bool, now: float)
         AsyncIOScheduler(timezone="UTC"),
         3600,
         notify,
-        clock=lambda: now,
+        clock=FrozenClock(now),
         shared=shared,
     )
 

@@ -8,28 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 from aiogram.types import Chat, Message
 
 from bot.cluster import AnotherPollerError, Claim, Cluster, MemoryUpdateLedger, wait_for_outcome
-from bot.cluster.shared import RedisCluster
 from bot.outbound import Limit, PacingPolicy, TelegramPacer
 
 
-@pytest.fixture
-async def workers(redis_url: str) -> AsyncIterator[tuple[RedisCluster, RedisCluster]]:
-    a, b = RedisCluster(redis_url, bot_id=1), RedisCluster(redis_url, bot_id=1)
-    await a.start()
-    await b.start()
-    yield a, b
-    await a.close()
-    await b.close()
-
-
-async def test_an_update_is_claimed_by_one_worker_and_done_for_all(workers) -> None:
-    a, b = workers
+async def test_an_update_is_claimed_by_one_worker_and_done_for_all(redis_workers) -> None:
+    a, b = redis_workers
     assert await a.ledger.claim(7) is Claim.NEW
     assert await b.ledger.claim(7) is Claim.BUSY  # the first delivery is still being handled
     await a.ledger.finish(7)
@@ -39,8 +27,8 @@ async def test_an_update_is_claimed_by_one_worker_and_done_for_all(workers) -> N
     assert await b.ledger.claim(8) is Claim.NEW
 
 
-async def test_a_duplicate_waits_for_the_first_delivery(workers) -> None:
-    a, b = workers
+async def test_a_duplicate_waits_for_the_first_delivery(redis_workers) -> None:
+    a, b = redis_workers
     assert await a.ledger.claim(9) is Claim.NEW
     waiting = asyncio.create_task(wait_for_outcome(b.ledger, 9, timeout=5))
     await asyncio.sleep(0.2)
@@ -52,8 +40,8 @@ async def test_a_duplicate_waits_for_the_first_delivery(workers) -> None:
     assert await wait_for_outcome(b.ledger, 10, timeout=0.2) is Claim.BUSY
 
 
-async def test_one_chat_at_a_time_across_workers_other_chats_in_parallel(workers) -> None:
-    a, b = workers
+async def test_one_chat_at_a_time_across_workers_other_chats_in_parallel(redis_workers) -> None:
+    a, b = redis_workers
     spans: dict[str, tuple[float, float]] = {}
 
     async def hold(cluster: Cluster, chat_id: int, name: str) -> None:
@@ -82,8 +70,8 @@ def _busiest_second(times: list[float], jitter: float = 0.2) -> int:
     return best
 
 
-async def test_two_workers_share_one_budget_of_30_messages_a_second(workers) -> None:
-    a, b = workers
+async def test_two_workers_share_one_budget_of_30_messages_a_second(redis_workers) -> None:
+    a, b = redis_workers
     sent: list[float] = []
 
     async def send(pacer: TelegramPacer, chat_id: int) -> None:
@@ -109,8 +97,8 @@ async def test_two_workers_share_one_budget_of_30_messages_a_second(workers) -> 
     assert _busiest_second(local) == 60
 
 
-async def test_per_chat_and_per_group_limits_and_pauses_are_shared(workers) -> None:
-    a, b = workers
+async def test_per_chat_and_per_group_limits_and_pauses_are_shared(redis_workers) -> None:
+    a, b = redis_workers
     policy = PacingPolicy(overall=Limit(30, 1.0), per_chat=Limit(2, 0.5), per_group=Limit(3, 1.0))
     pa, pb = a.pacer(policy), b.pacer(policy)
     start = time.monotonic()
@@ -124,16 +112,16 @@ async def test_per_chat_and_per_group_limits_and_pauses_are_shared(workers) -> N
     assert await pb.acquire(555) >= 0.3
 
 
-async def test_a_member_flooding_through_two_workers_is_caught(workers) -> None:
-    a, b = workers
+async def test_a_member_flooding_through_two_workers_is_caught(redis_workers) -> None:
+    a, b = redis_workers
     fa, fb = a.flood_tracker("messages"), b.flood_tracker("messages")
     hits = [await (fa if i % 2 else fb).check(-1, 42, 0.0, 5, 10) for i in range(6)]
     assert hits == [False] * 5 + [True]  # the sixth within 10 s, whichever worker saw it
     assert not await fa.check(-1, 42, 0.0, 5, 10)  # one mute per burst
 
 
-async def test_a_settings_change_reaches_the_other_worker(workers) -> None:
-    a, b = workers
+async def test_a_settings_change_reaches_the_other_worker(redis_workers) -> None:
+    a, b = redis_workers
     heard: list[object] = []
     b.bus.subscribe("chat-settings", heard.append)
     a.bus.subscribe("chat-settings", lambda key: pytest.fail("a worker hears itself"))
@@ -145,8 +133,8 @@ async def test_a_settings_change_reaches_the_other_worker(workers) -> None:
     assert heard == [-100]  # well within a second
 
 
-async def test_a_second_polling_worker_is_refused(workers) -> None:
-    a, b = workers
+async def test_a_second_polling_worker_is_refused(redis_workers) -> None:
+    a, b = redis_workers
     await a.polling.hold()
     with pytest.raises(AnotherPollerError, match="another worker is already long-polling"):
         await b.polling.hold()
@@ -154,8 +142,8 @@ async def test_a_second_polling_worker_is_refused(workers) -> None:
     await b.polling.hold()  # once the first stopped, another may poll
 
 
-async def test_an_albums_parts_on_two_workers_become_one_album(workers) -> None:
-    a, b = workers
+async def test_an_albums_parts_on_two_workers_become_one_album(redis_workers) -> None:
+    a, b = redis_workers
     ca, cb = a.album_collector(), b.album_collector()
     ca.wait = cb.wait = 0.2
     chat = Chat(id=9001, type="private")

@@ -10,8 +10,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.clock import FrozenClock
 from bot.engagement import draw
-from bot.engagement.giveaways import GiveawayArgsError, parse_giveaway
+from bot.engagement.giveaways import (
+    GiveawayArgsError,
+    GiveawayService,
+    Refusal,
+    RefusalReason,
+    parse_giveaway,
+)
 from bot.engagement.quiz_format import QuizFormatError, parse_quiz_json, parse_quiz_text
 from bot.engagement.quizzes import shuffled
 
@@ -126,3 +133,21 @@ def test_giveaway_argument_errors(text, private, code):
     with pytest.raises(GiveawayArgsError) as info:
         parse_giveaway(text, NOW, AMS, in_private=private)
     assert info.value.code == code
+
+
+def test_the_service_reads_giveaway_times_against_its_clock():
+    clock = FrozenClock(NOW)
+    service = GiveawayService(None, None, None, None, None, None, None, clock=clock)  # type: ignore[arg-type]
+    assert service.parse_request("2h 1 Mug", AMS, False).ends_at == NOW + timedelta(hours=2)
+    clock.advance(3600)
+    assert service.parse_request("2h 1 Mug", AMS, False).ends_at == NOW + timedelta(hours=3)
+    clock.set(datetime(2020, 1, 1, tzinfo=UTC))
+    assert service.parse_request("01.01.2020 10:00 1 Mug", AMS, False).ends_at == datetime(
+        2020, 1, 1, 9, 0, tzinfo=UTC
+    )
+
+
+def test_a_refusal_is_stored_as_before():
+    """Draw results keep the `reason:chat` text they always had."""
+    assert str(Refusal(RefusalReason.NOT_SUBSCRIBED, "@news")) == "not_subscribed:@news"
+    assert str(Refusal(RefusalReason.ADMIN)) == "admin"

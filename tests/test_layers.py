@@ -122,3 +122,145 @@ def test_the_app_injects_exactly_the_typed_services():
     assert isinstance(returned.value, ast.Dict)
     keys = {k.value for k in returned.value.keys if isinstance(k, ast.Constant)}
     assert keys == SERVICE_KEYS
+
+
+# --- one clock ----------------------------------------------------------------------------------
+
+SOURCES = ("bot", "handlers", "storage")
+WALL_CLOCK = {
+    ("time", "time"),
+    ("time", "time_ns"),
+    ("datetime", "now"),
+    ("datetime", "utcnow"),
+    ("datetime", "today"),
+    ("date", "today"),
+}
+INTERVALS = {("time", "monotonic"), ("time", "monotonic_ns"), ("time", "perf_counter")}
+# Interval timers that must not jump when the wall clock is set; none of them dates anything.
+MONOTONIC_ALLOWED = {
+    "bot/outbound.py": "outbound pacing windows",
+    "bot/roles.py": "how long the chat admin list is trusted",
+    "bot/cluster/__init__.py": "how long an update id is remembered (the update ledger)",
+    "bot/moderation/reports.py": "a member's report window",
+    "bot/moderation/understanding.py": "how long the spam model took to train, for the log",
+    "bot/faq/service.py": "how long an index build took, for the log",
+    "handlers/protection.py": "flood windows and an album's memory",
+    "bot/admission.py": "the few milliseconds one event-loop iteration may admit updates for",
+}
+
+
+def time_reads(tree: ast.AST) -> set[tuple[str, str]]:
+    """`time.time`, `datetime.now`, … read or referenced (a default argument counts too)."""
+    found: set[tuple[str, str]] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            pair = (node.value.id, node.attr)
+            if pair in WALL_CLOCK | INTERVALS:
+                found.add(pair)
+        elif isinstance(node, ast.ImportFrom) and node.module in {"time", "datetime"}:
+            found |= {
+                (node.module, a.name)
+                for a in node.names
+                if (node.module, a.name) in WALL_CLOCK | INTERVALS
+            }
+    return found
+
+
+def source_files() -> list[Path]:
+    return sorted(p for top in SOURCES for p in (ROOT / top).rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", source_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_time_is_read_only_through_the_clock(path: Path):
+    name = path.relative_to(ROOT).as_posix()
+    reads = time_reads(ast.parse(path.read_text(encoding="utf-8")))
+    if name == "bot/clock.py":
+        return
+    assert not reads & WALL_CLOCK, f"{name} reads the wall clock itself: use the injected Clock"
+    if name not in MONOTONIC_ALLOWED:
+        assert not reads & INTERVALS, f"{name} times intervals; add it with a reason if it must"
+
+
+def test_the_time_check_sees_what_it_looks_for():
+    tree = ast.parse(
+        "import time\nfrom datetime import UTC, datetime\nfrom time import monotonic\n"
+        "def f(clock=time.time):\n    return datetime.now(UTC), time.monotonic()\n"
+    )
+    assert time_reads(tree) == {("time", "time"), ("datetime", "now"), ("time", "monotonic")}
+    for name in MONOTONIC_ALLOWED:  # the list stays as short as the code needs
+        assert time_reads(ast.parse((ROOT / name).read_text(encoding="utf-8"))) & INTERVALS, name
+
+
+def build_app(tmp_path: Path, clock: object = None):
+    """The whole app as `python -m bot` builds it, not started (nothing connects)."""
+    from bot.app import Steward
+    from tests.harness import settings_for
+
+    env = {
+        "BOT_TOKEN": "123456:TEST",
+        "TELEGRAM_API_URL": "http://127.0.0.1:9",
+        "DATABASE_PATH": str(tmp_path / "steward.sqlite3"),
+        "MANAGER_IDS": "9001",
+        "SEMANTIC_MODEL": "off",
+    }
+    return Steward(settings_for(env), handle_signals=False, clock=clock)
+
+
+def test_every_service_reads_the_one_injected_clock(tmp_path: Path):
+    """Built with a FrozenClock, every object in the app that keeps a clock keeps that one
+    (or measures intervals on the monotonic clock): nothing fell back to the system time."""
+    import time
+
+    from bot.clock import FrozenClock
+
+    clock = FrozenClock(1_800_000_000)
+    app = build_app(tmp_path, clock)
+    clocks: dict[str, object] = {}
+    seen: set[int] = set()
+
+    def walk(obj: object, path: str) -> None:
+        if id(obj) in seen or not hasattr(obj, "__dict__"):
+            return
+        seen.add(id(obj))
+        for key, value in vars(obj).items():
+            if key in {"clock", "_clock"}:
+                clocks[f"{path}.{key}"] = value
+            elif (type(value).__module__ or "").split(".")[0] in SOURCES:
+                walk(value, f"{path}.{key}")
+
+    walk(app, "app")
+    for key, service in app.services().items():
+        walk(service, key)
+    for name, observer in app.dispatcher.observers.items():
+        for n, middleware in enumerate([*observer.outer_middleware, *observer.middleware]):
+            walk(middleware, f"{name}.middleware[{n}]")
+    assert len(clocks) > 15
+    wrong = {
+        path: value
+        for path, value in clocks.items()
+        if value is not clock and value is not time.monotonic
+    }
+    assert wrong == {}
+
+
+# --- services only in the injected data ---------------------------------------------------------
+
+
+def test_no_repository_is_injected_into_handlers(tmp_path: Path):
+    """Handlers get services; the database and repositories stay behind them. Checked on the
+    built app's workflow data (what aiogram really injects) and on the declared types."""
+    from bot.data import StewardData
+
+    app = build_app(tmp_path)
+    injected = {
+        key: type(value).__qualname__
+        for key, value in app.dispatcher.workflow_data.items()
+        if (type(value).__module__ or "").startswith("storage")
+    }
+    assert injected == {}
+    declared = {
+        key: hint
+        for key, hint in StewardData.__annotations__.items()
+        if "Repository" in str(hint) or "Database" in str(hint)
+    }
+    assert declared == {}

@@ -13,6 +13,7 @@ from aiogram.exceptions import (
 from aiogram.methods import SendMessage
 from aiogram.types import MessageId
 
+from bot.clock import FrozenClock
 from bot.private import PrivateNotes, Reach, classify
 from storage.chats import UserRepository
 from storage.database import Database
@@ -49,7 +50,7 @@ async def users(db_target):
 
 
 async def test_each_try_is_kept_on_the_user_and_refusals_log_below_warning(users, caplog):
-    notes = PrivateNotes(bot=None, users=users, clock=lambda: 1_800_000_000)
+    notes = PrivateNotes(bot=None, users=users, clock=FrozenClock(1_800_000_000))
     calls = []
 
     async def refused():

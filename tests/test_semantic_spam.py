@@ -9,8 +9,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.moderation.semantic_spam import LogisticModel, SemanticEvidence, SemanticSpamModel
-from bot.moderation.spam import SpamScorer, build_default_bayes, features_from_text
+from bot.moderation.semantic_spam import (
+    LogisticModel,
+    SemanticEvidence,
+    SemanticSpamModel,
+    language_group,
+)
+from bot.moderation.spam import (
+    SpamScorer,
+    build_default_bayes,
+    features_from_text,
+    tokens,
+    unobfuscate,
+)
+from bot.moderation.understanding import SemanticSpamClassifier
+from bot.semantic import EmbeddingService, Kind
 
 ROOT = Path(__file__).parents[1]
 
@@ -92,3 +105,121 @@ def test_every_shipped_sample_has_a_precomputed_vector():
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("written", "meant"),
+    [
+        (
+            "з а р а б о т о к  о т  3 0 0 0  в  д е н ь,  п и ш и  в  л с",
+            "заработок от 3000 в день, пиши в лс",
+        ),
+        ("Р.а.б.о.т.а н.а д.о.м.у, п.и.ш.и в л.с", "Работа на дому, пиши в лс"),
+        ("T.h.u.i.s.w.e.r.k — €200 p.e.r d.a.g", "Thuiswerk — €200 per dag"),
+        ("Кто хочет за💰ра💰бо💰тать сегодня?", "Кто хочет заработать сегодня?"),
+        ("Р@б0т@ для вс3х, 0плат@ в д3нь", "Работа для всех, оплата в день"),
+        ("m4ke m0ney w1th b1tc0in", "make money with bitcoin"),
+        ("Зaрaбoтoк в интeрнeтe", "Заработок в интернете"),  # Latin a, o, e among Cyrillic
+        ("𝗧𝗛𝗨𝗜𝗦𝗪𝗘𝗥𝗞 𝗘𝗡 𝗗𝗔𝗚𝗘𝗟𝗜𝗝𝗞𝗦 𝗕𝗘𝗧𝗔𝗔𝗟𝗗", "THUISWERK EN DAGELIJKS BETAALD"),
+        ("за\u200bра\u200bбо\u200bток", "заработок"),
+    ],
+)
+def test_unobfuscate_reads_what_the_spammer_meant(written, meant):
+    assert unobfuscate(written) == meant
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "iPhone13 за 350, mp3, A4, x100, 5к в день, 24/7, Win10, B2B, 10:30, 1.5.2024",
+        "Hello world, t.me/abc bit.ly/x e.g. т.е. U.S.A.",
+        "Ik verkoop mijn fiets, €150, bieden mag 🚲 stuur een pb",
+        "Кто идёт на субботник? Ставьте +",
+    ],
+)
+def test_unobfuscate_leaves_ordinary_text_as_it_is(text):
+    """Unchanged text keeps its stored vector, so nothing is embedded again at start."""
+    assert unobfuscate(text) == text
+
+
+def test_bayes_stems_see_through_spaced_letters():
+    assert tokens("з а р а б о т о к") == tokens("заработок")
+
+
+@pytest.mark.parametrize(
+    ("text", "group"),
+    [
+        ("Кто хочет заработать? Пиши", "ru"),
+        ("Wie wil er geld verdienen? Stuur een bericht", "nl"),
+        ("Who wants to make money? Message me", "en"),
+        ("Thuiswerk €300", "latin"),
+        ("🔥🔥 100% 🔥🔥", "other"),
+    ],
+)
+def test_language_group(text, group):
+    assert language_group(text) == group
+
+
+def test_centring_lets_a_scheme_seen_in_one_language_be_recognised_in_another():
+    """The model's vectors carry their language strongly: uncentred, a Dutch message of a scheme
+    only the Russian samples show sits nearer Dutch ham than Russian spam."""
+    rng = np.random.default_rng(1)
+    dim = 32
+    axes = np.eye(dim)
+    ru, nl, scheme, other_scheme, chat = 3 * axes[0], 3 * axes[1], axes[2], axes[3], axes[4]
+
+    def rows(centre: np.ndarray, n: int) -> np.ndarray:
+        return unit(centre + 0.15 * rng.normal(size=(n, dim)))
+
+    def model(centred: bool) -> SemanticSpamModel:
+        m = SemanticSpamModel(centred=centred)
+        m.add(rows(ru + scheme, 40), True, groups=["ru"] * 40)
+        m.add(rows(ru + chat, 40), False, groups=["ru"] * 40)
+        m.add(rows(nl + other_scheme, 30), True, groups=["nl"] * 30)
+        m.add(rows(nl + chat, 40), False, groups=["nl"] * 40)
+        m.fit()
+        return m
+
+    query = rows(nl + scheme, 20)
+    plain, centred = model(False), model(True)
+    before = plain.neighbour_margins(query, groups=["nl"] * 20)
+    after = centred.neighbour_margins(query, groups=["nl"] * 20)
+    assert np.all(after > 0) and after.mean() > before.mean() + 0.1
+    assert np.mean([e.probability > 0.5 for e in centred.evidences(query, ["nl"] * 20)]) > 0.9
+    # a message of the chat topic stays ham in both languages
+    for group, offset in (("ru", ru), ("nl", nl)):
+        assert centred.evidence(rows(offset + chat, 1)[0], group).probability < 0.5
+
+
+class _LetterBackend:
+    """Vectors from letter counts: the same letters give the same vector, whatever the spacing."""
+
+    model_id = "letters"
+    dim = 64
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def encode(self, texts: list[str], kind: Kind) -> np.ndarray:
+        self.seen += texts
+        rows = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in zip(rows, texts, strict=True):
+            for ch in text.lower():
+                if ch.isalpha():
+                    row[ord(ch) % self.dim] += 1
+            row[-1] += 1
+        return unit(rows)
+
+
+async def test_the_spam_classifier_embeds_the_text_as_meant_and_a_lesson_covers_its_disguises():
+    backend = _LetterBackend()
+    classifier = SemanticSpamClassifier(EmbeddingService(backend))
+    await classifier.train(
+        ["Заработок на дому пиши", "Крипта растёт бери"] * 10,
+        ["Где купить хлеб рядом", "Когда собрание жильцов"] * 10,
+    )
+    await classifier.learn("Закладки по городу быстро", True)
+    disguised = "З а к л а д к и  п о  г о р о д у  б ы с т р о"
+    evidence = await classifier.evidence(disguised)
+    assert evidence is not None and evidence.lesson is True
+    assert "Закладки по городу быстро" in backend.seen and disguised not in backend.seen

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -41,6 +40,7 @@ from bot.campaigns.logic import (
     money,
     post_joins,
 )
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.stats.report import CsvRow
 from storage.campaigns import CampaignRepository
 from storage.chats import ChatRepository
@@ -87,7 +87,7 @@ class CampaignService:
         chats: ChatRepository,
         tz: ZoneInfo,
         i18n: I18n,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.bot = bot
         self.repo = repo

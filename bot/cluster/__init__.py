@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
 
-from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.base import BaseStorage, StorageKey
 from aiogram.fsm.storage.memory import MemoryStorage
 
 from bot.moderation.flood import FloodTracker
@@ -188,6 +188,11 @@ class Cluster:
 
     def fsm_storage(self) -> BaseStorage:
         return MemoryStorage()
+
+    def state_key(self, key: StorageKey) -> str | None:
+        """Where the shared FSM storage keeps the dialogue state of `key`, for `claim` to read
+        it in the same trip; None: one process reads its own memory."""
+        return None
 
     def pacer(self, policy: PacingPolicy | None = None) -> TelegramPacer:
         return TelegramPacer(policy)

@@ -19,13 +19,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.triggers.base import BaseTrigger
 
+from bot.clock import SYSTEM_CLOCK, Clock
 from storage.leases import LeaseRepository
 
 logger = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ def occurrence_of(trigger: BaseTrigger, now: datetime) -> datetime | None:
 
 class JobClaims:
     def __init__(
-        self, leases: LeaseRepository, worker_id: str, clock: Callable[[], float] = time.time
+        self, leases: LeaseRepository, worker_id: str, clock: Clock = SYSTEM_CLOCK
     ) -> None:
         self.leases = leases
         self.worker_id = worker_id

@@ -86,9 +86,6 @@ class OnceRequestHandler(SimpleRequestHandler):
     def _state_key(self, bot: Bot, context: EventContext) -> str | None:
         """Where the FSM storage keeps this update's dialogue state, as aiogram's FSM
         middleware will ask for it (None when nothing is shared)."""
-        state_key = getattr(self.cluster, "state_key", None)
-        if state_key is None:
-            return None
         fsm = self.dispatcher.fsm.resolve_context(
             bot,
             context.chat_id,
@@ -96,7 +93,7 @@ class OnceRequestHandler(SimpleRequestHandler):
             context.thread_id,
             context.business_connection_id,
         )
-        return state_key(fsm.key) if fsm is not None else None
+        return self.cluster.state_key(fsm.key) if fsm is not None else None
 
     async def _handle_later(self, bot: Bot, update: Update) -> None:
         try:

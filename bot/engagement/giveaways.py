@@ -6,11 +6,10 @@ import contextlib
 import html
 import logging
 import re
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TypedDict
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from aiogram import Bot
@@ -21,6 +20,7 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.clock import SYSTEM_CLOCK, Clock, utc_now
 from bot.cluster.jobs import ROW_LEASE_SECONDS, heartbeat
 from bot.engagement import draw
 from bot.engagement.topics import send_in_topic
@@ -42,19 +42,59 @@ class GiveawayCallback(CallbackData, prefix="gw"):
     giveaway_id: int
 
 
-class Verification(TypedDict):
-    """What /giveaway_verify recomputes from the published seed and entrants."""
+class ArgsProblem(StrEnum):
+    """What is wrong with /giveaway's arguments; the handler words each."""
 
-    commitment_ok: bool  # the published seed hashes to the commitment announced at the start
-    winners_ok: bool  # the first round's winners are the ones the seed ranks first
-    winners: list[int]
-    entrants: int
+    NO_CHANNEL = "no_channel"  # in private, the channel comes first
+    BAD_END = "bad_end"
+    PAST = "past"
+    BAD_WINNERS = "bad_winners"
+    NO_PRIZE = "no_prize"
 
 
 class GiveawayArgsError(ValueError):
-    def __init__(self, code: str) -> None:
+    def __init__(self, code: ArgsProblem) -> None:
         super().__init__(code)
         self.code = code
+
+
+class EntryOutcome(StrEnum):
+    """What pressing Participate did."""
+
+    ENTERED = "entered"
+    ALREADY = "already"
+    CLOSED = "closed"
+    REFUSED = "refused"  # a condition is not met: see the `Refusal`
+
+
+class RefusalReason(StrEnum):
+    ADMIN = "admin"
+    PAST_WINNER = "past_winner"
+    NOT_SUBSCRIBED = "not_subscribed"
+    UNVERIFIABLE = "unverifiable"  # Telegram would not say whether they are subscribed
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a member may not take part (or was passed over at a draw), and in which required
+    chat when a subscription is the reason."""
+
+    reason: RefusalReason
+    chat: str = ""
+
+    def __str__(self) -> str:
+        """As stored with a draw's results: `not_subscribed:@chan`, or the bare reason."""
+        return f"{self.reason}:{self.chat}" if self.chat else str(self.reason)
+
+
+@dataclass(frozen=True, slots=True)
+class DrawCheck:
+    """A drawn giveaway recomputed from what was published (/giveaway_verify)."""
+
+    commitment_ok: bool
+    winners_ok: bool
+    winners: list[int]
+    entrants: int
 
 
 @dataclass
@@ -97,11 +137,11 @@ def parse_end(tokens: list[str], now: datetime, tz: ZoneInfo) -> tuple[datetime,
                 int(year or local_now.year), int(month), int(day), hour, minute, tzinfo=tz
             )
         except ValueError:
-            raise GiveawayArgsError("bad_end") from None
+            raise GiveawayArgsError(ArgsProblem.BAD_END) from None
         if candidate <= local_now and not year:
             candidate = candidate.replace(year=candidate.year + 1)
         return candidate.astimezone(UTC), 2
-    raise GiveawayArgsError("bad_end")
+    raise GiveawayArgsError(ArgsProblem.BAD_END)
 
 
 def parse_giveaway(text: str, now: datetime, tz: ZoneInfo, in_private: bool) -> GiveawayRequest:
@@ -111,16 +151,16 @@ def parse_giveaway(text: str, now: datetime, tz: ZoneInfo, in_private: bool) -> 
     channel = None
     if in_private:
         if not tokens or not (tokens[0].startswith("@") or tokens[0].lstrip("-").isdigit()):
-            raise GiveawayArgsError("no_channel")
+            raise GiveawayArgsError(ArgsProblem.NO_CHANNEL)
         channel = tokens.pop(0)
     ends_at, used = parse_end(tokens, now, tz)
     tokens = tokens[used:]
     if ends_at <= now:
-        raise GiveawayArgsError("past")
+        raise GiveawayArgsError(ArgsProblem.PAST)
     if ends_at > now + timedelta(days=366):
-        raise GiveawayArgsError("bad_end")
+        raise GiveawayArgsError(ArgsProblem.BAD_END)
     if not tokens or not tokens[0].isdigit() or not 1 <= int(tokens[0]) <= MAX_WINNERS:
-        raise GiveawayArgsError("bad_winners")
+        raise GiveawayArgsError(ArgsProblem.BAD_WINNERS)
     winners = int(tokens.pop(0))
     request = GiveawayRequest(ends_at, winners, "", channel=channel)
     prize_words = []
@@ -138,7 +178,7 @@ def parse_giveaway(text: str, now: datetime, tz: ZoneInfo, in_private: bool) -> 
             prize_words.append(token)
     request.prize = " ".join(prize_words).strip()
     if not request.prize:
-        raise GiveawayArgsError("no_prize")
+        raise GiveawayArgsError(ArgsProblem.NO_PRIZE)
     return request
 
 
@@ -152,7 +192,7 @@ class GiveawayService:
         scheduler: AsyncIOScheduler,
         i18n: I18n,
         locale_for: Callable[[int], Awaitable[str]],
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
         notes: PrivateNotes | None = None,
     ) -> None:
         self.bot = bot
@@ -165,6 +205,10 @@ class GiveawayService:
         self.locale_for = locale_for
         self.clock = clock
         self.shared = False  # other workers draw from the same table (REDIS_URL)
+
+    def parse_request(self, text: str, tz: ZoneInfo, in_private: bool) -> GiveawayRequest:
+        """/giveaway's arguments read against the clock; raises `GiveawayArgsError`."""
+        return parse_giveaway(text, utc_now(self.clock), tz, in_private)
 
     def _job_id(self, giveaway_id: int) -> str:
         return f"giveaway:{giveaway_id}"
@@ -274,51 +318,51 @@ class GiveawayService:
 
     # --- entering -------------------------------------------------------------------------
 
-    async def check_conditions(self, g: Giveaway, user_id: int) -> str | None:
-        """Why this user may not take part (a reason code), or None."""
+    async def check_conditions(self, g: Giveaway, user_id: int) -> Refusal | None:
+        """Why this user may not take part, or None."""
         if g.exclude_admins and await self.roles.is_chat_admin(g.chat_id, user_id):
-            return "admin"
+            return Refusal(RefusalReason.ADMIN)
         if g.exclude_winners and user_id in await self.repo.past_winners(g.chat_id, g.id):
-            return "past_winner"
+            return Refusal(RefusalReason.PAST_WINNER)
         for chat in g.require_chats:
             try:
                 member = await self.bot.get_chat_member(chat, user_id)
             except TelegramAPIError as exc:
                 logger.warning("giveaway %s: cannot check %s in %s: %s", g.id, user_id, chat, exc)
-                return f"unverifiable:{chat}"
+                return Refusal(RefusalReason.UNVERIFIABLE, chat)
             if member.status not in MEMBER_STATUSES or (
                 member.status == "restricted" and not getattr(member, "is_member", True)
             ):
-                return f"not_subscribed:{chat}"
+                return Refusal(RefusalReason.NOT_SUBSCRIBED, chat)
         return None
 
-    def reason_text(self, code: str, locale: str) -> str:
+    def reason_text(self, refusal: Refusal, locale: str) -> str:
         gettext = self.i18n.gettext
-        kind, _, chat = code.partition(":")
-        if kind == "not_subscribed":
-            return gettext("subscribe to {chat} first", locale=locale).format(chat=chat)
-        if kind == "unverifiable":
-            return gettext("I cannot check the subscription to {chat}", locale=locale).format(
-                chat=chat
-            )
-        if kind == "admin":
-            return gettext("admins of the chat do not take part", locale=locale)
-        if kind == "past_winner":
-            return gettext("earlier winners of this chat do not take part", locale=locale)
-        return code
+        chat = refusal.chat
+        match refusal.reason:
+            case RefusalReason.NOT_SUBSCRIBED:
+                return gettext("subscribe to {chat} first", locale=locale).format(chat=chat)
+            case RefusalReason.UNVERIFIABLE:
+                return gettext("I cannot check the subscription to {chat}", locale=locale).format(
+                    chat=chat
+                )
+            case RefusalReason.ADMIN:
+                return gettext("admins of the chat do not take part", locale=locale)
+            case RefusalReason.PAST_WINNER:
+                return gettext("earlier winners of this chat do not take part", locale=locale)
 
-    async def enter(self, giveaway_id: int, user: User) -> tuple[str, str | None]:
-        """('entered' | 'already' | 'closed' | 'refused', reason code)."""
+    async def enter(self, giveaway_id: int, user: User) -> tuple[EntryOutcome, Refusal | None]:
+        """What the press did, and why it was refused when it was."""
         g = await self.repo.get(giveaway_id)
         if g is None or g.status != "open" or g.ends_at <= self.clock():
-            return "closed", None
-        reason = await self.check_conditions(g, user.id)
-        if reason:
-            return "refused", reason
+            return EntryOutcome.CLOSED, None
+        refusal = await self.check_conditions(g, user.id)
+        if refusal:
+            return EntryOutcome.REFUSED, refusal
         if not await self.repo.add_entry(giveaway_id, user.id, user.full_name, int(self.clock())):
-            return "already", None
+            return EntryOutcome.ALREADY, None
         self._schedule_count_refresh(g)
-        return "entered", None
+        return EntryOutcome.ENTERED, None
 
     def _schedule_count_refresh(self, g: Giveaway) -> None:
         """Edit the live count at most every few seconds, however many join at once."""
@@ -373,7 +417,7 @@ class GiveawayService:
         entries = await self.repo.entries(giveaway_id)
         winners, skipped = await self._pick(g, list(entries), g.winners_count, exclude=set())
         for rank, (uid, reason) in enumerate(skipped):
-            await self.repo.add_result(g.id, uid, "skipped", reason, 0, rank)
+            await self.repo.add_result(g.id, uid, "skipped", str(reason), 0, rank)
         for rank, uid in enumerate(winners):
             await self.repo.add_result(g.id, uid, "won", None, 0, rank)
         await self.repo.finish_draw(g.id, int(self.clock()))
@@ -394,9 +438,9 @@ class GiveawayService:
 
     async def _pick(
         self, g: Giveaway, entrants: list[int], n: int, exclude: set[int]
-    ) -> tuple[list[int], list[tuple[int, str]]]:
+    ) -> tuple[list[int], list[tuple[int, Refusal]]]:
         winners: list[int] = []
-        skipped: list[tuple[int, str]] = []
+        skipped: list[tuple[int, Refusal]] = []
         for uid in draw.ranked(g.seed_hex, entrants):
             if len(winners) >= n:
                 break
@@ -411,7 +455,7 @@ class GiveawayService:
 
     async def reroll(
         self, giveaway_id: int, count: int
-    ) -> tuple[list[int], list[tuple[int, str]]] | None:
+    ) -> tuple[list[int], list[tuple[int, Refusal]]] | None:
         g = await self.repo.get(giveaway_id)
         if g is None or g.status != "drawn":
             return None
@@ -421,7 +465,7 @@ class GiveawayService:
         entries = await self.repo.entries(giveaway_id)
         winners, skipped = await self._pick(g, list(entries), count, exclude)
         for rank, (uid, reason) in enumerate(skipped):
-            await self.repo.add_result(g.id, uid, "skipped", reason, round_, rank)
+            await self.repo.add_result(g.id, uid, "skipped", str(reason), round_, rank)
         for rank, uid in enumerate(winners):
             await self.repo.add_result(g.id, uid, "won", None, round_, rank)
         await self._tell_winners(g, winners, entries)
@@ -459,7 +503,7 @@ class GiveawayService:
         return results
 
     def skipped_lines(
-        self, skipped: list[tuple[int, str]], entries: dict[int, str], locale: str
+        self, skipped: list[tuple[int, Refusal]], entries: dict[int, str], locale: str
     ) -> list[str]:
         """One public line per entrant passed over at a draw, with the reason."""
         return [
@@ -478,7 +522,7 @@ class GiveawayService:
         g: Giveaway,
         entries: dict[int, str],
         winners: list[int],
-        skipped: list[tuple[int, str]],
+        skipped: list[tuple[int, Refusal]],
         locale: str,
     ) -> str:
         gettext = self.i18n.gettext
@@ -524,7 +568,7 @@ class GiveawayService:
         """Entrants' names by user id."""
         return await self.repo.entries(giveaway_id)
 
-    async def verify(self, giveaway_id: int) -> Verification | None:
+    async def verify(self, giveaway_id: int) -> DrawCheck | None:
         """Recompute the commitment and the winners from what was published."""
         g = await self.repo.get(giveaway_id)
         if g is None or g.status != "drawn":
@@ -536,9 +580,9 @@ class GiveawayService:
         expected = [u for u in draw.ranked(g.seed_hex, entries) if u not in skipped]
         expected = expected[: g.winners_count]
         actual = [r["user_id"] for r in first_round if r["outcome"] == "won"]
-        return {
-            "commitment_ok": draw.commitment(g.seed_hex) == g.commitment,
-            "winners_ok": expected == actual,
-            "winners": actual,
-            "entrants": len(entries),
-        }
+        return DrawCheck(
+            commitment_ok=draw.commitment(g.seed_hex) == g.commitment,
+            winners_ok=expected == actual,
+            winners=actual,
+            entrants=len(entries),
+        )

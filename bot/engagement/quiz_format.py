@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 MAX_QUESTION = 300
 MAX_OPTION = 100
@@ -29,10 +30,27 @@ MAX_QUESTIONS = 100
 MAX_TITLE = 120
 
 
-class QuizFormatError(ValueError):
-    """`code` names the problem (translated by the handler), `line` where it is (1-based)."""
+class QuizProblem(StrEnum):
+    """What is wrong with a quiz's text or file; the handler words each, with the line."""
 
-    def __init__(self, code: str, line: int = 0, detail: str = "") -> None:
+    NO_TITLE = "no_title"
+    NO_QUESTIONS = "no_questions"
+    BAD_QUESTION = "bad_question"
+    BAD_OPTION = "bad_option"
+    TOO_FEW_OPTIONS = "too_few_options"
+    TOO_MANY_OPTIONS = "too_many_options"
+    NO_CORRECT = "no_correct"
+    TWO_CORRECT = "two_correct"
+    UNKNOWN_LINE = "unknown_line"
+    TOO_LONG = "too_long"
+    TOO_MANY_QUESTIONS = "too_many_questions"
+    BAD_JSON = "bad_json"
+
+
+class QuizFormatError(ValueError):
+    """`code` names the problem (worded by the handler), `line` where it is (1-based)."""
+
+    def __init__(self, code: QuizProblem, line: int = 0, detail: str = "") -> None:
         super().__init__(f"{code} at line {line}: {detail}")
         self.code = code
         self.line = line
@@ -73,19 +91,19 @@ class QuizDraft:
 
 def _check_question(q: Question, line: int) -> None:
     if len(q.options) < 2:
-        raise QuizFormatError("too_few_options", line)
+        raise QuizFormatError(QuizProblem.TOO_FEW_OPTIONS, line)
     if q.correct < 0:
-        raise QuizFormatError("no_correct", line)
+        raise QuizFormatError(QuizProblem.NO_CORRECT, line)
 
 
 def parse_quiz_text(text: str) -> QuizDraft:
     """Parse the message body after the command; the first line is the title."""
     lines = text.splitlines()
     if not lines or not lines[0].strip():
-        raise QuizFormatError("no_title", 1)
+        raise QuizFormatError(QuizProblem.NO_TITLE, 1)
     title = lines[0].strip()
     if len(title) > MAX_TITLE:
-        raise QuizFormatError("too_long", 1, f"title over {MAX_TITLE} characters")
+        raise QuizFormatError(QuizProblem.TOO_LONG, 1, f"title over {MAX_TITLE} characters")
     questions: list[Question] = []
     current: Question | None = None
     current_line = 0
@@ -98,31 +116,33 @@ def parse_quiz_text(text: str) -> QuizDraft:
             if current is not None:
                 _check_question(current, current_line)
             if not body or len(body) > MAX_QUESTION:
-                raise QuizFormatError("bad_question", number)
+                raise QuizFormatError(QuizProblem.BAD_QUESTION, number)
             current, current_line = Question(body), number
             questions.append(current)
         elif line[0] in "+-" and current is not None:
             option = line[1:].strip()
             if not option or len(option) > MAX_OPTION:
-                raise QuizFormatError("bad_option", number)
+                raise QuizFormatError(QuizProblem.BAD_OPTION, number)
             if len(current.options) >= MAX_OPTIONS:
-                raise QuizFormatError("too_many_options", number)
+                raise QuizFormatError(QuizProblem.TOO_MANY_OPTIONS, number)
             if line[0] == "+":
                 if current.correct >= 0:
-                    raise QuizFormatError("two_correct", number)
+                    raise QuizFormatError(QuizProblem.TWO_CORRECT, number)
                 current.correct = len(current.options)
             current.options.append(option)
         elif head == "E:" and current is not None:
             if len(body) > MAX_EXPLANATION:
-                raise QuizFormatError("too_long", number, "explanation over 200 characters")
+                raise QuizFormatError(
+                    QuizProblem.TOO_LONG, number, "explanation over 200 characters"
+                )
             current.explanation = body or None
         else:
-            raise QuizFormatError("unknown_line", number, line[:40])
+            raise QuizFormatError(QuizProblem.UNKNOWN_LINE, number, line[:40])
     if current is None:
-        raise QuizFormatError("no_questions", len(lines))
+        raise QuizFormatError(QuizProblem.NO_QUESTIONS, len(lines))
     _check_question(current, current_line)
     if len(questions) > MAX_QUESTIONS:
-        raise QuizFormatError("too_many_questions", len(lines))
+        raise QuizFormatError(QuizProblem.TOO_MANY_QUESTIONS, len(lines))
     return QuizDraft(title, questions)
 
 
@@ -130,39 +150,41 @@ def parse_quiz_json(data: str | bytes) -> QuizDraft:
     try:
         raw = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise QuizFormatError("bad_json", getattr(exc, "lineno", 0)) from None
+        raise QuizFormatError(QuizProblem.BAD_JSON, getattr(exc, "lineno", 0)) from None
     if (
         not isinstance(raw, dict)
         or not isinstance(raw.get("title"), str)
         or not isinstance(raw.get("questions"), list)
     ):
-        raise QuizFormatError("bad_json", 0, "needs title and questions")
+        raise QuizFormatError(QuizProblem.BAD_JSON, 0, "needs title and questions")
     questions = []
     for n, item in enumerate(raw["questions"], start=1):
         if not isinstance(item, dict):
-            raise QuizFormatError("bad_json", n)
+            raise QuizFormatError(QuizProblem.BAD_JSON, n)
         text, options, correct = item.get("question"), item.get("options"), item.get("correct")
         if not isinstance(text, str) or not text.strip() or len(text) > MAX_QUESTION:
-            raise QuizFormatError("bad_question", n)
+            raise QuizFormatError(QuizProblem.BAD_QUESTION, n)
         if not isinstance(options, list) or not all(
             isinstance(o, str) and 0 < len(o.strip()) <= MAX_OPTION for o in options
         ):
-            raise QuizFormatError("bad_option", n)
+            raise QuizFormatError(QuizProblem.BAD_OPTION, n)
         if not 2 <= len(options) <= MAX_OPTIONS:
-            raise QuizFormatError("too_few_options" if len(options) < 2 else "too_many_options", n)
+            raise QuizFormatError(
+                QuizProblem.TOO_FEW_OPTIONS if len(options) < 2 else QuizProblem.TOO_MANY_OPTIONS, n
+            )
         if not isinstance(correct, int) or not 0 <= correct < len(options):
-            raise QuizFormatError("no_correct", n)
+            raise QuizFormatError(QuizProblem.NO_CORRECT, n)
         explanation = item.get("explanation")
         if explanation is not None and (
             not isinstance(explanation, str) or len(explanation) > MAX_EXPLANATION
         ):
-            raise QuizFormatError("too_long", n, "explanation")
+            raise QuizFormatError(QuizProblem.TOO_LONG, n, "explanation")
         questions.append(
             Question(text.strip(), [o.strip() for o in options], correct, explanation or None)
         )
     if not questions:
-        raise QuizFormatError("no_questions", 0)
+        raise QuizFormatError(QuizProblem.NO_QUESTIONS, 0)
     title = raw["title"].strip()
     if not title or len(title) > MAX_TITLE:
-        raise QuizFormatError("no_title", 0)
+        raise QuizFormatError(QuizProblem.NO_TITLE, 0)
     return QuizDraft(title, questions)

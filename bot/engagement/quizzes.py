@@ -10,7 +10,6 @@ import contextlib
 import html
 import logging
 import random
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,6 +19,7 @@ from aiogram.types import PollAnswer
 from aiogram.utils.i18n import I18n
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.engagement.quiz_format import Question, QuizDraft
 from bot.engagement.topics import send_in_topic
 from bot.scheduling import cancel, run_once_at
@@ -47,7 +47,7 @@ class QuizRunner:
         scheduler: AsyncIOScheduler,
         i18n: I18n,
         locale_for: Callable[[int], Awaitable[str]],
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
         rng: random.Random | None = None,
     ):
         self.bot = bot

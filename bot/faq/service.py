@@ -30,11 +30,14 @@ from enum import StrEnum
 
 import numpy as np
 
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.faq import semantic
 from bot.faq.matcher import FORMAT as LEXICAL_FORMAT
 from bot.faq.matcher import FaqIndex, Match, normalize
 from bot.faq.transfer import ImportedEntry, ImportPlan
 from bot.moderation import language as lang_detect
+from bot.moderation.spam import default_samples
+from bot.moderation.understanding import shipped_vectors
 from bot.semantic import EmbeddingService, Kind, ModelUnavailable, text_hash
 from storage.faq import Answer, Entry, FaqIndexCache, FaqRepository, FaqVectorRepository
 
@@ -320,6 +323,57 @@ class Decision:
     suggestions: list[int]  # entry ids, best first (for "Did you mean…")
 
 
+class Wanted(StrEnum):
+    """When `FaqService._candidates` reads what the learned answer model needs (the expensive
+    part: the best entry's components, the distance to ordinary chat)."""
+
+    NEVER = "never"  # the similarities alone (bench/faq_eval.py --calibrate)
+    UNDECIDED = "undecided"  # only when the thresholds do not answer (the model can only add)
+    ALWAYS = "always"  # whenever there is a chat bank (bench/faq_train.py learns from them)
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidates:
+    """One question scored: small, typed, built in a worker thread."""
+
+    lexical: Decision  # what the lexical matcher alone decides
+    # the best entries the chat may see (as many as `semantic.decide` weighs), best first;
+    # None: matching lexically
+    meaning: dict[int, semantic.Similarity] | None
+    evidence: tuple[int, dict[str, float]] | None = None  # the best entry and its features
+    probability: float | None = None  # the answer model's, from `evidence`
+
+
+def load_chat_bank(model_id: str) -> semantic.ChatBank | None:
+    """The spam filter's shipped ham samples as vectors of ordinary chat (`semantic.ChatBank`),
+    precomputed for the bundled model; None for another model (they would have to be embedded
+    at start: the learned answer model is then not used anyway)."""
+    known = shipped_vectors(model_id)
+    rows = [known.get(text_hash(EmbeddingService.prepare(t))) for t in default_samples("ham")]
+    found = [v for v in rows if v is not None]
+    if len(found) < len(rows) // 2:
+        return None
+    return semantic.ChatBank(np.vstack(found))
+
+
+def _learned_judge(
+    model_id: str, given: semantic.AnswerModel | None, bank: semantic.ChatBank | None
+) -> tuple[semantic.AnswerModel | None, semantic.ChatBank | None]:
+    """The answer model (a given one, else the shipped one) and its chat bank (a given one,
+    else the shipped chat), when both fit this embedding model; else (None, None) and the
+    calibrated thresholds decide (a given bank is kept: bench/faq_train.py reads the features
+    before there is a model)."""
+    model = given or semantic.AnswerModel.shipped()
+    if model is None or model.model_id != model_id:
+        logger.info("FAQ: no learned answer model for %s, deciding by thresholds", model_id)
+        return None, bank
+    bank = bank if bank is not None else load_chat_bank(model_id)
+    if bank is None:
+        logger.info("FAQ: no chat samples for %s, deciding by thresholds", model_id)
+        return None, None
+    return model, bank
+
+
 class FaqService:
     def __init__(
         self,
@@ -327,9 +381,11 @@ class FaqService:
         embeddings: EmbeddingService | None = None,
         vectors: FaqVectorRepository | None = None,
         index_cache: FaqIndexCache | None = None,
+        clock: Clock = SYSTEM_CLOCK,
         **matcher_params: float,
     ) -> None:
         self.repo = repo
+        self.clock = clock
         self.index_cache = index_cache
         self.embeddings = embeddings if vectors is not None else None
         self.vectors = vectors
@@ -346,6 +402,11 @@ class FaqService:
         # per index entry list: (that list, the entries it was read against, owner per entry)
         self._owners: dict[int, tuple[list[int], dict[int, Entry], np.ndarray]] = {}
         self._loading = asyncio.Lock()  # one lexical build at a time
+        # the learned answer-or-not model, used with the embedding model it was trained with
+        # and the chat bank it reads (both loaded with the first semantic index)
+        self.answer_model: semantic.AnswerModel | None = None
+        self.chat_bank: semantic.ChatBank | None = None
+        self._learned_checked = False
         self.on_change: Callable[[], None] = lambda: None  # other workers rebuild (bot.cluster)
 
     def invalidate(self) -> None:
@@ -490,6 +551,11 @@ class FaqService:
             if removed:
                 logger.info("FAQ: forgot %d stored vectors no entry uses", removed)
         index = await asyncio.to_thread(_build_index, per_entry, stored, service.dim)
+        if not self._learned_checked:
+            self._learned_checked = True
+            self.answer_model, self.chat_bank = await asyncio.to_thread(
+                _learned_judge, service.model_id, self.answer_model, self.chat_bank
+            )
         return index, computed
 
     async def has_entries_for(self, chat_id: int | None) -> bool:
@@ -507,17 +573,29 @@ class FaqService:
         """What the lexical matcher alone decides, and the semantic similarity of the best
         entries the chat may see, as many as `semantic.decide` weighs (None when matching
         lexically)."""
+        found = await self._candidates(question, chat_id, Wanted.NEVER)
+        return found.lexical, found.meaning
+
+    async def evidence(
+        self, question: str, chat_id: int | None
+    ) -> tuple[int, dict[str, float]] | None:
+        """The best entry and what the answer model reads about it (bench/faq_train.py learns
+        from these), or None without a semantic index or chat bank."""
+        return (await self._candidates(question, chat_id, Wanted.ALWAYS)).evidence
+
+    async def _candidates(self, question: str, chat_id: int | None, wanted: Wanted) -> _Candidates:
         index = await self._ensure()
         semantic_index, vector = await self._question_vector(question)
         if semantic_index is None or vector is None:  # both None or neither
-            return self._lexical(index, question, chat_id), None
-        # Scoring a question against a thousand entries is a millisecond or two of CPU, and a
-        # batch of embeddings wakes all the questions it carried at once: it runs in a worker
-        # thread (numpy lets go of the interpreter meanwhile), one question at a time, so the
-        # event loop goes on with other updates.
+            return _Candidates(self._lexical(index, question, chat_id), None)
+        # Scoring a question against a thousand entries, and reading what the answer model
+        # needs, is a millisecond or two of CPU, and a batch of embeddings wakes all the
+        # questions it carried at once: it runs in a worker thread (numpy lets go of the
+        # interpreter meanwhile), one question at a time, so the event loop goes on with other
+        # updates.
         async with self._turn:
             return await asyncio.to_thread(
-                self._score, index, semantic_index, question, vector, chat_id
+                self._score, index, semantic_index, question, vector, chat_id, wanted
             )
 
     def _score(
@@ -525,12 +603,41 @@ class FaqService:
         index: FaqIndex,
         semantic_index: semantic.SemanticIndex,
         question: str,
-        vector: np.ndarray | None,
+        vector: np.ndarray,
         chat_id: int | None,
-    ) -> tuple[Decision, dict[int, semantic.Similarity]]:
-        assert vector is not None
+        wanted: Wanted,
+    ) -> _Candidates:
+        """`_candidates` in a worker thread: numpy over whole arrays, a few numbers out."""
+        lexical_visible = self._visible_mask(index.entry_ids, chat_id)
+        lexical_scores = index.entry_scores(question)
+        lexical = self._decision(index, index.rank(lexical_scores, 3, lexical_visible))
         visible = self._visible_mask(semantic_index.entry_ids, chat_id)
-        return self._lexical(index, question, chat_id), semantic_index.best(vector, visible)
+        centred, plain = semantic_index.scores(vector)
+        meaning = semantic_index.top(centred, plain, visible)
+        model, bank = self.answer_model, self.chat_bank
+        if bank is None or not meaning or wanted is Wanted.NEVER:
+            return _Candidates(lexical, meaning)
+        lexical_best = lexical.match.entry_id if lexical.match else None
+        if wanted is Wanted.UNDECIDED and (
+            model is None or semantic.decide(meaning, lexical.kind, lexical_best).kind == "answer"
+        ):
+            return _Candidates(lexical, meaning)  # the model could only confirm: not asked
+        ranked = list(meaning.items())
+        best = ranked[0][0]
+        opinion = semantic.LexicalOpinion.of_scores(
+            best, index.entry_ids, lexical_scores, lexical_visible
+        )
+        values = semantic.features(
+            semantic_index,
+            vector,
+            ranked,
+            centred[visible].astype(np.float64),
+            opinion,
+            bank.nearest(vector),
+            question,
+        )
+        probability = model.probability(values) if model is not None else None
+        return _Candidates(lexical, meaning, (best, values), probability)
 
     def _visible_mask(self, entry_ids: list[int], chat_id: int | None) -> np.ndarray:
         """Which of an index's entries (in its order) the chat may see: its own and the global
@@ -553,7 +660,11 @@ class FaqService:
 
     def _lexical(self, index: FaqIndex, question: str, chat_id: int | None) -> Decision:
         visible = self._visible_mask(index.entry_ids, chat_id)
-        ranked = index.ranked(question, limit=3, visible=visible)
+        return self._decision(index, index.ranked(question, limit=3, visible=visible))
+
+    @staticmethod
+    def _decision(index: FaqIndex, ranked: list[tuple[int, float]]) -> Decision:
+        """The lexical matcher's decision from its best visible entries (best first)."""
         if not ranked:
             return Decision("none", None, [])
         (best, score), runner = ranked[0], (ranked[1] if len(ranked) > 1 else (None, 0.0))
@@ -567,14 +678,25 @@ class FaqService:
         # and choose_language finds it cached instead of stalling the event loop.
         detecting = asyncio.ensure_future(asyncio.to_thread(lang_detect.prepare, question))
         try:
-            lexical, meaning = await self.candidates(question, chat_id)
+            found = await self._candidates(question, chat_id, Wanted.UNDECIDED)
         finally:
             await detecting
+        lexical, meaning = found.lexical, found.meaning
         if meaning is None:
             return lexical
-        hybrid = semantic.decide(
-            meaning, lexical.kind, lexical.match.entry_id if lexical.match else None
-        )
+        model = self.answer_model
+        if found.probability is not None and model is not None:
+            hybrid = semantic.judge(
+                meaning,
+                lexical.kind,
+                lexical.match.entry_id if lexical.match else None,
+                found.probability,
+                model.answer_at,
+            )
+        else:
+            hybrid = semantic.decide(
+                meaning, lexical.kind, lexical.match.entry_id if lexical.match else None
+            )
         return Decision(hybrid.kind, hybrid.match, hybrid.suggestions)
 
     async def _question_vector(
@@ -606,7 +728,7 @@ class FaqService:
         key = normalize(text).strip(" ?!.,")
         if any(normalize(t).strip(" ?!.,") == key for _l, t in entry.phrasings):
             return False
-        await self.repo.add_phrasing(entry_id, language, text[:300], int(time.time()))
+        await self.repo.add_phrasing(entry_id, language, text[:300], int(self.clock()))
         await self.refresh()
         return True
 
@@ -624,7 +746,7 @@ class FaqService:
         by_wording = {
             normalize(text).strip(" ?!.,"): e for e in visible for _l, text in e.phrasings
         }
-        stamp = int(time.time())
+        stamp = int(self.clock())
         for item in plan.entries:
             target = by_id.get(item.id) if item.id is not None else None
             if target is None:
@@ -696,7 +818,7 @@ class FaqService:
             )
             if asked is Asked.GROUP and scope is not None:
                 previous = await self.repo.last_answer(scope, entry.id, language)
-                if previous and int(time.time()) - previous[1] < COOLDOWN_SECONDS:
+                if previous and int(self.clock()) - previous[1] < COOLDOWN_SECONDS:
                     return FaqReply(ReplyKind.REPEAT, entry, language, previous[0])
             return FaqReply(ReplyKind.ANSWER, entry, language)
         if asked is Asked.GROUP and decision.kind == "suggest" and decision.suggestions:
@@ -727,7 +849,7 @@ class FaqService:
         """The answer was sent: the same question soon after points to it instead."""
         assert reply.entry is not None
         await self.repo.remember_answer(
-            chat_id, reply.entry.id, reply.language, message_id, int(time.time())
+            chat_id, reply.entry.id, reply.language, message_id, int(self.clock())
         )
 
     async def learn_from_pick(
@@ -749,7 +871,8 @@ class FaqService:
         *,
         refresh: bool = True,
     ) -> int:
-        entry_id = await self.repo.add(scope, language, phrasings, answer, author, int(time.time()))
+        now = int(self.clock())
+        entry_id = await self.repo.add(scope, language, phrasings, answer, author, now)
         if refresh:
             await self.refresh()
         return entry_id
@@ -757,11 +880,11 @@ class FaqService:
     async def set_language(
         self, entry_id: int, language: str, phrasings: list[str], answer: Answer | None
     ) -> None:
-        await self.repo.set_language(entry_id, language, phrasings, answer, int(time.time()))
+        await self.repo.set_language(entry_id, language, phrasings, answer, int(self.clock()))
         await self.refresh()
 
     async def delete_entry(self, entry_id: int, *, refresh: bool = True) -> bool:
-        deleted = await self.repo.set_deleted(entry_id, int(time.time()))
+        deleted = await self.repo.set_deleted(entry_id, int(self.clock()))
         if refresh:
             await self.refresh()
         return deleted

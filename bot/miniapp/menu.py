@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from enum import Enum
 
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.config import Settings
 from storage.menu_buttons import MenuButtonRepository, MenuButtonState
 
@@ -59,7 +59,7 @@ class MenuButtons:
         repo: MenuButtonRepository,
         apply: ApplyButton,
         locale_for: Callable[[int], Awaitable[str]],
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.settings = settings
         self.repo = repo

@@ -14,7 +14,6 @@ import hashlib
 import json
 import logging
 import re
-import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.config import Settings
 from bot.miniapp.auth import AuthError, Caller, authenticate
 from bot.posting.calendar import (
@@ -36,7 +36,7 @@ from bot.posting.calendar import (
     parse_moment,
     utc_offsets,
 )
-from bot.posting.times import TimeError
+from bot.posting.times import TimeError, TimeProblem
 from storage.posts import Post
 
 logger = logging.getLogger(__name__)
@@ -177,7 +177,7 @@ class MiniApp:
         settings: Settings,
         calendar: CalendarService,
         edit_in_chat: EditInChat,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
         fetch_file: FetchFile | None = None,
     ) -> None:
         self.settings = settings
@@ -308,8 +308,8 @@ class MiniApp:
             due = parse_moment(raw, self.settings.timezone)
         except TimeError as exc:
             reasons = {
-                "nonexistent": "that local time does not exist (the clocks skip it)",
-                "ambiguous": "that local time happens twice (the clocks go back)",
+                TimeProblem.NONEXISTENT: "that local time does not exist (the clocks skip it)",
+                TimeProblem.AMBIGUOUS: "that local time happens twice (the clocks go back)",
             }
             return error(400, reasons.get(exc.code, "'due_at' is not an ISO 8601 time"), "bad_time")
         result = await self.calendar.move(post_id, due, version)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.moderation.durations import looks_like_duration, parse_duration
+from bot.moderation.problems import Problem
 
 _TARGET = re.compile(r"^(@[A-Za-z][A-Za-z0-9_]{3,31}|-?\d{1,20})$")
 # A number with or without a unit that is not a duration: "10min", "2x", or a bare "30".
@@ -14,9 +15,9 @@ _DURATION_LIKE = re.compile(r"^\d+[a-zа-я]*$", re.IGNORECASE)
 
 
 class ArgumentError(ValueError):
-    def __init__(self, kind: str, token: str = "") -> None:
+    def __init__(self, kind: Problem, token: str = "") -> None:
         super().__init__(kind)
-        self.kind = kind  # "no_target" | "bad_duration"
+        self.kind = kind
         self.token = token
 
 
@@ -36,14 +37,14 @@ def parse_action_args(text: str, has_reply: bool, with_duration: bool) -> Action
     target = None
     if not has_reply:
         if not tokens or not _TARGET.match(tokens[0]):
-            raise ArgumentError("no_target")
+            raise ArgumentError(Problem.NO_TARGET)
         target = tokens.pop(0)
     duration = None
     if with_duration and tokens:
         if looks_like_duration(tokens[0]):
             duration = parse_duration(tokens.pop(0))
         elif _DURATION_LIKE.match(tokens[0]):
-            raise ArgumentError("bad_duration", tokens[0])
+            raise ArgumentError(Problem.BAD_DURATION, tokens[0])
     reason = " ".join(tokens).strip() or None
     return ActionArgs(target, duration, reason)
 
@@ -52,16 +53,16 @@ def parse_warn_limit(text: str) -> tuple[int, str, timedelta | None]:
     """`/setwarnlimit <n> [mute <duration>|ban|kick]` -> (n, action, duration)."""
     tokens = text.split()
     if not tokens or not tokens[0].isdigit() or not 1 <= int(tokens[0]) <= 20:
-        raise ArgumentError("bad_limit")
+        raise ArgumentError(Problem.BAD_LIMIT)
     limit = int(tokens[0])
     action = tokens[1].lower() if len(tokens) > 1 else "mute"
     if action not in {"mute", "ban", "kick"}:
-        raise ArgumentError("bad_limit")
+        raise ArgumentError(Problem.BAD_LIMIT)
     duration = None
     if action in {"mute", "ban"}:
         if len(tokens) > 2:
             if not looks_like_duration(tokens[2]):
-                raise ArgumentError("bad_duration", tokens[2])
+                raise ArgumentError(Problem.BAD_DURATION, tokens[2])
             duration = parse_duration(tokens[2])
         elif action == "mute":
             duration = timedelta(days=1)

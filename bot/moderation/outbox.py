@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -44,6 +43,7 @@ from aiogram.exceptions import (
 )
 from aiogram.types import InlineKeyboardMarkup
 
+from bot.clock import SYSTEM_CLOCK, Clock
 from storage.outbox import OutboxEntry, OutboxKind, OutboxRepository
 
 logger = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ class LogOutbox:
         *,
         wait_hint: Callable[[int], float] = lambda chat_id: 0.0,
         pause: Callable[[int, float], None] = lambda chat_id, seconds: None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.bot = bot
         self.repo = repo

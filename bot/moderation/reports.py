@@ -6,8 +6,9 @@ every admin in private, since only Telegram knows which of them started the bot.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -26,12 +27,15 @@ class ReportAction(StrEnum):
 
 
 class ReportLimiter:
-    """A member may file a few reports per window; more is treated as abuse."""
+    """A member may file a few reports per window; more is treated as abuse. The window is
+    measured on the monotonic clock: setting the wall clock must not open or shut it."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._recent: dict[tuple[int, int], deque[float]] = defaultdict(deque)
+        self.clock = clock
 
-    def allow(self, chat_id: int, user_id: int, now: float) -> bool:
+    def allow(self, chat_id: int, user_id: int, now: float | None = None) -> bool:
+        now = self.clock() if now is None else now
         recent = self._recent[(chat_id, user_id)]
         while recent and now - recent[0] > REPORT_WINDOW_SECONDS:
             recent.popleft()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
-import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -24,12 +23,14 @@ from aiogram.types import ChatPermissions, InlineKeyboardMarkup
 from aiogram.utils.i18n import I18n
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.commands import N_
 from bot.config import Settings
 from bot.moderation.blocklist import CompiledBlocklist
 from bot.moderation.chat_settings import SettingKey, toggled
 from bot.moderation.durations import format_duration, telegram_until
 from bot.moderation.outbox import LogOutbox, Rendered
+from bot.moderation.problems import Problem
 from bot.moderation.reports import ReportRecipients, report_recipients
 from bot.moderation.spam import MessageFeatures, NaiveBayes, SpamScorer, SpamVerdict
 from bot.moderation.understanding import SemanticSpamClassifier
@@ -95,7 +96,7 @@ class WarnCount:
 class ModerationError(Exception):
     """An action Telegram refused; `kind` picks the message shown to the moderator."""
 
-    def __init__(self, kind: str, detail: str = "") -> None:
+    def __init__(self, kind: Problem, detail: str = "") -> None:
         super().__init__(f"{kind}: {detail}")
         self.kind = kind
         self.detail = detail
@@ -135,7 +136,7 @@ def classify_refusal(exc: TelegramAPIError) -> ModerationError:
             "method is available only for supergroups",
         )
     ):
-        return ModerationError("target_admin", exc.message)
+        return ModerationError(Problem.TARGET_ADMIN, exc.message)
     if isinstance(exc, TelegramForbiddenError) or any(
         s in text
         for s in (
@@ -145,10 +146,10 @@ def classify_refusal(exc: TelegramAPIError) -> ModerationError:
             "need administrator rights",
         )
     ):
-        return ModerationError("no_rights", exc.message)
+        return ModerationError(Problem.NO_RIGHTS, exc.message)
     if any(s in text for s in ("not found", "participant_id_invalid", "user_not_participant")):
-        return ModerationError("not_found", exc.message)
-    return ModerationError("telegram", exc.message)
+        return ModerationError(Problem.NOT_FOUND, exc.message)
+    return ModerationError(Problem.TELEGRAM, exc.message)
 
 
 class ModerationService:
@@ -160,7 +161,7 @@ class ModerationService:
         i18n: I18n,
         scorer: SpamScorer,
         outbox: LogOutbox,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
         semantic: SemanticSpamClassifier | None = None,
     ) -> None:
         self.bot = bot
@@ -319,7 +320,7 @@ class ModerationService:
         identity has nothing to be removed from (ban and unban would change nothing), so it is
         refused rather than silently banned for good."""
         if target.is_chat:
-            raise ModerationError("channel_kick")
+            raise ModerationError(Problem.CHANNEL_KICK)
         await self._telegram(self.bot.ban_chat_member(chat_id, target.id))
         await self._telegram(self.bot.unban_chat_member(chat_id, target.id, only_if_banned=True))
         return await self._record(chat_id, actor, target, "kick", reason, **audit)

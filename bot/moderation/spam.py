@@ -8,6 +8,7 @@ default samples, so a single weak signal (one link, one @mention) never bans any
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import unicodedata
@@ -168,6 +169,88 @@ def _fold_word(word: str) -> str:
     return word
 
 
+# Characters that render as nothing (zero-width, bidi controls, soft hyphen) and combining marks
+# left standing after NFKC (strike-through and underline overlays): inserted to break up words.
+_INVISIBLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufe00-\ufe0e\ufeff]"
+)
+_OVERLAY = re.compile("[\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u20d0-\u20ff]")
+# "з а р а б о т о к", "e.a.r.n": four or more single letters joined by one space or one dot,
+# dash, star, underscore or middle dot (the same one throughout)
+_SPACED = re.compile(
+    r"(?<![^\W\d_])[^\W\d_](?P<sep>[ .\-*_·•|~+])(?:[^\W\d_](?P=sep)){2,}[^\W\d_](?![^\W\d_])"
+)
+_WIDE_GAP = re.compile(r"(\s{2,})")
+# "за💰ра💰бо💰ток": emoji wedged between letters, twice or more in one word
+_PICTURE = "[\U0001f300-\U0001faff\u2600-\u27bf\u2b50\u2b55\u2705]+"
+_WEDGED = re.compile(rf"[^\W\d_]+(?:{_PICTURE}[^\W\d_]+){{2,}}")
+_WEDGE = re.compile(_PICTURE)
+# digits and signs standing in for letters inside a word ("b1tc0in", "д3нь", "Р@б0т@", "ca$h")
+_LEET_LAT = str.maketrans("013457@$", "oieastas")
+_LEET_CYR = str.maketrans("036@", "оеба")
+_LEETED = re.compile(r"(?<![\w@$])[\w@$]*[^\W\d_][\w@$]*(?![\w@$])")
+_LEET_INNER = re.compile(r"(?<=[^\W\d_])[0-9@$]+(?=[^\W\d_])|(?<=[^\W\d_])[@$0]$|^0(?=[^\W\d_])")
+
+
+def _unleet(match: re.Match[str]) -> str:
+    word = match.group()
+    letters = [ch for ch in word if ch.isalpha()]
+    if len(letters) < 2 or len(letters) == len(word):
+        return word  # "mp3", "iPhone13", "x100" keep their digits: a model or a size
+    cyrillic = sum("\u0400" <= ch <= "\u04ff" for ch in letters)
+    table = _LEET_CYR if cyrillic > len(letters) / 2 else _LEET_LAT
+    return _LEET_INNER.sub(lambda m: m.group().translate(table), word)
+
+
+def _unspace(text: str) -> str:
+    """Letters written apart joined again; in such a message a wider gap separates words, and
+    shorter spaced runs ("п и ш и  в  л с") are joined too."""
+    found = _SPACED.search(text)
+    if found is None:
+        return text
+    sep = found.group("sep")
+    if sep != " ":
+        dotted = re.compile(rf"(?<![^\W\d_])[^\W\d_](?:{re.escape(sep)}[^\W\d_])+(?![^\W\d_])")
+        return dotted.sub(lambda m: m.group().replace(sep, ""), text)
+    if not _WIDE_GAP.search(text):
+        return _SPACED.sub(lambda m: m.group().replace(" ", ""), text)
+    parts = []
+    for part in _WIDE_GAP.split(text):
+        if part.isspace():
+            parts.append(" ")
+        elif all(len(piece) <= 2 for piece in part.split(" ")):
+            parts.append(part.replace(" ", ""))
+        else:
+            parts.append(part)
+    return "".join(parts)
+
+
+def _fold_word_keep_case(word: str) -> str:
+    folded = _fold_word(word.lower())
+    if folded == word.lower():
+        return word
+    return "".join(f.upper() if o.isupper() else f for o, f in zip(word, folded, strict=True))
+
+
+@functools.lru_cache(maxsize=8192)
+def unobfuscate(text: str) -> str:
+    """The message as its author meant it to read: what spammers do to dodge filters undone.
+
+    Why: a multilingual embedding (and Bayes over stems) reads "з а р а б о т о к",
+    "𝗥𝗔𝗕𝗢𝗧𝗔", "b1tc0in", "за💰ра💰бо💰ток" or a Cyrillic "о" in a Latin word as noise, so an
+    obfuscated copy of a known scheme scored far below the plain one. Ordinary text comes back
+    unchanged (so its stored vector still applies); case is kept, since the model reads it.
+    Cached: at start every sample passes through here several times (Bayes, stop phrases, the
+    fusion's folds), and a scored message twice.
+    """
+    text = unicodedata.normalize("NFKC", text)
+    text = _OVERLAY.sub("", _INVISIBLE.sub("", text))
+    text = _unspace(text)
+    text = _WEDGED.sub(lambda m: _WEDGE.sub("", m.group()), text)
+    text = _LEETED.sub(_unleet, text)
+    return _WORD.sub(lambda m: _fold_word_keep_case(m.group()), text)
+
+
 def mixed_script_words(text: str) -> list[str]:
     """Words of 3+ letters mixing Latin, Cyrillic or Greek (`зaработок` with a Latin a)."""
     found = []
@@ -184,7 +267,7 @@ def mixed_script_words(text: str) -> list[str]:
 
 def tokens(text: str) -> list[str]:
     """Bayes features: folded words cut to 6 letters, a cheap stemmer for ru/en/nl alike."""
-    return [w[:6] for w in _WORD.findall(fold(text)) if len(w) > 1]
+    return [w[:6] for w in _WORD.findall(fold(unobfuscate(text))) if len(w) > 1]
 
 
 class NaiveBayes:
@@ -354,7 +437,7 @@ class SpamScorer:
         text = f.text or ""
         if bayes_probability is None and text:
             bayes_probability = self.bayes.probability(text)
-        folded = fold(text)
+        folded = fold(unobfuscate(text))
         letters = [ch for ch in text if ch.isalpha()]
         emoji = len(_EMOJI.findall(text))
         upper = sum(1 for ch in letters if ch.isupper())
@@ -404,7 +487,7 @@ class SpamScorer:
         w = self.weights
         signals: dict[str, float] = dict.fromkeys(SIGNALS, 0.0)
         if semantic is not None and fusion is not None:
-            signals.update(fusion.contributions(self.fusion_inputs(f, semantic)))
+            signals.update(fusion.contributions(self.fusion_inputs(f, semantic), semantic.group))
         else:
             bayes_weight = w.bayes if semantic is None else w.bayes_with_semantic
             signals.update(self.lexical_signals(f, bayes_weight))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from aiogram.types import Message
 
 from bot.moderation.args import ArgumentError
+from bot.moderation.problems import Problem
 from bot.moderation.service import Target
 from bot.roles import RoleService
 from storage.chats import UserRepository
@@ -47,21 +48,21 @@ class TargetResolver:
             reply = replied(message)
             target = sender_of(reply) if reply is not None else None
             if target is None:
-                raise ArgumentError("no_target")
+                raise ArgumentError(Problem.NO_TARGET)
             return target
         if target_token.startswith("@"):
             user_id = await self.users.find_by_username(target_token)
             if user_id is None:
-                raise ArgumentError("unknown_user", target_token)
+                raise ArgumentError(Problem.UNKNOWN_USER, target_token)
             return Target(user_id, target_token)
         return Target(int(target_token), target_token)
 
-    async def refusal(self, chat_id: int, target: Target) -> str | None:
-        """Why this target must not be acted on (an error kind), or None."""
+    async def refusal(self, chat_id: int, target: Target) -> Problem | None:
+        """Why this target must not be acted on, or None."""
         if target.is_chat:
-            return "target_admin" if target.id == chat_id else None
+            return Problem.TARGET_ADMIN if target.id == chat_id else None
         if target.id == self.bot_id:
-            return "self"
+            return Problem.SELF
         if await self.roles.is_chat_admin(chat_id, target.id):
-            return "target_admin"
+            return Problem.TARGET_ADMIN
         return None

@@ -27,8 +27,15 @@ from bot.moderation.semantic_spam import (
     SemanticEvidence,
     SemanticSpamModel,
     fit_fusion,
+    language_group,
 )
-from bot.moderation.spam import FUSION_INPUTS, NaiveBayes, SpamScorer, features_from_text
+from bot.moderation.spam import (
+    FUSION_INPUTS,
+    NaiveBayes,
+    SpamScorer,
+    features_from_text,
+    unobfuscate,
+)
 from bot.semantic import (
     EmbeddingService,
     Kind,
@@ -49,14 +56,16 @@ def train_fusion(
     labels: np.ndarray,
     vectors: np.ndarray,
     start: np.ndarray | None = None,
+    centres: dict[str, np.ndarray] | None = None,
 ) -> Fusion:
     """Learn how to weigh the evidence, from out-of-fold predictions on the training samples.
 
     Each fold's regression, neighbours and Bayes are trained without that fold, so the fusion
     learns how much each kind of evidence is worth on messages they have not seen, not on ones
     they memorised. Costs a few seconds of CPU at start (in a worker thread); the same samples
-    give the same fusion, so a process fits it once. `start`: the full model's coefficients, from
-    which each fold's regression converges in a few steps.
+    give the same fusion, so a process fits it once. `start` and `centres`: the full model's
+    coefficients and language centres; with both, each fold's regression starts in the same
+    geometry and converges in a few steps (with centres of its own it took twice as many).
     """
     key = hashlib.blake2b(
         vectors.tobytes() + labels.tobytes() + "\n".join(texts).encode(), digest_size=16
@@ -66,14 +75,15 @@ def train_fusion(
         return cached
     order = np.random.default_rng(0).permutation(len(texts))
     inputs = np.zeros((len(texts), len(FUSION_INPUTS)))
+    groups = np.array([language_group(unobfuscate(text)) for text in texts])
     everything = NaiveBayes()
     for text, label in zip(texts, labels, strict=True):
         everything.learn(text, bool(label))
     for fold in range(FOLDS):
         test = order[fold::FOLDS]
         train = np.setdiff1d(order, test)
-        model = SemanticSpamModel()
-        model.add_rows(vectors[train], labels[train])
+        model = SemanticSpamModel(centred=True, fixed_centres=centres)
+        model.add_rows(vectors[train], labels[train], groups[train].tolist())
         if start is not None:
             model.regression.coef, model.regression.intercept = start[:-1], float(start[-1])
         model.fit()
@@ -81,7 +91,8 @@ def train_fusion(
         for i in test:
             held_out.learn(texts[i], bool(labels[i]))
         scorer = SpamScorer(everything.without(held_out))
-        for i, evidence in zip(test, model.evidences(vectors[test]), strict=True):
+        evidences = model.evidences(vectors[test], groups[test].tolist())
+        for i, evidence in zip(test, evidences, strict=True):
             row = scorer.fusion_inputs(features_from_text(texts[i]), evidence)
             inputs[i] = [row[name] for name in FUSION_INPUTS]
     fusion = fit_fusion(inputs, labels, FUSION_INPUTS)
@@ -151,11 +162,21 @@ class EmbeddingClassifier:
     label = "embedding classifier"  # for the log lines
     vectors_package = "bot.moderation"
     vectors_file = VECTORS_FILE
+    centred = False  # per-language centring (`SemanticSpamModel.centred`)
+
+    @staticmethod
+    def readable(text: str) -> str:
+        """The text as the model should read it; the spam classifier undoes obfuscation."""
+        return text
+
+    def group(self, text: str) -> str:
+        """Whose centre a centred model takes from this text's vector."""
+        return language_group(text) if self.centred else "other"
 
     def __init__(self, embeddings: EmbeddingService | None, l2: float = L2) -> None:
         self.embeddings = embeddings
         self.l2 = l2
-        self.model = SemanticSpamModel(l2=l2)
+        self.model = SemanticSpamModel(l2=l2, centred=self.centred)
         self.ready = False
         self._fit_lock = asyncio.Lock()
 
@@ -173,13 +194,19 @@ class EmbeddingClassifier:
         if self.embeddings is None:
             return
         started = time.monotonic()
+        written = list(positive), list(negative)  # the lexical signals read the text as written
+        # a few thousand texts' worth of regular expressions: off the loop, like the fitting
+        positive, negative, positive_groups, negative_groups = await asyncio.to_thread(
+            self._read, *written
+        )
         known = shipped_vectors(self.embeddings.model_id, self.vectors_package, self.vectors_file)
         for text in (*positive, *negative):
             vector = known.get(text_hash(EmbeddingService.prepare(text)))
             if vector is not None:
                 self.embeddings.remember(text, Kind.QUERY, vector)
         computed_before = self.embeddings.computed
-        lesson_list = list(lessons)
+        lesson_list = [(self.readable(text), label) for text, label in lessons]
+        group = self.group
         try:
             positive_vectors = await self.embeddings.embed(list(positive), Kind.QUERY)
             negative_vectors = await self.embeddings.embed(list(negative), Kind.QUERY)
@@ -187,16 +214,16 @@ class EmbeddingClassifier:
         except ModelUnavailable as exc:
             logger.warning("%s off: %s", self.label, exc)
             return
-        model = SemanticSpamModel(l2=self.l2)
-        model.add(positive_vectors, True)
-        model.add(negative_vectors, False)
-        for (_text, label), vector in zip(lesson_list, lesson_vectors, strict=True):
-            model.add_lesson(vector, label)
+        model = SemanticSpamModel(l2=self.l2, centred=self.centred)
+        model.add(positive_vectors, True, groups=positive_groups)
+        model.add(negative_vectors, False, groups=negative_groups)
+        for (text, label), vector in zip(lesson_list, lesson_vectors, strict=True):
+            model.add_lesson(vector, label, group(text))
         await asyncio.to_thread(model.fit)
         self.model = model
         self.ready = model.trainable
         if self.ready:
-            await self._trained(positive, negative, positive_vectors, negative_vectors)
+            await self._trained(*written, positive_vectors, negative_vectors)
         logger.info(
             "%s: %d positive, %d negative, %d lessons (%d texts embedded) in %.1f s",
             self.label,
@@ -205,6 +232,19 @@ class EmbeddingClassifier:
             len(lesson_list),
             self.embeddings.computed - computed_before,
             time.monotonic() - started,
+        )
+
+    def _read(
+        self, positive: list[str], negative: list[str]
+    ) -> tuple[list[str], list[str], list[str], list[str]]:
+        """The examples as the model reads them, and their language groups."""
+        positive = [self.readable(text) for text in positive]
+        negative = [self.readable(text) for text in negative]
+        return (
+            positive,
+            negative,
+            [self.group(text) for text in positive],
+            [self.group(text) for text in negative],
         )
 
     async def _trained(
@@ -221,7 +261,7 @@ class EmbeddingClassifier:
         if self.embeddings is None or not text.strip():
             return None
         try:
-            return await self.embeddings.embed_one(text, Kind.QUERY)
+            return await self.embeddings.embed_one(self.readable(text), Kind.QUERY)
         except ModelUnavailable:
             return None
 
@@ -234,7 +274,7 @@ class EmbeddingClassifier:
         vector = await self._embed(text)
         if vector is None:
             return
-        self.model.add_lesson(vector, label)
+        self.model.add_lesson(vector, label, self.group(self.readable(text)))
         async with self._fit_lock:
             await asyncio.to_thread(self.model.fit)
         self.ready = self.model.trainable
@@ -244,6 +284,8 @@ class SemanticSpamClassifier(EmbeddingClassifier):
     """Spam (positive) against ham, plus the learned fusion with the lexical signals."""
 
     label = "semantic spam model"
+    readable = staticmethod(unobfuscate)
+    centred = True
 
     def __init__(self, embeddings: EmbeddingService | None) -> None:
         super().__init__(embeddings)
@@ -262,11 +304,18 @@ class SemanticSpamClassifier(EmbeddingClassifier):
         labels = np.array([1] * len(positive) + [0] * len(negative))
         vectors = np.vstack([positive_vectors, negative_vectors])
         self.fusion = await asyncio.to_thread(
-            train_fusion, texts, labels, vectors, self.model.regression.parameters
+            train_fusion,
+            texts,
+            labels,
+            vectors,
+            self.model.regression.parameters,
+            self.model.centres or None,
         )
 
     async def evidence(self, text: str) -> SemanticEvidence | None:
         """What the model says about a message, or None without a model (the scorer then
         uses its other signals alone)."""
         vector = await self.vector(text)
-        return None if vector is None else self.model.evidence(vector)
+        if vector is None:
+            return None
+        return self.model.evidence(vector, self.group(self.readable(text)))

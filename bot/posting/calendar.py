@@ -10,17 +10,16 @@ than overwritten.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.posting.compose import next_free_slot
 from bot.posting.publisher import Publisher
-from bot.posting.times import TimeError, local_to_utc
+from bot.posting.times import TimeError, TimeProblem, local_to_utc
 from bot.stats.report import best_time, engagement_rate
 from storage.posts import (
     OPEN_STATUSES,
@@ -102,7 +101,7 @@ class CalendarService:
         stats: StatsRepository,
         publisher: Publisher,
         tz: ZoneInfo,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.posts = posts
         self.channels = channels
@@ -347,7 +346,7 @@ def parse_moment(text: str, tz: ZoneInfo) -> datetime:
     try:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except (ValueError, AttributeError):
-        raise TimeError("invalid") from None
+        raise TimeError(TimeProblem.INVALID) from None
     if value.tzinfo is not None:
         return value.astimezone(UTC)
     utc = local_to_utc(value.date(), value.hour, value.minute, tz)

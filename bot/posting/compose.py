@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.posting.times import TimeError, local_to_utc
+from bot.posting.times import TimeError, TimeProblem, local_to_utc
 from storage.posts import Channel, Draft
 
 # Telegram lets bots delete their messages for 48 hours; an hour of margin for late timers.
@@ -87,7 +87,7 @@ def preset_time(choice: str, now: datetime, tz: ZoneInfo) -> datetime:
     else:
         raise ValueError(f"not a fixed preset: {choice}")
     if due <= now:
-        raise TimeError("past")
+        raise TimeError(TimeProblem.PAST)
     return due
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.utils.i18n import gettext as _
 
+from bot.posting.times import TimeProblem
+
 
 class Reschedule(StatesGroup):
     waiting_for_time = State()
@@ -15,14 +17,16 @@ class EditPost(StatesGroup):
     content = State()
 
 
-def time_error_text(code: str) -> str:
+def time_error_text(code: TimeProblem) -> str:
     return {
-        "past": _("That time has already passed."),
-        "nonexistent": _("That local time does not exist: the clocks skip it that night."),
-        "ambiguous": _(
+        TimeProblem.PAST: _("That time has already passed."),
+        TimeProblem.NONEXISTENT: _(
+            "That local time does not exist: the clocks skip it that night."
+        ),
+        TimeProblem.AMBIGUOUS: _(
             "That local time happens twice that night (clocks go back); pick another minute."
         ),
-        "invalid": _("That date or time does not exist."),
+        TimeProblem.INVALID: _("That date or time does not exist."),
     }.get(
         code,
         _(

@@ -4,10 +4,11 @@ into one queued post per channel, exactly once (a second tap finds the draft gon
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.clock import utc_now
 from bot.posting.compose import (
     SchedulePlan,
     next_delete_after,
@@ -90,7 +91,11 @@ class DraftService:
     # --- slots and Confirm --------------------------------------------------------------------
 
     def _utc_now(self) -> datetime:
-        return datetime.fromtimestamp(self.posting.clock(), UTC)
+        return utc_now(self.posting.clock)
+
+    def due_time(self, text: str) -> datetime:
+        """A custom time typed for the draft, in the managers' zone; raises `TimeError`."""
+        return self.posting.due_time(text, self.tz)
 
     async def channel_slot(self, channel_id: int, now: datetime | None = None) -> datetime | None:
         now = now or self._utc_now()

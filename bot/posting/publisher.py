@@ -12,7 +12,6 @@ for a decision too.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -22,6 +21,7 @@ from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramFor
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.cluster.jobs import ROW_LEASE_SECONDS, heartbeat
 from bot.posting.times import TimeError, parse_recurrence
 from bot.scheduling import cancel, run_once_at
@@ -55,7 +55,7 @@ class Publisher:
         scheduler: AsyncIOScheduler,
         grace_seconds: int,
         notify: Notify,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
         channels: ChannelRepository | None = None,
         tz: ZoneInfo | None = None,
         mark_channel: Callable[[int], None] | None = None,

@@ -5,17 +5,19 @@ to a post's time re-arms the publisher's timer, so a handler never has to rememb
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from bot.clock import SYSTEM_CLOCK, Clock, utc_now
 from bot.posting.publisher import Publisher
+from bot.posting.times import Recurrence, parse_recurrence, parse_time
 from storage.posts import Channel, ChannelRepository, Post, PostRepository, SlotRepository
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_SLOTS = SlotRepository.DEFAULT  # the slots of every channel without its own
+RECURRING_WORDS = {"daily", "weekly"}
 
 
 class PostingService:
@@ -25,7 +27,7 @@ class PostingService:
         channels: ChannelRepository,
         slots: SlotRepository,
         publisher: Publisher,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.posts = posts
         self.channels = channels
@@ -35,6 +37,21 @@ class PostingService:
 
     def now(self) -> int:
         return int(self.clock())
+
+    def due_time(self, text: str, tz: ZoneInfo) -> datetime:
+        """A manager's time (`tomorrow 10:00`, `25.12 18:00`, …) as UTC, read against the
+        clock; raises `TimeError`."""
+        return parse_time(text, utc_now(self.clock), tz)
+
+    def schedule_time(self, when: str, tz: ZoneInfo) -> tuple[datetime, Recurrence | None]:
+        """/schedule's time: a one-off time, or a recurrence (`daily 09:00`, five cron fields)
+        with its next occurrence; raises `TimeError`."""
+        if when.split()[0].lower() in RECURRING_WORDS or len(when.split()) == 5:
+            recurrence = parse_recurrence(when, tz)
+            due = recurrence.next_after(utc_now(self.clock))
+            assert due is not None, "a weekly or daily recurrence always comes round"
+            return due, recurrence
+        return self.due_time(when, tz), None
 
     # --- channels and slots ------------------------------------------------------------------
 

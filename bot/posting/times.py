@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
@@ -70,10 +71,16 @@ WEEKDAYS = {
 }
 
 
-class TimeError(ValueError):
-    """`code`: unknown | past | nonexistent | ambiguous | invalid."""
+class TimeProblem(StrEnum):
+    UNKNOWN = "unknown"  # not a time this parser reads
+    PAST = "past"
+    NONEXISTENT = "nonexistent"  # skipped when the clocks go forward
+    AMBIGUOUS = "ambiguous"  # happens twice when the clocks go back
+    INVALID = "invalid"  # read as a time, but no such date or hour (31.02, 25:00)
 
-    def __init__(self, code: str) -> None:
+
+class TimeError(ValueError):
+    def __init__(self, code: TimeProblem) -> None:
         super().__init__(code)
         self.code = code
 
@@ -81,7 +88,7 @@ class TimeError(ValueError):
 def local_to_utc(day: date, hour: int, minute: int, tz: ZoneInfo) -> datetime:
     """A wall-clock time that must exist exactly once in `tz`."""
     if not (0 <= hour < 24 and 0 <= minute < 60):
-        raise TimeError("invalid")
+        raise TimeError(TimeProblem.INVALID)
     naive = datetime.combine(day, time(hour, minute))
     first = naive.replace(tzinfo=tz, fold=0)
     second = naive.replace(tzinfo=tz, fold=1)
@@ -90,8 +97,8 @@ def local_to_utc(day: date, hour: int, minute: int, tz: ZoneInfo) -> datetime:
         # that does not survive the round trip through UTC.
         round_trip = first.astimezone(UTC).astimezone(tz)
         if round_trip.replace(tzinfo=None) != naive:
-            raise TimeError("nonexistent")
-        raise TimeError("ambiguous")
+            raise TimeError(TimeProblem.NONEXISTENT)
+        raise TimeError(TimeProblem.AMBIGUOUS)
     return first.astimezone(UTC)
 
 
@@ -116,7 +123,7 @@ def parse_time(text: str, now: datetime, tz: ZoneInfo) -> datetime:
         try:
             target = date(int(year) if year else local_now.year, month, day)
         except ValueError:
-            raise TimeError("invalid") from None
+            raise TimeError(TimeProblem.INVALID) from None
         if not year and datetime.combine(target, time(23, 59), tz) < local_now:
             target = target.replace(year=target.year + 1)  # "25.12" in late December
         result = local_to_utc(target, int(match[4]), int(match[5]), tz)
@@ -124,12 +131,12 @@ def parse_time(text: str, now: datetime, tz: ZoneInfo) -> datetime:
         try:
             target = date(int(match[1]), int(match[2]), int(match[3]))
         except ValueError:
-            raise TimeError("invalid") from None
+            raise TimeError(TimeProblem.INVALID) from None
         result = local_to_utc(target, int(match[4]), int(match[5]), tz)
     else:
-        raise TimeError("unknown")
+        raise TimeError(TimeProblem.UNKNOWN)
     if result <= now:
-        raise TimeError("past")
+        raise TimeError(TimeProblem.PAST)
     return result
 
 
@@ -163,9 +170,9 @@ def parse_recurrence(text: str, tz: ZoneInfo) -> Recurrence:
         elif len(parts) == 5:
             trigger = CronTrigger.from_crontab(value, timezone=tz)
         else:
-            raise TimeError("unknown")
+            raise TimeError(TimeProblem.UNKNOWN)
     except ValueError as exc:
         if isinstance(exc, TimeError):
             raise
-        raise TimeError("invalid") from None
+        raise TimeError(TimeProblem.INVALID) from None
     return Recurrence(value, trigger)

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.reputation.classifier import ComplaintClassifier, ComplaintVerdict, shipped_examples
 from bot.reputation.mood import DISLIKES_ALERT, HISTORY_DAYS, DayMood, Spike, spike
 from bot.reputation.prefilter import worth_checking
@@ -103,7 +102,7 @@ class ReputationService:
         tickets: Tickets,
         tz: ZoneInfo,
         default_support_chat: int | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.repo = repo
         self.classifier = classifier

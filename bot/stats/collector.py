@@ -8,13 +8,12 @@ at most one flush interval of counts, never a moderation record or a post.
 from __future__ import annotations
 
 import logging
-import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from bot.clock import SYSTEM_CLOCK, Clock
 from storage.stats import CHAT_FIELDS, StatsRepository
 
 logger = logging.getLogger(__name__)
@@ -29,9 +28,7 @@ class _MemberDay:
 
 
 class StatsCollector:
-    def __init__(
-        self, repo: StatsRepository, tz: ZoneInfo, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, repo: StatsRepository, tz: ZoneInfo, clock: Clock = SYSTEM_CLOCK) -> None:
         self.repo = repo
         self.tz = tz
         self.clock = clock

@@ -7,7 +7,6 @@ import csv
 import html
 import io
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from typing import Any
@@ -19,6 +18,7 @@ from aiogram.utils.i18n import I18n
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.commands import N_
 from bot.config import Settings
 from bot.private import PrivateNotes
@@ -52,7 +52,7 @@ class StatsService:
         i18n: I18n,
         scheduler: AsyncIOScheduler,
         locale_for: Callable[[int], Awaitable[str]],
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
         notes: PrivateNotes | None = None,
     ) -> None:
         self.bot = bot

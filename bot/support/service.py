@@ -8,11 +8,11 @@ says, and report back (`relayed`, `answered`); every outcome is an enum the hand
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.faq.service import FaqService, detect_language
 from storage.faq import Answer, SupportRepository, Ticket
 
@@ -77,7 +77,7 @@ class SupportService:
         self,
         repo: SupportRepository,
         default_chat: int | None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.repo = repo
         self.default_chat = default_chat

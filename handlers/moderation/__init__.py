@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from bot.commands import on_command
+from bot.commands import on_command, on_commands
 from bot.moderation.buttons import ReportCallback, SettingsCallback
 from bot.moderation.service import ModCallback
 from handlers.moderation import actions, audit, blocklist, reports, settings, warns
@@ -16,28 +16,19 @@ from handlers.moderation.common import GROUP
 def create_router() -> Router:
     router = Router(name="moderation")
     m = router.message
-    on_command(m, warns.warn_command, "warn")
-    on_command(m, warns.unwarn_command, "unwarn")
-    on_command(m, warns.warns_command, "warns")
-    on_command(m, warns.resetwarns_command, "resetwarns")
+    on_commands(
+        m, warns.warn_command, warns.unwarn_command, warns.warns_command, warns.resetwarns_command
+    )
     on_command(m, actions.restrict_command, "mute", "unmute", "ban", "unban", "kick")
-    on_command(m, actions.del_command, "del")
-    on_command(m, actions.purge_command, "purge")
-    on_command(m, actions.spam_command, "spam")
-    on_command(m, actions.notspam_command, "notspam")
+    on_commands(m, actions.del_command, actions.purge_command)
+    on_commands(m, actions.spam_command, actions.notspam_command)
     on_command(m, actions.approval_command, "approve", "unapprove")
-    on_command(m, blocklist.filter_command, "filter")
-    on_command(m, blocklist.unfilter_command, "unfilter")
-    on_command(m, blocklist.filters_command, "filters")
-    on_command(m, settings.setrules_command, "setrules")
-    on_command(m, settings.rules_command, "rules")
-    on_command(m, settings.setwarnlimit_command, "setwarnlimit")
-    on_command(m, audit.modlog_command, "modlog")
-    on_command(m, settings.settings_command, "settings")
-    on_command(m, settings.setlog_command, "setlog")
-    on_command(m, settings.setlanguages_command, "setlanguages")
-    on_command(m, settings.setcaptcha_command, "setcaptcha")
-    on_command(m, reports.report_command, "report")
+    on_commands(m, blocklist.filter_command, blocklist.unfilter_command, blocklist.filters_command)
+    on_commands(m, settings.setrules_command, settings.rules_command, settings.setwarnlimit_command)
+    on_commands(m, audit.modlog_command)
+    on_commands(m, settings.settings_command, settings.setlog_command)
+    on_commands(m, settings.setlanguages_command, settings.setcaptcha_command)
+    on_commands(m, reports.report_command)
     m.register(reports.report_command, reports.calls_admins, flags=GROUP)
     c = router.callback_query
     c.register(settings.settings_pressed, SettingsCallback.filter(), flags={"role": "admin"})

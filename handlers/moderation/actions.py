@@ -11,6 +11,7 @@ from aiogram.utils.i18n import ngettext
 from bot.moderation.args import ActionArgs
 from bot.moderation.buttons import undo_keyboard
 from bot.moderation.durations import format_duration
+from bot.moderation.problems import Problem
 from bot.moderation.service import ModerationError, ModerationService, Target
 from bot.moderation.targets import TargetResolver, replied, sender_of
 from handlers.moderation.common import (
@@ -79,7 +80,7 @@ async def del_command(message: Message, moderation: ModerationService) -> None:
         )
         await moderation.delete(message.chat.id, message.message_id)
     else:
-        await message.reply(error_text("no_rights"))
+        await message.reply(error_text(Problem.NO_RIGHTS))
 
 
 async def purge_command(message: Message, moderation: ModerationService) -> None:

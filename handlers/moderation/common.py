@@ -11,6 +11,7 @@ from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.moderation.args import ActionArgs, ArgumentError, parse_action_args
+from bot.moderation.problems import Problem
 from bot.moderation.service import Actor, ModerationService, Target
 from bot.moderation.targets import TargetResolver, replied
 
@@ -24,37 +25,37 @@ def actor_of(message: Message) -> Actor:
     return Actor(user.id, user.full_name) if user else Actor(None, "?")
 
 
-def error_text(kind: str, command: str = "", token: str = "") -> str:
+def error_text(kind: Problem, command: str = "", token: str = "") -> str:
     messages = {
-        "no_target": _(
+        Problem.NO_TARGET: _(
             "Reply to a message of the member, or name them: /{command} @username or "
             "/{command} 123456789."
         ),
-        "bad_duration": _(
+        Problem.BAD_DURATION: _(
             "I don't understand the duration “{token}”. Use 30s, 10m, 2h, 3d, 1w or "
             "combinations like 1h30m."
         ),
-        "unknown_user": _(
+        Problem.UNKNOWN_USER: _(
             "I don't know {token} yet. Reply to one of their messages, or use their numeric id."
         ),
-        "target_admin": _("I don't act on admins of this chat."),
-        "channel_kick": _(
+        Problem.TARGET_ADMIN: _("I don't act on admins of this chat."),
+        Problem.CHANNEL_KICK: _(
             "A channel cannot be removed and let back in: /ban stops it posting here, "
             "/unban lets it back."
         ),
-        "self": _("I won't act on myself."),
-        "no_rights": _(
+        Problem.SELF: _("I won't act on myself."),
+        Problem.NO_RIGHTS: _(
             "I can't do that: make me an admin of this chat with the rights to delete messages "
             "and ban users."
         ),
-        "not_found": _("Telegram says this member or message is not in the chat."),
-        "telegram": _("Telegram refused this action: {token}"),
-        "bad_limit": _(
+        Problem.NOT_FOUND: _("Telegram says this member or message is not in the chat."),
+        Problem.TELEGRAM: _("Telegram refused this action: {token}"),
+        Problem.BAD_LIMIT: _(
             "Usage: /setwarnlimit <number 1-20> [mute <duration>|ban [duration]|kick], "
             "e.g. /setwarnlimit 3 mute 1d"
         ),
     }
-    template = messages.get(kind, messages["telegram"])
+    template = messages[kind]
     # plain-text templates (they show <placeholders>) sent with HTML parse mode
     return html.escape(template, quote=False).format(command=command, token=html.escape(token))
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import html
 import re
-import time
 from datetime import timedelta
 
 from aiogram.exceptions import TelegramAPIError
@@ -61,7 +60,7 @@ async def report_command(
     reporter = message.from_user
     if reporter is None or reply.from_user is None:
         return
-    if not report_limiter.allow(message.chat.id, reporter.id, time.monotonic()):
+    if not report_limiter.allow(message.chat.id, reporter.id):
         await message.reply(
             _(
                 "You have sent several reports recently; please wait a few "

@@ -20,6 +20,7 @@ from bot.moderation.buttons import SettingsCallback
 from bot.moderation.chat_settings import RULES, SettingKey, mode_of
 from bot.moderation.durations import format_duration
 from bot.moderation.language import PLAUSIBLE
+from bot.moderation.problems import Problem
 from bot.moderation.service import ModerationService
 from bot.moderation.targets import replied
 from handlers.moderation.common import error_text
@@ -115,7 +116,10 @@ async def setwarnlimit_command(
         limit, action, duration = parse_warn_limit(command.args or "")
     except ArgumentError as exc:
         await message.reply(
-            error_text(exc.kind if exc.kind == "bad_limit" else "bad_duration", token=exc.token)
+            error_text(
+                exc.kind if exc.kind is Problem.BAD_LIMIT else Problem.BAD_DURATION,
+                token=exc.token,
+            )
         )
         return
     await moderation.update_settings(

@@ -12,6 +12,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.moderation.args import ActionArgs, ArgumentError, parse_action_args
 from bot.moderation.buttons import undo_keyboard
 from bot.moderation.durations import format_duration
+from bot.moderation.problems import Problem
 from bot.moderation.service import ModerationError, ModerationService, Target
 from bot.moderation.targets import TargetResolver, replied
 from bot.roles import RoleService
@@ -91,7 +92,7 @@ async def warns_command(
     elif message.from_user and not message.sender_chat:
         target = Target(message.from_user.id, message.from_user.full_name)
     else:
-        await message.reply(error_text("no_target", command.command))
+        await message.reply(error_text(Problem.NO_TARGET, command.command))
         return
     warns, limit = await moderation.warns(message.chat.id, target.id)
     if not warns:

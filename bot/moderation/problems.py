@@ -1,0 +1,20 @@
+"""Every way a moderator's command can fail, as one enum: the argument parser, the target
+check and Telegram's refusals all name one of these, and the handler words it
+(`handlers/moderation/common.py`, `error_text`)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Problem(StrEnum):
+    NO_TARGET = "no_target"  # no reply and no @username or id
+    BAD_DURATION = "bad_duration"
+    BAD_LIMIT = "bad_limit"  # /setwarnlimit's arguments
+    UNKNOWN_USER = "unknown_user"  # an @username the bot has never seen
+    TARGET_ADMIN = "target_admin"  # admins (and the chat itself) are never acted on
+    SELF = "self"  # the bot itself
+    CHANNEL_KICK = "channel_kick"  # a channel identity can be banned, not kicked
+    NO_RIGHTS = "no_rights"  # the bot lacks the admin rights
+    NOT_FOUND = "not_found"  # the member or message is not in the chat
+    TELEGRAM = "telegram"  # any other refusal, shown as Telegram worded it
