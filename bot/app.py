@@ -88,7 +88,7 @@ from bot.roles import RoleService
 from bot.semantic import create_embedding_service
 from bot.stats.service import StatsService
 from bot.support.service import SupportService
-from handlers import build_routers, register_error_handler
+from handlers import include_routers, register_error_handler
 from handlers.faq import GroupMessagesMiddleware
 from handlers.miniapp import edit_in_chat_sender
 from handlers.protection import ProtectionMiddleware
@@ -379,7 +379,7 @@ class Steward:
         dp.chat_member.outer_middleware(stats_middleware)
         role_middleware = RoleMiddleware(self.roles)
         dp.callback_query.middleware(role_middleware)
-        dp.include_routers(*build_routers(command_middlewares=[role_middleware]))
+        include_routers(dp, command_middlewares=[role_middleware])
         register_error_handler(dp)
         dp.startup.register(self._on_startup)
         dp.shutdown.register(self._on_shutdown)
