@@ -13,6 +13,11 @@ for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 __version__ = "0.1.0"
 
+# glibc's malloc set for a few threads and big arrays (see there), before any thread starts
+from bot.lean_types import tune_heap  # noqa: E402
+
+tune_heap()
+
 # aiogram's types get their pydantic schemas on first use instead of all at import (see there).
 from bot.lean_types import import_aiogram_types_deferred  # noqa: E402
 

@@ -44,6 +44,7 @@ from bot.faq.service import FaqService
 from bot.i18n import LanguageMiddleware, create_i18n, pick_language
 from bot.lean_types import build_common_types, settle
 from bot.middlewares import (
+    AdmittingDispatcher,
     IncomingMessageMiddleware,
     InFlightMiddleware,
     MenuButtonMiddleware,
@@ -83,7 +84,7 @@ from bot.roles import RoleService
 from bot.semantic import create_embedding_service
 from bot.stats.service import StatsService
 from bot.support.service import SupportService
-from handlers import build_routers, register_error_handler
+from handlers import include_routers, register_error_handler
 from handlers.faq import GroupMessagesMiddleware
 from handlers.miniapp import edit_in_chat_sender
 from handlers.protection import ProtectionMiddleware
@@ -337,7 +338,9 @@ class Steward:
         }
 
     def _build_dispatcher(self) -> Dispatcher:
-        dp = Dispatcher(name="steward", storage=self.cluster.fsm_storage())
+        dp = AdmittingDispatcher(
+            name="steward", storage=self.cluster.fsm_storage(), in_flight=self.in_flight
+        )
         dp.workflow_data.update(self.services())
         dp.update.outer_middleware(self.in_flight)
         # Campaigns record joins and leaves in update order, before anything awaits (see there).
@@ -381,7 +384,7 @@ class Steward:
         dp.chat_member.outer_middleware(stats_middleware)
         role_middleware = RoleMiddleware(self.role_service)
         dp.callback_query.middleware(role_middleware)
-        dp.include_routers(*build_routers(command_middlewares=[role_middleware]))
+        include_routers(dp, command_middlewares=[role_middleware])
         register_error_handler(dp)
         dp.startup.register(self._on_startup)
         dp.shutdown.register(self._on_shutdown)

@@ -98,14 +98,41 @@ class LanguageMiddleware(I18nMiddleware):
         super().__init__(i18n=i18n, i18n_key="i18n", middleware_key="i18n_middleware")
         self.languages = languages
         self.chat_languages = chat_languages
+        # (chat's languages, user's language code) -> the locale: a handful of combinations
+        # cover every update, and picking parses each code again
+        self._picked: dict[tuple[tuple[str, ...], str | None], str] = {}
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        """aiogram's, with the two context variables set directly instead of through two
+        generator-based context managers: this runs for every update."""
+        locale = await self.get_locale(event, data)
+        data["i18n"] = self.i18n
+        data["i18n_middleware"] = self
+        instance = I18n.set_current(self.i18n)
+        current = self.i18n.ctx_locale.set(locale)
+        try:
+            return await handler(event, data)
+        finally:
+            self.i18n.ctx_locale.reset(current)
+            I18n.reset_current(instance)
 
     async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
         user: User | None = data.get("event_from_user")
         chat: Chat | None = data.get("event_chat")
-        candidates: list[str | None] = []
+        chat_languages: tuple[str, ...] = ()
         if chat is not None and chat.type in {"group", "supergroup"} and self.chat_languages:
-            candidates.extend(await self.chat_languages(chat.id))
-        candidates.append(user.language_code if user else None)
-        locale = pick_language(candidates, self.languages, self.languages[0])
+            chat_languages = await self.chat_languages(chat.id)
+        code = user.language_code if user else None
+        locale = self._picked.get((chat_languages, code))
+        if locale is None:
+            locale = pick_language((*chat_languages, code), self.languages, self.languages[0])
+            if len(self._picked) >= 10_000:
+                self._picked.clear()  # bounded; codes come from Telegram's clients
+            self._picked[(chat_languages, code)] = locale
         data["locale"] = locale
         return locale

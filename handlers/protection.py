@@ -16,7 +16,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -89,6 +88,7 @@ class ProtectionMiddleware(BaseMiddleware):
         self.moderation = moderation
         self.role_service = role_service
         self.settings = settings
+        self.bot_id = settings.bot_id  # parsed from the token: once, not per message
         self.i18n = i18n
         self.edited = edited
         self.flood = flood or FloodTracker()
@@ -127,7 +127,7 @@ class ProtectionMiddleware(BaseMiddleware):
             album_spam=await self._album_verdict(message),
         )
         while (needed := facts.next_needed(chat_settings)) is not None:
-            facts = await self._gather(needed, facts, message, target, chat_settings)
+            await self._gather(needed, facts, message, target, chat_settings)
         verdict = evaluate(facts, chat_settings)
         for action in verdict.actions:
             await self._carry_out(action, message, target, chat_settings)
@@ -143,7 +143,7 @@ class ProtectionMiddleware(BaseMiddleware):
         if target.is_chat and target.id == chat_id:
             return True  # anonymous admin
         if not target.is_chat:
-            if target.id == self.settings.bot_id:
+            if target.id == self.bot_id:
                 return True
             if await self.role_service.is_chat_admin(chat_id, target.id):
                 return True
@@ -156,13 +156,12 @@ class ProtectionMiddleware(BaseMiddleware):
         message: Message,
         target: Target,
         chat_settings: ChatModSettings,
-    ) -> Facts:
+    ) -> None:
         chat_id = message.chat.id
-        found: dict[str, Any] = {}
         if fact is Fact.BLOCKLIST:
-            found["blocklist_hit"] = (await self.moderation.blocklist(chat_id)).match(facts.text)
+            facts.blocklist_hit = (await self.moderation.blocklist(chat_id)).match(facts.text)
         elif fact is Fact.FLOOD:
-            found["flooded"] = await self.flood.check(
+            facts.flooded = await self.flood.check(
                 chat_id,
                 target.id,
                 self.clock(),
@@ -173,14 +172,14 @@ class ProtectionMiddleware(BaseMiddleware):
             new = await self.moderation.is_new_member(
                 chat_id, target.id, chat_settings.new_member_messages
             )
-            found["new_member"] = new
+            facts.new_member = new
             if new:
-                found["spam"] = await self.moderation.score(features_of(message))
+                facts.spam = await self.moderation.score(features_of(message))
         else:
-            found["foreign"] = await asyncio.to_thread(
+            facts.foreign = await asyncio.to_thread(
                 foreign_language, facts.text, chat_settings.language_list
             )
-        return replace(facts, gathered=facts.gathered | {fact}, **found)
+        facts.learn(fact)
 
     async def _carry_out(
         self, action: Action, message: Message, target: Target, chat_settings: ChatModSettings

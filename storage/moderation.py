@@ -37,7 +37,9 @@ class ChatModSettings:
 
     @property
     def language_list(self) -> tuple[str, ...]:
-        return tuple(x for x in (self.languages or "").split(",") if x)
+        if not self.languages:  # most chats, asked on every message (bot.i18n)
+            return ()
+        return tuple(x for x in self.languages.split(",") if x)
 
 
 _SETTING_COLUMNS = [f.name for f in fields(ChatModSettings)]

@@ -5,10 +5,13 @@ flags are the table's."""
 from __future__ import annotations
 
 from aiogram.filters import Command, CommandStart
+from aiogram.types import Message
 
 from bot.commands import COMMANDS, SPECS, command_flags
+from bot.middlewares import addressed_to_bot
 from bot.roles import Requirement
-from handlers import build_routers
+from handlers import build_routers, reaches_routers
+from handlers.membership import has_new_members
 
 
 def handled_commands() -> dict[str, list[dict]]:
@@ -62,3 +65,52 @@ def test_command_flags_follow_the_table():
         pass
     else:
         raise AssertionError("commands with different roles were accepted together")
+
+
+def guarded_message_handlers() -> list[tuple[str, object, set]]:
+    """(router, handler callback, the filters guarding it: its own and its routers') for every
+    message handler in the tree."""
+    found = []
+    pending = [(router, set()) for router in build_routers()]
+    while pending:
+        router, inherited = pending.pop()
+        guards = inherited | {f.callback for f in router.message._handler.filters or []}
+        pending += [(sub, guards) for sub in router.sub_routers]
+        for handler in router.message.handlers:
+            own = {f.callback for f in handler.filters or []}
+            found.append((router.name, handler.callback, guards | own))
+    return found
+
+
+def test_every_message_handler_is_behind_the_dispatchers_gate():
+    """`reaches_routers` lets only what some router can take down the tree: every message
+    handler must sit behind one of the two conditions it checks."""
+    handlers = guarded_message_handlers()
+    assert len(handlers) > 20
+    for router, callback, guards in handlers:
+        assert guards & {addressed_to_bot, has_new_members}, (router, callback)
+
+
+def _message(chat_type: str, text: str | None = "hello there", **extra) -> Message:
+    return Message.model_validate(
+        {
+            "message_id": 1,
+            "date": 0,
+            "chat": {"id": 5 if chat_type == "private" else -100, "type": chat_type},
+            "from": {"id": 5, "is_bot": False, "first_name": "A"},
+            "text": text,
+            **extra,
+        }
+    )
+
+
+async def test_the_gate_passes_what_a_router_takes_and_nothing_else():
+    assert not await reaches_routers(_message("supergroup", "does anyone know the time?"))
+    assert not await reaches_routers(_message("group", None))
+    assert await reaches_routers(_message("supergroup", "/warn spam"))
+    assert await reaches_routers(_message("private", "hello"))
+    reply = {"message_id": 0, "date": 0, "chat": {"id": -100, "type": "supergroup"}, "text": "x"}
+    assert await reaches_routers(_message("supergroup", "@admin look", reply_to_message=reply))
+    assert not await reaches_routers(_message("supergroup", "look", reply_to_message=reply))
+    joined = [{"id": 6, "is_bot": False, "first_name": "B"}]
+    assert await reaches_routers(_message("supergroup", None, new_chat_members=joined))

@@ -10,10 +10,10 @@ import pytest
 from bot.faq import semantic
 from bot.faq.semantic import AnswerModel, ChatBank, EntryVectors, SemanticIndex
 from bot.faq.service import FaqService
-from bot.semantic import EmbeddingService
+from bot.semantic import EmbeddingService, Kind
 from bot.semantic.embeddings import BUILTIN_MODEL_ID
 from storage.database import Database
-from storage.faq import FaqRepository, FaqVectorRepository
+from storage.faq import Answer, FaqRepository, FaqVectorRepository
 from tests.test_faq_semantic import TopicBackend, seed
 
 
@@ -179,3 +179,56 @@ def test_chat_bank_is_the_spam_filters_shipped_chat_for_the_bundled_model_only()
     assert len(bank) == len(set(default_samples("ham"))) or len(bank) == len(default_samples("ham"))
     assert bank.vectors.dtype == np.float32
     assert load_chat_bank("test:another-model") is None
+
+
+def test_lexical_opinion_from_all_scores_is_the_one_from_the_visible_matches():
+    rng = np.random.default_rng(3)
+    entry_ids = list(range(10, 40))
+    for _ in range(200):
+        # few distinct values: ties for the first place; zeros: entries sharing nothing
+        scores = rng.choice([0.0, 0.0, 0.2, 0.35, 0.5], size=len(entry_ids))
+        visible = rng.random(len(entry_ids)) < 0.7
+        best = int(rng.choice([*entry_ids, 99]))  # 99: not in the lexical index
+        # what the service built before: the visible matches, best first, ties in index order
+        order = sorted(
+            (i for i in range(len(entry_ids)) if visible[i] and scores[i] > 0),
+            key=lambda i: -scores[i],
+        )
+        mapping = {entry_ids[i]: float(scores[i]) for i in order}
+        expected = semantic.LexicalOpinion.of_mapping(best, mapping)
+        assert semantic.LexicalOpinion.of_scores(best, entry_ids, scores, visible) == expected
+
+
+async def test_service_reads_the_features_of_every_entry_the_chat_may_see(tmp_path):
+    """The service scores in a worker thread and keeps only the best entries; what the answer
+    model reads must still be what the mapping of every visible entry gives."""
+    db = Database(tmp_path / "faq.sqlite3")
+    await db.open()
+    embeddings = EmbeddingService(TopicBackend())
+    try:
+        repo = FaqRepository(db)
+        await seed(repo)
+        await repo.add(-100, "en", [("en", "Money back here?")], Answer("en", "Ask us."), None, 1)
+        await repo.add(-200, "en", [("en", "Open abroad?")], Answer("en", "No."), None, 1)
+        await repo.add(None, "en", [("en", "When open?")], Answer("en", "At 9."), None, 1)
+        faq = FaqService(repo, embeddings, FaqVectorRepository(db))
+        faq.answer_model = two_feature_model()
+        bank = faq.chat_bank = ChatBank(np.array([[0, 0, 1, 0], [1, 0, 0, 0]], dtype=np.float32))
+        await faq.warm_up()
+        assert await faq.wait_semantic(5)
+        index, lexical_index = faq._semantic, faq._index
+        assert index is not None and lexical_index is not None
+        for question in ("money abroad open?", "refund money?", "open abroad?", "hello there?"):
+            vector = await embeddings.embed_one(question, Kind.QUERY)
+            for chat in (None, -100, -200):
+                entries = faq._entries
+                visible = {e for e, entry in entries.items() if entry.chat_id in (None, chat)}
+                meaning = {e: s for e, s in index.score_map(vector).items() if e in visible}
+                lexical = {e: s for e, s in lexical_index.ranked(question, None) if e in visible}
+                expected = semantic.answer_features(
+                    index, vector, meaning, lexical, bank.nearest(vector), question
+                )
+                assert await faq.evidence(question, chat) == expected
+    finally:
+        embeddings.close()
+        await db.close()

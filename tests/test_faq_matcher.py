@@ -78,3 +78,23 @@ def test_a_stored_index_loads_back_with_the_same_scores():
     empty = FaqIndex.from_bytes(FaqIndex.build([]).to_bytes())
     assert empty is not None and empty.decide("anything at all?") == ("none", None)
     assert FaqIndex.from_bytes(b"not an index") is None
+
+
+def test_ranking_among_visible_entries_keeps_order_and_ties():
+    import numpy as np
+
+    index = FaqIndex.build(
+        [
+            (1, "wifi password please"),
+            (2, "wifi password please"),  # the same words: a tie, kept in index order
+            (3, "wifi network name"),
+            (4, "cancel my subscription"),
+        ]
+    )
+    question = "what is the wifi password"
+    everything = index.ranked(question, limit=None)
+    for mask in ([True, True, True, True], [False, True, True, True], [True, False, False, True]):
+        visible = np.array([mask[index.entry_ids.index(e)] for e in index.entry_ids])
+        wanted = [(e, s) for e, s in everything if mask[e - 1]]
+        assert index.ranked(question, limit=None, visible=visible) == wanted
+        assert index.ranked(question, limit=2, visible=visible) == wanted[:2]

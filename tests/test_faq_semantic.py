@@ -306,3 +306,30 @@ async def test_a_restart_loads_the_stored_lexical_index_and_a_change_rebuilds_it
         assert (await third.decide("when do you open?", None)).kind == "answer"
     finally:
         await db.close()
+
+
+def test_best_entries_are_the_top_of_the_full_map_among_the_visible_ones():
+    """`best` (what the bot scores per question) gives exactly what `decide` would take from
+    the full map of visible entries, ties included."""
+    rng = np.random.default_rng(5)
+    entries = [
+        EntryVectors(
+            n,
+            [unit(*rng.standard_normal(8)) for _ in range(1 + n % 3)],
+            [unit(*rng.standard_normal(8))] if n % 4 else [],
+            ["en", "ru", "nl"][: 1 + n % 3],
+        )
+        for n in range(1, 41)
+    ]
+    entries.append(EntryVectors(41, list(entries[0].phrasings), list(entries[0].answers)))
+    index = SemanticIndex(entries, dim=8)
+    for trial in range(20):
+        query = unit(*rng.standard_normal(8)) if trial else entries[0].phrasings[0]
+        visible = rng.random(len(index.entry_ids)) < 0.6
+        visible[[0, -1]] = True  # two entries with the same vectors: a tie
+        full = {e: s for e, s in index.score_map(query).items() if visible[index.position[e]]}
+        best = index.best(query, visible)
+        assert list(best) == [e for e, _ in sorted(full.items(), key=lambda i: -i[1][0])][:3]
+        assert best == {e: full[e] for e in best}
+        assert semantic.decide(best, "none", None) == semantic.decide(full, "none", None)
+    assert list(index.best(query, np.zeros(len(index.entry_ids), dtype=bool))) == []

@@ -149,6 +149,7 @@ MONOTONIC_ALLOWED = {
     "bot/faq/service.py": "how long an index build took, for the log",
     "handlers/protection.py": "flood windows and an album's memory",
     "bot/moderation/album_verdicts.py": "how long an album's parts and verdict are remembered",
+    "bot/admission.py": "the few milliseconds one event-loop iteration may admit updates for",
 }
 
 

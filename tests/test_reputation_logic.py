@@ -3,6 +3,7 @@ rule, the storage and the shipped vectors."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from bot.moderation.semantic_spam import SemanticEvidence
+from bot.reputation import prefilter
 from bot.reputation.classifier import decide, read_examples
 from bot.reputation.mood import DayMood, median_share, spike
 from bot.reputation.prefilter import worth_checking
@@ -39,6 +41,34 @@ def test_the_prefilter_lets_complaints_through(text):
 )
 def test_the_prefilter_skips_short_chat_and_commands(text):
     assert not worth_checking(text)
+
+
+def test_the_prefilters_stem_lookup_decides_as_every_cue_would():
+    """The prefilter looks up only the stems sharing a word's first two letters; over every
+    shipped example it decides as checking each word against every cue does."""
+
+    def plainly(text: str) -> bool:
+        text = text.strip()
+        words = len(text.split())
+        if not text or text.startswith("/") or words < prefilter.MIN_WORDS:
+            return False
+        if words >= prefilter.LONG_WORDS:
+            return True
+        folded = text.casefold().replace("’", "'")
+        return any(phrase in folded for phrase in prefilter._PHRASES) or any(
+            word.startswith(prefilter._PREFIXES) for word in re.findall(r"\w+", folded)
+        )
+
+    assert all(len(cue) >= 2 for cue in prefilter._PREFIXES)  # the lookup key
+    texts = [
+        t for kind in ("complaint", "other") for ts in read_examples(kind).values() for t in ts
+    ]
+    assert len(texts) > 500
+    assert sum(worth_checking(t) for t in texts) > 100
+    for text in texts:
+        short = " ".join(text.split()[: prefilter.LONG_WORDS - 1])  # the cue check decides
+        assert worth_checking(text) == plainly(text), text
+        assert worth_checking(short) == plainly(short), short
 
 
 def test_every_shipped_complaint_passes_the_prefilter():
@@ -141,3 +171,24 @@ def test_the_shipped_vectors_are_normalised():
     with np.load(ROOT / "bot" / "reputation" / "data" / "complaint_vectors.npz") as data:
         norms = np.linalg.norm(data["vectors"].astype(np.float32), axis=1)
     assert np.allclose(norms, 1.0, atol=1e-2)
+
+
+@pytest.mark.parametrize("zone", ["Europe/Amsterdam", "America/Havana", "Asia/Kolkata", "UTC"])
+def test_the_mood_day_follows_the_local_calendar_through_midnights_and_clock_changes(zone):
+    """The day is cached between its local midnights; it changes exactly when the local date
+    does, also on the days the clocks change (Havana's change at midnight included) and when
+    the clock goes back."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from bot.reputation.service import ReputationService
+
+    tz = ZoneInfo(zone)
+    now = [0.0]
+    service = ReputationService(None, None, None, tz, clock=lambda: now[0])  # type: ignore[arg-type]
+    start = datetime(2025, 3, 7, tzinfo=tz).timestamp()
+    instants = [start + minutes * 60 for minutes in range(0, 60 * 24 * 250, 13)]
+    instants += [start + 86_400 * 100, start, start + 86_400 * 240 - 1]  # jumps, and back
+    for instant in instants:
+        now[0] = instant
+        assert service.today() == datetime.fromtimestamp(instant, tz).date().isoformat()

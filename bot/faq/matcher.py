@@ -164,8 +164,8 @@ class FaqIndex:
     def __len__(self) -> int:
         return self._documents
 
-    def _entry_scores(self, question: str) -> np.ndarray:
-        """Best cosine similarity per entry (in `_entry_ids` order); 0 where nothing is shared."""
+    def entry_scores(self, question: str) -> np.ndarray:
+        """Best cosine similarity per entry (in `entry_ids` order); 0 where nothing is shared."""
         query = self._weigh(features(question))
         if not query or not self._documents:
             return np.zeros(len(self._entry_ids), dtype=np.float64)
@@ -180,16 +180,30 @@ class FaqIndex:
 
     def scores(self, question: str) -> dict[int, float]:
         """Best cosine similarity per entry, for entries sharing any feature."""
-        best = self._entry_scores(question)
+        best = self.entry_scores(question)
         return {self._entry_ids[i]: float(best[i]) for i in np.flatnonzero(best > 0)}
 
-    def ranked(self, question: str, limit: int | None = 3) -> list[tuple[int, float]]:
-        best = self._entry_scores(question)
-        found = np.flatnonzero(best > 0)
-        found = found[np.argsort(-best[found], kind="stable")]
+    @property
+    def entry_ids(self) -> list[int]:
+        """The indexed entries, in the order of a `visible` mask."""
+        return self._entry_ids
+
+    def ranked(
+        self, question: str, limit: int | None = 3, visible: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        """Entries sharing a feature with the question, best first (ties in index order); with
+        `visible` (a mask in `entry_ids` order) only those."""
+        return self.rank(self.entry_scores(question), limit, visible)
+
+    def rank(
+        self, scores: np.ndarray, limit: int | None = 3, visible: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        """`ranked` from scores already computed (`entry_scores`)."""
+        found = np.flatnonzero(scores > 0 if visible is None else (scores > 0) & visible)
+        found = found[np.argsort(-scores[found], kind="stable")]
         if limit is not None:
             found = found[:limit]
-        return [(self._entry_ids[i], float(best[i])) for i in found]
+        return [(self._entry_ids[i], float(scores[i])) for i in found]
 
     def to_bytes(self) -> bytes:
         """The built index, to be stored and loaded back by `from_bytes` at the next start."""

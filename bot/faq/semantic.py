@@ -70,6 +70,7 @@ class Thresholds:
 
 
 CALIBRATED = Thresholds()
+RANKED = 3  # the best entries `decide` weighs: the answer, the runner-up, a third suggestion
 
 
 # Per entry: (score, raw). The language-centred fusion ranks the entries; the plain cosine
@@ -181,6 +182,27 @@ class SemanticIndex:
         return (
             WEIGHT_PHRASING * best + WEIGHT_ANSWER * answer + WEIGHT_CENTROID * centroid
         ) / total
+
+    def best(
+        self, query: np.ndarray, visible: np.ndarray | None = None, count: int = RANKED
+    ) -> dict[int, Similarity]:
+        """The `count` entries with the highest centred score, among `visible` (a mask in
+        `entry_ids` order), best first, ties in index order: all that `decide` reads, without
+        a thousand-entry dictionary per question."""
+        centred, plain = self.scores(query)
+        return self.top(centred, plain, visible, count)
+
+    def top(
+        self,
+        centred: np.ndarray,
+        plain: np.ndarray,
+        visible: np.ndarray | None = None,
+        count: int = RANKED,
+    ) -> dict[int, Similarity]:
+        """`best` from scores already computed (`scores`)."""
+        allowed = np.arange(len(centred)) if visible is None else np.flatnonzero(visible)
+        top = allowed[np.argsort(-centred[allowed], kind="stable")[:count]]
+        return {self.entry_ids[i]: (float(centred[i]), float(plain[i])) for i in top.tolist()}
 
     def components(self, query: np.ndarray, entry_id: int) -> dict[str, float]:
         """What the fused score of one entry is made of, for the learned answer model: its best
@@ -295,7 +317,7 @@ def decide(
 ) -> HybridDecision:
     """Answer, suggest or stay silent from the entries' similarities (already limited to what
     the chat may see) and what the lexical matcher alone would do."""
-    ranked = heapq.nlargest(3, semantic.items(), key=_by_score)
+    ranked = heapq.nlargest(RANKED, semantic.items(), key=_by_score)
     if not ranked:
         return HybridDecision("none", None, [])
     best, (score, raw) = ranked[0]
@@ -411,6 +433,43 @@ class AnswerModel:
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
 
+@dataclass(frozen=True, slots=True)
+class LexicalOpinion:
+    """What the lexical matcher thinks of the semantic best entry, as the answer model reads it:
+    its score for that entry, that score's margin over every other entry the chat may see, and
+    whether that entry is the lexical matcher's own first place (0 where nothing is shared)."""
+
+    own: float
+    margin: float
+    agrees: bool
+
+    @classmethod
+    def of_mapping(cls, best: int, lexical: Mapping[int, float]) -> LexicalOpinion:
+        """From the lexical score per visible entry sharing a feature (best first)."""
+        own = lexical.get(best, 0.0)
+        others = max((s for e, s in lexical.items() if e != best), default=0.0)
+        top = max(lexical.items(), key=lambda item: item[1], default=(None, 0.0))
+        return cls(own, own - others, top[0] == best and own > 0)
+
+    @classmethod
+    def of_scores(
+        cls, best: int, entry_ids: Sequence[int], scores: np.ndarray, visible: np.ndarray
+    ) -> LexicalOpinion:
+        """From the lexical index's scores of all its entries (`FaqIndex.entry_scores`) and the
+        chat's `visible` mask, in its `entry_ids` order: the same numbers as `of_mapping`
+        without a dictionary of every entry sharing a letter triple with the question."""
+        shared = np.where(visible & (scores > 0), scores, 0.0)
+        found = np.flatnonzero(np.asarray(entry_ids) == best)
+        position = int(found[0]) if len(found) else -1
+        own = float(shared[position]) if position >= 0 else 0.0
+        # the lexical first place: the highest score, the first in index order among equals
+        agrees = own > 0 and int(np.argmax(shared)) == position
+        if position >= 0:
+            shared[position] = 0.0  # a copy (np.where): the others
+        others = float(shared.max()) if len(shared) else 0.0
+        return cls(own, own - others, agrees)
+
+
 def answer_features(
     index: SemanticIndex,
     query: np.ndarray,
@@ -425,15 +484,29 @@ def answer_features(
     ranked = heapq.nlargest(2, semantic.items(), key=_by_score)
     if not ranked:
         return None
+    best = ranked[0][0]
+    scores = np.fromiter((s for s, _r in semantic.values()), dtype=np.float64)
+    opinion = LexicalOpinion.of_mapping(best, lexical)
+    return best, features(index, query, ranked, scores, opinion, chat, question)
+
+
+def features(
+    index: SemanticIndex,
+    query: np.ndarray,
+    ranked: Sequence[tuple[int, Similarity]],
+    scores: np.ndarray,
+    lexical: LexicalOpinion,
+    chat: np.ndarray,
+    question: str,
+) -> dict[str, float]:
+    """What the answer model reads about the first of `ranked` (the visible entries best first,
+    at least the first two when there are two), given the centred fused score of every visible
+    entry (`scores`, for the softmax), the lexical matcher's opinion and the chat cosines."""
     best, (score, raw) = ranked[0]
     runner, runner_raw = ranked[1][1] if len(ranked) > 1 else (0.0, 0.0)
-    scores = np.fromiter((s for s, _r in semantic.values()), dtype=np.float64)
     softmax = 1.0 / float(np.exp((scores - score) / SOFTMAX_TEMPERATURE).sum())
-    own = lexical.get(best, 0.0)
-    others = max((s for e, s in lexical.items() if e != best), default=0.0)
-    top_lexical = max(lexical.items(), key=lambda item: item[1], default=(None, 0.0))
     parts = index.components(query, best)
-    values = {
+    return {
         "score": score,
         "margin": score - runner,
         "raw": raw,
@@ -444,9 +517,9 @@ def answer_features(
         "answer": parts["answer"],
         "plain_best": parts["plain_best"],
         "plain_centroid": parts["plain_centroid"],
-        "lexical": own,
-        "lexical_margin": own - others,
-        "lexical_agrees": float(top_lexical[0] == best and own > 0),
+        "lexical": lexical.own,
+        "lexical_margin": lexical.margin,
+        "lexical_agrees": float(lexical.agrees),
         "language_match": parts["language_match"],
         "phrasings": parts["phrasings"],
         "words": math.log(max(1, len(question.split()))),
@@ -455,7 +528,6 @@ def answer_features(
         "chat_gap": parts["plain_best"] - float(chat[0]),
         "chat_top3": float(np.mean(chat)),
     }
-    return best, values
 
 
 def judge(

@@ -207,6 +207,17 @@ def same_content(entry: Entry, imported: ImportedEntry) -> bool:
     return True
 
 
+# `_visible_mask`'s owner of an entry: a chat id, or these two (no chat has either id)
+GLOBAL_OWNER = 0
+GONE_OWNER = np.iinfo(np.int64).min
+
+
+def _owner(entry: Entry | None) -> int:
+    if entry is None:
+        return GONE_OWNER
+    return GLOBAL_OWNER if entry.chat_id is None else entry.chat_id
+
+
 def _decode(rows: list[tuple[str, str, bytes]], dim: int) -> dict[tuple[str, str], np.ndarray]:
     found = {}
     for kind, digest, blob in rows:
@@ -320,11 +331,25 @@ class Decision:
     suggestions: list[int]  # entry ids, best first (for "Did you mean…")
 
 
+class Wanted(StrEnum):
+    """When `FaqService._candidates` reads what the learned answer model needs (the expensive
+    part: the best entry's components, the distance to ordinary chat)."""
+
+    NEVER = "never"  # the similarities alone (bench/faq_eval.py --calibrate)
+    UNDECIDED = "undecided"  # only when the thresholds do not answer (the model can only add)
+    ALWAYS = "always"  # whenever there is a chat bank (bench/faq_train.py learns from them)
+
+
 @dataclass(frozen=True, slots=True)
 class _Candidates:
+    """One question scored: small, typed, built in a worker thread."""
+
     lexical: Decision  # what the lexical matcher alone decides
-    meaning: dict[int, semantic.Similarity] | None  # None: matching lexically
-    evidence: tuple[int, dict[str, float]] | None = None  # for the learned answer model
+    # the best entries the chat may see (as many as `semantic.decide` weighs), best first;
+    # None: matching lexically
+    meaning: dict[int, semantic.Similarity] | None
+    evidence: tuple[int, dict[str, float]] | None = None  # the best entry and its features
+    probability: float | None = None  # the answer model's, from `evidence`
 
 
 def load_chat_bank(model_id: str) -> semantic.ChatBank | None:
@@ -382,6 +407,8 @@ class FaqService:
         self._build_is_quick = True
         self._stored: dict[tuple[str, str], np.ndarray] | None = None  # (kind, hash) -> vector
         self._turn = asyncio.Lock()
+        # per index entry list: (that list, the entries it was read against, owner per entry)
+        self._owners: dict[int, tuple[list[int], dict[int, Entry], np.ndarray]] = {}
         self._loading = asyncio.Lock()  # one lexical build at a time
         # the learned answer-or-not model, used with the embedding model it was trained with
         # and the chat bank it reads (both loaded with the first semantic index)
@@ -551,62 +578,101 @@ class FaqService:
     async def candidates(
         self, question: str, chat_id: int | None
     ) -> tuple[Decision, dict[int, semantic.Similarity] | None]:
-        """What the lexical matcher alone decides, and the semantic similarity of every entry
-        the chat may see (None when matching lexically)."""
-        found = await self._candidates(question, chat_id)
+        """What the lexical matcher alone decides, and the semantic similarity of the best
+        entries the chat may see, as many as `semantic.decide` weighs (None when matching
+        lexically)."""
+        found = await self._candidates(question, chat_id, Wanted.NEVER)
         return found.lexical, found.meaning
-
-    async def _candidates(self, question: str, chat_id: int | None) -> _Candidates:
-        index = await self._ensure()
-        semantic_index, vector = await self._question_vector(question)
-        if semantic_index is None or vector is None:  # both None or neither
-            return _Candidates(self._lexical(index, question, chat_id), None)
-        # A batch of embeddings wakes every question it carried at once; scoring them all in
-        # one event-loop iteration would stall the loop for the whole burst. One at a time:
-        async with self._turn:
-            await asyncio.sleep(0)
-            lexical_scores: dict[int, float] = {}
-            lexical = self._lexical(index, question, chat_id, lexical_scores)
-            meaning = {
-                e: s
-                for e, s in semantic_index.score_map(vector).items()
-                if self._visible(e, chat_id)
-            }
-            evidence = None
-            if self.chat_bank is not None:
-                evidence = semantic.answer_features(
-                    semantic_index,
-                    vector,
-                    meaning,
-                    lexical_scores,
-                    self.chat_bank.nearest(vector),
-                    question,
-                )
-        return _Candidates(lexical, meaning, evidence)
 
     async def evidence(
         self, question: str, chat_id: int | None
     ) -> tuple[int, dict[str, float]] | None:
         """The best entry and what the answer model reads about it (bench/faq_train.py learns
         from these), or None without a semantic index or chat bank."""
-        return (await self._candidates(question, chat_id)).evidence
+        return (await self._candidates(question, chat_id, Wanted.ALWAYS)).evidence
 
-    def _visible(self, entry_id: int, chat_id: int | None) -> bool:
-        entry = self._entries.get(entry_id)
-        return entry is not None and entry.chat_id in (None, chat_id)
+    async def _candidates(self, question: str, chat_id: int | None, wanted: Wanted) -> _Candidates:
+        index = await self._ensure()
+        semantic_index, vector = await self._question_vector(question)
+        if semantic_index is None or vector is None:  # both None or neither
+            return _Candidates(self._lexical(index, question, chat_id), None)
+        # Scoring a question against a thousand entries, and reading what the answer model
+        # needs, is a millisecond or two of CPU, and a batch of embeddings wakes all the
+        # questions it carried at once: it runs in a worker thread (numpy lets go of the
+        # interpreter meanwhile), one question at a time, so the event loop goes on with other
+        # updates.
+        async with self._turn:
+            return await asyncio.to_thread(
+                self._score, index, semantic_index, question, vector, chat_id, wanted
+            )
 
-    def _lexical(
+    def _score(
         self,
         index: FaqIndex,
+        semantic_index: semantic.SemanticIndex,
         question: str,
+        vector: np.ndarray,
         chat_id: int | None,
-        scores: dict[int, float] | None = None,
-    ) -> Decision:
-        ranked = [
-            (e, s) for e, s in index.ranked(question, limit=None) if self._visible(e, chat_id)
-        ]
-        if scores is not None:
-            scores.update(ranked)
+        wanted: Wanted,
+    ) -> _Candidates:
+        """`_candidates` in a worker thread: numpy over whole arrays, a few numbers out."""
+        lexical_visible = self._visible_mask(index.entry_ids, chat_id)
+        lexical_scores = index.entry_scores(question)
+        lexical = self._decision(index, index.rank(lexical_scores, 3, lexical_visible))
+        visible = self._visible_mask(semantic_index.entry_ids, chat_id)
+        centred, plain = semantic_index.scores(vector)
+        meaning = semantic_index.top(centred, plain, visible)
+        model, bank = self.answer_model, self.chat_bank
+        if bank is None or not meaning or wanted is Wanted.NEVER:
+            return _Candidates(lexical, meaning)
+        lexical_best = lexical.match.entry_id if lexical.match else None
+        if wanted is Wanted.UNDECIDED and (
+            model is None or semantic.decide(meaning, lexical.kind, lexical_best).kind == "answer"
+        ):
+            return _Candidates(lexical, meaning)  # the model could only confirm: not asked
+        ranked = list(meaning.items())
+        best = ranked[0][0]
+        opinion = semantic.LexicalOpinion.of_scores(
+            best, index.entry_ids, lexical_scores, lexical_visible
+        )
+        values = semantic.features(
+            semantic_index,
+            vector,
+            ranked,
+            centred[visible].astype(np.float64),
+            opinion,
+            bank.nearest(vector),
+            question,
+        )
+        probability = model.probability(values) if model is not None else None
+        return _Candidates(lexical, meaning, (best, values), probability)
+
+    def _visible_mask(self, entry_ids: list[int], chat_id: int | None) -> np.ndarray:
+        """Which of an index's entries (in its order) the chat may see: its own and the global
+        ones, among the live entries now (an index built earlier may list a deleted one)."""
+        entries = self._entries
+        cached = self._owners.get(id(entry_ids))
+        if cached is not None and cached[0] is entry_ids and cached[1] is entries:
+            owners = cached[2]
+        else:
+            owners = np.array(
+                [_owner(entries.get(entry_id)) for entry_id in entry_ids], dtype=np.int64
+            )
+            if len(self._owners) >= 4:  # the lexical and the semantic index, old and new
+                self._owners.clear()
+            self._owners[id(entry_ids)] = (entry_ids, entries, owners)
+        visible: np.ndarray = owners == GLOBAL_OWNER
+        if chat_id is not None:
+            visible |= owners == chat_id
+        return visible
+
+    def _lexical(self, index: FaqIndex, question: str, chat_id: int | None) -> Decision:
+        visible = self._visible_mask(index.entry_ids, chat_id)
+        return self._decision(index, index.ranked(question, limit=3, visible=visible))
+
+    @staticmethod
+    def _decision(index: FaqIndex, ranked: list[tuple[int, float]]) -> Decision:
+        """The lexical matcher's decision from its best visible entries (best first)."""
         if not ranked:
             return Decision("none", None, [])
         (best, score), runner = ranked[0], (ranked[1] if len(ranked) > 1 else (None, 0.0))
@@ -620,19 +686,19 @@ class FaqService:
         # and choose_language finds it cached instead of stalling the event loop.
         detecting = asyncio.ensure_future(asyncio.to_thread(lang_detect.prepare, question))
         try:
-            found = await self._candidates(question, chat_id)
+            found = await self._candidates(question, chat_id, Wanted.UNDECIDED)
         finally:
             await detecting
         lexical, meaning = found.lexical, found.meaning
         if meaning is None:
             return lexical
         model = self.answer_model
-        if found.evidence is not None and model is not None:
+        if found.probability is not None and model is not None:
             hybrid = semantic.judge(
                 meaning,
                 lexical.kind,
                 lexical.match.entry_id if lexical.match else None,
-                model.probability(found.evidence[1]),
+                found.probability,
                 model.answer_at,
             )
         else:

@@ -53,9 +53,12 @@ class Action:
     reason: str | None = None  # a WARN's reason, as the member's warn list shows it
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Facts:
-    """What is known about one message; a fact left None was not looked at."""
+    """What is known about one message; a fact left None was not looked at.
+
+    Filled in place as the facts are found (`learn`): a copy per fact, as a frozen record
+    needs, cost every group message more than the rules themselves (bench/pipeline.py)."""
 
     text: str = ""
     edited: bool = False
@@ -74,10 +77,17 @@ class Facts:
         message from counting toward flood, and spares the spam model most messages."""
         if evaluate(self, settings).removed:
             return None
-        for fact in Fact:
+        for fact in RULE_ORDER:
             if fact not in self.gathered and applies(fact, self, settings):
                 return fact
         return None
+
+    def learn(self, fact: Fact) -> None:
+        """`fact` is known now (its values set by the caller)."""
+        self.gathered = self.gathered | {fact}
+
+
+RULE_ORDER = tuple(Fact)  # iterating the enum class itself costs a generator per message
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +95,10 @@ class Verdict:
     actions: tuple[Action, ...] = ()
     removed: bool = False  # nothing else may answer the message
     count_clean: bool = False  # a new member's message that passed
+
+
+_NOTHING = Verdict()
+_COUNT_CLEAN = Verdict(count_clean=True)
 
 
 def applies(fact: Fact, facts: Facts, settings: ChatModSettings) -> bool:
@@ -139,4 +153,6 @@ def evaluate(facts: Facts, settings: ChatModSettings) -> Verdict:
             actions.append(Action(Step.LANGUAGE_NOTICE, "language", details))
             return Verdict(tuple(actions), removed=True)
     clean = bool(facts.new_member) and not facts.edited
+    if not actions:  # most messages: the shared verdicts, not a new one each
+        return _COUNT_CLEAN if clean else _NOTHING
     return Verdict(tuple(actions), removed=False, count_clean=clean)

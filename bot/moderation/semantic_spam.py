@@ -173,8 +173,9 @@ class SemanticSpamModel:
     lesson_vectors: list[np.ndarray] = field(default_factory=list)
     lesson_labels: list[bool] = field(default_factory=list)
     regression: LogisticModel = field(default_factory=LogisticModel)
-    _matrix: np.ndarray | None = None
-    _is_spam: np.ndarray | None = None
+    # the training rows (centred when the model is) split by label, built once per fit: each
+    # scored message needs both
+    _split: tuple[np.ndarray, np.ndarray] | None = None
     _centres: dict[str, np.ndarray] = field(default_factory=dict)
     fixed_centres: dict[str, np.ndarray] | None = None  # use these instead of fitting them
 
@@ -265,7 +266,7 @@ class SemanticSpamModel:
         """Refit on everything known; a few hundred milliseconds at most, run off the loop."""
         if not self.trainable:
             return
-        matrix = np.vstack(self.vectors)
+        raw = matrix = np.vstack(self.vectors)
         labels = np.asarray(self.labels)
         weights = np.asarray(self.weights)
         if not self.centred:
@@ -287,13 +288,20 @@ class SemanticSpamModel:
             _FITTED[key] = model
             while len(_FITTED) > 4:
                 _FITTED.popitem(last=False)
+        is_spam = labels == 1
+        spam_matrix, ham_matrix = matrix[is_spam], matrix[~is_spam]
         # swapped whole, so a concurrent reader sees the old model or the new one, never a mix
-        self._matrix, self._is_spam, self.regression, self._centres = (
-            matrix,
-            labels == 1,
-            model,
-            centres,
-        )
+        self._split, self.regression, self._centres = (spam_matrix, ham_matrix), model, centres
+        # the rows kept for the next fit become views of one array (of the split itself when
+        # nothing was centred): the arrays they came in (thousands of shipped samples) are freed
+        # instead of held twice; rows added meanwhile (a lesson during this fit) stay as they are
+        if matrix is raw:
+            spam_rows, ham_rows = iter(spam_matrix), iter(ham_matrix)
+            self.vectors[: len(raw)] = [
+                next(spam_rows) if spam else next(ham_rows) for spam in is_spam.tolist()
+            ]
+        else:
+            self.vectors[: len(raw)] = list(raw)
 
     def lesson_for(self, vector: np.ndarray) -> bool | None:
         """The label of the most recent lesson this message nearly duplicates, if any."""
@@ -312,11 +320,11 @@ class SemanticSpamModel:
     ) -> np.ndarray:
         """The neighbour margin of many messages at once: one matrix product per chunk instead
         of one per message (training the fusion scores every sample once per fold)."""
-        matrix, is_spam = self._matrix, self._is_spam
+        split = self._split
         vectors = self.centre(vectors, groups)
-        if matrix is None or is_spam is None:
+        if split is None:
             return np.zeros(len(vectors))
-        spam_matrix, ham_matrix = matrix[is_spam], matrix[~is_spam]
+        spam_matrix, ham_matrix = split
         k = min(self.neighbours, len(spam_matrix), len(ham_matrix))
         if k == 0:
             return np.zeros(len(vectors))

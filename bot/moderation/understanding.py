@@ -202,17 +202,17 @@ class EmbeddingClassifier:
         positive, negative, positive_groups, negative_groups = await asyncio.to_thread(
             self._read, *written
         )
+        # The shipped examples' vectors are read from the precomputed file, not seeded into
+        # the embedding cache: thousands of entries there would keep the whole file's array
+        # resident (the cached vectors are views of it) long after training, for texts no
+        # member sends, and push out what members do send.
         known = shipped_vectors(self.embeddings.model_id, self.vectors_package, self.vectors_file)
-        for text in (*positive, *negative):
-            vector = known.get(text_hash(EmbeddingService.prepare(text)))
-            if vector is not None:
-                self.embeddings.remember(text, Kind.QUERY, vector)
         computed_before = self.embeddings.computed
         lesson_list = [(self.readable(text), label) for text, label in lessons]
         group = self.group
         try:
-            positive_vectors = await self.embeddings.embed(list(positive), Kind.QUERY)
-            negative_vectors = await self.embeddings.embed(list(negative), Kind.QUERY)
+            positive_vectors = await self._vectors(positive, known)
+            negative_vectors = await self._vectors(negative, known)
             lesson_vectors = await self.embeddings.embed([t for t, _ in lesson_list], Kind.QUERY)
         except ModelUnavailable as exc:
             logger.warning("%s off: %s", self.label, exc)
@@ -236,6 +236,17 @@ class EmbeddingClassifier:
             self.embeddings.computed - computed_before,
             time.monotonic() - started,
         )
+
+    async def _vectors(self, texts: Sequence[str], known: dict[str, np.ndarray]) -> np.ndarray:
+        """The texts' vectors: precomputed ones from `known` (by text hash), the rest embedded."""
+        assert self.embeddings is not None
+        found = [known.get(text_hash(EmbeddingService.prepare(text))) for text in texts]
+        missing = [text for text, vector in zip(texts, found, strict=True) if vector is None]
+        computed = iter(await self.embeddings.embed(missing, Kind.QUERY))
+        result = np.empty((len(found), self.embeddings.dim), dtype=np.float32)
+        for row, vector in enumerate(found):
+            result[row] = vector if vector is not None else next(computed)
+        return result
 
     def _read(
         self, positive: list[str], negative: list[str]

@@ -63,12 +63,17 @@ CUES: dict[str, tuple[str, ...]] = {
 }
 # fmt: on
 
-# One-word cues are checked as prefixes of the message's words (str.startswith with a tuple runs
-# in C); the few with a space or an apostrophe as substrings. A big regex alternation cost about
-# 60 µs per message, this a few.
+# One-word cues are checked as prefixes of the message's words, the few with a space or an
+# apostrophe as substrings (one regular expression). A big regex alternation over all cues cost
+# about 60 µs per message; `str.startswith` with all 222 stems about 8; with only the stems
+# sharing the word's first two letters (every cue has at least two) about 3.
 _ALL = {cue.casefold() for cues in CUES.values() for cue in cues}
 _PREFIXES = tuple(sorted(cue for cue in _ALL if cue.isalpha()))
 _PHRASES = tuple(sorted(cue for cue in _ALL if not cue.isalpha()))
+_PREFIXES_BY_START: dict[str, tuple[str, ...]] = {}
+for _cue in _PREFIXES:
+    _PREFIXES_BY_START[_cue[:2]] = (*_PREFIXES_BY_START.get(_cue[:2], ()), _cue)
+_PHRASE = re.compile("|".join(re.escape(phrase) for phrase in _PHRASES))
 _WORDS = re.compile(r"\w+")
 
 
@@ -79,11 +84,19 @@ def word_count(text: str) -> int:
 def worth_checking(text: str) -> bool:
     """True when a message might be a complaint and is worth embedding."""
     text = text.strip()
-    if not text or text.startswith("/") or word_count(text) < MIN_WORDS:
+    if not text or text.startswith("/"):
         return False
-    if word_count(text) >= LONG_WORDS:
+    words = word_count(text)
+    if words < MIN_WORDS:
+        return False
+    if words >= LONG_WORDS:
         return True
     folded = text.casefold().replace("’", "'")
-    if any(phrase in folded for phrase in _PHRASES):
+    if _PHRASE.search(folded):
         return True
-    return any(word.startswith(_PREFIXES) for word in _WORDS.findall(folded))
+    stems = _PREFIXES_BY_START.get
+    for word in _WORDS.findall(folded):
+        candidates = stems(word[:2])
+        if candidates is not None and word.startswith(candidates):
+            return True
+    return False

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -123,9 +123,19 @@ class ReputationService:
         self.removed: dict[int, Watch] = {}  # for the undo button of /unwatch
         self._counts: dict[tuple[int, str], int] = {}  # messages not yet written
         self._flush_lock = asyncio.Lock()
+        # the local day and the instants it starts and ends: every group message asks, and a
+        # timezone conversion per message cost more than the rest of the mood count
+        self._day = ""
+        self._day_from = self._day_until = 0.0
 
     def today(self) -> str:
-        return datetime.fromtimestamp(self.clock(), self.tz).date().isoformat()
+        now = self.clock()
+        if not self._day_from <= now < self._day_until:
+            day = datetime.fromtimestamp(now, self.tz).date()
+            self._day = day.isoformat()
+            self._day_from = datetime.combine(day, time(), self.tz).timestamp()
+            self._day_until = datetime.combine(day + timedelta(days=1), time(), self.tz).timestamp()
+        return self._day
 
     async def load(self) -> None:
         self.matcher = WatchMatcher(await self.repo.watches())

