@@ -249,8 +249,13 @@ async def prepare_start(folder: Path) -> None:
         answer = Answer("en", f"Synthetic answer {n}: " + " ".join(rng.sample(words, 20)))
         await app.faq.repo.add(None, "en", phrasings, answer, None, 1)
     await store_random_vectors(app, 11)
-    await app.faq.refresh(wait=0)  # the first run: the indexes are built and stored
-    await app.faq.wait_semantic(3600)
+    app.faq.close()
+    app.embeddings.close()
+    await app.db.close()
+    # The first run, by a bot started on the stored vectors: the one above read the (then
+    # empty) stored vectors at its warm-up, and refreshing it would embed all 12,500 synthetic
+    # texts with the model instead (over 20 minutes) before storing the indexes.
+    app, _session = await new_bot(folder)
     app.faq.close()
     app.embeddings.close()
     await app.db.close()
