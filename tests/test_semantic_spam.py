@@ -254,3 +254,34 @@ async def test_the_spam_classifier_embeds_the_text_as_meant_and_a_lesson_covers_
     evidence = await classifier.evidence(disguised)
     assert evidence is not None and evidence.lesson is True
     assert "Закладки по городу быстро" in backend.seen and disguised not in backend.seen
+
+
+def test_a_refit_after_a_lesson_decides_as_in_full_precision_with_half_the_rows_memory():
+    """A centred model keeps the rows for its next fit in float16 (memory: the bot's resident
+    size); a refit on them gives the probabilities a float32 refit gives."""
+    rng = np.random.default_rng(7)
+    dim = 48
+    spam_topic, chat_topic = unit(rng.normal(size=(2, dim)))
+
+    def rows(centre: np.ndarray, n: int) -> np.ndarray:
+        return unit(centre + 0.4 * rng.normal(size=(n, dim)))
+
+    model = SemanticSpamModel(centred=True)
+    groups = ["en", "ru"] * 30
+    model.add(rows(spam_topic, 60), True, groups=groups)
+    model.add(rows(chat_topic, 60), False, groups=groups)
+    model.fit()
+    assert {row.dtype for row in model.vectors} == {np.dtype(np.float16)}
+    assert sum(row.nbytes for row in model.vectors) == 120 * dim * 2
+
+    full = SemanticSpamModel(centred=True)
+    full.add(np.vstack([v.astype(np.float32) for v in model.vectors[:60]]), True, groups=groups)
+    full.add(np.vstack([v.astype(np.float32) for v in model.vectors[60:]]), False, groups=groups)
+    lesson = rows(chat_topic, 1)[0]
+    for m in (model, full):
+        m.add_lesson(lesson, True, "en")
+        m.fit()
+    query = rows(spam_topic, 10)
+    probabilities = [e.probability for e in model.evidences(query, ["en"] * 10)]
+    exact = [e.probability for e in full.evidences(query, ["en"] * 10)]
+    assert np.allclose(probabilities, exact, atol=1e-3)
