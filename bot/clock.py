@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 
 class Clock(Protocol):
@@ -52,3 +53,30 @@ SYSTEM_CLOCK: Clock = SystemClock()
 def utc_now(clock: Clock) -> datetime:
     """The clock's time as an aware UTC datetime, for the parsers that take `now`."""
     return datetime.fromtimestamp(clock(), UTC)
+
+
+class LocalHour:
+    """The local date (ISO) and hour of unix times in `tz`, worked out once per local hour:
+    statistics and the mood count ask for every group message, and a time-zone conversion per
+    message cost more than the counting itself.
+
+    The hour is measured from the local clock's own minutes, so a zone with a half-hour offset
+    (India) turns its hour and its day on time; a clock change happens at the end of a local
+    hour (Havana's at midnight too), so it ends the remembered hour as well. A time outside the
+    remembered hour (the next one, or a clock set back) is converted again."""
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        self.tz = tz
+        self._from = self._until = 0.0
+        self._day_hour: tuple[str, int] = ("", 0)
+
+    def day_hour(self, ts: float) -> tuple[str, int]:
+        if not self._from <= ts < self._until:
+            local = datetime.fromtimestamp(ts, self.tz)
+            self._from = ts - (local.minute * 60 + local.second + local.microsecond / 1e6)
+            self._until = self._from + 3600
+            self._day_hour = (local.date().isoformat(), local.hour)
+        return self._day_hour
+
+    def day(self, ts: float) -> str:
+        return self.day_hour(ts)[0]

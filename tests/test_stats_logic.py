@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.clock import LocalHour
 from bot.stats.collector import StatsCollector
 from bot.stats.report import best_time, build_report, change, engagement_rate, parse_period
 from storage.database import Database
@@ -119,3 +120,31 @@ async def test_a_post_recorded_both_ways_counts_once(repo):
     assert await repo.add_post(-1001, 40, 1_800_000_200, 100)
     assert await repo.set_post_reactions(-1001, 40, 2) == 2
     assert len(await repo.posts(-1001, 0, 2**40)) == 3
+
+
+@pytest.mark.parametrize(
+    "zone", ["Europe/Amsterdam", "America/Havana", "Asia/Kolkata", "Australia/Lord_Howe", "UTC"]
+)
+def test_the_local_hour_is_remembered_only_while_it_lasts(zone):
+    """Statistics and the mood count read the local day and hour once per hour: it must turn
+    exactly when the local clock does, in half-hour zones, on clock-change days (Havana's at
+    midnight, Lord Howe's half hour) and when the clock goes back."""
+    tz = ZoneInfo(zone)
+    hours = LocalHour(tz)
+    start = datetime(2025, 3, 7, tzinfo=tz).timestamp()
+    instants = [start + minutes * 60 for minutes in range(0, 60 * 24 * 250, 13)]
+    instants += [start + 86_400 * 100, start, start + 86_400 * 240 - 1, start + 1799.5]
+    for instant in instants:
+        local = datetime.fromtimestamp(instant, tz)
+        assert hours.day_hour(instant) == (local.date().isoformat(), local.hour), instant
+
+
+async def test_a_half_hour_zone_counts_its_hours_from_its_own_clock(repo):
+    """India is UTC+5:30: 09:10 and 09:40 UTC are 14:40 and 15:10 there, two hours apart."""
+    collector = StatsCollector(repo, ZoneInfo("Asia/Kolkata"))
+    at = datetime(2026, 5, 4, 9, 10, tzinfo=UTC).timestamp()
+    collector.message(-1, 7, "Ann", at)
+    collector.message(-1, 7, "Ann", at + 30 * 60)
+    await collector.flush()
+    rows = await repo.hourly(-1, "2026-05-04", "2026-05-04")
+    assert sorted((r["hour"], r["messages"]) for r in rows) == [(14, 1), (15, 1)]

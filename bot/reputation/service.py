@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from enum import StrEnum
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from bot.clock import SYSTEM_CLOCK, Clock
+from bot.clock import SYSTEM_CLOCK, Clock, LocalHour
 from bot.reputation.classifier import ComplaintClassifier, ComplaintVerdict, shipped_examples
 from bot.reputation.mood import DISLIKES_ALERT, HISTORY_DAYS, DayMood, Spike, spike
 from bot.reputation.prefilter import worth_checking
@@ -123,19 +123,10 @@ class ReputationService:
         self.removed: dict[int, Watch] = {}  # for the undo button of /unwatch
         self._counts: dict[tuple[int, str], int] = {}  # messages not yet written
         self._flush_lock = asyncio.Lock()
-        # the local day and the instants it starts and ends: every group message asks, and a
-        # timezone conversion per message cost more than the rest of the mood count
-        self._day = ""
-        self._day_from = self._day_until = 0.0
+        self._hours = LocalHour(tz)  # the mood count's day, for every group message
 
     def today(self) -> str:
-        now = self.clock()
-        if not self._day_from <= now < self._day_until:
-            day = datetime.fromtimestamp(now, self.tz).date()
-            self._day = day.isoformat()
-            self._day_from = datetime.combine(day, time(), self.tz).timestamp()
-            self._day_until = datetime.combine(day + timedelta(days=1), time(), self.tz).timestamp()
-        return self._day
+        return self._hours.day(self.clock())
 
     async def load(self) -> None:
         self.matcher = WatchMatcher(await self.repo.watches())

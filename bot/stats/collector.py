@@ -10,10 +10,9 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.clock import SYSTEM_CLOCK, Clock
+from bot.clock import SYSTEM_CLOCK, Clock, LocalHour
 from storage.stats import CHAT_FIELDS, StatsRepository
 
 logger = logging.getLogger(__name__)
@@ -35,25 +34,10 @@ class StatsCollector:
         self._chat: Counter[tuple[int, str, str]] = Counter()
         self._members: dict[tuple[int, str, int], _MemberDay] = {}
         self._hourly: Counter[tuple[int, str, int]] = Counter()
-        # The local day/hour of the current UTC hour, computed once per hour instead of per
-        # message. Zones with half-hour offsets see the hour boundary up to 30 min late.
-        self._cached_hour = -1.0
-        self._cached_day_hour: tuple[str, int] = ("", 0)
-
-    def day_hour(self, ts: float) -> tuple[str, int]:
-        """Local day (YYYY-MM-DD in TIMEZONE) and hour of a timestamp."""
-        local = datetime.fromtimestamp(ts, self.tz)
-        return local.strftime("%Y-%m-%d"), local.hour
-
-    def _current_day_hour(self, ts: float) -> tuple[str, int]:
-        hour_start = ts - ts % 3600
-        if hour_start != self._cached_hour:
-            self._cached_hour = hour_start
-            self._cached_day_hour = self.day_hour(ts)
-        return self._cached_day_hour
+        self._hours = LocalHour(tz)  # the local day and hour, once per hour, not per message
 
     def message(self, chat_id: int, user_id: int, name: str, ts: float) -> None:
-        day, hour = self._current_day_hour(ts)
+        day, hour = self._hours.day_hour(ts)
         self._chat[(chat_id, day, "messages")] += 1
         self._hourly[(chat_id, day, hour)] += 1
         entry = self._members.get((chat_id, day, user_id))
@@ -65,7 +49,7 @@ class StatsCollector:
     def bump(self, chat_id: int, field: str, n: int = 1, ts: float | None = None) -> None:
         if field not in CHAT_FIELDS:
             raise ValueError(field)
-        day, _hour = self._current_day_hour(self.clock() if ts is None else ts)
+        day, _hour = self._hours.day_hour(self.clock() if ts is None else ts)
         self._chat[(chat_id, day, field)] += n
 
     @property
