@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from storage.database import Database
 from tests.fake_telegram import FakeTelegram
 from tests.harness import MANAGER_ID
 
@@ -32,6 +33,17 @@ async def compose(fake, desk, when: str):
     await fake.send_message(chat, manager, f"/schedule @news {when}", reply_to=post)
     reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
     return post, reply
+
+
+async def change_while_stopped(steward, sql: str, args: tuple) -> None:
+    """Stop the bot and change its database behind its back, as a crash would leave it."""
+    await steward.stop()
+    db = Database(steward.settings.database)
+    await db.open()
+    try:
+        await db.execute(sql, args)
+    finally:
+        await db.close()
 
 
 def message_starting(fake, chat_id: int, prefix: str) -> dict:
@@ -132,16 +144,12 @@ async def test_left_in_publishing_comes_back_as_needs_decision(steward, fake, de
     await compose(fake, desk, "+1h")
     repo = steward.app.post_repo
     [post] = await repo.with_status("scheduled")
-    await steward.stop()
-    # simulate a crash mid-send: the row says publishing, its request had left
-    from storage.database import Database
-
-    db = Database(steward.settings.database)
-    await db.open()
-    await db.execute(
-        "UPDATE posts SET status='publishing', sending_at=? WHERE id=?", (int(time.time()), post.id)
+    # a crash mid-send: the row says publishing, its request had left
+    await change_while_stopped(
+        steward,
+        "UPDATE posts SET status='publishing', sending_at=? WHERE id=?",
+        (int(time.time()), post.id),
     )
-    await db.close()
     await steward.start()
     notice = await fake.wait_for(
         "sendMessage",
@@ -159,13 +167,9 @@ async def test_left_publishing_before_its_request_left_is_queued_again(steward, 
     await compose(fake, desk, "+1h")
     repo = steward.app.post_repo
     [post] = await repo.with_status("scheduled")
-    await steward.stop()
-    from storage.database import Database
-
-    db = Database(steward.settings.database)
-    await db.open()
-    await db.execute("UPDATE posts SET status='publishing' WHERE id=?", (post.id,))
-    await db.close()
+    await change_while_stopped(
+        steward, "UPDATE posts SET status='publishing' WHERE id=?", (post.id,)
+    )
     since = fake.mark()
     await steward.start()
     assert [p.id for p in await steward.app.post_repo.with_status("scheduled")] == [post.id]
@@ -177,13 +181,7 @@ async def test_left_publishing_before_its_request_left_is_queued_again(steward, 
 
 async def test_missed_beyond_grace_waits_for_a_decision(steward, fake, desk):
     await compose(fake, desk, "+1h")
-    await steward.stop()
-    from storage.database import Database
-
-    db = Database(steward.settings.database)
-    await db.open()
-    await db.execute("UPDATE posts SET due_at=?", (int(time.time()) - 7200,))
-    await db.close()
+    await change_while_stopped(steward, "UPDATE posts SET due_at=?", (int(time.time()) - 7200,))
     await steward.start()
     notice = await fake.wait_for(
         "sendMessage",
