@@ -136,12 +136,18 @@ async def new_bot(folder: Path) -> tuple[Steward, LocalSession]:
     return app, session
 
 
-async def prepare_faq(folder: Path, entries: int) -> None:
-    app, _session = await new_bot(folder)
-    await fill_faq(app, entries)
+async def close_bot(app: Steward) -> None:
+    """Release what `new_bot` started: the FAQ's background build, the model's worker, the
+    database."""
     app.faq.close()
     app.embeddings.close()
     await app.db.close()
+
+
+async def prepare_faq(folder: Path, entries: int) -> None:
+    app, _session = await new_bot(folder)
+    await fill_faq(app, entries)
+    await close_bot(app)
 
 
 class ReplyClock:
@@ -182,9 +188,7 @@ async def latency_round(folder: Path, texts: list[str]) -> tuple[list[float], li
         if replied is not None:
             latencies.append(replied - started)
             cpu_times.append(clock.cpu.get(chat) or clock.cpu.get(SUPPORT))
-    app.faq.close()
-    app.embeddings.close()
-    await app.db.close()
+    await close_bot(app)
     return latencies, cpu_times
 
 
@@ -214,9 +218,7 @@ async def burst_round(folder: Path, texts: list[str]) -> tuple[float, float, int
     done.set()
     await tick
     computed = app.embeddings.computed
-    app.faq.close()
-    app.embeddings.close()
-    await app.db.close()
+    await close_bot(app)
     return max(stalls), max(busy), computed
 
 
@@ -231,9 +233,7 @@ async def start_round(folder: Path) -> tuple[float, float, int]:
     ready = await app.faq.wait_semantic(600)
     total = time.perf_counter() - started
     computed = app.embeddings.computed
-    app.faq.close()
-    app.embeddings.close()
-    await app.db.close()
+    await close_bot(app)
     if not ready:
         raise SystemExit("the semantic index was not built")
     return total, loaded - started, computed
@@ -249,16 +249,12 @@ async def prepare_start(folder: Path) -> None:
         answer = Answer("en", f"Synthetic answer {n}: " + " ".join(rng.sample(words, 20)))
         await app.faq.repo.add(None, "en", phrasings, answer, None, 1)
     await store_random_vectors(app, 11)
-    app.faq.close()
-    app.embeddings.close()
-    await app.db.close()
+    await close_bot(app)
     # The first run, by a bot started on the stored vectors: the one above read the (then
     # empty) stored vectors at its warm-up, and refreshing it would embed all 12,500 synthetic
     # texts with the model instead (over 20 minutes) before storing the indexes.
     app, _session = await new_bot(folder)
-    app.faq.close()
-    app.embeddings.close()
-    await app.db.close()
+    await close_bot(app)
 
 
 def start_child(folder: Path, spawned: float) -> None:
