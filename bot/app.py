@@ -57,6 +57,7 @@ from bot.miniapp.menu import RETRY_SECONDS, MenuButtons
 from bot.miniapp.web import ACCESS_LOG_FORMAT, MiniApp
 from bot.moderation import language
 from bot.moderation.captcha import Captcha
+from bot.moderation.flood import tracker_name
 from bot.moderation.outbox import LogOutbox
 from bot.moderation.service import ModerationService
 from bot.moderation.spam import (
@@ -370,7 +371,7 @@ class Steward:
                     self.settings,
                     self.i18n,
                     edited=edited,
-                    flood=self.cluster.flood_tracker("edits" if edited else "messages"),
+                    flood=self.cluster.flood_tracker(tracker_name(edited)),
                     albums=albums,
                 )
             )

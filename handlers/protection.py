@@ -41,7 +41,7 @@ from bot.moderation.service import (
     Target,
 )
 from bot.moderation.spam import MessageFeatures
-from bot.moderation.targets import sender_of
+from bot.moderation.targets import checked_sender
 from bot.roles import RoleService
 from storage.moderation import ChatModSettings
 
@@ -114,9 +114,7 @@ class ProtectionMiddleware(BaseMiddleware):
     async def check(self, message: Message) -> bool:
         """True when the message was removed (enforced), so nothing else should answer it."""
         chat_id = message.chat.id
-        if message.is_automatic_forward or message.new_chat_members or message.left_chat_member:
-            return False
-        target = sender_of(message)
+        target = checked_sender(message)
         if target is None or await self._exempt(chat_id, target):
             return False
         chat_settings = await self.moderation.chat_settings(chat_id)

@@ -11,7 +11,8 @@ import asyncio
 
 from aiogram.fsm.storage.base import StorageKey
 
-from bot.cluster import Claim, Cluster
+from bot.cluster import Claim, Cluster, FloodSubject
+from bot.cluster.shared import FLOOD_WINDOW, flood_key
 
 KEY = StorageKey(bot_id=1, chat_id=-100500, user_id=42)
 
@@ -135,3 +136,157 @@ async def test_the_webhook_reads_the_state_where_aiogram_will_ask_for_it(redis_w
         await dp.feed_update(bot, update)
         assert handler._state_key(bot, context) == asked[-1]
     await bot.session.close()
+
+
+async def flood_through_claims(
+    cluster, first_update: int, subject: FloodSubject, messages: int
+) -> list[bool]:
+    """`messages` updates of one sender, each claimed with its flood window and checked as
+    the protection does, under the lock taken with the claim."""
+    tracker = cluster.flood_tracker(subject.tracker)
+    hits = []
+    for n in range(messages):
+        claim, held = await cluster.claim(first_update + n, subject.chat_id, None, subject)
+        assert claim is Claim.NEW and held is not None
+        async with cluster.chat_locks.lock(subject.chat_id, held) as lock:
+            with held.state_for_this_update():
+                hits.append(await tracker.check(subject.chat_id, subject.sender_id, 0.0, 5, 10))
+            await cluster.finish(first_update + n, lock)
+    return hits
+
+
+async def test_the_claim_records_the_message_in_its_senders_flood_window(redis_workers) -> None:
+    """The flood rule decides on the window read with the claim, without a trip of its own,
+    and says what the flood script alone says: the sixth message in 10 s, one mute a burst."""
+    a, b = redis_workers
+    subject = FloodSubject("messages", KEY.chat_id, 42)
+    tracker = a.flood_tracker("messages")
+
+    async def no_trip(*args, **kwargs):
+        raise AssertionError("the flood window went to Redis on its own")
+
+    tracker._script = no_trip  # type: ignore[attr-defined]
+    a.flood_tracker = lambda name: tracker  # type: ignore[method-assign]
+    assert await flood_through_claims(a, 100, subject, 7) == [False] * 5 + [True, False]
+    # a worker checking with the script sees the same window, its own message added
+    other = b.flood_tracker("messages")
+    assert [await other.check(KEY.chat_id, 42, 0.0, 5, 10) for _ in range(4)] == [False] * 4
+    tracker._script = other._script  # type: ignore[attr-defined]
+    assert await flood_through_claims(a, 200, subject, 1) == [True]
+
+
+async def test_a_flood_window_read_for_another_sender_or_kind_is_never_used(redis_workers) -> None:
+    a, _ = redis_workers
+    edits = a.flood_tracker("edits")
+    messages = a.flood_tracker("messages")
+    subject = FloodSubject("messages", KEY.chat_id, 42)
+    for n in range(6):
+        _, held = await a.claim(300 + n, KEY.chat_id, None, subject)
+        assert held is not None
+        async with a.chat_locks.lock(KEY.chat_id, held) as lock:
+            with held.state_for_this_update():
+                # an edit, and another member: their own windows, through the script
+                assert not await edits.check(KEY.chat_id, 42, 0.0, 10, 60)
+                assert not await messages.check(KEY.chat_id, 43, 0.0, 10, 60)
+            await a.finish(300 + n, lock)
+    assert await a.redis.llen(flood_key("messages", KEY.chat_id, 42)) == 6
+    assert await a.redis.llen(flood_key("edits", KEY.chat_id, 42)) == 6
+    assert await a.redis.llen(flood_key("messages", KEY.chat_id, 43)) == 6
+
+
+async def test_a_flood_rule_longer_than_the_window_read_asks_redis(redis_workers) -> None:
+    a, _ = redis_workers
+    subject = FloodSubject("messages", KEY.chat_id, 44)
+    tracker = a.flood_tracker("messages")
+    count = FLOOD_WINDOW  # needs FLOOD_WINDOW + 1 times: more than the claim reads
+    hits = []
+    for n in range(count + 1):
+        _, held = await a.claim(400 + n, KEY.chat_id, None, subject)
+        assert held is not None and held.flood_window is not None
+        assert len(held.flood_window.split(b",")) == min(n + 1, FLOOD_WINDOW)
+        async with a.chat_locks.lock(KEY.chat_id, held) as lock:
+            with held.state_for_this_update():
+                hits.append(await tracker.check(KEY.chat_id, 44, 0.0, count, 10))
+            await a.finish(400 + n, lock)
+    # the times recorded with the claims make the window Redis decides on: no message counted
+    # twice, and the (count + 1)th within 10 s is the flood
+    assert hits == [False] * count + [True]
+    assert await a.redis.llen(flood_key("messages", KEY.chat_id, 44)) == 0  # one mute a burst
+
+
+def test_the_webhook_counts_what_the_protection_checks() -> None:
+    from aiogram.types import Update
+
+    from bot.cluster.webhook import flood_subject
+
+    def update(kind: str = "message", **fields) -> Update:
+        message = {
+            "message_id": 1,
+            "date": 0,
+            "chat": {"id": -100500, "type": "supergroup"},
+            "from": {"id": 42, "is_bot": False, "first_name": "A"},
+            "text": "hi",
+            **fields,
+        }
+        if kind == "edited_message":
+            message["edit_date"] = 1
+        return Update.model_validate({"update_id": 1, kind: message})
+
+    assert flood_subject(update()) == FloodSubject("messages", -100500, 42)
+    assert flood_subject(update("edited_message")) == FloodSubject("edits", -100500, 42)
+    channel = {"id": -100777, "type": "channel", "title": "News"}
+    assert flood_subject(update(sender_chat=channel)) == FloodSubject("messages", -100500, -100777)
+    assert flood_subject(update(sender_chat=channel, is_automatic_forward=True)) is None
+    joined = [{"id": 43, "is_bot": False, "first_name": "B"}]
+    assert flood_subject(update(new_chat_members=joined, text=None)) is None
+    assert flood_subject(update(chat={"id": 42, "type": "private"})) is None
+
+
+async def test_claims_made_together_share_one_trip_and_each_gets_its_own_answer(
+    redis_workers,
+) -> None:
+    a, b = redis_workers
+    trips: list[int] = []
+    send = a._begin._script
+
+    async def counted(keys, args):
+        trips.append(int(args[0]))
+        return await send(keys=keys, args=args)
+
+    a._begin._script = counted
+    await b.ledger.finish(900)  # done before: answered as such inside the batch
+    chats = [-100900 - n for n in range(5)]
+    results = await asyncio.gather(
+        a.claim(900, chats[0]),
+        *(a.claim(901 + n, chat, None, FloodSubject("messages", chat, 7)) for n, chat in
+          enumerate(chats[1:])),
+    )  # fmt: skip
+    assert trips == [5]  # one trip for the five
+    assert results[0] == (Claim.DONE, None)
+    for n, (claim, held) in enumerate(results[1:]):
+        assert claim is Claim.NEW and held is not None
+        assert await a.redis.get(held.lock.name) == held.lock.local.token
+        assert held.flood_window is not None and held.flood_window.count(b",") == 0
+        await a.finish(901 + n, held.lock)
+        assert held.lock.local.token is None
+    assert trips == [5]
+    claim, held = await a.claim(950, chats[0])  # alone: sent at once, as a batch of one
+    assert claim is Claim.NEW and trips == [5, 1]
+
+
+async def test_a_failed_batch_fails_every_call_in_it(redis_workers) -> None:
+    from redis.exceptions import ResponseError
+
+    a, _ = redis_workers
+
+    async def broken(keys, args):
+        raise ResponseError("ERR something")
+
+    a._finish._script = broken
+    locks = [a.chat_locks.new_lock(-1000 - n) for n in range(3)]
+    for lock in locks:
+        lock.local.token = b"taken with its claim"
+    calls = [a.finish(n, lock) for n, lock in enumerate(locks)]
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    assert all(isinstance(result, ResponseError) for result in results)
+    assert all(lock.local.token is not None for lock in locks)  # nothing taken as released

@@ -167,6 +167,16 @@ class NoPollingGuard:
         return None
 
 
+@dataclass(frozen=True)
+class FloodSubject:
+    """The flood window a group message counts in: its tracker ("messages" or "edits", as
+    bot.app names them), chat and sender (a member, or the chat a member writes as)."""
+
+    tracker: str
+    chat_id: int
+    sender_id: int
+
+
 class Cluster:
     """The single-process implementation of everything workers share (the default)."""
 
@@ -180,12 +190,17 @@ class Cluster:
         self.polling: PollingGuard = NoPollingGuard()
 
     async def claim(
-        self, update_id: int, chat_id: int | None = None, state_key: str | None = None
+        self,
+        update_id: int,
+        chat_id: int | None = None,
+        state_key: str | None = None,
+        flood: FloodSubject | None = None,
     ) -> tuple[Claim, Any]:
         """Claim an update and, for one of a chat's updates, try to take that chat's lock at
-        once. Returns the claim and, when the lock was taken with it, a `Held` lock for
-        `chat_locks.lock(chat_id, held)` (else None: take it the usual way). One process has no
-        lock to take."""
+        once, reading the sender's dialogue state (`state_key`) and recording the message in
+        its sender's flood window (`flood`) under it. Returns the claim and, when the lock was
+        taken with it, a `Held` lock for `chat_locks.lock(chat_id, held)` (else None: take it
+        the usual way). One process has no lock to take."""
         return await self.ledger.claim(update_id), None
 
     async def finish(self, update_id: int, lock: Any = None) -> None:
@@ -233,31 +248,45 @@ def create_cluster(
 
 
 class Renewal:
-    """A running `renewing` loop; `stop()` ends it before its block does."""
+    """A running `renewing` loop; `stop()` ends it before its block does.
+
+    A timer, not a task, waits for the next renewal: nearly every update is handled long before
+    its first renewal is due, and a waiting task (an Event.wait under wait_for) cost each of
+    them two more tasks and a timeout, some 30 µs of CPU per update for two renewals that never
+    ran (bench/cluster.py, profiled with py-spy). A task exists only while a renewal runs."""
 
     def __init__(self, renew: Callable[[], Any], every: float, name: str) -> None:
-        self._stop = asyncio.Event()
         self._renew = renew
         self._every = every
         self._name = name
-        self._task = asyncio.create_task(self._loop(), name=name)
+        self._stopped = False
+        self._running: asyncio.Task[None] | None = None
+        self._loop = asyncio.get_running_loop()
+        self._timer: asyncio.TimerHandle | None = self._loop.call_later(every, self._due)
 
-    async def _loop(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self._every)
-            if self._stop.is_set():
-                return
-            try:
-                if await self._renew() is False:
-                    return
-            except Exception:
-                logger.exception("%s failed", self._name)
+    def _due(self) -> None:
+        self._timer = None
+        if not self._stopped:
+            self._running = self._loop.create_task(self._run(), name=self._name)
+
+    async def _run(self) -> None:
+        try:
+            renewed = await self._renew()
+        except Exception:
+            logger.exception("%s failed", self._name)
+            renewed = None
+        self._running = None
+        if renewed is not False and not self._stopped:
+            self._timer = self._loop.call_later(self._every, self._due)
 
     async def stop(self) -> None:
         """No renewal after this returns (the one in flight, if any, has finished)."""
-        self._stop.set()
-        await asyncio.wait({self._task})
+        self._stopped = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._running is not None:
+            await asyncio.wait({self._running})
 
 
 @contextlib.asynccontextmanager
@@ -267,8 +296,8 @@ async def renewing(
     """Call `renew` every `every` seconds while the body runs (a claim or a lock stays ahead
     of its expiry for as long as its holder lives); `renew` returning False stops it early.
 
-    The loop is stopped by an event and allowed to finish the call in flight, never
-    cancelled in the middle of one: redis-py (8.1) swallows a cancellation that arrives while
+    Stopping cancels the timer of the next renewal and lets a renewal in flight finish, never
+    cancelling it in the middle: redis-py (8.1) swallows a cancellation that arrives while
     a command is on the wire, and such a task went on renewing for ever. An update's claim then
     never lapsed and its chat's lock was never released: the chat stood still."""
     renewal = Renewal(renew, every, name)

@@ -6,6 +6,11 @@ from collections import deque
 from dataclasses import dataclass, field
 
 
+def tracker_name(edited: bool) -> str:
+    """New messages and edits are counted apart: an edit is not another message."""
+    return "edits" if edited else "messages"
+
+
 @dataclass
 class FloodTracker:
     """In-memory sliding windows per (chat, user). Memory stays bounded: a window keeps at most

@@ -26,6 +26,15 @@ def replied(message: Message) -> Message | None:
     return reply
 
 
+def checked_sender(message: Message) -> Target | None:
+    """Whose group message the protection checks (and counts in a flood window); None for
+    what it lets through unchecked: automatic forwards from the linked channel, joins and
+    leaves, messages of no sender."""
+    if message.is_automatic_forward or message.new_chat_members or message.left_chat_member:
+        return None
+    return sender_of(message)
+
+
 def sender_of(message: Message) -> Target | None:
     if message.sender_chat is not None and not message.is_automatic_forward:
         chat = message.sender_chat
