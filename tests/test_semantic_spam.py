@@ -256,9 +256,10 @@ async def test_the_spam_classifier_embeds_the_text_as_meant_and_a_lesson_covers_
     assert "Закладки по городу быстро" in backend.seen and disguised not in backend.seen
 
 
-def test_a_refit_after_a_lesson_decides_as_in_full_precision_with_half_the_rows_memory():
-    """A centred model keeps the rows for its next fit in float16 (memory: the bot's resident
-    size); a refit on them gives the probabilities a float32 refit gives."""
+def test_a_centred_model_keeps_one_copy_of_its_rows_and_its_neighbours_see_them_centred():
+    """Memory (the bot's resident size): after a fit, the rows a refit needs are views of the
+    split the neighbours read, with no centred copy beside them; yet the neighbour margins are
+    those against the centred rows, and a refit after a lesson decides as a fresh model."""
     rng = np.random.default_rng(7)
     dim = 48
     spam_topic, chat_topic = unit(rng.normal(size=(2, dim)))
@@ -266,22 +267,38 @@ def test_a_refit_after_a_lesson_decides_as_in_full_precision_with_half_the_rows_
     def rows(centre: np.ndarray, n: int) -> np.ndarray:
         return unit(centre + 0.4 * rng.normal(size=(n, dim)))
 
-    model = SemanticSpamModel(centred=True)
+    model = SemanticSpamModel(centred=True, neighbours=2)
     groups = ["en", "ru"] * 30
-    model.add(rows(spam_topic, 60), True, groups=groups)
-    model.add(rows(chat_topic, 60), False, groups=groups)
+    spam, chat = rows(spam_topic, 60), rows(chat_topic, 60)
+    model.add(spam, True, groups=groups)
+    model.add(chat, False, groups=groups)
     model.fit()
-    assert {row.dtype for row in model.vectors} == {np.dtype(np.float16)}
-    assert sum(row.nbytes for row in model.vectors) == 120 * dim * 2
+    assert model._split is not None and model.centres
+    kept = model._split
+    assert sum(part.nbytes for part in kept) == 120 * dim * 4
+    assert all(any(np.shares_memory(row, part) for part in kept) for row in model.vectors)
 
-    full = SemanticSpamModel(centred=True)
-    full.add(np.vstack([v.astype(np.float32) for v in model.vectors[:60]]), True, groups=groups)
-    full.add(np.vstack([v.astype(np.float32) for v in model.vectors[60:]]), False, groups=groups)
+    query = np.vstack([rows(spam_topic, 5), rows(chat_topic, 5)])
+    query_groups = ["en", "ru", "nl", "other", "latin"] * 2
+    centred = model.centre(query, query_groups)
+
+    def nearest(found: np.ndarray) -> np.ndarray:
+        return np.sort(found, axis=1)[:, -2:].mean(axis=1)
+
+    expected = nearest(centred @ model.centre(spam, groups).T) - nearest(
+        centred @ model.centre(chat, groups).T
+    )
+    margins = model.neighbour_margins(query, groups=query_groups)
+    assert np.allclose(margins, expected, atol=1e-5)
+
+    full = SemanticSpamModel(centred=True, neighbours=2)
+    full.add(spam, True, groups=groups)
+    full.add(chat, False, groups=groups)
     lesson = rows(chat_topic, 1)[0]
     for m in (model, full):
         m.add_lesson(lesson, True, "en")
         m.fit()
-    query = rows(spam_topic, 10)
-    probabilities = [e.probability for e in model.evidences(query, ["en"] * 10)]
-    exact = [e.probability for e in full.evidences(query, ["en"] * 10)]
-    assert np.allclose(probabilities, exact, atol=1e-3)
+    refit = model.evidences(query, query_groups)
+    fresh = full.evidences(query, query_groups)
+    assert np.allclose([e.probability for e in refit], [e.probability for e in fresh], atol=1e-4)
+    assert np.allclose([e.neighbours for e in refit], [e.neighbours for e in fresh], atol=1e-5)
