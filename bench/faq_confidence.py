@@ -45,14 +45,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from faq_eval import DATA, Bot, DataSet
-from faq_train import FEATURES, SelflessBank, fit, predict
+from faq_train import FEATURES, fit, model_and_chat, predict
 
 from bot.faq import semantic
 from bot.faq.matcher import FaqIndex
 from bot.faq.questions import looks_like_question
-from bot.faq.service import FaqService, load_chat_bank
-from bot.moderation.spam import default_samples
-from bot.semantic import Kind, create_embedding_service
+from bot.faq.service import FaqService
+from bot.semantic import Kind
 from storage.database import Database
 
 CACHE = Path(__file__).resolve().parent / "results" / "faq_confidence.pkl"
@@ -63,14 +62,7 @@ BANK_WEIGHT = 0.1  # faq_train.py's
 async def collect() -> dict[str, Any]:
     """Per community (data sets sharing a faq.json are one): its semantic index, the lexical
     index's entry order, and per dev line and shipped chat line what the features read."""
-    embeddings = create_embedding_service("builtin")
-    if embeddings is None:
-        raise SystemExit("the bundled model does not load here")
-    bank = load_chat_bank(embeddings.model_id)
-    if bank is None:
-        raise SystemExit("no shipped chat vectors for this model")
-    selfless = SelflessBank(bank.vectors)
-    chat_lines = [t for t in default_samples("ham") if looks_like_question(t)]
+    embeddings, bank, selfless, chat_lines = model_and_chat()
     communities: dict[str, Any] = {}
     folders = sorted(p for p in DATA.glob("faq*") if (p / "faq.json").is_file())
     with tempfile.TemporaryDirectory() as tmp:

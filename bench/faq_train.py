@@ -33,6 +33,7 @@ import json
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -114,15 +115,21 @@ class SelflessBank(semantic.ChatBank):
         return similarities[similarities < 0.999][:count]
 
 
-async def collect(folders: list[Path]) -> dict[str, Rows]:
+def model_and_chat() -> tuple[Any, semantic.ChatBank, SelflessBank, list[str]]:
+    """The bundled model, the shipped chat bank (also without each line asked) and the shipped
+    chat lines that pass the question gate: what a training or a check reads its rows with."""
     embeddings = create_embedding_service("builtin")
     if embeddings is None:
         raise SystemExit("the bundled model does not load here")
     bank = load_chat_bank(embeddings.model_id)
     if bank is None:
         raise SystemExit("no shipped chat vectors for this model (scripts/embed_spam_samples.py)")
-    selfless = SelflessBank(bank.vectors)
     chat_lines = [t for t in default_samples("ham") if looks_like_question(t)]
+    return embeddings, bank, SelflessBank(bank.vectors), chat_lines
+
+
+async def collect(folders: list[Path]) -> dict[str, Rows]:
+    embeddings, bank, selfless, chat_lines = model_and_chat()
     communities: dict[str, Rows] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for number, folder in enumerate(folders):
