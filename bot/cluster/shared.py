@@ -36,7 +36,7 @@ from bot.cluster import (
     renewing,
 )
 from bot.moderation.album_verdicts import ALBUM_MEMORY_SECONDS, AlbumVerdicts
-from bot.moderation.flood import FloodTracker
+from bot.moderation.flood import FloodTracker, is_burst
 from bot.moderation.reports import REPORT_WINDOW_SECONDS, REPORTS_PER_WINDOW, ReportLimiter
 from bot.outbound import (
     GLOBAL_KEY,
@@ -613,8 +613,8 @@ class RedisFloodTracker(FloodTracker):
         _PREFETCHED_FLOOD.set(None)  # this message's time was recorded once, with its claim
         if count >= FLOOD_WINDOW:  # a longer rule than the claim reads: Redis decides
             return bool(await self._script(keys=[key], args=[count, seconds, 0]))
-        times = prefetched[1].split(b",")
-        if len(times) > count and float(times[-1]) - float(times[-count - 1]) <= seconds:
+        times = [float(time) for time in prefetched[1].split(b",")[-count - 1 :]]
+        if is_burst(times, count, seconds):
             await self.redis.delete(key)  # one mute per burst, as _FLOOD_SCRIPT does
             return True
         return False

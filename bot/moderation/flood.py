@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 
 def tracker_name(edited: bool) -> str:
     """New messages and edits are counted apart: an edit is not another message."""
     return "edits" if edited else "messages"
+
+
+def is_burst(times: Sequence[float], count: int, seconds: float) -> bool:
+    """More than `count` messages within `seconds`, the latest last: the rule every tracker
+    applies, whether it keeps the times itself or reads them from Redis."""
+    return len(times) > count and times[-1] - times[-count - 1] <= seconds
 
 
 @dataclass
@@ -26,7 +33,7 @@ class FloodTracker:
         elif window.maxlen != count + 1:
             window = self._windows[(chat_id, user_id)] = deque(window, maxlen=count + 1)
         window.append(now)
-        if len(window) > count and now - window[0] <= seconds:
+        if is_burst(window, count, seconds):
             window.clear()  # one mute per burst, not one per extra message
             return True
         return False
