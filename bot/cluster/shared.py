@@ -833,12 +833,14 @@ class RedisCluster(Cluster):
             return await super().claim(update_id, chat_id, state_key, flood)
         keys: list[str | bytes | memoryview] = [ledger.key(update_id)]
         lock = None
+        state_read = 0  # 1: KEYS[3] is the dialogue state's (the script's ARGV[5])
         window_key = None
         if chat_id is not None:
             lock = locks.new_lock(chat_id)
             keys.append(lock.name)
             if state_key is not None:
                 keys.append(state_key)
+                state_read = 1
             if flood is not None:
                 window_key = flood_key(flood.tracker, flood.chat_id, flood.sender_id)
                 keys.append(window_key)
@@ -850,7 +852,7 @@ class RedisCluster(Cluster):
                 ledger.claim_seconds,
                 token,
                 int(locks.seconds * 1000),
-                1 if state_key is not None else 0,
+                state_read,
                 FLOOD_WINDOW if window_key is not None else 0,
                 FLOOD_WINDOW_SECONDS,
                 FLOOD_KEEP,
