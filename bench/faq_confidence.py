@@ -44,8 +44,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from faq_eval import DATA, Bot, DataSet
-from faq_train import FEATURES, fit, model_and_chat, predict
+from faq_eval import DATA, Bot
+from faq_train import FEATURES, dev_sets, fit, model_and_chat, predict
 
 from bot.faq import semantic
 from bot.faq.matcher import FaqIndex
@@ -66,11 +66,7 @@ async def collect() -> dict[str, Any]:
     communities: dict[str, Any] = {}
     folders = sorted(p for p in DATA.glob("faq*") if (p / "faq.json").is_file())
     with tempfile.TemporaryDirectory() as tmp:
-        for number, folder in enumerate(folders):
-            data = DataSet.load(folder)
-            splits = [s for s in data.splits if s.name != "heldout"]
-            if not splits:
-                continue
+        for number, name, data, splits in dev_sets(folders):
             db = Database(Path(tmp) / f"c{number}.sqlite3")
             await db.open()
             bot = Bot(db, embeddings)
@@ -79,7 +75,6 @@ async def collect() -> dict[str, Any]:
             try:
                 await bot.load(data.faq.name, data.faq.read_bytes())
                 lexical = await service._ensure()
-                name = (folder / "faq.json").resolve().parent.name
                 community = communities.setdefault(
                     name,
                     {"index": service._semantic, "lexical_ids": list(lexical.entry_ids)},

@@ -32,6 +32,7 @@ import asyncio
 import json
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from faq_eval import DATA, Bot, DataSet
+from faq_eval import DATA, Bot, DataSet, Split
 
 from bot.faq import semantic
 from bot.faq.questions import looks_like_question
@@ -128,17 +129,21 @@ def model_and_chat() -> tuple[Any, semantic.ChatBank, SelflessBank, list[str]]:
     return embeddings, bank, SelflessBank(bank.vectors), chat_lines
 
 
+def dev_sets(folders: list[Path]) -> Iterator[tuple[int, str, DataSet, list[Split]]]:
+    """Each data set with its dev splits (never the held-out one; a set of none is skipped) and
+    its community: data sets sharing one faq.json are one (faq_shop_more uses faq_shop's)."""
+    for number, folder in enumerate(folders):
+        data = DataSet.load(folder)
+        splits = [s for s in data.splits if s.name != "heldout"]
+        if splits:
+            yield number, str((folder / "faq.json").resolve().parent.name), data, splits
+
+
 async def collect(folders: list[Path]) -> dict[str, Rows]:
     embeddings, bank, selfless, chat_lines = model_and_chat()
     communities: dict[str, Rows] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for number, folder in enumerate(folders):
-            data = DataSet.load(folder)
-            splits = [s for s in data.splits if s.name != "heldout"]
-            if not splits:
-                continue
-            # data sets sharing one faq.json are one community (faq_shop_more uses faq_shop's)
-            community = str((folder / "faq.json").resolve().parent.name)
+        for number, community, data, splits in dev_sets(folders):
             rows = communities.setdefault(community, Rows())
             db = Database(Path(tmp) / f"train-{number}.sqlite3")
             await db.open()
