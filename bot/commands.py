@@ -197,9 +197,9 @@ def command_flags(*names: str, **extra: object) -> dict[str, object]:
     ((role, where),) = specs
     flags: dict[str, object] = dict(extra)
     if role is not Requirement.MEMBER:
-        flags["role"] = role.value
+        flags["role"] = role
     if where is not Where.ANY:
-        flags["chat"] = where.value
+        flags["chat"] = where
     return flags
 
 

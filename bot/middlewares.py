@@ -37,6 +37,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.admission import checkpoint
 from bot.chat_migration import ChatMigrations
+from bot.commands import Where
 from bot.filters import group_member_message
 from bot.i18n import pick_language
 from bot.miniapp.menu import MenuButtons
@@ -204,7 +205,7 @@ def _refusal(requirement: Requirement) -> str:
 class RoleMiddleware(BaseMiddleware):
     """Inner middleware for messages and callback queries.
 
-    Reads two handler flags: `role` (a `Requirement`) and `chat` (`"group"` or `"private"`).
+    Reads two handler flags: `role` (a `Requirement`) and `chat` (a `Where`).
     Puts the sender's `Roles` in `data["roles"]` for handlers that tailor their answer.
     """
 
@@ -213,13 +214,13 @@ class RoleMiddleware(BaseMiddleware):
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         requirement = Requirement(get_flag(data, "role", default=Requirement.MEMBER))
-        where = get_flag(data, "chat")
+        where = Where(get_flag(data, "chat", default=Where.ANY))
         if isinstance(event, Message):
             chat_type = event.chat.type
-            if where == "group" and chat_type not in {"group", "supergroup"}:
+            if where is Where.GROUP and chat_type not in {"group", "supergroup"}:
                 await event.reply(_("This command works in groups only."))
                 return None
-            if where == "private" and chat_type != "private":
+            if where is Where.PRIVATE and chat_type != "private":
                 await event.reply(_("This command works in a private chat with me."))
                 return None
             roles = (

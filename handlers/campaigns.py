@@ -36,12 +36,13 @@ from bot.commands import on_command
 from bot.config import Settings
 from bot.guards import accessible_message, sender
 from bot.middlewares import is_command_text
+from bot.roles import Requirement
 from bot.stats.report import parse_period
 from bot.stats.service import StatsService
 
 logger = logging.getLogger(__name__)
 
-STAFF = {"role": "admin_or_manager"}
+STAFF = {"role": Requirement.ADMIN_OR_MANAGER}
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)  # an invite link preview is just the chat
 
 

@@ -48,12 +48,12 @@ from bot.posting.panel import (
 from bot.posting.publisher import FOLLOWUP_TEXT, url_keyboard
 from bot.posting.service import PostingService
 from bot.posting.times import TimeError
-from bot.roles import RoleService
+from bot.roles import Requirement, RoleService
 from storage.posts import Draft, TimeChoice
 
 logger = logging.getLogger(__name__)
 
-MANAGER = {"role": "manager"}
+MANAGER = {"role": Requirement.MANAGER}
 
 
 class ComposeInput(StatesGroup):

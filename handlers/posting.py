@@ -13,7 +13,7 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
-from bot.commands import on_command
+from bot.commands import Where, on_command
 from bot.config import Settings
 from bot.edits import edit_or_same
 from bot.guards import accessible_message, button_message, sender
@@ -33,9 +33,10 @@ from bot.posting.preview import queue_entry
 from bot.posting.queue import PostQueue
 from bot.posting.service import DEFAULT_SLOTS, PostingService
 from bot.posting.times import TimeError
+from bot.roles import Requirement
 from storage.posts import PostStatus
 
-MANAGER_PRIVATE = {"role": "manager", "chat": "private"}
+MANAGER_PRIVATE = {"role": Requirement.MANAGER, "chat": Where.PRIVATE}
 
 
 async def schedule_command(
@@ -337,9 +338,11 @@ def create_router() -> Router:
     on_command(router.message, channels_command, "channels")
     on_command(router.message, queue_with_calendar, "queue")
     on_command(router.message, slots_command, "slots")
-    router.callback_query.register(queue_pressed, QueueCallback.filter(), flags={"role": "manager"})
     router.callback_query.register(
-        queue_page_pressed, QueuePage.filter(), flags={"role": "manager"}
+        queue_pressed, QueueCallback.filter(), flags={"role": Requirement.MANAGER}
+    )
+    router.callback_query.register(
+        queue_page_pressed, QueuePage.filter(), flags={"role": Requirement.MANAGER}
     )
     return router
 

@@ -23,6 +23,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from bot.commands import on_command
 from bot.guards import button_message
 from bot.middlewares import Handler, is_command_text
+from bot.roles import Requirement
 from bot.stats.report import parse_period
 from bot.stats.service import StatsService
 from bot.topics import thread_of
@@ -192,7 +193,7 @@ def create_router() -> Router:
     on_command(router.message, report_command, *KINDS)
     on_command(router.message, digest_command, "digest")
     router.callback_query.register(
-        chat_chosen, StatsChatCallback.filter(), flags={"role": "manager"}
+        chat_chosen, StatsChatCallback.filter(), flags={"role": Requirement.MANAGER}
     )
     router.channel_post.register(channel_post)
     router.message_reaction_count.register(reaction_count)

@@ -10,12 +10,13 @@ from aiogram.filters import CommandObject
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
+from bot.commands import Where
 from bot.moderation.args import ActionArgs, ArgumentError, parse_action_args
 from bot.moderation.problems import Problem
 from bot.moderation.service import Actor, ModerationService, Target
 from bot.moderation.targets import TargetResolver, replied
 
-GROUP = {"chat": "group"}  # `@admin` in a reply, which is no command
+GROUP = {"chat": Where.GROUP}  # `@admin` in a reply, which is no command
 
 
 def actor_of(message: Message) -> Actor:
