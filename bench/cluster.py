@@ -284,6 +284,39 @@ async def seed_members(database: str, traffic: Traffic) -> None:
         await db.close()
 
 
+ROUND_ROBIN, LEAST_CONN = "round_robin", "least_conn"
+
+
+class Balancer:
+    """The reverse proxy in front of the workers, as nginx chooses an upstream server.
+
+    `least_conn` is what deploy/nginx.conf ships: the request goes to the worker with the fewest
+    requests open, ties in turn. Plain round robin is nginx's default, kept for comparison: a
+    worker held back by its CPU quota keeps receiving its share, so the chats waiting on it pile
+    up there while the other worker runs out of work."""
+
+    def __init__(self, size: int, policy: str) -> None:
+        self.open = [0] * size
+        self.policy = policy
+        self.turn = itertools.count()
+
+    def acquire(self) -> int:
+        turn = next(self.turn)
+        size = len(self.open)
+        if self.policy == ROUND_ROBIN:
+            index = turn % size
+        else:
+            fewest = min(self.open)
+            index = next(
+                i for i in ((turn + k) % size for k in range(size)) if self.open[i] == fewest
+            )
+        self.open[index] += 1
+        return index
+
+    def release(self, index: int) -> None:
+        self.open[index] -= 1
+
+
 @dataclass
 class Traffic:
     """Group messages as Telegram's webhook delivers them: one chat's updates one after the
@@ -319,20 +352,30 @@ class Traffic:
         return chats
 
     async def deliver(
-        self, session: aiohttp.ClientSession, workers: list[WorkerProcess], chats: list[list[dict]]
+        self,
+        session: aiohttp.ClientSession,
+        workers: list[WorkerProcess],
+        chats: list[list[dict]],
+        balancer: str = LEAST_CONN,
     ) -> float:
         """Deliver every chat's updates; the wall time it took."""
-        turn = itertools.count()
+        pick = Balancer(len(workers), balancer)
 
         async def one_chat(updates: list[dict]) -> None:
             for update in updates:
-                worker = workers[next(turn) % len(workers)]
-                async with session.post(
-                    worker.url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}
-                ) as response:
-                    await response.read()
-                    if response.status != 200:
-                        raise RuntimeError(f"{worker.name} answered {response.status}")
+                index = pick.acquire()
+                worker = workers[index]
+                try:
+                    async with session.post(
+                        worker.url,
+                        json=update,
+                        headers={"X-Telegram-Bot-Api-Secret-Token": SECRET},
+                    ) as response:
+                        await response.read()
+                        if response.status != 200:
+                            raise RuntimeError(f"{worker.name} answered {response.status}")
+                finally:
+                    pick.release(index)
 
         started = time.perf_counter()
         await asyncio.gather(*(one_chat(updates) for updates in chats))
@@ -408,7 +451,11 @@ async def throughput(args, fake, pg: PostgresServer, redis_url: str, folder: Pat
             )
             await asyncio.sleep(11)
             configs = dict(
-                zip(CONFIGS, ([sqlite], [alone], shared[:1], shared[:2], shared[:4]), strict=True)
+                zip(
+                    CONFIGS,
+                    ([sqlite], [alone], shared[:1], shared[:2], shared[:4], shared[:2]),
+                    strict=True,
+                )
             )
             names = [n for n in configs if not args.configs or n in args.configs]
             rates: dict[str, list[float]] = {name: [] for name in names}
@@ -428,7 +475,8 @@ async def throughput(args, fake, pg: PostgresServer, redis_url: str, folder: Pat
                         "generator + fake Telegram": time.process_time(),
                     }
                     held = sum(w.cap.throttled() for w in workers if w.cap)
-                    wall = await traffic.deliver(session, workers, updates)
+                    policy = ROUND_ROBIN if name == TWO_ROUND_ROBIN else args.balancer
+                    wall = await traffic.deliver(session, workers, updates, policy)
                     held = sum(w.cap.throttled() for w in workers if w.cap) - held
                     throttled[name].append(held / wall / len(workers))
                     after = {
@@ -468,7 +516,16 @@ async def throughput(args, fake, pg: PostgresServer, redis_url: str, folder: Pat
             return [x / y for x, y in zip(a, b, strict=True)]
 
         two, four = rates["postgresql, 2 workers"], rates["postgresql, 4 workers"]
-        print(f"  2 workers / 1 worker:   {spread(ratios(two, one), digits=2)} (target >= 1.6)")
+        print(
+            f"  2 workers / 1 worker:   {spread(ratios(two, one), digits=2)} (target >= 1.6; "
+            f"balanced {args.balancer})"
+        )
+        if TWO_ROUND_ROBIN in rates:
+            print(
+                f"  2 workers / 1 worker:   "
+                f"{spread(ratios(rates[TWO_ROUND_ROBIN], one), digits=2)} (balanced round robin, "
+                f"nginx's default)"
+            )
         print(f"  4 workers / 1 worker:   {spread(ratios(four, one), digits=2)}")
         print(
             f"  1 worker PG / SQLite:   "
@@ -614,12 +671,14 @@ async def burst(args, fake: RateLimitedTelegram, pg: PostgresServer, redis_url: 
 
 
 # the throughput configurations, in the order they run and print
+TWO_ROUND_ROBIN = "postgresql, 2 workers, round robin"
 CONFIGS = (
     "sqlite, 1 process",
     "postgresql, 1 process",
     "postgresql, 1 worker",
     "postgresql, 2 workers",
     "postgresql, 4 workers",
+    TWO_ROUND_ROBIN,
 )
 
 
@@ -641,6 +700,13 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--burst-rounds", type=int, default=3)
     parser.add_argument("--model", default="off", choices=["off", "builtin"])
     parser.add_argument("--only", choices=["throughput", "burst"])
+    parser.add_argument(
+        "--balancer",
+        default=LEAST_CONN,
+        choices=[LEAST_CONN, ROUND_ROBIN],
+        help="how the proxy in front of the workers picks one (deploy/nginx.conf: least_conn); "
+        "two workers balanced round robin are measured beside it either way",
+    )
     parser.add_argument(
         "--worker-cpu",
         type=float,
