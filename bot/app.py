@@ -721,6 +721,7 @@ class Steward:
             url,
             secret_token=settings.webhook_secret,
             allowed_updates=ALLOWED_UPDATES,
+            max_connections=settings.webhook_max_connections,
         )
         logger.info(
             "webhook listening on %s:%s%s", settings.webhook_host, settings.webhook_port, path

@@ -51,6 +51,9 @@ class Settings:
     log_level: str = "INFO"
     webhook_url: str | None = None
     webhook_secret: str | None = field(default=None, repr=False)
+    # how many requests Telegram keeps open to the webhook at once (its own default: 40); with
+    # several workers, up to 100 keeps them all busy
+    webhook_max_connections: int = 40
     # HTTP_LISTEN (old name WEBHOOK_LISTEN): the one web server, for the webhook and the Mini App
     webhook_host: str = "127.0.0.1"
     webhook_port: int = 8080
@@ -285,6 +288,12 @@ def _parse_positive_int(raw: str) -> int:
     return int(raw)
 
 
+def _parse_max_connections(raw: str) -> int:
+    if not raw.strip().isdigit() or not 1 <= int(raw) <= 100:
+        raise ValueError("must be a whole number from 1 to 100 (Telegram's limits), e.g. 40")
+    return int(raw)
+
+
 def _parse_lease(raw: str) -> int:
     seconds = _parse_positive_int(raw)
     if not 2 <= seconds <= 3600:
@@ -368,6 +377,7 @@ def load_settings(
     take("LOG_LEVEL", "log_level", _parse_log_level)
     take("WEBHOOK_URL", "webhook_url", _parse_url)
     take("WEBHOOK_SECRET", "webhook_secret", _parse_webhook_secret)
+    take("WEBHOOK_MAX_CONNECTIONS", "webhook_max_connections", _parse_max_connections)
     take("SPAM_SAMPLES_DIR", "spam_samples_dir", _parse_directory)
     take("LATE_POST_GRACE_SECONDS", "late_post_grace_seconds", _parse_positive_int)
     take("WEEKLY_DIGEST", "weekly_digest", _parse_switch)

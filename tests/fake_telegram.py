@@ -997,6 +997,8 @@ class FakeTelegram:
         return self.bot_user
 
     def _m_setWebhook(self, p, f):
+        if "max_connections" in p and not 1 <= int(p["max_connections"]) <= 100:
+            raise ApiError(400, "Bad Request: bad webhook: max_connections must be in 1..100")
         self.webhook = p
         return True
 

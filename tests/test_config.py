@@ -32,6 +32,7 @@ def test_defaults():
     assert s.log_chat_id is None and s.support_chat_id is None
     assert s.log_level == "INFO"
     assert s.webhook_url is None
+    assert s.webhook_max_connections == 40
     assert s.bot_id == 123456
 
 
@@ -48,6 +49,7 @@ def test_all_keys_parsed():
         WEBHOOK_URL="https://bot.example.org/tg",
         WEBHOOK_SECRET="s3cret_-X",
         WEBHOOK_LISTEN="0.0.0.0:8443",
+        WEBHOOK_MAX_CONNECTIONS="100",
     )
     assert s.telegram_api_url == "http://127.0.0.1:8081"
     assert s.manager_ids == {1, 22, 333}
@@ -56,6 +58,7 @@ def test_all_keys_parsed():
     assert (s.log_chat_id, s.support_chat_id) == (-1001, -1002)
     assert s.log_level == "DEBUG"
     assert (s.webhook_host, s.webhook_port) == ("0.0.0.0", 8443)
+    assert s.webhook_max_connections == 100
 
 
 def test_missing_token_says_how_to_get_one():
@@ -77,6 +80,8 @@ def test_missing_token_says_how_to_get_one():
         ("LOG_LEVEL", "LOUD", "LOG_LEVEL must be one of"),
         ("WEBHOOK_LISTEN", "8080", "WEBHOOK_LISTEN must be host:port"),
         ("WEBHOOK_SECRET", "has space", "WEBHOOK_SECRET must be 1-256 characters"),
+        ("WEBHOOK_MAX_CONNECTIONS", "0", "WEBHOOK_MAX_CONNECTIONS must be a whole number from 1"),
+        ("WEBHOOK_MAX_CONNECTIONS", "101", "WEBHOOK_MAX_CONNECTIONS must be a whole number from 1"),
     ],
 )
 def test_invalid_value_is_one_line_naming_the_key(key, value, expected):

@@ -63,7 +63,9 @@ def workers() -> dict[str, dict[str, Any]]:
 
 
 def interpolate(value: str) -> str:
-    """${VAR:?message} and ${VAR} as compose fills them in, with a stand-in password."""
+    """${VAR:-default}, ${VAR:?message} and ${VAR} as compose fills them in with nothing of
+    the user's set: the default, or a stand-in such as <POSTGRES_PASSWORD>."""
+    value = re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", lambda m: m[1], value)
     return re.sub(r"\$\{([A-Z_]+)(:\?[^}]*)?\}", lambda m: f"<{m[1]}>", value)
 
 

@@ -99,12 +99,14 @@ async def test_webhook_mode_checks_secret_token(fake: FakeTelegram, tmp_path):
         WEBHOOK_URL="https://bot.example.org/tg/hook",
         WEBHOOK_SECRET="s3cret-token",
         WEBHOOK_LISTEN=f"127.0.0.1:{port}",
+        WEBHOOK_MAX_CONNECTIONS="100",
     )
     proc = await spawn(env)
     try:
         call = await fake.wait_for("setWebhook", since=0, timeout=20)
         assert call["url"] == "https://bot.example.org/tg/hook"
         assert call["secret_token"] == "s3cret-token"
+        assert int(call["max_connections"]) == 100
         assert "chat_member" in call["allowed_updates"]
         user = fake.user(43, "Jon")
         fake.private_chat(user)
