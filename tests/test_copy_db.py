@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from typing import Any
 
 import pytest
 
@@ -14,7 +15,8 @@ from storage.database import Database
 from storage.faq import FaqVectorRepository
 from storage.moderation import ModerationRepository
 from storage.posts import PostRepository
-from tests.fake_telegram import FakeTelegram
+from tests.cluster_harness import Balancer, Worker, worker_env
+from tests.fake_telegram import Call, FakeTelegram
 from tests.harness import MANAGER_ID, RunningBot, make_env, settings_for
 
 GROUP = -1001234500001
@@ -131,11 +133,12 @@ async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
 
 
 async def test_moving_a_running_bot_to_postgresql_loses_nothing(
-    fake: FakeTelegram, tmp_path, pg_url, capsys
+    fake: FakeTelegram, tmp_path, pg_url, redis_url, capsys
 ):
-    """The README's path: stop the bot, `copy-db --to`, start it with DATABASE_URL. A warn, a
-    setting and a queued post made on SQLite are all there on PostgreSQL, and the post is
-    published once."""
+    """The README's path: stop the bot, `copy-db --to`, start two webhook workers with
+    DATABASE_URL and REDIS_URL. A warn, a setting, a queued post and the chat's statistics made
+    on SQLite are all there on PostgreSQL, whichever worker is asked, and the post is published
+    once."""
     group = fake.add_chat(GROUP, title="Fans")
     admin, member = fake.user(100, "Alice"), fake.user(200, "Bob")
     fake.add_member(GROUP, admin, "administrator")
@@ -152,6 +155,9 @@ async def test_moving_a_running_bot_to_postgresql_loses_nothing(
     mark = fake.mark()
     await fake.send_message(group, admin, "/setrules Be kind")
     await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP, since=mark)
+    for text in ("hello all", "anyone here?"):
+        await fake.send_message(group, member, text)
+    group_messages = 5  # meh, /warn, /setrules and two more: what the statistics counted
     post = await fake.send_message(desk, manager, "Big news")
     await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
     mark = fake.mark()
@@ -174,24 +180,38 @@ async def test_moving_a_running_bot_to_postgresql_loses_nothing(
     err = capsys.readouterr().err
     assert code == 3 and "is not empty" in err and err.count("\n") == 1
 
-    moved = make_env(fake, tmp_path / "elsewhere", DATABASE_URL=pg_url)
-    bot = RunningBot(fake=fake, settings=settings_for(moved), env=moved)
-    await bot.start()
+    shared = {"DATABASE_URL": pg_url}
+    workers = [
+        Worker(fake, worker_env(fake, tmp_path / f"worker{i}", i, redis_url, database=shared))
+        for i in range(2)
+    ]
     try:
-        mark = fake.mark()
-        await fake.send_message(group, admin, "/warns", reply_to=target)
-        reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP, since=mark)
-        assert "rude" in reply.plain
-        mark = fake.mark()
-        await fake.send_message(group, member, "/rules")
-        reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP, since=mark)
-        assert "Be kind" in reply.plain
+        for worker in workers:
+            await worker.start()
+        async with Balancer(workers) as balancer:
+
+            async def ask(user: dict, text: str, worker: int, **extra: Any) -> Call:
+                mark = fake.mark()
+                message = fake.new_message(group, user, text, **extra)
+                await balancer.deliver(fake.webhook_update({"message": message}), worker)
+                return await fake.wait_for(
+                    "sendMessage", lambda c: c["chat_id"] == GROUP, since=mark
+                )
+
+            reply = await ask(admin, "/stats 7d", 0)  # counted too: one more message
+            assert f"Messages: {group_messages + 1} " in reply.plain
+            assert "Bob (3)" in reply.plain and "Moderation: warn 1" in reply.plain
+            reply = await ask(admin, "/warns", 1, reply_to=target)
+            assert "rude" in reply.plain
+            reply = await ask(member, "/rules", 0)
+            assert "Be kind" in reply.plain
         copy = await fake.wait_for("copyMessage", timeout=15, since=0)
         assert copy["chat_id"] == CHANNEL and copy["message_id"] == post["message_id"]
         await asyncio.sleep(0.5)
         assert len(fake.calls_of("copyMessage")) == 1
     finally:
-        await bot.stop()
+        for worker in workers:
+            await worker.stop()
 
 
 async def test_copy_db_refuses_a_target_that_is_not_postgresql(tmp_path, capsys):
