@@ -292,8 +292,9 @@ class Balancer:
 
     `least_conn` is what deploy/nginx.conf ships: the request goes to the worker with the fewest
     requests open, ties in turn. Plain round robin is nginx's default, kept for comparison: a
-    worker held back by its CPU quota keeps receiving its share, so the chats waiting on it pile
-    up there while the other worker runs out of work."""
+    worker held back for a moment keeps receiving its share, so the chats waiting on it may pile
+    up there while the other runs out of work. With two evenly loaded workers, both saturated by
+    their CPU quotas, the two policies measured alike (README)."""
 
     def __init__(self, size: int, policy: str) -> None:
         self.open = [0] * size
