@@ -104,10 +104,16 @@ def main() -> int:
         print(f"{path.relative_to(ROOT)!s:55} {len(lines):>6} {exact:>9} {norm:>8} {share:>7}")
 
     print("\nDuplicates by normalised text (within and across files):")
+    # held-out text is never printed: whoever reads this output writes training lines
     seen: dict[str, list[str]] = defaultdict(list)
     for path, lines in content.items():
+        blind = path.parent in HELDOUT_DIRS
         for line in lines:
-            seen[normalise(line)].append(f"{path.name}: {line[:70]}")
+            seen[normalise(line)].append(
+                f"{path.parent.name}/{path.name}: (held-out line)"
+                if blind
+                else f"{path.name}: {line[:70]}"
+            )
     dups = [where for where in seen.values() if len(where) > 1]
     for where in dups:
         print("  " + " | ".join(where))
@@ -129,8 +135,14 @@ def main() -> int:
         if path.parent == TRAIN_DIR
         for line in lines
     }
+    where_in_training = {
+        normalise(line): f"{path.name}:{number}"
+        for path, lines in content.items()
+        if path.parent == TRAIN_DIR
+        for number, line in enumerate(lines, 1)
+    }
     leaked = [
-        (f"{path.parent.name}/{path.name}", line)
+        (f"{path.parent.name}/{path.name}", where_in_training[normalise(line)])
         for path, lines in content.items()
         if path.parent in HELDOUT_DIRS
         for line in lines
@@ -143,14 +155,14 @@ def main() -> int:
             for kind in ("spam", "ham"):
                 held = content.get(folder / f"{kind}_{lang}.txt", [])
                 train = content.get(TRAIN_DIR / f"{kind}_{lang}.txt", [])
-                for a, b, score in near_pairs(held, train):
+                for _, b, score in near_pairs(held, train):
                     close += 1
-                    print(f"  {folder.name}/{kind}_{lang} {score:.2f}: {a[:60]!r} ~ {b[:60]!r}")
+                    print(f"  {folder.name}/{kind}_{lang} {score:.2f} ~ training line {b[:60]!r}")
     print(f"  {close} pair(s)")
 
     print(f"\nHeld-out lines found (normalised) in training files: {len(leaked)}")
-    for name, line in leaked:
-        print(f"  {name}: {line}")
+    for name, training_line in leaked:
+        print(f"  {name}: the same as {training_line}")
     missing = [
         f"{folder.name}/{kind}_{lang}.txt"
         for folder in HELDOUT_DIRS

@@ -228,6 +228,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.cv:
         asyncio.run(cross_validation(blocks=args.blocks, show_errors=args.errors))
         return 0
+    if bool(args.spam) != bool(args.ham):
+        # half of a development set completed with held-out lines would score (and, with
+        # --errors, print) the held-out set unasked
+        parser.error("give --spam and --ham together, or neither for the held-out set")
     spam = args.spam or [HELDOUT / f"spam_{lang}.txt" for lang in LANGUAGES]
     ham = args.ham or [HELDOUT / f"ham_{lang}.txt" for lang in LANGUAGES]
     asyncio.run(heldout(spam, ham, args.errors, args.sweep))
