@@ -357,10 +357,11 @@ class Traffic:
         session: aiohttp.ClientSession,
         workers: list[WorkerProcess],
         chats: list[list[dict]],
-        balancer: str = LEAST_CONN,
+        policy: str = LEAST_CONN,
     ) -> float:
-        """Deliver every chat's updates; the wall time it took."""
-        pick = Balancer(len(workers), balancer)
+        """Deliver every chat's updates, the proxy choosing workers by `policy`; the wall time
+        it took."""
+        pick = Balancer(len(workers), policy)
 
         async def one_chat(updates: list[dict]) -> None:
             for update in updates:
