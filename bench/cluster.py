@@ -492,7 +492,11 @@ async def throughput(args, fake, pg: PostgresServer, redis_url: str, folder: Pat
                         cpu[name].setdefault(kind, []).append((after[kind] - before[kind]) / count)
         if args.configs:
             for name in names:
-                print(f"  {name:<22} {spread(rates[name], digits=0)} updates/s")
+                parts = ", ".join(
+                    f"{kind} {spread([c * 1e6 for c in v], digits=0)}"
+                    for kind, v in cpu[name].items()
+                )
+                print(f"  {name:<22} {spread(rates[name], digits=0)} updates/s; CPU µs: {parts}")
             return
         one = rates["postgresql, 1 worker"]
         print(

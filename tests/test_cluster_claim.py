@@ -12,7 +12,7 @@ import asyncio
 from aiogram.fsm.storage.base import StorageKey
 
 from bot.cluster import Claim, Cluster, FloodSubject
-from bot.cluster.shared import FLOOD_WINDOW, flood_key
+from bot.cluster.shared import FLOOD_WINDOW, FLOOD_WINDOW_SECONDS, flood_key
 
 KEY = StorageKey(bot_id=1, chat_id=-100500, user_id=42)
 
@@ -290,3 +290,25 @@ async def test_a_failed_batch_fails_every_call_in_it(redis_workers) -> None:
     results = await asyncio.gather(*calls, return_exceptions=True)
     assert all(isinstance(result, ResponseError) for result in results)
     assert all(lock.local.token is not None for lock in locks)  # nothing taken as released
+
+
+async def test_a_window_recorded_by_the_flood_script_is_kept_as_the_claim_keeps_it(
+    redis_workers,
+) -> None:
+    """One definition of a window (record_flood): a message recorded by the flood script is
+    kept as long, and beside as many others, as one recorded with its claim, so the next claim
+    reads the member's whole recent history whichever way the last messages came in."""
+    a, b = redis_workers
+    key = flood_key("messages", KEY.chat_id, 45)
+    other = b.flood_tracker("messages")
+    # ten messages far enough apart for a 3-in-a-millisecond rule never to fire
+    for _ in range(10):
+        assert not await other.check(KEY.chat_id, 45, 0.0, 3, 0.0001)
+    assert await a.redis.llen(key) == 10  # not cut to the rule's count + 1
+    assert 3500 < await a.redis.ttl(key) <= FLOOD_WINDOW_SECONDS
+    _, held = await a.claim(500, KEY.chat_id, None, FloodSubject("messages", KEY.chat_id, 45))
+    assert held is not None and held.flood_window is not None
+    assert len(held.flood_window.split(b",")) == 11
+    async with a.chat_locks.lock(KEY.chat_id, held) as lock:
+        await a.finish(500, lock)
+    assert 3500 < await a.redis.ttl(key) <= FLOOD_WINDOW_SECONDS

@@ -16,7 +16,7 @@ import json
 import logging
 import math
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +34,7 @@ from bot.cluster import (
     Claim,
     Cluster,
     FloodSubject,
+    Renewal,
     renewing,
 )
 from bot.moderation.album_verdicts import ALBUM_MEMORY_SECONDS, AlbumVerdicts
@@ -57,6 +58,7 @@ CLAIM_SECONDS = DEFAULT_LEASE_SECONDS  # a dead worker's update is free after th
 DONE_SECONDS = 86400  # Telegram gives up on an update after 24 hours
 CHAT_LOCK_SECONDS = 15  # how long a dead worker can hold up its chat; renewed while alive
 MIN_CHAT_LOCK_SECONDS = 2.0  # renewed every third: shorter would lapse in an ordinary stall
+LOCK_NAMES_CACHED = 100_000  # chats whose lock name a worker keeps (then it starts afresh)
 
 
 def chat_lock_seconds(lease_seconds: int) -> float:
@@ -68,6 +70,20 @@ POLLING_LOCK_SECONDS = 30
 INVALIDATION_CHANNEL = f"{PREFIX}:invalidate"
 REDIS_CONNECTIONS = 64  # per worker; commands beyond wait for a free one
 REDIS_CONNECTION_WAIT = 30  # seconds, then RedisError
+
+# A member's flood window, one definition for the two scripts that record a message in it (the
+# claim's, and _FLOOD_SCRIPT's when the claim did not): the server's time pushed to a list of
+# the latest `keep` times, the list kept `seconds` after the member's last message. Returns now.
+_RECORD_FLOOD = """
+local function record_flood(key, keep, seconds)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+  redis.call('RPUSH', key, tostring(now))
+  redis.call('LTRIM', key, -tonumber(keep), -1)
+  redis.call('EXPIRE', key, seconds)
+  return now
+end
+"""
 
 # A worker's cost per update is mostly its round trips to Redis (bench/cluster.py: each costs
 # the worker some 80 µs of CPU). What every update of a chat needs first, and last, therefore
@@ -100,10 +116,7 @@ if ARGV[5] == '1' then
 end
 if ARGV[6] ~= '0' then
   local flood = KEYS[next_key]
-  local t = redis.call('TIME')
-  redis.call('RPUSH', flood, tostring(tonumber(t[1]) + tonumber(t[2]) / 1000000))
-  redis.call('LTRIM', flood, -tonumber(ARGV[8]), -1)
-  redis.call('EXPIRE', flood, ARGV[7])
+  record_flood(flood, ARGV[8], ARGV[7])
   window = table.concat(redis.call('LRANGE', flood, -tonumber(ARGV[6]), -1), ',')
 end
 return {1, 1, state, window}
@@ -218,7 +231,7 @@ _PREFETCHED_FLOOD: ContextVar[tuple[str, bytes] | None] = ContextVar(
 # FLOOD_WINDOW - 1 messages; a longer rule is checked in Redis, up to FLOOD_KEEP - 1 messages.
 FLOOD_WINDOW = 32
 FLOOD_KEEP = 101
-FLOOD_WINDOW_SECONDS = 3600  # an idle member's window is dropped after this
+FLOOD_WINDOW_SECONDS = 3600  # an idle member's window is dropped after this (rules are shorter)
 
 
 def flood_key(tracker: str, chat_id: int, sender_id: int) -> str:
@@ -301,10 +314,17 @@ class RedisChatLocks:
         self.key_builder = DefaultKeyBuilder(prefix=f"{PREFIX}:chat")
         self.bot_id = bot_id
         self.seconds = seconds
+        # a chat's lock name, built once: aiogram's key builder took 4 µs per update
+        self._names: dict[int, str] = {}
 
     def name(self, chat_id: int) -> str:
-        key = StorageKey(bot_id=self.bot_id, chat_id=chat_id, user_id=chat_id)
-        return self.key_builder.build(key, "lock")
+        name = self._names.get(chat_id)
+        if name is None:
+            if len(self._names) >= LOCK_NAMES_CACHED:
+                self._names.clear()
+            key = StorageKey(bot_id=self.bot_id, chat_id=chat_id, user_id=chat_id)
+            name = self._names[chat_id] = self.key_builder.build(key, "lock")
+        return name
 
     def new_lock(self, chat_id: int) -> Lock:
         # thread_local=False: the holder is a task, not a thread (all tasks share one thread),
@@ -313,20 +333,11 @@ class RedisChatLocks:
             self.name(chat_id), timeout=self.seconds, sleep=0.02, thread_local=False
         )
 
-    @contextlib.asynccontextmanager
-    async def lock(self, chat_id: int, held: Held | None = None) -> AsyncIterator[Lock]:
-        if held is not None:
-            lock = held.lock
-        else:
-            lock = self.new_lock(chat_id)
-            await lock.acquire()
-        try:
-            async with renewing(lambda: self._renew(lock), self.seconds / 3, name="chat-lock"):
-                yield lock
-        finally:
-            if lock.local.token is not None:  # not released already with its update's finish
-                with contextlib.suppress(LockError):  # it ran out: the next holder may have it
-                    await lock.release()
+    def lock(self, chat_id: int, held: Held | None = None) -> HeldChatLock:
+        """`async with locks.lock(chat_id, held) as lock:` the chat's lock (the one taken with
+        the update's claim, or waited for now), renewed until the block ends, then released
+        unless its update's finish released it already."""
+        return HeldChatLock(self, chat_id, held)
 
     @staticmethod
     async def _renew(lock: Lock) -> bool:
@@ -336,6 +347,43 @@ class RedisChatLocks:
             logger.warning("chat lock %s not renewed: %s", lock.name, exc)
             return False
         return True
+
+
+class HeldChatLock:
+    """RedisChatLocks.lock's block, as a class rather than a generator under
+    `contextlib.asynccontextmanager`: every update of a chat enters one, and the generator's
+    machinery cost several µs of CPU each (see bot.cluster.Renewal)."""
+
+    __slots__ = ("_chat_id", "_held", "_lock", "_locks", "_renewal")
+
+    def __init__(self, locks: RedisChatLocks, chat_id: int, held: Held | None) -> None:
+        self._locks = locks
+        self._chat_id = chat_id
+        self._held = held
+        self._lock: Lock | None = None
+        self._renewal: Renewal | None = None
+
+    async def __aenter__(self) -> Lock:
+        locks = self._locks
+        if self._held is not None:
+            lock = self._held.lock
+        else:
+            lock = locks.new_lock(self._chat_id)
+            await lock.acquire()
+        self._lock = lock
+        self._renewal = renewing(lambda: locks._renew(lock), locks.seconds / 3, name="chat-lock")
+        await self._renewal.__aenter__()
+        return lock
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        lock = self._lock
+        try:
+            if self._renewal is not None:
+                await self._renewal.stop()
+        finally:
+            if lock is not None and lock.local.token is not None:  # not released with its finish
+                with contextlib.suppress(LockError):  # it ran out: the next holder may have it
+                    await lock.release()
 
 
 class RedisBus:
@@ -576,20 +624,24 @@ class RedisPacer(TelegramPacer):
             await pipe.execute()
 
 
-# KEYS: the member's window. ARGV: count, seconds, and 1 to record this message (0: its claim
-# recorded it already). A list of server times, trimmed to count + 1.
-_FLOOD_SCRIPT = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+# KEYS: the member's window. ARGV: count, seconds, 1 to record this message (0: its claim
+# recorded it already), and the window's length and lifetime as record_flood keeps them. 1 when
+# more than `count` of the latest times fall within `seconds` (the window is then emptied: one
+# mute per burst), else 0.
+_FLOOD_SCRIPT = (
+    _RECORD_FLOOD
+    + """
 local count = tonumber(ARGV[1])
 local seconds = tonumber(ARGV[2])
+local now
 if ARGV[3] == '1' then
-  redis.call('RPUSH', KEYS[1], tostring(now))
+  now = record_flood(KEYS[1], ARGV[4], ARGV[5])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 end
-redis.call('LTRIM', KEYS[1], -(count + 1), -1)
-redis.call('EXPIRE', KEYS[1], math.ceil(seconds) + 60)
 if redis.call('LLEN', KEYS[1]) > count then
-  local first = tonumber(redis.call('LINDEX', KEYS[1], 0))
+  local first = tonumber(redis.call('LINDEX', KEYS[1], -(count + 1)))
   if now - first <= seconds then
     redis.call('DEL', KEYS[1])
     return 1
@@ -597,6 +649,7 @@ if redis.call('LLEN', KEYS[1]) > count then
 end
 return 0
 """
+)
 
 
 class RedisFloodTracker(FloodTracker):
@@ -613,11 +666,12 @@ class RedisFloodTracker(FloodTracker):
     ) -> bool:
         key = flood_key(self.name, chat_id, user_id)
         prefetched = _PREFETCHED_FLOOD.get()
+        kept = [FLOOD_KEEP, FLOOD_WINDOW_SECONDS]
         if prefetched is None or prefetched[0] != key:
-            return bool(await self._script(keys=[key], args=[count, seconds, 1]))
+            return bool(await self._script(keys=[key], args=[count, seconds, 1, *kept]))
         _PREFETCHED_FLOOD.set(None)  # this message's time was recorded once, with its claim
         if count >= FLOOD_WINDOW:  # a longer rule than the claim reads: Redis decides
-            return bool(await self._script(keys=[key], args=[count, seconds, 0]))
+            return bool(await self._script(keys=[key], args=[count, seconds, 0, *kept]))
         times = [float(time) for time in prefetched[1].split(b",")[-count - 1 :]]
         if is_burst(times, count, seconds):
             await self.redis.delete(key)  # one mute per burst, as _FLOOD_SCRIPT does
@@ -813,7 +867,7 @@ class RedisCluster(Cluster):
         self.chat_locks = RedisChatLocks(self.redis, bot_id, chat_lock_seconds(lease_seconds))
         self.bus: RedisBus = RedisBus(self.redis, self.worker_id)
         self.polling = RedisPollingGuard(self.redis, self.worker_id)
-        self._begin = TickBatch(self.redis, _BEGIN_SCRIPT)
+        self._begin = TickBatch(self.redis, _RECORD_FLOOD + _BEGIN_SCRIPT)
         self._finish = TickBatch(self.redis, _FINISH_SCRIPT)
         # chat-lock tokens: unique among workers (the worker id) and updates (the count), with
         # no random bytes to fetch per update as a uuid4 would
