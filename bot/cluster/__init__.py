@@ -273,11 +273,10 @@ class Renewal:
         self._name = name
         self._stopped = False
         self._running: asyncio.Task[None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop = asyncio.get_running_loop()
         self._timer: asyncio.TimerHandle | None = None
 
     async def __aenter__(self) -> Renewal:
-        self._loop = asyncio.get_running_loop()
         self._timer = self._loop.call_later(self._every, self._due)
         return self
 
@@ -286,7 +285,7 @@ class Renewal:
 
     def _due(self) -> None:
         self._timer = None
-        if not self._stopped and self._loop is not None:
+        if not self._stopped:
             self._running = self._loop.create_task(self._run(), name=self._name)
 
     async def _run(self) -> None:
@@ -296,7 +295,7 @@ class Renewal:
             logger.exception("%s failed", self._name)
             renewed = None
         self._running = None
-        if renewed is not False and not self._stopped and self._loop is not None:
+        if renewed is not False and not self._stopped:
             self._timer = self._loop.call_later(self._every, self._due)
 
     async def stop(self) -> None:
