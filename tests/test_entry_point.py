@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import socket
@@ -17,28 +18,60 @@ from tests.harness import make_env
 ROOT = Path(__file__).parents[1]
 
 
-async def spawn(env: dict[str, str], *args: str) -> asyncio.subprocess.Process:
+# A bot's start-up embeds and fits its models; on a busy CI runner (several test workers on two
+# cores) that takes several times what it takes on a quiet machine.
+START_TIMEOUT = 60.0
+
+
+class Bot:
+    """`python -m bot` with its output going to a file, as a service manager's journal would.
+
+    A pipe nobody reads fills up (at DEBUG the start-up alone writes ~150 kB) and then blocks the
+    bot on its next log line, which a test would take for a hang of the bot's own.
+    """
+
+    def __init__(self, proc: asyncio.subprocess.Process, output: Path) -> None:
+        self.proc = proc
+        self.output = output
+
+    @property
+    def returncode(self) -> int | None:
+        return self.proc.returncode
+
+    def send_signal(self, signum: int) -> None:
+        self.proc.send_signal(signum)
+
+    async def finish(self, timeout: float = 30.0) -> str:
+        """Wait for the exit; what the bot wrote (stdout and stderr together)."""
+        await asyncio.wait_for(self.proc.wait(), timeout)
+        return self.output.read_text(errors="replace")
+
+
+async def spawn(env: dict[str, str], *args: str) -> Bot:
+    folder = Path(env["DATABASE_PATH"]).parent
+    output = folder / f"bot-{next(_spawned)}.log"
     clean = {
         k: v
         for k, v in os.environ.items()
         if k not in env
         and not k.startswith(("BOT_", "TELEGRAM_", "DATABASE_", "MANAGER_", "WEBHOOK_", "LOG_"))
     }
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "--env-file",
-        os.devnull,
-        *args,
-        cwd=ROOT,
-        env={**clean, **env},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    with output.open("wb") as log:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "--env-file", os.devnull, *args,
+            cwd=ROOT,
+            env={**clean, **env},
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=log,
+            stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+    return Bot(proc, output)
 
 
-async def wait_until(condition, timeout: float = 20.0) -> None:
+_spawned = itertools.count()
+
+
+async def wait_until(condition, timeout: float = START_TIMEOUT) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "timed out"
@@ -47,9 +80,9 @@ async def wait_until(condition, timeout: float = 20.0) -> None:
 
 async def test_missing_token_prints_one_line_and_exits_2(tmp_path):
     proc = await spawn({"DATABASE_PATH": str(tmp_path / "x.db")})
-    _out, err = await asyncio.wait_for(proc.communicate(), 30)
+    output = await proc.finish()
     assert proc.returncode == 2
-    lines = err.decode().strip().splitlines()
+    lines = output.strip().splitlines()
     assert len(lines) == 1
     assert "BOT_TOKEN is not set" in lines[0] and "@BotFather" in lines[0]
 
@@ -61,18 +94,17 @@ async def test_polls_answers_and_stops_on_sigterm_with_exit_0(fake: FakeTelegram
         await wait_until(lambda: fake.polls > 0)
         user = fake.user(42, "Ivy", language_code="ru")
         await fake.send_message(fake.private_chat(user), user, "/start")
-        call = await fake.wait_for("sendMessage", timeout=15)
+        call = await fake.wait_for("sendMessage", timeout=30)
         assert call["text"].startswith("Здравствуйте, Ivy!")
         # a second process on the same database refuses to start
         second = await spawn(env)
-        _, err2 = await asyncio.wait_for(second.communicate(), 30)
+        refusal = await second.finish(START_TIMEOUT)
         assert second.returncode == 3
-        assert "already in use" in err2.decode()
+        assert "already in use" in refusal
     finally:
         proc.send_signal(signal.SIGTERM)
-        _, err = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode == 0, err.decode()[-2000:]
-    log = err.decode()
+        log = await proc.finish()
+    assert proc.returncode == 0, log[-2000:]
     assert "stopped" in log
     assert fake.token.split(":")[1] not in log
 
@@ -80,9 +112,9 @@ async def test_polls_answers_and_stops_on_sigterm_with_exit_0(fake: FakeTelegram
 async def test_rejected_token_is_explained(fake: FakeTelegram, tmp_path):
     env = make_env(fake, tmp_path, BOT_TOKEN="999:wrong-token-for-this-server")
     proc = await spawn(env)
-    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    output = await proc.finish(START_TIMEOUT)
     assert proc.returncode == 2
-    assert "rejected by Telegram" in err.decode()
+    assert "rejected by Telegram" in output
 
 
 def free_port() -> int:
@@ -103,7 +135,7 @@ async def test_webhook_mode_checks_secret_token(fake: FakeTelegram, tmp_path):
     )
     proc = await spawn(env)
     try:
-        call = await fake.wait_for("setWebhook", since=0, timeout=20)
+        call = await fake.wait_for("setWebhook", since=0, timeout=START_TIMEOUT)
         assert call["url"] == "https://bot.example.org/tg/hook"
         assert call["secret_token"] == "s3cret-token"
         assert int(call["max_connections"]) == 100
@@ -113,7 +145,8 @@ async def test_webhook_mode_checks_secret_token(fake: FakeTelegram, tmp_path):
         update = {"update_id": 1, "message": fake.new_message(fake.chats[43].chat, user, "/help")}
         url = f"http://127.0.0.1:{port}/tg/hook"
         async with aiohttp.ClientSession() as http:
-            for _ in range(100):
+            deadline = asyncio.get_running_loop().time() + START_TIMEOUT
+            while True:  # setWebhook comes before the server listens
                 try:
                     async with http.post(
                         url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "bad"}
@@ -121,15 +154,16 @@ async def test_webhook_mode_checks_secret_token(fake: FakeTelegram, tmp_path):
                         assert r.status == 401
                     break
                 except aiohttp.ClientConnectorError:
+                    assert asyncio.get_running_loop().time() < deadline, "no webhook server"
                     await asyncio.sleep(0.1)
             assert not fake.calls_of("sendMessage")
             async with http.post(
                 url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret-token"}
             ) as r:
                 assert r.status == 200
-        reply = await fake.wait_for("sendMessage", since=0, timeout=15)
+        reply = await fake.wait_for("sendMessage", since=0, timeout=30)
         assert reply["chat_id"] == 43
     finally:
         proc.send_signal(signal.SIGTERM)
-        _, err = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode == 0, err.decode()[-2000:]
+        log = await proc.finish()
+    assert proc.returncode == 0, log[-2000:]
