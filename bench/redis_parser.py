@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""What hiredis saves a worker: its Redis layer per update with redis-py's own RESP3 parser
-against hiredis's, in one process, the two interleaved round by round.
+"""What hiredis saves a worker: its Redis layer per update with redis-py's own RESP3 parser and
+Python command packing, with hiredis's parser only, and with hiredis parsing and packing (what
+the bot runs), in one process, interleaved round by round.
 
     python bench/redis_parser.py [rounds]
 
@@ -8,7 +9,8 @@ Each round runs 2,000 updates, 40 at a time over 40 chats, through what a webhoo
 around the dispatcher (bot.cluster.shared: the claim with the chat's lock, dialogue state and
 flood window in one trip; the renewals and the lock's block; the finish), against a
 redis-server on a Unix socket started here (Debian's redis-server). Prints the process's CPU
-time per update for each parser and their ratio within a round (the first round is warm-up).
+time per update for each variant and its ratio to redis-py's own within a round (the first
+round is warm-up).
 """
 
 from __future__ import annotations
@@ -40,7 +42,13 @@ def cpu() -> float:
 
 UPDATES_PER_ROUND = 2000
 IN_FLIGHT = 40
-PARSERS = (("redis-py RESP3", _AsyncRESP3Parser), ("hiredis", _AsyncHiredisParser))
+PYTHON = "redis-py RESP3"
+# name, reply parser, whether commands are packed by hiredis (bot.cluster.shared does)
+VARIANTS = (
+    (PYTHON, _AsyncRESP3Parser, False),
+    ("hiredis parser", _AsyncHiredisParser, False),
+    ("hiredis both", _AsyncHiredisParser, True),
+)
 
 
 async def one_update(cluster: RedisCluster, update_id: int, chat_id: int) -> None:
@@ -83,9 +91,12 @@ def spread(values: list[float], digits: int = 0) -> str:
 async def compare(socket: str, rounds: int) -> None:
     clusters: dict[str, RedisCluster] = {}
     try:
-        for name, parser in PARSERS:
+        for name, parser, hiredis_packing in VARIANTS:
             cluster = RedisCluster(f"unix://{socket}", 1)
-            cluster.redis.connection_pool.connection_kwargs["parser_class"] = parser
+            pool = cluster.redis.connection_pool
+            pool.connection_kwargs["parser_class"] = parser
+            if not hiredis_packing:  # redis-py's own class, under the one the bot makes
+                pool.connection_class = pool.connection_class.__mro__[1]
             await cluster.redis.ping()
             clusters[name] = cluster
         costs: dict[str, list[float]] = {name: [] for name in clusters}
@@ -101,8 +112,11 @@ async def compare(socket: str, rounds: int) -> None:
             await cluster.redis.aclose()
     for name, values in costs.items():
         print(f"{name:<15} CPU µs per update: {spread(values)}")
-    ratios = [h / p for h, p in zip(costs["hiredis"], costs["redis-py RESP3"], strict=True)]
-    print(f"hiredis / redis-py RESP3 within a round: {spread(ratios, 2)}")
+    for name in list(costs)[1:]:
+        ratios = [v / p for v, p in zip(costs[name], costs[PYTHON], strict=True)]
+        print(f"{name} / {PYTHON} within a round: {spread(ratios, 2)}")
+    ratios = [b / p for b, p in zip(costs["hiredis both"], costs["hiredis parser"], strict=True)]
+    print(f"hiredis both / hiredis parser within a round: {spread(ratios, 2)}")
 
 
 def main(rounds: int) -> int:

@@ -11,7 +11,9 @@ import time
 
 import pytest
 from aiogram.types import Chat, Message
+from redis.asyncio.connection import Connection
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import DataError
 
 from bot.cluster import AnotherPollerError, Claim, Cluster, MemoryUpdateLedger, wait_for_outcome
 from bot.cluster.shared import PREFIX
@@ -370,3 +372,25 @@ async def test_one_process_keeps_reports_and_album_verdicts_in_memory() -> None:
     await verdicts.remember(-1, "g", 1, spam=True)
     assert await verdicts.seen(-1, "g", 2)
     assert await verdicts.parts(-1, "g") == [1, 2]
+
+
+async def test_commands_go_out_packed_by_hiredis_byte_for_byte_as_redis_py_packs_them(
+    redis_workers,
+) -> None:
+    """The worker's connections pack with hiredis (redis-py's asyncio ones would in Python);
+    what reaches Redis must not change, nor the error for a value Redis cannot take."""
+    a, _ = redis_workers
+    pool = a.redis.connection_pool
+    assert pool.connection_class.__name__.startswith("HiredisPacking")
+    ours, theirs = pool.connection_class(), Connection()
+    args = ("EVALSHA", "f00d", 2, "steward:k", b"\x00bin", 1.5, 0.1, -3, 10**20, "ёж", b"")
+    assert b"".join(ours.pack_command(*args)) == b"".join(theirs.pack_command(*args))
+    assert b"".join(ours.pack_command("CONFIG GET", "maxmemory")) == b"".join(
+        theirs.pack_command("CONFIG GET", "maxmemory")
+    )
+    for packer in (ours, theirs):
+        with pytest.raises(DataError):
+            packer.pack_command("SET", "k", True)
+    # and the shared state works through them
+    await a.redis.set(f"{PREFIX}:test:packing", "ёж")
+    assert await a.redis.get(f"{PREFIX}:test:packing") == "ёж".encode()
