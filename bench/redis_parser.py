@@ -30,6 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from redis._parsers import _AsyncHiredisParser, _AsyncRESP3Parser
+from redis.asyncio.connection import UnixDomainSocketConnection
 
 from bot.cluster import FloodSubject, renewing
 from bot.cluster.shared import RedisCluster
@@ -95,8 +96,9 @@ async def compare(socket: str, rounds: int) -> None:
             cluster = RedisCluster(f"unix://{socket}", 1)
             pool = cluster.redis.connection_pool
             pool.connection_kwargs["parser_class"] = parser
-            if not hiredis_packing:  # redis-py's own class, under the one the bot makes
-                pool.connection_class = pool.connection_class.__mro__[1]
+            if not hiredis_packing:  # redis-py's own class for a unix:// URL, as it comes
+                pool.connection_class = UnixDomainSocketConnection
+            assert pool.connection_class.__name__.startswith("HiredisPacking") == hiredis_packing
             await cluster.redis.ping()
             clusters[name] = cluster
         costs: dict[str, list[float]] = {name: [] for name in clusters}
