@@ -19,10 +19,19 @@ TEXTS = [
     "Esta es una frase normal en español sobre el tiempo de hoy",
     "ok",
     "1234 5678",
+    "Xin chào các bạn, hôm nay trời đẹp quá, đi cà phê không?",
+    "ВНИМАНИЕ!!! Заработок от 5000 в день, пиши в ЛС https://t.me/example",
+    "Gratis iPhone 15 voor de eerste 100 mensen, klik op www.example.com nu!",
+    "Ελληνικά και English μαζί σε ένα μήνυμα για δοκιμή",
 ]
+# and the shipped samples' first lines: a few hundred real-looking messages in the bot's languages
+SAMPLES = ROOT / "bot" / "moderation" / "data"
+for name in ("ham_en", "ham_nl", "ham_ru", "spam_en", "spam_nl", "spam_ru"):
+    lines = (SAMPLES / f"{name}.txt").read_text(encoding="utf-8").splitlines()
+    TEXTS += [line for line in lines if line.strip() and not line.startswith("#")][:40]
 
 
-def test_sparse_profiles_give_langdetects_own_probabilities():
+def test_packed_profiles_give_langdetects_own_probabilities():
     from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
     from langdetect.lang_detect_exception import LangDetectException
 
