@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Several webhook workers on PostgreSQL and Redis against one process on SQLite.
 
-    python bench/cluster.py [--rounds 5] [--batch 1200] [--chats 40] [--posts 1000]
+    python bench/cluster.py [--rounds 5] [--batch 1200] [--slices 3] [--chats 40] [--posts 1000]
         [--burst-rounds 3] [--only throughput|burst]
 
 Every worker is a real `python -m bot` process in webhook mode, started as the README's "When
@@ -17,9 +17,10 @@ tests/cluster_harness.py).
    through the whole pipeline. Configurations: one process on SQLite (the default, no Redis) and
    1, 2 and 4 workers sharing one PostgreSQL database and Redis (all four run throughout; a
    configuration of k sends to the first k). Each round runs one batch of each configuration,
-   in an order rotated every round; the ratios are taken within a round and printed as min /
-   median / max. Updates per second are wall time: what a bot's operator gets. CPU time per
-   update, per kind of process, says where the time goes.
+   in an order rotated every round, cut into `--slices` parts that the configurations take
+   turns at (so the compared sides meet the machine's swings alike); the ratios are taken
+   within a round and printed as min / median / max. Updates per second are wall time: what a
+   bot's operator gets. CPU time per update, per kind of process, says where the time goes.
 2. Burst: `--posts` posts due at the same second over `--channels` channels with 2 workers on
    one PostgreSQL database: each worker arms every post's timer at start, each post is claimed
    by one, `--burst-rounds` times on a fresh database. Prints lateness p50/p99 against the
@@ -471,33 +472,46 @@ async def throughput(args, fake, pg: PostgresServer, redis_url: str, folder: Pat
             rates: dict[str, list[float]] = {name: [] for name in names}
             cpu: dict[str, dict[str, list[float]]] = {name: {} for name in names}
             throttled: dict[str, list[float]] = {name: [] for name in names}
-            per_chat = max(1, args.batch // len(chats))
-            count = per_chat * len(chats)
+            slices = max(1, min(args.slices, args.batch // len(chats)))
+            per_chat = max(1, args.batch // len(chats) // slices)
+            count = per_chat * len(chats) * slices
             for round_no in range(args.rounds):
                 order = names[round_no % len(names) :] + names[: round_no % len(names)]
-                for name in order:
-                    workers = configs[name]
-                    updates = traffic.batch(per_chat, 100 + round_no)
-                    before = {
-                        "workers": sum(w.cpu() for w in everyone),
-                        "postgresql": children_cpu(postmaster_pid(pg)),
-                        "redis": process_cpu(args.redis_pid),
-                        "generator + fake Telegram": time.process_time(),
-                    }
-                    held = sum(w.cap.throttled() for w in workers if w.cap)
-                    policy = ROUND_ROBIN if name == TWO_ROUND_ROBIN else args.balancer
-                    wall = await traffic.deliver(session, workers, updates, policy)
-                    held = sum(w.cap.throttled() for w in workers if w.cap) - held
-                    throttled[name].append(held / wall / len(workers))
-                    after = {
-                        "workers": sum(w.cpu() for w in everyone),
-                        "postgresql": children_cpu(postmaster_pid(pg)),
-                        "redis": process_cpu(args.redis_pid),
-                        "generator + fake Telegram": time.process_time(),
-                    }
-                    rates[name].append(count / wall)
-                    for kind in before:
-                        cpu[name].setdefault(kind, []).append((after[kind] - before[kind]) / count)
+                wall = dict.fromkeys(names, 0.0)
+                held = dict.fromkeys(names, 0.0)
+                spent: dict[str, dict[str, float]] = {name: {} for name in names}
+                # A round's batch of each configuration is cut into slices that take turns, so
+                # the compared configurations meet the machine's swings alike (this VM's speed
+                # moved by half within a run: whole batches a minute apart did not).
+                for slice_no in range(slices):
+                    for name in order:
+                        workers = configs[name]
+                        updates = traffic.batch(per_chat, 100 + round_no * slices + slice_no)
+                        before = {
+                            "workers": sum(w.cpu() for w in everyone),
+                            "postgresql": children_cpu(postmaster_pid(pg)),
+                            "redis": process_cpu(args.redis_pid),
+                            "generator + fake Telegram": time.process_time(),
+                        }
+                        held[name] -= sum(w.cap.throttled() for w in workers if w.cap)
+                        policy = ROUND_ROBIN if name == TWO_ROUND_ROBIN else args.balancer
+                        wall[name] += await traffic.deliver(session, workers, updates, policy)
+                        held[name] += sum(w.cap.throttled() for w in workers if w.cap)
+                        after = {
+                            "workers": sum(w.cpu() for w in everyone),
+                            "postgresql": children_cpu(postmaster_pid(pg)),
+                            "redis": process_cpu(args.redis_pid),
+                            "generator + fake Telegram": time.process_time(),
+                        }
+                        for kind in before:
+                            spent[name][kind] = (
+                                spent[name].get(kind, 0.0) + after[kind] - before[kind]
+                            )
+                for name in names:
+                    throttled[name].append(held[name] / wall[name] / len(configs[name]))
+                    rates[name].append(count / wall[name])
+                    for kind, seconds in spent[name].items():
+                        cpu[name].setdefault(kind, []).append(seconds / count)
         if args.configs:
             for name in names:
                 parts = ", ".join(
@@ -508,9 +522,9 @@ async def throughput(args, fake, pg: PostgresServer, redis_url: str, folder: Pat
             return
         one = rates["postgresql, 1 worker"]
         print(
-            f"\n1. throughput: {args.rounds} rounds of {count} group messages over "
-            f"{len(chats)} chats ({args.members} members each, all known), {len(chats)} "
-            f"requests at once at most"
+            f"\n1. throughput: {args.rounds} rounds of {count} group messages "
+            f"({slices} slices taking turns) over {len(chats)} chats ({args.members} members "
+            f"each, all known), {len(chats)} requests at once at most"
         )
         for name in names:
             parts = ", ".join(
@@ -717,6 +731,13 @@ async def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--batch", type=int, default=1200, help="updates per batch")
+    parser.add_argument(
+        "--slices",
+        type=int,
+        default=3,
+        help="throughput: each round's batches are cut into this many slices, the "
+        "configurations taking turns slice by slice (1: whole batches one after another)",
+    )
     parser.add_argument("--chats", type=int, default=40)
     parser.add_argument(
         "--members",
