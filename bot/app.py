@@ -102,6 +102,7 @@ from storage.faq import (
     FaqVectorRepository,
     SupportRepository,
 )
+from storage.fits import FitCacheRepository
 from storage.leases import LeaseRepository
 from storage.menu_buttons import MenuButtonRepository
 from storage.moderation import ModerationRepository
@@ -171,6 +172,8 @@ class Steward:
         # None when SEMANTIC_MODEL=off or the model cannot load: features then stay lexical.
         self.embeddings = create_embedding_service(settings.semantic_model, settings.embeddings_url)
         self.mod_repo = ModerationRepository(self.db)
+        # what start-up fits (seconds of CPU) is stored for the next start with the same data
+        fits = FitCacheRepository(self.db)
         self.log_outbox = LogOutbox(
             self.bot,
             OutboxRepository(self.db),
@@ -186,7 +189,7 @@ class Steward:
             SpamScorer(build_default_bayes()),
             self.log_outbox,
             clock=clock,
-            semantic=SemanticSpamClassifier(self.embeddings),
+            semantic=SemanticSpamClassifier(self.embeddings, fits=fits),
         )
         self.captcha = Captcha(self.bot, self.moderation, settings, self.i18n, self.scheduler)
         self.users = UserRepository(self.db)
@@ -269,7 +272,7 @@ class Steward:
         self.support = SupportService(self.support_repo, settings.support_chat_id, clock=clock)
         self.reputation = ReputationService(
             ReputationRepository(self.db),
-            ComplaintClassifier(self.embeddings),
+            ComplaintClassifier(self.embeddings, fits=fits),
             self.support_repo,
             settings.timezone,
             settings.support_chat_id,

@@ -266,8 +266,12 @@ class SemanticSpamModel:
     def trainable(self) -> bool:
         return 0 < sum(self.labels) < len(self.labels)
 
-    def fit(self) -> None:
-        """Refit on everything known; a few hundred milliseconds at most, run off the loop."""
+    def fit(self, regression: LogisticModel | None = None) -> None:
+        """Refit on everything known; a few hundred milliseconds at most, run off the loop.
+
+        `regression`: one fitted on these very rows before (stored by the previous start,
+        `bot.moderation.fits`), taken as it is; the centres and neighbours are still built here,
+        they cost little and are not stored."""
         if not self.trainable:
             return
         raw = matrix = np.vstack(self.vectors).astype(np.float32, copy=False)
@@ -281,17 +285,7 @@ class SemanticSpamModel:
             centres = self._fit_centres(matrix, labels)
         if centres:
             matrix = self.centre(matrix, self.groups, centres)
-        key = hashlib.blake2b(
-            matrix.tobytes() + labels.tobytes() + weights.tobytes() + str(self.l2).encode(),
-            digest_size=16,
-        ).digest()
-        model = _FITTED.get(key)
-        if model is None:
-            model = LogisticModel(l2=self.l2)
-            model.fit(matrix, labels, weights, start=self.regression.parameters)
-            _FITTED[key] = model
-            while len(_FITTED) > 4:
-                _FITTED.popitem(last=False)
+        model = regression if regression is not None else self._regression(matrix, labels, weights)
         is_spam = labels == 1
         spam_matrix, ham_matrix = raw[is_spam], raw[~is_spam]
         offsets: tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
@@ -326,6 +320,30 @@ class SemanticSpamModel:
         self.vectors[: len(raw)] = [
             next(spam_rows) if spam else next(ham_rows) for spam in is_spam.tolist()
         ]
+
+    def _regression(
+        self, matrix: np.ndarray, labels: np.ndarray, weights: np.ndarray
+    ) -> LogisticModel:
+        # the start is part of the key: Newton's method stops within a tolerance, so a refit
+        # from the previous coefficients (a lesson) ends a few bits away from a fit from zero,
+        # and a start-up fit stored for later processes must be the latter (bot.moderation.fits)
+        start = self.regression.parameters
+        key = hashlib.blake2b(
+            matrix.tobytes()
+            + labels.tobytes()
+            + weights.tobytes()
+            + str(self.l2).encode()
+            + (b"" if start is None else start.tobytes()),
+            digest_size=16,
+        ).digest()
+        model = _FITTED.get(key)
+        if model is None:
+            model = LogisticModel(l2=self.l2)
+            model.fit(matrix, labels, weights, start=start)
+            _FITTED[key] = model
+            while len(_FITTED) > 4:
+                _FITTED.popitem(last=False)
+        return model
 
     def lesson_for(self, vector: np.ndarray) -> bool | None:
         """The label of the most recent lesson this message nearly duplicates, if any."""

@@ -10,7 +10,7 @@ None and the scorer uses its other signals).
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import functools
 import logging
 import sys
 import time
@@ -21,6 +21,16 @@ from pathlib import Path
 
 import numpy as np
 
+from bot.moderation.fits import (
+    FitStore,
+    decode_fusion,
+    decode_regression,
+    encode_fusion,
+    encode_regression,
+    fit_digest,
+    load_fit,
+    save_fit,
+)
 from bot.moderation.semantic_spam import (
     L2,
     NEIGHBOURS,
@@ -50,7 +60,31 @@ logger = logging.getLogger(__name__)
 
 VECTORS_FILE = "sample_vectors.npz"
 FOLDS = 5
-_FUSIONS: OrderedDict[bytes, Fusion] = OrderedDict()
+_FUSIONS: OrderedDict[str, Fusion] = OrderedDict()
+
+
+def fusion_digest(
+    texts: Sequence[str],
+    labels: np.ndarray,
+    vectors: np.ndarray,
+    start: np.ndarray | None = None,
+    centres: dict[str, np.ndarray] | None = None,
+    *context: object,
+) -> str:
+    """Everything `train_fusion` reads, plus what the caller adds (the embedding model)."""
+    return fit_digest(
+        "fusion",
+        list(texts),
+        labels,
+        vectors,
+        start,
+        centres,
+        FOLDS,
+        SPAM_NEIGHBOURS,
+        L2,
+        FUSION_INPUTS,
+        *context,
+    )
 
 
 def train_fusion(
@@ -65,13 +99,12 @@ def train_fusion(
     Each fold's regression, neighbours and Bayes are trained without that fold, so the fusion
     learns how much each kind of evidence is worth on messages they have not seen, not on ones
     they memorised. Costs a few seconds of CPU at start (in a worker thread); the same samples
-    give the same fusion, so a process fits it once. `start` and `centres`: the full model's
-    coefficients and language centres; with both, each fold's regression starts in the same
-    geometry and converges in a few steps (with centres of its own it took twice as many).
+    give the same fusion, so a process fits it once (and `SemanticSpamClassifier` stores it
+    for the next process). `start` and `centres`: the full model's coefficients and language
+    centres; with both, each fold's regression starts in the same geometry and converges in a
+    few steps (with centres of its own it took twice as many).
     """
-    key = hashlib.blake2b(
-        vectors.tobytes() + labels.tobytes() + "\n".join(texts).encode(), digest_size=16
-    ).digest()
+    key = fusion_digest(texts, labels, vectors, start, centres)
     cached = _FUSIONS.get(key)
     if cached is not None:
         return cached
@@ -162,6 +195,7 @@ class EmbeddingClassifier:
     """
 
     label = "embedding classifier"  # for the log lines
+    kind = "embedding"  # names its stored fits (`bot.moderation.fits`)
     vectors_package = "bot.moderation"
     vectors_file = VECTORS_FILE
     centred = False  # per-language centring (`SemanticSpamModel.centred`)
@@ -176,9 +210,15 @@ class EmbeddingClassifier:
         """Whose centre a centred model takes from this text's vector."""
         return language_group(text) if self.centred else "other"
 
-    def __init__(self, embeddings: EmbeddingService | None, l2: float = L2) -> None:
+    def __init__(
+        self, embeddings: EmbeddingService | None, l2: float = L2, fits: FitStore | None = None
+    ) -> None:
         self.embeddings = embeddings
         self.l2 = l2
+        # where start-up's fits are kept for the next start; lessons taught later refit in
+        # memory only, or every /spam would store a model the next start would not ask for
+        self.fits = fits
+        self.reused: list[str] = []  # the kinds of fit the last `train` loaded, for the log
         self.model = SemanticSpamModel(l2=l2, centred=self.centred, neighbours=self.neighbours)
         self.ready = False
         self._fit_lock = asyncio.Lock()
@@ -222,19 +262,52 @@ class EmbeddingClassifier:
         model.add(negative_vectors, False, groups=negative_groups)
         for (text, label), vector in zip(lesson_list, lesson_vectors, strict=True):
             model.add_lesson(vector, label, group(text))
-        await asyncio.to_thread(model.fit)
+        self.reused = []
+        await self._fit(model)
         self.model = model
         self.ready = model.trainable
         if self.ready:
             await self._trained(*written, positive_vectors, negative_vectors)
         logger.info(
-            "%s: %d positive, %d negative, %d lessons (%d texts embedded) in %.1f s",
+            "%s: %d positive, %d negative, %d lessons (%d texts embedded) in %.1f s%s",
             self.label,
             len(positive),
             len(negative),
             len(lesson_list),
             self.embeddings.computed - computed_before,
             time.monotonic() - started,
+            f" (stored {', '.join(self.reused)} reused)" if self.reused else "",
+        )
+
+    async def _fit(self, model: SemanticSpamModel) -> None:
+        """Fit the start-up model, or take the regression the previous start stored for the
+        very same rows (seconds of Newton's method on a few thousand rows)."""
+        if self.fits is None or not model.trainable:
+            await asyncio.to_thread(model.fit)
+            return
+        assert self.embeddings is not None
+        kind, dim = f"{self.kind}:regression", self.embeddings.dim
+        digest = await asyncio.to_thread(self._regression_digest, model, self.embeddings.model_id)
+        decode = functools.partial(decode_regression, l2=self.l2, dim=dim)
+        regression = await load_fit(self.fits, kind, digest, decode)
+        await asyncio.to_thread(model.fit, regression)
+        if regression is not None:
+            self.reused.append("regression")
+        else:
+            await save_fit(self.fits, kind, digest, encode_regression(model.regression))
+
+    def _regression_digest(self, model: SemanticSpamModel, model_id: str) -> str:
+        """Everything the regression is fitted from: rows, labels, weights (lessons weigh
+        more), language groups (centres), regularisation, centring, embedding model."""
+        return fit_digest(
+            "regression",
+            model_id,
+            model.l2,
+            model.centred,
+            np.vstack(model.vectors).astype(np.float32, copy=False),
+            np.asarray(model.labels),
+            np.asarray(model.weights),
+            list(model.groups),
         )
 
     async def _vectors(self, texts: Sequence[str], known: dict[str, np.ndarray]) -> np.ndarray:
@@ -298,12 +371,13 @@ class SemanticSpamClassifier(EmbeddingClassifier):
     """Spam (positive) against ham, plus the learned fusion with the lexical signals."""
 
     label = "semantic spam model"
+    kind = "spam"
     readable = staticmethod(unobfuscate)
     centred = True
     neighbours = SPAM_NEIGHBOURS
 
-    def __init__(self, embeddings: EmbeddingService | None) -> None:
-        super().__init__(embeddings)
+    def __init__(self, embeddings: EmbeddingService | None, fits: FitStore | None = None) -> None:
+        super().__init__(embeddings, fits=fits)
         self.fusion: Fusion | None = None
 
     async def _trained(
@@ -318,14 +392,27 @@ class SemanticSpamClassifier(EmbeddingClassifier):
         texts = [*positive, *negative]
         labels = np.array([1] * len(positive) + [0] * len(negative))
         vectors = np.vstack([positive_vectors, negative_vectors])
-        self.fusion = await asyncio.to_thread(
-            train_fusion,
+        inputs = (
             texts,
             labels,
             vectors,
             self.model.regression.parameters,
             self.model.centres or None,
         )
+        if self.fits is None:
+            self.fusion = await asyncio.to_thread(train_fusion, *inputs)
+            return
+        assert self.embeddings is not None
+        kind = f"{self.kind}:fusion"
+        digest = await asyncio.to_thread(fusion_digest, *inputs, self.embeddings.model_id)
+        decode = functools.partial(decode_fusion, names=FUSION_INPUTS)
+        fusion = await load_fit(self.fits, kind, digest, decode)
+        if fusion is not None:
+            self.reused.append("fusion")
+        else:
+            fusion = await asyncio.to_thread(train_fusion, *inputs)
+            await save_fit(self.fits, kind, digest, encode_fusion(fusion))
+        self.fusion = fusion
 
     async def evidence(self, text: str) -> SemanticEvidence | None:
         """What the model says about a message, or None without a model (the scorer then

@@ -20,6 +20,7 @@ from importlib import resources
 
 import numpy as np
 
+from bot.moderation.fits import FitStore
 from bot.moderation.semantic_spam import SemanticEvidence, SemanticSpamModel, logit
 from bot.moderation.understanding import EmbeddingClassifier
 from bot.semantic import EmbeddingService
@@ -99,11 +100,12 @@ class ComplaintClassifier(EmbeddingClassifier):
     """Trained at start (shipped examples + staff lessons), taught at once by staff."""
 
     label = "complaint model"
+    kind = "complaint"
     vectors_package = "bot.reputation"
     vectors_file = VECTORS_FILE
 
-    def __init__(self, embeddings: EmbeddingService | None) -> None:
-        super().__init__(embeddings, l2=L2)
+    def __init__(self, embeddings: EmbeddingService | None, fits: FitStore | None = None) -> None:
+        super().__init__(embeddings, l2=L2, fits=fits)
 
     async def classify(self, text: str) -> ComplaintVerdict | None:
         """None when there is no model (or it is not trained yet)."""
