@@ -545,7 +545,7 @@ async def throughput(args, fake, pg: PostgresServer, redis_url: str, folder: Pat
 
         two, four = rates["postgresql, 2 workers"], rates["postgresql, 4 workers"]
         print(
-            f"  2 workers / 1 worker:   {spread(ratios(two, one), digits=2)} (target >= 1.6; "
+            f"  2 workers / 1 worker:   {spread(ratios(two, one), digits=3)} (target >= 1.6; "
             f"balanced {args.balancer})"
         )
         if TWO_ROUND_ROBIN in rates:
@@ -557,7 +557,7 @@ async def throughput(args, fake, pg: PostgresServer, redis_url: str, folder: Pat
         print(f"  4 workers / 1 worker:   {spread(ratios(four, one), digits=2)}")
         print(
             f"  1 worker PG / SQLite:   "
-            f"{spread(ratios(one, rates['sqlite, 1 process']), digits=2)} (target >= 0.7)"
+            f"{spread(ratios(one, rates['sqlite, 1 process']), digits=3)} (target >= 0.7)"
         )
         # what the workers' CPU says: k workers, each with a core of its own, handle k / (their
         # CPU per update) updates a second; per round, like the ratios above
