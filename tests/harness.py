@@ -16,6 +16,9 @@ from bot.config import Settings, load_settings
 from tests.fake_telegram import FakeTelegram
 
 MANAGER_ID = 9001
+# Start-up waits up to 5 s for each of two models and loads the embedding model: ~10 s on a
+# quiet 2-core machine, several times that beside other test workers. A bound, not a target.
+START_TIMEOUT = 60
 
 
 @dataclass
@@ -32,14 +35,14 @@ class RunningBot:
         self.task = asyncio.create_task(self.app.run(), name="steward")
         started = asyncio.create_task(self.app.started.wait())
         done, _ = await asyncio.wait(
-            {started, self.task}, timeout=15, return_when=asyncio.FIRST_COMPLETED
+            {started, self.task}, timeout=START_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
         )
         if self.task in done:
             started.cancel()
             self.task.result()  # raises what made the bot stop
             raise AssertionError("bot stopped during start-up")
         if started not in done:
-            raise AssertionError("bot did not start within 15s")
+            raise AssertionError(f"bot did not start within {START_TIMEOUT} s")
         # wait until the polling loop asked for updates at least once
         for _ in range(200):
             if self.fake.polls:

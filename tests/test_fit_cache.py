@@ -14,9 +14,10 @@ from bot.moderation import fits, semantic_spam, understanding
 from bot.moderation.semantic_spam import LogisticModel
 from bot.moderation.understanding import SemanticSpamClassifier
 from bot.reputation.classifier import ComplaintClassifier
-from bot.semantic import EmbeddingService, Kind
+from bot.semantic import EmbeddingService
 from storage.database import Database
 from storage.fits import KEEP, FitCacheRepository
+from tests.test_semantic_spam import _LetterBackend
 
 SPAM = [
     "Заработок на дому пиши в лс",
@@ -44,27 +45,13 @@ PROBES = [
 ]
 
 
-def unit(rows: np.ndarray) -> np.ndarray:
-    return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
-
-
-class Letters:
+class Letters(_LetterBackend):
     """Vectors from letter counts (tests/test_semantic_spam.py's backend), with a model id a
     test may change."""
 
-    dim = 64
-
     def __init__(self, model_id: str = "letters") -> None:
+        super().__init__()
         self.model_id = model_id
-
-    def encode(self, texts: list[str], kind: Kind) -> np.ndarray:
-        rows = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for row, text in zip(rows, texts, strict=True):
-            for ch in text.lower():
-                if ch.isalpha():
-                    row[ord(ch) % self.dim] += 1
-            row[-1] += 1
-        return unit(rows)
 
 
 class Fits:
