@@ -208,6 +208,8 @@ class Publisher:
             claimed = await self.repo.claim(post_id, due_by, self._lease_end())
         if not claimed:
             return False
+        # with several workers, which one holds a post is otherwise nowhere to be seen
+        logger.info("post %s claimed", post_id)
         renew = lambda: self.repo.renew_lease(post_id, self._lease_end())  # noqa: E731
         async with heartbeat(renew, every=self.row_lease_seconds / 3):
             return await self._publish_claimed(post_id)
