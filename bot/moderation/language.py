@@ -95,9 +95,6 @@ class _PackedProfiles:
         self.indexes = all_indexes[order]
         self.probabilities = np.concatenate(probabilities)[order]
 
-    def __len__(self) -> int:
-        return len(self.codes)
-
     def lookup(self, words: Sequence[str]) -> dict[str, tuple[tuple[int, ...], tuple[float, ...]]]:
         """The pairs of each of `words` that a profile knows; one array search for them all."""
         import itertools
