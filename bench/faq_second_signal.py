@@ -29,15 +29,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.faq.semantic import EntryVectors, SemanticIndex
+from bot.faq.semantic import EntryVectors, SemanticIndex, _normalise
 
 DATA = Path(__file__).resolve().parent / "data"
 SETS = ("faq", "faq_shop", "faq_shop_more", "faq_gaming")
 WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 1.0)
-
-
-def _unit(rows: np.ndarray) -> np.ndarray:
-    return rows / np.maximum(np.linalg.norm(rows, axis=-1, keepdims=True), 1e-9)
 
 
 def _load(name: str) -> tuple[list[dict], list[dict]]:
@@ -82,7 +78,7 @@ def main() -> None:
         entries, questions = _load(name)
         dense = _index(entries, e5.query, e5.passage, e5.dim)
         sparse = [
-            _unit(e5.sparse([t for texts in e["phrasings"].values() for t in texts]))
+            _normalise(e5.sparse([t for texts in e["phrasings"].values() for t in texts]))
             for e in entries
         ]
         texts = [q["question"] for q in questions]
@@ -92,7 +88,7 @@ def main() -> None:
         use_seconds += time.process_time() - started
         rows[name] = []
         for question, vector, sparse_vector, use_vector in zip(
-            questions, e5.query(texts), _unit(e5.sparse(texts)), second_questions, strict=True
+            questions, e5.query(texts), _normalise(e5.sparse(texts)), second_questions, strict=True
         ):
             by_sparse = np.array([float((wordings @ sparse_vector).max()) for wordings in sparse])
             by_use = second.scores(use_vector)[0] if second is not None else None
