@@ -205,6 +205,18 @@ async def test_wrong_use_gets_one_clear_line(steward, fake, group):
     assert not fake.calls_of("restrictChatMember") and not fake.calls_of("banChatMember")
 
 
+async def test_zero_duration_gets_one_clear_line_and_changes_nothing(steward, fake, group):
+    target = await group.say(group.member, "x")
+    await group.say(group.admin, "/mute 0m", reply_to=target)
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply.plain.startswith("I don't understand the duration “0m”")
+    await group.say(group.admin, "/setwarnlimit 3 ban 0d")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply.plain.startswith("I don't understand the duration “0d”")
+    assert not fake.calls_of("restrictChatMember") and not fake.calls_of("banChatMember")
+    assert (await steward.app.mod_repo.settings(GROUP)).warn_limit == 3
+
+
 async def test_missing_rights_are_explained(steward, fake, group):
     fake.chats[GROUP].members[fake.bot_id]["can_restrict_members"] = False
     target = await group.say(group.member, "x")

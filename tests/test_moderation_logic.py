@@ -81,6 +81,17 @@ def test_action_args_errors():
     assert (info.value.kind, info.value.token) == ("bad_duration", "30")
 
 
+@pytest.mark.parametrize("token", ["0m", "0s", "0h0m", "000d"])
+def test_a_zero_duration_is_a_bad_duration_not_a_crash(token):
+    """`/mute 0m` looks like a duration but is none: one clear line, not an exception."""
+    with pytest.raises(ArgumentError) as info:
+        parse_action_args(f"{token} spam", has_reply=True, with_duration=True)
+    assert (info.value.kind, info.value.token) == ("bad_duration", token)
+    with pytest.raises(ArgumentError) as info:
+        parse_warn_limit(f"3 mute {token}")
+    assert (info.value.kind, info.value.token) == ("bad_duration", token)
+
+
 def test_warn_limit_parsing():
     assert parse_warn_limit("3") == (3, "mute", timedelta(days=1))
     assert parse_warn_limit("5 ban") == (5, "ban", None)

@@ -28,6 +28,14 @@ class ActionArgs:
     reason: str | None
 
 
+def _length(token: str) -> timedelta:
+    """A mute's or ban's length as typed; what only looks like one ("0m") is a BAD_DURATION."""
+    try:
+        return parse_duration(token)
+    except ValueError:
+        raise ArgumentError(Problem.BAD_DURATION, token) from None
+
+
 def parse_action_args(text: str, has_reply: bool, with_duration: bool) -> ActionArgs:
     """Split a command's arguments. Without a reply the first token must name the target.
 
@@ -42,7 +50,7 @@ def parse_action_args(text: str, has_reply: bool, with_duration: bool) -> Action
     duration = None
     if with_duration and tokens:
         if looks_like_duration(tokens[0]):
-            duration = parse_duration(tokens.pop(0))
+            duration = _length(tokens.pop(0))
         elif _DURATION_LIKE.match(tokens[0]):
             raise ArgumentError(Problem.BAD_DURATION, tokens[0])
     reason = " ".join(tokens).strip() or None
@@ -61,9 +69,7 @@ def parse_warn_limit(text: str) -> tuple[int, str, timedelta | None]:
     duration = None
     if action in {"mute", "ban"}:
         if len(tokens) > 2:
-            if not looks_like_duration(tokens[2]):
-                raise ArgumentError(Problem.BAD_DURATION, tokens[2])
-            duration = parse_duration(tokens[2])
+            duration = _length(tokens[2])
         elif action == "mute":
             duration = timedelta(days=1)
     return limit, action, duration
