@@ -217,6 +217,20 @@ async def test_zero_duration_gets_one_clear_line_and_changes_nothing(steward, fa
     assert (await steward.app.mod_repo.settings(GROUP)).warn_limit == 3
 
 
+async def test_ban_longer_than_telegram_keeps_is_confirmed_as_permanent(steward, fake, group):
+    """Telegram bans for good when until_date is over 366 days away: the confirmation must not
+    promise an end ("banned for 57w1d") that never comes."""
+    target = await group.say(group.member, "x")
+    await group.say(group.admin, "/ban 400d spam", reply_to=target)
+    ban = await fake.wait_for("banChatMember")
+    assert ban.get("until_date", 0) == 0
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply.plain == "🔨 Bob is banned.\nReason: spam"
+    await steward.idle()
+    [action] = await steward.app.mod_repo.recent_actions(GROUP, 1)
+    assert action.expires_at is None and not (action.details or {}).get("duration")
+
+
 async def test_missing_rights_are_explained(steward, fake, group):
     fake.chats[GROUP].members[fake.bot_id]["can_restrict_members"] = False
     target = await group.say(group.member, "x")

@@ -92,6 +92,17 @@ def test_a_zero_duration_is_a_bad_duration_not_a_crash(token):
     assert (info.value.kind, info.value.token) == ("bad_duration", token)
 
 
+def test_a_restriction_longer_than_telegram_keeps_is_permanent():
+    """Telegram keeps a mute or ban of more than 366 days for good: the parsed length says
+    so (None), rather than a "57w1d" the member will never see end."""
+    args = parse_action_args("@bobby 400d", has_reply=False, with_duration=True)
+    assert (args.target, args.duration) == ("@bobby", None)
+    args = parse_action_args("366d too much", has_reply=True, with_duration=True)
+    assert (args.duration, args.reason) == (timedelta(days=366), "too much")
+    assert parse_warn_limit("3 ban 999999w") == (3, "ban", None)
+    assert parse_warn_limit("3 mute 53w") == (3, "mute", None)
+
+
 def test_warn_limit_parsing():
     assert parse_warn_limit("3") == (3, "mute", timedelta(days=1))
     assert parse_warn_limit("5 ban") == (5, "ban", None)

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from bot.moderation.durations import looks_like_duration, parse_duration
+from bot.moderation.durations import TELEGRAM_MAX_SECONDS, looks_like_duration, parse_duration
 from bot.moderation.problems import Problem
 
 _TARGET = re.compile(r"^(@[A-Za-z][A-Za-z0-9_]{3,31}|-?\d{1,20})$")
@@ -28,12 +28,15 @@ class ActionArgs:
     reason: str | None
 
 
-def _length(token: str) -> timedelta:
-    """A mute's or ban's length as typed; what only looks like one ("0m") is a BAD_DURATION."""
+def _length(token: str) -> timedelta | None:
+    """A mute's or ban's length as typed; what only looks like one ("0m") is a BAD_DURATION.
+    Telegram keeps a restriction of more than 366 days for good, so such a length is None
+    (permanent) here too: the confirmation and the log then say what the member gets."""
     try:
-        return parse_duration(token)
+        duration = parse_duration(token)
     except ValueError:
         raise ArgumentError(Problem.BAD_DURATION, token) from None
+    return None if duration.total_seconds() > TELEGRAM_MAX_SECONDS else duration
 
 
 def parse_action_args(text: str, has_reply: bool, with_duration: bool) -> ActionArgs:
