@@ -231,6 +231,17 @@ async def test_ban_longer_than_telegram_keeps_is_confirmed_as_permanent(steward,
     assert action.expires_at is None and not (action.details or {}).get("duration")
 
 
+async def test_a_username_in_a_reply_names_whom_the_command_is_about(steward, fake, group):
+    await group.say(group.other, "hi")  # the bot learns @carol
+    bob = await group.say(group.member, "x")
+    await group.say(group.admin, "/mute @carol 2h rude", reply_to=bob)
+    call = await fake.wait_for("restrictChatMember")
+    assert call["user_id"] == 300 and near(call["until_date"], time.time() + 7200)
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply.plain == "🔇 @carol is muted for 2h.\nReason: rude"
+    assert fake.member_status(GROUP, 200) == "member"
+
+
 async def test_missing_rights_are_explained(steward, fake, group):
     fake.chats[GROUP].members[fake.bot_id]["can_restrict_members"] = False
     target = await group.say(group.member, "x")

@@ -103,6 +103,18 @@ def test_a_restriction_longer_than_telegram_keeps_is_permanent():
     assert parse_warn_limit("3 mute 53w") == (3, "mute", None)
 
 
+def test_an_explicit_username_names_the_target_even_in_a_reply():
+    """`/mute @carol 2h` in a reply to Bob's message is about Carol, for two hours (as in
+    Rose/Marie): not about Bob, for good, with "@carol 2h" as the reason."""
+    args = parse_action_args("@carol 2h rude", has_reply=True, with_duration=True)
+    assert (args.target, args.duration, args.reason) == ("@carol", timedelta(hours=2), "rude")
+    args = parse_action_args("@carol", has_reply=True, with_duration=False)
+    assert (args.target, args.reason) == ("@carol", None)
+    # a number after a reply stays what it was: a duration's error or the reason
+    args = parse_action_args("3 times already", has_reply=True, with_duration=False)
+    assert (args.target, args.reason) == (None, "3 times already")
+
+
 def test_warn_limit_parsing():
     assert parse_warn_limit("3") == (3, "mute", timedelta(days=1))
     assert parse_warn_limit("5 ban") == (5, "ban", None)

@@ -23,7 +23,7 @@ class ArgumentError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class ActionArgs:
-    target: str | None  # "@name" or a numeric id; None when the command replies to a message
+    target: str | None  # "@name" or a numeric id; None: the replied message's sender
     duration: timedelta | None
     reason: str | None
 
@@ -40,15 +40,20 @@ def _length(token: str) -> timedelta | None:
 
 
 def parse_action_args(text: str, has_reply: bool, with_duration: bool) -> ActionArgs:
-    """Split a command's arguments. Without a reply the first token must name the target.
+    """Split a command's arguments. Without a reply the first token must name the target; in
+    a reply an @username first still does (as in Rose/Marie: the moderator named someone), while
+    a number there stays a duration or the reason.
 
     A token that looks like a duration but is not one (`2x`, `10min`) is an error rather than
     the start of the reason, so `/mute 10min spam` is not silently permanent."""
     tokens = text.split()
     target = None
-    if not has_reply:
-        if not tokens or not _TARGET.match(tokens[0]):
-            raise ArgumentError(Problem.NO_TARGET)
+    if has_reply:
+        if tokens and tokens[0].startswith("@") and _TARGET.match(tokens[0]):
+            target = tokens.pop(0)
+    elif not tokens or not _TARGET.match(tokens[0]):
+        raise ArgumentError(Problem.NO_TARGET)
+    else:
         target = tokens.pop(0)
     duration = None
     if with_duration and tokens:
