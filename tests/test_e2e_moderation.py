@@ -586,6 +586,22 @@ async def test_del_purge_kick_unmute_unban_rules(steward, fake, group):
     assert rules.plain.endswith("Be kind. No ads.")
 
 
+async def test_rules_with_angle_brackets_and_formatting_reach_the_members(steward, fake, group):
+    """Rules are text a moderator typed: "<" and "&" are letters, not HTML, and their bold stays
+    bold. Sent raw with HTML parse mode, Telegram refused every /rules afterwards."""
+    text = "/setrules Be kind. Under 18 <ask first> & no ads."
+    bold = {"type": "bold", "offset": text.index("Be kind"), "length": len("Be kind.")}
+    command = {"type": "bot_command", "offset": 0, "length": len("/setrules")}
+    await group.say(group.admin, text, entities=[command, bold])
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("Rules saved"))
+    await group.say(group.other, "/rules")
+    rules = await fake.wait_for("sendMessage", lambda c: "Be kind" in c.plain)
+    await steward.idle()
+    assert rules.plain.endswith("\n\nBe kind. Under 18 <ask first> & no ads.")
+    assert "<b>Be kind.</b>" in rules["text"]
+    assert not [c for c in fake.calls_of("sendMessage") if "went wrong" in c.plain]
+
+
 async def test_setcaptcha_sets_the_timeout(steward, fake, group):
     await group.say(group.admin, "/setcaptcha 90")
     reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
