@@ -251,6 +251,26 @@ async def test_missing_rights_are_explained(steward, fake, group):
 
 
 @pytest.mark.usefixtures("db_engine")  # and on PostgreSQL
+async def test_warns_stay_when_the_warn_limit_action_is_refused(steward, fake, group):
+    """Without the right to restrict, the third warn cannot mute: the moderator is told why and
+    the warns stay, so the next /warn (with the right given) applies the limit."""
+    fake.chats[GROUP].members[fake.bot_id]["can_restrict_members"] = False
+    target = await group.say(group.member, "meh")
+    for n in range(1, 4):
+        await group.say(group.admin, f"/warn rude {n}", reply_to=target)
+        await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    refused = [c.plain for c in fake.calls_of("sendMessage") if c["chat_id"] == GROUP][-1]
+    assert refused.startswith("I can't do that: make me an admin")
+    await group.say(group.admin, "/warns", reply_to=target)
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply.plain.startswith("Bob has 3 of 3 warns:")
+    fake.chats[GROUP].members[fake.bot_id]["can_restrict_members"] = True
+    await group.say(group.admin, "/warn rude 4", reply_to=target)
+    call = await fake.wait_for("restrictChatMember")
+    assert call["user_id"] == 200 and near(call["until_date"], time.time() + 86400)
+    assert fake.member_status(GROUP, 200) == "restricted"
+
+
 async def test_restart_keeps_warns_approvals_filters_and_timed_actions(steward, fake, group):
     target = await group.say(group.member, "hello")
     await group.say(group.admin, "/warn first", reply_to=target)

@@ -396,7 +396,7 @@ class ModerationService:
         reason: str | None = None,
         **audit: Any,
     ) -> Warned:
-        """Adds a warn; at the chat's limit applies its action and clears the warns."""
+        """Adds a warn; at the chat's limit applies its action, then clears the warns."""
         settings = await self.repo.settings(chat_id)
         now = self.now()
         warn_id = await self.repo.add_warn(
@@ -414,7 +414,6 @@ class ModerationService:
         count = len(await self.repo.active_warns(chat_id, target.id, now))
         if count < settings.warn_limit:
             return Warned(count, settings.warn_limit)
-        await self.repo.reset_warns(chat_id, target.id, now)
         limit_reason = f"{count}/{settings.warn_limit} warns"
         duration = (
             timedelta(seconds=settings.warn_action_seconds)
@@ -434,6 +433,9 @@ class ModerationService:
             action_id = await self.mute(
                 chat_id, target, STEWARD, duration, limit_reason, rule="warn_limit"
             )
+        # only now: when Telegram refused the penalty (ModerationError), the warns stay and the
+        # next warn tries again
+        await self.repo.reset_warns(chat_id, target.id, now)
         return Warned(count, settings.warn_limit, penalty, duration, action_id)
 
     async def unwarn(self, chat_id: int, target: Target, actor: Actor) -> WarnCount | None:
