@@ -345,6 +345,36 @@ async def test_report_reaches_log_chat_with_action_buttons(steward, fake, group)
     assert ban["user_id"] == 300
 
 
+async def test_report_of_a_channel_identity_names_and_bans_the_channel(steward, fake, group):
+    channel = {"id": -1005550000007, "type": "channel", "title": "Ads Channel"}
+    await steward.app.mod_repo.update_settings(GROUP, spam_mode="off")
+    posted = await group.say(
+        fake.user(136817688, "Channel", is_bot=True), "visit our channel", sender_chat=channel
+    )
+    await group.say(group.member, "/report", reply_to=posted)
+    report = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == LOG_CHAT)
+    assert "Bob reported Ads Channel" in report.plain
+    buttons = {b["text"]: b for row in report["reply_markup"]["inline_keyboard"] for b in row}
+    assert not any("Mute" in t or "Warn" in t for t in buttons)  # a channel cannot be muted
+    ban = next(b for t, b in buttons.items() if "Ban" in t)
+    await steward.idle()
+    report_message = fake.messages[(LOG_CHAT, max(m for c, m in fake.messages if c == LOG_CHAT))]
+    await fake.press_button(report_message, group.admin, ban["callback_data"])
+    banned = await fake.wait_for("banChatSenderChat")
+    assert banned["sender_chat_id"] == channel["id"]
+    assert not fake.calls_of("banChatMember")
+
+
+async def test_report_of_an_anonymous_admin_is_refused(steward, fake, group):
+    anonymous = fake.user(1087968824, "Group", is_bot=True, language_code=None)
+    posted = await group.say(anonymous, "announcement", sender_chat=group.chat)
+    await group.say(group.member, "/report", reply_to=posted)
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply.plain == "That message is from an admin; reports are for members."
+    await steward.idle()
+    assert not [c for c in fake.calls_of("sendMessage") if c["chat_id"] == LOG_CHAT]
+
+
 async def test_report_abuse_is_rate_limited(steward, fake, group):
     for n in range(4):
         target = await group.say(group.other, f"line {n}")
