@@ -271,6 +271,23 @@ async def test_warns_stay_when_the_warn_limit_action_is_refused(steward, fake, g
     assert fake.member_status(GROUP, 200) == "restricted"
 
 
+async def test_del_and_purge_that_telegram_refuses_say_why(steward, fake, group):
+    """Telegram's refusal is the moderator's to read: no "Deleted 0 messages" for a /purge
+    that deleted nothing, no "make me an admin" for a message someone else deleted already."""
+    start = await group.say(group.other, "a")
+    fake.fail("deleteMessages", 400, description="Bad Request: not enough rights to delete")
+    await group.say(group.admin, "/purge", reply_to=start)
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply.plain.startswith("I can't do that: make me an admin")
+    gone = await group.say(group.member, "oops")
+    del fake.messages[(GROUP, gone["message_id"])]  # deleted by an admin meanwhile
+    await group.say(group.admin, "/del", reply_to=gone)
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply.plain == "Telegram says this member or message is not in the chat."
+    await steward.idle()
+    assert not [a for a in await steward.app.mod_repo.recent_actions(GROUP, 5)]
+
+
 async def test_restart_keeps_warns_approvals_filters_and_timed_actions(steward, fake, group):
     target = await group.say(group.member, "hello")
     await group.say(group.admin, "/warn first", reply_to=target)

@@ -381,6 +381,11 @@ class ModerationService:
         await self._telegram(self.bot.ban_chat_member(chat_id, user_id))
         await self._telegram(self.bot.unban_chat_member(chat_id, user_id, only_if_banned=True))
 
+    async def delete_or_explain(self, chat_id: int, message_id: int) -> None:
+        """/del: as `delete`, but Telegram's refusal is the moderator's to read: raises
+        ModerationError (no rights, message not found, or Telegram's own words)."""
+        await self._telegram(self.bot.delete_message(chat_id, message_id))
+
     async def delete(self, chat_id: int, message_id: int) -> bool:
         try:
             return bool(await self.bot.delete_message(chat_id, message_id))
@@ -458,17 +463,23 @@ class ModerationService:
 
     async def purge(self, chat_id: int, first: int, last: int, actor: Actor) -> int:
         """/purge: the messages from `first` up to the command `last`, at most PURGE_LIMIT of
-        the latest, then one audit row. Returns how many were deleted (the command included)."""
+        the latest, then one audit row. Returns how many were deleted (the command included);
+        raises ModerationError when Telegram refused every chunk (nothing was deleted)."""
         ids = list(range(max(first, last - PURGE_LIMIT + 1), last + 1))
-        deleted = await self.delete_many(chat_id, ids)
+        deleted, refusal = await self.delete_many(chat_id, ids)
+        if not deleted and refusal is not None:
+            raise classify_refusal(refusal)
         details = {"from": first, "to": last, "count": deleted}
         await self._record(chat_id, actor, None, AuditAction.PURGE, details=details)
         return deleted
 
-    async def delete_many(self, chat_id: int, message_ids: list[int]) -> int:
+    async def delete_many(
+        self, chat_id: int, message_ids: list[int]
+    ) -> tuple[int, TelegramAPIError | None]:
         """/purge: in chunks of 100 (deleteMessages' limit); a refused chunk is skipped and the
-        rest still tried. Returns how many ids were in the accepted chunks."""
-        deleted = 0
+        rest still tried. Returns how many ids were in the accepted chunks, and the last
+        refusal."""
+        deleted, refusal = 0, None
         for start in range(0, len(message_ids), 100):
             chunk = message_ids[start : start + 100]
             try:
@@ -476,7 +487,8 @@ class ModerationService:
                 deleted += len(chunk)
             except TelegramAPIError as exc:
                 logger.info("purge chunk failed in %s: %s", chat_id, exc)
-        return deleted
+                refusal = exc
+        return deleted, refusal
 
     # --- chat settings, blocklist, audit rows for the moderator commands -------------------
 
