@@ -205,6 +205,43 @@ async def test_wrong_use_gets_one_clear_line(steward, fake, group):
     assert not fake.calls_of("restrictChatMember") and not fake.calls_of("banChatMember")
 
 
+async def test_zero_duration_gets_one_clear_line_and_changes_nothing(steward, fake, group):
+    target = await group.say(group.member, "x")
+    await group.say(group.admin, "/mute 0m", reply_to=target)
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply.plain.startswith("I don't understand the duration “0m”")
+    await group.say(group.admin, "/setwarnlimit 3 ban 0d")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply.plain.startswith("I don't understand the duration “0d”")
+    assert not fake.calls_of("restrictChatMember") and not fake.calls_of("banChatMember")
+    assert (await steward.app.mod_repo.settings(GROUP)).warn_limit == 3
+
+
+async def test_ban_longer_than_telegram_keeps_is_confirmed_as_permanent(steward, fake, group):
+    """Telegram bans for good when until_date is over 366 days away: the confirmation must not
+    promise an end ("banned for 57w1d") that never comes."""
+    target = await group.say(group.member, "x")
+    await group.say(group.admin, "/ban 400d spam", reply_to=target)
+    ban = await fake.wait_for("banChatMember")
+    assert ban.get("until_date", 0) == 0
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply.plain == "🔨 Bob is banned.\nReason: spam"
+    await steward.idle()
+    [action] = await steward.app.mod_repo.recent_actions(GROUP, 1)
+    assert action.expires_at is None and not (action.details or {}).get("duration")
+
+
+async def test_a_username_in_a_reply_names_whom_the_command_is_about(steward, fake, group):
+    await group.say(group.other, "hi")  # the bot learns @carol
+    bob = await group.say(group.member, "x")
+    await group.say(group.admin, "/mute @carol 2h rude", reply_to=bob)
+    call = await fake.wait_for("restrictChatMember")
+    assert call["user_id"] == 300 and near(call["until_date"], time.time() + 7200)
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply.plain == "🔇 @carol is muted for 2h.\nReason: rude"
+    assert fake.member_status(GROUP, 200) == "member"
+
+
 async def test_missing_rights_are_explained(steward, fake, group):
     fake.chats[GROUP].members[fake.bot_id]["can_restrict_members"] = False
     target = await group.say(group.member, "x")
@@ -214,6 +251,43 @@ async def test_missing_rights_are_explained(steward, fake, group):
 
 
 @pytest.mark.usefixtures("db_engine")  # and on PostgreSQL
+async def test_warns_stay_when_the_warn_limit_action_is_refused(steward, fake, group):
+    """Without the right to restrict, the third warn cannot mute: the moderator is told why and
+    the warns stay, so the next /warn (with the right given) applies the limit."""
+    fake.chats[GROUP].members[fake.bot_id]["can_restrict_members"] = False
+    target = await group.say(group.member, "meh")
+    for n in range(1, 4):
+        await group.say(group.admin, f"/warn rude {n}", reply_to=target)
+        await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    refused = [c.plain for c in fake.calls_of("sendMessage") if c["chat_id"] == GROUP][-1]
+    assert refused.startswith("I can't do that: make me an admin")
+    await group.say(group.admin, "/warns", reply_to=target)
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply.plain.startswith("Bob has 3 of 3 warns:")
+    fake.chats[GROUP].members[fake.bot_id]["can_restrict_members"] = True
+    await group.say(group.admin, "/warn rude 4", reply_to=target)
+    call = await fake.wait_for("restrictChatMember")
+    assert call["user_id"] == 200 and near(call["until_date"], time.time() + 86400)
+    assert fake.member_status(GROUP, 200) == "restricted"
+
+
+async def test_del_and_purge_that_telegram_refuses_say_why(steward, fake, group):
+    """Telegram's refusal is the moderator's to read: no "Deleted 0 messages" for a /purge
+    that deleted nothing, no "make me an admin" for a message someone else deleted already."""
+    start = await group.say(group.other, "a")
+    fake.fail("deleteMessages", 400, description="Bad Request: not enough rights to delete")
+    await group.say(group.admin, "/purge", reply_to=start)
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply.plain.startswith("I can't do that: make me an admin")
+    gone = await group.say(group.member, "oops")
+    del fake.messages[(GROUP, gone["message_id"])]  # deleted by an admin meanwhile
+    await group.say(group.admin, "/del", reply_to=gone)
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply.plain == "Telegram says this member or message is not in the chat."
+    await steward.idle()
+    assert not [a for a in await steward.app.mod_repo.recent_actions(GROUP, 5)]
+
+
 async def test_restart_keeps_warns_approvals_filters_and_timed_actions(steward, fake, group):
     target = await group.say(group.member, "hello")
     await group.say(group.admin, "/warn first", reply_to=target)
@@ -286,6 +360,36 @@ async def test_report_reaches_log_chat_with_action_buttons(steward, fake, group)
     await fake.press_button(report_message, group.admin, ban_button["callback_data"])
     ban = await fake.wait_for("banChatMember")
     assert ban["user_id"] == 300
+
+
+async def test_report_of_a_channel_identity_names_and_bans_the_channel(steward, fake, group):
+    channel = {"id": -1005550000007, "type": "channel", "title": "Ads Channel"}
+    await steward.app.mod_repo.update_settings(GROUP, spam_mode="off")
+    posted = await group.say(
+        fake.user(136817688, "Channel", is_bot=True), "visit our channel", sender_chat=channel
+    )
+    await group.say(group.member, "/report", reply_to=posted)
+    report = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == LOG_CHAT)
+    assert "Bob reported Ads Channel" in report.plain
+    buttons = {b["text"]: b for row in report["reply_markup"]["inline_keyboard"] for b in row}
+    assert not any("Mute" in t or "Warn" in t for t in buttons)  # a channel cannot be muted
+    ban = next(b for t, b in buttons.items() if "Ban" in t)
+    await steward.idle()
+    report_message = fake.messages[(LOG_CHAT, max(m for c, m in fake.messages if c == LOG_CHAT))]
+    await fake.press_button(report_message, group.admin, ban["callback_data"])
+    banned = await fake.wait_for("banChatSenderChat")
+    assert banned["sender_chat_id"] == channel["id"]
+    assert not fake.calls_of("banChatMember")
+
+
+async def test_report_of_an_anonymous_admin_is_refused(steward, fake, group):
+    anonymous = fake.user(1087968824, "Group", is_bot=True, language_code=None)
+    posted = await group.say(anonymous, "announcement", sender_chat=group.chat)
+    await group.say(group.member, "/report", reply_to=posted)
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply.plain == "That message is from an admin; reports are for members."
+    await steward.idle()
+    assert not [c for c in fake.calls_of("sendMessage") if c["chat_id"] == LOG_CHAT]
 
 
 async def test_report_abuse_is_rate_limited(steward, fake, group):
@@ -547,6 +651,22 @@ async def test_del_purge_kick_unmute_unban_rules(steward, fake, group):
     await group.say(group.other, "/rules")
     rules = await fake.wait_for("sendMessage", lambda c: "Be kind" in c.plain)
     assert rules.plain.endswith("Be kind. No ads.")
+
+
+async def test_rules_with_angle_brackets_and_formatting_reach_the_members(steward, fake, group):
+    """Rules are text a moderator typed: "<" and "&" are letters, not HTML, and their bold stays
+    bold. Sent raw with HTML parse mode, Telegram refused every /rules afterwards."""
+    text = "/setrules Be kind. Under 18 <ask first> & no ads."
+    bold = {"type": "bold", "offset": text.index("Be kind"), "length": len("Be kind.")}
+    command = {"type": "bot_command", "offset": 0, "length": len("/setrules")}
+    await group.say(group.admin, text, entities=[command, bold])
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("Rules saved"))
+    await group.say(group.other, "/rules")
+    rules = await fake.wait_for("sendMessage", lambda c: "Be kind" in c.plain)
+    await steward.idle()
+    assert rules.plain.endswith("\n\nBe kind. Under 18 <ask first> & no ads.")
+    assert "<b>Be kind.</b>" in rules["text"]
+    assert not [c for c in fake.calls_of("sendMessage") if "went wrong" in c.plain]
 
 
 async def test_setcaptcha_sets_the_timeout(steward, fake, group):

@@ -81,6 +81,40 @@ def test_action_args_errors():
     assert (info.value.kind, info.value.token) == ("bad_duration", "30")
 
 
+@pytest.mark.parametrize("token", ["0m", "0s", "0h0m", "000d"])
+def test_a_zero_duration_is_a_bad_duration_not_a_crash(token):
+    """`/mute 0m` looks like a duration but is none: one clear line, not an exception."""
+    with pytest.raises(ArgumentError) as info:
+        parse_action_args(f"{token} spam", has_reply=True, with_duration=True)
+    assert (info.value.kind, info.value.token) == ("bad_duration", token)
+    with pytest.raises(ArgumentError) as info:
+        parse_warn_limit(f"3 mute {token}")
+    assert (info.value.kind, info.value.token) == ("bad_duration", token)
+
+
+def test_a_restriction_longer_than_telegram_keeps_is_permanent():
+    """Telegram keeps a mute or ban of more than 366 days for good: the parsed length says
+    so (None), rather than a "57w1d" the member will never see end."""
+    args = parse_action_args("@bobby 400d", has_reply=False, with_duration=True)
+    assert (args.target, args.duration) == ("@bobby", None)
+    args = parse_action_args("366d too much", has_reply=True, with_duration=True)
+    assert (args.duration, args.reason) == (timedelta(days=366), "too much")
+    assert parse_warn_limit("3 ban 999999w") == (3, "ban", None)
+    assert parse_warn_limit("3 mute 53w") == (3, "mute", None)
+
+
+def test_an_explicit_username_names_the_target_even_in_a_reply():
+    """`/mute @carol 2h` in a reply to Bob's message is about Carol, for two hours (as in
+    Rose/Marie): not about Bob, for good, with "@carol 2h" as the reason."""
+    args = parse_action_args("@carol 2h rude", has_reply=True, with_duration=True)
+    assert (args.target, args.duration, args.reason) == ("@carol", timedelta(hours=2), "rude")
+    args = parse_action_args("@carol", has_reply=True, with_duration=False)
+    assert (args.target, args.reason) == ("@carol", None)
+    # a number after a reply stays what it was: a duration's error or the reason
+    args = parse_action_args("3 times already", has_reply=True, with_duration=False)
+    assert (args.target, args.reason) == (None, "3 times already")
+
+
 def test_warn_limit_parsing():
     assert parse_warn_limit("3") == (3, "mute", timedelta(days=1))
     assert parse_warn_limit("5 ban") == (5, "ban", None)

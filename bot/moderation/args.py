@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from bot.moderation.durations import looks_like_duration, parse_duration
+from bot.moderation.durations import TELEGRAM_MAX_SECONDS, looks_like_duration, parse_duration
 from bot.moderation.problems import Problem
 
 _TARGET = re.compile(r"^(@[A-Za-z][A-Za-z0-9_]{3,31}|-?\d{1,20})$")
@@ -23,26 +23,42 @@ class ArgumentError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class ActionArgs:
-    target: str | None  # "@name" or a numeric id; None when the command replies to a message
+    target: str | None  # "@name" or a numeric id; None: the replied message's sender
     duration: timedelta | None
     reason: str | None
 
 
+def _length(token: str) -> timedelta | None:
+    """A mute's or ban's length as typed; what only looks like one ("0m") is a BAD_DURATION.
+    Telegram keeps a restriction of more than 366 days for good, so such a length is None
+    (permanent) here too: the confirmation and the log then say what the member gets."""
+    try:
+        duration = parse_duration(token)
+    except ValueError:
+        raise ArgumentError(Problem.BAD_DURATION, token) from None
+    return None if duration.total_seconds() > TELEGRAM_MAX_SECONDS else duration
+
+
 def parse_action_args(text: str, has_reply: bool, with_duration: bool) -> ActionArgs:
-    """Split a command's arguments. Without a reply the first token must name the target.
+    """Split a command's arguments. Without a reply the first token must name the target; in
+    a reply an @username first still does (as in Rose/Marie: the moderator named someone), while
+    a number there stays a duration or the reason.
 
     A token that looks like a duration but is not one (`2x`, `10min`) is an error rather than
     the start of the reason, so `/mute 10min spam` is not silently permanent."""
     tokens = text.split()
     target = None
-    if not has_reply:
-        if not tokens or not _TARGET.match(tokens[0]):
-            raise ArgumentError(Problem.NO_TARGET)
+    if has_reply:
+        if tokens and tokens[0].startswith("@") and _TARGET.match(tokens[0]):
+            target = tokens.pop(0)
+    elif not tokens or not _TARGET.match(tokens[0]):
+        raise ArgumentError(Problem.NO_TARGET)
+    else:
         target = tokens.pop(0)
     duration = None
     if with_duration and tokens:
         if looks_like_duration(tokens[0]):
-            duration = parse_duration(tokens.pop(0))
+            duration = _length(tokens.pop(0))
         elif _DURATION_LIKE.match(tokens[0]):
             raise ArgumentError(Problem.BAD_DURATION, tokens[0])
     reason = " ".join(tokens).strip() or None
@@ -61,9 +77,7 @@ def parse_warn_limit(text: str) -> tuple[int, str, timedelta | None]:
     duration = None
     if action in {"mute", "ban"}:
         if len(tokens) > 2:
-            if not looks_like_duration(tokens[2]):
-                raise ArgumentError(Problem.BAD_DURATION, tokens[2])
-            duration = parse_duration(tokens[2])
+            duration = _length(tokens[2])
         elif action == "mute":
             duration = timedelta(days=1)
     return limit, action, duration

@@ -31,7 +31,11 @@ def undo_keyboard(action_id: int) -> InlineKeyboardMarkup:
     return builder.as_markup()
 
 
-def report_keyboard(chat_id: int, message_id: int, user_id: int) -> InlineKeyboardMarkup:
+def report_keyboard(
+    chat_id: int, message_id: int, user_id: int, is_chat: bool = False
+) -> InlineKeyboardMarkup:
+    """The admins' buttons under a report. A channel identity (`is_chat`, its id in `user_id`)
+    can be banned (banChatSenderChat) but not warned or muted."""
     builder = InlineKeyboardBuilder()
     for text, op in (
         (_("🗑 Delete"), ReportAction.DELETE),
@@ -40,6 +44,8 @@ def report_keyboard(chat_id: int, message_id: int, user_id: int) -> InlineKeyboa
         (_("🔨 Ban"), ReportAction.BAN),
         (_("✖️ Dismiss"), ReportAction.DISMISS),
     ):
+        if is_chat and op in {ReportAction.WARN, ReportAction.MUTE}:
+            continue
         builder.button(
             text=text,
             callback_data=ReportCallback(

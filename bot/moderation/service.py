@@ -381,6 +381,11 @@ class ModerationService:
         await self._telegram(self.bot.ban_chat_member(chat_id, user_id))
         await self._telegram(self.bot.unban_chat_member(chat_id, user_id, only_if_banned=True))
 
+    async def delete_or_explain(self, chat_id: int, message_id: int) -> None:
+        """/del: as `delete`, but Telegram's refusal is the moderator's to read: raises
+        ModerationError (no rights, message not found, or Telegram's own words)."""
+        await self._telegram(self.bot.delete_message(chat_id, message_id))
+
     async def delete(self, chat_id: int, message_id: int) -> bool:
         try:
             return bool(await self.bot.delete_message(chat_id, message_id))
@@ -396,7 +401,7 @@ class ModerationService:
         reason: str | None = None,
         **audit: Any,
     ) -> Warned:
-        """Adds a warn; at the chat's limit applies its action and clears the warns."""
+        """Adds a warn; at the chat's limit applies its action, then clears the warns."""
         settings = await self.repo.settings(chat_id)
         now = self.now()
         warn_id = await self.repo.add_warn(
@@ -414,7 +419,6 @@ class ModerationService:
         count = len(await self.repo.active_warns(chat_id, target.id, now))
         if count < settings.warn_limit:
             return Warned(count, settings.warn_limit)
-        await self.repo.reset_warns(chat_id, target.id, now)
         limit_reason = f"{count}/{settings.warn_limit} warns"
         duration = (
             timedelta(seconds=settings.warn_action_seconds)
@@ -434,6 +438,9 @@ class ModerationService:
             action_id = await self.mute(
                 chat_id, target, STEWARD, duration, limit_reason, rule="warn_limit"
             )
+        # only now: when Telegram refused the penalty (ModerationError), the warns stay and the
+        # next warn tries again
+        await self.repo.reset_warns(chat_id, target.id, now)
         return Warned(count, settings.warn_limit, penalty, duration, action_id)
 
     async def unwarn(self, chat_id: int, target: Target, actor: Actor) -> WarnCount | None:
@@ -456,17 +463,23 @@ class ModerationService:
 
     async def purge(self, chat_id: int, first: int, last: int, actor: Actor) -> int:
         """/purge: the messages from `first` up to the command `last`, at most PURGE_LIMIT of
-        the latest, then one audit row. Returns how many were deleted (the command included)."""
+        the latest, then one audit row. Returns how many were deleted (the command included);
+        raises ModerationError when Telegram refused every chunk (nothing was deleted)."""
         ids = list(range(max(first, last - PURGE_LIMIT + 1), last + 1))
-        deleted = await self.delete_many(chat_id, ids)
+        deleted, refusal = await self.delete_many(chat_id, ids)
+        if not deleted and refusal is not None:
+            raise classify_refusal(refusal)
         details = {"from": first, "to": last, "count": deleted}
         await self._record(chat_id, actor, None, AuditAction.PURGE, details=details)
         return deleted
 
-    async def delete_many(self, chat_id: int, message_ids: list[int]) -> int:
+    async def delete_many(
+        self, chat_id: int, message_ids: list[int]
+    ) -> tuple[int, TelegramAPIError | None]:
         """/purge: in chunks of 100 (deleteMessages' limit); a refused chunk is skipped and the
-        rest still tried. Returns how many ids were in the accepted chunks."""
-        deleted = 0
+        rest still tried. Returns how many ids were in the accepted chunks, and the last
+        refusal."""
+        deleted, refusal = 0, None
         for start in range(0, len(message_ids), 100):
             chunk = message_ids[start : start + 100]
             try:
@@ -474,7 +487,8 @@ class ModerationService:
                 deleted += len(chunk)
             except TelegramAPIError as exc:
                 logger.info("purge chunk failed in %s: %s", chat_id, exc)
-        return deleted
+                refusal = exc
+        return deleted, refusal
 
     # --- chat settings, blocklist, audit rows for the moderator commands -------------------
 

@@ -11,7 +11,6 @@ from aiogram.utils.i18n import ngettext
 from bot.moderation.args import ActionArgs
 from bot.moderation.buttons import undo_keyboard
 from bot.moderation.durations import format_duration
-from bot.moderation.problems import Problem
 from bot.moderation.service import AuditAction, ModerationError, ModerationService, Target
 from bot.moderation.targets import TargetResolver, replied, sender_of
 from handlers.moderation.common import (
@@ -67,18 +66,20 @@ async def del_command(message: Message, moderation: ModerationService) -> None:
         return
     author = reply.from_user
     target = Target(author.id, author.full_name) if author else None
-    if await moderation.delete(message.chat.id, reply.message_id):
-        await moderation.record(
-            message.chat.id,
-            actor_of(message),
-            target,
-            AuditAction.DELETE,
-            message_id=reply.message_id,
-            message_text=reply.text or reply.caption,
-        )
-        await moderation.delete(message.chat.id, message.message_id)
-    else:
-        await message.reply(error_text(Problem.NO_RIGHTS))
+    try:
+        await moderation.delete_or_explain(message.chat.id, reply.message_id)
+    except ModerationError as exc:
+        await message.reply(error_text(exc.kind, token=exc.detail))
+        return
+    await moderation.record(
+        message.chat.id,
+        actor_of(message),
+        target,
+        AuditAction.DELETE,
+        message_id=reply.message_id,
+        message_text=reply.text or reply.caption,
+    )
+    await moderation.delete(message.chat.id, message.message_id)
 
 
 async def purge_command(message: Message, moderation: ModerationService) -> None:
@@ -91,9 +92,13 @@ async def purge_command(message: Message, moderation: ModerationService) -> None
             )
         )
         return
-    deleted = await moderation.purge(
-        message.chat.id, reply.message_id, message.message_id, actor_of(message)
-    )
+    try:
+        deleted = await moderation.purge(
+            message.chat.id, reply.message_id, message.message_id, actor_of(message)
+        )
+    except ModerationError as exc:
+        await message.reply(error_text(exc.kind, token=exc.detail))
+        return
     count = max(0, deleted - 1)
     await message.answer(
         ngettext("🧹 Deleted {count} message.", "🧹 Deleted {count} messages.", count).format(

@@ -17,7 +17,7 @@ from bot.links import message_link
 from bot.moderation.buttons import ReportCallback, report_keyboard
 from bot.moderation.reports import ReportAction, ReportLimiter
 from bot.moderation.service import Actor, AuditAction, ModerationError, ModerationService, Target
-from bot.moderation.targets import replied
+from bot.moderation.targets import TargetResolver, replied, sender_of
 from bot.private import PrivateNotes
 from bot.roles import RoleService
 from handlers.moderation.common import error_text
@@ -30,12 +30,12 @@ async def calls_admins(message: Message) -> bool:
     return message.reply_to_message is not None and bool(_CALL_ADMINS.search(message.text or ""))
 
 
-def report_text(message: Message, reply: Message) -> str:
-    assert message.from_user is not None and reply.from_user is not None
+def report_text(message: Message, reply: Message, target: Target) -> str:
+    assert message.from_user is not None
     text = _("📣 Report in {chat}: {reporter} reported {target}").format(
         chat=html.escape(message.chat.title or str(message.chat.id)),
         reporter=Target(message.from_user.id, message.from_user.full_name).mention,
-        target=Target(reply.from_user.id, reply.from_user.full_name).mention,
+        target=target.mention,
     )
     body = reply.text or reply.caption
     if body:
@@ -49,6 +49,7 @@ def report_text(message: Message, reply: Message) -> str:
 async def report_command(
     message: Message,
     role_service: RoleService,
+    targets: TargetResolver,
     moderation: ModerationService,
     notes: PrivateNotes,
     report_limiter: ReportLimiter,
@@ -58,7 +59,10 @@ async def report_command(
         await message.reply(_("Reply to the message you want to report with /report."))
         return
     reporter = message.from_user
-    if reporter is None or reply.from_user is None:
+    # whom the report is about: a channel identity or an anonymous admin (`sender_chat`) rather
+    # than the placeholder user Telegram puts in `from`
+    target = sender_of(reply)
+    if reporter is None or target is None:
         return
     if not await report_limiter.check(message.chat.id, reporter.id):
         await message.reply(
@@ -68,11 +72,11 @@ async def report_command(
             )
         )
         return
-    if await role_service.is_chat_admin(message.chat.id, reply.from_user.id):
+    if await targets.refusal(message.chat.id, target):
         await message.reply(_("That message is from an admin; reports are for members."))
         return
-    text = report_text(message, reply)
-    markup = report_keyboard(message.chat.id, reply.message_id, reply.from_user.id)
+    text = report_text(message, reply, target)
+    markup = report_keyboard(message.chat.id, reply.message_id, target.id, target.is_chat)
 
     async def admins() -> list[int]:
         return list(await role_service.admin_ids(message.chat.id))
@@ -110,7 +114,10 @@ async def report_pressed(
         await query.answer(_("Only admins of that chat can do this."), show_alert=True)
         return
     actor = Actor(query.from_user.id, query.from_user.full_name)
-    target = Target(callback_data.user_id, str(callback_data.user_id))
+    # a channel identity's id is negative, a user's positive
+    target = Target(
+        callback_data.user_id, str(callback_data.user_id), is_chat=callback_data.user_id < 0
+    )
     op, message_id = callback_data.op, callback_data.message_id
     try:
         if op is ReportAction.DELETE:

@@ -24,10 +24,11 @@ from bot.moderation.language import PLAUSIBLE
 from bot.moderation.problems import Problem
 from bot.moderation.service import ModerationService
 from bot.moderation.targets import replied
-from handlers.moderation.common import error_text
+from handlers.moderation.common import args_html, error_text
 from storage.moderation import ChatModSettings
 
 OFF = ("off", "none", "-")
+RULES_LIMIT = 3500  # with the heading, well inside a message's 4,096 characters
 
 
 def settings_view(chat_settings: ChatModSettings) -> tuple[str, InlineKeyboardMarkup]:
@@ -91,10 +92,13 @@ async def settings_pressed(
 async def setrules_command(
     message: Message, command: CommandObject, moderation: ModerationService
 ) -> None:
-    text = (command.args or "").strip()
+    # rules are sent as HTML: the moderator's formatting kept, a typed "<" still a letter
+    plain, text = (command.args or "").strip(), args_html(message).strip()
     reply = replied(message)
-    if not text and reply is not None:
-        text = (reply.html_text if reply.text else "") or ""
+    if not text and reply is not None and reply.text:
+        plain, text = reply.text, reply.html_text
+    if len(text) > RULES_LIMIT:  # cut as plain text: a cut through HTML may leave half a tag
+        text = html.escape(plain[:RULES_LIMIT], quote=False)
     if not text:
         await message.reply(
             html.escape(
@@ -102,7 +106,7 @@ async def setrules_command(
             )
         )
         return
-    await moderation.update_settings(message.chat.id, rules=text[:3500])
+    await moderation.update_settings(message.chat.id, rules=text)
     await message.reply(_("Rules saved. Members can read them with /rules."))
 
 
