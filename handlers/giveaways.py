@@ -23,6 +23,7 @@ from bot.engagement.giveaways import (
     GiveawayRefusal,
     GiveawayService,
     Refusal,
+    pack_lines,
 )
 from bot.engagement.topics import send_in_topic
 from bot.guards import sender
@@ -187,7 +188,8 @@ async def reroll_command(
     ]
     lines += [f"{n}. {giveaways.mention(uid, entries)}" for n, uid in enumerate(picks.winners, 1)]
     lines += giveaways.skipped_lines(picks.skipped, entries, locale)
-    await bot_send(bot, message, "\n".join(lines), giveaway.chat_id, giveaway.thread_id)
+    for text in pack_lines(lines):  # up to 100 winners and their skipped lines
+        await bot_send(bot, message, text, giveaway.chat_id, giveaway.thread_id)
 
 
 async def bot_send(

@@ -352,3 +352,50 @@ async def test_winners_are_told_whenever_telegram_lets_the_bot_reach_them(
     ]
     assert await users.has_started(11) and not await users.has_started(13)
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+async def _draw_with_entrants(steward, fake, club, command: str, user_ids: range):
+    """Entries are stored straight through the repository: hundreds of button presses would
+    only make the test slow, and entering by button is covered above."""
+    await club.say(club.admin, command)
+    await fake.wait_for("sendMessage", in_group)
+    for uid in user_ids:
+        assert await steward.app.giveaway_repo.add_entry(1, uid, f"Participant {uid}", 1)
+    await club.say(club.admin, "/giveaway_end 1")
+    result = await fake.wait_for("sendMessage", lambda c: "is over" in c.plain)
+    listing = await fake.wait_for("sendDocument", in_group, since=result.index)
+    await steward.idle()
+    sent = [c for c in fake.calls_of("sendMessage") if in_group(c) and c.index >= result.index]
+    assert not [c for c in sent if "went wrong" in c.plain]
+    return sent, next(iter(listing.files.values())).decode()
+
+
+async def test_a_large_draw_is_published_in_full_within_telegrams_limits(steward, fake, club):
+    """400 entrants and 100 winners do not fit one message (4,096 characters): the result is
+    still posted, every winner named, and the whole entrant list published as a file, so the
+    draw can be checked (it was cut at 3,000 characters, or the post refused as too long)."""
+    entrants = range(1_000_000_000, 1_000_000_400)
+    sent, listing = await _draw_with_entrants(
+        steward, fake, club, "/giveaway 1h 100 Stickers", entrants
+    )
+    text = "\n".join(c.plain for c in sent)
+    seed = re.search(r"seed ([0-9a-f]{64})", text).group(1)
+    commitment = re.search(r"sha256\(seed\) = ([0-9a-f]{64})", text).group(1)
+    assert hashlib.sha256(seed.encode()).hexdigest() == commitment
+    assert "Entrants (400): the full list is in the file below." in text
+    assert [int(x) for x in listing.split()] == list(entrants)
+    expected = sorted(entrants, key=lambda uid: ticket(seed, uid))[:100]
+    named = re.findall(r"^(\d+)\. Participant (\d+)$", text, re.MULTILINE)
+    assert [int(uid) for _n, uid in named] == expected
+    assert [int(n) for n, _uid in named] == list(range(1, 101))
+
+
+async def test_private_entrants_beyond_one_message_are_all_published(steward, fake, club):
+    """Sha-256 hashes take 65 characters each: the list of 60 no longer fits beside the rest
+    (only 46 and a half were published before)."""
+    entrants = range(100, 160)
+    sent, listing = await _draw_with_entrants(
+        steward, fake, club, "/giveaway 1h 1 Pin private", entrants
+    )
+    assert "Entrants (sha256 of ids, 60): the full list is in the file below." in sent[-1].plain
+    assert listing.split() == [hashlib.sha256(str(u).encode()).hexdigest() for u in entrants]
