@@ -86,6 +86,18 @@ async def giveaway_command(
             )
             return
         chat_id = chat.id
+    uncheckable = await giveaways.uncheckable(request.require, sender(message).id)
+    if uncheckable:
+        await message.reply(
+            ngettext(
+                "I can't check who is subscribed to {chats}. Add me to it as an admin, then "
+                "start the giveaway again.",
+                "I can't check who is subscribed to {chats}. Add me to them as an admin, then "
+                "start the giveaway again.",
+                len(uncheckable),
+            ).format(chats=html.escape(", ".join(uncheckable)))
+        )
+        return
     try:
         giveaway = await giveaways.create(chat_id, sender(message).id, request, thread_id)
     except TelegramAPIError as exc:

@@ -399,3 +399,19 @@ async def test_private_entrants_beyond_one_message_are_all_published(steward, fa
     )
     assert "Entrants (sha256 of ids, 60): the full list is in the file below." in sent[-1].plain
     assert listing.split() == [hashlib.sha256(str(u).encode()).hexdigest() for u in entrants]
+
+
+async def test_a_condition_the_bot_cannot_check_is_refused_when_the_giveaway_is_made(
+    steward, fake, club
+):
+    """The bot must be able to ask Telegram about membership in a required channel. Before,
+    the giveaway was posted anyway and every member who pressed the button was refused ("I
+    cannot check the subscription"), which the organiser learnt only from complaints."""
+    await club.say(club.admin, "/giveaway 1h 1 Cap require=@newschan,@nosuchchan")
+    refused = await fake.wait_for("sendMessage", in_group)
+    assert refused.plain == (
+        "I can't check who is subscribed to @nosuchchan. Add me to it as an admin, "
+        "then start the giveaway again."
+    )
+    assert await steward.app.giveaway_repo.get(1) is None
+    await fake.assert_no_call("sendMessage", within=0.5, since=refused.index + 1)

@@ -382,6 +382,19 @@ class GiveawayService:
                 return Refusal(RefusalReason.NOT_SUBSCRIBED, chat)
         return None
 
+    async def uncheckable(self, require: list[str], user_id: int) -> list[str]:
+        """The required chats Telegram will not tell the bot about (it is not in them, or not
+        an admin of a channel), asked with the organiser's own membership: a giveaway with
+        such a condition would refuse everyone who presses the button."""
+        failed = []
+        for chat in require:
+            try:
+                await self.bot.get_chat_member(chat, user_id)
+            except TelegramAPIError as exc:
+                logger.info("giveaway condition %s cannot be checked: %s", chat, exc)
+                failed.append(chat)
+        return failed
+
     def reason_text(self, refusal: Refusal, locale: str) -> str:
         gettext = self.i18n.gettext
         chat = refusal.chat
