@@ -415,3 +415,22 @@ async def test_a_condition_the_bot_cannot_check_is_refused_when_the_giveaway_is_
     )
     assert await steward.app.giveaway_repo.get(1) is None
     await fake.assert_no_call("sendMessage", within=0.5, since=refused.index + 1)
+
+
+async def test_manager_starting_a_quiz_for_a_chat_the_bot_is_not_in_is_told(steward, fake, club):
+    """Before, "Quiz “…” starts" came back for any number, and then nothing happened anywhere:
+    the poll was refused by Telegram and the manager never heard of it."""
+    manager = fake.user(MANAGER_ID, "Manny")
+    private = fake.private_chat(manager)
+    await fake.send_message(private, manager, QUIZ)
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
+    await fake.send_message(private, manager, "/quiz_start 1 -1009999999999")
+    refused = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
+    assert refused.plain == "I can't find -1009999999999; add me to it as an admin first."
+    await fake.assert_no_call("sendPoll", within=1.0)
+    assert await steward.app.quiz_repo.running_in(-1009999999999) is None
+
+    await fake.send_message(private, manager, f"/quiz_start 1 {GROUP} 5")
+    started = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
+    assert started.plain.startswith("Quiz “Space basics” starts: 2 questions")
+    assert (await fake.wait_for("sendPoll"))["chat_id"] == GROUP
