@@ -434,3 +434,19 @@ async def test_manager_starting_a_quiz_for_a_chat_the_bot_is_not_in_is_told(stew
     started = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
     assert started.plain.startswith("Quiz “Space basics” starts: 2 questions")
     assert (await fake.wait_for("sendPoll"))["chat_id"] == GROUP
+
+
+async def test_a_giveaway_telegram_would_not_post_is_not_kept(steward, fake, club):
+    """Before, the refused announcement left an open giveaway behind: re-armed at every start,
+    drawn at its end time and its empty result posted in the channel out of nowhere (or
+    refused again), and `/giveaway_verify 1` said it was not drawn yet."""
+    manager = fake.user(MANAGER_ID, "Manny")
+    private = fake.private_chat(manager)
+    fake.fail("sendMessage", 403, description="Forbidden: bot is not a member of the channel chat")
+    await fake.send_message(private, manager, "/giveaway @newschan 1d 3 Tickets")
+    refused = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
+    assert refused.plain.startswith("I could not post the giveaway there:")
+    assert await steward.app.giveaway_repo.open_giveaways() == []
+    await fake.send_message(private, manager, "/giveaway_verify 1")
+    answer = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
+    assert answer.plain == "There is no giveaway #1."

@@ -312,12 +312,17 @@ class GiveawayService:
         giveaway = await self.repo.get(giveaway_id)
         assert giveaway is not None
         locale = await self.locale_for(chat_id)
-        message = await self.bot.send_message(
-            chat_id,
-            self.render_announcement(giveaway, locale),
-            reply_markup=self.keyboard(giveaway_id, 0, locale),
-            message_thread_id=thread_id,
-        )
+        try:
+            message = await self.bot.send_message(
+                chat_id,
+                self.render_announcement(giveaway, locale),
+                reply_markup=self.keyboard(giveaway_id, 0, locale),
+                message_thread_id=thread_id,
+            )
+        except TelegramAPIError:
+            # never announced: kept, it would be re-armed at every start and drawn for nobody
+            await self.repo.discard(giveaway_id)
+            raise
         await self.repo.set_message(giveaway_id, message.message_id)
         self.arm(giveaway)
         return giveaway
