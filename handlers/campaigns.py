@@ -39,6 +39,7 @@ from bot.middlewares import is_command_text
 from bot.roles import Requirement
 from bot.stats.report import parse_period
 from bot.stats.service import StatsService
+from bot.topics import thread_of
 
 logger = logging.getLogger(__name__)
 
@@ -260,7 +261,7 @@ async def campaign_pressed(
             return
         await query.answer()
         await send_report(
-            bot, campaigns, message.chat.id, callback_data.chat_id, callback_data.days
+            bot, campaigns, message.chat.id, callback_data.chat_id, callback_data.days, None
         )
         return
     campaign = await campaigns.get(callback_data.campaign_id)
@@ -303,13 +304,15 @@ async def campaign_pressed(
 
 
 async def send_report(
-    bot: Bot, campaigns: CampaignService, to_chat: int, chat_id: int, days: int
+    bot: Bot, campaigns: CampaignService, to_chat: int, chat_id: int, days: int, thread: int | None
 ) -> None:
+    """The report and its chart, in the forum topic (`thread`) it was asked for in."""
     locale = get_i18n().current_locale
     report = await campaigns.report(chat_id, days, locale)
-    await bot.send_message(to_chat, campaigns.report_text(report, locale))
-    png = await campaigns.chart(report)
-    await bot.send_photo(to_chat, BufferedInputFile(png, filename="campaigns.png"))
+    text = campaigns.report_text(report, locale)
+    await bot.send_message(to_chat, text, message_thread_id=thread)
+    png = BufferedInputFile(await campaigns.chart(report), filename="campaigns.png")
+    await bot.send_photo(to_chat, png, message_thread_id=thread)
 
 
 async def campaigns_command(
@@ -330,14 +333,16 @@ async def campaigns_command(
             )
             return
         if not private:
-            await send_report(bot, campaigns, message.chat.id, message.chat.id, days)
+            await send_report(
+                bot, campaigns, message.chat.id, message.chat.id, days, thread_of(message)
+            )
             return
         chat_ids = await campaigns.chats_with_campaigns()
         if not chat_ids:
             await message.reply(_("No campaigns yet: create one with /campaign_new."))
             return
         if len(chat_ids) == 1:
-            await send_report(bot, campaigns, message.chat.id, chat_ids[0], days)
+            await send_report(bot, campaigns, message.chat.id, chat_ids[0], days, None)
             return
         keyboard = InlineKeyboardBuilder()
         for chat_id in chat_ids[:50]:

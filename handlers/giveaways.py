@@ -23,6 +23,7 @@ from bot.engagement.giveaways import (
     GiveawayRefusal,
     GiveawayService,
     Refusal,
+    pack_lines,
 )
 from bot.engagement.topics import send_in_topic
 from bot.guards import sender
@@ -85,6 +86,18 @@ async def giveaway_command(
             )
             return
         chat_id = chat.id
+    uncheckable = await giveaways.uncheckable(request.require, sender(message).id)
+    if uncheckable:
+        await message.reply(
+            ngettext(
+                "I can't check who is subscribed to {chats}. Add me to it as an admin, then "
+                "start the giveaway again.",
+                "I can't check who is subscribed to {chats}. Add me to them as an admin, then "
+                "start the giveaway again.",
+                len(uncheckable),
+            ).format(chats=html.escape(", ".join(uncheckable)))
+        )
+        return
     try:
         giveaway = await giveaways.create(chat_id, sender(message).id, request, thread_id)
     except TelegramAPIError as exc:
@@ -187,7 +200,8 @@ async def reroll_command(
     ]
     lines += [f"{n}. {giveaways.mention(uid, entries)}" for n, uid in enumerate(picks.winners, 1)]
     lines += giveaways.skipped_lines(picks.skipped, entries, locale)
-    await bot_send(bot, message, "\n".join(lines), giveaway.chat_id, giveaway.thread_id)
+    for text in pack_lines(lines):  # up to 100 winners and their skipped lines
+        await bot_send(bot, message, text, giveaway.chat_id, giveaway.thread_id)
 
 
 async def bot_send(

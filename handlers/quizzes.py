@@ -191,11 +191,20 @@ async def quiz_start(
         return
     args = (command.args or "").split()[1:]
     if message.chat.type == "private":
-        if not args or not args[0].lstrip("-").isdigit():
+        if not args or not (args[0].lstrip("-").isdigit() or args[0].startswith("@")):
             usage = _("In private, name the chat: /quiz_start {id} <chat id> [interval]")
             await message.reply(html.escape(usage.format(id=quiz.id)))
             return
-        chat_id = int(args.pop(0))
+        named = args.pop(0)
+        found = await runner.chat_id_of(named)
+        if found is None:
+            await message.reply(
+                _("I can't find {chat}; add me to it as an admin first.").format(
+                    chat=html.escape(named)
+                )
+            )
+            return
+        chat_id = found
         thread_id = None
     else:
         chat_id = message.chat.id

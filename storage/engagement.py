@@ -382,6 +382,13 @@ class GiveawayRepository:
             tuple(values.values()),
         )
 
+    async def discard(self, giveaway_id: int) -> None:
+        """Forget a giveaway that was never announced (nobody can have entered it)."""
+        await self.db.execute(
+            "DELETE FROM giveaways WHERE id=? AND status='open' AND message_id IS NULL",
+            (giveaway_id,),
+        )
+
     async def set_message(self, giveaway_id: int, message_id: int) -> None:
         await self.db.execute(
             "UPDATE giveaways SET message_id=? WHERE id=?", (message_id, giveaway_id)

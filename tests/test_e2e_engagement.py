@@ -352,3 +352,101 @@ async def test_winners_are_told_whenever_telegram_lets_the_bot_reach_them(
     ]
     assert await users.has_started(11) and not await users.has_started(13)
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+async def _draw_with_entrants(steward, fake, club, command: str, user_ids: range):
+    """Entries are stored straight through the repository: hundreds of button presses would
+    only make the test slow, and entering by button is covered above."""
+    await club.say(club.admin, command)
+    await fake.wait_for("sendMessage", in_group)
+    for uid in user_ids:
+        assert await steward.app.giveaway_repo.add_entry(1, uid, f"Participant {uid}", 1)
+    await club.say(club.admin, "/giveaway_end 1")
+    result = await fake.wait_for("sendMessage", lambda c: "is over" in c.plain)
+    listing = await fake.wait_for("sendDocument", in_group, since=result.index)
+    await steward.idle()
+    sent = [c for c in fake.calls_of("sendMessage") if in_group(c) and c.index >= result.index]
+    assert not [c for c in sent if "went wrong" in c.plain]
+    return sent, next(iter(listing.files.values())).decode()
+
+
+async def test_a_large_draw_is_published_in_full_within_telegrams_limits(steward, fake, club):
+    """400 entrants and 100 winners do not fit one message (4,096 characters): the result is
+    still posted, every winner named, and the whole entrant list published as a file, so the
+    draw can be checked (it was cut at 3,000 characters, or the post refused as too long)."""
+    entrants = range(1_000_000_000, 1_000_000_400)
+    sent, listing = await _draw_with_entrants(
+        steward, fake, club, "/giveaway 1h 100 Stickers", entrants
+    )
+    text = "\n".join(c.plain for c in sent)
+    seed = re.search(r"seed ([0-9a-f]{64})", text).group(1)
+    commitment = re.search(r"sha256\(seed\) = ([0-9a-f]{64})", text).group(1)
+    assert hashlib.sha256(seed.encode()).hexdigest() == commitment
+    assert "Entrants (400): the full list is in the file below." in text
+    assert [int(x) for x in listing.split()] == list(entrants)
+    expected = sorted(entrants, key=lambda uid: ticket(seed, uid))[:100]
+    named = re.findall(r"^(\d+)\. Participant (\d+)$", text, re.MULTILINE)
+    assert [int(uid) for _n, uid in named] == expected
+    assert [int(n) for n, _uid in named] == list(range(1, 101))
+
+
+async def test_private_entrants_beyond_one_message_are_all_published(steward, fake, club):
+    """Sha-256 hashes take 65 characters each: the list of 60 no longer fits beside the rest
+    (only 46 and a half were published before)."""
+    entrants = range(100, 160)
+    sent, listing = await _draw_with_entrants(
+        steward, fake, club, "/giveaway 1h 1 Pin private", entrants
+    )
+    assert "Entrants (sha256 of ids, 60): the full list is in the file below." in sent[-1].plain
+    assert listing.split() == [hashlib.sha256(str(u).encode()).hexdigest() for u in entrants]
+
+
+async def test_a_condition_the_bot_cannot_check_is_refused_when_the_giveaway_is_made(
+    steward, fake, club
+):
+    """The bot must be able to ask Telegram about membership in a required channel. Before,
+    the giveaway was posted anyway and every member who pressed the button was refused ("I
+    cannot check the subscription"), which the organiser learnt only from complaints."""
+    await club.say(club.admin, "/giveaway 1h 1 Cap require=@newschan,@nosuchchan")
+    refused = await fake.wait_for("sendMessage", in_group)
+    assert refused.plain == (
+        "I can't check who is subscribed to @nosuchchan. Add me to it as an admin, "
+        "then start the giveaway again."
+    )
+    assert await steward.app.giveaway_repo.get(1) is None
+    await fake.assert_no_call("sendMessage", within=0.5, since=refused.index + 1)
+
+
+async def test_manager_starting_a_quiz_for_a_chat_the_bot_is_not_in_is_told(steward, fake, club):
+    """Before, "Quiz “…” starts" came back for any number, and then nothing happened anywhere:
+    the poll was refused by Telegram and the manager never heard of it."""
+    manager = fake.user(MANAGER_ID, "Manny")
+    private = fake.private_chat(manager)
+    await fake.send_message(private, manager, QUIZ)
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
+    await fake.send_message(private, manager, "/quiz_start 1 -1009999999999")
+    refused = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
+    assert refused.plain == "I can't find -1009999999999; add me to it as an admin first."
+    await fake.assert_no_call("sendPoll", within=1.0)
+    assert await steward.app.quiz_repo.running_in(-1009999999999) is None
+
+    await fake.send_message(private, manager, f"/quiz_start 1 {GROUP} 5")
+    started = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
+    assert started.plain.startswith("Quiz “Space basics” starts: 2 questions")
+    assert (await fake.wait_for("sendPoll"))["chat_id"] == GROUP
+
+
+async def test_a_giveaway_telegram_would_not_post_is_not_kept(steward, fake, club):
+    """Before, the refused announcement left an open giveaway behind: re-armed at every start,
+    drawn at its end time and its empty result posted in the channel out of nowhere (or
+    refused again), and `/giveaway_verify 1` said it was not drawn yet."""
+    manager = fake.user(MANAGER_ID, "Manny")
+    private = fake.private_chat(manager)
+    fake.fail("sendMessage", 403, description="Forbidden: bot is not a member of the channel chat")
+    await fake.send_message(private, manager, "/giveaway @newschan 1d 3 Tickets")
+    refused = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
+    assert refused.plain.startswith("I could not post the giveaway there:")
+    assert await steward.app.giveaway_repo.open_giveaways() == []
+    await fake.send_message(private, manager, "/giveaway_verify 1")
+    answer = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
+    assert answer.plain == "There is no giveaway #1."

@@ -72,6 +72,21 @@ async def test_quiz_started_in_a_topic_posts_every_question_and_the_result_there
     never_general_by_number(fake)
 
 
+async def test_campaign_report_asked_for_in_a_topic_lands_there(steward, fake, forum):
+    """/campaigns 7d is answered with a text and a chart sent as new messages, not replies:
+    without the topic they landed in General while the admin waited in their topic."""
+    growth = await forum.topic("Growth")
+    await forum.say(forum.admin, "/campaign_new Spring", topic=growth)
+    created = await fake.wait_for("sendMessage", lambda c: "Campaign #1" in c.plain)
+    assert created["message_thread_id"] == growth
+    await forum.say(forum.admin, "/campaigns 7d", topic=growth)
+    report = await fake.wait_for("sendMessage", lambda c: "Campaigns in" in c.plain)
+    chart = await fake.wait_for("sendPhoto", in_forum)
+    assert report["message_thread_id"] == growth
+    assert chart["message_thread_id"] == growth
+    never_general_by_number(fake)
+
+
 async def test_flood_notice_lands_in_the_flooded_topic(steward, fake, forum):
     chatter = await forum.topic("Chatter")
     for n in range(6):

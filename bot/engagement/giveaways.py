@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters.callback_data import CallbackData
-from aiogram.types import InlineKeyboardMarkup, User
+from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, User
 from aiogram.utils.i18n import I18n
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -23,7 +23,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.clock import SYSTEM_CLOCK, Clock, utc_now
 from bot.cluster.jobs import ROW_LEASE_SECONDS, heartbeat
 from bot.engagement import draw
-from bot.engagement.topics import send_in_topic
+from bot.engagement.topics import send_file_in_topic, send_in_topic
 from bot.moderation.durations import looks_like_duration, parse_duration
 from bot.private import NoteResult, PrivateNotes
 from bot.roles import RoleService
@@ -34,6 +34,7 @@ from storage.engagement import DrawOutcome, Giveaway, GiveawayRepository, Giveaw
 logger = logging.getLogger(__name__)
 
 MAX_WINNERS = 100
+TEXT_LIMIT = 4096  # characters in one Telegram message
 MEMBER_STATUSES = {"creator", "administrator", "member", "restricted"}
 COUNT_REFRESH_SECONDS = 3
 
@@ -100,6 +101,35 @@ class GiveawayRefusal(StrEnum):
     NOT_AN_ID = "not_an_id"
     NOT_FOUND = "not_found"
     NOT_YOURS = "not_yours"  # ending or rerolling takes an admin of its chat or a manager
+
+
+@dataclass(frozen=True, slots=True)
+class ResultPost:
+    """A draw's public result: its messages, and the entrant list as a file when that list
+    does not fit in them."""
+
+    messages: list[str]
+    entrants_file: bytes | None = None
+
+
+def fits_one_message(lines: list[str]) -> bool:
+    """Whether these lines make one message. Counted with their HTML tags, which Telegram does
+    not count, so the test errs on the safe side."""
+    return sum(len(line) + 1 for line in lines) - 1 <= TEXT_LIMIT
+
+
+def pack_lines(lines: list[str], limit: int = TEXT_LIMIT) -> list[str]:
+    """The lines in as few messages as fit, each message whole lines (a line is never split:
+    each is far below the limit)."""
+    messages: list[list[str]] = [[]]
+    size = 0
+    for line in lines:
+        if messages[-1] and size + 1 + len(line) > limit:
+            messages.append([])
+            size = 0
+        size += len(line) + (1 if len(messages[-1]) else 0)
+        messages[-1].append(line)
+    return ["\n".join(m) for m in messages]
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,12 +312,17 @@ class GiveawayService:
         giveaway = await self.repo.get(giveaway_id)
         assert giveaway is not None
         locale = await self.locale_for(chat_id)
-        message = await self.bot.send_message(
-            chat_id,
-            self.render_announcement(giveaway, locale),
-            reply_markup=self.keyboard(giveaway_id, 0, locale),
-            message_thread_id=thread_id,
-        )
+        try:
+            message = await self.bot.send_message(
+                chat_id,
+                self.render_announcement(giveaway, locale),
+                reply_markup=self.keyboard(giveaway_id, 0, locale),
+                message_thread_id=thread_id,
+            )
+        except TelegramAPIError:
+            # never announced: kept, it would be re-armed at every start and drawn for nobody
+            await self.repo.discard(giveaway_id)
+            raise
         await self.repo.set_message(giveaway_id, message.message_id)
         self.arm(giveaway)
         return giveaway
@@ -351,6 +386,19 @@ class GiveawayService:
             ):
                 return Refusal(RefusalReason.NOT_SUBSCRIBED, chat)
         return None
+
+    async def uncheckable(self, require: list[str], user_id: int) -> list[str]:
+        """The required chats Telegram will not tell the bot about (it is not in them, or not
+        an admin of a channel), asked with the organiser's own membership: a giveaway with
+        such a condition would refuse everyone who presses the button."""
+        failed = []
+        for chat in require:
+            try:
+                await self.bot.get_chat_member(chat, user_id)
+            except TelegramAPIError as exc:
+                logger.info("giveaway condition %s cannot be checked: %s", chat, exc)
+                failed.append(chat)
+        return failed
 
     def reason_text(self, refusal: Refusal, locale: str) -> str:
         gettext = self.i18n.gettext
@@ -436,12 +484,7 @@ class GiveawayService:
         winners, skipped = picks.winners, picks.skipped
         await self.repo.finish_draw(g.id, int(self.clock()))
         locale = await self.locale_for(g.chat_id)
-        await send_in_topic(
-            self.bot,
-            g.chat_id,
-            self.render_result(g, entries, winners, skipped, locale),
-            g.thread_id,
-        )
+        await self.publish(g, self.render_result(g, entries, winners, skipped, locale))
         if g.message_id:
             with contextlib.suppress(TelegramAPIError):
                 await self.bot.edit_message_reply_markup(
@@ -538,7 +581,10 @@ class GiveawayService:
         winners: list[int],
         skipped: list[tuple[int, Refusal]],
         locale: str,
-    ) -> str:
+    ) -> ResultPost:
+        """The draw's public result: one message when it fits Telegram's limit; otherwise as
+        many as the winners and skipped lines need, and the entrant list as a file, whole, so
+        that anyone can still check the draw."""
         gettext = self.i18n.gettext
         lines = [
             gettext("🎁 Giveaway #{id} “{prize}” is over.", locale=locale).format(
@@ -571,9 +617,36 @@ class GiveawayService:
             if g.private_entrants
             else gettext("Entrants ({count}):", locale=locale)
         )
-        lines.append(label.format(count=len(ids)))
-        lines.append("<code>" + " ".join(shown)[:3000] + "</code>")
-        return "\n".join(lines)
+        whole = [*lines, label.format(count=len(ids)), "<code>" + " ".join(shown) + "</code>"]
+        if fits_one_message(whole):
+            return ResultPost(["\n".join(whole)])
+        in_file = (
+            gettext(
+                "Entrants (sha256 of ids, {count}): the full list is in the file below.",
+                locale=locale,
+            )
+            if g.private_entrants
+            else gettext("Entrants ({count}): the full list is in the file below.", locale=locale)
+        )
+        lines.append(in_file.format(count=len(ids)))
+        listing = "".join(f"{x}\n" for x in shown).encode()
+        return ResultPost(pack_lines(lines), listing)
+
+    async def publish(self, g: Giveaway, post: ResultPost) -> None:
+        """Post a draw's result in the giveaway's chat and topic, the entrant file after it."""
+        for text in post.messages:
+            await send_in_topic(self.bot, g.chat_id, text, g.thread_id)
+        if post.entrants_file is not None:
+            caption = self.i18n.gettext(
+                "Entrants of giveaway #{id}, one per line.", locale=await self.locale_for(g.chat_id)
+            ).format(id=g.id)
+            await send_file_in_topic(
+                self.bot,
+                g.chat_id,
+                BufferedInputFile(post.entrants_file, filename=f"giveaway-{g.id}-entrants.txt"),
+                g.thread_id,
+                caption=caption,
+            )
 
     async def get(self, giveaway_id: int) -> Giveaway | None:
         return await self.repo.get(giveaway_id)

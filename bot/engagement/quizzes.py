@@ -92,6 +92,17 @@ class QuizRunner:
             self.arm(run_id, self.clock())
         return run_id
 
+    async def chat_id_of(self, chat: str) -> int | None:
+        """The id of a chat a manager names from private (an id or @username), or None when
+        Telegram does not know it or the bot is not in it: a quiz started there would post
+        nothing, and nobody would be told."""
+        try:
+            found = await self.bot.get_chat(chat)
+        except TelegramAPIError as exc:
+            logger.info("quiz: chat %s not reachable: %s", chat, exc)
+            return None
+        return found.id
+
     async def rearm_all(self) -> int:
         runs = await self.repo.running_runs()
         for run in runs:

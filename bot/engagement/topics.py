@@ -7,7 +7,7 @@ from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.types import Message
+from aiogram.types import InputFile, Message
 
 logger = logging.getLogger(__name__)
 
@@ -24,3 +24,16 @@ async def send_in_topic(
             raise
         logger.info("topic %s of %s is gone; posting in General", thread_id, chat_id)
         return await bot.send_message(chat_id, text, **kwargs)
+
+
+async def send_file_in_topic(
+    bot: Bot, chat_id: int, document: InputFile, thread_id: int | None, **kwargs: Any
+) -> Message:
+    """A document into the event's topic, or General when that topic is gone."""
+    try:
+        return await bot.send_document(chat_id, document, message_thread_id=thread_id, **kwargs)
+    except TelegramBadRequest as exc:
+        if thread_id is None or "thread not found" not in exc.message.lower():
+            raise
+        logger.info("topic %s of %s is gone; posting in General", thread_id, chat_id)
+        return await bot.send_document(chat_id, document, **kwargs)
