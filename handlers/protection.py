@@ -24,7 +24,7 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import Message, TelegramObject
 from aiogram.utils.i18n import I18n
 
-from bot.commands import N_
+from bot.commands import N_, without_own_command
 from bot.config import Settings
 from bot.middlewares import Handler
 from bot.moderation.album_verdicts import AlbumVerdicts
@@ -52,6 +52,10 @@ def features_of(message: Message, bot_username: str | None = None) -> MessageFea
     """The scorer's view of a Telegram message: text or caption plus structural signals."""
     text = message.text or message.caption or ""
     entities = (message.entities or []) + (message.caption_entities or [])
+    scored = text
+    first = message.entities[0] if message.text and message.entities else None
+    if first is not None and first.type == "bot_command" and first.offset == 0:
+        scored = without_own_command(text, first.length, bot_username)
     links = sum(1 for e in entities if e.type in {"url", "text_link"})
     mentions = sum(
         1
@@ -64,7 +68,7 @@ def features_of(message: Message, bot_username: str | None = None) -> MessageFea
     )
     origin = message.forward_origin
     return MessageFeatures(
-        text=text,
+        text=scored,
         links=links,
         mentions=mentions,
         forwarded_from_channel=origin is not None and origin.type == "channel",
@@ -172,7 +176,9 @@ class ProtectionMiddleware(BaseMiddleware):
             )
             facts.new_member = new
             if new:
-                facts.spam = await self.moderation.score(features_of(message))
+                me = await message.bot.me() if message.bot is not None else None
+                username = me.username if me is not None else None
+                facts.spam = await self.moderation.score(features_of(message, username))
         else:
             facts.foreign = await asyncio.to_thread(
                 foreign_language, facts.text, chat_settings.language_list

@@ -172,7 +172,10 @@ def parse_interval(token: str | None) -> int | None:
     if token.isdigit():
         seconds = int(token)
     elif looks_like_duration(token):
-        seconds = int(parse_duration(token).total_seconds())
+        try:
+            seconds = int(parse_duration(token).total_seconds())
+        except ValueError:  # "0s"
+            return None
     else:
         return None
     return seconds if 5 <= seconds <= 600 else None  # Telegram's open_period starts at 5 s

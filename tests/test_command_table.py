@@ -114,3 +114,38 @@ async def test_the_gate_passes_what_a_router_takes_and_nothing_else():
     assert not await reaches_routers(_message("supergroup", "look", reply_to_message=reply))
     joined = [{"id": 6, "is_bot": False, "first_name": "B"}]
     assert await reaches_routers(_message("supergroup", None, new_chat_members=joined))
+
+
+def test_the_spam_scorer_reads_a_command_of_this_bot_by_its_arguments_alone():
+    """A new member's "/giveaway_verify 1" was scored as chat (the command word plus a digit sat
+    nearest short spam samples) and the member was banned; another bot's command is still text."""
+    from datetime import datetime
+
+    from aiogram.types import Chat, MessageEntity, User
+
+    from bot.commands import without_own_command
+    from handlers.protection import features_of
+
+    assert without_own_command("/giveaway_verify 1", 16, "steward_bot") == "1"
+    assert without_own_command("/Rules@Steward_Bot", 18, "steward_bot") == ""
+    assert without_own_command("/start@promo_bot earn $500", 16, "steward_bot") == (
+        "/start@promo_bot earn $500"
+    )
+    assert without_own_command("/earnmoney now", 10, "steward_bot") == "/earnmoney now"
+
+    def message(text: str, entities: list[MessageEntity]) -> Message:
+        return Message(
+            message_id=1,
+            date=datetime(2026, 1, 1),
+            chat=Chat(id=-100, type="supergroup"),
+            from_user=User(id=5, is_bot=False, first_name="Ann"),
+            text=text,
+            entities=entities,
+        )
+
+    command = MessageEntity(type="bot_command", offset=0, length=16)
+    assert features_of(message("/giveaway_verify 1", [command]), "steward_bot").text == "1"
+    spam = "/giveaway_verify join @cash_group now"
+    mention = MessageEntity(type="mention", offset=22, length=11)
+    features = features_of(message(spam, [command, mention]), "steward_bot")
+    assert (features.text, features.mentions) == ("join @cash_group now", 1)

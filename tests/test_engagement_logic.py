@@ -127,6 +127,7 @@ def test_giveaway_arguments():
         ("1d 1 Mug", True, "no_channel"),
         ("01.01.2020 10:00 1 Mug", False, "past"),
         ("31.02 10:00 1 Mug", False, "bad_end"),
+        ("0h 1 Mug", False, "bad_end"),  # shaped like a length: once an uncaught ValueError
     ],
 )
 def test_giveaway_argument_errors(text, private, code):
@@ -151,3 +152,13 @@ def test_a_refusal_is_stored_as_before():
     """Draw results keep the `reason:chat` text they always had."""
     assert str(Refusal(RefusalReason.NOT_SUBSCRIBED, "@news")) == "not_subscribed:@news"
     assert str(Refusal(RefusalReason.ADMIN)) == "admin"
+
+
+def test_a_quiz_interval_of_nothing_is_refused_not_a_crash():
+    from handlers.quizzes import DEFAULT_INTERVAL, parse_interval
+
+    assert parse_interval(None) == DEFAULT_INTERVAL
+    assert parse_interval("30s") == 30
+    assert parse_interval("0s") is None
+    assert parse_interval("0m") is None
+    assert parse_interval("2x") is None

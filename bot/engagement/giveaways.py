@@ -162,7 +162,10 @@ def parse_end(tokens: list[str], now: datetime, tz: ZoneInfo) -> tuple[datetime,
     """End time from the first tokens: a duration (`2h`, `1d12h`), `HH:MM`, or
     `DD.MM[.YYYY] HH:MM` in the managers' time zone. Returns (UTC time, tokens used)."""
     if tokens and looks_like_duration(tokens[0]):
-        return now + parse_duration(tokens[0]), 1
+        try:
+            return now + parse_duration(tokens[0]), 1
+        except ValueError:  # "0h": shaped like a length, but none
+            raise GiveawayArgsError(ArgsProblem.BAD_END) from None
     local_now = now.astimezone(tz)
     if tokens and (time_match := _TIME.match(tokens[0])):
         hour, minute = map(int, time_match.groups())
