@@ -92,14 +92,17 @@ def local_to_utc(day: date, hour: int, minute: int, tz: ZoneInfo) -> datetime:
     naive = datetime.combine(day, time(hour, minute))
     first = naive.replace(tzinfo=tz, fold=0)
     second = naive.replace(tzinfo=tz, fold=1)
-    if first.utcoffset() != second.utcoffset():
-        # fold=0/1 differ: either the time is repeated, or it falls in a gap. A gap is a time
-        # that does not survive the round trip through UTC.
-        round_trip = first.astimezone(UTC).astimezone(tz)
-        if round_trip.replace(tzinfo=None) != naive:
-            raise TimeError(TimeProblem.NONEXISTENT)
-        raise TimeError(TimeProblem.AMBIGUOUS)
-    return first.astimezone(UTC)
+    try:
+        if first.utcoffset() != second.utcoffset():
+            # fold=0/1 differ: either the time is repeated, or it falls in a gap. A gap is a
+            # time that does not survive the round trip through UTC.
+            round_trip = first.astimezone(UTC).astimezone(tz)
+            if round_trip.replace(tzinfo=None) != naive:
+                raise TimeError(TimeProblem.NONEXISTENT)
+            raise TimeError(TimeProblem.AMBIGUOUS)
+        return first.astimezone(UTC)
+    except OverflowError:  # 31.12.9999 west of UTC, 01.01.0001 east of it: no such moment
+        raise TimeError(TimeProblem.INVALID) from None
 
 
 def parse_time(text: str, now: datetime, tz: ZoneInfo) -> datetime:
