@@ -106,6 +106,13 @@ async def test_bad_times_are_explained(steward, fake, desk):
     assert reply.plain == "That time has already passed."
 
 
+async def test_a_recurrence_that_never_comes_round_is_explained(steward, fake, desk):
+    # 30 February: a valid cron expression with no next time
+    _, reply = await compose(fake, desk, "0 9 30 2 *")
+    assert reply.plain == "That date or time does not exist."
+    assert await steward.app.post_repo.with_status("scheduled") == []
+
+
 async def test_429_on_first_attempt_still_one_post(steward, fake, desk):
     fake.fail("copyMessage", 429, retry_after=1)
     await compose(fake, desk, "+1s")

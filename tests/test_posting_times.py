@@ -56,6 +56,14 @@ def test_refused_times(text, code):
     assert info.value.code == code
 
 
+def test_times_past_the_end_of_the_calendar_are_invalid_not_a_crash():
+    new_york = __import__("zoneinfo").ZoneInfo("America/New_York")
+    for text, zone in [("31.12.9999 23:59", new_york), ("9999-12-31 23:59", new_york)]:
+        with pytest.raises(TimeError) as info:
+            parse_time(text, NOW, zone)
+        assert info.value.code == "invalid"
+
+
 def test_weekly_recurrence_keeps_local_time_across_dst():
     weekly = parse_recurrence("weekly sun 10:00", AMS)
     fires = []
