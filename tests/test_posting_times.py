@@ -82,6 +82,25 @@ def test_weekly_recurrence_keeps_local_time_across_dst():
     assert [f.hour for f in fires] == [9, 8, 8]
 
 
+def test_recurrence_fires_once_in_the_hour_the_clocks_repeat():
+    """On 31 October 2027 Amsterdam lives 02:00-03:00 twice: a post due daily at 02:30 (or
+    hourly) goes out once at that wall-clock time, not once in each of the two hours."""
+    for spec, expected in [
+        ("daily 02:30", [(30, 2, 30), (31, 2, 30), (1, 2, 30)]),
+        ("30 * * * *", [(31, 1, 30), (31, 2, 30), (31, 3, 30)]),
+    ]:
+        recurrence = parse_recurrence(spec, AMS)
+        moment = datetime(2027, 10, 30, 0, 0, tzinfo=UTC) if "daily" in spec else None
+        moment = moment or datetime(2027, 10, 30, 23, 0, tzinfo=UTC)  # 01:00 local
+        fires = []
+        for _ in range(3):
+            moment = recurrence.next_after(moment)
+            fires.append(moment.astimezone(AMS))
+            moment = moment.replace(second=1)  # as the publisher asks: strictly after
+        assert [(f.day, f.hour, f.minute) for f in fires] == expected, spec
+        assert len({f.astimezone(UTC) for f in fires}) == 3
+
+
 def test_daily_and_cron_recurrences():
     daily = parse_recurrence("daily 07:30", AMS)
     first = daily.next_after(NOW)

@@ -151,8 +151,21 @@ class Recurrence:
     trigger: CronTrigger
 
     def next_after(self, moment: datetime) -> datetime | None:
+        """The next fire time after `moment`, in UTC. When the clocks go back, a wall-clock
+        time happens twice; the trigger would fire in both, so the second is skipped and the
+        post goes out once at its local time."""
         fire = self.trigger.get_next_fire_time(None, moment)
+        while fire is not None and _repeated(fire):
+            # past it in UTC: wall-clock arithmetic would land on the first occurrence again
+            fire = self.trigger.get_next_fire_time(
+                None, fire.astimezone(UTC) + timedelta(seconds=1)
+            )
         return fire.astimezone(UTC) if fire else None
+
+
+def _repeated(moment: datetime) -> bool:
+    """The second occurrence of a local time the clocks went back over."""
+    return moment.fold == 1 and moment.replace(fold=0).utcoffset() != moment.utcoffset()
 
 
 def parse_recurrence(text: str, tz: ZoneInfo) -> Recurrence:
