@@ -74,6 +74,24 @@ async def schedule_command(
         except (TelegramAPIError, ValueError):
             chat = None
         channels = [chat.id] if chat is not None and chat.type == "channel" else []
+        if chat is not None and channels:
+            # Telegram describes any public channel; whether the bot may post there is its
+            # own membership's business (as /channel_add asks), and a post it may not publish
+            # is refused now rather than failing at its time
+            try:
+                member = await bot.get_chat_member(chat.id, settings.bot_id)
+            except TelegramAPIError:  # "member list is inaccessible": not an admin there
+                member = None
+            channel = channel_rights(chat, member)
+            if not channel.can_post:
+                await message.reply(
+                    _(
+                        "I can't post in {title}: make me an admin there with the right to "
+                        "post messages."
+                    ).format(title=html.escape(chat.title or str(chat.id)))
+                )
+                return
+            await posting.save_channel(channel)
     if not channels:
         await message.reply(_("I don't know that channel. Add me to it as an admin first."))
         return
