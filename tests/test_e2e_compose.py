@@ -351,3 +351,46 @@ async def test_daily_agenda_lists_the_next_24_hours(fake, tmp_path):
         assert "#2" not in agenda.plain
     finally:
         await running.stop()
+
+
+async def test_a_long_agenda_arrives_in_several_messages(fake, tmp_path):
+    """A busy day (here 150 posts to a channel with a long name) is more than one Telegram
+    message holds: the agenda still arrives, split at line ends, every post listed once."""
+    env = make_env(fake, tmp_path, DAILY_AGENDA="08:30")
+    running = RunningBot(fake=fake, settings=settings_for(env), env=env)
+    title = "Community News & Announcements — the official channel of our community"
+    fake.add_chat(CHANNEL, "channel", title, username="news")
+    manager = fake.user(MANAGER_ID, "Manny")
+    fake.start_bot(manager)
+    await running.start()
+    try:
+        app = running.app
+        await register_channel(fake, running)
+        now = int(time.time())
+        for n in range(150):
+            await app.post_repo.add(
+                channel_id=CHANNEL,
+                source_chat_id=MANAGER_ID,
+                source_message_ids=[1],
+                due_at=now + 600 + n * 500,
+                created_by=MANAGER_ID,
+                now=now,
+            )
+        mark = fake.mark()
+        await app.send_agenda()
+        await running.idle()
+        sent = [c for c in fake.calls_of("sendMessage", since=mark) if c["chat_id"] == MANAGER_ID]
+        delivered = [
+            m
+            for (c, _), m in fake.messages.items()
+            if c == MANAGER_ID and m.get("text", "").startswith(("🗓", "0", "1", "2", "Change"))
+        ]
+        assert len(sent) >= 2 and len(delivered) == len(sent)  # none refused as too long
+        assert all(len(c.plain) <= 4096 for c in sent)
+        text = "\n".join(c.plain for c in sent)
+        assert text.startswith("🗓 Posts in the next 24 hours:")
+        assert text.rstrip().endswith("Change them in /queue.")
+        listed = [line.split(" · ")[1] for line in text.splitlines() if " · #" in line]
+        assert listed == [f"#{n}" for n in range(1, 151)]
+    finally:
+        await running.stop()
