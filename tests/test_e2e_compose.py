@@ -394,3 +394,33 @@ async def test_a_long_agenda_arrives_in_several_messages(fake, tmp_path):
         assert listed == [f"#{n}" for n in range(1, 151)]
     finally:
         await running.stop()
+
+
+async def test_schedule_in_reply_to_one_photo_of_an_album_publishes_the_album(steward, fake, desk):
+    """On a phone a manager replies to the photo they see, often not the first: the one-line
+    /schedule still publishes the album the bot collected, caption and all."""
+    chat, manager = desk
+    parts = []
+    for n in range(3):
+        message = fake.new_message(
+            chat,
+            manager,
+            media_group_id="album-2",
+            photo=[{"file_id": f"ph{n}", "file_unique_id": f"u{n}", "width": 9, "height": 9}],
+            **({"caption": "Our trip"} if n == 0 else {}),
+        )
+        parts.append(message)
+        await fake.push_update({"message": message})
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await steward.idle()
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "/schedule @news +2s", reply_to=parts[1])
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert reply.plain.startswith("Scheduled for")
+    [queued] = await steward.app.post_repo.with_status("scheduled")
+    assert queued.summary["kind"] == "album" and queued.summary["text"] == "Our trip"
+    copies = await fake.wait_for("copyMessages", since=mark, timeout=10)
+    assert copies["chat_id"] == CHANNEL
+    assert copies["message_ids"] == [m["message_id"] for m in parts]
+    await steward.idle()
+    assert fake.calls_of("copyMessage", since=mark) == []
