@@ -29,6 +29,7 @@ from bot.posting.buttons import (
 from bot.posting.channels import channel_rights, rights_line
 from bot.posting.compose import parse_slots, summarize
 from bot.posting.dialogs import EditPost, Reschedule, time_error_text
+from bot.posting.drafts import DraftService
 from bot.posting.preview import queue_entry
 from bot.posting.queue import PostQueue
 from bot.posting.service import DEFAULT_SLOTS, PostingService
@@ -45,6 +46,7 @@ async def schedule_command(
     bot: Bot,
     settings: Settings,
     posting: PostingService,
+    compose: DraftService,
 ) -> None:
     """Reply to a message with /schedule <@channel|id|all> <time>."""
     args = (command.args or "").split(maxsplit=1)
@@ -74,17 +76,39 @@ async def schedule_command(
         except (TelegramAPIError, ValueError):
             chat = None
         channels = [chat.id] if chat is not None and chat.type == "channel" else []
+        if chat is not None and channels:
+            # Telegram describes any public channel; whether the bot may post there is its
+            # own membership's business (as /channel_add asks), and a post it may not publish
+            # is refused now rather than failing at its time
+            try:
+                member = await bot.get_chat_member(chat.id, settings.bot_id)
+            except TelegramAPIError:  # "member list is inaccessible": not an admin there
+                member = None
+            channel = channel_rights(chat, member)
+            if not channel.can_post:
+                await message.reply(
+                    _(
+                        "I can't post in {title}: make me an admin there with the right to "
+                        "post messages."
+                    ).format(title=html.escape(chat.title or str(chat.id)))
+                )
+                return
+            await posting.save_channel(channel)
     if not channels:
         await message.reply(_("I don't know that channel. Add me to it as an admin first."))
         return
+    source_ids, summary = [source.message_id], summarize([source])
+    # a reply to one part of an album: the whole album, as the compose panel collected it
+    if source.media_group_id and (album := await compose.album_of(message.chat.id, source_ids[0])):
+        source_ids, summary = album.source_message_ids, album.summary
     ids = await posting.queue(
         channels,
         source_chat_id=message.chat.id,
-        source_message_ids=[source.message_id],
+        source_message_ids=source_ids,
         due_at=int(timing.due.timestamp()),
         recurrence=timing.recurrence.spec if timing.recurrence else None,
         created_by=sender(message).id,
-        summary=summarize([source]),
+        summary=summary,
     )
     local = timing.due.astimezone(settings.timezone).strftime("%d.%m.%Y %H:%M")
     await message.reply(

@@ -463,6 +463,16 @@ class DraftRepository:
         assignments = ", ".join(f"{key}=?" for key in fields)
         await self.db.execute(f"UPDATE drafts SET {assignments} WHERE id=?", (*values, draft_id))
 
+    async def containing(self, source_chat_id: int, message_id: int) -> Draft | None:
+        """The newest draft of that chat made of (among others) that message."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM drafts WHERE source_chat_id=? ORDER BY id DESC", (source_chat_id,)
+        )
+        return next(
+            (d for d in map(_draft, rows) if message_id in d.source_message_ids),
+            None,
+        )
+
     async def delete(self, draft_id: int) -> bool:
         """Gone once it became posts or was discarded; True for the one caller that removed it."""
         cursor = await self.db.execute("DELETE FROM drafts WHERE id=?", (draft_id,))

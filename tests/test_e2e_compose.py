@@ -351,3 +351,76 @@ async def test_daily_agenda_lists_the_next_24_hours(fake, tmp_path):
         assert "#2" not in agenda.plain
     finally:
         await running.stop()
+
+
+async def test_a_long_agenda_arrives_in_several_messages(fake, tmp_path):
+    """A busy day (here 150 posts to a channel with a long name) is more than one Telegram
+    message holds: the agenda still arrives, split at line ends, every post listed once."""
+    env = make_env(fake, tmp_path, DAILY_AGENDA="08:30")
+    running = RunningBot(fake=fake, settings=settings_for(env), env=env)
+    title = "Community News & Announcements — the official channel of our community"
+    fake.add_chat(CHANNEL, "channel", title, username="news")
+    manager = fake.user(MANAGER_ID, "Manny")
+    fake.start_bot(manager)
+    await running.start()
+    try:
+        app = running.app
+        await register_channel(fake, running)
+        now = int(time.time())
+        for n in range(150):
+            await app.post_repo.add(
+                channel_id=CHANNEL,
+                source_chat_id=MANAGER_ID,
+                source_message_ids=[1],
+                due_at=now + 600 + n * 500,
+                created_by=MANAGER_ID,
+                now=now,
+            )
+        mark = fake.mark()
+        await app.send_agenda()
+        await running.idle()
+        sent = [c for c in fake.calls_of("sendMessage", since=mark) if c["chat_id"] == MANAGER_ID]
+        delivered = [
+            m
+            for (c, _), m in fake.messages.items()
+            if c == MANAGER_ID and m.get("text", "").startswith(("🗓", "0", "1", "2", "Change"))
+        ]
+        assert len(sent) >= 2 and len(delivered) == len(sent)  # none refused as too long
+        assert all(len(c.plain) <= 4096 for c in sent)
+        text = "\n".join(c.plain for c in sent)
+        assert text.startswith("🗓 Posts in the next 24 hours:")
+        assert text.rstrip().endswith("Change them in /queue.")
+        listed = [line.split(" · ")[1] for line in text.splitlines() if " · #" in line]
+        assert listed == [f"#{n}" for n in range(1, 151)]
+    finally:
+        await running.stop()
+
+
+async def test_schedule_in_reply_to_one_photo_of_an_album_publishes_the_album(steward, fake, desk):
+    """On a phone a manager replies to the photo they see, often not the first: the one-line
+    /schedule still publishes the album the bot collected, caption and all."""
+    chat, manager = desk
+    parts = []
+    for n in range(3):
+        message = fake.new_message(
+            chat,
+            manager,
+            media_group_id="album-2",
+            photo=[{"file_id": f"ph{n}", "file_unique_id": f"u{n}", "width": 9, "height": 9}],
+            **({"caption": "Our trip"} if n == 0 else {}),
+        )
+        parts.append(message)
+        await fake.push_update({"message": message})
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await steward.idle()
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "/schedule @news +2s", reply_to=parts[1])
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert reply.plain.startswith("Scheduled for")
+    [queued] = await steward.app.post_repo.with_status("scheduled")
+    assert queued.summary["kind"] == "album" and queued.summary["text"] == "Our trip"
+    copies = await fake.wait_for("copyMessages", since=mark, timeout=10)
+    assert copies["chat_id"] == CHANNEL
+    assert copies["message_ids"] == [m["message_id"] for m in parts]
+    await steward.idle()
+    assert fake.calls_of("copyMessage", since=mark) == []

@@ -101,9 +101,45 @@ async def test_non_manager_is_refused(steward, fake, desk):
     assert await steward.app.post_repo.with_status("scheduled") == []
 
 
+@pytest.mark.parametrize("bot_status", ["", "member", "administrator"])
+async def test_schedule_to_a_channel_the_bot_cannot_post_in_is_refused(
+    steward, fake, desk, bot_status
+):
+    """A public channel Telegram describes to anyone, where the bot is not an admin (or is
+    one without the right to post): refused at once, rather than queued to fail at its time."""
+    other = -1001555000002
+    fake.add_chat(other, "channel", "Elsewhere", username="elsewhere", bot_status=bot_status)
+    if bot_status == "administrator":
+        fake.chats[other].members[fake.bot_id]["can_post_messages"] = False
+    chat, manager = desk
+    post = await fake.send_message(chat, manager, "Hello")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "/schedule @elsewhere +1m", reply_to=post)
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert reply.plain == (
+        "I can't post in Elsewhere: make me an admin there with the right to post messages."
+    )
+    assert await steward.app.post_repo.with_status("scheduled") == []
+
+
+async def test_schedule_by_id_registers_the_channel_with_its_rights(steward, fake, desk):
+    _, reply = await compose(fake, desk, "+1h")
+    assert reply.plain.startswith("Scheduled for")
+    [channel] = await steward.app.channel_repo.all()
+    assert channel.chat_id == CHANNEL and channel.can_post
+
+
 async def test_bad_times_are_explained(steward, fake, desk):
     _, reply = await compose(fake, desk, "2020-01-01 10:00")
     assert reply.plain == "That time has already passed."
+
+
+async def test_a_recurrence_that_never_comes_round_is_explained(steward, fake, desk):
+    # 30 February: a valid cron expression with no next time
+    _, reply = await compose(fake, desk, "0 9 30 2 *")
+    assert reply.plain == "That date or time does not exist."
+    assert await steward.app.post_repo.with_status("scheduled") == []
 
 
 async def test_429_on_first_attempt_still_one_post(steward, fake, desk):

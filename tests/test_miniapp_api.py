@@ -186,6 +186,45 @@ async def test_bad_queries_are_400(api, desk, params):
     assert status == 400 and body["error"]
 
 
+async def test_odd_input_is_a_4xx_json_error_never_a_500(api, steward, fake, desk):
+    """What a prodding client sends: dates at the ends of the calendar, chat ids no chat has,
+    digits that are not ASCII, JSON nested past any sense. Each gets a 4xx JSON error."""
+    post_id = await queue_post(steward, fake, desk, 3600)
+    gets = [
+        ("/api/posts", {"from": "9999-12-31T23:00:00-05:00"}, "bad_time"),
+        ("/api/posts", {"from": "0001-01-01T00:00:00+05:00"}, "bad_time"),
+        ("/api/posts", {"from": "0001-01-01T00:00:00"}, "bad_time"),
+        ("/api/posts", {"from": "9999-12-30T00:00:00Z"}, "bad_time"),
+        ("/api/posts", {"to": "0001-01-01T00:30:00Z"}, "bad_time"),
+        ("/api/posts", {"from": "8999-12-31T00:00:00Z"}, None),
+        ("/api/posts", {"channel": "1" + "0" * 30}, "bad_channel"),
+        ("/api/best-times", {"channel": "-1" + "0" * 30}, "bad_channel"),
+    ]
+    for path, params, code in gets:
+        status, body = await api.call("GET", path, params=params)
+        if code is None:  # far off, but still a calendar
+            assert status == 200 and body["posts"] == [], params
+            continue
+        assert (status, body.get("code")) == (400, code), params
+        assert body["error"]
+    for method, path in [
+        ("DELETE", "/api/posts/%C2%B2"),
+        ("POST", "/api/posts/%C2%B2/publish"),
+        ("GET", "/api/posts/%C2%B2/thumb"),
+    ]:
+        status, body = await api.call(method, path)
+        assert (status, body.get("code")) == (400, "bad_id"), path
+    url = f"/api/posts/{post_id}"
+    for due in ("9999-12-31T23:59:00-05:00", "0001-01-01T00:00:00+01:00"):
+        status, body = await api.call("PATCH", url, json={"due_at": due, "version": 1})
+        assert (status, body.get("code")) == (400, "bad_time"), due
+    headers = {"Authorization": api.auth()}
+    status, body = await api.call("PATCH", url, data=b"[" * 100_000, headers=headers)
+    assert (status, body.get("code")) == (400, "bad_json")
+    post = await steward.app.post_repo.get(post_id)
+    assert post.version == 1 and post.status == "scheduled"
+
+
 async def test_unknown_paths_and_methods_answer_json(api, desk):
     status, body = await api.call("GET", "/api/nothing")
     assert status == 404 and body["error"]

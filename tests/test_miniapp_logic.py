@@ -131,6 +131,11 @@ def test_parse_moment_offsets_and_local_times():
         ("2026-10-25T02:30", "ambiguous"),
         ("tomorrow", "invalid"),
         ("2026-13-01T10:00", "invalid"),
+        # past either end of the calendar once in UTC, or before the epoch: no post's time
+        ("9999-12-31T23:59:00-05:00", "invalid"),
+        ("0001-01-01T00:30", "invalid"),
+        ("1969-12-31T23:00:00Z", "invalid"),
+        ("9500-01-01T00:00:00Z", "invalid"),
     ]:
         with pytest.raises(TimeError) as info:
             parse_moment(text, ams)

@@ -56,6 +56,14 @@ def test_refused_times(text, code):
     assert info.value.code == code
 
 
+def test_times_past_the_end_of_the_calendar_are_invalid_not_a_crash():
+    new_york = __import__("zoneinfo").ZoneInfo("America/New_York")
+    for text, zone in [("31.12.9999 23:59", new_york), ("9999-12-31 23:59", new_york)]:
+        with pytest.raises(TimeError) as info:
+            parse_time(text, NOW, zone)
+        assert info.value.code == "invalid"
+
+
 def test_weekly_recurrence_keeps_local_time_across_dst():
     weekly = parse_recurrence("weekly sun 10:00", AMS)
     fires = []
@@ -72,6 +80,25 @@ def test_weekly_recurrence_keeps_local_time_across_dst():
     ]
     # the UTC moment moves by an hour when summer time starts on 28 March
     assert [f.hour for f in fires] == [9, 8, 8]
+
+
+def test_recurrence_fires_once_in_the_hour_the_clocks_repeat():
+    """On 31 October 2027 Amsterdam lives 02:00-03:00 twice: a post due daily at 02:30 (or
+    hourly) goes out once at that wall-clock time, not once in each of the two hours."""
+    for spec, expected in [
+        ("daily 02:30", [(30, 2, 30), (31, 2, 30), (1, 2, 30)]),
+        ("30 * * * *", [(31, 1, 30), (31, 2, 30), (31, 3, 30)]),
+    ]:
+        recurrence = parse_recurrence(spec, AMS)
+        moment = datetime(2027, 10, 30, 0, 0, tzinfo=UTC) if "daily" in spec else None
+        moment = moment or datetime(2027, 10, 30, 23, 0, tzinfo=UTC)  # 01:00 local
+        fires = []
+        for _ in range(3):
+            moment = recurrence.next_after(moment)
+            fires.append(moment.astimezone(AMS))
+            moment = moment.replace(second=1)  # as the publisher asks: strictly after
+        assert [(f.day, f.hour, f.minute) for f in fires] == expected, spec
+        assert len({f.astimezone(UTC) for f in fires}) == 3
 
 
 def test_daily_and_cron_recurrences():

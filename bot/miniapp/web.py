@@ -294,7 +294,7 @@ class MiniApp:
             return error(400, "the post id must be a number", "bad_id")
         try:
             body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past any sense
             return error(400, "the body must be JSON", "bad_json")
         if not isinstance(body, dict):
             return error(400, "the body must be a JSON object", "bad_json")
@@ -441,19 +441,22 @@ def _post_json(post: Post) -> dict[str, Any]:
     }
 
 
+_POST_ID = re.compile(r"[0-9]{1,18}")  # ASCII only: "²" is a digit to str.isdigit, not to int
+# Telegram's chat ids have at most 52 significant bits: anything longer is no chat (and would
+# not fit the database's integers)
+_CHAT_ID = re.compile(r"-?[0-9]{1,16}")
+
+
 def _post_id(request: web.Request) -> int | None:
     raw = request.match_info.get("id", "")
-    return int(raw) if raw.isdigit() and len(raw) < 19 else None
+    return int(raw) if _POST_ID.fullmatch(raw) else None
 
 
 def _channel(raw: str | None) -> int | bool | None:
     """None when absent, False when not a chat id."""
     if raw is None or raw.strip() in ("", "all"):
         return None
-    try:
-        return int(raw)
-    except ValueError:
-        return False
+    return int(raw.strip()) if _CHAT_ID.fullmatch(raw.strip()) else False
 
 
 def _moment(raw: str | None, settings: Settings, default: datetime) -> datetime:

@@ -341,18 +341,31 @@ def iso(ts: int | float | datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# What a calendar time may be: from the epoch (the posts table counts from it) to well before
+# the end of Python's calendar, so a range, its padding and its offsets are all still dates.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
 def parse_moment(text: str, tz: ZoneInfo) -> datetime:
     """ISO 8601 with an offset, or a wall-clock time without one read in the managers' zone
-    (what the app's date and time pickers send). Raises TimeError: invalid | nonexistent |
-    ambiguous."""
+    (what the app's date and time pickers send). Raises TimeError: invalid (also a time
+    outside EARLIEST..LATEST) | nonexistent | ambiguous."""
     try:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except (ValueError, AttributeError):
         raise TimeError(TimeProblem.INVALID) from None
-    if value.tzinfo is not None:
-        return value.astimezone(UTC)
-    utc = local_to_utc(value.date(), value.hour, value.minute, tz)
-    return utc + timedelta(seconds=value.second)
+    try:
+        if value.tzinfo is not None:
+            moment = value.astimezone(UTC)
+        else:
+            utc = local_to_utc(value.date(), value.hour, value.minute, tz)
+            moment = utc + timedelta(seconds=value.second)
+    except OverflowError:  # past either end of the calendar once in UTC
+        raise TimeError(TimeProblem.INVALID) from None
+    if not EARLIEST <= moment < LATEST:
+        raise TimeError(TimeProblem.INVALID)
+    return moment
 
 
 def utc_offsets(tz: ZoneInfo, start: datetime, end: datetime) -> dict[str, Any]:

@@ -7,8 +7,9 @@ from aiogram.types import Chat, ChatMember, ChatMemberAdministrator, ChatMemberO
 from storage.posts import Channel
 
 
-def channel_rights(chat: Chat, member: ChatMember) -> Channel:
-    """What the bot may do in a channel, from its own ChatMember there.
+def channel_rights(chat: Chat, member: ChatMember | None) -> Channel:
+    """What the bot may do in a channel, from its own ChatMember there (None: Telegram would
+    not say, as for a channel the bot is no admin of).
 
     Pinning in a channel needs the right to edit messages (Telegram's rule for channels)."""
     if isinstance(member, ChatMemberOwner):

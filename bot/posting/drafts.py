@@ -71,6 +71,11 @@ class DraftService:
         await self.drafts.update(draft_id, **fields)
         return await self.drafts.get(draft_id)
 
+    async def album_of(self, chat_id: int, message_id: int) -> Draft | None:
+        """The album a message of `chat_id` was collected into (its draft), if still there."""
+        draft = await self.drafts.containing(chat_id, message_id)
+        return draft if draft is not None and len(draft.source_message_ids) > 1 else None
+
     async def discard(self, draft_id: int) -> bool:
         """False for a second tap: the draft was already discarded or scheduled."""
         return await self.drafts.delete(draft_id)

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from bot.clock import SYSTEM_CLOCK, Clock, utc_now
 from bot.posting.publisher import Publisher
-from bot.posting.times import Recurrence, parse_recurrence, parse_time
+from bot.posting.times import Recurrence, TimeError, TimeProblem, parse_recurrence, parse_time
 from storage.posts import (
     Channel,
     ChannelRepository,
@@ -65,7 +65,8 @@ class PostingService:
         if when.split()[0].lower() in RECURRING_WORDS or len(when.split()) == 5:
             recurrence = parse_recurrence(when, tz)
             due = recurrence.next_after(utc_now(self.clock))
-            assert due is not None, "a weekly or daily recurrence always comes round"
+            if due is None:  # a cron day that never comes, such as 30 February
+                raise TimeError(TimeProblem.INVALID)
             return ScheduleTime(due, recurrence)
         return ScheduleTime(self.due_time(when, tz))
 

@@ -92,14 +92,17 @@ def local_to_utc(day: date, hour: int, minute: int, tz: ZoneInfo) -> datetime:
     naive = datetime.combine(day, time(hour, minute))
     first = naive.replace(tzinfo=tz, fold=0)
     second = naive.replace(tzinfo=tz, fold=1)
-    if first.utcoffset() != second.utcoffset():
-        # fold=0/1 differ: either the time is repeated, or it falls in a gap. A gap is a time
-        # that does not survive the round trip through UTC.
-        round_trip = first.astimezone(UTC).astimezone(tz)
-        if round_trip.replace(tzinfo=None) != naive:
-            raise TimeError(TimeProblem.NONEXISTENT)
-        raise TimeError(TimeProblem.AMBIGUOUS)
-    return first.astimezone(UTC)
+    try:
+        if first.utcoffset() != second.utcoffset():
+            # fold=0/1 differ: either the time is repeated, or it falls in a gap. A gap is a
+            # time that does not survive the round trip through UTC.
+            round_trip = first.astimezone(UTC).astimezone(tz)
+            if round_trip.replace(tzinfo=None) != naive:
+                raise TimeError(TimeProblem.NONEXISTENT)
+            raise TimeError(TimeProblem.AMBIGUOUS)
+        return first.astimezone(UTC)
+    except OverflowError:  # 31.12.9999 west of UTC, 01.01.0001 east of it: no such moment
+        raise TimeError(TimeProblem.INVALID) from None
 
 
 def parse_time(text: str, now: datetime, tz: ZoneInfo) -> datetime:
@@ -148,8 +151,21 @@ class Recurrence:
     trigger: CronTrigger
 
     def next_after(self, moment: datetime) -> datetime | None:
+        """The next fire time after `moment`, in UTC. When the clocks go back, a wall-clock
+        time happens twice; the trigger would fire in both, so the second is skipped and the
+        post goes out once at its local time."""
         fire = self.trigger.get_next_fire_time(None, moment)
+        while fire is not None and _repeated(fire):
+            # past it in UTC: wall-clock arithmetic would land on the first occurrence again
+            fire = self.trigger.get_next_fire_time(
+                None, fire.astimezone(UTC) + timedelta(seconds=1)
+            )
         return fire.astimezone(UTC) if fire else None
+
+
+def _repeated(moment: datetime) -> bool:
+    """The second occurrence of a local time the clocks went back over."""
+    return moment.fold == 1 and moment.replace(fold=0).utcoffset() != moment.utcoffset()
 
 
 def parse_recurrence(text: str, tz: ZoneInfo) -> Recurrence:
