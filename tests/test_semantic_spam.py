@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -302,3 +303,36 @@ def test_a_centred_model_keeps_one_copy_of_its_rows_and_its_neighbours_see_them_
     fresh = full.evidences(query, query_groups)
     assert np.allclose([e.probability for e in refit], [e.probability for e in fresh], atol=1e-4)
     assert np.allclose([e.neighbours for e in refit], [e.neighbours for e in fresh], atol=1e-5)
+
+
+async def test_a_message_scored_while_the_fusion_trains_waits_for_it(monkeypatch):
+    """Between the regression's fit and the fusion's, evidence once came back at once and the
+    scorer fell back to uncalibrated hand weights (a new member's command was banned there):
+    now a message waits for the fusion."""
+    from bot.moderation import understanding
+
+    started, release = asyncio.Event(), asyncio.Event()
+    real = understanding.train_fusion
+
+    def slow_fusion(*args, **kwargs):
+        loop.call_soon_threadsafe(started.set)  # the regression is fitted; the fusion is next
+        asyncio.run_coroutine_threadsafe(release.wait(), loop).result(timeout=10)
+        return real(*args, **kwargs)
+
+    loop = asyncio.get_running_loop()
+    monkeypatch.setattr(understanding, "train_fusion", slow_fusion)
+    classifier = SemanticSpamClassifier(EmbeddingService(_LetterBackend()))
+    training = asyncio.create_task(
+        classifier.train(
+            ["Заработок на дому пиши", "Крипта растёт бери"] * 10,
+            ["Где купить хлеб рядом", "Когда собрание жильцов"] * 10,
+        )
+    )
+    await asyncio.wait_for(started.wait(), 10)
+    judged = asyncio.create_task(classifier.evidence("Заработок пиши"))
+    await asyncio.sleep(0.2)
+    assert not judged.done() and classifier.fusion is None
+    release.set()
+    assert await judged is not None
+    await training
+    assert classifier.fusion is not None
