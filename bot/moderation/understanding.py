@@ -10,7 +10,6 @@ None and the scorer uses its other signals).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import sys
@@ -61,9 +60,6 @@ logger = logging.getLogger(__name__)
 
 VECTORS_FILE = "sample_vectors.npz"
 FOLDS = 5
-# How long a message waits for the spam fusion still training at start (about 6 s on a new
-# database on 2 cores) before it is judged without it
-FUSION_WAIT_SECONDS = 30.0
 _FUSIONS: OrderedDict[str, Fusion] = OrderedDict()
 
 
@@ -383,12 +379,12 @@ class SemanticSpamClassifier(EmbeddingClassifier):
     def __init__(self, embeddings: EmbeddingService | None, fits: FitStore | None = None) -> None:
         super().__init__(embeddings, fits=fits)
         self.fusion: Fusion | None = None
-        # Set while no fusion is being trained. Between the regression's fit and the fusion's
-        # (seconds, on a new database) the model would otherwise be judged by hand weights
-        # that were never calibrated against the samples: in that window a new member's
-        # ordinary line was banned. A message waits for the fusion instead, up to a bound.
-        self._fusion_settled = asyncio.Event()
-        self._fusion_settled.set()
+        # False while the fusion trains. Between the regression's fit and the fusion's
+        # (seconds, on a new database) the model's evidence would be weighed by hand weights
+        # never calibrated against the samples: in that window a new member's ordinary line
+        # was banned. Until the fusion is there the scorer uses its other signals alone, as
+        # it does while the samples are embedded.
+        self._fusion_settled = True
 
     async def _trained(
         self,
@@ -399,11 +395,11 @@ class SemanticSpamClassifier(EmbeddingClassifier):
     ) -> None:
         if len(positive) < FOLDS or len(negative) < FOLDS:
             return
-        self._fusion_settled.clear()
+        self._fusion_settled = False
         try:
             await self._train_fusion(positive, negative, positive_vectors, negative_vectors)
         finally:
-            self._fusion_settled.set()
+            self._fusion_settled = True
 
     async def _train_fusion(
         self,
@@ -440,9 +436,8 @@ class SemanticSpamClassifier(EmbeddingClassifier):
     async def evidence(self, text: str) -> SemanticEvidence | None:
         """What the model says about a message, or None without a model (the scorer then
         uses its other signals alone)."""
-        if not self._fusion_settled.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._fusion_settled.wait(), FUSION_WAIT_SECONDS)
+        if not self._fusion_settled:
+            return None
         vector = await self.vector(text)
         if vector is None:
             return None
