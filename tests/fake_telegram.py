@@ -61,6 +61,34 @@ _TAG_RE = re.compile(r"<[^>]+>")
 _DELIVERING = {"copyMessage", "copyMessages", "forwardMessage", "forwardMessages"}
 _OWN_MESSAGE_KINDS = ("message", "edited_message", "channel_post", "edited_channel_post")
 _MIN_SUPERGROUP_ID = -1_000_000_000_000  # "-100" followed by the internal id
+_BOT_DELETE_WINDOW = 2 * 86400  # a bot deletes a message only within 48 hours of its date
+# Service messages (what a message is about, when it is no one's text).
+_SERVICE_KEYS = {
+    "new_chat_members",
+    "left_chat_member",
+    "new_chat_title",
+    "new_chat_photo",
+    "delete_chat_photo",
+    "group_chat_created",
+    "supergroup_chat_created",
+    "channel_chat_created",
+    "migrate_to_chat_id",
+    "migrate_from_chat_id",
+    "pinned_message",
+    "forum_topic_created",
+    "forum_topic_edited",
+    "forum_topic_closed",
+    "forum_topic_reopened",
+    "video_chat_started",
+    "video_chat_ended",
+}
+# Never deleted in a supergroup or channel (tdlib/td can_delete_channel_message).
+_UNDELETABLE_KEYS = {
+    "supergroup_chat_created",
+    "channel_chat_created",
+    "migrate_from_chat_id",
+    "forum_topic_created",
+}
 _HTML_TAGS = {
     "b",
     "strong",
@@ -1174,14 +1202,76 @@ class FakeTelegram:
         message["edit_date"] = self.now()
         return message
 
+    def _deletion_refusal(self, state: ChatState, message: dict[str, Any]) -> str | None:
+        """Why Telegram refuses the bot deleting this message, or None. As tdlib/td decides it
+        (td/telegram/MessagesManager.cpp: can_delete_channel_message, can_revoke_message,
+        delete_messages) and as the Bot API documents it (core.telegram.org/bots/api
+        #deletemessage): a bot deletes nothing 48 hours old, not even with the right; in a
+        supergroup or channel others' messages need `can_delete_messages`, its own channel
+        posts `can_post_messages`, and the chat's creation and topic creations never go
+        ("message can't be deleted"; TDLib refuses message id 1, the creation message on
+        Telegram but an ordinary one here); in a basic group it deletes others' messages only
+        as an admin, in a private chat anything ("message can't be deleted for everyone",
+        TDLib's wording, seen in backmeupplz/DeleteNudesBot#4)."""
+        chat_type = state.chat["type"]
+        age = self.now() - int(message.get("date", 0))
+        own = (state.chat["id"], message["message_id"]) in self.bot_messages
+        service = any(key in message for key in _SERVICE_KEYS)
+        if chat_type in {"supergroup", "channel"}:
+            if age >= _BOT_DELETE_WINDOW:  # eternnoir/pyTelegramBotAPI#1544, even as an admin
+                return "Bad Request: message can't be deleted"
+            if any(key in message for key in _UNDELETABLE_KEYS):
+                return "Bad Request: message can't be deleted"
+            me = state.members.get(self.bot_id) or {}
+            if me.get("status") == "creator" or (
+                me.get("status") == "administrator" and me.get("can_delete_messages")
+            ):
+                return None
+            if not own:
+                return "Bad Request: message can't be deleted"
+            may_post = me.get("status") == "administrator" and me.get("can_post_messages")
+            if (chat_type == "channel" or service) and not may_post:
+                return "Bad Request: message can't be deleted"
+            return None
+        if age > _BOT_DELETE_WINDOW:
+            return "Bad Request: message can't be deleted for everyone"
+        if chat_type == "group":
+            if (own and not service) or self.member_status(state.chat["id"], self.bot_id) in {
+                "administrator",
+                "creator",
+            }:
+                return None
+            return "Bad Request: message can't be deleted for everyone"
+        if "dice" in message and age < 86400:  # a private dice goes only after a day (docs)
+            return "Bad Request: message can't be deleted for everyone"
+        return None  # private: its own and the user's messages alike
+
     def _m_deleteMessage(self, p, f):
-        if self.messages.pop((int(p["chat_id"]), int(p["message_id"])), None) is None:
+        state = self._chat(p["chat_id"])
+        key = (state.chat["id"], int(p["message_id"]))
+        message = self.messages.get(key)
+        if message is None:
             raise ApiError(400, "Bad Request: message to delete not found")
+        refusal = self._deletion_refusal(state, message)
+        if refusal:
+            raise ApiError(400, refusal)
+        del self.messages[key]
         return True
 
     def _m_deleteMessages(self, p, f):
-        for mid in p["message_ids"]:
-            self.messages.pop((int(p["chat_id"]), int(mid)), None)
+        """Messages not found are skipped (Bot API docs; tdlib/telegram-bot-api Client.cpp
+        process_delete_messages_query checks them with allow_empty); one that exists but may
+        not be deleted refuses the whole call and nothing is deleted (tdlib/td
+        MessagesManager::delete_messages checks every message before deleting any)."""
+        state = self._chat(p["chat_id"])
+        keys = [(state.chat["id"], int(mid)) for mid in p["message_ids"]]
+        found = [key for key in keys if key in self.messages]
+        for key in found:
+            refusal = self._deletion_refusal(state, self.messages[key])
+            if refusal:
+                raise ApiError(400, refusal)
+        for key in found:
+            del self.messages[key]
         return True
 
     def _m_getChat(self, p, f):
