@@ -82,6 +82,31 @@ _SERVICE_KEYS = {
     "video_chat_started",
     "video_chat_ended",
 }
+_ALL_PERMISSIONS = (
+    "can_send_messages",
+    "can_send_audios",
+    "can_send_documents",
+    "can_send_photos",
+    "can_send_videos",
+    "can_send_video_notes",
+    "can_send_voice_notes",
+    "can_send_polls",
+    "can_send_other_messages",
+    "can_add_web_page_previews",
+)
+_ADMIN_RIGHTS = (
+    "is_anonymous",
+    "can_manage_chat",
+    "can_delete_messages",
+    "can_manage_video_chats",
+    "can_restrict_members",
+    "can_promote_members",
+    "can_change_info",
+    "can_invite_users",
+    "can_post_messages",
+    "can_edit_messages",
+    "can_pin_messages",
+)
 # Never deleted in a supergroup or channel (tdlib/td can_delete_channel_message).
 _UNDELETABLE_KEYS = {
     "supergroup_chat_created",
@@ -481,6 +506,15 @@ class FakeTelegram:
         }
         if user is not None:
             message["from"] = user
+            state = self.chats.get(chat["id"])
+            if (
+                state is not None
+                and chat["type"] in {"group", "supergroup"}
+                and sender_chat is None
+                and user["id"] != self.bot_id
+            ):
+                # only a member writes in a group: one the test never added has joined
+                state.members.setdefault(user["id"], {"status": "member", "user": user})
         if sender_chat is not None:
             message["sender_chat"] = sender_chat
         if text is not None:
@@ -502,6 +536,12 @@ class FakeTelegram:
             message["is_topic_message"] = True
             message.setdefault("reply_to_message", root)  # as Telegram does for topic messages
         message.update(extra)
+        state = self.chats.get(chat["id"])
+        if state is not None and chat["type"] != "private":
+            for joined in extra.get("new_chat_members") or []:  # the service message of a join
+                state.members.setdefault(joined["id"], {"status": "member", "user": joined})
+            if extra.get("left_chat_member"):
+                state.members.pop(extra["left_chat_member"]["id"], None)
         return self._store_message(message)
 
     async def send_message(
@@ -1316,52 +1356,120 @@ class FakeTelegram:
     def _m_getChatMemberCount(self, p, f):
         return self._chat(p["chat_id"]).member_count
 
-    def _require_restrict_right(self, state: ChatState, user_id: int) -> dict[str, Any]:
+    # Member changes follow tdlib/telegram-bot-api (telegram-bot-api/Client.cpp, the
+    # process_*_chat_member_query functions) and tdlib/td (td/telegram/DialogParticipantManager.cpp
+    # set_channel_participant_status_impl and restrict_channel_participant): a change to the
+    # status the member already has succeeds without asking for rights; the owner is never
+    # restricted, banned or demoted ("can't remove chat owner", TelegramBots/Telegram.Bot#1025);
+    # then the bot needs `can_restrict_members` ("not enough rights to restrict/unrestrict chat
+    # member", TelegramBots/Telegram.Bot#474); an administrator is refused by the server
+    # (USER_ADMIN_INVALID: "user is an administrator of the chat", thedevs-network/
+    # the-guard-bot#116). A non-member can be restricted or banned in advance.
+
+    def _change_member(self, state: ChatState, user_id: int, new: dict[str, Any]) -> bool:
+        """Give the member (or non-member) `new` status as Telegram would, or raise its refusal."""
+        old = state.members.get(user_id) or {"status": "left", "user": self.user(user_id)}
+        if self._same_status(old, new):
+            return True
+        if old["status"] == "creator":
+            raise ApiError(400, "Bad Request: can't remove chat owner")
+        if user_id == self.bot_id:
+            raise ApiError(400, "Bad Request: can't restrict self")
         me = state.members.get(self.bot_id)
         if not me or me["status"] != "administrator" or not me.get("can_restrict_members"):
             raise ApiError(400, "Bad Request: not enough rights to restrict/unrestrict chat member")
-        target = state.members.get(user_id)
-        if target and target["status"] in {"creator", "administrator"}:
+        if old["status"] == "administrator":
             raise ApiError(400, "Bad Request: user is an administrator of the chat")
-        return target or {"status": "left", "user": self.user(user_id)}
+        if new["status"] == "left":
+            state.members.pop(user_id, None)
+        else:
+            state.members[user_id] = {**new, "user": old["user"]}
+        return True
+
+    @staticmethod
+    def _same_status(old: dict[str, Any], new: dict[str, Any]) -> bool:
+        if old["status"] != new["status"]:
+            return False
+        if old["status"] in {"member", "left"}:
+            return True
+        keys = (set(old) | set(new)) - {"user"}
+        return all(old.get(k) == new.get(k) for k in keys)
+
+    @staticmethod
+    def _is_member(member: dict[str, Any] | None) -> bool:
+        if member is None:
+            return False
+        if member["status"] == "restricted":
+            return bool(member.get("is_member", True))
+        return member["status"] in {"member", "administrator", "creator"}
+
+    def _require_supergroup(self, state: ChatState, *, channels: bool) -> None:
+        kinds = {"supergroup", "channel"} if channels else {"supergroup"}
+        if state.chat["type"] not in kinds:
+            raise ApiError(
+                400,
+                "Bad Request: method is available for supergroup and channel chats only"
+                if channels
+                else "Bad Request: method is available only for supergroups",
+            )
 
     def _m_restrictChatMember(self, p, f):
         state = self._chat(p["chat_id"])
+        self._require_supergroup(state, channels=False)
         user_id = int(p["user_id"])
-        target = self._require_restrict_right(state, user_id)
+        is_member = self._is_member(state.members.get(user_id))
         permissions = p["permissions"]
-        if all(permissions.get(k) for k in ("can_send_messages", "can_send_other_messages")):
-            state.members[user_id] = {"status": "member", "user": target["user"]}
+        if all(permissions.get(k) for k in _ALL_PERMISSIONS):
+            # every permission: no restriction left (tdlib/td DialogParticipantStatus::Restricted)
+            new: dict[str, Any] = {"status": "member" if is_member else "left"}
         else:
-            state.members[user_id] = {
+            new = {
                 "status": "restricted",
-                "user": target["user"],
+                "is_member": is_member,
                 "until_date": int(p.get("until_date") or 0),
                 **{k: bool(v) for k, v in permissions.items()},
             }
-        return True
+        return self._change_member(state, user_id, new)
 
     def _m_banChatMember(self, p, f):
         state = self._chat(p["chat_id"])
         user_id = int(p["user_id"])
-        target = self._require_restrict_right(state, user_id)
-        state.members[user_id] = {
-            "status": "kicked",
-            "user": target["user"],
-            "until_date": int(p.get("until_date") or 0),
-        }
-        return True
+        if state.chat["type"] == "group":  # a basic group has no ban list: the member is removed
+            self._change_member(state, user_id, {"status": "left"})
+            return True
+        new = {"status": "kicked", "until_date": int(p.get("until_date") or 0)}
+        return self._change_member(state, int(p["user_id"]), new)
 
     def _m_unbanChatMember(self, p, f):
         state = self._chat(p["chat_id"])
+        self._require_supergroup(state, channels=True)
         user_id = int(p["user_id"])
         member = state.members.get(user_id)
-        if member and member["status"] == "kicked":
-            state.members[user_id] = {"status": "left", "user": member["user"]}
-        elif member and p.get("only_if_banned"):
-            pass
-        elif member and member["status"] not in {"creator", "administrator"}:
-            state.members[user_id] = {"status": "left", "user": member["user"]}
+        if p.get("only_if_banned") and (member is None or member["status"] != "kicked"):
+            return True  # Client.cpp answers True without touching a member who is not banned
+        return self._change_member(state, user_id, {"status": "left"})
+
+    def _m_promoteChatMember(self, p, f):
+        """Client.cpp process_promote_chat_member_query; tdlib/td promote_channel_participant
+        asks for `can_promote_members` ("Not enough rights")."""
+        state = self._chat(p["chat_id"])
+        self._require_supergroup(state, channels=True)
+        user_id = int(p["user_id"])
+        old = state.members.get(user_id) or {"status": "left", "user": self.user(user_id)}
+        if old["status"] == "creator":
+            raise ApiError(400, "Bad Request: can't remove chat owner")
+        if user_id == self.bot_id:
+            raise ApiError(400, "Bad Request: can't promote self")
+        me = state.members.get(self.bot_id)
+        if not me or me["status"] != "administrator" or not me.get("can_promote_members"):
+            raise ApiError(400, "Bad Request: not enough rights")
+        rights = {k: bool(v) for k, v in p.items() if k.startswith("can_") or k == "is_anonymous"}
+        if any(rights.values()):
+            state.members[user_id] = self._admin_member(
+                old["user"], **{k: rights.get(k, False) for k in _ADMIN_RIGHTS}
+            )
+        elif old["status"] == "administrator":
+            state.members[user_id] = {"status": "member", "user": old["user"]}
         return True
 
     def _invite_rights(self, chat_id) -> ChatState:

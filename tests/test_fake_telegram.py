@@ -13,13 +13,20 @@ from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.types import ChatPermissions, InlineKeyboardButton, InlineKeyboardMarkup
 
 from tests.fake_telegram import FakeTelegram
 
 CHANNEL = -1001234567890
 SUPERGROUP = -1009876543210
 BASIC_GROUP = -4012345
+FREE = ChatPermissions(
+    **{
+        name: True
+        for name in ChatPermissions.model_fields
+        if name.startswith("can_send") or name == "can_add_web_page_previews"
+    }
+)
 
 
 @pytest.fixture
@@ -231,3 +238,68 @@ async def test_delete_messages_skips_missing_ones_but_refuses_all_for_one_it_may
     with pytest.raises(TelegramBadRequest, match="message can't be deleted"):
         await bot.delete_messages(SUPERGROUP, [second["message_id"], old["message_id"]])
     assert (SUPERGROUP, second["message_id"]) in fake.messages
+
+
+async def test_member_changes_refused_as_telegram_refuses_them(fake, bot):
+    """tdlib/telegram-bot-api Client.cpp and tdlib/td DialogParticipantManager.cpp."""
+    fake.add_chat(SUPERGROUP)
+    owner, admin, member = fake.user(500, "Owner"), fake.user(501, "Adm"), fake.user(502, "Mem")
+    fake.add_member(SUPERGROUP, owner, "creator")
+    fake.add_member(SUPERGROUP, admin, "administrator")
+    fake.add_member(SUPERGROUP, member)
+    muted = ChatPermissions(can_send_messages=False)
+    with pytest.raises(TelegramBadRequest, match="can't remove chat owner"):
+        await bot.ban_chat_member(SUPERGROUP, 500)
+    with pytest.raises(TelegramBadRequest, match="can't remove chat owner"):
+        await bot.restrict_chat_member(SUPERGROUP, 500, muted)
+    with pytest.raises(TelegramBadRequest, match="user is an administrator of the chat"):
+        await bot.ban_chat_member(SUPERGROUP, 501)
+    with pytest.raises(TelegramBadRequest, match="user is an administrator of the chat"):
+        await bot.restrict_chat_member(SUPERGROUP, 501, muted)
+    bot_rights(fake, SUPERGROUP, can_restrict_members=False)
+    for call in (
+        lambda: bot.restrict_chat_member(SUPERGROUP, 502, muted),
+        lambda: bot.ban_chat_member(SUPERGROUP, 502),
+    ):
+        with pytest.raises(TelegramBadRequest, match="not enough rights to restrict/unrestrict"):
+            await call()
+    # what changes nothing needs no right
+    assert await bot.unban_chat_member(SUPERGROUP, 502, only_if_banned=True)
+    assert await bot.restrict_chat_member(SUPERGROUP, 502, FREE)
+    assert fake.member_status(SUPERGROUP, 502) == "member"
+    with pytest.raises(TelegramBadRequest, match="not enough rights"):
+        await bot.promote_chat_member(SUPERGROUP, 502, can_delete_messages=True)
+
+    basic = fake.add_chat(BASIC_GROUP, "group")
+    fake.add_member(BASIC_GROUP, member)
+    with pytest.raises(TelegramBadRequest, match="method is available only for supergroups"):
+        await bot.restrict_chat_member(BASIC_GROUP, 502, muted)
+    with pytest.raises(TelegramBadRequest, match="for supergroup and channel chats only"):
+        await bot.unban_chat_member(BASIC_GROUP, 502)
+    assert basic["type"] == "group"
+
+
+async def test_non_members_can_be_restricted_and_banned_ahead(fake, bot):
+    """A non-member: restricted or banned in advance, an unban changes nothing (Client.cpp
+    process_restrict/unban_chat_member_query; tdlib/td DialogParticipantStatus::Restricted)."""
+    fake.add_chat(SUPERGROUP)
+    assert await bot.restrict_chat_member(SUPERGROUP, 502, ChatPermissions(can_send_messages=False))
+    member = await bot.get_chat_member(SUPERGROUP, 502)
+    assert member.status == "restricted" and member.is_member is False
+    assert await bot.restrict_chat_member(SUPERGROUP, 502, FREE)
+    assert fake.member_status(SUPERGROUP, 502) == "left"  # lifting made no member of them
+    assert await bot.unban_chat_member(SUPERGROUP, 503, only_if_banned=True)
+    assert fake.member_status(SUPERGROUP, 503) == "left"
+    assert await bot.ban_chat_member(SUPERGROUP, 503)
+    assert fake.member_status(SUPERGROUP, 503) == "kicked"
+    assert await bot.unban_chat_member(SUPERGROUP, 503, only_if_banned=True)
+    assert fake.member_status(SUPERGROUP, 503) == "left"
+
+
+async def test_a_group_message_makes_its_sender_a_member(fake, bot):
+    chat = fake.add_chat(SUPERGROUP)
+    user, newbie = fake.user(501, "Ann"), fake.user(502, "New")
+    await fake.send_message(chat, user, "hi")
+    assert fake.member_status(SUPERGROUP, 501) == "member"
+    fake.new_message(chat, None, new_chat_members=[newbie], **{"from": newbie})
+    assert fake.member_status(SUPERGROUP, 502) == "member"
