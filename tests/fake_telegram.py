@@ -20,7 +20,11 @@ It speaks the real wire protocol, so the bot under test uses its normal aiogram 
 - no kinder than Telegram (see ../shared/telegram-behaviour.md): the bot's own messages are never
   delivered back as updates, a private send reaches only users who started the bot (and did not
   block it or delete their account), chat ids have Telegram's shapes, and an edit that changes
-  nothing fails with "message is not modified".
+  nothing fails with "message is not modified";
+- moderation calls need what Telegram needs: a deletion the bot's rights and a message younger
+  than 48 hours, a restriction or ban `can_restrict_members`, a supergroup and a target who is
+  neither owner nor admin; banning or unbanning a non-member succeeds and changes nothing the
+  bot can see (see the comments at `_deletion_refusal` and `_change_member` for the sources).
 """
 
 from __future__ import annotations
