@@ -20,7 +20,11 @@ It speaks the real wire protocol, so the bot under test uses its normal aiogram 
 - no kinder than Telegram (see ../shared/telegram-behaviour.md): the bot's own messages are never
   delivered back as updates, a private send reaches only users who started the bot (and did not
   block it or delete their account), chat ids have Telegram's shapes, and an edit that changes
-  nothing fails with "message is not modified".
+  nothing fails with "message is not modified";
+- moderation calls need what Telegram needs: a deletion the bot's rights and a message younger
+  than 48 hours, a restriction or ban `can_restrict_members`, a supergroup and a target who is
+  neither owner nor admin; banning or unbanning a non-member succeeds and changes nothing the
+  bot can see (see the comments at `_deletion_refusal` and `_change_member` for the sources).
 """
 
 from __future__ import annotations
@@ -61,6 +65,59 @@ _TAG_RE = re.compile(r"<[^>]+>")
 _DELIVERING = {"copyMessage", "copyMessages", "forwardMessage", "forwardMessages"}
 _OWN_MESSAGE_KINDS = ("message", "edited_message", "channel_post", "edited_channel_post")
 _MIN_SUPERGROUP_ID = -1_000_000_000_000  # "-100" followed by the internal id
+_BOT_DELETE_WINDOW = 2 * 86400  # a bot deletes a message only within 48 hours of its date
+# Service messages (what a message is about, when it is no one's text).
+_SERVICE_KEYS = {
+    "new_chat_members",
+    "left_chat_member",
+    "new_chat_title",
+    "new_chat_photo",
+    "delete_chat_photo",
+    "group_chat_created",
+    "supergroup_chat_created",
+    "channel_chat_created",
+    "migrate_to_chat_id",
+    "migrate_from_chat_id",
+    "pinned_message",
+    "forum_topic_created",
+    "forum_topic_edited",
+    "forum_topic_closed",
+    "forum_topic_reopened",
+    "video_chat_started",
+    "video_chat_ended",
+}
+_ALL_PERMISSIONS = (
+    "can_send_messages",
+    "can_send_audios",
+    "can_send_documents",
+    "can_send_photos",
+    "can_send_videos",
+    "can_send_video_notes",
+    "can_send_voice_notes",
+    "can_send_polls",
+    "can_send_other_messages",
+    "can_add_web_page_previews",
+)
+_ADMIN_RIGHTS = (
+    "is_anonymous",
+    "can_manage_chat",
+    "can_delete_messages",
+    "can_manage_video_chats",
+    "can_restrict_members",
+    "can_promote_members",
+    "can_change_info",
+    "can_invite_users",
+    "can_post_messages",
+    "can_edit_messages",
+    "can_pin_messages",
+)
+# Never deleted in a supergroup or channel (tdlib/td can_delete_channel_message).
+_UNDELETABLE_KEYS = {
+    "supergroup_chat_created",
+    "channel_chat_created",
+    "migrate_from_chat_id",
+    "forum_topic_created",
+}
 _HTML_TAGS = {
     "b",
     "strong",
@@ -453,6 +510,15 @@ class FakeTelegram:
         }
         if user is not None:
             message["from"] = user
+            state = self.chats.get(chat["id"])
+            if (
+                state is not None
+                and chat["type"] in {"group", "supergroup"}
+                and sender_chat is None
+                and user["id"] != self.bot_id
+            ):
+                # only a member writes in a group: one the test never added has joined
+                state.members.setdefault(user["id"], {"status": "member", "user": user})
         if sender_chat is not None:
             message["sender_chat"] = sender_chat
         if text is not None:
@@ -474,6 +540,12 @@ class FakeTelegram:
             message["is_topic_message"] = True
             message.setdefault("reply_to_message", root)  # as Telegram does for topic messages
         message.update(extra)
+        state = self.chats.get(chat["id"])
+        if state is not None and chat["type"] != "private":
+            for joined in extra.get("new_chat_members") or []:  # the service message of a join
+                state.members.setdefault(joined["id"], {"status": "member", "user": joined})
+            if extra.get("left_chat_member"):
+                state.members.pop(extra["left_chat_member"]["id"], None)
         return self._store_message(message)
 
     async def send_message(
@@ -1174,14 +1246,76 @@ class FakeTelegram:
         message["edit_date"] = self.now()
         return message
 
+    def _deletion_refusal(self, state: ChatState, message: dict[str, Any]) -> str | None:
+        """Why Telegram refuses the bot deleting this message, or None. As tdlib/td decides it
+        (td/telegram/MessagesManager.cpp: can_delete_channel_message, can_revoke_message,
+        delete_messages) and as the Bot API documents it (core.telegram.org/bots/api
+        #deletemessage): a bot deletes nothing 48 hours old, not even with the right; in a
+        supergroup or channel others' messages need `can_delete_messages`, its own channel
+        posts `can_post_messages`, and the chat's creation and topic creations never go
+        ("message can't be deleted"; TDLib refuses message id 1, the creation message on
+        Telegram but an ordinary one here); in a basic group it deletes others' messages only
+        as an admin, in a private chat anything ("message can't be deleted for everyone",
+        TDLib's wording, seen in backmeupplz/DeleteNudesBot#4)."""
+        chat_type = state.chat["type"]
+        age = self.now() - int(message.get("date", 0))
+        own = (state.chat["id"], message["message_id"]) in self.bot_messages
+        service = any(key in message for key in _SERVICE_KEYS)
+        if chat_type in {"supergroup", "channel"}:
+            if age >= _BOT_DELETE_WINDOW:  # eternnoir/pyTelegramBotAPI#1544, even as an admin
+                return "Bad Request: message can't be deleted"
+            if any(key in message for key in _UNDELETABLE_KEYS):
+                return "Bad Request: message can't be deleted"
+            me = state.members.get(self.bot_id) or {}
+            if me.get("status") == "creator" or (
+                me.get("status") == "administrator" and me.get("can_delete_messages")
+            ):
+                return None
+            if not own:
+                return "Bad Request: message can't be deleted"
+            may_post = me.get("status") == "administrator" and me.get("can_post_messages")
+            if (chat_type == "channel" or service) and not may_post:
+                return "Bad Request: message can't be deleted"
+            return None
+        if age > _BOT_DELETE_WINDOW:
+            return "Bad Request: message can't be deleted for everyone"
+        if chat_type == "group":
+            if (own and not service) or self.member_status(state.chat["id"], self.bot_id) in {
+                "administrator",
+                "creator",
+            }:
+                return None
+            return "Bad Request: message can't be deleted for everyone"
+        if "dice" in message and age < 86400:  # a private dice goes only after a day (docs)
+            return "Bad Request: message can't be deleted for everyone"
+        return None  # private: its own and the user's messages alike
+
     def _m_deleteMessage(self, p, f):
-        if self.messages.pop((int(p["chat_id"]), int(p["message_id"])), None) is None:
+        state = self._chat(p["chat_id"])
+        key = (state.chat["id"], int(p["message_id"]))
+        message = self.messages.get(key)
+        if message is None:
             raise ApiError(400, "Bad Request: message to delete not found")
+        refusal = self._deletion_refusal(state, message)
+        if refusal:
+            raise ApiError(400, refusal)
+        del self.messages[key]
         return True
 
     def _m_deleteMessages(self, p, f):
-        for mid in p["message_ids"]:
-            self.messages.pop((int(p["chat_id"]), int(mid)), None)
+        """Messages not found are skipped (Bot API docs; tdlib/telegram-bot-api Client.cpp
+        process_delete_messages_query checks them with allow_empty); one that exists but may
+        not be deleted refuses the whole call and nothing is deleted (tdlib/td
+        MessagesManager::delete_messages checks every message before deleting any)."""
+        state = self._chat(p["chat_id"])
+        keys = [(state.chat["id"], int(mid)) for mid in p["message_ids"]]
+        found = [key for key in keys if key in self.messages]
+        for key in found:
+            refusal = self._deletion_refusal(state, self.messages[key])
+            if refusal:
+                raise ApiError(400, refusal)
+        for key in found:
+            del self.messages[key]
         return True
 
     def _m_getChat(self, p, f):
@@ -1226,52 +1360,120 @@ class FakeTelegram:
     def _m_getChatMemberCount(self, p, f):
         return self._chat(p["chat_id"]).member_count
 
-    def _require_restrict_right(self, state: ChatState, user_id: int) -> dict[str, Any]:
+    # Member changes follow tdlib/telegram-bot-api (telegram-bot-api/Client.cpp, the
+    # process_*_chat_member_query functions) and tdlib/td (td/telegram/DialogParticipantManager.cpp
+    # set_channel_participant_status_impl and restrict_channel_participant): a change to the
+    # status the member already has succeeds without asking for rights; the owner is never
+    # restricted, banned or demoted ("can't remove chat owner", TelegramBots/Telegram.Bot#1025);
+    # then the bot needs `can_restrict_members` ("not enough rights to restrict/unrestrict chat
+    # member", TelegramBots/Telegram.Bot#474); an administrator is refused by the server
+    # (USER_ADMIN_INVALID: "user is an administrator of the chat", thedevs-network/
+    # the-guard-bot#116). A non-member can be restricted or banned in advance.
+
+    def _change_member(self, state: ChatState, user_id: int, new: dict[str, Any]) -> bool:
+        """Give the member (or non-member) `new` status as Telegram would, or raise its refusal."""
+        old = state.members.get(user_id) or {"status": "left", "user": self.user(user_id)}
+        if self._same_status(old, new):
+            return True
+        if old["status"] == "creator":
+            raise ApiError(400, "Bad Request: can't remove chat owner")
+        if user_id == self.bot_id:
+            raise ApiError(400, "Bad Request: can't restrict self")
         me = state.members.get(self.bot_id)
         if not me or me["status"] != "administrator" or not me.get("can_restrict_members"):
             raise ApiError(400, "Bad Request: not enough rights to restrict/unrestrict chat member")
-        target = state.members.get(user_id)
-        if target and target["status"] in {"creator", "administrator"}:
+        if old["status"] == "administrator":
             raise ApiError(400, "Bad Request: user is an administrator of the chat")
-        return target or {"status": "left", "user": self.user(user_id)}
+        if new["status"] == "left":
+            state.members.pop(user_id, None)
+        else:
+            state.members[user_id] = {**new, "user": old["user"]}
+        return True
+
+    @staticmethod
+    def _same_status(old: dict[str, Any], new: dict[str, Any]) -> bool:
+        if old["status"] != new["status"]:
+            return False
+        if old["status"] in {"member", "left"}:
+            return True
+        keys = (set(old) | set(new)) - {"user"}
+        return all(old.get(k) == new.get(k) for k in keys)
+
+    @staticmethod
+    def _is_member(member: dict[str, Any] | None) -> bool:
+        if member is None:
+            return False
+        if member["status"] == "restricted":
+            return bool(member.get("is_member", True))
+        return member["status"] in {"member", "administrator", "creator"}
+
+    def _require_supergroup(self, state: ChatState, *, channels: bool) -> None:
+        kinds = {"supergroup", "channel"} if channels else {"supergroup"}
+        if state.chat["type"] not in kinds:
+            raise ApiError(
+                400,
+                "Bad Request: method is available for supergroup and channel chats only"
+                if channels
+                else "Bad Request: method is available only for supergroups",
+            )
 
     def _m_restrictChatMember(self, p, f):
         state = self._chat(p["chat_id"])
+        self._require_supergroup(state, channels=False)
         user_id = int(p["user_id"])
-        target = self._require_restrict_right(state, user_id)
+        is_member = self._is_member(state.members.get(user_id))
         permissions = p["permissions"]
-        if all(permissions.get(k) for k in ("can_send_messages", "can_send_other_messages")):
-            state.members[user_id] = {"status": "member", "user": target["user"]}
+        if all(permissions.get(k) for k in _ALL_PERMISSIONS):
+            # every permission: no restriction left (tdlib/td DialogParticipantStatus::Restricted)
+            new: dict[str, Any] = {"status": "member" if is_member else "left"}
         else:
-            state.members[user_id] = {
+            new = {
                 "status": "restricted",
-                "user": target["user"],
+                "is_member": is_member,
                 "until_date": int(p.get("until_date") or 0),
                 **{k: bool(v) for k, v in permissions.items()},
             }
-        return True
+        return self._change_member(state, user_id, new)
 
     def _m_banChatMember(self, p, f):
         state = self._chat(p["chat_id"])
         user_id = int(p["user_id"])
-        target = self._require_restrict_right(state, user_id)
-        state.members[user_id] = {
-            "status": "kicked",
-            "user": target["user"],
-            "until_date": int(p.get("until_date") or 0),
-        }
-        return True
+        if state.chat["type"] == "group":  # a basic group has no ban list: the member is removed
+            self._change_member(state, user_id, {"status": "left"})
+            return True
+        new = {"status": "kicked", "until_date": int(p.get("until_date") or 0)}
+        return self._change_member(state, int(p["user_id"]), new)
 
     def _m_unbanChatMember(self, p, f):
         state = self._chat(p["chat_id"])
+        self._require_supergroup(state, channels=True)
         user_id = int(p["user_id"])
         member = state.members.get(user_id)
-        if member and member["status"] == "kicked":
-            state.members[user_id] = {"status": "left", "user": member["user"]}
-        elif member and p.get("only_if_banned"):
-            pass
-        elif member and member["status"] not in {"creator", "administrator"}:
-            state.members[user_id] = {"status": "left", "user": member["user"]}
+        if p.get("only_if_banned") and (member is None or member["status"] != "kicked"):
+            return True  # Client.cpp answers True without touching a member who is not banned
+        return self._change_member(state, user_id, {"status": "left"})
+
+    def _m_promoteChatMember(self, p, f):
+        """Client.cpp process_promote_chat_member_query; tdlib/td promote_channel_participant
+        asks for `can_promote_members` ("Not enough rights")."""
+        state = self._chat(p["chat_id"])
+        self._require_supergroup(state, channels=True)
+        user_id = int(p["user_id"])
+        old = state.members.get(user_id) or {"status": "left", "user": self.user(user_id)}
+        if old["status"] == "creator":
+            raise ApiError(400, "Bad Request: can't remove chat owner")
+        if user_id == self.bot_id:
+            raise ApiError(400, "Bad Request: can't promote self")
+        me = state.members.get(self.bot_id)
+        if not me or me["status"] != "administrator" or not me.get("can_promote_members"):
+            raise ApiError(400, "Bad Request: not enough rights")
+        rights = {k: bool(v) for k, v in p.items() if k.startswith("can_") or k == "is_anonymous"}
+        if any(rights.values()):
+            state.members[user_id] = self._admin_member(
+                old["user"], **{k: rights.get(k, False) for k in _ADMIN_RIGHTS}
+            )
+        elif old["status"] == "administrator":
+            state.members[user_id] = {"status": "member", "user": old["user"]}
         return True
 
     def _invite_rights(self, chat_id) -> ChatState:

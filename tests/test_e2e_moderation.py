@@ -728,3 +728,23 @@ async def test_report_link_of_a_private_supergroup_uses_t_me_c(fake, tmp_path):
         assert f"https://t.me/c/{str(GROUP)[4:]}/{bad['message_id']}" in report.plain
     finally:
         await running.stop()
+
+
+async def test_kick_of_someone_not_in_the_chat_says_so_and_lifts_no_ban(steward, fake, group):
+    """Telegram answers True to banning and unbanning a non-member (a ban in advance, an unban
+    of no one), so the bot said "👢 Bob was removed" of someone who had left, and a /kick of a
+    banned member lifted their ban."""
+    target = await group.say(group.member, "bye all")
+    await fake.leave_chat(GROUP, group.member)
+    await group.say(group.admin, "/kick", reply_to=target)
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply.plain == "Telegram says this member or message is not in the chat."
+    await group.say(group.admin, "/ban 300")
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP and "banned" in c.plain)
+    await group.say(group.admin, "/kick 300")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply.plain == "Telegram says this member or message is not in the chat."
+    assert fake.member_status(GROUP, 300) == "kicked"
+    assert not fake.calls_of("unbanChatMember")
+    assert [c["user_id"] for c in fake.calls_of("banChatMember")] == [300]
+    assert not [c for c in fake.calls_of("sendMessage") if "was removed" in c.plain]

@@ -13,13 +13,20 @@ from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.types import ChatPermissions, InlineKeyboardButton, InlineKeyboardMarkup
 
 from tests.fake_telegram import FakeTelegram
 
 CHANNEL = -1001234567890
 SUPERGROUP = -1009876543210
 BASIC_GROUP = -4012345
+FREE = ChatPermissions(
+    **{
+        name: True
+        for name in ChatPermissions.model_fields
+        if name.startswith("can_send") or name == "can_add_web_page_previews"
+    }
+)
 
 
 @pytest.fixture
@@ -160,3 +167,139 @@ async def test_edits_that_change_nothing_are_refused(fake, bot):
             chat_id=SUPERGROUP, message_id=photo.message_id, caption="cap"
         )
     await bot.edit_message_caption(chat_id=SUPERGROUP, message_id=photo.message_id, caption="new")
+
+
+def bot_rights(fake: FakeTelegram, chat_id: int, **rights: bool) -> None:
+    """The bot is an admin of the chat with these rights changed."""
+    fake.chats[chat_id].members[fake.bot_id] = fake._admin_member(
+        fake.bot_user, is_bot_self=True, **rights
+    )
+
+
+async def test_delete_needs_the_message_the_right_and_48_hours(fake, bot):
+    """tdlib/td MessagesManager::can_delete_channel_message; Bot API docs of deleteMessage."""
+    chat = fake.add_chat(SUPERGROUP, is_forum=True)
+    user = fake.user(501, "Ann")
+    with pytest.raises(TelegramBadRequest, match="message to delete not found"):
+        await bot.delete_message(SUPERGROUP, 999)
+    bot_rights(fake, SUPERGROUP, can_delete_messages=False)
+    theirs = fake.new_message(chat, user, "hi")
+    with pytest.raises(TelegramBadRequest, match="message can't be deleted"):
+        await bot.delete_message(SUPERGROUP, theirs["message_id"])
+    own = await bot.send_message(SUPERGROUP, "mine")
+    assert await bot.delete_message(SUPERGROUP, own.message_id)  # its own: no right needed
+    bot_rights(fake, SUPERGROUP, can_delete_messages=True)
+    assert await bot.delete_message(SUPERGROUP, theirs["message_id"])
+    old = fake.new_message(chat, user, "old", date=fake.now() - 48 * 3600)
+    with pytest.raises(TelegramBadRequest, match="message can't be deleted"):
+        await bot.delete_message(SUPERGROUP, old["message_id"])  # not even with the right
+    topic = fake._new_topic(chat, "Topic", user)
+    with pytest.raises(TelegramBadRequest, match="message can't be deleted"):
+        await bot.delete_message(SUPERGROUP, topic["message_id"])
+    assert (SUPERGROUP, old["message_id"]) in fake.messages
+
+
+async def test_delete_in_a_channel_basic_group_and_private_chat(fake, bot):
+    fake.add_chat(CHANNEL, "channel", "News")
+    bot_rights(fake, CHANNEL, can_delete_messages=False, can_post_messages=False)
+    post = await bot.send_message(CHANNEL, "post")
+    with pytest.raises(TelegramBadRequest, match="message can't be deleted"):
+        await bot.delete_message(CHANNEL, post.message_id)  # its own post needs posting rights
+    bot_rights(fake, CHANNEL, can_delete_messages=False, can_post_messages=True)
+    assert await bot.delete_message(CHANNEL, post.message_id)
+
+    basic = fake.add_chat(BASIC_GROUP, "group", bot_status="member")
+    user = fake.user(501, "Ann")
+    theirs = fake.new_message(basic, user, "hi")
+    with pytest.raises(TelegramBadRequest, match="message can't be deleted for everyone"):
+        await bot.delete_message(BASIC_GROUP, theirs["message_id"])
+    own = await bot.send_message(BASIC_GROUP, "mine")
+    assert await bot.delete_message(BASIC_GROUP, own.message_id)
+
+    private = fake.start_bot(user)
+    incoming = fake.new_message(private, user, "hello")
+    assert await bot.delete_message(user["id"], incoming["message_id"])
+    old = fake.new_message(private, user, "old", date=fake.now() - 49 * 3600)
+    with pytest.raises(TelegramBadRequest, match="can't be deleted for everyone"):
+        await bot.delete_message(user["id"], old["message_id"])
+
+
+async def test_delete_messages_skips_missing_ones_but_refuses_all_for_one_it_may_not(fake, bot):
+    """Bot API docs ("If some of the specified messages can't be found, they are skipped");
+    tdlib/td MessagesManager::delete_messages checks every message before deleting any."""
+    chat = fake.add_chat(SUPERGROUP)
+    user = fake.user(501, "Ann")
+    first = fake.new_message(chat, user, "a")
+    second = fake.new_message(chat, user, "b")
+    assert await bot.delete_messages(SUPERGROUP, [first["message_id"], 990, 991])
+    assert (SUPERGROUP, first["message_id"]) not in fake.messages
+    assert await bot.delete_messages(SUPERGROUP, [990, 991])
+    old = fake.new_message(chat, user, "old", date=fake.now() - 3 * 86400)
+    with pytest.raises(TelegramBadRequest, match="message can't be deleted"):
+        await bot.delete_messages(SUPERGROUP, [second["message_id"], old["message_id"]])
+    assert (SUPERGROUP, second["message_id"]) in fake.messages
+
+
+async def test_member_changes_refused_as_telegram_refuses_them(fake, bot):
+    """tdlib/telegram-bot-api Client.cpp and tdlib/td DialogParticipantManager.cpp."""
+    fake.add_chat(SUPERGROUP)
+    owner, admin, member = fake.user(500, "Owner"), fake.user(501, "Adm"), fake.user(502, "Mem")
+    fake.add_member(SUPERGROUP, owner, "creator")
+    fake.add_member(SUPERGROUP, admin, "administrator")
+    fake.add_member(SUPERGROUP, member)
+    muted = ChatPermissions(can_send_messages=False)
+    with pytest.raises(TelegramBadRequest, match="can't remove chat owner"):
+        await bot.ban_chat_member(SUPERGROUP, 500)
+    with pytest.raises(TelegramBadRequest, match="can't remove chat owner"):
+        await bot.restrict_chat_member(SUPERGROUP, 500, muted)
+    with pytest.raises(TelegramBadRequest, match="user is an administrator of the chat"):
+        await bot.ban_chat_member(SUPERGROUP, 501)
+    with pytest.raises(TelegramBadRequest, match="user is an administrator of the chat"):
+        await bot.restrict_chat_member(SUPERGROUP, 501, muted)
+    bot_rights(fake, SUPERGROUP, can_restrict_members=False)
+    for call in (
+        lambda: bot.restrict_chat_member(SUPERGROUP, 502, muted),
+        lambda: bot.ban_chat_member(SUPERGROUP, 502),
+    ):
+        with pytest.raises(TelegramBadRequest, match="not enough rights to restrict/unrestrict"):
+            await call()
+    # what changes nothing needs no right
+    assert await bot.unban_chat_member(SUPERGROUP, 502, only_if_banned=True)
+    assert await bot.restrict_chat_member(SUPERGROUP, 502, FREE)
+    assert fake.member_status(SUPERGROUP, 502) == "member"
+    with pytest.raises(TelegramBadRequest, match="not enough rights"):
+        await bot.promote_chat_member(SUPERGROUP, 502, can_delete_messages=True)
+
+    basic = fake.add_chat(BASIC_GROUP, "group")
+    fake.add_member(BASIC_GROUP, member)
+    with pytest.raises(TelegramBadRequest, match="method is available only for supergroups"):
+        await bot.restrict_chat_member(BASIC_GROUP, 502, muted)
+    with pytest.raises(TelegramBadRequest, match="for supergroup and channel chats only"):
+        await bot.unban_chat_member(BASIC_GROUP, 502)
+    assert basic["type"] == "group"
+
+
+async def test_non_members_can_be_restricted_and_banned_ahead(fake, bot):
+    """A non-member: restricted or banned in advance, an unban changes nothing (Client.cpp
+    process_restrict/unban_chat_member_query; tdlib/td DialogParticipantStatus::Restricted)."""
+    fake.add_chat(SUPERGROUP)
+    assert await bot.restrict_chat_member(SUPERGROUP, 502, ChatPermissions(can_send_messages=False))
+    member = await bot.get_chat_member(SUPERGROUP, 502)
+    assert member.status == "restricted" and member.is_member is False
+    assert await bot.restrict_chat_member(SUPERGROUP, 502, FREE)
+    assert fake.member_status(SUPERGROUP, 502) == "left"  # lifting made no member of them
+    assert await bot.unban_chat_member(SUPERGROUP, 503, only_if_banned=True)
+    assert fake.member_status(SUPERGROUP, 503) == "left"
+    assert await bot.ban_chat_member(SUPERGROUP, 503)
+    assert fake.member_status(SUPERGROUP, 503) == "kicked"
+    assert await bot.unban_chat_member(SUPERGROUP, 503, only_if_banned=True)
+    assert fake.member_status(SUPERGROUP, 503) == "left"
+
+
+async def test_a_group_message_makes_its_sender_a_member(fake, bot):
+    chat = fake.add_chat(SUPERGROUP)
+    user, newbie = fake.user(501, "Ann"), fake.user(502, "New")
+    await fake.send_message(chat, user, "hi")
+    assert fake.member_status(SUPERGROUP, 501) == "member"
+    fake.new_message(chat, None, new_chat_members=[newbie], **{"from": newbie})
+    assert fake.member_status(SUPERGROUP, 502) == "member"

@@ -19,7 +19,14 @@ from typing import Any
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
 from aiogram.filters.callback_data import CallbackData
-from aiogram.types import ChatPermissions, InlineKeyboardMarkup
+from aiogram.types import (
+    ChatMember,
+    ChatMemberBanned,
+    ChatMemberLeft,
+    ChatMemberRestricted,
+    ChatPermissions,
+    InlineKeyboardMarkup,
+)
 from aiogram.utils.i18n import I18n
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
@@ -199,6 +206,13 @@ def classify_refusal(exc: TelegramAPIError) -> ModerationError:
     return ModerationError(Problem.TELEGRAM, exc.message)
 
 
+def is_in_chat(member: ChatMember) -> bool:
+    """Whether a member is in the chat now (a restricted one only while `is_member`)."""
+    if isinstance(member, ChatMemberRestricted):
+        return member.is_member
+    return not isinstance(member, ChatMemberLeft | ChatMemberBanned)
+
+
 class ModerationService:
     def __init__(
         self,
@@ -368,6 +382,12 @@ class ModerationService:
         refused rather than silently banned for good."""
         if target.is_chat:
             raise ModerationError(Problem.CHANNEL_KICK)
+        # Telegram answers True to banning and unbanning someone who is not in the chat (a ban
+        # in advance; an unban of no one), so only asking first tells a removal from nothing.
+        # A banned member is not in the chat either, and a "kick" would have lifted the ban.
+        member = await self._telegram(self.bot.get_chat_member(chat_id, target.id))
+        if not is_in_chat(member):
+            raise ModerationError(Problem.NOT_FOUND)
         await self._telegram(self.bot.ban_chat_member(chat_id, target.id))
         await self._telegram(self.bot.unban_chat_member(chat_id, target.id, only_if_banned=True))
         return await self._record(chat_id, actor, target, AuditAction.KICK, reason, **audit)
