@@ -57,6 +57,7 @@ from bot.miniapp.menu import RETRY_SECONDS, MenuButtons
 from bot.miniapp.web import ACCESS_LOG_FORMAT, MiniApp
 from bot.moderation import language
 from bot.moderation.captcha import Captcha
+from bot.moderation.fits import LayeredFits, ShippedFits
 from bot.moderation.flood import tracker_name
 from bot.moderation.outbox import LogOutbox
 from bot.moderation.service import ModerationService
@@ -173,7 +174,7 @@ class Steward:
         self.embeddings = create_embedding_service(settings.semantic_model, settings.embeddings_url)
         self.mod_repo = ModerationRepository(self.db)
         # what start-up fits (seconds of CPU) is stored for the next start with the same data
-        fits = FitCacheRepository(self.db)
+        fits = LayeredFits(FitCacheRepository(self.db), ShippedFits.packaged())
         self.log_outbox = LogOutbox(
             self.bot,
             OutboxRepository(self.db),

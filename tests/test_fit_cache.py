@@ -270,17 +270,15 @@ def test_a_changed_format_or_fitting_code_misses(monkeypatch):
 async def test_the_bot_restarts_with_the_fits_its_previous_start_stored(
     steward, monkeypatch, caplog
 ):
-    """The real start-up, shipped samples and all: the second start fits nothing and both
-    models are ready before it ends (no "still training")."""
+    """The real start-up, shipped samples and all: the first start on a new database takes
+    the fits shipped with the package (nothing fitted, nothing stored), and so does the second;
+    both models are ready before it ends (no "still training")."""
     app = steward.app
     for training in (app.semantic_training, app.reputation_training):
         if training is not None:  # the first start may leave them running on a busy machine
             await training
-    assert await FitCacheRepository(app.db).kinds() == {
-        "spam:regression": 1,
-        "spam:fusion": 1,
-        "complaint:regression": 1,
-    }
+    assert app.moderation.semantic.reused == ["regression", "fusion"]
+    assert await FitCacheRepository(app.db).kinds() == {}
     counted = Fits(monkeypatch)
     caplog.set_level(logging.INFO, logger="bot.app")
     app = await steward.restart()
@@ -291,3 +289,28 @@ async def test_the_bot_restarts_with_the_fits_its_previous_start_stored(
     assert app.moderation.semantic.reused == ["regression", "fusion"]
     assert app.reputation.classifier.reused == ["regression"]
     assert app.moderation.semantic.fusion is not None and app.reputation.classifier.ready
+
+
+async def test_a_first_start_on_a_new_database_fits_nothing_the_package_ships(db, monkeypatch):
+    """The shipped samples' fits come with the package (scripts/ship_fits.py): a new database
+    starts with the whole spam model, fusion included, instead of fitting it after polling
+    began. Fails when a sample, its vector or the fitting code changed without a new file."""
+    from bot.moderation.fits import LayeredFits, ShippedFits
+    from bot.moderation.spam import default_samples
+    from bot.reputation.classifier import shipped_examples
+    from bot.semantic.embeddings import create_embedding_service
+
+    embeddings = create_embedding_service("builtin")
+    assert embeddings is not None
+    counted = Fits(monkeypatch)
+    store = FitCacheRepository(db)
+    layered = LayeredFits(store, ShippedFits.packaged())
+    spam_model = SemanticSpamClassifier(embeddings, fits=layered)
+    await spam_model.train(default_samples("spam"), default_samples("ham"))
+    complaints = ComplaintClassifier(embeddings, fits=layered)
+    await complaints.train(*shipped_examples())
+    stale = "stale: run scripts/ship_fits.py"
+    assert spam_model.reused == ["regression", "fusion"], stale
+    assert complaints.reused == ["regression"], stale
+    assert counted.total == 0 and spam_model.fusion is not None
+    assert await store.kinds() == {}  # nothing copied into the database

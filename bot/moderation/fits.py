@@ -163,3 +163,71 @@ async def save_fit(store: FitStore | None, kind: str, digest: str, data: bytes) 
         await store.store(kind, digest, data)
     except Exception as exc:  # only the next start's speed depends on it
         logger.warning("%s fit not stored: %r", kind, exc)
+
+
+# --- fits shipped with the package ----------------------------------------------------------
+#
+# A new database has no stored fits, so the first start fitted the fusion for seconds after
+# polling began, and the spam scorer went without the model meanwhile. The fits of the shipped
+# samples alone (no lessons, no SPAM_SAMPLES_DIR: any of them gives another digest) ship in the
+# package, under the same digests, so that start finds them as a restart does.
+# scripts/ship_fits.py writes the file; tests/test_fit_cache.py fails when it is stale.
+
+SHIPPED_FITS = "shipped_fits.npz"
+
+
+class ShippedFits:
+    """Read-only fits by (kind, digest), from an .npz of byte arrays named "kind|digest"."""
+
+    def __init__(self, fits: Mapping[tuple[str, str], bytes]) -> None:
+        self.fits = dict(fits)
+
+    @classmethod
+    def packaged(cls) -> ShippedFits:
+        from importlib import resources
+
+        source = resources.files("bot.moderation") / "data" / SHIPPED_FITS
+        try:
+            data = source.read_bytes()
+        except OSError:  # an install without it fits at the first start, as before
+            return cls({})
+        try:
+            arrays = _from_bytes(data)
+        except Exception as exc:  # a damaged file costs one fit, never the start
+            logger.warning("shipped fits not usable: %r", exc)
+            return cls({})
+        fits = {}
+        for name, array in arrays.items():
+            kind, _, digest = name.partition("|")
+            fits[kind, digest] = array.tobytes()
+        return cls(fits)
+
+    def to_bytes(self) -> bytes:
+        buffer = io.BytesIO()
+        arrays = {
+            f"{kind}|{digest}": np.frombuffer(data, dtype=np.uint8)
+            for (kind, digest), data in sorted(self.fits.items())
+        }
+        np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
+        return buffer.getvalue()
+
+    async def load(self, kind: str, digest: str) -> bytes | None:
+        return self.fits.get((kind, digest))
+
+    async def store(self, kind: str, digest: str, data: bytes) -> None:
+        self.fits[kind, digest] = data
+
+
+class LayeredFits:
+    """The database's fits first, then the shipped ones; what is fitted goes to the database."""
+
+    def __init__(self, stored: FitStore, shipped: FitStore) -> None:
+        self.stored = stored
+        self.shipped = shipped
+
+    async def load(self, kind: str, digest: str) -> bytes | None:
+        data = await self.stored.load(kind, digest)
+        return data if data is not None else await self.shipped.load(kind, digest)
+
+    async def store(self, kind: str, digest: str, data: bytes) -> None:
+        await self.stored.store(kind, digest, data)
