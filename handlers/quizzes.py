@@ -21,7 +21,7 @@ from bot.engagement.quiz_format import (
     parse_quiz_json,
     parse_quiz_text,
 )
-from bot.engagement.quizzes import QuizRefusal, QuizRunner
+from bot.engagement.quizzes import QuizRefusal, QuizRunner, StartStatus
 from bot.guards import sender
 from bot.middlewares import is_command_text
 from bot.moderation.durations import looks_like_duration, parse_duration
@@ -218,9 +218,17 @@ async def quiz_start(
             _("The time per question must be 5 seconds to 10 minutes, e.g. 30 or 1m.")
         )
         return
-    run_id = await runner.start(quiz.id, chat_id, sender(message).id, interval, thread_id)
-    if run_id is None:
+    started = await runner.start(quiz.id, chat_id, sender(message).id, interval, thread_id)
+    if started.status is StartStatus.BUSY:
         await message.reply(_("A quiz is already running there; end it with /quiz_stop."))
+        return
+    if started.status is StartStatus.REFUSED:
+        await message.reply(
+            _(
+                "I could not post the quiz “{title}” there: Telegram said “{error}”. "
+                "Check my rights in that chat and start it again."
+            ).format(title=html.escape(quiz.title), error=html.escape(started.error or ""))
+        )
         return
     count = len(await runner.questions(quiz.id))
     await message.reply(
