@@ -240,9 +240,25 @@ async def quiz_start(
     )
 
 
-async def quiz_stop(message: Message, runner: QuizRunner) -> None:
-    if not await runner.stop_in(message.chat.id):
-        await message.reply(_("No quiz is running in this chat."))
+async def quiz_stop(message: Message, command: CommandObject, runner: QuizRunner) -> None:
+    """In a group: /quiz_stop. A manager in private: /quiz_stop <chat id>."""
+    if message.chat.type != "private":
+        if not await runner.stop_in(message.chat.id):
+            await message.reply(_("No quiz is running in this chat."))
+        return
+    named = next(iter((command.args or "").split()), "")
+    if not named:
+        await message.reply(html.escape(_("In private, name the chat: /quiz_stop <chat id>")))
+        return
+    chat_id = int(named) if named.lstrip("-").isdigit() else await runner.chat_id_of(named)
+    if chat_id is None or not await runner.stop_in(chat_id):
+        await message.reply(_("No quiz is running in {chat}.").format(chat=html.escape(named)))
+        return
+    await message.reply(
+        _("The quiz in {chat} is stopped; its results are posted there.").format(
+            chat=html.escape(named)
+        )
+    )
 
 
 async def quiz_top(message: Message, runner: QuizRunner) -> None:
