@@ -96,7 +96,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("quiz_add", N_("create a quiz (Q:, +, -, E: lines) or import a JSON file"), _AM),
     CommandSpec("quiz_list", N_("list the quizzes"), _AM),
     CommandSpec("quiz_start", N_("run a quiz: /quiz_start 3 [seconds per question]"), _AM),
-    CommandSpec("quiz_stop", N_("end the running quiz now"), _A, _G),
+    CommandSpec("quiz_stop", N_("end the running quiz now"), _AM),
     CommandSpec("quiz_export", N_("download a quiz as JSON"), _AM),
     CommandSpec("quiz_del", N_("delete a quiz"), _AM),
     CommandSpec("giveaway", N_("start a giveaway: /giveaway 1d 3 Prize [require=@channel]"), _AM),

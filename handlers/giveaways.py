@@ -23,12 +23,12 @@ from bot.engagement.giveaways import (
     GiveawayRefusal,
     GiveawayService,
     Refusal,
-    pack_lines,
 )
 from bot.engagement.topics import send_in_topic
 from bot.guards import sender
 from bot.middlewares import is_command_text
 from bot.roles import RoleService
+from bot.texts import pack_lines
 from bot.topics import thread_of
 from storage.engagement import Giveaway
 

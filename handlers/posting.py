@@ -27,7 +27,7 @@ from bot.posting.buttons import (
     queue_keyboard,
 )
 from bot.posting.channels import channel_rights, rights_line
-from bot.posting.compose import parse_slots, summarize
+from bot.posting.compose import MAX_SLOTS_PER_DAY, TooManySlots, parse_slots, summarize
 from bot.posting.dialogs import EditPost, Reschedule, time_error_text
 from bot.posting.drafts import DraftService
 from bot.posting.preview import queue_entry
@@ -35,6 +35,7 @@ from bot.posting.queue import PostQueue
 from bot.posting.service import DEFAULT_SLOTS, PostingService
 from bot.posting.times import TimeError
 from bot.roles import Requirement
+from bot.texts import pack_lines
 from storage.posts import PostStatus
 
 MANAGER_PRIVATE = {"role": Requirement.MANAGER, "chat": Where.PRIVATE}
@@ -161,7 +162,8 @@ async def channels_command(message: Message, posting: PostingService) -> None:
     for c in channels:
         flag = "" if c.can_post else " ⚠️"
         lines.append(f"• {html.escape(c.title or str(c.chat_id))}{flag} — {rights_line(c)}")
-    await message.reply("\n".join(lines))
+    for text in pack_lines(lines):  # many long titles are more than one message holds
+        await message.reply(text)
 
 
 # --- posting slots ----------------------------------------------------------------------------
@@ -202,7 +204,8 @@ async def slots_command(
                 _("every channel") if chat_id == DEFAULT_SLOTS else names.get(chat_id, str(chat_id))
             )
             lines.append(f"• {html.escape(where)}: {', '.join(times)}")
-        await message.reply("\n".join(lines))
+        for text in pack_lines(lines):
+            await message.reply(text)
         return
     if args[0].lower() in {"off", "none", "-"}:
         await posting.set_slots(channel_id, [])
@@ -210,6 +213,15 @@ async def slots_command(
         return
     try:
         times = parse_slots(" ".join(args))
+    except TooManySlots as exc:
+        await message.reply(
+            ngettext(
+                "At most {limit} posting slots a day: you gave {count} time.",
+                "At most {limit} posting slots a day: you gave {count} times.",
+                exc.count,
+            ).format(limit=MAX_SLOTS_PER_DAY, count=exc.count)
+        )
+        return
     except ValueError as exc:
         await message.reply(
             html.escape(

@@ -21,7 +21,7 @@ from bot.engagement.quiz_format import (
     parse_quiz_json,
     parse_quiz_text,
 )
-from bot.engagement.quizzes import QuizRefusal, QuizRunner
+from bot.engagement.quizzes import QuizRefusal, QuizRunner, StartStatus
 from bot.guards import sender
 from bot.middlewares import is_command_text
 from bot.moderation.durations import looks_like_duration, parse_duration
@@ -218,9 +218,17 @@ async def quiz_start(
             _("The time per question must be 5 seconds to 10 minutes, e.g. 30 or 1m.")
         )
         return
-    run_id = await runner.start(quiz.id, chat_id, sender(message).id, interval, thread_id)
-    if run_id is None:
+    started = await runner.start(quiz.id, chat_id, sender(message).id, interval, thread_id)
+    if started.status is StartStatus.BUSY:
         await message.reply(_("A quiz is already running there; end it with /quiz_stop."))
+        return
+    if started.status is StartStatus.REFUSED:
+        await message.reply(
+            _(
+                "I could not post the quiz “{title}” there: Telegram said “{error}”. "
+                "Check my rights in that chat and start it again."
+            ).format(title=html.escape(quiz.title), error=html.escape(started.error or ""))
+        )
         return
     count = len(await runner.questions(quiz.id))
     await message.reply(
@@ -232,9 +240,25 @@ async def quiz_start(
     )
 
 
-async def quiz_stop(message: Message, runner: QuizRunner) -> None:
-    if not await runner.stop_in(message.chat.id):
-        await message.reply(_("No quiz is running in this chat."))
+async def quiz_stop(message: Message, command: CommandObject, runner: QuizRunner) -> None:
+    """In a group: /quiz_stop. A manager in private: /quiz_stop <chat id>."""
+    if message.chat.type != "private":
+        if not await runner.stop_in(message.chat.id):
+            await message.reply(_("No quiz is running in this chat."))
+        return
+    named = next(iter((command.args or "").split()), "")
+    if not named:
+        await message.reply(html.escape(_("In private, name the chat: /quiz_stop <chat id>")))
+        return
+    chat_id = int(named) if named.lstrip("-").isdigit() else await runner.chat_id_of(named)
+    if chat_id is None or not await runner.stop_in(chat_id):
+        await message.reply(_("No quiz is running in {chat}.").format(chat=html.escape(named)))
+        return
+    await message.reply(
+        _("The quiz in {chat} is stopped; its results are posted there.").format(
+            chat=html.escape(named)
+        )
+    )
 
 
 async def quiz_top(message: Message, runner: QuizRunner) -> None:

@@ -12,7 +12,9 @@ import pytest
 from bot.outbound import TelegramPacer
 from bot.posting.albums import AlbumCollector
 from bot.posting.compose import (
+    MAX_SLOTS_PER_DAY,
     ButtonError,
+    TooManySlots,
     next_delete_after,
     next_free_slot,
     parse_slots,
@@ -20,6 +22,7 @@ from bot.posting.compose import (
     preset_time,
 )
 from bot.posting.times import TimeError
+from bot.texts import TEXT_LIMIT, pack_lines
 
 AMS = ZoneInfo("Europe/Amsterdam")
 
@@ -51,6 +54,22 @@ def test_presets_in_local_time():
     with pytest.raises(TimeError) as error:
         preset_time("tonight", late, AMS)
     assert error.value.code == "past"
+
+
+def test_slots_are_capped_per_day_and_repeats_count_once():
+    half_hours = [f"{h:02d}:{m:02d}" for h in range(24) for m in (0, 30)]
+    assert parse_slots(",".join(half_hours * 3)) == half_hours  # 48, given thrice
+    with pytest.raises(TooManySlots) as caught:
+        parse_slots(",".join([*half_hours, "00:01", "00:02"]))
+    assert caught.value.count == MAX_SLOTS_PER_DAY + 2
+
+
+def test_pack_lines_splits_between_lines_within_the_limit():
+    lines = [f"{n:03d} " + "x" * 196 for n in range(60)]  # 12,000 characters
+    texts = pack_lines(lines)
+    assert len(texts) == 3 and all(len(t) <= TEXT_LIMIT for t in texts)
+    assert "\n".join(texts).split("\n") == lines  # nothing lost, no line split
+    assert pack_lines([]) == [] and pack_lines(["y" * 5000]) == ["y" * TEXT_LIMIT]
 
 
 def test_slots_parse_and_next_free_slot_skips_taken_and_dst_gaps():

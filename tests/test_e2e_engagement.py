@@ -450,3 +450,102 @@ async def test_a_giveaway_telegram_would_not_post_is_not_kept(steward, fake, clu
     await fake.send_message(private, manager, "/giveaway_verify 1")
     answer = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
     assert answer.plain == "There is no giveaway #1."
+
+
+async def test_a_quiz_telegram_refuses_is_reported_where_it_was_started(steward, fake, club):
+    """Before, a refused quiz poll stopped the run in silence (or with "Nobody answered"), and
+    the admin who started it was never told."""
+    await club.say(club.admin, QUIZ)
+    await fake.wait_for("sendMessage", in_group)
+    fake.fail("sendPoll", 400, description="Bad Request: not enough rights to send polls")
+    mark = fake.mark()
+    await club.say(club.admin, "/quiz_start 1 5")
+    told = await fake.wait_for("sendMessage", in_group, since=mark)
+    assert told.plain == (
+        "I could not post the quiz “Space basics” there: Telegram said “Bad Request: not "
+        "enough rights to send polls”. Check my rights in that chat and start it again."
+    )
+    await steward.idle()
+    assert await steward.app.quiz_repo.running_in(GROUP) is None
+    said = [c.plain for c in fake.calls_of("sendMessage", since=mark)]
+    assert not any("starts" in s or "Results" in s for s in said), said
+
+
+async def test_a_quiz_refused_for_a_manager_in_private_is_told_in_their_language(
+    steward, fake, club
+):
+    manager = fake.user(MANAGER_ID, "Manny", language_code="ru")
+    private = fake.private_chat(manager)
+    await fake.send_message(private, manager, QUIZ)
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
+    fake.fail("sendPoll", 403, description="Forbidden: not enough rights to send polls")
+    mark = fake.mark()
+    await fake.send_message(private, manager, f"/quiz_start 1 {GROUP} 5")
+    told = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert told.plain.startswith("Не удалось опубликовать викторину «Space basics»"), told.plain
+    assert "Forbidden: not enough rights to send polls" in told.plain
+    assert await steward.app.quiz_repo.running_in(GROUP) is None
+    assert not [c for c in fake.calls_of("sendMessage", since=mark) if in_group(c)]
+
+
+async def test_a_quiz_question_refused_mid_run_is_told_to_its_starter(steward, fake, club):
+    manager = fake.user(MANAGER_ID, "Manny")
+    private = fake.private_chat(manager)
+    await fake.send_message(private, manager, QUIZ)
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
+    await fake.send_message(private, manager, f"/quiz_start 1 {GROUP} 5")
+    await fake.wait_for("sendPoll")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("Quiz “Space basics” starts"))
+    fake.fail("sendPoll", 400, description="Bad Request: not enough rights to send polls")
+    mark = fake.mark()
+    told = await fake.wait_for(
+        "sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark, timeout=15
+    )
+    assert told.plain == (
+        "The quiz “Space basics” stopped: Telegram refused its next question (“Bad Request: "
+        "not enough rights to send polls”). Check my rights in that chat."
+    )
+    results = await fake.wait_for("sendMessage", lambda c: "Results" in c.plain, since=mark)
+    assert in_group(results)
+    assert await steward.app.quiz_repo.running_in(GROUP) is None
+
+
+async def test_a_manager_stops_from_private_the_quiz_they_started_from_private(steward, fake, club):
+    """Before, /quiz_stop worked in groups only: a manager who started a quiz from private
+    (/quiz_start <id> <chat id>) got "This command works in groups only." and could not stop
+    it. The group form is unchanged (test_quiz_stop_ends_early_with_results)."""
+    manager = fake.user(MANAGER_ID, "Manny")
+    private = fake.private_chat(manager)
+    await fake.send_message(private, manager, QUIZ)
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
+    await fake.send_message(private, manager, f"/quiz_start 1 {GROUP} 60")
+    await fake.wait_for("sendPoll")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("Quiz “Space basics” starts"))
+
+    mark = fake.mark()
+    await fake.send_message(private, manager, "/quiz_stop")
+    usage = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert usage.plain == "In private, name the chat: /quiz_stop <chat id>"
+    assert await steward.app.quiz_repo.running_in(GROUP) is not None
+
+    mark = fake.mark()
+    await fake.send_message(private, manager, "/quiz_stop -1009999999999")
+    none = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert none.plain == "No quiz is running in -1009999999999."
+
+    mark = fake.mark()
+    await fake.send_message(private, manager, f"/quiz_stop {GROUP}")
+    await fake.wait_for("stopPoll", since=mark)
+    results = await fake.wait_for("sendMessage", lambda c: "Results" in c.plain, since=mark)
+    assert in_group(results)
+    done = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert done.plain == f"The quiz in {GROUP} is stopped; its results are posted there."
+    assert await steward.app.quiz_repo.running_in(GROUP) is None
+    await fake.assert_no_call("sendPoll", within=0.5, since=mark)
+
+
+async def test_quiz_stop_from_private_is_for_managers_only(steward, fake, club):
+    private = fake.private_chat(club.ann)
+    await fake.send_message(private, club.ann, f"/quiz_stop {GROUP}")
+    refused = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == club.ann["id"])
+    assert refused.plain == ("Only admins of this chat or Steward's managers can use this command.")

@@ -325,3 +325,62 @@ async def test_recurring_post_queues_its_next_occurrence(steward, fake, desk):
     queued = await steward.app.post_repo.with_status("scheduled")
     assert len(queued) == 1 and queued[0].due_at - first.due_at == 7 * 86400
     assert steward.app.scheduler.get_job(f"post:{queued[0].id}") is not None
+
+
+async def test_channels_lists_many_long_names_in_several_messages(steward, fake, desk):
+    """Forty channels with Telegram's longest titles make more than 4,096 characters: the list
+    comes in several messages, split between lines, instead of an apology."""
+    from storage.posts import Channel
+
+    for n in range(40):
+        title = f"Channel {n:02d} " + "x" * 117  # 128 characters, Telegram's longest title
+        channel = Channel(-1001555100000 - n, title, None, True, True, True, True)
+        await steward.app.channel_repo.upsert(channel, int(time.time()))
+    chat, manager = desk
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "/channels")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("Channels:"), since=mark)
+    await steward.idle()
+    replies = [c for c in fake.calls_of("sendMessage", since=mark) if c["chat_id"] == MANAGER_ID]
+    assert len(replies) >= 2 and all(len(c.plain) <= 4096 for c in replies)
+    listed = "\n".join(c.plain for c in replies)
+    assert all(f"Channel {n:02d} " in listed for n in range(40))
+    assert not any("went wrong" in c.plain for c in replies)
+
+
+async def test_slots_refuses_too_many_and_lists_long_ones_in_parts(steward, fake, desk):
+    """Six hundred slots a day (as many as one message holds) are refused with the cap, and
+    nothing is saved; slots at the cap for many channels still list, in several messages."""
+    await register_channel(fake, steward)
+    chat, manager = desk
+    many = ",".join(f"{m // 60:02d}:{m % 60:02d}" for m in range(0, 1200, 2))
+    assert len(many) < 4096
+    mark = fake.mark()
+    await fake.send_message(chat, manager, f"/slots {many}")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert reply.plain.startswith("At most 48 posting slots a day"), reply.plain
+    assert "600" in reply.plain
+    assert await steward.app.services()["posting"].all_slots() == {}
+    # at the cap it is taken
+    half_hours = ",".join(f"{h:02d}:{m:02d}" for h in range(24) for m in (0, 30))
+    mark = fake.mark()
+    await fake.send_message(chat, manager, f"/slots {half_hours} @news")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert reply.plain.startswith("Posting slots for News: 00:00, 00:30"), reply.plain
+    # many channels with a full day of slots: the listing is split between lines
+    from storage.posts import Channel
+
+    posting = steward.app.services()["posting"]
+    for n in range(15):
+        title = f"Channel {n:02d} " + "x" * 117
+        channel = Channel(-1001555100000 - n, title, None, True, True, True, True)
+        await steward.app.channel_repo.upsert(channel, int(time.time()))
+        await posting.set_slots(channel.chat_id, half_hours.split(","))
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "/slots")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("Posting slots:"), since=mark)
+    await steward.idle()
+    replies = [c for c in fake.calls_of("sendMessage", since=mark) if c["chat_id"] == MANAGER_ID]
+    assert len(replies) >= 2 and all(len(c.plain) <= 4096 for c in replies)
+    listed = "\n".join(c.plain for c in replies)
+    assert all(f"Channel {n:02d} " in listed for n in range(15)) and "• News:" in listed

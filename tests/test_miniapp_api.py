@@ -490,6 +490,20 @@ async def test_cancel_disarms_the_timer_and_undo_brings_it_back(api, steward, fa
     assert len(channel_copies(fake)) == 1
 
 
+async def test_cancelling_twice_says_it_is_cancelled_not_published(api, steward, fake, desk):
+    """A second DELETE (a double tap, two managers) is answered as what it is: the post is
+    cancelled, not "already published"; deleting is idempotent."""
+    post_id = await queue_post(steward, fake, desk, 3600)
+    status, first = await api.call("DELETE", f"/api/posts/{post_id}")
+    assert status == 200 and first["status"] == "cancelled"
+    status, again = await api.call("DELETE", f"/api/posts/{post_id}")
+    assert status == 200, again
+    assert again["status"] == "cancelled" and again["version"] == first["version"]
+    assert "published" not in str(again.get("error", ""))
+    assert (await steward.app.post_repo.get(post_id)).status == "cancelled"
+    assert channel_copies(fake) == []
+
+
 async def test_edit_in_chat_sends_the_post_back_and_takes_new_content(api, steward, fake, desk):
     post_id = await queue_post(steward, fake, desk, 3600, "Old text")
     mark = fake.mark()

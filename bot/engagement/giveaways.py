@@ -28,13 +28,13 @@ from bot.moderation.durations import looks_like_duration, parse_duration
 from bot.private import NoteResult, PrivateNotes
 from bot.roles import RoleService
 from bot.scheduling import cancel, run_once_at
+from bot.texts import TEXT_LIMIT, pack_lines
 from storage.chats import UserRepository
 from storage.engagement import DrawOutcome, Giveaway, GiveawayRepository, GiveawayStatus
 
 logger = logging.getLogger(__name__)
 
 MAX_WINNERS = 100
-TEXT_LIMIT = 4096  # characters in one Telegram message
 MEMBER_STATUSES = {"creator", "administrator", "member", "restricted"}
 COUNT_REFRESH_SECONDS = 3
 
@@ -116,20 +116,6 @@ def fits_one_message(lines: list[str]) -> bool:
     """Whether these lines make one message. Counted with their HTML tags, which Telegram does
     not count, so the test errs on the safe side."""
     return sum(len(line) + 1 for line in lines) - 1 <= TEXT_LIMIT
-
-
-def pack_lines(lines: list[str], limit: int = TEXT_LIMIT) -> list[str]:
-    """The lines in as few messages as fit, each message whole lines (a line is never split:
-    each is far below the limit)."""
-    messages: list[list[str]] = [[]]
-    size = 0
-    for line in lines:
-        if messages[-1] and size + 1 + len(line) > limit:
-            messages.append([])
-            size = 0
-        size += len(line) + (1 if len(messages[-1]) else 0)
-        messages[-1].append(line)
-    return ["\n".join(m) for m in messages]
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ import html
 import logging
 import random
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from enum import StrEnum
 
 from aiogram import Bot
@@ -38,6 +39,19 @@ class QuizRefusal(StrEnum):
     NOT_AN_ID = "not_an_id"
     NOT_HERE = "not_here"  # no such quiz, or another chat's (managers reach every chat's)
     MANAGERS_ONLY = "managers_only"  # the managers' shared quiz: only they delete it
+
+
+class StartStatus(StrEnum):
+    STARTED = "started"  # the first question is out
+    BUSY = "busy"  # a quiz already runs in that chat (or the quiz is gone)
+    REFUSED = "refused"  # Telegram would not post the first question; nothing runs
+
+
+@dataclass(frozen=True, slots=True)
+class QuizStart:
+    status: StartStatus
+    run_id: int | None = None
+    error: str | None = None  # Telegram's words, when REFUSED
 
 
 def shuffled(options: list[str], correct: int, rng: random.Random) -> tuple[list[str], int]:
@@ -79,18 +93,22 @@ class QuizRunner:
         started_by: int | None,
         interval: int,
         thread_id: int | None = None,
-    ) -> int | None:
+    ) -> QuizStart:
         """A run in `chat_id`; `thread_id` is the forum topic it was started in, where every
-        question and the results go."""
+        question and the results go. The first question is posted now, so a chat where
+        Telegram refuses the poll is reported to whoever started it, and nothing runs."""
         quiz = await self.repo.quiz(quiz_id)
         if quiz is None:
-            return None
+            return QuizStart(StartStatus.BUSY)
         run_id = await self.repo.start_run(
             quiz_id, quiz.title, chat_id, started_by, interval, int(self.clock()), thread_id
         )
-        if run_id is not None:
-            self.arm(run_id, self.clock())
-        return run_id
+        if run_id is None:
+            return QuizStart(StartStatus.BUSY)
+        refused = await self._post_next(run_id)
+        if refused is not None:
+            return QuizStart(StartStatus.REFUSED, run_id, refused)
+        return QuizStart(StartStatus.STARTED, run_id)
 
     async def chat_id_of(self, chat: str) -> int | None:
         """The id of a chat a manager names from private (an id or @username), or None when
@@ -110,18 +128,36 @@ class QuizRunner:
         return len(runs)
 
     async def step(self, run_id: int) -> None:
-        """Post the next question, or finish when there is none."""
+        """The timer: post the next question, or finish when there is none. A question Telegram
+        refuses ends the run, and its starter is told privately (the timer has no chat of
+        theirs to answer in)."""
+        refused = await self._post_next(run_id)
+        run = await self.repo.run(run_id) if refused is not None else None
+        if run is None or run.started_by is None:
+            return
+        locale = await self.locale_for(run.started_by)
+        text = self.i18n.gettext(
+            "The quiz “{title}” stopped: Telegram refused its next question (“{error}”). "
+            "Check my rights in that chat.",
+            locale=locale,
+        ).format(title=html.escape(run.title), error=html.escape(refused or ""))
+        with contextlib.suppress(TelegramAPIError):  # never pressed Start, or blocked the bot
+            await self.bot.send_message(run.started_by, text)
+
+    async def _post_next(self, run_id: int) -> str | None:
+        """Post the next question, or finish when there is none; Telegram's refusal when it
+        would not take the question (the run is then over)."""
         run = await self.repo.run(run_id)
         if run is None or run.status is not RunStatus.RUNNING:
-            return
+            return None
         questions = await self.repo.questions(run.quiz_id)
         index = run.next_index
         if index >= len(questions):
             await self.finish(run_id, RunStatus.FINISHED)
-            return
+            return None
         next_at = int(self.clock()) + run.interval_seconds + GRACE_SECONDS
         if not await self.repo.advance(run_id, index, next_at):
-            return  # someone else posted this question already
+            return None  # someone else posted this question already
         question = questions[index]
         quiz = await self.repo.quiz(run.quiz_id)
         options, correct = (
@@ -147,8 +183,9 @@ class QuizRunner:
             )
         except TelegramAPIError as exc:
             logger.warning("quiz %s: could not post question %s: %s", run_id, index, exc)
-            await self.finish(run_id, RunStatus.STOPPED)
-            return
+            # nothing was asked yet: no results to announce
+            await self.finish(run_id, RunStatus.STOPPED, announce=index > 0)
+            return exc.message
         assert message.poll is not None, "sendPoll answers with the poll it sent"
         await self.repo.add_poll(
             message.poll.id,
@@ -160,6 +197,7 @@ class QuizRunner:
             self.clock(),
         )
         self.arm(run_id, next_at)
+        return None
 
     async def answer(self, answer: PollAnswer) -> bool:
         poll = await self.repo.poll(answer.poll_id)
@@ -187,7 +225,7 @@ class QuizRunner:
         await self.finish(run.id, RunStatus.STOPPED)
         return True
 
-    async def finish(self, run_id: int, status: RunStatus) -> bool:
+    async def finish(self, run_id: int, status: RunStatus, *, announce: bool = True) -> bool:
         run = await self.repo.run(run_id)
         if run is None or not await self.repo.end_run(run_id, status, int(self.clock())):
             return False
@@ -197,6 +235,8 @@ class QuizRunner:
             if last is not None:
                 with contextlib.suppress(TelegramAPIError):  # already closed
                     await self.bot.stop_poll(last.chat_id, last.message_id)
+        if not announce:
+            return True
         locale = await self.locale_for(run.chat_id)
         text = self.render_results(run.title, await self.repo.results(run_id), locale)
         await send_in_topic(self.bot, run.chat_id, text, run.thread_id)

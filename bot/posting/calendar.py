@@ -296,7 +296,10 @@ class CalendarService:
         if post is None:
             return Result(Outcome.NOT_FOUND)
         if not await self.posts.cancel(post_id):
-            return Result(Outcome.GONE, post)
+            fresh = await self.posts.get(post_id)
+            if fresh is not None and fresh.status is PostStatus.CANCELLED:
+                return Result(Outcome.OK, fresh)  # cancelled already: deleting is idempotent
+            return Result(Outcome.GONE, fresh or post)
         self.publisher.disarm(post_id)
         return Result(Outcome.OK, await self.posts.get(post_id))
 

@@ -28,6 +28,7 @@ MAX_BUTTON_ROWS = 8
 MAX_BUTTONS_PER_ROW = 4
 MAX_BUTTON_TEXT = 64
 SLOT_SEARCH_DAYS = 60
+MAX_SLOTS_PER_DAY = 48  # one every half hour: more is a typo, and no reply could list it
 SUMMARY_TEXT = 500  # characters of a post's text kept to describe it
 
 _BUTTON_LINE = re.compile(r"^(?P<text>.+?)\s+[-–—]\s+(?P<url>\S+)$")
@@ -91,8 +92,17 @@ def preset_time(choice: TimeChoice, now: datetime, tz: ZoneInfo) -> datetime:
     return due
 
 
+class TooManySlots(ValueError):
+    """More distinct slots than MAX_SLOTS_PER_DAY; `count` is how many were given."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(count)
+        self.count = count
+
+
 def parse_slots(text: str) -> list[str]:
-    """ "9:00, 13:00,19.00" -> ["09:00", "13:00", "19:00"]: sorted, unique, zero-padded."""
+    """ "9:00, 13:00,19.00" -> ["09:00", "13:00", "19:00"]: sorted, unique, zero-padded.
+    Raises ValueError on a part that is no time of day, TooManySlots past MAX_SLOTS_PER_DAY."""
     found = set()
     for part in re.split(r"[,\s;]+", text.strip()):
         if not part:
@@ -103,6 +113,8 @@ def parse_slots(text: str) -> list[str]:
         found.add(f"{int(match[1]):02d}:{match[2]}")
     if not found:
         raise ValueError(text)
+    if len(found) > MAX_SLOTS_PER_DAY:
+        raise TooManySlots(len(found))
     return sorted(found)
 
 

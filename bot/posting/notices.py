@@ -17,6 +17,7 @@ from bot.commands import N_
 from bot.posting.buttons import queue_keyboard
 from bot.posting.publisher import NoticeReason
 from bot.private import PrivateNotes
+from bot.texts import pack_lines
 from storage.posts import ChannelRepository, Post, PostRepository
 
 TEXTS = {
@@ -84,26 +85,6 @@ class PostNotices:
                     lines.append(_("Change them in /queue."))
                 else:
                     lines = [_("🗓 No posts in the next 24 hours. Send me one to schedule it.")]
-            for text in message_texts(lines):  # a busy day is more than one message holds
+            for text in pack_lines(lines):  # a busy day is more than one message holds
                 if not (await self.notes.send_message(manager_id, text)).delivered:
                     break
-
-
-TEXT_LIMIT = 4096  # characters in one Telegram message
-
-
-def message_texts(lines: list[str], limit: int = TEXT_LIMIT) -> list[str]:
-    """`lines` joined into as few messages as fit `limit` each, split only between lines (a
-    line longer than a whole message is cut)."""
-    texts: list[str] = []
-    current = ""
-    for line in lines:
-        line = line[:limit]
-        if current and len(current) + 1 + len(line) > limit:
-            texts.append(current)
-            current = line
-        else:
-            current = f"{current}\n{line}" if current else line
-    if current:
-        texts.append(current)
-    return texts
