@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
 import io
 import logging
 
 from aiogram import Bot, Router
+from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import CommandObject
 from aiogram.types import BufferedInputFile, Message, PollAnswer
 from aiogram.utils.i18n import get_i18n, ngettext
@@ -218,26 +220,36 @@ async def quiz_start(
             _("The time per question must be 5 seconds to 10 minutes, e.g. 30 or 1m.")
         )
         return
-    started = await runner.start(quiz.id, chat_id, sender(message).id, interval, thread_id)
+    count = len(await runner.questions(quiz.id))
+
+    announced: list[Message] = []
+
+    async def announce() -> None:
+        announced.append(
+            await message.reply(
+                ngettext(
+                    "Quiz “{title}” starts: {count} question, {interval} seconds each.",
+                    "Quiz “{title}” starts: {count} questions, {interval} seconds each.",
+                    count,
+                ).format(title=html.escape(quiz.title), count=count, interval=interval)
+            )
+        )
+
+    started = await runner.start(
+        quiz.id, chat_id, sender(message).id, interval, thread_id, announce=announce
+    )
     if started.status is StartStatus.BUSY:
         await message.reply(_("A quiz is already running there; end it with /quiz_stop."))
-        return
-    if started.status is StartStatus.REFUSED:
+    elif started.status is StartStatus.REFUSED:
+        for announcement in announced:  # "starts" was premature: only the refusal stays
+            with contextlib.suppress(TelegramAPIError):
+                await announcement.delete()
         await message.reply(
             _(
                 "I could not post the quiz “{title}” there: Telegram said “{error}”. "
                 "Check my rights in that chat and start it again."
             ).format(title=html.escape(quiz.title), error=html.escape(started.error or ""))
         )
-        return
-    count = len(await runner.questions(quiz.id))
-    await message.reply(
-        ngettext(
-            "Quiz “{title}” starts: {count} question, {interval} seconds each.",
-            "Quiz “{title}” starts: {count} questions, {interval} seconds each.",
-            count,
-        ).format(title=html.escape(quiz.title), count=count, interval=interval)
-    )
 
 
 async def quiz_stop(message: Message, command: CommandObject, runner: QuizRunner) -> None:

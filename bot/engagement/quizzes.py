@@ -93,10 +93,13 @@ class QuizRunner:
         started_by: int | None,
         interval: int,
         thread_id: int | None = None,
+        announce: Callable[[], Awaitable[object]] | None = None,
     ) -> QuizStart:
         """A run in `chat_id`; `thread_id` is the forum topic it was started in, where every
         question and the results go. The first question is posted now, so a chat where
-        Telegram refuses the poll is reported to whoever started it, and nothing runs."""
+        Telegram refuses the poll is reported to whoever started it, and nothing runs.
+        `announce` is called once the run is taken, before the first question, so members
+        read "the quiz starts" before its first poll."""
         quiz = await self.repo.quiz(quiz_id)
         if quiz is None:
             return QuizStart(StartStatus.BUSY)
@@ -105,6 +108,8 @@ class QuizRunner:
         )
         if run_id is None:
             return QuizStart(StartStatus.BUSY)
+        if announce is not None:
+            await announce()
         refused = await self._post_next(run_id)
         if refused is not None:
             return QuizStart(StartStatus.REFUSED, run_id, refused)
