@@ -1017,16 +1017,7 @@ class FakeTelegram:
             base = {
                 key: False
                 for key in (
-                    "can_send_messages",
-                    "can_send_audios",
-                    "can_send_documents",
-                    "can_send_photos",
-                    "can_send_videos",
-                    "can_send_video_notes",
-                    "can_send_voice_notes",
-                    "can_send_polls",
-                    "can_send_other_messages",
-                    "can_add_web_page_previews",
+                    *_ALL_PERMISSIONS,
                     "can_react_to_messages",
                     "can_edit_tag",
                     "can_change_info",

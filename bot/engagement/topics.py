@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import Bot
@@ -17,23 +19,25 @@ async def send_in_topic(
 ) -> Message:
     """Into the event's topic; if that topic was deleted meanwhile, into General rather than
     nowhere (a result nobody sees is worse than one in the wrong topic)."""
-    try:
-        return await bot.send_message(chat_id, text, message_thread_id=thread_id, **kwargs)
-    except TelegramBadRequest as exc:
-        if thread_id is None or "thread not found" not in exc.message.lower():
-            raise
-        logger.info("topic %s of %s is gone; posting in General", thread_id, chat_id)
-        return await bot.send_message(chat_id, text, **kwargs)
+    send = functools.partial(bot.send_message, chat_id, text, **kwargs)
+    return await _in_topic(send, chat_id, thread_id)
 
 
 async def send_file_in_topic(
     bot: Bot, chat_id: int, document: InputFile, thread_id: int | None, **kwargs: Any
 ) -> Message:
     """A document into the event's topic, or General when that topic is gone."""
+    send = functools.partial(bot.send_document, chat_id, document, **kwargs)
+    return await _in_topic(send, chat_id, thread_id)
+
+
+async def _in_topic(
+    send: Callable[..., Awaitable[Message]], chat_id: int, thread_id: int | None
+) -> Message:
     try:
-        return await bot.send_document(chat_id, document, message_thread_id=thread_id, **kwargs)
+        return await send(message_thread_id=thread_id)
     except TelegramBadRequest as exc:
         if thread_id is None or "thread not found" not in exc.message.lower():
             raise
         logger.info("topic %s of %s is gone; posting in General", thread_id, chat_id)
-        return await bot.send_document(chat_id, document, **kwargs)
+        return await send()
