@@ -502,6 +502,11 @@ async def test_cancelling_twice_says_it_is_cancelled_not_published(api, steward,
     assert "published" not in str(again.get("error", ""))
     assert (await steward.app.post_repo.get(post_id)).status == "cancelled"
     assert channel_copies(fake) == []
+    # Publish now is refused as what it is, not as "already published" (a move is the undo)
+    status, published = await api.call("POST", f"/api/posts/{post_id}/publish")
+    assert (status, published["code"]) == (409, "cancelled")
+    assert published["error"] == "the post was cancelled"
+    assert channel_copies(fake) == []
 
 
 async def test_edit_in_chat_sends_the_post_back_and_takes_new_content(api, steward, fake, desk):

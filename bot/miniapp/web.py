@@ -56,6 +56,7 @@ _AUTH_STATUS = {
 _OUTCOME_STATUS = {
     Outcome.NOT_FOUND: (404, "no such post"),
     Outcome.GONE: (409, "the post is already published or being published"),
+    Outcome.CANCELLED: (409, "the post was cancelled"),
     Outcome.STALE: (409, "the post changed meanwhile; reload and try again"),
     Outcome.PAST: (409, "that time has already passed"),
     Outcome.FAILED: (409, "Telegram refused the post"),

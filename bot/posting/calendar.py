@@ -51,6 +51,7 @@ class Outcome(Enum):
     OK = "ok"
     NOT_FOUND = "not_found"
     GONE = "gone"  # published or being published: nothing left to change
+    CANCELLED = "cancelled"  # cancelled: Publish now has nothing to publish (a move revives it)
     STALE = "stale"  # changed elsewhere since the manager loaded it
     PAST = "past"
     FAILED = "failed"  # Publish now reached Telegram and was refused; the post says why
@@ -278,6 +279,8 @@ class CalendarService:
         post = await self.posts.get(post_id)
         if post is None:
             return Result(Outcome.NOT_FOUND)
+        if post.status is PostStatus.CANCELLED:
+            return Result(Outcome.CANCELLED, post)
         if post.status not in OPEN_STATUSES:
             return Result(Outcome.GONE, post)
         if post.status is not PostStatus.SCHEDULED:

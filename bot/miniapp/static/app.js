@@ -31,6 +31,8 @@ const t = (key, vars) => {
 
 // --- Telegram glue --------------------------------------------------------------------------
 
+// the API's error codes that have a toast of their own; any other says 'error' with its message
+const ERROR_TOASTS = { stale: 'stale', past: 'past', gone: 'gone', cancelled: 'was_cancelled' };
 const haptic = {
   tap: () => tg && tg.HapticFeedback && tg.HapticFeedback.impactOccurred('light'),
   pick: () => tg && tg.HapticFeedback && tg.HapticFeedback.selectionChanged(),
@@ -398,7 +400,7 @@ function App() {
     haptic.err();
     if (err.status === 401) setFatal(t('expired'));
     else if (err.status === 403) setFatal(t('forbidden'));
-    else setToast({ text: t(err.code === 'stale' || err.code === 'past' || err.code === 'gone' ? err.code : 'error', { error: err.message }) });
+    else setToast({ text: t(ERROR_TOASTS[err.code] || 'error', { error: err.message }) });
   }, []);
 
   const useChannels = (r) => { learnOffsets(r); setChannels(r.channels); };
@@ -470,7 +472,7 @@ function App() {
       setSheet(null);
     } catch (err) {
       fail(err);
-      if (err.code === 'stale' || err.code === 'gone') setSheet(null);
+      if (['stale', 'gone', 'cancelled'].includes(err.code)) setSheet(null);
     }
     await Promise.all([load(), loadChannels().catch(() => {})]);
   };
