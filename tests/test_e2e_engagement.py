@@ -557,3 +557,35 @@ async def test_quiz_stop_from_private_is_for_managers_only(steward, fake, club):
     await fake.send_message(private, club.ann, f"/quiz_stop {GROUP}")
     refused = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == club.ann["id"])
     assert refused.plain == ("Only admins of this chat or Steward's managers can use this command.")
+
+
+async def test_a_result_telegram_will_not_post_reaches_the_organiser(steward, fake, club):
+    """The bot removed from the group before the draw: the result used to be lost (the
+    giveaway marked drawn, the winners told nothing). Now the draw stands, the winners are
+    tried privately and the organiser gets the result to post."""
+    private = fake.private_chat(club.admin)
+    await fake.send_message(private, club.admin, "/start")
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == 10)
+    await club.say(club.admin, "/giveaway 1h 1 Book")
+    announcement = await fake.wait_for("sendMessage", in_group)
+    message = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    data = announcement["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    await fake.press_button(message, club.ann, data)
+    await fake.wait_for("answerCallbackQuery")
+    fake.fail("sendMessage", 403, description="Forbidden: bot was kicked from the supergroup chat")
+    mark = fake.mark()
+    await club.say(club.admin, "/giveaway_end 1")
+
+    def to_admin(call) -> bool:
+        return call["chat_id"] == 10
+
+    head = await fake.wait_for(
+        "sendMessage", lambda c: to_admin(c) and "would not let me post" in c.plain, since=mark
+    )
+    assert "bot was kicked" in head.plain and head.plain.startswith("🎁 Giveaway #1 is drawn")
+    result = await fake.wait_for(
+        "sendMessage", lambda c: to_admin(c) and "is over" in c.plain, since=mark
+    )
+    assert "Ann" in result.plain
+    await steward.idle()
+    assert (await steward.app.giveaways.get(1)).status.value == "drawn"

@@ -473,7 +473,15 @@ class GiveawayService:
         winners, skipped = picks.winners, picks.skipped
         await self.repo.finish_draw(g.id, int(self.clock()))
         locale = await self.locale_for(g.chat_id)
-        await self.publish(g, self.render_result(g, entries, winners, skipped, locale))
+        result = self.render_result(g, entries, winners, skipped, locale)
+        try:
+            await self.publish(g, result)
+        except TelegramAPIError as exc:
+            # drawn and recorded all the same (/giveaway_verify reads the records): the bot was
+            # removed or muted meanwhile; the winners still hear, and the organiser gets the
+            # result to post themselves
+            logger.warning("giveaway %s: result not posted in %s: %s", g.id, g.chat_id, exc)
+            await self._hand_result_to_organiser(g, result, exc)
         if g.message_id:
             with contextlib.suppress(TelegramAPIError):
                 await self.bot.edit_message_reply_markup(
@@ -481,6 +489,22 @@ class GiveawayService:
                 )
         await self._tell_winners(g, winners, entries)
         return True
+
+    async def _hand_result_to_organiser(
+        self, g: Giveaway, result: ResultPost, error: TelegramAPIError
+    ) -> None:
+        if g.created_by is None:
+            return
+        locale = await self.locale_for(g.created_by)
+        head = self.i18n.gettext(
+            "🎁 Giveaway #{id} is drawn, but Telegram would not let me post the result in its "
+            "chat (“{error}”). The winners are told privately; here is the result to post "
+            "yourself:",
+            locale=locale,
+        ).format(id=g.id, error=html.escape(error.message))
+        for text in [head, *result.messages]:
+            if not (await self.notes.send_message(g.created_by, text)).delivered:
+                return
 
     async def _record(self, g: Giveaway, picks: Picks, round_: int) -> None:
         for rank, (uid, reason) in enumerate(picks.skipped):
