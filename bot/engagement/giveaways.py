@@ -20,6 +20,7 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.campaigns.logic import is_member
 from bot.clock import SYSTEM_CLOCK, Clock, utc_now
 from bot.cluster.jobs import ROW_LEASE_SECONDS, heartbeat
 from bot.engagement import draw
@@ -35,7 +36,6 @@ from storage.engagement import DrawOutcome, Giveaway, GiveawayRepository, Giveaw
 logger = logging.getLogger(__name__)
 
 MAX_WINNERS = 100
-MEMBER_STATUSES = {"creator", "administrator", "member", "restricted"}
 COUNT_REFRESH_SECONDS = 3
 
 
@@ -370,9 +370,7 @@ class GiveawayService:
             except TelegramAPIError as exc:
                 logger.warning("giveaway %s: cannot check %s in %s: %s", g.id, user_id, chat, exc)
                 return Refusal(RefusalReason.UNVERIFIABLE, chat)
-            if member.status not in MEMBER_STATUSES or (
-                member.status == "restricted" and not getattr(member, "is_member", True)
-            ):
+            if not is_member(member.status, getattr(member, "is_member", None)):
                 return Refusal(RefusalReason.NOT_SUBSCRIBED, chat)
         return None
 

@@ -19,17 +19,11 @@ from typing import Any
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
 from aiogram.filters.callback_data import CallbackData
-from aiogram.types import (
-    ChatMember,
-    ChatMemberBanned,
-    ChatMemberLeft,
-    ChatMemberRestricted,
-    ChatPermissions,
-    InlineKeyboardMarkup,
-)
+from aiogram.types import ChatPermissions, InlineKeyboardMarkup
 from aiogram.utils.i18n import I18n
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
+from bot.campaigns.logic import is_member
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.commands import N_
 from bot.config import Settings
@@ -206,13 +200,6 @@ def classify_refusal(exc: TelegramAPIError) -> ModerationError:
     return ModerationError(Problem.TELEGRAM, exc.message)
 
 
-def is_in_chat(member: ChatMember) -> bool:
-    """Whether a member is in the chat now (a restricted one only while `is_member`)."""
-    if isinstance(member, ChatMemberRestricted):
-        return member.is_member
-    return not isinstance(member, ChatMemberLeft | ChatMemberBanned)
-
-
 class ModerationService:
     def __init__(
         self,
@@ -386,7 +373,7 @@ class ModerationService:
         # in advance; an unban of no one), so only asking first tells a removal from nothing.
         # A banned member is not in the chat either, and a "kick" would have lifted the ban.
         member = await self._telegram(self.bot.get_chat_member(chat_id, target.id))
-        if not is_in_chat(member):
+        if not is_member(member.status, getattr(member, "is_member", None)):
             raise ModerationError(Problem.NOT_FOUND)
         await self._telegram(self.bot.ban_chat_member(chat_id, target.id))
         await self._telegram(self.bot.unban_chat_member(chat_id, target.id, only_if_banned=True))
