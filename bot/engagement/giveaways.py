@@ -110,12 +110,7 @@ class ResultPost:
 
     messages: list[str]
     entrants_file: bytes | None = None
-
-
-def fits_one_message(lines: list[str]) -> bool:
-    """Whether these lines make one message. Counted with their HTML tags, which Telegram does
-    not count, so the test errs on the safe side."""
-    return sum(len(line) + 1 for line in lines) - 1 <= TEXT_LIMIT
+    file_caption: str = ""  # in the chat's language, as the messages
 
 
 @dataclass(frozen=True, slots=True)
@@ -629,8 +624,9 @@ class GiveawayService:
             else gettext("Entrants ({count}):", locale=locale)
         )
         whole = [*lines, label.format(count=len(ids)), "<code>" + " ".join(shown) + "</code>"]
-        if fits_one_message(whole):
-            return ResultPost(["\n".join(whole)])
+        # counted with the HTML tags, which Telegram does not count: errs on the safe side
+        if len(one := "\n".join(whole)) <= TEXT_LIMIT:
+            return ResultPost([one])
         in_file = (
             gettext(
                 "Entrants (sha256 of ids, {count}): the full list is in the file below.",
@@ -641,22 +637,20 @@ class GiveawayService:
         )
         lines.append(in_file.format(count=len(ids)))
         listing = "".join(f"{x}\n" for x in shown).encode()
-        return ResultPost(pack_lines(lines), listing)
+        caption = gettext("Entrants of giveaway #{id}, one per line.", locale=locale)
+        return ResultPost(pack_lines(lines), listing, caption.format(id=g.id))
 
     async def publish(self, g: Giveaway, post: ResultPost) -> None:
         """Post a draw's result in the giveaway's chat and topic, the entrant file after it."""
         for text in post.messages:
             await send_in_topic(self.bot, g.chat_id, text, g.thread_id)
         if post.entrants_file is not None:
-            caption = self.i18n.gettext(
-                "Entrants of giveaway #{id}, one per line.", locale=await self.locale_for(g.chat_id)
-            ).format(id=g.id)
             await send_file_in_topic(
                 self.bot,
                 g.chat_id,
                 BufferedInputFile(post.entrants_file, filename=f"giveaway-{g.id}-entrants.txt"),
                 g.thread_id,
-                caption=caption,
+                caption=post.file_caption,
             )
 
     async def get(self, giveaway_id: int) -> Giveaway | None:
