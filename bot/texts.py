@@ -1,6 +1,10 @@
-"""Long replies in Telegram-sized pieces: a message holds at most 4,096 characters."""
+"""Texts to and from Telegram: long replies in Telegram-sized pieces (a message holds at most
+4,096 characters), and a command's arguments with the sender's formatting."""
 
 from __future__ import annotations
+
+from aiogram.types import Message
+from aiogram.utils.text_decorations import html_decoration
 
 TEXT_LIMIT = 4096  # characters in one Telegram message
 
@@ -21,3 +25,23 @@ def pack_lines(lines: list[str], limit: int = TEXT_LIMIT) -> list[str]:
     if current:
         texts.append(current)
     return texts
+
+
+def command_args_html(message: Message) -> str:
+    """A command's arguments as HTML: the sender's formatting kept, "<" and "&" escaped (they
+    are letters the sender typed). Entities are cut to the arguments, so one spanning the
+    command too cannot leave half a tag behind."""
+    text = message.text or ""
+    parts = text.split(maxsplit=1)
+    if len(parts) < 2:
+        return ""
+    start = text.index(parts[1], len(parts[0]))
+    shift = len(text[:start].encode("utf-16-le")) // 2  # entity offsets count UTF-16 units
+    entities = []
+    for entity in message.entities or []:
+        begin, end = max(entity.offset, shift), entity.offset + entity.length
+        if end > begin and entity.type != "bot_command":
+            entities.append(
+                entity.model_copy(update={"offset": begin - shift, "length": end - begin})
+            )
+    return html_decoration.unparse(parts[1], entities)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import html
 import io
 import logging
-import re
 
 from aiogram import Bot, F, Router
 from aiogram.filters import CommandObject
@@ -23,6 +22,7 @@ from bot.faq.transfer import export_json, parse_import
 from bot.guards import accessible_message, sender
 from bot.i18n import LocaleFor
 from bot.roles import Roles
+from bot.texts import command_args_html
 from storage.faq import Answer, Entry
 
 logger = logging.getLogger(__name__)
@@ -34,12 +34,6 @@ MAX_LIST_LINES = 60
 def scope_of(message: Message) -> int | None:
     """Entries made in a group belong to it; a manager's entries made in private are global."""
     return None if message.chat.type == "private" else message.chat.id
-
-
-def command_html_args(message: Message) -> str:
-    """The command's arguments with their formatting, as HTML."""
-    parts = re.split(r"\s", message.html_text or "", maxsplit=1)
-    return parts[1] if len(parts) > 1 else ""
 
 
 # --- managing entries -------------------------------------------------------------------------
@@ -71,7 +65,7 @@ async def faq_add(
     settings: Settings,
     locale_for: LocaleFor,
 ) -> None:
-    args = parse_add_args(command.args or "", command_html_args(message), settings.languages)
+    args = parse_add_args(command.args or "", command_args_html(message), settings.languages)
     if args is None or not args.phrasings:
         await message.reply(add_usage())
         return
@@ -136,7 +130,7 @@ async def faq_edit(
     entry = await editable_entry(message, raw[0], faq, roles, usage)
     if entry is None:
         return
-    html_rest = command_html_args(message).split(maxsplit=1)
+    html_rest = command_args_html(message).split(maxsplit=1)
     args = parse_add_args(
         raw[1] if len(raw) > 1 else "",
         html_rest[1] if len(html_rest) > 1 else "",

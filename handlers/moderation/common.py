@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable, Collection
 from aiogram.filters import CommandObject
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
-from aiogram.utils.text_decorations import html_decoration
 
 from bot.commands import Where
 from bot.moderation.args import ActionArgs, ArgumentError, parse_action_args
@@ -60,26 +59,6 @@ def error_text(kind: Problem, command: str = "", token: str = "") -> str:
     template = messages[kind]
     # plain-text templates (they show <placeholders>) sent with HTML parse mode
     return html.escape(template, quote=False).format(command=command, token=html.escape(token))
-
-
-def args_html(message: Message) -> str:
-    """A command's arguments as HTML: the sender's formatting kept, "<" and "&" escaped (they
-    are letters the sender typed). Entities are cut to the arguments, so one spanning the
-    command too cannot leave half a tag behind."""
-    text = message.text or ""
-    parts = text.split(maxsplit=1)
-    if len(parts) < 2:
-        return ""
-    start = text.index(parts[1], len(parts[0]))
-    shift = len(text[:start].encode("utf-16-le")) // 2  # entity offsets count UTF-16 units
-    entities = []
-    for entity in message.entities or []:
-        begin, end = max(entity.offset, shift), entity.offset + entity.length
-        if end > begin and entity.type != "bot_command":
-            entities.append(
-                entity.model_copy(update={"offset": begin - shift, "length": end - begin})
-            )
-    return html_decoration.unparse(parts[1], entities)
 
 
 def reason_line(reason: str | None) -> str:

@@ -24,7 +24,8 @@ from bot.moderation.language import PLAUSIBLE
 from bot.moderation.problems import Problem
 from bot.moderation.service import ModerationService
 from bot.moderation.targets import replied
-from handlers.moderation.common import args_html, error_text
+from bot.texts import command_args_html
+from handlers.moderation.common import error_text
 from storage.moderation import ChatModSettings
 
 OFF = ("off", "none", "-")
@@ -93,7 +94,7 @@ async def setrules_command(
     message: Message, command: CommandObject, moderation: ModerationService
 ) -> None:
     # rules are sent as HTML: the moderator's formatting kept, a typed "<" still a letter
-    plain, text = (command.args or "").strip(), args_html(message).strip()
+    plain, text = (command.args or "").strip(), command_args_html(message).strip()
     reply = replied(message)
     if not text and reply is not None and reply.text:
         plain, text = reply.text, reply.html_text
