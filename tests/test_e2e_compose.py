@@ -95,19 +95,25 @@ async def test_text_post_composed_by_buttons(steward, fake, desk):
     assert len(fake.calls_of("copyMessage")) == 1
 
 
-async def test_album_composed_by_buttons_gets_a_follow_up_for_its_buttons(steward, fake, desk):
-    chat, manager = desk
+async def send_album(fake, chat, manager, group_id: str) -> list[dict]:
+    """Three photos of one album, the first captioned "Our trip", as Telegram delivers them."""
     parts = []
     for n in range(3):
         message = fake.new_message(
             chat,
             manager,
-            media_group_id="album-1",
+            media_group_id=group_id,
             photo=[{"file_id": f"ph{n}", "file_unique_id": f"u{n}", "width": 9, "height": 9}],
             **({"caption": "Our trip"} if n == 0 else {}),
         )
         parts.append(message)
         await fake.push_update({"message": message})
+    return parts
+
+
+async def test_album_composed_by_buttons_gets_a_follow_up_for_its_buttons(steward, fake, desk):
+    chat, manager = desk
+    parts = await send_album(fake, chat, manager, "album-1")
     shown = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
     assert "album of 3" in shown.plain and "Our trip" in shown.plain
     await steward.idle()
@@ -400,17 +406,7 @@ async def test_schedule_in_reply_to_one_photo_of_an_album_publishes_the_album(st
     """On a phone a manager replies to the photo they see, often not the first: the one-line
     /schedule still publishes the album the bot collected, caption and all."""
     chat, manager = desk
-    parts = []
-    for n in range(3):
-        message = fake.new_message(
-            chat,
-            manager,
-            media_group_id="album-2",
-            photo=[{"file_id": f"ph{n}", "file_unique_id": f"u{n}", "width": 9, "height": 9}],
-            **({"caption": "Our trip"} if n == 0 else {}),
-        )
-        parts.append(message)
-        await fake.push_update({"message": message})
+    parts = await send_album(fake, chat, manager, "album-2")
     await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
     await steward.idle()
     mark = fake.mark()
