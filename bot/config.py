@@ -129,7 +129,7 @@ def _parse_url(raw: str) -> str:
     return raw.rstrip("/")
 
 
-def _parse_database_url(raw: str) -> str:
+def parse_database_url(raw: str) -> str:
     if raw.startswith("sqlite:///") and len(raw) > len("sqlite:///"):
         return raw
     if raw.startswith(("postgresql://", "postgres://")):
@@ -322,7 +322,7 @@ def database_setting(
     url = raw.get("DATABASE_URL", "").strip()
     if url:
         try:
-            return _parse_database_url(url)
+            return parse_database_url(url)
         except ValueError as exc:
             problems.append(f"DATABASE_URL {exc}.")
             raise SettingsError(problems) from None
@@ -358,7 +358,7 @@ def load_settings(
         take("BOT_TOKEN", "bot_token", _parse_token)
     take("TELEGRAM_API_URL", "telegram_api_url", _parse_url)
     take("DATABASE_PATH", "database_path", lambda v: Path(v).expanduser())
-    take("DATABASE_URL", "database_url", _parse_database_url)
+    take("DATABASE_URL", "database_url", parse_database_url)
     if parsed.get("database_url", "").startswith("sqlite:///"):
         # one SQLite file whichever key named it; DATABASE_PATH stays its plain path
         url_path = sqlite_path(parsed["database_url"])

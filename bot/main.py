@@ -21,7 +21,13 @@ from bot import __version__
 from bot.app import Steward
 from bot.clock import SYSTEM_CLOCK
 from bot.cluster import AnotherPollerError
-from bot.config import Settings, SettingsError, database_setting, load_settings
+from bot.config import (
+    Settings,
+    SettingsError,
+    database_setting,
+    load_settings,
+    parse_database_url,
+)
 from bot.miniapp.auth import sign_init_data
 from storage.copy import CopyRefused, TableCount, copy_database
 from storage.database import (
@@ -31,6 +37,7 @@ from storage.database import (
     PostgresDatabase,
     describe_target,
     is_postgres_url,
+    sqlite_path,
 )
 
 EXIT_CONFIG = 2
@@ -120,9 +127,24 @@ async def copy_db_async(source_url: str, target_url: str) -> int:
             file=sys.stderr,
         )
         return EXIT_CONFIG
+    try:
+        parse_database_url(target_url)
+    except ValueError as exc:
+        print(f"steward: copy-db --to {exc}.", file=sys.stderr)
+        return EXIT_CONFIG
     if describe_target(source_url) == describe_target(target_url):
         print("steward: copy-db: the source and the target are the same database", file=sys.stderr)
         return EXIT_CONFIG
+
+    if not is_postgres_url(source_url) and not sqlite_path(source_url).is_file():
+        # Opening it would create an empty database and copy that: the target would then hold a
+        # schema and refuse the real copy as "not empty".
+        print(
+            f"steward: copy-db: there is no database at {sqlite_path(source_url)}; set "
+            "DATABASE_PATH (or DATABASE_URL) to the bot's database",
+            file=sys.stderr,
+        )
+        return EXIT_DATABASE
 
     async def run() -> list[TableCount]:
         source = Database(source_url)

@@ -217,3 +217,18 @@ async def test_moving_a_running_bot_to_postgresql_loses_nothing(
 async def test_copy_db_refuses_a_target_that_is_not_postgresql(tmp_path, capsys):
     code = await copy_db_async(str(tmp_path / "s.sqlite3"), f"sqlite:///{tmp_path / 'x.sqlite3'}")
     assert code == 2 and "copies into PostgreSQL" in capsys.readouterr().err
+
+
+async def test_copy_db_refuses_a_malformed_target_in_one_line(tmp_path, capsys):
+    source = tmp_path / "s.sqlite3"
+    source.touch()
+    code = await copy_db_async(f"sqlite:///{source}", "postgresql://x:y@[::1:5/db")
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "copy-db --to" in err
+
+
+async def test_copy_db_refuses_a_source_that_does_not_exist_and_creates_nothing(tmp_path, capsys):
+    missing = tmp_path / "typo.sqlite3"
+    code = await copy_db_async(f"sqlite:///{missing}", "postgresql://u@127.0.0.1:1/db")
+    assert code == 3 and "no database at" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
