@@ -7,6 +7,7 @@
     python bench/faq_eval.py --errors         # also list the hybrid matcher's mistakes (dev only)
     python bench/faq_eval.py --calibrate      # the threshold grid, computed on dev splits only
     python bench/faq_eval.py --timing         # also the lexical cost for 100 .. 10,000 entries
+    python bench/faq_eval.py --thin           # each entry one wording, one answer (a young FAQ)
 
 A data set is a folder with faq.json (the bot's own export format, loaded by its importer),
 questions.json (paraphrases labelled with the entry they should get; "split": "dev" or
@@ -58,6 +59,24 @@ def lines(path: Path) -> list[str]:
         for line in path.read_text(encoding="utf-8").splitlines()
         if line.strip() and not line.startswith("#")
     ]
+
+
+def thin_faq(content: bytes) -> bytes:
+    """The FAQ as a new community writes it with `/faq_add <question> | <answer>`: each entry
+    keeps its first wording and its answer in its own language, no other wordings and no
+    translations. The data sets' FAQs carry several wordings in three languages; the thin one is
+    where a young FAQ starts, and where the answer model's features (wordings per entry, the
+    centroid, a wording in the asker's language) look least like its training."""
+    data = json.loads(content)
+    for entry in data["entries"]:
+        phrasings = entry["phrasings"]
+        language = entry.get("language") or next(iter(phrasings))
+        entry["phrasings"] = {language: phrasings[language][:1]}
+        answers = entry.get("answers") or {}
+        if answers:
+            kept = language if language in answers else next(iter(answers))
+            entry["answers"] = {kept: answers[kept]}
+    return json.dumps(data, ensure_ascii=False).encode()
 
 
 @dataclass
@@ -311,7 +330,11 @@ async def run(args: argparse.Namespace) -> int:
             await db.execute("DELETE FROM faq_entries")  # a kept database keeps its vectors only
             bot = Bot(db, embeddings)
             try:
-                await bot.load(data.faq.name, data.faq.read_bytes())
+                content = data.faq.read_bytes()
+                if args.thin:
+                    content = thin_faq(content)
+                    data.name += " (thin)"
+                await bot.load(data.faq.name, content)
                 for split in data.splits:
                     all_questions += [q["question"] for q in split.questions]
                     lexical = await evaluate(bot, bot.lexical, split)
@@ -351,6 +374,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-timing", action="store_false", dest="timing")
     parser.add_argument("--split", default="all", help="dev, heldout or all (the default)")
     parser.add_argument("--no-model", action="store_true", help="lexical figures only")
+    parser.add_argument(
+        "--thin",
+        action="store_true",
+        help="each entry reduced to one wording and one answer in its language (thin_faq)",
+    )
     parser.add_argument("--vectors", type=Path, help="keep the databases (and vectors) here")
     return asyncio.run(run(parser.parse_args(argv)))
 

@@ -97,6 +97,37 @@ async def test_a_restart_and_a_reimport_reuse_stored_vectors(steward, fake, venu
     assert dict((r[0], r[1]) for r in rows) == {"query": 3, "passage": 2}
 
 
+YOUNG_FAQ = (
+    "/faq_add What is your refund policy? | Refunds within 30 days of purchase, unused items only.",
+    "/faq_add How long does shipping take? | Orders ship in 1-2 business days.",
+    "/faq_add How do I reset my password? | Use 'Forgot password' on the login page.",
+    "/faq_add When does the meetup start? | Every Friday at 19:00 in the community hall.",
+    "/faq_add Where can I download the app? | From the App Store and Google Play.",
+    "/faq_add Can I pay with PayPal? | Yes, PayPal, Visa and Mastercard are accepted.",
+)
+
+
+async def test_a_young_faq_of_one_wording_per_entry_answers_paraphrases(steward, fake, venue):
+    """A new community's FAQ: six `/faq_add` lines, one wording each, English only. Weighed as
+    if each entry had the several wordings of a grown FAQ, these got "Did you mean…" instead."""
+    for command in YOUNG_FAQ:
+        await add(steward, fake, venue, command)
+    assert await steward.app.faq.wait_semantic(30)
+    for user, question, expected in (
+        (venue.member, "can I get my money back?", "Refunds within 30 days"),
+        (venue.member, "how to install it on android?", "From the App Store"),
+        (venue.russian, "я забыл пароль, как войти?", "Use 'Forgot password'"),
+    ):
+        answer = await ask(fake, venue, user, question)
+        assert answer is not None and answer.plain.startswith(expected), question
+        await steward.idle()
+    mark = fake.mark()
+    for line in ("how is everyone doing today?", "did anyone watch the game last night?"):
+        await venue.say(venue.member, line)
+    await steward.idle()
+    await fake.assert_no_call("sendMessage", since=mark, predicate=lambda c: c["chat_id"] == GROUP)
+
+
 async def test_without_the_model_the_bot_is_lexical(fake, tmp_path, caplog):
     caplog.set_level(logging.INFO)
     env = make_env(fake, tmp_path, SUPPORT_CHAT_ID=str(SUPPORT), SEMANTIC_MODEL="off")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -102,12 +103,29 @@ def test_answer_model_is_a_logistic_regression_that_survives_json():
     assert model.probability({"margin": 1e9, "chat_gap": 0.0}) == pytest.approx(1.0)
 
 
+def test_an_entry_with_one_wording_is_judged_by_its_own_weights_and_threshold():
+    young = dataclasses.replace(two_feature_model(bias=2.0), answer_at=0.9)
+    model = dataclasses.replace(two_feature_model(), one_wording=young)
+    one = {"margin": 0.1, "chat_gap": 0.0, "phrasings": 0.0}  # log(1): a single wording
+    several = {**one, "phrasings": math.log(3)}
+    assert model.for_entry(one) is young and model.for_entry(several) is model
+    assert model.for_entry(one).probability(one) > model.probability(one)
+    again = AnswerModel.from_json(model.to_json())
+    assert again.one_wording is not None and again.one_wording.answer_at == 0.9
+    assert again.for_entry(one).probability(one) == pytest.approx(young.probability(one))
+    assert again.for_entry(several).answer_at == 0.5
+    # a model shipped before the split judges every entry with its one set of weights
+    assert two_feature_model().for_entry(one).answer_at == 0.5
+
+
 def test_shipped_model_reads_exactly_what_answer_features_gives():
     model = AnswerModel.shipped()
     assert model is not None
     assert model.model_id == BUILTIN_MODEL_ID
     assert 0 < model.answer_at < 1
     assert len(model.mean) == len(model.scale) == len(model.weights) == len(model.features)
+    assert model.one_wording is not None and 0 < model.one_wording.answer_at < 1
+    assert len(model.one_wording.weights) == len(model.features)
     index, rng = random_index()
     query = rng.standard_normal(index.dim).astype(np.float32)
     query /= np.linalg.norm(query)

@@ -394,9 +394,15 @@ class AnswerModel:
     weights: np.ndarray
     bias: float
     answer_at: float  # probability from which the bot answers
+    # Weights of their own for a best entry with a single wording: a young FAQ's entries (one
+    # `/faq_add` each) have no centroid apart from the wording, no translation, and similarities
+    # a wording lower than an entry of six; weights learned where entries have several read
+    # all of that as doubt and answered a third of such questions they now answer.
+    one_wording: AnswerModel | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> AnswerModel:
+        one = data.get("one_wording")
         return cls(
             model_id=str(data["model_id"]),
             features=tuple(data["features"]),
@@ -405,10 +411,15 @@ class AnswerModel:
             weights=np.array(data["weights"], dtype=np.float64),
             bias=float(data["bias"]),
             answer_at=float(data["answer_at"]),
+            one_wording=(
+                cls.from_json({"model_id": data["model_id"], "features": data["features"], **one})
+                if one is not None
+                else None
+            ),
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "model_id": self.model_id,
             "features": list(self.features),
             "mean": [round(float(v), 6) for v in self.mean],
@@ -417,6 +428,17 @@ class AnswerModel:
             "bias": round(self.bias, 6),
             "answer_at": round(self.answer_at, 4),
         }
+        if self.one_wording is not None:
+            one = self.one_wording.to_json()
+            del one["model_id"], one["features"]
+            data["one_wording"] = one
+        return data
+
+    def for_entry(self, values: Mapping[str, float]) -> AnswerModel:
+        """The weights that judge this best entry: its own for a single wording, if shipped."""
+        if self.one_wording is not None and values["phrasings"] < 1e-9:
+            return self.one_wording
+        return self
 
     @classmethod
     def shipped(cls) -> AnswerModel | None:

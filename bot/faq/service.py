@@ -350,6 +350,7 @@ class _Candidates:
     meaning: dict[int, semantic.Similarity] | None
     evidence: tuple[int, dict[str, float]] | None = None  # the best entry and its features
     probability: float | None = None  # the answer model's, from `evidence`
+    answer_at: float = 1.0  # from which that probability answers (the weights' own threshold)
 
 
 def load_chat_bank(model_id: str) -> semantic.ChatBank | None:
@@ -644,8 +645,12 @@ class FaqService:
             bank.nearest(vector),
             question,
         )
-        probability = model.probability(values) if model is not None else None
-        return _Candidates(lexical, meaning, (best, values), probability)
+        if model is None:
+            return _Candidates(lexical, meaning, (best, values))
+        judging = model.for_entry(values)
+        return _Candidates(
+            lexical, meaning, (best, values), judging.probability(values), judging.answer_at
+        )
 
     def _visible_mask(self, entry_ids: list[int], chat_id: int | None) -> np.ndarray:
         """Which of an index's entries (in its order) the chat may see: its own and the global
@@ -699,7 +704,7 @@ class FaqService:
                 lexical.kind,
                 lexical.match.entry_id if lexical.match else None,
                 found.probability,
-                model.answer_at,
+                found.answer_at,
             )
         else:
             hybrid = semantic.decide(
