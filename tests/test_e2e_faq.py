@@ -408,3 +408,35 @@ async def test_answer_to_a_member_who_blocked_the_bot_is_reported_to_staff(stewa
     await steward.idle()
     assert len(fake.calls_of("copyMessage")) == 1  # tried once, not retried
     assert await steward.app.users.private_status(venue.member["id"]) == "blocked"
+
+
+async def test_ids_of_no_entry_here_are_refused_by_name(steward, fake, venue):
+    """Another chat's entry, a shared one, one that never existed, one too big for any
+    database integer: each gets its own answer, never an apology."""
+    other = fake.add_chat(-1001234500088, title="Other chat")
+    dave = fake.user(600, "Dave")
+    fake.add_member(-1001234500088, dave, "administrator")
+    await fake.send_message(other, dave, "/faq_add Where is the bar? | Upstairs.")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("✅ FAQ entry #1"))
+    manager = fake.user(MANAGER_ID, "Manny")
+    await fake.send_message(fake.private_chat(manager), manager, "/faq_add What is this? | A bot.")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("✅ FAQ entry #2"))
+    await steward.idle()
+    HUGE = "9" * 23
+    for command, expected in [
+        ("/faq_edit 1 | hijacked", "There is no FAQ entry #1 here."),
+        ("/faq_del 1", "There is no FAQ entry #1 here."),
+        ("/faq_del 2", "Only Steward's managers can change entries shared by all chats."),
+        ("/faq_del 77", "There is no FAQ entry #77 here."),
+        (f"/faq_del {HUGE}", f"There is no FAQ entry #{HUGE} here."),
+        (f"/faq_edit #{HUGE} | x", f"There is no FAQ entry #{HUGE} here."),
+        ("/faq_del first", "Usage: /faq_del <id>"),
+    ]:
+        await venue.say(venue.admin, command)
+        reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+        assert reply.plain == expected, command
+        await steward.idle()
+    assert [e.answers["en"].text for e in await steward.app.faq.repo.all_live()] == [
+        "Upstairs.",
+        "A bot.",
+    ]

@@ -51,6 +51,7 @@ MAX_PHRASINGS = 40  # a "Did you mean" pick adds the question to an entry up to 
 # an index still computing many vectors (a first start, a big import) is not waited for.
 REBUILD_WAIT_SECONDS = 2.0
 QUICK_REBUILD_TEXTS = 64
+MAX_ENTRY_ID = 2**63 - 1  # entry ids are 64-bit database integers (SQLite, PostgreSQL bigint)
 LEXICAL_INDEX = "lexical"  # name of the stored lexical index (storage.faq.FaqIndexCache)
 
 # languages a question may be written in though the FAQ has no answer in them: a Russian
@@ -910,7 +911,9 @@ class FaqService:
         """The entry named by `raw_id` ("12" or "#12") if this user may change it in `scope`."""
         if not raw_id.lstrip("#").isdigit():
             return Editable(None, EditRefusal.NOT_AN_ID)
-        entry = await self.repo.get(int(raw_id.lstrip("#")))
+        number = int(raw_id.lstrip("#"))
+        # a number past the database's integer names no entry (and would not even bind)
+        entry = await self.repo.get(number) if number <= MAX_ENTRY_ID else None
         if entry is None or (entry.chat_id not in (None, scope) and not is_manager):
             return Editable(None, EditRefusal.NOT_HERE)
         if not may_edit(entry, is_manager, is_admin, scope):
