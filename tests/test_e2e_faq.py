@@ -440,3 +440,34 @@ async def test_ids_of_no_entry_here_are_refused_by_name(steward, fake, venue):
         "Upstairs.",
         "A bot.",
     ]
+
+
+async def upload(fake, chat, user, file_id: str, name: str, content: bytes):
+    """A document message with `content` as the file `name`, for /faq_import to reply to."""
+    document = fake.add_file(file_id, content, f"documents/{file_id}/{name}")
+    document["file_name"] = name
+    return await fake.send_message(chat, user, None, document=document)
+
+
+async def import_report(fake, steward, venue, document_message) -> str:
+    await venue.say(venue.admin, "/faq_import", reply_to=document_message)
+    report = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    await steward.idle()
+    return report.plain
+
+
+async def test_import_rejects_broken_entries_of_a_json_file(steward, fake, venue):
+    entries = [
+        {"phrasings": {"en": ["Where is the map?"]}, "answers": {"en": ""}, "answer_messages": m}
+        for m in ({"en": {"chat": 1}}, {"en": "5"}, {"en": {"chat_id": "x", "message_id": 1}})
+    ]
+    entries.append({"phrasings": {"en": ["Is there wifi?"]}, "answers": {"en": "Yes."}})
+    document = await upload(
+        fake, venue.chat, venue.admin, "j1", "faq.json", json.dumps({"entries": entries}).encode()
+    )
+    assert (await import_report(fake, steward, venue, document)).splitlines() == [
+        "📥 FAQ import: 1 added, 0 changed, 0 unchanged, 3 rejected.",
+        "• #1: not an FAQ entry",
+        "• #2: not an FAQ entry",
+        "• #3: not an FAQ entry",
+    ]

@@ -111,15 +111,11 @@ def _from_json(data: Any, languages: tuple[str, ...]) -> ImportPlan:
             for text in (texts if isinstance(texts, list) else [texts])
             if str(text).strip()
         ]
-        answers = {}
-        for lang, text in raw_answers.items():
-            source = sources.get(lang) if isinstance(sources, dict) else None
-            if source:
-                answers[lang] = Answer(
-                    lang, str(text or ""), int(source["chat_id"]), int(source["message_id"])
-                )
-            elif str(text or "").strip():
-                answers[lang] = Answer(lang, str(text).strip())
+        try:
+            answers = _answers(raw_answers, sources)
+        except ValueError:
+            plan.rejected.append((where, "format"))
+            continue
         if not phrasings or not answers:
             plan.rejected.append((where, "empty"))
             continue
@@ -133,6 +129,24 @@ def _from_json(data: Any, languages: tuple[str, ...]) -> ImportPlan:
         entry_id = item.get("id") if isinstance(item.get("id"), int) else None
         plan.entries.append(ImportedEntry(entry_id, language, phrasings, answers))
     return plan
+
+
+def _answers(raw_answers: dict[Any, Any], sources: Any) -> dict[str, Answer]:
+    """An entry's answers per language; a media answer names its message by chat and id.
+    ValueError when a message is named in any other shape (a hand-edited file)."""
+    answers = {}
+    for lang, text in raw_answers.items():
+        source = sources.get(lang) if isinstance(sources, dict) else None
+        if source:
+            if not isinstance(source, dict):
+                raise ValueError("format")
+            chat_id, message_id = source.get("chat_id"), source.get("message_id")
+            if not isinstance(chat_id, int) or not isinstance(message_id, int):
+                raise ValueError("format")
+            answers[lang] = Answer(lang, str(text or ""), chat_id, message_id)
+        elif str(text or "").strip():
+            answers[lang] = Answer(lang, str(text).strip())
+    return answers
 
 
 def _from_csv(text: str, languages: tuple[str, ...]) -> ImportPlan:
