@@ -471,3 +471,24 @@ async def test_import_rejects_broken_entries_of_a_json_file(steward, fake, venue
         "• #2: not an FAQ entry",
         "• #3: not an FAQ entry",
     ]
+
+
+async def test_imported_answers_with_html_special_characters_are_sent(steward, fake, venue):
+    """A CSV is written by hand: "<" and "&" there are letters unless they make Telegram
+    HTML; either way the answer must reach the member as written."""
+    csv_text = (
+        b"question,answer,language\n"
+        b"Is the ticket under 5 euro?,Yes: < 5 euro & kids go free,en\n"
+        b"Is there a dress code?,<b>No</b> dress code & no rules,en\n"
+    )
+    document = await upload(fake, venue.chat, venue.admin, "c1", "faq.csv", csv_text)
+    report = await import_report(fake, steward, venue, document)
+    assert report == "📥 FAQ import: 2 added, 0 changed, 0 unchanged, 0 rejected."
+    await venue.say(venue.member, "/faq ticket under 5 euro")
+    price = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert price["text"] == "Yes: &lt; 5 euro &amp; kids go free"  # plain text
+    await venue.say(venue.member, "/faq dress code")
+    dress = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert dress["text"] == "<b>No</b> dress code &amp; no rules"  # the formatting kept
+    await steward.idle()
+    assert not [c for c in fake.calls_of("sendMessage") if c.plain.startswith("Sorry")]

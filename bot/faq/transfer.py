@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.texts import telegram_html
 from storage.faq import Answer, Entry
 
 FORMAT = "steward-faq/1"
@@ -145,7 +146,7 @@ def _answers(raw_answers: dict[Any, Any], sources: Any) -> dict[str, Answer]:
                 raise ValueError("format")
             answers[lang] = Answer(lang, str(text or ""), chat_id, message_id)
         elif str(text or "").strip():
-            answers[lang] = Answer(lang, str(text).strip())
+            answers[lang] = Answer(lang, telegram_html(str(text).strip()))
     return answers
 
 
@@ -173,7 +174,9 @@ def _from_csv(text: str, languages: tuple[str, ...]) -> ImportPlan:
             continue
         key = (answer, language)
         if key not in grouped:
-            grouped[key] = ImportedEntry(None, language, [], {language: Answer(language, answer)})
+            grouped[key] = ImportedEntry(
+                None, language, [], {language: Answer(language, telegram_html(answer))}
+            )
             plan.entries.append(grouped[key])
         grouped[key].phrasings.append((language, question))
     return plan
