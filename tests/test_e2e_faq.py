@@ -492,3 +492,37 @@ async def test_imported_answers_with_html_special_characters_are_sent(steward, f
     assert dress["text"] == "<b>No</b> dress code &amp; no rules"  # the formatting kept
     await steward.idle()
     assert not [c for c in fake.calls_of("sendMessage") if c.plain.startswith("Sorry")]
+
+
+async def test_manager_round_trip_keeps_every_entry_in_its_chat(steward, fake, venue):
+    """A manager's export in private holds every chat's entries and the shared ones; loading
+    it back puts each where it was, and two chats' entries with the same wording stay two."""
+    other = fake.add_chat(-1001234500088, title="Other chat")
+    manager = fake.user(MANAGER_ID, "Manny")
+    desk = fake.private_chat(manager)
+    await add_hours(fake, steward, venue)
+    await fake.send_message(other, manager, "/faq_add What are your opening hours? | From 20:00.")
+    await steward.idle()
+    await fake.send_message(desk, manager, "/faq_add What is Steward? | A <b>bot</b>.")
+    await steward.idle()
+    before = await steward.app.faq.repo.all_live()
+    assert [e.chat_id for e in before] == [GROUP, -1001234500088, None]
+    await fake.send_message(desk, manager, "/faq_export")
+    await fake.wait_for("sendDocument")
+    await steward.idle()
+    exported = fake.messages[(MANAGER_ID, max(m for c, m in fake.messages if c == MANAGER_ID))]
+    for entry in before:
+        await fake.send_message(desk, manager, f"/faq_del {entry.id}")
+        await steward.idle()
+    for expected in (
+        "📥 FAQ import: 3 added, 0 changed, 0 unchanged, 0 rejected.",
+        "📥 FAQ import: 0 added, 0 changed, 3 unchanged, 0 rejected.",
+    ):
+        await fake.send_message(desk, manager, "/faq_import", reply_to=exported)
+        report = await fake.wait_for("sendMessage", lambda c: "FAQ import" in c.plain)
+        assert report.plain == expected
+        await steward.idle()
+    after = await steward.app.faq.repo.all_live()
+    assert [(e.chat_id, e.phrasings, e.answers) for e in after] == [
+        (e.chat_id, e.phrasings, e.answers) for e in before
+    ]

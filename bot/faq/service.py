@@ -189,6 +189,20 @@ def parse_add_args(plain: str, html_args: str, languages: Iterable[str]) -> AddA
     return AddArgs(language, phrasings, answer_html.strip())
 
 
+def import_scope(item: ImportedEntry, scope: int | None, is_manager: bool) -> int | None:
+    """Where an imported entry goes: the chat the file is loaded in (None: a manager in
+    private, all chats), except that a manager's file keeps what it says: a shared entry stays
+    shared, and loaded in private a chat's entry goes back to its chat. So a manager's export
+    loads back losslessly, and an admin can copy one chat's FAQ into another they run."""
+    if is_manager and item.scope_given and (item.scope is None or scope is None):
+        return item.scope
+    return scope
+
+
+def _wording_key(text: str) -> str:
+    return normalize(text).strip(" ?!.,")
+
+
 @dataclass
 class ImportResult:
     added: int = 0
@@ -734,8 +748,8 @@ class FaqService:
         text = " ".join(text.split())
         if entry is None or not text or len(entry.phrasings) >= MAX_PHRASINGS:
             return False
-        key = normalize(text).strip(" ?!.,")
-        if any(normalize(t).strip(" ?!.,") == key for _l, t in entry.phrasings):
+        key = _wording_key(text)
+        if any(_wording_key(t) == key for _l, t in entry.phrasings):
             return False
         await self.repo.add_phrasing(entry_id, language, text[:300], int(self.clock()))
         await self.refresh()
@@ -744,33 +758,38 @@ class FaqService:
     async def apply_import(
         self, plan: ImportPlan, scope: int | None, user_id: int | None, is_manager: bool
     ) -> ImportResult:
-        """Load a parsed file into a scope. An entry with a known id, or sharing a wording with
-        an entry of this scope, is changed in the languages the file has; others are added.
-        Entries shared by all chats may be changed by managers only."""
+        """Load a parsed file into a scope. Each entry goes to `import_scope`; there, an entry
+        with the same id, or sharing a wording with one of that chat's or the shared entries,
+        is changed in the languages the file has; others are added. Entries shared by all
+        chats may be changed by managers only."""
         result = ImportResult(rejected=list(plan.rejected))
-        visible = await (
-            self.repo.all_live() if scope is None and is_manager else self.repo.visible_in(scope)
-        )
-        by_id = {e.id: e for e in visible}
-        by_wording = {
-            normalize(text).strip(" ?!.,"): e for e in visible for _l, text in e.phrasings
-        }
+        live = await (self.repo.all_live() if is_manager else self.repo.visible_in(scope))
         stamp = int(self.clock())
+        # per scope: its entries and the shared ones, by id and by wording
+        pools: dict[int | None, tuple[dict[int, Entry], dict[str, Entry]]] = {}
         for item in plan.entries:
+            into = import_scope(item, scope, is_manager)
+            if into not in pools:
+                pool = [e for e in live if e.chat_id in (None, into)]
+                pools[into] = (
+                    {e.id: e for e in pool},
+                    {_wording_key(text): e for e in pool for _l, text in e.phrasings},
+                )
+            by_id, by_wording = pools[into]
             target = by_id.get(item.id) if item.id is not None else None
             if target is None:
                 target = next(
                     (
                         by_wording[key]
                         for _l, text in item.phrasings
-                        if (key := normalize(text).strip(" ?!.,")) in by_wording
+                        if (key := _wording_key(text)) in by_wording
                     ),
                     None,
                 )
             if target is None:
                 first_lang = next(iter(item.answers))
                 entry_id = await self.repo.add(
-                    scope,
+                    into,
                     item.language,
                     [(l_, t) for l_, t in item.phrasings],
                     item.answers[first_lang],

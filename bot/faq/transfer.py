@@ -27,6 +27,10 @@ class ImportedEntry:
     language: str
     phrasings: list[tuple[str, str]] = field(default_factory=list)
     answers: dict[str, Answer] = field(default_factory=dict)
+    # where the file says the entry lived: a chat id, or None for all chats (`scope_given`
+    # False: the file does not say, as a CSV never does)
+    scope: int | None = None
+    scope_given: bool = False
 
 
 @dataclass
@@ -128,7 +132,18 @@ def _from_json(data: Any, languages: tuple[str, ...]) -> ImportPlan:
             declared if isinstance(declared, str) and declared in languages else phrasings[0][0]
         )
         entry_id = item.get("id") if isinstance(item.get("id"), int) else None
-        plan.entries.append(ImportedEntry(entry_id, language, phrasings, answers))
+        scope = item.get("scope")
+        scope_given = "scope" in item and (scope is None or isinstance(scope, int))
+        plan.entries.append(
+            ImportedEntry(
+                entry_id,
+                language,
+                phrasings,
+                answers,
+                scope if scope_given else None,
+                scope_given,
+            )
+        )
     return plan
 
 
