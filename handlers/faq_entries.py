@@ -21,7 +21,7 @@ from bot.faq.service import EditRefusal, FaqService, detect_language, parse_add_
 from bot.faq.transfer import export_json, parse_import
 from bot.guards import accessible_message, sender
 from bot.i18n import LocaleFor
-from bot.roles import Roles
+from bot.roles import Roles, RoleService
 from bot.texts import command_args_html
 from storage.faq import Answer, Entry
 
@@ -224,6 +224,7 @@ def import_reason(code: str) -> str:
         "too_long": _("too long"),
         "format": _("not an FAQ entry"),
         "scope": _("shared by all chats: only managers may change it"),
+        "source": _("its answer is a message in a chat you do not run"),
     }.get(code, code)
 
 
@@ -233,6 +234,7 @@ async def faq_import(
     faq: FaqService,
     settings: Settings,
     roles: Roles,
+    role_service: RoleService,
 ) -> None:
     document = message.reply_to_message.document if message.reply_to_message else None
     if document is None:
@@ -258,7 +260,15 @@ async def faq_import(
             )
         )
         return
-    result = await faq.apply_import(plan, scope_of(message), sender(message).id, roles.is_manager)
+    importer = sender(message).id
+
+    async def may_copy_from(chat_id: int) -> bool:
+        """A manager may name any chat's message; an admin only those of chats they run."""
+        return roles.is_manager or await role_service.is_chat_admin(chat_id, importer)
+
+    result = await faq.apply_import(
+        plan, scope_of(message), importer, roles.is_manager, may_copy_from
+    )
     lines = [
         _(
             "📥 FAQ import: {added} added, {changed} changed, {same} unchanged, {rejected} "

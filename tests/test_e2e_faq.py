@@ -526,3 +526,36 @@ async def test_manager_round_trip_keeps_every_entry_in_its_chat(steward, fake, v
     assert [(e.chat_id, e.phrasings, e.answers) for e in after] == [
         (e.chat_id, e.phrasings, e.answers) for e in before
     ]
+
+
+async def test_an_admin_cannot_import_answers_from_chats_they_do_not_run(steward, fake, venue):
+    """A media answer is copied from its message on every answer: an admin's file must not
+    name a message of the staff chat (or any chat they do not run) for the bot to repost."""
+    secret = await fake.send_message(venue.support, venue.staff, "Door code is 4711")
+    photo = [{"file_id": "map", "file_unique_id": "umap", "width": 9, "height": 9}]
+    own = await venue.say(venue.admin, None, photo=photo, caption="Here is the map")
+    await steward.idle()
+
+    def entry(question: str, chat_id: int, message_id: int) -> dict:
+        where = {"en": {"chat_id": chat_id, "message_id": message_id}}
+        return {"phrasings": {"en": [question]}, "answers": {"en": ""}, "answer_messages": where}
+
+    data = {
+        "entries": [
+            entry("What is the door code?", SUPPORT, secret["message_id"]),
+            entry("Where is the map?", GROUP, own["message_id"]),
+        ]
+    }
+    document = await upload(
+        fake, venue.chat, venue.admin, "j2", "faq.json", json.dumps(data).encode()
+    )
+    assert (await import_report(fake, steward, venue, document)).splitlines() == [
+        "📥 FAQ import: 1 added, 0 changed, 0 unchanged, 1 rejected.",
+        "• #1: its answer is a message in a chat you do not run",
+    ]
+    [added] = await steward.app.faq.repo.visible_in(GROUP)
+    assert added.phrasings == [("en", "Where is the map?")]
+    mark = fake.mark()
+    await venue.say(venue.member, "/faq door code")
+    await steward.idle()
+    assert not [c for c in fake.calls_of("copyMessage", since=mark) if c["from_chat_id"] == SUPPORT]

@@ -756,14 +756,27 @@ class FaqService:
         return True
 
     async def apply_import(
-        self, plan: ImportPlan, scope: int | None, user_id: int | None, is_manager: bool
+        self,
+        plan: ImportPlan,
+        scope: int | None,
+        user_id: int | None,
+        is_manager: bool,
+        may_copy_from: Callable[[int], Awaitable[bool]] | None = None,
     ) -> ImportResult:
         """Load a parsed file into a scope. Each entry goes to `import_scope`; there, an entry
         with the same id, or sharing a wording with one of that chat's or the shared entries,
         is changed in the languages the file has; others are added. Entries shared by all
-        chats may be changed by managers only."""
+        chats may be changed by managers only. A media answer is a message the bot copies on
+        every answer, so a file may name only messages of `scope`, ones the FAQ there already
+        uses, or of chats `may_copy_from` allows (None: any chat)."""
         result = ImportResult(rejected=list(plan.rejected))
         live = await (self.repo.all_live() if is_manager else self.repo.visible_in(scope))
+        known = {
+            (a.source_chat_id, a.source_message_id)
+            for e in live
+            for a in e.answers.values()
+            if a.is_copy
+        }
         stamp = int(self.clock())
         # per scope: its entries and the shared ones, by id and by wording
         pools: dict[int | None, tuple[dict[int, Entry], dict[str, Entry]]] = {}
@@ -776,6 +789,17 @@ class FaqService:
                     {_wording_key(text): e for e in pool for _l, text in e.phrasings},
                 )
             by_id, by_wording = pools[into]
+            foreign = {
+                a.source_chat_id
+                for a in item.answers.values()
+                if a.source_chat_id not in (None, scope)
+                and (a.source_chat_id, a.source_message_id) not in known
+            }
+            if may_copy_from is not None and not all(
+                [await may_copy_from(chat_id) for chat_id in foreign if chat_id is not None]
+            ):
+                result.rejected.append((item.where, "source"))
+                continue
             target = by_id.get(item.id) if item.id is not None else None
             if target is None:
                 target = next(

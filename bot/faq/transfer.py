@@ -31,6 +31,7 @@ class ImportedEntry:
     # False: the file does not say, as a CSV never does)
     scope: int | None = None
     scope_given: bool = False
+    where: str = ""  # how the import report names it: "#id", its place in the file, "line n"
 
 
 @dataclass
@@ -142,6 +143,7 @@ def _from_json(data: Any, languages: tuple[str, ...]) -> ImportPlan:
                 answers,
                 scope if scope_given else None,
                 scope_given,
+                where,
             )
         )
     return plan
@@ -190,7 +192,7 @@ def _from_csv(text: str, languages: tuple[str, ...]) -> ImportPlan:
         key = (answer, language)
         if key not in grouped:
             grouped[key] = ImportedEntry(
-                None, language, [], {language: Answer(language, telegram_html(answer))}
+                None, language, [], {language: Answer(language, telegram_html(answer))}, where=where
             )
             plan.entries.append(grouped[key])
         grouped[key].phrasings.append((language, question))
