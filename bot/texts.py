@@ -18,6 +18,7 @@ TELEGRAM_TAGS = frozenset(
     | {"tg-emoji", "code", "pre", "blockquote"}
 )
 _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)(\s[^<>]*)?>")
+_ANY_TAG = re.compile(r"<[^<>]*>")
 _BARE_AMPERSAND = re.compile(r"&(?!(?:[a-zA-Z]+|#[0-9]+|#x[0-9a-fA-F]+);)")
 
 
@@ -87,3 +88,8 @@ def telegram_html(text: str) -> str:
 def _loose_text(text: str) -> str:
     """Text between tags: a ">" or an "&" that starts no entity stands for itself."""
     return _BARE_AMPERSAND.sub("&amp;", text.replace(">", "&gt;"))
+
+
+def visible_length(html_text: str) -> int:
+    """Characters of Telegram HTML that a reader sees (what Telegram's limits count)."""
+    return len(html.unescape(_ANY_TAG.sub("", html_text)))

@@ -18,7 +18,7 @@ from bot.commands import on_commands
 from bot.config import Settings
 from bot.faq.buttons import FaqAction, FaqCallback, undo_keyboard
 from bot.faq.service import EditRefusal, FaqService, detect_language, parse_add_args
-from bot.faq.transfer import export_json, parse_import
+from bot.faq.transfer import MAX_PHRASING, export_json, parse_import
 from bot.guards import accessible_message, sender
 from bot.i18n import LocaleFor
 from bot.roles import Roles, RoleService
@@ -58,6 +58,21 @@ def answer_from(message: Message, answer_html: str, language: str) -> Answer | N
     return Answer(language, "", source.chat.id, source.message_id)
 
 
+async def refused_as_too_long(message: Message, phrasings: list[str]) -> bool:
+    """A wording longer than an import takes back is refused here, so every entry can go
+    through /faq_export and /faq_import."""
+    if all(len(p) <= MAX_PHRASING for p in phrasings):
+        return False
+    await message.reply(
+        ngettext(
+            "A question may have at most {count} character.",
+            "A question may have at most {count} characters.",
+            MAX_PHRASING,
+        ).format(count=MAX_PHRASING)
+    )
+    return True
+
+
 async def faq_add(
     message: Message,
     command: CommandObject,
@@ -68,6 +83,8 @@ async def faq_add(
     args = parse_add_args(command.args or "", command_args_html(message), settings.languages)
     if args is None or not args.phrasings:
         await message.reply(add_usage())
+        return
+    if await refused_as_too_long(message, args.phrasings):
         return
     language = (
         args.language
@@ -136,6 +153,8 @@ async def faq_edit(
         html_rest[1] if len(html_rest) > 1 else "",
         settings.languages,
     )
+    if args is not None and await refused_as_too_long(message, args.phrasings):
+        return
     language = (args.language if args else None) or entry.language
     answer = answer_from(message, args.answer_html if args else "", language)
     phrasings = args.phrasings if args else []

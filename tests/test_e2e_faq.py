@@ -559,3 +559,32 @@ async def test_an_admin_cannot_import_answers_from_chats_they_do_not_run(steward
     await venue.say(venue.member, "/faq door code")
     await steward.idle()
     assert not [c for c in fake.calls_of("copyMessage", since=mark) if c["from_chat_id"] == SUPPORT]
+
+
+async def test_what_faq_add_accepts_survives_export_and_import(steward, fake, venue):
+    """The import takes back everything /faq_add stores: a wording too long for the import is
+    refused at once, and an answer's length counts what members read, not its HTML tags."""
+    await venue.say(venue.admin, f"/faq_add {'why ' * 80}? | Because.")
+    refused = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert refused.plain == "A question may have at most 300 characters."
+    await steward.idle()
+    command = "/faq_add What is on the menu? | "
+    answer = "dish " * 800  # 4,000 characters, each word bold: 11,200 of HTML
+    entities = [{"type": "bot_command", "offset": 0, "length": 8}] + [
+        {"type": "bold", "offset": len(command) + 5 * n, "length": 4} for n in range(800)
+    ]
+    await venue.say(venue.admin, command + answer, entities=entities)
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("✅ FAQ entry #1"))
+    await steward.idle()
+    [before] = await steward.app.faq.repo.visible_in(GROUP)
+    assert before.answers["en"].text.startswith("<b>dish</b> <b>dish</b>")
+    await venue.say(venue.admin, "/faq_export")
+    await fake.wait_for("sendDocument")
+    await steward.idle()
+    exported = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    await venue.say(venue.admin, "/faq_del 1")
+    await steward.idle()
+    report = await import_report(fake, steward, venue, exported)
+    assert report == "📥 FAQ import: 1 added, 0 changed, 0 unchanged, 0 rejected."
+    [after] = await steward.app.faq.repo.visible_in(GROUP)
+    assert after.answers == before.answers

@@ -13,12 +13,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.texts import telegram_html
+from bot.texts import TEXT_LIMIT, telegram_html, visible_length
 from storage.faq import Answer, Entry
 
 FORMAT = "steward-faq/1"
 MAX_PHRASING = 300
-MAX_ANSWER = 4000
+MAX_ANSWER = TEXT_LIMIT  # characters a member reads: Telegram's limit, whatever the HTML adds
 
 
 @dataclass
@@ -88,7 +88,7 @@ def parse_import(filename: str, content: bytes, languages: Iterable[str]) -> Imp
 
 def _too_long(phrasings: list[tuple[str, str]], answers: dict[str, Answer]) -> bool:
     return any(len(t) > MAX_PHRASING for _l, t in phrasings) or any(
-        len(a.text) > MAX_ANSWER for a in answers.values()
+        visible_length(a.text) > MAX_ANSWER for a in answers.values()
     )
 
 
@@ -186,7 +186,7 @@ def _from_csv(text: str, languages: tuple[str, ...]) -> ImportPlan:
         if language not in languages:
             plan.rejected.append((where, "language"))
             continue
-        if len(question) > MAX_PHRASING or len(answer) > MAX_ANSWER:
+        if len(question) > MAX_PHRASING or visible_length(telegram_html(answer)) > MAX_ANSWER:
             plan.rejected.append((where, "too_long"))
             continue
         key = (answer, language)
