@@ -22,7 +22,7 @@ from bot.faq.transfer import MAX_PHRASING, export_json, parse_import
 from bot.guards import accessible_message, sender
 from bot.i18n import LocaleFor
 from bot.roles import Roles, RoleService
-from bot.texts import command_args_html
+from bot.texts import command_args_html, pack_lines
 from storage.faq import Answer, Entry
 
 logger = logging.getLogger(__name__)
@@ -219,7 +219,8 @@ async def faq_list(message: Message, faq: FaqService) -> None:
                 count=len(entries) - MAX_LIST_LINES
             )
         )
-    await message.reply("\n".join(lines))
+    for text in pack_lines(lines):  # long wordings: more than one message holds
+        await message.reply(text)
 
 
 async def faq_export(message: Message, faq: FaqService) -> None:

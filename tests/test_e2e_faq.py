@@ -588,3 +588,24 @@ async def test_what_faq_add_accepts_survives_export_and_import(steward, fake, ve
     assert report == "📥 FAQ import: 1 added, 0 changed, 0 unchanged, 0 rejected."
     [after] = await steward.app.faq.repo.visible_in(GROUP)
     assert after.answers == before.answers
+
+
+async def test_long_lists_come_in_several_messages(steward, fake, venue):
+    """Fifteen entries with long wordings are more than one message holds (4,096 characters):
+    /faq_list and /faq send them in several, not an apology."""
+    for n in range(15):
+        await venue.say(venue.admin, f"/faq_add {n:02d} {'long wording ' * 22}| Answer {n}.")
+        await steward.idle()
+    for user, command, head in (
+        (venue.admin, "/faq_list", "FAQ entries:"),
+        (venue.member, "/faq", "Topics I can answer"),
+    ):
+        mark = fake.mark()
+        await venue.say(user, command)
+        await fake.wait_for("sendMessage", lambda c, head=head: c.plain.startswith(head))
+        await steward.idle()
+        sent = [c.plain for c in fake.calls_of("sendMessage", since=mark)]
+        assert all(len(text) <= 4096 for text in sent) and len(sent) > 1, command
+        listed = "\n".join(sent)
+        assert all(f"{n:02d} long wording" in listed for n in range(15)), command
+        assert "Sorry" not in listed
