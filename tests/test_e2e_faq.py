@@ -609,3 +609,13 @@ async def test_long_lists_come_in_several_messages(steward, fake, venue):
         listed = "\n".join(sent)
         assert all(f"{n:02d} long wording" in listed for n in range(15)), command
         assert "Sorry" not in listed
+
+
+async def test_import_of_a_spreadsheets_csv(steward, fake, venue):
+    """Excel in Dutch or Russian saves a CSV with ";" between the columns."""
+    csv_text = "question;answer;language\nWaar kan ik parkeren?;Achter de zaal.;nl\n".encode()
+    document = await upload(fake, venue.chat, venue.admin, "c2", "faq.csv", csv_text)
+    report = await import_report(fake, steward, venue, document)
+    assert report == "📥 FAQ import: 1 added, 0 changed, 0 unchanged, 0 rejected."
+    [entry] = await steward.app.faq.repo.visible_in(GROUP)
+    assert entry.phrasings == [("nl", "Waar kan ik parkeren?")]

@@ -18,6 +18,7 @@ from storage.faq import Answer, Entry
 
 FORMAT = "steward-faq/1"
 MAX_PHRASING = 300
+CSV_DELIMITERS = (",", ";", "\t")
 MAX_ANSWER = TEXT_LIMIT  # characters a member reads: Telegram's limit, whatever the HTML adds
 
 
@@ -167,9 +168,21 @@ def _answers(raw_answers: dict[Any, Any], sources: Any) -> dict[str, Answer]:
     return answers
 
 
+def _delimiter(text: str) -> str:
+    """What separates the columns: "," by the format, but a spreadsheet in a language whose
+    decimal mark is a comma (Dutch, Russian Excel) saves ";", and some save tabs. The header
+    line tells: the separator that splits it into question and answer."""
+    header = text.split("\n", 1)[0]
+    for delimiter in CSV_DELIMITERS:
+        names = {name.strip().strip('"').lower() for name in header.split(delimiter)}
+        if {"question", "answer"} <= names:
+            return delimiter
+    return ","
+
+
 def _from_csv(text: str, languages: tuple[str, ...]) -> ImportPlan:
     """Rows with the same answer and language become one entry with several phrasings."""
-    reader = csv.DictReader(io.StringIO(text))
+    reader = csv.DictReader(io.StringIO(text), delimiter=_delimiter(text))
     fields = {(f or "").strip().lower() for f in reader.fieldnames or []}
     if not {"question", "answer"} <= fields:
         raise ValueError("format")
