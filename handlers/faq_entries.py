@@ -18,7 +18,13 @@ from bot.commands import on_commands
 from bot.config import Settings
 from bot.faq.buttons import FaqAction, FaqCallback, undo_keyboard
 from bot.faq.service import EditRefusal, FaqService, detect_language, parse_add_args
-from bot.faq.transfer import MAX_PHRASING, export_json, parse_import
+from bot.faq.transfer import (
+    MAX_PHRASING,
+    Unreadable,
+    UnreadableFile,
+    export_json,
+    parse_import,
+)
 from bot.guards import accessible_message, sender
 from bot.i18n import LocaleFor
 from bot.roles import Roles, RoleService
@@ -272,9 +278,14 @@ async def faq_import(
     await bot.download(document, destination=buffer)
     try:
         plan = parse_import(document.file_name or "", buffer.getvalue(), settings.languages)
-    except ValueError:
+    except UnreadableFile as exc:
         await message.reply(
             _(
+                "I can't read this file: it is not UTF-8 text. Save it as UTF-8 (in Excel: "
+                "CSV UTF-8) and try again."
+            )
+            if exc.reason is Unreadable.ENCODING
+            else _(
                 "I can't read this file: use a JSON file from /faq_export, or a CSV with the "
                 "columns question,answer,language."
             )

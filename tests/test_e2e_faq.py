@@ -613,9 +613,16 @@ async def test_long_lists_come_in_several_messages(steward, fake, venue):
 
 async def test_import_of_a_spreadsheets_csv(steward, fake, venue):
     """Excel in Dutch or Russian saves a CSV with ";" between the columns."""
-    csv_text = "question;answer;language\nWaar kan ik parkeren?;Achter de zaal.;nl\n".encode()
+    csv_text = b"question;answer;language\nWaar kan ik parkeren?;Achter de zaal.;nl\n"
     document = await upload(fake, venue.chat, venue.admin, "c2", "faq.csv", csv_text)
     report = await import_report(fake, steward, venue, document)
     assert report == "📥 FAQ import: 1 added, 0 changed, 0 unchanged, 0 rejected."
     [entry] = await steward.app.faq.repo.visible_in(GROUP)
     assert entry.phrasings == [("nl", "Waar kan ik parkeren?")]
+    # saved in the Windows Cyrillic code page instead of UTF-8: the reply says so
+    csv_text = "question,answer,language\nСколько стоит?,Десять евро.,ru\n".encode("cp1251")
+    document = await upload(fake, venue.chat, venue.admin, "c3", "faq.csv", csv_text)
+    assert await import_report(fake, steward, venue, document) == (
+        "I can't read this file: it is not UTF-8 text. Save it as UTF-8 (in Excel: "
+        "CSV UTF-8) and try again."
+    )

@@ -11,6 +11,7 @@ import io
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from bot.texts import TEXT_LIMIT, telegram_html, visible_length
@@ -71,18 +72,33 @@ def export_json(entries: Iterable[Entry]) -> bytes:
     return json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8")
 
 
+class Unreadable(StrEnum):
+    FORMAT = "format"  # neither an export nor a CSV with the columns
+    ENCODING = "encoding"  # text, but not UTF-8 (a spreadsheet's local code page)
+
+
+class UnreadableFile(ValueError):
+    def __init__(self, reason: Unreadable) -> None:
+        super().__init__(reason.value)
+        self.reason = reason
+
+
+TEXT_SUFFIXES = (".csv", ".json", ".txt")
+
+
 def parse_import(filename: str, content: bytes, languages: Iterable[str]) -> ImportPlan:
-    """Reads either format; raises ValueError("format") when the file is neither."""
+    """Reads either format; raises UnreadableFile when the file is neither."""
     languages = tuple(languages)
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ValueError("encoding") from None
+        text_file = filename.lower().endswith(TEXT_SUFFIXES)
+        raise UnreadableFile(Unreadable.ENCODING if text_file else Unreadable.FORMAT) from None
     if filename.lower().endswith(".json") or text.lstrip().startswith("{"):
         try:
             data = json.loads(text)
         except json.JSONDecodeError:
-            raise ValueError("format") from None
+            raise UnreadableFile(Unreadable.FORMAT) from None
         return _from_json(data, languages)
     return _from_csv(text, languages)
 
@@ -95,7 +111,7 @@ def _too_long(phrasings: list[tuple[str, str]], answers: dict[str, Answer]) -> b
 
 def _from_json(data: Any, languages: tuple[str, ...]) -> ImportPlan:
     if not isinstance(data, dict) or not isinstance(data.get("entries"), list):
-        raise ValueError("format")
+        raise UnreadableFile(Unreadable.FORMAT)
     plan = ImportPlan([], [])
     for number, item in enumerate(data["entries"], start=1):
         where = f"#{item.get('id', number)}" if isinstance(item, dict) else f"{number}"
@@ -185,7 +201,7 @@ def _from_csv(text: str, languages: tuple[str, ...]) -> ImportPlan:
     reader = csv.DictReader(io.StringIO(text), delimiter=_delimiter(text))
     fields = {(f or "").strip().lower() for f in reader.fieldnames or []}
     if not {"question", "answer"} <= fields:
-        raise ValueError("format")
+        raise UnreadableFile(Unreadable.FORMAT)
     plan = ImportPlan([], [])
     grouped: dict[tuple[str, str], ImportedEntry] = {}
     for number, row in enumerate(reader, start=2):  # line 1 is the header
