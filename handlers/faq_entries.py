@@ -116,6 +116,10 @@ async def faq_add(
     )
 
 
+def shared_refusal() -> str:
+    return _("Only Steward's managers can change entries shared by all chats.")
+
+
 async def editable_entry(
     message: Message, raw_id: str, faq: FaqService, roles: Roles, usage: str
 ) -> Entry | None:
@@ -128,7 +132,7 @@ async def editable_entry(
     elif refusal is EditRefusal.NOT_HERE:
         await message.reply(_("There is no FAQ entry #{id} here.").format(id=raw_id.lstrip("#")))
     elif refusal is EditRefusal.SHARED:
-        await message.reply(_("Only Steward's managers can change entries shared by all chats."))
+        await message.reply(shared_refusal())
     return found.entry
 
 
@@ -326,7 +330,12 @@ async def undo_pressed(
             show_alert=True,
         )
         return
-    if await faq.restore_entry(callback_data.entry):
+    scope = None if message.chat.type == "private" else message.chat.id
+    found = await faq.restorable(callback_data.entry, scope, roles.is_manager, roles.is_admin)
+    if found.refusal is EditRefusal.SHARED:
+        await query.answer(shared_refusal(), show_alert=True)
+        return
+    if found.entry is not None and await faq.restore_entry(found.entry.id):
         await accessible_message(query).edit_text(
             _("↩️ FAQ entry #{id} restored.").format(id=callback_data.entry)
         )

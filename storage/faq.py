@@ -129,6 +129,11 @@ class FaqRepository:
         entries = await self._load("e.id=? AND e.deleted_at IS NULL", (entry_id,))
         return entries[0] if entries else None
 
+    async def get_deleted(self, entry_id: int) -> Entry | None:
+        """A deleted entry (one an Undo may restore)."""
+        entries = await self._load("e.id=? AND e.deleted_at IS NOT NULL", (entry_id,))
+        return entries[0] if entries else None
+
     async def all_live(self) -> list[Entry]:
         return await self._load("e.deleted_at IS NULL", ())
 

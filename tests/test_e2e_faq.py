@@ -626,3 +626,25 @@ async def test_import_of_a_spreadsheets_csv(steward, fake, venue):
         "I can't read this file: it is not UTF-8 text. Save it as UTF-8 (in Excel: "
         "CSV UTF-8) and try again."
     )
+
+
+async def test_undo_of_a_shared_entry_is_for_managers(steward, fake, venue):
+    """A manager deletes a shared entry in a group: the chat's admin may not press its Undo
+    (they could not have deleted it either)."""
+    manager = fake.user(MANAGER_ID, "Manny")
+    fake.add_member(GROUP, manager)
+    await fake.send_message(fake.private_chat(manager), manager, "/faq_add What is this? | A bot.")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("✅ FAQ entry #1"))
+    await steward.idle()
+    await venue.say(manager, "/faq_del 1")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🗑 FAQ entry #1 deleted"))
+    await steward.idle()
+    message = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    await fake.press_button(message, venue.admin, labelled(message, "Undo"))
+    refused = await fake.wait_for("answerCallbackQuery")
+    assert refused["text"] == "Only Steward's managers can change entries shared by all chats."
+    await steward.idle()
+    assert await steward.app.faq.repo.all_live() == []
+    await fake.press_button(message, manager, labelled(message, "Undo"))
+    await fake.wait_for("editMessageText", lambda c: "restored" in c.plain)
+    assert len(await steward.app.faq.repo.all_live()) == 1

@@ -339,6 +339,14 @@ def may_edit(entry: Entry, is_manager: bool, is_admin: bool, chat_id: int | None
     return entry.chat_id is not None and entry.chat_id == chat_id and is_admin
 
 
+def _editable(entry: Entry | None, scope: int | None, is_manager: bool, is_admin: bool) -> Editable:
+    if entry is None or (entry.chat_id not in (None, scope) and not is_manager):
+        return Editable(None, EditRefusal.NOT_HERE)
+    if not may_edit(entry, is_manager, is_admin, scope):
+        return Editable(None, EditRefusal.SHARED)
+    return Editable(entry)
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     kind: str  # answer | suggest | none
@@ -957,11 +965,14 @@ class FaqService:
         number = int(raw_id.lstrip("#"))
         # a number past the database's integer names no entry (and would not even bind)
         entry = await self.repo.get(number) if number <= MAX_ENTRY_ID else None
-        if entry is None or (entry.chat_id not in (None, scope) and not is_manager):
-            return Editable(None, EditRefusal.NOT_HERE)
-        if not may_edit(entry, is_manager, is_admin, scope):
-            return Editable(None, EditRefusal.SHARED)
-        return Editable(entry)
+        return _editable(entry, scope, is_manager, is_admin)
+
+    async def restorable(
+        self, entry_id: int, scope: int | None, is_manager: bool, is_admin: bool
+    ) -> Editable:
+        """The deleted entry an Undo pressed in `scope` may restore: whoever could have deleted
+        it there (an Undo button is in the chat for all to press)."""
+        return _editable(await self.repo.get_deleted(entry_id), scope, is_manager, is_admin)
 
     async def all_entries(self) -> list[Entry]:
         return await self.repo.all_live()
