@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 MAX_IMPORT_BYTES = 1_000_000
 MAX_LIST_LINES = 60
+MAX_REJECTS_LISTED = 10  # an import report names this many rejected entries, then counts
 
 
 def scope_of(message: Message) -> int | None:
@@ -315,8 +316,12 @@ async def faq_import(
             rejected=len(result.rejected),
         )
     ]
-    for where, code in result.rejected[:10]:
+    for where, code in result.rejected[:MAX_REJECTS_LISTED]:
         lines.append(f"• {html.escape(where)}: {import_reason(code)}")
+    if len(result.rejected) > MAX_REJECTS_LISTED:
+        lines.append(
+            _("…and {count} more.").format(count=len(result.rejected) - MAX_REJECTS_LISTED)
+        )
     await message.reply("\n".join(lines))
 
 

@@ -648,3 +648,15 @@ async def test_undo_of_a_shared_entry_is_for_managers(steward, fake, venue):
     await fake.press_button(message, manager, labelled(message, "Undo"))
     await fake.wait_for("editMessageText", lambda c: "restored" in c.plain)
     assert len(await steward.app.faq.repo.all_live()) == 1
+
+
+async def test_import_report_counts_the_rejects_it_does_not_list(steward, fake, venue):
+    rows = "".join(f"Question {n}?,,en\n" for n in range(12))
+    document = await upload(
+        fake, venue.chat, venue.admin, "c4", "faq.csv", f"question,answer,language\n{rows}".encode()
+    )
+    lines = (await import_report(fake, steward, venue, document)).splitlines()
+    assert lines[0] == "📥 FAQ import: 0 added, 0 changed, 0 unchanged, 12 rejected."
+    assert lines[1:] == [f"• line {n}: no question or no answer" for n in range(2, 12)] + [
+        "…and 2 more."
+    ]
