@@ -74,6 +74,13 @@ class FaqRepository:
             )
         return entry_id
 
+    async def set_feedback(self, entry_id: int, up: int, down: int) -> None:
+        """The 👍/👎 counters of an entry loaded from an export (its members' votes stay
+        behind: each may vote once more)."""
+        await self.db.execute(
+            "UPDATE faq_entries SET up=?, down=? WHERE id=?", (up, down, entry_id)
+        )
+
     async def set_language(
         self,
         entry_id: int,

@@ -219,7 +219,15 @@ async def test_export_import_round_trip_loses_nothing(steward, fake, venue):
     await steward.idle()
     await venue.say(venue.admin, "/faq_add Where can I park?; Is there parking? | Behind the hall.")
     await steward.idle()
+    await venue.say(venue.member, "/faq where can I park")  # a member's 👍 is kept too
+    await fake.wait_for("sendMessage", lambda c: c.plain == "Behind the hall.")
+    await steward.idle()
+    answer = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    await fake.press_button(answer, venue.member, labelled(answer, "👍"))
+    await fake.wait_for("answerCallbackQuery")
+    await steward.idle()
     before = await steward.app.faq.repo.visible_in(GROUP)
+    assert [(e.up, e.down) for e in before] == [(0, 0), (1, 0)]
     await venue.say(venue.admin, "/faq_export")
     exported = await fake.wait_for("sendDocument")
     assert exported["caption"].startswith("2 FAQ entries.")
@@ -240,8 +248,8 @@ async def test_export_import_round_trip_loses_nothing(steward, fake, venue):
     )
     assert report.plain == "📥 FAQ import: 2 added, 0 changed, 0 unchanged, 0 rejected."
     after = await steward.app.faq.repo.visible_in(GROUP)
-    strip = [(e.language, sorted(e.phrasings), e.answers) for e in after]
-    assert strip == [(e.language, sorted(e.phrasings), e.answers) for e in before]
+    strip = [(e.language, sorted(e.phrasings), e.answers, e.up, e.down) for e in after]
+    assert strip == [(e.language, sorted(e.phrasings), e.answers, e.up, e.down) for e in before]
     # importing the same file again changes nothing
     await venue.say(venue.admin, "/faq_import", reply_to=document_message)
     again = await fake.wait_for(

@@ -831,6 +831,8 @@ class FaqService:
                 for lang, answer in item.answers.items():
                     if lang != first_lang:
                         await self.repo.set_language(entry_id, lang, None, answer, stamp)
+                if any(item.feedback):
+                    await self.repo.set_feedback(entry_id, *item.feedback)
                 result.added += 1
                 continue
             if same_content(target, item):

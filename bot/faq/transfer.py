@@ -34,6 +34,7 @@ class ImportedEntry:
     scope: int | None = None
     scope_given: bool = False
     where: str = ""  # how the import report names it: "#id", its place in the file, "line n"
+    feedback: tuple[int, int] = (0, 0)  # 👍 and 👎 the export counted
 
 
 @dataclass
@@ -161,9 +162,20 @@ def _from_json(data: Any, languages: tuple[str, ...]) -> ImportPlan:
                 scope if scope_given else None,
                 scope_given,
                 where,
+                _feedback(item.get("feedback")),
             )
         )
     return plan
+
+
+def _feedback(raw: Any) -> tuple[int, int]:
+    """The 👍/👎 counts of an exported entry; none when absent or not counts."""
+    if not isinstance(raw, dict):
+        return (0, 0)
+    up, down = raw.get("up"), raw.get("down")
+    if not isinstance(up, int) or not isinstance(down, int) or up < 0 or down < 0:
+        return (0, 0)
+    return (up, down)
 
 
 def _answers(raw_answers: dict[Any, Any], sources: Any) -> dict[str, Answer]:
