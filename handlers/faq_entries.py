@@ -17,7 +17,13 @@ from aiogram.utils.i18n import ngettext
 from bot.commands import on_commands
 from bot.config import Settings
 from bot.faq.buttons import FaqAction, FaqCallback, undo_keyboard
-from bot.faq.service import EditRefusal, FaqService, detect_language, parse_add_args
+from bot.faq.service import (
+    EditRefusal,
+    FaqService,
+    detect_language,
+    parse_add_args,
+    unspoken_language_prefix,
+)
 from bot.faq.transfer import (
     MAX_PHRASING,
     Unreadable,
@@ -80,6 +86,19 @@ async def refused_as_too_long(message: Message, phrasings: list[str]) -> bool:
     return True
 
 
+async def refused_language(message: Message, args: str, settings: Settings) -> bool:
+    """ "de: …" where the bot has no German: said so, and nothing is stored."""
+    code = unspoken_language_prefix(args, settings.languages)
+    if code is None:
+        return False
+    await message.reply(
+        _("I speak {languages}: there are no FAQ answers in {language} here.").format(
+            languages=", ".join(settings.languages), language=code
+        )
+    )
+    return True
+
+
 async def faq_add(
     message: Message,
     command: CommandObject,
@@ -87,6 +106,8 @@ async def faq_add(
     settings: Settings,
     locale_for: LocaleFor,
 ) -> None:
+    if await refused_language(message, command.args or "", settings):
+        return
     args = parse_add_args(command.args or "", command_args_html(message), settings.languages)
     if args is None or not args.phrasings:
         await message.reply(add_usage())
@@ -156,7 +177,7 @@ async def faq_edit(
         await message.reply(usage)
         return
     entry = await editable_entry(message, raw[0], faq, roles, usage)
-    if entry is None:
+    if entry is None or await refused_language(message, raw[1] if len(raw) > 1 else "", settings):
         return
     html_rest = command_args_html(message).split(maxsplit=1)
     args = parse_add_args(

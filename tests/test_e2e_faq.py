@@ -668,3 +668,21 @@ async def test_import_report_counts_the_rejects_it_does_not_list(steward, fake, 
     assert lines[1:] == [f"• line {n}: no question or no answer" for n in range(2, 12)] + [
         "…and 2 more."
     ]
+
+
+async def test_a_language_the_bot_does_not_speak_changes_nothing(steward, fake, venue):
+    """ "de:" looks like a translation: taken as words it would replace the English entry."""
+    await add_hours(fake, steward, venue)
+    for command in (
+        "/faq_edit 1 de: Wann habt ihr geöffnet? | Täglich von 9 bis 18 Uhr.",
+        "/faq_add fr: Où est la salle? | Derrière la gare.",
+    ):
+        await venue.say(venue.admin, command)
+        reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+        assert reply.plain == "I speak en, ru, nl: there are no FAQ answers in de here." or (
+            reply.plain == "I speak en, ru, nl: there are no FAQ answers in fr here."
+        ), command
+        await steward.idle()
+    [entry] = await steward.app.faq.repo.all_live()
+    assert entry.phrasings_in("en") == ["What are your opening hours?", "When are you open?"]
+    assert entry.answers["en"].text == "We are open every day from 9:00 to 18:00."

@@ -160,6 +160,20 @@ def choose_language(
     return available[0]
 
 
+# ISO 639-1 codes that, as "xx:" first, mean a language and not words of a question
+LANGUAGE_CODES = frozenset(LANGUAGE_HINTS) | frozenset(
+    "ar zh ja ko fa he cs sv da fi el ro hu bg kk uz az ka hy vi th lt lv et sk sl sr hr".split()
+)
+
+
+def unspoken_language_prefix(text: str, languages: Iterable[str]) -> str | None:
+    """ "de: Frage | Antwort" when de is no language of this bot: the code, so the command
+    is refused rather than "de: Frage" stored as a wording of the entry's own language."""
+    match = _LANG_PREFIX.match(text)
+    code = match[1].lower() if match else None
+    return code if code in LANGUAGE_CODES and code not in set(languages) else None
+
+
 def split_language_prefix(text: str, languages: Iterable[str]) -> tuple[str | None, str]:
     """ "ru: вопрос | ответ" -> ("ru", "вопрос | ответ") when ru is a configured language."""
     match = _LANG_PREFIX.match(text)
