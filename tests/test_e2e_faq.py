@@ -686,3 +686,19 @@ async def test_a_language_the_bot_does_not_speak_changes_nothing(steward, fake, 
     [entry] = await steward.app.faq.repo.all_live()
     assert entry.phrasings_in("en") == ["What are your opening hours?", "When are you open?"]
     assert entry.answers["en"].text == "We are open every day from 9:00 to 18:00."
+
+
+async def test_a_translation_can_be_a_media_message(steward, fake, venue):
+    """Reply to a photo with /faq_edit 1 ru: and the photo is the Russian answer; the English
+    answer stays."""
+    await add_hours(fake, steward, venue)
+    photo = [{"file_id": "plan", "file_unique_id": "uplan", "width": 9, "height": 9}]
+    source = await venue.say(venue.admin, None, photo=photo, caption="Часы работы")
+    await steward.idle()
+    await venue.say(venue.admin, "/faq_edit 1 ru:", reply_to=source)
+    updated = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert updated.plain == "✏️ FAQ entry #1 updated (ru)."
+    await steward.idle()
+    entry = await steward.app.faq.repo.get(1)
+    assert entry.answers["en"].text == "We are open every day from 9:00 to 18:00."
+    assert entry.answers["ru"].source_message_id == source["message_id"]

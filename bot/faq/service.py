@@ -191,14 +191,15 @@ class AddArgs:
 
 def parse_add_args(plain: str, html_args: str, languages: Iterable[str]) -> AddArgs | None:
     """`[xx:] phrasing; phrasing | answer`. The phrasings come from the plain text, the answer
-    from the HTML so that its formatting survives. None when there is no phrasing."""
+    from the HTML so that its formatting survives. None when there is nothing at all; a bare
+    "ru:" still names the language (of a replied-to answer)."""
     languages = tuple(languages)
     language, plain = split_language_prefix(plain, languages)
     _, html_args = split_language_prefix(html_args, languages)
     questions, _sep, _answer = plain.partition("|")
     _q, _s, answer_html = html_args.partition("|")
     phrasings = [p.strip() for p in questions.split(";") if p.strip()]
-    if not phrasings and not answer_html.strip():
+    if not phrasings and not answer_html.strip() and language is None:
         return None
     return AddArgs(language, phrasings, answer_html.strip())
 
