@@ -34,6 +34,7 @@ from bot.links import message_link
 from bot.middlewares import LeftoverGroupMessages
 from bot.stats.service import StatsService
 from bot.support.relay import deliver_staff_reply, relay_to_support, ticket_replied_to
+from bot.texts import pack_lines
 from bot.topics import thread_of
 
 logger = logging.getLogger(__name__)
@@ -68,7 +69,8 @@ async def faq_command(
         )
         lines = [html.escape(_("Topics I can answer (ask in your own words, or /faq <words>):"))]
         lines += [f"• {html.escape(e.title(language))}" for e in entries[:MAX_LIST_LINES]]
-        await message.reply("\n".join(lines))
+        for text in pack_lines(lines):  # long wordings: more than one message holds
+            await message.reply(text)
         return
 
     async def chat_default() -> str:

@@ -74,6 +74,13 @@ class FaqRepository:
             )
         return entry_id
 
+    async def set_feedback(self, entry_id: int, up: int, down: int) -> None:
+        """The 👍/👎 counters of an entry loaded from an export (its members' votes stay
+        behind: each may vote once more)."""
+        await self.db.execute(
+            "UPDATE faq_entries SET up=?, down=? WHERE id=?", (up, down, entry_id)
+        )
+
     async def set_language(
         self,
         entry_id: int,
@@ -127,6 +134,11 @@ class FaqRepository:
 
     async def get(self, entry_id: int) -> Entry | None:
         entries = await self._load("e.id=? AND e.deleted_at IS NULL", (entry_id,))
+        return entries[0] if entries else None
+
+    async def get_deleted(self, entry_id: int) -> Entry | None:
+        """A deleted entry (one an Undo may restore)."""
+        entries = await self._load("e.id=? AND e.deleted_at IS NOT NULL", (entry_id,))
         return entries[0] if entries else None
 
     async def all_live(self) -> list[Entry]:

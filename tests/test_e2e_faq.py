@@ -219,7 +219,15 @@ async def test_export_import_round_trip_loses_nothing(steward, fake, venue):
     await steward.idle()
     await venue.say(venue.admin, "/faq_add Where can I park?; Is there parking? | Behind the hall.")
     await steward.idle()
+    await venue.say(venue.member, "/faq where can I park")  # a member's 👍 is kept too
+    await fake.wait_for("sendMessage", lambda c: c.plain == "Behind the hall.")
+    await steward.idle()
+    answer = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    await fake.press_button(answer, venue.member, labelled(answer, "👍"))
+    await fake.wait_for("answerCallbackQuery")
+    await steward.idle()
     before = await steward.app.faq.repo.visible_in(GROUP)
+    assert [(e.up, e.down) for e in before] == [(0, 0), (1, 0)]
     await venue.say(venue.admin, "/faq_export")
     exported = await fake.wait_for("sendDocument")
     assert exported["caption"].startswith("2 FAQ entries.")
@@ -240,8 +248,8 @@ async def test_export_import_round_trip_loses_nothing(steward, fake, venue):
     )
     assert report.plain == "📥 FAQ import: 2 added, 0 changed, 0 unchanged, 0 rejected."
     after = await steward.app.faq.repo.visible_in(GROUP)
-    strip = [(e.language, sorted(e.phrasings), e.answers) for e in after]
-    assert strip == [(e.language, sorted(e.phrasings), e.answers) for e in before]
+    strip = [(e.language, sorted(e.phrasings), e.answers, e.up, e.down) for e in after]
+    assert strip == [(e.language, sorted(e.phrasings), e.answers, e.up, e.down) for e in before]
     # importing the same file again changes nothing
     await venue.say(venue.admin, "/faq_import", reply_to=document_message)
     again = await fake.wait_for(
@@ -408,3 +416,289 @@ async def test_answer_to_a_member_who_blocked_the_bot_is_reported_to_staff(stewa
     await steward.idle()
     assert len(fake.calls_of("copyMessage")) == 1  # tried once, not retried
     assert await steward.app.users.private_status(venue.member["id"]) == "blocked"
+
+
+async def test_ids_of_no_entry_here_are_refused_by_name(steward, fake, venue):
+    """Another chat's entry, a shared one, one that never existed, one too big for any
+    database integer: each gets its own answer, never an apology."""
+    other = fake.add_chat(-1001234500088, title="Other chat")
+    dave = fake.user(600, "Dave")
+    fake.add_member(-1001234500088, dave, "administrator")
+    await fake.send_message(other, dave, "/faq_add Where is the bar? | Upstairs.")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("✅ FAQ entry #1"))
+    manager = fake.user(MANAGER_ID, "Manny")
+    await fake.send_message(fake.private_chat(manager), manager, "/faq_add What is this? | A bot.")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("✅ FAQ entry #2"))
+    await steward.idle()
+    HUGE = "9" * 23
+    for command, expected in [
+        ("/faq_edit 1 | hijacked", "There is no FAQ entry #1 here."),
+        ("/faq_del 1", "There is no FAQ entry #1 here."),
+        ("/faq_del 2", "Only Steward's managers can change entries shared by all chats."),
+        ("/faq_del 77", "There is no FAQ entry #77 here."),
+        (f"/faq_del {HUGE}", f"There is no FAQ entry #{HUGE} here."),
+        (f"/faq_edit #{HUGE} | x", f"There is no FAQ entry #{HUGE} here."),
+        ("/faq_del first", "Usage: /faq_del <id>"),
+    ]:
+        await venue.say(venue.admin, command)
+        reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+        assert reply.plain == expected, command
+        await steward.idle()
+    assert [e.answers["en"].text for e in await steward.app.faq.repo.all_live()] == [
+        "Upstairs.",
+        "A bot.",
+    ]
+
+
+async def upload(fake, chat, user, file_id: str, name: str, content: bytes):
+    """A document message with `content` as the file `name`, for /faq_import to reply to."""
+    document = fake.add_file(file_id, content, f"documents/{file_id}/{name}")
+    document["file_name"] = name
+    return await fake.send_message(chat, user, None, document=document)
+
+
+async def import_report(fake, steward, venue, document_message) -> str:
+    await venue.say(venue.admin, "/faq_import", reply_to=document_message)
+    report = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    await steward.idle()
+    return report.plain
+
+
+async def test_import_rejects_broken_entries_of_a_json_file(steward, fake, venue):
+    entries = [
+        {"phrasings": {"en": ["Where is the map?"]}, "answers": {"en": ""}, "answer_messages": m}
+        for m in ({"en": {"chat": 1}}, {"en": "5"}, {"en": {"chat_id": "x", "message_id": 1}})
+    ]
+    entries.append({"phrasings": {"en": ["Is there wifi?"]}, "answers": {"en": "Yes."}})
+    document = await upload(
+        fake, venue.chat, venue.admin, "j1", "faq.json", json.dumps({"entries": entries}).encode()
+    )
+    assert (await import_report(fake, steward, venue, document)).splitlines() == [
+        "📥 FAQ import: 1 added, 0 changed, 0 unchanged, 3 rejected.",
+        "• #1: not an FAQ entry",
+        "• #2: not an FAQ entry",
+        "• #3: not an FAQ entry",
+    ]
+
+
+async def test_imported_answers_with_html_special_characters_are_sent(steward, fake, venue):
+    """A CSV is written by hand: "<" and "&" there are letters unless they make Telegram
+    HTML; either way the answer must reach the member as written."""
+    csv_text = (
+        b"question,answer,language\n"
+        b"Is the ticket under 5 euro?,Yes: < 5 euro & kids go free,en\n"
+        b"Is there a dress code?,<b>No</b> dress code & no rules,en\n"
+    )
+    document = await upload(fake, venue.chat, venue.admin, "c1", "faq.csv", csv_text)
+    report = await import_report(fake, steward, venue, document)
+    assert report == "📥 FAQ import: 2 added, 0 changed, 0 unchanged, 0 rejected."
+    await venue.say(venue.member, "/faq ticket under 5 euro")
+    price = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert price["text"] == "Yes: &lt; 5 euro &amp; kids go free"  # plain text
+    await venue.say(venue.member, "/faq dress code")
+    dress = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert dress["text"] == "<b>No</b> dress code &amp; no rules"  # the formatting kept
+    await steward.idle()
+    assert not [c for c in fake.calls_of("sendMessage") if c.plain.startswith("Sorry")]
+
+
+async def test_manager_round_trip_keeps_every_entry_in_its_chat(steward, fake, venue):
+    """A manager's export in private holds every chat's entries and the shared ones; loading
+    it back puts each where it was, and two chats' entries with the same wording stay two."""
+    other = fake.add_chat(-1001234500088, title="Other chat")
+    manager = fake.user(MANAGER_ID, "Manny")
+    desk = fake.private_chat(manager)
+    await add_hours(fake, steward, venue)
+    await fake.send_message(other, manager, "/faq_add What are your opening hours? | From 20:00.")
+    await steward.idle()
+    await fake.send_message(desk, manager, "/faq_add What is Steward? | A <b>bot</b>.")
+    await steward.idle()
+    before = await steward.app.faq.repo.all_live()
+    assert [e.chat_id for e in before] == [GROUP, -1001234500088, None]
+    await fake.send_message(desk, manager, "/faq_export")
+    await fake.wait_for("sendDocument")
+    await steward.idle()
+    exported = fake.messages[(MANAGER_ID, max(m for c, m in fake.messages if c == MANAGER_ID))]
+    for entry in before:
+        await fake.send_message(desk, manager, f"/faq_del {entry.id}")
+        await steward.idle()
+    for expected in (
+        "📥 FAQ import: 3 added, 0 changed, 0 unchanged, 0 rejected.",
+        "📥 FAQ import: 0 added, 0 changed, 3 unchanged, 0 rejected.",
+    ):
+        await fake.send_message(desk, manager, "/faq_import", reply_to=exported)
+        report = await fake.wait_for("sendMessage", lambda c: "FAQ import" in c.plain)
+        assert report.plain == expected
+        await steward.idle()
+    after = await steward.app.faq.repo.all_live()
+    assert [(e.chat_id, e.phrasings, e.answers) for e in after] == [
+        (e.chat_id, e.phrasings, e.answers) for e in before
+    ]
+
+
+async def test_an_admin_cannot_import_answers_from_chats_they_do_not_run(steward, fake, venue):
+    """A media answer is copied from its message on every answer: an admin's file must not
+    name a message of the staff chat (or any chat they do not run) for the bot to repost."""
+    secret = await fake.send_message(venue.support, venue.staff, "Door code is 4711")
+    photo = [{"file_id": "map", "file_unique_id": "umap", "width": 9, "height": 9}]
+    own = await venue.say(venue.admin, None, photo=photo, caption="Here is the map")
+    await steward.idle()
+
+    def entry(question: str, chat_id: int, message_id: int) -> dict:
+        where = {"en": {"chat_id": chat_id, "message_id": message_id}}
+        return {"phrasings": {"en": [question]}, "answers": {"en": ""}, "answer_messages": where}
+
+    data = {
+        "entries": [
+            entry("What is the door code?", SUPPORT, secret["message_id"]),
+            entry("Where is the map?", GROUP, own["message_id"]),
+        ]
+    }
+    document = await upload(
+        fake, venue.chat, venue.admin, "j2", "faq.json", json.dumps(data).encode()
+    )
+    assert (await import_report(fake, steward, venue, document)).splitlines() == [
+        "📥 FAQ import: 1 added, 0 changed, 0 unchanged, 1 rejected.",
+        "• #1: its answer is a message in a chat you do not run",
+    ]
+    [added] = await steward.app.faq.repo.visible_in(GROUP)
+    assert added.phrasings == [("en", "Where is the map?")]
+    mark = fake.mark()
+    await venue.say(venue.member, "/faq door code")
+    await steward.idle()
+    assert not [c for c in fake.calls_of("copyMessage", since=mark) if c["from_chat_id"] == SUPPORT]
+
+
+async def test_what_faq_add_accepts_survives_export_and_import(steward, fake, venue):
+    """The import takes back everything /faq_add stores: a wording too long for the import is
+    refused at once, and an answer's length counts what members read, not its HTML tags."""
+    await venue.say(venue.admin, f"/faq_add {'why ' * 80}? | Because.")
+    refused = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert refused.plain == "A question may have at most 300 characters."
+    await steward.idle()
+    command = "/faq_add What is on the menu? | "
+    answer = "dish " * 800  # 4,000 characters, each word bold: 11,200 of HTML
+    entities = [{"type": "bot_command", "offset": 0, "length": 8}] + [
+        {"type": "bold", "offset": len(command) + 5 * n, "length": 4} for n in range(800)
+    ]
+    await venue.say(venue.admin, command + answer, entities=entities)
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("✅ FAQ entry #1"))
+    await steward.idle()
+    [before] = await steward.app.faq.repo.visible_in(GROUP)
+    assert before.answers["en"].text.startswith("<b>dish</b> <b>dish</b>")
+    await venue.say(venue.admin, "/faq_export")
+    await fake.wait_for("sendDocument")
+    await steward.idle()
+    exported = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    await venue.say(venue.admin, "/faq_del 1")
+    await steward.idle()
+    report = await import_report(fake, steward, venue, exported)
+    assert report == "📥 FAQ import: 1 added, 0 changed, 0 unchanged, 0 rejected."
+    [after] = await steward.app.faq.repo.visible_in(GROUP)
+    assert after.answers == before.answers
+
+
+async def test_long_lists_come_in_several_messages(steward, fake, venue):
+    """Fifteen entries with long wordings are more than one message holds (4,096 characters):
+    /faq_list and /faq send them in several, not an apology."""
+    for n in range(15):
+        await venue.say(venue.admin, f"/faq_add {n:02d} {'long wording ' * 22}| Answer {n}.")
+        await steward.idle()
+    for user, command, head in (
+        (venue.admin, "/faq_list", "FAQ entries:"),
+        (venue.member, "/faq", "Topics I can answer"),
+    ):
+        mark = fake.mark()
+        await venue.say(user, command)
+        await fake.wait_for("sendMessage", lambda c, head=head: c.plain.startswith(head))
+        await steward.idle()
+        sent = [c.plain for c in fake.calls_of("sendMessage", since=mark)]
+        assert all(len(text) <= 4096 for text in sent) and len(sent) > 1, command
+        listed = "\n".join(sent)
+        assert all(f"{n:02d} long wording" in listed for n in range(15)), command
+        assert "Sorry" not in listed
+
+
+async def test_import_of_a_spreadsheets_csv(steward, fake, venue):
+    """Excel in Dutch or Russian saves a CSV with ";" between the columns."""
+    csv_text = b"question;answer;language\nWaar kan ik parkeren?;Achter de zaal.;nl\n"
+    document = await upload(fake, venue.chat, venue.admin, "c2", "faq.csv", csv_text)
+    report = await import_report(fake, steward, venue, document)
+    assert report == "📥 FAQ import: 1 added, 0 changed, 0 unchanged, 0 rejected."
+    [entry] = await steward.app.faq.repo.visible_in(GROUP)
+    assert entry.phrasings == [("nl", "Waar kan ik parkeren?")]
+    # saved in the Windows Cyrillic code page instead of UTF-8: the reply says so
+    csv_text = "question,answer,language\nСколько стоит?,Десять евро.,ru\n".encode("cp1251")
+    document = await upload(fake, venue.chat, venue.admin, "c3", "faq.csv", csv_text)
+    assert await import_report(fake, steward, venue, document) == (
+        "I can't read this file: it is not UTF-8 text. Save it as UTF-8 (in Excel: "
+        "CSV UTF-8) and try again."
+    )
+
+
+async def test_undo_of_a_shared_entry_is_for_managers(steward, fake, venue):
+    """A manager deletes a shared entry in a group: the chat's admin may not press its Undo
+    (they could not have deleted it either)."""
+    manager = fake.user(MANAGER_ID, "Manny")
+    fake.add_member(GROUP, manager)
+    await fake.send_message(fake.private_chat(manager), manager, "/faq_add What is this? | A bot.")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("✅ FAQ entry #1"))
+    await steward.idle()
+    await venue.say(manager, "/faq_del 1")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🗑 FAQ entry #1 deleted"))
+    await steward.idle()
+    message = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    await fake.press_button(message, venue.admin, labelled(message, "Undo"))
+    refused = await fake.wait_for("answerCallbackQuery")
+    assert refused["text"] == "Only Steward's managers can change entries shared by all chats."
+    await steward.idle()
+    assert await steward.app.faq.repo.all_live() == []
+    await fake.press_button(message, manager, labelled(message, "Undo"))
+    await fake.wait_for("editMessageText", lambda c: "restored" in c.plain)
+    assert len(await steward.app.faq.repo.all_live()) == 1
+
+
+async def test_import_report_counts_the_rejects_it_does_not_list(steward, fake, venue):
+    rows = "".join(f"Question {n}?,,en\n" for n in range(12))
+    document = await upload(
+        fake, venue.chat, venue.admin, "c4", "faq.csv", f"question,answer,language\n{rows}".encode()
+    )
+    lines = (await import_report(fake, steward, venue, document)).splitlines()
+    assert lines[0] == "📥 FAQ import: 0 added, 0 changed, 0 unchanged, 12 rejected."
+    assert lines[1:] == [f"• line {n}: no question or no answer" for n in range(2, 12)] + [
+        "…and 2 more."
+    ]
+
+
+async def test_a_language_the_bot_does_not_speak_changes_nothing(steward, fake, venue):
+    """ "de:" looks like a translation: taken as words it would replace the English entry."""
+    await add_hours(fake, steward, venue)
+    for command in (
+        "/faq_edit 1 de: Wann habt ihr geöffnet? | Täglich von 9 bis 18 Uhr.",
+        "/faq_add fr: Où est la salle? | Derrière la gare.",
+    ):
+        await venue.say(venue.admin, command)
+        reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+        assert reply.plain == "I speak en, ru, nl: there are no FAQ answers in de here." or (
+            reply.plain == "I speak en, ru, nl: there are no FAQ answers in fr here."
+        ), command
+        await steward.idle()
+    [entry] = await steward.app.faq.repo.all_live()
+    assert entry.phrasings_in("en") == ["What are your opening hours?", "When are you open?"]
+    assert entry.answers["en"].text == "We are open every day from 9:00 to 18:00."
+
+
+async def test_a_translation_can_be_a_media_message(steward, fake, venue):
+    """Reply to a photo with /faq_edit 1 ru: and the photo is the Russian answer; the English
+    answer stays."""
+    await add_hours(fake, steward, venue)
+    photo = [{"file_id": "plan", "file_unique_id": "uplan", "width": 9, "height": 9}]
+    source = await venue.say(venue.admin, None, photo=photo, caption="Часы работы")
+    await steward.idle()
+    await venue.say(venue.admin, "/faq_edit 1 ru:", reply_to=source)
+    updated = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert updated.plain == "✏️ FAQ entry #1 updated (ru)."
+    await steward.idle()
+    entry = await steward.app.faq.repo.get(1)
+    assert entry.answers["en"].text == "We are open every day from 9:00 to 18:00."
+    assert entry.answers["ru"].source_message_id == source["message_id"]
