@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import html
 import logging
-from contextlib import suppress
 from typing import Any
 
 from aiogram import Bot, F, Router
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.filters import CommandObject
 from aiogram.types import CallbackQuery, Message, ReplyParameters
 from aiogram.utils.i18n import gettext as _
@@ -103,6 +102,19 @@ async def vote_pressed(
     await query.answer(_("Thanks for the feedback!"))
 
 
+async def claim_suggestions(query: CallbackQuery) -> bool:
+    """The suggestions go before the answer is sent, and whichever tap deletes them answers: a
+    double tap (or a second worker) finds them gone ("message to delete not found") and sends
+    nothing. Any other refusal (older than 48 hours) leaves them up, and the tap answers."""
+    try:
+        await accessible_message(query).delete()
+    except TelegramBadRequest as exc:
+        return "not found" not in exc.message.lower()
+    except TelegramAPIError:
+        return True
+    return True
+
+
 async def pick_pressed(
     query: CallbackQuery,
     callback_data: FaqCallback,
@@ -116,18 +128,19 @@ async def pick_pressed(
     if callback_data.asker and query.from_user.id != callback_data.asker:
         await query.answer(_("These suggestions are for the member who asked."), show_alert=True)
         return
-    message = query.message
-    reply = None
-    if message is not None:
-        question = accessible_message(query).reply_to_message
-        reply = await faq.pick(
-            callback_data.entry,
-            query.from_user.language_code,
-            (question.text or "") if question else "",
-            await locale_for(message.chat.id),
-        )
-    if reply is None or message is None:
+    message = accessible_message(query)
+    question = message.reply_to_message
+    reply = await faq.pick(
+        callback_data.entry,
+        query.from_user.language_code,
+        (question.text or "") if question else "",
+        await locale_for(message.chat.id),
+    )
+    if reply is None:
         await query.answer(_("This FAQ entry is gone."), show_alert=True)
+        return
+    if not await claim_suggestions(query):
+        await query.answer()  # the other tap is answering
         return
     sent = await send_reply(
         bot,
@@ -145,8 +158,6 @@ async def pick_pressed(
         await faq.learn_from_pick(
             callback_data.entry, question.text, reply.language, settings.languages
         )
-    with suppress(TelegramAPIError):  # the suggestions have done their job
-        await accessible_message(query).delete()
     await query.answer()
 
 

@@ -408,3 +408,25 @@ async def test_answer_to_a_member_who_blocked_the_bot_is_reported_to_staff(stewa
     await steward.idle()
     assert len(fake.calls_of("copyMessage")) == 1  # tried once, not retried
     assert await steward.app.users.private_status(venue.member["id"]) == "blocked"
+
+
+async def test_did_you_mean_survives_a_restart_and_a_double_tap_answers_once(steward, fake, venue):
+    await venue.say(venue.admin, "/faq_add Where can I park?; Is there parking? | Behind the hall.")
+    await venue.say(
+        venue.admin,
+        "/faq_add Where is the entrance? | The entrance is on the left side of the hall.",
+    )
+    await steward.idle()
+    await venue.say(venue.member, "how do I get into the hall?")
+    await fake.wait_for("sendMessage", lambda c: c.plain == "🤔 Did you mean…")
+    await steward.idle()
+    offer = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    await steward.restart()
+    mark = fake.mark()
+    entrance = labelled(offer, "entrance")
+    taps = [await fake.press_button(offer, venue.member, entrance) for _ in range(2)]
+    await steward.idle()
+    answers = [c for c in fake.calls_of("sendMessage", mark) if c["chat_id"] == GROUP]
+    assert [c.plain for c in answers] == ["The entrance is on the left side of the hall."]
+    answered = {c["callback_query_id"] for c in fake.calls_of("answerCallbackQuery", mark)}
+    assert answered == set(taps)  # the second tap is answered too, without an error
