@@ -183,6 +183,13 @@ async def test_private_messages_are_relayed_and_staff_can_block(steward, fake, v
     assert "in private" in relay.plain and "lost my scarf" in relay.plain
     await steward.idle()
     relay_message = fake.messages[(SUPPORT, max(m for c, m in fake.messages if c == SUPPORT))]
+    # a message as long as Telegram allows reaches the staff whole, under the relay's header
+    long = await fake.send_message(private, venue.member, "My order story: " + "é" * 4080)
+    ack = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == 200)
+    assert ack.plain == "✉️ Sent to the team. Their answer will come here."
+    copied = await fake.wait_for("copyMessage", lambda c: c["chat_id"] == SUPPORT)
+    assert (copied["from_chat_id"], copied["message_id"]) == (200, long["message_id"])
+    await steward.idle()
     await fake.send_message(
         venue.support, venue.staff, "We have it, come by!", reply_to=relay_message
     )

@@ -21,10 +21,16 @@ from bot.private import PrivateNotes, Reach
 from bot.stats.service import StatsService
 from bot.support.buttons import SupportAction, SupportCallback
 from bot.support.service import Question, RelayOutcome, SupportService
+from bot.texts import TEXT_LIMIT
 from bot.topics import thread_of
 from storage.faq import Ticket
 
 logger = logging.getLogger(__name__)
+
+# The member's words inline in the relay, at most: the header (a name of up to 64 characters, a
+# chat title of up to 128, a link, a sentence in the staff's language) must fit beside them in
+# one message of 4,096.
+INLINE_TEXT_LIMIT = TEXT_LIMIT - 1000
 
 
 def question_of(message: Message) -> Question:
@@ -41,6 +47,12 @@ def question_of(message: Message) -> Question:
     )
 
 
+def fits_inline(text: str) -> bool:
+    """Whether the member's words fit in the relay beside its header; a longer message (like
+    media) is copied under the header instead, so the staff read all of it."""
+    return 0 < len(text.encode("utf-16-le")) // 2 <= INLINE_TEXT_LIMIT  # Telegram's count
+
+
 def relay_text(message: Message, ticket_id: int, question: Question) -> str:
     who = f'<a href="tg://user?id={question.member_id}">{html.escape(question.member_name)}</a>'
     if message.chat.type == "private":
@@ -52,7 +64,7 @@ def relay_text(message: Message, ticket_id: int, question: Question) -> str:
             ticket=ticket_id, who=who, id=question.member_id, where=where
         )
     ]
-    if question.text:
+    if fits_inline(question.text):
         lines.append(html.escape(question.text))
     link = (
         message_link(message.chat.id, message.chat.username, message.message_id)
@@ -81,7 +93,7 @@ async def relay_to_support(
         relay = await bot.send_message(
             plan.support_chat_id, relay_text(message, plan.ticket_id, question)
         )
-        if not message.text:  # media: show it to staff under the header
+        if not (message.text and fits_inline(message.text)):  # media, or long: copied under it
             await bot.copy_message(
                 plan.support_chat_id,
                 message.chat.id,
