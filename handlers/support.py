@@ -14,9 +14,10 @@ from typing import Any
 from aiogram import Bot, Router
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import CommandObject
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, ChatFullInfo, Message
 from aiogram.utils.i18n import gettext as _
 
+from bot.campaigns.logic import is_member
 from bot.commands import on_command
 from bot.config import Settings
 from bot.faq.delivery import send_reply
@@ -138,8 +139,25 @@ async def support_pressed(
         await query.answer(_("Added to the FAQ."))
 
 
+async def answers_in(bot: Bot, chat: ChatFullInfo, user_id: int) -> bool:
+    """Whether this person can answer questions in `chat`: a member of that group, or the owner
+    of that private chat. A route makes its target a staff chat (its own questions are no
+    longer answered there), so an admin may only route to a chat they are in."""
+    if chat.type == "private":
+        return chat.id == user_id
+    try:
+        member = await bot.get_chat_member(chat.id, user_id)
+    except TelegramAPIError:
+        return False
+    return is_member(member.status, getattr(member, "is_member", None))
+
+
 async def setsupport_command(
-    message: Message, command: CommandObject, bot: Bot, support: SupportService
+    message: Message,
+    command: CommandObject,
+    bot: Bot,
+    support: SupportService,
+    role_service: RoleService,
 ) -> None:
     arg = (command.args or "").strip()
     if not arg:
@@ -161,6 +179,17 @@ async def setsupport_command(
     except (TelegramAPIError, ValueError):
         await message.reply(
             _("I can't reach that chat. Add me to it first, then use its id (e.g. -100123…).")
+        )
+        return
+    if target.id == message.chat.id:
+        await message.reply(
+            _("Questions asked here need another chat: the id of the chat where your staff answer.")
+        )
+        return
+    user_id = sender(message).id
+    if not role_service.is_manager(user_id) and not await answers_in(bot, target, user_id):
+        await message.reply(
+            _("You are not in that chat. Use the id of a chat where you answer questions.")
         )
         return
     await support.set_route(message.chat.id, target.id)

@@ -437,3 +437,45 @@ async def test_did_you_mean_survives_a_restart_and_a_double_tap_answers_once(ste
     assert [c.plain for c in answers] == ["The entrance is on the left side of the hall."]
     answered = {c["callback_query_id"] for c in fake.calls_of("answerCallbackQuery", mark)}
     assert answered == set(taps)  # the second tap is answered too, without an error
+
+
+async def test_setsupport_routes_a_chat_to_a_staff_chat_its_admin_is_in(steward, fake, venue):
+    desk = fake.add_chat(-1008888800077, title="Desk <2> & co")
+    elsewhere = fake.add_chat(-1007777700077, title="Someone else's group")
+    fake.add_member(desk["id"], venue.admin, "administrator")
+
+    async def told(user, text) -> str:
+        await venue.say(user, text)
+        reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+        await steward.idle()
+        return reply.plain
+
+    refused = "Only admins of this chat can use this command."
+    assert await told(venue.member, f"/setsupport {desk['id']}") == refused
+    assert await told(venue.admin, "/setsupport") == (
+        f"Unanswered questions from this chat go to {SUPPORT}."
+    )
+    unreachable = "I can't reach that chat. Add me to it first, then use its id (e.g. -100123…)."
+    assert await told(venue.admin, "/setsupport -100777") == unreachable
+    # questions asked here cannot be "answered" by the same chat: the FAQ would fall silent
+    assert await told(venue.admin, f"/setsupport {GROUP}") == (
+        "Questions asked here need another chat: the id of the chat where your staff answer."
+    )
+    # nor sent to a chat this admin is not in: that chat would become a staff chat
+    assert await told(venue.admin, f"/setsupport {elsewhere['id']}") == (
+        "You are not in that chat. Use the id of a chat where you answer questions."
+    )
+    assert await steward.app.support.support_chat_for(GROUP) == SUPPORT
+    assert await told(venue.admin, f"/setsupport {desk['id']}") == (
+        "Unanswered questions from this chat now go to Desk <2> & co."
+    )
+    await venue.say(venue.member, "is there a cloakroom for coats and bags?")
+    relay = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == desk["id"])
+    assert relay.plain.startswith("❓ #1 from Bob (id 200) in Venue chat:")
+    await steward.idle()
+    assert await told(venue.admin, "/setsupport off") == (
+        "This chat now uses the default support chat, if any."
+    )
+    await venue.say(venue.member, "is there a sauna for the guests?")
+    relay = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
+    assert relay.plain.startswith("❓ #2 from Bob")
