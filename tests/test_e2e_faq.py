@@ -380,6 +380,13 @@ async def test_support_chat_can_be_a_private_chat(fake, tmp_path):
         assert delivered["from_chat_id"] == MANAGER_ID
         await running.idle()
         assert await running.app.db.fetchall("SELECT id FROM drafts") == []  # not a post
+        # the desk's owner can stop a flooding member from there too
+        await fake.send_message(desk, manager, "/block", reply_to=relay_message)
+        blocked = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
+        assert blocked.plain.startswith("🚫 200 can no longer write to the team")
+        await fake.send_message(desk, manager, "/unblock 200")
+        unblocked = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
+        assert unblocked.plain == "✅ 200 can write to the team again."
     finally:
         await running.stop()
 
