@@ -31,6 +31,7 @@ from bot.guards import accessible_message, sender
 from bot.i18n import LocaleFor
 from bot.links import message_link
 from bot.middlewares import LeftoverGroupMessages
+from bot.roles import is_anonymous_admin_message
 from bot.stats.service import StatsService
 from bot.support.relay import deliver_staff_reply, relay_to_support, ticket_replied_to
 from bot.topics import thread_of
@@ -178,11 +179,20 @@ def create_router() -> Router:
 
 def group_question(message: Message) -> bool:
     """A member's question in a group: a question form, 3+ words, not a command, not a reply to
-    another member (a conversation between people is theirs)."""
+    another member (a conversation between people is theirs). A reply to a bot or to a chat's
+    identity is no conversation between people: a comment under the linked channel's post
+    (sent as the channel, with Telegram's 777000 as `from`) is a question to the community."""
     reply = message.reply_to_message
-    if reply is not None and not (reply.from_user and reply.from_user.is_bot):
+    if reply is not None and written_by_a_person(reply):
         return False
     return looks_like_question(message.text)
+
+
+def written_by_a_person(message: Message) -> bool:
+    """A member or an anonymous admin (posting as the group); not a bot, not a channel."""
+    if message.sender_chat is not None:
+        return is_anonymous_admin_message(message)
+    return not (message.from_user and message.from_user.is_bot)
 
 
 async def answer_in_group(

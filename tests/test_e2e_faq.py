@@ -486,3 +486,29 @@ async def test_setsupport_routes_a_chat_to_a_staff_chat_its_admin_is_in(steward,
     await venue.say(venue.member, "is there a sauna for the guests?")
     relay = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
     assert relay.plain.startswith("❓ #2 from Bob")
+
+
+async def test_question_gate_in_a_discussion_group(steward, fake, venue):
+    """Only questions reach the FAQ and the staff: not a reply to another member, not two
+    words, not a command; a comment under the linked channel's post is a member's question."""
+    channel = fake.add_chat(-1003333300077, "channel", title="Venue news")
+    post = await venue.say(
+        {"id": 777000, "is_bot": False, "first_name": "Telegram"},
+        "Saturday: open air concert!",
+        sender_chat=channel,
+        is_automatic_forward=True,
+    )
+    chat_line = await venue.say(venue.other, "I think the concert starts at nine")
+    mark = fake.mark()
+    await venue.say(venue.member, "is there a cloakroom for coats then?", reply_to=chat_line)
+    await venue.say(venue.member, "cloakroom open?")
+    await venue.say(venue.member, "/rules is there a cloakroom for coats?")
+    await steward.idle()
+    await fake.assert_no_call(
+        "sendMessage", since=mark, within=0.1, predicate=lambda c: c["chat_id"] == SUPPORT
+    )
+    for question in ("is there a cloakroom at the concert?", "Hoe laat begint het concert"):
+        await venue.say(venue.member, question, reply_to=post)
+        relay = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
+        assert question in relay.plain
+        await steward.idle()
