@@ -244,6 +244,10 @@ class GroupMessagesMiddleware(LeftoverGroupMessages):
     `bench/pipeline.py` measured the router at about 60 µs per message, this at a few.
     """
 
+    async def wants(self, message: Message) -> bool:
+        """Members' messages, and an anonymous admin's: staff may answer as their group."""
+        return await super().wants(message) or is_anonymous_admin_message(message)
+
     async def leftover(self, event: Message, data: dict[str, Any]) -> None:
         if data.get("complaint_ticket"):
             return  # already a priority ticket (handlers.reputation)
@@ -252,7 +256,11 @@ class GroupMessagesMiddleware(LeftoverGroupMessages):
         ticket = await ticket_replied_to(event, bot, support)
         if ticket is not None:
             await deliver_staff_reply(event, ticket, bot, support, services["notes"])
-        elif group_question(event) and not await support.is_staff_chat(event.chat.id):
+        elif (
+            not is_anonymous_admin_message(event)  # an admin's words, not a member's question
+            and group_question(event)
+            and not await support.is_staff_chat(event.chat.id)
+        ):
             stats.collector.bump(event.chat.id, "questions")
             answered = await answer_in_group(
                 event, bot, services["faq"], stats, services["locale_for"]

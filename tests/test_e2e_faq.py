@@ -172,6 +172,23 @@ async def test_unanswered_question_goes_to_staff_and_back_then_into_the_faq(stew
     await fake.assert_no_call(
         "sendMessage", since=mark, within=0.1, predicate=lambda c: c["chat_id"] == SUPPORT
     )
+    # a staff member posting anonymously (as the support group) answers like anyone else
+    await venue.say(venue.member, "can I bring my dog to the venue?")
+    relay = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
+    await steward.idle()
+    relay_message = fake.messages[(SUPPORT, max(m for c, m in fake.messages if c == SUPPORT))]
+    anonymous = fake.user(1087968824, "Group", is_bot=True, language_code=None)
+    await fake.send_message(
+        venue.support,
+        anonymous,
+        "Dogs are welcome.",
+        reply_to=relay_message,
+        sender_chat=venue.support,
+    )
+    delivered = await fake.wait_for("copyMessage", lambda c: c["chat_id"] == GROUP)
+    assert delivered["from_chat_id"] == SUPPORT
+    confirm = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
+    assert confirm.plain == "✅ Delivered to Bob."
 
 
 async def test_private_messages_are_relayed_and_staff_can_block(steward, fake, venue):
