@@ -207,6 +207,13 @@ async def test_private_messages_are_relayed_and_staff_can_block(steward, fake, v
     copied = await fake.wait_for("copyMessage", lambda c: c["chat_id"] == SUPPORT)
     assert (copied["from_chat_id"], copied["message_id"]) == (200, long["message_id"])
     await steward.idle()
+    # staff may answer by replying to that copy as well as to the header
+    copy = fake.messages[(SUPPORT, max(m for c, m in fake.messages if c == SUPPORT))]
+    assert copy["text"] == long["text"]
+    await fake.send_message(venue.support, venue.staff, "Sorry about that!", reply_to=copy)
+    answer = await fake.wait_for("copyMessage", lambda c: c["chat_id"] == 200)
+    assert answer["reply_parameters"]["message_id"] == long["message_id"]
+    await steward.idle()
     await fake.send_message(
         venue.support, venue.staff, "We have it, come by!", reply_to=relay_message
     )

@@ -93,17 +93,22 @@ async def relay_to_support(
         relay = await bot.send_message(
             plan.support_chat_id, relay_text(message, plan.ticket_id, question)
         )
-        if not (message.text and fits_inline(message.text)):  # media, or long: copied under it
-            await bot.copy_message(
+    except TelegramAPIError as exc:
+        logger.warning("support chat %s unreachable: %s", plan.support_chat_id, exc)
+        return RelayOutcome.FAILED
+    copy_id = None
+    if not (message.text and fits_inline(message.text)):  # media, or long: copied under it
+        try:
+            copy = await bot.copy_message(
                 plan.support_chat_id,
                 message.chat.id,
                 message.message_id,
                 reply_parameters=ReplyParameters(message_id=relay.message_id),
             )
-    except TelegramAPIError as exc:
-        logger.warning("support chat %s unreachable: %s", plan.support_chat_id, exc)
-        return RelayOutcome.FAILED
-    await support.relayed(plan.ticket_id, relay.message_id)
+            copy_id = copy.message_id
+        except TelegramAPIError as exc:  # the header still names the member and links it
+            logger.warning("could not copy %s to support: %s", message.message_id, exc)
+    await support.relayed(plan.ticket_id, relay.message_id, copy_id)
     if stats is not None and message.chat.type != "private":
         stats.collector.bump(message.chat.id, "faq_escalated")
     return RelayOutcome.SENT

@@ -122,9 +122,12 @@ class SupportService:
         )
         return RelayPlan(RelayOutcome.SENT, ticket_id, support_chat)
 
-    async def relayed(self, ticket_id: int, relay_message_id: int) -> None:
-        """The relay is in the support chat: a reply to it answers the ticket."""
-        await self.repo.set_relay_message(ticket_id, relay_message_id)
+    async def relayed(
+        self, ticket_id: int, relay_message_id: int, copy_id: int | None = None
+    ) -> None:
+        """The relay is in the support chat: a reply to it (or to the member's message copied
+        under it) answers the ticket."""
+        await self.repo.set_relay_message(ticket_id, relay_message_id, copy_id)
 
     async def ticket_for_reply(self, support_chat_id: int, replied_to: int) -> Ticket | None:
         return await self.repo.by_relay(support_chat_id, replied_to)
