@@ -266,4 +266,4 @@ class GroupMessagesMiddleware(LeftoverGroupMessages):
                 event, bot, services["faq"], stats, services["locale_for"]
             )
             if not answered:
-                await relay_to_support(event, bot, support, stats)
+                await relay_to_support(event, bot, support, services["locale_for"], stats)

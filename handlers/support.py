@@ -76,7 +76,7 @@ async def private_to_relay(
     """A member writing to the bot in private: a sure FAQ answer at once, else to the staff."""
     if await answer_privately(message, bot, faq, locale_for):
         return
-    outcome = await relay_to_support(message, bot, support)
+    outcome = await relay_to_support(message, bot, support, locale_for)
     if outcome is RelayOutcome.SENT:
         await message.reply(_("✉️ Sent to the team. Their answer will come here."))
     elif outcome is RelayOutcome.LIMITED:

@@ -107,6 +107,13 @@ async def test_russian_question_gets_the_russian_translation(steward, fake, venu
     await venue.say(venue.member, "when are you open tomorrow?")
     english = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
     assert english.plain == "We are open every day from 9:00 to 18:00."
+    # what the FAQ cannot answer reaches the staff in the staff chat's language, not the asker's
+    await venue.say(venue.russian, "Где можно оставить пальто и сумки?")
+    relay = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
+    assert relay.plain.startswith("❓ #1 from Ivan (id 300) in Venue chat:\nГде можно")
+    assert relay.plain.endswith(
+        "Reply to this message to answer; /block to stop this member's messages."
+    )
 
 
 async def test_chit_chat_gets_nothing(steward, fake, venue):

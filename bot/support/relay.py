@@ -13,9 +13,11 @@ import logging
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import Message, ReplyParameters
+from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
+from bot.i18n import LocaleFor
 from bot.links import message_link
 from bot.private import PrivateNotes, Reach
 from bot.stats.service import StatsService
@@ -81,18 +83,20 @@ async def relay_to_support(
     message: Message,
     bot: Bot,
     support: SupportService,
+    locale_for: LocaleFor,
     stats: StatsService | None = None,
 ) -> RelayOutcome:
-    """Hand a member's message to the staff (media shown under a header) and say how it went."""
+    """Hand a member's message to the staff (media shown under a header) and say how it went.
+    The header speaks the support chat's language: the staff read it, not the member."""
     question = question_of(message)
     plan = await support.open(question)
     if plan.outcome is not RelayOutcome.SENT:
         return plan.outcome
     assert plan.ticket_id is not None and plan.support_chat_id is not None
+    with I18n.get_current(no_error=False).use_locale(await locale_for(plan.support_chat_id)):
+        text = relay_text(message, plan.ticket_id, question)
     try:
-        relay = await bot.send_message(
-            plan.support_chat_id, relay_text(message, plan.ticket_id, question)
-        )
+        relay = await bot.send_message(plan.support_chat_id, text)
     except TelegramAPIError as exc:
         logger.warning("support chat %s unreachable: %s", plan.support_chat_id, exc)
         return RelayOutcome.FAILED
