@@ -88,7 +88,7 @@ async def private_to_relay(
         )
     elif outcome in {RelayOutcome.NO_SUPPORT, RelayOutcome.FAILED}:
         await message.reply(_("Sorry, no one can answer messages here yet. Try /help."))
-    # BLOCKED: no answer, by design
+    # BLOCKED, STILL_LIMITED: no answer, by design
 
 
 # --- staff ---------------------------------------------------------------------------------------
