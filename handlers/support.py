@@ -225,9 +225,10 @@ async def block_command(message: Message, command: CommandObject, support: Suppo
                 id=member_id
             )
         )
-    else:
-        await support.unblock(member_id)
+    elif await support.unblock(member_id):
         await message.reply(_("✅ {id} can write to the team again.").format(id=member_id))
+    else:
+        await message.reply(_("{id} was not blocked.").format(id=member_id))
 
 
 # --- routers ------------------------------------------------------------------------------------

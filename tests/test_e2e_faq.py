@@ -238,6 +238,9 @@ async def test_private_messages_are_relayed_and_staff_can_block(steward, fake, v
     await fake.send_message(venue.support, venue.staff, "/unblock 200")
     unblocked = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
     assert unblocked.plain == "✅ 200 can write to the team again."
+    await fake.send_message(venue.support, venue.staff, "/unblock 200")
+    again = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
+    assert again.plain == "200 was not blocked."
 
 
 async def test_relay_rate_limit(steward, fake, venue):
