@@ -547,3 +547,41 @@ async def test_question_gate_in_a_discussion_group(steward, fake, venue):
         relay = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
         assert question in relay.plain
         await steward.idle()
+
+
+async def test_forum_questions_are_answered_in_their_topic_and_staff_replies_find_it(
+    steward, fake, venue
+):
+    forum = fake.add_chat(-1001555000077, title="Venue forum", is_forum=True)
+    fake.add_member(forum["id"], venue.admin, "administrator")
+    help_desk = await fake.create_topic(forum, "Help", venue.other)
+    lounge = await fake.create_topic(forum, "Lounge", venue.other)
+    await steward.idle()
+    await fake.send_message(forum, venue.admin, HOURS, topic=help_desk)
+    await steward.idle()
+    await fake.send_message(forum, venue.member, "what are the opening hours?", topic=lounge)
+    answer = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("We are open"))
+    assert answer["message_thread_id"] == lounge
+    await steward.idle()
+    await fake.send_message(forum, venue.other, "when are you open?", topic=help_desk)
+    link = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("☝️"))
+    assert link["message_thread_id"] == help_desk  # the notice in the asker's topic
+    await steward.idle()
+    # a question from a topic deleted before the staff answered: the answer goes to General
+    await fake.send_message(
+        forum, venue.member, "is there a cloakroom for coats and bags?", topic=lounge
+    )
+    relay = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
+    assert "is there a cloakroom" in relay.plain
+    await steward.idle()
+    relay_message = fake.messages[(SUPPORT, max(m for c, m in fake.messages if c == SUPPORT))]
+    fake.delete_topic(forum, lounge)
+    await fake.send_message(venue.support, venue.staff, "Yes, by the door.", reply_to=relay_message)
+    confirm = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
+    assert confirm.plain == "✅ Delivered to Bob."
+    delivered = [
+        m
+        for (c, _), m in fake.messages.items()
+        if c == forum["id"] and m.get("text") == "Yes, by the door."
+    ]
+    assert len(delivered) == 1 and "message_thread_id" not in delivered[0]

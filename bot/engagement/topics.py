@@ -1,17 +1,20 @@
-"""Posting a scheduled event's message into the forum topic it was started in."""
+"""Posting into the forum topic something started in (a scheduled event, a member's question
+answered later by the staff), or General when that topic is gone."""
 
 from __future__ import annotations
 
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.types import InputFile, Message
+from aiogram.types import InputFile, Message, MessageId
 
 logger = logging.getLogger(__name__)
+
+Sent = TypeVar("Sent", Message, MessageId)
 
 
 async def send_in_topic(
@@ -31,9 +34,17 @@ async def send_file_in_topic(
     return await _in_topic(send, chat_id, thread_id)
 
 
+async def copy_in_topic(
+    bot: Bot, chat_id: int, from_chat_id: int, message_id: int, thread_id: int | None, **kwargs: Any
+) -> MessageId:
+    """A copy of a message into a topic (a staff answer to a member's question), or General."""
+    send = functools.partial(bot.copy_message, chat_id, from_chat_id, message_id, **kwargs)
+    return await _in_topic(send, chat_id, thread_id)
+
+
 async def _in_topic(
-    send: Callable[..., Awaitable[Message]], chat_id: int, thread_id: int | None
-) -> Message:
+    send: Callable[..., Awaitable[Sent]], chat_id: int, thread_id: int | None
+) -> Sent:
     try:
         return await send(message_thread_id=thread_id)
     except TelegramBadRequest as exc:

@@ -17,6 +17,7 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
+from bot.engagement.topics import copy_in_topic
 from bot.i18n import LocaleFor
 from bot.links import message_link
 from bot.private import PrivateNotes, Reach
@@ -159,12 +160,13 @@ async def deliver_staff_reply(
         error = None if result.delivered else result.error
     else:
         try:
-            await bot.copy_message(
+            await copy_in_topic(  # a topic deleted meanwhile: General, not nowhere
+                bot,
                 member_chat,
                 message.chat.id,
                 message.message_id,
+                ticket.thread_id,
                 reply_parameters=reply_to,
-                message_thread_id=ticket.thread_id,
             )
             error = None
         except TelegramAPIError as exc:
