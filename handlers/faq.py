@@ -179,9 +179,9 @@ def create_router() -> Router:
 
 def group_question(message: Message) -> bool:
     """A member's question in a group: a question form, 3+ words, not a command, not a reply to
-    another member (a conversation between people is theirs). A reply to a bot or to a chat's
-    identity is no conversation between people: a comment under the linked channel's post
-    (sent as the channel, with Telegram's 777000 as `from`) is a question to the community."""
+    another member (a conversation between people is theirs). A comment under the linked
+    channel's post (forwarded as the channel, Telegram's 777000 in `from`) is no such reply:
+    it is a question to the community."""
     reply = message.reply_to_message
     if reply is not None and written_by_a_person(reply):
         return False
@@ -189,9 +189,12 @@ def group_question(message: Message) -> bool:
 
 
 def written_by_a_person(message: Message) -> bool:
-    """A member or an anonymous admin (posting as the group); not a bot, not a channel."""
+    """A member, also one posting as the group (an anonymous admin) or as their own channel;
+    not a bot, and not the linked channel's post that Telegram forwards into the group."""
+    if message.is_automatic_forward:
+        return False
     if message.sender_chat is not None:
-        return is_anonymous_admin_message(message)
+        return True
     return not (message.from_user and message.from_user.is_bot)
 
 

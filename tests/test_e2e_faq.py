@@ -534,8 +534,11 @@ async def test_question_gate_in_a_discussion_group(steward, fake, venue):
         is_automatic_forward=True,
     )
     chat_line = await venue.say(venue.other, "I think the concert starts at nine")
+    own_channel = fake.add_chat(-1004444400077, "channel", title="Carol's blog")
+    as_channel = await venue.say(venue.other, "Bring a coat tonight", sender_chat=own_channel)
     mark = fake.mark()
     await venue.say(venue.member, "is there a cloakroom for coats then?", reply_to=chat_line)
+    await venue.say(venue.member, "is there a cloakroom for them there?", reply_to=as_channel)
     await venue.say(venue.member, "cloakroom open?")
     await venue.say(venue.member, "/rules is there a cloakroom for coats?")
     await steward.idle()
