@@ -25,6 +25,7 @@ from bot.faq.questions import looks_like_question
 from bot.faq.service import Asked, FaqService, ReplyKind
 from bot.guards import accessible_message, sender
 from bot.i18n import LocaleFor
+from bot.posting.albums import AlbumCollector
 from bot.private import PrivateNotes
 from bot.roles import RoleService
 from bot.support.buttons import SupportCallback
@@ -72,11 +73,16 @@ async def private_to_relay(
     faq: FaqService,
     support: SupportService,
     locale_for: LocaleFor,
+    albums: AlbumCollector,
 ) -> None:
-    """A member writing to the bot in private: a sure FAQ answer at once, else to the staff."""
+    """A member writing to the bot in private: a sure FAQ answer at once, else to the staff;
+    an album goes as one question (one ticket, one acknowledgement)."""
+    parts = await albums.collect(message)
+    if parts is None:
+        return  # a later part of an album: its first part relays them all
     if await answer_privately(message, bot, faq, locale_for):
         return
-    outcome = await relay_to_support(message, bot, support, locale_for)
+    outcome = await relay_to_support(message, bot, support, locale_for, album=parts)
     if outcome is RelayOutcome.SENT:
         await message.reply(_("✉️ Sent to the team. Their answer will come here."))
     elif outcome is RelayOutcome.LIMITED:

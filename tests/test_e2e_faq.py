@@ -8,6 +8,7 @@ import pytest
 
 from tests.fake_telegram import FakeTelegram
 from tests.harness import MANAGER_ID, RunningBot, make_env, settings_for
+from tests.test_e2e_compose import send_album
 from tests.test_e2e_posting import labelled
 
 GROUP = -1001234500077
@@ -588,3 +589,24 @@ async def test_forum_questions_are_answered_in_their_topic_and_staff_replies_fin
         if c == forum["id"] and m.get("text") == "Yes, by the door."
     ]
     assert len(delivered) == 1 and "message_thread_id" not in delivered[0]
+
+
+async def test_an_album_in_private_reaches_the_staff_as_one_question(steward, fake, venue):
+    private = fake.private_chat(venue.member)
+    parts = await send_album(fake, private, venue.member, "album-7")
+    ack = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == 200)
+    assert ack.plain == "✉️ Sent to the team. Their answer will come here."
+    relay = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
+    assert relay.plain.startswith("❓ #1 from Bob (id 200) in private:\nOur trip")
+    copied = await fake.wait_for("copyMessages", lambda c: c["chat_id"] == SUPPORT)
+    assert copied["message_ids"] == [p["message_id"] for p in parts]
+    await steward.idle()
+    assert len([c for c in fake.calls_of("sendMessage") if c["chat_id"] == 200]) == 1
+    assert len([c for c in fake.calls_of("sendMessage") if c["chat_id"] == SUPPORT]) == 1
+    # staff may answer by replying to the album's first photo too
+    header = max(m for (c, m), sent in fake.messages.items() if c == SUPPORT and "text" in sent)
+    first_photo = fake.messages[(SUPPORT, header + 1)]
+    assert first_photo["caption"] == "Our trip"
+    await fake.send_message(venue.support, venue.staff, "Nice trip!", reply_to=first_photo)
+    delivered = await fake.wait_for("copyMessage", lambda c: c["chat_id"] == 200)
+    assert delivered["reply_parameters"]["message_id"] == parts[0]["message_id"]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import html
 import logging
+from collections.abc import Sequence
+from dataclasses import replace
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
@@ -86,10 +88,17 @@ async def relay_to_support(
     support: SupportService,
     locale_for: LocaleFor,
     stats: StatsService | None = None,
+    *,
+    album: Sequence[Message] = (),
 ) -> RelayOutcome:
-    """Hand a member's message to the staff (media shown under a header) and say how it went.
-    The header speaks the support chat's language: the staff read it, not the member."""
+    """Hand a member's message (or the parts of their album) to the staff, media shown under
+    a header, and say how it went. The header speaks the support chat's language: the staff
+    read it, not the member."""
+    parts = list(album) or [message]
+    message = parts[0]
     question = question_of(message)
+    if len(parts) > 1:  # an album's caption may sit on any of its parts
+        question = replace(question, text=next((p.caption for p in parts if p.caption), ""))
     plan = await support.open(question)
     if plan.outcome is not RelayOutcome.SENT:
         return plan.outcome
@@ -102,8 +111,13 @@ async def relay_to_support(
         logger.warning("support chat %s unreachable: %s", plan.support_chat_id, exc)
         return RelayOutcome.FAILED
     copy_id = None
-    if not (message.text and fits_inline(message.text)):  # media, or long: copied under it
-        try:
+    try:
+        if len(parts) > 1:  # an album stays one album (copyMessages cannot reply)
+            copies = await bot.copy_messages(
+                plan.support_chat_id, message.chat.id, [p.message_id for p in parts]
+            )
+            copy_id = copies[0].message_id
+        elif not (message.text and fits_inline(message.text)):  # media, or long: under it
             copy = await bot.copy_message(
                 plan.support_chat_id,
                 message.chat.id,
@@ -111,8 +125,8 @@ async def relay_to_support(
                 reply_parameters=ReplyParameters(message_id=relay.message_id),
             )
             copy_id = copy.message_id
-        except TelegramAPIError as exc:  # the header still names the member and links it
-            logger.warning("could not copy %s to support: %s", message.message_id, exc)
+    except TelegramAPIError as exc:  # the header still names the member and links it
+        logger.warning("could not copy %s to support: %s", message.message_id, exc)
     await support.relayed(plan.ticket_id, relay.message_id, copy_id)
     if stats is not None and message.chat.type != "private":
         stats.collector.bump(message.chat.id, "faq_escalated")
