@@ -27,7 +27,7 @@ from bot.guards import accessible_message, sender
 from bot.i18n import LocaleFor
 from bot.posting.albums import AlbumCollector
 from bot.private import PrivateNotes
-from bot.roles import RoleService
+from bot.roles import RoleService, is_anonymous_admin_message
 from bot.support.buttons import SupportCallback
 from bot.support.relay import deliver_staff_reply, relay_to_support, ticket_replied_to
 from bot.support.service import FaqAddOutcome, RelayOutcome, SupportService
@@ -158,6 +158,24 @@ async def answers_in(bot: Bot, chat: ChatFullInfo, user_id: int) -> bool:
     return is_member(member.status, getattr(member, "is_member", None))
 
 
+async def route_refusal(
+    message: Message, bot: Bot, target: ChatFullInfo, role_service: RoleService
+) -> str | None:
+    """Why this chat's questions may not go to `target`, or None: not to the chat itself (its
+    FAQ would fall silent), and only to a chat the admin answers in (managers: anywhere)."""
+    if target.id == message.chat.id:
+        return _(
+            "Questions asked here need another chat: the id of the chat where your staff answer."
+        )
+    if role_service.is_manager(sender(message).id):
+        return None
+    if is_anonymous_admin_message(message):
+        return _("Send this without posting as the group: I need to see that you are in that chat.")
+    if not await answers_in(bot, target, sender(message).id):
+        return _("You are not in that chat. Use the id of a chat where you answer questions.")
+    return None
+
+
 async def setsupport_command(
     message: Message,
     command: CommandObject,
@@ -187,16 +205,9 @@ async def setsupport_command(
             _("I can't reach that chat. Add me to it first, then use its id (e.g. -100123…).")
         )
         return
-    if target.id == message.chat.id:
-        await message.reply(
-            _("Questions asked here need another chat: the id of the chat where your staff answer.")
-        )
-        return
-    user_id = sender(message).id
-    if not role_service.is_manager(user_id) and not await answers_in(bot, target, user_id):
-        await message.reply(
-            _("You are not in that chat. Use the id of a chat where you answer questions.")
-        )
+    refusal = await route_refusal(message, bot, target, role_service)
+    if refusal is not None:
+        await message.reply(refusal)
         return
     await support.set_route(message.chat.id, target.id)
     await message.reply(

@@ -508,6 +508,14 @@ async def test_setsupport_routes_a_chat_to_a_staff_chat_its_admin_is_in(steward,
     assert await told(venue.admin, f"/setsupport {elsewhere['id']}") == (
         "You are not in that chat. Use the id of a chat where you answer questions."
     )
+    # posting as the group hides who is asking, so membership of that chat cannot be checked
+    anonymous = fake.user(1087968824, "Group", is_bot=True, language_code=None)
+    await venue.say(anonymous, f"/setsupport {desk['id']}", sender_chat=venue.chat)
+    hidden = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert hidden.plain == (
+        "Send this without posting as the group: I need to see that you are in that chat."
+    )
+    await steward.idle()
     assert await steward.app.support.support_chat_for(GROUP) == SUPPORT
     assert await told(venue.admin, f"/setsupport {desk['id']}") == (
         "Unanswered questions from this chat now go to Desk <2> & co."
