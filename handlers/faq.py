@@ -258,7 +258,11 @@ class GroupMessagesMiddleware(LeftoverGroupMessages):
         bot, support, stats = services["bot"], services["support"], services["stats"]
         ticket = await ticket_replied_to(event, bot, support)
         if ticket is not None:
-            await deliver_staff_reply(event, ticket, bot, support, services["notes"])
+            parts = await services["albums"].collect(event)
+            if parts is not None:  # None: a later part of an album its first part delivers
+                await deliver_staff_reply(
+                    event, ticket, bot, support, services["notes"], album=parts
+                )
         elif (
             not is_anonymous_admin_message(event)  # an admin's words, not a member's question
             and group_question(event)

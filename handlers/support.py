@@ -108,9 +108,16 @@ async def staff_reply(message: Message, bot: Bot, support: SupportService) -> bo
 
 
 async def staff_reply_in_private(
-    message: Message, ticket: Ticket, bot: Bot, support: SupportService, notes: PrivateNotes
+    message: Message,
+    ticket: Ticket,
+    bot: Bot,
+    support: SupportService,
+    notes: PrivateNotes,
+    albums: AlbumCollector,
 ) -> None:
-    await deliver_staff_reply(message, ticket, bot, support, notes)
+    parts = await albums.collect(message)
+    if parts is not None:  # None: a later part of an album its first part delivers
+        await deliver_staff_reply(message, ticket, bot, support, notes, album=parts)
 
 
 async def support_pressed(

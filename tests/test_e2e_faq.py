@@ -618,3 +618,21 @@ async def test_an_album_in_private_reaches_the_staff_as_one_question(steward, fa
     await fake.send_message(venue.support, venue.staff, "Nice trip!", reply_to=first_photo)
     delivered = await fake.wait_for("copyMessage", lambda c: c["chat_id"] == 200)
     assert delivered["reply_parameters"]["message_id"] == parts[0]["message_id"]
+    await steward.idle()
+    # an album as the staff's answer reaches the member as one album, confirmed once
+    mark = fake.mark()
+    answer = []
+    for n in range(3):
+        photo = [{"file_id": f"re{n}", "file_unique_id": f"ure{n}", "width": 9, "height": 9}]
+        answer.append(
+            fake.new_message(
+                venue.support, venue.staff, reply_to=first_photo, media_group_id="re", photo=photo
+            )
+        )
+        await fake.push_update({"message": answer[-1]})
+    album = await fake.wait_for("copyMessages", lambda c: c["chat_id"] == 200)
+    assert album["message_ids"] == [m["message_id"] for m in answer]
+    await steward.idle()
+    confirmations = [c for c in fake.calls_of("sendMessage", mark) if c["chat_id"] == SUPPORT]
+    assert [c.plain for c in confirmations] == ["✅ Delivered to Bob."]
+    assert "reply_markup" not in confirmations[0].params  # an FAQ answer is one message

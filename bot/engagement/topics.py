@@ -10,11 +10,11 @@ from typing import Any, TypeVar
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.types import InputFile, Message, MessageId
+from aiogram.types import InputFile, Message
 
 logger = logging.getLogger(__name__)
 
-Sent = TypeVar("Sent", Message, MessageId)
+Sent = TypeVar("Sent")
 
 
 async def send_in_topic(
@@ -23,7 +23,7 @@ async def send_in_topic(
     """Into the event's topic; if that topic was deleted meanwhile, into General rather than
     nowhere (a result nobody sees is worse than one in the wrong topic)."""
     send = functools.partial(bot.send_message, chat_id, text, **kwargs)
-    return await _in_topic(send, chat_id, thread_id)
+    return await in_topic(send, chat_id, thread_id)
 
 
 async def send_file_in_topic(
@@ -31,20 +31,14 @@ async def send_file_in_topic(
 ) -> Message:
     """A document into the event's topic, or General when that topic is gone."""
     send = functools.partial(bot.send_document, chat_id, document, **kwargs)
-    return await _in_topic(send, chat_id, thread_id)
+    return await in_topic(send, chat_id, thread_id)
 
 
-async def copy_in_topic(
-    bot: Bot, chat_id: int, from_chat_id: int, message_id: int, thread_id: int | None, **kwargs: Any
-) -> MessageId:
-    """A copy of a message into a topic (a staff answer to a member's question), or General."""
-    send = functools.partial(bot.copy_message, chat_id, from_chat_id, message_id, **kwargs)
-    return await _in_topic(send, chat_id, thread_id)
-
-
-async def _in_topic(
+async def in_topic(
     send: Callable[..., Awaitable[Sent]], chat_id: int, thread_id: int | None
 ) -> Sent:
+    """`send(message_thread_id=...)` into the topic, or once more into General when Telegram
+    says the topic is gone."""
     try:
         return await send(message_thread_id=thread_id)
     except TelegramBadRequest as exc:

@@ -19,7 +19,7 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.engagement.topics import copy_in_topic
+from bot.engagement.topics import in_topic
 from bot.i18n import LocaleFor
 from bot.links import message_link
 from bot.private import PrivateNotes, Reach
@@ -149,20 +149,38 @@ async def deliver_staff_reply(
     bot: Bot,
     support: SupportService,
     notes: PrivateNotes,
+    *,
+    album: Sequence[Message] = (),
 ) -> None:
-    """The staff's answer copied to the member, under their question; the staff hear whether
-    it arrived, and may add the pair to the FAQ."""
+    """The staff's answer (a message, or the parts of an album, which stays one album) copied
+    to the member, under their question; the staff hear whether it arrived, and may add the
+    pair to the FAQ (not an album: an FAQ answer is one message)."""
+    parts = list(album) or [message]
+    message = parts[0]
     member_chat = ticket.chat_id
     reply_to = (
         ReplyParameters(message_id=ticket.question_message_id, allow_sending_without_reply=True)
         if ticket.question_message_id  # 0: asked in a group since upgraded
         else None
     )
+
+    async def copy(message_thread_id: int | None = None) -> object:
+        if len(parts) > 1:  # copyMessages keeps the album, but cannot reply
+            ids = [p.message_id for p in parts]
+            return await bot.copy_messages(
+                member_chat, message.chat.id, ids, message_thread_id=message_thread_id
+            )
+        return await bot.copy_message(
+            member_chat,
+            message.chat.id,
+            message.message_id,
+            reply_parameters=reply_to,
+            message_thread_id=message_thread_id,
+        )
+
     name = html.escape(ticket.member_name or str(member_chat))
     if member_chat > 0:  # asked in private: a note Telegram may refuse (blocked, deleted)
-        result = await notes.copy_message(
-            member_chat, message.chat.id, message.message_id, reply_parameters=reply_to
-        )
+        result = await notes.deliver(member_chat, copy)
         refusals = {
             Reach.BLOCKED: _("Could not deliver the answer: {name} has blocked me."),
             Reach.DEACTIVATED: _("Could not deliver the answer: {name} deleted their account."),
@@ -173,15 +191,8 @@ async def deliver_staff_reply(
             return
         error = None if result.delivered else result.error
     else:
-        try:
-            await copy_in_topic(  # a topic deleted meanwhile: General, not nowhere
-                bot,
-                member_chat,
-                message.chat.id,
-                message.message_id,
-                ticket.thread_id,
-                reply_parameters=reply_to,
-            )
+        try:  # a topic deleted meanwhile: General, not nowhere
+            await in_topic(copy, member_chat, ticket.thread_id)
             error = None
         except TelegramAPIError as exc:
             error = exc.message
@@ -198,12 +209,13 @@ async def deliver_staff_reply(
         message.message_id,
         message.html_text if message.text else "",
     )
+    delivered = _("✅ Delivered to {name}.").format(name=html.escape(ticket.member_name or "?"))
+    if len(parts) > 1:
+        await message.reply(delivered)
+        return
     add = InlineKeyboardBuilder()
     add.button(
         text=_("➕ Add to FAQ"),
         callback_data=SupportCallback(op=SupportAction.ADD_TO_FAQ, ticket=ticket.id),
     )
-    await message.reply(
-        _("✅ Delivered to {name}.").format(name=html.escape(ticket.member_name or "?")),
-        reply_markup=add.as_markup(),
-    )
+    await message.reply(delivered, reply_markup=add.as_markup())
