@@ -242,6 +242,7 @@ class Ticket:
     answer_text: str | None
     faq_entry_id: int | None
     thread_id: int | None = None  # the forum topic it was asked in
+    relay_copy_id: int | None = None  # the member's message copied under the relay, if any
 
 
 class SupportRepository:
@@ -311,15 +312,23 @@ class SupportRepository:
             ),
         )
 
-    async def set_relay_message(self, ticket_id: int, message_id: int) -> None:
+    async def set_relay_message(
+        self, ticket_id: int, message_id: int, copy_id: int | None = None
+    ) -> None:
         await self.db.execute(
-            "UPDATE support_tickets SET relay_message_id=? WHERE id=?", (message_id, ticket_id)
+            "UPDATE support_tickets SET relay_message_id=?, relay_copy_id=? WHERE id=?",
+            (message_id, copy_id, ticket_id),
         )
 
-    async def by_relay(self, support_chat_id: int, relay_message_id: int) -> Ticket | None:
+    async def by_relay(self, support_chat_id: int, message_id: int) -> Ticket | None:
+        """The ticket whose relay (its header, or the member's message copied under it) this
+        message of the support chat is."""
         row = await self.db.fetchone(
             "SELECT * FROM support_tickets WHERE support_chat_id=? AND relay_message_id=?",
-            (support_chat_id, relay_message_id),
+            (support_chat_id, message_id),
+        ) or await self.db.fetchone(
+            "SELECT * FROM support_tickets WHERE support_chat_id=? AND relay_copy_id=?",
+            (support_chat_id, message_id),
         )
         return Ticket(**dict(row)) if row else None
 

@@ -8,6 +8,7 @@ import pytest
 
 from tests.fake_telegram import FakeTelegram
 from tests.harness import MANAGER_ID, RunningBot, make_env, settings_for
+from tests.test_e2e_compose import send_album
 from tests.test_e2e_posting import labelled
 
 GROUP = -1001234500077
@@ -107,6 +108,13 @@ async def test_russian_question_gets_the_russian_translation(steward, fake, venu
     await venue.say(venue.member, "when are you open tomorrow?")
     english = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
     assert english.plain == "We are open every day from 9:00 to 18:00."
+    # what the FAQ cannot answer reaches the staff in the staff chat's language, not the asker's
+    await venue.say(venue.russian, "Где можно оставить пальто и сумки?")
+    relay = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
+    assert relay.plain.startswith("❓ #1 from Ivan (id 300) in Venue chat:\nГде можно")
+    assert relay.plain.endswith(
+        "Reply to this message to answer; /block to stop this member's messages."
+    )
 
 
 async def test_chit_chat_gets_nothing(steward, fake, venue):
@@ -172,6 +180,23 @@ async def test_unanswered_question_goes_to_staff_and_back_then_into_the_faq(stew
     await fake.assert_no_call(
         "sendMessage", since=mark, within=0.1, predicate=lambda c: c["chat_id"] == SUPPORT
     )
+    # a staff member posting anonymously (as the support group) answers like anyone else
+    await venue.say(venue.member, "can I bring my dog to the venue?")
+    relay = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
+    await steward.idle()
+    relay_message = fake.messages[(SUPPORT, max(m for c, m in fake.messages if c == SUPPORT))]
+    anonymous = fake.user(1087968824, "Group", is_bot=True, language_code=None)
+    await fake.send_message(
+        venue.support,
+        anonymous,
+        "Dogs are welcome.",
+        reply_to=relay_message,
+        sender_chat=venue.support,
+    )
+    delivered = await fake.wait_for("copyMessage", lambda c: c["chat_id"] == GROUP)
+    assert delivered["from_chat_id"] == SUPPORT
+    confirm = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
+    assert confirm.plain == "✅ Delivered to Bob."
 
 
 async def test_private_messages_are_relayed_and_staff_can_block(steward, fake, venue):
@@ -183,6 +208,20 @@ async def test_private_messages_are_relayed_and_staff_can_block(steward, fake, v
     assert "in private" in relay.plain and "lost my scarf" in relay.plain
     await steward.idle()
     relay_message = fake.messages[(SUPPORT, max(m for c, m in fake.messages if c == SUPPORT))]
+    # a message as long as Telegram allows reaches the staff whole, under the relay's header
+    long = await fake.send_message(private, venue.member, "My order story: " + "é" * 4080)
+    ack = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == 200)
+    assert ack.plain == "✉️ Sent to the team. Their answer will come here."
+    copied = await fake.wait_for("copyMessage", lambda c: c["chat_id"] == SUPPORT)
+    assert (copied["from_chat_id"], copied["message_id"]) == (200, long["message_id"])
+    await steward.idle()
+    # staff may answer by replying to that copy as well as to the header
+    copy = fake.messages[(SUPPORT, max(m for c, m in fake.messages if c == SUPPORT))]
+    assert copy["text"] == long["text"]
+    await fake.send_message(venue.support, venue.staff, "Sorry about that!", reply_to=copy)
+    answer = await fake.wait_for("copyMessage", lambda c: c["chat_id"] == 200)
+    assert answer["reply_parameters"]["message_id"] == long["message_id"]
+    await steward.idle()
     await fake.send_message(
         venue.support, venue.staff, "We have it, come by!", reply_to=relay_message
     )
@@ -200,16 +239,20 @@ async def test_private_messages_are_relayed_and_staff_can_block(steward, fake, v
     await fake.send_message(venue.support, venue.staff, "/unblock 200")
     unblocked = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
     assert unblocked.plain == "✅ 200 can write to the team again."
+    await fake.send_message(venue.support, venue.staff, "/unblock 200")
+    again = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
+    assert again.plain == "200 was not blocked."
 
 
 async def test_relay_rate_limit(steward, fake, venue):
     private = fake.private_chat(venue.member)
-    for n in range(6):
+    for n in range(9):
         await fake.send_message(private, venue.member, f"message number {n}")
         await steward.idle()
     replies = [c.plain for c in fake.calls_of("sendMessage") if c["chat_id"] == 200]
     assert replies[:5] == ["✉️ Sent to the team. Their answer will come here."] * 5
     assert replies[5].startswith("You have sent several messages in a short time.")
+    assert len(replies) == 6  # told once: a flood is not answered message by message
     assert len([c for c in fake.calls_of("sendMessage") if c["chat_id"] == SUPPORT]) == 5
 
 
@@ -381,6 +424,13 @@ async def test_support_chat_can_be_a_private_chat(fake, tmp_path):
         assert delivered["from_chat_id"] == MANAGER_ID
         await running.idle()
         assert await running.app.db.fetchall("SELECT id FROM drafts") == []  # not a post
+        # the desk's owner can stop a flooding member from there too
+        await fake.send_message(desk, manager, "/block", reply_to=relay_message)
+        blocked = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
+        assert blocked.plain.startswith("🚫 200 can no longer write to the team")
+        await fake.send_message(desk, manager, "/unblock 200")
+        unblocked = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
+        assert unblocked.plain == "✅ 200 can write to the team again."
     finally:
         await running.stop()
 
@@ -702,3 +752,181 @@ async def test_a_translation_can_be_a_media_message(steward, fake, venue):
     entry = await steward.app.faq.repo.get(1)
     assert entry.answers["en"].text == "We are open every day from 9:00 to 18:00."
     assert entry.answers["ru"].source_message_id == source["message_id"]
+
+
+async def test_did_you_mean_survives_a_restart_and_a_double_tap_answers_once(steward, fake, venue):
+    await venue.say(venue.admin, "/faq_add Where can I park?; Is there parking? | Behind the hall.")
+    await venue.say(
+        venue.admin,
+        "/faq_add Where is the entrance? | The entrance is on the left side of the hall.",
+    )
+    await steward.idle()
+    await venue.say(venue.member, "how do I get into the hall?")
+    await fake.wait_for("sendMessage", lambda c: c.plain == "🤔 Did you mean…")
+    await steward.idle()
+    offer = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    await steward.restart()
+    mark = fake.mark()
+    entrance = labelled(offer, "entrance")
+    taps = [await fake.press_button(offer, venue.member, entrance) for _ in range(2)]
+    await steward.idle()
+    answers = [c for c in fake.calls_of("sendMessage", mark) if c["chat_id"] == GROUP]
+    assert [c.plain for c in answers] == ["The entrance is on the left side of the hall."]
+    answered = {c["callback_query_id"] for c in fake.calls_of("answerCallbackQuery", mark)}
+    assert answered == set(taps)  # the second tap is answered too, without an error
+
+
+async def test_setsupport_routes_a_chat_to_a_staff_chat_its_admin_is_in(steward, fake, venue):
+    desk = fake.add_chat(-1008888800077, title="Desk <2> & co")
+    elsewhere = fake.add_chat(-1007777700077, title="Someone else's group")
+    fake.add_member(desk["id"], venue.admin, "administrator")
+
+    async def told(user, text) -> str:
+        await venue.say(user, text)
+        reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+        await steward.idle()
+        return reply.plain
+
+    refused = "Only admins of this chat can use this command."
+    assert await told(venue.member, f"/setsupport {desk['id']}") == refused
+    assert await told(venue.admin, "/setsupport") == (
+        f"Unanswered questions from this chat go to {SUPPORT}."
+    )
+    unreachable = "I can't reach that chat. Add me to it first, then use its id (e.g. -100123…)."
+    assert await told(venue.admin, "/setsupport -100777") == unreachable
+    # questions asked here cannot be "answered" by the same chat: the FAQ would fall silent
+    assert await told(venue.admin, f"/setsupport {GROUP}") == (
+        "Questions asked here need another chat: the id of the chat where your staff answer."
+    )
+    # nor sent to a chat this admin is not in: that chat would become a staff chat
+    assert await told(venue.admin, f"/setsupport {elsewhere['id']}") == (
+        "You are not in that chat. Use the id of a chat where you answer questions."
+    )
+    # posting as the group hides who is asking, so membership of that chat cannot be checked
+    anonymous = fake.user(1087968824, "Group", is_bot=True, language_code=None)
+    await venue.say(anonymous, f"/setsupport {desk['id']}", sender_chat=venue.chat)
+    hidden = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert hidden.plain == (
+        "Send this without posting as the group: I need to see that you are in that chat."
+    )
+    await steward.idle()
+    assert await steward.app.support.support_chat_for(GROUP) == SUPPORT
+    assert await told(venue.admin, f"/setsupport {desk['id']}") == (
+        "Unanswered questions from this chat now go to Desk <2> & co."
+    )
+    await venue.say(venue.member, "is there a cloakroom for coats and bags?")
+    relay = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == desk["id"])
+    assert relay.plain.startswith("❓ #1 from Bob (id 200) in Venue chat:")
+    await steward.idle()
+    assert await told(venue.admin, "/setsupport off") == (
+        "This chat now uses the default support chat, if any."
+    )
+    await venue.say(venue.member, "is there a sauna for the guests?")
+    relay = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
+    assert relay.plain.startswith("❓ #2 from Bob")
+
+
+async def test_question_gate_in_a_discussion_group(steward, fake, venue):
+    """Only questions reach the FAQ and the staff: not a reply to another member, not two
+    words, not a command; a comment under the linked channel's post is a member's question."""
+    channel = fake.add_chat(-1003333300077, "channel", title="Venue news")
+    post = await venue.say(
+        {"id": 777000, "is_bot": False, "first_name": "Telegram"},
+        "Saturday: open air concert!",
+        sender_chat=channel,
+        is_automatic_forward=True,
+    )
+    chat_line = await venue.say(venue.other, "I think the concert starts at nine")
+    own_channel = fake.add_chat(-1004444400077, "channel", title="Carol's blog")
+    as_channel = await venue.say(venue.other, "Bring a coat tonight", sender_chat=own_channel)
+    mark = fake.mark()
+    await venue.say(venue.member, "is there a cloakroom for coats then?", reply_to=chat_line)
+    await venue.say(venue.member, "is there a cloakroom for them there?", reply_to=as_channel)
+    await venue.say(venue.member, "cloakroom open?")
+    await venue.say(venue.member, "/rules is there a cloakroom for coats?")
+    await steward.idle()
+    await fake.assert_no_call(
+        "sendMessage", since=mark, within=0.1, predicate=lambda c: c["chat_id"] == SUPPORT
+    )
+    for question in ("is there a cloakroom at the concert?", "Hoe laat begint het concert"):
+        await venue.say(venue.member, question, reply_to=post)
+        relay = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
+        assert question in relay.plain
+        await steward.idle()
+
+
+async def test_forum_questions_are_answered_in_their_topic_and_staff_replies_find_it(
+    steward, fake, venue
+):
+    forum = fake.add_chat(-1001555000077, title="Venue forum", is_forum=True)
+    fake.add_member(forum["id"], venue.admin, "administrator")
+    help_desk = await fake.create_topic(forum, "Help", venue.other)
+    lounge = await fake.create_topic(forum, "Lounge", venue.other)
+    await steward.idle()
+    await fake.send_message(forum, venue.admin, HOURS, topic=help_desk)
+    await steward.idle()
+    await fake.send_message(forum, venue.member, "what are the opening hours?", topic=lounge)
+    answer = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("We are open"))
+    assert answer["message_thread_id"] == lounge
+    await steward.idle()
+    await fake.send_message(forum, venue.other, "when are you open?", topic=help_desk)
+    link = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("☝️"))
+    assert link["message_thread_id"] == help_desk  # the notice in the asker's topic
+    await steward.idle()
+    # a question from a topic deleted before the staff answered: the answer goes to General
+    await fake.send_message(
+        forum, venue.member, "is there a cloakroom for coats and bags?", topic=lounge
+    )
+    relay = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
+    assert "is there a cloakroom" in relay.plain
+    await steward.idle()
+    relay_message = fake.messages[(SUPPORT, max(m for c, m in fake.messages if c == SUPPORT))]
+    fake.delete_topic(forum, lounge)
+    await fake.send_message(venue.support, venue.staff, "Yes, by the door.", reply_to=relay_message)
+    confirm = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
+    assert confirm.plain == "✅ Delivered to Bob."
+    delivered = [
+        m
+        for (c, _), m in fake.messages.items()
+        if c == forum["id"] and m.get("text") == "Yes, by the door."
+    ]
+    assert len(delivered) == 1 and "message_thread_id" not in delivered[0]
+
+
+async def test_an_album_in_private_reaches_the_staff_as_one_question(steward, fake, venue):
+    private = fake.private_chat(venue.member)
+    parts = await send_album(fake, private, venue.member, "album-7")
+    ack = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == 200)
+    assert ack.plain == "✉️ Sent to the team. Their answer will come here."
+    relay = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
+    assert relay.plain.startswith("❓ #1 from Bob (id 200) in private:\nOur trip")
+    copied = await fake.wait_for("copyMessages", lambda c: c["chat_id"] == SUPPORT)
+    assert copied["message_ids"] == [p["message_id"] for p in parts]
+    await steward.idle()
+    assert len([c for c in fake.calls_of("sendMessage") if c["chat_id"] == 200]) == 1
+    assert len([c for c in fake.calls_of("sendMessage") if c["chat_id"] == SUPPORT]) == 1
+    # staff may answer by replying to the album's first photo too
+    header = max(m for (c, m), sent in fake.messages.items() if c == SUPPORT and "text" in sent)
+    first_photo = fake.messages[(SUPPORT, header + 1)]
+    assert first_photo["caption"] == "Our trip"
+    await fake.send_message(venue.support, venue.staff, "Nice trip!", reply_to=first_photo)
+    delivered = await fake.wait_for("copyMessage", lambda c: c["chat_id"] == 200)
+    assert delivered["reply_parameters"]["message_id"] == parts[0]["message_id"]
+    await steward.idle()
+    # an album as the staff's answer reaches the member as one album, confirmed once
+    mark = fake.mark()
+    answer = []
+    for n in range(3):
+        photo = [{"file_id": f"re{n}", "file_unique_id": f"ure{n}", "width": 9, "height": 9}]
+        answer.append(
+            fake.new_message(
+                venue.support, venue.staff, reply_to=first_photo, media_group_id="re", photo=photo
+            )
+        )
+        await fake.push_update({"message": answer[-1]})
+    album = await fake.wait_for("copyMessages", lambda c: c["chat_id"] == 200)
+    assert album["message_ids"] == [m["message_id"] for m in answer]
+    await steward.idle()
+    confirmations = [c for c in fake.calls_of("sendMessage", mark) if c["chat_id"] == SUPPORT]
+    assert [c.plain for c in confirmations] == ["✅ Delivered to Bob."]
+    assert "reply_markup" not in confirmations[0].params  # an FAQ answer is one message

@@ -65,6 +65,7 @@ async def test_relay_outcomes_route_block_and_limit(db):
     for _ in range(RELAY_LIMIT - 1):
         assert (await desk.open(question())).outcome is RelayOutcome.SENT
     assert (await desk.open(question())).outcome is RelayOutcome.LIMITED
+    assert (await desk.open(question())).outcome is RelayOutcome.STILL_LIMITED  # told once
     clock.now += 601  # the window has passed
     assert (await desk.open(question())).outcome is RelayOutcome.SENT
 
