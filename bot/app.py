@@ -434,13 +434,16 @@ class Steward:
         )
 
     async def _before_chat_moves(self, old: int, new: int) -> None:
-        await self.stats.collector.flush()  # counts held in memory under the old id
+        # counts held in memory under the old id
+        await self.stats.collector.flush()
+        await self.reputation.flush()
 
     async def _chat_moved(self, moved: MoveResult) -> None:
         """After an upgraded group's rows moved: nothing cached may still answer for either id,
         timers follow the chat, and what members act on (a giveaway's button) is there again."""
         old, new = moved.old_chat_id, moved.new_chat_id
         self._forget_moved(old, new)
+        await self.reputation.load()  # a watch limited to the group names the new id now
         self.cluster.bus.announce("chat-moved", [old, new])
         self.captcha.moved(old, new, moved.captchas)
         if moved.first:
@@ -457,15 +460,20 @@ class Steward:
             self.role_service.invalidate(chat_id)
         self.faq.invalidate()
         self.support_repo.forget_routes()
+        self.campaigns.forget()  # its links are matched by chat id
 
     def _chat_moved_elsewhere(self, moved: list[int] | None) -> None:
         """Another worker moved an upgraded group's rows: forget both ids here too and learn
         where the group went (None: anything may have changed while disconnected)."""
         if moved is not None:
             self._forget_moved(*moved)
-        task = asyncio.get_running_loop().create_task(self.migrations.load())
+        task = asyncio.get_running_loop().create_task(self._reload_after_move())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    async def _reload_after_move(self) -> None:
+        await self.migrations.load()
+        await self.reputation.load()
 
     async def _chat_title(self, chat_id: int) -> str:
         chat = await ChatRepository(self.db).get(chat_id)

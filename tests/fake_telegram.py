@@ -423,9 +423,10 @@ class FakeTelegram:
         *,
         deliver: bool = True,
     ) -> dict[str, Any]:
-        """Upgrade a basic group to a supergroup as Telegram does: a new `-100…` id, the members
-        and the bot's rights carried over, `migrate_to_chat_id` as the old chat's last message,
-        `migrate_from_chat_id` as the new chat's first, and the old id refused from now on.
+        """Upgrade a basic group to a supergroup as Telegram does: a new `-100…` id, the members,
+        the bot's rights and the invite links carried over, `migrate_to_chat_id` as the old
+        chat's last message, `migrate_from_chat_id` as the new chat's first, and the old id
+        refused from now on.
         `deliver=False`: the bot never gets the two messages (it was down for over a day)."""
         old = self.chats[chat_id]
         if old.chat["type"] != "group":
@@ -435,6 +436,9 @@ class FakeTelegram:
         chat.update(id=new_id, type="supergroup")
         state = ChatState(chat=chat, members=dict(old.members), member_count=old.member_count)
         self.chats[new_id] = state
+        for info in self.invite_links.values():  # the group's invite links open the new chat
+            if info["chat_id"] == chat_id:
+                info["chat_id"] = new_id
         last = self.new_message(old.chat, by, migrate_to_chat_id=new_id)
         old.migrated_to = new_id
         first = self.new_message(chat, by, migrate_from_chat_id=chat_id)

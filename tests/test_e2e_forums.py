@@ -3,9 +3,12 @@ supergroups (everything follows the new id)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.fake_telegram import FakeTelegram
+from tests.harness import MANAGER_ID
 
 FORUM = -1001555000001
 BASIC = -4055501
@@ -282,3 +285,38 @@ async def test_upgrade_missed_while_down_is_learned_from_the_refused_send(stewar
     await keeps_settings_and_warns(fake, steward, club, new)
     later = [c for c in fake.calls[refused[0].index + 1 :] if c.get("chat_id") == BASIC]
     assert [c.method for c in later if c.method.startswith("send")] == []
+
+
+async def test_upgraded_group_keeps_its_watches_campaign_links_and_mood(steward, fake, club):
+    """What the bot holds in memory about the group follows the upgrade too: a watch limited
+    to the group still finds mentions, a join through a campaign link (Telegram keeps the
+    group's invite links) still counts for its campaign, and the messages counted for the
+    group's mood before the upgrade are not left behind under the old id."""
+    manager = fake.user(MANAGER_ID, "Manny")
+    await fake.send_message(fake.private_chat(manager), manager, f"/watch acme {BASIC}")
+    await fake.wait_for("sendMessage", lambda c: "Watching «acme»" in c.plain)
+    await club.say(club.admin, "/campaign_new Spring")
+    created = await fake.wait_for("sendMessage", lambda c: "Campaign #1" in c.plain)
+    link = re.search(r"https://t\.me/\+[\w-]+", created.plain)[0]
+    for n in range(3):
+        await club.say(club.ann, f"good morning number {n}")
+    await steward.idle()
+
+    new = await fake.migrate_group(BASIC, club.admin)
+    await steward.idle()
+    await club.say(club.bob, "acme support was quick today", chat=new)
+    newcomer = fake.user(23, "Cid")
+    await fake.join_chat(new["id"], newcomer, link)
+    await steward.idle()
+    pending = await steward.app.reputation.pending_mentions()
+    assert [m.chat_id for m in pending] == [new["id"]]
+    await club.say(club.admin, "/campaigns 7d", chat=new)
+    report = await fake.wait_for("sendMessage", lambda c: "📣 Campaigns in" in c.plain)
+    line = next(x for x in report.plain.splitlines() if x.startswith("#1 Spring"))
+    assert "joins 1;" in line, report.plain
+
+    await steward.app.reputation.flush()
+    db = steward.app.db
+    assert (await db.fetchone("SELECT COUNT(*) FROM mood_daily WHERE chat_id=?", (BASIC,)))[0] == 0
+    moved = await db.fetchone("SELECT SUM(messages) FROM mood_daily WHERE chat_id=?", (new["id"],))
+    assert moved[0] >= 4  # three before the upgrade, one after
