@@ -198,7 +198,13 @@ class Steward:
         self.quiz_repo = QuizRepository(self.db)
         self.giveaway_repo = GiveawayRepository(self.db)
         self.runner = QuizRunner(
-            self.bot, self.quiz_repo, self.scheduler, self.i18n, self.locale_for, clock=clock
+            self.bot,
+            self.quiz_repo,
+            self.scheduler,
+            self.i18n,
+            self.locale_for,
+            clock=clock,
+            notes=self.notes,
         )
         self.stats = StatsService(
             self.bot,

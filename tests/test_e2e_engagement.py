@@ -518,6 +518,25 @@ async def test_a_quiz_question_refused_mid_run_is_told_to_its_starter(steward, f
     assert await steward.app.quiz_repo.running_in(GROUP) is None
 
 
+async def test_a_quiz_stopped_mid_run_tries_its_starter_once_and_records_the_refusal(
+    steward, fake, club
+):
+    """The starter's note is a private note like any other: an admin who started the quiz in
+    the group and never pressed Start costs one refused call, and the bot's record of them
+    says so (before, the refusal was swallowed and nothing was recorded)."""
+    await club.say(club.admin, QUIZ)
+    await fake.wait_for("sendMessage", lambda c: "saved" in c.plain)
+    await club.say(club.admin, "/quiz_start 1 5")
+    await fake.wait_for("sendPoll")
+    fake.fail("sendPoll", 400, description="Bad Request: not enough rights to send polls")
+    mark = fake.mark()
+    await fake.wait_for("sendMessage", lambda c: "Results" in c.plain, since=mark, timeout=15)
+    await steward.idle()
+    tried = [c for c in fake.calls_of("sendMessage", since=mark) if c["chat_id"] == 10]
+    assert len(tried) == 1
+    assert await steward.app.users.private_status(club.admin["id"]) == "not_started"
+
+
 async def test_a_manager_stops_from_private_the_quiz_they_started_from_private(steward, fake, club):
     """Before, /quiz_stop worked in groups only: a manager who started a quiz from private
     (/quiz_start <id> <chat id>) got "This command works in groups only." and could not stop

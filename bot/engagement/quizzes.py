@@ -23,7 +23,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.engagement.quiz_format import Question, QuizDraft
 from bot.engagement.topics import send_in_topic
+from bot.private import PrivateNotes
 from bot.scheduling import cancel, run_once_at
+from storage.chats import UserRepository
 from storage.engagement import Quiz, QuizRepository, QuizScore, QuizSummary, RunStatus
 
 logger = logging.getLogger(__name__)
@@ -71,6 +73,7 @@ class QuizRunner:
         locale_for: Callable[[int], Awaitable[str]],
         clock: Clock = SYSTEM_CLOCK,
         rng: random.Random | None = None,
+        notes: PrivateNotes | None = None,
     ):
         self.bot = bot
         self.repo = repo
@@ -79,6 +82,7 @@ class QuizRunner:
         self.locale_for = locale_for
         self.clock = clock
         self.rng = rng or random.SystemRandom()
+        self.notes = notes or PrivateNotes(bot, UserRepository(repo.db), clock)
 
     def _job_id(self, run_id: int) -> str:
         return f"quiz:{run_id}"
@@ -146,8 +150,7 @@ class QuizRunner:
             "Check my rights in that chat.",
             locale=locale,
         ).format(title=html.escape(run.title), error=html.escape(refused or ""))
-        with contextlib.suppress(TelegramAPIError):  # never pressed Start, or blocked the bot
-            await self.bot.send_message(run.started_by, text)
+        await self.notes.send_message(run.started_by, text)  # tried once, the answer recorded
 
     async def _post_next(self, run_id: int) -> str | None:
         """Post the next question, or finish when there is none; Telegram's refusal when it
