@@ -14,7 +14,8 @@ It speaks the real wire protocol, so the bot under test uses its normal aiogram 
 - forum supergroups have topics: a topic's messages carry `message_thread_id`,
   `is_topic_message` and, like Telegram's, a `reply_to_message` pointing at the topic's creation
   message; a send naming an unknown thread (or 1, the General topic) fails with "message thread
-  not found", and a reply lands in the replied message's topic;
+  not found", a reply lands in the replied message's topic, and a closed topic takes the bot's
+  messages only when it may manage topics ("TOPIC_CLOSED" otherwise);
 - a basic group can be upgraded to a supergroup (`migrate_group`): both service messages are
   delivered, and every later call naming the old id fails with 400 and `migrate_to_chat_id`.
 - no kinder than Telegram (see ../shared/telegram-behaviour.md): the bot's own messages are never
@@ -181,6 +182,7 @@ class ChatState:
     member_count: int = 0
     linked_chat_id: int | None = None
     topics: dict[int, dict[str, Any]] = field(default_factory=dict)  # thread id -> root message
+    closed_topics: set[int] = field(default_factory=set)
     migrated_to: int | None = None  # a basic group upgraded to this supergroup id
 
 
@@ -414,6 +416,19 @@ class FakeTelegram:
         for key in [k for k, m in self.messages.items() if m.get("message_thread_id") == thread_id]:
             if key[0] == chat["id"]:
                 del self.messages[key]
+
+    async def close_topic(self, chat: dict[str, Any], thread_id: int, by: dict[str, Any]) -> None:
+        """An admin closes a topic: from now on only admins who may manage topics post there;
+        anyone else, the bot included, gets "TOPIC_CLOSED"."""
+        self.chats[chat["id"]].closed_topics.add(thread_id)
+        closed = self.new_message(chat, by, topic=thread_id, forum_topic_closed={})
+        await self.push_update({"message": closed})
+
+    def _may_post_in(self, state: ChatState, thread_id: int | None) -> bool:
+        if thread_id not in state.closed_topics:
+            return True
+        me = state.members.get(self.bot_id) or {}
+        return me.get("status") == "creator" or bool(me.get("can_manage_topics"))
 
     async def migrate_group(
         self,
@@ -984,6 +999,8 @@ class FakeTelegram:
             message["has_protected_content"] = params["has_protected_content"]
         if original is not None and original.get("is_topic_message"):
             thread = original["message_thread_id"]  # a reply stays in its message's topic
+        if not self._may_post_in(state, thread):
+            raise ApiError(400, "Bad Request: TOPIC_CLOSED")
         if thread is not None:
             message["message_thread_id"] = thread
             if thread in state.topics:

@@ -141,6 +141,20 @@ async def test_result_of_a_giveaway_whose_topic_was_deleted_goes_to_general(stew
     never_general_by_number(fake)
 
 
+async def test_result_of_a_giveaway_whose_topic_was_closed_goes_to_general(steward, fake, forum):
+    """A closed topic takes no messages from a bot that may not manage topics ("TOPIC_CLOSED"):
+    the result goes to General, as for a deleted topic, instead of to nobody."""
+    prizes = await forum.topic("Prizes")
+    await forum.say(forum.admin, "/giveaway 2s 1 Mug", topic=prizes)
+    await fake.wait_for("sendMessage", lambda c: "Giveaway #1" in c.plain)
+    await fake.close_topic(forum.chat, prizes, forum.admin)
+    result = await fake.wait_for(
+        "sendMessage", lambda c: "is over" in c.plain and "message_thread_id" not in c.params
+    )
+    assert result["chat_id"] == FORUM
+    never_general_by_number(fake)
+
+
 async def test_topic_questions_reach_the_faq_and_commands_do_not_target_the_topic_starter(
     steward, fake, forum
 ):
