@@ -208,9 +208,9 @@ async def bot_send(
     bot: Bot, message: Message, text: str, chat_id: int, thread_id: int | None
 ) -> None:
     """Announce in the giveaway's chat and topic; tell the caller too when they asked from
-    elsewhere."""
-    await send_in_topic(bot, chat_id, text, thread_id)
-    if message.chat.id != chat_id:
+    elsewhere (another chat, or another topic of the forum)."""
+    sent = await send_in_topic(bot, chat_id, text, thread_id)
+    if (sent.chat.id, thread_of(sent)) != (message.chat.id, thread_of(message)):
         await message.reply(text)
 
 

@@ -127,6 +127,28 @@ async def test_giveaway_announced_in_a_topic_draws_there(steward, fake, forum):
     never_general_by_number(fake)
 
 
+async def test_reroll_from_another_topic_answers_there_and_in_the_giveaways_topic(
+    steward, fake, forum
+):
+    """New winners go to the giveaway's topic; an admin who asked from another topic hears
+    them there too (before, nothing came back to the topic the command was given in)."""
+    prizes = await forum.topic("Prizes")
+    admins = await forum.topic("Admins")
+    await forum.say(forum.admin, "/giveaway 1h 1 Mug", topic=prizes)
+    await fake.wait_for("sendMessage", lambda c: "Giveaway #1" in c.plain)
+    message = fake.messages[(FORUM, max(m for c, m in fake.messages if c == FORUM))]
+    for user in (forum.ann, forum.ben):
+        await fake.press_button(message, user, "gw:1")
+    await forum.say(forum.admin, "/giveaway_end 1", topic=admins)
+    await fake.wait_for("sendMessage", lambda c: "is over" in c.plain)
+    mark = fake.mark()
+    await forum.say(forum.admin, "/reroll 1", topic=admins)
+    await steward.idle()
+    told = [c for c in fake.calls_of("sendMessage", since=mark) if "New winners" in c.plain]
+    assert sorted(c.get("message_thread_id") for c in told) == sorted([prizes, admins])
+    never_general_by_number(fake)
+
+
 async def test_result_of_a_giveaway_whose_topic_was_deleted_goes_to_general(steward, fake, forum):
     prizes = await forum.topic("Prizes")
     await forum.say(forum.admin, "/giveaway 2s 1 Mug", topic=prizes)
