@@ -419,6 +419,7 @@ class Steward:
         bus.subscribe("campaign-links", lambda _: self.campaigns.forget())
         bus.subscribe("chat-moved", self._chat_moved_elsewhere)
         self.stats.once = self.jobs.once
+        self.giveaways.on_posted = self.stats.own_post
         self.giveaways.shared = self.cluster.shared
         if self.cluster.shared:
             outbox = self.log_outbox

@@ -277,6 +277,23 @@ async def test_manager_runs_a_channel_giveaway_from_private(steward, fake, club)
     assert "Tickets" in posted.plain
     confirm = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
     assert confirm.plain == "Giveaway #1 is posted."
+    # Telegram sends no channel_post for it: the channel's statistics learn of it from the
+    # send, and its reactions count like any post's
+    [announcement] = [m for (c, _), m in fake.messages.items() if c == CHANNEL]
+    await steward.idle()
+    await fake.push_update(
+        {
+            "message_reaction_count": {
+                "chat": fake.chats[CHANNEL].chat,
+                "message_id": announcement["message_id"],
+                "date": fake.now(),
+                "reactions": [{"type": {"type": "emoji", "emoji": "🎉"}, "total_count": 5}],
+            }
+        }
+    )
+    await steward.idle()
+    posts = await steward.app.stats.repo.posts(CHANNEL, 0, 2**40)
+    assert [(p["message_id"], p["reactions"]) for p in posts] == [(announcement["message_id"], 5)]
 
 
 async def test_winner_who_started_the_bot_is_told_in_private(steward, fake, club):
