@@ -218,6 +218,9 @@ class FakeTelegram:
         self.blocked: set[int] = set()
         self.deactivated: set[int] = set()
         self.bot_messages: set[tuple[int, int]] = set()  # (chat_id, message_id) the bot sent
+        # callback queries pressed (id -> when) and those answered: each is answered once
+        self.callback_queries: dict[str, float] = {}
+        self.answered_queries: set[str] = set()
         self._update_ids = itertools.count(1)
         self._message_ids: dict[int, itertools.count] = defaultdict(lambda: itertools.count(1))
         self._changed = asyncio.Condition()
@@ -589,6 +592,7 @@ class FakeTelegram:
 
     async def press_button(self, message: dict[str, Any], user: dict[str, Any], data: str) -> str:
         callback_id = str(next(self._update_ids) * 1000 + 7)
+        self.callback_queries[callback_id] = time.monotonic()
         await self.push_update(
             {
                 "callback_query": {
@@ -1061,12 +1065,66 @@ class FakeTelegram:
                 refusal = self._private_refusal(int(chat_id)) if int(chat_id) > 0 else None
                 if refusal:
                     raise ApiError(403, refusal)
+        self._check_limits(name, p)
         handler = getattr(self, f"_m_{name}", None)
         if handler is not None:
             return handler(p, files)
         if name.startswith("send"):
             kind = name[4:].lower()
             return self._outgoing(p, **{kind: p.get(kind, {})}) if kind else True
+        return True
+
+    def _check_limits(self, name: str, p: dict[str, Any]) -> None:
+        """Telegram's size limits, counted after entity parsing: a caption 1,024 characters,
+        `callback_data` 64 bytes, a poll's question 300, an option 100, an explanation 200
+        (the text limit of 4,096 is checked where texts are made)."""
+        caption = p.get("caption")
+        if isinstance(caption, str) and len(self._plain(caption, p.get("parse_mode"))) > 1024:
+            raise ApiError(400, "Bad Request: message caption is too long")
+        text = p.get("text")
+        if (
+            name.startswith("edit")
+            and isinstance(text, str)
+            and len(self._plain(text, p.get("parse_mode"))) > 4096
+        ):
+            raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
+        markup = p.get("reply_markup")
+        if isinstance(markup, dict):
+            for row in markup.get("inline_keyboard") or []:
+                for button in row:
+                    data = button.get("callback_data")
+                    if data is not None and not 1 <= len(str(data).encode()) <= 64:
+                        raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
+        if name == "sendPoll":
+            question = self._plain(str(p.get("question", "")), p.get("question_parse_mode"))
+            if len(question) > 300:
+                raise ApiError(400, "Bad Request: poll question length must not exceed 300")
+            for option in p.get("options") or []:
+                text = option["text"] if isinstance(option, dict) else str(option)
+                if len(text) > 100:
+                    raise ApiError(400, "Bad Request: poll options length must not exceed 100")
+            explanation = p.get("explanation")
+            if (
+                isinstance(explanation, str)
+                and len(self._plain(explanation, p.get("explanation_parse_mode"))) > 200
+            ):
+                raise ApiError(400, "Bad Request: explanation is too long")
+
+    def _m_answerCallbackQuery(self, p, f):
+        """Once per query, within about 15 seconds of the press (Bot API, answerCallbackQuery);
+        queries this fake did not issue (built by hand in a test) are not checked."""
+        if len(p.get("text") or "") > 200:
+            raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
+        query_id = str(p["callback_query_id"])
+        pressed = self.callback_queries.get(query_id)
+        if pressed is not None:
+            if query_id in self.answered_queries or time.monotonic() - pressed > 15:
+                raise ApiError(
+                    400,
+                    "Bad Request: query is too old and response timeout expired or query ID "
+                    "is invalid",
+                )
+            self.answered_queries.add(query_id)
         return True
 
     def _m_setChatMenuButton(self, p, f):
@@ -1152,7 +1210,7 @@ class FakeTelegram:
         ]
         poll = {
             "id": f"poll{len(self.calls)}",
-            "question": p["question"],
+            "question": self._plain(p["question"], p.get("question_parse_mode")),
             "options": options,
             "total_voter_count": 0,
             "is_closed": False,
@@ -1162,9 +1220,11 @@ class FakeTelegram:
             "allows_revoting": False,
             "members_only": False,
         }
-        for key in ("correct_option_ids", "explanation", "open_period", "close_date"):
+        for key in ("correct_option_ids", "open_period", "close_date"):
             if p.get(key) is not None:
                 poll[key] = p[key]
+        if p.get("explanation") is not None:
+            poll["explanation"] = self._plain(p["explanation"], p.get("explanation_parse_mode"))
         if p.get("correct_option_id") is not None and "correct_option_ids" not in poll:
             poll["correct_option_ids"] = [p["correct_option_id"]]
         return self._outgoing(p, poll=poll)
