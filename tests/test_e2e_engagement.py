@@ -100,6 +100,28 @@ async def test_quiz_text_becomes_quiz_polls_and_answers_make_the_tables(steward,
     assert "🥈 Ann — 1 correct in 1 quizzes" in season.plain
 
 
+async def test_quiz_questions_are_asked_as_written_with_html_special_characters(
+    steward, fake, club
+):
+    """A question or explanation with "<" or "&" went out in HTML parse mode (the bot's
+    default), which Telegram refuses ("can't parse entities"): the quiz stopped at once. They
+    are plain text now, shown exactly as written."""
+    await club.say(
+        club.admin,
+        "/quiz_add Maths & more\nQ: Which is true: 2 < 3 or 3 < 2?\n+ 2 < 3\n- 3 < 2\n"
+        "E: Tom & Jerry <3 small numbers",
+    )
+    await fake.wait_for("sendMessage", lambda c: "saved" in c.plain)
+    await club.say(club.admin, "/quiz_start 1 5")
+    await fake.wait_for("sendPoll")
+    await steward.idle()
+    [sent] = [m["poll"] for (c, _), m in fake.messages.items() if c == GROUP and "poll" in m]
+    assert sent["question"] == "Question 1/1: Which is true: 2 < 3 or 3 < 2?"
+    assert sent["explanation"] == "Tom & Jerry <3 small numbers"
+    assert [o["text"] for o in sent["options"]] in (["2 < 3", "3 < 2"], ["3 < 2", "2 < 3"])
+    assert await steward.app.quiz_repo.running_in(GROUP) is not None
+
+
 async def test_quiz_stop_ends_early_with_results(steward, fake, club):
     await club.say(club.admin, QUIZ)
     await fake.wait_for("sendMessage", in_group)

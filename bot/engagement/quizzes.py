@@ -178,6 +178,8 @@ class QuizRunner:
             n=index + 1, total=len(questions)
         )
         try:
+            # plain text, as written: the bot's default HTML parse mode would make Telegram
+            # refuse a question or explanation with "<" or "&" ("can't parse entities")
             message = await self.bot.send_poll(
                 run.chat_id,
                 f"{prefix}: {question.text}"[:300],
@@ -188,6 +190,8 @@ class QuizRunner:
                 explanation=question.explanation,
                 open_period=run.interval_seconds,
                 message_thread_id=run.thread_id,
+                question_parse_mode=None,
+                explanation_parse_mode=None,
             )
         except TelegramAPIError as exc:
             logger.warning("quiz %s: could not post question %s: %s", run_id, index, exc)
