@@ -85,6 +85,7 @@ from bot.reputation.service import ReputationService
 from bot.roles import RoleService
 from bot.semantic import create_embedding_service
 from bot.stats.service import StatsService
+from bot.support.relay import relay_again
 from bot.support.service import SupportService
 from handlers import include_routers, register_error_handler
 from handlers.faq import GroupMessagesMiddleware
@@ -460,6 +461,32 @@ class Steward:
                 await self.giveaways.announce_again(giveaway_id)
             except TelegramAPIError as exc:
                 logger.warning("giveaway %s not announced in %s: %s", giveaway_id, new, exc)
+        await self._relay_open_tickets_again(moved)
+
+    async def _relay_open_tickets_again(self, moved: MoveResult) -> None:
+        """An upgraded support chat: its open tickets' relays, which nobody can reply to any
+        more, are posted again in the new chat."""
+        if not moved.open_tickets:
+            return
+        chats = ChatRepository(self.db)
+        locale = await self.locale_for(moved.new_chat_id)
+        with self.i18n.context(), self.i18n.use_locale(locale):
+            for ticket_id in moved.open_tickets:
+                ticket = await self.support.ticket(ticket_id)
+                if ticket is None:
+                    continue
+                try:
+                    await relay_again(
+                        self.bot,
+                        self.support,
+                        ticket,
+                        moved.new_chat_id,
+                        await chats.get(ticket.chat_id),
+                    )
+                except TelegramAPIError as exc:
+                    logger.warning(
+                        "ticket %s not relayed again in %s: %s", ticket_id, moved.new_chat_id, exc
+                    )
 
     def _forget_moved(self, old: int, new: int) -> None:
         for chat_id in (old, new):

@@ -304,6 +304,12 @@ class SupportRepository:
             "UPDATE support_tickets SET relay_message_id=? WHERE id=?", (message_id, ticket_id)
         )
 
+    async def move_relay(self, ticket_id: int, support_chat_id: int, message_id: int) -> None:
+        await self.db.execute(
+            "UPDATE support_tickets SET support_chat_id=?, relay_message_id=? WHERE id=?",
+            (support_chat_id, message_id, ticket_id),
+        )
+
     async def by_relay(self, support_chat_id: int, relay_message_id: int) -> Ticket | None:
         row = await self.db.fetchone(
             "SELECT * FROM support_tickets WHERE support_chat_id=? AND relay_message_id=?",

@@ -356,3 +356,31 @@ async def test_upgraded_group_keeps_its_watches_campaign_links_and_mood(steward,
     assert (await db.fetchone("SELECT COUNT(*) FROM mood_daily WHERE chat_id=?", (BASIC,)))[0] == 0
     moved = await db.fetchone("SELECT SUM(messages) FROM mood_daily WHERE chat_id=?", (new["id"],))
     assert moved[0] >= 4  # three before the upgrade, one after
+
+
+async def test_open_tickets_of_an_upgraded_support_chat_are_relayed_again(steward, fake):
+    """Nobody can reply to a message sent before a group was upgraded, so the relays of
+    unanswered tickets are posted again in the new support chat, where a reply answers them
+    (before, they stayed behind in the old chat and could never be answered)."""
+    group = fake.add_chat(-1001555000077, title="Venue chat")
+    staff_chat = fake.add_chat(-4055577, "group", title="Staff")
+    admin, member, staff = fake.user(30, "Ada"), fake.user(31, "Bob"), fake.user(32, "Sam")
+    fake.add_member(group["id"], admin, "administrator")
+    fake.add_member(group["id"], member)
+    fake.add_member(staff_chat["id"], staff, "administrator")
+    await fake.send_message(group, admin, f"/setsupport {staff_chat['id']}")
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == group["id"])
+    question = await fake.send_message(group, member, "Has anyone found a blue scarf <3 & hat?")
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == staff_chat["id"])
+    await steward.idle()
+
+    new = await fake.migrate_group(staff_chat["id"], staff)
+    again = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == new["id"])
+    assert again.plain.startswith("❓ #1 from Bob (id 31) in Venue chat:")
+    assert "blue scarf <3 & hat?" in again.plain
+    await steward.idle()
+    relay = fake.messages[(new["id"], max(m for c, m in fake.messages if c == new["id"]))]
+    await fake.send_message(new, staff, "Yes, at the bar!", reply_to=relay)
+    answer = await fake.wait_for("copyMessage", lambda c: c["chat_id"] == group["id"])
+    assert answer["from_chat_id"] == new["id"]
+    assert answer["reply_parameters"]["message_id"] == question["message_id"]
