@@ -153,6 +153,13 @@ async def giveaway_end(
         return
     if not await giveaways.end(giveaway.id):
         await message.reply(_("Giveaway #{id} was already drawn.").format(id=giveaway.id))
+    elif (message.chat.id, thread_of(message)) != (giveaway.chat_id, giveaway.thread_id):
+        # asked from private, another chat or another topic: the result is not in sight
+        await message.reply(
+            _("Giveaway #{id} is drawn; its result is posted where it was announced.").format(
+                id=giveaway.id
+            )
+        )
 
 
 async def giveaway_verify(

@@ -127,11 +127,11 @@ async def test_giveaway_announced_in_a_topic_draws_there(steward, fake, forum):
     never_general_by_number(fake)
 
 
-async def test_reroll_from_another_topic_answers_there_and_in_the_giveaways_topic(
+async def test_end_and_reroll_from_another_topic_answer_there_and_in_the_giveaways_topic(
     steward, fake, forum
 ):
-    """New winners go to the giveaway's topic; an admin who asked from another topic hears
-    them there too (before, nothing came back to the topic the command was given in)."""
+    """The result and new winners go to the giveaway's topic; an admin who asked from another
+    topic hears of them there too (before, nothing came back to the topic they asked in)."""
     prizes = await forum.topic("Prizes")
     admins = await forum.topic("Admins")
     await forum.say(forum.admin, "/giveaway 1h 1 Mug", topic=prizes)
@@ -140,7 +140,12 @@ async def test_reroll_from_another_topic_answers_there_and_in_the_giveaways_topi
     for user in (forum.ann, forum.ben):
         await fake.press_button(message, user, "gw:1")
     await forum.say(forum.admin, "/giveaway_end 1", topic=admins)
-    await fake.wait_for("sendMessage", lambda c: "is over" in c.plain)
+    result = await fake.wait_for("sendMessage", lambda c: "is over" in c.plain)
+    assert result["message_thread_id"] == prizes
+    # the admin hears where it went, in the topic they asked in (before: nothing)
+    told = await fake.wait_for("sendMessage", lambda c: "is drawn" in c.plain)
+    assert told["message_thread_id"] == admins
+    assert told.plain == "Giveaway #1 is drawn; its result is posted where it was announced."
     mark = fake.mark()
     await forum.say(forum.admin, "/reroll 1", topic=admins)
     await steward.idle()
