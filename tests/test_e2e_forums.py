@@ -75,6 +75,24 @@ async def test_quiz_started_in_a_topic_posts_every_question_and_the_result_there
     never_general_by_number(fake)
 
 
+async def test_quiz_stopped_from_another_topic_answers_there_too(steward, fake, forum):
+    """The results go to the quiz's topic; the admin who stopped it from another topic is told
+    there (before, nothing came back to the topic they asked in)."""
+    quizzes = await forum.topic("Quiz night")
+    admins = await forum.topic("Admins")
+    await forum.say(forum.admin, TWO_QUESTION_QUIZ)
+    await fake.wait_for("sendMessage", lambda c: "saved" in c.plain)
+    await forum.say(forum.admin, "/quiz_start 1 30", topic=quizzes)
+    await fake.wait_for("sendPoll")
+    await forum.say(forum.admin, "/quiz_stop", topic=admins)
+    results = await fake.wait_for("sendMessage", lambda c: "Results" in c.plain)
+    assert results["message_thread_id"] == quizzes
+    told = await fake.wait_for("sendMessage", lambda c: "is stopped" in c.plain)
+    assert told["message_thread_id"] == admins
+    assert told.plain == "The quiz in Space forum is stopped; its results are posted there."
+    never_general_by_number(fake)
+
+
 async def test_campaign_report_asked_for_in_a_topic_lands_there(steward, fake, forum):
     """/campaigns 7d is answered with a text and a chart sent as new messages, not replies:
     without the topic they landed in General while the admin waited in their topic."""

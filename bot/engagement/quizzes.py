@@ -26,7 +26,14 @@ from bot.engagement.topics import send_in_topic
 from bot.private import PrivateNotes
 from bot.scheduling import cancel, run_once_at
 from storage.chats import UserRepository
-from storage.engagement import Quiz, QuizRepository, QuizScore, QuizSummary, RunStatus
+from storage.engagement import (
+    Quiz,
+    QuizRepository,
+    QuizRun,
+    QuizScore,
+    QuizSummary,
+    RunStatus,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -229,13 +236,14 @@ class QuizRunner:
             max(0.0, self.clock() - poll.sent_at),
         )
 
-    async def stop_in(self, chat_id: int) -> bool:
-        """/quiz_stop: end the chat's running quiz now, with its results; False when none runs."""
+    async def stop_in(self, chat_id: int) -> QuizRun | None:
+        """/quiz_stop: end the chat's running quiz now, with its results; the run stopped, or
+        None when none runs."""
         run = await self.repo.running_in(chat_id)
         if run is None:
-            return False
+            return None
         await self.finish(run.id, RunStatus.STOPPED)
-        return True
+        return run
 
     async def finish(self, run_id: int, status: RunStatus, *, announce: bool = True) -> bool:
         run = await self.repo.run(run_id)
