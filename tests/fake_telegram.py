@@ -221,6 +221,7 @@ class FakeTelegram:
         # callback queries pressed (id -> when) and those answered: each is answered once
         self.callback_queries: dict[str, float] = {}
         self.answered_queries: set[str] = set()
+        self.poll_voters: dict[str, set[int]] = defaultdict(set)  # poll id -> who voted
         self._update_ids = itertools.count(1)
         self._message_ids: dict[int, itertools.count] = defaultdict(lambda: itertools.count(1))
         self._changed = asyncio.Condition()
@@ -579,6 +580,25 @@ class FakeTelegram:
         return message
 
     async def answer_poll(self, poll_id: str, user: dict[str, Any], option: int) -> int:
+        """A vote, delivered as `poll_answer` as Telegram delivers it: only for a poll the bot
+        sent, not anonymous, and still open (not stopped, its `open_period` not over)."""
+        message = next(
+            (m for m in self.messages.values() if m.get("poll", {}).get("id") == poll_id), None
+        )
+        if message is None or (message["chat"]["id"], message["message_id"]) not in (
+            self.bot_messages
+        ):
+            raise AssertionError(f"poll {poll_id} was not sent by the bot: no poll_answer")
+        poll = message["poll"]
+        if poll.get("is_anonymous", True):
+            raise AssertionError(f"poll {poll_id} is anonymous: Telegram sends no poll_answer")
+        period = poll.get("open_period")
+        if poll["is_closed"] or (period and self.now() > message["date"] + period):
+            raise AssertionError(f"poll {poll_id} is closed: nobody can vote any more")
+        voters = self.poll_voters[poll_id]
+        if user["id"] in voters and not poll.get("allows_revoting"):
+            raise AssertionError(f"{user['id']} voted in poll {poll_id} already: no second vote")
+        voters.add(user["id"])
         return await self.push_update(
             {
                 "poll_answer": {

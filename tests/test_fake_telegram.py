@@ -342,3 +342,23 @@ async def test_a_callback_query_is_answered_once(fake, bot):
     await bot.answer_callback_query(query, "ok")
     with pytest.raises(TelegramBadRequest, match="query is too old"):
         await bot.answer_callback_query(query, "again")
+
+
+async def test_votes_reach_the_bot_only_for_its_open_non_anonymous_polls(fake, bot):
+    chat = fake.add_chat(SUPERGROUP)
+    ann = fake.user(501, "Ann")
+    anonymous = await bot.send_poll(SUPERGROUP, "q?", ["a", "b"])
+    with pytest.raises(AssertionError, match="anonymous"):
+        await fake.answer_poll(anonymous.poll.id, ann, 0)
+    quiz = await bot.send_poll(
+        SUPERGROUP, "q?", ["a", "b"], type="quiz", correct_option_id=0, is_anonymous=False
+    )
+    await fake.answer_poll(quiz.poll.id, ann, 1)
+    with pytest.raises(AssertionError, match="no second vote"):
+        await fake.answer_poll(quiz.poll.id, ann, 0)
+    await bot.stop_poll(SUPERGROUP, quiz.message_id)
+    with pytest.raises(AssertionError, match="closed"):
+        await fake.answer_poll(quiz.poll.id, fake.user(502, "Ben"), 0)
+    person = fake.new_message(chat, ann, poll={"id": "p9", "question": "?", "options": []})
+    with pytest.raises(AssertionError, match="not sent by the bot"):
+        await fake.answer_poll(person["poll"]["id"], ann, 0)
