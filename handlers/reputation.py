@@ -147,7 +147,7 @@ async def relay_complaint(
     except TelegramAPIError as exc:
         logger.warning("support chat %s unreachable for a complaint: %s", support_chat, exc)
         return False
-    await service.relayed(ticket_id, relay.message_id)
+    await service.relayed(ticket_id, relay.chat.id, relay.message_id)
     return True
 
 

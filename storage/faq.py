@@ -299,12 +299,11 @@ class SupportRepository:
             ),
         )
 
-    async def set_relay_message(self, ticket_id: int, message_id: int) -> None:
-        await self.db.execute(
-            "UPDATE support_tickets SET relay_message_id=? WHERE id=?", (message_id, ticket_id)
-        )
-
-    async def move_relay(self, ticket_id: int, support_chat_id: int, message_id: int) -> None:
+    async def set_relay_message(
+        self, ticket_id: int, support_chat_id: int, message_id: int
+    ) -> None:
+        """Where the relay is: the chat it landed in, which is not the one asked for when that
+        was an upgraded group (the send followed the upgrade)."""
         await self.db.execute(
             "UPDATE support_tickets SET support_chat_id=?, relay_message_id=? WHERE id=?",
             (support_chat_id, message_id, ticket_id),

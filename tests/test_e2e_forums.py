@@ -8,7 +8,7 @@ import re
 import pytest
 
 from tests.fake_telegram import FakeTelegram
-from tests.harness import MANAGER_ID
+from tests.harness import MANAGER_ID, RunningBot, make_env, settings_for
 
 FORUM = -1001555000001
 BASIC = -4055501
@@ -407,3 +407,31 @@ async def test_open_tickets_of_an_upgraded_support_chat_are_relayed_again(stewar
     answer = await fake.wait_for("copyMessage", lambda c: c["chat_id"] == group["id"])
     assert answer["from_chat_id"] == new["id"]
     assert answer["reply_parameters"]["message_id"] == question["message_id"]
+
+
+async def test_a_configured_support_chat_that_was_upgraded_still_gets_answers(fake, tmp_path):
+    """SUPPORT_CHAT_ID still names the basic group after its upgrade: relays go to the new
+    chat, and a staff reply there reaches the member (before, the ticket kept the old id and
+    the reply was not recognised as an answer)."""
+    staff_chat = fake.add_chat(-4055588, "group", title="Staff")
+    env = make_env(fake, tmp_path, SUPPORT_CHAT_ID=str(staff_chat["id"]))
+    running = RunningBot(fake=fake, settings=settings_for(env), env=env)
+    member, staff = fake.user(41, "Bob"), fake.user(42, "Sam")
+    fake.add_member(staff_chat["id"], staff, "administrator")
+    await running.start()
+    try:
+        new = await fake.migrate_group(staff_chat["id"], staff)
+        await running.idle()
+        private = fake.private_chat(member)
+        await fake.send_message(private, member, "Where can I leave my bike?")
+        relay = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == new["id"])
+        assert relay.plain.startswith("❓ #1 from Bob")
+        await running.idle()
+        relay_message = fake.messages[
+            (new["id"], max(m for c, m in fake.messages if c == new["id"]))
+        ]
+        await fake.send_message(new, staff, "Behind the building.", reply_to=relay_message)
+        answer = await fake.wait_for("copyMessage", lambda c: c["chat_id"] == member["id"])
+        assert answer["from_chat_id"] == new["id"]
+    finally:
+        await running.stop()

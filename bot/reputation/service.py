@@ -46,7 +46,9 @@ class Tickets(Protocol):
         now: int,
         thread_id: int | None = None,
     ) -> int: ...
-    async def set_relay_message(self, ticket_id: int, message_id: int) -> None: ...
+    async def set_relay_message(
+        self, ticket_id: int, support_chat_id: int, message_id: int
+    ) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,8 +216,8 @@ class ReputationService:
         await self.repo.set_ticket(complaint_id, ticket_id)
         return ticket_id
 
-    async def relayed(self, ticket_id: int, relay_message_id: int) -> None:
-        await self.tickets.set_relay_message(ticket_id, relay_message_id)
+    async def relayed(self, ticket_id: int, support_chat_id: int, relay_message_id: int) -> None:
+        await self.tickets.set_relay_message(ticket_id, support_chat_id, relay_message_id)
 
     async def complaint(self, complaint_id: int) -> Complaint | None:
         return await self.repo.complaint(complaint_id)

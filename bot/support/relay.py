@@ -104,7 +104,7 @@ async def relay_again(
             link,
         ),
     )
-    await support.relayed_again(ticket.id, support_chat_id, relay.message_id)
+    await support.relayed(ticket.id, relay.chat.id, relay.message_id)
 
 
 async def relay_to_support(
@@ -133,7 +133,7 @@ async def relay_to_support(
     except TelegramAPIError as exc:
         logger.warning("support chat %s unreachable: %s", plan.support_chat_id, exc)
         return RelayOutcome.FAILED
-    await support.relayed(plan.ticket_id, relay.message_id)
+    await support.relayed(plan.ticket_id, relay.chat.id, relay.message_id)
     if stats is not None and message.chat.type != "private":
         stats.collector.bump(message.chat.id, "faq_escalated")
     return RelayOutcome.SENT

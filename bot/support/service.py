@@ -122,17 +122,13 @@ class SupportService:
         )
         return RelayPlan(RelayOutcome.SENT, ticket_id, support_chat)
 
-    async def relayed(self, ticket_id: int, relay_message_id: int) -> None:
-        """The relay is in the support chat: a reply to it answers the ticket."""
-        await self.repo.set_relay_message(ticket_id, relay_message_id)
+    async def relayed(self, ticket_id: int, support_chat_id: int, relay_message_id: int) -> None:
+        """The relay is in `support_chat_id` (where the send landed: an upgraded group's new
+        id) or was posted again there: a reply to it answers the ticket."""
+        await self.repo.set_relay_message(ticket_id, support_chat_id, relay_message_id)
 
     async def ticket(self, ticket_id: int) -> Ticket | None:
         return await self.repo.get(ticket_id)
-
-    async def relayed_again(self, ticket_id: int, support_chat_id: int, message_id: int) -> None:
-        """The relay was posted again (its support chat was upgraded): a reply to the new one
-        answers the ticket."""
-        await self.repo.move_relay(ticket_id, support_chat_id, message_id)
 
     async def ticket_for_reply(self, support_chat_id: int, replied_to: int) -> Ticket | None:
         return await self.repo.by_relay(support_chat_id, replied_to)
