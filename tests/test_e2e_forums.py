@@ -9,6 +9,7 @@ import pytest
 
 from tests.fake_telegram import FakeTelegram
 from tests.harness import MANAGER_ID, RunningBot, make_env, settings_for
+from tests.test_e2e_reputation import COMPLAINT
 
 FORUM = -1001555000001
 BASIC = -4055501
@@ -412,7 +413,8 @@ async def test_open_tickets_of_an_upgraded_support_chat_are_relayed_again(stewar
 async def test_a_configured_support_chat_that_was_upgraded_still_gets_answers(fake, tmp_path):
     """SUPPORT_CHAT_ID still names the basic group after its upgrade: relays go to the new
     chat, and a staff reply there reaches the member (before, the ticket kept the old id and
-    the reply was not recognised as an answer)."""
+    the reply was not recognised as an answer), and a complaint's "Not a complaint" works there
+    (before: "This complaint is gone.")."""
     staff_chat = fake.add_chat(-4055588, "group", title="Staff")
     env = make_env(fake, tmp_path, SUPPORT_CHAT_ID=str(staff_chat["id"]))
     running = RunningBot(fake=fake, settings=settings_for(env), env=env)
@@ -433,5 +435,19 @@ async def test_a_configured_support_chat_that_was_upgraded_still_gets_answers(fa
         await fake.send_message(new, staff, "Behind the building.", reply_to=relay_message)
         answer = await fake.wait_for("copyMessage", lambda c: c["chat_id"] == member["id"])
         assert answer["from_chat_id"] == new["id"]
+        # a complaint's "Not a complaint" button works in the new chat too
+        if running.app.reputation_training is not None:
+            await running.app.reputation_training
+        group = fake.add_chat(-1001555000088, title="Shop chat")
+        fake.add_member(group["id"], member)
+        await fake.send_message(group, member, COMPLAINT)
+        ticket = await fake.wait_for("sendMessage", lambda c: "⚠️ complaint" in c.plain)
+        assert ticket["chat_id"] == new["id"]
+        await running.idle()
+        relayed = fake.messages[(new["id"], max(m for c, m in fake.messages if c == new["id"]))]
+        button = relayed["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        await fake.press_button(relayed, staff, button)
+        edited = await fake.wait_for("editMessageText", lambda c: c["chat_id"] == new["id"])
+        assert "Marked as not a complaint by Sam" in edited.plain
     finally:
         await running.stop()
