@@ -313,11 +313,15 @@ class SupportRepository:
         )
 
     async def set_relay_message(
-        self, ticket_id: int, message_id: int, copy_id: int | None = None
+        self, ticket_id: int, support_chat_id: int, message_id: int, copy_id: int | None = None
     ) -> None:
+        """Where the relay is: the chat it landed in, which is not the one asked for when that
+        was an upgraded group (the send followed the upgrade), and the member's message copied
+        under it, if any."""
         await self.db.execute(
-            "UPDATE support_tickets SET relay_message_id=?, relay_copy_id=? WHERE id=?",
-            (message_id, copy_id, ticket_id),
+            "UPDATE support_tickets SET support_chat_id=?, relay_message_id=?, relay_copy_id=? "
+            "WHERE id=?",
+            (support_chat_id, message_id, copy_id, ticket_id),
         )
 
     async def by_relay(self, support_chat_id: int, message_id: int) -> Ticket | None:

@@ -20,8 +20,8 @@ Sent = TypeVar("Sent")
 async def send_in_topic(
     bot: Bot, chat_id: int, text: str, thread_id: int | None, **kwargs: Any
 ) -> Message:
-    """Into the event's topic; if that topic was deleted meanwhile, into General rather than
-    nowhere (a result nobody sees is worse than one in the wrong topic)."""
+    """Into the event's topic; if that topic was deleted or closed meanwhile, into General
+    rather than nowhere (a result nobody sees is worse than one in the wrong topic)."""
     send = functools.partial(bot.send_message, chat_id, text, **kwargs)
     return await in_topic(send, chat_id, thread_id)
 
@@ -34,15 +34,20 @@ async def send_file_in_topic(
     return await in_topic(send, chat_id, thread_id)
 
 
+# Telegram's answers when a topic takes no more messages from the bot: deleted, or closed
+# (a closed topic takes only the messages of admins who may manage topics)
+_TOPIC_GONE = ("thread not found", "topic_closed")
+
+
 async def in_topic(
     send: Callable[..., Awaitable[Sent]], chat_id: int, thread_id: int | None
 ) -> Sent:
     """`send(message_thread_id=...)` into the topic, or once more into General when Telegram
-    says the topic is gone."""
+    says the topic is gone or closed."""
     try:
         return await send(message_thread_id=thread_id)
     except TelegramBadRequest as exc:
-        if thread_id is None or "thread not found" not in exc.message.lower():
+        if thread_id is None or not any(gone in exc.message.lower() for gone in _TOPIC_GONE):
             raise
-        logger.info("topic %s of %s is gone; posting in General", thread_id, chat_id)
+        logger.info("topic %s of %s is gone or closed; posting in General", thread_id, chat_id)
         return await send()

@@ -28,6 +28,7 @@ from bot.support.buttons import SupportAction, SupportCallback
 from bot.support.service import Question, RelayOutcome, SupportService
 from bot.texts import TEXT_LIMIT
 from bot.topics import thread_of
+from storage.chats import KnownChat
 from storage.faq import Ticket
 
 logger = logging.getLogger(__name__)
@@ -59,27 +60,68 @@ def fits_inline(text: str) -> bool:
 
 
 def relay_text(message: Message, ticket_id: int, question: Question) -> str:
-    who = f'<a href="tg://user?id={question.member_id}">{html.escape(question.member_name)}</a>'
-    if message.chat.type == "private":
-        where = _("in private")
-    else:
-        where = _("in {chat}").format(chat=html.escape(message.chat.title or str(message.chat.id)))
+    private = message.chat.type == "private"
+    return _relay_text(
+        ticket_id,
+        question.member_id,
+        question.member_name,
+        None if private else (message.chat.title or str(message.chat.id)),
+        question.text,
+        None
+        if private
+        else message_link(message.chat.id, message.chat.username, message.message_id),
+    )
+
+
+def _relay_text(
+    ticket_id: int,
+    member_id: int,
+    member_name: str,
+    chat_title: str | None,
+    text: str,
+    link: str | None,
+) -> str:
+    """The header staff reply to; `chat_title` None: asked in private."""
+    who = f'<a href="tg://user?id={member_id}">{html.escape(member_name)}</a>'
+    where = _("in {chat}").format(chat=html.escape(chat_title)) if chat_title else _("in private")
     lines = [
         _("❓ #{ticket} from {who} (id {id}) {where}:").format(
-            ticket=ticket_id, who=who, id=question.member_id, where=where
+            ticket=ticket_id, who=who, id=member_id, where=where
         )
     ]
-    if fits_inline(question.text):
-        lines.append(html.escape(question.text))
-    link = (
-        message_link(message.chat.id, message.chat.username, message.message_id)
-        if message.chat.type != "private"
-        else None
-    )
+    if fits_inline(text):
+        lines.append(html.escape(text))
     if link:
         lines.append(link)
     lines.append(_("Reply to this message to answer; /block to stop this member's messages."))
     return "\n".join(lines)
+
+
+async def relay_again(
+    bot: Bot, support: SupportService, ticket: Ticket, support_chat_id: int, chat: KnownChat | None
+) -> None:
+    """An open ticket whose support chat was upgraded: nobody can reply to a message sent
+    before an upgrade, so its relay is posted again in the new chat (text only; `chat` is where
+    it was asked, None for private). The caller sets the language."""
+    private = ticket.chat_id > 0
+    title = None if private else ((chat.title if chat else None) or str(ticket.chat_id))
+    link = (
+        message_link(ticket.chat_id, chat.username if chat else None, ticket.question_message_id)
+        if not private and ticket.question_message_id
+        else None
+    )
+    relay = await bot.send_message(
+        support_chat_id,
+        _relay_text(
+            ticket.id,
+            ticket.member_id,
+            ticket.member_name or str(ticket.member_id),
+            title,
+            ticket.question,
+            link,
+        ),
+    )
+    await support.relayed(ticket.id, relay.chat.id, relay.message_id)
 
 
 async def relay_to_support(
@@ -127,7 +169,7 @@ async def relay_to_support(
             copy_id = copy.message_id
     except TelegramAPIError as exc:  # the header still names the member and links it
         logger.warning("could not copy %s to support: %s", message.message_id, exc)
-    await support.relayed(plan.ticket_id, relay.message_id, copy_id)
+    await support.relayed(plan.ticket_id, relay.chat.id, relay.message_id, copy_id)
     if stats is not None and message.chat.type != "private":
         stats.collector.bump(message.chat.id, "faq_escalated")
     return RelayOutcome.SENT

@@ -138,11 +138,19 @@ class SupportService:
         return RelayOutcome.LIMITED
 
     async def relayed(
-        self, ticket_id: int, relay_message_id: int, copy_id: int | None = None
+        self,
+        ticket_id: int,
+        support_chat_id: int,
+        relay_message_id: int,
+        copy_id: int | None = None,
     ) -> None:
-        """The relay is in the support chat: a reply to it (or to the member's message copied
-        under it) answers the ticket."""
-        await self.repo.set_relay_message(ticket_id, relay_message_id, copy_id)
+        """The relay is in `support_chat_id` (where the send landed: an upgraded group's new
+        id) or was posted again there: a reply to it (or to the member's message copied under
+        it) answers the ticket."""
+        await self.repo.set_relay_message(ticket_id, support_chat_id, relay_message_id, copy_id)
+
+    async def ticket(self, ticket_id: int) -> Ticket | None:
+        return await self.repo.get(ticket_id)
 
     async def ticket_for_reply(self, support_chat_id: int, replied_to: int) -> Ticket | None:
         return await self.repo.by_relay(support_chat_id, replied_to)
