@@ -85,6 +85,7 @@ from bot.reputation.service import ReputationService
 from bot.roles import RoleService
 from bot.semantic import create_embedding_service
 from bot.stats.service import StatsService
+from bot.support.relay import relay_again
 from bot.support.service import SupportService
 from handlers import include_routers, register_error_handler
 from handlers.faq import GroupMessagesMiddleware
@@ -198,7 +199,13 @@ class Steward:
         self.quiz_repo = QuizRepository(self.db)
         self.giveaway_repo = GiveawayRepository(self.db)
         self.runner = QuizRunner(
-            self.bot, self.quiz_repo, self.scheduler, self.i18n, self.locale_for, clock=clock
+            self.bot,
+            self.quiz_repo,
+            self.scheduler,
+            self.i18n,
+            self.locale_for,
+            clock=clock,
+            notes=self.notes,
         )
         self.stats = StatsService(
             self.bot,
@@ -413,6 +420,7 @@ class Steward:
         bus.subscribe("campaign-links", lambda _: self.campaigns.forget())
         bus.subscribe("chat-moved", self._chat_moved_elsewhere)
         self.stats.once = self.jobs.once
+        self.giveaways.on_posted = self.stats.own_post
         self.giveaways.shared = self.cluster.shared
         if self.cluster.shared:
             outbox = self.log_outbox
@@ -434,13 +442,16 @@ class Steward:
         )
 
     async def _before_chat_moves(self, old: int, new: int) -> None:
-        await self.stats.collector.flush()  # counts held in memory under the old id
+        # counts held in memory under the old id
+        await self.stats.collector.flush()
+        await self.reputation.flush()
 
     async def _chat_moved(self, moved: MoveResult) -> None:
         """After an upgraded group's rows moved: nothing cached may still answer for either id,
         timers follow the chat, and what members act on (a giveaway's button) is there again."""
         old, new = moved.old_chat_id, moved.new_chat_id
         self._forget_moved(old, new)
+        await self.reputation.load()  # a watch limited to the group names the new id now
         self.cluster.bus.announce("chat-moved", [old, new])
         self.captcha.moved(old, new, moved.captchas)
         if moved.first:
@@ -450,6 +461,32 @@ class Steward:
                 await self.giveaways.announce_again(giveaway_id)
             except TelegramAPIError as exc:
                 logger.warning("giveaway %s not announced in %s: %s", giveaway_id, new, exc)
+        await self._relay_open_tickets_again(moved)
+
+    async def _relay_open_tickets_again(self, moved: MoveResult) -> None:
+        """An upgraded support chat: its open tickets' relays, which nobody can reply to any
+        more, are posted again in the new chat."""
+        if not moved.open_tickets:
+            return
+        chats = ChatRepository(self.db)
+        locale = await self.locale_for(moved.new_chat_id)
+        with self.i18n.context(), self.i18n.use_locale(locale):
+            for ticket_id in moved.open_tickets:
+                ticket = await self.support.ticket(ticket_id)
+                if ticket is None:
+                    continue
+                try:
+                    await relay_again(
+                        self.bot,
+                        self.support,
+                        ticket,
+                        moved.new_chat_id,
+                        await chats.get(ticket.chat_id),
+                    )
+                except TelegramAPIError as exc:
+                    logger.warning(
+                        "ticket %s not relayed again in %s: %s", ticket_id, moved.new_chat_id, exc
+                    )
 
     def _forget_moved(self, old: int, new: int) -> None:
         for chat_id in (old, new):
@@ -457,15 +494,20 @@ class Steward:
             self.role_service.invalidate(chat_id)
         self.faq.invalidate()
         self.support_repo.forget_routes()
+        self.campaigns.forget()  # its links are matched by chat id
 
     def _chat_moved_elsewhere(self, moved: list[int] | None) -> None:
         """Another worker moved an upgraded group's rows: forget both ids here too and learn
         where the group went (None: anything may have changed while disconnected)."""
         if moved is not None:
             self._forget_moved(*moved)
-        task = asyncio.get_running_loop().create_task(self.migrations.load())
+        task = asyncio.get_running_loop().create_task(self._reload_after_move())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    async def _reload_after_move(self) -> None:
+        await self.migrations.load()
+        await self.reputation.load()
 
     async def _chat_title(self, chat_id: int) -> str:
         chat = await ChatRepository(self.db).get(chat_id)

@@ -113,8 +113,9 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(
         "setsupport", N_("send unanswered questions to a staff chat: /setsupport <id>"), _A, _G
     ),
-    CommandSpec("block", N_("in the support chat: stop a member's messages to the team"), _A, _G),
-    CommandSpec("unblock", N_("in the support chat: let a member write to the team again"), _A, _G),
+    # a support chat may be one manager's private chat (SUPPORT_CHAT_ID=<their id>)
+    CommandSpec("block", N_("in the support chat: stop a member's messages to the team"), _AM),
+    CommandSpec("unblock", N_("in the support chat: let a member write to the team again"), _AM),
     # statistics
     CommandSpec("stats", N_("activity report with a chart: /stats [7d|30d|90d]"), _AM),
     CommandSpec("besttime", N_("best time to post, as a heat map"), _AM),

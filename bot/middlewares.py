@@ -57,9 +57,13 @@ class LeftoverGroupMessages(BaseMiddleware):
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         result = await handler(event, data)
-        if result is UNHANDLED and isinstance(event, Message) and await group_member_message(event):
+        if result is UNHANDLED and isinstance(event, Message) and await self.wants(event):
             await self.leftover(event, data)
         return result
+
+    async def wants(self, message: Message) -> bool:
+        """Which leftover messages reach `leftover`: by default a person's group message."""
+        return await group_member_message(message)
 
     async def leftover(self, message: Message, data: dict[str, Any]) -> None:
         raise NotImplementedError

@@ -1,12 +1,25 @@
 """Texts to and from Telegram: long replies in Telegram-sized pieces (a message holds at most
-4,096 characters), and a command's arguments with the sender's formatting."""
+4,096 characters), a command's arguments with the sender's formatting, and text from elsewhere
+(a file) made into HTML that Telegram accepts."""
 
 from __future__ import annotations
+
+import html
+import re
 
 from aiogram.types import Message
 from aiogram.utils.text_decorations import html_decoration
 
 TEXT_LIMIT = 4096  # characters in one Telegram message
+
+# the tags Telegram's HTML parse mode knows (https://core.telegram.org/bots/api#html-style)
+TELEGRAM_TAGS = frozenset(
+    {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a"}
+    | {"tg-emoji", "code", "pre", "blockquote"}
+)
+_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)(\s[^<>]*)?>")
+_ANY_TAG = re.compile(r"<[^<>]*>")
+_BARE_AMPERSAND = re.compile(r"&(?!(?:[a-zA-Z]+|#[0-9]+|#x[0-9a-fA-F]+);)")
 
 
 def pack_lines(lines: list[str], limit: int = TEXT_LIMIT) -> list[str]:
@@ -45,3 +58,38 @@ def command_args_html(message: Message) -> str:
                 entity.model_copy(update={"offset": begin - shift, "length": end - begin})
             )
     return html_decoration.unparse(parts[1], entities)
+
+
+def telegram_html(text: str) -> str:
+    """`text` from outside the bot (an imported file) as HTML that Telegram will parse, so an
+    answer never fails at the moment a member asks: kept as it is when its tags are Telegram's
+    and balanced (an exported answer with its formatting; a stray "&" or ">" is escaped),
+    otherwise taken as plain text ("under < 5 euro" is letters, not a broken tag)."""
+    parts: list[str] = []
+    open_tags: list[str] = []
+    position = 0
+    for tag in _TAG.finditer(text):
+        between = text[position : tag.start()]
+        closing, name = tag[1], tag[2].lower()
+        if "<" in between or name not in TELEGRAM_TAGS:
+            return html.escape(text, quote=False)
+        if closing and (not open_tags or open_tags.pop() != name):
+            return html.escape(text, quote=False)
+        if not closing:
+            open_tags.append(name)
+        parts += [_loose_text(between), tag[0]]
+        position = tag.end()
+    rest = text[position:]
+    if "<" in rest or open_tags:
+        return html.escape(text, quote=False)
+    return "".join([*parts, _loose_text(rest)])
+
+
+def _loose_text(text: str) -> str:
+    """Text between tags: a ">" or an "&" that starts no entity stands for itself."""
+    return _BARE_AMPERSAND.sub("&amp;", text.replace(">", "&gt;"))
+
+
+def visible_length(html_text: str) -> int:
+    """Characters of Telegram HTML that a reader sees (what Telegram's limits count)."""
+    return len(html.unescape(_ANY_TAG.sub("", html_text)))

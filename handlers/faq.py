@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import html
 import logging
-from contextlib import suppress
 from typing import Any
 
 from aiogram import Bot, F, Router
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.filters import CommandObject
 from aiogram.types import CallbackQuery, Message, ReplyParameters
 from aiogram.utils.i18n import gettext as _
@@ -32,8 +31,10 @@ from bot.guards import accessible_message, sender
 from bot.i18n import LocaleFor
 from bot.links import message_link
 from bot.middlewares import LeftoverGroupMessages
+from bot.roles import is_anonymous_admin_message
 from bot.stats.service import StatsService
 from bot.support.relay import deliver_staff_reply, relay_to_support, ticket_replied_to
+from bot.texts import pack_lines
 from bot.topics import thread_of
 
 logger = logging.getLogger(__name__)
@@ -68,7 +69,8 @@ async def faq_command(
         )
         lines = [html.escape(_("Topics I can answer (ask in your own words, or /faq <words>):"))]
         lines += [f"• {html.escape(e.title(language))}" for e in entries[:MAX_LIST_LINES]]
-        await message.reply("\n".join(lines))
+        for text in pack_lines(lines):  # long wordings: more than one message holds
+            await message.reply(text)
         return
 
     async def chat_default() -> str:
@@ -103,6 +105,19 @@ async def vote_pressed(
     await query.answer(_("Thanks for the feedback!"))
 
 
+async def claim_suggestions(query: CallbackQuery) -> bool:
+    """The suggestions go before the answer is sent, and whichever tap deletes them answers: a
+    double tap (or a second worker) finds them gone ("message to delete not found") and sends
+    nothing. Any other refusal (older than 48 hours) leaves them up, and the tap answers."""
+    try:
+        await accessible_message(query).delete()
+    except TelegramBadRequest as exc:
+        return "not found" not in exc.message.lower()
+    except TelegramAPIError:
+        return True
+    return True
+
+
 async def pick_pressed(
     query: CallbackQuery,
     callback_data: FaqCallback,
@@ -116,18 +131,19 @@ async def pick_pressed(
     if callback_data.asker and query.from_user.id != callback_data.asker:
         await query.answer(_("These suggestions are for the member who asked."), show_alert=True)
         return
-    message = query.message
-    reply = None
-    if message is not None:
-        question = accessible_message(query).reply_to_message
-        reply = await faq.pick(
-            callback_data.entry,
-            query.from_user.language_code,
-            (question.text or "") if question else "",
-            await locale_for(message.chat.id),
-        )
-    if reply is None or message is None:
+    message = accessible_message(query)
+    question = message.reply_to_message
+    reply = await faq.pick(
+        callback_data.entry,
+        query.from_user.language_code,
+        (question.text or "") if question else "",
+        await locale_for(message.chat.id),
+    )
+    if reply is None:
         await query.answer(_("This FAQ entry is gone."), show_alert=True)
+        return
+    if not await claim_suggestions(query):
+        await query.answer()  # the other tap is answering
         return
     sent = await send_reply(
         bot,
@@ -145,8 +161,6 @@ async def pick_pressed(
         await faq.learn_from_pick(
             callback_data.entry, question.text, reply.language, settings.languages
         )
-    with suppress(TelegramAPIError):  # the suggestions have done their job
-        await accessible_message(query).delete()
     await query.answer()
 
 
@@ -167,11 +181,23 @@ def create_router() -> Router:
 
 def group_question(message: Message) -> bool:
     """A member's question in a group: a question form, 3+ words, not a command, not a reply to
-    another member (a conversation between people is theirs)."""
+    another member (a conversation between people is theirs). A comment under the linked
+    channel's post (forwarded as the channel, Telegram's 777000 in `from`) is no such reply:
+    it is a question to the community."""
     reply = message.reply_to_message
-    if reply is not None and not (reply.from_user and reply.from_user.is_bot):
+    if reply is not None and written_by_a_person(reply):
         return False
     return looks_like_question(message.text)
+
+
+def written_by_a_person(message: Message) -> bool:
+    """A member, also one posting as the group (an anonymous admin) or as their own channel;
+    not a bot, and not the linked channel's post that Telegram forwards into the group."""
+    if message.is_automatic_forward:
+        return False
+    if message.sender_chat is not None:
+        return True
+    return not (message.from_user and message.from_user.is_bot)
 
 
 async def answer_in_group(
@@ -223,6 +249,10 @@ class GroupMessagesMiddleware(LeftoverGroupMessages):
     `bench/pipeline.py` measured the router at about 60 µs per message, this at a few.
     """
 
+    async def wants(self, message: Message) -> bool:
+        """Members' messages, and an anonymous admin's: staff may answer as their group."""
+        return await super().wants(message) or is_anonymous_admin_message(message)
+
     async def leftover(self, event: Message, data: dict[str, Any]) -> None:
         if data.get("complaint_ticket"):
             return  # already a priority ticket (handlers.reputation)
@@ -230,11 +260,19 @@ class GroupMessagesMiddleware(LeftoverGroupMessages):
         bot, support, stats = services["bot"], services["support"], services["stats"]
         ticket = await ticket_replied_to(event, bot, support)
         if ticket is not None:
-            await deliver_staff_reply(event, ticket, bot, support, services["notes"])
-        elif group_question(event) and not await support.is_staff_chat(event.chat.id):
+            parts = await services["albums"].collect(event)
+            if parts is not None:  # None: a later part of an album its first part delivers
+                await deliver_staff_reply(
+                    event, ticket, bot, support, services["notes"], album=parts
+                )
+        elif (
+            not is_anonymous_admin_message(event)  # an admin's words, not a member's question
+            and group_question(event)
+            and not await support.is_staff_chat(event.chat.id)
+        ):
             stats.collector.bump(event.chat.id, "questions")
             answered = await answer_in_group(
                 event, bot, services["faq"], stats, services["locale_for"]
             )
             if not answered:
-                await relay_to_support(event, bot, support, stats)
+                await relay_to_support(event, bot, support, services["locale_for"], stats)

@@ -17,18 +17,31 @@ from aiogram.utils.i18n import ngettext
 from bot.commands import on_commands
 from bot.config import Settings
 from bot.faq.buttons import FaqAction, FaqCallback, undo_keyboard
-from bot.faq.service import EditRefusal, FaqService, detect_language, parse_add_args
-from bot.faq.transfer import export_json, parse_import
+from bot.faq.service import (
+    EditRefusal,
+    FaqService,
+    detect_language,
+    parse_add_args,
+    unspoken_language_prefix,
+)
+from bot.faq.transfer import (
+    MAX_PHRASING,
+    Unreadable,
+    UnreadableFile,
+    export_json,
+    parse_import,
+)
 from bot.guards import accessible_message, sender
 from bot.i18n import LocaleFor
-from bot.roles import Roles
-from bot.texts import command_args_html
+from bot.roles import Roles, RoleService
+from bot.texts import command_args_html, pack_lines
 from storage.faq import Answer, Entry
 
 logger = logging.getLogger(__name__)
 
 MAX_IMPORT_BYTES = 1_000_000
 MAX_LIST_LINES = 60
+MAX_REJECTS_LISTED = 10  # an import report names this many rejected entries, then counts
 
 
 def scope_of(message: Message) -> int | None:
@@ -58,6 +71,34 @@ def answer_from(message: Message, answer_html: str, language: str) -> Answer | N
     return Answer(language, "", source.chat.id, source.message_id)
 
 
+async def refused_as_too_long(message: Message, phrasings: list[str]) -> bool:
+    """A wording longer than an import takes back is refused here, so every entry can go
+    through /faq_export and /faq_import."""
+    if all(len(p) <= MAX_PHRASING for p in phrasings):
+        return False
+    await message.reply(
+        ngettext(
+            "A question may have at most {count} character.",
+            "A question may have at most {count} characters.",
+            MAX_PHRASING,
+        ).format(count=MAX_PHRASING)
+    )
+    return True
+
+
+async def refused_language(message: Message, args: str, settings: Settings) -> bool:
+    """ "de: …" where the bot has no German: said so, and nothing is stored."""
+    code = unspoken_language_prefix(args, settings.languages)
+    if code is None:
+        return False
+    await message.reply(
+        _("I speak {languages}: there are no FAQ answers in {language} here.").format(
+            languages=", ".join(settings.languages), language=code
+        )
+    )
+    return True
+
+
 async def faq_add(
     message: Message,
     command: CommandObject,
@@ -65,9 +106,13 @@ async def faq_add(
     settings: Settings,
     locale_for: LocaleFor,
 ) -> None:
+    if await refused_language(message, command.args or "", settings):
+        return
     args = parse_add_args(command.args or "", command_args_html(message), settings.languages)
     if args is None or not args.phrasings:
         await message.reply(add_usage())
+        return
+    if await refused_as_too_long(message, args.phrasings):
         return
     language = (
         args.language
@@ -93,6 +138,10 @@ async def faq_add(
     )
 
 
+def shared_refusal() -> str:
+    return _("Only Steward's managers can change entries shared by all chats.")
+
+
 async def editable_entry(
     message: Message, raw_id: str, faq: FaqService, roles: Roles, usage: str
 ) -> Entry | None:
@@ -105,7 +154,7 @@ async def editable_entry(
     elif refusal is EditRefusal.NOT_HERE:
         await message.reply(_("There is no FAQ entry #{id} here.").format(id=raw_id.lstrip("#")))
     elif refusal is EditRefusal.SHARED:
-        await message.reply(_("Only Steward's managers can change entries shared by all chats."))
+        await message.reply(shared_refusal())
     return found.entry
 
 
@@ -128,7 +177,7 @@ async def faq_edit(
         await message.reply(usage)
         return
     entry = await editable_entry(message, raw[0], faq, roles, usage)
-    if entry is None:
+    if entry is None or await refused_language(message, raw[1] if len(raw) > 1 else "", settings):
         return
     html_rest = command_args_html(message).split(maxsplit=1)
     args = parse_add_args(
@@ -136,6 +185,8 @@ async def faq_edit(
         html_rest[1] if len(html_rest) > 1 else "",
         settings.languages,
     )
+    if args is not None and await refused_as_too_long(message, args.phrasings):
+        return
     language = (args.language if args else None) or entry.language
     answer = answer_from(message, args.answer_html if args else "", language)
     phrasings = args.phrasings if args else []
@@ -200,7 +251,8 @@ async def faq_list(message: Message, faq: FaqService) -> None:
                 count=len(entries) - MAX_LIST_LINES
             )
         )
-    await message.reply("\n".join(lines))
+    for text in pack_lines(lines):  # long wordings: more than one message holds
+        await message.reply(text)
 
 
 async def faq_export(message: Message, faq: FaqService) -> None:
@@ -224,6 +276,7 @@ def import_reason(code: str) -> str:
         "too_long": _("too long"),
         "format": _("not an FAQ entry"),
         "scope": _("shared by all chats: only managers may change it"),
+        "source": _("its answer is a message in a chat you do not run"),
     }.get(code, code)
 
 
@@ -233,6 +286,7 @@ async def faq_import(
     faq: FaqService,
     settings: Settings,
     roles: Roles,
+    role_service: RoleService,
 ) -> None:
     document = message.reply_to_message.document if message.reply_to_message else None
     if document is None:
@@ -250,15 +304,28 @@ async def faq_import(
     await bot.download(document, destination=buffer)
     try:
         plan = parse_import(document.file_name or "", buffer.getvalue(), settings.languages)
-    except ValueError:
+    except UnreadableFile as exc:
         await message.reply(
             _(
+                "I can't read this file: it is not UTF-8 text. Save it as UTF-8 (in Excel: "
+                "CSV UTF-8) and try again."
+            )
+            if exc.reason is Unreadable.ENCODING
+            else _(
                 "I can't read this file: use a JSON file from /faq_export, or a CSV with the "
                 "columns question,answer,language."
             )
         )
         return
-    result = await faq.apply_import(plan, scope_of(message), sender(message).id, roles.is_manager)
+    importer = sender(message).id
+
+    async def may_copy_from(chat_id: int) -> bool:
+        """A manager may name any chat's message; an admin only those of chats they run."""
+        return roles.is_manager or await role_service.is_chat_admin(chat_id, importer)
+
+    result = await faq.apply_import(
+        plan, scope_of(message), importer, roles.is_manager, may_copy_from
+    )
     lines = [
         _(
             "📥 FAQ import: {added} added, {changed} changed, {same} unchanged, {rejected} "
@@ -270,8 +337,12 @@ async def faq_import(
             rejected=len(result.rejected),
         )
     ]
-    for where, code in result.rejected[:10]:
+    for where, code in result.rejected[:MAX_REJECTS_LISTED]:
         lines.append(f"• {html.escape(where)}: {import_reason(code)}")
+    if len(result.rejected) > MAX_REJECTS_LISTED:
+        lines.append(
+            _("…and {count} more.").format(count=len(result.rejected) - MAX_REJECTS_LISTED)
+        )
     await message.reply("\n".join(lines))
 
 
@@ -285,7 +356,12 @@ async def undo_pressed(
             show_alert=True,
         )
         return
-    if await faq.restore_entry(callback_data.entry):
+    scope = None if message.chat.type == "private" else message.chat.id
+    found = await faq.restorable(callback_data.entry, scope, roles.is_manager, roles.is_admin)
+    if found.refusal is EditRefusal.SHARED:
+        await query.answer(shared_refusal(), show_alert=True)
+        return
+    if found.entry is not None and await faq.restore_entry(found.entry.id):
         await accessible_message(query).edit_text(
             _("↩️ FAQ entry #{id} restored.").format(id=callback_data.entry)
         )

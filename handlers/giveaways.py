@@ -153,6 +153,13 @@ async def giveaway_end(
         return
     if not await giveaways.end(giveaway.id):
         await message.reply(_("Giveaway #{id} was already drawn.").format(id=giveaway.id))
+    elif (message.chat.id, thread_of(message)) != (giveaway.chat_id, giveaway.thread_id):
+        # asked from private, another chat or another topic: the result is not in sight
+        await message.reply(
+            _("Giveaway #{id} is drawn; its result is posted where it was announced.").format(
+                id=giveaway.id
+            )
+        )
 
 
 async def giveaway_verify(
@@ -208,9 +215,9 @@ async def bot_send(
     bot: Bot, message: Message, text: str, chat_id: int, thread_id: int | None
 ) -> None:
     """Announce in the giveaway's chat and topic; tell the caller too when they asked from
-    elsewhere."""
-    await send_in_topic(bot, chat_id, text, thread_id)
-    if message.chat.id != chat_id:
+    elsewhere (another chat, or another topic of the forum)."""
+    sent = await send_in_topic(bot, chat_id, text, thread_id)
+    if (sent.chat.id, thread_of(sent)) != (message.chat.id, thread_of(message)):
         await message.reply(text)
 
 

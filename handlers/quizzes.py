@@ -255,15 +255,22 @@ async def quiz_start(
 async def quiz_stop(message: Message, command: CommandObject, runner: QuizRunner) -> None:
     """In a group: /quiz_stop. A manager in private: /quiz_stop <chat id>."""
     if message.chat.type != "private":
-        if not await runner.stop_in(message.chat.id):
+        stopped = await runner.stop_in(message.chat.id)
+        if stopped is None:
             await message.reply(_("No quiz is running in this chat."))
+        elif stopped.thread_id != thread_of(message):  # another topic: the results are not here
+            await message.reply(
+                _("The quiz in {chat} is stopped; its results are posted there.").format(
+                    chat=html.escape(message.chat.title or str(message.chat.id))
+                )
+            )
         return
     named = next(iter((command.args or "").split()), "")
     if not named:
         await message.reply(html.escape(_("In private, name the chat: /quiz_stop <chat id>")))
         return
     chat_id = int(named) if named.lstrip("-").isdigit() else await runner.chat_id_of(named)
-    if chat_id is None or not await runner.stop_in(chat_id):
+    if chat_id is None or await runner.stop_in(chat_id) is None:
         await message.reply(_("No quiz is running in {chat}.").format(chat=html.escape(named)))
         return
     await message.reply(

@@ -147,7 +147,7 @@ async def relay_complaint(
     except TelegramAPIError as exc:
         logger.warning("support chat %s unreachable for a complaint: %s", support_chat, exc)
         return False
-    await service.relayed(ticket_id, relay.message_id)
+    await service.relayed(ticket_id, relay.chat.id, relay.message_id)
     return True
 
 
@@ -177,15 +177,13 @@ async def reputation_pressed(
         await query.answer()
         return
     complaint = await reputation.complaint(callback_data.item)
-    support_chat = (
-        await reputation.support_chat_for(complaint.chat_id) if complaint is not None else None
-    )
     if (
         complaint is None
         or message is None
         or message.chat.id
         not in {
-            support_chat,
+            await reputation.relayed_in(complaint),
+            await reputation.support_chat_for(complaint.chat_id),
             settings.support_chat_id,
         }
     ):

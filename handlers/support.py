@@ -14,9 +14,10 @@ from typing import Any
 from aiogram import Bot, Router
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import CommandObject
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, ChatFullInfo, Message
 from aiogram.utils.i18n import gettext as _
 
+from bot.campaigns.logic import is_member
 from bot.commands import on_command
 from bot.config import Settings
 from bot.faq.delivery import send_reply
@@ -24,8 +25,9 @@ from bot.faq.questions import looks_like_question
 from bot.faq.service import Asked, FaqService, ReplyKind
 from bot.guards import accessible_message, sender
 from bot.i18n import LocaleFor
+from bot.posting.albums import AlbumCollector
 from bot.private import PrivateNotes
-from bot.roles import RoleService
+from bot.roles import RoleService, is_anonymous_admin_message
 from bot.support.buttons import SupportCallback
 from bot.support.relay import deliver_staff_reply, relay_to_support, ticket_replied_to
 from bot.support.service import FaqAddOutcome, RelayOutcome, SupportService
@@ -71,11 +73,16 @@ async def private_to_relay(
     faq: FaqService,
     support: SupportService,
     locale_for: LocaleFor,
+    albums: AlbumCollector,
 ) -> None:
-    """A member writing to the bot in private: a sure FAQ answer at once, else to the staff."""
+    """A member writing to the bot in private: a sure FAQ answer at once, else to the staff;
+    an album goes as one question (one ticket, one acknowledgement)."""
+    parts = await albums.collect(message)
+    if parts is None:
+        return  # a later part of an album: its first part relays them all
     if await answer_privately(message, bot, faq, locale_for):
         return
-    outcome = await relay_to_support(message, bot, support)
+    outcome = await relay_to_support(message, bot, support, locale_for, album=parts)
     if outcome is RelayOutcome.SENT:
         await message.reply(_("✉️ Sent to the team. Their answer will come here."))
     elif outcome is RelayOutcome.LIMITED:
@@ -87,7 +94,7 @@ async def private_to_relay(
         )
     elif outcome in {RelayOutcome.NO_SUPPORT, RelayOutcome.FAILED}:
         await message.reply(_("Sorry, no one can answer messages here yet. Try /help."))
-    # BLOCKED: no answer, by design
+    # BLOCKED, STILL_LIMITED: no answer, by design
 
 
 # --- staff ---------------------------------------------------------------------------------------
@@ -101,9 +108,16 @@ async def staff_reply(message: Message, bot: Bot, support: SupportService) -> bo
 
 
 async def staff_reply_in_private(
-    message: Message, ticket: Ticket, bot: Bot, support: SupportService, notes: PrivateNotes
+    message: Message,
+    ticket: Ticket,
+    bot: Bot,
+    support: SupportService,
+    notes: PrivateNotes,
+    albums: AlbumCollector,
 ) -> None:
-    await deliver_staff_reply(message, ticket, bot, support, notes)
+    parts = await albums.collect(message)
+    if parts is not None:  # None: a later part of an album its first part delivers
+        await deliver_staff_reply(message, ticket, bot, support, notes, album=parts)
 
 
 async def support_pressed(
@@ -138,8 +152,43 @@ async def support_pressed(
         await query.answer(_("Added to the FAQ."))
 
 
+async def answers_in(bot: Bot, chat: ChatFullInfo, user_id: int) -> bool:
+    """Whether this person can answer questions in `chat`: a member of that group, or the owner
+    of that private chat. A route makes its target a staff chat (its own questions are no
+    longer answered there), so an admin may only route to a chat they are in."""
+    if chat.type == "private":
+        return chat.id == user_id
+    try:
+        member = await bot.get_chat_member(chat.id, user_id)
+    except TelegramAPIError:
+        return False
+    return is_member(member.status, getattr(member, "is_member", None))
+
+
+async def route_refusal(
+    message: Message, bot: Bot, target: ChatFullInfo, role_service: RoleService
+) -> str | None:
+    """Why this chat's questions may not go to `target`, or None: not to the chat itself (its
+    FAQ would fall silent), and only to a chat the admin answers in (managers: anywhere)."""
+    if target.id == message.chat.id:
+        return _(
+            "Questions asked here need another chat: the id of the chat where your staff answer."
+        )
+    if role_service.is_manager(sender(message).id):
+        return None
+    if is_anonymous_admin_message(message):
+        return _("Send this without posting as the group: I need to see that you are in that chat.")
+    if not await answers_in(bot, target, sender(message).id):
+        return _("You are not in that chat. Use the id of a chat where you answer questions.")
+    return None
+
+
 async def setsupport_command(
-    message: Message, command: CommandObject, bot: Bot, support: SupportService
+    message: Message,
+    command: CommandObject,
+    bot: Bot,
+    support: SupportService,
+    role_service: RoleService,
 ) -> None:
     arg = (command.args or "").strip()
     if not arg:
@@ -162,6 +211,10 @@ async def setsupport_command(
         await message.reply(
             _("I can't reach that chat. Add me to it first, then use its id (e.g. -100123…).")
         )
+        return
+    refusal = await route_refusal(message, bot, target, role_service)
+    if refusal is not None:
+        await message.reply(refusal)
         return
     await support.set_route(message.chat.id, target.id)
     await message.reply(
@@ -196,9 +249,10 @@ async def block_command(message: Message, command: CommandObject, support: Suppo
                 id=member_id
             )
         )
-    else:
-        await support.unblock(member_id)
+    elif await support.unblock(member_id):
         await message.reply(_("✅ {id} can write to the team again.").format(id=member_id))
+    else:
+        await message.reply(_("{id} was not blocked.").format(id=member_id))
 
 
 # --- routers ------------------------------------------------------------------------------------

@@ -61,7 +61,9 @@ COLUMNS: dict[tuple[str, str], Move] = {
     ("support_routes", "chat_id"): Move.MOVE,
     ("support_routes", "support_chat_id"): Move.REFERENCE,
     ("support_tickets", "chat_id"): Move.MOVE,  # the answer goes to the new chat, not a reply
-    ("support_tickets", "support_chat_id"): Move.KEEP,  # staff reply to relays in the old chat
+    # nobody can reply to a message sent before the upgrade: open tickets are relayed again in
+    # the new chat (MoveResult.open_tickets), answered ones stay with their old relays
+    ("support_tickets", "support_chat_id"): Move.KEEP,
     ("support_tickets", "answer_chat_id"): Move.KEEP,
     ("chat_migrations", "old_chat_id"): Move.KEEP,
     ("chat_migrations", "new_chat_id"): Move.KEEP,
@@ -98,6 +100,7 @@ class MoveResult:
     rows: dict[str, int] = field(default_factory=dict)  # table -> rows changed
     open_giveaways: list[int] = field(default_factory=list)  # to announce again
     captchas: list[tuple[int, int]] = field(default_factory=list)  # (user id, deadline)
+    open_tickets: list[int] = field(default_factory=list)  # relayed in the old chat, unanswered
 
     @property
     def changed(self) -> int:
@@ -152,6 +155,12 @@ class ChatMigrationRepository:
             "SELECT user_id, deadline FROM captcha_pending WHERE chat_id=?", (old,)
         )
         result.captchas = [(int(r[0]), int(r[1])) for r in rows]
+        rows = await conn.fetchall(
+            "SELECT id FROM support_tickets WHERE support_chat_id=? AND answered_at IS NULL "
+            "AND relay_message_id IS NOT NULL ORDER BY id",
+            (old,),
+        )
+        result.open_tickets = [int(r[0]) for r in rows]
 
     async def _fix_messages(self, conn: Connection, old: int, result: MoveResult) -> None:
         """Message ids of the old chat would name unrelated messages of the new one."""

@@ -74,6 +74,13 @@ class FaqRepository:
             )
         return entry_id
 
+    async def set_feedback(self, entry_id: int, up: int, down: int) -> None:
+        """The 👍/👎 counters of an entry loaded from an export (its members' votes stay
+        behind: each may vote once more)."""
+        await self.db.execute(
+            "UPDATE faq_entries SET up=?, down=? WHERE id=?", (up, down, entry_id)
+        )
+
     async def set_language(
         self,
         entry_id: int,
@@ -127,6 +134,11 @@ class FaqRepository:
 
     async def get(self, entry_id: int) -> Entry | None:
         entries = await self._load("e.id=? AND e.deleted_at IS NULL", (entry_id,))
+        return entries[0] if entries else None
+
+    async def get_deleted(self, entry_id: int) -> Entry | None:
+        """A deleted entry (one an Undo may restore)."""
+        entries = await self._load("e.id=? AND e.deleted_at IS NOT NULL", (entry_id,))
         return entries[0] if entries else None
 
     async def all_live(self) -> list[Entry]:
@@ -230,6 +242,7 @@ class Ticket:
     answer_text: str | None
     faq_entry_id: int | None
     thread_id: int | None = None  # the forum topic it was asked in
+    relay_copy_id: int | None = None  # the member's message copied under the relay, if any
 
 
 class SupportRepository:
@@ -299,15 +312,27 @@ class SupportRepository:
             ),
         )
 
-    async def set_relay_message(self, ticket_id: int, message_id: int) -> None:
+    async def set_relay_message(
+        self, ticket_id: int, support_chat_id: int, message_id: int, copy_id: int | None = None
+    ) -> None:
+        """Where the relay is: the chat it landed in, which is not the one asked for when that
+        was an upgraded group (the send followed the upgrade), and the member's message copied
+        under it, if any."""
         await self.db.execute(
-            "UPDATE support_tickets SET relay_message_id=? WHERE id=?", (message_id, ticket_id)
+            "UPDATE support_tickets SET support_chat_id=?, relay_message_id=?, relay_copy_id=? "
+            "WHERE id=?",
+            (support_chat_id, message_id, copy_id, ticket_id),
         )
 
-    async def by_relay(self, support_chat_id: int, relay_message_id: int) -> Ticket | None:
+    async def by_relay(self, support_chat_id: int, message_id: int) -> Ticket | None:
+        """The ticket whose relay (its header, or the member's message copied under it) this
+        message of the support chat is."""
         row = await self.db.fetchone(
             "SELECT * FROM support_tickets WHERE support_chat_id=? AND relay_message_id=?",
-            (support_chat_id, relay_message_id),
+            (support_chat_id, message_id),
+        ) or await self.db.fetchone(
+            "SELECT * FROM support_tickets WHERE support_chat_id=? AND relay_copy_id=?",
+            (support_chat_id, message_id),
         )
         return Ticket(**dict(row)) if row else None
 

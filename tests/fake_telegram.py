@@ -14,7 +14,8 @@ It speaks the real wire protocol, so the bot under test uses its normal aiogram 
 - forum supergroups have topics: a topic's messages carry `message_thread_id`,
   `is_topic_message` and, like Telegram's, a `reply_to_message` pointing at the topic's creation
   message; a send naming an unknown thread (or 1, the General topic) fails with "message thread
-  not found", and a reply lands in the replied message's topic;
+  not found", a reply lands in the replied message's topic, and a closed topic takes the bot's
+  messages only when it may manage topics ("TOPIC_CLOSED" otherwise);
 - a basic group can be upgraded to a supergroup (`migrate_group`): both service messages are
   delivered, and every later call naming the old id fails with 400 and `migrate_to_chat_id`.
 - no kinder than Telegram (see ../shared/telegram-behaviour.md): the bot's own messages are never
@@ -181,6 +182,7 @@ class ChatState:
     member_count: int = 0
     linked_chat_id: int | None = None
     topics: dict[int, dict[str, Any]] = field(default_factory=dict)  # thread id -> root message
+    closed_topics: set[int] = field(default_factory=set)
     migrated_to: int | None = None  # a basic group upgraded to this supergroup id
 
 
@@ -216,6 +218,10 @@ class FakeTelegram:
         self.blocked: set[int] = set()
         self.deactivated: set[int] = set()
         self.bot_messages: set[tuple[int, int]] = set()  # (chat_id, message_id) the bot sent
+        # callback queries pressed (id -> when) and those answered: each is answered once
+        self.callback_queries: dict[str, float] = {}
+        self.answered_queries: set[str] = set()
+        self.poll_voters: dict[str, set[int]] = defaultdict(set)  # poll id -> who voted
         self._update_ids = itertools.count(1)
         self._message_ids: dict[int, itertools.count] = defaultdict(lambda: itertools.count(1))
         self._changed = asyncio.Condition()
@@ -415,6 +421,19 @@ class FakeTelegram:
             if key[0] == chat["id"]:
                 del self.messages[key]
 
+    async def close_topic(self, chat: dict[str, Any], thread_id: int, by: dict[str, Any]) -> None:
+        """An admin closes a topic: from now on only admins who may manage topics post there;
+        anyone else, the bot included, gets "TOPIC_CLOSED"."""
+        self.chats[chat["id"]].closed_topics.add(thread_id)
+        closed = self.new_message(chat, by, topic=thread_id, forum_topic_closed={})
+        await self.push_update({"message": closed})
+
+    def _may_post_in(self, state: ChatState, thread_id: int | None) -> bool:
+        if thread_id not in state.closed_topics:
+            return True
+        me = state.members.get(self.bot_id) or {}
+        return me.get("status") == "creator" or bool(me.get("can_manage_topics"))
+
     async def migrate_group(
         self,
         chat_id: int,
@@ -423,9 +442,10 @@ class FakeTelegram:
         *,
         deliver: bool = True,
     ) -> dict[str, Any]:
-        """Upgrade a basic group to a supergroup as Telegram does: a new `-100…` id, the members
-        and the bot's rights carried over, `migrate_to_chat_id` as the old chat's last message,
-        `migrate_from_chat_id` as the new chat's first, and the old id refused from now on.
+        """Upgrade a basic group to a supergroup as Telegram does: a new `-100…` id, the members,
+        the bot's rights and the invite links carried over, `migrate_to_chat_id` as the old
+        chat's last message, `migrate_from_chat_id` as the new chat's first, and the old id
+        refused from now on.
         `deliver=False`: the bot never gets the two messages (it was down for over a day)."""
         old = self.chats[chat_id]
         if old.chat["type"] != "group":
@@ -435,6 +455,9 @@ class FakeTelegram:
         chat.update(id=new_id, type="supergroup")
         state = ChatState(chat=chat, members=dict(old.members), member_count=old.member_count)
         self.chats[new_id] = state
+        for info in self.invite_links.values():  # the group's invite links open the new chat
+            if info["chat_id"] == chat_id:
+                info["chat_id"] = new_id
         last = self.new_message(old.chat, by, migrate_to_chat_id=new_id)
         old.migrated_to = new_id
         first = self.new_message(chat, by, migrate_from_chat_id=chat_id)
@@ -557,6 +580,25 @@ class FakeTelegram:
         return message
 
     async def answer_poll(self, poll_id: str, user: dict[str, Any], option: int) -> int:
+        """A vote, delivered as `poll_answer` as Telegram delivers it: only for a poll the bot
+        sent, not anonymous, and still open (not stopped, its `open_period` not over)."""
+        message = next(
+            (m for m in self.messages.values() if m.get("poll", {}).get("id") == poll_id), None
+        )
+        if message is None or (message["chat"]["id"], message["message_id"]) not in (
+            self.bot_messages
+        ):
+            raise AssertionError(f"poll {poll_id} was not sent by the bot: no poll_answer")
+        poll = message["poll"]
+        if poll.get("is_anonymous", True):
+            raise AssertionError(f"poll {poll_id} is anonymous: Telegram sends no poll_answer")
+        period = poll.get("open_period")
+        if poll["is_closed"] or (period and self.now() > message["date"] + period):
+            raise AssertionError(f"poll {poll_id} is closed: nobody can vote any more")
+        voters = self.poll_voters[poll_id]
+        if user["id"] in voters and not poll.get("allows_revoting"):
+            raise AssertionError(f"{user['id']} voted in poll {poll_id} already: no second vote")
+        voters.add(user["id"])
         return await self.push_update(
             {
                 "poll_answer": {
@@ -570,6 +612,7 @@ class FakeTelegram:
 
     async def press_button(self, message: dict[str, Any], user: dict[str, Any], data: str) -> str:
         callback_id = str(next(self._update_ids) * 1000 + 7)
+        self.callback_queries[callback_id] = time.monotonic()
         await self.push_update(
             {
                 "callback_query": {
@@ -980,6 +1023,8 @@ class FakeTelegram:
             message["has_protected_content"] = params["has_protected_content"]
         if original is not None and original.get("is_topic_message"):
             thread = original["message_thread_id"]  # a reply stays in its message's topic
+        if not self._may_post_in(state, thread):
+            raise ApiError(400, "Bad Request: TOPIC_CLOSED")
         if thread is not None:
             message["message_thread_id"] = thread
             if thread in state.topics:
@@ -1040,12 +1085,66 @@ class FakeTelegram:
                 refusal = self._private_refusal(int(chat_id)) if int(chat_id) > 0 else None
                 if refusal:
                     raise ApiError(403, refusal)
+        self._check_limits(name, p)
         handler = getattr(self, f"_m_{name}", None)
         if handler is not None:
             return handler(p, files)
         if name.startswith("send"):
             kind = name[4:].lower()
             return self._outgoing(p, **{kind: p.get(kind, {})}) if kind else True
+        return True
+
+    def _check_limits(self, name: str, p: dict[str, Any]) -> None:
+        """Telegram's size limits, counted after entity parsing: a caption 1,024 characters,
+        `callback_data` 64 bytes, a poll's question 300, an option 100, an explanation 200
+        (the text limit of 4,096 is checked where texts are made)."""
+        caption = p.get("caption")
+        if isinstance(caption, str) and len(self._plain(caption, p.get("parse_mode"))) > 1024:
+            raise ApiError(400, "Bad Request: message caption is too long")
+        text = p.get("text")
+        if (
+            name.startswith("edit")
+            and isinstance(text, str)
+            and len(self._plain(text, p.get("parse_mode"))) > 4096
+        ):
+            raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
+        markup = p.get("reply_markup")
+        if isinstance(markup, dict):
+            for row in markup.get("inline_keyboard") or []:
+                for button in row:
+                    data = button.get("callback_data")
+                    if data is not None and not 1 <= len(str(data).encode()) <= 64:
+                        raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
+        if name == "sendPoll":
+            question = self._plain(str(p.get("question", "")), p.get("question_parse_mode"))
+            if len(question) > 300:
+                raise ApiError(400, "Bad Request: poll question length must not exceed 300")
+            for option in p.get("options") or []:
+                text = option["text"] if isinstance(option, dict) else str(option)
+                if len(text) > 100:
+                    raise ApiError(400, "Bad Request: poll options length must not exceed 100")
+            explanation = p.get("explanation")
+            if (
+                isinstance(explanation, str)
+                and len(self._plain(explanation, p.get("explanation_parse_mode"))) > 200
+            ):
+                raise ApiError(400, "Bad Request: explanation is too long")
+
+    def _m_answerCallbackQuery(self, p, f):
+        """Once per query, within about 15 seconds of the press (Bot API, answerCallbackQuery);
+        queries this fake did not issue (built by hand in a test) are not checked."""
+        if len(p.get("text") or "") > 200:
+            raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
+        query_id = str(p["callback_query_id"])
+        pressed = self.callback_queries.get(query_id)
+        if pressed is not None:
+            if query_id in self.answered_queries or time.monotonic() - pressed > 15:
+                raise ApiError(
+                    400,
+                    "Bad Request: query is too old and response timeout expired or query ID "
+                    "is invalid",
+                )
+            self.answered_queries.add(query_id)
         return True
 
     def _m_setChatMenuButton(self, p, f):
@@ -1131,7 +1230,7 @@ class FakeTelegram:
         ]
         poll = {
             "id": f"poll{len(self.calls)}",
-            "question": p["question"],
+            "question": self._plain(p["question"], p.get("question_parse_mode")),
             "options": options,
             "total_voter_count": 0,
             "is_closed": False,
@@ -1141,9 +1240,11 @@ class FakeTelegram:
             "allows_revoting": False,
             "members_only": False,
         }
-        for key in ("correct_option_ids", "explanation", "open_period", "close_date"):
+        for key in ("correct_option_ids", "open_period", "close_date"):
             if p.get(key) is not None:
                 poll[key] = p[key]
+        if p.get("explanation") is not None:
+            poll["explanation"] = self._plain(p["explanation"], p.get("explanation_parse_mode"))
         if p.get("correct_option_id") is not None and "correct_option_ids" not in poll:
             poll["correct_option_ids"] = [p["correct_option_id"]]
         return self._outgoing(p, poll=poll)

@@ -77,7 +77,6 @@ async def test_quiz_text_becomes_quiz_polls_and_answers_make_the_tables(steward,
     await asyncio.sleep(0.2)
     await fake.answer_poll(poll1, club.ben, right1)
     await fake.answer_poll(poll1, club.cid, wrong1)
-    await fake.answer_poll(poll1, club.cid, right1)  # a second answer does not count
 
     second = await fake.wait_for("sendPoll", since=0, count=2, timeout=15)
     options2 = [o["text"] if isinstance(o, dict) else o for o in second["options"]]
@@ -98,6 +97,28 @@ async def test_quiz_text_becomes_quiz_polls_and_answers_make_the_tables(steward,
     season = await fake.wait_for("sendMessage", lambda c: "Season" in c.plain)
     assert "🥇 Ben — 2 correct in 1 quizzes" in season.plain
     assert "🥈 Ann — 1 correct in 1 quizzes" in season.plain
+
+
+async def test_quiz_questions_are_asked_as_written_with_html_special_characters(
+    steward, fake, club
+):
+    """A question or explanation with "<" or "&" went out in HTML parse mode (the bot's
+    default), which Telegram refuses ("can't parse entities"): the quiz stopped at once. They
+    are plain text now, shown exactly as written."""
+    await club.say(
+        club.admin,
+        "/quiz_add Maths & more\nQ: Which is true: 2 < 3 or 3 < 2?\n+ 2 < 3\n- 3 < 2\n"
+        "E: Tom & Jerry <3 small numbers",
+    )
+    await fake.wait_for("sendMessage", lambda c: "saved" in c.plain)
+    await club.say(club.admin, "/quiz_start 1 5")
+    await fake.wait_for("sendPoll")
+    await steward.idle()
+    [sent] = [m["poll"] for (c, _), m in fake.messages.items() if c == GROUP and "poll" in m]
+    assert sent["question"] == "Question 1/1: Which is true: 2 < 3 or 3 < 2?"
+    assert sent["explanation"] == "Tom & Jerry <3 small numbers"
+    assert [o["text"] for o in sent["options"]] in (["2 < 3", "3 < 2"], ["3 < 2", "2 < 3"])
+    assert await steward.app.quiz_repo.running_in(GROUP) is not None
 
 
 async def test_quiz_stop_ends_early_with_results(steward, fake, club):
@@ -277,6 +298,23 @@ async def test_manager_runs_a_channel_giveaway_from_private(steward, fake, club)
     assert "Tickets" in posted.plain
     confirm = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
     assert confirm.plain == "Giveaway #1 is posted."
+    # Telegram sends no channel_post for it: the channel's statistics learn of it from the
+    # send, and its reactions count like any post's
+    [announcement] = [m for (c, _), m in fake.messages.items() if c == CHANNEL]
+    await steward.idle()
+    await fake.push_update(
+        {
+            "message_reaction_count": {
+                "chat": fake.chats[CHANNEL].chat,
+                "message_id": announcement["message_id"],
+                "date": fake.now(),
+                "reactions": [{"type": {"type": "emoji", "emoji": "🎉"}, "total_count": 5}],
+            }
+        }
+    )
+    await steward.idle()
+    posts = await steward.app.stats.repo.posts(CHANNEL, 0, 2**40)
+    assert [(p["message_id"], p["reactions"]) for p in posts] == [(announcement["message_id"], 5)]
 
 
 async def test_winner_who_started_the_bot_is_told_in_private(steward, fake, club):
@@ -516,6 +554,25 @@ async def test_a_quiz_question_refused_mid_run_is_told_to_its_starter(steward, f
     results = await fake.wait_for("sendMessage", lambda c: "Results" in c.plain, since=mark)
     assert in_group(results)
     assert await steward.app.quiz_repo.running_in(GROUP) is None
+
+
+async def test_a_quiz_stopped_mid_run_tries_its_starter_once_and_records_the_refusal(
+    steward, fake, club
+):
+    """The starter's note is a private note like any other: an admin who started the quiz in
+    the group and never pressed Start costs one refused call, and the bot's record of them
+    says so (before, the refusal was swallowed and nothing was recorded)."""
+    await club.say(club.admin, QUIZ)
+    await fake.wait_for("sendMessage", lambda c: "saved" in c.plain)
+    await club.say(club.admin, "/quiz_start 1 5")
+    await fake.wait_for("sendPoll")
+    fake.fail("sendPoll", 400, description="Bad Request: not enough rights to send polls")
+    mark = fake.mark()
+    await fake.wait_for("sendMessage", lambda c: "Results" in c.plain, since=mark, timeout=15)
+    await steward.idle()
+    tried = [c for c in fake.calls_of("sendMessage", since=mark) if c["chat_id"] == 10]
+    assert len(tried) == 1
+    assert await steward.app.users.private_status(club.admin["id"]) == "not_started"
 
 
 async def test_a_manager_stops_from_private_the_quiz_they_started_from_private(steward, fake, club):

@@ -8,6 +8,7 @@ import pytest
 
 from tests.fake_telegram import FakeTelegram
 from tests.harness import MANAGER_ID, RunningBot, make_env, settings_for
+from tests.test_e2e_compose import send_album
 from tests.test_e2e_posting import labelled
 
 GROUP = -1001234500077
@@ -107,6 +108,13 @@ async def test_russian_question_gets_the_russian_translation(steward, fake, venu
     await venue.say(venue.member, "when are you open tomorrow?")
     english = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
     assert english.plain == "We are open every day from 9:00 to 18:00."
+    # what the FAQ cannot answer reaches the staff in the staff chat's language, not the asker's
+    await venue.say(venue.russian, "Где можно оставить пальто и сумки?")
+    relay = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
+    assert relay.plain.startswith("❓ #1 from Ivan (id 300) in Venue chat:\nГде можно")
+    assert relay.plain.endswith(
+        "Reply to this message to answer; /block to stop this member's messages."
+    )
 
 
 async def test_chit_chat_gets_nothing(steward, fake, venue):
@@ -172,6 +180,23 @@ async def test_unanswered_question_goes_to_staff_and_back_then_into_the_faq(stew
     await fake.assert_no_call(
         "sendMessage", since=mark, within=0.1, predicate=lambda c: c["chat_id"] == SUPPORT
     )
+    # a staff member posting anonymously (as the support group) answers like anyone else
+    await venue.say(venue.member, "can I bring my dog to the venue?")
+    relay = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
+    await steward.idle()
+    relay_message = fake.messages[(SUPPORT, max(m for c, m in fake.messages if c == SUPPORT))]
+    anonymous = fake.user(1087968824, "Group", is_bot=True, language_code=None)
+    await fake.send_message(
+        venue.support,
+        anonymous,
+        "Dogs are welcome.",
+        reply_to=relay_message,
+        sender_chat=venue.support,
+    )
+    delivered = await fake.wait_for("copyMessage", lambda c: c["chat_id"] == GROUP)
+    assert delivered["from_chat_id"] == SUPPORT
+    confirm = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
+    assert confirm.plain == "✅ Delivered to Bob."
 
 
 async def test_private_messages_are_relayed_and_staff_can_block(steward, fake, venue):
@@ -183,6 +208,20 @@ async def test_private_messages_are_relayed_and_staff_can_block(steward, fake, v
     assert "in private" in relay.plain and "lost my scarf" in relay.plain
     await steward.idle()
     relay_message = fake.messages[(SUPPORT, max(m for c, m in fake.messages if c == SUPPORT))]
+    # a message as long as Telegram allows reaches the staff whole, under the relay's header
+    long = await fake.send_message(private, venue.member, "My order story: " + "é" * 4080)
+    ack = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == 200)
+    assert ack.plain == "✉️ Sent to the team. Their answer will come here."
+    copied = await fake.wait_for("copyMessage", lambda c: c["chat_id"] == SUPPORT)
+    assert (copied["from_chat_id"], copied["message_id"]) == (200, long["message_id"])
+    await steward.idle()
+    # staff may answer by replying to that copy as well as to the header
+    copy = fake.messages[(SUPPORT, max(m for c, m in fake.messages if c == SUPPORT))]
+    assert copy["text"] == long["text"]
+    await fake.send_message(venue.support, venue.staff, "Sorry about that!", reply_to=copy)
+    answer = await fake.wait_for("copyMessage", lambda c: c["chat_id"] == 200)
+    assert answer["reply_parameters"]["message_id"] == long["message_id"]
+    await steward.idle()
     await fake.send_message(
         venue.support, venue.staff, "We have it, come by!", reply_to=relay_message
     )
@@ -200,16 +239,20 @@ async def test_private_messages_are_relayed_and_staff_can_block(steward, fake, v
     await fake.send_message(venue.support, venue.staff, "/unblock 200")
     unblocked = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
     assert unblocked.plain == "✅ 200 can write to the team again."
+    await fake.send_message(venue.support, venue.staff, "/unblock 200")
+    again = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
+    assert again.plain == "200 was not blocked."
 
 
 async def test_relay_rate_limit(steward, fake, venue):
     private = fake.private_chat(venue.member)
-    for n in range(6):
+    for n in range(9):
         await fake.send_message(private, venue.member, f"message number {n}")
         await steward.idle()
     replies = [c.plain for c in fake.calls_of("sendMessage") if c["chat_id"] == 200]
     assert replies[:5] == ["✉️ Sent to the team. Their answer will come here."] * 5
     assert replies[5].startswith("You have sent several messages in a short time.")
+    assert len(replies) == 6  # told once: a flood is not answered message by message
     assert len([c for c in fake.calls_of("sendMessage") if c["chat_id"] == SUPPORT]) == 5
 
 
@@ -219,7 +262,15 @@ async def test_export_import_round_trip_loses_nothing(steward, fake, venue):
     await steward.idle()
     await venue.say(venue.admin, "/faq_add Where can I park?; Is there parking? | Behind the hall.")
     await steward.idle()
+    await venue.say(venue.member, "/faq where can I park")  # a member's 👍 is kept too
+    await fake.wait_for("sendMessage", lambda c: c.plain == "Behind the hall.")
+    await steward.idle()
+    answer = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    await fake.press_button(answer, venue.member, labelled(answer, "👍"))
+    await fake.wait_for("answerCallbackQuery")
+    await steward.idle()
     before = await steward.app.faq.repo.visible_in(GROUP)
+    assert [(e.up, e.down) for e in before] == [(0, 0), (1, 0)]
     await venue.say(venue.admin, "/faq_export")
     exported = await fake.wait_for("sendDocument")
     assert exported["caption"].startswith("2 FAQ entries.")
@@ -240,8 +291,8 @@ async def test_export_import_round_trip_loses_nothing(steward, fake, venue):
     )
     assert report.plain == "📥 FAQ import: 2 added, 0 changed, 0 unchanged, 0 rejected."
     after = await steward.app.faq.repo.visible_in(GROUP)
-    strip = [(e.language, sorted(e.phrasings), e.answers) for e in after]
-    assert strip == [(e.language, sorted(e.phrasings), e.answers) for e in before]
+    strip = [(e.language, sorted(e.phrasings), e.answers, e.up, e.down) for e in after]
+    assert strip == [(e.language, sorted(e.phrasings), e.answers, e.up, e.down) for e in before]
     # importing the same file again changes nothing
     await venue.say(venue.admin, "/faq_import", reply_to=document_message)
     again = await fake.wait_for(
@@ -373,6 +424,13 @@ async def test_support_chat_can_be_a_private_chat(fake, tmp_path):
         assert delivered["from_chat_id"] == MANAGER_ID
         await running.idle()
         assert await running.app.db.fetchall("SELECT id FROM drafts") == []  # not a post
+        # the desk's owner can stop a flooding member from there too
+        await fake.send_message(desk, manager, "/block", reply_to=relay_message)
+        blocked = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
+        assert blocked.plain.startswith("🚫 200 can no longer write to the team")
+        await fake.send_message(desk, manager, "/unblock 200")
+        unblocked = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
+        assert unblocked.plain == "✅ 200 can write to the team again."
     finally:
         await running.stop()
 
@@ -408,3 +466,467 @@ async def test_answer_to_a_member_who_blocked_the_bot_is_reported_to_staff(stewa
     await steward.idle()
     assert len(fake.calls_of("copyMessage")) == 1  # tried once, not retried
     assert await steward.app.users.private_status(venue.member["id"]) == "blocked"
+
+
+async def test_ids_of_no_entry_here_are_refused_by_name(steward, fake, venue):
+    """Another chat's entry, a shared one, one that never existed, one too big for any
+    database integer: each gets its own answer, never an apology."""
+    other = fake.add_chat(-1001234500088, title="Other chat")
+    dave = fake.user(600, "Dave")
+    fake.add_member(-1001234500088, dave, "administrator")
+    await fake.send_message(other, dave, "/faq_add Where is the bar? | Upstairs.")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("✅ FAQ entry #1"))
+    manager = fake.user(MANAGER_ID, "Manny")
+    await fake.send_message(fake.private_chat(manager), manager, "/faq_add What is this? | A bot.")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("✅ FAQ entry #2"))
+    await steward.idle()
+    HUGE = "9" * 23
+    for command, expected in [
+        ("/faq_edit 1 | hijacked", "There is no FAQ entry #1 here."),
+        ("/faq_del 1", "There is no FAQ entry #1 here."),
+        ("/faq_del 2", "Only Steward's managers can change entries shared by all chats."),
+        ("/faq_del 77", "There is no FAQ entry #77 here."),
+        (f"/faq_del {HUGE}", f"There is no FAQ entry #{HUGE} here."),
+        (f"/faq_edit #{HUGE} | x", f"There is no FAQ entry #{HUGE} here."),
+        ("/faq_del first", "Usage: /faq_del <id>"),
+    ]:
+        await venue.say(venue.admin, command)
+        reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+        assert reply.plain == expected, command
+        await steward.idle()
+    assert [e.answers["en"].text for e in await steward.app.faq.repo.all_live()] == [
+        "Upstairs.",
+        "A bot.",
+    ]
+
+
+async def upload(fake, chat, user, file_id: str, name: str, content: bytes):
+    """A document message with `content` as the file `name`, for /faq_import to reply to."""
+    document = fake.add_file(file_id, content, f"documents/{file_id}/{name}")
+    document["file_name"] = name
+    return await fake.send_message(chat, user, None, document=document)
+
+
+async def import_report(fake, steward, venue, document_message) -> str:
+    await venue.say(venue.admin, "/faq_import", reply_to=document_message)
+    report = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    await steward.idle()
+    return report.plain
+
+
+async def test_import_rejects_broken_entries_of_a_json_file(steward, fake, venue):
+    entries = [
+        {"phrasings": {"en": ["Where is the map?"]}, "answers": {"en": ""}, "answer_messages": m}
+        for m in ({"en": {"chat": 1}}, {"en": "5"}, {"en": {"chat_id": "x", "message_id": 1}})
+    ]
+    entries.append({"phrasings": {"en": ["Is there wifi?"]}, "answers": {"en": "Yes."}})
+    document = await upload(
+        fake, venue.chat, venue.admin, "j1", "faq.json", json.dumps({"entries": entries}).encode()
+    )
+    assert (await import_report(fake, steward, venue, document)).splitlines() == [
+        "📥 FAQ import: 1 added, 0 changed, 0 unchanged, 3 rejected.",
+        "• #1: not an FAQ entry",
+        "• #2: not an FAQ entry",
+        "• #3: not an FAQ entry",
+    ]
+
+
+async def test_imported_answers_with_html_special_characters_are_sent(steward, fake, venue):
+    """A CSV is written by hand: "<" and "&" there are letters unless they make Telegram
+    HTML; either way the answer must reach the member as written."""
+    csv_text = (
+        b"question,answer,language\n"
+        b"Is the ticket under 5 euro?,Yes: < 5 euro & kids go free,en\n"
+        b"Is there a dress code?,<b>No</b> dress code & no rules,en\n"
+    )
+    document = await upload(fake, venue.chat, venue.admin, "c1", "faq.csv", csv_text)
+    report = await import_report(fake, steward, venue, document)
+    assert report == "📥 FAQ import: 2 added, 0 changed, 0 unchanged, 0 rejected."
+    await venue.say(venue.member, "/faq ticket under 5 euro")
+    price = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert price["text"] == "Yes: &lt; 5 euro &amp; kids go free"  # plain text
+    await venue.say(venue.member, "/faq dress code")
+    dress = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert dress["text"] == "<b>No</b> dress code &amp; no rules"  # the formatting kept
+    await steward.idle()
+    assert not [c for c in fake.calls_of("sendMessage") if c.plain.startswith("Sorry")]
+
+
+async def test_manager_round_trip_keeps_every_entry_in_its_chat(steward, fake, venue):
+    """A manager's export in private holds every chat's entries and the shared ones; loading
+    it back puts each where it was, and two chats' entries with the same wording stay two."""
+    other = fake.add_chat(-1001234500088, title="Other chat")
+    manager = fake.user(MANAGER_ID, "Manny")
+    desk = fake.private_chat(manager)
+    await add_hours(fake, steward, venue)
+    await fake.send_message(other, manager, "/faq_add What are your opening hours? | From 20:00.")
+    await steward.idle()
+    await fake.send_message(desk, manager, "/faq_add What is Steward? | A <b>bot</b>.")
+    await steward.idle()
+    before = await steward.app.faq.repo.all_live()
+    assert [e.chat_id for e in before] == [GROUP, -1001234500088, None]
+    await fake.send_message(desk, manager, "/faq_export")
+    await fake.wait_for("sendDocument")
+    await steward.idle()
+    exported = fake.messages[(MANAGER_ID, max(m for c, m in fake.messages if c == MANAGER_ID))]
+    for entry in before:
+        await fake.send_message(desk, manager, f"/faq_del {entry.id}")
+        await steward.idle()
+    for expected in (
+        "📥 FAQ import: 3 added, 0 changed, 0 unchanged, 0 rejected.",
+        "📥 FAQ import: 0 added, 0 changed, 3 unchanged, 0 rejected.",
+    ):
+        await fake.send_message(desk, manager, "/faq_import", reply_to=exported)
+        report = await fake.wait_for("sendMessage", lambda c: "FAQ import" in c.plain)
+        assert report.plain == expected
+        await steward.idle()
+    after = await steward.app.faq.repo.all_live()
+    assert [(e.chat_id, e.phrasings, e.answers) for e in after] == [
+        (e.chat_id, e.phrasings, e.answers) for e in before
+    ]
+
+
+async def test_an_admin_cannot_import_answers_from_chats_they_do_not_run(steward, fake, venue):
+    """A media answer is copied from its message on every answer: an admin's file must not
+    name a message of the staff chat (or any chat they do not run) for the bot to repost."""
+    secret = await fake.send_message(venue.support, venue.staff, "Door code is 4711")
+    photo = [{"file_id": "map", "file_unique_id": "umap", "width": 9, "height": 9}]
+    own = await venue.say(venue.admin, None, photo=photo, caption="Here is the map")
+    await steward.idle()
+
+    def entry(question: str, chat_id: int, message_id: int) -> dict:
+        where = {"en": {"chat_id": chat_id, "message_id": message_id}}
+        return {"phrasings": {"en": [question]}, "answers": {"en": ""}, "answer_messages": where}
+
+    data = {
+        "entries": [
+            entry("What is the door code?", SUPPORT, secret["message_id"]),
+            entry("Where is the map?", GROUP, own["message_id"]),
+        ]
+    }
+    document = await upload(
+        fake, venue.chat, venue.admin, "j2", "faq.json", json.dumps(data).encode()
+    )
+    assert (await import_report(fake, steward, venue, document)).splitlines() == [
+        "📥 FAQ import: 1 added, 0 changed, 0 unchanged, 1 rejected.",
+        "• #1: its answer is a message in a chat you do not run",
+    ]
+    [added] = await steward.app.faq.repo.visible_in(GROUP)
+    assert added.phrasings == [("en", "Where is the map?")]
+    mark = fake.mark()
+    await venue.say(venue.member, "/faq door code")
+    await steward.idle()
+    assert not [c for c in fake.calls_of("copyMessage", since=mark) if c["from_chat_id"] == SUPPORT]
+
+
+async def test_what_faq_add_accepts_survives_export_and_import(steward, fake, venue):
+    """The import takes back everything /faq_add stores: a wording too long for the import is
+    refused at once, and an answer's length counts what members read, not its HTML tags."""
+    await venue.say(venue.admin, f"/faq_add {'why ' * 80}? | Because.")
+    refused = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert refused.plain == "A question may have at most 300 characters."
+    await steward.idle()
+    command = "/faq_add What is on the menu? | "
+    answer = "dish " * 800  # 4,000 characters, each word bold: 11,200 of HTML
+    entities = [{"type": "bot_command", "offset": 0, "length": 8}] + [
+        {"type": "bold", "offset": len(command) + 5 * n, "length": 4} for n in range(800)
+    ]
+    await venue.say(venue.admin, command + answer, entities=entities)
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("✅ FAQ entry #1"))
+    await steward.idle()
+    [before] = await steward.app.faq.repo.visible_in(GROUP)
+    assert before.answers["en"].text.startswith("<b>dish</b> <b>dish</b>")
+    await venue.say(venue.admin, "/faq_export")
+    await fake.wait_for("sendDocument")
+    await steward.idle()
+    exported = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    await venue.say(venue.admin, "/faq_del 1")
+    await steward.idle()
+    report = await import_report(fake, steward, venue, exported)
+    assert report == "📥 FAQ import: 1 added, 0 changed, 0 unchanged, 0 rejected."
+    [after] = await steward.app.faq.repo.visible_in(GROUP)
+    assert after.answers == before.answers
+
+
+async def test_long_lists_come_in_several_messages(steward, fake, venue):
+    """Fifteen entries with long wordings are more than one message holds (4,096 characters):
+    /faq_list and /faq send them in several, not an apology."""
+    for n in range(15):
+        await venue.say(venue.admin, f"/faq_add {n:02d} {'long wording ' * 22}| Answer {n}.")
+        await steward.idle()
+    for user, command, head in (
+        (venue.admin, "/faq_list", "FAQ entries:"),
+        (venue.member, "/faq", "Topics I can answer"),
+    ):
+        mark = fake.mark()
+        await venue.say(user, command)
+        await fake.wait_for("sendMessage", lambda c, head=head: c.plain.startswith(head))
+        await steward.idle()
+        sent = [c.plain for c in fake.calls_of("sendMessage", since=mark)]
+        assert all(len(text) <= 4096 for text in sent) and len(sent) > 1, command
+        listed = "\n".join(sent)
+        assert all(f"{n:02d} long wording" in listed for n in range(15)), command
+        assert "Sorry" not in listed
+
+
+async def test_import_of_a_spreadsheets_csv(steward, fake, venue):
+    """Excel in Dutch or Russian saves a CSV with ";" between the columns."""
+    csv_text = b"question;answer;language\nWaar kan ik parkeren?;Achter de zaal.;nl\n"
+    document = await upload(fake, venue.chat, venue.admin, "c2", "faq.csv", csv_text)
+    report = await import_report(fake, steward, venue, document)
+    assert report == "📥 FAQ import: 1 added, 0 changed, 0 unchanged, 0 rejected."
+    [entry] = await steward.app.faq.repo.visible_in(GROUP)
+    assert entry.phrasings == [("nl", "Waar kan ik parkeren?")]
+    # saved in the Windows Cyrillic code page instead of UTF-8: the reply says so
+    csv_text = "question,answer,language\nСколько стоит?,Десять евро.,ru\n".encode("cp1251")
+    document = await upload(fake, venue.chat, venue.admin, "c3", "faq.csv", csv_text)
+    assert await import_report(fake, steward, venue, document) == (
+        "I can't read this file: it is not UTF-8 text. Save it as UTF-8 (in Excel: "
+        "CSV UTF-8) and try again."
+    )
+
+
+async def test_undo_of_a_shared_entry_is_for_managers(steward, fake, venue):
+    """A manager deletes a shared entry in a group: the chat's admin may not press its Undo
+    (they could not have deleted it either)."""
+    manager = fake.user(MANAGER_ID, "Manny")
+    fake.add_member(GROUP, manager)
+    await fake.send_message(fake.private_chat(manager), manager, "/faq_add What is this? | A bot.")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("✅ FAQ entry #1"))
+    await steward.idle()
+    await venue.say(manager, "/faq_del 1")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🗑 FAQ entry #1 deleted"))
+    await steward.idle()
+    message = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    await fake.press_button(message, venue.admin, labelled(message, "Undo"))
+    refused = await fake.wait_for("answerCallbackQuery")
+    assert refused["text"] == "Only Steward's managers can change entries shared by all chats."
+    await steward.idle()
+    assert await steward.app.faq.repo.all_live() == []
+    await fake.press_button(message, manager, labelled(message, "Undo"))
+    await fake.wait_for("editMessageText", lambda c: "restored" in c.plain)
+    assert len(await steward.app.faq.repo.all_live()) == 1
+
+
+async def test_import_report_counts_the_rejects_it_does_not_list(steward, fake, venue):
+    rows = "".join(f"Question {n}?,,en\n" for n in range(12))
+    document = await upload(
+        fake, venue.chat, venue.admin, "c4", "faq.csv", f"question,answer,language\n{rows}".encode()
+    )
+    lines = (await import_report(fake, steward, venue, document)).splitlines()
+    assert lines[0] == "📥 FAQ import: 0 added, 0 changed, 0 unchanged, 12 rejected."
+    assert lines[1:] == [f"• line {n}: no question or no answer" for n in range(2, 12)] + [
+        "…and 2 more."
+    ]
+
+
+async def test_a_language_the_bot_does_not_speak_changes_nothing(steward, fake, venue):
+    """ "de:" looks like a translation: taken as words it would replace the English entry."""
+    await add_hours(fake, steward, venue)
+    for command in (
+        "/faq_edit 1 de: Wann habt ihr geöffnet? | Täglich von 9 bis 18 Uhr.",
+        "/faq_add fr: Où est la salle? | Derrière la gare.",
+    ):
+        await venue.say(venue.admin, command)
+        reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+        assert reply.plain == "I speak en, ru, nl: there are no FAQ answers in de here." or (
+            reply.plain == "I speak en, ru, nl: there are no FAQ answers in fr here."
+        ), command
+        await steward.idle()
+    [entry] = await steward.app.faq.repo.all_live()
+    assert entry.phrasings_in("en") == ["What are your opening hours?", "When are you open?"]
+    assert entry.answers["en"].text == "We are open every day from 9:00 to 18:00."
+
+
+async def test_a_translation_can_be_a_media_message(steward, fake, venue):
+    """Reply to a photo with /faq_edit 1 ru: and the photo is the Russian answer; the English
+    answer stays."""
+    await add_hours(fake, steward, venue)
+    photo = [{"file_id": "plan", "file_unique_id": "uplan", "width": 9, "height": 9}]
+    source = await venue.say(venue.admin, None, photo=photo, caption="Часы работы")
+    await steward.idle()
+    await venue.say(venue.admin, "/faq_edit 1 ru:", reply_to=source)
+    updated = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert updated.plain == "✏️ FAQ entry #1 updated (ru)."
+    await steward.idle()
+    entry = await steward.app.faq.repo.get(1)
+    assert entry.answers["en"].text == "We are open every day from 9:00 to 18:00."
+    assert entry.answers["ru"].source_message_id == source["message_id"]
+
+
+async def test_did_you_mean_survives_a_restart_and_a_double_tap_answers_once(steward, fake, venue):
+    await venue.say(venue.admin, "/faq_add Where can I park?; Is there parking? | Behind the hall.")
+    await venue.say(
+        venue.admin,
+        "/faq_add Where is the entrance? | The entrance is on the left side of the hall.",
+    )
+    await steward.idle()
+    await venue.say(venue.member, "how do I get into the hall?")
+    await fake.wait_for("sendMessage", lambda c: c.plain == "🤔 Did you mean…")
+    await steward.idle()
+    offer = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    await steward.restart()
+    mark = fake.mark()
+    entrance = labelled(offer, "entrance")
+    taps = [await fake.press_button(offer, venue.member, entrance) for _ in range(2)]
+    await steward.idle()
+    answers = [c for c in fake.calls_of("sendMessage", mark) if c["chat_id"] == GROUP]
+    assert [c.plain for c in answers] == ["The entrance is on the left side of the hall."]
+    answered = {c["callback_query_id"] for c in fake.calls_of("answerCallbackQuery", mark)}
+    assert answered == set(taps)  # the second tap is answered too, without an error
+
+
+async def test_setsupport_routes_a_chat_to_a_staff_chat_its_admin_is_in(steward, fake, venue):
+    desk = fake.add_chat(-1008888800077, title="Desk <2> & co")
+    elsewhere = fake.add_chat(-1007777700077, title="Someone else's group")
+    fake.add_member(desk["id"], venue.admin, "administrator")
+
+    async def told(user, text) -> str:
+        await venue.say(user, text)
+        reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+        await steward.idle()
+        return reply.plain
+
+    refused = "Only admins of this chat can use this command."
+    assert await told(venue.member, f"/setsupport {desk['id']}") == refused
+    assert await told(venue.admin, "/setsupport") == (
+        f"Unanswered questions from this chat go to {SUPPORT}."
+    )
+    unreachable = "I can't reach that chat. Add me to it first, then use its id (e.g. -100123…)."
+    assert await told(venue.admin, "/setsupport -100777") == unreachable
+    # questions asked here cannot be "answered" by the same chat: the FAQ would fall silent
+    assert await told(venue.admin, f"/setsupport {GROUP}") == (
+        "Questions asked here need another chat: the id of the chat where your staff answer."
+    )
+    # nor sent to a chat this admin is not in: that chat would become a staff chat
+    assert await told(venue.admin, f"/setsupport {elsewhere['id']}") == (
+        "You are not in that chat. Use the id of a chat where you answer questions."
+    )
+    # posting as the group hides who is asking, so membership of that chat cannot be checked
+    anonymous = fake.user(1087968824, "Group", is_bot=True, language_code=None)
+    await venue.say(anonymous, f"/setsupport {desk['id']}", sender_chat=venue.chat)
+    hidden = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert hidden.plain == (
+        "Send this without posting as the group: I need to see that you are in that chat."
+    )
+    await steward.idle()
+    assert await steward.app.support.support_chat_for(GROUP) == SUPPORT
+    assert await told(venue.admin, f"/setsupport {desk['id']}") == (
+        "Unanswered questions from this chat now go to Desk <2> & co."
+    )
+    await venue.say(venue.member, "is there a cloakroom for coats and bags?")
+    relay = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == desk["id"])
+    assert relay.plain.startswith("❓ #1 from Bob (id 200) in Venue chat:")
+    await steward.idle()
+    assert await told(venue.admin, "/setsupport off") == (
+        "This chat now uses the default support chat, if any."
+    )
+    await venue.say(venue.member, "is there a sauna for the guests?")
+    relay = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
+    assert relay.plain.startswith("❓ #2 from Bob")
+
+
+async def test_question_gate_in_a_discussion_group(steward, fake, venue):
+    """Only questions reach the FAQ and the staff: not a reply to another member, not two
+    words, not a command; a comment under the linked channel's post is a member's question."""
+    channel = fake.add_chat(-1003333300077, "channel", title="Venue news")
+    post = await venue.say(
+        {"id": 777000, "is_bot": False, "first_name": "Telegram"},
+        "Saturday: open air concert!",
+        sender_chat=channel,
+        is_automatic_forward=True,
+    )
+    chat_line = await venue.say(venue.other, "I think the concert starts at nine")
+    own_channel = fake.add_chat(-1004444400077, "channel", title="Carol's blog")
+    as_channel = await venue.say(venue.other, "Bring a coat tonight", sender_chat=own_channel)
+    mark = fake.mark()
+    await venue.say(venue.member, "is there a cloakroom for coats then?", reply_to=chat_line)
+    await venue.say(venue.member, "is there a cloakroom for them there?", reply_to=as_channel)
+    await venue.say(venue.member, "cloakroom open?")
+    await venue.say(venue.member, "/rules is there a cloakroom for coats?")
+    await steward.idle()
+    await fake.assert_no_call(
+        "sendMessage", since=mark, within=0.1, predicate=lambda c: c["chat_id"] == SUPPORT
+    )
+    for question in ("is there a cloakroom at the concert?", "Hoe laat begint het concert"):
+        await venue.say(venue.member, question, reply_to=post)
+        relay = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
+        assert question in relay.plain
+        await steward.idle()
+
+
+async def test_forum_questions_are_answered_in_their_topic_and_staff_replies_find_it(
+    steward, fake, venue
+):
+    forum = fake.add_chat(-1001555000077, title="Venue forum", is_forum=True)
+    fake.add_member(forum["id"], venue.admin, "administrator")
+    help_desk = await fake.create_topic(forum, "Help", venue.other)
+    lounge = await fake.create_topic(forum, "Lounge", venue.other)
+    await steward.idle()
+    await fake.send_message(forum, venue.admin, HOURS, topic=help_desk)
+    await steward.idle()
+    await fake.send_message(forum, venue.member, "what are the opening hours?", topic=lounge)
+    answer = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("We are open"))
+    assert answer["message_thread_id"] == lounge
+    await steward.idle()
+    await fake.send_message(forum, venue.other, "when are you open?", topic=help_desk)
+    link = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("☝️"))
+    assert link["message_thread_id"] == help_desk  # the notice in the asker's topic
+    await steward.idle()
+    # a question from a topic deleted before the staff answered: the answer goes to General
+    await fake.send_message(
+        forum, venue.member, "is there a cloakroom for coats and bags?", topic=lounge
+    )
+    relay = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
+    assert "is there a cloakroom" in relay.plain
+    await steward.idle()
+    relay_message = fake.messages[(SUPPORT, max(m for c, m in fake.messages if c == SUPPORT))]
+    fake.delete_topic(forum, lounge)
+    await fake.send_message(venue.support, venue.staff, "Yes, by the door.", reply_to=relay_message)
+    confirm = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
+    assert confirm.plain == "✅ Delivered to Bob."
+    delivered = [
+        m
+        for (c, _), m in fake.messages.items()
+        if c == forum["id"] and m.get("text") == "Yes, by the door."
+    ]
+    assert len(delivered) == 1 and "message_thread_id" not in delivered[0]
+
+
+async def test_an_album_in_private_reaches_the_staff_as_one_question(steward, fake, venue):
+    private = fake.private_chat(venue.member)
+    parts = await send_album(fake, private, venue.member, "album-7")
+    ack = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == 200)
+    assert ack.plain == "✉️ Sent to the team. Their answer will come here."
+    relay = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
+    assert relay.plain.startswith("❓ #1 from Bob (id 200) in private:\nOur trip")
+    copied = await fake.wait_for("copyMessages", lambda c: c["chat_id"] == SUPPORT)
+    assert copied["message_ids"] == [p["message_id"] for p in parts]
+    await steward.idle()
+    assert len([c for c in fake.calls_of("sendMessage") if c["chat_id"] == 200]) == 1
+    assert len([c for c in fake.calls_of("sendMessage") if c["chat_id"] == SUPPORT]) == 1
+    # staff may answer by replying to the album's first photo too
+    header = max(m for (c, m), sent in fake.messages.items() if c == SUPPORT and "text" in sent)
+    first_photo = fake.messages[(SUPPORT, header + 1)]
+    assert first_photo["caption"] == "Our trip"
+    await fake.send_message(venue.support, venue.staff, "Nice trip!", reply_to=first_photo)
+    delivered = await fake.wait_for("copyMessage", lambda c: c["chat_id"] == 200)
+    assert delivered["reply_parameters"]["message_id"] == parts[0]["message_id"]
+    await steward.idle()
+    # an album as the staff's answer reaches the member as one album, confirmed once
+    mark = fake.mark()
+    answer = []
+    for n in range(3):
+        photo = [{"file_id": f"re{n}", "file_unique_id": f"ure{n}", "width": 9, "height": 9}]
+        answer.append(
+            fake.new_message(
+                venue.support, venue.staff, reply_to=first_photo, media_group_id="re", photo=photo
+            )
+        )
+        await fake.push_update({"message": answer[-1]})
+    album = await fake.wait_for("copyMessages", lambda c: c["chat_id"] == 200)
+    assert album["message_ids"] == [m["message_id"] for m in answer]
+    await steward.idle()
+    confirmations = [c for c in fake.calls_of("sendMessage", mark) if c["chat_id"] == SUPPORT]
+    assert [c.plain for c in confirmations] == ["✅ Delivered to Bob."]
+    assert "reply_markup" not in confirmations[0].params  # an FAQ answer is one message

@@ -3,9 +3,13 @@ supergroups (everything follows the new id)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.fake_telegram import FakeTelegram
+from tests.harness import MANAGER_ID, RunningBot, make_env, settings_for
+from tests.test_e2e_reputation import COMPLAINT
 
 FORUM = -1001555000001
 BASIC = -4055501
@@ -72,6 +76,24 @@ async def test_quiz_started_in_a_topic_posts_every_question_and_the_result_there
     never_general_by_number(fake)
 
 
+async def test_quiz_stopped_from_another_topic_answers_there_too(steward, fake, forum):
+    """The results go to the quiz's topic; the admin who stopped it from another topic is told
+    there (before, nothing came back to the topic they asked in)."""
+    quizzes = await forum.topic("Quiz night")
+    admins = await forum.topic("Admins")
+    await forum.say(forum.admin, TWO_QUESTION_QUIZ)
+    await fake.wait_for("sendMessage", lambda c: "saved" in c.plain)
+    await forum.say(forum.admin, "/quiz_start 1 30", topic=quizzes)
+    await fake.wait_for("sendPoll")
+    await forum.say(forum.admin, "/quiz_stop", topic=admins)
+    results = await fake.wait_for("sendMessage", lambda c: "Results" in c.plain)
+    assert results["message_thread_id"] == quizzes
+    told = await fake.wait_for("sendMessage", lambda c: "is stopped" in c.plain)
+    assert told["message_thread_id"] == admins
+    assert told.plain == "The quiz in Space forum is stopped; its results are posted there."
+    never_general_by_number(fake)
+
+
 async def test_campaign_report_asked_for_in_a_topic_lands_there(steward, fake, forum):
     """/campaigns 7d is answered with a text and a chart sent as new messages, not replies:
     without the topic they landed in General while the admin waited in their topic."""
@@ -124,6 +146,33 @@ async def test_giveaway_announced_in_a_topic_draws_there(steward, fake, forum):
     never_general_by_number(fake)
 
 
+async def test_end_and_reroll_from_another_topic_answer_there_and_in_the_giveaways_topic(
+    steward, fake, forum
+):
+    """The result and new winners go to the giveaway's topic; an admin who asked from another
+    topic hears of them there too (before, nothing came back to the topic they asked in)."""
+    prizes = await forum.topic("Prizes")
+    admins = await forum.topic("Admins")
+    await forum.say(forum.admin, "/giveaway 1h 1 Mug", topic=prizes)
+    await fake.wait_for("sendMessage", lambda c: "Giveaway #1" in c.plain)
+    message = fake.messages[(FORUM, max(m for c, m in fake.messages if c == FORUM))]
+    for user in (forum.ann, forum.ben):
+        await fake.press_button(message, user, "gw:1")
+    await forum.say(forum.admin, "/giveaway_end 1", topic=admins)
+    result = await fake.wait_for("sendMessage", lambda c: "is over" in c.plain)
+    assert result["message_thread_id"] == prizes
+    # the admin hears where it went, in the topic they asked in (before: nothing)
+    told = await fake.wait_for("sendMessage", lambda c: "is drawn" in c.plain)
+    assert told["message_thread_id"] == admins
+    assert told.plain == "Giveaway #1 is drawn; its result is posted where it was announced."
+    mark = fake.mark()
+    await forum.say(forum.admin, "/reroll 1", topic=admins)
+    await steward.idle()
+    told = [c for c in fake.calls_of("sendMessage", since=mark) if "New winners" in c.plain]
+    assert sorted(c.get("message_thread_id") for c in told) == sorted([prizes, admins])
+    never_general_by_number(fake)
+
+
 async def test_result_of_a_giveaway_whose_topic_was_deleted_goes_to_general(steward, fake, forum):
     prizes = await forum.topic("Prizes")
     await forum.say(forum.admin, "/giveaway 2s 1 Mug", topic=prizes)
@@ -135,6 +184,20 @@ async def test_result_of_a_giveaway_whose_topic_was_deleted_goes_to_general(stew
     assert result["chat_id"] == FORUM
     refused = [c for c in fake.calls_of("sendMessage") if c.get("message_thread_id") == prizes]
     assert len(refused) == 2  # the announcement, then the result once before falling back
+    never_general_by_number(fake)
+
+
+async def test_result_of_a_giveaway_whose_topic_was_closed_goes_to_general(steward, fake, forum):
+    """A closed topic takes no messages from a bot that may not manage topics ("TOPIC_CLOSED"):
+    the result goes to General, as for a deleted topic, instead of to nobody."""
+    prizes = await forum.topic("Prizes")
+    await forum.say(forum.admin, "/giveaway 2s 1 Mug", topic=prizes)
+    await fake.wait_for("sendMessage", lambda c: "Giveaway #1" in c.plain)
+    await fake.close_topic(forum.chat, prizes, forum.admin)
+    result = await fake.wait_for(
+        "sendMessage", lambda c: "is over" in c.plain and "message_thread_id" not in c.params
+    )
+    assert result["chat_id"] == FORUM
     never_general_by_number(fake)
 
 
@@ -282,3 +345,109 @@ async def test_upgrade_missed_while_down_is_learned_from_the_refused_send(stewar
     await keeps_settings_and_warns(fake, steward, club, new)
     later = [c for c in fake.calls[refused[0].index + 1 :] if c.get("chat_id") == BASIC]
     assert [c.method for c in later if c.method.startswith("send")] == []
+
+
+async def test_upgraded_group_keeps_its_watches_campaign_links_and_mood(steward, fake, club):
+    """What the bot holds in memory about the group follows the upgrade too: a watch limited
+    to the group still finds mentions, a join through a campaign link (Telegram keeps the
+    group's invite links) still counts for its campaign, and the messages counted for the
+    group's mood before the upgrade are not left behind under the old id."""
+    manager = fake.user(MANAGER_ID, "Manny")
+    await fake.send_message(fake.private_chat(manager), manager, f"/watch acme {BASIC}")
+    await fake.wait_for("sendMessage", lambda c: "Watching «acme»" in c.plain)
+    await club.say(club.admin, "/campaign_new Spring")
+    created = await fake.wait_for("sendMessage", lambda c: "Campaign #1" in c.plain)
+    link = re.search(r"https://t\.me/\+[\w-]+", created.plain)[0]
+    for n in range(3):
+        await club.say(club.ann, f"good morning number {n}")
+    await steward.idle()
+
+    new = await fake.migrate_group(BASIC, club.admin)
+    await steward.idle()
+    await club.say(club.bob, "acme support was quick today", chat=new)
+    newcomer = fake.user(23, "Cid")
+    await fake.join_chat(new["id"], newcomer, link)
+    await steward.idle()
+    pending = await steward.app.reputation.pending_mentions()
+    assert [m.chat_id for m in pending] == [new["id"]]
+    await club.say(club.admin, "/campaigns 7d", chat=new)
+    report = await fake.wait_for("sendMessage", lambda c: "📣 Campaigns in" in c.plain)
+    line = next(x for x in report.plain.splitlines() if x.startswith("#1 Spring"))
+    assert "joins 1;" in line, report.plain
+
+    await steward.app.reputation.flush()
+    db = steward.app.db
+    assert (await db.fetchone("SELECT COUNT(*) FROM mood_daily WHERE chat_id=?", (BASIC,)))[0] == 0
+    moved = await db.fetchone("SELECT SUM(messages) FROM mood_daily WHERE chat_id=?", (new["id"],))
+    assert moved[0] >= 4  # three before the upgrade, one after
+
+
+async def test_open_tickets_of_an_upgraded_support_chat_are_relayed_again(steward, fake):
+    """Nobody can reply to a message sent before a group was upgraded, so the relays of
+    unanswered tickets are posted again in the new support chat, where a reply answers them
+    (before, they stayed behind in the old chat and could never be answered)."""
+    group = fake.add_chat(-1001555000077, title="Venue chat")
+    staff_chat = fake.add_chat(-4055577, "group", title="Staff")
+    admin, member, staff = fake.user(30, "Ada"), fake.user(31, "Bob"), fake.user(32, "Sam")
+    fake.add_member(group["id"], admin, "administrator")
+    fake.add_member(group["id"], member)
+    fake.add_member(staff_chat["id"], staff, "administrator")
+    await fake.send_message(group, admin, f"/setsupport {staff_chat['id']}")
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == group["id"])
+    question = await fake.send_message(group, member, "Has anyone found a blue scarf <3 & hat?")
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == staff_chat["id"])
+    await steward.idle()
+
+    new = await fake.migrate_group(staff_chat["id"], staff)
+    again = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == new["id"])
+    assert again.plain.startswith("❓ #1 from Bob (id 31) in Venue chat:")
+    assert "blue scarf <3 & hat?" in again.plain
+    await steward.idle()
+    relay = fake.messages[(new["id"], max(m for c, m in fake.messages if c == new["id"]))]
+    await fake.send_message(new, staff, "Yes, at the bar!", reply_to=relay)
+    answer = await fake.wait_for("copyMessage", lambda c: c["chat_id"] == group["id"])
+    assert answer["from_chat_id"] == new["id"]
+    assert answer["reply_parameters"]["message_id"] == question["message_id"]
+
+
+async def test_a_configured_support_chat_that_was_upgraded_still_gets_answers(fake, tmp_path):
+    """SUPPORT_CHAT_ID still names the basic group after its upgrade: relays go to the new
+    chat, and a staff reply there reaches the member (before, the ticket kept the old id and
+    the reply was not recognised as an answer), and a complaint's "Not a complaint" works there
+    (before: "This complaint is gone.")."""
+    staff_chat = fake.add_chat(-4055588, "group", title="Staff")
+    env = make_env(fake, tmp_path, SUPPORT_CHAT_ID=str(staff_chat["id"]))
+    running = RunningBot(fake=fake, settings=settings_for(env), env=env)
+    member, staff = fake.user(41, "Bob"), fake.user(42, "Sam")
+    fake.add_member(staff_chat["id"], staff, "administrator")
+    await running.start()
+    try:
+        new = await fake.migrate_group(staff_chat["id"], staff)
+        await running.idle()
+        private = fake.private_chat(member)
+        await fake.send_message(private, member, "Where can I leave my bike?")
+        relay = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == new["id"])
+        assert relay.plain.startswith("❓ #1 from Bob")
+        await running.idle()
+        relay_message = fake.messages[
+            (new["id"], max(m for c, m in fake.messages if c == new["id"]))
+        ]
+        await fake.send_message(new, staff, "Behind the building.", reply_to=relay_message)
+        answer = await fake.wait_for("copyMessage", lambda c: c["chat_id"] == member["id"])
+        assert answer["from_chat_id"] == new["id"]
+        # a complaint's "Not a complaint" button works in the new chat too
+        if running.app.reputation_training is not None:
+            await running.app.reputation_training
+        group = fake.add_chat(-1001555000088, title="Shop chat")
+        fake.add_member(group["id"], member)
+        await fake.send_message(group, member, COMPLAINT)
+        ticket = await fake.wait_for("sendMessage", lambda c: "⚠️ complaint" in c.plain)
+        assert ticket["chat_id"] == new["id"]
+        await running.idle()
+        relayed = fake.messages[(new["id"], max(m for c, m in fake.messages if c == new["id"]))]
+        button = relayed["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        await fake.press_button(relayed, staff, button)
+        edited = await fake.wait_for("editMessageText", lambda c: c["chat_id"] == new["id"])
+        assert "Marked as not a complaint by Sam" in edited.plain
+    finally:
+        await running.stop()

@@ -103,3 +103,24 @@ async def test_upgraded_group_refuses_the_old_id_and_names_the_new(fake: FakeTel
     sent = await client.send_message(new["id"], "hello")
     assert sent.chat.id == new["id"]
     assert fake.member_status(new["id"], fake.bot_id) == "administrator"
+
+
+async def test_a_closed_topic_takes_the_bots_messages_only_with_the_right(
+    fake: FakeTelegram, client: Bot
+):
+    forum = fake.add_chat(FORUM, is_forum=True)
+    admin = fake.user(6, "Ada")
+    fake.add_member(FORUM, admin, "administrator", can_manage_topics=True)
+    thread = await fake.create_topic(forum, "Archive")
+    question = await fake.send_message(forum, fake.user(5, "Ann"), "hi", topic=thread)
+    await fake.close_topic(forum, thread, admin)
+    with pytest.raises(TelegramBadRequest, match="TOPIC_CLOSED"):
+        await client.send_message(FORUM, "x", message_thread_id=thread)
+    with pytest.raises(TelegramBadRequest, match="TOPIC_CLOSED"):  # a reply lands there too
+        await client.send_message(
+            FORUM, "x", reply_parameters=ReplyParameters(message_id=question["message_id"])
+        )
+    assert (await client.send_message(FORUM, "to general")).message_thread_id is None
+    fake.chats[FORUM].members[fake.bot_id]["can_manage_topics"] = True
+    sent = await client.send_message(FORUM, "x", message_thread_id=thread)
+    assert sent.message_thread_id == thread

@@ -303,3 +303,62 @@ async def test_a_group_message_makes_its_sender_a_member(fake, bot):
     assert fake.member_status(SUPERGROUP, 501) == "member"
     fake.new_message(chat, None, new_chat_members=[newbie], **{"from": newbie})
     assert fake.member_status(SUPERGROUP, 502) == "member"
+
+
+async def test_telegrams_size_limits_are_kept(fake, bot):
+    """Counted after entity parsing: caption 1,024, callback_data 64 bytes, edited text 4,096,
+    a poll's question 300, option 100, explanation 200; an alert 200."""
+    fake.add_chat(SUPERGROUP)
+    with pytest.raises(TelegramBadRequest, match="caption is too long"):
+        await bot.send_photo(SUPERGROUP, "photo-id", caption="x" * 1025)
+    await bot.send_photo(
+        SUPERGROUP, "photo-id", caption="<b>" + "x" * 1024 + "</b>", parse_mode="HTML"
+    )
+    long_data = InlineKeyboardMarkup(
+        inline_keyboard=[[InlineKeyboardButton(text="a", callback_data="é" * 33)]]
+    )
+    with pytest.raises(TelegramBadRequest, match="BUTTON_DATA_INVALID"):
+        await bot.send_message(SUPERGROUP, "hi", reply_markup=long_data)
+    text = await bot.send_message(SUPERGROUP, "text")
+    with pytest.raises(TelegramBadRequest, match="MESSAGE_TOO_LONG"):
+        await bot.edit_message_text("y" * 4097, chat_id=SUPERGROUP, message_id=text.message_id)
+    with pytest.raises(TelegramBadRequest, match="question length"):
+        await bot.send_poll(SUPERGROUP, "q" * 301, ["a", "b"])
+    with pytest.raises(TelegramBadRequest, match="options length"):
+        await bot.send_poll(SUPERGROUP, "q?", ["a", "b" * 101])
+    with pytest.raises(TelegramBadRequest, match="explanation"):
+        await bot.send_poll(
+            SUPERGROUP, "q?", ["a", "b"], type="quiz", correct_option_id=0, explanation="e" * 201
+        )
+
+
+async def test_a_callback_query_is_answered_once(fake, bot):
+    chat = fake.add_chat(SUPERGROUP)
+    sent = await bot.send_message(SUPERGROUP, "pick", reply_markup=markup("a"))
+    message = fake.messages[(chat["id"], sent.message_id)]
+    query = await fake.press_button(message, fake.user(501, "Ann"), "x")
+    with pytest.raises(TelegramBadRequest, match="MESSAGE_TOO_LONG"):
+        await bot.answer_callback_query(query, "n" * 201, show_alert=True)
+    await bot.answer_callback_query(query, "ok")
+    with pytest.raises(TelegramBadRequest, match="query is too old"):
+        await bot.answer_callback_query(query, "again")
+
+
+async def test_votes_reach_the_bot_only_for_its_open_non_anonymous_polls(fake, bot):
+    chat = fake.add_chat(SUPERGROUP)
+    ann = fake.user(501, "Ann")
+    anonymous = await bot.send_poll(SUPERGROUP, "q?", ["a", "b"])
+    with pytest.raises(AssertionError, match="anonymous"):
+        await fake.answer_poll(anonymous.poll.id, ann, 0)
+    quiz = await bot.send_poll(
+        SUPERGROUP, "q?", ["a", "b"], type="quiz", correct_option_id=0, is_anonymous=False
+    )
+    await fake.answer_poll(quiz.poll.id, ann, 1)
+    with pytest.raises(AssertionError, match="no second vote"):
+        await fake.answer_poll(quiz.poll.id, ann, 0)
+    await bot.stop_poll(SUPERGROUP, quiz.message_id)
+    with pytest.raises(AssertionError, match="closed"):
+        await fake.answer_poll(quiz.poll.id, fake.user(502, "Ben"), 0)
+    person = fake.new_message(chat, ann, poll={"id": "p9", "question": "?", "options": []})
+    with pytest.raises(AssertionError, match="not sent by the bot"):
+        await fake.answer_poll(person["poll"]["id"], ann, 0)

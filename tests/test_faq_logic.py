@@ -8,6 +8,7 @@ import pytest
 
 from bot.faq.service import FaqService, choose_language, parse_add_args
 from bot.faq.transfer import export_json, parse_import
+from bot.texts import telegram_html
 from storage.database import Database
 from storage.faq import Answer, FaqRepository
 
@@ -128,3 +129,19 @@ def test_an_asker_without_a_translation_gets_the_entrys_own_language():
     assert choose_language(["nl", "en"], None, "можно вернуть деньги?", "nl", "en") == "en"
     # nothing known about the asker: the chat's language
     assert choose_language(["nl", "en"], None, "refund?", "nl", "en") == "nl"
+
+
+@pytest.mark.parametrize(
+    ("written", "sent"),
+    [
+        ("Tickets < 5 euro", "Tickets &lt; 5 euro"),  # a letter, not a tag
+        ("<b>No</b> dress code & no rules", "<b>No</b> dress code &amp; no rules"),
+        ("<b>unclosed", "&lt;b&gt;unclosed"),
+        ("<i>crossed</b>", "&lt;i&gt;crossed&lt;/b&gt;"),
+        ("<script>x</script>", "&lt;script&gt;x&lt;/script&gt;"),
+        ("3 > 2 &amp; 1 &lt; 2", "3 &gt; 2 &amp; 1 &lt; 2"),  # an export's escapes stay
+        ('<a href="https://t.me/x">link</a>', '<a href="https://t.me/x">link</a>'),
+    ],
+)
+def test_imported_answers_become_html_telegram_accepts(written, sent):
+    assert telegram_html(written) == sent

@@ -54,7 +54,7 @@ async def test_relay_outcomes_route_block_and_limit(db):
     await desk.set_route(-100, -200)
     plan = await desk.open(question())
     assert (plan.outcome, plan.support_chat_id) == (RelayOutcome.SENT, -200)
-    await desk.relayed(plan.ticket_id, 55)
+    await desk.relayed(plan.ticket_id, -200, 55)
     assert (await desk.ticket_for_reply(-200, 55)).id == plan.ticket_id
     assert await desk.member_to_block(-200, "", 55) == 7  # the replied-to ticket's member
     assert await desk.member_to_block(-200, "42", None) == 42
@@ -65,6 +65,7 @@ async def test_relay_outcomes_route_block_and_limit(db):
     for _ in range(RELAY_LIMIT - 1):
         assert (await desk.open(question())).outcome is RelayOutcome.SENT
     assert (await desk.open(question())).outcome is RelayOutcome.LIMITED
+    assert (await desk.open(question())).outcome is RelayOutcome.STILL_LIMITED  # told once
     clock.now += 601  # the window has passed
     assert (await desk.open(question())).outcome is RelayOutcome.SENT
 

@@ -13,9 +13,10 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from aiogram import Bot
+from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters.callback_data import CallbackData
-from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, User
+from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, Message, User
 from aiogram.utils.i18n import I18n
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -234,6 +235,8 @@ class GiveawayService:
         self.locale_for = locale_for
         self.clock = clock
         self.shared = False  # other workers draw from the same table (REDIS_URL)
+        # statistics of a channel's posts (chat id, message ids, time): set by the app
+        self.on_posted: Callable[[int, list[int], int], Awaitable[None]] | None = None
 
     def parse_request(self, text: str, tz: ZoneInfo, in_private: bool) -> GiveawayRequest:
         """/giveaway's arguments read against the clock; raises `GiveawayArgsError`."""
@@ -308,8 +311,22 @@ class GiveawayService:
             await self.repo.discard(giveaway_id)
             raise
         await self.repo.set_message(giveaway_id, message.message_id)
+        await self._posted([message])
         self.arm(giveaway)
         return giveaway
+
+    async def _posted(self, messages: list[Message]) -> None:
+        """Telegram sends the bot none of its own channel posts: the channel's statistics
+        learn of an announcement, or of a result with its entrant file (one post), from the
+        send results, so their reactions and ER are counted like any post's."""
+        if self.on_posted is None or not messages or messages[0].chat.type != ChatType.CHANNEL:
+            return
+        try:
+            await self.on_posted(
+                messages[0].chat.id, [m.message_id for m in messages], int(self.clock())
+            )
+        except Exception:  # the post is out; its statistics must not undo that
+            logger.exception("giveaway post in %s not recorded for statistics", messages[0].chat.id)
 
     async def announce_again(self, giveaway_id: int) -> None:
         """An open giveaway whose group was upgraded: its button stays behind in the old chat,
@@ -642,16 +659,20 @@ class GiveawayService:
 
     async def publish(self, g: Giveaway, post: ResultPost) -> None:
         """Post a draw's result in the giveaway's chat and topic, the entrant file after it."""
-        for text in post.messages:
-            await send_in_topic(self.bot, g.chat_id, text, g.thread_id)
+        sent = [
+            await send_in_topic(self.bot, g.chat_id, text, g.thread_id) for text in post.messages
+        ]
         if post.entrants_file is not None:
-            await send_file_in_topic(
-                self.bot,
-                g.chat_id,
-                BufferedInputFile(post.entrants_file, filename=f"giveaway-{g.id}-entrants.txt"),
-                g.thread_id,
-                caption=post.file_caption,
+            sent.append(
+                await send_file_in_topic(
+                    self.bot,
+                    g.chat_id,
+                    BufferedInputFile(post.entrants_file, filename=f"giveaway-{g.id}-entrants.txt"),
+                    g.thread_id,
+                    caption=post.file_caption,
+                )
             )
+        await self._posted(sent)
 
     async def get(self, giveaway_id: int) -> Giveaway | None:
         return await self.repo.get(giveaway_id)

@@ -23,8 +23,17 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.engagement.quiz_format import Question, QuizDraft
 from bot.engagement.topics import send_in_topic
+from bot.private import PrivateNotes
 from bot.scheduling import cancel, run_once_at
-from storage.engagement import Quiz, QuizRepository, QuizScore, QuizSummary, RunStatus
+from storage.chats import UserRepository
+from storage.engagement import (
+    Quiz,
+    QuizRepository,
+    QuizRun,
+    QuizScore,
+    QuizSummary,
+    RunStatus,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +80,7 @@ class QuizRunner:
         locale_for: Callable[[int], Awaitable[str]],
         clock: Clock = SYSTEM_CLOCK,
         rng: random.Random | None = None,
+        notes: PrivateNotes | None = None,
     ):
         self.bot = bot
         self.repo = repo
@@ -79,6 +89,7 @@ class QuizRunner:
         self.locale_for = locale_for
         self.clock = clock
         self.rng = rng or random.SystemRandom()
+        self.notes = notes or PrivateNotes(bot, UserRepository(repo.db), clock)
 
     def _job_id(self, run_id: int) -> str:
         return f"quiz:{run_id}"
@@ -146,8 +157,7 @@ class QuizRunner:
             "Check my rights in that chat.",
             locale=locale,
         ).format(title=html.escape(run.title), error=html.escape(refused or ""))
-        with contextlib.suppress(TelegramAPIError):  # never pressed Start, or blocked the bot
-            await self.bot.send_message(run.started_by, text)
+        await self.notes.send_message(run.started_by, text)  # tried once, the answer recorded
 
     async def _post_next(self, run_id: int) -> str | None:
         """Post the next question, or finish when there is none; Telegram's refusal when it
@@ -175,6 +185,8 @@ class QuizRunner:
             n=index + 1, total=len(questions)
         )
         try:
+            # plain text, as written: the bot's default HTML parse mode would make Telegram
+            # refuse a question or explanation with "<" or "&" ("can't parse entities")
             message = await self.bot.send_poll(
                 run.chat_id,
                 f"{prefix}: {question.text}"[:300],
@@ -185,6 +197,8 @@ class QuizRunner:
                 explanation=question.explanation,
                 open_period=run.interval_seconds,
                 message_thread_id=run.thread_id,
+                question_parse_mode=None,
+                explanation_parse_mode=None,
             )
         except TelegramAPIError as exc:
             logger.warning("quiz %s: could not post question %s: %s", run_id, index, exc)
@@ -222,13 +236,14 @@ class QuizRunner:
             max(0.0, self.clock() - poll.sent_at),
         )
 
-    async def stop_in(self, chat_id: int) -> bool:
-        """/quiz_stop: end the chat's running quiz now, with its results; False when none runs."""
+    async def stop_in(self, chat_id: int) -> QuizRun | None:
+        """/quiz_stop: end the chat's running quiz now, with its results; the run stopped, or
+        None when none runs."""
         run = await self.repo.running_in(chat_id)
         if run is None:
-            return False
+            return None
         await self.finish(run.id, RunStatus.STOPPED)
-        return True
+        return run
 
     async def finish(self, run_id: int, status: RunStatus, *, announce: bool = True) -> bool:
         run = await self.repo.run(run_id)

@@ -51,6 +51,7 @@ MAX_PHRASINGS = 40  # a "Did you mean" pick adds the question to an entry up to 
 # an index still computing many vectors (a first start, a big import) is not waited for.
 REBUILD_WAIT_SECONDS = 2.0
 QUICK_REBUILD_TEXTS = 64
+MAX_ENTRY_ID = 2**63 - 1  # entry ids are 64-bit database integers (SQLite, PostgreSQL bigint)
 LEXICAL_INDEX = "lexical"  # name of the stored lexical index (storage.faq.FaqIndexCache)
 
 # languages a question may be written in though the FAQ has no answer in them: a Russian
@@ -159,6 +160,20 @@ def choose_language(
     return available[0]
 
 
+# ISO 639-1 codes that, as "xx:" first, mean a language and not words of a question
+LANGUAGE_CODES = frozenset(LANGUAGE_HINTS) | frozenset(
+    "ar zh ja ko fa he cs sv da fi el ro hu bg kk uz az ka hy vi th lt lv et sk sl sr hr".split()
+)
+
+
+def unspoken_language_prefix(text: str, languages: Iterable[str]) -> str | None:
+    """ "de: Frage | Antwort" when de is no language of this bot: the code, so the command
+    is refused rather than "de: Frage" stored as a wording of the entry's own language."""
+    match = _LANG_PREFIX.match(text)
+    code = match[1].lower() if match else None
+    return code if code in LANGUAGE_CODES and code not in set(languages) else None
+
+
 def split_language_prefix(text: str, languages: Iterable[str]) -> tuple[str | None, str]:
     """ "ru: вопрос | ответ" -> ("ru", "вопрос | ответ") when ru is a configured language."""
     match = _LANG_PREFIX.match(text)
@@ -176,16 +191,31 @@ class AddArgs:
 
 def parse_add_args(plain: str, html_args: str, languages: Iterable[str]) -> AddArgs | None:
     """`[xx:] phrasing; phrasing | answer`. The phrasings come from the plain text, the answer
-    from the HTML so that its formatting survives. None when there is no phrasing."""
+    from the HTML so that its formatting survives. None when there is nothing at all; a bare
+    "ru:" still names the language (of a replied-to answer)."""
     languages = tuple(languages)
     language, plain = split_language_prefix(plain, languages)
     _, html_args = split_language_prefix(html_args, languages)
     questions, _sep, _answer = plain.partition("|")
     _q, _s, answer_html = html_args.partition("|")
     phrasings = [p.strip() for p in questions.split(";") if p.strip()]
-    if not phrasings and not answer_html.strip():
+    if not phrasings and not answer_html.strip() and language is None:
         return None
     return AddArgs(language, phrasings, answer_html.strip())
+
+
+def import_scope(item: ImportedEntry, scope: int | None, is_manager: bool) -> int | None:
+    """Where an imported entry goes: the chat the file is loaded in (None: a manager in
+    private, all chats), except that a manager's file keeps what it says: a shared entry stays
+    shared, and loaded in private a chat's entry goes back to its chat. So a manager's export
+    loads back losslessly, and an admin can copy one chat's FAQ into another they run."""
+    if is_manager and item.scope_given and (item.scope is None or scope is None):
+        return item.scope
+    return scope
+
+
+def _wording_key(text: str) -> str:
+    return normalize(text).strip(" ?!.,")
 
 
 @dataclass
@@ -322,6 +352,14 @@ def may_edit(entry: Entry, is_manager: bool, is_admin: bool, chat_id: int | None
     if is_manager:
         return True
     return entry.chat_id is not None and entry.chat_id == chat_id and is_admin
+
+
+def _editable(entry: Entry | None, scope: int | None, is_manager: bool, is_admin: bool) -> Editable:
+    if entry is None or (entry.chat_id not in (None, scope) and not is_manager):
+        return Editable(None, EditRefusal.NOT_HERE)
+    if not may_edit(entry, is_manager, is_admin, scope):
+        return Editable(None, EditRefusal.SHARED)
+    return Editable(entry)
 
 
 @dataclass(frozen=True, slots=True)
@@ -738,43 +776,72 @@ class FaqService:
         text = " ".join(text.split())
         if entry is None or not text or len(entry.phrasings) >= MAX_PHRASINGS:
             return False
-        key = normalize(text).strip(" ?!.,")
-        if any(normalize(t).strip(" ?!.,") == key for _l, t in entry.phrasings):
+        key = _wording_key(text)
+        if any(_wording_key(t) == key for _l, t in entry.phrasings):
             return False
         await self.repo.add_phrasing(entry_id, language, text[:300], int(self.clock()))
         await self.refresh()
         return True
 
     async def apply_import(
-        self, plan: ImportPlan, scope: int | None, user_id: int | None, is_manager: bool
+        self,
+        plan: ImportPlan,
+        scope: int | None,
+        user_id: int | None,
+        is_manager: bool,
+        may_copy_from: Callable[[int], Awaitable[bool]] | None = None,
     ) -> ImportResult:
-        """Load a parsed file into a scope. An entry with a known id, or sharing a wording with
-        an entry of this scope, is changed in the languages the file has; others are added.
-        Entries shared by all chats may be changed by managers only."""
+        """Load a parsed file into a scope. Each entry goes to `import_scope`; there, an entry
+        with the same id, or sharing a wording with one of that chat's or the shared entries,
+        is changed in the languages the file has; others are added. Entries shared by all
+        chats may be changed by managers only. A media answer is a message the bot copies on
+        every answer, so a file may name only messages of `scope`, ones the FAQ there already
+        uses, or of chats `may_copy_from` allows (None: any chat)."""
         result = ImportResult(rejected=list(plan.rejected))
-        visible = await (
-            self.repo.all_live() if scope is None and is_manager else self.repo.visible_in(scope)
-        )
-        by_id = {e.id: e for e in visible}
-        by_wording = {
-            normalize(text).strip(" ?!.,"): e for e in visible for _l, text in e.phrasings
+        live = await (self.repo.all_live() if is_manager else self.repo.visible_in(scope))
+        known = {
+            (a.source_chat_id, a.source_message_id)
+            for e in live
+            for a in e.answers.values()
+            if a.is_copy
         }
         stamp = int(self.clock())
+        # per scope: its entries and the shared ones, by id and by wording
+        pools: dict[int | None, tuple[dict[int, Entry], dict[str, Entry]]] = {}
         for item in plan.entries:
+            into = import_scope(item, scope, is_manager)
+            if into not in pools:
+                pool = [e for e in live if e.chat_id in (None, into)]
+                pools[into] = (
+                    {e.id: e for e in pool},
+                    {_wording_key(text): e for e in pool for _l, text in e.phrasings},
+                )
+            by_id, by_wording = pools[into]
+            foreign = {
+                a.source_chat_id
+                for a in item.answers.values()
+                if a.source_chat_id not in (None, scope)
+                and (a.source_chat_id, a.source_message_id) not in known
+            }
+            if may_copy_from is not None and not all(
+                [await may_copy_from(chat_id) for chat_id in foreign if chat_id is not None]
+            ):
+                result.rejected.append((item.where, "source"))
+                continue
             target = by_id.get(item.id) if item.id is not None else None
             if target is None:
                 target = next(
                     (
                         by_wording[key]
                         for _l, text in item.phrasings
-                        if (key := normalize(text).strip(" ?!.,")) in by_wording
+                        if (key := _wording_key(text)) in by_wording
                     ),
                     None,
                 )
             if target is None:
                 first_lang = next(iter(item.answers))
                 entry_id = await self.repo.add(
-                    scope,
+                    into,
                     item.language,
                     [(l_, t) for l_, t in item.phrasings],
                     item.answers[first_lang],
@@ -784,6 +851,8 @@ class FaqService:
                 for lang, answer in item.answers.items():
                     if lang != first_lang:
                         await self.repo.set_language(entry_id, lang, None, answer, stamp)
+                if any(item.feedback):
+                    await self.repo.set_feedback(entry_id, *item.feedback)
                 result.added += 1
                 continue
             if same_content(target, item):
@@ -915,12 +984,17 @@ class FaqService:
         """The entry named by `raw_id` ("12" or "#12") if this user may change it in `scope`."""
         if not raw_id.lstrip("#").isdigit():
             return Editable(None, EditRefusal.NOT_AN_ID)
-        entry = await self.repo.get(int(raw_id.lstrip("#")))
-        if entry is None or (entry.chat_id not in (None, scope) and not is_manager):
-            return Editable(None, EditRefusal.NOT_HERE)
-        if not may_edit(entry, is_manager, is_admin, scope):
-            return Editable(None, EditRefusal.SHARED)
-        return Editable(entry)
+        number = int(raw_id.lstrip("#"))
+        # a number past the database's integer names no entry (and would not even bind)
+        entry = await self.repo.get(number) if number <= MAX_ENTRY_ID else None
+        return _editable(entry, scope, is_manager, is_admin)
+
+    async def restorable(
+        self, entry_id: int, scope: int | None, is_manager: bool, is_admin: bool
+    ) -> Editable:
+        """The deleted entry an Undo pressed in `scope` may restore: whoever could have deleted
+        it there (an Undo button is in the chat for all to press)."""
+        return _editable(await self.repo.get_deleted(entry_id), scope, is_manager, is_admin)
 
     async def all_entries(self) -> list[Entry]:
         return await self.repo.all_live()

@@ -21,6 +21,7 @@ from bot.reputation.classifier import ComplaintClassifier, ComplaintVerdict, shi
 from bot.reputation.mood import DISLIKES_ALERT, HISTORY_DAYS, DayMood, Spike, spike
 from bot.reputation.prefilter import worth_checking
 from bot.reputation.watch import MAX_WATCHES, Watch, WatchMatcher
+from storage.faq import Ticket
 from storage.reputation import Complaint, Mention, ReputationRepository
 
 logger = logging.getLogger(__name__)
@@ -46,7 +47,10 @@ class Tickets(Protocol):
         now: int,
         thread_id: int | None = None,
     ) -> int: ...
-    async def set_relay_message(self, ticket_id: int, message_id: int) -> None: ...
+    async def set_relay_message(
+        self, ticket_id: int, support_chat_id: int, message_id: int
+    ) -> None: ...
+    async def get(self, ticket_id: int) -> Ticket | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,11 +218,17 @@ class ReputationService:
         await self.repo.set_ticket(complaint_id, ticket_id)
         return ticket_id
 
-    async def relayed(self, ticket_id: int, relay_message_id: int) -> None:
-        await self.tickets.set_relay_message(ticket_id, relay_message_id)
+    async def relayed(self, ticket_id: int, support_chat_id: int, relay_message_id: int) -> None:
+        await self.tickets.set_relay_message(ticket_id, support_chat_id, relay_message_id)
 
     async def complaint(self, complaint_id: int) -> Complaint | None:
         return await self.repo.complaint(complaint_id)
+
+    async def relayed_in(self, complaint: Complaint) -> int | None:
+        """The chat the complaint's ticket was relayed to: where its buttons are (an upgraded
+        support group's new id, whatever the settings still name)."""
+        ticket = await self.tickets.get(complaint.ticket_id) if complaint.ticket_id else None
+        return ticket.support_chat_id if ticket else None
 
     async def dismiss(self, complaint_id: int, by: int) -> DismissOutcome:
         """Staff say "not a complaint": the classifier learns it at once, the day's mood drops

@@ -9,22 +9,34 @@ from __future__ import annotations
 
 import html
 import logging
+from collections.abc import Sequence
+from dataclasses import replace
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import Message, ReplyParameters
+from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
+from bot.engagement.topics import in_topic
+from bot.i18n import LocaleFor
 from bot.links import message_link
 from bot.private import PrivateNotes, Reach
 from bot.stats.service import StatsService
 from bot.support.buttons import SupportAction, SupportCallback
 from bot.support.service import Question, RelayOutcome, SupportService
+from bot.texts import TEXT_LIMIT
 from bot.topics import thread_of
+from storage.chats import KnownChat
 from storage.faq import Ticket
 
 logger = logging.getLogger(__name__)
+
+# The member's words inline in the relay, at most: the header (a name of up to 64 characters, a
+# chat title of up to 128, a link, a sentence in the staff's language) must fit beside them in
+# one message of 4,096.
+INLINE_TEXT_LIMIT = TEXT_LIMIT - 1000
 
 
 def question_of(message: Message) -> Question:
@@ -41,57 +53,123 @@ def question_of(message: Message) -> Question:
     )
 
 
+def fits_inline(text: str) -> bool:
+    """Whether the member's words fit in the relay beside its header; a longer message (like
+    media) is copied under the header instead, so the staff read all of it."""
+    return 0 < len(text.encode("utf-16-le")) // 2 <= INLINE_TEXT_LIMIT  # Telegram's count
+
+
 def relay_text(message: Message, ticket_id: int, question: Question) -> str:
-    who = f'<a href="tg://user?id={question.member_id}">{html.escape(question.member_name)}</a>'
-    if message.chat.type == "private":
-        where = _("in private")
-    else:
-        where = _("in {chat}").format(chat=html.escape(message.chat.title or str(message.chat.id)))
+    private = message.chat.type == "private"
+    return _relay_text(
+        ticket_id,
+        question.member_id,
+        question.member_name,
+        None if private else (message.chat.title or str(message.chat.id)),
+        question.text,
+        None
+        if private
+        else message_link(message.chat.id, message.chat.username, message.message_id),
+    )
+
+
+def _relay_text(
+    ticket_id: int,
+    member_id: int,
+    member_name: str,
+    chat_title: str | None,
+    text: str,
+    link: str | None,
+) -> str:
+    """The header staff reply to; `chat_title` None: asked in private."""
+    who = f'<a href="tg://user?id={member_id}">{html.escape(member_name)}</a>'
+    where = _("in {chat}").format(chat=html.escape(chat_title)) if chat_title else _("in private")
     lines = [
         _("❓ #{ticket} from {who} (id {id}) {where}:").format(
-            ticket=ticket_id, who=who, id=question.member_id, where=where
+            ticket=ticket_id, who=who, id=member_id, where=where
         )
     ]
-    if question.text:
-        lines.append(html.escape(question.text))
-    link = (
-        message_link(message.chat.id, message.chat.username, message.message_id)
-        if message.chat.type != "private"
-        else None
-    )
+    if fits_inline(text):
+        lines.append(html.escape(text))
     if link:
         lines.append(link)
     lines.append(_("Reply to this message to answer; /block to stop this member's messages."))
     return "\n".join(lines)
 
 
+async def relay_again(
+    bot: Bot, support: SupportService, ticket: Ticket, support_chat_id: int, chat: KnownChat | None
+) -> None:
+    """An open ticket whose support chat was upgraded: nobody can reply to a message sent
+    before an upgrade, so its relay is posted again in the new chat (text only; `chat` is where
+    it was asked, None for private). The caller sets the language."""
+    private = ticket.chat_id > 0
+    title = None if private else ((chat.title if chat else None) or str(ticket.chat_id))
+    link = (
+        message_link(ticket.chat_id, chat.username if chat else None, ticket.question_message_id)
+        if not private and ticket.question_message_id
+        else None
+    )
+    relay = await bot.send_message(
+        support_chat_id,
+        _relay_text(
+            ticket.id,
+            ticket.member_id,
+            ticket.member_name or str(ticket.member_id),
+            title,
+            ticket.question,
+            link,
+        ),
+    )
+    await support.relayed(ticket.id, relay.chat.id, relay.message_id)
+
+
 async def relay_to_support(
     message: Message,
     bot: Bot,
     support: SupportService,
+    locale_for: LocaleFor,
     stats: StatsService | None = None,
+    *,
+    album: Sequence[Message] = (),
 ) -> RelayOutcome:
-    """Hand a member's message to the staff (media shown under a header) and say how it went."""
+    """Hand a member's message (or the parts of their album) to the staff, media shown under
+    a header, and say how it went. The header speaks the support chat's language: the staff
+    read it, not the member."""
+    parts = list(album) or [message]
+    message = parts[0]
     question = question_of(message)
+    if len(parts) > 1:  # an album's caption may sit on any of its parts
+        question = replace(question, text=next((p.caption for p in parts if p.caption), ""))
     plan = await support.open(question)
     if plan.outcome is not RelayOutcome.SENT:
         return plan.outcome
     assert plan.ticket_id is not None and plan.support_chat_id is not None
+    with I18n.get_current(no_error=False).use_locale(await locale_for(plan.support_chat_id)):
+        text = relay_text(message, plan.ticket_id, question)
     try:
-        relay = await bot.send_message(
-            plan.support_chat_id, relay_text(message, plan.ticket_id, question)
-        )
-        if not message.text:  # media: show it to staff under the header
-            await bot.copy_message(
+        relay = await bot.send_message(plan.support_chat_id, text)
+    except TelegramAPIError as exc:
+        logger.warning("support chat %s unreachable: %s", plan.support_chat_id, exc)
+        return RelayOutcome.FAILED
+    copy_id = None
+    try:
+        if len(parts) > 1:  # an album stays one album (copyMessages cannot reply)
+            copies = await bot.copy_messages(
+                plan.support_chat_id, message.chat.id, [p.message_id for p in parts]
+            )
+            copy_id = copies[0].message_id
+        elif not (message.text and fits_inline(message.text)):  # media, or long: under it
+            copy = await bot.copy_message(
                 plan.support_chat_id,
                 message.chat.id,
                 message.message_id,
                 reply_parameters=ReplyParameters(message_id=relay.message_id),
             )
-    except TelegramAPIError as exc:
-        logger.warning("support chat %s unreachable: %s", plan.support_chat_id, exc)
-        return RelayOutcome.FAILED
-    await support.relayed(plan.ticket_id, relay.message_id)
+            copy_id = copy.message_id
+    except TelegramAPIError as exc:  # the header still names the member and links it
+        logger.warning("could not copy %s to support: %s", message.message_id, exc)
+    await support.relayed(plan.ticket_id, relay.chat.id, relay.message_id, copy_id)
     if stats is not None and message.chat.type != "private":
         stats.collector.bump(message.chat.id, "faq_escalated")
     return RelayOutcome.SENT
@@ -113,20 +191,38 @@ async def deliver_staff_reply(
     bot: Bot,
     support: SupportService,
     notes: PrivateNotes,
+    *,
+    album: Sequence[Message] = (),
 ) -> None:
-    """The staff's answer copied to the member, under their question; the staff hear whether
-    it arrived, and may add the pair to the FAQ."""
+    """The staff's answer (a message, or the parts of an album, which stays one album) copied
+    to the member, under their question; the staff hear whether it arrived, and may add the
+    pair to the FAQ (not an album: an FAQ answer is one message)."""
+    parts = list(album) or [message]
+    message = parts[0]
     member_chat = ticket.chat_id
     reply_to = (
         ReplyParameters(message_id=ticket.question_message_id, allow_sending_without_reply=True)
         if ticket.question_message_id  # 0: asked in a group since upgraded
         else None
     )
+
+    async def copy(message_thread_id: int | None = None) -> object:
+        if len(parts) > 1:  # copyMessages keeps the album, but cannot reply
+            ids = [p.message_id for p in parts]
+            return await bot.copy_messages(
+                member_chat, message.chat.id, ids, message_thread_id=message_thread_id
+            )
+        return await bot.copy_message(
+            member_chat,
+            message.chat.id,
+            message.message_id,
+            reply_parameters=reply_to,
+            message_thread_id=message_thread_id,
+        )
+
     name = html.escape(ticket.member_name or str(member_chat))
     if member_chat > 0:  # asked in private: a note Telegram may refuse (blocked, deleted)
-        result = await notes.copy_message(
-            member_chat, message.chat.id, message.message_id, reply_parameters=reply_to
-        )
+        result = await notes.deliver(member_chat, copy)
         refusals = {
             Reach.BLOCKED: _("Could not deliver the answer: {name} has blocked me."),
             Reach.DEACTIVATED: _("Could not deliver the answer: {name} deleted their account."),
@@ -137,14 +233,8 @@ async def deliver_staff_reply(
             return
         error = None if result.delivered else result.error
     else:
-        try:
-            await bot.copy_message(
-                member_chat,
-                message.chat.id,
-                message.message_id,
-                reply_parameters=reply_to,
-                message_thread_id=ticket.thread_id,
-            )
+        try:  # a topic deleted meanwhile: General, not nowhere
+            await in_topic(copy, member_chat, ticket.thread_id)
             error = None
         except TelegramAPIError as exc:
             error = exc.message
@@ -161,12 +251,13 @@ async def deliver_staff_reply(
         message.message_id,
         message.html_text if message.text else "",
     )
+    delivered = _("✅ Delivered to {name}.").format(name=html.escape(ticket.member_name or "?"))
+    if len(parts) > 1:
+        await message.reply(delivered)
+        return
     add = InlineKeyboardBuilder()
     add.button(
         text=_("➕ Add to FAQ"),
         callback_data=SupportCallback(op=SupportAction.ADD_TO_FAQ, ticket=ticket.id),
     )
-    await message.reply(
-        _("✅ Delivered to {name}.").format(name=html.escape(ticket.member_name or "?")),
-        reply_markup=add.as_markup(),
-    )
+    await message.reply(delivered, reply_markup=add.as_markup())

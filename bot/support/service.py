@@ -30,6 +30,7 @@ class RelayOutcome(StrEnum):
     NO_SUPPORT = "no_support"  # no support chat for where it was asked
     BLOCKED = "blocked"  # the staff blocked this member: silence, by design
     LIMITED = "limited"  # too many tickets in a short time
+    STILL_LIMITED = "still_limited"  # and told so already: silence, or the bot floods back
     FAILED = "failed"  # the support chat could not be reached
 
 
@@ -81,6 +82,9 @@ class SupportService:
         self.repo = repo
         self.default_chat = default_chat
         self.clock = clock
+        # members told they are rate-limited, and when; per process, so after a restart (or
+        # on another worker) a flooding member is told once more, no more
+        self._told_limited: dict[int, int] = {}
 
     def now(self) -> int:
         return int(self.clock())
@@ -108,7 +112,7 @@ class SupportService:
             await self.repo.recent_from(question.member_id, self.now() - RELAY_WINDOW)
             >= RELAY_LIMIT
         ):
-            return RelayPlan(RelayOutcome.LIMITED)
+            return RelayPlan(self._limited(question.member_id))
         ticket_id = await self.repo.open_ticket(
             member_id=question.member_id,
             member_name=question.member_name,
@@ -122,9 +126,31 @@ class SupportService:
         )
         return RelayPlan(RelayOutcome.SENT, ticket_id, support_chat)
 
-    async def relayed(self, ticket_id: int, relay_message_id: int) -> None:
-        """The relay is in the support chat: a reply to it answers the ticket."""
-        await self.repo.set_relay_message(ticket_id, relay_message_id)
+    def _limited(self, member_id: int) -> RelayOutcome:
+        """LIMITED the first time in a window, STILL_LIMITED after that."""
+        now = self.now()
+        told = self._told_limited
+        for member in [m for m, at in told.items() if now - at >= RELAY_WINDOW]:
+            del told[member]
+        if member_id in told:
+            return RelayOutcome.STILL_LIMITED
+        told[member_id] = now
+        return RelayOutcome.LIMITED
+
+    async def relayed(
+        self,
+        ticket_id: int,
+        support_chat_id: int,
+        relay_message_id: int,
+        copy_id: int | None = None,
+    ) -> None:
+        """The relay is in `support_chat_id` (where the send landed: an upgraded group's new
+        id) or was posted again there: a reply to it (or to the member's message copied under
+        it) answers the ticket."""
+        await self.repo.set_relay_message(ticket_id, support_chat_id, relay_message_id, copy_id)
+
+    async def ticket(self, ticket_id: int) -> Ticket | None:
+        return await self.repo.get(ticket_id)
 
     async def ticket_for_reply(self, support_chat_id: int, replied_to: int) -> Ticket | None:
         return await self.repo.by_relay(support_chat_id, replied_to)
