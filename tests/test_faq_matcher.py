@@ -14,6 +14,14 @@ def test_question_detection():
     assert not looks_like_question("ok?")  # fewer than three words
     assert not looks_like_question("/faq opening hours?")
     assert not looks_like_question("nice photo everyone")
+    # an interrogative after a lead-in word, without a question mark
+    assert looks_like_question("at what time does the meetup start")
+    assert looks_like_question("Во сколько начинается встреча")
+    assert looks_like_question("А где можно забрать заказ")
+    assert looks_like_question("какую карту лучше взять для оплаты")
+    assert looks_like_question("om hoe laat gaan jullie open")
+    assert not looks_like_question("at the meetup tomorrow everyone")
+    assert not looks_like_question("а мы завтра идём")
 
 
 def test_features_fold_case_lookalikes_and_stopwords():
