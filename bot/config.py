@@ -106,7 +106,7 @@ def _parse_time_of_day(value: str) -> str | None:
     if value.lower() in {"off", "no", "false", "0"}:
         return None
     hour, sep, minute = value.partition(":")
-    if not (sep and hour.isdigit() and minute.isdigit() and int(hour) < 24 and int(minute) < 60):
+    if not (sep and hour.isdecimal() and minute.isdecimal()) or int(hour) > 23 or int(minute) > 59:
         raise ValueError(f"must be a time of day like 08:30, or off (got {value!r})")
     return f"{int(hour):02d}:{int(minute):02d}"
 
@@ -164,7 +164,7 @@ def _parse_manager_ids(raw: str) -> frozenset[int]:
         part = part.strip()
         if not part:
             continue
-        if not part.isdigit():
+        if not part.isdecimal():
             raise ValueError(
                 f"must be comma-separated numeric Telegram user ids; {part!r} is not one "
                 "(ask @userinfobot for yours)"
@@ -202,7 +202,7 @@ def _parse_log_level(raw: str) -> str:
 
 def _parse_listen(raw: str) -> tuple[str, int]:
     host, sep, port = raw.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not host or not port.isdecimal() or not 0 < int(port) < 65536:
         raise ValueError("must be host:port, e.g. 0.0.0.0:8080")
     return host.strip("[]"), int(port)
 
@@ -260,7 +260,7 @@ def _parse_switch(raw: str) -> bool:
 
 
 def _parse_days(raw: str) -> int:
-    if not raw.strip().isdigit() or not 30 <= int(raw) <= 3650:
+    if not raw.strip().isdecimal() or not 30 <= int(raw) <= 3650:
         raise ValueError("must be a number of days from 30 to 3650")
     return int(raw)
 
@@ -277,19 +277,19 @@ def _parse_redis_url(raw: str) -> str:
     if parts.scheme not in {"redis", "rediss", "unix"} or not (parts.netloc or parts.path):
         raise ValueError("must be a Redis address such as redis://127.0.0.1:6379/0")
     db = parts.path.strip("/")
-    if parts.scheme != "unix" and db and not db.isdigit():
+    if parts.scheme != "unix" and db and not db.isdecimal():
         raise ValueError(f"names database {db!r}; use a number, e.g. redis://host:6379/0")
     return raw
 
 
 def _parse_positive_int(raw: str) -> int:
-    if not raw.strip().isdigit():
+    if not raw.strip().isdecimal():
         raise ValueError("must be a whole number of seconds, e.g. 3600")
     return int(raw)
 
 
 def _parse_max_connections(raw: str) -> int:
-    if not raw.strip().isdigit() or not 1 <= int(raw) <= 100:
+    if not raw.strip().isdecimal() or not 1 <= int(raw) <= 100:
         raise ValueError("must be a whole number from 1 to 100 (Telegram's limits), e.g. 40")
     return int(raw)
 

@@ -932,7 +932,10 @@ class FakeTelegram:
                 if state.chat.get("username", "").lower() == chat_id[1:].lower():
                     return state
             raise ApiError(400, "Bad Request: chat not found")
-        state = self.chats.get(int(chat_id))
+        try:
+            state = self.chats.get(int(chat_id))
+        except ValueError:  # "--5", a name without "@": Telegram finds no such chat
+            state = None
         if state is None:
             raise ApiError(400, "Bad Request: chat not found")
         return state

@@ -198,3 +198,40 @@ async def test_token_is_never_logged(steward: RunningBot, fake: FakeTelegram, ca
     await asyncio.sleep(0.1)
     secret = fake.token.split(":")[1]
     assert all(secret not in r.getMessage() for r in caplog.records)
+
+
+APOLOGY = "went wrong on my side"
+
+
+async def test_ids_too_big_or_malformed_get_an_answer_not_an_apology(
+    steward: RunningBot, fake: FakeTelegram, caplog
+):
+    """A number past the database's integer range (SQLite will not even compare with it) or a
+    malformed one ("--5", "²") used to fail the update with an apology; now it is just not an id."""
+    big = "9" * 23
+    manager = fake.user(MANAGER_ID, "Boss")
+    private = fake.private_chat(manager)
+    typed = [
+        f"/giveaway_verify {big}",
+        f"/giveaway_end #{big}",
+        f"/quiz_del {big}",
+        "/quiz_stop --5",
+        "/reroll ²",
+        f"/faq_del {big}",
+    ]
+    chat = fake.add_chat(GROUP_ID)
+    admin = fake.user(31, "Ada")
+    fake.add_member(GROUP_ID, admin, "administrator")
+    in_group = [f"/notspam {big}", "/setlog --5", f"/quiz_start {big}"]
+    mark = fake.mark()
+    for text in typed:
+        await fake.send_message(private, manager, text)
+    for text in in_group:
+        await fake.send_message(chat, admin, text)
+    await steward.idle()
+    replies = await fake.wait_for(
+        "sendMessage", since=mark, count=len(typed) + len(in_group), timeout=20
+    )
+    answers = [c.plain for c in fake.calls_of("sendMessage", mark)]
+    assert replies and not [a for a in answers if APOLOGY in a], answers
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]

@@ -40,6 +40,7 @@ from bot.moderation import language as lang_detect
 from bot.moderation.spam import default_samples
 from bot.moderation.understanding import shipped_vectors
 from bot.semantic import EmbeddingService, Kind, ModelUnavailable, text_hash
+from bot.texts import typed_id
 from storage.faq import Answer, Entry, FaqIndexCache, FaqRepository, FaqVectorRepository
 
 logger = logging.getLogger(__name__)
@@ -908,9 +909,10 @@ class FaqService:
         self, raw_id: str, scope: int | None, is_manager: bool, is_admin: bool
     ) -> Editable:
         """The entry named by `raw_id` ("12" or "#12") if this user may change it in `scope`."""
-        if not raw_id.lstrip("#").isdigit():
+        entry_id = typed_id(raw_id)
+        if entry_id is None:
             return Editable(None, EditRefusal.NOT_AN_ID)
-        entry = await self.repo.get(int(raw_id.lstrip("#")))
+        entry = await self.repo.get(entry_id)
         if entry is None or (entry.chat_id not in (None, scope) and not is_manager):
             return Editable(None, EditRefusal.NOT_HERE)
         if not may_edit(entry, is_manager, is_admin, scope):
