@@ -1,9 +1,9 @@
 """Entry point: `python -m bot [--env-file PATH]`, and `python -m bot copy-db --to URL`.
 
-Exit codes: 0 after a clean stop (SIGINT/SIGTERM), 2 for a configuration problem (one line per
-bad key on stderr), 3 when the database is held by another process (or, with REDIS_URL,
-another worker already long-polls the bot; or, for copy-db, the target is not empty); copy-db
-exits 1 when a table's row counts differ.
+Exit codes: 0 after a clean stop (SIGINT/SIGTERM), 1 when the Bot API cannot be reached at
+start (one line), 2 for a configuration problem (one line per bad key on stderr), 3 when the
+database is held by another process (or, with REDIS_URL, another worker already long-polls the
+bot; or, for copy-db, the target is not empty); copy-db exits 1 when a table's row counts differ.
 """
 
 from __future__ import annotations
@@ -14,7 +14,12 @@ import logging
 import sys
 from urllib.parse import urlencode
 
-from aiogram.exceptions import TelegramUnauthorizedError
+from aiogram.exceptions import (
+    ClientDecodeError,
+    TelegramNetworkError,
+    TelegramNotFound,
+    TelegramUnauthorizedError,
+)
 from redis.exceptions import RedisError
 
 from bot import __version__
@@ -33,30 +38,41 @@ from storage.database import (
     is_postgres_url,
 )
 
+EXIT_UNREACHABLE = 1
 EXIT_CONFIG = 2
 EXIT_DATABASE = 3
 
 
-class RedactSecrets(logging.Filter):
-    """Replaces the bot token (and webhook secret) in every log line, whoever logs it."""
+def redact(text: str, *secrets: str | None) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "<redacted>")
+    return text
 
-    def __init__(self, *secrets: str | None) -> None:
-        super().__init__()
-        self.secrets = [s for s in secrets if s]
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if any(s in message for s in self.secrets):
-            for secret in self.secrets:
-                message = message.replace(secret, "<redacted>")
-            record.msg, record.args = message, None
-        return True
+class RedactingFormatter(logging.Formatter):
+    """Blanks the bot token (and webhook secret) in every formatted line, whoever logs it.
+
+    On the whole output, not the message alone: a traceback quotes its exception, and an
+    aiohttp error's text carries the request URL, which holds the token (/bot<token>/...)."""
+
+    def __init__(self, fmt: str, *secrets: str | None) -> None:
+        super().__init__(fmt)
+        self.secrets = secrets
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record), *self.secrets)
 
 
 def configure_logging(settings: Settings) -> None:
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactSecrets(settings.bot_token, settings.webhook_secret))
+    handler.setFormatter(
+        RedactingFormatter(
+            "%(asctime)s %(levelname)s %(name)s: %(message)s",
+            settings.bot_token,
+            settings.webhook_secret,
+        )
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)
@@ -211,6 +227,23 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_CONFIG
+    except (ClientDecodeError, TelegramNotFound):
+        print(
+            f"steward: TELEGRAM_API_URL ({settings.telegram_api_url}) does not answer like a "
+            "Telegram Bot API server; leave it at https://api.telegram.org unless you run your "
+            "own telegram-bot-api server.",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    except TelegramNetworkError as exc:
+        # the start-up's first requests were already retried with backoff
+        reason = redact(exc.message, settings.bot_token)
+        print(
+            f"steward: cannot reach the Bot API at TELEGRAM_API_URL ({settings.telegram_api_url})"
+            f": {reason}. Check the network and the address, then start again.",
+            file=sys.stderr,
+        )
+        return EXIT_UNREACHABLE
     except KeyboardInterrupt:
         pass
     return 0
