@@ -235,3 +235,106 @@ async def test_ids_too_big_or_malformed_get_an_answer_not_an_apology(
     answers = [c.plain for c in fake.calls_of("sendMessage", mark)]
     assert replies and not [a for a in answers if APOLOGY in a], answers
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+async def test_every_command_answers_a_plain_member_or_refuses_clearly(
+    steward: RunningBot, fake: FakeTelegram, caplog
+):
+    """Each command of the table, bare, from a member who is neither an admin nor a manager,
+    in a group and in private: the answer or the refusal the table promises, in the member's
+    language; never silence, never an apology. A member who is no manager hears that first,
+    wherever they ask; a private chat has no admins, so the refusal there does not name them."""
+    from bot.commands import COMMANDS, Where
+    from bot.roles import Requirement
+
+    i18n = steward.app.i18n
+    languages = ("en", "ru", "nl")
+
+    def expected(spec, chat_type: str, locale: str) -> str | None:
+        """The refusal the member must get; None where the command is theirs to use."""
+        if spec.role is Requirement.MANAGER:
+            msgid = "Only Steward's managers can use this command."
+        elif not spec.usable_in(chat_type):
+            msgid = (
+                "This command works in a private chat with me."
+                if spec.where is Where.PRIVATE
+                else "This command works in groups only."
+            )
+        elif spec.role is Requirement.ADMIN:
+            msgid = "Only admins of this chat can use this command."
+        elif spec.role is Requirement.ADMIN_OR_MANAGER:
+            msgid = (
+                "Here only Steward's managers can use this command; "
+                "chat admins use it in their group."
+                if chat_type == "private"
+                else "Only admins of this chat or Steward's managers can use this command."
+            )
+        else:
+            return None
+        return i18n.gettext(msgid, locale=locale)
+
+    refusals = {
+        expected(spec, chat_type, lang)
+        for spec in COMMANDS
+        for chat_type in ("private", "supergroup")
+        for lang in languages
+    } - {None}
+    sent = []  # (command, chat id, chat type, locale)
+    for n, spec in enumerate(COMMANDS):
+        lang = languages[n % 3]
+        chat = fake.add_chat(GROUP_ID - 1 - n, title=f"Group {n}")  # 20 messages/min a group
+        member = fake.user(70_000 + n, f"Mem{n}", language_code=lang)
+        fake.add_member(chat["id"], member)
+        await fake.send_message(chat, member, f"/{spec.name}")
+        sent.append((spec, chat["id"], "supergroup", lang))
+        person = fake.user(80_000 + n, f"Pri{n}", language_code=lang)
+        await fake.send_message(fake.private_chat(person), person, f"/{spec.name}")
+        sent.append((spec, person["id"], "private", lang))
+    await steward.idle(timeout=60)
+    await fake.wait_for("sendMessage", since=0, count=len(sent), timeout=30)
+    problems = []
+    for spec, chat_id, chat_type, lang in sent:
+        answers = [
+            c
+            for c in fake.calls
+            if c.method in {"sendMessage", "sendPhoto", "sendDocument"}
+            and c.get("chat_id") == chat_id
+        ]
+        texts = [c.get("text") or c.get("caption") or "" for c in answers]
+        want = expected(spec, chat_type, lang)
+        if len(answers) != 1:
+            problems.append(f"/{spec.name} in {chat_type}: {len(answers)} answers {texts}")
+        elif want is not None and texts[0] != want:
+            problems.append(f"/{spec.name} in {chat_type} ({lang}): {texts[0]!r}, not {want!r}")
+        elif want is None and (texts[0] in refusals or "Sorry" in texts[0]):
+            problems.append(f"/{spec.name} in {chat_type} ({lang}): refused: {texts[0]!r}")
+    assert not problems, "\n".join(problems)
+    assert not [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+
+
+async def test_commands_typed_in_capitals_and_unknown_ones(steward: RunningBot, fake: FakeTelegram):
+    """ "/Help" is /help (clients send what was typed); a command nobody knows gets a pointer
+    to /help in private instead of silence, and nothing in a group, where it may be another
+    bot's."""
+    user = fake.user(501, "Ann", language_code="nl")
+    chat = fake.private_chat(user)
+    await fake.send_message(chat, user, "/Help")
+    help_text = await fake.wait_for("sendMessage")
+    assert help_text["text"].startswith("Commando's die je hier kunt gebruiken:")
+    await fake.send_message(chat, user, "/Start")
+    assert (await fake.wait_for("sendMessage"))["text"].startswith("Hallo, Ann!")
+    await fake.send_message(chat, user, "/helpme please")
+    unknown = await fake.wait_for("sendMessage")
+    assert (
+        unknown["text"]
+        == "Dit commando ken ik niet. /help toont de commando's die je kunt gebruiken."
+    )
+    group = fake.add_chat(GROUP_ID)
+    member = fake.user(502, "Bo")
+    fake.add_member(GROUP_ID, member)
+    await fake.send_message(group, member, "/WARNS")
+    assert "has no warns" in (await fake.wait_for("sendMessage")).plain
+    mark = fake.mark()
+    await fake.send_message(group, member, "/helpme")
+    await steward.idle()
+    await fake.assert_no_call("sendMessage", since=mark)
