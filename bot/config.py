@@ -26,6 +26,9 @@ SUPPORTED_LANGUAGES = ("en", "ru", "nl")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DEFAULT_DATABASE_PATH = Path("data/steward.sqlite3")
 _WEBHOOK_SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+# Telegram's ids have at most 52 significant bits; a bigger number is a typo, and one past the
+# database's integer range would stop the bot later, at its first write, instead of now.
+TELEGRAM_ID_LIMIT = 2**53
 
 
 class SettingsError(Exception):
@@ -150,7 +153,10 @@ def _parse_database_url(raw: str) -> str:
 
 def _parse_chat_id(raw: str) -> int:
     try:
-        return int(raw)
+        value = int(raw)
+        if value == 0 or abs(value) >= TELEGRAM_ID_LIMIT:
+            raise ValueError(raw)
+        return value
     except ValueError:
         raise ValueError(
             "must be a numeric chat id such as -1001234567890 (forward a message from the chat to "
@@ -164,7 +170,7 @@ def _parse_manager_ids(raw: str) -> frozenset[int]:
         part = part.strip()
         if not part:
             continue
-        if not part.isdecimal():
+        if not part.isdecimal() or not 0 < int(part) < TELEGRAM_ID_LIMIT:
             raise ValueError(
                 f"must be comma-separated numeric Telegram user ids; {part!r} is not one "
                 "(ask @userinfobot for yours)"
@@ -288,6 +294,13 @@ def _parse_positive_int(raw: str) -> int:
     return int(raw)
 
 
+def _parse_grace(raw: str) -> int:
+    seconds = _parse_positive_int(raw)
+    if seconds > 366 * 86400:
+        raise ValueError("must be at most a year of seconds (31622400), e.g. 3600")
+    return seconds
+
+
 def _parse_max_connections(raw: str) -> int:
     if not raw.strip().isdecimal() or not 1 <= int(raw) <= 100:
         raise ValueError("must be a whole number from 1 to 100 (Telegram's limits), e.g. 40")
@@ -379,7 +392,7 @@ def load_settings(
     take("WEBHOOK_SECRET", "webhook_secret", _parse_webhook_secret)
     take("WEBHOOK_MAX_CONNECTIONS", "webhook_max_connections", _parse_max_connections)
     take("SPAM_SAMPLES_DIR", "spam_samples_dir", _parse_directory)
-    take("LATE_POST_GRACE_SECONDS", "late_post_grace_seconds", _parse_positive_int)
+    take("LATE_POST_GRACE_SECONDS", "late_post_grace_seconds", _parse_grace)
     take("WEEKLY_DIGEST", "weekly_digest", _parse_switch)
     take("STATS_RETENTION_DAYS", "stats_retention_days", _parse_days)
     take("DAILY_AGENDA", "daily_agenda", _parse_time_of_day)
