@@ -32,6 +32,7 @@ from storage.copy import CopyRefused, TableCount, copy_database
 from storage.database import (
     Database,
     DatabaseLockedError,
+    DatabaseUnavailableError,
     MigrationError,
     PostgresDatabase,
     describe_target,
@@ -208,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings)
     try:
         asyncio.run(Steward(settings).run())
-    except DatabaseLockedError as exc:
+    except (DatabaseLockedError, DatabaseUnavailableError) as exc:
         print(f"steward: {exc}", file=sys.stderr)
         return EXIT_DATABASE
     except MigrationError as exc:
