@@ -338,3 +338,22 @@ async def test_commands_typed_in_capitals_and_unknown_ones(steward: RunningBot, 
     await fake.send_message(group, member, "/helpme")
     await steward.idle()
     await fake.assert_no_call("sendMessage", since=mark)
+
+    # a button no feature knows (an older version's, data cut short) is answered, not left
+    # spinning
+    def bots_message(chat_id: int) -> dict:
+        return next(
+            m
+            for (where, _), m in fake.messages.items()
+            if where == chat_id and m.get("from", {}).get("is_bot")
+        )
+
+    for message, who, words in [
+        (bots_message(501), user, "Deze knop werkt niet meer."),
+        (bots_message(GROUP_ID), member, "This button no longer works."),
+    ]:
+        pressed = await fake.press_button(message, who, "gone:1")
+        answer = await fake.wait_for(
+            "answerCallbackQuery", lambda c, i=pressed: c["callback_query_id"] == i
+        )
+        assert answer["text"] == words
