@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from pathlib import Path
 from urllib.parse import urlencode
 
 from aiogram.exceptions import (
@@ -81,7 +82,7 @@ def configure_logging(settings: Settings) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Run the Steward bot.")
-    parser.add_argument("--env-file", default=".env", help="settings file to read (default: .env)")
+    parser.add_argument("--env-file", help="settings file to read (default: .env, if present)")
     parser.add_argument("--version", action="version", version=f"Steward {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     url = commands.add_parser(
@@ -181,6 +182,16 @@ async def copy_db_async(source_url: str, target_url: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.env_file is None:
+        args.env_file = ".env"  # optional: the environment alone may hold the settings
+    elif not Path(args.env_file).exists():
+        # named on purpose, so a typo must not start the bot on the environment alone
+        print(
+            f"steward: --env-file {args.env_file}: no such file; copy config.example.env "
+            "there and fill it in.",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
     if args.command == "copy-db":
         try:
             source = database_setting(args.env_file)

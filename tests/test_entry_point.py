@@ -89,6 +89,19 @@ async def test_missing_token_prints_one_line_and_exits_2(tmp_path):
     assert "BOT_TOKEN is not set" in lines[0] and "@BotFather" in lines[0]
 
 
+async def test_a_named_env_file_that_does_not_exist_is_one_line(tmp_path):
+    """`--env-file prod.env` with a typo used to start on the environment alone, and then asked
+    for a BOT_TOKEN "in .env"; a file named on purpose must exist."""
+    missing = tmp_path / "prod.env"
+    proc = await spawn({"DATABASE_PATH": str(tmp_path / "x.db")}, "--env-file", str(missing))
+    output = await proc.finish()
+    assert proc.returncode == 2
+    assert output.strip().splitlines() == [
+        f"steward: --env-file {missing}: no such file; copy config.example.env there and fill "
+        "it in."
+    ]
+
+
 async def test_polls_answers_and_stops_on_sigterm_with_exit_0(fake: FakeTelegram, tmp_path):
     env = make_env(fake, tmp_path, LOG_LEVEL="INFO")
     proc = await spawn(env)
