@@ -20,7 +20,7 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.webhook.aiohttp_server import setup_application
 from aiohttp import ClientError, web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -141,6 +141,11 @@ DRAFT_DAYS = 30  # drafts never confirmed nor discarded are forgotten after this
 SEMANTIC_TRAINING_WAIT_SECONDS = 5.0  # start-up waits this long for the spam model, no longer
 LOG_DUTY_SECONDS = 90  # the log's poster renews within its 60 s idle nap; a dead one is replaced
 REARM_SECONDS = 60  # with other workers: timers re-armed from the database this often
+
+
+class WebhookRefused(RuntimeError):
+    """Telegram would not take WEBHOOK_URL (a host it cannot resolve, a bad certificate, …):
+    said in one line at start instead of a traceback."""
 
 
 class Steward:
@@ -721,12 +726,18 @@ class Steward:
     async def _run_webhook(self, url: str) -> None:
         settings = self.settings
         path = urlsplit(url).path or "/webhook"
-        await self.bot.set_webhook(
-            url,
-            secret_token=settings.webhook_secret,
-            allowed_updates=ALLOWED_UPDATES,
-            max_connections=settings.webhook_max_connections,
-        )
+        try:
+            await self.bot.set_webhook(
+                url,
+                secret_token=settings.webhook_secret,
+                allowed_updates=ALLOWED_UPDATES,
+                max_connections=settings.webhook_max_connections,
+            )
+        except TelegramBadRequest as exc:
+            raise WebhookRefused(
+                f"WEBHOOK_URL {url} was refused by Telegram ({exc.message}); give the public "
+                "https address, on port 443, 80, 88 or 8443, that reaches HTTP_LISTEN"
+            ) from None
         logger.info(
             "webhook listening on %s:%s%s", settings.webhook_host, settings.webhook_port, path
         )

@@ -132,6 +132,24 @@ def _parse_url(raw: str) -> str:
     return raw.rstrip("/")
 
 
+# Telegram delivers webhooks to these ports only (setWebhook refuses any other)
+WEBHOOK_PORTS = (443, 80, 88, 8443)
+
+
+def _parse_webhook_url(raw: str) -> str:
+    url = _parse_url(raw)
+    try:
+        port = urlsplit(url).port
+    except ValueError:
+        raise ValueError("has a port that is not a number") from None
+    if port is not None and port not in WEBHOOK_PORTS:
+        raise ValueError(
+            f"uses port {port}; Telegram delivers webhooks only to ports 443, 80, 88 or 8443 "
+            "(put the bot's HTTP_LISTEN behind a proxy on one of them)"
+        )
+    return url
+
+
 def _parse_database_url(raw: str) -> str:
     if raw.startswith("sqlite:///") and len(raw) > len("sqlite:///"):
         return raw
@@ -388,7 +406,7 @@ def load_settings(
     take("LOG_CHAT_ID", "log_chat_id", _parse_chat_id)
     take("SUPPORT_CHAT_ID", "support_chat_id", _parse_chat_id)
     take("LOG_LEVEL", "log_level", _parse_log_level)
-    take("WEBHOOK_URL", "webhook_url", _parse_url)
+    take("WEBHOOK_URL", "webhook_url", _parse_webhook_url)
     take("WEBHOOK_SECRET", "webhook_secret", _parse_webhook_secret)
     take("WEBHOOK_MAX_CONNECTIONS", "webhook_max_connections", _parse_max_connections)
     take("SPAM_SAMPLES_DIR", "spam_samples_dir", _parse_directory)

@@ -24,7 +24,7 @@ from aiogram.exceptions import (
 from redis.exceptions import RedisError
 
 from bot import __version__
-from bot.app import Steward
+from bot.app import Steward, WebhookRefused
 from bot.clock import SYSTEM_CLOCK
 from bot.cluster import AnotherPollerError
 from bot.config import Settings, SettingsError, database_setting, load_settings
@@ -238,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
             "token from @BotFather (/mybots → API Token) into .env.",
             file=sys.stderr,
         )
+        return EXIT_CONFIG
+    except WebhookRefused as exc:
+        print(f"steward: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except (ClientDecodeError, TelegramNotFound):
         print(

@@ -89,6 +89,8 @@ def test_missing_token_says_how_to_get_one():
         ("SUPPORT_CHAT_ID", "x", "SUPPORT_CHAT_ID must be a numeric chat id"),
         ("LOG_LEVEL", "LOUD", "LOG_LEVEL must be one of"),
         ("WEBHOOK_LISTEN", "8080", "WEBHOOK_LISTEN must be host:port"),
+        ("WEBHOOK_URL", "https://bot.example.org:8080/hook", "WEBHOOK_URL uses port 8080;"),
+        ("WEBHOOK_URL", "https://bot.example.org:x/hook", "WEBHOOK_URL has a port that is not"),
         ("WEBHOOK_SECRET", "has space", "WEBHOOK_SECRET must be 1-256 characters"),
         ("WEBHOOK_MAX_CONNECTIONS", "0", "WEBHOOK_MAX_CONNECTIONS must be a whole number from 1"),
         ("WEBHOOK_MAX_CONNECTIONS", "101", "WEBHOOK_MAX_CONNECTIONS must be a whole number from 1"),

@@ -357,3 +357,27 @@ async def test_commands_typed_in_capitals_and_unknown_ones(steward: RunningBot, 
             "answerCallbackQuery", lambda c, i=pressed: c["callback_query_id"] == i
         )
         assert answer["text"] == words
+
+
+async def test_a_webhook_telegram_refuses_stops_the_start_with_one_line(fake, bot_env):
+    """setWebhook refused (a host Telegram cannot resolve, say) used to end the start in a
+    traceback; now it is one error naming WEBHOOK_URL and Telegram's reason."""
+    from bot.app import WebhookRefused
+    from tests.harness import settings_for
+    from tests.test_entry_point import free_port
+
+    bot_env.update(
+        WEBHOOK_URL="https://bot.example.invalid/hook",
+        WEBHOOK_SECRET="s3cret",
+        HTTP_LISTEN=f"127.0.0.1:{free_port()}",
+    )
+    reason = "Bad Request: bad webhook: Failed to resolve host: Name or service not known"
+    fake.fail("setWebhook", 400, description=reason)
+    running = RunningBot(fake=fake, settings=settings_for(bot_env), env=bot_env)
+    with pytest.raises(WebhookRefused) as refused:
+        await running.start()  # the web server may be up before Telegram answers
+        await asyncio.wait_for(running.task, 30)
+    assert str(refused.value).startswith(
+        f"WEBHOOK_URL https://bot.example.invalid/hook was refused by Telegram ({reason})"
+    )
+    assert "\n" not in str(refused.value)
