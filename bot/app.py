@@ -143,9 +143,10 @@ LOG_DUTY_SECONDS = 90  # the log's poster renews within its 60 s idle nap; a dea
 REARM_SECONDS = 60  # with other workers: timers re-armed from the database this often
 
 
-class WebhookRefused(RuntimeError):
-    """Telegram would not take WEBHOOK_URL (a host it cannot resolve, a bad certificate, …):
-    said in one line at start instead of a traceback."""
+class StartRefused(RuntimeError):
+    """A setting the world refuses at start: WEBHOOK_URL that Telegram will not take (a host it
+    cannot resolve, a bad certificate, …), HTTP_LISTEN that cannot be listened on (in use, not
+    this machine's). Said in one line naming the key instead of a traceback."""
 
 
 class Steward:
@@ -714,6 +715,12 @@ class Steward:
         site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
         try:
             await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise StartRefused(
+                f"HTTP_LISTEN {settings.webhook_host}:{settings.webhook_port}: cannot listen "
+                f"there ({exc.strerror or exc}); pick a free port of this machine"
+            ) from None
         except BaseException:
             await runner.cleanup()
             raise
@@ -734,7 +741,7 @@ class Steward:
                 max_connections=settings.webhook_max_connections,
             )
         except TelegramBadRequest as exc:
-            raise WebhookRefused(
+            raise StartRefused(
                 f"WEBHOOK_URL {url} was refused by Telegram ({exc.message}); give the public "
                 "https address, on port 443, 80, 88 or 8443, that reaches HTTP_LISTEN"
             ) from None

@@ -24,7 +24,7 @@ from aiogram.exceptions import (
 from redis.exceptions import RedisError
 
 from bot import __version__
-from bot.app import Steward, WebhookRefused
+from bot.app import StartRefused, Steward
 from bot.clock import SYSTEM_CLOCK
 from bot.cluster import AnotherPollerError
 from bot.config import Settings, SettingsError, database_setting, load_settings
@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_CONFIG
-    except WebhookRefused as exc:
+    except StartRefused as exc:
         print(f"steward: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except (ClientDecodeError, TelegramNotFound):

@@ -360,9 +360,9 @@ async def test_commands_typed_in_capitals_and_unknown_ones(steward: RunningBot, 
 
 
 async def test_a_webhook_telegram_refuses_stops_the_start_with_one_line(fake, bot_env):
-    """setWebhook refused (a host Telegram cannot resolve, say) used to end the start in a
-    traceback; now it is one error naming WEBHOOK_URL and Telegram's reason."""
-    from bot.app import WebhookRefused
+    """setWebhook refused (a host Telegram cannot resolve, say), or an HTTP_LISTEN port in use,
+    used to end the start in a traceback; now each is one error naming the key and why."""
+    from bot.app import StartRefused
     from tests.harness import settings_for
     from tests.test_entry_point import free_port
 
@@ -374,10 +374,24 @@ async def test_a_webhook_telegram_refuses_stops_the_start_with_one_line(fake, bo
     reason = "Bad Request: bad webhook: Failed to resolve host: Name or service not known"
     fake.fail("setWebhook", 400, description=reason)
     running = RunningBot(fake=fake, settings=settings_for(bot_env), env=bot_env)
-    with pytest.raises(WebhookRefused) as refused:
+    with pytest.raises(StartRefused) as refused:
         await running.start()  # the web server may be up before Telegram answers
         await asyncio.wait_for(running.task, 30)
     assert str(refused.value).startswith(
         f"WEBHOOK_URL https://bot.example.invalid/hook was refused by Telegram ({reason})"
     )
     assert "\n" not in str(refused.value)
+
+    # HTTP_LISTEN on a port another program holds: one line naming the key, not a traceback
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        bot_env["HTTP_LISTEN"] = f"127.0.0.1:{taken}"
+        running = RunningBot(fake=fake, settings=settings_for(bot_env), env=bot_env)
+        with pytest.raises(StartRefused) as refused:
+            await running.start()
+            await asyncio.wait_for(running.task, 30)
+    assert str(refused.value).startswith(f"HTTP_LISTEN 127.0.0.1:{taken}: cannot listen there")
