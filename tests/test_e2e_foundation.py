@@ -357,6 +357,15 @@ async def test_commands_typed_in_capitals_and_unknown_ones(steward: RunningBot, 
             "answerCallbackQuery", lambda c, i=pressed: c["callback_query_id"] == i
         )
         assert answer["text"] == words
+    # a button whose handler fails: logged, and an apology in the presser's language, as an
+    # alert on the button (the only place a button's answer is seen)
+    fake.fail("answerCallbackQuery", 400, description="Bad Request: BUTTON_DATA_INVALID")
+    pressed = await fake.press_button(bots_message(501), user, "gone:2")
+    apology = await fake.wait_for(
+        "answerCallbackQuery", lambda c: c["callback_query_id"] == pressed, count=2
+    )
+    assert apology["text"].startswith("Sorry, er ging aan mijn kant iets mis")
+    assert apology["show_alert"] in (True, "true")
 
 
 async def test_a_webhook_telegram_refuses_stops_the_start_with_one_line(fake, bot_env):
