@@ -189,6 +189,10 @@ async def test_polls_with_allowed_updates_every_feature_needs(steward: RunningBo
         "message_reaction_count",
     ):
         assert kind in fake.allowed_updates
+    # every update type some router handles is asked for (a new feature's handler for a type
+    # nobody asks for would never run); edits and joins are read by outer middlewares
+    used = set(steward.app.dispatcher.resolve_used_update_types())
+    assert used <= set(fake.allowed_updates), used - set(fake.allowed_updates)
 
 
 async def test_token_is_never_logged(steward: RunningBot, fake: FakeTelegram, caplog):
