@@ -169,7 +169,10 @@ class Steward:
         self.bot = Bot(
             settings.bot_token,
             session=session,
-            default=DefaultBotProperties(parse_mode=ParseMode.HTML),
+            # a reply whose message is gone (deleted by a command-cleaning bot, say) still goes
+            default=DefaultBotProperties(
+                parse_mode=ParseMode.HTML, allow_sending_without_reply=True
+            ),
         )
         self.db = Database(settings.database)
         self.jobs = JobClaims(LeaseRepository(self.db), self.cluster.worker_id, clock)
