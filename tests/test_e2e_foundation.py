@@ -92,6 +92,16 @@ async def test_help_in_group_shows_admin_commands_only_to_admins(
     member_help = await fake.wait_for("sendMessage")
     assert "For chat admins" not in member_help["text"]
     assert member_help["reply_parameters"]["message_id"]  # answered as a reply
+    # the group itself as sender (an anonymous admin) is an admin; GroupAnonymousBot's id in
+    # `from` alone proves nothing
+    anonymous = fake.user(1087968824, "Group", username="GroupAnonymousBot", is_bot=True)
+    await fake.send_message(chat, anonymous, "/help", sender_chat=chat)
+    assert "For chat admins" in (await fake.wait_for("sendMessage")).plain
+    await fake.send_message(chat, anonymous, "/help")
+    assert "For chat admins" not in (await fake.wait_for("sendMessage")).plain
+    await fake.send_message(chat, anonymous, "/modlog")
+    refused = await fake.wait_for("sendMessage")
+    assert refused.plain == "Only admins of this chat can use this command."
 
 
 async def test_handler_error_is_logged_user_gets_apology_and_polling_continues(
