@@ -577,6 +577,7 @@ class Steward:
     async def _on_startup(self) -> None:
         me = await self.bot.get_me()
         logger.info("connected as @%s (id %s)", me.username, me.id)
+        await self._check_configured_chats()
         await self.migrations.load()
         self.scheduler.start()
         await self._prepare_moderation()
@@ -629,6 +630,26 @@ class Steward:
         )
         settle()
         self.started.set()
+
+    async def _check_configured_chats(self) -> None:
+        """LOG_CHAT_ID and SUPPORT_CHAT_ID are used only when something happens there: a chat
+        the bot cannot reach would show days later as a lost log line or a question nobody saw.
+        Said at start instead; the bot still starts (it may be added to the chat later)."""
+        for key, chat_id in (
+            ("LOG_CHAT_ID", self.settings.log_chat_id),
+            ("SUPPORT_CHAT_ID", self.settings.support_chat_id),
+        ):
+            if chat_id is None:
+                continue
+            try:
+                await self.bot.get_chat(chat_id)
+            except TelegramAPIError as exc:
+                logger.warning(
+                    "%s %s: I cannot reach that chat (%s); add me to it, or fix the id",
+                    key,
+                    chat_id,
+                    exc.message,
+                )
 
     async def _rearm_shared(self) -> None:
         await self.runner.rearm_all()

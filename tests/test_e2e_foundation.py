@@ -382,9 +382,10 @@ async def test_commands_typed_in_capitals_and_unknown_ones(steward: RunningBot, 
     assert apology["show_alert"] in (True, "true")
 
 
-async def test_a_webhook_telegram_refuses_stops_the_start_with_one_line(fake, bot_env):
+async def test_settings_refused_at_start_are_one_line_naming_the_key(fake, bot_env, caplog):
     """setWebhook refused (a host Telegram cannot resolve, say), or an HTTP_LISTEN port in use,
-    used to end the start in a traceback; now each is one error naming the key and why."""
+    used to end the start in a traceback; now each is one error naming the key and why. A
+    LOG_CHAT_ID the bot cannot reach is a warning at start, not a surprise days later."""
     from bot.app import StartRefused
     from tests.harness import settings_for
     from tests.test_entry_point import free_port
@@ -393,6 +394,7 @@ async def test_a_webhook_telegram_refuses_stops_the_start_with_one_line(fake, bo
         WEBHOOK_URL="https://bot.example.invalid/hook",
         WEBHOOK_SECRET="s3cret",
         HTTP_LISTEN=f"127.0.0.1:{free_port()}",
+        LOG_CHAT_ID="-1009999999999",  # a chat the bot is not in: said at start, not fatal
     )
     reason = "Bad Request: bad webhook: Failed to resolve host: Name or service not known"
     fake.fail("setWebhook", 400, description=reason)
@@ -404,6 +406,10 @@ async def test_a_webhook_telegram_refuses_stops_the_start_with_one_line(fake, bo
         f"WEBHOOK_URL https://bot.example.invalid/hook was refused by Telegram ({reason})"
     )
     assert "\n" not in str(refused.value)
+    assert any(
+        r.getMessage().startswith("LOG_CHAT_ID -1009999999999: I cannot reach that chat")
+        for r in caplog.records
+    )
 
     # HTTP_LISTEN on a port another program holds: one line naming the key, not a traceback
     import socket
