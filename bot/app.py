@@ -20,7 +20,7 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.webhook.aiohttp_server import setup_application
 from aiohttp import ClientError, web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -144,6 +144,12 @@ LOG_DUTY_SECONDS = 90  # the log's poster renews within its 60 s idle nap; a dea
 REARM_SECONDS = 60  # with other workers: timers re-armed from the database this often
 
 
+class StartRefused(RuntimeError):
+    """A setting the world refuses at start: WEBHOOK_URL that Telegram will not take (a host it
+    cannot resolve, a bad certificate, …), HTTP_LISTEN that cannot be listened on (in use, not
+    this machine's). Said in one line naming the key instead of a traceback."""
+
+
 class Steward:
     def __init__(
         self, settings: Settings, *, handle_signals: bool = True, clock: Clock | None = None
@@ -164,7 +170,10 @@ class Steward:
         self.bot = Bot(
             settings.bot_token,
             session=session,
-            default=DefaultBotProperties(parse_mode=ParseMode.HTML),
+            # a reply whose message is gone (deleted by a command-cleaning bot, say) still goes
+            default=DefaultBotProperties(
+                parse_mode=ParseMode.HTML, allow_sending_without_reply=True
+            ),
         )
         self.db = Database(settings.database)
         self.jobs = JobClaims(LeaseRepository(self.db), self.cluster.worker_id, clock)
@@ -610,6 +619,7 @@ class Steward:
     async def _on_startup(self) -> None:
         me = await self.bot.get_me()
         logger.info("connected as @%s (id %s)", me.username, me.id)
+        await self._check_configured_chats()
         await self.migrations.load()
         self.scheduler.start()
         await self._prepare_moderation()
@@ -662,6 +672,26 @@ class Steward:
         )
         settle()
         self.started.set()
+
+    async def _check_configured_chats(self) -> None:
+        """LOG_CHAT_ID and SUPPORT_CHAT_ID are used only when something happens there: a chat
+        the bot cannot reach would show days later as a lost log line or a question nobody saw.
+        Said at start instead; the bot still starts (it may be added to the chat later)."""
+        for key, chat_id in (
+            ("LOG_CHAT_ID", self.settings.log_chat_id),
+            ("SUPPORT_CHAT_ID", self.settings.support_chat_id),
+        ):
+            if chat_id is None:
+                continue
+            try:
+                await self.bot.get_chat(chat_id)
+            except TelegramAPIError as exc:
+                logger.warning(
+                    "%s %s: I cannot reach that chat (%s); add me to it, or fix the id",
+                    key,
+                    chat_id,
+                    exc.message,
+                )
 
     async def _rearm_shared(self) -> None:
         await self.runner.rearm_all()
@@ -751,6 +781,12 @@ class Steward:
         site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
         try:
             await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise StartRefused(
+                f"HTTP_LISTEN {settings.webhook_host}:{settings.webhook_port}: cannot listen "
+                f"there ({exc.strerror or exc}); pick a free port of this machine"
+            ) from None
         except BaseException:
             await runner.cleanup()
             raise
@@ -763,12 +799,18 @@ class Steward:
     async def _run_webhook(self, url: str) -> None:
         settings = self.settings
         path = urlsplit(url).path or "/webhook"
-        await self.bot.set_webhook(
-            url,
-            secret_token=settings.webhook_secret,
-            allowed_updates=ALLOWED_UPDATES,
-            max_connections=settings.webhook_max_connections,
-        )
+        try:
+            await self.bot.set_webhook(
+                url,
+                secret_token=settings.webhook_secret,
+                allowed_updates=ALLOWED_UPDATES,
+                max_connections=settings.webhook_max_connections,
+            )
+        except TelegramBadRequest as exc:
+            raise StartRefused(
+                f"WEBHOOK_URL {url} was refused by Telegram ({exc.message}); give the public "
+                "https address, on port 443, 80, 88 or 8443, that reaches HTTP_LISTEN"
+            ) from None
         logger.info(
             "webhook listening on %s:%s%s", settings.webhook_host, settings.webhook_port, path
         )

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
 from aiogram import Bot
 from aiogram.dispatcher.event.telegram import TelegramEventObserver
 from aiogram.exceptions import TelegramAPIError
-from aiogram.filters import Command
+from aiogram.filters import Command, CommandObject
 from aiogram.types import (
     BotCommand,
     BotCommandScopeAllChatAdministrators,
@@ -221,9 +221,21 @@ def command_flags(*names: str, **extra: object) -> dict[str, object]:
     return flags
 
 
+class AnyCaseCommand(Command):
+    """A command however it was typed: Telegram's clients send "/Help" as typed, and it is
+    /help. Handlers read `command.command` in lowercase, as the table spells it."""
+
+    def __init__(self, *names: str) -> None:
+        super().__init__(*names, ignore_case=True)
+
+    async def parse_command(self, text: str, bot: Bot) -> CommandObject:
+        command = await super().parse_command(text, bot)
+        return replace(command, command=command.command.lower())
+
+
 def on_command(observer: TelegramEventObserver, handler: Any, *names: str, **extra: Any) -> None:
     """Register `handler` for these commands with the table's role and place."""
-    observer.register(handler, Command(*names), flags=command_flags(*names, **extra))
+    observer.register(handler, AnyCaseCommand(*names), flags=command_flags(*names, **extra))
 
 
 def on_commands(observer: TelegramEventObserver, *handlers: Any) -> None:

@@ -26,6 +26,9 @@ SUPPORTED_LANGUAGES = ("en", "ru", "nl")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DEFAULT_DATABASE_PATH = Path("data/steward.sqlite3")
 _WEBHOOK_SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+# Telegram's ids have at most 52 significant bits; a bigger number is a typo, and one past the
+# database's integer range would stop the bot later, at its first write, instead of now.
+TELEGRAM_ID_LIMIT = 2**53
 
 
 class SettingsError(Exception):
@@ -106,7 +109,7 @@ def _parse_time_of_day(value: str) -> str | None:
     if value.lower() in {"off", "no", "false", "0"}:
         return None
     hour, sep, minute = value.partition(":")
-    if not (sep and hour.isdigit() and minute.isdigit() and int(hour) < 24 and int(minute) < 60):
+    if not (sep and hour.isdecimal() and minute.isdecimal()) or int(hour) > 23 or int(minute) > 59:
         raise ValueError(f"must be a time of day like 08:30, or off (got {value!r})")
     return f"{int(hour):02d}:{int(minute):02d}"
 
@@ -127,6 +130,24 @@ def _parse_url(raw: str) -> str:
     if parts.scheme not in {"http", "https"} or not parts.netloc:
         raise ValueError("must be an http(s) URL such as https://api.telegram.org")
     return raw.rstrip("/")
+
+
+# Telegram delivers webhooks to these ports only (setWebhook refuses any other)
+WEBHOOK_PORTS = (443, 80, 88, 8443)
+
+
+def _parse_webhook_url(raw: str) -> str:
+    url = _parse_url(raw)
+    try:
+        port = urlsplit(url).port
+    except ValueError:
+        raise ValueError("has a port that is not a number") from None
+    if port is not None and port not in WEBHOOK_PORTS:
+        raise ValueError(
+            f"uses port {port}; Telegram delivers webhooks only to ports 443, 80, 88 or 8443 "
+            "(put the bot's HTTP_LISTEN behind a proxy on one of them)"
+        )
+    return url
 
 
 def parse_database_url(raw: str) -> str:
@@ -150,7 +171,10 @@ def parse_database_url(raw: str) -> str:
 
 def _parse_chat_id(raw: str) -> int:
     try:
-        return int(raw)
+        value = int(raw)
+        if value == 0 or abs(value) >= TELEGRAM_ID_LIMIT:
+            raise ValueError(raw)
+        return value
     except ValueError:
         raise ValueError(
             "must be a numeric chat id such as -1001234567890 (forward a message from the chat to "
@@ -164,7 +188,7 @@ def _parse_manager_ids(raw: str) -> frozenset[int]:
         part = part.strip()
         if not part:
             continue
-        if not part.isdigit():
+        if not part.isdecimal() or not 0 < int(part) < TELEGRAM_ID_LIMIT:
             raise ValueError(
                 f"must be comma-separated numeric Telegram user ids; {part!r} is not one "
                 "(ask @userinfobot for yours)"
@@ -202,7 +226,7 @@ def _parse_log_level(raw: str) -> str:
 
 def _parse_listen(raw: str) -> tuple[str, int]:
     host, sep, port = raw.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not host or not port.isdecimal() or not 0 < int(port) < 65536:
         raise ValueError("must be host:port, e.g. 0.0.0.0:8080")
     return host.strip("[]"), int(port)
 
@@ -260,7 +284,7 @@ def _parse_switch(raw: str) -> bool:
 
 
 def _parse_days(raw: str) -> int:
-    if not raw.strip().isdigit() or not 30 <= int(raw) <= 3650:
+    if not raw.strip().isdecimal() or not 30 <= int(raw) <= 3650:
         raise ValueError("must be a number of days from 30 to 3650")
     return int(raw)
 
@@ -277,19 +301,26 @@ def _parse_redis_url(raw: str) -> str:
     if parts.scheme not in {"redis", "rediss", "unix"} or not (parts.netloc or parts.path):
         raise ValueError("must be a Redis address such as redis://127.0.0.1:6379/0")
     db = parts.path.strip("/")
-    if parts.scheme != "unix" and db and not db.isdigit():
+    if parts.scheme != "unix" and db and not db.isdecimal():
         raise ValueError(f"names database {db!r}; use a number, e.g. redis://host:6379/0")
     return raw
 
 
 def _parse_positive_int(raw: str) -> int:
-    if not raw.strip().isdigit():
+    if not raw.strip().isdecimal():
         raise ValueError("must be a whole number of seconds, e.g. 3600")
     return int(raw)
 
 
+def _parse_grace(raw: str) -> int:
+    seconds = _parse_positive_int(raw)
+    if seconds > 366 * 86400:
+        raise ValueError("must be at most a year of seconds (31622400), e.g. 3600")
+    return seconds
+
+
 def _parse_max_connections(raw: str) -> int:
-    if not raw.strip().isdigit() or not 1 <= int(raw) <= 100:
+    if not raw.strip().isdecimal() or not 1 <= int(raw) <= 100:
         raise ValueError("must be a whole number from 1 to 100 (Telegram's limits), e.g. 40")
     return int(raw)
 
@@ -375,11 +406,11 @@ def load_settings(
     take("LOG_CHAT_ID", "log_chat_id", _parse_chat_id)
     take("SUPPORT_CHAT_ID", "support_chat_id", _parse_chat_id)
     take("LOG_LEVEL", "log_level", _parse_log_level)
-    take("WEBHOOK_URL", "webhook_url", _parse_url)
+    take("WEBHOOK_URL", "webhook_url", _parse_webhook_url)
     take("WEBHOOK_SECRET", "webhook_secret", _parse_webhook_secret)
     take("WEBHOOK_MAX_CONNECTIONS", "webhook_max_connections", _parse_max_connections)
     take("SPAM_SAMPLES_DIR", "spam_samples_dir", _parse_directory)
-    take("LATE_POST_GRACE_SECONDS", "late_post_grace_seconds", _parse_positive_int)
+    take("LATE_POST_GRACE_SECONDS", "late_post_grace_seconds", _parse_grace)
     take("WEEKLY_DIGEST", "weekly_digest", _parse_switch)
     take("STATS_RETENTION_DAYS", "stats_retention_days", _parse_days)
     take("DAILY_AGENDA", "daily_agenda", _parse_time_of_day)

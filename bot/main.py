@@ -1,9 +1,9 @@
 """Entry point: `python -m bot [--env-file PATH]`, and `python -m bot copy-db --to URL`.
 
-Exit codes: 0 after a clean stop (SIGINT/SIGTERM), 2 for a configuration problem (one line per
-bad key on stderr), 3 when the database is held by another process (or, with REDIS_URL,
-another worker already long-polls the bot; or, for copy-db, the target is not empty); copy-db
-exits 1 when a table's row counts differ.
+Exit codes: 0 after a clean stop (SIGINT/SIGTERM), 1 when the Bot API cannot be reached at
+start (one line), 2 for a configuration problem (one line per bad key on stderr), 3 when the
+database is held by another process (or, with REDIS_URL, another worker already long-polls the
+bot; or, for copy-db, the target is not empty); copy-db exits 1 when a table's row counts differ.
 """
 
 from __future__ import annotations
@@ -12,13 +12,19 @@ import argparse
 import asyncio
 import logging
 import sys
+from pathlib import Path
 from urllib.parse import urlencode
 
-from aiogram.exceptions import TelegramUnauthorizedError
+from aiogram.exceptions import (
+    ClientDecodeError,
+    TelegramNetworkError,
+    TelegramNotFound,
+    TelegramUnauthorizedError,
+)
 from redis.exceptions import RedisError
 
 from bot import __version__
-from bot.app import Steward
+from bot.app import StartRefused, Steward
 from bot.clock import SYSTEM_CLOCK
 from bot.cluster import AnotherPollerError
 from bot.config import (
@@ -33,6 +39,7 @@ from storage.copy import CopyRefused, TableCount, copy_database
 from storage.database import (
     Database,
     DatabaseLockedError,
+    DatabaseUnavailableError,
     MigrationError,
     PostgresDatabase,
     describe_target,
@@ -40,30 +47,41 @@ from storage.database import (
     sqlite_path,
 )
 
+EXIT_UNREACHABLE = 1
 EXIT_CONFIG = 2
 EXIT_DATABASE = 3
 
 
-class RedactSecrets(logging.Filter):
-    """Replaces the bot token (and webhook secret) in every log line, whoever logs it."""
+def redact(text: str, *secrets: str | None) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "<redacted>")
+    return text
 
-    def __init__(self, *secrets: str | None) -> None:
-        super().__init__()
-        self.secrets = [s for s in secrets if s]
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if any(s in message for s in self.secrets):
-            for secret in self.secrets:
-                message = message.replace(secret, "<redacted>")
-            record.msg, record.args = message, None
-        return True
+class RedactingFormatter(logging.Formatter):
+    """Blanks the bot token (and webhook secret) in every formatted line, whoever logs it.
+
+    On the whole output, not the message alone: a traceback quotes its exception, and an
+    aiohttp error's text carries the request URL, which holds the token (/bot<token>/...)."""
+
+    def __init__(self, fmt: str, *secrets: str | None) -> None:
+        super().__init__(fmt)
+        self.secrets = secrets
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record), *self.secrets)
 
 
 def configure_logging(settings: Settings) -> None:
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactSecrets(settings.bot_token, settings.webhook_secret))
+    handler.setFormatter(
+        RedactingFormatter(
+            "%(asctime)s %(levelname)s %(name)s: %(message)s",
+            settings.bot_token,
+            settings.webhook_secret,
+        )
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)
@@ -71,7 +89,7 @@ def configure_logging(settings: Settings) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Run the Steward bot.")
-    parser.add_argument("--env-file", default=".env", help="settings file to read (default: .env)")
+    parser.add_argument("--env-file", help="settings file to read (default: .env, if present)")
     parser.add_argument("--version", action="version", version=f"Steward {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     url = commands.add_parser(
@@ -186,6 +204,16 @@ async def copy_db_async(source_url: str, target_url: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.env_file is None:
+        args.env_file = ".env"  # optional: the environment alone may hold the settings
+    elif not Path(args.env_file).exists():
+        # named on purpose, so a typo must not start the bot on the environment alone
+        print(
+            f"steward: --env-file {args.env_file}: no such file; copy config.example.env "
+            "there and fill it in.",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
     if args.command == "copy-db":
         try:
             source = database_setting(args.env_file)
@@ -214,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings)
     try:
         asyncio.run(Steward(settings).run())
-    except DatabaseLockedError as exc:
+    except (DatabaseLockedError, DatabaseUnavailableError) as exc:
         print(f"steward: {exc}", file=sys.stderr)
         return EXIT_DATABASE
     except MigrationError as exc:
@@ -233,6 +261,26 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_CONFIG
+    except StartRefused as exc:
+        print(f"steward: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except (ClientDecodeError, TelegramNotFound):
+        print(
+            f"steward: TELEGRAM_API_URL ({settings.telegram_api_url}) does not answer like a "
+            "Telegram Bot API server; leave it at https://api.telegram.org unless you run your "
+            "own telegram-bot-api server.",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    except TelegramNetworkError as exc:
+        # the start-up's first requests were already retried with backoff
+        reason = redact(exc.message, settings.bot_token)
+        print(
+            f"steward: cannot reach the Bot API at TELEGRAM_API_URL ({settings.telegram_api_url})"
+            f": {reason}. Check the network and the address, then start again.",
+            file=sys.stderr,
+        )
+        return EXIT_UNREACHABLE
     except KeyboardInterrupt:
         pass
     return 0

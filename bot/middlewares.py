@@ -198,11 +198,16 @@ class IncomingMessageMiddleware(BaseMiddleware):
             await self.migrations.migrate(event.chat.id, new)
 
 
-def _refusal(requirement: Requirement) -> str:
+def _refusal(requirement: Requirement, chat_type: str) -> str:
     if requirement is Requirement.ADMIN:
         return _("Only admins of this chat can use this command.")
     if requirement is Requirement.MANAGER:
         return _("Only Steward's managers can use this command.")
+    if chat_type == "private":
+        # a private chat has no admins: "admins of this chat" would point nowhere
+        return _(
+            "Here only Steward's managers can use this command; chat admins use it in their group."
+        )
     return _("Only admins of this chat or Steward's managers can use this command.")
 
 
@@ -221,6 +226,11 @@ class RoleMiddleware(BaseMiddleware):
         where = Where(get_flag(data, "chat", default=Where.ANY))
         if isinstance(event, Message):
             chat_type = event.chat.type
+            user_id = event.from_user.id if event.from_user and not event.sender_chat else None
+            if requirement is Requirement.MANAGER and not self.role_service.is_manager(user_id):
+                # the role first: sending a member to another chat would not help them
+                await event.reply(_refusal(requirement, chat_type))
+                return None
             if where is Where.GROUP and chat_type not in {"group", "supergroup"}:
                 await event.reply(_("This command works in groups only."))
                 return None
@@ -237,14 +247,15 @@ class RoleMiddleware(BaseMiddleware):
             )
             data["roles"] = roles
             if not roles.satisfies(requirement):
-                await event.reply(_refusal(requirement))
+                await event.reply(_refusal(requirement, chat_type))
                 return None
         elif isinstance(event, CallbackQuery):
             chat_id = event.message.chat.id if event.message else None
             roles = await self.role_service.roles_for_user(chat_id, event.from_user.id)
             data["roles"] = roles
             if not roles.satisfies(requirement):
-                await event.answer(_refusal(requirement), show_alert=True)
+                chat_type = event.message.chat.type if event.message else "private"
+                await event.answer(_refusal(requirement, chat_type), show_alert=True)
                 return None
         return await handler(event, data)
 

@@ -1,6 +1,6 @@
 """Texts to and from Telegram: long replies in Telegram-sized pieces (a message holds at most
-4,096 characters), a command's arguments with the sender's formatting, and text from elsewhere
-(a file) made into HTML that Telegram accepts."""
+4,096 characters), a command's arguments with the sender's formatting, the ids people type, and
+text from elsewhere (a file) made into HTML that Telegram accepts."""
 
 from __future__ import annotations
 
@@ -11,6 +11,32 @@ from aiogram.types import Message
 from aiogram.utils.text_decorations import html_decoration
 
 TEXT_LIMIT = 4096  # characters in one Telegram message
+# The largest integer the database stores (SQLite's INTEGER, PostgreSQL's BIGINT): SQLite will
+# not even compare a bigger one, so a typed number beyond it names nothing and must stop here.
+BIGGEST_ID = 2**63 - 1
+_TYPED_ID = re.compile(r"#?([0-9]{1,19})")
+_TYPED_CHAT_ID = re.compile(r"-?[0-9]{1,19}")
+
+
+def typed_id(token: str) -> int | None:
+    """The number of a stored thing as people type it ("12" or "#12"); None for anything else,
+    including numbers too big to name a row and digits int() refuses ("²")."""
+    match = _TYPED_ID.fullmatch(token.strip())
+    if match is None:
+        return None
+    value = int(match[1])
+    return value if 0 < value <= BIGGEST_ID else None
+
+
+def typed_chat_id(token: str) -> int | None:
+    """A Telegram chat or user id as people paste it (negative for groups and channels,
+    "-1001234567890"); None for anything else ("--5", a name, a number too big to be one)."""
+    token = token.strip()
+    if not _TYPED_CHAT_ID.fullmatch(token):
+        return None
+    value = int(token)
+    return value if value != 0 and abs(value) <= BIGGEST_ID else None
+
 
 # the tags Telegram's HTML parse mode knows (https://core.telegram.org/bots/api#html-style)
 TELEGRAM_TAGS = frozenset(

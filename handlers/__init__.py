@@ -61,6 +61,7 @@ def build_routers(command_middlewares: Sequence[BaseMiddleware] = ()) -> list[Ro
         support.create_router(),  # /setsupport, /block, staff replies in private, Add to FAQ
         compose.create_router(),  # a manager's message in private becomes a draft post
         support.create_relay_router(),  # a member's message in private goes to the team
+        start.create_unknown_command_router(),  # any other command in private: see /help
     )
     return [
         membership.create_router(),  # joins, leaves, captcha

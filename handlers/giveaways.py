@@ -192,7 +192,7 @@ async def reroll_command(
     if giveaway is None:
         return
     rest = (command.args or "").split()[1:]
-    count = int(rest[0]) if rest and rest[0].isdigit() and 0 < int(rest[0]) <= 100 else 1
+    count = int(rest[0]) if rest and rest[0].isdecimal() and 0 < int(rest[0]) <= 100 else 1
     picks = await giveaways.reroll(giveaway.id, count)
     if picks is None:
         await message.reply(_("Giveaway #{id} has not been drawn yet.").format(id=giveaway.id))

@@ -28,6 +28,7 @@ from bot.guards import sender
 from bot.middlewares import is_command_text
 from bot.moderation.durations import looks_like_duration, parse_duration
 from bot.roles import RoleService
+from bot.texts import typed_chat_id
 from bot.topics import thread_of
 from storage.engagement import Quiz
 
@@ -171,7 +172,7 @@ async def quiz_export(
 def parse_interval(token: str | None) -> int | None:
     if token is None:
         return DEFAULT_INTERVAL
-    if token.isdigit():
+    if token.isdecimal():
         seconds = int(token)
     elif looks_like_duration(token):
         try:
@@ -196,7 +197,7 @@ async def quiz_start(
         return
     args = (command.args or "").split()[1:]
     if message.chat.type == "private":
-        if not args or not (args[0].lstrip("-").isdigit() or args[0].startswith("@")):
+        if not args or not (typed_chat_id(args[0]) or args[0].startswith("@")):
             usage = _("In private, name the chat: /quiz_start {id} <chat id> [interval]")
             await message.reply(html.escape(usage.format(id=quiz.id)))
             return
@@ -269,7 +270,7 @@ async def quiz_stop(message: Message, command: CommandObject, runner: QuizRunner
     if not named:
         await message.reply(html.escape(_("In private, name the chat: /quiz_stop <chat id>")))
         return
-    chat_id = int(named) if named.lstrip("-").isdigit() else await runner.chat_id_of(named)
+    chat_id = typed_chat_id(named) or await runner.chat_id_of(named)
     if chat_id is None or await runner.stop_in(chat_id) is None:
         await message.reply(_("No quiz is running in {chat}.").format(chat=html.escape(named)))
         return

@@ -53,6 +53,7 @@ from bot.reputation.service import (
     WatchOutcome,
 )
 from bot.reputation.watch import MAX_TERM, MAX_WATCHES, Watch, WatchArgsError, parse_watch_args
+from bot.texts import typed_chat_id
 from bot.topics import thread_of
 
 logger = logging.getLogger(__name__)
@@ -248,9 +249,7 @@ async def watch_command(
     title = None
     if request.chat is not None:
         try:
-            chat = await bot.get_chat(
-                int(request.chat) if request.chat.lstrip("-").isdigit() else request.chat
-            )
+            chat = await bot.get_chat(typed_chat_id(request.chat) or request.chat)
         except TelegramAPIError:
             await message.reply(
                 _("I can't see {chat}. Add me to it first: I only read chats I am in.").format(

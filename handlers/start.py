@@ -1,4 +1,5 @@
-"""/start and /help: greet the user and list the commands their role allows, where they are."""
+"""/start and /help: greet the user and list the commands their role allows, where they are;
+and the answer to a command nobody knows, in private, or to a button nobody knows."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import html
 
 from aiogram import Router
 from aiogram.filters import CommandStart
-from aiogram.types import Message
+from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.commands import command_flags, on_command, visible_commands
@@ -62,9 +63,34 @@ async def help_command(message: Message, roles: Roles) -> None:
     await message.reply(render_help(roles, message.chat.type))
 
 
+async def private_command(message: Message) -> bool:
+    return message.chat.type == "private" and (message.text or "").startswith("/")
+
+
+async def unknown_command(message: Message) -> None:
+    await message.reply(_("I don't know this command. /help lists the ones you can use."))
+
+
+async def unknown_button(callback: CallbackQuery) -> None:
+    await callback.answer(_("This button no longer works."))
+
+
 def create_router() -> Router:
     router = Router(name="start")
     router.message.filter(is_command_text)
-    router.message.register(start, CommandStart(), flags=command_flags("start", needs_roles=True))
+    router.message.register(
+        start, CommandStart(ignore_case=True), flags=command_flags("start", needs_roles=True)
+    )
     on_command(router.message, help_command, "help", needs_roles=True)
+    return router
+
+
+def create_unknown_command_router() -> Router:
+    """Last of all: a command in private that no feature took (a typo, another bot's) gets a
+    pointer to /help instead of silence. In groups such a command may be another bot's: no
+    answer there. A button no feature took (one of an older version, or of something gone)
+    is answered too: unanswered, the client spins and then shows nothing."""
+    router = Router(name="unknown-command")
+    router.message.register(unknown_command, private_command)
+    router.callback_query.register(unknown_button)
     return router

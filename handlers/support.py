@@ -31,6 +31,7 @@ from bot.roles import RoleService, is_anonymous_admin_message
 from bot.support.buttons import SupportCallback
 from bot.support.relay import deliver_staff_reply, relay_to_support, ticket_replied_to
 from bot.support.service import FaqAddOutcome, RelayOutcome, SupportService
+from bot.texts import typed_chat_id
 from storage.faq import Ticket
 
 logger = logging.getLogger(__name__)
@@ -206,7 +207,7 @@ async def setsupport_command(
         await message.reply(_("This chat now uses the default support chat, if any."))
         return
     try:
-        target = await bot.get_chat(int(arg) if arg.lstrip("-").isdigit() else arg)
+        target = await bot.get_chat(typed_chat_id(arg) or arg)
     except (TelegramAPIError, ValueError):
         await message.reply(
             _("I can't reach that chat. Add me to it first, then use its id (e.g. -100123…).")

@@ -25,6 +25,7 @@ import asyncio
 import logging
 import os
 import re
+import sqlite3
 import sys
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -62,6 +63,11 @@ _POLLING_LOCK_KEY = 0x5354455741524431  # "STEWARD1": held by the one long-polli
 
 class DatabaseLockedError(RuntimeError):
     """Another process already has this database open."""
+
+
+class DatabaseUnavailableError(RuntimeError):
+    """The database file cannot be created or opened: a folder or another file in its place,
+    no permission, a path through a file. Said in one line at start instead of a traceback."""
 
 
 class MigrationError(RuntimeError):
@@ -347,15 +353,33 @@ class SqliteDatabase(Database):
             raise RuntimeError("database is not open")
         return self._shared
 
+    def _unavailable(self, exc: Exception | str) -> DatabaseUnavailableError:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return DatabaseUnavailableError(
+            f"cannot open the database file {self.path} ({reason}); point DATABASE_PATH at a "
+            "file in a folder the bot may write"
+        )
+
     async def open(self, migrations: Iterable[Migration] | None = None) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock.acquire()
         try:
-            # isolation_level=None: autocommit; multi-statement work uses `transaction()`.
-            self._conn = await aiosqlite.connect(self.path, isolation_level=None)
-            self._conn.row_factory = aiosqlite.Row
-            self._shared = _SqliteConnection(self._conn)
-            await self._conn.execute("PRAGMA journal_mode=WAL")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock.acquire()
+        except OSError as exc:
+            raise self._unavailable(exc) from None
+        if self.path.is_dir():
+            # checked before connecting: a failed connect leaves aiosqlite's thread to finish
+            # after the loop closed, which prints a traceback of its own
+            self._lock.release()
+            raise self._unavailable("a folder, not a file")
+        try:
+            try:
+                # isolation_level=None: autocommit; multi-statement work uses `transaction()`.
+                self._conn = await aiosqlite.connect(self.path, isolation_level=None)
+                self._conn.row_factory = aiosqlite.Row
+                self._shared = _SqliteConnection(self._conn)
+                await self._conn.execute("PRAGMA journal_mode=WAL")
+            except (OSError, sqlite3.Error) as exc:  # a folder, or no database, in its place
+                raise self._unavailable(exc) from None
             await self._conn.execute("PRAGMA foreign_keys=ON")
             await self._conn.execute("PRAGMA synchronous=NORMAL")
             await self._conn.execute("PRAGMA busy_timeout=5000")

@@ -43,6 +43,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiogram.methods as api_methods
 from aiogram import types as tg
@@ -975,7 +976,10 @@ class FakeTelegram:
                 if state.chat.get("username", "").lower() == chat_id[1:].lower():
                     return state
             raise ApiError(400, "Bad Request: chat not found")
-        state = self.chats.get(int(chat_id))
+        try:
+            state = self.chats.get(int(chat_id))
+        except ValueError:  # "--5", a name without "@": Telegram finds no such chat
+            state = None
         if state is None:
             raise ApiError(400, "Bad Request: chat not found")
         return state
@@ -1159,6 +1163,16 @@ class FakeTelegram:
         return self.bot_user
 
     def _m_setWebhook(self, p, f):
+        url = urlsplit(p["url"])
+        if url.scheme != "https":
+            raise ApiError(
+                400, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook"
+            )
+        if (url.port or 443) not in (443, 80, 88, 8443):
+            raise ApiError(
+                400,
+                "Bad Request: bad webhook: Webhook can be set up only on ports 80, 88, 443 or 8443",
+            )
         if "max_connections" in p and not 1 <= int(p["max_connections"]) <= 100:
             raise ApiError(400, "Bad Request: bad webhook: max_connections must be in 1..100")
         self.webhook = p

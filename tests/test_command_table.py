@@ -149,3 +149,15 @@ def test_the_spam_scorer_reads_a_command_of_this_bot_by_its_arguments_alone():
     mention = MessageEntity(type="mention", offset=22, length=11)
     features = features_of(message(spam, [command, mention]), "steward_bot")
     assert (features.text, features.mentions) == ("join @cash_group now", 1)
+
+
+def test_typed_ids_stop_at_what_the_database_can_hold():
+    from bot.texts import BIGGEST_ID, typed_chat_id, typed_id
+
+    assert typed_id("12") == 12 and typed_id(" #12 ") == 12
+    assert typed_id(str(BIGGEST_ID)) == BIGGEST_ID
+    for bad in ("", "0", "-3", "12a", "²", "##4", str(BIGGEST_ID + 1), "9" * 40):
+        assert typed_id(bad) is None, bad
+    assert typed_chat_id("-1001234567890") == -1001234567890 and typed_chat_id("42") == 42
+    for bad in ("--5", "-", "@chan", "0", "-" + "9" * 20, "²"):
+        assert typed_chat_id(bad) is None, bad

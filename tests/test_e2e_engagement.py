@@ -613,7 +613,9 @@ async def test_quiz_stop_from_private_is_for_managers_only(steward, fake, club):
     private = fake.private_chat(club.ann)
     await fake.send_message(private, club.ann, f"/quiz_stop {GROUP}")
     refused = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == club.ann["id"])
-    assert refused.plain == ("Only admins of this chat or Steward's managers can use this command.")
+    assert refused.plain == (
+        "Here only Steward's managers can use this command; chat admins use it in their group."
+    )
 
 
 async def test_a_result_telegram_will_not_post_reaches_the_organiser(steward, fake, club):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import os
 import signal
 import socket
@@ -11,6 +12,7 @@ import sys
 from pathlib import Path
 
 import aiohttp
+from aiohttp import web
 
 from tests.fake_telegram import FakeTelegram
 from tests.harness import make_env
@@ -87,6 +89,19 @@ async def test_missing_token_prints_one_line_and_exits_2(tmp_path):
     assert "BOT_TOKEN is not set" in lines[0] and "@BotFather" in lines[0]
 
 
+async def test_a_named_env_file_that_does_not_exist_is_one_line(tmp_path):
+    """`--env-file prod.env` with a typo used to start on the environment alone, and then asked
+    for a BOT_TOKEN "in .env"; a file named on purpose must exist."""
+    missing = tmp_path / "prod.env"
+    proc = await spawn({"DATABASE_PATH": str(tmp_path / "x.db")}, "--env-file", str(missing))
+    output = await proc.finish()
+    assert proc.returncode == 2
+    assert output.strip().splitlines() == [
+        f"steward: --env-file {missing}: no such file; copy config.example.env there and fill "
+        "it in."
+    ]
+
+
 async def test_polls_answers_and_stops_on_sigterm_with_exit_0(fake: FakeTelegram, tmp_path):
     env = make_env(fake, tmp_path, LOG_LEVEL="INFO")
     proc = await spawn(env)
@@ -115,6 +130,61 @@ async def test_rejected_token_is_explained(fake: FakeTelegram, tmp_path):
     output = await proc.finish(START_TIMEOUT)
     assert proc.returncode == 2
     assert "rejected by Telegram" in output
+
+
+async def test_a_server_that_is_no_bot_api_is_one_line_naming_the_key(tmp_path):
+    """A wrong TELEGRAM_API_URL (here a web server that echoes the path, as many do) used to end
+    in a traceback that quoted the page, token included; now one line names the key."""
+
+    async def not_telegram(request: web.Request) -> web.Response:
+        return web.Response(status=404, text=f"Cannot POST {request.path}")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", not_telegram)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    token = "123456:SECRET-token_abcdefghijklmnopqrstu"
+    try:
+        env = {
+            "BOT_TOKEN": token,
+            "TELEGRAM_API_URL": f"http://127.0.0.1:{port}",
+            "DATABASE_PATH": str(tmp_path / "x.db"),
+            "LOG_LEVEL": "DEBUG",
+        }
+        proc = await spawn(env)
+        output = await proc.finish(START_TIMEOUT)
+    finally:
+        await runner.cleanup()
+    assert proc.returncode == 2, output[-2000:]
+    # (at DEBUG the log lines around it are the bot's own; the verdict is one line)
+    verdicts = [line for line in output.splitlines() if line.startswith("steward:")]
+    assert len(verdicts) == 1 and verdicts[0].startswith("steward: TELEGRAM_API_URL (http://")
+    assert "Traceback" not in output
+    assert token.split(":")[1] not in output
+
+
+def test_the_token_is_blanked_in_tracebacks_too(capsys):
+    """aiohttp's errors quote the request URL, /bot<token>/method: a traceback logged with
+    exc_info must not print it."""
+    from bot.main import RedactingFormatter
+
+    token = "123456:SECRET-token_abcdefghijklmnopqrstu"
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(RedactingFormatter("%(message)s", token, None))
+    log = logging.getLogger("tests.redaction")
+    log.addHandler(handler)
+    try:
+        try:
+            raise RuntimeError(f"404, url='https://api.telegram.org/file/bot{token}/a.json'")
+        except RuntimeError:
+            log.exception("download of %s failed", token)
+    finally:
+        log.removeHandler(handler)
+    err = capsys.readouterr().err
+    assert "RuntimeError: 404" in err and "<redacted>" in err
+    assert "SECRET-token" not in err
 
 
 def free_port() -> int:

@@ -11,11 +11,27 @@ import pytest
 from storage.database import (
     Database,
     DatabaseLockedError,
+    DatabaseUnavailableError,
     Migration,
     MigrationError,
     bundled_migrations,
     to_postgres,
 )
+
+
+async def test_a_database_path_that_cannot_be_a_database_says_so(tmp_path):
+    """A folder, a path through a file, or a file that is no database at DATABASE_PATH: one
+    error naming the key (`python -m bot` prints it as one line), not a traceback."""
+    (tmp_path / "notes.txt").write_text("hello")
+    (tmp_path / "plain.db").write_text("not a database, just text " * 100)
+    for path, reason in [
+        (tmp_path, "a folder"),
+        (tmp_path / "notes.txt" / "s.sqlite3", "File exists"),
+        (tmp_path / "plain.db", "file is not a database"),
+    ]:
+        with pytest.raises(DatabaseUnavailableError, match=reason) as raised:
+            await Database(path).open()
+        assert "DATABASE_PATH" in str(raised.value)
 
 
 async def test_bundled_migrations_apply_once(tmp_path):

@@ -20,6 +20,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
 
 from bot.moderation.durations import looks_like_duration, parse_duration
+from bot.texts import typed_id
 
 NAME_MAX = 32  # Telegram's limit for an invite link's name
 MEMBER_LIMIT_MAX = 99_999
@@ -117,7 +118,7 @@ def parse_campaign_args(text: str) -> CampaignRequest:
                 raise CampaignArgsError(ArgsError.BAD_EXPIRES, value)
         elif lower.startswith("limit="):
             value = token[6:]
-            if not value.isdigit() or not 1 <= int(value) <= MEMBER_LIMIT_MAX:
+            if not value.isdecimal() or not 1 <= int(value) <= MEMBER_LIMIT_MAX:
                 raise CampaignArgsError(ArgsError.BAD_LIMIT, value)
             limit = int(value)
         elif lower in {"requests", "requests=on", "requests=yes"}:
@@ -138,8 +139,7 @@ def parse_campaign_args(text: str) -> CampaignRequest:
 
 
 def parse_campaign_id(text: str | None) -> int | None:
-    token = (text or "").strip().lstrip("#")
-    return int(token) if token.isdigit() and 0 < int(token) < 2**62 else None
+    return typed_id(text or "")
 
 
 # --- attribution --------------------------------------------------------------------------

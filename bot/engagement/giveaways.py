@@ -30,7 +30,7 @@ from bot.moderation.durations import looks_like_duration, parse_duration
 from bot.private import NoteResult, PrivateNotes
 from bot.roles import RoleService
 from bot.scheduling import cancel, run_once_at
-from bot.texts import TEXT_LIMIT, pack_lines
+from bot.texts import TEXT_LIMIT, pack_lines, typed_chat_id, typed_id
 from storage.chats import UserRepository
 from storage.engagement import DrawOutcome, Giveaway, GiveawayRepository, GiveawayStatus
 
@@ -180,7 +180,7 @@ def parse_giveaway(text: str, now: datetime, tz: ZoneInfo, in_private: bool) -> 
     tokens = text.split()
     channel = None
     if in_private:
-        if not tokens or not (tokens[0].startswith("@") or tokens[0].lstrip("-").isdigit()):
+        if not tokens or not (tokens[0].startswith("@") or typed_chat_id(tokens[0])):
             raise GiveawayArgsError(ArgsProblem.NO_CHANNEL)
         channel = tokens.pop(0)
     ends_at, used = parse_end(tokens, now, tz)
@@ -189,7 +189,7 @@ def parse_giveaway(text: str, now: datetime, tz: ZoneInfo, in_private: bool) -> 
         raise GiveawayArgsError(ArgsProblem.PAST)
     if ends_at > now + timedelta(days=366):
         raise GiveawayArgsError(ArgsProblem.BAD_END)
-    if not tokens or not tokens[0].isdigit() or not 1 <= int(tokens[0]) <= MAX_WINNERS:
+    if not tokens or not tokens[0].isdecimal() or not 1 <= int(tokens[0]) <= MAX_WINNERS:
         raise GiveawayArgsError(ArgsProblem.BAD_WINNERS)
     winners = int(tokens.pop(0))
     request = GiveawayRequest(ends_at, winners, "", channel=channel)
@@ -682,9 +682,10 @@ class GiveawayService:
     ) -> Giveaway | GiveawayRefusal:
         """The giveaway named by `raw_id` ("4" or "#4"); anyone may verify one, but `managing`
         it (ending, rerolling) takes a manager or an admin of its chat."""
-        if not raw_id.lstrip("#").isdigit():
+        giveaway_id = typed_id(raw_id)
+        if giveaway_id is None:
             return GiveawayRefusal.NOT_AN_ID
-        giveaway = await self.repo.get(int(raw_id.lstrip("#")))
+        giveaway = await self.repo.get(giveaway_id)
         if giveaway is None:
             return GiveawayRefusal.NOT_FOUND
         if managing and not (

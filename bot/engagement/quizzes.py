@@ -25,6 +25,7 @@ from bot.engagement.quiz_format import Question, QuizDraft
 from bot.engagement.topics import send_in_topic
 from bot.private import PrivateNotes
 from bot.scheduling import cancel, run_once_at
+from bot.texts import typed_id
 from storage.chats import UserRepository
 from storage.engagement import (
     Quiz,
@@ -317,9 +318,10 @@ class QuizRunner:
         """The quiz named by `raw_id` ("3" or "#3") if this user may use it in `here` (None: a
         private chat). A chat's quizzes are its own; the managers' are everyone's to play but
         only theirs to delete; a manager reaches every chat's."""
-        if not raw_id.lstrip("#").isdigit():
+        quiz_id = typed_id(raw_id)
+        if quiz_id is None:
             return QuizRefusal.NOT_AN_ID
-        quiz = await self.repo.quiz(int(raw_id.lstrip("#")))
+        quiz = await self.repo.quiz(quiz_id)
         if quiz is None or (quiz.owner_chat not in (None, here) and not is_manager):
             return QuizRefusal.NOT_HERE
         if deleting and quiz.owner_chat is None and not is_manager:

@@ -40,6 +40,7 @@ from bot.moderation import language as lang_detect
 from bot.moderation.spam import default_samples
 from bot.moderation.understanding import shipped_vectors
 from bot.semantic import EmbeddingService, Kind, ModelUnavailable, text_hash
+from bot.texts import typed_id
 from storage.faq import Answer, Entry, FaqIndexCache, FaqRepository, FaqVectorRepository
 
 logger = logging.getLogger(__name__)
@@ -51,7 +52,6 @@ MAX_PHRASINGS = 40  # a "Did you mean" pick adds the question to an entry up to 
 # an index still computing many vectors (a first start, a big import) is not waited for.
 REBUILD_WAIT_SECONDS = 2.0
 QUICK_REBUILD_TEXTS = 64
-MAX_ENTRY_ID = 2**63 - 1  # entry ids are 64-bit database integers (SQLite, PostgreSQL bigint)
 LEXICAL_INDEX = "lexical"  # name of the stored lexical index (storage.faq.FaqIndexCache)
 
 # languages a question may be written in though the FAQ has no answer in them: a Russian
@@ -982,11 +982,10 @@ class FaqService:
         self, raw_id: str, scope: int | None, is_manager: bool, is_admin: bool
     ) -> Editable:
         """The entry named by `raw_id` ("12" or "#12") if this user may change it in `scope`."""
-        if not raw_id.lstrip("#").isdigit():
+        entry_id = typed_id(raw_id)
+        if entry_id is None:
             return Editable(None, EditRefusal.NOT_AN_ID)
-        number = int(raw_id.lstrip("#"))
-        # a number past the database's integer names no entry (and would not even bind)
-        entry = await self.repo.get(number) if number <= MAX_ENTRY_ID else None
+        entry = await self.repo.get(entry_id)
         return _editable(entry, scope, is_manager, is_admin)
 
     async def restorable(

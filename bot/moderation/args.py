@@ -68,7 +68,7 @@ def parse_action_args(text: str, has_reply: bool, with_duration: bool) -> Action
 def parse_warn_limit(text: str) -> tuple[int, str, timedelta | None]:
     """`/setwarnlimit <n> [mute <duration>|ban|kick]` -> (n, action, duration)."""
     tokens = text.split()
-    if not tokens or not tokens[0].isdigit() or not 1 <= int(tokens[0]) <= 20:
+    if not tokens or not tokens[0].isdecimal() or not 1 <= int(tokens[0]) <= 20:
         raise ArgumentError(Problem.BAD_LIMIT)
     limit = int(tokens[0])
     action = tokens[1].lower() if len(tokens) > 1 else "mute"

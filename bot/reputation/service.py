@@ -263,7 +263,7 @@ class ReputationService:
     def find_watch(self, token: str) -> Watch | None:
         token = token.strip().lstrip("#")
         for watch in self.watches:
-            if token.isdigit() and watch.id == int(token):
+            if token.isdecimal() and watch.id == int(token):
                 return watch
         matches = [w for w in self.watches if w.term.casefold() == token.casefold()]
         return matches[0] if matches else None

@@ -15,6 +15,7 @@ from enum import StrEnum
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.faq.service import FaqService, detect_language
 from bot.i18n import LocaleFor
+from bot.texts import typed_id
 from storage.faq import Answer, SupportRepository, Ticket
 
 logger = logging.getLogger(__name__)
@@ -165,8 +166,8 @@ class SupportService:
 
     async def member_to_block(self, chat_id: int, arg: str, replied_to: int | None) -> int | None:
         """/block's target: a user id given, else the member of the relayed question replied to."""
-        if arg.isdigit():
-            return int(arg)
+        if (user_id := typed_id(arg)) is not None:
+            return user_id
         if replied_to is None:
             return None
         ticket = await self.repo.by_relay(chat_id, replied_to)

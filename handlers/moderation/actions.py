@@ -13,6 +13,7 @@ from bot.moderation.buttons import undo_keyboard
 from bot.moderation.durations import format_duration
 from bot.moderation.service import AuditAction, ModerationError, ModerationService, Target
 from bot.moderation.targets import TargetResolver, replied, sender_of
+from bot.texts import typed_id
 from handlers.moderation.common import (
     actor_of,
     error_text,
@@ -153,13 +154,11 @@ async def notspam_command(
 ) -> None:
     reply = replied(message)
     actor = actor_of(message)
-    if command.args and command.args.strip().lstrip("#").isdigit():
-        action_id = int(command.args.strip().lstrip("#"))
+    action_id = typed_id(command.args or "")
+    if action_id is not None:
         action = await moderation.action(action_id, chat_id=message.chat.id)
         if action is None:
-            await message.reply(
-                _("There is no action #{id} in this chat.").format(id=command.args.strip())
-            )
+            await message.reply(_("There is no action #{id} in this chat.").format(id=action_id))
             return
         await moderation.not_spam(action, actor)
         await message.reply(_("↩️ Undone, and I learned that this message is not spam."))

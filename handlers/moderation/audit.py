@@ -48,7 +48,7 @@ async def modlog_command(
     message: Message, command: CommandObject, moderation: ModerationService, settings: Settings
 ) -> None:
     arg = (command.args or "").strip()
-    limit = min(50, int(arg)) if arg.isdigit() and int(arg) > 0 else 10
+    limit = min(50, int(arg)) if arg.isdecimal() and int(arg) > 0 else 10
     actions = await moderation.recent_actions(message.chat.id, limit)
     if not actions:
         await message.reply(_("No moderation actions in this chat yet."))

@@ -24,7 +24,7 @@ from bot.moderation.language import PLAUSIBLE
 from bot.moderation.problems import Problem
 from bot.moderation.service import ModerationService
 from bot.moderation.targets import replied
-from bot.texts import command_args_html
+from bot.texts import command_args_html, typed_chat_id
 from handlers.moderation.common import error_text
 from storage.moderation import ChatModSettings
 
@@ -156,12 +156,12 @@ async def setlog_command(
         await moderation.update_settings(message.chat.id, log_chat_id=None)
         await message.reply(_("This chat's moderation log is switched back to the default."))
         return
-    if not arg.lstrip("-").isdigit():
+    log_chat = typed_chat_id(arg)
+    if log_chat is None:
         await message.reply(
             html.escape(_("Usage: /setlog <chat id> (add me to that chat first), or /setlog off"))
         )
         return
-    log_chat = int(arg)
     try:
         await bot.send_message(
             log_chat,
@@ -201,7 +201,7 @@ async def setcaptcha_command(
     message: Message, command: CommandObject, moderation: ModerationService
 ) -> None:
     arg = (command.args or "").strip().lower().rstrip("s")
-    if not arg.isdigit() or not 30 <= int(arg) <= 3600:
+    if not arg.isdecimal() or not 30 <= int(arg) <= 3600:
         await message.reply(
             html.escape(_("Usage: /setcaptcha <seconds from 30 to 3600>, e.g. /setcaptcha 120"))
         )
