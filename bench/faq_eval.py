@@ -79,6 +79,14 @@ def thin_faq(content: bytes) -> bytes:
     return json.dumps(data, ensure_ascii=False).encode()
 
 
+def subset_faq(content: bytes, keep: set[int]) -> bytes:
+    """Only the entries (file ids) in `keep`: a FAQ of a few entries, whose community's other
+    questions are then questions it has no answer for."""
+    data = json.loads(content)
+    data["entries"] = [entry for entry in data["entries"] if entry["id"] in keep]
+    return json.dumps(data, ensure_ascii=False).encode()
+
+
 @dataclass
 class Split:
     name: str

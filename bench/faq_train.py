@@ -22,13 +22,14 @@ The threshold is chosen on out-of-community predictions: a model trained without
 threshold is the lowest at which every community stays at precision >= 0.92, false answers on
 chat <= 0.015 and on off-topic questions <= 0.05 (margins under the issue's 0.9 / 0.02 / 0.10,
 because a new community is a new domain). The final weights are then fitted on all of them.
-Deterministic: Newton's method from zero, fixed order, no sampling.
+Deterministic: Newton's method from zero, fixed order, the tiny FAQs drawn with fixed seeds.
 
-Every community's FAQ is asked twice: as written, and thinned to one wording and one answer per
-entry (`faq_eval.thin_faq`, the FAQ `/faq_add` builds). Two models are learned, each with its own
-threshold: one for lines whose best entry has a single wording, one for the rest. A single model
-read one wording as doubt (its weights are learned where entries have three to six), and
-answered a third of a thin FAQ's questions it now answers at the same precision.
+Every community's FAQ is asked as written, thinned to one wording and one answer per entry
+(`faq_eval.thin_faq`, the FAQ `/faq_add` builds), and thin with only a few of its entries
+(TINY_SIZES; the community's other questions are then off-topic ones). Two models are learned,
+each with its own threshold: one for lines whose best entry has a single wording, one for the
+rest. A single model read one wording as doubt (its weights are learned where entries have three
+to six) and answered a third of a thin FAQ's questions it now answers at the same precision.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import asyncio
 import dataclasses
 import itertools
 import json
+import random
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -49,7 +51,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from faq_eval import DATA, Bot, DataSet, Split, thin_faq
+from faq_eval import DATA, Bot, DataSet, Split, subset_faq, thin_faq
 
 from bot.faq import semantic
 from bot.faq.questions import looks_like_question
@@ -90,7 +92,15 @@ BANK_WEIGHT = 0.1
 # entry (faq_eval.thin_faq): a young FAQ, the one `/faq_add` builds. Trained on the full FAQs
 # alone, the model read "one wording" and "no wording in the asker's language" as doubt, and a
 # thin FAQ answered a third as often at the same precision.
-VARIANTS = ("full", "thin")
+VARIANTS = ("full", "thin", "tiny")
+# "tiny": the thin FAQ cut to a few entries (TINY_SIZES, TINY_DRAWS seeded draws of each size), the
+# first weeks of a community. Its other entries' questions are then questions it has no answer
+# for, about the same things (the hardest off-topic questions there are): learned from a thin
+# FAQ of thirty entries, the single-wording weights answered 6-10 % of them wrongly in a FAQ of
+# two to five entries (1-3 % before the split), because a softmax or a margin over two entries
+# says little.
+TINY_SIZES = (2, 3, 5, 8)
+TINY_DRAWS = 2
 PRECISION_AT_LEAST = 0.92
 CHAT_AT_MOST = 0.015
 OFFTOPIC_AT_MOST = 0.05
@@ -168,20 +178,31 @@ async def collect(folders: list[Path], variants: tuple[str, ...] = VARIANTS) -> 
     communities: dict[str, Rows] = {}
     banked: set[tuple[str, str]] = set()
     with tempfile.TemporaryDirectory() as tmp:
-        for (number, community, data, splits), variant in itertools.product(
-            dev_sets(folders), variants
+        for (number, community, data, splits), (variant, keep) in itertools.product(
+            dev_sets(folders), faq_versions(variants)
         ):
             rows = communities.setdefault(community, Rows())
-            db = Database(Path(tmp) / f"train-{number}-{variant}.sqlite3")
+            db = Database(Path(tmp) / f"train-{number}-{variant}-{len(rows.y)}.sqlite3")
             await db.open()
             bot = Bot(db, embeddings)
             assert bot.hybrid is not None
             bot.hybrid.chat_bank = bank
             try:
                 content = data.faq.read_bytes()
-                await bot.load(data.faq.name, thin_faq(content) if variant == "thin" else content)
+                if variant != "full":
+                    content = thin_faq(content)
+                if keep is not None:
+                    entry_ids = [entry["id"] for entry in json.loads(content)["entries"]]
+                    kept = set(random.Random(f"{community}:{keep}").sample(entry_ids, keep[0]))
+                    content = subset_faq(content, kept)
+                await bot.load(data.faq.name, content)
                 for split in splits:
-                    lines = [(q["question"], bot.ids[q["expected"]], "q") for q in split.questions]
+                    lines = [
+                        (q["question"], bot.ids[q["expected"]], "q")
+                        if q["expected"] in bot.ids
+                        else (q["question"], None, "off")
+                        for q in split.questions
+                    ]
                     lines += [(t, None, "chat") for t in split.chat]
                     lines += [(t, None, "off") for t in split.offtopic]
                     for text, want, kind in lines:
@@ -190,7 +211,8 @@ async def collect(folders: list[Path], variants: tuple[str, ...] = VARIANTS) -> 
                         found = await bot.hybrid.evidence(text, None)
                         if found is not None:
                             rows.add(found[1], found[0] == want, kind, gate, text, variant)
-                if (community, variant) not in banked:  # once per community's FAQ
+                # once per community's FAQ; a tiny one has its community's other questions
+                if variant != "tiny" and (community, variant) not in banked:
                     banked.add((community, variant))
                     bot.hybrid.chat_bank = selfless
                     for text in chat_lines:
@@ -207,6 +229,19 @@ async def collect(folders: list[Path], variants: tuple[str, ...] = VARIANTS) -> 
                 await db.close()
     embeddings.close()
     return communities
+
+
+def faq_versions(variants: tuple[str, ...]) -> list[tuple[str, tuple[int, int] | None]]:
+    """(variant, (entries, draw) for a tiny one, else None) for every FAQ each community is
+    asked of."""
+    versions: list[tuple[str, tuple[int, int] | None]] = []
+    for variant in variants:
+        if variant == "tiny":
+            draws = itertools.product(TINY_SIZES, range(TINY_DRAWS))
+            versions += [(variant, (size, draw)) for size, draw in draws]
+        else:
+            versions.append((variant, None))
+    return versions
 
 
 def fit(

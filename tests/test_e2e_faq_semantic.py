@@ -99,23 +99,25 @@ async def test_a_restart_and_a_reimport_reuse_stored_vectors(steward, fake, venu
 
 YOUNG_FAQ = (
     "/faq_add What is your refund policy? | Refunds within 30 days of purchase, unused items only.",
-    "/faq_add How long does shipping take? | Orders ship in 1-2 business days.",
-    "/faq_add How do I reset my password? | Use 'Forgot password' on the login page.",
+    "/faq_add How long does shipping take? | "
+    "Orders ship in 1-2 business days; delivery takes 3-5 days.",
+    "/faq_add How do I reset my password? | "
+    "Use 'Forgot password' on the login page; a link arrives by email.",
     "/faq_add When does the meetup start? | Every Friday at 19:00 in the community hall.",
-    "/faq_add Where can I download the app? | From the App Store and Google Play.",
+    "/faq_add Where can I download the app? | From the App Store and Google Play, search 'Acme'.",
     "/faq_add Can I pay with PayPal? | Yes, PayPal, Visa and Mastercard are accepted.",
 )
 
 
 async def test_a_young_faq_of_one_wording_per_entry_answers_paraphrases(steward, fake, venue):
     """A new community's FAQ: six `/faq_add` lines, one wording each, English only. Weighed as
-    if each entry had the several wordings of a grown FAQ, these got "Did you mean…" instead."""
+    if each entry had the several wordings of a grown FAQ, the first two went to the staff."""
     for command in YOUNG_FAQ:
         await add(steward, fake, venue, command)
     assert await steward.app.faq.wait_semantic(30)
     for user, question, expected in (
-        (venue.member, "can I get my money back?", "Refunds within 30 days"),
-        (venue.member, "how to install it on android?", "From the App Store"),
+        (venue.russian, "как оформить возврат товара?", "Refunds within 30 days"),
+        (venue.member, "is er een app voor mijn telefoon?", "From the App Store"),
         (venue.russian, "я забыл пароль, как войти?", "Use 'Forgot password'"),
     ):
         answer = await ask(fake, venue, user, question)

@@ -392,6 +392,7 @@ async def test_open_tickets_of_an_upgraded_support_chat_are_relayed_again(stewar
     fake.add_member(group["id"], admin, "administrator")
     fake.add_member(group["id"], member)
     fake.add_member(staff_chat["id"], staff, "administrator")
+    fake.add_member(staff_chat["id"], admin)  # /setsupport names only a chat the admin is in
     await fake.send_message(group, admin, f"/setsupport {staff_chat['id']}")
     await fake.wait_for("sendMessage", lambda c: c["chat_id"] == group["id"])
     question = await fake.send_message(group, member, "Has anyone found a blue scarf <3 & hat?")

@@ -984,7 +984,10 @@ class FaqService:
         """The entry named by `raw_id` ("12" or "#12") if this user may change it in `scope`."""
         entry_id = typed_id(raw_id)
         if entry_id is None:
-            return Editable(None, EditRefusal.NOT_AN_ID)
+            digits = raw_id.strip().removeprefix("#")
+            # a number past any stored id is still an id: one that names no entry here
+            named = digits.isascii() and digits.isdigit()
+            return Editable(None, EditRefusal.NOT_HERE if named else EditRefusal.NOT_AN_ID)
         entry = await self.repo.get(entry_id)
         return _editable(entry, scope, is_manager, is_admin)
 
