@@ -48,6 +48,12 @@ _ANY_TAG = re.compile(r"<[^<>]*>")
 _BARE_AMPERSAND = re.compile(r"&(?!(?:[a-zA-Z]+|#[0-9]+|#x[0-9a-fA-F]+);)")
 
 
+def utf16_length(text: str) -> int:
+    """How long Telegram takes `text` to be: entity offsets and lengths count UTF-16 units (an
+    emoji outside the basic plane is two)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
 def pack_lines(lines: list[str], limit: int = TEXT_LIMIT) -> list[str]:
     """`lines` joined into as few messages as fit `limit` each, split only between lines (a
     line longer than a whole message is cut). Counted with any HTML tags, which Telegram does
@@ -75,7 +81,7 @@ def command_args_html(message: Message) -> str:
     if len(parts) < 2:
         return ""
     start = text.index(parts[1], len(parts[0]))
-    shift = len(text[:start].encode("utf-16-le")) // 2  # entity offsets count UTF-16 units
+    shift = utf16_length(text[:start])
     entities = []
     for entity in message.entities or []:
         begin, end = max(entity.offset, shift), entity.offset + entity.length

@@ -26,7 +26,7 @@ from bot.private import PrivateNotes, Reach
 from bot.stats.service import StatsService
 from bot.support.buttons import SupportAction, SupportCallback
 from bot.support.service import Question, RelayOutcome, SupportService
-from bot.texts import TEXT_LIMIT
+from bot.texts import TEXT_LIMIT, utf16_length
 from bot.topics import thread_of
 from storage.chats import KnownChat
 from storage.faq import Ticket
@@ -56,7 +56,7 @@ def question_of(message: Message) -> Question:
 def fits_inline(text: str) -> bool:
     """Whether the member's words fit in the relay beside its header; a longer message (like
     media) is copied under the header instead, so the staff read all of it."""
-    return 0 < len(text.encode("utf-16-le")) // 2 <= INLINE_TEXT_LIMIT  # Telegram's count
+    return 0 < utf16_length(text) <= INLINE_TEXT_LIMIT
 
 
 def relay_text(message: Message, ticket_id: int, question: Question) -> str:
