@@ -18,6 +18,9 @@ It speaks the real wire protocol, so the bot under test uses its normal aiogram 
   messages only when it may manage topics ("TOPIC_CLOSED" otherwise);
 - a basic group can be upgraded to a supergroup (`migrate_group`): both service messages are
   delivered, and every later call naming the old id fails with 400 and `migrate_to_chat_id`.
+- Telegram's flood limits answer 429 with `retry_after`: more than 20 messages a minute into one
+  group (`group_limit`) or 30 a second in all (`overall_limit`), counted as they arrive; and
+  `getUpdates` fails with 409 while a webhook is set, as Telegram's does;
 - no kinder than Telegram (see ../shared/telegram-behaviour.md): the bot's own messages are never
   delivered back as updates, a private send reaches only users who started the bot (and did not
   block it or delete their account), chat ids have Telegram's shapes, and an edit that changes
@@ -37,6 +40,7 @@ import hashlib
 import html
 import itertools
 import json
+import math
 import re
 import time
 from collections import defaultdict, deque
@@ -176,6 +180,18 @@ class Failure:
     times: int = 1
 
 
+_COUNTED_COPIES = {"copyMessage", "copyMessages", "forwardMessage", "forwardMessages"}
+
+
+@dataclass(frozen=True)
+class FloodLimit:
+    """At most `count` messages in any `window` seconds; tests that speed the bot's own pacing up
+    speed this up with it."""
+
+    count: int
+    window: float
+
+
 @dataclass
 class ChatState:
     chat: dict[str, Any]
@@ -213,6 +229,12 @@ class FakeTelegram:
         self.invite_links: dict[str, dict[str, Any]] = {}  # link -> ChatInviteLink + chat_id
         self.allowed_updates: list[str] | None = None
         self.webhook: dict[str, Any] | None = None
+        # Telegram's documented flood limits (core.telegram.org/bots/faq, "broadcasting"):
+        # 20 messages a minute into a group, about 30 a second in all
+        self.group_limit = FloodLimit(20, 60.0)
+        self.overall_limit = FloodLimit(30, 1.0)
+        self._sent_at: dict[int | None, deque[float]] = defaultdict(deque)
+        self.flood_refusals = 0
         self._updates: list[dict[str, Any]] = []
         # who may get private messages: Telegram alone knows, the bot has to try
         self.started: set[int] = set()
@@ -919,6 +941,12 @@ class FakeTelegram:
             )
         if name == "getUpdates":
             self.polls += 1
+            if self.webhook is not None:
+                return self._error(
+                    409,
+                    "Conflict: can't use getUpdates method while webhook is active; "
+                    "use deleteWebhook to delete the webhook first",
+                )
             return web.json_response({"ok": True, "result": await self._get_updates(params)})
         async with self._changed:
             self.calls.append(Call(name, params, files, time.monotonic(), len(self.calls)))
@@ -942,6 +970,12 @@ class FakeTelegram:
                     else {}
                 )
                 return self._error(failure.status, failure.description, **extra)
+        wait = self._flood_wait(name, params)
+        if wait:
+            self.flood_refusals += 1
+            return self._error(
+                429, f"Too Many Requests: retry after {wait}", parameters={"retry_after": wait}
+            )
         try:
             self._refuse_upgraded_group(params)
             result = await self._dispatch(name, params, files)
@@ -956,6 +990,38 @@ class FakeTelegram:
         return web.json_response(body, status=status)
 
     # --- method implementations ------------------------------------------------------------
+
+    def _flood_wait(self, name: str, params: dict[str, Any]) -> int:
+        """Seconds to wait (Telegram's `retry_after`, whole and at least 1) if this call's
+        messages would break a flood limit, else 0; a call that is let through is counted.
+        Only calls that create messages count, as for Telegram's limits."""
+        if name in {"sendChatAction", "sendInvoice"} or not (
+            name.startswith("send") or name in _COUNTED_COPIES
+        ):
+            return 0
+        count = len(params.get("media") or params.get("message_ids") or [None])
+        now = time.monotonic()
+        keys: list[tuple[int | None, FloodLimit]] = [(None, self.overall_limit)]
+        try:
+            state = self._chat(params.get("chat_id", ""))
+        except ApiError:
+            state = None  # the call fails on its own
+        if state is not None and state.chat["type"] in {"group", "supergroup"}:
+            keys.append((state.chat["id"], self.group_limit))
+        wait = 0.0
+        for key, limit in keys:
+            stamps = self._sent_at[key]
+            while stamps and stamps[0] <= now - limit.window:
+                stamps.popleft()
+            need = min(count, limit.count)  # one call of many messages is never refused whole
+            if stamps and len(stamps) + need > limit.count:
+                oldest = stamps[len(stamps) + need - limit.count - 1]
+                wait = max(wait, oldest + limit.window - now)
+        if wait > 0:
+            return max(1, math.ceil(wait))
+        for key, _limit in keys:
+            self._sent_at[key].extend([now] * count)
+        return 0
 
     def _refuse_upgraded_group(self, params: dict[str, Any]) -> None:
         """An upgraded basic group is gone: any call naming it says where it went."""

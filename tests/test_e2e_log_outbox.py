@@ -17,7 +17,7 @@ from bot import outbound
 from bot.moderation import outbox as outbox_module
 from storage.database import Database
 from storage.outbox import OutboxRepository, OutboxState
-from tests.fake_telegram import FakeTelegram
+from tests.fake_telegram import FakeTelegram, FloodLimit
 
 LOG_CHAT = -1009999900001
 GROUPS = [-1001234600001 - i for i in range(5)]
@@ -36,6 +36,7 @@ def bot_env(bot_env, monkeypatch):
 
 @pytest.fixture
 def chats(fake: FakeTelegram) -> dict[int, dict]:
+    fake.group_limit = FloodLimit(20, 6.0)  # Telegram's 20 a minute, scaled as the pacing is
     fake.add_chat(LOG_CHAT, title="Mod log")
     admin = fake.user(ADMIN, "Alice", username="alice")
     made = {}

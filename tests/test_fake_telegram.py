@@ -12,10 +12,15 @@ import pytest
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramConflictError,
+    TelegramForbiddenError,
+    TelegramRetryAfter,
+)
 from aiogram.types import ChatPermissions, InlineKeyboardButton, InlineKeyboardMarkup
 
-from tests.fake_telegram import FakeTelegram
+from tests.fake_telegram import FakeTelegram, FloodLimit
 
 CHANNEL = -1001234567890
 SUPERGROUP = -1009876543210
@@ -362,3 +367,32 @@ async def test_votes_reach_the_bot_only_for_its_open_non_anonymous_polls(fake, b
     person = fake.new_message(chat, ann, poll={"id": "p9", "question": "?", "options": []})
     with pytest.raises(AssertionError, match="not sent by the bot"):
         await fake.answer_poll(person["poll"]["id"], ann, 0)
+
+
+async def test_flood_limits_answer_429_with_retry_after(fake, bot):
+    """20 messages a minute into a group, about 30 a second in all; channels and private chats
+    count only for the overall limit; a refused call is not counted."""
+    fake.add_chat(SUPERGROUP)
+    fake.add_chat(CHANNEL, type_="channel")
+    for n in range(20):
+        await bot.send_message(SUPERGROUP, f"m{n}")
+    with pytest.raises(TelegramRetryAfter) as refused:
+        await bot.send_message(SUPERGROUP, "one too many")
+    assert 1 <= refused.value.retry_after <= 60
+    assert fake.flood_refusals == 1
+    assert len(fake.calls_of("sendMessage")) == 21  # recorded, as Telegram saw it
+    await bot.send_message(CHANNEL, "channels have no per-minute limit")
+    fake.overall_limit = FloodLimit(2, 60.0)
+    fake._sent_at.clear()
+    await bot.send_message(CHANNEL, "one")
+    await bot.send_message(CHANNEL, "two")
+    with pytest.raises(TelegramRetryAfter):
+        await bot.send_message(CHANNEL, "three")
+
+
+async def test_get_updates_conflicts_with_a_webhook(fake, bot):
+    await bot.set_webhook("https://example.org/hook")
+    with pytest.raises(TelegramConflictError, match="webhook is active"):
+        await bot.get_updates(timeout=0)
+    await bot.delete_webhook()
+    assert await bot.get_updates(timeout=0) == []
