@@ -35,6 +35,7 @@ from aiogram.client.session.middlewares.base import (
     NextRequestMiddlewareType,
 )
 from aiogram.exceptions import (
+    TelegramBadRequest,
     TelegramMigrateToChat,
     TelegramNetworkError,
     TelegramRetryAfter,
@@ -169,6 +170,14 @@ def readdressed(method: TelegramMethod[TelegramType], chat_id: int) -> TelegramM
         if getattr(method, key, None) is not None:
             update[key] = None
     return method.model_copy(update=update)
+
+
+def into_general(method: TelegramMethod[TelegramType]) -> TelegramMethod[TelegramType] | None:
+    """The same message for a forum's General topic, without the topic and the replied message
+    that put it in a closed one; None if the call named neither (nothing to move)."""
+    keys = ("reply_parameters", "reply_to_message_id", "message_thread_id")
+    update = {key: None for key in keys if getattr(method, key, None) is not None}
+    return method.model_copy(update=update) if update else None
 
 
 def upgraded_chat(method: TelegramMethod[Any]) -> tuple[int, bool] | None:
@@ -411,6 +420,16 @@ class OutboundMiddleware(BaseRequestMiddleware):
                 method = readdressed(method, exc.migrate_to_chat_id)
                 cost = message_cost(method)
                 attempt -= 1  # not a failed attempt either
+            except TelegramBadRequest as exc:
+                # A closed topic takes messages only from admins who may manage topics: a reply
+                # to a command given there (by an admin) would be lost, so it goes to General,
+                # once, as a result posted in a topic closed meanwhile does (bot/engagement/topics)
+                general = into_general(method) if cost is not None else None
+                if general is None or "topic_closed" not in exc.message.lower():
+                    raise
+                logger.info("%s: topic closed in %s; sending to General", name, cost and cost[0])
+                method = general
+                attempt -= 1  # not a failed attempt
             except TelegramRetryAfter as exc:
                 flood_waits += 1
                 if exc.retry_after > self.retry.max_retry_after or (

@@ -201,6 +201,25 @@ async def test_result_of_a_giveaway_whose_topic_was_closed_goes_to_general(stewa
     never_general_by_number(fake)
 
 
+async def test_a_command_given_in_a_closed_topic_is_answered_in_general(steward, fake, forum):
+    """An admin may still post in a topic they closed; the bot may not (it cannot manage
+    topics here), so its reply goes to General instead of being lost."""
+    archive = await forum.topic("Archive")
+    await fake.close_topic(forum.chat, archive, forum.admin)
+    await forum.say(
+        forum.admin, "/faq_add Where is the archive? | In the pinned message.", topic=archive
+    )
+    added = await fake.wait_for(
+        "sendMessage",
+        lambda c: "FAQ entry #1 added" in c.plain and "message_thread_id" not in c.params,
+    )
+    assert added["chat_id"] == FORUM and "reply_parameters" not in added.params
+    tried = [c for c in fake.calls_of("sendMessage") if "FAQ entry #1 added" in c.plain]
+    assert len(tried) == 2  # the reply in the closed topic, refused, then General
+    assert await steward.app.faq.entry(1) is not None
+    never_general_by_number(fake)
+
+
 async def test_topic_questions_reach_the_faq_and_commands_do_not_target_the_topic_starter(
     steward, fake, forum
 ):
