@@ -288,6 +288,21 @@ async def test_del_and_purge_that_telegram_refuses_say_why(steward, fake, group)
     assert not [a for a in await steward.app.mod_repo.recent_actions(GROUP, 5)]
 
 
+async def test_purge_deletes_around_a_message_too_old_to_delete(steward, fake, group):
+    """Telegram refuses a whole deleteMessages call for one message older than 48 hours:
+    /purge still deletes the rest and says what stayed."""
+    start = await group.say(group.other, "spam 1")
+    old = await group.say(group.other, "an old message")
+    fake.messages[(GROUP, old["message_id"])]["date"] -= 49 * 3600
+    after = [await group.say(group.other, f"spam {n}") for n in (2, 3)]
+    await group.say(group.admin, "/purge", reply_to=start)
+    reply = await fake.wait_for("sendMessage", lambda c: "Deleted" in c.plain)
+    assert reply.plain.startswith("🧹 Deleted 3 messages. 1 message could not be deleted")
+    left = {mid for chat, mid in fake.messages if chat == GROUP}
+    assert old["message_id"] in left
+    assert not left & {start["message_id"], *(m["message_id"] for m in after)}
+
+
 async def test_restart_keeps_warns_approvals_filters_and_timed_actions(steward, fake, group):
     target = await group.say(group.member, "hello")
     await group.say(group.admin, "/warn first", reply_to=target)

@@ -110,6 +110,15 @@ class UndoOutcome(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Purged:
+    """What one /purge did: ids in calls Telegram accepted (the command's own included; ids of
+    messages already gone count, as Telegram skips them), and messages it would not delete."""
+
+    deleted: int
+    kept: int
+
+
+@dataclass(frozen=True, slots=True)
 class WarnCount:
     count: int
     limit: int
@@ -468,34 +477,45 @@ class ModerationService:
         await self.repo.reset_warns(chat_id, target.id, self.now())
         await self.record(chat_id, actor, target, AuditAction.RESETWARNS)
 
-    async def purge(self, chat_id: int, first: int, last: int, actor: Actor) -> int:
+    async def purge(self, chat_id: int, first: int, last: int, actor: Actor) -> Purged:
         """/purge: the messages from `first` up to the command `last`, at most PURGE_LIMIT of
-        the latest, then one audit row. Returns how many were deleted (the command included);
-        raises ModerationError when Telegram refused every chunk (nothing was deleted)."""
+        the latest, then one audit row. Raises ModerationError when Telegram refused every
+        message (nothing was deleted)."""
         ids = list(range(max(first, last - PURGE_LIMIT + 1), last + 1))
-        deleted, refusal = await self.delete_many(chat_id, ids)
-        if not deleted and refusal is not None:
+        purged, refusal = await self.delete_many(chat_id, ids)
+        if not purged.deleted and refusal is not None:
             raise classify_refusal(refusal)
-        details = {"from": first, "to": last, "count": deleted}
+        details = {"from": first, "to": last, "count": purged.deleted}
         await self._record(chat_id, actor, None, AuditAction.PURGE, details=details)
-        return deleted
+        return purged
 
     async def delete_many(
         self, chat_id: int, message_ids: list[int]
-    ) -> tuple[int, TelegramAPIError | None]:
-        """/purge: in chunks of 100 (deleteMessages' limit); a refused chunk is skipped and the
-        rest still tried. Returns how many ids were in the accepted chunks, and the last
-        refusal."""
-        deleted, refusal = 0, None
-        for start in range(0, len(message_ids), 100):
-            chunk = message_ids[start : start + 100]
+    ) -> tuple[Purged, TelegramAPIError | None]:
+        """In chunks of 100 (deleteMessages' limit). Telegram refuses a whole call for one
+        message it may not delete (older than 48 hours, a topic's creation): such a chunk is
+        halved until only those messages are left, so one old message in the range no longer
+        saves the spam after it. Within PURGE_CALLS calls, so a chat where nothing may go
+        (no right to delete) costs a few dozen calls, not hundreds. Returns how many ids were
+        in the accepted calls, how many were refused alone, and the last refusal."""
+        deleted, kept, refusal = 0, 0, None
+        pending = [message_ids[start : start + 100] for start in range(0, len(message_ids), 100)]
+        for _call in range(PURGE_CALLS):
+            if not pending:
+                break
+            chunk = pending.pop(0)
             try:
                 await self.bot.delete_messages(chat_id, chunk)
                 deleted += len(chunk)
             except TelegramAPIError as exc:
-                logger.info("purge chunk failed in %s: %s", chat_id, exc)
+                logger.info("purge of %d messages refused in %s: %s", len(chunk), chat_id, exc)
                 refusal = exc
-        return deleted, refusal
+                if len(chunk) == 1:
+                    kept += 1
+                elif "can't be deleted" in exc.message:
+                    middle = len(chunk) // 2
+                    pending[:0] = [chunk[:middle], chunk[middle:]]
+        return Purged(deleted, kept), refusal
 
     # --- chat settings, blocklist, audit rows for the moderator commands -------------------
 
@@ -819,6 +839,7 @@ UNDOABLE = frozenset(
     }
 )
 PURGE_LIMIT = 1000  # messages one /purge reaches back
+PURGE_CALLS = 40  # deleteMessages calls one /purge may make, halving refused chunks included
 SPAM_RULES = frozenset({"spam", "manual_spam"})  # rules whose message was learned as spam
 
 

@@ -94,18 +94,25 @@ async def purge_command(message: Message, moderation: ModerationService) -> None
         )
         return
     try:
-        deleted = await moderation.purge(
+        purged = await moderation.purge(
             message.chat.id, reply.message_id, message.message_id, actor_of(message)
         )
     except ModerationError as exc:
         await message.reply(error_text(exc.kind, token=exc.detail))
         return
-    count = max(0, deleted - 1)
-    await message.answer(
-        ngettext("🧹 Deleted {count} message.", "🧹 Deleted {count} messages.", count).format(
-            count=count
-        )
+    count = max(0, purged.deleted - 1)  # the command is not one of the moderator's messages
+    text = ngettext("🧹 Deleted {count} message.", "🧹 Deleted {count} messages.", count).format(
+        count=count
     )
+    if purged.kept:
+        text += " " + ngettext(
+            "{count} message could not be deleted: Telegram lets bots delete only messages "
+            "younger than 48 hours, and never some service messages.",
+            "{count} messages could not be deleted: Telegram lets bots delete only messages "
+            "younger than 48 hours, and never some service messages.",
+            purged.kept,
+        ).format(count=purged.kept)
+    await message.answer(text)
 
 
 async def spam_command(
