@@ -22,19 +22,21 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import CommandObject
 from aiogram.types import (
     CallbackQuery,
+    InlineKeyboardMarkup,
     Message,
     MessageReactionUpdated,
     ReactionTypeEmoji,
     ReactionTypeUnion,
 )
+from aiogram.utils.i18n import I18n, ngettext
 from aiogram.utils.i18n import gettext as _
-from aiogram.utils.i18n import ngettext
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.commands import on_command
 from bot.config import Settings
 from bot.data import typed
 from bot.guards import accessible_message, sender
+from bot.i18n import LocaleFor
 from bot.links import message_link
 from bot.middlewares import LeftoverGroupMessages, is_command_text
 from bot.reputation.mood import DISLIKE
@@ -98,7 +100,12 @@ class ReputationMiddleware(LeftoverGroupMessages):
         services = typed(data)
         if seen.complaint_id is not None:
             sent = await relay_complaint(
-                event, message, seen.complaint_id, services["bot"], self.service
+                event,
+                message,
+                seen.complaint_id,
+                services["bot"],
+                self.service,
+                services["locale_for"],
             )
             if sent:
                 services["complaint_ticket"] = True
@@ -109,16 +116,39 @@ class ReputationMiddleware(LeftoverGroupMessages):
 
 
 async def relay_complaint(
-    event: Message, message: GroupMessage, complaint_id: int, bot: Bot, service: ReputationService
+    event: Message,
+    message: GroupMessage,
+    complaint_id: int,
+    bot: Bot,
+    service: ReputationService,
+    locale_for: LocaleFor,
 ) -> bool:
     """The complaint as a priority ticket in the support chat; staff answer it by replying, as
-    any relayed question, and a button tells the classifier it was not a complaint."""
+    any relayed question, and a button tells the classifier it was not a complaint. Like any
+    relayed question, it speaks the support chat's language: the staff read it, not the member."""
     support_chat = await service.support_chat_for(message.chat_id)
     if support_chat is None:
         return False
     ticket_id = await service.open_ticket(message, complaint_id, support_chat)
     if ticket_id is None:
         return False
+    with I18n.get_current(no_error=False).use_locale(await locale_for(support_chat)):
+        text, keyboard = _complaint_relay(event, message, ticket_id, complaint_id)
+    try:
+        relay = await bot.send_message(
+            support_chat, text, reply_markup=keyboard, link_preview_options=NO_PREVIEW
+        )
+    except TelegramAPIError as exc:
+        logger.warning("support chat %s unreachable for a complaint: %s", support_chat, exc)
+        return False
+    await service.relayed(ticket_id, relay.chat.id, relay.message_id)
+    return True
+
+
+def _complaint_relay(
+    event: Message, message: GroupMessage, ticket_id: int, complaint_id: int
+) -> tuple[str, InlineKeyboardMarkup]:
+    """The relay's text and its button, in whatever language is current: the caller's choice."""
     who = f'<a href="tg://user?id={message.user_id}">{html.escape(message.user_name)}</a>'
     lines = [
         _("⚠️ complaint #{ticket} from {who} (id {id}) in {chat}:").format(
@@ -138,18 +168,7 @@ async def relay_complaint(
         text=_("🙂 Not a complaint"),
         callback_data=ReputationCallback(action=ReputationAction.NOT_COMPLAINT, item=complaint_id),
     )
-    try:
-        relay = await bot.send_message(
-            support_chat,
-            "\n".join(lines),
-            reply_markup=keyboard.as_markup(),
-            link_preview_options=NO_PREVIEW,
-        )
-    except TelegramAPIError as exc:
-        logger.warning("support chat %s unreachable for a complaint: %s", support_chat, exc)
-        return False
-    await service.relayed(ticket_id, relay.chat.id, relay.message_id)
-    return True
+    return "\n".join(lines), keyboard.as_markup()
 
 
 # --- buttons -----------------------------------------------------------------------------------

@@ -111,6 +111,26 @@ async def test_a_complaint_reaches_the_support_chat_but_a_neutral_question_does_
     assert answer["reply_parameters"]["message_id"] == complaint["message_id"]
 
 
+async def test_a_complaint_reaches_the_staff_in_their_language_not_the_askers(
+    trained, steward, fake, shop
+):
+    """The staff read the ticket: like any relayed question, its header and button speak the
+    support chat's language, whatever language the complaining member's app uses."""
+    russian = fake.user(260, "Ivan", language_code="ru")
+    fake.add_member(GROUP, russian)
+    await shop.say(
+        russian,
+        "Заказал наушники две недели назад, трекинг до сих пор пишет «в обработке», "
+        "а поддержка не отвечает на письма. Очень надоело.",
+    )
+    ticket = await fake.wait_for("sendMessage", to_support)
+    assert ticket.plain.startswith("⚠️ complaint #1 from Ivan (id 260) in Shop chat:")
+    assert ticket.plain.endswith(
+        "Reply to this message to answer; /block to stop this member's messages."
+    )
+    assert "Not a complaint" in str(ticket["reply_markup"])
+
+
 async def test_not_a_complaint_teaches_the_classifier(trained, steward, fake, shop):
     await shop.say(shop.member, BORDERLINE)
     ticket = await fake.wait_for("sendMessage", to_support)
