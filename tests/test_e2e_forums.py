@@ -76,6 +76,30 @@ async def test_quiz_started_in_a_topic_posts_every_question_and_the_result_there
     never_general_by_number(fake)
 
 
+async def test_quiz_whose_topic_closes_mid_run_goes_on_in_general(steward, fake, forum):
+    """Closed after the first question: the rest and the results go to General instead of the
+    quiz stopping (the bot may not post in a closed topic without the right to manage topics)."""
+    quizzes = await forum.topic("Quiz night")
+    await forum.say(forum.admin, TWO_QUESTION_QUIZ)
+    await fake.wait_for("sendMessage", lambda c: "saved" in c.plain)
+    await forum.say(forum.admin, "/quiz_start 1 5", topic=quizzes)
+    first = await fake.wait_for("sendPoll")
+    assert first["message_thread_id"] == quizzes
+    await fake.close_topic(forum.chat, quizzes, forum.admin)
+    polls = [
+        m for (c, _id), m in fake.messages.items() if c == FORUM and "poll" in m
+    ]  # the first question, in its topic
+    assert len(polls) == 1
+    await fake.wait_for(
+        "sendMessage",
+        lambda c: "Results" in c.plain and "message_thread_id" not in c.params,
+        timeout=20,
+    )
+    polls = [m for (c, _id), m in fake.messages.items() if c == FORUM and "poll" in m]
+    assert len(polls) == 2 and "message_thread_id" not in polls[1]
+    never_general_by_number(fake)
+
+
 async def test_quiz_stopped_from_another_topic_answers_there_too(steward, fake, forum):
     """The results go to the quiz's topic; the admin who stopped it from another topic is told
     there (before, nothing came back to the topic they asked in)."""
