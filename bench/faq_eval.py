@@ -61,21 +61,28 @@ def lines(path: Path) -> list[str]:
     ]
 
 
-def thin_faq(content: bytes) -> bytes:
+def thin_faq(content: bytes, language: str | None = None) -> bytes:
     """The FAQ as a new community writes it with `/faq_add <question> | <answer>`: each entry
     keeps its first wording and its answer in its own language, no other wordings and no
     translations. The data sets' FAQs carry several wordings in three languages; the thin one is
     where a young FAQ starts, and where the answer model's features (wordings per entry, the
-    centroid, a wording in the asker's language) look least like its training."""
+    centroid, a wording in the asker's language) look least like its training.
+
+    `language`: the FAQ of a community that writes in that language (a Russian or a Dutch one):
+    each entry keeps its first wording and answer in `language` where it has them, as its own
+    language; an entry written only in another language keeps that one."""
     data = json.loads(content)
     for entry in data["entries"]:
         phrasings = entry["phrasings"]
-        language = entry.get("language") or next(iter(phrasings))
-        entry["phrasings"] = {language: phrasings[language][:1]}
+        own = entry.get("language") or next(iter(phrasings))
+        kept = language if language and phrasings.get(language) else own
+        entry["phrasings"] = {kept: phrasings[kept][:1]}
         answers = entry.get("answers") or {}
         if answers:
-            kept = language if language in answers else next(iter(answers))
-            entry["answers"] = {kept: answers[kept]}
+            said = kept if kept in answers else next(iter(answers))
+            entry["answers"] = {said: answers[said]}
+        if "language" in entry:
+            entry["language"] = kept if kept in answers else entry["language"]
     return json.dumps(data, ensure_ascii=False).encode()
 
 
@@ -340,8 +347,8 @@ async def run(args: argparse.Namespace) -> int:
             try:
                 content = data.faq.read_bytes()
                 if args.thin:
-                    content = thin_faq(content)
-                    data.name += " (thin)"
+                    content = thin_faq(content, args.thin_language)
+                    data.name += f" (thin{', ' + args.thin_language if args.thin_language else ''})"
                 await bot.load(data.faq.name, content)
                 for split in data.splits:
                     all_questions += [q["question"] for q in split.questions]
@@ -386,6 +393,11 @@ def main(argv: list[str] | None = None) -> int:
         "--thin",
         action="store_true",
         help="each entry reduced to one wording and one answer in its language (thin_faq)",
+    )
+    parser.add_argument(
+        "--thin-language",
+        choices=("en", "ru", "nl"),
+        help="with --thin: the FAQ a community writing in this language would have",
     )
     parser.add_argument("--vectors", type=Path, help="keep the databases (and vectors) here")
     return asyncio.run(run(parser.parse_args(argv)))
