@@ -197,9 +197,10 @@ async def cross_validation(folds: int = 5, blocks: bool = False, show_errors: bo
                 print(f"{name} {label} ({semantic[i]:.2f}): {text[:140]}")
 
 
-def shipped_rows() -> list[tuple[str, bool, str, int]]:
-    """(text, is spam, file stem, line number among the file's samples) of every shipped file."""
-    data_dir = Path(__file__).resolve().parents[1] / "bot" / "moderation" / "data"
+def shipped_rows(data_dir: Path | None = None) -> list[tuple[str, bool, str, int]]:
+    """(text, is spam, file stem, line number among the file's samples) of every shipped file
+    (or of every sample file in `data_dir`)."""
+    data_dir = data_dir or Path(__file__).resolve().parents[1] / "bot" / "moderation" / "data"
     rows: list[tuple[str, bool, str, int]] = []
     for path in sorted(data_dir.glob("*.txt")):
         is_spam = "spam" in path.stem
