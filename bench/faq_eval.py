@@ -143,6 +143,12 @@ class Tally:
     cross_correct: int = 0
     errors: list[str] = field(default_factory=list)
 
+    def add(self, other: Tally) -> None:
+        """Pool another set's counts into these (figures over several small FAQs)."""
+        for name, value in vars(other).items():
+            if isinstance(value, int):
+                setattr(self, name, getattr(self, name) + value)
+
     def row(self) -> dict[str, float | None]:
         n = self.questions or 1
         return {
@@ -227,7 +233,7 @@ def fmt(value: float | None) -> str:
 
 
 def print_table(name: str, split: Split, lexical: Tally, hybrid: Tally | None) -> None:
-    n = len(split.questions)
+    n = lexical.questions
     print(
         f"\n{name} / {split.name}: {n} labelled questions (split: {split.name}; "
         f"{lexical.gated_out} would not pass the question gate in a group), chat lines: "
@@ -330,6 +336,7 @@ async def run(args: argparse.Namespace) -> int:
         print(f"model: {embeddings.model_id}")
     dev_scores: dict[str, list] = {}
     all_questions: list[str] = []
+    pooled: dict[str, tuple[Tally, Tally | None]] = {}  # per split, over every data set
     with tempfile.TemporaryDirectory() as tmp:
         for number, folder in enumerate(folders):
             data = DataSet.load(folder)
@@ -355,6 +362,10 @@ async def run(args: argparse.Namespace) -> int:
                     lexical = await evaluate(bot, bot.lexical, split)
                     hybrid = await evaluate(bot, bot.hybrid, split) if bot.hybrid else None
                     print_table(data.name, split, lexical, hybrid)
+                    pool = pooled.setdefault(split.name, (Tally(), Tally() if hybrid else None))
+                    pool[0].add(lexical)
+                    if hybrid is not None and pool[1] is not None:
+                        pool[1].add(hybrid)
                     if args.errors and split.name != "heldout" and hybrid is not None:
                         print("  hybrid mistakes:")
                         for line in hybrid.errors:
@@ -365,6 +376,11 @@ async def run(args: argparse.Namespace) -> int:
                 if bot.hybrid is not None:
                     bot.hybrid.close()
                 await db.close()
+    if len(folders) > 1:  # e.g. the small FAQs of bench/data/faq_young, one folder each
+        for name, (lexical, hybrid) in pooled.items():
+            print_table(
+                f"pooled over {len(folders)} data sets", Split(name, [], [], []), lexical, hybrid
+            )
     if args.calibrate and dev_scores:
         calibrate(dev_scores)
     if args.timing:
