@@ -20,7 +20,8 @@ It speaks the real wire protocol, so the bot under test uses its normal aiogram 
   delivered, and every later call naming the old id fails with 400 and `migrate_to_chat_id`.
 - Telegram's flood limits answer 429 with `retry_after`: more than 20 messages a minute into one
   group (`group_limit`) or 30 a second in all (`overall_limit`), counted as they arrive; and
-  `getUpdates` fails with 409 while a webhook is set, as Telegram's does;
+  `getUpdates` fails with 409 while a webhook is set or when a newer `getUpdates` replaces a
+  waiting one, as Telegram's does; other bots' group messages are never delivered;
 - no kinder than Telegram (see ../shared/telegram-behaviour.md): the bot's own messages are never
   delivered back as updates, a private send reaches only users who started the bot (and did not
   block it or delete their account), chat ids have Telegram's shapes, and an edit that changes
@@ -70,6 +71,9 @@ _TAG_RE = re.compile(r"<[^>]+>")
 # Sending methods that deliver a message into a chat (a private one needs a started bot).
 _DELIVERING = {"copyMessage", "copyMessages", "forwardMessage", "forwardMessages"}
 _OWN_MESSAGE_KINDS = ("message", "edited_message", "channel_post", "edited_channel_post")
+# The placeholder senders of anonymous admins (GroupAnonymousBot) and of messages sent as a
+# channel (Channel_Bot): bots by `is_bot`, but their messages reach every bot in the group
+_SERVICE_BOTS = {1087968824, 136817688}
 _MIN_SUPERGROUP_ID = -1_000_000_000_000  # "-100" followed by the internal id
 _BOT_DELETE_WINDOW = 2 * 86400  # a bot deletes a message only within 48 hours of its date
 # Service messages (what a message is about, when it is no one's text).
@@ -249,6 +253,7 @@ class FakeTelegram:
         self._message_ids: dict[int, itertools.count] = defaultdict(lambda: itertools.count(1))
         self._changed = asyncio.Condition()
         self._last_push = 0
+        self._poll_generation = 0  # the newest getUpdates; an older one still waiting gets 409
         self._runner: web.AppRunner | None = None
         self._closing = False
         self.url = ""
@@ -518,6 +523,15 @@ class FakeTelegram:
                     f"Telegram never sends a bot its own messages ({kind} {key}): "
                     "use what the bot's send call returned"
                 )
+            author = message.get("from", {})
+            if (
+                author.get("is_bot")
+                and author.get("id") not in _SERVICE_BOTS
+                and message["chat"]["type"] in {"group", "supergroup"}
+            ):
+                raise AssertionError(
+                    f"Telegram never sends a bot other bots' messages in groups ({kind} {key})"
+                )
             sender = message.get("from", {}).get("id")
             if message["chat"]["type"] == "private" and sender == message["chat"]["id"]:
                 self.started.add(sender)  # writing to a bot starts (or restarts) it
@@ -759,8 +773,17 @@ class FakeTelegram:
         if "allowed_updates" in params:
             self.allowed_updates = params["allowed_updates"]
         deadline = asyncio.get_running_loop().time() + timeout
+        self._poll_generation += 1
+        mine = self._poll_generation
         async with self._changed:
+            self._changed.notify_all()  # an older long poll still waiting learns it lost
             while True:
+                if self._poll_generation != mine:
+                    raise ApiError(
+                        409,
+                        "Conflict: terminated by other getUpdates request; make sure that only "
+                        "one bot instance is running",
+                    )
                 if offset:
                     self._updates = [u for u in self._updates if u["update_id"] >= offset]
 
@@ -947,7 +970,10 @@ class FakeTelegram:
                     "Conflict: can't use getUpdates method while webhook is active; "
                     "use deleteWebhook to delete the webhook first",
                 )
-            return web.json_response({"ok": True, "result": await self._get_updates(params)})
+            try:
+                return web.json_response({"ok": True, "result": await self._get_updates(params)})
+            except ApiError as exc:
+                return self._error(exc.status, exc.description)
         async with self._changed:
             self.calls.append(Call(name, params, files, time.monotonic(), len(self.calls)))
             self._changed.notify_all()

@@ -6,6 +6,7 @@ what Steward does with the answer.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -396,3 +397,22 @@ async def test_get_updates_conflicts_with_a_webhook(fake, bot):
         await bot.get_updates(timeout=0)
     await bot.delete_webhook()
     assert await bot.get_updates(timeout=0) == []
+
+
+async def test_a_newer_get_updates_ends_a_waiting_one_with_409(fake, bot):
+    """One consumer per token: Telegram answers the poll that was waiting 'terminated by other
+    getUpdates request'."""
+    waiting = asyncio.ensure_future(bot.get_updates(timeout=5))
+    await asyncio.sleep(0.2)
+    assert await bot.get_updates(timeout=0) == []
+    with pytest.raises(TelegramConflictError, match="terminated by other getUpdates"):
+        await waiting
+
+
+async def test_other_bots_group_messages_are_never_delivered(fake):
+    """Bots do not see each other in groups; the anonymous-admin and channel placeholders are
+    bots too, and their messages do arrive."""
+    chat = fake.add_chat(SUPERGROUP)
+    with pytest.raises(AssertionError, match="other bots' messages"):
+        await fake.send_message(chat, fake.user(777, "Helper", is_bot=True), "hi")
+    await fake.send_message(chat, fake.user(1087968824, "Group", is_bot=True), "from an admin")
