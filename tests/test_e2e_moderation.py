@@ -487,6 +487,73 @@ async def test_channel_identity_cannot_be_kicked_and_its_ban_has_no_end(steward,
     assert action.expires_at is None
 
 
+async def test_channel_identity_is_named_by_id_and_never_muted_or_warned(steward, fake, group):
+    """Telegram mutes and bans users only (restrictChatMember/banChatMember refuse a chat's
+    id): the bot told "🔇 Loud Channel is muted." of a mute Telegram refused, warned a channel
+    towards a mute it cannot get, and `/ban -100…` called banChatMember for the channel."""
+    channel = {"id": -1005550000011, "type": "channel", "title": "Loud Channel"}
+    posted = await group.say(
+        fake.user(136817688, "Channel", is_bot=True), "hello from a channel", sender_chat=channel
+    )
+    for command in ("/mute 1h", "/warn", "/unmute"):
+        await group.say(group.admin, command, reply_to=posted)
+        refused = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+        assert refused.plain == (
+            "A channel cannot be muted or warned: /ban stops it posting here, /unban lets it back."
+        )
+    await group.say(group.admin, f"/ban {channel['id']} ads")
+    banned = await fake.wait_for("banChatSenderChat")
+    assert banned["sender_chat_id"] == channel["id"]
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP and "banned" in c.plain)
+    await group.say(group.admin, f"/unban {channel['id']}")
+    unbanned = await fake.wait_for("unbanChatSenderChat")
+    assert unbanned["sender_chat_id"] == channel["id"]
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP and "unbanned" in c.plain)
+    await group.say(group.admin, f"/ban {GROUP}")
+    refused = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert refused.plain == "I don't act on admins of this chat."
+    await steward.idle()
+    assert not fake.calls_of("restrictChatMember") and not fake.calls_of("banChatMember")
+    assert not await steward.app.mod_repo.active_warns(GROUP, channel["id"], int(time.time()))
+
+
+async def test_no_one_is_acted_on_for_a_post_of_the_linked_channel(steward, fake, group):
+    """A post the linked channel forwards into its discussion group comes from Telegram's
+    service account 777000 (`from`) as the channel (`sender_chat`): a /ban in reply to it
+    banned user 777000 and a /report reported "Telegram". The channel is the admins' own."""
+    channel = {"id": -1005550000012, "type": "channel", "title": "Our Channel"}
+    fake.chats[GROUP].linked_chat_id = channel["id"]
+    post = await group.say(
+        fake.user(777000, "Telegram"), "new post", sender_chat=channel, is_automatic_forward=True
+    )
+    await group.say(group.admin, "/ban", reply_to=post)
+    refused = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert refused.plain == "I don't act on admins of this chat."
+    await group.say(group.member, "/report", reply_to=post)
+    refused = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert refused.plain == "That message is from an admin; reports are for members."
+    # the channel's admins posting as the channel (no automatic forward) are the admins too
+    own = await group.say(fake.user(136817688, "Channel", is_bot=True), "hi", sender_chat=channel)
+    await group.say(group.admin, "/ban", reply_to=own)
+    refused = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert refused.plain == "I don't act on admins of this chat."
+    await steward.idle()
+    assert not fake.calls_of("banChatMember") and not fake.calls_of("banChatSenderChat")
+    assert not [c for c in fake.calls_of("sendMessage") if c["chat_id"] == LOG_CHAT]
+
+
+async def test_ids_no_account_has_are_no_target(steward, fake, group):
+    """`/ban 99999999999999999999` got "Sorry, something went wrong" and `/warn 0` warned
+    "0": neither names anyone, so the usage line answers."""
+    for command in ("/ban 99999999999999999999", "/warn 0"):
+        await group.say(group.admin, command)
+        reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+        assert reply.plain.startswith("Reply to a message of the member, or name them")
+    await steward.idle()
+    assert not fake.calls_of("banChatMember")
+    assert not await steward.app.mod_repo.recent_actions(GROUP, 5)
+
+
 async def test_linked_channel_forward_is_exempt(steward, fake, group):
     channel = {"id": -1005550000002, "type": "channel", "title": "Our Channel"}
     await group.say(

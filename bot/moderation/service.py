@@ -172,6 +172,13 @@ class Actor:
 STEWARD = Actor(None, "Steward")
 
 
+def _restrictable(target: Target) -> None:
+    """Telegram restricts users only (restrictChatMember refuses a chat's id): a channel
+    identity can be banned (banChatSenderChat), never muted."""
+    if target.is_chat:
+        raise ModerationError(Problem.CHANNEL_RESTRICT)
+
+
 def classify_refusal(exc: TelegramAPIError) -> ModerationError:
     """Turn Telegram's refusal into a kind the moderator can act on."""
     text = exc.message.lower()
@@ -306,6 +313,7 @@ class ModerationService:
         reason: str | None = None,
         **audit: Any,
     ) -> int:
+        _restrictable(target)
         until = telegram_until(self.now(), duration)
         await self._telegram(
             self.bot.restrict_chat_member(chat_id, target.id, MUTED, until_date=until)
@@ -322,6 +330,7 @@ class ModerationService:
         )
 
     async def unmute(self, chat_id: int, target: Target, actor: Actor) -> int:
+        _restrictable(target)
         await self._telegram(self.bot.restrict_chat_member(chat_id, target.id, UNMUTED))
         return await self._record(chat_id, actor, target, AuditAction.UNMUTE)
 
@@ -408,7 +417,9 @@ class ModerationService:
         reason: str | None = None,
         **audit: Any,
     ) -> Warned:
-        """Adds a warn; at the chat's limit applies its action, then clears the warns."""
+        """Adds a warn; at the chat's limit applies its action, then clears the warns. A channel
+        identity is refused: its warns would end in a mute Telegram cannot give it."""
+        _restrictable(target)
         settings = await self.repo.settings(chat_id)
         now = self.now()
         warn_id = await self.repo.add_warn(

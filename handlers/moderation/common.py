@@ -44,6 +44,9 @@ def error_text(kind: Problem, command: str = "", token: str = "") -> str:
             "A channel cannot be removed and let back in: /ban stops it posting here, "
             "/unban lets it back."
         ),
+        Problem.CHANNEL_RESTRICT: _(
+            "A channel cannot be muted or warned: /ban stops it posting here, /unban lets it back."
+        ),
         Problem.SELF: _("I won't act on myself."),
         Problem.NO_RIGHTS: _(
             "I can't do that: make me an admin of this chat with the rights to delete messages "
