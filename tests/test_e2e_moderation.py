@@ -250,6 +250,72 @@ async def test_missing_rights_are_explained(steward, fake, group):
     assert reply["text"].startswith("I can't do that: make me an admin")
 
 
+async def test_an_admin_without_the_right_cannot_get_the_bot_to_do_it(steward, fake, group):
+    """An admin the owner gave no right to ban users or delete messages banned and deleted
+    through the bot all the same (with the bot's own rights), by command, by Undo and by the
+    buttons under a report."""
+    weak = fake.user(150, "Wendy")
+    fake.add_member(
+        GROUP, weak, "administrator", can_restrict_members=False, can_delete_messages=False
+    )
+    target = await group.say(group.member, "x")
+    for command, refusal in (
+        ("/ban", "Only admins with the right to ban users can do this."),
+        ("/mute 1h", "Only admins with the right to ban users can do this."),
+        ("/warn", "Only admins with the right to ban users can do this."),
+        ("/del", "Only admins with the right to delete messages can do this."),
+        ("/purge", "Only admins with the right to delete messages can do this."),
+    ):
+        await group.say(weak, command, reply_to=target)
+        reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+        assert reply.plain == refusal, command
+    await group.say(weak, "/modlog")  # what needs no right still works for them
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply.plain == "No moderation actions in this chat yet."
+    assert not fake.calls_of("banChatMember") and not fake.calls_of("deleteMessage")
+
+    await group.say(group.admin, "/ban 1d", reply_to=target)
+    log = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == LOG_CHAT)
+    undo = log["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    log_message = fake.messages[(LOG_CHAT, max(m for c, m in fake.messages if c == LOG_CHAT))]
+    await fake.press_button(log_message, weak, undo)
+    refused = await fake.wait_for("answerCallbackQuery")
+    assert refused["text"] == "Only admins with the right to ban users can do this."
+    assert not fake.calls_of("unbanChatMember")
+
+    bad = await group.say(group.other, "you are all idiots")
+    await group.say(group.member, "/report", reply_to=bad)
+    report = await fake.wait_for("sendMessage", lambda c: "Report" in c.plain)
+    buttons = {
+        b["text"]: b["callback_data"] for r in report["reply_markup"]["inline_keyboard"] for b in r
+    }
+    report_message = fake.messages[(LOG_CHAT, max(m for c, m in fake.messages if c == LOG_CHAT))]
+    for text in ("🔨 Ban", "🗑 Delete"):
+        await fake.press_button(report_message, weak, buttons[text])
+        refused = await fake.wait_for("answerCallbackQuery")
+        assert refused["text"].startswith("Only admins with the right to"), text
+    assert len(fake.calls_of("banChatMember")) == 1 and not fake.calls_of("deleteMessage")
+
+    # the owner gives the right: the change of rights counts at once
+    fake.add_member(GROUP, weak, "administrator", can_restrict_members=True)
+    await fake.push_update(
+        {
+            "chat_member": {
+                "chat": group.chat,
+                "from": group.admin,
+                "date": fake.now(),
+                "old_chat_member": fake._complete_member(
+                    {**fake.chats[GROUP].members[150], "can_restrict_members": False}
+                ),
+                "new_chat_member": fake._complete_member(fake.chats[GROUP].members[150]),
+            }
+        }
+    )
+    await group.say(weak, "/mute 1h", reply_to=bad)
+    muted = await fake.wait_for("restrictChatMember")
+    assert muted["user_id"] == 300
+
+
 @pytest.mark.usefixtures("db_engine")  # and on PostgreSQL
 async def test_warns_stay_when_the_warn_limit_action_is_refused(steward, fake, group):
     """Without the right to restrict, the third warn cannot mute: the moderator is told why and

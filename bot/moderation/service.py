@@ -35,6 +35,7 @@ from bot.moderation.problems import Problem
 from bot.moderation.reports import ReportRecipients, report_recipients
 from bot.moderation.spam import MessageFeatures, NaiveBayes, SpamScorer, SpamVerdict
 from bot.moderation.understanding import SemanticSpamClassifier
+from bot.roles import AdminRight
 from storage.cache import LoadingCache
 from storage.moderation import ChatModSettings, Filter, ModAction, ModerationRepository, Warn
 from storage.outbox import OutboxEntry, OutboxKind
@@ -830,6 +831,16 @@ UNDOABLE = frozenset(
     }
 )
 PURGE_LIMIT = 1000  # messages one /purge reaches back
+
+
+def undo_right(action: str) -> AdminRight | None:
+    """What an admin must hold to undo this action: lifting a ban or a mute, or taking back the
+    warn towards one, is what /unban, /unmute and /unwarn ask the right to ban for."""
+    if action in {AuditAction.BAN, AuditAction.SPAM, AuditAction.MUTE, AuditAction.WARN}:
+        return AdminRight.RESTRICT
+    return None
+
+
 SPAM_RULES = frozenset({"spam", "manual_spam"})  # rules whose message was learned as spam
 
 

@@ -19,7 +19,7 @@ from bot.moderation.reports import ReportAction, ReportLimiter
 from bot.moderation.service import Actor, AuditAction, ModerationError, ModerationService, Target
 from bot.moderation.targets import TargetResolver, replied, sender_of
 from bot.private import PrivateNotes
-from bot.roles import RoleService
+from bot.roles import RoleService, right_refusal
 from handlers.moderation.common import error_text
 
 _CALL_ADMINS = re.compile(r"(?i)(^|\s)@admins?\b")
@@ -112,6 +112,10 @@ async def report_pressed(
     roles = await role_service.roles_for_user(chat_id, query.from_user.id)
     if not roles.is_admin:
         await query.answer(_("Only admins of that chat can do this."), show_alert=True)
+        return
+    right = callback_data.op.right
+    if right is not None and not await role_service.has_right(chat_id, query.from_user.id, right):
+        await query.answer(right_refusal(right), show_alert=True)
         return
     actor = Actor(query.from_user.id, query.from_user.full_name)
     # a channel identity's id is negative, a user's positive
