@@ -178,6 +178,27 @@ async def test_undo_in_log_chat_reverses_a_ban(steward, fake, group):
     assert "Undone by Alice" in edited["text"]
 
 
+async def test_undo_tapped_twice_reverses_and_records_once(steward, fake, group):
+    """Both taps of a double tap on Undo were handled at once: the member was unmuted twice,
+    the log got two "Unmute" entries and both taps were answered "Undone."."""
+    target = await group.say(group.member, "x")
+    await group.say(group.admin, "/mute 1h", reply_to=target)
+    confirmation = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    undo = confirmation["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    shown = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    mark = fake.mark()
+    await fake.press_button(shown, group.admin, undo)
+    await fake.press_button(shown, group.admin, undo)
+    await fake.wait_for("answerCallbackQuery", since=mark, count=2)
+    await steward.idle()
+    answers = sorted(c["text"] for c in fake.calls_of("answerCallbackQuery", mark))
+    assert answers == ["This was already undone.", "Undone."]
+    assert len(fake.calls_of("restrictChatMember", mark)) == 1
+    assert fake.member_status(GROUP, 200) == "member"
+    actions = [a.action for a in await steward.app.mod_repo.recent_actions(GROUP, 10)]
+    assert actions == ["unmute", "mute"]
+
+
 async def test_bot_never_acts_on_admins_or_itself(steward, fake, group):
     admin_message = await group.say(group.admin, "I am the admin")
     second_admin = fake.user(101, "Dora")

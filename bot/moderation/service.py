@@ -576,12 +576,30 @@ class ModerationService:
     # --- undo ----------------------------------------------------------------------------
 
     async def undo(self, action: ModAction, by: Actor) -> UndoOutcome:
-        """Reverse an action as far as Telegram allows; returns what was done."""
+        """Reverse an action as far as Telegram allows; returns what was done.
+
+        The undo is claimed in the database before Telegram is asked, so a double tap on Undo
+        (or two admins, or two workers) reverses and records it once; the claim is given back
+        when Telegram refuses."""
         if action.undone_at is not None:
             return UndoOutcome.ALREADY
+        if action.action not in UNDOABLE | {AuditAction.KICK, AuditAction.DETECT}:
+            return UndoOutcome.UNSUPPORTED
+        if not await self.repo.mark_undone(action.id, by.id, self.now(), by.name):
+            return UndoOutcome.ALREADY
+        try:
+            result = await self._reverse(action, by)
+        except BaseException:
+            await self.repo.clear_undone(action.id)
+            raise
+        if action.rule in SPAM_RULES and action.message_text:
+            await self.learn(action.message_text, False, by)
+        await self._mark_log_undone(action.id)
+        return result
+
+    async def _reverse(self, action: ModAction, by: Actor) -> UndoOutcome:
         target = Target(action.target_id or 0, action.target_name or "", action.target_is_chat)
         chat_id = action.chat_id
-        result = UndoOutcome.DONE
         if action.action == AuditAction.BAN or (
             action.action == AuditAction.SPAM and action.target_id
         ):
@@ -595,17 +613,9 @@ class ModerationService:
         elif action.action == AuditAction.APPROVE:
             await self.repo.unapprove(chat_id, target.id)
             self._approved.invalidate(chat_id)
-        elif action.action in {AuditAction.DELETE, AuditAction.KICK, AuditAction.DETECT}:
-            result = (
-                UndoOutcome.PARTIAL
-            )  # a deleted message cannot come back; a kicked member may rejoin
-        else:
-            return UndoOutcome.UNSUPPORTED
-        if action.rule in SPAM_RULES and action.message_text:
-            await self.learn(action.message_text, False, by)
-        await self.repo.mark_undone(action.id, by.id, self.now(), by.name)
-        await self._mark_log_undone(action.id)
-        return result
+        else:  # a deleted message cannot come back; a kicked member may rejoin
+            return UndoOutcome.PARTIAL
+        return UndoOutcome.DONE
 
     async def not_spam(self, action: ModAction, by: Actor) -> UndoOutcome:
         """/notspam #id: undo the action, and learn its message as not spam exactly once (undoing
