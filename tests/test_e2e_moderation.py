@@ -663,6 +663,23 @@ async def test_album_is_judged_as_one_unit(steward, fake, group):
     assert deleted["message_id"] != first["message_id"]
 
 
+async def test_an_album_counts_as_one_message(steward, fake, group):
+    """An album of six photos reaches the bot as six messages: its sender was muted "for
+    flooding" (5 in 10 s), and a newcomer's 3-photo album made them a trusted member at once."""
+    photo = [{"file_id": "p1", "file_unique_id": "u1", "width": 10, "height": 10}]
+    for n in range(6):
+        caption = {"caption": "our trip"} if n == 0 else {}
+        await group.say(group.other, None, photo=photo, media_group_id="trip", **caption)
+    await fake.assert_no_call("restrictChatMember", within=1.0)
+    for _ in range(3):
+        await group.say(group.member, None, photo=photo, media_group_id="cats")
+    await steward.idle()
+    await group.say(group.member, SPAM)  # still a newcomer's second message: checked
+    ban = await fake.wait_for("banChatMember")
+    assert ban["user_id"] == 200
+    assert not fake.calls_of("restrictChatMember")
+
+
 @pytest.mark.usefixtures("db_engine")  # and on PostgreSQL
 async def test_spam_command_learns_and_notspam_undoes(steward, fake, group):
     for _ in range(3):
