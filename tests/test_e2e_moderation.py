@@ -449,6 +449,44 @@ async def test_report_reaches_log_chat_with_action_buttons(steward, fake, group)
     assert ban["user_id"] == 300
 
 
+async def test_a_report_speaks_the_language_of_those_who_read_it(fake, tmp_path):
+    """A report is read by the admins, not by the reporter: a Russian member's report reached
+    the (English) log chat, and a Dutch admin in private, in Russian, buttons included."""
+    from tests.harness import RunningBot, make_env, settings_for
+
+    env = make_env(fake, tmp_path)  # no LOG_CHAT_ID: reports go to the admins in private
+    running = RunningBot(fake=fake, settings=settings_for(env), env=env)
+    await running.start()
+    try:
+        group = Group(fake)
+        anna = fake.user(103, "Anna", language_code="nl")
+        fake.add_member(GROUP, anna, "administrator")
+        fake.start_bot(anna)
+        await fake.send_message(fake.private_chat(anna), anna, "/start")
+        ivan = fake.user(201, "Ivan", language_code="ru")
+        fake.add_member(GROUP, ivan)
+        bad = await group.say(group.other, "buy my stuff")
+        await group.say(ivan, "/report", reply_to=bad)
+        report = await fake.wait_for(
+            "sendMessage", lambda c: c["chat_id"] == 103 and "buy my stuff" in c.plain
+        )
+        assert report.plain.startswith("📣 Melding in Fans: Ivan meldde Carol")
+        buttons = [b["text"] for row in report["reply_markup"]["inline_keyboard"] for b in row]
+        assert "🔨 Verbannen" in buttons
+        thanks = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+        assert thanks.plain.startswith("Спасибо")  # the reporter is answered in his own
+        await running.app.mod_repo.update_settings(GROUP, log_chat_id=LOG_CHAT)
+        fake.add_chat(LOG_CHAT, title="Mod log")
+        second = await group.say(group.other, "buy more stuff")
+        await group.say(ivan, "/report", reply_to=second)
+        logged = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == LOG_CHAT)
+        assert logged.plain.startswith("📣 Report in Fans: Ivan reported Carol")
+        buttons = [b["text"] for row in logged["reply_markup"]["inline_keyboard"] for b in row]
+        assert "🔨 Ban" in buttons
+    finally:
+        await running.stop()
+
+
 async def test_report_of_a_channel_identity_names_and_bans_the_channel(steward, fake, group):
     channel = {"id": -1005550000007, "type": "channel", "title": "Ads Channel"}
     await steward.app.mod_repo.update_settings(GROUP, spam_mode="off")

@@ -705,8 +705,13 @@ class ModerationService:
         settings = await self.repo.settings(chat_id)
         return settings.log_chat_id or self.settings.log_chat_id
 
+    @property
+    def log_locale(self) -> str:
+        """The log chat's language: every entry and report there speaks it."""
+        return self.settings.default_language
+
     def log_keyboard(self, action: ModAction, undone: bool = False) -> InlineKeyboardMarkup:
-        locale = self.settings.default_language
+        locale = self.log_locale
         builder = InlineKeyboardBuilder()
         if not undone and action.undone_at is None and action.action in UNDOABLE:
             builder.button(
@@ -721,7 +726,7 @@ class ModerationService:
 
     def render_log(self, action: ModAction) -> str:
         gettext = self.i18n.gettext
-        locale = self.settings.default_language
+        locale = self.log_locale
         lines = [
             f"<b>{html.escape(action_label(self.i18n, action.action, locale))}</b> · "
             f"<code>{action.chat_id}</code> · #{action.id}"
@@ -778,9 +783,9 @@ class ModerationService:
         text = self.render_log(action)
         if action.undone_at is not None:
             text += "\n" + html.escape(
-                self.i18n.gettext(
-                    "↩️ Undone by {name}", locale=self.settings.default_language
-                ).format(name=action.undone_by_name or "?")
+                self.i18n.gettext("↩️ Undone by {name}", locale=self.log_locale).format(
+                    name=action.undone_by_name or "?"
+                )
             )
         return text
 
@@ -813,7 +818,7 @@ class ModerationService:
         if entry.interrupted:
             note = self.i18n.gettext(
                 "♻️ Posted again after a restart: an earlier copy may exist.",
-                locale=self.settings.default_language,
+                locale=self.log_locale,
             )
             rendered = Rendered(
                 f"{rendered.text}\n<i>{html.escape(note)}</i>", rendered.markup, rendered.undone

@@ -9,10 +9,12 @@ import re
 from datetime import timedelta
 
 from aiogram.exceptions import TelegramAPIError
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
 from bot.guards import accessible_message
+from bot.i18n import LocaleFor
 from bot.links import message_link
 from bot.moderation.buttons import ReportCallback, report_keyboard
 from bot.moderation.reports import ReportAction, ReportLimiter
@@ -53,6 +55,8 @@ async def report_command(
     moderation: ModerationService,
     notes: PrivateNotes,
     report_limiter: ReportLimiter,
+    i18n: I18n,
+    locale_for: LocaleFor,
 ) -> None:
     reply = replied(message)
     if reply is None:
@@ -75,20 +79,26 @@ async def report_command(
     if await targets.refusal(message.chat.id, target):
         await message.reply(_("That message is from an admin; reports are for members."))
         return
-    text = report_text(message, reply, target)
-    markup = report_keyboard(message.chat.id, reply.message_id, target.id, target.is_chat)
+
+    def report_in(locale: str) -> tuple[str, InlineKeyboardMarkup]:
+        """The report as its readers read it: in their language, not the reporter's."""
+        with i18n.use_locale(locale):
+            markup = report_keyboard(message.chat.id, reply.message_id, target.id, target.is_chat)
+            return report_text(message, reply, target), markup
 
     async def admins() -> list[int]:
         return list(await role_service.admin_ids(message.chat.id))
 
     recipients = await moderation.report_recipients(message.chat.id, admins)
     if recipients.log_chat:
-        # through the log outbox, ahead of log entries: the reporter is answered at once
-        await moderation.queue_report(recipients.log_chat, text, markup)
+        # through the log outbox, ahead of log entries (and in their language): the reporter
+        # is answered at once
+        await moderation.queue_report(recipients.log_chat, *report_in(moderation.log_locale))
         await message.reply(_("Thanks, the admins have been notified."))
         return
     delivered = 0
     for uid in recipients.admins:
+        text, markup = report_in(await locale_for(uid))
         result = await notes.send_message(uid, text, reply_markup=markup)
         delivered += result.delivered
     if delivered:
