@@ -771,6 +771,24 @@ async def test_modlog_lists_recent_actions_in_the_users_language(steward, fake, 
     assert "Bob" in reply.plain and "spam links" in reply.plain and "Alice" in reply.plain
 
 
+async def test_every_action_has_a_name_in_the_log(steward, fake, group):
+    """/unwarn and /resetwarns showed as the raw "unwarn" and "resetwarns" in the log chat and
+    in /modlog, in every language."""
+    admin_ru = fake.user(102, "Ivan", language_code="ru")
+    fake.add_member(GROUP, admin_ru, "administrator")
+    target = await group.say(group.member, "x")
+    for command in ("/warn", "/unwarn", "/resetwarns"):
+        await group.say(group.admin, command, reply_to=target)
+        await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == LOG_CHAT, since=0, count=3)
+    log = [c.plain for c in fake.calls_of("sendMessage") if c["chat_id"] == LOG_CHAT]
+    assert log[1].startswith("➖ Warn removed") and log[2].startswith("🧽 Warns cleared")
+    await group.say(admin_ru, "/modlog")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert "unwarn" not in reply.plain and "resetwarns" not in reply.plain
+    assert "Предупреждения сброшены" in reply.plain
+
+
 async def test_promotion_update_grants_admin_commands_at_once(steward, fake, group):
     target = await group.say(group.other, "x")
     await group.say(group.member, "/warn", reply_to=target)

@@ -862,6 +862,8 @@ SPAM_RULES = frozenset({"spam", "manual_spam"})  # rules whose message was learn
 def action_label(i18n: I18n, action: str, locale: str) -> str:
     labels: dict[str, str] = {
         AuditAction.WARN: N_("⚠️ Warn"),
+        AuditAction.UNWARN: N_("➖ Warn removed"),
+        AuditAction.RESETWARNS: N_("🧽 Warns cleared"),
         AuditAction.MUTE: N_("🔇 Mute"),
         AuditAction.UNMUTE: N_("🔊 Unmute"),
         AuditAction.BAN: N_("🔨 Ban"),
