@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from bot.moderation.service import Actor
 from tests.fake_telegram import FakeTelegram
 
 GROUP = -1001234500001
@@ -975,3 +976,21 @@ async def test_kick_of_someone_not_in_the_chat_says_so_and_lifts_no_ban(steward,
     assert not fake.calls_of("unbanChatMember")
     assert [c["user_id"] for c in fake.calls_of("banChatMember")] == [300]
     assert not [c for c in fake.calls_of("sendMessage") if "was removed" in c.plain]
+
+
+async def test_unban_of_someone_not_banned_says_so(steward, fake, group):
+    """Telegram answers True to unbanning a member who is not banned: the bot said "🕊 @bobby
+    is unbanned and may rejoin." and logged an Unban that lifted nothing."""
+    await group.say(group.member, "hi")  # the bot learns @bobby
+    await group.say(group.admin, "/unban @bobby")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply.plain == "@bobby is not banned in this chat."
+    await group.say(group.admin, "/ban @bobby 1h")
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP and "banned" in c.plain)
+    fake.chats[GROUP].members[200] = {"status": "left", "user": group.member}  # the ban ended
+    [ban] = await steward.app.mod_repo.recent_actions(GROUP, 1)
+    await steward.app.moderation.undo(ban, Actor(100, "Alice"))  # Undo after it ended
+    assert (await steward.app.mod_repo.action(ban.id)).undone_at is not None
+    await steward.idle()
+    assert not fake.calls_of("unbanChatMember")
+    assert [a.action for a in await steward.app.mod_repo.recent_actions(GROUP, 5)] == ["ban"]

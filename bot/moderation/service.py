@@ -363,9 +363,14 @@ class ModerationService:
         )
 
     async def unban(self, chat_id: int, target: Target, actor: Actor) -> int:
+        """Telegram answers True to unbanning someone who is not banned, so only asking first
+        tells the moderator (and the log) that there was nothing to lift."""
         if target.is_chat:
             await self._telegram(self.bot.unban_chat_sender_chat(chat_id, target.id))
         else:
+            member = await self._telegram(self.bot.get_chat_member(chat_id, target.id))
+            if member.status != "kicked":
+                raise ModerationError(Problem.NOT_BANNED, target.name)
             await self._telegram(
                 self.bot.unban_chat_member(chat_id, target.id, only_if_banned=True)
             )
@@ -603,7 +608,11 @@ class ModerationService:
         if action.action == AuditAction.BAN or (
             action.action == AuditAction.SPAM and action.target_id
         ):
-            await self.unban(chat_id, target, by)
+            try:
+                await self.unban(chat_id, target, by)
+            except ModerationError as exc:  # the ban ended or was lifted meanwhile: undone
+                if exc.kind is not Problem.NOT_BANNED:
+                    raise
         elif action.action == AuditAction.MUTE:
             await self.unmute(chat_id, target, by)
         elif action.action == AuditAction.WARN:
