@@ -426,10 +426,12 @@ async def test_settings_buttons_change_modes(steward, fake, group):
 
 async def test_report_reaches_log_chat_with_action_buttons(steward, fake, group):
     bad = await group.say(group.other, "you are all idiots")
-    await group.say(group.member, "/report", reply_to=bad)
+    await group.say(group.member, "/report insults <everyone> & me", reply_to=bad)
     report = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == LOG_CHAT)
     assert "Bob" in report["text"] and "Carol" in report["text"]
     assert "you are all idiots" in report["text"]
+    # what the reporter wrote with it reaches the admins too (it was dropped)
+    assert "💬 Their words: insults <everyone> & me" in report.plain
     thanks = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
     assert "admins have been notified" in thanks["text"]
     ban_button = next(
@@ -925,7 +927,7 @@ async def test_report_without_log_chat_goes_to_every_admin_telegram_lets_it_reac
         report = await fake.wait_for(
             "sendMessage", lambda c: c["chat_id"] == 100 and "Report" in c.plain
         )
-        assert "buy my stuff" in report.plain
+        assert "buy my stuff" in report.plain and "💬 Their words: look at this" in report.plain
         assert f"https://t.me/fans_chat/{bad['message_id']}" in report.plain
         thanks = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
         assert thanks.plain == "Thanks, the admins have been notified."

@@ -32,6 +32,18 @@ async def calls_admins(message: Message) -> bool:
     return message.reply_to_message is not None and bool(_CALL_ADMINS.search(message.text or ""))
 
 
+def reporter_note(message: Message) -> str:
+    """What the reporter wrote with the report ("/report he sells accounts", "@admin scam"):
+    the admins' first clue, so it travels with the report."""
+    text = message.text or ""
+    if text.startswith("/"):
+        parts = text.split(maxsplit=1)
+        text = parts[1] if len(parts) > 1 else ""
+    else:
+        text = _CALL_ADMINS.sub(" ", text)
+    return " ".join(text.split())[:300]
+
+
 def report_text(message: Message, reply: Message, target: Target) -> str:
     assert message.from_user is not None
     text = _("📣 Report in {chat}: {reporter} reported {target}").format(
@@ -39,6 +51,9 @@ def report_text(message: Message, reply: Message, target: Target) -> str:
         reporter=Target(message.from_user.id, message.from_user.full_name).mention,
         target=target.mention,
     )
+    note = reporter_note(message)
+    if note:
+        text += "\n" + _("💬 Their words: {note}").format(note=html.escape(note))
     body = reply.text or reply.caption
     if body:
         text += f"\n<i>{html.escape(body[:500])}</i>"
