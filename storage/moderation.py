@@ -286,8 +286,7 @@ class ModerationRepository:
     async def clear_undone(self, action_id: int) -> None:
         """Give back an undo claimed by `mark_undone` that Telegram then refused."""
         await self.db.execute(
-            "UPDATE mod_actions SET undone_at=NULL, undone_by=NULL, undone_by_name=NULL "
-            "WHERE id=?",
+            "UPDATE mod_actions SET undone_at=NULL, undone_by=NULL, undone_by_name=NULL WHERE id=?",
             (action_id,),
         )
 
