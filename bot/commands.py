@@ -27,7 +27,7 @@ from aiogram.types import (
 )
 from aiogram.utils.i18n import I18n
 
-from bot.roles import Requirement, Roles
+from bot.roles import AdminRight, Requirement, Roles
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ class CommandSpec:
     description: str  # msgid; translated when shown
     role: Requirement = Requirement.MEMBER
     where: Where = Where.ANY
+    right: AdminRight | None = None  # what an admin must also hold (their own rights)
 
     def usable_in(self, chat_type: str) -> bool:
         if self.where is Where.ANY:
@@ -57,6 +58,7 @@ class CommandSpec:
 
 
 _A, _G, _AM = Requirement.ADMIN, Where.GROUP, Requirement.ADMIN_OR_MANAGER
+_R, _D = AdminRight.RESTRICT, AdminRight.DELETE
 
 COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("start", N_("start the bot and see what it can do"), where=Where.PRIVATE),
@@ -66,18 +68,18 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("report", N_("reply to a message to report it to the admins"), where=_G),
     CommandSpec("warns", N_("show your warns"), where=_G),
     # moderation: chat admins
-    CommandSpec("warn", N_("warn a member (reply or @name) [reason]"), _A, _G),
-    CommandSpec("unwarn", N_("remove a member's latest warn"), _A, _G),
-    CommandSpec("resetwarns", N_("clear all warns of a member"), _A, _G),
-    CommandSpec("mute", N_("mute a member [duration] [reason], e.g. /mute 2h"), _A, _G),
-    CommandSpec("unmute", N_("let a muted member write again"), _A, _G),
-    CommandSpec("ban", N_("ban a member [duration] [reason]"), _A, _G),
-    CommandSpec("unban", N_("unban a member: /unban @name or id"), _A, _G),
-    CommandSpec("kick", N_("remove a member who may rejoin [reason]"), _A, _G),
-    CommandSpec("del", N_("delete the replied message"), _A, _G),
-    CommandSpec("purge", N_("delete from the replied message up to here"), _A, _G),
-    CommandSpec("spam", N_("delete, ban and learn the replied message as spam"), _A, _G),
-    CommandSpec("notspam", N_("learn a message as not spam, or undo a spam action"), _A, _G),
+    CommandSpec("warn", N_("warn a member (reply or @name) [reason]"), _A, _G, _R),
+    CommandSpec("unwarn", N_("remove a member's latest warn"), _A, _G, _R),
+    CommandSpec("resetwarns", N_("clear all warns of a member"), _A, _G, _R),
+    CommandSpec("mute", N_("mute a member [duration] [reason], e.g. /mute 2h"), _A, _G, _R),
+    CommandSpec("unmute", N_("let a muted member write again"), _A, _G, _R),
+    CommandSpec("ban", N_("ban a member [duration] [reason]"), _A, _G, _R),
+    CommandSpec("unban", N_("unban a member: /unban @name or id"), _A, _G, _R),
+    CommandSpec("kick", N_("remove a member who may rejoin [reason]"), _A, _G, _R),
+    CommandSpec("del", N_("delete the replied message"), _A, _G, _D),
+    CommandSpec("purge", N_("delete from the replied message up to here"), _A, _G, _D),
+    CommandSpec("spam", N_("delete, ban and learn the replied message as spam"), _A, _G, _R),
+    CommandSpec("notspam", N_("learn a message as not spam, or undo a spam action"), _A, _G, _R),
     CommandSpec("approve", N_("trust a member: automatic checks skip them"), _A, _G),
     CommandSpec("unapprove", N_("stop trusting a member"), _A, _G),
     CommandSpec("filter", N_("add a word or /regex/ to the blocklist"), _A, _G),
@@ -209,13 +211,15 @@ def command_flags(*names: str, **extra: object) -> dict[str, object]:
     """The handler flags `RoleMiddleware` enforces for these commands, from the table above:
     routers register with this, so the menus, /help and the check cannot drift apart. Commands
     handled together must share their role and place."""
-    specs = {(SPECS[n].role, SPECS[n].where) for n in names}
+    specs = {(SPECS[n].role, SPECS[n].where, SPECS[n].right) for n in names}
     if len(specs) != 1:
-        raise ValueError(f"{names} differ in role or place: {specs}")
-    ((role, where),) = specs
+        raise ValueError(f"{names} differ in role, place or right: {specs}")
+    ((role, where, right),) = specs
     flags: dict[str, object] = dict(extra)
     if role is not Requirement.MEMBER:
         flags["role"] = role
+    if right is not None:
+        flags["right"] = right
     if where is not Where.ANY:
         flags["chat"] = where
     return flags

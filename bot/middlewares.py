@@ -41,7 +41,15 @@ from bot.commands import Where
 from bot.filters import group_member_message
 from bot.i18n import pick_language
 from bot.miniapp.menu import MenuButtons
-from bot.roles import ADMIN_STATUSES, Requirement, Roles, RoleService
+from bot.roles import (
+    ADMIN_STATUSES,
+    AdminRight,
+    Requirement,
+    Roles,
+    RoleService,
+    admin_rights,
+    right_refusal,
+)
 from bot.topics import replies_to_topic_root
 from storage.chats import ChatRepository, UserRepository
 
@@ -214,7 +222,8 @@ def _refusal(requirement: Requirement, chat_type: str) -> str:
 class RoleMiddleware(BaseMiddleware):
     """Inner middleware for messages and callback queries.
 
-    Reads two handler flags: `role` (a `Requirement`) and `chat` (a `Where`).
+    Reads three handler flags: `role` (a `Requirement`), `chat` (a `Where`) and `right` (an
+    `AdminRight` the admin must hold).
     Puts the sender's `Roles` in `data["roles"]` for handlers that tailor their answer.
     """
 
@@ -249,6 +258,12 @@ class RoleMiddleware(BaseMiddleware):
             if not roles.satisfies(requirement):
                 await event.reply(_refusal(requirement, chat_type))
                 return None
+            right = get_flag(data, "right")
+            if right is not None and not await self.role_service.message_has_right(
+                event, AdminRight(right)
+            ):
+                await event.reply(right_refusal(AdminRight(right)))
+                return None
         elif isinstance(event, CallbackQuery):
             chat_id = event.message.chat.id if event.message else None
             roles = await self.role_service.roles_for_user(chat_id, event.from_user.id)
@@ -272,8 +287,13 @@ class RoleCacheMiddleware(BaseMiddleware):
             old, new = event.old_chat_member.status, event.new_chat_member.status
             if event.new_chat_member.user.id == self.role_service.settings.bot_id:
                 self.role_service.invalidate(event.chat.id)
-            elif (old in ADMIN_STATUSES) != (new in ADMIN_STATUSES):
-                self.role_service.remember_status(event.chat.id, event.new_chat_member.user.id, new)
+            elif old in ADMIN_STATUSES or new in ADMIN_STATUSES:  # promoted, demoted, new rights
+                self.role_service.remember_status(
+                    event.chat.id,
+                    event.new_chat_member.user.id,
+                    new,
+                    admin_rights(event.new_chat_member),
+                )
         return await handler(event, data)
 
 

@@ -1,8 +1,10 @@
 """Who may do what: managers (from MANAGER_IDS), chat admins, members.
 
-Chat admins come from `getChatAdministrators`, cached per chat and dropped when a `chat_member` or
-`my_chat_member` update says the admin list may have changed. A message sent on behalf of the
-group itself (`sender_chat.id == chat.id`) is an anonymous admin; the placeholder user
+Chat admins come from `getChatAdministrators`, cached per chat with the rights each holds, and
+dropped when a `chat_member` or `my_chat_member` update says the admin list may have changed. An
+admin whom the owner did not give the right to ban (or to delete messages) must not get the bot
+to do it for them: such commands also name the `AdminRight` they need. A message sent on behalf
+of the group itself (`sender_chat.id == chat.id`) is an anonymous admin; the placeholder user
 1087968824 (GroupAnonymousBot) that Telegram puts in `from` proves nothing on its own, since a
 linked channel's posts and other chats' identities arrive with it too.
 """
@@ -14,12 +16,13 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
-from aiogram.types import ChatMemberAdministrator, ChatMemberOwner, Message
+from aiogram.types import ChatMemberAdministrator, ChatMemberOwner, Message, ResultChatMemberUnion
+from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
 
@@ -27,6 +30,29 @@ logger = logging.getLogger(__name__)
 
 ANONYMOUS_ADMIN_BOT_ID = 1087968824
 ADMIN_STATUSES = frozenset({"creator", "administrator"})
+
+
+class AdminRight(StrEnum):
+    """An admin right a command needs besides being an admin (the `ChatMemberAdministrator`
+    field); the owner holds them all."""
+
+    RESTRICT = "can_restrict_members"  # ban, mute, warn towards a mute or ban
+    DELETE = "can_delete_messages"
+
+
+def right_refusal(right: AdminRight) -> str:
+    """An admin the owner did not give this right: the bot must not do it for them."""
+    if right is AdminRight.RESTRICT:
+        return _("Only admins with the right to ban users can do this.")
+    return _("Only admins with the right to delete messages can do this.")
+
+
+def admin_rights(member: ResultChatMemberUnion) -> frozenset[AdminRight]:
+    if isinstance(member, ChatMemberOwner):
+        return frozenset(AdminRight)
+    if isinstance(member, ChatMemberAdministrator):
+        return frozenset(r for r in AdminRight if getattr(member, r.value, False))
+    return frozenset()
 
 
 class Requirement(StrEnum):
@@ -64,6 +90,7 @@ def is_anonymous_admin_message(message: Message) -> bool:
 class _CachedAdmins:
     user_ids: frozenset[int]
     expires_at: float
+    rights: dict[int, frozenset[AdminRight]] = field(default_factory=dict)
 
 
 class RoleService:
@@ -88,27 +115,50 @@ class RoleService:
 
     async def admin_ids(self, chat_id: int) -> frozenset[int]:
         """Admin user ids of a group, fetched once per TTL even under concurrent callers."""
+        return (await self._admins(chat_id)).user_ids
+
+    async def _admins(self, chat_id: int) -> _CachedAdmins:
         cached = self._cache.get(chat_id)
         if cached and cached.expires_at > self.clock():
-            return cached.user_ids
+            return cached
         async with self._locks[chat_id]:
             cached = self._cache.get(chat_id)
             if cached and cached.expires_at > self.clock():
-                return cached.user_ids
+                return cached
             try:
                 members = await self.bot.get_chat_administrators(chat_id)
             except TelegramAPIError as exc:
                 # Not a member or chat gone: nobody is an admin we can verify. Retry soon.
                 logger.warning("cannot read admins of %s: %s", chat_id, exc)
-                self._cache[chat_id] = _CachedAdmins(frozenset(), self.clock() + 30.0)
-                return frozenset()
-            ids = frozenset(
-                m.user.id
-                for m in members
-                if isinstance(m, ChatMemberOwner | ChatMemberAdministrator)
+                cached = _CachedAdmins(frozenset(), self.clock() + 30.0)
+                self._cache[chat_id] = cached
+                return cached
+            admins = [
+                m for m in members if isinstance(m, ChatMemberOwner | ChatMemberAdministrator)
+            ]
+            cached = _CachedAdmins(
+                frozenset(m.user.id for m in admins),
+                self.clock() + self.ttl,
+                {m.user.id: admin_rights(m) for m in admins},
             )
-            self._cache[chat_id] = _CachedAdmins(ids, self.clock() + self.ttl)
-            return ids
+            self._cache[chat_id] = cached
+            return cached
+
+    async def has_right(self, chat_id: int, user_id: int | None, right: AdminRight) -> bool:
+        """An admin of the chat holding this right (the owner holds every one)."""
+        if user_id is None or chat_id > 0:
+            return False
+        admins = await self._admins(chat_id)
+        return user_id in admins.user_ids and right in admins.rights.get(user_id, frozenset())
+
+    async def message_has_right(self, message: Message, right: AdminRight) -> bool:
+        """As `is_message_from_admin`, with the right. Which admin posted as the group cannot be
+        told, so an anonymous admin is taken to hold it (the chat's own admins chose them)."""
+        if not await self.is_message_from_admin(message):
+            return False
+        if is_anonymous_admin_message(message) or message.from_user is None:
+            return is_anonymous_admin_message(message)
+        return await self.has_right(message.chat.id, message.from_user.id, right)
 
     def invalidate(self, chat_id: int) -> None:
         self._cache.pop(chat_id, None)
@@ -121,8 +171,15 @@ class RoleService:
         else:
             self._cache.pop(chat_id, None)
 
-    def remember_status(self, chat_id: int, user_id: int, status: str) -> None:
-        """Apply an admin promotion or demotion we were told about without refetching."""
+    def remember_status(
+        self,
+        chat_id: int,
+        user_id: int,
+        status: str,
+        rights: frozenset[AdminRight] = frozenset(),
+    ) -> None:
+        """Apply an admin promotion, demotion or change of rights we were told about without
+        refetching."""
         self.on_change(chat_id)
         cached = self._cache.get(chat_id)
         if cached is None:
@@ -130,8 +187,10 @@ class RoleService:
         ids = set(cached.user_ids)
         if status in ADMIN_STATUSES:
             ids.add(user_id)
+            cached.rights[user_id] = rights
         else:
             ids.discard(user_id)
+            cached.rights.pop(user_id, None)
         cached.user_ids = frozenset(ids)
 
     async def is_chat_admin(self, chat_id: int, user_id: int | None) -> bool:

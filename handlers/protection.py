@@ -27,7 +27,7 @@ from aiogram.utils.i18n import I18n
 from bot.commands import N_, without_own_command
 from bot.config import Settings
 from bot.middlewares import Handler
-from bot.moderation.album_verdicts import AlbumVerdicts
+from bot.moderation.album_verdicts import NO_ALBUM, AlbumPart, AlbumVerdicts
 from bot.moderation.captcha import chat_locale
 from bot.moderation.durations import format_duration
 from bot.moderation.flood import FloodTracker
@@ -122,11 +122,13 @@ class ProtectionMiddleware(BaseMiddleware):
         if target is None or await self._exempt(chat_id, target):
             return False
         chat_settings = await self.moderation.chat_settings(chat_id)
+        album = await self._album_part(message)
         facts = Facts(
             text=message.text or message.caption or "",
             edited=self.edited,
             sender_is_chat=target.is_chat,
-            album_spam=await self._album_verdict(message),
+            album_spam=album.spam,
+            album_part=not album.first,
         )
         while (needed := facts.next_needed(chat_settings)) is not None:
             await self._gather(needed, facts, message, target, chat_settings)
@@ -235,9 +237,9 @@ class ProtectionMiddleware(BaseMiddleware):
         except TelegramAPIError as exc:
             logger.info("protection notice failed: %s", exc)
 
-    async def _album_verdict(self, message: Message) -> bool:
+    async def _album_part(self, message: Message) -> AlbumPart:
         if not message.media_group_id:
-            return False
+            return NO_ALBUM
         return await self.albums.seen(message.chat.id, message.media_group_id, message.message_id)
 
     async def _remember_album(self, message: Message, spam: bool) -> None:

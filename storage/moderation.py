@@ -283,6 +283,13 @@ class ModerationRepository:
         )
         return cursor.rowcount > 0
 
+    async def clear_undone(self, action_id: int) -> None:
+        """Give back an undo claimed by `mark_undone` that Telegram then refused."""
+        await self.db.execute(
+            "UPDATE mod_actions SET undone_at=NULL, undone_by=NULL, undone_by_name=NULL WHERE id=?",
+            (action_id,),
+        )
+
     async def recent_actions(self, chat_id: int, limit: int) -> list[ModAction]:
         rows = await self.db.fetchall(
             "SELECT * FROM mod_actions WHERE chat_id=? ORDER BY id DESC LIMIT ?", (chat_id, limit)

@@ -1552,8 +1552,17 @@ class FakeTelegram:
             if m["status"] in {"creator", "administrator"}
         ]
 
+    @staticmethod
+    def _user_id(p: dict[str, Any]) -> int:
+        """A user's id as Telegram reads it (Client.cpp get_user_id): a channel's or group's
+        negative id names no user."""
+        user_id = int(p["user_id"])
+        if user_id <= 0:
+            raise ApiError(400, "Bad Request: invalid user_id specified")
+        return user_id
+
     def _m_getChatMember(self, p, f):
-        return self._member_dict(p["chat_id"], int(p["user_id"]))
+        return self._member_dict(p["chat_id"], self._user_id(p))
 
     def _m_getChatMemberCount(self, p, f):
         return self._chat(p["chat_id"]).member_count
@@ -1618,7 +1627,7 @@ class FakeTelegram:
     def _m_restrictChatMember(self, p, f):
         state = self._chat(p["chat_id"])
         self._require_supergroup(state, channels=False)
-        user_id = int(p["user_id"])
+        user_id = self._user_id(p)
         is_member = self._is_member(state.members.get(user_id))
         permissions = p["permissions"]
         if all(permissions.get(k) for k in _ALL_PERMISSIONS):
@@ -1635,17 +1644,17 @@ class FakeTelegram:
 
     def _m_banChatMember(self, p, f):
         state = self._chat(p["chat_id"])
-        user_id = int(p["user_id"])
+        user_id = self._user_id(p)
         if state.chat["type"] == "group":  # a basic group has no ban list: the member is removed
             self._change_member(state, user_id, {"status": "left"})
             return True
         new = {"status": "kicked", "until_date": int(p.get("until_date") or 0)}
-        return self._change_member(state, int(p["user_id"]), new)
+        return self._change_member(state, user_id, new)
 
     def _m_unbanChatMember(self, p, f):
         state = self._chat(p["chat_id"])
         self._require_supergroup(state, channels=True)
-        user_id = int(p["user_id"])
+        user_id = self._user_id(p)
         member = state.members.get(user_id)
         if p.get("only_if_banned") and (member is None or member["status"] != "kicked"):
             return True  # Client.cpp answers True without touching a member who is not banned

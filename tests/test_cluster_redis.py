@@ -355,13 +355,15 @@ async def test_a_members_reports_count_whichever_worker_took_them(redis_workers)
 async def test_an_albums_spam_verdict_reaches_the_worker_with_its_next_part(redis_workers) -> None:
     a, b = redis_workers
     va, vb = a.album_verdicts(), b.album_verdicts()
-    assert not await va.seen(-100, "g1", 10)  # the first part: nothing known yet
+    first = await va.seen(-100, "g1", 10)  # the first part: nothing known yet
+    assert first.first and not first.spam
     await va.remember(-100, "g1", 10, spam=False)
-    assert not await vb.seen(-100, "g1", 11)  # the second part, elsewhere: a clean album
+    second = await vb.seen(-100, "g1", 11)  # the second part, elsewhere: a clean album
+    assert not second.first and not second.spam
     await vb.remember(-100, "g1", 11, spam=True)  # judged spam there
-    assert await va.seen(-100, "g1", 12)  # the third part, back on a: delete it too
+    assert (await va.seen(-100, "g1", 12)).spam  # the third part, back on a: delete it too
     assert await vb.parts(-100, "g1") == [10, 11, 12]  # what goes with the album
-    assert not await va.seen(-100, "g2", 20)  # another album
+    assert (await va.seen(-100, "g2", 20)).first  # another album
 
 
 async def test_one_process_keeps_reports_and_album_verdicts_in_memory() -> None:
@@ -370,7 +372,7 @@ async def test_one_process_keeps_reports_and_album_verdicts_in_memory() -> None:
     assert [await limiter.check(-1, 5, 0.0) for _ in range(4)] == [True, True, True, False]
     assert await limiter.check(-1, 5, REPORT_WINDOW_SECONDS + 1)  # the window moved on
     await verdicts.remember(-1, "g", 1, spam=True)
-    assert await verdicts.seen(-1, "g", 2)
+    assert (await verdicts.seen(-1, "g", 2)).spam
     assert await verdicts.parts(-1, "g") == [1, 2]
 
 

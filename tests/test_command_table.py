@@ -36,7 +36,7 @@ def handled_commands() -> dict[str, list[dict]]:
 
 
 def enforced(flags: dict) -> dict:
-    return {k: v for k, v in flags.items() if k in {"role", "chat"}}
+    return {k: v for k, v in flags.items() if k in {"role", "chat", "right"}}
 
 
 def test_every_command_in_the_table_has_a_handler_and_back():
@@ -52,12 +52,19 @@ def test_handlers_enforce_the_tables_role_and_place():
 
 def test_command_flags_follow_the_table():
     assert command_flags("help") == {}
-    assert command_flags("warn") == {"role": "admin", "chat": "group"}
+    assert command_flags("warn") == {
+        "role": "admin",
+        "chat": "group",
+        "right": "can_restrict_members",
+    }
     assert command_flags("mute", "unmute", needs_roles=True) == {
         "role": "admin",
         "chat": "group",
+        "right": "can_restrict_members",
         "needs_roles": True,
     }
+    assert command_flags("purge")["right"] == "can_delete_messages"
+    assert "right" not in command_flags("filter")
     assert SPECS["block"].role is Requirement.ADMIN_OR_MANAGER  # a private desk too
     try:
         command_flags("warn", "warns")

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from bot.moderation.service import Actor
 from tests.fake_telegram import FakeTelegram
 
 GROUP = -1001234500001
@@ -178,6 +179,27 @@ async def test_undo_in_log_chat_reverses_a_ban(steward, fake, group):
     assert "Undone by Alice" in edited["text"]
 
 
+async def test_undo_tapped_twice_reverses_and_records_once(steward, fake, group):
+    """Both taps of a double tap on Undo were handled at once: the member was unmuted twice,
+    the log got two "Unmute" entries and both taps were answered "Undone."."""
+    target = await group.say(group.member, "x")
+    await group.say(group.admin, "/mute 1h", reply_to=target)
+    confirmation = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    undo = confirmation["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    shown = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    mark = fake.mark()
+    await fake.press_button(shown, group.admin, undo)
+    await fake.press_button(shown, group.admin, undo)
+    await fake.wait_for("answerCallbackQuery", since=mark, count=2)
+    await steward.idle()
+    answers = sorted(c["text"] for c in fake.calls_of("answerCallbackQuery", mark))
+    assert answers == ["This was already undone.", "Undone."]
+    assert len(fake.calls_of("restrictChatMember", mark)) == 1
+    assert fake.member_status(GROUP, 200) == "member"
+    actions = [a.action for a in await steward.app.mod_repo.recent_actions(GROUP, 10)]
+    assert actions == ["unmute", "mute"]
+
+
 async def test_bot_never_acts_on_admins_or_itself(steward, fake, group):
     admin_message = await group.say(group.admin, "I am the admin")
     second_admin = fake.user(101, "Dora")
@@ -248,6 +270,72 @@ async def test_missing_rights_are_explained(steward, fake, group):
     await group.say(group.admin, "/mute 1h", reply_to=target)
     reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
     assert reply["text"].startswith("I can't do that: make me an admin")
+
+
+async def test_an_admin_without_the_right_cannot_get_the_bot_to_do_it(steward, fake, group):
+    """An admin the owner gave no right to ban users or delete messages banned and deleted
+    through the bot all the same (with the bot's own rights), by command, by Undo and by the
+    buttons under a report."""
+    weak = fake.user(150, "Wendy")
+    fake.add_member(
+        GROUP, weak, "administrator", can_restrict_members=False, can_delete_messages=False
+    )
+    target = await group.say(group.member, "x")
+    for command, refusal in (
+        ("/ban", "Only admins with the right to ban users can do this."),
+        ("/mute 1h", "Only admins with the right to ban users can do this."),
+        ("/warn", "Only admins with the right to ban users can do this."),
+        ("/del", "Only admins with the right to delete messages can do this."),
+        ("/purge", "Only admins with the right to delete messages can do this."),
+    ):
+        await group.say(weak, command, reply_to=target)
+        reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+        assert reply.plain == refusal, command
+    await group.say(weak, "/modlog")  # what needs no right still works for them
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply.plain == "No moderation actions in this chat yet."
+    assert not fake.calls_of("banChatMember") and not fake.calls_of("deleteMessage")
+
+    await group.say(group.admin, "/ban 1d", reply_to=target)
+    log = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == LOG_CHAT)
+    undo = log["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    log_message = fake.messages[(LOG_CHAT, max(m for c, m in fake.messages if c == LOG_CHAT))]
+    await fake.press_button(log_message, weak, undo)
+    refused = await fake.wait_for("answerCallbackQuery")
+    assert refused["text"] == "Only admins with the right to ban users can do this."
+    assert not fake.calls_of("unbanChatMember")
+
+    bad = await group.say(group.other, "you are all idiots")
+    await group.say(group.member, "/report", reply_to=bad)
+    report = await fake.wait_for("sendMessage", lambda c: "Report" in c.plain)
+    buttons = {
+        b["text"]: b["callback_data"] for r in report["reply_markup"]["inline_keyboard"] for b in r
+    }
+    report_message = fake.messages[(LOG_CHAT, max(m for c, m in fake.messages if c == LOG_CHAT))]
+    for text in ("🔨 Ban", "🗑 Delete"):
+        await fake.press_button(report_message, weak, buttons[text])
+        refused = await fake.wait_for("answerCallbackQuery")
+        assert refused["text"].startswith("Only admins with the right to"), text
+    assert len(fake.calls_of("banChatMember")) == 1 and not fake.calls_of("deleteMessage")
+
+    # the owner gives the right: the change of rights counts at once
+    fake.add_member(GROUP, weak, "administrator", can_restrict_members=True)
+    await fake.push_update(
+        {
+            "chat_member": {
+                "chat": group.chat,
+                "from": group.admin,
+                "date": fake.now(),
+                "old_chat_member": fake._complete_member(
+                    {**fake.chats[GROUP].members[150], "can_restrict_members": False}
+                ),
+                "new_chat_member": fake._complete_member(fake.chats[GROUP].members[150]),
+            }
+        }
+    )
+    await group.say(weak, "/mute 1h", reply_to=bad)
+    muted = await fake.wait_for("restrictChatMember")
+    assert muted["user_id"] == 300
 
 
 @pytest.mark.usefixtures("db_engine")  # and on PostgreSQL
@@ -353,10 +441,12 @@ async def test_settings_buttons_change_modes(steward, fake, group):
 
 async def test_report_reaches_log_chat_with_action_buttons(steward, fake, group):
     bad = await group.say(group.other, "you are all idiots")
-    await group.say(group.member, "/report", reply_to=bad)
+    await group.say(group.member, "/report insults <everyone> & me", reply_to=bad)
     report = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == LOG_CHAT)
     assert "Bob" in report["text"] and "Carol" in report["text"]
     assert "you are all idiots" in report["text"]
+    # what the reporter wrote with it reaches the admins too (it was dropped)
+    assert "💬 Their words: insults <everyone> & me" in report.plain
     thanks = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
     assert "admins have been notified" in thanks["text"]
     ban_button = next(
@@ -375,6 +465,44 @@ async def test_report_reaches_log_chat_with_action_buttons(steward, fake, group)
     await fake.press_button(report_message, group.admin, ban_button["callback_data"])
     ban = await fake.wait_for("banChatMember")
     assert ban["user_id"] == 300
+
+
+async def test_a_report_speaks_the_language_of_those_who_read_it(fake, tmp_path):
+    """A report is read by the admins, not by the reporter: a Russian member's report reached
+    the (English) log chat, and a Dutch admin in private, in Russian, buttons included."""
+    from tests.harness import RunningBot, make_env, settings_for
+
+    env = make_env(fake, tmp_path)  # no LOG_CHAT_ID: reports go to the admins in private
+    running = RunningBot(fake=fake, settings=settings_for(env), env=env)
+    await running.start()
+    try:
+        group = Group(fake)
+        anna = fake.user(103, "Anna", language_code="nl")
+        fake.add_member(GROUP, anna, "administrator")
+        fake.start_bot(anna)
+        await fake.send_message(fake.private_chat(anna), anna, "/start")
+        ivan = fake.user(201, "Ivan", language_code="ru")
+        fake.add_member(GROUP, ivan)
+        bad = await group.say(group.other, "buy my stuff")
+        await group.say(ivan, "/report", reply_to=bad)
+        report = await fake.wait_for(
+            "sendMessage", lambda c: c["chat_id"] == 103 and "buy my stuff" in c.plain
+        )
+        assert report.plain.startswith("📣 Melding in Fans: Ivan meldde Carol")
+        buttons = [b["text"] for row in report["reply_markup"]["inline_keyboard"] for b in row]
+        assert "🔨 Verbannen" in buttons
+        thanks = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+        assert thanks.plain.startswith("Спасибо")  # the reporter is answered in his own
+        await running.app.mod_repo.update_settings(GROUP, log_chat_id=LOG_CHAT)
+        fake.add_chat(LOG_CHAT, title="Mod log")
+        second = await group.say(group.other, "buy more stuff")
+        await group.say(ivan, "/report", reply_to=second)
+        logged = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == LOG_CHAT)
+        assert logged.plain.startswith("📣 Report in Fans: Ivan reported Carol")
+        buttons = [b["text"] for row in logged["reply_markup"]["inline_keyboard"] for b in row]
+        assert "🔨 Ban" in buttons
+    finally:
+        await running.stop()
 
 
 async def test_report_of_a_channel_identity_names_and_bans_the_channel(steward, fake, group):
@@ -502,6 +630,73 @@ async def test_channel_identity_cannot_be_kicked_and_its_ban_has_no_end(steward,
     assert action.expires_at is None
 
 
+async def test_channel_identity_is_named_by_id_and_never_muted_or_warned(steward, fake, group):
+    """Telegram mutes and bans users only (restrictChatMember/banChatMember refuse a chat's
+    id): the bot told "🔇 Loud Channel is muted." of a mute Telegram refused, warned a channel
+    towards a mute it cannot get, and `/ban -100…` called banChatMember for the channel."""
+    channel = {"id": -1005550000011, "type": "channel", "title": "Loud Channel"}
+    posted = await group.say(
+        fake.user(136817688, "Channel", is_bot=True), "hello from a channel", sender_chat=channel
+    )
+    for command in ("/mute 1h", "/warn", "/unmute"):
+        await group.say(group.admin, command, reply_to=posted)
+        refused = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+        assert refused.plain == (
+            "A channel cannot be muted or warned: /ban stops it posting here, /unban lets it back."
+        )
+    await group.say(group.admin, f"/ban {channel['id']} ads")
+    banned = await fake.wait_for("banChatSenderChat")
+    assert banned["sender_chat_id"] == channel["id"]
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP and "banned" in c.plain)
+    await group.say(group.admin, f"/unban {channel['id']}")
+    unbanned = await fake.wait_for("unbanChatSenderChat")
+    assert unbanned["sender_chat_id"] == channel["id"]
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP and "unbanned" in c.plain)
+    await group.say(group.admin, f"/ban {GROUP}")
+    refused = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert refused.plain == "I don't act on admins of this chat."
+    await steward.idle()
+    assert not fake.calls_of("restrictChatMember") and not fake.calls_of("banChatMember")
+    assert not await steward.app.mod_repo.active_warns(GROUP, channel["id"], int(time.time()))
+
+
+async def test_no_one_is_acted_on_for_a_post_of_the_linked_channel(steward, fake, group):
+    """A post the linked channel forwards into its discussion group comes from Telegram's
+    service account 777000 (`from`) as the channel (`sender_chat`): a /ban in reply to it
+    banned user 777000 and a /report reported "Telegram". The channel is the admins' own."""
+    channel = {"id": -1005550000012, "type": "channel", "title": "Our Channel"}
+    fake.chats[GROUP].linked_chat_id = channel["id"]
+    post = await group.say(
+        fake.user(777000, "Telegram"), "new post", sender_chat=channel, is_automatic_forward=True
+    )
+    await group.say(group.admin, "/ban", reply_to=post)
+    refused = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert refused.plain == "I don't act on admins of this chat."
+    await group.say(group.member, "/report", reply_to=post)
+    refused = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert refused.plain == "That message is from an admin; reports are for members."
+    # the channel's admins posting as the channel (no automatic forward) are the admins too
+    own = await group.say(fake.user(136817688, "Channel", is_bot=True), "hi", sender_chat=channel)
+    await group.say(group.admin, "/ban", reply_to=own)
+    refused = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert refused.plain == "I don't act on admins of this chat."
+    await steward.idle()
+    assert not fake.calls_of("banChatMember") and not fake.calls_of("banChatSenderChat")
+    assert not [c for c in fake.calls_of("sendMessage") if c["chat_id"] == LOG_CHAT]
+
+
+async def test_ids_no_account_has_are_no_target(steward, fake, group):
+    """`/ban 99999999999999999999` got "Sorry, something went wrong" and `/warn 0` warned
+    "0": neither names anyone, so the usage line answers."""
+    for command in ("/ban 99999999999999999999", "/warn 0"):
+        await group.say(group.admin, command)
+        reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+        assert reply.plain.startswith("Reply to a message of the member, or name them")
+    await steward.idle()
+    assert not fake.calls_of("banChatMember")
+    assert not await steward.app.mod_repo.recent_actions(GROUP, 5)
+
+
 async def test_linked_channel_forward_is_exempt(steward, fake, group):
     channel = {"id": -1005550000002, "type": "channel", "title": "Our Channel"}
     await group.say(
@@ -522,6 +717,23 @@ async def test_album_is_judged_as_one_unit(steward, fake, group):
         "deleteMessage", lambda c: c["message_id"] == second["message_id"]
     )
     assert deleted["message_id"] != first["message_id"]
+
+
+async def test_an_album_counts_as_one_message(steward, fake, group):
+    """An album of six photos reaches the bot as six messages: its sender was muted "for
+    flooding" (5 in 10 s), and a newcomer's 3-photo album made them a trusted member at once."""
+    photo = [{"file_id": "p1", "file_unique_id": "u1", "width": 10, "height": 10}]
+    for n in range(6):
+        caption = {"caption": "our trip"} if n == 0 else {}
+        await group.say(group.other, None, photo=photo, media_group_id="trip", **caption)
+    await fake.assert_no_call("restrictChatMember", within=1.0)
+    for _ in range(3):
+        await group.say(group.member, None, photo=photo, media_group_id="cats")
+    await steward.idle()
+    await group.say(group.member, SPAM)  # still a newcomer's second message: checked
+    ban = await fake.wait_for("banChatMember")
+    assert ban["user_id"] == 200
+    assert not fake.calls_of("restrictChatMember")
 
 
 @pytest.mark.usefixtures("db_engine")  # and on PostgreSQL
@@ -575,6 +787,24 @@ async def test_modlog_lists_recent_actions_in_the_users_language(steward, fake, 
     reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
     assert reply.plain.startswith("Последние действия (1):")
     assert "Bob" in reply.plain and "spam links" in reply.plain and "Alice" in reply.plain
+
+
+async def test_every_action_has_a_name_in_the_log(steward, fake, group):
+    """/unwarn and /resetwarns showed as the raw "unwarn" and "resetwarns" in the log chat and
+    in /modlog, in every language."""
+    admin_ru = fake.user(102, "Ivan", language_code="ru")
+    fake.add_member(GROUP, admin_ru, "administrator")
+    target = await group.say(group.member, "x")
+    for command in ("/warn", "/unwarn", "/resetwarns"):
+        await group.say(group.admin, command, reply_to=target)
+        await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == LOG_CHAT, since=0, count=3)
+    log = [c.plain for c in fake.calls_of("sendMessage") if c["chat_id"] == LOG_CHAT]
+    assert log[1].startswith("➖ Warn removed") and log[2].startswith("🧽 Warns cleared")
+    await group.say(admin_ru, "/modlog")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert "unwarn" not in reply.plain and "resetwarns" not in reply.plain
+    assert "Предупреждения сброшены" in reply.plain
 
 
 async def test_promotion_update_grants_admin_commands_at_once(steward, fake, group):
@@ -712,7 +942,7 @@ async def test_report_without_log_chat_goes_to_every_admin_telegram_lets_it_reac
         report = await fake.wait_for(
             "sendMessage", lambda c: c["chat_id"] == 100 and "Report" in c.plain
         )
-        assert "buy my stuff" in report.plain
+        assert "buy my stuff" in report.plain and "💬 Their words: look at this" in report.plain
         assert f"https://t.me/fans_chat/{bad['message_id']}" in report.plain
         thanks = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
         assert thanks.plain == "Thanks, the admins have been notified."
@@ -763,3 +993,21 @@ async def test_kick_of_someone_not_in_the_chat_says_so_and_lifts_no_ban(steward,
     assert not fake.calls_of("unbanChatMember")
     assert [c["user_id"] for c in fake.calls_of("banChatMember")] == [300]
     assert not [c for c in fake.calls_of("sendMessage") if "was removed" in c.plain]
+
+
+async def test_unban_of_someone_not_banned_says_so(steward, fake, group):
+    """Telegram answers True to unbanning a member who is not banned: the bot said "🕊 @bobby
+    is unbanned and may rejoin." and logged an Unban that lifted nothing."""
+    await group.say(group.member, "hi")  # the bot learns @bobby
+    await group.say(group.admin, "/unban @bobby")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply.plain == "@bobby is not banned in this chat."
+    await group.say(group.admin, "/ban @bobby 1h")
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP and "banned" in c.plain)
+    fake.chats[GROUP].members[200] = {"status": "left", "user": group.member}  # the ban ended
+    [ban] = await steward.app.mod_repo.recent_actions(GROUP, 1)
+    await steward.app.moderation.undo(ban, Actor(100, "Alice"))  # Undo after it ended
+    assert (await steward.app.mod_repo.action(ban.id)).undone_at is not None
+    await steward.idle()
+    assert not fake.calls_of("unbanChatMember")
+    assert [a.action for a in await steward.app.mod_repo.recent_actions(GROUP, 5)] == ["ban"]

@@ -40,7 +40,7 @@ from bot.cluster import (
     Renewal,
     renewing,
 )
-from bot.moderation.album_verdicts import ALBUM_MEMORY_SECONDS, AlbumVerdicts
+from bot.moderation.album_verdicts import ALBUM_MEMORY_SECONDS, AlbumPart, AlbumVerdicts
 from bot.moderation.flood import FloodTracker, is_burst
 from bot.moderation.reports import REPORT_WINDOW_SECONDS, REPORTS_PER_WINDOW, ReportLimiter
 from bot.outbound import (
@@ -726,16 +726,17 @@ class RedisAlbumVerdicts(AlbumVerdicts):
         base = f"{PREFIX}:album-verdict:{chat_id}:{group}"
         return f"{base}:parts", f"{base}:spam"
 
-    async def seen(self, chat_id: int, group: str, message_id: int) -> bool:
+    async def seen(self, chat_id: int, group: str, message_id: int) -> AlbumPart:
         parts, spam = self._keys(chat_id, group)
+        seconds = int(ALBUM_MEMORY_SECONDS)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.exists(parts)
+            pipe.sadd(parts, message_id)
+            pipe.expire(parts, seconds)
             pipe.get(spam)
-            known, marked = await pipe.execute()
-        if not known:
-            return False
-        await self.remember(chat_id, group, message_id, spam=False)
-        return marked is not None
+            pipe.expire(spam, seconds)
+            known, _, _, marked, _ = await pipe.execute()
+        return AlbumPart(first=not known, spam=marked is not None)
 
     async def remember(self, chat_id: int, group: str, message_id: int, spam: bool) -> None:
         parts, mark = self._keys(chat_id, group)

@@ -9,7 +9,9 @@ from datetime import timedelta
 from bot.moderation.durations import TELEGRAM_MAX_SECONDS, looks_like_duration, parse_duration
 from bot.moderation.problems import Problem
 
-_TARGET = re.compile(r"^(@[A-Za-z][A-Za-z0-9_]{3,31}|-?\d{1,20})$")
+# An id Telegram can give: a user's is positive, a channel's or group's negative (-100…), and
+# none is longer than 16 digits (Bot API: at most 52 significant bits).
+_TARGET = re.compile(r"^(@[A-Za-z][A-Za-z0-9_]{3,31}|-?[1-9]\d{0,15})$")
 # A number with or without a unit that is not a duration: "10min", "2x", or a bare "30".
 _DURATION_LIKE = re.compile(r"^\d+[a-zа-я]*$", re.IGNORECASE)
 

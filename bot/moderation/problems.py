@@ -15,6 +15,8 @@ class Problem(StrEnum):
     TARGET_ADMIN = "target_admin"  # admins (and the chat itself) are never acted on
     SELF = "self"  # the bot itself
     CHANNEL_KICK = "channel_kick"  # a channel identity can be banned, not kicked
+    CHANNEL_RESTRICT = "channel_restrict"  # nor muted or warned: Telegram restricts users only
     NO_RIGHTS = "no_rights"  # the bot lacks the admin rights
     NOT_FOUND = "not_found"  # the member or message is not in the chat
+    NOT_BANNED = "not_banned"  # an /unban of someone who is not banned
     TELEGRAM = "telegram"  # any other refusal, shown as Telegram worded it

@@ -64,6 +64,7 @@ class Facts:
     edited: bool = False
     sender_is_chat: bool = False  # a channel or group identity, not a user
     album_spam: bool = False
+    album_part: bool = False  # a later part of an album: the album counted as its first part
     blocklist_hit: str | None = None
     flooded: bool | None = None
     new_member: bool | None = None
@@ -107,7 +108,7 @@ def applies(fact: Fact, facts: Facts, settings: ChatModSettings) -> bool:
         case Fact.BLOCKLIST:
             return settings.blocklist_mode != "off" and bool(facts.text)
         case Fact.FLOOD:
-            return settings.flood_mode != "off" and not facts.edited
+            return settings.flood_mode != "off" and not facts.edited and not facts.album_part
         case Fact.SPAM:
             return settings.spam_mode != "off"
         case Fact.LANGUAGE:
@@ -152,7 +153,7 @@ def evaluate(facts: Facts, settings: ChatModSettings) -> Verdict:
             actions.append(Action(Step.REMOVE, "language", details))
             actions.append(Action(Step.LANGUAGE_NOTICE, "language", details))
             return Verdict(tuple(actions), removed=True)
-    clean = bool(facts.new_member) and not facts.edited
+    clean = bool(facts.new_member) and not facts.edited and not facts.album_part
     if not actions:  # most messages: the shared verdicts, not a new one each
         return _COUNT_CLEAN if clean else _NOTHING
     return Verdict(tuple(actions), removed=False, count_clean=clean)

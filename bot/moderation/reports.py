@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from bot.roles import AdminRight
+
 REPORTS_PER_WINDOW = 3
 REPORT_WINDOW_SECONDS = 600
 
@@ -24,6 +26,14 @@ class ReportAction(StrEnum):
     MUTE = "mute"  # for a day
     BAN = "ban"
     DISMISS = "dismiss"
+
+    @property
+    def right(self) -> AdminRight | None:
+        """What the admin pressing it must hold: the buttons do what /del, /warn, /mute and
+        /ban do, and ask for the same right."""
+        if self is ReportAction.DELETE:
+            return AdminRight.DELETE
+        return None if self is ReportAction.DISMISS else AdminRight.RESTRICT
 
 
 class ReportLimiter:

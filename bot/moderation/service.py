@@ -35,6 +35,7 @@ from bot.moderation.problems import Problem
 from bot.moderation.reports import ReportRecipients, report_recipients
 from bot.moderation.spam import MessageFeatures, NaiveBayes, SpamScorer, SpamVerdict
 from bot.moderation.understanding import SemanticSpamClassifier
+from bot.roles import AdminRight
 from storage.cache import LoadingCache
 from storage.moderation import ChatModSettings, Filter, ModAction, ModerationRepository, Warn
 from storage.outbox import OutboxEntry, OutboxKind
@@ -181,6 +182,13 @@ class Actor:
 STEWARD = Actor(None, "Steward")
 
 
+def _restrictable(target: Target) -> None:
+    """Telegram restricts users only (restrictChatMember refuses a chat's id): a channel
+    identity can be banned (banChatSenderChat), never muted."""
+    if target.is_chat:
+        raise ModerationError(Problem.CHANNEL_RESTRICT)
+
+
 def classify_refusal(exc: TelegramAPIError) -> ModerationError:
     """Turn Telegram's refusal into a kind the moderator can act on."""
     text = exc.message.lower()
@@ -315,6 +323,7 @@ class ModerationService:
         reason: str | None = None,
         **audit: Any,
     ) -> int:
+        _restrictable(target)
         until = telegram_until(self.now(), duration)
         await self._telegram(
             self.bot.restrict_chat_member(chat_id, target.id, MUTED, until_date=until)
@@ -331,6 +340,7 @@ class ModerationService:
         )
 
     async def unmute(self, chat_id: int, target: Target, actor: Actor) -> int:
+        _restrictable(target)
         await self._telegram(self.bot.restrict_chat_member(chat_id, target.id, UNMUTED))
         return await self._record(chat_id, actor, target, AuditAction.UNMUTE)
 
@@ -362,9 +372,14 @@ class ModerationService:
         )
 
     async def unban(self, chat_id: int, target: Target, actor: Actor) -> int:
+        """Telegram answers True to unbanning someone who is not banned, so only asking first
+        tells the moderator (and the log) that there was nothing to lift."""
         if target.is_chat:
             await self._telegram(self.bot.unban_chat_sender_chat(chat_id, target.id))
         else:
+            member = await self._telegram(self.bot.get_chat_member(chat_id, target.id))
+            if member.status != "kicked":
+                raise ModerationError(Problem.NOT_BANNED, target.name)
             await self._telegram(
                 self.bot.unban_chat_member(chat_id, target.id, only_if_banned=True)
             )
@@ -417,7 +432,9 @@ class ModerationService:
         reason: str | None = None,
         **audit: Any,
     ) -> Warned:
-        """Adds a warn; at the chat's limit applies its action, then clears the warns."""
+        """Adds a warn; at the chat's limit applies its action, then clears the warns. A channel
+        identity is refused: its warns would end in a mute Telegram cannot give it."""
+        _restrictable(target)
         settings = await self.repo.settings(chat_id)
         now = self.now()
         warn_id = await self.repo.add_warn(
@@ -584,16 +601,38 @@ class ModerationService:
     # --- undo ----------------------------------------------------------------------------
 
     async def undo(self, action: ModAction, by: Actor) -> UndoOutcome:
-        """Reverse an action as far as Telegram allows; returns what was done."""
+        """Reverse an action as far as Telegram allows; returns what was done.
+
+        The undo is claimed in the database before Telegram is asked, so a double tap on Undo
+        (or two admins, or two workers) reverses and records it once; the claim is given back
+        when Telegram refuses."""
         if action.undone_at is not None:
             return UndoOutcome.ALREADY
+        if action.action not in UNDOABLE | {AuditAction.KICK, AuditAction.DETECT}:
+            return UndoOutcome.UNSUPPORTED
+        if not await self.repo.mark_undone(action.id, by.id, self.now(), by.name):
+            return UndoOutcome.ALREADY
+        try:
+            result = await self._reverse(action, by)
+        except BaseException:
+            await self.repo.clear_undone(action.id)
+            raise
+        if action.rule in SPAM_RULES and action.message_text:
+            await self.learn(action.message_text, False, by)
+        await self._mark_log_undone(action.id)
+        return result
+
+    async def _reverse(self, action: ModAction, by: Actor) -> UndoOutcome:
         target = Target(action.target_id or 0, action.target_name or "", action.target_is_chat)
         chat_id = action.chat_id
-        result = UndoOutcome.DONE
         if action.action == AuditAction.BAN or (
             action.action == AuditAction.SPAM and action.target_id
         ):
-            await self.unban(chat_id, target, by)
+            try:
+                await self.unban(chat_id, target, by)
+            except ModerationError as exc:  # the ban ended or was lifted meanwhile: undone
+                if exc.kind is not Problem.NOT_BANNED:
+                    raise
         elif action.action == AuditAction.MUTE:
             await self.unmute(chat_id, target, by)
         elif action.action == AuditAction.WARN:
@@ -603,17 +642,9 @@ class ModerationService:
         elif action.action == AuditAction.APPROVE:
             await self.repo.unapprove(chat_id, target.id)
             self._approved.invalidate(chat_id)
-        elif action.action in {AuditAction.DELETE, AuditAction.KICK, AuditAction.DETECT}:
-            result = (
-                UndoOutcome.PARTIAL
-            )  # a deleted message cannot come back; a kicked member may rejoin
-        else:
-            return UndoOutcome.UNSUPPORTED
-        if action.rule in SPAM_RULES and action.message_text:
-            await self.learn(action.message_text, False, by)
-        await self.repo.mark_undone(action.id, by.id, self.now(), by.name)
-        await self._mark_log_undone(action.id)
-        return result
+        else:  # a deleted message cannot come back; a kicked member may rejoin
+            return UndoOutcome.PARTIAL
+        return UndoOutcome.DONE
 
     async def not_spam(self, action: ModAction, by: Actor) -> UndoOutcome:
         """/notspam #id: undo the action, and learn its message as not spam exactly once (undoing
@@ -703,8 +734,13 @@ class ModerationService:
         settings = await self.repo.settings(chat_id)
         return settings.log_chat_id or self.settings.log_chat_id
 
+    @property
+    def log_locale(self) -> str:
+        """The log chat's language: every entry and report there speaks it."""
+        return self.settings.default_language
+
     def log_keyboard(self, action: ModAction, undone: bool = False) -> InlineKeyboardMarkup:
-        locale = self.settings.default_language
+        locale = self.log_locale
         builder = InlineKeyboardBuilder()
         if not undone and action.undone_at is None and action.action in UNDOABLE:
             builder.button(
@@ -719,7 +755,7 @@ class ModerationService:
 
     def render_log(self, action: ModAction) -> str:
         gettext = self.i18n.gettext
-        locale = self.settings.default_language
+        locale = self.log_locale
         lines = [
             f"<b>{html.escape(action_label(self.i18n, action.action, locale))}</b> · "
             f"<code>{action.chat_id}</code> · #{action.id}"
@@ -776,9 +812,9 @@ class ModerationService:
         text = self.render_log(action)
         if action.undone_at is not None:
             text += "\n" + html.escape(
-                self.i18n.gettext(
-                    "↩️ Undone by {name}", locale=self.settings.default_language
-                ).format(name=action.undone_by_name or "?")
+                self.i18n.gettext("↩️ Undone by {name}", locale=self.log_locale).format(
+                    name=action.undone_by_name or "?"
+                )
             )
         return text
 
@@ -811,7 +847,7 @@ class ModerationService:
         if entry.interrupted:
             note = self.i18n.gettext(
                 "♻️ Posted again after a restart: an earlier copy may exist.",
-                locale=self.settings.default_language,
+                locale=self.log_locale,
             )
             rendered = Rendered(
                 f"{rendered.text}\n<i>{html.escape(note)}</i>", rendered.markup, rendered.undone
@@ -840,12 +876,24 @@ UNDOABLE = frozenset(
 )
 PURGE_LIMIT = 1000  # messages one /purge reaches back
 PURGE_CALLS = 40  # deleteMessages calls one /purge may make, halving refused chunks included
+
+
+def undo_right(action: str) -> AdminRight | None:
+    """What an admin must hold to undo this action: lifting a ban or a mute, or taking back the
+    warn towards one, is what /unban, /unmute and /unwarn ask the right to ban for."""
+    if action in {AuditAction.BAN, AuditAction.SPAM, AuditAction.MUTE, AuditAction.WARN}:
+        return AdminRight.RESTRICT
+    return None
+
+
 SPAM_RULES = frozenset({"spam", "manual_spam"})  # rules whose message was learned as spam
 
 
 def action_label(i18n: I18n, action: str, locale: str) -> str:
     labels: dict[str, str] = {
         AuditAction.WARN: N_("⚠️ Warn"),
+        AuditAction.UNWARN: N_("➖ Warn removed"),
+        AuditAction.RESETWARNS: N_("🧽 Warns cleared"),
         AuditAction.MUTE: N_("🔇 Mute"),
         AuditAction.UNMUTE: N_("🔊 Unmute"),
         AuditAction.BAN: N_("🔨 Ban"),

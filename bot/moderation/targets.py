@@ -1,13 +1,18 @@
 """Whom a moderator command is about, and whether the bot may act on them.
 
-A message's sender is the channel or group identity it was posted as (`sender_chat`; an
-automatic forward from the linked channel counts as the member's own), else its user. A command
-names its target by replying, by @username (known from messages the bot has seen) or by id.
-Admins of the chat and the bot itself are never acted on.
+A message's sender is the channel or group identity it was posted as (`sender_chat`), else its
+user. A linked channel's automatic forward comes from that channel too: its `from` is Telegram's
+service account 777000, whom no command must touch. A command names its target by replying, by
+@username (known from messages the bot has seen) or by id (a negative one is a channel's or
+group's). Admins of the chat, the chat itself, its linked channel and the bot itself are never
+acted on.
 """
 
 from __future__ import annotations
 
+import logging
+
+from aiogram.exceptions import TelegramAPIError
 from aiogram.types import Message
 
 from bot.moderation.args import ArgumentError
@@ -15,6 +20,8 @@ from bot.moderation.problems import Problem
 from bot.moderation.service import Target
 from bot.roles import RoleService
 from storage.chats import UserRepository
+
+logger = logging.getLogger(__name__)
 
 
 def replied(message: Message) -> Message | None:
@@ -36,7 +43,7 @@ def checked_sender(message: Message) -> Target | None:
 
 
 def sender_of(message: Message) -> Target | None:
-    if message.sender_chat is not None and not message.is_automatic_forward:
+    if message.sender_chat is not None:
         chat = message.sender_chat
         return Target(chat.id, chat.title or chat.username or str(chat.id), is_chat=True)
     if message.from_user is not None:
@@ -64,14 +71,27 @@ class TargetResolver:
             if user_id is None:
                 raise ArgumentError(Problem.UNKNOWN_USER, target_token)
             return Target(user_id, target_token)
-        return Target(int(target_token), target_token)
+        target_id = int(target_token)
+        return Target(target_id, target_token, is_chat=target_id < 0)
 
     async def refusal(self, chat_id: int, target: Target) -> Problem | None:
         """Why this target must not be acted on, or None."""
         if target.is_chat:
-            return Problem.TARGET_ADMIN if target.id == chat_id else None
+            if target.id == chat_id or target.id == await self.linked_channel(chat_id):
+                return Problem.TARGET_ADMIN
+            return None
         if target.id == self.bot_id:
             return Problem.SELF
         if await self.role_service.is_chat_admin(chat_id, target.id):
             return Problem.TARGET_ADMIN
         return None
+
+    async def linked_channel(self, chat_id: int) -> int | None:
+        """The channel whose discussion group this chat is: its admins' own voice. Asked only
+        for a command about a channel identity, which is rare enough to need no cache."""
+        try:
+            chat = await self.role_service.bot.get_chat(chat_id)
+        except TelegramAPIError as exc:
+            logger.info("cannot read the linked channel of %s: %s", chat_id, exc)
+            return None
+        return chat.linked_chat_id

@@ -22,8 +22,9 @@ from bot.moderation.service import (
     ModerationService,
     UndoOutcome,
     action_label,
+    undo_right,
 )
-from bot.roles import RoleService
+from bot.roles import RoleService, right_refusal
 from handlers.moderation.common import error_text
 from storage.moderation import ModAction
 from storage.outbox import OutboxEntry, OutboxState
@@ -95,6 +96,14 @@ async def log_button(
         return
     if callback_data.op is LogAction.DETAILS:
         await query.answer(moderation.render_details(action), show_alert=True)
+        return
+    right = undo_right(action.action)
+    if (
+        right is not None
+        and not roles.is_manager
+        and not await role_service.has_right(action.chat_id, query.from_user.id, right)
+    ):
+        await query.answer(right_refusal(right), show_alert=True)
         return
     try:
         outcome = await moderation.undo(

@@ -44,12 +44,16 @@ def error_text(kind: Problem, command: str = "", token: str = "") -> str:
             "A channel cannot be removed and let back in: /ban stops it posting here, "
             "/unban lets it back."
         ),
+        Problem.CHANNEL_RESTRICT: _(
+            "A channel cannot be muted or warned: /ban stops it posting here, /unban lets it back."
+        ),
         Problem.SELF: _("I won't act on myself."),
         Problem.NO_RIGHTS: _(
             "I can't do that: make me an admin of this chat with the rights to delete messages "
             "and ban users."
         ),
         Problem.NOT_FOUND: _("Telegram says this member or message is not in the chat."),
+        Problem.NOT_BANNED: _("{token} is not banned in this chat."),
         Problem.TELEGRAM: _("Telegram refused this action: {token}"),
         Problem.BAD_LIMIT: _(
             "Usage: /setwarnlimit <number 1-20> [mute <duration>|ban [duration]|kick], "

@@ -9,17 +9,19 @@ import re
 from datetime import timedelta
 
 from aiogram.exceptions import TelegramAPIError
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
 from bot.guards import accessible_message
+from bot.i18n import LocaleFor
 from bot.links import message_link
 from bot.moderation.buttons import ReportCallback, report_keyboard
 from bot.moderation.reports import ReportAction, ReportLimiter
 from bot.moderation.service import Actor, AuditAction, ModerationError, ModerationService, Target
 from bot.moderation.targets import TargetResolver, replied, sender_of
 from bot.private import PrivateNotes
-from bot.roles import RoleService
+from bot.roles import RoleService, right_refusal
 from handlers.moderation.common import error_text
 
 _CALL_ADMINS = re.compile(r"(?i)(^|\s)@admins?\b")
@@ -30,6 +32,18 @@ async def calls_admins(message: Message) -> bool:
     return message.reply_to_message is not None and bool(_CALL_ADMINS.search(message.text or ""))
 
 
+def reporter_note(message: Message) -> str:
+    """What the reporter wrote with the report ("/report he sells accounts", "@admin scam"):
+    the admins' first clue, so it travels with the report."""
+    text = message.text or ""
+    if text.startswith("/"):
+        parts = text.split(maxsplit=1)
+        text = parts[1] if len(parts) > 1 else ""
+    else:
+        text = _CALL_ADMINS.sub(" ", text)
+    return " ".join(text.split())[:300]
+
+
 def report_text(message: Message, reply: Message, target: Target) -> str:
     assert message.from_user is not None
     text = _("📣 Report in {chat}: {reporter} reported {target}").format(
@@ -37,6 +51,9 @@ def report_text(message: Message, reply: Message, target: Target) -> str:
         reporter=Target(message.from_user.id, message.from_user.full_name).mention,
         target=target.mention,
     )
+    note = reporter_note(message)
+    if note:
+        text += "\n" + _("💬 Their words: {note}").format(note=html.escape(note))
     body = reply.text or reply.caption
     if body:
         text += f"\n<i>{html.escape(body[:500])}</i>"
@@ -53,6 +70,8 @@ async def report_command(
     moderation: ModerationService,
     notes: PrivateNotes,
     report_limiter: ReportLimiter,
+    i18n: I18n,
+    locale_for: LocaleFor,
 ) -> None:
     reply = replied(message)
     if reply is None:
@@ -75,20 +94,26 @@ async def report_command(
     if await targets.refusal(message.chat.id, target):
         await message.reply(_("That message is from an admin; reports are for members."))
         return
-    text = report_text(message, reply, target)
-    markup = report_keyboard(message.chat.id, reply.message_id, target.id, target.is_chat)
+
+    def report_in(locale: str) -> tuple[str, InlineKeyboardMarkup]:
+        """The report as its readers read it: in their language, not the reporter's."""
+        with i18n.use_locale(locale):
+            markup = report_keyboard(message.chat.id, reply.message_id, target.id, target.is_chat)
+            return report_text(message, reply, target), markup
 
     async def admins() -> list[int]:
         return list(await role_service.admin_ids(message.chat.id))
 
     recipients = await moderation.report_recipients(message.chat.id, admins)
     if recipients.log_chat:
-        # through the log outbox, ahead of log entries: the reporter is answered at once
-        await moderation.queue_report(recipients.log_chat, text, markup)
+        # through the log outbox, ahead of log entries (and in their language): the reporter
+        # is answered at once
+        await moderation.queue_report(recipients.log_chat, *report_in(moderation.log_locale))
         await message.reply(_("Thanks, the admins have been notified."))
         return
     delivered = 0
     for uid in recipients.admins:
+        text, markup = report_in(await locale_for(uid))
         result = await notes.send_message(uid, text, reply_markup=markup)
         delivered += result.delivered
     if delivered:
@@ -112,6 +137,10 @@ async def report_pressed(
     roles = await role_service.roles_for_user(chat_id, query.from_user.id)
     if not roles.is_admin:
         await query.answer(_("Only admins of that chat can do this."), show_alert=True)
+        return
+    right = callback_data.op.right
+    if right is not None and not await role_service.has_right(chat_id, query.from_user.id, right):
+        await query.answer(right_refusal(right), show_alert=True)
         return
     actor = Actor(query.from_user.id, query.from_user.full_name)
     # a channel identity's id is negative, a user's positive
