@@ -25,6 +25,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.commands import on_command
 from bot.config import Settings
+from bot.filters import typed_answer
 from bot.guards import accessible_message, button_message, sender
 from bot.posting.albums import AlbumCollector
 from bot.posting.compose import (
@@ -363,10 +364,6 @@ async def cancel_input(message: Message, state: FSMContext) -> None:
     await message.reply(_("Cancelled."))
 
 
-async def in_private(message: Message) -> bool:
-    return message.chat.type == "private"
-
-
 def create_router() -> Router:
     """Buttons of the compose panel, and the catch-all that turns a manager's message into a
     draft. Registered after every other private-chat feature, so it never shadows them."""
@@ -377,13 +374,13 @@ def create_router() -> Router:
         )
     on_command(router.message, cancel_input, "cancel")
     router.message.register(
-        custom_time_given, StateFilter(ComposeInput.custom_time), in_private, flags=MANAGER
+        custom_time_given, StateFilter(ComposeInput.custom_time), typed_answer, flags=MANAGER
     )
     router.message.register(
-        url_buttons_given, StateFilter(ComposeInput.url_buttons), in_private, flags=MANAGER
+        url_buttons_given, StateFilter(ComposeInput.url_buttons), typed_answer, flags=MANAGER
     )
     router.message.register(
-        new_content_given, StateFilter(EditPost.content), in_private, flags=MANAGER
+        new_content_given, StateFilter(EditPost.content), typed_answer, flags=MANAGER
     )
     router.message.register(new_draft, manager_content, StateFilter(None), flags=MANAGER)
     return router

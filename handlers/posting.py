@@ -16,6 +16,7 @@ from aiogram.utils.i18n import ngettext
 from bot.commands import Where, on_command
 from bot.config import Settings
 from bot.edits import edit_or_same
+from bot.filters import typed_answer
 from bot.guards import accessible_message, button_message, sender
 from bot.miniapp.buttons import offer_calendar
 from bot.posting.buttons import (
@@ -297,6 +298,7 @@ async def queue_pressed(
     callback_data: QueueCallback,
     state: FSMContext,
     posting: PostingService,
+    settings: Settings,
 ) -> None:
     post = await posting.post(callback_data.post_id)
     if post is None or not post.open:
@@ -335,7 +337,10 @@ async def queue_pressed(
         await state.set_state(Reschedule.waiting_for_time)
         await state.update_data(post_id=post.id)
         await button_message(query).answer(
-            _("Send the new time for post #{id}, e.g. tomorrow 10:00 or +2h.").format(id=post.id)
+            _(
+                "Send the new time for post #{id} in {tz}, e.g. tomorrow 10:00 or +2h. "
+                "/cancel to stop."
+            ).format(id=post.id, tz=settings.timezone.key)
         )
         await query.answer()
     else:  # publish now
@@ -383,15 +388,11 @@ def create_router() -> Router:
     return router
 
 
-async def in_private(message: Message) -> bool:
-    return message.chat.type == "private"
-
-
 def create_input_router() -> Router:
     """Answers a manager types after pressing Reschedule. `StateFilter` is used rather than
     the bare `State`, whose synchronous check aiogram would run in a worker thread."""
     router = Router(name="posting-input")
-    router.message.filter(in_private)
+    router.message.filter(typed_answer)
     router.message.register(
         new_time_given, StateFilter(Reschedule.waiting_for_time), flags=MANAGER_PRIVATE
     )

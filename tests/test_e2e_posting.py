@@ -384,3 +384,39 @@ async def test_slots_refuses_too_many_and_lists_long_ones_in_parts(steward, fake
     assert len(replies) >= 2 and all(len(c.plain) <= 4096 for c in replies)
     listed = "\n".join(c.plain for c in replies)
     assert all(f"Channel {n:02d} " in listed for n in range(15)) and "• News:" in listed
+
+
+async def test_a_command_is_no_answer_to_a_question_about_a_post(steward, fake, desk):
+    """After Reschedule or Edit, /cancel stops the question (as README promises) and any other
+    command is that command: neither is read as the new time, nor becomes the post's content."""
+    chat, manager = desk
+    await compose(fake, desk, "+1h")
+    await fake.send_message(chat, manager, "/queue")
+    listed = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🕒 #1"))
+    entry = message_starting(fake, MANAGER_ID, "🕒 #1")
+    await fake.press_button(entry, manager, labelled(listed, "Reschedule"))
+    asked = await fake.wait_for("sendMessage", lambda c: "new time for post #1" in c.plain)
+    assert asked.plain.endswith("in UTC, e.g. tomorrow 10:00 or +2h. /cancel to stop.")
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "/cancel")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert reply.plain == "Cancelled."
+    # the next message is a post to compose again, not a time
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "Another post")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert reply.plain.startswith("📝 New post")
+
+    await fake.press_button(entry, manager, labelled(listed, "Edit"))
+    await fake.wait_for("sendMessage", lambda c: "new content for post #1" in c.plain)
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "/typo")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert "now has this content" not in reply.plain
+    [post] = await steward.app.post_repo.with_status("scheduled")
+    assert post.summary["text"] == "<b>Big</b> news"
+    # still waiting for the content: the next message is it
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "Fixed text")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert reply.plain == "✏️ Post #1 now has this content."
