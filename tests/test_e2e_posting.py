@@ -420,3 +420,35 @@ async def test_a_command_is_no_answer_to_a_question_about_a_post(steward, fake, 
     await fake.send_message(chat, manager, "Fixed text")
     reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
     assert reply.plain == "✏️ Post #1 now has this content."
+
+
+async def test_why_a_post_failed_or_waits_is_told_in_the_managers_language(steward, fake, desk):
+    """A Russian manager reads why a post failed (Telegram's refusal explained, its own words
+    kept) and why one waits for a decision in Russian, in the notice and in /queue."""
+    chat, _ = desk
+    manager = fake.user(MANAGER_ID, "Manny", language_code="ru")
+    first = await fake.send_message(chat, manager, "Первый пост")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 Новый пост"))
+    await fake.send_message(chat, manager, "/schedule @news +1h", reply_to=first)
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("Запланировано"))
+    await fake.send_message(chat, manager, "/schedule @news +2h", reply_to=first)
+    await fake.wait_for("sendMessage", lambda c: "#2" in c.plain)
+    fake.fail("copyMessage", 400, description="Bad Request: message to copy not found")
+    await steward.app.publisher.publish(1)
+    notice = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("⚠️"), since=0)
+    assert notice.plain == (
+        "⚠️ Пост #1 для News не опубликован: сообщение для публикации удалено из чата со мной "
+        "(Bad Request: message to copy not found)"
+    ), notice.plain
+    await change_while_stopped(
+        steward, "UPDATE posts SET due_at=? WHERE id=2", (int(time.time()) - 7200,)
+    )
+    await steward.start()
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("⏰"), since=0)
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "/queue")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("❓ #2"), since=mark)
+    await steward.idle()
+    listed = "\n".join(c.plain for c in fake.calls_of("sendMessage", since=mark))
+    assert "время прошло, пока бот не работал" in listed
+    assert "missed" not in listed and "сообщение для публикации удалено" in listed

@@ -194,3 +194,18 @@ async def test_post_queue_pages_with_channel_names_and_clamps(db_target):
         assert (empty.total, empty.entries, empty.pages) == (0, [], 1)
     finally:
         await db.close()
+
+
+def test_a_failure_reason_is_explained_and_the_bots_own_are_translated():
+    from bot.posting.failures import MISSED, failure_reason
+
+    shout = str.upper  # stands for a translation
+    assert failure_reason(MISSED, shout) == "MISSED WHILE THE BOT WAS DOWN"
+    kicked = "Forbidden: bot was kicked from the channel chat"
+    assert failure_reason(kicked, shout) == (
+        f"I AM NO LONGER IN THE CHANNEL, OR IT WAS DELETED ({kicked})"
+    )
+    rights = "Bad Request: need administrator rights in the channel chat"
+    assert failure_reason(rights, shout).startswith("I HAVE NO RIGHT TO POST")
+    assert failure_reason("Bad Request: something new", shout) == "Bad Request: something new"
+    assert failure_reason(None, shout) == ""

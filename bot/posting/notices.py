@@ -15,6 +15,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.commands import N_
 from bot.posting.buttons import queue_keyboard
+from bot.posting.failures import failure_reason
 from bot.posting.publisher import NoticeReason
 from bot.private import PrivateNotes
 from bot.texts import pack_lines
@@ -63,7 +64,7 @@ class PostNotices:
             text = _(TEXTS[reason]).format(
                 id=post.id,
                 channel=html.escape((channel and channel.title) or str(post.channel_id)),
-                error=html.escape((fresh.error if fresh else None) or "?"),
+                error=html.escape(failure_reason(fresh.error if fresh else None, _) or "?"),
             )
             buttons = queue_keyboard(post.id, retry=reason is NoticeReason.FAILED)
         await self.notes.send_message(post.created_by, text, reply_markup=buttons)

@@ -29,6 +29,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.cluster.jobs import ROW_LEASE_SECONDS, heartbeat
 from bot.outbound import TelegramPacer
+from bot.posting.failures import INTERRUPTED, MISSED, NO_RIGHTS
 from bot.posting.times import TimeError, parse_recurrence
 from bot.scheduling import armed_at, cancel, run_once_at
 from storage.posts import ChannelRepository, Post, PostRepository, PostStatus
@@ -142,7 +143,7 @@ class Publisher:
                 await self.repo.set_status(
                     post.id,
                     PostStatus.NEEDS_DECISION,
-                    "missed while the bot was down",
+                    MISSED,
                     PostStatus.SCHEDULED,
                 )
                 counts["needs_decision"] += 1
@@ -171,7 +172,7 @@ class Publisher:
             if await self.repo.set_status(
                 post.id,
                 PostStatus.NEEDS_DECISION,
-                "the bot stopped while publishing",
+                INTERRUPTED,
                 PostStatus.PUBLISHING,
             ):
                 count += 1
@@ -226,7 +227,7 @@ class Publisher:
             await self.repo.set_status(
                 post.id,
                 PostStatus.NEEDS_DECISION,
-                "I can no longer post in this channel",
+                NO_RIGHTS,
                 PostStatus.PUBLISHING,
             )
             await self.notify(post, NoticeReason.HELD)
