@@ -147,7 +147,7 @@ async def channel_add_command(
     await posting.save_channel(channel)
     await message.reply(
         _("Channel {title}: {rights}").format(
-            title=html.escape(chat.title or str(chat.id)), rights=rights_line(channel)
+            title=html.escape(chat.title or str(chat.id)), rights=rights_line(channel, _)
         )
     )
 
@@ -162,7 +162,7 @@ async def channels_command(message: Message, posting: PostingService) -> None:
     lines = [_("Channels:")]
     for c in channels:
         flag = "" if c.can_post else " ⚠️"
-        lines.append(f"• {html.escape(c.title or str(c.chat_id))}{flag} — {rights_line(c)}")
+        lines.append(f"• {html.escape(c.title or str(c.chat_id))}{flag} — {rights_line(c, _)}")
     for text in pack_lines(lines):  # many long titles are more than one message holds
         await message.reply(text)
 

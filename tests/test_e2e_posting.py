@@ -452,3 +452,10 @@ async def test_why_a_post_failed_or_waits_is_told_in_the_managers_language(stewa
     listed = "\n".join(c.plain for c in fake.calls_of("sendMessage", since=mark))
     assert "время прошло, пока бот не работал" in listed
     assert "missed" not in listed and "сообщение для публикации удалено" in listed
+    # the bot's rights in a channel, in Russian too
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "/channels")
+    listing = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("Каналы"), since=mark)
+    assert listing.plain.endswith("News — ✅публиковать ✅редактировать ✅удалять ✅закрепить"), (
+        listing.plain
+    )
