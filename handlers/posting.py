@@ -300,11 +300,11 @@ async def queue_pressed(
     posting: PostingService,
     settings: Settings,
 ) -> None:
-    post = await posting.post(callback_data.post_id)
-    if post is None or not post.open:
+    post, op = await posting.post(callback_data.post_id), callback_data.op
+    # a confirmed cancel loses to a publisher that claimed the post meanwhile
+    if post is None or not post.open or (op is QueueOp.SURE and not await posting.cancel(post.id)):
         await query.answer(_("This post is no longer in the queue."), show_alert=True)
         return
-    op = callback_data.op
     if op is QueueOp.CANCEL:
         # a second tap edits nothing: Telegram answers "message is not modified"
         await edit_or_same(
@@ -317,8 +317,7 @@ async def queue_pressed(
                 reply_markup=queue_keyboard(post.id, retry=post.status is PostStatus.FAILED)
             )
         await query.answer(_("Post #{id} stays in the queue.").format(id=post.id))
-    elif op is QueueOp.SURE:
-        await posting.cancel(post.id)
+    elif op is QueueOp.SURE:  # cancelled above
         await edit_or_same(
             accessible_message(query).edit_text(_("✖️ Post #{id} cancelled.").format(id=post.id))
         )
