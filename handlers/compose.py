@@ -16,7 +16,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 
 from aiogram import Bot, F, Router
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -36,6 +36,7 @@ from bot.posting.compose import (
 )
 from bot.posting.dialogs import EditPost, time_error_text
 from bot.posting.drafts import DraftOption, DraftService
+from bot.posting.failures import failure_reason
 from bot.posting.panel import (
     ComposeAction,
     ComposeCallback,
@@ -225,8 +226,21 @@ async def buttons_pressed(press: Press) -> bool:
 
 
 async def preview_pressed(press: Press) -> bool:
-    """Exactly what the channel will get, sent to the manager."""
-    draft, bot = press.draft, press.bot
+    """Exactly what the channel will get, sent to the manager; if Telegram will not copy it
+    (the manager deleted the message meanwhile), why, instead of an apology."""
+    try:
+        await copy_draft(press.draft, press.bot)
+    except TelegramBadRequest as exc:
+        reason = failure_reason(exc.message, _)
+        await press.query.answer(
+            _("I can't show it: {reason}").format(reason=reason)[:200], show_alert=True
+        )
+        return False
+    await press.query.answer()
+    return False
+
+
+async def copy_draft(draft: Draft, bot: Bot) -> None:
     if len(draft.source_message_ids) == 1:
         await bot.copy_message(
             draft.source_chat_id,
@@ -242,8 +256,6 @@ async def preview_pressed(press: Press) -> bool:
             await bot.send_message(
                 draft.source_chat_id, FOLLOWUP_TEXT, reply_markup=url_keyboard(draft.buttons)
             )
-    await press.query.answer()
-    return False
 
 
 async def discard_pressed(press: Press) -> bool:

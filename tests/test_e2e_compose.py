@@ -160,7 +160,7 @@ async def test_album_composed_by_buttons_gets_a_follow_up_for_its_buttons(stewar
 
 async def test_confirm_needs_channel_and_time_and_discard_keeps_nothing(steward, fake, desk):
     chat, manager = desk
-    await fake.send_message(chat, manager, "Draft text")
+    source = await fake.send_message(chat, manager, "Draft text")
     await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
     await steward.idle()
     await press(fake, steward, manager, "Confirm")
@@ -171,6 +171,14 @@ async def test_confirm_needs_channel_and_time_and_discard_keeps_nothing(steward,
     await press(fake, steward, manager, "Confirm")
     refused = await fake.wait_for("answerCallbackQuery", lambda c: c.get("show_alert"), since=mark)
     assert refused["text"] == "Choose a time."
+    # the manager deleted the message: Preview says so instead of apologising
+    del fake.messages[(MANAGER_ID, source["message_id"])]
+    mark = fake.mark()
+    await press(fake, steward, manager, "Preview")
+    refused = await fake.wait_for("answerCallbackQuery", lambda c: c.get("show_alert"), since=mark)
+    assert refused["text"].startswith(
+        "I can't show it: the message to publish was deleted from the chat with me"
+    ), refused["text"]
     await press(fake, steward, manager, "Discard")
     await fake.wait_for("editMessageText", lambda c: "Draft discarded" in c.plain)
     assert await steward.app.post_repo.with_status("scheduled") == []
