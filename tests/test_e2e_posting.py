@@ -151,6 +151,22 @@ async def test_429_on_first_attempt_still_one_post(steward, fake, desk):
     assert len(await steward.app.post_repo.with_status("published")) == 1
 
 
+async def test_a_flood_wait_longer_than_the_outbound_wait_postpones_the_post(steward, fake, desk):
+    """Telegram asks to wait longer than a request waits (here 121 s): the post was not sent,
+    so it waits its turn in the queue, neither failed nor reported as a failure."""
+    fake.fail("copyMessage", 429, retry_after=121)
+    await compose(fake, desk, "+1s")
+    await fake.wait_for("copyMessage", since=0, timeout=10)
+    await steward.idle()
+    [post] = await steward.app.post_repo.with_status("scheduled")
+    assert 115 <= post.due_at - time.time() <= 121
+    assert steward.app.scheduler.get_job(f"post:{post.id}") is not None
+    assert not [c for c in fake.calls_of("sendMessage") if "failed" in c.plain]
+    await steward.app.publisher.publish(post.id)  # its new time has come
+    assert len(channel_posts(fake)) == 1
+    assert len(await steward.app.post_repo.with_status("published")) == 1
+
+
 async def test_403_marks_failed_and_tells_the_manager(steward, fake, desk):
     fake.fail("copyMessage", 403, description="Forbidden: bot is not a member of the channel")
     await compose(fake, desk, "+1s")

@@ -21,7 +21,12 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramRetryAfter,
+)
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -235,6 +240,16 @@ class Publisher:
         self.mark_channel(post.channel_id)
         try:
             ids, followup = await self._send(post)
+        except TelegramRetryAfter as exc:  # longer than the outbound layer waits: not sent
+            due_at = int(self.clock()) + exc.retry_after
+            if await self.repo.postpone(post.id, due_at) and (
+                later := await self.repo.get(post.id)
+            ):
+                logger.warning(
+                    "post %s: flood wait of %ss; due again then", post.id, exc.retry_after
+                )
+                self.arm(later)
+            return False
         except (TelegramBadRequest, TelegramForbiddenError) as exc:
             await self.repo.set_status(
                 post.id, PostStatus.FAILED, exc.message, PostStatus.PUBLISHING
