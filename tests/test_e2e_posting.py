@@ -181,6 +181,29 @@ async def test_403_marks_failed_and_tells_the_manager(steward, fake, desk):
     assert len(failed) == 1 and failed[0].attempts == 1
 
 
+async def test_a_refusal_saying_the_bot_left_the_channel_flags_it(steward, fake, desk):
+    """The bot was removed from the channel and no my_chat_member said so (it was down for a
+    day, say): the first post's refusal flags the channel, so /channels shows it and the
+    channel's next post is held for a decision rather than refused again."""
+    await compose(fake, desk, "+1h")
+    await compose(fake, desk, "+2h")
+    del fake.chats[CHANNEL].members[fake.bot_id]
+    fake.fail("copyMessage", 403, description="Forbidden: bot was kicked from the channel chat")
+    await steward.app.publisher.publish(1)
+    notice = await fake.wait_for("sendMessage", lambda c: "failed" in c.plain, since=0)
+    assert "I am no longer in the channel" in notice.plain
+    chat, manager = desk
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "/channels")
+    listing = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("Channels:"))
+    assert "⚠️" in listing.plain and "❌post" in listing.plain
+    await steward.app.publisher.publish(2)
+    held = await fake.wait_for("sendMessage", lambda c: "is held" in c.plain, since=mark)
+    assert held.plain.startswith("⏸ Post #2 is held")
+    assert len(fake.calls_of("copyMessage")) == 1
+    assert [p.id for p in await steward.app.post_repo.with_status("needs_decision")] == [2]
+
+
 async def test_due_while_down_is_published_once_at_start(steward, fake, desk):
     await compose(fake, desk, "+2s")
     await steward.stop()

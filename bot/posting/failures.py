@@ -22,28 +22,31 @@ NO_RIGHTS = N_("I can no longer post in this channel")
 OWN_REASONS = (MISSED, INTERRUPTED, NO_RIGHTS)
 
 # Telegram's descriptions (lower case, a part of them) -> what they mean for the post
+GONE_FROM_CHANNEL = ("bot is not a member", "bot was kicked", "chat not found", "channel_private")
+NO_RIGHT_TO_POST = (
+    "need administrator rights",
+    "not enough rights",
+    "have no rights",
+    "chat_write_forbidden",
+    "chat_admin_required",
+)
 EXPLAINED = (
     (
         ("to copy not found", "message_id_invalid"),
         N_("the message to publish was deleted from the chat with me"),
     ),
     (("can't be copied",), N_("Telegram does not let me copy this kind of message")),
-    (
-        ("bot is not a member", "bot was kicked", "chat not found", "channel_private"),
-        N_("I am no longer in the channel, or it was deleted"),
-    ),
-    (
-        (
-            "need administrator rights",
-            "not enough rights",
-            "have no rights",
-            "chat_write_forbidden",
-            "chat_admin_required",
-        ),
-        N_("I have no right to post in the channel"),
-    ),
+    (GONE_FROM_CHANNEL, N_("I am no longer in the channel, or it was deleted")),
+    (NO_RIGHT_TO_POST, N_("I have no right to post in the channel")),
     (("too many requests", "flood"), N_("Telegram asked me to wait too long")),
 )
+
+
+def channel_lost(error: str) -> bool:
+    """Whether Telegram's refusal says the bot can no longer post in the channel at all, so
+    the channel is to be flagged (its other posts are then held, not each refused)."""
+    lowered = error.lower()
+    return any(needle in lowered for needle in (*GONE_FROM_CHANNEL, *NO_RIGHT_TO_POST))
 
 
 def failure_reason(error: str | None, gettext: Gettext) -> str:

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import math
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -34,7 +35,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.cluster.jobs import ROW_LEASE_SECONDS, heartbeat
 from bot.outbound import TelegramPacer
-from bot.posting.failures import INTERRUPTED, MISSED, NO_RIGHTS
+from bot.posting.failures import INTERRUPTED, MISSED, NO_RIGHTS, channel_lost
 from bot.posting.times import TimeError, parse_recurrence
 from bot.scheduling import armed_at, cancel, run_once_at
 from storage.posts import ChannelRepository, Post, PostRepository, PostStatus
@@ -254,6 +255,10 @@ class Publisher:
             await self.repo.set_status(
                 post.id, PostStatus.FAILED, exc.message, PostStatus.PUBLISHING
             )
+            if channel is not None and self.channels is not None and channel_lost(exc.message):
+                # removed or demoted while no my_chat_member told us: flagged as if it had, so
+                # /channels shows it and the channel's other posts are held, not each refused
+                await self.channels.upsert(replace(channel, can_post=False), int(self.clock()))
             await self.notify(post, NoticeReason.FAILED)
             return False
         except TelegramAPIError as exc:  # retries exhausted in the outbound layer
