@@ -179,6 +179,10 @@ class PostRepository:
         )
         return cursor.rowcount == 1
 
+    async def clear_recurrence(self, post_id: int) -> None:
+        """The post is one occurrence from now on: its series was handed to the next one."""
+        await self.db.execute("UPDATE posts SET recurrence=NULL WHERE id=?", (post_id,))
+
     async def renew_lease(self, post_id: int, lease_until: int) -> None:
         await self.db.execute(
             "UPDATE posts SET lease_until=? WHERE id=? AND status='publishing'",

@@ -366,6 +366,38 @@ async def test_recurring_post_queues_its_next_occurrence(steward, fake, desk):
     assert steward.app.scheduler.get_job(f"post:{queued[0].id}") is not None
 
 
+async def test_a_recurring_post_goes_on_when_one_occurrence_fails_or_is_missed(steward, fake, desk):
+    """A weekly post whose occurrence Telegram refused, or that fell due while the bot was down
+    too long, waits for the manager as that one occurrence; the series goes on meanwhile, and
+    publishing the occurrence later queues no second next one."""
+    chat, manager = desk
+    post = await fake.send_message(chat, manager, "Weekly digest")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await fake.send_message(chat, manager, "/schedule @news weekly mon 10:00", reply_to=post)
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("Scheduled for"))
+    repo = steward.app.post_repo
+    [first] = await repo.with_status("scheduled")
+    fake.fail("copyMessage", 400, description="Bad Request: message to copy not found")
+    await steward.app.publisher.publish(first.id)
+    [failed] = await repo.with_status("failed")
+    [second] = await repo.with_status("scheduled")
+    assert second.due_at - first.due_at == 7 * 86400 and second.recurrence == "weekly mon 10:00"
+    assert failed.recurrence is None  # the series is the next occurrence's now
+    await steward.app.services()["posting"].publish_now(failed)  # Retry
+    assert [p.id for p in await repo.with_status("scheduled")] == [second.id]
+    # the bot down from before the second occurrence until long after it
+    await change_while_stopped(
+        steward, "UPDATE posts SET due_at=? WHERE id=?", (int(time.time()) - 7200, second.id)
+    )
+    await steward.start()
+    repo = steward.app.post_repo
+    [missed] = await repo.with_status("needs_decision")
+    [third] = await repo.with_status("scheduled")
+    assert missed.id == second.id and missed.recurrence is None
+    assert third.recurrence == "weekly mon 10:00" and third.due_at > time.time()
+    assert steward.app.scheduler.get_job(f"post:{third.id}") is not None
+
+
 async def test_channels_lists_many_long_names_in_several_messages(steward, fake, desk):
     """Forty channels with Telegram's longest titles make more than 4,096 characters: the list
     comes in several messages, split between lines, instead of an apology."""

@@ -146,12 +146,7 @@ class Publisher:
             elif now - post.due_at <= self.grace_seconds:
                 late.append(post)
             else:
-                await self.repo.set_status(
-                    post.id,
-                    PostStatus.NEEDS_DECISION,
-                    MISSED,
-                    PostStatus.SCHEDULED,
-                )
+                await self._set_aside(post, PostStatus.NEEDS_DECISION, MISSED, PostStatus.SCHEDULED)
                 counts["needs_decision"] += 1
                 await self.notify(post, NoticeReason.MISSED)
         for post in late:  # in due order
@@ -175,11 +170,8 @@ class Publisher:
             if post.sending_at is None and await self.repo.requeue(post.id):
                 logger.info("post %s: its publisher stopped before sending; queued again", post.id)
                 continue
-            if await self.repo.set_status(
-                post.id,
-                PostStatus.NEEDS_DECISION,
-                INTERRUPTED,
-                PostStatus.PUBLISHING,
+            if await self._set_aside(
+                post, PostStatus.NEEDS_DECISION, INTERRUPTED, PostStatus.PUBLISHING
             ):
                 count += 1
                 await self.notify(post, NoticeReason.INTERRUPTED)
@@ -230,12 +222,7 @@ class Publisher:
         channel = await self.channels.get(post.channel_id) if self.channels else None
         if channel is not None and not channel.can_post:
             # rights lost: hold the post for a decision instead of failing it against Telegram
-            await self.repo.set_status(
-                post.id,
-                PostStatus.NEEDS_DECISION,
-                NO_RIGHTS,
-                PostStatus.PUBLISHING,
-            )
+            await self._set_aside(post, PostStatus.NEEDS_DECISION, NO_RIGHTS, PostStatus.PUBLISHING)
             await self.notify(post, NoticeReason.HELD)
             return False
         self.mark_channel(post.channel_id)
@@ -252,9 +239,7 @@ class Publisher:
                 self.arm(later)
             return False
         except (TelegramBadRequest, TelegramForbiddenError) as exc:
-            await self.repo.set_status(
-                post.id, PostStatus.FAILED, exc.message, PostStatus.PUBLISHING
-            )
+            await self._set_aside(post, PostStatus.FAILED, exc.message, PostStatus.PUBLISHING)
             if channel is not None and self.channels is not None and channel_lost(exc.message):
                 # removed or demoted while no my_chat_member told us: flagged as if it had, so
                 # /channels shows it and the channel's other posts are held, not each refused
@@ -262,7 +247,7 @@ class Publisher:
             await self.notify(post, NoticeReason.FAILED)
             return False
         except TelegramAPIError as exc:  # retries exhausted in the outbound layer
-            await self.repo.set_status(post.id, PostStatus.FAILED, str(exc), PostStatus.PUBLISHING)
+            await self._set_aside(post, PostStatus.FAILED, str(exc), PostStatus.PUBLISHING)
             await self.notify(post, NoticeReason.FAILED)
             return False
         published_at = int(self.clock())
@@ -280,6 +265,19 @@ class Publisher:
                 )
             except TelegramAPIError as exc:
                 logger.warning("post %s published but not pinned: %s", post.id, exc)
+        return True
+
+    async def _set_aside(
+        self, post: Post, status: PostStatus, reason: str, from_status: PostStatus
+    ) -> bool:
+        """The post waits for the manager (failed, missed, held, interrupted). A recurring
+        post's series goes on without it: the next occurrence is queued now and takes the
+        recurrence over, so publishing this one later queues no second next one."""
+        if not await self.repo.set_status(post.id, status, reason, from_status):
+            return False
+        if post.recurrence:
+            await self._queue_next(post)
+            await self.repo.clear_recurrence(post.id)
         return True
 
     async def _report_published(self, post: Post, ids: list[int], published_at: int) -> None:
