@@ -214,6 +214,22 @@ async def test_due_while_down_is_published_once_at_start(steward, fake, desk):
     assert len(fake.calls_of("copyMessage")) == 1
 
 
+async def test_a_stop_while_a_post_is_being_sent_lets_it_finish(steward, fake, desk):
+    """Stopped (SIGTERM, a deploy) while a post's request is on its way: the stop waits for
+    the answer, so the post is recorded as published and the next start asks nobody."""
+    fake.fail("copyMessage", 200, delay=2.0)  # a slow answer, then the real one
+    await compose(fake, desk, "+1s")
+    await fake.wait_for("copyMessage", since=0, timeout=10)
+    await steward.stop()
+    mark = fake.mark()
+    await steward.start()
+    await fake.assert_no_call(
+        "sendMessage", since=mark, predicate=lambda c: "being published" in c.plain
+    )
+    assert len(channel_posts(fake)) == 1 and len(fake.calls_of("copyMessage")) == 1
+    assert len(await steward.app.post_repo.with_status("published")) == 1
+
+
 @pytest.mark.usefixtures("db_engine")  # and on PostgreSQL
 async def test_left_in_publishing_comes_back_as_needs_decision(steward, fake, desk):
     await compose(fake, desk, "+1h")

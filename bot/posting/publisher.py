@@ -34,6 +34,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.cluster.jobs import ROW_LEASE_SECONDS, heartbeat
+from bot.inflight import InFlight
 from bot.outbound import TelegramPacer
 from bot.posting.failures import INTERRUPTED, MISSED, NO_RIGHTS, channel_lost
 from bot.posting.times import TimeError, parse_recurrence
@@ -117,6 +118,9 @@ class Publisher:
         self.pacer = pacer
         self.on_published = on_published
         self._claiming = asyncio.Semaphore(CLAIMS_AT_ONCE)
+        # claimed posts on their way out: a stop waits for them (`Steward._on_shutdown`), else
+        # a deploy would leave a sent post for the manager to check as interrupted
+        self.sending = InFlight("post(s)")
 
     @staticmethod
     def job_id(post_id: int) -> str:
@@ -210,7 +214,7 @@ class Publisher:
         # with several workers, which one holds a post is otherwise nowhere to be seen
         logger.info("post %s claimed", post_id)
         renew = lambda: self.repo.renew_lease(post_id, self._lease_end())  # noqa: E731
-        async with heartbeat(renew, every=self.row_lease_seconds / 3):
+        async with self.sending.track(), heartbeat(renew, every=self.row_lease_seconds / 3):
             return await self._publish_claimed(post_id)
 
     def _lease_end(self) -> int:
