@@ -151,6 +151,16 @@ async def test_429_on_first_attempt_still_one_post(steward, fake, desk):
     assert len(await steward.app.post_repo.with_status("published")) == 1
 
 
+async def test_5xx_twice_then_one_post(steward, fake, desk):
+    fake.fail("copyMessage", 502, times=2)
+    await compose(fake, desk, "+1s")
+    await fake.wait_for("copyMessage", since=0, count=3, timeout=15)
+    await steward.idle()
+    assert len(fake.calls_of("copyMessage")) == 3 and len(channel_posts(fake)) == 1
+    [post] = await steward.app.post_repo.with_status("published")
+    assert post.attempts == 1  # one claim; the retries were the request's own
+
+
 async def test_a_flood_wait_longer_than_the_outbound_wait_postpones_the_post(steward, fake, desk):
     """Telegram asks to wait longer than a request waits (here 121 s): the post was not sent,
     so it waits its turn in the queue, neither failed nor reported as a failure."""

@@ -207,6 +207,12 @@ def test_a_failure_reason_is_explained_and_the_bots_own_are_translated():
     )
     rights = "Bad Request: need administrator rights in the channel chat"
     assert failure_reason(rights, shout).startswith("I HAVE NO RIGHT TO POST")
+    for down in (
+        "Telegram server says - Internal Server Error",
+        "Telegram server says - Bad Gateway",
+        "HTTP Client says - Request timeout error",
+    ):
+        assert failure_reason(down, shout).startswith("TELEGRAM DID NOT ANSWER"), down
     assert failure_reason("Bad Request: something new", shout) == "Bad Request: something new"
     assert failure_reason(None, shout) == ""
 

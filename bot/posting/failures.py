@@ -39,6 +39,10 @@ EXPLAINED = (
     (GONE_FROM_CHANNEL, N_("I am no longer in the channel, or it was deleted")),
     (NO_RIGHT_TO_POST, N_("I have no right to post in the channel")),
     (("too many requests", "flood"), N_("Telegram asked me to wait too long")),
+    (
+        ("http client says", "internal server error", "bad gateway", "gateway", "unavailable"),
+        N_("Telegram did not answer, even after several tries; try again later"),
+    ),
 )
 
 
