@@ -286,6 +286,30 @@ async def test_failed_post_has_a_retry_button(steward, fake, desk):
     assert post.attempts == 2
 
 
+async def test_a_pin_telegram_refuses_is_told_to_the_manager(steward, fake, desk):
+    """The post is out but Telegram would not pin it (the bot lost the right meanwhile): the
+    manager hears it, without queue buttons, since the post itself went out."""
+    chat, manager = desk
+    await fake.send_message(chat, manager, "Pin me")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await steward.idle()
+    await press(fake, steward, manager, "News")
+    await press(fake, steward, manager, "Pin")
+    await press(fake, steward, manager, "In 1 hour")
+    await press(fake, steward, manager, "Confirm")
+    refusal = "Bad Request: not enough rights to manage pinned messages in the chat"
+    fake.fail("pinChatMessage", 400, description=refusal)
+    mark = fake.mark()
+    assert await steward.app.publisher.publish(1)
+    notice = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert notice.plain == (
+        f"📌 Post #1 is out in News, but I could not pin it: I have no right to pin messages "
+        f"there ({refusal})"
+    ), notice.plain
+    assert notice.get("reply_markup") is None
+    assert [p.id for p in await steward.app.post_repo.with_status("published")] == [1]
+
+
 async def test_delete_after_removes_the_post_once(steward, fake, desk):
     chat, manager = desk
     await fake.send_message(chat, manager, "Flash sale")

@@ -36,6 +36,7 @@ EXPLAINED = (
         N_("the message to publish was deleted from the chat with me"),
     ),
     (("can't be copied",), N_("Telegram does not let me copy this kind of message")),
+    (("pinned messages",), N_("I have no right to pin messages there")),
     (GONE_FROM_CHANNEL, N_("I am no longer in the channel, or it was deleted")),
     (NO_RIGHT_TO_POST, N_("I have no right to post in the channel")),
     (("too many requests", "flood"), N_("Telegram asked me to wait too long")),

@@ -63,6 +63,7 @@ class NoticeReason(StrEnum):
     MISSED = "missed"  # due while the bot was down, past the grace period
     HELD = "held"  # the bot lost its rights in the channel
     INTERRUPTED = "interrupted"  # a worker stopped mid-publishing
+    NOT_PINNED = "not_pinned"  # out, but Telegram refused to pin it
 
 
 Notify = Callable[[Post, NoticeReason], Awaitable[None]]
@@ -269,6 +270,9 @@ class Publisher:
                 )
             except TelegramAPIError as exc:
                 logger.warning("post %s published but not pinned: %s", post.id, exc)
+                reason = exc.message if isinstance(exc, TelegramBadRequest) else str(exc)
+                await self.repo.set_status(post.id, PostStatus.PUBLISHED, reason)
+                await self.notify(post, NoticeReason.NOT_PINNED)
         return True
 
     async def _set_aside(
