@@ -279,6 +279,9 @@ async def test_failed_post_has_a_retry_button(steward, fake, desk):
     await steward.idle()
     message = message_starting(fake, MANAGER_ID, "⚠️ Post #1")
     assert notice["reply_markup"] == message["reply_markup"]
+    # the channel's admins add the bot back (Telegram says so), then the manager retries
+    del fake.chats[CHANNEL].members[fake.bot_id]
+    await register_channel(fake, steward)
     await fake.press_button(message, manager, button(message, "Retry"))
     await fake.wait_for("editMessageText", lambda c: "published" in c.plain, timeout=10)
     assert len(channel_posts(fake)) == 1
