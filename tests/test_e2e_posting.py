@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -422,6 +423,13 @@ async def test_a_recurring_post_goes_on_when_one_occurrence_fails_or_is_missed(s
     assert missed.id == second.id and missed.recurrence is None
     assert third.recurrence == "weekly mon 10:00" and third.due_at > time.time()
     assert steward.app.scheduler.get_job(f"post:{third.id}") is not None
+    # held for lost rights: the series pauses there (its next ones would only be held too)
+    [channel] = await steward.app.channel_repo.all()
+    await steward.app.channel_repo.upsert(replace(channel, can_post=False), int(time.time()))
+    await steward.app.publisher.publish(third.id)
+    held = await repo.get(third.id)
+    assert held.status == "needs_decision" and held.recurrence == "weekly mon 10:00"
+    assert await repo.with_status("scheduled") == []
 
 
 async def test_channels_lists_many_long_names_in_several_messages(steward, fake, desk):

@@ -226,8 +226,12 @@ class Publisher:
         assert post is not None
         channel = await self.channels.get(post.channel_id) if self.channels else None
         if channel is not None and not channel.can_post:
-            # rights lost: hold the post for a decision instead of failing it against Telegram
-            await self._set_aside(post, PostStatus.NEEDS_DECISION, NO_RIGHTS, PostStatus.PUBLISHING)
+            # rights lost: hold the post for a decision instead of failing it against Telegram.
+            # A recurring series pauses here (publishing it later resumes it): its next
+            # occurrences would only be held in turn, a notice each
+            await self.repo.set_status(
+                post.id, PostStatus.NEEDS_DECISION, NO_RIGHTS, PostStatus.PUBLISHING
+            )
             await self.notify(post, NoticeReason.HELD)
             return False
         self.mark_channel(post.channel_id)
@@ -278,7 +282,7 @@ class Publisher:
     async def _set_aside(
         self, post: Post, status: PostStatus, reason: str, from_status: PostStatus
     ) -> bool:
-        """The post waits for the manager (failed, missed, held, interrupted). A recurring
+        """The post waits for the manager (failed, missed, interrupted). A recurring
         post's series goes on without it: the next occurrence is queued now and takes the
         recurrence over, so publishing this one later queues no second next one."""
         if not await self.repo.set_status(post.id, status, reason, from_status):
