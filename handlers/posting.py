@@ -97,7 +97,11 @@ async def schedule_command(
                 return
             await posting.save_channel(channel)
     if not channels:
-        await message.reply(_("I don't know that channel. Add me to it as an admin first."))
+        await message.reply(
+            _("No channels yet: make me an admin of a channel, or use /channel_add @channel.")
+            if target.lower() == "all"
+            else _("I don't know that channel. Add me to it as an admin first.")
+        )
         return
     source_ids, summary = [source.message_id], summarize([source])
     # a reply to one part of an album: the whole album, as the compose panel collected it
@@ -201,10 +205,7 @@ async def slots_command(
             return
         lines = [_("Posting slots:")]
         for chat_id, times in current.items():
-            where = (
-                _("every channel") if chat_id == DEFAULT_SLOTS else names.get(chat_id, str(chat_id))
-            )
-            lines.append(f"• {html.escape(where)}: {', '.join(times)}")
+            lines.append(f"• {html.escape(slots_owner(chat_id, names))}: {', '.join(times)}")
         for text in pack_lines(lines):
             await message.reply(text)
         return
@@ -231,16 +232,16 @@ async def slots_command(
         )
         return
     await posting.set_slots(channel_id, times)
-    where = (
-        _("every channel")
-        if channel_id == DEFAULT_SLOTS
-        else names.get(channel_id, str(channel_id))
-    )
+    where = slots_owner(channel_id, names)
     await message.reply(
         _('Posting slots for {where}: {times}. "Next free slot" uses them.').format(
             where=html.escape(where), times=", ".join(times)
         )
     )
+
+
+def slots_owner(chat_id: int, names: dict[int, str]) -> str:
+    return _("every channel") if chat_id == DEFAULT_SLOTS else names.get(chat_id, str(chat_id))
 
 
 # --- the queue ----------------------------------------------------------------------------------

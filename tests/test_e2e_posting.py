@@ -132,8 +132,14 @@ async def test_schedule_by_id_registers_the_channel_with_its_rights(steward, fak
 
 
 async def test_bad_times_are_explained(steward, fake, desk):
-    _, reply = await compose(fake, desk, "2020-01-01 10:00")
+    post, reply = await compose(fake, desk, "2020-01-01 10:00")
     assert reply.plain == "That time has already passed."
+    # "all" before any channel is known: not "that channel", which the manager never named
+    chat, manager = desk
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "/schedule all +1h", reply_to=post)
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert reply.plain.startswith("No channels yet: make me an admin of a channel"), reply.plain
 
 
 async def test_a_recurrence_that_never_comes_round_is_explained(steward, fake, desk):
