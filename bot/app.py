@@ -706,6 +706,10 @@ class Steward:
         await self.stats.collector.flush()
         await self.reputation.flush()
         if self.scheduler.running:
+            # no timer starts another post, and a post on its way out gets its answer: the
+            # scheduler's shutdown cancels the jobs still running
+            self.scheduler.pause()
+            await self.publisher.sending.drain(SHUTDOWN_DRAIN_SECONDS)
             self.scheduler.shutdown(wait=False)
 
     async def run(self) -> None:

@@ -15,3 +15,10 @@ async def group_member_message(message: Message) -> bool:
         and not user.is_bot
         and message.sender_chat is None
     )
+
+
+async def typed_answer(message: Message) -> bool:
+    """A private message that may answer what the bot asked for (a time, buttons, a post's new
+    content): anything but a command. A command goes to its own handler, /cancel above all,
+    and the question stays asked."""
+    return message.chat.type == "private" and not (message.text or "").startswith("/")

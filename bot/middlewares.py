@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -40,6 +39,7 @@ from bot.chat_migration import ChatMigrations
 from bot.commands import Where
 from bot.filters import group_member_message
 from bot.i18n import pick_language
+from bot.inflight import InFlight
 from bot.miniapp.menu import MenuButtons
 from bot.roles import (
     ADMIN_STATUSES,
@@ -81,34 +81,19 @@ class InFlightMiddleware(BaseMiddleware):
     """Outer update middleware: lets shutdown drain handlers instead of cutting them off."""
 
     def __init__(self) -> None:
-        self._running = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._work = InFlight("update(s)")
 
     @property
     def running(self) -> int:
-        return self._running
+        return self._work.running
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        self._running += 1
-        self._idle.clear()
-        try:
+        async with self._work.track():
             return await handler(event, data)
-        finally:
-            self._running -= 1
-            if self._running == 0:
-                self._idle.set()
 
     async def drain(self, timeout: float) -> bool:
         """Wait until no update is being handled; False if the timeout passed first."""
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
-        except TimeoutError:
-            logger.warning(
-                "shutdown: %d update(s) still running after %.0fs", self._running, timeout
-            )
-            return False
-        return True
+        return await self._work.drain(timeout)
 
 
 class AdmittingDispatcher(Dispatcher):

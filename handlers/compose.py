@@ -16,7 +16,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 
 from aiogram import Bot, F, Router
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -25,6 +25,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.commands import on_command
 from bot.config import Settings
+from bot.filters import typed_answer
 from bot.guards import accessible_message, button_message, sender
 from bot.posting.albums import AlbumCollector
 from bot.posting.compose import (
@@ -35,6 +36,7 @@ from bot.posting.compose import (
 )
 from bot.posting.dialogs import EditPost, time_error_text
 from bot.posting.drafts import DraftOption, DraftService
+from bot.posting.failures import failure_reason
 from bot.posting.panel import (
     ComposeAction,
     ComposeCallback,
@@ -224,8 +226,21 @@ async def buttons_pressed(press: Press) -> bool:
 
 
 async def preview_pressed(press: Press) -> bool:
-    """Exactly what the channel will get, sent to the manager."""
-    draft, bot = press.draft, press.bot
+    """Exactly what the channel will get, sent to the manager; if Telegram will not copy it
+    (the manager deleted the message meanwhile), why, instead of an apology."""
+    try:
+        await copy_draft(press.draft, press.bot)
+    except TelegramBadRequest as exc:
+        reason = failure_reason(exc.message, _)
+        await press.query.answer(
+            _("I can't show it: {reason}").format(reason=reason)[:200], show_alert=True
+        )
+        return False
+    await press.query.answer()
+    return False
+
+
+async def copy_draft(draft: Draft, bot: Bot) -> None:
     if len(draft.source_message_ids) == 1:
         await bot.copy_message(
             draft.source_chat_id,
@@ -241,8 +256,6 @@ async def preview_pressed(press: Press) -> bool:
             await bot.send_message(
                 draft.source_chat_id, FOLLOWUP_TEXT, reply_markup=url_keyboard(draft.buttons)
             )
-    await press.query.answer()
-    return False
 
 
 async def discard_pressed(press: Press) -> bool:
@@ -363,10 +376,6 @@ async def cancel_input(message: Message, state: FSMContext) -> None:
     await message.reply(_("Cancelled."))
 
 
-async def in_private(message: Message) -> bool:
-    return message.chat.type == "private"
-
-
 def create_router() -> Router:
     """Buttons of the compose panel, and the catch-all that turns a manager's message into a
     draft. Registered after every other private-chat feature, so it never shadows them."""
@@ -377,13 +386,13 @@ def create_router() -> Router:
         )
     on_command(router.message, cancel_input, "cancel")
     router.message.register(
-        custom_time_given, StateFilter(ComposeInput.custom_time), in_private, flags=MANAGER
+        custom_time_given, StateFilter(ComposeInput.custom_time), typed_answer, flags=MANAGER
     )
     router.message.register(
-        url_buttons_given, StateFilter(ComposeInput.url_buttons), in_private, flags=MANAGER
+        url_buttons_given, StateFilter(ComposeInput.url_buttons), typed_answer, flags=MANAGER
     )
     router.message.register(
-        new_content_given, StateFilter(EditPost.content), in_private, flags=MANAGER
+        new_content_given, StateFilter(EditPost.content), typed_answer, flags=MANAGER
     )
     router.message.register(new_draft, manager_content, StateFilter(None), flags=MANAGER)
     return router

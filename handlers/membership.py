@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import logging
+from functools import partial
 
 from aiogram import Bot, Router
 from aiogram.types import CallbackQuery, Chat, ChatMemberUpdated, Message
@@ -70,6 +71,7 @@ async def note_channel_rights(
         return
     for manager in sorted(settings.manager_ids):
         locale = await locale_for(manager)
+        rights = rights_line(channel, partial(i18n.gettext, locale=locale))
         if channel.can_post:
             text = i18n.gettext("📣 Channel {title} is ready for posts: {rights}", locale=locale)
         else:
@@ -78,7 +80,7 @@ async def note_channel_rights(
             )
         await notes.send_message(
             manager,
-            text.format(title=html.escape(chat.title or str(chat.id)), rights=rights_line(channel)),
+            text.format(title=html.escape(chat.title or str(chat.id)), rights=rights),
         )
 
 

@@ -16,6 +16,7 @@ from aiogram.utils.i18n import ngettext
 from bot.commands import Where, on_command
 from bot.config import Settings
 from bot.edits import edit_or_same
+from bot.filters import typed_answer
 from bot.guards import accessible_message, button_message, sender
 from bot.miniapp.buttons import offer_calendar
 from bot.posting.buttons import (
@@ -96,7 +97,11 @@ async def schedule_command(
                 return
             await posting.save_channel(channel)
     if not channels:
-        await message.reply(_("I don't know that channel. Add me to it as an admin first."))
+        await message.reply(
+            _("No channels yet: make me an admin of a channel, or use /channel_add @channel.")
+            if target.lower() == "all"
+            else _("I don't know that channel. Add me to it as an admin first.")
+        )
         return
     source_ids, summary = [source.message_id], summarize([source])
     # a reply to one part of an album: the whole album, as the compose panel collected it
@@ -146,7 +151,7 @@ async def channel_add_command(
     await posting.save_channel(channel)
     await message.reply(
         _("Channel {title}: {rights}").format(
-            title=html.escape(chat.title or str(chat.id)), rights=rights_line(channel)
+            title=html.escape(chat.title or str(chat.id)), rights=rights_line(channel, _)
         )
     )
 
@@ -161,7 +166,7 @@ async def channels_command(message: Message, posting: PostingService) -> None:
     lines = [_("Channels:")]
     for c in channels:
         flag = "" if c.can_post else " ⚠️"
-        lines.append(f"• {html.escape(c.title or str(c.chat_id))}{flag} — {rights_line(c)}")
+        lines.append(f"• {html.escape(c.title or str(c.chat_id))}{flag} — {rights_line(c, _)}")
     for text in pack_lines(lines):  # many long titles are more than one message holds
         await message.reply(text)
 
@@ -200,10 +205,7 @@ async def slots_command(
             return
         lines = [_("Posting slots:")]
         for chat_id, times in current.items():
-            where = (
-                _("every channel") if chat_id == DEFAULT_SLOTS else names.get(chat_id, str(chat_id))
-            )
-            lines.append(f"• {html.escape(where)}: {', '.join(times)}")
+            lines.append(f"• {html.escape(slots_owner(chat_id, names))}: {', '.join(times)}")
         for text in pack_lines(lines):
             await message.reply(text)
         return
@@ -230,16 +232,16 @@ async def slots_command(
         )
         return
     await posting.set_slots(channel_id, times)
-    where = (
-        _("every channel")
-        if channel_id == DEFAULT_SLOTS
-        else names.get(channel_id, str(channel_id))
-    )
+    where = slots_owner(channel_id, names)
     await message.reply(
         _('Posting slots for {where}: {times}. "Next free slot" uses them.').format(
             where=html.escape(where), times=", ".join(times)
         )
     )
+
+
+def slots_owner(chat_id: int, names: dict[int, str]) -> str:
+    return _("every channel") if chat_id == DEFAULT_SLOTS else names.get(chat_id, str(chat_id))
 
 
 # --- the queue ----------------------------------------------------------------------------------
@@ -297,12 +299,13 @@ async def queue_pressed(
     callback_data: QueueCallback,
     state: FSMContext,
     posting: PostingService,
+    settings: Settings,
 ) -> None:
-    post = await posting.post(callback_data.post_id)
-    if post is None or not post.open:
+    post, op = await posting.post(callback_data.post_id), callback_data.op
+    # a confirmed cancel loses to a publisher that claimed the post meanwhile
+    if post is None or not post.open or (op is QueueOp.SURE and not await posting.cancel(post.id)):
         await query.answer(_("This post is no longer in the queue."), show_alert=True)
         return
-    op = callback_data.op
     if op is QueueOp.CANCEL:
         # a second tap edits nothing: Telegram answers "message is not modified"
         await edit_or_same(
@@ -315,8 +318,7 @@ async def queue_pressed(
                 reply_markup=queue_keyboard(post.id, retry=post.status is PostStatus.FAILED)
             )
         await query.answer(_("Post #{id} stays in the queue.").format(id=post.id))
-    elif op is QueueOp.SURE:
-        await posting.cancel(post.id)
+    elif op is QueueOp.SURE:  # cancelled above
         await edit_or_same(
             accessible_message(query).edit_text(_("✖️ Post #{id} cancelled.").format(id=post.id))
         )
@@ -335,7 +337,10 @@ async def queue_pressed(
         await state.set_state(Reschedule.waiting_for_time)
         await state.update_data(post_id=post.id)
         await button_message(query).answer(
-            _("Send the new time for post #{id}, e.g. tomorrow 10:00 or +2h.").format(id=post.id)
+            _(
+                "Send the new time for post #{id} in {tz}, e.g. tomorrow 10:00 or +2h. "
+                "/cancel to stop."
+            ).format(id=post.id, tz=settings.timezone.key)
         )
         await query.answer()
     else:  # publish now
@@ -383,15 +388,11 @@ def create_router() -> Router:
     return router
 
 
-async def in_private(message: Message) -> bool:
-    return message.chat.type == "private"
-
-
 def create_input_router() -> Router:
     """Answers a manager types after pressing Reschedule. `StateFilter` is used rather than
     the bare `State`, whose synchronous check aiogram would run in a worker thread."""
     router = Router(name="posting-input")
-    router.message.filter(in_private)
+    router.message.filter(typed_answer)
     router.message.register(
         new_time_given, StateFilter(Reschedule.waiting_for_time), flags=MANAGER_PRIVATE
     )

@@ -169,6 +169,20 @@ class PostRepository:
         )
         return cursor.rowcount == 1
 
+    async def postpone(self, post_id: int, due_at: int) -> bool:
+        """publishing -> scheduled at a later time, for a post Telegram refused to take yet
+        (a flood wait): it did not go out, so it simply waits its new turn."""
+        cursor = await self.db.execute(
+            "UPDATE posts SET status='scheduled', due_at=?, lease_until=NULL, sending_at=NULL "
+            "WHERE id=? AND status='publishing'",
+            (due_at, post_id),
+        )
+        return cursor.rowcount == 1
+
+    async def clear_recurrence(self, post_id: int) -> None:
+        """The post is one occurrence from now on: its series was handed to the next one."""
+        await self.db.execute("UPDATE posts SET recurrence=NULL WHERE id=?", (post_id,))
+
     async def renew_lease(self, post_id: int, lease_until: int) -> None:
         await self.db.execute(
             "UPDATE posts SET lease_until=? WHERE id=? AND status='publishing'",

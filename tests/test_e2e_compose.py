@@ -160,7 +160,7 @@ async def test_album_composed_by_buttons_gets_a_follow_up_for_its_buttons(stewar
 
 async def test_confirm_needs_channel_and_time_and_discard_keeps_nothing(steward, fake, desk):
     chat, manager = desk
-    await fake.send_message(chat, manager, "Draft text")
+    source = await fake.send_message(chat, manager, "Draft text")
     await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
     await steward.idle()
     await press(fake, steward, manager, "Confirm")
@@ -171,6 +171,14 @@ async def test_confirm_needs_channel_and_time_and_discard_keeps_nothing(steward,
     await press(fake, steward, manager, "Confirm")
     refused = await fake.wait_for("answerCallbackQuery", lambda c: c.get("show_alert"), since=mark)
     assert refused["text"] == "Choose a time."
+    # the manager deleted the message: Preview says so instead of apologising
+    del fake.messages[(MANAGER_ID, source["message_id"])]
+    mark = fake.mark()
+    await press(fake, steward, manager, "Preview")
+    refused = await fake.wait_for("answerCallbackQuery", lambda c: c.get("show_alert"), since=mark)
+    assert refused["text"].startswith(
+        "I can't show it: the message to publish was deleted from the chat with me"
+    ), refused["text"]
     await press(fake, steward, manager, "Discard")
     await fake.wait_for("editMessageText", lambda c: "Draft discarded" in c.plain)
     assert await steward.app.post_repo.with_status("scheduled") == []
@@ -271,11 +279,38 @@ async def test_failed_post_has_a_retry_button(steward, fake, desk):
     await steward.idle()
     message = message_starting(fake, MANAGER_ID, "⚠️ Post #1")
     assert notice["reply_markup"] == message["reply_markup"]
+    # the channel's admins add the bot back (Telegram says so), then the manager retries
+    del fake.chats[CHANNEL].members[fake.bot_id]
+    await register_channel(fake, steward)
     await fake.press_button(message, manager, button(message, "Retry"))
     await fake.wait_for("editMessageText", lambda c: "published" in c.plain, timeout=10)
     assert len(channel_posts(fake)) == 1
     [post] = await steward.app.post_repo.with_status("published")
     assert post.attempts == 2
+
+
+async def test_a_pin_telegram_refuses_is_told_to_the_manager(steward, fake, desk):
+    """The post is out but Telegram would not pin it (the bot lost the right meanwhile): the
+    manager hears it, without queue buttons, since the post itself went out."""
+    chat, manager = desk
+    await fake.send_message(chat, manager, "Pin me")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await steward.idle()
+    await press(fake, steward, manager, "News")
+    await press(fake, steward, manager, "Pin")
+    await press(fake, steward, manager, "In 1 hour")
+    await press(fake, steward, manager, "Confirm")
+    refusal = "Bad Request: not enough rights to manage pinned messages in the chat"
+    fake.fail("pinChatMessage", 400, description=refusal)
+    mark = fake.mark()
+    assert await steward.app.publisher.publish(1)
+    notice = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert notice.plain == (
+        f"📌 Post #1 is out in News, but I could not pin it: I have no right to pin messages "
+        f"there ({refusal})"
+    ), notice.plain
+    assert notice.get("reply_markup") is None
+    assert [p.id for p in await steward.app.post_repo.with_status("published")] == [1]
 
 
 async def test_delete_after_removes_the_post_once(steward, fake, desk):

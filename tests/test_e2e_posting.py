@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -131,8 +132,14 @@ async def test_schedule_by_id_registers_the_channel_with_its_rights(steward, fak
 
 
 async def test_bad_times_are_explained(steward, fake, desk):
-    _, reply = await compose(fake, desk, "2020-01-01 10:00")
+    post, reply = await compose(fake, desk, "2020-01-01 10:00")
     assert reply.plain == "That time has already passed."
+    # "all" before any channel is known: not "that channel", which the manager never named
+    chat, manager = desk
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "/schedule all +1h", reply_to=post)
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert reply.plain.startswith("No channels yet: make me an admin of a channel"), reply.plain
 
 
 async def test_a_recurrence_that_never_comes_round_is_explained(steward, fake, desk):
@@ -151,6 +158,32 @@ async def test_429_on_first_attempt_still_one_post(steward, fake, desk):
     assert len(await steward.app.post_repo.with_status("published")) == 1
 
 
+async def test_5xx_twice_then_one_post(steward, fake, desk):
+    fake.fail("copyMessage", 502, times=2)
+    await compose(fake, desk, "+1s")
+    await fake.wait_for("copyMessage", since=0, count=3, timeout=15)
+    await steward.idle()
+    assert len(fake.calls_of("copyMessage")) == 3 and len(channel_posts(fake)) == 1
+    [post] = await steward.app.post_repo.with_status("published")
+    assert post.attempts == 1  # one claim; the retries were the request's own
+
+
+async def test_a_flood_wait_longer_than_the_outbound_wait_postpones_the_post(steward, fake, desk):
+    """Telegram asks to wait longer than a request waits (here 121 s): the post was not sent,
+    so it waits its turn in the queue, neither failed nor reported as a failure."""
+    fake.fail("copyMessage", 429, retry_after=121)
+    await compose(fake, desk, "+1s")
+    await fake.wait_for("copyMessage", since=0, timeout=10)
+    await steward.idle()
+    [post] = await steward.app.post_repo.with_status("scheduled")
+    assert 115 <= post.due_at - time.time() <= 121
+    assert steward.app.scheduler.get_job(f"post:{post.id}") is not None
+    assert not [c for c in fake.calls_of("sendMessage") if "failed" in c.plain]
+    await steward.app.publisher.publish(post.id)  # its new time has come
+    assert len(channel_posts(fake)) == 1
+    assert len(await steward.app.post_repo.with_status("published")) == 1
+
+
 async def test_403_marks_failed_and_tells_the_manager(steward, fake, desk):
     fake.fail("copyMessage", 403, description="Forbidden: bot is not a member of the channel")
     await compose(fake, desk, "+1s")
@@ -165,6 +198,29 @@ async def test_403_marks_failed_and_tells_the_manager(steward, fake, desk):
     assert len(failed) == 1 and failed[0].attempts == 1
 
 
+async def test_a_refusal_saying_the_bot_left_the_channel_flags_it(steward, fake, desk):
+    """The bot was removed from the channel and no my_chat_member said so (it was down for a
+    day, say): the first post's refusal flags the channel, so /channels shows it and the
+    channel's next post is held for a decision rather than refused again."""
+    await compose(fake, desk, "+1h")
+    await compose(fake, desk, "+2h")
+    del fake.chats[CHANNEL].members[fake.bot_id]
+    fake.fail("copyMessage", 403, description="Forbidden: bot was kicked from the channel chat")
+    await steward.app.publisher.publish(1)
+    notice = await fake.wait_for("sendMessage", lambda c: "failed" in c.plain, since=0)
+    assert "I am no longer in the channel" in notice.plain
+    chat, manager = desk
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "/channels")
+    listing = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("Channels:"))
+    assert "⚠️" in listing.plain and "❌post" in listing.plain
+    await steward.app.publisher.publish(2)
+    held = await fake.wait_for("sendMessage", lambda c: "is held" in c.plain, since=mark)
+    assert held.plain.startswith("⏸ Post #2 is held")
+    assert len(fake.calls_of("copyMessage")) == 1
+    assert [p.id for p in await steward.app.post_repo.with_status("needs_decision")] == [2]
+
+
 async def test_due_while_down_is_published_once_at_start(steward, fake, desk):
     await compose(fake, desk, "+2s")
     await steward.stop()
@@ -173,6 +229,22 @@ async def test_due_while_down_is_published_once_at_start(steward, fake, desk):
     await fake.wait_for("copyMessage", since=0, timeout=10)
     await asyncio.sleep(1.0)
     assert len(fake.calls_of("copyMessage")) == 1
+
+
+async def test_a_stop_while_a_post_is_being_sent_lets_it_finish(steward, fake, desk):
+    """Stopped (SIGTERM, a deploy) while a post's request is on its way: the stop waits for
+    the answer, so the post is recorded as published and the next start asks nobody."""
+    fake.fail("copyMessage", 200, delay=2.0)  # a slow answer, then the real one
+    await compose(fake, desk, "+1s")
+    await fake.wait_for("copyMessage", since=0, timeout=10)
+    await steward.stop()
+    mark = fake.mark()
+    await steward.start()
+    await fake.assert_no_call(
+        "sendMessage", since=mark, predicate=lambda c: "being published" in c.plain
+    )
+    assert len(channel_posts(fake)) == 1 and len(fake.calls_of("copyMessage")) == 1
+    assert len(await steward.app.post_repo.with_status("published")) == 1
 
 
 @pytest.mark.usefixtures("db_engine")  # and on PostgreSQL
@@ -327,6 +399,45 @@ async def test_recurring_post_queues_its_next_occurrence(steward, fake, desk):
     assert steward.app.scheduler.get_job(f"post:{queued[0].id}") is not None
 
 
+async def test_a_recurring_post_goes_on_when_one_occurrence_fails_or_is_missed(steward, fake, desk):
+    """A weekly post whose occurrence Telegram refused, or that fell due while the bot was down
+    too long, waits for the manager as that one occurrence; the series goes on meanwhile, and
+    publishing the occurrence later queues no second next one."""
+    chat, manager = desk
+    post = await fake.send_message(chat, manager, "Weekly digest")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await fake.send_message(chat, manager, "/schedule @news weekly mon 10:00", reply_to=post)
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("Scheduled for"))
+    repo = steward.app.post_repo
+    [first] = await repo.with_status("scheduled")
+    fake.fail("copyMessage", 400, description="Bad Request: message to copy not found")
+    await steward.app.publisher.publish(first.id)
+    [failed] = await repo.with_status("failed")
+    [second] = await repo.with_status("scheduled")
+    assert second.due_at - first.due_at == 7 * 86400 and second.recurrence == "weekly mon 10:00"
+    assert failed.recurrence is None  # the series is the next occurrence's now
+    await steward.app.services()["posting"].publish_now(failed)  # Retry
+    assert [p.id for p in await repo.with_status("scheduled")] == [second.id]
+    # the bot down from before the second occurrence until long after it
+    await change_while_stopped(
+        steward, "UPDATE posts SET due_at=? WHERE id=?", (int(time.time()) - 7200, second.id)
+    )
+    await steward.start()
+    repo = steward.app.post_repo
+    [missed] = await repo.with_status("needs_decision")
+    [third] = await repo.with_status("scheduled")
+    assert missed.id == second.id and missed.recurrence is None
+    assert third.recurrence == "weekly mon 10:00" and third.due_at > time.time()
+    assert steward.app.scheduler.get_job(f"post:{third.id}") is not None
+    # held for lost rights: the series pauses there (its next ones would only be held too)
+    [channel] = await steward.app.channel_repo.all()
+    await steward.app.channel_repo.upsert(replace(channel, can_post=False), int(time.time()))
+    await steward.app.publisher.publish(third.id)
+    held = await repo.get(third.id)
+    assert held.status == "needs_decision" and held.recurrence == "weekly mon 10:00"
+    assert await repo.with_status("scheduled") == []
+
+
 async def test_channels_lists_many_long_names_in_several_messages(steward, fake, desk):
     """Forty channels with Telegram's longest titles make more than 4,096 characters: the list
     comes in several messages, split between lines, instead of an apology."""
@@ -384,3 +495,78 @@ async def test_slots_refuses_too_many_and_lists_long_ones_in_parts(steward, fake
     assert len(replies) >= 2 and all(len(c.plain) <= 4096 for c in replies)
     listed = "\n".join(c.plain for c in replies)
     assert all(f"Channel {n:02d} " in listed for n in range(15)) and "• News:" in listed
+
+
+async def test_a_command_is_no_answer_to_a_question_about_a_post(steward, fake, desk):
+    """After Reschedule or Edit, /cancel stops the question (as README promises) and any other
+    command is that command: neither is read as the new time, nor becomes the post's content."""
+    chat, manager = desk
+    await compose(fake, desk, "+1h")
+    await fake.send_message(chat, manager, "/queue")
+    listed = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🕒 #1"))
+    entry = message_starting(fake, MANAGER_ID, "🕒 #1")
+    await fake.press_button(entry, manager, labelled(listed, "Reschedule"))
+    asked = await fake.wait_for("sendMessage", lambda c: "new time for post #1" in c.plain)
+    assert asked.plain.endswith("in UTC, e.g. tomorrow 10:00 or +2h. /cancel to stop.")
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "/cancel")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert reply.plain == "Cancelled."
+    # the next message is a post to compose again, not a time
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "Another post")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert reply.plain.startswith("📝 New post")
+
+    await fake.press_button(entry, manager, labelled(listed, "Edit"))
+    await fake.wait_for("sendMessage", lambda c: "new content for post #1" in c.plain)
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "/typo")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert "now has this content" not in reply.plain
+    [post] = await steward.app.post_repo.with_status("scheduled")
+    assert post.summary["text"] == "<b>Big</b> news"
+    # still waiting for the content: the next message is it
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "Fixed text")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert reply.plain == "✏️ Post #1 now has this content."
+
+
+async def test_why_a_post_failed_or_waits_is_told_in_the_managers_language(steward, fake, desk):
+    """A Russian manager reads why a post failed (Telegram's refusal explained, its own words
+    kept) and why one waits for a decision in Russian, in the notice and in /queue."""
+    chat, _ = desk
+    manager = fake.user(MANAGER_ID, "Manny", language_code="ru")
+    first = await fake.send_message(chat, manager, "Первый пост")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 Новый пост"))
+    await fake.send_message(chat, manager, "/schedule @news +1h", reply_to=first)
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("Запланировано"))
+    await fake.send_message(chat, manager, "/schedule @news +2h", reply_to=first)
+    await fake.wait_for("sendMessage", lambda c: "#2" in c.plain)
+    fake.fail("copyMessage", 400, description="Bad Request: message to copy not found")
+    await steward.app.publisher.publish(1)
+    notice = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("⚠️"), since=0)
+    assert notice.plain == (
+        "⚠️ Пост #1 для News не опубликован: сообщение для публикации удалено из чата со мной "
+        "(Bad Request: message to copy not found)"
+    ), notice.plain
+    await change_while_stopped(
+        steward, "UPDATE posts SET due_at=? WHERE id=2", (int(time.time()) - 7200,)
+    )
+    await steward.start()
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("⏰"), since=0)
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "/queue")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("❓ #2"), since=mark)
+    await steward.idle()
+    listed = "\n".join(c.plain for c in fake.calls_of("sendMessage", since=mark))
+    assert "время прошло, пока бот не работал" in listed
+    assert "missed" not in listed and "сообщение для публикации удалено" in listed
+    # the bot's rights in a channel, in Russian too
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "/channels")
+    listing = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("Каналы"), since=mark)
+    assert listing.plain.endswith("News — ✅публиковать ✅редактировать ✅удалять ✅закрепить"), (
+        listing.plain
+    )

@@ -194,3 +194,57 @@ async def test_post_queue_pages_with_channel_names_and_clamps(db_target):
         assert (empty.total, empty.entries, empty.pages) == (0, [], 1)
     finally:
         await db.close()
+
+
+def test_a_failure_reason_is_explained_and_the_bots_own_are_translated():
+    from bot.posting.failures import MISSED, failure_reason
+
+    shout = str.upper  # stands for a translation
+    assert failure_reason(MISSED, shout) == "MISSED WHILE THE BOT WAS DOWN"
+    kicked = "Forbidden: bot was kicked from the channel chat"
+    assert failure_reason(kicked, shout) == (
+        f"I AM NO LONGER IN THE CHANNEL, OR IT WAS DELETED ({kicked})"
+    )
+    rights = "Bad Request: need administrator rights in the channel chat"
+    assert failure_reason(rights, shout).startswith("I HAVE NO RIGHT TO POST")
+    for down in (
+        "Telegram server says - Internal Server Error",
+        "Telegram server says - Bad Gateway",
+        "HTTP Client says - Request timeout error",
+    ):
+        assert failure_reason(down, shout).startswith("TELEGRAM DID NOT ANSWER"), down
+    assert failure_reason("Bad Request: something new", shout) == "Bad Request: something new"
+    assert failure_reason(None, shout) == ""
+
+
+async def test_cancel_leaves_a_post_on_its_way_out_alone(db_target):
+    """Yes, cancel pressed as the post's time came: the publisher's claim won, so the post goes
+    out and is recorded as published, not cancelled behind the publisher's back."""
+    from bot.posting.service import PostingService
+    from storage.database import Database
+    from storage.posts import ChannelRepository, PostRepository, SlotRepository
+
+    db = Database(db_target)
+    await db.open()
+    try:
+        posts = PostRepository(db)
+        disarmed: list[int] = []
+        publisher = SimpleNamespace(disarm=disarmed.append)
+        posting = PostingService(posts, ChannelRepository(db), SlotRepository(db), publisher)
+        for n in (1, 2):
+            await posts.add(
+                channel_id=-100,
+                source_chat_id=1,
+                source_message_ids=[n],
+                due_at=1000,
+                created_by=1,
+                now=0,
+            )
+        assert await posts.claim(1)
+        assert not await posting.cancel(1)
+        assert (await posts.get(1)).status == "publishing" and disarmed == []
+        assert await posting.cancel(2)
+        assert (await posts.get(2)).status == "cancelled" and disarmed == [2]
+        assert not await posting.cancel(2)  # a second tap
+    finally:
+        await db.close()

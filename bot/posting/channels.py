@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiogram.types import Chat, ChatMember, ChatMemberAdministrator, ChatMemberOwner
 
+from bot.commands import N_
 from storage.posts import Channel
 
 
@@ -28,11 +31,12 @@ def channel_rights(chat: Chat, member: ChatMember | None) -> Channel:
     return Channel(chat.id, chat.title, chat.username, False, False, False, False)
 
 
-def rights_line(channel: Channel) -> str:
+def rights_line(channel: Channel, gettext: Callable[[str], str]) -> str:
+    """✅post ✅edit ❌delete ✅pin, the words in the reader's language (`gettext`)."""
     marks = [
-        ("post", channel.can_post),
-        ("edit", channel.can_edit),
-        ("delete", channel.can_delete),
-        ("pin", channel.can_pin),
+        (N_("post"), channel.can_post),
+        (N_("edit"), channel.can_edit),
+        (N_("delete"), channel.can_delete),
+        (N_("pin"), channel.can_pin),
     ]
-    return " ".join(f"{'✅' if ok else '❌'}{name}" for name, ok in marks)
+    return " ".join(f"{'✅' if ok else '❌'}{gettext(name)}" for name, ok in marks)

@@ -1,5 +1,6 @@
 """What the manager who queued a post hears when it did not simply go out: failed, missed while
-the bot was down, held (the bot lost its rights in the channel) or interrupted mid-publishing.
+the bot was down, held (the bot lost its rights in the channel), interrupted mid-publishing, or
+out but not pinned.
 In their language, with the post's queue buttons, through `PrivateNotes`. Also the managers'
 daily agenda (DAILY_AGENDA) of the posts due in the next 24 hours."""
 
@@ -15,6 +16,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.commands import N_
 from bot.posting.buttons import queue_keyboard
+from bot.posting.failures import failure_reason
 from bot.posting.publisher import NoticeReason
 from bot.private import PrivateNotes
 from bot.texts import pack_lines
@@ -28,6 +30,9 @@ TEXTS = {
     NoticeReason.HELD: N_(
         "⏸ Post #{id} is held: I can no longer post in {channel}. Give me the rights "
         "back, then publish or reschedule it in /queue."
+    ),
+    NoticeReason.NOT_PINNED: N_(
+        "📌 Post #{id} is out in {channel}, but I could not pin it: {error}"
     ),
     NoticeReason.INTERRUPTED: N_(
         "⏸ Post #{id} for {channel} was being published when I stopped; "
@@ -63,9 +68,14 @@ class PostNotices:
             text = _(TEXTS[reason]).format(
                 id=post.id,
                 channel=html.escape((channel and channel.title) or str(post.channel_id)),
-                error=html.escape((fresh.error if fresh else None) or "?"),
+                error=html.escape(failure_reason(fresh.error if fresh else None, _) or "?"),
             )
-            buttons = queue_keyboard(post.id, retry=reason is NoticeReason.FAILED)
+            # a post that is out has nothing left to publish, move or cancel
+            buttons = (
+                None
+                if reason is NoticeReason.NOT_PINNED
+                else queue_keyboard(post.id, retry=reason is NoticeReason.FAILED)
+            )
         await self.notes.send_message(post.created_by, text, reply_markup=buttons)
 
     async def agenda(self, manager_ids: Iterable[int], now: int, tz: ZoneInfo) -> None:

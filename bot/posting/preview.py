@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.posting.failures import failure_reason
 from storage.posts import Post, PostStatus
 
 PREVIEW_WIDTH = 60
@@ -111,7 +112,7 @@ def queue_entry(
     if options:
         lines.append(options)
     if post.error:
-        lines.append(f"<i>{html.escape(post.error)}</i>")
+        lines.append(f"<i>{html.escape(failure_reason(post.error, gettext))}</i>")
     return "\n".join(lines)
 
 

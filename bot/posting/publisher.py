@@ -16,19 +16,27 @@ import contextlib
 import logging
 import math
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramRetryAfter,
+)
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.cluster.jobs import ROW_LEASE_SECONDS, heartbeat
+from bot.inflight import InFlight
 from bot.outbound import TelegramPacer
+from bot.posting.failures import INTERRUPTED, MISSED, NO_RIGHTS, channel_lost
 from bot.posting.times import TimeError, parse_recurrence
 from bot.scheduling import armed_at, cancel, run_once_at
 from storage.posts import ChannelRepository, Post, PostRepository, PostStatus
@@ -55,6 +63,7 @@ class NoticeReason(StrEnum):
     MISSED = "missed"  # due while the bot was down, past the grace period
     HELD = "held"  # the bot lost its rights in the channel
     INTERRUPTED = "interrupted"  # a worker stopped mid-publishing
+    NOT_PINNED = "not_pinned"  # out, but Telegram refused to pin it
 
 
 Notify = Callable[[Post, NoticeReason], Awaitable[None]]
@@ -110,6 +119,9 @@ class Publisher:
         self.pacer = pacer
         self.on_published = on_published
         self._claiming = asyncio.Semaphore(CLAIMS_AT_ONCE)
+        # claimed posts on their way out: a stop waits for them (`Steward._on_shutdown`), else
+        # a deploy would leave a sent post for the manager to check as interrupted
+        self.sending = InFlight("post(s)")
 
     @staticmethod
     def job_id(post_id: int) -> str:
@@ -139,12 +151,7 @@ class Publisher:
             elif now - post.due_at <= self.grace_seconds:
                 late.append(post)
             else:
-                await self.repo.set_status(
-                    post.id,
-                    PostStatus.NEEDS_DECISION,
-                    "missed while the bot was down",
-                    PostStatus.SCHEDULED,
-                )
+                await self._set_aside(post, PostStatus.NEEDS_DECISION, MISSED, PostStatus.SCHEDULED)
                 counts["needs_decision"] += 1
                 await self.notify(post, NoticeReason.MISSED)
         for post in late:  # in due order
@@ -168,11 +175,8 @@ class Publisher:
             if post.sending_at is None and await self.repo.requeue(post.id):
                 logger.info("post %s: its publisher stopped before sending; queued again", post.id)
                 continue
-            if await self.repo.set_status(
-                post.id,
-                PostStatus.NEEDS_DECISION,
-                "the bot stopped while publishing",
-                PostStatus.PUBLISHING,
+            if await self._set_aside(
+                post, PostStatus.NEEDS_DECISION, INTERRUPTED, PostStatus.PUBLISHING
             ):
                 count += 1
                 await self.notify(post, NoticeReason.INTERRUPTED)
@@ -211,7 +215,7 @@ class Publisher:
         # with several workers, which one holds a post is otherwise nowhere to be seen
         logger.info("post %s claimed", post_id)
         renew = lambda: self.repo.renew_lease(post_id, self._lease_end())  # noqa: E731
-        async with heartbeat(renew, every=self.row_lease_seconds / 3):
+        async with self.sending.track(), heartbeat(renew, every=self.row_lease_seconds / 3):
             return await self._publish_claimed(post_id)
 
     def _lease_end(self) -> int:
@@ -222,26 +226,37 @@ class Publisher:
         assert post is not None
         channel = await self.channels.get(post.channel_id) if self.channels else None
         if channel is not None and not channel.can_post:
-            # rights lost: hold the post for a decision instead of failing it against Telegram
+            # rights lost: hold the post for a decision instead of failing it against Telegram.
+            # A recurring series pauses here (publishing it later resumes it): its next
+            # occurrences would only be held in turn, a notice each
             await self.repo.set_status(
-                post.id,
-                PostStatus.NEEDS_DECISION,
-                "I can no longer post in this channel",
-                PostStatus.PUBLISHING,
+                post.id, PostStatus.NEEDS_DECISION, NO_RIGHTS, PostStatus.PUBLISHING
             )
             await self.notify(post, NoticeReason.HELD)
             return False
         self.mark_channel(post.channel_id)
         try:
             ids, followup = await self._send(post)
+        except TelegramRetryAfter as exc:  # longer than the outbound layer waits: not sent
+            due_at = int(self.clock()) + exc.retry_after
+            if await self.repo.postpone(post.id, due_at) and (
+                later := await self.repo.get(post.id)
+            ):
+                logger.warning(
+                    "post %s: flood wait of %ss; due again then", post.id, exc.retry_after
+                )
+                self.arm(later)
+            return False
         except (TelegramBadRequest, TelegramForbiddenError) as exc:
-            await self.repo.set_status(
-                post.id, PostStatus.FAILED, exc.message, PostStatus.PUBLISHING
-            )
+            await self._set_aside(post, PostStatus.FAILED, exc.message, PostStatus.PUBLISHING)
+            if channel is not None and self.channels is not None and channel_lost(exc.message):
+                # removed or demoted while no my_chat_member told us: flagged as if it had, so
+                # /channels shows it and the channel's other posts are held, not each refused
+                await self.channels.upsert(replace(channel, can_post=False), int(self.clock()))
             await self.notify(post, NoticeReason.FAILED)
             return False
         except TelegramAPIError as exc:  # retries exhausted in the outbound layer
-            await self.repo.set_status(post.id, PostStatus.FAILED, str(exc), PostStatus.PUBLISHING)
+            await self._set_aside(post, PostStatus.FAILED, str(exc), PostStatus.PUBLISHING)
             await self.notify(post, NoticeReason.FAILED)
             return False
         published_at = int(self.clock())
@@ -259,6 +274,22 @@ class Publisher:
                 )
             except TelegramAPIError as exc:
                 logger.warning("post %s published but not pinned: %s", post.id, exc)
+                reason = exc.message if isinstance(exc, TelegramBadRequest) else str(exc)
+                await self.repo.set_status(post.id, PostStatus.PUBLISHED, reason)
+                await self.notify(post, NoticeReason.NOT_PINNED)
+        return True
+
+    async def _set_aside(
+        self, post: Post, status: PostStatus, reason: str, from_status: PostStatus
+    ) -> bool:
+        """The post waits for the manager (failed, missed, interrupted). A recurring
+        post's series goes on without it: the next occurrence is queued now and takes the
+        recurrence over, so publishing this one later queues no second next one."""
+        if not await self.repo.set_status(post.id, status, reason, from_status):
+            return False
+        if post.recurrence:
+            await self._queue_next(post)
+            await self.repo.clear_recurrence(post.id)
         return True
 
     async def _report_published(self, post: Post, ids: list[int], published_at: int) -> None:

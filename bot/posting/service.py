@@ -110,9 +110,13 @@ class PostingService:
     async def post(self, post_id: int) -> Post | None:
         return await self.posts.get(post_id)
 
-    async def cancel(self, post_id: int) -> None:
+    async def cancel(self, post_id: int) -> bool:
+        """False when the post is no longer waiting: out, cancelled already, or on its way out
+        (its publisher's claim came first, and it is recorded as what it becomes)."""
+        if not await self.posts.cancel(post_id):
+            return False
         self.publisher.disarm(post_id)
-        await self.posts.set_status(post_id, PostStatus.CANCELLED)
+        return True
 
     async def reschedule(self, post_id: int, due: datetime) -> bool:
         """False when the post is no longer waiting to go out."""

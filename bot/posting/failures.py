@@ -1,0 +1,67 @@
+"""Why a post did not go out, in the words of the manager who reads it.
+
+A post's `error` column holds either one of the publisher's own reasons (below; stored in
+English, as rows written by earlier versions are) or Telegram's description of its refusal
+(`Bad Request: message to copy not found`). Both are rendered here in the reader's language:
+the publisher's reasons are catalog entries, and the refusals a manager can do something about
+are explained, with Telegram's own words kept in brackets for whoever looks further.
+Plain functions: the translation function is passed in, as in `bot.posting.preview`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bot.commands import N_
+
+Gettext = Callable[[str], str]
+
+MISSED = N_("missed while the bot was down")
+INTERRUPTED = N_("the bot stopped while publishing")
+NO_RIGHTS = N_("I can no longer post in this channel")
+OWN_REASONS = (MISSED, INTERRUPTED, NO_RIGHTS)
+
+# Telegram's descriptions (lower case, a part of them) -> what they mean for the post
+GONE_FROM_CHANNEL = ("bot is not a member", "bot was kicked", "chat not found", "channel_private")
+NO_RIGHT_TO_POST = (
+    "need administrator rights",
+    "not enough rights",
+    "have no rights",
+    "chat_write_forbidden",
+    "chat_admin_required",
+)
+EXPLAINED = (
+    (
+        ("to copy not found", "message_id_invalid"),
+        N_("the message to publish was deleted from the chat with me"),
+    ),
+    (("can't be copied",), N_("Telegram does not let me copy this kind of message")),
+    (("pinned messages",), N_("I have no right to pin messages there")),
+    (GONE_FROM_CHANNEL, N_("I am no longer in the channel, or it was deleted")),
+    (NO_RIGHT_TO_POST, N_("I have no right to post in the channel")),
+    (("too many requests", "flood"), N_("Telegram asked me to wait too long")),
+    (
+        ("http client says", "internal server error", "bad gateway", "gateway", "unavailable"),
+        N_("Telegram did not answer, even after several tries; try again later"),
+    ),
+)
+
+
+def channel_lost(error: str) -> bool:
+    """Whether Telegram's refusal says the bot can no longer post in the channel at all, so
+    the channel is to be flagged (its other posts are then held, not each refused)."""
+    lowered = error.lower()
+    return any(needle in lowered for needle in (*GONE_FROM_CHANNEL, *NO_RIGHT_TO_POST))
+
+
+def failure_reason(error: str | None, gettext: Gettext) -> str:
+    """The reason for a post's failure or hold as the reader should see it (plain text)."""
+    if not error:
+        return ""
+    if error in OWN_REASONS:
+        return gettext(error)
+    lowered = error.lower()
+    for needles, meaning in EXPLAINED:
+        if any(needle in lowered for needle in needles):
+            return f"{gettext(meaning)} ({error})"
+    return error
