@@ -27,7 +27,7 @@ from bot.engagement.giveaways import (
 from bot.engagement.topics import send_in_topic
 from bot.guards import sender
 from bot.middlewares import is_command_text
-from bot.roles import RoleService
+from bot.roles import RoleService, is_anonymous_admin_message
 from bot.texts import pack_lines
 from bot.topics import thread_of
 from storage.engagement import Giveaway
@@ -98,8 +98,11 @@ async def giveaway_command(
             ).format(chats=html.escape(", ".join(uncheckable)))
         )
         return
+    # an anonymous admin has no private chat to tell of unreachable winners (GroupAnonymousBot
+    # stands in their place in `from`, and a bot cannot write to a bot)
+    organiser = None if is_anonymous_admin_message(message) else sender(message).id
     try:
-        giveaway = await giveaways.create(chat_id, sender(message).id, request, thread_id)
+        giveaway = await giveaways.create(chat_id, organiser, request, thread_id)
     except TelegramAPIError as exc:
         await message.reply(
             _("I could not post the giveaway there: {error}").format(error=html.escape(exc.message))
@@ -133,7 +136,8 @@ async def _giveaway_arg(
     """The giveaway the command names, or None once the refusal is sent."""
     raw_id = next(iter((command.args or "").split()), "")
     user_id = message.from_user.id if message.from_user else 0
-    found = await giveaways.usable(raw_id, user_id, managing=managing)
+    posted_as = message.chat.id if is_anonymous_admin_message(message) else None
+    found = await giveaways.usable(raw_id, user_id, managing=managing, posted_as=posted_as)
     if isinstance(found, Giveaway):
         return found
     text = {

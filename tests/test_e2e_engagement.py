@@ -290,6 +290,31 @@ async def test_reroll_excludes_earlier_winners(steward, fake, club):
     assert none_left.plain == "No more eligible entrants to draw from."
 
 
+async def test_an_anonymous_admin_ends_and_rerolls_the_giveaway_they_started(steward, fake, club):
+    """An admin posting as the group could start a giveaway but not end or reroll it: "Only
+    admins of that chat or Steward's managers can do this." (Telegram names GroupAnonymousBot
+    as the sender, which is no admin). Nor is that placeholder bot the organiser to write to."""
+    anonymous = fake.user(1087968824, "Group", is_bot=True, language_code=None)
+    await club.say(anonymous, "/giveaway 1h 1 Book", sender_chat=club.chat)
+    announcement = await fake.wait_for("sendMessage", in_group)
+    message = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    data = announcement["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    for user in (club.ann, club.ben):
+        await fake.press_button(message, user, data)
+        await fake.wait_for("answerCallbackQuery")
+    await club.say(anonymous, "/giveaway_end 1", sender_chat=club.chat)
+    result = await fake.wait_for("sendMessage", lambda c: "is over" in c.plain)
+    seed, _, entrants = parse_result(result.plain)
+    runner_up = sorted(entrants, key=lambda uid: ticket(seed, uid))[1]
+    await club.say(anonymous, "/reroll 1", sender_chat=club.chat)
+    rerolled = await fake.wait_for("sendMessage", lambda c: "New winners" in c.plain)
+    assert rerolled.plain.splitlines()[1] == f"1. {({11: 'Ann', 12: 'Ben'})[runner_up]}"
+    await steward.idle()
+    said = [c for c in fake.calls_of("sendMessage") if in_group(c)]
+    assert not [c for c in said if c.plain.startswith("Only admins")]
+    assert not [c for c in fake.calls_of("sendMessage") if c["chat_id"] == anonymous["id"]]
+
+
 async def test_manager_runs_a_channel_giveaway_from_private(steward, fake, club):
     manager = fake.user(MANAGER_ID, "Manny")
     private = fake.private_chat(manager)

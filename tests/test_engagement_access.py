@@ -129,6 +129,12 @@ async def test_who_may_manage_which_giveaway(db_target):
             assert isinstance(found, Giveaway) and found.status is GiveawayStatus.OPEN
         assert await service.usable(str(giveaway_id), 3, managing=True) is GiveawayRefusal.NOT_YOURS
         assert await service.usable(str(giveaway_id), 4, managing=True) is GiveawayRefusal.NOT_YOURS
+        # sent as the group (an anonymous admin): as that group's admin, and no other's
+        anonymous = 1087968824
+        found = await service.usable(str(giveaway_id), anonymous, managing=True, posted_as=GROUP)
+        assert isinstance(found, Giveaway)
+        refused = await service.usable(str(giveaway_id), anonymous, managing=True, posted_as=OTHER)
+        assert refused is GiveawayRefusal.NOT_YOURS
         assert isinstance(await service.usable(str(giveaway_id), 4, managing=False), Giveaway)
         assert await service.usable("mug", 1, managing=True) is GiveawayRefusal.NOT_AN_ID
         assert await service.usable("99", 1, managing=False) is GiveawayRefusal.NOT_FOUND

@@ -678,10 +678,12 @@ class GiveawayService:
         return await self.repo.get(giveaway_id)
 
     async def usable(
-        self, raw_id: str, user_id: int, *, managing: bool
+        self, raw_id: str, user_id: int, *, managing: bool, posted_as: int | None = None
     ) -> Giveaway | GiveawayRefusal:
         """The giveaway named by `raw_id` ("4" or "#4"); anyone may verify one, but `managing`
-        it (ending, rerolling) takes a manager or an admin of its chat."""
+        it (ending, rerolling) takes a manager or an admin of its chat. `posted_as`: the group
+        the command was sent as (an anonymous admin of it), whose admins list no user id for
+        the sender: the message itself proves they are one."""
         giveaway_id = typed_id(raw_id)
         if giveaway_id is None:
             return GiveawayRefusal.NOT_AN_ID
@@ -689,7 +691,8 @@ class GiveawayService:
         if giveaway is None:
             return GiveawayRefusal.NOT_FOUND
         if managing and not (
-            self.role_service.is_manager(user_id)
+            giveaway.chat_id == posted_as
+            or self.role_service.is_manager(user_id)
             or await self.role_service.is_chat_admin(giveaway.chat_id, user_id)
         ):
             return GiveawayRefusal.NOT_YOURS
