@@ -83,8 +83,9 @@ async def quiz_add(
             await bot.download(document, destination=buffer)
             draft = parse_quiz_json(buffer.getvalue())
         else:
-            text = (message.text or "").split(maxsplit=1)
-            if len(text) < 2:
+            text = message.text or ""
+            body = text[len(text.split(maxsplit=1)[0]) :] if text.strip() else ""
+            if not body.strip():
                 await message.reply(
                     html.escape(
                         _(
@@ -95,7 +96,7 @@ async def quiz_add(
                     )
                 )
                 return
-            draft = parse_quiz_text(text[1])
+            draft = parse_quiz_text(body)
     except QuizFormatError as exc:
         await message.reply(html.escape(quiz_error_text(exc)))
         return

@@ -147,6 +147,21 @@ async def test_quiz_errors_name_the_line(steward, fake, club):
     await club.say(club.admin, "/quiz_add Broken\nQ: First?\n- a\n- b\nQ: Second?\n+ c\n- d")
     reply = await fake.wait_for("sendMessage", in_group)
     assert reply.plain == "The question on line 2 needs one correct option marked with “+”."
+    # the title on the line below the command: lines are still the message's own (they were
+    # counted from the title, one short), and a missing title is named as such (the first
+    # question was taken for the title, and its first option called "not a question")
+    mark = fake.mark()
+    await club.say(club.admin, "/quiz_add\nBroken\nQ: First?\n- a\n- b")
+    reply = await fake.wait_for("sendMessage", in_group, since=mark)
+    assert reply.plain == "The question on line 3 needs one correct option marked with “+”."
+    mark = fake.mark()
+    await club.say(club.admin, "/quiz_add\nQ: First?\n+ a\n- b")
+    reply = await fake.wait_for("sendMessage", in_group, since=mark)
+    assert reply.plain == "The first line after /quiz_add must be the quiz title."
+    mark = fake.mark()
+    await club.say(club.admin, "/quiz_add\nFixed\nQ: First?\n+ a\n- b")
+    reply = await fake.wait_for("sendMessage", in_group, since=mark)
+    assert reply.plain.startswith("Quiz #1 “Fixed” saved with 1 question.")
 
 
 async def test_quiz_export_import_round_trip(steward, fake, club):

@@ -56,6 +56,12 @@ def test_text_format_parses_and_round_trips_through_json():
         ("T\nQ: a?\n+ x\n- y\nhello", "unknown_line", 5),
         ("T\n+ x", "unknown_line", 2),
         ("T\nQ: " + "x" * 301, "bad_question", 2),
+        # the title on the line below the command: lines still count from the command's
+        ("\nT\nQ: a?\n- x\n- y", "no_correct", 3),
+        ("\n\nT\nQ: a?\n+ x\nhello", "unknown_line", 6),
+        # no title at all: the first question is not taken for one
+        ("\nQ: a?\n+ x\n- y", "no_title", 2),
+        ("Q: a?\n+ x\n- y", "no_title", 1),
     ],
 )
 def test_text_format_errors_name_the_line(text, code, line):

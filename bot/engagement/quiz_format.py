@@ -97,17 +97,21 @@ def _check_question(q: Question, line: int) -> None:
 
 
 def parse_quiz_text(text: str) -> QuizDraft:
-    """Parse the message body after the command; the first line is the title."""
+    """Parse what follows the command, from the rest of its own line: lines are numbered as
+    the author sees them in the message. The title is the first line with text, on the
+    command's line or below it (phones often put a line break after the command)."""
     lines = text.splitlines()
-    if not lines or not lines[0].strip():
-        raise QuizFormatError(QuizProblem.NO_TITLE, 1)
-    title = lines[0].strip()
+    first = next((n for n, line in enumerate(lines) if line.strip()), None)
+    # a question where the title belongs: the title was left out, not the question mistyped
+    if first is None or lines[first].strip()[:2].upper() == "Q:":
+        raise QuizFormatError(QuizProblem.NO_TITLE, (first or 0) + 1)
+    title = lines[first].strip()
     if len(title) > MAX_TITLE:
-        raise QuizFormatError(QuizProblem.TOO_LONG, 1, f"title over {MAX_TITLE} characters")
+        raise QuizFormatError(QuizProblem.TOO_LONG, first + 1, f"title over {MAX_TITLE} characters")
     questions: list[Question] = []
     current: Question | None = None
     current_line = 0
-    for number, raw in enumerate(lines[1:], start=2):
+    for number, raw in enumerate(lines[first + 1 :], start=first + 2):
         line = raw.strip()
         if not line:
             continue
