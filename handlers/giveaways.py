@@ -16,6 +16,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.commands import on_command
 from bot.config import Settings
 from bot.engagement.giveaways import (
+    MAX_WINNERS,
     ArgsProblem,
     EntryOutcome,
     GiveawayArgsError,
@@ -196,7 +197,15 @@ async def reroll_command(
     if giveaway is None:
         return
     rest = (command.args or "").split()[1:]
-    count = int(rest[0]) if rest and rest[0].isdecimal() and 0 < int(rest[0]) <= 100 else 1
+    if rest and not (rest[0].isdecimal() and 1 <= int(rest[0]) <= MAX_WINNERS):
+        # "/reroll 4 0" or "/reroll 4 two" drew one winner as if nothing had been said
+        await message.reply(
+            _("How many new winners? A number from 1 to {max}, e.g. /reroll {id} 2.").format(
+                max=MAX_WINNERS, id=giveaway.id
+            )
+        )
+        return
+    count = int(rest[0]) if rest else 1
     picks = await giveaways.reroll(giveaway.id, count)
     if picks is None:
         await message.reply(_("Giveaway #{id} has not been drawn yet.").format(id=giveaway.id))

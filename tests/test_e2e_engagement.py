@@ -294,6 +294,11 @@ async def test_reroll_excludes_earlier_winners(steward, fake, club):
     seed, _, entrants = parse_result(result.plain)
     order = sorted(entrants, key=lambda uid: ticket(seed, uid))
     names = {11: "Ann", 12: "Ben", 13: "Cid"}
+    for bad in ("0", "two", "101"):  # each drew one winner as if no number had been given
+        mark = fake.mark()
+        await club.say(club.admin, f"/reroll 1 {bad}")
+        usage = await fake.wait_for("sendMessage", in_group, since=mark)
+        assert usage.plain == "How many new winners? A number from 1 to 100, e.g. /reroll 1 2."
     await club.say(club.admin, "/reroll 1")
     first = await fake.wait_for("sendMessage", lambda c: "New winners" in c.plain)
     assert first.plain.splitlines()[1] == f"1. {names[order[1]]}"
