@@ -16,6 +16,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.commands import on_command
 from bot.config import Settings
 from bot.engagement.giveaways import (
+    MAX_PRIZE,
     MAX_WINNERS,
     ArgsProblem,
     EntryOutcome,
@@ -49,6 +50,9 @@ def giveaway_error_text(code: ArgsProblem) -> str:
             "After the time give the number of winners (1-100), e.g. /giveaway 1d 3 Three T-shirts"
         ),
         ArgsProblem.NO_PRIZE: _("Describe the prize after the number of winners."),
+        ArgsProblem.LONG_PRIZE: _(
+            "The prize description is too long: at most {max} characters."
+        ).format(max=MAX_PRIZE),
     }[code]
 
 

@@ -500,6 +500,22 @@ async def test_a_condition_the_bot_cannot_check_is_refused_when_the_giveaway_is_
     await fake.assert_no_call("sendMessage", within=0.5, since=refused.index + 1)
 
 
+async def test_a_prize_too_long_to_announce_is_refused_with_the_limit(steward, fake, club):
+    """A prize of a few thousand characters left the announcement over Telegram's 4,096: the
+    admin read "I could not post the giveaway there: Bad Request: message is too long"."""
+    await club.say(club.admin, "/giveaway 1h 1 " + "A very fine mug. " * 238)
+    refused = await fake.wait_for("sendMessage", in_group)
+    assert refused.plain.splitlines()[0] == (
+        "The prize description is too long: at most 1000 characters."
+    )
+    assert await steward.app.giveaway_repo.get(1) is None
+    await steward.idle()
+    assert not [c for c in fake.calls_of("sendMessage") if "could not post" in c.plain]
+    await club.say(club.admin, "/giveaway 1h 1 " + "A very fine mug. " * 58)
+    posted = await fake.wait_for("sendMessage", in_group, since=refused.index + 1)
+    assert posted.plain.startswith("🎁 Giveaway #1: A very fine mug.")
+
+
 async def test_manager_starting_a_quiz_for_a_chat_the_bot_is_not_in_is_told(steward, fake, club):
     """Before, "Quiz “…” starts" came back for any number, and then nothing happened anywhere:
     the poll was refused by Telegram and the manager never heard of it."""

@@ -134,6 +134,7 @@ def test_giveaway_arguments():
         ("01.01.2020 10:00 1 Mug", False, "past"),
         ("31.02 10:00 1 Mug", False, "bad_end"),
         ("0h 1 Mug", False, "bad_end"),  # shaped like a length: once an uncaught ValueError
+        ("2h 1 " + "Mug " * 251, False, "long_prize"),
     ],
 )
 def test_giveaway_argument_errors(text, private, code):

@@ -37,6 +37,9 @@ from storage.engagement import DrawOutcome, Giveaway, GiveawayRepository, Giveaw
 logger = logging.getLogger(__name__)
 
 MAX_WINNERS = 100
+# the announcement, the result and every winner's note quote the prize: a description near
+# Telegram's 4,096 characters left no room for the rest, and the announcement was refused
+MAX_PRIZE = 1000
 COUNT_REFRESH_SECONDS = 3
 
 
@@ -52,6 +55,7 @@ class ArgsProblem(StrEnum):
     PAST = "past"
     BAD_WINNERS = "bad_winners"
     NO_PRIZE = "no_prize"
+    LONG_PRIZE = "long_prize"
 
 
 class GiveawayArgsError(ValueError):
@@ -209,6 +213,8 @@ def parse_giveaway(text: str, now: datetime, tz: ZoneInfo, in_private: bool) -> 
     request.prize = " ".join(prize_words).strip()
     if not request.prize:
         raise GiveawayArgsError(ArgsProblem.NO_PRIZE)
+    if len(request.prize) > MAX_PRIZE:
+        raise GiveawayArgsError(ArgsProblem.LONG_PRIZE)
     return request
 
 
