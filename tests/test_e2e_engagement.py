@@ -95,8 +95,8 @@ async def test_quiz_text_becomes_quiz_polls_and_answers_make_the_tables(steward,
 
     await club.say(club.ann, "/quiz_top")
     season = await fake.wait_for("sendMessage", lambda c: "Season" in c.plain)
-    assert "🥇 Ben — 2 correct in 1 quizzes" in season.plain
-    assert "🥈 Ann — 1 correct in 1 quizzes" in season.plain
+    assert "🥇 Ben — 2 correct in 1 quiz" in season.plain.splitlines()
+    assert "🥈 Ann — 1 correct in 1 quiz" in season.plain.splitlines()
 
 
 async def test_quiz_questions_are_asked_as_written_with_html_special_characters(

@@ -23,6 +23,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.engagement.quiz_format import Question, QuizDraft
 from bot.engagement.topics import send_in_topic
+from bot.i18n import plural_for
 from bot.private import PrivateNotes
 from bot.scheduling import cancel, run_once_at
 from bot.texts import typed_id
@@ -282,14 +283,17 @@ class QuizRunner:
 
     def render_season(self, rows: list[QuizScore], locale: str) -> str:
         gettext = self.i18n.gettext
+        ngettext = plural_for(self.i18n, locale)
         lines = [gettext("🏆 Season table of this chat", locale=locale)]
         if not rows:
             lines.append(gettext("No quiz has been played here yet.", locale=locale))
         for n, row in enumerate(rows, start=1):
             medal = MEDALS[n - 1] if n <= 3 else f"{n}."
             lines.append(
-                gettext(
-                    "{place} {name} — {correct} correct in {quizzes} quizzes", locale=locale
+                ngettext(
+                    "{place} {name} — {correct} correct in {quizzes} quiz",
+                    "{place} {name} — {correct} correct in {quizzes} quizzes",
+                    row.runs,
                 ).format(
                     place=medal,
                     name=html.escape(row.name),
