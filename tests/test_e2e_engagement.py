@@ -105,20 +105,25 @@ async def test_quiz_questions_are_asked_as_written_with_html_special_characters(
     """A question or explanation with "<" or "&" went out in HTML parse mode (the bot's
     default), which Telegram refuses ("can't parse entities"): the quiz stopped at once. They
     are plain text now, shown exactly as written."""
+    long_question = "Which of these is true? " + "Read it to the end. " * 13 + "The end?"
+    assert len(long_question) == 292  # fits Telegram's 300, not beside "Question 2/2: "
     await club.say(
         club.admin,
         "/quiz_add Maths & more\nQ: Which is true: 2 < 3 or 3 < 2?\n+ 2 < 3\n- 3 < 2\n"
-        "E: Tom & Jerry <3 small numbers",
+        f"E: Tom & Jerry <3 small numbers\nQ: {long_question}\n+ yes\n- no",
     )
     await fake.wait_for("sendMessage", lambda c: "saved" in c.plain)
     await club.say(club.admin, "/quiz_start 1 5")
     await fake.wait_for("sendPoll")
     await steward.idle()
     [sent] = [m["poll"] for (c, _), m in fake.messages.items() if c == GROUP and "poll" in m]
-    assert sent["question"] == "Question 1/1: Which is true: 2 < 3 or 3 < 2?"
+    assert sent["question"] == "Question 1/2: Which is true: 2 < 3 or 3 < 2?"
     assert sent["explanation"] == "Tom & Jerry <3 small numbers"
     assert [o["text"] for o in sent["options"]] in (["2 < 3", "3 < 2"], ["3 < 2", "2 < 3"])
     assert await steward.app.quiz_repo.running_in(GROUP) is not None
+    # a question too long for the number before it is asked whole (its end was cut off)
+    second = await fake.wait_for("sendPoll", count=2, timeout=15)
+    assert second["question"] == long_question
 
 
 async def test_quiz_stop_ends_early_with_results(steward, fake, club):

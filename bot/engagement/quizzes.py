@@ -21,7 +21,7 @@ from aiogram.utils.i18n import I18n
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.clock import SYSTEM_CLOCK, Clock
-from bot.engagement.quiz_format import Question, QuizDraft
+from bot.engagement.quiz_format import MAX_QUESTION, Question, QuizDraft
 from bot.engagement.topics import send_in_topic
 from bot.i18n import plural_for
 from bot.private import PrivateNotes
@@ -186,12 +186,15 @@ class QuizRunner:
         prefix = self.i18n.gettext("Question {n}/{total}", locale=locale).format(
             n=index + 1, total=len(questions)
         )
+        asked = f"{prefix}: {question.text}"
+        if len(asked) > MAX_QUESTION:  # the number gives way: cutting it cut the question's end
+            asked = question.text
         try:
             # plain text, as written: the bot's default HTML parse mode would make Telegram
             # refuse a question or explanation with "<" or "&" ("can't parse entities")
             message = await self.bot.send_poll(
                 run.chat_id,
-                f"{prefix}: {question.text}"[:300],
+                asked,
                 [*options],
                 type="quiz",
                 is_anonymous=False,
