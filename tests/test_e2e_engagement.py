@@ -8,6 +8,8 @@ import hmac
 import json
 import logging
 import re
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -519,6 +521,25 @@ async def test_a_prize_too_long_to_announce_is_refused_with_the_limit(steward, f
     await club.say(club.admin, "/giveaway 1h 1 " + "A very fine mug. " * 58)
     posted = await fake.wait_for("sendMessage", in_group, since=refused.index + 1)
     assert posted.plain.startswith("🎁 Giveaway #1: A very fine mug.")
+
+
+@pytest.fixture
+def amsterdam(bot_env):
+    bot_env["TIMEZONE"] = "Europe/Amsterdam"
+
+
+async def test_a_giveaway_end_time_is_shown_as_it_was_typed(amsterdam, steward, fake, club):
+    """TIMEZONE is where managers type and read times: "/giveaway 18:00 …" in Amsterdam was
+    announced as ending at 17:00 UTC (16:00 in summer)."""
+    zone = ZoneInfo("Europe/Amsterdam")
+    now = datetime.fromtimestamp(fake.now(), zone)
+    end = now.replace(hour=18, minute=0, second=0, microsecond=0)
+    if end <= now:
+        end += timedelta(days=1)
+    await club.say(club.admin, "/giveaway 18:00 1 Mug")
+    announcement = await fake.wait_for("sendMessage", in_group)
+    assert f"Ends: {end:%Y-%m-%d} 18:00 {end:%Z}." in announcement.plain.splitlines()[1]
+    assert (await steward.app.giveaway_repo.get(1)).ends_at == int(end.timestamp())
 
 
 async def test_manager_starting_a_quiz_for_a_chat_the_bot_is_not_in_is_told(steward, fake, club):

@@ -37,6 +37,7 @@ from storage.engagement import DrawOutcome, Giveaway, GiveawayRepository, Giveaw
 logger = logging.getLogger(__name__)
 
 MAX_WINNERS = 100
+UTC_ZONE = ZoneInfo("UTC")
 # the announcement, the result and every winner's note quote the prize: a description near
 # Telegram's 4,096 characters left no room for the rest, and the announcement was refused
 MAX_PRIZE = 1000
@@ -230,8 +231,10 @@ class GiveawayService:
         locale_for: Callable[[int], Awaitable[str]],
         clock: Clock = SYSTEM_CLOCK,
         notes: PrivateNotes | None = None,
+        tz: ZoneInfo = UTC_ZONE,
     ) -> None:
         self.bot = bot
+        self.tz = tz  # TIMEZONE: end times are typed in it, so they are shown in it
         self.repo = repo
         self.users = users
         self.notes = notes or PrivateNotes(bot, users, clock)
@@ -351,7 +354,9 @@ class GiveawayService:
 
     def render_announcement(self, g: Giveaway, locale: str) -> str:
         gettext = self.i18n.gettext
-        ends = datetime.fromtimestamp(g.ends_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        # as the organiser typed it ("18:00" is 18:00 here), with the zone's name for members
+        # elsewhere: "2026-12-24 18:00 CET", or "… UTC"
+        ends = datetime.fromtimestamp(g.ends_at, self.tz).strftime("%Y-%m-%d %H:%M %Z")
         lines = [
             gettext("🎁 Giveaway #{id}: {prize}", locale=locale).format(
                 id=g.id, prize=html.escape(g.prize)
