@@ -222,8 +222,8 @@ async def reroll_command(
     lines = [
         _("New winners of giveaway #{id} (next in the same draw order):").format(id=giveaway.id)
     ]
-    lines += [f"{n}. {giveaways.mention(uid, entries)}" for n, uid in enumerate(picks.winners, 1)]
-    lines += giveaways.skipped_lines(picks.skipped, entries, locale)
+    lines += giveaways.winner_lines(giveaway, picks.winners, entries)
+    lines += giveaways.skipped_lines(giveaway, picks.skipped, entries, locale)
     for text in pack_lines(lines):  # up to 100 winners and their skipped lines
         await bot_send(bot, message, text, giveaway.chat_id, giveaway.thread_id)
 

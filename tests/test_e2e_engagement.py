@@ -195,6 +195,20 @@ def ticket(seed: str, uid: int) -> str:
     return hmac.new(seed.encode(), str(uid).encode(), hashlib.sha256).hexdigest()
 
 
+def winner_ids(text: str) -> list[int]:
+    """The winners a result or a reroll lists, by the ids it shows beside their names."""
+    return [int(uid) for uid in re.findall(r"^\d+\. .* \(id (\d+)\)$", text, re.MULTILINE)]
+
+
+def readme_check(text: str, commitment: str, winners: int) -> list[int]:
+    """The README's few lines of Python, fed with what the result message shows."""
+    seed, published, entrants = parse_result(text)
+    skipped = [int(uid) for uid in re.findall(r"^Skipped .* \(id (\d+)\):", text, re.MULTILINE)]
+    assert hashlib.sha256(seed.encode()).hexdigest() == commitment == published
+    order = [uid for uid in sorted(entrants, key=lambda u: ticket(seed, u)) if uid not in skipped]
+    return order[:winners]
+
+
 def parse_result(text: str) -> tuple[str, str, list[int]]:
     seed = re.search(r"seed ([0-9a-f]{64})", text).group(1)
     commitment = re.search(r"sha256\(seed\) = ([0-9a-f]{64})", text).group(1)
@@ -235,8 +249,9 @@ async def test_giveaway_entry_conditions_and_a_verifiable_draw(steward, fake, cl
     names = {11: "Ann", 12: "Ben", 13: "Cid"}
     winners_block = result.plain.split("Winners:")[1].split("Check the draw")[0]
     assert [line.split(". ", 1)[1] for line in winners_block.strip().splitlines()] == [
-        names[u] for u in expected
+        f"{names[u]} (id {u})" for u in expected
     ]
+    assert winner_ids(result.plain) == expected == readme_check(result.plain, commitment, 2)
     await fake.assert_no_call(
         "sendMessage", within=0.5, predicate=lambda c: "is over" in c.plain, since=result.index + 1
     )
@@ -247,18 +262,23 @@ async def test_giveaway_entry_conditions_and_a_verifiable_draw(steward, fake, cl
 
 
 async def test_subscription_lost_before_draw_skips_with_reason(steward, fake, club):
+    """The result shows the ids of its winners and of the entrants it skipped: the README's
+    check runs on them (the winners and the skipped were shown by name only, their ids behind
+    the names' links, though the check needs "ids the result lists as skipped")."""
     fake.add_member(CHANNEL, club.ann)
-    await club.say(club.admin, "/giveaway 2s 1 Mug require=@newschan")
+    fake.add_member(CHANNEL, club.ben)
+    await club.say(club.admin, "/giveaway 2s 2 Mug require=@newschan")
     announcement = await fake.wait_for("sendMessage", in_group)
+    commitment = re.search(r"commitment ([0-9a-f]{64})", announcement.plain).group(1)
     message = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
-    await fake.press_button(
-        message, club.ann, announcement["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
-    )
-    await fake.wait_for("answerCallbackQuery")
+    for user in (club.ann, club.ben):
+        data = announcement["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        await fake.press_button(message, user, data)
+        await fake.wait_for("answerCallbackQuery")
     fake.chats[CHANNEL].members.pop(club.ann["id"])  # Ann leaves the channel
     result = await fake.wait_for("sendMessage", lambda c: "is over" in c.plain, timeout=10)
-    assert "Skipped Ann: subscribe to @newschan first." in result.plain
-    assert "Nobody could win" in result.plain
+    assert "Skipped Ann (id 11): subscribe to @newschan first." in result.plain.splitlines()
+    assert winner_ids(result.plain) == [12] == readme_check(result.plain, commitment, 2)
 
 
 async def test_restart_before_end_still_draws_once(steward, fake, club):
@@ -308,10 +328,10 @@ async def test_reroll_excludes_earlier_winners(steward, fake, club):
         assert usage.plain == "How many new winners? A number from 1 to 100, e.g. /reroll 1 2."
     await club.say(club.admin, "/reroll 1")
     first = await fake.wait_for("sendMessage", lambda c: "New winners" in c.plain)
-    assert first.plain.splitlines()[1] == f"1. {names[order[1]]}"
+    assert first.plain.splitlines()[1] == f"1. {names[order[1]]} (id {order[1]})"
     await club.say(club.admin, "/reroll 1")
     second = await fake.wait_for("sendMessage", lambda c: "New winners" in c.plain)
-    assert second.plain.splitlines()[1] == f"1. {names[order[2]]}"
+    assert second.plain.splitlines()[1] == f"1. {names[order[2]]} (id {order[2]})"
     await club.say(club.admin, "/reroll 1")
     none_left = await fake.wait_for("sendMessage", in_group)
     assert none_left.plain == "No more eligible entrants to draw from."
@@ -335,7 +355,7 @@ async def test_an_anonymous_admin_ends_and_rerolls_the_giveaway_they_started(ste
     runner_up = sorted(entrants, key=lambda uid: ticket(seed, uid))[1]
     await club.say(anonymous, "/reroll 1", sender_chat=club.chat)
     rerolled = await fake.wait_for("sendMessage", lambda c: "New winners" in c.plain)
-    assert rerolled.plain.splitlines()[1] == f"1. {({11: 'Ann', 12: 'Ben'})[runner_up]}"
+    assert winner_ids(rerolled.plain) == [runner_up]
     await steward.idle()
     said = [c for c in fake.calls_of("sendMessage") if in_group(c)]
     assert not [c for c in said if c.plain.startswith("Only admins")]
@@ -396,7 +416,7 @@ async def test_exclusions_and_private_entrants(steward, fake, club):
     result = await fake.wait_for("sendMessage", lambda c: "is over" in c.plain, timeout=10)
     published = result.plain.strip().splitlines()[-1].split()
     assert published == [hashlib.sha256(b"12").hexdigest()]  # no raw ids
-    assert "1. Ben" in result.plain
+    assert "1. Ben" in result.plain.splitlines()  # by name: no raw id either
 
 
 async def test_winners_are_told_whenever_telegram_lets_the_bot_reach_them(
@@ -421,9 +441,9 @@ async def test_winners_are_told_whenever_telegram_lets_the_bot_reach_them(
     result = await fake.wait_for("sendMessage", lambda c: "is over" in c.plain)
     winners_block = result.plain.split("Winners:")[1].split("Check the draw")[0]
     assert sorted(line.split(". ", 1)[1] for line in winners_block.strip().splitlines()) == [
-        "Ann",
-        "Ben",
-        "Cid",
+        "Ann (id 11)",
+        "Ben (id 12)",
+        "Cid (id 13)",
     ]
     told = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == 11, since=result.index)
     assert told.plain.startswith("🎉 You won the giveaway “Hoodies”!")
@@ -475,7 +495,7 @@ async def test_a_large_draw_is_published_in_full_within_telegrams_limits(steward
     assert "Entrants (400): the full list is in the file below." in text
     assert [int(x) for x in listing.split()] == list(entrants)
     expected = sorted(entrants, key=lambda uid: ticket(seed, uid))[:100]
-    named = re.findall(r"^(\d+)\. Participant (\d+)$", text, re.MULTILINE)
+    named = re.findall(r"^(\d+)\. Participant (\d+) \(id \2\)$", text, re.MULTILINE)
     assert [int(uid) for _n, uid in named] == expected
     assert [int(n) for n, _uid in named] == list(range(1, 101))
 

@@ -594,12 +594,16 @@ class GiveawayService:
         return results
 
     def skipped_lines(
-        self, skipped: list[tuple[int, Refusal]], entries: dict[int, str], locale: str
+        self,
+        g: Giveaway,
+        skipped: list[tuple[int, Refusal]],
+        entries: dict[int, str],
+        locale: str,
     ) -> list[str]:
         """One public line per entrant passed over at a draw, with the reason."""
         return [
             self.i18n.gettext("Skipped {name}: {reason}.", locale=locale).format(
-                name=self.mention(uid, entries),
+                name=self.drawn(g, uid, entries),
                 reason=html.escape(self.reason_text(reason, locale)),
             )
             for uid, reason in skipped
@@ -607,6 +611,16 @@ class GiveawayService:
 
     def mention(self, uid: int, entries: dict[int, str]) -> str:
         return f'<a href="tg://user?id={uid}">{html.escape(entries.get(uid, str(uid)))}</a>'
+
+    def drawn(self, g: Giveaway, uid: int, entries: dict[int, str]) -> str:
+        """An entrant as a draw's result names them: the check recomputes ids, not names, so
+        a winner's or a skipped entrant's id is shown, not only behind the name's link (except
+        where the chat publishes no ids: `private`)."""
+        name = self.mention(uid, entries)
+        return name if g.private_entrants else f"{name} (id <code>{uid}</code>)"
+
+    def winner_lines(self, g: Giveaway, winners: list[int], entries: dict[int, str]) -> list[str]:
+        return [f"{n}. {self.drawn(g, uid, entries)}" for n, uid in enumerate(winners, 1)]
 
     def render_result(
         self,
@@ -627,12 +641,12 @@ class GiveawayService:
         ]
         if winners:
             lines.append(gettext("Winners:", locale=locale))
-            lines += [f"{n}. {self.mention(uid, entries)}" for n, uid in enumerate(winners, 1)]
+            lines += self.winner_lines(g, winners, entries)
         else:
             lines.append(
                 gettext("Nobody could win: there were no eligible entrants.", locale=locale)
             )
-        lines += self.skipped_lines(skipped, entries, locale)
+        lines += self.skipped_lines(g, skipped, entries, locale)
         ids = sorted(entries)
         shown = [draw.hashed_id(u) for u in ids] if g.private_entrants else [str(u) for u in ids]
         lines.append("")
