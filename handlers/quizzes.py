@@ -23,7 +23,7 @@ from bot.engagement.quiz_format import (
     parse_quiz_json,
     parse_quiz_text,
 )
-from bot.engagement.quizzes import QuizRefusal, QuizRunner, StartStatus
+from bot.engagement.quizzes import PlaceRefusal, QuizRefusal, QuizRunner, StartStatus
 from bot.guards import sender
 from bot.middlewares import is_command_text
 from bot.moderation.durations import looks_like_duration, parse_duration
@@ -203,11 +203,19 @@ async def quiz_start(
             await message.reply(html.escape(usage.format(id=quiz.id)))
             return
         named = args.pop(0)
-        found = await runner.chat_id_of(named)
-        if found is None:
+        found = await runner.place(named)
+        if found is PlaceRefusal.UNKNOWN:
             await message.reply(
                 _("I can't find {chat}; add me to it as an admin first.").format(
                     chat=html.escape(named)
+                )
+            )
+            return
+        if found is PlaceRefusal.CHANNEL:
+            await message.reply(
+                _(
+                    "Quizzes run in groups: in a channel Telegram does not say who answered a "
+                    "poll, so nobody could be scored."
                 )
             )
             return
@@ -271,8 +279,8 @@ async def quiz_stop(message: Message, command: CommandObject, runner: QuizRunner
     if not named:
         await message.reply(html.escape(_("In private, name the chat: /quiz_stop <chat id>")))
         return
-    chat_id = typed_chat_id(named) or await runner.chat_id_of(named)
-    if chat_id is None or await runner.stop_in(chat_id) is None:
+    chat_id = typed_chat_id(named) or await runner.place(named)
+    if isinstance(chat_id, PlaceRefusal) or await runner.stop_in(chat_id) is None:
         await message.reply(_("No quiz is running in {chat}.").format(chat=html.escape(named)))
         return
     await message.reply(

@@ -575,8 +575,20 @@ async def test_manager_starting_a_quiz_for_a_chat_the_bot_is_not_in_is_told(stew
     await fake.assert_no_call("sendPoll", within=1.0)
     assert await steward.app.quiz_repo.running_in(-1009999999999) is None
 
+    # a channel: Telegram refuses a poll that says who answered there. Before, "Quiz starts"
+    # came, was taken back, and the manager was told to check the bot's rights
+    mark = fake.mark()
+    await fake.send_message(private, manager, "/quiz_start 1 @newschan")
+    refused = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert refused.plain == (
+        "Quizzes run in groups: in a channel Telegram does not say who answered a poll, so "
+        "nobody could be scored."
+    )
+    await fake.assert_no_call("sendPoll", within=0.5)
+
+    mark = fake.mark()
     await fake.send_message(private, manager, f"/quiz_start 1 {GROUP} 5")
-    started = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
+    started = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
     assert started.plain.startswith("Quiz “Space basics” starts: 2 questions")
     assert (await fake.wait_for("sendPoll"))["chat_id"] == GROUP
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from aiogram import Bot
+from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import PollAnswer
 from aiogram.utils.i18n import I18n
@@ -50,6 +51,13 @@ class QuizRefusal(StrEnum):
     NOT_AN_ID = "not_an_id"
     NOT_HERE = "not_here"  # no such quiz, or another chat's (managers reach every chat's)
     MANAGERS_ONLY = "managers_only"  # the managers' shared quiz: only they delete it
+
+
+class PlaceRefusal(StrEnum):
+    """Why a quiz cannot run in the chat a manager named."""
+
+    UNKNOWN = "unknown"
+    CHANNEL = "channel"
 
 
 class StartStatus(StrEnum):
@@ -128,16 +136,17 @@ class QuizRunner:
             return QuizStart(StartStatus.REFUSED, run_id, refused)
         return QuizStart(StartStatus.STARTED, run_id)
 
-    async def chat_id_of(self, chat: str) -> int | None:
-        """The id of a chat a manager names from private (an id or @username), or None when
-        Telegram does not know it or the bot is not in it: a quiz started there would post
-        nothing, and nobody would be told."""
+    async def place(self, chat: str) -> int | PlaceRefusal:
+        """The id of the chat a manager names from private (an id or @username) to run a quiz
+        in, or why no quiz can run there: Telegram does not know it or the bot is not in it (a
+        quiz started there would post nothing, and nobody would be told), or it is a channel,
+        where Telegram refuses a poll that says who answered."""
         try:
             found = await self.bot.get_chat(chat)
         except TelegramAPIError as exc:
             logger.info("quiz: chat %s not reachable: %s", chat, exc)
-            return None
-        return found.id
+            return PlaceRefusal.UNKNOWN
+        return PlaceRefusal.CHANNEL if found.type == ChatType.CHANNEL else found.id
 
     async def rearm_all(self) -> int:
         runs = await self.repo.running_runs()
