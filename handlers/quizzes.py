@@ -62,6 +62,12 @@ def quiz_error_text(error: QuizFormatError) -> str:
         QuizProblem.BAD_JSON: _(
             "This file is not a quiz in Steward's JSON format (see /quiz_export)."
         ),
+        QuizProblem.BAD_FILE_QUESTION: _(
+            "Question {line} in the file is not one Telegram takes: it needs its text (at most "
+            "300 characters), 2 to 12 options (at most 100 characters each), “correct” as the "
+            "number of the right option counted from 0, and an explanation of at most 200 "
+            "characters and 3 lines."
+        ),
     }
     return messages[error.code].format(line=error.line)
 

@@ -190,6 +190,21 @@ async def test_quiz_export_import_round_trip(steward, fake, club):
         (q.text, q.options, q.correct, q.explanation) for q in b
     ]
 
+    # a question Telegram would refuse in the middle of the quiz (an explanation of four
+    # lines) is named by its number in the file; it was saved, or named as "line 2" with the
+    # text format's "+"/"-" wording
+    data["questions"][1]["explanation"] = "One\ntwo\nthree\nfour"
+    content = json.dumps(data).encode()
+    document = fake.add_file("bad-quiz", content, "documents/bad-quiz/quiz.json")
+    document["file_name"] = "quiz.json"
+    upload = await fake.send_message(private, manager, None, document=document)
+    await steward.idle()  # a manager's file is offered for posting first
+    mark = fake.mark()
+    await fake.send_message(private, manager, "/quiz_add", reply_to=upload)
+    refused = await fake.wait_for("sendMessage", since=mark)
+    assert refused.plain.startswith("Question 2 in the file is not one Telegram takes:")
+    assert await steward.app.quiz_repo.quiz(3) is None
+
 
 def ticket(seed: str, uid: int) -> str:
     return hmac.new(seed.encode(), str(uid).encode(), hashlib.sha256).hexdigest()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import random
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -80,6 +81,12 @@ def test_json_format_rejects_bad_files():
     ):
         with pytest.raises(QuizFormatError):
             parse_quiz_json(bad)
+    fine = {"question": "q", "options": ["a", "b"], "correct": 0, "explanation": "1\n2\n3"}
+    assert parse_quiz_json(json.dumps({"title": "x", "questions": [fine]})).questions
+    refused = {**fine, "explanation": "1\n2\n3\n4"}  # Telegram takes at most 2 line feeds
+    with pytest.raises(QuizFormatError) as info:
+        parse_quiz_json(json.dumps({"title": "x", "questions": [fine, refused]}))
+    assert (info.value.code, info.value.line) == ("bad_file_question", 2)
 
 
 def test_shuffle_keeps_track_of_the_correct_option():

@@ -45,6 +45,7 @@ class QuizProblem(StrEnum):
     TOO_LONG = "too_long"
     TOO_MANY_QUESTIONS = "too_many_questions"
     BAD_JSON = "bad_json"
+    BAD_FILE_QUESTION = "bad_file_question"  # `line` is then the question's number in the file
 
 
 class QuizFormatError(ValueError):
@@ -163,32 +164,42 @@ def parse_quiz_json(data: str | bytes) -> QuizDraft:
         raise QuizFormatError(QuizProblem.BAD_JSON, 0, "needs title and questions")
     questions = []
     for n, item in enumerate(raw["questions"], start=1):
-        if not isinstance(item, dict):
-            raise QuizFormatError(QuizProblem.BAD_JSON, n)
-        text, options, correct = item.get("question"), item.get("options"), item.get("correct")
-        if not isinstance(text, str) or not text.strip() or len(text) > MAX_QUESTION:
-            raise QuizFormatError(QuizProblem.BAD_QUESTION, n)
-        if not isinstance(options, list) or not all(
-            isinstance(o, str) and 0 < len(o.strip()) <= MAX_OPTION for o in options
-        ):
-            raise QuizFormatError(QuizProblem.BAD_OPTION, n)
-        if not 2 <= len(options) <= MAX_OPTIONS:
-            raise QuizFormatError(
-                QuizProblem.TOO_FEW_OPTIONS if len(options) < 2 else QuizProblem.TOO_MANY_OPTIONS, n
-            )
-        if not isinstance(correct, int) or not 0 <= correct < len(options):
-            raise QuizFormatError(QuizProblem.NO_CORRECT, n)
-        explanation = item.get("explanation")
-        if explanation is not None and (
-            not isinstance(explanation, str) or len(explanation) > MAX_EXPLANATION
-        ):
-            raise QuizFormatError(QuizProblem.TOO_LONG, n, "explanation")
-        questions.append(
-            Question(text.strip(), [o.strip() for o in options], correct, explanation or None)
-        )
+        question = _file_question(item)
+        if question is None:
+            # numbered as the file's questions: the text format's "line N" and "+"/"-" wording
+            # would point at nothing in a JSON file
+            raise QuizFormatError(QuizProblem.BAD_FILE_QUESTION, n)
+        questions.append(question)
     if not questions:
         raise QuizFormatError(QuizProblem.NO_QUESTIONS, 0)
     title = raw["title"].strip()
     if not title or len(title) > MAX_TITLE:
         raise QuizFormatError(QuizProblem.NO_TITLE, 0)
     return QuizDraft(title, questions)
+
+
+def _file_question(item: object) -> Question | None:
+    """One question of a JSON file, or None when Telegram would not take it as a quiz poll
+    (an explanation has at most 2 line feeds there: the text format cannot write more)."""
+    if not isinstance(item, dict):
+        return None
+    text, options, correct = item.get("question"), item.get("options"), item.get("correct")
+    explanation = item.get("explanation")
+    if (
+        not isinstance(text, str)
+        or not 0 < len(text.strip()) <= MAX_QUESTION
+        or not isinstance(options, list)
+        or not 2 <= len(options) <= MAX_OPTIONS
+        or not all(isinstance(o, str) and 0 < len(o.strip()) <= MAX_OPTION for o in options)
+        or not isinstance(correct, int)
+        or isinstance(correct, bool)
+        or not 0 <= correct < len(options)
+    ):
+        return None
+    if explanation is not None and (
+        not isinstance(explanation, str)
+        or len(explanation) > MAX_EXPLANATION
+        or explanation.count("\n") > 2
+    ):
+        return None
+    return Question(text.strip(), [o.strip() for o in options], correct, explanation or None)
