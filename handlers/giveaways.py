@@ -29,7 +29,7 @@ from bot.engagement.giveaways import (
 from bot.engagement.topics import send_in_topic
 from bot.guards import sender
 from bot.middlewares import is_command_text
-from bot.roles import RoleService, is_anonymous_admin_message
+from bot.roles import RoleService, is_anonymous_admin_message, organiser_id
 from bot.texts import pack_lines
 from bot.topics import thread_of
 from storage.engagement import Giveaway
@@ -103,11 +103,8 @@ async def giveaway_command(
             ).format(chats=html.escape(", ".join(uncheckable)))
         )
         return
-    # an anonymous admin has no private chat to tell of unreachable winners (GroupAnonymousBot
-    # stands in their place in `from`, and a bot cannot write to a bot)
-    organiser = None if is_anonymous_admin_message(message) else sender(message).id
     try:
-        giveaway = await giveaways.create(chat_id, organiser, request, thread_id)
+        giveaway = await giveaways.create(chat_id, organiser_id(message), request, thread_id)
     except TelegramAPIError as exc:
         await message.reply(
             _("I could not post the giveaway there: {error}").format(error=html.escape(exc.message))

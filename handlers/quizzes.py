@@ -24,10 +24,9 @@ from bot.engagement.quiz_format import (
     parse_quiz_text,
 )
 from bot.engagement.quizzes import PlaceRefusal, QuizRefusal, QuizRunner, StartStatus
-from bot.guards import sender
 from bot.middlewares import is_command_text
 from bot.moderation.durations import looks_like_duration, parse_duration
-from bot.roles import RoleService
+from bot.roles import RoleService, organiser_id
 from bot.texts import typed_chat_id
 from bot.topics import thread_of
 from storage.engagement import Quiz
@@ -252,7 +251,7 @@ async def quiz_start(
         )
 
     started = await runner.start(
-        quiz.id, chat_id, sender(message).id, interval, thread_id, announce=announce
+        quiz.id, chat_id, organiser_id(message), interval, thread_id, announce=announce
     )
     if started.status is StartStatus.BUSY:
         await message.reply(_("A quiz is already running there; end it with /quiz_stop."))

@@ -709,6 +709,23 @@ async def test_a_quiz_stopped_mid_run_tries_its_starter_once_and_records_the_ref
     assert await steward.app.users.private_status(club.admin["id"]) == "not_started"
 
 
+async def test_a_quiz_an_anonymous_admin_started_is_stopped_without_writing_to_a_bot(
+    steward, fake, club
+):
+    """Posted as the group, /quiz_start named GroupAnonymousBot as the starter: when Telegram
+    refused a later question the bot wrote to that bot, which no bot can."""
+    anonymous = fake.user(1087968824, "Group", is_bot=True, language_code=None)
+    await club.say(anonymous, QUIZ, sender_chat=club.chat)
+    await fake.wait_for("sendMessage", lambda c: "saved" in c.plain)
+    await club.say(anonymous, "/quiz_start 1 5", sender_chat=club.chat)
+    await fake.wait_for("sendPoll")
+    fake.fail("sendPoll", 400, description="Bad Request: not enough rights to send polls")
+    mark = fake.mark()
+    await fake.wait_for("sendMessage", lambda c: "Results" in c.plain, since=mark, timeout=15)
+    await steward.idle()
+    assert [c["chat_id"] for c in fake.calls_of("sendMessage", since=mark)] == [GROUP]
+
+
 async def test_a_manager_stops_from_private_the_quiz_they_started_from_private(steward, fake, club):
     """Before, /quiz_stop worked in groups only: a manager who started a quiz from private
     (/quiz_start <id> <chat id>) got "This command works in groups only." and could not stop
