@@ -146,6 +146,7 @@ async def _quiz_for(
         QuizRefusal.NOT_AN_ID: _("Give the quiz number, e.g. /{command} 3 (see /quiz_list)."),
         QuizRefusal.NOT_HERE: _("There is no quiz #{id} here."),
         QuizRefusal.MANAGERS_ONLY: _("Only Steward's managers can use this command."),
+        QuizRefusal.RUNNING: _("Quiz #{id} is running; end it with /quiz_stop before deleting it."),
     }[found]
     await message.reply(text.format(command=command.command, id=raw_id.lstrip("#")))
     return None

@@ -133,11 +133,20 @@ async def test_quiz_stop_ends_early_with_results(steward, fake, club):
     await fake.wait_for("sendMessage", in_group)
     await club.say(club.admin, "/quiz_start 1 60")
     await fake.wait_for("sendPoll")
+    # deleting the quiz would end the run after this question, its last ones never asked
+    mark = fake.mark()
+    await club.say(club.admin, "/quiz_del 1")
+    refused = await fake.wait_for("sendMessage", in_group, since=mark)
+    assert refused.plain == "Quiz #1 is running; end it with /quiz_stop before deleting it."
     await club.say(club.admin, "/quiz_stop")
     await fake.wait_for("stopPoll")
     results = await fake.wait_for("sendMessage", lambda c: "Results" in c.plain)
     assert "Nobody answered." in results.plain
     await fake.assert_no_call("sendPoll", within=0.5)
+    mark = fake.mark()
+    await club.say(club.admin, "/quiz_del 1")
+    deleted = await fake.wait_for("sendMessage", in_group, since=mark)
+    assert deleted.plain == "Quiz #1 deleted."
 
 
 async def test_member_cannot_run_admin_commands(steward, fake, club):

@@ -51,6 +51,7 @@ class QuizRefusal(StrEnum):
     NOT_AN_ID = "not_an_id"
     NOT_HERE = "not_here"  # no such quiz, or another chat's (managers reach every chat's)
     MANAGERS_ONLY = "managers_only"  # the managers' shared quiz: only they delete it
+    RUNNING = "running"  # deleting it would end a run early, its last questions never asked
 
 
 class PlaceRefusal(StrEnum):
@@ -342,6 +343,8 @@ class QuizRunner:
             return QuizRefusal.NOT_HERE
         if deleting and quiz.owner_chat is None and not is_manager:
             return QuizRefusal.MANAGERS_ONLY
+        if deleting and any(run.quiz_id == quiz.id for run in await self.repo.running_runs()):
+            return QuizRefusal.RUNNING
         return quiz
 
     async def delete(self, quiz_id: int) -> bool:
