@@ -428,8 +428,10 @@ async def test_winner_who_started_the_bot_is_told_in_private(steward, fake, club
 
 
 async def test_exclusions_and_private_entrants(steward, fake, club):
-    await club.say(club.admin, "/giveaway 2s 1 Pin exclude_admins private")
+    # "private" in the prize is a word of it (it made the list hashes and the prize "A pin")
+    await club.say(club.admin, "/giveaway 2s 1 A private pin exclude_admins private")
     announcement = await fake.wait_for("sendMessage", in_group)
+    assert announcement.plain.startswith("🎁 Giveaway #1: A private pin\n")
     message = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
     data = announcement["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
     await fake.press_button(message, club.admin, data)

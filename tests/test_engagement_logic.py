@@ -120,6 +120,13 @@ def test_giveaway_arguments():
     assert g.ends_at == NOW + timedelta(hours=2)
     assert (g.winners, g.prize, g.require) == (3, "Three T-shirts", ["@news", "@blog"])
     assert g.exclude_admins and g.private and not g.exclude_winners
+    # "private" inside the prize is a word of it; the option is the one that ends the command
+    g = parse_giveaway("2h 1 A private tour of the studio", NOW, AMS, in_private=False)
+    assert (g.prize, g.private) == ("A private tour of the studio", False)
+    g = parse_giveaway("2h 1 Private chat with the band private", NOW, AMS, in_private=False)
+    assert (g.prize, g.private) == ("Private chat with the band", True)
+    g = parse_giveaway("2h 1 exclude_admins A private tour", NOW, AMS, in_private=False)
+    assert (g.prize, g.private, g.exclude_admins) == ("A private tour", False, True)
     g = parse_giveaway("18:00 1 Mug", NOW, AMS, in_private=False)  # 13:00 local now
     assert g.ends_at == datetime(2026, 11, 26, 17, 0, tzinfo=UTC)
     g = parse_giveaway("10:00 1 Mug", NOW, AMS, in_private=False)  # passed today: tomorrow

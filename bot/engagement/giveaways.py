@@ -179,6 +179,16 @@ def parse_end(tokens: list[str], now: datetime, tz: ZoneInfo) -> tuple[datetime,
     raise GiveawayArgsError(ArgsProblem.BAD_END)
 
 
+_OPTION_WORDS = frozenset(
+    {"exclude_admins", "no_admins", "exclude_winners", "new_winners", "private"}
+)
+
+
+def _is_option(token: str) -> bool:
+    lowered = token.lower()
+    return lowered.startswith("require=") or lowered in _OPTION_WORDS
+
+
 def parse_giveaway(text: str, now: datetime, tz: ZoneInfo, in_private: bool) -> GiveawayRequest:
     """`[@channel] <duration|end time> <winners> <prize…> [require=@a,@b] [exclude_admins]
     [exclude_winners] [private]`"""
@@ -199,9 +209,16 @@ def parse_giveaway(text: str, now: datetime, tz: ZoneInfo, in_private: bool) -> 
     winners = int(tokens.pop(0))
     request = GiveawayRequest(ends_at, winners, "", channel=channel)
     prize_words = []
-    for token in tokens:
+    # the options that end the command; "private" is one only there, since it is also a word
+    # of prizes ("A private tour" made the entrant list hashes and the prize "A tour")
+    options_from = len(tokens)
+    while options_from and _is_option(tokens[options_from - 1]):
+        options_from -= 1
+    for n, token in enumerate(tokens):
         lowered = token.lower()
-        if lowered.startswith("require="):
+        if lowered == "private" and n < options_from:
+            prize_words.append(token)
+        elif lowered.startswith("require="):
             request.require = [c for c in token.split("=", 1)[1].split(",") if c]
         elif lowered in {"exclude_admins", "no_admins"}:
             request.exclude_admins = True
