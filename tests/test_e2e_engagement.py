@@ -149,6 +149,14 @@ async def test_quiz_stop_ends_early_with_results(steward, fake, club):
     assert deleted.plain == "Quiz #1 deleted."
 
 
+async def test_a_giveaway_at_no_such_time_gets_the_usage(steward, fake, club):
+    """`/giveaway 25:00 …` raised an uncaught ValueError: the admin got the apology."""
+    await club.say(club.admin, "/giveaway 25:00 1 Mug")
+    reply = await fake.wait_for("sendMessage", in_group)
+    assert reply.plain.startswith("Start with the duration or end time: 2h, 3d, 18:00")
+    assert await steward.app.giveaway_repo.get(1) is None
+
+
 async def test_member_cannot_run_admin_commands(steward, fake, club):
     await club.say(club.ann, "/quiz_start 1")
     refused = await fake.wait_for("sendMessage", in_group)

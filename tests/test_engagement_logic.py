@@ -149,6 +149,8 @@ def test_giveaway_arguments():
         ("31.02 10:00 1 Mug", False, "bad_end"),
         ("0h 1 Mug", False, "bad_end"),  # shaped like a length: once an uncaught ValueError
         ("2h 1 " + "Mug " * 251, False, "long_prize"),
+        ("25:00 1 Mug", False, "bad_end"),  # no such time: the apology
+        ("18:75 1 Mug", False, "bad_end"),
     ],
 )
 def test_giveaway_argument_errors(text, private, code):

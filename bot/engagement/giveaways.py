@@ -156,6 +156,8 @@ def parse_end(tokens: list[str], now: datetime, tz: ZoneInfo) -> tuple[datetime,
     local_now = now.astimezone(tz)
     if tokens and (time_match := _TIME.match(tokens[0])):
         hour, minute = map(int, time_match.groups())
+        if hour > 23 or minute > 59:  # "25:00": an uncaught ValueError, the apology
+            raise GiveawayArgsError(ArgsProblem.BAD_END)
         candidate = local_now.replace(hour=hour, minute=minute, second=0, microsecond=0)
         if candidate <= local_now:
             candidate += timedelta(days=1)
