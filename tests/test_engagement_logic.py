@@ -151,6 +151,7 @@ def test_giveaway_arguments():
         ("2h 1 " + "Mug " * 251, False, "long_prize"),
         ("25:00 1 Mug", False, "bad_end"),  # no such time: the apology
         ("18:75 1 Mug", False, "bad_end"),
+        ("01.01.0001 00:00 1 Mug", False, "bad_end"),  # an OverflowError: the apology
     ],
 )
 def test_giveaway_argument_errors(text, private, code):

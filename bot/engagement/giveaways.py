@@ -173,11 +173,11 @@ def parse_end(tokens: list[str], now: datetime, tz: ZoneInfo) -> tuple[datetime,
             candidate = datetime(
                 int(year or local_now.year), int(month), int(day), hour, minute, tzinfo=tz
             )
-        except ValueError:
+            if candidate <= local_now and not year:  # 29.02 has no next year: ValueError
+                candidate = candidate.replace(year=candidate.year + 1)
+            return candidate.astimezone(UTC), 2
+        except (ValueError, OverflowError):  # 31.02, or year 0001 (before UTC can say)
             raise GiveawayArgsError(ArgsProblem.BAD_END) from None
-        if candidate <= local_now and not year:
-            candidate = candidate.replace(year=candidate.year + 1)
-        return candidate.astimezone(UTC), 2
     raise GiveawayArgsError(ArgsProblem.BAD_END)
 
 
