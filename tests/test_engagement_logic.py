@@ -74,6 +74,7 @@ def test_text_format_errors_name_the_line(text, code, line):
 def test_json_format_rejects_bad_files():
     for bad in (
         b"not json",
+        b"[" * 100_000,  # nested too deep for the parser: a RecursionError, the apology
         b"[]",
         b'{"title": "x", "questions": []}',
         b'{"title": "x", "questions": [{"question": "q", "options": ["a"], "correct": 0}]}',

@@ -154,7 +154,7 @@ def parse_quiz_text(text: str) -> QuizDraft:
 def parse_quiz_json(data: str | bytes) -> QuizDraft:
     try:
         raw = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # "[[[[…": too deep
         raise QuizFormatError(QuizProblem.BAD_JSON, getattr(exc, "lineno", 0)) from None
     if (
         not isinstance(raw, dict)
