@@ -27,7 +27,7 @@ from bot.engagement.quizzes import PlaceRefusal, QuizRefusal, QuizRunner, StartS
 from bot.middlewares import is_command_text
 from bot.moderation.durations import looks_like_duration, parse_duration
 from bot.roles import RoleService, organiser_id
-from bot.texts import typed_chat_id
+from bot.texts import pack_lines, typed_chat_id
 from bot.topics import thread_of
 from storage.engagement import Quiz
 
@@ -117,14 +117,19 @@ async def quiz_add(
 
 
 async def quiz_list(message: Message, runner: QuizRunner) -> None:
-    chat_id = message.chat.id if message.chat.type != "private" else None
-    quizzes = await runner.quizzes(chat_id)
+    """In a group its quizzes and the shared ones; in a manager's private chat every quiz,
+    a group's own marked with the group's id."""
+    private = message.chat.type == "private"
+    quizzes = await runner.every_quiz() if private else await runner.quizzes(message.chat.id)
     if not quizzes:
         await message.reply(_("No quizzes yet. Create one with /quiz_add."))
         return
     lines = [_("Quizzes:")]
-    lines += [f"#{q.id} {html.escape(q.title)} ({q.questions})" for q in quizzes]
-    await message.reply("\n".join(lines))
+    for q in quizzes:
+        owner = f" · {q.owner_chat}" if private and q.owner_chat is not None else ""
+        lines.append(f"#{q.id} {html.escape(q.title)} ({q.questions}){owner}")
+    for text in pack_lines(lines):
+        await message.reply(text)
 
 
 async def _quiz_for(

@@ -222,6 +222,28 @@ async def test_quiz_export_import_round_trip(steward, fake, club):
     assert refused.plain.startswith("Question 2 in the file is not one Telegram takes:")
     assert await steward.app.quiz_repo.quiz(3) is None
 
+    # a group's own quiz: a manager may start it anywhere, and /quiz_list in private lists it
+    # with its group (it listed only the shared ones); the group lists its own and the shared
+    await club.say(club.admin, "/quiz_add Club quiz\nQ: Best planet?\n+ Earth\n- Mars")
+    await fake.wait_for("sendMessage", lambda c: in_group(c) and "saved" in c.plain)
+    mark = fake.mark()
+    await fake.send_message(private, manager, "/quiz_list")
+    listed = await fake.wait_for("sendMessage", since=mark)
+    assert listed.plain.splitlines() == [
+        "Quizzes:",
+        "#1 Space basics (2)",
+        "#2 Space basics (2)",
+        f"#3 Club quiz (1) · {GROUP}",
+    ]
+    mark = fake.mark()
+    await club.say(club.admin, "/quiz_list")
+    listed = await fake.wait_for("sendMessage", in_group, since=mark)
+    assert listed.plain.splitlines()[1:] == [
+        "#1 Space basics (2)",
+        "#2 Space basics (2)",
+        "#3 Club quiz (1)",
+    ]
+
 
 def ticket(seed: str, uid: int) -> str:
     return hmac.new(seed.encode(), str(uid).encode(), hashlib.sha256).hexdigest()

@@ -55,6 +55,9 @@ async def test_who_may_use_which_quiz(db_target):
             (ours, GROUP, 2),
             (shared, None, 2),
         ]
+        theirs = await runner.save(OTHER, parse_quiz_text(QUIZ), 8)
+        assert [q.id for q in await runner.quizzes(GROUP)] == [ours, shared]
+        assert [q.id for q in await runner.every_quiz()] == [ours, shared, theirs]
     finally:
         await db.close()
 

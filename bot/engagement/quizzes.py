@@ -329,6 +329,11 @@ class QuizRunner:
         """The chat's own quizzes and the managers'."""
         return await self.repo.list_quizzes(chat_id)
 
+    async def every_quiz(self) -> list[QuizSummary]:
+        """All chats' quizzes and the managers': a manager may start any of them anywhere, and
+        from private saw only the shared ones, not the ids of the groups' own."""
+        return await self.repo.list_quizzes(None, every_chat=True)
+
     async def usable(
         self, raw_id: str, here: int | None, is_manager: bool, *, deleting: bool = False
     ) -> Quiz | QuizRefusal:
