@@ -391,6 +391,28 @@ async def test_reroll_excludes_earlier_winners(steward, fake, club):
     assert none_left.plain == "No more eligible entrants to draw from."
 
 
+async def test_two_rerolls_at_once_draw_two_different_winners(steward, fake, club):
+    """Two /reroll handled together both read the results before either wrote its pick, and
+    announced the same runner-up twice."""
+    await club.say(club.admin, "/giveaway 1h 1 Book")
+    announcement = await fake.wait_for("sendMessage", in_group)
+    message = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    data = announcement["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    for user in (club.ann, club.ben, club.cid):
+        await fake.press_button(message, user, data)
+        await fake.wait_for("answerCallbackQuery")
+    await club.say(club.admin, "/giveaway_end 1")
+    result = await fake.wait_for("sendMessage", lambda c: "is over" in c.plain)
+    seed, _, entrants = parse_result(result.plain)
+    order = sorted(entrants, key=lambda uid: ticket(seed, uid))
+    await steward.idle()
+    mark = fake.mark()
+    await asyncio.gather(club.say(club.admin, "/reroll 1"), club.say(club.admin, "/reroll 1"))
+    await fake.wait_for("sendMessage", lambda c: "New winners" in c.plain, since=mark, count=2)
+    rerolls = [c for c in fake.calls_of("sendMessage", since=mark) if "New winners" in c.plain]
+    assert sorted(winner_ids(c.plain)[0] for c in rerolls) == sorted(order[1:])
+
+
 async def test_an_anonymous_admin_ends_and_rerolls_the_giveaway_they_started(steward, fake, club):
     """An admin posting as the group could start a giveaway but not end or reroll it: "Only
     admins of that chat or Steward's managers can do this." (Telegram names GroupAnonymousBot

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import html
 import logging
 import re
+from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -263,6 +265,7 @@ class GiveawayService:
         self.locale_for = locale_for
         self.clock = clock
         self.shared = False  # other workers draw from the same table (REDIS_URL)
+        self._reroll_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         # statistics of a channel's posts (chat id, message ids, time): set by the app
         self.on_posted: Callable[[int, list[int], int], Awaitable[None]] | None = None
 
@@ -568,7 +571,13 @@ class GiveawayService:
         return Picks(winners, skipped)
 
     async def reroll(self, giveaway_id: int, count: int) -> Picks | None:
-        """`count` more winners in the same draw order; None while it is not drawn."""
+        """`count` more winners in the same draw order; None while it is not drawn. One at a
+        time per giveaway: two handled together read the same results and picked the same
+        next entrant."""
+        async with self._reroll_locks[giveaway_id]:
+            return await self._reroll(giveaway_id, count)
+
+    async def _reroll(self, giveaway_id: int, count: int) -> Picks | None:
         g = await self.repo.get(giveaway_id)
         if g is None or g.status is not GiveawayStatus.DRAWN:
             return None
