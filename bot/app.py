@@ -275,6 +275,7 @@ class Steward:
             self.locale_for,
             clock=clock,
             notes=self.notes,
+            tz=settings.timezone,
         )
         self.calendar = CalendarService(
             self.post_repo,

@@ -86,6 +86,15 @@ def is_anonymous_admin_message(message: Message) -> bool:
     return message.sender_chat is not None and message.sender_chat.id == message.chat.id
 
 
+def organiser_id(message: Message) -> int | None:
+    """Whom to tell privately about what this message started (a giveaway's unreachable
+    winners, a quiz Telegram stopped); None for an anonymous admin, whose `from` is the
+    placeholder GroupAnonymousBot, a bot no bot can write to."""
+    if is_anonymous_admin_message(message) or message.from_user is None:
+        return None
+    return message.from_user.id
+
+
 @dataclass(slots=True)
 class _CachedAdmins:
     user_ids: frozenset[int]

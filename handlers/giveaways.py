@@ -16,6 +16,8 @@ from aiogram.utils.i18n import gettext as _
 from bot.commands import on_command
 from bot.config import Settings
 from bot.engagement.giveaways import (
+    MAX_PRIZE,
+    MAX_WINNERS,
     ArgsProblem,
     EntryOutcome,
     GiveawayArgsError,
@@ -27,7 +29,7 @@ from bot.engagement.giveaways import (
 from bot.engagement.topics import send_in_topic
 from bot.guards import sender
 from bot.middlewares import is_command_text
-from bot.roles import RoleService
+from bot.roles import RoleService, is_anonymous_admin_message, organiser_id
 from bot.texts import pack_lines
 from bot.topics import thread_of
 from storage.engagement import Giveaway
@@ -48,6 +50,9 @@ def giveaway_error_text(code: ArgsProblem) -> str:
             "After the time give the number of winners (1-100), e.g. /giveaway 1d 3 Three T-shirts"
         ),
         ArgsProblem.NO_PRIZE: _("Describe the prize after the number of winners."),
+        ArgsProblem.LONG_PRIZE: _(
+            "The prize description is too long: at most {max} characters."
+        ).format(max=MAX_PRIZE),
     }[code]
 
 
@@ -99,7 +104,7 @@ async def giveaway_command(
         )
         return
     try:
-        giveaway = await giveaways.create(chat_id, sender(message).id, request, thread_id)
+        giveaway = await giveaways.create(chat_id, organiser_id(message), request, thread_id)
     except TelegramAPIError as exc:
         await message.reply(
             _("I could not post the giveaway there: {error}").format(error=html.escape(exc.message))
@@ -133,7 +138,8 @@ async def _giveaway_arg(
     """The giveaway the command names, or None once the refusal is sent."""
     raw_id = next(iter((command.args or "").split()), "")
     user_id = message.from_user.id if message.from_user else 0
-    found = await giveaways.usable(raw_id, user_id, managing=managing)
+    posted_as = message.chat.id if is_anonymous_admin_message(message) else None
+    found = await giveaways.usable(raw_id, user_id, managing=managing, posted_as=posted_as)
     if isinstance(found, Giveaway):
         return found
     text = {
@@ -192,7 +198,15 @@ async def reroll_command(
     if giveaway is None:
         return
     rest = (command.args or "").split()[1:]
-    count = int(rest[0]) if rest and rest[0].isdecimal() and 0 < int(rest[0]) <= 100 else 1
+    if rest and not (rest[0].isdecimal() and 1 <= int(rest[0]) <= MAX_WINNERS):
+        # "/reroll 4 0" or "/reroll 4 two" drew one winner as if nothing had been said
+        await message.reply(
+            _("How many new winners? A number from 1 to {max}, e.g. /reroll {id} 2.").format(
+                max=MAX_WINNERS, id=giveaway.id
+            )
+        )
+        return
+    count = int(rest[0]) if rest else 1
     picks = await giveaways.reroll(giveaway.id, count)
     if picks is None:
         await message.reply(_("Giveaway #{id} has not been drawn yet.").format(id=giveaway.id))
@@ -205,8 +219,8 @@ async def reroll_command(
     lines = [
         _("New winners of giveaway #{id} (next in the same draw order):").format(id=giveaway.id)
     ]
-    lines += [f"{n}. {giveaways.mention(uid, entries)}" for n, uid in enumerate(picks.winners, 1)]
-    lines += giveaways.skipped_lines(picks.skipped, entries, locale)
+    lines += giveaways.winner_lines(giveaway, picks.winners, entries)
+    lines += giveaways.skipped_lines(giveaway, picks.skipped, entries, locale)
     for text in pack_lines(lines):  # up to 100 winners and their skipped lines
         await bot_send(bot, message, text, giveaway.chat_id, giveaway.thread_id)
 

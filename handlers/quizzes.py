@@ -23,12 +23,11 @@ from bot.engagement.quiz_format import (
     parse_quiz_json,
     parse_quiz_text,
 )
-from bot.engagement.quizzes import QuizRefusal, QuizRunner, StartStatus
-from bot.guards import sender
+from bot.engagement.quizzes import PlaceRefusal, QuizRefusal, QuizRunner, StartStatus
 from bot.middlewares import is_command_text
 from bot.moderation.durations import looks_like_duration, parse_duration
-from bot.roles import RoleService
-from bot.texts import typed_chat_id
+from bot.roles import RoleService, organiser_id
+from bot.texts import pack_lines, typed_chat_id
 from bot.topics import thread_of
 from storage.engagement import Quiz
 
@@ -62,6 +61,12 @@ def quiz_error_text(error: QuizFormatError) -> str:
         QuizProblem.BAD_JSON: _(
             "This file is not a quiz in Steward's JSON format (see /quiz_export)."
         ),
+        QuizProblem.BAD_FILE_QUESTION: _(
+            "Question {line} in the file is not one Telegram takes: it needs its text (at most "
+            "300 characters), 2 to 12 options (at most 100 characters each), “correct” as the "
+            "number of the right option counted from 0, and an explanation of at most 200 "
+            "characters and 3 lines."
+        ),
     }
     return messages[error.code].format(line=error.line)
 
@@ -83,8 +88,9 @@ async def quiz_add(
             await bot.download(document, destination=buffer)
             draft = parse_quiz_json(buffer.getvalue())
         else:
-            text = (message.text or "").split(maxsplit=1)
-            if len(text) < 2:
+            text = message.text or ""
+            body = text[len(text.split(maxsplit=1)[0]) :] if text.strip() else ""
+            if not body.strip():
                 await message.reply(
                     html.escape(
                         _(
@@ -95,7 +101,7 @@ async def quiz_add(
                     )
                 )
                 return
-            draft = parse_quiz_text(text[1])
+            draft = parse_quiz_text(body)
     except QuizFormatError as exc:
         await message.reply(html.escape(quiz_error_text(exc)))
         return
@@ -111,14 +117,19 @@ async def quiz_add(
 
 
 async def quiz_list(message: Message, runner: QuizRunner) -> None:
-    chat_id = message.chat.id if message.chat.type != "private" else None
-    quizzes = await runner.quizzes(chat_id)
+    """In a group its quizzes and the shared ones; in a manager's private chat every quiz,
+    a group's own marked with the group's id."""
+    private = message.chat.type == "private"
+    quizzes = await runner.every_quiz() if private else await runner.quizzes(message.chat.id)
     if not quizzes:
         await message.reply(_("No quizzes yet. Create one with /quiz_add."))
         return
     lines = [_("Quizzes:")]
-    lines += [f"#{q.id} {html.escape(q.title)} ({q.questions})" for q in quizzes]
-    await message.reply("\n".join(lines))
+    for q in quizzes:
+        owner = f" · {q.owner_chat}" if private and q.owner_chat is not None else ""
+        lines.append(f"#{q.id} {html.escape(q.title)} ({q.questions}){owner}")
+    for text in pack_lines(lines):
+        await message.reply(text)
 
 
 async def _quiz_for(
@@ -140,6 +151,7 @@ async def _quiz_for(
         QuizRefusal.NOT_AN_ID: _("Give the quiz number, e.g. /{command} 3 (see /quiz_list)."),
         QuizRefusal.NOT_HERE: _("There is no quiz #{id} here."),
         QuizRefusal.MANAGERS_ONLY: _("Only Steward's managers can use this command."),
+        QuizRefusal.RUNNING: _("Quiz #{id} is running; end it with /quiz_stop before deleting it."),
     }[found]
     await message.reply(text.format(command=command.command, id=raw_id.lstrip("#")))
     return None
@@ -202,11 +214,19 @@ async def quiz_start(
             await message.reply(html.escape(usage.format(id=quiz.id)))
             return
         named = args.pop(0)
-        found = await runner.chat_id_of(named)
-        if found is None:
+        found = await runner.place(named)
+        if found is PlaceRefusal.UNKNOWN:
             await message.reply(
                 _("I can't find {chat}; add me to it as an admin first.").format(
                     chat=html.escape(named)
+                )
+            )
+            return
+        if found is PlaceRefusal.CHANNEL:
+            await message.reply(
+                _(
+                    "Quizzes run in groups: in a channel Telegram does not say who answered a "
+                    "poll, so nobody could be scored."
                 )
             )
             return
@@ -237,7 +257,7 @@ async def quiz_start(
         )
 
     started = await runner.start(
-        quiz.id, chat_id, sender(message).id, interval, thread_id, announce=announce
+        quiz.id, chat_id, organiser_id(message), interval, thread_id, announce=announce
     )
     if started.status is StartStatus.BUSY:
         await message.reply(_("A quiz is already running there; end it with /quiz_stop."))
@@ -270,8 +290,8 @@ async def quiz_stop(message: Message, command: CommandObject, runner: QuizRunner
     if not named:
         await message.reply(html.escape(_("In private, name the chat: /quiz_stop <chat id>")))
         return
-    chat_id = typed_chat_id(named) or await runner.chat_id_of(named)
-    if chat_id is None or await runner.stop_in(chat_id) is None:
+    chat_id = typed_chat_id(named) or await runner.place(named)
+    if isinstance(chat_id, PlaceRefusal) or await runner.stop_in(chat_id) is None:
         await message.reply(_("No quiz is running in {chat}.").format(chat=html.escape(named)))
         return
     await message.reply(

@@ -231,13 +231,16 @@ class QuizRepository:
             for r in rows
         ]
 
-    async def list_quizzes(self, chat_id: int | None) -> list[QuizSummary]:
-        """Quizzes usable in a chat: its own and the managers' (owner NULL)."""
+    async def list_quizzes(
+        self, chat_id: int | None, *, every_chat: bool = False
+    ) -> list[QuizSummary]:
+        """Quizzes usable in a chat: its own and the managers' (owner NULL); `every_chat`:
+        all of them, as a manager may use any chat's."""
+        where = "" if every_chat else "WHERE q.owner_chat IS NULL OR q.owner_chat=? "
         rows = await self.db.fetchall(
             "SELECT q.id, q.title, q.owner_chat, COUNT(qq.id) AS questions FROM quizzes q "
-            "LEFT JOIN quiz_questions qq ON qq.quiz_id=q.id "
-            "WHERE q.owner_chat IS NULL OR q.owner_chat=? GROUP BY q.id ORDER BY q.id",
-            (chat_id,),
+            f"LEFT JOIN quiz_questions qq ON qq.quiz_id=q.id {where}GROUP BY q.id ORDER BY q.id",
+            () if every_chat else (chat_id,),
         )
         return [QuizSummary(r["id"], r["title"], r["owner_chat"], r["questions"]) for r in rows]
 

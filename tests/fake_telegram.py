@@ -1220,11 +1220,11 @@ class FakeTelegram:
                 if len(text) > 100:
                     raise ApiError(400, "Bad Request: poll options length must not exceed 100")
             explanation = p.get("explanation")
-            if (
-                isinstance(explanation, str)
-                and len(self._plain(explanation, p.get("explanation_parse_mode"))) > 200
-            ):
-                raise ApiError(400, "Bad Request: explanation is too long")
+            if isinstance(explanation, str):
+                plain = self._plain(explanation, p.get("explanation_parse_mode"))
+                # "0-200 characters with at most 2 line feeds after entities parsing"
+                if len(plain) > 200 or plain.count("\n") > 2:
+                    raise ApiError(400, "Bad Request: explanation is too long")
 
     def _m_answerCallbackQuery(self, p, f):
         """Once per query, within about 15 seconds of the press (Bot API, answerCallbackQuery);
@@ -1326,6 +1326,9 @@ class FakeTelegram:
         return self._outgoing(p, document=document, **extra)
 
     def _m_sendPoll(self, p, f):
+        if self._chat(p["chat_id"]).chat["type"] == "channel" and not p.get("is_anonymous", True):
+            # Telegram tells nobody who voted in a channel (tdlib: can_send_message_content)
+            raise ApiError(400, "Bad Request: non-anonymous polls can't be sent to channel chats")
         options = [
             {
                 "persistent_id": str(i),

@@ -8,6 +8,8 @@ import hmac
 import json
 import logging
 import re
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -95,8 +97,8 @@ async def test_quiz_text_becomes_quiz_polls_and_answers_make_the_tables(steward,
 
     await club.say(club.ann, "/quiz_top")
     season = await fake.wait_for("sendMessage", lambda c: "Season" in c.plain)
-    assert "🥇 Ben — 2 correct in 1 quizzes" in season.plain
-    assert "🥈 Ann — 1 correct in 1 quizzes" in season.plain
+    assert "🥇 Ben — 2 correct in 1 quiz" in season.plain.splitlines()
+    assert "🥈 Ann — 1 correct in 1 quiz" in season.plain.splitlines()
 
 
 async def test_quiz_questions_are_asked_as_written_with_html_special_characters(
@@ -105,20 +107,25 @@ async def test_quiz_questions_are_asked_as_written_with_html_special_characters(
     """A question or explanation with "<" or "&" went out in HTML parse mode (the bot's
     default), which Telegram refuses ("can't parse entities"): the quiz stopped at once. They
     are plain text now, shown exactly as written."""
+    long_question = "Which of these is true? " + "Read it to the end. " * 13 + "The end?"
+    assert len(long_question) == 292  # fits Telegram's 300, not beside "Question 2/2: "
     await club.say(
         club.admin,
         "/quiz_add Maths & more\nQ: Which is true: 2 < 3 or 3 < 2?\n+ 2 < 3\n- 3 < 2\n"
-        "E: Tom & Jerry <3 small numbers",
+        f"E: Tom & Jerry <3 small numbers\nQ: {long_question}\n+ yes\n- no",
     )
     await fake.wait_for("sendMessage", lambda c: "saved" in c.plain)
     await club.say(club.admin, "/quiz_start 1 5")
     await fake.wait_for("sendPoll")
     await steward.idle()
     [sent] = [m["poll"] for (c, _), m in fake.messages.items() if c == GROUP and "poll" in m]
-    assert sent["question"] == "Question 1/1: Which is true: 2 < 3 or 3 < 2?"
+    assert sent["question"] == "Question 1/2: Which is true: 2 < 3 or 3 < 2?"
     assert sent["explanation"] == "Tom & Jerry <3 small numbers"
     assert [o["text"] for o in sent["options"]] in (["2 < 3", "3 < 2"], ["3 < 2", "2 < 3"])
     assert await steward.app.quiz_repo.running_in(GROUP) is not None
+    # a question too long for the number before it is asked whole (its end was cut off)
+    second = await fake.wait_for("sendPoll", count=2, timeout=15)
+    assert second["question"] == long_question
 
 
 async def test_quiz_stop_ends_early_with_results(steward, fake, club):
@@ -126,11 +133,28 @@ async def test_quiz_stop_ends_early_with_results(steward, fake, club):
     await fake.wait_for("sendMessage", in_group)
     await club.say(club.admin, "/quiz_start 1 60")
     await fake.wait_for("sendPoll")
+    # deleting the quiz would end the run after this question, its last ones never asked
+    mark = fake.mark()
+    await club.say(club.admin, "/quiz_del 1")
+    refused = await fake.wait_for("sendMessage", in_group, since=mark)
+    assert refused.plain == "Quiz #1 is running; end it with /quiz_stop before deleting it."
     await club.say(club.admin, "/quiz_stop")
     await fake.wait_for("stopPoll")
     results = await fake.wait_for("sendMessage", lambda c: "Results" in c.plain)
     assert "Nobody answered." in results.plain
     await fake.assert_no_call("sendPoll", within=0.5)
+    mark = fake.mark()
+    await club.say(club.admin, "/quiz_del 1")
+    deleted = await fake.wait_for("sendMessage", in_group, since=mark)
+    assert deleted.plain == "Quiz #1 deleted."
+
+
+async def test_a_giveaway_at_no_such_time_gets_the_usage(steward, fake, club):
+    """`/giveaway 25:00 …` raised an uncaught ValueError: the admin got the apology."""
+    await club.say(club.admin, "/giveaway 25:00 1 Mug")
+    reply = await fake.wait_for("sendMessage", in_group)
+    assert reply.plain.startswith("Start with the duration or end time: 2h, 3d, 18:00")
+    assert await steward.app.giveaway_repo.get(1) is None
 
 
 async def test_member_cannot_run_admin_commands(steward, fake, club):
@@ -147,6 +171,21 @@ async def test_quiz_errors_name_the_line(steward, fake, club):
     await club.say(club.admin, "/quiz_add Broken\nQ: First?\n- a\n- b\nQ: Second?\n+ c\n- d")
     reply = await fake.wait_for("sendMessage", in_group)
     assert reply.plain == "The question on line 2 needs one correct option marked with “+”."
+    # the title on the line below the command: lines are still the message's own (they were
+    # counted from the title, one short), and a missing title is named as such (the first
+    # question was taken for the title, and its first option called "not a question")
+    mark = fake.mark()
+    await club.say(club.admin, "/quiz_add\nBroken\nQ: First?\n- a\n- b")
+    reply = await fake.wait_for("sendMessage", in_group, since=mark)
+    assert reply.plain == "The question on line 3 needs one correct option marked with “+”."
+    mark = fake.mark()
+    await club.say(club.admin, "/quiz_add\nQ: First?\n+ a\n- b")
+    reply = await fake.wait_for("sendMessage", in_group, since=mark)
+    assert reply.plain == "The first line after /quiz_add must be the quiz title."
+    mark = fake.mark()
+    await club.say(club.admin, "/quiz_add\nFixed\nQ: First?\n+ a\n- b")
+    reply = await fake.wait_for("sendMessage", in_group, since=mark)
+    assert reply.plain.startswith("Quiz #1 “Fixed” saved with 1 question.")
 
 
 async def test_quiz_export_import_round_trip(steward, fake, club):
@@ -168,9 +207,60 @@ async def test_quiz_export_import_round_trip(steward, fake, club):
         (q.text, q.options, q.correct, q.explanation) for q in b
     ]
 
+    # a question Telegram would refuse in the middle of the quiz (an explanation of four
+    # lines) is named by its number in the file; it was saved, or named as "line 2" with the
+    # text format's "+"/"-" wording
+    data["questions"][1]["explanation"] = "One\ntwo\nthree\nfour"
+    content = json.dumps(data).encode()
+    document = fake.add_file("bad-quiz", content, "documents/bad-quiz/quiz.json")
+    document["file_name"] = "quiz.json"
+    upload = await fake.send_message(private, manager, None, document=document)
+    await steward.idle()  # a manager's file is offered for posting first
+    mark = fake.mark()
+    await fake.send_message(private, manager, "/quiz_add", reply_to=upload)
+    refused = await fake.wait_for("sendMessage", since=mark)
+    assert refused.plain.startswith("Question 2 in the file is not one Telegram takes:")
+    assert await steward.app.quiz_repo.quiz(3) is None
+
+    # a group's own quiz: a manager may start it anywhere, and /quiz_list in private lists it
+    # with its group (it listed only the shared ones); the group lists its own and the shared
+    await club.say(club.admin, "/quiz_add Club quiz\nQ: Best planet?\n+ Earth\n- Mars")
+    await fake.wait_for("sendMessage", lambda c: in_group(c) and "saved" in c.plain)
+    mark = fake.mark()
+    await fake.send_message(private, manager, "/quiz_list")
+    listed = await fake.wait_for("sendMessage", since=mark)
+    assert listed.plain.splitlines() == [
+        "Quizzes:",
+        "#1 Space basics (2)",
+        "#2 Space basics (2)",
+        f"#3 Club quiz (1) · {GROUP}",
+    ]
+    mark = fake.mark()
+    await club.say(club.admin, "/quiz_list")
+    listed = await fake.wait_for("sendMessage", in_group, since=mark)
+    assert listed.plain.splitlines()[1:] == [
+        "#1 Space basics (2)",
+        "#2 Space basics (2)",
+        "#3 Club quiz (1)",
+    ]
+
 
 def ticket(seed: str, uid: int) -> str:
     return hmac.new(seed.encode(), str(uid).encode(), hashlib.sha256).hexdigest()
+
+
+def winner_ids(text: str) -> list[int]:
+    """The winners a result or a reroll lists, by the ids it shows beside their names."""
+    return [int(uid) for uid in re.findall(r"^\d+\. .* \(id (\d+)\)$", text, re.MULTILINE)]
+
+
+def readme_check(text: str, commitment: str, winners: int) -> list[int]:
+    """The README's few lines of Python, fed with what the result message shows."""
+    seed, published, entrants = parse_result(text)
+    skipped = [int(uid) for uid in re.findall(r"^Skipped .* \(id (\d+)\):", text, re.MULTILINE)]
+    assert hashlib.sha256(seed.encode()).hexdigest() == commitment == published
+    order = [uid for uid in sorted(entrants, key=lambda u: ticket(seed, u)) if uid not in skipped]
+    return order[:winners]
 
 
 def parse_result(text: str) -> tuple[str, str, list[int]]:
@@ -213,8 +303,9 @@ async def test_giveaway_entry_conditions_and_a_verifiable_draw(steward, fake, cl
     names = {11: "Ann", 12: "Ben", 13: "Cid"}
     winners_block = result.plain.split("Winners:")[1].split("Check the draw")[0]
     assert [line.split(". ", 1)[1] for line in winners_block.strip().splitlines()] == [
-        names[u] for u in expected
+        f"{names[u]} (id {u})" for u in expected
     ]
+    assert winner_ids(result.plain) == expected == readme_check(result.plain, commitment, 2)
     await fake.assert_no_call(
         "sendMessage", within=0.5, predicate=lambda c: "is over" in c.plain, since=result.index + 1
     )
@@ -225,18 +316,23 @@ async def test_giveaway_entry_conditions_and_a_verifiable_draw(steward, fake, cl
 
 
 async def test_subscription_lost_before_draw_skips_with_reason(steward, fake, club):
+    """The result shows the ids of its winners and of the entrants it skipped: the README's
+    check runs on them (the winners and the skipped were shown by name only, their ids behind
+    the names' links, though the check needs "ids the result lists as skipped")."""
     fake.add_member(CHANNEL, club.ann)
-    await club.say(club.admin, "/giveaway 2s 1 Mug require=@newschan")
+    fake.add_member(CHANNEL, club.ben)
+    await club.say(club.admin, "/giveaway 2s 2 Mug require=@newschan")
     announcement = await fake.wait_for("sendMessage", in_group)
+    commitment = re.search(r"commitment ([0-9a-f]{64})", announcement.plain).group(1)
     message = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
-    await fake.press_button(
-        message, club.ann, announcement["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
-    )
-    await fake.wait_for("answerCallbackQuery")
+    for user in (club.ann, club.ben):
+        data = announcement["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        await fake.press_button(message, user, data)
+        await fake.wait_for("answerCallbackQuery")
     fake.chats[CHANNEL].members.pop(club.ann["id"])  # Ann leaves the channel
     result = await fake.wait_for("sendMessage", lambda c: "is over" in c.plain, timeout=10)
-    assert "Skipped Ann: subscribe to @newschan first." in result.plain
-    assert "Nobody could win" in result.plain
+    assert "Skipped Ann (id 11): subscribe to @newschan first." in result.plain.splitlines()
+    assert winner_ids(result.plain) == [12] == readme_check(result.plain, commitment, 2)
 
 
 async def test_restart_before_end_still_draws_once(steward, fake, club):
@@ -279,15 +375,67 @@ async def test_reroll_excludes_earlier_winners(steward, fake, club):
     seed, _, entrants = parse_result(result.plain)
     order = sorted(entrants, key=lambda uid: ticket(seed, uid))
     names = {11: "Ann", 12: "Ben", 13: "Cid"}
+    for bad in ("0", "two", "101"):  # each drew one winner as if no number had been given
+        mark = fake.mark()
+        await club.say(club.admin, f"/reroll 1 {bad}")
+        usage = await fake.wait_for("sendMessage", in_group, since=mark)
+        assert usage.plain == "How many new winners? A number from 1 to 100, e.g. /reroll 1 2."
     await club.say(club.admin, "/reroll 1")
     first = await fake.wait_for("sendMessage", lambda c: "New winners" in c.plain)
-    assert first.plain.splitlines()[1] == f"1. {names[order[1]]}"
+    assert first.plain.splitlines()[1] == f"1. {names[order[1]]} (id {order[1]})"
     await club.say(club.admin, "/reroll 1")
     second = await fake.wait_for("sendMessage", lambda c: "New winners" in c.plain)
-    assert second.plain.splitlines()[1] == f"1. {names[order[2]]}"
+    assert second.plain.splitlines()[1] == f"1. {names[order[2]]} (id {order[2]})"
     await club.say(club.admin, "/reroll 1")
     none_left = await fake.wait_for("sendMessage", in_group)
     assert none_left.plain == "No more eligible entrants to draw from."
+
+
+async def test_two_rerolls_at_once_draw_two_different_winners(steward, fake, club):
+    """Two /reroll handled together both read the results before either wrote its pick, and
+    announced the same runner-up twice."""
+    await club.say(club.admin, "/giveaway 1h 1 Book")
+    announcement = await fake.wait_for("sendMessage", in_group)
+    message = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    data = announcement["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    for user in (club.ann, club.ben, club.cid):
+        await fake.press_button(message, user, data)
+        await fake.wait_for("answerCallbackQuery")
+    await club.say(club.admin, "/giveaway_end 1")
+    result = await fake.wait_for("sendMessage", lambda c: "is over" in c.plain)
+    seed, _, entrants = parse_result(result.plain)
+    order = sorted(entrants, key=lambda uid: ticket(seed, uid))
+    await steward.idle()
+    mark = fake.mark()
+    await asyncio.gather(club.say(club.admin, "/reroll 1"), club.say(club.admin, "/reroll 1"))
+    await fake.wait_for("sendMessage", lambda c: "New winners" in c.plain, since=mark, count=2)
+    rerolls = [c for c in fake.calls_of("sendMessage", since=mark) if "New winners" in c.plain]
+    assert sorted(winner_ids(c.plain)[0] for c in rerolls) == sorted(order[1:])
+
+
+async def test_an_anonymous_admin_ends_and_rerolls_the_giveaway_they_started(steward, fake, club):
+    """An admin posting as the group could start a giveaway but not end or reroll it: "Only
+    admins of that chat or Steward's managers can do this." (Telegram names GroupAnonymousBot
+    as the sender, which is no admin). Nor is that placeholder bot the organiser to write to."""
+    anonymous = fake.user(1087968824, "Group", is_bot=True, language_code=None)
+    await club.say(anonymous, "/giveaway 1h 1 Book", sender_chat=club.chat)
+    announcement = await fake.wait_for("sendMessage", in_group)
+    message = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    data = announcement["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    for user in (club.ann, club.ben):
+        await fake.press_button(message, user, data)
+        await fake.wait_for("answerCallbackQuery")
+    await club.say(anonymous, "/giveaway_end 1", sender_chat=club.chat)
+    result = await fake.wait_for("sendMessage", lambda c: "is over" in c.plain)
+    seed, _, entrants = parse_result(result.plain)
+    runner_up = sorted(entrants, key=lambda uid: ticket(seed, uid))[1]
+    await club.say(anonymous, "/reroll 1", sender_chat=club.chat)
+    rerolled = await fake.wait_for("sendMessage", lambda c: "New winners" in c.plain)
+    assert winner_ids(rerolled.plain) == [runner_up]
+    await steward.idle()
+    said = [c for c in fake.calls_of("sendMessage") if in_group(c)]
+    assert not [c for c in said if c.plain.startswith("Only admins")]
+    assert not [c for c in fake.calls_of("sendMessage") if c["chat_id"] == anonymous["id"]]
 
 
 async def test_manager_runs_a_channel_giveaway_from_private(steward, fake, club):
@@ -332,8 +480,10 @@ async def test_winner_who_started_the_bot_is_told_in_private(steward, fake, club
 
 
 async def test_exclusions_and_private_entrants(steward, fake, club):
-    await club.say(club.admin, "/giveaway 2s 1 Pin exclude_admins private")
+    # "private" in the prize is a word of it (it made the list hashes and the prize "A pin")
+    await club.say(club.admin, "/giveaway 2s 1 A private pin exclude_admins private")
     announcement = await fake.wait_for("sendMessage", in_group)
+    assert announcement.plain.startswith("🎁 Giveaway #1: A private pin\n")
     message = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
     data = announcement["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
     await fake.press_button(message, club.admin, data)
@@ -344,7 +494,7 @@ async def test_exclusions_and_private_entrants(steward, fake, club):
     result = await fake.wait_for("sendMessage", lambda c: "is over" in c.plain, timeout=10)
     published = result.plain.strip().splitlines()[-1].split()
     assert published == [hashlib.sha256(b"12").hexdigest()]  # no raw ids
-    assert "1. Ben" in result.plain
+    assert "1. Ben" in result.plain.splitlines()  # by name: no raw id either
 
 
 async def test_winners_are_told_whenever_telegram_lets_the_bot_reach_them(
@@ -369,9 +519,9 @@ async def test_winners_are_told_whenever_telegram_lets_the_bot_reach_them(
     result = await fake.wait_for("sendMessage", lambda c: "is over" in c.plain)
     winners_block = result.plain.split("Winners:")[1].split("Check the draw")[0]
     assert sorted(line.split(". ", 1)[1] for line in winners_block.strip().splitlines()) == [
-        "Ann",
-        "Ben",
-        "Cid",
+        "Ann (id 11)",
+        "Ben (id 12)",
+        "Cid (id 13)",
     ]
     told = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == 11, since=result.index)
     assert told.plain.startswith("🎉 You won the giveaway “Hoodies”!")
@@ -423,7 +573,7 @@ async def test_a_large_draw_is_published_in_full_within_telegrams_limits(steward
     assert "Entrants (400): the full list is in the file below." in text
     assert [int(x) for x in listing.split()] == list(entrants)
     expected = sorted(entrants, key=lambda uid: ticket(seed, uid))[:100]
-    named = re.findall(r"^(\d+)\. Participant (\d+)$", text, re.MULTILINE)
+    named = re.findall(r"^(\d+)\. Participant (\d+) \(id \2\)$", text, re.MULTILINE)
     assert [int(uid) for _n, uid in named] == expected
     assert [int(n) for n, _uid in named] == list(range(1, 101))
 
@@ -455,6 +605,41 @@ async def test_a_condition_the_bot_cannot_check_is_refused_when_the_giveaway_is_
     await fake.assert_no_call("sendMessage", within=0.5, since=refused.index + 1)
 
 
+async def test_a_prize_too_long_to_announce_is_refused_with_the_limit(steward, fake, club):
+    """A prize of a few thousand characters left the announcement over Telegram's 4,096: the
+    admin read "I could not post the giveaway there: Bad Request: message is too long"."""
+    await club.say(club.admin, "/giveaway 1h 1 " + "A very fine mug. " * 238)
+    refused = await fake.wait_for("sendMessage", in_group)
+    assert refused.plain.splitlines()[0] == (
+        "The prize description is too long: at most 1000 characters."
+    )
+    assert await steward.app.giveaway_repo.get(1) is None
+    await steward.idle()
+    assert not [c for c in fake.calls_of("sendMessage") if "could not post" in c.plain]
+    await club.say(club.admin, "/giveaway 1h 1 " + "A very fine mug. " * 58)
+    posted = await fake.wait_for("sendMessage", in_group, since=refused.index + 1)
+    assert posted.plain.startswith("🎁 Giveaway #1: A very fine mug.")
+
+
+@pytest.fixture
+def amsterdam(bot_env):
+    bot_env["TIMEZONE"] = "Europe/Amsterdam"
+
+
+async def test_a_giveaway_end_time_is_shown_as_it_was_typed(amsterdam, steward, fake, club):
+    """TIMEZONE is where managers type and read times: "/giveaway 18:00 …" in Amsterdam was
+    announced as ending at 17:00 UTC (16:00 in summer)."""
+    zone = ZoneInfo("Europe/Amsterdam")
+    now = datetime.fromtimestamp(fake.now(), zone)
+    end = now.replace(hour=18, minute=0, second=0, microsecond=0)
+    if end <= now:
+        end += timedelta(days=1)
+    await club.say(club.admin, "/giveaway 18:00 1 Mug")
+    announcement = await fake.wait_for("sendMessage", in_group)
+    assert f"Ends: {end:%Y-%m-%d} 18:00 {end:%Z}." in announcement.plain.splitlines()[1]
+    assert (await steward.app.giveaway_repo.get(1)).ends_at == int(end.timestamp())
+
+
 async def test_manager_starting_a_quiz_for_a_chat_the_bot_is_not_in_is_told(steward, fake, club):
     """Before, "Quiz “…” starts" came back for any number, and then nothing happened anywhere:
     the poll was refused by Telegram and the manager never heard of it."""
@@ -468,8 +653,20 @@ async def test_manager_starting_a_quiz_for_a_chat_the_bot_is_not_in_is_told(stew
     await fake.assert_no_call("sendPoll", within=1.0)
     assert await steward.app.quiz_repo.running_in(-1009999999999) is None
 
+    # a channel: Telegram refuses a poll that says who answered there. Before, "Quiz starts"
+    # came, was taken back, and the manager was told to check the bot's rights
+    mark = fake.mark()
+    await fake.send_message(private, manager, "/quiz_start 1 @newschan")
+    refused = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert refused.plain == (
+        "Quizzes run in groups: in a channel Telegram does not say who answered a poll, so "
+        "nobody could be scored."
+    )
+    await fake.assert_no_call("sendPoll", within=0.5)
+
+    mark = fake.mark()
     await fake.send_message(private, manager, f"/quiz_start 1 {GROUP} 5")
-    started = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
+    started = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
     assert started.plain.startswith("Quiz “Space basics” starts: 2 questions")
     assert (await fake.wait_for("sendPoll"))["chat_id"] == GROUP
 
@@ -573,6 +770,23 @@ async def test_a_quiz_stopped_mid_run_tries_its_starter_once_and_records_the_ref
     tried = [c for c in fake.calls_of("sendMessage", since=mark) if c["chat_id"] == 10]
     assert len(tried) == 1
     assert await steward.app.users.private_status(club.admin["id"]) == "not_started"
+
+
+async def test_a_quiz_an_anonymous_admin_started_is_stopped_without_writing_to_a_bot(
+    steward, fake, club
+):
+    """Posted as the group, /quiz_start named GroupAnonymousBot as the starter: when Telegram
+    refused a later question the bot wrote to that bot, which no bot can."""
+    anonymous = fake.user(1087968824, "Group", is_bot=True, language_code=None)
+    await club.say(anonymous, QUIZ, sender_chat=club.chat)
+    await fake.wait_for("sendMessage", lambda c: "saved" in c.plain)
+    await club.say(anonymous, "/quiz_start 1 5", sender_chat=club.chat)
+    await fake.wait_for("sendPoll")
+    fake.fail("sendPoll", 400, description="Bad Request: not enough rights to send polls")
+    mark = fake.mark()
+    await fake.wait_for("sendMessage", lambda c: "Results" in c.plain, since=mark, timeout=15)
+    await steward.idle()
+    assert [c["chat_id"] for c in fake.calls_of("sendMessage", since=mark)] == [GROUP]
 
 
 async def test_a_manager_stops_from_private_the_quiz_they_started_from_private(steward, fake, club):

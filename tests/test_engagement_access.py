@@ -55,6 +55,9 @@ async def test_who_may_use_which_quiz(db_target):
             (ours, GROUP, 2),
             (shared, None, 2),
         ]
+        theirs = await runner.save(OTHER, parse_quiz_text(QUIZ), 8)
+        assert [q.id for q in await runner.quizzes(GROUP)] == [ours, shared]
+        assert [q.id for q in await runner.every_quiz()] == [ours, shared, theirs]
     finally:
         await db.close()
 
@@ -129,6 +132,12 @@ async def test_who_may_manage_which_giveaway(db_target):
             assert isinstance(found, Giveaway) and found.status is GiveawayStatus.OPEN
         assert await service.usable(str(giveaway_id), 3, managing=True) is GiveawayRefusal.NOT_YOURS
         assert await service.usable(str(giveaway_id), 4, managing=True) is GiveawayRefusal.NOT_YOURS
+        # sent as the group (an anonymous admin): as that group's admin, and no other's
+        anonymous = 1087968824
+        found = await service.usable(str(giveaway_id), anonymous, managing=True, posted_as=GROUP)
+        assert isinstance(found, Giveaway)
+        refused = await service.usable(str(giveaway_id), anonymous, managing=True, posted_as=OTHER)
+        assert refused is GiveawayRefusal.NOT_YOURS
         assert isinstance(await service.usable(str(giveaway_id), 4, managing=False), Giveaway)
         assert await service.usable("mug", 1, managing=True) is GiveawayRefusal.NOT_AN_ID
         assert await service.usable("99", 1, managing=False) is GiveawayRefusal.NOT_FOUND

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import random
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -56,6 +57,12 @@ def test_text_format_parses_and_round_trips_through_json():
         ("T\nQ: a?\n+ x\n- y\nhello", "unknown_line", 5),
         ("T\n+ x", "unknown_line", 2),
         ("T\nQ: " + "x" * 301, "bad_question", 2),
+        # the title on the line below the command: lines still count from the command's
+        ("\nT\nQ: a?\n- x\n- y", "no_correct", 3),
+        ("\n\nT\nQ: a?\n+ x\nhello", "unknown_line", 6),
+        # no title at all: the first question is not taken for one
+        ("\nQ: a?\n+ x\n- y", "no_title", 2),
+        ("Q: a?\n+ x\n- y", "no_title", 1),
     ],
 )
 def test_text_format_errors_name_the_line(text, code, line):
@@ -67,6 +74,7 @@ def test_text_format_errors_name_the_line(text, code, line):
 def test_json_format_rejects_bad_files():
     for bad in (
         b"not json",
+        b"[" * 100_000,  # nested too deep for the parser: a RecursionError, the apology
         b"[]",
         b'{"title": "x", "questions": []}',
         b'{"title": "x", "questions": [{"question": "q", "options": ["a"], "correct": 0}]}',
@@ -74,6 +82,12 @@ def test_json_format_rejects_bad_files():
     ):
         with pytest.raises(QuizFormatError):
             parse_quiz_json(bad)
+    fine = {"question": "q", "options": ["a", "b"], "correct": 0, "explanation": "1\n2\n3"}
+    assert parse_quiz_json(json.dumps({"title": "x", "questions": [fine]})).questions
+    refused = {**fine, "explanation": "1\n2\n3\n4"}  # Telegram takes at most 2 line feeds
+    with pytest.raises(QuizFormatError) as info:
+        parse_quiz_json(json.dumps({"title": "x", "questions": [fine, refused]}))
+    assert (info.value.code, info.value.line) == ("bad_file_question", 2)
 
 
 def test_shuffle_keeps_track_of_the_correct_option():
@@ -107,6 +121,13 @@ def test_giveaway_arguments():
     assert g.ends_at == NOW + timedelta(hours=2)
     assert (g.winners, g.prize, g.require) == (3, "Three T-shirts", ["@news", "@blog"])
     assert g.exclude_admins and g.private and not g.exclude_winners
+    # "private" inside the prize is a word of it; the option is the one that ends the command
+    g = parse_giveaway("2h 1 A private tour of the studio", NOW, AMS, in_private=False)
+    assert (g.prize, g.private) == ("A private tour of the studio", False)
+    g = parse_giveaway("2h 1 Private chat with the band private", NOW, AMS, in_private=False)
+    assert (g.prize, g.private) == ("Private chat with the band", True)
+    g = parse_giveaway("2h 1 exclude_admins A private tour", NOW, AMS, in_private=False)
+    assert (g.prize, g.private, g.exclude_admins) == ("A private tour", False, True)
     g = parse_giveaway("18:00 1 Mug", NOW, AMS, in_private=False)  # 13:00 local now
     assert g.ends_at == datetime(2026, 11, 26, 17, 0, tzinfo=UTC)
     g = parse_giveaway("10:00 1 Mug", NOW, AMS, in_private=False)  # passed today: tomorrow
@@ -128,6 +149,10 @@ def test_giveaway_arguments():
         ("01.01.2020 10:00 1 Mug", False, "past"),
         ("31.02 10:00 1 Mug", False, "bad_end"),
         ("0h 1 Mug", False, "bad_end"),  # shaped like a length: once an uncaught ValueError
+        ("2h 1 " + "Mug " * 251, False, "long_prize"),
+        ("25:00 1 Mug", False, "bad_end"),  # no such time: the apology
+        ("18:75 1 Mug", False, "bad_end"),
+        ("01.01.0001 00:00 1 Mug", False, "bad_end"),  # an OverflowError: the apology
     ],
 )
 def test_giveaway_argument_errors(text, private, code):

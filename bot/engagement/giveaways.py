@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import html
 import logging
 import re
+from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,6 +39,10 @@ from storage.engagement import DrawOutcome, Giveaway, GiveawayRepository, Giveaw
 logger = logging.getLogger(__name__)
 
 MAX_WINNERS = 100
+UTC_ZONE = ZoneInfo("UTC")
+# the announcement, the result and every winner's note quote the prize: a description near
+# Telegram's 4,096 characters left no room for the rest, and the announcement was refused
+MAX_PRIZE = 1000
 COUNT_REFRESH_SECONDS = 3
 
 
@@ -52,6 +58,7 @@ class ArgsProblem(StrEnum):
     PAST = "past"
     BAD_WINNERS = "bad_winners"
     NO_PRIZE = "no_prize"
+    LONG_PRIZE = "long_prize"
 
 
 class GiveawayArgsError(ValueError):
@@ -151,6 +158,8 @@ def parse_end(tokens: list[str], now: datetime, tz: ZoneInfo) -> tuple[datetime,
     local_now = now.astimezone(tz)
     if tokens and (time_match := _TIME.match(tokens[0])):
         hour, minute = map(int, time_match.groups())
+        if hour > 23 or minute > 59:  # "25:00": an uncaught ValueError, the apology
+            raise GiveawayArgsError(ArgsProblem.BAD_END)
         candidate = local_now.replace(hour=hour, minute=minute, second=0, microsecond=0)
         if candidate <= local_now:
             candidate += timedelta(days=1)
@@ -166,12 +175,22 @@ def parse_end(tokens: list[str], now: datetime, tz: ZoneInfo) -> tuple[datetime,
             candidate = datetime(
                 int(year or local_now.year), int(month), int(day), hour, minute, tzinfo=tz
             )
-        except ValueError:
+            if candidate <= local_now and not year:  # 29.02 has no next year: ValueError
+                candidate = candidate.replace(year=candidate.year + 1)
+            return candidate.astimezone(UTC), 2
+        except (ValueError, OverflowError):  # 31.02, or year 0001 (before UTC can say)
             raise GiveawayArgsError(ArgsProblem.BAD_END) from None
-        if candidate <= local_now and not year:
-            candidate = candidate.replace(year=candidate.year + 1)
-        return candidate.astimezone(UTC), 2
     raise GiveawayArgsError(ArgsProblem.BAD_END)
+
+
+_OPTION_WORDS = frozenset(
+    {"exclude_admins", "no_admins", "exclude_winners", "new_winners", "private"}
+)
+
+
+def _is_option(token: str) -> bool:
+    lowered = token.lower()
+    return lowered.startswith("require=") or lowered in _OPTION_WORDS
 
 
 def parse_giveaway(text: str, now: datetime, tz: ZoneInfo, in_private: bool) -> GiveawayRequest:
@@ -194,9 +213,16 @@ def parse_giveaway(text: str, now: datetime, tz: ZoneInfo, in_private: bool) -> 
     winners = int(tokens.pop(0))
     request = GiveawayRequest(ends_at, winners, "", channel=channel)
     prize_words = []
-    for token in tokens:
+    # the options that end the command; "private" is one only there, since it is also a word
+    # of prizes ("A private tour" made the entrant list hashes and the prize "A tour")
+    options_from = len(tokens)
+    while options_from and _is_option(tokens[options_from - 1]):
+        options_from -= 1
+    for n, token in enumerate(tokens):
         lowered = token.lower()
-        if lowered.startswith("require="):
+        if lowered == "private" and n < options_from:
+            prize_words.append(token)
+        elif lowered.startswith("require="):
             request.require = [c for c in token.split("=", 1)[1].split(",") if c]
         elif lowered in {"exclude_admins", "no_admins"}:
             request.exclude_admins = True
@@ -209,6 +235,8 @@ def parse_giveaway(text: str, now: datetime, tz: ZoneInfo, in_private: bool) -> 
     request.prize = " ".join(prize_words).strip()
     if not request.prize:
         raise GiveawayArgsError(ArgsProblem.NO_PRIZE)
+    if len(request.prize) > MAX_PRIZE:
+        raise GiveawayArgsError(ArgsProblem.LONG_PRIZE)
     return request
 
 
@@ -224,8 +252,10 @@ class GiveawayService:
         locale_for: Callable[[int], Awaitable[str]],
         clock: Clock = SYSTEM_CLOCK,
         notes: PrivateNotes | None = None,
+        tz: ZoneInfo = UTC_ZONE,
     ) -> None:
         self.bot = bot
+        self.tz = tz  # TIMEZONE: end times are typed in it, so they are shown in it
         self.repo = repo
         self.users = users
         self.notes = notes or PrivateNotes(bot, users, clock)
@@ -235,6 +265,7 @@ class GiveawayService:
         self.locale_for = locale_for
         self.clock = clock
         self.shared = False  # other workers draw from the same table (REDIS_URL)
+        self._reroll_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         # statistics of a channel's posts (chat id, message ids, time): set by the app
         self.on_posted: Callable[[int, list[int], int], Awaitable[None]] | None = None
 
@@ -345,7 +376,9 @@ class GiveawayService:
 
     def render_announcement(self, g: Giveaway, locale: str) -> str:
         gettext = self.i18n.gettext
-        ends = datetime.fromtimestamp(g.ends_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        # as the organiser typed it ("18:00" is 18:00 here), with the zone's name for members
+        # elsewhere: "2026-12-24 18:00 CET", or "… UTC"
+        ends = datetime.fromtimestamp(g.ends_at, self.tz).strftime("%Y-%m-%d %H:%M %Z")
         lines = [
             gettext("🎁 Giveaway #{id}: {prize}", locale=locale).format(
                 id=g.id, prize=html.escape(g.prize)
@@ -538,7 +571,13 @@ class GiveawayService:
         return Picks(winners, skipped)
 
     async def reroll(self, giveaway_id: int, count: int) -> Picks | None:
-        """`count` more winners in the same draw order; None while it is not drawn."""
+        """`count` more winners in the same draw order; None while it is not drawn. One at a
+        time per giveaway: two handled together read the same results and picked the same
+        next entrant."""
+        async with self._reroll_locks[giveaway_id]:
+            return await self._reroll(giveaway_id, count)
+
+    async def _reroll(self, giveaway_id: int, count: int) -> Picks | None:
         g = await self.repo.get(giveaway_id)
         if g is None or g.status is not GiveawayStatus.DRAWN:
             return None
@@ -583,12 +622,16 @@ class GiveawayService:
         return results
 
     def skipped_lines(
-        self, skipped: list[tuple[int, Refusal]], entries: dict[int, str], locale: str
+        self,
+        g: Giveaway,
+        skipped: list[tuple[int, Refusal]],
+        entries: dict[int, str],
+        locale: str,
     ) -> list[str]:
         """One public line per entrant passed over at a draw, with the reason."""
         return [
             self.i18n.gettext("Skipped {name}: {reason}.", locale=locale).format(
-                name=self.mention(uid, entries),
+                name=self.drawn(g, uid, entries),
                 reason=html.escape(self.reason_text(reason, locale)),
             )
             for uid, reason in skipped
@@ -596,6 +639,16 @@ class GiveawayService:
 
     def mention(self, uid: int, entries: dict[int, str]) -> str:
         return f'<a href="tg://user?id={uid}">{html.escape(entries.get(uid, str(uid)))}</a>'
+
+    def drawn(self, g: Giveaway, uid: int, entries: dict[int, str]) -> str:
+        """An entrant as a draw's result names them: the check recomputes ids, not names, so
+        a winner's or a skipped entrant's id is shown, not only behind the name's link (except
+        where the chat publishes no ids: `private`)."""
+        name = self.mention(uid, entries)
+        return name if g.private_entrants else f"{name} (id <code>{uid}</code>)"
+
+    def winner_lines(self, g: Giveaway, winners: list[int], entries: dict[int, str]) -> list[str]:
+        return [f"{n}. {self.drawn(g, uid, entries)}" for n, uid in enumerate(winners, 1)]
 
     def render_result(
         self,
@@ -616,12 +669,12 @@ class GiveawayService:
         ]
         if winners:
             lines.append(gettext("Winners:", locale=locale))
-            lines += [f"{n}. {self.mention(uid, entries)}" for n, uid in enumerate(winners, 1)]
+            lines += self.winner_lines(g, winners, entries)
         else:
             lines.append(
                 gettext("Nobody could win: there were no eligible entrants.", locale=locale)
             )
-        lines += self.skipped_lines(skipped, entries, locale)
+        lines += self.skipped_lines(g, skipped, entries, locale)
         ids = sorted(entries)
         shown = [draw.hashed_id(u) for u in ids] if g.private_entrants else [str(u) for u in ids]
         lines.append("")
@@ -678,10 +731,12 @@ class GiveawayService:
         return await self.repo.get(giveaway_id)
 
     async def usable(
-        self, raw_id: str, user_id: int, *, managing: bool
+        self, raw_id: str, user_id: int, *, managing: bool, posted_as: int | None = None
     ) -> Giveaway | GiveawayRefusal:
         """The giveaway named by `raw_id` ("4" or "#4"); anyone may verify one, but `managing`
-        it (ending, rerolling) takes a manager or an admin of its chat."""
+        it (ending, rerolling) takes a manager or an admin of its chat. `posted_as`: the group
+        the command was sent as (an anonymous admin of it), whose admins list no user id for
+        the sender: the message itself proves they are one."""
         giveaway_id = typed_id(raw_id)
         if giveaway_id is None:
             return GiveawayRefusal.NOT_AN_ID
@@ -689,7 +744,8 @@ class GiveawayService:
         if giveaway is None:
             return GiveawayRefusal.NOT_FOUND
         if managing and not (
-            self.role_service.is_manager(user_id)
+            giveaway.chat_id == posted_as
+            or self.role_service.is_manager(user_id)
             or await self.role_service.is_chat_admin(giveaway.chat_id, user_id)
         ):
             return GiveawayRefusal.NOT_YOURS

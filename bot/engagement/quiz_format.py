@@ -45,6 +45,7 @@ class QuizProblem(StrEnum):
     TOO_LONG = "too_long"
     TOO_MANY_QUESTIONS = "too_many_questions"
     BAD_JSON = "bad_json"
+    BAD_FILE_QUESTION = "bad_file_question"  # `line` is then the question's number in the file
 
 
 class QuizFormatError(ValueError):
@@ -97,17 +98,21 @@ def _check_question(q: Question, line: int) -> None:
 
 
 def parse_quiz_text(text: str) -> QuizDraft:
-    """Parse the message body after the command; the first line is the title."""
+    """Parse what follows the command, from the rest of its own line: lines are numbered as
+    the author sees them in the message. The title is the first line with text, on the
+    command's line or below it (phones often put a line break after the command)."""
     lines = text.splitlines()
-    if not lines or not lines[0].strip():
-        raise QuizFormatError(QuizProblem.NO_TITLE, 1)
-    title = lines[0].strip()
+    first = next((n for n, line in enumerate(lines) if line.strip()), None)
+    # a question where the title belongs: the title was left out, not the question mistyped
+    if first is None or lines[first].strip()[:2].upper() == "Q:":
+        raise QuizFormatError(QuizProblem.NO_TITLE, (first or 0) + 1)
+    title = lines[first].strip()
     if len(title) > MAX_TITLE:
-        raise QuizFormatError(QuizProblem.TOO_LONG, 1, f"title over {MAX_TITLE} characters")
+        raise QuizFormatError(QuizProblem.TOO_LONG, first + 1, f"title over {MAX_TITLE} characters")
     questions: list[Question] = []
     current: Question | None = None
     current_line = 0
-    for number, raw in enumerate(lines[1:], start=2):
+    for number, raw in enumerate(lines[first + 1 :], start=first + 2):
         line = raw.strip()
         if not line:
             continue
@@ -149,7 +154,7 @@ def parse_quiz_text(text: str) -> QuizDraft:
 def parse_quiz_json(data: str | bytes) -> QuizDraft:
     try:
         raw = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # "[[[[…": too deep
         raise QuizFormatError(QuizProblem.BAD_JSON, getattr(exc, "lineno", 0)) from None
     if (
         not isinstance(raw, dict)
@@ -159,32 +164,42 @@ def parse_quiz_json(data: str | bytes) -> QuizDraft:
         raise QuizFormatError(QuizProblem.BAD_JSON, 0, "needs title and questions")
     questions = []
     for n, item in enumerate(raw["questions"], start=1):
-        if not isinstance(item, dict):
-            raise QuizFormatError(QuizProblem.BAD_JSON, n)
-        text, options, correct = item.get("question"), item.get("options"), item.get("correct")
-        if not isinstance(text, str) or not text.strip() or len(text) > MAX_QUESTION:
-            raise QuizFormatError(QuizProblem.BAD_QUESTION, n)
-        if not isinstance(options, list) or not all(
-            isinstance(o, str) and 0 < len(o.strip()) <= MAX_OPTION for o in options
-        ):
-            raise QuizFormatError(QuizProblem.BAD_OPTION, n)
-        if not 2 <= len(options) <= MAX_OPTIONS:
-            raise QuizFormatError(
-                QuizProblem.TOO_FEW_OPTIONS if len(options) < 2 else QuizProblem.TOO_MANY_OPTIONS, n
-            )
-        if not isinstance(correct, int) or not 0 <= correct < len(options):
-            raise QuizFormatError(QuizProblem.NO_CORRECT, n)
-        explanation = item.get("explanation")
-        if explanation is not None and (
-            not isinstance(explanation, str) or len(explanation) > MAX_EXPLANATION
-        ):
-            raise QuizFormatError(QuizProblem.TOO_LONG, n, "explanation")
-        questions.append(
-            Question(text.strip(), [o.strip() for o in options], correct, explanation or None)
-        )
+        question = _file_question(item)
+        if question is None:
+            # numbered as the file's questions: the text format's "line N" and "+"/"-" wording
+            # would point at nothing in a JSON file
+            raise QuizFormatError(QuizProblem.BAD_FILE_QUESTION, n)
+        questions.append(question)
     if not questions:
         raise QuizFormatError(QuizProblem.NO_QUESTIONS, 0)
     title = raw["title"].strip()
     if not title or len(title) > MAX_TITLE:
         raise QuizFormatError(QuizProblem.NO_TITLE, 0)
     return QuizDraft(title, questions)
+
+
+def _file_question(item: object) -> Question | None:
+    """One question of a JSON file, or None when Telegram would not take it as a quiz poll
+    (an explanation has at most 2 line feeds there: the text format cannot write more)."""
+    if not isinstance(item, dict):
+        return None
+    text, options, correct = item.get("question"), item.get("options"), item.get("correct")
+    explanation = item.get("explanation")
+    if (
+        not isinstance(text, str)
+        or not 0 < len(text.strip()) <= MAX_QUESTION
+        or not isinstance(options, list)
+        or not 2 <= len(options) <= MAX_OPTIONS
+        or not all(isinstance(o, str) and 0 < len(o.strip()) <= MAX_OPTION for o in options)
+        or not isinstance(correct, int)
+        or isinstance(correct, bool)
+        or not 0 <= correct < len(options)
+    ):
+        return None
+    if explanation is not None and (
+        not isinstance(explanation, str)
+        or len(explanation) > MAX_EXPLANATION
+        or explanation.count("\n") > 2
+    ):
+        return None
+    return Question(text.strip(), [o.strip() for o in options], correct, explanation or None)

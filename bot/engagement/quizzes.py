@@ -15,14 +15,16 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from aiogram import Bot
+from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import PollAnswer
 from aiogram.utils.i18n import I18n
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.clock import SYSTEM_CLOCK, Clock
-from bot.engagement.quiz_format import Question, QuizDraft
+from bot.engagement.quiz_format import MAX_QUESTION, Question, QuizDraft
 from bot.engagement.topics import send_in_topic
+from bot.i18n import plural_for
 from bot.private import PrivateNotes
 from bot.scheduling import cancel, run_once_at
 from bot.texts import typed_id
@@ -49,6 +51,14 @@ class QuizRefusal(StrEnum):
     NOT_AN_ID = "not_an_id"
     NOT_HERE = "not_here"  # no such quiz, or another chat's (managers reach every chat's)
     MANAGERS_ONLY = "managers_only"  # the managers' shared quiz: only they delete it
+    RUNNING = "running"  # deleting it would end a run early, its last questions never asked
+
+
+class PlaceRefusal(StrEnum):
+    """Why a quiz cannot run in the chat a manager named."""
+
+    UNKNOWN = "unknown"
+    CHANNEL = "channel"
 
 
 class StartStatus(StrEnum):
@@ -127,16 +137,17 @@ class QuizRunner:
             return QuizStart(StartStatus.REFUSED, run_id, refused)
         return QuizStart(StartStatus.STARTED, run_id)
 
-    async def chat_id_of(self, chat: str) -> int | None:
-        """The id of a chat a manager names from private (an id or @username), or None when
-        Telegram does not know it or the bot is not in it: a quiz started there would post
-        nothing, and nobody would be told."""
+    async def place(self, chat: str) -> int | PlaceRefusal:
+        """The id of the chat a manager names from private (an id or @username) to run a quiz
+        in, or why no quiz can run there: Telegram does not know it or the bot is not in it (a
+        quiz started there would post nothing, and nobody would be told), or it is a channel,
+        where Telegram refuses a poll that says who answered."""
         try:
             found = await self.bot.get_chat(chat)
         except TelegramAPIError as exc:
             logger.info("quiz: chat %s not reachable: %s", chat, exc)
-            return None
-        return found.id
+            return PlaceRefusal.UNKNOWN
+        return PlaceRefusal.CHANNEL if found.type == ChatType.CHANNEL else found.id
 
     async def rearm_all(self) -> int:
         runs = await self.repo.running_runs()
@@ -185,12 +196,15 @@ class QuizRunner:
         prefix = self.i18n.gettext("Question {n}/{total}", locale=locale).format(
             n=index + 1, total=len(questions)
         )
+        asked = f"{prefix}: {question.text}"
+        if len(asked) > MAX_QUESTION:  # the number gives way: cutting it cut the question's end
+            asked = question.text
         try:
             # plain text, as written: the bot's default HTML parse mode would make Telegram
             # refuse a question or explanation with "<" or "&" ("can't parse entities")
             message = await self.bot.send_poll(
                 run.chat_id,
-                f"{prefix}: {question.text}"[:300],
+                asked,
                 [*options],
                 type="quiz",
                 is_anonymous=False,
@@ -282,14 +296,17 @@ class QuizRunner:
 
     def render_season(self, rows: list[QuizScore], locale: str) -> str:
         gettext = self.i18n.gettext
+        ngettext = plural_for(self.i18n, locale)
         lines = [gettext("🏆 Season table of this chat", locale=locale)]
         if not rows:
             lines.append(gettext("No quiz has been played here yet.", locale=locale))
         for n, row in enumerate(rows, start=1):
             medal = MEDALS[n - 1] if n <= 3 else f"{n}."
             lines.append(
-                gettext(
-                    "{place} {name} — {correct} correct in {quizzes} quizzes", locale=locale
+                ngettext(
+                    "{place} {name} — {correct} correct in {quizzes} quiz",
+                    "{place} {name} — {correct} correct in {quizzes} quizzes",
+                    row.runs,
                 ).format(
                     place=medal,
                     name=html.escape(row.name),
@@ -312,6 +329,11 @@ class QuizRunner:
         """The chat's own quizzes and the managers'."""
         return await self.repo.list_quizzes(chat_id)
 
+    async def every_quiz(self) -> list[QuizSummary]:
+        """All chats' quizzes and the managers': a manager may start any of them anywhere, and
+        from private saw only the shared ones, not the ids of the groups' own."""
+        return await self.repo.list_quizzes(None, every_chat=True)
+
     async def usable(
         self, raw_id: str, here: int | None, is_manager: bool, *, deleting: bool = False
     ) -> Quiz | QuizRefusal:
@@ -326,6 +348,8 @@ class QuizRunner:
             return QuizRefusal.NOT_HERE
         if deleting and quiz.owner_chat is None and not is_manager:
             return QuizRefusal.MANAGERS_ONLY
+        if deleting and any(run.quiz_id == quiz.id for run in await self.repo.running_runs()):
+            return QuizRefusal.RUNNING
         return quiz
 
     async def delete(self, quiz_id: int) -> bool:
