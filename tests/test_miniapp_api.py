@@ -226,10 +226,28 @@ async def test_odd_input_is_a_4xx_json_error_never_a_500(api, steward, fake, des
 
 
 async def test_unknown_paths_and_methods_answer_json(api, desk):
-    status, body = await api.call("GET", "/api/nothing")
-    assert status == 404 and body["error"]
-    status, body = await api.call("PUT", "/api/posts/1")
-    assert status in (404, 405) and body["error"]
+    for path in ("/api/nothing", "/api/", "/api", "/api/posts/1/nothing"):
+        status, body = await api.call("GET", path)
+        assert (status, body.get("code")) == (404, "not_found"), path
+    # an endpoint that exists, called with a method it does not take: 405 with what it takes
+    for method, path, allowed in [
+        ("PUT", "/api/posts/1", {"PATCH", "DELETE"}),
+        ("GET", "/api/posts/1", {"PATCH", "DELETE"}),
+        ("POST", "/api/posts", {"GET", "HEAD"}),
+        ("GET", "/api/posts/1/publish", {"POST"}),
+        ("DELETE", "/api/channels", {"GET", "HEAD"}),
+        ("PATCH", "/api/best-times", {"GET", "HEAD"}),
+    ]:
+        async with api.http.request(
+            method, api.base + path, headers={"Authorization": api.auth()}
+        ) as r:
+            assert r.status == 405, (method, path)
+            assert r.content_type == "application/json"
+            assert set(r.headers["Allow"].split(",")) == allowed, (method, path)
+            assert (await r.json())["code"] == "method_not_allowed"
+    # and nobody learns which endpoints exist without signing in
+    status, body = await api.call("PUT", "/api/posts/1", headers={})
+    assert (status, body["code"]) == (401, "missing")
     for path in ("/api/posts/abc", "/api/posts/abc/publish"):
         status, body = await api.call("POST" if "publish" in path else "DELETE", path)
         assert status == 400 and body["code"] == "bad_id"

@@ -90,7 +90,10 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         if exc.content_type == "application/json":
             raise
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http")
-        return error(exc.status, exc.reason.lower(), code)
+        response = error(exc.status, exc.reason.lower(), code)
+        if "Allow" in exc.headers:  # a 405 names the methods the endpoint takes
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
     except Exception:
         logger.exception("calendar API failed on %s %s", request.method, request.path)
         return error(500, "internal error; the bot's log says more", "internal")
@@ -207,7 +210,6 @@ class MiniApp:
         api.router.add_get("/channels", self.channels)
         api.router.add_get("/best-times", self.best_times)
         api.router.add_get("/me", self.me)
-        api.router.add_route("*", "/{tail:.*}", self.unknown)
         app.add_subapp("/api/", api)
 
     @web.middleware
@@ -241,9 +243,6 @@ class MiniApp:
 
     async def to_page(self, request: web.Request) -> web.StreamResponse:
         raise web.HTTPPermanentRedirect(request.path + "/")
-
-    async def unknown(self, request: web.Request) -> web.StreamResponse:
-        return error(404, "no such endpoint", "not_found")
 
     # --- endpoints ----------------------------------------------------------------------------
 
