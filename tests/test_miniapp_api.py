@@ -546,6 +546,28 @@ async def test_edit_in_chat_sends_the_post_back_and_takes_new_content(api, stewa
     assert post.summary["text"] == "New text"
 
 
+async def test_edit_in_chat_when_the_original_message_is_gone(api, steward, fake, desk):
+    """The manager deleted the message the post was made from (cleaning up the bot's chat):
+    Telegram cannot copy it back, but the post can still take new content, which is exactly
+    the remedy for it. Only a manager the bot cannot write to is told to press Start."""
+    post_id = await queue_post(steward, fake, desk, 3600, "Old text")
+    source = (await steward.app.post_repo.get(post_id)).source_message_ids[0]
+    del fake.messages[(MANAGER_ID, source)]  # deleted in the private chat: no update comes
+    mark = fake.mark()
+    status, body = await api.call("POST", f"/api/posts/{post_id}/edit")
+    assert status == 200, body
+    prompt = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert f"Send the new content for post #{post_id}" in prompt.plain
+    chat, manager = desk
+    new = await fake.send_message(chat, manager, "New text")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("✏️"), since=mark)
+    assert (await steward.app.post_repo.get(post_id)).source_message_ids == [new["message_id"]]
+    # a manager who blocked the bot: nothing to copy to, and the app says so
+    fake.block_bot(MANAGER_ID)
+    status, body = await api.call("POST", f"/api/posts/{post_id}/edit")
+    assert (status, body["code"]) == (409, "blocked")
+
+
 # --- buttons ----------------------------------------------------------------------------------
 
 
