@@ -170,6 +170,10 @@ async def test_posts_lists_the_queue_with_empty_slots(api, steward, fake, desk):
     # the other channel filter sees nothing
     status, body = await api.call("GET", "/api/posts", params={"channel": "-100999"})
     assert status == 200 and body["posts"] == [] and body["empty_slots"] == []
+    # no chat has id 0: a filter by it is refused, never read as "all channels"
+    for zero in ("0", "-0", "000"):
+        status, body = await api.call("GET", "/api/posts", params={"channel": zero})
+        assert (status, body.get("code")) == (400, "bad_channel"), zero
 
 
 @pytest.mark.parametrize(

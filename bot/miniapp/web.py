@@ -275,8 +275,8 @@ class MiniApp:
         channel = _channel(query.get("channel"))
         if channel is False:
             return error(400, "'channel' must be a numeric chat id", "bad_channel")
-        entries = await self.calendar.entries(start, end, channel or None)
-        gaps = await self.calendar.empty_slots(start, end, channel or None)
+        entries = await self.calendar.entries(start, end, channel)
+        gaps = await self.calendar.empty_slots(start, end, channel)
         return json_reply(
             {
                 "from": iso(start),
@@ -453,10 +453,11 @@ def _post_id(request: web.Request) -> int | None:
 
 
 def _channel(raw: str | None) -> int | bool | None:
-    """None when absent, False when not a chat id."""
+    """None when absent, False when not a chat id (0 is none: as a filter it would read as
+    "all channels")."""
     if raw is None or raw.strip() in ("", "all"):
         return None
-    return int(raw.strip()) if _CHAT_ID.fullmatch(raw.strip()) else False
+    return int(raw.strip()) or False if _CHAT_ID.fullmatch(raw.strip()) else False
 
 
 def _moment(raw: str | None, settings: Settings, default: datetime) -> datetime:
