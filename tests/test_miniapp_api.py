@@ -225,8 +225,17 @@ async def test_odd_input_is_a_4xx_json_error_never_a_500(api, steward, fake, des
     headers = {"Authorization": api.auth()}
     status, body = await api.call("PATCH", url, data=b"[" * 100_000, headers=headers)
     assert (status, body.get("code")) == (400, "bad_json")
+    # a body that says it is gzipped and is not
+    move = b'{"due_at": "2030-01-01T10:00:00Z", "version": 1}'
+    lying = {**headers, "Content-Encoding": "gzip", "Content-Type": "application/json"}
+    status, body = await api.call("PATCH", url, data=move, headers=lying)
+    assert (status, body.get("code")) == (400, "bad_json")
     post = await steward.app.post_repo.get(post_id)
     assert post.version == 1 and post.status == "scheduled"
+    # JSON is UTF-8 whatever charset the header names, one Python has never heard of included
+    odd = {**headers, "Content-Type": "application/json; charset=nonsense"}
+    status, body = await api.call("PATCH", url, data=move, headers=odd)
+    assert status == 200 and body["due_at"] == "2030-01-01T10:00:00Z"
 
 
 async def test_unknown_paths_and_methods_answer_json(api, desk):

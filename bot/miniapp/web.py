@@ -292,9 +292,8 @@ class MiniApp:
         post_id = _post_id(request)
         if post_id is None:
             return error(400, "the post id must be a number", "bad_id")
-        try:
-            body = await request.json()
-        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past any sense
+        body = await _json_body(request)
+        if body is _NOT_JSON:
             return error(400, "the body must be JSON", "bad_json")
         if not isinstance(body, dict):
             return error(400, "the body must be a JSON object", "bad_json")
@@ -458,6 +457,23 @@ def _channel(raw: str | None) -> int | bool | None:
     if raw is None or raw.strip() in ("", "all"):
         return None
     return int(raw.strip()) or False if _CHAT_ID.fullmatch(raw.strip()) else False
+
+
+_NOT_JSON = object()
+
+
+async def _json_body(request: web.Request) -> Any:
+    """The body as JSON, or `_NOT_JSON`. Read as bytes: JSON is UTF-8 (RFC 8259) whatever
+    charset the header names, so an unknown one is no error; a body whose Content-Encoding
+    lies (not gzip after all) fails while it is read."""
+    try:
+        raw = await request.read()
+    except web.RequestPayloadError:
+        return _NOT_JSON
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past any sense
+        return _NOT_JSON
 
 
 def _moment(raw: str | None, settings: Settings, default: datetime) -> datetime:
