@@ -11,7 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.storage.base import BaseStorage, StorageKey
 from aiogram.utils.i18n import I18n
@@ -43,6 +43,14 @@ def edit_in_chat_sender(
                 await bot.copy_message(chat_id, post.source_chat_id, post.source_message_ids[0])
             else:
                 await bot.copy_messages(chat_id, post.source_chat_id, post.source_message_ids)
+        except TelegramBadRequest as exc:
+            # the manager deleted the original ("message to copy not found"): nothing to show,
+            # but new content is just what such a post needs, so the prompt still goes out
+            logger.info("post %s not copied back to %s for editing: %s", post.id, chat_id, exc)
+        except TelegramAPIError as exc:
+            logger.warning("post %s not sent back to %s for editing: %s", post.id, chat_id, exc)
+            return False
+        try:
             with i18n.context(), i18n.use_locale(locale):
                 prompt = _(
                     "Send the new content for post #{id}: text, media or an album. "

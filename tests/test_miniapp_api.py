@@ -170,6 +170,10 @@ async def test_posts_lists_the_queue_with_empty_slots(api, steward, fake, desk):
     # the other channel filter sees nothing
     status, body = await api.call("GET", "/api/posts", params={"channel": "-100999"})
     assert status == 200 and body["posts"] == [] and body["empty_slots"] == []
+    # no chat has id 0: a filter by it is refused, never read as "all channels"
+    for zero in ("0", "-0", "000"):
+        status, body = await api.call("GET", "/api/posts", params={"channel": zero})
+        assert (status, body.get("code")) == (400, "bad_channel"), zero
 
 
 @pytest.mark.parametrize(
@@ -221,15 +225,42 @@ async def test_odd_input_is_a_4xx_json_error_never_a_500(api, steward, fake, des
     headers = {"Authorization": api.auth()}
     status, body = await api.call("PATCH", url, data=b"[" * 100_000, headers=headers)
     assert (status, body.get("code")) == (400, "bad_json")
+    # a body that says it is gzipped and is not
+    move = b'{"due_at": "2030-01-01T10:00:00Z", "version": 1}'
+    lying = {**headers, "Content-Encoding": "gzip", "Content-Type": "application/json"}
+    status, body = await api.call("PATCH", url, data=move, headers=lying)
+    assert (status, body.get("code")) == (400, "bad_json")
     post = await steward.app.post_repo.get(post_id)
     assert post.version == 1 and post.status == "scheduled"
+    # JSON is UTF-8 whatever charset the header names, one Python has never heard of included
+    odd = {**headers, "Content-Type": "application/json; charset=nonsense"}
+    status, body = await api.call("PATCH", url, data=move, headers=odd)
+    assert status == 200 and body["due_at"] == "2030-01-01T10:00:00Z"
 
 
 async def test_unknown_paths_and_methods_answer_json(api, desk):
-    status, body = await api.call("GET", "/api/nothing")
-    assert status == 404 and body["error"]
-    status, body = await api.call("PUT", "/api/posts/1")
-    assert status in (404, 405) and body["error"]
+    for path in ("/api/nothing", "/api/", "/api", "/api/posts/1/nothing"):
+        status, body = await api.call("GET", path)
+        assert (status, body.get("code")) == (404, "not_found"), path
+    # an endpoint that exists, called with a method it does not take: 405 with what it takes
+    for method, path, allowed in [
+        ("PUT", "/api/posts/1", {"PATCH", "DELETE"}),
+        ("GET", "/api/posts/1", {"PATCH", "DELETE"}),
+        ("POST", "/api/posts", {"GET", "HEAD"}),
+        ("GET", "/api/posts/1/publish", {"POST"}),
+        ("DELETE", "/api/channels", {"GET", "HEAD"}),
+        ("PATCH", "/api/best-times", {"GET", "HEAD"}),
+    ]:
+        async with api.http.request(
+            method, api.base + path, headers={"Authorization": api.auth()}
+        ) as r:
+            assert r.status == 405, (method, path)
+            assert r.content_type == "application/json"
+            assert set(r.headers["Allow"].split(",")) == allowed, (method, path)
+            assert (await r.json())["code"] == "method_not_allowed"
+    # and nobody learns which endpoints exist without signing in
+    status, body = await api.call("PUT", "/api/posts/1", headers={})
+    assert (status, body["code"]) == (401, "missing")
     for path in ("/api/posts/abc", "/api/posts/abc/publish"):
         status, body = await api.call("POST" if "publish" in path else "DELETE", path)
         assert status == 400 and body["code"] == "bad_id"
@@ -526,6 +557,28 @@ async def test_edit_in_chat_sends_the_post_back_and_takes_new_content(api, stewa
     post = await steward.app.post_repo.get(post_id)
     assert post.source_message_ids == [new["message_id"]]
     assert post.summary["text"] == "New text"
+
+
+async def test_edit_in_chat_when_the_original_message_is_gone(api, steward, fake, desk):
+    """The manager deleted the message the post was made from (cleaning up the bot's chat):
+    Telegram cannot copy it back, but the post can still take new content, which is exactly
+    the remedy for it. Only a manager the bot cannot write to is told to press Start."""
+    post_id = await queue_post(steward, fake, desk, 3600, "Old text")
+    source = (await steward.app.post_repo.get(post_id)).source_message_ids[0]
+    del fake.messages[(MANAGER_ID, source)]  # deleted in the private chat: no update comes
+    mark = fake.mark()
+    status, body = await api.call("POST", f"/api/posts/{post_id}/edit")
+    assert status == 200, body
+    prompt = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert f"Send the new content for post #{post_id}" in prompt.plain
+    chat, manager = desk
+    new = await fake.send_message(chat, manager, "New text")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("✏️"), since=mark)
+    assert (await steward.app.post_repo.get(post_id)).source_message_ids == [new["message_id"]]
+    # a manager who blocked the bot: nothing to copy to, and the app says so
+    fake.block_bot(MANAGER_ID)
+    status, body = await api.call("POST", f"/api/posts/{post_id}/edit")
+    assert (status, body["code"]) == (409, "blocked")
 
 
 # --- buttons ----------------------------------------------------------------------------------

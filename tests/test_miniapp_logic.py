@@ -126,6 +126,8 @@ def test_parse_moment_offsets_and_local_times():
     assert parse_moment("2026-12-01T09:00:00Z", ams) == datetime(2026, 12, 1, 9, tzinfo=UTC)
     assert parse_moment("2026-12-01T10:00", ams) == datetime(2026, 12, 1, 9, tzinfo=UTC)
     assert parse_moment("2026-07-01T10:00", ams) == datetime(2026, 7, 1, 8, tzinfo=UTC)
+    # RFC 3339 lets "T" and "Z" be lower case
+    assert parse_moment("2026-12-01t09:00:00z", ams) == datetime(2026, 12, 1, 9, tzinfo=UTC)
     for text, code in [
         ("2026-03-29T02:30", "nonexistent"),
         ("2026-10-25T02:30", "ambiguous"),

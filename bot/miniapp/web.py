@@ -90,7 +90,10 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         if exc.content_type == "application/json":
             raise
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http")
-        return error(exc.status, exc.reason.lower(), code)
+        response = error(exc.status, exc.reason.lower(), code)
+        if "Allow" in exc.headers:  # a 405 names the methods the endpoint takes
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
     except Exception:
         logger.exception("calendar API failed on %s %s", request.method, request.path)
         return error(500, "internal error; the bot's log says more", "internal")
@@ -207,7 +210,6 @@ class MiniApp:
         api.router.add_get("/channels", self.channels)
         api.router.add_get("/best-times", self.best_times)
         api.router.add_get("/me", self.me)
-        api.router.add_route("*", "/{tail:.*}", self.unknown)
         app.add_subapp("/api/", api)
 
     @web.middleware
@@ -242,9 +244,6 @@ class MiniApp:
     async def to_page(self, request: web.Request) -> web.StreamResponse:
         raise web.HTTPPermanentRedirect(request.path + "/")
 
-    async def unknown(self, request: web.Request) -> web.StreamResponse:
-        return error(404, "no such endpoint", "not_found")
-
     # --- endpoints ----------------------------------------------------------------------------
 
     async def me(self, request: web.Request) -> web.StreamResponse:
@@ -276,8 +275,8 @@ class MiniApp:
         channel = _channel(query.get("channel"))
         if channel is False:
             return error(400, "'channel' must be a numeric chat id", "bad_channel")
-        entries = await self.calendar.entries(start, end, channel or None)
-        gaps = await self.calendar.empty_slots(start, end, channel or None)
+        entries = await self.calendar.entries(start, end, channel)
+        gaps = await self.calendar.empty_slots(start, end, channel)
         return json_reply(
             {
                 "from": iso(start),
@@ -293,9 +292,8 @@ class MiniApp:
         post_id = _post_id(request)
         if post_id is None:
             return error(400, "the post id must be a number", "bad_id")
-        try:
-            body = await request.json()
-        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past any sense
+        body = await _json_body(request)
+        if body is _NOT_JSON:
             return error(400, "the body must be JSON", "bad_json")
         if not isinstance(body, dict):
             return error(400, "the body must be a JSON object", "bad_json")
@@ -454,10 +452,28 @@ def _post_id(request: web.Request) -> int | None:
 
 
 def _channel(raw: str | None) -> int | bool | None:
-    """None when absent, False when not a chat id."""
+    """None when absent, False when not a chat id (0 is none: as a filter it would read as
+    "all channels")."""
     if raw is None or raw.strip() in ("", "all"):
         return None
-    return int(raw.strip()) if _CHAT_ID.fullmatch(raw.strip()) else False
+    return int(raw.strip()) or False if _CHAT_ID.fullmatch(raw.strip()) else False
+
+
+_NOT_JSON = object()
+
+
+async def _json_body(request: web.Request) -> Any:
+    """The body as JSON, or `_NOT_JSON`. Read as bytes: JSON is UTF-8 (RFC 8259) whatever
+    charset the header names, so an unknown one is no error; a body whose Content-Encoding
+    lies (not gzip after all) fails while it is read."""
+    try:
+        raw = await request.read()
+    except web.RequestPayloadError:
+        return _NOT_JSON
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past any sense
+        return _NOT_JSON
 
 
 def _moment(raw: str | None, settings: Settings, default: datetime) -> datetime:

@@ -358,7 +358,8 @@ def parse_moment(text: str, tz: ZoneInfo) -> datetime:
     (what the app's date and time pickers send). Raises TimeError: invalid (also a time
     outside EARLIEST..LATEST) | nonexistent | ambiguous."""
     try:
-        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        # RFC 3339 allows a lower-case "t" and "z"
+        value = datetime.fromisoformat(text.strip().upper().replace("Z", "+00:00"))
     except (ValueError, AttributeError):
         raise TimeError(TimeProblem.INVALID) from None
     try:
