@@ -276,3 +276,19 @@ async def test_without_the_invite_right_telegram_refuses_and_nothing_is_stored(s
     await fake.wait_for("editMessageText", lambda c: "goes on" in c.plain)
     assert not fake.calls_of("revokeChatInviteLink")
     assert not fake.invite_links[link]["is_revoked"]
+
+
+async def test_dollar_signs_in_titles_and_names_do_not_break_the_charts(steward, fake):
+    """matplotlib reads `$…$` as TeX: a chat titled `Deals $_$ club` or a campaign named
+    `50$ ^ off$` made every chart of that chat fail after its summary text."""
+    chat = fake.add_chat(GROUP, title="Deals $_$ club")
+    admin = fake.user(1, "Ada")
+    fake.add_member(GROUP, admin, "administrator")
+    await bot_added(fake, chat, admin)
+    await new_campaign(fake, chat, admin, "50$ ^ off$")
+    for command in ("/stats 7d", "/besttime", "/campaigns 7d"):
+        mark = fake.mark()
+        await fake.send_message(chat, admin, command)
+        photo = await fake.wait_for("sendPhoto", since=mark)
+        assert png_ok(next(iter(photo.files.values())))
+    assert not [c for c in fake.calls_of("sendMessage") if "Sorry" in c.plain]
