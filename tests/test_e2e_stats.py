@@ -299,6 +299,36 @@ async def test_digest_command_for_managers_only(steward, fake):
     assert week  # the group exists, so the digest had something to report
 
 
+async def test_digest_of_many_chats_comes_whole_in_several_messages(steward, fake):
+    """Thirty chats' summaries are longer than one message: the digest was cut at 4,096
+    characters, losing the later chats (and could cut an `&amp;` in half)."""
+    admin = fake.user(1, "Ada")
+    for n in range(30):
+        chat = fake.add_chat(GROUP - 100 - n, title=f"Chat {n:02d} R&D " + "x" * 100)
+        await fake.push_update(
+            {
+                "my_chat_member": {
+                    "chat": chat,
+                    "from": admin,
+                    "date": fake.now(),
+                    "old_chat_member": {"status": "left", "user": fake.bot_user},
+                    "new_chat_member": fake._admin_member(fake.bot_user, is_bot_self=True),
+                }
+            }
+        )
+    await steward.idle()
+    manager = fake.user(MANAGER_ID, "Manny")
+    mark = fake.mark()
+    await fake.send_message(fake.private_chat(manager), manager, "/digest")
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark, count=2)
+    await steward.idle()
+    sent = [c.plain for c in fake.calls_of("sendMessage", mark) if c["chat_id"] == MANAGER_ID]
+    assert sent[0].startswith("🗓 Weekly digest")
+    assert all(len(text) <= 4096 for text in sent)
+    whole = "\n".join(sent)
+    assert all(f"📊 Chat {n:02d} R&D {'x' * 100}, last 7 days" in whole for n in range(30))
+
+
 async def test_besttime_sends_a_heat_map(steward, fake):
     week = await script_week(fake, steward)
     await steward.idle()

@@ -26,6 +26,7 @@ from bot.private import PrivateNotes
 from bot.stats import charts
 from bot.stats.collector import StatsCollector
 from bot.stats.report import ChatReport, CsvRow, best_time, build_report, change, csv_rows
+from bot.texts import pack_lines
 from storage.chats import ChatRepository, KnownChat, UserRepository
 from storage.stats import StatsRepository
 
@@ -305,7 +306,9 @@ class StatsService:
             to_chat, BufferedInputFile(png, filename="besttime.png"), message_thread_id=thread_id
         )
 
-    async def digest_text(self, locale: str) -> str:
+    async def digest_texts(self, locale: str) -> list[str]:
+        """The digest as messages of at most 4,096 characters, split between chats: a manager
+        with many chats gets every chat's summary rather than a cut-off message."""
         gettext = self.i18n.gettext
         parts = [gettext("🗓 Weekly digest", locale=locale)]
         chats = await self.known_chats()
@@ -313,18 +316,19 @@ class StatsService:
             parts.append(gettext("I am not in any group or channel yet.", locale=locale))
         for chat in chats:
             report = await self.report(chat.chat_id, 7)
-            parts.append("")
-            parts.append(self.summary(report, locale))
-        return "\n".join(parts)
+            parts.append("\n" + self.summary(report, locale))
+        return [text.lstrip("\n") for text in pack_lines(parts)]
 
     async def send_digest(self, only_to: int | None = None) -> None:
         recipients = [only_to] if only_to is not None else sorted(self.settings.manager_ids)
-        texts: dict[str, str] = {}  # the reports are built once per language, not per manager
+        texts: dict[str, list[str]] = {}  # built once per language, not per manager
         for manager in recipients:
             language = await self.locale_for(manager)
             if language not in texts:
-                texts[language] = (await self.digest_text(language))[:4096]
-            await self.notes.send_message(manager, texts[language])
+                texts[language] = await self.digest_texts(language)
+            for text in texts[language]:
+                if not (await self.notes.send_message(manager, text)).delivered:
+                    break  # blocked or gone: the rest would not arrive either
 
     async def csv_file(self, chat_id: int, days: int) -> BufferedInputFile:
         report = await self.report(chat_id, days)
