@@ -59,6 +59,11 @@ class ChatReport:
     complaint_share: dict[str, float] = field(default_factory=dict)  # day -> % (reputation)
 
     @property
+    def empty(self) -> bool:
+        """Nothing recorded in the period: no counts, posts or subscriber counts to draw."""
+        return not any(self.totals.values()) and not self.posts and not self.members
+
+    @property
     def average_er(self) -> float | None:
         rates = [r for r in (engagement_rate(p) for p in self.posts) if r is not None]
         return sum(rates) / len(rates) if rates else None

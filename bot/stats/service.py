@@ -271,7 +271,13 @@ class StatsService:
             lines = await section(chat_id, days, locale)
             if lines and len(text) + sum(len(line) + 1 for line in lines) < 4000:
                 text += "\n\n" + "\n".join(lines)
+        if report.empty:  # a chart of zeros says less than a sentence
+            text += "\n\n" + self.i18n.gettext(
+                "Nothing recorded in this period yet, so there is no chart.", locale=locale
+            )
         await self.bot.send_message(to_chat, text, message_thread_id=thread_id)
+        if report.empty:
+            return
         if self.chart_series is not None and report.kind == "group":
             report.complaint_share = await self.chart_series(chat_id, days)
         png = await asyncio.to_thread(charts.activity_chart, report)
@@ -287,6 +293,12 @@ class StatsService:
         kind = "channel" if chat and chat.type == "channel" else "group"
         best = await best_time(self.repo, chat_id, kind, days, self.today(), self.settings.timezone)
         gettext = self.i18n.gettext
+        if not any(map(any, best.samples)):  # an empty heat map says less than a sentence
+            text = gettext(
+                "Nothing recorded in this period yet, so there is no heat map.", locale=locale
+            )
+            await self.bot.send_message(to_chat, text, message_thread_id=thread_id)
+            return
         if best.best is None:
             text = gettext(
                 "Not enough activity yet to suggest a time: I need at least two "
