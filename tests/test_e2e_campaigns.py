@@ -97,6 +97,7 @@ async def test_joins_are_counted_per_campaign_with_churn_cost_chart_and_csv(stew
     )
     # 30 EUR over 3 joins, and over the 2 members still here
     assert "cost 30.00 EUR: 10.00 EUR per join, 15.00 EUR per member still here" in text
+    assert "(since the start: joins 3, still members 2)" in text  # no "1 joins"
     assert report_line(text, f"#{second} Ads B").endswith(
         "joins 2; left within 1 day 0, within 7 days 1; still members 1"
     )
