@@ -53,7 +53,7 @@ from bot.reputation.service import (
     WatchOutcome,
 )
 from bot.reputation.watch import MAX_TERM, MAX_WATCHES, Watch, WatchArgsError, parse_watch_args
-from bot.texts import typed_chat_id
+from bot.texts import pack_lines, typed_chat_id
 from bot.topics import thread_of
 
 logger = logging.getLogger(__name__)
@@ -319,7 +319,8 @@ async def watches_command(message: Message, bot: Bot, reputation: ReputationServ
                 title = str(watch.chat_id)
             title = title or str(watch.chat_id)
         lines.append(describe_watch(watch, title))
-    await message.reply("\n".join(lines)[:TEXT_LIMIT])
+    for text in pack_lines(lines, TEXT_LIMIT):  # up to 100 terms: more than one message
+        await message.reply(text)
 
 
 # --- reactions ----------------------------------------------------------------------------------

@@ -188,6 +188,23 @@ async def test_watch_limited_to_one_chat(trained, steward, fake, shop):
     assert [m.chat_id for m in pending] == [OTHER]
 
 
+async def test_watches_lists_every_term_even_when_they_fill_more_than_a_message(
+    steward, fake, shop
+):
+    """A hundred long terms (the most allowed) are longer than one message: /watches was cut
+    at 4,000 characters, so the later terms (and their ids for /unwatch) never showed."""
+    for n in range(100):
+        await steward.app.reputation.add_watch(f"R&D term {n:03d} " + "z" * 48, None, MANAGER_ID)
+    mark = fake.mark()
+    await shop.manager_says("/watches")
+    await fake.wait_for("sendMessage", since=mark, count=2)
+    await steward.idle()
+    sent = [c.plain for c in fake.calls_of("sendMessage", mark) if c["chat_id"] == MANAGER_ID]
+    assert all(len(text) <= 4096 for text in sent)
+    listed = "\n".join(sent)
+    assert all(f"«R&D term {n:03d} " in listed for n in range(100))
+
+
 async def test_a_member_cannot_use_watch(steward, fake, shop):
     await fake.send_message(fake.private_chat(shop.member), shop.member, "/watch acme")
     reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == shop.member["id"])
