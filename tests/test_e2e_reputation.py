@@ -205,6 +205,28 @@ async def test_watches_lists_every_term_even_when_they_fill_more_than_a_message(
     assert all(f"«R&D term {n:03d} " in listed for n in range(100))
 
 
+async def test_unwatch_by_a_term_watched_in_two_places_asks_which(steward, fake, shop):
+    """/unwatch acme stopped the first of «acme» in Fans club and «acme» everywhere and said
+    'Stopped watching «acme»' while the other still watched it."""
+    await shop.manager_says("/watch acme @fansclub")
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
+    await shop.manager_says("/watch ACME")
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
+    mark = fake.mark()
+    await shop.manager_says("/unwatch acme")
+    asked = await fake.wait_for("sendMessage", since=mark)
+    assert asked.plain.splitlines()[1:] == [
+        "#1 «acme» · Fans club",
+        "#2 «ACME» · everywhere",
+        "Example: /unwatch 1",
+    ]
+    assert len(steward.app.reputation.watches) == 2
+    await shop.manager_says("/unwatch 2")
+    stopped = await fake.wait_for("sendMessage", lambda c: "Stopped" in c.plain)
+    assert stopped.plain == "Stopped watching «ACME»."
+    assert [w.id for w in steward.app.reputation.watches] == [1]
+
+
 async def test_a_member_cannot_use_watch(steward, fake, shop):
     await fake.send_message(fake.private_chat(shop.member), shop.member, "/watch acme")
     reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == shop.member["id"])
