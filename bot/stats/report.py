@@ -160,6 +160,17 @@ async def best_time(
     return BestTime(grid, samples, best)
 
 
+def spreadsheet_safe(row: CsvRow) -> CsvRow:
+    """Text cells a spreadsheet would run as a formula (a campaign named `=HYPERLINK(…)` by a
+    chat admin, opened by a manager) get a leading apostrophe; numbers stay numbers."""
+    return [
+        f"'{cell}"
+        if isinstance(cell, str) and cell.startswith(("=", "+", "-", "@", "\t", "\r"))
+        else cell
+        for cell in row
+    ]
+
+
 def csv_rows(report: ChatReport) -> list[CsvRow]:
     """The numbers behind a report, one row per day (and per post for channels)."""
     header: CsvRow = ["chat_id", "day", "messages", "joins", "leaves"]

@@ -25,7 +25,15 @@ from bot.i18n import plural_for
 from bot.private import PrivateNotes
 from bot.stats import charts
 from bot.stats.collector import StatsCollector
-from bot.stats.report import ChatReport, CsvRow, best_time, build_report, change, csv_rows
+from bot.stats.report import (
+    ChatReport,
+    CsvRow,
+    best_time,
+    build_report,
+    change,
+    csv_rows,
+    spreadsheet_safe,
+)
 from bot.texts import pack_lines
 from storage.chats import ChatRepository, KnownChat, UserRepository
 from storage.stats import StatsRepository
@@ -350,7 +358,7 @@ class StatsService:
             if extra:
                 rows += [[], *extra]
         out = io.StringIO()
-        csv.writer(out).writerows(rows)
+        csv.writer(out).writerows(map(spreadsheet_safe, rows))
         return BufferedInputFile(
             out.getvalue().encode("utf-8"),
             filename=f"stats-{chat_id}-{report.last_day}-{days}d.csv",
