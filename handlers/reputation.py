@@ -55,7 +55,7 @@ from bot.reputation.service import (
     WatchOutcome,
 )
 from bot.reputation.watch import MAX_TERM, MAX_WATCHES, Watch, WatchArgsError, parse_watch_args
-from bot.texts import typed_chat_id
+from bot.texts import pack_lines, typed_chat_id
 from bot.topics import thread_of
 
 logger = logging.getLogger(__name__)
@@ -242,6 +242,17 @@ def watch_usage() -> str:
     )
 
 
+async def _watch_place(bot: Bot, watch: Watch) -> str | None:
+    """The title of the chat a watch is limited to (None: everywhere)."""
+    if watch.chat_id is None:
+        return None
+    try:
+        title = (await bot.get_chat(watch.chat_id)).title
+    except TelegramAPIError:
+        title = None
+    return title or str(watch.chat_id)
+
+
 def describe_watch(watch: Watch, title: str | None) -> str:
     where = html.escape(title) if title else _("everywhere")
     return f"#{watch.id} «{html.escape(watch.term)}» · {where}"
@@ -300,16 +311,27 @@ async def watch_command(
 
 
 async def unwatch_command(
-    message: Message, command: CommandObject, reputation: ReputationService
+    message: Message, command: CommandObject, bot: Bot, reputation: ReputationService
 ) -> None:
     arg = (command.args or "").strip()
     if not arg:
         await message.reply(html.escape(_("Usage: /unwatch <id or term>; /watches lists them.")))
         return
-    watch = reputation.find_watch(arg)
-    if watch is None:
+    found = reputation.find_watches(arg)
+    if not found:
         await message.reply(_("No such watch. /watches lists them."))
         return
+    if len(found) > 1:
+        lines = [
+            _("«{term}» is watched in several places; stop one by its id:").format(
+                term=html.escape(found[0].term)
+            )
+        ]
+        lines += [describe_watch(w, await _watch_place(bot, w)) for w in found]
+        lines.append(_("Example: /unwatch {id}").format(id=found[0].id))
+        await message.reply("\n".join(lines))
+        return
+    watch = found[0]
     await reputation.remove_watch(watch)
     reputation.removed[watch.id] = watch
     keyboard = InlineKeyboardBuilder()
@@ -330,15 +352,9 @@ async def watches_command(message: Message, bot: Bot, reputation: ReputationServ
         return
     lines = [_("🔎 Watched terms:")]
     for watch in watches:
-        title = None
-        if watch.chat_id is not None:
-            try:
-                title = (await bot.get_chat(watch.chat_id)).title
-            except TelegramAPIError:
-                title = str(watch.chat_id)
-            title = title or str(watch.chat_id)
-        lines.append(describe_watch(watch, title))
-    await message.reply("\n".join(lines)[:TEXT_LIMIT])
+        lines.append(describe_watch(watch, await _watch_place(bot, watch)))
+    for text in pack_lines(lines, TEXT_LIMIT):  # up to 100 terms: more than one message
+        await message.reply(text)
 
 
 # --- reactions ----------------------------------------------------------------------------------

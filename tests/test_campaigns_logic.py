@@ -69,6 +69,14 @@ def test_all_options_in_any_order_and_the_rest_is_the_name():
     )
     # a positive number is part of the name, not a chat
     assert parse_campaign_args("Promo 2026").name == "Promo 2026"
+    # the currency sign before the amount, as people write it: €50, $49.90, £5,5
+    for typed, amount, currency in [
+        ("€50", "50", "€"),
+        ("$49.90", "49.90", "$"),
+        ("£5,5", "5.5", "£"),
+    ]:
+        r = parse_campaign_args(f"Ads cost={typed}")
+        assert (r.cost, r.currency) == (Decimal(amount), currency)
 
 
 @pytest.mark.parametrize(
@@ -81,6 +89,8 @@ def test_all_options_in_any_order_and_the_rest_is_the_name():
         ("a cost=-5 EUR", ArgsError.BAD_COST),
         ("a cost=0 EUR", ArgsError.BAD_COST),
         ("a cost=abc EUR", ArgsError.BAD_COST),
+        ("a cost=€-5", ArgsError.BAD_COST),
+        ("a cost=€5$", ArgsError.BAD_COST),
         ("a cost=5", ArgsError.NO_CURRENCY),
         ("a expires=soon", ArgsError.BAD_EXPIRES),
         ("a expires=10s", ArgsError.BAD_EXPIRES),

@@ -97,6 +97,7 @@ async def test_joins_are_counted_per_campaign_with_churn_cost_chart_and_csv(stew
     )
     # 30 EUR over 3 joins, and over the 2 members still here
     assert "cost 30.00 EUR: 10.00 EUR per join, 15.00 EUR per member still here" in text
+    assert "(since the start: joins 3, still members 2)" in text  # no "1 joins"
     assert report_line(text, f"#{second} Ads B").endswith(
         "joins 2; left within 1 day 0, within 7 days 1; still members 1"
     )
@@ -276,3 +277,19 @@ async def test_without_the_invite_right_telegram_refuses_and_nothing_is_stored(s
     await fake.wait_for("editMessageText", lambda c: "goes on" in c.plain)
     assert not fake.calls_of("revokeChatInviteLink")
     assert not fake.invite_links[link]["is_revoked"]
+
+
+async def test_dollar_signs_in_titles_and_names_do_not_break_the_charts(steward, fake):
+    """matplotlib reads `$…$` as TeX: a chat titled `Deals $_$ club` or a campaign named
+    `50$ ^ off$` made every chart of that chat fail after its summary text."""
+    chat = fake.add_chat(GROUP, title="Deals $_$ club")
+    admin = fake.user(1, "Ada")
+    fake.add_member(GROUP, admin, "administrator")
+    await bot_added(fake, chat, admin)
+    await new_campaign(fake, chat, admin, "50$ ^ off$")
+    for command in ("/stats 7d", "/besttime", "/campaigns 7d"):
+        mark = fake.mark()
+        await fake.send_message(chat, admin, command)
+        photo = await fake.wait_for("sendPhoto", since=mark)
+        assert png_ok(next(iter(photo.files.values())))
+    assert not [c for c in fake.calls_of("sendMessage") if "Sorry" in c.plain]

@@ -208,6 +208,45 @@ async def test_watch_limited_to_one_chat(trained, steward, fake, shop):
     assert [m.chat_id for m in pending] == [OTHER]
 
 
+async def test_watches_lists_every_term_even_when_they_fill_more_than_a_message(
+    steward, fake, shop
+):
+    """A hundred long terms (the most allowed) are longer than one message: /watches was cut
+    at 4,000 characters, so the later terms (and their ids for /unwatch) never showed."""
+    for n in range(100):
+        await steward.app.reputation.add_watch(f"R&D term {n:03d} " + "z" * 48, None, MANAGER_ID)
+    mark = fake.mark()
+    await shop.manager_says("/watches")
+    await fake.wait_for("sendMessage", since=mark, count=2)
+    await steward.idle()
+    sent = [c.plain for c in fake.calls_of("sendMessage", mark) if c["chat_id"] == MANAGER_ID]
+    assert all(len(text) <= 4096 for text in sent)
+    listed = "\n".join(sent)
+    assert all(f"«R&D term {n:03d} " in listed for n in range(100))
+
+
+async def test_unwatch_by_a_term_watched_in_two_places_asks_which(steward, fake, shop):
+    """/unwatch acme stopped the first of «acme» in Fans club and «acme» everywhere and said
+    'Stopped watching «acme»' while the other still watched it."""
+    await shop.manager_says("/watch acme @fansclub")
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
+    await shop.manager_says("/watch ACME")
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
+    mark = fake.mark()
+    await shop.manager_says("/unwatch acme")
+    asked = await fake.wait_for("sendMessage", since=mark)
+    assert asked.plain.splitlines()[1:] == [
+        "#1 «acme» · Fans club",
+        "#2 «ACME» · everywhere",
+        "Example: /unwatch 1",
+    ]
+    assert len(steward.app.reputation.watches) == 2
+    await shop.manager_says("/unwatch 2")
+    stopped = await fake.wait_for("sendMessage", lambda c: "Stopped" in c.plain)
+    assert stopped.plain == "Stopped watching «ACME»."
+    assert [w.id for w in steward.app.reputation.watches] == [1]
+
+
 async def test_a_member_cannot_use_watch(steward, fake, shop):
     await fake.send_message(fake.private_chat(shop.member), shop.member, "/watch acme")
     reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == shop.member["id"])

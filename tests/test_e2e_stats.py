@@ -299,6 +299,81 @@ async def test_digest_command_for_managers_only(steward, fake):
     assert week  # the group exists, so the digest had something to report
 
 
+async def test_digest_of_many_chats_comes_whole_in_several_messages(steward, fake):
+    """Thirty chats' summaries are longer than one message: the digest was cut at 4,096
+    characters, losing the later chats (and could cut an `&amp;` in half)."""
+    admin = fake.user(1, "Ada")
+    for n in range(30):
+        chat = fake.add_chat(GROUP - 100 - n, title=f"Chat {n:02d} R&D " + "x" * 100)
+        await fake.push_update(
+            {
+                "my_chat_member": {
+                    "chat": chat,
+                    "from": admin,
+                    "date": fake.now(),
+                    "old_chat_member": {"status": "left", "user": fake.bot_user},
+                    "new_chat_member": fake._admin_member(fake.bot_user, is_bot_self=True),
+                }
+            }
+        )
+    await steward.idle()
+    manager = fake.user(MANAGER_ID, "Manny")
+    mark = fake.mark()
+    await fake.send_message(fake.private_chat(manager), manager, "/digest")
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark, count=2)
+    await steward.idle()
+    sent = [c.plain for c in fake.calls_of("sendMessage", mark) if c["chat_id"] == MANAGER_ID]
+    assert sent[0].startswith("🗓 Weekly digest")
+    assert all(len(text) <= 4096 for text in sent)
+    whole = "\n".join(sent)
+    assert all(f"📊 Chat {n:02d} R&D {'x' * 100}, last 7 days" in whole for n in range(30))
+
+
+async def test_a_chat_with_nothing_recorded_says_so_instead_of_an_empty_chart(steward, fake):
+    """A brand-new chat got its summary of zeros and a blank chart (and a blank heat map)."""
+    admin = fake.user(1, "Ada")
+    group = fake.add_chat(GROUP, title="Fresh")
+    channel = fake.add_chat(CHANNEL, "channel", "Fresh News", member_count=0)
+    for chat in (group, channel):
+        await fake.push_update(
+            {
+                "my_chat_member": {
+                    "chat": chat,
+                    "from": admin,
+                    "date": fake.now(),
+                    "old_chat_member": {"status": "left", "user": fake.bot_user},
+                    "new_chat_member": fake._admin_member(fake.bot_user, is_bot_self=True),
+                }
+            }
+        )
+    await steward.idle()
+    manager = fake.user(MANAGER_ID, "Manny", language_code="nl")
+    private = fake.start_bot(manager)
+    for command, chat_id in [
+        ("/stats 30d", GROUP),
+        ("/stats 30d", CHANNEL),
+        ("/besttime", GROUP),
+        ("/besttime", CHANNEL),
+    ]:
+        mark = fake.mark()
+        await fake.send_message(private, manager, command)
+        chooser = await fake.wait_for("sendMessage", since=mark)
+        button = next(
+            row[0]["callback_data"]
+            for row in chooser["reply_markup"]["inline_keyboard"]
+            if f":{chat_id}:" in row[0]["callback_data"]
+        )
+        message = fake.messages[(MANAGER_ID, max(m for c, m in fake.messages if c == MANAGER_ID))]
+        await fake.press_button(message, manager, button)
+        answer = await fake.wait_for("sendMessage", since=mark, count=2)
+        assert answer.plain.endswith(
+            "Nog niets vastgelegd in deze periode, dus geen "
+            + ("grafiek." if command.startswith("/stats") else "heatmap.")
+        ), answer.plain
+        await steward.idle()
+        assert not fake.calls_of("sendPhoto", mark)
+
+
 async def test_besttime_sends_a_heat_map(steward, fake):
     week = await script_week(fake, steward)
     await steward.idle()

@@ -9,7 +9,14 @@ import pytest
 
 from bot.clock import LocalHour
 from bot.stats.collector import StatsCollector
-from bot.stats.report import best_time, build_report, change, engagement_rate, parse_period
+from bot.stats.report import (
+    best_time,
+    build_report,
+    change,
+    engagement_rate,
+    parse_period,
+    spreadsheet_safe,
+)
 from storage.database import Database
 from storage.stats import StatsRepository
 
@@ -148,3 +155,18 @@ async def test_a_half_hour_zone_counts_its_hours_from_its_own_clock(repo):
     await collector.flush()
     rows = await repo.hourly(-1, "2026-05-04", "2026-05-04")
     assert sorted((r["hour"], r["messages"]) for r in rows) == [(14, 1), (15, 1)]
+
+
+def test_csv_text_cells_never_run_as_spreadsheet_formulas():
+    row = ['=HYPERLINK("http://x")', "+1", "-2+3", "@SUM(A1)", "Spring", -1001, 3, "", None]
+    assert spreadsheet_safe(row) == [
+        '\'=HYPERLINK("http://x")',
+        "'+1",
+        "'-2+3",
+        "'@SUM(A1)",
+        "Spring",
+        -1001,
+        3,
+        "",
+        None,
+    ]

@@ -30,7 +30,8 @@ CHURN_WINDOWS = (DAY, 7 * DAY)  # "left within 1 day", "left within 7 days"
 CHART_TOP = 8  # campaigns drawn by name; the rest are summed as "other campaigns"
 
 _CHAT_ID = re.compile(r"^-\d{5,20}$")
-_AMOUNT = re.compile(r"^(\d{1,12}(?:[.,]\d{1,2})?)([^\d.,]{0,5})$")
+# amount with its currency glued after (`50€`, `50EUR`) or its sign before (`€50`, `$49.90`)
+_AMOUNT = re.compile(r"^([^\w\s.,=+-]{1,3})?(\d{1,12}(?:[.,]\d{1,2})?)([^\d.,]{0,5})$")
 _CURRENCY = re.compile(r"^(?:[A-Za-z]{3}|[^\w\s=@/]{1,3})$")
 
 
@@ -68,14 +69,14 @@ class CampaignRequest:
 
 
 def parse_amount(text: str) -> tuple[Decimal, str]:
-    """`49.90`, `49,90`, `50EUR` -> (Decimal, glued currency or "")."""
+    """`49.90`, `49,90`, `50EUR`, `€50` -> (Decimal, glued currency or "")."""
     match = _AMOUNT.match(text)
-    if not match:
+    if not match or (match[1] and match[3]):  # `€5$`: which currency?
         raise InvalidOperation(text)
-    amount = Decimal(match[1].replace(",", "."))
+    amount = Decimal(match[2].replace(",", "."))
     if amount <= 0:
         raise InvalidOperation(text)
-    return amount, match[2]
+    return amount, match[1] or match[3]
 
 
 def parse_campaign_args(text: str) -> CampaignRequest:

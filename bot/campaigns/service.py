@@ -331,7 +331,7 @@ class CampaignService:
         if row.cost is not None:
             line += "\n    " + gettext(
                 "cost {cost}: {per_join} per join, {per_member} per member still here "
-                "(since the start: {joins} joins, {still} still members)",
+                "(since the start: joins {joins}, still members {still})",
                 locale=locale,
             ).format(
                 cost=money(row.cost, row.currency),

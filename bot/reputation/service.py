@@ -260,13 +260,14 @@ class ReputationService:
         await self.load()
         return WatchAdded(WatchOutcome.ADDED, watch_id)
 
-    def find_watch(self, token: str) -> Watch | None:
+    def find_watches(self, token: str) -> list[Watch]:
+        """The watch with that id, else every watch of that term: one term can be watched in
+        several places, and stopping just one of them by its name would be a guess."""
         token = token.strip().lstrip("#")
         for watch in self.watches:
             if token.isdecimal() and watch.id == int(token):
-                return watch
-        matches = [w for w in self.watches if w.term.casefold() == token.casefold()]
-        return matches[0] if matches else None
+                return [watch]
+        return [w for w in self.watches if w.term.casefold() == token.casefold()]
 
     async def remove_watch(self, watch: Watch) -> bool:
         removed = await self.repo.remove_watch(watch.id)

@@ -25,6 +25,9 @@ def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
+    # Chat titles and campaign names are people's text, not TeX: `$_$` in one made the chart fail
+    # and `$5 and $10` lost its dollars to math mode.
+    matplotlib.rcParams["text.parse_math"] = False
     import matplotlib.pyplot
 
     return matplotlib.pyplot

@@ -59,6 +59,11 @@ class ChatReport:
     complaint_share: dict[str, float] = field(default_factory=dict)  # day -> % (reputation)
 
     @property
+    def empty(self) -> bool:
+        """Nothing recorded in the period: no counts, posts or subscriber counts to draw."""
+        return not any(self.totals.values()) and not self.posts and not self.members
+
+    @property
     def average_er(self) -> float | None:
         rates = [r for r in (engagement_rate(p) for p in self.posts) if r is not None]
         return sum(rates) / len(rates) if rates else None
@@ -153,6 +158,17 @@ async def best_time(
     ]
     best = max(candidates)[1:] if candidates else None
     return BestTime(grid, samples, best)
+
+
+def spreadsheet_safe(row: CsvRow) -> CsvRow:
+    """Text cells a spreadsheet would run as a formula (a campaign named `=HYPERLINK(…)` by a
+    chat admin, opened by a manager) get a leading apostrophe; numbers stay numbers."""
+    return [
+        f"'{cell}"
+        if isinstance(cell, str) and cell.startswith(("=", "+", "-", "@", "\t", "\r"))
+        else cell
+        for cell in row
+    ]
 
 
 def csv_rows(report: ChatReport) -> list[CsvRow]:

@@ -25,7 +25,16 @@ from bot.i18n import plural_for
 from bot.private import PrivateNotes
 from bot.stats import charts
 from bot.stats.collector import StatsCollector
-from bot.stats.report import ChatReport, CsvRow, best_time, build_report, change, csv_rows
+from bot.stats.report import (
+    ChatReport,
+    CsvRow,
+    best_time,
+    build_report,
+    change,
+    csv_rows,
+    spreadsheet_safe,
+)
+from bot.texts import pack_lines
 from storage.chats import ChatRepository, KnownChat, UserRepository
 from storage.stats import StatsRepository
 
@@ -270,7 +279,13 @@ class StatsService:
             lines = await section(chat_id, days, locale)
             if lines and len(text) + sum(len(line) + 1 for line in lines) < 4000:
                 text += "\n\n" + "\n".join(lines)
+        if report.empty:  # a chart of zeros says less than a sentence
+            text += "\n\n" + self.i18n.gettext(
+                "Nothing recorded in this period yet, so there is no chart.", locale=locale
+            )
         await self.bot.send_message(to_chat, text, message_thread_id=thread_id)
+        if report.empty:
+            return
         if self.chart_series is not None and report.kind == "group":
             report.complaint_share = await self.chart_series(chat_id, days)
         png = await asyncio.to_thread(charts.activity_chart, report)
@@ -286,6 +301,12 @@ class StatsService:
         kind = "channel" if chat and chat.type == "channel" else "group"
         best = await best_time(self.repo, chat_id, kind, days, self.today(), self.settings.timezone)
         gettext = self.i18n.gettext
+        if not any(map(any, best.samples)):  # an empty heat map says less than a sentence
+            text = gettext(
+                "Nothing recorded in this period yet, so there is no heat map.", locale=locale
+            )
+            await self.bot.send_message(to_chat, text, message_thread_id=thread_id)
+            return
         if best.best is None:
             text = gettext(
                 "Not enough activity yet to suggest a time: I need at least two "
@@ -305,7 +326,9 @@ class StatsService:
             to_chat, BufferedInputFile(png, filename="besttime.png"), message_thread_id=thread_id
         )
 
-    async def digest_text(self, locale: str) -> str:
+    async def digest_texts(self, locale: str) -> list[str]:
+        """The digest as messages of at most 4,096 characters, split between chats: a manager
+        with many chats gets every chat's summary rather than a cut-off message."""
         gettext = self.i18n.gettext
         parts = [gettext("🗓 Weekly digest", locale=locale)]
         chats = await self.known_chats()
@@ -313,18 +336,19 @@ class StatsService:
             parts.append(gettext("I am not in any group or channel yet.", locale=locale))
         for chat in chats:
             report = await self.report(chat.chat_id, 7)
-            parts.append("")
-            parts.append(self.summary(report, locale))
-        return "\n".join(parts)
+            parts.append("\n" + self.summary(report, locale))
+        return [text.lstrip("\n") for text in pack_lines(parts)]
 
     async def send_digest(self, only_to: int | None = None) -> None:
         recipients = [only_to] if only_to is not None else sorted(self.settings.manager_ids)
-        texts: dict[str, str] = {}  # the reports are built once per language, not per manager
+        texts: dict[str, list[str]] = {}  # built once per language, not per manager
         for manager in recipients:
             language = await self.locale_for(manager)
             if language not in texts:
-                texts[language] = (await self.digest_text(language))[:4096]
-            await self.notes.send_message(manager, texts[language])
+                texts[language] = await self.digest_texts(language)
+            for text in texts[language]:
+                if not (await self.notes.send_message(manager, text)).delivered:
+                    break  # blocked or gone: the rest would not arrive either
 
     async def csv_file(self, chat_id: int, days: int) -> BufferedInputFile:
         report = await self.report(chat_id, days)
@@ -334,7 +358,7 @@ class StatsService:
             if extra:
                 rows += [[], *extra]
         out = io.StringIO()
-        csv.writer(out).writerows(rows)
+        csv.writer(out).writerows(map(spreadsheet_safe, rows))
         return BufferedInputFile(
             out.getvalue().encode("utf-8"),
             filename=f"stats-{chat_id}-{report.last_day}-{days}d.csv",
