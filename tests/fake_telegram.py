@@ -373,6 +373,20 @@ class FakeTelegram:
             return f"https://t.me/c/{str(chat['id'])[4:]}/{message_id}"
         return None
 
+    async def bot_added(self, chat: dict[str, Any], by: dict[str, Any]) -> None:
+        """`by` makes the bot an admin of `chat`: the my_chat_member update Telegram sends."""
+        await self.push_update(
+            {
+                "my_chat_member": {
+                    "chat": chat,
+                    "from": by,
+                    "date": self.now(),
+                    "old_chat_member": {"status": "left", "user": self.bot_user},
+                    "new_chat_member": self._admin_member(self.bot_user, is_bot_self=True),
+                }
+            }
+        )
+
     def _admin_member(self, user: dict[str, Any], *, is_bot_self: bool = False, **rights) -> dict:
         member = {
             "status": "administrator",
@@ -974,6 +988,12 @@ class FakeTelegram:
                 return web.json_response({"ok": True, "result": await self._get_updates(params)})
             except ApiError as exc:
                 return self._error(exc.status, exc.description)
+        wait = self._flood_wait(name, params)
+        if wait:  # not recorded: no message was made, and `calls` lists what the bot sent
+            self.flood_refusals += 1
+            return self._error(
+                429, f"Too Many Requests: retry after {wait}", parameters={"retry_after": wait}
+            )
         async with self._changed:
             self.calls.append(Call(name, params, files, time.monotonic(), len(self.calls)))
             self._changed.notify_all()
@@ -996,12 +1016,6 @@ class FakeTelegram:
                     else {}
                 )
                 return self._error(failure.status, failure.description, **extra)
-        wait = self._flood_wait(name, params)
-        if wait:
-            self.flood_refusals += 1
-            return self._error(
-                429, f"Too Many Requests: retry after {wait}", parameters={"retry_after": wait}
-            )
         try:
             self._refuse_upgraded_group(params)
             result = await self._dispatch(name, params, files)

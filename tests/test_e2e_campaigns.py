@@ -28,20 +28,6 @@ def setup_group(fake: FakeTelegram) -> tuple[dict, dict, dict]:
     return chat, admin, member
 
 
-async def bot_added(fake: FakeTelegram, chat: dict, by: dict) -> None:
-    await fake.push_update(
-        {
-            "my_chat_member": {
-                "chat": chat,
-                "from": by,
-                "date": fake.now(),
-                "old_chat_member": {"status": "left", "user": fake.bot_user},
-                "new_chat_member": fake._admin_member(fake.bot_user, is_bot_self=True),
-            }
-        }
-    )
-
-
 async def new_campaign(fake: FakeTelegram, chat: dict, who: dict, args: str) -> tuple[int, str]:
     await fake.send_message(chat, who, f"/campaign_new {args}")
     answer = await fake.wait_for("sendMessage", lambda c: "Campaign #" in c.plain)
@@ -151,7 +137,7 @@ async def test_manager_in_private_names_the_chat_and_ends_a_campaign_after_confi
     steward, fake
 ):
     chat, admin, _member = setup_group(fake)
-    await bot_added(fake, chat, admin)
+    await fake.bot_added(chat, admin)
     await steward.idle()
     manager = fake.user(MANAGER_ID, "Manny")
     private = fake.private_chat(manager)
@@ -214,7 +200,7 @@ async def test_approved_join_request_counts_for_its_campaign(steward, fake):
 async def test_post_with_a_campaign_button_shows_its_joins_in_stats(steward, fake):
     chat, admin, _member = setup_group(fake)
     channel = fake.add_chat(CHANNEL, "channel", "Maker News", username="makernews")
-    await bot_added(fake, channel, admin)
+    await fake.bot_added(channel, admin)
     await steward.idle()
     campaign_id, link = await new_campaign(fake, chat, admin, "From the channel")
     manager = fake.user(MANAGER_ID, "Manny")
@@ -285,7 +271,7 @@ async def test_dollar_signs_in_titles_and_names_do_not_break_the_charts(steward,
     chat = fake.add_chat(GROUP, title="Deals $_$ club")
     admin = fake.user(1, "Ada")
     fake.add_member(GROUP, admin, "administrator")
-    await bot_added(fake, chat, admin)
+    await fake.bot_added(chat, admin)
     await new_campaign(fake, chat, admin, "50$ ^ off$")
     for command in ("/stats 7d", "/besttime", "/campaigns 7d"):
         mark = fake.mark()

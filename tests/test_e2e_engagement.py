@@ -362,7 +362,8 @@ async def test_giveaway_ended_while_down_is_drawn_at_start(steward, fake, club):
     assert reply.plain == "Giveaway #1 was already drawn."
 
 
-async def test_reroll_excludes_earlier_winners(steward, fake, club):
+async def book_drawn_among_three(club, fake) -> list[int]:
+    """A one-winner giveaway Ann, Ben and Cid entered, ended: its entrants in draw order."""
     await club.say(club.admin, "/giveaway 1h 1 Book")
     announcement = await fake.wait_for("sendMessage", in_group)
     message = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
@@ -373,7 +374,11 @@ async def test_reroll_excludes_earlier_winners(steward, fake, club):
     await club.say(club.admin, "/giveaway_end 1")
     result = await fake.wait_for("sendMessage", lambda c: "is over" in c.plain)
     seed, _, entrants = parse_result(result.plain)
-    order = sorted(entrants, key=lambda uid: ticket(seed, uid))
+    return sorted(entrants, key=lambda uid: ticket(seed, uid))
+
+
+async def test_reroll_excludes_earlier_winners(steward, fake, club):
+    order = await book_drawn_among_three(club, fake)
     names = {11: "Ann", 12: "Ben", 13: "Cid"}
     for bad in ("0", "two", "101"):  # each drew one winner as if no number had been given
         mark = fake.mark()
@@ -394,17 +399,7 @@ async def test_reroll_excludes_earlier_winners(steward, fake, club):
 async def test_two_rerolls_at_once_draw_two_different_winners(steward, fake, club):
     """Two /reroll handled together both read the results before either wrote its pick, and
     announced the same runner-up twice."""
-    await club.say(club.admin, "/giveaway 1h 1 Book")
-    announcement = await fake.wait_for("sendMessage", in_group)
-    message = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
-    data = announcement["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
-    for user in (club.ann, club.ben, club.cid):
-        await fake.press_button(message, user, data)
-        await fake.wait_for("answerCallbackQuery")
-    await club.say(club.admin, "/giveaway_end 1")
-    result = await fake.wait_for("sendMessage", lambda c: "is over" in c.plain)
-    seed, _, entrants = parse_result(result.plain)
-    order = sorted(entrants, key=lambda uid: ticket(seed, uid))
+    order = await book_drawn_among_three(club, fake)
     await steward.idle()
     mark = fake.mark()
     await asyncio.gather(club.say(club.admin, "/reroll 1"), club.say(club.admin, "/reroll 1"))

@@ -120,6 +120,7 @@ async def test_without_the_model_the_bot_starts_says_so_once_and_lexical_rules_w
         deleted = await fake.wait_for("deleteMessage")
         assert deleted["message_id"] == spam["message_id"]
         await fake.wait_for("banChatMember")
+        await running.idle()  # the audit row is written once Telegram answered the ban
         action = (await running.app.mod_repo.recent_actions(GROUP, 1))[0]
         assert action.details["signals"]["semantic"] == 0
     finally:

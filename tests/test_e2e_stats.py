@@ -132,17 +132,7 @@ async def test_manager_channel_report_computes_er_per_post(steward, fake):
     fake.chats[CHANNEL].linked_chat_id = DISCUSSION
     discussion = fake.add_chat(DISCUSSION, title="Maker News chat")
     owner = fake.user(2, "Olga")
-    await fake.push_update(
-        {
-            "my_chat_member": {
-                "chat": channel,
-                "from": owner,
-                "date": fake.now(),
-                "old_chat_member": {"status": "left", "user": fake.bot_user},
-                "new_chat_member": fake._admin_member(fake.bot_user, is_bot_self=True),
-            }
-        }
-    )
+    await fake.bot_added(channel, owner)
     await steward.idle()
     await steward.restart()  # start-up reads every channel's subscriber count
     await fake.wait_for("getChatMemberCount", since=0)
@@ -305,17 +295,7 @@ async def test_digest_of_many_chats_comes_whole_in_several_messages(steward, fak
     admin = fake.user(1, "Ada")
     for n in range(30):
         chat = fake.add_chat(GROUP - 100 - n, title=f"Chat {n:02d} R&D " + "x" * 100)
-        await fake.push_update(
-            {
-                "my_chat_member": {
-                    "chat": chat,
-                    "from": admin,
-                    "date": fake.now(),
-                    "old_chat_member": {"status": "left", "user": fake.bot_user},
-                    "new_chat_member": fake._admin_member(fake.bot_user, is_bot_self=True),
-                }
-            }
-        )
+        await fake.bot_added(chat, admin)
     await steward.idle()
     manager = fake.user(MANAGER_ID, "Manny")
     mark = fake.mark()
@@ -335,17 +315,7 @@ async def test_a_chat_with_nothing_recorded_says_so_instead_of_an_empty_chart(st
     group = fake.add_chat(GROUP, title="Fresh")
     channel = fake.add_chat(CHANNEL, "channel", "Fresh News", member_count=0)
     for chat in (group, channel):
-        await fake.push_update(
-            {
-                "my_chat_member": {
-                    "chat": chat,
-                    "from": admin,
-                    "date": fake.now(),
-                    "old_chat_member": {"status": "left", "user": fake.bot_user},
-                    "new_chat_member": fake._admin_member(fake.bot_user, is_bot_self=True),
-                }
-            }
-        )
+        await fake.bot_added(chat, admin)
     await steward.idle()
     manager = fake.user(MANAGER_ID, "Manny", language_code="nl")
     private = fake.start_bot(manager)
@@ -389,17 +359,7 @@ async def test_manager_exports_one_csv_per_chat(steward, fake):
     week = await script_week(fake, steward)
     channel = fake.add_chat(CHANNEL, "channel", "Maker News", member_count=50)
     for chat in (week["chat"], channel):
-        await fake.push_update(
-            {
-                "my_chat_member": {
-                    "chat": chat,
-                    "from": week["admin"],
-                    "date": fake.now(),
-                    "old_chat_member": {"status": "left", "user": fake.bot_user},
-                    "new_chat_member": fake._admin_member(fake.bot_user, is_bot_self=True),
-                }
-            }
-        )
+        await fake.bot_added(chat, week["admin"])
     await steward.idle()
     manager = fake.user(MANAGER_ID, "Manny")
     private = fake.private_chat(manager)
