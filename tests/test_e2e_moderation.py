@@ -467,6 +467,37 @@ async def test_report_reaches_log_chat_with_action_buttons(steward, fake, group)
     assert ban["user_id"] == 300
 
 
+async def test_a_report_button_does_not_act_on_a_member_who_became_an_admin(steward, fake, group):
+    """Between the report and the press the reported member was promoted: the bot never acts
+    on a chat admin, so Warn is refused and stores nothing."""
+    bad = await group.say(group.other, "you are all idiots")
+    await group.say(group.member, "/report", reply_to=bad)
+    report = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == LOG_CHAT)
+    warn_button = next(
+        b for row in report["reply_markup"]["inline_keyboard"] for b in row if "Warn" in b["text"]
+    )
+    carol = fake.chats[GROUP].members[300]["user"]
+    fake.add_member(GROUP, carol, "administrator")
+    await fake.push_update(
+        {
+            "chat_member": {
+                "chat": fake.chats[GROUP].chat,
+                "from": group.admin,
+                "date": fake.now(),
+                "old_chat_member": {"status": "member", "user": carol},
+                "new_chat_member": fake.chats[GROUP].members[300],
+            }
+        }
+    )
+    await steward.idle()
+    report_message = fake.messages[(LOG_CHAT, max(m for c, m in fake.messages if c == LOG_CHAT))]
+    await fake.press_button(report_message, group.admin, warn_button["callback_data"])
+    answer = await fake.wait_for("answerCallbackQuery")
+    assert answer["show_alert"] and "admin" in answer["text"]
+    await steward.idle()
+    assert await steward.app.mod_repo.active_warns(GROUP, 300, 0) == []
+
+
 async def test_a_report_speaks_the_language_of_those_who_read_it(fake, tmp_path):
     """A report is read by the admins, not by the reporter: a Russian member's report reached
     the (English) log chat, and a Dutch admin in private, in Russian, buttons included."""

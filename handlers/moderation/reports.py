@@ -132,6 +132,7 @@ async def report_pressed(
     callback_data: ReportCallback,
     role_service: RoleService,
     moderation: ModerationService,
+    targets: TargetResolver,
 ) -> None:
     chat_id = callback_data.chat_id
     roles = await role_service.roles_for_user(chat_id, query.from_user.id)
@@ -148,6 +149,12 @@ async def report_pressed(
         callback_data.user_id, str(callback_data.user_id), is_chat=callback_data.user_id < 0
     )
     op, message_id = callback_data.op, callback_data.message_id
+    if op is not ReportAction.DISMISS:
+        # the reported member may have become an admin since: the bot never acts on one
+        refusal = await targets.refusal(chat_id, target)
+        if refusal is not None:
+            await query.answer(error_text(refusal), show_alert=True)
+            return
     try:
         if op is ReportAction.DELETE:
             await moderation.delete(chat_id, message_id)
