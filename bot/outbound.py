@@ -162,21 +162,22 @@ def follows_upgrades(method: TelegramMethod[Any]) -> bool:
     return name.startswith("send") or name in _MESSAGE_METHODS_EXTRA or name in _WHOLE_CHAT_METHODS
 
 
+def _unplaced(method: TelegramMethod[Any]) -> dict[str, Any]:
+    """What places a message inside its chat (the replied message, the topic), cleared."""
+    keys = ("reply_parameters", "reply_to_message_id", "message_thread_id")
+    return {key: None for key in keys if getattr(method, key, None) is not None}
+
+
 def readdressed(method: TelegramMethod[TelegramType], chat_id: int) -> TelegramMethod[TelegramType]:
     """The same call for another chat, without what pointed into the old one (the replied
     message; basic groups have no topics)."""
-    update: dict[str, Any] = {"chat_id": chat_id}
-    for key in ("reply_parameters", "reply_to_message_id", "message_thread_id"):
-        if getattr(method, key, None) is not None:
-            update[key] = None
-    return method.model_copy(update=update)
+    return method.model_copy(update={"chat_id": chat_id, **_unplaced(method)})
 
 
 def into_general(method: TelegramMethod[TelegramType]) -> TelegramMethod[TelegramType] | None:
     """The same message for a forum's General topic, without the topic and the replied message
     that put it in a closed one; None if the call named neither (nothing to move)."""
-    keys = ("reply_parameters", "reply_to_message_id", "message_thread_id")
-    update = {key: None for key in keys if getattr(method, key, None) is not None}
+    update = _unplaced(method)
     return method.model_copy(update=update) if update else None
 
 
