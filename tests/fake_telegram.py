@@ -70,6 +70,20 @@ _FLOAT_RE = re.compile(r"^-?\d+\.\d+$")
 _TAG_RE = re.compile(r"<[^>]+>")
 # Sending methods that deliver a message into a chat (a private one needs a started bot).
 _DELIVERING = {"copyMessage", "copyMessages", "forwardMessage", "forwardMessages"}
+# What a restricted bot needs to send each kind of content, and how Telegram names it when it
+# refuses ("not enough rights to send <what> to the chat").
+_RESTRICTED_SEND = {
+    "text": ("can_send_messages", "text messages"),
+    "photo": ("can_send_photos", "photos"),
+    "video": ("can_send_videos", "videos"),
+    "document": ("can_send_documents", "documents"),
+    "audio": ("can_send_audios", "music"),
+    "voice": ("can_send_voice_notes", "voice notes"),
+    "video_note": ("can_send_video_notes", "video notes"),
+    "poll": ("can_send_polls", "polls"),
+    "sticker": ("can_send_other_messages", "stickers"),
+    "animation": ("can_send_other_messages", "animations"),
+}
 _OWN_MESSAGE_KINDS = ("message", "edited_message", "channel_post", "edited_channel_post")
 # The placeholder senders of anonymous admins (GroupAnonymousBot) and of messages sent as a
 # channel (Channel_Bot): bots by `is_bot`, but their messages reach every bot in the group
@@ -205,6 +219,7 @@ class ChatState:
     topics: dict[int, dict[str, Any]] = field(default_factory=dict)  # thread id -> root message
     closed_topics: set[int] = field(default_factory=set)
     migrated_to: int | None = None  # a basic group upgraded to this supergroup id
+    pinned: int | None = None  # the message the bot pinned last
 
 
 class FakeTelegram:
@@ -559,6 +574,10 @@ class FakeTelegram:
             elif change["new_chat_member"]["status"] == "member":
                 self.started.add(user_id)
                 self.blocked.discard(user_id)
+        elif change is not None and change["chat"]["id"] in self.chats:
+            # The bot's membership changed in a group or channel: Telegram acts on the new
+            # rights at once, so later calls meet them (a removed bot posts nothing).
+            self.chats[change["chat"]["id"]].members[self.bot_id] = dict(change["new_chat_member"])
 
     def _store_message(self, message: dict[str, Any]) -> dict[str, Any]:
         self.messages[(message["chat"]["id"], message["message_id"])] = message
@@ -1090,9 +1109,44 @@ class FakeTelegram:
             raise ApiError(400, "Bad Request: chat not found")
         return state
 
+    def _send_refusal(self, state: ChatState, content: dict[str, Any]) -> ApiError | None:
+        """Why Telegram refuses the bot posting into this chat, or None, as the Bot API answers
+        it: in a channel only an admin with `can_post_messages` (or the creator) posts ("need
+        administrator rights in the channel chat"; a bot that is not in it at all, or was
+        removed, gets a 403); in a group a bot that left or was removed gets a 403, and a
+        restricted one only what its permissions allow ("not enough rights to send text
+        messages to the chat")."""
+        chat = state.chat
+        if chat["type"] == "private":
+            return None
+        kind = {"supergroup": "supergroup chat", "group": "group chat"}.get(
+            chat["type"], "channel chat"
+        )
+        me = state.members.get(self.bot_id) or {"status": "left"}
+        status = me["status"]
+        if status == "kicked":
+            return ApiError(403, f"Forbidden: bot was kicked from the {kind}")
+        if status == "left":
+            return ApiError(403, f"Forbidden: bot is not a member of the {kind}")
+        if chat["type"] == "channel":
+            if status == "creator" or (status == "administrator" and me.get("can_post_messages")):
+                return None
+            return ApiError(400, "Bad Request: need administrator rights in the channel chat")
+        if status == "restricted":
+            right, what = _RESTRICTED_SEND.get(
+                next((k for k in content if k in _RESTRICTED_SEND), "text"),
+                ("can_send_messages", "text messages"),
+            )
+            if not me.get(right, False):
+                return ApiError(400, f"Bad Request: not enough rights to send {what} to the chat")
+        return None
+
     def _outgoing(self, params: dict[str, Any], **content: Any) -> dict[str, Any]:
         state = self._chat(params["chat_id"])
         chat = state.chat
+        refusal = self._send_refusal(state, content)
+        if refusal is not None:
+            raise refusal
         message: dict[str, Any] = {
             "message_id": next(self._message_ids[chat["id"]]),
             "date": self.now(),
@@ -1371,6 +1425,42 @@ class FakeTelegram:
         if p.get("correct_option_id") is not None and "correct_option_ids" not in poll:
             poll["correct_option_ids"] = [p["correct_option_id"]]
         return self._outgoing(p, poll=poll)
+
+    def _pin_refusal(self, state: ChatState) -> str | None:
+        """Pinning and unpinning need `can_pin_messages` in a group (`can_edit_messages` in a
+        channel) unless the bot created the chat; private chats need nothing (Bot API
+        pinChatMessage)."""
+        if state.chat["type"] == "private":
+            return None
+        me = state.members.get(self.bot_id) or {"status": "left"}
+        right = "can_edit_messages" if state.chat["type"] == "channel" else "can_pin_messages"
+        if me["status"] == "creator" or (me["status"] == "administrator" and me.get(right)):
+            return None
+        if me["status"] in {"left", "kicked"}:
+            return "Bad Request: chat not found"
+        return "Bad Request: not enough rights to manage pinned messages in the chat"
+
+    def _m_pinChatMessage(self, p, f):
+        state = self._chat(p["chat_id"])
+        refusal = self._pin_refusal(state)
+        if refusal:
+            raise ApiError(400, refusal)
+        message = self.messages.get((state.chat["id"], int(p["message_id"])))
+        if message is None:
+            raise ApiError(400, "Bad Request: message to pin not found")
+        state.pinned = message["message_id"]
+        return True
+
+    def _m_unpinChatMessage(self, p, f):
+        state = self._chat(p["chat_id"])
+        refusal = self._pin_refusal(state)
+        if refusal:
+            raise ApiError(400, refusal)
+        message_id = p.get("message_id")
+        if message_id is not None and (state.chat["id"], int(message_id)) not in self.messages:
+            raise ApiError(400, "Bad Request: message to unpin not found")
+        state.pinned = None
+        return True
 
     def _m_stopPoll(self, p, f):
         message = self.messages.get((int(p["chat_id"]), int(p["message_id"])))

@@ -207,8 +207,9 @@ async def test_delete_needs_the_message_the_right_and_48_hours(fake, bot):
 
 async def test_delete_in_a_channel_basic_group_and_private_chat(fake, bot):
     fake.add_chat(CHANNEL, "channel", "News")
-    bot_rights(fake, CHANNEL, can_delete_messages=False, can_post_messages=False)
+    bot_rights(fake, CHANNEL, can_delete_messages=False, can_post_messages=True)
     post = await bot.send_message(CHANNEL, "post")
+    bot_rights(fake, CHANNEL, can_delete_messages=False, can_post_messages=False)
     with pytest.raises(TelegramBadRequest, match="message can't be deleted"):
         await bot.delete_message(CHANNEL, post.message_id)  # its own post needs posting rights
     bot_rights(fake, CHANNEL, can_delete_messages=False, can_post_messages=True)
@@ -416,3 +417,78 @@ async def test_other_bots_group_messages_are_never_delivered(fake):
     with pytest.raises(AssertionError, match="other bots' messages"):
         await fake.send_message(chat, fake.user(777, "Helper", is_bot=True), "hi")
     await fake.send_message(chat, fake.user(1087968824, "Group", is_bot=True), "from an admin")
+
+
+async def test_posting_needs_membership_and_in_a_channel_the_right_to_post(fake, bot):
+    """Bot API answers for a bot that may not post: a channel needs an admin with
+    can_post_messages, a chat the bot left or was removed from answers 403, a restricted bot
+    sends only what its permissions allow."""
+    fake.add_chat(CHANNEL, "channel", "News", bot_status="member")
+    with pytest.raises(TelegramBadRequest, match="need administrator rights in the channel chat"):
+        await bot.send_message(CHANNEL, "post")
+    bot_rights(fake, CHANNEL, can_post_messages=False)
+    with pytest.raises(TelegramBadRequest, match="need administrator rights"):
+        await bot.send_photo(CHANNEL, "photo-id")
+    bot_rights(fake, CHANNEL, can_post_messages=True)
+    post = await bot.send_message(CHANNEL, "post")
+
+    group = fake.add_chat(SUPERGROUP, bot_status="")
+    with pytest.raises(TelegramForbiddenError, match="bot is not a member of the supergroup chat"):
+        await bot.copy_message(SUPERGROUP, CHANNEL, post.message_id)
+    fake.chats[SUPERGROUP].members[fake.bot_id] = {"status": "kicked", "user": fake.bot_user}
+    with pytest.raises(TelegramForbiddenError, match="bot was kicked from the supergroup chat"):
+        await bot.send_message(SUPERGROUP, "hi")
+    fake.chats[SUPERGROUP].members[fake.bot_id] = {
+        "status": "restricted",
+        "user": fake.bot_user,
+        "can_send_messages": True,
+    }
+    assert await bot.send_message(SUPERGROUP, "text is allowed")
+    with pytest.raises(TelegramBadRequest, match="not enough rights to send polls to the chat"):
+        await bot.send_poll(SUPERGROUP, "Q?", ["a", "b"])
+
+    # the bot's own membership update is what Telegram acts on from then on
+    owner = fake.user(3, "Owner")
+    await fake.bot_added(group, owner)
+    assert await bot.send_poll(SUPERGROUP, "Q?", ["a", "b"])
+    await fake.push_update(
+        {
+            "my_chat_member": {
+                "chat": group,
+                "from": owner,
+                "date": fake.now(),
+                "old_chat_member": fake._admin_member(fake.bot_user, is_bot_self=True),
+                "new_chat_member": {"status": "left", "user": fake.bot_user},
+            }
+        }
+    )
+    with pytest.raises(TelegramForbiddenError, match="not a member"):
+        await bot.send_message(SUPERGROUP, "still here?")
+
+
+async def test_pinning_needs_the_message_and_the_right(fake, bot):
+    """pinChatMessage: can_pin_messages in a group, can_edit_messages in a channel; nothing in a
+    private chat."""
+    fake.add_chat(SUPERGROUP)
+    own = await bot.send_message(SUPERGROUP, "rules")
+    with pytest.raises(TelegramBadRequest, match="message to pin not found"):
+        await bot.pin_chat_message(SUPERGROUP, 999)
+    bot_rights(fake, SUPERGROUP, can_pin_messages=False)
+    with pytest.raises(TelegramBadRequest, match="not enough rights to manage pinned messages"):
+        await bot.pin_chat_message(SUPERGROUP, own.message_id)
+    with pytest.raises(TelegramBadRequest, match="not enough rights to manage pinned messages"):
+        await bot.unpin_chat_message(SUPERGROUP, message_id=own.message_id)
+    bot_rights(fake, SUPERGROUP, can_pin_messages=True)
+    assert await bot.pin_chat_message(SUPERGROUP, own.message_id)
+    assert fake.chats[SUPERGROUP].pinned == own.message_id
+
+    fake.add_chat(CHANNEL, "channel", "News")
+    post = await bot.send_message(CHANNEL, "post")
+    bot_rights(fake, CHANNEL, can_edit_messages=False)
+    with pytest.raises(TelegramBadRequest, match="not enough rights to manage pinned messages"):
+        await bot.pin_chat_message(CHANNEL, post.message_id)
+
+    user = fake.user(501, "Ann")
+    private = fake.start_bot(user)
+    note = fake.new_message(private, user, "pin me")
+    assert await bot.pin_chat_message(user["id"], note["message_id"])
