@@ -155,7 +155,7 @@ async def test_the_cool_down_is_per_member_and_says_so_where_it_bites(steward, f
 
 async def test_an_edit_whose_relay_is_gone_comes_as_a_note(steward, fake, desk):
     """The relay can no longer be edited (a staff member deleted it): the new words still reach
-    the desk, as a note."""
+    the desk, as a note, and a reply to the note answers the member."""
     question = await fake.send_message(desk.private, desk.member, "Where is my order 1234?")
     await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT, since=0)
     await steward.idle()
@@ -163,3 +163,9 @@ async def test_an_edit_whose_relay_is_gone_comes_as_a_note(steward, fake, desk):
     await fake.edit_message(question, "Where is my order 1243?")
     note = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
     assert note.plain == "✏️ Bob edited the message of #1:\nWhere is my order 1243?"
+    await steward.idle()
+    await fake.send_message(
+        desk.support, desk.staff, "It ships today.", reply_to=last_in(fake, SUPPORT)
+    )
+    answer = await fake.wait_for("copyMessage", lambda c: c["chat_id"] == 200)
+    assert answer["reply_parameters"]["message_id"] == question["message_id"]

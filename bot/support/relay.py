@@ -198,8 +198,9 @@ async def follow_edit(
     """A member edited a message the staff have: the relay shows the new words (its header is
     the bot's own message, so it is edited in place, marked as edited), and media or a long
     text is copied again under it, the old copy deleted so nobody answers the stale one. A
-    complaint's relay, or one that cannot be edited any more, gets a note under it instead.
-    False when the message never reached the staff."""
+    complaint's relay, or one that cannot be edited any more, gets a note under it instead
+    (staff reply to what they see last: a reply to the note answers too). False when the
+    message never reached the staff."""
     question = question_of(message)
     found = await support.edited(question)
     ticket = found.ticket if found is not None else None
@@ -224,9 +225,10 @@ async def follow_edit(
             in_place = True
         except TelegramAPIError as exc:
             logger.info("relay of ticket %s not edited: %s", ticket.id, exc)
+    note_id = None
     if not in_place:
         try:
-            await bot.send_message(
+            sent = await bot.send_message(
                 desk,
                 note,
                 reply_parameters=ReplyParameters(
@@ -236,6 +238,7 @@ async def follow_edit(
         except TelegramAPIError as exc:
             logger.warning("edit of ticket %s not told to %s: %s", ticket.id, desk, exc)
             return True
+        note_id = sent.message_id
     if message.media_group_id is not None:
         return True  # one part of an album cannot be copied again into its album
     old_copy, new_copy = ticket.relay_copy_id, None
@@ -256,7 +259,8 @@ async def follow_edit(
     if old_copy is not None:
         with contextlib.suppress(TelegramAPIError):
             await bot.delete_message(desk, old_copy)
-    await support.relayed(ticket.id, desk, header, new_copy)
+    # a reply to the note answers the ticket too, as one to a copy does
+    await support.relayed(ticket.id, desk, header, new_copy or note_id)
     return True
 
 
