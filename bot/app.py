@@ -313,6 +313,7 @@ class Steward:
         self.migrations.before_move(self._before_chat_moves)
         self.migrations.after_move(self._chat_moved)
         self.outbound.chats = self.migrations
+        self.support.new_id_of = self.migrations.new_id_of
         self.in_flight = InFlightMiddleware()
         self._background: set[asyncio.Task[Any]] = set()
         self.semantic_training: asyncio.Task[None] | None = None

@@ -33,7 +33,13 @@ from bot.links import message_link
 from bot.middlewares import LeftoverGroupMessages
 from bot.roles import is_anonymous_admin_message
 from bot.stats.service import StatsService
-from bot.support.relay import deliver_staff_reply, relay_to_support, ticket_replied_to
+from bot.support.relay import (
+    cool_down_notice,
+    deliver_staff_reply,
+    relay_to_support,
+    ticket_replied_to,
+)
+from bot.support.service import RelayOutcome
 from bot.texts import pack_lines
 from bot.topics import thread_of
 
@@ -275,4 +281,6 @@ class GroupMessagesMiddleware(LeftoverGroupMessages):
                 event, bot, services["faq"], stats, services["locale_for"]
             )
             if not answered:
-                await relay_to_support(event, bot, support, services["locale_for"], stats)
+                outcome = await relay_to_support(event, bot, support, services["locale_for"], stats)
+                if outcome is RelayOutcome.LIMITED:  # told once, where they asked
+                    await event.reply(cool_down_notice())

@@ -29,7 +29,13 @@ from bot.posting.albums import AlbumCollector
 from bot.private import PrivateNotes
 from bot.roles import RoleService, is_anonymous_admin_message
 from bot.support.buttons import SupportCallback
-from bot.support.relay import deliver_staff_reply, relay_to_support, ticket_replied_to
+from bot.support.relay import (
+    cool_down_notice,
+    deliver_staff_reply,
+    follow_edit,
+    relay_to_support,
+    ticket_replied_to,
+)
 from bot.support.service import FaqAddOutcome, RelayOutcome, SupportService
 from bot.texts import typed_chat_id
 from storage.faq import Ticket
@@ -87,15 +93,28 @@ async def private_to_relay(
     if outcome is RelayOutcome.SENT:
         await message.reply(_("✉️ Sent to the team. Their answer will come here."))
     elif outcome is RelayOutcome.LIMITED:
-        await message.reply(
-            _(
-                "You have sent several messages in a short time. The team will answer; please "
-                "wait a little before writing again."
-            )
-        )
+        await message.reply(cool_down_notice())
     elif outcome in {RelayOutcome.NO_SUPPORT, RelayOutcome.FAILED}:
         await message.reply(_("Sorry, no one can answer messages here yet. Try /help."))
     # BLOCKED, STILL_LIMITED: no answer, by design
+
+
+async def edited_by_a_person(message: Message) -> bool:
+    """An edit by a person in private or in a group (not a bot, not a chat identity)."""
+    user = message.from_user
+    return (
+        message.chat.type in {"private", "group", "supergroup"}
+        and user is not None
+        and not user.is_bot
+        and message.sender_chat is None
+    )
+
+
+async def member_edited(
+    message: Message, bot: Bot, support: SupportService, locale_for: LocaleFor
+) -> None:
+    """A member fixed a message the staff already have: they see the new words."""
+    await follow_edit(message, bot, support, locale_for)
 
 
 # --- staff ---------------------------------------------------------------------------------------
@@ -267,6 +286,7 @@ def create_router() -> Router:
     on_command(m, setsupport_command, "setsupport")
     on_command(m, block_command, "block", "unblock")
     router.callback_query.register(support_pressed, SupportCallback.filter())
+    router.edited_message.register(member_edited, edited_by_a_person)
     return router
 
 

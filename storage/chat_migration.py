@@ -12,6 +12,7 @@ that point at a message of the old chat either forget that message or stay behin
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -90,6 +91,29 @@ def looks_like_chat_column(name: str) -> bool:
         or name.endswith("_chat_id")
         or name.endswith("_chats")
     )
+
+
+# Below this, a negative id is a basic group (supergroups and channels are -100…); only those
+# are ever upgraded.
+_SUPERGROUP_IDS_BELOW = -1_000_000_000_000
+
+
+async def upgraded_ids(conn: Connection, chat_ids: Iterable[int]) -> dict[int, int]:
+    """Where those of `chat_ids` that were upgraded went, read in the writer's transaction.
+
+    Counters are kept in memory and flushed later, by whichever worker counted them: one that
+    had not heard of an upgrade yet writes under the old id after another worker moved the
+    group's rows, and that day of the old chat is never read again. Writers ask here first.
+    Supergroup ids (nearly every chat) cost no query."""
+    basic = sorted({c for c in chat_ids if _SUPERGROUP_IDS_BELOW < c < 0})
+    if not basic:
+        return {}
+    marks = ",".join("?" * len(basic))
+    rows = await conn.fetchall(
+        f"SELECT old_chat_id, new_chat_id FROM chat_migrations WHERE old_chat_id IN ({marks})",
+        basic,
+    )
+    return {int(r[0]): int(r[1]) for r in rows}
 
 
 @dataclass

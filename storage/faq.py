@@ -336,6 +336,25 @@ class SupportRepository:
         )
         return Ticket(**dict(row)) if row else None
 
+    async def by_question(self, chat_id: int, message_id: int, member_id: int) -> Ticket | None:
+        """The relayed ticket of this member's message (a member edited it)."""
+        row = await self.db.fetchone(
+            "SELECT * FROM support_tickets WHERE chat_id=? AND question_message_id=? "
+            "AND member_id=? AND relay_message_id IS NOT NULL ORDER BY id DESC LIMIT 1",
+            (chat_id, message_id, member_id),
+        )
+        return Ticket(**dict(row)) if row else None
+
+    async def set_question(self, ticket_id: int, question: str) -> None:
+        await self.db.execute(
+            "UPDATE support_tickets SET question=? WHERE id=?", (question, ticket_id)
+        )
+
+    async def is_complaint(self, ticket_id: int) -> bool:
+        """Whether the ticket is a complaint's (its relay is worded and buttoned as one)."""
+        row = await self.db.fetchone("SELECT 1 FROM complaints WHERE ticket_id=?", (ticket_id,))
+        return row is not None
+
     async def get(self, ticket_id: int) -> Ticket | None:
         row = await self.db.fetchone("SELECT * FROM support_tickets WHERE id=?", (ticket_id,))
         return Ticket(**dict(row)) if row else None

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from bot.reputation.mood import DayMood
 from bot.reputation.watch import Watch
+from storage.chat_migration import upgraded_ids
 from storage.database import Database
 
 
@@ -166,6 +167,14 @@ class ReputationRepository:
         if not counts:
             return
         async with self.db.transaction() as conn:
+            moved = await upgraded_ids(conn, (chat for chat, _ in counts))
+            if moved:  # counted before this worker heard of an upgrade: the new chat's
+                merged: dict[tuple[int, str], tuple[int, int]] = {}
+                for (chat, day), (m, n) in counts.items():
+                    key = (moved.get(chat, chat), day)
+                    had = merged.get(key, (0, 0))
+                    merged[key] = (had[0] + m, had[1] + n)
+                counts = merged
             await conn.executemany(
                 "INSERT INTO mood_daily(chat_id, day, messages, negative) VALUES (?,?,?,?) "
                 "ON CONFLICT(chat_id, day) DO UPDATE SET "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from storage.chat_migration import upgraded_ids
 from storage.database import Database
 
 CHAT_FIELDS = (
@@ -35,7 +36,20 @@ class StatsRepository:
         Rows are written in key order: several workers flushing at once over PostgreSQL would
         otherwise lock the same rows in different orders and deadlock (seen with four workers
         on 40 busy chats); in one order, one waits for the other instead."""
+        chat_counts, member_counts, hourly_counts = (
+            list(chat_counts),
+            list(member_counts),
+            list(hourly_counts),
+        )
         async with self.db.transaction() as conn:
+            moved = await upgraded_ids(
+                conn,
+                {row[0] for rows in (chat_counts, member_counts, hourly_counts) for row in rows},
+            )
+            if moved:  # counted before this worker heard of an upgrade: the new chat's
+                chat_counts = [(moved.get(r[0], r[0]), *r[1:]) for r in chat_counts]
+                member_counts = [(moved.get(r[0], r[0]), *r[1:]) for r in member_counts]
+                hourly_counts = [(moved.get(r[0], r[0]), *r[1:]) for r in hourly_counts]
             for chat_id, day, field, n in sorted(chat_counts):
                 if field not in CHAT_FIELDS:
                     raise ValueError(field)

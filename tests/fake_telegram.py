@@ -649,6 +649,22 @@ class FakeTelegram:
         await self.push_update({"message": message})
         return message
 
+    async def edit_message(
+        self, message: dict[str, Any], text: str | None = None, *, caption: str | None = None
+    ) -> dict[str, Any]:
+        """Its author edits a message: the stored message changes (a later copy of it shows the
+        new words, as Telegram's does) and an `edited_message` update carries it whole, with
+        `edit_date`, as Telegram sends it."""
+        stored = self.messages[(message["chat"]["id"], message["message_id"])]
+        if text is not None:
+            stored["text"] = text
+            stored.pop("entities", None)
+        if caption is not None:
+            stored["caption"] = caption
+        stored["edit_date"] = self.now()
+        await self.push_update({"edited_message": dict(stored)})
+        return stored
+
     async def answer_poll(self, poll_id: str, user: dict[str, Any], option: int) -> int:
         """A vote, delivered as `poll_answer` as Telegram delivers it: only for a poll the bot
         sent, not anonymous, and still open (not stopped, its `open_period` not over)."""

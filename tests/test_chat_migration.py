@@ -321,3 +321,33 @@ async def test_the_new_id_is_tried_once_only():
     with pytest.raises(TelegramMigrateToChat):
         await mw(always_upgraded, Bot("123:abc"), SendMessage(chat_id=OLD, text="x"))
     assert len(directory.migrated) == 2  # OLD -> -4999, then -4999 -> -4999 refused again
+
+
+async def test_counts_flushed_by_another_worker_after_the_move_land_in_the_new_chat(db):
+    """With several workers, one moves an upgraded group's rows while another still holds
+    messages counted under the old id (mood and statistics are flushed every few seconds):
+    its later flush adds them to the new chat instead of starting a second, orphaned day of the
+    old chat that /stats and the mood alerts of the new one never read."""
+    from storage.reputation import ReputationRepository
+    from storage.stats import StatsRepository
+
+    mood, stats = ReputationRepository(db), StatsRepository(db)
+    day = "2026-12-02"
+    await mood.add_mood({(OLD, day): (3, 1)})
+    await stats.write_batch([(OLD, day, "messages", 3)], [(OLD, day, 7, "Ann", 3)], [])
+    await ChatMigrationRepository(db).move(OLD, NEW, 1)
+    # the other worker's counts, taken before it heard of the upgrade
+    await mood.add_mood({(OLD, day): (2, 1), (NEW, day): (1, 0)})
+    await stats.write_batch(
+        [(OLD, day, "messages", 2)], [(OLD, day, 7, "Ann", 2)], [(OLD, day, 10, 2)]
+    )
+    assert await mood.mood(OLD, day, day) == []
+    (today,) = await mood.mood(NEW, day, day)
+    assert (today.messages, today.negative) == (6, 2)
+    assert await stats.daily(OLD, day, day) == []
+    (row,) = await stats.daily(NEW, day, day)
+    assert row["messages"] == 5
+    rows = await db.fetchall("SELECT chat_id, messages FROM daily_member_stats")
+    assert [tuple(r) for r in rows] == [(NEW, 5)]
+    rows = await db.fetchall("SELECT chat_id, messages FROM hourly_activity")
+    assert [tuple(r) for r in rows] == [(NEW, 2)]

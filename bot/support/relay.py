@@ -7,6 +7,7 @@ than in one handler module imported by another.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
+from bot.edits import edit_or_same
 from bot.engagement.topics import in_topic
 from bot.i18n import LocaleFor
 from bot.links import message_link
@@ -59,7 +61,9 @@ def fits_inline(text: str) -> bool:
     return 0 < utf16_length(text) <= INLINE_TEXT_LIMIT
 
 
-def relay_text(message: Message, ticket_id: int, question: Question) -> str:
+def relay_text(
+    message: Message, ticket_id: int, question: Question, *, edited: bool = False
+) -> str:
     private = message.chat.type == "private"
     return _relay_text(
         ticket_id,
@@ -70,6 +74,7 @@ def relay_text(message: Message, ticket_id: int, question: Question) -> str:
         None
         if private
         else message_link(message.chat.id, message.chat.username, message.message_id),
+        edited=edited,
     )
 
 
@@ -80,6 +85,8 @@ def _relay_text(
     chat_title: str | None,
     text: str,
     link: str | None,
+    *,
+    edited: bool = False,
 ) -> str:
     """The header staff reply to; `chat_title` None: asked in private."""
     who = f'<a href="tg://user?id={member_id}">{html.escape(member_name)}</a>'
@@ -93,6 +100,8 @@ def _relay_text(
         lines.append(html.escape(text))
     if link:
         lines.append(link)
+    if edited:
+        lines.append(_("✏️ Edited by the member."))
     lines.append(_("Reply to this message to answer; /block to stop this member's messages."))
     return "\n".join(lines)
 
@@ -122,6 +131,14 @@ async def relay_again(
         ),
     )
     await support.relayed(ticket.id, relay.chat.id, relay.message_id)
+
+
+def cool_down_notice() -> str:
+    """What a member who wrote to the team too often is told, once, where they wrote."""
+    return _(
+        "You have sent several messages in a short time. The team will answer; please "
+        "wait a little before writing again."
+    )
 
 
 async def relay_to_support(
@@ -173,6 +190,78 @@ async def relay_to_support(
     if stats is not None and message.chat.type != "private":
         stats.collector.bump(message.chat.id, "faq_escalated")
     return RelayOutcome.SENT
+
+
+async def follow_edit(
+    message: Message, bot: Bot, support: SupportService, locale_for: LocaleFor
+) -> bool:
+    """A member edited a message the staff have: the relay shows the new words (its header is
+    the bot's own message, so it is edited in place, marked as edited), and media or a long
+    text is copied again under it, the old copy deleted so nobody answers the stale one. A
+    complaint's relay, or one that cannot be edited any more, gets a note under it instead
+    (staff reply to what they see last: a reply to the note answers too). False when the
+    message never reached the staff."""
+    question = question_of(message)
+    found = await support.edited(question)
+    ticket = found.ticket if found is not None else None
+    header = ticket.relay_message_id if ticket is not None else None
+    if found is None or ticket is None or header is None:
+        return False
+    desk = ticket.support_chat_id
+    with I18n.get_current(no_error=False).use_locale(await locale_for(desk)):
+        text = relay_text(message, ticket.id, question, edited=True)
+        note = "\n".join(
+            [
+                _("✏️ {name} edited the message of #{ticket}:").format(
+                    name=html.escape(question.member_name), ticket=ticket.id
+                ),
+                html.escape(question.text) if fits_inline(question.text) else "",
+            ]
+        ).strip()
+    in_place = False
+    if not found.complaint:
+        try:
+            await edit_or_same(bot.edit_message_text(text, chat_id=desk, message_id=header))
+            in_place = True
+        except TelegramAPIError as exc:
+            logger.info("relay of ticket %s not edited: %s", ticket.id, exc)
+    note_id = None
+    if not in_place:
+        try:
+            sent = await bot.send_message(
+                desk,
+                note,
+                reply_parameters=ReplyParameters(
+                    message_id=header, allow_sending_without_reply=True
+                ),
+            )
+        except TelegramAPIError as exc:
+            logger.warning("edit of ticket %s not told to %s: %s", ticket.id, desk, exc)
+            return True
+        note_id = sent.message_id
+    if message.media_group_id is not None:
+        return True  # one part of an album cannot be copied again into its album
+    old_copy, new_copy = ticket.relay_copy_id, None
+    try:
+        if not (message.text and fits_inline(message.text)):  # media, or long: under it again
+            copy = await bot.copy_message(
+                desk,
+                message.chat.id,
+                message.message_id,
+                reply_parameters=ReplyParameters(
+                    message_id=header, allow_sending_without_reply=True
+                ),
+            )
+            new_copy = copy.message_id
+    except TelegramAPIError as exc:
+        logger.warning("could not copy the edit of %s to support: %s", message.message_id, exc)
+        return True  # the old copy still takes replies
+    if old_copy is not None:
+        with contextlib.suppress(TelegramAPIError):
+            await bot.delete_message(desk, old_copy)
+    # a reply to the note answers the ticket too, as one to a copy does
+    await support.relayed(ticket.id, desk, header, new_copy or note_id)
+    return True
 
 
 async def ticket_replied_to(message: Message, bot: Bot, support: SupportService) -> Ticket | None:

@@ -8,8 +8,8 @@ says, and report back (`relayed`, `answered`); every outcome is an enum the hand
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from bot.clock import SYSTEM_CLOCK, Clock
@@ -68,6 +68,14 @@ class RelayPlan:
 
 
 @dataclass(frozen=True, slots=True)
+class EditedTicket:
+    """A relayed message its member edited; a complaint's relay has its own wording."""
+
+    ticket: Ticket
+    complaint: bool
+
+
+@dataclass(frozen=True, slots=True)
 class FaqAddition:
     outcome: FaqAddOutcome
     entry_id: int | None = None
@@ -81,14 +89,26 @@ class SupportService:
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.repo = repo
-        self.default_chat = default_chat
+        self._configured_chat = default_chat
         self.clock = clock
+        # where upgraded groups went (bot.chat_migration.ChatMigrations.new_id_of), set by the app
+        self.new_id_of: Callable[[int], int | None] = lambda chat_id: None
         # members told they are rate-limited, and when; per process, so after a restart (or
         # on another worker) a flooding member is told once more, no more
         self._told_limited: dict[int, int] = {}
 
     def now(self) -> int:
         return int(self.clock())
+
+    @property
+    def default_chat(self) -> int | None:
+        """SUPPORT_CHAT_ID, or the supergroup it became: the setting keeps naming the basic
+        group after an upgrade, and the desk's staff (their /block, their own questions) are
+        in the new chat."""
+        configured = self._configured_chat
+        if configured is None:
+            return None
+        return self.new_id_of(configured) or configured
 
     async def support_chat_for(self, chat_id: int) -> int | None:
         return await self.repo.route(chat_id) or self.default_chat
@@ -149,6 +169,19 @@ class SupportService:
         id) or was posted again there: a reply to it (or to the member's message copied under
         it) answers the ticket."""
         await self.repo.set_relay_message(ticket_id, support_chat_id, relay_message_id, copy_id)
+
+    async def edited(self, question: Question) -> EditedTicket | None:
+        """A member edited a message: its relayed ticket, now with the new words (the staff and
+        "Add to FAQ" read those), or None when it never reached the staff."""
+        ticket = await self.repo.by_question(
+            question.chat_id, question.message_id, question.member_id
+        )
+        if ticket is None:
+            return None
+        if question.text != ticket.question:
+            await self.repo.set_question(ticket.id, question.text)
+            ticket = replace(ticket, question=question.text)
+        return EditedTicket(ticket, await self.repo.is_complaint(ticket.id))
 
     async def ticket(self, ticket_id: int) -> Ticket | None:
         return await self.repo.get(ticket_id)
