@@ -318,12 +318,22 @@ async def is_command_text(message: Message) -> bool:
     return (message.text or "").startswith("/")
 
 
+async def is_command_text_or_caption(message: Message) -> bool:
+    """`is_command_text`, or a file whose caption is a command (`/quiz_add` sent with the quiz
+    file, as people send a file with what to do with it)."""
+    return (message.text or "").startswith("/") or (
+        message.document is not None and (message.caption or "").startswith("/")
+    )
+
+
 async def addressed_to_bot(message: Message) -> bool:
-    """Anything in a private chat with the bot; in groups a command, or a reply calling the
-    admins (`@admin`, handled like /report)."""
+    """Anything in a private chat with the bot; in groups a command (also a file sent with a
+    command as its caption), or a reply calling the admins (`@admin`, handled like /report)."""
     if message.chat.type == "private":
         return True
     text = message.text or ""
-    return text.startswith("/") or (
-        message.reply_to_message is not None and "@admin" in text.lower()
+    return (
+        text.startswith("/")
+        or (message.reply_to_message is not None and "@admin" in text.lower())
+        or await is_command_text_or_caption(message)
     )

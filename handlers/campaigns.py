@@ -311,7 +311,9 @@ async def send_report(
     report = await campaigns.report(chat_id, days, locale)
     text = campaigns.report_text(report, locale)
     await bot.send_message(to_chat, text, message_thread_id=thread)
-    png = BufferedInputFile(await campaigns.chart(report), filename="campaigns.png")
+    if not report.total_joins:  # a chart of zeros says less than the sentence the text ends with
+        return
+    png = BufferedInputFile(await campaigns.chart(report, locale), filename="campaigns.png")
     await bot.send_photo(to_chat, png, message_thread_id=thread)
 
 

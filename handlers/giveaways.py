@@ -212,14 +212,19 @@ async def reroll_command(
         await message.reply(_("Giveaway #{id} has not been drawn yet.").format(id=giveaway.id))
         return
     entries = await giveaways.entries(giveaway.id)
-    if not picks.winners:
+    if not picks.winners and not picks.skipped:
         await message.reply(_("No more eligible entrants to draw from."))
         return
     locale = get_i18n().current_locale
-    lines = [
-        _("New winners of giveaway #{id} (next in the same draw order):").format(id=giveaway.id)
-    ]
-    lines += giveaways.winner_lines(giveaway, picks.winners, entries)
+    if picks.winners:
+        lines = [
+            _("New winners of giveaway #{id} (next in the same draw order):").format(id=giveaway.id)
+        ]
+        lines += giveaways.winner_lines(giveaway, picks.winners, entries)
+        if len(picks.winners) < count:
+            lines.append(giveaways.short_text(len(picks.winners), count, locale))
+    else:  # everyone left was passed over: who and why is public, as at the draw
+        lines = [_("No more eligible entrants to draw from.")]
     lines += giveaways.skipped_lines(giveaway, picks.skipped, entries, locale)
     for text in pack_lines(lines):  # up to 100 winners and their skipped lines
         await bot_send(bot, message, text, giveaway.chat_id, giveaway.thread_id)

@@ -17,6 +17,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.commands import on_command
 from bot.engagement.quiz_format import (
+    MAX_TITLE,
     QuizDraft,
     QuizFormatError,
     QuizProblem,
@@ -24,7 +25,7 @@ from bot.engagement.quiz_format import (
     parse_quiz_text,
 )
 from bot.engagement.quizzes import PlaceRefusal, QuizRefusal, QuizRunner, StartStatus
-from bot.middlewares import is_command_text
+from bot.middlewares import is_command_text_or_caption
 from bot.moderation.durations import looks_like_duration, parse_duration
 from bot.roles import RoleService, organiser_id
 from bot.texts import pack_lines, typed_chat_id
@@ -58,6 +59,17 @@ def quiz_error_text(error: QuizFormatError) -> str:
         ),
         QuizProblem.TOO_LONG: _("Line {line} is too long."),
         QuizProblem.TOO_MANY_QUESTIONS: _("A quiz can have at most 100 questions."),
+        QuizProblem.SAME_OPTION: _(
+            "Line {line}: “{option}” is already an option of this question; each option must "
+            "be different."
+        ),
+        QuizProblem.SAME_FILE_OPTION: _(
+            "Question {line} in the file has the option “{option}” twice; each option must be "
+            "different."
+        ),
+        QuizProblem.BAD_FILE_TITLE: _(
+            "The quiz's “title” in the file must be 1 to {max} characters long."
+        ),
         QuizProblem.BAD_JSON: _(
             "This file is not a quiz in Steward's JSON format (see /quiz_export)."
         ),
@@ -68,7 +80,7 @@ def quiz_error_text(error: QuizFormatError) -> str:
             "characters and 3 lines."
         ),
     }
-    return messages[error.code].format(line=error.line)
+    return messages[error.code].format(line=error.line, option=error.detail, max=MAX_TITLE)
 
 
 async def quiz_add(
@@ -78,7 +90,10 @@ async def quiz_add(
     runner: QuizRunner,
 ) -> None:
     owner = message.chat.id if message.chat.type != "private" else None
-    document = message.reply_to_message.document if message.reply_to_message else None
+    # the file itself with /quiz_add as its caption, or a reply to the file
+    document = message.document or (
+        message.reply_to_message.document if message.reply_to_message else None
+    )
     try:
         if document is not None:
             if (document.file_size or 0) > MAX_IMPORT_BYTES:
@@ -96,7 +111,8 @@ async def quiz_add(
                         _(
                             "Usage: /quiz_add Title, then on the next lines:\nQ: question\n"
                             "+ correct option\n- wrong option\nE: explanation (optional)\n"
-                            "Or reply to a JSON file from /quiz_export."
+                            "Or send a JSON file from /quiz_export with /quiz_add as its "
+                            "caption, or reply to it with /quiz_add."
                         )
                     )
                 )
@@ -313,7 +329,7 @@ async def poll_answer(answer: PollAnswer, runner: QuizRunner) -> None:
 def create_router() -> Router:
     router = Router(name="quizzes")
     m = router.message
-    m.filter(is_command_text)
+    m.filter(is_command_text_or_caption)  # a quiz file comes with /quiz_add as its caption
     on_command(m, quiz_add, "quiz_add")
     on_command(m, quiz_list, "quiz_list")
     on_command(m, quiz_del, "quiz_del")

@@ -77,6 +77,10 @@ def test_all_options_in_any_order_and_the_rest_is_the_name():
     ]:
         r = parse_campaign_args(f"Ads cost={typed}")
         assert (r.cost, r.currency) == (Decimal(amount), currency)
+    # emoji are words of the name, before or after the cost
+    r = parse_campaign_args("🚀 Launch cost=50 EUR 🎉")
+    assert (r.name, r.cost, r.currency) == ("🚀 Launch 🎉", Decimal(50), "EUR")
+    assert parse_campaign_args("Ads cost=5 ₽").currency == "₽"
 
 
 @pytest.mark.parametrize(
@@ -92,6 +96,9 @@ def test_all_options_in_any_order_and_the_rest_is_the_name():
         ("a cost=€-5", ArgsError.BAD_COST),
         ("a cost=€5$", ArgsError.BAD_COST),
         ("a cost=5", ArgsError.NO_CURRENCY),
+        ("a cost=50 🚀", ArgsError.NO_CURRENCY),  # an emoji is no currency
+        ("a cost=50🚀", ArgsError.BAD_COST),
+        ("a cost=🚀50", ArgsError.BAD_COST),
         ("a expires=soon", ArgsError.BAD_EXPIRES),
         ("a expires=10s", ArgsError.BAD_EXPIRES),
         ("a expires=400d", ArgsError.BAD_EXPIRES),

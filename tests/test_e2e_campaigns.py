@@ -272,10 +272,104 @@ async def test_dollar_signs_in_titles_and_names_do_not_break_the_charts(steward,
     admin = fake.user(1, "Ada")
     fake.add_member(GROUP, admin, "administrator")
     await fake.bot_added(chat, admin)
-    await new_campaign(fake, chat, admin, "50$ ^ off$")
+    _, link = await new_campaign(fake, chat, admin, "50$ ^ off$")
+    await fake.join_chat(GROUP, fake.user(200, "Zed"), link)  # a join: a chart to draw
+    await steward.idle()
     for command in ("/stats 7d", "/besttime", "/campaigns 7d"):
         mark = fake.mark()
         await fake.send_message(chat, admin, command)
         photo = await fake.wait_for("sendPhoto", since=mark)
         assert png_ok(next(iter(photo.files.values())))
     assert not [c for c in fake.calls_of("sendMessage") if "Sorry" in c.plain]
+
+
+async def test_campaigns_without_joins_say_so_instead_of_an_empty_chart(steward, fake):
+    """A report with no join at all came with a chart of zeros; now its text says there is
+    nothing to draw yet, and no picture follows."""
+    chat, admin, _member = setup_group(fake)
+    await fake.send_message(chat, admin, "/campaigns 7d")  # no campaign at all
+    summary = await fake.wait_for("sendMessage", lambda c: "📣 Campaigns in" in c.plain)
+    assert summary.plain.endswith("No joins recorded in this period yet, so there is no chart.")
+    await new_campaign(fake, chat, admin, "Quiet one")  # a campaign nobody joined through
+    mark = fake.mark()
+    await fake.send_message(chat, admin, "/campaigns 30d")
+    summary = await fake.wait_for("sendMessage", lambda c: "📣 Campaigns in" in c.plain)
+    assert "#1 Quiet one: joins 0;" in summary.plain
+    assert summary.plain.endswith("No joins recorded in this period yet, so there is no chart.")
+    await steward.idle()
+    await fake.assert_no_call("sendPhoto", within=0.5, since=mark)
+
+
+def chart_words(monkeypatch) -> list[list[str]]:
+    """Every chart's titles, axis labels, weekday ticks and legend, as drawn."""
+    from bot.stats import charts
+
+    drawn: list[list[str]] = []
+    render = charts._png
+
+    def recording(fig):
+        words = [t.get_text() for t in fig.legends[0].get_texts()] if fig.legends else []
+        for ax in fig.axes:
+            words += [ax.get_title(), ax.get_xlabel(), ax.get_ylabel()]
+            words += [t.get_text() for t in ax.get_yticklabels()]
+            if ax.get_legend():
+                words += [t.get_text() for t in ax.get_legend().get_texts()]
+        drawn.append([w for w in words if w])
+        return render(fig)
+
+    monkeypatch.setattr(charts, "_png", recording)
+    return drawn
+
+
+async def test_charts_speak_the_readers_language(steward, fake, monkeypatch):
+    """Titles and axis labels were English whatever language the report's text was in."""
+    drawn = chart_words(monkeypatch)
+    chat, english_admin, _member = setup_group(fake)
+    admin = fake.user(3, "Ivan", language_code="ru")
+    fake.add_member(GROUP, admin, "administrator")
+    await fake.bot_added(chat, english_admin)
+    _, link = await new_campaign(fake, chat, english_admin, "Spring")
+    await fake.join_chat(GROUP, fake.user(200, "Zed"), link)
+    await steward.idle()
+    for command in ("/stats 7d", "/besttime", "/campaigns 7d"):
+        mark = fake.mark()
+        await fake.send_message(chat, admin, command)
+        await fake.wait_for("sendPhoto", since=mark)
+    stats, best, joins = drawn
+    assert "Makers: последние 7 дней" in stats and "сообщения" in stats
+    assert "Makers: последние 30 дней" in best and "Пн" in best and "час" in best
+    assert "Makers: вступления по дням и кампаниям, последние 7 дней" in joins
+    assert "вступления" in joins and "органические / прочие" in joins
+    assert not [w for words in drawn for w in words if w in {"messages", "hour", "joins", "Mon"}]
+
+
+async def test_a_campaign_named_with_emoji_works_everywhere(steward, fake, recwarn):
+    """Emoji in a campaign's name (and the chat's title) have no glyph in the charts' font:
+    each chart logged "Glyph … missing from font(s)" and drew empty boxes. The charts now
+    leave out what the font cannot draw; the link, the list, the report and the CSV keep the
+    name whole."""
+    chat = fake.add_chat(GROUP, title="Makers 🛠")
+    admin = fake.user(1, "Ada")
+    fake.add_member(GROUP, admin, "administrator")
+    await fake.bot_added(chat, admin)
+    name = "🚀 Launch 👨‍👩‍👧 week"
+    campaign_id, link = await new_campaign(fake, chat, admin, name)
+    assert fake.invite_links[link]["name"] == name
+    await fake.join_chat(GROUP, fake.user(200, "Zed"), link)
+    await steward.idle()
+    mark = fake.mark()
+    await fake.send_message(chat, admin, "/campaigns")
+    listing = await fake.wait_for("sendMessage", lambda c: "📣" in c.plain, since=mark)
+    assert f"#{campaign_id} {name} · Makers 🛠" in listing.plain
+    for command in ("/stats 7d", "/besttime", "/campaigns 7d"):
+        mark = fake.mark()
+        await fake.send_message(chat, admin, command)
+        photo = await fake.wait_for("sendPhoto", since=mark)
+        assert png_ok(next(iter(photo.files.values())))
+    summary = next(c for c in fake.calls_of("sendMessage") if "📣 Campaigns in" in c.plain)
+    assert report_line(summary.plain, f"#{campaign_id} {name}").endswith("still members 1")
+    assert not [w for w in recwarn if "missing from font" in str(w.message)]
+    mark = fake.mark()
+    await fake.send_message(chat, admin, "/export_stats 7d")
+    document = await fake.wait_for("sendDocument", since=mark)
+    assert name in next(iter(document.files.values())).decode()

@@ -245,6 +245,94 @@ async def test_quiz_export_import_round_trip(steward, fake, club):
     ]
 
 
+async def test_a_quiz_file_sent_with_quiz_add_as_its_caption_is_imported(steward, fake, club):
+    """The file and the command in one message (the file's caption) was ignored: only a reply
+    to the file with /quiz_add imported it."""
+    data = {
+        "title": "Planets",
+        "questions": [{"question": "Largest?", "options": ["Jupiter", "Mars"], "correct": 0}],
+    }
+    document = fake.add_file("quiz-file", json.dumps(data).encode(), "documents/q/quiz.json")
+    document["file_name"] = "quiz.json"
+    caption = {"caption": "/quiz_add", "caption_entities": [command_entity("/quiz_add")]}
+    await club.say(club.admin, None, document=document, **caption)
+    saved = await fake.wait_for("sendMessage", in_group)
+    assert saved.plain.startswith("Quiz #1 “Planets” saved with 1 question.")
+    assert [q.options for q in await steward.app.quiz_repo.questions(1)] == [["Jupiter", "Mars"]]
+
+    # a manager in private: imported, not taken for a post to schedule
+    manager = fake.user(MANAGER_ID, "Manny")
+    private = fake.private_chat(manager)
+    await fake.send_message(private, manager, None, document=document, **caption)
+    saved = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
+    assert saved.plain.startswith("Quiz #2 “Planets” saved with 1 question.")
+
+
+def command_entity(command: str) -> dict:
+    return {"type": "bot_command", "offset": 0, "length": len(command)}
+
+
+async def test_a_quiz_question_with_the_same_option_twice_is_refused(steward, fake, club):
+    """Two options alike (or alike but for case and spaces) were saved: the poll showed the
+    same answer twice, and nobody could tell which one counted."""
+    await club.say(club.admin, "/quiz_add Space\nQ: Largest?\n+ Jupiter\n- Mars\n- Mars")
+    reply = await fake.wait_for("sendMessage", in_group)
+    assert reply.plain == (
+        "Line 5: “Mars” is already an option of this question; each option must be different."
+    )
+    mark = fake.mark()
+    await club.say(club.admin, "/quiz_add Space\nQ: Largest?\n+ Jupiter\n-  jupiter ")
+    reply = await fake.wait_for("sendMessage", in_group, since=mark)
+    assert reply.plain.startswith("Line 4: “jupiter” is already an option")
+    # in a file, named by the question's number there
+    data = {
+        "title": "Space",
+        "questions": [
+            {"question": "Largest?", "options": ["Jupiter", "Mars"], "correct": 0},
+            {"question": "Red?", "options": ["Mars", "Venus", "MARS"], "correct": 0},
+        ],
+    }
+    upload = await club.say(
+        club.admin,
+        None,
+        document=fake.add_file("dup", json.dumps(data).encode(), "documents/dup/quiz.json"),
+    )
+    mark = fake.mark()
+    await club.say(club.admin, "/quiz_add", reply_to=upload)
+    reply = await fake.wait_for("sendMessage", in_group, since=mark)
+    assert reply.plain == (
+        "Question 2 in the file has the option “MARS” twice; each option must be different."
+    )
+    # and a file of more questions than a typed quiz may have
+    data = {
+        "title": "Long",
+        "questions": [
+            {"question": f"Q{n}?", "options": ["a", "b"], "correct": 0} for n in range(101)
+        ],
+    }
+    upload = await club.say(
+        club.admin,
+        None,
+        document=fake.add_file("long", json.dumps(data).encode(), "documents/long/quiz.json"),
+    )
+    mark = fake.mark()
+    await club.say(club.admin, "/quiz_add", reply_to=upload)
+    reply = await fake.wait_for("sendMessage", in_group, since=mark)
+    assert reply.plain == "A quiz can have at most 100 questions."
+    # a file's empty title is named as the file's (not "the first line after /quiz_add")
+    data = {"title": " ", "questions": data["questions"][:1]}
+    upload = await club.say(
+        club.admin,
+        None,
+        document=fake.add_file("untitled", json.dumps(data).encode(), "documents/u/quiz.json"),
+    )
+    mark = fake.mark()
+    await club.say(club.admin, "/quiz_add", reply_to=upload)
+    reply = await fake.wait_for("sendMessage", in_group, since=mark)
+    assert reply.plain == "The quiz's “title” in the file must be 1 to 120 characters long."
+    assert await steward.app.quiz_repo.quiz(1) is None
+
+
 def ticket(seed: str, uid: int) -> str:
     return hmac.new(seed.encode(), str(uid).encode(), hashlib.sha256).hexdigest()
 
@@ -333,6 +421,66 @@ async def test_subscription_lost_before_draw_skips_with_reason(steward, fake, cl
     result = await fake.wait_for("sendMessage", lambda c: "is over" in c.plain, timeout=10)
     assert "Skipped Ann (id 11): subscribe to @newschan first." in result.plain.splitlines()
     assert winner_ids(result.plain) == [12] == readme_check(result.plain, commitment, 2)
+
+
+async def test_entrants_who_left_or_were_banned_are_passed_over_at_the_draw(steward, fake, club):
+    """Ann, Ben and Cid entered a two-winner giveaway; before the draw the first in the draw
+    order left the group and the second was banned. Both won all the same; now they are
+    skipped with the reason, the third wins, the result says only one of two could be drawn,
+    the organiser hears it privately, and the README's check still gives the winner."""
+    fake.start_bot(club.admin)
+    await club.say(club.admin, "/giveaway 1h 2 Two mugs")
+    announcement = await fake.wait_for("sendMessage", in_group)
+    commitment = re.search(r"commitment ([0-9a-f]{64})", announcement.plain).group(1)
+    message = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    data = announcement["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    outsider = fake.user(14, "Dan")  # never in the group: told so at once, not at the draw
+    await fake.press_button(message, outsider, data)
+    refused = await fake.wait_for("answerCallbackQuery")
+    assert refused["text"] == "You can't take part yet: join the chat first."
+    for user in (club.ann, club.ben, club.cid):
+        await fake.press_button(message, user, data)
+        entered = await fake.wait_for("answerCallbackQuery")
+        assert entered["text"].startswith("You are in!")
+    seed = (await steward.app.giveaway_repo.get(1)).seed_hex
+    first, second, third = sorted((11, 12, 13), key=lambda uid: ticket(seed, uid))
+    users = {11: club.ann, 12: club.ben, 13: club.cid}
+    await fake.leave_chat(GROUP, users[first])
+    fake.chats[GROUP].members[second] = {"status": "kicked", "user": users[second]}
+    await steward.idle()
+    await club.say(club.admin, "/giveaway_end 1")
+    result = await fake.wait_for("sendMessage", lambda c: "is over" in c.plain)
+    names = {11: "Ann", 12: "Ben", 13: "Cid"}
+    lines = result.plain.splitlines()
+    assert f"Skipped {names[first]} (id {first}): no longer a member of the chat." in lines
+    assert f"Skipped {names[second]} (id {second}): no longer a member of the chat." in lines
+    assert "Only 1 of 2 winners could be drawn: no other entrant is eligible." in lines
+    assert winner_ids(result.plain) == [third] == readme_check(result.plain, commitment, 2)
+    told = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == 10 and "only" in c.plain)
+    assert told.plain.startswith("🎁 Giveaway #1 “Two mugs”: only 1 of 2 winners could be drawn")
+    mark = fake.mark()
+    await club.say(club.admin, "/giveaway_verify 1")
+    verified = await fake.wait_for("sendMessage", in_group, since=mark)
+    assert verified.plain.count("✅") == 2
+    mark = fake.mark()
+    await club.say(club.admin, "/reroll 1")
+    none_left = await fake.wait_for("sendMessage", in_group, since=mark)
+    assert none_left.plain == "No more eligible entrants to draw from."
+
+
+async def test_a_reroll_passes_over_a_runner_up_who_left_and_says_so(steward, fake, club):
+    order = await book_drawn_among_three(club, fake)
+    users = {11: club.ann, 12: club.ben, 13: club.cid}
+    await fake.leave_chat(GROUP, users[order[1]])
+    await steward.idle()
+    mark = fake.mark()
+    await club.say(club.admin, "/reroll 1 2")
+    rerolled = await fake.wait_for("sendMessage", in_group, since=mark)
+    names = {11: "Ann", 12: "Ben", 13: "Cid"}
+    assert winner_ids(rerolled.plain) == [order[2]]
+    lines = rerolled.plain.splitlines()
+    assert "Only 1 of 2 winners could be drawn: no other entrant is eligible." in lines
+    assert f"Skipped {names[order[1]]} (id {order[1]}): no longer a member of the chat." in lines
 
 
 async def test_restart_before_end_still_draws_once(steward, fake, club):
@@ -544,6 +692,7 @@ async def _draw_with_entrants(steward, fake, club, command: str, user_ids: range
     await fake.wait_for("sendMessage", in_group)
     for uid in user_ids:
         assert await steward.app.giveaway_repo.add_entry(1, uid, f"Participant {uid}", 1)
+        fake.add_member(GROUP, fake.user(uid, f"Participant {uid}"))  # still in the group
     await club.say(club.admin, "/giveaway_end 1")
     result = await fake.wait_for("sendMessage", lambda c: "is over" in c.plain)
     listing = await fake.wait_for("sendDocument", in_group, since=result.index)

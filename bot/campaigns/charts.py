@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.campaigns.logic import CampaignReport
 from bot.stats import charts as stats_charts
-from bot.stats.charts import plt
+from bot.stats.charts import Gettext, Ngettext, drawable, english, english_plural, plt
 
 COLORS = (
     "#4C78A8",
@@ -20,7 +20,11 @@ COLORS = (
 )
 
 
-def joins_chart(report: CampaignReport) -> bytes:
+def joins_chart(
+    report: CampaignReport,
+    gettext: Gettext = english,
+    ngettext: Ngettext = english_plural,
+) -> bytes:
     """Stacked steps rather than stacked bars: the same picture, drawn as one polygon per
     campaign instead of one rectangle per campaign and day (six times faster at 90 days)."""
     # pyplot's global state is shared with the statistics charts: one chart at a time
@@ -31,14 +35,19 @@ def joins_chart(report: CampaignReport) -> bytes:
             ax.stackplot(
                 range(len(days)),
                 *report.series.values(),
-                labels=[label[:32] for label in report.series],
+                labels=[drawable(label)[:32] for label in report.series],
                 colors=[COLORS[n % len(COLORS)] for n in range(len(report.series))],
                 step="mid",
             )
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
-        ax.set_ylabel("joins")
+        ax.set_ylabel(gettext("joins"))
         ax.set_ylim(bottom=0)
-        ax.set_title(f"{report.title}: joins per day by campaign, last {report.days} days")
+        title = ngettext(
+            "{title}: joins per day by campaign, last {days} day",
+            "{title}: joins per day by campaign, last {days} days",
+            report.days,
+        ).format(title=report.title, days=report.days)
+        ax.set_title(drawable(title))
         step = max(1, len(days) // 10)
         ax.set_xticks(range(0, len(days), step), days[::step], rotation=45)
         return stats_charts._png(fig)

@@ -12,6 +12,7 @@ by a join request the member sent through a campaign link, and whatever is left 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -68,15 +69,27 @@ class CampaignRequest:
     join_requests: bool = False
 
 
+def is_currency(text: str) -> bool:
+    """A currency as people type one: a three-letter code or currency signs (Unicode's Sc:
+    € $ £ ₽ ₴ …). An emoji is none: `cost=50 🚀` made 🚀 the currency and dropped it from
+    the name."""
+    return bool(_CURRENCY.match(text)) and (
+        text.isascii() or all(unicodedata.category(ch) == "Sc" for ch in text)
+    )
+
+
 def parse_amount(text: str) -> tuple[Decimal, str]:
     """`49.90`, `49,90`, `50EUR`, `€50` -> (Decimal, glued currency or "")."""
     match = _AMOUNT.match(text)
     if not match or (match[1] and match[3]):  # `€5$`: which currency?
         raise InvalidOperation(text)
+    glued = match[1] or match[3]
+    if glued and not is_currency(glued):  # `50🚀`
+        raise InvalidOperation(text)
     amount = Decimal(match[2].replace(",", "."))
     if amount <= 0:
         raise InvalidOperation(text)
-    return amount, match[1] or match[3]
+    return amount, glued
 
 
 def parse_campaign_args(text: str) -> CampaignRequest:
@@ -101,7 +114,7 @@ def parse_campaign_args(text: str) -> CampaignRequest:
                 raise CampaignArgsError(ArgsError.BAD_COST, token) from None
             if glued:
                 currency = glued
-            elif i + 1 < len(tokens) and _CURRENCY.match(tokens[i + 1]):
+            elif i + 1 < len(tokens) and is_currency(tokens[i + 1]):
                 currency = tokens[i + 1]
                 i += 1
             else:

@@ -258,8 +258,14 @@ class CampaignService:
             chat_id, await self.chat_title(chat_id), days, first, last, rows, labels, series
         )
 
-    async def chart(self, report: CampaignReport) -> bytes:
-        return await asyncio.to_thread(charts.joins_chart, report)
+    async def chart(self, report: CampaignReport, locale: str) -> bytes:
+        """The joins chart, its titles in the reader's language."""
+        return await asyncio.to_thread(
+            charts.joins_chart,
+            report,
+            lambda message: self.i18n.gettext(message, locale=locale),
+            plural_for(self.i18n, locale),
+        )
 
     def row_name(self, row: ReportRow, locale: str) -> str:
         if row.campaign_id is None:
@@ -313,6 +319,12 @@ class CampaignService:
             )
         lines.append(rendered[-1])
         lines.extend(footer)
+        if not report.total_joins:
+            lines.append(
+                gettext(
+                    "No joins recorded in this period yet, so there is no chart.", locale=locale
+                )
+            )
         return "\n".join(lines)
 
     def _row_text(self, row: ReportRow, locale: str) -> str:

@@ -28,6 +28,7 @@ from bot.clock import SYSTEM_CLOCK, Clock, utc_now
 from bot.cluster.jobs import ROW_LEASE_SECONDS, heartbeat
 from bot.engagement import draw
 from bot.engagement.topics import send_file_in_topic, send_in_topic
+from bot.i18n import plural_for
 from bot.moderation.durations import looks_like_duration, parse_duration
 from bot.private import NoteResult, PrivateNotes
 from bot.roles import RoleService
@@ -80,6 +81,7 @@ class RefusalReason(StrEnum):
     PAST_WINNER = "past_winner"
     NOT_SUBSCRIBED = "not_subscribed"
     UNVERIFIABLE = "unverifiable"  # Telegram would not say whether they are subscribed
+    NOT_IN_CHAT = "not_in_chat"  # not (or no longer) in the giveaway's own chat: left, banned
 
 
 @dataclass(frozen=True, slots=True)
@@ -417,7 +419,21 @@ class GiveawayService:
                 return Refusal(RefusalReason.UNVERIFIABLE, chat)
             if not is_member(member.status, getattr(member, "is_member", None)):
                 return Refusal(RefusalReason.NOT_SUBSCRIBED, chat)
+        if not await self._in_chat(g, user_id):
+            return Refusal(RefusalReason.NOT_IN_CHAT)
         return None
+
+    async def _in_chat(self, g: Giveaway, user_id: int) -> bool:
+        """Whether the user is in the giveaway's own chat: one who left it or was banned after
+        pressing Participate is passed over at the draw (and the next entrant wins), as the
+        README's check expects of any condition not met. When Telegram will not say (the bot
+        lost its rights there), nobody is passed over for it: the fault is not theirs."""
+        try:
+            member = await self.bot.get_chat_member(g.chat_id, user_id)
+        except TelegramAPIError as exc:
+            logger.warning("giveaway %s: cannot check %s in its chat: %s", g.id, user_id, exc)
+            return True
+        return is_member(member.status, getattr(member, "is_member", None))
 
     async def uncheckable(self, require: list[str], user_id: int) -> list[str]:
         """The required chats Telegram will not tell the bot about (it is not in them, or not
@@ -432,10 +448,16 @@ class GiveawayService:
                 failed.append(chat)
         return failed
 
-    def reason_text(self, refusal: Refusal, locale: str) -> str:
+    def reason_text(self, refusal: Refusal, locale: str, *, at_draw: bool = False) -> str:
+        """Why, as the entrant is told on pressing the button, or (`at_draw`) as a draw's
+        result says it of them."""
         gettext = self.i18n.gettext
         chat = refusal.chat
         match refusal.reason:
+            case RefusalReason.NOT_IN_CHAT if at_draw:
+                return gettext("no longer a member of the chat", locale=locale)
+            case RefusalReason.NOT_IN_CHAT:
+                return gettext("join the chat first", locale=locale)
             case RefusalReason.NOT_SUBSCRIBED:
                 return gettext("subscribe to {chat} first", locale=locale).format(chat=chat)
             case RefusalReason.UNVERIFIABLE:
@@ -531,7 +553,29 @@ class GiveawayService:
                     chat_id=g.chat_id, message_id=g.message_id, reply_markup=None
                 )
         await self._tell_winners(g, winners, entries)
+        if len(winners) < g.winners_count:
+            await self._tell_short(g, len(winners))
         return True
+
+    async def _tell_short(self, g: Giveaway, drawn: int) -> None:
+        """The organiser hears privately that fewer winners than announced could be drawn,
+        so that the missing prizes are not silently forgotten."""
+        if g.created_by is None:
+            return
+        locale = await self.locale_for(g.created_by)
+        ngettext = plural_for(self.i18n, locale)
+        await self.notes.send_message(
+            g.created_by,
+            ngettext(
+                "🎁 Giveaway #{id} “{prize}”: only {drawn} of {wanted} winner could be "
+                "drawn: there were not enough eligible entrants (the result names anyone passed "
+                "over and why).",
+                "🎁 Giveaway #{id} “{prize}”: only {drawn} of {wanted} winners could be "
+                "drawn: there were not enough eligible entrants (the result names anyone passed "
+                "over and why).",
+                g.winners_count,
+            ).format(id=g.id, prize=html.escape(g.prize), drawn=drawn, wanted=g.winners_count),
+        )
 
     async def _hand_result_to_organiser(
         self, g: Giveaway, result: ResultPost, error: TelegramAPIError
@@ -632,7 +676,7 @@ class GiveawayService:
         return [
             self.i18n.gettext("Skipped {name}: {reason}.", locale=locale).format(
                 name=self.drawn(g, uid, entries),
-                reason=html.escape(self.reason_text(reason, locale)),
+                reason=html.escape(self.reason_text(reason, locale, at_draw=True)),
             )
             for uid, reason in skipped
         ]
@@ -670,6 +714,8 @@ class GiveawayService:
         if winners:
             lines.append(gettext("Winners:", locale=locale))
             lines += self.winner_lines(g, winners, entries)
+            if len(winners) < g.winners_count:
+                lines.append(self.short_text(len(winners), g.winners_count, locale))
         else:
             lines.append(
                 gettext("Nobody could win: there were no eligible entrants.", locale=locale)
@@ -709,6 +755,16 @@ class GiveawayService:
         listing = "".join(f"{x}\n" for x in shown).encode()
         caption = gettext("Entrants of giveaway #{id}, one per line.", locale=locale)
         return ResultPost(pack_lines(lines), listing, caption.format(id=g.id))
+
+    def short_text(self, drawn: int, wanted: int, locale: str) -> str:
+        """Said when fewer winners could be drawn than asked for, rather than leaving the
+        organiser to count."""
+        ngettext = plural_for(self.i18n, locale)
+        return ngettext(
+            "Only {drawn} of {wanted} winner could be drawn: no other entrant is eligible.",
+            "Only {drawn} of {wanted} winners could be drawn: no other entrant is eligible.",
+            wanted,
+        ).format(drawn=drawn, wanted=wanted)
 
     async def publish(self, g: Giveaway, post: ResultPost) -> None:
         """Post a draw's result in the giveaway's chat and topic, the entrant file after it."""

@@ -9,7 +9,8 @@ Text format (one message):
     E: optional explanation
     Q: ...
 
-JSON format (what /quiz_export gives and /quiz_import takes):
+JSON format (what /quiz_export gives and /quiz_add takes, replying to the file or as its
+caption):
 
     {"title": "...", "questions": [
         {"question": "...", "options": ["right", "wrong"], "correct": 0, "explanation": "..."}
@@ -46,6 +47,9 @@ class QuizProblem(StrEnum):
     TOO_MANY_QUESTIONS = "too_many_questions"
     BAD_JSON = "bad_json"
     BAD_FILE_QUESTION = "bad_file_question"  # `line` is then the question's number in the file
+    SAME_OPTION = "same_option"  # `detail` is the option written twice
+    SAME_FILE_OPTION = "same_file_option"  # the same, `line` the question's number in the file
+    BAD_FILE_TITLE = "bad_file_title"  # a file's "title" empty or too long
 
 
 class QuizFormatError(ValueError):
@@ -90,6 +94,22 @@ class QuizDraft:
         )
 
 
+def option_key(option: str) -> str:
+    """What makes two options the same to a member reading the poll: "Mars", "mars" and
+    "Mars  " side by side are one answer shown twice, and nobody can tell which one counts."""
+    return " ".join(option.split()).casefold()
+
+
+def _repeated_option(options: list[str]) -> str | None:
+    seen: set[str] = set()
+    for option in options:
+        key = option_key(option)
+        if key in seen:
+            return option
+        seen.add(key)
+    return None
+
+
 def _check_question(q: Question, line: int) -> None:
     if len(q.options) < 2:
         raise QuizFormatError(QuizProblem.TOO_FEW_OPTIONS, line)
@@ -130,6 +150,8 @@ def parse_quiz_text(text: str) -> QuizDraft:
                 raise QuizFormatError(QuizProblem.BAD_OPTION, number)
             if len(current.options) >= MAX_OPTIONS:
                 raise QuizFormatError(QuizProblem.TOO_MANY_OPTIONS, number)
+            if option_key(option) in {option_key(o) for o in current.options}:
+                raise QuizFormatError(QuizProblem.SAME_OPTION, number, option)
             if line[0] == "+":
                 if current.correct >= 0:
                     raise QuizFormatError(QuizProblem.TWO_CORRECT, number)
@@ -169,12 +191,17 @@ def parse_quiz_json(data: str | bytes) -> QuizDraft:
             # numbered as the file's questions: the text format's "line N" and "+"/"-" wording
             # would point at nothing in a JSON file
             raise QuizFormatError(QuizProblem.BAD_FILE_QUESTION, n)
+        repeated = _repeated_option(question.options)
+        if repeated is not None:
+            raise QuizFormatError(QuizProblem.SAME_FILE_OPTION, n, repeated)
         questions.append(question)
     if not questions:
         raise QuizFormatError(QuizProblem.NO_QUESTIONS, 0)
+    if len(questions) > MAX_QUESTIONS:  # as typed quizzes: a file was saved with any number
+        raise QuizFormatError(QuizProblem.TOO_MANY_QUESTIONS, 0)
     title = raw["title"].strip()
-    if not title or len(title) > MAX_TITLE:
-        raise QuizFormatError(QuizProblem.NO_TITLE, 0)
+    if not title or len(title) > MAX_TITLE:  # no "first line after /quiz_add" in a file
+        raise QuizFormatError(QuizProblem.BAD_FILE_TITLE, 0)
     return QuizDraft(title, questions)
 
 

@@ -288,9 +288,16 @@ class StatsService:
             return
         if self.chart_series is not None and report.kind == "group":
             report.complaint_share = await self.chart_series(chat_id, days)
-        png = await asyncio.to_thread(charts.activity_chart, report)
+        png = await asyncio.to_thread(charts.activity_chart, report, *self._chart_words(locale))
         await self.bot.send_photo(
             to_chat, BufferedInputFile(png, filename="stats.png"), message_thread_id=thread_id
+        )
+
+    def _chart_words(self, locale: str) -> tuple[charts.Gettext, charts.Ngettext]:
+        """gettext and ngettext in the reader's language, for a chart's titles and labels."""
+        return (
+            lambda message: self.i18n.gettext(message, locale=locale),
+            plural_for(self.i18n, locale),
         )
 
     async def send_best_time(
@@ -319,9 +326,10 @@ class StatsService:
                 weekday=weekday, hour=f"{best.best[1]:02d}", tz=self.settings.timezone.key
             )
         await self.bot.send_message(to_chat, text, message_thread_id=thread_id)
-        png = await asyncio.to_thread(
-            charts.heatmap_chart, best, f"{chat.title if chat else chat_id}: last {days} days"
-        )
+        gettext_in, ngettext_in = self._chart_words(locale)
+        name = (chat.title if chat else None) or str(chat_id)
+        title = charts.period_title(name, days, ngettext_in)
+        png = await asyncio.to_thread(charts.heatmap_chart, best, title, gettext_in)
         await self.bot.send_photo(
             to_chat, BufferedInputFile(png, filename="besttime.png"), message_thread_id=thread_id
         )
