@@ -324,7 +324,7 @@ async def custom_time_given(
     try:
         timing = compose.custom_time(message.text or "")
     except TimeError as exc:
-        await message.reply(time_error_text(exc.code))
+        await message.reply(time_error_text(exc.code, waiting=True))
         return  # still waiting
     fields = {
         "due_at": int(timing.due.timestamp()),

@@ -362,7 +362,7 @@ async def new_time_given(
     try:
         due = posting.due_time(message.text or "", settings.timezone)
     except TimeError as exc:
-        await message.reply(time_error_text(exc.code))
+        await message.reply(time_error_text(exc.code, waiting=True))
         return  # still waiting for a time
     await state.clear()
     post_id = data.get("post_id", 0)  # no post 0: "no longer in the queue"

@@ -657,3 +657,24 @@ async def test_a_question_about_a_post_survives_a_restart(steward, fake, desk):
     await fake.send_message(chat, manager, "A new post")
     reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
     assert reply.plain.startswith("📝 New post")
+
+
+async def test_a_photo_sent_while_a_time_is_awaited_is_told_the_way_out(steward, fake, desk):
+    """After Reschedule the bot waits for a time; a photo sent meanwhile (a new post, say) is
+    no time: the answer says so and how to stop waiting, and the post keeps its time."""
+    chat, manager = desk
+    await compose(fake, desk, "+1h")
+    await fake.send_message(chat, manager, "/queue")
+    listed = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🕒 #1"))
+    entry = message_starting(fake, MANAGER_ID, "🕒 #1")
+    await fake.press_button(entry, manager, labelled(listed, "Reschedule"))
+    await fake.wait_for("sendMessage", lambda c: "new time for post #1" in c.plain)
+    [before] = await steward.app.post_repo.with_status("scheduled")
+    mark = fake.mark()
+    photo = [{"file_id": "ph", "file_unique_id": "u", "width": 9, "height": 9}]
+    await fake.push_update({"message": fake.new_message(chat, manager, photo=photo)})
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert reply.plain.startswith("I don't understand the time"), reply.plain
+    assert reply.plain.endswith("Still waiting for the time: /cancel to stop."), reply.plain
+    [after] = await steward.app.post_repo.with_status("scheduled")
+    assert after.due_at == before.due_at

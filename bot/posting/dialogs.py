@@ -29,7 +29,11 @@ def not_queued_text(post_id: int, cancelled: bool) -> str:
     return _("This post is no longer in the queue.")
 
 
-def time_error_text(code: TimeProblem) -> str:
+def time_error_text(code: TimeProblem, waiting: bool = False) -> str:
+    """Why a time cannot be used. `waiting`: the bot asked for it and still waits, so a message
+    that is no time at all (a photo, a new post sent meanwhile) is told the way out too."""
+    if waiting and code is TimeProblem.UNKNOWN:
+        return "\n".join((time_error_text(code), _("Still waiting for the time: /cancel to stop.")))
     usage = _(
         "I don't understand the time. Use 18:30, tomorrow 10:00, 25.12 18:00, "
         "2026-12-25 18:00 or +30m."
