@@ -678,3 +678,19 @@ async def test_a_photo_sent_while_a_time_is_awaited_is_told_the_way_out(steward,
     assert reply.plain.endswith("Still waiting for the time: /cancel to stop."), reply.plain
     [after] = await steward.app.post_repo.with_status("scheduled")
     assert after.due_at == before.due_at
+
+
+async def test_a_lost_answer_to_a_post_is_not_sent_again(steward, fake, desk):
+    """Telegram made the post but the connection broke before its answer (a timeout, a drop):
+    sending it again would publish it twice, so the post waits for the manager, who is told
+    to check the channel; a connection that was never made is still retried."""
+    fake.fail("copyMessage", lost_answer=True)
+    await compose(fake, desk, "+1s")
+    notice = await fake.wait_for(
+        "sendMessage", lambda c: "check the channel" in c.plain, since=0, timeout=15
+    )
+    assert notice.plain.startswith("⏸ Post #1 for News may already be out"), notice.plain
+    await steward.idle()
+    assert len(fake.calls_of("copyMessage")) == 1 and len(channel_posts(fake)) == 1
+    [post] = await steward.app.post_repo.with_status("needs_decision")
+    assert post.id == 1
