@@ -33,6 +33,7 @@ from bot.chat_migration import ChatMigrations
 from bot.chat_registry import ChatRegistry
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.cluster import create_cluster
+from bot.cluster.dialogs import DatabaseStorage
 from bot.cluster.jobs import JobClaims
 from bot.cluster.webhook import OnceRequestHandler
 from bot.commands import register_command_menus, register_group_admin_menu
@@ -97,6 +98,7 @@ from storage.campaigns import CampaignRepository
 from storage.chat_migration import ChatMigrationRepository, MoveResult
 from storage.chats import ChatRepository, UserRepository
 from storage.database import Database
+from storage.dialogs import DialogRepository
 from storage.engagement import GiveawayRepository, QuizRepository
 from storage.faq import (
     FaqIndexCache,
@@ -361,8 +363,9 @@ class Steward:
         }
 
     def _build_dispatcher(self) -> Dispatcher:
+        dialogs = DatabaseStorage(DialogRepository(self.db), self.clock)
         dp = AdmittingDispatcher(
-            name="steward", storage=self.cluster.fsm_storage(), in_flight=self.in_flight
+            name="steward", storage=self.cluster.fsm_storage(dialogs), in_flight=self.in_flight
         )
         dp.workflow_data.update(self.services())
         dp.update.outer_middleware(self.in_flight)

@@ -24,7 +24,7 @@ import logging
 import random
 import time
 from collections import defaultdict, deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -49,6 +49,7 @@ from aiogram.methods import (
     TelegramMethod,
 )
 from aiogram.methods.base import Response, TelegramType
+from aiohttp import ClientConnectorError
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +77,28 @@ class Slot:
 # A slot taken ahead by `TelegramPacer.paced`, used by the next call in the block that sends the
 # same messages (instead of waiting again).
 _prepaid: ContextVar[Slot | None] = ContextVar("prepaid", default=None)
+# Set by `at_most_once`: the calls in its block are not repeated after an answer that was lost.
+_at_most_once: ContextVar[bool] = ContextVar("at_most_once", default=False)
+
+
+@contextlib.contextmanager
+def at_most_once() -> Iterator[None]:
+    """The calls in this block are not sent again after a timeout or a connection that broke
+    once the request had left: Telegram may have carried it out (a post copied to a channel
+    twice is worse than one a manager is asked about). A connection never made is retried."""
+    token = _at_most_once.set(True)
+    try:
+        yield
+    finally:
+        _at_most_once.reset(token)
+
+
+def maybe_delivered(exc: Exception) -> bool:
+    """A network failure after which Telegram may have done what was asked: anything but a
+    connection that was never made."""
+    return isinstance(exc, TelegramNetworkError) and not isinstance(
+        exc.__cause__, ClientConnectorError
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -449,6 +472,9 @@ class OutboundMiddleware(BaseRequestMiddleware):
                 await self._sleep(exc.retry_after)
                 attempt -= 1  # a flood wait is not a failed attempt
             except (TelegramNetworkError, TelegramServerError) as exc:
+                if _at_most_once.get() and maybe_delivered(exc):
+                    logger.error("%s: %s; not repeated (it may have gone through)", name, exc)
+                    raise
                 if attempt >= self.retry.max_attempts:
                     logger.error("%s failed after %d attempts: %s", name, attempt, exc)
                     raise

@@ -9,7 +9,6 @@ draft may be scheduled (`plan_schedule`), is `bot.posting.drafts.DraftService`'s
 
 from __future__ import annotations
 
-import html
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
@@ -34,21 +33,21 @@ from bot.posting.compose import (
     parse_url_buttons,
     summarize,
 )
-from bot.posting.dialogs import EditPost, time_error_text
+from bot.posting.dialogs import EditPost, not_queued_text, time_error_text
 from bot.posting.drafts import DraftOption, DraftService
 from bot.posting.failures import failure_reason
 from bot.posting.panel import (
     ComposeAction,
     ComposeCallback,
     button_error_text,
-    local,
     panel_keyboard,
     panel_text,
     refusal_text,
+    scheduled_text,
     slot_problem,
 )
 from bot.posting.publisher import FOLLOWUP_TEXT, url_keyboard
-from bot.posting.service import PostingService
+from bot.posting.service import Change, PostingService
 from bot.posting.times import TimeError
 from bot.roles import Requirement, RoleService
 from storage.posts import Draft, TimeChoice
@@ -191,7 +190,8 @@ async def time_pressed(press: Press) -> bool:
             ComposeInput.custom_time,
             _(
                 "Send the time in {tz}: 18:30, tomorrow 10:00, 25.12 18:00, "
-                "2026-12-25 18:00, +30m or +2h. /cancel to stop."
+                "2026-12-25 18:00, +30m or +2h; to repeat it: daily 09:00, weekly mon 10:00 "
+                "or five cron fields. /cancel to stop."
             ).format(tz=press.settings.timezone.key),
         )
         return False
@@ -277,14 +277,8 @@ async def confirm_pressed(press: Press) -> bool:
     if plan.refusal is not None:
         await press.query.answer(refusal_text(plan, press.draft), show_alert=True)
         return False
-    lines = [_("✅ Scheduled:")]
-    for post_id, channel in zip(done.post_ids, plan.channels, strict=True):
-        lines.append(
-            f"#{post_id} · {html.escape(channel.title or str(channel.chat_id))} · "
-            f"{local(plan.dues[channel.chat_id], press.settings)}"
-        )
-    lines.append(_("See and change it in /queue."))
-    await accessible_message(press.query).edit_text("\n".join(lines))
+    text = scheduled_text(done.post_ids, plan, press.settings)
+    await accessible_message(press.query).edit_text(text)
     await press.query.answer(_("Scheduled."))
     return False
 
@@ -328,11 +322,15 @@ async def custom_time_given(
     message: Message, bot: Bot, state: FSMContext, compose: DraftService, settings: Settings
 ) -> None:
     try:
-        due = compose.due_time(message.text or "")
+        timing = compose.custom_time(message.text or "")
     except TimeError as exc:
-        await message.reply(time_error_text(exc.code))
+        await message.reply(time_error_text(exc.code, waiting=True))
         return  # still waiting
-    fields = {"due_at": int(due.timestamp()), "time_choice": TimeChoice.CUSTOM}
+    fields = {
+        "due_at": int(timing.due.timestamp()),
+        "time_choice": TimeChoice.CUSTOM,
+        "recurrence": timing.recurrence.spec if timing.recurrence else None,
+    }
     await update_draft(message, bot, state, compose, settings, **fields)
 
 
@@ -362,8 +360,9 @@ async def new_content_given(
     await state.clear()
     post_id = data.get("post_id", 0)
     ids = [m.message_id for m in messages]
-    if not await posting.replace_content(post_id, ids, summarize(messages)):
-        await message.reply(_("This post is no longer in the queue."))
+    changed = await posting.replace_content(post_id, ids, summarize(messages))
+    if changed is not Change.DONE:
+        await message.reply(not_queued_text(post_id, changed is Change.CANCELLED))
         return
     await message.reply(_("✏️ Post #{id} now has this content.").format(id=post_id))
 

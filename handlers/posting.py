@@ -29,11 +29,11 @@ from bot.posting.buttons import (
 )
 from bot.posting.channels import channel_rights, rights_line
 from bot.posting.compose import MAX_SLOTS_PER_DAY, TooManySlots, parse_slots, summarize
-from bot.posting.dialogs import EditPost, Reschedule, time_error_text
+from bot.posting.dialogs import EditPost, Reschedule, not_queued_text, time_error_text
 from bot.posting.drafts import DraftService
 from bot.posting.preview import queue_entry
 from bot.posting.queue import PostQueue
-from bot.posting.service import DEFAULT_SLOTS, PostingService
+from bot.posting.service import DEFAULT_SLOTS, Change, PostingService
 from bot.posting.times import TimeError
 from bot.roles import Requirement
 from bot.texts import pack_lines
@@ -304,7 +304,8 @@ async def queue_pressed(
     post, op = await posting.post(callback_data.post_id), callback_data.op
     # a confirmed cancel loses to a publisher that claimed the post meanwhile
     if post is None or not post.open or (op is QueueOp.SURE and not await posting.cancel(post.id)):
-        await query.answer(_("This post is no longer in the queue."), show_alert=True)
+        cancelled = await posting.was_cancelled(callback_data.post_id)
+        await query.answer(not_queued_text(callback_data.post_id, cancelled), show_alert=True)
         return
     if op is QueueOp.CANCEL:
         # a second tap edits nothing: Telegram answers "message is not modified"
@@ -361,12 +362,12 @@ async def new_time_given(
     try:
         due = posting.due_time(message.text or "", settings.timezone)
     except TimeError as exc:
-        await message.reply(time_error_text(exc.code))
+        await message.reply(time_error_text(exc.code, waiting=True))
         return  # still waiting for a time
     await state.clear()
-    post_id = data.get("post_id")
-    if post_id is None or not await posting.reschedule(post_id, due):
-        await message.reply(_("This post is no longer in the queue."))
+    post_id = data.get("post_id", 0)  # no post 0: "no longer in the queue"
+    if (moved := await posting.reschedule(post_id, due)) is not Change.DONE:
+        await message.reply(not_queued_text(post_id, moved is Change.CANCELLED))
         return
     local = due.astimezone(settings.timezone).strftime("%d.%m.%Y %H:%M")
     await message.reply(_("Post #{id} moved to {time}.").format(id=post_id, time=local))

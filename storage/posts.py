@@ -327,10 +327,12 @@ class PostRepository:
         return result
 
     async def reschedule(self, post_id: int, due_at: int) -> bool:
-        """Back to the queue at a new time, from any state but published and publishing."""
+        """Back to the queue at a new time, from a state still waiting for it (queued, failed,
+        or waiting for a decision); never a cancelled post (only the calendar's Undo, `move`
+        with the version its cancel returned, brings one back) nor one that is out."""
         cursor = await self.db.execute(
             "UPDATE posts SET status='scheduled', due_at=?, error=NULL WHERE id=? "
-            "AND status IN ('scheduled','failed','needs_decision','cancelled')",
+            "AND status IN ('scheduled','failed','needs_decision')",
             (due_at, post_id),
         )
         return cursor.rowcount == 1
@@ -412,6 +414,7 @@ class Draft:
     delete_after_hours: int | None
     buttons: list[list[dict[str, str]]] | None
     created_at: int
+    recurrence: str | None = None  # typed at Custom… (`daily 09:00`): its posts repeat
 
 
 def _draft(row: Any) -> Draft:
@@ -434,6 +437,7 @@ DRAFT_FIELDS = {
     "pin",
     "delete_after_hours",
     "buttons",
+    "recurrence",
 }
 
 

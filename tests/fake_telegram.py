@@ -196,6 +196,9 @@ class Failure:
     delay: float = 0.0
     drop: bool = False
     times: int = 1
+    # the call is carried out (the message is made), then the connection breaks before the
+    # answer: a timeout or a dropped connection after the request left, as the caller sees it
+    lost_answer: bool = False
 
 
 _COUNTED_COPIES = {"copyMessage", "copyMessages", "forwardMessage", "forwardMessages"}
@@ -920,6 +923,7 @@ class FakeTelegram:
         retry_after: int | None = None,
         delay: float = 0.0,
         drop: bool = False,
+        lost_answer: bool = False,
         times: int = 1,
     ) -> None:
         default = {
@@ -930,7 +934,7 @@ class FakeTelegram:
             502: "Bad Gateway",
         }.get(status, "Error")
         self.failures[method].append(
-            Failure(status, description or default, retry_after, delay, drop, times)
+            Failure(status, description or default, retry_after, delay, drop, times, lost_answer)
         )
 
     def add_file(self, file_id: str, content: bytes, file_path: str) -> dict[str, Any]:
@@ -1040,7 +1044,11 @@ class FakeTelegram:
                 queue.popleft()
             if failure.delay:
                 await asyncio.sleep(failure.delay)
-            if failure.drop:
+            if failure.lost_answer:
+                with contextlib.suppress(ApiError):
+                    self._refuse_upgraded_group(params)
+                    await self._dispatch(name, params, files)
+            if failure.drop or failure.lost_answer:
                 assert request.transport is not None
                 request.transport.close()
                 return web.Response(status=500)

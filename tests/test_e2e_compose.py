@@ -455,3 +455,91 @@ async def test_schedule_in_reply_to_one_photo_of_an_album_publishes_the_album(st
     assert copies["message_ids"] == [m["message_id"] for m in parts]
     await steward.idle()
     assert fake.calls_of("copyMessage", since=mark) == []
+
+
+async def test_a_custom_time_asked_before_a_restart_is_taken_after_it(steward, fake, desk):
+    """Custom… pressed, the bot restarted before the time was typed: the time goes into the
+    draft (a fresh panel shows it), rather than becoming a draft of its own."""
+    chat, manager = desk
+    await fake.send_message(chat, manager, "Big news today")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await steward.idle()
+    await press(fake, steward, manager, "News")
+    await press(fake, steward, manager, "Custom")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("Send the time in"))
+    await steward.restart()
+    mark = fake.mark()
+    await type_answer(fake, steward, chat, manager, "tomorrow 10:00")
+    shown = await fake.wait_for(
+        "sendMessage", lambda c: c.plain.startswith("📝 New post"), since=mark
+    )
+    assert "Big news today" in shown.plain and "Time: " in shown.plain, shown.plain
+    assert "Time: choose below" not in shown.plain
+
+
+async def test_forty_channels_with_long_titles_fit_the_panel_and_the_confirmation(
+    steward, fake, desk
+):
+    """Forty channels with Telegram's longest titles (128 characters), all chosen: the panel
+    still redraws after every tap (its text under 4,096 characters) and Confirm's answer
+    fits too, instead of the taps seeming to do nothing and Confirm ending in an error."""
+    from storage.posts import Channel
+
+    ids = []
+    for n in range(40):
+        title = f"Channel {n:02d} " + "x" * 117
+        channel = Channel(-1001555100000 - n, title, None, True, True, True, True)
+        await steward.app.channel_repo.upsert(channel, int(time.time()))
+        ids.append(channel.chat_id)
+    chat, manager = desk
+    await fake.send_message(chat, manager, "Big news today")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await steward.idle()
+    for chat_id in ids:
+        data = next(
+            b["callback_data"]
+            for row in panel(fake)["reply_markup"]["inline_keyboard"]
+            for b in row
+            if b["callback_data"].startswith("c:ch:") and b["callback_data"].endswith(f":{chat_id}")
+        )
+        await fake.press_button(panel(fake), manager, data)
+        await steward.idle()
+    shown = panel(fake)
+    keys = [b for row in shown["reply_markup"]["inline_keyboard"] for b in row]
+    chosen = [b for b in keys if b["callback_data"].startswith("c:ch:") and b["text"][0] == "✅"]
+    assert len(chosen) == 40, len(chosen)  # every tap redrew the panel
+    assert "Channel 00" in shown["text"] and "30 more" in shown["text"], shown["text"]
+    await press(fake, steward, manager, "Tomorrow")
+    await press(fake, steward, manager, "Confirm")
+    done = await fake.wait_for("editMessageText", lambda c: c.plain.startswith("✅ Scheduled"))
+    assert "30 more" in done.plain and done.plain.endswith("/queue."), done.plain
+    assert len(await steward.app.post_repo.with_status("scheduled")) == 40
+    assert not [c for c in fake.calls_of("sendMessage") if "went wrong" in c.plain]
+
+
+async def test_a_custom_time_may_be_a_recurrence_as_in_schedule(steward, fake, desk):
+    """Custom… takes what /schedule takes, a recurrence included: the panel says it repeats,
+    and Confirm queues a post that queues its next occurrence when it goes out."""
+    chat, manager = desk
+    await fake.send_message(chat, manager, "Weekly digest")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await steward.idle()
+    await press(fake, steward, manager, "News")
+    await press(fake, steward, manager, "Custom")
+    asked = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("Send the time in"))
+    assert "weekly mon 10:00" in asked.plain
+    await type_answer(fake, steward, chat, manager, "weekly mon 10:00")
+    assert "Repeats: weekly mon 10:00" in panel(fake)["text"], panel(fake)["text"]
+    await press(fake, steward, manager, "Confirm")
+    await fake.wait_for("editMessageText", lambda c: c.plain.startswith("✅ Scheduled"))
+    [post] = await steward.app.post_repo.with_status("scheduled")
+    due = datetime.fromtimestamp(post.due_at, UTC)  # TIMEZONE=UTC in the tests
+    assert post.recurrence == "weekly mon 10:00" and (due.weekday(), due.hour) == (0, 10)
+    # a preset time chosen afterwards is a one-off again
+    await fake.send_message(chat, manager, "Another")
+    await fake.wait_for("sendMessage", lambda c: "Another" in c.plain)
+    await steward.idle()
+    await press(fake, steward, manager, "Custom")
+    await type_answer(fake, steward, chat, manager, "daily 09:00")
+    await press(fake, steward, manager, "Tomorrow")
+    assert "Repeats" not in panel(fake)["text"]

@@ -570,3 +570,127 @@ async def test_why_a_post_failed_or_waits_is_told_in_the_managers_language(stewa
     assert listing.plain.endswith("News — ✅публиковать ✅редактировать ✅удалять ✅закрепить"), (
         listing.plain
     )
+
+
+async def test_a_cancelled_post_stays_cancelled_when_given_a_time(steward, fake, desk):
+    """Reschedule pressed, then the post cancelled before the time was typed: the time revives
+    nothing, and the manager hears that the post was cancelled; so does a press on an older
+    listing's Reschedule or Edit, and content sent after an Edit that came before the Cancel."""
+    chat, manager = desk
+    await compose(fake, desk, "+1h")
+    await fake.send_message(chat, manager, "/queue")
+    listed = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🕒 #1"))
+    entry = message_starting(fake, MANAGER_ID, "🕒 #1")
+    await fake.press_button(entry, manager, labelled(listed, "Reschedule"))
+    await fake.wait_for("sendMessage", lambda c: "new time for post #1" in c.plain)
+    await fake.press_button(entry, manager, labelled(listed, "Cancel"))
+    confirm = await fake.wait_for("editMessageReplyMarkup")
+    sure = confirm["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    await fake.press_button(entry, manager, sure)
+    await fake.wait_for("editMessageText", lambda c: "cancelled" in c.plain)
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "+2h")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert reply.plain == (
+        "Post #1 was cancelled, so it stays cancelled. To post it after all, send it to me again."
+    )
+    [post] = await steward.app.post_repo.with_status("cancelled")
+    assert post.id == 1 and steward.app.scheduler.get_job("post:1") is None
+    # an older listing's buttons say so too
+    for label in ("Reschedule", "Edit", "Publish now"):
+        mark = fake.mark()
+        await fake.press_button(entry, manager, labelled(listed, label))
+        alert = await fake.wait_for("answerCallbackQuery", since=mark)
+        assert alert["text"].startswith("Post #1 was cancelled"), label
+    assert [p.id for p in await steward.app.post_repo.with_status("cancelled")] == [1]
+
+
+async def test_zero_and_far_future_times_are_refused_in_the_managers_language(steward, fake, desk):
+    """`+0s` and a year such as 2099 are refused politely, with how to write a time, in the
+    manager's language; nothing is queued."""
+    chat, _ = desk
+    manager = fake.user(MANAGER_ID, "Manny", language_code="ru")
+    post = await fake.send_message(chat, manager, "Пост")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 Новый пост"))
+    answers = {}
+    for when in ("+0s", "+0m", "2099-01-01 10:00", "+400d"):
+        mark = fake.mark()
+        await fake.send_message(chat, manager, f"/schedule @news {when}", reply_to=post)
+        reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+        answers[when] = reply.plain
+    assert answers["+0s"] == answers["+0m"] and "+30m" in answers["+0s"]
+    assert answers["+0s"].startswith("Сдвиг равен нулю"), answers["+0s"]
+    assert answers["2099-01-01 10:00"] == answers["+400d"]
+    assert "365" in answers["+400d"] and "слишком далеко" in answers["+400d"], answers["+400d"]
+    assert await steward.app.post_repo.with_status("scheduled") == []
+
+
+@pytest.mark.usefixtures("db_engine")  # and on PostgreSQL
+async def test_a_question_about_a_post_survives_a_restart(steward, fake, desk):
+    """Reschedule (or Edit) pressed, the bot restarted (a deploy) before the manager answered:
+    the answer is still the answer, not a new post to compose; once answered the bot waits
+    for nothing, after another restart too."""
+    chat, manager = desk
+    await compose(fake, desk, "+1h")
+    await fake.send_message(chat, manager, "/queue")
+    listed = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🕒 #1"))
+    entry = message_starting(fake, MANAGER_ID, "🕒 #1")
+    await fake.press_button(entry, manager, labelled(listed, "Reschedule"))
+    await fake.wait_for("sendMessage", lambda c: "new time for post #1" in c.plain)
+    await steward.restart()
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "+2h")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert reply.plain.startswith("Post #1 moved to"), reply.plain
+    [post] = await steward.app.post_repo.with_status("scheduled")
+    assert 7100 <= post.due_at - time.time() <= 7200
+
+    await fake.press_button(entry, manager, labelled(listed, "Edit"))
+    await fake.wait_for("sendMessage", lambda c: "new content for post #1" in c.plain)
+    await steward.restart()
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "Fixed text")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert reply.plain == "✏️ Post #1 now has this content."
+    await steward.restart()
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "A new post")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert reply.plain.startswith("📝 New post")
+
+
+async def test_a_photo_sent_while_a_time_is_awaited_is_told_the_way_out(steward, fake, desk):
+    """After Reschedule the bot waits for a time; a photo sent meanwhile (a new post, say) is
+    no time: the answer says so and how to stop waiting, and the post keeps its time."""
+    chat, manager = desk
+    await compose(fake, desk, "+1h")
+    await fake.send_message(chat, manager, "/queue")
+    listed = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🕒 #1"))
+    entry = message_starting(fake, MANAGER_ID, "🕒 #1")
+    await fake.press_button(entry, manager, labelled(listed, "Reschedule"))
+    await fake.wait_for("sendMessage", lambda c: "new time for post #1" in c.plain)
+    [before] = await steward.app.post_repo.with_status("scheduled")
+    mark = fake.mark()
+    photo = [{"file_id": "ph", "file_unique_id": "u", "width": 9, "height": 9}]
+    await fake.push_update({"message": fake.new_message(chat, manager, photo=photo)})
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert reply.plain.startswith("I don't understand the time"), reply.plain
+    assert reply.plain.endswith("Still waiting for the time: /cancel to stop."), reply.plain
+    [after] = await steward.app.post_repo.with_status("scheduled")
+    assert after.due_at == before.due_at
+
+
+async def test_a_lost_answer_to_a_post_is_not_sent_again(steward, fake, desk):
+    """Telegram made the post but the connection broke before its answer (a timeout, a drop):
+    sending it again would publish it twice, so the post waits for the manager, who is told
+    to check the channel; a connection that was never made is still retried."""
+    fake.fail("copyMessage", lost_answer=True)
+    await compose(fake, desk, "+1s")
+    notice = await fake.wait_for(
+        "sendMessage", lambda c: "check the channel" in c.plain, since=0, timeout=15
+    )
+    assert notice.plain.startswith("⏸ Post #1 for News may already be out"), notice.plain
+    await steward.idle()
+    assert len(fake.calls_of("copyMessage")) == 1 and len(channel_posts(fake)) == 1
+    [post] = await steward.app.post_repo.with_status("needs_decision")
+    assert post.id == 1

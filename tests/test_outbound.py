@@ -24,6 +24,7 @@ from bot.outbound import (
     RetryPolicy,
     SlidingWindowLimiter,
     TelegramPacer,
+    at_most_once,
     is_group_chat_id,
     message_cost,
 )
@@ -300,3 +301,36 @@ async def test_get_updates_passes_straight_through(bot):
     with pytest.raises(TelegramServerError):
         await mw(script, bot, method)
     assert script.calls == 1
+
+
+def network_error(method, cause: Exception) -> TelegramNetworkError:
+    """As aiogram's aiohttp session raises it: the aiohttp error as its cause."""
+    error = TelegramNetworkError(method=method, message=f"{type(cause).__name__}: {cause}")
+    error.__cause__ = cause
+    return error
+
+
+async def test_at_most_once_repeats_only_a_connection_never_made(bot):
+    """Inside `at_most_once` (a post being copied to its channel) a lost answer is not sent
+    again: Telegram may have made the post. A connection that was never made still is."""
+    from aiohttp import ClientConnectorError, ServerDisconnectedError
+    from aiohttp.client_reqrep import ConnectionKey
+
+    key = ConnectionKey("api.telegram.org", 443, True, True, None, None, None)
+    method = SendMessage(chat_id=-1001, text="post")
+    never = network_error(method, ClientConnectorError(key, OSError(111, "refused")))
+    lost = network_error(method, ServerDisconnectedError())
+    timeout = TelegramNetworkError(method=method, message="Request timeout error")
+    timeout.__cause__ = TimeoutError()
+    for error, calls in ((never, 2), (lost, 1), (timeout, 1)):
+        script = Script(error, *([error] if calls == 1 else []))
+        with at_most_once():
+            try:
+                await middleware(FakeClock())(script, bot, method)
+            except TelegramNetworkError:
+                assert calls == 1, error
+        assert script.calls == calls, error
+    # outside it, a lost answer is retried as before
+    script = Script(lost)
+    await middleware(FakeClock())(script, bot, method)
+    assert script.calls == 2

@@ -110,3 +110,26 @@ def test_daily_and_cron_recurrences():
     for bad in ("weekly funday 10:00", "daily 25:00", "every day", "* * * * * *"):
         with pytest.raises(TimeError):
             parse_recurrence(bad, AMS)
+
+
+@pytest.mark.parametrize("text", ["+0s", "+0m", "+0h", "+0d", "+000000s"])
+def test_an_offset_of_nothing_is_no_time_ahead(text):
+    """`+0s` is now: refused (with the usage hint) rather than queued to go out at once."""
+    with pytest.raises(TimeError) as info:
+        parse_time(text, NOW, AMS)
+    assert info.value.code == "not_ahead"
+
+
+@pytest.mark.parametrize(
+    "text", ["2099-01-01 10:00", "01.01.2099 10:00", "+366d", "+999999d", "27.11.2027 14:01"]
+)
+def test_a_time_more_than_a_year_ahead_is_too_far(text):
+    """Telegram's own scheduled messages go a year ahead; beyond that it is a typo (2099)."""
+    with pytest.raises(TimeError) as info:
+        parse_time(text, NOW, AMS)
+    assert info.value.code == "too_far"
+
+
+@pytest.mark.parametrize("text", ["+365d", "26.11.2027 14:00", "+1s"])
+def test_up_to_a_year_ahead_is_taken(text):
+    assert parse_time(text, NOW, AMS) > NOW

@@ -207,8 +207,10 @@ class Cluster:
         """The update was handled: mark it done and (Redis) release the chat's lock with it."""
         await self.ledger.finish(update_id)
 
-    def fsm_storage(self) -> BaseStorage:
-        return MemoryStorage()
+    def fsm_storage(self, durable: BaseStorage | None = None) -> BaseStorage:
+        """Where dialogue state lives: `durable` (the database, bot.cluster.dialogs), so one
+        process's restart keeps it; in memory without one (unit tests)."""
+        return durable or MemoryStorage()
 
     def state_key(self, key: StorageKey) -> str | None:
         """Where the shared FSM storage keeps the dialogue state of `key`, for `claim` to read

@@ -907,7 +907,8 @@ class RedisCluster(Cluster):
             self.redis, key_builder=DefaultKeyBuilder(prefix=f"{PREFIX}:fsm", with_destiny=True)
         )
 
-    def fsm_storage(self) -> BaseStorage:
+    def fsm_storage(self, durable: BaseStorage | None = None) -> BaseStorage:
+        """The shared Redis keeps every worker's dialogue state (and survives restarts)."""
         return self.storage
 
     def state_key(self, key: StorageKey) -> str:

@@ -36,7 +36,7 @@ from bot.posting.calendar import (
     parse_moment,
     utc_offsets,
 )
-from bot.posting.times import TimeError, TimeProblem
+from bot.posting.times import MAX_AHEAD_DAYS, TimeError, TimeProblem
 from storage.posts import Post
 
 logger = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ _OUTCOME_STATUS = {
     Outcome.CANCELLED: (409, "the post was cancelled"),
     Outcome.STALE: (409, "the post changed meanwhile; reload and try again"),
     Outcome.PAST: (409, "that time has already passed"),
+    Outcome.TOO_FAR: (409, f"that is too far ahead: at most {MAX_AHEAD_DAYS} days"),
     Outcome.FAILED: (409, "Telegram refused the post"),
 }
 

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.posting.compose import next_free_slot
 from bot.posting.publisher import Publisher
-from bot.posting.times import TimeError, TimeProblem, local_to_utc
+from bot.posting.times import MAX_AHEAD, TimeError, TimeProblem, local_to_utc
 from bot.stats.report import best_time, engagement_rate
 from storage.posts import (
     OPEN_STATUSES,
@@ -54,6 +54,7 @@ class Outcome(Enum):
     CANCELLED = "cancelled"  # cancelled: Publish now has nothing to publish (a move revives it)
     STALE = "stale"  # changed elsewhere since the manager loaded it
     PAST = "past"
+    TOO_FAR = "too_far"  # more than MAX_AHEAD ahead, as the chat refuses it
     FAILED = "failed"  # Publish now reached Telegram and was refused; the post says why
 
 
@@ -264,6 +265,8 @@ class CalendarService:
             return Result(Outcome.STALE, post)
         if due <= self.now():
             return Result(Outcome.PAST, post)
+        if due - self.now() > MAX_AHEAD:
+            return Result(Outcome.TOO_FAR, post)
         if not await self.posts.move(post_id, int(due.timestamp()), version):
             fresh = await self.posts.get(post_id)
             gone = fresh is None or fresh.status in OUT

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 
-from bot.posting.times import TimeProblem
+from bot.posting.times import MAX_AHEAD_DAYS, TimeProblem
 
 
 class Reschedule(StatesGroup):
@@ -17,7 +18,34 @@ class EditPost(StatesGroup):
     content = State()
 
 
-def time_error_text(code: TimeProblem) -> str:
+def not_queued_text(post_id: int, cancelled: bool) -> str:
+    """Why a post's button or a typed answer about it changed nothing: a cancelled post is
+    named as such (it stays cancelled), anything else is simply no longer in the queue."""
+    if cancelled:
+        return _(
+            "Post #{id} was cancelled, so it stays cancelled. To post it after all, send "
+            "it to me again."
+        ).format(id=post_id)
+    return _("This post is no longer in the queue.")
+
+
+def time_error_text(code: TimeProblem, waiting: bool = False) -> str:
+    """Why a time cannot be used. `waiting`: the bot asked for it and still waits, so a message
+    that is no time at all (a photo, a new post sent meanwhile) is told the way out too."""
+    if waiting and code is TimeProblem.UNKNOWN:
+        return "\n".join((time_error_text(code), _("Still waiting for the time: /cancel to stop.")))
+    usage = _(
+        "I don't understand the time. Use 18:30, tomorrow 10:00, 25.12 18:00, "
+        "2026-12-25 18:00 or +30m."
+    )
+    if code is TimeProblem.NOT_AHEAD:
+        return _("That offset is zero: give a time ahead, e.g. +30m, +2h, 18:30 or tomorrow 10:00.")
+    if code is TimeProblem.TOO_FAR:
+        return ngettext(
+            "That is too far ahead: a post can be scheduled at most {days} day ahead.",
+            "That is too far ahead: a post can be scheduled at most {days} days ahead.",
+            MAX_AHEAD_DAYS,
+        ).format(days=MAX_AHEAD_DAYS)
     return {
         TimeProblem.PAST: _("That time has already passed."),
         TimeProblem.NONEXISTENT: _(
@@ -27,10 +55,4 @@ def time_error_text(code: TimeProblem) -> str:
             "That local time happens twice that night (clocks go back); pick another minute."
         ),
         TimeProblem.INVALID: _("That date or time does not exist."),
-    }.get(
-        code,
-        _(
-            "I don't understand the time. Use 18:30, tomorrow 10:00, 25.12 18:00, "
-            "2026-12-25 18:00 or +30m."
-        ),
-    )
+    }.get(code, usage)

@@ -4,7 +4,7 @@ into one queued post per channel, exactly once (a second tap finds the draft gon
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -18,7 +18,8 @@ from bot.posting.compose import (
     plan_schedule,
     preset_time,
 )
-from bot.posting.service import PostingService
+from bot.posting.service import PostingService, ScheduleTime
+from bot.posting.times import parse_recurrence
 from storage.posts import Channel, Draft, DraftRepository, TimeChoice
 
 logger = logging.getLogger(__name__)
@@ -99,7 +100,9 @@ class DraftService:
                 return None
         else:
             due = preset_time(choice, self._utc_now(), self.tz)
-        await self.drafts.update(draft.id, due_at=int(due.timestamp()), time_choice=choice)
+        await self.drafts.update(
+            draft.id, due_at=int(due.timestamp()), time_choice=choice, recurrence=None
+        )
         return due
 
     async def toggle(self, draft: Draft, option: DraftOption) -> None:
@@ -117,9 +120,10 @@ class DraftService:
     def _utc_now(self) -> datetime:
         return utc_now(self.posting.clock)
 
-    def due_time(self, text: str) -> datetime:
-        """A custom time typed for the draft, in the managers' zone; raises `TimeError`."""
-        return self.posting.due_time(text, self.tz)
+    def custom_time(self, text: str) -> ScheduleTime:
+        """A custom time typed for the draft, in the managers' zone, or a recurrence with its
+        first occurrence, as /schedule reads them; raises `TimeError`."""
+        return self.posting.schedule_time(text, self.tz)
 
     async def channel_slot(self, channel_id: int, now: datetime | None = None) -> datetime | None:
         now = now or self._utc_now()
@@ -138,6 +142,11 @@ class DraftService:
     async def confirm(self, draft: Draft) -> Confirmed | None:
         """Checked by `plan_schedule`, then queued; None when another tap already did it."""
         now = self._utc_now()
+        if draft.recurrence and draft.due_at is not None and draft.due_at <= now.timestamp():
+            # a repeating post's first occurrence passed while the panel waited: the next one
+            following = parse_recurrence(draft.recurrence, self.tz).next_after(now)
+            if following is not None:
+                draft = replace(draft, due_at=int(following.timestamp()))
         channels = await self.posting.postable_channels()
         slots: dict[int, datetime | None] = {}
         if draft.time_choice == TimeChoice.SLOT:
@@ -160,6 +169,7 @@ class DraftService:
                 pin=draft.pin,
                 delete_after_hours=draft.delete_after_hours,
                 buttons=draft.buttons,
+                recurrence=draft.recurrence,
                 summary=draft.summary,
             )
         return Confirmed(plan, ids)

@@ -19,7 +19,8 @@ Gettext = Callable[[str], str]
 MISSED = N_("missed while the bot was down")
 INTERRUPTED = N_("the bot stopped while publishing")
 NO_RIGHTS = N_("I can no longer post in this channel")
-OWN_REASONS = (MISSED, INTERRUPTED, NO_RIGHTS)
+UNCONFIRMED = N_("the connection to Telegram broke while it was sent; it may be out already")
+OWN_REASONS = (MISSED, INTERRUPTED, NO_RIGHTS, UNCONFIRMED)
 
 # Telegram's descriptions (lower case, a part of them) -> what they mean for the post
 GONE_FROM_CHANNEL = ("bot is not a member", "bot was kicked", "chat not found", "channel_private")

@@ -34,6 +34,10 @@ TEXTS = {
     NoticeReason.NOT_PINNED: N_(
         "📌 Post #{id} is out in {channel}, but I could not pin it: {error}"
     ),
+    NoticeReason.UNCONFIRMED: N_(
+        "⏸ Post #{id} for {channel} may already be out: the connection to Telegram broke "
+        "while it was sent. I did not send it again; check the channel before publishing it."
+    ),
     NoticeReason.INTERRUPTED: N_(
         "⏸ Post #{id} for {channel} was being published when I stopped; "
         "check the channel before publishing it again."

@@ -10,11 +10,18 @@ from enum import StrEnum
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.config import Settings
 from bot.posting.compose import TIME_PRESETS, ButtonError, Refusal, SchedulePlan
 from storage.posts import Channel, Draft, TimeChoice
+
+# A channel title may be 128 characters: forty of them chosen would not fit one message (4,096
+# characters), so the panel and the confirmation name a channel by its first TITLE_SHOWN and
+# list NAMES_SHOWN of them, counting the rest; /queue and /channels show them in full.
+TITLE_SHOWN = 40
+NAMES_SHOWN = 10
 
 
 class ComposeAction(StrEnum):
@@ -62,6 +69,32 @@ def time_label(choice: TimeChoice) -> str:
     }[choice]
 
 
+def short_title(channel: Channel) -> str:
+    title = channel.title or str(channel.chat_id)
+    return title if len(title) <= TITLE_SHOWN else title[: TITLE_SHOWN - 1].rstrip() + "…"
+
+
+def and_more(items: list[str], shown: int = NAMES_SHOWN) -> list[str]:
+    """The first `shown` of `items`, then how many more there are."""
+    if len(items) <= shown:
+        return items
+    rest = len(items) - shown
+    return [
+        *items[:shown],
+        ngettext("…and {count} more", "…and {count} more", rest).format(count=rest),
+    ]
+
+
+def scheduled_text(post_ids: list[int], plan: SchedulePlan, settings: Settings) -> str:
+    """Confirm's answer: each queued post with its channel and time (the first NAMES_SHOWN)."""
+    lines = [
+        f"#{post_id} · {html.escape(short_title(channel))} · "
+        f"{local(plan.dues[channel.chat_id], settings)}"
+        for post_id, channel in zip(post_ids, plan.channels, strict=True)
+    ]
+    return "\n".join([_("✅ Scheduled:"), *and_more(lines), _("See and change it in /queue.")])
+
+
 def local(ts: int, settings: Settings) -> str:
     return datetime.fromtimestamp(ts, settings.timezone).strftime("%d.%m.%Y %H:%M")
 
@@ -74,9 +107,7 @@ def panel_text(draft: Draft, channels: list[Channel], settings: Settings) -> str
     lines = [f"<b>{head}</b>"]
     if summary.get("preview"):
         lines.append(f"<i>{html.escape(summary['preview'])}</i>")
-    names = [
-        html.escape(c.title or str(c.chat_id)) for c in channels if c.chat_id in draft.channels
-    ]
+    names = and_more([html.escape(short_title(c)) for c in channels if c.chat_id in draft.channels])
     lines.append(
         _("Channels: {names}").format(names=", ".join(names) if names else _("choose below"))
     )
@@ -94,6 +125,8 @@ def panel_text(draft: Draft, channels: list[Channel], settings: Settings) -> str
                 time=local(draft.due_at, settings), tz=settings.timezone.key
             )
         )
+    if draft.recurrence:
+        lines.append(_("Repeats: {spec}").format(spec=html.escape(draft.recurrence)))
     options = []
     if draft.silent:
         options.append(_("silent"))
@@ -124,7 +157,7 @@ def panel_keyboard(draft: Draft, channels: list[Channel]) -> InlineKeyboardMarku
 
     for c in channels:
         mark = "✅ " if c.chat_id in draft.channels else "▫️ "
-        button(mark + (c.title or str(c.chat_id)), ComposeAction.CHANNEL, c.chat_id)
+        button(mark + short_title(c), ComposeAction.CHANNEL, c.chat_id)
     for n, choice in enumerate(TIME_PRESETS):
         mark = "• " if draft.time_choice == choice else ""
         button(mark + time_label(choice), ComposeAction.TIME, n)
@@ -153,10 +186,9 @@ def slot_problem(channel_ids: list[int]) -> str:
 
 def refusal_text(plan: SchedulePlan, draft: Draft) -> str:
     if plan.refusal is Refusal.CANNOT_PIN:
-        names = ", ".join(c.title or str(c.chat_id) for c in plan.channels)
-        return _("I cannot pin in {channels}. Give me the right or turn Pin off.").format(
-            channels=names
-        )
+        names = ", ".join(and_more([short_title(c) for c in plan.channels], 2))
+        text = _("I cannot pin in {channels}. Give me the right or turn Pin off.")
+        return text.format(channels=names)[:200]  # an alert holds 200 characters
     texts: dict[Refusal | None, str] = {
         Refusal.NO_CHANNEL: _("Choose at least one channel."),
         Refusal.NO_TIME: _("Choose a time."),

@@ -35,8 +35,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.cluster.jobs import ROW_LEASE_SECONDS, heartbeat
 from bot.inflight import InFlight
-from bot.outbound import TelegramPacer
-from bot.posting.failures import INTERRUPTED, MISSED, NO_RIGHTS, channel_lost
+from bot.outbound import TelegramPacer, at_most_once, maybe_delivered
+from bot.posting.failures import INTERRUPTED, MISSED, NO_RIGHTS, UNCONFIRMED, channel_lost
 from bot.posting.times import TimeError, parse_recurrence
 from bot.scheduling import armed_at, cancel, run_once_at
 from storage.posts import ChannelRepository, Post, PostRepository, PostStatus
@@ -63,6 +63,7 @@ class NoticeReason(StrEnum):
     MISSED = "missed"  # due while the bot was down, past the grace period
     HELD = "held"  # the bot lost its rights in the channel
     INTERRUPTED = "interrupted"  # a worker stopped mid-publishing
+    UNCONFIRMED = "unconfirmed"  # sent, but the answer was lost: it may be out
     NOT_PINNED = "not_pinned"  # out, but Telegram refused to pin it
 
 
@@ -256,8 +257,16 @@ class Publisher:
             await self.notify(post, NoticeReason.FAILED)
             return False
         except TelegramAPIError as exc:  # retries exhausted in the outbound layer
-            await self._set_aside(post, PostStatus.FAILED, str(exc), PostStatus.PUBLISHING)
-            await self.notify(post, NoticeReason.FAILED)
+            if maybe_delivered(exc):  # the answer was lost, not the post: never sent twice
+                status, reason, notice = (
+                    PostStatus.NEEDS_DECISION,
+                    UNCONFIRMED,
+                    NoticeReason.UNCONFIRMED,
+                )
+            else:
+                status, reason, notice = PostStatus.FAILED, str(exc), NoticeReason.FAILED
+            await self._set_aside(post, status, reason, PostStatus.PUBLISHING)
+            await self.notify(post, notice)
             return False
         published_at = int(self.clock())
         await self.repo.mark_published(post.id, ids, published_at, followup)
@@ -366,7 +375,8 @@ class Publisher:
         )
         async with pacing:
             await self.repo.mark_sending(post.id, int(self.clock()))
-            return await self._copy(post)
+            with at_most_once():
+                return await self._copy(post)
 
     async def _copy(self, post: Post) -> tuple[list[int], list[int] | None]:
         if len(post.source_message_ids) == 1:

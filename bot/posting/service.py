@@ -7,12 +7,20 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.clock import SYSTEM_CLOCK, Clock, utc_now
 from bot.posting.publisher import Publisher
-from bot.posting.times import Recurrence, TimeError, TimeProblem, parse_recurrence, parse_time
+from bot.posting.times import (
+    Recurrence,
+    TimeError,
+    TimeProblem,
+    parse_recurrence,
+    parse_time,
+    within_reach,
+)
 from storage.posts import (
     Channel,
     ChannelRepository,
@@ -26,6 +34,14 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_SLOTS = SlotRepository.DEFAULT  # the slots of every channel without its own
 RECURRING_WORDS = {"daily", "weekly"}
+
+
+class Change(StrEnum):
+    """What became of a change to a queued post (a new time, new content)."""
+
+    DONE = "done"
+    CANCELLED = "cancelled"  # cancelled meanwhile: it stays so, and the manager is told
+    GONE = "gone"  # out, on its way out, or deleted
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +80,11 @@ class PostingService:
         with its next occurrence; raises `TimeError`."""
         if when.split()[0].lower() in RECURRING_WORDS or len(when.split()) == 5:
             recurrence = parse_recurrence(when, tz)
-            due = recurrence.next_after(utc_now(self.clock))
+            now = utc_now(self.clock)
+            due = recurrence.next_after(now)
             if due is None:  # a cron day that never comes, such as 30 February
                 raise TimeError(TimeProblem.INVALID)
-            return ScheduleTime(due, recurrence)
+            return ScheduleTime(within_reach(due, now), recurrence)
         return ScheduleTime(self.due_time(when, tz))
 
     # --- channels and slots ------------------------------------------------------------------
@@ -118,13 +135,15 @@ class PostingService:
         self.publisher.disarm(post_id)
         return True
 
-    async def reschedule(self, post_id: int, due: datetime) -> bool:
-        """False when the post is no longer waiting to go out."""
+    async def reschedule(self, post_id: int, due: datetime) -> Change:
+        """A new time for a post still waiting to go out. A cancelled one stays cancelled: the
+        question "when?" may have been asked before the Cancel (an old Reschedule button, or
+        a time typed after cancelling), and the Cancel is the manager's later word."""
         if not await self.posts.reschedule(post_id, int(due.timestamp())):
-            return False
+            return await self._why_unchanged(post_id)
         if (moved := await self.posts.get(post_id)) is not None:  # None: deleted meanwhile
             self.publisher.arm(moved)
-        return True
+        return Change.DONE
 
     async def publish_now(self, post: Post) -> bool:
         """Back in the queue at this second if it failed or waited for a decision, then the
@@ -136,5 +155,15 @@ class PostingService:
 
     async def replace_content(
         self, post_id: int, message_ids: list[int], summary: dict[str, Any] | None
-    ) -> bool:
-        return await self.posts.replace_content(post_id, message_ids, summary)
+    ) -> Change:
+        if await self.posts.replace_content(post_id, message_ids, summary):
+            return Change.DONE
+        return await self._why_unchanged(post_id)
+
+    async def _why_unchanged(self, post_id: int) -> Change:
+        return Change.CANCELLED if await self.was_cancelled(post_id) else Change.GONE
+
+    async def was_cancelled(self, post_id: int) -> bool:
+        """The manager is told a cancelled post was cancelled, not that it "is gone"."""
+        post = await self.posts.get(post_id)
+        return post is not None and post.status is PostStatus.CANCELLED

@@ -4,8 +4,10 @@ Accepted: `18:30` (today, or tomorrow if that has passed), `tomorrow 10:00`, `25
 `25.12.2026 18:00`, `2026-12-25 18:00`, and offsets `+90s`, `+30m`, `+2h`, `+1d`.
 A local time that does not exist (the hour skipped when clocks go forward) or exists twice (the
 hour repeated when they go back) is refused with its own reason instead of being guessed, and
-so is a time in the past. Recurrences: `daily HH:MM`, `weekly <weekday> HH:MM` and five-field
-cron expressions, all evaluated in local time so they keep their wall-clock hour across DST.
+so is a time in the past, an offset that is no time ahead (`+0s`), and a time more than
+`MAX_AHEAD` away (a typo such as 2099 would otherwise sit in the queue for decades).
+Recurrences: `daily HH:MM`, `weekly <weekday> HH:MM` and five-field cron expressions, all
+evaluated in local time so they keep their wall-clock hour across DST.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ _TOMORROW = re.compile(rf"^(?:tomorrow|завтра|morgen)\s+{_HM}$")
 _DMY = re.compile(rf"^(\d{{1,2}})\.(\d{{1,2}})(?:\.(\d{{4}}))?\s+{_HM}$")
 _ISO = re.compile(rf"^(\d{{4}})-(\d{{2}})-(\d{{2}})\s+{_HM}$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# As far ahead as Telegram's own scheduled messages go: farther is a typo, not a plan.
+MAX_AHEAD_DAYS = 365
+MAX_AHEAD = timedelta(days=MAX_AHEAD_DAYS)
 WEEKDAYS = {
     "mon": 0,
     "monday": 0,
@@ -77,6 +82,8 @@ class TimeProblem(StrEnum):
     NONEXISTENT = "nonexistent"  # skipped when the clocks go forward
     AMBIGUOUS = "ambiguous"  # happens twice when the clocks go back
     INVALID = "invalid"  # read as a time, but no such date or hour (31.02, 25:00)
+    NOT_AHEAD = "not_ahead"  # an offset of nothing: +0s, +0m
+    TOO_FAR = "too_far"  # more than MAX_AHEAD from now
 
 
 class TimeError(ValueError):
@@ -110,7 +117,10 @@ def parse_time(text: str, now: datetime, tz: ZoneInfo) -> datetime:
     value = " ".join(text.strip().lower().split())
     local_now = now.astimezone(tz)
     if match := _OFFSET.match(value):
-        return now.astimezone(UTC) + timedelta(seconds=int(match[1]) * _UNITS[match[2]])
+        seconds = int(match[1]) * _UNITS[match[2]]
+        if seconds <= 0:
+            raise TimeError(TimeProblem.NOT_AHEAD)
+        return within_reach(now.astimezone(UTC) + timedelta(seconds=seconds), now)
     if match := _TODAY.match(value):
         hour, minute = int(match[1]), int(match[2])
         result = local_to_utc(local_now.date(), hour, minute, tz)
@@ -140,7 +150,14 @@ def parse_time(text: str, now: datetime, tz: ZoneInfo) -> datetime:
         raise TimeError(TimeProblem.UNKNOWN)
     if result <= now:
         raise TimeError(TimeProblem.PAST)
-    return result
+    return within_reach(result, now)
+
+
+def within_reach(moment: datetime, now: datetime) -> datetime:
+    """`moment`, unless it is more than MAX_AHEAD after `now`."""
+    if moment - now > MAX_AHEAD:
+        raise TimeError(TimeProblem.TOO_FAR)
+    return moment
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,9 @@ const t = (key, vars) => {
 // --- Telegram glue --------------------------------------------------------------------------
 
 // the API's error codes that have a toast of their own; any other says 'error' with its message
-const ERROR_TOASTS = { stale: 'stale', past: 'past', gone: 'gone', cancelled: 'was_cancelled' };
+const ERROR_TOASTS = {
+  stale: 'stale', past: 'past', too_far: 'too_far', gone: 'gone', cancelled: 'was_cancelled',
+};
 const haptic = {
   tap: () => tg && tg.HapticFeedback && tg.HapticFeedback.impactOccurred('light'),
   pick: () => tg && tg.HapticFeedback && tg.HapticFeedback.selectionChanged(),

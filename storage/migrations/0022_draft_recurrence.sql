@@ -1,0 +1,3 @@
+-- A draft's recurrence (`daily 09:00`, `weekly mon 10:00`, five cron fields), typed at the compose
+-- panel's Custom… time as /schedule takes it; its posts carry it (posts.recurrence). NULL: once.
+ALTER TABLE drafts ADD COLUMN recurrence TEXT;
