@@ -112,7 +112,9 @@ class Limit:
 @dataclass(frozen=True, slots=True)
 class PacingPolicy:
     overall: Limit = Limit(30, 1.0)
-    per_chat: Limit = Limit(3, 3.0)  # ~1/s with a short burst, as Telegram tolerates
+    # one a second per chat, no burst: the short bursts Telegram tolerates at first turn into
+    # 429s once they add up, and a 429 pauses the whole chat
+    per_chat: Limit = Limit(1, 1.0)
     per_group: Limit = Limit(20, 60.0)
 
 
