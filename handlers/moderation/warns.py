@@ -120,5 +120,7 @@ async def warns_command(
 async def resetwarns_command(
     message: Message, _name: str, target: Target, _args: ActionArgs, moderation: ModerationService
 ) -> None:
-    await moderation.reset_warns(message.chat.id, target, actor_of(message))
+    if not await moderation.reset_warns(message.chat.id, target, actor_of(message)):
+        await message.reply(_("{name} has no warns.").format(name=target.mention))
+        return
     await message.reply(_("All warns of {name} are cleared.").format(name=target.mention))
