@@ -1190,3 +1190,44 @@ async def test_unmute_of_someone_not_muted_says_so(steward, fake, group):
     await steward.app.moderation.undo(mute, Actor(100, "Alice"))
     assert (await steward.app.mod_repo.action(mute.id)).undone_at is not None
     assert not fake.calls_of("restrictChatMember", mark)
+
+
+async def test_setwarnlimit_names_the_penalty_in_the_admins_language(steward, fake, group):
+    """The confirmation showed the stored identifier ("→ kick.", "→ ban 3d.") in every
+    language."""
+    admin_ru = fake.user(102, "Ivan", language_code="ru")
+    fake.add_member(GROUP, admin_ru, "administrator")
+    await group.say(admin_ru, "/setwarnlimit 2 kick")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply.plain == "Лимит предупреждений: 2 → кик."
+    mark = fake.mark()
+    await group.say(admin_ru, "/setwarnlimit 3 ban 3d")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP, since=mark)
+    assert reply.plain == "Лимит предупреждений: 3 → бан 3d."
+
+
+@pytest.fixture
+def far_zone(bot_env):
+    """A TIMEZONE whose date differs from UTC's right now: 14 hours ahead from 10:00 UTC on,
+    12 hours behind before."""
+    from datetime import UTC, datetime
+
+    ahead = datetime.now(UTC).hour >= 10
+    bot_env["TIMEZONE"] = "Pacific/Kiritimati" if ahead else "Etc/GMT+12"
+    return bot_env
+
+
+@pytest.mark.usefixtures("far_zone")
+async def test_warns_are_dated_in_the_configured_timezone(steward, fake, group):
+    """/warns dated each warn by its UTC day while /modlog used TIMEZONE: near midnight the two
+    disagreed by a day."""
+    from datetime import datetime
+
+    target = await group.say(group.member, "x")
+    await group.say(group.admin, "/warn rude", reply_to=target)
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    mark = fake.mark()
+    await group.say(group.admin, "/warns", reply_to=target)
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP, since=mark)
+    today = datetime.now(steward.settings.timezone).strftime("%Y-%m-%d")
+    assert f"1. {today} — rude" in reply.plain, reply.plain

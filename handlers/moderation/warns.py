@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import html
-from datetime import UTC, datetime
+from datetime import datetime
 
 from aiogram.filters import CommandObject
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
+from bot.config import Settings
 from bot.moderation.args import ActionArgs, ArgumentError, parse_action_args
 from bot.moderation.buttons import undo_keyboard
 from bot.moderation.durations import format_duration
@@ -84,6 +85,7 @@ async def warns_command(
     role_service: RoleService,
     targets: TargetResolver,
     moderation: ModerationService,
+    settings: Settings,
 ) -> None:
     """Admins may look anyone up; members only themselves."""
     is_admin = await role_service.is_message_from_admin(message)
@@ -111,7 +113,8 @@ async def warns_command(
         ).format(name=target.mention, count=len(active.warns), limit=active.limit)
     ]
     for n, warn in enumerate(active.warns, 1):
-        when = datetime.fromtimestamp(warn.created_at, UTC).strftime("%Y-%m-%d")
+        # the day in TIMEZONE, as /modlog shows it
+        when = datetime.fromtimestamp(warn.created_at, settings.timezone).strftime("%Y-%m-%d")
         lines.append(f"{n}. {when} — {html.escape(warn.reason or '—')}")
     await message.reply("\n".join(lines))
 
