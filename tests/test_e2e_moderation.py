@@ -1231,3 +1231,53 @@ async def test_warns_are_dated_in_the_configured_timezone(steward, fake, group):
     reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP, since=mark)
     today = datetime.now(steward.settings.timezone).strftime("%Y-%m-%d")
     assert f"1. {today} — rude" in reply.plain, reply.plain
+
+
+async def test_reasons_steward_writes_itself_are_translated(steward, fake, group):
+    """A report's Warn button and the warn limit stored the reasons "report" and "1/1 warns",
+    which a Russian chat's log and /warns showed in English."""
+    await group.say(group.admin, "/setlanguages ru,en")
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    await group.say(group.admin, "/setwarnlimit 2 mute 1h")
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP and "2" in c.plain)
+    bad = await group.say(group.other, "you are all idiots")
+    await group.say(group.member, "/report", reply_to=bad)
+    report = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == LOG_CHAT)
+    warn = next(
+        b for row in report["reply_markup"]["inline_keyboard"] for b in row if "⚠️" in b["text"]
+    )
+    report_message = fake.messages[(LOG_CHAT, max(m for c, m in fake.messages if c == LOG_CHAT))]
+    await fake.press_button(report_message, group.admin, warn["callback_data"])
+    logged = await fake.wait_for(
+        "sendMessage", lambda c: c["chat_id"] == LOG_CHAT and c.plain.startswith("⚠️")
+    )
+    assert "Причина: жалоба" in logged.plain, logged.plain
+    mark = fake.mark()
+    await group.say(group.admin, "/warns", reply_to=bad)
+    listed = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP, since=mark)
+    assert listed.plain.endswith(" — жалоба"), listed.plain
+    await group.say(group.admin, "/warn", reply_to=bad)
+    muted = await fake.wait_for(
+        "sendMessage", lambda c: c["chat_id"] == LOG_CHAT and c.plain.startswith("🔇")
+    )
+    assert "Причина: предупреждений: 2/2" in muted.plain, muted.plain
+
+
+async def test_a_report_buttons_action_names_the_member_in_the_log(steward, fake, group):
+    """A report's button knows the member by id only: the log entry said "Member: 300 (300)"
+    and /modlog "300"; the bot has seen their name, so it says it."""
+    bad = await group.say(group.other, "you are all idiots")
+    await group.say(group.member, "/report", reply_to=bad)
+    report = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == LOG_CHAT)
+    mute = next(
+        b for row in report["reply_markup"]["inline_keyboard"] for b in row if "Mute" in b["text"]
+    )
+    report_message = fake.messages[(LOG_CHAT, max(m for c, m in fake.messages if c == LOG_CHAT))]
+    await fake.press_button(report_message, group.admin, mute["callback_data"])
+    logged = await fake.wait_for(
+        "sendMessage", lambda c: c["chat_id"] == LOG_CHAT and c.plain.startswith("🔇")
+    )
+    assert "Member: Carol (300)" in logged.plain, logged.plain
+    await group.say(group.admin, "/modlog")
+    listed = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP and "#1" in c.plain)
+    assert "🔇 Mute Carol · Alice" in listed.plain, listed.plain

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -838,8 +839,9 @@ class ModerationService:
         else:
             lines.append(gettext("By: {actor}", locale=locale).format(actor=by))
         if action.reason:
+            reason = reason_label(self.i18n, action.reason, locale)
             lines.append(
-                gettext("Reason: {reason}", locale=locale).format(reason=html.escape(action.reason))
+                gettext("Reason: {reason}", locale=locale).format(reason=html.escape(reason))
             )
         if action.details and action.details.get("duration"):
             lines.append(
@@ -1033,3 +1035,21 @@ def render_details(i18n: I18n, action: ModAction, locale: str) -> str:
             break
         text += "\n" + line
     return text[:DETAILS_LIMIT]
+
+
+_WARN_LIMIT_REASON = re.compile(r"(\d+)/(\d+) warns")
+
+
+def reason_label(i18n: I18n, reason: str, locale: str) -> str:
+    """A reason as readers of `locale` read it. A moderator's words stay as typed; the few
+    Steward writes itself (a report's buttons, the flood rule, the warn limit) are stored as
+    fixed English words and translated here, so older rows read right too."""
+    words: dict[str, str] = {"report": N_("report"), "flood": N_("flood")}
+    if reason in words:
+        return i18n.gettext(words[reason], locale=locale)
+    limit = _WARN_LIMIT_REASON.fullmatch(reason)
+    if limit:
+        return i18n.gettext("warns: {count}/{limit}", locale=locale).format(
+            count=limit.group(1), limit=limit.group(2)
+        )
+    return reason

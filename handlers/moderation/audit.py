@@ -22,6 +22,7 @@ from bot.moderation.service import (
     ModerationService,
     UndoOutcome,
     action_label,
+    reason_label,
     rule_label,
     undo_right,
 )
@@ -42,7 +43,8 @@ def modlog_line(a: ModAction, moderation: ModerationService, settings: Settings)
             f" ({html.escape(rule_label(moderation.i18n, a.rule, moderation.i18n.current_locale))})"
         )
     if a.reason:
-        line += f" — {html.escape(a.reason[:60])}"
+        reason = reason_label(moderation.i18n, a.reason, moderation.i18n.current_locale)
+        line += f" — {html.escape(reason[:60])}"
     if a.undone_at:
         line += " ↩️"
     return line

@@ -150,9 +150,7 @@ async def report_pressed(
         return
     actor = Actor(query.from_user.id, query.from_user.full_name)
     # a channel identity's id is negative, a user's positive
-    target = Target(
-        callback_data.user_id, str(callback_data.user_id), is_chat=callback_data.user_id < 0
-    )
+    target = await targets.by_id(callback_data.user_id)
     op, message_id = callback_data.op, callback_data.message_id
     if op is not ReportAction.DISMISS:
         # the reported member may have become an admin since: the bot never acts on one

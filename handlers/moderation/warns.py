@@ -15,7 +15,13 @@ from bot.moderation.args import ActionArgs, ArgumentError, parse_action_args
 from bot.moderation.buttons import undo_keyboard
 from bot.moderation.durations import format_duration
 from bot.moderation.problems import Problem
-from bot.moderation.service import ModerationError, ModerationService, Target, WarnPenalty
+from bot.moderation.service import (
+    ModerationError,
+    ModerationService,
+    Target,
+    WarnPenalty,
+    reason_label,
+)
 from bot.moderation.targets import TargetResolver, replied, sender_of
 from bot.roles import RoleService
 from handlers.moderation.common import (
@@ -115,7 +121,9 @@ async def warns_command(
     for n, warn in enumerate(active.warns, 1):
         # the day in TIMEZONE, as /modlog shows it
         when = datetime.fromtimestamp(warn.created_at, settings.timezone).strftime("%Y-%m-%d")
-        lines.append(f"{n}. {when} — {html.escape(warn.reason or '—')}")
+        locale = moderation.i18n.current_locale
+        reason = reason_label(moderation.i18n, warn.reason, locale) if warn.reason else "—"
+        lines.append(f"{n}. {when} — {html.escape(reason)}")
     await message.reply("\n".join(lines))
 
 
