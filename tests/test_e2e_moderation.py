@@ -1281,3 +1281,15 @@ async def test_a_report_buttons_action_names_the_member_in_the_log(steward, fake
     await group.say(group.admin, "/modlog")
     listed = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP and "#1" in c.plain)
     assert "🔇 Mute Carol · Alice" in listed.plain, listed.plain
+
+
+async def test_a_deletion_offers_no_undo_that_would_do_nothing(steward, fake, group):
+    """Under a /del's log entry Undo answered "Undone as far as Telegram allows" and marked the
+    entry undone, though nothing can bring a deleted message back; now only Details is there."""
+    target = await group.say(group.member, "rude words")
+    await group.say(group.admin, "/del", reply_to=target)
+    await fake.wait_for("deleteMessage")
+    log = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == LOG_CHAT)
+    assert log.plain.startswith("🗑 Delete")
+    buttons = [b["text"] for row in log["reply_markup"]["inline_keyboard"] for b in row]
+    assert buttons == ["🔎 Details"]

@@ -802,7 +802,7 @@ class ModerationService:
         self, action: ModAction, locale: str, undone: bool = False
     ) -> InlineKeyboardMarkup:
         builder = InlineKeyboardBuilder()
-        if not undone and action.undone_at is None and action.action in UNDOABLE:
+        if not undone and action.undone_at is None and has_undo_button(action):
             builder.button(
                 text=self.i18n.gettext("↩️ Undo", locale=locale),
                 callback_data=ModCallback(op=LogAction.UNDO, action_id=action.id),
@@ -933,6 +933,16 @@ UNDOABLE = frozenset(
 PURGE_LIMIT = 1000  # messages one /purge reaches back
 TOPIC_MEMORY_SECONDS = 49 * 3600  # a bot may delete messages younger than 48 hours
 PURGE_CALLS = 40  # deleteMessages calls one /purge may make, halving refused chunks included
+
+
+def has_undo_button(action: ModAction) -> bool:
+    """Whether Undo under the log entry would do anything. A deleted message cannot come back:
+    Undo of a deletion only teaches the spam filter, so it is offered where the filter judged
+    the message (a spam rule's deletion), not under a /del or a blocklist deletion, where it
+    answered "undone" and marked the entry undone for nothing. /notspam still takes any."""
+    if action.action == AuditAction.DELETE:
+        return action.rule in SPAM_RULES
+    return action.action in UNDOABLE
 
 
 def undo_right(action: str) -> AdminRight | None:
