@@ -61,6 +61,7 @@ from bot.moderation.captcha import Captcha
 from bot.moderation.fits import LayeredFits, ShippedFits
 from bot.moderation.flood import tracker_name
 from bot.moderation.outbox import LogOutbox
+from bot.moderation.sent_topics import SentInForums
 from bot.moderation.service import ModerationService
 from bot.moderation.spam import (
     SpamScorer,
@@ -204,6 +205,8 @@ class Steward:
             clock=clock,
             semantic=SemanticSpamClassifier(self.embeddings, fits=fits),
         )
+        # the bot's own messages in forums: their topics come only with the send's result
+        session.middleware(SentInForums(self.moderation.note_topic_message))
         self.captcha = Captcha(self.bot, self.moderation, settings, self.i18n, self.scheduler)
         self.users = UserRepository(self.db)
         self.notes = PrivateNotes(self.bot, self.users, clock)
@@ -641,6 +644,11 @@ class Steward:
         )
         self._add_once_job(
             "cluster:prune", self.jobs.prune, CronTrigger(hour=0, minute=25, timezone="UTC")
+        )
+        self._add_once_job(
+            "moderation:topics-prune",
+            self.moderation.prune_topic_messages,
+            CronTrigger(minute=35, timezone="UTC"),
         )
         if self.cluster.shared:
             # a timer lives on the worker that armed it: the others re-arm from the database

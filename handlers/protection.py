@@ -43,6 +43,7 @@ from bot.moderation.service import (
 from bot.moderation.spam import MessageFeatures
 from bot.moderation.targets import checked_sender
 from bot.roles import RoleService
+from bot.topics import thread_of
 from storage.moderation import ChatModSettings
 
 logger = logging.getLogger(__name__)
@@ -102,6 +103,8 @@ class ProtectionMiddleware(BaseMiddleware):
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         if isinstance(event, Message) and event.chat.type in {"group", "supergroup"}:
+            if event.chat.is_forum and not self.edited:
+                await self._note_topic(event)
             try:
                 removed = await self.check(event)
             except Exception:  # a broken check must not silence the chat
@@ -112,6 +115,17 @@ class ProtectionMiddleware(BaseMiddleware):
             if removed:
                 return None
         return await handler(event, data)
+
+    async def _note_topic(self, message: Message) -> None:
+        """Telegram cannot be asked a message's topic later: /purge in a topic reads it here."""
+        try:
+            await self.moderation.note_topic_message(
+                message.chat.id, message.message_id, thread_of(message)
+            )
+        except Exception:  # a purge then leaves this message alone; the chat goes on
+            logger.exception(
+                "could not note the topic of %s/%s", message.chat.id, message.message_id
+            )
 
     # --- facts in, verdict out ---------------------------------------------------------------
 

@@ -71,6 +71,7 @@ COLUMNS: dict[tuple[str, str], Move] = {
     # Tables of features developed alongside; a table not (yet) in the schema is skipped.
     ("channel_post_parts", "chat_id"): Move.KEEP,  # channels
     ("log_outbox", "chat_id"): Move.KEEP,  # a log chat: sends follow the upgrade on their own
+    ("topic_messages", "chat_id"): Move.FORGET,  # message ids of the old chat (never a forum)
     ("campaigns", "chat_id"): Move.MOVE,
     ("campaign_joins", "chat_id"): Move.MOVE,
     ("campaign_daily", "chat_id"): Move.MERGE,

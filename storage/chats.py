@@ -119,6 +119,10 @@ class UserRepository:
         )
         return int(row["user_id"]) if row else None
 
+    async def first_name_of(self, user_id: int) -> str | None:
+        row = await self.db.fetchone("SELECT first_name FROM users WHERE user_id=?", (user_id,))
+        return (row["first_name"] or None) if row else None
+
     async def language_of(self, user_id: int) -> str | None:
         row = await self.db.fetchone("SELECT language_code FROM users WHERE user_id=?", (user_id,))
         return row["language_code"] if row else None

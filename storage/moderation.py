@@ -252,6 +252,39 @@ class ModerationRepository:
             (chat_id, user_id, now),
         )
 
+    # --- forum topics of recent messages ---------------------------------------------------
+
+    async def note_topic_message(
+        self, chat_id: int, message_id: int, thread_id: int | None, now: int
+    ) -> None:
+        await self.db.execute(
+            "INSERT INTO topic_messages VALUES (?,?,?,?) ON CONFLICT(chat_id, message_id) "
+            "DO UPDATE SET thread_id=excluded.thread_id",
+            (chat_id, message_id, thread_id, now),
+        )
+
+    async def topic_message_ids(
+        self, chat_id: int, thread_id: int | None, first: int, last: int
+    ) -> list[int]:
+        """Ids from `first` to `last` known to be in the topic (None: General), ascending."""
+        topic = "thread_id IS NULL" if thread_id is None else "thread_id=?"
+        rows = await self.db.fetchall(
+            "SELECT message_id FROM topic_messages WHERE chat_id=? AND message_id BETWEEN ? AND ? "
+            f"AND {topic} ORDER BY message_id",
+            (chat_id, first, last) + (() if thread_id is None else (thread_id,)),
+        )
+        return [int(r["message_id"]) for r in rows]
+
+    async def forget_topic_messages(self, chat_id: int, message_ids: list[int]) -> None:
+        await self.db.executemany(
+            "DELETE FROM topic_messages WHERE chat_id=? AND message_id=?",
+            [(chat_id, mid) for mid in message_ids],
+        )
+
+    async def prune_topic_messages(self, before: int) -> int:
+        cursor = await self.db.execute("DELETE FROM topic_messages WHERE seen_at < ?", (before,))
+        return cursor.rowcount
+
     # --- audit log -----------------------------------------------------------------------
 
     async def record_action(self, **values: Any) -> int:

@@ -503,3 +503,54 @@ async def test_a_configured_support_chat_that_was_upgraded_still_gets_answers(fa
         assert "Marked as not a complaint by Sam" in edited.plain
     finally:
         await running.stop()
+
+
+@pytest.mark.usefixtures("db_engine")  # and on PostgreSQL
+async def test_purge_in_a_topic_deletes_only_that_topics_messages(steward, fake, forum):
+    """Message ids run across all topics of a forum: /purge in one topic deleted every message
+    in the id range, other topics' and General's included. Now only the messages the bot saw
+    (or sent) in that topic go, and the count says how many."""
+    games = await forum.topic("Games")
+    news = await forum.topic("News")
+    first = await forum.say(forum.ann, "spam 1", topic=games)
+    elsewhere = [
+        await forum.say(forum.ben, "launch at noon", topic=news),
+        await forum.say(forum.ben, "hello General"),
+    ]
+    await forum.say(forum.ann, "/rules", topic=games)
+    answer = await fake.wait_for("sendMessage", in_forum)  # the bot's own message, in Games
+    assert answer["message_thread_id"] == games
+    elsewhere.append(await forum.say(forum.ben, "more news", topic=news))
+    second = await forum.say(forum.ann, "spam 2", topic=games)
+    mark = fake.mark()
+    command = await forum.say(forum.admin, "/purge", reply_to=first)
+    reply = await fake.wait_for("sendMessage", in_forum, since=mark)
+    assert reply["message_thread_id"] == games
+    assert reply.plain.startswith("🧹 Deleted 4 messages. Only this topic's messages"), reply.plain
+    left = {mid for chat, mid in fake.messages if chat == FORUM}
+    assert {m["message_id"] for m in elsewhere} <= left
+    gone = {first["message_id"], second["message_id"], command["message_id"]}
+    assert not gone & left
+    assert not [
+        mid
+        for mid in left
+        if games < mid < command["message_id"]
+        and fake.messages[(FORUM, mid)].get("message_thread_id") == games
+    ]
+    never_general_by_number(fake)
+
+
+@pytest.mark.usefixtures("db_engine")  # and on PostgreSQL
+async def test_purge_in_general_leaves_the_topics_alone(steward, fake, forum):
+    """General is a topic too: a /purge there deletes General's messages only."""
+    games = await forum.topic("Games")
+    first = await forum.say(forum.ann, "spam in General")
+    in_topic = await forum.say(forum.ben, "a move in Games", topic=games)
+    second = await forum.say(forum.ann, "more spam in General")
+    command = await forum.say(forum.admin, "/purge", reply_to=first)
+    reply = await fake.wait_for("sendMessage", lambda c: "Deleted" in c.plain)
+    assert "message_thread_id" not in reply.params
+    assert reply.plain.startswith("🧹 Deleted 2 messages."), reply.plain
+    left = {mid for chat, mid in fake.messages if chat == FORUM}
+    assert in_topic["message_id"] in left
+    assert not left & {first["message_id"], second["message_id"], command["message_id"]}

@@ -151,7 +151,7 @@ async def test_undo_and_details_work_while_the_entry_waits(steward, fake, chats)
     posted = fake.messages[(LOG_CHAT, min(m for c, m in fake.messages if c == LOG_CHAT))]
     await fake.press_button(posted, admin, buttons[0]["callback_data"])
     details = await fake.wait_for("answerCallbackQuery")
-    assert details["text"].startswith("#1 mute")
+    assert details["text"].startswith("#1 🔇 Mute")
 
 
 async def test_a_refused_entry_is_recorded_and_the_next_one_goes_out(steward, fake, chats):

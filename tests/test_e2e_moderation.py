@@ -826,12 +826,12 @@ async def test_every_action_has_a_name_in_the_log(steward, fake, group):
     admin_ru = fake.user(102, "Ivan", language_code="ru")
     fake.add_member(GROUP, admin_ru, "administrator")
     target = await group.say(group.member, "x")
-    for command in ("/warn", "/unwarn", "/resetwarns"):
+    for command in ("/warn", "/unwarn", "/warn", "/resetwarns"):
         await group.say(group.admin, command, reply_to=target)
         await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
-    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == LOG_CHAT, since=0, count=3)
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == LOG_CHAT, since=0, count=4)
     log = [c.plain for c in fake.calls_of("sendMessage") if c["chat_id"] == LOG_CHAT]
-    assert log[1].startswith("➖ Warn removed") and log[2].startswith("🧽 Warns cleared")
+    assert log[1].startswith("➖ Warn removed") and log[3].startswith("🧽 Warns cleared")
     await group.say(admin_ru, "/modlog")
     reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
     assert "unwarn" not in reply.plain and "resetwarns" not in reply.plain
@@ -1042,3 +1042,254 @@ async def test_unban_of_someone_not_banned_says_so(steward, fake, group):
     await steward.idle()
     assert not fake.calls_of("unbanChatMember")
     assert [a.action for a in await steward.app.mod_repo.recent_actions(GROUP, 5)] == ["ban"]
+
+
+async def test_a_member_reporting_their_own_message_is_refused_politely(steward, fake, group):
+    """A member who replied /report to their own message got "the admins have been notified"
+    and the admins a report of the member by the member."""
+    ivan = fake.user(201, "Ivan", language_code="ru")
+    own = await group.say(ivan, "my own words")
+    await group.say(ivan, "/report", reply_to=own)
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply.plain == (
+        "Это ваше собственное сообщение: пожаловаться можно только на сообщения других участников."
+    )
+    await steward.idle()
+    await fake.assert_no_call("sendMessage", within=0.5, predicate=lambda c: c["chat_id"] != GROUP)
+    # the refusal is no report: the member still has all three for others' messages
+    for n in range(3):
+        bad = await group.say(group.other, f"bad {n}")
+        await group.say(ivan, "@admin", reply_to=bad)
+        thanks = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+        assert thanks.plain.startswith("Спасибо")
+
+
+async def test_log_entries_speak_the_language_of_the_chat_they_are_about(steward, fake, group):
+    """Every log entry was in DEFAULT_LANGUAGE, even for a chat whose admins set Russian with
+    /setlanguages; the log chat's own languages, when set, come first."""
+    await group.say(group.admin, "/setlanguages ru,en")
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    target = await group.say(group.member, "hello")
+    await group.say(group.admin, "/mute 1h loud", reply_to=target)
+    log = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == LOG_CHAT)
+    assert log.plain.startswith("🔇 Мут"), log.plain
+    assert "Участник: Bob" in log.plain and "Причина: loud" in log.plain
+    buttons = [b["text"] for row in log["reply_markup"]["inline_keyboard"] for b in row]
+    assert buttons == ["↩️ Отменить", "🔎 Подробности"]
+    # undone from the log chat: the edited entry keeps the chat's language
+    log_message = fake.messages[(LOG_CHAT, max(m for c, m in fake.messages if c == LOG_CHAT))]
+    undo = log["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    await fake.press_button(log_message, group.admin, undo)
+    edited = await fake.wait_for("editMessageText")
+    assert edited.plain.startswith("🔇 Мут") and "Отменил(а): Alice" in edited.plain
+    # the log chat's own languages win: its readers chose them
+    await steward.app.mod_repo.update_settings(LOG_CHAT, languages="nl")
+    await group.say(group.admin, "/warn", reply_to=target)
+    # entries #1 mute, #2 its undo (an unmute), #3 this warn
+    log = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == LOG_CHAT and "#3" in c.plain)
+    assert log.plain.startswith("⚠️ Waarschuwing"), log.plain
+
+
+async def test_details_of_a_spam_verdict_name_each_signal_in_the_chats_language(
+    steward, fake, group
+):
+    """Details showed the scorer's identifiers ("ban · spam", "score 1.42", "stop_phrases:
+    +0.90", "bayes: +0.50", "warn_id: 3"): readable labels now, in the chat's language."""
+    spam = await group.say(group.member, SPAM)
+    await fake.wait_for("banChatMember")
+    log = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == LOG_CHAT)
+    details = next(
+        b for row in log["reply_markup"]["inline_keyboard"] for b in row if "Details" in b["text"]
+    )
+    log_message = fake.messages[(LOG_CHAT, max(m for c, m in fake.messages if c == LOG_CHAT))]
+    await fake.press_button(log_message, group.admin, details["callback_data"])
+    answer = await fake.wait_for("answerCallbackQuery")
+    text = answer["text"]
+    assert text.startswith("#") and "🔨 Ban · spam" in text and "Score: " in text, text
+    for raw in ("stop_phrases", "bayes", "invite_links", "neighbours", "score ", "bias"):
+        assert raw not in text, text
+    assert "Stop phrases" in text or "Word statistics" in text or "Meaning" in text, text
+    assert len(text) <= 200
+    assert spam["message_id"]
+    # for a chat that speaks Russian, Details speaks it too, like the entry it is under
+    await group.say(group.admin, "/setlanguages ru,en")
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    target = await group.say(group.other, "hi")
+    await group.say(group.admin, "/warn", reply_to=target)
+    log = await fake.wait_for(
+        "sendMessage", lambda c: c["chat_id"] == LOG_CHAT and "Carol" in c.plain
+    )
+    buttons = {
+        b["text"]: b["callback_data"] for row in log["reply_markup"]["inline_keyboard"] for b in row
+    }
+    log_message = fake.messages[(LOG_CHAT, max(m for c, m in fake.messages if c == LOG_CHAT))]
+    mark = fake.mark()
+    await fake.press_button(log_message, group.admin, buttons["🔎 Подробности"])
+    answer = await fake.wait_for("answerCallbackQuery", since=mark)
+    assert answer["text"].startswith("#") and "⚠️ Предупреждение" in answer["text"], answer["text"]
+    assert "warn_id" not in answer["text"]
+
+
+async def test_notspam_of_an_action_already_undone_or_not_undoable_says_so(steward, fake, group):
+    """/notspam <id> answered "↩️ Undone, and I learned that this message is not spam." to an
+    action undone already (nothing happened) and to a /purge (nothing can be undone)."""
+    sneaky = await group.say(group.other, "Buy cheap followers at our shop, best prices")
+    await group.say(group.admin, "/spam", reply_to=sneaky)
+    await fake.wait_for("banChatMember")
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    action = (await steward.app.mod_repo.recent_actions(GROUP, 1))[0]
+    await group.say(group.admin, f"/notspam {action.id}")
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP and "Undone" in c.plain)
+    mark = fake.mark()
+    await group.say(group.admin, f"/notspam {action.id}")
+    again = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP, since=mark)
+    assert again.plain == "This was already undone."
+    assert not fake.calls_of("unbanChatMember", mark)
+    start = await group.say(group.member, "one")
+    await group.say(group.admin, "/purge", reply_to=start)
+    await fake.wait_for("sendMessage", lambda c: "Deleted" in c.plain)
+    await steward.idle()
+    purge = (await steward.app.mod_repo.recent_actions(GROUP, 1))[0]
+    assert purge.action == "purge"
+    mark = fake.mark()
+    await group.say(group.admin, f"/notspam {purge.id}")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP, since=mark)
+    assert reply.plain == "This action cannot be undone."
+    lessons = await steward.app.mod_repo.lessons()
+    assert [is_spam for _text, is_spam in lessons] == [True, False]
+
+
+async def test_resetwarns_of_a_member_without_warns_says_so_and_logs_nothing(steward, fake, group):
+    """/resetwarns of a member with no warns answered "All warns of Bob are cleared." and put a
+    "Warns cleared" entry in the log for nothing; /unwarn already said there was none."""
+    target = await group.say(group.member, "x")
+    await group.say(group.admin, "/resetwarns", reply_to=target)
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply.plain == "Bob has no warns."
+    await steward.idle()
+    assert await steward.app.mod_repo.recent_actions(GROUP, 5) == []
+    await fake.assert_no_call("sendMessage", predicate=lambda c: c["chat_id"] == LOG_CHAT)
+
+
+async def test_unmute_of_someone_not_muted_says_so(steward, fake, group):
+    """Telegram answers True to lifting a restriction nobody had: the bot said "🔊 Bob can
+    write again." and logged an Unmute that lifted nothing; Undo of a mute that ended meanwhile
+    still counts as undone."""
+    target = await group.say(group.member, "hi")
+    await group.say(group.admin, "/unmute", reply_to=target)
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply.plain == "Bob is not muted in this chat."
+    await steward.idle()
+    assert not fake.calls_of("restrictChatMember")
+    assert await steward.app.mod_repo.recent_actions(GROUP, 5) == []
+    await group.say(group.admin, "/mute 1h", reply_to=target)
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP and "muted" in c.plain)
+    fake.chats[GROUP].members[200] = {"status": "member", "user": group.member}  # it ended
+    [mute] = await steward.app.mod_repo.recent_actions(GROUP, 1)
+    mark = fake.mark()
+    await steward.app.moderation.undo(mute, Actor(100, "Alice"))
+    assert (await steward.app.mod_repo.action(mute.id)).undone_at is not None
+    assert not fake.calls_of("restrictChatMember", mark)
+
+
+async def test_setwarnlimit_names_the_penalty_in_the_admins_language(steward, fake, group):
+    """The confirmation showed the stored identifier ("→ kick.", "→ ban 3d.") in every
+    language."""
+    admin_ru = fake.user(102, "Ivan", language_code="ru")
+    fake.add_member(GROUP, admin_ru, "administrator")
+    await group.say(admin_ru, "/setwarnlimit 2 kick")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply.plain == "Лимит предупреждений: 2 → кик."
+    mark = fake.mark()
+    await group.say(admin_ru, "/setwarnlimit 3 ban 3d")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP, since=mark)
+    assert reply.plain == "Лимит предупреждений: 3 → бан 3d."
+
+
+@pytest.fixture
+def far_zone(bot_env):
+    """A TIMEZONE whose date differs from UTC's right now: 14 hours ahead from 10:00 UTC on,
+    12 hours behind before."""
+    from datetime import UTC, datetime
+
+    ahead = datetime.now(UTC).hour >= 10
+    bot_env["TIMEZONE"] = "Pacific/Kiritimati" if ahead else "Etc/GMT+12"
+    return bot_env
+
+
+@pytest.mark.usefixtures("far_zone")
+async def test_warns_are_dated_in_the_configured_timezone(steward, fake, group):
+    """/warns dated each warn by its UTC day while /modlog used TIMEZONE: near midnight the two
+    disagreed by a day."""
+    from datetime import datetime
+
+    target = await group.say(group.member, "x")
+    await group.say(group.admin, "/warn rude", reply_to=target)
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    mark = fake.mark()
+    await group.say(group.admin, "/warns", reply_to=target)
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP, since=mark)
+    today = datetime.now(steward.settings.timezone).strftime("%Y-%m-%d")
+    assert f"1. {today} — rude" in reply.plain, reply.plain
+
+
+async def test_reasons_steward_writes_itself_are_translated(steward, fake, group):
+    """A report's Warn button and the warn limit stored the reasons "report" and "1/1 warns",
+    which a Russian chat's log and /warns showed in English."""
+    await group.say(group.admin, "/setlanguages ru,en")
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    await group.say(group.admin, "/setwarnlimit 2 mute 1h")
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP and "2" in c.plain)
+    bad = await group.say(group.other, "you are all idiots")
+    await group.say(group.member, "/report", reply_to=bad)
+    report = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == LOG_CHAT)
+    warn = next(
+        b for row in report["reply_markup"]["inline_keyboard"] for b in row if "⚠️" in b["text"]
+    )
+    report_message = fake.messages[(LOG_CHAT, max(m for c, m in fake.messages if c == LOG_CHAT))]
+    await fake.press_button(report_message, group.admin, warn["callback_data"])
+    logged = await fake.wait_for(
+        "sendMessage", lambda c: c["chat_id"] == LOG_CHAT and c.plain.startswith("⚠️")
+    )
+    assert "Причина: жалоба" in logged.plain, logged.plain
+    mark = fake.mark()
+    await group.say(group.admin, "/warns", reply_to=bad)
+    listed = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP, since=mark)
+    assert listed.plain.endswith(" — жалоба"), listed.plain
+    await group.say(group.admin, "/warn", reply_to=bad)
+    muted = await fake.wait_for(
+        "sendMessage", lambda c: c["chat_id"] == LOG_CHAT and c.plain.startswith("🔇")
+    )
+    assert "Причина: предупреждений: 2/2" in muted.plain, muted.plain
+
+
+async def test_a_report_buttons_action_names_the_member_in_the_log(steward, fake, group):
+    """A report's button knows the member by id only: the log entry said "Member: 300 (300)"
+    and /modlog "300"; the bot has seen their name, so it says it."""
+    bad = await group.say(group.other, "you are all idiots")
+    await group.say(group.member, "/report", reply_to=bad)
+    report = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == LOG_CHAT)
+    mute = next(
+        b for row in report["reply_markup"]["inline_keyboard"] for b in row if "Mute" in b["text"]
+    )
+    report_message = fake.messages[(LOG_CHAT, max(m for c, m in fake.messages if c == LOG_CHAT))]
+    await fake.press_button(report_message, group.admin, mute["callback_data"])
+    logged = await fake.wait_for(
+        "sendMessage", lambda c: c["chat_id"] == LOG_CHAT and c.plain.startswith("🔇")
+    )
+    assert "Member: Carol (300)" in logged.plain, logged.plain
+    await group.say(group.admin, "/modlog")
+    listed = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP and "#1" in c.plain)
+    assert "🔇 Mute Carol · Alice" in listed.plain, listed.plain
+
+
+async def test_a_deletion_offers_no_undo_that_would_do_nothing(steward, fake, group):
+    """Under a /del's log entry Undo answered "Undone as far as Telegram allows" and marked the
+    entry undone, though nothing can bring a deleted message back; now only Details is there."""
+    target = await group.say(group.member, "rude words")
+    await group.say(group.admin, "/del", reply_to=target)
+    await fake.wait_for("deleteMessage")
+    log = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == LOG_CHAT)
+    assert log.plain.startswith("🗑 Delete")
+    buttons = [b["text"] for row in log["reply_markup"]["inline_keyboard"] for b in row]
+    assert buttons == ["🔎 Details"]

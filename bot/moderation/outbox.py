@@ -144,8 +144,17 @@ class LogOutbox:
         self._wake.set()
         return entry_id
 
-    async def add_report(self, chat_id: int, text: str, markup: InlineKeyboardMarkup | None) -> int:
+    async def add_report(
+        self,
+        chat_id: int,
+        text: str,
+        markup: InlineKeyboardMarkup | None,
+        locale: str | None = None,
+    ) -> int:
+        """`locale`: the report's language, for the note added if it is posted again."""
         payload: dict[str, Any] = {"text": text}
+        if locale is not None:
+            payload["locale"] = locale
         if markup is not None:
             payload["markup"] = markup.model_dump(mode="json", exclude_none=True)
         entry_id = await self.repo.add(

@@ -19,4 +19,5 @@ class Problem(StrEnum):
     NO_RIGHTS = "no_rights"  # the bot lacks the admin rights
     NOT_FOUND = "not_found"  # the member or message is not in the chat
     NOT_BANNED = "not_banned"  # an /unban of someone who is not banned
+    NOT_MUTED = "not_muted"  # an /unmute of someone who may write already
     TELEGRAM = "telegram"  # any other refusal, shown as Telegram worded it

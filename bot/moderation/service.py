@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -27,6 +28,7 @@ from bot.campaigns.logic import is_member
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.commands import N_
 from bot.config import Settings
+from bot.i18n import pick_language
 from bot.moderation.blocklist import CompiledBlocklist
 from bot.moderation.chat_settings import SettingKey, toggled
 from bot.moderation.durations import format_duration, telegram_until
@@ -117,6 +119,13 @@ class Purged:
 
     deleted: int
     kept: int
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """Where in a forum a /purge was given: its topic's thread id, None for General."""
+
+    thread_id: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,7 +349,12 @@ class ModerationService:
         )
 
     async def unmute(self, chat_id: int, target: Target, actor: Actor) -> int:
+        """Telegram answers True to lifting a restriction nobody had, so only asking first tells
+        the moderator (and the log) that the member could write already."""
         _restrictable(target)
+        member = await self._telegram(self.bot.get_chat_member(chat_id, target.id))
+        if member.status != "restricted" or getattr(member, "can_send_messages", True):
+            raise ModerationError(Problem.NOT_MUTED, target.name)
         await self._telegram(self.bot.restrict_chat_member(chat_id, target.id, UNMUTED))
         return await self._record(chat_id, actor, target, AuditAction.UNMUTE)
 
@@ -490,21 +504,53 @@ class ModerationService:
         warns = await self.repo.active_warns(chat_id, user_id, self.now())
         return ActiveWarns(warns, (await self.repo.settings(chat_id)).warn_limit)
 
-    async def reset_warns(self, chat_id: int, target: Target, actor: Actor) -> None:
-        await self.repo.reset_warns(chat_id, target.id, self.now())
+    async def reset_warns(self, chat_id: int, target: Target, actor: Actor) -> int:
+        """How many active warns were cleared; none: nothing happened, nothing is logged."""
+        now = self.now()
+        active = len(await self.repo.active_warns(chat_id, target.id, now))
+        if not active:
+            return 0
+        await self.repo.reset_warns(chat_id, target.id, now)
         await self.record(chat_id, actor, target, AuditAction.RESETWARNS)
+        return active
 
-    async def purge(self, chat_id: int, first: int, last: int, actor: Actor) -> Purged:
+    async def purge(
+        self, chat_id: int, first: int, last: int, actor: Actor, topic: Topic | None = None
+    ) -> Purged:
         """/purge: the messages from `first` up to the command `last`, at most PURGE_LIMIT of
         the latest, then one audit row. Raises ModerationError when Telegram refused every
-        message (nothing was deleted)."""
-        ids = list(range(max(first, last - PURGE_LIMIT + 1), last + 1))
+        message (nothing was deleted).
+
+        In a forum (`topic`) ids run across every topic, so the range alone would take other
+        topics' messages with it: only messages the bot knows to be in the command's topic go
+        (`topic_messages`, noted as they came and as the bot sent them), the command included;
+        a message whose topic it never learned stays."""
+        lowest = max(first, last - PURGE_LIMIT + 1)
+        if topic is None:
+            ids = list(range(lowest, last + 1))
+        else:
+            known = await self.repo.topic_message_ids(chat_id, topic.thread_id, lowest, last)
+            ids = sorted({*known, last})
         purged, refusal = await self.delete_many(chat_id, ids)
         if not purged.deleted and refusal is not None:
             raise classify_refusal(refusal)
-        details = {"from": first, "to": last, "count": purged.deleted}
+        if topic is not None:
+            await self.repo.forget_topic_messages(chat_id, ids)
+        details: dict[str, Any] = {"from": first, "to": last, "count": purged.deleted}
+        if topic is not None:
+            details["topic"] = topic.thread_id or 1
         await self._record(chat_id, actor, None, AuditAction.PURGE, details=details)
         return purged
+
+    async def note_topic_message(
+        self, chat_id: int, message_id: int, thread_id: int | None
+    ) -> None:
+        """A message of a forum and its topic (None: General), for /purge in a topic."""
+        await self.repo.note_topic_message(chat_id, message_id, thread_id, self.now())
+
+    async def prune_topic_messages(self) -> None:
+        """Topics of messages older than a bot may delete are of no more use."""
+        await self.repo.prune_topic_messages(self.now() - TOPIC_MEMORY_SECONDS)
 
     async def delete_many(
         self, chat_id: int, message_ids: list[int]
@@ -634,7 +680,11 @@ class ModerationService:
                 if exc.kind is not Problem.NOT_BANNED:
                     raise
         elif action.action == AuditAction.MUTE:
-            await self.unmute(chat_id, target, by)
+            try:
+                await self.unmute(chat_id, target, by)
+            except ModerationError as exc:  # the mute ended or was lifted meanwhile: undone
+                if exc.kind is not Problem.NOT_MUTED:
+                    raise
         elif action.action == AuditAction.WARN:
             warn_id = (action.details or {}).get("warn_id")
             if warn_id:
@@ -648,9 +698,11 @@ class ModerationService:
 
     async def not_spam(self, action: ModAction, by: Actor) -> UndoOutcome:
         """/notspam #id: undo the action, and learn its message as not spam exactly once (undoing
-        a spam rule's action has learned it already)."""
+        a spam rule's action has learned it already; an action undone before, or one that cannot
+        be undone, teaches nothing)."""
         outcome = await self.undo(action, by)
-        if action.message_text and action.rule not in SPAM_RULES:
+        undone = outcome in {UndoOutcome.DONE, UndoOutcome.PARTIAL}
+        if undone and action.message_text and action.rule not in SPAM_RULES:
             await self.learn(action.message_text, False, by)
         return outcome
 
@@ -660,12 +712,13 @@ class ModerationService:
         fresh = await self.repo.action(action_id)
         if fresh is None or not fresh.log_chat_id or not fresh.log_message_id:
             return
+        locale = await self.log_locale(fresh.chat_id, fresh.log_chat_id)
         try:
             await self.bot.edit_message_text(
-                text=self.render_log_entry(fresh),
+                text=self.render_log_entry(fresh, locale),
                 chat_id=fresh.log_chat_id,
                 message_id=fresh.log_message_id,
-                reply_markup=self.log_keyboard(fresh),
+                reply_markup=self.log_keyboard(fresh, locale),
             )
         except TelegramAPIError as exc:
             logger.info("could not update log entry %s: %s", action_id, exc)
@@ -734,15 +787,22 @@ class ModerationService:
         settings = await self.repo.settings(chat_id)
         return settings.log_chat_id or self.settings.log_chat_id
 
-    @property
-    def log_locale(self) -> str:
-        """The log chat's language: every entry and report there speaks it."""
-        return self.settings.default_language
+    async def log_locale(self, chat_id: int, log_chat_id: int | None = None) -> str:
+        """The language of `chat_id`'s entries and reports in its log chat: the log chat's own
+        languages (/setlanguages there: its readers chose them), else the moderated chat's,
+        whose admins read the log, else DEFAULT_LANGUAGE."""
+        log_chat = log_chat_id if log_chat_id is not None else await self.log_chat_for(chat_id)
+        candidates: list[str] = []
+        if log_chat:
+            candidates += (await self.repo.settings(log_chat)).language_list
+        candidates += (await self.repo.settings(chat_id)).language_list
+        return pick_language(candidates, self.settings.languages, self.settings.default_language)
 
-    def log_keyboard(self, action: ModAction, undone: bool = False) -> InlineKeyboardMarkup:
-        locale = self.log_locale
+    def log_keyboard(
+        self, action: ModAction, locale: str, undone: bool = False
+    ) -> InlineKeyboardMarkup:
         builder = InlineKeyboardBuilder()
-        if not undone and action.undone_at is None and action.action in UNDOABLE:
+        if not undone and action.undone_at is None and has_undo_button(action):
             builder.button(
                 text=self.i18n.gettext("↩️ Undo", locale=locale),
                 callback_data=ModCallback(op=LogAction.UNDO, action_id=action.id),
@@ -753,9 +813,8 @@ class ModerationService:
         )
         return builder.as_markup()
 
-    def render_log(self, action: ModAction) -> str:
+    def render_log(self, action: ModAction, locale: str) -> str:
         gettext = self.i18n.gettext
-        locale = self.log_locale
         lines = [
             f"<b>{html.escape(action_label(self.i18n, action.action, locale))}</b> · "
             f"<code>{action.chat_id}</code> · #{action.id}"
@@ -773,15 +832,16 @@ class ModerationService:
         if action.rule:
             lines.append(
                 gettext("By: {actor}, rule {rule}", locale=locale).format(
-                    actor=by, rule=html.escape(action.rule)
+                    actor=by, rule=html.escape(rule_label(self.i18n, action.rule, locale))
                 )
                 + (f" ({action.score:.2f})" if action.score is not None else "")
             )
         else:
             lines.append(gettext("By: {actor}", locale=locale).format(actor=by))
         if action.reason:
+            reason = reason_label(self.i18n, action.reason, locale)
             lines.append(
-                gettext("Reason: {reason}", locale=locale).format(reason=html.escape(action.reason))
+                gettext("Reason: {reason}", locale=locale).format(reason=html.escape(reason))
             )
         if action.details and action.details.get("duration"):
             lines.append(
@@ -797,33 +857,27 @@ class ModerationService:
             )
         return "\n".join(lines)
 
-    def render_details(self, action: ModAction) -> str:
-        details = action.details or {}
-        signals = details.get("signals") or {}
-        parts = [f"#{action.id} {action.action}" + (f" · {action.rule}" if action.rule else "")]
-        if action.score is not None:
-            parts.append(f"score {action.score:.2f}")
-        parts += [f"{k}: {v:+.2f}" for k, v in signals.items() if v]
-        parts += [f"{k}: {v}" for k, v in details.items() if k != "signals"]
-        return "\n".join(parts)[:190]
+    async def details(self, action: ModAction) -> str:
+        """What Details under a log entry shows, in the entry's language."""
+        return render_details(self.i18n, action, await self.log_locale(action.chat_id))
 
-    def render_log_entry(self, action: ModAction) -> str:
+    def render_log_entry(self, action: ModAction, locale: str) -> str:
         """The log entry as it stands now: an undone action says by whom."""
-        text = self.render_log(action)
+        text = self.render_log(action, locale)
         if action.undone_at is not None:
             text += "\n" + html.escape(
-                self.i18n.gettext("↩️ Undone by {name}", locale=self.log_locale).format(
+                self.i18n.gettext("↩️ Undone by {name}", locale=locale).format(
                     name=action.undone_by_name or "?"
                 )
             )
         return text
 
     async def queue_report(
-        self, log_chat: int, text: str, markup: InlineKeyboardMarkup | None
+        self, log_chat: int, text: str, markup: InlineKeyboardMarkup | None, locale: str
     ) -> None:
         """A member's report goes through the same outbox, ahead of plain log entries, so the
         reporter's confirmation does not wait for the log chat either."""
-        await self.outbox.add_report(log_chat, text, markup)
+        await self.outbox.add_report(log_chat, text, markup, locale)
 
     # --- the outbox's renderer -----------------------------------------------------------
 
@@ -835,19 +889,21 @@ class ModerationService:
             rendered = Rendered(
                 text, InlineKeyboardMarkup.model_validate(markup) if markup else None
             )
+            locale = str(payload.get("locale") or self.settings.default_language)
         else:
             action = await self.repo.action(entry.action_id or 0)
             if action is None:
                 return None
+            locale = await self.log_locale(action.chat_id, entry.chat_id)
             rendered = Rendered(
-                self.render_log_entry(action),
-                self.log_keyboard(action),
+                self.render_log_entry(action, locale),
+                self.log_keyboard(action, locale),
                 undone=action.undone_at is not None,
             )
         if entry.interrupted:
             note = self.i18n.gettext(
                 "♻️ Posted again after a restart: an earlier copy may exist.",
-                locale=self.log_locale,
+                locale=locale,
             )
             rendered = Rendered(
                 f"{rendered.text}\n<i>{html.escape(note)}</i>", rendered.markup, rendered.undone
@@ -875,7 +931,18 @@ UNDOABLE = frozenset(
     }
 )
 PURGE_LIMIT = 1000  # messages one /purge reaches back
+TOPIC_MEMORY_SECONDS = 49 * 3600  # a bot may delete messages younger than 48 hours
 PURGE_CALLS = 40  # deleteMessages calls one /purge may make, halving refused chunks included
+
+
+def has_undo_button(action: ModAction) -> bool:
+    """Whether Undo under the log entry would do anything. A deleted message cannot come back:
+    Undo of a deletion only teaches the spam filter, so it is offered where the filter judged
+    the message (a spam rule's deletion), not under a /del or a blocklist deletion, where it
+    answered "undone" and marked the entry undone for nothing. /notspam still takes any."""
+    if action.action == AuditAction.DELETE:
+        return action.rule in SPAM_RULES
+    return action.action in UNDOABLE
 
 
 def undo_right(action: str) -> AdminRight | None:
@@ -908,3 +975,91 @@ def action_label(i18n: I18n, action: str, locale: str) -> str:
         AuditAction.CAPTCHA_KICK: N_("🤖 Captcha failed"),
     }
     return i18n.gettext(labels.get(action, action), locale=locale)
+
+
+def rule_label(i18n: I18n, rule: str, locale: str) -> str:
+    """An automatic rule's name as the log reads it (`mod_actions.rule` holds identifiers)."""
+    labels: dict[str, str] = {
+        "spam": N_("spam"),
+        "manual_spam": N_("/spam"),
+        "flood": N_("flood"),
+        "blocklist": N_("blocklist"),
+        "language": N_("language"),
+        "captcha": N_("captcha"),
+        "warn_limit": N_("warn limit"),
+    }
+    return i18n.gettext(labels[rule], locale=locale) if rule in labels else rule
+
+
+SIGNAL_LABELS: dict[str, str] = {
+    "links": N_("Links"),
+    "invite_links": N_("Invite links"),
+    "mentions": N_("@mentions"),
+    "channel_forward": N_("Forwarded from a channel"),
+    "buttons": N_("Buttons"),
+    "emoji_flood": N_("Emoji flood"),
+    "caps_flood": N_("Capitals"),
+    "homoglyphs": N_("Look-alike letters"),
+    "stop_phrases": N_("Stop phrases"),
+    "bayes": N_("Word statistics"),
+    "semantic": N_("Meaning"),
+    "neighbours": N_("Similar samples"),
+    "lesson": N_("Moderator's lesson"),
+    "bias": N_("Baseline"),
+}
+DETAILS_LIMIT = 200  # Telegram's limit for a callback answer's text
+
+
+def render_details(i18n: I18n, action: ModAction, locale: str) -> str:
+    """Details: the action, the score and each signal's share, largest first, named for a
+    moderator (the scorer's identifiers mean nothing to one), cut to what an alert holds.
+    Identifiers for the bot's own use (a warn's row id, a purge's id range) are left out."""
+
+    def gettext(text: str) -> str:
+        return i18n.gettext(text, locale=locale)
+
+    details = action.details or {}
+    head = f"#{action.id} {action_label(i18n, action.action, locale)}"
+    if action.rule:
+        head += f" · {rule_label(i18n, action.rule, locale)}"
+    lines = [head]
+    if action.score is not None:
+        lines.append(gettext("Score: {score}").format(score=f"{action.score:.2f}"))
+    if details.get("filter"):
+        lines.append(gettext("Filter: {filter}").format(filter=details["filter"]))
+    if details.get("language"):
+        lines.append(gettext("Language: {language}").format(language=details["language"]))
+    if details.get("duration"):
+        lines.append(gettext("For: {duration}").format(duration=details["duration"]))
+    if details.get("count") is not None and action.action == AuditAction.PURGE:
+        lines.append(gettext("Deleted: {count}").format(count=details["count"]))
+    shares: dict[str, float] = {}
+    for name, value in (details.get("signals") or {}).items():
+        label = gettext(SIGNAL_LABELS[name]) if name in SIGNAL_LABELS else gettext("Other")
+        shares[label] = shares.get(label, 0.0) + float(value)
+    ranked = sorted(shares.items(), key=lambda item: -abs(item[1]))
+    lines += [f"{label} {value:+.2f}" for label, value in ranked if round(value, 2)]
+    text = lines[0]
+    for line in lines[1:]:
+        if len(text) + 1 + len(line) > DETAILS_LIMIT:
+            break
+        text += "\n" + line
+    return text[:DETAILS_LIMIT]
+
+
+_WARN_LIMIT_REASON = re.compile(r"(\d+)/(\d+) warns")
+
+
+def reason_label(i18n: I18n, reason: str, locale: str) -> str:
+    """A reason as readers of `locale` read it. A moderator's words stay as typed; the few
+    Steward writes itself (a report's buttons, the flood rule, the warn limit) are stored as
+    fixed English words and translated here, so older rows read right too."""
+    words: dict[str, str] = {"report": N_("report"), "flood": N_("flood")}
+    if reason in words:
+        return i18n.gettext(words[reason], locale=locale)
+    limit = _WARN_LIMIT_REASON.fullmatch(reason)
+    if limit:
+        return i18n.gettext("warns: {count}/{limit}", locale=locale).format(
+            count=limit.group(1), limit=limit.group(2)
+        )
+    return reason

@@ -71,8 +71,15 @@ class TargetResolver:
             if user_id is None:
                 raise ArgumentError(Problem.UNKNOWN_USER, target_token)
             return Target(user_id, target_token)
-        target_id = int(target_token)
-        return Target(target_id, target_token, is_chat=target_id < 0)
+        return await self.by_id(int(target_token))
+
+    async def by_id(self, target_id: int) -> Target:
+        """Whom an id names, by the name the bot last saw them under (the log and /modlog
+        showed a report button's target as "300 (300)"); a negative id is a channel's."""
+        if target_id < 0:
+            return Target(target_id, str(target_id), is_chat=True)
+        name = await self.users.first_name_of(target_id)
+        return Target(target_id, name or str(target_id))
 
     async def refusal(self, chat_id: int, target: Target) -> Problem | None:
         """Why this target must not be acted on, or None."""

@@ -11,9 +11,17 @@ from aiogram.utils.i18n import ngettext
 from bot.moderation.args import ActionArgs
 from bot.moderation.buttons import undo_keyboard
 from bot.moderation.durations import format_duration
-from bot.moderation.service import AuditAction, ModerationError, ModerationService, Target
+from bot.moderation.service import (
+    AuditAction,
+    ModerationError,
+    ModerationService,
+    Target,
+    Topic,
+    UndoOutcome,
+)
 from bot.moderation.targets import TargetResolver, replied, sender_of
 from bot.texts import typed_id
+from bot.topics import thread_of
 from handlers.moderation.common import (
     actor_of,
     error_text,
@@ -93,9 +101,15 @@ async def purge_command(message: Message, moderation: ModerationService) -> None
             )
         )
         return
+    topic = None
+    if message.chat.is_forum:
+        # the replied message's topic, as the reply tells it: known even if it came before
+        # the bot noted topics
+        await moderation.note_topic_message(message.chat.id, reply.message_id, thread_of(reply))
+        topic = Topic(thread_of(message))
     try:
         purged = await moderation.purge(
-            message.chat.id, reply.message_id, message.message_id, actor_of(message)
+            message.chat.id, reply.message_id, message.message_id, actor_of(message), topic
         )
     except ModerationError as exc:
         await message.reply(error_text(exc.kind, token=exc.detail))
@@ -112,6 +126,11 @@ async def purge_command(message: Message, moderation: ModerationService) -> None
             "younger than 48 hours, and never some service messages.",
             purged.kept,
         ).format(count=purged.kept)
+    if topic is not None:
+        text += " " + _(
+            "Only this topic's messages were deleted; those of other topics, and any I did not "
+            "see arrive, stay."
+        )
     await message.answer(text)
 
 
@@ -167,8 +186,19 @@ async def notspam_command(
         if action is None:
             await message.reply(_("There is no action #{id} in this chat.").format(id=action_id))
             return
-        await moderation.not_spam(action, actor)
-        await message.reply(_("↩️ Undone, and I learned that this message is not spam."))
+        try:
+            outcome = await moderation.not_spam(action, actor)
+        except ModerationError as exc:
+            await message.reply(error_text(exc.kind, token=exc.detail))
+            return
+        if outcome is UndoOutcome.ALREADY:
+            await message.reply(_("This was already undone."))
+        elif outcome is UndoOutcome.UNSUPPORTED:
+            await message.reply(_("This action cannot be undone."))
+        elif action.message_text:
+            await message.reply(_("↩️ Undone, and I learned that this message is not spam."))
+        else:
+            await message.reply(_("Undone."))
         return
     if reply is None or not (reply.text or reply.caption):
         await message.reply(

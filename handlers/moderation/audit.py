@@ -22,6 +22,8 @@ from bot.moderation.service import (
     ModerationService,
     UndoOutcome,
     action_label,
+    reason_label,
+    rule_label,
     undo_right,
 )
 from bot.roles import RoleService, right_refusal
@@ -37,9 +39,12 @@ def modlog_line(a: ModAction, moderation: ModerationService, settings: Settings)
     by = html.escape(a.actor_name or "Steward")
     line = f"#{a.id} {when} {html.escape(label)} {who} · {by}"
     if a.rule:
-        line += f" ({html.escape(a.rule)})"
+        line += (
+            f" ({html.escape(rule_label(moderation.i18n, a.rule, moderation.i18n.current_locale))})"
+        )
     if a.reason:
-        line += f" — {html.escape(a.reason[:60])}"
+        reason = reason_label(moderation.i18n, a.reason, moderation.i18n.current_locale)
+        line += f" — {html.escape(reason[:60])}"
     if a.undone_at:
         line += " ↩️"
     return line
@@ -95,7 +100,7 @@ async def log_button(
         await query.answer(_("Only admins of that chat can do this."), show_alert=True)
         return
     if callback_data.op is LogAction.DETAILS:
-        await query.answer(moderation.render_details(action), show_alert=True)
+        await query.answer(await moderation.details(action), show_alert=True)
         return
     right = undo_right(action.action)
     if (

@@ -54,6 +54,7 @@ def error_text(kind: Problem, command: str = "", token: str = "") -> str:
         ),
         Problem.NOT_FOUND: _("Telegram says this member or message is not in the chat."),
         Problem.NOT_BANNED: _("{token} is not banned in this chat."),
+        Problem.NOT_MUTED: _("{token} is not muted in this chat."),
         Problem.TELEGRAM: _("Telegram refused this action: {token}"),
         Problem.BAD_LIMIT: _(
             "Usage: /setwarnlimit <number 1-20> [mute <duration>|ban [duration]|kick], "

@@ -83,6 +83,10 @@ async def report_command(
     target = sender_of(reply)
     if reporter is None or target is None:
         return
+    if not target.is_chat and target.id == reporter.id:
+        # before the limit: a slip of the thumb is no report and costs none of the member's
+        await message.reply(_("This is your own message: reports are for other members' messages."))
+        return
     if not await report_limiter.check(message.chat.id, reporter.id):
         await message.reply(
             _(
@@ -108,7 +112,8 @@ async def report_command(
     if recipients.log_chat:
         # through the log outbox, ahead of log entries (and in their language): the reporter
         # is answered at once
-        await moderation.queue_report(recipients.log_chat, *report_in(moderation.log_locale))
+        locale = await moderation.log_locale(message.chat.id, recipients.log_chat)
+        await moderation.queue_report(recipients.log_chat, *report_in(locale), locale)
         await message.reply(_("Thanks, the admins have been notified."))
         return
     delivered = 0
@@ -145,9 +150,7 @@ async def report_pressed(
         return
     actor = Actor(query.from_user.id, query.from_user.full_name)
     # a channel identity's id is negative, a user's positive
-    target = Target(
-        callback_data.user_id, str(callback_data.user_id), is_chat=callback_data.user_id < 0
-    )
+    target = await targets.by_id(callback_data.user_id)
     op, message_id = callback_data.op, callback_data.message_id
     if op is not ReportAction.DISMISS:
         # the reported member may have become an admin since: the bot never acts on one

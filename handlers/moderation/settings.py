@@ -138,7 +138,9 @@ async def setwarnlimit_command(
         warn_action=action,
         warn_action_seconds=int(duration.total_seconds()) if duration else None,
     )
-    shown = action + (f" {format_duration(duration)}" if duration else "")
+    # the penalty as a word of the admin's language, not the stored identifier
+    words = {"mute": _("mute"), "ban": _("ban"), "kick": _("kick")}
+    shown = words.get(action, action) + (f" {format_duration(duration)}" if duration else "")
     await message.reply(
         ngettext(
             "Warn limit set: {limit} warn → {action}.",

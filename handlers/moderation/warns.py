@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import html
-from datetime import UTC, datetime
+from datetime import datetime
 
 from aiogram.filters import CommandObject
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
+from bot.config import Settings
 from bot.moderation.args import ActionArgs, ArgumentError, parse_action_args
 from bot.moderation.buttons import undo_keyboard
 from bot.moderation.durations import format_duration
 from bot.moderation.problems import Problem
-from bot.moderation.service import ModerationError, ModerationService, Target, WarnPenalty
+from bot.moderation.service import (
+    ModerationError,
+    ModerationService,
+    Target,
+    WarnPenalty,
+    reason_label,
+)
 from bot.moderation.targets import TargetResolver, replied, sender_of
 from bot.roles import RoleService
 from handlers.moderation.common import (
@@ -84,6 +91,7 @@ async def warns_command(
     role_service: RoleService,
     targets: TargetResolver,
     moderation: ModerationService,
+    settings: Settings,
 ) -> None:
     """Admins may look anyone up; members only themselves."""
     is_admin = await role_service.is_message_from_admin(message)
@@ -111,8 +119,11 @@ async def warns_command(
         ).format(name=target.mention, count=len(active.warns), limit=active.limit)
     ]
     for n, warn in enumerate(active.warns, 1):
-        when = datetime.fromtimestamp(warn.created_at, UTC).strftime("%Y-%m-%d")
-        lines.append(f"{n}. {when} — {html.escape(warn.reason or '—')}")
+        # the day in TIMEZONE, as /modlog shows it
+        when = datetime.fromtimestamp(warn.created_at, settings.timezone).strftime("%Y-%m-%d")
+        locale = moderation.i18n.current_locale
+        reason = reason_label(moderation.i18n, warn.reason, locale) if warn.reason else "—"
+        lines.append(f"{n}. {when} — {html.escape(reason)}")
     await message.reply("\n".join(lines))
 
 
@@ -120,5 +131,7 @@ async def warns_command(
 async def resetwarns_command(
     message: Message, _name: str, target: Target, _args: ActionArgs, moderation: ModerationService
 ) -> None:
-    await moderation.reset_warns(message.chat.id, target, actor_of(message))
+    if not await moderation.reset_warns(message.chat.id, target, actor_of(message)):
+        await message.reply(_("{name} has no warns.").format(name=target.mention))
+        return
     await message.reply(_("All warns of {name} are cleared.").format(name=target.mention))
