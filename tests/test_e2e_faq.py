@@ -332,7 +332,7 @@ async def test_faq_command_lists_topics_and_answers(steward, fake, venue):
     await add_hours(fake, steward, venue)
     await venue.say(venue.member, "/faq")
     topics = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
-    assert topics.plain.splitlines()[1:] == ["• What are your opening hours?"]
+    assert topics.plain.splitlines()[1:] == ["#1 What are your opening hours?"]
     await venue.say(venue.member, "/faq opening hours")
     answer = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
     assert answer.plain.startswith("We are open")
