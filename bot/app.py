@@ -345,7 +345,7 @@ class Steward:
             "stats": self.stats,
             "campaigns": self.campaigns,
             "publisher": self.publisher,
-            "post_queue": PostQueue(self.post_repo, self.channel_repo),
+            "post_queue": PostQueue(self.post_repo, self.channel_repo, clock=self.clock),
             "posting": posting,
             "compose": DraftService(self.drafts, posting, self.settings.timezone),
             "albums": self.cluster.album_collector(),

@@ -259,7 +259,7 @@ async def send_queue_page(
         return
     for entry in view.entries:
         post = entry.post
-        text = queue_entry(post, entry.channel, settings.timezone, _, ngettext)
+        text = queue_entry(post, entry.channel, settings.timezone, _, ngettext, now=view.now)
         await message.answer(
             text, reply_markup=queue_keyboard(post.id, retry=post.status is PostStatus.FAILED)
         )

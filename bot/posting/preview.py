@@ -101,10 +101,15 @@ def queue_entry(
     tz: ZoneInfo,
     gettext: Gettext = _same,
     ngettext: Ngettext = _plural,
+    *,
+    now: float,
 ) -> str:
     """The text of one post's message in /queue: status, number, channel and local time, then
-    what it is, its options and, for a failed post, why."""
-    when = datetime.fromtimestamp(post.due_at, tz).strftime("%d.%m %H:%M")
+    what it is, its options and, for a failed post, why. The date has its year when that is
+    not this year (`now`), so a post for next January is not taken for last January."""
+    due = datetime.fromtimestamp(post.due_at, tz)
+    this_year = datetime.fromtimestamp(now, tz).year
+    when = due.strftime("%d.%m %H:%M" if due.year == this_year else "%d.%m.%Y %H:%M")
     mark = STATUS_MARK.get(post.status, "•")
     lines = [f"{mark} #{post.id} · {html.escape(channel)} · {when}"]
     lines.append(content_preview(post.summary, gettext, ngettext))
