@@ -54,7 +54,7 @@ from bot.middlewares import (
 )
 from bot.miniapp.buttons import menu_button_applier
 from bot.miniapp.menu import RETRY_SECONDS, MenuButtons
-from bot.miniapp.web import ACCESS_LOG_FORMAT, MiniApp
+from bot.miniapp.web import ACCESS_LOG_FORMAT, JsonErrorRunner, MiniApp
 from bot.moderation import language
 from bot.moderation.captcha import Captcha
 from bot.moderation.fits import LayeredFits, ShippedFits
@@ -781,7 +781,7 @@ class Steward:
 
     async def _start_web_server(self) -> web.AppRunner:
         settings = self.settings
-        runner = web.AppRunner(self.build_web_app(), access_log_format=ACCESS_LOG_FORMAT)
+        runner = JsonErrorRunner(self.build_web_app(), access_log_format=ACCESS_LOG_FORMAT)
         await runner.setup()
         site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
         try:
