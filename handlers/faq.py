@@ -75,6 +75,14 @@ async def faq_command(
             )
         ]
         lines += [f"#{e.id} {html.escape(e.title(language))}" for e in entries[:MAX_LIST_LINES]]
+        if len(entries) > MAX_LIST_LINES:  # the rest are there too: asking finds them
+            lines.append(
+                html.escape(
+                    _("…and {count} more: ask in your own words.").format(
+                        count=len(entries) - MAX_LIST_LINES
+                    )
+                )
+            )
         for text in pack_lines(lines):  # long wordings: more than one message holds
             await message.reply(text)
         return

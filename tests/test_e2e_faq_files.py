@@ -230,3 +230,21 @@ async def test_a_written_csv_with_ids_makes_one_entry_per_id(steward, fake, venu
         "ru": "С 9 до 18.",
     }
     assert wifi.language == "nl" and wifi.chat_id == GROUP
+
+
+async def test_faq_says_when_it_lists_only_the_first_topics(steward, fake, venue):
+    """/faq listed 60 topics and left the rest out without a word."""
+    faq = steward.app.faq
+    for n in range(62):
+        wording = [("en", f"Question number {n} about the hall?")]
+        await faq.add_entry(GROUP, "en", wording, Answer("en", f"Answer {n}."), None, refresh=False)
+    await faq.refresh()
+    mark = fake.mark()
+    await venue.say(venue.member, "/faq")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("Topics"))
+    await steward.idle()
+    listed = "\n".join(c.plain for c in fake.calls_of("sendMessage", since=mark)).splitlines()
+    assert listed[-2:] == [
+        "#60 Question number 59 about the hall?",
+        "…and 2 more: ask in your own words.",
+    ]
