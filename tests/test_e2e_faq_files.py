@@ -248,3 +248,43 @@ async def test_faq_says_when_it_lists_only_the_first_topics(steward, fake, venue
         "#60 Question number 59 about the hall?",
         "…and 2 more: ask in your own words.",
     ]
+
+
+async def test_numbers_no_chat_or_entry_can_have_are_refused_not_crashed_on(steward, fake, venue):
+    """A hand-edited JSON file with numbers past the database's integers (or true for a
+    number) crashed the import halfway ("Sorry…", the entries before it loaded, the rest not);
+    now each such entry is refused as not an FAQ entry, or the odd number is ignored."""
+    huge = 10**30
+    entries = [
+        {"phrasings": {"en": ["Where is the map?"]}, "answers": {"en": "x"}, "answer_messages": m}
+        for m in (
+            {"en": {"chat_id": huge, "message_id": 1}},
+            {"en": {"chat_id": 1, "message_id": True}},
+        )
+    ]
+    entries += [
+        {"id": huge, "phrasings": {"en": ["Is there wifi?"]}, "answers": {"en": "Yes."}},
+        {
+            "phrasings": {"en": ["Is there cake?"]},
+            "answers": {"en": "Yes."},
+            "feedback": {"up": huge, "down": 0},
+        },
+        {"id": True, "phrasings": {"en": ["Is there tea?"]}, "answers": {"en": "Yes."}},
+    ]
+    await venue.say(venue.admin, "/faq_add Is there coffee? | Yes.")
+    await steward.idle()
+    document = await upload(
+        fake, venue.chat, venue.admin, "j9", "faq.json", json.dumps({"entries": entries}).encode()
+    )
+    assert (await import_report(fake, steward, venue, document)).splitlines() == [
+        "📥 FAQ import: 3 added, 0 changed, 0 unchanged, 2 rejected.",
+        "• #1: not an FAQ entry",
+        "• #2: not an FAQ entry",
+    ]
+    stored = await steward.app.faq.repo.visible_in(GROUP)
+    assert [(e.title("en"), e.up) for e in stored] == [
+        ("Is there coffee?", 0),
+        ("Is there wifi?", 0),
+        ("Is there cake?", 0),
+        ("Is there tea?", 0),
+    ]

@@ -16,7 +16,14 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from bot.texts import TEXT_LIMIT, telegram_html, typed_chat_id, typed_id, visible_length
+from bot.texts import (
+    BIGGEST_ID,
+    TEXT_LIMIT,
+    telegram_html,
+    typed_chat_id,
+    typed_id,
+    visible_length,
+)
 from storage.faq import Answer, Entry
 
 FORMAT = "steward-faq/1"
@@ -242,9 +249,9 @@ def _from_json(data: Any, languages: tuple[str, ...]) -> ImportPlan:
         language = (
             declared if isinstance(declared, str) and declared in languages else phrasings[0][0]
         )
-        entry_id = item.get("id") if isinstance(item.get("id"), int) else None
+        entry_id = _stored_int(item.get("id"), 1)
         scope = item.get("scope")
-        scope_given = "scope" in item and (scope is None or isinstance(scope, int))
+        scope_given = "scope" in item and (scope is None or _stored_int(scope) not in (None, 0))
         plan.entries.append(
             ImportedEntry(
                 entry_id,
@@ -265,9 +272,19 @@ def _feedback(raw: Any) -> tuple[int, int]:
     if not isinstance(raw, dict):
         return (0, 0)
     up, down = raw.get("up"), raw.get("down")
-    if not isinstance(up, int) or not isinstance(down, int) or up < 0 or down < 0:
+    up, down = _stored_int(up, 0), _stored_int(down, 0)
+    if up is None or down is None:
         return (0, 0)
     return (up, down)
+
+
+def _stored_int(raw: Any, least: int = -BIGGEST_ID) -> int | None:
+    """A number of the file as the database can store it; None for anything else: true (a
+    bool is an int to Python), 1e30 (past SQLite's INTEGER, which would stop the import
+    halfway), a number below `least`."""
+    if isinstance(raw, bool) or not isinstance(raw, int) or not least <= raw <= BIGGEST_ID:
+        return None
+    return raw
 
 
 def _answers(raw_answers: dict[Any, Any], sources: Any) -> dict[str, Answer]:
@@ -279,8 +296,9 @@ def _answers(raw_answers: dict[Any, Any], sources: Any) -> dict[str, Answer]:
         if source:
             if not isinstance(source, dict):
                 raise ValueError("format")
-            chat_id, message_id = source.get("chat_id"), source.get("message_id")
-            if not isinstance(chat_id, int) or not isinstance(message_id, int):
+            chat_id = _stored_int(source.get("chat_id"))
+            message_id = _stored_int(source.get("message_id"), 1)
+            if not chat_id or message_id is None:
                 raise ValueError("format")
             answers[lang] = Answer(lang, str(text or ""), chat_id, message_id)
         elif str(text or "").strip():
