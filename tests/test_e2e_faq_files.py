@@ -151,6 +151,8 @@ async def test_faq_finds_entries_by_number_and_by_numbers_in_wordings(steward, f
         ("/faq 3", "There is no FAQ entry #3 here."),  # another chat's entry
         ("/faq 99", "There is no FAQ entry #99 here."),
         ("/faq 12/12", "I found nothing in the FAQ that fits. Try other words."),
+        ("/faq 4/7", "I found nothing in the FAQ that fits. Try other words."),  # not in "24/7"
+        ("/faq 0", "I found nothing in the FAQ that fits. Try other words."),
     ):
         mark = fake.mark()
         await venue.say(venue.admin, asked)  # an admin: many asks are no flood

@@ -928,13 +928,14 @@ class FaqService:
         number = typed_id(words)
         if number is not None:
             found = next((e for e in entries if e.id == number), None)
-        elif any(char.isdigit() for char in words):
-            wanted = " ".join(normalize(words).split())
+        elif any(char.isdigit() for char in words) and not words.lstrip("#").isdigit():
+            # whole words only: "0" is not found in "10:00"
+            wanted = re.compile(rf"(?<!\w){re.escape(' '.join(normalize(words).split()))}(?!\w)")
             found = next(
                 (
                     e
                     for e in entries
-                    if any(wanted in " ".join(normalize(t).split()) for _l, t in e.phrasings)
+                    if any(wanted.search(" ".join(normalize(t).split())) for _l, t in e.phrasings)
                 ),
                 None,
             )
