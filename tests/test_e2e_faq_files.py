@@ -290,3 +290,36 @@ async def test_numbers_no_chat_or_entry_can_have_are_refused_not_crashed_on(stew
         ("Is there cake?", 0),
         ("Is there tea?", 0),
     ]
+
+
+@pytest.mark.usefixtures("db_engine")  # PostgreSQL refuses NUL in text
+async def test_control_characters_in_a_file_do_not_stop_the_import(steward, fake, venue):
+    """A NUL in a hand-edited file's wording or answer stopped the import on PostgreSQL with
+    "Sorry…" (it stores no NUL in text). Such characters are no letters anyone reads: they
+    are left out, and the rest loads."""
+    entries = [
+        {"phrasings": {"en": ["Is there\u0000 wifi?"]}, "answers": {"en": "Yes,\u0000 free."}},
+        {"phrasings": {"en": ["Is there cake?"]}, "answers": {"en": "Yes."}},
+    ]
+    document = await upload(
+        fake, venue.chat, venue.admin, "j8", "faq.json", json.dumps({"entries": entries}).encode()
+    )
+    report = await import_report(fake, steward, venue, document)
+    assert report == "📥 FAQ import: 2 added, 0 changed, 0 unchanged, 0 rejected."
+    wifi, _cake = await steward.app.faq.repo.visible_in(GROUP)
+    assert wifi.phrasings == [("en", "Is there wifi?")] and wifi.answers["en"].text == "Yes, free."
+    csv_text = "question,answer,language\nIs there\u0000 tea?,Ye\u0000s.,en\n".encode()
+    document = await upload(fake, venue.chat, venue.admin, "c8", "faq.csv", csv_text)
+    report = await import_report(fake, steward, venue, document)
+    assert report == "📥 FAQ import: 1 added, 0 changed, 0 unchanged, 0 rejected."
+
+
+async def test_a_json_file_nested_past_any_sense_is_unreadable(steward, fake, venue):
+    """JSON nested 100,000 deep made the parser overflow its stack: "Sorry…" instead of
+    saying what the file should be."""
+    content = b'{"entries": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    document = await upload(fake, venue.chat, venue.admin, "j7", "faq.json", content)
+    assert await import_report(fake, steward, venue, document) == (
+        "I can't read this file: use a JSON file from /faq_export, or a CSV with the "
+        "columns question,answer,language."
+    )

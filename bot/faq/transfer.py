@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -196,11 +197,28 @@ def parse_import(filename: str, content: bytes, languages: Iterable[str]) -> Imp
         raise UnreadableFile(Unreadable.ENCODING if text_file else Unreadable.FORMAT) from None
     if filename.lower().endswith(".json") or text.lstrip().startswith("{"):
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError:
+            data = _readable(json.loads(text))
+        except (json.JSONDecodeError, RecursionError):  # not JSON, or nested past any sense
             raise UnreadableFile(Unreadable.FORMAT) from None
         return _from_json(data, languages)
-    return _from_csv(text, languages)
+    return _from_csv(_CONTROL.sub("", text), languages)
+
+
+# control characters no one reads (NUL, which PostgreSQL does not store in text, among them);
+# tabs and line breaks stay
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _readable(data: Any) -> Any:
+    """The parsed file with control characters taken out of every string (a JSON file can
+    carry them escaped, as "\\u0000")."""
+    if isinstance(data, str):
+        return _CONTROL.sub("", data)
+    if isinstance(data, list):
+        return [_readable(item) for item in data]
+    if isinstance(data, dict):
+        return {_readable(key): _readable(value) for key, value in data.items()}
+    return data
 
 
 def _too_long(phrasings: list[tuple[str, str]], answers: dict[str, Answer]) -> bool:
