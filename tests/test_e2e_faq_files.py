@@ -214,14 +214,17 @@ async def test_a_written_csv_with_ids_makes_one_entry_per_id(steward, fake, venu
         "wifi;nl;Is er wifi?;Ja, gratis.\n"
         "cake;de;Gibt es Kuchen?;Ja.\n"
         "empty;en;;\n"
+        ";en;Can I bring a dog?;Dogs are welcome.\n"
+        ";en;Are pets allowed?;Dogs are welcome.\n"
     ).encode()
     document = await upload(fake, venue.chat, venue.admin, "c9", "faq.csv", csv_text)
     assert (await import_report(fake, steward, venue, document)).splitlines() == [
-        "📥 FAQ import: 2 added, 0 changed, 0 unchanged, 2 rejected.",
+        "📥 FAQ import: 3 added, 0 changed, 0 unchanged, 2 rejected.",
         "• line 6: a language this bot does not speak",
         "• line 7: no question or no answer",
     ]
-    hours, wifi = await steward.app.faq.repo.visible_in(GROUP)
+    hours, wifi, dogs = await steward.app.faq.repo.visible_in(GROUP)
+    assert len(dogs.phrasings) == 2  # no id: the same answer makes one entry
     assert sorted(hours.phrasings) == [
         ("en", "What are your hours?"),
         ("en", "When are you open?"),

@@ -387,7 +387,10 @@ def _csv_entries(
         key = row.get("id", "")
         if not key and not any(row.values()):
             continue  # a blank line a spreadsheet left
-        groups.setdefault(key or f"line {number}", []).append((number, row))
+        if not key:  # no id: rows with the same answer are one entry, as without the column
+            language = (row.get("language") or languages[0]).lower()
+            key = f"\0{language}\0{row.get('answer', '')}"
+        groups.setdefault(key, []).append((number, row))
     for key, group in groups.items():
         where = f"line {group[0][0]}"
         try:
