@@ -495,6 +495,18 @@ async def test_publish_now_refused_by_telegram_is_409_with_reason(api, steward, 
     assert (await steward.app.post_repo.get(post_id)).status == "failed"
 
 
+async def test_publish_now_that_telegram_makes_wait_says_so(api, steward, fake, desk):
+    """Telegram asked to wait longer than a request waits (121 s): the post went back into the
+    queue for then, and Publish now answered "already published or being published"."""
+    post_id = await queue_post(steward, fake, desk, 3600)
+    fake.fail("copyMessage", 429, retry_after=121)
+    status, body = await api.call("POST", f"/api/posts/{post_id}/publish")
+    assert (status, body["code"]) == (409, "delayed")
+    assert "wait" in body["error"] and body["post"]["status"] == "queued"
+    post = await steward.app.post_repo.get(post_id)
+    assert post.status == "scheduled" and 115 <= post.due_at - time.time() <= 121
+
+
 async def test_cancel_disarms_the_timer_and_undo_brings_it_back(api, steward, fake, desk):
     post_id = await queue_post(steward, fake, desk, 1.5)
     status, body = await api.call("DELETE", f"/api/posts/{post_id}")

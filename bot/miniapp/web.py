@@ -62,6 +62,7 @@ _OUTCOME_STATUS = {
     Outcome.STALE: (409, "the post changed meanwhile; reload and try again"),
     Outcome.PAST: (409, "that time has already passed"),
     Outcome.FAILED: (409, "Telegram refused the post"),
+    Outcome.DELAYED: (409, "Telegram asks me to wait: the post goes out at its new time"),
 }
 
 
