@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 from contextlib import suppress
+from datetime import datetime
 
 from aiogram import Bot, Router
 from aiogram.exceptions import TelegramAPIError
@@ -348,6 +349,15 @@ async def queue_pressed(
         if await posting.publish_now(post):
             await accessible_message(query).edit_text(
                 _("✅ Post #{id} published.").format(id=post.id)
+            )
+        elif (later := await posting.post(post.id)) is not None and (
+            later.status is PostStatus.SCHEDULED and later.due_at > posting.now()
+        ):  # a flood wait longer than a send waits: queued for then, said so
+            local = datetime.fromtimestamp(later.due_at, settings.timezone)
+            await button_message(query).answer(
+                _("⏳ Telegram asks me to wait: post #{id} goes out at {time}.").format(
+                    id=post.id, time=f"{local:%H:%M}"
+                )
             )
 
 
