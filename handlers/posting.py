@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 from contextlib import suppress
-from datetime import datetime
 
 from aiogram import Bot, Router
 from aiogram.exceptions import TelegramAPIError
@@ -32,7 +31,7 @@ from bot.posting.channels import channel_rights, rights_line
 from bot.posting.compose import MAX_SLOTS_PER_DAY, TooManySlots, parse_slots, summarize
 from bot.posting.dialogs import EditPost, Reschedule, time_error_text
 from bot.posting.drafts import DraftService
-from bot.posting.preview import queue_entry
+from bot.posting.preview import delayed_text, queue_entry
 from bot.posting.queue import PostQueue
 from bot.posting.service import DEFAULT_SLOTS, PostingService
 from bot.posting.times import TimeError
@@ -347,18 +346,10 @@ async def queue_pressed(
     else:  # publish now
         await query.answer(_("Publishing post #{id}.").format(id=post.id))
         if await posting.publish_now(post):
-            await accessible_message(query).edit_text(
-                _("✅ Post #{id} published.").format(id=post.id)
-            )
-        elif (later := await posting.post(post.id)) is not None and (
-            later.status is PostStatus.SCHEDULED and later.due_at > posting.now()
-        ):  # a flood wait longer than a send waits: queued for then, said so
-            local = datetime.fromtimestamp(later.due_at, settings.timezone)
-            await button_message(query).answer(
-                _("⏳ Telegram asks me to wait: post #{id} goes out at {time}.").format(
-                    id=post.id, time=f"{local:%H:%M}"
-                )
-            )
+            done = _("✅ Post #{id} published.").format(id=post.id)
+            await accessible_message(query).edit_text(done)
+        elif (later := await posting.waits_until(post.id)) is not None:  # a long flood wait
+            await button_message(query).answer(delayed_text(post.id, later, settings.timezone, _))
 
 
 async def new_time_given(

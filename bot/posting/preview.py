@@ -121,6 +121,14 @@ def queue_entry(
     return "\n".join(lines)
 
 
+def delayed_text(post_id: int, due_at: int, tz: ZoneInfo, gettext: Gettext = _same) -> str:
+    """Publish now met a long flood wait: when the post goes out instead."""
+    when = datetime.fromtimestamp(due_at, tz)
+    return gettext("⏳ Telegram asks me to wait: post #{id} goes out at {time}.").format(
+        id=post_id, time=f"{when:%H:%M}"
+    )
+
+
 def page_count(total: int, per_page: int) -> int:
     return max(1, -(-total // per_page))
 
