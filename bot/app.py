@@ -55,7 +55,7 @@ from bot.middlewares import (
 )
 from bot.miniapp.buttons import menu_button_applier
 from bot.miniapp.menu import RETRY_SECONDS, MenuButtons
-from bot.miniapp.web import ACCESS_LOG_FORMAT, MiniApp
+from bot.miniapp.web import ACCESS_LOG_FORMAT, JsonErrorRunner, MiniApp
 from bot.moderation import language
 from bot.moderation.captcha import Captcha
 from bot.moderation.fits import LayeredFits, ShippedFits
@@ -351,7 +351,7 @@ class Steward:
             "stats": self.stats,
             "campaigns": self.campaigns,
             "publisher": self.publisher,
-            "post_queue": PostQueue(self.post_repo, self.channel_repo),
+            "post_queue": PostQueue(self.post_repo, self.channel_repo, clock=self.clock),
             "posting": posting,
             "compose": DraftService(self.drafts, posting, self.settings.timezone),
             "albums": self.cluster.album_collector(),
@@ -793,7 +793,7 @@ class Steward:
 
     async def _start_web_server(self) -> web.AppRunner:
         settings = self.settings
-        runner = web.AppRunner(self.build_web_app(), access_log_format=ACCESS_LOG_FORMAT)
+        runner = JsonErrorRunner(self.build_web_app(), access_log_format=ACCESS_LOG_FORMAT)
         await runner.setup()
         site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
         try:

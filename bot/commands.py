@@ -105,12 +105,14 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("giveaway_end", N_("draw a giveaway now"), _AM),
     CommandSpec("reroll", N_("draw replacement winners: /reroll 4 [n]"), _AM),
     # FAQ and support
-    CommandSpec("faq", N_("answers from the FAQ: /faq <words>, or the list of topics")),
+    CommandSpec(
+        "faq", N_("answers from the FAQ: /faq <words> or /faq <number>, or the list of topics")
+    ),
     CommandSpec("faq_add", N_("add an FAQ entry: /faq_add question; other wording | answer"), _AM),
     CommandSpec("faq_edit", N_("change an entry or add a translation: /faq_edit 3 ru: … | …"), _AM),
     CommandSpec("faq_del", N_("delete an FAQ entry (with undo)"), _AM),
     CommandSpec("faq_list", N_("list the FAQ entries with their feedback"), _AM),
-    CommandSpec("faq_export", N_("download the FAQ as JSON"), _AM),
+    CommandSpec("faq_export", N_("download the FAQ as JSON (or /faq_export csv)"), _AM),
     CommandSpec("faq_import", N_("reply to a JSON or CSV file to load FAQ entries"), _AM),
     CommandSpec(
         "setsupport", N_("send unanswered questions to a staff chat: /setsupport <id>"), _A, _G

@@ -10,7 +10,7 @@ import re
 from aiogram.types import Message
 from aiogram.utils.text_decorations import html_decoration
 
-TEXT_LIMIT = 4096  # characters in one Telegram message
+TEXT_LIMIT = 4096  # UTF-16 units in one Telegram message (an emoji is two)
 # The largest integer the database stores (SQLite's INTEGER, PostgreSQL's BIGINT): SQLite will
 # not even compare a bigger one, so a typed number beyond it names nothing and must stop here.
 BIGGEST_ID = 2**63 - 1
@@ -54,19 +54,37 @@ def utf16_length(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
+def cut_to(text: str, limit: int) -> str:
+    """The longest start of `text` that Telegram counts as at most `limit` long (never half
+    of an emoji)."""
+    if len(text) <= limit // 2 or utf16_length(text) <= limit:
+        return text
+    units = 0
+    for index, char in enumerate(text):
+        units += 2 if ord(char) > 0xFFFF else 1
+        if units > limit:
+            return text[:index]
+    return text
+
+
 def pack_lines(lines: list[str], limit: int = TEXT_LIMIT) -> list[str]:
     """`lines` joined into as few messages as fit `limit` each, split only between lines (a
-    line longer than a whole message is cut). Counted with any HTML tags, which Telegram does
-    not count, so it errs on the safe side."""
+    line longer than a whole message is cut). Counted as Telegram counts (UTF-16 units: an
+    emoji is two) and with any HTML tags, which Telegram does not count, so it errs on the
+    safe side."""
     texts: list[str] = []
     current = ""
+    size = 0
     for line in lines:
-        line = line[:limit]
-        if current and len(current) + 1 + len(line) > limit:
+        line = cut_to(line, limit)
+        length = utf16_length(line)
+        if current and size + 1 + length > limit:
             texts.append(current)
-            current = line
+            current, size = line, length
+        elif current:
+            current, size = f"{current}\n{line}", size + 1 + length
         else:
-            current = f"{current}\n{line}" if current else line
+            current, size = line, length
     if current:
         texts.append(current)
     return texts
@@ -123,5 +141,6 @@ def _loose_text(text: str) -> str:
 
 
 def visible_length(html_text: str) -> int:
-    """Characters of Telegram HTML that a reader sees (what Telegram's limits count)."""
-    return len(html.unescape(_ANY_TAG.sub("", html_text)))
+    """How long Telegram takes the text a reader sees of this HTML to be, tags left out: its
+    4,096 limit counts UTF-16 units, so an emoji (outside the basic plane) counts two."""
+    return utf16_length(html.unescape(_ANY_TAG.sub("", html_text)))

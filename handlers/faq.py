@@ -40,7 +40,7 @@ from bot.support.relay import (
     ticket_replied_to,
 )
 from bot.support.service import RelayOutcome
-from bot.texts import pack_lines
+from bot.texts import pack_lines, typed_id
 from bot.topics import thread_of
 
 logger = logging.getLogger(__name__)
@@ -58,7 +58,9 @@ async def faq_command(
     faq: FaqService,
     locale_for: LocaleFor,
 ) -> None:
-    """/faq lists the topics; /faq <words> answers the best match or says none fits."""
+    """/faq lists the topics with their numbers; /faq <number> answers that entry, /faq
+    <words> the best match (or a wording holding the words' numbers as written) or says none
+    fits."""
     chat_scope = None if message.chat.type == "private" else message.chat.id
     default = await locale_for(message.chat.id)
     words = (command.args or "").strip()
@@ -73,8 +75,20 @@ async def faq_command(
             "",
             default,
         )
-        lines = [html.escape(_("Topics I can answer (ask in your own words, or /faq <words>):"))]
-        lines += [f"• {html.escape(e.title(language))}" for e in entries[:MAX_LIST_LINES]]
+        lines = [
+            html.escape(
+                _("Topics I can answer (ask in your own words, /faq <words> or /faq <number>):")
+            )
+        ]
+        lines += [f"#{e.id} {html.escape(e.title(language))}" for e in entries[:MAX_LIST_LINES]]
+        if len(entries) > MAX_LIST_LINES:  # the rest are there too: asking finds them
+            lines.append(
+                html.escape(
+                    _("…and {count} more: ask in your own words.").format(
+                        count=len(entries) - MAX_LIST_LINES
+                    )
+                )
+            )
         for text in pack_lines(lines):  # long wordings: more than one message holds
             await message.reply(text)
         return
@@ -83,7 +97,15 @@ async def faq_command(
         return default
 
     language_code = sender(message).language_code
-    reply = await faq.answer(words, chat_scope, language_code, chat_default, Asked.COMMAND)
+    if typed_id(words) is not None:  # an entry's number, as the list shows it
+        reply = await faq.looked_up(words, chat_scope, language_code, default)
+        if reply is None:
+            await message.reply(_("There is no FAQ entry #{id} here.").format(id=words.lstrip("#")))
+            return
+    else:
+        reply = await faq.answer(words, chat_scope, language_code, chat_default, Asked.COMMAND)
+        if reply.kind is not ReplyKind.ANSWER:  # numbers, which matching leaves out
+            reply = await faq.looked_up(words, chat_scope, language_code, default) or reply
     if reply.kind is not ReplyKind.ANSWER or reply.entry is None:
         await message.reply(_("I found nothing in the FAQ that fits. Try other words."))
         return

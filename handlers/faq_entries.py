@@ -25,10 +25,12 @@ from bot.faq.service import (
     unspoken_language_prefix,
 )
 from bot.faq.transfer import (
+    MAX_FILE_BYTES,
     MAX_PHRASING,
     Unreadable,
     UnreadableFile,
-    export_json,
+    export_csv_parts,
+    export_json_parts,
     parse_import,
 )
 from bot.guards import accessible_message, sender
@@ -39,7 +41,6 @@ from storage.faq import Answer, Entry
 
 logger = logging.getLogger(__name__)
 
-MAX_IMPORT_BYTES = 1_000_000
 MAX_LIST_LINES = 60
 MAX_REJECTS_LISTED = 10  # an import report names this many rejected entries, then counts
 
@@ -255,18 +256,39 @@ async def faq_list(message: Message, faq: FaqService) -> None:
         await message.reply(text)
 
 
-async def faq_export(message: Message, faq: FaqService) -> None:
+async def faq_export(message: Message, command: CommandObject, faq: FaqService) -> None:
+    """The entries as JSON, or with `csv` as a CSV for spreadsheets (its `id` column keeps each
+    entry's translations together, so either loads back)."""
+    kind = (command.args or "json").strip().lower()
+    if kind not in ("json", "csv"):
+        await message.reply(html.escape(_("Usage: /faq_export [csv]")))
+        return
     entries = await listed_entries(message, faq)
     private = message.chat.type == "private"
-    name = "faq-all.json" if private else f"faq-{message.chat.id}.json"
-    await message.reply_document(
-        BufferedInputFile(export_json(entries), filename=name),
-        caption=ngettext(
-            "{count} FAQ entry. Reply to this file with /faq_import to load it.",
-            "{count} FAQ entries. Reply to this file with /faq_import to load it.",
-            len(entries),
-        ).format(count=len(entries)),
-    )
+    stem = "faq-all" if private else f"faq-{message.chat.id}"
+    files = export_csv_parts(entries) if kind == "csv" else export_json_parts(entries)
+    if len(files) == 1:
+        await message.reply_document(
+            BufferedInputFile(files[0], filename=f"{stem}.{kind}"),
+            caption=ngettext(
+                "{count} FAQ entry. Reply to this file with /faq_import to load it.",
+                "{count} FAQ entries. Reply to this file with /faq_import to load it.",
+                len(entries),
+            ).format(count=len(entries)),
+        )
+        return
+    # more than a bot may download in one file: parts, each loads on its own
+    for number, content in enumerate(files, start=1):
+        await message.reply_document(
+            BufferedInputFile(content, filename=f"{stem}-{number}.{kind}"),
+            caption=ngettext(
+                "{count} FAQ entry in {parts} files, this is file {number}. Reply to each "
+                "with /faq_import to load it.",
+                "{count} FAQ entries in {parts} files, this is file {number}. Reply to each "
+                "with /faq_import to load it.",
+                len(entries),
+            ).format(count=len(entries), parts=len(files), number=number),
+        )
 
 
 def import_reason(code: str) -> str:
@@ -297,8 +319,10 @@ async def faq_import(
             )
         )
         return
-    if (document.file_size or 0) > MAX_IMPORT_BYTES:
-        await message.reply(_("The file is too large (at most 1 MB)."))
+    if (document.file_size or 0) > MAX_FILE_BYTES:  # more than Telegram lets a bot download
+        await message.reply(
+            _("The file is too large (at most {size} MB).").format(size=MAX_FILE_BYTES >> 20)
+        )
         return
     buffer = io.BytesIO()
     await bot.download(document, destination=buffer)

@@ -31,7 +31,7 @@ from bot.posting.channels import channel_rights, rights_line
 from bot.posting.compose import MAX_SLOTS_PER_DAY, TooManySlots, parse_slots, summarize
 from bot.posting.dialogs import EditPost, Reschedule, not_queued_text, time_error_text
 from bot.posting.drafts import DraftService
-from bot.posting.preview import queue_entry
+from bot.posting.preview import delayed_text, queue_entry
 from bot.posting.queue import PostQueue
 from bot.posting.service import DEFAULT_SLOTS, Change, PostingService
 from bot.posting.times import TimeError
@@ -259,7 +259,7 @@ async def send_queue_page(
         return
     for entry in view.entries:
         post = entry.post
-        text = queue_entry(post, entry.channel, settings.timezone, _, ngettext)
+        text = queue_entry(post, entry.channel, settings.timezone, _, ngettext, now=view.now)
         await message.answer(
             text, reply_markup=queue_keyboard(post.id, retry=post.status is PostStatus.FAILED)
         )
@@ -347,9 +347,10 @@ async def queue_pressed(
     else:  # publish now
         await query.answer(_("Publishing post #{id}.").format(id=post.id))
         if await posting.publish_now(post):
-            await accessible_message(query).edit_text(
-                _("✅ Post #{id} published.").format(id=post.id)
-            )
+            done = _("✅ Post #{id} published.").format(id=post.id)
+            await accessible_message(query).edit_text(done)
+        elif (later := await posting.waits_until(post.id)) is not None:  # a long flood wait
+            await button_message(query).answer(delayed_text(post.id, later, settings.timezone, _))
 
 
 async def new_time_given(

@@ -1287,13 +1287,13 @@ class FakeTelegram:
         `callback_data` 64 bytes, a poll's question 300, an option 100, an explanation 200
         (the text limit of 4,096 is checked where texts are made)."""
         caption = p.get("caption")
-        if isinstance(caption, str) and len(self._plain(caption, p.get("parse_mode"))) > 1024:
+        if isinstance(caption, str) and _units(self._plain(caption, p.get("parse_mode"))) > 1024:
             raise ApiError(400, "Bad Request: message caption is too long")
         text = p.get("text")
         if (
             name.startswith("edit")
             and isinstance(text, str)
-            and len(self._plain(text, p.get("parse_mode"))) > 4096
+            and _units(self._plain(text, p.get("parse_mode"))) > 4096
         ):
             raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
         markup = p.get("reply_markup")
@@ -1391,7 +1391,7 @@ class FakeTelegram:
         text = self._plain(p["text"], p.get("parse_mode"))
         if not text.strip():
             raise ApiError(400, "Bad Request: message text is empty")
-        if len(text) > 4096:
+        if _units(text) > 4096:
             raise ApiError(400, "Bad Request: message is too long")
         return self._outgoing(p, text=text)
 
@@ -1870,12 +1870,20 @@ class FakeTelegram:
         if p["file_id"] not in self.files:
             raise ApiError(400, "Bad Request: invalid file_id")
         path, content = self.files[p["file_id"]]
+        if len(content) > 20 * 1024 * 1024:  # bots download at most 20 MB
+            raise ApiError(400, "Bad Request: file is too big")
         return {
             "file_id": p["file_id"],
             "file_unique_id": f"u{p['file_id']}",
             "file_size": len(content),
             "file_path": path,
         }
+
+
+def _units(text: str) -> int:
+    """Telegram counts a text's length in UTF-16 code units: an emoji outside the basic plane
+    is two, so 4,096 of them would be 8,192 and refused."""
+    return len(text.encode("utf-16-le")) // 2
 
 
 def check_chat_id(chat_id: int, type_: str) -> None:

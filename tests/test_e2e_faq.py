@@ -332,7 +332,7 @@ async def test_faq_command_lists_topics_and_answers(steward, fake, venue):
     await add_hours(fake, steward, venue)
     await venue.say(venue.member, "/faq")
     topics = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
-    assert topics.plain.splitlines()[1:] == ["• What are your opening hours?"]
+    assert topics.plain.splitlines()[1:] == ["#1 What are your opening hours?"]
     await venue.say(venue.member, "/faq opening hours")
     answer = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
     assert answer.plain.startswith("We are open")
@@ -552,9 +552,11 @@ async def test_imported_answers_with_html_special_characters_are_sent(steward, f
     assert not [c for c in fake.calls_of("sendMessage") if c.plain.startswith("Sorry")]
 
 
-async def test_manager_round_trip_keeps_every_entry_in_its_chat(steward, fake, venue):
+@pytest.mark.parametrize("command", ["/faq_export", "/faq_export csv"])
+async def test_manager_round_trip_keeps_every_entry_in_its_chat(steward, fake, venue, command):
     """A manager's export in private holds every chat's entries and the shared ones; loading
-    it back puts each where it was, and two chats' entries with the same wording stay two."""
+    it back puts each where it was, and two chats' entries with the same wording stay two;
+    the CSV as the JSON."""
     other = fake.add_chat(-1001234500088, title="Other chat")
     manager = fake.user(MANAGER_ID, "Manny")
     desk = fake.private_chat(manager)
@@ -565,7 +567,7 @@ async def test_manager_round_trip_keeps_every_entry_in_its_chat(steward, fake, v
     await steward.idle()
     before = await steward.app.faq.repo.all_live()
     assert [e.chat_id for e in before] == [GROUP, -1001234500088, None]
-    await fake.send_message(desk, manager, "/faq_export")
+    await fake.send_message(desk, manager, command)
     await fake.wait_for("sendDocument")
     await steward.idle()
     exported = fake.messages[(MANAGER_ID, max(m for c, m in fake.messages if c == MANAGER_ID))]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
 
 import pytest
 
@@ -128,3 +129,31 @@ async def test_a_long_queue_is_paged(steward, fake, desk):
     # a button on page 2 acts on its own post
     await fake.press_button(bot_message(fake, shown[1]), manager, labelled(shown[1], "Reschedule"))
     await fake.wait_for("sendMessage", lambda c: "new time for post #7" in c.plain)
+
+
+async def test_a_post_for_next_year_shows_its_year(steward, fake, desk):
+    """/queue's dates had no year: a post 400 days ahead read as one of this year."""
+    chat, manager = desk
+    await schedule(fake, desk, "+400d", "Anniversary")
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "/queue")
+    entry = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🕒 #1"), since=mark)
+    [post] = await steward.app.post_repo.with_status("scheduled")
+    due = datetime.fromtimestamp(post.due_at, steward.settings.timezone)
+    assert entry.plain.splitlines()[0] == f"🕒 #1 · News · {due:%d.%m.%Y %H:%M}"
+
+
+async def test_publish_now_that_telegram_makes_wait_says_when(steward, fake, desk):
+    """Telegram asked to wait longer than a send waits: the post went back into the queue for
+    then, and the chat said "Publishing post #1." and nothing more."""
+    chat, manager = desk
+    await schedule(fake, desk, "+1h", "Quarterly results")
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "/queue")
+    entry = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🕒 #1"), since=mark)
+    fake.fail("copyMessage", 429, retry_after=121)
+    await fake.press_button(bot_message(fake, entry), manager, labelled(entry, "Publish now"))
+    told = await fake.wait_for("sendMessage", lambda c: "wait" in c.plain)
+    [post] = await steward.app.post_repo.with_status("scheduled")
+    due = datetime.fromtimestamp(post.due_at, steward.settings.timezone)
+    assert told.plain == f"⏳ Telegram asks me to wait: post #1 goes out at {due:%H:%M}."

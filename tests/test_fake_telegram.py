@@ -339,6 +339,20 @@ async def test_telegrams_size_limits_are_kept(fake, bot):
         )
 
 
+async def test_lengths_are_counted_in_utf16_units(fake, bot):
+    """Telegram counts UTF-16 code units: an emoji outside the basic plane is two, so 2,049
+    of them (4,098 units) are too long for a message and 513 for a caption."""
+    fake.add_chat(SUPERGROUP)
+    await bot.send_message(SUPERGROUP, "🎉" * 2048)
+    with pytest.raises(TelegramBadRequest, match="message is too long"):
+        await bot.send_message(SUPERGROUP, "🎉" * 2049)
+    text = await bot.send_message(SUPERGROUP, "text")
+    with pytest.raises(TelegramBadRequest, match="MESSAGE_TOO_LONG"):
+        await bot.edit_message_text("🎉" * 2049, chat_id=SUPERGROUP, message_id=text.message_id)
+    with pytest.raises(TelegramBadRequest, match="caption is too long"):
+        await bot.send_photo(SUPERGROUP, "photo-id", caption="🎉" * 513)
+
+
 async def test_a_callback_query_is_answered_once(fake, bot):
     chat = fake.add_chat(SUPERGROUP)
     sent = await bot.send_message(SUPERGROUP, "pick", reply_markup=markup("a"))

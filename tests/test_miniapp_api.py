@@ -497,6 +497,18 @@ async def test_publish_now_refused_by_telegram_is_409_with_reason(api, steward, 
     assert (await steward.app.post_repo.get(post_id)).status == "failed"
 
 
+async def test_publish_now_that_telegram_makes_wait_says_so(api, steward, fake, desk):
+    """Telegram asked to wait longer than a request waits (121 s): the post went back into the
+    queue for then, and Publish now answered "already published or being published"."""
+    post_id = await queue_post(steward, fake, desk, 3600)
+    fake.fail("copyMessage", 429, retry_after=121)
+    status, body = await api.call("POST", f"/api/posts/{post_id}/publish")
+    assert (status, body["code"]) == (409, "delayed")
+    assert "wait" in body["error"] and body["post"]["status"] == "queued"
+    post = await steward.app.post_repo.get(post_id)
+    assert post.status == "scheduled" and 115 <= post.due_at - time.time() <= 121
+
+
 async def test_cancel_disarms_the_timer_and_undo_brings_it_back(api, steward, fake, desk):
     post_id = await queue_post(steward, fake, desk, 1.5)
     status, body = await api.call("DELETE", f"/api/posts/{post_id}")
@@ -665,3 +677,52 @@ async def test_media_post_has_a_thumbnail(api, steward, fake, desk):
     text_post = await queue_post(steward, fake, desk, 3600)
     status, body = await api.call("GET", f"/api/posts/{text_post}/thumb")
     assert status == 404 and body["error"]
+
+
+async def raw_http(api, request: bytes) -> tuple[int, str, bytes]:
+    """`request` as it is on the wire (aiohttp's client would refuse to send most of these):
+    the status, content type and body of the answer."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", api.running.settings.webhook_port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        fields = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+        fields = {k.lower(): v for k, v in fields.items()}
+        body = await reader.readexactly(int(fields.get("content-length", "0")))
+        return status, fields.get("content-type", "").split(";")[0], body
+    finally:
+        writer.close()
+
+
+async def test_broken_http_is_a_json_4xx(api, desk):
+    """Requests no browser sends: a garbage request line, a header without a colon, a length
+    that is no number, a chunked body that is not. Each gets a JSON error with a 4xx, as the
+    API's other errors, not aiohttp's plain-text page."""
+    auth = api.auth().encode()
+    for request in (
+        b"HELLO\r\n\r\n",
+        b"GET /api/posts HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n",
+        b"PATCH /api/posts/1 HTTP/1.1\r\nHost: x\r\nContent-Length: ten\r\n\r\n",
+        b"GET /api/posts HTTP/1.1\r\nHost: x\r\nAuthorization: " + auth + b"\r\n"
+        b"Content-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"PATCH /api/posts/1 HTTP/1.1\r\nHost: x\r\nAuthorization: " + auth + b"\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+    ):
+        status, kind, body = await raw_http(api, request)
+        assert 400 <= status < 500, request
+        assert kind == "application/json", (request, body)
+        assert json.loads(body)["error"], request
+
+
+async def test_a_body_too_large_is_a_json_413(api, steward, fake, desk):
+    post_id = await queue_post(steward, fake, desk, 3600)
+    headers = {"Authorization": api.auth(), "Content-Type": "application/json"}
+    big = b'{"version": 1, "due_at": "' + b"x" * 2_000_000 + b'"}'
+    async with api.http.patch(f"{api.base}/api/posts/{post_id}", data=big, headers=headers) as r:
+        assert r.status == 413
+        assert r.content_type == "application/json"
+        assert (await r.json())["error"]
+    assert (await steward.app.post_repo.get(post_id)).version == 1

@@ -254,3 +254,23 @@ def test_menu_button_plan():
     assert plan(en, MenuButtonState("https://old.example/app/", "en")) is MenuChange.SET
     assert plan(None, en) is MenuChange.RESET
     assert plan(None, None) is MenuChange.NONE
+
+
+@pytest.mark.parametrize("locale", ["en", "ru", "nl"])
+def test_publish_now_reads_the_same_in_the_chat_and_the_calendar(locale):
+    """/queue's button and the calendar's are one action: they had two names in Russian
+    ("Опубликовать" / "Опубликовать сейчас") and Dutch ("Nu plaatsen" / "Nu publiceren")."""
+    from babel.messages.pofile import read_po
+
+    root = Path(__file__).resolve().parents[1]
+    po = root / "bot" / "locales" / locale / "LC_MESSAGES" / "messages.po"
+    catalog = read_po(po.open("rb"), locale=locale)
+
+    def chat(msgid: str) -> str:
+        return catalog[msgid].string or msgid  # English: the msgid itself
+
+    app = json.loads((root / "bot/miniapp/static/i18n" / f"{locale}.json").read_text("utf-8"))
+    assert chat("▶️ Publish now").removeprefix("▶️ ") == app["publish_now"]
+    assert chat("✅ Post #{id} published.").strip("✅ .") == app["published_ok"]
+    now = app["publish_now"].split()  # the confirmation's button says "now" too
+    assert all(word.lower() in app["yes_publish"].lower() for word in now)

@@ -144,12 +144,28 @@ def test_options_in_words():
 
 def test_queue_entry_has_channel_local_time_preview_and_error():
     post = make_post(status="failed", error="Forbidden: <bot> was kicked")
-    text = queue_entry(post, "News & Co", ZoneInfo("Europe/Amsterdam"))
+    text = queue_entry(post, "News & Co", ZoneInfo("Europe/Amsterdam"), now=post.due_at - 3600)
     assert text.splitlines() == [
         "⚠️ #3 · News &amp; Co · 30.11 15:28",
         "Big news today",
         "<i>Forbidden: &lt;bot&gt; was kicked</i>",
     ]
+
+
+def test_queue_dates_of_another_year_show_the_year():
+    """A post for next January read in November is not taken for last January."""
+    tz = ZoneInfo("Europe/Amsterdam")
+    november = 1_764_512_880  # 2025-11-30 15:28 in Amsterdam
+    january = make_post(due_at=november + 40 * 86_400)  # 2026-01-09
+    assert queue_entry(january, "News", tz, now=november).splitlines()[0] == (
+        "🕒 #3 · News · 09.01.2026 15:28"
+    )
+    assert queue_entry(january, "News", tz, now=january.due_at - 60).splitlines()[0] == (
+        "🕒 #3 · News · 09.01 15:28"
+    )
+    # the year turns at midnight where the manager is, not in UTC
+    new_year = 1_767_222_000  # 2026-01-01 00:00 in Amsterdam, still 2025 in UTC
+    assert "· 01.01 00:00" in queue_entry(make_post(due_at=new_year), "News", tz, now=new_year)
 
 
 def test_pages_are_clamped_to_the_ones_that_exist():

@@ -917,6 +917,37 @@ class FaqService:
             return FaqReply(ReplyKind.SUGGEST, suggestions=tuple(suggestions))
         return NO_REPLY
 
+    async def looked_up(
+        self, words: str, scope: int | None, user_language: str | None, chat_default: str
+    ) -> FaqReply | None:
+        """/faq <words> beyond matching: an entry's number as /faq and /faq_list show it ("12",
+        "#12"), or, for words with digits ("24/7", "5G"), the entry a wording of which holds
+        them as written; the matcher leaves numbers out, so it cannot find these. Entries of
+        other chats are not shown. None: neither."""
+        entries = await self.visible_in(scope)
+        number = typed_id(words)
+        if number is not None:
+            found = next((e for e in entries if e.id == number), None)
+        elif any(char.isdigit() for char in words) and not words.lstrip("#").isdigit():
+            # whole words only: "0" is not found in "10:00"
+            wanted = re.compile(rf"(?<!\w){re.escape(' '.join(normalize(words).split()))}(?!\w)")
+            found = next(
+                (
+                    e
+                    for e in entries
+                    if any(wanted.search(" ".join(normalize(t).split())) for _l, t in e.phrasings)
+                ),
+                None,
+            )
+        else:
+            return None
+        if found is None:
+            return None
+        language = choose_language(
+            found.answers, user_language, words, chat_default, found.language
+        )
+        return FaqReply(ReplyKind.ANSWER, found, language)
+
     async def pick(
         self, entry_id: int, user_language: str | None, text: str, chat_default: str
     ) -> FaqReply | None:

@@ -23,6 +23,8 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
 
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.config import Settings
@@ -61,6 +63,7 @@ _OUTCOME_STATUS = {
     Outcome.PAST: (409, "that time has already passed"),
     Outcome.TOO_FAR: (409, f"that is too far ahead: at most {MAX_AHEAD_DAYS} days"),
     Outcome.FAILED: (409, "Telegram refused the post"),
+    Outcome.DELAYED: (409, "Telegram asks me to wait: the post goes out at its new time"),
 }
 
 
@@ -98,6 +101,49 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except Exception:
         logger.exception("calendar API failed on %s %s", request.method, request.path)
         return error(500, "internal error; the bot's log says more", "internal")
+
+
+_HTTP_ERRORS = {
+    400: ("the request is not valid HTTP", "bad_http"),
+    413: ("the request is too large", "too_large"),
+    431: ("the request's headers are too large", "too_large"),
+    500: ("internal error; the bot's log says more", "internal"),
+    504: ("the request took too long", "timeout"),
+}
+
+
+class _JsonErrorHandler(RequestHandler):
+    """A request aiohttp cannot parse (a garbage request line, a header without a colon, a
+    Content-Length that is no number, broken chunks) never reaches an application or its
+    middlewares: aiohttp answers it itself, in plain text. This answers it as the API answers
+    every other error, in JSON with the same status."""
+
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        plain = super().handle_error(request, status, exc, message)  # logs; refuses if sent
+        text, code = _HTTP_ERRORS.get(plain.status, ("the request failed", "http"))
+        response = error(plain.status, text, code)
+        response.force_close()
+        return response
+
+
+class _JsonErrorServer(web.Server):
+    def __call__(self) -> RequestHandler:
+        return _JsonErrorHandler(self, loop=self._loop, **self._kwargs)
+
+
+class JsonErrorRunner(web.AppRunner):
+    """The web server's runner, whose errors before any application are JSON too."""
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        server.__class__ = _JsonErrorServer  # the same server, its connections' handler ours
+        return server
 
 
 _TYPES = {

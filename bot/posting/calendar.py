@@ -56,6 +56,7 @@ class Outcome(Enum):
     PAST = "past"
     TOO_FAR = "too_far"  # more than MAX_AHEAD ahead, as the chat refuses it
     FAILED = "failed"  # Publish now reached Telegram and was refused; the post says why
+    DELAYED = "delayed"  # Publish now: Telegram asked to wait; the post is queued for then
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,6 +296,12 @@ class CalendarService:
             return Result(Outcome.OK, fresh)
         if fresh is not None and fresh.status in (PostStatus.FAILED, PostStatus.NEEDS_DECISION):
             return Result(Outcome.FAILED, fresh)
+        if (
+            fresh is not None
+            and fresh.status is PostStatus.SCHEDULED
+            and fresh.due_at > self.clock()
+        ):  # a flood wait longer than a send waits put it back in the queue for then
+            return Result(Outcome.DELAYED, fresh)
         return Result(Outcome.GONE, fresh)
 
     async def cancel(self, post_id: int) -> Result:

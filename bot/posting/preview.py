@@ -101,10 +101,15 @@ def queue_entry(
     tz: ZoneInfo,
     gettext: Gettext = _same,
     ngettext: Ngettext = _plural,
+    *,
+    now: float,
 ) -> str:
     """The text of one post's message in /queue: status, number, channel and local time, then
-    what it is, its options and, for a failed post, why."""
-    when = datetime.fromtimestamp(post.due_at, tz).strftime("%d.%m %H:%M")
+    what it is, its options and, for a failed post, why. The date has its year when that is
+    not this year (`now`), so a post for next January is not taken for last January."""
+    due = datetime.fromtimestamp(post.due_at, tz)
+    this_year = datetime.fromtimestamp(now, tz).year
+    when = due.strftime("%d.%m %H:%M" if due.year == this_year else "%d.%m.%Y %H:%M")
     mark = STATUS_MARK.get(post.status, "•")
     lines = [f"{mark} #{post.id} · {html.escape(channel)} · {when}"]
     lines.append(content_preview(post.summary, gettext, ngettext))
@@ -114,6 +119,14 @@ def queue_entry(
     if post.error:
         lines.append(f"<i>{html.escape(failure_reason(post.error, gettext))}</i>")
     return "\n".join(lines)
+
+
+def delayed_text(post_id: int, due_at: int, tz: ZoneInfo, gettext: Gettext = _same) -> str:
+    """Publish now met a long flood wait: when the post goes out instead."""
+    when = datetime.fromtimestamp(due_at, tz)
+    return gettext("⏳ Telegram asks me to wait: post #{id} goes out at {time}.").format(
+        id=post_id, time=f"{when:%H:%M}"
+    )
 
 
 def page_count(total: int, per_page: int) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.posting.preview import page_count, page_slice
 from storage.posts import OPEN_STATUSES, ChannelRepository, Post, PostRepository
 
@@ -27,12 +28,18 @@ class QueuePageView:
     page: int  # 1-based, clamped to the pages that exist
     pages: int
     total: int
+    now: float  # when the page was read: a date of another year shows its year
 
 
 class PostQueue:
     def __init__(
-        self, posts: PostRepository, channels: ChannelRepository, per_page: int = QUEUE_PAGE_SIZE
+        self,
+        posts: PostRepository,
+        channels: ChannelRepository,
+        per_page: int = QUEUE_PAGE_SIZE,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        self.clock = clock
         self.posts = posts
         self.channels = channels
         self.per_page = per_page
@@ -47,4 +54,5 @@ class PostQueue:
         )
         names = {c.chat_id: c.title or str(c.chat_id) for c in await self.channels.all()}
         entries = [QueueEntry(p, names.get(p.channel_id, str(p.channel_id))) for p in posts]
-        return QueuePageView(entries, page, page_count(total, self.per_page), total)
+        pages = page_count(total, self.per_page)
+        return QueuePageView(entries, page, pages, total, self.clock())

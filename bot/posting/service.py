@@ -153,6 +153,14 @@ class PostingService:
         self.publisher.disarm(post.id)
         return await self.publisher.publish(post.id)
 
+    async def waits_until(self, post_id: int) -> int | None:
+        """When a post Publish now could not send goes out instead: Telegram asked to wait
+        longer than a send waits, and the publisher queued it for then. None otherwise."""
+        post = await self.posts.get(post_id)
+        if post is None or post.status is not PostStatus.SCHEDULED or post.due_at <= self.now():
+            return None
+        return post.due_at
+
     async def replace_content(
         self, post_id: int, message_ids: list[int], summary: dict[str, Any] | None
     ) -> Change:

@@ -34,6 +34,7 @@ const t = (key, vars) => {
 // the API's error codes that have a toast of their own; any other says 'error' with its message
 const ERROR_TOASTS = {
   stale: 'stale', past: 'past', too_far: 'too_far', gone: 'gone', cancelled: 'was_cancelled',
+  delayed: 'delayed',
 };
 const haptic = {
   tap: () => tg && tg.HapticFeedback && tg.HapticFeedback.impactOccurred('light'),
@@ -474,7 +475,7 @@ function App() {
       setSheet(null);
     } catch (err) {
       fail(err);
-      if (['stale', 'gone', 'cancelled'].includes(err.code)) setSheet(null);
+      if (['stale', 'gone', 'cancelled', 'delayed'].includes(err.code)) setSheet(null);
     }
     await Promise.all([load(), loadChannels().catch(() => {})]);
   };
