@@ -57,9 +57,8 @@ async def schedule_command(
         await message.reply(
             html.escape(
                 _(
-                    "Reply to the message to publish with: /schedule "
-                    "<@channel|id|all> <time>, e.g. /schedule @news "
-                    "tomorrow 10:00"
+                    "Reply to the message to publish with: /schedule <@channel|id|all> <time>, "
+                    "e.g. /schedule @news tomorrow 10:00"
                 )
             )
         )
