@@ -1,0 +1,105 @@
+"""End-to-end: what members and moderators meet after a basic group became a supergroup, beyond
+tests/test_e2e_forums.py: buttons shown before the upgrade still act on the group."""
+
+from __future__ import annotations
+
+from tests.test_e2e_forums import BASIC, Club, club  # noqa: F401  (fixture)
+
+
+def buttons_of(call) -> dict[str, str]:
+    rows = call["reply_markup"]["inline_keyboard"]
+    return {b["text"]: b["callback_data"] for row in rows for b in row}
+
+
+async def test_report_buttons_pressed_after_the_upgrade_act_on_the_new_group(
+    steward,
+    fake,
+    club,  # noqa: F811
+):
+    """A report reached the admin in private while the group was basic; the group was upgraded
+    before the admin pressed Warn, then Ban: the warn counts in the group (it was stored under
+    the old id, so /warns in the group showed none) and the member is banned there."""
+    fake.start_bot(club.admin)
+    await fake.send_message(fake.private_chat(club.admin), club.admin, "/start")
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == club.admin["id"])
+    bad = await club.say(club.bob, "you are all idiots")
+    await club.say(club.ann, "/report", reply_to=bad)
+    report = await fake.wait_for(
+        "sendMessage", lambda c: c["chat_id"] == club.admin["id"] and "idiots" in c.plain
+    )
+    buttons = buttons_of(report)
+    note = fake.messages[
+        (club.admin["id"], max(m for c, m in fake.messages if c == club.admin["id"]))
+    ]
+    await steward.idle()
+    new = await fake.migrate_group(BASIC, club.admin)
+    await steward.idle()
+
+    await fake.press_button(note, club.admin, buttons["⚠️ Warn"])
+    await fake.wait_for("answerCallbackQuery", lambda c: "Warned" in c.get("text", ""))
+    await steward.idle()
+    await club.say(club.bob, "/warns", chat=new)
+    warns = await fake.wait_for(
+        "sendMessage", lambda c: "warn" in c.plain and c["chat_id"] == new["id"]
+    )
+    assert warns.plain.startswith("Bob has 1 of"), warns.plain
+
+    # Ban: the reported message stayed behind in the old chat (Telegram refuses calls there);
+    # the member is banned in the group all the same, nothing else of the new chat is deleted
+    mark = fake.mark()
+    await fake.press_button(note, club.admin, buttons["🔨 Ban"])
+    answered = await fake.wait_for("answerCallbackQuery", since=mark)
+    assert answered.get("text") == "🔨 Banned", answered.params
+    banned = await fake.wait_for("banChatMember", since=mark)
+    assert banned["chat_id"] == new["id"] and banned["user_id"] == club.bob["id"]
+    deleted = [c for c in fake.calls_of("deleteMessage", since=mark) if c["chat_id"] == new["id"]]
+    assert deleted == []
+    await steward.idle()
+    db = steward.app.db
+    for table in ("warns", "mod_actions"):
+        left = await db.fetchone(f"SELECT COUNT(*) FROM {table} WHERE chat_id=?", (BASIC,))
+        assert left[0] == 0, table
+
+
+async def test_faq_support_route_approvals_and_stats_follow_an_upgrade_made_while_down(
+    steward,
+    fake,
+    club,  # noqa: F811
+):
+    """The group was upgraded while the bot was stopped (the two service messages wait in the
+    queue): after the start its FAQ entry answers there, its support route still relays, an
+    approved member stays approved and /stats counts what was said before the upgrade."""
+    staff = fake.add_chat(-1001555000088, title="Staff")
+    sam = fake.user(40, "Sam")
+    fake.add_member(staff["id"], sam, "administrator")
+    fake.add_member(staff["id"], club.admin)
+    await club.say(club.admin, f"/setsupport {staff['id']}")
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == BASIC)
+    await club.say(
+        club.admin, "/faq_add What are your opening hours? | We are open from 9:00 to 18:00."
+    )
+    await fake.wait_for("sendMessage", lambda c: "FAQ entry #1 added" in c.plain)
+    await club.say(club.admin, "/faq_add Where can I park?; Is there parking? | Behind the hall.")
+    await fake.wait_for("sendMessage", lambda c: "FAQ entry #2 added" in c.plain)
+    for n in range(4):
+        await club.say(club.ann, f"good morning number {n}")
+    await steward.idle()
+    await steward.stop()
+    new = await fake.migrate_group(BASIC, club.admin)
+    await steward.start()
+    await steward.idle()
+
+    mark = fake.mark()
+    await club.say(club.bob, "what are the opening hours?", chat=new)
+    answer = await fake.wait_for("sendMessage", lambda c: "We are open" in c.plain, since=mark)
+    assert answer["chat_id"] == new["id"]
+    await club.say(club.bob, "Has anyone found a blue scarf and a hat?", chat=new)
+    relay = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == staff["id"], since=mark)
+    assert "blue scarf" in relay.plain
+    await club.say(club.admin, "/stats 7d", chat=new)
+    summary = await fake.wait_for(
+        "sendMessage", lambda c: c["chat_id"] == new["id"] and "essages" in c.plain, since=mark
+    )
+    assert "Nothing recorded" not in summary.plain, summary.plain
+    sent_to_old = [c for c in fake.calls[mark:] if c.get("chat_id") == BASIC]
+    assert sent_to_old == []
