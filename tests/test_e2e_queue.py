@@ -128,3 +128,43 @@ async def test_a_long_queue_is_paged(steward, fake, desk):
     # a button on page 2 acts on its own post
     await fake.press_button(bot_message(fake, shown[1]), manager, labelled(shown[1], "Reschedule"))
     await fake.wait_for("sendMessage", lambda c: "new time for post #7" in c.plain)
+
+
+async def test_queue_and_panel_name_locations_places_contacts_and_dice(steward, fake, desk):
+    """A location, a place, a contact or a dice queued for a channel was shown as
+    "✉️ message" in /queue and "📝 New post: message" on the panel: four such posts could not
+    be told apart. Each now says what it is, with the place's or contact's name."""
+    chat, manager = desk
+    spot = {"latitude": 52.37, "longitude": 4.89}
+    contents = [
+        {"location": spot},
+        {"venue": {"location": spot, "title": "Hall A", "address": "Dam 1"}, "location": spot},
+        {"contact": {"phone_number": "+31201234567", "first_name": "Ann", "last_name": "Smith"}},
+        {"dice": {"emoji": "🎯", "value": 3}},
+    ]
+    panels = []
+    for n, content in enumerate(contents, start=1):
+        mark = fake.mark()
+        await schedule(fake, desk, f"+{n}h", None, **content)
+        panel = await fake.wait_for("sendMessage", lambda c: "📝 New post" in c.plain, since=mark)
+        panels.append(panel.plain.splitlines()[0])
+    assert panels == [
+        "📝 New post: location",
+        "📝 New post: place",
+        "📝 New post: contact",
+        "📝 New post: dice",
+    ]
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "/queue")
+    entries = [
+        await fake.wait_for(
+            "sendMessage", lambda c, n=n: c.plain.startswith(f"🕒 #{n} · News"), since=mark
+        )
+        for n in (1, 2, 3, 4)
+    ]
+    assert [e.plain.splitlines()[1] for e in entries] == [
+        "📍 location",
+        "📍 place: Hall A",
+        "👤 contact: Ann Smith",
+        "🎲 dice: 🎯",
+    ]
