@@ -3,6 +3,7 @@ tests/test_e2e_forums.py: buttons shown before the upgrade still act on the grou
 
 from __future__ import annotations
 
+from tests.harness import MANAGER_ID
 from tests.test_e2e_forums import BASIC, Club, club  # noqa: F401  (fixture)
 
 
@@ -103,3 +104,64 @@ async def test_faq_support_route_approvals_and_stats_follow_an_upgrade_made_whil
     assert "Nothing recorded" not in summary.plain, summary.plain
     sent_to_old = [c for c in fake.calls[mark:] if c.get("chat_id") == BASIC]
     assert sent_to_old == []
+
+
+async def test_a_stats_chat_button_shown_before_the_upgrade_reports_the_new_chat(
+    steward,
+    fake,
+    club,  # noqa: F811
+):
+    """A manager asked /stats in private and got a button per chat; the group was upgraded
+    before the button was pressed: the report is the group's (before: the old id's, i.e.
+    'Nothing recorded in this period yet')."""
+    await fake.bot_added(club.chat, club.admin)
+    for n in range(3):
+        await club.say(club.ann, f"good morning number {n}")
+    await steward.idle()
+    manager = fake.user(MANAGER_ID, "Manny")
+    private = fake.private_chat(manager)
+    await fake.send_message(private, manager, "/stats 7d")
+    chooser = await fake.wait_for("sendMessage", lambda c: "Which chat" in c.plain)
+    button = buttons_of(chooser)["👥 Old club"]
+    await steward.idle()
+    chooser_message = fake.messages[
+        (MANAGER_ID, max(m for c, m in fake.messages if c == MANAGER_ID))
+    ]
+    await fake.migrate_group(BASIC, club.admin)
+    await steward.idle()
+    mark = fake.mark()
+    await fake.press_button(chooser_message, manager, button)
+    report = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert "Nothing recorded" not in report.plain, report.plain
+    await fake.wait_for("sendPhoto", since=mark)
+
+
+async def test_a_campaigns_chat_button_shown_before_the_upgrade_reports_the_new_chat(
+    steward,
+    fake,
+    club,  # noqa: F811
+):
+    """The same for /campaigns 7d in private: the button of a group upgraded meanwhile
+    reported the old id, where no campaign is left."""
+    other = fake.add_chat(-1001555000066, title="Other club")
+    fake.add_member(other["id"], club.admin, "administrator")
+    await club.say(club.admin, "/campaign_new Spring")
+    await fake.wait_for("sendMessage", lambda c: "Campaign #1" in c.plain)
+    await fake.send_message(other, club.admin, "/campaign_new Autumn")
+    await fake.wait_for("sendMessage", lambda c: "Campaign #2" in c.plain)
+    await steward.idle()
+    manager = fake.user(MANAGER_ID, "Manny")
+    private = fake.private_chat(manager)
+    await fake.send_message(private, manager, "/campaigns 7d")
+    chooser = await fake.wait_for("sendMessage", lambda c: "Which chat" in c.plain)
+    button = buttons_of(chooser)["Old club"]
+    await steward.idle()
+    chooser_message = fake.messages[
+        (MANAGER_ID, max(m for c, m in fake.messages if c == MANAGER_ID))
+    ]
+    await fake.migrate_group(BASIC, club.admin)
+    await steward.idle()
+    mark = fake.mark()
+    await fake.press_button(chooser_message, manager, button)
+    report = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert "#1 Spring" in report.plain, report.plain
