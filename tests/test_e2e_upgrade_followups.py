@@ -165,3 +165,50 @@ async def test_a_campaigns_chat_button_shown_before_the_upgrade_reports_the_new_
     await fake.press_button(chooser_message, manager, button)
     report = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
     assert "#1 Spring" in report.plain, report.plain
+
+
+async def test_a_quiz_and_a_giveaway_running_while_down_during_the_upgrade_go_on_there(
+    steward,
+    fake,
+    club,  # noqa: F811
+):
+    """The bot was stopped mid-quiz, with a giveaway open, while the group was upgraded: after
+    the start the next question, the results and the draw all go to the new chat, and the
+    first question's answer still counts."""
+    from tests.test_e2e_forums import TWO_QUESTION_QUIZ
+
+    await club.say(club.admin, "/giveaway 1h 1 Poster")
+    await fake.wait_for("sendMessage", lambda c: "Giveaway #1" in c.plain)
+    await steward.idle()
+    announcement = fake.messages[(BASIC, max(m for c, m in fake.messages if c == BASIC))]
+    await fake.press_button(announcement, club.ann, "gw:1")
+    await fake.wait_for("answerCallbackQuery")
+    await club.say(club.admin, TWO_QUESTION_QUIZ)
+    await fake.wait_for("sendMessage", lambda c: "saved" in c.plain)
+    await club.say(club.admin, "/quiz_start 1 6")
+    first = await fake.wait_for("sendPoll")
+    poll = fake.messages[(BASIC, max(m for c, m in fake.messages if c == BASIC))]["poll"]
+    await fake.answer_poll(poll["id"], club.bob, 1)
+    await steward.idle()
+    await steward.stop()
+    new = await fake.migrate_group(BASIC, club.admin)
+    mark = fake.mark()
+    await steward.start()
+
+    def in_new(call) -> bool:
+        return call["chat_id"] == new["id"]
+
+    second = await fake.wait_for("sendPoll", in_new, since=mark, timeout=15)
+    assert second["question"].startswith("Question 2/2")
+    results = await fake.wait_for(
+        "sendMessage", lambda c: "Results" in c.plain and in_new(c), since=mark, timeout=15
+    )
+    assert "Bob" in results.plain, results.plain
+    await club.say(club.admin, "/giveaway_end 1", chat=new)
+    drawn = await fake.wait_for("sendMessage", lambda c: "is over" in c.plain, since=mark)
+    assert drawn["chat_id"] == new["id"] and "Ann" in drawn.plain
+    sends_to_old = [
+        c for c in fake.calls[mark:] if c.get("chat_id") == BASIC and c.method.startswith("send")
+    ]
+    assert len(sends_to_old) <= 1  # at most a timer that fired before the news was read
+    assert first["chat_id"] == BASIC
