@@ -212,3 +212,50 @@ async def test_a_quiz_and_a_giveaway_running_while_down_during_the_upgrade_go_on
     ]
     assert len(sends_to_old) <= 1  # at most a timer that fired before the news was read
     assert first["chat_id"] == BASIC
+
+
+async def test_a_mood_alert_given_before_the_upgrade_is_not_given_again_that_day(fake, tmp_path):
+    """Mood alerts go out once per chat and day: a group upgraded after its alert (its mood
+    counts move to the new id) alerted the managers a second time at its next complaint."""
+    from datetime import date, timedelta
+
+    from tests.harness import RunningBot, make_env, settings_for
+    from tests.test_e2e_reputation import COMPLAINTS, SUPPORT
+
+    fake.add_chat(SUPPORT, title="Staff")
+    chat = fake.add_chat(-4055600, "group", title="Shop chat")
+    admin = fake.user(20, "Ada")
+    fake.add_member(chat["id"], admin, "administrator")
+    members = [fake.user(210 + i, f"Member {i}") for i in range(12)]
+    for user in members:
+        fake.add_member(chat["id"], user)
+    env = make_env(fake, tmp_path, SUPPORT_CHAT_ID=str(SUPPORT))
+    running = RunningBot(fake=fake, settings=settings_for(env), env=env)
+    steward = await running.start()
+    try:
+        if steward.reputation_training is not None:
+            await steward.reputation_training
+        manager = fake.user(MANAGER_ID, "Manny")
+        await fake.send_message(fake.private_chat(manager), manager, "/start")
+        await running.idle()
+        today = date.fromisoformat(steward.reputation.today())
+        await steward.reputation.repo.add_mood(
+            {(chat["id"], (today - timedelta(days=d)).isoformat()): (100, 1) for d in range(1, 29)}
+        )
+        mark = fake.mark()
+        for user, text in zip(members[:10], COMPLAINTS[:10], strict=True):
+            await fake.send_message(chat, user, text)
+        alert = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+        assert alert.plain.startswith("📉 Mood alert in Shop chat")
+        await running.idle()
+        new = await fake.migrate_group(chat["id"], admin)
+        await running.idle()
+        mark = fake.mark()
+        await fake.send_message(new, members[10], COMPLAINTS[10])
+        await running.idle()
+        await steward.reputation.flush()
+        await running.idle()
+        again = [c for c in fake.calls_of("sendMessage", since=mark) if c["chat_id"] == MANAGER_ID]
+        assert again == [], again[0].plain
+    finally:
+        await running.stop()
