@@ -769,6 +769,7 @@ class Steward:
         if settings.miniapp_url:
             edit_in_chat = edit_in_chat_sender(
                 self.bot,
+                self.notes,
                 self.dispatcher.storage,
                 self.i18n,
                 self.locale_for,

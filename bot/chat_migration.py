@@ -56,6 +56,10 @@ class ChatMigrations:
             hops += 1
         return new
 
+    def current(self, chat_id: int) -> int:
+        """The id the chat has now: a button or record made before an upgrade names the old."""
+        return self.new_id_of(chat_id) or chat_id
+
     def is_old(self, chat_id: int) -> bool:
         return chat_id in self._to
 

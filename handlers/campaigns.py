@@ -32,6 +32,7 @@ from bot.campaigns.logic import (
     parse_campaign_id,
 )
 from bot.campaigns.service import TEXT_LIMIT, CampaignService, EndOutcome
+from bot.chat_migration import ChatMigrations
 from bot.commands import on_command
 from bot.config import Settings
 from bot.guards import accessible_message, sender
@@ -247,6 +248,7 @@ async def campaign_pressed(
     campaigns: CampaignService,
     settings: Settings,
     bot: Bot,
+    migrations: ChatMigrations,
 ) -> None:
     message = query.message
     if message is None:
@@ -260,9 +262,9 @@ async def campaign_pressed(
             await query.answer(_("Only Steward's managers can use this command."), show_alert=True)
             return
         await query.answer()
-        await send_report(
-            bot, campaigns, message.chat.id, callback_data.chat_id, callback_data.days, None
-        )
+        # a button shown before its group was upgraded names the old id; the campaigns moved
+        chat_id = migrations.current(callback_data.chat_id)
+        await send_report(bot, campaigns, message.chat.id, chat_id, callback_data.days, None)
         return
     campaign = await campaigns.get(callback_data.campaign_id)
     if campaign is None or not await _may_touch(

@@ -20,6 +20,7 @@ from aiogram.utils.i18n import get_i18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
+from bot.chat_migration import ChatMigrations
 from bot.commands import on_command
 from bot.guards import button_message
 from bot.middlewares import Handler, is_command_text
@@ -161,14 +162,18 @@ async def report_command(message: Message, command: CommandObject, stats: StatsS
 
 
 async def chat_chosen(
-    query: CallbackQuery, callback_data: StatsChatCallback, stats: StatsService
+    query: CallbackQuery,
+    callback_data: StatsChatCallback,
+    stats: StatsService,
+    migrations: ChatMigrations,
 ) -> None:
     await query.answer()
     await deliver(
         stats,
         callback_data.what,
         button_message(query).chat.id,
-        callback_data.chat_id,
+        # a button shown before its group was upgraded names the old id; the rows moved
+        migrations.current(callback_data.chat_id),
         callback_data.days,
         get_i18n().current_locale,
     )

@@ -81,6 +81,8 @@ COLUMNS: dict[tuple[str, str], Move] = {
     ("mentions", "chat_id"): Move.KEEP,
     ("mood_daily", "chat_id"): Move.MERGE,
     ("message_dislikes", "chat_id"): Move.FORGET,
+    # alerts about one message of the old chat stay; a chat-day alert (message 0) moves with
+    # its mood counts, or the day's spike would alert again under the new id (_move_day_alerts)
     ("reputation_alerts", "chat_id"): Move.KEEP,
 }
 
@@ -151,6 +153,8 @@ class ChatMigrationRepository:
             tables = set(await conn.tables())
             await self._collect(conn, old, result)
             await self._fix_messages(conn, old, result)
+            if "reputation_alerts" in tables:
+                await self._move_day_alerts(conn, old, new, result)
             # the new chat's row may exist already (its first message was seen): it keeps what
             # only the old row knew
             await conn.execute(
@@ -204,6 +208,22 @@ class ChatMigrationRepository:
             "UPDATE support_tickets SET question_message_id=0, thread_id=NULL WHERE chat_id=?",
             (old,),
         )
+
+    async def _move_day_alerts(
+        self, conn: Connection, old: int, new: int, result: MoveResult
+    ) -> None:
+        """Mood alerts go out once per chat and day, whatever the chat's id."""
+        await conn.execute(
+            "DELETE FROM reputation_alerts WHERE chat_id=? AND message_id=0 AND EXISTS "
+            "(SELECT 1 FROM reputation_alerts AS n WHERE n.chat_id=? AND n.message_id=0 "
+            "AND n.kind=reputation_alerts.kind AND n.day=reputation_alerts.day)",
+            (old, new),
+        )
+        cursor = await conn.execute(
+            "UPDATE reputation_alerts SET chat_id=? WHERE chat_id=? AND message_id=0", (new, old)
+        )
+        if cursor.rowcount:
+            result.rows["reputation_alerts"] = cursor.rowcount
 
     async def _apply(
         self,

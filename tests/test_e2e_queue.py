@@ -132,9 +132,14 @@ async def test_a_long_queue_is_paged(steward, fake, desk):
 
 
 async def test_a_post_for_next_year_shows_its_year(steward, fake, desk):
-    """/queue's dates had no year: a post 400 days ahead read as one of this year."""
+    """/queue's dates had no year: a post next January read as one of this January."""
     chat, manager = desk
-    await schedule(fake, desk, "+400d", "Anniversary")
+    await schedule(fake, desk, "+1h", "Anniversary")
+    # moved in storage to Jan 2 of next year: the test cannot move the clock, and a time typed
+    # today may be at most 365 days ahead
+    today = datetime.now(steward.settings.timezone)
+    next_year = today.replace(year=today.year + 1, month=1, day=2, hour=10, minute=0)
+    assert await steward.app.post_repo.reschedule(1, int(next_year.timestamp()))
     mark = fake.mark()
     await fake.send_message(chat, manager, "/queue")
     entry = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🕒 #1"), since=mark)
@@ -157,3 +162,43 @@ async def test_publish_now_that_telegram_makes_wait_says_when(steward, fake, des
     [post] = await steward.app.post_repo.with_status("scheduled")
     due = datetime.fromtimestamp(post.due_at, steward.settings.timezone)
     assert told.plain == f"⏳ Telegram asks me to wait: post #1 goes out at {due:%H:%M}."
+
+
+async def test_queue_and_panel_name_locations_places_contacts_and_dice(steward, fake, desk):
+    """A location, a place, a contact or a dice queued for a channel was shown as
+    "✉️ message" in /queue and "📝 New post: message" on the panel: four such posts could not
+    be told apart. Each now says what it is, with the place's or contact's name."""
+    chat, manager = desk
+    spot = {"latitude": 52.37, "longitude": 4.89}
+    contents = [
+        {"location": spot},
+        {"venue": {"location": spot, "title": "Hall A", "address": "Dam 1"}, "location": spot},
+        {"contact": {"phone_number": "+31201234567", "first_name": "Ann", "last_name": "Smith"}},
+        {"dice": {"emoji": "🎯", "value": 3}},
+    ]
+    panels = []
+    for n, content in enumerate(contents, start=1):
+        mark = fake.mark()
+        await schedule(fake, desk, f"+{n}h", None, **content)
+        panel = await fake.wait_for("sendMessage", lambda c: "📝 New post" in c.plain, since=mark)
+        panels.append(panel.plain.splitlines()[0])
+    assert panels == [
+        "📝 New post: location",
+        "📝 New post: place",
+        "📝 New post: contact",
+        "📝 New post: dice",
+    ]
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "/queue")
+    entries = [
+        await fake.wait_for(
+            "sendMessage", lambda c, n=n: c.plain.startswith(f"🕒 #{n} · News"), since=mark
+        )
+        for n in (1, 2, 3, 4)
+    ]
+    assert [e.plain.splitlines()[1] for e in entries] == [
+        "📍 location",
+        "📍 place: Hall A",
+        "👤 contact: Ann Smith",
+        "🎲 dice: 🎯",
+    ]

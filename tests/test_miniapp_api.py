@@ -596,6 +596,25 @@ async def test_edit_in_chat_when_the_original_message_is_gone(api, steward, fake
     assert (status, body["code"]) == (409, "blocked")
 
 
+async def test_edit_in_chat_for_a_manager_who_blocked_the_bot_is_an_ordinary_outcome(
+    api, steward, fake, desk, caplog
+):
+    """Edit in chat is a private note like any other: a manager who blocked the bot costs one
+    call, no warning-level log line, and the bot's record of them says blocked (before: a
+    warning per try, and the record still said reachable)."""
+    post_id = await queue_post(steward, fake, desk, 3600, "Old text")
+    await steward.idle()
+    fake.block_bot(MANAGER_ID)
+    caplog.set_level(logging.INFO)
+    mark = fake.mark()
+    status, body = await api.call("POST", f"/api/posts/{post_id}/edit")
+    assert (status, body["code"]) == (409, "blocked")
+    assert len([c for c in fake.calls[mark:] if c.get("chat_id") == MANAGER_ID]) == 1
+    assert await steward.app.users.private_status(MANAGER_ID) == "blocked"
+    loud = [r for r in caplog.records if r.levelno >= logging.WARNING and "blocked" in r.message]
+    assert loud == []
+
+
 # --- buttons ----------------------------------------------------------------------------------
 
 

@@ -18,7 +18,12 @@ from enum import StrEnum
 from typing import Any
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramMigrateToChat,
+)
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import ChatPermissions, InlineKeyboardMarkup
 from aiogram.utils.i18n import I18n
@@ -434,7 +439,8 @@ class ModerationService:
     async def delete(self, chat_id: int, message_id: int) -> bool:
         try:
             return bool(await self.bot.delete_message(chat_id, message_id))
-        except TelegramBadRequest as exc:
+        except (TelegramBadRequest, TelegramMigrateToChat) as exc:
+            # a message of a group upgraded since stays in the old chat, which takes no calls
             logger.info("could not delete %s/%s: %s", chat_id, message_id, exc)
             return False
 

@@ -161,7 +161,25 @@ MEDIA_KINDS = (
     "video_note",
     "poll",
     "sticker",
+    "venue",  # before location: a venue message carries its location too
+    "location",
+    "contact",
+    "dice",
 )
+
+
+def _words_of(message: Any) -> str:
+    """What stands for a text in a message without one: a poll's question, a venue's name, a
+    contact's name, a dice's emoji (so the queue can tell two such posts apart)."""
+    if poll := getattr(message, "poll", None):
+        return str(poll.question)
+    if venue := getattr(message, "venue", None):
+        return str(venue.title)
+    if contact := getattr(message, "contact", None):
+        return " ".join(filter(None, (contact.first_name, contact.last_name)))
+    if dice := getattr(message, "dice", None):
+        return str(dice.emoji)
+    return ""
 
 
 def message_kind(message: Any) -> str:
@@ -194,8 +212,8 @@ def summarize(messages: list[Any], width: int = 120) -> dict[str, Any]:
     of the media for the calendar."""
     kind = "album" if len(messages) > 1 else message_kind(messages[0])
     text = next((m.text or m.caption for m in messages if m.text or m.caption), "")
-    if not text and messages[0].poll:
-        text = messages[0].poll.question
+    if not text:
+        text = _words_of(messages[0])
     words = " ".join(text.split())
     if len(words) > width:
         words = words[: width - 1].rstrip() + "…"

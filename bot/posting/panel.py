@@ -54,6 +54,10 @@ def kind_label(kind: str, count: int) -> str:
         "video_note": _("video message"),
         "poll": _("poll"),
         "sticker": _("sticker"),
+        "venue": _("place"),
+        "location": _("location"),
+        "contact": _("contact"),
+        "dice": _("dice"),
         "album": _("album of {count}").format(count=count),
     }
     return labels.get(kind, _("message"))

@@ -66,6 +66,10 @@ def content_preview(
         "video_note": gettext("⏺ video message"),
         "sticker": gettext("🏷 sticker"),
         "poll": gettext("📊 poll"),
+        "venue": gettext("📍 place"),
+        "location": gettext("📍 location"),
+        "contact": gettext("👤 contact"),
+        "dice": gettext("🎲 dice"),
         "album": ngettext("🎞 album of {count}", "🎞 album of {count}", count).format(count=count),
     }
     if kind == "text":

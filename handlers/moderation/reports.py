@@ -13,6 +13,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
+from bot.chat_migration import ChatMigrations
 from bot.guards import accessible_message
 from bot.i18n import LocaleFor
 from bot.links import message_link
@@ -138,8 +139,12 @@ async def report_pressed(
     role_service: RoleService,
     moderation: ModerationService,
     targets: TargetResolver,
+    migrations: ChatMigrations,
 ) -> None:
-    chat_id = callback_data.chat_id
+    # a report made before its group was upgraded names the old id: the members are in the new
+    # chat, and its warns and log belong there; the reported message stayed in the old one
+    reported_in = callback_data.chat_id
+    chat_id = migrations.current(reported_in)
     roles = await role_service.roles_for_user(chat_id, query.from_user.id)
     if not roles.is_admin:
         await query.answer(_("Only admins of that chat can do this."), show_alert=True)
@@ -160,7 +165,7 @@ async def report_pressed(
             return
     try:
         if op is ReportAction.DELETE:
-            await moderation.delete(chat_id, message_id)
+            await moderation.delete(reported_in, message_id)
             await moderation.record(
                 chat_id, actor, target, AuditAction.DELETE, message_id=message_id, reason="report"
             )
@@ -169,7 +174,7 @@ async def report_pressed(
         elif op is ReportAction.MUTE:
             await moderation.mute(chat_id, target, actor, timedelta(days=1), "report")
         elif op is ReportAction.BAN:
-            await moderation.delete(chat_id, message_id)
+            await moderation.delete(reported_in, message_id)
             await moderation.ban(chat_id, target, actor, None, "report")
     except ModerationError as exc:
         await query.answer(error_text(exc.kind, token=exc.detail), show_alert=True)
