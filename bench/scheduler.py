@@ -10,8 +10,8 @@
    Prints lateness p50/p99 next to the physical minimum, and counts duplicates and losses
    (targets: p99 within 10 % of the minimum; zero and zero). The minimum is the larger of
    count / 30 s (Telegram's overall limit) and the busiest channel's posts at about 1/s
-   (Telegram's per-chat limit, kept as 3 in any 3 s): 1,000 posts over 20 channels is 50 per
-   channel, so 48 s; from 34 channels on the overall limit binds and it is count / 30.
+   (Telegram's per-chat limit, kept as 1 in any second): 1,000 posts over 20 channels is 50 per
+   channel, so 49 s; from 34 channels on the overall limit binds and it is count / 30.
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ async def main(argv: list[str] | None = None) -> int:
     losses = args.burst - len(lateness)
     overall_floor = args.burst / LIMIT_PER_SECOND
     busiest = -(-args.burst // args.channels)  # posts in the busiest channel
-    per_chat = PacingPolicy().per_chat  # 3 in any 3 s: the n-th post of a chat at 3*(n//3) s
+    per_chat = PacingPolicy().per_chat  # 1 in any 1 s: the n-th post of a chat at n-1 s
     per_chat_floor = (busiest - 1) // per_chat.count * per_chat.window
     minimum = max(overall_floor, per_chat_floor)
     p99 = percentile(lateness, 99)

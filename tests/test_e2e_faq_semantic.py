@@ -130,6 +130,24 @@ async def test_a_young_faq_of_one_wording_per_entry_answers_paraphrases(steward,
     await fake.assert_no_call("sendMessage", since=mark, predicate=lambda c: c["chat_id"] == GROUP)
 
 
+async def test_a_first_faq_entry_alone_does_not_answer_every_question(steward, fake, venue):
+    """A community's first `/faq_add`: with no second entry to weigh it against, the answer
+    model read every question's margin as the whole score and answered the lost scarf, the
+    dentist and the keys with the opening hours. Only questions close to the wording are."""
+    await add(steward, fake, venue, "/faq_add What are your opening hours? | We open at 9:00.")
+    assert await steward.app.faq.wait_semantic(30)
+    for user, question in (
+        (venue.member, "Has anyone found a blue scarf and a hat?"),
+        (venue.other, "Does anyone know a good dentist nearby?"),
+        (venue.russian, "Кто-нибудь видел мои ключи?"),
+        (venue.member, "Weet iemand een goede kapper in de buurt?"),
+    ):
+        assert await ask(fake, venue, user, question) is None, question  # to the staff
+        await steward.idle()
+    answer = await ask(fake, venue, venue.other, "When do you open tomorrow?")
+    assert answer is not None and answer.plain == "We open at 9:00."
+
+
 async def test_without_the_model_the_bot_is_lexical(fake, tmp_path, caplog):
     caplog.set_level(logging.INFO)
     env = make_env(fake, tmp_path, SUPPORT_CHAT_ID=str(SUPPORT), SEMANTIC_MODEL="off")

@@ -45,6 +45,11 @@ from storage.faq import Answer, Entry, FaqIndexCache, FaqRepository, FaqVectorRe
 
 logger = logging.getLogger(__name__)
 
+# The answer model weighs the best entry against the runner-up; where the chat sees a single
+# entry there is none, its margins are the whole score, and it answered "has anyone found a blue
+# scarf?" with the opening hours (bench/faq_single.py). The thresholds decide alone there (plain
+# closeness to the wording), as a community's first /faq_add needs.
+MODEL_NEEDS_ENTRIES = 2
 COOLDOWN_SECONDS = 600  # the same entry is not repeated in a chat within this time
 LONG_TEXT_WORDS = 8  # from this length the text's own language outweighs the user's setting
 MAX_PHRASINGS = 40  # a "Did you mean" pick adds the question to an entry up to this many wordings
@@ -666,9 +671,11 @@ class FaqService:
             return _Candidates(lexical, meaning)
         lexical_best = lexical.match.entry_id if lexical.match else None
         if wanted is Wanted.UNDECIDED and (
-            model is None or semantic.decide(meaning, lexical.kind, lexical_best).kind == "answer"
+            model is None
+            or semantic.decide(meaning, lexical.kind, lexical_best).kind == "answer"
+            or len(meaning) < MODEL_NEEDS_ENTRIES
         ):
-            return _Candidates(lexical, meaning)  # the model could only confirm: not asked
+            return _Candidates(lexical, meaning)  # the model could only confirm, or misjudge
         ranked = list(meaning.items())
         best = ranked[0][0]
         opinion = semantic.LexicalOpinion.of_scores(
