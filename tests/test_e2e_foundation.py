@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import itertools
-
 import asyncio
+import itertools
 import json
 
 import pytest
