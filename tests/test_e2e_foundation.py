@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 
 import pytest
@@ -141,7 +142,7 @@ async def test_500_is_retried_with_backoff(steward: RunningBot, fake: FakeTelegr
     fourth = await fake.wait_for("sendMessage", count=4, timeout=15)
     calls = [c for c in fake.calls if c.method == "sendMessage"]
     assert len(calls) == 4
-    gaps = [later.at - earlier.at for earlier, later in zip(calls, calls[1:])]
+    gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(calls)]
     # exponential, jittered by ±25 %: 0.5 s, 1 s, 2 s; the chat's pace (a message a second
     # after the last one's answer) lifts the first two to about a second, not the third
     assert gaps[0] >= 0.5 * 0.75 and gaps[1] >= 1.0 * 0.75 and gaps[2] >= 2.0 * 0.75
