@@ -22,6 +22,15 @@ def test_question_detection():
     assert looks_like_question("om hoe laat gaan jullie open")
     assert not looks_like_question("at the meetup tomorrow everyone")
     assert not looks_like_question("а мы завтра идём")
+    # exclamations, and statements whose subject chat left out, open like questions
+    assert not looks_like_question("Can't wait for Saturday! 🎉")
+    assert not looks_like_question("what a goal that was")
+    assert not looks_like_question("Wat een sneeuw vannacht")
+    assert not looks_like_question("will be there at nine")
+    assert not looks_like_question("kan niet wachten op zaterdag")
+    assert looks_like_question("Hey! does anyone know the wifi password")
+    assert looks_like_question("can't I bring my dog?")
+    assert looks_like_question("Kan ik mijn kaartje ruilen")
 
 
 def test_features_fold_case_lookalikes_and_stopwords():

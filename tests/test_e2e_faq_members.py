@@ -1,0 +1,128 @@
+"""End-to-end: the FAQ as members meet it every day (their language, "Did you mean…" in a
+topic and after a deletion, what the question gate lets through)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fake_telegram import FakeTelegram
+from tests.test_e2e_faq import GROUP, SUPPORT, Community, add_hours
+from tests.test_e2e_posting import labelled
+
+
+@pytest.fixture
+def bot_env(bot_env):
+    bot_env["SUPPORT_CHAT_ID"] = str(SUPPORT)
+    return bot_env
+
+
+@pytest.fixture
+def venue(fake: FakeTelegram) -> Community:
+    return Community(fake)
+
+
+def last_in(fake: FakeTelegram, chat_id: int) -> dict:
+    return fake.messages[(chat_id, max(m for c, m in fake.messages if c == chat_id))]
+
+
+async def parking_and_entrance(fake, steward, venue, chat=None, topic=None) -> None:
+    for text in (
+        "/faq_add Where can I park?; Is there parking? | Behind the hall.",
+        "/faq_add Where is the entrance? | The entrance is on the left side of the hall.",
+    ):
+        await fake.send_message(chat or venue.chat, venue.admin, text, topic=topic)
+        await fake.wait_for("sendMessage", lambda c: c.plain.startswith("✅ FAQ entry"))
+        await steward.idle()
+
+
+async def test_a_dutch_member_gets_the_dutch_translation(steward, fake, venue):
+    await add_hours(fake, steward, venue)
+    for edit in (
+        "/faq_edit 1 nl: Wanneer zijn jullie open? | Wij zijn elke dag open van 9 tot 18 uur.",
+        "/faq_edit 1 ru: Когда вы работаете? | Мы открыты с 9 до 18.",
+    ):
+        await venue.say(venue.admin, edit)
+        await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+        await steward.idle()
+    dutch = fake.user(600, "Daan", language_code="nl")
+    fake.add_member(GROUP, dutch)
+    await venue.say(dutch, "Hoe laat gaan jullie open op zaterdag?")
+    answer = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert answer.plain == "Wij zijn elke dag open van 9 tot 18 uur."
+
+
+async def test_did_you_mean_in_a_topic_whose_question_was_deleted(steward, fake, venue):
+    """The suggestions come in the asker's topic, the Russian asker reads them and the answer
+    in Russian, and the answer stays in that topic though the question is gone."""
+    forum = fake.add_chat(-1001555000078, title="Venue forum", is_forum=True)
+    fake.add_member(forum["id"], venue.admin, "administrator")
+    fake.add_member(forum["id"], venue.russian)
+    lounge = await fake.create_topic(forum, "Lounge", venue.other)
+    await steward.idle()
+    await parking_and_entrance(fake, steward, venue, chat=forum, topic=lounge)
+    await fake.send_message(forum, venue.admin, "/faq_edit 2 ru: Где вход? | Вход слева от зала.")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("✏️"))
+    await steward.idle()
+    question = await fake.send_message(
+        forum, venue.russian, "how do I get into the hall?", topic=lounge
+    )
+    offer = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == forum["id"])
+    assert offer.plain == "🤔 Возможно, вы имели в виду…"
+    assert offer["message_thread_id"] == lounge
+    await steward.idle()
+    offer_message = last_in(fake, forum["id"])
+    del fake.messages[(forum["id"], question["message_id"])]
+    mark = fake.mark()
+    await fake.press_button(offer_message, venue.russian, labelled(offer_message, "Где вход"))
+    answer = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == forum["id"], since=mark)
+    assert answer.plain == "Вход слева от зала."
+    assert answer["message_thread_id"] == lounge
+
+
+async def test_a_suggestion_deleted_meanwhile_is_said_to_be_gone(steward, fake, venue):
+    await parking_and_entrance(fake, steward, venue)
+    await venue.say(venue.member, "how do I get into the hall?")
+    await fake.wait_for("sendMessage", lambda c: c.plain == "🤔 Did you mean…")
+    await steward.idle()
+    offer = last_in(fake, GROUP)
+    await venue.say(venue.admin, "/faq_del 2")
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    await steward.idle()
+    mark = fake.mark()
+    await fake.press_button(offer, venue.member, labelled(offer, "entrance"))
+    gone = await fake.wait_for("answerCallbackQuery", since=mark)
+    assert (gone["text"], gone["show_alert"]) == ("This FAQ entry is gone.", True)
+    await steward.idle()
+    await fake.assert_no_call("sendMessage", since=mark, within=0.1)
+
+
+CHAT = (
+    "Can't wait for the concert tonight! 🎉",
+    "What a concert that was!!",
+    "what a crowd at the concert yesterday",
+    "Kan niet wachten op het concert vanavond",
+    "Wat een concert was dat gisteren",
+    "Will be at the concert at nine",
+)
+
+
+async def test_exclamations_and_chat_about_a_topic_are_no_questions(steward, fake, venue):
+    """Ordinary chat that opens like a question ("can't…", "what a…", "will be…") got "Did you
+    mean…" buttons under it or went to the staff as a member's question; now nothing."""
+    await venue.say(
+        venue.admin,
+        "/faq_add When does the concert start?; What time is the concert? | "
+        "The concert starts at 21:00.",
+    )
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("✅ FAQ entry"))
+    await steward.idle()
+    mark = fake.mark()
+    members = (venue.member, venue.other, venue.russian)
+    for n, line in enumerate(CHAT):
+        await venue.say(members[n % 3], line)  # not one member flooding the group
+        await steward.idle()
+    await fake.assert_no_call("sendMessage", since=mark, within=0.1)
+    # the same words asked are questions still
+    await venue.say(venue.member, "Hey! what time does the concert start")
+    answer = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP, since=mark)
+    assert answer.plain == "The concert starts at 21:00."
