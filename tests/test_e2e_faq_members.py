@@ -126,3 +126,34 @@ async def test_exclamations_and_chat_about_a_topic_are_no_questions(steward, fak
     await venue.say(venue.member, "Hey! what time does the concert start")
     answer = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP, since=mark)
     assert answer.plain == "The concert starts at 21:00."
+
+
+async def test_a_long_question_added_to_the_faq_survives_export_and_import(steward, fake, venue):
+    """ "➕ Add to FAQ" under a long question stored all of it as a wording; /faq_export then
+    wrote an entry that /faq_import rejects (wordings are at most 300 characters), so the round
+    trip lost it. Now the wording is the question's end (where people ask), 300 characters at
+    most, cut between words."""
+    story = "We are coming with a group of twelve people from the school, " * 6
+    question = story + "is there a cloakroom big enough for all our coats and bags?"
+    await venue.say(venue.member, question)
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
+    await steward.idle()
+    await fake.send_message(
+        venue.support, venue.staff, "Yes, next to the entrance.", reply_to=last_in(fake, SUPPORT)
+    )
+    await fake.wait_for("sendMessage", lambda c: c.plain == "✅ Delivered to Bob.")
+    await steward.idle()
+    confirmation = last_in(fake, SUPPORT)
+    await fake.press_button(confirmation, venue.staff, labelled(confirmation, "Add to FAQ"))
+    await fake.wait_for("editMessageText", lambda c: c["chat_id"] == SUPPORT)
+    await steward.idle()
+    [entry] = await steward.app.faq.repo.visible_in(GROUP)
+    [wording] = entry.phrasings_in("en")
+    assert question.endswith(wording) and 250 < len(wording) <= 300
+    assert question[-len(wording) - 1] == " "  # cut between words
+    await venue.say(venue.admin, "/faq_export")
+    await fake.wait_for("sendDocument")
+    await steward.idle()
+    await venue.say(venue.admin, "/faq_import", reply_to=last_in(fake, GROUP))
+    report = await fake.wait_for("sendMessage", lambda c: "FAQ import" in c.plain)
+    assert report.plain == "📥 FAQ import: 0 added, 0 changed, 1 unchanged, 0 rejected."
