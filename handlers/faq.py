@@ -142,7 +142,7 @@ async def pick_pressed(
     reply = await faq.pick(
         callback_data.entry,
         query.from_user.language_code,
-        (question.text or "") if question else "",
+        question_text(question) if question else "",
         await locale_for(message.chat.id),
     )
     if reply is None:
@@ -163,9 +163,9 @@ async def pick_pressed(
     if sent is None:
         await query.answer(_("This FAQ entry is gone."), show_alert=True)
         return
-    if callback_data.asker and question is not None and question.text:
+    if callback_data.asker and question is not None and question_text(question):
         await faq.learn_from_pick(
-            callback_data.entry, question.text, reply.language, settings.languages
+            callback_data.entry, question_text(question), reply.language, settings.languages
         )
     await query.answer()
 
@@ -189,11 +189,19 @@ def group_question(message: Message) -> bool:
     """A member's question in a group: a question form, 3+ words, not a command, not a reply to
     another member (a conversation between people is theirs). A comment under the linked
     channel's post (forwarded as the channel, Telegram's 777000 in `from`) is no such reply:
-    it is a question to the community."""
+    it is a question to the community. A screenshot's caption asks like a text does; a
+    message forwarded from elsewhere is someone else's words, not this member's question."""
     reply = message.reply_to_message
     if reply is not None and written_by_a_person(reply):
         return False
-    return looks_like_question(message.text)
+    if message.forward_origin is not None:
+        return False
+    return looks_like_question(question_text(message))
+
+
+def question_text(message: Message) -> str:
+    """What a member asks: a text, or the caption of their photo, video or document."""
+    return message.text or message.caption or ""
 
 
 def written_by_a_person(message: Message) -> bool:
@@ -216,7 +224,7 @@ async def answer_in_group(
     async def chat_default() -> str:
         return await locale_for(chat.id)
 
-    text = message.text or ""
+    text = question_text(message)
     reply = await faq.answer(
         text, chat.id, sender(message).language_code, chat_default, Asked.GROUP
     )

@@ -157,3 +157,64 @@ async def test_a_long_question_added_to_the_faq_survives_export_and_import(stewa
     await venue.say(venue.admin, "/faq_import", reply_to=last_in(fake, GROUP))
     report = await fake.wait_for("sendMessage", lambda c: "FAQ import" in c.plain)
     assert report.plain == "📥 FAQ import: 0 added, 0 changed, 1 unchanged, 0 rejected."
+
+
+async def test_a_screenshot_asks_and_a_forward_does_not(steward, fake, venue):
+    """A photo captioned with a question was neither answered nor passed to the staff, while a
+    forwarded channel post with a question mark reached the staff as the forwarder's question.
+    Now the caption is the question, and a forward is someone else's words."""
+    await add_hours(fake, steward, venue)
+    photo = [{"file_id": "scr", "file_unique_id": "uscr", "width": 9, "height": 9}]
+    screenshot = await venue.say(
+        venue.member, None, photo=photo, caption="what are your opening hours on sunday?"
+    )
+    answer = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert answer.plain == "We are open every day from 9:00 to 18:00."
+    assert answer["reply_parameters"]["message_id"] == screenshot["message_id"]
+    await steward.idle()
+    unknown = await venue.say(
+        venue.other, None, photo=photo, caption="is there a cloakroom for coats and bags?"
+    )
+    relay = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
+    assert "is there a cloakroom for coats and bags?" in relay.plain
+    copied = await fake.wait_for("copyMessage", lambda c: c["chat_id"] == SUPPORT)
+    assert copied["message_id"] == unknown["message_id"]
+    await steward.idle()
+    mark = fake.mark()
+    news = {"id": -1002020202020, "type": "channel", "title": "City news"}
+    await venue.say(
+        venue.russian,
+        "Is the new stadium worth the money? Read our review",
+        forward_origin={"type": "channel", "chat": news, "message_id": 5, "date": 1},
+    )
+    await steward.idle()
+    await fake.assert_no_call("sendMessage", since=mark, within=0.1)
+
+
+async def test_the_same_question_added_twice_stays_answered(steward, fake, venue):
+    """Two members asked the same before the staff answered; "➕ Add to FAQ" under both answers
+    made two entries with one wording, which tied, so the next member asking it got "Did you
+    mean…" instead of the answer. The second press now says it is in the FAQ already."""
+    relays = []
+    for who in (venue.member, venue.other):
+        await venue.say(who, "Is there a cloakroom for coats and bags?")
+        await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
+        await steward.idle()
+        relays.append(last_in(fake, SUPPORT))
+    alerts = []
+    answers = ("Yes, by the door.", "Yes, next to the entrance.")
+    for relay, text in zip(relays, answers, strict=True):
+        await fake.send_message(venue.support, venue.staff, text, reply_to=relay)
+        await fake.wait_for("sendMessage", lambda c: c.plain.startswith("✅ Delivered"))
+        await steward.idle()
+        confirmation = last_in(fake, SUPPORT)
+        mark = fake.mark()
+        await fake.press_button(confirmation, venue.staff, labelled(confirmation, "Add to FAQ"))
+        alerts.append((await fake.wait_for("answerCallbackQuery", since=mark))["text"])
+        await steward.idle()
+    assert alerts == ["Added to the FAQ.", "Already in the FAQ as #1."]
+    assert len(await steward.app.faq.repo.visible_in(GROUP)) == 1
+    mark = fake.mark()
+    await venue.say(venue.russian, "is there a cloakroom for coats and bags?")
+    answer = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP, since=mark)
+    assert answer.plain == "Yes, by the door."

@@ -257,6 +257,11 @@ class SupportService:
             return FaqAddition(FaqAddOutcome.NOT_TEXT)
         languages = tuple(languages)
         scope = ticket.chat_id if ticket.chat_id < 0 else None
+        wording = faq_wording(ticket.question)
+        existing = await faq.entry_with_wording(scope, wording)
+        if existing is not None:  # another member asked the same, and it was added then
+            await self.repo.mark_added_to_faq(ticket.id, existing)
+            return FaqAddition(FaqAddOutcome.ALREADY, existing)
         member_language = (ticket.language or "").split("-")[0]
         language = detect_language(ticket.question, languages) or (
             member_language if member_language in languages else await locale_for(ticket.chat_id)
@@ -266,7 +271,6 @@ class SupportService:
             if ticket.answer_text
             else Answer(language, "", ticket.answer_chat_id, ticket.answer_message_id)
         )
-        wording = faq_wording(ticket.question)
         entry_id = await faq.add_entry(
             scope, language, [(language, wording)], answer, by, refresh=False
         )
