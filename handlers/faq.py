@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import logging
+from dataclasses import replace
 from typing import Any
 
 from aiogram import Bot, F, Router
@@ -24,7 +25,7 @@ from bot.commands import on_command
 from bot.config import Settings
 from bot.data import typed
 from bot.faq.buttons import FaqAction, FaqCallback, suggestions_keyboard
-from bot.faq.delivery import send_reply
+from bot.faq.delivery import send_reply, still_shown
 from bot.faq.questions import looks_like_question
 from bot.faq.service import Asked, FaqService, ReplyKind, choose_language
 from bot.guards import accessible_message, sender
@@ -228,6 +229,12 @@ async def answer_in_group(
     reply = await faq.answer(
         text, chat.id, sender(message).language_code, chat_default, Asked.GROUP
     )
+    if (
+        reply.kind is ReplyKind.REPEAT
+        and reply.entry is not None
+        and not await still_shown(bot, chat.id, reply.previous_message_id or 0, reply.entry.id)
+    ):
+        reply = replace(reply, kind=ReplyKind.ANSWER)  # an admin deleted it: answer anew
     if reply.kind is ReplyKind.REPEAT:
         link = message_link(chat.id, chat.username, reply.previous_message_id or 0)
         await bot.send_message(

@@ -218,3 +218,25 @@ async def test_the_same_question_added_twice_stays_answered(steward, fake, venue
     await venue.say(venue.russian, "is there a cloakroom for coats and bags?")
     answer = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP, since=mark)
     assert answer.plain == "Yes, by the door."
+
+
+async def test_an_answer_an_admin_deleted_is_given_again_not_linked(steward, fake, venue):
+    """Within the cool-down the bot linked its earlier answer even when an admin had deleted
+    it, so the next member got a link to nothing. Now a deleted answer is answered anew, and
+    the answer still there is linked as before."""
+    await add_hours(fake, steward, venue)
+    await venue.say(venue.member, "what are the opening hours?")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("We are open"))
+    await steward.idle()
+    first = last_in(fake, GROUP)
+    del fake.messages[(GROUP, first["message_id"])]  # an admin deleted it
+    mark = fake.mark()
+    await venue.say(venue.other, "when are you open?")
+    again = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP, since=mark)
+    assert again.plain == "We are open every day from 9:00 to 18:00."
+    await steward.idle()
+    second = last_in(fake, GROUP)
+    await venue.say(venue.russian, "what are your opening hours?")
+    link = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("☝️"), since=mark)
+    assert link.plain.endswith(f"https://t.me/venue_chat/{second['message_id']}")
+    assert second["reply_markup"] == first["reply_markup"]  # the check changed nothing
