@@ -31,6 +31,9 @@ def test_question_detection():
     assert looks_like_question("Hey! does anyone know the wifi password")
     assert looks_like_question("can't I bring my dog?")
     assert looks_like_question("Kan ik mijn kaartje ruilen")
+    assert not looks_like_question("How cool is that!")
+    assert not looks_like_question("Какая игра была вчера!")
+    assert looks_like_question("Where is my order!!")  # impatient, still a question
 
 
 def test_features_fold_case_lookalikes_and_stopwords():

@@ -42,6 +42,10 @@ still great fun nice good sure niet nooit nog wel ook even echt leuk gezellig zo
 )
 # An exclamation about something, not a question about it: "what a goal", "wat een sneeuw".
 EXCLAMATIVES = frozenset({("what", "a"), ("what", "an"), ("wat", "een")})
+# First words that open an exclamation as readily as a question ("How cool is that!", "Какая
+# игра!", "Is that great or what!"): with a final "!" and no "?", exclamations. "Where is my
+# order!!" is still a question, however impatient.
+EXCLAIMING = AUXILIARIES | frozenset("what how wat hoe как какой какая какое какие".split())
 _FINAL_MARK = re.compile(r"([.!?…])[^\w.!?…]*$")  # ends the text, before any emoji
 
 
@@ -57,11 +61,11 @@ def looks_like_question(text: str | None, *, is_command: bool = False) -> bool:
         return False
     if "?" in text:
         return True
-    final = _FINAL_MARK.search(text)
-    if final is not None and final.group(1) == "!":
-        return False
     if words[0] in LEAD_INS:
         words = words[1:]
+    final = _FINAL_MARK.search(text)
+    if final is not None and final.group(1) == "!" and words[0] in EXCLAIMING:
+        return False
     if (words[0], words[1]) in EXCLAMATIVES:
         return False
     if words[0] in AUXILIARIES and words[1] in NO_SUBJECT:
