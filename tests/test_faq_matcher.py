@@ -34,6 +34,7 @@ def test_question_detection():
     assert not looks_like_question("How cool is that!")
     assert not looks_like_question("Какая игра была вчера!")
     assert looks_like_question("Where is my order!!")  # impatient, still a question
+    assert looks_like_question("Can someone help me with my order!")
 
 
 def test_features_fold_case_lookalikes_and_stopwords():

@@ -43,9 +43,9 @@ still great fun nice good sure niet nooit nog wel ook even echt leuk gezellig zo
 # An exclamation about something, not a question about it: "what a goal", "wat een sneeuw".
 EXCLAMATIVES = frozenset({("what", "a"), ("what", "an"), ("wat", "een")})
 # First words that open an exclamation as readily as a question ("How cool is that!", "Какая
-# игра!", "Is that great or what!"): with a final "!" and no "?", exclamations. "Where is my
-# order!!" is still a question, however impatient.
-EXCLAIMING = AUXILIARIES | frozenset("what how wat hoe как какой какая какое какие".split())
+# игра!"): with a final "!" and no "?", exclamations. "Where is my order!!" and "Can someone
+# help me!" still ask, however impatient.
+EXCLAIMING = frozenset("what how wat hoe как какой какая какое какие".split())
 _FINAL_MARK = re.compile(r"([.!?…])[^\w.!?…]*$")  # ends the text, before any emoji
 
 
