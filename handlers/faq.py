@@ -40,7 +40,7 @@ from bot.support.relay import (
     relay_to_support,
     ticket_replied_to,
 )
-from bot.support.service import RelayOutcome
+from bot.support.service import RelayOutcome, SupportService
 from bot.texts import pack_lines
 from bot.topics import thread_of
 
@@ -130,11 +130,14 @@ async def pick_pressed(
     callback_data: FaqCallback,
     bot: Bot,
     faq: FaqService,
+    support: SupportService,
     stats: StatsService,
     settings: Settings,
     locale_for: LocaleFor,
 ) -> None:
-    """A "Did you mean…" suggestion picked: its answer under the question, the suggestions go."""
+    """A "Did you mean…" suggestion picked: its answer under the question, the suggestions go.
+    An answer whose message is gone (a media answer deleted in its chat) leaves the question
+    to the staff, as it does when the FAQ answers by itself."""
     if callback_data.asker and query.from_user.id != callback_data.asker:
         await query.answer(_("These suggestions are for the member who asked."), show_alert=True)
         return
@@ -163,6 +166,8 @@ async def pick_pressed(
     )
     if sent is None:
         await query.answer(_("This FAQ entry is gone."), show_alert=True)
+        if question is not None and question.from_user is not None:
+            await relay_to_support(question, bot, support, locale_for, stats)
         return
     if callback_data.asker and question is not None and question_text(question):
         await faq.learn_from_pick(

@@ -240,3 +240,27 @@ async def test_an_answer_an_admin_deleted_is_given_again_not_linked(steward, fak
     link = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("☝️"), since=mark)
     assert link.plain.endswith(f"https://t.me/venue_chat/{second['message_id']}")
     assert second["reply_markup"] == first["reply_markup"]  # the check changed nothing
+
+
+async def test_a_pick_whose_answer_message_is_gone_goes_to_the_staff(steward, fake, venue):
+    """The picked entry's answer is a photo an admin deleted since: the suggestions went, the
+    member got an alert and nothing else, and the staff never saw the question. Now the
+    question goes to the staff, as a question whose answer is gone does."""
+    photo = [{"file_id": "plan", "file_unique_id": "uplan", "width": 9, "height": 9}]
+    source = await venue.say(venue.admin, None, photo=photo, caption="The entrance")
+    await steward.idle()
+    await venue.say(venue.admin, "/faq_add Where is the entrance?", reply_to=source)
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("✅ FAQ entry #1"))
+    await venue.say(venue.admin, "/faq_add Where can I park?; Is there parking? | Behind the hall.")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("✅ FAQ entry #2"))
+    await steward.idle()
+    question = await venue.say(venue.member, "where do I go in at the hall?")
+    await fake.wait_for("sendMessage", lambda c: c.plain == "🤔 Did you mean…")
+    await steward.idle()
+    offer = last_in(fake, GROUP)
+    del fake.messages[(GROUP, source["message_id"])]
+    mark = fake.mark()
+    await fake.press_button(offer, venue.member, labelled(offer, "entrance"))
+    relay = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT, since=mark)
+    assert "where do I go in at the hall?" in relay.plain
+    assert f"https://t.me/venue_chat/{question['message_id']}" in relay.plain
