@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import logging
+from dataclasses import replace
 from typing import Any
 
 from aiogram import Bot, F, Router
@@ -24,7 +25,7 @@ from bot.commands import on_command
 from bot.config import Settings
 from bot.data import typed
 from bot.faq.buttons import FaqAction, FaqCallback, suggestions_keyboard
-from bot.faq.delivery import send_reply
+from bot.faq.delivery import send_reply, still_shown
 from bot.faq.questions import looks_like_question
 from bot.faq.service import Asked, FaqService, ReplyKind, choose_language
 from bot.guards import accessible_message, sender
@@ -39,7 +40,7 @@ from bot.support.relay import (
     relay_to_support,
     ticket_replied_to,
 )
-from bot.support.service import RelayOutcome
+from bot.support.service import RelayOutcome, SupportService
 from bot.texts import pack_lines, typed_id
 from bot.topics import thread_of
 
@@ -151,11 +152,14 @@ async def pick_pressed(
     callback_data: FaqCallback,
     bot: Bot,
     faq: FaqService,
+    support: SupportService,
     stats: StatsService,
     settings: Settings,
     locale_for: LocaleFor,
 ) -> None:
-    """A "Did you mean…" suggestion picked: its answer under the question, the suggestions go."""
+    """A "Did you mean…" suggestion picked: its answer under the question, the suggestions go.
+    An answer whose message is gone (a media answer deleted in its chat) leaves the question
+    to the staff, as it does when the FAQ answers by itself."""
     if callback_data.asker and query.from_user.id != callback_data.asker:
         await query.answer(_("These suggestions are for the member who asked."), show_alert=True)
         return
@@ -164,7 +168,7 @@ async def pick_pressed(
     reply = await faq.pick(
         callback_data.entry,
         query.from_user.language_code,
-        (question.text or "") if question else "",
+        question_text(question) if question else "",
         await locale_for(message.chat.id),
     )
     if reply is None:
@@ -184,10 +188,12 @@ async def pick_pressed(
     )
     if sent is None:
         await query.answer(_("This FAQ entry is gone."), show_alert=True)
+        if question is not None and question.from_user is not None:
+            await relay_to_support(question, bot, support, locale_for, stats)
         return
-    if callback_data.asker and question is not None and question.text:
+    if callback_data.asker and question is not None and question_text(question):
         await faq.learn_from_pick(
-            callback_data.entry, question.text, reply.language, settings.languages
+            callback_data.entry, question_text(question), reply.language, settings.languages
         )
     await query.answer()
 
@@ -211,11 +217,19 @@ def group_question(message: Message) -> bool:
     """A member's question in a group: a question form, 3+ words, not a command, not a reply to
     another member (a conversation between people is theirs). A comment under the linked
     channel's post (forwarded as the channel, Telegram's 777000 in `from`) is no such reply:
-    it is a question to the community."""
+    it is a question to the community. A screenshot's caption asks like a text does; a
+    message forwarded from elsewhere is someone else's words, not this member's question."""
     reply = message.reply_to_message
     if reply is not None and written_by_a_person(reply):
         return False
-    return looks_like_question(message.text)
+    if message.forward_origin is not None:
+        return False
+    return looks_like_question(question_text(message))
+
+
+def question_text(message: Message) -> str:
+    """What a member asks: a text, or the caption of their photo, video or document."""
+    return message.text or message.caption or ""
 
 
 def written_by_a_person(message: Message) -> bool:
@@ -238,10 +252,16 @@ async def answer_in_group(
     async def chat_default() -> str:
         return await locale_for(chat.id)
 
-    text = message.text or ""
+    text = question_text(message)
     reply = await faq.answer(
         text, chat.id, sender(message).language_code, chat_default, Asked.GROUP
     )
+    if (
+        reply.kind is ReplyKind.REPEAT
+        and reply.entry is not None
+        and not await still_shown(bot, chat.id, reply.previous_message_id or 0, reply.entry.id)
+    ):
+        reply = replace(reply, kind=ReplyKind.ANSWER)  # an admin deleted it: answer anew
     if reply.kind is ReplyKind.REPEAT:
         link = message_link(chat.id, chat.username, reply.previous_message_id or 0)
         await bot.send_message(

@@ -22,6 +22,19 @@ def test_question_detection():
     assert looks_like_question("om hoe laat gaan jullie open")
     assert not looks_like_question("at the meetup tomorrow everyone")
     assert not looks_like_question("а мы завтра идём")
+    # exclamations, and statements whose subject chat left out, open like questions
+    assert not looks_like_question("Can't wait for Saturday! 🎉")
+    assert not looks_like_question("what a goal that was")
+    assert not looks_like_question("Wat een sneeuw vannacht")
+    assert not looks_like_question("will be there at nine")
+    assert not looks_like_question("kan niet wachten op zaterdag")
+    assert looks_like_question("Hey! does anyone know the wifi password")
+    assert looks_like_question("can't I bring my dog?")
+    assert looks_like_question("Kan ik mijn kaartje ruilen")
+    assert not looks_like_question("How cool is that!")
+    assert not looks_like_question("Какая игра была вчера!")
+    assert looks_like_question("Where is my order!!")  # impatient, still a question
+    assert looks_like_question("Can someone help me with my order!")
 
 
 def test_features_fold_case_lookalikes_and_stopwords():

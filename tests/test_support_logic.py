@@ -130,3 +130,17 @@ async def test_only_a_chats_admin_or_a_manager_edits_an_entry(db):
     assert await faq.delete_entry(local)
     assert (await faq.editable(str(local), -100, False, True))[1] is EditRefusal.NOT_HERE
     assert await faq.restore_entry(local) and not await faq.restore_entry(local)
+
+
+def test_a_long_question_becomes_a_wording_of_its_last_sentences():
+    from bot.support.service import faq_wording
+
+    assert faq_wording("  is there a cloakroom?  ") == "is there a cloakroom?"
+    story = "We come by train. " * 30
+    assert (
+        faq_wording(story + "Is there a cloakroom? And lockers?")
+        == ("We come by train. " * 14 + "Is there a cloakroom? And lockers?").strip()
+    )
+    wording = faq_wording("x" * 50 + " word" * 100)
+    assert wording == ("word " * 60).strip()
+    assert len(faq_wording("y" * 400)) == 300  # no space to cut at

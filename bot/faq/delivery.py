@@ -6,9 +6,10 @@ from __future__ import annotations
 import logging
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramBadRequest, TelegramMigrateToChat
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramMigrateToChat
 from aiogram.types import Message, MessageId, ReplyParameters
 
+from bot.edits import is_not_modified
 from bot.faq.buttons import feedback_keyboard
 from bot.faq.service import FaqReply, FaqService
 from bot.stats.service import StatsService
@@ -64,3 +65,19 @@ async def send_reply(
     if stats is not None and chat_id < 0:
         stats.collector.bump(chat_id, "faq_answered")
     return sent.message_id
+
+
+async def still_shown(bot: Bot, chat_id: int, message_id: int, entry_id: int) -> bool:
+    """Whether an earlier answer is still in the chat, before the cool-down links to it:
+    Telegram tells a bot of no deletion, so the answer's buttons are set to what they are.
+    "Not modified" means it is there; "not found" that an admin deleted it, and a link would
+    lead nowhere. Any other answer (a hiccup) keeps the link: an answer twice is worse."""
+    try:
+        await bot.edit_message_reply_markup(
+            chat_id=chat_id, message_id=message_id, reply_markup=feedback_keyboard(entry_id)
+        )
+    except TelegramBadRequest as exc:
+        return is_not_modified(exc) or "not found" not in exc.message.lower()
+    except TelegramAPIError:
+        return True
+    return True  # its buttons were gone, and are back

@@ -25,9 +25,35 @@ at in on for from to and so but or also hey hi hello а и но ну так во
 )
 
 
+# Verbs that open a yes/no question by going before their subject ("can I…", "kan ik…"). Chat
+# drops the subject instead: "can't wait…", "will be there…", "kan niet wachten…", "is leuk…".
+AUXILIARIES = frozenset(
+    """
+can could do does did is are was were will would should shall may might has have kan kun
+kunnen mag moet zijn heeft hebben wordt weet
+""".split()
+)
+# Words that, right after such a verb, show the subject was dropped: a statement, not a question.
+NO_SUBJECT = frozenset(
+    """
+t not never be been being have had get got go love like just so really probably always also
+still great fun nice good sure niet nooit nog wel ook even echt leuk gezellig zo
+""".split()
+)
+# An exclamation about something, not a question about it: "what a goal", "wat een sneeuw".
+EXCLAMATIVES = frozenset({("what", "a"), ("what", "an"), ("wat", "een")})
+# First words that open an exclamation as readily as a question ("How cool is that!", "Какая
+# игра!"): with a final "!" and no "?", exclamations. "Where is my order!!" and "Can someone
+# help me!" still ask, however impatient.
+EXCLAIMING = frozenset("what how wat hoe как какой какая какое какие".split())
+_FINAL_MARK = re.compile(r"([.!?…])[^\w.!?…]*$")  # ends the text, before any emoji
+
+
 def looks_like_question(text: str | None, *, is_command: bool = False) -> bool:
     """A question mark or an interrogative first word (after a lead-in such as "at" or "а"), at
-    least three words, not a command."""
+    least three words, not a command. Without a question mark, an exclamation ("can't wait for
+    Saturday!", "what a goal") or a statement whose subject chat left out ("will be there at
+    nine") is no question: the bot would answer, or hand to the staff, ordinary chat."""
     if not text or is_command or text.lstrip().startswith("/"):
         return False
     words = _WORD.findall(text.lower())
@@ -37,4 +63,11 @@ def looks_like_question(text: str | None, *, is_command: bool = False) -> bool:
         return True
     if words[0] in LEAD_INS:
         words = words[1:]
+    final = _FINAL_MARK.search(text)
+    if final is not None and final.group(1) == "!" and words[0] in EXCLAIMING:
+        return False
+    if (words[0], words[1]) in EXCLAMATIVES:
+        return False
+    if words[0] in AUXILIARIES and words[1] in NO_SUBJECT:
+        return False
     return words[0] in INTERROGATIVES or words[1] in {"ли", "er"}

@@ -979,6 +979,16 @@ class FaqService:
         wording = detect_language(text, languages) or answered_in
         return await self.learn_phrasing(entry_id, text, wording)
 
+    async def entry_with_wording(self, scope: int | None, text: str) -> int | None:
+        """The entry seen in `scope` that has `text` as a wording already (case, spacing and end
+        punctuation aside): a new entry with the same wording would tie with it, and then
+        neither would be answered."""
+        key = _wording_key(text)
+        for entry in await self.visible_in(scope):
+            if any(_wording_key(t) == key for _l, t in entry.phrasings):
+                return entry.id
+        return None
+
     # --- managing entries -----------------------------------------------------------------------
 
     async def add_entry(

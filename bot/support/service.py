@@ -8,12 +8,14 @@ says, and report back (`relayed`, `answered`); every outcome is an enum the hand
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.faq.service import FaqService, detect_language
+from bot.faq.transfer import MAX_PHRASING
 from bot.i18n import LocaleFor
 from bot.texts import typed_id
 from storage.faq import Answer, SupportRepository, Ticket
@@ -43,6 +45,29 @@ class FaqAddOutcome(StrEnum):
     ALREADY = "already"  # in the FAQ already (entry_id says which)
     NOT_TEXT = "not_text"  # a media question, or no answer yet
     RACE = "race"  # a double tap: the other tap added it
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
+
+
+def faq_wording(question: str) -> str:
+    """A member's question as an FAQ wording, which holds at most MAX_PHRASING characters (an
+    export with a longer one would not load back): a long message's last sentences, where
+    people put what they ask after the story around it, else its last words that fit."""
+    question = question.strip()
+    if len(question) <= MAX_PHRASING:
+        return question
+    kept = ""
+    for sentence in reversed(_SENTENCE_END.split(question)):
+        longer = f"{sentence} {kept}".strip()
+        if len(longer) > MAX_PHRASING:
+            break
+        kept = longer
+    if kept:
+        return kept
+    tail = question[-MAX_PHRASING:]
+    cut = tail.find(" ")
+    return tail[cut + 1 :] if 0 <= cut < len(tail) - 1 else tail
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +257,11 @@ class SupportService:
             return FaqAddition(FaqAddOutcome.NOT_TEXT)
         languages = tuple(languages)
         scope = ticket.chat_id if ticket.chat_id < 0 else None
+        wording = faq_wording(ticket.question)
+        existing = await faq.entry_with_wording(scope, wording)
+        if existing is not None:  # another member asked the same, and it was added then
+            await self.repo.mark_added_to_faq(ticket.id, existing)
+            return FaqAddition(FaqAddOutcome.ALREADY, existing)
         member_language = (ticket.language or "").split("-")[0]
         language = detect_language(ticket.question, languages) or (
             member_language if member_language in languages else await locale_for(ticket.chat_id)
@@ -242,7 +272,7 @@ class SupportService:
             else Answer(language, "", ticket.answer_chat_id, ticket.answer_message_id)
         )
         entry_id = await faq.add_entry(
-            scope, language, [(language, ticket.question)], answer, by, refresh=False
+            scope, language, [(language, wording)], answer, by, refresh=False
         )
         if not await self.repo.mark_added_to_faq(ticket.id, entry_id):
             await faq.delete_entry(entry_id, refresh=False)  # a double tap lost the race
