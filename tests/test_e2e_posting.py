@@ -61,6 +61,19 @@ def message_starting(fake, chat_id: int, prefix: str) -> dict:
     ]
 
 
+async def reschedule_asked(fake, desk):
+    """Post #1 queued, listed by /queue, and its Reschedule pressed: the listing call, its
+    message (to press its other buttons) and the bot's question for the new time."""
+    chat, manager = desk
+    await compose(fake, desk, "+1h")
+    await fake.send_message(chat, manager, "/queue")
+    listed = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🕒 #1"))
+    entry = message_starting(fake, MANAGER_ID, "🕒 #1")
+    await fake.press_button(entry, manager, labelled(listed, "Reschedule"))
+    asked = await fake.wait_for("sendMessage", lambda c: "new time for post #1" in c.plain)
+    return listed, entry, asked
+
+
 def labelled(message, label: str) -> str:
     """The callback data of the button whose text contains `label`."""
     for row in message["reply_markup"]["inline_keyboard"]:
@@ -501,12 +514,7 @@ async def test_a_command_is_no_answer_to_a_question_about_a_post(steward, fake, 
     """After Reschedule or Edit, /cancel stops the question (as README promises) and any other
     command is that command: neither is read as the new time, nor becomes the post's content."""
     chat, manager = desk
-    await compose(fake, desk, "+1h")
-    await fake.send_message(chat, manager, "/queue")
-    listed = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🕒 #1"))
-    entry = message_starting(fake, MANAGER_ID, "🕒 #1")
-    await fake.press_button(entry, manager, labelled(listed, "Reschedule"))
-    asked = await fake.wait_for("sendMessage", lambda c: "new time for post #1" in c.plain)
+    listed, entry, asked = await reschedule_asked(fake, desk)
     assert asked.plain.endswith("in UTC, e.g. tomorrow 10:00 or +2h. /cancel to stop.")
     mark = fake.mark()
     await fake.send_message(chat, manager, "/cancel")
@@ -577,12 +585,7 @@ async def test_a_cancelled_post_stays_cancelled_when_given_a_time(steward, fake,
     nothing, and the manager hears that the post was cancelled; so does a press on an older
     listing's Reschedule or Edit, and content sent after an Edit that came before the Cancel."""
     chat, manager = desk
-    await compose(fake, desk, "+1h")
-    await fake.send_message(chat, manager, "/queue")
-    listed = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🕒 #1"))
-    entry = message_starting(fake, MANAGER_ID, "🕒 #1")
-    await fake.press_button(entry, manager, labelled(listed, "Reschedule"))
-    await fake.wait_for("sendMessage", lambda c: "new time for post #1" in c.plain)
+    listed, entry, _asked = await reschedule_asked(fake, desk)
     await fake.press_button(entry, manager, labelled(listed, "Cancel"))
     confirm = await fake.wait_for("editMessageReplyMarkup")
     sure = confirm["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
@@ -631,12 +634,7 @@ async def test_a_question_about_a_post_survives_a_restart(steward, fake, desk):
     the answer is still the answer, not a new post to compose; once answered the bot waits
     for nothing, after another restart too."""
     chat, manager = desk
-    await compose(fake, desk, "+1h")
-    await fake.send_message(chat, manager, "/queue")
-    listed = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🕒 #1"))
-    entry = message_starting(fake, MANAGER_ID, "🕒 #1")
-    await fake.press_button(entry, manager, labelled(listed, "Reschedule"))
-    await fake.wait_for("sendMessage", lambda c: "new time for post #1" in c.plain)
+    listed, entry, _asked = await reschedule_asked(fake, desk)
     await steward.restart()
     mark = fake.mark()
     await fake.send_message(chat, manager, "+2h")
@@ -663,12 +661,7 @@ async def test_a_photo_sent_while_a_time_is_awaited_is_told_the_way_out(steward,
     """After Reschedule the bot waits for a time; a photo sent meanwhile (a new post, say) is
     no time: the answer says so and how to stop waiting, and the post keeps its time."""
     chat, manager = desk
-    await compose(fake, desk, "+1h")
-    await fake.send_message(chat, manager, "/queue")
-    listed = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🕒 #1"))
-    entry = message_starting(fake, MANAGER_ID, "🕒 #1")
-    await fake.press_button(entry, manager, labelled(listed, "Reschedule"))
-    await fake.wait_for("sendMessage", lambda c: "new time for post #1" in c.plain)
+    await reschedule_asked(fake, desk)
     [before] = await steward.app.post_repo.with_status("scheduled")
     mark = fake.mark()
     photo = [{"file_id": "ph", "file_unique_id": "u", "width": 9, "height": 9}]

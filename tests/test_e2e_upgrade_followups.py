@@ -106,6 +106,25 @@ async def test_faq_support_route_approvals_and_stats_follow_an_upgrade_made_whil
     assert sent_to_old == []
 
 
+async def pick_after_the_upgrade(steward, fake, group: Club, command: str, label: str) -> int:
+    """A manager asks `command` in private, gets the "Which chat?" buttons, the group is
+    upgraded, then the manager presses the group's button `label`: the mark before the press."""
+    manager = fake.user(MANAGER_ID, "Manny")
+    private = fake.private_chat(manager)
+    await fake.send_message(private, manager, command)
+    chooser = await fake.wait_for("sendMessage", lambda c: "Which chat" in c.plain)
+    button = buttons_of(chooser)[label]
+    await steward.idle()
+    chooser_message = fake.messages[
+        (MANAGER_ID, max(m for c, m in fake.messages if c == MANAGER_ID))
+    ]
+    await fake.migrate_group(BASIC, group.admin)
+    await steward.idle()
+    mark = fake.mark()
+    await fake.press_button(chooser_message, manager, button)
+    return mark
+
+
 async def test_a_stats_chat_button_shown_before_the_upgrade_reports_the_new_chat(
     steward,
     fake,
@@ -118,19 +137,7 @@ async def test_a_stats_chat_button_shown_before_the_upgrade_reports_the_new_chat
     for n in range(3):
         await club.say(club.ann, f"good morning number {n}")
     await steward.idle()
-    manager = fake.user(MANAGER_ID, "Manny")
-    private = fake.private_chat(manager)
-    await fake.send_message(private, manager, "/stats 7d")
-    chooser = await fake.wait_for("sendMessage", lambda c: "Which chat" in c.plain)
-    button = buttons_of(chooser)["👥 Old club"]
-    await steward.idle()
-    chooser_message = fake.messages[
-        (MANAGER_ID, max(m for c, m in fake.messages if c == MANAGER_ID))
-    ]
-    await fake.migrate_group(BASIC, club.admin)
-    await steward.idle()
-    mark = fake.mark()
-    await fake.press_button(chooser_message, manager, button)
+    mark = await pick_after_the_upgrade(steward, fake, club, "/stats 7d", "👥 Old club")
     report = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
     assert "Nothing recorded" not in report.plain, report.plain
     await fake.wait_for("sendPhoto", since=mark)
@@ -150,19 +157,7 @@ async def test_a_campaigns_chat_button_shown_before_the_upgrade_reports_the_new_
     await fake.send_message(other, club.admin, "/campaign_new Autumn")
     await fake.wait_for("sendMessage", lambda c: "Campaign #2" in c.plain)
     await steward.idle()
-    manager = fake.user(MANAGER_ID, "Manny")
-    private = fake.private_chat(manager)
-    await fake.send_message(private, manager, "/campaigns 7d")
-    chooser = await fake.wait_for("sendMessage", lambda c: "Which chat" in c.plain)
-    button = buttons_of(chooser)["Old club"]
-    await steward.idle()
-    chooser_message = fake.messages[
-        (MANAGER_ID, max(m for c, m in fake.messages if c == MANAGER_ID))
-    ]
-    await fake.migrate_group(BASIC, club.admin)
-    await steward.idle()
-    mark = fake.mark()
-    await fake.press_button(chooser_message, manager, button)
+    mark = await pick_after_the_upgrade(steward, fake, club, "/campaigns 7d", "Old club")
     report = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
     assert "#1 Spring" in report.plain, report.plain
 
