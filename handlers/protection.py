@@ -97,6 +97,8 @@ class ProtectionMiddleware(BaseMiddleware):
         self.i18n = i18n
         self.edited = edited
         self.flood = flood or FloodTracker()
+        # (chat, member) -> until when this process muted them for flooding
+        self._flood_muted: dict[tuple[int, int], float] = {}
         self.clock = clock
         # an album's parts and verdict; shared between workers (bot.cluster) when there are some
         self.albums = albums or AlbumVerdicts(clock=clock)
@@ -130,7 +132,9 @@ class ProtectionMiddleware(BaseMiddleware):
     # --- facts in, verdict out ---------------------------------------------------------------
 
     async def check(self, message: Message) -> bool:
-        """True when the message was removed (enforced), so nothing else should answer it."""
+        """True when nothing else should answer the message: it was removed (enforced), or its
+        sender was just muted for flooding (this message, or one of the burst still arriving:
+        a FAQ answer or a relay to the staff right after "muted for flooding" rewards it)."""
         chat_id = message.chat.id
         target = checked_sender(message)
         if target is None or await self._exempt(chat_id, target):
@@ -154,6 +158,18 @@ class ProtectionMiddleware(BaseMiddleware):
         if verdict.count_clean:
             await self.moderation.count_clean(chat_id, target.id, chat_settings.new_member_messages)
         await self._remember_album(message, spam=False)
+        return verdict.silenced or self._muted_for_flood(chat_id, target.id)
+
+    def _muted_for_flood(self, chat_id: int, user_id: int) -> bool:
+        """Muted for flooding by this process, and still: the rest of the burst, sent before
+        the mute took effect, gets no answer either (per process; another worker's mute is not
+        seen here, and its messages are answered as before)."""
+        until = self._flood_muted.get((chat_id, user_id))
+        if until is None:
+            return False
+        if until > self.clock():
+            return True
+        del self._flood_muted[(chat_id, user_id)]
         return False
 
     async def _exempt(self, chat_id: int, target: Target) -> bool:
@@ -278,6 +294,9 @@ class ProtectionMiddleware(BaseMiddleware):
         """The member is muted (a channel identity, which cannot be, banned); the message
         itself stays."""
         duration = timedelta(seconds=chat_settings.flood_mute_seconds)
+        # noted before the call: the rest of the burst is checked while the mute is on its way
+        key = (message.chat.id, target.id)
+        self._flood_muted[key] = self.clock() + duration.total_seconds()
         try:
             if target.is_chat:
                 await self.moderation.ban(
@@ -288,6 +307,7 @@ class ProtectionMiddleware(BaseMiddleware):
                     message.chat.id, target, STEWARD, duration, "flood", rule="flood"
                 )
         except ModerationError as exc:
+            self._flood_muted.pop(key, None)
             logger.warning("flood mute failed in %s: %s", message.chat.id, exc)
             return
         await self._notice(

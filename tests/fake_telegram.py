@@ -565,6 +565,19 @@ class FakeTelegram:
                     f"Telegram never sends a bot other bots' messages in groups ({kind} {key})"
                 )
             sender = message.get("from", {}).get("id")
+            state = self.chats.get(message["chat"]["id"])
+            member = state.members.get(sender) if state is not None and sender else None
+            if (
+                kind == "message"
+                and member is not None
+                and member.get("status") == "restricted"
+                and not member.get("can_send_messages", True)
+                and (not member.get("until_date") or member["until_date"] > self.now())
+            ):
+                raise AssertionError(
+                    f"a muted member cannot send a message in {message['chat']['id']}: "
+                    "Telegram's apps refuse it, so no update comes"
+                )
             if message["chat"]["type"] == "private" and sender == message["chat"]["id"]:
                 self.started.add(sender)  # writing to a bot starts (or restarts) it
                 self.blocked.discard(sender)

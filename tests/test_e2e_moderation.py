@@ -141,6 +141,28 @@ async def test_flood_is_muted(steward, fake, group):
     assert "flooding" in notice["text"]
 
 
+async def test_the_message_that_floods_gets_no_faq_answer(steward, fake, group):
+    """The message that made its sender a flooder stays, but the FAQ does not answer it right
+    after "muted for flooding" (before, the member was muted and answered at once)."""
+    await group.say(group.admin, "/faq_add Where can I park? | Behind the hall.")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("✅ FAQ entry #"))
+    await steward.idle()
+    mark = fake.mark()
+    for n in range(5):
+        await group.say(group.other, f"message number {n}")
+    await steward.idle()  # the bot takes a burst's updates at once, in no set order
+    await group.say(group.other, "Where can I park?")  # the sixth in 10 s
+    await fake.wait_for("restrictChatMember", since=mark)
+    await fake.wait_for("sendMessage", lambda c: "flooding" in c.plain, since=mark)
+    await steward.idle()
+    await fake.assert_no_call(
+        "sendMessage", since=mark, predicate=lambda c: "Behind the hall" in c.plain
+    )
+    # the same question from someone else is answered as ever
+    await group.say(group.member, "Where can I park?")
+    await fake.wait_for("sendMessage", lambda c: "Behind the hall" in c.plain, since=mark)
+
+
 async def test_filtered_word_is_deleted(steward, fake, group):
     await group.say(group.admin, "/filter casino")
     reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
@@ -416,7 +438,9 @@ async def test_restart_keeps_warns_approvals_filters_and_timed_actions(steward, 
     assert "1 of 3 warns" in reply["text"] and "first" in reply["text"]
     await group.say(group.other, SPAM)  # approved: left alone
     await fake.assert_no_call("deleteMessage", within=0.5)
-    bad = await group.say(group.member, "this is forbidden here")
+    dave = fake.user(201, "Dave")  # Bob is muted: Telegram would not let him write
+    fake.add_member(GROUP, dave)
+    bad = await group.say(dave, "this is forbidden here")
     deleted = await fake.wait_for("deleteMessage")
     assert deleted["message_id"] == bad["message_id"]
 

@@ -36,6 +36,14 @@ def test_log_only_rules_record_and_let_the_message_through():
     assert not verdict.removed and verdict.count_clean
 
 
+def test_a_flooders_message_stays_but_nothing_else_answers_it():
+    verdict = evaluate(Facts(text="where can I park?", flooded=True), SETTINGS)
+    assert [a.step for a in verdict.actions] == [Step.MUTE_FLOODER]
+    assert verdict.silenced and not verdict.removed
+    logged = evaluate(Facts(text="x", flooded=True), replace(SETTINGS, flood_mode="log"))
+    assert not logged.silenced and not logged.removed  # log-only: the message goes on
+
+
 def test_flood_mutes_but_spam_after_it_still_removes():
     verdict = evaluate(Facts(text="x", flooded=True, new_member=True, spam=SPAM), SETTINGS)
     assert [a.step for a in verdict.actions] == [Step.MUTE_FLOODER, Step.PUNISH_SPAMMER]

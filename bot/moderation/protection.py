@@ -6,7 +6,8 @@ out its steps in order. The rules, in the order they apply:
 
 1. a part of an album already judged spam goes too;
 2. the blocklist: a hit is removed (and its sender warned when the chat says so);
-3. flood: the sender is muted (a channel identity banned); the message itself stays;
+3. flood: the sender is muted (a channel identity banned); the message itself stays, but
+   nothing else answers it (no FAQ answer or relay to the staff right after "muted for flooding");
 4. spam from a new member: removed, the sender banned (or muted, as the chat chooses);
 5. a foreign language: removed, with a notice naming the chat's languages.
 
@@ -94,8 +95,9 @@ RULE_ORDER = tuple(Fact)  # iterating the enum class itself costs a generator pe
 @dataclass(frozen=True, slots=True)
 class Verdict:
     actions: tuple[Action, ...] = ()
-    removed: bool = False  # nothing else may answer the message
+    removed: bool = False  # gone: nothing else may answer the message
     count_clean: bool = False  # a new member's message that passed
+    silenced: bool = False  # it stays, but nothing else answers it (its sender was just muted)
 
 
 _NOTHING = Verdict()
@@ -156,4 +158,5 @@ def evaluate(facts: Facts, settings: ChatModSettings) -> Verdict:
     clean = bool(facts.new_member) and not facts.edited and not facts.album_part
     if not actions:  # most messages: the shared verdicts, not a new one each
         return _COUNT_CLEAN if clean else _NOTHING
-    return Verdict(tuple(actions), removed=False, count_clean=clean)
+    muted = any(action.step is Step.MUTE_FLOODER for action in actions)
+    return Verdict(tuple(actions), removed=False, count_clean=clean, silenced=muted)
