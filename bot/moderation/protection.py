@@ -97,7 +97,11 @@ class Verdict:
     actions: tuple[Action, ...] = ()
     removed: bool = False  # gone: nothing else may answer the message
     count_clean: bool = False  # a new member's message that passed
-    silenced: bool = False  # it stays, but nothing else answers it (its sender was just muted)
+
+    @property
+    def silenced(self) -> bool:
+        """The message stays, but nothing else answers it: its sender was just muted for it."""
+        return any(action.step is Step.MUTE_FLOODER for action in self.actions)
 
 
 _NOTHING = Verdict()
@@ -158,5 +162,4 @@ def evaluate(facts: Facts, settings: ChatModSettings) -> Verdict:
     clean = bool(facts.new_member) and not facts.edited and not facts.album_part
     if not actions:  # most messages: the shared verdicts, not a new one each
         return _COUNT_CLEAN if clean else _NOTHING
-    muted = any(action.step is Step.MUTE_FLOODER for action in actions)
-    return Verdict(tuple(actions), removed=False, count_clean=clean, silenced=muted)
+    return Verdict(tuple(actions), removed=False, count_clean=clean)
