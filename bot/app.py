@@ -62,7 +62,7 @@ from bot.moderation.fits import LayeredFits, ShippedFits
 from bot.moderation.flood import tracker_name
 from bot.moderation.outbox import LogOutbox
 from bot.moderation.sent_topics import SentInForums
-from bot.moderation.service import ModerationService
+from bot.moderation.service import TOPIC_NOTES_FLUSH_SECONDS, ModerationService
 from bot.moderation.spam import (
     SpamScorer,
     build_default_bayes,
@@ -645,6 +645,15 @@ class Steward:
         self._add_once_job(
             "cluster:prune", self.jobs.prune, CronTrigger(hour=0, minute=25, timezone="UTC")
         )
+        self.scheduler.add_job(  # each worker writes the forum topics it noted itself
+            self.moderation.flush_topic_notes,
+            IntervalTrigger(seconds=TOPIC_NOTES_FLUSH_SECONDS),
+            id="moderation:topics-flush",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=3600,
+        )
         self._add_once_job(
             "moderation:topics-prune",
             self.moderation.prune_topic_messages,
@@ -717,6 +726,7 @@ class Steward:
         self.faq.close()
         await self.log_outbox.stop()  # what is still queued is posted after the next start
         await self.stats.collector.flush()
+        await self.moderation.flush_topic_notes()
         await self.reputation.flush()
         if self.scheduler.running:
             # no timer starts another post, and a post on its way out gets its answer: the

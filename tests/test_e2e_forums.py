@@ -541,6 +541,24 @@ async def test_purge_in_a_topic_deletes_only_that_topics_messages(steward, fake,
 
 
 @pytest.mark.usefixtures("db_engine")  # and on PostgreSQL
+async def test_topics_noted_before_a_restart_are_purged_after_it(steward, fake, forum):
+    """Topics of forum messages are held in memory and written in batches: a stop writes what
+    is held, so a /purge after the restart still finds the messages of its topic."""
+    games = await forum.topic("Games")
+    first = await forum.say(forum.ann, "spam 1", topic=games)
+    other = await forum.say(forum.ben, "a line in General")
+    second = await forum.say(forum.ann, "spam 2", topic=games)
+    await steward.idle()
+    await steward.restart()
+    command = await forum.say(forum.admin, "/purge", reply_to=first)
+    reply = await fake.wait_for("sendMessage", lambda c: "Deleted" in c.plain)
+    assert reply.plain.startswith("🧹 Deleted 2 messages."), reply.plain  # the command aside
+    left = {mid for chat, mid in fake.messages if chat == FORUM}
+    assert other["message_id"] in left
+    assert not left & {first["message_id"], second["message_id"], command["message_id"]}
+
+
+@pytest.mark.usefixtures("db_engine")  # and on PostgreSQL
 async def test_purge_in_general_leaves_the_topics_alone(steward, fake, forum):
     """General is a topic too: a /purge there deletes General's messages only."""
     games = await forum.topic("Games")
