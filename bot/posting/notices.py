@@ -38,6 +38,11 @@ TEXTS = {
         "⏸ Post #{id} for {channel} may already be out: the connection to Telegram broke "
         "while it was sent. I did not send it again; check the channel before publishing it."
     ),
+    NoticeReason.SERVER_ERROR: N_(
+        "⏸ Post #{id} for {channel} may already be out: Telegram answered its sending with a "
+        "server error, which does not say whether it was made. I did not send it again; check "
+        "the channel before publishing it."
+    ),
     NoticeReason.INTERRUPTED: N_(
         "⏸ Post #{id} for {channel} was being published when I stopped; "
         "check the channel before publishing it again."

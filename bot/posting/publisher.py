@@ -23,9 +23,11 @@ from zoneinfo import ZoneInfo
 
 from aiogram import Bot
 from aiogram.exceptions import (
+    ClientDecodeError,
     TelegramAPIError,
     TelegramBadRequest,
     TelegramForbiddenError,
+    TelegramNetworkError,
     TelegramRetryAfter,
 )
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
@@ -36,7 +38,14 @@ from bot.clock import SYSTEM_CLOCK, Clock
 from bot.cluster.jobs import ROW_LEASE_SECONDS, heartbeat
 from bot.inflight import InFlight
 from bot.outbound import TelegramPacer, at_most_once, maybe_delivered
-from bot.posting.failures import INTERRUPTED, MISSED, NO_RIGHTS, UNCONFIRMED, channel_lost
+from bot.posting.failures import (
+    INTERRUPTED,
+    MISSED,
+    NO_RIGHTS,
+    SERVER_ERROR,
+    UNCONFIRMED,
+    channel_lost,
+)
 from bot.posting.times import TimeError, parse_recurrence
 from bot.scheduling import armed_at, cancel, run_once_at
 from storage.posts import ChannelRepository, Post, PostRepository, PostStatus
@@ -64,6 +73,7 @@ class NoticeReason(StrEnum):
     HELD = "held"  # the bot lost its rights in the channel
     INTERRUPTED = "interrupted"  # a worker stopped mid-publishing
     UNCONFIRMED = "unconfirmed"  # sent, but the answer was lost: it may be out
+    SERVER_ERROR = "server_error"  # sent, and answered with a 5xx: it may be out too
     NOT_PINNED = "not_pinned"  # out, but Telegram refused to pin it
 
 
@@ -256,12 +266,12 @@ class Publisher:
                 await self.channels.upsert(replace(channel, can_post=False), int(self.clock()))
             await self.notify(post, NoticeReason.FAILED)
             return False
-        except TelegramAPIError as exc:  # retries exhausted in the outbound layer
-            if maybe_delivered(exc):  # the answer was lost, not the post: never sent twice
+        except (TelegramAPIError, ClientDecodeError) as exc:  # not retried, or retries exhausted
+            if maybe_delivered(exc):  # the answer was lost or failed, maybe not the post
                 status, reason, notice = (
-                    PostStatus.NEEDS_DECISION,
-                    UNCONFIRMED,
-                    NoticeReason.UNCONFIRMED,
+                    (PostStatus.NEEDS_DECISION, UNCONFIRMED, NoticeReason.UNCONFIRMED)
+                    if isinstance(exc, TelegramNetworkError)
+                    else (PostStatus.NEEDS_DECISION, SERVER_ERROR, NoticeReason.SERVER_ERROR)
                 )
             else:
                 status, reason, notice = PostStatus.FAILED, str(exc), NoticeReason.FAILED
