@@ -33,7 +33,7 @@ from bot.posting.compose import (
     parse_url_buttons,
     summarize,
 )
-from bot.posting.dialogs import EditPost, not_queued_text, time_error_text
+from bot.posting.dialogs import EditPost, not_queued_text, time_error_text, wait_for
 from bot.posting.drafts import DraftOption, DraftService
 from bot.posting.failures import failure_reason
 from bot.posting.panel import (
@@ -129,8 +129,7 @@ class Press:
 
     async def ask(self, state: State, text: str) -> None:
         """The next message the manager types answers `text`."""
-        await self.state.set_state(state)
-        await self.state.update_data(draft_id=self.draft.id)
+        await wait_for(self.state, state, self.compose.posting.now(), draft_id=self.draft.id)
         await button_message(self.query).answer(text)
         await self.query.answer()
 

@@ -29,7 +29,7 @@ from bot.posting.buttons import (
 )
 from bot.posting.channels import channel_rights, rights_line
 from bot.posting.compose import MAX_SLOTS_PER_DAY, TooManySlots, parse_slots, summarize
-from bot.posting.dialogs import EditPost, Reschedule, not_queued_text, time_error_text
+from bot.posting.dialogs import EditPost, Reschedule, not_queued_text, time_error_text, wait_for
 from bot.posting.drafts import DraftService
 from bot.posting.preview import delayed_text, queue_entry
 from bot.posting.queue import PostQueue
@@ -324,8 +324,7 @@ async def queue_pressed(
         )
         await query.answer()
     elif op is QueueOp.EDIT:
-        await state.set_state(EditPost.content)
-        await state.update_data(post_id=post.id)
+        await wait_for(state, EditPost.content, posting.now(), post_id=post.id)
         await button_message(query).answer(
             _(
                 "Send the new content for post #{id}: text, media or an album. "
@@ -334,8 +333,7 @@ async def queue_pressed(
         )
         await query.answer()
     elif op is QueueOp.LATER:
-        await state.set_state(Reschedule.waiting_for_time)
-        await state.update_data(post_id=post.id)
+        await wait_for(state, Reschedule.waiting_for_time, posting.now(), post_id=post.id)
         await button_message(query).answer(
             _(
                 "Send the new time for post #{id} in {tz}, e.g. tomorrow 10:00 or +2h. "

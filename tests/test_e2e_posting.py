@@ -4,6 +4,7 @@ failures and restarts."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from dataclasses import replace
 
@@ -200,7 +201,7 @@ async def test_a_5xx_to_a_post_is_not_sent_again(steward, fake, desk, failure, o
     [post] = await steward.app.post_repo.with_status("needs_decision")
     assert post.id == 1
     if not out:  # the manager looked: nothing there, so Publish now under the notice
-        chat, manager = desk
+        _, manager = desk
         shown = message_starting(fake, MANAGER_ID, "⏸ Post #1")
         await fake.press_button(shown, manager, labelled(notice, "Publish now"))
         await fake.wait_for("copyMessage", since=0, count=2, timeout=10)
@@ -714,3 +715,32 @@ async def test_a_lost_answer_to_a_post_is_not_sent_again(steward, fake, desk):
     assert len(fake.calls_of("copyMessage")) == 1 and len(channel_posts(fake)) == 1
     [post] = await steward.app.post_repo.with_status("needs_decision")
     assert post.id == 1
+
+
+async def test_a_question_unanswered_for_a_day_no_longer_takes_messages(steward, fake, desk):
+    """Edit pressed, then nothing for more than a day (the stored question made that old while
+    the bot was stopped): the next message is a new post to compose, with a word on why, and
+    post #1 keeps its content. Before, the wait never ended: a photo sent days later as a new
+    post silently replaced post #1's content. A Dutch manager reads it in Dutch."""
+    await compose(fake, desk, "+1h")
+    chat, _ = desk
+    manager = fake.user(MANAGER_ID, "Manny", language_code="nl")
+    [before] = await steward.app.post_repo.with_status("scheduled")
+    await fake.send_message(chat, manager, "/queue")
+    listed = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🕒 #1"))
+    entry = message_starting(fake, MANAGER_ID, "🕒 #1")
+    await fake.press_button(entry, manager, labelled(listed, "Bewerken"))
+    await fake.wait_for("sendMessage", lambda c: "bericht #1" in c.plain and "/cancel" in c.plain)
+    asked = {"post_id": 1, "asked_at": int(time.time()) - 24 * 3600 - 60}
+    await change_while_stopped(steward, "UPDATE dialog_states SET data=?", (json.dumps(asked),))
+    await steward.start()
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "Iets heel anders")
+    note = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert note.plain == (
+        "Ik wacht niet meer op het antwoord waar ik om vroeg: dat is meer dan 24 uur geleden. "
+        "Dit bericht behandel ik als een nieuw bericht."
+    ), note.plain
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 Nieuw bericht"), since=mark)
+    [after] = await steward.app.post_repo.with_status("scheduled")
+    assert after.source_message_ids == before.source_message_ids

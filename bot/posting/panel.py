@@ -208,4 +208,6 @@ def button_error_text(error: ButtonError) -> str:
         "too_long": _("Line {line}: the button text is too long (64 characters at most)"),
         "too_many": _("Line {line}: too many buttons (4 per row, 8 rows at most)"),
     }
-    return texts[error.reason].format(line=error.line)
+    # the bot still waits for the buttons: a photo sent meanwhile as a new post lands here too
+    waiting = _("Still waiting for the buttons: send - for none, /cancel to stop.")
+    return "\n".join((texts[error.reason].format(line=error.line), waiting))
