@@ -46,7 +46,7 @@ from bot.posting.panel import (
     scheduled_text,
     slot_problem,
 )
-from bot.posting.publisher import FOLLOWUP_TEXT, url_keyboard
+from bot.posting.publisher import send_preview
 from bot.posting.service import Change, PostingService
 from bot.posting.times import TimeError
 from bot.roles import Requirement, RoleService
@@ -122,6 +122,7 @@ class Press:
     draft: Draft
     op: ComposeAction
     arg: int
+    page: int  # of the channels: the panel is redrawn at it
     bot: Bot
     state: FSMContext
     compose: DraftService
@@ -152,9 +153,9 @@ def panel_handler(act: PanelAction) -> Callable[..., Awaitable[None]]:
         if draft is None:
             await query.answer(_("This draft is gone. Send the post again."), show_alert=True)
             return
-        press = Press(
-            query, draft, callback_data.op, callback_data.arg, bot, state, compose, settings
-        )
+        op, arg = callback_data.op, callback_data.arg
+        page = arg if op is ComposeAction.PAGE else callback_data.page
+        press = Press(query, draft, op, arg, page, bot, state, compose, settings)
         if await act(press):
             await redraw(press)
             await query.answer()
@@ -171,7 +172,7 @@ async def redraw(press: Press) -> None:
     try:
         await accessible_message(press.query).edit_text(
             panel_text(draft, channels, press.settings),
-            reply_markup=panel_keyboard(draft, channels),
+            reply_markup=panel_keyboard(draft, channels, press.page),
         )
     except TelegramAPIError as exc:  # "not modified" on a double tap
         logger.debug("panel not edited: %s", exc)
@@ -180,6 +181,10 @@ async def redraw(press: Press) -> None:
 async def channel_pressed(press: Press) -> bool:
     await press.compose.toggle_channel(press.draft, press.arg)
     return True
+
+
+async def page_pressed(press: Press) -> bool:
+    return True  # ◀ ▶: the same panel, another page of channels
 
 
 async def time_pressed(press: Press) -> bool:
@@ -228,7 +233,7 @@ async def preview_pressed(press: Press) -> bool:
     """Exactly what the channel will get, sent to the manager; if Telegram will not copy it
     (the manager deleted the message meanwhile), why, instead of an apology."""
     try:
-        await copy_draft(press.draft, press.bot)
+        await send_preview(press.bot, press.draft)
     except TelegramBadRequest as exc:
         reason = failure_reason(exc.message, _)
         await press.query.answer(
@@ -237,24 +242,6 @@ async def preview_pressed(press: Press) -> bool:
         return False
     await press.query.answer()
     return False
-
-
-async def copy_draft(draft: Draft, bot: Bot) -> None:
-    if len(draft.source_message_ids) == 1:
-        await bot.copy_message(
-            draft.source_chat_id,
-            draft.source_chat_id,
-            draft.source_message_ids[0],
-            reply_markup=url_keyboard(draft.buttons),
-        )
-    else:
-        await bot.copy_messages(
-            draft.source_chat_id, draft.source_chat_id, draft.source_message_ids
-        )
-        if draft.buttons:
-            await bot.send_message(
-                draft.source_chat_id, FOLLOWUP_TEXT, reply_markup=url_keyboard(draft.buttons)
-            )
 
 
 async def discard_pressed(press: Press) -> bool:
@@ -292,6 +279,7 @@ PANEL_ACTIONS: dict[ComposeAction, PanelAction] = {
     ComposeAction.PREVIEW: preview_pressed,
     ComposeAction.CONFIRM: confirm_pressed,
     ComposeAction.DISCARD: discard_pressed,
+    ComposeAction.PAGE: page_pressed,
 }
 
 

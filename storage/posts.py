@@ -382,8 +382,9 @@ class ChannelRepository:
     async def all(self) -> list[Channel]:
         rows = await self.db.fetchall(
             "SELECT chat_id, title, username, can_post, can_edit, can_delete, can_pin "
-            # untitled first on both engines (PostgreSQL puts NULLs last by default)
-            "FROM channels ORDER BY CASE WHEN title IS NULL THEN 0 ELSE 1 END, title"
+            # untitled first on both engines (PostgreSQL puts NULLs last by default); the id
+            # settles equal titles, so the compose panel's pages hold the same channels each time
+            "FROM channels ORDER BY CASE WHEN title IS NULL THEN 0 ELSE 1 END, title, chat_id"
         )
         return [Channel(r[0], r[1], r[2], *map(bool, r[3:])) for r in rows]
 

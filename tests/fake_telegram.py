@@ -24,6 +24,7 @@ It speaks the real wire protocol, so the bot under test uses its normal aiogram 
   group (`group_limit`) or 30 a second in all (`overall_limit`), counted as they arrive; and
   `getUpdates` fails with 409 while a webhook is set or when a newer `getUpdates` replaces a
   waiting one, as Telegram's does; other bots' group messages are never delivered;
+- at most 100 inline buttons under a message ("reply markup is too long" beyond);
 - no kinder than Telegram (see ../shared/telegram-behaviour.md): the bot's own messages are never
   delivered back as updates, a private send reaches only users who started the bot (and did not
   block it or delete their account), chat ids have Telegram's shapes, and an edit that changes
@@ -1341,6 +1342,10 @@ class FakeTelegram:
             raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
         markup = p.get("reply_markup")
         if isinstance(markup, dict):
+            # at most 100 buttons under a message (tginfo/Telegram-Limits#228; the Bot API
+            # server's REPLY_MARKUP_TOO_LONG)
+            if sum(len(row) for row in markup.get("inline_keyboard") or []) > 100:
+                raise ApiError(400, "Bad Request: reply markup is too long")
             for row in markup.get("inline_keyboard") or []:
                 for button in row:
                     data = button.get("callback_data")

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.posting.panel import CHANNELS_PER_PAGE
 from tests.fake_telegram import FakeTelegram
 from tests.harness import MANAGER_ID, RunningBot, make_env, settings_for
 from tests.test_e2e_posting import (
@@ -479,6 +480,31 @@ async def test_a_custom_time_asked_before_a_restart_is_taken_after_it(steward, f
     assert "Time: choose below" not in shown.plain
 
 
+def channel_buttons(shown: dict) -> dict[int, dict]:
+    """The panel's channel buttons by channel id (callback data c:ch:<draft>:<id>:<page>)."""
+    return {
+        int(b["callback_data"].split(":")[3]): b
+        for row in shown["reply_markup"]["inline_keyboard"]
+        for b in row
+        if b["callback_data"].startswith("c:ch:")
+    }
+
+
+def chosen_on_page(shown: dict) -> list[int]:
+    return [chat_id for chat_id, b in channel_buttons(shown).items() if b["text"][0] == "✅"]
+
+
+async def choose_channel(fake, steward, manager, chat_id: int, forward: str = "▶") -> None:
+    """Tap the channel's button, paging with ◀ or ▶ until it is on the panel."""
+    for _ in range(20):
+        if chat_id in (shown := channel_buttons(panel(fake))):
+            await fake.press_button(panel(fake), manager, shown[chat_id]["callback_data"])
+            await steward.idle()
+            return
+        await press(fake, steward, manager, forward)
+    raise AssertionError(f"channel {chat_id} on no page")
+
+
 async def test_forty_channels_with_long_titles_fit_the_panel_and_the_confirmation(
     steward, fake, desk
 ):
@@ -498,18 +524,9 @@ async def test_forty_channels_with_long_titles_fit_the_panel_and_the_confirmatio
     await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
     await steward.idle()
     for chat_id in ids:
-        data = next(
-            b["callback_data"]
-            for row in panel(fake)["reply_markup"]["inline_keyboard"]
-            for b in row
-            if b["callback_data"].startswith("c:ch:") and b["callback_data"].endswith(f":{chat_id}")
-        )
-        await fake.press_button(panel(fake), manager, data)
-        await steward.idle()
+        await choose_channel(fake, steward, manager, chat_id)
     shown = panel(fake)
-    keys = [b for row in shown["reply_markup"]["inline_keyboard"] for b in row]
-    chosen = [b for b in keys if b["callback_data"].startswith("c:ch:") and b["text"][0] == "✅"]
-    assert len(chosen) == 40, len(chosen)  # every tap redrew the panel
+    assert len(chosen_on_page(shown)) == CHANNELS_PER_PAGE  # every tap redrew the panel
     assert "Channel 00" in shown["text"] and "30 more" in shown["text"], shown["text"]
     await press(fake, steward, manager, "Tomorrow")
     await press(fake, steward, manager, "Confirm")
@@ -517,6 +534,60 @@ async def test_forty_channels_with_long_titles_fit_the_panel_and_the_confirmatio
     assert "30 more" in done.plain and done.plain.endswith("/queue."), done.plain
     assert len(await steward.app.post_repo.with_status("scheduled")) == 40
     assert not [c for c in fake.calls_of("sendMessage") if "went wrong" in c.plain]
+
+
+async def test_150_channels_are_paged_and_the_choice_stays_across_pages(steward, fake, desk):
+    """Past 88 channels the panel had more than the 100 buttons Telegram takes under a message:
+    it was refused ("reply markup is too long") and the manager got no panel at all. Now the
+    channels come 20 a page with ◀ n/m ▶, ◀ on the first page goes to the last, and what is
+    chosen on one page stays chosen on the others (the redraws keep their page)."""
+    from storage.posts import Channel
+
+    for n in range(150):
+        channel = Channel(-1001555200000 - n, f"Ch {n:03d}", None, True, True, True, True)
+        await steward.app.channel_repo.upsert(channel, int(time.time()))
+    chat, manager = desk
+    await fake.send_message(chat, manager, "Big news today")
+    shown = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await steward.idle()
+    keys = [b["text"] for row in shown["reply_markup"]["inline_keyboard"] for b in row]
+    assert len(keys) <= 100 and keys[CHANNELS_PER_PAGE : CHANNELS_PER_PAGE + 3] == [
+        "◀",
+        "1/8",
+        "▶",
+    ], keys
+    first, second, last = -1001555200000, -1001555200000 - 25, -1001555200000 - 149
+    await choose_channel(fake, steward, manager, first)
+    await choose_channel(fake, steward, manager, second)  # ▶ to page 2
+    assert "2/8" in str(panel(fake)["reply_markup"]) and chosen_on_page(panel(fake)) == [second]
+    await press(fake, steward, manager, "Silent")  # a redraw stays on its page
+    assert chosen_on_page(panel(fake)) == [second]
+    await choose_channel(fake, steward, manager, last, forward="◀")  # page 2 → 1 → 8
+    assert "8/8" in str(panel(fake)["reply_markup"]) and chosen_on_page(panel(fake)) == [last]
+    await press(fake, steward, manager, "▶")  # 8 wraps to 1: the first choice is still there
+    assert chosen_on_page(panel(fake)) == [first]
+    assert "Ch 000, Ch 025, Ch 149" in panel(fake)["text"], panel(fake)["text"]
+    await press(fake, steward, manager, "Tomorrow")
+    await press(fake, steward, manager, "Confirm")
+    await fake.wait_for("editMessageText", lambda c: c.plain.startswith("✅ Scheduled"))
+    posts = await steward.app.post_repo.with_status("scheduled")
+    assert sorted(p.channel_id for p in posts) == sorted([first, second, last])
+    assert not [c for c in fake.calls_of("sendMessage") if "went wrong" in c.plain]
+
+
+async def test_a_panel_sent_before_paging_still_answers_its_buttons(steward, fake, desk):
+    """A panel sent by the previous version carries callback data without a page
+    (c:ch:<draft>:<channel>): its taps still work, on the first page."""
+    chat, manager = desk
+    await fake.send_message(chat, manager, "Big news today")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await steward.idle()
+    await fake.press_button(panel(fake), manager, f"c:ch:1:{CHANNEL}")
+    await steward.idle()
+    assert chosen_on_page(panel(fake)) == [CHANNEL]
+    await fake.press_button(panel(fake), manager, "c:silent:1:0")
+    await steward.idle()
+    assert "Options: silent" in panel(fake)["text"]
 
 
 async def test_a_custom_time_may_be_a_recurrence_as_in_schedule(steward, fake, desk):

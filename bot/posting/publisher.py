@@ -48,7 +48,7 @@ from bot.posting.failures import (
 )
 from bot.posting.times import TimeError, parse_recurrence
 from bot.scheduling import armed_at, cancel, run_once_at
-from storage.posts import ChannelRepository, Post, PostRepository, PostStatus
+from storage.posts import ChannelRepository, Draft, Post, PostRepository, PostStatus
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +91,18 @@ def url_keyboard(buttons: list[list[dict[str, str]]] | None) -> InlineKeyboardMa
             *(InlineKeyboardButton(text=b["text"], url=b["url"]) for b in row), width=len(row)
         )
     return builder.as_markup()
+
+
+async def send_preview(bot: Bot, draft: Draft) -> None:
+    """The compose panel's Preview: the draft copied to the manager's own chat exactly as
+    `Publisher._copy` will copy it to the channel."""
+    chat_id, ids = draft.source_chat_id, draft.source_message_ids
+    if len(ids) == 1:
+        await bot.copy_message(chat_id, chat_id, ids[0], reply_markup=url_keyboard(draft.buttons))
+        return
+    await bot.copy_messages(chat_id, chat_id, ids)
+    if draft.buttons:
+        await bot.send_message(chat_id, FOLLOWUP_TEXT, reply_markup=url_keyboard(draft.buttons))
 
 
 class Publisher:
