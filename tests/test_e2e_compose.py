@@ -440,6 +440,32 @@ async def test_a_long_agenda_arrives_in_several_messages(fake, tmp_path):
         await running.stop()
 
 
+async def test_an_album_whose_buttons_message_failed_tells_the_manager(steward, fake, desk):
+    """The album is out but the follow-up carrying its buttons failed (here a 502, which is
+    not repeated inside a post's send): the post stays published, and the manager is told the
+    buttons are missing instead of the failure going only to the log."""
+    chat, manager = desk
+    await send_album(fake, chat, manager, "album-3")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await steward.idle()
+    await press(fake, steward, manager, "News")
+    await press(fake, steward, manager, "URL buttons")
+    await type_answer(fake, steward, chat, manager, "Tickets - https://tickets.example")
+    await press(fake, steward, manager, "Tomorrow")
+    await press(fake, steward, manager, "Confirm")
+    [post] = await steward.app.post_repo.with_status("scheduled")
+    mark = fake.mark()
+    fake.fail("sendMessage", 502)
+    assert await steward.app.publisher.publish(post.id)
+    notice = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert notice.plain.startswith(
+        "🔗 Post #1 is out in News, but the message with its buttons under it is not:"
+    ), notice.plain
+    assert len(fake.calls_of("sendMessage", since=mark)) == 2  # the follow-up once, the notice
+    [out] = await steward.app.post_repo.with_status("published")
+    assert len(out.published_ids) == 3 and out.followup_ids is None
+
+
 async def test_schedule_in_reply_to_one_photo_of_an_album_publishes_the_album(steward, fake, desk):
     """On a phone a manager replies to the photo they see, often not the first: the one-line
     /schedule still publishes the album the bot collected, caption and all."""

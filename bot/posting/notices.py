@@ -34,6 +34,10 @@ TEXTS = {
     NoticeReason.NOT_PINNED: N_(
         "📌 Post #{id} is out in {channel}, but I could not pin it: {error}"
     ),
+    NoticeReason.NO_FOLLOWUP: N_(
+        "🔗 Post #{id} is out in {channel}, but the message with its buttons under it is not: "
+        "{error}"
+    ),
     NoticeReason.UNCONFIRMED: N_(
         "⏸ Post #{id} for {channel} may already be out: the connection to Telegram broke "
         "while it was sent. I did not send it again; check the channel before publishing it."
@@ -82,7 +86,7 @@ class PostNotices:
             # a post that is out has nothing left to publish, move or cancel
             buttons = (
                 None
-                if reason is NoticeReason.NOT_PINNED
+                if reason in (NoticeReason.NOT_PINNED, NoticeReason.NO_FOLLOWUP)
                 else queue_keyboard(post.id, retry=reason is NoticeReason.FAILED)
             )
         await self.notes.send_message(post.created_by, text, reply_markup=buttons)

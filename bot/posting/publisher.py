@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from aiogram import Bot
@@ -39,6 +40,7 @@ from bot.cluster.jobs import ROW_LEASE_SECONDS, heartbeat
 from bot.inflight import InFlight
 from bot.outbound import TelegramPacer, at_most_once, maybe_delivered
 from bot.posting.failures import (
+    FOLLOWUP_UNCONFIRMED,
     INTERRUPTED,
     MISSED,
     NO_RIGHTS,
@@ -75,6 +77,16 @@ class NoticeReason(StrEnum):
     UNCONFIRMED = "unconfirmed"  # sent, but the answer was lost: it may be out
     SERVER_ERROR = "server_error"  # sent, and answered with a 5xx: it may be out too
     NOT_PINNED = "not_pinned"  # out, but Telegram refused to pin it
+    NO_FOLLOWUP = "no_followup"  # an album out, but not the message with its buttons
+
+
+class Sent(NamedTuple):
+    """A post's copy: its message ids, its follow-up's (an album's buttons), and why the
+    follow-up failed, if it did (the album is out all the same)."""
+
+    ids: list[int]
+    followup: list[int] | None = None
+    followup_error: str | None = None
 
 
 Notify = Callable[[Post, NoticeReason], Awaitable[None]]
@@ -259,7 +271,7 @@ class Publisher:
             return False
         self.mark_channel(post.channel_id)
         try:
-            ids, followup = await self._send(post)
+            ids, followup, followup_error = await self._send(post)
         except TelegramRetryAfter as exc:  # longer than the outbound layer waits: not sent
             due_at = int(self.clock()) + exc.retry_after
             if await self.repo.postpone(post.id, due_at) and (
@@ -294,6 +306,9 @@ class Publisher:
         await self.repo.mark_published(post.id, ids, published_at, followup)
         logger.info("post %s published in %s", post.id, post.channel_id)
         await self._report_published(post, [*ids, *(followup or [])], published_at)
+        if followup_error is not None:  # told, not only logged: the post lacks its buttons
+            await self.repo.set_status(post.id, PostStatus.PUBLISHED, followup_error)
+            await self.notify(post, NoticeReason.NO_FOLLOWUP)
         if post.delete_after_hours:
             self.arm_deletion(await self.repo.get(post.id))
         if post.recurrence:
@@ -382,7 +397,7 @@ class Publisher:
             )
         await self.repo.mark_deleted(post.id, int(self.clock()))
 
-    async def _send(self, post: Post) -> tuple[list[int], list[int] | None]:
+    async def _send(self, post: Post) -> Sent:
         """Copies the manager's message(s), so entities and media stay as they were.
 
         The send budget is waited for first, then the post is marked as being sent, then the
@@ -400,7 +415,7 @@ class Publisher:
             with at_most_once():
                 return await self._copy(post)
 
-    async def _copy(self, post: Post) -> tuple[list[int], list[int] | None]:
+    async def _copy(self, post: Post) -> Sent:
         if len(post.source_message_ids) == 1:
             sent = await self.bot.copy_message(
                 post.channel_id,
@@ -409,7 +424,7 @@ class Publisher:
                 disable_notification=post.silent,
                 reply_markup=url_keyboard(post.buttons),
             )
-            return [sent.message_id], None
+            return Sent([sent.message_id])
         sent_many = await self.bot.copy_messages(
             post.channel_id,
             post.source_chat_id,
@@ -418,7 +433,7 @@ class Publisher:
         )
         ids = [m.message_id for m in sent_many]
         if not post.buttons:
-            return ids, None
+            return Sent(ids)
         # albums cannot carry buttons: they ride on a short follow-up message
         try:
             followup = await self.bot.send_message(
@@ -429,5 +444,7 @@ class Publisher:
             )
         except TelegramAPIError as exc:  # the album is out; do not fail (and resend) it
             logger.warning("post %s: album published, follow-up failed: %s", post.id, exc)
-            return ids, None
-        return ids, [followup.message_id]
+            if maybe_delivered(exc):
+                return Sent(ids, None, FOLLOWUP_UNCONFIRMED)
+            return Sent(ids, None, exc.message if isinstance(exc, TelegramBadRequest) else str(exc))
+        return Sent(ids, [followup.message_id])
