@@ -134,6 +134,15 @@ class Press:
         await button_message(self.query).answer(text)
         await self.query.answer()
 
+    async def stop_asking(self, question: State | None = None) -> None:
+        """The draft no longer needs what was asked about it (`question`, or anything): the
+        next message is not read as that answer (a new post would be taken for a time)."""
+        asked = await self.state.get_state()
+        if asked is None or (question is not None and asked != question.state):
+            return
+        if (await self.state.get_data()).get("draft_id") == self.draft.id:
+            await self.state.clear()
+
 
 PanelAction = Callable[[Press], Awaitable[bool]]  # True: redraw the panel and answer the press
 
@@ -207,6 +216,7 @@ async def time_pressed(press: Press) -> bool:
     if due is None:
         await press.query.answer(slot_problem(press.draft.channels), show_alert=True)
         return False
+    await press.stop_asking(ComposeInput.custom_time)
     return True
 
 
@@ -246,6 +256,7 @@ async def preview_pressed(press: Press) -> bool:
 
 async def discard_pressed(press: Press) -> bool:
     if await press.compose.discard(press.draft.id):
+        await press.stop_asking()
         await accessible_message(press.query).edit_text(
             _("✖️ Draft discarded. The message above stays here.")
         )
@@ -263,6 +274,7 @@ async def confirm_pressed(press: Press) -> bool:
     if plan.refusal is not None:
         await press.query.answer(refusal_text(plan, press.draft), show_alert=True)
         return False
+    await press.stop_asking()
     text = scheduled_text(done.post_ids, plan, press.settings)
     await accessible_message(press.query).edit_text(text)
     await press.query.answer(_("Scheduled."))

@@ -616,6 +616,29 @@ async def test_a_panel_sent_before_paging_still_answers_its_buttons(steward, fak
     assert "Options: silent" in panel(fake)["text"]
 
 
+@pytest.mark.parametrize("then", ["Tomorrow", "Discard"])
+async def test_a_question_ends_when_its_draft_no_longer_needs_the_answer(steward, fake, desk, then):
+    """Custom… pressed, then a preset time instead (and Confirm), or Discard: the bot no
+    longer waits for a typed time, so the manager's next message is a new post to compose.
+    Before, it was read as the time ("I don't understand the time…"), and a text such as
+    "18:30 meetup" was taken as the time of a draft that was gone."""
+    chat, manager = desk
+    await fake.send_message(chat, manager, "First post")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await steward.idle()
+    await press(fake, steward, manager, "News")
+    await press(fake, steward, manager, "Custom")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("Send the time in"))
+    await press(fake, steward, manager, then)
+    if then == "Tomorrow":
+        await press(fake, steward, manager, "Confirm")
+        await fake.wait_for("editMessageText", lambda c: c.plain.startswith("✅ Scheduled"))
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "Second post")
+    shown = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert shown.plain.startswith("📝 New post") and "Second post" in shown.plain, shown.plain
+
+
 async def test_a_custom_time_may_be_a_recurrence_as_in_schedule(steward, fake, desk):
     """Custom… takes what /schedule takes, a recurrence included: the panel says it repeats,
     and Confirm queues a post that queues its next occurrence when it goes out."""
