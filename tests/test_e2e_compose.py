@@ -4,6 +4,7 @@ delete-after."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -14,6 +15,7 @@ from tests.fake_telegram import FakeTelegram
 from tests.harness import MANAGER_ID, RunningBot, make_env, settings_for
 from tests.test_e2e_posting import (
     CHANNEL,
+    change_while_stopped,
     channel_posts,
     message_starting,
     register_channel,
@@ -464,6 +466,34 @@ async def test_an_album_whose_buttons_message_failed_tells_the_manager(steward, 
     assert len(fake.calls_of("sendMessage", since=mark)) == 2  # the follow-up once, the notice
     [out] = await steward.app.post_repo.with_status("published")
     assert len(out.published_ids) == 3 and out.followup_ids is None
+
+
+async def test_an_album_meeting_a_day_old_question_is_told_once(steward, fake, desk):
+    """Reschedule left unanswered for over a day, then an album: its parts arrive together
+    and are handled concurrently, yet the manager reads "no longer waiting" once, and the
+    album becomes one new post (not post #1's time, not three notes)."""
+    chat, manager = desk
+    await fake.send_message(chat, manager, "First post")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await steward.idle()
+    await press(fake, steward, manager, "News")
+    await press(fake, steward, manager, "Tomorrow")
+    await press(fake, steward, manager, "Confirm")
+    await fake.send_message(chat, manager, "/queue")
+    listed = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🕒 #1"))
+    entry = message_starting(fake, MANAGER_ID, "🕒 #1")
+    await fake.press_button(entry, manager, button(listed, "Reschedule"))
+    await fake.wait_for("sendMessage", lambda c: "new time for post #1" in c.plain)
+    asked = {"post_id": 1, "asked_at": int(time.time()) - 2 * 24 * 3600}
+    await change_while_stopped(steward, "UPDATE dialog_states SET data=?", (json.dumps(asked),))
+    await steward.start()
+    mark = fake.mark()
+    await send_album(fake, chat, manager, "album-late")
+    await fake.wait_for("sendMessage", lambda c: "album of 3" in c.plain, since=mark)
+    await steward.idle()
+    said = [c.plain for c in fake.calls_of("sendMessage", since=mark)]
+    assert len([t for t in said if t.startswith("I no longer wait")]) == 1, said
+    assert len([t for t in said if t.startswith("📝 New post")]) == 1, said
 
 
 async def test_schedule_in_reply_to_one_photo_of_an_album_publishes_the_album(steward, fake, desk):

@@ -23,6 +23,7 @@ from bot.posting.times import MAX_AHEAD_DAYS, TimeProblem
 # post replaced a queued post's content.
 WAIT_SECONDS = 24 * 3600
 ASKED_AT = "asked_at"  # in the dialogue's data: when the question was asked (unix seconds)
+ENDED_MEANWHILE = -1
 
 
 class Reschedule(StatesGroup):
@@ -52,27 +53,44 @@ class StaleWaits(BaseMiddleware):
     def __init__(self, clock: Clock, seconds: int = WAIT_SECONDS) -> None:
         self.clock = clock
         self.seconds = seconds
+        # the question each dialogue was last told ended (its asked_at): an album's parts are
+        # handled concurrently and each meets the ended question, but one note is enough
+        self._told: dict[tuple[int, int | None], int] = {}
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         state = data.get("state")
         if data.get("raw_state") is None or not isinstance(state, FSMContext):
             return await handler(event, data)  # nothing asked: the usual case, no read
-        if await self.expired(state):
-            data["raw_state"] = None
-            if isinstance(event, Message) and not (event.text or "").startswith("/"):
-                await event.reply(stale_text(self.seconds))
-        return await handler(event, data)
+        asked = await self.ended(state)
+        if asked is None:
+            return await handler(event, data)
+        data["raw_state"] = None
+        key = (state.key.chat_id, state.key.user_id)
+        tell = asked != ENDED_MEANWHILE and self._told.get(key) != asked
+        if len(self._told) > 1000:
+            self._told.clear()
+        self._told[key] = asked
+        # after the handler: an album's part must reach the album collector without waiting
+        # for a message of its own to go out first
+        result = await handler(event, data)
+        if tell and isinstance(event, Message) and not (event.text or "").startswith("/"):
+            await event.reply(stale_text(self.seconds))
+        return result
 
-    async def expired(self, state: FSMContext) -> bool:
+    async def ended(self, state: FSMContext) -> int | None:
+        """When the question was asked, if it is too old and now ended (ENDED_MEANWHILE if
+        another part of the same album ended it); None while it still waits."""
         now = int(self.clock())
         asked = (await state.get_data()).get(ASKED_AT)
+        if asked is None and await state.get_state() is None:
+            return ENDED_MEANWHILE
         if not isinstance(asked, int):
             await state.update_data({ASKED_AT: now})
-            return False
+            return None
         if now - asked < self.seconds:
-            return False
+            return None
         await state.clear()
-        return True
+        return asked
 
 
 def stale_text(seconds: int) -> str:
