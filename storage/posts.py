@@ -203,6 +203,16 @@ class PostRepository:
             ),
         )
 
+    async def mark_out(self, post_id: int, now: int) -> bool:
+        """The manager saw a post waiting for a decision in the channel after all (its send was
+        not confirmed): published, with no message ids known. False unless it was waiting."""
+        cursor = await self.db.execute(
+            "UPDATE posts SET status='published', published_at=?, error=NULL "
+            "WHERE id=? AND status='needs_decision'",
+            (now, post_id),
+        )
+        return cursor.rowcount == 1
+
     async def awaiting_deletion(self) -> list[Post]:
         """Published posts with a delete-after that has not happened yet."""
         rows = await self.db.fetchall(

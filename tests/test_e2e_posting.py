@@ -200,13 +200,18 @@ async def test_a_5xx_to_a_post_is_not_sent_again(steward, fake, desk, failure, o
     assert len(fake.calls_of("copyMessage")) == 1 and len(channel_posts(fake)) == out
     [post] = await steward.app.post_repo.with_status("needs_decision")
     assert post.id == 1
+    _, manager = desk
+    shown = message_starting(fake, MANAGER_ID, "⏸ Post #1")
     if not out:  # the manager looked: nothing there, so Publish now under the notice
-        _, manager = desk
-        shown = message_starting(fake, MANAGER_ID, "⏸ Post #1")
         await fake.press_button(shown, manager, labelled(notice, "Publish now"))
         await fake.wait_for("copyMessage", since=0, count=2, timeout=10)
-        await steward.idle()
-        assert len(channel_posts(fake)) == 1
+    else:  # it is there: "It is out" records it, nothing is sent again
+        await fake.press_button(shown, manager, labelled(notice, "It is out"))
+        await fake.wait_for("editMessageText", lambda c: "recorded as published" in c.plain)
+    await steward.idle()
+    assert len(channel_posts(fake)) == 1
+    [done] = await steward.app.post_repo.with_status("published")
+    assert done.id == 1 and done.error is None
 
 
 async def test_a_flood_wait_longer_than_the_outbound_wait_postpones_the_post(steward, fake, desk):

@@ -115,6 +115,13 @@ def not_queued_text(post_id: int, cancelled: bool) -> str:
     return _("This post is no longer in the queue.")
 
 
+def marked_out_text(post_id: int, marked: bool) -> str:
+    """ "It is out" pressed: recorded, or the post no longer waited for that decision."""
+    if marked:
+        return _("✅ Post #{id} recorded as published.").format(id=post_id)
+    return not_queued_text(post_id, False)
+
+
 def time_error_text(code: TimeProblem, waiting: bool = False) -> str:
     """Why a time cannot be used. `waiting`: the bot asked for it and still waits, so a message
     that is no time at all (a photo, a new post sent meanwhile) is told the way out too."""

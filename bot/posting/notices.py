@@ -22,6 +22,9 @@ from bot.private import PrivateNotes
 from bot.texts import pack_lines
 from storage.posts import ChannelRepository, Post, PostRepository
 
+# the post may be in the channel already: its notice offers "It is out"
+MAYBE_OUT_NOTICES = (NoticeReason.UNCONFIRMED, NoticeReason.SERVER_ERROR, NoticeReason.INTERRUPTED)
+
 TEXTS = {
     NoticeReason.FAILED: N_("⚠️ Post #{id} for {channel} failed: {error}"),
     NoticeReason.MISSED: N_(
@@ -87,7 +90,9 @@ class PostNotices:
             buttons = (
                 None
                 if reason in (NoticeReason.NOT_PINNED, NoticeReason.NO_FOLLOWUP)
-                else queue_keyboard(post.id, retry=reason is NoticeReason.FAILED)
+                else queue_keyboard(
+                    post.id, retry=reason is NoticeReason.FAILED, out=reason in MAYBE_OUT_NOTICES
+                )
             )
         await self.notes.send_message(post.created_by, text, reply_markup=buttons)
 
