@@ -75,6 +75,7 @@ from bot.moderation.targets import TargetResolver
 from bot.moderation.understanding import SemanticSpamClassifier
 from bot.outbound import OutboundMiddleware
 from bot.posting.calendar import CalendarService
+from bot.posting.dialogs import StaleWaits
 from bot.posting.drafts import DraftService
 from bot.posting.notices import PostNotices
 from bot.posting.publisher import Publisher
@@ -386,6 +387,8 @@ class Steward:
         )
         dp.message.outer_middleware(menus)
         dp.my_chat_member.outer_middleware(menus)
+        # a manager's question about a post left unanswered for a day no longer takes messages
+        dp.message.outer_middleware(StaleWaits(self.clock))
         role_cache = RoleCacheMiddleware(self.role_service)
         dp.chat_member.outer_middleware(role_cache)
         dp.my_chat_member.outer_middleware(role_cache)
@@ -784,6 +787,7 @@ class Steward:
                 self.i18n,
                 self.locale_for,
                 settings.languages,
+                self.clock,
             )
             MiniApp(
                 settings, self.calendar, edit_in_chat, self.clock, fetch_file=self._fetch_file

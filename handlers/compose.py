@@ -33,7 +33,7 @@ from bot.posting.compose import (
     parse_url_buttons,
     summarize,
 )
-from bot.posting.dialogs import EditPost, not_queued_text, time_error_text
+from bot.posting.dialogs import EditPost, not_queued_text, time_error_text, wait_for
 from bot.posting.drafts import DraftOption, DraftService
 from bot.posting.failures import failure_reason
 from bot.posting.panel import (
@@ -46,7 +46,7 @@ from bot.posting.panel import (
     scheduled_text,
     slot_problem,
 )
-from bot.posting.publisher import FOLLOWUP_TEXT, url_keyboard
+from bot.posting.publisher import send_preview
 from bot.posting.service import Change, PostingService
 from bot.posting.times import TimeError
 from bot.roles import Requirement, RoleService
@@ -122,6 +122,7 @@ class Press:
     draft: Draft
     op: ComposeAction
     arg: int
+    page: int  # of the channels: the panel is redrawn at it
     bot: Bot
     state: FSMContext
     compose: DraftService
@@ -129,10 +130,18 @@ class Press:
 
     async def ask(self, state: State, text: str) -> None:
         """The next message the manager types answers `text`."""
-        await self.state.set_state(state)
-        await self.state.update_data(draft_id=self.draft.id)
+        await wait_for(self.state, state, self.compose.posting.now(), draft_id=self.draft.id)
         await button_message(self.query).answer(text)
         await self.query.answer()
+
+    async def stop_asking(self, question: State | None = None) -> None:
+        """The draft no longer needs what was asked about it (`question`, or anything): the
+        next message is not read as that answer (a new post would be taken for a time)."""
+        asked = await self.state.get_state()
+        if asked is None or (question is not None and asked != question.state):
+            return
+        if (await self.state.get_data()).get("draft_id") == self.draft.id:
+            await self.state.clear()
 
 
 PanelAction = Callable[[Press], Awaitable[bool]]  # True: redraw the panel and answer the press
@@ -153,9 +162,9 @@ def panel_handler(act: PanelAction) -> Callable[..., Awaitable[None]]:
         if draft is None:
             await query.answer(_("This draft is gone. Send the post again."), show_alert=True)
             return
-        press = Press(
-            query, draft, callback_data.op, callback_data.arg, bot, state, compose, settings
-        )
+        op, arg = callback_data.op, callback_data.arg
+        page = arg if op is ComposeAction.PAGE else callback_data.page
+        press = Press(query, draft, op, arg, page, bot, state, compose, settings)
         if await act(press):
             await redraw(press)
             await query.answer()
@@ -172,7 +181,7 @@ async def redraw(press: Press) -> None:
     try:
         await accessible_message(press.query).edit_text(
             panel_text(draft, channels, press.settings),
-            reply_markup=panel_keyboard(draft, channels),
+            reply_markup=panel_keyboard(draft, channels, press.page),
         )
     except TelegramAPIError as exc:  # "not modified" on a double tap
         logger.debug("panel not edited: %s", exc)
@@ -181,6 +190,10 @@ async def redraw(press: Press) -> None:
 async def channel_pressed(press: Press) -> bool:
     await press.compose.toggle_channel(press.draft, press.arg)
     return True
+
+
+async def page_pressed(press: Press) -> bool:
+    return True  # ◀ ▶: the same panel, another page of channels
 
 
 async def time_pressed(press: Press) -> bool:
@@ -203,6 +216,7 @@ async def time_pressed(press: Press) -> bool:
     if due is None:
         await press.query.answer(slot_problem(press.draft.channels), show_alert=True)
         return False
+    await press.stop_asking(ComposeInput.custom_time)
     return True
 
 
@@ -229,7 +243,7 @@ async def preview_pressed(press: Press) -> bool:
     """Exactly what the channel will get, sent to the manager; if Telegram will not copy it
     (the manager deleted the message meanwhile), why, instead of an apology."""
     try:
-        await copy_draft(press.draft, press.bot)
+        await send_preview(press.bot, press.draft)
     except TelegramBadRequest as exc:
         reason = failure_reason(exc.message, _)
         await press.query.answer(
@@ -240,26 +254,9 @@ async def preview_pressed(press: Press) -> bool:
     return False
 
 
-async def copy_draft(draft: Draft, bot: Bot) -> None:
-    if len(draft.source_message_ids) == 1:
-        await bot.copy_message(
-            draft.source_chat_id,
-            draft.source_chat_id,
-            draft.source_message_ids[0],
-            reply_markup=url_keyboard(draft.buttons),
-        )
-    else:
-        await bot.copy_messages(
-            draft.source_chat_id, draft.source_chat_id, draft.source_message_ids
-        )
-        if draft.buttons:
-            await bot.send_message(
-                draft.source_chat_id, FOLLOWUP_TEXT, reply_markup=url_keyboard(draft.buttons)
-            )
-
-
 async def discard_pressed(press: Press) -> bool:
     if await press.compose.discard(press.draft.id):
+        await press.stop_asking()
         await accessible_message(press.query).edit_text(
             _("✖️ Draft discarded. The message above stays here.")
         )
@@ -277,6 +274,7 @@ async def confirm_pressed(press: Press) -> bool:
     if plan.refusal is not None:
         await press.query.answer(refusal_text(plan, press.draft), show_alert=True)
         return False
+    await press.stop_asking()
     text = scheduled_text(done.post_ids, plan, press.settings)
     await accessible_message(press.query).edit_text(text)
     await press.query.answer(_("Scheduled."))
@@ -293,6 +291,7 @@ PANEL_ACTIONS: dict[ComposeAction, PanelAction] = {
     ComposeAction.PREVIEW: preview_pressed,
     ComposeAction.CONFIRM: confirm_pressed,
     ComposeAction.DISCARD: discard_pressed,
+    ComposeAction.PAGE: page_pressed,
 }
 
 

@@ -203,6 +203,16 @@ class PostRepository:
             ),
         )
 
+    async def mark_out(self, post_id: int, now: int) -> bool:
+        """The manager saw a post waiting for a decision in the channel after all (its send was
+        not confirmed): published, with no message ids known. False unless it was waiting."""
+        cursor = await self.db.execute(
+            "UPDATE posts SET status='published', published_at=?, error=NULL "
+            "WHERE id=? AND status='needs_decision'",
+            (now, post_id),
+        )
+        return cursor.rowcount == 1
+
     async def awaiting_deletion(self) -> list[Post]:
         """Published posts with a delete-after that has not happened yet."""
         rows = await self.db.fetchall(
@@ -382,8 +392,9 @@ class ChannelRepository:
     async def all(self) -> list[Channel]:
         rows = await self.db.fetchall(
             "SELECT chat_id, title, username, can_post, can_edit, can_delete, can_pin "
-            # untitled first on both engines (PostgreSQL puts NULLs last by default)
-            "FROM channels ORDER BY CASE WHEN title IS NULL THEN 0 ELSE 1 END, title"
+            # untitled first on both engines (PostgreSQL puts NULLs last by default); the id
+            # settles equal titles, so the compose panel's pages hold the same channels each time
+            "FROM channels ORDER BY CASE WHEN title IS NULL THEN 0 ELSE 1 END, title, chat_id"
         )
         return [Channel(r[0], r[1], r[2], *map(bool, r[3:])) for r in rows]
 

@@ -8,7 +8,9 @@ It speaks the real wire protocol, so the bot under test uses its normal aiogram 
   field the real server sends and the bot parses them exactly as it would parse Telegram's;
 - `getUpdates` long-polls an injectable queue with Telegram's `offset` semantics;
 - any method can be told to fail: 429 with `retry_after`, 400, 403, 500, a delay, or a dropped
-  connection;
+  connection; a 5xx after the call was carried out (`carried_out`: the Bot API server made the
+  message, then failed its answer, as on its restart), and a gateway's HTML page instead of the
+  JSON error (`gateway`: api.telegram.org's nginx answering 502/504);
 - a small model of chats, members and messages makes moderation calls observable
   (a ban changes what `getChatMember` answers, a deleted message is gone);
 - forum supergroups have topics: a topic's messages carry `message_thread_id`,
@@ -22,6 +24,7 @@ It speaks the real wire protocol, so the bot under test uses its normal aiogram 
   group (`group_limit`) or 30 a second in all (`overall_limit`), counted as they arrive; and
   `getUpdates` fails with 409 while a webhook is set or when a newer `getUpdates` replaces a
   waiting one, as Telegram's does; other bots' group messages are never delivered;
+- at most 100 inline buttons under a message ("reply markup is too long" beyond);
 - no kinder than Telegram (see ../shared/telegram-behaviour.md): the bot's own messages are never
   delivered back as updates, a private send reaches only users who started the bot (and did not
   block it or delete their account), chat ids have Telegram's shapes, and an edit that changes
@@ -199,6 +202,18 @@ class Failure:
     # the call is carried out (the message is made), then the connection breaks before the
     # answer: a timeout or a dropped connection after the request left, as the caller sees it
     lost_answer: bool = False
+    # the call is carried out, then `status` is answered: the Bot API server fails a send it had
+    # handed on when it restarts ("Internal Server Error: restart"), a gateway times out waiting
+    carried_out: bool = False
+    # the answer is the front proxy's HTML page (`<title>502 Bad Gateway</title>`), not JSON
+    gateway: bool = False
+
+
+_GATEWAY_PAGE = (
+    "<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n"
+    "<center><h1>{status} {reason}</h1></center>\r\n<hr><center>nginx/1.18.0</center>\r\n"
+    "</body>\r\n</html>\r\n"
+)
 
 
 _COUNTED_COPIES = {"copyMessage", "copyMessages", "forwardMessage", "forwardMessages"}
@@ -937,6 +952,8 @@ class FakeTelegram:
         delay: float = 0.0,
         drop: bool = False,
         lost_answer: bool = False,
+        carried_out: bool = False,
+        gateway: bool = False,
         times: int = 1,
     ) -> None:
         default = {
@@ -945,9 +962,20 @@ class FakeTelegram:
             429: f"Too Many Requests: retry after {retry_after}",
             500: "Internal Server Error",
             502: "Bad Gateway",
+            504: "Gateway Timeout",
         }.get(status, "Error")
         self.failures[method].append(
-            Failure(status, description or default, retry_after, delay, drop, times, lost_answer)
+            Failure(
+                status,
+                description or default,
+                retry_after,
+                delay,
+                drop,
+                times,
+                lost_answer,
+                carried_out,
+                gateway,
+            )
         )
 
     def add_file(self, file_id: str, content: bytes, file_path: str) -> dict[str, Any]:
@@ -1057,7 +1085,7 @@ class FakeTelegram:
                 queue.popleft()
             if failure.delay:
                 await asyncio.sleep(failure.delay)
-            if failure.lost_answer:
+            if failure.lost_answer or failure.carried_out:
                 with contextlib.suppress(ApiError):
                     self._refuse_upgraded_group(params)
                     await self._dispatch(name, params, files)
@@ -1065,6 +1093,9 @@ class FakeTelegram:
                 assert request.transport is not None
                 request.transport.close()
                 return web.Response(status=500)
+            if failure.gateway:
+                page = _GATEWAY_PAGE.format(status=failure.status, reason=failure.description)
+                return web.Response(status=failure.status, text=page, content_type="text/html")
             if failure.status >= 400:
                 extra = (
                     {"parameters": {"retry_after": failure.retry_after}}
@@ -1311,6 +1342,10 @@ class FakeTelegram:
             raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
         markup = p.get("reply_markup")
         if isinstance(markup, dict):
+            # at most 100 buttons under a message (tginfo/Telegram-Limits#228; the Bot API
+            # server's REPLY_MARKUP_TOO_LONG)
+            if sum(len(row) for row in markup.get("inline_keyboard") or []) > 100:
+                raise ApiError(400, "Bad Request: reply markup is too long")
             for row in markup.get("inline_keyboard") or []:
                 for button in row:
                     data = button.get("callback_data")

@@ -22,6 +22,9 @@ from bot.private import PrivateNotes
 from bot.texts import pack_lines
 from storage.posts import ChannelRepository, Post, PostRepository
 
+# the post may be in the channel already: its notice offers "It is out"
+MAYBE_OUT_NOTICES = (NoticeReason.UNCONFIRMED, NoticeReason.SERVER_ERROR, NoticeReason.INTERRUPTED)
+
 TEXTS = {
     NoticeReason.FAILED: N_("⚠️ Post #{id} for {channel} failed: {error}"),
     NoticeReason.MISSED: N_(
@@ -34,9 +37,18 @@ TEXTS = {
     NoticeReason.NOT_PINNED: N_(
         "📌 Post #{id} is out in {channel}, but I could not pin it: {error}"
     ),
+    NoticeReason.NO_FOLLOWUP: N_(
+        "🔗 Post #{id} is out in {channel}, but the message with its buttons under it is not: "
+        "{error}"
+    ),
     NoticeReason.UNCONFIRMED: N_(
         "⏸ Post #{id} for {channel} may already be out: the connection to Telegram broke "
         "while it was sent. I did not send it again; check the channel before publishing it."
+    ),
+    NoticeReason.SERVER_ERROR: N_(
+        "⏸ Post #{id} for {channel} may already be out: Telegram answered its sending with a "
+        "server error, which does not say whether it was made. I did not send it again; check "
+        "the channel before publishing it."
     ),
     NoticeReason.INTERRUPTED: N_(
         "⏸ Post #{id} for {channel} was being published when I stopped; "
@@ -77,8 +89,10 @@ class PostNotices:
             # a post that is out has nothing left to publish, move or cancel
             buttons = (
                 None
-                if reason is NoticeReason.NOT_PINNED
-                else queue_keyboard(post.id, retry=reason is NoticeReason.FAILED)
+                if reason in (NoticeReason.NOT_PINNED, NoticeReason.NO_FOLLOWUP)
+                else queue_keyboard(
+                    post.id, retry=reason is NoticeReason.FAILED, out=reason in MAYBE_OUT_NOTICES
+                )
             )
         await self.notes.send_message(post.created_by, text, reply_markup=buttons)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 from datetime import datetime
 from enum import StrEnum
+from typing import Self
 
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardMarkup
@@ -22,6 +23,11 @@ from storage.posts import Channel, Draft, TimeChoice
 # list NAMES_SHOWN of them, counting the rest; /queue and /channels show them in full.
 TITLE_SHOWN = 40
 NAMES_SHOWN = 10
+# Channels on one page of the panel. Telegram takes at most 100 buttons under a message (and
+# refuses a long keyboard with "reply markup is too long"); the panel's own buttons are 12, so
+# past 88 channels it could not be sent at all. Ten rows of two fit a phone's screen; ◀ ▶ go
+# to the others, and what is chosen stays chosen (it is the draft's, not the page's).
+CHANNELS_PER_PAGE = 20
 
 
 class ComposeAction(StrEnum):
@@ -34,12 +40,32 @@ class ComposeAction(StrEnum):
     PREVIEW = "view"
     CONFIRM = "ok"
     DISCARD = "drop"
+    PAGE = "pg"  # arg: the page of channels to show
 
 
 class ComposeCallback(CallbackData, prefix="c"):
     op: ComposeAction
     draft: int
     arg: int = 0
+    page: int = 0  # the page of channels the panel shows, kept by every button's redraw
+
+    @classmethod
+    def unpack(cls, value: str) -> Self:
+        """Panels sent before channels were paged carry no page: they show the first."""
+        if value.count(cls.__separator__) == len(cls.model_fields) - 1:
+            value += f"{cls.__separator__}0"
+        return super().unpack(value)
+
+
+def channel_pages(channels: list[Channel]) -> int:
+    return max(1, -(-len(channels) // CHANNELS_PER_PAGE))
+
+
+def page_of(channels: list[Channel], page: int) -> tuple[int, list[Channel]]:
+    """The page (wrapped into range: channels come and go) and its channels."""
+    page %= channel_pages(channels)
+    start = page * CHANNELS_PER_PAGE
+    return page, channels[start : start + CHANNELS_PER_PAGE]
 
 
 def kind_label(kind: str, count: int) -> str:
@@ -153,15 +179,24 @@ def panel_text(draft: Draft, channels: list[Channel], settings: Settings) -> str
     return "\n".join(lines)
 
 
-def panel_keyboard(draft: Draft, channels: list[Channel]) -> InlineKeyboardMarkup:
+def panel_keyboard(draft: Draft, channels: list[Channel], page: int = 0) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
+    pages = channel_pages(channels)
+    page, shown = page_of(channels, page)
 
     def button(text: str, op: ComposeAction, arg: int = 0) -> None:
-        builder.button(text=text, callback_data=ComposeCallback(op=op, draft=draft.id, arg=arg))
+        data = ComposeCallback(op=op, draft=draft.id, arg=arg, page=page)
+        builder.button(text=text, callback_data=data)
 
-    for c in channels:
+    for c in shown:
         mark = "✅ " if c.chat_id in draft.channels else "▫️ "
         button(mark + short_title(c), ComposeAction.CHANNEL, c.chat_id)
+    paging = []
+    if pages > 1:
+        button("◀", ComposeAction.PAGE, (page - 1) % pages)
+        button(f"{page + 1}/{pages}", ComposeAction.PAGE, page)
+        button("▶", ComposeAction.PAGE, (page + 1) % pages)
+        paging = [3]
     for n, choice in enumerate(TIME_PRESETS):
         mark = "• " if draft.time_choice == choice else ""
         button(mark + time_label(choice), ComposeAction.TIME, n)
@@ -177,8 +212,8 @@ def panel_keyboard(draft: Draft, channels: list[Channel]) -> InlineKeyboardMarku
     button(_("👁 Preview"), ComposeAction.PREVIEW)
     button(_("✅ Confirm"), ComposeAction.CONFIRM)
     button(_("✖️ Discard"), ComposeAction.DISCARD)
-    channel_rows = [2] * (len(channels) // 2) + [1] * (len(channels) % 2)
-    builder.adjust(*channel_rows, 2, 2, 1, 3, 2, 2)
+    channel_rows = [2] * (len(shown) // 2) + [1] * (len(shown) % 2)
+    builder.adjust(*channel_rows, *paging, 2, 2, 1, 3, 2, 2)
     return builder.as_markup()
 
 
@@ -208,4 +243,6 @@ def button_error_text(error: ButtonError) -> str:
         "too_long": _("Line {line}: the button text is too long (64 characters at most)"),
         "too_many": _("Line {line}: too many buttons (4 per row, 8 rows at most)"),
     }
-    return texts[error.reason].format(line=error.line)
+    # the bot still waits for the buttons: a photo sent meanwhile as a new post lands here too
+    waiting = _("Still waiting for the buttons: send - for none, /cancel to stop.")
+    return "\n".join((texts[error.reason].format(line=error.line), waiting))

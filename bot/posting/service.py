@@ -135,6 +135,10 @@ class PostingService:
         self.publisher.disarm(post_id)
         return True
 
+    async def mark_out(self, post_id: int) -> bool:
+        """ "It is out": a post whose send was not confirmed is in the channel after all."""
+        return await self.posts.mark_out(post_id, self.now())
+
     async def reschedule(self, post_id: int, due: datetime) -> Change:
         """A new time for a post still waiting to go out. A cancelled one stays cancelled: the
         question "when?" may have been asked before the Cancel (an old Reschedule button, or
