@@ -191,6 +191,60 @@ async def test_bad_queries_are_400(api, desk, params):
     assert status == 400 and body["error"]
 
 
+@pytest.fixture
+def zone(bot_env, request) -> str:
+    bot_env["TIMEZONE"] = request.param
+    return request.param
+
+
+@pytest.mark.parametrize(
+    ("zone", "day", "problem"),
+    [
+        ("America/Santiago", "2027-09-05", "skipped"),  # clocks jump from 00:00 to 01:00
+        ("America/Havana", "2026-11-01", "repeated"),  # 00:00-00:59 happens twice
+    ],
+    indirect=["zone"],
+)
+async def test_a_range_from_a_midnight_the_clocks_skip_or_repeat(
+    zone, problem, day, steward, api, fake, desk
+):
+    """Where the clocks change at midnight (Chile, Cuba, Lebanon, Egypt), that day's 00:00
+    does not exist or happens twice. The page asks for its views from a day's 00:00 (the agenda
+    from today, a week from its Monday): the range starts at the day's first moment, as any
+    other day's, instead of the whole view failing with 400 on that day and the two weeks
+    before it."""
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(zone)
+    start = datetime.fromisoformat(day)
+    before = (start - timedelta(days=3)).date().isoformat()
+    after = (start + timedelta(days=3)).date().isoformat()
+    for params in (
+        {"from": f"{day}T00:00", "to": f"{after}T00:00"},  # the agenda on that day
+        {"from": f"{before}T00:00", "to": f"{day}T00:00"},  # the days before it
+    ):
+        status, body = await api.call("GET", "/api/posts", params=params)
+        assert status == 200, (params, body)
+    status, body = await api.call(
+        "GET", "/api/posts", params={"from": f"{day}T00:00", "to": f"{after}T00:00"}
+    )
+    begin = datetime.fromisoformat(body["from"].replace("Z", "+00:00"))
+    # the day's first moment: on the wall clock that day, and nothing of that day before it
+    assert begin.astimezone(tz).date().isoformat() == day
+    assert (begin - timedelta(seconds=1)).astimezone(tz).date().isoformat() < day
+    # a post at the first moment of that day is in the day's range, not the one before
+    status, earlier = await api.call(
+        "GET", "/api/posts", params={"from": f"{before}T00:00", "to": f"{day}T00:00"}
+    )
+    assert earlier["to"] == body["from"]
+    # a time a manager picks is still refused when it is not one moment: that is no range
+    post_id = await queue_post(steward, fake, desk, 3600)
+    status, moved = await api.call(
+        "PATCH", f"/api/posts/{post_id}", json={"due_at": f"{day}T00:30", "version": 1}
+    )
+    assert (status, moved["code"]) == (400, "bad_time")
+
+
 async def test_odd_input_is_a_4xx_json_error_never_a_500(api, steward, fake, desk):
     """What a prodding client sends: dates at the ends of the calendar, chat ids no chat has,
     digits that are not ASCII, JSON nested past any sense. Each gets a 4xx JSON error."""

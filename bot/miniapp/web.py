@@ -529,7 +529,7 @@ def _moment(raw: str | None, settings: Settings, default: datetime) -> datetime:
     if "T" in raw and " " in raw.strip():  # an unencoded "+01:00" arrives as " 01:00"
         raw = raw.strip().replace(" ", "+")
     try:
-        return parse_moment(raw, settings.timezone)
+        return parse_moment(raw, settings.timezone, bound=True)
     except TimeError:
         raise ValueError(
             f"{raw!r} is not an ISO 8601 time such as 2026-12-01T00:00:00+01:00"

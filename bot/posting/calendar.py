@@ -363,10 +363,15 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
-def parse_moment(text: str, tz: ZoneInfo) -> datetime:
+def parse_moment(text: str, tz: ZoneInfo, *, bound: bool = False) -> datetime:
     """ISO 8601 with an offset, or a wall-clock time without one read in the managers' zone
     (what the app's date and time pickers send). Raises TimeError: invalid (also a time
-    outside EARLIEST..LATEST) | nonexistent | ambiguous."""
+    outside EARLIEST..LATEST) | nonexistent | ambiguous.
+
+    A range's `bound` is never nonexistent or ambiguous: where the clocks change at midnight
+    (Chile, Cuba, Lebanon, Egypt) a day's 00:00 is skipped or repeated, and the page asks for
+    its views from a day's 00:00. Such a bound is the first moment it can mean (fold 0): the
+    instant the clocks jump, or the first of the two."""
     try:
         # RFC 3339 allows a lower-case "t" and "z"
         value = datetime.fromisoformat(text.strip().upper().replace("Z", "+00:00"))
@@ -375,6 +380,8 @@ def parse_moment(text: str, tz: ZoneInfo) -> datetime:
     try:
         if value.tzinfo is not None:
             moment = value.astimezone(UTC)
+        elif bound:
+            moment = value.replace(tzinfo=tz, fold=0).astimezone(UTC)
         else:
             utc = local_to_utc(value.date(), value.hour, value.minute, tz)
             moment = utc + timedelta(seconds=value.second)
