@@ -348,6 +348,7 @@ function Sheet({ post, channel, channels, onClose, act }) {
     return () => { back.offClick(handler); back.hide(); };
   }, [mode]);
   const open = isOpen(post);
+  useEffect(() => { if (!open) setMode('main'); }, [open]); // published meanwhile: nothing to do
   const name = channels[post.channel] || post.channel_title;
   return html`<div class="shade" onClick=${(e) => { if (e.target === e.currentTarget) onClose(); }}>
     <div class="sheet" role="dialog" aria-label=${`#${post.id}`}>
@@ -439,6 +440,36 @@ function App() {
     if (first) { setFirst(false); if (data) return; }
     load();
   }, [ready, load]);
+  // The app stays open while the scheduler works: the view is read again just after its next
+  // post is due (and while one is on its way out), and when Telegram shows the app again, so a
+  // post published meanwhile shows as published, its sheet too, instead of offering a Move.
+  useEffect(() => {
+    if (!data) return undefined;
+    const now = Date.now();
+    let next = Infinity;
+    for (const p of data.posts) {
+      const due = new Date(p.due_at).getTime();
+      if (p.status === 'publishing' || (p.status === 'queued' && due <= now && now - due < 120000)) next = Math.min(next, now + 5000);
+      else if (p.status === 'queued' && due > now) next = Math.min(next, due + 2500);
+    }
+    if (next - now > 6 * 3600000) return undefined;
+    const timer = setTimeout(() => load(), next - now);
+    return () => clearTimeout(timer);
+  }, [data, load]);
+  useEffect(() => {
+    const again = () => { if (document.visibilityState !== 'hidden') load(); };
+    document.addEventListener('visibilitychange', again);
+    if (tg && tg.onEvent) tg.onEvent('activated', again);
+    return () => {
+      document.removeEventListener('visibilitychange', again);
+      if (tg && tg.offEvent) tg.offEvent('activated', again);
+    };
+  }, [load]);
+  useEffect(() => { // an open sheet follows what the server says now
+    if (!sheet || !data) return;
+    const fresh = data.posts.find((p) => p.id === sheet.id);
+    if (fresh && (fresh.version !== sheet.version || fresh.status !== sheet.status)) setSheet(fresh);
+  }, [data]);
   useEffect(() => {
     if (!toast) return undefined;
     const timer = setTimeout(() => setToast(null), toast.undo ? 6000 : 3500);
