@@ -243,6 +243,8 @@ async def test_a_range_from_a_midnight_the_clocks_skip_or_repeat(
         "PATCH", f"/api/posts/{post_id}", json={"due_at": f"{day}T00:30", "version": 1}
     )
     assert (status, moved["code"]) == (400, "bad_time")
+    # with the reason, which the page words in the manager's language
+    assert moved["reason"] == {"skipped": "nonexistent", "repeated": "ambiguous"}[problem]
 
 
 async def test_odd_input_is_a_4xx_json_error_never_a_500(api, steward, fake, desk):

@@ -9,12 +9,11 @@ import time
 
 import pytest
 
-from tests.harness import MANAGER_ID
-from tests.test_miniapp_api import CHANNEL, Channel, queue_post
+from tests.harness import MANAGER_ID, make_env
+from tests.test_miniapp_api import CHANNEL, Channel, free_port, queue_post
 from tests.test_miniapp_browser import (  # noqa: F401  (fixtures)
     CHROMIUM,
     async_api,
-    bot_env,
     browser,
     open_app,
     pytestmark,
@@ -22,6 +21,17 @@ from tests.test_miniapp_browser import (  # noqa: F401  (fixtures)
 )
 
 PHONE = {"width": 360, "height": 640}
+
+
+@pytest.fixture
+def bot_env(fake, tmp_path) -> dict[str, str]:
+    return make_env(
+        fake,
+        tmp_path,
+        MINIAPP_URL="https://bot.example.com/app/",
+        HTTP_LISTEN=f"127.0.0.1:{free_port()}",
+        TIMEZONE="Europe/Amsterdam",
+    )
 
 
 @pytest.fixture
@@ -56,4 +66,69 @@ async def test_a_post_the_scheduler_publishes_meanwhile_shows_as_published(
     await page.locator("[data-action=close]").tap()
     assert "published" in await item.inner_text()
     await shot(page, "published-meanwhile")
+    await page.context.close()
+
+
+async def toast_after(page, action: str, words: str) -> str:
+    """Taps `action` and returns the toast that says `words` (or, failing that, what the
+    toast says instead)."""
+    await page.locator(f"[data-action={action}]").tap()
+    toast = page.locator(".toast")
+    await toast.wait_for()
+    try:
+        await page.locator(".toast", has_text=words).wait_for(timeout=3000)
+    except async_api.TimeoutError:
+        pass
+    return await toast.inner_text()
+
+
+async def close_sheet(page) -> None:
+    if await page.locator(".shade").count():
+        await page.locator(".shade").click(position={"x": 5, "y": 5})
+        await page.locator(".shade").wait_for(state="detached")
+
+
+@pytest.mark.parametrize(
+    ("language", "blocked", "skipped", "repeated", "refused"),
+    [
+        ("ru", "Не могу написать вам", "не существует", "бывает дважды", "Telegram отклонил"),
+        ("nl", "Ik kan u geen bericht", "bestaat niet", "twee keer voor", "Telegram weigerde"),
+    ],
+)
+async def test_refusals_are_told_in_the_managers_language(
+    steward, fake, desk, browser, language, blocked, skipped, repeated, refused
+):
+    """What the server refuses reaches a Russian or Dutch manager in their language (before:
+    "Что-то пошло не так: I could not write to you: press Start in my chat first", and the
+    same English for a time the clocks skip or repeat and for a post Telegram refused)."""
+    post_id = await queue_post(steward, fake, desk, 3600, "Hello")
+    page = await open_app(browser, steward.settings, language=language)
+    await page.set_viewport_size(PHONE)
+    item = page.locator(f"[data-post='{post_id}']")
+
+    # Edit in chat, with the bot blocked
+    fake.block_bot(MANAGER_ID)
+    await item.tap()
+    text = await toast_after(page, "edit", blocked)
+    assert blocked in text and "I could not" not in text, text
+    fake.blocked.discard(MANAGER_ID)
+    await close_sheet(page)
+
+    # Move to 02:30 on the night the clocks go forward, then on the night they go back
+    for day, words in (("2027-03-28", skipped), ("2027-10-31", repeated)):
+        await item.tap()
+        await page.locator("[data-action=move]").tap()
+        await page.locator("input[type=date]").fill(day)
+        await page.locator("input[type=time]").fill("02:30")
+        text = await toast_after(page, "move-here", words)
+        assert words in text and "clocks" not in text, text
+        await close_sheet(page)
+    assert (await steward.app.post_repo.get(post_id)).version == 1
+
+    # Publish now, refused by Telegram: its reason, in the manager's words around it
+    fake.fail("copyMessage", 403, description="Forbidden: bot is not a member of the channel")
+    await item.tap()
+    await page.locator("[data-action=publish]").tap()
+    text = await toast_after(page, "confirm-publish", refused)
+    assert refused in text and "not a member" in text and "Telegram refused" not in text, text
     await page.context.close()

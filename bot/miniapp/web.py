@@ -81,8 +81,8 @@ def _compact(data: Any) -> str:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
-def error(status: int, message: str, code: str) -> web.Response:
-    return json_reply({"error": message, "code": code}, status=status)
+def error(status: int, message: str, code: str, **detail: Any) -> web.Response:
+    return json_reply({"error": message, "code": code, **detail}, status=status)
 
 
 @web.middleware
@@ -357,7 +357,9 @@ class MiniApp:
                 TimeProblem.NONEXISTENT: "that local time does not exist (the clocks skip it)",
                 TimeProblem.AMBIGUOUS: "that local time happens twice (the clocks go back)",
             }
-            return error(400, reasons.get(exc.code, "'due_at' is not an ISO 8601 time"), "bad_time")
+            if exc.code in reasons:  # the page words these in the manager's language
+                return error(400, reasons[exc.code], "bad_time", reason=exc.code.value)
+            return error(400, "'due_at' is not an ISO 8601 time", "bad_time")
         result = await self.calendar.move(post_id, due, version)
         return self._answer(result.outcome, result.post)
 

@@ -34,8 +34,15 @@ const t = (key, vars) => {
 // the API's error codes that have a toast of their own; any other says 'error' with its message
 const ERROR_TOASTS = {
   stale: 'stale', past: 'past', too_far: 'too_far', gone: 'gone', cancelled: 'was_cancelled',
-  delayed: 'delayed',
+  delayed: 'delayed', blocked: 'blocked', not_found: 'not_found',
 };
+// what the server refused, in the manager's language (its own message is English)
+function errorText(err) {
+  const data = err.data || {};
+  if (err.code === 'bad_time' && ['nonexistent', 'ambiguous'].includes(data.reason)) return t(`time_${data.reason}`);
+  if (err.code === 'failed') return t('refused', { error: (data.post && data.post.error) || err.message });
+  return t(ERROR_TOASTS[err.code] || 'error', { error: err.message });
+}
 const haptic = {
   tap: () => tg && tg.HapticFeedback && tg.HapticFeedback.impactOccurred('light'),
   pick: () => tg && tg.HapticFeedback && tg.HapticFeedback.selectionChanged(),
@@ -404,7 +411,7 @@ function App() {
     haptic.err();
     if (err.status === 401) setFatal(t('expired'));
     else if (err.status === 403) setFatal(t('forbidden'));
-    else setToast({ text: t(ERROR_TOASTS[err.code] || 'error', { error: err.message }) });
+    else setToast({ text: errorText(err) });
   }, []);
 
   const useChannels = (r) => { learnOffsets(r); setChannels(r.channels); };
