@@ -132,3 +132,35 @@ async def test_refusals_are_told_in_the_managers_language(
     text = await toast_after(page, "confirm-publish", refused)
     assert refused in text and "not a member" in text and "Telegram refused" not in text, text
     await page.context.close()
+
+
+@pytest.mark.parametrize(
+    ("language", "forms", "one_comment"),
+    [
+        ("en", ["1 reaction", "3 reactions", "5 reactions", "21 reactions"], "1 comment"),
+        ("ru", ["1 реакция", "3 реакции", "5 реакций", "21 реакция"], "1 комментарий"),
+        ("nl", ["1 reactie", "3 reacties", "5 reacties", "21 reacties"], "1 reactie in de"),
+    ],
+)
+async def test_counts_take_the_languages_plural_forms(
+    steward, fake, desk, browser, language, forms, one_comment
+):
+    """A published post's reactions and comments are counted as the language counts them
+    (before: '1 reactions', '1 reacties', and Russian's one form for every number)."""
+    ids = []
+    for count in (1, 3, 5, 21):
+        post_id = await queue_post(steward, fake, desk, 3600, f"Post with {count}")
+        assert (await steward.app.calendar.publish_now(post_id)).outcome.value == "ok"
+        post = await steward.app.post_repo.get(post_id)
+        await steward.app.stats.reaction_count(CHANNEL, post.published_ids[0], count)
+        ids.append(post_id)
+    await steward.app.stats.repo.add_comment(CHANNEL, post.published_ids[0])  # the 21's
+    page = await open_app(browser, steward.settings, language=language)
+    await page.set_viewport_size(PHONE)
+    for post_id, form in zip(ids, forms, strict=True):
+        text = await page.locator(f"[data-post='{post_id}'] .st").inner_text()
+        assert text.startswith(form + " ·"), (form, text)
+    await page.locator(f"[data-post='{ids[-1]}']").tap()
+    chips = await page.locator(".sheet .chips").inner_text()
+    assert one_comment in chips and "|" not in chips, chips
+    await page.context.close()

@@ -23,8 +23,19 @@ function pickLanguage() {
 }
 const LANG = pickLanguage();
 let STRINGS = {};
+// A string with forms 'one|other' (en, nl) or 'one|few|many' (ru) is counted by its {n}
+const PLURAL = {
+  en: (n) => (n === 1 ? 0 : 1),
+  nl: (n) => (n === 1 ? 0 : 1),
+  ru: (n) => (n % 10 === 1 && n % 100 !== 11 ? 0
+    : n % 10 >= 2 && n % 10 <= 4 && (n % 100 < 12 || n % 100 > 14) ? 1 : 2),
+};
 const t = (key, vars) => {
   let s = STRINGS[key] || key;
+  if (vars && typeof vars.n === 'number' && s.includes('|')) {
+    const forms = s.split('|');
+    s = forms[Math.min(PLURAL[LANG](Math.abs(vars.n)), forms.length - 1)];
+  }
   for (const [k, v] of Object.entries(vars || {})) s = s.split(`{${k}}`).join(v);
   return s;
 };
