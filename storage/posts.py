@@ -280,13 +280,18 @@ class PostRepository:
         )
         return cursor.rowcount == 1
 
-    async def cancel(self, post_id: int) -> bool:
-        """Cancel a post that has not started going out; never one being published."""
-        cursor = await self.db.execute(
+    async def cancel(self, post_id: int, version: int | None = None) -> bool:
+        """Cancel a post that has not started going out; never one being published. With
+        `version` (the calendar's), only while the post is still as the manager saw it."""
+        sql = (
             "UPDATE posts SET status='cancelled' WHERE id=? "
-            "AND status IN ('scheduled','failed','needs_decision')",
-            (post_id,),
+            "AND status IN ('scheduled','failed','needs_decision')"
         )
+        params: tuple[Any, ...] = (post_id,)
+        if version is not None:
+            sql += " AND version=?"
+            params += (version,)
+        cursor = await self.db.execute(sql, params)
         return cursor.rowcount == 1
 
     async def calendar(

@@ -611,6 +611,37 @@ async def test_cancelling_twice_says_it_is_cancelled_not_published(api, steward,
     assert channel_copies(fake) == []
 
 
+async def test_cancel_and_publish_from_a_stale_version_are_refused(api, steward, fake, desk):
+    """Two managers: A saw version 1; B moved the post meanwhile. A's cancel and Publish now
+    carrying version 1 are refused as stale (the post stays as B left it, nothing is sent);
+    without a version they act as before, and a cancelled post is still cancelled whatever
+    version a second cancel names."""
+    post_id = await queue_post(steward, fake, desk, 3600)
+    later = iso(datetime.now(UTC) + timedelta(days=2))
+    status, moved = await api.call(
+        "PATCH", f"/api/posts/{post_id}", json={"due_at": later, "version": 1}
+    )
+    assert status == 200 and moved["version"] == 2
+    for method, path in (("DELETE", ""), ("POST", "/publish")):
+        status, body = await api.call(method, f"/api/posts/{post_id}{path}?version=1")
+        assert (status, body["code"]) == (409, "stale"), path
+        assert body["post"]["version"] == 2 and body["post"]["status"] == "queued"
+        status, body = await api.call(method, f"/api/posts/{post_id}{path}?version=one")
+        assert (status, body["code"]) == (400, "bad_version"), path
+    post = await steward.app.post_repo.get(post_id)
+    assert post.status == "scheduled" and post.version == 2
+    assert channel_copies(fake) == []
+    status, body = await api.call("DELETE", f"/api/posts/{post_id}?version=2")
+    assert status == 200 and body["status"] == "cancelled"
+    status, again = await api.call("DELETE", f"/api/posts/{post_id}?version=2")
+    assert status == 200 and again["status"] == "cancelled"
+    # Publish now from the current version of another post goes out
+    other = await queue_post(steward, fake, desk, 3600)
+    status, body = await api.call("POST", f"/api/posts/{other}/publish?version=1")
+    assert status == 200 and body["status"] == "published"
+    assert len(channel_copies(fake)) == 1
+
+
 async def test_edit_in_chat_sends_the_post_back_and_takes_new_content(api, steward, fake, desk):
     post_id = await queue_post(steward, fake, desk, 3600, "Old text")
     mark = fake.mark()

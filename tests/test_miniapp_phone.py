@@ -164,3 +164,30 @@ async def test_counts_take_the_languages_plural_forms(
     chips = await page.locator(".sheet .chips").inner_text()
     assert one_comment in chips and "|" not in chips, chips
     await page.context.close()
+
+
+async def test_two_managers_a_cancel_from_a_stale_sheet_is_refused(
+    steward, fake, desk, browser
+):
+    """Manager A has a post's sheet open; manager B moves it to next week meanwhile. A's
+    Cancel acts on what A saw, so it is refused as stale, as a move from it is, instead of
+    cancelling a post B has just planned (before: cancelled). Publish now alike (API test)."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.test_miniapp_api import channel_copies
+
+    post_id = await queue_post(steward, fake, desk, 3600, "Planned for today")
+    page = await open_app(browser, steward.settings)
+    await page.set_viewport_size(PHONE)
+    await page.locator(f"[data-post='{post_id}']").tap()
+    # B moves it (the same service the app and /queue use)
+    later = datetime.now(UTC) + timedelta(days=7)
+    moved = await steward.app.calendar.move(post_id, later, 1)
+    assert moved.outcome.value == "ok"
+    await page.locator("[data-action=cancel]").tap()
+    text = await toast_after(page, "confirm-cancel", "changed this post meanwhile")
+    assert "changed this post meanwhile" in text, text
+    post = await steward.app.post_repo.get(post_id)
+    assert post.status == "scheduled" and post.due_at == int(later.timestamp())
+    await page.context.close()
+    assert channel_copies(fake) == []

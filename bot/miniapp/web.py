@@ -367,14 +367,20 @@ class MiniApp:
         post_id = _post_id(request)
         if post_id is None:
             return error(400, "the post id must be a number", "bad_id")
-        result = await self.calendar.publish_now(post_id)
+        version = _version(request)
+        if version is False:
+            return error(400, "'version' must be a number", "bad_version")
+        result = await self.calendar.publish_now(post_id, version)
         return self._answer(result.outcome, result.post)
 
     async def cancel_post(self, request: web.Request) -> web.StreamResponse:
         post_id = _post_id(request)
         if post_id is None:
             return error(400, "the post id must be a number", "bad_id")
-        result = await self.calendar.cancel(post_id)
+        version = _version(request)
+        if version is False:
+            return error(400, "'version' must be a number", "bad_version")
+        result = await self.calendar.cancel(post_id, version)
         return self._answer(result.outcome, result.post)
 
     async def edit_post(self, request: web.Request) -> web.StreamResponse:
@@ -498,6 +504,15 @@ _CHAT_ID = re.compile(r"-?[0-9]{1,16}")
 def _post_id(request: web.Request) -> int | None:
     raw = request.match_info.get("id", "")
     return int(raw) if _POST_ID.fullmatch(raw) else None
+
+
+def _version(request: web.Request) -> int | None | bool:
+    """`?version=` on a cancel or Publish now: the post as the manager saw it (None when
+    absent: then it acts on the post as it is; False when not a version)."""
+    raw = request.query.get("version")
+    if raw is None or not raw.strip():
+        return None
+    return int(raw.strip()) if _POST_ID.fullmatch(raw.strip()) else False
 
 
 def _channel(raw: str | None) -> int | bool | None:

@@ -507,11 +507,11 @@ function App() {
         haptic.ok();
         setToast({ text: t('moved', { id: post.id, when: when(moved.due_at) }) });
       } else if (what === 'publish') {
-        await api('POST', `/posts/${post.id}/publish`);
+        await api('POST', `/posts/${post.id}/publish?version=${post.version}`);
         haptic.ok();
         setToast({ text: t('published_ok', { id: post.id }) });
       } else if (what === 'cancel') {
-        const cancelled = await api('DELETE', `/posts/${post.id}`);
+        const cancelled = await api('DELETE', `/posts/${post.id}?version=${post.version}`);
         haptic.ok();
         const back = new Date(post.due_at) > new Date(Date.now() + 60000) ? { id: post.id, due: post.due_at, version: cancelled.version } : null;
         setToast({ text: t('cancelled_ok', { id: post.id }), undo: back });
