@@ -191,3 +191,46 @@ async def test_two_managers_a_cancel_from_a_stale_sheet_is_refused(
     assert post.status == "scheduled" and post.due_at == int(later.timestamp())
     await page.context.close()
     assert channel_copies(fake) == []
+
+
+async def test_a_double_tap_acts_once(steward, fake, desk, browser):
+    """A double tap on Move here, on the cancel's confirmation or on Undo sends one request:
+    before, the second one carried the version the first had just used and came back 'stale',
+    so a manager who moved their own post was told someone else had changed it."""
+    post_id = await queue_post(steward, fake, desk, 3600, "Tap tap")
+    page = await open_app(browser, steward.settings)
+    await page.set_viewport_size(PHONE)
+    sent: list[str] = []
+    page.on(
+        "request",
+        lambda r: sent.append(f"{r.method} {r.url.split('?')[0].split('/api')[1]}")
+        if "/api/posts/" in r.url
+        else None,
+    )
+    double = "s => { const b = document.querySelector(s); b.click(); b.click(); }"
+
+    await page.locator(f"[data-post='{post_id}']").tap()
+    await page.locator("[data-action=move]").tap()
+    await page.locator("[data-free], input[type=date]").first.wait_for()
+    await page.locator("input[type=time]").fill("23:59")
+    await page.evaluate(double, "[data-action=move-here]")
+    await page.locator(".toast", has_text="moved").wait_for()
+    await page.wait_for_timeout(500)
+    assert sent == [f"PATCH /posts/{post_id}"], sent
+    assert "meanwhile" not in await page.locator(".toast").inner_text()
+
+    sent.clear()
+    await page.locator(f"[data-post='{post_id}']").tap()
+    await page.locator("[data-action=cancel]").tap()
+    await page.evaluate(double, "[data-action=confirm-cancel]")
+    await page.locator(".toast", has_text="cancelled").wait_for()
+    await page.wait_for_timeout(500)
+    assert sent == [f"DELETE /posts/{post_id}"], sent
+
+    sent.clear()
+    await page.evaluate(double, "[data-action=undo]")
+    await page.locator(".toast", has_text="back in the queue").wait_for()
+    await page.wait_for_timeout(500)
+    assert sent == [f"PATCH /posts/{post_id}"], sent
+    assert (await steward.app.post_repo.get(post_id)).status == "scheduled"
+    await page.context.close()

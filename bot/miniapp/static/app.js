@@ -2,7 +2,7 @@
 // Times are shown in the bot's TIMEZONE (as /queue shows them); the API gets wall-clock times
 // without an offset, which the server reads in that zone with its DST checks.
 import { h, render } from 'preact';
-import { useState, useEffect, useCallback, useMemo } from 'preact/hooks';
+import { useState, useEffect, useCallback, useMemo, useRef } from 'preact/hooks';
 import htm from 'htm';
 
 performance.mark('app');
@@ -326,7 +326,7 @@ function Options({ post }) {
   return chips.length ? html`<div class="chips">${chips.map((c) => html`<span class="chip">${c}</span>`)}</div>` : '';
 }
 
-function MovePanel({ post, channel, onMove }) {
+function MovePanel({ post, channel, busy, onMove }) {
   const start = local(post.due_at);
   const [date, setDate] = useState(start.day < today() ? today() : start.day);
   const [time, setTime] = useState(start.time);
@@ -349,14 +349,22 @@ function MovePanel({ post, channel, onMove }) {
       <input type="date" aria-label=${t('date')} value=${date} min=${today()} onInput=${(e) => setDate(e.currentTarget.value)} />
       <input type="time" aria-label=${t('time')} value=${time} onInput=${(e) => setTime(e.currentTarget.value)} />
     </div>
-    <div class="actions"><button class="btn primary" data-action="move-here" disabled=${!date || !time} onClick=${() => onMove(`${date}T${time}`)}>${t('move_here')}</button></div>
+    <div class="actions"><button class="btn primary" data-action="move-here" disabled=${busy || !date || !time} onClick=${() => onMove(`${date}T${time}`)}>${t('move_here')}</button></div>
   </div>`;
 }
 
 function Sheet({ post, channel, channels, onClose, act }) {
   const [mode, setMode] = useState('main');
   const [busy, setBusy] = useState(false);
-  const run = async (fn) => { setBusy(true); try { await fn(); } finally { setBusy(false); } };
+  // one action at a time: a double tap lands before the disabled button is drawn, and its
+  // second request would carry the version the first has just used (and come back 'stale')
+  const running = useRef(false);
+  const run = async (fn) => {
+    if (running.current) return;
+    running.current = true;
+    setBusy(true);
+    try { await fn(); } finally { running.current = false; setBusy(false); }
+  };
   useEffect(() => {
     const back = tg && tg.BackButton;
     if (!back) return undefined;
@@ -385,7 +393,7 @@ function Sheet({ post, channel, channels, onClose, act }) {
           <button class="btn" data-action="close" onClick=${onClose}>${t('close')}</button>
         </div>
       </div>`}
-      ${mode === 'move' && html`<${MovePanel} post=${post} channel=${channel} onMove=${(due) => run(() => act('move', post, due))} />
+      ${mode === 'move' && html`<${MovePanel} post=${post} channel=${channel} busy=${busy} onMove=${(due) => run(() => act('move', post, due))} />
         <div class="actions"><button class="btn" onClick=${() => setMode('main')}>${t('back')}</button></div>`}
       ${mode === 'cancel' && html`<div>
         <p>${t('confirm_cancel', { id: post.id })}</p>
@@ -529,13 +537,17 @@ function App() {
     await Promise.all([load(), loadChannels().catch(() => {})]);
   };
 
+  const undoing = useRef(false);
   const undo = async (back) => {
+    if (undoing.current) return; // a double tap: one undo
+    undoing.current = true;
     setToast(null);
     try {
       await api('PATCH', `/posts/${back.id}`, { due_at: back.due, version: back.version });
       haptic.ok();
       setToast({ text: t('restored', { id: back.id }) });
     } catch (err) { fail(err); }
+    undoing.current = false;
     await load();
   };
 
