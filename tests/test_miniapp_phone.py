@@ -234,3 +234,43 @@ async def test_a_double_tap_acts_once(steward, fake, desk, browser):
     assert sent == [f"PATCH /posts/{post_id}"], sent
     assert (await steward.app.post_repo.get(post_id)).status == "scheduled"
     await page.context.close()
+
+
+async def test_long_titles_and_texts_stay_on_a_phone_screen(steward, fake, browser):
+    """A channel title of Telegram's 128 characters with no space, a 4096-character text whose
+    first line is one long word, emoji: the agenda's rows keep them inside the row (before: the
+    title ran under the status badge and off the screen) and the sheet does not scroll sideways
+    (before: 1,835 px wide on a 360 px phone, the title cut off)."""
+    title = "Новости" * 18 + "Ok"  # 128 characters, no space to break at
+    assert len(title) == 128
+    fake.add_chat(CHANNEL, "channel", title, username="news")
+    manager = fake.user(MANAGER_ID, "Manny")
+    chat = fake.start_bot(manager)
+    await steward.app.channel_repo.upsert(
+        Channel(CHANNEL, title, "news", True, True, True, True), int(time.time())
+    )
+    await steward.app.calendar.slots.set(0, ["23:59"])
+    text = ("🎉👨‍👩‍👧‍👦" + "Superlongword" * 40 + "\n" + "очень длинный текст 🚀 " * 200)[:4096]
+    post_id = await queue_post(steward, fake, (chat, manager), 3600, text)
+    page = await open_app(browser, steward.settings, language="ru", scheme="dark")
+    await page.set_viewport_size(PHONE)
+    spill = """() => {
+      const out = [];
+      for (const row of document.querySelectorAll('.item')) {
+        for (const el of row.querySelectorAll('.body, .body *')) {  // text wider than its box
+          const clipped = getComputedStyle(el).overflowX !== 'visible';
+          if (!clipped && el.scrollWidth > el.clientWidth + 1) out.push(`${el.className} ${el.scrollWidth}`);
+        }
+      }
+      return out;
+    }"""
+    assert await page.evaluate(spill) == []
+    assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    await page.locator(f"[data-post='{post_id}']").tap()
+    sheet = page.locator(".sheet")
+    await sheet.wait_for()
+    await page.wait_for_timeout(300)  # its slide-in
+    wide, room = await sheet.evaluate("s => [s.scrollWidth, s.clientWidth]")
+    assert wide <= room, (wide, room)
+    await shot(page, "long-title-sheet")
+    await page.context.close()
