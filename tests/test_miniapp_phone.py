@@ -274,3 +274,39 @@ async def test_long_titles_and_texts_stay_on_a_phone_screen(steward, fake, brows
     assert wide <= room, (wide, room)
     await shot(page, "long-title-sheet")
     await page.context.close()
+
+
+@pytest.mark.parametrize(
+    ("how", "says"),
+    [
+        ("missing", "Open the calendar from the bot's menu button"),  # a plain browser
+        ("tampered", "Open the calendar from the bot's menu button"),
+        ("expired", "This session has expired"),
+    ],
+)
+async def test_a_refused_sign_in_says_what_to_do(steward, desk, browser, how, says):
+    """Opened outside Telegram (no initData) or with initData someone edited, the page said
+    'This session has expired', which it had not; only an expired sign-in says so now."""
+    from urllib.parse import urlencode
+
+    from bot.miniapp.auth import sign_init_data
+    from tests.test_miniapp_browser import STUB
+
+    context = await browser.new_context(viewport=PHONE)
+    page = await context.new_page()
+    stub = STUB.read_text(encoding="utf-8")
+
+    async def route(r):
+        await r.fulfill(body=stub, content_type="application/javascript")
+
+    await page.route("https://telegram.org/js/telegram-web-app.js*", route)
+    age = 2 * 86400 if how == "expired" else 0
+    init = sign_init_data(steward.settings.bot_token, MANAGER_ID, int(time.time()) - age)
+    if how == "tampered":
+        init = init.replace("Manager", "Mallory")
+    fragment = "" if how == "missing" else "#" + urlencode({"tgWebAppData": init})
+    await page.goto(f"http://127.0.0.1:{steward.settings.webhook_port}/app/{fragment}")
+    await page.wait_for_selector("[data-fatal=yes]", timeout=15000)
+    assert says in await page.locator("[data-fatal]").inner_text()
+    assert await page.locator("[data-post]").count() == 0
+    await context.close()

@@ -428,7 +428,7 @@ function App() {
 
   const fail = useCallback((err) => {
     haptic.err();
-    if (err.status === 401) setFatal(t('expired'));
+    if (err.status === 401) setFatal(t(err.code === 'expired' ? 'expired' : 'sign_in'));
     else if (err.status === 403) setFatal(t('forbidden'));
     else setToast({ text: errorText(err) });
   }, []);
