@@ -661,6 +661,46 @@ async def test_edit_in_chat_sends_the_post_back_and_takes_new_content(api, stewa
     assert post.summary["text"] == "New text"
 
 
+OTHER_MANAGER = 5151
+
+
+@pytest.fixture
+def two_managers(bot_env) -> None:
+    bot_env["MANAGER_IDS"] = f"{MANAGER_ID},{OTHER_MANAGER}"
+
+
+async def test_edit_in_chat_by_another_manager_publishes_their_new_content(
+    two_managers, api, steward, fake, desk
+):
+    """Manager A queued the post from A's chat; manager B opens the calendar, presses Edit in
+    chat and sends the new content in B's own chat. The post now comes from B's chat: before,
+    only the message ids changed, so the channel got whatever A's chat held under B's ids (or
+    'message to copy not found' and a failed post)."""
+    post_id = await queue_post(steward, fake, desk, 3600, "Old text from A")
+    other = fake.user(OTHER_MANAGER, "Bea")
+    b_chat = fake.start_bot(other)
+    for _ in range(3):  # A's chat holds more messages, so B's new ids name some of them
+        fake.new_message(desk[0], desk[1], "Something else A wrote")
+    status, _ = await api.call(
+        "POST",
+        f"/api/posts/{post_id}/edit",
+        headers={"Authorization": api.auth(user_id=OTHER_MANAGER)},
+    )
+    assert status == 200
+    mark = fake.mark()
+    new = await fake.send_message(b_chat, other, "New text from B")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("✏️"), since=mark)
+    post = await steward.app.post_repo.get(post_id)
+    assert (post.source_chat_id, post.source_message_ids) == (OTHER_MANAGER, [new["message_id"]])
+    status, body = await api.call("POST", f"/api/posts/{post_id}/publish")
+    assert status == 200, body
+    [copy] = channel_copies(fake)
+    assert (int(copy["from_chat_id"]), int(copy["message_id"])) == (
+        OTHER_MANAGER,
+        new["message_id"],
+    )
+
+
 async def test_edit_in_chat_when_the_original_message_is_gone(api, steward, fake, desk):
     """The manager deleted the message the post was made from (cleaning up the bot's chat):
     Telegram cannot copy it back, but the post can still take new content, which is exactly
