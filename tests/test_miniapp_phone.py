@@ -310,3 +310,52 @@ async def test_a_refused_sign_in_says_what_to_do(steward, desk, browser, how, sa
     assert says in await page.locator("[data-fatal]").inner_text()
     assert await page.locator("[data-post]").count() == 0
     await context.close()
+
+
+async def test_an_edited_posts_new_picture_replaces_its_old_thumbnail(
+    steward, fake, desk, browser
+):
+    """A photo post gets a new picture (Edit in chat, by this manager or another) while the app
+    is open: when the calendar is read again it shows the new thumbnail (before: the old one,
+    kept per post id by the page and for a day by the browser's cache)."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    def jpeg(width: int) -> bytes:
+        out = BytesIO()
+        Image.new("RGB", (width, 40), (200, 80, 40)).save(out, "JPEG")
+        return out.getvalue()
+
+    chat, manager = desk
+    fake.add_file("thumb-old", jpeg(90), "photos/old.jpg")
+    fake.add_file("thumb-new", jpeg(50), "photos/new.jpg")
+    source = fake.new_message(chat, manager, caption="Before")
+    app = steward.app
+    post_id = await app.post_repo.add(
+        channel_id=CHANNEL,
+        source_chat_id=MANAGER_ID,
+        source_message_ids=[source["message_id"]],
+        due_at=int(time.time()) + 3600,
+        created_by=MANAGER_ID,
+        now=int(time.time()),
+        summary={"kind": "photo", "text": "Before", "count": 1, "thumb": "thumb-old"},
+    )
+    page = await open_app(browser, steward.settings)
+    await page.set_viewport_size(PHONE)
+    decoded = "s => { const i = document.querySelector(s); return i && i.complete && i.naturalWidth }"
+    image = f"[data-post='{post_id}'] img.thumb"
+    assert await page.wait_for_function(decoded, arg=image)
+    assert await page.locator(image).evaluate("i => i.naturalWidth") == 90
+    again = fake.new_message(chat, manager, caption="After")
+    summary = {"kind": "photo", "text": "After", "count": 1, "thumb": "thumb-new"}
+    assert await app.post_repo.replace_content(post_id, [again["message_id"]], summary)
+    # Telegram shows the app again: it reads the calendar again
+    await page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+    await page.locator(f"[data-post='{post_id}']", has_text="After").wait_for()
+    await page.wait_for_function(
+        "s => { const i = document.querySelector(s); return i && i.complete && i.naturalWidth === 50 }",
+        arg=image,
+        timeout=5000,
+    )
+    await page.context.close()

@@ -213,16 +213,20 @@ function previewText(post) {
   return [kind && `[${kind}]`, first].filter(Boolean).join(' ') || t('no_post_content');
 }
 
-const thumbs = new Map(); // post id -> object URL of its thumbnail (fetched with the sign-in)
+// thumbnails, fetched with the sign-in, per post version: new content is a new picture (and a
+// new address, so the browser's cache cannot answer with the old one)
+const thumbs = new Map(); // 'id:version' -> object URL
 function Thumb({ post }) {
-  const [src, setSrc] = useState(thumbs.get(post.id) || null);
+  const key = `${post.id}:${post.version}`;
+  const [, setGot] = useState(null); // a fetched thumbnail draws the item again
   useEffect(() => {
-    if (src || !(post.preview && post.preview.thumb)) return;
-    fetch(`/api/posts/${post.id}/thumb`, { headers: { Authorization: `tma ${INIT}` } })
+    if (!(post.preview && post.preview.thumb) || thumbs.has(key)) return;
+    fetch(`/api/posts/${post.id}/thumb?v=${post.version}`, { headers: { Authorization: `tma ${INIT}` } })
       .then((r) => (r.ok ? r.blob() : null))
-      .then((blob) => { if (blob) { const url = URL.createObjectURL(blob); thumbs.set(post.id, url); setSrc(url); } })
+      .then((blob) => { if (blob) { const url = URL.createObjectURL(blob); thumbs.set(key, url); setGot(url); } })
       .catch(() => {});
-  }, [post.id]);
+  }, [key]);
+  const src = thumbs.get(key);
   return src ? html`<img class="thumb" src=${src} alt="" />` : '';
 }
 
