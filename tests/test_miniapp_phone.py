@@ -5,22 +5,33 @@ language."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import pytest
 
+from tests.chromium import CHROMIUM_ARGS
 from tests.harness import MANAGER_ID, make_env
 from tests.test_miniapp_api import CHANNEL, Channel, free_port, queue_post
-from tests.test_miniapp_browser import (  # noqa: F401  (fixtures)
+from tests.test_miniapp_browser import (  # noqa: F401  (the same skip when Chromium is missing)
     CHROMIUM,
     async_api,
-    browser,
     open_app,
     pytestmark,
     shot,
 )
 
 PHONE = {"width": 360, "height": 640}
+
+
+@pytest.fixture
+async def browser():
+    async with async_api.async_playwright() as p:
+        chromium = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
 
 
 @pytest.fixture
@@ -75,10 +86,8 @@ async def toast_after(page, action: str, words: str) -> str:
     await page.locator(f"[data-action={action}]").tap()
     toast = page.locator(".toast")
     await toast.wait_for()
-    try:
+    with contextlib.suppress(async_api.TimeoutError):
         await page.locator(".toast", has_text=words).wait_for(timeout=3000)
-    except async_api.TimeoutError:
-        pass
     return await toast.inner_text()
 
 
@@ -166,9 +175,7 @@ async def test_counts_take_the_languages_plural_forms(
     await page.context.close()
 
 
-async def test_two_managers_a_cancel_from_a_stale_sheet_is_refused(
-    steward, fake, desk, browser
-):
+async def test_two_managers_a_cancel_from_a_stale_sheet_is_refused(steward, fake, desk, browser):
     """Manager A has a post's sheet open; manager B moves it to next week meanwhile. A's
     Cancel acts on what A saw, so it is refused as stale, as a move from it is, instead of
     cancelling a post B has just planned (before: cancelled). Publish now alike (API test)."""
@@ -203,9 +210,11 @@ async def test_a_double_tap_acts_once(steward, fake, desk, browser):
     sent: list[str] = []
     page.on(
         "request",
-        lambda r: sent.append(f"{r.method} {r.url.split('?')[0].split('/api')[1]}")
-        if "/api/posts/" in r.url
-        else None,
+        lambda r: (
+            sent.append(f"{r.method} {r.url.split('?')[0].split('/api')[1]}")
+            if "/api/posts/" in r.url
+            else None
+        ),
     )
     double = "s => { const b = document.querySelector(s); b.click(); b.click(); }"
 
@@ -259,7 +268,8 @@ async def test_long_titles_and_texts_stay_on_a_phone_screen(steward, fake, brows
       for (const row of document.querySelectorAll('.item')) {
         for (const el of row.querySelectorAll('.body, .body *')) {  // text wider than its box
           const clipped = getComputedStyle(el).overflowX !== 'visible';
-          if (!clipped && el.scrollWidth > el.clientWidth + 1) out.push(`${el.className} ${el.scrollWidth}`);
+          const wide = el.scrollWidth > el.clientWidth + 1;
+          if (!clipped && wide) out.push(`${el.className} ${el.scrollWidth}`);
         }
       }
       return out;
@@ -312,9 +322,7 @@ async def test_a_refused_sign_in_says_what_to_do(steward, desk, browser, how, sa
     await context.close()
 
 
-async def test_an_edited_posts_new_picture_replaces_its_old_thumbnail(
-    steward, fake, desk, browser
-):
+async def test_an_edited_posts_new_picture_replaces_its_old_thumbnail(steward, fake, desk, browser):
     """A photo post gets a new picture (Edit in chat, by this manager or another) while the app
     is open: when the calendar is read again it shows the new thumbnail (before: the old one,
     kept per post id by the page and for a day by the browser's cache)."""
@@ -343,9 +351,9 @@ async def test_an_edited_posts_new_picture_replaces_its_old_thumbnail(
     )
     page = await open_app(browser, steward.settings)
     await page.set_viewport_size(PHONE)
-    decoded = "s => { const i = document.querySelector(s); return i && i.complete && i.naturalWidth }"
+    width = "s => { const i = document.querySelector(s); return i && i.complete && i.naturalWidth }"
     image = f"[data-post='{post_id}'] img.thumb"
-    assert await page.wait_for_function(decoded, arg=image)
+    assert await page.wait_for_function(width, arg=image)
     assert await page.locator(image).evaluate("i => i.naturalWidth") == 90
     again = fake.new_message(chat, manager, caption="After")
     summary = {"kind": "photo", "text": "After", "count": 1, "thumb": "thumb-new"}
@@ -353,9 +361,5 @@ async def test_an_edited_posts_new_picture_replaces_its_old_thumbnail(
     # Telegram shows the app again: it reads the calendar again
     await page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
     await page.locator(f"[data-post='{post_id}']", has_text="After").wait_for()
-    await page.wait_for_function(
-        "s => { const i = document.querySelector(s); return i && i.complete && i.naturalWidth === 50 }",
-        arg=image,
-        timeout=5000,
-    )
+    await page.wait_for_function(f"s => ({width})(s) === 50", arg=image, timeout=5000)
     await page.context.close()

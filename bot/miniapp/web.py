@@ -506,7 +506,7 @@ def _post_id(request: web.Request) -> int | None:
     return int(raw) if _POST_ID.fullmatch(raw) else None
 
 
-def _version(request: web.Request) -> int | None | bool:
+def _version(request: web.Request) -> int | bool | None:
     """`?version=` on a cancel or Publish now: the post as the manager saw it (None when
     absent: then it acts on the post as it is; False when not a version)."""
     raw = request.query.get("version")
