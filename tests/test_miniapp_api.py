@@ -701,6 +701,19 @@ async def test_edit_in_chat_by_another_manager_publishes_their_new_content(
     )
 
 
+async def test_edit_in_chat_asks_in_the_language_the_app_was_opened_in(api, steward, fake, desk):
+    """The prompt goes out in initData's user.language_code (Russian here), as the app is."""
+    post_id = await queue_post(steward, fake, desk, 3600, "Old text")
+    init = sign_init_data(api.token, MANAGER_ID, int(time.time()), language_code="ru")
+    mark = fake.mark()
+    status, _ = await api.call(
+        "POST", f"/api/posts/{post_id}/edit", headers={"Authorization": f"tma {init}"}
+    )
+    assert status == 200
+    prompt = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert prompt.plain.startswith(f"Пришлите новое содержимое поста #{post_id}")
+
+
 async def test_edit_in_chat_when_the_original_message_is_gone(api, steward, fake, desk):
     """The manager deleted the message the post was made from (cleaning up the bot's chat):
     Telegram cannot copy it back, but the post can still take new content, which is exactly
