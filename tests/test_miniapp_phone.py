@@ -363,3 +363,23 @@ async def test_an_edited_posts_new_picture_replaces_its_old_thumbnail(steward, f
     await page.locator(f"[data-post='{post_id}']", has_text="After").wait_for()
     await page.wait_for_function(f"s => ({width})(s) === 50", arg=image, timeout=5000)
     await page.context.close()
+
+
+@pytest.mark.parametrize(
+    ("phone_zone", "shown"), [("Asia/Tokyo", True), ("Europe/Amsterdam", False)]
+)
+async def test_a_manager_in_another_time_zone_is_told_whose_times_these_are(
+    steward, desk, browser, phone_zone, shown
+):
+    """The calendar shows times in TIMEZONE, as /queue does. A manager whose phone is in
+    another zone (travelling, or a team spread over zones) read them as their own, with no word
+    on the agenda saying otherwise (only the Move panel named the zone): the header now says
+    whose times these are when the phone's clock differs."""
+    page = await open_app(browser, steward.settings, timezone=phone_zone)
+    await page.set_viewport_size(PHONE)
+    note = page.locator("header .tz")
+    if shown:
+        assert "Times in Europe/Amsterdam" in await note.inner_text()
+    else:
+        assert await note.count() == 0
+    await page.context.close()

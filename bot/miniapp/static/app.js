@@ -559,6 +559,8 @@ function App() {
   if (fatal) return html`<div class="note" data-fatal="yes">${fatal}</div>`;
   if (!labels) return html`<div class="boot" aria-busy="true"><header><div class="bar"><h1>📅</h1></div><div class="tabs"></div></header></div>`;
   const names = Object.fromEntries(channels.map((c) => [c.id, c.title]));
+  // the times are TIMEZONE's, as in /queue: said so when the phone's clock is in another zone
+  const away = data && -new Date().getTimezoneOffset() * 60000 !== offsetAt(Date.now());
   const pickView = (v) => { haptic.pick(); setView(v); if (v !== 'agenda') setAnchor(today()); };
   return html`<div>
     <header>
@@ -572,6 +574,7 @@ function App() {
       <div class="tabs" role="tablist">
         ${['agenda', 'week', 'month'].map((v) => html`<button role="tab" data-view=${v} disabled=${!ready} aria-pressed=${String(view === v)} onClick=${() => pickView(v)}>${t(v)}</button>`)}
       </div>
+      ${away && html`<div class="tz">${t('tz_note', { tz: TZ })}</div>`}
     </header>
     ${data ? html`<${Calendar} view=${view} anchor=${anchor} setAnchor=${setAnchor} days=${days} channels=${names} onOpen=${setSheet} />`
       : slow && html`<div class="note" aria-busy="true">${t('loading')}</div>`}
