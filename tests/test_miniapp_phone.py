@@ -383,3 +383,23 @@ async def test_a_manager_in_another_time_zone_is_told_whose_times_these_are(
     else:
         assert await note.count() == 0
     await page.context.close()
+
+
+async def test_the_bot_out_of_reach_is_said_in_the_managers_language(steward, fake, desk, browser):
+    """The bot restarts (a deploy) or the phone loses its connection while the app is open:
+    the toast says so in Russian (before: 'Что-то пошло не
+    так: Failed to fetch', the browser's English)."""
+    post_id = await queue_post(steward, fake, desk, 3600, "Hello")
+    page = await open_app(browser, steward.settings, language="ru")
+    await page.set_viewport_size(PHONE)
+    await page.locator(f"[data-post='{post_id}']").tap()
+    await page.locator("[data-action=cancel]").tap()
+
+    async def down(route):
+        await route.abort("connectionrefused")
+
+    await page.route("**/api/**", down)
+    text = await toast_after(page, "confirm-cancel", "Нет связи")
+    assert "Нет связи" in text and "Failed" not in text, text
+    assert (await steward.app.post_repo.get(post_id)).status == "scheduled"
+    await page.context.close()

@@ -45,11 +45,12 @@ const t = (key, vars) => {
 // the API's error codes that have a toast of their own; any other says 'error' with its message
 const ERROR_TOASTS = {
   stale: 'stale', past: 'past', too_far: 'too_far', gone: 'gone', cancelled: 'was_cancelled',
-  delayed: 'delayed', blocked: 'blocked', not_found: 'not_found',
+  delayed: 'delayed', blocked: 'blocked', not_found: 'not_found', network: 'network',
 };
 // what the server refused, in the manager's language (its own message is English)
 function errorText(err) {
   const data = err.data || {};
+  if (!err.code && err instanceof TypeError) return t('network'); // the first screen's own fetch
   if (err.code === 'bad_time' && ['nonexistent', 'ambiguous'].includes(data.reason)) return t(`time_${data.reason}`);
   if (err.code === 'failed') return t('refused', { error: (data.post && data.post.error) || err.message });
   return t(ERROR_TOASTS[err.code] || 'error', { error: err.message });
@@ -87,7 +88,13 @@ function applyTheme() {
 async function api(method, path, body) {
   const headers = { Authorization: `tma ${INIT}` };
   if (body) headers['Content-Type'] = 'application/json';
-  return answer(await fetch(`/api${path}`, { method, headers, body: body ? JSON.stringify(body) : undefined }));
+  let r;
+  try {
+    r = await fetch(`/api${path}`, { method, headers, body: body ? JSON.stringify(body) : undefined });
+  } catch (e) { // no answer at all: the bot restarting, or the phone offline
+    throw Object.assign(new Error(String(e && e.message)), { code: 'network' });
+  }
+  return answer(r);
 }
 
 async function answer(r) {
