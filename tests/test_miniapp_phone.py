@@ -387,8 +387,8 @@ async def test_a_manager_in_another_time_zone_is_told_whose_times_these_are(
 
 async def test_the_bot_out_of_reach_is_said_in_the_managers_language(steward, fake, desk, browser):
     """The bot restarts (a deploy) or the phone loses its connection while the app is open:
-    the toast says so in Russian (before: 'Что-то пошло не
-    так: Failed to fetch', the browser's English)."""
+    the toast says so in Russian (before: 'Что-то пошло не так: Failed to fetch', the
+    browser's English), and nothing changed."""
     post_id = await queue_post(steward, fake, desk, 3600, "Hello")
     page = await open_app(browser, steward.settings, language="ru")
     await page.set_viewport_size(PHONE)
