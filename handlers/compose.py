@@ -359,7 +359,7 @@ async def new_content_given(
     await state.clear()
     post_id = data.get("post_id", 0)
     ids = [m.message_id for m in messages]
-    changed = await posting.replace_content(post_id, ids, summarize(messages))
+    changed = await posting.replace_content(post_id, ids, summarize(messages), message.chat.id)
     if changed is not Change.DONE:
         await message.reply(not_queued_text(post_id, changed is Change.CANCELLED))
         return

@@ -232,14 +232,19 @@ class PostRepository:
         post_id: int,
         source_message_ids: list[int],
         summary: dict[str, Any] | None = None,
+        source_chat_id: int | None = None,
     ) -> bool:
-        """Edit: new content for a post that has not gone out yet."""
+        """Edit: new content for a post that has not gone out yet. The new messages may be in
+        another chat than the old ones (another manager edited it): `source_chat_id` says
+        where they are."""
         cursor = await self.db.execute(
-            "UPDATE posts SET source_message_ids=?, summary=? WHERE id=? "
+            "UPDATE posts SET source_message_ids=?, summary=?, "
+            "source_chat_id=COALESCE(?, source_chat_id) WHERE id=? "
             "AND status IN ('scheduled','failed','needs_decision')",
             (
                 json.dumps(source_message_ids),
                 json.dumps(summary, ensure_ascii=False) if summary else None,
+                source_chat_id,
                 post_id,
             ),
         )
@@ -290,13 +295,18 @@ class PostRepository:
         )
         return cursor.rowcount == 1
 
-    async def cancel(self, post_id: int) -> bool:
-        """Cancel a post that has not started going out; never one being published."""
-        cursor = await self.db.execute(
+    async def cancel(self, post_id: int, version: int | None = None) -> bool:
+        """Cancel a post that has not started going out; never one being published. With
+        `version` (the calendar's), only while the post is still as the manager saw it."""
+        sql = (
             "UPDATE posts SET status='cancelled' WHERE id=? "
-            "AND status IN ('scheduled','failed','needs_decision')",
-            (post_id,),
+            "AND status IN ('scheduled','failed','needs_decision')"
         )
+        params: tuple[Any, ...] = (post_id,)
+        if version is not None:
+            sql += " AND version=?"
+            params += (version,)
+        cursor = await self.db.execute(sql, params)
         return cursor.rowcount == 1
 
     async def calendar(

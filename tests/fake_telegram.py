@@ -1351,6 +1351,13 @@ class FakeTelegram:
                     data = button.get("callback_data")
                     if data is not None and not 1 <= len(str(data).encode()) <= 64:
                         raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
+                    if button.get("web_app") is not None:
+                        # "available only in private chats between a user and the bot": a
+                        # user's id is positive (a group's, a channel's or an @name is not)
+                        target = str(p.get("chat_id", "1"))
+                        if not target.isdigit():
+                            raise ApiError(400, "Bad Request: BUTTON_TYPE_INVALID")
+                        self._check_web_app_url(button["web_app"], "inline keyboard button")
         if name == "sendPoll":
             question = self._plain(str(p.get("question", "")), p.get("question_parse_mode"))
             if len(question) > 300:
@@ -1383,11 +1390,28 @@ class FakeTelegram:
             self.answered_queries.add(query_id)
         return True
 
+    @staticmethod
+    def _check_web_app_url(web_app: Any, where: str) -> None:
+        """WebAppInfo.url: "An HTTPS URL of a Web App" (Bot API)."""
+        url = str((web_app or {}).get("url", "")) if isinstance(web_app, dict) else ""
+        if not url.startswith("https://"):
+            raise ApiError(
+                400,
+                f"Bad Request: {where} Web App URL '{url}' is invalid: "
+                "Only HTTPS links are allowed",
+            )
+
     def _m_setChatMenuButton(self, p, f):
-        """Per chat only for a private chat Telegram knows (the user started the bot)."""
+        """Per chat only for a private chat Telegram knows (the user started the bot); a Web
+        App button only with an https address."""
         chat_id = p.get("chat_id")
         if chat_id is not None and int(chat_id) not in self.started:
             raise ApiError(400, "Bad Request: chat not found")
+        button = p.get("menu_button")
+        if isinstance(button, str):
+            button = json.loads(button)
+        if isinstance(button, dict) and button.get("type") == "web_app":
+            self._check_web_app_url(button.get("web_app"), "menu button")
         self.menu_buttons[int(chat_id) if chat_id is not None else None] = p.get("menu_button")
         return True
 

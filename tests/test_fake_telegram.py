@@ -506,3 +506,31 @@ async def test_pinning_needs_the_message_and_the_right(fake, bot):
     private = fake.start_bot(user)
     note = fake.new_message(private, user, "pin me")
     assert await bot.pin_chat_message(user["id"], note["message_id"])
+
+
+async def test_web_app_buttons_only_in_private_chats_and_only_https(fake, bot):
+    """Bot API: an inline button's `web_app` is "available only in private chats between a
+    user and the bot", and WebAppInfo's url is "an HTTPS URL" (for a menu button too)."""
+    from aiogram.types import MenuButtonWebApp, WebAppInfo
+
+    def opener(url: str) -> InlineKeyboardMarkup:
+        button = InlineKeyboardButton(text="📅", web_app=WebAppInfo(url=url))
+        return InlineKeyboardMarkup(inline_keyboard=[[button]])
+
+    fake.add_chat(SUPERGROUP)
+    user = fake.user(502, "Ben")
+    fake.start_bot(user)
+    with pytest.raises(TelegramBadRequest, match="BUTTON_TYPE_INVALID"):
+        await bot.send_message(SUPERGROUP, "plan", reply_markup=opener("https://a.example/app/"))
+    with pytest.raises(TelegramBadRequest, match="Only HTTPS links are allowed"):
+        await bot.send_message(502, "plan", reply_markup=opener("http://a.example/app/"))
+    with pytest.raises(TelegramBadRequest, match="Only HTTPS links are allowed"):
+        await bot.set_chat_menu_button(
+            chat_id=502,
+            menu_button=MenuButtonWebApp(text="📅", web_app=WebAppInfo(url="http://a.example/")),
+        )
+    await bot.send_message(502, "plan", reply_markup=opener("https://a.example/app/"))
+    await bot.set_chat_menu_button(
+        chat_id=502,
+        menu_button=MenuButtonWebApp(text="📅", web_app=WebAppInfo(url="https://a.example/")),
+    )

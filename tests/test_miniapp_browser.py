@@ -72,15 +72,16 @@ async def browser():
             await chromium.close()
 
 
-async def open_app(browser, settings, *, language="en", scheme="light", theme=None):
+async def open_app(browser, settings, *, language="en", scheme="light", theme=None, timezone=None):
     """A phone-sized page opened the way Telegram opens a Mini App; only the bot's own server
-    and the stubbed Telegram script are reachable."""
+    and the stubbed Telegram script are reachable. `timezone`: the phone's clock's zone."""
     context = await browser.new_context(
         viewport={"width": 360, "height": 740},
         device_scale_factor=1,
         is_mobile=True,
         has_touch=True,
         locale=language,
+        timezone_id=timezone,
     )
     page = await context.new_page()
     stub = STUB.read_text(encoding="utf-8")

@@ -166,9 +166,15 @@ class PostingService:
         return post.due_at
 
     async def replace_content(
-        self, post_id: int, message_ids: list[int], summary: dict[str, Any] | None
+        self,
+        post_id: int,
+        message_ids: list[int],
+        summary: dict[str, Any] | None,
+        chat_id: int | None = None,
     ) -> Change:
-        if await self.posts.replace_content(post_id, message_ids, summary):
+        """New content from `chat_id`: the editing manager's chat, which need not be the one
+        the post was queued from (another manager's Edit, from /queue or the calendar)."""
+        if await self.posts.replace_content(post_id, message_ids, summary, chat_id):
             return Change.DONE
         return await self._why_unchanged(post_id)
 
