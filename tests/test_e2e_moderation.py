@@ -1317,3 +1317,33 @@ async def test_a_deletion_offers_no_undo_that_would_do_nothing(steward, fake, gr
     assert log.plain.startswith("🗑 Delete")
     buttons = [b["text"] for row in log["reply_markup"]["inline_keyboard"] for b in row]
     assert buttons == ["🔎 Details"]
+
+
+async def test_a_mistyped_length_mutes_no_one_and_forever_is_no_reason(steward, fake, group):
+    """`/mute 2h30 flood` muted Bob for good, "2h30 flood" as the reason; `/ban forever` showed
+    "Reason: forever"."""
+    target = await group.say(group.member, "x")
+    await group.say(group.admin, "/mute 2h30 flood", reply_to=target)
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply.plain.startswith("I don't understand the duration “2h30”")
+    assert not fake.calls_of("restrictChatMember")
+    await group.say(group.admin, "/ban forever", reply_to=target)
+    ban = await fake.wait_for("banChatMember")
+    assert ban.get("until_date", 0) == 0
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply.plain == "🔨 Bob is banned."
+
+
+async def test_a_very_long_reason_still_gets_its_confirmation_and_log_entry(steward, fake, group):
+    """A reason of 4,000 characters made the confirmation too long for Telegram: the moderator
+    got an apology instead, and the log chat refused the entry."""
+    target = await group.say(group.member, "x")
+    await group.say(group.admin, "/mute 2h " + "spam " * 815, reply_to=target)
+    await fake.wait_for("restrictChatMember")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply.plain.startswith("🔇 Bob is muted for 2h.\nReason: spam spam")
+    assert reply.plain.endswith("…")
+    log = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == LOG_CHAT)
+    assert "Mute" in log.plain
+    await steward.idle()
+    assert not [c for c in fake.calls_of("sendMessage") if "Sorry" in c.plain]
