@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from bot.moderation.service import Actor
+from bot.moderation.service import Actor, AuditAction, Target
 from tests.fake_telegram import FakeTelegram
 
 GROUP = -1001234500001
@@ -1347,3 +1347,34 @@ async def test_a_very_long_reason_still_gets_its_confirmation_and_log_entry(stew
     assert "Mute" in log.plain
     await steward.idle()
     assert not [c for c in fake.calls_of("sendMessage") if "Sorry" in c.plain]
+
+
+async def test_long_modlog_filters_and_warns_come_in_several_messages(steward, fake, group):
+    """/modlog 50 with reasons, a blocklist of 25 long phrases and 19 warns with long reasons
+    were each one reply longer than a Telegram message: the admin got an apology instead."""
+    moderation = steward.app.moderation
+    alice = Actor(100, "Alice Wonderland of the Realm")
+    await moderation.update_settings(GROUP, warn_limit=20)
+    for n in range(19):
+        await moderation.warn(GROUP, Target(200, "Bob"), alice, f"{n:02d} " + "rude " * 59)
+    for n in range(30):
+        await moderation.record(
+            GROUP, alice, Target(1000 + n, f"Somebody With A Long Name {n}"), AuditAction.KICK
+        )
+    for n in range(25):
+        await moderation.add_filter(GROUP, f"w{n:02d} " + "phrase " * 27, False, alice)
+    for command in ("/modlog 50", "/filters", "/warns @bobby"):
+        mark = fake.mark()
+        await group.say(group.member if command == "/warns @bobby" else group.admin, "hi")
+        await group.say(group.admin, command)
+        await steward.idle()
+        replies = [c.plain for c in fake.calls_of("sendMessage", since=mark)]
+        assert len(replies) > 1 and all(len(r) <= 4096 for r in replies), command
+        shown = "\n".join(replies)
+        assert "Sorry" not in shown
+        if command == "/filters":
+            assert all(f"w{n:02d} phrase" in shown for n in range(25))
+        elif command == "/warns @bobby":
+            assert all(f"— {n:02d} rude" in shown for n in range(19))
+        else:
+            assert "#1 " in shown and "#49 " in shown

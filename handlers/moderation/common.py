@@ -15,6 +15,7 @@ from bot.moderation.args import ActionArgs, ArgumentError, parse_action_args
 from bot.moderation.problems import Problem
 from bot.moderation.service import Actor, ModerationService, Target
 from bot.moderation.targets import TargetResolver, replied
+from bot.texts import pack_lines
 
 GROUP = {"chat": Where.GROUP}  # `@admin` in a reply, which is no command
 
@@ -64,6 +65,15 @@ def error_text(kind: Problem, command: str = "", token: str = "") -> str:
     template = messages[kind]
     # plain-text templates (they show <placeholders>) sent with HTML parse mode
     return html.escape(template, quote=False).format(command=command, token=html.escape(token))
+
+
+async def reply_lines(message: Message, lines: list[str]) -> None:
+    """A list (/modlog, /filters, /warns) as a reply, in as many messages as it takes: one
+    longer than Telegram's 4,096 characters is refused, and the admin got an apology."""
+    first, *rest = pack_lines(lines)
+    await message.reply(first)
+    for part in rest:
+        await message.answer(part)
 
 
 def reason_line(reason: str | None) -> str:
