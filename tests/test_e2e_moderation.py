@@ -1378,3 +1378,50 @@ async def test_long_modlog_filters_and_warns_come_in_several_messages(steward, f
             assert all(f"— {n:02d} rude" in shown for n in range(19))
         else:
             assert "#1 " in shown and "#49 " in shown
+
+
+async def test_without_the_right_to_delete_the_moderator_is_told_so(steward, fake, group):
+    """Telegram answers "message can't be deleted" both to a bot without the right to delete
+    and for a message too old: the admin read "Telegram refused this action: Bad Request:
+    message can't be deleted", and /spam said "Removed spam" over a message that stayed."""
+    fake.chats[GROUP].members[fake.bot_id]["can_delete_messages"] = False
+    first = await group.say(group.member, "one")
+    await group.say(group.admin, "/del", reply_to=first)
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply.plain.startswith("I can't do that: make me an admin")
+    await group.say(group.admin, "/purge", reply_to=first)
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply.plain.startswith("I can't do that: make me an admin")
+    spam = await group.say(group.other, "good morning everyone")
+    await group.say(group.admin, "/spam", reply_to=spam)
+    await fake.wait_for("banChatMember")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert "Removed" not in reply.plain and "Carol" in reply.plain
+    assert "I can't do that: make me an admin" in reply.plain
+    assert (GROUP, spam["message_id"]) in fake.messages
+    await steward.idle()
+    actions = await steward.app.mod_repo.recent_actions(GROUP, 10)
+    assert [a.action for a in actions] == ["ban"]
+
+
+async def test_a_message_too_old_to_delete_is_explained(steward, fake, group):
+    old = await group.say(group.member, "an old message")
+    fake.messages[(GROUP, old["message_id"])]["date"] -= 49 * 3600
+    await group.say(group.admin, "/del", reply_to=old)
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply.plain.startswith("Telegram does not let bots delete this message")
+
+
+async def test_spam_without_the_right_to_ban_leaves_the_message_for_another_try(
+    steward, fake, group
+):
+    """/spam deleted the message before the ban Telegram then refused: the moderator read "I
+    can't do that", and the spam was gone with nothing logged or learned to show for it."""
+    fake.chats[GROUP].members[fake.bot_id]["can_restrict_members"] = False
+    spam = await group.say(group.other, "good morning everyone")
+    await group.say(group.admin, "/spam", reply_to=spam)
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply.plain.startswith("I can't do that: make me an admin")
+    await steward.idle()
+    assert (GROUP, spam["message_id"]) in fake.messages
+    assert not fake.calls_of("deleteMessage")

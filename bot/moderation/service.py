@@ -433,8 +433,33 @@ class ModerationService:
 
     async def delete_or_explain(self, chat_id: int, message_id: int) -> None:
         """/del: as `delete`, but Telegram's refusal is the moderator's to read: raises
-        ModerationError (no rights, message not found, or Telegram's own words)."""
-        await self._telegram(self.bot.delete_message(chat_id, message_id))
+        ModerationError (no rights, message not found, too old, or Telegram's own words)."""
+        try:
+            await self.bot.delete_message(chat_id, message_id)
+        except (TelegramBadRequest, TelegramForbiddenError) as exc:
+            raise await self._deletion_refusal(chat_id, exc) from exc
+
+    async def _deletion_refusal(self, chat_id: int, exc: TelegramAPIError) -> ModerationError:
+        """Telegram answers "message can't be deleted" to a bot without the right to delete
+        others' messages and, with the right, for a message older than 48 hours or a service
+        message no one may delete: only the bot's own rights tell the two apart."""
+        if "can't be deleted" not in exc.message.lower():
+            return classify_refusal(exc)
+        may = await self._may_delete(chat_id)
+        if may is None:
+            return classify_refusal(exc)
+        return ModerationError(Problem.UNDELETABLE if may else Problem.NO_RIGHTS, exc.message)
+
+    async def _may_delete(self, chat_id: int) -> bool | None:
+        """Whether the bot holds the right to delete others' messages here; None: unknown."""
+        try:
+            me = await self.bot.get_chat_member(chat_id, self.settings.bot_id)
+        except TelegramAPIError as exc:
+            logger.info("cannot read my own rights in %s: %s", chat_id, exc)
+            return None
+        return me.status == "creator" or (
+            me.status == "administrator" and bool(getattr(me, "can_delete_messages", False))
+        )
 
     async def delete(self, chat_id: int, message_id: int) -> bool:
         try:
@@ -531,6 +556,10 @@ class ModerationService:
         topics' messages with it: only messages the bot knows to be in the command's topic go
         (`topic_messages`, noted as they came and as the bot sent them), the command included;
         a message whose topic it never learned stays."""
+        if await self._may_delete(chat_id) is False:
+            # Telegram would delete the bot's own messages in the range and refuse the rest
+            # as if they were too old: the moderator is told what is really missing
+            raise ModerationError(Problem.NO_RIGHTS)
         lowest = max(first, last - PURGE_LIMIT + 1)
         if topic is None:
             ids = list(range(lowest, last + 1))
@@ -539,7 +568,7 @@ class ModerationService:
             ids = sorted({*known, last})
         purged, refusal = await self.delete_many(chat_id, ids)
         if not purged.deleted and refusal is not None:
-            raise classify_refusal(refusal)
+            raise await self._deletion_refusal(chat_id, refusal)
         if topic is not None:
             await self.repo.forget_topic_messages(chat_id, ids)
         details: dict[str, Any] = {"from": first, "to": last, "count": purged.deleted}

@@ -11,6 +11,7 @@ from aiogram.utils.i18n import ngettext
 from bot.moderation.args import ActionArgs
 from bot.moderation.buttons import undo_keyboard
 from bot.moderation.durations import format_duration
+from bot.moderation.problems import Problem
 from bot.moderation.service import (
     AuditAction,
     ModerationError,
@@ -150,8 +151,7 @@ async def spam_command(
         return
     text = reply.text or reply.caption or ""
     actor = actor_of(message)
-    await moderation.delete(message.chat.id, reply.message_id)
-    try:
+    try:  # the ban first: refused, the message stays for another try, nothing is half done
         action_id = await moderation.ban(
             message.chat.id,
             target,
@@ -166,6 +166,18 @@ async def spam_command(
         await message.reply(error_text(exc.kind, token=exc.detail))
         return
     await moderation.learn(text, True, actor)
+    try:
+        await moderation.delete_or_explain(message.chat.id, reply.message_id)
+    except ModerationError as exc:
+        if exc.kind is not Problem.NOT_FOUND:  # not found: someone deleted it already
+            await message.reply(
+                _(
+                    "🚫 {name} is banned, and I will recognise such messages better now. "
+                    "Their message stays: {why}"
+                ).format(name=target.mention, why=error_text(exc.kind, token=exc.detail)),
+                reply_markup=undo_keyboard(action_id),
+            )
+            return
     await message.answer(
         _(
             "🚫 Removed spam from {name} and banned them. I will recognise such messages "

@@ -54,6 +54,10 @@ def error_text(kind: Problem, command: str = "", token: str = "") -> str:
             "and ban users."
         ),
         Problem.NOT_FOUND: _("Telegram says this member or message is not in the chat."),
+        Problem.UNDELETABLE: _(
+            "Telegram does not let bots delete this message: it is older than 48 hours, or a "
+            "service message that cannot be deleted."
+        ),
         Problem.NOT_BANNED: _("{token} is not banned in this chat."),
         Problem.NOT_MUTED: _("{token} is not muted in this chat."),
         Problem.TELEGRAM: _("Telegram refused this action: {token}"),
