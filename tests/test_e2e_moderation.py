@@ -1425,3 +1425,30 @@ async def test_spam_without_the_right_to_ban_leaves_the_message_for_another_try(
     await steward.idle()
     assert (GROUP, spam["message_id"]) in fake.messages
     assert not fake.calls_of("deleteMessage")
+
+
+async def test_in_a_basic_group_mute_and_kick_say_what_telegram_allows(steward, fake):
+    """Telegram restricts and unbans only in supergroups: /mute in a basic group answered "I
+    don't act on admins of this chat" about a plain member, and /kick removed the member but
+    answered "Telegram refused this action" and logged nothing."""
+    basic = -4055501
+    chat = fake.add_chat(basic, "group", title="Club")
+    admin, ann = fake.user(10, "Ada"), fake.user(11, "Ann")
+    fake.add_member(basic, admin, "administrator")
+    fake.add_member(basic, ann)
+    target = await fake.send_message(chat, ann, "hi")
+    await fake.send_message(chat, admin, "/mute 2h", reply_to=target)
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == basic)
+    assert reply.plain.startswith("Telegram lets bots do this only in supergroups")
+    assert fake.member_status(basic, 11) == "member"
+    await fake.send_message(chat, admin, "/kick", reply_to=target)
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == basic)
+    assert reply.plain == "👢 Ann was removed; they may rejoin."
+    assert fake.member_status(basic, 11) == "left"
+    await steward.idle()
+    [kick] = await steward.app.mod_repo.recent_actions(basic, 5)
+    assert kick.action == "kick"
+    fake.add_member(basic, ann)
+    await fake.send_message(chat, admin, "/ban", reply_to=target)
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == basic)
+    assert reply.plain.startswith("🔨 Ann is banned.\nThis is a basic group")

@@ -203,17 +203,22 @@ def _restrictable(target: Target) -> None:
         raise ModerationError(Problem.CHANNEL_RESTRICT)
 
 
+SUPERGROUP_IDS_BELOW = -1_000_000_000_000  # supergroups and channels are -100…
+
+
+def is_basic_group(chat_id: int) -> bool:
+    """A basic group's id: negative, above the -100… range of supergroups and channels."""
+    return SUPERGROUP_IDS_BELOW < chat_id < 0
+
+
 def classify_refusal(exc: TelegramAPIError) -> ModerationError:
     """Turn Telegram's refusal into a kind the moderator can act on."""
     text = exc.message.lower()
+    if "available only for supergroups" in text or "supergroup and channel chats only" in text:
+        return ModerationError(Problem.SUPERGROUP_ONLY, exc.message)
     if any(
         s in text
-        for s in (
-            "user is an administrator",
-            "can't remove chat owner",
-            "can't restrict self",
-            "method is available only for supergroups",
-        )
+        for s in ("user is an administrator", "can't remove chat owner", "can't restrict self")
     ):
         return ModerationError(Problem.TARGET_ADMIN, exc.message)
     if isinstance(exc, TelegramForbiddenError) or any(
@@ -418,8 +423,7 @@ class ModerationService:
         member = await self._telegram(self.bot.get_chat_member(chat_id, target.id))
         if not is_member(member.status, getattr(member, "is_member", None)):
             raise ModerationError(Problem.NOT_FOUND)
-        await self._telegram(self.bot.ban_chat_member(chat_id, target.id))
-        await self._telegram(self.bot.unban_chat_member(chat_id, target.id, only_if_banned=True))
+        await self._remove(chat_id, target.id)
         return await self._record(chat_id, actor, target, AuditAction.KICK, reason, **audit)
 
     async def restrict(self, chat_id: int, user_id: int, permissions: ChatPermissions) -> None:
@@ -428,8 +432,16 @@ class ModerationService:
 
     async def remove(self, chat_id: int, user_id: int) -> None:
         """Unrecorded kick (the captcha records its own "captcha_kick")."""
+        await self._remove(chat_id, user_id)
+
+    async def _remove(self, chat_id: int, user_id: int) -> None:
+        """Ban, then unban so the member may rejoin. A basic group keeps no ban list (a ban
+        there only removes) and refuses an unban."""
         await self._telegram(self.bot.ban_chat_member(chat_id, user_id))
-        await self._telegram(self.bot.unban_chat_member(chat_id, user_id, only_if_banned=True))
+        if not is_basic_group(chat_id):
+            await self._telegram(
+                self.bot.unban_chat_member(chat_id, user_id, only_if_banned=True)
+            )
 
     async def delete_or_explain(self, chat_id: int, message_id: int) -> None:
         """/del: as `delete`, but Telegram's refusal is the moderator's to read: raises

@@ -19,6 +19,7 @@ from bot.moderation.service import (
     Target,
     Topic,
     UndoOutcome,
+    is_basic_group,
 )
 from bot.moderation.targets import TargetResolver, replied, sender_of
 from bot.texts import typed_id
@@ -65,6 +66,11 @@ async def restrict_command(
         "unban": _("🕊 {name} is unbanned and may rejoin."),
     }
     text = texts[kind].format(name=target.mention, duration=duration) + reason_line(args.reason)
+    if kind == "ban" and is_basic_group(chat_id):
+        text += "\n" + _(
+            "This is a basic group: Telegram keeps no ban list here, so they may rejoin "
+            "through an invite link."
+        )
     markup = undo_keyboard(action_id) if action_id and kind != "kick" else None
     await message.reply(text, reply_markup=markup)
 

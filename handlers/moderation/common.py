@@ -53,6 +53,10 @@ def error_text(kind: Problem, command: str = "", token: str = "") -> str:
             "I can't do that: make me an admin of this chat with the rights to delete messages "
             "and ban users."
         ),
+        Problem.SUPERGROUP_ONLY: _(
+            "Telegram lets bots do this only in supergroups, and this is a basic group: "
+            "making it public, or showing its history to new members, turns it into one."
+        ),
         Problem.NOT_FOUND: _("Telegram says this member or message is not in the chat."),
         Problem.UNDELETABLE: _(
             "Telegram does not let bots delete this message: it is older than 48 hours, or a "
