@@ -1452,3 +1452,19 @@ async def test_in_a_basic_group_mute_and_kick_say_what_telegram_allows(steward, 
     await fake.send_message(chat, admin, "/ban", reply_to=target)
     reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == basic)
     assert reply.plain.startswith("🔨 Ann is banned.\nThis is a basic group")
+
+
+async def test_a_reply_to_a_join_or_leave_notice_is_about_who_joined_or_left(steward, fake, group):
+    """"Alice added Eve" comes from Alice: /ban in reply to it answered "I don't act on admins
+    of this chat" instead of banning Eve, whom the notice is about."""
+    eve = fake.user(400, "Eve")
+    added = await group.say(group.admin, None, new_chat_members=[eve])
+    await group.say(group.admin, "/ban spam bot", reply_to=added)
+    ban = await fake.wait_for("banChatMember")
+    assert ban["user_id"] == 400
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    assert reply.plain == "🔨 Eve is banned.\nReason: spam bot"
+    removed = await group.say(group.admin, None, left_chat_member=group.member)
+    await group.say(group.admin, "/ban", reply_to=removed)
+    ban = await fake.wait_for("banChatMember", lambda c: c["user_id"] == 200)
+    assert fake.member_status(GROUP, 200) == "kicked"

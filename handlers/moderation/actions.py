@@ -21,7 +21,7 @@ from bot.moderation.service import (
     UndoOutcome,
     is_basic_group,
 )
-from bot.moderation.targets import TargetResolver, replied, sender_of
+from bot.moderation.targets import TargetResolver, replied, subject_of
 from bot.texts import typed_id
 from bot.topics import thread_of
 from handlers.moderation.common import (
@@ -148,7 +148,7 @@ async def spam_command(
     if reply is None:
         await message.reply(_("Reply to the spam message with /spam."))
         return
-    target = sender_of(reply)
+    target = subject_of(reply)
     if target is None:
         return
     refusal = await targets.refusal(message.chat.id, target)
