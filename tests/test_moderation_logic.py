@@ -127,7 +127,9 @@ def test_a_mistyped_duration_is_refused_not_taken_for_a_permanent_reason(token):
     assert (args.duration, args.reason) == (None, "18+ content")
 
 
-@pytest.mark.parametrize("word", ["forever", "Forever", "permanent", "perm", "навсегда", "voorgoed"])
+@pytest.mark.parametrize(
+    "word", ["forever", "Forever", "permanent", "perm", "навсегда", "voorgoed"]
+)
 def test_forever_is_a_permanent_length_not_a_reason(word):
     args = parse_action_args(f"{word} spam", has_reply=True, with_duration=True)
     assert (args.duration, args.reason) == (None, "spam")
