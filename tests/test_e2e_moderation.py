@@ -1455,7 +1455,7 @@ async def test_in_a_basic_group_mute_and_kick_say_what_telegram_allows(steward, 
 
 
 async def test_a_reply_to_a_join_or_leave_notice_is_about_who_joined_or_left(steward, fake, group):
-    """"Alice added Eve" comes from Alice: /ban in reply to it answered "I don't act on admins
+    """ "Alice added Eve" comes from Alice: /ban in reply to it answered "I don't act on admins
     of this chat" instead of banning Eve, whom the notice is about."""
     eve = fake.user(400, "Eve")
     added = await group.say(group.admin, None, new_chat_members=[eve])
@@ -1468,3 +1468,30 @@ async def test_a_reply_to_a_join_or_leave_notice_is_about_who_joined_or_left(ste
     await group.say(group.admin, "/ban", reply_to=removed)
     ban = await fake.wait_for("banChatMember", lambda c: c["user_id"] == 200)
     assert fake.member_status(GROUP, 200) == "kicked"
+
+
+async def test_automatic_rules_without_the_rights_tell_the_log_chat_so(steward, fake, group):
+    """Without the rights to delete and ban, a spammer's message stayed, the member stayed,
+    and the log chat read "🗑 Delete"; a flood went unnoticed. The log now says what happened
+    and what is missing, once per flood."""
+    me = fake.chats[GROUP].members[fake.bot_id]
+    me["can_delete_messages"] = me["can_restrict_members"] = False
+    spam = await group.say(group.member, SPAM)
+    log = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == LOG_CHAT)
+    assert log.plain.startswith("👀 Detected") and "rule spam" in log.plain
+    assert "I lack the admin rights" in log.plain
+    assert (GROUP, spam["message_id"]) in fake.messages
+    # only the flood rule from here: a new member's burst may also read as spam
+    await steward.app.moderation.update_settings(GROUP, spam_mode="off")
+    mark = fake.mark()
+    for n in range(8):
+        await group.say(group.other, f"message number {n}")
+    flood = await fake.wait_for(
+        "sendMessage", lambda c: c["chat_id"] == LOG_CHAT, since=mark, timeout=20
+    )
+    assert "rule flood" in flood.plain and "I lack the admin rights" in flood.plain
+    await steward.idle()
+    await asyncio.sleep(2)  # the log chat's pace: a second entry would be out by now
+    logged = [c for c in fake.calls_of("sendMessage", since=mark) if c["chat_id"] == LOG_CHAT]
+    assert len(logged) == 1, [c.plain for c in logged]
+    assert not [c for c in fake.calls_of("sendMessage", since=mark) if c["chat_id"] == GROUP]

@@ -439,9 +439,7 @@ class ModerationService:
         there only removes) and refuses an unban."""
         await self._telegram(self.bot.ban_chat_member(chat_id, user_id))
         if not is_basic_group(chat_id):
-            await self._telegram(
-                self.bot.unban_chat_member(chat_id, user_id, only_if_banned=True)
-            )
+            await self._telegram(self.bot.unban_chat_member(chat_id, user_id, only_if_banned=True))
 
     async def delete_or_explain(self, chat_id: int, message_id: int) -> None:
         """/del: as `delete`, but Telegram's refusal is the moderator's to read: raises
@@ -450,6 +448,19 @@ class ModerationService:
             await self.bot.delete_message(chat_id, message_id)
         except (TelegramBadRequest, TelegramForbiddenError) as exc:
             raise await self._deletion_refusal(chat_id, exc) from exc
+
+    async def try_delete(self, chat_id: int, message_id: int) -> Problem | None:
+        """An automatic rule's deletion: None when the message is gone (now, or already),
+        else why it stays (NO_RIGHTS: the bot may not delete others' messages here)."""
+        try:
+            await self.delete_or_explain(chat_id, message_id)
+        except ModerationError as exc:
+            logger.info("could not delete %s/%s: %s", chat_id, message_id, exc)
+            return None if exc.kind is Problem.NOT_FOUND else exc.kind
+        except TelegramMigrateToChat as exc:  # a message of a group upgraded since
+            logger.info("could not delete %s/%s: %s", chat_id, message_id, exc)
+            return Problem.TELEGRAM
+        return None
 
     async def _deletion_refusal(self, chat_id: int, exc: TelegramAPIError) -> ModerationError:
         """Telegram answers "message can't be deleted" to a bot without the right to delete
@@ -1094,6 +1105,8 @@ def render_details(i18n: I18n, action: ModAction, locale: str) -> str:
     return text[:DETAILS_LIMIT]
 
 
+# the reason of an automatic rule's entry when Telegram refused the bot for want of rights
+NO_RIGHTS_REASON = "no_rights"
 _WARN_LIMIT_REASON = re.compile(r"(\d+)/(\d+) warns")
 
 
@@ -1101,7 +1114,13 @@ def reason_label(i18n: I18n, reason: str, locale: str) -> str:
     """A reason as readers of `locale` read it. A moderator's words stay as typed; the few
     Steward writes itself (a report's buttons, the flood rule, the warn limit) are stored as
     fixed English words and translated here, so older rows read right too."""
-    words: dict[str, str] = {"report": N_("report"), "flood": N_("flood")}
+    words: dict[str, str] = {
+        "report": N_("report"),
+        "flood": N_("flood"),
+        NO_RIGHTS_REASON: N_(
+            "I lack the admin rights to act: let me delete messages and ban users here"
+        ),
+    }
     if reason in words:
         return i18n.gettext(words[reason], locale=locale)
     limit = _WARN_LIMIT_REASON.fullmatch(reason)
