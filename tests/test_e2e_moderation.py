@@ -1495,3 +1495,16 @@ async def test_automatic_rules_without_the_rights_tell_the_log_chat_so(steward, 
     logged = [c for c in fake.calls_of("sendMessage", since=mark) if c["chat_id"] == LOG_CHAT]
     assert len(logged) == 1, [c.plain for c in logged]
     assert not [c for c in fake.calls_of("sendMessage", since=mark) if c["chat_id"] == GROUP]
+
+
+async def test_a_captcha_the_bot_cannot_enforce_tells_the_log_chat_why(steward, fake, group):
+    """With the captcha on and no right to restrict, a newcomer joined unchecked and only the
+    process log knew."""
+    fake.chats[GROUP].members[fake.bot_id]["can_restrict_members"] = False
+    await steward.app.mod_repo.update_settings(GROUP, captcha_mode="enforce", captcha_seconds=60)
+    newbie = fake.user(400, "Nina")
+    await group.say(None, None, new_chat_members=[newbie], **{"from": newbie})
+    log = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == LOG_CHAT)
+    assert log.plain.startswith("👀 Detected") and "rule captcha" in log.plain
+    assert "Nina" in log.plain and "I lack the admin rights" in log.plain
+    assert not [c for c in fake.calls_of("sendMessage") if c["chat_id"] == GROUP]
