@@ -203,17 +203,22 @@ def _restrictable(target: Target) -> None:
         raise ModerationError(Problem.CHANNEL_RESTRICT)
 
 
+SUPERGROUP_IDS_BELOW = -1_000_000_000_000  # supergroups and channels are -100…
+
+
+def is_basic_group(chat_id: int) -> bool:
+    """A basic group's id: negative, above the -100… range of supergroups and channels."""
+    return SUPERGROUP_IDS_BELOW < chat_id < 0
+
+
 def classify_refusal(exc: TelegramAPIError) -> ModerationError:
     """Turn Telegram's refusal into a kind the moderator can act on."""
     text = exc.message.lower()
+    if "available only for supergroups" in text or "supergroup and channel chats only" in text:
+        return ModerationError(Problem.SUPERGROUP_ONLY, exc.message)
     if any(
         s in text
-        for s in (
-            "user is an administrator",
-            "can't remove chat owner",
-            "can't restrict self",
-            "method is available only for supergroups",
-        )
+        for s in ("user is an administrator", "can't remove chat owner", "can't restrict self")
     ):
         return ModerationError(Problem.TARGET_ADMIN, exc.message)
     if isinstance(exc, TelegramForbiddenError) or any(
@@ -420,8 +425,7 @@ class ModerationService:
         member = await self._telegram(self.bot.get_chat_member(chat_id, target.id))
         if not is_member(member.status, getattr(member, "is_member", None)):
             raise ModerationError(Problem.NOT_FOUND)
-        await self._telegram(self.bot.ban_chat_member(chat_id, target.id))
-        await self._telegram(self.bot.unban_chat_member(chat_id, target.id, only_if_banned=True))
+        await self._remove(chat_id, target.id)
         return await self._record(chat_id, actor, target, AuditAction.KICK, reason, **audit)
 
     async def restrict(self, chat_id: int, user_id: int, permissions: ChatPermissions) -> None:
@@ -430,13 +434,57 @@ class ModerationService:
 
     async def remove(self, chat_id: int, user_id: int) -> None:
         """Unrecorded kick (the captcha records its own "captcha_kick")."""
+        await self._remove(chat_id, user_id)
+
+    async def _remove(self, chat_id: int, user_id: int) -> None:
+        """Ban, then unban so the member may rejoin. A basic group keeps no ban list (a ban
+        there only removes) and refuses an unban."""
         await self._telegram(self.bot.ban_chat_member(chat_id, user_id))
-        await self._telegram(self.bot.unban_chat_member(chat_id, user_id, only_if_banned=True))
+        if not is_basic_group(chat_id):
+            await self._telegram(self.bot.unban_chat_member(chat_id, user_id, only_if_banned=True))
 
     async def delete_or_explain(self, chat_id: int, message_id: int) -> None:
         """/del: as `delete`, but Telegram's refusal is the moderator's to read: raises
-        ModerationError (no rights, message not found, or Telegram's own words)."""
-        await self._telegram(self.bot.delete_message(chat_id, message_id))
+        ModerationError (no rights, message not found, too old, or Telegram's own words)."""
+        try:
+            await self.bot.delete_message(chat_id, message_id)
+        except (TelegramBadRequest, TelegramForbiddenError) as exc:
+            raise await self._deletion_refusal(chat_id, exc) from exc
+
+    async def try_delete(self, chat_id: int, message_id: int) -> Problem | None:
+        """An automatic rule's deletion: None when the message is gone (now, or already),
+        else why it stays (NO_RIGHTS: the bot may not delete others' messages here)."""
+        try:
+            await self.delete_or_explain(chat_id, message_id)
+        except ModerationError as exc:
+            logger.info("could not delete %s/%s: %s", chat_id, message_id, exc)
+            return None if exc.kind is Problem.NOT_FOUND else exc.kind
+        except TelegramMigrateToChat as exc:  # a message of a group upgraded since
+            logger.info("could not delete %s/%s: %s", chat_id, message_id, exc)
+            return Problem.TELEGRAM
+        return None
+
+    async def _deletion_refusal(self, chat_id: int, exc: TelegramAPIError) -> ModerationError:
+        """Telegram answers "message can't be deleted" to a bot without the right to delete
+        others' messages and, with the right, for a message older than 48 hours or a service
+        message no one may delete: only the bot's own rights tell the two apart."""
+        if "can't be deleted" not in exc.message.lower():
+            return classify_refusal(exc)
+        may = await self._may_delete(chat_id)
+        if may is None:
+            return classify_refusal(exc)
+        return ModerationError(Problem.UNDELETABLE if may else Problem.NO_RIGHTS, exc.message)
+
+    async def _may_delete(self, chat_id: int) -> bool | None:
+        """Whether the bot holds the right to delete others' messages here; None: unknown."""
+        try:
+            me = await self.bot.get_chat_member(chat_id, self.settings.bot_id)
+        except TelegramAPIError as exc:
+            logger.info("cannot read my own rights in %s: %s", chat_id, exc)
+            return None
+        return me.status == "creator" or (
+            me.status == "administrator" and bool(getattr(me, "can_delete_messages", False))
+        )
 
     async def delete(self, chat_id: int, message_id: int) -> bool:
         try:
@@ -533,6 +581,10 @@ class ModerationService:
         topics' messages with it: only messages the bot knows to be in the command's topic go
         (`topic_messages`, noted as they came and as the bot sent them), the command included;
         a message whose topic it never learned stays."""
+        if await self._may_delete(chat_id) is False:
+            # Telegram would delete the bot's own messages in the range and refuse the rest
+            # as if they were too old: the moderator is told what is really missing
+            raise ModerationError(Problem.NO_RIGHTS)
         lowest = max(first, last - PURGE_LIMIT + 1)
         if topic is None:
             ids = list(range(lowest, last + 1))
@@ -542,7 +594,7 @@ class ModerationService:
             ids = sorted({*known, last})
         purged, refusal = await self.delete_many(chat_id, ids)
         if not purged.deleted and refusal is not None:
-            raise classify_refusal(refusal)
+            raise await self._deletion_refusal(chat_id, refusal)
         if topic is not None:
             await self.repo.forget_topic_messages(chat_id, ids)
         details: dict[str, Any] = {"from": first, "to": last, "count": purged.deleted}
@@ -1079,6 +1131,8 @@ def render_details(i18n: I18n, action: ModAction, locale: str) -> str:
     return text[:DETAILS_LIMIT]
 
 
+# the reason of an automatic rule's entry when Telegram refused the bot for want of rights
+NO_RIGHTS_REASON = "no_rights"
 _WARN_LIMIT_REASON = re.compile(r"(\d+)/(\d+) warns")
 
 
@@ -1086,7 +1140,13 @@ def reason_label(i18n: I18n, reason: str, locale: str) -> str:
     """A reason as readers of `locale` read it. A moderator's words stay as typed; the few
     Steward writes itself (a report's buttons, the flood rule, the warn limit) are stored as
     fixed English words and translated here, so older rows read right too."""
-    words: dict[str, str] = {"report": N_("report"), "flood": N_("flood")}
+    words: dict[str, str] = {
+        "report": N_("report"),
+        "flood": N_("flood"),
+        NO_RIGHTS_REASON: N_(
+            "I lack the admin rights to act: let me delete messages and ban users here"
+        ),
+    }
     if reason in words:
         return i18n.gettext(words[reason], locale=locale)
     limit = _WARN_LIMIT_REASON.fullmatch(reason)
