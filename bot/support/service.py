@@ -17,13 +17,12 @@ from bot.clock import SYSTEM_CLOCK, Clock
 from bot.faq.service import FaqService, detect_language
 from bot.faq.transfer import MAX_PHRASING
 from bot.i18n import LocaleFor
+from bot.support.cooldown import RELAY_LIMIT, RELAY_WINDOW, CoolDownNotices
 from bot.texts import typed_id
 from storage.faq import Answer, SupportRepository, Ticket
 
 logger = logging.getLogger(__name__)
 
-RELAY_LIMIT = 5  # tickets per member ...
-RELAY_WINDOW = 600  # ... in this many seconds
 
 
 class RelayOutcome(StrEnum):
@@ -112,15 +111,16 @@ class SupportService:
         repo: SupportRepository,
         default_chat: int | None,
         clock: Clock = SYSTEM_CLOCK,
+        notices: CoolDownNotices | None = None,
     ) -> None:
         self.repo = repo
         self._configured_chat = default_chat
         self.clock = clock
         # where upgraded groups went (bot.chat_migration.ChatMigrations.new_id_of), set by the app
         self.new_id_of: Callable[[int], int | None] = lambda chat_id: None
-        # members told they are rate-limited, and when; per process, so after a restart (or
-        # on another worker) a flooding member is told once more, no more
-        self._told_limited: dict[int, int] = {}
+        # members told they are rate-limited: shared by the workers (bot.cluster); in memory
+        # for one process, so after a restart a flooding member is told once more, no more
+        self.notices = notices or CoolDownNotices()
 
     def now(self) -> int:
         return int(self.clock())
@@ -158,7 +158,8 @@ class SupportService:
             await self.repo.recent_from(question.member_id, self.now() - RELAY_WINDOW)
             >= RELAY_LIMIT
         ):
-            return RelayPlan(self._limited(question.member_id))
+            told = await self.notices.first(question.member_id, self.now())
+            return RelayPlan(RelayOutcome.LIMITED if told else RelayOutcome.STILL_LIMITED)
         ticket_id = await self.repo.open_ticket(
             member_id=question.member_id,
             member_name=question.member_name,
@@ -171,17 +172,6 @@ class SupportService:
             thread_id=question.thread_id,
         )
         return RelayPlan(RelayOutcome.SENT, ticket_id, support_chat)
-
-    def _limited(self, member_id: int) -> RelayOutcome:
-        """LIMITED the first time in a window, STILL_LIMITED after that."""
-        now = self.now()
-        told = self._told_limited
-        for member in [m for m, at in told.items() if now - at >= RELAY_WINDOW]:
-            del told[member]
-        if member_id in told:
-            return RelayOutcome.STILL_LIMITED
-        told[member_id] = now
-        return RelayOutcome.LIMITED
 
     async def relayed(
         self,
