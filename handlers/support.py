@@ -27,7 +27,8 @@ from bot.guards import accessible_message, sender
 from bot.i18n import LocaleFor
 from bot.posting.albums import AlbumCollector
 from bot.private import PrivateNotes
-from bot.roles import RoleService, is_anonymous_admin_message
+from bot.middlewares import role_refusal
+from bot.roles import Requirement, Roles, RoleService, is_anonymous_admin_message
 from bot.support.buttons import SupportCallback
 from bot.support.relay import (
     cool_down_notice,
@@ -244,10 +245,16 @@ async def setsupport_command(
     )
 
 
-async def block_command(message: Message, command: CommandObject, support: SupportService) -> None:
-    """/block and /unblock in a support chat: reply to a relayed question, or give a user id."""
+async def block_command(
+    message: Message, command: CommandObject, support: SupportService, roles: Roles
+) -> None:
+    """/block and /unblock in a support chat: reply to a relayed question, or give a user id.
+    Its admins and managers may; a private desk's staff is its owner (`private_owner`)."""
     if message.chat.id not in await support.staff_chats():
-        await message.reply(_("This command works in the support chat."))
+        if message.chat.type == "private" and not roles.is_manager:  # only its owner got here
+            await message.reply(role_refusal(Requirement.ADMIN_OR_MANAGER, "private"))
+        else:
+            await message.reply(_("This command works in the support chat."))
         return
     replied = message.reply_to_message
     member_id = await support.member_to_block(
@@ -284,7 +291,7 @@ def create_router() -> Router:
     # a support "chat" may be one staff member's private chat: replies there come this way
     m.register(staff_reply_in_private, staff_reply)
     on_command(m, setsupport_command, "setsupport")
-    on_command(m, block_command, "block", "unblock")
+    on_command(m, block_command, "block", "unblock", private_owner=True)
     router.callback_query.register(support_pressed, SupportCallback.filter())
     router.edited_message.register(member_edited, edited_by_a_person)
     return router

@@ -169,3 +169,38 @@ async def test_an_edit_whose_relay_is_gone_comes_as_a_note(steward, fake, desk):
     )
     answer = await fake.wait_for("copyMessage", lambda c: c["chat_id"] == 200)
     assert answer["reply_parameters"]["message_id"] == question["message_id"]
+
+
+async def test_the_owner_of_a_private_desk_who_is_no_manager_can_block(fake, tmp_path):
+    """SUPPORT_CHAT_ID is the private chat of a helper who is no manager: they are the desk's
+    staff, so /block and /unblock work there (before: "Here only Steward's managers can use
+    this command"); a member in their own private chat, which is no desk, is refused as before."""
+    env = make_env(fake, tmp_path, SUPPORT_CHAT_ID="77")
+    running = RunningBot(fake=fake, settings=settings_for(env), env=env)
+    helper, member = fake.user(77, "Hal"), fake.user(41, "Bob")
+    desk = fake.start_bot(helper)
+    await running.start()
+    try:
+        private = fake.private_chat(member)
+        await fake.send_message(private, member, "Where can I leave my bike?")
+        await fake.wait_for("sendMessage", lambda c: c["chat_id"] == 77)
+        await running.idle()
+        relay = last_in(fake, 77)
+        await fake.send_message(desk, helper, "/block", reply_to=relay)
+        blocked = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == 77)
+        assert blocked.plain.startswith("🚫 41 can no longer write to the team")
+        await running.idle()
+        mark = fake.mark()
+        await fake.send_message(private, member, "hello???")
+        await running.idle()
+        await fake.assert_no_call("sendMessage", since=mark, within=0.2)
+        await fake.send_message(desk, helper, "/unblock 41")
+        unblocked = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == 77)
+        assert unblocked.plain == "✅ 41 can write to the team again."
+        await fake.send_message(private, member, "/block 77")
+        refused = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == 41)
+        assert refused.plain == (
+            "Here only Steward's managers can use this command; chat admins use it in their group."
+        )
+    finally:
+        await running.stop()
