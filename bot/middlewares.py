@@ -241,8 +241,10 @@ class RoleMiddleware(BaseMiddleware):
                     False,
                 )
             )
-            if get_flag(data, "private_owner") and chat_type == "private" and user_id == (
-                event.chat.id
+            if (
+                get_flag(data, "private_owner")
+                and chat_type == "private"
+                and user_id == (event.chat.id)
             ):
                 roles = Roles(roles.is_manager, is_admin=True)
             data["roles"] = roles

@@ -18,8 +18,8 @@ from redis.exceptions import DataError
 from bot.cluster import AnotherPollerError, Claim, Cluster, MemoryUpdateLedger, wait_for_outcome
 from bot.cluster.shared import PREFIX
 from bot.moderation.reports import REPORT_WINDOW_SECONDS, REPORTS_PER_WINDOW
-from bot.support.cooldown import RELAY_WINDOW
 from bot.outbound import GLOBAL_KEY, Limit, PacingPolicy, TelegramPacer
+from bot.support.cooldown import RELAY_WINDOW
 
 
 async def test_an_update_is_claimed_by_one_worker_and_done_for_all(redis_workers) -> None:

@@ -6,6 +6,8 @@ import pytest
 
 from tests.fake_telegram import FakeTelegram
 from tests.harness import RunningBot, make_env, settings_for
+from tests.test_e2e_compose import send_album
+from tests.test_e2e_posting import labelled
 
 
 def last_in(fake: FakeTelegram, chat_id: int) -> dict:
@@ -204,3 +206,102 @@ async def test_the_owner_of_a_private_desk_who_is_no_manager_can_block(fake, tmp
         )
     finally:
         await running.stop()
+
+
+async def test_an_edited_part_of_a_relayed_album_is_copied_again(steward, fake, desk):
+    """A member fixes the caption of one part of an album the staff have: the album is copied
+    again under the relay with the new caption, the old copies go, the header shows the new
+    words, and a reply to the new album answers (before: a part other than the first was not
+    followed at all, and the first's edit changed the header only, leaving the old caption in
+    the copy the staff read)."""
+    parts = await send_album(fake, desk.private, desk.member, "trip")
+    await fake.wait_for("copyMessages", lambda c: c["chat_id"] == SUPPORT, since=0)
+    await steward.idle()
+    header = max(m for (c, m), sent in fake.messages.items() if c == SUPPORT and "text" in sent)
+    old_copies = [m for (c, m) in fake.messages if c == SUPPORT and m > header]
+    assert len(old_copies) == 3
+    mark = fake.mark()
+    await fake.edit_message(parts[2], caption="Which of these is the main entrance?")
+    again = await fake.wait_for("copyMessages", lambda c: c["chat_id"] == SUPPORT, since=mark)
+    assert again["message_ids"] == [p["message_id"] for p in parts]
+    await steward.idle()
+    edited = [c for c in fake.calls_of("editMessageText", mark) if c["chat_id"] == SUPPORT]
+    assert len(edited) == 1 and edited[0]["message_id"] == header
+    assert "Which of these is the main entrance?" in edited[0].plain
+    assert "✏️ Edited by the member." in edited[0].plain
+    assert not any((SUPPORT, m) in fake.messages for m in old_copies)  # no stale album
+    new_copies = sorted(m for (c, m) in fake.messages if c == SUPPORT and m > header)
+    assert [fake.messages[(SUPPORT, m)].get("caption") for m in new_copies] == [
+        "Our trip",
+        None,
+        "Which of these is the main entrance?",
+    ]
+    assert (await steward.app.support.ticket(1)).question == "Which of these is the main entrance?"
+    # the first part's caption edited too: copied again once more, still one album
+    mark = fake.mark()
+    await fake.edit_message(parts[0], caption="Our trip to the venue")
+    await fake.wait_for("copyMessages", lambda c: c["chat_id"] == SUPPORT, since=mark)
+    await steward.idle()
+    latest = sorted(m for (c, m) in fake.messages if c == SUPPORT and m > header)
+    assert len(latest) == 3 and latest[0] > new_copies[-1]
+    await fake.send_message(
+        desk.support, desk.staff, "Left one.", reply_to=fake.messages[(SUPPORT, latest[0])]
+    )
+    answer = await fake.wait_for("copyMessage", lambda c: c["chat_id"] == 200)
+    assert answer["reply_parameters"]["message_id"] == parts[0]["message_id"]
+
+
+async def test_a_staff_edit_of_a_delivered_answer_reaches_the_member(steward, fake, desk):
+    """A staff member fixes their answer after it was delivered: the member's copy is edited
+    to the new words (a caption too) and "Add to FAQ" takes them; a copy that can no longer be
+    edited (the member deleted it) is not passed over in silence: the staff member is told
+    (before: the member kept the old words and nobody knew)."""
+    await fake.send_message(desk.private, desk.member, "Where is my order 1234?")
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT, since=0)
+    await steward.idle()
+    relay = last_in(fake, SUPPORT)
+    answer = await fake.send_message(desk.support, desk.staff, "It ships today.", reply_to=relay)
+    await fake.wait_for("copyMessage", lambda c: c["chat_id"] == 200)
+    await steward.idle()
+    copy = last_in(fake, 200)
+    assert copy["text"] == "It ships today."
+    confirmation = last_in(fake, SUPPORT)
+    mark = fake.mark()
+    await fake.edit_message(answer, "It ships tomorrow, sorry.")
+    edited = await fake.wait_for("editMessageText", lambda c: c["chat_id"] == 200)
+    assert edited["message_id"] == copy["message_id"]
+    assert fake.messages[(200, copy["message_id"])]["text"] == "It ships tomorrow, sorry."
+    await steward.idle()
+    await fake.assert_no_call(  # nothing to tell when it went well
+        "sendMessage", since=mark, within=0.1, predicate=lambda c: c["chat_id"] == SUPPORT
+    )
+    await fake.press_button(confirmation, desk.staff, labelled(confirmation, "Add to FAQ"))
+    await fake.wait_for("editMessageText", lambda c: c["chat_id"] == SUPPORT)
+    await steward.idle()
+    entry = await steward.app.faq.repo.get(1)
+    assert [a.text for a in entry.answers.values()] == ["It ships tomorrow, sorry."]
+    # a photo answer whose caption is fixed
+    await fake.send_message(desk.private, desk.member, "And where is the pickup point?")
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT and "pickup" in c.plain)
+    await steward.idle()
+    relay = last_in(fake, SUPPORT)
+    photo = [{"file_id": "map", "file_unique_id": "umap", "width": 9, "height": 9}]
+    shown = await fake.send_message(
+        desk.support, desk.staff, None, photo=photo, caption="Here, gate 2", reply_to=relay
+    )
+    await fake.wait_for(
+        "copyMessage", lambda c: c["chat_id"] == 200 and c["message_id"] == shown["message_id"]
+    )
+    await steward.idle()
+    photo_copy = last_in(fake, 200)
+    await fake.edit_message(shown, caption="Here, gate 3")
+    recaptioned = await fake.wait_for("editMessageCaption", lambda c: c["chat_id"] == 200)
+    assert recaptioned["message_id"] == photo_copy["message_id"]
+    assert fake.messages[(200, photo_copy["message_id"])]["caption"] == "Here, gate 3"
+    await steward.idle()
+    # the member deleted the first answer: the staff member hears that the fix did not arrive
+    del fake.messages[(200, copy["message_id"])]
+    await fake.edit_message(answer, "It ships on Monday.")
+    told = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
+    assert told["reply_parameters"]["message_id"] == answer["message_id"]
+    assert told.plain.startswith("Could not change the answer Bob got")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -19,10 +19,9 @@ from bot.faq.transfer import MAX_PHRASING
 from bot.i18n import LocaleFor
 from bot.support.cooldown import RELAY_LIMIT, RELAY_WINDOW, CoolDownNotices
 from bot.texts import typed_id
-from storage.faq import Answer, SupportRepository, Ticket
+from storage.faq import Answer, Delivered, SupportRepository, Ticket
 
 logger = logging.getLogger(__name__)
-
 
 
 class RelayOutcome(StrEnum):
@@ -93,10 +92,12 @@ class RelayPlan:
 
 @dataclass(frozen=True, slots=True)
 class EditedTicket:
-    """A relayed message its member edited; a complaint's relay has its own wording."""
+    """A relayed message its member edited; a complaint's relay has its own wording; `parts`:
+    an album's parts (message id, its copy at the desk), empty for a lone message."""
 
     ticket: Ticket
     complaint: bool
+    parts: tuple[tuple[int, int | None], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,13 +191,22 @@ class SupportService:
         "Add to FAQ" read those), or None when it never reached the staff."""
         ticket = await self.repo.by_question(
             question.chat_id, question.message_id, question.member_id
-        )
+        ) or await self.repo.by_part(question.chat_id, question.message_id, question.member_id)
         if ticket is None:
             return None
-        if question.text != ticket.question:
+        parts = tuple(await self.repo.relay_parts(ticket.id))
+        # an album's question is its caption, on whichever part: a part without one keeps it
+        if question.text != ticket.question and (question.text or not parts):
             await self.repo.set_question(ticket.id, question.text)
             ticket = replace(ticket, question=question.text)
-        return EditedTicket(ticket, await self.repo.is_complaint(ticket.id))
+        return EditedTicket(ticket, await self.repo.is_complaint(ticket.id), parts)
+
+    async def album_relayed(
+        self, ticket_id: int, chat_id: int, parts: Sequence[tuple[int, int | None]]
+    ) -> None:
+        """The parts of a member's album and their copies at the desk (copied again after an
+        edit): an edit of any part finds the ticket."""
+        await self.repo.set_relay_parts(ticket_id, chat_id, parts)
 
     async def ticket(self, ticket_id: int) -> Ticket | None:
         return await self.repo.get(ticket_id)
@@ -208,6 +218,28 @@ class SupportService:
         self, ticket: Ticket, staff_id: int, chat_id: int, message_id: int, text: str
     ) -> None:
         await self.repo.mark_answered(ticket.id, staff_id, chat_id, message_id, text, self.now())
+
+    async def delivered(
+        self, ticket: Ticket, staff_chat_id: int, copies: Sequence[tuple[int, int]]
+    ) -> None:
+        """A staff reply reached the member: (staff message id, the member's copy id) per part,
+        so the staff's later edits reach the copies."""
+        await self.repo.add_delivered(ticket.id, staff_chat_id, ticket.chat_id, copies)
+
+    async def delivered_copy(self, staff_chat_id: int, staff_message_id: int) -> Delivered | None:
+        return await self.repo.delivered(staff_chat_id, staff_message_id)
+
+    async def answer_edited(
+        self, ticket_id: int, staff_chat_id: int, message_id: int, text: str
+    ) -> Ticket | None:
+        """The staff edited a delivered reply: when it is the ticket's answer, "Add to FAQ" takes
+        the new words. The ticket, for naming its member."""
+        ticket = await self.repo.get(ticket_id)
+        if ticket is None:
+            return None
+        if (ticket.answer_chat_id, ticket.answer_message_id) == (staff_chat_id, message_id):
+            await self.repo.set_answer_text(ticket.id, text)
+        return ticket
 
     async def set_route(self, chat_id: int, support_chat_id: int | None) -> None:
         await self.repo.set_route(chat_id, support_chat_id)
