@@ -335,8 +335,8 @@ class SupportRepository:
         )
 
     async def by_relay(self, support_chat_id: int, message_id: int) -> Ticket | None:
-        """The ticket whose relay (its header, or the member's message copied under it) this
-        message of the support chat is."""
+        """The ticket whose relay (its header, or the member's message, or any part of their
+        album, copied under it) this message of the support chat is."""
         row = await self.db.fetchone(
             "SELECT * FROM support_tickets WHERE support_chat_id=? AND relay_message_id=?",
             (support_chat_id, message_id),
@@ -344,6 +344,12 @@ class SupportRepository:
             "SELECT * FROM support_tickets WHERE support_chat_id=? AND relay_copy_id=?",
             (support_chat_id, message_id),
         )
+        if row is None:  # another part of a member's album copied under the relay
+            row = await self.db.fetchone(
+                "SELECT t.* FROM support_relay_parts p JOIN support_tickets t ON t.id=p.ticket_id "
+                "WHERE t.support_chat_id=? AND p.copy_id=?",
+                (support_chat_id, message_id),
+            )
         return Ticket(**dict(row)) if row else None
 
     async def by_question(self, chat_id: int, message_id: int, member_id: int) -> Ticket | None:

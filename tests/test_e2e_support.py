@@ -305,3 +305,21 @@ async def test_a_staff_edit_of_a_delivered_answer_reaches_the_member(steward, fa
     told = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
     assert told["reply_parameters"]["message_id"] == answer["message_id"]
     assert told.plain.startswith("Could not change the answer Bob got")
+
+
+async def test_a_reply_to_any_photo_of_a_relayed_album_answers(steward, fake, desk):
+    """Staff reply to the third photo of a member's album copied to the desk: the answer
+    reaches the member, and /block there names them (before: only a reply to the first photo
+    counted; one to another was taken for staff chat and silently went nowhere)."""
+    parts = await send_album(fake, desk.private, desk.member, "trip")
+    await fake.wait_for("copyMessages", lambda c: c["chat_id"] == SUPPORT, since=0)
+    await steward.idle()
+    third = last_in(fake, SUPPORT)
+    assert "caption" not in third
+    await fake.send_message(desk.support, desk.staff, "Lovely view!", reply_to=third)
+    delivered = await fake.wait_for("copyMessage", lambda c: c["chat_id"] == 200)
+    assert delivered["reply_parameters"]["message_id"] == parts[0]["message_id"]
+    await steward.idle()
+    await fake.send_message(desk.support, desk.staff, "/block", reply_to=third)
+    blocked = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
+    assert blocked.plain.startswith("🚫 200 can no longer write to the team")

@@ -9,6 +9,7 @@ CREATE TABLE support_relay_parts (
     PRIMARY KEY (chat_id, message_id)
 );
 CREATE INDEX support_relay_parts_ticket ON support_relay_parts(ticket_id);
+CREATE INDEX support_relay_parts_copy ON support_relay_parts(copy_id);
 -- `support_answers`: each staff message delivered to a member (each part of an album) and the
 -- copy the member got, so a staff member's edit of their answer edits that copy.
 CREATE TABLE support_answers (
