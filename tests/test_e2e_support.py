@@ -323,3 +323,22 @@ async def test_a_reply_to_any_photo_of_a_relayed_album_answers(steward, fake, de
     await fake.send_message(desk.support, desk.staff, "/block", reply_to=third)
     blocked = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
     assert blocked.plain.startswith("🚫 200 can no longer write to the team")
+
+
+async def test_a_blocked_member_cannot_reach_the_desk_by_editing(steward, fake, desk):
+    """/block stops a member's messages, edits of those already relayed included (before: each
+    edit of a blocked member's photo was copied to the desk again, a way round the block)."""
+    photo = [{"file_id": "map", "file_unique_id": "umap", "width": 9, "height": 9}]
+    shown = await fake.send_message(desk.private, desk.member, None, photo=photo, caption="hi")
+    await fake.wait_for("copyMessage", lambda c: c["chat_id"] == SUPPORT, since=0)
+    await steward.idle()
+    header = max(m for (c, m), sent in fake.messages.items() if c == SUPPORT and "text" in sent)
+    await fake.send_message(
+        desk.support, desk.staff, "/block", reply_to=fake.messages[(SUPPORT, header)]
+    )
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🚫 200"))
+    await steward.idle()
+    mark = fake.mark()
+    await fake.edit_message(shown, caption="buy cheap followers at spam.example")
+    await steward.idle()
+    assert [c.method for c in fake.calls[mark:] if c.params.get("chat_id") == SUPPORT] == []

@@ -188,11 +188,12 @@ class SupportService:
 
     async def edited(self, question: Question) -> EditedTicket | None:
         """A member edited a message: its relayed ticket, now with the new words (the staff and
-        "Add to FAQ" read those), or None when it never reached the staff."""
+        "Add to FAQ" read those), or None when it never reached the staff or the staff blocked
+        the member since (an edit would be a way round the block)."""
         ticket = await self.repo.by_question(
             question.chat_id, question.message_id, question.member_id
         ) or await self.repo.by_part(question.chat_id, question.message_id, question.member_id)
-        if ticket is None:
+        if ticket is None or await self.repo.is_blocked(question.member_id):
             return None
         parts = tuple(await self.repo.relay_parts(ticket.id))
         # an album's question is its caption, on whichever part: a part without one keeps it
