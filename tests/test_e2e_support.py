@@ -244,6 +244,13 @@ async def test_an_edited_part_of_a_relayed_album_is_copied_again(steward, fake, 
     await steward.idle()
     latest = sorted(m for (c, m) in fake.messages if c == SUPPORT and m > header)
     assert len(latest) == 3 and latest[0] > new_copies[-1]
+    # a part without a caption changed (its photo replaced): the header keeps the question
+    mark = fake.mark()
+    await fake.edit_message(parts[1], caption="")
+    await fake.wait_for("copyMessages", lambda c: c["chat_id"] == SUPPORT, since=mark)
+    await steward.idle()
+    assert "Our trip to the venue" in fake.messages[(SUPPORT, header)]["text"]
+    latest = sorted(m for (c, m) in fake.messages if c == SUPPORT and m > header)
     await fake.send_message(
         desk.support, desk.staff, "Left one.", reply_to=fake.messages[(SUPPORT, latest[0])]
     )

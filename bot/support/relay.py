@@ -216,6 +216,8 @@ async def follow_edit(
     header = ticket.relay_message_id if ticket is not None else None
     if found is None or ticket is None or header is None:
         return False
+    if found.parts:  # an album's words are its caption, whichever part was edited
+        question = replace(question, text=ticket.question)
     desk = ticket.support_chat_id
     with I18n.get_current(no_error=False).use_locale(await locale_for(desk)):
         text = relay_text(message, ticket.id, question, edited=True)
