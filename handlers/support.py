@@ -89,6 +89,11 @@ async def private_to_relay(
     parts = await albums.collect(message)
     if parts is None:
         return  # a later part of an album: its first part relays them all
+    if await support.is_staff_chat(message.chat.id):  # a private desk's owner: staff, no member
+        await message.reply(
+            _("This chat is the support desk: reply to a relayed question to answer its member.")
+        )
+        return
     if await answer_privately(message, bot, faq, locale_for):
         return
     outcome = await relay_to_support(message, bot, support, locale_for, album=parts)

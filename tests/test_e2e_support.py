@@ -349,3 +349,24 @@ async def test_a_blocked_member_cannot_reach_the_desk_by_editing(steward, fake, 
     await fake.edit_message(shown, caption="buy cheap followers at spam.example")
     await steward.idle()
     assert [c.method for c in fake.calls[mark:] if c.params.get("chat_id") == SUPPORT] == []
+
+
+async def test_the_owner_of_a_private_desk_is_not_relayed_to_themselves(fake, tmp_path):
+    """A helper (no manager) whose private chat is the desk writes there without replying to
+    a relayed question: they are told how to answer, and their words are no ticket (before:
+    "✉️ Sent to the team" and their own message relayed back to them as a member's question)."""
+    env = make_env(fake, tmp_path, SUPPORT_CHAT_ID="77")
+    running = RunningBot(fake=fake, settings=settings_for(env), env=env)
+    helper = fake.user(77, "Hal")
+    desk = fake.start_bot(helper)
+    await running.start()
+    try:
+        await fake.send_message(desk, helper, "Where do the spare keys go?")
+        told = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == 77)
+        assert told.plain == (
+            "This chat is the support desk: reply to a relayed question to answer its member."
+        )
+        await running.idle()
+        assert await running.app.db.fetchall("SELECT id FROM support_tickets") == []
+    finally:
+        await running.stop()
