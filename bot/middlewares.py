@@ -244,7 +244,7 @@ class RoleMiddleware(BaseMiddleware):
             if (
                 get_flag(data, "private_owner")
                 and chat_type == "private"
-                and user_id == (event.chat.id)
+                and user_id == event.chat.id
             ):
                 roles = Roles(roles.is_manager, is_admin=True)
             data["roles"] = roles
