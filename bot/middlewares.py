@@ -207,8 +207,8 @@ def role_refusal(requirement: Requirement, chat_type: str) -> str:
 class RoleMiddleware(BaseMiddleware):
     """Inner middleware for messages and callback queries.
 
-    Reads three handler flags: `role` (a `Requirement`), `chat` (a `Where`) and `right` (an
-    `AdminRight` the admin must hold), and `private_owner`: in a private chat its owner counts
+    Reads four handler flags: `role` (a `Requirement`), `chat` (a `Where`) and `right` (an
+    `AdminRight` the admin must hold) and `private_owner`: in a private chat its owner counts
     as its admin (a private chat may be a support desk, whose staff is its owner; the handler
     refuses them where the chat is no desk).
     Puts the sender's `Roles` in `data["roles"]` for handlers that tailor their answer.
