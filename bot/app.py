@@ -293,7 +293,12 @@ class Steward:
             clock=clock,
         )
         self.support_repo = SupportRepository(self.db)
-        self.support = SupportService(self.support_repo, settings.support_chat_id, clock=clock)
+        self.support = SupportService(
+            self.support_repo,
+            settings.support_chat_id,
+            clock=clock,
+            notices=self.cluster.cool_down_notices(),
+        )
         self.reputation = ReputationService(
             ReputationRepository(self.db),
             ComplaintClassifier(self.embeddings, fits=fits),

@@ -1599,10 +1599,20 @@ class FakeTelegram:
     def _m_forwardMessage(self, p, f):
         return self._copy(p, p["message_id"])
 
-    def _m_editMessageText(self, p, f):
-        message = self.messages.get((int(p.get("chat_id", 0)), int(p.get("message_id", 0))))
+    def _editable(self, p) -> dict[str, Any]:
+        """The bot's own message to edit, as Telegram finds it: gone, or another's."""
+        key = (int(p.get("chat_id", 0)), int(p.get("message_id", 0)))
+        message = self.messages.get(key)
         if message is None:
             raise ApiError(400, "Bad Request: message to edit not found")
+        if key not in self.bot_messages and message.get("from", {}).get("id") != self.bot_id:
+            raise ApiError(400, "Bad Request: message can't be edited")
+        return message
+
+    def _m_editMessageText(self, p, f):
+        message = self._editable(p)
+        if "text" not in message:
+            raise ApiError(400, "Bad Request: there is no text in the message to edit")
         text = self._plain(p["text"], p.get("parse_mode"))
         if message.get("text") == text and message.get("reply_markup") == p.get("reply_markup"):
             raise ApiError(400, "Bad Request: message is not modified")
@@ -1628,9 +1638,9 @@ class FakeTelegram:
         return message
 
     def _m_editMessageCaption(self, p, f):
-        message = self.messages.get((int(p.get("chat_id", 0)), int(p.get("message_id", 0))))
-        if message is None:
-            raise ApiError(400, "Bad Request: message to edit not found")
+        message = self._editable(p)
+        if "text" in message:
+            raise ApiError(400, "Bad Request: there is no caption in the message to edit")
         caption = self._plain(p.get("caption", ""), p.get("parse_mode"))
         if (message.get("caption") or "") == caption and message.get("reply_markup") == (
             p.get("reply_markup") or None

@@ -175,6 +175,22 @@ async def test_edits_that_change_nothing_are_refused(fake, bot):
     await bot.edit_message_caption(chat_id=SUPERGROUP, message_id=photo.message_id, caption="new")
 
 
+async def test_only_the_bots_own_text_or_caption_can_be_edited(fake, bot):
+    """As Telegram: another's message "can't be edited", a photo has no text to edit and a
+    text no caption."""
+    chat = fake.add_chat(SUPERGROUP)
+    member = fake.user(7, "Ann")
+    theirs = await fake.send_message(chat, member, "mine")
+    with pytest.raises(TelegramBadRequest, match="message can't be edited"):
+        await bot.edit_message_text("x", chat_id=SUPERGROUP, message_id=theirs["message_id"])
+    photo = await bot.send_photo(SUPERGROUP, "photo-id", caption="cap")
+    with pytest.raises(TelegramBadRequest, match="there is no text in the message to edit"):
+        await bot.edit_message_text("x", chat_id=SUPERGROUP, message_id=photo.message_id)
+    text = await bot.send_message(SUPERGROUP, "text")
+    with pytest.raises(TelegramBadRequest, match="there is no caption in the message to edit"):
+        await bot.edit_message_caption(chat_id=SUPERGROUP, message_id=text.message_id, caption="x")
+
+
 def bot_rights(fake: FakeTelegram, chat_id: int, **rights: bool) -> None:
     """The bot is an admin of the chat with these rights changed."""
     fake.chats[chat_id].members[fake.bot_id] = fake._admin_member(
