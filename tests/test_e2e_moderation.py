@@ -626,6 +626,29 @@ async def test_join_captcha_restricts_and_button_releases(steward, fake, group):
     assert fake.member_status(GROUP, 400) == "member"
 
 
+async def test_a_moderators_mute_ends_the_newcomers_captcha(steward, fake, group):
+    """An admin muted a newcomer whose captcha was still open: the newcomer's press of the
+    captcha button lifted the mute. The mute decides: the prompt goes, the button and the
+    timer do nothing more."""
+    await steward.app.mod_repo.update_settings(GROUP, captcha_mode="enforce", captcha_seconds=30)
+    newbie = fake.user(402, "Pyotr")
+    join = await group.say(None, None, new_chat_members=[newbie], **{"from": newbie})
+    await fake.wait_for("restrictChatMember")
+    prompt = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    button = prompt["reply_markup"]["inline_keyboard"][0][0]
+    message = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    await group.say(group.admin, "/mute 2h flooding the join", reply_to=join)
+    await fake.wait_for("sendMessage", lambda c: "Muted" in c.plain or "muted" in c.plain)
+    await fake.wait_for("deleteMessage", lambda c: c["message_id"] == message["message_id"])
+    mark = fake.mark()
+    await fake.press_button(message, newbie, button["callback_data"])
+    await fake.wait_for("answerCallbackQuery", since=mark)
+    await steward.idle()
+    assert not [c for c in fake.calls[mark:] if c.method in {"restrictChatMember", "banChatMember"}]
+    assert fake.member_status(GROUP, 402) == "restricted"
+    assert not await steward.app.mod_repo.pending_captchas()  # its timer finds nothing to do
+
+
 async def test_join_captcha_timeout_removes_member(steward, fake, group):
     await steward.app.mod_repo.update_settings(GROUP, captcha_mode="enforce", captcha_seconds=1)
     newbie = fake.user(401, "Oleg")

@@ -349,6 +349,7 @@ class ModerationService:
         await self._telegram(
             self.bot.restrict_chat_member(chat_id, target.id, MUTED, until_date=until)
         )
+        await self._end_captcha(chat_id, target)
         return await self._record(
             chat_id,
             actor,
@@ -386,6 +387,7 @@ class ModerationService:
             await self._telegram(self.bot.ban_chat_sender_chat(chat_id, target.id))
         else:
             await self._telegram(self.bot.ban_chat_member(chat_id, target.id, until_date=until))
+            await self._end_captcha(chat_id, target)
         return await self._record(
             chat_id,
             actor,
@@ -426,7 +428,16 @@ class ModerationService:
         if not is_member(member.status, getattr(member, "is_member", None)):
             raise ModerationError(Problem.NOT_FOUND)
         await self._remove(chat_id, target.id)
+        await self._end_captcha(chat_id, target)
         return await self._record(chat_id, actor, target, AuditAction.KICK, reason, **audit)
+
+    async def _end_captcha(self, chat_id: int, target: Target) -> None:
+        """A mute, ban or kick decides about a newcomer still on the join captcha: its button
+        would otherwise lift the mute and its timer remove them again, so both find nothing
+        left to do, and its prompt goes."""
+        pending = await self.repo.pop_captcha(chat_id, target.id)
+        if pending is not None and pending["captcha_message_id"]:
+            await self.delete(chat_id, pending["captcha_message_id"])
 
     async def restrict(self, chat_id: int, user_id: int, permissions: ChatPermissions) -> None:
         """Unrecorded: the captcha's mute of a newcomer, and its release."""
