@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from storage.engagement import EntryWrite
 from tests.fake_telegram import FakeTelegram
 from tests.harness import MANAGER_ID
 
@@ -691,7 +692,8 @@ async def _draw_with_entrants(steward, fake, club, command: str, user_ids: range
     await club.say(club.admin, command)
     await fake.wait_for("sendMessage", in_group)
     for uid in user_ids:
-        assert await steward.app.giveaway_repo.add_entry(1, uid, f"Participant {uid}", 1)
+        written = await steward.app.giveaway_repo.add_entry(1, uid, f"Participant {uid}", 1)
+        assert written is EntryWrite.ADDED
         fake.add_member(GROUP, fake.user(uid, f"Participant {uid}"))  # still in the group
     await club.say(club.admin, "/giveaway_end 1")
     result = await fake.wait_for("sendMessage", lambda c: "is over" in c.plain)
@@ -1006,3 +1008,27 @@ async def test_a_result_telegram_will_not_post_reaches_the_organiser(steward, fa
     assert "Ann" in result.plain
     await steward.idle()
     assert (await steward.app.giveaways.get(1)).status.value == "drawn"
+
+
+@pytest.mark.usefixtures("db_engine")  # the conditional insert, on PostgreSQL too
+async def test_a_press_whose_check_outlasts_the_draw_is_not_entered_after_it(steward, fake, club):
+    """Ann pressed Participate just before the end; Telegram took a while to answer whether she
+    is in the group, and the draw (here /giveaway_end) ran meanwhile without her. Her entry was
+    still written after the draw and she read "You are in!": the published entrant list lacked
+    her, and /giveaway_verify, recomputing from the stored entries, called the fair draw ❌."""
+    await club.say(club.admin, "/giveaway 1h 1 Early bird ticket")
+    announcement = await fake.wait_for("sendMessage", in_group)
+    message = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    data = announcement["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    fake.fail("getChatMember", 200, delay=1.5)  # answered, but late
+    await fake.press_button(message, club.ann, data)
+    await fake.wait_for("getChatMember")
+    await club.say(club.admin, "/giveaway_end 1")
+    result = await fake.wait_for("sendMessage", lambda c: "is over" in c.plain, timeout=10)
+    assert "Nobody could win" in result.plain
+    answer = await fake.wait_for("answerCallbackQuery", timeout=10)
+    assert answer["text"] == "This giveaway is over."
+    mark = fake.mark()
+    await club.say(club.ann, "/giveaway_verify 1")
+    verified = await fake.wait_for("sendMessage", in_group, since=mark)
+    assert verified.plain.count("✅") == 2 and "the 0 entrants" in verified.plain

@@ -35,7 +35,13 @@ from bot.roles import RoleService
 from bot.scheduling import cancel, run_once_at
 from bot.texts import TEXT_LIMIT, pack_lines, typed_chat_id, typed_id
 from storage.chats import UserRepository
-from storage.engagement import DrawOutcome, Giveaway, GiveawayRepository, GiveawayStatus
+from storage.engagement import (
+    DrawOutcome,
+    EntryWrite,
+    Giveaway,
+    GiveawayRepository,
+    GiveawayStatus,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -477,7 +483,10 @@ class GiveawayService:
         refusal = await self.check_conditions(g, user.id)
         if refusal:
             return refusal
-        if not await self.repo.add_entry(giveaway_id, user.id, user.full_name, int(self.clock())):
+        written = await self.repo.add_entry(giveaway_id, user.id, user.full_name, int(self.clock()))
+        if written is EntryWrite.CLOSED:  # drawn while the conditions were being checked
+            return EntryOutcome.CLOSED
+        if written is EntryWrite.ALREADY:
             return EntryOutcome.ALREADY
         self._schedule_count_refresh(g)
         return EntryOutcome.ENTERED
