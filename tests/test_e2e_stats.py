@@ -372,3 +372,22 @@ async def test_manager_exports_one_csv_per_chat(steward, fake):
     await fake.wait_for("sendDocument", count=2)
     names = sorted(next(iter(c.files)) for c in fake.calls_of("sendDocument"))
     assert len(names) == 2
+
+
+async def test_moderation_in_the_summary_is_named_in_the_readers_language(steward, fake):
+    """A Russian admin's /stats read "Модерация: warn 1" and "Сообщения: 2 (new)": the audit
+    log's identifiers and the word for "nothing before" were English inside a Russian report."""
+    chat = fake.add_chat(GROUP, title="Makers")
+    admin = fake.user(1, "Ада", language_code="ru")
+    member = fake.user(100, "Боб", language_code="ru")
+    fake.add_member(GROUP, admin, "administrator")
+    fake.add_member(GROUP, member)
+    target = await fake.send_message(chat, member, "meh")
+    await fake.send_message(chat, admin, "/warn", reply_to=target)
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    mark = fake.mark()
+    await fake.send_message(chat, admin, "/stats")
+    summary = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP, since=mark)
+    lines = summary.plain.splitlines()
+    assert "Модерация: ⚠️ Предупреждение 1" in lines, summary.plain
+    assert "Сообщения: 2 (раньше 0)" in lines  # not "(new)": nothing in the week before
