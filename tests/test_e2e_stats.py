@@ -391,3 +391,23 @@ async def test_moderation_in_the_summary_is_named_in_the_readers_language(stewar
     lines = summary.plain.splitlines()
     assert "Модерация: ⚠️ Предупреждение 1" in lines, summary.plain
     assert "Сообщения: 2 (раньше 0)" in lines  # not "(new)": nothing in the week before
+
+
+async def test_a_muted_member_who_leaves_is_counted_as_left(steward, fake):
+    """A restricted member who leaves stays restricted, no longer a member (Telegram sends
+    restricted → restricted with is_member false). /stats counted joins and leaves by status
+    alone, so this leave was missed, while /campaigns (reading is_member) counted it."""
+    chat = fake.add_chat(GROUP, title="Makers")
+    admin = fake.user(1, "Ada")
+    member = fake.user(100, "Bob")
+    fake.add_member(GROUP, admin, "administrator")
+    fake.add_member(GROUP, member)
+    target = await fake.send_message(chat, member, "meh")
+    await fake.send_message(chat, admin, "/mute 1h", reply_to=target)
+    await fake.wait_for("restrictChatMember")
+    await fake.leave_chat(GROUP, member)
+    await steward.idle()
+    mark = fake.mark()
+    await fake.send_message(chat, admin, "/stats")
+    summary = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP, since=mark)
+    assert "Left: 1 (new)" in summary.plain.splitlines(), summary.plain
