@@ -1032,3 +1032,27 @@ async def test_a_press_whose_check_outlasts_the_draw_is_not_entered_after_it(ste
     await club.say(club.ann, "/giveaway_verify 1")
     verified = await fake.wait_for("sendMessage", in_group, since=mark)
     assert verified.plain.count("✅") == 2 and "the 0 entrants" in verified.plain
+
+
+async def test_answers_given_while_the_bot_was_down_count_after_a_restart(steward, fake, club):
+    """Ann and Ben answered the last question while the bot was down; Telegram kept their
+    poll_answer updates. At start the overdue timer finished the run before polling read
+    them, so the results said "Nobody answered." and the season table stayed empty."""
+    await club.say(club.admin, "/quiz_add Quick\nQ: 2+2?\n+ 4\n- 5")
+    await fake.wait_for("sendMessage", lambda c: "saved" in c.plain)
+    await club.say(club.admin, "/quiz_start 1 5")
+    poll = await fake.wait_for("sendPoll")
+    options = [o["text"] if isinstance(o, dict) else o for o in poll["options"]]
+    poll_id = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]["poll"]["id"]
+    await steward.idle()
+    await steward.stop()
+    await fake.answer_poll(poll_id, club.ann, options.index("4"))
+    await fake.answer_poll(poll_id, club.ben, options.index("5"))
+    await asyncio.sleep(7.5)  # the poll closed and the next step fell due meanwhile
+    await steward.start()
+    results = await fake.wait_for("sendMessage", lambda c: "Results" in c.plain, timeout=15)
+    lines = results.plain.splitlines()
+    assert lines[1].startswith("🥇 Ann — 1 correct"), results.plain
+    assert lines[2].startswith("🥈 Ben — 0 correct")
+    seconds = float(lines[1].rsplit(", ", 1)[1].rstrip("s"))
+    assert seconds <= 5  # the poll was open 5 s: not charged the time the bot was down

@@ -42,6 +42,9 @@ logger = logging.getLogger(__name__)
 
 # Time after a poll closes before the next question, so the last voters are counted.
 GRACE_SECONDS = 2
+# After a start, time for polling to read the answers Telegram kept while the bot was down
+# before an overdue step moves on (or finishes the run, after which answers no longer count).
+RESTART_GRACE_SECONDS = 3
 MEDALS = ("🥇", "🥈", "🥉")
 
 
@@ -150,9 +153,12 @@ class QuizRunner:
         return PlaceRefusal.CHANNEL if found.type == ChatType.CHANNEL else found.id
 
     async def rearm_all(self) -> int:
+        """Timers back for the runs in progress. An overdue step waits a moment: the answers
+        given while the bot was down are still queued at Telegram, and finishing first scored
+        them as never given."""
         runs = await self.repo.running_runs()
         for run in runs:
-            self.arm(run.id, max(run.next_at or 0, self.clock()))
+            self.arm(run.id, max(run.next_at or 0, self.clock() + RESTART_GRACE_SECONDS))
         return len(runs)
 
     async def step(self, run_id: int) -> None:
@@ -248,7 +254,9 @@ class QuizRunner:
             answer.user.full_name,
             option,
             option == poll.correct,
-            max(0.0, self.clock() - poll.sent_at),
+            # Telegram takes no vote after open_period: an answer read later (kept while the
+            # bot was down) was given within it, so it is not charged the delivery delay
+            min(max(0.0, self.clock() - poll.sent_at), float(run.interval_seconds)),
         )
 
     async def stop_in(self, chat_id: int) -> QuizRun | None:
