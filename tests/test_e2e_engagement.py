@@ -1056,3 +1056,22 @@ async def test_answers_given_while_the_bot_was_down_count_after_a_restart(stewar
     assert lines[2].startswith("🥈 Ben — 0 correct")
     seconds = float(lines[1].rsplit(", ", 1)[1].rstrip("s"))
     assert seconds <= 5  # the poll was open 5 s: not charged the time the bot was down
+
+
+async def test_a_reroll_from_private_is_announced_in_the_chats_language(steward, fake, club):
+    """A Russian-speaking manager rerolled an English group's giveaway from private: the
+    group read "Новые победители розыгрыша #1 …" (the draw's result was in English, as the
+    chat speaks). The public post is in the chat's language, the manager's copy in theirs."""
+    order = await book_drawn_among_three(club, fake)
+    manager = fake.user(MANAGER_ID, "Манни", language_code="ru")
+    private = fake.start_bot(manager)
+    mark = fake.mark()
+    await fake.send_message(private, manager, "/reroll 1")
+    public = await fake.wait_for("sendMessage", in_group, since=mark)
+    names = {11: "Ann", 12: "Ben", 13: "Cid"}
+    assert public.plain.splitlines() == [
+        "New winners of giveaway #1 (next in the same draw order):",
+        f"1. {names[order[1]]} (id {order[1]})",
+    ]
+    copy = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert copy.plain.startswith("Новые победители розыгрыша #1"), copy.plain

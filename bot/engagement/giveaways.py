@@ -765,6 +765,25 @@ class GiveawayService:
         caption = gettext("Entrants of giveaway #{id}, one per line.", locale=locale)
         return ResultPost(pack_lines(lines), listing, caption.format(id=g.id))
 
+    def reroll_lines(
+        self, g: Giveaway, picks: Picks, wanted: int, entries: dict[int, str], locale: str
+    ) -> list[str]:
+        """A reroll's public announcement (and the caller's copy), in `locale`: the new winners
+        in draw order, or that nobody is left, and whom it passed over and why."""
+        gettext = self.i18n.gettext
+        if picks.winners:
+            lines = [
+                gettext(
+                    "New winners of giveaway #{id} (next in the same draw order):", locale=locale
+                ).format(id=g.id)
+            ]
+            lines += self.winner_lines(g, picks.winners, entries)
+            if len(picks.winners) < wanted:
+                lines.append(self.short_text(len(picks.winners), wanted, locale))
+        else:  # everyone left was passed over: who and why is public, as at the draw
+            lines = [gettext("No more eligible entrants to draw from.", locale=locale)]
+        return lines + self.skipped_lines(g, picks.skipped, entries, locale)
+
     def short_text(self, drawn: int, wanted: int, locale: str) -> str:
         """Said when fewer winners could be drawn than asked for, rather than leaving the
         organiser to count."""
