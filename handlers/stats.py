@@ -44,7 +44,14 @@ class StatsMiddleware(BaseMiddleware):
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         if isinstance(event, Message) and event.chat.type in {"group", "supergroup"}:
             user = event.from_user
-            if user is not None and not user.is_bot and not event.new_chat_members:
+            # a person's own message: not a bot's, not one sent as a chat (the linked channel's
+            # automatic forwards come from Telegram's 777000, who is no bot, as the channel)
+            if (
+                user is not None
+                and not user.is_bot
+                and event.sender_chat is None
+                and not event.new_chat_members
+            ):
                 self.collector.message(
                     event.chat.id, user.id, user.full_name, event.date.timestamp()
                 )

@@ -411,3 +411,33 @@ async def test_a_muted_member_who_leaves_is_counted_as_left(steward, fake):
     await fake.send_message(chat, admin, "/stats")
     summary = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP, since=mark)
     assert "Left: 1 (new)" in summary.plain.splitlines(), summary.plain
+
+
+async def test_the_linked_channels_posts_are_not_a_member_of_the_discussion_group(steward, fake):
+    """Every post of a linked channel arrives in its discussion group as an automatic forward
+    from Telegram's service account 777000 (not a bot): /stats counted them as members'
+    messages and named "Telegram" the most active member."""
+    chat = fake.add_chat(GROUP, title="Makers talk")
+    channel = {"id": CHANNEL, "type": "channel", "title": "Maker News"}
+    fake.chats[GROUP].linked_chat_id = CHANNEL
+    admin = fake.user(1, "Ada")
+    fake.add_member(GROUP, admin, "administrator")
+    for n in range(3):
+        await fake.send_message(
+            chat,
+            fake.user(777000, "Telegram"),
+            f"Post {n}",
+            sender_chat=channel,
+            is_automatic_forward=True,
+        )
+    await fake.send_message(chat, fake.user(300, "Reader"), "Nice one")
+    await steward.idle()
+    mark = fake.mark()
+    await fake.send_message(chat, admin, "/stats")
+    summary = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP, since=mark)
+    lines = summary.plain.splitlines()
+    assert "Most active: Reader (1), Ada (1)" in lines or "Most active: Ada (1), Reader (1)" in (
+        lines
+    ), summary.plain
+    assert "Active members: 2 (new)" in lines
+    assert "Messages: 2 (new)" in lines  # Reader's and Ada's /stats, not the channel's posts
