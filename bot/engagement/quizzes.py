@@ -152,13 +152,15 @@ class QuizRunner:
             return PlaceRefusal.UNKNOWN
         return PlaceRefusal.CHANNEL if found.type == ChatType.CHANNEL else found.id
 
-    async def rearm_all(self) -> int:
-        """Timers back for the runs in progress. An overdue step waits a moment: the answers
-        given while the bot was down are still queued at Telegram, and finishing first scored
-        them as never given."""
+    async def rearm_all(self, *, starting: bool = False) -> int:
+        """Timers back for the runs in progress. At a start (`starting`) an overdue step waits
+        a moment: the answers given while the bot was down are still queued at Telegram, and
+        finishing first scored them as never given. (A periodic re-arm by another worker
+        does not wait: it would delay every question it happens upon.)"""
         runs = await self.repo.running_runs()
+        soonest = self.clock() + (RESTART_GRACE_SECONDS if starting else 0)
         for run in runs:
-            self.arm(run.id, max(run.next_at or 0, self.clock() + RESTART_GRACE_SECONDS))
+            self.arm(run.id, max(run.next_at or 0, soonest))
         return len(runs)
 
     async def step(self, run_id: int) -> None:
