@@ -1075,3 +1075,28 @@ async def test_a_reroll_from_private_is_announced_in_the_chats_language(steward,
     ]
     copy = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
     assert copy.plain.startswith("Новые победители розыгрыша #1"), copy.plain
+
+
+async def test_a_required_channel_the_bot_can_no_longer_check_passes_no_one_over(
+    steward, fake, club
+):
+    """Ann and Ben entered, subscribed to @newschan as checked then; before the draw the bot
+    lost its admin rights there, so Telegram would not say who is subscribed. Every entrant
+    was skipped ("I cannot check the subscription"), nobody won, and a draw cannot be redone.
+    As with the giveaway's own chat, nobody is passed over for what the bot cannot check."""
+    fake.add_member(CHANNEL, club.ann)
+    fake.add_member(CHANNEL, club.ben)
+    await club.say(club.admin, "/giveaway 1h 1 Mug require=@newschan")
+    announcement = await fake.wait_for("sendMessage", in_group)
+    message = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    data = announcement["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    for user in (club.ann, club.ben):
+        await fake.press_button(message, user, data)
+        await fake.wait_for("answerCallbackQuery", lambda c: "You are in" in c["text"])
+    fake.fail(
+        "getChatMember", 400, description="Bad Request: member list is inaccessible", times=20
+    )
+    await club.say(club.admin, "/giveaway_end 1")
+    result = await fake.wait_for("sendMessage", lambda c: "is over" in c.plain)
+    assert "Skipped" not in result.plain and "Nobody could win" not in result.plain
+    assert len(winner_ids(result.plain)) == 1

@@ -411,8 +411,13 @@ class GiveawayService:
 
     # --- entering -------------------------------------------------------------------------
 
-    async def check_conditions(self, g: Giveaway, user_id: int) -> Refusal | None:
-        """Why this user may not take part, or None."""
+    async def check_conditions(
+        self, g: Giveaway, user_id: int, *, at_draw: bool = False
+    ) -> Refusal | None:
+        """Why this user may not take part, or None. `at_draw`: an entrant, whose conditions
+        held when they entered; a subscription Telegram will no longer tell the bot about (it
+        lost its rights in that channel) passes no one over, as their own chat does not: the
+        fault is not theirs, and a draw among nobody cannot be redone."""
         if g.exclude_admins and await self.role_service.is_chat_admin(g.chat_id, user_id):
             return Refusal(RefusalReason.ADMIN)
         if g.exclude_winners and user_id in await self.repo.past_winners(g.chat_id, g.id):
@@ -422,6 +427,8 @@ class GiveawayService:
                 member = await self.bot.get_chat_member(chat, user_id)
             except TelegramAPIError as exc:
                 logger.warning("giveaway %s: cannot check %s in %s: %s", g.id, user_id, chat, exc)
+                if at_draw:
+                    continue
                 return Refusal(RefusalReason.UNVERIFIABLE, chat)
             if not is_member(member.status, getattr(member, "is_member", None)):
                 return Refusal(RefusalReason.NOT_SUBSCRIBED, chat)
@@ -616,7 +623,7 @@ class GiveawayService:
                 break
             if uid in exclude:
                 continue
-            reason = await self.check_conditions(g, uid)
+            reason = await self.check_conditions(g, uid, at_draw=True)
             if reason:
                 skipped.append((uid, reason))
             else:
