@@ -1100,3 +1100,24 @@ async def test_a_required_channel_the_bot_can_no_longer_check_passes_no_one_over
     result = await fake.wait_for("sendMessage", lambda c: "is over" in c.plain)
     assert "Skipped" not in result.plain and "Nobody could win" not in result.plain
     assert len(winner_ids(result.plain)) == 1
+
+
+async def test_a_question_still_on_its_way_when_the_quiz_is_stopped_is_taken_back(
+    steward, fake, club
+):
+    """/quiz_stop while the next question was on its way (Telegram slow to answer, or the
+    chat's send rate paused): the results came, then the question appeared under them and
+    stayed open for its full time, in a quiz that was over."""
+    await club.say(club.admin, QUIZ)
+    await fake.wait_for("sendMessage", in_group)
+    await club.say(club.admin, "/quiz_start 1 5")
+    await fake.wait_for("sendPoll")
+    fake.fail("sendPoll", 200, delay=2.0)  # the second question: posted, but answered late
+    await fake.wait_for("sendPoll", since=0, count=2, timeout=15)
+    await club.say(club.admin, "/quiz_stop")
+    results = await fake.wait_for("sendMessage", lambda c: "Results" in c.plain)
+    await steward.idle()
+    await asyncio.sleep(2.5)
+    polls = [m for (c, _), m in fake.messages.items() if c == GROUP and "poll" in m]
+    assert len(polls) == 1, "the late question is gone"
+    assert results.plain.splitlines()[1] == "Nobody answered."

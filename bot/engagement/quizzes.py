@@ -238,6 +238,13 @@ class QuizRunner:
             correct,
             self.clock(),
         )
+        now = await self.repo.run(run_id)
+        if now is None or now.status is not RunStatus.RUNNING:
+            # stopped while this question was on its way: its results are out already, so the
+            # question is taken back rather than left open under them
+            with contextlib.suppress(TelegramAPIError):
+                await self.bot.delete_message(message.chat.id, message.message_id)
+            return None
         self.arm(run_id, next_at)
         return None
 
