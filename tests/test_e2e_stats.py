@@ -392,7 +392,7 @@ async def test_moderation_in_the_summary_is_named_in_the_readers_language(stewar
     assert "Модерация: ⚠️ Предупреждение 1" in lines, summary.plain
     # not "(new)": nothing in the week before (the count depends on whether this /stats was
     # flushed yet, which is not the point here)
-    assert [line for line in lines if line.startswith("Сообщения: ")][0].endswith("(раньше 0)")
+    assert next(line for line in lines if line.startswith("Сообщения: ")).endswith("(раньше 0)")
 
 
 async def test_a_muted_member_who_leaves_is_counted_as_left(steward, fake):
