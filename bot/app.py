@@ -640,7 +640,7 @@ class Steward:
         self.scheduler.start()
         await self._prepare_moderation()
         await self.log_outbox.start()  # entries queued before a stop go out now
-        await self.runner.rearm_all()
+        await self.runner.rearm_all(starting=True)
         await self.giveaways.rearm_all()
         self.stats.schedule_jobs()
         await self.campaigns.load()

@@ -116,6 +116,14 @@ class GiveawayStatus(StrEnum):
     DRAWN = "drawn"
 
 
+class EntryWrite(StrEnum):
+    """What writing a giveaway entry did."""
+
+    ADDED = "added"
+    ALREADY = "already"  # this user had entered before
+    CLOSED = "closed"  # the giveaway is being drawn or was drawn: no entry any more
+
+
 class DrawOutcome(StrEnum):
     """An entrant's row in `giveaway_results`, as stored."""
 
@@ -407,12 +415,22 @@ class GiveawayRepository:
         )
         return [_giveaway(r) for r in rows]
 
-    async def add_entry(self, giveaway_id: int, user_id: int, name: str, now: int) -> bool:
+    async def add_entry(self, giveaway_id: int, user_id: int, name: str, now: int) -> EntryWrite:
+        """An entry, written only while the giveaway is open: a press whose checks were still
+        running when the draw claimed it would otherwise join after the entrants were read
+        (told "you are in", missing from the published list, and /giveaway_verify failing)."""
         cursor = await self.db.execute(
-            "INSERT INTO giveaway_entries VALUES (?,?,?,?) ON CONFLICT DO NOTHING",
-            (giveaway_id, user_id, name, now),
+            "INSERT INTO giveaway_entries(giveaway_id, user_id, user_name, entered_at) "
+            "SELECT ?,?,?,? WHERE EXISTS "
+            "(SELECT 1 FROM giveaways WHERE id=? AND status='open') ON CONFLICT DO NOTHING",
+            (giveaway_id, user_id, name, now, giveaway_id),
         )
-        return cursor.rowcount == 1
+        if cursor.rowcount == 1:
+            return EntryWrite.ADDED
+        row = await self.db.fetchone("SELECT status FROM giveaways WHERE id=?", (giveaway_id,))
+        if row is None or row["status"] != GiveawayStatus.OPEN:
+            return EntryWrite.CLOSED
+        return EntryWrite.ALREADY
 
     async def entries(self, giveaway_id: int) -> dict[int, str]:
         rows = await self.db.fetchall(

@@ -778,17 +778,27 @@ class FakeTelegram:
         return await self.push_update({"chat_member": update})
 
     async def leave_chat(self, chat_id: int, user: dict[str, Any], *, date: int | None = None):
+        """The user leaves. A restricted member stays restricted, no longer a member: Telegram
+        keeps a supergroup's restrictions on whoever leaves (ChatMemberRestricted.is_member
+        false; tdlib DialogParticipantStatus::Restricted with is_member = false), so the
+        update reads restricted → restricted, not member → left."""
         state = self.chats[chat_id]
-        state.members.pop(user["id"], None)
+        was = state.members.pop(user["id"], None)
         state.member_count -= 1
+        old: dict[str, Any] = {"status": "member", "user": user}
+        new: dict[str, Any] = {"status": "left", "user": user}
+        if was is not None and was.get("status") == "restricted":
+            old = self._complete_member({**was, "user": user, "is_member": True})
+            new = {**old, "is_member": False}
+            state.members[user["id"]] = new
         return await self.push_update(
             {
                 "chat_member": {
                     "chat": state.chat,
                     "from": user,
                     "date": date or self.now(),
-                    "old_chat_member": {"status": "member", "user": user},
-                    "new_chat_member": {"status": "left", "user": user},
+                    "old_chat_member": old,
+                    "new_chat_member": new,
                 }
             }
         )

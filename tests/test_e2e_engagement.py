@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from storage.engagement import EntryWrite
 from tests.fake_telegram import FakeTelegram
 from tests.harness import MANAGER_ID
 
@@ -691,7 +692,8 @@ async def _draw_with_entrants(steward, fake, club, command: str, user_ids: range
     await club.say(club.admin, command)
     await fake.wait_for("sendMessage", in_group)
     for uid in user_ids:
-        assert await steward.app.giveaway_repo.add_entry(1, uid, f"Participant {uid}", 1)
+        written = await steward.app.giveaway_repo.add_entry(1, uid, f"Participant {uid}", 1)
+        assert written is EntryWrite.ADDED
         fake.add_member(GROUP, fake.user(uid, f"Participant {uid}"))  # still in the group
     await club.say(club.admin, "/giveaway_end 1")
     result = await fake.wait_for("sendMessage", lambda c: "is over" in c.plain)
@@ -1006,3 +1008,116 @@ async def test_a_result_telegram_will_not_post_reaches_the_organiser(steward, fa
     assert "Ann" in result.plain
     await steward.idle()
     assert (await steward.app.giveaways.get(1)).status.value == "drawn"
+
+
+@pytest.mark.usefixtures("db_engine")  # the conditional insert, on PostgreSQL too
+async def test_a_press_whose_check_outlasts_the_draw_is_not_entered_after_it(steward, fake, club):
+    """Ann pressed Participate just before the end; Telegram took a while to answer whether she
+    is in the group, and the draw (here /giveaway_end) ran meanwhile without her. Her entry was
+    still written after the draw and she read "You are in!": the published entrant list lacked
+    her, and /giveaway_verify, recomputing from the stored entries, called the fair draw ❌."""
+    await club.say(club.admin, "/giveaway 1h 1 Early bird ticket")
+    announcement = await fake.wait_for("sendMessage", in_group)
+    message = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    data = announcement["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    fake.fail("getChatMember", 200, delay=1.5)  # answered, but late
+    await fake.press_button(message, club.ann, data)
+    await fake.wait_for("getChatMember")
+    await club.say(club.admin, "/giveaway_end 1")
+    result = await fake.wait_for("sendMessage", lambda c: "is over" in c.plain, timeout=10)
+    assert "Nobody could win" in result.plain
+    answer = await fake.wait_for("answerCallbackQuery", timeout=10)
+    assert answer["text"] == "This giveaway is over."
+    mark = fake.mark()
+    await club.say(club.ann, "/giveaway_verify 1")
+    verified = await fake.wait_for("sendMessage", in_group, since=mark)
+    assert verified.plain.count("✅") == 2 and "the 0 entrants" in verified.plain
+
+
+async def test_answers_given_while_the_bot_was_down_count_after_a_restart(steward, fake, club):
+    """Ann and Ben answered the last question while the bot was down; Telegram kept their
+    poll_answer updates. At start the overdue timer finished the run before polling read
+    them, so the results said "Nobody answered." and the season table stayed empty."""
+    await club.say(club.admin, "/quiz_add Quick\nQ: 2+2?\n+ 4\n- 5")
+    await fake.wait_for("sendMessage", lambda c: "saved" in c.plain)
+    await club.say(club.admin, "/quiz_start 1 5")
+    poll = await fake.wait_for("sendPoll")
+    options = [o["text"] if isinstance(o, dict) else o for o in poll["options"]]
+    poll_id = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]["poll"]["id"]
+    await steward.idle()
+    await steward.stop()
+    await fake.answer_poll(poll_id, club.ann, options.index("4"))
+    await fake.answer_poll(poll_id, club.ben, options.index("5"))
+    await asyncio.sleep(7.5)  # the poll closed and the next step fell due meanwhile
+    await steward.start()
+    results = await fake.wait_for("sendMessage", lambda c: "Results" in c.plain, timeout=15)
+    lines = results.plain.splitlines()
+    assert lines[1].startswith("🥇 Ann — 1 correct"), results.plain
+    assert lines[2].startswith("🥈 Ben — 0 correct")
+    seconds = float(lines[1].rsplit(", ", 1)[1].rstrip("s"))
+    assert seconds <= 5  # the poll was open 5 s: not charged the time the bot was down
+
+
+async def test_a_reroll_from_private_is_announced_in_the_chats_language(steward, fake, club):
+    """A Russian-speaking manager rerolled an English group's giveaway from private: the
+    group read "Новые победители розыгрыша #1 …" (the draw's result was in English, as the
+    chat speaks). The public post is in the chat's language, the manager's copy in theirs."""
+    order = await book_drawn_among_three(club, fake)
+    manager = fake.user(MANAGER_ID, "Манни", language_code="ru")
+    private = fake.start_bot(manager)
+    mark = fake.mark()
+    await fake.send_message(private, manager, "/reroll 1")
+    public = await fake.wait_for("sendMessage", in_group, since=mark)
+    names = {11: "Ann", 12: "Ben", 13: "Cid"}
+    assert public.plain.splitlines() == [
+        "New winners of giveaway #1 (next in the same draw order):",
+        f"1. {names[order[1]]} (id {order[1]})",
+    ]
+    copy = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert copy.plain.startswith("Новые победители розыгрыша #1"), copy.plain
+
+
+async def test_a_required_channel_the_bot_can_no_longer_check_passes_no_one_over(
+    steward, fake, club
+):
+    """Ann and Ben entered, subscribed to @newschan as checked then; before the draw the bot
+    lost its admin rights there, so Telegram would not say who is subscribed. Every entrant
+    was skipped ("I cannot check the subscription"), nobody won, and a draw cannot be redone.
+    As with the giveaway's own chat, nobody is passed over for what the bot cannot check."""
+    fake.add_member(CHANNEL, club.ann)
+    fake.add_member(CHANNEL, club.ben)
+    await club.say(club.admin, "/giveaway 1h 1 Mug require=@newschan")
+    announcement = await fake.wait_for("sendMessage", in_group)
+    message = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    data = announcement["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    for user in (club.ann, club.ben):
+        await fake.press_button(message, user, data)
+        await fake.wait_for("answerCallbackQuery", lambda c: "You are in" in c["text"])
+    fake.fail(
+        "getChatMember", 400, description="Bad Request: member list is inaccessible", times=20
+    )
+    await club.say(club.admin, "/giveaway_end 1")
+    result = await fake.wait_for("sendMessage", lambda c: "is over" in c.plain)
+    assert "Skipped" not in result.plain and "Nobody could win" not in result.plain
+    assert len(winner_ids(result.plain)) == 1
+
+
+async def test_a_question_still_on_its_way_when_the_quiz_is_stopped_is_taken_back(
+    steward, fake, club
+):
+    """/quiz_stop while the next question was on its way (Telegram slow to answer, or the
+    chat's send rate paused): the results came, then the question appeared under them and
+    stayed open for its full time, in a quiz that was over."""
+    await club.say(club.admin, QUIZ)
+    await fake.wait_for("sendMessage", in_group)
+    await club.say(club.admin, "/quiz_start 1 5")
+    await fake.wait_for("sendPoll")
+    fake.fail("sendPoll", 200, delay=2.0)  # the second question: posted, but answered late
+    await fake.wait_for("sendPoll", since=0, count=2, timeout=15)
+    await club.say(club.admin, "/quiz_stop")
+    results = await fake.wait_for("sendMessage", lambda c: "Results" in c.plain)
+    await steward.idle()
+    await asyncio.sleep(2.5)
+    polls = [m for (c, _), m in fake.messages.items() if c == GROUP and "poll" in m]
+    assert len(polls) == 1, "the late question is gone"
+    assert results.plain.splitlines()[1] == "Nobody answered."

@@ -185,9 +185,11 @@ async def test_end_and_reroll_from_another_topic_answer_there_and_in_the_giveawa
     message = fake.messages[(FORUM, max(m for c, m in fake.messages if c == FORUM))]
     for user in (forum.ann, forum.ben):
         await fake.press_button(message, user, "gw:1")
+        await fake.wait_for("answerCallbackQuery", lambda c: "You are in" in c["text"])
     await forum.say(forum.admin, "/giveaway_end 1", topic=admins)
     result = await fake.wait_for("sendMessage", lambda c: "is over" in c.plain)
     assert result["message_thread_id"] == prizes
+    assert "Entrants (2)" in result.plain
     # the admin hears where it went, in the topic they asked in (before: nothing)
     told = await fake.wait_for("sendMessage", lambda c: "is drawn" in c.plain)
     assert told["message_thread_id"] == admins

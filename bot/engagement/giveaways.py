@@ -35,7 +35,13 @@ from bot.roles import RoleService
 from bot.scheduling import cancel, run_once_at
 from bot.texts import TEXT_LIMIT, pack_lines, typed_chat_id, typed_id
 from storage.chats import UserRepository
-from storage.engagement import DrawOutcome, Giveaway, GiveawayRepository, GiveawayStatus
+from storage.engagement import (
+    DrawOutcome,
+    EntryWrite,
+    Giveaway,
+    GiveawayRepository,
+    GiveawayStatus,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -405,8 +411,13 @@ class GiveawayService:
 
     # --- entering -------------------------------------------------------------------------
 
-    async def check_conditions(self, g: Giveaway, user_id: int) -> Refusal | None:
-        """Why this user may not take part, or None."""
+    async def check_conditions(
+        self, g: Giveaway, user_id: int, *, at_draw: bool = False
+    ) -> Refusal | None:
+        """Why this user may not take part, or None. `at_draw`: an entrant, whose conditions
+        held when they entered; a subscription Telegram will no longer tell the bot about (it
+        lost its rights in that channel) passes no one over, as their own chat does not: the
+        fault is not theirs, and a draw among nobody cannot be redone."""
         if g.exclude_admins and await self.role_service.is_chat_admin(g.chat_id, user_id):
             return Refusal(RefusalReason.ADMIN)
         if g.exclude_winners and user_id in await self.repo.past_winners(g.chat_id, g.id):
@@ -416,6 +427,8 @@ class GiveawayService:
                 member = await self.bot.get_chat_member(chat, user_id)
             except TelegramAPIError as exc:
                 logger.warning("giveaway %s: cannot check %s in %s: %s", g.id, user_id, chat, exc)
+                if at_draw:
+                    continue
                 return Refusal(RefusalReason.UNVERIFIABLE, chat)
             if not is_member(member.status, getattr(member, "is_member", None)):
                 return Refusal(RefusalReason.NOT_SUBSCRIBED, chat)
@@ -477,7 +490,10 @@ class GiveawayService:
         refusal = await self.check_conditions(g, user.id)
         if refusal:
             return refusal
-        if not await self.repo.add_entry(giveaway_id, user.id, user.full_name, int(self.clock())):
+        written = await self.repo.add_entry(giveaway_id, user.id, user.full_name, int(self.clock()))
+        if written is EntryWrite.CLOSED:  # drawn while the conditions were being checked
+            return EntryOutcome.CLOSED
+        if written is EntryWrite.ALREADY:
             return EntryOutcome.ALREADY
         self._schedule_count_refresh(g)
         return EntryOutcome.ENTERED
@@ -607,7 +623,7 @@ class GiveawayService:
                 break
             if uid in exclude:
                 continue
-            reason = await self.check_conditions(g, uid)
+            reason = await self.check_conditions(g, uid, at_draw=True)
             if reason:
                 skipped.append((uid, reason))
             else:
@@ -755,6 +771,25 @@ class GiveawayService:
         listing = "".join(f"{x}\n" for x in shown).encode()
         caption = gettext("Entrants of giveaway #{id}, one per line.", locale=locale)
         return ResultPost(pack_lines(lines), listing, caption.format(id=g.id))
+
+    def reroll_lines(
+        self, g: Giveaway, picks: Picks, wanted: int, entries: dict[int, str], locale: str
+    ) -> list[str]:
+        """A reroll's public announcement (and the caller's copy), in `locale`: the new winners
+        in draw order, or that nobody is left, and whom it passed over and why."""
+        gettext = self.i18n.gettext
+        if picks.winners:
+            lines = [
+                gettext(
+                    "New winners of giveaway #{id} (next in the same draw order):", locale=locale
+                ).format(id=g.id)
+            ]
+            lines += self.winner_lines(g, picks.winners, entries)
+            if len(picks.winners) < wanted:
+                lines.append(self.short_text(len(picks.winners), wanted, locale))
+        else:  # everyone left was passed over: who and why is public, as at the draw
+            lines = [gettext("No more eligible entrants to draw from.", locale=locale)]
+        return lines + self.skipped_lines(g, picks.skipped, entries, locale)
 
     def short_text(self, drawn: int, wanted: int, locale: str) -> str:
         """Said when fewer winners could be drawn than asked for, rather than leaving the
