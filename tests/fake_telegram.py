@@ -757,12 +757,20 @@ class FakeTelegram:
         app would refuse it. `approved_by`: an admin approved a join request; like Telegram,
         that update does not promise the link again, so none is sent."""
         state = self.chats[chat_id]
+        old: dict[str, Any] = {"status": "left", "user": user}
+        new: dict[str, Any] = {"status": "member", "user": user}
+        was = state.members.get(user["id"])
+        if was is not None and was.get("status") == "restricted" and not was.get("is_member"):
+            # restrictions outlive a leave: the one who comes back is restricted again, now a
+            # member (restricted → restricted, is_member false → true), as leave_chat says
+            old = self._complete_member({**was, "user": user, "is_member": False})
+            new = {**old, "is_member": True}
         update: dict[str, Any] = {
             "chat": state.chat,
             "from": approved_by or user,
             "date": date or self.now(),
-            "old_chat_member": {"status": "left", "user": user},
-            "new_chat_member": {"status": "member", "user": user},
+            "old_chat_member": old,
+            "new_chat_member": new,
         }
         if link is not None and approved_by is None:
             info = self.invite_links.get(link)
@@ -773,7 +781,7 @@ class FakeTelegram:
             if info.get("creates_join_request"):
                 raise AssertionError(f"{link} asks for approval: use request_join")
             update["invite_link"] = {k: v for k, v in info.items() if k != "chat_id"}
-        state.members[user["id"]] = {"status": "member", "user": user}
+        state.members[user["id"]] = new if new["status"] == "restricted" else new | {"user": user}
         state.member_count += 1
         return await self.push_update({"chat_member": update})
 

@@ -649,6 +649,37 @@ async def test_a_moderators_mute_ends_the_newcomers_captcha(steward, fake, group
     assert not await steward.app.mod_repo.pending_captchas()  # its timer finds nothing to do
 
 
+async def test_the_captcha_follows_membership_not_the_restricted_status(steward, fake, group):
+    """Telegram keeps a supergroup's restrictions on whoever leaves: a muted member who leaves
+    and comes back reads restricted → restricted (is_member false → true) and got no captcha,
+    while an admin restricting a non-member in advance (left → restricted, not a member) gave
+    that non-member one."""
+    await steward.app.mod_repo.update_settings(GROUP, captcha_mode="enforce", captcha_seconds=60)
+    outsider = fake.user(403, "Quentin")
+    await fake.push_update(
+        {
+            "chat_member": {
+                "chat": group.chat,
+                "from": group.admin,
+                "date": fake.now(),
+                "old_chat_member": {"status": "left", "user": outsider},
+                "new_chat_member": fake._complete_member(
+                    {"status": "restricted", "user": outsider, "is_member": False}
+                ),
+            }
+        }
+    )
+    await steward.idle()
+    assert not await steward.app.mod_repo.pending_captchas()
+    returning = fake.user(404, "Rita")  # muted once, then left: still restricted
+    fake.chats[GROUP].members[404] = fake._complete_member(
+        {"status": "restricted", "user": returning, "is_member": False}
+    )
+    await fake.join_chat(GROUP, returning)
+    prompt = await fake.wait_for("sendMessage", lambda c: "Rita" in c.plain)
+    assert prompt["reply_markup"]["inline_keyboard"][0][0]["text"] == "✅ I am a person"
+
+
 async def test_join_captcha_timeout_removes_member(steward, fake, group):
     await steward.app.mod_repo.update_settings(GROUP, captcha_mode="enforce", captcha_seconds=1)
     newbie = fake.user(401, "Oleg")
