@@ -1318,23 +1318,23 @@ class FakeTelegram:
                         raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
         if name == "sendPoll":
             question = self._plain(str(p.get("question", "")), p.get("question_parse_mode"))
-            if len(question) > 300:
+            if _units(question) > 300:
                 raise ApiError(400, "Bad Request: poll question length must not exceed 300")
             for option in p.get("options") or []:
                 text = option["text"] if isinstance(option, dict) else str(option)
-                if len(text) > 100:
+                if _units(text) > 100:
                     raise ApiError(400, "Bad Request: poll options length must not exceed 100")
             explanation = p.get("explanation")
             if isinstance(explanation, str):
                 plain = self._plain(explanation, p.get("explanation_parse_mode"))
                 # "0-200 characters with at most 2 line feeds after entities parsing"
-                if len(plain) > 200 or plain.count("\n") > 2:
+                if _units(plain) > 200 or plain.count("\n") > 2:
                     raise ApiError(400, "Bad Request: explanation is too long")
 
     def _m_answerCallbackQuery(self, p, f):
         """Once per query, within about 15 seconds of the press (Bot API, answerCallbackQuery);
         queries this fake did not issue (built by hand in a test) are not checked."""
-        if len(p.get("text") or "") > 200:
+        if _units(p.get("text") or "") > 200:
             raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
         query_id = str(p["callback_query_id"])
         pressed = self.callback_queries.get(query_id)
@@ -1836,7 +1836,7 @@ class FakeTelegram:
 
     def _link_options(self, p, info: dict[str, Any]) -> None:
         name = p.get("name")
-        if name is not None and len(name) > 32:
+        if name is not None and _units(name) > 32:
             raise ApiError(400, "Bad Request: invite link name is too long")
         if p.get("member_limit") is not None and p.get("creates_join_request"):
             raise ApiError(400, "Bad Request: can't use both member limit and join request")

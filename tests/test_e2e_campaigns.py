@@ -373,3 +373,20 @@ async def test_a_campaign_named_with_emoji_works_everywhere(steward, fake, recwa
     await fake.send_message(chat, admin, "/export_stats 7d")
     document = await fake.wait_for("sendDocument", since=mark)
     assert name in next(iter(document.files.values())).decode()
+
+
+async def test_a_list_of_emoji_named_campaigns_fits_telegrams_count(steward, fake):
+    """/campaigns budgeted its message in code points; Telegram counts UTF-16 units (an emoji
+    is two), so a list of emoji names in an emoji-titled chat ran past 4,096 and was refused."""
+    chat = fake.add_chat(GROUP, title="🛠" * 128)
+    admin = fake.user(1, "Ada")
+    fake.add_member(GROUP, admin, "administrator")
+    await steward.app.mod_repo.update_settings(GROUP, flood_mode="off")
+    for n in range(18):
+        await new_campaign(fake, chat, admin, f"{n} " + "🚀" * 14)
+    mark = fake.mark()
+    await fake.send_message(chat, admin, "/campaigns")
+    listing = await fake.wait_for("sendMessage", lambda c: "📣" in c.plain, since=mark)
+    assert len(listing.plain.encode("utf-16-le")) // 2 <= 4096
+    assert "#18 17 " + "🚀" * 14 in listing.plain  # newest first
+    assert "older." in listing.plain

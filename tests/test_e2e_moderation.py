@@ -969,6 +969,17 @@ async def test_rules_with_angle_brackets_and_formatting_reach_the_members(stewar
     assert not [c for c in fake.calls_of("sendMessage") if "went wrong" in c.plain]
 
 
+async def test_emoji_rules_at_the_limit_still_reach_the_members(steward, fake, group):
+    """/setrules kept rules up to 3,500 code points; Telegram counts UTF-16 units (an emoji is
+    two), so 3,000 emoji made every /rules twice too long and refused: they are cut to fit."""
+    await group.say(group.admin, "/setrules " + "🙂" * 3000)
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("Rules saved"))
+    await group.say(group.other, "/rules")
+    rules = await fake.wait_for("sendMessage", lambda c: "🙂" in c.plain)
+    assert 1000 < rules.plain.count("🙂") <= 1750
+    assert len(rules.plain.encode("utf-16-le")) // 2 <= 4096
+
+
 async def test_setcaptcha_sets_the_timeout(steward, fake, group):
     await group.say(group.admin, "/setcaptcha 90")
     reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)

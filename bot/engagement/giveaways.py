@@ -33,7 +33,7 @@ from bot.moderation.durations import looks_like_duration, parse_duration
 from bot.private import NoteResult, PrivateNotes
 from bot.roles import RoleService
 from bot.scheduling import cancel, run_once_at
-from bot.texts import TEXT_LIMIT, pack_lines, typed_chat_id, typed_id
+from bot.texts import TEXT_LIMIT, pack_lines, typed_chat_id, typed_id, utf16_length
 from storage.chats import UserRepository
 from storage.engagement import DrawOutcome, Giveaway, GiveawayRepository, GiveawayStatus
 
@@ -740,8 +740,9 @@ class GiveawayService:
             else gettext("Entrants ({count}):", locale=locale)
         )
         whole = [*lines, label.format(count=len(ids)), "<code>" + " ".join(shown) + "</code>"]
-        # counted with the HTML tags, which Telegram does not count: errs on the safe side
-        if len(one := "\n".join(whole)) <= TEXT_LIMIT:
+        # counted in UTF-16 units as Telegram counts (an emoji is two), with the HTML tags,
+        # which Telegram does not count: errs on the safe side
+        if utf16_length(one := "\n".join(whole)) <= TEXT_LIMIT:
             return ResultPost([one])
         in_file = (
             gettext(

@@ -43,6 +43,7 @@ from bot.moderation.reports import ReportRecipients, report_recipients
 from bot.moderation.spam import MessageFeatures, NaiveBayes, SpamScorer, SpamVerdict
 from bot.moderation.understanding import SemanticSpamClassifier
 from bot.roles import AdminRight
+from bot.texts import ALERT_LIMIT, cut_to, utf16_length
 from storage.cache import LoadingCache
 from storage.moderation import ChatModSettings, Filter, ModAction, ModerationRepository, Warn
 from storage.outbox import OutboxEntry, OutboxKind
@@ -1013,7 +1014,7 @@ SIGNAL_LABELS: dict[str, str] = {
     "lesson": N_("Moderator's lesson"),
     "bias": N_("Baseline"),
 }
-DETAILS_LIMIT = 200  # Telegram's limit for a callback answer's text
+DETAILS_LIMIT = ALERT_LIMIT  # Telegram's limit for a callback answer's text
 
 
 def render_details(i18n: I18n, action: ModAction, locale: str) -> str:
@@ -1047,10 +1048,10 @@ def render_details(i18n: I18n, action: ModAction, locale: str) -> str:
     lines += [f"{label} {value:+.2f}" for label, value in ranked if round(value, 2)]
     text = lines[0]
     for line in lines[1:]:
-        if len(text) + 1 + len(line) > DETAILS_LIMIT:
+        if utf16_length(text) + 1 + utf16_length(line) > DETAILS_LIMIT:
             break
         text += "\n" + line
-    return text[:DETAILS_LIMIT]
+    return cut_to(text, DETAILS_LIMIT)
 
 
 _WARN_LIMIT_REASON = re.compile(r"(\d+)/(\d+) warns")
