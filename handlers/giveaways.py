@@ -7,6 +7,7 @@ import html
 import logging
 
 from aiogram import Bot, Router
+from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import CommandObject
 from aiogram.types import CallbackQuery, Message
@@ -120,8 +121,9 @@ async def participate(
     outcome = await giveaways.enter(callback_data.giveaway_id, query.from_user)
     locale = get_i18n().current_locale
     if isinstance(outcome, Refusal):
+        channel = query.message is not None and query.message.chat.type == ChatType.CHANNEL
         text = _("You can't take part yet: {reason}.").format(
-            reason=giveaways.reason_text(outcome, locale)
+            reason=giveaways.reason_text(outcome, locale, channel=channel)
         )
     else:
         text = {
@@ -225,7 +227,8 @@ async def reroll_command(
             lines.append(giveaways.short_text(len(picks.winners), count, locale))
     else:  # everyone left was passed over: who and why is public, as at the draw
         lines = [_("No more eligible entrants to draw from.")]
-    lines += giveaways.skipped_lines(giveaway, picks.skipped, entries, locale)
+    channel = await giveaways.in_channel(giveaway)
+    lines += giveaways.skipped_lines(giveaway, picks.skipped, entries, locale, channel)
     for text in pack_lines(lines):  # up to 100 winners and their skipped lines
         await bot_send(bot, message, text, giveaway.chat_id, giveaway.thread_id)
 
