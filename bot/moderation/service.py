@@ -12,7 +12,7 @@ import html
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
@@ -120,11 +120,14 @@ class UndoOutcome(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Purged:
-    """What one /purge did: ids in calls Telegram accepted (the command's own included; ids of
-    messages already gone count, as Telegram skips them), and messages it would not delete."""
+    """What one /purge did: ids in calls Telegram accepted (the command's own included), and
+    messages it would not delete. Telegram skips ids of messages already gone (deleted, or
+    never sent to the bot's chat) and says nothing of them, so `deleted` counts those too
+    unless `exact`: only ids the bot saw arrive were asked for (a forum topic's)."""
 
     deleted: int
     kept: int
+    exact: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -541,9 +544,12 @@ class ModerationService:
         purged, refusal = await self.delete_many(chat_id, ids)
         if not purged.deleted and refusal is not None:
             raise classify_refusal(refusal)
+        purged = replace(purged, exact=topic is not None)
         if topic is not None:
             await self.repo.forget_topic_messages(chat_id, ids)
         details: dict[str, Any] = {"from": first, "to": last, "count": purged.deleted}
+        if not purged.exact:
+            details["at_most"] = True  # ids Telegram skipped (already gone) are in the count
         if topic is not None:
             details["topic"] = topic.thread_id or 1
         await self._record(chat_id, actor, None, AuditAction.PURGE, details=details)
@@ -1039,7 +1045,10 @@ def render_details(i18n: I18n, action: ModAction, locale: str) -> str:
     if details.get("duration"):
         lines.append(gettext("For: {duration}").format(duration=details["duration"]))
     if details.get("count") is not None and action.action == AuditAction.PURGE:
-        lines.append(gettext("Deleted: {count}").format(count=details["count"]))
+        if details.get("at_most"):
+            lines.append(gettext("Deleted: up to {count}").format(count=details["count"]))
+        else:
+            lines.append(gettext("Deleted: {count}").format(count=details["count"]))
     shares: dict[str, float] = {}
     for name, value in (details.get("signals") or {}).items():
         label = gettext(SIGNAL_LABELS[name]) if name in SIGNAL_LABELS else gettext("Other")
