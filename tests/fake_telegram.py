@@ -510,7 +510,7 @@ class FakeTelegram:
         old = self.chats[chat_id]
         if old.chat["type"] != "group":
             raise ValueError("only basic groups are upgraded")
-        new_id = new_id or -(1_000_000_000_000 + abs(chat_id))
+        new_id = new_id or self._supergroup_id_for(chat_id)
         chat = {k: v for k, v in old.chat.items() if k != "all_members_are_administrators"}
         chat.update(id=new_id, type="supergroup")
         state = ChatState(chat=chat, members=dict(old.members), member_count=old.member_count)
@@ -525,6 +525,15 @@ class FakeTelegram:
             await self.push_update({"message": last})
             await self.push_update({"message": first})
         return chat
+
+    def _supergroup_id_for(self, group_id: int) -> int:
+        """A new supergroup's id as Telegram makes them: "-100" and a 10-digit internal id
+        without leading zeros (-1001234567890), one no chat here has yet; derived from the
+        group's id so that a test's ids stay the same from run to run."""
+        internal = 1_000_000_000 + abs(group_id) % 9_000_000_000
+        while _MIN_SUPERGROUP_ID - internal in self.chats:
+            internal = 1_000_000_000 + (internal + 1 - 1_000_000_000) % 9_000_000_000
+        return _MIN_SUPERGROUP_ID - internal
 
     # --- updates ---------------------------------------------------------------------------
 
@@ -713,8 +722,16 @@ class FakeTelegram:
         )
 
     async def press_button(self, message: dict[str, Any], user: dict[str, Any], data: str) -> str:
+        """A press of a button under `message`. Like Telegram, the query's message carries no
+        `reply_to_message` once the message it replied to is deleted."""
         callback_id = str(next(self._update_ids) * 1000 + 7)
         self.callback_queries[callback_id] = time.monotonic()
+        replied = message.get("reply_to_message")
+        if (
+            replied is not None
+            and (message["chat"]["id"], replied["message_id"]) not in self.messages
+        ):
+            message = {k: v for k, v in message.items() if k != "reply_to_message"}
         await self.push_update(
             {
                 "callback_query": {
