@@ -8,6 +8,7 @@ import hmac
 import json
 import logging
 import re
+import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -584,7 +585,7 @@ async def test_two_workers_rerolling_at_once_draw_two_different_winners(
             app.locale_for,
             notes=app.notes,
         )
-        other_worker.shared = True
+        other_worker.shared = app.giveaways.shared = True  # workers that share a database
         picks = await asyncio.gather(app.giveaways.reroll(1, 1), other_worker.reroll(1, 1))
     finally:
         if other_db is not app.db:
@@ -1086,3 +1087,19 @@ async def test_a_result_telegram_will_not_post_reaches_the_organiser(steward, fa
     assert "Ann" in result.plain
     await steward.idle()
     assert (await steward.app.giveaways.get(1)).status.value == "drawn"
+
+
+async def test_a_reroll_left_unfinished_by_a_dead_process_does_not_block_the_next(
+    steward, fake, club
+):
+    """A single worker that died mid-reroll left the giveaway's row taken: after the restart
+    a /reroll waited for that lease to run out (three minutes, holding the chat's updates).
+    With no other worker, a lease left behind is a dead one's, and the reroll takes it."""
+    order = await book_drawn_among_three(club, fake)
+    await steward.idle()
+    await steward.app.giveaway_repo.claim_reroll(1, 0, int(time.time()) + 180)
+    await steward.restart()
+    mark = fake.mark()
+    await club.say(club.admin, "/reroll 1")
+    rerolled = await fake.wait_for("sendMessage", lambda c: "New winners" in c.plain, since=mark)
+    assert winner_ids(rerolled.plain) == [order[1]]

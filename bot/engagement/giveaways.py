@@ -668,7 +668,8 @@ class GiveawayService:
         Waits while another worker rerolls it (at most until that one's lease runs out)."""
         while True:
             lease_until = self._lease_end()
-            if await self.repo.claim_reroll(giveaway_id, int(self.clock()), lease_until):
+            now = int(self.clock())
+            if await self.repo.claim_reroll(giveaway_id, now, lease_until, force=not self.shared):
                 return lease_until
             g = await self.repo.get(giveaway_id)
             if g is None or g.status is not GiveawayStatus.DRAWN:
