@@ -446,6 +446,7 @@ class Steward:
         bus.subscribe("chat-moved", self._chat_moved_elsewhere)
         self.stats.once = self.jobs.once
         self.giveaways.on_posted = self.stats.own_post
+        self.giveaways.chat_type = self._chat_type
         self.giveaways.shared = self.cluster.shared
         if self.cluster.shared:
             outbox = self.log_outbox
@@ -533,6 +534,10 @@ class Steward:
     async def _reload_after_move(self) -> None:
         await self.migrations.load()
         await self.reputation.load()
+
+    async def _chat_type(self, chat_id: int) -> str | None:
+        chat = await ChatRepository(self.db).get(chat_id)
+        return chat.type if chat else None
 
     async def _chat_title(self, chat_id: int) -> str:
         chat = await ChatRepository(self.db).get(chat_id)

@@ -50,6 +50,7 @@ from bot.posting.publisher import send_preview
 from bot.posting.service import Change, PostingService
 from bot.posting.times import TimeError
 from bot.roles import Requirement, RoleService
+from bot.texts import ALERT_LIMIT, cut_to
 from storage.posts import Draft, TimeChoice
 
 logger = logging.getLogger(__name__)
@@ -247,7 +248,8 @@ async def preview_pressed(press: Press) -> bool:
     except TelegramBadRequest as exc:
         reason = failure_reason(exc.message, _)
         await press.query.answer(
-            _("I can't show it: {reason}").format(reason=reason)[:200], show_alert=True
+            cut_to(_("I can't show it: {reason}").format(reason=reason), ALERT_LIMIT),
+            show_alert=True,
         )
         return False
     await press.query.answer()

@@ -7,6 +7,7 @@ import html
 import logging
 
 from aiogram import Bot, Router
+from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import CommandObject
 from aiogram.types import CallbackQuery, Message
@@ -120,8 +121,9 @@ async def participate(
     outcome = await giveaways.enter(callback_data.giveaway_id, query.from_user)
     locale = get_i18n().current_locale
     if isinstance(outcome, Refusal):
+        channel = query.message is not None and query.message.chat.type == ChatType.CHANNEL
         text = _("You can't take part yet: {reason}.").format(
-            reason=giveaways.reason_text(outcome, locale)
+            reason=giveaways.reason_text(outcome, locale, channel=channel)
         )
     else:
         text = {
@@ -218,7 +220,8 @@ async def reroll_command(
     # announced in the giveaway's chat in its language, as the draw was; the caller asking
     # from elsewhere (a manager in private) gets a copy in theirs
     chat_locale = await giveaways.locale_for(giveaway.chat_id)
-    public = giveaways.reroll_lines(giveaway, picks, count, entries, chat_locale)
+    channel = await giveaways.in_channel(giveaway)
+    public = giveaways.reroll_lines(giveaway, picks, count, entries, chat_locale, channel)
     sent = None
     for text in pack_lines(public):  # up to 100 winners and their skipped lines
         sent = await send_in_topic(bot, giveaway.chat_id, text, giveaway.thread_id)
@@ -227,7 +230,9 @@ async def reroll_command(
         thread_of(message),
     )
     if elsewhere:  # another chat, or another topic of the forum
-        own = giveaways.reroll_lines(giveaway, picks, count, entries, get_i18n().current_locale)
+        own = giveaways.reroll_lines(
+            giveaway, picks, count, entries, get_i18n().current_locale, channel
+        )
         for text in pack_lines(own):
             await message.reply(text)
 

@@ -473,8 +473,37 @@ class GiveawayRepository:
         )
 
     async def finish_draw(self, giveaway_id: int, now: int) -> None:
+        """Drawn: the draw's lease is given up, so that a /reroll can take the row at once."""
         await self.db.execute(
-            "UPDATE giveaways SET status='drawn', drawn_at=? WHERE id=?", (now, giveaway_id)
+            "UPDATE giveaways SET status='drawn', drawn_at=?, lease_until=NULL WHERE id=?",
+            (now, giveaway_id),
+        )
+
+    async def claim_reroll(
+        self, giveaway_id: int, now: int, lease_until: int, *, force: bool = False
+    ) -> bool:
+        """One reroll at a time per drawn giveaway, whichever worker handles it: the caller
+        whose update takes the row rerolls; the lease of one that died runs out (`force`: no
+        other worker exists, so a lease left is one of a process that died)."""
+        sql = "UPDATE giveaways SET lease_until=? WHERE id=? AND status='drawn'"
+        params: tuple[Any, ...] = (lease_until, giveaway_id)
+        if not force:
+            sql += " AND (lease_until IS NULL OR lease_until<=?)"
+            params += (now,)
+        cursor = await self.db.execute(sql, params)
+        return cursor.rowcount == 1
+
+    async def renew_reroll(self, giveaway_id: int, held: int, lease_until: int) -> bool:
+        cursor = await self.db.execute(
+            "UPDATE giveaways SET lease_until=? WHERE id=? AND status='drawn' AND lease_until=?",
+            (lease_until, giveaway_id, held),
+        )
+        return cursor.rowcount == 1
+
+    async def release_reroll(self, giveaway_id: int, held: int) -> None:
+        await self.db.execute(
+            "UPDATE giveaways SET lease_until=NULL WHERE id=? AND status='drawn' AND lease_until=?",
+            (giveaway_id, held),
         )
 
     async def add_result(

@@ -525,7 +525,7 @@ class FakeTelegram:
         old = self.chats[chat_id]
         if old.chat["type"] != "group":
             raise ValueError("only basic groups are upgraded")
-        new_id = new_id or -(1_000_000_000_000 + abs(chat_id))
+        new_id = new_id or self._supergroup_id_for(chat_id)
         chat = {k: v for k, v in old.chat.items() if k != "all_members_are_administrators"}
         chat.update(id=new_id, type="supergroup")
         state = ChatState(chat=chat, members=dict(old.members), member_count=old.member_count)
@@ -540,6 +540,15 @@ class FakeTelegram:
             await self.push_update({"message": last})
             await self.push_update({"message": first})
         return chat
+
+    def _supergroup_id_for(self, group_id: int) -> int:
+        """A new supergroup's id as Telegram makes them: "-100" and a 10-digit internal id
+        without leading zeros (-1001234567890), one no chat here has yet; derived from the
+        group's id so that a test's ids stay the same from run to run."""
+        internal = 1_000_000_000 + abs(group_id) % 9_000_000_000
+        while _MIN_SUPERGROUP_ID - internal in self.chats:
+            internal = 1_000_000_000 + (internal + 1 - 1_000_000_000) % 9_000_000_000
+        return _MIN_SUPERGROUP_ID - internal
 
     # --- updates ---------------------------------------------------------------------------
 
@@ -728,8 +737,16 @@ class FakeTelegram:
         )
 
     async def press_button(self, message: dict[str, Any], user: dict[str, Any], data: str) -> str:
+        """A press of a button under `message`. Like Telegram, the query's message carries no
+        `reply_to_message` once the message it replied to is deleted."""
         callback_id = str(next(self._update_ids) * 1000 + 7)
         self.callback_queries[callback_id] = time.monotonic()
+        replied = message.get("reply_to_message")
+        if (
+            replied is not None
+            and (message["chat"]["id"], replied["message_id"]) not in self.messages
+        ):
+            message = {k: v for k, v in message.items() if k != "reply_to_message"}
         await self.push_update(
             {
                 "callback_query": {
@@ -1378,23 +1395,23 @@ class FakeTelegram:
                         self._check_web_app_url(button["web_app"], "inline keyboard button")
         if name == "sendPoll":
             question = self._plain(str(p.get("question", "")), p.get("question_parse_mode"))
-            if len(question) > 300:
+            if _units(question) > 300:
                 raise ApiError(400, "Bad Request: poll question length must not exceed 300")
             for option in p.get("options") or []:
                 text = option["text"] if isinstance(option, dict) else str(option)
-                if len(text) > 100:
+                if _units(text) > 100:
                     raise ApiError(400, "Bad Request: poll options length must not exceed 100")
             explanation = p.get("explanation")
             if isinstance(explanation, str):
                 plain = self._plain(explanation, p.get("explanation_parse_mode"))
                 # "0-200 characters with at most 2 line feeds after entities parsing"
-                if len(plain) > 200 or plain.count("\n") > 2:
+                if _units(plain) > 200 or plain.count("\n") > 2:
                     raise ApiError(400, "Bad Request: explanation is too long")
 
     def _m_answerCallbackQuery(self, p, f):
         """Once per query, within about 15 seconds of the press (Bot API, answerCallbackQuery);
         queries this fake did not issue (built by hand in a test) are not checked."""
-        if len(p.get("text") or "") > 200:
+        if _units(p.get("text") or "") > 200:
             raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
         query_id = str(p["callback_query_id"])
         pressed = self.callback_queries.get(query_id)
@@ -1923,7 +1940,7 @@ class FakeTelegram:
 
     def _link_options(self, p, info: dict[str, Any]) -> None:
         name = p.get("name")
-        if name is not None and len(name) > 32:
+        if name is not None and _units(name) > 32:
             raise ApiError(400, "Bad Request: invite link name is too long")
         if p.get("member_limit") is not None and p.get("creates_join_request"):
             raise ApiError(400, "Bad Request: can't use both member limit and join request")

@@ -8,12 +8,15 @@ import hmac
 import json
 import logging
 import re
+import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from storage.engagement import EntryWrite
+from bot.engagement.giveaways import GiveawayService, Refusal, RefusalReason
+from storage.database import Database
+from storage.engagement import EntryWrite, GiveawayRepository
 from tests.fake_telegram import FakeTelegram
 from tests.harness import MANAGER_ID
 
@@ -557,6 +560,44 @@ async def test_two_rerolls_at_once_draw_two_different_winners(steward, fake, clu
     assert sorted(winner_ids(c.plain)[0] for c in rerolls) == sorted(order[1:])
 
 
+async def test_two_workers_rerolling_at_once_draw_two_different_winners(
+    steward, fake, club, db_engine
+):
+    """The reroll lock was per process: /reroll from the group on one worker and from private
+    on another read the same results and both drew the same runner-up. The giveaway's row
+    is now taken in the database (a conditional update): one rerolls, the other after it."""
+    order = await book_drawn_among_three(club, fake)
+    await steward.idle()
+    app = steward.app
+    # workers share a PostgreSQL database; SQLite serves one process (its worker's own lock
+    # is then all the other lacks)
+    other_db = Database(app.settings.database) if db_engine == "postgresql" else app.db
+    if other_db is not app.db:
+        await other_db.open()
+    try:
+        other_worker = GiveawayService(
+            app.bot,
+            GiveawayRepository(other_db),
+            app.users,
+            app.role_service,
+            app.scheduler,
+            app.i18n,
+            app.locale_for,
+            notes=app.notes,
+        )
+        other_worker.shared = app.giveaways.shared = True  # workers that share a database
+        picks = await asyncio.gather(app.giveaways.reroll(1, 1), other_worker.reroll(1, 1))
+    finally:
+        if other_db is not app.db:
+            await other_db.close()
+    assert all(p is not None for p in picks)
+    assert sorted(p.winners[0] for p in picks if p) == sorted(order[1:])
+    results = await app.giveaway_repo.results(1)
+    assert sorted(r.round for r in results if r.outcome.value == "won") == [0, 1, 2]
+    giveaway = await app.giveaway_repo.get(1)
+    assert giveaway is not None and giveaway.lease_until is None  # given back
+
+
 async def test_an_anonymous_admin_ends_and_rerolls_the_giveaway_they_started(steward, fake, club):
     """An admin posting as the group could start a giveaway but not end or reroll it: "Only
     admins of that chat or Steward's managers can do this." (Telegram names GroupAnonymousBot
@@ -607,6 +648,45 @@ async def test_manager_runs_a_channel_giveaway_from_private(steward, fake, club)
     await steward.idle()
     posts = await steward.app.stats.repo.posts(CHANNEL, 0, 2**40)
     assert [(p["message_id"], p["reactions"]) for p in posts] == [(announcement["message_id"], 5)]
+
+
+@pytest.mark.parametrize(
+    ("language", "join_first", "left"),
+    [
+        ("en", "subscribe to the channel first", "no longer subscribed to the channel"),
+        ("ru", "сначала подпишитесь на канал", "больше не подписан на канал"),
+        ("nl", "abonneer je eerst op het kanaal", "niet meer geabonneerd op het kanaal"),
+    ],
+)
+async def test_a_channel_giveaway_speaks_of_subscribing_not_joining_the_chat(
+    steward, fake, club, language, join_first, left
+):
+    """Refusals of a giveaway in a channel said "join the chat first" and "no longer a member
+    of the chat": a channel is subscribed to."""
+    manager = fake.user(MANAGER_ID, "Manny")
+    await fake.send_message(fake.private_chat(manager), manager, "/giveaway @newschan 1d 1 Mug")
+    posted = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == CHANNEL)
+    message = fake.messages[(CHANNEL, max(m for c, m in fake.messages if c == CHANNEL))]
+    data = posted["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    zoe = fake.user(30, "Zoe", language_code=language)
+    await fake.press_button(message, zoe, data)
+    refused = await fake.wait_for("answerCallbackQuery")
+    assert join_first in refused["text"]
+    for user in (zoe, club.ann):
+        fake.add_member(CHANNEL, user)
+        mark = fake.mark()
+        await fake.press_button(message, user, data)
+        await fake.wait_for("answerCallbackQuery", since=mark)
+    await fake.leave_chat(CHANNEL, zoe)  # both unsubscribe before the draw
+    await fake.leave_chat(CHANNEL, club.ann)
+    await steward.idle()
+    await fake.send_message(fake.private_chat(manager), manager, "/giveaway_end 1")
+    result = await fake.wait_for("sendMessage", lambda c: "is over" in c.plain)
+    assert "Skipped Zoe (id 30): no longer subscribed to the channel." in result.plain
+    assert "Skipped Ann (id 11): no longer subscribed to the channel." in result.plain
+    refusal = Refusal(RefusalReason.NOT_IN_CHAT)
+    said = steward.app.giveaways.reason_text(refusal, language, at_draw=True, channel=True)
+    assert said == left
 
 
 async def test_winner_who_started_the_bot_is_told_in_private(steward, fake, club):
@@ -1121,3 +1201,19 @@ async def test_a_question_still_on_its_way_when_the_quiz_is_stopped_is_taken_bac
     polls = [m for (c, _), m in fake.messages.items() if c == GROUP and "poll" in m]
     assert len(polls) == 1, "the late question is gone"
     assert results.plain.splitlines()[1] == "Nobody answered."
+
+
+async def test_a_reroll_left_unfinished_by_a_dead_process_does_not_block_the_next(
+    steward, fake, club
+):
+    """A single worker that died mid-reroll left the giveaway's row taken: after the restart
+    a /reroll waited for that lease to run out (three minutes, holding the chat's updates).
+    With no other worker, a lease left behind is a dead one's, and the reroll takes it."""
+    order = await book_drawn_among_three(club, fake)
+    await steward.idle()
+    await steward.app.giveaway_repo.claim_reroll(1, 0, int(time.time()) + 180)
+    await steward.restart()
+    mark = fake.mark()
+    await club.say(club.admin, "/reroll 1")
+    rerolled = await fake.wait_for("sendMessage", lambda c: "New winners" in c.plain, since=mark)
+    assert winner_ids(rerolled.plain) == [order[1]]

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from bot.moderation.service import Actor, AuditAction, Target
+from bot.moderation.service import Actor, AuditAction, Target, render_details
 from tests.fake_telegram import FakeTelegram
 
 GROUP = -1001234500001
@@ -407,10 +407,30 @@ async def test_purge_deletes_around_a_message_too_old_to_delete(steward, fake, g
     after = [await group.say(group.other, f"spam {n}") for n in (2, 3)]
     await group.say(group.admin, "/purge", reply_to=start)
     reply = await fake.wait_for("sendMessage", lambda c: "Deleted" in c.plain)
-    assert reply.plain.startswith("🧹 Deleted 3 messages. 1 message could not be deleted")
+    assert reply.plain.startswith("🧹 Deleted up to 3 messages (Telegram does not say which")
+    assert ". 1 message could not be deleted" in reply.plain
     left = {mid for chat, mid in fake.messages if chat == GROUP}
     assert old["message_id"] in left
     assert not left & {start["message_id"], *(m["message_id"] for m in after)}
+
+
+async def test_purge_in_a_group_does_not_claim_ids_telegram_skipped(steward, fake, group):
+    """In an ordinary group /purge asks for every id in the range; Telegram skips those
+    already gone and still answers true, so "Deleted 3 messages" counted a message another
+    admin had deleted. The count is said as what it is: at most that many."""
+    start = await group.say(group.other, "spam 1")
+    gone = await group.say(group.other, "spam 2")
+    await group.say(group.other, "spam 3")
+    del fake.messages[(GROUP, gone["message_id"])]  # deleted by someone else meanwhile
+    await group.say(group.admin, "/purge", reply_to=start)
+    reply = await fake.wait_for("sendMessage", lambda c: "Deleted" in c.plain)
+    assert reply.plain == (
+        "🧹 Deleted up to 3 messages (Telegram does not say which of them were already gone)."
+    )
+    await steward.idle()
+    [action] = await steward.app.mod_repo.recent_actions(GROUP, 1)
+    details = render_details(steward.app.i18n, action, "en")
+    assert "Deleted: up to 4" in details
 
 
 async def test_restart_keeps_warns_approvals_filters_and_timed_actions(steward, fake, group):
@@ -974,7 +994,7 @@ async def test_del_purge_kick_unmute_unban_rules(steward, fake, group):
     command = await group.say(group.admin, "/purge", reply_to=start)
     purge = await fake.wait_for("deleteMessages")
     assert purge["message_ids"] == list(range(start["message_id"], command["message_id"] + 1))
-    await fake.wait_for("sendMessage", lambda c: "Deleted 2 messages" in c.plain)
+    await fake.wait_for("sendMessage", lambda c: "Deleted up to 2 messages" in c.plain)
 
     await group.say(group.admin, "/kick @bobby rude")
     await fake.wait_for("banChatMember")
@@ -1021,6 +1041,17 @@ async def test_rules_with_angle_brackets_and_formatting_reach_the_members(stewar
     assert rules.plain.endswith("\n\nBe kind. Under 18 <ask first> & no ads.")
     assert "<b>Be kind.</b>" in rules["text"]
     assert not [c for c in fake.calls_of("sendMessage") if "went wrong" in c.plain]
+
+
+async def test_emoji_rules_at_the_limit_still_reach_the_members(steward, fake, group):
+    """/setrules kept rules up to 3,500 code points; Telegram counts UTF-16 units (an emoji is
+    two), so 3,000 emoji made every /rules twice too long and refused: they are cut to fit."""
+    await group.say(group.admin, "/setrules " + "🙂" * 3000)
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("Rules saved"))
+    await group.say(group.other, "/rules")
+    rules = await fake.wait_for("sendMessage", lambda c: "🙂" in c.plain)
+    assert 1000 < rules.plain.count("🙂") <= 1750
+    assert len(rules.plain.encode("utf-16-le")) // 2 <= 4096
 
 
 async def test_setcaptcha_sets_the_timeout(steward, fake, group):

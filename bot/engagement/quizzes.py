@@ -27,7 +27,7 @@ from bot.engagement.topics import send_in_topic
 from bot.i18n import plural_for
 from bot.private import PrivateNotes
 from bot.scheduling import cancel, run_once_at
-from bot.texts import typed_id
+from bot.texts import typed_id, utf16_length
 from storage.chats import UserRepository
 from storage.engagement import (
     Quiz,
@@ -205,7 +205,8 @@ class QuizRunner:
             n=index + 1, total=len(questions)
         )
         asked = f"{prefix}: {question.text}"
-        if len(asked) > MAX_QUESTION:  # the number gives way: cutting it cut the question's end
+        # the number gives way: cutting it would cut the question's end
+        if utf16_length(asked) > MAX_QUESTION:
             asked = question.text
         try:
             # plain text, as written: the bot's default HTML parse mode would make Telegram

@@ -116,7 +116,16 @@ class _JsonErrorHandler(RequestHandler):
     """A request aiohttp cannot parse (a garbage request line, a header without a colon, a
     Content-Length that is no number, broken chunks) never reaches an application or its
     middlewares: aiohttp answers it itself, in plain text. This answers it as the API answers
-    every other error, in JSON with the same status."""
+    every other error, in JSON with the same status.
+
+    aiohttp has no public hook for that answer: its low-level server documents a
+    `request_factory` and `handler_args` (the handler's limits), but a parse error is answered
+    by `RequestHandler.handle_error` before any request reaches a handler or a middleware.
+    So the connection handlers the server makes become this subclass (same slots, only this
+    method differs); `tests/test_miniapp_api.py` sends malformed requests and would notice an
+    aiohttp that answers them another way."""
+
+    __slots__ = ()
 
     def handle_error(
         self,
@@ -134,16 +143,20 @@ class _JsonErrorHandler(RequestHandler):
 
 class _JsonErrorServer(web.Server):
     def __call__(self) -> RequestHandler:
-        return _JsonErrorHandler(self, loop=self._loop, **self._kwargs)
+        handler = super().__call__()  # aiohttp's own, made with the runner's handler_args
+        handler.__class__ = _JsonErrorHandler
+        return handler
 
 
 class JsonErrorRunner(web.AppRunner):
-    """The web server's runner, whose errors before any application are JSON too."""
+    """The web server's runner, whose errors before any application are JSON too: after the
+    public `setup()`, its server (the public `server`) makes `_JsonErrorHandler`s."""
 
-    async def _make_server(self) -> web.Server:
-        server = await super()._make_server()
-        server.__class__ = _JsonErrorServer  # the same server, its connections' handler ours
-        return server
+    async def setup(self) -> None:
+        await super().setup()
+        server = self.server
+        if server is not None:
+            server.__class__ = _JsonErrorServer
 
 
 _TYPES = {

@@ -12,7 +12,7 @@ import html
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
@@ -43,6 +43,7 @@ from bot.moderation.reports import ReportRecipients, report_recipients
 from bot.moderation.spam import MessageFeatures, NaiveBayes, SpamScorer, SpamVerdict
 from bot.moderation.understanding import SemanticSpamClassifier
 from bot.roles import AdminRight
+from bot.texts import ALERT_LIMIT, cut_to, utf16_length
 from storage.cache import LoadingCache
 from storage.moderation import ChatModSettings, Filter, ModAction, ModerationRepository, Warn
 from storage.outbox import OutboxEntry, OutboxKind
@@ -119,11 +120,14 @@ class UndoOutcome(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Purged:
-    """What one /purge did: ids in calls Telegram accepted (the command's own included; ids of
-    messages already gone count, as Telegram skips them), and messages it would not delete."""
+    """What one /purge did: ids in calls Telegram accepted (the command's own included), and
+    messages it would not delete. Telegram skips ids of messages already gone (deleted, or
+    never sent to the bot's chat) and says nothing of them, so `deleted` counts those too
+    unless `exact`: only ids the bot saw arrive were asked for (a forum topic's)."""
 
     deleted: int
     kept: int
+    exact: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -606,9 +610,12 @@ class ModerationService:
         purged, refusal = await self.delete_many(chat_id, ids)
         if not purged.deleted and refusal is not None:
             raise await self._deletion_refusal(chat_id, refusal)
+        purged = replace(purged, exact=topic is not None)
         if topic is not None:
             await self.repo.forget_topic_messages(chat_id, ids)
         details: dict[str, Any] = {"from": first, "to": last, "count": purged.deleted}
+        if not purged.exact:
+            details["at_most"] = True  # ids Telegram skipped (already gone) are in the count
         if topic is not None:
             details["topic"] = topic.thread_id or 1
         await self._record(chat_id, actor, None, AuditAction.PURGE, details=details)
@@ -1102,7 +1109,7 @@ SIGNAL_LABELS: dict[str, str] = {
     "lesson": N_("Moderator's lesson"),
     "bias": N_("Baseline"),
 }
-DETAILS_LIMIT = 200  # Telegram's limit for a callback answer's text
+DETAILS_LIMIT = ALERT_LIMIT  # Telegram's limit for a callback answer's text
 
 
 def render_details(i18n: I18n, action: ModAction, locale: str) -> str:
@@ -1127,7 +1134,10 @@ def render_details(i18n: I18n, action: ModAction, locale: str) -> str:
     if details.get("duration"):
         lines.append(gettext("For: {duration}").format(duration=details["duration"]))
     if details.get("count") is not None and action.action == AuditAction.PURGE:
-        lines.append(gettext("Deleted: {count}").format(count=details["count"]))
+        if details.get("at_most"):
+            lines.append(gettext("Deleted: up to {count}").format(count=details["count"]))
+        else:
+            lines.append(gettext("Deleted: {count}").format(count=details["count"]))
     shares: dict[str, float] = {}
     for name, value in (details.get("signals") or {}).items():
         label = gettext(SIGNAL_LABELS[name]) if name in SIGNAL_LABELS else gettext("Other")
@@ -1136,10 +1146,10 @@ def render_details(i18n: I18n, action: ModAction, locale: str) -> str:
     lines += [f"{label} {value:+.2f}" for label, value in ranked if round(value, 2)]
     text = lines[0]
     for line in lines[1:]:
-        if len(text) + 1 + len(line) > DETAILS_LIMIT:
+        if utf16_length(text) + 1 + utf16_length(line) > DETAILS_LIMIT:
             break
         text += "\n" + line
-    return text[:DETAILS_LIMIT]
+    return cut_to(text, DETAILS_LIMIT)
 
 
 # the reason of an automatic rule's entry when Telegram refused the bot for want of rights

@@ -16,11 +16,13 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.config import Settings
 from bot.posting.compose import TIME_PRESETS, ButtonError, Refusal, SchedulePlan
+from bot.texts import ALERT_LIMIT, cut_to, shorten
 from storage.posts import Channel, Draft, TimeChoice
 
 # A channel title may be 128 characters: forty of them chosen would not fit one message (4,096
 # characters), so the panel and the confirmation name a channel by its first TITLE_SHOWN and
-# list NAMES_SHOWN of them, counting the rest; /queue and /channels show them in full.
+# list NAMES_SHOWN of them, counting the rest; /queue and /channels show them in full. Counted
+# in UTF-16 units as Telegram counts (an emoji is two).
 TITLE_SHOWN = 40
 NAMES_SHOWN = 10
 # Channels on one page of the panel. Telegram takes at most 100 buttons under a message (and
@@ -101,7 +103,7 @@ def time_label(choice: TimeChoice) -> str:
 
 def short_title(channel: Channel) -> str:
     title = channel.title or str(channel.chat_id)
-    return title if len(title) <= TITLE_SHOWN else title[: TITLE_SHOWN - 1].rstrip() + "…"
+    return shorten(title, TITLE_SHOWN)
 
 
 def and_more(items: list[str], shown: int = NAMES_SHOWN) -> list[str]:
@@ -227,7 +229,7 @@ def refusal_text(plan: SchedulePlan, draft: Draft) -> str:
     if plan.refusal is Refusal.CANNOT_PIN:
         names = ", ".join(and_more([short_title(c) for c in plan.channels], 2))
         text = _("I cannot pin in {channels}. Give me the right or turn Pin off.")
-        return text.format(channels=names)[:200]  # an alert holds 200 characters
+        return cut_to(text.format(channels=names), ALERT_LIMIT)
     texts: dict[Refusal | None, str] = {
         Refusal.NO_CHANNEL: _("Choose at least one channel."),
         Refusal.NO_TIME: _("Choose a time."),

@@ -334,7 +334,7 @@ class StatsService:
             )
         await self.bot.send_message(to_chat, text, message_thread_id=thread_id)
         gettext_in, ngettext_in = self._chart_words(locale)
-        name = (chat.title if chat else None) or str(chat_id)
+        name = charts.chart_name((chat.title if chat else None) or "", chat_id, gettext_in)
         title = charts.period_title(name, days, ngettext_in)
         png = await asyncio.to_thread(charts.heatmap_chart, best, title, gettext_in)
         await self.bot.send_photo(

@@ -122,9 +122,18 @@ async def purge_command(message: Message, moderation: ModerationService) -> None
         await message.reply(error_text(exc.kind, token=exc.detail))
         return
     count = max(0, purged.deleted - 1)  # the command is not one of the moderator's messages
-    text = ngettext("🧹 Deleted {count} message.", "🧹 Deleted {count} messages.", count).format(
-        count=count
-    )
+    if purged.exact:
+        text = ngettext(
+            "🧹 Deleted {count} message.", "🧹 Deleted {count} messages.", count
+        ).format(count=count)
+    else:  # Telegram skips ids already gone without a word: they are in the count
+        text = ngettext(
+            "🧹 Deleted up to {count} message (Telegram does not say which of them were "
+            "already gone).",
+            "🧹 Deleted up to {count} messages (Telegram does not say which of them were "
+            "already gone).",
+            count,
+        ).format(count=count)
     if purged.kept:
         text += " " + ngettext(
             "{count} message could not be deleted: Telegram lets bots delete only messages "
