@@ -27,7 +27,7 @@ from bot.moderation.service import (
     undo_right,
 )
 from bot.roles import RoleService, right_refusal
-from handlers.moderation.common import error_text, reply_lines
+from handlers.moderation.common import error_alert, reply_lines
 from storage.moderation import ModAction
 from storage.outbox import OutboxEntry, OutboxState
 
@@ -115,7 +115,7 @@ async def log_button(
             action, Actor(query.from_user.id, query.from_user.full_name)
         )
     except ModerationError as exc:
-        await query.answer(error_text(exc.kind, token=exc.detail), show_alert=True)
+        await query.answer(error_alert(exc.kind, token=exc.detail), show_alert=True)
         return
     answers = {
         UndoOutcome.DONE: _("Undone."),

@@ -15,7 +15,7 @@ from bot.moderation.args import ActionArgs, ArgumentError, parse_action_args
 from bot.moderation.problems import Problem
 from bot.moderation.service import Actor, ModerationService, Target
 from bot.moderation.targets import TargetResolver, replied
-from bot.texts import pack_lines
+from bot.texts import ALERT_LIMIT, pack_lines, shorten
 
 GROUP = {"chat": Where.GROUP}  # `@admin` in a reply, which is no command
 
@@ -73,6 +73,12 @@ def error_text(kind: Problem, command: str = "", token: str = "") -> str:
     template = messages[kind]
     # plain-text templates (they show <placeholders>) sent with HTML parse mode
     return html.escape(template, quote=False).format(command=command, token=html.escape(token))
+
+
+def error_alert(kind: Problem, command: str = "", token: str = "") -> str:
+    """`error_text` for a button's alert: Telegram shows an alert's text as it is, with no
+    parse mode (a member "Tom & Jerry" read "Tom &amp; Jerry"), and at most 200 units long."""
+    return shorten(html.unescape(error_text(kind, command, token)), ALERT_LIMIT)
 
 
 async def reply_lines(message: Message, lines: list[str]) -> None:

@@ -23,7 +23,7 @@ from bot.moderation.service import Actor, AuditAction, ModerationError, Moderati
 from bot.moderation.targets import TargetResolver, replied, sender_of
 from bot.private import PrivateNotes
 from bot.roles import RoleService, right_refusal
-from handlers.moderation.common import error_text
+from handlers.moderation.common import error_alert
 
 _CALL_ADMINS = re.compile(r"(?i)(^|\s)@admins?\b")
 
@@ -161,7 +161,7 @@ async def report_pressed(
         # the reported member may have become an admin since: the bot never acts on one
         refusal = await targets.refusal(chat_id, target)
         if refusal is not None:
-            await query.answer(error_text(refusal), show_alert=True)
+            await query.answer(error_alert(refusal), show_alert=True)
             return
     try:
         if op is ReportAction.DELETE:
@@ -177,7 +177,7 @@ async def report_pressed(
             await moderation.delete(reported_in, message_id)
             await moderation.ban(chat_id, target, actor, None, "report")
     except ModerationError as exc:
-        await query.answer(error_text(exc.kind, token=exc.detail), show_alert=True)
+        await query.answer(error_alert(exc.kind, token=exc.detail), show_alert=True)
         return
     outcome = {
         ReportAction.DELETE: _("🗑 Deleted"),
