@@ -543,3 +543,25 @@ async def test_a_custom_time_may_be_a_recurrence_as_in_schedule(steward, fake, d
     await type_answer(fake, steward, chat, manager, "daily 09:00")
     await press(fake, steward, manager, "Tomorrow")
     assert "Repeats" not in panel(fake)["text"]
+
+
+async def test_a_photo_sent_while_a_custom_time_is_awaited_is_told_the_way_out(
+    steward, fake, desk
+):
+    """Custom… pressed, then a photo (a new post, say) instead of a time: the manager is told
+    it is no time and how to stop waiting, as after Reschedule, not apologised to; the draft
+    keeps waiting for its time."""
+    chat, manager = desk
+    await fake.send_message(chat, manager, "Big news today")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await steward.idle()
+    await press(fake, steward, manager, "Custom")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("Send the time in"))
+    mark = fake.mark()
+    photo = [{"file_id": "ph", "file_unique_id": "u", "width": 9, "height": 9}]
+    await fake.push_update({"message": fake.new_message(chat, manager, photo=photo)})
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert reply.plain.startswith("I don't understand the time"), reply.plain
+    assert reply.plain.endswith("Still waiting for the time: /cancel to stop."), reply.plain
+    await type_answer(fake, steward, chat, manager, "tomorrow 10:00")
+    assert "Time: choose below" not in panel(fake)["text"]

@@ -78,7 +78,8 @@ class PostingService:
     def schedule_time(self, when: str, tz: ZoneInfo) -> ScheduleTime:
         """/schedule's time: a one-off time, or a recurrence (`daily 09:00`, five cron fields)
         with its next occurrence; raises `TimeError`."""
-        if when.split()[0].lower() in RECURRING_WORDS or len(when.split()) == 5:
+        words = when.split()  # none at all for a photo sent instead of a time
+        if words and (words[0].lower() in RECURRING_WORDS or len(words) == 5):
             recurrence = parse_recurrence(when, tz)
             now = utc_now(self.clock)
             due = recurrence.next_after(now)
