@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 from bot.clock import SYSTEM_CLOCK, Clock, utc_now
 from bot.posting.publisher import Publisher
 from bot.posting.times import (
+    DAILY_WORDS,
+    WEEKLY_WORDS,
     Recurrence,
     TimeError,
     TimeProblem,
@@ -33,7 +35,7 @@ from storage.posts import (
 logger = logging.getLogger(__name__)
 
 DEFAULT_SLOTS = SlotRepository.DEFAULT  # the slots of every channel without its own
-RECURRING_WORDS = {"daily", "weekly"}
+RECURRING_WORDS = {*DAILY_WORDS, *WEEKLY_WORDS}
 
 
 class Change(StrEnum):
