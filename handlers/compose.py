@@ -1,10 +1,7 @@
 """Composing posts from a phone: a manager sends anything to the bot, picks channels, a time and
-options with buttons, and confirms.
-
-The draft lives in the database (not in memory), so a restart between sending the post and
-pressing Confirm loses nothing; the panel is rendered from the draft row on every press
-(`bot.posting.panel`). One small handler per panel button; what a press changes, and whether a
-draft may be scheduled (`plan_schedule`), is `bot.posting.drafts.DraftService`'s business.
+options with buttons, and confirms. The draft lives in the database, so a restart before Confirm
+loses nothing; the panel is drawn from the draft row on every press (`bot.posting.panel`). One
+handler per panel button; what a press changes is `bot.posting.drafts.DraftService`'s business.
 """
 
 from __future__ import annotations
@@ -33,7 +30,7 @@ from bot.posting.compose import (
     parse_url_buttons,
     summarize,
 )
-from bot.posting.dialogs import EditPost, not_queued_text, time_error_text
+from bot.posting.dialogs import EditPost, copy_refusal, not_queued_text, time_error_text
 from bot.posting.drafts import DraftOption, DraftService
 from bot.posting.failures import failure_reason
 from bot.posting.panel import (
@@ -99,6 +96,9 @@ async def new_draft(
 ) -> None:
     messages = await albums.collect(message)
     if messages is None:  # a later part of an album: its first part answers
+        return
+    if (refusal := copy_refusal(messages)) is not None:
+        await message.reply(refusal)
         return
     draft = await compose.new(
         sender(message).id, message.chat.id, [m.message_id for m in messages], summarize(messages)
@@ -355,6 +355,9 @@ async def new_content_given(
     """Edit from /queue: the next message (or album) replaces the post's content."""
     messages = await albums.collect(message)
     if messages is None:
+        return
+    if (refusal := copy_refusal(messages)) is not None:  # still waiting for the content
+        await message.reply(refusal)
         return
     data = await state.get_data()
     await state.clear()

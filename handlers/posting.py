@@ -29,7 +29,7 @@ from bot.posting.buttons import (
 )
 from bot.posting.channels import channel_rights, rights_line
 from bot.posting.compose import MAX_SLOTS_PER_DAY, TooManySlots, parse_slots, summarize
-from bot.posting.dialogs import EditPost, Reschedule, not_queued_text, time_error_text
+from bot.posting.dialogs import EditPost, Reschedule, copy_refusal, not_queued_text, time_error_text
 from bot.posting.drafts import DraftService
 from bot.posting.preview import delayed_text, queue_entry
 from bot.posting.queue import PostQueue
@@ -63,6 +63,9 @@ async def schedule_command(
             )
         )
         return
+    if (refusal := copy_refusal([source])) is not None:
+        await message.reply(refusal)
+        return
     target, when = args
     try:
         timing = posting.schedule_time(when, settings.timezone)
@@ -78,9 +81,8 @@ async def schedule_command(
             chat = None
         channels = [chat.id] if chat is not None and chat.type == "channel" else []
         if chat is not None and channels:
-            # Telegram describes any public channel; whether the bot may post there is its
-            # own membership's business (as /channel_add asks), and a post it may not publish
-            # is refused now rather than failing at its time
+            # any public channel is described; whether the bot may post there is refused now
+            # (as /channel_add asks it) rather than failing at its time
             try:
                 member = await bot.get_chat_member(chat.id, settings.bot_id)
             except TelegramAPIError:  # "member list is inaccessible": not an admin there
@@ -178,8 +180,7 @@ async def slots_command(
     command: CommandObject,
     posting: PostingService,
 ) -> None:
-    """/slots 09:00,13:00,19:00 [@channel] sets them; /slots off [@channel] clears; /slots
-    alone shows them. Without a channel the slots are every channel's default."""
+    """/slots 09:00,13:00 [@channel] sets, /slots off [@channel] clears, /slots shows them."""
     args = (command.args or "").split()
     channels = await posting.all_channels()
     channel_id = DEFAULT_SLOTS
@@ -390,8 +391,7 @@ def create_router() -> Router:
 
 
 def create_input_router() -> Router:
-    """Answers a manager types after pressing Reschedule. `StateFilter` is used rather than
-    the bare `State`, whose synchronous check aiogram would run in a worker thread."""
+    """Answers typed after Reschedule (`StateFilter`: a bare `State` runs in a thread)."""
     router = Router(name="posting-input")
     router.message.filter(typed_answer)
     router.message.register(

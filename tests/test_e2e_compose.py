@@ -545,9 +545,7 @@ async def test_a_custom_time_may_be_a_recurrence_as_in_schedule(steward, fake, d
     assert "Repeats" not in panel(fake)["text"]
 
 
-async def test_a_photo_sent_while_a_custom_time_is_awaited_is_told_the_way_out(
-    steward, fake, desk
-):
+async def test_a_photo_sent_while_a_custom_time_is_awaited_is_told_the_way_out(steward, fake, desk):
     """Custom… pressed, then a photo (a new post, say) instead of a time: the manager is told
     it is no time and how to stop waiting, as after Reschedule, not apologised to; the draft
     keeps waiting for its time."""
@@ -565,3 +563,53 @@ async def test_a_photo_sent_while_a_custom_time_is_awaited_is_told_the_way_out(
     assert reply.plain.endswith("Still waiting for the time: /cancel to stop."), reply.plain
     await type_answer(fake, steward, chat, manager, "tomorrow 10:00")
     assert "Time: choose below" not in panel(fake)["text"]
+
+
+async def test_what_telegram_will_not_copy_to_a_channel_is_refused_when_sent(steward, fake, desk):
+    """A forwarded quiz (whose right answer the bot was not told) and a poll that shows its
+    voters can never be copied to a channel: the manager hears why at once, when sending it,
+    by /schedule or as a post's new content, instead of a post that fails at its time."""
+    chat, manager = desk
+    options = [{"persistent_id": str(n), "text": t, "voter_count": 0} for n, t in enumerate("ab")]
+    poll = {"id": "p", "question": "Which?", "options": options, "total_voter_count": 0}
+    poll |= {"is_closed": False, "allows_multiple_answers": False}
+    poll |= {"allows_revoting": False, "members_only": False}
+    origin = {"type": "channel", "chat": fake.chats[CHANNEL].chat, "message_id": 7, "date": 1}
+    quiz = fake.new_message(
+        chat, manager, poll={**poll, "type": "quiz", "is_anonymous": True}, forward_origin=origin
+    )
+    public = fake.new_message(
+        chat, manager, poll={**poll, "type": "regular", "is_anonymous": False}
+    )
+    for message, why in ((quiz, "quiz"), (public, "who voted")):
+        mark = fake.mark()
+        await fake.push_update({"message": message})
+        reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+        assert why in reply.plain and "can't" in reply.plain, reply.plain
+        await steward.idle()
+        assert not [c for c in fake.calls_of("sendMessage", since=mark) if "New post" in c.plain]
+        mark = fake.mark()
+        await fake.send_message(chat, manager, "/schedule @news +1h", reply_to=message)
+        reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+        assert why in reply.plain, reply.plain
+    assert await steward.app.post_repo.with_status("scheduled") == []
+    # as the new content of a queued post: refused, and the post keeps waiting for content
+    post = await fake.send_message(chat, manager, "Plain text")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await fake.send_message(chat, manager, "/schedule @news +1h", reply_to=post)
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("Scheduled for"))
+    await fake.send_message(chat, manager, "/queue")
+    listed = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🕒 #1"))
+    entry = message_starting(fake, MANAGER_ID, "🕒 #1")
+    await fake.press_button(entry, manager, button(listed, "Edit"))
+    await fake.wait_for("sendMessage", lambda c: "new content for post #1" in c.plain)
+    mark = fake.mark()
+    quiz = fake.new_message(
+        chat, manager, poll={**poll, "type": "quiz", "is_anonymous": True}, forward_origin=origin
+    )
+    await fake.push_update({"message": quiz})
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert "quiz" in reply.plain, reply.plain
+    await type_answer(fake, steward, chat, manager, "Better text")
+    [queued] = await steward.app.post_repo.with_status("scheduled")
+    assert queued.summary["text"] == "Better text"

@@ -229,6 +229,35 @@ def summarize(messages: list[Any], width: int = 120) -> dict[str, Any]:
     return summary
 
 
+# what copyMessage refuses to copy (Bot API), so a post of it could never go out
+NOT_COPIED = ("giveaway", "giveaway_winners", "paid_media", "invoice")
+
+
+class Uncopyable(StrEnum):
+    """Why a message can never be published in a channel by copying it."""
+
+    KIND = "kind"  # a giveaway, an invoice, paid media
+    QUIZ = "quiz"  # a quiz whose right answer the bot was not told (a forward of an open one)
+    PUBLIC_POLL = "public_poll"  # a poll that shows its voters: channel polls are anonymous
+
+
+def uncopyable(messages: Iterable[Any]) -> Uncopyable | None:
+    """Whether Telegram would refuse to copy any of `messages` to a channel, told as the
+    manager sends it rather than when the post fails at its time."""
+    for message in messages:
+        if any(getattr(message, kind, None) for kind in NOT_COPIED):
+            return Uncopyable.KIND
+        poll = getattr(message, "poll", None)
+        if poll is None:
+            continue
+        known = poll.correct_option_ids or poll.correct_option_id is not None or poll.is_closed
+        if poll.type == "quiz" and not known:
+            return Uncopyable.QUIZ
+        if not poll.is_anonymous:
+            return Uncopyable.PUBLIC_POLL
+    return None
+
+
 class Refusal(StrEnum):
     """Why a draft cannot be scheduled yet."""
 
