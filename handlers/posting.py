@@ -346,7 +346,7 @@ async def queue_pressed(
         await query.answer()
     else:  # publish now
         await query.answer(_("Publishing post #{id}.").format(id=post.id))
-        if await posting.publish_now(post):
+        if await posting.publish_now(post, asked_by=query.from_user.id):
             done = _("✅ Post #{id} published.").format(id=post.id)
             await accessible_message(query).edit_text(done)
         elif (later := await posting.waits_until(post.id)) is not None:  # a long flood wait

@@ -223,7 +223,7 @@ async def test_posts_due_together_are_claimed_a_few_at_a_time_so_the_first_goes_
                 claiming[id(worker)] -= 1
                 events.append("claimed")
 
-        async def publish_claimed(post_id: int) -> bool:
+        async def publish_claimed(post_id: int, asked_by: int | None = None) -> bool:
             # what a claimed post does before its request leaves: read itself, then record
             # that it is being sent (the sends are the end-to-end tests',
             # tests/test_e2e_cluster_postgres.py)

@@ -9,7 +9,7 @@ import pytest
 
 from bot.posting.buttons import QueueCallback
 from tests.fake_telegram import FakeTelegram
-from tests.harness import MANAGER_ID
+from tests.harness import MANAGER_ID, RunningBot, make_env, settings_for
 from tests.test_e2e_posting import CHANNEL, labelled, register_channel
 
 DOCUMENT = {"file_id": "doc1", "file_unique_id": "udoc1", "file_name": "rules.pdf"}
@@ -202,3 +202,48 @@ async def test_queue_and_panel_name_locations_places_contacts_and_dice(steward, 
         "👤 contact: Ann Smith",
         "🎲 dice: 🎯",
     ]
+
+
+async def test_publish_now_refused_by_telegram_is_told_to_the_manager_who_pressed_it(
+    fake, tmp_path
+):
+    """Two managers: one queued the post, the other pressed Publish now in their own /queue and
+    Telegram refused it. The one who pressed hears why (in their language), as the one who
+    queued it does, instead of "Publishing post #1." and nothing more."""
+    other_id = MANAGER_ID + 1
+    env = make_env(fake, tmp_path, MANAGER_IDS=f"{MANAGER_ID},{other_id}")
+    running = RunningBot(fake=fake, settings=settings_for(env), env=env)
+    fake.add_chat(CHANNEL, "channel", "News", username="news")
+    manager = fake.user(MANAGER_ID, "Manny")
+    other = fake.user(other_id, "Olga", language_code="ru")
+    desk = (fake.private_chat(manager), manager)
+    other_chat = fake.private_chat(other)
+    await running.start()
+    try:
+        await register_channel(fake, running)
+        await schedule(fake, desk, "+1h", "Quarterly results")
+        mark = fake.mark()
+        await fake.send_message(other_chat, other, "/queue")
+        entry = await fake.wait_for(
+            "sendMessage", lambda c: c["chat_id"] == other_id and "#1" in c.plain, since=mark
+        )
+        fake.fail("copyMessage", 400, description="Bad Request: message to copy not found")
+        message = next(
+            m
+            for (c, _), m in sorted(fake.messages.items())
+            if c == other_id and m.get("text") == entry.plain
+        )
+        await fake.press_button(message, other, labelled(entry, "Опубликовать"))
+        told = await fake.wait_for(
+            "sendMessage", lambda c: c["chat_id"] == other_id and "⚠️" in c.plain, since=mark
+        )
+        assert told.plain.startswith("⚠️ Пост #1 для News не опубликован"), told.plain
+        assert labelled(told, "Повторить")
+        creator = await fake.wait_for(
+            "sendMessage", lambda c: c["chat_id"] == MANAGER_ID and "⚠️" in c.plain, since=mark
+        )
+        assert creator.plain.startswith("⚠️ Post #1 for News failed"), creator.plain
+        await running.idle()
+        assert len([c for c in fake.calls_of("sendMessage", since=mark) if "⚠️" in c.plain]) == 2
+    finally:
+        await running.stop()

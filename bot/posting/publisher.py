@@ -208,7 +208,11 @@ class Publisher:
                 self.scheduler, "posts:sweep", self.clock() + self.sweep_seconds, self.sweep
             )
 
-    async def publish(self, post_id: int, *, due_by: int | None = None) -> bool:
+    async def publish(
+        self, post_id: int, *, due_by: int | None = None, asked_by: int | None = None
+    ) -> bool:
+        """`asked_by`: the manager who pressed Publish now; told what became of it as well as
+        the one who queued it (they may differ in a team)."""
         async with self._claiming:
             claimed = await self.repo.claim(post_id, due_by, self._lease_end())
         if not claimed:
@@ -217,12 +221,17 @@ class Publisher:
         logger.info("post %s claimed", post_id)
         renew = lambda: self.repo.renew_lease(post_id, self._lease_end())  # noqa: E731
         async with self.sending.track(), heartbeat(renew, every=self.row_lease_seconds / 3):
-            return await self._publish_claimed(post_id)
+            return await self._publish_claimed(post_id, asked_by)
 
     def _lease_end(self) -> int:
         return int(self.clock()) + self.row_lease_seconds
 
-    async def _publish_claimed(self, post_id: int) -> bool:
+    async def _tell(self, post: Post, reason: NoticeReason, asked_by: int | None) -> None:
+        await self.notify(post, reason)
+        if asked_by is not None and asked_by != post.created_by:
+            await self.notify(replace(post, created_by=asked_by), reason)
+
+    async def _publish_claimed(self, post_id: int, asked_by: int | None = None) -> bool:
         post = await self.repo.get(post_id)
         assert post is not None
         channel = await self.channels.get(post.channel_id) if self.channels else None
@@ -233,7 +242,7 @@ class Publisher:
             await self.repo.set_status(
                 post.id, PostStatus.NEEDS_DECISION, NO_RIGHTS, PostStatus.PUBLISHING
             )
-            await self.notify(post, NoticeReason.HELD)
+            await self._tell(post, NoticeReason.HELD, asked_by)
             return False
         self.mark_channel(post.channel_id)
         try:
@@ -254,7 +263,7 @@ class Publisher:
                 # removed or demoted while no my_chat_member told us: flagged as if it had, so
                 # /channels shows it and the channel's other posts are held, not each refused
                 await self.channels.upsert(replace(channel, can_post=False), int(self.clock()))
-            await self.notify(post, NoticeReason.FAILED)
+            await self._tell(post, NoticeReason.FAILED, asked_by)
             return False
         except TelegramAPIError as exc:  # retries exhausted in the outbound layer
             if maybe_delivered(exc):  # the answer was lost, not the post: never sent twice
@@ -266,7 +275,7 @@ class Publisher:
             else:
                 status, reason, notice = PostStatus.FAILED, str(exc), NoticeReason.FAILED
             await self._set_aside(post, status, reason, PostStatus.PUBLISHING)
-            await self.notify(post, notice)
+            await self._tell(post, notice, asked_by)
             return False
         published_at = int(self.clock())
         await self.repo.mark_published(post.id, ids, published_at, followup)
@@ -285,7 +294,7 @@ class Publisher:
                 logger.warning("post %s published but not pinned: %s", post.id, exc)
                 reason = exc.message if isinstance(exc, TelegramBadRequest) else str(exc)
                 await self.repo.set_status(post.id, PostStatus.PUBLISHED, reason)
-                await self.notify(post, NoticeReason.NOT_PINNED)
+                await self._tell(post, NoticeReason.NOT_PINNED, asked_by)
         return True
 
     async def _set_aside(

@@ -148,13 +148,14 @@ class PostingService:
             self.publisher.arm(moved)
         return Change.DONE
 
-    async def publish_now(self, post: Post) -> bool:
+    async def publish_now(self, post: Post, asked_by: int | None = None) -> bool:
         """Back in the queue at this second if it failed or waited for a decision, then the
-        publisher's own claim decides (a second tap finds nothing to claim)."""
+        publisher's own claim decides (a second tap finds nothing to claim). The manager who
+        asked (`asked_by`) hears of a refusal too, not only the one who queued it."""
         if post.status is not PostStatus.SCHEDULED:
             await self.posts.reschedule(post.id, self.now())
         self.publisher.disarm(post.id)
-        return await self.publisher.publish(post.id)
+        return await self.publisher.publish(post.id, asked_by=asked_by)
 
     async def waits_until(self, post_id: int) -> int | None:
         """When a post Publish now could not send goes out instead: Telegram asked to wait
