@@ -274,23 +274,21 @@ async def send_queue_page(
         )
 
 
-async def queue_command(message: Message, post_queue: PostQueue, settings: Settings) -> None:
-    await send_queue_page(message, 1, post_queue, settings)
-
-
 async def queue_page_pressed(
     query: CallbackQuery, callback_data: QueuePage, post_queue: PostQueue, settings: Settings
 ) -> None:
     """The page goes out below; the pressed navigation message keeps its text as a marker."""
     await query.answer()
-    with suppress(TelegramAPIError):
-        await accessible_message(query).edit_reply_markup(reply_markup=None)
-    await send_queue_page(accessible_message(query), callback_data.page, post_queue, settings)
+    pressed = accessible_message(query)
+    with suppress(TelegramAPIError):  # a second tap finds them gone: the first sends the page
+        if await edit_or_same(pressed.edit_reply_markup(reply_markup=None)) is None:
+            return
+    await send_queue_page(pressed, callback_data.page, post_queue, settings)
 
 
 async def queue_with_calendar(message: Message, post_queue: PostQueue, settings: Settings) -> None:
     """/queue, then the 📅 button that opens the same queue on the calendar Mini App."""
-    await queue_command(message, post_queue, settings)
+    await send_queue_page(message, 1, post_queue, settings)
     await offer_calendar(message, settings)
 
 

@@ -247,3 +247,33 @@ async def test_publish_now_refused_by_telegram_is_told_to_the_manager_who_presse
         assert len([c for c in fake.calls_of("sendMessage", since=mark) if "⚠️" in c.plain]) == 2
     finally:
         await running.stop()
+
+
+async def test_a_double_tap_on_a_page_button_sends_the_page_once(steward, fake, desk):
+    """▶ tapped twice before its message lost its buttons: the second tap finds the buttons
+    already gone (its edit is refused as not modified) and sends nothing, instead of a second
+    copy of the whole page."""
+    chat, manager = desk
+    now = int(time.time())
+    for n in range(1, 8):
+        await steward.app.post_repo.add(
+            channel_id=CHANNEL, source_chat_id=MANAGER_ID, source_message_ids=[1000 + n],
+            due_at=now + n * 3600, created_by=MANAGER_ID, now=now,
+            summary={"kind": "text", "text": f"Post number {n}", "count": 1},
+        )  # fmt: skip
+    await fake.send_message(chat, manager, "/queue")
+    nav = await fake.wait_for("sendMessage", lambda c: "page 1/2" in c.plain, timeout=15)
+    await steward.idle()
+    [[forward]] = nav["reply_markup"]["inline_keyboard"]
+    mark = fake.mark()
+    message = bot_message(fake, nav)
+    first = await fake.press_button(message, manager, forward["callback_data"])
+    second = await fake.press_button(message, manager, forward["callback_data"])
+    await fake.wait_for("sendMessage", lambda c: "page 2/2" in c.plain, timeout=15)
+    await steward.idle()
+    pages = [c for c in fake.calls_of("sendMessage", since=mark) if "page 2/2" in c.plain]
+    shown = [c for c in fake.calls_of("sendMessage", since=mark) if c.plain.startswith("🕒")]
+    assert len(pages) == 1 and len(shown) == 2, [c.plain for c in shown]
+    answered = {c["callback_query_id"] for c in fake.calls_of("answerCallbackQuery", since=mark)}
+    assert answered == {first, second}
+    assert not [c for c in fake.calls_of("sendMessage", since=mark) if "went wrong" in c.plain]
