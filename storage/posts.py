@@ -203,11 +203,14 @@ class PostRepository:
             ),
         )
 
-    async def awaiting_deletion(self) -> list[Post]:
-        """Published posts with a delete-after that has not happened yet."""
+    async def awaiting_deletion(self, until: int | None = None) -> list[Post]:
+        """Published posts with a delete-after that has not happened yet; with `until`, only
+        those whose deletion is due by then."""
+        due = "" if until is None else " AND published_at + delete_after_hours * 3600 <= ?"
         rows = await self.db.fetchall(
             "SELECT * FROM posts WHERE status='published' AND delete_after_hours IS NOT NULL "
-            "AND deleted_at IS NULL ORDER BY published_at"
+            f"AND deleted_at IS NULL{due} ORDER BY published_at",
+            () if until is None else (until,),
         )
         return [_post(r) for r in rows]
 

@@ -270,3 +270,34 @@ async def test_an_unfinished_draw_is_resumed_once_its_lease_ran_out(db: Database
     )
     assert sorted(results) == [False, True]  # it died: exactly one worker resumes
     assert await repo.take_over_draw(1, T0 + 182, T0 + 362, force=True)  # one process: always
+
+
+async def test_a_sweep_arms_the_deletions_another_worker_would_have_made(db: Database) -> None:
+    """Delete-after was armed only by the worker that published the post (and by every worker's
+    start): if that worker died for good, the post stayed in the channel. Each worker's sweep
+    now arms the deletions due before its next sweep, as it arms posts due."""
+    repo = PostRepository(db)
+
+    async def published(delete_at: int, hours: int = 1) -> int:
+        post_id = await repo.add(
+            channel_id=-1001, source_chat_id=9001, source_message_ids=[5], due_at=T0 - 7200,
+            created_by=9001, now=T0 - 7260, delete_after_hours=hours,
+        )  # fmt: skip
+        assert await repo.claim(post_id)
+        await repo.mark_published(post_id, [77], delete_at - hours * 3600)
+        return post_id
+
+    worker = _publisher(repo, [], shared=True, now=T0)
+    worker.sweep_seconds = 10
+    worker.scheduler.start(paused=True)  # timers are set, none fires
+    soon, overdue, later = (
+        await published(T0 + 9),
+        await published(T0 - 30),
+        await published(T0 + 60),
+    )
+    await worker.sweep()
+    jobs = {job.id for job in worker.scheduler.get_jobs()}
+    assert {f"post-delete:{soon}", f"post-delete:{overdue}"} <= jobs
+    assert f"post-delete:{later}" not in jobs  # the sweep before it arms it
+    assert armed_at(worker.scheduler, f"post-delete:{soon}") == T0 + 9
+    worker.scheduler.shutdown(wait=False)

@@ -196,11 +196,17 @@ class Publisher:
             if self.shared:
                 await self._recover_interrupted(self.clock())
                 now = int(self.clock())
-                for post in await self.repo.due(now + math.ceil(self.sweep_seconds)):
+                horizon = now + math.ceil(self.sweep_seconds)
+                for post in await self.repo.due(horizon):
                     if post.due_at > now - SWEEP_LAG_SECONDS and (
                         armed_at(self.scheduler, self.job_id(post.id)) != post.due_at
                     ):
                         self.arm(post)
+                # a delete-after is armed where the post went out (and at every start): one
+                # whose worker died is deleted by another (deleting twice changes nothing)
+                for post in await self.repo.awaiting_deletion(horizon):
+                    if armed_at(self.scheduler, self.deletion_id(post.id)) is None:
+                        self.arm_deletion(post)
             for post in await self.repo.due(int(self.clock()) - SWEEP_LAG_SECONDS):
                 await self.publish_due(post.id)
         finally:
@@ -349,11 +355,15 @@ class Publisher:
         if next_post is not None:
             self.arm(next_post)
 
+    @staticmethod
+    def deletion_id(post_id: int) -> str:
+        return f"post-delete:{post_id}"
+
     def arm_deletion(self, post: Post | None) -> None:
         if post is None or not post.delete_after_hours or post.published_at is None:
             return
         at = post.published_at + post.delete_after_hours * 3600
-        run_once_at(self.scheduler, f"post-delete:{post.id}", at, self.delete_published, post.id)
+        run_once_at(self.scheduler, self.deletion_id(post.id), at, self.delete_published, post.id)
 
     async def delete_published(self, post_id: int) -> None:
         """Delete-after: remove the post (and its follow-up) from the channel, once."""
