@@ -43,7 +43,7 @@ from bot.posting.panel import (
     scheduled_text,
     slot_problem,
 )
-from bot.posting.publisher import FOLLOWUP_TEXT, url_keyboard
+from bot.posting.publisher import copy_draft
 from bot.posting.service import Change, PostingService
 from bot.posting.times import TimeError
 from bot.roles import Requirement, RoleService
@@ -134,6 +134,16 @@ class Press:
         await button_message(self.query).answer(text)
         await self.query.answer()
 
+    async def settle(self, timed: bool) -> None:
+        """A question about this draft the press made moot (Confirm, Discard, or a preset time
+        set instead of Custom…'s) is no longer waited for: the next message is a new post."""
+        asked, data = await self.state.get_state(), await self.state.get_data()
+        if data.get("draft_id") != self.draft.id:
+            return
+        custom = asked == ComposeInput.custom_time.state and self.op is ComposeAction.TIME
+        if (timed and custom) or await self.compose.get(self.draft.id) is None:
+            await self.state.clear()
+
 
 PanelAction = Callable[[Press], Awaitable[bool]]  # True: redraw the panel and answer the press
 
@@ -156,9 +166,10 @@ def panel_handler(act: PanelAction) -> Callable[..., Awaitable[None]]:
         press = Press(
             query, draft, callback_data.op, callback_data.arg, bot, state, compose, settings
         )
-        if await act(press):
+        if changed := await act(press):
             await redraw(press)
             await query.answer()
+        await press.settle(changed)
 
     handler.__name__ = handler.__qualname__ = act.__name__
     return handler
@@ -229,7 +240,7 @@ async def preview_pressed(press: Press) -> bool:
     """Exactly what the channel will get, sent to the manager; if Telegram will not copy it
     (the manager deleted the message meanwhile), why, instead of an apology."""
     try:
-        await copy_draft(press.draft, press.bot)
+        await copy_draft(press.bot, press.draft)
     except TelegramBadRequest as exc:
         reason = failure_reason(exc.message, _)
         await press.query.answer(
@@ -238,24 +249,6 @@ async def preview_pressed(press: Press) -> bool:
         return False
     await press.query.answer()
     return False
-
-
-async def copy_draft(draft: Draft, bot: Bot) -> None:
-    if len(draft.source_message_ids) == 1:
-        await bot.copy_message(
-            draft.source_chat_id,
-            draft.source_chat_id,
-            draft.source_message_ids[0],
-            reply_markup=url_keyboard(draft.buttons),
-        )
-    else:
-        await bot.copy_messages(
-            draft.source_chat_id, draft.source_chat_id, draft.source_message_ids
-        )
-        if draft.buttons:
-            await bot.send_message(
-                draft.source_chat_id, FOLLOWUP_TEXT, reply_markup=url_keyboard(draft.buttons)
-            )
 
 
 async def discard_pressed(press: Press) -> bool:

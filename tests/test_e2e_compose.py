@@ -613,3 +613,28 @@ async def test_what_telegram_will_not_copy_to_a_channel_is_refused_when_sent(ste
     await type_answer(fake, steward, chat, manager, "Better text")
     [queued] = await steward.app.post_repo.with_status("scheduled")
     assert queued.summary["text"] == "Better text"
+
+
+async def test_a_question_the_panel_made_moot_is_no_longer_waited_for(steward, fake, desk):
+    """Custom… pressed, then a preset time chosen instead and the post confirmed; URL buttons
+    pressed, then the draft discarded: the bot no longer waits for a time or buttons, so the
+    next post sent is a new post, not "I don't understand the time" or "Line 1: …"."""
+    chat, manager = desk
+    await fake.send_message(chat, manager, "First post")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await steward.idle()
+    await press(fake, steward, manager, "News")
+    await press(fake, steward, manager, "Custom")
+    await press(fake, steward, manager, "Tomorrow")
+    await press(fake, steward, manager, "Confirm")
+    await fake.wait_for("editMessageText", lambda c: c.plain.startswith("✅ Scheduled"))
+    mark = fake.mark()
+    await type_answer(fake, steward, chat, manager, "Second post")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert reply.plain.startswith("📝 New post"), reply.plain
+    await press(fake, steward, manager, "URL buttons")
+    await press(fake, steward, manager, "Discard")
+    mark = fake.mark()
+    await type_answer(fake, steward, chat, manager, "Third post")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert reply.plain.startswith("📝 New post"), reply.plain

@@ -39,7 +39,7 @@ from bot.outbound import TelegramPacer, at_most_once, maybe_delivered
 from bot.posting.failures import INTERRUPTED, MISSED, NO_RIGHTS, UNCONFIRMED, channel_lost
 from bot.posting.times import TimeError, parse_recurrence
 from bot.scheduling import armed_at, cancel, run_once_at
-from storage.posts import ChannelRepository, Post, PostRepository, PostStatus
+from storage.posts import ChannelRepository, Draft, Post, PostRepository, PostStatus
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +81,17 @@ def url_keyboard(buttons: list[list[dict[str, str]]] | None) -> InlineKeyboardMa
             *(InlineKeyboardButton(text=b["text"], url=b["url"]) for b in row), width=len(row)
         )
     return builder.as_markup()
+
+
+async def copy_draft(bot: Bot, draft: Draft) -> None:
+    """Preview: the draft copied into the manager's chat, as the channel will get it."""
+    chat, ids = draft.source_chat_id, draft.source_message_ids
+    if len(ids) == 1:
+        await bot.copy_message(chat, chat, ids[0], reply_markup=url_keyboard(draft.buttons))
+        return
+    await bot.copy_messages(chat, chat, ids)
+    if draft.buttons:
+        await bot.send_message(chat, FOLLOWUP_TEXT, reply_markup=url_keyboard(draft.buttons))
 
 
 class Publisher:
