@@ -27,6 +27,7 @@ from bot.posting.albums import AlbumCollector
 from bot.posting.compose import (
     TIME_PRESETS,
     ButtonError,
+    Refusal,
     parse_url_buttons,
     summarize,
 )
@@ -269,6 +270,8 @@ async def confirm_pressed(press: Press) -> bool:
     plan = done.plan
     if plan.refusal is not None:
         await press.query.answer(refusal_text(plan, press.draft), show_alert=True)
+        if plan.refusal is Refusal.LOST_CHANNEL:  # that channel is off the panel now
+            await redraw(press)
         return False
     text = scheduled_text(done.post_ids, plan, press.settings)
     await accessible_message(press.query).edit_text(text)

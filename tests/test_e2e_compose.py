@@ -638,3 +638,39 @@ async def test_a_question_the_panel_made_moot_is_no_longer_waited_for(steward, f
     await type_answer(fake, steward, chat, manager, "Third post")
     reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
     assert reply.plain.startswith("📝 New post"), reply.plain
+
+
+async def test_confirm_says_so_when_a_chosen_channel_lost_the_bots_rights(steward, fake, desk):
+    """Two channels chosen, then the bot lost the right to post in one before Confirm: Confirm
+    says so and queues nothing, rather than quietly posting to the other alone; the channel
+    is taken off the draft (its button is gone too), so the next Confirm queues the rest."""
+    chat, manager = desk
+    blog = -1001555000009
+    fake.add_chat(blog, "channel", "Blog", username="blog")
+    member = fake._admin_member(fake.bot_user, is_bot_self=True)
+    change = {"chat": fake.chats[blog].chat, "from": fake.user(3, "Owner"), "date": fake.now()}
+    await fake.push_update(
+        {"my_chat_member": {**change, "old_chat_member": {"status": "left", "user": fake.bot_user},
+                            "new_chat_member": member}}
+    )  # fmt: skip
+    await steward.idle()
+    await fake.send_message(chat, manager, "Big news today")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await steward.idle()
+    await press(fake, steward, manager, "News")
+    await press(fake, steward, manager, "Blog")
+    await press(fake, steward, manager, "Tomorrow")
+    demoted = fake._admin_member(fake.bot_user, is_bot_self=True, can_post_messages=False)
+    await fake.push_update(
+        {"my_chat_member": {**change, "old_chat_member": member, "new_chat_member": demoted}}
+    )
+    await steward.idle()
+    mark = fake.mark()
+    await press(fake, steward, manager, "Confirm")
+    alert = await fake.wait_for("answerCallbackQuery", lambda c: c.get("text"), since=mark)
+    assert alert["text"].startswith("I can no longer post in Blog"), alert["text"]
+    assert await steward.app.post_repo.with_status("scheduled") == []
+    assert "Channels: News" in panel(fake)["text"], panel(fake)["text"]
+    await press(fake, steward, manager, "Confirm")
+    await fake.wait_for("editMessageText", lambda c: c.plain.startswith("✅ Scheduled"))
+    assert [p.channel_id for p in await steward.app.post_repo.with_status("scheduled")] == [CHANNEL]

@@ -264,6 +264,7 @@ class Refusal(StrEnum):
     NO_CHANNEL = "no_channel"
     NO_TIME = "no_time"
     PAST = "past"
+    LOST_CHANNEL = "lost_channel"  # the bot can no longer post in `channels`, chosen before
     CANNOT_PIN = "cannot_pin"  # `channels` names where
     NO_SLOT = "no_slot"  # a channel has no free posting slot
 
@@ -283,11 +284,14 @@ def plan_schedule(
     slots: Mapping[int, datetime | None],
     now: datetime,
 ) -> SchedulePlan:
-    """Confirm's rules: at least one postable channel, a time that has not passed (a slot is
-    per channel, so each gets its own next free one from `slots`), and the right to pin when
-    the post is to be pinned."""
-    postable = {c.chat_id: c for c in channels}
-    chosen = tuple(postable[c] for c in draft.channels if c in postable)
+    """Confirm's rules: every chosen channel still one the bot may post in (`channels` are the
+    known ones; one that lost the right is named, never silently left out), at least one
+    channel, a time that has not passed (a slot is per channel, so each gets its own next free
+    one from `slots`), and the right to pin when the post is to be pinned."""
+    known = {c.chat_id: c for c in channels}
+    if lost := tuple(known[c] for c in draft.channels if c in known and not known[c].can_post):
+        return SchedulePlan(Refusal.LOST_CHANNEL, lost)
+    chosen = tuple(known[c] for c in draft.channels if c in known)
     if not chosen:
         return SchedulePlan(Refusal.NO_CHANNEL)
     if draft.due_at is None:
