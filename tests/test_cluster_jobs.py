@@ -301,3 +301,19 @@ async def test_a_sweep_arms_the_deletions_another_worker_would_have_made(db: Dat
     assert f"post-delete:{later}" not in jobs  # the sweep before it arms it
     assert armed_at(worker.scheduler, f"post-delete:{soon}") == T0 + 9
     worker.scheduler.shutdown(wait=False)
+
+
+async def test_a_post_missed_while_every_worker_was_down_is_told_once(db: Database) -> None:
+    """Both workers start after a post's grace period passed (the whole deployment was down):
+    one of them sets it aside for the manager's decision, and the manager hears of it once,
+    not once per worker."""
+    repo = PostRepository(db)
+    missed = await repo.add(
+        channel_id=-1001, source_chat_id=9001, source_message_ids=[5], due_at=T0 - 7200,
+        created_by=9001, now=T0 - 7260,
+    )  # fmt: skip
+    notices: list = []
+    starting = [_publisher(repo, notices, shared=True, now=T0) for _ in range(2)]
+    await asyncio.gather(*(p.rebuild() for p in starting))
+    assert (await repo.get(missed)).status == "needs_decision"  # type: ignore[union-attr]
+    assert notices == [(missed, "missed")]

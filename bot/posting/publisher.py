@@ -162,8 +162,9 @@ class Publisher:
                 counts["armed"] += 1
             elif now - post.due_at <= self.grace_seconds:
                 late.append(post)
-            else:
-                await self._set_aside(post, PostStatus.NEEDS_DECISION, MISSED, PostStatus.SCHEDULED)
+            elif await self._set_aside(
+                post, PostStatus.NEEDS_DECISION, MISSED, PostStatus.SCHEDULED
+            ):  # False: another worker starting at the same time did it, and tells
                 counts["needs_decision"] += 1
                 await self.notify(post, NoticeReason.MISSED)
         for post in late:  # in due order
