@@ -687,3 +687,29 @@ async def test_a_lost_answer_to_a_post_is_not_sent_again(steward, fake, desk):
     assert len(fake.calls_of("copyMessage")) == 1 and len(channel_posts(fake)) == 1
     [post] = await steward.app.post_repo.with_status("needs_decision")
     assert post.id == 1
+
+
+async def test_a_stop_right_after_a_recurring_post_went_out_keeps_its_series(steward, fake, desk):
+    """The bot stops (killed) just after a weekly post was recorded as published, before the
+    rest of its publishing ran: the next occurrence was queued in the same write as the
+    'published', so the series goes on after the restart instead of ending silently."""
+    chat, manager = desk
+    post = await fake.send_message(chat, manager, "Weekly digest")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await fake.send_message(chat, manager, "/schedule @news weekly mon 10:00", reply_to=post)
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("Scheduled for"))
+    [first] = await steward.app.post_repo.with_status("scheduled")
+
+    async def killed(*_args) -> None:  # the process dies here: nothing after this runs
+        raise asyncio.CancelledError
+
+    steward.app.publisher.on_published = killed
+    with pytest.raises(asyncio.CancelledError):
+        await steward.app.publisher.publish(first.id)
+    await steward.restart()
+    repo = steward.app.post_repo
+    assert [p.id for p in await repo.with_status("published")] == [first.id]
+    [second] = await repo.with_status("scheduled")
+    assert second.due_at - first.due_at == 7 * 86400 and second.recurrence == "weekly mon 10:00"
+    assert steward.app.scheduler.get_job(f"post:{second.id}") is not None
+    assert len(channel_posts(fake)) == 1

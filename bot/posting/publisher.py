@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiogram import Bot
@@ -296,13 +297,14 @@ class Publisher:
             await self._tell(post, notice, asked_by)
             return False
         published_at = int(self.clock())
-        await self.repo.mark_published(post.id, ids, published_at, followup)
+        then = self._next_occurrence(post) if post.recurrence else None
+        next_id = await self.repo.mark_published(post.id, ids, published_at, followup, then)
         logger.info("post %s published in %s", post.id, post.channel_id)
+        if next_id is not None and (next_post := await self.repo.get(next_id)) is not None:
+            self.arm(next_post)
         await self._report_published(post, [*ids, *(followup or [])], published_at)
         if post.delete_after_hours:
             self.arm_deletion(await self.repo.get(post.id))
-        if post.recurrence:
-            await self._queue_next(post)
         if post.pin and ids:
             try:
                 await self.bot.pin_chat_message(
@@ -338,34 +340,40 @@ class Publisher:
             logger.exception("post %s published but not recorded for statistics", post.id)
 
     async def _queue_next(self, post: Post) -> None:
-        """A recurring post queues its next occurrence once this one is out."""
+        """A recurring post that waits for the manager hands its series to the next one."""
+        fields = self._next_occurrence(post)
+        if fields is None:
+            return
+        next_post = await self.repo.get(await self.repo.add(**fields))
+        if next_post is not None:
+            self.arm(next_post)
+
+    def _next_occurrence(self, post: Post) -> dict[str, Any] | None:
+        """`PostRepository.add`'s fields for a recurring post's next occurrence, or None."""
         try:
             recurrence = parse_recurrence(post.recurrence or "", self.tz)
         except TimeError:
             logger.warning("post %s: recurrence %r no longer parses", post.id, post.recurrence)
-            return
+            return None
         # strictly after this occurrence (the trigger's next fire time is inclusive)
         after = datetime.fromtimestamp(max(post.due_at, self.clock()) + 1, UTC)
         next_due = recurrence.next_after(after)
         if next_due is None:
-            return
-        next_id = await self.repo.add(
-            channel_id=post.channel_id,
-            source_chat_id=post.source_chat_id,
-            source_message_ids=post.source_message_ids,
-            due_at=int(next_due.timestamp()),
-            created_by=post.created_by,
-            now=int(self.clock()),
-            silent=post.silent,
-            pin=post.pin,
-            delete_after_hours=post.delete_after_hours,
-            buttons=post.buttons,
-            recurrence=post.recurrence,
-            summary=post.summary,
-        )
-        next_post = await self.repo.get(next_id)
-        if next_post is not None:
-            self.arm(next_post)
+            return None
+        return {
+            "channel_id": post.channel_id,
+            "source_chat_id": post.source_chat_id,
+            "source_message_ids": post.source_message_ids,
+            "due_at": int(next_due.timestamp()),
+            "created_by": post.created_by,
+            "now": int(self.clock()),
+            "silent": post.silent,
+            "pin": post.pin,
+            "delete_after_hours": post.delete_after_hours,
+            "buttons": post.buttons,
+            "recurrence": post.recurrence,
+            "summary": post.summary,
+        }
 
     @staticmethod
     def deletion_id(post_id: int) -> str:
