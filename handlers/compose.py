@@ -340,7 +340,7 @@ async def url_buttons_given(
         try:
             buttons = parse_url_buttons(text)
         except ButtonError as exc:
-            await message.reply(button_error_text(exc))
+            await message.reply(button_error_text(exc, waiting=not message.text))
             return  # still waiting
     await update_draft(message, bot, state, compose, settings, buttons=buttons)
 

@@ -674,3 +674,23 @@ async def test_confirm_says_so_when_a_chosen_channel_lost_the_bots_rights(stewar
     await press(fake, steward, manager, "Confirm")
     await fake.wait_for("editMessageText", lambda c: c.plain.startswith("✅ Scheduled"))
     assert [p.channel_id for p in await steward.app.post_repo.with_status("scheduled")] == [CHANNEL]
+
+
+async def test_a_photo_sent_while_buttons_are_awaited_is_told_the_way_out(steward, fake, desk):
+    """URL buttons pressed, then a photo (a new post, say) instead of the buttons: the answer
+    says the bot still waits for them and how to stop, not only "Line 1: write it as …"."""
+    chat, manager = desk
+    await fake.send_message(chat, manager, "Big news today")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await steward.idle()
+    await press(fake, steward, manager, "URL buttons")
+    await fake.wait_for("sendMessage", lambda c: "one row per line" in c.plain)
+    mark = fake.mark()
+    photo = [{"file_id": "ph", "file_unique_id": "u", "width": 9, "height": 9}]
+    await fake.push_update({"message": fake.new_message(chat, manager, photo=photo)})
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert reply.plain.endswith(
+        "Still waiting for the buttons: send - for none, /cancel to stop."
+    ), reply.plain
+    await type_answer(fake, steward, chat, manager, "Site - https://example.com")
+    assert "Buttons: 1" in panel(fake)["text"]

@@ -208,7 +208,16 @@ def refusal_text(plan: SchedulePlan, draft: Draft) -> str:
     return texts.get(plan.refusal, slot_problem(draft.channels))
 
 
-def button_error_text(error: ButtonError) -> str:
+def button_error_text(error: ButtonError, waiting: bool = False) -> str:
+    """What is wrong with the buttons typed; `waiting`: what came was no text at all (a photo,
+    a new post), so the manager is told that the bot still waits, and the way out."""
+    if waiting:
+        return "\n".join(
+            (
+                button_error_text(error),
+                _("Still waiting for the buttons: send - for none, /cancel to stop."),
+            )
+        )
     texts = {
         "format": _("Line {line}: write it as Text - https://example.com"),
         "url": _("Line {line}: the link must start with https:// or http://"),
