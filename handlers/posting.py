@@ -258,8 +258,10 @@ async def send_queue_page(
         )
         return
     for entry in view.entries:
-        post = entry.post
-        text = queue_entry(post, entry.channel, settings.timezone, _, ngettext, now=view.now)
+        post, ok = entry.post, entry.postable
+        text = queue_entry(
+            post, entry.channel, settings.timezone, _, ngettext, now=view.now, postable=ok
+        )
         await message.answer(
             text, reply_markup=queue_keyboard(post.id, retry=post.status is PostStatus.FAILED)
         )

@@ -277,3 +277,33 @@ async def test_a_double_tap_on_a_page_button_sends_the_page_once(steward, fake, 
     answered = {c["callback_query_id"] for c in fake.calls_of("answerCallbackQuery", since=mark)}
     assert answered == {first, second}
     assert not [c for c in fake.calls_of("sendMessage", since=mark) if "went wrong" in c.plain]
+
+
+async def test_queue_says_which_posts_wait_for_a_channel_the_bot_cannot_post_in(
+    steward, fake, desk
+):
+    """The bot lost the right to post in the channel: /channels flags it, and /queue now says
+    so at each of its queued posts too (they will be held at their time), where it used to
+    list them as if all were well."""
+    chat, manager = desk
+    await schedule(fake, desk, "+1h", "Quarterly results")
+    demoted = fake._admin_member(fake.bot_user, is_bot_self=True, can_post_messages=False)
+    await fake.push_update(
+        {
+            "my_chat_member": {
+                "chat": fake.chats[CHANNEL].chat,
+                "from": fake.user(3, "Owner"),
+                "date": fake.now(),
+                "old_chat_member": fake._admin_member(fake.bot_user, is_bot_self=True),
+                "new_chat_member": demoted,
+            }
+        }
+    )
+    await steward.idle()
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "/queue")
+    entry = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🕒 #1"), since=mark)
+    assert entry.plain.splitlines()[-1] == (
+        "⚠️ I can no longer post in this channel: give me the right back before its time, "
+        "or it will wait for you."
+    ), entry.plain

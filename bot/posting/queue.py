@@ -20,6 +20,7 @@ QUEUE_PAGE_SIZE = 5
 class QueueEntry:
     post: Post
     channel: str  # the channel's title, or its id when the bot does not know it
+    postable: bool = True  # False: the bot can no longer post there (the post will be held)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +53,14 @@ class PostQueue:
             if total
             else []
         )
-        names = {c.chat_id: c.title or str(c.chat_id) for c in await self.channels.all()}
-        entries = [QueueEntry(p, names.get(p.channel_id, str(p.channel_id))) for p in posts]
+        known = {c.chat_id: c for c in await self.channels.all()}
+        entries = [
+            QueueEntry(
+                p,
+                (c.title if (c := known.get(p.channel_id)) else None) or str(p.channel_id),
+                c is None or c.can_post,
+            )
+            for p in posts
+        ]
         pages = page_count(total, self.per_page)
         return QueuePageView(entries, page, pages, total, self.clock())
