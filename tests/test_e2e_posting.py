@@ -713,3 +713,23 @@ async def test_a_stop_right_after_a_recurring_post_went_out_keeps_its_series(ste
     assert second.due_at - first.due_at == 7 * 86400 and second.recurrence == "weekly mon 10:00"
     assert steward.app.scheduler.get_job(f"post:{second.id}") is not None
     assert len(channel_posts(fake)) == 1
+
+
+async def test_publish_now_asks_telegram_when_the_channel_was_flagged_meanwhile(
+    steward, fake, desk
+):
+    """The channel was flagged (the bot lost its rights), and the rights came back while no
+    update said so (the bot was down for over a day): Publish now asks Telegram for the bot's
+    rights before holding the post again, and publishes it; /channels is right again too."""
+    chat, manager = desk
+    listed, entry, _asked = await reschedule_asked(fake, desk)
+    await fake.send_message(chat, manager, "/cancel")
+    [channel] = await steward.app.channel_repo.all()
+    await steward.app.channel_repo.upsert(replace(channel, can_post=False), int(time.time()))
+    mark = fake.mark()
+    await fake.press_button(entry, manager, labelled(listed, "Publish now"))
+    done = await fake.wait_for("editMessageText", lambda c: "published" in c.plain, since=mark)
+    assert done.plain == "✅ Post #1 published."
+    assert len(channel_posts(fake)) == 1
+    [channel] = await steward.app.channel_repo.all()
+    assert channel.can_post

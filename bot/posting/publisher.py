@@ -37,10 +37,11 @@ from bot.clock import SYSTEM_CLOCK, Clock
 from bot.cluster.jobs import ROW_LEASE_SECONDS, heartbeat
 from bot.inflight import InFlight
 from bot.outbound import TelegramPacer, at_most_once, maybe_delivered
+from bot.posting.channels import rights_of
 from bot.posting.failures import INTERRUPTED, MISSED, NO_RIGHTS, UNCONFIRMED, channel_lost
 from bot.posting.times import TimeError, parse_recurrence
 from bot.scheduling import armed_at, cancel, run_once_at
-from storage.posts import ChannelRepository, Draft, Post, PostRepository, PostStatus
+from storage.posts import Channel, ChannelRepository, Draft, Post, PostRepository, PostStatus
 
 logger = logging.getLogger(__name__)
 
@@ -254,6 +255,8 @@ class Publisher:
         post = await self.repo.get(post_id)
         assert post is not None
         channel = await self.channels.get(post.channel_id) if self.channels else None
+        if channel is not None and not channel.can_post and asked_by is not None:
+            channel = await self._rights_now(channel)
         if channel is not None and not channel.can_post:
             # rights lost: hold the post for a decision instead of failing it against Telegram.
             # A recurring series pauses here (publishing it later resumes it): its next
@@ -316,6 +319,19 @@ class Publisher:
                 await self.repo.set_status(post.id, PostStatus.PUBLISHED, reason)
                 await self._tell(post, NoticeReason.NOT_PINNED, asked_by)
         return True
+
+    async def _rights_now(self, channel: Channel) -> Channel:
+        """A manager publishes by hand in a flagged channel, presumably after giving the rights
+        back: Telegram is asked, since the update saying so may never have come (the bot was
+        down for more than a day, when Telegram drops updates)."""
+        try:
+            member = await self.bot.get_chat_member(channel.chat_id, self.bot.id)
+        except TelegramAPIError:  # not an admin there (or gone): the flag stands
+            return channel
+        fresh = rights_of(channel, member)
+        if fresh != channel and self.channels is not None:
+            await self.channels.upsert(fresh, int(self.clock()))
+        return fresh
 
     async def _set_aside(
         self, post: Post, status: PostStatus, reason: str, from_status: PostStatus
