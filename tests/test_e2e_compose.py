@@ -694,3 +694,29 @@ async def test_a_photo_sent_while_buttons_are_awaited_is_told_the_way_out(stewar
     ), reply.plain
     await type_answer(fake, steward, chat, manager, "Site - https://example.com")
     assert "Buttons: 1" in panel(fake)["text"]
+
+
+async def test_a_deletion_telegram_refuses_is_told_to_the_manager(steward, fake, desk):
+    """Delete-after came, but Telegram refused the deletion (here the bot lost its rights in
+    the channel meanwhile): the manager who queued the post hears that it is still there and
+    why, instead of nothing while the post stays up."""
+    chat, manager = desk
+    await fake.send_message(chat, manager, "Flash sale")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await steward.idle()
+    await press(fake, steward, manager, "News")
+    await press(fake, steward, manager, "Keep")  # off -> 1 h
+    await press(fake, steward, manager, "In 1 hour")
+    await press(fake, steward, manager, "Confirm")
+    app = steward.app
+    await app.publisher.publish(1)
+    fake.chats[CHANNEL].members[fake.bot_id] = fake._admin_member(
+        fake.bot_user, is_bot_self=True, can_post_messages=False, can_delete_messages=False
+    )
+    mark = fake.mark()
+    job = app.scheduler.get_job("post-delete:1")
+    await job.func(*job.args)
+    told = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert told.plain.startswith("🗑 Post #1 is still in News: I could not delete it"), told.plain
+    assert "message can't be deleted" in told.plain
+    assert len(channel_posts(fake)) == 1

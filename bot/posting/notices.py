@@ -1,6 +1,6 @@
 """What the manager who queued a post hears when it did not simply go out: failed, missed while
 the bot was down, held (the bot lost its rights in the channel), interrupted mid-publishing, or
-out but not pinned.
+out but not pinned, or not deleted at its delete-after.
 In their language, with the post's queue buttons, through `PrivateNotes`. Also the managers'
 daily agenda (DAILY_AGENDA) of the posts due in the next 24 hours."""
 
@@ -33,6 +33,10 @@ TEXTS = {
     ),
     NoticeReason.NOT_PINNED: N_(
         "📌 Post #{id} is out in {channel}, but I could not pin it: {error}"
+    ),
+    NoticeReason.NOT_DELETED: N_(
+        "🗑 Post #{id} is still in {channel}: I could not delete it when its time came "
+        "({error}). Delete it there by hand if it should go."
     ),
     NoticeReason.UNCONFIRMED: N_(
         "⏸ Post #{id} for {channel} may already be out: the connection to Telegram broke "
@@ -77,7 +81,7 @@ class PostNotices:
             # a post that is out has nothing left to publish, move or cancel
             buttons = (
                 None
-                if reason is NoticeReason.NOT_PINNED
+                if reason in (NoticeReason.NOT_PINNED, NoticeReason.NOT_DELETED)
                 else queue_keyboard(post.id, retry=reason is NoticeReason.FAILED)
             )
         await self.notes.send_message(post.created_by, text, reply_markup=buttons)

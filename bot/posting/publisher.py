@@ -67,6 +67,7 @@ class NoticeReason(StrEnum):
     INTERRUPTED = "interrupted"  # a worker stopped mid-publishing
     UNCONFIRMED = "unconfirmed"  # sent, but the answer was lost: it may be out
     NOT_PINNED = "not_pinned"  # out, but Telegram refused to pin it
+    NOT_DELETED = "not_deleted"  # delete-after came, but Telegram refused the deletion
 
 
 Notify = Callable[[Post, NoticeReason], Awaitable[None]]
@@ -407,13 +408,18 @@ class Publisher:
         if post is None or post.deleted_at is not None or not post.published_ids:
             return
         ids = [*post.published_ids, *(post.followup_ids or [])]
+        refused = None
         try:
             await self.bot.delete_messages(post.channel_id, ids)
-        except TelegramAPIError as exc:  # older than 48 h, rights lost, or already gone
+        except TelegramAPIError as exc:  # older than 48 h or rights lost; gone ones are skipped
             logger.warning(
                 "post %s: could not delete after %sh: %s", post.id, post.delete_after_hours, exc
             )
-        await self.repo.mark_deleted(post.id, int(self.clock()))
+            refused = exc.message if isinstance(exc, TelegramBadRequest) else str(exc)
+        # the manager is told (once, whichever worker's timer came first) that it is still up
+        if await self.repo.mark_deleted(post.id, int(self.clock())) and refused is not None:
+            await self.repo.set_status(post.id, PostStatus.PUBLISHED, refused)
+            await self.notify(post, NoticeReason.NOT_DELETED)
 
     async def _send(self, post: Post) -> tuple[list[int], list[int] | None]:
         """Copies the manager's message(s), so entities and media stay as they were.
