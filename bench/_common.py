@@ -82,31 +82,41 @@ HAM = [
 
 
 def group_message(
-    update_id: int, chat_id: int, user_id: int, text: str, message_id: int | None = None
+    update_id: int,
+    chat_id: int,
+    user_id: int,
+    text: str,
+    message_id: int | None = None,
+    topic: int | None = None,
 ) -> dict[str, Any]:
     """A member's text message in a supergroup, as Telegram delivers it (JSON): benches that feed
     the dispatcher (group_message_update) and those that post to a webhook (bench/cluster.py)
-    send the same message."""
-    return {
-        "update_id": update_id,
-        "message": {
-            "message_id": update_id if message_id is None else message_id,
-            "date": int(time.time()),
-            "chat": {"id": chat_id, "type": "supergroup", "title": "Bench group"},
-            "from": {
-                "id": user_id,
-                "is_bot": False,
-                "first_name": f"User{user_id}",
-                "username": f"user{user_id}",
-                "language_code": "en",
-            },
-            "text": text,
+    send the same message. `topic`: the chat is a forum and the message is in that topic, as
+    Telegram marks it (`is_forum`, `message_thread_id`, `is_topic_message`)."""
+    message: dict[str, Any] = {
+        "message_id": update_id if message_id is None else message_id,
+        "date": int(time.time()),
+        "chat": {"id": chat_id, "type": "supergroup", "title": "Bench group"},
+        "from": {
+            "id": user_id,
+            "is_bot": False,
+            "first_name": f"User{user_id}",
+            "username": f"user{user_id}",
+            "language_code": "en",
         },
+        "text": text,
     }
+    if topic is not None:
+        message["chat"]["is_forum"] = True
+        message["message_thread_id"] = topic
+        message["is_topic_message"] = True
+    return {"update_id": update_id, "message": message}
 
 
-def group_message_update(update_id: int, chat_id: int, user_id: int, text: str) -> Update:
-    return Update.model_validate(group_message(update_id, chat_id, user_id, text))
+def group_message_update(
+    update_id: int, chat_id: int, user_id: int, text: str, topic: int | None = None
+) -> Update:
+    return Update.model_validate(group_message(update_id, chat_id, user_id, text, topic=topic))
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -49,9 +49,17 @@ CHAT_ID = -1001000000042
 WALL: list[float] = []
 
 
-def make_updates(count: int, members: int, start_id: int, seed: int = 7, in_turn: bool = False):
+def make_updates(
+    count: int,
+    members: int,
+    start_id: int,
+    seed: int = 7,
+    in_turn: bool = False,
+    topics: int = 0,
+):
     """Messages from random members; `in_turn`: member after member, so that every member has
-    sent its first messages (which are spam-scored) by the end."""
+    sent its first messages (which are spam-scored) by the end; `topics`: the chat is a forum
+    and each message is in one of that many topics (each then noted for /purge by topic)."""
     rng = random.Random(seed)
     return [
         group_message_update(
@@ -59,6 +67,7 @@ def make_updates(count: int, members: int, start_id: int, seed: int = 7, in_turn
             CHAT_ID,
             10_000 + (i % members if in_turn else rng.randrange(members)),
             rng.choice(HAM),
+            topic=rng.randrange(1, topics + 1) if topics else None,
         )
         for i in range(count)
     ]
@@ -198,11 +207,21 @@ async def main(argv: list[str] | None = None) -> int:
         "one run before each timed run collected the earlier runs' garbage first), a cost of "
         "starting the benchmark that no running bot pays per message",
     )
+    parser.add_argument(
+        "--forum",
+        type=int,
+        default=0,
+        metavar="TOPICS",
+        help="the group is a forum: every message is in one of TOPICS topics, and Steward "
+        "notes each message's topic in its database (what /purge in a topic reads)",
+    )
     args = parser.parse_args(argv)
     # every member's first four messages, so the timed part is ordinary chat of known members;
     # what scoring a newcomer's message costs is printed from the warm-up
-    warmup = make_updates(args.members * 4, args.members, 1, seed=1, in_turn=True)
-    updates = make_updates(args.messages, args.members, 10_000_000)
+    warmup = make_updates(
+        args.members * 4, args.members, 1, seed=1, in_turn=True, topics=args.forum
+    )
+    updates = make_updates(args.messages, args.members, 10_000_000, topics=args.forum)
     steward_times, bare_times, no_stats_times, checks = [], [], [], []
     no_reputation_times, wall_ratios = [], []
     warmup_ratios: list[float] = []
@@ -242,7 +261,9 @@ async def main(argv: list[str] | None = None) -> int:
     print(
         f"messages: {args.messages} from {args.members} members (after a warm-up of "
         f"{len(warmup)} first messages), {questions / len(updates):.0%} of them questions; "
-        f"FAQ {'loaded (30 entries)' if args.faq else 'empty'}; median of {args.rounds} "
+        f"FAQ {'loaded (30 entries)' if args.faq else 'empty'}; "
+        f"{f'a forum of {args.forum} topics' if args.forum else 'not a forum'}; "
+        f"median of {args.rounds} "
         f"alternating rounds"
     )
     print(f"bare aiogram dispatch: {bare_rate:,.0f} updates per CPU second")

@@ -58,6 +58,7 @@ DEV = {
     "apart": ROOT / "bench/data/spam_apart",
     "apart2": ROOT / "bench/data/spam_apart2",
     "apart3": ROOT / "bench/data/spam_apart3",
+    "apart4": ROOT / "bench/data/spam_apart4",
 }
 # tg-spam's Russian spam and English chat (development data, never shipped), beside the checkout
 SHARED = (

@@ -62,7 +62,7 @@ from bot.moderation.fits import LayeredFits, ShippedFits
 from bot.moderation.flood import tracker_name
 from bot.moderation.outbox import LogOutbox
 from bot.moderation.sent_topics import SentInForums
-from bot.moderation.service import ModerationService
+from bot.moderation.service import TOPIC_NOTES_FLUSH_SECONDS, ModerationService
 from bot.moderation.spam import (
     SpamScorer,
     build_default_bayes,
@@ -75,6 +75,7 @@ from bot.moderation.targets import TargetResolver
 from bot.moderation.understanding import SemanticSpamClassifier
 from bot.outbound import OutboundMiddleware
 from bot.posting.calendar import CalendarService
+from bot.posting.dialogs import StaleWaits
 from bot.posting.drafts import DraftService
 from bot.posting.notices import PostNotices
 from bot.posting.publisher import Publisher
@@ -292,7 +293,12 @@ class Steward:
             clock=clock,
         )
         self.support_repo = SupportRepository(self.db)
-        self.support = SupportService(self.support_repo, settings.support_chat_id, clock=clock)
+        self.support = SupportService(
+            self.support_repo,
+            settings.support_chat_id,
+            clock=clock,
+            notices=self.cluster.cool_down_notices(),
+        )
         self.reputation = ReputationService(
             ReputationRepository(self.db),
             ComplaintClassifier(self.embeddings, fits=fits),
@@ -386,6 +392,8 @@ class Steward:
         )
         dp.message.outer_middleware(menus)
         dp.my_chat_member.outer_middleware(menus)
+        # a manager's question about a post left unanswered for a day no longer takes messages
+        dp.message.outer_middleware(StaleWaits(self.clock))
         role_cache = RoleCacheMiddleware(self.role_service)
         dp.chat_member.outer_middleware(role_cache)
         dp.my_chat_member.outer_middleware(role_cache)
@@ -438,6 +446,7 @@ class Steward:
         bus.subscribe("chat-moved", self._chat_moved_elsewhere)
         self.stats.once = self.jobs.once
         self.giveaways.on_posted = self.stats.own_post
+        self.giveaways.chat_type = self._chat_type
         self.giveaways.shared = self.cluster.shared
         if self.cluster.shared:
             outbox = self.log_outbox
@@ -525,6 +534,10 @@ class Steward:
     async def _reload_after_move(self) -> None:
         await self.migrations.load()
         await self.reputation.load()
+
+    async def _chat_type(self, chat_id: int) -> str | None:
+        chat = await ChatRepository(self.db).get(chat_id)
+        return chat.type if chat else None
 
     async def _chat_title(self, chat_id: int) -> str:
         chat = await ChatRepository(self.db).get(chat_id)
@@ -632,7 +645,7 @@ class Steward:
         self.scheduler.start()
         await self._prepare_moderation()
         await self.log_outbox.start()  # entries queued before a stop go out now
-        await self.runner.rearm_all()
+        await self.runner.rearm_all(starting=True)
         await self.giveaways.rearm_all()
         self.stats.schedule_jobs()
         await self.campaigns.load()
@@ -644,6 +657,15 @@ class Steward:
         )
         self._add_once_job(
             "cluster:prune", self.jobs.prune, CronTrigger(hour=0, minute=25, timezone="UTC")
+        )
+        self.scheduler.add_job(  # each worker writes the forum topics it noted itself
+            self.moderation.flush_topic_notes,
+            IntervalTrigger(seconds=TOPIC_NOTES_FLUSH_SECONDS),
+            id="moderation:topics-flush",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=3600,
         )
         self._add_once_job(
             "moderation:topics-prune",
@@ -717,6 +739,7 @@ class Steward:
         self.faq.close()
         await self.log_outbox.stop()  # what is still queued is posted after the next start
         await self.stats.collector.flush()
+        await self.moderation.flush_topic_notes()
         await self.reputation.flush()
         if self.scheduler.running:
             # no timer starts another post, and a post on its way out gets its answer: the
@@ -774,6 +797,7 @@ class Steward:
                 self.i18n,
                 self.locale_for,
                 settings.languages,
+                self.clock,
             )
             MiniApp(
                 settings, self.calendar, edit_in_chat, self.clock, fetch_file=self._fetch_file

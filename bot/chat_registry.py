@@ -22,6 +22,16 @@ class ChatRegistry:
         await self.chats.upsert_chat(chat_id, chat_type, title, username)
         await self.chats.set_bot_status(chat_id, status)
 
+    async def title(self, chat_id: int) -> str:
+        """A chat as people know it: its title, else its @username, else its id (a chat the
+        bot has not seen since it learned of chats)."""
+        chat = await self.chats.get(chat_id)
+        if chat is None:
+            return str(chat_id)
+        if chat.title:
+            return chat.title
+        return f"@{chat.username}" if chat.username else str(chat_id)
+
     async def channel_rights(self, channel: Channel, at: int) -> bool:
         """Store what the bot may do in a channel; False when the managers need not hear of it
         (a channel never registered in which the bot still cannot post)."""

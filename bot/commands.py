@@ -28,6 +28,7 @@ from aiogram.types import (
 from aiogram.utils.i18n import I18n
 
 from bot.roles import AdminRight, Requirement, Roles
+from bot.texts import cut_to
 
 logger = logging.getLogger(__name__)
 
@@ -266,7 +267,9 @@ def visible_commands(
 
 def _menu(i18n: I18n, locale: str, specs: Iterable[CommandSpec]) -> list[BotCommand]:
     return [
-        BotCommand(command=s.name, description=i18n.gettext(s.description, locale=locale)[:256])
+        BotCommand(
+            command=s.name, description=cut_to(i18n.gettext(s.description, locale=locale), 256)
+        )
         for s in specs
     ]
 

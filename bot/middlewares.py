@@ -191,7 +191,7 @@ class IncomingMessageMiddleware(BaseMiddleware):
             await self.migrations.migrate(event.chat.id, new)
 
 
-def _refusal(requirement: Requirement, chat_type: str) -> str:
+def role_refusal(requirement: Requirement, chat_type: str) -> str:
     if requirement is Requirement.ADMIN:
         return _("Only admins of this chat can use this command.")
     if requirement is Requirement.MANAGER:
@@ -207,8 +207,10 @@ def _refusal(requirement: Requirement, chat_type: str) -> str:
 class RoleMiddleware(BaseMiddleware):
     """Inner middleware for messages and callback queries.
 
-    Reads three handler flags: `role` (a `Requirement`), `chat` (a `Where`) and `right` (an
-    `AdminRight` the admin must hold).
+    Reads four handler flags: `role` (a `Requirement`), `chat` (a `Where`) and `right` (an
+    `AdminRight` the admin must hold) and `private_owner`: in a private chat its owner counts
+    as its admin (a private chat may be a support desk, whose staff is its owner; the handler
+    refuses them where the chat is no desk).
     Puts the sender's `Roles` in `data["roles"]` for handlers that tailor their answer.
     """
 
@@ -223,7 +225,7 @@ class RoleMiddleware(BaseMiddleware):
             user_id = event.from_user.id if event.from_user and not event.sender_chat else None
             if requirement is Requirement.MANAGER and not self.role_service.is_manager(user_id):
                 # the role first: sending a member to another chat would not help them
-                await event.reply(_refusal(requirement, chat_type))
+                await event.reply(role_refusal(requirement, chat_type))
                 return None
             if where is Where.GROUP and chat_type not in {"group", "supergroup"}:
                 await event.reply(_("This command works in groups only."))
@@ -239,9 +241,15 @@ class RoleMiddleware(BaseMiddleware):
                     False,
                 )
             )
+            if (
+                get_flag(data, "private_owner")
+                and chat_type == "private"
+                and user_id == event.chat.id
+            ):
+                roles = Roles(roles.is_manager, is_admin=True)
             data["roles"] = roles
             if not roles.satisfies(requirement):
-                await event.reply(_refusal(requirement, chat_type))
+                await event.reply(role_refusal(requirement, chat_type))
                 return None
             right = get_flag(data, "right")
             if right is not None and not await self.role_service.message_has_right(
@@ -255,7 +263,7 @@ class RoleMiddleware(BaseMiddleware):
             data["roles"] = roles
             if not roles.satisfies(requirement):
                 chat_type = event.message.chat.type if event.message else "private"
-                await event.answer(_refusal(requirement, chat_type), show_alert=True)
+                await event.answer(role_refusal(requirement, chat_type), show_alert=True)
                 return None
         return await handler(event, data)
 

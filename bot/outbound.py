@@ -35,6 +35,7 @@ from aiogram.client.session.middlewares.base import (
     NextRequestMiddlewareType,
 )
 from aiogram.exceptions import (
+    ClientDecodeError,
     TelegramBadRequest,
     TelegramMigrateToChat,
     TelegramNetworkError,
@@ -83,9 +84,10 @@ _at_most_once: ContextVar[bool] = ContextVar("at_most_once", default=False)
 
 @contextlib.contextmanager
 def at_most_once() -> Iterator[None]:
-    """The calls in this block are not sent again after a timeout or a connection that broke
-    once the request had left: Telegram may have carried it out (a post copied to a channel
-    twice is worse than one a manager is asked about). A connection never made is retried."""
+    """The calls in this block are not sent again after a timeout, a connection that broke
+    once the request had left, or a 5xx: Telegram may have carried it out (a post copied to a
+    channel twice is worse than one a manager is asked about). A connection never made is
+    retried."""
     token = _at_most_once.set(True)
     try:
         yield
@@ -94,8 +96,14 @@ def at_most_once() -> Iterator[None]:
 
 
 def maybe_delivered(exc: Exception) -> bool:
-    """A network failure after which Telegram may have done what was asked: anything but a
-    connection that was never made."""
+    """A failure after which Telegram may have done what was asked: a network failure other
+    than a connection that was never made, any 5xx, or an answer that is no Bot API answer at
+    all (a gateway's HTML page). The Bot API server fails the sends it had already handed on
+    with "500 Internal Server Error: restart" when it restarts, answers 500 for a message made
+    and at once deleted, and a gateway's 502/504 says nothing about the server behind it; none
+    of them tells a send that was made from one that was not."""
+    if isinstance(exc, TelegramServerError | ClientDecodeError):
+        return True
     return isinstance(exc, TelegramNetworkError) and not isinstance(
         exc.__cause__, ClientConnectorError
     )

@@ -11,6 +11,7 @@ from aiogram.types import Message
 from aiogram.utils.text_decorations import html_decoration
 
 TEXT_LIMIT = 4096  # UTF-16 units in one Telegram message (an emoji is two)
+ALERT_LIMIT = 200  # UTF-16 units in a callback query's answer (a toast or an alert)
 # The largest integer the database stores (SQLite's INTEGER, PostgreSQL's BIGINT): SQLite will
 # not even compare a bigger one, so a typed number beyond it names nothing and must stop here.
 BIGGEST_ID = 2**63 - 1
@@ -65,6 +66,14 @@ def cut_to(text: str, limit: int) -> str:
         if units > limit:
             return text[:index]
     return text
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` when Telegram counts it as at most `limit` long, otherwise its start cut to fit
+    with "…" (counted in UTF-16 units, as Telegram does: an emoji is two)."""
+    if utf16_length(text) <= limit:
+        return text
+    return cut_to(text, limit - 1).rstrip() + "…"
 
 
 def pack_lines(lines: list[str], limit: int = TEXT_LIMIT) -> list[str]:
@@ -144,3 +153,13 @@ def visible_length(html_text: str) -> int:
     """How long Telegram takes the text a reader sees of this HTML to be, tags left out: its
     4,096 limit counts UTF-16 units, so an emoji (outside the basic plane) counts two."""
     return utf16_length(html.unescape(_ANY_TAG.sub("", html_text)))
+
+
+def fit_html(html_text: str, limit: int = TEXT_LIMIT) -> str:
+    """HTML that Telegram takes as one message: as it is when what the reader sees fits
+    `limit`, otherwise that visible text cut to fit and escaped again (the tags dropped: a cut
+    through HTML could leave half of one, which Telegram refuses)."""
+    if visible_length(html_text) <= limit:
+        return html_text
+    plain = html.unescape(_ANY_TAG.sub("", html_text))
+    return html.escape(cut_to(plain, limit), quote=False)

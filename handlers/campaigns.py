@@ -40,6 +40,7 @@ from bot.middlewares import is_command_text
 from bot.roles import Requirement
 from bot.stats.report import parse_period
 from bot.stats.service import StatsService
+from bot.texts import utf16_length
 from bot.topics import thread_of
 
 logger = logging.getLogger(__name__)
@@ -378,12 +379,12 @@ async def campaigns_command(
         entry = f"{describe(c, title, campaigns.tz)} · {state}\n{html.escape(c.invite_link)}\n" + _(
             "joins {joins}, still members {still}"
         ).format(joins=item.joins, still=item.still)
-        if len(entry) + 2 > budget:
+        if utf16_length(entry) + 2 > budget:
             older = len(listed) - n
             lines.append(ngettext("…and {n} older.", "…and {n} older.", older).format(n=older))
             break
         lines.append(entry)
-        budget -= len(entry) + 2
+        budget -= utf16_length(entry) + 2
     await message.reply("\n\n".join(lines), link_preview_options=NO_PREVIEW)
 
 

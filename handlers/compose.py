@@ -31,7 +31,7 @@ from bot.posting.compose import (
     parse_url_buttons,
     summarize,
 )
-from bot.posting.dialogs import EditPost, copy_refusal, not_queued_text, time_error_text
+from bot.posting.dialogs import EditPost, copy_refusal, not_queued_text, time_error_text, wait_for
 from bot.posting.drafts import DraftOption, DraftService
 from bot.posting.failures import failure_reason
 from bot.posting.panel import (
@@ -44,10 +44,11 @@ from bot.posting.panel import (
     scheduled_text,
     slot_problem,
 )
-from bot.posting.publisher import copy_draft
+from bot.posting.publisher import send_preview
 from bot.posting.service import Change, PostingService
 from bot.posting.times import TimeError
 from bot.roles import Requirement, RoleService
+from bot.texts import ALERT_LIMIT, cut_to
 from storage.posts import Draft, TimeChoice
 
 logger = logging.getLogger(__name__)
@@ -123,6 +124,7 @@ class Press:
     draft: Draft
     op: ComposeAction
     arg: int
+    page: int  # of the channels: the panel is redrawn at it
     bot: Bot
     state: FSMContext
     compose: DraftService
@@ -130,19 +132,17 @@ class Press:
 
     async def ask(self, state: State, text: str) -> None:
         """The next message the manager types answers `text`."""
-        await self.state.set_state(state)
-        await self.state.update_data(draft_id=self.draft.id)
+        await wait_for(self.state, state, self.compose.posting.now(), draft_id=self.draft.id)
         await button_message(self.query).answer(text)
         await self.query.answer()
 
-    async def settle(self, timed: bool) -> None:
-        """A question about this draft the press made moot (Confirm, Discard, or a preset time
-        set instead of Custom…'s) is no longer waited for: the next message is a new post."""
-        asked, data = await self.state.get_state(), await self.state.get_data()
-        if data.get("draft_id") != self.draft.id:
+    async def stop_asking(self, question: State | None = None) -> None:
+        """The draft no longer needs what was asked about it (`question`, or anything): the
+        next message is not read as that answer (a new post would be taken for a time)."""
+        asked = await self.state.get_state()
+        if asked is None or (question is not None and asked != question.state):
             return
-        custom = asked == ComposeInput.custom_time.state and self.op is ComposeAction.TIME
-        if (timed and custom) or await self.compose.get(self.draft.id) is None:
+        if (await self.state.get_data()).get("draft_id") == self.draft.id:
             await self.state.clear()
 
 
@@ -164,13 +164,12 @@ def panel_handler(act: PanelAction) -> Callable[..., Awaitable[None]]:
         if draft is None:
             await query.answer(_("This draft is gone. Send the post again."), show_alert=True)
             return
-        press = Press(
-            query, draft, callback_data.op, callback_data.arg, bot, state, compose, settings
-        )
-        if changed := await act(press):
+        op, arg = callback_data.op, callback_data.arg
+        page = arg if op is ComposeAction.PAGE else callback_data.page
+        press = Press(query, draft, op, arg, page, bot, state, compose, settings)
+        if await act(press):
             await redraw(press)
             await query.answer()
-        await press.settle(changed)
 
     handler.__name__ = handler.__qualname__ = act.__name__
     return handler
@@ -184,7 +183,7 @@ async def redraw(press: Press) -> None:
     try:
         await accessible_message(press.query).edit_text(
             panel_text(draft, channels, press.settings),
-            reply_markup=panel_keyboard(draft, channels),
+            reply_markup=panel_keyboard(draft, channels, press.page),
         )
     except TelegramAPIError as exc:  # "not modified" on a double tap
         logger.debug("panel not edited: %s", exc)
@@ -193,6 +192,10 @@ async def redraw(press: Press) -> None:
 async def channel_pressed(press: Press) -> bool:
     await press.compose.toggle_channel(press.draft, press.arg)
     return True
+
+
+async def page_pressed(press: Press) -> bool:
+    return True  # ◀ ▶: the same panel, another page of channels
 
 
 async def time_pressed(press: Press) -> bool:
@@ -215,6 +218,7 @@ async def time_pressed(press: Press) -> bool:
     if due is None:
         await press.query.answer(slot_problem(press.draft.channels), show_alert=True)
         return False
+    await press.stop_asking(ComposeInput.custom_time)
     return True
 
 
@@ -241,11 +245,12 @@ async def preview_pressed(press: Press) -> bool:
     """Exactly what the channel will get, sent to the manager; if Telegram will not copy it
     (the manager deleted the message meanwhile), why, instead of an apology."""
     try:
-        await copy_draft(press.bot, press.draft)
+        await send_preview(press.bot, press.draft)
     except TelegramBadRequest as exc:
         reason = failure_reason(exc.message, _)
         await press.query.answer(
-            _("I can't show it: {reason}").format(reason=reason)[:200], show_alert=True
+            cut_to(_("I can't show it: {reason}").format(reason=reason), ALERT_LIMIT),
+            show_alert=True,
         )
         return False
     await press.query.answer()
@@ -254,6 +259,7 @@ async def preview_pressed(press: Press) -> bool:
 
 async def discard_pressed(press: Press) -> bool:
     if await press.compose.discard(press.draft.id):
+        await press.stop_asking()
         await accessible_message(press.query).edit_text(
             _("✖️ Draft discarded. The message above stays here.")
         )
@@ -273,6 +279,7 @@ async def confirm_pressed(press: Press) -> bool:
         if plan.refusal is Refusal.LOST_CHANNEL:  # that channel is off the panel now
             await redraw(press)
         return False
+    await press.stop_asking()
     text = scheduled_text(done.post_ids, plan, press.settings)
     await accessible_message(press.query).edit_text(text)
     await press.query.answer(_("Scheduled."))
@@ -289,6 +296,7 @@ PANEL_ACTIONS: dict[ComposeAction, PanelAction] = {
     ComposeAction.PREVIEW: preview_pressed,
     ComposeAction.CONFIRM: confirm_pressed,
     ComposeAction.DISCARD: discard_pressed,
+    ComposeAction.PAGE: page_pressed,
 }
 
 
@@ -318,15 +326,10 @@ async def custom_time_given(
     message: Message, bot: Bot, state: FSMContext, compose: DraftService, settings: Settings
 ) -> None:
     try:
-        timing = compose.custom_time(message.text or "")
+        fields = compose.custom_fields(message.text or "")
     except TimeError as exc:
         await message.reply(time_error_text(exc.code, waiting=True))
         return  # still waiting
-    fields = {
-        "due_at": int(timing.due.timestamp()),
-        "time_choice": TimeChoice.CUSTOM,
-        "recurrence": timing.recurrence.spec if timing.recurrence else None,
-    }
     await update_draft(message, bot, state, compose, settings, **fields)
 
 
@@ -340,7 +343,7 @@ async def url_buttons_given(
         try:
             buttons = parse_url_buttons(text)
         except ButtonError as exc:
-            await message.reply(button_error_text(exc, waiting=not message.text))
+            await message.reply(button_error_text(exc))
             return  # still waiting
     await update_draft(message, bot, state, compose, settings, buttons=buttons)
 
@@ -359,7 +362,7 @@ async def new_content_given(
     await state.clear()
     post_id = data.get("post_id", 0)
     ids = [m.message_id for m in messages]
-    changed = await posting.replace_content(post_id, ids, summarize(messages))
+    changed = await posting.replace_content(post_id, ids, summarize(messages), message.chat.id)
     if changed is not Change.DONE:
         await message.reply(not_queued_text(post_id, changed is Change.CANCELLED))
         return

@@ -14,6 +14,7 @@ from aiogram.types import BufferedInputFile, CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
+from bot.chat_registry import ChatRegistry
 from bot.commands import on_commands
 from bot.config import Settings
 from bot.faq.buttons import FaqAction, FaqCallback, undo_keyboard
@@ -226,25 +227,23 @@ async def faq_del(
     )
 
 
-async def listed_entries(message: Message, faq: FaqService) -> list[Entry]:
-    """In private (managers) every entry; in a group the chat's and the global ones."""
-    if message.chat.type == "private":
-        return await faq.all_entries()
-    return await faq.visible_in(message.chat.id)
-
-
-async def faq_list(message: Message, faq: FaqService) -> None:
-    entries = await listed_entries(message, faq)
+async def faq_list(message: Message, faq: FaqService, chat_registry: ChatRegistry) -> None:
+    entries = await faq.listed(None if message.chat.type == "private" else message.chat.id)
     if not entries:
         await message.reply(html.escape(_("The FAQ is empty. Add an entry with /faq_add.")))
         return
     lines = [_("FAQ entries:")]
+    # in private (a manager's list of every chat's entries) a chat's entry names its chat
+    chats = {e.chat_id for e in entries[:MAX_LIST_LINES] if e.chat_id is not None}
+    private = message.chat.type == "private"
+    titles = {c: await chat_registry.title(c) for c in chats} if private else {}
     for entry in entries[:MAX_LIST_LINES]:
         languages = ",".join(sorted(entry.answers))
         scope = "🌐" if entry.chat_id is None else ""
+        place = f" · 💬 {html.escape(titles[entry.chat_id])}" if entry.chat_id in titles else ""
         lines.append(
             f"#{entry.id}{scope} [{languages}] {html.escape(entry.title(entry.language))} "
-            f"· {len(entry.phrasings)}✍️ · 👍{entry.up} 👎{entry.down}"
+            f"· {len(entry.phrasings)}✍️ · 👍{entry.up} 👎{entry.down}{place}"
         )
     if len(entries) > MAX_LIST_LINES:
         lines.append(
@@ -263,7 +262,7 @@ async def faq_export(message: Message, command: CommandObject, faq: FaqService) 
     if kind not in ("json", "csv"):
         await message.reply(html.escape(_("Usage: /faq_export [csv]")))
         return
-    entries = await listed_entries(message, faq)
+    entries = await faq.listed(None if message.chat.type == "private" else message.chat.id)
     private = message.chat.type == "private"
     stem = "faq-all" if private else f"faq-{message.chat.id}"
     files = export_csv_parts(entries) if kind == "csv" else export_json_parts(entries)

@@ -7,6 +7,7 @@ import html
 import logging
 
 from aiogram import Bot, Router
+from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import CommandObject
 from aiogram.types import CallbackQuery, Message
@@ -120,8 +121,9 @@ async def participate(
     outcome = await giveaways.enter(callback_data.giveaway_id, query.from_user)
     locale = get_i18n().current_locale
     if isinstance(outcome, Refusal):
+        channel = query.message is not None and query.message.chat.type == ChatType.CHANNEL
         text = _("You can't take part yet: {reason}.").format(
-            reason=giveaways.reason_text(outcome, locale)
+            reason=giveaways.reason_text(outcome, locale, channel=channel)
         )
     else:
         text = {
@@ -215,29 +217,24 @@ async def reroll_command(
     if not picks.winners and not picks.skipped:
         await message.reply(_("No more eligible entrants to draw from."))
         return
-    locale = get_i18n().current_locale
-    if picks.winners:
-        lines = [
-            _("New winners of giveaway #{id} (next in the same draw order):").format(id=giveaway.id)
-        ]
-        lines += giveaways.winner_lines(giveaway, picks.winners, entries)
-        if len(picks.winners) < count:
-            lines.append(giveaways.short_text(len(picks.winners), count, locale))
-    else:  # everyone left was passed over: who and why is public, as at the draw
-        lines = [_("No more eligible entrants to draw from.")]
-    lines += giveaways.skipped_lines(giveaway, picks.skipped, entries, locale)
-    for text in pack_lines(lines):  # up to 100 winners and their skipped lines
-        await bot_send(bot, message, text, giveaway.chat_id, giveaway.thread_id)
-
-
-async def bot_send(
-    bot: Bot, message: Message, text: str, chat_id: int, thread_id: int | None
-) -> None:
-    """Announce in the giveaway's chat and topic; tell the caller too when they asked from
-    elsewhere (another chat, or another topic of the forum)."""
-    sent = await send_in_topic(bot, chat_id, text, thread_id)
-    if (sent.chat.id, thread_of(sent)) != (message.chat.id, thread_of(message)):
-        await message.reply(text)
+    # announced in the giveaway's chat in its language, as the draw was; the caller asking
+    # from elsewhere (a manager in private) gets a copy in theirs
+    chat_locale = await giveaways.locale_for(giveaway.chat_id)
+    channel = await giveaways.in_channel(giveaway)
+    public = giveaways.reroll_lines(giveaway, picks, count, entries, chat_locale, channel)
+    sent = None
+    for text in pack_lines(public):  # up to 100 winners and their skipped lines
+        sent = await send_in_topic(bot, giveaway.chat_id, text, giveaway.thread_id)
+    elsewhere = sent is not None and (sent.chat.id, thread_of(sent)) != (
+        message.chat.id,
+        thread_of(message),
+    )
+    if elsewhere:  # another chat, or another topic of the forum
+        own = giveaways.reroll_lines(
+            giveaway, picks, count, entries, get_i18n().current_locale, channel
+        )
+        for text in pack_lines(own):
+            await message.reply(text)
 
 
 def create_router() -> Router:

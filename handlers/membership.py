@@ -14,6 +14,7 @@ from aiogram import Bot, Router
 from aiogram.types import CallbackQuery, Chat, ChatMemberUpdated, Message
 from aiogram.utils.i18n import I18n
 
+from bot.campaigns.logic import is_member
 from bot.chat_registry import ChatRegistry
 from bot.commands import register_group_admin_menu
 from bot.config import Settings
@@ -118,10 +119,16 @@ async def has_new_members(message: Message) -> bool:
 
 
 async def is_join(event: ChatMemberUpdated) -> bool:
-    return event.old_chat_member.status in {"left", "kicked"} and event.new_chat_member.status in {
-        "member",
-        "restricted",
-    }
+    """A newcomer: not in the chat before, an ordinary (or restricted) member now. Restrictions
+    outlive a leave, so membership is read off `is_member`, not the status: a muted member
+    coming back is restricted → restricted, a non-member restricted in advance left →
+    restricted with no membership."""
+    old, new = event.old_chat_member, event.new_chat_member
+    return (
+        new.status in {"member", "restricted"}
+        and not is_member(old.status, getattr(old, "is_member", None))
+        and is_member(new.status, getattr(new, "is_member", None))
+    )
 
 
 def create_router() -> Router:

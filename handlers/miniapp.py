@@ -16,9 +16,10 @@ from aiogram.fsm.storage.base import BaseStorage, StorageKey
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
+from bot.clock import Clock
 from bot.i18n import LocaleFor
 from bot.miniapp.auth import Caller
-from bot.posting.dialogs import EditPost
+from bot.posting.dialogs import EditPost, wait_for
 from bot.private import PrivateNotes, Reach
 from storage.posts import Post
 
@@ -32,6 +33,7 @@ def edit_in_chat_sender(
     i18n: I18n,
     locale_for: LocaleFor,
     languages: tuple[str, ...],
+    clock: Clock,
 ) -> Callable[[Post, Caller], Awaitable[bool]]:
     async def send(post: Post, caller: Caller) -> bool:
         chat_id = caller.user_id
@@ -66,8 +68,7 @@ def edit_in_chat_sender(
         state = FSMContext(
             storage=storage, key=StorageKey(bot_id=bot.id, chat_id=chat_id, user_id=chat_id)
         )
-        await state.set_state(EditPost.content)
-        await state.update_data(post_id=post.id)
+        await wait_for(state, EditPost.content, clock(), post_id=post.id)
         return True
 
     return send

@@ -25,19 +25,26 @@ from bot.posting.buttons import (
     QueuePage,
     cancel_keyboard,
     page_keyboard,
-    queue_keyboard,
+    post_keyboard,
 )
-from bot.posting.channels import channel_rights, rights_line
+from bot.posting.channels import channel_rights, rights_line, slots_owner
 from bot.posting.compose import MAX_SLOTS_PER_DAY, TooManySlots, parse_slots, summarize
-from bot.posting.dialogs import EditPost, Reschedule, copy_refusal, not_queued_text, time_error_text
+from bot.posting.dialogs import (
+    EditPost,
+    Reschedule,
+    copy_refusal,
+    marked_out_text,
+    not_queued_text,
+    time_error_text,
+    wait_for,
+)
 from bot.posting.drafts import DraftService
-from bot.posting.preview import delayed_text, queue_entry
+from bot.posting.preview import delayed_text
 from bot.posting.queue import PostQueue
 from bot.posting.service import DEFAULT_SLOTS, Change, PostingService
 from bot.posting.times import TimeError
 from bot.roles import Requirement
 from bot.texts import pack_lines
-from storage.posts import PostStatus
 
 MANAGER_PRIVATE = {"role": Requirement.MANAGER, "chat": Where.PRIVATE}
 
@@ -240,10 +247,6 @@ async def slots_command(
     )
 
 
-def slots_owner(chat_id: int, names: dict[int, str]) -> str:
-    return _("every channel") if chat_id == DEFAULT_SLOTS else names.get(chat_id, str(chat_id))
-
-
 # --- the queue ----------------------------------------------------------------------------------
 
 
@@ -258,13 +261,8 @@ async def send_queue_page(
         )
         return
     for entry in view.entries:
-        post, ok = entry.post, entry.postable
-        text = queue_entry(
-            post, entry.channel, settings.timezone, _, ngettext, now=view.now, postable=ok
-        )
-        await message.answer(
-            text, reply_markup=queue_keyboard(post.id, retry=post.status is PostStatus.FAILED)
-        )
+        text = entry.text(settings.timezone, _, ngettext, view.now)
+        await message.answer(text, reply_markup=post_keyboard(entry.post))
     if view.pages > 1:
         await message.answer(
             ngettext(
@@ -315,18 +313,19 @@ async def queue_pressed(
         await query.answer(_("Cancel post #{id}? Press again to confirm.").format(id=post.id))
     elif op is QueueOp.KEEP:
         with suppress(TelegramAPIError):
-            await accessible_message(query).edit_reply_markup(
-                reply_markup=queue_keyboard(post.id, retry=post.status is PostStatus.FAILED)
-            )
+            await accessible_message(query).edit_reply_markup(reply_markup=post_keyboard(post))
         await query.answer(_("Post #{id} stays in the queue.").format(id=post.id))
+    elif op is QueueOp.OUT:  # seen in the channel: published, not to be sent again
+        text = marked_out_text(post.id, await posting.mark_out(post.id))
+        await edit_or_same(accessible_message(query).edit_text(text))
+        await query.answer()
     elif op is QueueOp.SURE:  # cancelled above
         await edit_or_same(
             accessible_message(query).edit_text(_("✖️ Post #{id} cancelled.").format(id=post.id))
         )
         await query.answer()
     elif op is QueueOp.EDIT:
-        await state.set_state(EditPost.content)
-        await state.update_data(post_id=post.id)
+        await wait_for(state, EditPost.content, posting.now(), post_id=post.id)
         await button_message(query).answer(
             _(
                 "Send the new content for post #{id}: text, media or an album. "
@@ -335,8 +334,7 @@ async def queue_pressed(
         )
         await query.answer()
     elif op is QueueOp.LATER:
-        await state.set_state(Reschedule.waiting_for_time)
-        await state.update_data(post_id=post.id)
+        await wait_for(state, Reschedule.waiting_for_time, posting.now(), post_id=post.id)
         await button_message(query).answer(
             _(
                 "Send the new time for post #{id} in {tz}, e.g. tomorrow 10:00 or +2h. "

@@ -32,8 +32,10 @@ from bot.moderation.captcha import chat_locale
 from bot.moderation.durations import format_duration
 from bot.moderation.flood import FloodTracker
 from bot.moderation.language import foreign_language
+from bot.moderation.problems import Problem
 from bot.moderation.protection import Action, Fact, Facts, Step, evaluate
 from bot.moderation.service import (
+    NO_RIGHTS_REASON,
     STEWARD,
     AuditAction,
     ModerationError,
@@ -99,6 +101,10 @@ class ProtectionMiddleware(BaseMiddleware):
         self.flood = flood or FloodTracker()
         # (chat, member) -> until when this process muted them for flooding
         self._flood_muted: dict[tuple[int, int], float] = {}
+        # (chat, member) -> until when not to try again a flood mute Telegram refused for want
+        # of rights (expired entries dropped at each new one)
+        self._flood_refused: dict[tuple[int, int], float] = {}
+        self._flood_muting: set[tuple[int, int]] = set()  # mutes on their way
         self.clock = clock
         # an album's parts and verdict; shared between workers (bot.cluster) when there are some
         self.albums = albums or AlbumVerdicts(clock=clock)
@@ -235,8 +241,13 @@ class ProtectionMiddleware(BaseMiddleware):
             case Step.DETECT:
                 await self.moderation.record(chat_id, STEWARD, target, AuditAction.DETECT, **audit)
             case Step.REMOVE:
-                await self._enforce_delete(message)
-                await self.moderation.record(chat_id, STEWARD, target, AuditAction.DELETE, **audit)
+                kept = await self._enforce_delete(message)
+                if kept is None:
+                    await self.moderation.record(
+                        chat_id, STEWARD, target, AuditAction.DELETE, **audit
+                    )
+                else:  # the log must not say "deleted" of a message that stays
+                    await self._record_refused(chat_id, target, kept, audit)
             case Step.WARN:
                 try:
                     await self.moderation.warn(
@@ -278,15 +289,27 @@ class ProtectionMiddleware(BaseMiddleware):
                 message.chat.id, message.media_group_id, message.message_id, spam
             )
 
-    async def _enforce_delete(self, message: Message) -> list[int]:
-        """Delete the message and, for an album judged as one unit, its siblings."""
-        ids = [message.message_id]
+    async def _enforce_delete(self, message: Message) -> Problem | None:
+        """Delete the message and, for an album judged as one unit, its siblings; None when
+        the message is gone, else why Telegram kept it."""
+        kept = await self.moderation.try_delete(message.chat.id, message.message_id)
         if message.media_group_id:
             parts = await self.albums.parts(message.chat.id, message.media_group_id)
-            ids = sorted(set(ids) | set(parts))
-        for message_id in ids:
-            await self.moderation.delete(message.chat.id, message_id)
-        return ids
+            for message_id in sorted(set(parts) - {message.message_id}):
+                await self.moderation.delete(message.chat.id, message_id)
+        return kept
+
+    async def _record_refused(
+        self,
+        chat_id: int,
+        target: Target,
+        problem: Problem | None,
+        audit: dict[str, Any],
+    ) -> None:
+        """A rule Telegram would not let the bot carry out: logged as detected, with the
+        rights it lacks when that was why, so the admins learn it from the log chat."""
+        reason = NO_RIGHTS_REASON if problem is Problem.NO_RIGHTS else None
+        await self.moderation.record(chat_id, STEWARD, target, AuditAction.DETECT, reason, **audit)
 
     async def _mute_flooder(
         self, message: Message, target: Target, chat_settings: ChatModSettings
@@ -294,9 +317,14 @@ class ProtectionMiddleware(BaseMiddleware):
         """The member is muted (a channel identity, which cannot be, banned); the message
         itself stays."""
         duration = timedelta(seconds=chat_settings.flood_mute_seconds)
-        # noted before the call: the rest of the burst is checked while the mute is on its way
         key = (message.chat.id, target.id)
+        if key in self._flood_muting or self._flood_refused.get(key, 0.0) > self.clock():
+            # the rest of a burst handled while the mute is on its way, or after Telegram
+            # refused it for want of rights (logged once): one mute, one entry
+            return
+        # noted before the call: the rest of the burst is checked while the mute is on its way
         self._flood_muted[key] = self.clock() + duration.total_seconds()
+        self._flood_muting.add(key)
         try:
             if target.is_chat:
                 await self.moderation.ban(
@@ -307,9 +335,18 @@ class ProtectionMiddleware(BaseMiddleware):
                     message.chat.id, target, STEWARD, duration, "flood", rule="flood"
                 )
         except ModerationError as exc:
-            self._flood_muted.pop(key, None)
             logger.warning("flood mute failed in %s: %s", message.chat.id, exc)
+            if exc.kind is Problem.NO_RIGHTS:  # logged once a flood, not for each message
+                now = self.clock()
+                self._flood_refused = {k: t for k, t in self._flood_refused.items() if t > now}
+                self._flood_refused[key] = self._flood_muted[key]
+                audit = {"rule": "flood", "message_id": message.message_id}
+                await self._record_refused(message.chat.id, target, exc.kind, audit)
+            else:
+                self._flood_muted.pop(key, None)
             return
+        finally:
+            self._flood_muting.discard(key)
         await self._notice(
             message,
             chat_settings,
@@ -326,7 +363,7 @@ class ProtectionMiddleware(BaseMiddleware):
         audit: dict[str, Any],
     ) -> None:
         await self._remember_album(message, spam=True)
-        await self._enforce_delete(message)
+        kept = await self._enforce_delete(message)
         chat_id = message.chat.id
         try:
             if chat_settings.spam_action == "mute" and not target.is_chat:
@@ -335,4 +372,8 @@ class ProtectionMiddleware(BaseMiddleware):
                 await self.moderation.ban(chat_id, target, STEWARD, None, "spam", **audit)
         except ModerationError as exc:
             logger.warning("spam ban failed in %s: %s", chat_id, exc)
-            await self.moderation.record(chat_id, STEWARD, target, AuditAction.DELETE, **audit)
+            if kept is None:
+                await self.moderation.record(chat_id, STEWARD, target, AuditAction.DELETE, **audit)
+            else:
+                problem = Problem.NO_RIGHTS if Problem.NO_RIGHTS in (kept, exc.kind) else kept
+                await self._record_refused(chat_id, target, problem, audit)

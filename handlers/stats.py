@@ -20,6 +20,7 @@ from aiogram.utils.i18n import get_i18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
+from bot.campaigns.logic import Change, is_member, membership_change
 from bot.chat_migration import ChatMigrations
 from bot.commands import on_command
 from bot.guards import button_message
@@ -28,9 +29,6 @@ from bot.roles import Requirement
 from bot.stats.report import parse_period
 from bot.stats.service import StatsService
 from bot.topics import thread_of
-
-MEMBER = {"member", "administrator", "creator", "restricted"}
-GONE = {"left", "kicked"}
 
 
 class StatsMiddleware(BaseMiddleware):
@@ -46,7 +44,14 @@ class StatsMiddleware(BaseMiddleware):
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         if isinstance(event, Message) and event.chat.type in {"group", "supergroup"}:
             user = event.from_user
-            if user is not None and not user.is_bot and not event.new_chat_members:
+            # a person's own message: not a bot's, not one sent as a chat (the linked channel's
+            # automatic forwards come from Telegram's 777000, who is no bot, as the channel)
+            if (
+                user is not None
+                and not user.is_bot
+                and event.sender_chat is None
+                and not event.new_chat_members
+            ):
                 self.collector.message(
                     event.chat.id, user.id, user.full_name, event.date.timestamp()
                 )
@@ -60,10 +65,16 @@ class StatsMiddleware(BaseMiddleware):
             ):
                 await self.stats.comment(origin.chat.id, origin.message_id)
         elif isinstance(event, ChatMemberUpdated):
-            old, new = event.old_chat_member.status, event.new_chat_member.status
-            if old in GONE and new in MEMBER:
+            # a restricted user is in the chat only while is_member says so: one who leaves
+            # stays restricted (restricted → restricted), as /campaigns counts it too
+            old, new = event.old_chat_member, event.new_chat_member
+            change = membership_change(
+                is_member(old.status, getattr(old, "is_member", None)),
+                is_member(new.status, getattr(new, "is_member", None)),
+            )
+            if change is Change.JOIN:
                 self.collector.bump(event.chat.id, "joins", ts=event.date.timestamp())
-            elif old in MEMBER and new in GONE:
+            elif change is Change.LEAVE:
                 self.collector.bump(event.chat.id, "leaves", ts=event.date.timestamp())
         return await handler(event, data)
 

@@ -25,14 +25,16 @@ from bot.faq.questions import looks_like_question
 from bot.faq.service import Asked, FaqService, ReplyKind
 from bot.guards import accessible_message, sender
 from bot.i18n import LocaleFor
+from bot.middlewares import role_refusal
 from bot.posting.albums import AlbumCollector
 from bot.private import PrivateNotes
-from bot.roles import RoleService, is_anonymous_admin_message
+from bot.roles import Requirement, Roles, RoleService, is_anonymous_admin_message
 from bot.support.buttons import SupportCallback
 from bot.support.relay import (
     cool_down_notice,
     deliver_staff_reply,
     follow_edit,
+    follow_staff_edit,
     relay_to_support,
     ticket_replied_to,
 )
@@ -87,6 +89,11 @@ async def private_to_relay(
     parts = await albums.collect(message)
     if parts is None:
         return  # a later part of an album: its first part relays them all
+    if await support.is_staff_chat(message.chat.id):  # a private desk's owner: staff, no member
+        await message.reply(
+            _("This chat is the support desk: reply to a relayed question to answer its member.")
+        )
+        return
     if await answer_privately(message, bot, faq, locale_for):
         return
     outcome = await relay_to_support(message, bot, support, locale_for, album=parts)
@@ -100,21 +107,24 @@ async def private_to_relay(
 
 
 async def edited_by_a_person(message: Message) -> bool:
-    """An edit by a person in private or in a group (not a bot, not a chat identity)."""
+    """An edit by a person in private or in a group (not a bot, not a chat identity), or by
+    an anonymous admin (a support group's staff may answer as their group)."""
     user = message.from_user
-    return (
-        message.chat.type in {"private", "group", "supergroup"}
-        and user is not None
-        and not user.is_bot
-        and message.sender_chat is None
+    return message.chat.type in {"private", "group", "supergroup"} and (
+        is_anonymous_admin_message(message)
+        or (user is not None and not user.is_bot and message.sender_chat is None)
     )
 
 
-async def member_edited(
+async def message_edited(
     message: Message, bot: Bot, support: SupportService, locale_for: LocaleFor
 ) -> None:
-    """A member fixed a message the staff already have: they see the new words."""
-    await follow_edit(message, bot, support, locale_for)
+    """A staff member fixed a reply the member already got: the member's copy changes. A member
+    fixed a message the staff already have: they see the new words."""
+    if await follow_staff_edit(message, bot, support):
+        return
+    if message.sender_chat is None:
+        await follow_edit(message, bot, support, locale_for)
 
 
 # --- staff ---------------------------------------------------------------------------------------
@@ -244,10 +254,16 @@ async def setsupport_command(
     )
 
 
-async def block_command(message: Message, command: CommandObject, support: SupportService) -> None:
-    """/block and /unblock in a support chat: reply to a relayed question, or give a user id."""
+async def block_command(
+    message: Message, command: CommandObject, support: SupportService, roles: Roles
+) -> None:
+    """/block and /unblock in a support chat: reply to a relayed question, or give a user id.
+    Its admins and managers may; a private desk's staff is its owner (`private_owner`)."""
     if message.chat.id not in await support.staff_chats():
-        await message.reply(_("This command works in the support chat."))
+        if message.chat.type == "private" and not roles.is_manager:  # only its owner got here
+            await message.reply(role_refusal(Requirement.ADMIN_OR_MANAGER, "private"))
+        else:
+            await message.reply(_("This command works in the support chat."))
         return
     replied = message.reply_to_message
     member_id = await support.member_to_block(
@@ -284,9 +300,9 @@ def create_router() -> Router:
     # a support "chat" may be one staff member's private chat: replies there come this way
     m.register(staff_reply_in_private, staff_reply)
     on_command(m, setsupport_command, "setsupport")
-    on_command(m, block_command, "block", "unblock")
+    on_command(m, block_command, "block", "unblock", private_owner=True)
     router.callback_query.register(support_pressed, SupportCallback.filter())
-    router.edited_message.register(member_edited, edited_by_a_person)
+    router.edited_message.register(message_edited, edited_by_a_person)
     return router
 
 

@@ -66,6 +66,11 @@ COLUMNS: dict[tuple[str, str], Move] = {
     # the new chat (MoveResult.open_tickets), answered ones stay with their old relays
     ("support_tickets", "support_chat_id"): Move.KEEP,
     ("support_tickets", "answer_chat_id"): Move.KEEP,
+    # message ids of where they were sent: an album relayed from private (never a group), a
+    # staff reply and its copy in the member's chat (an old chat's copy cannot be edited)
+    ("support_relay_parts", "chat_id"): Move.KEEP,
+    ("support_answers", "staff_chat_id"): Move.KEEP,
+    ("support_answers", "member_chat_id"): Move.KEEP,
     ("chat_migrations", "old_chat_id"): Move.KEEP,
     ("chat_migrations", "new_chat_id"): Move.KEEP,
     # Tables of features developed alongside; a table not (yet) in the schema is skipped.

@@ -116,6 +116,14 @@ class GiveawayStatus(StrEnum):
     DRAWN = "drawn"
 
 
+class EntryWrite(StrEnum):
+    """What writing a giveaway entry did."""
+
+    ADDED = "added"
+    ALREADY = "already"  # this user had entered before
+    CLOSED = "closed"  # the giveaway is being drawn or was drawn: no entry any more
+
+
 class DrawOutcome(StrEnum):
     """An entrant's row in `giveaway_results`, as stored."""
 
@@ -407,12 +415,22 @@ class GiveawayRepository:
         )
         return [_giveaway(r) for r in rows]
 
-    async def add_entry(self, giveaway_id: int, user_id: int, name: str, now: int) -> bool:
+    async def add_entry(self, giveaway_id: int, user_id: int, name: str, now: int) -> EntryWrite:
+        """An entry, written only while the giveaway is open: a press whose checks were still
+        running when the draw claimed it would otherwise join after the entrants were read
+        (told "you are in", missing from the published list, and /giveaway_verify failing)."""
         cursor = await self.db.execute(
-            "INSERT INTO giveaway_entries VALUES (?,?,?,?) ON CONFLICT DO NOTHING",
-            (giveaway_id, user_id, name, now),
+            "INSERT INTO giveaway_entries(giveaway_id, user_id, user_name, entered_at) "
+            "SELECT ?,?,?,? WHERE EXISTS "
+            "(SELECT 1 FROM giveaways WHERE id=? AND status='open') ON CONFLICT DO NOTHING",
+            (giveaway_id, user_id, name, now, giveaway_id),
         )
-        return cursor.rowcount == 1
+        if cursor.rowcount == 1:
+            return EntryWrite.ADDED
+        row = await self.db.fetchone("SELECT status FROM giveaways WHERE id=?", (giveaway_id,))
+        if row is None or row["status"] != GiveawayStatus.OPEN:
+            return EntryWrite.CLOSED
+        return EntryWrite.ALREADY
 
     async def entries(self, giveaway_id: int) -> dict[int, str]:
         rows = await self.db.fetchall(
@@ -455,8 +473,37 @@ class GiveawayRepository:
         )
 
     async def finish_draw(self, giveaway_id: int, now: int) -> None:
+        """Drawn: the draw's lease is given up, so that a /reroll can take the row at once."""
         await self.db.execute(
-            "UPDATE giveaways SET status='drawn', drawn_at=? WHERE id=?", (now, giveaway_id)
+            "UPDATE giveaways SET status='drawn', drawn_at=?, lease_until=NULL WHERE id=?",
+            (now, giveaway_id),
+        )
+
+    async def claim_reroll(
+        self, giveaway_id: int, now: int, lease_until: int, *, force: bool = False
+    ) -> bool:
+        """One reroll at a time per drawn giveaway, whichever worker handles it: the caller
+        whose update takes the row rerolls; the lease of one that died runs out (`force`: no
+        other worker exists, so a lease left is one of a process that died)."""
+        sql = "UPDATE giveaways SET lease_until=? WHERE id=? AND status='drawn'"
+        params: tuple[Any, ...] = (lease_until, giveaway_id)
+        if not force:
+            sql += " AND (lease_until IS NULL OR lease_until<=?)"
+            params += (now,)
+        cursor = await self.db.execute(sql, params)
+        return cursor.rowcount == 1
+
+    async def renew_reroll(self, giveaway_id: int, held: int, lease_until: int) -> bool:
+        cursor = await self.db.execute(
+            "UPDATE giveaways SET lease_until=? WHERE id=? AND status='drawn' AND lease_until=?",
+            (lease_until, giveaway_id, held),
+        )
+        return cursor.rowcount == 1
+
+    async def release_reroll(self, giveaway_id: int, held: int) -> None:
+        await self.db.execute(
+            "UPDATE giveaways SET lease_until=NULL WHERE id=? AND status='drawn' AND lease_until=?",
+            (giveaway_id, held),
         )
 
     async def add_result(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -245,6 +246,15 @@ class Ticket:
     relay_copy_id: int | None = None  # the member's message copied under the relay, if any
 
 
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """A staff message's copy in the member's chat."""
+
+    ticket_id: int
+    member_chat_id: int
+    message_id: int
+
+
 class SupportRepository:
     """Tickets and routes. Routes are few and read for every group question, so they are kept
     in memory after the first read and updated on write."""
@@ -325,8 +335,8 @@ class SupportRepository:
         )
 
     async def by_relay(self, support_chat_id: int, message_id: int) -> Ticket | None:
-        """The ticket whose relay (its header, or the member's message copied under it) this
-        message of the support chat is."""
+        """The ticket whose relay (its header, or the member's message, or any part of their
+        album, copied under it) this message of the support chat is."""
         row = await self.db.fetchone(
             "SELECT * FROM support_tickets WHERE support_chat_id=? AND relay_message_id=?",
             (support_chat_id, message_id),
@@ -334,6 +344,12 @@ class SupportRepository:
             "SELECT * FROM support_tickets WHERE support_chat_id=? AND relay_copy_id=?",
             (support_chat_id, message_id),
         )
+        if row is None:  # another part of a member's album copied under the relay
+            row = await self.db.fetchone(
+                "SELECT t.* FROM support_relay_parts p JOIN support_tickets t ON t.id=p.ticket_id "
+                "WHERE t.support_chat_id=? AND p.copy_id=?",
+                (support_chat_id, message_id),
+            )
         return Ticket(**dict(row)) if row else None
 
     async def by_question(self, chat_id: int, message_id: int, member_id: int) -> Ticket | None:
@@ -374,12 +390,75 @@ class SupportRepository:
             (staff_id, now, answer_chat_id, answer_message_id, answer_text, ticket_id),
         )
 
+    async def set_answer_text(self, ticket_id: int, text: str) -> None:
+        await self.db.execute(
+            "UPDATE support_tickets SET answer_text=? WHERE id=?", (text, ticket_id)
+        )
+
     async def mark_added_to_faq(self, ticket_id: int, entry_id: int) -> bool:
         cursor = await self.db.execute(
             "UPDATE support_tickets SET faq_entry_id=? WHERE id=? AND faq_entry_id IS NULL",
             (entry_id, ticket_id),
         )
         return cursor.rowcount == 1
+
+    async def set_relay_parts(
+        self, ticket_id: int, chat_id: int, parts: Sequence[tuple[int, int | None]]
+    ) -> None:
+        """The parts of a member's album (message id, its copy in the support chat or None)."""
+        async with self.db.transaction() as tx:
+            await tx.executemany(
+                "INSERT INTO support_relay_parts(chat_id, message_id, ticket_id, copy_id) "
+                "VALUES (?,?,?,?) ON CONFLICT(chat_id, message_id) "
+                "DO UPDATE SET ticket_id=excluded.ticket_id, copy_id=excluded.copy_id",
+                [(chat_id, message_id, ticket_id, copy) for message_id, copy in parts],
+            )
+
+    async def relay_parts(self, ticket_id: int) -> list[tuple[int, int | None]]:
+        """The parts of the ticket's album, in order: (message id, copy id)."""
+        rows = await self.db.fetchall(
+            "SELECT message_id, copy_id FROM support_relay_parts WHERE ticket_id=? "
+            "ORDER BY message_id",
+            (ticket_id,),
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    async def by_part(self, chat_id: int, message_id: int, member_id: int) -> Ticket | None:
+        """The relayed ticket one of whose album parts this member's message is."""
+        row = await self.db.fetchone(
+            "SELECT t.* FROM support_relay_parts p JOIN support_tickets t ON t.id=p.ticket_id "
+            "WHERE p.chat_id=? AND p.message_id=? AND t.member_id=? "
+            "AND t.relay_message_id IS NOT NULL",
+            (chat_id, message_id, member_id),
+        )
+        return Ticket(**dict(row)) if row else None
+
+    async def add_delivered(
+        self,
+        ticket_id: int,
+        staff_chat_id: int,
+        member_chat_id: int,
+        copies: Sequence[tuple[int, int]],
+    ) -> None:
+        """Staff messages delivered to the member: (staff message id, the member's copy id)."""
+        async with self.db.transaction() as tx:
+            await tx.executemany(
+                "INSERT INTO support_answers(staff_chat_id, staff_message_id, ticket_id, "
+                "member_chat_id, delivered_id) VALUES (?,?,?,?,?) "
+                "ON CONFLICT(staff_chat_id, staff_message_id) DO UPDATE SET "
+                "ticket_id=excluded.ticket_id, member_chat_id=excluded.member_chat_id, "
+                "delivered_id=excluded.delivered_id",
+                [(staff_chat_id, sid, ticket_id, member_chat_id, cid) for sid, cid in copies],
+            )
+
+    async def delivered(self, staff_chat_id: int, staff_message_id: int) -> Delivered | None:
+        """Where a staff message was delivered, if it was."""
+        row = await self.db.fetchone(
+            "SELECT ticket_id, member_chat_id, delivered_id FROM support_answers "
+            "WHERE staff_chat_id=? AND staff_message_id=?",
+            (staff_chat_id, staff_message_id),
+        )
+        return Delivered(row[0], row[1], row[2]) if row else None
 
     async def recent_from(self, member_id: int, since: int) -> int:
         row = await self.db.fetchone(

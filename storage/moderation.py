@@ -254,14 +254,14 @@ class ModerationRepository:
 
     # --- forum topics of recent messages ---------------------------------------------------
 
-    async def note_topic_message(
-        self, chat_id: int, message_id: int, thread_id: int | None, now: int
-    ) -> None:
-        await self.db.execute(
-            "INSERT INTO topic_messages VALUES (?,?,?,?) ON CONFLICT(chat_id, message_id) "
-            "DO UPDATE SET thread_id=excluded.thread_id",
-            (chat_id, message_id, thread_id, now),
-        )
+    async def note_topic_messages(self, rows: list[tuple[int, int, int | None, int]]) -> None:
+        """(chat, message, topic or None for General, seen at) rows, in one transaction."""
+        async with self.db.transaction() as conn:
+            await conn.executemany(
+                "INSERT INTO topic_messages VALUES (?,?,?,?) ON CONFLICT(chat_id, message_id) "
+                "DO UPDATE SET thread_id=excluded.thread_id",
+                rows,
+            )
 
     async def topic_message_ids(
         self, chat_id: int, thread_id: int | None, first: int, last: int

@@ -214,6 +214,16 @@ class PostRepository:
             cursor = await conn.execute(sql, (now, ids, followups, post_id))
             return await self.add(**then, conn=conn) if cursor.rowcount == 1 else None
 
+    async def mark_out(self, post_id: int, now: int) -> bool:
+        """The manager saw a post waiting for a decision in the channel after all (its send was
+        not confirmed): published, with no message ids known. False unless it was waiting."""
+        cursor = await self.db.execute(
+            "UPDATE posts SET status='published', published_at=?, error=NULL "
+            "WHERE id=? AND status='needs_decision'",
+            (now, post_id),
+        )
+        return cursor.rowcount == 1
+
     async def awaiting_deletion(self, until: int | None = None) -> list[Post]:
         """Published posts with a delete-after that has not happened yet; with `until`, only
         those whose deletion is due by then."""
@@ -236,14 +246,19 @@ class PostRepository:
         post_id: int,
         source_message_ids: list[int],
         summary: dict[str, Any] | None = None,
+        source_chat_id: int | None = None,
     ) -> bool:
-        """Edit: new content for a post that has not gone out yet."""
+        """Edit: new content for a post that has not gone out yet. The new messages may be in
+        another chat than the old ones (another manager edited it): `source_chat_id` says
+        where they are."""
         cursor = await self.db.execute(
-            "UPDATE posts SET source_message_ids=?, summary=? WHERE id=? "
+            "UPDATE posts SET source_message_ids=?, summary=?, "
+            "source_chat_id=COALESCE(?, source_chat_id) WHERE id=? "
             "AND status IN ('scheduled','failed','needs_decision')",
             (
                 json.dumps(source_message_ids),
                 json.dumps(summary, ensure_ascii=False) if summary else None,
+                source_chat_id,
                 post_id,
             ),
         )
@@ -294,13 +309,18 @@ class PostRepository:
         )
         return cursor.rowcount == 1
 
-    async def cancel(self, post_id: int) -> bool:
-        """Cancel a post that has not started going out; never one being published."""
-        cursor = await self.db.execute(
+    async def cancel(self, post_id: int, version: int | None = None) -> bool:
+        """Cancel a post that has not started going out; never one being published. With
+        `version` (the calendar's), only while the post is still as the manager saw it."""
+        sql = (
             "UPDATE posts SET status='cancelled' WHERE id=? "
-            "AND status IN ('scheduled','failed','needs_decision')",
-            (post_id,),
+            "AND status IN ('scheduled','failed','needs_decision')"
         )
+        params: tuple[Any, ...] = (post_id,)
+        if version is not None:
+            sql += " AND version=?"
+            params += (version,)
+        cursor = await self.db.execute(sql, params)
         return cursor.rowcount == 1
 
     async def calendar(
@@ -396,8 +416,9 @@ class ChannelRepository:
     async def all(self) -> list[Channel]:
         rows = await self.db.fetchall(
             "SELECT chat_id, title, username, can_post, can_edit, can_delete, can_pin "
-            # untitled first on both engines (PostgreSQL puts NULLs last by default)
-            "FROM channels ORDER BY CASE WHEN title IS NULL THEN 0 ELSE 1 END, title"
+            # untitled first on both engines (PostgreSQL puts NULLs last by default); the id
+            # settles equal titles, so the compose panel's pages hold the same channels each time
+            "FROM channels ORDER BY CASE WHEN title IS NULL THEN 0 ELSE 1 END, title, chat_id"
         )
         return [Channel(r[0], r[1], r[2], *map(bool, r[3:])) for r in rows]
 

@@ -215,10 +215,13 @@ class ReputationRepository:
     async def claim_alert(
         self, chat_id: int, kind: str, day: str, message_id: int, at: int
     ) -> bool:
-        """True for the first caller only: an alert goes out once."""
+        """True for the first caller only: an alert goes out once per day, or, about one
+        message (`message_id` not 0), once whatever the day (kept as long as alerts are)."""
         cursor = await self.db.execute(
-            "INSERT INTO reputation_alerts VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
-            (chat_id, day, kind, message_id, at),
+            "INSERT INTO reputation_alerts(chat_id, day, kind, message_id, sent_at) "
+            "SELECT ?,?,?,?,? WHERE ?=0 OR NOT EXISTS (SELECT 1 FROM reputation_alerts "
+            "WHERE chat_id=? AND kind=? AND message_id=?) ON CONFLICT DO NOTHING",
+            (chat_id, day, kind, message_id, at, message_id, chat_id, kind, message_id),
         )
         return cursor.rowcount == 1
 

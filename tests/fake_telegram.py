@@ -8,7 +8,9 @@ It speaks the real wire protocol, so the bot under test uses its normal aiogram 
   field the real server sends and the bot parses them exactly as it would parse Telegram's;
 - `getUpdates` long-polls an injectable queue with Telegram's `offset` semantics;
 - any method can be told to fail: 429 with `retry_after`, 400, 403, 500, a delay, or a dropped
-  connection;
+  connection; a 5xx after the call was carried out (`carried_out`: the Bot API server made the
+  message, then failed its answer, as on its restart), and a gateway's HTML page instead of the
+  JSON error (`gateway`: api.telegram.org's nginx answering 502/504);
 - a small model of chats, members and messages makes moderation calls observable
   (a ban changes what `getChatMember` answers, a deleted message is gone);
 - forum supergroups have topics: a topic's messages carry `message_thread_id`,
@@ -22,6 +24,7 @@ It speaks the real wire protocol, so the bot under test uses its normal aiogram 
   group (`group_limit`) or 30 a second in all (`overall_limit`), counted as they arrive; and
   `getUpdates` fails with 409 while a webhook is set or when a newer `getUpdates` replaces a
   waiting one, as Telegram's does; other bots' group messages are never delivered;
+- at most 100 inline buttons under a message ("reply markup is too long" beyond);
 - no kinder than Telegram (see ../shared/telegram-behaviour.md): the bot's own messages are never
   delivered back as updates, a private send reaches only users who started the bot (and did not
   block it or delete their account), chat ids have Telegram's shapes, and an edit that changes
@@ -199,6 +202,18 @@ class Failure:
     # the call is carried out (the message is made), then the connection breaks before the
     # answer: a timeout or a dropped connection after the request left, as the caller sees it
     lost_answer: bool = False
+    # the call is carried out, then `status` is answered: the Bot API server fails a send it had
+    # handed on when it restarts ("Internal Server Error: restart"), a gateway times out waiting
+    carried_out: bool = False
+    # the answer is the front proxy's HTML page (`<title>502 Bad Gateway</title>`), not JSON
+    gateway: bool = False
+
+
+_GATEWAY_PAGE = (
+    "<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n"
+    "<center><h1>{status} {reason}</h1></center>\r\n<hr><center>nginx/1.18.0</center>\r\n"
+    "</body>\r\n</html>\r\n"
+)
 
 
 # what copyMessage refuses to copy (Bot API), besides service messages
@@ -512,7 +527,7 @@ class FakeTelegram:
         old = self.chats[chat_id]
         if old.chat["type"] != "group":
             raise ValueError("only basic groups are upgraded")
-        new_id = new_id or -(1_000_000_000_000 + abs(chat_id))
+        new_id = new_id or self._supergroup_id_for(chat_id)
         chat = {k: v for k, v in old.chat.items() if k != "all_members_are_administrators"}
         chat.update(id=new_id, type="supergroup")
         state = ChatState(chat=chat, members=dict(old.members), member_count=old.member_count)
@@ -527,6 +542,15 @@ class FakeTelegram:
             await self.push_update({"message": last})
             await self.push_update({"message": first})
         return chat
+
+    def _supergroup_id_for(self, group_id: int) -> int:
+        """A new supergroup's id as Telegram makes them: "-100" and a 10-digit internal id
+        without leading zeros (-1001234567890), one no chat here has yet; derived from the
+        group's id so that a test's ids stay the same from run to run."""
+        internal = 1_000_000_000 + abs(group_id) % 9_000_000_000
+        while _MIN_SUPERGROUP_ID - internal in self.chats:
+            internal = 1_000_000_000 + (internal + 1 - 1_000_000_000) % 9_000_000_000
+        return _MIN_SUPERGROUP_ID - internal
 
     # --- updates ---------------------------------------------------------------------------
 
@@ -715,8 +739,16 @@ class FakeTelegram:
         )
 
     async def press_button(self, message: dict[str, Any], user: dict[str, Any], data: str) -> str:
+        """A press of a button under `message`. Like Telegram, the query's message carries no
+        `reply_to_message` once the message it replied to is deleted."""
         callback_id = str(next(self._update_ids) * 1000 + 7)
         self.callback_queries[callback_id] = time.monotonic()
+        replied = message.get("reply_to_message")
+        if (
+            replied is not None
+            and (message["chat"]["id"], replied["message_id"]) not in self.messages
+        ):
+            message = {k: v for k, v in message.items() if k != "reply_to_message"}
         await self.push_update(
             {
                 "callback_query": {
@@ -744,12 +776,20 @@ class FakeTelegram:
         app would refuse it. `approved_by`: an admin approved a join request; like Telegram,
         that update does not promise the link again, so none is sent."""
         state = self.chats[chat_id]
+        old: dict[str, Any] = {"status": "left", "user": user}
+        new: dict[str, Any] = {"status": "member", "user": user}
+        was = state.members.get(user["id"])
+        if was is not None and was.get("status") == "restricted" and not was.get("is_member"):
+            # restrictions outlive a leave: the one who comes back is restricted again, now a
+            # member (restricted → restricted, is_member false → true), as leave_chat says
+            old = self._complete_member({**was, "user": user, "is_member": False})
+            new = {**old, "is_member": True}
         update: dict[str, Any] = {
             "chat": state.chat,
             "from": approved_by or user,
             "date": date or self.now(),
-            "old_chat_member": {"status": "left", "user": user},
-            "new_chat_member": {"status": "member", "user": user},
+            "old_chat_member": old,
+            "new_chat_member": new,
         }
         if link is not None and approved_by is None:
             info = self.invite_links.get(link)
@@ -760,22 +800,32 @@ class FakeTelegram:
             if info.get("creates_join_request"):
                 raise AssertionError(f"{link} asks for approval: use request_join")
             update["invite_link"] = {k: v for k, v in info.items() if k != "chat_id"}
-        state.members[user["id"]] = {"status": "member", "user": user}
+        state.members[user["id"]] = new if new["status"] == "restricted" else new | {"user": user}
         state.member_count += 1
         return await self.push_update({"chat_member": update})
 
     async def leave_chat(self, chat_id: int, user: dict[str, Any], *, date: int | None = None):
+        """The user leaves. A restricted member stays restricted, no longer a member: Telegram
+        keeps a supergroup's restrictions on whoever leaves (ChatMemberRestricted.is_member
+        false; tdlib DialogParticipantStatus::Restricted with is_member = false), so the
+        update reads restricted → restricted, not member → left."""
         state = self.chats[chat_id]
-        state.members.pop(user["id"], None)
+        was = state.members.pop(user["id"], None)
         state.member_count -= 1
+        old: dict[str, Any] = {"status": "member", "user": user}
+        new: dict[str, Any] = {"status": "left", "user": user}
+        if was is not None and was.get("status") == "restricted":
+            old = self._complete_member({**was, "user": user, "is_member": True})
+            new = {**old, "is_member": False}
+            state.members[user["id"]] = new
         return await self.push_update(
             {
                 "chat_member": {
                     "chat": state.chat,
                     "from": user,
                     "date": date or self.now(),
-                    "old_chat_member": {"status": "member", "user": user},
-                    "new_chat_member": {"status": "left", "user": user},
+                    "old_chat_member": old,
+                    "new_chat_member": new,
                 }
             }
         )
@@ -939,6 +989,8 @@ class FakeTelegram:
         delay: float = 0.0,
         drop: bool = False,
         lost_answer: bool = False,
+        carried_out: bool = False,
+        gateway: bool = False,
         times: int = 1,
     ) -> None:
         default = {
@@ -947,9 +999,20 @@ class FakeTelegram:
             429: f"Too Many Requests: retry after {retry_after}",
             500: "Internal Server Error",
             502: "Bad Gateway",
+            504: "Gateway Timeout",
         }.get(status, "Error")
         self.failures[method].append(
-            Failure(status, description or default, retry_after, delay, drop, times, lost_answer)
+            Failure(
+                status,
+                description or default,
+                retry_after,
+                delay,
+                drop,
+                times,
+                lost_answer,
+                carried_out,
+                gateway,
+            )
         )
 
     def add_file(self, file_id: str, content: bytes, file_path: str) -> dict[str, Any]:
@@ -1059,7 +1122,7 @@ class FakeTelegram:
                 queue.popleft()
             if failure.delay:
                 await asyncio.sleep(failure.delay)
-            if failure.lost_answer:
+            if failure.lost_answer or failure.carried_out:
                 with contextlib.suppress(ApiError):
                     self._refuse_upgraded_group(params)
                     await self._dispatch(name, params, files)
@@ -1067,6 +1130,9 @@ class FakeTelegram:
                 assert request.transport is not None
                 request.transport.close()
                 return web.Response(status=500)
+            if failure.gateway:
+                page = _GATEWAY_PAGE.format(status=failure.status, reason=failure.description)
+                return web.Response(status=failure.status, text=page, content_type="text/html")
             if failure.status >= 400:
                 extra = (
                     {"parameters": {"retry_after": failure.retry_after}}
@@ -1313,30 +1379,41 @@ class FakeTelegram:
             raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
         markup = p.get("reply_markup")
         if isinstance(markup, dict):
+            # at most 100 buttons under a message (tginfo/Telegram-Limits#228; the Bot API
+            # server's REPLY_MARKUP_TOO_LONG)
+            if sum(len(row) for row in markup.get("inline_keyboard") or []) > 100:
+                raise ApiError(400, "Bad Request: reply markup is too long")
             for row in markup.get("inline_keyboard") or []:
                 for button in row:
                     data = button.get("callback_data")
                     if data is not None and not 1 <= len(str(data).encode()) <= 64:
                         raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
+                    if button.get("web_app") is not None:
+                        # "available only in private chats between a user and the bot": a
+                        # user's id is positive (a group's, a channel's or an @name is not)
+                        target = str(p.get("chat_id", "1"))
+                        if not target.isdigit():
+                            raise ApiError(400, "Bad Request: BUTTON_TYPE_INVALID")
+                        self._check_web_app_url(button["web_app"], "inline keyboard button")
         if name == "sendPoll":
             question = self._plain(str(p.get("question", "")), p.get("question_parse_mode"))
-            if len(question) > 300:
+            if _units(question) > 300:
                 raise ApiError(400, "Bad Request: poll question length must not exceed 300")
             for option in p.get("options") or []:
                 text = option["text"] if isinstance(option, dict) else str(option)
-                if len(text) > 100:
+                if _units(text) > 100:
                     raise ApiError(400, "Bad Request: poll options length must not exceed 100")
             explanation = p.get("explanation")
             if isinstance(explanation, str):
                 plain = self._plain(explanation, p.get("explanation_parse_mode"))
                 # "0-200 characters with at most 2 line feeds after entities parsing"
-                if len(plain) > 200 or plain.count("\n") > 2:
+                if _units(plain) > 200 or plain.count("\n") > 2:
                     raise ApiError(400, "Bad Request: explanation is too long")
 
     def _m_answerCallbackQuery(self, p, f):
         """Once per query, within about 15 seconds of the press (Bot API, answerCallbackQuery);
         queries this fake did not issue (built by hand in a test) are not checked."""
-        if len(p.get("text") or "") > 200:
+        if _units(p.get("text") or "") > 200:
             raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
         query_id = str(p["callback_query_id"])
         pressed = self.callback_queries.get(query_id)
@@ -1350,11 +1427,28 @@ class FakeTelegram:
             self.answered_queries.add(query_id)
         return True
 
+    @staticmethod
+    def _check_web_app_url(web_app: Any, where: str) -> None:
+        """WebAppInfo.url: "An HTTPS URL of a Web App" (Bot API)."""
+        url = str((web_app or {}).get("url", "")) if isinstance(web_app, dict) else ""
+        if not url.startswith("https://"):
+            raise ApiError(
+                400,
+                f"Bad Request: {where} Web App URL '{url}' is invalid: "
+                "Only HTTPS links are allowed",
+            )
+
     def _m_setChatMenuButton(self, p, f):
-        """Per chat only for a private chat Telegram knows (the user started the bot)."""
+        """Per chat only for a private chat Telegram knows (the user started the bot); a Web
+        App button only with an https address."""
         chat_id = p.get("chat_id")
         if chat_id is not None and int(chat_id) not in self.started:
             raise ApiError(400, "Bad Request: chat not found")
+        button = p.get("menu_button")
+        if isinstance(button, str):
+            button = json.loads(button)
+        if isinstance(button, dict) and button.get("type") == "web_app":
+            self._check_web_app_url(button.get("web_app"), "menu button")
         self.menu_buttons[int(chat_id) if chat_id is not None else None] = p.get("menu_button")
         return True
 
@@ -1559,10 +1653,20 @@ class FakeTelegram:
     def _m_forwardMessage(self, p, f):
         return self._copy(p, p["message_id"])
 
-    def _m_editMessageText(self, p, f):
-        message = self.messages.get((int(p.get("chat_id", 0)), int(p.get("message_id", 0))))
+    def _editable(self, p) -> dict[str, Any]:
+        """The bot's own message to edit, as Telegram finds it: gone, or another's."""
+        key = (int(p.get("chat_id", 0)), int(p.get("message_id", 0)))
+        message = self.messages.get(key)
         if message is None:
             raise ApiError(400, "Bad Request: message to edit not found")
+        if key not in self.bot_messages and message.get("from", {}).get("id") != self.bot_id:
+            raise ApiError(400, "Bad Request: message can't be edited")
+        return message
+
+    def _m_editMessageText(self, p, f):
+        message = self._editable(p)
+        if "text" not in message:
+            raise ApiError(400, "Bad Request: there is no text in the message to edit")
         text = self._plain(p["text"], p.get("parse_mode"))
         if message.get("text") == text and message.get("reply_markup") == p.get("reply_markup"):
             raise ApiError(400, "Bad Request: message is not modified")
@@ -1588,9 +1692,9 @@ class FakeTelegram:
         return message
 
     def _m_editMessageCaption(self, p, f):
-        message = self.messages.get((int(p.get("chat_id", 0)), int(p.get("message_id", 0))))
-        if message is None:
-            raise ApiError(400, "Bad Request: message to edit not found")
+        message = self._editable(p)
+        if "text" in message:
+            raise ApiError(400, "Bad Request: there is no caption in the message to edit")
         caption = self._plain(p.get("caption", ""), p.get("parse_mode"))
         if (message.get("caption") or "") == caption and message.get("reply_markup") == (
             p.get("reply_markup") or None
@@ -1855,7 +1959,7 @@ class FakeTelegram:
 
     def _link_options(self, p, info: dict[str, Any]) -> None:
         name = p.get("name")
-        if name is not None and len(name) > 32:
+        if name is not None and _units(name) > 32:
             raise ApiError(400, "Bad Request: invite link name is too long")
         if p.get("member_limit") is not None and p.get("creates_join_request"):
             raise ApiError(400, "Bad Request: can't use both member limit and join request")

@@ -9,6 +9,7 @@ from bot.campaigns.logic import DAY, CampaignIndex, CampaignReport, LinkRef, Rep
 from bot.campaigns.service import CampaignService
 from bot.clock import FrozenClock
 from bot.i18n import create_i18n
+from bot.texts import visible_length
 from storage.campaigns import CampaignRepository
 from storage.chats import ChatRepository
 from storage.database import Database
@@ -98,6 +99,24 @@ async def test_a_report_of_many_campaigns_fits_one_message_and_keeps_organic(db_
     assert len(text) <= 4096
     assert "#1 " + "x" * 32 in text  # the most joins first
     assert "#100 " not in text
+    assert "more campaigns; /export_stats has every row." in text
+    assert "Organic / other</b>: joins 7" in text
+    await db.close()
+
+
+async def test_a_report_of_emoji_named_campaigns_fits_telegrams_count(db_target):
+    """Telegram counts a message's 4,096 in UTF-16 units (an emoji is two): a budget counted
+    in code points let a report of emoji names run past it."""
+    db, service = await service_for(db_target)
+    rows = [
+        ReportRow(n, "🎉" * 16, 100 - n, 1, 2, 50, Decimal(100), "EUR", 100, 50)
+        for n in range(1, 101)
+    ]
+    rows.append(ReportRow(None, "", 7, 0, 0, 7))
+    report = CampaignReport(CHAT, "🚀" * 128, 90, date(2026, 9, 1), date(2026, 11, 29), rows)
+    text = service.report_text(report, "en")
+    assert visible_length(text) <= 4096
+    assert "#1 " + "🎉" * 16 in text
     assert "more campaigns; /export_stats has every row." in text
     assert "Organic / other</b>: joins 7" in text
     await db.close()

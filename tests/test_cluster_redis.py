@@ -19,6 +19,7 @@ from bot.cluster import AnotherPollerError, Claim, Cluster, MemoryUpdateLedger, 
 from bot.cluster.shared import PREFIX
 from bot.moderation.reports import REPORT_WINDOW_SECONDS, REPORTS_PER_WINDOW
 from bot.outbound import GLOBAL_KEY, Limit, PacingPolicy, TelegramPacer
+from bot.support.cooldown import RELAY_WINDOW
 
 
 async def test_an_update_is_claimed_by_one_worker_and_done_for_all(redis_workers) -> None:
@@ -396,3 +397,22 @@ async def test_commands_go_out_packed_by_hiredis_byte_for_byte_as_redis_py_packs
     # and the shared state works through them
     await a.redis.set(f"{PREFIX}:test:packing", "ёж")
     assert await a.redis.get(f"{PREFIX}:test:packing") == "ёж".encode()
+
+
+async def test_a_member_is_asked_to_wait_once_whichever_worker_limits_them(redis_workers) -> None:
+    """A member over the relay's limit is told to wait by one worker only: their next messages
+    on the other worker get no second notice until the window is over (before: each worker
+    kept its own memory and asked again)."""
+    a, b = redis_workers
+    ta, tb = a.cool_down_notices(), b.cool_down_notices()
+    assert await ta.first(42, 1_000)
+    assert not await tb.first(42, 1_001)
+    assert not await ta.first(42, 1_002)
+    assert await tb.first(43, 1_002)  # another member
+
+
+async def test_one_process_asks_to_wait_once_per_window() -> None:
+    notices = Cluster().cool_down_notices()
+    assert await notices.first(42, 1_000)
+    assert not await notices.first(42, 1_000 + RELAY_WINDOW - 1)
+    assert await notices.first(42, 1_000 + RELAY_WINDOW)  # a new window: told again

@@ -200,7 +200,7 @@ async def test_moving_a_running_bot_to_postgresql_loses_nothing(
 
             reply = await ask(admin, "/stats 7d", 0)  # counted too: one more message
             assert f"Messages: {group_messages + 1} " in reply.plain
-            assert "Bob (3)" in reply.plain and "Moderation: warn 1" in reply.plain
+            assert "Bob (3)" in reply.plain and "Moderation: ⚠️ Warn 1" in reply.plain
             reply = await ask(admin, "/warns", 1, reply_to=target)
             assert "rude" in reply.plain
             reply = await ask(member, "/rules", 0)

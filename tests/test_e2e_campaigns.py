@@ -373,3 +373,43 @@ async def test_a_campaign_named_with_emoji_works_everywhere(steward, fake, recwa
     await fake.send_message(chat, admin, "/export_stats 7d")
     document = await fake.wait_for("sendDocument", since=mark)
     assert name in next(iter(document.files.values())).decode()
+
+
+async def test_a_list_of_emoji_named_campaigns_fits_telegrams_count(steward, fake):
+    """/campaigns budgeted its message in code points; Telegram counts UTF-16 units (an emoji
+    is two), so a list of emoji names in an emoji-titled chat ran past 4,096 and was refused."""
+    chat = fake.add_chat(GROUP, title="🛠" * 128)
+    admin = fake.user(1, "Ada")
+    fake.add_member(GROUP, admin, "administrator")
+    await steward.app.mod_repo.update_settings(GROUP, flood_mode="off")
+    for n in range(18):
+        await new_campaign(fake, chat, admin, f"{n} " + "🚀" * 14)
+    mark = fake.mark()
+    await fake.send_message(chat, admin, "/campaigns")
+    listing = await fake.wait_for("sendMessage", lambda c: "📣" in c.plain, since=mark)
+    assert len(listing.plain.encode("utf-16-le")) // 2 <= 4096
+    assert "#18 17 " + "🚀" * 14 in listing.plain  # newest first
+    assert "older." in listing.plain
+
+
+async def test_a_chat_titled_only_with_emoji_is_named_in_the_charts(steward, fake, monkeypatch):
+    """The charts leave out what their font cannot draw: a title of emoji only left every
+    chart's title as ": last 7 days". The chat is named by its id, in the reader's language."""
+    drawn = chart_words(monkeypatch)
+    chat = fake.add_chat(GROUP, title="🛠🚀")
+    english_admin, admin = fake.user(1, "Ada"), fake.user(3, "Ivan", language_code="ru")
+    for user in (english_admin, admin):
+        fake.add_member(GROUP, user, "administrator")
+    await fake.bot_added(chat, english_admin)
+    _, link = await new_campaign(fake, chat, english_admin, "Spring")
+    await fake.join_chat(GROUP, fake.user(200, "Zed"), link)
+    await steward.idle()
+    for command in ("/stats 7d", "/besttime", "/campaigns 7d"):
+        mark = fake.mark()
+        await fake.send_message(chat, admin, command)
+        await fake.wait_for("sendPhoto", since=mark)
+    stats, best, joins = drawn
+    assert f"чат {GROUP}: последние 7 дней" in stats
+    assert f"чат {GROUP}: последние 30 дней" in best
+    assert f"чат {GROUP}: вступления по дням и кампаниям, последние 7 дней" in joins
+    assert not [w for words in drawn for w in words if w.startswith(":")]

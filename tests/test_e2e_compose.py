@@ -4,15 +4,18 @@ delete-after."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.posting.panel import CHANNELS_PER_PAGE
 from tests.fake_telegram import FakeTelegram
 from tests.harness import MANAGER_ID, RunningBot, make_env, settings_for
 from tests.test_e2e_posting import (
     CHANNEL,
+    change_while_stopped,
     channel_posts,
     message_starting,
     register_channel,
@@ -64,7 +67,9 @@ async def test_text_post_composed_by_buttons(steward, fake, desk):
     await press(fake, steward, manager, "URL buttons")
     await fake.wait_for("sendMessage", lambda c: "one row per line" in c.plain)
     await type_answer(fake, steward, chat, manager, "Site - ftp://nope")
-    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("Line 1: the link"))
+    wrong = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("Line 1: the link"))
+    # still waiting, and says how to stop (a photo sent meanwhile as a new post lands here too)
+    assert wrong.plain.endswith("Still waiting for the buttons: send - for none, /cancel to stop.")
     await type_answer(
         fake, steward, chat, manager, "Site - https://example.com | Shop - https://shop.example"
     )
@@ -437,6 +442,60 @@ async def test_a_long_agenda_arrives_in_several_messages(fake, tmp_path):
         await running.stop()
 
 
+async def test_an_album_whose_buttons_message_failed_tells_the_manager(steward, fake, desk):
+    """The album is out but the follow-up carrying its buttons failed (here a 502, which is
+    not repeated inside a post's send): the post stays published, and the manager is told the
+    buttons are missing instead of the failure going only to the log."""
+    chat, manager = desk
+    await send_album(fake, chat, manager, "album-3")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await steward.idle()
+    await press(fake, steward, manager, "News")
+    await press(fake, steward, manager, "URL buttons")
+    await type_answer(fake, steward, chat, manager, "Tickets - https://tickets.example")
+    await press(fake, steward, manager, "Tomorrow")
+    await press(fake, steward, manager, "Confirm")
+    [post] = await steward.app.post_repo.with_status("scheduled")
+    mark = fake.mark()
+    fake.fail("sendMessage", 502)
+    assert await steward.app.publisher.publish(post.id)
+    notice = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert notice.plain.startswith(
+        "🔗 Post #1 is out in News, but the message with its buttons under it is not:"
+    ), notice.plain
+    assert len(fake.calls_of("sendMessage", since=mark)) == 2  # the follow-up once, the notice
+    [out] = await steward.app.post_repo.with_status("published")
+    assert len(out.published_ids) == 3 and out.followup_ids is None
+
+
+async def test_an_album_meeting_a_day_old_question_is_told_once(steward, fake, desk):
+    """Reschedule left unanswered for over a day, then an album: its parts arrive together
+    and are handled concurrently, yet the manager reads "no longer waiting" once, and the
+    album becomes one new post (not post #1's time, not three notes)."""
+    chat, manager = desk
+    await fake.send_message(chat, manager, "First post")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await steward.idle()
+    await press(fake, steward, manager, "News")
+    await press(fake, steward, manager, "Tomorrow")
+    await press(fake, steward, manager, "Confirm")
+    await fake.send_message(chat, manager, "/queue")
+    listed = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🕒 #1"))
+    entry = message_starting(fake, MANAGER_ID, "🕒 #1")
+    await fake.press_button(entry, manager, button(listed, "Reschedule"))
+    await fake.wait_for("sendMessage", lambda c: "new time for post #1" in c.plain)
+    asked = {"post_id": 1, "asked_at": int(time.time()) - 2 * 24 * 3600}
+    await change_while_stopped(steward, "UPDATE dialog_states SET data=?", (json.dumps(asked),))
+    await steward.start()
+    mark = fake.mark()
+    await send_album(fake, chat, manager, "album-late")
+    await fake.wait_for("sendMessage", lambda c: "album of 3" in c.plain, since=mark)
+    await steward.idle()
+    said = [c.plain for c in fake.calls_of("sendMessage", since=mark)]
+    assert len([t for t in said if t.startswith("I no longer wait")]) == 1, said
+    assert len([t for t in said if t.startswith("📝 New post")]) == 1, said
+
+
 async def test_schedule_in_reply_to_one_photo_of_an_album_publishes_the_album(steward, fake, desk):
     """On a phone a manager replies to the photo they see, often not the first: the one-line
     /schedule still publishes the album the bot collected, caption and all."""
@@ -477,6 +536,31 @@ async def test_a_custom_time_asked_before_a_restart_is_taken_after_it(steward, f
     assert "Time: choose below" not in shown.plain
 
 
+def channel_buttons(shown: dict) -> dict[int, dict]:
+    """The panel's channel buttons by channel id (callback data c:ch:<draft>:<id>:<page>)."""
+    return {
+        int(b["callback_data"].split(":")[3]): b
+        for row in shown["reply_markup"]["inline_keyboard"]
+        for b in row
+        if b["callback_data"].startswith("c:ch:")
+    }
+
+
+def chosen_on_page(shown: dict) -> list[int]:
+    return [chat_id for chat_id, b in channel_buttons(shown).items() if b["text"][0] == "✅"]
+
+
+async def choose_channel(fake, steward, manager, chat_id: int, forward: str = "▶") -> None:
+    """Tap the channel's button, paging with ◀ or ▶ until it is on the panel."""
+    for _ in range(20):
+        if chat_id in (shown := channel_buttons(panel(fake))):
+            await fake.press_button(panel(fake), manager, shown[chat_id]["callback_data"])
+            await steward.idle()
+            return
+        await press(fake, steward, manager, forward)
+    raise AssertionError(f"channel {chat_id} on no page")
+
+
 async def test_forty_channels_with_long_titles_fit_the_panel_and_the_confirmation(
     steward, fake, desk
 ):
@@ -496,18 +580,9 @@ async def test_forty_channels_with_long_titles_fit_the_panel_and_the_confirmatio
     await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
     await steward.idle()
     for chat_id in ids:
-        data = next(
-            b["callback_data"]
-            for row in panel(fake)["reply_markup"]["inline_keyboard"]
-            for b in row
-            if b["callback_data"].startswith("c:ch:") and b["callback_data"].endswith(f":{chat_id}")
-        )
-        await fake.press_button(panel(fake), manager, data)
-        await steward.idle()
+        await choose_channel(fake, steward, manager, chat_id)
     shown = panel(fake)
-    keys = [b for row in shown["reply_markup"]["inline_keyboard"] for b in row]
-    chosen = [b for b in keys if b["callback_data"].startswith("c:ch:") and b["text"][0] == "✅"]
-    assert len(chosen) == 40, len(chosen)  # every tap redrew the panel
+    assert len(chosen_on_page(shown)) == CHANNELS_PER_PAGE  # every tap redrew the panel
     assert "Channel 00" in shown["text"] and "30 more" in shown["text"], shown["text"]
     await press(fake, steward, manager, "Tomorrow")
     await press(fake, steward, manager, "Confirm")
@@ -515,6 +590,83 @@ async def test_forty_channels_with_long_titles_fit_the_panel_and_the_confirmatio
     assert "30 more" in done.plain and done.plain.endswith("/queue."), done.plain
     assert len(await steward.app.post_repo.with_status("scheduled")) == 40
     assert not [c for c in fake.calls_of("sendMessage") if "went wrong" in c.plain]
+
+
+async def test_150_channels_are_paged_and_the_choice_stays_across_pages(steward, fake, desk):
+    """Past 88 channels the panel had more than the 100 buttons Telegram takes under a message:
+    it was refused ("reply markup is too long") and the manager got no panel at all. Now the
+    channels come 20 a page with ◀ n/m ▶, ◀ on the first page goes to the last, and what is
+    chosen on one page stays chosen on the others (the redraws keep their page)."""
+    from storage.posts import Channel
+
+    for n in range(150):
+        channel = Channel(-1001555200000 - n, f"Ch {n:03d}", None, True, True, True, True)
+        await steward.app.channel_repo.upsert(channel, int(time.time()))
+    chat, manager = desk
+    await fake.send_message(chat, manager, "Big news today")
+    shown = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await steward.idle()
+    keys = [b["text"] for row in shown["reply_markup"]["inline_keyboard"] for b in row]
+    assert len(keys) <= 100 and keys[CHANNELS_PER_PAGE : CHANNELS_PER_PAGE + 3] == [
+        "◀",
+        "1/8",
+        "▶",
+    ], keys
+    first, second, last = -1001555200000, -1001555200000 - 25, -1001555200000 - 149
+    await choose_channel(fake, steward, manager, first)
+    await choose_channel(fake, steward, manager, second)  # ▶ to page 2
+    assert "2/8" in str(panel(fake)["reply_markup"]) and chosen_on_page(panel(fake)) == [second]
+    await press(fake, steward, manager, "Silent")  # a redraw stays on its page
+    assert chosen_on_page(panel(fake)) == [second]
+    await choose_channel(fake, steward, manager, last, forward="◀")  # page 2 → 1 → 8
+    assert "8/8" in str(panel(fake)["reply_markup"]) and chosen_on_page(panel(fake)) == [last]
+    await press(fake, steward, manager, "▶")  # 8 wraps to 1: the first choice is still there
+    assert chosen_on_page(panel(fake)) == [first]
+    assert "Ch 000, Ch 025, Ch 149" in panel(fake)["text"], panel(fake)["text"]
+    await press(fake, steward, manager, "Tomorrow")
+    await press(fake, steward, manager, "Confirm")
+    await fake.wait_for("editMessageText", lambda c: c.plain.startswith("✅ Scheduled"))
+    posts = await steward.app.post_repo.with_status("scheduled")
+    assert sorted(p.channel_id for p in posts) == sorted([first, second, last])
+    assert not [c for c in fake.calls_of("sendMessage") if "went wrong" in c.plain]
+
+
+async def test_a_panel_sent_before_paging_still_answers_its_buttons(steward, fake, desk):
+    """A panel sent by the previous version carries callback data without a page
+    (c:ch:<draft>:<channel>): its taps still work, on the first page."""
+    chat, manager = desk
+    await fake.send_message(chat, manager, "Big news today")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await steward.idle()
+    await fake.press_button(panel(fake), manager, f"c:ch:1:{CHANNEL}")
+    await steward.idle()
+    assert chosen_on_page(panel(fake)) == [CHANNEL]
+    await fake.press_button(panel(fake), manager, "c:silent:1:0")
+    await steward.idle()
+    assert "Options: silent" in panel(fake)["text"]
+
+
+@pytest.mark.parametrize("then", ["Tomorrow", "Discard"])
+async def test_a_question_ends_when_its_draft_no_longer_needs_the_answer(steward, fake, desk, then):
+    """Custom… pressed, then a preset time instead (and Confirm), or Discard: the bot no
+    longer waits for a typed time, so the manager's next message is a new post to compose.
+    Before, it was read as the time ("I don't understand the time…"), and a text such as
+    "18:30 meetup" was taken as the time of a draft that was gone."""
+    chat, manager = desk
+    await fake.send_message(chat, manager, "First post")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await steward.idle()
+    await press(fake, steward, manager, "News")
+    await press(fake, steward, manager, "Custom")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("Send the time in"))
+    await press(fake, steward, manager, then)
+    if then == "Tomorrow":
+        await press(fake, steward, manager, "Confirm")
+        await fake.wait_for("editMessageText", lambda c: c.plain.startswith("✅ Scheduled"))
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "Second post")
+    shown = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert shown.plain.startswith("📝 New post") and "Second post" in shown.plain, shown.plain
 
 
 async def test_a_custom_time_may_be_a_recurrence_as_in_schedule(steward, fake, desk):

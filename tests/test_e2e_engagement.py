@@ -8,11 +8,15 @@ import hmac
 import json
 import logging
 import re
+import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.engagement.giveaways import GiveawayService, Refusal, RefusalReason
+from storage.database import Database
+from storage.engagement import EntryWrite, GiveawayRepository
 from tests.fake_telegram import FakeTelegram
 from tests.harness import MANAGER_ID
 
@@ -556,6 +560,44 @@ async def test_two_rerolls_at_once_draw_two_different_winners(steward, fake, clu
     assert sorted(winner_ids(c.plain)[0] for c in rerolls) == sorted(order[1:])
 
 
+async def test_two_workers_rerolling_at_once_draw_two_different_winners(
+    steward, fake, club, db_engine
+):
+    """The reroll lock was per process: /reroll from the group on one worker and from private
+    on another read the same results and both drew the same runner-up. The giveaway's row
+    is now taken in the database (a conditional update): one rerolls, the other after it."""
+    order = await book_drawn_among_three(club, fake)
+    await steward.idle()
+    app = steward.app
+    # workers share a PostgreSQL database; SQLite serves one process (its worker's own lock
+    # is then all the other lacks)
+    other_db = Database(app.settings.database) if db_engine == "postgresql" else app.db
+    if other_db is not app.db:
+        await other_db.open()
+    try:
+        other_worker = GiveawayService(
+            app.bot,
+            GiveawayRepository(other_db),
+            app.users,
+            app.role_service,
+            app.scheduler,
+            app.i18n,
+            app.locale_for,
+            notes=app.notes,
+        )
+        other_worker.shared = app.giveaways.shared = True  # workers that share a database
+        picks = await asyncio.gather(app.giveaways.reroll(1, 1), other_worker.reroll(1, 1))
+    finally:
+        if other_db is not app.db:
+            await other_db.close()
+    assert all(p is not None for p in picks)
+    assert sorted(p.winners[0] for p in picks if p) == sorted(order[1:])
+    results = await app.giveaway_repo.results(1)
+    assert sorted(r.round for r in results if r.outcome.value == "won") == [0, 1, 2]
+    giveaway = await app.giveaway_repo.get(1)
+    assert giveaway is not None and giveaway.lease_until is None  # given back
+
+
 async def test_an_anonymous_admin_ends_and_rerolls_the_giveaway_they_started(steward, fake, club):
     """An admin posting as the group could start a giveaway but not end or reroll it: "Only
     admins of that chat or Steward's managers can do this." (Telegram names GroupAnonymousBot
@@ -606,6 +648,45 @@ async def test_manager_runs_a_channel_giveaway_from_private(steward, fake, club)
     await steward.idle()
     posts = await steward.app.stats.repo.posts(CHANNEL, 0, 2**40)
     assert [(p["message_id"], p["reactions"]) for p in posts] == [(announcement["message_id"], 5)]
+
+
+@pytest.mark.parametrize(
+    ("language", "join_first", "left"),
+    [
+        ("en", "subscribe to the channel first", "no longer subscribed to the channel"),
+        ("ru", "сначала подпишитесь на канал", "больше не подписан на канал"),
+        ("nl", "abonneer je eerst op het kanaal", "niet meer geabonneerd op het kanaal"),
+    ],
+)
+async def test_a_channel_giveaway_speaks_of_subscribing_not_joining_the_chat(
+    steward, fake, club, language, join_first, left
+):
+    """Refusals of a giveaway in a channel said "join the chat first" and "no longer a member
+    of the chat": a channel is subscribed to."""
+    manager = fake.user(MANAGER_ID, "Manny")
+    await fake.send_message(fake.private_chat(manager), manager, "/giveaway @newschan 1d 1 Mug")
+    posted = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == CHANNEL)
+    message = fake.messages[(CHANNEL, max(m for c, m in fake.messages if c == CHANNEL))]
+    data = posted["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    zoe = fake.user(30, "Zoe", language_code=language)
+    await fake.press_button(message, zoe, data)
+    refused = await fake.wait_for("answerCallbackQuery")
+    assert join_first in refused["text"]
+    for user in (zoe, club.ann):
+        fake.add_member(CHANNEL, user)
+        mark = fake.mark()
+        await fake.press_button(message, user, data)
+        await fake.wait_for("answerCallbackQuery", since=mark)
+    await fake.leave_chat(CHANNEL, zoe)  # both unsubscribe before the draw
+    await fake.leave_chat(CHANNEL, club.ann)
+    await steward.idle()
+    await fake.send_message(fake.private_chat(manager), manager, "/giveaway_end 1")
+    result = await fake.wait_for("sendMessage", lambda c: "is over" in c.plain)
+    assert "Skipped Zoe (id 30): no longer subscribed to the channel." in result.plain
+    assert "Skipped Ann (id 11): no longer subscribed to the channel." in result.plain
+    refusal = Refusal(RefusalReason.NOT_IN_CHAT)
+    said = steward.app.giveaways.reason_text(refusal, language, at_draw=True, channel=True)
+    assert said == left
 
 
 async def test_winner_who_started_the_bot_is_told_in_private(steward, fake, club):
@@ -691,7 +772,8 @@ async def _draw_with_entrants(steward, fake, club, command: str, user_ids: range
     await club.say(club.admin, command)
     await fake.wait_for("sendMessage", in_group)
     for uid in user_ids:
-        assert await steward.app.giveaway_repo.add_entry(1, uid, f"Participant {uid}", 1)
+        written = await steward.app.giveaway_repo.add_entry(1, uid, f"Participant {uid}", 1)
+        assert written is EntryWrite.ADDED
         fake.add_member(GROUP, fake.user(uid, f"Participant {uid}"))  # still in the group
     await club.say(club.admin, "/giveaway_end 1")
     result = await fake.wait_for("sendMessage", lambda c: "is over" in c.plain)
@@ -1006,3 +1088,132 @@ async def test_a_result_telegram_will_not_post_reaches_the_organiser(steward, fa
     assert "Ann" in result.plain
     await steward.idle()
     assert (await steward.app.giveaways.get(1)).status.value == "drawn"
+
+
+@pytest.mark.usefixtures("db_engine")  # the conditional insert, on PostgreSQL too
+async def test_a_press_whose_check_outlasts_the_draw_is_not_entered_after_it(steward, fake, club):
+    """Ann pressed Participate just before the end; Telegram took a while to answer whether she
+    is in the group, and the draw (here /giveaway_end) ran meanwhile without her. Her entry was
+    still written after the draw and she read "You are in!": the published entrant list lacked
+    her, and /giveaway_verify, recomputing from the stored entries, called the fair draw ❌."""
+    await club.say(club.admin, "/giveaway 1h 1 Early bird ticket")
+    announcement = await fake.wait_for("sendMessage", in_group)
+    message = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    data = announcement["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    fake.fail("getChatMember", 200, delay=1.5)  # answered, but late
+    await fake.press_button(message, club.ann, data)
+    await fake.wait_for("getChatMember")
+    await club.say(club.admin, "/giveaway_end 1")
+    result = await fake.wait_for("sendMessage", lambda c: "is over" in c.plain, timeout=10)
+    assert "Nobody could win" in result.plain
+    answer = await fake.wait_for("answerCallbackQuery", timeout=10)
+    assert answer["text"] == "This giveaway is over."
+    mark = fake.mark()
+    await club.say(club.ann, "/giveaway_verify 1")
+    verified = await fake.wait_for("sendMessage", in_group, since=mark)
+    assert verified.plain.count("✅") == 2 and "the 0 entrants" in verified.plain
+
+
+async def test_answers_given_while_the_bot_was_down_count_after_a_restart(steward, fake, club):
+    """Ann and Ben answered the last question while the bot was down; Telegram kept their
+    poll_answer updates. At start the overdue timer finished the run before polling read
+    them, so the results said "Nobody answered." and the season table stayed empty."""
+    await club.say(club.admin, "/quiz_add Quick\nQ: 2+2?\n+ 4\n- 5")
+    await fake.wait_for("sendMessage", lambda c: "saved" in c.plain)
+    await club.say(club.admin, "/quiz_start 1 5")
+    poll = await fake.wait_for("sendPoll")
+    options = [o["text"] if isinstance(o, dict) else o for o in poll["options"]]
+    poll_id = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]["poll"]["id"]
+    await steward.idle()
+    await steward.stop()
+    await fake.answer_poll(poll_id, club.ann, options.index("4"))
+    await fake.answer_poll(poll_id, club.ben, options.index("5"))
+    await asyncio.sleep(7.5)  # the poll closed and the next step fell due meanwhile
+    await steward.start()
+    results = await fake.wait_for("sendMessage", lambda c: "Results" in c.plain, timeout=15)
+    lines = results.plain.splitlines()
+    assert lines[1].startswith("🥇 Ann — 1 correct"), results.plain
+    assert lines[2].startswith("🥈 Ben — 0 correct")
+    seconds = float(lines[1].rsplit(", ", 1)[1].rstrip("s"))
+    assert seconds <= 5  # the poll was open 5 s: not charged the time the bot was down
+
+
+async def test_a_reroll_from_private_is_announced_in_the_chats_language(steward, fake, club):
+    """A Russian-speaking manager rerolled an English group's giveaway from private: the
+    group read "Новые победители розыгрыша #1 …" (the draw's result was in English, as the
+    chat speaks). The public post is in the chat's language, the manager's copy in theirs."""
+    order = await book_drawn_among_three(club, fake)
+    manager = fake.user(MANAGER_ID, "Манни", language_code="ru")
+    private = fake.start_bot(manager)
+    mark = fake.mark()
+    await fake.send_message(private, manager, "/reroll 1")
+    public = await fake.wait_for("sendMessage", in_group, since=mark)
+    names = {11: "Ann", 12: "Ben", 13: "Cid"}
+    assert public.plain.splitlines() == [
+        "New winners of giveaway #1 (next in the same draw order):",
+        f"1. {names[order[1]]} (id {order[1]})",
+    ]
+    copy = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert copy.plain.startswith("Новые победители розыгрыша #1"), copy.plain
+
+
+async def test_a_required_channel_the_bot_can_no_longer_check_passes_no_one_over(
+    steward, fake, club
+):
+    """Ann and Ben entered, subscribed to @newschan as checked then; before the draw the bot
+    lost its admin rights there, so Telegram would not say who is subscribed. Every entrant
+    was skipped ("I cannot check the subscription"), nobody won, and a draw cannot be redone.
+    As with the giveaway's own chat, nobody is passed over for what the bot cannot check."""
+    fake.add_member(CHANNEL, club.ann)
+    fake.add_member(CHANNEL, club.ben)
+    await club.say(club.admin, "/giveaway 1h 1 Mug require=@newschan")
+    announcement = await fake.wait_for("sendMessage", in_group)
+    message = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    data = announcement["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    for user in (club.ann, club.ben):
+        await fake.press_button(message, user, data)
+        await fake.wait_for("answerCallbackQuery", lambda c: "You are in" in c["text"])
+    fake.fail(
+        "getChatMember", 400, description="Bad Request: member list is inaccessible", times=20
+    )
+    await club.say(club.admin, "/giveaway_end 1")
+    result = await fake.wait_for("sendMessage", lambda c: "is over" in c.plain)
+    assert "Skipped" not in result.plain and "Nobody could win" not in result.plain
+    assert len(winner_ids(result.plain)) == 1
+
+
+async def test_a_question_still_on_its_way_when_the_quiz_is_stopped_is_taken_back(
+    steward, fake, club
+):
+    """/quiz_stop while the next question was on its way (Telegram slow to answer, or the
+    chat's send rate paused): the results came, then the question appeared under them and
+    stayed open for its full time, in a quiz that was over."""
+    await club.say(club.admin, QUIZ)
+    await fake.wait_for("sendMessage", in_group)
+    await club.say(club.admin, "/quiz_start 1 5")
+    await fake.wait_for("sendPoll")
+    fake.fail("sendPoll", 200, delay=2.0)  # the second question: posted, but answered late
+    await fake.wait_for("sendPoll", since=0, count=2, timeout=15)
+    await club.say(club.admin, "/quiz_stop")
+    results = await fake.wait_for("sendMessage", lambda c: "Results" in c.plain)
+    await steward.idle()
+    await asyncio.sleep(2.5)
+    polls = [m for (c, _), m in fake.messages.items() if c == GROUP and "poll" in m]
+    assert len(polls) == 1, "the late question is gone"
+    assert results.plain.splitlines()[1] == "Nobody answered."
+
+
+async def test_a_reroll_left_unfinished_by_a_dead_process_does_not_block_the_next(
+    steward, fake, club
+):
+    """A single worker that died mid-reroll left the giveaway's row taken: after the restart
+    a /reroll waited for that lease to run out (three minutes, holding the chat's updates).
+    With no other worker, a lease left behind is a dead one's, and the reroll takes it."""
+    order = await book_drawn_among_three(club, fake)
+    await steward.idle()
+    await steward.app.giveaway_repo.claim_reroll(1, 0, int(time.time()) + 180)
+    await steward.restart()
+    mark = fake.mark()
+    await club.say(club.admin, "/reroll 1")
+    rerolled = await fake.wait_for("sendMessage", lambda c: "New winners" in c.plain, since=mark)
+    assert winner_ids(rerolled.plain) == [order[1]]

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from storage.faq import Answer
 from tests.fake_telegram import FakeTelegram
 from tests.harness import MANAGER_ID, RunningBot, make_env, settings_for
 from tests.test_e2e_compose import send_album
@@ -936,3 +937,33 @@ async def test_an_album_in_private_reaches_the_staff_as_one_question(steward, fa
     confirmations = [c for c in fake.calls_of("sendMessage", mark) if c["chat_id"] == SUPPORT]
     assert [c.plain for c in confirmations] == ["✅ Delivered to Bob."]
     assert "reply_markup" not in confirmations[0].params  # an FAQ answer is one message
+
+
+async def test_faq_list_in_private_names_the_chat_of_each_entry(steward, fake, venue):
+    """A manager's /faq_list in private lists every chat's entries: it did not say which chat
+    an entry belonged to. Each now names its chat (its title, or its id when the bot knows no
+    title); global entries keep their 🌐."""
+    await add_hours(fake, steward, venue)
+    unknown = -1009876543210
+    await steward.app.faq.repo.add(
+        unknown, "en", [("en", "Is there a cloakroom?")], Answer("en", "Yes.", None), 1, 0
+    )
+    manager = fake.user(MANAGER_ID, "Manny")
+    private = fake.private_chat(manager)
+    await fake.send_message(private, manager, "/faq_add Do you sell tickets? | Online only.")
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
+    mark = fake.mark()
+    await fake.send_message(private, manager, "/faq_list")
+    listing = await fake.wait_for("sendMessage", lambda c: "FAQ entries" in c.plain, since=mark)
+    lines = listing.plain.splitlines()
+    hours = next(line for line in lines if line.startswith("#1 "))
+    cloakroom = next(line for line in lines if "cloakroom" in line)
+    tickets = next(line for line in lines if "tickets" in line)
+    assert hours.endswith("· 💬 Venue chat")
+    assert cloakroom.endswith(f"· 💬 {unknown}")
+    assert "🌐" in tickets and "💬" not in tickets
+    # in the group itself its entries need no name
+    mark = fake.mark()
+    await venue.say(venue.admin, "/faq_list")
+    listing = await fake.wait_for("sendMessage", lambda c: "FAQ entries" in c.plain, since=mark)
+    assert "💬" not in listing.plain

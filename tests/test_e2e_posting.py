@@ -4,6 +4,7 @@ failures and restarts."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from dataclasses import replace
 
@@ -171,14 +172,46 @@ async def test_429_on_first_attempt_still_one_post(steward, fake, desk):
     assert len(await steward.app.post_repo.with_status("published")) == 1
 
 
-async def test_5xx_twice_then_one_post(steward, fake, desk):
-    fake.fail("copyMessage", 502, times=2)
+@pytest.mark.parametrize(
+    ("failure", "out"),
+    [
+        # Telegram's own 500/502: here nothing was made, but the answer cannot say so
+        ({"status": 502}, 0),
+        # the Bot API server restarting fails the sends it had handed on, made or not
+        ({"status": 500, "description": "Internal Server Error: restart", "carried_out": True}, 1),
+        # a gateway's 504 page while the server behind it made the post
+        ({"status": 504, "carried_out": True, "gateway": True}, 1),
+        # a gateway's 502 page for a post that was not made
+        ({"status": 502, "gateway": True}, 0),
+    ],
+)
+async def test_a_5xx_to_a_post_is_not_sent_again(steward, fake, desk, failure, out):
+    """A 5xx to a post's own copy may hide a post that went out (see the README's "Publishing,
+    exactly once"): it is not repeated, the post waits for the manager, who is told to check the
+    channel, as after a lost answer. Before, a 502 was retried: a double post in the last two
+    cases."""
+    fake.fail("copyMessage", **failure)
     await compose(fake, desk, "+1s")
-    await fake.wait_for("copyMessage", since=0, count=3, timeout=15)
+    notice = await fake.wait_for(
+        "sendMessage", lambda c: "check the channel" in c.plain, since=0, timeout=15
+    )
+    assert notice.plain.startswith("⏸ Post #1 for News may already be out"), notice.plain
     await steward.idle()
-    assert len(fake.calls_of("copyMessage")) == 3 and len(channel_posts(fake)) == 1
-    [post] = await steward.app.post_repo.with_status("published")
-    assert post.attempts == 1  # one claim; the retries were the request's own
+    assert len(fake.calls_of("copyMessage")) == 1 and len(channel_posts(fake)) == out
+    [post] = await steward.app.post_repo.with_status("needs_decision")
+    assert post.id == 1
+    _, manager = desk
+    shown = message_starting(fake, MANAGER_ID, "⏸ Post #1")
+    if not out:  # the manager looked: nothing there, so Publish now under the notice
+        await fake.press_button(shown, manager, labelled(notice, "Publish now"))
+        await fake.wait_for("copyMessage", since=0, count=2, timeout=10)
+    else:  # it is there: "It is out" records it, nothing is sent again
+        await fake.press_button(shown, manager, labelled(notice, "It is out"))
+        await fake.wait_for("editMessageText", lambda c: "recorded as published" in c.plain)
+    await steward.idle()
+    assert len(channel_posts(fake)) == 1
+    [done] = await steward.app.post_repo.with_status("published")
+    assert done.id == 1 and done.error is None
 
 
 async def test_a_flood_wait_longer_than_the_outbound_wait_postpones_the_post(steward, fake, desk):
@@ -733,3 +766,32 @@ async def test_publish_now_asks_telegram_when_the_channel_was_flagged_meanwhile(
     assert len(channel_posts(fake)) == 1
     [channel] = await steward.app.channel_repo.all()
     assert channel.can_post
+
+
+async def test_a_question_unanswered_for_a_day_no_longer_takes_messages(steward, fake, desk):
+    """Edit pressed, then nothing for more than a day (the stored question made that old while
+    the bot was stopped): the next message is a new post to compose, with a word on why, and
+    post #1 keeps its content. Before, the wait never ended: a photo sent days later as a new
+    post silently replaced post #1's content. A Dutch manager reads it in Dutch."""
+    await compose(fake, desk, "+1h")
+    chat, _ = desk
+    manager = fake.user(MANAGER_ID, "Manny", language_code="nl")
+    [before] = await steward.app.post_repo.with_status("scheduled")
+    await fake.send_message(chat, manager, "/queue")
+    listed = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🕒 #1"))
+    entry = message_starting(fake, MANAGER_ID, "🕒 #1")
+    await fake.press_button(entry, manager, labelled(listed, "Bewerken"))
+    await fake.wait_for("sendMessage", lambda c: "bericht #1" in c.plain and "/cancel" in c.plain)
+    asked = {"post_id": 1, "asked_at": int(time.time()) - 24 * 3600 - 60}
+    await change_while_stopped(steward, "UPDATE dialog_states SET data=?", (json.dumps(asked),))
+    await steward.start()
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "Iets heel anders")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 Nieuw bericht"), since=mark)
+    note = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("Ik wacht"), since=mark)
+    assert note.plain == (
+        "Ik wacht niet meer op het antwoord waar ik om vroeg: dat is meer dan 24 uur geleden. "
+        "Dit bericht behandel ik als een nieuw bericht."
+    ), note.plain
+    [after] = await steward.app.post_repo.with_status("scheduled")
+    assert after.source_message_ids == before.source_message_ids

@@ -197,6 +197,23 @@ async def test_watch_reports_a_mention_in_another_chat(trained, steward, fake, s
     assert steward.app.reputation.watches == []
 
 
+async def test_a_digest_of_emoji_heavy_mentions_fits_one_message(trained, steward, fake, shop):
+    """Telegram counts a message's 4,096 in UTF-16 units, where an emoji is two: a digest
+    budgeted in code points was twice too long for it and refused."""
+    await shop.manager_says("/watch AcmePhone")
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)
+    for member in shop.members[:8]:
+        text = f"{member['first_name']} loves the AcmePhone " + "🎉" * 320
+        await shop.say(member, text, chat=shop.other)
+        await steward.idle(30)
+    mark = fake.mark()
+    assert await steward.app.reputation_notes.mentions_digest() == 8
+    digest = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert len(digest.plain.encode("utf-16-le")) // 2 <= 4096
+    assert digest.plain.startswith("🔎 8 new mentions of your watched terms:")
+    assert digest.plain.count("«AcmePhone» · Fans club") == 8
+
+
 async def test_watch_limited_to_one_chat(trained, steward, fake, shop):
     await shop.manager_says("/watch acme @fansclub")
     reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID)

@@ -6,6 +6,8 @@ import pytest
 
 from tests.fake_telegram import FakeTelegram
 from tests.harness import RunningBot, make_env, settings_for
+from tests.test_e2e_compose import send_album
+from tests.test_e2e_posting import labelled
 
 
 def last_in(fake: FakeTelegram, chat_id: int) -> dict:
@@ -169,3 +171,202 @@ async def test_an_edit_whose_relay_is_gone_comes_as_a_note(steward, fake, desk):
     )
     answer = await fake.wait_for("copyMessage", lambda c: c["chat_id"] == 200)
     assert answer["reply_parameters"]["message_id"] == question["message_id"]
+
+
+async def test_the_owner_of_a_private_desk_who_is_no_manager_can_block(fake, tmp_path):
+    """SUPPORT_CHAT_ID is the private chat of a helper who is no manager: they are the desk's
+    staff, so /block and /unblock work there (before: "Here only Steward's managers can use
+    this command"); a member in their own private chat, which is no desk, is refused as before."""
+    env = make_env(fake, tmp_path, SUPPORT_CHAT_ID="77")
+    running = RunningBot(fake=fake, settings=settings_for(env), env=env)
+    helper, member = fake.user(77, "Hal"), fake.user(41, "Bob")
+    desk = fake.start_bot(helper)
+    await running.start()
+    try:
+        private = fake.private_chat(member)
+        await fake.send_message(private, member, "Where can I leave my bike?")
+        await fake.wait_for("sendMessage", lambda c: c["chat_id"] == 77)
+        await running.idle()
+        relay = last_in(fake, 77)
+        await fake.send_message(desk, helper, "/block", reply_to=relay)
+        blocked = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == 77)
+        assert blocked.plain.startswith("🚫 41 can no longer write to the team")
+        await running.idle()
+        mark = fake.mark()
+        await fake.send_message(private, member, "hello???")
+        await running.idle()
+        await fake.assert_no_call("sendMessage", since=mark, within=0.2)
+        await fake.send_message(desk, helper, "/unblock 41")
+        unblocked = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == 77)
+        assert unblocked.plain == "✅ 41 can write to the team again."
+        await fake.send_message(private, member, "/block 77")
+        refused = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == 41)
+        assert refused.plain == (
+            "Here only Steward's managers can use this command; chat admins use it in their group."
+        )
+    finally:
+        await running.stop()
+
+
+async def test_an_edited_part_of_a_relayed_album_is_copied_again(steward, fake, desk):
+    """A member fixes the caption of one part of an album the staff have: the album is copied
+    again under the relay with the new caption, the old copies go, the header shows the new
+    words, and a reply to the new album answers (before: a part other than the first was not
+    followed at all, and the first's edit changed the header only, leaving the old caption in
+    the copy the staff read)."""
+    parts = await send_album(fake, desk.private, desk.member, "trip")
+    await fake.wait_for("copyMessages", lambda c: c["chat_id"] == SUPPORT, since=0)
+    await steward.idle()
+    header = max(m for (c, m), sent in fake.messages.items() if c == SUPPORT and "text" in sent)
+    old_copies = [m for (c, m) in fake.messages if c == SUPPORT and m > header]
+    assert len(old_copies) == 3
+    mark = fake.mark()
+    await fake.edit_message(parts[2], caption="Which of these is the main entrance?")
+    again = await fake.wait_for("copyMessages", lambda c: c["chat_id"] == SUPPORT, since=mark)
+    assert again["message_ids"] == [p["message_id"] for p in parts]
+    await steward.idle()
+    edited = [c for c in fake.calls_of("editMessageText", mark) if c["chat_id"] == SUPPORT]
+    assert len(edited) == 1 and edited[0]["message_id"] == header
+    assert "Which of these is the main entrance?" in edited[0].plain
+    assert "✏️ Edited by the member." in edited[0].plain
+    assert not any((SUPPORT, m) in fake.messages for m in old_copies)  # no stale album
+    new_copies = sorted(m for (c, m) in fake.messages if c == SUPPORT and m > header)
+    assert [fake.messages[(SUPPORT, m)].get("caption") for m in new_copies] == [
+        "Our trip",
+        None,
+        "Which of these is the main entrance?",
+    ]
+    assert (await steward.app.support.ticket(1)).question == "Which of these is the main entrance?"
+    # the first part's caption edited too: copied again once more, still one album
+    mark = fake.mark()
+    await fake.edit_message(parts[0], caption="Our trip to the venue")
+    await fake.wait_for("copyMessages", lambda c: c["chat_id"] == SUPPORT, since=mark)
+    await steward.idle()
+    latest = sorted(m for (c, m) in fake.messages if c == SUPPORT and m > header)
+    assert len(latest) == 3 and latest[0] > new_copies[-1]
+    # a part without a caption changed (its photo replaced): the header keeps the question
+    mark = fake.mark()
+    await fake.edit_message(parts[1], caption="")
+    await fake.wait_for("copyMessages", lambda c: c["chat_id"] == SUPPORT, since=mark)
+    await steward.idle()
+    assert "Our trip to the venue" in fake.messages[(SUPPORT, header)]["text"]
+    latest = sorted(m for (c, m) in fake.messages if c == SUPPORT and m > header)
+    await fake.send_message(
+        desk.support, desk.staff, "Left one.", reply_to=fake.messages[(SUPPORT, latest[0])]
+    )
+    answer = await fake.wait_for("copyMessage", lambda c: c["chat_id"] == 200)
+    assert answer["reply_parameters"]["message_id"] == parts[0]["message_id"]
+
+
+async def test_a_staff_edit_of_a_delivered_answer_reaches_the_member(steward, fake, desk):
+    """A staff member fixes their answer after it was delivered: the member's copy is edited
+    to the new words (a caption too) and "Add to FAQ" takes them; a copy that can no longer be
+    edited (the member deleted it) is not passed over in silence: the staff member is told
+    (before: the member kept the old words and nobody knew)."""
+    await fake.send_message(desk.private, desk.member, "Where is my order 1234?")
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT, since=0)
+    await steward.idle()
+    relay = last_in(fake, SUPPORT)
+    answer = await fake.send_message(desk.support, desk.staff, "It ships today.", reply_to=relay)
+    await fake.wait_for("copyMessage", lambda c: c["chat_id"] == 200)
+    await steward.idle()
+    copy = last_in(fake, 200)
+    assert copy["text"] == "It ships today."
+    confirmation = last_in(fake, SUPPORT)
+    mark = fake.mark()
+    await fake.edit_message(answer, "It ships tomorrow, sorry.")
+    edited = await fake.wait_for("editMessageText", lambda c: c["chat_id"] == 200)
+    assert edited["message_id"] == copy["message_id"]
+    assert fake.messages[(200, copy["message_id"])]["text"] == "It ships tomorrow, sorry."
+    await steward.idle()
+    await fake.assert_no_call(  # nothing to tell when it went well
+        "sendMessage", since=mark, within=0.1, predicate=lambda c: c["chat_id"] == SUPPORT
+    )
+    await fake.press_button(confirmation, desk.staff, labelled(confirmation, "Add to FAQ"))
+    await fake.wait_for("editMessageText", lambda c: c["chat_id"] == SUPPORT)
+    await steward.idle()
+    entry = await steward.app.faq.repo.get(1)
+    assert [a.text for a in entry.answers.values()] == ["It ships tomorrow, sorry."]
+    # a photo answer whose caption is fixed
+    await fake.send_message(desk.private, desk.member, "And where is the pickup point?")
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT and "pickup" in c.plain)
+    await steward.idle()
+    relay = last_in(fake, SUPPORT)
+    photo = [{"file_id": "map", "file_unique_id": "umap", "width": 9, "height": 9}]
+    shown = await fake.send_message(
+        desk.support, desk.staff, None, photo=photo, caption="Here, gate 2", reply_to=relay
+    )
+    await fake.wait_for(
+        "copyMessage", lambda c: c["chat_id"] == 200 and c["message_id"] == shown["message_id"]
+    )
+    await steward.idle()
+    photo_copy = last_in(fake, 200)
+    await fake.edit_message(shown, caption="Here, gate 3")
+    recaptioned = await fake.wait_for("editMessageCaption", lambda c: c["chat_id"] == 200)
+    assert recaptioned["message_id"] == photo_copy["message_id"]
+    assert fake.messages[(200, photo_copy["message_id"])]["caption"] == "Here, gate 3"
+    await steward.idle()
+    # the member deleted the first answer: the staff member hears that the fix did not arrive
+    del fake.messages[(200, copy["message_id"])]
+    await fake.edit_message(answer, "It ships on Monday.")
+    told = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
+    assert told["reply_parameters"]["message_id"] == answer["message_id"]
+    assert told.plain.startswith("Could not change the answer Bob got")
+
+
+async def test_a_reply_to_any_photo_of_a_relayed_album_answers(steward, fake, desk):
+    """Staff reply to the third photo of a member's album copied to the desk: the answer
+    reaches the member, and /block there names them (before: only a reply to the first photo
+    counted; one to another was taken for staff chat and silently went nowhere)."""
+    parts = await send_album(fake, desk.private, desk.member, "trip")
+    await fake.wait_for("copyMessages", lambda c: c["chat_id"] == SUPPORT, since=0)
+    await steward.idle()
+    third = last_in(fake, SUPPORT)
+    assert "caption" not in third
+    await fake.send_message(desk.support, desk.staff, "Lovely view!", reply_to=third)
+    delivered = await fake.wait_for("copyMessage", lambda c: c["chat_id"] == 200)
+    assert delivered["reply_parameters"]["message_id"] == parts[0]["message_id"]
+    await steward.idle()
+    await fake.send_message(desk.support, desk.staff, "/block", reply_to=third)
+    blocked = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT)
+    assert blocked.plain.startswith("🚫 200 can no longer write to the team")
+
+
+async def test_a_blocked_member_cannot_reach_the_desk_by_editing(steward, fake, desk):
+    """/block stops a member's messages, edits of those already relayed included (before: each
+    edit of a blocked member's photo was copied to the desk again, a way round the block)."""
+    photo = [{"file_id": "map", "file_unique_id": "umap", "width": 9, "height": 9}]
+    shown = await fake.send_message(desk.private, desk.member, None, photo=photo, caption="hi")
+    await fake.wait_for("copyMessage", lambda c: c["chat_id"] == SUPPORT, since=0)
+    await steward.idle()
+    header = max(m for (c, m), sent in fake.messages.items() if c == SUPPORT and "text" in sent)
+    await fake.send_message(
+        desk.support, desk.staff, "/block", reply_to=fake.messages[(SUPPORT, header)]
+    )
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🚫 200"))
+    await steward.idle()
+    mark = fake.mark()
+    await fake.edit_message(shown, caption="buy cheap followers at spam.example")
+    await steward.idle()
+    assert [c.method for c in fake.calls[mark:] if c.params.get("chat_id") == SUPPORT] == []
+
+
+async def test_the_owner_of_a_private_desk_is_not_relayed_to_themselves(fake, tmp_path):
+    """A helper (no manager) whose private chat is the desk writes there without replying to
+    a relayed question: they are told how to answer, and their words are no ticket (before:
+    "✉️ Sent to the team" and their own message relayed back to them as a member's question)."""
+    env = make_env(fake, tmp_path, SUPPORT_CHAT_ID="77")
+    running = RunningBot(fake=fake, settings=settings_for(env), env=env)
+    helper = fake.user(77, "Hal")
+    desk = fake.start_bot(helper)
+    await running.start()
+    try:
+        await fake.send_message(desk, helper, "Where do the spare keys go?")
+        told = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == 77)
+        assert told.plain == (
+            "This chat is the support desk: reply to a relayed question to answer its member."
+        )
+        await running.idle()
+        assert await running.app.db.fetchall("SELECT id FROM support_tickets") == []
+    finally:
+        await running.stop()

@@ -124,3 +124,29 @@ async def test_a_closed_topic_takes_the_bots_messages_only_with_the_right(
     fake.chats[FORUM].members[fake.bot_id]["can_manage_topics"] = True
     sent = await client.send_message(FORUM, "x", message_thread_id=thread)
     assert sent.message_thread_id == thread
+
+
+@pytest.mark.parametrize("group_id", [BASIC, -5, -123456789, -4987654321])
+async def test_an_upgraded_groups_id_is_like_telegrams(fake: FakeTelegram, group_id):
+    """Supergroup ids are "-100" and a 10-digit number without leading zeros; the fake made
+    -1000004012345 of -4012345, an id no real chat has."""
+    fake.add_chat(group_id, "group")
+    new = await fake.migrate_group(group_id, fake.user(5, "Ann"))
+    digits = str(new["id"])[4:]
+    assert str(new["id"]).startswith("-100") and len(digits) == 10 and digits[0] != "0"
+    assert new["id"] not in (group_id,) and fake.chats[new["id"]].chat["type"] == "supergroup"
+
+
+async def test_a_press_carries_no_reply_to_a_deleted_message(fake: FakeTelegram):
+    """Telegram omits a callback query message's `reply_to_message` once the replied message
+    is deleted; the fake still carried it."""
+    chat = fake.add_chat(-1001234500001, title="Club")
+    ann = fake.user(5, "Ann")
+    question = fake.new_message(chat, ann, "a question?")
+    answer = fake.new_message(chat, fake.bot_user, "an answer", reply_to=question)
+    await fake.press_button(answer, ann, "x")
+    pressed = fake._updates[-1]["callback_query"]["message"]
+    assert pressed["reply_to_message"]["message_id"] == question["message_id"]
+    del fake.messages[(chat["id"], question["message_id"])]
+    await fake.press_button(answer, ann, "x")
+    assert "reply_to_message" not in fake._updates[-1]["callback_query"]["message"]

@@ -175,6 +175,22 @@ async def test_edits_that_change_nothing_are_refused(fake, bot):
     await bot.edit_message_caption(chat_id=SUPERGROUP, message_id=photo.message_id, caption="new")
 
 
+async def test_only_the_bots_own_text_or_caption_can_be_edited(fake, bot):
+    """As Telegram: another's message "can't be edited", a photo has no text to edit and a
+    text no caption."""
+    chat = fake.add_chat(SUPERGROUP)
+    member = fake.user(7, "Ann")
+    theirs = await fake.send_message(chat, member, "mine")
+    with pytest.raises(TelegramBadRequest, match="message can't be edited"):
+        await bot.edit_message_text("x", chat_id=SUPERGROUP, message_id=theirs["message_id"])
+    photo = await bot.send_photo(SUPERGROUP, "photo-id", caption="cap")
+    with pytest.raises(TelegramBadRequest, match="there is no text in the message to edit"):
+        await bot.edit_message_text("x", chat_id=SUPERGROUP, message_id=photo.message_id)
+    text = await bot.send_message(SUPERGROUP, "text")
+    with pytest.raises(TelegramBadRequest, match="there is no caption in the message to edit"):
+        await bot.edit_message_caption(chat_id=SUPERGROUP, message_id=text.message_id, caption="x")
+
+
 def bot_rights(fake: FakeTelegram, chat_id: int, **rights: bool) -> None:
     """The bot is an admin of the chat with these rights changed."""
     fake.chats[chat_id].members[fake.bot_id] = fake._admin_member(
@@ -539,3 +555,31 @@ async def test_what_telegram_will_not_copy_is_refused(fake, bot):
         poll={**poll, "type": "quiz", "is_anonymous": True, "correct_option_ids": [1]},
     )
     assert await bot.copy_message(CHANNEL, user["id"], known["message_id"])
+
+
+async def test_web_app_buttons_only_in_private_chats_and_only_https(fake, bot):
+    """Bot API: an inline button's `web_app` is "available only in private chats between a
+    user and the bot", and WebAppInfo's url is "an HTTPS URL" (for a menu button too)."""
+    from aiogram.types import MenuButtonWebApp, WebAppInfo
+
+    def opener(url: str) -> InlineKeyboardMarkup:
+        button = InlineKeyboardButton(text="📅", web_app=WebAppInfo(url=url))
+        return InlineKeyboardMarkup(inline_keyboard=[[button]])
+
+    fake.add_chat(SUPERGROUP)
+    user = fake.user(502, "Ben")
+    fake.start_bot(user)
+    with pytest.raises(TelegramBadRequest, match="BUTTON_TYPE_INVALID"):
+        await bot.send_message(SUPERGROUP, "plan", reply_markup=opener("https://a.example/app/"))
+    with pytest.raises(TelegramBadRequest, match="Only HTTPS links are allowed"):
+        await bot.send_message(502, "plan", reply_markup=opener("http://a.example/app/"))
+    with pytest.raises(TelegramBadRequest, match="Only HTTPS links are allowed"):
+        await bot.set_chat_menu_button(
+            chat_id=502,
+            menu_button=MenuButtonWebApp(text="📅", web_app=WebAppInfo(url="http://a.example/")),
+        )
+    await bot.send_message(502, "plan", reply_markup=opener("https://a.example/app/"))
+    await bot.set_chat_menu_button(
+        chat_id=502,
+        menu_button=MenuButtonWebApp(text="📅", web_app=WebAppInfo(url="https://a.example/")),
+    )

@@ -191,6 +191,62 @@ async def test_bad_queries_are_400(api, desk, params):
     assert status == 400 and body["error"]
 
 
+@pytest.fixture
+def zone(bot_env, request) -> str:
+    bot_env["TIMEZONE"] = request.param
+    return request.param
+
+
+@pytest.mark.parametrize(
+    ("zone", "day", "problem"),
+    [
+        ("America/Santiago", "2027-09-05", "skipped"),  # clocks jump from 00:00 to 01:00
+        ("America/Havana", "2026-11-01", "repeated"),  # 00:00-00:59 happens twice
+    ],
+    indirect=["zone"],
+)
+async def test_a_range_from_a_midnight_the_clocks_skip_or_repeat(
+    zone, problem, day, steward, api, fake, desk
+):
+    """Where the clocks change at midnight (Chile, Cuba, Lebanon, Egypt), that day's 00:00
+    does not exist or happens twice. The page asks for its views from a day's 00:00 (the agenda
+    from today, a week from its Monday): the range starts at the day's first moment, as any
+    other day's, instead of the whole view failing with 400 on that day and the two weeks
+    before it."""
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(zone)
+    start = datetime.fromisoformat(day)
+    before = (start - timedelta(days=3)).date().isoformat()
+    after = (start + timedelta(days=3)).date().isoformat()
+    for params in (
+        {"from": f"{day}T00:00", "to": f"{after}T00:00"},  # the agenda on that day
+        {"from": f"{before}T00:00", "to": f"{day}T00:00"},  # the days before it
+    ):
+        status, body = await api.call("GET", "/api/posts", params=params)
+        assert status == 200, (params, body)
+    status, body = await api.call(
+        "GET", "/api/posts", params={"from": f"{day}T00:00", "to": f"{after}T00:00"}
+    )
+    begin = datetime.fromisoformat(body["from"].replace("Z", "+00:00"))
+    # the day's first moment: on the wall clock that day, and nothing of that day before it
+    assert begin.astimezone(tz).date().isoformat() == day
+    assert (begin - timedelta(seconds=1)).astimezone(tz).date().isoformat() < day
+    # a post at the first moment of that day is in the day's range, not the one before
+    status, earlier = await api.call(
+        "GET", "/api/posts", params={"from": f"{before}T00:00", "to": f"{day}T00:00"}
+    )
+    assert earlier["to"] == body["from"]
+    # a time a manager picks is still refused when it is not one moment: that is no range
+    post_id = await queue_post(steward, fake, desk, 3600)
+    status, moved = await api.call(
+        "PATCH", f"/api/posts/{post_id}", json={"due_at": f"{day}T00:30", "version": 1}
+    )
+    assert (status, moved["code"]) == (400, "bad_time")
+    # with the reason, which the page words in the manager's language
+    assert moved["reason"] == {"skipped": "nonexistent", "repeated": "ambiguous"}[problem]
+
+
 async def test_odd_input_is_a_4xx_json_error_never_a_500(api, steward, fake, desk):
     """What a prodding client sends: dates at the ends of the calendar, chat ids no chat has,
     digits that are not ASCII, JSON nested past any sense. Each gets a 4xx JSON error."""
@@ -555,6 +611,37 @@ async def test_cancelling_twice_says_it_is_cancelled_not_published(api, steward,
     assert channel_copies(fake) == []
 
 
+async def test_cancel_and_publish_from_a_stale_version_are_refused(api, steward, fake, desk):
+    """Two managers: A saw version 1; B moved the post meanwhile. A's cancel and Publish now
+    carrying version 1 are refused as stale (the post stays as B left it, nothing is sent);
+    without a version they act as before, and a cancelled post is still cancelled whatever
+    version a second cancel names."""
+    post_id = await queue_post(steward, fake, desk, 3600)
+    later = iso(datetime.now(UTC) + timedelta(days=2))
+    status, moved = await api.call(
+        "PATCH", f"/api/posts/{post_id}", json={"due_at": later, "version": 1}
+    )
+    assert status == 200 and moved["version"] == 2
+    for method, path in (("DELETE", ""), ("POST", "/publish")):
+        status, body = await api.call(method, f"/api/posts/{post_id}{path}?version=1")
+        assert (status, body["code"]) == (409, "stale"), path
+        assert body["post"]["version"] == 2 and body["post"]["status"] == "queued"
+        status, body = await api.call(method, f"/api/posts/{post_id}{path}?version=one")
+        assert (status, body["code"]) == (400, "bad_version"), path
+    post = await steward.app.post_repo.get(post_id)
+    assert post.status == "scheduled" and post.version == 2
+    assert channel_copies(fake) == []
+    status, body = await api.call("DELETE", f"/api/posts/{post_id}?version=2")
+    assert status == 200 and body["status"] == "cancelled"
+    status, again = await api.call("DELETE", f"/api/posts/{post_id}?version=2")
+    assert status == 200 and again["status"] == "cancelled"
+    # Publish now from the current version of another post goes out
+    other = await queue_post(steward, fake, desk, 3600)
+    status, body = await api.call("POST", f"/api/posts/{other}/publish?version=1")
+    assert status == 200 and body["status"] == "published"
+    assert len(channel_copies(fake)) == 1
+
+
 async def test_edit_in_chat_sends_the_post_back_and_takes_new_content(api, steward, fake, desk):
     post_id = await queue_post(steward, fake, desk, 3600, "Old text")
     mark = fake.mark()
@@ -572,6 +659,59 @@ async def test_edit_in_chat_sends_the_post_back_and_takes_new_content(api, stewa
     post = await steward.app.post_repo.get(post_id)
     assert post.source_message_ids == [new["message_id"]]
     assert post.summary["text"] == "New text"
+
+
+OTHER_MANAGER = 5151
+
+
+@pytest.fixture
+def two_managers(bot_env) -> None:
+    bot_env["MANAGER_IDS"] = f"{MANAGER_ID},{OTHER_MANAGER}"
+
+
+async def test_edit_in_chat_by_another_manager_publishes_their_new_content(
+    two_managers, api, steward, fake, desk
+):
+    """Manager A queued the post from A's chat; manager B opens the calendar, presses Edit in
+    chat and sends the new content in B's own chat. The post now comes from B's chat: before,
+    only the message ids changed, so the channel got whatever A's chat held under B's ids (or
+    'message to copy not found' and a failed post)."""
+    post_id = await queue_post(steward, fake, desk, 3600, "Old text from A")
+    other = fake.user(OTHER_MANAGER, "Bea")
+    b_chat = fake.start_bot(other)
+    for _ in range(3):  # A's chat holds more messages, so B's new ids name some of them
+        fake.new_message(desk[0], desk[1], "Something else A wrote")
+    status, _ = await api.call(
+        "POST",
+        f"/api/posts/{post_id}/edit",
+        headers={"Authorization": api.auth(user_id=OTHER_MANAGER)},
+    )
+    assert status == 200
+    mark = fake.mark()
+    new = await fake.send_message(b_chat, other, "New text from B")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("✏️"), since=mark)
+    post = await steward.app.post_repo.get(post_id)
+    assert (post.source_chat_id, post.source_message_ids) == (OTHER_MANAGER, [new["message_id"]])
+    status, body = await api.call("POST", f"/api/posts/{post_id}/publish")
+    assert status == 200, body
+    [copy] = channel_copies(fake)
+    assert (int(copy["from_chat_id"]), int(copy["message_id"])) == (
+        OTHER_MANAGER,
+        new["message_id"],
+    )
+
+
+async def test_edit_in_chat_asks_in_the_language_the_app_was_opened_in(api, steward, fake, desk):
+    """The prompt goes out in initData's user.language_code (Russian here), as the app is."""
+    post_id = await queue_post(steward, fake, desk, 3600, "Old text")
+    init = sign_init_data(api.token, MANAGER_ID, int(time.time()), language_code="ru")
+    mark = fake.mark()
+    status, _ = await api.call(
+        "POST", f"/api/posts/{post_id}/edit", headers={"Authorization": f"tma {init}"}
+    )
+    assert status == 200
+    prompt = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert prompt.plain.startswith(f"Пришлите новое содержимое поста #{post_id}")
 
 
 async def test_edit_in_chat_when_the_original_message_is_gone(api, steward, fake, desk):

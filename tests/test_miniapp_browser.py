@@ -72,15 +72,16 @@ async def browser():
             await chromium.close()
 
 
-async def open_app(browser, settings, *, language="en", scheme="light", theme=None):
+async def open_app(browser, settings, *, language="en", scheme="light", theme=None, timezone=None):
     """A phone-sized page opened the way Telegram opens a Mini App; only the bot's own server
-    and the stubbed Telegram script are reachable."""
+    and the stubbed Telegram script are reachable. `timezone`: the phone's clock's zone."""
     context = await browser.new_context(
         viewport={"width": 360, "height": 740},
         device_scale_factor=1,
         is_mobile=True,
         has_touch=True,
         locale=language,
+        timezone_id=timezone,
     )
     page = await context.new_page()
     stub = STUB.read_text(encoding="utf-8")
@@ -252,3 +253,27 @@ async def test_member_sees_only_a_refusal(steward, seeded, browser, fake):
     assert "only for Steward's managers" in await page.locator("[data-fatal]").inner_text()
     assert await page.locator("[data-post]").count() == 0
     await context.close()
+
+
+async def test_publish_now_that_telegram_makes_wait_shows_the_delayed_toast(
+    steward, fake, seeded, browser
+):
+    """Telegram answers the publication with a wait longer than a request waits (429, 121 s):
+    the API says `delayed` and the post goes back into the queue for then; the app says so in
+    its own words and closes the sheet, rather than a bare error."""
+    first = seeded[0]
+    fake.fail("copyMessage", 429, retry_after=121)
+    page = await open_app(browser, steward.settings)
+    await page.locator(f"[data-post='{first}']").tap()
+    await page.locator("[data-action=publish]").tap()
+    await page.locator("[data-action=confirm-publish]").tap()
+    toast = page.locator(".toast")
+    await toast.wait_for()
+    assert await toast.inner_text() == (  # the app's own words, not the API's error
+        "Telegram asks me to wait: the post goes out at its new time in the calendar."
+    )
+    await page.locator("[data-action=confirm-publish]").wait_for(state="detached")
+    post = await steward.app.post_repo.get(first)
+    assert post.status == "scheduled" and 115 <= post.due_at - time.time() <= 121
+    await shot(page, "publish-delayed")
+    await page.context.close()

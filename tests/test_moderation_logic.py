@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.moderation.args import ArgumentError, parse_action_args, parse_warn_limit
+from bot.moderation.args import REASON_LIMIT, ArgumentError, parse_action_args, parse_warn_limit
 from bot.moderation.blocklist import BadPattern, CompiledBlocklist, parse_filter
 from bot.moderation.durations import format_duration, parse_duration, telegram_until
 from bot.moderation.flood import FloodTracker
@@ -113,6 +113,38 @@ def test_an_explicit_username_names_the_target_even_in_a_reply():
     # a number after a reply stays what it was: a duration's error or the reason
     args = parse_action_args("3 times already", has_reply=True, with_duration=False)
     assert (args.target, args.reason) == (None, "3 times already")
+
+
+@pytest.mark.parametrize("token", ["2h30", "1.5h", "1,5h", "2ч", "1d12", "90min", "12h-ish"])
+def test_a_mistyped_duration_is_refused_not_taken_for_a_permanent_reason(token):
+    """`/mute 2h30 flood` muted for good with the reason "2h30 flood": a length the moderator
+    got wrong must stop the command, never turn a two-hour mute into a permanent one."""
+    with pytest.raises(ArgumentError) as info:
+        parse_action_args(f"{token} flood", has_reply=True, with_duration=True)
+    assert (info.value.kind, info.value.token) == ("bad_duration", token)
+    # a reason that only starts with a number is still a reason
+    args = parse_action_args("18+ content", has_reply=True, with_duration=True)
+    assert (args.duration, args.reason) == (None, "18+ content")
+
+
+@pytest.mark.parametrize(
+    "word", ["forever", "Forever", "permanent", "perm", "навсегда", "voorgoed"]
+)
+def test_forever_is_a_permanent_length_not_a_reason(word):
+    args = parse_action_args(f"{word} spam", has_reply=True, with_duration=True)
+    assert (args.duration, args.reason) == (None, "spam")
+    args = parse_action_args(f"@bobby {word}", has_reply=False, with_duration=True)
+    assert (args.target, args.duration, args.reason) == ("@bobby", None, None)
+    assert parse_warn_limit(f"3 ban {word}") == (3, "ban", None)
+    assert parse_warn_limit(f"3 mute {word}") == (3, "mute", None)
+
+
+def test_a_reason_is_cut_to_what_a_confirmation_and_the_log_can_show():
+    """A reason of 4,000 characters made the confirmation longer than a Telegram message (the
+    moderator got an apology) and the log entry was refused."""
+    args = parse_action_args("2h " + "x" * 4000, has_reply=True, with_duration=True)
+    assert args.reason is not None and len(args.reason) == REASON_LIMIT
+    assert args.reason.endswith("…")
 
 
 def test_warn_limit_parsing():

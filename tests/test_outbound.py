@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from aiogram import Bot
 from aiogram.exceptions import (
+    ClientDecodeError,
     TelegramBadRequest,
     TelegramForbiddenError,
     TelegramNetworkError,
@@ -26,6 +27,7 @@ from bot.outbound import (
     TelegramPacer,
     at_most_once,
     is_group_chat_id,
+    maybe_delivered,
     message_cost,
 )
 
@@ -333,5 +335,24 @@ async def test_at_most_once_repeats_only_a_connection_never_made(bot):
         assert script.calls == calls, error
     # outside it, a lost answer is retried as before
     script = Script(lost)
+    await middleware(FakeClock())(script, bot, method)
+    assert script.calls == 2
+
+
+async def test_at_most_once_does_not_repeat_a_5xx_or_an_unreadable_answer(bot):
+    """A 5xx says nothing about whether the send was made (the Bot API server fails the sends
+    it had handed on with "Internal Server Error: restart"; a gateway's 502/504 page says
+    nothing about the server behind it), so inside `at_most_once` it is not repeated either;
+    outside it, a 5xx is still retried."""
+    method = SendMessage(chat_id=-1001, text="post")
+    restart = TelegramServerError(method=method, message="Internal Server Error: restart")
+    page = ClientDecodeError("Failed to decode object", ValueError("html"), "<html>502</html>")
+    for error in (restart, TelegramServerError(method=method, message="Bad Gateway"), page):
+        assert maybe_delivered(error)
+        script = Script(error, error)
+        with at_most_once(), pytest.raises(type(error)):
+            await middleware(FakeClock())(script, bot, method)
+        assert script.calls == 1, error
+    script = Script(restart)
     await middleware(FakeClock())(script, bot, method)
     assert script.calls == 2

@@ -192,3 +192,35 @@ def test_the_mood_day_follows_the_local_calendar_through_midnights_and_clock_cha
     for instant in instants:
         now[0] = instant
         assert service.today() == datetime.fromtimestamp(instant, tz).date().isoformat()
+
+
+async def test_a_message_drawing_thumbs_down_alerts_once_not_once_a_day(db_target):
+    """The 👎 alert was claimed per day: a sixth 👎 (or one taken back and given again) on a
+    later day alerted the managers about the same message again, though it alerts once."""
+    from zoneinfo import ZoneInfo
+
+    from bot.reputation.mood import DISLIKES_ALERT
+    from bot.reputation.service import ReputationService
+
+    db = Database(db_target)
+    await db.open()
+    try:
+        now = [1_767_225_600.0]  # 2026-01-01 00:00 UTC
+        service = ReputationService(
+            ReputationRepository(db),
+            None,  # type: ignore[arg-type]
+            None,  # type: ignore[arg-type]
+            ZoneInfo("UTC"),
+            clock=lambda: now[0],
+        )
+        alerts = []
+        for user in range(1, DISLIKES_ALERT + 1):
+            alerts.append(await service.dislike(-1, 10, user, True))
+        assert [a is not None for a in alerts] == [False] * (DISLIKES_ALERT - 1) + [True]
+        now[0] += 86_400  # the next day: one more 👎, and one taken back and given again
+        assert await service.dislike(-1, 10, 99, True) is None
+        assert await service.dislike(-1, 10, 1, False) is None
+        assert await service.dislike(-1, 10, 1, True) is None
+        assert await service.dislike(-1, 11, 1, True) is None  # another message: its own count
+    finally:
+        await db.close()

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from bot.campaigns.logic import CampaignReport
 from bot.stats import charts as stats_charts
-from bot.stats.charts import Gettext, Ngettext, drawable, english, english_plural, plt
+from bot.stats.charts import (
+    Gettext,
+    Ngettext,
+    chart_name,
+    drawable,
+    english,
+    english_plural,
+    plt,
+)
 
 COLORS = (
     "#4C78A8",
@@ -46,7 +54,7 @@ def joins_chart(
             "{title}: joins per day by campaign, last {days} day",
             "{title}: joins per day by campaign, last {days} days",
             report.days,
-        ).format(title=report.title, days=report.days)
+        ).format(title=chart_name(report.title, report.chat_id, gettext), days=report.days)
         ax.set_title(drawable(title))
         step = max(1, len(days) // 10)
         ax.set_xticks(range(0, len(days), step), days[::step], rotation=45)

@@ -21,9 +21,9 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
 
 from bot.moderation.durations import looks_like_duration, parse_duration
-from bot.texts import typed_id
+from bot.texts import typed_id, utf16_length
 
-NAME_MAX = 32  # Telegram's limit for an invite link's name
+NAME_MAX = 32  # Telegram's limit for an invite link's name (UTF-16 units: an emoji is two)
 MEMBER_LIMIT_MAX = 99_999
 EXPIRES_MAX_SECONDS = 366 * 86400
 DAY = 86400
@@ -147,7 +147,7 @@ def parse_campaign_args(text: str) -> CampaignRequest:
     name = " ".join(name_words)
     if not name:
         raise CampaignArgsError(ArgsError.NO_NAME)
-    if len(name) > NAME_MAX:
+    if utf16_length(name) > NAME_MAX:
         raise CampaignArgsError(ArgsError.NAME_TOO_LONG, name)
     return CampaignRequest(name, chat, cost, currency, expires, limit, requests)
 

@@ -43,12 +43,13 @@ from bot.campaigns.logic import (
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.i18n import plural_for
 from bot.stats.report import CsvRow
+from bot.texts import utf16_length
 from storage.campaigns import CampaignRepository
 from storage.chats import ChatRepository
 
 logger = logging.getLogger(__name__)
 
-TEXT_LIMIT = 4096  # characters in one Telegram message
+TEXT_LIMIT = 4096  # UTF-16 units in one Telegram message (an emoji is two)
 REQUEST_MEMORY_DAYS = 30  # a join request nobody handled for this long is forgotten
 
 
@@ -300,13 +301,16 @@ class CampaignService:
                 0, gettext("No campaigns here yet: create one with /campaign_new.", locale=locale)
             )
         # one Telegram message: campaigns with the most joins first, organic always shown
-        budget = TEXT_LIMIT - sum(len(x) + 1 for x in (*lines, rendered[-1], *footer)) - 120
+        # counted in UTF-16 units as Telegram counts (an emoji is two), with the HTML tags,
+        # which Telegram does not count: errs on the safe side
+        fixed = (*lines, rendered[-1], *footer)
+        budget = TEXT_LIMIT - sum(utf16_length(x) + 1 for x in fixed) - 120
         shown = 0
         for text in rendered[:-1]:
-            if len(text) + 1 > budget:
+            if utf16_length(text) + 1 > budget:
                 break
             lines.append(text)
-            budget -= len(text) + 1
+            budget -= utf16_length(text) + 1
             shown += 1
         if shown < len(rendered) - 1:
             more = len(rendered) - 1 - shown

@@ -10,8 +10,8 @@ for the bot as a whole lives behind one of these interfaces:
 - `ChatLocks`: one chat's updates are handled one at a time, different chats in parallel;
 - the outbound pacer's budget (bot.outbound.TelegramPacer, its Redis twin in bot.cluster.shared);
 - `InvalidationBus`: a cache dropped on one worker (a chat's settings) is dropped on all;
-- the FSM storage (dialogue state), flood windows, album collection, the /report limiter and
-  protection's memory of albums judged spam;
+- the FSM storage (dialogue state), flood windows, album collection, the /report limiter,
+  protection's memory of albums judged spam and the support desk's "asked to wait" notices;
 - `PollingGuard`: long polling stays single-worker.
 
 `InProcessCluster` is exactly the single-process behaviour the bot had before any of this:
@@ -43,6 +43,7 @@ from bot.moderation.flood import FloodTracker
 from bot.moderation.reports import ReportLimiter
 from bot.outbound import PacingPolicy, TelegramPacer
 from bot.posting.albums import AlbumCollector
+from bot.support.cooldown import CoolDownNotices
 
 logger = logging.getLogger(__name__)
 
@@ -231,6 +232,9 @@ class Cluster:
 
     def album_verdicts(self) -> AlbumVerdicts:
         return AlbumVerdicts()
+
+    def cool_down_notices(self) -> CoolDownNotices:
+        return CoolDownNotices()
 
     async def start(self) -> None:
         return None

@@ -53,6 +53,7 @@ from bot.outbound import (
     TelegramPacer,
 )
 from bot.posting.albums import ALBUM_WAIT_SECONDS, AlbumCollector
+from bot.support.cooldown import RELAY_WINDOW, CoolDownNotices
 
 logger = logging.getLogger(__name__)
 
@@ -713,6 +714,19 @@ class RedisReportLimiter(ReportLimiter):
         return bool(await self._script(keys=[key], args=args))
 
 
+class RedisCoolDownNotices(CoolDownNotices):
+    """Members asked to wait, in Redis: one key per member that lives for the window, so the
+    worker that asks first is the only one that asks."""
+
+    def __init__(self, redis: Redis) -> None:
+        super().__init__()
+        self.redis = redis
+
+    async def first(self, member_id: int, now: int) -> bool:
+        key = f"{PREFIX}:support-wait:{member_id}"
+        return bool(await self.redis.set(key, now, nx=True, ex=RELAY_WINDOW))
+
+
 class RedisAlbumVerdicts(AlbumVerdicts):
     """Protection's memory of an album in Redis (its parts' ids, a spam mark), so a part that
     reaches another worker after the album was judged spam is deleted there too."""
@@ -985,6 +999,9 @@ class RedisCluster(Cluster):
 
     def album_verdicts(self) -> AlbumVerdicts:
         return RedisAlbumVerdicts(self.redis)
+
+    def cool_down_notices(self) -> CoolDownNotices:
+        return RedisCoolDownNotices(self.redis)
 
     async def start(self) -> None:
         await self.redis.ping()  # a wrong REDIS_URL stops the start here, with Redis's words

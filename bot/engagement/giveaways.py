@@ -33,9 +33,15 @@ from bot.moderation.durations import looks_like_duration, parse_duration
 from bot.private import NoteResult, PrivateNotes
 from bot.roles import RoleService
 from bot.scheduling import cancel, run_once_at
-from bot.texts import TEXT_LIMIT, pack_lines, typed_chat_id, typed_id
+from bot.texts import TEXT_LIMIT, pack_lines, typed_chat_id, typed_id, utf16_length
 from storage.chats import UserRepository
-from storage.engagement import DrawOutcome, Giveaway, GiveawayRepository, GiveawayStatus
+from storage.engagement import (
+    DrawOutcome,
+    EntryWrite,
+    Giveaway,
+    GiveawayRepository,
+    GiveawayStatus,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +50,7 @@ UTC_ZONE = ZoneInfo("UTC")
 # the announcement, the result and every winner's note quote the prize: a description near
 # Telegram's 4,096 characters left no room for the rest, and the announcement was refused
 MAX_PRIZE = 1000
+REROLL_WAIT = 0.2  # seconds between tries while another worker rerolls the same giveaway
 COUNT_REFRESH_SECONDS = 3
 
 
@@ -268,6 +275,8 @@ class GiveawayService:
         self.clock = clock
         self.shared = False  # other workers draw from the same table (REDIS_URL)
         self._reroll_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        # a chat's type as last seen ("channel", "supergroup"…; None: unknown): set by the app
+        self.chat_type: Callable[[int], Awaitable[str | None]] | None = None
         # statistics of a channel's posts (chat id, message ids, time): set by the app
         self.on_posted: Callable[[int, list[int], int], Awaitable[None]] | None = None
 
@@ -403,10 +412,27 @@ class GiveawayService:
         )
         return "\n".join(lines)
 
+    async def in_channel(self, g: Giveaway) -> bool:
+        """Whether the giveaway is in a channel (its entrants subscribe, they do not join):
+        as the bot last saw the chat, or else as Telegram says (a channel the bot posts in
+        may never have sent it an update)."""
+        known = await self.chat_type(g.chat_id) if self.chat_type is not None else None
+        if known is None:
+            try:
+                known = (await self.bot.get_chat(g.chat_id)).type
+            except TelegramAPIError as exc:
+                logger.info("giveaway %s: type of chat %s unknown: %s", g.id, g.chat_id, exc)
+        return known == "channel"
+
     # --- entering -------------------------------------------------------------------------
 
-    async def check_conditions(self, g: Giveaway, user_id: int) -> Refusal | None:
-        """Why this user may not take part, or None."""
+    async def check_conditions(
+        self, g: Giveaway, user_id: int, *, at_draw: bool = False
+    ) -> Refusal | None:
+        """Why this user may not take part, or None. `at_draw`: an entrant, whose conditions
+        held when they entered; a subscription Telegram will no longer tell the bot about (it
+        lost its rights in that channel) passes no one over, as their own chat does not: the
+        fault is not theirs, and a draw among nobody cannot be redone."""
         if g.exclude_admins and await self.role_service.is_chat_admin(g.chat_id, user_id):
             return Refusal(RefusalReason.ADMIN)
         if g.exclude_winners and user_id in await self.repo.past_winners(g.chat_id, g.id):
@@ -416,6 +442,8 @@ class GiveawayService:
                 member = await self.bot.get_chat_member(chat, user_id)
             except TelegramAPIError as exc:
                 logger.warning("giveaway %s: cannot check %s in %s: %s", g.id, user_id, chat, exc)
+                if at_draw:
+                    continue
                 return Refusal(RefusalReason.UNVERIFIABLE, chat)
             if not is_member(member.status, getattr(member, "is_member", None)):
                 return Refusal(RefusalReason.NOT_SUBSCRIBED, chat)
@@ -448,14 +476,21 @@ class GiveawayService:
                 failed.append(chat)
         return failed
 
-    def reason_text(self, refusal: Refusal, locale: str, *, at_draw: bool = False) -> str:
+    def reason_text(
+        self, refusal: Refusal, locale: str, *, at_draw: bool = False, channel: bool = False
+    ) -> str:
         """Why, as the entrant is told on pressing the button, or (`at_draw`) as a draw's
-        result says it of them."""
+        result says it of them; `channel`: the giveaway is in a channel, which members do not
+        join but subscribe to."""
         gettext = self.i18n.gettext
         chat = refusal.chat
         match refusal.reason:
+            case RefusalReason.NOT_IN_CHAT if at_draw and channel:
+                return gettext("no longer subscribed to the channel", locale=locale)
             case RefusalReason.NOT_IN_CHAT if at_draw:
                 return gettext("no longer a member of the chat", locale=locale)
+            case RefusalReason.NOT_IN_CHAT if channel:
+                return gettext("subscribe to the channel first", locale=locale)
             case RefusalReason.NOT_IN_CHAT:
                 return gettext("join the chat first", locale=locale)
             case RefusalReason.NOT_SUBSCRIBED:
@@ -464,8 +499,12 @@ class GiveawayService:
                 return gettext("I cannot check the subscription to {chat}", locale=locale).format(
                     chat=chat
                 )
+            case RefusalReason.ADMIN if channel:
+                return gettext("admins of the channel do not take part", locale=locale)
             case RefusalReason.ADMIN:
                 return gettext("admins of the chat do not take part", locale=locale)
+            case RefusalReason.PAST_WINNER if channel:
+                return gettext("earlier winners of this channel do not take part", locale=locale)
             case RefusalReason.PAST_WINNER:
                 return gettext("earlier winners of this chat do not take part", locale=locale)
 
@@ -477,7 +516,10 @@ class GiveawayService:
         refusal = await self.check_conditions(g, user.id)
         if refusal:
             return refusal
-        if not await self.repo.add_entry(giveaway_id, user.id, user.full_name, int(self.clock())):
+        written = await self.repo.add_entry(giveaway_id, user.id, user.full_name, int(self.clock()))
+        if written is EntryWrite.CLOSED:  # drawn while the conditions were being checked
+            return EntryOutcome.CLOSED
+        if written is EntryWrite.ALREADY:
             return EntryOutcome.ALREADY
         self._schedule_count_refresh(g)
         return EntryOutcome.ENTERED
@@ -538,7 +580,8 @@ class GiveawayService:
         winners, skipped = picks.winners, picks.skipped
         await self.repo.finish_draw(g.id, int(self.clock()))
         locale = await self.locale_for(g.chat_id)
-        result = self.render_result(g, entries, winners, skipped, locale)
+        channel = await self.in_channel(g)
+        result = self.render_result(g, entries, winners, skipped, locale, channel)
         try:
             await self.publish(g, result)
         except TelegramAPIError as exc:
@@ -607,7 +650,7 @@ class GiveawayService:
                 break
             if uid in exclude:
                 continue
-            reason = await self.check_conditions(g, uid)
+            reason = await self.check_conditions(g, uid, at_draw=True)
             if reason:
                 skipped.append((uid, reason))
             else:
@@ -616,10 +659,38 @@ class GiveawayService:
 
     async def reroll(self, giveaway_id: int, count: int) -> Picks | None:
         """`count` more winners in the same draw order; None while it is not drawn. One at a
-        time per giveaway: two handled together read the same results and picked the same
-        next entrant."""
-        async with self._reroll_locks[giveaway_id]:
-            return await self._reroll(giveaway_id, count)
+        time per giveaway, across workers: two handled together read the same results and
+        picked the same next entrant, so each takes the giveaway's row first (a conditional
+        update in the database, with a lease renewed while it works) and a second waits for
+        the first to finish, then draws the next in order."""
+        async with self._reroll_locks[giveaway_id]:  # this worker's own: no polling for it
+            held = await self._claim_reroll(giveaway_id)
+            if held is None:
+                return None
+            lease = [held]
+
+            async def renew() -> None:
+                if await self.repo.renew_reroll(giveaway_id, lease[0], new := self._lease_end()):
+                    lease[0] = new
+
+            try:
+                async with heartbeat(renew):
+                    return await self._reroll(giveaway_id, count)
+            finally:
+                await self.repo.release_reroll(giveaway_id, lease[0])
+
+    async def _claim_reroll(self, giveaway_id: int) -> int | None:
+        """The lease this worker now holds on the drawn giveaway; None when it is not drawn.
+        Waits while another worker rerolls it (at most until that one's lease runs out)."""
+        while True:
+            lease_until = self._lease_end()
+            now = int(self.clock())
+            if await self.repo.claim_reroll(giveaway_id, now, lease_until, force=not self.shared):
+                return lease_until
+            g = await self.repo.get(giveaway_id)
+            if g is None or g.status is not GiveawayStatus.DRAWN:
+                return None
+            await asyncio.sleep(REROLL_WAIT)
 
     async def _reroll(self, giveaway_id: int, count: int) -> Picks | None:
         g = await self.repo.get(giveaway_id)
@@ -671,12 +742,14 @@ class GiveawayService:
         skipped: list[tuple[int, Refusal]],
         entries: dict[int, str],
         locale: str,
+        channel: bool = False,
     ) -> list[str]:
-        """One public line per entrant passed over at a draw, with the reason."""
+        """One public line per entrant passed over at a draw, with the reason (`channel`: the
+        giveaway is in a channel)."""
         return [
             self.i18n.gettext("Skipped {name}: {reason}.", locale=locale).format(
                 name=self.drawn(g, uid, entries),
-                reason=html.escape(self.reason_text(reason, locale, at_draw=True)),
+                reason=html.escape(self.reason_text(reason, locale, at_draw=True, channel=channel)),
             )
             for uid, reason in skipped
         ]
@@ -701,6 +774,7 @@ class GiveawayService:
         winners: list[int],
         skipped: list[tuple[int, Refusal]],
         locale: str,
+        channel: bool = False,
     ) -> ResultPost:
         """The draw's public result: one message when it fits Telegram's limit; otherwise as
         many as the winners and skipped lines need, and the entrant list as a file, whole, so
@@ -720,7 +794,7 @@ class GiveawayService:
             lines.append(
                 gettext("Nobody could win: there were no eligible entrants.", locale=locale)
             )
-        lines += self.skipped_lines(g, skipped, entries, locale)
+        lines += self.skipped_lines(g, skipped, entries, locale, channel)
         ids = sorted(entries)
         shown = [draw.hashed_id(u) for u in ids] if g.private_entrants else [str(u) for u in ids]
         lines.append("")
@@ -740,8 +814,9 @@ class GiveawayService:
             else gettext("Entrants ({count}):", locale=locale)
         )
         whole = [*lines, label.format(count=len(ids)), "<code>" + " ".join(shown) + "</code>"]
-        # counted with the HTML tags, which Telegram does not count: errs on the safe side
-        if len(one := "\n".join(whole)) <= TEXT_LIMIT:
+        # counted in UTF-16 units as Telegram counts (an emoji is two), with the HTML tags,
+        # which Telegram does not count: errs on the safe side
+        if utf16_length(one := "\n".join(whole)) <= TEXT_LIMIT:
             return ResultPost([one])
         in_file = (
             gettext(
@@ -755,6 +830,32 @@ class GiveawayService:
         listing = "".join(f"{x}\n" for x in shown).encode()
         caption = gettext("Entrants of giveaway #{id}, one per line.", locale=locale)
         return ResultPost(pack_lines(lines), listing, caption.format(id=g.id))
+
+    def reroll_lines(
+        self,
+        g: Giveaway,
+        picks: Picks,
+        wanted: int,
+        entries: dict[int, str],
+        locale: str,
+        channel: bool = False,
+    ) -> list[str]:
+        """A reroll's public announcement (and the caller's copy), in `locale`: the new winners
+        in draw order, or that nobody is left, and whom it passed over and why (`channel`: the
+        giveaway is in a channel, whose entrants subscribe)."""
+        gettext = self.i18n.gettext
+        if picks.winners:
+            lines = [
+                gettext(
+                    "New winners of giveaway #{id} (next in the same draw order):", locale=locale
+                ).format(id=g.id)
+            ]
+            lines += self.winner_lines(g, picks.winners, entries)
+            if len(picks.winners) < wanted:
+                lines.append(self.short_text(len(picks.winners), wanted, locale))
+        else:  # everyone left was passed over: who and why is public, as at the draw
+            lines = [gettext("No more eligible entrants to draw from.", locale=locale)]
+        return lines + self.skipped_lines(g, picks.skipped, entries, locale, channel)
 
     def short_text(self, drawn: int, wanted: int, locale: str) -> str:
         """Said when fewer winners could be drawn than asked for, rather than leaving the

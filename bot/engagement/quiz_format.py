@@ -23,6 +23,8 @@ import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from bot.texts import utf16_length
+
 MAX_QUESTION = 300
 MAX_OPTION = 100
 MAX_OPTIONS = 12
@@ -140,13 +142,13 @@ def parse_quiz_text(text: str) -> QuizDraft:
         if head == "Q:":
             if current is not None:
                 _check_question(current, current_line)
-            if not body or len(body) > MAX_QUESTION:
+            if not body or utf16_length(body) > MAX_QUESTION:
                 raise QuizFormatError(QuizProblem.BAD_QUESTION, number)
             current, current_line = Question(body), number
             questions.append(current)
         elif line[0] in "+-" and current is not None:
             option = line[1:].strip()
-            if not option or len(option) > MAX_OPTION:
+            if not option or utf16_length(option) > MAX_OPTION:
                 raise QuizFormatError(QuizProblem.BAD_OPTION, number)
             if len(current.options) >= MAX_OPTIONS:
                 raise QuizFormatError(QuizProblem.TOO_MANY_OPTIONS, number)
@@ -158,7 +160,7 @@ def parse_quiz_text(text: str) -> QuizDraft:
                 current.correct = len(current.options)
             current.options.append(option)
         elif head == "E:" and current is not None:
-            if len(body) > MAX_EXPLANATION:
+            if utf16_length(body) > MAX_EXPLANATION:
                 raise QuizFormatError(
                     QuizProblem.TOO_LONG, number, "explanation over 200 characters"
                 )
@@ -205,6 +207,10 @@ def parse_quiz_json(data: str | bytes) -> QuizDraft:
     return QuizDraft(title, questions)
 
 
+def _option_fits(option: object) -> bool:
+    return isinstance(option, str) and 0 < utf16_length(option.strip()) <= MAX_OPTION
+
+
 def _file_question(item: object) -> Question | None:
     """One question of a JSON file, or None when Telegram would not take it as a quiz poll
     (an explanation has at most 2 line feeds there: the text format cannot write more)."""
@@ -214,10 +220,10 @@ def _file_question(item: object) -> Question | None:
     explanation = item.get("explanation")
     if (
         not isinstance(text, str)
-        or not 0 < len(text.strip()) <= MAX_QUESTION
+        or not 0 < utf16_length(text.strip()) <= MAX_QUESTION
         or not isinstance(options, list)
         or not 2 <= len(options) <= MAX_OPTIONS
-        or not all(isinstance(o, str) and 0 < len(o.strip()) <= MAX_OPTION for o in options)
+        or not all(_option_fits(o) for o in options)
         or not isinstance(correct, int)
         or isinstance(correct, bool)
         or not 0 <= correct < len(options)
@@ -225,7 +231,7 @@ def _file_question(item: object) -> Question | None:
         return None
     if explanation is not None and (
         not isinstance(explanation, str)
-        or len(explanation) > MAX_EXPLANATION
+        or utf16_length(explanation) > MAX_EXPLANATION
         or explanation.count("\n") > 2
     ):
         return None

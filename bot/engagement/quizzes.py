@@ -27,7 +27,7 @@ from bot.engagement.topics import send_in_topic
 from bot.i18n import plural_for
 from bot.private import PrivateNotes
 from bot.scheduling import cancel, run_once_at
-from bot.texts import typed_id
+from bot.texts import typed_id, utf16_length
 from storage.chats import UserRepository
 from storage.engagement import (
     Quiz,
@@ -42,6 +42,9 @@ logger = logging.getLogger(__name__)
 
 # Time after a poll closes before the next question, so the last voters are counted.
 GRACE_SECONDS = 2
+# After a start, time for polling to read the answers Telegram kept while the bot was down
+# before an overdue step moves on (or finishes the run, after which answers no longer count).
+RESTART_GRACE_SECONDS = 3
 MEDALS = ("🥇", "🥈", "🥉")
 
 
@@ -149,10 +152,15 @@ class QuizRunner:
             return PlaceRefusal.UNKNOWN
         return PlaceRefusal.CHANNEL if found.type == ChatType.CHANNEL else found.id
 
-    async def rearm_all(self) -> int:
+    async def rearm_all(self, *, starting: bool = False) -> int:
+        """Timers back for the runs in progress. At a start (`starting`) an overdue step waits
+        a moment: the answers given while the bot was down are still queued at Telegram, and
+        finishing first scored them as never given. (A periodic re-arm by another worker
+        does not wait: it would delay every question it happens upon.)"""
         runs = await self.repo.running_runs()
+        soonest = self.clock() + (RESTART_GRACE_SECONDS if starting else 0)
         for run in runs:
-            self.arm(run.id, max(run.next_at or 0, self.clock()))
+            self.arm(run.id, max(run.next_at or 0, soonest))
         return len(runs)
 
     async def step(self, run_id: int) -> None:
@@ -197,7 +205,8 @@ class QuizRunner:
             n=index + 1, total=len(questions)
         )
         asked = f"{prefix}: {question.text}"
-        if len(asked) > MAX_QUESTION:  # the number gives way: cutting it cut the question's end
+        # the number gives way: cutting it would cut the question's end
+        if utf16_length(asked) > MAX_QUESTION:
             asked = question.text
         try:
             # plain text, as written: the bot's default HTML parse mode would make Telegram
@@ -230,6 +239,13 @@ class QuizRunner:
             correct,
             self.clock(),
         )
+        now = await self.repo.run(run_id)
+        if now is None or now.status is not RunStatus.RUNNING:
+            # stopped while this question was on its way: its results are out already, so the
+            # question is taken back rather than left open under them
+            with contextlib.suppress(TelegramAPIError):
+                await self.bot.delete_message(message.chat.id, message.message_id)
+            return None
         self.arm(run_id, next_at)
         return None
 
@@ -248,7 +264,9 @@ class QuizRunner:
             answer.user.full_name,
             option,
             option == poll.correct,
-            max(0.0, self.clock() - poll.sent_at),
+            # Telegram takes no vote after open_period: an answer read later (kept while the
+            # bot was down) was given within it, so it is not charged the delivery delay
+            min(max(0.0, self.clock() - poll.sent_at), float(run.interval_seconds)),
         )
 
     async def stop_in(self, chat_id: int) -> QuizRun | None:

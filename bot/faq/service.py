@@ -1049,6 +1049,11 @@ class FaqService:
     async def all_entries(self) -> list[Entry]:
         return await self.repo.all_live()
 
+    async def listed(self, chat_id: int | None) -> list[Entry]:
+        """/faq_list and /faq_export: in a group (`chat_id`) its entries and the global ones;
+        in private (None, managers) every entry."""
+        return await (self.all_entries() if chat_id is None else self.visible_in(chat_id))
+
     async def visible_in(self, scope: int | None) -> list[Entry]:
         """A chat's entries and the global ones; None: only the global ones."""
         return await self.repo.visible_in(scope)

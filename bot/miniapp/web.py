@@ -81,8 +81,8 @@ def _compact(data: Any) -> str:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
-def error(status: int, message: str, code: str) -> web.Response:
-    return json_reply({"error": message, "code": code}, status=status)
+def error(status: int, message: str, code: str, **detail: Any) -> web.Response:
+    return json_reply({"error": message, "code": code, **detail}, status=status)
 
 
 @web.middleware
@@ -116,7 +116,16 @@ class _JsonErrorHandler(RequestHandler):
     """A request aiohttp cannot parse (a garbage request line, a header without a colon, a
     Content-Length that is no number, broken chunks) never reaches an application or its
     middlewares: aiohttp answers it itself, in plain text. This answers it as the API answers
-    every other error, in JSON with the same status."""
+    every other error, in JSON with the same status.
+
+    aiohttp has no public hook for that answer: its low-level server documents a
+    `request_factory` and `handler_args` (the handler's limits), but a parse error is answered
+    by `RequestHandler.handle_error` before any request reaches a handler or a middleware.
+    So the connection handlers the server makes become this subclass (same slots, only this
+    method differs); `tests/test_miniapp_api.py` sends malformed requests and would notice an
+    aiohttp that answers them another way."""
+
+    __slots__ = ()
 
     def handle_error(
         self,
@@ -134,16 +143,20 @@ class _JsonErrorHandler(RequestHandler):
 
 class _JsonErrorServer(web.Server):
     def __call__(self) -> RequestHandler:
-        return _JsonErrorHandler(self, loop=self._loop, **self._kwargs)
+        handler = super().__call__()  # aiohttp's own, made with the runner's handler_args
+        handler.__class__ = _JsonErrorHandler
+        return handler
 
 
 class JsonErrorRunner(web.AppRunner):
-    """The web server's runner, whose errors before any application are JSON too."""
+    """The web server's runner, whose errors before any application are JSON too: after the
+    public `setup()`, its server (the public `server`) makes `_JsonErrorHandler`s."""
 
-    async def _make_server(self) -> web.Server:
-        server = await super()._make_server()
-        server.__class__ = _JsonErrorServer  # the same server, its connections' handler ours
-        return server
+    async def setup(self) -> None:
+        await super().setup()
+        server = self.server
+        if server is not None:
+            server.__class__ = _JsonErrorServer
 
 
 _TYPES = {
@@ -357,7 +370,9 @@ class MiniApp:
                 TimeProblem.NONEXISTENT: "that local time does not exist (the clocks skip it)",
                 TimeProblem.AMBIGUOUS: "that local time happens twice (the clocks go back)",
             }
-            return error(400, reasons.get(exc.code, "'due_at' is not an ISO 8601 time"), "bad_time")
+            if exc.code in reasons:  # the page words these in the manager's language
+                return error(400, reasons[exc.code], "bad_time", reason=exc.code.value)
+            return error(400, "'due_at' is not an ISO 8601 time", "bad_time")
         result = await self.calendar.move(post_id, due, version)
         return self._answer(result.outcome, result.post)
 
@@ -365,14 +380,20 @@ class MiniApp:
         post_id = _post_id(request)
         if post_id is None:
             return error(400, "the post id must be a number", "bad_id")
-        result = await self.calendar.publish_now(post_id)
+        version = _version(request)
+        if version is False:
+            return error(400, "'version' must be a number", "bad_version")
+        result = await self.calendar.publish_now(post_id, version)
         return self._answer(result.outcome, result.post)
 
     async def cancel_post(self, request: web.Request) -> web.StreamResponse:
         post_id = _post_id(request)
         if post_id is None:
             return error(400, "the post id must be a number", "bad_id")
-        result = await self.calendar.cancel(post_id)
+        version = _version(request)
+        if version is False:
+            return error(400, "'version' must be a number", "bad_version")
+        result = await self.calendar.cancel(post_id, version)
         return self._answer(result.outcome, result.post)
 
     async def edit_post(self, request: web.Request) -> web.StreamResponse:
@@ -498,6 +519,15 @@ def _post_id(request: web.Request) -> int | None:
     return int(raw) if _POST_ID.fullmatch(raw) else None
 
 
+def _version(request: web.Request) -> int | bool | None:
+    """`?version=` on a cancel or Publish now: the post as the manager saw it (None when
+    absent: then it acts on the post as it is; False when not a version)."""
+    raw = request.query.get("version")
+    if raw is None or not raw.strip():
+        return None
+    return int(raw.strip()) if _POST_ID.fullmatch(raw.strip()) else False
+
+
 def _channel(raw: str | None) -> int | bool | None:
     """None when absent, False when not a chat id (0 is none: as a filter it would read as
     "all channels")."""
@@ -529,7 +559,7 @@ def _moment(raw: str | None, settings: Settings, default: datetime) -> datetime:
     if "T" in raw and " " in raw.strip():  # an unencoded "+01:00" arrives as " 01:00"
         raw = raw.strip().replace(" ", "+")
     try:
-        return parse_moment(raw, settings.timezone)
+        return parse_moment(raw, settings.timezone, bound=True)
     except TimeError:
         raise ValueError(
             f"{raw!r} is not an ISO 8601 time such as 2026-12-01T00:00:00+01:00"

@@ -12,8 +12,12 @@ from bot.moderation.problems import Problem
 # An id Telegram can give: a user's is positive, a channel's or group's negative (-100…), and
 # none is longer than 16 digits (Bot API: at most 52 significant bits).
 _TARGET = re.compile(r"^(@[A-Za-z][A-Za-z0-9_]{3,31}|-?[1-9]\d{0,15})$")
-# A number with or without a unit that is not a duration: "10min", "2x", or a bare "30".
-_DURATION_LIKE = re.compile(r"^\d+[a-zа-я]*$", re.IGNORECASE)
+# What a moderator meant as a length but is not one: a bare number ("30"), or a number with a
+# letter in it or after separators ("10min", "2x", "2h30", "1.5h", "2ч"). "18+" is a reason.
+_DURATION_LIKE = re.compile(r"^(?:\d+|\d[\d.,:]*[^\W\d_].*)$")
+# An explicit "for good", in the bot's languages: the same as giving no length
+PERMANENT = frozenset({"forever", "permanent", "perm", "навсегда", "насовсем", "voorgoed"})
+REASON_LIMIT = 300  # characters of a reason kept: a confirmation and a log entry stay one message
 
 
 class ArgumentError(ValueError):
@@ -33,7 +37,10 @@ class ActionArgs:
 def _length(token: str) -> timedelta | None:
     """A mute's or ban's length as typed; what only looks like one ("0m") is a BAD_DURATION.
     Telegram keeps a restriction of more than 366 days for good, so such a length is None
-    (permanent) here too: the confirmation and the log then say what the member gets."""
+    (permanent) here too: the confirmation and the log then say what the member gets; so is
+    "forever"."""
+    if token.lower() in PERMANENT:
+        return None
     try:
         duration = parse_duration(token)
     except ValueError:
@@ -59,11 +66,13 @@ def parse_action_args(text: str, has_reply: bool, with_duration: bool) -> Action
         target = tokens.pop(0)
     duration = None
     if with_duration and tokens:
-        if looks_like_duration(tokens[0]):
+        if looks_like_duration(tokens[0]) or tokens[0].lower() in PERMANENT:
             duration = _length(tokens.pop(0))
         elif _DURATION_LIKE.match(tokens[0]):
             raise ArgumentError(Problem.BAD_DURATION, tokens[0])
     reason = " ".join(tokens).strip() or None
+    if reason is not None and len(reason) > REASON_LIMIT:
+        reason = reason[: REASON_LIMIT - 1].rstrip() + "…"
     return ActionArgs(target, duration, reason)
 
 

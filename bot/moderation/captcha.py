@@ -17,8 +17,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.config import Settings
 from bot.i18n import pick_language, plural_for
+from bot.moderation.problems import Problem
 from bot.moderation.service import (
     MUTED,
+    NO_RIGHTS_REASON,
     STEWARD,
     UNMUTED,
     AuditAction,
@@ -81,6 +83,16 @@ class Captcha:
             await self.moderation.restrict(chat_id, user.id, MUTED)
         except (ModerationError, TelegramAPIError) as exc:
             logger.warning("captcha: cannot restrict %s in %s: %s", user.id, chat_id, exc)
+            if isinstance(exc, ModerationError) and exc.kind is Problem.NO_RIGHTS:
+                # the newcomer writes unchecked: the admins learn why from the log chat
+                await self.moderation.record(
+                    chat_id,
+                    STEWARD,
+                    Target(user.id, user.full_name),
+                    AuditAction.DETECT,
+                    NO_RIGHTS_REASON,
+                    rule="captcha",
+                )
             return
         locale = chat_locale(chat_settings, self.settings)
         ngettext = plural_for(self.i18n, locale)

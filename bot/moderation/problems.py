@@ -17,7 +17,9 @@ class Problem(StrEnum):
     CHANNEL_KICK = "channel_kick"  # a channel identity can be banned, not kicked
     CHANNEL_RESTRICT = "channel_restrict"  # nor muted or warned: Telegram restricts users only
     NO_RIGHTS = "no_rights"  # the bot lacks the admin rights
+    SUPERGROUP_ONLY = "supergroup_only"  # Telegram restricts and unbans in supergroups only
     NOT_FOUND = "not_found"  # the member or message is not in the chat
+    UNDELETABLE = "undeletable"  # a message no bot may delete: 48 hours old, some service ones
     NOT_BANNED = "not_banned"  # an /unban of someone who is not banned
     NOT_MUTED = "not_muted"  # an /unmute of someone who may write already
     TELEGRAM = "telegram"  # any other refusal, shown as Telegram worded it

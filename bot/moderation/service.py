@@ -12,7 +12,7 @@ import html
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
@@ -43,6 +43,7 @@ from bot.moderation.reports import ReportRecipients, report_recipients
 from bot.moderation.spam import MessageFeatures, NaiveBayes, SpamScorer, SpamVerdict
 from bot.moderation.understanding import SemanticSpamClassifier
 from bot.roles import AdminRight
+from bot.texts import ALERT_LIMIT, cut_to, utf16_length
 from storage.cache import LoadingCache
 from storage.moderation import ChatModSettings, Filter, ModAction, ModerationRepository, Warn
 from storage.outbox import OutboxEntry, OutboxKind
@@ -119,11 +120,14 @@ class UndoOutcome(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Purged:
-    """What one /purge did: ids in calls Telegram accepted (the command's own included; ids of
-    messages already gone count, as Telegram skips them), and messages it would not delete."""
+    """What one /purge did: ids in calls Telegram accepted (the command's own included), and
+    messages it would not delete. Telegram skips ids of messages already gone (deleted, or
+    never sent to the bot's chat) and says nothing of them, so `deleted` counts those too
+    unless `exact`: only ids the bot saw arrive were asked for (a forum topic's)."""
 
     deleted: int
     kept: int
+    exact: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,17 +207,22 @@ def _restrictable(target: Target) -> None:
         raise ModerationError(Problem.CHANNEL_RESTRICT)
 
 
+SUPERGROUP_IDS_BELOW = -1_000_000_000_000  # supergroups and channels are -100…
+
+
+def is_basic_group(chat_id: int) -> bool:
+    """A basic group's id: negative, above the -100… range of supergroups and channels."""
+    return SUPERGROUP_IDS_BELOW < chat_id < 0
+
+
 def classify_refusal(exc: TelegramAPIError) -> ModerationError:
     """Turn Telegram's refusal into a kind the moderator can act on."""
     text = exc.message.lower()
+    if "available only for supergroups" in text or "supergroup and channel chats only" in text:
+        return ModerationError(Problem.SUPERGROUP_ONLY, exc.message)
     if any(
         s in text
-        for s in (
-            "user is an administrator",
-            "can't remove chat owner",
-            "can't restrict self",
-            "method is available only for supergroups",
-        )
+        for s in ("user is an administrator", "can't remove chat owner", "can't restrict self")
     ):
         return ModerationError(Problem.TARGET_ADMIN, exc.message)
     if isinstance(exc, TelegramForbiddenError) or any(
@@ -256,6 +265,8 @@ class ModerationService:
         self._blocklists: LoadingCache[int, CompiledBlocklist] = LoadingCache()
         self._graduated: set[tuple[int, int]] = set()
         self._log_order = asyncio.Lock()
+        # forum messages' topics waiting to be written: (chat, message) -> (topic, seen at)
+        self._topic_notes: dict[tuple[int, int], tuple[int | None, int]] = {}
 
     def now(self) -> int:
         return int(self.clock())
@@ -342,6 +353,7 @@ class ModerationService:
         await self._telegram(
             self.bot.restrict_chat_member(chat_id, target.id, MUTED, until_date=until)
         )
+        await self._end_captcha(chat_id, target)
         return await self._record(
             chat_id,
             actor,
@@ -379,6 +391,7 @@ class ModerationService:
             await self._telegram(self.bot.ban_chat_sender_chat(chat_id, target.id))
         else:
             await self._telegram(self.bot.ban_chat_member(chat_id, target.id, until_date=until))
+            await self._end_captcha(chat_id, target)
         return await self._record(
             chat_id,
             actor,
@@ -418,9 +431,17 @@ class ModerationService:
         member = await self._telegram(self.bot.get_chat_member(chat_id, target.id))
         if not is_member(member.status, getattr(member, "is_member", None)):
             raise ModerationError(Problem.NOT_FOUND)
-        await self._telegram(self.bot.ban_chat_member(chat_id, target.id))
-        await self._telegram(self.bot.unban_chat_member(chat_id, target.id, only_if_banned=True))
+        await self._remove(chat_id, target.id)
+        await self._end_captcha(chat_id, target)
         return await self._record(chat_id, actor, target, AuditAction.KICK, reason, **audit)
+
+    async def _end_captcha(self, chat_id: int, target: Target) -> None:
+        """A mute, ban or kick decides about a newcomer still on the join captcha: its button
+        would otherwise lift the mute and its timer remove them again, so both find nothing
+        left to do, and its prompt goes."""
+        pending = await self.repo.pop_captcha(chat_id, target.id)
+        if pending is not None and pending["captcha_message_id"]:
+            await self.delete(chat_id, pending["captcha_message_id"])
 
     async def restrict(self, chat_id: int, user_id: int, permissions: ChatPermissions) -> None:
         """Unrecorded: the captcha's mute of a newcomer, and its release."""
@@ -428,13 +449,57 @@ class ModerationService:
 
     async def remove(self, chat_id: int, user_id: int) -> None:
         """Unrecorded kick (the captcha records its own "captcha_kick")."""
+        await self._remove(chat_id, user_id)
+
+    async def _remove(self, chat_id: int, user_id: int) -> None:
+        """Ban, then unban so the member may rejoin. A basic group keeps no ban list (a ban
+        there only removes) and refuses an unban."""
         await self._telegram(self.bot.ban_chat_member(chat_id, user_id))
-        await self._telegram(self.bot.unban_chat_member(chat_id, user_id, only_if_banned=True))
+        if not is_basic_group(chat_id):
+            await self._telegram(self.bot.unban_chat_member(chat_id, user_id, only_if_banned=True))
 
     async def delete_or_explain(self, chat_id: int, message_id: int) -> None:
         """/del: as `delete`, but Telegram's refusal is the moderator's to read: raises
-        ModerationError (no rights, message not found, or Telegram's own words)."""
-        await self._telegram(self.bot.delete_message(chat_id, message_id))
+        ModerationError (no rights, message not found, too old, or Telegram's own words)."""
+        try:
+            await self.bot.delete_message(chat_id, message_id)
+        except (TelegramBadRequest, TelegramForbiddenError) as exc:
+            raise await self._deletion_refusal(chat_id, exc) from exc
+
+    async def try_delete(self, chat_id: int, message_id: int) -> Problem | None:
+        """An automatic rule's deletion: None when the message is gone (now, or already),
+        else why it stays (NO_RIGHTS: the bot may not delete others' messages here)."""
+        try:
+            await self.delete_or_explain(chat_id, message_id)
+        except ModerationError as exc:
+            logger.info("could not delete %s/%s: %s", chat_id, message_id, exc)
+            return None if exc.kind is Problem.NOT_FOUND else exc.kind
+        except TelegramMigrateToChat as exc:  # a message of a group upgraded since
+            logger.info("could not delete %s/%s: %s", chat_id, message_id, exc)
+            return Problem.TELEGRAM
+        return None
+
+    async def _deletion_refusal(self, chat_id: int, exc: TelegramAPIError) -> ModerationError:
+        """Telegram answers "message can't be deleted" to a bot without the right to delete
+        others' messages and, with the right, for a message older than 48 hours or a service
+        message no one may delete: only the bot's own rights tell the two apart."""
+        if "can't be deleted" not in exc.message.lower():
+            return classify_refusal(exc)
+        may = await self._may_delete(chat_id)
+        if may is None:
+            return classify_refusal(exc)
+        return ModerationError(Problem.UNDELETABLE if may else Problem.NO_RIGHTS, exc.message)
+
+    async def _may_delete(self, chat_id: int) -> bool | None:
+        """Whether the bot holds the right to delete others' messages here; None: unknown."""
+        try:
+            me = await self.bot.get_chat_member(chat_id, self.settings.bot_id)
+        except TelegramAPIError as exc:
+            logger.info("cannot read my own rights in %s: %s", chat_id, exc)
+            return None
+        return me.status == "creator" or (
+            me.status == "administrator" and bool(getattr(me, "can_delete_messages", False))
+        )
 
     async def delete(self, chat_id: int, message_id: int) -> bool:
         try:
@@ -531,18 +596,26 @@ class ModerationService:
         topics' messages with it: only messages the bot knows to be in the command's topic go
         (`topic_messages`, noted as they came and as the bot sent them), the command included;
         a message whose topic it never learned stays."""
+        if await self._may_delete(chat_id) is False:
+            # Telegram would delete the bot's own messages in the range and refuse the rest
+            # as if they were too old: the moderator is told what is really missing
+            raise ModerationError(Problem.NO_RIGHTS)
         lowest = max(first, last - PURGE_LIMIT + 1)
         if topic is None:
             ids = list(range(lowest, last + 1))
         else:
+            await self.flush_topic_notes()  # this worker's latest messages are in the range
             known = await self.repo.topic_message_ids(chat_id, topic.thread_id, lowest, last)
             ids = sorted({*known, last})
         purged, refusal = await self.delete_many(chat_id, ids)
         if not purged.deleted and refusal is not None:
-            raise classify_refusal(refusal)
+            raise await self._deletion_refusal(chat_id, refusal)
+        purged = replace(purged, exact=topic is not None)
         if topic is not None:
             await self.repo.forget_topic_messages(chat_id, ids)
         details: dict[str, Any] = {"from": first, "to": last, "count": purged.deleted}
+        if not purged.exact:
+            details["at_most"] = True  # ids Telegram skipped (already gone) are in the count
         if topic is not None:
             details["topic"] = topic.thread_id or 1
         await self._record(chat_id, actor, None, AuditAction.PURGE, details=details)
@@ -551,8 +624,29 @@ class ModerationService:
     async def note_topic_message(
         self, chat_id: int, message_id: int, thread_id: int | None
     ) -> None:
-        """A message of a forum and its topic (None: General), for /purge in a topic."""
-        await self.repo.note_topic_message(chat_id, message_id, thread_id, self.now())
+        """A message of a forum and its topic (None: General), for /purge in a topic.
+
+        Held in memory and written in batches (`flush_topic_notes`, every few seconds and
+        before a purge reads them): a database round trip for every forum message halved the
+        pipeline's rate (`bench/pipeline.py --forum 8`)."""
+        self._topic_notes[(chat_id, message_id)] = (thread_id, self.now())
+        if len(self._topic_notes) >= TOPIC_NOTES_BATCH:
+            await self.flush_topic_notes()
+
+    async def flush_topic_notes(self) -> None:
+        """Writes the topics noted since the last flush; on a database error they wait for the
+        next one (a later note of the same message wins)."""
+        if not self._topic_notes:
+            return
+        notes, self._topic_notes = self._topic_notes, {}
+        try:
+            await self.repo.note_topic_messages(
+                [(chat, message, topic, seen) for (chat, message), (topic, seen) in notes.items()]
+            )
+        except Exception:
+            for key, value in notes.items():
+                self._topic_notes.setdefault(key, value)
+            logger.exception("could not write %d forum topics; will retry", len(notes))
 
     async def prune_topic_messages(self) -> None:
         """Topics of messages older than a bot may delete are of no more use."""
@@ -938,6 +1032,8 @@ UNDOABLE = frozenset(
 )
 PURGE_LIMIT = 1000  # messages one /purge reaches back
 TOPIC_MEMORY_SECONDS = 49 * 3600  # a bot may delete messages younger than 48 hours
+TOPIC_NOTES_BATCH = 500  # forum messages' topics held in memory before they are written
+TOPIC_NOTES_FLUSH_SECONDS = 2  # and at the latest after this long
 PURGE_CALLS = 40  # deleteMessages calls one /purge may make, halving refused chunks included
 
 
@@ -1013,7 +1109,7 @@ SIGNAL_LABELS: dict[str, str] = {
     "lesson": N_("Moderator's lesson"),
     "bias": N_("Baseline"),
 }
-DETAILS_LIMIT = 200  # Telegram's limit for a callback answer's text
+DETAILS_LIMIT = ALERT_LIMIT  # Telegram's limit for a callback answer's text
 
 
 def render_details(i18n: I18n, action: ModAction, locale: str) -> str:
@@ -1038,7 +1134,10 @@ def render_details(i18n: I18n, action: ModAction, locale: str) -> str:
     if details.get("duration"):
         lines.append(gettext("For: {duration}").format(duration=details["duration"]))
     if details.get("count") is not None and action.action == AuditAction.PURGE:
-        lines.append(gettext("Deleted: {count}").format(count=details["count"]))
+        if details.get("at_most"):
+            lines.append(gettext("Deleted: up to {count}").format(count=details["count"]))
+        else:
+            lines.append(gettext("Deleted: {count}").format(count=details["count"]))
     shares: dict[str, float] = {}
     for name, value in (details.get("signals") or {}).items():
         label = gettext(SIGNAL_LABELS[name]) if name in SIGNAL_LABELS else gettext("Other")
@@ -1047,12 +1146,14 @@ def render_details(i18n: I18n, action: ModAction, locale: str) -> str:
     lines += [f"{label} {value:+.2f}" for label, value in ranked if round(value, 2)]
     text = lines[0]
     for line in lines[1:]:
-        if len(text) + 1 + len(line) > DETAILS_LIMIT:
+        if utf16_length(text) + 1 + utf16_length(line) > DETAILS_LIMIT:
             break
         text += "\n" + line
-    return text[:DETAILS_LIMIT]
+    return cut_to(text, DETAILS_LIMIT)
 
 
+# the reason of an automatic rule's entry when Telegram refused the bot for want of rights
+NO_RIGHTS_REASON = "no_rights"
 _WARN_LIMIT_REASON = re.compile(r"(\d+)/(\d+) warns")
 
 
@@ -1060,7 +1161,13 @@ def reason_label(i18n: I18n, reason: str, locale: str) -> str:
     """A reason as readers of `locale` read it. A moderator's words stay as typed; the few
     Steward writes itself (a report's buttons, the flood rule, the warn limit) are stored as
     fixed English words and translated here, so older rows read right too."""
-    words: dict[str, str] = {"report": N_("report"), "flood": N_("flood")}
+    words: dict[str, str] = {
+        "report": N_("report"),
+        "flood": N_("flood"),
+        NO_RIGHTS_REASON: N_(
+            "I lack the admin rights to act: let me delete messages and ban users here"
+        ),
+    }
     if reason in words:
         return i18n.gettext(words[reason], locale=locale)
     limit = _WARN_LIMIT_REASON.fullmatch(reason)

@@ -42,6 +42,17 @@ def checked_sender(message: Message) -> Target | None:
     return sender_of(message)
 
 
+def subject_of(message: Message) -> Target | None:
+    """Whom a replied message is about: a join or leave notice ("Alice added Eve", "Alice
+    removed Bob") comes from whoever added or removed, but a moderator replying to it means
+    the member who joined or left; any other message, its sender."""
+    joined = message.new_chat_members or []
+    person = joined[0] if len(joined) == 1 else message.left_chat_member
+    if person is not None:
+        return Target(person.id, person.full_name)
+    return sender_of(message)
+
+
 def sender_of(message: Message) -> Target | None:
     if message.sender_chat is not None:
         chat = message.sender_chat
@@ -62,7 +73,7 @@ class TargetResolver:
         raises ArgumentError when it names no one the bot knows."""
         if target_token is None:
             reply = replied(message)
-            target = sender_of(reply) if reply is not None else None
+            target = subject_of(reply) if reply is not None else None
             if target is None:
                 raise ArgumentError(Problem.NO_TARGET)
             return target

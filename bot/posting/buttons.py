@@ -9,6 +9,9 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
+from bot.posting.failures import MAYBE_OUT
+from storage.posts import Post, PostStatus
+
 
 class QueueOp(StrEnum):
     NOW = "now"  # publish now (Retry for a failed post)
@@ -17,6 +20,7 @@ class QueueOp(StrEnum):
     CANCEL = "cancel"  # asks for confirmation
     SURE = "sure"  # confirmed cancel
     KEEP = "keep"  # changed their mind: the post's buttons come back
+    OUT = "out"  # a send not confirmed was made after all: record it as published
 
 
 class QueueCallback(CallbackData, prefix="q"):
@@ -28,9 +32,19 @@ class QueuePage(CallbackData, prefix="qp"):
     page: int
 
 
-def queue_keyboard(post_id: int, *, retry: bool = False, edit: bool = True) -> InlineKeyboardMarkup:
+def post_keyboard(post: Post) -> InlineKeyboardMarkup:
+    """A queued post's buttons as /queue shows them (Retry for a failed one, "It is out" for
+    one whose send was not confirmed)."""
+    unconfirmed = post.status is PostStatus.NEEDS_DECISION and post.error in MAYBE_OUT
+    return queue_keyboard(post.id, retry=post.status is PostStatus.FAILED, out=unconfirmed)
+
+
+def queue_keyboard(
+    post_id: int, *, retry: bool = False, edit: bool = True, out: bool = False
+) -> InlineKeyboardMarkup:
     """Publish now / Reschedule / Edit / Cancel for one post; a failed post's first button
-    says Retry, which is the same action."""
+    says Retry, which is the same action. `out`: the post may be in the channel already (its
+    send was not confirmed), and "It is out" records it as published once the manager saw it."""
     builder = InlineKeyboardBuilder()
     first = _("🔁 Retry") if retry else _("▶️ Publish now")
     builder.button(text=first, callback_data=QueueCallback(op=QueueOp.NOW, post_id=post_id))
@@ -44,7 +58,11 @@ def queue_keyboard(post_id: int, *, retry: bool = False, edit: bool = True) -> I
     builder.button(
         text=_("✖️ Cancel"), callback_data=QueueCallback(op=QueueOp.CANCEL, post_id=post_id)
     )
-    builder.adjust(2, 2)
+    if out:
+        builder.button(
+            text=_("✅ It is out"), callback_data=QueueCallback(op=QueueOp.OUT, post_id=post_id)
+        )
+    builder.adjust(2, 2, 1)
     return builder.as_markup()
 
 

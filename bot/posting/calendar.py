@@ -277,9 +277,11 @@ class CalendarService:
         self.publisher.arm(fresh)
         return Result(Outcome.OK, fresh)
 
-    async def publish_now(self, post_id: int) -> Result:
+    async def publish_now(self, post_id: int, version: int | None = None) -> Result:
         """As /queue's Publish now (Retry for a failed post): back in the queue at this second,
-        then the publisher's own claim decides; a second tap finds nothing to claim."""
+        then the publisher's own claim decides; a second tap finds nothing to claim. With the
+        `version` the manager saw, a post changed since (another manager moved or edited it)
+        is refused as stale rather than published unseen."""
         post = await self.posts.get(post_id)
         if post is None:
             return Result(Outcome.NOT_FOUND)
@@ -287,6 +289,8 @@ class CalendarService:
             return Result(Outcome.CANCELLED, post)
         if post.status not in OPEN_STATUSES:
             return Result(Outcome.GONE, post)
+        if version is not None and post.version != version:
+            return Result(Outcome.STALE, post)
         if post.status is not PostStatus.SCHEDULED:
             await self.posts.reschedule(post_id, int(self.clock()))
         self.publisher.disarm(post_id)
@@ -304,14 +308,18 @@ class CalendarService:
             return Result(Outcome.DELAYED, fresh)
         return Result(Outcome.GONE, fresh)
 
-    async def cancel(self, post_id: int) -> Result:
+    async def cancel(self, post_id: int, version: int | None = None) -> Result:
+        """With the `version` the manager saw, a post changed since is refused as stale; one
+        cancelled already stays cancelled whatever version is named (deleting is idempotent)."""
         post = await self.posts.get(post_id)
         if post is None:
             return Result(Outcome.NOT_FOUND)
-        if not await self.posts.cancel(post_id):
+        if not await self.posts.cancel(post_id, version):
             fresh = await self.posts.get(post_id)
             if fresh is not None and fresh.status is PostStatus.CANCELLED:
                 return Result(Outcome.OK, fresh)  # cancelled already: deleting is idempotent
+            if fresh is not None and fresh.status in OPEN_STATUSES:
+                return Result(Outcome.STALE, fresh)  # only a version differs
             return Result(Outcome.GONE, fresh or post)
         self.publisher.disarm(post_id)
         return Result(Outcome.OK, await self.posts.get(post_id))
@@ -363,10 +371,15 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
-def parse_moment(text: str, tz: ZoneInfo) -> datetime:
+def parse_moment(text: str, tz: ZoneInfo, *, bound: bool = False) -> datetime:
     """ISO 8601 with an offset, or a wall-clock time without one read in the managers' zone
     (what the app's date and time pickers send). Raises TimeError: invalid (also a time
-    outside EARLIEST..LATEST) | nonexistent | ambiguous."""
+    outside EARLIEST..LATEST) | nonexistent | ambiguous.
+
+    A range's `bound` is never nonexistent or ambiguous: where the clocks change at midnight
+    (Chile, Cuba, Lebanon, Egypt) a day's 00:00 is skipped or repeated, and the page asks for
+    its views from a day's 00:00. Such a bound is the first moment it can mean (fold 0): the
+    instant the clocks jump, or the first of the two."""
     try:
         # RFC 3339 allows a lower-case "t" and "z"
         value = datetime.fromisoformat(text.strip().upper().replace("Z", "+00:00"))
@@ -375,6 +388,8 @@ def parse_moment(text: str, tz: ZoneInfo) -> datetime:
     try:
         if value.tzinfo is not None:
             moment = value.astimezone(UTC)
+        elif bound:
+            moment = value.replace(tzinfo=tz, fold=0).astimezone(UTC)
         else:
             utc = local_to_utc(value.date(), value.hour, value.minute, tz)
             moment = utc + timedelta(seconds=value.second)

@@ -6,9 +6,10 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from aiogram.types import Chat, ChatMember, ChatMemberAdministrator, ChatMemberOwner
+from aiogram.utils.i18n import gettext as _
 
 from bot.commands import N_
-from storage.posts import Channel
+from storage.posts import Channel, SlotRepository
 
 
 def channel_rights(chat: Chat, member: ChatMember | None) -> Channel:
@@ -46,3 +47,10 @@ def rights_line(channel: Channel, gettext: Callable[[str], str]) -> str:
         (N_("pin"), channel.can_pin),
     ]
     return " ".join(f"{'✅' if ok else '❌'}{gettext(name)}" for name, ok in marks)
+
+
+def slots_owner(chat_id: int, names: dict[int, str]) -> str:
+    """Whose posting slots these are in /slots: every channel's, or the channel's name."""
+    if chat_id == SlotRepository.DEFAULT:
+        return _("every channel")
+    return names.get(chat_id, str(chat_id))

@@ -126,6 +126,15 @@ class DraftService:
         first occurrence, as /schedule reads them; raises `TimeError`."""
         return self.posting.schedule_time(text, self.tz)
 
+    def custom_fields(self, text: str) -> dict[str, Any]:
+        """`custom_time` as the draft's fields: its first time, Custom…, and its recurrence."""
+        timing = self.custom_time(text)
+        return {
+            "due_at": int(timing.due.timestamp()),
+            "time_choice": TimeChoice.CUSTOM,
+            "recurrence": timing.recurrence.spec if timing.recurrence else None,
+        }
+
     async def channel_slot(self, channel_id: int, now: datetime | None = None) -> datetime | None:
         now = now or self._utc_now()
         slots = await self.posting.channel_slots(channel_id)

@@ -20,7 +20,11 @@ MISSED = N_("missed while the bot was down")
 INTERRUPTED = N_("the bot stopped while publishing")
 NO_RIGHTS = N_("I can no longer post in this channel")
 UNCONFIRMED = N_("the connection to Telegram broke while it was sent; it may be out already")
-OWN_REASONS = (MISSED, INTERRUPTED, NO_RIGHTS, UNCONFIRMED)
+SERVER_ERROR = N_("Telegram answered its sending with a server error; it may be out already")
+FOLLOWUP_UNCONFIRMED = N_("Telegram did not confirm it; it may be in the channel after all")
+OWN_REASONS = (MISSED, INTERRUPTED, NO_RIGHTS, UNCONFIRMED, SERVER_ERROR, FOLLOWUP_UNCONFIRMED)
+# a post waiting for a decision with one of these may be in the channel already
+MAYBE_OUT = (INTERRUPTED, UNCONFIRMED, SERVER_ERROR)
 
 # Telegram's descriptions (lower case, a part of them) -> what they mean for the post
 GONE_FROM_CHANNEL = ("bot is not a member", "bot was kicked", "chat not found", "channel_private")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 from datetime import datetime
 from enum import StrEnum
+from typing import Self
 
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardMarkup
@@ -15,13 +16,20 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.config import Settings
 from bot.posting.compose import TIME_PRESETS, ButtonError, Refusal, SchedulePlan
+from bot.texts import ALERT_LIMIT, cut_to, shorten
 from storage.posts import Channel, Draft, TimeChoice
 
 # A channel title may be 128 characters: forty of them chosen would not fit one message (4,096
 # characters), so the panel and the confirmation name a channel by its first TITLE_SHOWN and
-# list NAMES_SHOWN of them, counting the rest; /queue and /channels show them in full.
+# list NAMES_SHOWN of them, counting the rest; /queue and /channels show them in full. Counted
+# in UTF-16 units as Telegram counts (an emoji is two).
 TITLE_SHOWN = 40
 NAMES_SHOWN = 10
+# Channels on one page of the panel. Telegram takes at most 100 buttons under a message (and
+# refuses a long keyboard with "reply markup is too long"); the panel's own buttons are 12, so
+# past 88 channels it could not be sent at all. Ten rows of two fit a phone's screen; ◀ ▶ go
+# to the others, and what is chosen stays chosen (it is the draft's, not the page's).
+CHANNELS_PER_PAGE = 20
 
 
 class ComposeAction(StrEnum):
@@ -34,12 +42,32 @@ class ComposeAction(StrEnum):
     PREVIEW = "view"
     CONFIRM = "ok"
     DISCARD = "drop"
+    PAGE = "pg"  # arg: the page of channels to show
 
 
 class ComposeCallback(CallbackData, prefix="c"):
     op: ComposeAction
     draft: int
     arg: int = 0
+    page: int = 0  # the page of channels the panel shows, kept by every button's redraw
+
+    @classmethod
+    def unpack(cls, value: str) -> Self:
+        """Panels sent before channels were paged carry no page: they show the first."""
+        if value.count(cls.__separator__) == len(cls.model_fields) - 1:
+            value += f"{cls.__separator__}0"
+        return super().unpack(value)
+
+
+def channel_pages(channels: list[Channel]) -> int:
+    return max(1, -(-len(channels) // CHANNELS_PER_PAGE))
+
+
+def page_of(channels: list[Channel], page: int) -> tuple[int, list[Channel]]:
+    """The page (wrapped into range: channels come and go) and its channels."""
+    page %= channel_pages(channels)
+    start = page * CHANNELS_PER_PAGE
+    return page, channels[start : start + CHANNELS_PER_PAGE]
 
 
 def kind_label(kind: str, count: int) -> str:
@@ -75,7 +103,7 @@ def time_label(choice: TimeChoice) -> str:
 
 def short_title(channel: Channel) -> str:
     title = channel.title or str(channel.chat_id)
-    return title if len(title) <= TITLE_SHOWN else title[: TITLE_SHOWN - 1].rstrip() + "…"
+    return shorten(title, TITLE_SHOWN)
 
 
 def and_more(items: list[str], shown: int = NAMES_SHOWN) -> list[str]:
@@ -153,15 +181,24 @@ def panel_text(draft: Draft, channels: list[Channel], settings: Settings) -> str
     return "\n".join(lines)
 
 
-def panel_keyboard(draft: Draft, channels: list[Channel]) -> InlineKeyboardMarkup:
+def panel_keyboard(draft: Draft, channels: list[Channel], page: int = 0) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
+    pages = channel_pages(channels)
+    page, shown = page_of(channels, page)
 
     def button(text: str, op: ComposeAction, arg: int = 0) -> None:
-        builder.button(text=text, callback_data=ComposeCallback(op=op, draft=draft.id, arg=arg))
+        data = ComposeCallback(op=op, draft=draft.id, arg=arg, page=page)
+        builder.button(text=text, callback_data=data)
 
-    for c in channels:
+    for c in shown:
         mark = "✅ " if c.chat_id in draft.channels else "▫️ "
         button(mark + short_title(c), ComposeAction.CHANNEL, c.chat_id)
+    paging = []
+    if pages > 1:
+        button("◀", ComposeAction.PAGE, (page - 1) % pages)
+        button(f"{page + 1}/{pages}", ComposeAction.PAGE, page)
+        button("▶", ComposeAction.PAGE, (page + 1) % pages)
+        paging = [3]
     for n, choice in enumerate(TIME_PRESETS):
         mark = "• " if draft.time_choice == choice else ""
         button(mark + time_label(choice), ComposeAction.TIME, n)
@@ -177,8 +214,8 @@ def panel_keyboard(draft: Draft, channels: list[Channel]) -> InlineKeyboardMarku
     button(_("👁 Preview"), ComposeAction.PREVIEW)
     button(_("✅ Confirm"), ComposeAction.CONFIRM)
     button(_("✖️ Discard"), ComposeAction.DISCARD)
-    channel_rows = [2] * (len(channels) // 2) + [1] * (len(channels) % 2)
-    builder.adjust(*channel_rows, 2, 2, 1, 3, 2, 2)
+    channel_rows = [2] * (len(shown) // 2) + [1] * (len(shown) % 2)
+    builder.adjust(*channel_rows, *paging, 2, 2, 1, 3, 2, 2)
     return builder.as_markup()
 
 
@@ -199,7 +236,7 @@ def refusal_text(plan: SchedulePlan, draft: Draft) -> str:
     if plan.refusal is Refusal.CANNOT_PIN:
         names = ", ".join(and_more([short_title(c) for c in plan.channels], 2))
         text = _("I cannot pin in {channels}. Give me the right or turn Pin off.")
-        return text.format(channels=names)[:200]  # an alert holds 200 characters
+        return cut_to(text.format(channels=names), ALERT_LIMIT)
     texts: dict[Refusal | None, str] = {
         Refusal.NO_CHANNEL: _("Choose at least one channel."),
         Refusal.NO_TIME: _("Choose a time."),
@@ -208,20 +245,15 @@ def refusal_text(plan: SchedulePlan, draft: Draft) -> str:
     return texts.get(plan.refusal, slot_problem(draft.channels))
 
 
-def button_error_text(error: ButtonError, waiting: bool = False) -> str:
-    """What is wrong with the buttons typed; `waiting`: what came was no text at all (a photo,
-    a new post), so the manager is told that the bot still waits, and the way out."""
-    if waiting:
-        return "\n".join(
-            (
-                button_error_text(error),
-                _("Still waiting for the buttons: send - for none, /cancel to stop."),
-            )
-        )
+def button_error_text(error: ButtonError) -> str:
+    """What is wrong with the buttons typed, and that the bot still waits for them and the way
+    out (what came may be no text at all: a photo, a new post)."""
     texts = {
         "format": _("Line {line}: write it as Text - https://example.com"),
         "url": _("Line {line}: the link must start with https:// or http://"),
         "too_long": _("Line {line}: the button text is too long (64 characters at most)"),
         "too_many": _("Line {line}: too many buttons (4 per row, 8 rows at most)"),
     }
-    return texts[error.reason].format(line=error.line)
+    # the bot still waits for the buttons: a photo sent meanwhile as a new post lands here too
+    waiting = _("Still waiting for the buttons: send - for none, /cancel to stop.")
+    return "\n".join((texts[error.reason].format(line=error.line), waiting))

@@ -19,14 +19,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from aiogram import Bot
 from aiogram.exceptions import (
+    ClientDecodeError,
     TelegramAPIError,
     TelegramBadRequest,
     TelegramForbiddenError,
+    TelegramNetworkError,
     TelegramRetryAfter,
 )
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
@@ -38,7 +40,15 @@ from bot.cluster.jobs import ROW_LEASE_SECONDS, heartbeat
 from bot.inflight import InFlight
 from bot.outbound import TelegramPacer, at_most_once, maybe_delivered
 from bot.posting.channels import rights_of
-from bot.posting.failures import INTERRUPTED, MISSED, NO_RIGHTS, UNCONFIRMED, channel_lost
+from bot.posting.failures import (
+    FOLLOWUP_UNCONFIRMED,
+    INTERRUPTED,
+    MISSED,
+    NO_RIGHTS,
+    SERVER_ERROR,
+    UNCONFIRMED,
+    channel_lost,
+)
 from bot.posting.times import TimeError, parse_recurrence
 from bot.scheduling import armed_at, cancel, run_once_at
 from storage.posts import Channel, ChannelRepository, Draft, Post, PostRepository, PostStatus
@@ -66,8 +76,19 @@ class NoticeReason(StrEnum):
     HELD = "held"  # the bot lost its rights in the channel
     INTERRUPTED = "interrupted"  # a worker stopped mid-publishing
     UNCONFIRMED = "unconfirmed"  # sent, but the answer was lost: it may be out
+    SERVER_ERROR = "server_error"  # sent, and answered with a 5xx: it may be out too
     NOT_PINNED = "not_pinned"  # out, but Telegram refused to pin it
     NOT_DELETED = "not_deleted"  # delete-after came, but Telegram refused the deletion
+    NO_FOLLOWUP = "no_followup"  # an album out, but not the message with its buttons
+
+
+class Sent(NamedTuple):
+    """A post's copy: its message ids, its follow-up's (an album's buttons), and why the
+    follow-up failed, if it did (the album is out all the same)."""
+
+    ids: list[int]
+    followup: list[int] | None = None
+    followup_error: str | None = None
 
 
 Notify = Callable[[Post, NoticeReason], Awaitable[None]]
@@ -86,15 +107,16 @@ def url_keyboard(buttons: list[list[dict[str, str]]] | None) -> InlineKeyboardMa
     return builder.as_markup()
 
 
-async def copy_draft(bot: Bot, draft: Draft) -> None:
-    """Preview: the draft copied into the manager's chat, as the channel will get it."""
-    chat, ids = draft.source_chat_id, draft.source_message_ids
+async def send_preview(bot: Bot, draft: Draft) -> None:
+    """The compose panel's Preview: the draft copied to the manager's own chat exactly as
+    `Publisher._copy` will copy it to the channel."""
+    chat_id, ids = draft.source_chat_id, draft.source_message_ids
     if len(ids) == 1:
-        await bot.copy_message(chat, chat, ids[0], reply_markup=url_keyboard(draft.buttons))
+        await bot.copy_message(chat_id, chat_id, ids[0], reply_markup=url_keyboard(draft.buttons))
         return
-    await bot.copy_messages(chat, chat, ids)
+    await bot.copy_messages(chat_id, chat_id, ids)
     if draft.buttons:
-        await bot.send_message(chat, FOLLOWUP_TEXT, reply_markup=url_keyboard(draft.buttons))
+        await bot.send_message(chat_id, FOLLOWUP_TEXT, reply_markup=url_keyboard(draft.buttons))
 
 
 class Publisher:
@@ -269,7 +291,7 @@ class Publisher:
             return False
         self.mark_channel(post.channel_id)
         try:
-            ids, followup = await self._send(post)
+            ids, followup, followup_error = await self._send(post)
         except TelegramRetryAfter as exc:  # longer than the outbound layer waits: not sent
             due_at = int(self.clock()) + exc.retry_after
             if await self.repo.postpone(post.id, due_at) and (
@@ -288,12 +310,12 @@ class Publisher:
                 await self.channels.upsert(replace(channel, can_post=False), int(self.clock()))
             await self._tell(post, NoticeReason.FAILED, asked_by)
             return False
-        except TelegramAPIError as exc:  # retries exhausted in the outbound layer
-            if maybe_delivered(exc):  # the answer was lost, not the post: never sent twice
+        except (TelegramAPIError, ClientDecodeError) as exc:  # not retried, or retries exhausted
+            if maybe_delivered(exc):  # the answer was lost or failed, maybe not the post
                 status, reason, notice = (
-                    PostStatus.NEEDS_DECISION,
-                    UNCONFIRMED,
-                    NoticeReason.UNCONFIRMED,
+                    (PostStatus.NEEDS_DECISION, UNCONFIRMED, NoticeReason.UNCONFIRMED)
+                    if isinstance(exc, TelegramNetworkError)
+                    else (PostStatus.NEEDS_DECISION, SERVER_ERROR, NoticeReason.SERVER_ERROR)
                 )
             else:
                 status, reason, notice = PostStatus.FAILED, str(exc), NoticeReason.FAILED
@@ -307,6 +329,9 @@ class Publisher:
         if next_id is not None and (next_post := await self.repo.get(next_id)) is not None:
             self.arm(next_post)
         await self._report_published(post, [*ids, *(followup or [])], published_at)
+        if followup_error is not None:  # told, not only logged: the post lacks its buttons
+            await self.repo.set_status(post.id, PostStatus.PUBLISHED, followup_error)
+            await self.notify(post, NoticeReason.NO_FOLLOWUP)
         if post.delete_after_hours:
             self.arm_deletion(await self.repo.get(post.id))
         if post.pin and ids:
@@ -421,7 +446,7 @@ class Publisher:
             await self.repo.set_status(post.id, PostStatus.PUBLISHED, refused)
             await self.notify(post, NoticeReason.NOT_DELETED)
 
-    async def _send(self, post: Post) -> tuple[list[int], list[int] | None]:
+    async def _send(self, post: Post) -> Sent:
         """Copies the manager's message(s), so entities and media stay as they were.
 
         The send budget is waited for first, then the post is marked as being sent, then the
@@ -439,7 +464,7 @@ class Publisher:
             with at_most_once():
                 return await self._copy(post)
 
-    async def _copy(self, post: Post) -> tuple[list[int], list[int] | None]:
+    async def _copy(self, post: Post) -> Sent:
         if len(post.source_message_ids) == 1:
             sent = await self.bot.copy_message(
                 post.channel_id,
@@ -448,7 +473,7 @@ class Publisher:
                 disable_notification=post.silent,
                 reply_markup=url_keyboard(post.buttons),
             )
-            return [sent.message_id], None
+            return Sent([sent.message_id])
         sent_many = await self.bot.copy_messages(
             post.channel_id,
             post.source_chat_id,
@@ -457,7 +482,7 @@ class Publisher:
         )
         ids = [m.message_id for m in sent_many]
         if not post.buttons:
-            return ids, None
+            return Sent(ids)
         # albums cannot carry buttons: they ride on a short follow-up message
         try:
             followup = await self.bot.send_message(
@@ -468,5 +493,7 @@ class Publisher:
             )
         except TelegramAPIError as exc:  # the album is out; do not fail (and resend) it
             logger.warning("post %s: album published, follow-up failed: %s", post.id, exc)
-            return ids, None
-        return ids, [followup.message_id]
+            if maybe_delivered(exc):
+                return Sent(ids, None, FOLLOWUP_UNCONFIRMED)
+            return Sent(ids, None, exc.message if isinstance(exc, TelegramBadRequest) else str(exc))
+        return Sent(ids, [followup.message_id])

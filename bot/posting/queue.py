@@ -7,9 +7,10 @@ queue) is decided in one place and returned as a plain value.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from bot.clock import SYSTEM_CLOCK, Clock
-from bot.posting.preview import page_count, page_slice
+from bot.posting.preview import Gettext, Ngettext, page_count, page_slice, queue_entry
 from storage.posts import OPEN_STATUSES, ChannelRepository, Post, PostRepository
 
 QUEUE_STATUSES = OPEN_STATUSES
@@ -21,6 +22,11 @@ class QueueEntry:
     post: Post
     channel: str  # the channel's title, or its id when the bot does not know it
     postable: bool = True  # False: the bot can no longer post there (the post will be held)
+
+    def text(self, tz: ZoneInfo, gettext: Gettext, ngettext: Ngettext, now: float) -> str:
+        """The entry's own message in /queue (`preview.queue_entry`)."""
+        post, postable = self.post, self.postable
+        return queue_entry(post, self.channel, tz, gettext, ngettext, now=now, postable=postable)
 
 
 @dataclass(frozen=True, slots=True)

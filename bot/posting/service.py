@@ -138,6 +138,10 @@ class PostingService:
         self.publisher.disarm(post_id)
         return True
 
+    async def mark_out(self, post_id: int) -> bool:
+        """ "It is out": a post whose send was not confirmed is in the channel after all."""
+        return await self.posts.mark_out(post_id, self.now())
+
     async def reschedule(self, post_id: int, due: datetime) -> Change:
         """A new time for a post still waiting to go out. A cancelled one stays cancelled: the
         question "when?" may have been asked before the Cancel (an old Reschedule button, or
@@ -166,9 +170,15 @@ class PostingService:
         return post.due_at
 
     async def replace_content(
-        self, post_id: int, message_ids: list[int], summary: dict[str, Any] | None
+        self,
+        post_id: int,
+        message_ids: list[int],
+        summary: dict[str, Any] | None,
+        chat_id: int | None = None,
     ) -> Change:
-        if await self.posts.replace_content(post_id, message_ids, summary):
+        """New content from `chat_id`: the editing manager's chat, which need not be the one
+        the post was queued from (another manager's Edit, from /queue or the calendar)."""
+        if await self.posts.replace_content(post_id, message_ids, summary, chat_id):
             return Change.DONE
         return await self._why_unchanged(post_id)
 

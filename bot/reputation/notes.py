@@ -27,13 +27,14 @@ from bot.reputation.service import (
     ReputationService,
 )
 from bot.reputation.watch import Watch
+from bot.texts import fit_html, shorten, utf16_length
 from storage.reputation import Mention
 
 logger = logging.getLogger(__name__)
 
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
-QUOTE_CHARS = 300  # of a member's message, in notes and digest lines
-TEXT_LIMIT = 4000
+QUOTE_CHARS = 300  # of a member's message, in notes and digest lines (UTF-16 units)
+TEXT_LIMIT = 4000  # a digest's budget, in UTF-16 units as Telegram counts (an emoji is two)
 
 
 class ReputationAction(StrEnum):
@@ -48,7 +49,7 @@ class ReputationCallback(CallbackData, prefix="rep"):
 
 def quote(text: str) -> str:
     text = " ".join(text.split())
-    return html.escape(text if len(text) <= QUOTE_CHARS else text[: QUOTE_CHARS - 1] + "…")
+    return html.escape(shorten(text, QUOTE_CHARS))
 
 
 def link_or_place(chat_id: int, username: str | None, message_id: int, title: str) -> str:
@@ -87,7 +88,7 @@ class ReputationNotes:
                 with self.i18n.context(), self.i18n.use_locale(locale):
                     texts[locale] = build(locale)
             await self.notes.send_message(
-                manager, texts[locale][:4096], link_preview_options=NO_PREVIEW
+                manager, fit_html(texts[locale]), link_preview_options=NO_PREVIEW
             )
 
     async def spike(self, chat_id: int, title: str, found: Spike) -> None:
@@ -157,14 +158,15 @@ class ReputationNotes:
                 n,
             ).format(n=n)
             lines = [head]
-            budget = TEXT_LIMIT - len(head) - 100
+            # counted with the HTML escapes, which Telegram does not count: errs on the safe side
+            budget = TEXT_LIMIT - utf16_length(head) - 100
             for i, mention in enumerate(mentions):
                 line = digest_line(mention, titles[mention.chat_id])
-                if len(line) + 1 > budget:
+                if utf16_length(line) + 1 > budget:
                     lines.append(_("…and {n} more.").format(n=n - i))
                     break
                 lines.append(line)
-                budget -= len(line) + 1
+                budget -= utf16_length(line) + 1
             return "\n".join(lines)
 
         await self._to_managers(build)

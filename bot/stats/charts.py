@@ -106,6 +106,12 @@ def drawable(text: str) -> str:
     return " ".join(kept.split())
 
 
+def chart_name(title: str, chat_id: int, gettext: Gettext = english) -> str:
+    """A chat's title as a chart draws it; a title the font draws nothing of (only emoji, say)
+    would leave ": last 7 days", so the chat is named by its id, in the reader's language."""
+    return drawable(title) or gettext("chat {id}").format(id=chat_id)
+
+
 def _png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
@@ -159,7 +165,8 @@ def activity_chart(
             )
             ax3.set_ylabel(gettext("complaints, % of messages"))
             ax3.set_ylim(bottom=0)
-        ax.set_title(drawable(period_title(report.title, report.days, ngettext)))
+        name = chart_name(report.title, report.chat_id, gettext)
+        ax.set_title(drawable(period_title(name, report.days, ngettext)))
         step = max(1, len(days) // 10)
         ax.set_xticks(range(0, len(days), step), days[::step], rotation=45)
         fig.legend(loc="upper left")
@@ -175,7 +182,8 @@ def _channel_chart(report: ChatReport, gettext: Gettext) -> bytes:
             color="#4C78A8",
             marker="o",
         )
-    top.set_title(drawable(gettext("{title}: subscribers").format(title=report.title)))
+    name = chart_name(report.title, report.chat_id, gettext)
+    top.set_title(drawable(gettext("{title}: subscribers").format(title=name)))
     rates = [(p["message_id"], engagement_rate(p)) for p in report.posts]
     rates = [(str(mid), er) for mid, er in rates if er is not None]
     bottom.bar([m for m, _ in rates], [er for _, er in rates], color="#F28E2B")

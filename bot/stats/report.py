@@ -22,10 +22,11 @@ def parse_period(token: str | None, default: int = 7) -> int | None:
     return PERIODS.get(token.strip().lower())
 
 
-def change(current: float, previous: float) -> str:
-    """`+12%`, `-5%`, `±0%`, or `new` when there was nothing before."""
+def change(current: float, previous: float, new: str = "new") -> str:
+    """`+12%`, `-5%`, `±0%`, or `new` (the reader's word for it) when there was nothing
+    before."""
     if previous == 0:
-        return "±0%" if current == 0 else "new"
+        return "±0%" if current == 0 else new
     percent = round((current - previous) / previous * 100)
     return "±0%" if percent == 0 else f"{percent:+d}%"
 

@@ -22,6 +22,7 @@ from bot.clock import SYSTEM_CLOCK, Clock
 from bot.commands import N_
 from bot.config import Settings
 from bot.i18n import plural_for
+from bot.moderation.service import action_label
 from bot.private import PrivateNotes
 from bot.stats import charts
 from bot.stats.collector import StatsCollector
@@ -192,8 +193,11 @@ class StatsService:
         gettext = self.i18n.gettext
         ngettext = plural_for(self.i18n, locale)
 
+        # "new": nothing in the period before, in the reader's language
+        new = gettext("new", locale=locale)
+
         def line(label: str, key: str) -> str:
-            return f"{label}: {t[key]} ({change(t[key], p[key])})"
+            return f"{label}: {t[key]} ({change(t[key], p[key], new)})"
 
         lines = [
             ngettext(
@@ -251,7 +255,10 @@ class StatsService:
                 )
             )
         if r.moderation:
-            parts = ", ".join(f"{k} {v}" for k, v in sorted(r.moderation.items()))
+            # the audit log's identifiers ("warn"), named as the moderation log names them
+            parts = ", ".join(
+                f"{action_label(self.i18n, k, locale)} {v}" for k, v in sorted(r.moderation.items())
+            )
             lines.append(gettext("Moderation: {actions}", locale=locale).format(actions=parts))
         if r.quizzes[0]:
             lines.append(
@@ -327,7 +334,7 @@ class StatsService:
             )
         await self.bot.send_message(to_chat, text, message_thread_id=thread_id)
         gettext_in, ngettext_in = self._chart_words(locale)
-        name = (chat.title if chat else None) or str(chat_id)
+        name = charts.chart_name((chat.title if chat else None) or "", chat_id, gettext_in)
         title = charts.period_title(name, days, ngettext_in)
         png = await asyncio.to_thread(charts.heatmap_chart, best, title, gettext_in)
         await self.bot.send_photo(

@@ -12,10 +12,11 @@ import html
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
+from itertools import zip_longest
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
-from aiogram.types import Message, ReplyParameters
+from aiogram.types import Message, MessageId, ReplyParameters
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
@@ -39,6 +40,12 @@ logger = logging.getLogger(__name__)
 # chat title of up to 128, a link, a sentence in the staff's language) must fit beside them in
 # one message of 4,096.
 INLINE_TEXT_LIMIT = TEXT_LIMIT - 1000
+
+
+def paired(ids: Sequence[int], copies: Sequence[MessageId]) -> list[tuple[int, int | None]]:
+    """Each message id with its copy's, in order; copyMessages skips a message it cannot copy
+    (deleted meanwhile), so the last ones may have none."""
+    return list(zip_longest(ids, [c.message_id for c in copies][: len(ids)]))
 
 
 def question_of(message: Message) -> Question:
@@ -170,12 +177,12 @@ async def relay_to_support(
         logger.warning("support chat %s unreachable: %s", plan.support_chat_id, exc)
         return RelayOutcome.FAILED
     copy_id = None
+    ids = [p.message_id for p in parts]
     try:
         if len(parts) > 1:  # an album stays one album (copyMessages cannot reply)
-            copies = await bot.copy_messages(
-                plan.support_chat_id, message.chat.id, [p.message_id for p in parts]
-            )
+            copies = await bot.copy_messages(plan.support_chat_id, message.chat.id, ids)
             copy_id = copies[0].message_id
+            await support.album_relayed(plan.ticket_id, message.chat.id, paired(ids, copies))
         elif not (message.text and fits_inline(message.text)):  # media, or long: under it
             copy = await bot.copy_message(
                 plan.support_chat_id,
@@ -186,6 +193,8 @@ async def relay_to_support(
             copy_id = copy.message_id
     except TelegramAPIError as exc:  # the header still names the member and links it
         logger.warning("could not copy %s to support: %s", message.message_id, exc)
+        if len(parts) > 1:  # an edit may copy it yet
+            await support.album_relayed(plan.ticket_id, message.chat.id, [(i, None) for i in ids])
     await support.relayed(plan.ticket_id, relay.chat.id, relay.message_id, copy_id)
     if stats is not None and message.chat.type != "private":
         stats.collector.bump(message.chat.id, "faq_escalated")
@@ -207,6 +216,8 @@ async def follow_edit(
     header = ticket.relay_message_id if ticket is not None else None
     if found is None or ticket is None or header is None:
         return False
+    if found.parts:  # an album's words are its caption, whichever part was edited
+        question = replace(question, text=ticket.question)
     desk = ticket.support_chat_id
     with I18n.get_current(no_error=False).use_locale(await locale_for(desk)):
         text = relay_text(message, ticket.id, question, edited=True)
@@ -239,8 +250,11 @@ async def follow_edit(
             logger.warning("edit of ticket %s not told to %s: %s", ticket.id, desk, exc)
             return True
         note_id = sent.message_id
+    if found.parts:
+        await recopy_album(message, bot, support, ticket, found.parts, note_id)
+        return True
     if message.media_group_id is not None:
-        return True  # one part of an album cannot be copied again into its album
+        return True  # a part of an album relayed before its parts were kept: header only
     old_copy, new_copy = ticket.relay_copy_id, None
     try:
         if not (message.text and fits_inline(message.text)):  # media, or long: under it again
@@ -262,6 +276,34 @@ async def follow_edit(
     # a reply to the note answers the ticket too, as one to a copy does
     await support.relayed(ticket.id, desk, header, new_copy or note_id)
     return True
+
+
+async def recopy_album(
+    message: Message,
+    bot: Bot,
+    support: SupportService,
+    ticket: Ticket,
+    parts: Sequence[tuple[int, int | None]],
+    note_id: int | None,
+) -> None:
+    """A member edited a part of their album: the whole album is copied again (Telegram copies
+    each part as it is now, the edited caption with it; one part cannot go back into an album)
+    and the old copies deleted, so nobody answers the stale one."""
+    desk, ids = ticket.support_chat_id, [part for part, _ in parts]
+    try:
+        copies = await bot.copy_messages(desk, message.chat.id, ids)
+    except TelegramAPIError as exc:  # the old copies still take replies
+        logger.warning("could not copy the edited album of ticket %s: %s", ticket.id, exc)
+        return
+    old = [copy for _, copy in parts if copy is not None]
+    if old:
+        with contextlib.suppress(TelegramAPIError):
+            await bot.delete_messages(desk, old)
+    await support.album_relayed(ticket.id, message.chat.id, paired(ids, copies))
+    assert ticket.relay_message_id is not None
+    # a reply to the new album's first part answers, as one to the note would
+    first = copies[0].message_id if copies else note_id
+    await support.relayed(ticket.id, desk, ticket.relay_message_id, first)
 
 
 async def ticket_replied_to(message: Message, bot: Bot, support: SupportService) -> Ticket | None:
@@ -295,19 +337,25 @@ async def deliver_staff_reply(
         else None
     )
 
+    ids = [p.message_id for p in parts]
+    delivered: list[tuple[int, int]] = []
+
     async def copy(message_thread_id: int | None = None) -> object:
         if len(parts) > 1:  # copyMessages keeps the album, but cannot reply
-            ids = [p.message_id for p in parts]
-            return await bot.copy_messages(
+            copies = await bot.copy_messages(
                 member_chat, message.chat.id, ids, message_thread_id=message_thread_id
             )
-        return await bot.copy_message(
+            delivered[:] = [(i, c) for i, c in paired(ids, copies) if c is not None]
+            return copies
+        sent = await bot.copy_message(
             member_chat,
             message.chat.id,
             message.message_id,
             reply_parameters=reply_to,
             message_thread_id=message_thread_id,
         )
+        delivered[:] = [(message.message_id, sent.message_id)]
+        return sent
 
     name = html.escape(ticket.member_name or str(member_chat))
     if member_chat > 0:  # asked in private: a note Telegram may refuse (blocked, deleted)
@@ -340,13 +388,50 @@ async def deliver_staff_reply(
         message.message_id,
         message.html_text if message.text else "",
     )
-    delivered = _("✅ Delivered to {name}.").format(name=html.escape(ticket.member_name or "?"))
+    await support.delivered(ticket, message.chat.id, delivered)
+    confirmation = _("✅ Delivered to {name}.").format(name=html.escape(ticket.member_name or "?"))
     if len(parts) > 1:
-        await message.reply(delivered)
+        await message.reply(confirmation)
         return
     add = InlineKeyboardBuilder()
     add.button(
         text=_("➕ Add to FAQ"),
         callback_data=SupportCallback(op=SupportAction.ADD_TO_FAQ, ticket=ticket.id),
     )
-    await message.reply(delivered, reply_markup=add.as_markup())
+    await message.reply(confirmation, reply_markup=add.as_markup())
+
+
+async def follow_staff_edit(message: Message, bot: Bot, support: SupportService) -> bool:
+    """A staff member edited a reply the member already got: the member's copy is edited to
+    the new words (text, or a caption), and "Add to FAQ" takes them. A copy that can no longer
+    be edited (the member deleted it, or blocked the bot) is told to the staff member, who may
+    send the correction as a new reply. False when the message was never delivered."""
+    found = await support.delivered_copy(message.chat.id, message.message_id)
+    if found is None:
+        return False
+    words = message.html_text if (message.text or message.caption) else ""
+    try:
+        if message.text is not None:
+            edit = bot.edit_message_text(
+                words, chat_id=found.member_chat_id, message_id=found.message_id
+            )
+        else:
+            edit = bot.edit_message_caption(
+                chat_id=found.member_chat_id, message_id=found.message_id, caption=words
+            )
+        await edit_or_same(edit)
+        error = None
+    except TelegramAPIError as exc:
+        error = exc.message
+    ticket = await support.answer_edited(
+        found.ticket_id, message.chat.id, message.message_id, words if message.text else ""
+    )
+    if error is not None:
+        name = (ticket.member_name if ticket else None) or str(found.member_chat_id)
+        await message.reply(
+            _(
+                "Could not change the answer {name} got: {error}. "
+                "Reply to their question again to send the correction."
+            ).format(name=html.escape(name), error=html.escape(error))
+        )
+    return True

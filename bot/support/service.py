@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -17,13 +17,11 @@ from bot.clock import SYSTEM_CLOCK, Clock
 from bot.faq.service import FaqService, detect_language
 from bot.faq.transfer import MAX_PHRASING
 from bot.i18n import LocaleFor
+from bot.support.cooldown import RELAY_LIMIT, RELAY_WINDOW, CoolDownNotices
 from bot.texts import typed_id
-from storage.faq import Answer, SupportRepository, Ticket
+from storage.faq import Answer, Delivered, SupportRepository, Ticket
 
 logger = logging.getLogger(__name__)
-
-RELAY_LIMIT = 5  # tickets per member ...
-RELAY_WINDOW = 600  # ... in this many seconds
 
 
 class RelayOutcome(StrEnum):
@@ -94,10 +92,12 @@ class RelayPlan:
 
 @dataclass(frozen=True, slots=True)
 class EditedTicket:
-    """A relayed message its member edited; a complaint's relay has its own wording."""
+    """A relayed message its member edited; a complaint's relay has its own wording; `parts`:
+    an album's parts (message id, its copy at the desk), empty for a lone message."""
 
     ticket: Ticket
     complaint: bool
+    parts: tuple[tuple[int, int | None], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,15 +112,16 @@ class SupportService:
         repo: SupportRepository,
         default_chat: int | None,
         clock: Clock = SYSTEM_CLOCK,
+        notices: CoolDownNotices | None = None,
     ) -> None:
         self.repo = repo
         self._configured_chat = default_chat
         self.clock = clock
         # where upgraded groups went (bot.chat_migration.ChatMigrations.new_id_of), set by the app
         self.new_id_of: Callable[[int], int | None] = lambda chat_id: None
-        # members told they are rate-limited, and when; per process, so after a restart (or
-        # on another worker) a flooding member is told once more, no more
-        self._told_limited: dict[int, int] = {}
+        # members told they are rate-limited: shared by the workers (bot.cluster); in memory
+        # for one process, so after a restart a flooding member is told once more, no more
+        self.notices = notices or CoolDownNotices()
 
     def now(self) -> int:
         return int(self.clock())
@@ -158,7 +159,8 @@ class SupportService:
             await self.repo.recent_from(question.member_id, self.now() - RELAY_WINDOW)
             >= RELAY_LIMIT
         ):
-            return RelayPlan(self._limited(question.member_id))
+            told = await self.notices.first(question.member_id, self.now())
+            return RelayPlan(RelayOutcome.LIMITED if told else RelayOutcome.STILL_LIMITED)
         ticket_id = await self.repo.open_ticket(
             member_id=question.member_id,
             member_name=question.member_name,
@@ -171,17 +173,6 @@ class SupportService:
             thread_id=question.thread_id,
         )
         return RelayPlan(RelayOutcome.SENT, ticket_id, support_chat)
-
-    def _limited(self, member_id: int) -> RelayOutcome:
-        """LIMITED the first time in a window, STILL_LIMITED after that."""
-        now = self.now()
-        told = self._told_limited
-        for member in [m for m, at in told.items() if now - at >= RELAY_WINDOW]:
-            del told[member]
-        if member_id in told:
-            return RelayOutcome.STILL_LIMITED
-        told[member_id] = now
-        return RelayOutcome.LIMITED
 
     async def relayed(
         self,
@@ -197,16 +188,26 @@ class SupportService:
 
     async def edited(self, question: Question) -> EditedTicket | None:
         """A member edited a message: its relayed ticket, now with the new words (the staff and
-        "Add to FAQ" read those), or None when it never reached the staff."""
+        "Add to FAQ" read those), or None when it never reached the staff or the staff blocked
+        the member since (an edit would be a way round the block)."""
         ticket = await self.repo.by_question(
             question.chat_id, question.message_id, question.member_id
-        )
-        if ticket is None:
+        ) or await self.repo.by_part(question.chat_id, question.message_id, question.member_id)
+        if ticket is None or await self.repo.is_blocked(question.member_id):
             return None
-        if question.text != ticket.question:
+        parts = tuple(await self.repo.relay_parts(ticket.id))
+        # an album's question is its caption, on whichever part: a part without one keeps it
+        if question.text != ticket.question and (question.text or not parts):
             await self.repo.set_question(ticket.id, question.text)
             ticket = replace(ticket, question=question.text)
-        return EditedTicket(ticket, await self.repo.is_complaint(ticket.id))
+        return EditedTicket(ticket, await self.repo.is_complaint(ticket.id), parts)
+
+    async def album_relayed(
+        self, ticket_id: int, chat_id: int, parts: Sequence[tuple[int, int | None]]
+    ) -> None:
+        """The parts of a member's album and their copies at the desk (copied again after an
+        edit): an edit of any part finds the ticket."""
+        await self.repo.set_relay_parts(ticket_id, chat_id, parts)
 
     async def ticket(self, ticket_id: int) -> Ticket | None:
         return await self.repo.get(ticket_id)
@@ -218,6 +219,28 @@ class SupportService:
         self, ticket: Ticket, staff_id: int, chat_id: int, message_id: int, text: str
     ) -> None:
         await self.repo.mark_answered(ticket.id, staff_id, chat_id, message_id, text, self.now())
+
+    async def delivered(
+        self, ticket: Ticket, staff_chat_id: int, copies: Sequence[tuple[int, int]]
+    ) -> None:
+        """A staff reply reached the member: (staff message id, the member's copy id) per part,
+        so the staff's later edits reach the copies."""
+        await self.repo.add_delivered(ticket.id, staff_chat_id, ticket.chat_id, copies)
+
+    async def delivered_copy(self, staff_chat_id: int, staff_message_id: int) -> Delivered | None:
+        return await self.repo.delivered(staff_chat_id, staff_message_id)
+
+    async def answer_edited(
+        self, ticket_id: int, staff_chat_id: int, message_id: int, text: str
+    ) -> Ticket | None:
+        """The staff edited a delivered reply: when it is the ticket's answer, "Add to FAQ" takes
+        the new words. The ticket, for naming its member."""
+        ticket = await self.repo.get(ticket_id)
+        if ticket is None:
+            return None
+        if (ticket.answer_chat_id, ticket.answer_message_id) == (staff_chat_id, message_id):
+            await self.repo.set_answer_text(ticket.id, text)
+        return ticket
 
     async def set_route(self, chat_id: int, support_chat_id: int | None) -> None:
         await self.repo.set_route(chat_id, support_chat_id)

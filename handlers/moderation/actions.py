@@ -11,6 +11,7 @@ from aiogram.utils.i18n import ngettext
 from bot.moderation.args import ActionArgs
 from bot.moderation.buttons import undo_keyboard
 from bot.moderation.durations import format_duration
+from bot.moderation.problems import Problem
 from bot.moderation.service import (
     AuditAction,
     ModerationError,
@@ -18,8 +19,9 @@ from bot.moderation.service import (
     Target,
     Topic,
     UndoOutcome,
+    is_basic_group,
 )
-from bot.moderation.targets import TargetResolver, replied, sender_of
+from bot.moderation.targets import TargetResolver, replied, subject_of
 from bot.texts import typed_id
 from bot.topics import thread_of
 from handlers.moderation.common import (
@@ -64,6 +66,11 @@ async def restrict_command(
         "unban": _("🕊 {name} is unbanned and may rejoin."),
     }
     text = texts[kind].format(name=target.mention, duration=duration) + reason_line(args.reason)
+    if kind == "ban" and is_basic_group(chat_id):
+        text += "\n" + _(
+            "This is a basic group: Telegram keeps no ban list here, so they may rejoin "
+            "through an invite link."
+        )
     markup = undo_keyboard(action_id) if action_id and kind != "kick" else None
     await message.reply(text, reply_markup=markup)
 
@@ -115,9 +122,18 @@ async def purge_command(message: Message, moderation: ModerationService) -> None
         await message.reply(error_text(exc.kind, token=exc.detail))
         return
     count = max(0, purged.deleted - 1)  # the command is not one of the moderator's messages
-    text = ngettext("🧹 Deleted {count} message.", "🧹 Deleted {count} messages.", count).format(
-        count=count
-    )
+    if purged.exact:
+        text = ngettext(
+            "🧹 Deleted {count} message.", "🧹 Deleted {count} messages.", count
+        ).format(count=count)
+    else:  # Telegram skips ids already gone without a word: they are in the count
+        text = ngettext(
+            "🧹 Deleted up to {count} message (Telegram does not say which of them were "
+            "already gone).",
+            "🧹 Deleted up to {count} messages (Telegram does not say which of them were "
+            "already gone).",
+            count,
+        ).format(count=count)
     if purged.kept:
         text += " " + ngettext(
             "{count} message could not be deleted: Telegram lets bots delete only messages "
@@ -141,7 +157,7 @@ async def spam_command(
     if reply is None:
         await message.reply(_("Reply to the spam message with /spam."))
         return
-    target = sender_of(reply)
+    target = subject_of(reply)
     if target is None:
         return
     refusal = await targets.refusal(message.chat.id, target)
@@ -150,8 +166,7 @@ async def spam_command(
         return
     text = reply.text or reply.caption or ""
     actor = actor_of(message)
-    await moderation.delete(message.chat.id, reply.message_id)
-    try:
+    try:  # the ban first: refused, the message stays for another try, nothing is half done
         action_id = await moderation.ban(
             message.chat.id,
             target,
@@ -166,6 +181,18 @@ async def spam_command(
         await message.reply(error_text(exc.kind, token=exc.detail))
         return
     await moderation.learn(text, True, actor)
+    try:
+        await moderation.delete_or_explain(message.chat.id, reply.message_id)
+    except ModerationError as exc:
+        if exc.kind is not Problem.NOT_FOUND:  # not found: someone deleted it already
+            await message.reply(
+                _(
+                    "🚫 {name} is banned, and I will recognise such messages better now. "
+                    "Their message stays: {why}"
+                ).format(name=target.mention, why=error_text(exc.kind, token=exc.detail)),
+                reply_markup=undo_keyboard(action_id),
+            )
+            return
     await message.answer(
         _(
             "🚫 Removed spam from {name} and banned them. I will recognise such messages "

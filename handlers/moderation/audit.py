@@ -27,7 +27,7 @@ from bot.moderation.service import (
     undo_right,
 )
 from bot.roles import RoleService, right_refusal
-from handlers.moderation.common import error_text
+from handlers.moderation.common import error_text, reply_lines
 from storage.moderation import ModAction
 from storage.outbox import OutboxEntry, OutboxState
 
@@ -82,7 +82,7 @@ async def modlog_command(
         lines.append(
             _("📭 could not be posted to the log chat: {error}").format(error=html.escape(failed))
         )
-    await message.reply("\n".join(lines))
+    await reply_lines(message, lines)
 
 
 async def log_button(

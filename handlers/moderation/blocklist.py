@@ -10,7 +10,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.moderation.blocklist import BadPattern, parse_filter
 from bot.moderation.service import ModerationService
-from handlers.moderation.common import actor_of
+from handlers.moderation.common import actor_of, reply_lines
 
 
 def shown(pattern: str, is_regex: bool) -> str:
@@ -71,4 +71,4 @@ async def filters_command(message: Message, moderation: ModerationService) -> No
         return
     lines = [_("Blocklist of this chat:")]
     lines += [f"• {shown(f.pattern, f.is_regex)}" for f in entries]
-    await message.reply("\n".join(lines))
+    await reply_lines(message, lines)

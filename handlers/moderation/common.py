@@ -15,6 +15,7 @@ from bot.moderation.args import ActionArgs, ArgumentError, parse_action_args
 from bot.moderation.problems import Problem
 from bot.moderation.service import Actor, ModerationService, Target
 from bot.moderation.targets import TargetResolver, replied
+from bot.texts import pack_lines
 
 GROUP = {"chat": Where.GROUP}  # `@admin` in a reply, which is no command
 
@@ -52,7 +53,15 @@ def error_text(kind: Problem, command: str = "", token: str = "") -> str:
             "I can't do that: make me an admin of this chat with the rights to delete messages "
             "and ban users."
         ),
+        Problem.SUPERGROUP_ONLY: _(
+            "Telegram lets bots do this only in supergroups, and this is a basic group: "
+            "making it public, or showing its history to new members, turns it into one."
+        ),
         Problem.NOT_FOUND: _("Telegram says this member or message is not in the chat."),
+        Problem.UNDELETABLE: _(
+            "Telegram does not let bots delete this message: it is older than 48 hours, or a "
+            "service message that cannot be deleted."
+        ),
         Problem.NOT_BANNED: _("{token} is not banned in this chat."),
         Problem.NOT_MUTED: _("{token} is not muted in this chat."),
         Problem.TELEGRAM: _("Telegram refused this action: {token}"),
@@ -64,6 +73,15 @@ def error_text(kind: Problem, command: str = "", token: str = "") -> str:
     template = messages[kind]
     # plain-text templates (they show <placeholders>) sent with HTML parse mode
     return html.escape(template, quote=False).format(command=command, token=html.escape(token))
+
+
+async def reply_lines(message: Message, lines: list[str]) -> None:
+    """A list (/modlog, /filters, /warns) as a reply, in as many messages as it takes: one
+    longer than Telegram's 4,096 characters is refused, and the admin got an apology."""
+    first, *rest = pack_lines(lines)
+    await message.reply(first)
+    for part in rest:
+        await message.answer(part)
 
 
 def reason_line(reason: str | None) -> str:

@@ -24,7 +24,7 @@ from bot.moderation.language import PLAUSIBLE
 from bot.moderation.problems import Problem
 from bot.moderation.service import ModerationService
 from bot.moderation.targets import replied
-from bot.texts import command_args_html, typed_chat_id
+from bot.texts import command_args_html, cut_to, typed_chat_id, visible_length
 from handlers.moderation.common import error_text
 from storage.moderation import ChatModSettings
 
@@ -98,8 +98,8 @@ async def setrules_command(
     reply = replied(message)
     if not text and reply is not None and reply.text:
         plain, text = reply.text, reply.html_text
-    if len(text) > RULES_LIMIT:  # cut as plain text: a cut through HTML may leave half a tag
-        text = html.escape(plain[:RULES_LIMIT], quote=False)
+    if visible_length(text) > RULES_LIMIT:  # cut as plain text: not through half a tag
+        text = html.escape(cut_to(plain, RULES_LIMIT), quote=False)
     if not text:
         await message.reply(
             html.escape(

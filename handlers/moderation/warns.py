@@ -29,6 +29,7 @@ from handlers.moderation.common import (
     error_text,
     on_target,
     reason_line,
+    reply_lines,
 )
 
 
@@ -124,7 +125,7 @@ async def warns_command(
         locale = moderation.i18n.current_locale
         reason = reason_label(moderation.i18n, warn.reason, locale) if warn.reason else "—"
         lines.append(f"{n}. {when} — {html.escape(reason)}")
-    await message.reply("\n".join(lines))
+    await reply_lines(message, lines)
 
 
 @on_target()

@@ -2,7 +2,7 @@
 // Times are shown in the bot's TIMEZONE (as /queue shows them); the API gets wall-clock times
 // without an offset, which the server reads in that zone with its DST checks.
 import { h, render } from 'preact';
-import { useState, useEffect, useCallback, useMemo } from 'preact/hooks';
+import { useState, useEffect, useCallback, useMemo, useRef } from 'preact/hooks';
 import htm from 'htm';
 
 performance.mark('app');
@@ -23,8 +23,19 @@ function pickLanguage() {
 }
 const LANG = pickLanguage();
 let STRINGS = {};
+// A string with forms 'one|other' (en, nl) or 'one|few|many' (ru) is counted by its {n}
+const PLURAL = {
+  en: (n) => (n === 1 ? 0 : 1),
+  nl: (n) => (n === 1 ? 0 : 1),
+  ru: (n) => (n % 10 === 1 && n % 100 !== 11 ? 0
+    : n % 10 >= 2 && n % 10 <= 4 && (n % 100 < 12 || n % 100 > 14) ? 1 : 2),
+};
 const t = (key, vars) => {
   let s = STRINGS[key] || key;
+  if (vars && typeof vars.n === 'number' && s.includes('|')) {
+    const forms = s.split('|');
+    s = forms[Math.min(PLURAL[LANG](Math.abs(vars.n)), forms.length - 1)];
+  }
   for (const [k, v] of Object.entries(vars || {})) s = s.split(`{${k}}`).join(v);
   return s;
 };
@@ -34,8 +45,16 @@ const t = (key, vars) => {
 // the API's error codes that have a toast of their own; any other says 'error' with its message
 const ERROR_TOASTS = {
   stale: 'stale', past: 'past', too_far: 'too_far', gone: 'gone', cancelled: 'was_cancelled',
-  delayed: 'delayed',
+  delayed: 'delayed', blocked: 'blocked', not_found: 'not_found', network: 'network',
 };
+// what the server refused, in the manager's language (its own message is English)
+function errorText(err) {
+  const data = err.data || {};
+  if (!err.code && err instanceof TypeError) return t('network'); // the first screen's own fetch
+  if (err.code === 'bad_time' && ['nonexistent', 'ambiguous'].includes(data.reason)) return t(`time_${data.reason}`);
+  if (err.code === 'failed') return t('refused', { error: (data.post && data.post.error) || err.message });
+  return t(ERROR_TOASTS[err.code] || 'error', { error: err.message });
+}
 const haptic = {
   tap: () => tg && tg.HapticFeedback && tg.HapticFeedback.impactOccurred('light'),
   pick: () => tg && tg.HapticFeedback && tg.HapticFeedback.selectionChanged(),
@@ -69,7 +88,13 @@ function applyTheme() {
 async function api(method, path, body) {
   const headers = { Authorization: `tma ${INIT}` };
   if (body) headers['Content-Type'] = 'application/json';
-  return answer(await fetch(`/api${path}`, { method, headers, body: body ? JSON.stringify(body) : undefined }));
+  let r;
+  try {
+    r = await fetch(`/api${path}`, { method, headers, body: body ? JSON.stringify(body) : undefined });
+  } catch (e) { // no answer at all: the bot restarting, or the phone offline
+    throw Object.assign(new Error(String(e && e.message)), { code: 'network' });
+  }
+  return answer(r);
 }
 
 async function answer(r) {
@@ -195,16 +220,20 @@ function previewText(post) {
   return [kind && `[${kind}]`, first].filter(Boolean).join(' ') || t('no_post_content');
 }
 
-const thumbs = new Map(); // post id -> object URL of its thumbnail (fetched with the sign-in)
+// thumbnails, fetched with the sign-in, per post version: new content is a new picture (and a
+// new address, so the browser's cache cannot answer with the old one)
+const thumbs = new Map(); // 'id:version' -> object URL
 function Thumb({ post }) {
-  const [src, setSrc] = useState(thumbs.get(post.id) || null);
+  const key = `${post.id}:${post.version}`;
+  const [, setGot] = useState(null); // a fetched thumbnail draws the item again
   useEffect(() => {
-    if (src || !(post.preview && post.preview.thumb)) return;
-    fetch(`/api/posts/${post.id}/thumb`, { headers: { Authorization: `tma ${INIT}` } })
+    if (!(post.preview && post.preview.thumb) || thumbs.has(key)) return;
+    fetch(`/api/posts/${post.id}/thumb?v=${post.version}`, { headers: { Authorization: `tma ${INIT}` } })
       .then((r) => (r.ok ? r.blob() : null))
-      .then((blob) => { if (blob) { const url = URL.createObjectURL(blob); thumbs.set(post.id, url); setSrc(url); } })
+      .then((blob) => { if (blob) { const url = URL.createObjectURL(blob); thumbs.set(key, url); setGot(url); } })
       .catch(() => {});
-  }, [post.id]);
+  }, [key]);
+  const src = thumbs.get(key);
   return src ? html`<img class="thumb" src=${src} alt="" />` : '';
 }
 
@@ -308,7 +337,7 @@ function Options({ post }) {
   return chips.length ? html`<div class="chips">${chips.map((c) => html`<span class="chip">${c}</span>`)}</div>` : '';
 }
 
-function MovePanel({ post, channel, onMove }) {
+function MovePanel({ post, channel, busy, onMove }) {
   const start = local(post.due_at);
   const [date, setDate] = useState(start.day < today() ? today() : start.day);
   const [time, setTime] = useState(start.time);
@@ -331,14 +360,22 @@ function MovePanel({ post, channel, onMove }) {
       <input type="date" aria-label=${t('date')} value=${date} min=${today()} onInput=${(e) => setDate(e.currentTarget.value)} />
       <input type="time" aria-label=${t('time')} value=${time} onInput=${(e) => setTime(e.currentTarget.value)} />
     </div>
-    <div class="actions"><button class="btn primary" data-action="move-here" disabled=${!date || !time} onClick=${() => onMove(`${date}T${time}`)}>${t('move_here')}</button></div>
+    <div class="actions"><button class="btn primary" data-action="move-here" disabled=${busy || !date || !time} onClick=${() => onMove(`${date}T${time}`)}>${t('move_here')}</button></div>
   </div>`;
 }
 
 function Sheet({ post, channel, channels, onClose, act }) {
   const [mode, setMode] = useState('main');
   const [busy, setBusy] = useState(false);
-  const run = async (fn) => { setBusy(true); try { await fn(); } finally { setBusy(false); } };
+  // one action at a time: a double tap lands before the disabled button is drawn, and its
+  // second request would carry the version the first has just used (and come back 'stale')
+  const running = useRef(false);
+  const run = async (fn) => {
+    if (running.current) return;
+    running.current = true;
+    setBusy(true);
+    try { await fn(); } finally { running.current = false; setBusy(false); }
+  };
   useEffect(() => {
     const back = tg && tg.BackButton;
     if (!back) return undefined;
@@ -348,6 +385,7 @@ function Sheet({ post, channel, channels, onClose, act }) {
     return () => { back.offClick(handler); back.hide(); };
   }, [mode]);
   const open = isOpen(post);
+  useEffect(() => { if (!open) setMode('main'); }, [open]); // published meanwhile: nothing to do
   const name = channels[post.channel] || post.channel_title;
   return html`<div class="shade" onClick=${(e) => { if (e.target === e.currentTarget) onClose(); }}>
     <div class="sheet" role="dialog" aria-label=${`#${post.id}`}>
@@ -366,7 +404,7 @@ function Sheet({ post, channel, channels, onClose, act }) {
           <button class="btn" data-action="close" onClick=${onClose}>${t('close')}</button>
         </div>
       </div>`}
-      ${mode === 'move' && html`<${MovePanel} post=${post} channel=${channel} onMove=${(due) => run(() => act('move', post, due))} />
+      ${mode === 'move' && html`<${MovePanel} post=${post} channel=${channel} busy=${busy} onMove=${(due) => run(() => act('move', post, due))} />
         <div class="actions"><button class="btn" onClick=${() => setMode('main')}>${t('back')}</button></div>`}
       ${mode === 'cancel' && html`<div>
         <p>${t('confirm_cancel', { id: post.id })}</p>
@@ -401,9 +439,9 @@ function App() {
 
   const fail = useCallback((err) => {
     haptic.err();
-    if (err.status === 401) setFatal(t('expired'));
+    if (err.status === 401) setFatal(t(err.code === 'expired' ? 'expired' : 'sign_in'));
     else if (err.status === 403) setFatal(t('forbidden'));
-    else setToast({ text: t(ERROR_TOASTS[err.code] || 'error', { error: err.message }) });
+    else setToast({ text: errorText(err) });
   }, []);
 
   const useChannels = (r) => { learnOffsets(r); setChannels(r.channels); };
@@ -439,6 +477,36 @@ function App() {
     if (first) { setFirst(false); if (data) return; }
     load();
   }, [ready, load]);
+  // The app stays open while the scheduler works: the view is read again just after its next
+  // post is due (and while one is on its way out), and when Telegram shows the app again, so a
+  // post published meanwhile shows as published, its sheet too, instead of offering a Move.
+  useEffect(() => {
+    if (!data) return undefined;
+    const now = Date.now();
+    let next = Infinity;
+    for (const p of data.posts) {
+      const due = new Date(p.due_at).getTime();
+      if (p.status === 'publishing' || (p.status === 'queued' && due <= now && now - due < 120000)) next = Math.min(next, now + 5000);
+      else if (p.status === 'queued' && due > now) next = Math.min(next, due + 2500);
+    }
+    if (next - now > 6 * 3600000) return undefined;
+    const timer = setTimeout(() => load(), next - now);
+    return () => clearTimeout(timer);
+  }, [data, load]);
+  useEffect(() => {
+    const again = () => { if (document.visibilityState !== 'hidden') load(); };
+    document.addEventListener('visibilitychange', again);
+    if (tg && tg.onEvent) tg.onEvent('activated', again);
+    return () => {
+      document.removeEventListener('visibilitychange', again);
+      if (tg && tg.offEvent) tg.offEvent('activated', again);
+    };
+  }, [load]);
+  useEffect(() => { // an open sheet follows what the server says now
+    if (!sheet || !data) return;
+    const fresh = data.posts.find((p) => p.id === sheet.id);
+    if (fresh && (fresh.version !== sheet.version || fresh.status !== sheet.status)) setSheet(fresh);
+  }, [data]);
   useEffect(() => {
     if (!toast) return undefined;
     const timer = setTimeout(() => setToast(null), toast.undo ? 6000 : 3500);
@@ -458,11 +526,11 @@ function App() {
         haptic.ok();
         setToast({ text: t('moved', { id: post.id, when: when(moved.due_at) }) });
       } else if (what === 'publish') {
-        await api('POST', `/posts/${post.id}/publish`);
+        await api('POST', `/posts/${post.id}/publish?version=${post.version}`);
         haptic.ok();
         setToast({ text: t('published_ok', { id: post.id }) });
       } else if (what === 'cancel') {
-        const cancelled = await api('DELETE', `/posts/${post.id}`);
+        const cancelled = await api('DELETE', `/posts/${post.id}?version=${post.version}`);
         haptic.ok();
         const back = new Date(post.due_at) > new Date(Date.now() + 60000) ? { id: post.id, due: post.due_at, version: cancelled.version } : null;
         setToast({ text: t('cancelled_ok', { id: post.id }), undo: back });
@@ -480,13 +548,17 @@ function App() {
     await Promise.all([load(), loadChannels().catch(() => {})]);
   };
 
+  const undoing = useRef(false);
   const undo = async (back) => {
+    if (undoing.current) return; // a double tap: one undo
+    undoing.current = true;
     setToast(null);
     try {
       await api('PATCH', `/posts/${back.id}`, { due_at: back.due, version: back.version });
       haptic.ok();
       setToast({ text: t('restored', { id: back.id }) });
     } catch (err) { fail(err); }
+    undoing.current = false;
     await load();
   };
 
@@ -494,6 +566,8 @@ function App() {
   if (fatal) return html`<div class="note" data-fatal="yes">${fatal}</div>`;
   if (!labels) return html`<div class="boot" aria-busy="true"><header><div class="bar"><h1>📅</h1></div><div class="tabs"></div></header></div>`;
   const names = Object.fromEntries(channels.map((c) => [c.id, c.title]));
+  // the times are TIMEZONE's, as in /queue: said so when the phone's clock is in another zone
+  const away = data && -new Date().getTimezoneOffset() * 60000 !== offsetAt(Date.now());
   const pickView = (v) => { haptic.pick(); setView(v); if (v !== 'agenda') setAnchor(today()); };
   return html`<div>
     <header>
@@ -507,6 +581,7 @@ function App() {
       <div class="tabs" role="tablist">
         ${['agenda', 'week', 'month'].map((v) => html`<button role="tab" data-view=${v} disabled=${!ready} aria-pressed=${String(view === v)} onClick=${() => pickView(v)}>${t(v)}</button>`)}
       </div>
+      ${away && html`<div class="tz">${t('tz_note', { tz: TZ })}</div>`}
     </header>
     ${data ? html`<${Calendar} view=${view} anchor=${anchor} setAnchor=${setAnchor} days=${days} channels=${names} onOpen=${setSheet} />`
       : slow && html`<div class="note" aria-busy="true">${t('loading')}</div>`}
