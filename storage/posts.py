@@ -226,11 +226,12 @@ class PostRepository:
 
     async def awaiting_deletion(self, until: int | None = None) -> list[Post]:
         """Published posts with a delete-after that has not happened yet; with `until`, only
-        those whose deletion is due by then."""
+        those whose deletion is due by then. A post recorded out by hand (`mark_out`) has no
+        message known in the channel, so nothing to delete: it is not among them."""
         due = "" if until is None else " AND published_at + delete_after_hours * 3600 <= ?"
         rows = await self.db.fetchall(
             "SELECT * FROM posts WHERE status='published' AND delete_after_hours IS NOT NULL "
-            f"AND deleted_at IS NULL{due} ORDER BY published_at",
+            f"AND published_ids IS NOT NULL AND deleted_at IS NULL{due} ORDER BY published_at",
             () if until is None else (until,),
         )
         return [_post(r) for r in rows]

@@ -23,7 +23,7 @@ from bot.scheduling import armed_at, run_once_at
 from storage.database import Database
 from storage.engagement import GiveawayRepository
 from storage.leases import LeaseRepository
-from storage.posts import Post, PostRepository
+from storage.posts import Post, PostRepository, PostStatus
 
 T0 = int(datetime(2026, 3, 2, 0, 5, tzinfo=UTC).timestamp())  # a Monday, 00:05 UTC
 
@@ -300,6 +300,26 @@ async def test_a_sweep_arms_the_deletions_another_worker_would_have_made(db: Dat
     assert {f"post-delete:{soon}", f"post-delete:{overdue}"} <= jobs
     assert f"post-delete:{later}" not in jobs  # the sweep before it arms it
     assert armed_at(worker.scheduler, f"post-delete:{soon}") == T0 + 9
+    worker.scheduler.shutdown(wait=False)
+
+
+async def test_a_post_recorded_out_by_hand_arms_no_deletion(db: Database) -> None:
+    """"It is out" records a post whose send was not confirmed as published, with no message of
+    it known in the channel: delete-after has nothing to delete. It used to stay among the posts
+    awaiting deletion, so every sweep of every worker armed a deletion that did nothing."""
+    repo = PostRepository(db)
+    post_id = await repo.add(
+        channel_id=-1001, source_chat_id=9001, source_message_ids=[5], due_at=T0 - 7200,
+        created_by=9001, now=T0 - 7260, delete_after_hours=1,
+    )  # fmt: skip
+    assert await repo.claim(post_id)
+    assert await repo.set_status(post_id, PostStatus.NEEDS_DECISION, "unconfirmed")
+    assert await repo.mark_out(post_id, T0 - 7000)
+    assert await repo.awaiting_deletion() == []
+    worker = _publisher(repo, [], shared=True, now=T0)
+    worker.scheduler.start(paused=True)
+    await worker.sweep()
+    assert f"post-delete:{post_id}" not in {job.id for job in worker.scheduler.get_jobs()}
     worker.scheduler.shutdown(wait=False)
 
 
