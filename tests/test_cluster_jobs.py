@@ -304,7 +304,7 @@ async def test_a_sweep_arms_the_deletions_another_worker_would_have_made(db: Dat
 
 
 async def test_a_post_recorded_out_by_hand_arms_no_deletion(db: Database) -> None:
-    """"It is out" records a post whose send was not confirmed as published, with no message of
+    """ "It is out" records a post whose send was not confirmed as published, with no message of
     it known in the channel: delete-after has nothing to delete. It used to stay among the posts
     awaiting deletion, so every sweep of every worker armed a deletion that did nothing."""
     repo = PostRepository(db)
