@@ -1,10 +1,7 @@
 """Composing posts from a phone: a manager sends anything to the bot, picks channels, a time and
-options with buttons, and confirms.
-
-The draft lives in the database (not in memory), so a restart between sending the post and
-pressing Confirm loses nothing; the panel is rendered from the draft row on every press
-(`bot.posting.panel`). One small handler per panel button; what a press changes, and whether a
-draft may be scheduled (`plan_schedule`), is `bot.posting.drafts.DraftService`'s business.
+options with buttons, and confirms. The draft lives in the database, so a restart before Confirm
+loses nothing; the panel is drawn from the draft row on every press (`bot.posting.panel`). One
+handler per panel button; what a press changes is `bot.posting.drafts.DraftService`'s business.
 """
 
 from __future__ import annotations
@@ -30,10 +27,11 @@ from bot.posting.albums import AlbumCollector
 from bot.posting.compose import (
     TIME_PRESETS,
     ButtonError,
+    Refusal,
     parse_url_buttons,
     summarize,
 )
-from bot.posting.dialogs import EditPost, not_queued_text, time_error_text, wait_for
+from bot.posting.dialogs import EditPost, copy_refusal, not_queued_text, time_error_text, wait_for
 from bot.posting.drafts import DraftOption, DraftService
 from bot.posting.failures import failure_reason
 from bot.posting.panel import (
@@ -100,6 +98,9 @@ async def new_draft(
 ) -> None:
     messages = await albums.collect(message)
     if messages is None:  # a later part of an album: its first part answers
+        return
+    if (refusal := copy_refusal(messages)) is not None:
+        await message.reply(refusal)
         return
     draft = await compose.new(
         sender(message).id, message.chat.id, [m.message_id for m in messages], summarize(messages)
@@ -275,6 +276,8 @@ async def confirm_pressed(press: Press) -> bool:
     plan = done.plan
     if plan.refusal is not None:
         await press.query.answer(refusal_text(plan, press.draft), show_alert=True)
+        if plan.refusal is Refusal.LOST_CHANNEL:  # that channel is off the panel now
+            await redraw(press)
         return False
     await press.stop_asking()
     text = scheduled_text(done.post_ids, plan, press.settings)
@@ -323,15 +326,10 @@ async def custom_time_given(
     message: Message, bot: Bot, state: FSMContext, compose: DraftService, settings: Settings
 ) -> None:
     try:
-        timing = compose.custom_time(message.text or "")
+        fields = compose.custom_fields(message.text or "")
     except TimeError as exc:
         await message.reply(time_error_text(exc.code, waiting=True))
         return  # still waiting
-    fields = {
-        "due_at": int(timing.due.timestamp()),
-        "time_choice": TimeChoice.CUSTOM,
-        "recurrence": timing.recurrence.spec if timing.recurrence else None,
-    }
     await update_draft(message, bot, state, compose, settings, **fields)
 
 
@@ -356,6 +354,9 @@ async def new_content_given(
     """Edit from /queue: the next message (or album) replaces the post's content."""
     messages = await albums.collect(message)
     if messages is None:
+        return
+    if (refusal := copy_refusal(messages)) is not None:  # still waiting for the content
+        await message.reply(refusal)
         return
     data = await state.get_data()
     await state.clear()

@@ -32,13 +32,14 @@ from bot.posting.compose import MAX_SLOTS_PER_DAY, TooManySlots, parse_slots, su
 from bot.posting.dialogs import (
     EditPost,
     Reschedule,
+    copy_refusal,
     marked_out_text,
     not_queued_text,
     time_error_text,
     wait_for,
 )
 from bot.posting.drafts import DraftService
-from bot.posting.preview import delayed_text, queue_entry
+from bot.posting.preview import delayed_text
 from bot.posting.queue import PostQueue
 from bot.posting.service import DEFAULT_SLOTS, Change, PostingService
 from bot.posting.times import TimeError
@@ -69,6 +70,9 @@ async def schedule_command(
             )
         )
         return
+    if (refusal := copy_refusal([source])) is not None:
+        await message.reply(refusal)
+        return
     target, when = args
     try:
         timing = posting.schedule_time(when, settings.timezone)
@@ -84,9 +88,8 @@ async def schedule_command(
             chat = None
         channels = [chat.id] if chat is not None and chat.type == "channel" else []
         if chat is not None and channels:
-            # Telegram describes any public channel; whether the bot may post there is its
-            # own membership's business (as /channel_add asks), and a post it may not publish
-            # is refused now rather than failing at its time
+            # any public channel is described; whether the bot may post there is refused now
+            # (as /channel_add asks it) rather than failing at its time
             try:
                 member = await bot.get_chat_member(chat.id, settings.bot_id)
             except TelegramAPIError:  # "member list is inaccessible": not an admin there
@@ -184,8 +187,7 @@ async def slots_command(
     command: CommandObject,
     posting: PostingService,
 ) -> None:
-    """/slots 09:00,13:00,19:00 [@channel] sets them; /slots off [@channel] clears; /slots
-    alone shows them. Without a channel the slots are every channel's default."""
+    """/slots 09:00,13:00 [@channel] sets, /slots off [@channel] clears, /slots shows them."""
     args = (command.args or "").split()
     channels = await posting.all_channels()
     channel_id = DEFAULT_SLOTS
@@ -259,9 +261,8 @@ async def send_queue_page(
         )
         return
     for entry in view.entries:
-        post = entry.post
-        text = queue_entry(post, entry.channel, settings.timezone, _, ngettext, now=view.now)
-        await message.answer(text, reply_markup=post_keyboard(post))
+        text = entry.text(settings.timezone, _, ngettext, view.now)
+        await message.answer(text, reply_markup=post_keyboard(entry.post))
     if view.pages > 1:
         await message.answer(
             ngettext(
@@ -273,23 +274,21 @@ async def send_queue_page(
         )
 
 
-async def queue_command(message: Message, post_queue: PostQueue, settings: Settings) -> None:
-    await send_queue_page(message, 1, post_queue, settings)
-
-
 async def queue_page_pressed(
     query: CallbackQuery, callback_data: QueuePage, post_queue: PostQueue, settings: Settings
 ) -> None:
     """The page goes out below; the pressed navigation message keeps its text as a marker."""
     await query.answer()
-    with suppress(TelegramAPIError):
-        await accessible_message(query).edit_reply_markup(reply_markup=None)
-    await send_queue_page(accessible_message(query), callback_data.page, post_queue, settings)
+    pressed = accessible_message(query)
+    with suppress(TelegramAPIError):  # a second tap finds them gone: the first sends the page
+        if await edit_or_same(pressed.edit_reply_markup(reply_markup=None)) is None:
+            return
+    await send_queue_page(pressed, callback_data.page, post_queue, settings)
 
 
 async def queue_with_calendar(message: Message, post_queue: PostQueue, settings: Settings) -> None:
     """/queue, then the 📅 button that opens the same queue on the calendar Mini App."""
-    await queue_command(message, post_queue, settings)
+    await send_queue_page(message, 1, post_queue, settings)
     await offer_calendar(message, settings)
 
 
@@ -345,7 +344,7 @@ async def queue_pressed(
         await query.answer()
     else:  # publish now
         await query.answer(_("Publishing post #{id}.").format(id=post.id))
-        if await posting.publish_now(post):
+        if await posting.publish_now(post, asked_by=query.from_user.id):
             done = _("✅ Post #{id} published.").format(id=post.id)
             await accessible_message(query).edit_text(done)
         elif (later := await posting.waits_until(post.id)) is not None:  # a long flood wait
@@ -390,8 +389,7 @@ def create_router() -> Router:
 
 
 def create_input_router() -> Router:
-    """Answers a manager types after pressing Reschedule. `StateFilter` is used rather than
-    the bare `State`, whose synchronous check aiogram would run in a worker thread."""
+    """Answers typed after Reschedule (`StateFilter`: a bare `State` runs in a thread)."""
     router = Router(name="posting-input")
     router.message.filter(typed_answer)
     router.message.register(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from storage.database import Database
+from storage.database import Connection, Database
 
 
 class PostStatus(StrEnum):
@@ -85,8 +85,10 @@ class PostRepository:
         buttons: list[list[dict[str, str]]] | None = None,
         recurrence: str | None = None,
         summary: dict[str, Any] | None = None,
+        conn: Connection | None = None,
     ) -> int:
-        return await self.db.insert(
+        """A queued post; `conn`: within that transaction."""
+        return await (conn or self.db).insert(
             "INSERT INTO posts(channel_id, source_chat_id, source_message_ids, due_at, "
             "created_by, created_at, silent, pin, delete_after_hours, buttons, recurrence, "
             "summary) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -190,18 +192,27 @@ class PostRepository:
         )
 
     async def mark_published(
-        self, post_id: int, message_ids: list[int], now: int, followup_ids: list[int] | None = None
-    ) -> None:
-        await self.db.execute(
+        self,
+        post_id: int,
+        message_ids: list[int],
+        now: int,
+        followup_ids: list[int] | None = None,
+        then: dict[str, Any] | None = None,
+    ) -> int | None:
+        """publishing -> published; with `then` (`add`'s fields), a recurring post's next
+        occurrence is queued in the same transaction, so no stop between the two ends the
+        series. Returns the next occurrence's id."""
+        sql = (
             "UPDATE posts SET status='published', published_at=?, published_ids=?, "
-            "followup_ids=?, error=NULL WHERE id=? AND status='publishing'",
-            (
-                now,
-                json.dumps(message_ids),
-                json.dumps(followup_ids) if followup_ids else None,
-                post_id,
-            ),
+            "followup_ids=?, error=NULL WHERE id=? AND status='publishing'"
         )
+        ids, followups = json.dumps(message_ids), json.dumps(followup_ids) if followup_ids else None
+        if then is None:  # a one-off: one statement, no transaction to wait for
+            await self.db.execute(sql, (now, ids, followups, post_id))
+            return None
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(sql, (now, ids, followups, post_id))
+            return await self.add(**then, conn=conn) if cursor.rowcount == 1 else None
 
     async def mark_out(self, post_id: int, now: int) -> bool:
         """The manager saw a post waiting for a decision in the channel after all (its send was
@@ -213,11 +224,15 @@ class PostRepository:
         )
         return cursor.rowcount == 1
 
-    async def awaiting_deletion(self) -> list[Post]:
-        """Published posts with a delete-after that has not happened yet."""
+    async def awaiting_deletion(self, until: int | None = None) -> list[Post]:
+        """Published posts with a delete-after that has not happened yet; with `until`, only
+        those whose deletion is due by then. A post recorded out by hand (`mark_out`) has no
+        message known in the channel, so nothing to delete: it is not among them."""
+        due = "" if until is None else " AND published_at + delete_after_hours * 3600 <= ?"
         rows = await self.db.fetchall(
             "SELECT * FROM posts WHERE status='published' AND delete_after_hours IS NOT NULL "
-            "AND deleted_at IS NULL ORDER BY published_at"
+            f"AND published_ids IS NOT NULL AND deleted_at IS NULL{due} ORDER BY published_at",
+            () if until is None else (until,),
         )
         return [_post(r) for r in rows]
 

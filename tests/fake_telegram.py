@@ -216,6 +216,8 @@ _GATEWAY_PAGE = (
 )
 
 
+# what copyMessage refuses to copy (Bot API), besides service messages
+_NOT_COPIED = ("giveaway", "giveaway_winners", "paid_media", "invoice")
 _COUNTED_COPIES = {"copyMessage", "copyMessages", "forwardMessage", "forwardMessages"}
 
 
@@ -1604,6 +1606,23 @@ class FakeTelegram:
         source = self.messages.get((int(p["from_chat_id"]), int(message_id)))
         if source is None:
             raise ApiError(400, "Bad Request: message to copy not found")
+        # Bot API, copyMessage: "Service messages, paid media messages, giveaway messages,
+        # giveaway winners messages, and invoice messages can't be copied. A quiz poll can be
+        # copied only if the value of the field correct_option_id is known to the bot" (which
+        # a forwarded quiz does not carry: Poll.correct_option_ids)
+        poll = source.get("poll") or {}
+        quiz_unknown = poll.get("type") == "quiz" and not (
+            poll.get("correct_option_ids") or poll.get("is_closed")
+        )
+        if quiz_unknown or any(k in source for k in _NOT_COPIED):
+            raise ApiError(400, "Bad Request: message can't be copied")
+        if (
+            poll
+            and not poll.get("is_anonymous", True)
+            and self._chat(p["chat_id"]).chat["type"] == "channel"
+        ):
+            # as sendPoll: a channel's polls are anonymous (tdlib: can_send_message_content)
+            raise ApiError(400, "Bad Request: non-anonymous polls can't be sent to channel chats")
         content = {
             k: v
             for k, v in source.items()

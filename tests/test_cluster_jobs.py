@@ -23,7 +23,7 @@ from bot.scheduling import armed_at, run_once_at
 from storage.database import Database
 from storage.engagement import GiveawayRepository
 from storage.leases import LeaseRepository
-from storage.posts import Post, PostRepository
+from storage.posts import Post, PostRepository, PostStatus
 
 T0 = int(datetime(2026, 3, 2, 0, 5, tzinfo=UTC).timestamp())  # a Monday, 00:05 UTC
 
@@ -223,7 +223,7 @@ async def test_posts_due_together_are_claimed_a_few_at_a_time_so_the_first_goes_
                 claiming[id(worker)] -= 1
                 events.append("claimed")
 
-        async def publish_claimed(post_id: int) -> bool:
+        async def publish_claimed(post_id: int, asked_by: int | None = None) -> bool:
             # what a claimed post does before its request leaves: read itself, then record
             # that it is being sent (the sends are the end-to-end tests',
             # tests/test_e2e_cluster_postgres.py)
@@ -270,3 +270,70 @@ async def test_an_unfinished_draw_is_resumed_once_its_lease_ran_out(db: Database
     )
     assert sorted(results) == [False, True]  # it died: exactly one worker resumes
     assert await repo.take_over_draw(1, T0 + 182, T0 + 362, force=True)  # one process: always
+
+
+async def test_a_sweep_arms_the_deletions_another_worker_would_have_made(db: Database) -> None:
+    """Delete-after was armed only by the worker that published the post (and by every worker's
+    start): if that worker died for good, the post stayed in the channel. Each worker's sweep
+    now arms the deletions due before its next sweep, as it arms posts due."""
+    repo = PostRepository(db)
+
+    async def published(delete_at: int, hours: int = 1) -> int:
+        post_id = await repo.add(
+            channel_id=-1001, source_chat_id=9001, source_message_ids=[5], due_at=T0 - 7200,
+            created_by=9001, now=T0 - 7260, delete_after_hours=hours,
+        )  # fmt: skip
+        assert await repo.claim(post_id)
+        await repo.mark_published(post_id, [77], delete_at - hours * 3600)
+        return post_id
+
+    worker = _publisher(repo, [], shared=True, now=T0)
+    worker.sweep_seconds = 10
+    worker.scheduler.start(paused=True)  # timers are set, none fires
+    soon, overdue, later = (
+        await published(T0 + 9),
+        await published(T0 - 30),
+        await published(T0 + 60),
+    )
+    await worker.sweep()
+    jobs = {job.id for job in worker.scheduler.get_jobs()}
+    assert {f"post-delete:{soon}", f"post-delete:{overdue}"} <= jobs
+    assert f"post-delete:{later}" not in jobs  # the sweep before it arms it
+    assert armed_at(worker.scheduler, f"post-delete:{soon}") == T0 + 9
+    worker.scheduler.shutdown(wait=False)
+
+
+async def test_a_post_recorded_out_by_hand_arms_no_deletion(db: Database) -> None:
+    """ "It is out" records a post whose send was not confirmed as published, with no message of
+    it known in the channel: delete-after has nothing to delete. It used to stay among the posts
+    awaiting deletion, so every sweep of every worker armed a deletion that did nothing."""
+    repo = PostRepository(db)
+    post_id = await repo.add(
+        channel_id=-1001, source_chat_id=9001, source_message_ids=[5], due_at=T0 - 7200,
+        created_by=9001, now=T0 - 7260, delete_after_hours=1,
+    )  # fmt: skip
+    assert await repo.claim(post_id)
+    assert await repo.set_status(post_id, PostStatus.NEEDS_DECISION, "unconfirmed")
+    assert await repo.mark_out(post_id, T0 - 7000)
+    assert await repo.awaiting_deletion() == []
+    worker = _publisher(repo, [], shared=True, now=T0)
+    worker.scheduler.start(paused=True)
+    await worker.sweep()
+    assert f"post-delete:{post_id}" not in {job.id for job in worker.scheduler.get_jobs()}
+    worker.scheduler.shutdown(wait=False)
+
+
+async def test_a_post_missed_while_every_worker_was_down_is_told_once(db: Database) -> None:
+    """Both workers start after a post's grace period passed (the whole deployment was down):
+    one of them sets it aside for the manager's decision, and the manager hears of it once,
+    not once per worker."""
+    repo = PostRepository(db)
+    missed = await repo.add(
+        channel_id=-1001, source_chat_id=9001, source_message_ids=[5], due_at=T0 - 7200,
+        created_by=9001, now=T0 - 7260,
+    )  # fmt: skip
+    notices: list = []
+    starting = [_publisher(repo, notices, shared=True, now=T0) for _ in range(2)]
+    await asyncio.gather(*(p.rebuild() for p in starting))
+    assert (await repo.get(missed)).status == "needs_decision"  # type: ignore[union-attr]
+    assert notices == [(missed, "missed")]

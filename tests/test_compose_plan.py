@@ -54,3 +54,11 @@ def test_slots_are_per_channel_and_every_channel_needs_one():
     }
     missing = plan_schedule(by_slot, [NEWS, BLOG], {NEWS.chat_id: first}, NOW)
     assert missing.refusal is Refusal.NO_SLOT
+
+
+def test_a_chosen_channel_the_bot_can_no_longer_post_in_is_named_not_left_out():
+    lost = replace(BLOG, can_post=False)
+    plan = plan_schedule(DRAFT, [NEWS, lost], {}, NOW)
+    assert (plan.refusal, plan.channels) == (Refusal.LOST_CHANNEL, (lost,))
+    only_news = replace(DRAFT, channels=[NEWS.chat_id])
+    assert plan_schedule(only_news, [NEWS, lost], {}, NOW).refusal is None

@@ -20,6 +20,7 @@ import pytest
 
 from bot.app import Steward
 from bot.cluster import AnotherPollerError
+from storage.posts import Channel
 from tests.cluster_harness import Balancer, Worker, worker_database, worker_env
 from tests.conftest import engine_env
 from tests.fake_telegram import FakeTelegram
@@ -267,3 +268,49 @@ async def test_an_albums_parts_sent_one_by_one_to_two_workers_make_one_album(
     panels = [c for c in fake.calls_of("sendMessage") if c.plain.startswith("📝 New post")]
     assert panels == [panel]
     assert panel.plain.startswith("📝 New post: album of 3") and "Our trip" in panel.plain
+
+
+@pytest.mark.parametrize("db_engine", ["postgresql"])  # workers share the database there only
+async def test_a_delete_after_whose_worker_died_is_done_by_the_other(
+    request: pytest.FixtureRequest, fake: FakeTelegram, tmp_path, redis_url: str, db_engine: str
+) -> None:
+    """Worker a publishes a post with delete-after and then dies: its deletion timer died with
+    it, and worker b (started before the post went out, so its start armed nothing) deletes
+    the post when it falls due, found by its post sweep."""
+    shared = engine_env(request)
+    workers = [
+        Worker(fake, worker_env(fake, tmp_path, i, redis_url, database=shared,
+                                WORKER_LEASE_SECONDS="2"))
+        for i in range(2)
+    ]  # fmt: skip
+    channel = -1001555000001
+    fake.add_chat(channel, "channel", "News", username="news")
+    fake.chats[channel].members[fake.bot_id] = fake._admin_member(fake.bot_user, is_bot_self=True)
+    manager = fake.user(MANAGER_ID, "Manny")
+    source = fake.new_message(fake.private_chat(manager), manager, "Flash sale")
+    try:
+        for worker in workers:
+            await worker.start()
+        a, b = (w.app for w in workers)
+        assert a is not None and b is not None
+        now = int(time.time())
+        await a.channel_repo.upsert(Channel(channel, "News", "news", True, True, True, True), now)
+        post_id = await a.post_repo.add(
+            channel_id=channel, source_chat_id=MANAGER_ID,
+            source_message_ids=[source["message_id"]], due_at=now, created_by=MANAGER_ID,
+            now=now, delete_after_hours=1,
+        )  # fmt: skip
+        assert await a.publisher.publish(post_id)
+        await workers[0].stop()  # a dies, and its deletion timer with it
+        # an hour later, less three seconds: due while only b is left
+        await b.post_repo.db.execute(
+            "UPDATE posts SET published_at=? WHERE id=?", (int(time.time()) - 3600 + 3, post_id)
+        )
+        deleted = await fake.wait_for("deleteMessages", since=0, timeout=15)
+        assert deleted["chat_id"] == channel
+        await asyncio.sleep(1.5)
+        assert len(fake.calls_of("deleteMessages")) == 1
+        assert (await b.post_repo.get(post_id)).deleted_at is not None  # type: ignore[union-attr]
+    finally:
+        for worker in workers:
+            await worker.stop()

@@ -695,3 +695,180 @@ async def test_a_custom_time_may_be_a_recurrence_as_in_schedule(steward, fake, d
     await type_answer(fake, steward, chat, manager, "daily 09:00")
     await press(fake, steward, manager, "Tomorrow")
     assert "Repeats" not in panel(fake)["text"]
+
+
+async def test_a_photo_sent_while_a_custom_time_is_awaited_is_told_the_way_out(steward, fake, desk):
+    """Custom… pressed, then a photo (a new post, say) instead of a time: the manager is told
+    it is no time and how to stop waiting, as after Reschedule, not apologised to; the draft
+    keeps waiting for its time."""
+    chat, manager = desk
+    await fake.send_message(chat, manager, "Big news today")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await steward.idle()
+    await press(fake, steward, manager, "Custom")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("Send the time in"))
+    mark = fake.mark()
+    photo = [{"file_id": "ph", "file_unique_id": "u", "width": 9, "height": 9}]
+    await fake.push_update({"message": fake.new_message(chat, manager, photo=photo)})
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert reply.plain.startswith("I don't understand the time"), reply.plain
+    assert reply.plain.endswith("Still waiting for the time: /cancel to stop."), reply.plain
+    await type_answer(fake, steward, chat, manager, "tomorrow 10:00")
+    assert "Time: choose below" not in panel(fake)["text"]
+
+
+async def test_what_telegram_will_not_copy_to_a_channel_is_refused_when_sent(steward, fake, desk):
+    """A forwarded quiz (whose right answer the bot was not told) and a poll that shows its
+    voters can never be copied to a channel: the manager hears why at once, when sending it,
+    by /schedule or as a post's new content, instead of a post that fails at its time."""
+    chat, manager = desk
+    options = [{"persistent_id": str(n), "text": t, "voter_count": 0} for n, t in enumerate("ab")]
+    poll = {"id": "p", "question": "Which?", "options": options, "total_voter_count": 0}
+    poll |= {"is_closed": False, "allows_multiple_answers": False}
+    poll |= {"allows_revoting": False, "members_only": False}
+    origin = {"type": "channel", "chat": fake.chats[CHANNEL].chat, "message_id": 7, "date": 1}
+    quiz = fake.new_message(
+        chat, manager, poll={**poll, "type": "quiz", "is_anonymous": True}, forward_origin=origin
+    )
+    public = fake.new_message(
+        chat, manager, poll={**poll, "type": "regular", "is_anonymous": False}
+    )
+    for message, why in ((quiz, "quiz"), (public, "who voted")):
+        mark = fake.mark()
+        await fake.push_update({"message": message})
+        reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+        assert why in reply.plain and "can't" in reply.plain, reply.plain
+        await steward.idle()
+        assert not [c for c in fake.calls_of("sendMessage", since=mark) if "New post" in c.plain]
+        mark = fake.mark()
+        await fake.send_message(chat, manager, "/schedule @news +1h", reply_to=message)
+        reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+        assert why in reply.plain, reply.plain
+    assert await steward.app.post_repo.with_status("scheduled") == []
+    # as the new content of a queued post: refused, and the post keeps waiting for content
+    post = await fake.send_message(chat, manager, "Plain text")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await fake.send_message(chat, manager, "/schedule @news +1h", reply_to=post)
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("Scheduled for"))
+    await fake.send_message(chat, manager, "/queue")
+    listed = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🕒 #1"))
+    entry = message_starting(fake, MANAGER_ID, "🕒 #1")
+    await fake.press_button(entry, manager, button(listed, "Edit"))
+    await fake.wait_for("sendMessage", lambda c: "new content for post #1" in c.plain)
+    mark = fake.mark()
+    quiz = fake.new_message(
+        chat, manager, poll={**poll, "type": "quiz", "is_anonymous": True}, forward_origin=origin
+    )
+    await fake.push_update({"message": quiz})
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert "quiz" in reply.plain, reply.plain
+    await type_answer(fake, steward, chat, manager, "Better text")
+    [queued] = await steward.app.post_repo.with_status("scheduled")
+    assert queued.summary["text"] == "Better text"
+
+
+async def test_a_question_the_panel_made_moot_is_no_longer_waited_for(steward, fake, desk):
+    """Custom… pressed, then a preset time chosen instead and the post confirmed; URL buttons
+    pressed, then the draft discarded: the bot no longer waits for a time or buttons, so the
+    next post sent is a new post, not "I don't understand the time" or "Line 1: …"."""
+    chat, manager = desk
+    await fake.send_message(chat, manager, "First post")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await steward.idle()
+    await press(fake, steward, manager, "News")
+    await press(fake, steward, manager, "Custom")
+    await press(fake, steward, manager, "Tomorrow")
+    await press(fake, steward, manager, "Confirm")
+    await fake.wait_for("editMessageText", lambda c: c.plain.startswith("✅ Scheduled"))
+    mark = fake.mark()
+    await type_answer(fake, steward, chat, manager, "Second post")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert reply.plain.startswith("📝 New post"), reply.plain
+    await press(fake, steward, manager, "URL buttons")
+    await press(fake, steward, manager, "Discard")
+    mark = fake.mark()
+    await type_answer(fake, steward, chat, manager, "Third post")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert reply.plain.startswith("📝 New post"), reply.plain
+
+
+async def test_confirm_says_so_when_a_chosen_channel_lost_the_bots_rights(steward, fake, desk):
+    """Two channels chosen, then the bot lost the right to post in one before Confirm: Confirm
+    says so and queues nothing, rather than quietly posting to the other alone; the channel
+    is taken off the draft (its button is gone too), so the next Confirm queues the rest."""
+    chat, manager = desk
+    blog = -1001555000009
+    fake.add_chat(blog, "channel", "Blog", username="blog")
+    member = fake._admin_member(fake.bot_user, is_bot_self=True)
+    change = {"chat": fake.chats[blog].chat, "from": fake.user(3, "Owner"), "date": fake.now()}
+    await fake.push_update(
+        {"my_chat_member": {**change, "old_chat_member": {"status": "left", "user": fake.bot_user},
+                            "new_chat_member": member}}
+    )  # fmt: skip
+    await steward.idle()
+    await fake.send_message(chat, manager, "Big news today")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await steward.idle()
+    await press(fake, steward, manager, "News")
+    await press(fake, steward, manager, "Blog")
+    await press(fake, steward, manager, "Tomorrow")
+    demoted = fake._admin_member(fake.bot_user, is_bot_self=True, can_post_messages=False)
+    await fake.push_update(
+        {"my_chat_member": {**change, "old_chat_member": member, "new_chat_member": demoted}}
+    )
+    await steward.idle()
+    mark = fake.mark()
+    await press(fake, steward, manager, "Confirm")
+    alert = await fake.wait_for("answerCallbackQuery", lambda c: c.get("text"), since=mark)
+    assert alert["text"].startswith("I can no longer post in Blog"), alert["text"]
+    assert await steward.app.post_repo.with_status("scheduled") == []
+    assert "Channels: News" in panel(fake)["text"], panel(fake)["text"]
+    await press(fake, steward, manager, "Confirm")
+    await fake.wait_for("editMessageText", lambda c: c.plain.startswith("✅ Scheduled"))
+    assert [p.channel_id for p in await steward.app.post_repo.with_status("scheduled")] == [CHANNEL]
+
+
+async def test_a_photo_sent_while_buttons_are_awaited_is_told_the_way_out(steward, fake, desk):
+    """URL buttons pressed, then a photo (a new post, say) instead of the buttons: the answer
+    says the bot still waits for them and how to stop, not only "Line 1: write it as …"."""
+    chat, manager = desk
+    await fake.send_message(chat, manager, "Big news today")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await steward.idle()
+    await press(fake, steward, manager, "URL buttons")
+    await fake.wait_for("sendMessage", lambda c: "one row per line" in c.plain)
+    mark = fake.mark()
+    photo = [{"file_id": "ph", "file_unique_id": "u", "width": 9, "height": 9}]
+    await fake.push_update({"message": fake.new_message(chat, manager, photo=photo)})
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert reply.plain.endswith(
+        "Still waiting for the buttons: send - for none, /cancel to stop."
+    ), reply.plain
+    await type_answer(fake, steward, chat, manager, "Site - https://example.com")
+    assert "Buttons: 1" in panel(fake)["text"]
+
+
+async def test_a_deletion_telegram_refuses_is_told_to_the_manager(steward, fake, desk):
+    """Delete-after came, but Telegram refused the deletion (here the bot lost its rights in
+    the channel meanwhile): the manager who queued the post hears that it is still there and
+    why, instead of nothing while the post stays up."""
+    chat, manager = desk
+    await fake.send_message(chat, manager, "Flash sale")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await steward.idle()
+    await press(fake, steward, manager, "News")
+    await press(fake, steward, manager, "Keep")  # off -> 1 h
+    await press(fake, steward, manager, "In 1 hour")
+    await press(fake, steward, manager, "Confirm")
+    app = steward.app
+    await app.publisher.publish(1)
+    fake.chats[CHANNEL].members[fake.bot_id] = fake._admin_member(
+        fake.bot_user, is_bot_self=True, can_post_messages=False, can_delete_messages=False
+    )
+    mark = fake.mark()
+    job = app.scheduler.get_job("post-delete:1")
+    await job.func(*job.args)
+    told = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert told.plain.startswith("🗑 Post #1 is still in News: I could not delete it"), told.plain
+    assert "message can't be deleted" in told.plain
+    assert len(channel_posts(fake)) == 1

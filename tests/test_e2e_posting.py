@@ -722,6 +722,52 @@ async def test_a_lost_answer_to_a_post_is_not_sent_again(steward, fake, desk):
     assert post.id == 1
 
 
+async def test_a_stop_right_after_a_recurring_post_went_out_keeps_its_series(steward, fake, desk):
+    """The bot stops (killed) just after a weekly post was recorded as published, before the
+    rest of its publishing ran: the next occurrence was queued in the same write as the
+    'published', so the series goes on after the restart instead of ending silently."""
+    chat, manager = desk
+    post = await fake.send_message(chat, manager, "Weekly digest")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await fake.send_message(chat, manager, "/schedule @news weekly mon 10:00", reply_to=post)
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("Scheduled for"))
+    [first] = await steward.app.post_repo.with_status("scheduled")
+
+    async def killed(*_args) -> None:  # the process dies here: nothing after this runs
+        raise asyncio.CancelledError
+
+    steward.app.publisher.on_published = killed
+    with pytest.raises(asyncio.CancelledError):
+        await steward.app.publisher.publish(first.id)
+    await steward.restart()
+    repo = steward.app.post_repo
+    assert [p.id for p in await repo.with_status("published")] == [first.id]
+    [second] = await repo.with_status("scheduled")
+    assert second.due_at - first.due_at == 7 * 86400 and second.recurrence == "weekly mon 10:00"
+    assert steward.app.scheduler.get_job(f"post:{second.id}") is not None
+    assert len(channel_posts(fake)) == 1
+
+
+async def test_publish_now_asks_telegram_when_the_channel_was_flagged_meanwhile(
+    steward, fake, desk
+):
+    """The channel was flagged (the bot lost its rights), and the rights came back while no
+    update said so (the bot was down for over a day): Publish now asks Telegram for the bot's
+    rights before holding the post again, and publishes it; /channels is right again too."""
+    chat, manager = desk
+    listed, entry, _asked = await reschedule_asked(fake, desk)
+    await fake.send_message(chat, manager, "/cancel")
+    [channel] = await steward.app.channel_repo.all()
+    await steward.app.channel_repo.upsert(replace(channel, can_post=False), int(time.time()))
+    mark = fake.mark()
+    await fake.press_button(entry, manager, labelled(listed, "Publish now"))
+    done = await fake.wait_for("editMessageText", lambda c: "published" in c.plain, since=mark)
+    assert done.plain == "✅ Post #1 published."
+    assert len(channel_posts(fake)) == 1
+    [channel] = await steward.app.channel_repo.all()
+    assert channel.can_post
+
+
 async def test_a_question_unanswered_for_a_day_no_longer_takes_messages(steward, fake, desk):
     """Edit pressed, then nothing for more than a day (the stored question made that old while
     the bot was stopped): the next message is a new post to compose, with a word on why, and

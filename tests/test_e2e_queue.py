@@ -9,7 +9,7 @@ import pytest
 
 from bot.posting.buttons import QueueCallback
 from tests.fake_telegram import FakeTelegram
-from tests.harness import MANAGER_ID
+from tests.harness import MANAGER_ID, RunningBot, make_env, settings_for
 from tests.test_e2e_posting import CHANNEL, labelled, register_channel
 
 DOCUMENT = {"file_id": "doc1", "file_unique_id": "udoc1", "file_name": "rules.pdf"}
@@ -202,3 +202,108 @@ async def test_queue_and_panel_name_locations_places_contacts_and_dice(steward, 
         "👤 contact: Ann Smith",
         "🎲 dice: 🎯",
     ]
+
+
+async def test_publish_now_refused_by_telegram_is_told_to_the_manager_who_pressed_it(
+    fake, tmp_path
+):
+    """Two managers: one queued the post, the other pressed Publish now in their own /queue and
+    Telegram refused it. The one who pressed hears why (in their language), as the one who
+    queued it does, instead of "Publishing post #1." and nothing more."""
+    other_id = MANAGER_ID + 1
+    env = make_env(fake, tmp_path, MANAGER_IDS=f"{MANAGER_ID},{other_id}")
+    running = RunningBot(fake=fake, settings=settings_for(env), env=env)
+    fake.add_chat(CHANNEL, "channel", "News", username="news")
+    manager = fake.user(MANAGER_ID, "Manny")
+    other = fake.user(other_id, "Olga", language_code="ru")
+    desk = (fake.private_chat(manager), manager)
+    other_chat = fake.private_chat(other)
+    await running.start()
+    try:
+        await register_channel(fake, running)
+        await schedule(fake, desk, "+1h", "Quarterly results")
+        mark = fake.mark()
+        await fake.send_message(other_chat, other, "/queue")
+        entry = await fake.wait_for(
+            "sendMessage", lambda c: c["chat_id"] == other_id and "#1" in c.plain, since=mark
+        )
+        fake.fail("copyMessage", 400, description="Bad Request: message to copy not found")
+        message = next(
+            m
+            for (c, _), m in sorted(fake.messages.items())
+            if c == other_id and m.get("text") == entry.plain
+        )
+        await fake.press_button(message, other, labelled(entry, "Опубликовать"))
+        told = await fake.wait_for(
+            "sendMessage", lambda c: c["chat_id"] == other_id and "⚠️" in c.plain, since=mark
+        )
+        assert told.plain.startswith("⚠️ Пост #1 для News не опубликован"), told.plain
+        assert labelled(told, "Повторить")
+        creator = await fake.wait_for(
+            "sendMessage", lambda c: c["chat_id"] == MANAGER_ID and "⚠️" in c.plain, since=mark
+        )
+        assert creator.plain.startswith("⚠️ Post #1 for News failed"), creator.plain
+        await running.idle()
+        assert len([c for c in fake.calls_of("sendMessage", since=mark) if "⚠️" in c.plain]) == 2
+    finally:
+        await running.stop()
+
+
+async def test_a_double_tap_on_a_page_button_sends_the_page_once(steward, fake, desk):
+    """▶ tapped twice before its message lost its buttons: the second tap finds the buttons
+    already gone (its edit is refused as not modified) and sends nothing, instead of a second
+    copy of the whole page."""
+    chat, manager = desk
+    now = int(time.time())
+    for n in range(1, 8):
+        await steward.app.post_repo.add(
+            channel_id=CHANNEL, source_chat_id=MANAGER_ID, source_message_ids=[1000 + n],
+            due_at=now + n * 3600, created_by=MANAGER_ID, now=now,
+            summary={"kind": "text", "text": f"Post number {n}", "count": 1},
+        )  # fmt: skip
+    await fake.send_message(chat, manager, "/queue")
+    nav = await fake.wait_for("sendMessage", lambda c: "page 1/2" in c.plain, timeout=15)
+    await steward.idle()
+    [[forward]] = nav["reply_markup"]["inline_keyboard"]
+    mark = fake.mark()
+    message = bot_message(fake, nav)
+    first = await fake.press_button(message, manager, forward["callback_data"])
+    second = await fake.press_button(message, manager, forward["callback_data"])
+    await fake.wait_for("sendMessage", lambda c: "page 2/2" in c.plain, timeout=15)
+    await steward.idle()
+    pages = [c for c in fake.calls_of("sendMessage", since=mark) if "page 2/2" in c.plain]
+    shown = [c for c in fake.calls_of("sendMessage", since=mark) if c.plain.startswith("🕒")]
+    assert len(pages) == 1 and len(shown) == 2, [c.plain for c in shown]
+    answered = {c["callback_query_id"] for c in fake.calls_of("answerCallbackQuery", since=mark)}
+    assert answered == {first, second}
+    assert not [c for c in fake.calls_of("sendMessage", since=mark) if "went wrong" in c.plain]
+
+
+async def test_queue_says_which_posts_wait_for_a_channel_the_bot_cannot_post_in(
+    steward, fake, desk
+):
+    """The bot lost the right to post in the channel: /channels flags it, and /queue now says
+    so at each of its queued posts too (they will be held at their time), where it used to
+    list them as if all were well."""
+    chat, manager = desk
+    await schedule(fake, desk, "+1h", "Quarterly results")
+    demoted = fake._admin_member(fake.bot_user, is_bot_self=True, can_post_messages=False)
+    await fake.push_update(
+        {
+            "my_chat_member": {
+                "chat": fake.chats[CHANNEL].chat,
+                "from": fake.user(3, "Owner"),
+                "date": fake.now(),
+                "old_chat_member": fake._admin_member(fake.bot_user, is_bot_self=True),
+                "new_chat_member": demoted,
+            }
+        }
+    )
+    await steward.idle()
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "/queue")
+    entry = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🕒 #1"), since=mark)
+    assert entry.plain.splitlines()[-1] == (
+        "⚠️ I can no longer post in this channel: give me the right back before its time, "
+        "or it will wait for you."
+    ), entry.plain

@@ -524,6 +524,39 @@ async def test_pinning_needs_the_message_and_the_right(fake, bot):
     assert await bot.pin_chat_message(user["id"], note["message_id"])
 
 
+async def test_what_telegram_will_not_copy_is_refused(fake, bot):
+    """copyMessage refuses what the Bot API says cannot be copied (giveaways, invoices, paid
+    media; a quiz whose right answer the bot was not told, as after a forward), and a poll that
+    shows its voters cannot go to a channel, copied or sent (tdlib: can_send_message_content)."""
+    fake.add_chat(CHANNEL, "channel", "News")
+    bot_rights(fake, CHANNEL, can_post_messages=True)
+    user = fake.user(501, "Ann")
+    private = fake.start_bot(user)
+    options = [{"persistent_id": str(n), "text": t, "voter_count": 0} for n, t in enumerate("ab")]
+    poll = {"id": "p", "question": "Q?", "options": options, "total_voter_count": 0}
+    poll |= {"is_closed": False, "allows_multiple_answers": False}
+    poll |= {"allows_revoting": False, "members_only": False}
+    quiz = fake.new_message(private, user, poll={**poll, "type": "quiz", "is_anonymous": True})
+    public = fake.new_message(
+        private, user, poll={**poll, "type": "regular", "is_anonymous": False}
+    )
+    giveaway = fake.new_message(
+        private, user, giveaway={"chats": [], "winners_selection_date": 1, "winner_count": 1}
+    )
+    for refused in (quiz, giveaway):
+        with pytest.raises(TelegramBadRequest, match="message can't be copied"):
+            await bot.copy_message(CHANNEL, user["id"], refused["message_id"])
+    with pytest.raises(TelegramBadRequest, match="non-anonymous polls can't be sent to channel"):
+        await bot.copy_message(CHANNEL, user["id"], public["message_id"])
+    assert await bot.copy_message(user["id"], user["id"], public["message_id"])  # not a channel
+    known = fake.new_message(
+        private,
+        user,
+        poll={**poll, "type": "quiz", "is_anonymous": True, "correct_option_ids": [1]},
+    )
+    assert await bot.copy_message(CHANNEL, user["id"], known["message_id"])
+
+
 async def test_web_app_buttons_only_in_private_chats_and_only_https(fake, bot):
     """Bot API: an inline button's `web_app` is "available only in private chats between a
     user and the bot", and WebAppInfo's url is "an HTTPS URL" (for a menu button too)."""

@@ -133,3 +133,54 @@ def test_a_time_more_than_a_year_ahead_is_too_far(text):
 @pytest.mark.parametrize("text", ["+365d", "26.11.2027 14:00", "+1s"])
 def test_up_to_a_year_ahead_is_taken(text):
     assert parse_time(text, NOW, AMS) > NOW
+
+
+@pytest.mark.parametrize(
+    ("text", "expected_local"),
+    [
+        ("today 18:30", datetime(2026, 11, 26, 18, 30)),
+        ("сегодня 18:30", datetime(2026, 11, 26, 18, 30)),
+        ("Vandaag 18:30", datetime(2026, 11, 26, 18, 30)),
+        ("morgen 9:05", datetime(2026, 11, 27, 9, 5)),
+    ],
+)
+def test_today_and_tomorrow_in_the_managers_words(text, expected_local):
+    """A Russian or Dutch manager types the day as they say it, as `завтра` already was."""
+    assert parse_time(text, NOW, AMS) == expected_local.replace(tzinfo=AMS).astimezone(UTC)
+
+
+@pytest.mark.parametrize("text", ["today 09:15", "сегодня 09:15", "vandaag 09:15"])
+def test_today_that_has_passed_is_refused_not_moved_to_tomorrow(text):
+    """`18:30` alone may mean tomorrow; a time said to be today that has passed is refused."""
+    with pytest.raises(TimeError) as info:
+        parse_time(text, NOW, AMS)
+    assert info.value.code == "past"
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("+90с", 90), ("+30м", 1800), ("+2ч", 7200), ("+1д", 86400), ("+2u", 7200), ("+2 h", 7200)],
+)
+def test_offsets_with_russian_and_dutch_units(text, seconds):
+    """Units as a Russian (с, м, ч, д) or Dutch (u for uur) phone keyboard types them."""
+    assert (parse_time(text, NOW, AMS) - NOW).total_seconds() == seconds
+
+
+@pytest.mark.parametrize(
+    ("text", "weekday"),
+    [
+        ("ежедневно 07:30", None),
+        ("Dagelijks 07:30", None),
+        ("еженедельно пн 07:30", 0),
+        ("wekelijks ma 07:30", 0),
+        ("еженедельно понедельник 07:30", 0),
+    ],
+)
+def test_recurrences_in_russian_and_dutch(text, weekday):
+    """`daily` and `weekly` in the managers' words, as the weekday names already were."""
+    first = parse_recurrence(text, AMS).next_after(NOW).astimezone(AMS)
+    assert (first.hour, first.minute) == (7, 30)
+    if weekday is None:
+        assert first.date() == datetime(2026, 11, 27).date()
+    else:
+        assert first.weekday() == weekday and first.date() == datetime(2026, 11, 30).date()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from aiogram.types import Chat, ChatMember, ChatMemberAdministrator, ChatMemberOwner
 from aiogram.utils.i18n import gettext as _
@@ -13,23 +14,28 @@ from storage.posts import Channel, SlotRepository
 
 def channel_rights(chat: Chat, member: ChatMember | None) -> Channel:
     """What the bot may do in a channel, from its own ChatMember there (None: Telegram would
-    not say, as for a channel the bot is no admin of).
+    not say, as for a channel the bot is no admin of)."""
+    return rights_of(
+        Channel(chat.id, chat.title, chat.username, False, False, False, False), member
+    )
+
+
+def rights_of(channel: Channel, member: ChatMember | None) -> Channel:
+    """`channel` with the rights its ChatMember `member` gives the bot.
 
     Pinning in a channel needs the right to edit messages (Telegram's rule for channels)."""
     if isinstance(member, ChatMemberOwner):
-        return Channel(chat.id, chat.title, chat.username, True, True, True, True)
+        return replace(channel, can_post=True, can_edit=True, can_delete=True, can_pin=True)
     if isinstance(member, ChatMemberAdministrator):
         can_edit = bool(member.can_edit_messages)
-        return Channel(
-            chat.id,
-            chat.title,
-            chat.username,
-            bool(member.can_post_messages),
-            can_edit,
-            bool(member.can_delete_messages),
-            can_edit,
+        return replace(
+            channel,
+            can_post=bool(member.can_post_messages),
+            can_edit=can_edit,
+            can_delete=bool(member.can_delete_messages),
+            can_pin=can_edit,
         )
-    return Channel(chat.id, chat.title, chat.username, False, False, False, False)
+    return replace(channel, can_post=False, can_edit=False, can_delete=False, can_pin=False)
 
 
 def rights_line(channel: Channel, gettext: Callable[[str], str]) -> str:

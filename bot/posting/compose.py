@@ -229,12 +229,42 @@ def summarize(messages: list[Any], width: int = 120) -> dict[str, Any]:
     return summary
 
 
+# what copyMessage refuses to copy (Bot API), so a post of it could never go out
+NOT_COPIED = ("giveaway", "giveaway_winners", "paid_media", "invoice")
+
+
+class Uncopyable(StrEnum):
+    """Why a message can never be published in a channel by copying it."""
+
+    KIND = "kind"  # a giveaway, an invoice, paid media
+    QUIZ = "quiz"  # a quiz whose right answer the bot was not told (a forward of an open one)
+    PUBLIC_POLL = "public_poll"  # a poll that shows its voters: channel polls are anonymous
+
+
+def uncopyable(messages: Iterable[Any]) -> Uncopyable | None:
+    """Whether Telegram would refuse to copy any of `messages` to a channel, told as the
+    manager sends it rather than when the post fails at its time."""
+    for message in messages:
+        if any(getattr(message, kind, None) for kind in NOT_COPIED):
+            return Uncopyable.KIND
+        poll = getattr(message, "poll", None)
+        if poll is None:
+            continue
+        known = poll.correct_option_ids or poll.correct_option_id is not None or poll.is_closed
+        if poll.type == "quiz" and not known:
+            return Uncopyable.QUIZ
+        if not poll.is_anonymous:
+            return Uncopyable.PUBLIC_POLL
+    return None
+
+
 class Refusal(StrEnum):
     """Why a draft cannot be scheduled yet."""
 
     NO_CHANNEL = "no_channel"
     NO_TIME = "no_time"
     PAST = "past"
+    LOST_CHANNEL = "lost_channel"  # the bot can no longer post in `channels`, chosen before
     CANNOT_PIN = "cannot_pin"  # `channels` names where
     NO_SLOT = "no_slot"  # a channel has no free posting slot
 
@@ -254,11 +284,14 @@ def plan_schedule(
     slots: Mapping[int, datetime | None],
     now: datetime,
 ) -> SchedulePlan:
-    """Confirm's rules: at least one postable channel, a time that has not passed (a slot is
-    per channel, so each gets its own next free one from `slots`), and the right to pin when
-    the post is to be pinned."""
-    postable = {c.chat_id: c for c in channels}
-    chosen = tuple(postable[c] for c in draft.channels if c in postable)
+    """Confirm's rules: every chosen channel still one the bot may post in (`channels` are the
+    known ones; one that lost the right is named, never silently left out), at least one
+    channel, a time that has not passed (a slot is per channel, so each gets its own next free
+    one from `slots`), and the right to pin when the post is to be pinned."""
+    known = {c.chat_id: c for c in channels}
+    if lost := tuple(known[c] for c in draft.channels if c in known and not known[c].can_post):
+        return SchedulePlan(Refusal.LOST_CHANNEL, lost)
+    chosen = tuple(known[c] for c in draft.channels if c in known)
     if not chosen:
         return SchedulePlan(Refusal.NO_CHANNEL)
     if draft.due_at is None:

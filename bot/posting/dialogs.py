@@ -1,10 +1,10 @@
 """What the posting, compose and Mini App handlers share: the states of a manager's typed
 answers, how long such a question waits for its answer, and the words for a time that cannot
-be used."""
+be used or content that can never be copied."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiogram import BaseMiddleware
@@ -15,6 +15,7 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
 from bot.clock import Clock
+from bot.posting.compose import Uncopyable, uncopyable
 from bot.posting.times import MAX_AHEAD_DAYS, TimeProblem
 
 # A question about a post (a Custom… time, URL buttons, Reschedule's time, Edit's content) waits
@@ -149,3 +150,24 @@ def time_error_text(code: TimeProblem, waiting: bool = False) -> str:
         ),
         TimeProblem.INVALID: _("That date or time does not exist."),
     }.get(code, usage)
+
+
+def copy_refusal(messages: Iterable[Any]) -> str | None:
+    """Why what the manager sent can never be published in a channel, or None when it can."""
+    why = uncopyable(messages)
+    if why is Uncopyable.QUIZ:
+        return _(
+            "I can't publish a forwarded quiz: Telegram lets me copy a quiz only when I know "
+            "its right answer. Create the quiz here in our chat, or forward a closed one."
+        )
+    if why is Uncopyable.PUBLIC_POLL:
+        return _(
+            "A poll that shows who voted can't go to a channel: channel polls are anonymous. "
+            "Send me an anonymous poll instead."
+        )
+    if why is Uncopyable.KIND:
+        return _(
+            "Telegram does not let bots copy giveaways, invoices or paid media, so I can't "
+            "publish this in a channel."
+        )
+    return None

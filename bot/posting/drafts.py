@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from bot.clock import utc_now
 from bot.posting.compose import (
+    Refusal,
     SchedulePlan,
     next_delete_after,
     next_free_slot,
@@ -125,6 +126,15 @@ class DraftService:
         first occurrence, as /schedule reads them; raises `TimeError`."""
         return self.posting.schedule_time(text, self.tz)
 
+    def custom_fields(self, text: str) -> dict[str, Any]:
+        """`custom_time` as the draft's fields: its first time, Custom…, and its recurrence."""
+        timing = self.custom_time(text)
+        return {
+            "due_at": int(timing.due.timestamp()),
+            "time_choice": TimeChoice.CUSTOM,
+            "recurrence": timing.recurrence.spec if timing.recurrence else None,
+        }
+
     async def channel_slot(self, channel_id: int, now: datetime | None = None) -> datetime | None:
         now = now or self._utc_now()
         slots = await self.posting.channel_slots(channel_id)
@@ -147,12 +157,17 @@ class DraftService:
             following = parse_recurrence(draft.recurrence, self.tz).next_after(now)
             if following is not None:
                 draft = replace(draft, due_at=int(following.timestamp()))
-        channels = await self.posting.postable_channels()
+        channels = await self.posting.all_channels()
         slots: dict[int, datetime | None] = {}
         if draft.time_choice == TimeChoice.SLOT:
             for channel_id in draft.channels:
                 slots[channel_id] = await self.channel_slot(channel_id, now)
         plan = plan_schedule(draft, channels, slots, now)
+        if plan.refusal is Refusal.LOST_CHANNEL:  # off the draft: its button is gone too
+            lost = {c.chat_id for c in plan.channels}
+            await self.drafts.update(
+                draft.id, channels=[c for c in draft.channels if c not in lost]
+            )
         if plan.refusal is not None:
             return Confirmed(plan)
         if not await self.drafts.delete(draft.id):  # a second tap on Confirm

@@ -1,6 +1,7 @@
 """What the manager who queued a post hears when it did not simply go out: failed, missed while
 the bot was down, held (the bot lost its rights in the channel), interrupted mid-publishing, or
-out but not pinned.
+out but not pinned, or not deleted at its delete-after, or an album out without its buttons'
+follow-up.
 In their language, with the post's queue buttons, through `PrivateNotes`. Also the managers'
 daily agenda (DAILY_AGENDA) of the posts due in the next 24 hours."""
 
@@ -24,6 +25,8 @@ from storage.posts import ChannelRepository, Post, PostRepository
 
 # the post may be in the channel already: its notice offers "It is out"
 MAYBE_OUT_NOTICES = (NoticeReason.UNCONFIRMED, NoticeReason.SERVER_ERROR, NoticeReason.INTERRUPTED)
+# the post is out: nothing left to publish, move or cancel, so no buttons
+OUT_NOTICES = (NoticeReason.NOT_PINNED, NoticeReason.NOT_DELETED, NoticeReason.NO_FOLLOWUP)
 
 TEXTS = {
     NoticeReason.FAILED: N_("⚠️ Post #{id} for {channel} failed: {error}"),
@@ -36,6 +39,10 @@ TEXTS = {
     ),
     NoticeReason.NOT_PINNED: N_(
         "📌 Post #{id} is out in {channel}, but I could not pin it: {error}"
+    ),
+    NoticeReason.NOT_DELETED: N_(
+        "🗑 Post #{id} is still in {channel}: I could not delete it when its time came "
+        "({error}). Delete it there by hand if it should go."
     ),
     NoticeReason.NO_FOLLOWUP: N_(
         "🔗 Post #{id} is out in {channel}, but the message with its buttons under it is not: "
@@ -89,7 +96,7 @@ class PostNotices:
             # a post that is out has nothing left to publish, move or cancel
             buttons = (
                 None
-                if reason in (NoticeReason.NOT_PINNED, NoticeReason.NO_FOLLOWUP)
+                if reason in OUT_NOTICES
                 else queue_keyboard(
                     post.id, retry=reason is NoticeReason.FAILED, out=reason in MAYBE_OUT_NOTICES
                 )

@@ -226,6 +226,13 @@ def slot_problem(channel_ids: list[int]) -> str:
 
 
 def refusal_text(plan: SchedulePlan, draft: Draft) -> str:
+    if plan.refusal is Refusal.LOST_CHANNEL:
+        names = ", ".join(and_more([short_title(c) for c in plan.channels], 2))
+        text = _(
+            "I can no longer post in {channels}, so I took it off this post. Press Confirm "
+            "again to schedule it for the other channels."
+        )
+        return text.format(channels=names)[:200]
     if plan.refusal is Refusal.CANNOT_PIN:
         names = ", ".join(and_more([short_title(c) for c in plan.channels], 2))
         text = _("I cannot pin in {channels}. Give me the right or turn Pin off.")
@@ -239,6 +246,8 @@ def refusal_text(plan: SchedulePlan, draft: Draft) -> str:
 
 
 def button_error_text(error: ButtonError) -> str:
+    """What is wrong with the buttons typed, and that the bot still waits for them and the way
+    out (what came may be no text at all: a photo, a new post)."""
     texts = {
         "format": _("Line {line}: write it as Text - https://example.com"),
         "url": _("Line {line}: the link must start with https:// or http://"),

@@ -107,10 +107,12 @@ def queue_entry(
     ngettext: Ngettext = _plural,
     *,
     now: float,
+    postable: bool = True,
 ) -> str:
     """The text of one post's message in /queue: status, number, channel and local time, then
     what it is, its options and, for a failed post, why. The date has its year when that is
-    not this year (`now`), so a post for next January is not taken for last January."""
+    not this year (`now`), so a post for next January is not taken for last January. A queued
+    post for a channel the bot can no longer post in (`postable` False) says it will be held."""
     due = datetime.fromtimestamp(post.due_at, tz)
     this_year = datetime.fromtimestamp(now, tz).year
     when = due.strftime("%d.%m %H:%M" if due.year == this_year else "%d.%m.%Y %H:%M")
@@ -122,6 +124,15 @@ def queue_entry(
         lines.append(options)
     if post.error:
         lines.append(f"<i>{html.escape(failure_reason(post.error, gettext))}</i>")
+    if not postable and post.status is PostStatus.SCHEDULED:  # `postable`: its channel's
+        lines.append(
+            html.escape(
+                gettext(
+                    "⚠️ I can no longer post in this channel: give me the right back before "
+                    "its time, or it will wait for you."
+                )
+            )
+        )
     return "\n".join(lines)
 
 

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from aiogram import Bot
@@ -39,6 +39,7 @@ from bot.clock import SYSTEM_CLOCK, Clock
 from bot.cluster.jobs import ROW_LEASE_SECONDS, heartbeat
 from bot.inflight import InFlight
 from bot.outbound import TelegramPacer, at_most_once, maybe_delivered
+from bot.posting.channels import rights_of
 from bot.posting.failures import (
     FOLLOWUP_UNCONFIRMED,
     INTERRUPTED,
@@ -50,7 +51,7 @@ from bot.posting.failures import (
 )
 from bot.posting.times import TimeError, parse_recurrence
 from bot.scheduling import armed_at, cancel, run_once_at
-from storage.posts import ChannelRepository, Draft, Post, PostRepository, PostStatus
+from storage.posts import Channel, ChannelRepository, Draft, Post, PostRepository, PostStatus
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ class NoticeReason(StrEnum):
     UNCONFIRMED = "unconfirmed"  # sent, but the answer was lost: it may be out
     SERVER_ERROR = "server_error"  # sent, and answered with a 5xx: it may be out too
     NOT_PINNED = "not_pinned"  # out, but Telegram refused to pin it
+    NOT_DELETED = "not_deleted"  # delete-after came, but Telegram refused the deletion
     NO_FOLLOWUP = "no_followup"  # an album out, but not the message with its buttons
 
 
@@ -185,8 +187,9 @@ class Publisher:
                 counts["armed"] += 1
             elif now - post.due_at <= self.grace_seconds:
                 late.append(post)
-            else:
-                await self._set_aside(post, PostStatus.NEEDS_DECISION, MISSED, PostStatus.SCHEDULED)
+            elif await self._set_aside(
+                post, PostStatus.NEEDS_DECISION, MISSED, PostStatus.SCHEDULED
+            ):  # False: another worker starting at the same time did it, and tells
                 counts["needs_decision"] += 1
                 await self.notify(post, NoticeReason.MISSED)
         for post in late:  # in due order
@@ -230,11 +233,17 @@ class Publisher:
             if self.shared:
                 await self._recover_interrupted(self.clock())
                 now = int(self.clock())
-                for post in await self.repo.due(now + math.ceil(self.sweep_seconds)):
+                horizon = now + math.ceil(self.sweep_seconds)
+                for post in await self.repo.due(horizon):
                     if post.due_at > now - SWEEP_LAG_SECONDS and (
                         armed_at(self.scheduler, self.job_id(post.id)) != post.due_at
                     ):
                         self.arm(post)
+                # a delete-after is armed where the post went out (and at every start): one
+                # whose worker died is deleted by another (deleting twice changes nothing)
+                for post in await self.repo.awaiting_deletion(horizon):
+                    if armed_at(self.scheduler, self.deletion_id(post.id)) is None:
+                        self.arm_deletion(post)
             for post in await self.repo.due(int(self.clock()) - SWEEP_LAG_SECONDS):
                 await self.publish_due(post.id)
         finally:
@@ -242,7 +251,11 @@ class Publisher:
                 self.scheduler, "posts:sweep", self.clock() + self.sweep_seconds, self.sweep
             )
 
-    async def publish(self, post_id: int, *, due_by: int | None = None) -> bool:
+    async def publish(
+        self, post_id: int, *, due_by: int | None = None, asked_by: int | None = None
+    ) -> bool:
+        """`asked_by`: the manager who pressed Publish now; told what became of it as well as
+        the one who queued it (they may differ in a team)."""
         async with self._claiming:
             claimed = await self.repo.claim(post_id, due_by, self._lease_end())
         if not claimed:
@@ -251,15 +264,22 @@ class Publisher:
         logger.info("post %s claimed", post_id)
         renew = lambda: self.repo.renew_lease(post_id, self._lease_end())  # noqa: E731
         async with self.sending.track(), heartbeat(renew, every=self.row_lease_seconds / 3):
-            return await self._publish_claimed(post_id)
+            return await self._publish_claimed(post_id, asked_by)
 
     def _lease_end(self) -> int:
         return int(self.clock()) + self.row_lease_seconds
 
-    async def _publish_claimed(self, post_id: int) -> bool:
+    async def _tell(self, post: Post, reason: NoticeReason, asked_by: int | None) -> None:
+        await self.notify(post, reason)
+        if asked_by is not None and asked_by != post.created_by:
+            await self.notify(replace(post, created_by=asked_by), reason)
+
+    async def _publish_claimed(self, post_id: int, asked_by: int | None = None) -> bool:
         post = await self.repo.get(post_id)
         assert post is not None
         channel = await self.channels.get(post.channel_id) if self.channels else None
+        if channel is not None and not channel.can_post and asked_by is not None:
+            channel = await self._rights_now(channel)
         if channel is not None and not channel.can_post:
             # rights lost: hold the post for a decision instead of failing it against Telegram.
             # A recurring series pauses here (publishing it later resumes it): its next
@@ -267,7 +287,7 @@ class Publisher:
             await self.repo.set_status(
                 post.id, PostStatus.NEEDS_DECISION, NO_RIGHTS, PostStatus.PUBLISHING
             )
-            await self.notify(post, NoticeReason.HELD)
+            await self._tell(post, NoticeReason.HELD, asked_by)
             return False
         self.mark_channel(post.channel_id)
         try:
@@ -288,7 +308,7 @@ class Publisher:
                 # removed or demoted while no my_chat_member told us: flagged as if it had, so
                 # /channels shows it and the channel's other posts are held, not each refused
                 await self.channels.upsert(replace(channel, can_post=False), int(self.clock()))
-            await self.notify(post, NoticeReason.FAILED)
+            await self._tell(post, NoticeReason.FAILED, asked_by)
             return False
         except (TelegramAPIError, ClientDecodeError) as exc:  # not retried, or retries exhausted
             if maybe_delivered(exc):  # the answer was lost or failed, maybe not the post
@@ -300,19 +320,20 @@ class Publisher:
             else:
                 status, reason, notice = PostStatus.FAILED, str(exc), NoticeReason.FAILED
             await self._set_aside(post, status, reason, PostStatus.PUBLISHING)
-            await self.notify(post, notice)
+            await self._tell(post, notice, asked_by)
             return False
         published_at = int(self.clock())
-        await self.repo.mark_published(post.id, ids, published_at, followup)
+        then = self._next_occurrence(post) if post.recurrence else None
+        next_id = await self.repo.mark_published(post.id, ids, published_at, followup, then)
         logger.info("post %s published in %s", post.id, post.channel_id)
+        if next_id is not None and (next_post := await self.repo.get(next_id)) is not None:
+            self.arm(next_post)
         await self._report_published(post, [*ids, *(followup or [])], published_at)
         if followup_error is not None:  # told, not only logged: the post lacks its buttons
             await self.repo.set_status(post.id, PostStatus.PUBLISHED, followup_error)
             await self.notify(post, NoticeReason.NO_FOLLOWUP)
         if post.delete_after_hours:
             self.arm_deletion(await self.repo.get(post.id))
-        if post.recurrence:
-            await self._queue_next(post)
         if post.pin and ids:
             try:
                 await self.bot.pin_chat_message(
@@ -322,8 +343,21 @@ class Publisher:
                 logger.warning("post %s published but not pinned: %s", post.id, exc)
                 reason = exc.message if isinstance(exc, TelegramBadRequest) else str(exc)
                 await self.repo.set_status(post.id, PostStatus.PUBLISHED, reason)
-                await self.notify(post, NoticeReason.NOT_PINNED)
+                await self._tell(post, NoticeReason.NOT_PINNED, asked_by)
         return True
+
+    async def _rights_now(self, channel: Channel) -> Channel:
+        """A manager publishes by hand in a flagged channel, presumably after giving the rights
+        back: Telegram is asked, since the update saying so may never have come (the bot was
+        down for more than a day, when Telegram drops updates)."""
+        try:
+            member = await self.bot.get_chat_member(channel.chat_id, self.bot.id)
+        except TelegramAPIError:  # not an admin there (or gone): the flag stands
+            return channel
+        fresh = rights_of(channel, member)
+        if fresh != channel and self.channels is not None:
+            await self.channels.upsert(fresh, int(self.clock()))
+        return fresh
 
     async def _set_aside(
         self, post: Post, status: PostStatus, reason: str, from_status: PostStatus
@@ -348,40 +382,50 @@ class Publisher:
             logger.exception("post %s published but not recorded for statistics", post.id)
 
     async def _queue_next(self, post: Post) -> None:
-        """A recurring post queues its next occurrence once this one is out."""
+        """A recurring post that waits for the manager hands its series to the next one."""
+        fields = self._next_occurrence(post)
+        if fields is None:
+            return
+        next_post = await self.repo.get(await self.repo.add(**fields))
+        if next_post is not None:
+            self.arm(next_post)
+
+    def _next_occurrence(self, post: Post) -> dict[str, Any] | None:
+        """`PostRepository.add`'s fields for a recurring post's next occurrence, or None."""
         try:
             recurrence = parse_recurrence(post.recurrence or "", self.tz)
         except TimeError:
             logger.warning("post %s: recurrence %r no longer parses", post.id, post.recurrence)
-            return
+            return None
         # strictly after this occurrence (the trigger's next fire time is inclusive)
         after = datetime.fromtimestamp(max(post.due_at, self.clock()) + 1, UTC)
         next_due = recurrence.next_after(after)
         if next_due is None:
-            return
-        next_id = await self.repo.add(
-            channel_id=post.channel_id,
-            source_chat_id=post.source_chat_id,
-            source_message_ids=post.source_message_ids,
-            due_at=int(next_due.timestamp()),
-            created_by=post.created_by,
-            now=int(self.clock()),
-            silent=post.silent,
-            pin=post.pin,
-            delete_after_hours=post.delete_after_hours,
-            buttons=post.buttons,
-            recurrence=post.recurrence,
-            summary=post.summary,
-        )
-        next_post = await self.repo.get(next_id)
-        if next_post is not None:
-            self.arm(next_post)
+            return None
+        return {
+            "channel_id": post.channel_id,
+            "source_chat_id": post.source_chat_id,
+            "source_message_ids": post.source_message_ids,
+            "due_at": int(next_due.timestamp()),
+            "created_by": post.created_by,
+            "now": int(self.clock()),
+            "silent": post.silent,
+            "pin": post.pin,
+            "delete_after_hours": post.delete_after_hours,
+            "buttons": post.buttons,
+            "recurrence": post.recurrence,
+            "summary": post.summary,
+        }
+
+    @staticmethod
+    def deletion_id(post_id: int) -> str:
+        return f"post-delete:{post_id}"
 
     def arm_deletion(self, post: Post | None) -> None:
         if post is None or not post.delete_after_hours or post.published_at is None:
             return
         at = post.published_at + post.delete_after_hours * 3600
-        run_once_at(self.scheduler, f"post-delete:{post.id}", at, self.delete_published, post.id)
+        run_once_at(self.scheduler, self.deletion_id(post.id), at, self.delete_published, post.id)
 
     async def delete_published(self, post_id: int) -> None:
         """Delete-after: remove the post (and its follow-up) from the channel, once."""
@@ -389,13 +433,18 @@ class Publisher:
         if post is None or post.deleted_at is not None or not post.published_ids:
             return
         ids = [*post.published_ids, *(post.followup_ids or [])]
+        refused = None
         try:
             await self.bot.delete_messages(post.channel_id, ids)
-        except TelegramAPIError as exc:  # older than 48 h, rights lost, or already gone
+        except TelegramAPIError as exc:  # older than 48 h or rights lost; gone ones are skipped
             logger.warning(
                 "post %s: could not delete after %sh: %s", post.id, post.delete_after_hours, exc
             )
-        await self.repo.mark_deleted(post.id, int(self.clock()))
+            refused = exc.message if isinstance(exc, TelegramBadRequest) else str(exc)
+        # the manager is told (once, whichever worker's timer came first) that it is still up
+        if await self.repo.mark_deleted(post.id, int(self.clock())) and refused is not None:
+            await self.repo.set_status(post.id, PostStatus.PUBLISHED, refused)
+            await self.notify(post, NoticeReason.NOT_DELETED)
 
     async def _send(self, post: Post) -> Sent:
         """Copies the manager's message(s), so entities and media stay as they were.

@@ -7,9 +7,10 @@ queue) is decided in one place and returned as a plain value.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from bot.clock import SYSTEM_CLOCK, Clock
-from bot.posting.preview import page_count, page_slice
+from bot.posting.preview import Gettext, Ngettext, page_count, page_slice, queue_entry
 from storage.posts import OPEN_STATUSES, ChannelRepository, Post, PostRepository
 
 QUEUE_STATUSES = OPEN_STATUSES
@@ -20,6 +21,12 @@ QUEUE_PAGE_SIZE = 5
 class QueueEntry:
     post: Post
     channel: str  # the channel's title, or its id when the bot does not know it
+    postable: bool = True  # False: the bot can no longer post there (the post will be held)
+
+    def text(self, tz: ZoneInfo, gettext: Gettext, ngettext: Ngettext, now: float) -> str:
+        """The entry's own message in /queue (`preview.queue_entry`)."""
+        post, postable = self.post, self.postable
+        return queue_entry(post, self.channel, tz, gettext, ngettext, now=now, postable=postable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +59,14 @@ class PostQueue:
             if total
             else []
         )
-        names = {c.chat_id: c.title or str(c.chat_id) for c in await self.channels.all()}
-        entries = [QueueEntry(p, names.get(p.channel_id, str(p.channel_id))) for p in posts]
+        known = {c.chat_id: c for c in await self.channels.all()}
+        entries = [
+            QueueEntry(
+                p,
+                (c.title if (c := known.get(p.channel_id)) else None) or str(p.channel_id),
+                c is None or c.can_post,
+            )
+            for p in posts
+        ]
         pages = page_count(total, self.per_page)
         return QueuePageView(entries, page, pages, total, self.clock())

@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 from bot.clock import SYSTEM_CLOCK, Clock, utc_now
 from bot.posting.publisher import Publisher
 from bot.posting.times import (
+    DAILY_WORDS,
+    WEEKLY_WORDS,
     Recurrence,
     TimeError,
     TimeProblem,
@@ -33,7 +35,7 @@ from storage.posts import (
 logger = logging.getLogger(__name__)
 
 DEFAULT_SLOTS = SlotRepository.DEFAULT  # the slots of every channel without its own
-RECURRING_WORDS = {"daily", "weekly"}
+RECURRING_WORDS = {*DAILY_WORDS, *WEEKLY_WORDS}
 
 
 class Change(StrEnum):
@@ -78,7 +80,8 @@ class PostingService:
     def schedule_time(self, when: str, tz: ZoneInfo) -> ScheduleTime:
         """/schedule's time: a one-off time, or a recurrence (`daily 09:00`, five cron fields)
         with its next occurrence; raises `TimeError`."""
-        if when.split()[0].lower() in RECURRING_WORDS or len(when.split()) == 5:
+        words = when.split()  # none at all for a photo sent instead of a time
+        if words and (words[0].lower() in RECURRING_WORDS or len(words) == 5):
             recurrence = parse_recurrence(when, tz)
             now = utc_now(self.clock)
             due = recurrence.next_after(now)
@@ -149,13 +152,14 @@ class PostingService:
             self.publisher.arm(moved)
         return Change.DONE
 
-    async def publish_now(self, post: Post) -> bool:
+    async def publish_now(self, post: Post, asked_by: int | None = None) -> bool:
         """Back in the queue at this second if it failed or waited for a decision, then the
-        publisher's own claim decides (a second tap finds nothing to claim)."""
+        publisher's own claim decides (a second tap finds nothing to claim). The manager who
+        asked (`asked_by`) hears of a refusal too, not only the one who queued it."""
         if post.status is not PostStatus.SCHEDULED:
             await self.posts.reschedule(post.id, self.now())
         self.publisher.disarm(post.id)
-        return await self.publisher.publish(post.id)
+        return await self.publisher.publish(post.id, asked_by=asked_by)
 
     async def waits_until(self, post_id: int) -> int | None:
         """When a post Publish now could not send goes out instead: Telegram asked to wait

@@ -1,7 +1,9 @@
 """Times as a manager types them on a phone, read in the managers' time zone.
 
-Accepted: `18:30` (today, or tomorrow if that has passed), `tomorrow 10:00`, `25.12 18:00`,
-`25.12.2026 18:00`, `2026-12-25 18:00`, and offsets `+90s`, `+30m`, `+2h`, `+1d`.
+Accepted: `18:30` (today, or tomorrow if that has passed), `today 18:30` (today only),
+`tomorrow 10:00`, `25.12 18:00`, `25.12.2026 18:00`, `2026-12-25 18:00`, and offsets `+90s`,
+`+30m`, `+2h`, `+1d`. The words and units also as a Russian or Dutch manager types them
+(`сегодня`/`vandaag`, `завтра`/`morgen`, `+30м`, `+2ч`, `+2u`, `ежедневно`/`dagelijks`, ...).
 A local time that does not exist (the hour skipped when clocks go forward) or exists twice (the
 hour repeated when they go back) is refused with its own reason instead of being guessed, and
 so is a time in the past, an offset that is no time ahead (`+0s`), and a time more than
@@ -20,13 +22,18 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
-_OFFSET = re.compile(r"^\+(\d{1,6})([smhd])$")
+_OFFSET = re.compile(r"^\+(\d{1,6}) ?([smhdсмчдu])$")
 _HM = r"(\d{1,2}):(\d{2})"
 _TODAY = re.compile(rf"^{_HM}$")
+# the day in each language the bot speaks (en, ru, nl): "today" is today only, never tomorrow
+_TODAY_WORD = re.compile(rf"^(?:today|сегодня|vandaag)\s+{_HM}$")
 _TOMORROW = re.compile(rf"^(?:tomorrow|завтра|morgen)\s+{_HM}$")
+DAILY_WORDS = ("daily", "ежедневно", "dagelijks")
+WEEKLY_WORDS = ("weekly", "еженедельно", "wekelijks")
 _DMY = re.compile(rf"^(\d{{1,2}})\.(\d{{1,2}})(?:\.(\d{{4}}))?\s+{_HM}$")
 _ISO = re.compile(rf"^(\d{{4}})-(\d{{2}})-(\d{{2}})\s+{_HM}$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# seconds, minutes, hours, days: Latin, Russian (с, м, ч, д) and the Dutch hour (uur)
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "с": 1, "м": 60, "ч": 3600, "д": 86400, "u": 3600}
 # As far ahead as Telegram's own scheduled messages go: farther is a typo, not a plan.
 MAX_AHEAD_DAYS = 365
 MAX_AHEAD = timedelta(days=MAX_AHEAD_DAYS)
@@ -127,7 +134,9 @@ def parse_time(text: str, now: datetime, tz: ZoneInfo) -> datetime:
         if result <= now:
             result = local_to_utc(local_now.date() + timedelta(days=1), hour, minute, tz)
         return result
-    if match := _TOMORROW.match(value):
+    if match := _TODAY_WORD.match(value):
+        result = local_to_utc(local_now.date(), int(match[1]), int(match[2]), tz)
+    elif match := _TOMORROW.match(value):
         result = local_to_utc(
             local_now.date() + timedelta(days=1), int(match[1]), int(match[2]), tz
         )
@@ -189,10 +198,11 @@ def parse_recurrence(text: str, tz: ZoneInfo) -> Recurrence:
     value = " ".join(text.strip().lower().split())
     parts = value.split()
     try:
-        if parts[:1] == ["daily"] and len(parts) == 2 and (m := _TODAY.match(parts[1])):
+        head = parts[0] if parts else ""
+        if head in DAILY_WORDS and len(parts) == 2 and (m := _TODAY.match(parts[1])):
             trigger = CronTrigger(hour=int(m[1]), minute=int(m[2]), timezone=tz)
         elif (
-            parts[:1] == ["weekly"]
+            head in WEEKLY_WORDS
             and len(parts) == 3
             and parts[1] in WEEKDAYS
             and (m := _TODAY.match(parts[2]))
