@@ -342,8 +342,8 @@ class ProtectionMiddleware(BaseMiddleware):
                 self._flood_refused[key] = self._flood_muted[key]
                 audit = {"rule": "flood", "message_id": message.message_id}
                 await self._record_refused(message.chat.id, target, exc.kind, audit)
-            else:
-                self._flood_muted.pop(key, None)
+            # not muted: the member's messages are answered as anyone's (no silent punishment)
+            self._flood_muted.pop(key, None)
             return
         finally:
             self._flood_muting.discard(key)

@@ -18,6 +18,9 @@ class Dialect:
     json_first_int: str
     # the larger of two values (SQLite's two-argument MAX)
     greatest: str
+    # after a SELECT: lock its rows against a concurrent UPDATE until the statement commits
+    # (PostgreSQL's READ COMMITTED reads a snapshot otherwise; SQLite has one writer anyway)
+    share_lock: str = ""
 
 
 SQLITE = Dialect(
@@ -32,4 +35,5 @@ POSTGRESQL = Dialect(
     now_text="to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
     json_first_int="(({}::jsonb) ->> 0)::bigint",
     greatest="GREATEST({}, {})",
+    share_lock=" FOR SHARE",
 )

@@ -419,10 +419,12 @@ class GiveawayRepository:
         """An entry, written only while the giveaway is open: a press whose checks were still
         running when the draw claimed it would otherwise join after the entrants were read
         (told "you are in", missing from the published list, and /giveaway_verify failing)."""
+        # the giveaway's row is share-locked on PostgreSQL: the draw's claim (an UPDATE) waits
+        # for this entry, or this entry sees the giveaway no longer open
         cursor = await self.db.execute(
             "INSERT INTO giveaway_entries(giveaway_id, user_id, user_name, entered_at) "
-            "SELECT ?,?,?,? WHERE EXISTS "
-            "(SELECT 1 FROM giveaways WHERE id=? AND status='open') ON CONFLICT DO NOTHING",
+            "SELECT ?,?,?,? FROM giveaways WHERE id=? AND status='open'"
+            f"{self.db.sql.share_lock} ON CONFLICT DO NOTHING",
             (giveaway_id, user_id, name, now, giveaway_id),
         )
         if cursor.rowcount == 1:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -214,13 +215,16 @@ class PostRepository:
             cursor = await conn.execute(sql, (now, ids, followups, post_id))
             return await self.add(**then, conn=conn) if cursor.rowcount == 1 else None
 
-    async def mark_out(self, post_id: int, now: int) -> bool:
+    async def mark_out(self, post_id: int, now: int, reasons: Sequence[str]) -> bool:
         """The manager saw a post waiting for a decision in the channel after all (its send was
-        not confirmed): published, with no message ids known. False unless it was waiting."""
+        not confirmed): published, with no message ids known. False unless it was waiting for
+        one of `reasons` (a post missed, or held for lost rights, never went out: an old
+        button must not record it as published)."""
+        marks = ",".join("?" * len(reasons))
         cursor = await self.db.execute(
             "UPDATE posts SET status='published', published_at=?, error=NULL "
-            "WHERE id=? AND status='needs_decision'",
-            (now, post_id),
+            f"WHERE id=? AND status='needs_decision' AND error IN ({marks})",
+            (now, post_id, *reasons),
         )
         return cursor.rowcount == 1
 

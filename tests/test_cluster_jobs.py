@@ -18,6 +18,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from bot.clock import FrozenClock
 from bot.cluster.jobs import JobClaims, occurrence_of
+from bot.posting.failures import MAYBE_OUT, MISSED, SERVER_ERROR, UNCONFIRMED
 from bot.posting.publisher import CLAIMS_AT_ONCE, Publisher
 from bot.scheduling import armed_at, run_once_at
 from storage.database import Database
@@ -313,14 +314,30 @@ async def test_a_post_recorded_out_by_hand_arms_no_deletion(db: Database) -> Non
         created_by=9001, now=T0 - 7260, delete_after_hours=1,
     )  # fmt: skip
     assert await repo.claim(post_id)
-    assert await repo.set_status(post_id, PostStatus.NEEDS_DECISION, "unconfirmed")
-    assert await repo.mark_out(post_id, T0 - 7000)
+    assert await repo.set_status(post_id, PostStatus.NEEDS_DECISION, UNCONFIRMED)
+    assert await repo.mark_out(post_id, T0 - 7000, MAYBE_OUT)
     assert await repo.awaiting_deletion() == []
     worker = _publisher(repo, [], shared=True, now=T0)
     worker.scheduler.start(paused=True)
     await worker.sweep()
     assert f"post-delete:{post_id}" not in {job.id for job in worker.scheduler.get_jobs()}
     worker.scheduler.shutdown(wait=False)
+
+
+async def test_only_a_post_that_may_be_out_is_recorded_out(db: Database) -> None:
+    """ "It is out" (an old button, or another manager's) on a post that was missed or held for
+    lost rights never went out: it must not be recorded as published."""
+    repo = PostRepository(db)
+    post_id = await repo.add(
+        channel_id=-1001, source_chat_id=9001, source_message_ids=[5], due_at=T0 - 7200,
+        created_by=9001, now=T0 - 7260,
+    )  # fmt: skip
+    assert await repo.set_status(post_id, PostStatus.NEEDS_DECISION, MISSED)
+    assert not await repo.mark_out(post_id, T0, MAYBE_OUT)
+    assert (await repo.get(post_id)).status is PostStatus.NEEDS_DECISION
+    assert await repo.set_status(post_id, PostStatus.NEEDS_DECISION, SERVER_ERROR)
+    assert await repo.mark_out(post_id, T0, MAYBE_OUT)
+    assert (await repo.get(post_id)).status is PostStatus.PUBLISHED
 
 
 async def test_a_post_missed_while_every_worker_was_down_is_told_once(db: Database) -> None:

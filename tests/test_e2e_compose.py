@@ -442,10 +442,15 @@ async def test_a_long_agenda_arrives_in_several_messages(fake, tmp_path):
         await running.stop()
 
 
-async def test_an_album_whose_buttons_message_failed_tells_the_manager(steward, fake, desk):
+@pytest.mark.parametrize("gateway", [False, True], ids=["502", "gateway page"])
+async def test_an_album_whose_buttons_message_failed_tells_the_manager(
+    steward, fake, desk, gateway
+):
     """The album is out but the follow-up carrying its buttons failed (here a 502, which is
-    not repeated inside a post's send): the post stays published, and the manager is told the
-    buttons are missing instead of the failure going only to the log."""
+    not repeated inside a post's send, or a gateway's HTML page, which is no Bot API answer at
+    all and made the album that went out a post "maybe out"): the post stays published, and
+    the manager is told the buttons are missing instead of the failure going only to the
+    log."""
     chat, manager = desk
     await send_album(fake, chat, manager, "album-3")
     await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
@@ -457,7 +462,7 @@ async def test_an_album_whose_buttons_message_failed_tells_the_manager(steward, 
     await press(fake, steward, manager, "Confirm")
     [post] = await steward.app.post_repo.with_status("scheduled")
     mark = fake.mark()
-    fake.fail("sendMessage", 502)
+    fake.fail("sendMessage", 502, gateway=gateway)
     assert await steward.app.publisher.publish(post.id)
     notice = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
     assert notice.plain.startswith(

@@ -1512,6 +1512,23 @@ async def test_spam_without_the_right_to_ban_leaves_the_message_for_another_try(
     assert not fake.calls_of("deleteMessage")
 
 
+async def test_spam_whose_deletion_meets_a_server_error_still_confirms_the_ban(
+    steward, fake, group
+):
+    """The ban went through, then Telegram answered the deletion with 5xx errors until the
+    retries ran out: the error escaped the handler, and the moderator read an apology with no
+    Undo though the member was banned. Now they read that the message stays, and why."""
+    spam = await group.say(group.other, "good morning everyone")
+    fake.fail("deleteMessage", 500, times=10)
+    await group.say(group.admin, "/spam", reply_to=spam)
+    reply = await fake.wait_for(
+        "sendMessage", lambda c: c["chat_id"] == GROUP and "banned" in c.plain, timeout=20
+    )
+    assert "Their message stays" in reply.plain, reply.plain
+    assert reply["reply_markup"]["inline_keyboard"][0][0]["text"] == "↩️ Undo"
+    assert fake.member_status(GROUP, group.other["id"]) == "kicked"
+
+
 async def test_in_a_basic_group_mute_and_kick_say_what_telegram_allows(steward, fake):
     """Telegram restricts and unbans only in supergroups: /mute in a basic group answered "I
     don't act on admins of this chat" about a plain member, and /kick removed the member but

@@ -465,6 +465,9 @@ class ModerationService:
             await self.bot.delete_message(chat_id, message_id)
         except (TelegramBadRequest, TelegramForbiddenError) as exc:
             raise await self._deletion_refusal(chat_id, exc) from exc
+        except TelegramAPIError as exc:  # Telegram out of reach, or asking to wait too long:
+            # /spam has banned already, so its moderator hears that the message stays
+            raise ModerationError(Problem.TELEGRAM, exc.message) from exc
 
     async def try_delete(self, chat_id: int, message_id: int) -> Problem | None:
         """An automatic rule's deletion: None when the message is gone (now, or already),

@@ -491,7 +491,9 @@ class Publisher:
                 disable_notification=True,
                 reply_markup=url_keyboard(post.buttons),
             )
-        except TelegramAPIError as exc:  # the album is out; do not fail (and resend) it
+        # the album is out; do not fail (and resend) it. A gateway's HTML page is no
+        # TelegramAPIError: escaping here it made the album that went out a post "maybe out"
+        except (TelegramAPIError, ClientDecodeError) as exc:
             logger.warning("post %s: album published, follow-up failed: %s", post.id, exc)
             if maybe_delivered(exc):
                 return Sent(ids, None, FOLLOWUP_UNCONFIRMED)

@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.clock import SYSTEM_CLOCK, Clock, utc_now
+from bot.posting.failures import MAYBE_OUT
 from bot.posting.publisher import Publisher
 from bot.posting.times import (
     DAILY_WORDS,
@@ -140,7 +141,7 @@ class PostingService:
 
     async def mark_out(self, post_id: int) -> bool:
         """ "It is out": a post whose send was not confirmed is in the channel after all."""
-        return await self.posts.mark_out(post_id, self.now())
+        return await self.posts.mark_out(post_id, self.now(), MAYBE_OUT)
 
     async def reschedule(self, post_id: int, due: datetime) -> Change:
         """A new time for a post still waiting to go out. A cancelled one stays cancelled: the
