@@ -11,9 +11,19 @@ import logging
 from functools import partial
 
 from aiogram import Bot, Router
-from aiogram.types import CallbackQuery, Chat, ChatMemberUpdated, Message
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import (
+    CallbackQuery,
+    Chat,
+    ChatMemberAdministrator,
+    ChatMemberOwner,
+    ChatMemberUpdated,
+    Message,
+)
 from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
 
+from bot.bot_rights import BotNeed, RightsNotice, bot_needs, rights_notice
 from bot.campaigns.logic import is_member
 from bot.chat_registry import ChatRegistry
 from bot.commands import register_group_admin_menu
@@ -52,8 +62,61 @@ async def bot_membership_changed(
     }
     if joined and chat.type in {"group", "supergroup"}:
         await register_group_admin_menu(bot, i18n, settings.languages, chat.id)
+    if chat.type in {"group", "supergroup"}:
+        await tell_what_the_bot_needs(event, bot)
     if chat.type == "channel":
         await note_channel_rights(chat, event, chat_registry, notes, settings, i18n, locale_for)
+
+
+def _needs(member: object) -> frozenset[BotNeed] | None:
+    status = str(getattr(member, "status", "left"))
+    if isinstance(member, ChatMemberOwner):
+        return bot_needs(status, True, True)
+    if isinstance(member, ChatMemberAdministrator):
+        return bot_needs(status, member.can_delete_messages, member.can_restrict_members)
+    return bot_needs(status, False, False)
+
+
+def _ask_text(needs: frozenset[BotNeed]) -> str:
+    if BotNeed.ADMIN in needs:
+        return _(
+            "I am a plain member here, so Telegram shows me only commands, replies to me and "
+            "mentions. To check every message, make me an admin with the rights to delete "
+            "messages and ban users."
+        )
+    if needs == {BotNeed.DELETE}:
+        return _(
+            "I am an admin here but may not delete messages: give me that right, or I cannot "
+            "remove spam and flood."
+        )
+    if needs == {BotNeed.BAN}:
+        return _(
+            "I am an admin here but may not ban users: give me that right, or I cannot mute, "
+            "ban or kick."
+        )
+    return _(
+        "I am an admin here but may not delete messages or ban users: give me these rights, "
+        "or I cannot moderate this chat."
+    )
+
+
+async def tell_what_the_bot_needs(event: ChatMemberUpdated, bot: Bot) -> None:
+    """Say in the group what the bot lacks when that changes (added as a plain member, made an
+    admin without a right it works with, demoted), and thank once it has it all. Telegram
+    answers `my_chat_member` of a group in the language of whoever changed the bot (or the
+    chat's own languages): that person is the admin who can fix it."""
+    notice = rights_notice(_needs(event.old_chat_member), _needs(event.new_chat_member))
+    if notice is None:
+        return
+    if notice is RightsNotice.ASK:
+        needs = _needs(event.new_chat_member) or frozenset()
+        text = _ask_text(needs)
+    else:
+        text = _("Thank you: I now have the rights I need to moderate this chat.")
+    try:
+        await bot.send_message(event.chat.id, text)
+    except TelegramAPIError as error:  # e.g. a group where members may not write
+        logger.info("could not tell %s what the bot needs: %s", event.chat.id, error)
 
 
 async def note_channel_rights(

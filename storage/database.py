@@ -355,6 +355,11 @@ class SqliteDatabase(Database):
 
     def _unavailable(self, exc: Exception | str) -> DatabaseUnavailableError:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        if isinstance(exc, FileExistsError | NotADirectoryError):
+            # a file stands where a folder of the path should be; mkdir only says "File exists"
+            blocker = next((p for p in self.path.parents if p.exists()), None)
+            if blocker is not None and not blocker.is_dir():
+                reason = f"{blocker} is a file, not a folder"
         return DatabaseUnavailableError(
             f"cannot open the database file {self.path} ({reason}); point DATABASE_PATH at a "
             "file in a folder the bot may write"

@@ -1101,6 +1101,24 @@ class FakeTelegram:
                     "Conflict: can't use getUpdates method while webhook is active; "
                     "use deleteWebhook to delete the webhook first",
                 )
+            outage = self.failures.get(name)
+            if outage:  # Telegram down or flooded: the poll fails before it waits
+                failure = outage[0]
+                failure.times -= 1
+                if failure.times <= 0:
+                    outage.popleft()
+                if failure.delay:
+                    await asyncio.sleep(failure.delay)
+                if failure.drop:
+                    assert request.transport is not None
+                    request.transport.close()
+                    return web.Response(status=500)
+                extra = (
+                    {"parameters": {"retry_after": failure.retry_after}}
+                    if failure.retry_after is not None
+                    else {}
+                )
+                return self._error(failure.status, failure.description, **extra)
             try:
                 return web.json_response({"ok": True, "result": await self._get_updates(params)})
             except ApiError as exc:

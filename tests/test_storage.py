@@ -26,7 +26,8 @@ async def test_a_database_path_that_cannot_be_a_database_says_so(tmp_path):
     (tmp_path / "plain.db").write_text("not a database, just text " * 100)
     for path, reason in [
         (tmp_path, "a folder"),
-        (tmp_path / "notes.txt" / "s.sqlite3", "File exists"),
+        # mkdir says only "File exists": name the file that stands where a folder should
+        (tmp_path / "notes.txt" / "s.sqlite3", "notes.txt is a file, not a folder"),
         (tmp_path / "plain.db", "file is not a database"),
     ]:
         with pytest.raises(DatabaseUnavailableError, match=reason) as raised:
