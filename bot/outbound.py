@@ -52,6 +52,8 @@ from aiogram.methods import (
 from aiogram.methods.base import Response, TelegramType
 from aiohttp import ClientConnectorError
 
+from bot.chat_ids import is_basic_group
+
 logger = logging.getLogger(__name__)
 
 GLOBAL_KEY = "*"
@@ -185,8 +187,6 @@ _WHOLE_CHAT_METHODS = {
     "approveChatJoinRequest",
     "declineChatJoinRequest",
 }
-# Below this, a negative id is a basic group (supergroups and channels are -100…).
-_SUPERGROUP_IDS_BELOW = -1_000_000_000_000
 
 
 def follows_upgrades(method: TelegramMethod[Any]) -> bool:
@@ -219,7 +219,7 @@ def upgraded_chat(method: TelegramMethod[Any]) -> tuple[int, bool] | None:
     destination (`chat_id`) rather than a source (`from_chat_id`)."""
     for key, is_destination in (("chat_id", True), ("from_chat_id", False)):
         value = getattr(method, key, None)
-        if isinstance(value, int) and _SUPERGROUP_IDS_BELOW < value < 0:
+        if isinstance(value, int) and is_basic_group(value):
             return value, is_destination
     return None
 

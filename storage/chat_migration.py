@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from bot.chat_ids import is_basic_group
 from storage.database import Connection, Database
 
 
@@ -101,11 +102,6 @@ def looks_like_chat_column(name: str) -> bool:
     )
 
 
-# Below this, a negative id is a basic group (supergroups and channels are -100…); only those
-# are ever upgraded.
-_SUPERGROUP_IDS_BELOW = -1_000_000_000_000
-
-
 async def upgraded_ids(conn: Connection, chat_ids: Iterable[int]) -> dict[int, int]:
     """Where those of `chat_ids` that were upgraded went, read in the writer's transaction.
 
@@ -113,7 +109,7 @@ async def upgraded_ids(conn: Connection, chat_ids: Iterable[int]) -> dict[int, i
     had not heard of an upgrade yet writes under the old id after another worker moved the
     group's rows, and that day of the old chat is never read again. Writers ask here first.
     Supergroup ids (nearly every chat) cost no query."""
-    basic = sorted({c for c in chat_ids if _SUPERGROUP_IDS_BELOW < c < 0})
+    basic = sorted({c for c in chat_ids if is_basic_group(c)})
     if not basic:
         return {}
     marks = ",".join("?" * len(basic))

@@ -430,7 +430,7 @@ async def test_purge_in_a_group_does_not_claim_ids_telegram_skipped(steward, fak
     await steward.idle()
     [action] = await steward.app.mod_repo.recent_actions(GROUP, 1)
     details = render_details(steward.app.i18n, action, "en")
-    assert "Deleted: up to 4" in details
+    assert "Deleted: up to 3" in details  # as the moderator read it: the command aside
 
 
 async def test_restart_keeps_warns_approvals_filters_and_timed_actions(steward, fake, group):

@@ -145,6 +145,8 @@ def test_a_reason_is_cut_to_what_a_confirmation_and_the_log_can_show():
     args = parse_action_args("2h " + "x" * 4000, has_reply=True, with_duration=True)
     assert args.reason is not None and len(args.reason) == REASON_LIMIT
     assert args.reason.endswith("…")
+    emoji = parse_action_args("2h " + "😡" * 4000, has_reply=True, with_duration=True).reason
+    assert emoji is not None and len(emoji.encode("utf-16-le")) // 2 <= REASON_LIMIT
 
 
 def test_warn_limit_parsing():

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from bot.moderation.durations import TELEGRAM_MAX_SECONDS, looks_like_duration, parse_duration
 from bot.moderation.problems import Problem
+from bot.texts import shorten
 
 # An id Telegram can give: a user's is positive, a channel's or group's negative (-100…), and
 # none is longer than 16 digits (Bot API: at most 52 significant bits).
@@ -71,8 +72,8 @@ def parse_action_args(text: str, has_reply: bool, with_duration: bool) -> Action
         elif _DURATION_LIKE.match(tokens[0]):
             raise ArgumentError(Problem.BAD_DURATION, tokens[0])
     reason = " ".join(tokens).strip() or None
-    if reason is not None and len(reason) > REASON_LIMIT:
-        reason = reason[: REASON_LIMIT - 1].rstrip() + "…"
+    if reason is not None:  # counted as Telegram counts (an emoji is two)
+        reason = shorten(reason, REASON_LIMIT)
     return ActionArgs(target, duration, reason)
 
 

@@ -30,6 +30,7 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.campaigns.logic import is_member
+from bot.chat_ids import is_basic_group
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.commands import N_
 from bot.config import Settings
@@ -122,12 +123,18 @@ class UndoOutcome(StrEnum):
 class Purged:
     """What one /purge did: ids in calls Telegram accepted (the command's own included), and
     messages it would not delete. Telegram skips ids of messages already gone (deleted, or
-    never sent to the bot's chat) and says nothing of them, so `deleted` counts those too
-    unless `exact`: only ids the bot saw arrive were asked for (a forum topic's)."""
+    never sent to the bot's chat) and says nothing of them, so `deleted` counts those too;
+    `exact` where only ids the bot saw arrive were asked for (a forum topic's), which leaves
+    out ids never used (a message another admin deleted meanwhile still counts)."""
 
     deleted: int
     kept: int
     exact: bool = False
+
+    @property
+    def messages(self) -> int:
+        """What the moderator asked to delete: the command itself is not one of them."""
+        return max(0, self.deleted - 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,14 +212,6 @@ def _restrictable(target: Target) -> None:
     identity can be banned (banChatSenderChat), never muted."""
     if target.is_chat:
         raise ModerationError(Problem.CHANNEL_RESTRICT)
-
-
-SUPERGROUP_IDS_BELOW = -1_000_000_000_000  # supergroups and channels are -100…
-
-
-def is_basic_group(chat_id: int) -> bool:
-    """A basic group's id: negative, above the -100… range of supergroups and channels."""
-    return SUPERGROUP_IDS_BELOW < chat_id < 0
 
 
 def classify_refusal(exc: TelegramAPIError) -> ModerationError:
@@ -616,7 +615,7 @@ class ModerationService:
         purged = replace(purged, exact=topic is not None)
         if topic is not None:
             await self.repo.forget_topic_messages(chat_id, ids)
-        details: dict[str, Any] = {"from": first, "to": last, "count": purged.deleted}
+        details: dict[str, Any] = {"from": first, "to": last, "count": purged.messages}
         if not purged.exact:
             details["at_most"] = True  # ids Telegram skipped (already gone) are in the count
         if topic is not None:

@@ -8,6 +8,7 @@ from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
+from bot.chat_ids import is_basic_group
 from bot.moderation.args import ActionArgs
 from bot.moderation.buttons import undo_keyboard
 from bot.moderation.durations import format_duration
@@ -19,7 +20,6 @@ from bot.moderation.service import (
     Target,
     Topic,
     UndoOutcome,
-    is_basic_group,
 )
 from bot.moderation.targets import TargetResolver, replied, subject_of
 from bot.texts import typed_id
@@ -121,7 +121,7 @@ async def purge_command(message: Message, moderation: ModerationService) -> None
     except ModerationError as exc:
         await message.reply(error_text(exc.kind, token=exc.detail))
         return
-    count = max(0, purged.deleted - 1)  # the command is not one of the moderator's messages
+    count = purged.messages
     if purged.exact:
         text = ngettext(
             "🧹 Deleted {count} message.", "🧹 Deleted {count} messages.", count
