@@ -1666,7 +1666,19 @@ class FakeTelegram:
         return {"message_id": self._copy(p, p["message_id"])["message_id"]}
 
     def _m_copyMessages(self, p, f):
-        return [{"message_id": self._copy(p, mid)["message_id"]} for mid in p["message_ids"]]
+        """Bot API: "If some of the specified messages can't be found or copied, they are
+        skipped": the answer has fewer ids, and an error only when nothing was copied."""
+        copied, refusal = [], None
+        for mid in p["message_ids"]:
+            try:
+                copied.append({"message_id": self._copy(p, mid)["message_id"]})
+            except ApiError as exc:
+                if exc.status != 400:
+                    raise
+                refusal = exc
+        if not copied and refusal is not None:
+            raise refusal
+        return copied
 
     def _m_forwardMessage(self, p, f):
         return self._copy(p, p["message_id"])

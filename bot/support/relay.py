@@ -43,8 +43,10 @@ INLINE_TEXT_LIMIT = TEXT_LIMIT - 1000
 
 
 def paired(ids: Sequence[int], copies: Sequence[MessageId]) -> list[tuple[int, int | None]]:
-    """Each message id with its copy's, in order; copyMessages skips a message it cannot copy
-    (deleted meanwhile), so the last ones may have none."""
+    """Each message id with its copy's, in order. copyMessages skips a message it cannot copy
+    (deleted meanwhile) wherever it is in the album and does not say which: with fewer copies
+    the pairs after a skipped part are off by one and the last ids have none. Every copy still
+    belongs to the same ticket, which is what replies and re-copies look up."""
     return list(zip_longest(ids, [c.message_id for c in copies][: len(ids)]))
 
 
