@@ -35,7 +35,7 @@ from bot.clock import SYSTEM_CLOCK, Clock
 from bot.faq import semantic
 from bot.faq.matcher import FORMAT as LEXICAL_FORMAT
 from bot.faq.matcher import FaqIndex, Match, normalize
-from bot.faq.transfer import ImportedEntry, ImportPlan
+from bot.faq.transfer import ImportedEntry, ImportPlan, faq_wording
 from bot.moderation import language as lang_detect
 from bot.moderation.spam import default_samples
 from bot.moderation.understanding import shipped_vectors
@@ -780,13 +780,13 @@ class FaqService:
         """A member picked this entry under "Did you mean…": their wording becomes one of its
         phrasings, so the next member who asks this way gets the answer at once."""
         entry = await self.entry(entry_id)
-        text = " ".join(text.split())
+        text = faq_wording(" ".join(text.split()))  # a long message: its last sentences
         if entry is None or not text or len(entry.phrasings) >= MAX_PHRASINGS:
             return False
         key = _wording_key(text)
         if any(_wording_key(t) == key for _l, t in entry.phrasings):
             return False
-        await self.repo.add_phrasing(entry_id, language, text[:300], int(self.clock()))
+        await self.repo.add_phrasing(entry_id, language, text, int(self.clock()))
         await self.refresh()
         return True
 
