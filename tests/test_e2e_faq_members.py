@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from tests.fake_telegram import FakeTelegram
-from tests.test_e2e_faq import GROUP, SUPPORT, Community, add_hours
+from tests.harness import MANAGER_ID
+from tests.test_e2e_faq import GROUP, HOURS, SUPPORT, Community, add_hours
 from tests.test_e2e_posting import labelled
 
 
@@ -264,3 +265,31 @@ async def test_a_pick_whose_answer_message_is_gone_goes_to_the_staff(steward, fa
     relay = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT, since=mark)
     assert "where do I go in at the hall?" in relay.plain
     assert f"https://t.me/venue_chat/{question['message_id']}" in relay.plain
+
+
+async def test_a_screenshot_sent_to_the_bot_in_private_is_answered_from_the_faq(
+    steward, fake, venue
+):
+    """In private the FAQ read only a text: a photo captioned "what are your opening hours?"
+    went to the staff ("Sent to the team") though a shared entry answers it, as it does in a
+    group. The caption is the question in private too."""
+    manager = fake.user(MANAGER_ID, "Mia")
+    await fake.send_message(fake.private_chat(manager), manager, HOURS)
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("✅ FAQ entry #1"))
+    await steward.idle()
+    mark = fake.mark()
+    photo = [{"file_id": "scr", "file_unique_id": "uscr", "width": 9, "height": 9}]
+    screenshot = await fake.send_message(
+        fake.private_chat(venue.member),
+        venue.member,
+        None,
+        photo=photo,
+        caption="what are your opening hours on sunday?",
+    )
+    answer = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == venue.member["id"])
+    assert answer.plain == "We are open every day from 9:00 to 18:00."
+    assert answer["reply_parameters"]["message_id"] == screenshot["message_id"]
+    await steward.idle()
+    await fake.assert_no_call(
+        "sendMessage", since=mark, predicate=lambda c: c["chat_id"] == SUPPORT
+    )
