@@ -185,6 +185,7 @@ async def pick_pressed(
         thread_of(message),
         faq=faq,
         stats=stats,
+        conversation=conversation_of(question) if question else thread_of(message) or 0,
     )
     if sent is None:
         await query.answer(_("This FAQ entry is gone."), show_alert=True)
@@ -227,6 +228,18 @@ def group_question(message: Message) -> bool:
     return looks_like_question(question_text(message))
 
 
+def conversation_of(message: Message) -> int:
+    """Where a question is asked, for the cool-down: its forum topic, or the comments under a
+    channel post (a reply to the post Telegram forwarded into the discussion group); 0: the
+    chat's own conversation. Members read one of them at a time, and a commenter who never
+    joined a private discussion group cannot open a link into it."""
+    topic = thread_of(message)
+    if topic is not None:
+        return topic
+    reply = message.reply_to_message
+    return reply.message_id if reply is not None and reply.is_automatic_forward else 0
+
+
 def question_text(message: Message) -> str:
     """What a member asks: a text, or the caption of their photo, video or document."""
     return message.text or message.caption or ""
@@ -253,8 +266,9 @@ async def answer_in_group(
         return await locale_for(chat.id)
 
     text = question_text(message)
+    conversation = conversation_of(message)
     reply = await faq.answer(
-        text, chat.id, sender(message).language_code, chat_default, Asked.GROUP
+        text, chat.id, sender(message).language_code, chat_default, Asked.GROUP, conversation
     )
     if (
         reply.kind is ReplyKind.REPEAT
@@ -277,7 +291,14 @@ async def answer_in_group(
         return True
     if reply.kind is ReplyKind.ANSWER:
         sent = await send_reply(
-            bot, reply, chat.id, message.message_id, thread_of(message), faq=faq, stats=stats
+            bot,
+            reply,
+            chat.id,
+            message.message_id,
+            thread_of(message),
+            faq=faq,
+            stats=stats,
+            conversation=conversation,
         )
         return sent is not None  # the answer's message is gone: people answer instead
     if reply.kind is ReplyKind.SUGGEST:

@@ -293,3 +293,39 @@ async def test_a_screenshot_sent_to_the_bot_in_private_is_answered_from_the_faq(
     await fake.assert_no_call(
         "sendMessage", since=mark, predicate=lambda c: c["chat_id"] == SUPPORT
     )
+
+
+async def test_comments_under_another_channel_post_get_the_answer_not_a_link(steward, fake, venue):
+    """Comments under each channel post are their own thread, read from the channel: a link
+    to the answer under another post (in a private discussion group, a t.me/c link a
+    commenter who never joined cannot open) is no answer. Under the same post the cool-down
+    still links."""
+    await add_hours(fake, steward, venue)
+    channel = fake.add_chat(-1003333300077, "channel", title="Venue news")
+    telegram = {"id": 777000, "is_bot": False, "first_name": "Telegram"}
+    posts = [
+        await venue.say(telegram, text, sender_chat=channel, is_automatic_forward=True)
+        for text in ("Saturday: open air concert!", "Sunday: flea market!")
+    ]
+    await steward.idle()
+    for asker, post in ((venue.member, posts[0]), (venue.other, posts[1])):
+        mark = fake.mark()
+        question = await venue.say(
+            asker,
+            "what are your opening hours?",
+            reply_to=post,
+            message_thread_id=post["message_id"],
+        )
+        answer = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP, since=mark)
+        assert answer.plain == "We are open every day from 9:00 to 18:00."
+        assert answer["reply_parameters"]["message_id"] == question["message_id"]
+        await steward.idle()
+    mark = fake.mark()
+    await venue.say(
+        venue.russian,
+        "what are your opening hours?",
+        reply_to=posts[0],
+        message_thread_id=posts[0]["message_id"],
+    )
+    link = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP, since=mark)
+    assert link.plain.startswith("☝️")

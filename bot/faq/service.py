@@ -890,10 +890,12 @@ class FaqService:
         user_language: str | None,
         chat_default: Callable[[], Awaitable[str]],
         asked: Asked,
+        thread: int = 0,
     ) -> FaqReply:
         """What to send for `text` asked in `scope` (a group, or None: private): the entry and
-        its language, a pointer to the same answer given minutes ago, suggestions, or nothing.
-        `chat_default` is only awaited when a language must be chosen."""
+        its language, a pointer to the same answer given minutes ago in the same conversation
+        (`thread`: a forum topic or a post's comments; 0 the chat's own), suggestions, or
+        nothing. `chat_default` is only awaited when a language must be chosen."""
         if asked is Asked.GROUP and not await self.has_entries_for(scope):
             return NO_REPLY
         decision = await self.decide(text, scope)
@@ -906,7 +908,7 @@ class FaqService:
                 entry.answers, user_language, text, await chat_default(), entry.language
             )
             if asked is Asked.GROUP and scope is not None:
-                previous = await self.repo.last_answer(scope, entry.id, language)
+                previous = await self.repo.last_answer(scope, entry.id, language, thread)
                 if previous and int(self.clock()) - previous[1] < COOLDOWN_SECONDS:
                     return FaqReply(ReplyKind.REPEAT, entry, language, previous[0])
             return FaqReply(ReplyKind.ANSWER, entry, language)
@@ -965,11 +967,14 @@ class FaqService:
         language = choose_language(entry.answers, user_language, text, chat_default, entry.language)
         return FaqReply(ReplyKind.ANSWER, entry, language)
 
-    async def remember(self, chat_id: int, reply: FaqReply, message_id: int) -> None:
-        """The answer was sent: the same question soon after points to it instead."""
+    async def remember(
+        self, chat_id: int, reply: FaqReply, message_id: int, thread: int = 0
+    ) -> None:
+        """The answer was sent: the same question soon after, in the same conversation
+        (`thread`), points to it instead."""
         assert reply.entry is not None
         await self.repo.remember_answer(
-            chat_id, reply.entry.id, reply.language, message_id, int(self.clock())
+            chat_id, reply.entry.id, reply.language, message_id, int(self.clock()), thread
         )
 
     async def learn_from_pick(
