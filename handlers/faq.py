@@ -167,6 +167,7 @@ async def pick_pressed(
     question = message.reply_to_message
     reply = await faq.pick(
         callback_data.entry,
+        message.chat.id,
         query.from_user.language_code,
         question_text(question) if question else "",
         await locale_for(message.chat.id),

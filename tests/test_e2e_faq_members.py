@@ -329,3 +329,29 @@ async def test_comments_under_another_channel_post_get_the_answer_not_a_link(ste
     )
     link = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP, since=mark)
     assert link.plain.startswith("☝️")
+
+
+async def test_a_pick_of_another_chats_entry_shows_nothing(steward, fake, venue):
+    """Callback data comes from the member's app and can be anything: a "Did you mean…" press
+    naming an entry of another chat gave that chat's answer (a private group's FAQ, a media
+    answer copied out of it). A pick answers only with an entry of the chat it is pressed in,
+    or a shared one."""
+    other = fake.add_chat(-1001888800077, title="Private club")
+    fake.add_member(other["id"], venue.admin, "administrator")
+    await fake.send_message(
+        other, venue.admin, "/faq_add What is the door code? | The door code is 4711."
+    )
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("✅ FAQ entry #1"))
+    await parking_and_entrance(fake, steward, venue)
+    await venue.say(venue.member, "how do I get into the hall?")
+    offer = await fake.wait_for("sendMessage", lambda c: c.plain == "🤔 Did you mean…")
+    await steward.idle()
+    message = last_in(fake, GROUP)
+    mark = fake.mark()
+    forged = labelled(message, "entrance").replace(":3:", ":1:")
+    assert forged.startswith("f:pick:1:") and offer["chat_id"] == GROUP
+    await fake.press_button(message, venue.member, forged)
+    refused = await fake.wait_for("answerCallbackQuery", since=mark)
+    assert refused["text"] == "This FAQ entry is gone."
+    await steward.idle()
+    assert not [c for c in fake.calls_of("sendMessage", mark) if "4711" in c.plain]

@@ -958,11 +958,18 @@ class FaqService:
         return FaqReply(ReplyKind.ANSWER, found, language)
 
     async def pick(
-        self, entry_id: int, user_language: str | None, text: str, chat_default: str
+        self,
+        entry_id: int,
+        scope: int,
+        user_language: str | None,
+        text: str,
+        chat_default: str,
     ) -> FaqReply | None:
-        """A "Did you mean…" button pressed: that entry, in the asker's language."""
+        """A "Did you mean…" button pressed in chat `scope`: that entry, in the asker's language.
+        None when it is gone, or is no entry of that chat nor a shared one: callback data comes
+        from the member's app and may name any entry."""
         entry = await self.entry(entry_id)
-        if entry is None:
+        if entry is None or entry.chat_id not in (None, scope):
             return None
         language = choose_language(entry.answers, user_language, text, chat_default, entry.language)
         return FaqReply(ReplyKind.ANSWER, entry, language)
