@@ -28,7 +28,7 @@ from bot.faq.buttons import FaqAction, FaqCallback, suggestions_keyboard
 from bot.faq.delivery import send_reply, still_shown
 from bot.faq.questions import looks_like_question
 from bot.faq.service import Asked, FaqService, ReplyKind, choose_language
-from bot.guards import accessible_message, sender
+from bot.guards import accessible_message, button_message, sender
 from bot.i18n import LocaleFor
 from bot.links import message_link
 from bot.middlewares import LeftoverGroupMessages
@@ -127,9 +127,9 @@ async def vote_pressed(
     query: CallbackQuery, callback_data: FaqCallback, faq: FaqService, stats: StatsService
 ) -> None:
     up = callback_data.op is FaqAction.UP
-    changed = await faq.vote(callback_data.entry, query.from_user.id, up)
-    message = query.message
-    if changed and message is not None and message.chat.type != "private":
+    message = button_message(query)
+    changed = await faq.vote(callback_data.entry, query.from_user.id, up, message.chat.id)
+    if changed and message.chat.type != "private":
         stats.collector.bump(message.chat.id, "faq_up" if up else "faq_down")
     await query.answer(_("Thanks for the feedback!"))
 

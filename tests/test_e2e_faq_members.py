@@ -355,3 +355,27 @@ async def test_a_pick_of_another_chats_entry_shows_nothing(steward, fake, venue)
     assert refused["text"] == "This FAQ entry is gone."
     await steward.idle()
     assert not [c for c in fake.calls_of("sendMessage", mark) if "4711" in c.plain]
+
+
+async def test_a_vote_counts_only_for_an_entry_of_its_chat(steward, fake, venue):
+    """A 👍 under an answer naming (in callback data a member's app may forge) an entry of
+    another chat moved that chat's counters, which its admins read in /faq_list."""
+    other = fake.add_chat(-1001888800077, title="Private club")
+    fake.add_member(other["id"], venue.admin, "administrator")
+    await fake.send_message(
+        other, venue.admin, "/faq_add What is the door code? | The door code is 4711."
+    )
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("✅ FAQ entry #1"))
+    await steward.idle()
+    await venue.say(venue.admin, HOURS)
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("✅ FAQ entry #2"))
+    await steward.idle()
+    await venue.say(venue.member, "what are your opening hours?")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("We are open"))
+    await steward.idle()
+    answer = last_in(fake, GROUP)
+    for data in ("f:up:1:0", "f:up:2:0"):
+        await fake.press_button(answer, venue.member, data)
+        await steward.idle()
+    assert (await steward.app.faq.repo.get(1)).up == 0
+    assert (await steward.app.faq.repo.get(2)).up == 1

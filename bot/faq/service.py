@@ -1070,6 +1070,10 @@ class FaqService:
         """A chat's entries and the global ones; None: only the global ones."""
         return await self.repo.visible_in(scope)
 
-    async def vote(self, entry_id: int, user_id: int, up: bool) -> bool:
-        """False when the member had voted so already."""
+    async def vote(self, entry_id: int, user_id: int, up: bool, chat_id: int) -> bool:
+        """False when the member had voted so already, or the entry is no entry of `chat_id`
+        (where the button was pressed) nor a shared one: callback data may name any entry."""
+        entry = await self.entry(entry_id)
+        if entry is None or entry.chat_id not in (None, chat_id):
+            return False
         return await self.repo.vote(entry_id, user_id, 1 if up else -1)
