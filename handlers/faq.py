@@ -279,6 +279,8 @@ async def answer_in_group(
         reply = replace(reply, kind=ReplyKind.ANSWER)  # an admin deleted it: answer anew
     if reply.kind is ReplyKind.REPEAT:
         link = message_link(chat.id, chat.username, reply.previous_message_id or 0)
+        if conversation and thread_of(message) is None and not chat.username:
+            link = None  # a private group's comments: commenters need not be members to read
         await bot.send_message(
             chat.id,
             _("☝️ I answered this a few minutes ago: {link}").format(link=link)

@@ -379,3 +379,34 @@ async def test_a_vote_counts_only_for_an_entry_of_its_chat(steward, fake, venue)
         await steward.idle()
     assert (await steward.app.faq.repo.get(1)).up == 0
     assert (await steward.app.faq.repo.get(2)).up == 1
+
+
+async def test_comments_in_a_private_discussion_group_get_no_link_they_cannot_open(
+    steward, fake, venue
+):
+    """Under a channel post of a private discussion group, the cool-down's t.me/c link opens
+    only for members of the group, and commenters from the channel need not be: the notice
+    says the answer is above in these comments instead."""
+    group = fake.add_chat(-1001999900077, title="Venue comments")
+    fake.add_member(group["id"], venue.admin, "administrator")
+    await fake.send_message(group, venue.admin, HOURS)
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("✅ FAQ entry #1"))
+    await steward.idle()
+    channel = fake.add_chat(-1003333300077, "channel", title="Venue news")
+    telegram = {"id": 777000, "is_bot": False, "first_name": "Telegram"}
+    post = await fake.send_message(
+        group, telegram, "Sunday: flea market!", sender_chat=channel, is_automatic_forward=True
+    )
+    await steward.idle()
+    for asker in (venue.member, venue.other):
+        mark = fake.mark()
+        await fake.send_message(
+            group,
+            asker,
+            "what are your opening hours?",
+            reply_to=post,
+            message_thread_id=post["message_id"],
+        )
+        said = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == group["id"], since=mark)
+        await steward.idle()
+    assert said.plain == "☝️ I answered this a few minutes ago, just above."
