@@ -28,7 +28,7 @@ from bot.faq.buttons import FaqAction, FaqCallback, suggestions_keyboard
 from bot.faq.delivery import send_reply, still_shown
 from bot.faq.questions import looks_like_question
 from bot.faq.service import Asked, FaqService, ReplyKind, choose_language
-from bot.guards import accessible_message, sender
+from bot.guards import accessible_message, button_message, sender
 from bot.i18n import LocaleFor
 from bot.links import message_link
 from bot.middlewares import LeftoverGroupMessages
@@ -127,9 +127,9 @@ async def vote_pressed(
     query: CallbackQuery, callback_data: FaqCallback, faq: FaqService, stats: StatsService
 ) -> None:
     up = callback_data.op is FaqAction.UP
-    changed = await faq.vote(callback_data.entry, query.from_user.id, up)
-    message = query.message
-    if changed and message is not None and message.chat.type != "private":
+    message = button_message(query)
+    changed = await faq.vote(callback_data.entry, query.from_user.id, up, message.chat.id)
+    if changed and message.chat.type != "private":
         stats.collector.bump(message.chat.id, "faq_up" if up else "faq_down")
     await query.answer(_("Thanks for the feedback!"))
 
@@ -167,6 +167,7 @@ async def pick_pressed(
     question = message.reply_to_message
     reply = await faq.pick(
         callback_data.entry,
+        message.chat.id,
         query.from_user.language_code,
         question_text(question) if question else "",
         await locale_for(message.chat.id),
@@ -185,6 +186,7 @@ async def pick_pressed(
         thread_of(message),
         faq=faq,
         stats=stats,
+        conversation=conversation_of(question) if question else thread_of(message) or 0,
     )
     if sent is None:
         await query.answer(_("This FAQ entry is gone."), show_alert=True)
@@ -227,6 +229,18 @@ def group_question(message: Message) -> bool:
     return looks_like_question(question_text(message))
 
 
+def conversation_of(message: Message) -> int:
+    """Where a question is asked, for the cool-down: its forum topic, or the comments under a
+    channel post (a reply to the post Telegram forwarded into the discussion group); 0: the
+    chat's own conversation. Members read one of them at a time, and a commenter who never
+    joined a private discussion group cannot open a link into it."""
+    topic = thread_of(message)
+    if topic is not None:
+        return topic
+    reply = message.reply_to_message
+    return reply.message_id if reply is not None and reply.is_automatic_forward else 0
+
+
 def question_text(message: Message) -> str:
     """What a member asks: a text, or the caption of their photo, video or document."""
     return message.text or message.caption or ""
@@ -253,8 +267,9 @@ async def answer_in_group(
         return await locale_for(chat.id)
 
     text = question_text(message)
+    conversation = conversation_of(message)
     reply = await faq.answer(
-        text, chat.id, sender(message).language_code, chat_default, Asked.GROUP
+        text, chat.id, sender(message).language_code, chat_default, Asked.GROUP, conversation
     )
     if (
         reply.kind is ReplyKind.REPEAT
@@ -264,6 +279,8 @@ async def answer_in_group(
         reply = replace(reply, kind=ReplyKind.ANSWER)  # an admin deleted it: answer anew
     if reply.kind is ReplyKind.REPEAT:
         link = message_link(chat.id, chat.username, reply.previous_message_id or 0)
+        if conversation and thread_of(message) is None and not chat.username:
+            link = None  # a private group's comments: commenters need not be members to read
         await bot.send_message(
             chat.id,
             _("☝️ I answered this a few minutes ago: {link}").format(link=link)
@@ -277,7 +294,14 @@ async def answer_in_group(
         return True
     if reply.kind is ReplyKind.ANSWER:
         sent = await send_reply(
-            bot, reply, chat.id, message.message_id, thread_of(message), faq=faq, stats=stats
+            bot,
+            reply,
+            chat.id,
+            message.message_id,
+            thread_of(message),
+            faq=faq,
+            stats=stats,
+            conversation=conversation,
         )
         return sent is not None  # the answer's message is gone: people answer instead
     if reply.kind is ReplyKind.SUGGEST:

@@ -61,8 +61,9 @@ async def is_private_member_message(message: Message, role_service: RoleService)
 async def answer_privately(
     message: Message, bot: Bot, faq: FaqService, locale_for: LocaleFor
 ) -> bool:
-    """A sure FAQ answer at once; False when the staff should take the message."""
-    text = message.text or ""
+    """A sure FAQ answer at once; False when the staff should take the message. A photo's or
+    document's caption asks as a text does (a screenshot with its question), as in groups."""
+    text = message.text or message.caption or ""
     if not text or not looks_like_question(text):
         return False
 

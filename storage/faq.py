@@ -204,23 +204,30 @@ class FaqRepository:
         return True
 
     async def last_answer(
-        self, chat_id: int, entry_id: int, language: str
+        self, chat_id: int, entry_id: int, language: str, thread_id: int = 0
     ) -> tuple[int, int] | None:
         row = await self.db.fetchone(
             "SELECT message_id, answered_at FROM faq_last_answers "
-            "WHERE chat_id=? AND entry_id=? AND language=?",
-            (chat_id, entry_id, language),
+            "WHERE chat_id=? AND thread_id=? AND entry_id=? AND language=?",
+            (chat_id, thread_id, entry_id, language),
         )
         return (row[0], row[1]) if row else None
 
     async def remember_answer(
-        self, chat_id: int, entry_id: int, language: str, message_id: int, now: int
+        self,
+        chat_id: int,
+        entry_id: int,
+        language: str,
+        message_id: int,
+        now: int,
+        thread_id: int = 0,
     ) -> None:
         await self.db.execute(
-            "INSERT INTO faq_last_answers VALUES (?,?,?,?,?) "
-            "ON CONFLICT(chat_id, entry_id, language) "
+            "INSERT INTO faq_last_answers "
+            "(chat_id, thread_id, entry_id, language, message_id, answered_at) "
+            "VALUES (?,?,?,?,?,?) ON CONFLICT(chat_id, thread_id, entry_id, language) "
             "DO UPDATE SET message_id=excluded.message_id, answered_at=excluded.answered_at",
-            (chat_id, entry_id, language, message_id, now),
+            (chat_id, thread_id, entry_id, language, message_id, now),
         )
 
 

@@ -115,7 +115,11 @@ async def seed(db: Database) -> None:
         "INSERT INTO faq_entries(chat_id, language, created_at, updated_at) VALUES (?,'en',0,0)",
         (OLD,),
     )
-    await c.execute("INSERT INTO faq_last_answers VALUES (?,1,'en',77,0)", (OLD,))
+    await c.execute(
+        "INSERT INTO faq_last_answers(chat_id, entry_id, language, message_id, answered_at) "
+        "VALUES (?,1,'en',77,0)",
+        (OLD,),
+    )
     await c.execute("INSERT INTO support_routes VALUES (?,?)", (OLD, OTHER))
     await c.execute("INSERT INTO support_routes VALUES (?,?)", (OTHER, OLD))
     await c.execute(

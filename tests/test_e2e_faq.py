@@ -876,9 +876,23 @@ async def test_forum_questions_are_answered_in_their_topic_and_staff_replies_fin
     answer = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("We are open"))
     assert answer["message_thread_id"] == lounge
     await steward.idle()
+    # the cool-down is per topic: an answer in another topic is not where this asker reads
+    mark = fake.mark()
     await fake.send_message(forum, venue.other, "when are you open?", topic=help_desk)
+    again = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == forum["id"], since=mark)
+    assert again.plain.startswith("We are open") and again["message_thread_id"] == help_desk
+    await steward.idle()
+    await fake.send_message(forum, venue.admin, "when are you open?", topic=help_desk)
     link = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("☝️"))
     assert link["message_thread_id"] == help_desk  # the notice in the asker's topic
+    [answered_here] = [
+        m
+        for (c, _), m in fake.messages.items()
+        if c == forum["id"]
+        and m.get("message_thread_id") == help_desk
+        and m.get("text", "").startswith("We are open")
+    ]
+    assert link.plain.endswith(f"/{answered_here['message_id']}")  # the one in this topic
     await steward.idle()
     # a question from a topic deleted before the staff answered: the answer goes to General
     await fake.send_message(

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from tests.fake_telegram import FakeTelegram
-from tests.test_e2e_faq import GROUP, SUPPORT, Community, add_hours
+from tests.harness import MANAGER_ID
+from tests.test_e2e_faq import GROUP, HOURS, SUPPORT, Community, add_hours
 from tests.test_e2e_posting import labelled
 
 
@@ -264,3 +265,148 @@ async def test_a_pick_whose_answer_message_is_gone_goes_to_the_staff(steward, fa
     relay = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT, since=mark)
     assert "where do I go in at the hall?" in relay.plain
     assert f"https://t.me/venue_chat/{question['message_id']}" in relay.plain
+
+
+async def test_a_screenshot_sent_to_the_bot_in_private_is_answered_from_the_faq(
+    steward, fake, venue
+):
+    """In private the FAQ read only a text: a photo captioned "what are your opening hours?"
+    went to the staff ("Sent to the team") though a shared entry answers it, as it does in a
+    group. The caption is the question in private too."""
+    manager = fake.user(MANAGER_ID, "Mia")
+    await fake.send_message(fake.private_chat(manager), manager, HOURS)
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("✅ FAQ entry #1"))
+    await steward.idle()
+    mark = fake.mark()
+    photo = [{"file_id": "scr", "file_unique_id": "uscr", "width": 9, "height": 9}]
+    screenshot = await fake.send_message(
+        fake.private_chat(venue.member),
+        venue.member,
+        None,
+        photo=photo,
+        caption="what are your opening hours on sunday?",
+    )
+    answer = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == venue.member["id"])
+    assert answer.plain == "We are open every day from 9:00 to 18:00."
+    assert answer["reply_parameters"]["message_id"] == screenshot["message_id"]
+    await steward.idle()
+    await fake.assert_no_call(
+        "sendMessage", since=mark, predicate=lambda c: c["chat_id"] == SUPPORT
+    )
+
+
+async def test_comments_under_another_channel_post_get_the_answer_not_a_link(steward, fake, venue):
+    """Comments under each channel post are their own thread, read from the channel: a link
+    to the answer under another post (in a private discussion group, a t.me/c link a
+    commenter who never joined cannot open) is no answer. Under the same post the cool-down
+    still links."""
+    await add_hours(fake, steward, venue)
+    channel = fake.add_chat(-1003333300077, "channel", title="Venue news")
+    telegram = {"id": 777000, "is_bot": False, "first_name": "Telegram"}
+    posts = [
+        await venue.say(telegram, text, sender_chat=channel, is_automatic_forward=True)
+        for text in ("Saturday: open air concert!", "Sunday: flea market!")
+    ]
+    await steward.idle()
+    for asker, post in ((venue.member, posts[0]), (venue.other, posts[1])):
+        mark = fake.mark()
+        question = await venue.say(
+            asker,
+            "what are your opening hours?",
+            reply_to=post,
+            message_thread_id=post["message_id"],
+        )
+        answer = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP, since=mark)
+        assert answer.plain == "We are open every day from 9:00 to 18:00."
+        assert answer["reply_parameters"]["message_id"] == question["message_id"]
+        await steward.idle()
+    mark = fake.mark()
+    await venue.say(
+        venue.russian,
+        "what are your opening hours?",
+        reply_to=posts[0],
+        message_thread_id=posts[0]["message_id"],
+    )
+    link = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP, since=mark)
+    assert link.plain.startswith("☝️")
+
+
+async def test_a_pick_of_another_chats_entry_shows_nothing(steward, fake, venue):
+    """Callback data comes from the member's app and can be anything: a "Did you mean…" press
+    naming an entry of another chat gave that chat's answer (a private group's FAQ, a media
+    answer copied out of it). A pick answers only with an entry of the chat it is pressed in,
+    or a shared one."""
+    other = fake.add_chat(-1001888800077, title="Private club")
+    fake.add_member(other["id"], venue.admin, "administrator")
+    await fake.send_message(
+        other, venue.admin, "/faq_add What is the door code? | The door code is 4711."
+    )
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("✅ FAQ entry #1"))
+    await parking_and_entrance(fake, steward, venue)
+    await venue.say(venue.member, "how do I get into the hall?")
+    offer = await fake.wait_for("sendMessage", lambda c: c.plain == "🤔 Did you mean…")
+    await steward.idle()
+    message = last_in(fake, GROUP)
+    mark = fake.mark()
+    forged = labelled(message, "entrance").replace(":3:", ":1:")
+    assert forged.startswith("f:pick:1:") and offer["chat_id"] == GROUP
+    await fake.press_button(message, venue.member, forged)
+    refused = await fake.wait_for("answerCallbackQuery", since=mark)
+    assert refused["text"] == "This FAQ entry is gone."
+    await steward.idle()
+    assert not [c for c in fake.calls_of("sendMessage", mark) if "4711" in c.plain]
+
+
+async def test_a_vote_counts_only_for_an_entry_of_its_chat(steward, fake, venue):
+    """A 👍 under an answer naming (in callback data a member's app may forge) an entry of
+    another chat moved that chat's counters, which its admins read in /faq_list."""
+    other = fake.add_chat(-1001888800077, title="Private club")
+    fake.add_member(other["id"], venue.admin, "administrator")
+    await fake.send_message(
+        other, venue.admin, "/faq_add What is the door code? | The door code is 4711."
+    )
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("✅ FAQ entry #1"))
+    await steward.idle()
+    await venue.say(venue.admin, HOURS)
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("✅ FAQ entry #2"))
+    await steward.idle()
+    await venue.say(venue.member, "what are your opening hours?")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("We are open"))
+    await steward.idle()
+    answer = last_in(fake, GROUP)
+    for data in ("f:up:1:0", "f:up:2:0"):
+        await fake.press_button(answer, venue.member, data)
+        await steward.idle()
+    assert (await steward.app.faq.repo.get(1)).up == 0
+    assert (await steward.app.faq.repo.get(2)).up == 1
+
+
+async def test_comments_in_a_private_discussion_group_get_no_link_they_cannot_open(
+    steward, fake, venue
+):
+    """Under a channel post of a private discussion group, the cool-down's t.me/c link opens
+    only for members of the group, and commenters from the channel need not be: the notice
+    says the answer is above in these comments instead."""
+    group = fake.add_chat(-1001999900077, title="Venue comments")
+    fake.add_member(group["id"], venue.admin, "administrator")
+    await fake.send_message(group, venue.admin, HOURS)
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("✅ FAQ entry #1"))
+    await steward.idle()
+    channel = fake.add_chat(-1003333300077, "channel", title="Venue news")
+    telegram = {"id": 777000, "is_bot": False, "first_name": "Telegram"}
+    post = await fake.send_message(
+        group, telegram, "Sunday: flea market!", sender_chat=channel, is_automatic_forward=True
+    )
+    await steward.idle()
+    for asker in (venue.member, venue.other):
+        mark = fake.mark()
+        await fake.send_message(
+            group,
+            asker,
+            "what are your opening hours?",
+            reply_to=post,
+            message_thread_id=post["message_id"],
+        )
+        said = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == group["id"], since=mark)
+        await steward.idle()
+    assert said.plain == "☝️ I answered this a few minutes ago, just above."

@@ -145,3 +145,18 @@ def test_an_asker_without_a_translation_gets_the_entrys_own_language():
 )
 def test_imported_answers_become_html_telegram_accepts(written, sent):
     assert telegram_html(written) == sent
+
+
+async def test_a_long_question_picked_under_did_you_mean_is_learned_by_its_question(repo):
+    """A pick teaches the FAQ the asker's wording; of a long message (a story, then the
+    question) that is its last sentences within a wording's 300 characters, as "Add to FAQ"
+    keeps them, not its first 300 characters cut inside a word of the story."""
+    await repo.add(-1, "en", [("en", "Where is the entrance?")], Answer("en", "Left."), None, 1)
+    faq = FaqService(repo)
+    story = "We drove two hours through the rain and the parking lot was full. " * 5
+    question = story + "How do I get into the hall?"
+    assert await faq.learn_from_pick(1, question, "en", LANGS)
+    [entry] = await repo.all_live()
+    learned = entry.phrasings_in("en")[1]
+    assert learned.endswith("How do I get into the hall?") and len(learned) <= 300
+    assert learned.startswith("We drove")  # whole sentences

@@ -26,11 +26,13 @@ async def send_reply(
     *,
     faq: FaqService | None = None,
     stats: StatsService | None = None,
+    conversation: int = 0,
 ) -> int | None:
     """The reply's answer, as a reply with 👍/👎; returns its id, or None when a media answer's
     original message is gone (deleted in its chat). The forum topic is named too: a reply to a
-    question deleted meanwhile would land in General. With `faq` the answer is remembered, with
-    `stats` a group counts it."""
+    question deleted meanwhile would land in General. With `faq` the answer is remembered (for
+    the cool-down of `conversation`, a topic or a post's comments), with `stats` a group counts
+    it."""
     entry, answer = reply.entry, reply.answer
     assert entry is not None
     parameters = (
@@ -61,7 +63,7 @@ async def send_reply(
             message_thread_id=thread_id,
         )
     if faq is not None:
-        await faq.remember(chat_id, reply, sent.message_id)
+        await faq.remember(chat_id, reply, sent.message_id, conversation)
     if stats is not None and chat_id < 0:
         stats.collector.bump(chat_id, "faq_answered")
     return sent.message_id

@@ -35,7 +35,7 @@ from bot.clock import SYSTEM_CLOCK, Clock
 from bot.faq import semantic
 from bot.faq.matcher import FORMAT as LEXICAL_FORMAT
 from bot.faq.matcher import FaqIndex, Match, normalize
-from bot.faq.transfer import ImportedEntry, ImportPlan
+from bot.faq.transfer import ImportedEntry, ImportPlan, faq_wording
 from bot.moderation import language as lang_detect
 from bot.moderation.spam import default_samples
 from bot.moderation.understanding import shipped_vectors
@@ -780,13 +780,13 @@ class FaqService:
         """A member picked this entry under "Did you mean…": their wording becomes one of its
         phrasings, so the next member who asks this way gets the answer at once."""
         entry = await self.entry(entry_id)
-        text = " ".join(text.split())
+        text = faq_wording(" ".join(text.split()))  # a long message: its last sentences
         if entry is None or not text or len(entry.phrasings) >= MAX_PHRASINGS:
             return False
         key = _wording_key(text)
         if any(_wording_key(t) == key for _l, t in entry.phrasings):
             return False
-        await self.repo.add_phrasing(entry_id, language, text[:300], int(self.clock()))
+        await self.repo.add_phrasing(entry_id, language, text, int(self.clock()))
         await self.refresh()
         return True
 
@@ -890,10 +890,12 @@ class FaqService:
         user_language: str | None,
         chat_default: Callable[[], Awaitable[str]],
         asked: Asked,
+        thread: int = 0,
     ) -> FaqReply:
         """What to send for `text` asked in `scope` (a group, or None: private): the entry and
-        its language, a pointer to the same answer given minutes ago, suggestions, or nothing.
-        `chat_default` is only awaited when a language must be chosen."""
+        its language, a pointer to the same answer given minutes ago in the same conversation
+        (`thread`: a forum topic or a post's comments; 0 the chat's own), suggestions, or
+        nothing. `chat_default` is only awaited when a language must be chosen."""
         if asked is Asked.GROUP and not await self.has_entries_for(scope):
             return NO_REPLY
         decision = await self.decide(text, scope)
@@ -906,7 +908,7 @@ class FaqService:
                 entry.answers, user_language, text, await chat_default(), entry.language
             )
             if asked is Asked.GROUP and scope is not None:
-                previous = await self.repo.last_answer(scope, entry.id, language)
+                previous = await self.repo.last_answer(scope, entry.id, language, thread)
                 if previous and int(self.clock()) - previous[1] < COOLDOWN_SECONDS:
                     return FaqReply(ReplyKind.REPEAT, entry, language, previous[0])
             return FaqReply(ReplyKind.ANSWER, entry, language)
@@ -956,20 +958,30 @@ class FaqService:
         return FaqReply(ReplyKind.ANSWER, found, language)
 
     async def pick(
-        self, entry_id: int, user_language: str | None, text: str, chat_default: str
+        self,
+        entry_id: int,
+        scope: int,
+        user_language: str | None,
+        text: str,
+        chat_default: str,
     ) -> FaqReply | None:
-        """A "Did you mean…" button pressed: that entry, in the asker's language."""
+        """A "Did you mean…" button pressed in chat `scope`: that entry, in the asker's language.
+        None when it is gone, or is no entry of that chat nor a shared one: callback data comes
+        from the member's app and may name any entry."""
         entry = await self.entry(entry_id)
-        if entry is None:
+        if entry is None or entry.chat_id not in (None, scope):
             return None
         language = choose_language(entry.answers, user_language, text, chat_default, entry.language)
         return FaqReply(ReplyKind.ANSWER, entry, language)
 
-    async def remember(self, chat_id: int, reply: FaqReply, message_id: int) -> None:
-        """The answer was sent: the same question soon after points to it instead."""
+    async def remember(
+        self, chat_id: int, reply: FaqReply, message_id: int, thread: int = 0
+    ) -> None:
+        """The answer was sent: the same question soon after, in the same conversation
+        (`thread`), points to it instead."""
         assert reply.entry is not None
         await self.repo.remember_answer(
-            chat_id, reply.entry.id, reply.language, message_id, int(self.clock())
+            chat_id, reply.entry.id, reply.language, message_id, int(self.clock()), thread
         )
 
     async def learn_from_pick(
@@ -1058,6 +1070,10 @@ class FaqService:
         """A chat's entries and the global ones; None: only the global ones."""
         return await self.repo.visible_in(scope)
 
-    async def vote(self, entry_id: int, user_id: int, up: bool) -> bool:
-        """False when the member had voted so already."""
+    async def vote(self, entry_id: int, user_id: int, up: bool, chat_id: int) -> bool:
+        """False when the member had voted so already, or the entry is no entry of `chat_id`
+        (where the button was pressed) nor a shared one: callback data may name any entry."""
+        entry = await self.entry(entry_id)
+        if entry is None or entry.chat_id not in (None, chat_id):
+            return False
         return await self.repo.vote(entry_id, user_id, 1 if up else -1)

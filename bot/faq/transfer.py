@@ -29,6 +29,31 @@ from storage.faq import Answer, Entry
 
 FORMAT = "steward-faq/1"
 MAX_PHRASING = 300
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
+
+
+def faq_wording(question: str) -> str:
+    """A member's question as an FAQ wording, which holds at most MAX_PHRASING characters (an
+    export with a longer one would not load back): a long message's last sentences, where
+    people put what they ask after the story around it, else its last words that fit."""
+    question = question.strip()
+    if len(question) <= MAX_PHRASING:
+        return question
+    kept = ""
+    for sentence in reversed(_SENTENCE_END.split(question)):
+        longer = f"{sentence} {kept}".strip()
+        if len(longer) > MAX_PHRASING:
+            break
+        kept = longer
+    if kept:
+        return kept
+    tail = question[-MAX_PHRASING:]
+    cut = tail.find(" ")
+    return tail[cut + 1 :] if 0 <= cut < len(tail) - 1 else tail
+
+
 CSV_DELIMITERS = (",", ";", "\t")
 MAX_ANSWER = TEXT_LIMIT  # characters a member reads: Telegram's limit, whatever the HTML adds
 

@@ -8,14 +8,13 @@ says, and report back (`relayed`, `answered`); every outcome is an enum the hand
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.faq.service import FaqService, detect_language
-from bot.faq.transfer import MAX_PHRASING
+from bot.faq.transfer import faq_wording
 from bot.i18n import LocaleFor
 from bot.support.cooldown import RELAY_LIMIT, RELAY_WINDOW, CoolDownNotices
 from bot.texts import typed_id
@@ -43,29 +42,6 @@ class FaqAddOutcome(StrEnum):
     ALREADY = "already"  # in the FAQ already (entry_id says which)
     NOT_TEXT = "not_text"  # a media question, or no answer yet
     RACE = "race"  # a double tap: the other tap added it
-
-
-_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
-
-
-def faq_wording(question: str) -> str:
-    """A member's question as an FAQ wording, which holds at most MAX_PHRASING characters (an
-    export with a longer one would not load back): a long message's last sentences, where
-    people put what they ask after the story around it, else its last words that fit."""
-    question = question.strip()
-    if len(question) <= MAX_PHRASING:
-        return question
-    kept = ""
-    for sentence in reversed(_SENTENCE_END.split(question)):
-        longer = f"{sentence} {kept}".strip()
-        if len(longer) > MAX_PHRASING:
-            break
-        kept = longer
-    if kept:
-        return kept
-    tail = question[-MAX_PHRASING:]
-    cut = tail.find(" ")
-    return tail[cut + 1 :] if 0 <= cut < len(tail) - 1 else tail
 
 
 @dataclass(frozen=True, slots=True)
