@@ -267,3 +267,36 @@ async def test_an_albums_parts_sent_one_by_one_to_two_workers_make_one_album(
     panels = [c for c in fake.calls_of("sendMessage") if c.plain.startswith("📝 New post")]
     assert panels == [panel]
     assert panel.plain.startswith("📝 New post: album of 3") and "Our trip" in panel.plain
+
+
+async def test_an_update_handled_while_redis_blinked_at_its_end_is_never_handled_twice(
+    fake: FakeTelegram, workers: list[Worker], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis unreachable for a moment just as a handled update is marked done: the reply went
+    out, so the worker still answers Telegram 2xx (no retry), logs one clear line, and marks the
+    update done once Redis is back; a duplicate delivered after the claim would have lapsed is
+    answered without handling it again."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    app = workers[0].app
+    assert app is not None
+    cluster: Any = app.cluster
+    cluster.ledger.claim_seconds = 1  # a claim left busy would lapse in a second
+    finish = cluster._finish
+    failures = [RedisConnectionError("Connection refused")]
+
+    async def blinking(keys: list[Any], args: list[Any]) -> Any:
+        if failures:
+            raise failures.pop()
+        return await finish(keys=keys, args=args)
+
+    cluster._finish = blinking
+    user = fake.user(71, "Bo")
+    chat = fake.private_chat(user)
+    update = fake.webhook_update({"message": fake.new_message(chat, user, "/start")})
+    async with Balancer(workers) as balancer:
+        assert await balancer.deliver(update, 0) == 0  # answered by the worker that handled it
+        await asyncio.sleep(1.5)  # the claim would have lapsed by now
+        await balancer.deliver(update, 1)  # a balancer's duplicate, much later
+    assert len([c for c in fake.calls_of("sendMessage") if c["chat_id"] == 71]) == 1
+    assert any("not marked done" in r.getMessage() for r in caplog.records)

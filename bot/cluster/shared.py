@@ -386,8 +386,12 @@ class HeldChatLock:
                 await self._renewal.stop()
         finally:
             if lock is not None and lock.local.token is not None:  # not released with its finish
-                with contextlib.suppress(LockError):  # it ran out: the next holder may have it
+                try:
                     await lock.release()
+                except LockError:
+                    pass  # it ran out: the next holder may have it
+                except RedisError as exc:  # unreachable: it runs out within seconds
+                    logger.warning("chat lock %s not released: %s", lock.name, exc)
 
 
 class RedisBus:

@@ -32,6 +32,12 @@ from bot.moderation.targets import checked_sender
 
 logger = logging.getLogger(__name__)
 
+# A handled update whose `done` mark failed (Redis unreachable) is marked again after 0.2 s,
+# then twice as long each time up to 5 s apart, for ten minutes at most.
+MARK_DONE_FIRST_DELAY = 0.2
+MARK_DONE_MAX_DELAY = 5.0
+MARK_DONE_PATIENCE = 600.0
+
 
 def chat_of(update: Update) -> int | None:
     """The chat whose queue an update joins; None for updates of no chat (inline queries)."""
@@ -67,6 +73,7 @@ class OnceRequestHandler(SimpleRequestHandler):
             dispatcher=dispatcher, bot=bot, handle_in_background=False, secret_token=secret_token
         )
         self.cluster = cluster
+        self._marking: set[asyncio.Task[None]] = set()
 
     async def _handle_request(self, bot: Bot, request: web.Request) -> web.Response:
         raw: dict[str, Any] = await request.json(loads=bot.session.json_loads)
@@ -141,8 +148,42 @@ class OnceRequestHandler(SimpleRequestHandler):
                         await self.dispatcher.feed_update(bot, update, **self.data)
                     handled = True
                     await claim.stop()
-                    await self.cluster.finish(update.update_id, taken)  # and the lock, if it can
+                    await self._finish(update.update_id, taken)  # and the lock, if it can
         except BaseException:
             if not handled:
                 await ledger.release(update.update_id)
             raise
+
+    async def _finish(self, update_id: int, lock: Any) -> None:
+        """Mark a handled update done. Its effects (replies, records) happened already, so a
+        failure here (Redis unreachable for a moment) must not make Telegram deliver it again:
+        the answer stays 2xx, and the mark is retried in the background. Without it the claim
+        would lapse and a later duplicate would be handled a second time."""
+        try:
+            await self.cluster.finish(update_id, lock)
+        except Exception as exc:
+            logger.warning(
+                "update %s handled but not marked done (%s); retrying in the background",
+                update_id,
+                exc,
+            )
+            task = asyncio.create_task(self._mark_done(update_id), name="mark-done")
+            self._marking.add(task)
+            task.add_done_callback(self._marking.discard)
+
+    async def _mark_done(self, update_id: int) -> None:
+        delay = MARK_DONE_FIRST_DELAY
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + MARK_DONE_PATIENCE
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await self.cluster.ledger.finish(update_id)
+            except Exception as exc:
+                if loop.time() >= deadline:
+                    logger.error("update %s never marked done: %s", update_id, exc)
+                    return
+                delay = min(delay * 2, MARK_DONE_MAX_DELAY)
+                continue
+            logger.info("update %s marked done", update_id)
+            return
