@@ -25,6 +25,7 @@ from aiogram.dispatcher.middlewares.user_context import EventContext, UserContex
 from aiogram.types import Update
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from bot.cluster import Claim, Cluster, FloodSubject, renewing, wait_for_outcome
 from bot.moderation.flood import tracker_name
@@ -84,14 +85,17 @@ class OnceRequestHandler(SimpleRequestHandler):
         chat_id = context.chat_id
         # the chat's lock, the sender's dialogue state and flood window come with the claim,
         # in one trip
-        claim, held = await self.cluster.claim(
-            update.update_id,
-            None if album else chat_id,
-            None if album else self._state_key(bot, context),
-            None if album else flood_subject(update),
-        )
-        if claim is Claim.BUSY:
-            claim = await wait_for_outcome(ledger, update.update_id)
+        try:
+            claim, held = await self.cluster.claim(
+                update.update_id,
+                None if album else chat_id,
+                None if album else self._state_key(bot, context),
+                None if album else flood_subject(update),
+            )
+            if claim is Claim.BUSY:
+                claim = await wait_for_outcome(ledger, update.update_id)
+        except RedisError as exc:
+            return self._unreachable(update.update_id, exc)
         if claim is Claim.DONE:
             logger.debug("update %s: handled already", update.update_id)
             return web.json_response({})
@@ -105,8 +109,22 @@ class OnceRequestHandler(SimpleRequestHandler):
             self._background_feed_update_tasks.add(task)
             task.add_done_callback(self._background_feed_update_tasks.discard)
             return web.json_response({})
-        await self._handle(bot, update, chat_id, held)
+        try:
+            await self._handle(bot, update, chat_id, held)
+        except RedisError as exc:
+            return self._unreachable(update.update_id, exc)
         return web.json_response({})
+
+    @staticmethod
+    def _unreachable(update_id: int, exc: RedisError) -> web.Response:
+        """Redis restarting or out of reach: one line, no traceback, and a 503 so that
+        Telegram delivers the update again (to this worker or another) once it is back."""
+        logger.warning(
+            "update %s not handled now, Redis unreachable (%s); Telegram delivers it again",
+            update_id,
+            exc,
+        )
+        return web.Response(status=503, text="redis unreachable")
 
     def _state_key(self, bot: Bot, context: EventContext) -> str | None:
         """Where the FSM storage keeps this update's dialogue state, as aiogram's FSM
@@ -151,7 +169,10 @@ class OnceRequestHandler(SimpleRequestHandler):
                     await self._finish(update.update_id, taken)  # and the lock, if it can
         except BaseException:
             if not handled:
-                await ledger.release(update.update_id)
+                try:
+                    await ledger.release(update.update_id)
+                except RedisError as exc:  # the claim lapses by itself
+                    logger.warning("update %s: claim not released: %s", update.update_id, exc)
             raise
 
     async def _finish(self, update_id: int, lock: Any) -> None:
