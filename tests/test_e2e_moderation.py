@@ -1593,3 +1593,23 @@ async def test_a_captcha_the_bot_cannot_enforce_tells_the_log_chat_why(steward, 
     assert log.plain.startswith("👀 Detected") and "rule captcha" in log.plain
     assert "Nina" in log.plain and "I lack the admin rights" in log.plain
     assert not [c for c in fake.calls_of("sendMessage") if c["chat_id"] == GROUP]
+
+
+@pytest.mark.usefixtures("db_engine")
+async def test_two_warns_reaching_the_limit_at_once_apply_its_action_once(steward, fake, group):
+    """Two moderators warn the same member at the same moment (a /warn in the group and the
+    Warn button of a report in a private chat: two chats, so two workers or two concurrent
+    handlers): the limit is reached once, one mute goes out, one "reached" answer, and the
+    warns are cleared."""
+    moderation = steward.app.moderation
+    bob = Target(200, "Bob")
+    await moderation.warn(GROUP, bob, Actor(100, "Alice"), "one")
+    mark = fake.mark()
+    results = await asyncio.gather(
+        moderation.warn(GROUP, bob, Actor(100, "Alice"), "two"),
+        moderation.warn(GROUP, bob, Actor(101, "Dan"), "three"),
+    )
+    await steward.idle()
+    assert [r.penalty is not None for r in results].count(True) == 1
+    assert len(fake.calls_of("restrictChatMember", since=mark)) == 1
+    assert (await moderation.warns(GROUP, 200)).warns == []
