@@ -416,3 +416,25 @@ async def test_one_process_asks_to_wait_once_per_window() -> None:
     assert await notices.first(42, 1_000)
     assert not await notices.first(42, 1_000 + RELAY_WINDOW - 1)
     assert await notices.first(42, 1_000 + RELAY_WINDOW)  # a new window: told again
+
+
+async def test_a_pause_redis_cannot_take_is_kept_here_and_said_in_one_line(
+    tmp_path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 429's pause announced while Redis is unreachable: this worker still pauses the chat,
+    and the failure is one warning line, not an unretrieved task exception."""
+    from redis.asyncio import Redis
+
+    from bot.cluster.shared import RedisPacer
+
+    redis = Redis(unix_socket_path=str(tmp_path / "nobody-here.sock"))
+    pacer = RedisPacer(redis)
+    try:
+        pacer.pause_chat(-100, 5)
+        announced = set(pacer._pending)
+        await asyncio.wait(announced, timeout=5)
+        assert announced and all(t.exception() is None for t in announced)
+    finally:
+        await redis.aclose()
+    assert pacer.wait_hint(-100) > 0
+    assert any("pause" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)

@@ -626,10 +626,13 @@ class RedisPacer(TelegramPacer):
     async def _pause(self, key: str, seconds: float) -> None:
         name = self._keys(key)[0]
         ms = max(1, math.ceil(seconds * 1000))
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(name, 1, px=ms, nx=True)
-            pipe.pexpire(name, ms, gt=True)
-            await pipe.execute()
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.set(name, 1, px=ms, nx=True)
+                pipe.pexpire(name, ms, gt=True)
+                await pipe.execute()
+        except RedisError as exc:  # this worker still pauses; the others meet their own 429
+            logger.warning("chat %s: the %s s pause is not shared: %s", key, seconds, exc)
 
 
 # KEYS: the member's window. ARGV: count, seconds, 1 to record this message (0: its claim
