@@ -313,6 +313,34 @@ async def test_an_albums_parts_on_two_workers_become_one_album(redis_workers) ->
     assert [m.caption for m in albums[0]] == ["1", "2", "3"]
 
 
+async def test_an_album_whose_first_parts_worker_died_is_taken_by_another(redis_workers) -> None:
+    """The worker holding an album's first part dies while it waits for the others (its parts
+    were answered at once, so Telegram sends none again): a part on another worker takes the
+    album once that wait is well past. One that was taken in time is taken once, and a part
+    arriving after it was taken does not become an album of its own."""
+    a, b = redis_workers
+    ca, cb = a.album_collector(), b.album_collector()
+    ca.wait = cb.wait = 0.2
+    chat = Chat(id=9002, type="private")
+
+    def part(message_id: int, group: str) -> Message:
+        return Message(message_id=message_id, date=0, chat=chat, media_group_id=group)
+
+    dying = asyncio.create_task(ca.collect(part(1, "g2")))
+    await asyncio.sleep(0.05)
+    later = asyncio.create_task(cb.collect(part(2, "g2")))
+    await asyncio.sleep(0.05)
+    dying.cancel()  # killed mid-wait
+    album = await asyncio.wait_for(later, 5)
+    assert album is not None and [m.message_id for m in album] == [1, 2]
+
+    results = await asyncio.gather(ca.collect(part(5, "g3")), cb.collect(part(6, "g3")))
+    taken = [r for r in results if r is not None]
+    assert len(taken) == 1 and [m.message_id for m in taken[0]] == [5, 6]
+    await asyncio.sleep(0.1)
+    assert await cb.collect(part(7, "g3")) is None  # a straggler after the album was taken
+
+
 async def test_one_process_remembers_updates_in_memory() -> None:
     """Without REDIS_URL: Telegram's retries reach the same process, which remembers them."""
     cluster = Cluster()

@@ -776,13 +776,30 @@ class RedisAlbumVerdicts(AlbumVerdicts):
         return sorted(int(m) for m in await self.redis.smembers(parts))
 
 
+# KEYS: an album's parts, its claim. Takes the parts (once: the claim is then marked taken, as
+# long as it lives) and returns them; nil when they were taken already.
+_TAKE_ALBUM_SCRIPT = """
+if redis.call('GET', KEYS[2]) == 'taken' then return false end
+redis.call('SET', KEYS[2], 'taken', 'KEEPTTL')
+local parts = redis.call('LRANGE', KEYS[1], 0, -1)
+redis.call('DEL', KEYS[1])
+return parts
+"""
+# A later part takes the album over when the part that claimed it has not taken it this long
+# after its own wait was over: its worker died meanwhile.
+ALBUM_TAKEOVER_MARGIN = 0.5
+
+
 class RedisAlbumCollector(AlbumCollector):
     """An album's parts may reach different workers: each part is pushed to a list, the first
-    to claim the album waits for the others and takes the whole list."""
+    to claim the album waits for the others and takes the whole list. Parts are answered to
+    Telegram at once (bot.cluster.webhook), so should the claimant's worker die while it
+    waits, a later part (on another worker) takes the album once that wait is well past."""
 
     def __init__(self, redis: Redis, wait: float = ALBUM_WAIT_SECONDS) -> None:
         super().__init__(wait)
         self.redis = redis
+        self._take = redis.register_script(_TAKE_ALBUM_SCRIPT)
 
     async def collect(self, message: Message) -> list[Message] | None:
         if message.media_group_id is None:
@@ -793,13 +810,13 @@ class RedisAlbumCollector(AlbumCollector):
             pipe.expire(key, 60)
             pipe.set(f"{key}:first", 1, nx=True, ex=60)
             _, _, first = await pipe.execute()
-        if not first:
+        # the claimant takes the album after its wait; another part only if it never did
+        await asyncio.sleep(self.wait if first else 2 * self.wait + ALBUM_TAKEOVER_MARGIN)
+        raw = await self._take(keys=[key, f"{key}:first"])
+        if not raw:
             return None
-        await asyncio.sleep(self.wait)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.lrange(key, 0, -1)
-            pipe.delete(key)
-            raw, _ = await pipe.execute()
+        if not first:
+            logger.warning("album %s: taken over from a worker that did not take it", key)
         parts = [Message.model_validate_json(item).as_(message.bot) for item in raw]
         return sorted(parts, key=lambda m: m.message_id)
 
