@@ -466,3 +466,13 @@ async def test_a_pause_redis_cannot_take_is_kept_here_and_said_in_one_line(
         await redis.aclose()
     assert pacer.wait_hint(-100) > 0
     assert any("pause" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
+
+
+async def test_a_reports_action_is_taken_once_whichever_worker_gets_the_tap(redis_workers) -> None:
+    a, b = redis_workers
+    la, lb = a.report_limiter(), b.report_limiter()
+    key = "-100:7:300:warn"
+    assert [await la.first_action(key), await lb.first_action(key)] == [True, False]
+    assert await lb.first_action("-100:7:300:ban")  # another button of the same report
+    await la.forget_action(key)  # refused by Telegram: may be pressed again
+    assert await lb.first_action(key)

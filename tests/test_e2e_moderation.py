@@ -1613,3 +1613,19 @@ async def test_two_warns_reaching_the_limit_at_once_apply_its_action_once(stewar
     assert [r.penalty is not None for r in results].count(True) == 1
     assert len(fake.calls_of("restrictChatMember", since=mark)) == 1
     assert (await moderation.warns(GROUP, 200)).warns == []
+
+
+async def test_a_double_tap_on_a_reports_warn_warns_once(steward, fake, group):
+    """Two taps on a report's Warn before the buttons are gone (a double tap, or two admins on
+    two workers): the member gets one warn for one report; the second tap is told it was done."""
+    bad = await group.say(group.other, "you are all idiots")
+    await group.say(group.member, "/report", reply_to=bad)
+    report = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == LOG_CHAT)
+    warn = next(
+        b for row in report["reply_markup"]["inline_keyboard"] for b in row if "Warn" in b["text"]
+    )
+    shown = fake.messages[(LOG_CHAT, max(m for c, m in fake.messages if c == LOG_CHAT))]
+    await fake.press_button(shown, group.admin, warn["callback_data"])
+    await fake.press_button(shown, group.admin, warn["callback_data"])
+    await steward.idle()
+    assert len((await steward.app.moderation.warns(GROUP, 300)).warns) == 1

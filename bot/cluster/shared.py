@@ -42,7 +42,12 @@ from bot.cluster import (
 )
 from bot.moderation.album_verdicts import ALBUM_MEMORY_SECONDS, AlbumPart, AlbumVerdicts
 from bot.moderation.flood import FloodTracker, is_burst
-from bot.moderation.reports import REPORT_WINDOW_SECONDS, REPORTS_PER_WINDOW, ReportLimiter
+from bot.moderation.reports import (
+    REPORT_ACTION_MEMORY_SECONDS,
+    REPORT_WINDOW_SECONDS,
+    REPORTS_PER_WINDOW,
+    ReportLimiter,
+)
 from bot.outbound import (
     GLOBAL_KEY,
     IN_FLIGHT_POLL_SECONDS,
@@ -719,6 +724,13 @@ class RedisReportLimiter(ReportLimiter):
             uuid.uuid4().hex,
         ]
         return bool(await self._script(keys=[key], args=args))
+
+    async def first_action(self, key: str) -> bool:
+        name = f"{PREFIX}:report-action:{key}"
+        return bool(await self.redis.set(name, 1, nx=True, ex=REPORT_ACTION_MEMORY_SECONDS))
+
+    async def forget_action(self, key: str) -> None:
+        await self.redis.delete(f"{PREFIX}:report-action:{key}")
 
 
 class RedisCoolDownNotices(CoolDownNotices):
