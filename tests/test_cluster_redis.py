@@ -476,3 +476,29 @@ async def test_a_reports_action_is_taken_once_whichever_worker_gets_the_tap(redi
     assert await lb.first_action("-100:7:300:ban")  # another button of the same report
     await la.forget_action(key)  # refused by Telegram: may be pressed again
     assert await lb.first_action(key)
+
+
+async def test_a_settings_change_announced_during_a_blip_still_reaches_the_other_worker(
+    redis_workers,
+) -> None:
+    """The announcing worker's Redis connection fails for a moment while the other worker's
+    subscription stays up (so it has no reason to drop its caches): the announcement is sent
+    again once Redis answers, instead of leaving the other worker's cache stale for good."""
+    a, b = redis_workers
+    heard: list[object] = []
+    b.bus.subscribe("chat-settings", heard.append)
+    publish = a.redis.publish
+    failures = [RedisConnectionError("Connection reset by peer")]
+
+    async def blinking(*args, **kwargs):
+        if failures:
+            raise failures.pop()
+        return await publish(*args, **kwargs)
+
+    a.redis.publish = blinking
+    a.bus.announce("chat-settings", -100)
+    for _ in range(150):
+        if heard:
+            break
+        await asyncio.sleep(0.02)
+    assert heard == [-100]

@@ -77,6 +77,7 @@ def chat_lock_seconds(lease_seconds: int) -> float:
 
 POLLING_LOCK_SECONDS = 30
 INVALIDATION_CHANNEL = f"{PREFIX}:invalidate"
+ANNOUNCE_PATIENCE = 60  # seconds an invalidation is retried while Redis does not take it
 REDIS_CONNECTIONS = 64  # per worker; commands beyond wait for a free one
 REDIS_CONNECTION_WAIT = 30  # seconds, then RedisError
 
@@ -424,10 +425,22 @@ class RedisBus:
         task.add_done_callback(self._pending.discard)
 
     async def _publish(self, message: str) -> None:
-        try:
-            await self.redis.publish(INVALIDATION_CHANNEL, message)
-        except RedisError as exc:
-            logger.warning("cache invalidation not announced: %s", exc)
+        """Sent again until Redis takes it (for a minute at most): a worker whose subscription
+        stayed up meanwhile has no other reason to drop the stale entry."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ANNOUNCE_PATIENCE
+        delay = 0.2
+        while True:
+            try:
+                await self.redis.publish(INVALIDATION_CHANNEL, message)
+                return
+            except RedisError as exc:
+                if self._closing or loop.time() + delay > deadline:
+                    logger.warning("cache invalidation not announced: %s", exc)
+                    return
+                logger.info("cache invalidation not announced yet (%s); trying again", exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
     def _forget_all(self) -> None:
         for forgets in self._subscribers.values():
