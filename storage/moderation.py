@@ -399,6 +399,23 @@ class ModerationRepository:
         )
         return dict(row) if cursor.rowcount else None
 
+    async def claim_captcha(
+        self, chat_id: int, user_id: int, now: int, lease_until: int
+    ) -> dict[str, Any] | None:
+        """A captcha whose time is up, taken by one worker until `lease_until` (its deadline
+        moves there: should the worker die, the captcha is due again then); None when it was
+        solved, is not due, or another worker has it."""
+        cursor = await self.db.execute(
+            "UPDATE captcha_pending SET deadline=? WHERE chat_id=? AND user_id=? AND deadline<=?",
+            (lease_until, chat_id, user_id, now),
+        )
+        if not cursor.rowcount:
+            return None
+        row = await self.db.fetchone(
+            "SELECT * FROM captcha_pending WHERE chat_id=? AND user_id=?", (chat_id, user_id)
+        )
+        return dict(row) if row is not None else None
+
     async def has_captcha(self, chat_id: int, user_id: int) -> bool:
         row = await self.db.fetchone(
             "SELECT 1 FROM captcha_pending WHERE chat_id=? AND user_id=?", (chat_id, user_id)

@@ -1629,3 +1629,40 @@ async def test_a_double_tap_on_a_reports_warn_warns_once(steward, fake, group):
     await fake.press_button(shown, group.admin, warn["callback_data"])
     await steward.idle()
     assert len((await steward.app.moderation.warns(GROUP, 300)).warns) == 1
+
+
+@pytest.mark.usefixtures("db_engine")
+async def test_a_captcha_timeout_whose_worker_died_mid_way_is_finished_elsewhere(
+    steward, fake, group
+):
+    """The worker removing a newcomer who did not press the button dies before Telegram
+    answered: the captcha stays pending under that worker's lease, so another worker (which
+    re-arms captcha timers from the database) removes the newcomer once the lease ran out,
+    instead of the newcomer staying muted for good."""
+    app = steward.app
+    app.captcha.lease_seconds = 1
+    await app.mod_repo.update_settings(GROUP, captcha_mode="enforce", captcha_seconds=1)
+    remove = app.moderation.remove
+    dead = asyncio.Event()
+
+    async def dies_first(chat_id, user_id):
+        if not dead.is_set():
+            dead.set()
+            await asyncio.Event().wait()  # never answered: the worker is gone
+        return await remove(chat_id, user_id)
+
+    app.moderation.remove = dies_first
+    newbie = fake.user(402, "Olga")
+    await group.say(None, None, new_chat_members=[newbie], **{"from": newbie})
+    await asyncio.wait_for(dead.wait(), 10)
+    assert await app.mod_repo.has_captcha(GROUP, 402)  # still pending, under the lease
+    pending = await app.mod_repo.pending_captchas()  # what the other workers re-arm from
+    assert [(p["user_id"], p["deadline"] > time.time()) for p in pending] == [(402, True)]
+    await app.captcha.expire(GROUP, 402)  # another worker's timer, too early: not yet
+    assert not fake.calls_of("banChatMember")
+    await asyncio.sleep(max(0.0, pending[0]["deadline"] - time.time()) + 0.1)
+    await app.captcha.expire(GROUP, 402)  # another worker's timer, at the lease's end
+    ban = await fake.wait_for("banChatMember", timeout=10)
+    assert ban["user_id"] == 402
+    await steward.idle()
+    assert not await app.mod_repo.has_captcha(GROUP, 402)
