@@ -344,3 +344,27 @@ async def test_a_worker_rides_out_a_redis_restart_and_says_so_in_one_line(
     finally:
         await worker.stop()
         server.stop()
+
+
+async def test_a_delivery_without_telegrams_secret_is_refused_and_leaves_the_update_alone(
+    fake: FakeTelegram, workers: list[Worker], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A POST with a wrong, missing or non-ASCII secret header is refused with 401 (no 500, no
+    traceback) before anything is claimed: Telegram's own delivery of that update is handled."""
+    import aiohttp
+
+    user = fake.user(91, "Di")
+    chat = fake.private_chat(user)
+    update = fake.webhook_update({"message": fake.new_message(chat, user, "/start")})
+    async with aiohttp.ClientSession() as session:
+        for headers in (
+            {"X-Telegram-Bot-Api-Secret-Token": "wrong"},
+            {},
+            {"X-Telegram-Bot-Api-Secret-Token": "sécret".encode().decode("latin-1")},
+        ):
+            async with session.post(workers[0].url, json=update, headers=headers) as response:
+                assert response.status == 401, headers
+    assert not [r for r in caplog.records if r.name == "aiohttp.server"]
+    async with Balancer(workers) as balancer:
+        await balancer.deliver(update, 1)
+    assert len([c for c in fake.calls_of("sendMessage") if c["chat_id"] == 91]) == 1
