@@ -22,6 +22,7 @@ other).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -712,7 +713,8 @@ class PostgresDatabase(Database):
         if self._pool is not None:
             pool, self._pool = self._pool, None
             if self._shared_raw is not None:
-                await pool.release(self._shared_raw)
+                with contextlib.suppress(Exception):  # lost: the pool took it back already
+                    await pool.release(self._shared_raw)
                 self._shared_raw = self._shared = None
             await pool.close()
 
@@ -760,10 +762,33 @@ class PostgresDatabase(Database):
             raise RuntimeError("database is not open")
         if write:
             async with self._write_lock, self._shared_lock:
-                yield self._shared
+                yield await self._usable_shared()
         else:
             async with self._shared_lock:
-                yield self._shared
+                yield await self._usable_shared()
+
+    async def _usable_shared(self) -> _PostgresConnection:
+        """The connection kept for statements outside a transaction, replaced by a new one of
+        the pool when it was lost (PostgreSQL restarted, a failover, a proxy cutting it):
+        the statement that met the loss failed, the next ones go through."""
+        import asyncpg
+
+        raw = self._shared_raw
+        try:
+            lost = raw is None or raw.is_closed()
+        except asyncpg.InterfaceError:  # the pool took it back when it broke
+            lost = True
+        if not lost and self._shared is not None:
+            return self._shared
+        logger.warning("PostgreSQL connection lost; reconnecting")
+        if raw is not None:
+            with contextlib.suppress(Exception):
+                await self.pool.release(raw)
+        self._shared_raw = self._shared = None
+        self._shared_raw = await self.pool.acquire()
+        self._shared = _PostgresConnection(self._shared_raw)
+        logger.info("PostgreSQL connection back")
+        return self._shared
 
     async def execute(self, sql: str, params: Params = ()) -> Result:
         async with self._in_turn(write=True) as conn:

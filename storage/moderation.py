@@ -174,6 +174,28 @@ class ModerationRepository:
             "UPDATE warns SET removed_at=? WHERE id=? AND removed_at IS NULL", (now, warn_id)
         )
 
+    async def take_warns(self, warn_ids: list[int], now: int) -> int:
+        """Clear these warns if none was cleared meanwhile: how many this call cleared. Two
+        warns reaching a limit at once each take the warns they counted; one takes them all."""
+        if not warn_ids:
+            return 0
+        marks = ",".join("?" * len(warn_ids))
+        cursor = await self.db.execute(
+            f"UPDATE warns SET removed_at=? WHERE id IN ({marks}) AND removed_at IS NULL",
+            (now, *warn_ids),
+        )
+        return cursor.rowcount
+
+    async def give_back_warns(self, warn_ids: list[int], now: int) -> None:
+        """Undo take_warns(warn_ids, now): the warn limit's action was refused."""
+        if not warn_ids:
+            return
+        marks = ",".join("?" * len(warn_ids))
+        await self.db.execute(
+            f"UPDATE warns SET removed_at=NULL WHERE id IN ({marks}) AND removed_at=?",
+            (*warn_ids, now),
+        )
+
     async def reset_warns(self, chat_id: int, user_id: int, now: int) -> int:
         cursor = await self.db.execute(
             "UPDATE warns SET removed_at=? WHERE chat_id=? AND user_id=? AND removed_at IS NULL",
@@ -376,6 +398,23 @@ class ModerationRepository:
             "DELETE FROM captcha_pending WHERE chat_id=? AND user_id=?", (chat_id, user_id)
         )
         return dict(row) if cursor.rowcount else None
+
+    async def claim_captcha(
+        self, chat_id: int, user_id: int, now: int, lease_until: int
+    ) -> dict[str, Any] | None:
+        """A captcha whose time is up, taken by one worker until `lease_until` (its deadline
+        moves there: should the worker die, the captcha is due again then); None when it was
+        solved, is not due, or another worker has it."""
+        cursor = await self.db.execute(
+            "UPDATE captcha_pending SET deadline=? WHERE chat_id=? AND user_id=? AND deadline<=?",
+            (lease_until, chat_id, user_id, now),
+        )
+        if not cursor.rowcount:
+            return None
+        row = await self.db.fetchone(
+            "SELECT * FROM captcha_pending WHERE chat_id=? AND user_id=?", (chat_id, user_id)
+        )
+        return dict(row) if row is not None else None
 
     async def has_captcha(self, chat_id: int, user_id: int) -> bool:
         row = await self.db.fetchone(

@@ -313,6 +313,34 @@ async def test_an_albums_parts_on_two_workers_become_one_album(redis_workers) ->
     assert [m.caption for m in albums[0]] == ["1", "2", "3"]
 
 
+async def test_an_album_whose_first_parts_worker_died_is_taken_by_another(redis_workers) -> None:
+    """The worker holding an album's first part dies while it waits for the others (its parts
+    were answered at once, so Telegram sends none again): a part on another worker takes the
+    album once that wait is well past. One that was taken in time is taken once, and a part
+    arriving after it was taken does not become an album of its own."""
+    a, b = redis_workers
+    ca, cb = a.album_collector(), b.album_collector()
+    ca.wait = cb.wait = 0.2
+    chat = Chat(id=9002, type="private")
+
+    def part(message_id: int, group: str) -> Message:
+        return Message(message_id=message_id, date=0, chat=chat, media_group_id=group)
+
+    dying = asyncio.create_task(ca.collect(part(1, "g2")))
+    await asyncio.sleep(0.05)
+    later = asyncio.create_task(cb.collect(part(2, "g2")))
+    await asyncio.sleep(0.05)
+    dying.cancel()  # killed mid-wait
+    album = await asyncio.wait_for(later, 5)
+    assert album is not None and [m.message_id for m in album] == [1, 2]
+
+    results = await asyncio.gather(ca.collect(part(5, "g3")), cb.collect(part(6, "g3")))
+    taken = [r for r in results if r is not None]
+    assert len(taken) == 1 and [m.message_id for m in taken[0]] == [5, 6]
+    await asyncio.sleep(0.1)
+    assert await cb.collect(part(7, "g3")) is None  # a straggler after the album was taken
+
+
 async def test_one_process_remembers_updates_in_memory() -> None:
     """Without REDIS_URL: Telegram's retries reach the same process, which remembers them."""
     cluster = Cluster()
@@ -416,3 +444,61 @@ async def test_one_process_asks_to_wait_once_per_window() -> None:
     assert await notices.first(42, 1_000)
     assert not await notices.first(42, 1_000 + RELAY_WINDOW - 1)
     assert await notices.first(42, 1_000 + RELAY_WINDOW)  # a new window: told again
+
+
+async def test_a_pause_redis_cannot_take_is_kept_here_and_said_in_one_line(
+    tmp_path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 429's pause announced while Redis is unreachable: this worker still pauses the chat,
+    and the failure is one warning line, not an unretrieved task exception."""
+    from redis.asyncio import Redis
+
+    from bot.cluster.shared import RedisPacer
+
+    redis = Redis(unix_socket_path=str(tmp_path / "nobody-here.sock"))
+    pacer = RedisPacer(redis)
+    try:
+        pacer.pause_chat(-100, 5)
+        announced = set(pacer._pending)
+        await asyncio.wait(announced, timeout=5)
+        assert announced and all(t.exception() is None for t in announced)
+    finally:
+        await redis.aclose()
+    assert pacer.wait_hint(-100) > 0
+    assert any("pause" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
+
+
+async def test_a_reports_action_is_taken_once_whichever_worker_gets_the_tap(redis_workers) -> None:
+    a, b = redis_workers
+    la, lb = a.report_limiter(), b.report_limiter()
+    key = "-100:7:300:warn"
+    assert [await la.first_action(key), await lb.first_action(key)] == [True, False]
+    assert await lb.first_action("-100:7:300:ban")  # another button of the same report
+    await la.forget_action(key)  # refused by Telegram: may be pressed again
+    assert await lb.first_action(key)
+
+
+async def test_a_settings_change_announced_during_a_blip_still_reaches_the_other_worker(
+    redis_workers,
+) -> None:
+    """The announcing worker's Redis connection fails for a moment while the other worker's
+    subscription stays up (so it has no reason to drop its caches): the announcement is sent
+    again once Redis answers, instead of leaving the other worker's cache stale for good."""
+    a, b = redis_workers
+    heard: list[object] = []
+    b.bus.subscribe("chat-settings", heard.append)
+    publish = a.redis.publish
+    failures = [RedisConnectionError("Connection reset by peer")]
+
+    async def blinking(*args, **kwargs):
+        if failures:
+            raise failures.pop()
+        return await publish(*args, **kwargs)
+
+    a.redis.publish = blinking
+    a.bus.announce("chat-settings", -100)
+    for _ in range(150):
+        if heard:
+            break
+        await asyncio.sleep(0.02)
+    assert heard == [-100]

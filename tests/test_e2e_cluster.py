@@ -314,3 +314,104 @@ async def test_a_delete_after_whose_worker_died_is_done_by_the_other(
     finally:
         for worker in workers:
             await worker.stop()
+
+
+async def test_an_update_handled_while_redis_blinked_at_its_end_is_never_handled_twice(
+    fake: FakeTelegram, workers: list[Worker], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis unreachable for a moment just as a handled update is marked done: the reply went
+    out, so the worker still answers Telegram 2xx (no retry), logs one clear line, and marks the
+    update done once Redis is back; a duplicate delivered after the claim would have lapsed is
+    answered without handling it again."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    app = workers[0].app
+    assert app is not None
+    cluster: Any = app.cluster
+    cluster.ledger.claim_seconds = 1  # a claim left busy would lapse in a second
+    finish = cluster._finish
+    failures = [RedisConnectionError("Connection refused")]
+
+    async def blinking(keys: list[Any], args: list[Any]) -> Any:
+        if failures:
+            raise failures.pop()
+        return await finish(keys=keys, args=args)
+
+    cluster._finish = blinking
+    user = fake.user(71, "Bo")
+    chat = fake.private_chat(user)
+    update = fake.webhook_update({"message": fake.new_message(chat, user, "/start")})
+    async with Balancer(workers) as balancer:
+        assert await balancer.deliver(update, 0) == 0  # answered by the worker that handled it
+        await asyncio.sleep(1.5)  # the claim would have lapsed by now
+        await balancer.deliver(update, 1)  # a balancer's duplicate, much later
+    assert len([c for c in fake.calls_of("sendMessage") if c["chat_id"] == 71]) == 1
+    assert any("not marked done" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_worker_rides_out_a_redis_restart_and_says_so_in_one_line(
+    fake: FakeTelegram, tmp_path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis stops (a restart, a network blip): the worker keeps running, answers Telegram's
+    deliveries with a non-2xx so they come again, logs one clear line per refused update (no
+    traceback), and handles them once Redis is back."""
+    from tests.cluster_harness import RedisServer, redis_server_binary
+
+    exe = redis_server_binary()
+    if exe is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    folder = tmp_path / "own-redis"
+    folder.mkdir()
+    server = RedisServer.start(exe, folder)
+    worker = Worker(fake, worker_env(fake, tmp_path, 0, server.url))
+    try:
+        await worker.start()
+        user = fake.user(81, "Cy")
+        chat = fake.private_chat(user)
+        first = fake.webhook_update({"message": fake.new_message(chat, user, "/start")})
+        async with Balancer([worker]) as balancer:
+            await balancer.deliver(first, 0)
+        server.stop()
+        caplog.clear()
+        second = fake.webhook_update({"message": fake.new_message(chat, user, "/help")})
+        async with Balancer([worker], tries=2, retry_delay=0.1) as balancer:
+            with pytest.raises(AssertionError, match="never delivered"):
+                await balancer.deliver(second, 0)
+            assert {status for _, _, status in balancer.answers} == {503}
+        assert worker.task is not None and not worker.task.done()
+        refusals = [r for r in caplog.records if "Redis unreachable" in r.getMessage()]
+        assert refusals and all(r.exc_info is None for r in refusals)
+        assert not [r for r in caplog.records if r.name == "aiohttp.server"]
+        server = RedisServer.start(exe, folder)  # back, empty, on the same address
+        async with Balancer([worker], retry_delay=0.5) as balancer:
+            await balancer.deliver(second, 0)
+            await balancer.deliver(second, 0)  # Telegram's duplicate: answered, not handled
+        replies = [c for c in fake.calls_of("sendMessage") if c["chat_id"] == 81]
+        assert len(replies) == 2
+    finally:
+        await worker.stop()
+        server.stop()
+
+
+async def test_a_delivery_without_telegrams_secret_is_refused_and_leaves_the_update_alone(
+    fake: FakeTelegram, workers: list[Worker], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A POST with a wrong, missing or non-ASCII secret header is refused with 401 (no 500, no
+    traceback) before anything is claimed: Telegram's own delivery of that update is handled."""
+    import aiohttp
+
+    user = fake.user(91, "Di")
+    chat = fake.private_chat(user)
+    update = fake.webhook_update({"message": fake.new_message(chat, user, "/start")})
+    async with aiohttp.ClientSession() as session:
+        for headers in (
+            {"X-Telegram-Bot-Api-Secret-Token": "wrong"},
+            {},
+            {"X-Telegram-Bot-Api-Secret-Token": "sécret".encode().decode("latin-1")},
+        ):
+            async with session.post(workers[0].url, json=update, headers=headers) as response:
+                assert response.status == 401, headers
+    assert not [r for r in caplog.records if r.name == "aiohttp.server"]
+    async with Balancer(workers) as balancer:
+        await balancer.deliver(update, 1)
+    assert len([c for c in fake.calls_of("sendMessage") if c["chat_id"] == 91]) == 1

@@ -1610,3 +1610,76 @@ async def test_a_captcha_the_bot_cannot_enforce_tells_the_log_chat_why(steward, 
     assert log.plain.startswith("👀 Detected") and "rule captcha" in log.plain
     assert "Nina" in log.plain and "I lack the admin rights" in log.plain
     assert not [c for c in fake.calls_of("sendMessage") if c["chat_id"] == GROUP]
+
+
+@pytest.mark.usefixtures("db_engine")
+async def test_two_warns_reaching_the_limit_at_once_apply_its_action_once(steward, fake, group):
+    """Two moderators warn the same member at the same moment (a /warn in the group and the
+    Warn button of a report in a private chat: two chats, so two workers or two concurrent
+    handlers): the limit is reached once, one mute goes out, one "reached" answer, and the
+    warns are cleared."""
+    moderation = steward.app.moderation
+    bob = Target(200, "Bob")
+    await moderation.warn(GROUP, bob, Actor(100, "Alice"), "one")
+    mark = fake.mark()
+    results = await asyncio.gather(
+        moderation.warn(GROUP, bob, Actor(100, "Alice"), "two"),
+        moderation.warn(GROUP, bob, Actor(101, "Dan"), "three"),
+    )
+    await steward.idle()
+    assert [r.penalty is not None for r in results].count(True) == 1
+    assert len(fake.calls_of("restrictChatMember", since=mark)) == 1
+    assert (await moderation.warns(GROUP, 200)).warns == []
+
+
+async def test_a_double_tap_on_a_reports_warn_warns_once(steward, fake, group):
+    """Two taps on a report's Warn before the buttons are gone (a double tap, or two admins on
+    two workers): the member gets one warn for one report; the second tap is told it was done."""
+    bad = await group.say(group.other, "you are all idiots")
+    await group.say(group.member, "/report", reply_to=bad)
+    report = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == LOG_CHAT)
+    warn = next(
+        b for row in report["reply_markup"]["inline_keyboard"] for b in row if "Warn" in b["text"]
+    )
+    shown = fake.messages[(LOG_CHAT, max(m for c, m in fake.messages if c == LOG_CHAT))]
+    await fake.press_button(shown, group.admin, warn["callback_data"])
+    await fake.press_button(shown, group.admin, warn["callback_data"])
+    await steward.idle()
+    assert len((await steward.app.moderation.warns(GROUP, 300)).warns) == 1
+
+
+@pytest.mark.usefixtures("db_engine")
+async def test_a_captcha_timeout_whose_worker_died_mid_way_is_finished_elsewhere(
+    steward, fake, group
+):
+    """The worker removing a newcomer who did not press the button dies before Telegram
+    answered: the captcha stays pending under that worker's lease, so another worker (which
+    re-arms captcha timers from the database) removes the newcomer once the lease ran out,
+    instead of the newcomer staying muted for good."""
+    app = steward.app
+    app.captcha.lease_seconds = 1
+    await app.mod_repo.update_settings(GROUP, captcha_mode="enforce", captcha_seconds=1)
+    remove = app.moderation.remove
+    dead = asyncio.Event()
+
+    async def dies_first(chat_id, user_id):
+        if not dead.is_set():
+            dead.set()
+            await asyncio.Event().wait()  # never answered: the worker is gone
+        return await remove(chat_id, user_id)
+
+    app.moderation.remove = dies_first
+    newbie = fake.user(402, "Olga")
+    await group.say(None, None, new_chat_members=[newbie], **{"from": newbie})
+    await asyncio.wait_for(dead.wait(), 10)
+    assert await app.mod_repo.has_captcha(GROUP, 402)  # still pending, under the lease
+    pending = await app.mod_repo.pending_captchas()  # what the other workers re-arm from
+    assert [(p["user_id"], p["deadline"] > time.time()) for p in pending] == [(402, True)]
+    await app.captcha.expire(GROUP, 402)  # another worker's timer, too early: not yet
+    assert not fake.calls_of("banChatMember")
+    await asyncio.sleep(max(0.0, pending[0]["deadline"] - time.time()) + 0.1)
+    await app.captcha.expire(GROUP, 402)  # another worker's timer, at the lease's end
+    ban = await fake.wait_for("banChatMember", timeout=10)
+    assert ban["user_id"] == 402
+    await steward.idle()
+    assert not await app.mod_repo.has_captcha(GROUP, 402)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import textwrap
 
@@ -220,3 +221,33 @@ def test_without_postgresql_ci_fails_where_a_laptop_skips(monkeypatch):
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="CI must run the PostgreSQL tests"):
         missing("no server")
+
+
+async def test_a_lost_postgresql_connection_is_replaced_not_kept_broken(pg_url: str) -> None:
+    """PostgreSQL restarted, a failover, an idle connection cut by a proxy: the worker's
+    statements fail for that moment at most (the caller's update is retried), then go through
+    on a new connection; before, the one connection kept for statements outside a transaction
+    stayed dead and every statement failed until the worker was restarted."""
+    import asyncpg
+
+    db = Database(pg_url)
+    await db.open()
+    try:
+        assert await db.fetchone("SELECT 1 AS one") is not None
+        killer = await asyncpg.connect(pg_url)
+        try:
+            await killer.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        finally:
+            await killer.close()
+        with contextlib.suppress(Exception):
+            await db.fetchone("SELECT 1 AS one")  # may fail: it was in no position to know
+        row = await db.fetchone("SELECT 2 AS two")
+        assert row is not None and row["two"] == 2
+        await db.execute("CREATE TABLE IF NOT EXISTS reconnect_probe (x INTEGER)")
+        async with db.transaction() as tx:
+            await tx.execute("INSERT INTO reconnect_probe VALUES (?)", (1,))
+    finally:
+        await db.close()

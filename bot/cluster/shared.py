@@ -42,7 +42,12 @@ from bot.cluster import (
 )
 from bot.moderation.album_verdicts import ALBUM_MEMORY_SECONDS, AlbumPart, AlbumVerdicts
 from bot.moderation.flood import FloodTracker, is_burst
-from bot.moderation.reports import REPORT_WINDOW_SECONDS, REPORTS_PER_WINDOW, ReportLimiter
+from bot.moderation.reports import (
+    REPORT_ACTION_MEMORY_SECONDS,
+    REPORT_WINDOW_SECONDS,
+    REPORTS_PER_WINDOW,
+    ReportLimiter,
+)
 from bot.outbound import (
     GLOBAL_KEY,
     IN_FLIGHT_POLL_SECONDS,
@@ -72,6 +77,7 @@ def chat_lock_seconds(lease_seconds: int) -> float:
 
 POLLING_LOCK_SECONDS = 30
 INVALIDATION_CHANNEL = f"{PREFIX}:invalidate"
+ANNOUNCE_PATIENCE = 60  # seconds an invalidation is retried while Redis does not take it
 REDIS_CONNECTIONS = 64  # per worker; commands beyond wait for a free one
 REDIS_CONNECTION_WAIT = 30  # seconds, then RedisError
 
@@ -386,8 +392,12 @@ class HeldChatLock:
                 await self._renewal.stop()
         finally:
             if lock is not None and lock.local.token is not None:  # not released with its finish
-                with contextlib.suppress(LockError):  # it ran out: the next holder may have it
+                try:
                     await lock.release()
+                except LockError:
+                    pass  # it ran out: the next holder may have it
+                except RedisError as exc:  # unreachable: it runs out within seconds
+                    logger.warning("chat lock %s not released: %s", lock.name, exc)
 
 
 class RedisBus:
@@ -415,10 +425,22 @@ class RedisBus:
         task.add_done_callback(self._pending.discard)
 
     async def _publish(self, message: str) -> None:
-        try:
-            await self.redis.publish(INVALIDATION_CHANNEL, message)
-        except RedisError as exc:
-            logger.warning("cache invalidation not announced: %s", exc)
+        """Sent again until Redis takes it (for a minute at most): a worker whose subscription
+        stayed up meanwhile has no other reason to drop the stale entry."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ANNOUNCE_PATIENCE
+        delay = 0.2
+        while True:
+            try:
+                await self.redis.publish(INVALIDATION_CHANNEL, message)
+                return
+            except RedisError as exc:
+                if self._closing or loop.time() + delay > deadline:
+                    logger.warning("cache invalidation not announced: %s", exc)
+                    return
+                logger.info("cache invalidation not announced yet (%s); trying again", exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
     def _forget_all(self) -> None:
         for forgets in self._subscribers.values():
@@ -622,10 +644,13 @@ class RedisPacer(TelegramPacer):
     async def _pause(self, key: str, seconds: float) -> None:
         name = self._keys(key)[0]
         ms = max(1, math.ceil(seconds * 1000))
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(name, 1, px=ms, nx=True)
-            pipe.pexpire(name, ms, gt=True)
-            await pipe.execute()
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.set(name, 1, px=ms, nx=True)
+                pipe.pexpire(name, ms, gt=True)
+                await pipe.execute()
+        except RedisError as exc:  # this worker still pauses; the others meet their own 429
+            logger.warning("chat %s: the %s s pause is not shared: %s", key, seconds, exc)
 
 
 # KEYS: the member's window. ARGV: count, seconds, 1 to record this message (0: its claim
@@ -713,6 +738,13 @@ class RedisReportLimiter(ReportLimiter):
         ]
         return bool(await self._script(keys=[key], args=args))
 
+    async def first_action(self, key: str) -> bool:
+        name = f"{PREFIX}:report-action:{key}"
+        return bool(await self.redis.set(name, 1, nx=True, ex=REPORT_ACTION_MEMORY_SECONDS))
+
+    async def forget_action(self, key: str) -> None:
+        await self.redis.delete(f"{PREFIX}:report-action:{key}")
+
 
 class RedisCoolDownNotices(CoolDownNotices):
     """Members asked to wait, in Redis: one key per member that lives for the window, so the
@@ -769,13 +801,30 @@ class RedisAlbumVerdicts(AlbumVerdicts):
         return sorted(int(m) for m in await self.redis.smembers(parts))
 
 
+# KEYS: an album's parts, its claim. Takes the parts (once: the claim is then marked taken, as
+# long as it lives) and returns them; nil when they were taken already.
+_TAKE_ALBUM_SCRIPT = """
+if redis.call('GET', KEYS[2]) == 'taken' then return false end
+redis.call('SET', KEYS[2], 'taken', 'KEEPTTL')
+local parts = redis.call('LRANGE', KEYS[1], 0, -1)
+redis.call('DEL', KEYS[1])
+return parts
+"""
+# A later part takes the album over when the part that claimed it has not taken it this long
+# after its own wait was over: its worker died meanwhile.
+ALBUM_TAKEOVER_MARGIN = 0.5
+
+
 class RedisAlbumCollector(AlbumCollector):
     """An album's parts may reach different workers: each part is pushed to a list, the first
-    to claim the album waits for the others and takes the whole list."""
+    to claim the album waits for the others and takes the whole list. Parts are answered to
+    Telegram at once (bot.cluster.webhook), so should the claimant's worker die while it
+    waits, a later part (on another worker) takes the album once that wait is well past."""
 
     def __init__(self, redis: Redis, wait: float = ALBUM_WAIT_SECONDS) -> None:
         super().__init__(wait)
         self.redis = redis
+        self._take = redis.register_script(_TAKE_ALBUM_SCRIPT)
 
     async def collect(self, message: Message) -> list[Message] | None:
         if message.media_group_id is None:
@@ -786,13 +835,13 @@ class RedisAlbumCollector(AlbumCollector):
             pipe.expire(key, 60)
             pipe.set(f"{key}:first", 1, nx=True, ex=60)
             _, _, first = await pipe.execute()
-        if not first:
+        # the claimant takes the album after its wait; another part only if it never did
+        await asyncio.sleep(self.wait if first else 2 * self.wait + ALBUM_TAKEOVER_MARGIN)
+        raw = await self._take(keys=[key, f"{key}:first"])
+        if not raw:
             return None
-        await asyncio.sleep(self.wait)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.lrange(key, 0, -1)
-            pipe.delete(key)
-            raw, _ = await pipe.execute()
+        if not first:
+            logger.warning("album %s: taken over from a worker that did not take it", key)
         parts = [Message.model_validate_json(item).as_(message.bot) for item in raw]
         return sorted(parts, key=lambda m: m.message_id)
 

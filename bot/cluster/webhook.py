@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from typing import Any
 
 from aiogram import Bot, Dispatcher
@@ -25,12 +26,19 @@ from aiogram.dispatcher.middlewares.user_context import EventContext, UserContex
 from aiogram.types import Update
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from bot.cluster import Claim, Cluster, FloodSubject, renewing, wait_for_outcome
 from bot.moderation.flood import tracker_name
 from bot.moderation.targets import checked_sender
 
 logger = logging.getLogger(__name__)
+
+# A handled update whose `done` mark failed (Redis unreachable) is marked again after 0.2 s,
+# then twice as long each time up to 5 s apart, for ten minutes at most.
+MARK_DONE_FIRST_DELAY = 0.2
+MARK_DONE_MAX_DELAY = 5.0
+MARK_DONE_PATIENCE = 600.0
 
 
 def chat_of(update: Update) -> int | None:
@@ -67,6 +75,17 @@ class OnceRequestHandler(SimpleRequestHandler):
             dispatcher=dispatcher, bot=bot, handle_in_background=False, secret_token=secret_token
         )
         self.cluster = cluster
+        self._marking: set[asyncio.Task[None]] = set()
+
+    def verify_secret(self, telegram_secret_token: str, bot: Bot) -> bool:
+        """aiogram's check, on bytes: `secrets.compare_digest` raises on a str with non-ASCII
+        characters, which turned such a forged header into a 500 and a traceback."""
+        if not self.secret_token:
+            return True
+        return secrets.compare_digest(
+            telegram_secret_token.encode("utf-8", "surrogateescape"),
+            self.secret_token.encode("utf-8"),
+        )
 
     async def _handle_request(self, bot: Bot, request: web.Request) -> web.Response:
         raw: dict[str, Any] = await request.json(loads=bot.session.json_loads)
@@ -77,14 +96,17 @@ class OnceRequestHandler(SimpleRequestHandler):
         chat_id = context.chat_id
         # the chat's lock, the sender's dialogue state and flood window come with the claim,
         # in one trip
-        claim, held = await self.cluster.claim(
-            update.update_id,
-            None if album else chat_id,
-            None if album else self._state_key(bot, context),
-            None if album else flood_subject(update),
-        )
-        if claim is Claim.BUSY:
-            claim = await wait_for_outcome(ledger, update.update_id)
+        try:
+            claim, held = await self.cluster.claim(
+                update.update_id,
+                None if album else chat_id,
+                None if album else self._state_key(bot, context),
+                None if album else flood_subject(update),
+            )
+            if claim is Claim.BUSY:
+                claim = await wait_for_outcome(ledger, update.update_id)
+        except RedisError as exc:
+            return self._unreachable(update.update_id, exc)
         if claim is Claim.DONE:
             logger.debug("update %s: handled already", update.update_id)
             return web.json_response({})
@@ -98,8 +120,22 @@ class OnceRequestHandler(SimpleRequestHandler):
             self._background_feed_update_tasks.add(task)
             task.add_done_callback(self._background_feed_update_tasks.discard)
             return web.json_response({})
-        await self._handle(bot, update, chat_id, held)
+        try:
+            await self._handle(bot, update, chat_id, held)
+        except RedisError as exc:
+            return self._unreachable(update.update_id, exc)
         return web.json_response({})
+
+    @staticmethod
+    def _unreachable(update_id: int, exc: RedisError) -> web.Response:
+        """Redis restarting or out of reach: one line, no traceback, and a 503 so that
+        Telegram delivers the update again (to this worker or another) once it is back."""
+        logger.warning(
+            "update %s not handled now, Redis unreachable (%s); Telegram delivers it again",
+            update_id,
+            exc,
+        )
+        return web.Response(status=503, text="redis unreachable")
 
     def _state_key(self, bot: Bot, context: EventContext) -> str | None:
         """Where the FSM storage keeps this update's dialogue state, as aiogram's FSM
@@ -141,8 +177,45 @@ class OnceRequestHandler(SimpleRequestHandler):
                         await self.dispatcher.feed_update(bot, update, **self.data)
                     handled = True
                     await claim.stop()
-                    await self.cluster.finish(update.update_id, taken)  # and the lock, if it can
+                    await self._finish(update.update_id, taken)  # and the lock, if it can
         except BaseException:
             if not handled:
-                await ledger.release(update.update_id)
+                try:
+                    await ledger.release(update.update_id)
+                except RedisError as exc:  # the claim lapses by itself
+                    logger.warning("update %s: claim not released: %s", update.update_id, exc)
             raise
+
+    async def _finish(self, update_id: int, lock: Any) -> None:
+        """Mark a handled update done. Its effects (replies, records) happened already, so a
+        failure here (Redis unreachable for a moment) must not make Telegram deliver it again:
+        the answer stays 2xx, and the mark is retried in the background. Without it the claim
+        would lapse and a later duplicate would be handled a second time."""
+        try:
+            await self.cluster.finish(update_id, lock)
+        except Exception as exc:
+            logger.warning(
+                "update %s handled but not marked done (%s); retrying in the background",
+                update_id,
+                exc,
+            )
+            task = asyncio.create_task(self._mark_done(update_id), name="mark-done")
+            self._marking.add(task)
+            task.add_done_callback(self._marking.discard)
+
+    async def _mark_done(self, update_id: int) -> None:
+        delay = MARK_DONE_FIRST_DELAY
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + MARK_DONE_PATIENCE
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await self.cluster.ledger.finish(update_id)
+            except Exception as exc:
+                if loop.time() >= deadline:
+                    logger.error("update %s never marked done: %s", update_id, exc)
+                    return
+                delay = min(delay * 2, MARK_DONE_MAX_DELAY)
+                continue
+            logger.info("update %s marked done", update_id)
+            return

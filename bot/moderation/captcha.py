@@ -59,6 +59,8 @@ class Captcha:
         self.settings = settings
         self.i18n = i18n
         self.scheduler = scheduler
+        # how long a worker removing a newcomer holds the captcha before another may
+        self.lease_seconds = settings.worker_lease_seconds
 
     def _job_id(self, chat_id: int, user_id: int) -> str:
         return f"captcha:{chat_id}:{user_id}"
@@ -133,9 +135,14 @@ class Captcha:
         return len(pending)
 
     async def expire(self, chat_id: int, user_id: int) -> None:
-        pending = await self.repo.pop_captcha(chat_id, user_id)
+        """Time is up: remove the newcomer. The captcha is taken under a lease first and
+        deleted only once done, so one worker does it (every worker re-arms the timers) and
+        a worker dying half-way leaves it to another, not the newcomer muted for good."""
+        now = self.moderation.now()
+        pending = await self.repo.claim_captcha(chat_id, user_id, now, now + self.lease_seconds)
         if pending is None:
-            return  # solved meanwhile
+            return  # solved meanwhile, not due (re-armed), or another worker is on it
+        self.arm(chat_id, user_id, now + self.lease_seconds)  # should this one stall
         target = Target(user_id, str(user_id))
         try:
             await self.moderation.remove(chat_id, user_id)
@@ -144,6 +151,8 @@ class Captcha:
         for message_id in (pending["captcha_message_id"], pending["join_message_id"]):
             if message_id:
                 await self.moderation.delete(chat_id, message_id)
+        await self.repo.pop_captcha(chat_id, user_id)
+        cancel(self.scheduler, self._job_id(chat_id, user_id))
         await self.moderation.record(
             chat_id, STEWARD, target, AuditAction.CAPTCHA_KICK, rule="captcha"
         )

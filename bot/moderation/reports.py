@@ -16,6 +16,9 @@ from bot.roles import AdminRight
 
 REPORTS_PER_WINDOW = 3
 REPORT_WINDOW_SECONDS = 600
+# how long a report's button remembers it acted: a report goes to several admins in private,
+# and one of them may open it days later
+REPORT_ACTION_MEMORY_SECONDS = 7 * 86400
 
 
 class ReportAction(StrEnum):
@@ -43,6 +46,7 @@ class ReportLimiter:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._recent: dict[tuple[int, int], deque[float]] = defaultdict(deque)
+        self._actions: dict[str, float] = {}
         self.clock = clock
 
     def allow(self, chat_id: int, user_id: int, now: float | None = None) -> bool:
@@ -58,6 +62,29 @@ class ReportLimiter:
     async def check(self, chat_id: int, user_id: int, now: float | None = None) -> bool:
         """`allow` for callers that may be given a shared limiter."""
         return self.allow(chat_id, user_id, now)
+
+    async def first_action(self, key: str) -> bool:
+        """True the first time a report's action (`report_action_key`) is taken: a double tap,
+        or the same report pressed by two admins (on two workers), acts once."""
+        now = self.clock()
+        taken = self._actions
+        if len(taken) > 10_000:
+            for old in [k for k, t in taken.items() if now - t > REPORT_ACTION_MEMORY_SECONDS]:
+                del taken[old]
+        at = taken.get(key)
+        if at is not None and now - at <= REPORT_ACTION_MEMORY_SECONDS:
+            return False
+        taken[key] = now
+        return True
+
+    async def forget_action(self, key: str) -> None:
+        """The action was refused (or failed): the button may act again."""
+        self._actions.pop(key, None)
+
+
+def report_action_key(chat_id: int, message_id: int, user_id: int, action: ReportAction) -> str:
+    """One report's one action: the reported message, its sender and the button."""
+    return f"{chat_id}:{message_id}:{user_id}:{action.value}"
 
 
 @dataclass(frozen=True, slots=True)

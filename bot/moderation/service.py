@@ -536,8 +536,14 @@ class ModerationService:
             details_extra={"warn_id": warn_id},
             **audit,
         )
-        count = len(await self.repo.active_warns(chat_id, target.id, now))
+        active = [w.id for w in await self.repo.active_warns(chat_id, target.id, now)]
+        count = len(active)
         if count < settings.warn_limit:
+            return Warned(count, settings.warn_limit)
+        # the limit is reached: the warns counted are cleared first, atomically, so that of two
+        # warns reaching it at the same moment (two moderators, two workers) only the one that
+        # cleared all it counted applies the action; the other's warn went into that action
+        if await self.repo.take_warns(active, now) < count:
             return Warned(count, settings.warn_limit)
         limit_reason = f"{count}/{settings.warn_limit} warns"
         duration = (
@@ -545,22 +551,27 @@ class ModerationService:
             if settings.warn_action_seconds
             else None
         )
-        if settings.warn_action == WarnPenalty.BAN:
-            penalty = WarnPenalty.BAN
-            action_id = await self.ban(
-                chat_id, target, STEWARD, duration, limit_reason, rule="warn_limit"
-            )
-        elif settings.warn_action == WarnPenalty.KICK:
-            penalty, duration = WarnPenalty.KICK, None
-            action_id = await self.kick(chat_id, target, STEWARD, limit_reason, rule="warn_limit")
-        else:
-            penalty = WarnPenalty.MUTE
-            action_id = await self.mute(
-                chat_id, target, STEWARD, duration, limit_reason, rule="warn_limit"
-            )
-        # only now: when Telegram refused the penalty (ModerationError), the warns stay and the
-        # next warn tries again
-        await self.repo.reset_warns(chat_id, target.id, now)
+        try:
+            if settings.warn_action == WarnPenalty.BAN:
+                penalty = WarnPenalty.BAN
+                action_id = await self.ban(
+                    chat_id, target, STEWARD, duration, limit_reason, rule="warn_limit"
+                )
+            elif settings.warn_action == WarnPenalty.KICK:
+                penalty, duration = WarnPenalty.KICK, None
+                action_id = await self.kick(
+                    chat_id, target, STEWARD, limit_reason, rule="warn_limit"
+                )
+            else:
+                penalty = WarnPenalty.MUTE
+                action_id = await self.mute(
+                    chat_id, target, STEWARD, duration, limit_reason, rule="warn_limit"
+                )
+        except BaseException:
+            # Telegram refused the penalty (ModerationError): the warns stay and the next warn
+            # tries again
+            await self.repo.give_back_warns(active, now)
+            raise
         return Warned(count, settings.warn_limit, penalty, duration, action_id)
 
     async def unwarn(self, chat_id: int, target: Target, actor: Actor) -> WarnCount | None:

@@ -18,7 +18,7 @@ from bot.guards import accessible_message
 from bot.i18n import LocaleFor
 from bot.links import message_link
 from bot.moderation.buttons import ReportCallback, report_keyboard
-from bot.moderation.reports import ReportAction, ReportLimiter
+from bot.moderation.reports import ReportAction, ReportLimiter, report_action_key
 from bot.moderation.service import Actor, AuditAction, ModerationError, ModerationService, Target
 from bot.moderation.targets import TargetResolver, replied, sender_of
 from bot.private import PrivateNotes
@@ -133,6 +133,16 @@ async def report_command(
         )
 
 
+def _report_outcome(op: ReportAction) -> str:
+    return {
+        ReportAction.DELETE: _("🗑 Deleted"),
+        ReportAction.WARN: _("⚠️ Warned"),
+        ReportAction.MUTE: _("🔇 Muted for 1d"),
+        ReportAction.BAN: _("🔨 Banned"),
+        ReportAction.DISMISS: _("✖️ Dismissed"),
+    }[op]
+
+
 async def report_pressed(
     query: CallbackQuery,
     callback_data: ReportCallback,
@@ -140,6 +150,7 @@ async def report_pressed(
     moderation: ModerationService,
     targets: TargetResolver,
     migrations: ChatMigrations,
+    report_limiter: ReportLimiter,
 ) -> None:
     # a report made before its group was upgraded names the old id: the members are in the new
     # chat, and its warns and log belong there; the reported message stayed in the old one
@@ -163,6 +174,11 @@ async def report_pressed(
         if refusal is not None:
             await query.answer(error_alert(refusal), show_alert=True)
             return
+    # a double tap, or the report pressed by two admins (two workers): its action happens once
+    once = report_action_key(reported_in, message_id, callback_data.user_id, op)
+    if not await report_limiter.first_action(once):
+        await query.answer(_report_outcome(op))
+        return
     try:
         if op is ReportAction.DELETE:
             await moderation.delete(reported_in, message_id)
@@ -176,16 +192,13 @@ async def report_pressed(
         elif op is ReportAction.BAN:
             await moderation.delete(reported_in, message_id)
             await moderation.ban(chat_id, target, actor, None, "report")
-    except ModerationError as exc:
+    except BaseException as exc:
+        await report_limiter.forget_action(once)  # not done: the button may be pressed again
+        if not isinstance(exc, ModerationError):
+            raise
         await query.answer(error_alert(exc.kind, token=exc.detail), show_alert=True)
         return
-    outcome = {
-        ReportAction.DELETE: _("🗑 Deleted"),
-        ReportAction.WARN: _("⚠️ Warned"),
-        ReportAction.MUTE: _("🔇 Muted for 1d"),
-        ReportAction.BAN: _("🔨 Banned"),
-        ReportAction.DISMISS: _("✖️ Dismissed"),
-    }[op]
+    outcome = _report_outcome(op)
     await query.answer(outcome)
     if query.message is not None:
         with contextlib.suppress(TelegramAPIError):
