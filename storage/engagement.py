@@ -460,8 +460,15 @@ class GiveawayRepository:
     ) -> bool:
         """A draw its worker left unfinished: one caller resumes it, once that worker's lease
         ran out (`force`: no other worker exists, whatever the lease says)."""
-        sql = "UPDATE giveaways SET lease_until=? WHERE id=? AND status='drawing'"
-        params: tuple[Any, ...] = (lease_until, giveaway_id)
+        return await self._take_lease(giveaway_id, "drawing", now, lease_until, force)
+
+    async def _take_lease(
+        self, giveaway_id: int, status: str, now: int, lease_until: int, force: bool
+    ) -> bool:
+        """The giveaway's lease for one caller while it is in `status`: free, run out, or
+        (`force`) whatever it says."""
+        sql = "UPDATE giveaways SET lease_until=? WHERE id=? AND status=?"
+        params: tuple[Any, ...] = (lease_until, giveaway_id, status)
         if not force:
             sql += " AND (lease_until IS NULL OR lease_until<=?)"
             params += (now,)
@@ -487,13 +494,7 @@ class GiveawayRepository:
         """One reroll at a time per drawn giveaway, whichever worker handles it: the caller
         whose update takes the row rerolls; the lease of one that died runs out (`force`: no
         other worker exists, so a lease left is one of a process that died)."""
-        sql = "UPDATE giveaways SET lease_until=? WHERE id=? AND status='drawn'"
-        params: tuple[Any, ...] = (lease_until, giveaway_id)
-        if not force:
-            sql += " AND (lease_until IS NULL OR lease_until<=?)"
-            params += (now,)
-        cursor = await self.db.execute(sql, params)
-        return cursor.rowcount == 1
+        return await self._take_lease(giveaway_id, "drawn", now, lease_until, force)
 
     async def renew_reroll(self, giveaway_id: int, held: int, lease_until: int) -> bool:
         cursor = await self.db.execute(
