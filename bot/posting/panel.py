@@ -226,17 +226,16 @@ def slot_problem(channel_ids: list[int]) -> str:
 
 
 def refusal_text(plan: SchedulePlan, draft: Draft) -> str:
-    if plan.refusal is Refusal.LOST_CHANNEL:
+    if plan.refusal in {Refusal.LOST_CHANNEL, Refusal.CANNOT_PIN}:
         names = ", ".join(and_more([short_title(c) for c in plan.channels], 2))
-        text = _(
-            "I can no longer post in {channels}, so I took it off this post. Press Confirm "
-            "again to schedule it for the other channels."
-        )
-        return text.format(channels=names)[:200]
-    if plan.refusal is Refusal.CANNOT_PIN:
-        names = ", ".join(and_more([short_title(c) for c in plan.channels], 2))
-        text = _("I cannot pin in {channels}. Give me the right or turn Pin off.")
-        return cut_to(text.format(channels=names), ALERT_LIMIT)
+        if plan.refusal is Refusal.LOST_CHANNEL:
+            text = _(
+                "I can no longer post in {channels}, so I took it off this post. Press Confirm "
+                "again to schedule it for the other channels."
+            )
+        else:
+            text = _("I cannot pin in {channels}. Give me the right or turn Pin off.")
+        return cut_to(text.format(channels=names), ALERT_LIMIT)  # an alert, as Telegram counts
     texts: dict[Refusal | None, str] = {
         Refusal.NO_CHANNEL: _("Choose at least one channel."),
         Refusal.NO_TIME: _("Choose a time."),
