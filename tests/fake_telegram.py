@@ -1101,24 +1101,13 @@ class FakeTelegram:
                     "Conflict: can't use getUpdates method while webhook is active; "
                     "use deleteWebhook to delete the webhook first",
                 )
-            outage = self.failures.get(name)
+            outage = self._take_failure(name)
             if outage:  # Telegram down or flooded: the poll fails before it waits
-                failure = outage[0]
-                failure.times -= 1
-                if failure.times <= 0:
-                    outage.popleft()
-                if failure.delay:
-                    await asyncio.sleep(failure.delay)
-                if failure.drop:
-                    assert request.transport is not None
-                    request.transport.close()
-                    return web.Response(status=500)
-                extra = (
-                    {"parameters": {"retry_after": failure.retry_after}}
-                    if failure.retry_after is not None
-                    else {}
-                )
-                return self._error(failure.status, failure.description, **extra)
+                if outage.delay:
+                    await asyncio.sleep(outage.delay)
+                if outage.drop:
+                    return self._dropped(request)
+                return self._failure_error(outage)
             try:
                 return web.json_response({"ok": True, "result": await self._get_updates(params)})
             except ApiError as exc:
@@ -1132,12 +1121,8 @@ class FakeTelegram:
         async with self._changed:
             self.calls.append(Call(name, params, files, time.monotonic(), len(self.calls)))
             self._changed.notify_all()
-        queue = self.failures.get(name)
-        if queue:
-            failure = queue[0]
-            failure.times -= 1
-            if failure.times <= 0:
-                queue.popleft()
+        failure = self._take_failure(name)
+        if failure:
             if failure.delay:
                 await asyncio.sleep(failure.delay)
             if failure.lost_answer or failure.carried_out:
@@ -1145,19 +1130,12 @@ class FakeTelegram:
                     self._refuse_upgraded_group(params)
                     await self._dispatch(name, params, files)
             if failure.drop or failure.lost_answer:
-                assert request.transport is not None
-                request.transport.close()
-                return web.Response(status=500)
+                return self._dropped(request)
             if failure.gateway:
                 page = _GATEWAY_PAGE.format(status=failure.status, reason=failure.description)
                 return web.Response(status=failure.status, text=page, content_type="text/html")
             if failure.status >= 400:
-                extra = (
-                    {"parameters": {"retry_after": failure.retry_after}}
-                    if failure.retry_after is not None
-                    else {}
-                )
-                return self._error(failure.status, failure.description, **extra)
+                return self._failure_error(failure)
         try:
             self._refuse_upgraded_group(params)
             result = await self._dispatch(name, params, files)
@@ -1165,6 +1143,33 @@ class FakeTelegram:
             extra = {"parameters": exc.parameters} if exc.parameters else {}
             return self._error(exc.status, exc.description, **extra)
         return web.json_response({"ok": True, "result": result})
+
+    def _take_failure(self, name: str) -> Failure | None:
+        """The next failure queued for `name` (`fail`), counting this call against its times."""
+        queue = self.failures.get(name)
+        if not queue:
+            return None
+        failure = queue[0]
+        failure.times -= 1
+        if failure.times <= 0:
+            queue.popleft()
+        return failure
+
+    @staticmethod
+    def _dropped(request: web.Request) -> web.Response:
+        """The connection closed with no answer (the response is never read)."""
+        assert request.transport is not None
+        request.transport.close()
+        return web.Response(status=500)
+
+    @classmethod
+    def _failure_error(cls, failure: Failure) -> web.Response:
+        extra = (
+            {"parameters": {"retry_after": failure.retry_after}}
+            if failure.retry_after is not None
+            else {}
+        )
+        return cls._error(failure.status, failure.description, **extra)
 
     @staticmethod
     def _error(status: int, description: str, **extra: Any) -> web.Response:
