@@ -40,8 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.faq import semantic
 from bot.faq.matcher import FaqIndex
-from bot.faq.questions import looks_like_question
-from bot.faq.service import FaqService
+from bot.faq.questions import MessageForm, looks_like_question, message_form
+from bot.faq.service import Decision, FaqService
 from bot.faq.transfer import parse_import
 from bot.semantic import create_embedding_service
 from storage.database import Database
@@ -138,6 +138,10 @@ class Tally:
     offtopic: int = 0
     offtopic_answered: int = 0
     gated_out: int = 0  # labelled questions a group would not even ask the matcher
+    group_answered: int = 0  # answered as in a group: statements only when the model is sure
+    group_correct: int = 0
+    questions_answered: int = 0  # in a group, were statements never answered (before 12/2026)
+    questions_correct: int = 0
     cross: int = 0  # questions in a language their entry has no wording in
     cross_answered: int = 0
     cross_correct: int = 0
@@ -155,6 +159,14 @@ class Tally:
             "top-1": self.top1 / n,
             "answered": self.answered / n,
             "precision": self.correct / self.answered if self.answered else 0.0,
+            "answered in a group": self.group_answered / n,
+            "precision in a group": (
+                self.group_correct / self.group_answered if self.group_answered else 0.0
+            ),
+            "in a group, questions only": self.questions_answered / n,
+            "  precision of those": (
+                self.questions_correct / self.questions_answered if self.questions_answered else 0.0
+            ),
             "did-you-mean right": self.suggested_right / n,
             "false on chat": self.chat_answered / self.chat if self.chat else None,
             "did-you-mean on chat": self.chat_suggested / self.chat if self.chat else None,
@@ -191,7 +203,21 @@ class Bot:
                 raise SystemExit("the semantic index could not be built")
 
 
+async def in_a_group(service: FaqService, text: str) -> Decision:
+    """The decision's kind as a member's group message gets it: a question is matched, a
+    statement answered only when the model is sure (`decide_statement`), the rest ignored."""
+    form = message_form(text)
+    if form is MessageForm.QUESTION:
+        return await service.decide(text, None)
+    if form is MessageForm.STATEMENT:
+        return await service.decide_statement(text, None)
+    return Decision("none", None, [])
+
+
 async def evaluate(bot: Bot, service: FaqService, split: Split) -> Tally:
+    """Labelled questions are scored twice: as asked of the matcher (every one, whatever its
+    form: "answered", "precision") and as a group gets them ("in a group": the question gate,
+    statements by the sure model alone). Chat and off-topic lines only as in a group."""
     tally = Tally(questions=len(split.questions))
     tally.gated_out = sum(not looks_like_question(q["question"]) for q in split.questions)
     for q in split.questions:
@@ -202,6 +228,15 @@ async def evaluate(bot: Bot, service: FaqService, split: Split) -> Tally:
         if decision.kind == "answer":
             tally.answered += 1
             tally.correct += got == want
+        if looks_like_question(q["question"]):
+            grouped = decision
+            tally.questions_answered += decision.kind == "answer"
+            tally.questions_correct += decision.kind == "answer" and got == want
+        else:
+            grouped = await service.decide_statement(q["question"], None)
+        if grouped.kind == "answer":
+            tally.group_answered += 1
+            tally.group_correct += grouped.match is not None and grouped.match.entry_id == want
         if q["language"] not in bot.languages[q["expected"]]:
             tally.cross += 1
             tally.cross_answered += decision.kind == "answer"
@@ -212,19 +247,17 @@ async def evaluate(bot: Bot, service: FaqService, split: Split) -> Tally:
             tally.errors.append(f"{decision.kind:7} got #{got} want #{want}: {q['question']}")
     for line in split.chat:
         tally.chat += 1
-        if looks_like_question(line):
-            decision = await service.decide(line, None)
-            tally.chat_answered += decision.kind == "answer"
-            tally.chat_suggested += decision.kind == "suggest" and bool(decision.suggestions)
-            if decision.kind == "answer":
-                tally.errors.append(f"answer  on chat: {line}")
+        decision = await in_a_group(service, line)
+        tally.chat_answered += decision.kind == "answer"
+        tally.chat_suggested += decision.kind == "suggest" and bool(decision.suggestions)
+        if decision.kind == "answer":
+            tally.errors.append(f"answer  on chat: {line}")
     for line in split.offtopic:
         tally.offtopic += 1
-        if looks_like_question(line):
-            decision = await service.decide(line, None)
-            tally.offtopic_answered += decision.kind == "answer"
-            if decision.kind == "answer":
-                tally.errors.append(f"answer  on off-topic: {line}")
+        decision = await in_a_group(service, line)
+        tally.offtopic_answered += decision.kind == "answer"
+        if decision.kind == "answer":
+            tally.errors.append(f"answer  on off-topic: {line}")
     return tally
 
 

@@ -26,7 +26,7 @@ from bot.config import Settings
 from bot.data import typed
 from bot.faq.buttons import FaqAction, FaqCallback, suggestions_keyboard
 from bot.faq.delivery import send_reply, still_shown
-from bot.faq.questions import looks_like_question
+from bot.faq.questions import MessageForm, message_form
 from bot.faq.service import Asked, FaqService, ReplyKind, choose_language
 from bot.guards import accessible_message, button_message, sender
 from bot.i18n import LocaleFor
@@ -215,18 +215,19 @@ def create_router() -> Router:
 # --- the group pipeline's FAQ stage -------------------------------------------------------------
 
 
-def group_question(message: Message) -> bool:
-    """A member's question in a group: a question form, 3+ words, not a command, not a reply to
-    another member (a conversation between people is theirs). A comment under the linked
-    channel's post (forwarded as the channel, Telegram's 777000 in `from`) is no such reply:
-    it is a question to the community. A screenshot's caption asks like a text does; a
-    message forwarded from elsewhere is someone else's words, not this member's question."""
+def group_message_form(message: Message) -> MessageForm:
+    """What a member's group message is to the FAQ (`message_form`): a question, a statement
+    the FAQ may answer when sure, or nothing; nothing for a reply to another member (a
+    conversation between people is theirs). A comment under the linked channel's post
+    (forwarded as the channel, Telegram's 777000 in `from`) is no such reply: it is a question
+    to the community. A screenshot's caption asks like a text does; a message forwarded from
+    elsewhere is someone else's words, not this member's question."""
     reply = message.reply_to_message
     if reply is not None and written_by_a_person(reply):
-        return False
+        return MessageForm.NONE
     if message.forward_origin is not None:
-        return False
-    return looks_like_question(question_text(message))
+        return MessageForm.NONE
+    return message_form(question_text(message))
 
 
 def conversation_of(message: Message) -> int:
@@ -257,7 +258,12 @@ def written_by_a_person(message: Message) -> bool:
 
 
 async def answer_in_group(
-    message: Message, bot: Bot, faq: FaqService, stats: StatsService, locale_for: LocaleFor
+    message: Message,
+    bot: Bot,
+    faq: FaqService,
+    stats: StatsService,
+    locale_for: LocaleFor,
+    asked: Asked = Asked.GROUP,
 ) -> bool:
     """An answer, a pointer to the same answer given minutes ago, or suggestions; False when
     the FAQ has nothing sure to say and the staff should take the question."""
@@ -269,7 +275,7 @@ async def answer_in_group(
     text = question_text(message)
     conversation = conversation_of(message)
     reply = await faq.answer(
-        text, chat.id, sender(message).language_code, chat_default, Asked.GROUP, conversation
+        text, chat.id, sender(message).language_code, chat_default, asked, conversation
     )
     if (
         reply.kind is ReplyKind.REPEAT
@@ -339,9 +345,15 @@ class GroupMessagesMiddleware(LeftoverGroupMessages):
                 )
         elif (
             not is_anonymous_admin_message(event)  # an admin's words, not a member's question
-            and group_question(event)
+            and (form := group_message_form(event)) is not MessageForm.NONE
             and not await support.is_staff_chat(event.chat.id)
         ):
+            if form is MessageForm.STATEMENT:
+                statement = Asked.GROUP_STATEMENT
+                faq = services["faq"]
+                if await answer_in_group(event, bot, faq, stats, services["locale_for"], statement):
+                    stats.collector.bump(event.chat.id, "questions")  # a question after all
+                return
             stats.collector.bump(event.chat.id, "questions")
             answered = await answer_in_group(
                 event, bot, services["faq"], stats, services["locale_for"]

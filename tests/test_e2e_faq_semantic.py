@@ -148,6 +148,37 @@ async def test_a_first_faq_entry_alone_does_not_answer_every_question(steward, f
     assert answer is not None and answer.plain == "We open at 9:00."
 
 
+async def test_a_problem_stated_without_asking_is_answered_only_when_sure(steward, fake, venue):
+    """"forgot my password" asks nothing in question form, so the question gate kept it from
+    the FAQ though the entry answers it. A statement now gets an answer the model is sure of,
+    and nothing else: chat about the same topic, and chat the FAQ has no answer for, get no
+    answer, no "Did you mean…" and no ticket to the staff."""
+    for command in (
+        "/faq_add How do I reset my password?; I can't log in to my account | "
+        "Use 'Forgot password' on the login page; a link arrives by email.",
+        "/faq_add Can I pay with PayPal?; Which payment methods do you accept? | "
+        "Yes, PayPal, Visa and Mastercard are accepted.",
+        "/faq_add How long does shipping take?; When will my order arrive? | "
+        "Orders ship in 1-2 business days; delivery takes 3-5 days.",
+    ):
+        await add(steward, fake, venue, command)
+    assert await steward.app.faq.wait_semantic(30)
+    answer = await ask(fake, venue, venue.member, "forgot my password")
+    assert answer is not None and answer.plain.startswith("Use 'Forgot password'")
+    await steward.idle()
+    mark = fake.mark()
+    for line in (
+        "just reset my password, all good now",
+        "paid with paypal, worked fine",
+        "good morning everyone",
+    ):
+        await venue.say(venue.other, line)
+    await steward.idle()
+    await fake.assert_no_call(
+        "sendMessage", since=mark, predicate=lambda c: c["chat_id"] in (GROUP, SUPPORT)
+    )
+
+
 async def test_without_the_model_the_bot_is_lexical(fake, tmp_path, caplog):
     caplog.set_level(logging.INFO)
     env = make_env(fake, tmp_path, SUPPORT_CHAT_ID=str(SUPPORT), SEMANTIC_MODEL="off")

@@ -160,3 +160,22 @@ async def test_a_long_question_picked_under_did_you_mean_is_learned_by_its_quest
     learned = entry.phrasings_in("en")[1]
     assert learned.endswith("How do I get into the hall?") and len(learned) <= 300
     assert learned.startswith("We drove")  # whole sentences
+
+
+def test_what_a_group_message_is_to_the_faq():
+    """Questions go through the question gate; words that state a problem ("forgot pw",
+    "tracking??") are statements, answered only when the model is sure; commands and single
+    words are nothing for the FAQ. Contractions without the apostrophe still ask."""
+    from bot.faq.questions import MessageForm, message_form
+
+    assert message_form("how do I reset my password?") is MessageForm.QUESTION
+    assert message_form("whats your phone number") is MessageForm.QUESTION
+    assert message_form("wheres my refund, returned it 2 weeks ago") is MessageForm.QUESTION
+    assert message_form("forgot pw") is MessageForm.STATEMENT
+    assert message_form("tracking??") is MessageForm.STATEMENT
+    assert message_form("деньги списали дважды") is MessageForm.STATEMENT
+    assert message_form("can't wait for Saturday!") is MessageForm.STATEMENT
+    assert message_form("lol") is MessageForm.NONE
+    assert message_form("/faq refund") is MessageForm.NONE
+    assert message_form("") is MessageForm.NONE
+    assert message_form(None) is MessageForm.NONE

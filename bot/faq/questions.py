@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 
@@ -13,6 +14,7 @@ should shall may might has have any anyone что как где когда по�
 какое какую какого каком каких какими каким какие куда откуда сколько чей чья чьё чем чего кому
 кого можно ли подскажите скажите есть будет нужно надо wat hoe waar wanneer waarom wie welke
 welk kan kun kunnen mag moet is zijn heeft hebben wordt weet iemand
+whats wheres hows whos whens whys
 """.split()
 )
 # Words a question often opens with before its interrogative: "at what time…", "and where…",
@@ -71,3 +73,27 @@ def looks_like_question(text: str | None, *, is_command: bool = False) -> bool:
     if words[0] in AUXILIARIES and words[1] in NO_SUBJECT:
         return False
     return words[0] in INTERROGATIVES or words[1] in {"ли", "er"}
+
+
+class MessageForm(StrEnum):
+    """What a member's message is to the FAQ, which decides how sure an answer must be."""
+
+    QUESTION = "question"  # asks in question form: answered, suggested or handed to the staff
+    # Says what is wrong or wanted without asking ("forgot my password", "деньги списали
+    # дважды", "tracking??"): answered only when the answer model is sure, never suggested or
+    # handed on, since most such messages are ordinary chat.
+    STATEMENT = "statement"
+    NONE = "none"  # a command, or no words: never the FAQ's
+
+
+def message_form(text: str | None, *, is_command: bool = False) -> MessageForm:
+    """A question (`looks_like_question`), else a statement of at least two words or one with
+    a question mark ("retourneren?"), else nothing for the FAQ."""
+    if not text or is_command or text.lstrip().startswith("/"):
+        return MessageForm.NONE
+    if looks_like_question(text):
+        return MessageForm.QUESTION
+    words = _WORD.findall(text)
+    if len(words) >= 2 or (words and "?" in text):
+        return MessageForm.STATEMENT
+    return MessageForm.NONE
