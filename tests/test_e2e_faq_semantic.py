@@ -149,7 +149,7 @@ async def test_a_first_faq_entry_alone_does_not_answer_every_question(steward, f
 
 
 async def test_a_problem_stated_without_asking_is_answered_only_when_sure(steward, fake, venue):
-    """"forgot my password" asks nothing in question form, so the question gate kept it from
+    """ "forgot my password" asks nothing in question form, so the question gate kept it from
     the FAQ though the entry answers it. A statement now gets an answer the model is sure of,
     and nothing else: chat about the same topic, and chat the FAQ has no answer for, get no
     answer, no "Did you mean…" and no ticket to the staff."""
