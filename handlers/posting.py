@@ -19,6 +19,7 @@ from bot.edits import edit_or_same
 from bot.filters import typed_answer
 from bot.guards import accessible_message, button_message, sender
 from bot.miniapp.buttons import offer_calendar
+from bot.posting.albums import album_lead
 from bot.posting.buttons import (
     QueueCallback,
     QueueOp,
@@ -393,6 +394,6 @@ def create_input_router() -> Router:
     router = Router(name="posting-input")
     router.message.filter(typed_answer)
     router.message.register(
-        new_time_given, StateFilter(Reschedule.waiting_for_time), flags=MANAGER_PRIVATE
+        new_time_given, StateFilter(Reschedule.waiting_for_time), album_lead, flags=MANAGER_PRIVATE
     )
     return router
