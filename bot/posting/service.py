@@ -27,6 +27,7 @@ from bot.posting.times import (
 from storage.posts import (
     Channel,
     ChannelRepository,
+    DraftRepository,
     Post,
     PostRepository,
     PostStatus,
@@ -119,14 +120,28 @@ class PostingService:
 
     async def queue(self, channel_ids: list[int], **post: Any) -> list[int]:
         """One post per channel (`post`: PostRepository.add's fields but the channel and the
-        time of queueing), each armed to go out at its time."""
-        ids = []
-        for channel_id in channel_ids:
-            post_id = await self.posts.add(channel_id=channel_id, now=self.now(), **post)
+        time of queueing), all written at once (a stop cannot queue some channels' only), each
+        armed to go out at its time."""
+        now = self.now()
+        ids = await self.posts.add_all([{**post, "channel_id": c, "now": now} for c in channel_ids])
+        await self.arm(ids)
+        return ids
+
+    async def queue_draft(
+        self, draft_id: int, drafts: DraftRepository, rows: list[dict[str, Any]]
+    ) -> list[int] | None:
+        """Confirm: the draft becomes its posts (`queue`'s fields, each with its `channel_id`)
+        in one write, then they are armed; None when another tap already did it."""
+        now = self.now()
+        ids = await drafts.to_posts(draft_id, self.posts, [{**row, "now": now} for row in rows])
+        await self.arm(ids or [])
+        return ids
+
+    async def arm(self, post_ids: list[int]) -> None:
+        """Queued posts' timers (a stop before this is made good by the next start's rebuild)."""
+        for post_id in post_ids:
             if (queued := await self.posts.get(post_id)) is not None:  # just written
                 self.publisher.arm(queued)
-            ids.append(post_id)
-        return ids
 
     async def post(self, post_id: int) -> Post | None:
         return await self.posts.get(post_id)
