@@ -358,7 +358,7 @@ async def new_content_given(
     ids = [m.message_id for m in messages]
     changed = await posting.replace_content(post_id, ids, summarize(messages), message.chat.id)
     if changed is not Change.DONE:
-        await message.reply(not_queued_text(post_id, changed is Change.CANCELLED))
+        await message.reply(not_queued_text(post_id, changed))
         return
     await message.reply(_("✏️ Post #{id} now has this content.").format(id=post_id))
 

@@ -303,8 +303,8 @@ async def queue_pressed(
     post, op = await posting.post(callback_data.post_id), callback_data.op
     # a confirmed cancel loses to a publisher that claimed the post meanwhile
     if post is None or not post.open or (op is QueueOp.SURE and not await posting.cancel(post.id)):
-        cancelled = await posting.was_cancelled(callback_data.post_id)
-        await query.answer(not_queued_text(callback_data.post_id, cancelled), show_alert=True)
+        why = await posting.why_unchanged(callback_data.post_id)
+        await query.answer(not_queued_text(callback_data.post_id, why), show_alert=True)
         return
     if op is QueueOp.CANCEL:
         # a second tap edits nothing: Telegram answers "message is not modified"
@@ -317,7 +317,7 @@ async def queue_pressed(
             await accessible_message(query).edit_reply_markup(reply_markup=post_keyboard(post))
         await query.answer(_("Post #{id} stays in the queue.").format(id=post.id))
     elif op is QueueOp.OUT:  # seen in the channel: published, not to be sent again
-        text = marked_out_text(post.id, await posting.mark_out(post.id))
+        text = marked_out_text(post, await posting.mark_out(post.id))
         await edit_or_same(accessible_message(query).edit_text(text))
         await query.answer()
     elif op is QueueOp.SURE:  # cancelled above
@@ -367,7 +367,7 @@ async def new_time_given(
     await state.clear()
     post_id = data.get("post_id", 0)  # no post 0: "no longer in the queue"
     if (moved := await posting.reschedule(post_id, due)) is not Change.DONE:
-        await message.reply(not_queued_text(post_id, moved is Change.CANCELLED))
+        await message.reply(not_queued_text(post_id, moved))
         return
     local = due.astimezone(settings.timezone).strftime("%d.%m.%Y %H:%M")
     await message.reply(_("Post #{id} moved to {time}.").format(id=post_id, time=local))

@@ -45,7 +45,8 @@ class Change(StrEnum):
 
     DONE = "done"
     CANCELLED = "cancelled"  # cancelled meanwhile: it stays so, and the manager is told
-    GONE = "gone"  # out, on its way out, or deleted
+    SENDING = "sending"  # on its way out right now (a second Publish now, say)
+    GONE = "gone"  # out, or deleted
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +164,7 @@ class PostingService:
         question "when?" may have been asked before the Cancel (an old Reschedule button, or
         a time typed after cancelling), and the Cancel is the manager's later word."""
         if not await self.posts.reschedule(post_id, int(due.timestamp())):
-            return await self._why_unchanged(post_id)
+            return await self.why_unchanged(post_id)
         if (moved := await self.posts.get(post_id)) is not None:  # None: deleted meanwhile
             self.publisher.arm(moved)
         return Change.DONE
@@ -196,12 +197,14 @@ class PostingService:
         the post was queued from (another manager's Edit, from /queue or the calendar)."""
         if await self.posts.replace_content(post_id, message_ids, summary, chat_id):
             return Change.DONE
-        return await self._why_unchanged(post_id)
+        return await self.why_unchanged(post_id)
 
-    async def _why_unchanged(self, post_id: int) -> Change:
-        return Change.CANCELLED if await self.was_cancelled(post_id) else Change.GONE
-
-    async def was_cancelled(self, post_id: int) -> bool:
-        """The manager is told a cancelled post was cancelled, not that it "is gone"."""
+    async def why_unchanged(self, post_id: int) -> Change:
+        """Why a post's button or a typed answer about it changed nothing, as the manager is
+        told: a cancelled post was cancelled and one being sent is being sent, rather than
+        either "is no longer in the queue"."""
         post = await self.posts.get(post_id)
-        return post is not None and post.status is PostStatus.CANCELLED
+        status = post.status if post is not None else None
+        if status is PostStatus.CANCELLED:
+            return Change.CANCELLED
+        return Change.SENDING if status is PostStatus.PUBLISHING else Change.GONE
