@@ -17,7 +17,7 @@ from aiogram.utils.i18n import ngettext
 from bot.clock import Clock
 from bot.posting.compose import Uncopyable, uncopyable
 from bot.posting.service import Change
-from bot.posting.times import MAX_AHEAD_DAYS, TimeProblem
+from bot.posting.times import MAX_AHEAD_DAYS, MIN_REPEAT, TimeProblem
 from storage.posts import Post
 
 # A question about a post (a Custom… time, URL buttons, Reschedule's time, Edit's content) waits
@@ -151,6 +151,15 @@ def time_error_text(code: TimeProblem, waiting: bool = False) -> str:
     )
     if code is TimeProblem.NOT_AHEAD:
         return _("That offset is zero: give a time ahead, e.g. +30m, +2h, 18:30 or tomorrow 10:00.")
+    if code is TimeProblem.TOO_OFTEN:
+        minutes = int(MIN_REPEAT.total_seconds()) // 60
+        return ngettext(
+            "That repeats too often: a post can repeat at most every {minutes} minute. "
+            "For 09:00 every day write 0 9 * * * or daily 09:00.",
+            "That repeats too often: a post can repeat at most every {minutes} minutes. "
+            "For 09:00 every day write 0 9 * * * or daily 09:00.",
+            minutes,
+        ).format(minutes=minutes)
     if code is TimeProblem.TOO_FAR:
         return ngettext(
             "That is too far ahead: a post can be scheduled at most {days} day ahead.",

@@ -90,6 +90,8 @@ class PostingService:
             due = recurrence.next_after(now)
             if due is None:  # a cron day that never comes, such as 30 February
                 raise TimeError(TimeProblem.INVALID)
+            if recurrence.too_often(now):
+                raise TimeError(TimeProblem.TOO_OFTEN)
             return ScheduleTime(within_reach(due, now), recurrence)
         return ScheduleTime(self.due_time(when, tz))
 
