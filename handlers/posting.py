@@ -36,6 +36,7 @@ from bot.posting.dialogs import (
     copy_refusal,
     marked_out_text,
     not_queued_text,
+    out_refused_text,
     time_error_text,
     wait_for,
 )
@@ -317,9 +318,9 @@ async def queue_pressed(
             await accessible_message(query).edit_reply_markup(reply_markup=post_keyboard(post))
         await query.answer(_("Post #{id} stays in the queue.").format(id=post.id))
     elif op is QueueOp.OUT:  # seen in the channel: published, not to be sent again
-        text = marked_out_text(post, await posting.mark_out(post.id))
-        await edit_or_same(accessible_message(query).edit_text(text))
-        await query.answer()
+        if marked := await posting.mark_out(post.id):  # else the message stays as it is
+            await edit_or_same(accessible_message(query).edit_text(marked_out_text(post)))
+        await query.answer(None if marked else out_refused_text(post), show_alert=not marked)
     elif op is QueueOp.SURE:  # cancelled above
         await edit_or_same(
             accessible_message(query).edit_text(_("✖️ Post #{id} cancelled.").format(id=post.id))

@@ -358,3 +358,33 @@ async def test_it_is_out_on_a_post_with_delete_after_says_it_cannot_be_deleted(
     assert "delete it after 6 h" in done.plain and "pin" in done.plain, done.plain
     await steward.idle()
     assert not fake.calls_of("deleteMessages") and not fake.calls_of("pinChatMessage")
+
+
+async def test_it_is_out_on_a_post_queued_again_meanwhile_keeps_the_notice(steward, fake, desk):
+    """A post that may be out: the manager rescheduled it from the notice, then pressed the
+    notice's "It is out". The notice was replaced by "This post is no longer in the queue",
+    while the post waited in the queue. Now an alert says it is queued again and how to drop
+    it, and the notice stays."""
+    chat, manager = desk
+    await schedule(fake, desk, "+1h", "Flash sale")
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "/queue")
+    entry = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🕒 #1"), since=mark)
+    fake.fail("copyMessage", 502, carried_out=True, gateway=True)
+    await fake.press_button(bot_message(fake, entry), manager, labelled(entry, "Publish now"))
+    notice = await fake.wait_for("sendMessage", lambda c: "check the channel" in c.plain)
+    await steward.idle()
+    shown = bot_message(fake, notice)
+    await fake.press_button(shown, manager, labelled(notice, "Reschedule"))
+    await fake.wait_for("sendMessage", lambda c: "new time for post #1" in c.plain)
+    await fake.send_message(chat, manager, "+2h")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("Post #1 moved to"))
+    mark = fake.mark()
+    await fake.press_button(shown, manager, labelled(notice, "It is out"))
+    told = await fake.wait_for("answerCallbackQuery", since=mark)
+    assert told["show_alert"] and "/queue" in told["text"], told.params
+    assert "queue again" in told["text"] or "back in the queue" in told["text"], told.params
+    await steward.idle()
+    assert not fake.calls_of("editMessageText", since=mark)
+    [post] = await steward.app.post_repo.with_status("scheduled")
+    assert post.id == 1

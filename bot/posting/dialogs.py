@@ -121,12 +121,21 @@ def not_queued_text(post_id: int, why: Change) -> str:
     return _("This post is no longer in the queue.")
 
 
-def marked_out_text(post: Post, marked: bool) -> str:
-    """ "It is out" pressed: recorded, or the post no longer waited for that decision. The bot
-    never learns the message of a post recorded so (a bot is not sent its own channel posts):
-    its delete-after and its pin are the manager's to do, and the manager is told so."""
-    if not marked:
-        return not_queued_text(post.id, Change.GONE)
+def out_refused_text(post: Post) -> str:
+    """ "It is out" pressed for a post no longer waiting for that decision: queued again
+    meanwhile (rescheduled, say, from the same notice), or out of the queue."""
+    if post.open:
+        return _(
+            "Post #{id} is in the queue again, so I did not record it as published. If it is "
+            "in the channel, cancel it in /queue."
+        ).format(id=post.id)
+    return not_queued_text(post.id, Change.GONE)
+
+
+def marked_out_text(post: Post) -> str:
+    """ "It is out" recorded. The bot never learns the message of a post recorded so (a bot
+    is not sent its own channel posts): its delete-after and its pin are the manager's to do,
+    and the manager is told so."""
     lines = [_("✅ Post #{id} recorded as published.").format(id=post.id)]
     if post.delete_after_hours:
         lines.append(
