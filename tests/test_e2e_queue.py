@@ -333,9 +333,7 @@ async def test_a_second_publish_now_while_the_first_sends_says_it_is_being_sent(
     assert len(fake.calls_of("copyMessage")) == 1
 
 
-async def test_it_is_out_on_a_post_with_delete_after_says_it_cannot_be_deleted(
-    steward, fake, desk
-):
+async def test_it_is_out_on_a_post_with_delete_after_says_it_cannot_be_deleted(steward, fake, desk):
     """ "It is out" records a post whose send was not confirmed, but the bot never learned its
     message in the channel (a bot is not sent its own channel posts), so its delete-after and
     its pin cannot happen: the manager was told only "recorded as published" and waited for a
