@@ -21,9 +21,9 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.commands import on_command
 from bot.config import Settings
-from bot.filters import typed_answer
+from bot.filters import manager_content, typed_answer
 from bot.guards import accessible_message, button_message, sender
-from bot.posting.albums import AlbumCollector
+from bot.posting.albums import AlbumCollector, album_lead
 from bot.posting.compose import (
     TIME_PRESETS,
     ButtonError,
@@ -47,7 +47,7 @@ from bot.posting.panel import (
 from bot.posting.publisher import send_preview
 from bot.posting.service import Change, PostingService
 from bot.posting.times import TimeError
-from bot.roles import Requirement, RoleService
+from bot.roles import Requirement
 from bot.texts import ALERT_LIMIT, cut_to
 from storage.posts import Draft, TimeChoice
 
@@ -61,14 +61,17 @@ class ComposeInput(StatesGroup):
     url_buttons = State()
 
 
-async def show_panel(bot: Bot, draft: Draft, compose: DraftService, settings: Settings) -> int:
+async def show_panel(
+    bot: Bot, draft: Draft, compose: DraftService, settings: Settings, page: int = 0
+) -> int:
     """A fresh panel under the conversation (the old one is removed), so after typing a time or
-    buttons the manager does not have to scroll up on a phone."""
+    buttons the manager does not have to scroll up on a phone; at the `page` of channels the
+    manager was on."""
     channels = await compose.channels()
     sent = await bot.send_message(
         draft.source_chat_id,
         panel_text(draft, channels, settings),
-        reply_markup=panel_keyboard(draft, channels),
+        reply_markup=panel_keyboard(draft, channels, page),
         reply_parameters=ReplyParameters(
             message_id=draft.source_message_ids[0], allow_sending_without_reply=True
         ),
@@ -77,16 +80,6 @@ async def show_panel(bot: Bot, draft: Draft, compose: DraftService, settings: Se
         with suppress(TelegramAPIError):  # already gone; the new panel is what counts
             await bot.delete_message(draft.source_chat_id, draft.panel_message_id)
     return sent.message_id
-
-
-async def manager_content(message: Message, role_service: RoleService) -> bool:
-    """Anything but a command that a manager sends the bot in private is a post to compose."""
-    return (
-        message.chat.type == "private"
-        and message.from_user is not None
-        and role_service.is_manager(message.from_user.id)
-        and not (message.text or "").startswith("/")
-    )
 
 
 async def new_draft(
@@ -132,7 +125,8 @@ class Press:
 
     async def ask(self, state: State, text: str) -> None:
         """The next message the manager types answers `text`."""
-        await wait_for(self.state, state, self.compose.posting.now(), draft_id=self.draft.id)
+        now = self.compose.posting.now()
+        await wait_for(self.state, state, now, draft_id=self.draft.id, page=self.page)
         await button_message(self.query).answer(text)
         await self.query.answer()
 
@@ -318,7 +312,7 @@ async def update_draft(
     if draft is None:
         await message.reply(_("This draft is gone. Send the post again."))
         return
-    panel_id = await show_panel(bot, draft, compose, settings)
+    panel_id = await show_panel(bot, draft, compose, settings, data.get("page", 0))
     await compose.update(draft.id, panel_message_id=panel_id)
 
 
@@ -364,7 +358,7 @@ async def new_content_given(
     ids = [m.message_id for m in messages]
     changed = await posting.replace_content(post_id, ids, summarize(messages), message.chat.id)
     if changed is not Change.DONE:
-        await message.reply(not_queued_text(post_id, changed is Change.CANCELLED))
+        await message.reply(not_queued_text(post_id, changed))
         return
     await message.reply(_("✏️ Post #{id} now has this content.").format(id=post_id))
 
@@ -386,12 +380,15 @@ def create_router() -> Router:
             panel_handler(act), ComposeCallback.filter(F.op == action), flags=MANAGER
         )
     on_command(router.message, cancel_input, "cancel")
-    router.message.register(
-        custom_time_given, StateFilter(ComposeInput.custom_time), typed_answer, flags=MANAGER
+    # an album sent while a time or buttons are awaited is one wrong answer, not one a photo
+    typed = (
+        (custom_time_given, ComposeInput.custom_time),
+        (url_buttons_given, ComposeInput.url_buttons),
     )
-    router.message.register(
-        url_buttons_given, StateFilter(ComposeInput.url_buttons), typed_answer, flags=MANAGER
-    )
+    for given, question in typed:
+        router.message.register(
+            given, StateFilter(question), typed_answer, album_lead, flags=MANAGER
+        )
     router.message.register(
         new_content_given, StateFilter(EditPost.content), typed_answer, flags=MANAGER
     )

@@ -19,6 +19,7 @@ from bot.edits import edit_or_same
 from bot.filters import typed_answer
 from bot.guards import accessible_message, button_message, sender
 from bot.miniapp.buttons import offer_calendar
+from bot.posting.albums import album_lead
 from bot.posting.buttons import (
     QueueCallback,
     QueueOp,
@@ -35,6 +36,7 @@ from bot.posting.dialogs import (
     copy_refusal,
     marked_out_text,
     not_queued_text,
+    out_refused_text,
     time_error_text,
     wait_for,
 )
@@ -302,8 +304,8 @@ async def queue_pressed(
     post, op = await posting.post(callback_data.post_id), callback_data.op
     # a confirmed cancel loses to a publisher that claimed the post meanwhile
     if post is None or not post.open or (op is QueueOp.SURE and not await posting.cancel(post.id)):
-        cancelled = await posting.was_cancelled(callback_data.post_id)
-        await query.answer(not_queued_text(callback_data.post_id, cancelled), show_alert=True)
+        why = await posting.why_unchanged(callback_data.post_id)
+        await query.answer(not_queued_text(callback_data.post_id, why), show_alert=True)
         return
     if op is QueueOp.CANCEL:
         # a second tap edits nothing: Telegram answers "message is not modified"
@@ -316,9 +318,9 @@ async def queue_pressed(
             await accessible_message(query).edit_reply_markup(reply_markup=post_keyboard(post))
         await query.answer(_("Post #{id} stays in the queue.").format(id=post.id))
     elif op is QueueOp.OUT:  # seen in the channel: published, not to be sent again
-        text = marked_out_text(post.id, await posting.mark_out(post.id))
-        await edit_or_same(accessible_message(query).edit_text(text))
-        await query.answer()
+        if marked := await posting.mark_out(post.id):  # else the message stays as it is
+            await edit_or_same(accessible_message(query).edit_text(marked_out_text(post)))
+        await query.answer(None if marked else out_refused_text(post), show_alert=not marked)
     elif op is QueueOp.SURE:  # cancelled above
         await edit_or_same(
             accessible_message(query).edit_text(_("✖️ Post #{id} cancelled.").format(id=post.id))
@@ -366,7 +368,7 @@ async def new_time_given(
     await state.clear()
     post_id = data.get("post_id", 0)  # no post 0: "no longer in the queue"
     if (moved := await posting.reschedule(post_id, due)) is not Change.DONE:
-        await message.reply(not_queued_text(post_id, moved is Change.CANCELLED))
+        await message.reply(not_queued_text(post_id, moved))
         return
     local = due.astimezone(settings.timezone).strftime("%d.%m.%Y %H:%M")
     await message.reply(_("Post #{id} moved to {time}.").format(id=post_id, time=local))
@@ -393,6 +395,6 @@ def create_input_router() -> Router:
     router = Router(name="posting-input")
     router.message.filter(typed_answer)
     router.message.register(
-        new_time_given, StateFilter(Reschedule.waiting_for_time), flags=MANAGER_PRIVATE
+        new_time_given, StateFilter(Reschedule.waiting_for_time), album_lead, flags=MANAGER_PRIVATE
     )
     return router

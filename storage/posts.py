@@ -109,6 +109,11 @@ class PostRepository:
             ),
         )
 
+    async def add_all(self, rows: list[dict[str, Any]]) -> list[int]:
+        """Several posts (`add`'s fields each) in one transaction: all queued, or none."""
+        async with self.db.transaction() as conn:
+            return [await self.add(**row, conn=conn) for row in rows]
+
     async def get(self, post_id: int) -> Post | None:
         row = await self.db.fetchone("SELECT * FROM posts WHERE id=?", (post_id,))
         return _post(row) if row else None
@@ -181,10 +186,6 @@ class PostRepository:
             (due_at, post_id),
         )
         return cursor.rowcount == 1
-
-    async def clear_recurrence(self, post_id: int) -> None:
-        """The post is one occurrence from now on: its series was handed to the next one."""
-        await self.db.execute("UPDATE posts SET recurrence=NULL WHERE id=?", (post_id,))
 
     async def renew_lease(self, post_id: int, lease_until: int) -> None:
         await self.db.execute(
@@ -303,6 +304,34 @@ class PostRepository:
             params += (from_status,)
         cursor = await self.db.execute(sql, params)
         return cursor.rowcount == 1
+
+    async def set_aside(
+        self,
+        post_id: int,
+        status: PostStatus,
+        error: str,
+        from_status: PostStatus,
+        *,
+        end_series: bool = False,
+        then: dict[str, Any] | None = None,
+    ) -> tuple[bool, int | None]:
+        """`from_status` -> `status` (failed, waiting for a decision). With `end_series` the
+        post is one occurrence from now on, and `then` (`add`'s fields) its series' next
+        occurrence: all in one transaction, so a stop between them neither ends the series nor
+        leaves two posts carrying it. Whether it was set aside (by this caller), and the next
+        occurrence's id."""
+        sql = "UPDATE posts SET status=?, error=?"
+        sql += ", recurrence=NULL" if end_series else ""
+        sql += " WHERE id=? AND status=?"
+        params = (status, error, post_id, from_status)
+        if not end_series:
+            cursor = await self.db.execute(sql, params)
+            return cursor.rowcount == 1, None
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(sql, params)
+            if cursor.rowcount != 1:
+                return False, None
+            return True, await self.add(**then, conn=conn) if then is not None else None
 
     async def move(self, post_id: int, due_at: int, version: int) -> bool:
         """The calendar's move: only from the version the manager saw, and only while the post
@@ -530,6 +559,18 @@ class DraftRepository:
             (d for d in map(_draft, rows) if message_id in d.source_message_ids),
             None,
         )
+
+    async def to_posts(
+        self, draft_id: int, posts: PostRepository, rows: list[dict[str, Any]]
+    ) -> list[int] | None:
+        """Confirm: the draft becomes its posts (`rows`: `PostRepository.add`'s fields) in one
+        transaction, so a stop in between leaves the draft or its posts, never neither nor a
+        part. None for a second caller (the draft was gone already)."""
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute("DELETE FROM drafts WHERE id=?", (draft_id,))
+            if cursor.rowcount != 1:
+                return None
+            return [await posts.add(**row, conn=conn) for row in rows]
 
     async def delete(self, draft_id: int) -> bool:
         """Gone once it became posts or was discarded; True for the one caller that removed it."""

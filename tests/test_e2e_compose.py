@@ -877,3 +877,64 @@ async def test_a_deletion_telegram_refuses_is_told_to_the_manager(steward, fake,
     assert told.plain.startswith("🗑 Post #1 is still in News: I could not delete it"), told.plain
     assert "message can't be deleted" in told.plain
     assert len(channel_posts(fake)) == 1
+
+
+@pytest.mark.parametrize("question", ["Custom", "URL buttons", "Reschedule"])
+async def test_an_album_sent_while_a_question_waits_is_answered_once(steward, fake, desk, question):
+    """An album sent by mistake while the bot waits for a typed time or buttons: its parts are
+    separate messages, and each got its own "I don't understand…". The album is one answer
+    (its media_group_id), told once, and the question still waits."""
+    chat, manager = desk
+    await fake.send_message(chat, manager, "Big news today")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await steward.idle()
+    if question == "Reschedule":
+        await press(fake, steward, manager, "News")
+        await press(fake, steward, manager, "Tomorrow")
+        await press(fake, steward, manager, "Confirm")
+        await fake.send_message(chat, manager, "/queue")
+        listed = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🕒 #1"))
+        entry = message_starting(fake, MANAGER_ID, "🕒 #1")
+        await fake.press_button(entry, manager, button(listed, "Reschedule"))
+        await fake.wait_for("sendMessage", lambda c: "new time for post #1" in c.plain)
+    else:
+        await press(fake, steward, manager, question)
+        await fake.wait_for("sendMessage", lambda c: "/cancel to stop" in c.plain)
+    await steward.idle()
+    mark = fake.mark()
+    await send_album(fake, chat, manager, "album-by-mistake")
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    await steward.idle()
+    said = [c.plain for c in fake.calls_of("sendMessage", since=mark)]
+    assert len(said) == 1 and "Still waiting for the" in said[0], said
+    answer = "Site - https://example.com" if question == "URL buttons" else "tomorrow 10:00"
+    await type_answer(fake, steward, chat, manager, answer)
+    said = [c.plain for c in fake.calls_of("sendMessage", since=mark)]
+    assert len(said) == 2 and "Still waiting" not in said[1], said
+
+
+async def test_a_typed_answer_brings_the_panel_back_at_the_page_it_was_on(steward, fake, desk):
+    """Forty channels, the manager on page 2 chose one there and pressed Custom…: after the
+    time was typed the fresh panel opened on page 1, and the chosen channel was out of sight
+    (one more tap on ▶ for every typed answer). It now opens on the page it was on, a restart
+    in between included."""
+    from storage.posts import Channel
+
+    for n in range(40):
+        channel = Channel(-1001555300000 - n, f"Ch {n:03d}", None, True, True, True, True)
+        await steward.app.channel_repo.upsert(channel, int(time.time()))
+    chat, manager = desk
+    await fake.send_message(chat, manager, "Big news today")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await steward.idle()
+    second = -1001555300000 - 25
+    await choose_channel(fake, steward, manager, second)
+    assert "2/3" in str(panel(fake)["reply_markup"])
+    await press(fake, steward, manager, "Custom")
+    await type_answer(fake, steward, chat, manager, "tomorrow 10:00")
+    assert "2/3" in str(panel(fake)["reply_markup"]) and chosen_on_page(panel(fake)) == [second]
+    await press(fake, steward, manager, "URL buttons")
+    await steward.restart()
+    await type_answer(fake, steward, chat, manager, "Site - https://example.com")
+    shown = panel(fake)
+    assert "Buttons: 1" in shown["text"] and chosen_on_page(shown) == [second], shown

@@ -307,3 +307,82 @@ async def test_queue_says_which_posts_wait_for_a_channel_the_bot_cannot_post_in(
         "⚠️ I can no longer post in this channel: give me the right back before its time, "
         "or it will wait for you."
     ), entry.plain
+
+
+async def test_a_second_publish_now_while_the_first_sends_says_it_is_being_sent(
+    steward, fake, desk
+):
+    """Publish now pressed twice (a slow network: the first copy still on its way): the second
+    was told "This post is no longer in the queue", as if it had been cancelled or deleted.
+    It is told the post is being sent right now, and nothing is sent twice."""
+    chat, manager = desk
+    await schedule(fake, desk, "+1h", "Quarterly results")
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "/queue")
+    entry = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🕒 #1"), since=mark)
+    fake.fail("copyMessage", 200, delay=2.0)  # a slow answer, then the copy
+    shown = bot_message(fake, entry)
+    await fake.press_button(shown, manager, labelled(entry, "Publish now"))
+    await fake.wait_for("copyMessage", since=mark)
+    mark = fake.mark()
+    await fake.press_button(shown, manager, labelled(entry, "Publish now"))
+    told = await fake.wait_for("answerCallbackQuery", since=mark)
+    assert told["text"] == "Post #1 is being sent right now.", told.params
+    await fake.wait_for("editMessageText", lambda c: c.plain == "✅ Post #1 published.")
+    await steward.idle()
+    assert len(fake.calls_of("copyMessage")) == 1
+
+
+async def test_it_is_out_on_a_post_with_delete_after_says_it_cannot_be_deleted(steward, fake, desk):
+    """ "It is out" records a post whose send was not confirmed, but the bot never learned its
+    message in the channel (a bot is not sent its own channel posts), so its delete-after and
+    its pin cannot happen: the manager was told only "recorded as published" and waited for a
+    deletion that never came. Now told to delete (and pin) it by hand."""
+    chat, manager = desk
+    await schedule(fake, desk, "+1h", "Flash sale")
+    await steward.app.post_repo.db.execute(
+        "UPDATE posts SET delete_after_hours=6, pin=1 WHERE id=1"
+    )
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "/queue")
+    entry = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🕒 #1"), since=mark)
+    fake.fail("copyMessage", 502, carried_out=True, gateway=True)
+    await fake.press_button(bot_message(fake, entry), manager, labelled(entry, "Publish now"))
+    notice = await fake.wait_for("sendMessage", lambda c: "check the channel" in c.plain)
+    await steward.idle()
+    mark = fake.mark()
+    await fake.press_button(bot_message(fake, notice), manager, labelled(notice, "It is out"))
+    done = await fake.wait_for("editMessageText", lambda c: "recorded as published" in c.plain)
+    assert "delete it after 6 h" in done.plain and "pin" in done.plain, done.plain
+    await steward.idle()
+    assert not fake.calls_of("deleteMessages") and not fake.calls_of("pinChatMessage")
+
+
+async def test_it_is_out_on_a_post_queued_again_meanwhile_keeps_the_notice(steward, fake, desk):
+    """A post that may be out: the manager rescheduled it from the notice, then pressed the
+    notice's "It is out". The notice was replaced by "This post is no longer in the queue",
+    while the post waited in the queue. Now an alert says it is queued again and how to drop
+    it, and the notice stays."""
+    chat, manager = desk
+    await schedule(fake, desk, "+1h", "Flash sale")
+    mark = fake.mark()
+    await fake.send_message(chat, manager, "/queue")
+    entry = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🕒 #1"), since=mark)
+    fake.fail("copyMessage", 502, carried_out=True, gateway=True)
+    await fake.press_button(bot_message(fake, entry), manager, labelled(entry, "Publish now"))
+    notice = await fake.wait_for("sendMessage", lambda c: "check the channel" in c.plain)
+    await steward.idle()
+    shown = bot_message(fake, notice)
+    await fake.press_button(shown, manager, labelled(notice, "Reschedule"))
+    await fake.wait_for("sendMessage", lambda c: "new time for post #1" in c.plain)
+    await fake.send_message(chat, manager, "+2h")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("Post #1 moved to"))
+    mark = fake.mark()
+    await fake.press_button(shown, manager, labelled(notice, "It is out"))
+    told = await fake.wait_for("answerCallbackQuery", since=mark)
+    assert told["show_alert"] and "/queue" in told["text"], told.params
+    assert "queue again" in told["text"] or "back in the queue" in told["text"], told.params
+    await steward.idle()
+    assert not fake.calls_of("editMessageText", since=mark)
+    [post] = await steward.app.post_repo.with_status("scheduled")
+    assert post.id == 1

@@ -184,3 +184,26 @@ def test_recurrences_in_russian_and_dutch(text, weekday):
         assert first.date() == datetime(2026, 11, 27).date()
     else:
         assert first.weekday() == weekday and first.date() == datetime(2026, 11, 30).date()
+
+
+@pytest.mark.parametrize("spec", ["* 9 * * *", "* * * * *", "*/10 * * * *", "0,5 9 * * 1"])
+def test_a_recurrence_more_often_than_every_half_hour_is_refused(spec):
+    """A cron typo such as `* 9 * * *` (every minute of 9 o'clock, not 09:00) was taken: sixty
+    copies of the post went to the channel that hour, every day. /schedule and Custom… now
+    refuse a repeat closer than MIN_REPEAT (half an hour, as posting slots are) with a reason."""
+    from bot.clock import FrozenClock
+    from bot.posting.service import PostingService
+
+    posting = PostingService(None, None, None, None, FrozenClock(NOW))  # type: ignore[arg-type]
+    with pytest.raises(TimeError) as info:
+        posting.schedule_time(spec, AMS)
+    assert info.value.code == "too_often"
+
+
+@pytest.mark.parametrize("spec", ["*/30 * * * *", "0 9 * * *", "daily 09:00", "0 9,18 * * 1-5"])
+def test_a_recurrence_every_half_hour_or_less_often_is_taken(spec):
+    from bot.clock import FrozenClock
+    from bot.posting.service import PostingService
+
+    posting = PostingService(None, None, None, None, FrozenClock(NOW))  # type: ignore[arg-type]
+    assert posting.schedule_time(spec, AMS).recurrence is not None

@@ -41,3 +41,10 @@ class AlbumCollector:
         finally:
             del self._pending[key]
         return sorted(pending.messages, key=lambda m: m.message_id)
+
+
+async def album_lead(message: Message, albums: AlbumCollector) -> bool:
+    """A filter for a typed answer: a lone message, or one album's first part once the album
+    is whole; its later parts are no answer of their own (an album sent by mistake while the
+    bot waits for a time was told "I don't understand" once per photo)."""
+    return await albums.collect(message) is not None

@@ -16,7 +16,9 @@ from aiogram.utils.i18n import ngettext
 
 from bot.clock import Clock
 from bot.posting.compose import Uncopyable, uncopyable
-from bot.posting.times import MAX_AHEAD_DAYS, TimeProblem
+from bot.posting.service import Change
+from bot.posting.times import MAX_AHEAD_DAYS, MIN_REPEAT, TimeProblem
+from storage.posts import Post
 
 # A question about a post (a Custom… time, URL buttons, Reschedule's time, Edit's content) waits
 # this long for its answer. Stored with the dialogue (the database, or Redis), it outlived any
@@ -105,22 +107,46 @@ def stale_text(seconds: int) -> str:
     ).format(hours=hours)
 
 
-def not_queued_text(post_id: int, cancelled: bool) -> str:
-    """Why a post's button or a typed answer about it changed nothing: a cancelled post is
-    named as such (it stays cancelled), anything else is simply no longer in the queue."""
-    if cancelled:
+def not_queued_text(post_id: int, why: Change) -> str:
+    """Why a post's button or a typed answer about it changed nothing (`why_unchanged`): a
+    cancelled post is named as such (it stays cancelled), one being sent as such, anything
+    else is simply no longer in the queue."""
+    if why is Change.CANCELLED:
         return _(
             "Post #{id} was cancelled, so it stays cancelled. To post it after all, send "
             "it to me again."
         ).format(id=post_id)
+    if why is Change.SENDING:
+        return _("Post #{id} is being sent right now.").format(id=post_id)
     return _("This post is no longer in the queue.")
 
 
-def marked_out_text(post_id: int, marked: bool) -> str:
-    """ "It is out" pressed: recorded, or the post no longer waited for that decision."""
-    if marked:
-        return _("✅ Post #{id} recorded as published.").format(id=post_id)
-    return not_queued_text(post_id, False)
+def out_refused_text(post: Post) -> str:
+    """ "It is out" pressed for a post no longer waiting for that decision: queued again
+    meanwhile (rescheduled, say, from the same notice), or out of the queue."""
+    if post.open:
+        return _(
+            "Post #{id} is in the queue again, so I did not record it as published. If it is "
+            "in the channel, cancel it in /queue."
+        ).format(id=post.id)
+    return not_queued_text(post.id, Change.GONE)
+
+
+def marked_out_text(post: Post) -> str:
+    """ "It is out" recorded. The bot never learns the message of a post recorded so (a bot
+    is not sent its own channel posts): its delete-after and its pin are the manager's to do,
+    and the manager is told so."""
+    lines = [_("✅ Post #{id} recorded as published.").format(id=post.id)]
+    if post.delete_after_hours:
+        lines.append(
+            _(
+                "I can't delete it after {hours} h: I don't know which message it is in the "
+                "channel. Delete it there yourself."
+            ).format(hours=post.delete_after_hours)
+        )
+    if post.pin:
+        lines.append(_("I did not pin it: pin it in the channel yourself."))
+    return "\n".join(lines)
 
 
 def time_error_text(code: TimeProblem, waiting: bool = False) -> str:
@@ -134,6 +160,15 @@ def time_error_text(code: TimeProblem, waiting: bool = False) -> str:
     )
     if code is TimeProblem.NOT_AHEAD:
         return _("That offset is zero: give a time ahead, e.g. +30m, +2h, 18:30 or tomorrow 10:00.")
+    if code is TimeProblem.TOO_OFTEN:
+        minutes = int(MIN_REPEAT.total_seconds()) // 60
+        return ngettext(
+            "That repeats too often: a post can repeat at most every {minutes} minute. "
+            "For 09:00 every day write 0 9 * * * or daily 09:00.",
+            "That repeats too often: a post can repeat at most every {minutes} minutes. "
+            "For 09:00 every day write 0 9 * * * or daily 09:00.",
+            minutes,
+        ).format(minutes=minutes)
     if code is TimeProblem.TOO_FAR:
         return ngettext(
             "That is too far ahead: a post can be scheduled at most {days} day ahead.",

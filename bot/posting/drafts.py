@@ -170,21 +170,22 @@ class DraftService:
             )
         if plan.refusal is not None:
             return Confirmed(plan)
-        if not await self.drafts.delete(draft.id):  # a second tap on Confirm
-            return None
-        ids = []
-        for channel in plan.channels:
-            ids += await self.posting.queue(
-                [channel.chat_id],
-                source_chat_id=draft.source_chat_id,
-                source_message_ids=draft.source_message_ids,
-                due_at=plan.dues[channel.chat_id],
-                created_by=draft.manager_id,
-                silent=draft.silent,
-                pin=draft.pin,
-                delete_after_hours=draft.delete_after_hours,
-                buttons=draft.buttons,
-                recurrence=draft.recurrence,
-                summary=draft.summary,
-            )
-        return Confirmed(plan, ids)
+        rows = [
+            {
+                "channel_id": channel.chat_id,
+                "source_chat_id": draft.source_chat_id,
+                "source_message_ids": draft.source_message_ids,
+                "due_at": plan.dues[channel.chat_id],
+                "created_by": draft.manager_id,
+                "silent": draft.silent,
+                "pin": draft.pin,
+                "delete_after_hours": draft.delete_after_hours,
+                "buttons": draft.buttons,
+                "recurrence": draft.recurrence,
+                "summary": draft.summary,
+            }
+            for channel in plan.channels
+        ]
+        # the draft becomes its posts in one write: a stop in between loses neither
+        ids = await self.posting.queue_draft(draft.id, self.drafts, rows)
+        return None if ids is None else Confirmed(plan, ids)  # None: a second tap on Confirm

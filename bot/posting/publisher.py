@@ -365,12 +365,13 @@ class Publisher:
         """The post waits for the manager (failed, missed, interrupted). A recurring
         post's series goes on without it: the next occurrence is queued now and takes the
         recurrence over, so publishing this one later queues no second next one."""
-        if not await self.repo.set_status(post.id, status, reason, from_status):
-            return False
-        if post.recurrence:
-            await self._queue_next(post)
-            await self.repo.clear_recurrence(post.id)
-        return True
+        then = self._next_occurrence(post) if post.recurrence else None
+        done, next_id = await self.repo.set_aside(
+            post.id, status, reason, from_status, end_series=bool(post.recurrence), then=then
+        )
+        if next_id is not None and (next_post := await self.repo.get(next_id)) is not None:
+            self.arm(next_post)
+        return done
 
     async def _report_published(self, post: Post, ids: list[int], published_at: int) -> None:
         """Statistics learn of the post here: Telegram will never send its `channel_post`."""
@@ -380,15 +381,6 @@ class Publisher:
             await self.on_published(post.channel_id, ids, published_at)
         except Exception:  # the post is out; its statistics must not undo that
             logger.exception("post %s published but not recorded for statistics", post.id)
-
-    async def _queue_next(self, post: Post) -> None:
-        """A recurring post that waits for the manager hands its series to the next one."""
-        fields = self._next_occurrence(post)
-        if fields is None:
-            return
-        next_post = await self.repo.get(await self.repo.add(**fields))
-        if next_post is not None:
-            self.arm(next_post)
 
     def _next_occurrence(self, post: Post) -> dict[str, Any] | None:
         """`PostRepository.add`'s fields for a recurring post's next occurrence, or None."""

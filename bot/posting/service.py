@@ -27,6 +27,7 @@ from bot.posting.times import (
 from storage.posts import (
     Channel,
     ChannelRepository,
+    DraftRepository,
     Post,
     PostRepository,
     PostStatus,
@@ -44,7 +45,8 @@ class Change(StrEnum):
 
     DONE = "done"
     CANCELLED = "cancelled"  # cancelled meanwhile: it stays so, and the manager is told
-    GONE = "gone"  # out, on its way out, or deleted
+    SENDING = "sending"  # on its way out right now (a second Publish now, say)
+    GONE = "gone"  # out, or deleted
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +90,8 @@ class PostingService:
             due = recurrence.next_after(now)
             if due is None:  # a cron day that never comes, such as 30 February
                 raise TimeError(TimeProblem.INVALID)
+            if recurrence.too_often(now):
+                raise TimeError(TimeProblem.TOO_OFTEN)
             return ScheduleTime(within_reach(due, now), recurrence)
         return ScheduleTime(self.due_time(when, tz))
 
@@ -119,14 +123,28 @@ class PostingService:
 
     async def queue(self, channel_ids: list[int], **post: Any) -> list[int]:
         """One post per channel (`post`: PostRepository.add's fields but the channel and the
-        time of queueing), each armed to go out at its time."""
-        ids = []
-        for channel_id in channel_ids:
-            post_id = await self.posts.add(channel_id=channel_id, now=self.now(), **post)
+        time of queueing), all written at once (a stop cannot queue some channels' only), each
+        armed to go out at its time."""
+        now = self.now()
+        ids = await self.posts.add_all([{**post, "channel_id": c, "now": now} for c in channel_ids])
+        await self.arm(ids)
+        return ids
+
+    async def queue_draft(
+        self, draft_id: int, drafts: DraftRepository, rows: list[dict[str, Any]]
+    ) -> list[int] | None:
+        """Confirm: the draft becomes its posts (`queue`'s fields, each with its `channel_id`)
+        in one write, then they are armed; None when another tap already did it."""
+        now = self.now()
+        ids = await drafts.to_posts(draft_id, self.posts, [{**row, "now": now} for row in rows])
+        await self.arm(ids or [])
+        return ids
+
+    async def arm(self, post_ids: list[int]) -> None:
+        """Queued posts' timers (a stop before this is made good by the next start's rebuild)."""
+        for post_id in post_ids:
             if (queued := await self.posts.get(post_id)) is not None:  # just written
                 self.publisher.arm(queued)
-            ids.append(post_id)
-        return ids
 
     async def post(self, post_id: int) -> Post | None:
         return await self.posts.get(post_id)
@@ -148,7 +166,7 @@ class PostingService:
         question "when?" may have been asked before the Cancel (an old Reschedule button, or
         a time typed after cancelling), and the Cancel is the manager's later word."""
         if not await self.posts.reschedule(post_id, int(due.timestamp())):
-            return await self._why_unchanged(post_id)
+            return await self.why_unchanged(post_id)
         if (moved := await self.posts.get(post_id)) is not None:  # None: deleted meanwhile
             self.publisher.arm(moved)
         return Change.DONE
@@ -181,12 +199,14 @@ class PostingService:
         the post was queued from (another manager's Edit, from /queue or the calendar)."""
         if await self.posts.replace_content(post_id, message_ids, summary, chat_id):
             return Change.DONE
-        return await self._why_unchanged(post_id)
+        return await self.why_unchanged(post_id)
 
-    async def _why_unchanged(self, post_id: int) -> Change:
-        return Change.CANCELLED if await self.was_cancelled(post_id) else Change.GONE
-
-    async def was_cancelled(self, post_id: int) -> bool:
-        """The manager is told a cancelled post was cancelled, not that it "is gone"."""
+    async def why_unchanged(self, post_id: int) -> Change:
+        """Why a post's button or a typed answer about it changed nothing, as the manager is
+        told: a cancelled post was cancelled and one being sent is being sent, rather than
+        either "is no longer in the queue"."""
         post = await self.posts.get(post_id)
-        return post is not None and post.status is PostStatus.CANCELLED
+        status = post.status if post is not None else None
+        if status is PostStatus.CANCELLED:
+            return Change.CANCELLED
+        return Change.SENDING if status is PostStatus.PUBLISHING else Change.GONE

@@ -83,6 +83,12 @@ WEEKDAYS = {
 }
 
 
+# A recurring post repeats at most this often, as posting slots do (MAX_SLOTS_PER_DAY); the
+# first REPEAT_CHECKS occurrences of the coming week are looked at.
+MIN_REPEAT = timedelta(minutes=30)
+REPEAT_CHECKS = 400
+
+
 class TimeProblem(StrEnum):
     UNKNOWN = "unknown"  # not a time this parser reads
     PAST = "past"
@@ -91,6 +97,7 @@ class TimeProblem(StrEnum):
     INVALID = "invalid"  # read as a time, but no such date or hour (31.02, 25:00)
     NOT_AHEAD = "not_ahead"  # an offset of nothing: +0s, +0m
     TOO_FAR = "too_far"  # more than MAX_AHEAD from now
+    TOO_OFTEN = "too_often"  # a recurrence repeating within MIN_REPEAT (`* 9 * * *`)
 
 
 class TimeError(ValueError):
@@ -187,6 +194,19 @@ class Recurrence:
                 None, fire.astimezone(UTC) + timedelta(seconds=1)
             )
         return fire.astimezone(UTC) if fire else None
+
+    def too_often(self, moment: datetime) -> bool:
+        """Whether two occurrences in the week after `moment` come closer than MIN_REPEAT: a
+        cron typo such as `* 9 * * *` (every minute of 9 o'clock) would fill the channel."""
+        fire, end = self.next_after(moment), moment + timedelta(days=8)
+        for _ in range(REPEAT_CHECKS):
+            if fire is None or fire > end:
+                return False
+            following = self.next_after(fire + timedelta(seconds=1))
+            if following is not None and following - fire < MIN_REPEAT:
+                return True
+            fire = following
+        return False
 
 
 def _repeated(moment: datetime) -> bool:
