@@ -370,3 +370,39 @@ async def test_the_owner_of_a_private_desk_is_not_relayed_to_themselves(fake, tm
         assert await running.app.db.fetchall("SELECT id FROM support_tickets") == []
     finally:
         await running.stop()
+
+
+async def test_a_note_under_a_gone_relay_still_answers_after_an_album_is_copied_again(
+    steward, fake, desk
+):
+    """The relay of an album can no longer be edited (a staff member deleted it): an edited
+    part comes as a note and the album is copied again; a reply to the note answers the member,
+    as one to the new copies does (before: the re-copied album took the note's place, and a
+    reply to the note reached nobody)."""
+    parts = await send_album(fake, desk.private, desk.member, "trip")
+    await fake.wait_for("copyMessages", lambda c: c["chat_id"] == SUPPORT, since=0)
+    await steward.idle()
+    header = max(m for (c, m), sent in fake.messages.items() if c == SUPPORT and "text" in sent)
+    del fake.messages[(SUPPORT, header)]
+    mark = fake.mark()
+    await fake.edit_message(parts[1], caption="Which door is the main entrance?")
+    note = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT, since=mark)
+    assert note.plain.startswith("✏️ Bob edited the message of #1:")
+    await fake.wait_for("copyMessages", lambda c: c["chat_id"] == SUPPORT, since=mark)
+    await steward.idle()
+    note_message = next(
+        sent
+        for (c, m), sent in fake.messages.items()
+        if c == SUPPORT and sent.get("text", "").startswith("✏️ Bob edited")
+    )
+    await fake.send_message(desk.support, desk.staff, "The left one.", reply_to=note_message)
+    answer = await fake.wait_for("copyMessage", lambda c: c["chat_id"] == 200)
+    assert answer["reply_parameters"]["message_id"] == parts[0]["message_id"]
+    await steward.idle()
+    # a reply to a part of the new album answers too
+    copies = sorted(m for (c, m) in fake.messages if c == SUPPORT and m > note_message["message_id"])
+    mark = fake.mark()
+    await fake.send_message(
+        desk.support, desk.staff, "Or the right one.", reply_to=fake.messages[(SUPPORT, copies[1])]
+    )
+    await fake.wait_for("copyMessage", lambda c: c["chat_id"] == 200, since=mark)

@@ -294,8 +294,10 @@ async def recopy_album(
     desk, ids = ticket.support_chat_id, [part for part, _ in parts]
     try:
         copies = await bot.copy_messages(desk, message.chat.id, ids)
-    except TelegramAPIError as exc:  # the old copies still take replies
+    except TelegramAPIError as exc:  # the old copies still take replies, the note too
         logger.warning("could not copy the edited album of ticket %s: %s", ticket.id, exc)
+        if note_id is not None and ticket.relay_message_id is not None:
+            await support.relayed(ticket.id, desk, ticket.relay_message_id, note_id)
         return
     old = [copy for _, copy in parts if copy is not None]
     if old:
@@ -303,9 +305,11 @@ async def recopy_album(
             await bot.delete_messages(desk, old)
     await support.album_relayed(ticket.id, message.chat.id, paired(ids, copies))
     assert ticket.relay_message_id is not None
-    # a reply to the new album's first part answers, as one to the note would
-    first = copies[0].message_id if copies else note_id
-    await support.relayed(ticket.id, desk, ticket.relay_message_id, first)
+    # the new copies answer through their parts; the ticket's one copy slot keeps the note (the
+    # staff's newest sight of the question, under a header that could not be edited), else the
+    # album's first part
+    kept = note_id if note_id is not None else (copies[0].message_id if copies else None)
+    await support.relayed(ticket.id, desk, ticket.relay_message_id, kept)
 
 
 async def ticket_replied_to(message: Message, bot: Bot, support: SupportService) -> Ticket | None:
