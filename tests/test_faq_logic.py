@@ -160,3 +160,31 @@ async def test_a_long_question_picked_under_did_you_mean_is_learned_by_its_quest
     learned = entry.phrasings_in("en")[1]
     assert learned.endswith("How do I get into the hall?") and len(learned) <= 300
     assert learned.startswith("We drove")  # whole sentences
+
+
+async def test_a_learned_wording_keeps_no_mentions_or_links(repo):
+    """A pick teaches the FAQ the asker's question, not who they called or what they linked:
+    @mentions, t.me links and URLs go before it is stored (before: "@venue_admin where is the
+    entrance? https://maps.example/x" became a wording, and matched every later message with
+    that mention or link); a message that is nothing but a link teaches nothing."""
+    await repo.add(-1, "en", [("en", "Where is the entrance?")], Answer("en", "Left."), None, 1)
+    faq = FaqService(repo)
+    question = (
+        "@venue_admin @Bob_2024 how do I get into the hall? see https://maps.example.com/x?y=1 "
+        "or t.me/venue_chat/55 and www.example.org/path, tg://user?id=5"
+    )
+    assert await faq.learn_from_pick(1, question, "en", LANGS)
+    [entry] = await repo.all_live()
+    assert entry.phrasings_in("en")[1] == "how do I get into the hall? see or and"
+    assert not await faq.learn_from_pick(1, "https://t.me/+AbCdEf @someone", "en", LANGS)
+    assert len((await repo.all_live())[0].phrasings_in("en")) == 2
+
+
+def test_a_members_question_as_a_wording_loses_mentions_and_links():
+    from bot.faq.transfer import faq_wording
+
+    assert faq_wording("@admin is there a cloakroom? t.me/x") == "is there a cloakroom?"
+    assert faq_wording("Where is it (https://example.com) ?") == "Where is it?"
+    assert faq_wording("mail me at bob@example.com: any lockers?") == (
+        "mail me at bob@example.com: any lockers?"  # an address is no mention
+    )

@@ -256,7 +256,9 @@ class SupportService:
             return FaqAddition(FaqAddOutcome.NOT_TEXT)
         languages = tuple(languages)
         scope = ticket.chat_id if ticket.chat_id < 0 else None
-        wording = faq_wording(ticket.question)
+        wording = faq_wording(ticket.question)  # without its @mentions and links
+        if not wording:  # nothing but a link or a mention: no question to learn
+            return FaqAddition(FaqAddOutcome.NOT_TEXT)
         existing = await faq.entry_with_wording(scope, wording)
         if existing is not None:  # another member asked the same, and it was added then
             await self.repo.mark_added_to_faq(ticket.id, existing)
