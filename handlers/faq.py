@@ -27,7 +27,7 @@ from bot.data import typed
 from bot.faq.buttons import FaqAction, FaqCallback, suggestions_keyboard
 from bot.faq.delivery import send_reply, still_shown
 from bot.faq.questions import looks_like_question
-from bot.faq.service import Asked, FaqService, ReplyKind, choose_language
+from bot.faq.service import Asked, FaqService, ReplyKind, VoteOutcome, choose_language
 from bot.guards import accessible_message, button_message, sender
 from bot.i18n import LocaleFor
 from bot.links import message_link
@@ -126,12 +126,22 @@ async def faq_command(
 async def vote_pressed(
     query: CallbackQuery, callback_data: FaqCallback, faq: FaqService, stats: StatsService
 ) -> None:
+    """Thanked once; the other button later changes the vote, and the toast says so."""
     up = callback_data.op is FaqAction.UP
     message = button_message(query)
-    changed = await faq.vote(callback_data.entry, query.from_user.id, up, message.chat.id)
-    if changed and message.chat.type != "private":
+    outcome = await faq.vote(callback_data.entry, query.from_user.id, up, message.chat.id)
+    counted = outcome in {VoteOutcome.COUNTED, VoteOutcome.CHANGED}
+    if counted and message.chat.type != "private":
         stats.collector.bump(message.chat.id, "faq_up" if up else "faq_down")
-    await query.answer(_("Thanks for the feedback!"))
+    vote = "👍" if up else "👎"
+    if outcome is VoteOutcome.COUNTED:
+        await query.answer(_("Thanks for the feedback!"))
+    elif outcome is VoteOutcome.CHANGED:
+        await query.answer(_("Your vote is now {vote}.").format(vote=vote))
+    elif outcome is VoteOutcome.SAME:
+        await query.answer(_("You voted {vote} already.").format(vote=vote))
+    else:
+        await query.answer(_("This FAQ entry is gone."))
 
 
 async def claim_suggestions(query: CallbackQuery) -> bool:

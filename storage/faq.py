@@ -179,15 +179,16 @@ class FaqRepository:
             answers[entry_id][language] = Answer(language, text, chat, message)
         return [Entry(r[0], r[1], r[2], r[3], r[4], phrasings[r[0]], answers[r[0]]) for r in rows]
 
-    async def vote(self, entry_id: int, user_id: int, vote: int) -> bool:
-        """One vote per member; changing it moves the counters. False if nothing changed."""
+    async def vote(self, entry_id: int, user_id: int, vote: int) -> int | None:
+        """One vote per member; changing it moves the counters. The member's vote before (0:
+        none), or None when it was this one already and nothing changed."""
         async with self.db.transaction() as tx:
             row = await tx.fetchone(
                 "SELECT vote FROM faq_votes WHERE entry_id=? AND user_id=?", (entry_id, user_id)
             )
-            previous = row[0] if row else 0
+            previous = int(row[0]) if row else 0
             if previous == vote:
-                return False
+                return None
             await tx.execute(
                 "INSERT INTO faq_votes VALUES (?,?,?) ON CONFLICT(entry_id, user_id) "
                 "DO UPDATE SET vote=excluded.vote",
@@ -201,7 +202,7 @@ class FaqRepository:
                     entry_id,
                 ),
             )
-        return True
+        return previous
 
     async def last_answer(
         self, chat_id: int, entry_id: int, language: str, thread_id: int = 0

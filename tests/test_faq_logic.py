@@ -90,10 +90,10 @@ async def test_scopes_keep_other_chats_entries_out(repo):
 
 async def test_votes_count_once_per_member_and_can_change(repo):
     entry_id = await repo.add(None, "en", [("en", "Q?")], Answer("en", "A"), None, 1)
-    assert await repo.vote(entry_id, 7, 1)
-    assert not await repo.vote(entry_id, 7, 1)
-    assert await repo.vote(entry_id, 7, -1)
-    assert await repo.vote(entry_id, 8, -1)
+    assert await repo.vote(entry_id, 7, 1) == 0  # none before
+    assert await repo.vote(entry_id, 7, 1) is None  # unchanged
+    assert await repo.vote(entry_id, 7, -1) == 1
+    assert await repo.vote(entry_id, 8, -1) == 0
     entry = await repo.get(entry_id)
     assert (entry.up, entry.down) == (0, 2)
 

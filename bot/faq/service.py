@@ -310,6 +310,15 @@ class Asked(StrEnum):
     COMMAND = "command"  # /faq <words>: the best match, however unsure
 
 
+class VoteOutcome(StrEnum):
+    """A 👍/👎 pressed under an answer."""
+
+    COUNTED = "counted"  # the member's first vote on the entry: thanked
+    CHANGED = "changed"  # the other button than before: the counters move, said quietly
+    SAME = "same"  # the same button again: nothing changes, nor is it thanked again
+    REFUSED = "refused"  # the entry is gone, or is another chat's (forged callback data)
+
+
 class ReplyKind(StrEnum):
     ANSWER = "answer"
     REPEAT = "repeat"  # answered in this chat a few minutes ago: point there instead
@@ -1070,10 +1079,14 @@ class FaqService:
         """A chat's entries and the global ones; None: only the global ones."""
         return await self.repo.visible_in(scope)
 
-    async def vote(self, entry_id: int, user_id: int, up: bool, chat_id: int) -> bool:
-        """False when the member had voted so already, or the entry is no entry of `chat_id`
-        (where the button was pressed) nor a shared one: callback data may name any entry."""
+    async def vote(self, entry_id: int, user_id: int, up: bool, chat_id: int) -> VoteOutcome:
+        """A member's 👍/👎: counted once, changed when they change their mind. REFUSED when the
+        entry is gone or is no entry of `chat_id` (where the button was pressed) nor a shared
+        one: callback data may name any entry."""
         entry = await self.entry(entry_id)
         if entry is None or entry.chat_id not in (None, chat_id):
-            return False
-        return await self.repo.vote(entry_id, user_id, 1 if up else -1)
+            return VoteOutcome.REFUSED
+        previous = await self.repo.vote(entry_id, user_id, 1 if up else -1)
+        if previous is None:
+            return VoteOutcome.SAME
+        return VoteOutcome.CHANGED if previous else VoteOutcome.COUNTED
