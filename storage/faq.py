@@ -344,7 +344,8 @@ class SupportRepository:
 
     async def by_relay(self, support_chat_id: int, message_id: int) -> Ticket | None:
         """The ticket whose relay (its header, or the member's message, or any part of their
-        album, copied under it) this message of the support chat is."""
+        album, copied under it) or whose delivery confirmation this message of the support
+        chat is."""
         row = await self.db.fetchone(
             "SELECT * FROM support_tickets WHERE support_chat_id=? AND relay_message_id=?",
             (support_chat_id, message_id),
@@ -358,7 +359,20 @@ class SupportRepository:
                 "WHERE t.support_chat_id=? AND p.copy_id=?",
                 (support_chat_id, message_id),
             )
+        if row is None:  # the bot's "✅ Delivered" under an answer to the ticket
+            row = await self.db.fetchone(
+                "SELECT t.* FROM support_confirmations c JOIN support_tickets t "
+                "ON t.id=c.ticket_id WHERE c.support_chat_id=? AND c.message_id=?",
+                (support_chat_id, message_id),
+            )
         return Ticket(**dict(row)) if row else None
+
+    async def add_confirmation(self, support_chat_id: int, message_id: int, ticket_id: int) -> None:
+        await self.db.execute(
+            "INSERT INTO support_confirmations(support_chat_id, message_id, ticket_id) "
+            "VALUES (?,?,?) ON CONFLICT(support_chat_id, message_id) DO NOTHING",
+            (support_chat_id, message_id, ticket_id),
+        )
 
     async def by_question(self, chat_id: int, message_id: int, member_id: int) -> Ticket | None:
         """The relayed ticket of this member's message (a member edited it)."""

@@ -400,9 +400,38 @@ async def test_a_note_under_a_gone_relay_still_answers_after_an_album_is_copied_
     assert answer["reply_parameters"]["message_id"] == parts[0]["message_id"]
     await steward.idle()
     # a reply to a part of the new album answers too
-    copies = sorted(m for (c, m) in fake.messages if c == SUPPORT and m > note_message["message_id"])
+    copies = sorted(
+        m for (c, m) in fake.messages if c == SUPPORT and m > note_message["message_id"]
+    )
     mark = fake.mark()
     await fake.send_message(
         desk.support, desk.staff, "Or the right one.", reply_to=fake.messages[(SUPPORT, copies[1])]
     )
     await fake.wait_for("copyMessage", lambda c: c["chat_id"] == 200, since=mark)
+
+
+async def test_a_reply_to_the_delivered_confirmation_reaches_the_same_member(steward, fake, desk):
+    """Staff answer a follow-up by replying to the bot's "✅ Delivered to Bob." (what they see
+    last): it reaches Bob under his question, and is confirmed in turn; /block there names him
+    too (before: the reply was taken for staff chat and went nowhere)."""
+    question = await fake.send_message(desk.private, desk.member, "Where is my order 1234?")
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT, since=0)
+    await steward.idle()
+    await fake.send_message(
+        desk.support, desk.staff, "It ships today.", reply_to=last_in(fake, SUPPORT)
+    )
+    await fake.wait_for("copyMessage", lambda c: c["chat_id"] == 200)
+    await steward.idle()
+    confirmation = last_in(fake, SUPPORT)
+    assert confirmation["text"] == "✅ Delivered to Bob."
+    mark = fake.mark()
+    await fake.send_message(desk.support, desk.staff, "Tracking: AB123.", reply_to=confirmation)
+    follow_up = await fake.wait_for("copyMessage", lambda c: c["chat_id"] == 200, since=mark)
+    assert follow_up["reply_parameters"]["message_id"] == question["message_id"]
+    again = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT, since=mark)
+    assert again.plain == "✅ Delivered to Bob."
+    await steward.idle()
+    assert last_in(fake, 200)["text"] == "Tracking: AB123."
+    await fake.send_message(desk.support, desk.staff, "/block", reply_to=confirmation)
+    blocked = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🚫"), since=mark)
+    assert blocked.plain.startswith("🚫 200 can no longer write to the team")

@@ -397,14 +397,16 @@ async def deliver_staff_reply(
     await support.delivered(ticket, message.chat.id, delivered)
     confirmation = _("✅ Delivered to {name}.").format(name=html.escape(ticket.member_name or "?"))
     if len(parts) > 1:
-        await message.reply(confirmation)
-        return
-    add = InlineKeyboardBuilder()
-    add.button(
-        text=_("➕ Add to FAQ"),
-        callback_data=SupportCallback(op=SupportAction.ADD_TO_FAQ, ticket=ticket.id),
-    )
-    await message.reply(confirmation, reply_markup=add.as_markup())
+        said = await message.reply(confirmation)
+    else:
+        add = InlineKeyboardBuilder()
+        add.button(
+            text=_("➕ Add to FAQ"),
+            callback_data=SupportCallback(op=SupportAction.ADD_TO_FAQ, ticket=ticket.id),
+        )
+        said = await message.reply(confirmation, reply_markup=add.as_markup())
+    # staff reply to what they see last: a reply to the confirmation answers the same member
+    await support.confirmed(ticket, said.chat.id, said.message_id)
 
 
 async def follow_staff_edit(message: Message, bot: Bot, support: SupportService) -> bool:

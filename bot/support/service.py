@@ -203,6 +203,10 @@ class SupportService:
         so the staff's later edits reach the copies."""
         await self.repo.add_delivered(ticket.id, staff_chat_id, ticket.chat_id, copies)
 
+    async def confirmed(self, ticket: Ticket, staff_chat_id: int, message_id: int) -> None:
+        """The bot said "✅ Delivered" there: a staff reply to it answers the same member."""
+        await self.repo.add_confirmation(staff_chat_id, message_id, ticket.id)
+
     async def delivered_copy(self, staff_chat_id: int, staff_message_id: int) -> Delivered | None:
         return await self.repo.delivered(staff_chat_id, staff_message_id)
 
