@@ -435,3 +435,55 @@ async def test_a_reply_to_the_delivered_confirmation_reaches_the_same_member(ste
     await fake.send_message(desk.support, desk.staff, "/block", reply_to=confirmation)
     blocked = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🚫"), since=mark)
     assert blocked.plain.startswith("🚫 200 can no longer write to the team")
+
+
+async def test_staff_edits_reach_a_member_whose_group_was_upgraded(steward, fake, desk):
+    """A member asked in a basic group that became a supergroup. An answer delivered after the
+    upgrade (the bot learnt of it from the refused send) lands in the new chat, and a staff edit
+    of it edits that copy; an answer delivered before the upgrade stays behind in the old chat,
+    which takes no calls, so the staff edit comes to the member in the new chat as a new
+    message (before: neither was passed on; the staff were told it could not be done)."""
+    basic = fake.add_chat(-4055500088, "group", title="Club")
+    fake.add_member(basic["id"], desk.member)
+    await fake.send_message(basic, desk.member, "where do I leave my bike tonight?")
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT, since=0)
+    await steward.idle()
+    relay = last_in(fake, SUPPORT)
+    await fake.send_message(basic, desk.member, "and is there a cloakroom for coats?")
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT and "cloakroom" in c.plain)
+    await steward.idle()
+    second_relay = last_in(fake, SUPPORT)
+    early = await fake.send_message(desk.support, desk.staff, "By the gate.", reply_to=second_relay)
+    await fake.wait_for("copyMessage", lambda c: c["chat_id"] == basic["id"])
+    await steward.idle()
+    new = await fake.migrate_group(basic["id"], desk.member, deliver=False)  # bot not told
+    answer = await fake.send_message(desk.support, desk.staff, "At the back.", reply_to=relay)
+    await fake.wait_for("copyMessage", lambda c: c["chat_id"] == new["id"])
+    await steward.idle()
+    copy = last_in(fake, new["id"])
+    assert copy["text"] == "At the back."
+    mark = fake.mark()
+    await fake.edit_message(answer, "At the back, by the bins.")
+    edited = await fake.wait_for("editMessageText", lambda c: c["chat_id"] == new["id"], since=mark)
+    assert edited["message_id"] == copy["message_id"]
+    await steward.idle()
+    assert fake.messages[(new["id"], copy["message_id"])]["text"] == "At the back, by the bins."
+    await fake.assert_no_call(
+        "sendMessage", since=mark, within=0.1, predicate=lambda c: c["chat_id"] == SUPPORT
+    )
+    # the answer given before the upgrade: its fix comes as a new message in the new chat
+    mark = fake.mark()
+    await fake.edit_message(early, "By the gate, left side.")
+    again = await fake.wait_for("copyMessage", lambda c: c["chat_id"] == new["id"], since=mark)
+    assert again["message_id"] == early["message_id"]
+    await steward.idle()
+    fixed = last_in(fake, new["id"])
+    assert fixed["text"] == "By the gate, left side."
+    await fake.assert_no_call(
+        "sendMessage", since=mark, within=0.1, predicate=lambda c: c["chat_id"] == SUPPORT
+    )
+    # and a further fix edits that new message
+    mark = fake.mark()
+    await fake.edit_message(early, "By the gate, right side.")
+    edited = await fake.wait_for("editMessageText", lambda c: c["chat_id"] == new["id"], since=mark)
+    assert edited["message_id"] == fixed["message_id"]

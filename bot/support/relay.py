@@ -15,7 +15,7 @@ from dataclasses import replace
 from itertools import zip_longest
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import TelegramAPIError, TelegramMigrateToChat
 from aiogram.types import Message, MessageId, ReplyParameters
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
@@ -32,7 +32,7 @@ from bot.support.service import Question, RelayOutcome, SupportService
 from bot.texts import TEXT_LIMIT, utf16_length
 from bot.topics import thread_of
 from storage.chats import KnownChat
-from storage.faq import Ticket
+from storage.faq import Delivered, Ticket
 
 logger = logging.getLogger(__name__)
 
@@ -413,24 +413,20 @@ async def follow_staff_edit(message: Message, bot: Bot, support: SupportService)
     """A staff member edited a reply the member already got: the member's copy is edited to
     the new words (text, or a caption), and "Add to FAQ" takes them. A copy that can no longer
     be edited (the member deleted it, or blocked the bot) is told to the staff member, who may
-    send the correction as a new reply. False when the message was never delivered."""
+    send the correction as a new reply; one left behind in a group since upgraded comes to the
+    member in the new chat as a new message (`pass_on_anew`). False when the message was never
+    delivered."""
     found = await support.delivered_copy(message.chat.id, message.message_id)
     if found is None:
         return False
     words = message.html_text if (message.text or message.caption) else ""
-    try:
-        if message.text is not None:
-            edit = bot.edit_message_text(
-                words, chat_id=found.member_chat_id, message_id=found.message_id
-            )
-        else:
-            edit = bot.edit_message_caption(
-                chat_id=found.member_chat_id, message_id=found.message_id, caption=words
-            )
-        await edit_or_same(edit)
-        error = None
-    except TelegramAPIError as exc:
-        error = exc.message
+    upgraded = support.new_id_of(found.member_chat_id)
+    if upgraded is not None:  # the copy stayed in the old group, which takes no calls
+        error = await pass_on_anew(message, bot, support, found, upgraded)
+    else:
+        error = await edit_copy(message, bot, words, found)
+        if isinstance(error, TelegramMigrateToChat):  # upgraded, and now the bot knows
+            error = await pass_on_anew(message, bot, support, found, error.migrate_to_chat_id)
     ticket = await support.answer_edited(
         found.ticket_id, message.chat.id, message.message_id, words if message.text else ""
     )
@@ -443,3 +439,42 @@ async def follow_staff_edit(message: Message, bot: Bot, support: SupportService)
             ).format(name=html.escape(name), error=html.escape(error))
         )
     return True
+
+
+async def edit_copy(
+    message: Message, bot: Bot, words: str, found: Delivered
+) -> str | TelegramMigrateToChat | None:
+    """The member's copy edited to the staff message's new words (text, or a caption); None
+    when done, else why not (an upgraded group's refusal as it came)."""
+    try:
+        if message.text is not None:
+            edit = bot.edit_message_text(
+                words, chat_id=found.member_chat_id, message_id=found.message_id
+            )
+        else:
+            edit = bot.edit_message_caption(
+                chat_id=found.member_chat_id, message_id=found.message_id, caption=words
+            )
+        await edit_or_same(edit)
+    except TelegramMigrateToChat as exc:
+        return exc
+    except TelegramAPIError as exc:
+        return exc.message
+    return None
+
+
+async def pass_on_anew(
+    message: Message, bot: Bot, support: SupportService, found: Delivered, chat_id: int
+) -> str | None:
+    """A staff edit of an answer delivered to a group before it became the supergroup
+    `chat_id`: the old copy cannot be edited (the old group takes no calls, and its message
+    ids mean nothing in the new chat), so the edited message comes to the member there as a
+    new one, which later edits then edit. The error when that fails too."""
+    try:
+        copy = await bot.copy_message(chat_id, message.chat.id, message.message_id)
+    except TelegramAPIError as exc:
+        return exc.message
+    await support.delivered_again(
+        found, message.chat.id, message.message_id, chat_id, copy.message_id
+    )
+    return None
