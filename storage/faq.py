@@ -40,6 +40,11 @@ class Entry:
         return (own or [text for _l, text in self.phrasings] or ["?"])[0]
 
 
+# How long the FAQ's answer to a question is kept for following the question's edits: members fix
+# a question within minutes; a week covers a late fix without keeping every answer forever.
+QUESTION_ANSWERS_KEPT = 7 * 24 * 3600
+
+
 class FaqRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -213,6 +218,32 @@ class FaqRepository:
             (chat_id, thread_id, entry_id, language),
         )
         return (row[0], row[1]) if row else None
+
+    async def question_answered(
+        self, chat_id: int, message_id: int, entry_id: int, answer_id: int, now: int
+    ) -> None:
+        """The FAQ answered this question (`answer_id` the bot's message); answers older than
+        QUESTION_ANSWERS_KEPT go, so the table stays small."""
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "DELETE FROM faq_question_answers WHERE answered_at<?",
+                (now - QUESTION_ANSWERS_KEPT,),
+            )
+            await tx.execute(
+                "INSERT INTO faq_question_answers"
+                "(chat_id, message_id, entry_id, answer_id, answered_at) VALUES (?,?,?,?,?) "
+                "ON CONFLICT(chat_id, message_id) DO UPDATE SET entry_id=excluded.entry_id, "
+                "answer_id=excluded.answer_id, answered_at=excluded.answered_at",
+                (chat_id, message_id, entry_id, answer_id, now),
+            )
+
+    async def answer_to_question(self, chat_id: int, message_id: int) -> tuple[int, int] | None:
+        """(entry id, the bot's answer message) the FAQ gave this question, if it answered."""
+        row = await self.db.fetchone(
+            "SELECT entry_id, answer_id FROM faq_question_answers WHERE chat_id=? AND message_id=?",
+            (chat_id, message_id),
+        )
+        return (int(row[0]), int(row[1])) if row else None
 
     async def remember_answer(
         self,

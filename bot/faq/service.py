@@ -310,6 +310,13 @@ class Asked(StrEnum):
     COMMAND = "command"  # /faq <words>: the best match, however unsure
 
 
+class AnsweredQuestion(NamedTuple):
+    """The FAQ's answer to a member's question: the entry, and the bot's message with it."""
+
+    entry_id: int
+    answer_id: int
+
+
 class VoteOutcome(StrEnum):
     """A 👍/👎 pressed under an answer."""
 
@@ -992,6 +999,19 @@ class FaqService:
         await self.repo.remember_answer(
             chat_id, reply.entry.id, reply.language, message_id, int(self.clock()), thread
         )
+
+    async def question_answered(
+        self, chat_id: int, question_id: int, entry_id: int, answer_id: int
+    ) -> None:
+        """The answer to a question was sent (`answer_id`): an edit of the question is checked
+        again (`answer_to_question`)."""
+        await self.repo.question_answered(
+            chat_id, question_id, entry_id, answer_id, int(self.clock())
+        )
+
+    async def answer_to_question(self, chat_id: int, question_id: int) -> AnsweredQuestion | None:
+        found = await self.repo.answer_to_question(chat_id, question_id)
+        return AnsweredQuestion(*found) if found else None
 
     async def learn_from_pick(
         self, entry_id: int, text: str, answered_in: str, languages: Iterable[str]
