@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
-from tests.test_e2e_faq import GROUP, add_hours, bot_env, venue  # noqa: F401 (fixtures)
+import pytest
+
+from tests.fake_telegram import FakeTelegram
+from tests.test_e2e_faq import GROUP, SUPPORT, Community, add_hours
 from tests.test_e2e_posting import labelled
+
+
+@pytest.fixture
+def bot_env(bot_env):
+    bot_env["SUPPORT_CHAT_ID"] = str(SUPPORT)
+    return bot_env
+
+
+@pytest.fixture
+def venue(fake: FakeTelegram) -> Community:
+    return Community(fake)
 
 
 def last_in(fake, chat_id: int) -> dict:

@@ -101,7 +101,7 @@ async def test_add_to_faq_once_in_the_questions_language(db):
 
 
 async def test_add_to_faq_stores_the_question_without_mentions_or_links(db):
-    """"Add to FAQ" learns what was asked, not whom the member called or what they linked
+    """ "Add to FAQ" learns what was asked, not whom the member called or what they linked
     (before: "@venue_admin how do I pay? https://shop.example/cart" was stored whole); a
     message that is only a link has no question to learn."""
     desk = SupportService(SupportRepository(db), -300)

@@ -421,12 +421,15 @@ async def follow_staff_edit(message: Message, bot: Bot, support: SupportService)
         return False
     words = message.html_text if (message.text or message.caption) else ""
     upgraded = support.new_id_of(found.member_chat_id)
+    error: str | None = None
+    if upgraded is None:
+        refused = await edit_copy(message, bot, words, found)
+        if isinstance(refused, TelegramMigrateToChat):  # upgraded, and now the bot knows
+            upgraded = refused.migrate_to_chat_id
+        else:
+            error = refused
     if upgraded is not None:  # the copy stayed in the old group, which takes no calls
         error = await pass_on_anew(message, bot, support, found, upgraded)
-    else:
-        error = await edit_copy(message, bot, words, found)
-        if isinstance(error, TelegramMigrateToChat):  # upgraded, and now the bot knows
-            error = await pass_on_anew(message, bot, support, found, error.migrate_to_chat_id)
     ticket = await support.answer_edited(
         found.ticket_id, message.chat.id, message.message_id, words if message.text else ""
     )
