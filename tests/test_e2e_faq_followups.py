@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.fake_telegram import FakeTelegram
-from tests.test_e2e_faq import GROUP, SUPPORT, Community, add_hours
+from tests.harness import MANAGER_ID
+from tests.test_e2e_faq import GROUP, HOURS, SUPPORT, Community, add_hours
 from tests.test_e2e_posting import labelled
 
 
@@ -119,3 +120,29 @@ async def test_an_unanswered_message_edited_into_a_question_gets_no_answer(stewa
     await fake.assert_no_call(
         "sendMessage", since=mark, within=0.2, predicate=lambda c: c["chat_id"] == GROUP
     )
+
+
+async def test_a_question_answered_in_private_and_edited_is_answered_again(steward, fake, venue):
+    """In private too: the FAQ's answer to a member's message follows its edit into another
+    question, and an edit into chat neither answers nor goes to the staff."""
+    manager = fake.user(MANAGER_ID, "Mia")
+    for text in (HOURS, PARKING):
+        await fake.send_message(fake.private_chat(manager), manager, text)
+        await fake.wait_for("sendMessage", lambda c: c.plain.startswith("✅ FAQ entry"))
+        await steward.idle()
+    private = fake.private_chat(venue.member)
+    question = await fake.send_message(private, venue.member, "what are your opening hours?")
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == venue.member["id"])
+    await steward.idle()
+    answer = last_in(fake, venue.member["id"])
+    mark = fake.mark()
+    await fake.edit_message(question, "where can I park my car?")
+    edited = await fake.wait_for("editMessageText", since=mark)
+    assert (edited["chat_id"], edited["message_id"]) == (venue.member["id"], answer["message_id"])
+    assert edited.plain == "Parking is behind the hall."
+    await steward.idle()
+    mark = fake.mark()
+    await fake.edit_message(question, "never mind, thanks")
+    await steward.idle()
+    await fake.assert_no_call("sendMessage", since=mark, within=0.2)
+    await fake.assert_no_call("editMessageText", since=mark, within=0.1)
