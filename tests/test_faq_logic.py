@@ -188,3 +188,18 @@ def test_a_members_question_as_a_wording_loses_mentions_and_links():
     assert faq_wording("mail me at bob@example.com: any lockers?") == (
         "mail me at bob@example.com: any lockers?"  # an address is no mention
     )
+
+
+async def test_a_double_tapped_vote_counts_once(repo):
+    """Taps of 👍 handled at once (a double tap, or two workers): one vote changed, the others
+    the same, and the counters move once (a guard: the read and the write share a transaction
+    on both databases)."""
+    import asyncio
+
+    entry_id = await repo.add(None, "en", [("en", "Q?")], Answer("en", "A"), None, 1)
+    for _ in range(5):
+        results = await asyncio.gather(*(repo.vote(entry_id, 7, 1) for _ in range(4)))
+        await asyncio.gather(*(repo.vote(entry_id, 7, -1) for _ in range(4)))
+    entry = await repo.get(entry_id)
+    assert (entry.up, entry.down) == (0, 1)
+    assert results.count(-1) == 1 and results.count(None) == 3  # changed once, then the same

@@ -1017,8 +1017,8 @@ class FaqService:
         self, entry_id: int, text: str, answered_in: str, languages: Iterable[str]
     ) -> bool:
         """The asker's own wording, in the language it is written in, is a new phrasing."""
-        wording = detect_language(text, languages) or answered_in
-        return await self.learn_phrasing(entry_id, text, wording)
+        language = detect_language(faq_wording(text), languages) or answered_in  # not a link's
+        return await self.learn_phrasing(entry_id, text, language)
 
     async def entry_with_wording(self, scope: int | None, text: str) -> int | None:
         """The entry seen in `scope` that has `text` as a wording already (case, spacing and end

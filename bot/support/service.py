@@ -280,7 +280,7 @@ class SupportService:
             await self.repo.mark_added_to_faq(ticket.id, existing)
             return FaqAddition(FaqAddOutcome.ALREADY, existing)
         member_language = (ticket.language or "").split("-")[0]
-        language = detect_language(ticket.question, languages) or (
+        language = detect_language(wording, languages) or (
             member_language if member_language in languages else await locale_for(ticket.chat_id)
         )
         answer = (
