@@ -487,3 +487,40 @@ async def test_staff_edits_reach_a_member_whose_group_was_upgraded(steward, fake
     await fake.edit_message(early, "By the gate, right side.")
     edited = await fake.wait_for("editMessageText", lambda c: c["chat_id"] == new["id"], since=mark)
     assert edited["message_id"] == fixed["message_id"]
+
+
+async def test_a_note_under_a_gone_relay_answers_beside_a_new_copy_of_a_photo(steward, fake, desk):
+    """A photo's relay was deleted by a staff member, then its member fixed the caption: the
+    note and the photo copied again both answer (before: the new copy took the note's place,
+    and a reply to the note reached nobody); the photo comes under the note, not under the
+    deleted header."""
+    photo = [{"file_id": "map", "file_unique_id": "umap", "width": 9, "height": 9}]
+    shown = await fake.send_message(
+        desk.private, desk.member, None, photo=photo, caption="how do I find the venue?"
+    )
+    await fake.wait_for("copyMessage", lambda c: c["chat_id"] == SUPPORT, since=0)
+    await steward.idle()
+    header = max(m for (c, m), sent in fake.messages.items() if c == SUPPORT and "text" in sent)
+    del fake.messages[(SUPPORT, header)]
+    mark = fake.mark()
+    await fake.edit_message(shown, caption="how do I find the venue from the station?")
+    note = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT, since=mark)
+    copied = await fake.wait_for("copyMessage", lambda c: c["chat_id"] == SUPPORT, since=mark)
+    await steward.idle()
+    note_message = next(
+        sent
+        for (c, m), sent in fake.messages.items()
+        if c == SUPPORT and sent.get("text", "").startswith("✏️ Bob edited")
+    )
+    assert note.plain.startswith("✏️ Bob edited the message of #1:")
+    assert copied["reply_parameters"]["message_id"] == note_message["message_id"]
+    await fake.send_message(desk.support, desk.staff, "Take bus 5.", reply_to=note_message)
+    answer = await fake.wait_for("copyMessage", lambda c: c["chat_id"] == 200)
+    assert answer["reply_parameters"]["message_id"] == shown["message_id"]
+    await steward.idle()
+    mark = fake.mark()
+    new_copy = max(m for (c, m), sent in fake.messages.items() if c == SUPPORT and "photo" in sent)
+    await fake.send_message(
+        desk.support, desk.staff, "Or a taxi.", reply_to=fake.messages[(SUPPORT, new_copy)]
+    )
+    await fake.wait_for("copyMessage", lambda c: c["chat_id"] == 200, since=mark)

@@ -257,6 +257,10 @@ async def follow_edit(
         return True
     if message.media_group_id is not None:
         return True  # a part of an album relayed before its parts were kept: header only
+    if note_id is not None and not found.complaint:
+        # the header could not be edited: deleted, so the note stands in for it (the relay a
+        # reply answers, and what a later edit edits), and a new copy can take the copy's slot
+        header = note_id
     old_copy, new_copy = ticket.relay_copy_id, None
     try:
         if not (message.text and fits_inline(message.text)):  # media, or long: under it again
@@ -271,7 +275,9 @@ async def follow_edit(
             new_copy = copy.message_id
     except TelegramAPIError as exc:
         logger.warning("could not copy the edit of %s to support: %s", message.message_id, exc)
-        return True  # the old copy still takes replies
+        if note_id is not None:  # the old copy still takes replies, and the note too
+            await support.relayed(ticket.id, desk, header, old_copy or note_id)
+        return True
     if old_copy is not None:
         with contextlib.suppress(TelegramAPIError):
             await bot.delete_message(desk, old_copy)
