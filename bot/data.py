@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from bot.config import Settings
     from bot.engagement.giveaways import GiveawayService
     from bot.engagement.quizzes import QuizRunner
-    from bot.faq.service import FaqService
+    from bot.faq.service import AnsweredQuestion, FaqService
     from bot.i18n import LocaleFor
     from bot.moderation.captcha import Captcha
     from bot.moderation.reports import ReportLimiter
@@ -73,6 +73,7 @@ class StewardData(MiddlewareData, total=False):
     i18n: I18n  # LanguageMiddleware (aiogram's I18nMiddleware)
     # per handler, from Steward's filters
     ticket: Ticket  # handlers.support.staff_reply: the relayed question a staff reply answers
+    answered: AnsweredQuestion  # handlers.faq.answered_question_edited: the FAQ's answer to it
 
 
 SERVICE_KEYS = (
@@ -83,6 +84,7 @@ SERVICE_KEYS = (
         "complaint_ticket",
         "i18n",
         "ticket",
+        "answered",
     }
 )
 

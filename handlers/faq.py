@@ -25,9 +25,17 @@ from bot.commands import on_command
 from bot.config import Settings
 from bot.data import typed
 from bot.faq.buttons import FaqAction, FaqCallback, suggestions_keyboard
-from bot.faq.delivery import send_reply, still_shown
-from bot.faq.questions import MessageForm, message_form
-from bot.faq.service import Asked, FaqService, ReplyKind, choose_language
+from bot.faq.delivery import answer_again, send_reply, still_shown
+from bot.faq.messages import conversation_of, group_message_form, question_text
+from bot.faq.questions import MessageForm, looks_like_question
+from bot.faq.service import (
+    AnsweredQuestion,
+    Asked,
+    FaqService,
+    ReplyKind,
+    VoteOutcome,
+    choose_language,
+)
 from bot.guards import accessible_message, button_message, sender
 from bot.i18n import LocaleFor
 from bot.links import message_link
@@ -126,12 +134,22 @@ async def faq_command(
 async def vote_pressed(
     query: CallbackQuery, callback_data: FaqCallback, faq: FaqService, stats: StatsService
 ) -> None:
+    """Thanked once; the other button later changes the vote, and the toast says so."""
     up = callback_data.op is FaqAction.UP
     message = button_message(query)
-    changed = await faq.vote(callback_data.entry, query.from_user.id, up, message.chat.id)
-    if changed and message.chat.type != "private":
+    outcome = await faq.vote(callback_data.entry, query.from_user.id, up, message.chat.id)
+    counted = outcome in {VoteOutcome.COUNTED, VoteOutcome.CHANGED}
+    if counted and message.chat.type != "private":
         stats.collector.bump(message.chat.id, "faq_up" if up else "faq_down")
-    await query.answer(_("Thanks for the feedback!"))
+    vote = "👍" if up else "👎"
+    if outcome is VoteOutcome.COUNTED:
+        await query.answer(_("Thanks for the feedback!"))
+    elif outcome is VoteOutcome.CHANGED:
+        await query.answer(_("Your vote is now {vote}.").format(vote=vote))
+    elif outcome is VoteOutcome.SAME:
+        await query.answer(_("You voted {vote} already.").format(vote=vote))
+    else:
+        await query.answer(_("This FAQ entry is gone."))
 
 
 async def claim_suggestions(query: CallbackQuery) -> bool:
@@ -200,6 +218,46 @@ async def pick_pressed(
     await query.answer()
 
 
+async def answered_question_edited(message: Message, faq: FaqService) -> bool | dict[str, Any]:
+    """Filter: a member's edit of a question the FAQ answered; hands its answer on."""
+    previous = await faq.answer_to_question(message.chat.id, message.message_id)
+    return {"answered": previous} if previous is not None else False
+
+
+async def question_edited(
+    message: Message,
+    answered: AnsweredQuestion,
+    bot: Bot,
+    faq: FaqService,
+    stats: StatsService,
+    locale_for: LocaleFor,
+) -> None:
+    """An answered question edited into another question gets that answer in place of the old
+    one; one that asks the same, or became chat, keeps what it has."""
+    text, private = question_text(message), message.chat.type == "private"
+    form = MessageForm.NONE if private else group_message_form(message)
+    if not (looks_like_question(text) if private else form is not MessageForm.NONE):
+        return
+
+    async def chat_default() -> str:
+        return await locale_for(message.chat.id)
+
+    conversation = 0 if private else conversation_of(message)
+    if private:
+        scope, asked = None, Asked.PRIVATE
+    else:
+        statement = form is MessageForm.STATEMENT
+        scope, asked = message.chat.id, Asked.GROUP_STATEMENT if statement else Asked.GROUP
+    lang = sender(message).language_code
+    reply = await faq.answer(text, scope, lang, chat_default, asked, conversation)
+    if reply.kind not in {ReplyKind.ANSWER, ReplyKind.REPEAT} or reply.entry is None:
+        return
+    if reply.entry.id != answered.entry_id:  # the same entry: answered already
+        reply = replace(reply, kind=ReplyKind.ANSWER)  # the cool-down's pointer would be it
+        where = (message.chat.id, message.message_id, answered.answer_id, thread_of(message))
+        await answer_again(bot, reply, *where, faq=faq, stats=stats, conversation=conversation)
+
+
 # --- routers ------------------------------------------------------------------------------------
 
 
@@ -209,52 +267,11 @@ def create_router() -> Router:
     q = router.callback_query
     q.register(vote_pressed, FaqCallback.filter(F.op.in_({FaqAction.UP, FaqAction.DOWN})))
     q.register(pick_pressed, FaqCallback.filter(F.op == FaqAction.PICK))
+    router.edited_message.register(question_edited, answered_question_edited)
     return router
 
 
 # --- the group pipeline's FAQ stage -------------------------------------------------------------
-
-
-def group_message_form(message: Message) -> MessageForm:
-    """What a member's group message is to the FAQ (`message_form`): a question, a statement
-    the FAQ may answer when sure, or nothing; nothing for a reply to another member (a
-    conversation between people is theirs). A comment under the linked channel's post
-    (forwarded as the channel, Telegram's 777000 in `from`) is no such reply: it is a question
-    to the community. A screenshot's caption asks like a text does; a message forwarded from
-    elsewhere is someone else's words, not this member's question."""
-    reply = message.reply_to_message
-    if reply is not None and written_by_a_person(reply):
-        return MessageForm.NONE
-    if message.forward_origin is not None:
-        return MessageForm.NONE
-    return message_form(question_text(message))
-
-
-def conversation_of(message: Message) -> int:
-    """Where a question is asked, for the cool-down: its forum topic, or the comments under a
-    channel post (a reply to the post Telegram forwarded into the discussion group); 0: the
-    chat's own conversation. Members read one of them at a time, and a commenter who never
-    joined a private discussion group cannot open a link into it."""
-    topic = thread_of(message)
-    if topic is not None:
-        return topic
-    reply = message.reply_to_message
-    return reply.message_id if reply is not None and reply.is_automatic_forward else 0
-
-
-def question_text(message: Message) -> str:
-    """What a member asks: a text, or the caption of their photo, video or document."""
-    return message.text or message.caption or ""
-
-
-def written_by_a_person(message: Message) -> bool:
-    """A member, also one posting as the group (an anonymous admin) or as their own channel;
-    not a bot, and not the linked channel's post that Telegram forwards into the group."""
-    if message.is_automatic_forward:
-        return False
-    if message.sender_chat is not None:
-        return True
-    return not (message.from_user and message.from_user.is_bot)
 
 
 async def answer_in_group(

@@ -74,7 +74,8 @@ async def answer_privately(
     reply = await faq.answer(text, None, user_language, chat_default, Asked.PRIVATE)
     if reply.kind is not ReplyKind.ANSWER:
         return False
-    return await send_reply(bot, reply, message.chat.id, message.message_id) is not None
+    # with `faq` an edit of the question is checked again (handlers.faq.question_edited)
+    return await send_reply(bot, reply, message.chat.id, message.message_id, faq=faq) is not None
 
 
 async def private_to_relay(

@@ -72,6 +72,9 @@ COLUMNS: dict[tuple[str, str], Move] = {
     ("support_relay_parts", "chat_id"): Move.KEEP,
     ("support_answers", "staff_chat_id"): Move.KEEP,
     ("support_answers", "member_chat_id"): Move.KEEP,
+    ("support_confirmations", "support_chat_id"): Move.KEEP,  # where the bot's message is
+    # the FAQ's answers to questions of the old chat: message ids there, never edited again
+    ("faq_question_answers", "chat_id"): Move.FORGET,
     ("chat_migrations", "old_chat_id"): Move.KEEP,
     ("chat_migrations", "new_chat_id"): Move.KEEP,
     # Tables of features developed alongside; a table not (yet) in the schema is skipped.

@@ -40,6 +40,11 @@ class Entry:
         return (own or [text for _l, text in self.phrasings] or ["?"])[0]
 
 
+# How long the FAQ's answer to a question is kept for following the question's edits: members fix
+# a question within minutes; a week covers a late fix without keeping every answer forever.
+QUESTION_ANSWERS_KEPT = 7 * 24 * 3600
+
+
 class FaqRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -179,15 +184,16 @@ class FaqRepository:
             answers[entry_id][language] = Answer(language, text, chat, message)
         return [Entry(r[0], r[1], r[2], r[3], r[4], phrasings[r[0]], answers[r[0]]) for r in rows]
 
-    async def vote(self, entry_id: int, user_id: int, vote: int) -> bool:
-        """One vote per member; changing it moves the counters. False if nothing changed."""
+    async def vote(self, entry_id: int, user_id: int, vote: int) -> int | None:
+        """One vote per member; changing it moves the counters. The member's vote before (0:
+        none), or None when it was this one already and nothing changed."""
         async with self.db.transaction() as tx:
             row = await tx.fetchone(
                 "SELECT vote FROM faq_votes WHERE entry_id=? AND user_id=?", (entry_id, user_id)
             )
-            previous = row[0] if row else 0
+            previous = int(row[0]) if row else 0
             if previous == vote:
-                return False
+                return None
             await tx.execute(
                 "INSERT INTO faq_votes VALUES (?,?,?) ON CONFLICT(entry_id, user_id) "
                 "DO UPDATE SET vote=excluded.vote",
@@ -201,7 +207,7 @@ class FaqRepository:
                     entry_id,
                 ),
             )
-        return True
+        return previous
 
     async def last_answer(
         self, chat_id: int, entry_id: int, language: str, thread_id: int = 0
@@ -212,6 +218,32 @@ class FaqRepository:
             (chat_id, thread_id, entry_id, language),
         )
         return (row[0], row[1]) if row else None
+
+    async def question_answered(
+        self, chat_id: int, message_id: int, entry_id: int, answer_id: int, now: int
+    ) -> None:
+        """The FAQ answered this question (`answer_id` the bot's message); answers older than
+        QUESTION_ANSWERS_KEPT go, so the table stays small."""
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "DELETE FROM faq_question_answers WHERE answered_at<?",
+                (now - QUESTION_ANSWERS_KEPT,),
+            )
+            await tx.execute(
+                "INSERT INTO faq_question_answers"
+                "(chat_id, message_id, entry_id, answer_id, answered_at) VALUES (?,?,?,?,?) "
+                "ON CONFLICT(chat_id, message_id) DO UPDATE SET entry_id=excluded.entry_id, "
+                "answer_id=excluded.answer_id, answered_at=excluded.answered_at",
+                (chat_id, message_id, entry_id, answer_id, now),
+            )
+
+    async def answer_to_question(self, chat_id: int, message_id: int) -> tuple[int, int] | None:
+        """(entry id, the bot's answer message) the FAQ gave this question, if it answered."""
+        row = await self.db.fetchone(
+            "SELECT entry_id, answer_id FROM faq_question_answers WHERE chat_id=? AND message_id=?",
+            (chat_id, message_id),
+        )
+        return (int(row[0]), int(row[1])) if row else None
 
     async def remember_answer(
         self,
@@ -343,7 +375,8 @@ class SupportRepository:
 
     async def by_relay(self, support_chat_id: int, message_id: int) -> Ticket | None:
         """The ticket whose relay (its header, or the member's message, or any part of their
-        album, copied under it) this message of the support chat is."""
+        album, copied under it) or whose delivery confirmation this message of the support
+        chat is."""
         row = await self.db.fetchone(
             "SELECT * FROM support_tickets WHERE support_chat_id=? AND relay_message_id=?",
             (support_chat_id, message_id),
@@ -357,7 +390,20 @@ class SupportRepository:
                 "WHERE t.support_chat_id=? AND p.copy_id=?",
                 (support_chat_id, message_id),
             )
+        if row is None:  # the bot's "✅ Delivered" under an answer to the ticket
+            row = await self.db.fetchone(
+                "SELECT t.* FROM support_confirmations c JOIN support_tickets t "
+                "ON t.id=c.ticket_id WHERE c.support_chat_id=? AND c.message_id=?",
+                (support_chat_id, message_id),
+            )
         return Ticket(**dict(row)) if row else None
+
+    async def add_confirmation(self, support_chat_id: int, message_id: int, ticket_id: int) -> None:
+        await self.db.execute(
+            "INSERT INTO support_confirmations(support_chat_id, message_id, ticket_id) "
+            "VALUES (?,?,?) ON CONFLICT(support_chat_id, message_id) DO NOTHING",
+            (support_chat_id, message_id, ticket_id),
+        )
 
     async def by_question(self, chat_id: int, message_id: int, member_id: int) -> Ticket | None:
         """The relayed ticket of this member's message (a member edited it)."""

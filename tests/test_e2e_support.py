@@ -370,3 +370,157 @@ async def test_the_owner_of_a_private_desk_is_not_relayed_to_themselves(fake, tm
         assert await running.app.db.fetchall("SELECT id FROM support_tickets") == []
     finally:
         await running.stop()
+
+
+async def test_a_note_under_a_gone_relay_still_answers_after_an_album_is_copied_again(
+    steward, fake, desk
+):
+    """The relay of an album can no longer be edited (a staff member deleted it): an edited
+    part comes as a note and the album is copied again; a reply to the note answers the member,
+    as one to the new copies does (before: the re-copied album took the note's place, and a
+    reply to the note reached nobody)."""
+    parts = await send_album(fake, desk.private, desk.member, "trip")
+    await fake.wait_for("copyMessages", lambda c: c["chat_id"] == SUPPORT, since=0)
+    await steward.idle()
+    header = max(m for (c, m), sent in fake.messages.items() if c == SUPPORT and "text" in sent)
+    del fake.messages[(SUPPORT, header)]
+    mark = fake.mark()
+    await fake.edit_message(parts[1], caption="Which door is the main entrance?")
+    note = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT, since=mark)
+    assert note.plain.startswith("✏️ Bob edited the message of #1:")
+    await fake.wait_for("copyMessages", lambda c: c["chat_id"] == SUPPORT, since=mark)
+    await steward.idle()
+    note_message = next(
+        sent
+        for (c, m), sent in fake.messages.items()
+        if c == SUPPORT and sent.get("text", "").startswith("✏️ Bob edited")
+    )
+    await fake.send_message(desk.support, desk.staff, "The left one.", reply_to=note_message)
+    answer = await fake.wait_for("copyMessage", lambda c: c["chat_id"] == 200)
+    assert answer["reply_parameters"]["message_id"] == parts[0]["message_id"]
+    await steward.idle()
+    # a reply to a part of the new album answers too
+    copies = sorted(
+        m for (c, m) in fake.messages if c == SUPPORT and m > note_message["message_id"]
+    )
+    mark = fake.mark()
+    await fake.send_message(
+        desk.support, desk.staff, "Or the right one.", reply_to=fake.messages[(SUPPORT, copies[1])]
+    )
+    await fake.wait_for("copyMessage", lambda c: c["chat_id"] == 200, since=mark)
+
+
+async def test_a_reply_to_the_delivered_confirmation_reaches_the_same_member(steward, fake, desk):
+    """Staff answer a follow-up by replying to the bot's "✅ Delivered to Bob." (what they see
+    last): it reaches Bob under his question, and is confirmed in turn; /block there names him
+    too (before: the reply was taken for staff chat and went nowhere)."""
+    question = await fake.send_message(desk.private, desk.member, "Where is my order 1234?")
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT, since=0)
+    await steward.idle()
+    await fake.send_message(
+        desk.support, desk.staff, "It ships today.", reply_to=last_in(fake, SUPPORT)
+    )
+    await fake.wait_for("copyMessage", lambda c: c["chat_id"] == 200)
+    await steward.idle()
+    confirmation = last_in(fake, SUPPORT)
+    assert confirmation["text"] == "✅ Delivered to Bob."
+    mark = fake.mark()
+    await fake.send_message(desk.support, desk.staff, "Tracking: AB123.", reply_to=confirmation)
+    follow_up = await fake.wait_for("copyMessage", lambda c: c["chat_id"] == 200, since=mark)
+    assert follow_up["reply_parameters"]["message_id"] == question["message_id"]
+    again = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT, since=mark)
+    assert again.plain == "✅ Delivered to Bob."
+    await steward.idle()
+    assert last_in(fake, 200)["text"] == "Tracking: AB123."
+    await fake.send_message(desk.support, desk.staff, "/block", reply_to=confirmation)
+    blocked = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🚫"), since=mark)
+    assert blocked.plain.startswith("🚫 200 can no longer write to the team")
+
+
+async def test_staff_edits_reach_a_member_whose_group_was_upgraded(steward, fake, desk):
+    """A member asked in a basic group that became a supergroup. An answer delivered after the
+    upgrade (the bot learnt of it from the refused send) lands in the new chat, and a staff edit
+    of it edits that copy; an answer delivered before the upgrade stays behind in the old chat,
+    which takes no calls, so the staff edit comes to the member in the new chat as a new
+    message (before: neither was passed on; the staff were told it could not be done)."""
+    basic = fake.add_chat(-4055500088, "group", title="Club")
+    fake.add_member(basic["id"], desk.member)
+    await fake.send_message(basic, desk.member, "where do I leave my bike tonight?")
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT, since=0)
+    await steward.idle()
+    relay = last_in(fake, SUPPORT)
+    await fake.send_message(basic, desk.member, "and is there a cloakroom for coats?")
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT and "cloakroom" in c.plain)
+    await steward.idle()
+    second_relay = last_in(fake, SUPPORT)
+    early = await fake.send_message(desk.support, desk.staff, "By the gate.", reply_to=second_relay)
+    await fake.wait_for("copyMessage", lambda c: c["chat_id"] == basic["id"])
+    await steward.idle()
+    new = await fake.migrate_group(basic["id"], desk.member, deliver=False)  # bot not told
+    answer = await fake.send_message(desk.support, desk.staff, "At the back.", reply_to=relay)
+    await fake.wait_for("copyMessage", lambda c: c["chat_id"] == new["id"])
+    await steward.idle()
+    copy = last_in(fake, new["id"])
+    assert copy["text"] == "At the back."
+    mark = fake.mark()
+    await fake.edit_message(answer, "At the back, by the bins.")
+    edited = await fake.wait_for("editMessageText", lambda c: c["chat_id"] == new["id"], since=mark)
+    assert edited["message_id"] == copy["message_id"]
+    await steward.idle()
+    assert fake.messages[(new["id"], copy["message_id"])]["text"] == "At the back, by the bins."
+    await fake.assert_no_call(
+        "sendMessage", since=mark, within=0.1, predicate=lambda c: c["chat_id"] == SUPPORT
+    )
+    # the answer given before the upgrade: its fix comes as a new message in the new chat
+    mark = fake.mark()
+    await fake.edit_message(early, "By the gate, left side.")
+    again = await fake.wait_for("copyMessage", lambda c: c["chat_id"] == new["id"], since=mark)
+    assert again["message_id"] == early["message_id"]
+    await steward.idle()
+    fixed = last_in(fake, new["id"])
+    assert fixed["text"] == "By the gate, left side."
+    await fake.assert_no_call(
+        "sendMessage", since=mark, within=0.1, predicate=lambda c: c["chat_id"] == SUPPORT
+    )
+    # and a further fix edits that new message
+    mark = fake.mark()
+    await fake.edit_message(early, "By the gate, right side.")
+    edited = await fake.wait_for("editMessageText", lambda c: c["chat_id"] == new["id"], since=mark)
+    assert edited["message_id"] == fixed["message_id"]
+
+
+async def test_a_note_under_a_gone_relay_answers_beside_a_new_copy_of_a_photo(steward, fake, desk):
+    """A photo's relay was deleted by a staff member, then its member fixed the caption: the
+    note and the photo copied again both answer (before: the new copy took the note's place,
+    and a reply to the note reached nobody); the photo comes under the note, not under the
+    deleted header."""
+    photo = [{"file_id": "map", "file_unique_id": "umap", "width": 9, "height": 9}]
+    shown = await fake.send_message(
+        desk.private, desk.member, None, photo=photo, caption="how do I find the venue?"
+    )
+    await fake.wait_for("copyMessage", lambda c: c["chat_id"] == SUPPORT, since=0)
+    await steward.idle()
+    header = max(m for (c, m), sent in fake.messages.items() if c == SUPPORT and "text" in sent)
+    del fake.messages[(SUPPORT, header)]
+    mark = fake.mark()
+    await fake.edit_message(shown, caption="how do I find the venue from the station?")
+    note = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == SUPPORT, since=mark)
+    copied = await fake.wait_for("copyMessage", lambda c: c["chat_id"] == SUPPORT, since=mark)
+    await steward.idle()
+    note_message = next(
+        sent
+        for (c, m), sent in fake.messages.items()
+        if c == SUPPORT and sent.get("text", "").startswith("✏️ Bob edited")
+    )
+    assert note.plain.startswith("✏️ Bob edited the message of #1:")
+    assert copied["reply_parameters"]["message_id"] == note_message["message_id"]
+    await fake.send_message(desk.support, desk.staff, "Take bus 5.", reply_to=note_message)
+    answer = await fake.wait_for("copyMessage", lambda c: c["chat_id"] == 200)
+    assert answer["reply_parameters"]["message_id"] == shown["message_id"]
+    await steward.idle()
+    mark = fake.mark()
+    new_copy = max(m for (c, m), sent in fake.messages.items() if c == SUPPORT and "photo" in sent)
+    await fake.send_message(
+        desk.support, desk.staff, "Or a taxi.", reply_to=fake.messages[(SUPPORT, new_copy)]
+    )
+    await fake.wait_for("copyMessage", lambda c: c["chat_id"] == 200, since=mark)

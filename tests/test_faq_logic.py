@@ -90,10 +90,10 @@ async def test_scopes_keep_other_chats_entries_out(repo):
 
 async def test_votes_count_once_per_member_and_can_change(repo):
     entry_id = await repo.add(None, "en", [("en", "Q?")], Answer("en", "A"), None, 1)
-    assert await repo.vote(entry_id, 7, 1)
-    assert not await repo.vote(entry_id, 7, 1)
-    assert await repo.vote(entry_id, 7, -1)
-    assert await repo.vote(entry_id, 8, -1)
+    assert await repo.vote(entry_id, 7, 1) == 0  # none before
+    assert await repo.vote(entry_id, 7, 1) is None  # unchanged
+    assert await repo.vote(entry_id, 7, -1) == 1
+    assert await repo.vote(entry_id, 8, -1) == 0
     entry = await repo.get(entry_id)
     assert (entry.up, entry.down) == (0, 2)
 
@@ -179,3 +179,46 @@ def test_what_a_group_message_is_to_the_faq():
     assert message_form("/faq refund") is MessageForm.NONE
     assert message_form("") is MessageForm.NONE
     assert message_form(None) is MessageForm.NONE
+
+
+async def test_a_learned_wording_keeps_no_mentions_or_links(repo):
+    """A pick teaches the FAQ the asker's question, not who they called or what they linked:
+    @mentions, t.me links and URLs go before it is stored (before: "@venue_admin where is the
+    entrance? https://maps.example/x" became a wording, and matched every later message with
+    that mention or link); a message that is nothing but a link teaches nothing."""
+    await repo.add(-1, "en", [("en", "Where is the entrance?")], Answer("en", "Left."), None, 1)
+    faq = FaqService(repo)
+    question = (
+        "@venue_admin @Bob_2024 how do I get into the hall? see https://maps.example.com/x?y=1 "
+        "or t.me/venue_chat/55 and www.example.org/path, tg://user?id=5"
+    )
+    assert await faq.learn_from_pick(1, question, "en", LANGS)
+    [entry] = await repo.all_live()
+    assert entry.phrasings_in("en")[1] == "how do I get into the hall? see or and"
+    assert not await faq.learn_from_pick(1, "https://t.me/+AbCdEf @someone", "en", LANGS)
+    assert len((await repo.all_live())[0].phrasings_in("en")) == 2
+
+
+def test_a_members_question_as_a_wording_loses_mentions_and_links():
+    from bot.faq.transfer import faq_wording
+
+    assert faq_wording("@admin is there a cloakroom? t.me/x") == "is there a cloakroom?"
+    assert faq_wording("Where is it (https://example.com) ?") == "Where is it?"
+    assert faq_wording("mail me at bob@example.com: any lockers?") == (
+        "mail me at bob@example.com: any lockers?"  # an address is no mention
+    )
+
+
+async def test_a_double_tapped_vote_counts_once(repo):
+    """Taps of 👍 handled at once (a double tap, or two workers): one vote changed, the others
+    the same, and the counters move once (a guard: the read and the write share a transaction
+    on both databases)."""
+    import asyncio
+
+    entry_id = await repo.add(None, "en", [("en", "Q?")], Answer("en", "A"), None, 1)
+    for _ in range(5):
+        results = await asyncio.gather(*(repo.vote(entry_id, 7, 1) for _ in range(4)))
+        await asyncio.gather(*(repo.vote(entry_id, 7, -1) for _ in range(4)))
+    entry = await repo.get(entry_id)
+    assert (entry.up, entry.down) == (0, 1)
+    assert results.count(-1) == 1 and results.count(None) == 3  # changed once, then the same

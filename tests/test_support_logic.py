@@ -100,6 +100,25 @@ async def test_add_to_faq_once_in_the_questions_language(db):
     assert (again.outcome, again.entry_id) == (FaqAddOutcome.ALREADY, added.entry_id)
 
 
+async def test_add_to_faq_stores_the_question_without_mentions_or_links(db):
+    """ "Add to FAQ" learns what was asked, not whom the member called or what they linked
+    (before: "@venue_admin how do I pay? https://shop.example/cart" was stored whole); a
+    message that is only a link has no question to learn."""
+    desk = SupportService(SupportRepository(db), -300)
+    faq = FaqService(FaqRepository(db))
+    for text, outcome in (
+        ("@venue_admin how do I pay by card? https://shop.example/cart", FaqAddOutcome.ADDED),
+        ("t.me/venue_chat/55 @venue_admin", FaqAddOutcome.NOT_TEXT),
+    ):
+        plan = await desk.open(question(text=text))
+        ticket = await desk.repo.get(plan.ticket_id)
+        await desk.answered(ticket, 1, -300, 77, "On the website.")
+        added = await desk.add_to_faq(plan.ticket_id, -300, 1, faq, LANGS, locale_for)
+        assert added.outcome is outcome
+    [entry] = await faq.all_entries()
+    assert [t for _l, t in entry.phrasings] == ["how do I pay by card?"]
+
+
 async def test_answer_depends_on_how_the_question_arrived(db):
     repo = FaqRepository(db)
     faq = FaqService(repo)

@@ -3,13 +3,14 @@ remembers it (so the same question soon after points to it) and counts it."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramMigrateToChat
 from aiogram.types import Message, MessageId, ReplyParameters
 
-from bot.edits import is_not_modified
+from bot.edits import edit_or_same, is_not_modified
 from bot.faq.buttons import feedback_keyboard
 from bot.faq.service import FaqReply, FaqService
 from bot.stats.service import StatsService
@@ -64,6 +65,8 @@ async def send_reply(
         )
     if faq is not None:
         await faq.remember(chat_id, reply, sent.message_id, conversation)
+        if reply_to:  # an edit of the question is checked again
+            await faq.question_answered(chat_id, reply_to, entry.id, sent.message_id)
     if stats is not None and chat_id < 0:
         stats.collector.bump(chat_id, "faq_answered")
     return sent.message_id
@@ -83,3 +86,46 @@ async def still_shown(bot: Bot, chat_id: int, message_id: int, entry_id: int) ->
     except TelegramAPIError:
         return True
     return True  # its buttons were gone, and are back
+
+
+async def answer_again(
+    bot: Bot,
+    reply: FaqReply,
+    chat_id: int,
+    question_id: int,
+    previous_id: int,
+    thread_id: int | None,
+    *,
+    faq: FaqService,
+    stats: StatsService | None = None,
+    conversation: int = 0,
+) -> int | None:
+    """A question edited after the FAQ answered it now asks for another entry: the bot's answer
+    (`previous_id`) becomes that entry's, edited in place when both are texts, else the new
+    answer is sent as a reply and the old one deleted, so the question has one answer. Its id,
+    or None when the new answer's message is gone."""
+    entry, answer = reply.entry, reply.answer
+    assert entry is not None
+    if answer.source_message_id is None:
+        try:
+            await edit_or_same(
+                bot.edit_message_text(
+                    answer.text,
+                    chat_id=chat_id,
+                    message_id=previous_id,
+                    reply_markup=feedback_keyboard(entry.id),
+                )
+            )
+        except TelegramAPIError as exc:  # deleted meanwhile, or a media answer: a new one
+            logger.info("FAQ answer %s in %s not edited: %s", previous_id, chat_id, exc)
+        else:
+            await faq.remember(chat_id, reply, previous_id, conversation)
+            await faq.question_answered(chat_id, question_id, entry.id, previous_id)
+            return previous_id
+    sent = await send_reply(
+        bot, reply, chat_id, question_id, thread_id, faq=faq, stats=stats, conversation=conversation
+    )
+    if sent is not None:
+        with contextlib.suppress(TelegramAPIError):
+            await bot.delete_message(chat_id, previous_id)
+    return sent

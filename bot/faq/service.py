@@ -328,6 +328,22 @@ class Asked(StrEnum):
     GROUP_STATEMENT = "group_statement"
 
 
+class AnsweredQuestion(NamedTuple):
+    """The FAQ's answer to a member's question: the entry, and the bot's message with it."""
+
+    entry_id: int
+    answer_id: int
+
+
+class VoteOutcome(StrEnum):
+    """A 👍/👎 pressed under an answer."""
+
+    COUNTED = "counted"  # the member's first vote on the entry: thanked
+    CHANGED = "changed"  # the other button than before: the counters move, said quietly
+    SAME = "same"  # the same button again: nothing changes, nor is it thanked again
+    REFUSED = "refused"  # the entry is gone, or is another chat's (forged callback data)
+
+
 class ReplyKind(StrEnum):
     ANSWER = "answer"
     REPEAT = "repeat"  # answered in this chat a few minutes ago: point there instead
@@ -1045,12 +1061,25 @@ class FaqService:
             chat_id, reply.entry.id, reply.language, message_id, int(self.clock()), thread
         )
 
+    async def question_answered(
+        self, chat_id: int, question_id: int, entry_id: int, answer_id: int
+    ) -> None:
+        """The answer to a question was sent (`answer_id`): an edit of the question is checked
+        again (`answer_to_question`)."""
+        await self.repo.question_answered(
+            chat_id, question_id, entry_id, answer_id, int(self.clock())
+        )
+
+    async def answer_to_question(self, chat_id: int, question_id: int) -> AnsweredQuestion | None:
+        found = await self.repo.answer_to_question(chat_id, question_id)
+        return AnsweredQuestion(*found) if found else None
+
     async def learn_from_pick(
         self, entry_id: int, text: str, answered_in: str, languages: Iterable[str]
     ) -> bool:
         """The asker's own wording, in the language it is written in, is a new phrasing."""
-        wording = detect_language(text, languages) or answered_in
-        return await self.learn_phrasing(entry_id, text, wording)
+        language = detect_language(faq_wording(text), languages) or answered_in  # not a link's
+        return await self.learn_phrasing(entry_id, text, language)
 
     async def entry_with_wording(self, scope: int | None, text: str) -> int | None:
         """The entry seen in `scope` that has `text` as a wording already (case, spacing and end
@@ -1131,10 +1160,14 @@ class FaqService:
         """A chat's entries and the global ones; None: only the global ones."""
         return await self.repo.visible_in(scope)
 
-    async def vote(self, entry_id: int, user_id: int, up: bool, chat_id: int) -> bool:
-        """False when the member had voted so already, or the entry is no entry of `chat_id`
-        (where the button was pressed) nor a shared one: callback data may name any entry."""
+    async def vote(self, entry_id: int, user_id: int, up: bool, chat_id: int) -> VoteOutcome:
+        """A member's 👍/👎: counted once, changed when they change their mind. REFUSED when the
+        entry is gone or is no entry of `chat_id` (where the button was pressed) nor a shared
+        one: callback data may name any entry."""
         entry = await self.entry(entry_id)
         if entry is None or entry.chat_id not in (None, chat_id):
-            return False
-        return await self.repo.vote(entry_id, user_id, 1 if up else -1)
+            return VoteOutcome.REFUSED
+        previous = await self.repo.vote(entry_id, user_id, 1 if up else -1)
+        if previous is None:
+            return VoteOutcome.SAME
+        return VoteOutcome.CHANGED if previous else VoteOutcome.COUNTED

@@ -34,11 +34,35 @@ MAX_PHRASING = 300
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
 
 
+# What a member's message names rather than asks: a link (http(s), t.me, www., tg://, a bare
+# domain with a path) or an @mention (Telegram usernames: 5-32 letters, digits, underscores;
+# not an e-mail address, whose @ follows a letter).
+_LINK_TAIL = r"(?:\S*[^\s)\]}>,.!?;:'\"])?"  # a closing bracket or mark after it is the text's
+_NAMED = re.compile(
+    rf"(?:https?://|tg://|www\.){_LINK_TAIL}"
+    rf"|\b(?:telegram\.me|telegram\.dog|t\.me)/{_LINK_TAIL}"
+    rf"|\b(?:[a-z0-9-]+\.)+[a-z]{{2,}}/{_LINK_TAIL}"
+    r"|(?<![\w@])@[A-Za-z][A-Za-z0-9_]{3,31}\b",
+    re.IGNORECASE,
+)
+_EMPTY_BRACKETS = re.compile(r"\(\s*\)|\[\s*\]|\{\s*\}|<\s*>")
+_SPACE_BEFORE_MARK = re.compile(r"\s+([?!.,:;…])")
+
+
+def without_names(text: str) -> str:
+    """`text` without its @mentions and links, spacing tidied: the question it asks."""
+    text = _EMPTY_BRACKETS.sub(" ", _NAMED.sub(" ", text))
+    text = _SPACE_BEFORE_MARK.sub(r"\1", " ".join(text.split()))
+    return text.strip(" ,;:-–—")
+
+
 def faq_wording(question: str) -> str:
     """A member's question as an FAQ wording, which holds at most MAX_PHRASING characters (an
-    export with a longer one would not load back): a long message's last sentences, where
-    people put what they ask after the story around it, else its last words that fit."""
-    question = question.strip()
+    export with a longer one would not load back): without its @mentions and links (another
+    member asking would not name the same people or pages, and the wording would match every
+    message that does), of a long message its last sentences, where people put what they ask
+    after the story around it, else its last words that fit."""
+    question = without_names(question)
     if len(question) <= MAX_PHRASING:
         return question
     kept = ""

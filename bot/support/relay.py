@@ -15,7 +15,7 @@ from dataclasses import replace
 from itertools import zip_longest
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import TelegramAPIError, TelegramMigrateToChat
 from aiogram.types import Message, MessageId, ReplyParameters
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
@@ -32,7 +32,7 @@ from bot.support.service import Question, RelayOutcome, SupportService
 from bot.texts import TEXT_LIMIT, utf16_length
 from bot.topics import thread_of
 from storage.chats import KnownChat
-from storage.faq import Ticket
+from storage.faq import Delivered, Ticket
 
 logger = logging.getLogger(__name__)
 
@@ -257,6 +257,10 @@ async def follow_edit(
         return True
     if message.media_group_id is not None:
         return True  # a part of an album relayed before its parts were kept: header only
+    if note_id is not None and not found.complaint:
+        # the header could not be edited: deleted, so the note stands in for it (the relay a
+        # reply answers, and what a later edit edits), and a new copy can take the copy's slot
+        header = note_id
     old_copy, new_copy = ticket.relay_copy_id, None
     try:
         if not (message.text and fits_inline(message.text)):  # media, or long: under it again
@@ -271,7 +275,9 @@ async def follow_edit(
             new_copy = copy.message_id
     except TelegramAPIError as exc:
         logger.warning("could not copy the edit of %s to support: %s", message.message_id, exc)
-        return True  # the old copy still takes replies
+        if note_id is not None:  # the old copy still takes replies, and the note too
+            await support.relayed(ticket.id, desk, header, old_copy or note_id)
+        return True
     if old_copy is not None:
         with contextlib.suppress(TelegramAPIError):
             await bot.delete_message(desk, old_copy)
@@ -294,8 +300,10 @@ async def recopy_album(
     desk, ids = ticket.support_chat_id, [part for part, _ in parts]
     try:
         copies = await bot.copy_messages(desk, message.chat.id, ids)
-    except TelegramAPIError as exc:  # the old copies still take replies
+    except TelegramAPIError as exc:  # the old copies still take replies, the note too
         logger.warning("could not copy the edited album of ticket %s: %s", ticket.id, exc)
+        if note_id is not None and ticket.relay_message_id is not None:
+            await support.relayed(ticket.id, desk, ticket.relay_message_id, note_id)
         return
     old = [copy for _, copy in parts if copy is not None]
     if old:
@@ -303,9 +311,11 @@ async def recopy_album(
             await bot.delete_messages(desk, old)
     await support.album_relayed(ticket.id, message.chat.id, paired(ids, copies))
     assert ticket.relay_message_id is not None
-    # a reply to the new album's first part answers, as one to the note would
-    first = copies[0].message_id if copies else note_id
-    await support.relayed(ticket.id, desk, ticket.relay_message_id, first)
+    # the new copies answer through their parts; the ticket's one copy slot keeps the note (the
+    # staff's newest sight of the question, under a header that could not be edited), else the
+    # album's first part
+    kept = note_id if note_id is not None else (copies[0].message_id if copies else None)
+    await support.relayed(ticket.id, desk, ticket.relay_message_id, kept)
 
 
 async def ticket_replied_to(message: Message, bot: Bot, support: SupportService) -> Ticket | None:
@@ -393,38 +403,39 @@ async def deliver_staff_reply(
     await support.delivered(ticket, message.chat.id, delivered)
     confirmation = _("✅ Delivered to {name}.").format(name=html.escape(ticket.member_name or "?"))
     if len(parts) > 1:
-        await message.reply(confirmation)
-        return
-    add = InlineKeyboardBuilder()
-    add.button(
-        text=_("➕ Add to FAQ"),
-        callback_data=SupportCallback(op=SupportAction.ADD_TO_FAQ, ticket=ticket.id),
-    )
-    await message.reply(confirmation, reply_markup=add.as_markup())
+        said = await message.reply(confirmation)
+    else:
+        add = InlineKeyboardBuilder()
+        add.button(
+            text=_("➕ Add to FAQ"),
+            callback_data=SupportCallback(op=SupportAction.ADD_TO_FAQ, ticket=ticket.id),
+        )
+        said = await message.reply(confirmation, reply_markup=add.as_markup())
+    # staff reply to what they see last: a reply to the confirmation answers the same member
+    await support.confirmed(ticket, said.chat.id, said.message_id)
 
 
 async def follow_staff_edit(message: Message, bot: Bot, support: SupportService) -> bool:
     """A staff member edited a reply the member already got: the member's copy is edited to
     the new words (text, or a caption), and "Add to FAQ" takes them. A copy that can no longer
     be edited (the member deleted it, or blocked the bot) is told to the staff member, who may
-    send the correction as a new reply. False when the message was never delivered."""
+    send the correction as a new reply; one left behind in a group since upgraded comes to the
+    member in the new chat as a new message (`pass_on_anew`). False when the message was never
+    delivered."""
     found = await support.delivered_copy(message.chat.id, message.message_id)
     if found is None:
         return False
     words = message.html_text if (message.text or message.caption) else ""
-    try:
-        if message.text is not None:
-            edit = bot.edit_message_text(
-                words, chat_id=found.member_chat_id, message_id=found.message_id
-            )
+    upgraded = support.new_id_of(found.member_chat_id)
+    error: str | None = None
+    if upgraded is None:
+        refused = await edit_copy(message, bot, words, found)
+        if isinstance(refused, TelegramMigrateToChat):  # upgraded, and now the bot knows
+            upgraded = refused.migrate_to_chat_id
         else:
-            edit = bot.edit_message_caption(
-                chat_id=found.member_chat_id, message_id=found.message_id, caption=words
-            )
-        await edit_or_same(edit)
-        error = None
-    except TelegramAPIError as exc:
-        error = exc.message
+            error = refused
+    if upgraded is not None:  # the copy stayed in the old group, which takes no calls
+        error = await pass_on_anew(message, bot, support, found, upgraded)
     ticket = await support.answer_edited(
         found.ticket_id, message.chat.id, message.message_id, words if message.text else ""
     )
@@ -437,3 +448,42 @@ async def follow_staff_edit(message: Message, bot: Bot, support: SupportService)
             ).format(name=html.escape(name), error=html.escape(error))
         )
     return True
+
+
+async def edit_copy(
+    message: Message, bot: Bot, words: str, found: Delivered
+) -> str | TelegramMigrateToChat | None:
+    """The member's copy edited to the staff message's new words (text, or a caption); None
+    when done, else why not (an upgraded group's refusal as it came)."""
+    try:
+        if message.text is not None:
+            edit = bot.edit_message_text(
+                words, chat_id=found.member_chat_id, message_id=found.message_id
+            )
+        else:
+            edit = bot.edit_message_caption(
+                chat_id=found.member_chat_id, message_id=found.message_id, caption=words
+            )
+        await edit_or_same(edit)
+    except TelegramMigrateToChat as exc:
+        return exc
+    except TelegramAPIError as exc:
+        return exc.message
+    return None
+
+
+async def pass_on_anew(
+    message: Message, bot: Bot, support: SupportService, found: Delivered, chat_id: int
+) -> str | None:
+    """A staff edit of an answer delivered to a group before it became the supergroup
+    `chat_id`: the old copy cannot be edited (the old group takes no calls, and its message
+    ids mean nothing in the new chat), so the edited message comes to the member there as a
+    new one, which later edits then edit. The error when that fails too."""
+    try:
+        copy = await bot.copy_message(chat_id, message.chat.id, message.message_id)
+    except TelegramAPIError as exc:
+        return exc.message
+    await support.delivered_again(
+        found, message.chat.id, message.message_id, chat_id, copy.message_id
+    )
+    return None

@@ -200,8 +200,24 @@ class SupportService:
         self, ticket: Ticket, staff_chat_id: int, copies: Sequence[tuple[int, int]]
     ) -> None:
         """A staff reply reached the member: (staff message id, the member's copy id) per part,
-        so the staff's later edits reach the copies."""
-        await self.repo.add_delivered(ticket.id, staff_chat_id, ticket.chat_id, copies)
+        so the staff's later edits reach the copies. A group upgraded to a supergroup takes no
+        message any more: known upgraded once the copies are sent (at the latest by the refused
+        send, which then went to the new chat), the copies are in the new chat."""
+        member_chat = self.new_id_of(ticket.chat_id) or ticket.chat_id
+        await self.repo.add_delivered(ticket.id, staff_chat_id, member_chat, copies)
+
+    async def delivered_again(
+        self, found: Delivered, staff_chat_id: int, staff_message_id: int, chat_id: int, copy: int
+    ) -> None:
+        """A staff edit came to the member as a new message (`copy` in `chat_id`, the supergroup
+        their group became): later edits edit that one."""
+        await self.repo.add_delivered(
+            found.ticket_id, staff_chat_id, chat_id, [(staff_message_id, copy)]
+        )
+
+    async def confirmed(self, ticket: Ticket, staff_chat_id: int, message_id: int) -> None:
+        """The bot said "✅ Delivered" there: a staff reply to it answers the same member."""
+        await self.repo.add_confirmation(staff_chat_id, message_id, ticket.id)
 
     async def delivered_copy(self, staff_chat_id: int, staff_message_id: int) -> Delivered | None:
         return await self.repo.delivered(staff_chat_id, staff_message_id)
@@ -256,13 +272,15 @@ class SupportService:
             return FaqAddition(FaqAddOutcome.NOT_TEXT)
         languages = tuple(languages)
         scope = ticket.chat_id if ticket.chat_id < 0 else None
-        wording = faq_wording(ticket.question)
+        wording = faq_wording(ticket.question)  # without its @mentions and links
+        if not wording:  # nothing but a link or a mention: no question to learn
+            return FaqAddition(FaqAddOutcome.NOT_TEXT)
         existing = await faq.entry_with_wording(scope, wording)
         if existing is not None:  # another member asked the same, and it was added then
             await self.repo.mark_added_to_faq(ticket.id, existing)
             return FaqAddition(FaqAddOutcome.ALREADY, existing)
         member_language = (ticket.language or "").split("-")[0]
-        language = detect_language(ticket.question, languages) or (
+        language = detect_language(wording, languages) or (
             member_language if member_language in languages else await locale_for(ticket.chat_id)
         )
         answer = (
