@@ -35,6 +35,12 @@ def test_question_detection():
     assert not looks_like_question("Какая игра была вчера!")
     assert looks_like_question("Where is my order!!")  # impatient, still a question
     assert looks_like_question("Can someone help me with my order!")
+    # "how" before a judging word exclaims; before a measuring one it asks
+    assert not looks_like_question("how cool is it that the parcel came before lunch")
+    assert not looks_like_question("hoe leuk is het dat het pakket er al is")
+    assert not looks_like_question("как круто что посылка пришла")
+    assert looks_like_question("how long is the delivery")
+    assert looks_like_question("how nice is the new version?")  # a question mark asks
 
 
 def test_features_fold_case_lookalikes_and_stopwords():

@@ -48,6 +48,17 @@ EXCLAMATIVES = frozenset({("what", "a"), ("what", "an"), ("wat", "een")})
 # игра!"): with a final "!" and no "?", exclamations. "Where is my order!!" and "Can someone
 # help me!" still ask, however impatient.
 EXCLAIMING = frozenset("what how wat hoe как какой какая какое какие".split())
+# "How cool is it that the parcel came before lunch", "hoe leuk is het dat…", "как круто, что…":
+# "how" before a word that judges rather than measures exclaims; without a question mark it is
+# chat ("how long is the delivery" measures, and asks).
+JUDGING = frozenset(
+    """
+cool nice great awesome lovely amazing crazy funny weird strange sad annoying beautiful cute
+wonderful terrible awful fun sweet stupid insane lucky unlucky
+круто здорово классно прикольно странно жаль обидно красиво приятно ужасно смешно клёво клево
+leuk mooi gaaf tof vet raar jammer zonde fijn heerlijk stom gek grappig
+""".split()
+)
 _FINAL_MARK = re.compile(r"([.!?…])[^\w.!?…]*$")  # ends the text, before any emoji
 
 
@@ -69,6 +80,8 @@ def looks_like_question(text: str | None, *, is_command: bool = False) -> bool:
     if final is not None and final.group(1) == "!" and words[0] in EXCLAIMING:
         return False
     if (words[0], words[1]) in EXCLAMATIVES:
+        return False
+    if words[0] in EXCLAIMING and words[1] in JUDGING:
         return False
     if words[0] in AUXILIARIES and words[1] in NO_SUBJECT:
         return False
