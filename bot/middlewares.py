@@ -335,13 +335,13 @@ async def is_command_text_or_caption(message: Message) -> bool:
 
 
 async def addressed_to_bot(message: Message) -> bool:
-    """Anything in a private chat with the bot; in groups a command (also a file sent with a
-    command as its caption), or a reply calling the admins (`@admin`, handled like /report)."""
+    """Anything in a private chat with the bot; in groups a command (also one in a photo's,
+    video's or file's caption: a moderator answers with a screenshot captioned "/warn spam",
+    and Telegram marks the command there as in a text), or a reply calling the admins
+    (`@admin`, handled like /report)."""
     if message.chat.type == "private":
         return True
-    text = message.text or ""
-    return (
-        text.startswith("/")
-        or (message.reply_to_message is not None and "@admin" in text.lower())
-        or await is_command_text_or_caption(message)
+    text = message.text or message.caption or ""
+    return text.startswith("/") or (
+        message.reply_to_message is not None and "@admin" in text.lower()
     )
