@@ -64,7 +64,9 @@ def test_command_flags_follow_the_table():
         "needs_roles": True,
     }
     assert command_flags("purge")["right"] == "can_delete_messages"
-    assert "right" not in command_flags("filter")
+    assert command_flags("filter")["right"] == "can_delete_messages"  # the blocklist deletes
+    assert command_flags("settings")["right"] == "can_change_info"
+    assert "right" not in command_flags("filters")  # looking changes nothing
     assert SPECS["block"].role is Requirement.ADMIN_OR_MANAGER  # a private desk too
     try:
         command_flags("warn", "warns")

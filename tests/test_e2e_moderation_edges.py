@@ -59,3 +59,73 @@ async def test_moderator_commands_in_a_photos_caption_work_as_typed(steward, fak
     )
     await fake.wait_for("sendMessage", lambda c: c.plain.startswith("Rules saved"), since=mark)
     assert (await steward.app.moderation.chat_settings(GROUP)).rules == "<b>Be</b> kind"
+
+
+async def test_each_settings_command_needs_the_admin_right_telegram_would(steward, fake, group):
+    """/approve, /filter, /settings and /setlog (and the other settings) worked for an admin
+    the owner gave no right at all. Approving spares a member the restrictions (the right to
+    ban users), the blocklist deletes messages (to delete messages), the settings are the
+    chat's own (to change the group info); the owner holds every right."""
+    weak = fake.user(150, "Wendy")
+    fake.add_member(
+        GROUP,
+        weak,
+        "administrator",
+        can_restrict_members=False,
+        can_delete_messages=False,
+        can_change_info=False,
+    )
+    owner = fake.user(160, "Olga")
+    fake.add_member(GROUP, owner, "creator")
+    await group.say(group.member, "hi")
+    ban_right = "Only admins with the right to ban users can do this."
+    delete_right = "Only admins with the right to delete messages can do this."
+    info_right = "Only admins with the right to change the group info can do this."
+    for command, refusal in (
+        ("/approve @bobby", ban_right),
+        ("/unapprove @bobby", ban_right),
+        ("/filter casino", delete_right),
+        ("/unfilter casino", delete_right),
+        ("/settings", info_right),
+        ("/setlog off", info_right),
+        ("/setrules Be kind", info_right),
+        ("/setwarnlimit 2 ban", info_right),
+        ("/setlanguages en", info_right),
+        ("/setcaptcha 60", info_right),
+    ):
+        mark = fake.mark()
+        await group.say(weak, command)
+        reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP, since=mark)
+        assert reply.plain == refusal, command
+    await steward.idle()
+    assert not await steward.app.moderation.is_approved(GROUP, 200)
+    assert not await steward.app.moderation.filters(GROUP)
+    assert (await steward.app.moderation.chat_settings(GROUP)).rules is None
+    mark = fake.mark()
+    await group.say(weak, "/filters")  # looking needs no right
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP, since=mark)
+    assert reply.plain.startswith("The blocklist is empty.")
+
+    # the panel another admin opened: a press by the admin without the right changes nothing
+    mark = fake.mark()
+    await group.say(group.admin, "/settings")
+    panel = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP, since=mark)
+    shown = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    first = panel["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    before = await steward.app.moderation.chat_settings(GROUP)
+    mark = fake.mark()
+    await fake.press_button(shown, weak, first)
+    refused = await fake.wait_for("answerCallbackQuery", since=mark)
+    assert refused["text"] == info_right and refused.get("show_alert")
+    assert await steward.app.moderation.chat_settings(GROUP) == before
+
+    # the owner holds every right
+    for command, answer in (
+        ("/approve @bobby", "✅ "),
+        ("/filter casino", "🚫 Added to the blocklist"),
+        ("/setlog off", "This chat's moderation log"),
+    ):
+        mark = fake.mark()
+        await group.say(owner, command)
+        reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP, since=mark)
+        assert reply.plain.startswith(answer), (command, reply.plain)
