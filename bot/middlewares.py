@@ -209,8 +209,8 @@ class RoleMiddleware(BaseMiddleware):
 
     Reads four handler flags: `role` (a `Requirement`), `chat` (a `Where`), `right` (an
     `AdminRight` the admin must hold, for a button too) and `private_owner`: in a private
-    chat its owner counts as its admin (a private chat may be a support desk, whose staff is its owner; the handler
-    refuses them where the chat is no desk).
+    chat its owner counts as its admin (a private chat may be a support desk, whose staff is
+    its owner; the handler refuses them where the chat is no desk).
     Puts the sender's `Roles` in `data["roles"]` for handlers that tailor their answer.
     """
 

@@ -24,6 +24,7 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import Message, TelegramObject
 from aiogram.utils.i18n import I18n
 
+from bot.chat_ids import is_basic_group
 from bot.commands import N_, without_own_command
 from bot.config import Settings
 from bot.middlewares import Handler
@@ -37,6 +38,7 @@ from bot.moderation.protection import Action, Fact, Facts, Step, evaluate
 from bot.moderation.service import (
     NO_RIGHTS_REASON,
     STEWARD,
+    SUPERGROUP_REASON,
     AuditAction,
     ModerationError,
     ModerationService,
@@ -105,6 +107,10 @@ class ProtectionMiddleware(BaseMiddleware):
         # of rights (expired entries dropped at each new one)
         self._flood_refused: dict[tuple[int, int], float] = {}
         self._flood_muting: set[tuple[int, int]] = set()  # mutes on their way
+        # (basic group, member) -> until when their messages are deleted: Telegram lets no bot
+        # mute in a basic group, so a flooder's messages go for the mute's length instead
+        self._flood_deleting: dict[tuple[int, int], float] = {}
+        self._told_basic: set[int] = set()  # basic groups told that muting needs a supergroup
         self.clock = clock
         # an album's parts and verdict; shared between workers (bot.cluster) when there are some
         self.albums = albums or AlbumVerdicts(clock=clock)
@@ -145,6 +151,9 @@ class ProtectionMiddleware(BaseMiddleware):
         target = checked_sender(message)
         if target is None or await self._exempt(chat_id, target):
             return False
+        if self._flood_deleting and not self.edited and self._deleting_flood(chat_id, target.id):
+            await self.moderation.try_delete(chat_id, message.message_id)
+            return True
         chat_settings = await self.moderation.chat_settings(chat_id)
         album = await self._album_part(message)
         facts = Facts(
@@ -176,6 +185,16 @@ class ProtectionMiddleware(BaseMiddleware):
         if until > self.clock():
             return True
         del self._flood_muted[(chat_id, user_id)]
+        return False
+
+    def _deleting_flood(self, chat_id: int, user_id: int) -> bool:
+        """A flooder of a basic group whose messages are deleted as a mute would stop them."""
+        until = self._flood_deleting.get((chat_id, user_id))
+        if until is None:
+            return False
+        if until > self.clock():
+            return True
+        del self._flood_deleting[(chat_id, user_id)]
         return False
 
     async def _exempt(self, chat_id: int, target: Target) -> bool:
@@ -317,6 +336,9 @@ class ProtectionMiddleware(BaseMiddleware):
         """The member is muted (a channel identity, which cannot be, banned); the message
         itself stays."""
         duration = timedelta(seconds=chat_settings.flood_mute_seconds)
+        if is_basic_group(message.chat.id):
+            await self._flood_in_basic_group(message, target, chat_settings, duration)
+            return
         key = (message.chat.id, target.id)
         if key in self._flood_muting or self._flood_refused.get(key, 0.0) > self.clock():
             # the rest of a burst handled while the mute is on its way, or after Telegram
@@ -351,6 +373,55 @@ class ProtectionMiddleware(BaseMiddleware):
             message,
             chat_settings,
             N_("🔇 {name} is muted for {duration} for flooding."),
+            name=target.mention,
+            duration=format_duration(duration),
+        )
+
+    async def _flood_in_basic_group(
+        self,
+        message: Message,
+        target: Target,
+        chat_settings: ChatModSettings,
+        duration: timedelta,
+    ) -> None:
+        """Telegram mutes only in supergroups ("method is available only for supergroups"):
+        the flood is deleted instead, and the member's messages with it for the mute's length;
+        the log chat reads one "Detected" entry, and the chat is told once why no mute."""
+        chat_id = message.chat.id
+        now = self.clock()
+        # noted before any call: the rest of the burst is deleted meanwhile
+        self._flood_deleting = {k: t for k, t in self._flood_deleting.items() if t > now}
+        self._flood_deleting[(chat_id, target.id)] = now + duration.total_seconds()
+        tell = chat_id not in self._told_basic
+        self._told_basic.add(chat_id)
+        kept = await self.moderation.try_delete(chat_id, message.message_id)
+        if kept is Problem.NO_RIGHTS:  # nothing to delete with: no use trying each message
+            self._flood_deleting.pop((chat_id, target.id), None)
+        audit = {
+            "rule": "flood",
+            "message_id": message.message_id,
+            "message_text": message.text or message.caption,
+        }
+        reason = NO_RIGHTS_REASON if kept is Problem.NO_RIGHTS else SUPERGROUP_REASON
+        await self.moderation.record(chat_id, STEWARD, target, AuditAction.DETECT, reason, **audit)
+        if not tell:
+            return
+        if kept is None:
+            template = N_(
+                "🔇 {name} is flooding: I delete their messages for {duration}, as Telegram "
+                "lets bots mute only in supergroups. Making this group public, or showing its "
+                "history to new members, turns it into one."
+            )
+        else:
+            template = N_(
+                "{name} is flooding, and I can neither mute them (Telegram lets bots mute only "
+                "in supergroups) nor delete their messages: make me an admin who may delete "
+                "messages."
+            )
+        await self._notice(
+            message,
+            chat_settings,
+            template,
             name=target.mention,
             duration=format_duration(duration),
         )

@@ -129,3 +129,45 @@ async def test_each_settings_command_needs_the_admin_right_telegram_would(stewar
         await group.say(owner, command)
         reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP, since=mark)
         assert reply.plain.startswith(answer), (command, reply.plain)
+
+
+async def test_a_flood_in_a_basic_group_is_deleted_logged_and_explained_once(steward, fake):
+    """Telegram mutes only in supergroups: a flood in a basic group failed quietly at every
+    message (a warning in the bot's log, nothing in the chat or the log chat). Now the flood's
+    messages are deleted, the log chat reads "👀 Detected" once a flood, and the chat is told
+    once that muting needs a supergroup."""
+    basic = -4055502
+    chat = fake.add_chat(basic, "group", title="Club")
+    ann, ben = fake.user(11, "Ann"), fake.user(12, "Ben")
+    fake.add_member(basic, ann)
+    fake.add_member(basic, ben)
+    fake.add_chat(LOG_CHAT, title="Mod log")
+    await steward.app.moderation.update_settings(basic, spam_mode="off")
+    start = fake.mark()
+    sent = []
+    for n in range(8):  # one at a time: the bot takes a burst's updates in no set order
+        sent.append(await fake.send_message(chat, ann, f"message number {n}"))
+        await steward.idle()
+    notice = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == basic, since=start)
+    assert "supergroup" in notice.plain and "Ann" in notice.plain, notice.plain
+    log = await fake.wait_for(
+        "sendMessage", lambda c: c["chat_id"] == LOG_CHAT, since=start, timeout=20
+    )
+    assert log.plain.startswith("👀 Detected") and "rule flood" in log.plain
+    assert "supergroup" in log.plain, log.plain
+    await steward.idle()
+    deleted = {c["message_id"] for c in fake.calls_of("deleteMessage") if c["chat_id"] == basic}
+    assert deleted == {m["message_id"] for m in sent[5:]}
+    assert all((basic, m["message_id"]) in fake.messages for m in sent[:5])
+    assert fake.member_status(basic, 11) == "member"
+    # another flood: deleted and logged, but the chat heard it already
+    mark = fake.mark()
+    for n in range(7):
+        await fake.send_message(chat, ben, f"another message {n}")
+        await steward.idle()
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == LOG_CHAT, since=mark, timeout=20)
+    await steward.idle()
+    await asyncio.sleep(1.5)
+    assert not [c for c in fake.calls_of("sendMessage", since=mark) if c["chat_id"] == basic]
+    logged = [c for c in fake.calls_of("sendMessage", since=mark) if c["chat_id"] == LOG_CHAT]
+    assert len(logged) == 1, [c.plain for c in logged]

@@ -1167,6 +1167,8 @@ def render_details(i18n: I18n, action: ModAction, locale: str) -> str:
 
 # the reason of an automatic rule's entry when Telegram refused the bot for want of rights
 NO_RIGHTS_REASON = "no_rights"
+# the reason of a flood entry in a basic group, where Telegram lets no bot mute
+SUPERGROUP_REASON = "supergroup_only"
 _WARN_LIMIT_REASON = re.compile(r"(\d+)/(\d+) warns")
 
 
@@ -1179,6 +1181,10 @@ def reason_label(i18n: I18n, reason: str, locale: str) -> str:
         "flood": N_("flood"),
         NO_RIGHTS_REASON: N_(
             "I lack the admin rights to act: let me delete messages and ban users here"
+        ),
+        SUPERGROUP_REASON: N_(
+            "not muted: Telegram lets bots mute only in supergroups; their messages are "
+            "deleted instead"
         ),
     }
     if reason in words:
