@@ -171,3 +171,59 @@ async def test_a_flood_in_a_basic_group_is_deleted_logged_and_explained_once(ste
     assert not [c for c in fake.calls_of("sendMessage", since=mark) if c["chat_id"] == basic]
     logged = [c for c in fake.calls_of("sendMessage", since=mark) if c["chat_id"] == LOG_CHAT]
     assert len(logged) == 1, [c.plain for c in logged]
+
+
+async def test_mute_of_a_banned_member_says_so_and_keeps_the_ban(steward, fake, group):
+    """restrictChatMember replaces a ban by the restriction (tdlib restrict_channel_participant:
+    the banned member becomes a restricted non-member, free to rejoin): "/mute 1h" of a banned
+    spammer answered "is muted" and let them back in. It now says they are banned and does
+    nothing; a warn limit's mute too."""
+    target = await group.say(group.member, "hello")
+    await group.say(group.admin, "/ban", reply_to=target)
+    await fake.wait_for("banChatMember")
+    await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    mark = fake.mark()
+    await group.say(group.admin, "/mute 1h", reply_to=target)
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP, since=mark)
+    assert reply.plain == (
+        "Bob is banned in this chat: a mute would lift the ban. /unban them first if that is "
+        "what you mean."
+    )
+    await group.say(group.admin, "/setwarnlimit 1 mute 1d")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("Warn limit set"), since=mark)
+    await group.say(group.admin, "/warn", reply_to=target)
+    reply = await fake.wait_for(
+        "sendMessage", lambda c: c["chat_id"] == GROUP and "banned" in c.plain, since=mark
+    )
+    await steward.idle()
+    assert not fake.calls_of("restrictChatMember", since=mark)
+    assert fake.member_status(GROUP, 200) == "kicked"
+    actions = [a.action for a in await steward.app.mod_repo.recent_actions(GROUP, 10)]
+    assert "mute" not in actions
+
+
+async def test_setlog_sends_the_log_only_where_the_admin_is_an_admin_too(steward, fake, group):
+    """Any admin of one group could send its log (members' names, copies of their messages)
+    into any other chat the bot is in, a stranger's group included, with a notice posted
+    there first. Now the log goes only to a chat whose admins include the one who asks (or to
+    their own private chat)."""
+    foreign = fake.add_chat(-1001005550001, title="Someone else's group")
+    fake.add_member(foreign["id"], group.admin)  # a plain member there
+    mark = fake.mark()
+    await group.say(group.admin, f"/setlog {foreign['id']}")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP, since=mark)
+    assert reply.plain == (
+        "Only an admin of that chat can make it this chat's log chat: ask one of its admins "
+        "to send /setlog here, or pick a chat you run."
+    )
+    await steward.idle()
+    assert not [c for c in fake.calls_of("sendMessage", mark) if c["chat_id"] == foreign["id"]]
+    assert (await steward.app.moderation.chat_settings(GROUP)).log_chat_id is None
+
+    own = fake.add_chat(-1001005550002, title="Alice's log")
+    fake.add_member(own["id"], group.admin, "administrator")
+    mark = fake.mark()
+    await group.say(group.admin, f"/setlog {own['id']}")
+    reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP, since=mark)
+    assert reply.plain == f"The moderation log now goes to {own['id']}."
+    assert (await steward.app.moderation.chat_settings(GROUP)).log_chat_id == own["id"]

@@ -22,4 +22,5 @@ class Problem(StrEnum):
     UNDELETABLE = "undeletable"  # a message no bot may delete: 48 hours old, some service ones
     NOT_BANNED = "not_banned"  # an /unban of someone who is not banned
     NOT_MUTED = "not_muted"  # an /unmute of someone who may write already
+    BANNED = "banned"  # a mute of a banned member: it would replace (lift) the ban
     TELEGRAM = "telegram"  # any other refusal, shown as Telegram worded it

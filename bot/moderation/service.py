@@ -348,6 +348,12 @@ class ModerationService:
         **audit: Any,
     ) -> int:
         _restrictable(target)
+        if not is_basic_group(chat_id):  # where no one is banned, nor muted (Telegram refuses)
+            # restrictChatMember replaces a ban by the restriction (tdlib
+            # restrict_channel_participant): the banned member could come back, muted
+            member = await self._telegram(self.bot.get_chat_member(chat_id, target.id))
+            if member.status == "kicked":
+                raise ModerationError(Problem.BANNED, target.name)
         until = telegram_until(self.now(), duration)
         await self._telegram(
             self.bot.restrict_chat_member(chat_id, target.id, MUTED, until_date=until)

@@ -24,6 +24,7 @@ from bot.moderation.language import PLAUSIBLE
 from bot.moderation.problems import Problem
 from bot.moderation.service import ModerationService
 from bot.moderation.targets import replied
+from bot.roles import RoleService, is_anonymous_admin_message
 from bot.texts import command_args_html, cut_to, typed_chat_id, visible_length
 from handlers.moderation.common import error_text
 from storage.moderation import ChatModSettings
@@ -151,7 +152,11 @@ async def setwarnlimit_command(
 
 
 async def setlog_command(
-    message: Message, command: CommandObject, bot: Bot, moderation: ModerationService
+    message: Message,
+    command: CommandObject,
+    bot: Bot,
+    moderation: ModerationService,
+    role_service: RoleService,
 ) -> None:
     arg = (command.args or "").strip()
     if arg.lower() in OFF:
@@ -162,6 +167,14 @@ async def setlog_command(
     if log_chat is None:
         await message.reply(
             html.escape(_("Usage: /setlog <chat id> (add me to that chat first), or /setlog off"))
+        )
+        return
+    if not await may_receive_log(message, log_chat, role_service):
+        await message.reply(
+            _(
+                "Only an admin of that chat can make it this chat's log chat: ask one of its "
+                "admins to send /setlog here, or pick a chat you run."
+            )
         )
         return
     try:
@@ -176,6 +189,19 @@ async def setlog_command(
         return
     await moderation.update_settings(message.chat.id, log_chat_id=log_chat)
     await message.reply(_("The moderation log now goes to {chat}.").format(chat=log_chat))
+
+
+async def may_receive_log(message: Message, log_chat: int, role_service: RoleService) -> bool:
+    """Whether the one asking runs `log_chat`: an admin of it, or its owner when it is their
+    own private chat. The log holds members' names and copies of their messages, and the
+    bot posts there first; a chat the bot is in is no one's to fill but its admins'. Who an
+    anonymous admin is cannot be told: they are refused, and told who may."""
+    user = message.from_user
+    if is_anonymous_admin_message(message) or user is None:
+        return False
+    if log_chat > 0:
+        return log_chat == user.id
+    return await role_service.is_chat_admin(log_chat, user.id)
 
 
 async def setlanguages_command(
