@@ -227,3 +227,27 @@ async def test_setlog_sends_the_log_only_where_the_admin_is_an_admin_too(steward
     reply = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP, since=mark)
     assert reply.plain == f"The moderation log now goes to {own['id']}."
     assert (await steward.app.moderation.chat_settings(GROUP)).log_chat_id == own["id"]
+
+
+async def test_a_double_tap_on_a_settings_button_changes_the_rule_once(steward, fake, group):
+    """Each tap moved a rule one mode on from whatever it was: a double tap on "Spam: enforce"
+    (or two admins tapping their copies of the panel) left it at "log only", which no one
+    chose. A tap now changes what its panel showed; a tap on a panel out of date changes
+    nothing and redraws it. A panel sent before this change still works."""
+    await group.say(group.admin, "/settings")
+    panel = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP)
+    shown = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    spam = panel["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    for _ in range(2):
+        await fake.press_button(shown, group.admin, spam)
+    await steward.idle()
+    assert (await steward.app.mod_repo.settings(GROUP)).spam_mode == "off"
+    answers = [c["text"] for c in fake.calls_of("answerCallbackQuery")]
+    assert sorted(answers) == ["Changed already; this is how it stands now.", "Saved."]
+    assert "Spam from new members: off" in fake.messages[(GROUP, shown["message_id"])]["text"]
+    # a panel of the version before: its tap still moves the rule on
+    mark = fake.mark()
+    await fake.press_button(shown, group.admin, "modset:spam")
+    await fake.wait_for("answerCallbackQuery", since=mark)
+    await steward.idle()
+    assert (await steward.app.mod_repo.settings(GROUP)).spam_mode == "log"

@@ -36,7 +36,7 @@ from bot.commands import N_
 from bot.config import Settings
 from bot.i18n import pick_language
 from bot.moderation.blocklist import CompiledBlocklist
-from bot.moderation.chat_settings import SettingKey, toggled
+from bot.moderation.chat_settings import SettingKey, shown_value, toggled
 from bot.moderation.durations import format_duration, telegram_until
 from bot.moderation.outbox import LogOutbox, Rendered
 from bot.moderation.problems import Problem
@@ -264,6 +264,7 @@ class ModerationService:
         self._blocklists: LoadingCache[int, CompiledBlocklist] = LoadingCache()
         self._graduated: set[tuple[int, int]] = set()
         self._log_order = asyncio.Lock()
+        self._taps = asyncio.Lock()  # /settings taps: a double tap's two read-then-writes
         # forum messages' topics waiting to be written: (chat, message) -> (topic, seen at)
         self._topic_notes: dict[tuple[int, int], tuple[int | None, int]] = {}
 
@@ -707,10 +708,18 @@ class ModerationService:
     async def update_settings(self, chat_id: int, **values: Any) -> ChatModSettings:
         return await self.repo.update_settings(chat_id, **values)
 
-    async def toggle(self, chat_id: int, key: SettingKey) -> ChatModSettings:
-        """One tap on a /settings button: a rule's next mode, or a switch flipped."""
-        current = await self.repo.settings(chat_id)
-        return await self.repo.update_settings(chat_id, **toggled(current, key))
+    async def toggle(
+        self, chat_id: int, key: SettingKey, seen: str | None = None
+    ) -> tuple[ChatModSettings, bool]:
+        """One tap on a /settings button: a rule's next mode, or a switch flipped; and whether
+        it changed anything. With `seen` (what the tapped panel showed), a setting that no
+        longer shows so stays: the tap was the second of a double tap, or its panel was out
+        of date."""
+        async with self._taps:  # one after the other (taps are rare): the second sees
+            current = await self.repo.settings(chat_id)  # what the first wrote
+            if seen is not None and shown_value(current, key) != seen:
+                return current, False
+            return await self.repo.update_settings(chat_id, **toggled(current, key)), True
 
     async def add_filter(self, chat_id: int, pattern: str, is_regex: bool, actor: Actor) -> bool:
         """False when the pattern was in the blocklist already."""

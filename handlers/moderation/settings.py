@@ -17,8 +17,8 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from bot.edits import edit_or_same
 from bot.guards import accessible_message, button_message
 from bot.moderation.args import ArgumentError, parse_warn_limit
-from bot.moderation.buttons import SettingsCallback
-from bot.moderation.chat_settings import RULES, SettingKey, mode_of
+from bot.moderation.buttons import SettingsCallback, SettingsTap
+from bot.moderation.chat_settings import RULES, SettingKey, mode_of, shown_value
 from bot.moderation.durations import format_duration
 from bot.moderation.language import PLAUSIBLE
 from bot.moderation.problems import Problem
@@ -47,17 +47,15 @@ def settings_view(chat_settings: ChatModSettings) -> tuple[str, InlineKeyboardMa
     for rule in RULES:
         label = f"{names[rule]}: {mode_names[mode_of(chat_settings, rule)]}"
         lines.append(f"• {html.escape(label)}")
-        builder.button(text=label, callback_data=SettingsCallback(key=rule))
+        builder.button(text=label, callback_data=tap(chat_settings, rule))
     action_label_text = _("Spam action: {action}").format(
         action=_("ban") if chat_settings.spam_action == "ban" else _("mute")
     )
     warn_label = _("Warn on blocklist: {state}").format(
         state=_("yes") if chat_settings.blocklist_warn else _("no")
     )
-    builder.button(
-        text=action_label_text, callback_data=SettingsCallback(key=SettingKey.SPAM_ACTION)
-    )
-    builder.button(text=warn_label, callback_data=SettingsCallback(key=SettingKey.BLOCKLIST_WARN))
+    builder.button(text=action_label_text, callback_data=tap(chat_settings, SettingKey.SPAM_ACTION))
+    builder.button(text=warn_label, callback_data=tap(chat_settings, SettingKey.BLOCKLIST_WARN))
     builder.adjust(*([1] * len(RULES)), 2)
     lines.append(f"• {html.escape(action_label_text)}")
     lines.append(f"• {html.escape(warn_label)}")
@@ -82,13 +80,24 @@ async def settings_command(message: Message, moderation: ModerationService) -> N
     await message.reply(text, reply_markup=markup)
 
 
+def tap(chat_settings: ChatModSettings, key: SettingKey) -> SettingsTap:
+    return SettingsTap(key=key, seen=shown_value(chat_settings, key))
+
+
 async def settings_pressed(
-    query: CallbackQuery, callback_data: SettingsCallback, moderation: ModerationService
+    query: CallbackQuery,
+    callback_data: SettingsTap | SettingsCallback,
+    moderation: ModerationService,
 ) -> None:
-    updated = await moderation.toggle(button_message(query).chat.id, callback_data.key)
+    """A tap on a /settings button (`SettingsCallback`: of a panel sent before the buttons
+    carried what they showed)."""
+    seen = callback_data.seen if isinstance(callback_data, SettingsTap) else None
+    updated, changed = await moderation.toggle(
+        button_message(query).chat.id, callback_data.key, seen
+    )
     text, markup = settings_view(updated)
     await edit_or_same(accessible_message(query).edit_text(text, reply_markup=markup))
-    await query.answer(_("Saved."))
+    await query.answer(_("Saved.") if changed else _("Changed already; this is how it stands now."))
 
 
 async def setrules_command(
