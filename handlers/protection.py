@@ -24,21 +24,19 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import Message, TelegramObject
 from aiogram.utils.i18n import I18n
 
-from bot.chat_ids import is_basic_group
 from bot.commands import N_, without_own_command
 from bot.config import Settings
 from bot.middlewares import Handler
 from bot.moderation.album_verdicts import NO_ALBUM, AlbumPart, AlbumVerdicts
 from bot.moderation.captcha import chat_locale
 from bot.moderation.durations import format_duration
-from bot.moderation.flood import FloodTracker
+from bot.moderation.flood import BasicGroupFloods, FloodTracker
 from bot.moderation.language import foreign_language
 from bot.moderation.problems import Problem
 from bot.moderation.protection import Action, Fact, Facts, Step, evaluate
 from bot.moderation.service import (
     NO_RIGHTS_REASON,
     STEWARD,
-    SUPERGROUP_REASON,
     AuditAction,
     ModerationError,
     ModerationService,
@@ -107,10 +105,7 @@ class ProtectionMiddleware(BaseMiddleware):
         # of rights (expired entries dropped at each new one)
         self._flood_refused: dict[tuple[int, int], float] = {}
         self._flood_muting: set[tuple[int, int]] = set()  # mutes on their way
-        # (basic group, member) -> until when their messages are deleted: Telegram lets no bot
-        # mute in a basic group, so a flooder's messages go for the mute's length instead
-        self._flood_deleting: dict[tuple[int, int], float] = {}
-        self._told_basic: set[int] = set()  # basic groups told that muting needs a supergroup
+        self.basic_floods = BasicGroupFloods(clock)  # where Telegram lets no bot mute
         self.clock = clock
         # an album's parts and verdict; shared between workers (bot.cluster) when there are some
         self.albums = albums or AlbumVerdicts(clock=clock)
@@ -151,7 +146,7 @@ class ProtectionMiddleware(BaseMiddleware):
         target = checked_sender(message)
         if target is None or await self._exempt(chat_id, target):
             return False
-        if self._flood_deleting and not self.edited and self._deleting_flood(chat_id, target.id):
+        if not self.edited and self.basic_floods.deleting(chat_id, target.id):
             await self.moderation.try_delete(chat_id, message.message_id)
             return True
         chat_settings = await self.moderation.chat_settings(chat_id)
@@ -185,16 +180,6 @@ class ProtectionMiddleware(BaseMiddleware):
         if until > self.clock():
             return True
         del self._flood_muted[(chat_id, user_id)]
-        return False
-
-    def _deleting_flood(self, chat_id: int, user_id: int) -> bool:
-        """A flooder of a basic group whose messages are deleted as a mute would stop them."""
-        until = self._flood_deleting.get((chat_id, user_id))
-        if until is None:
-            return False
-        if until > self.clock():
-            return True
-        del self._flood_deleting[(chat_id, user_id)]
         return False
 
     async def _exempt(self, chat_id: int, target: Target) -> bool:
@@ -336,7 +321,7 @@ class ProtectionMiddleware(BaseMiddleware):
         """The member is muted (a channel identity, which cannot be, banned); the message
         itself stays."""
         duration = timedelta(seconds=chat_settings.flood_mute_seconds)
-        if is_basic_group(message.chat.id):
+        if self.basic_floods.applies(message.chat.id):
             await self._flood_in_basic_group(message, target, chat_settings, duration)
             return
         key = (message.chat.id, target.id)
@@ -378,53 +363,18 @@ class ProtectionMiddleware(BaseMiddleware):
         )
 
     async def _flood_in_basic_group(
-        self,
-        message: Message,
-        target: Target,
-        chat_settings: ChatModSettings,
-        duration: timedelta,
+        self, message: Message, target: Target, settings: ChatModSettings, duration: timedelta
     ) -> None:
-        """Telegram mutes only in supergroups ("method is available only for supergroups"):
-        the flood is deleted instead, and the member's messages with it for the mute's length;
-        the log chat reads one "Detected" entry, and the chat is told once why no mute."""
-        chat_id = message.chat.id
-        now = self.clock()
-        # noted before any call: the rest of the burst is deleted meanwhile
-        self._flood_deleting = {k: t for k, t in self._flood_deleting.items() if t > now}
-        self._flood_deleting[(chat_id, target.id)] = now + duration.total_seconds()
-        tell = chat_id not in self._told_basic
-        self._told_basic.add(chat_id)
+        """No mute in a basic group (`BasicGroupFloods`): delete, log once, tell once."""
+        chat_id, text = message.chat.id, message.text or message.caption
+        when = format_duration(duration)
+        tell = self.basic_floods.begin(chat_id, target.id, duration.total_seconds())
         kept = await self.moderation.try_delete(chat_id, message.message_id)
-        if kept is Problem.NO_RIGHTS:  # nothing to delete with: no use trying each message
-            self._flood_deleting.pop((chat_id, target.id), None)
-        audit = {
-            "rule": "flood",
-            "message_id": message.message_id,
-            "message_text": message.text or message.caption,
-        }
-        reason = NO_RIGHTS_REASON if kept is Problem.NO_RIGHTS else SUPERGROUP_REASON
+        reason, notice = self.basic_floods.outcome(chat_id, target.id, kept)
+        audit = {"rule": "flood", "message_id": message.message_id, "message_text": text}
         await self.moderation.record(chat_id, STEWARD, target, AuditAction.DETECT, reason, **audit)
-        if not tell:
-            return
-        if kept is None:
-            template = N_(
-                "🔇 {name} is flooding: I delete their messages for {duration}, as Telegram "
-                "lets bots mute only in supergroups. Making this group public, or showing its "
-                "history to new members, turns it into one."
-            )
-        else:
-            template = N_(
-                "{name} is flooding, and I can neither mute them (Telegram lets bots mute only "
-                "in supergroups) nor delete their messages: make me an admin who may delete "
-                "messages."
-            )
-        await self._notice(
-            message,
-            chat_settings,
-            template,
-            name=target.mention,
-            duration=format_duration(duration),
-        )
+        if tell:
+            await self._notice(message, settings, notice, name=target.mention, duration=when)
 
     async def _punish_spammer(
         self,

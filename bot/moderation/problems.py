@@ -24,3 +24,10 @@ class Problem(StrEnum):
     NOT_MUTED = "not_muted"  # an /unmute of someone who may write already
     BANNED = "banned"  # a mute of a banned member: it would replace (lift) the ban
     TELEGRAM = "telegram"  # any other refusal, shown as Telegram worded it
+
+
+# the reasons of an automatic rule's entry when Telegram refused the bot for want of rights,
+# and of a flood's entry in a basic group, where Telegram lets no bot mute (stored as these
+# words, translated when read: `service.reason_label`)
+NO_RIGHTS_REASON = "no_rights"
+SUPERGROUP_REASON = "supergroup_only"

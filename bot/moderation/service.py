@@ -39,7 +39,8 @@ from bot.moderation.blocklist import CompiledBlocklist
 from bot.moderation.chat_settings import SettingKey, shown_value, toggled
 from bot.moderation.durations import format_duration, telegram_until
 from bot.moderation.outbox import LogOutbox, Rendered
-from bot.moderation.problems import Problem
+from bot.moderation.problems import NO_RIGHTS_REASON as NO_RIGHTS_REASON
+from bot.moderation.problems import SUPERGROUP_REASON, Problem
 from bot.moderation.reports import ReportRecipients, report_recipients
 from bot.moderation.spam import MessageFeatures, NaiveBayes, SpamScorer, SpamVerdict
 from bot.moderation.understanding import SemanticSpamClassifier
@@ -1180,10 +1181,6 @@ def render_details(i18n: I18n, action: ModAction, locale: str) -> str:
     return cut_to(text, DETAILS_LIMIT)
 
 
-# the reason of an automatic rule's entry when Telegram refused the bot for want of rights
-NO_RIGHTS_REASON = "no_rights"
-# the reason of a flood entry in a basic group, where Telegram lets no bot mute
-SUPERGROUP_REASON = "supergroup_only"
 _WARN_LIMIT_REASON = re.compile(r"(\d+)/(\d+) warns")
 
 
