@@ -251,3 +251,19 @@ async def test_a_double_tap_on_a_settings_button_changes_the_rule_once(steward, 
     await fake.wait_for("answerCallbackQuery", since=mark)
     await steward.idle()
     assert (await steward.app.mod_repo.settings(GROUP)).spam_mode == "log"
+
+
+async def test_a_captcha_in_a_basic_group_tells_the_log_chat_why_it_cannot_work(steward, fake):
+    """Telegram restricts only in supergroups: with the captcha on in a basic group every
+    newcomer joined unchecked and only the process log knew (as for a missing right)."""
+    basic = -4055503
+    chat = fake.add_chat(basic, "group", title="Club")
+    fake.add_chat(LOG_CHAT, title="Mod log")
+    await steward.app.mod_repo.update_settings(basic, captcha_mode="enforce", captcha_seconds=60)
+    newbie = fake.user(400, "Nina")
+    mark = fake.mark()
+    await fake.send_message(chat, None, None, new_chat_members=[newbie], **{"from": newbie})
+    log = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == LOG_CHAT, since=mark)
+    assert log.plain.startswith("👀 Detected") and "rule captcha" in log.plain
+    assert "Nina" in log.plain and "supergroup" in log.plain, log.plain
+    assert not [c for c in fake.calls_of("sendMessage", mark) if c["chat_id"] == basic]

@@ -31,3 +31,4 @@ class Problem(StrEnum):
 # words, translated when read: `service.reason_label`)
 NO_RIGHTS_REASON = "no_rights"
 SUPERGROUP_REASON = "supergroup_only"
+CAPTCHA_SUPERGROUP_REASON = "captcha_supergroup_only"  # nor restrict a newcomer there

@@ -39,8 +39,8 @@ from bot.moderation.blocklist import CompiledBlocklist
 from bot.moderation.chat_settings import SettingKey, shown_value, toggled
 from bot.moderation.durations import format_duration, telegram_until
 from bot.moderation.outbox import LogOutbox, Rendered
+from bot.moderation.problems import CAPTCHA_SUPERGROUP_REASON, SUPERGROUP_REASON, Problem
 from bot.moderation.problems import NO_RIGHTS_REASON as NO_RIGHTS_REASON
-from bot.moderation.problems import SUPERGROUP_REASON, Problem
 from bot.moderation.reports import ReportRecipients, report_recipients
 from bot.moderation.spam import MessageFeatures, NaiveBayes, SpamScorer, SpamVerdict
 from bot.moderation.understanding import SemanticSpamClassifier
@@ -1193,6 +1193,9 @@ def reason_label(i18n: I18n, reason: str, locale: str) -> str:
         "flood": N_("flood"),
         NO_RIGHTS_REASON: N_(
             "I lack the admin rights to act: let me delete messages and ban users here"
+        ),
+        CAPTCHA_SUPERGROUP_REASON: N_(
+            "not held by the captcha: Telegram lets bots restrict newcomers only in supergroups"
         ),
         SUPERGROUP_REASON: N_(
             "not muted: Telegram lets bots mute only in supergroups; their messages are "
