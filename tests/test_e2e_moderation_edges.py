@@ -267,3 +267,11 @@ async def test_a_captcha_in_a_basic_group_tells_the_log_chat_why_it_cannot_work(
     assert log.plain.startswith("👀 Detected") and "rule captcha" in log.plain
     assert "Nina" in log.plain and "supergroup" in log.plain, log.plain
     assert not [c for c in fake.calls_of("sendMessage", mark) if c["chat_id"] == basic]
+
+
+async def test_a_screenshot_calling_the_admins_reports_like_a_text(steward, fake, group):
+    """A member replying with a screenshot captioned "@admin scam" reported nothing."""
+    bad = await group.say(group.other, "see you at the meeting tomorrow")
+    await group.say(group.member, None, reply_to=bad, photo=PHOTO, caption="@admin scam, look")
+    report = await fake.wait_for("sendMessage", lambda c: "Report" in c.plain, timeout=20)
+    assert report["chat_id"] == LOG_CHAT and "scam, look" in report.plain, report.plain
