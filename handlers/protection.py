@@ -56,7 +56,7 @@ def features_of(message: Message, bot_username: str | None = None) -> MessageFea
     text = message.text or message.caption or ""
     entities = (message.entities or []) + (message.caption_entities or [])
     scored = text
-    first = message.entities[0] if message.text and message.entities else None
+    first = entities[0] if entities else None  # a text's, or a caption's: never both
     if first is not None and first.type == "bot_command" and first.offset == 0:
         scored = without_own_command(text, first.length, bot_username)
     links = sum(1 for e in entities if e.type in {"url", "text_link"})
