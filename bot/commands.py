@@ -59,7 +59,7 @@ class CommandSpec:
 
 
 _A, _G, _AM = Requirement.ADMIN, Where.GROUP, Requirement.ADMIN_OR_MANAGER
-_R, _D = AdminRight.RESTRICT, AdminRight.DELETE
+_R, _D, _I = AdminRight.RESTRICT, AdminRight.DELETE, AdminRight.CHANGE_INFO
 
 COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("start", N_("start the bot and see what it can do"), where=Where.PRIVATE),
@@ -81,18 +81,18 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("purge", N_("delete from the replied message up to here"), _A, _G, _D),
     CommandSpec("spam", N_("delete, ban and learn the replied message as spam"), _A, _G, _R),
     CommandSpec("notspam", N_("learn a message as not spam, or undo a spam action"), _A, _G, _R),
-    CommandSpec("approve", N_("trust a member: automatic checks skip them"), _A, _G),
-    CommandSpec("unapprove", N_("stop trusting a member"), _A, _G),
-    CommandSpec("filter", N_("add a word or /regex/ to the blocklist"), _A, _G),
-    CommandSpec("unfilter", N_("remove a word or /regex/ from the blocklist"), _A, _G),
+    CommandSpec("approve", N_("trust a member: automatic checks skip them"), _A, _G, _R),
+    CommandSpec("unapprove", N_("stop trusting a member"), _A, _G, _R),
+    CommandSpec("filter", N_("add a word or /regex/ to the blocklist"), _A, _G, _D),
+    CommandSpec("unfilter", N_("remove a word or /regex/ from the blocklist"), _A, _G, _D),
     CommandSpec("filters", N_("show the blocklist"), _A, _G),
-    CommandSpec("setrules", N_("set the rules of this chat"), _A, _G),
-    CommandSpec("setwarnlimit", N_("warns before action: /setwarnlimit 3 mute 1d"), _A, _G),
+    CommandSpec("setrules", N_("set the rules of this chat"), _A, _G, _I),
+    CommandSpec("setwarnlimit", N_("warns before action: /setwarnlimit 3 mute 1d"), _A, _G, _I),
     CommandSpec("modlog", N_("last moderation actions [n]"), _A, _G),
-    CommandSpec("settings", N_("automatic rules of this chat"), _A, _G),
-    CommandSpec("setlog", N_("send this chat's moderation log to a chat id"), _A, _G),
-    CommandSpec("setlanguages", N_("languages this chat speaks, e.g. en,nl"), _A, _G),
-    CommandSpec("setcaptcha", N_("seconds a newcomer has for the join captcha"), _A, _G),
+    CommandSpec("settings", N_("automatic rules of this chat"), _A, _G, _I),
+    CommandSpec("setlog", N_("send this chat's moderation log to a chat id"), _A, _G, _I),
+    CommandSpec("setlanguages", N_("languages this chat speaks, e.g. en,nl"), _A, _G, _I),
+    CommandSpec("setcaptcha", N_("seconds a newcomer has for the join captcha"), _A, _G, _I),
     # quizzes and giveaways
     CommandSpec("quiz_top", N_("the quiz season table of this chat"), where=_G),
     CommandSpec("giveaway_verify", N_("check that a giveaway draw was fair: /giveaway_verify 4")),

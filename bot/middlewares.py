@@ -207,10 +207,10 @@ def role_refusal(requirement: Requirement, chat_type: str) -> str:
 class RoleMiddleware(BaseMiddleware):
     """Inner middleware for messages and callback queries.
 
-    Reads four handler flags: `role` (a `Requirement`), `chat` (a `Where`) and `right` (an
-    `AdminRight` the admin must hold) and `private_owner`: in a private chat its owner counts
-    as its admin (a private chat may be a support desk, whose staff is its owner; the handler
-    refuses them where the chat is no desk).
+    Reads four handler flags: `role` (a `Requirement`), `chat` (a `Where`), `right` (an
+    `AdminRight` the admin must hold, for a button too) and `private_owner`: in a private
+    chat its owner counts as its admin (a private chat may be a support desk, whose staff is
+    its owner; the handler refuses them where the chat is no desk).
     Puts the sender's `Roles` in `data["roles"]` for handlers that tailor their answer.
     """
 
@@ -264,6 +264,16 @@ class RoleMiddleware(BaseMiddleware):
             if not roles.satisfies(requirement):
                 chat_type = event.message.chat.type if event.message else "private"
                 await event.answer(role_refusal(requirement, chat_type), show_alert=True)
+                return None
+            right = get_flag(data, "right")
+            if (
+                right is not None
+                and chat_id is not None
+                and not await self.role_service.has_right(
+                    chat_id, event.from_user.id, AdminRight(right)
+                )
+            ):
+                await event.answer(right_refusal(AdminRight(right)), show_alert=True)
                 return None
         return await handler(event, data)
 
@@ -335,13 +345,13 @@ async def is_command_text_or_caption(message: Message) -> bool:
 
 
 async def addressed_to_bot(message: Message) -> bool:
-    """Anything in a private chat with the bot; in groups a command (also a file sent with a
-    command as its caption), or a reply calling the admins (`@admin`, handled like /report)."""
+    """Anything in a private chat with the bot; in groups a command (also one in a photo's,
+    video's or file's caption: a moderator answers with a screenshot captioned "/warn spam",
+    and Telegram marks the command there as in a text), or a reply calling the admins
+    (`@admin`, handled like /report)."""
     if message.chat.type == "private":
         return True
-    text = message.text or ""
-    return (
-        text.startswith("/")
-        or (message.reply_to_message is not None and "@admin" in text.lower())
-        or await is_command_text_or_caption(message)
+    text = message.text or message.caption or ""
+    return text.startswith("/") or (
+        message.reply_to_message is not None and "@admin" in text.lower()
     )

@@ -36,14 +36,17 @@ class AdminRight(StrEnum):
     """An admin right a command needs besides being an admin (the `ChatMemberAdministrator`
     field); the owner holds them all."""
 
-    RESTRICT = "can_restrict_members"  # ban, mute, warn towards a mute or ban
-    DELETE = "can_delete_messages"
+    RESTRICT = "can_restrict_members"  # ban, mute, warn towards a mute or ban, approve
+    DELETE = "can_delete_messages"  # delete, purge, the blocklist
+    CHANGE_INFO = "can_change_info"  # the chat's own settings: rules, log, rules' modes
 
 
 def right_refusal(right: AdminRight) -> str:
     """An admin the owner did not give this right: the bot must not do it for them."""
     if right is AdminRight.RESTRICT:
         return _("Only admins with the right to ban users can do this.")
+    if right is AdminRight.CHANGE_INFO:
+        return _("Only admins with the right to change the group info can do this.")
     return _("Only admins with the right to delete messages can do this.")
 
 

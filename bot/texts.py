@@ -103,14 +103,14 @@ def command_args_html(message: Message) -> str:
     """A command's arguments as HTML: the sender's formatting kept, "<" and "&" escaped (they
     are letters the sender typed). Entities are cut to the arguments, so one spanning the
     command too cannot leave half a tag behind."""
-    text = message.text or ""
+    text = message.text or message.caption or ""  # a command may come as a photo's caption
     parts = text.split(maxsplit=1)
     if len(parts) < 2:
         return ""
     start = text.index(parts[1], len(parts[0]))
     shift = utf16_length(text[:start])
     entities = []
-    for entity in message.entities or []:
+    for entity in (message.entities if message.text else message.caption_entities) or []:
         begin, end = max(entity.offset, shift), entity.offset + entity.length
         if end > begin and entity.type != "bot_command":
             entities.append(

@@ -30,7 +30,7 @@ from bot.middlewares import Handler
 from bot.moderation.album_verdicts import NO_ALBUM, AlbumPart, AlbumVerdicts
 from bot.moderation.captcha import chat_locale
 from bot.moderation.durations import format_duration
-from bot.moderation.flood import FloodTracker
+from bot.moderation.flood import BasicGroupFloods, FloodTracker
 from bot.moderation.language import foreign_language
 from bot.moderation.problems import Problem
 from bot.moderation.protection import Action, Fact, Facts, Step, evaluate
@@ -56,7 +56,7 @@ def features_of(message: Message, bot_username: str | None = None) -> MessageFea
     text = message.text or message.caption or ""
     entities = (message.entities or []) + (message.caption_entities or [])
     scored = text
-    first = message.entities[0] if message.text and message.entities else None
+    first = entities[0] if entities else None  # a text's, or a caption's: never both
     if first is not None and first.type == "bot_command" and first.offset == 0:
         scored = without_own_command(text, first.length, bot_username)
     links = sum(1 for e in entities if e.type in {"url", "text_link"})
@@ -105,6 +105,7 @@ class ProtectionMiddleware(BaseMiddleware):
         # of rights (expired entries dropped at each new one)
         self._flood_refused: dict[tuple[int, int], float] = {}
         self._flood_muting: set[tuple[int, int]] = set()  # mutes on their way
+        self.basic_floods = BasicGroupFloods(clock)  # where Telegram lets no bot mute
         self.clock = clock
         # an album's parts and verdict; shared between workers (bot.cluster) when there are some
         self.albums = albums or AlbumVerdicts(clock=clock)
@@ -145,6 +146,9 @@ class ProtectionMiddleware(BaseMiddleware):
         target = checked_sender(message)
         if target is None or await self._exempt(chat_id, target):
             return False
+        if not self.edited and self.basic_floods.deleting(chat_id, target.id):
+            await self.moderation.try_delete(chat_id, message.message_id)
+            return True
         chat_settings = await self.moderation.chat_settings(chat_id)
         album = await self._album_part(message)
         facts = Facts(
@@ -317,6 +321,9 @@ class ProtectionMiddleware(BaseMiddleware):
         """The member is muted (a channel identity, which cannot be, banned); the message
         itself stays."""
         duration = timedelta(seconds=chat_settings.flood_mute_seconds)
+        if self.basic_floods.applies(message.chat.id):
+            await self._flood_in_basic_group(message, target, chat_settings, duration)
+            return
         key = (message.chat.id, target.id)
         if key in self._flood_muting or self._flood_refused.get(key, 0.0) > self.clock():
             # the rest of a burst handled while the mute is on its way, or after Telegram
@@ -354,6 +361,20 @@ class ProtectionMiddleware(BaseMiddleware):
             name=target.mention,
             duration=format_duration(duration),
         )
+
+    async def _flood_in_basic_group(
+        self, message: Message, target: Target, settings: ChatModSettings, duration: timedelta
+    ) -> None:
+        """No mute in a basic group (`BasicGroupFloods`): delete, log once, tell once."""
+        chat_id, text = message.chat.id, message.text or message.caption
+        when = format_duration(duration)
+        tell = self.basic_floods.begin(chat_id, target.id, duration.total_seconds())
+        kept = await self.moderation.try_delete(chat_id, message.message_id)
+        reason, notice = self.basic_floods.outcome(chat_id, target.id, kept)
+        audit = {"rule": "flood", "message_id": message.message_id, "message_text": text}
+        await self.moderation.record(chat_id, STEWARD, target, AuditAction.DETECT, reason, **audit)
+        if tell:
+            await self._notice(message, settings, notice, name=target.mention, duration=when)
 
     async def _punish_spammer(
         self,

@@ -661,6 +661,11 @@ class FakeTelegram:
             if text.startswith("/"):
                 length = len(text.split()[0]) if text.split() else 1
                 message["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
+        caption = extra.get("caption")
+        if isinstance(caption, str) and caption.startswith("/") and "caption_entities" not in extra:
+            # Telegram marks a command in a caption as in a text
+            length = len(caption.split()[0]) if caption.split() else 1
+            extra["caption_entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
         if reply_to is not None:
             message["reply_to_message"] = {
                 k: v for k, v in reply_to.items() if k != "reply_to_message"

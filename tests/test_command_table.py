@@ -64,7 +64,9 @@ def test_command_flags_follow_the_table():
         "needs_roles": True,
     }
     assert command_flags("purge")["right"] == "can_delete_messages"
-    assert "right" not in command_flags("filter")
+    assert command_flags("filter")["right"] == "can_delete_messages"  # the blocklist deletes
+    assert command_flags("settings")["right"] == "can_change_info"
+    assert "right" not in command_flags("filters")  # looking changes nothing
     assert SPECS["block"].role is Requirement.ADMIN_OR_MANAGER  # a private desk too
     try:
         command_flags("warn", "warns")
@@ -128,7 +130,7 @@ def test_the_spam_scorer_reads_a_command_of_this_bot_by_its_arguments_alone():
     nearest short spam samples) and the member was banned; another bot's command is still text."""
     from datetime import datetime
 
-    from aiogram.types import Chat, MessageEntity, User
+    from aiogram.types import Chat, MessageEntity, PhotoSize, User
 
     from bot.commands import without_own_command
     from handlers.protection import features_of
@@ -156,6 +158,17 @@ def test_the_spam_scorer_reads_a_command_of_this_bot_by_its_arguments_alone():
     mention = MessageEntity(type="mention", offset=22, length=11)
     features = features_of(message(spam, [command, mention]), "steward_bot")
     assert (features.text, features.mentions) == ("join @cash_group now", 1)
+    # a command in a photo's caption, as Telegram marks it (a caption entity), reads the same
+    photo = Message(
+        message_id=2,
+        date=datetime(2026, 1, 1),
+        chat=Chat(id=-100, type="supergroup"),
+        from_user=User(id=5, is_bot=False, first_name="Ann"),
+        photo=[PhotoSize(file_id="p", file_unique_id="u", width=9, height=9)],
+        caption="/giveaway_verify 1",
+        caption_entities=[command],
+    )
+    assert features_of(photo, "steward_bot").text == "1"
 
 
 def test_typed_ids_stop_at_what_the_database_can_hold():

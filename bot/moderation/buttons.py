@@ -13,7 +13,18 @@ from bot.moderation.service import LogAction, ModCallback
 
 
 class SettingsCallback(CallbackData, prefix="modset"):
+    """A /settings button of a panel sent before buttons carried what they showed: still a
+    tap that moves the rule on from whatever it is now."""
+
     key: SettingKey
+
+
+class SettingsTap(CallbackData, prefix="modst"):
+    """A /settings button and the value its panel showed (`shown_value`): a second tap of a
+    double tap, or a tap on a panel out of date, changes nothing."""
+
+    key: SettingKey
+    seen: str
 
 
 class ReportCallback(CallbackData, prefix="rep"):

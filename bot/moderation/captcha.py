@@ -17,7 +17,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.config import Settings
 from bot.i18n import pick_language, plural_for
-from bot.moderation.problems import Problem
+from bot.moderation.problems import CAPTCHA_SUPERGROUP_REASON, Problem
 from bot.moderation.service import (
     MUTED,
     NO_RIGHTS_REASON,
@@ -85,14 +85,18 @@ class Captcha:
             await self.moderation.restrict(chat_id, user.id, MUTED)
         except (ModerationError, TelegramAPIError) as exc:
             logger.warning("captcha: cannot restrict %s in %s: %s", user.id, chat_id, exc)
-            if isinstance(exc, ModerationError) and exc.kind is Problem.NO_RIGHTS:
+            reasons = {
+                Problem.NO_RIGHTS: NO_RIGHTS_REASON,
+                Problem.SUPERGROUP_ONLY: CAPTCHA_SUPERGROUP_REASON,  # a basic group
+            }
+            if isinstance(exc, ModerationError) and exc.kind in reasons:
                 # the newcomer writes unchecked: the admins learn why from the log chat
                 await self.moderation.record(
                     chat_id,
                     STEWARD,
                     Target(user.id, user.full_name),
                     AuditAction.DETECT,
-                    NO_RIGHTS_REASON,
+                    reasons[exc.kind],
                     rule="captcha",
                 )
             return

@@ -32,6 +32,15 @@ def mode_of(settings: ChatModSettings, rule: SettingKey) -> str:
     return str(getattr(settings, f"{rule.value}_mode"))
 
 
+def shown_value(settings: ChatModSettings, key: SettingKey) -> str:
+    """What a /settings button shows of its setting, as its callback data carries it."""
+    if key in RULES:
+        return mode_of(settings, key)
+    if key is SettingKey.SPAM_ACTION:
+        return str(settings.spam_action)
+    return "1" if settings.blocklist_warn else "0"
+
+
 def toggled(settings: ChatModSettings, key: SettingKey) -> dict[str, Any]:
     """The values that one tap on `key` writes."""
     if key in RULES:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+
+from bot.chat_ids import is_basic_group
+from bot.moderation.problems import NO_RIGHTS_REASON, SUPERGROUP_REASON, Problem
 
 
 def tracker_name(edited: bool) -> str:
@@ -50,3 +53,65 @@ class FloodTracker:
         ]
         for key in stale:
             del self._windows[key]
+
+
+def N_(message: str) -> str:
+    """Marks a string for the catalog; translated when the notice is sent."""
+    return message
+
+
+# the chat's one notice about a flood in a basic group, by whether its messages could go
+BASIC_GROUP_FLOOD = N_(
+    "🔇 {name} is flooding: I delete their messages for {duration}, as Telegram lets bots "
+    "mute only in supergroups. Making this group public, or showing its history to new "
+    "members, turns it into one."
+)
+BASIC_GROUP_FLOOD_KEPT = N_(
+    "{name} is flooding, and I can neither mute them (Telegram lets bots mute only in "
+    "supergroups) nor delete their messages: make me an admin who may delete messages."
+)
+
+
+@dataclass
+class BasicGroupFloods:
+    """Telegram mutes only in supergroups ("method is available only for supergroups"): in a
+    basic group a flooder's messages are deleted instead, for as long as the mute would
+    have lasted, and each group is told once (per process) why there is no mute."""
+
+    clock: Callable[[], float]
+    _until: dict[tuple[int, int], float] = field(default_factory=dict)
+    _told: set[int] = field(default_factory=set)
+
+    def deleting(self, chat_id: int, user_id: int) -> bool:
+        """Whether this member's messages are to be deleted now."""
+        if not self._until:
+            return False
+        until = self._until.get((chat_id, user_id))
+        if until is None:
+            return False
+        if until > self.clock():
+            return True
+        del self._until[(chat_id, user_id)]
+        return False
+
+    def begin(self, chat_id: int, user_id: int, seconds: float) -> bool:
+        """A flood starts: its sender's messages go for `seconds`; True when the group is
+        still to be told why (noted at once: the rest of the burst is checked meanwhile)."""
+        now = self.clock()
+        self._until = {k: t for k, t in self._until.items() if t > now}
+        self._until[(chat_id, user_id)] = now + seconds
+        tell = chat_id not in self._told
+        self._told.add(chat_id)
+        return tell
+
+    @staticmethod
+    def applies(chat_id: int) -> bool:
+        return is_basic_group(chat_id)
+
+    def outcome(self, chat_id: int, user_id: int, kept: Problem | None) -> tuple[str, str]:
+        """The log entry's reason and the chat's notice, once the flood's first message was
+        deleted (`kept` None) or kept; without the right to delete, no use trying each."""
+        if kept is Problem.NO_RIGHTS:
+            self._until.pop((chat_id, user_id), None)
+            return NO_RIGHTS_REASON, BASIC_GROUP_FLOOD_KEPT
+        return SUPERGROUP_REASON, BASIC_GROUP_FLOOD if kept is None else BASIC_GROUP_FLOOD_KEPT

@@ -22,4 +22,13 @@ class Problem(StrEnum):
     UNDELETABLE = "undeletable"  # a message no bot may delete: 48 hours old, some service ones
     NOT_BANNED = "not_banned"  # an /unban of someone who is not banned
     NOT_MUTED = "not_muted"  # an /unmute of someone who may write already
+    BANNED = "banned"  # a mute of a banned member: it would replace (lift) the ban
     TELEGRAM = "telegram"  # any other refusal, shown as Telegram worded it
+
+
+# the reasons of an automatic rule's entry when Telegram refused the bot for want of rights,
+# and of a flood's entry in a basic group, where Telegram lets no bot mute (stored as these
+# words, translated when read: `service.reason_label`)
+NO_RIGHTS_REASON = "no_rights"
+SUPERGROUP_REASON = "supergroup_only"
+CAPTCHA_SUPERGROUP_REASON = "captcha_supergroup_only"  # nor restrict a newcomer there

@@ -36,10 +36,11 @@ from bot.commands import N_
 from bot.config import Settings
 from bot.i18n import pick_language
 from bot.moderation.blocklist import CompiledBlocklist
-from bot.moderation.chat_settings import SettingKey, toggled
+from bot.moderation.chat_settings import SettingKey, shown_value, toggled
 from bot.moderation.durations import format_duration, telegram_until
 from bot.moderation.outbox import LogOutbox, Rendered
-from bot.moderation.problems import Problem
+from bot.moderation.problems import CAPTCHA_SUPERGROUP_REASON, SUPERGROUP_REASON, Problem
+from bot.moderation.problems import NO_RIGHTS_REASON as NO_RIGHTS_REASON
 from bot.moderation.reports import ReportRecipients, report_recipients
 from bot.moderation.spam import MessageFeatures, NaiveBayes, SpamScorer, SpamVerdict
 from bot.moderation.understanding import SemanticSpamClassifier
@@ -264,6 +265,7 @@ class ModerationService:
         self._blocklists: LoadingCache[int, CompiledBlocklist] = LoadingCache()
         self._graduated: set[tuple[int, int]] = set()
         self._log_order = asyncio.Lock()
+        self._taps = asyncio.Lock()  # /settings taps: a double tap's two read-then-writes
         # forum messages' topics waiting to be written: (chat, message) -> (topic, seen at)
         self._topic_notes: dict[tuple[int, int], tuple[int | None, int]] = {}
 
@@ -348,6 +350,12 @@ class ModerationService:
         **audit: Any,
     ) -> int:
         _restrictable(target)
+        if not is_basic_group(chat_id):  # where no one is banned, nor muted (Telegram refuses)
+            # restrictChatMember replaces a ban by the restriction (tdlib
+            # restrict_channel_participant): the banned member could come back, muted
+            member = await self._telegram(self.bot.get_chat_member(chat_id, target.id))
+            if member.status == "kicked":
+                raise ModerationError(Problem.BANNED, target.name)
         until = telegram_until(self.now(), duration)
         await self._telegram(
             self.bot.restrict_chat_member(chat_id, target.id, MUTED, until_date=until)
@@ -701,10 +709,18 @@ class ModerationService:
     async def update_settings(self, chat_id: int, **values: Any) -> ChatModSettings:
         return await self.repo.update_settings(chat_id, **values)
 
-    async def toggle(self, chat_id: int, key: SettingKey) -> ChatModSettings:
-        """One tap on a /settings button: a rule's next mode, or a switch flipped."""
-        current = await self.repo.settings(chat_id)
-        return await self.repo.update_settings(chat_id, **toggled(current, key))
+    async def toggle(
+        self, chat_id: int, key: SettingKey, seen: str | None = None
+    ) -> tuple[ChatModSettings, bool]:
+        """One tap on a /settings button: a rule's next mode, or a switch flipped; and whether
+        it changed anything. With `seen` (what the tapped panel showed), a setting that no
+        longer shows so stays: the tap was the second of a double tap, or its panel was out
+        of date."""
+        async with self._taps:  # one after the other (taps are rare): the second sees
+            current = await self.repo.settings(chat_id)  # what the first wrote
+            if seen is not None and shown_value(current, key) != seen:
+                return current, False
+            return await self.repo.update_settings(chat_id, **toggled(current, key)), True
 
     async def add_filter(self, chat_id: int, pattern: str, is_regex: bool, actor: Actor) -> bool:
         """False when the pattern was in the blocklist already."""
@@ -1165,8 +1181,6 @@ def render_details(i18n: I18n, action: ModAction, locale: str) -> str:
     return cut_to(text, DETAILS_LIMIT)
 
 
-# the reason of an automatic rule's entry when Telegram refused the bot for want of rights
-NO_RIGHTS_REASON = "no_rights"
 _WARN_LIMIT_REASON = re.compile(r"(\d+)/(\d+) warns")
 
 
@@ -1179,6 +1193,13 @@ def reason_label(i18n: I18n, reason: str, locale: str) -> str:
         "flood": N_("flood"),
         NO_RIGHTS_REASON: N_(
             "I lack the admin rights to act: let me delete messages and ban users here"
+        ),
+        CAPTCHA_SUPERGROUP_REASON: N_(
+            "not held by the captcha: Telegram lets bots restrict newcomers only in supergroups"
+        ),
+        SUPERGROUP_REASON: N_(
+            "not muted: Telegram lets bots mute only in supergroups; their messages are "
+            "deleted instead"
         ),
     }
     if reason in words:

@@ -7,9 +7,9 @@ from __future__ import annotations
 from aiogram import Router
 
 from bot.commands import on_command, on_commands
-from bot.moderation.buttons import ReportCallback, SettingsCallback
+from bot.moderation.buttons import ReportCallback, SettingsCallback, SettingsTap
 from bot.moderation.service import ModCallback
-from bot.roles import Requirement
+from bot.roles import AdminRight, Requirement
 from handlers.moderation import actions, audit, blocklist, reports, settings, warns
 from handlers.moderation.common import GROUP
 
@@ -32,9 +32,12 @@ def create_router() -> Router:
     on_commands(m, reports.report_command)
     m.register(reports.report_command, reports.calls_admins, flags=GROUP)
     c = router.callback_query
-    c.register(
-        settings.settings_pressed, SettingsCallback.filter(), flags={"role": Requirement.ADMIN}
-    )
+    for tapped in (SettingsTap, SettingsCallback):  # the latter: panels sent before
+        c.register(
+            settings.settings_pressed,
+            tapped.filter(),
+            flags={"role": Requirement.ADMIN, "right": AdminRight.CHANGE_INFO},
+        )
     c.register(audit.log_button, ModCallback.filter())
     c.register(reports.report_pressed, ReportCallback.filter())
     return router

@@ -64,6 +64,10 @@ def error_text(kind: Problem, command: str = "", token: str = "") -> str:
         ),
         Problem.NOT_BANNED: _("{token} is not banned in this chat."),
         Problem.NOT_MUTED: _("{token} is not muted in this chat."),
+        Problem.BANNED: _(
+            "{token} is banned in this chat: a mute would lift the ban. /unban them first if "
+            "that is what you mean."
+        ),
         Problem.TELEGRAM: _("Telegram refused this action: {token}"),
         Problem.BAD_LIMIT: _(
             "Usage: /setwarnlimit <number 1-20> [mute <duration>|ban [duration]|kick], "

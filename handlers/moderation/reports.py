@@ -30,13 +30,15 @@ _CALL_ADMINS = re.compile(r"(?i)(^|\s)@admins?\b")
 
 async def calls_admins(message: Message) -> bool:
     """`@admin` or `@admins` in a reply reports the replied message, like /report."""
-    return message.reply_to_message is not None and bool(_CALL_ADMINS.search(message.text or ""))
+    return message.reply_to_message is not None and bool(
+        _CALL_ADMINS.search(message.text or message.caption or "")
+    )
 
 
 def reporter_note(message: Message) -> str:
     """What the reporter wrote with the report ("/report he sells accounts", "@admin scam"):
     the admins' first clue, so it travels with the report."""
-    text = message.text or ""
+    text = message.text or message.caption or ""
     if text.startswith("/"):
         parts = text.split(maxsplit=1)
         text = parts[1] if len(parts) > 1 else ""

@@ -17,13 +17,14 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from bot.edits import edit_or_same
 from bot.guards import accessible_message, button_message
 from bot.moderation.args import ArgumentError, parse_warn_limit
-from bot.moderation.buttons import SettingsCallback
-from bot.moderation.chat_settings import RULES, SettingKey, mode_of
+from bot.moderation.buttons import SettingsCallback, SettingsTap
+from bot.moderation.chat_settings import RULES, SettingKey, mode_of, shown_value
 from bot.moderation.durations import format_duration
 from bot.moderation.language import PLAUSIBLE
 from bot.moderation.problems import Problem
 from bot.moderation.service import ModerationService
 from bot.moderation.targets import replied
+from bot.roles import RoleService, is_anonymous_admin_message
 from bot.texts import command_args_html, cut_to, typed_chat_id, visible_length
 from handlers.moderation.common import error_text
 from storage.moderation import ChatModSettings
@@ -46,17 +47,15 @@ def settings_view(chat_settings: ChatModSettings) -> tuple[str, InlineKeyboardMa
     for rule in RULES:
         label = f"{names[rule]}: {mode_names[mode_of(chat_settings, rule)]}"
         lines.append(f"• {html.escape(label)}")
-        builder.button(text=label, callback_data=SettingsCallback(key=rule))
+        builder.button(text=label, callback_data=tap(chat_settings, rule))
     action_label_text = _("Spam action: {action}").format(
         action=_("ban") if chat_settings.spam_action == "ban" else _("mute")
     )
     warn_label = _("Warn on blocklist: {state}").format(
         state=_("yes") if chat_settings.blocklist_warn else _("no")
     )
-    builder.button(
-        text=action_label_text, callback_data=SettingsCallback(key=SettingKey.SPAM_ACTION)
-    )
-    builder.button(text=warn_label, callback_data=SettingsCallback(key=SettingKey.BLOCKLIST_WARN))
+    builder.button(text=action_label_text, callback_data=tap(chat_settings, SettingKey.SPAM_ACTION))
+    builder.button(text=warn_label, callback_data=tap(chat_settings, SettingKey.BLOCKLIST_WARN))
     builder.adjust(*([1] * len(RULES)), 2)
     lines.append(f"• {html.escape(action_label_text)}")
     lines.append(f"• {html.escape(warn_label)}")
@@ -81,13 +80,24 @@ async def settings_command(message: Message, moderation: ModerationService) -> N
     await message.reply(text, reply_markup=markup)
 
 
+def tap(chat_settings: ChatModSettings, key: SettingKey) -> SettingsTap:
+    return SettingsTap(key=key, seen=shown_value(chat_settings, key))
+
+
 async def settings_pressed(
-    query: CallbackQuery, callback_data: SettingsCallback, moderation: ModerationService
+    query: CallbackQuery,
+    callback_data: SettingsTap | SettingsCallback,
+    moderation: ModerationService,
 ) -> None:
-    updated = await moderation.toggle(button_message(query).chat.id, callback_data.key)
+    """A tap on a /settings button (`SettingsCallback`: of a panel sent before the buttons
+    carried what they showed)."""
+    seen = callback_data.seen if isinstance(callback_data, SettingsTap) else None
+    updated, changed = await moderation.toggle(
+        button_message(query).chat.id, callback_data.key, seen
+    )
     text, markup = settings_view(updated)
     await edit_or_same(accessible_message(query).edit_text(text, reply_markup=markup))
-    await query.answer(_("Saved."))
+    await query.answer(_("Saved.") if changed else _("Changed already; this is how it stands now."))
 
 
 async def setrules_command(
@@ -151,7 +161,11 @@ async def setwarnlimit_command(
 
 
 async def setlog_command(
-    message: Message, command: CommandObject, bot: Bot, moderation: ModerationService
+    message: Message,
+    command: CommandObject,
+    bot: Bot,
+    moderation: ModerationService,
+    role_service: RoleService,
 ) -> None:
     arg = (command.args or "").strip()
     if arg.lower() in OFF:
@@ -162,6 +176,14 @@ async def setlog_command(
     if log_chat is None:
         await message.reply(
             html.escape(_("Usage: /setlog <chat id> (add me to that chat first), or /setlog off"))
+        )
+        return
+    if not await may_receive_log(message, log_chat, role_service):
+        await message.reply(
+            _(
+                "Only an admin of that chat can make it this chat's log chat: ask one of its "
+                "admins to send /setlog here, or pick a chat you run."
+            )
         )
         return
     try:
@@ -176,6 +198,19 @@ async def setlog_command(
         return
     await moderation.update_settings(message.chat.id, log_chat_id=log_chat)
     await message.reply(_("The moderation log now goes to {chat}.").format(chat=log_chat))
+
+
+async def may_receive_log(message: Message, log_chat: int, role_service: RoleService) -> bool:
+    """Whether the one asking runs `log_chat`: an admin of it, or its owner when it is their
+    own private chat. The log holds members' names and copies of their messages, and the
+    bot posts there first; a chat the bot is in is no one's to fill but its admins'. Who an
+    anonymous admin is cannot be told: they are refused, and told who may."""
+    user = message.from_user
+    if is_anonymous_admin_message(message) or user is None:
+        return False
+    if log_chat > 0:
+        return log_chat == user.id
+    return await role_service.is_chat_admin(log_chat, user.id)
 
 
 async def setlanguages_command(
