@@ -103,6 +103,12 @@ class Refusal:
         """As stored with a draw's results: `not_subscribed:@chan`, or the bare reason."""
         return f"{self.reason}:{self.chat}" if self.chat else str(self.reason)
 
+    @classmethod
+    def parse(cls, stored: str | None) -> Refusal:
+        """Read back as `__str__` stored it (a row without a reason: unverifiable)."""
+        reason, _, chat = (stored or RefusalReason.UNVERIFIABLE).partition(":")
+        return cls(RefusalReason(reason), chat)
+
 
 @dataclass(frozen=True, slots=True)
 class Picks:
@@ -294,8 +300,8 @@ class GiveawayService:
 
     async def rearm_all(self) -> int:
         """Open giveaways get their timer back; one that ended while the bot was down (or died
-        mid-draw) is drawn now."""
-        count = 0
+        mid-draw) is drawn now, and a draw stored but never announced is announced."""
+        count = await self.announce_pending()
         for giveaway in await self.repo.open_giveaways():
             drawing = giveaway.status is GiveawayStatus.DRAWING
             if drawing or giveaway.ends_at <= self.clock():
@@ -577,8 +583,42 @@ class GiveawayService:
         entries = await self.repo.entries(giveaway_id)
         picks = await self._pick(g, list(entries), g.winners_count, exclude=set())
         await self._record(g, picks, 0)
-        winners, skipped = picks.winners, picks.skipped
         await self.repo.finish_draw(g.id, int(self.clock()))
+        await self._announce(g, entries, picks)
+        return True
+
+    async def announce_pending(self) -> int:
+        """Draws stored whose result was never posted (the worker died in between): each is
+        announced once, by whichever worker takes its lease, with the stored winners."""
+        count = 0
+        for pending in await self.repo.unannounced():
+            taken = await self.repo.take_announcement(
+                pending.id, int(self.clock()), self._lease_end(), force=not self.shared
+            )
+            if not taken:
+                continue  # another worker announces it, or its drawing worker still lives
+            gid = pending.id
+            async with heartbeat(lambda gid=gid: self.repo.renew_draw(gid, self._lease_end())):
+                g = await self.repo.get(gid)
+                if g is None:
+                    continue
+                first = [r for r in await self.repo.results(g.id) if r.round == 0]
+                picks = Picks(
+                    [r.user_id for r in first if r.outcome is DrawOutcome.WON],
+                    [
+                        (r.user_id, Refusal.parse(r.reason))
+                        for r in first
+                        if r.outcome is DrawOutcome.SKIPPED
+                    ],
+                )
+                await self._announce(g, await self.repo.entries(g.id), picks)
+            count += 1
+        return count
+
+    async def _announce(self, g: Giveaway, entries: dict[int, str], picks: Picks) -> None:
+        """Post a stored draw's result, then mark it posted (its lease held meanwhile), then
+        close the button and tell the winners."""
+        winners, skipped = picks.winners, picks.skipped
         locale = await self.locale_for(g.chat_id)
         channel = await self.in_channel(g)
         result = self.render_result(g, entries, winners, skipped, locale, channel)
@@ -590,6 +630,7 @@ class GiveawayService:
             # result to post themselves
             logger.warning("giveaway %s: result not posted in %s: %s", g.id, g.chat_id, exc)
             await self._hand_result_to_organiser(g, result, exc)
+        await self.repo.mark_announced(g.id, int(self.clock()))
         if g.message_id:
             with contextlib.suppress(TelegramAPIError):
                 await self.bot.edit_message_reply_markup(
@@ -598,7 +639,6 @@ class GiveawayService:
         await self._tell_winners(g, winners, entries)
         if len(winners) < g.winners_count:
             await self._tell_short(g, len(winners))
-        return True
 
     async def _tell_short(self, g: Giveaway, drawn: int) -> None:
         """The organiser hears privately that fewer winners than announced could be drawn,
