@@ -187,3 +187,17 @@ def test_a_quiz_interval_of_nothing_is_refused_not_a_crash():
     assert parse_interval("0s") is None
     assert parse_interval("0m") is None
     assert parse_interval("2x") is None
+
+
+def test_a_stored_refusal_reads_back_as_it_was():
+    """A draw announced at start from its stored rows names the skipped entrants' reasons
+    (and required channels) as the draw itself would have."""
+    from bot.engagement.giveaways import Refusal, RefusalReason
+
+    for refusal in (
+        Refusal(RefusalReason.NOT_SUBSCRIBED, "@newschan"),
+        Refusal(RefusalReason.NOT_SUBSCRIBED, "-1001777000099"),
+        Refusal(RefusalReason.NOT_IN_CHAT),
+        Refusal(RefusalReason.ADMIN),
+    ):
+        assert Refusal.parse(str(refusal)) == refusal

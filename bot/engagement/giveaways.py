@@ -592,28 +592,30 @@ class GiveawayService:
         announced once, by whichever worker takes its lease, with the stored winners."""
         count = 0
         for pending in await self.repo.unannounced():
-            taken = await self.repo.take_announcement(
-                pending.id, int(self.clock()), self._lease_end(), force=not self.shared
-            )
-            if not taken:
-                continue  # another worker announces it, or its drawing worker still lives
-            gid = pending.id
-            async with heartbeat(lambda gid=gid: self.repo.renew_draw(gid, self._lease_end())):
-                g = await self.repo.get(gid)
-                if g is None:
-                    continue
-                first = [r for r in await self.repo.results(g.id) if r.round == 0]
-                picks = Picks(
-                    [r.user_id for r in first if r.outcome is DrawOutcome.WON],
-                    [
-                        (r.user_id, Refusal.parse(r.reason))
-                        for r in first
-                        if r.outcome is DrawOutcome.SKIPPED
-                    ],
-                )
-                await self._announce(g, await self.repo.entries(g.id), picks)
-            count += 1
+            count += await self._announce_stored(pending.id)
         return count
+
+    async def _announce_stored(self, giveaway_id: int) -> bool:
+        taken = await self.repo.take_announcement(
+            giveaway_id, int(self.clock()), self._lease_end(), force=not self.shared
+        )
+        if not taken:
+            return False  # another worker announces it, or its drawing worker still lives
+        async with heartbeat(lambda: self.repo.renew_draw(giveaway_id, self._lease_end())):
+            g = await self.repo.get(giveaway_id)
+            if g is None:
+                return False
+            first = [r for r in await self.repo.results(g.id) if r.round == 0]
+            picks = Picks(
+                [r.user_id for r in first if r.outcome is DrawOutcome.WON],
+                [
+                    (r.user_id, Refusal.parse(r.reason))
+                    for r in first
+                    if r.outcome is DrawOutcome.SKIPPED
+                ],
+            )
+            await self._announce(g, await self.repo.entries(g.id), picks)
+        return True
 
     async def _announce(self, g: Giveaway, entries: dict[int, str], picks: Picks) -> None:
         """Post a stored draw's result, then mark it posted (its lease held meanwhile), then
