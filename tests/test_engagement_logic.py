@@ -192,8 +192,6 @@ def test_a_quiz_interval_of_nothing_is_refused_not_a_crash():
 def test_a_stored_refusal_reads_back_as_it_was():
     """A draw announced at start from its stored rows names the skipped entrants' reasons
     (and required channels) as the draw itself would have."""
-    from bot.engagement.giveaways import Refusal, RefusalReason
-
     for refusal in (
         Refusal(RefusalReason.NOT_SUBSCRIBED, "@newschan"),
         Refusal(RefusalReason.NOT_SUBSCRIBED, "-1001777000099"),
