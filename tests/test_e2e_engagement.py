@@ -1296,3 +1296,31 @@ async def test_two_workers_at_start_announce_a_pending_result_once(steward, fake
     assert len(posted) == 1 and winner_ids(posted[0].plain) == [11]
     giveaway = await repo.get(1)
     assert giveaway is not None and giveaway.lease_until is None  # given back for a /reroll
+
+
+async def test_an_answer_arriving_before_its_poll_is_stored_still_counts(steward, fake, club):
+    """Telegram gives the poll's id only in sendPoll's answer: a quick member's vote can reach
+    the bot before the poll's row is written. It was dropped as an answer to an unknown poll;
+    it now waits briefly for the row and counts."""
+    await club.say(club.admin, QUIZ)
+    await fake.wait_for("sendMessage", in_group)
+    repo = steward.app.runner.repo
+    stored = asyncio.Event()
+    add_poll = repo.add_poll
+
+    async def slow_add_poll(*args, **kwargs):  # the row lands after the vote
+        await asyncio.sleep(1.0)
+        await add_poll(*args, **kwargs)
+        stored.set()
+
+    repo.add_poll = slow_add_poll
+    await club.say(club.admin, "/quiz_start 1 5")
+    first = await fake.wait_for("sendPoll")
+    poll1 = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]["poll"]["id"]
+    options = [o["text"] if isinstance(o, dict) else o for o in first["options"]]
+    assert not stored.is_set()
+    await fake.answer_poll(poll1, club.ann, options.index("Jupiter"))
+    await asyncio.wait_for(stored.wait(), 5)
+    await club.say(club.admin, "/quiz_stop")
+    results = await fake.wait_for("sendMessage", lambda c: "Results" in c.plain, timeout=15)
+    assert results.plain.splitlines()[1].startswith("🥇 Ann — 1 correct")
