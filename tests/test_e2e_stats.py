@@ -444,3 +444,22 @@ async def test_the_linked_channels_posts_are_not_a_member_of_the_discussion_grou
     assert "Active members: 2 (new)" in lines
     # Reader's (and Ada's /stats, once flushed), never the channel's three posts
     assert {"Messages: 1 (new)", "Messages: 2 (new)"} & set(lines), summary.plain
+
+
+async def test_bots_added_or_removed_are_not_joins_or_leaves(steward, fake):
+    """An admin adding a helper bot (or removing it) made /stats say "Joined: 1": bots are
+    not members joining the community, and /campaigns already left them out."""
+    chat = fake.add_chat(GROUP, title="Makers")
+    admin = fake.user(1, "Ada")
+    fake.add_member(GROUP, admin, "administrator")
+    helper = fake.user(500, "HelperBot", is_bot=True, username="helper_bot")
+    await fake.join_chat(GROUP, helper)
+    await fake.join_chat(GROUP, fake.user(101, "Bea"))
+    await fake.leave_chat(GROUP, helper)
+    await steward.idle()
+    mark = fake.mark()
+    await fake.send_message(chat, admin, "/stats")
+    summary = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP, since=mark)
+    lines = summary.plain.splitlines()
+    assert "Joined: 1 (new)" in lines, summary.plain
+    assert "Left: 0 (±0%)" in lines, summary.plain

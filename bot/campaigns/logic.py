@@ -181,7 +181,11 @@ def is_member(status: str, restricted_is_member: bool | None = None) -> bool:
     return status in _MEMBER_STATUSES
 
 
-def membership_change(was_member: bool, now_member: bool) -> Change | None:
+def membership_change(was_member: bool, now_member: bool, is_bot: bool = False) -> Change | None:
+    """A join or a leave of a person; a bot an admin adds or removes is neither: the
+    community did not grow or shrink (campaigns and /stats both leave bots out)."""
+    if is_bot:
+        return None
     if not was_member and now_member:
         return Change.JOIN
     if was_member and not now_member:
