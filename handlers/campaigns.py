@@ -92,8 +92,10 @@ def args_error_text(error: CampaignArgsError) -> str:
             "Telegram does not allow a member limit on a link that asks for approval."
         ),
         ArgsError.UNKNOWN_OPTION: _("Unknown option {option}."),
+        ArgsError.REPEATED: _("{option} is given twice ({first}, then {second}): give it once."),
     }
-    return html.escape(texts[error.code].format(option=error.detail))
+    first, second = error.values
+    return html.escape(texts[error.code].format(option=error.detail, first=first, second=second))
 
 
 async def _resolve_chat(bot: Bot, token: str) -> tuple[int | None, str]:
