@@ -94,8 +94,7 @@ def args_error_text(error: CampaignArgsError) -> str:
         ArgsError.UNKNOWN_OPTION: _("Unknown option {option}."),
         ArgsError.REPEATED: _("{option} is given twice ({first}, then {second}): give it once."),
     }
-    first, second = error.values
-    return html.escape(texts[error.code].format(option=error.detail, first=first, second=second))
+    return html.escape(texts[error.code].format(option=error.detail, **error.values))
 
 
 async def _resolve_chat(bot: Bot, token: str) -> tuple[int | None, str]:

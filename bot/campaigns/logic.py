@@ -57,7 +57,8 @@ class CampaignArgsError(ValueError):
         super().__init__(code.value)
         self.code = code
         self.detail = detail
-        self.values = values  # REPEATED: the first value given, then the second
+        # REPEATED: the first value given, then the second, as the refusal names them
+        self.values = {"first": values[0], "second": values[1]}
 
 
 @dataclass(frozen=True, slots=True)
