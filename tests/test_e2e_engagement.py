@@ -1321,6 +1321,15 @@ async def test_an_answer_arriving_before_its_poll_is_stored_still_counts(steward
     assert not stored.is_set()
     await fake.answer_poll(poll1, club.ann, options.index("Jupiter"))
     await asyncio.wait_for(stored.wait(), 5)
+    await steward.idle()  # the vote's handler done: /quiz_stop must not overtake it
     await club.say(club.admin, "/quiz_stop")
     results = await fake.wait_for("sendMessage", lambda c: "Results" in c.plain, timeout=15)
     assert results.plain.splitlines()[1].startswith("🥇 Ann — 1 correct")
+
+
+async def test_a_required_channel_pasted_as_a_link_is_checked_as_the_channel(steward, fake, club):
+    """`require=https://t.me/newschan` was asked of Telegram as written: "I can't check who is
+    subscribed to https://t.me/newschan", though the bot is the channel's admin."""
+    await club.say(club.admin, "/giveaway 1h 1 Mug require=https://t.me/newschan")
+    announcement = await fake.wait_for("sendMessage", in_group)
+    assert "Condition: be subscribed to @newschan." in announcement.plain.splitlines()

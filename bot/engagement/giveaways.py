@@ -203,6 +203,20 @@ _OPTION_WORDS = frozenset(
 )
 
 
+# a chat named as a phone's share sheet gives it (t.me link) or with its @ forgotten
+_CHAT_LINK = re.compile(r"^(?:https?://)?(?:t|telegram)\.me/([A-Za-z]\w{3,31})/?$", re.IGNORECASE)
+_BARE_USERNAME = re.compile(r"^@?([A-Za-z]\w{3,31})$")
+
+
+def required_chat(written: str) -> str:
+    """A required chat as Telegram's getChatMember takes it: `@name` for a t.me link or a
+    bare username, a chat id as it is; anything else as written (the check at start names it)."""
+    if typed_chat_id(written):
+        return written
+    match = _CHAT_LINK.match(written) or _BARE_USERNAME.match(written)
+    return f"@{match[1]}" if match else written
+
+
 def _is_option(token: str) -> bool:
     lowered = token.lower()
     return lowered.startswith("require=") or lowered in _OPTION_WORDS
@@ -238,7 +252,11 @@ def parse_giveaway(text: str, now: datetime, tz: ZoneInfo, in_private: bool) -> 
         if lowered == "private" and n < options_from:
             prize_words.append(token)
         elif lowered.startswith("require="):
-            request.require = [c for c in token.split("=", 1)[1].split(",") if c]
+            # a second require= adds its chats (it replaced the first's, silently)
+            for written in token.split("=", 1)[1].split(","):
+                chat = required_chat(written.strip())
+                if chat and chat.lower() not in {c.lower() for c in request.require}:
+                    request.require.append(chat)
         elif lowered in {"exclude_admins", "no_admins"}:
             request.exclude_admins = True
         elif lowered in {"exclude_winners", "new_winners"}:
