@@ -331,8 +331,8 @@ async def test_many_thumbs_down_alert_once(steward, fake, shop):
 async def test_the_mood_line_of_stats_agrees_with_its_numbers_in_every_language(
     steward, fake, shop
 ):
-    """The mood line said "0 of 1 message were complaints": it took its plural from the messages alone.
-    Each number now has its own plural form, in en, ru and nl."""
+    """The mood line said "0 of 1 message were complaints": it took its plural from the
+    messages alone. Each number now has its own plural form, in en, ru and nl."""
     await shop.manager_says("/start")
     await steward.idle()
     repo = steward.app.reputation.repo
