@@ -92,8 +92,9 @@ def args_error_text(error: CampaignArgsError) -> str:
             "Telegram does not allow a member limit on a link that asks for approval."
         ),
         ArgsError.UNKNOWN_OPTION: _("Unknown option {option}."),
+        ArgsError.REPEATED: _("{option} is given twice ({first}, then {second}): give it once."),
     }
-    return html.escape(texts[error.code].format(option=error.detail))
+    return html.escape(texts[error.code].format(option=error.detail, **error.values))
 
 
 async def _resolve_chat(bot: Bot, token: str) -> tuple[int | None, str]:

@@ -71,6 +71,7 @@ class StatsMiddleware(BaseMiddleware):
             change = membership_change(
                 is_member(old.status, getattr(old, "is_member", None)),
                 is_member(new.status, getattr(new, "is_member", None)),
+                is_bot=new.user.is_bot,
             )
             if change is Change.JOIN:
                 self.collector.bump(event.chat.id, "joins", ts=event.date.timestamp())

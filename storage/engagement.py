@@ -160,6 +160,7 @@ class Giveaway:
     drawn_at: int | None
     thread_id: int | None = None  # the forum topic it was announced in
     lease_until: int | None = None  # while drawing: the drawing worker is alive until then
+    announced_at: int | None = None  # drawn and its result posted (or handed to the organiser)
 
 
 def _giveaway(row: Any) -> Giveaway:
@@ -463,12 +464,20 @@ class GiveawayRepository:
         return await self._take_lease(giveaway_id, "drawing", now, lease_until, force)
 
     async def _take_lease(
-        self, giveaway_id: int, status: str, now: int, lease_until: int, force: bool
+        self,
+        giveaway_id: int,
+        status: str,
+        now: int,
+        lease_until: int,
+        force: bool,
+        unannounced: bool = False,
     ) -> bool:
-        """The giveaway's lease for one caller while it is in `status`: free, run out, or
-        (`force`) whatever it says."""
+        """The giveaway's lease for one caller while it is in `status` (and, `unannounced`,
+        while its result is not out): free, run out, or (`force`) whatever it says."""
         sql = "UPDATE giveaways SET lease_until=? WHERE id=? AND status=?"
         params: tuple[Any, ...] = (lease_until, giveaway_id, status)
+        if unannounced:
+            sql += " AND announced_at IS NULL"
         if not force:
             sql += " AND (lease_until IS NULL OR lease_until<=?)"
             params += (now,)
@@ -476,15 +485,41 @@ class GiveawayRepository:
         return cursor.rowcount == 1
 
     async def renew_draw(self, giveaway_id: int, lease_until: int) -> None:
+        """The drawing (then announcing) worker is alive: a draw's lease lasts until its
+        result is out."""
         await self.db.execute(
-            "UPDATE giveaways SET lease_until=? WHERE id=? AND status='drawing'",
+            "UPDATE giveaways SET lease_until=? WHERE id=? "
+            "AND status IN ('drawing','drawn') AND announced_at IS NULL",
             (lease_until, giveaway_id),
         )
 
     async def finish_draw(self, giveaway_id: int, now: int) -> None:
-        """Drawn: the draw's lease is given up, so that a /reroll can take the row at once."""
+        """Drawn: the winners are stored. The lease stays with the drawing worker until the
+        result is out (`mark_announced`): a worker starting meanwhile must not post it too."""
         await self.db.execute(
-            "UPDATE giveaways SET status='drawn', drawn_at=?, lease_until=NULL WHERE id=?",
+            "UPDATE giveaways SET status='drawn', drawn_at=? WHERE id=?", (now, giveaway_id)
+        )
+
+    async def unannounced(self) -> list[Giveaway]:
+        """Drawn giveaways whose result never went out: their worker died in between."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM giveaways WHERE status='drawn' AND announced_at IS NULL ORDER BY id"
+        )
+        return [_giveaway(r) for r in rows]
+
+    async def take_announcement(
+        self, giveaway_id: int, now: int, lease_until: int, *, force: bool = False
+    ) -> bool:
+        """One caller posts a stored draw's result nobody posted: the drawing worker's lease
+        must have run out first (`force`: no other worker exists)."""
+        return await self._take_lease(
+            giveaway_id, "drawn", now, lease_until, force, unannounced=True
+        )
+
+    async def mark_announced(self, giveaway_id: int, now: int) -> None:
+        """The result is out: never posted again, and the lease is free for a /reroll."""
+        await self.db.execute(
+            "UPDATE giveaways SET announced_at=?, lease_until=NULL WHERE id=? AND status='drawn'",
             (now, giveaway_id),
         )
 

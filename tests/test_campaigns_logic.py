@@ -106,6 +106,10 @@ def test_all_options_in_any_order_and_the_rest_is_the_name():
         ("a limit=100000", ArgsError.BAD_LIMIT),
         ("a limit=5 requests", ArgsError.LIMIT_WITH_REQUESTS),
         ("a colour=red", ArgsError.UNKNOWN_OPTION),
+        ("a cost=5 EUR cost=6 EUR", ArgsError.REPEATED),  # which budget? not guessed
+        ("a cost=5€ b cost=5€", ArgsError.REPEATED),
+        ("a expires=1d expires=2d", ArgsError.REPEATED),
+        ("a limit=1 limit=2", ArgsError.REPEATED),
     ],
 )
 def test_bad_arguments_are_named(text, code):

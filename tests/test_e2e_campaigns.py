@@ -413,3 +413,30 @@ async def test_a_chat_titled_only_with_emoji_is_named_in_the_charts(steward, fak
     assert f"чат {GROUP}: последние 30 дней" in best
     assert f"чат {GROUP}: вступления по дням и кампаниям, последние 7 дней" in joins
     assert not [w for words in drawn for w in words if w.startswith(":")]
+
+
+async def test_an_option_given_twice_is_refused_naming_both(steward, fake):
+    """`cost=50 EUR … cost=80 EUR`: the second silently replaced the first, and the campaign's
+    cost per join was computed from a budget the manager may not have meant. The link is
+    not created: the answer names both values, so the manager says which one."""
+    chat, admin, _member = setup_group(fake)
+    await fake.send_message(chat, admin, "/campaign_new Spring cost=50 EUR Ads cost=80€")
+    refused = await fake.wait_for("sendMessage")
+    assert refused.plain.startswith("cost= is given twice (50 EUR, then 80 €): give it once.")
+    for twice, values in (
+        ("expires=7d expires=30d", "7d, then 30d"),
+        ("limit=10 limit=20", "10, then 20"),
+    ):
+        mark = fake.mark()
+        await fake.send_message(chat, admin, f"/campaign_new Spring {twice}")
+        refused = await fake.wait_for("sendMessage", since=mark)
+        option = twice.split("=")[0]
+        assert refused.plain.startswith(f"{option}= is given twice ({values}): give it once.")
+    assert not fake.calls_of("createChatInviteLink")
+    mark = fake.mark()
+    fake_ru = fake.user(1, "Ada", language_code="ru")
+    await fake.send_message(chat, fake_ru, "/campaign_new Spring cost=50 EUR cost=80 EUR")
+    refused = await fake.wait_for("sendMessage", since=mark)
+    assert refused.plain.startswith(
+        "cost= указано дважды (50 EUR, затем 80 EUR): укажите один раз."
+    )

@@ -16,7 +16,7 @@ import pytest
 
 from bot.engagement.giveaways import GiveawayService, Refusal, RefusalReason
 from storage.database import Database
-from storage.engagement import EntryWrite, GiveawayRepository
+from storage.engagement import DrawOutcome, EntryWrite, GiveawayRepository
 from tests.fake_telegram import FakeTelegram
 from tests.harness import MANAGER_ID
 
@@ -1217,3 +1217,119 @@ async def test_a_reroll_left_unfinished_by_a_dead_process_does_not_block_the_nex
     await club.say(club.admin, "/reroll 1")
     rerolled = await fake.wait_for("sendMessage", lambda c: "New winners" in c.plain, since=mark)
     assert winner_ids(rerolled.plain) == [order[1]]
+
+
+@pytest.mark.usefixtures("db_engine")  # and on PostgreSQL
+async def test_a_draw_killed_before_its_result_was_posted_is_announced_at_start_once(
+    steward, fake, club
+):
+    """The worker died after the winners were stored ("drawn") and before the result went
+    out: nothing ever posted it. At start the stored draw is announced, once, whatever the
+    number of restarts, and never drawn again."""
+    await club.say(club.admin, "/giveaway 1h 1 Mug")
+    announcement = await fake.wait_for("sendMessage", in_group)
+    message = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    data = announcement["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    for user in (club.ann, club.ben):
+        await fake.press_button(message, user, data)
+        await fake.wait_for("answerCallbackQuery")
+    await steward.idle()
+    settings = steward.settings
+    await steward.stop()
+    # the state a kill leaves right after the draw was stored
+    db = Database(settings.database)
+    await db.open()
+    try:
+        repo = GiveawayRepository(db)
+        assert await repo.claim_draw(1, int(time.time()) + 30)
+        await repo.add_result(1, 12, DrawOutcome.WON, None, 0, 0)
+        await repo.finish_draw(1, int(time.time()))
+    finally:
+        await db.close()
+    mark = fake.mark()
+    await steward.start()
+    result = await fake.wait_for("sendMessage", lambda c: "is over" in c.plain, since=mark)
+    assert winner_ids(result.plain) == [12]  # the stored winner, not a new draw
+    winner_note = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == 12, since=mark)
+    assert "won" in winner_note.plain
+    await steward.idle()
+    await steward.restart()
+    await steward.idle()
+    await asyncio.sleep(0.5)
+    assert len([c for c in fake.calls_of("sendMessage") if "is over" in c.plain]) == 1
+    mark = fake.mark()
+    await club.say(club.admin, "/giveaway_end 1")
+    reply = await fake.wait_for("sendMessage", in_group, since=mark)
+    assert reply.plain == "Giveaway #1 was already drawn."
+
+
+async def test_two_workers_at_start_announce_a_pending_result_once(steward, fake, club):
+    """Two workers starting together both find the drawn, unannounced giveaway: its lease
+    lets one post the result."""
+    await club.say(club.admin, "/giveaway 1h 1 Mug")
+    announcement = await fake.wait_for("sendMessage", in_group)
+    message = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]
+    data = announcement["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    await fake.press_button(message, club.ann, data)
+    await fake.wait_for("answerCallbackQuery")
+    await steward.idle()
+    app = steward.app
+    repo = app.giveaway_repo
+    assert await repo.claim_draw(1, int(time.time()) - 1)  # its worker died: the lease ran out
+    await repo.add_result(1, 11, DrawOutcome.WON, None, 0, 0)
+    await repo.finish_draw(1, int(time.time()))
+    other_worker = GiveawayService(
+        app.bot,
+        GiveawayRepository(app.db),
+        app.users,
+        app.role_service,
+        app.scheduler,
+        app.i18n,
+        app.locale_for,
+        notes=app.notes,
+    )
+    other_worker.shared = app.giveaways.shared = True
+    mark = fake.mark()
+    await asyncio.gather(app.giveaways.rearm_all(), other_worker.rearm_all())
+    await asyncio.sleep(0.3)
+    posted = [c for c in fake.calls_of("sendMessage", since=mark) if "is over" in c.plain]
+    assert len(posted) == 1 and winner_ids(posted[0].plain) == [11]
+    giveaway = await repo.get(1)
+    assert giveaway is not None and giveaway.lease_until is None  # given back for a /reroll
+
+
+async def test_an_answer_arriving_before_its_poll_is_stored_still_counts(steward, fake, club):
+    """Telegram gives the poll's id only in sendPoll's answer: a quick member's vote can reach
+    the bot before the poll's row is written. It was dropped as an answer to an unknown poll;
+    it now waits briefly for the row and counts."""
+    await club.say(club.admin, QUIZ)
+    await fake.wait_for("sendMessage", in_group)
+    repo = steward.app.runner.repo
+    stored = asyncio.Event()
+    add_poll = repo.add_poll
+
+    async def slow_add_poll(*args, **kwargs):  # the row lands after the vote
+        await asyncio.sleep(1.0)
+        await add_poll(*args, **kwargs)
+        stored.set()
+
+    repo.add_poll = slow_add_poll
+    await club.say(club.admin, "/quiz_start 1 5")
+    first = await fake.wait_for("sendPoll")
+    poll1 = fake.messages[(GROUP, max(m for c, m in fake.messages if c == GROUP))]["poll"]["id"]
+    options = [o["text"] if isinstance(o, dict) else o for o in first["options"]]
+    assert not stored.is_set()
+    await fake.answer_poll(poll1, club.ann, options.index("Jupiter"))
+    await asyncio.wait_for(stored.wait(), 5)
+    await steward.idle()  # the vote's handler done: /quiz_stop must not overtake it
+    await club.say(club.admin, "/quiz_stop")
+    results = await fake.wait_for("sendMessage", lambda c: "Results" in c.plain, timeout=15)
+    assert results.plain.splitlines()[1].startswith("🥇 Ann — 1 correct")
+
+
+async def test_a_required_channel_pasted_as_a_link_is_checked_as_the_channel(steward, fake, club):
+    """`require=https://t.me/newschan` was asked of Telegram as written: "I can't check who is
+    subscribed to https://t.me/newschan", though the bot is the channel's admin."""
+    await club.say(club.admin, "/giveaway 1h 1 Mug require=https://t.me/newschan")
+    announcement = await fake.wait_for("sendMessage", in_group)
+    assert "Condition: be subscribed to @newschan." in announcement.plain.splitlines()

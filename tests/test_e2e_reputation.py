@@ -301,7 +301,7 @@ async def test_a_mood_spike_alerts_the_managers_once(trained, steward, fake, sho
     await steward.app.stats.send_report(MANAGER_ID, GROUP, 7, "en")
     report = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
     # six usual days (100 messages, one complaint each) and today's 11 of 11
-    assert "😟 Mood: 17 of 611 messages were complaints (2.8%)." in report.plain
+    assert "😟 Mood: 17 complaints in 611 messages (2.8%)." in report.plain
     assert f"Worst day: {today.isoformat()}, 100.0% complaints." in report.plain
     assert await fake.wait_for("sendPhoto", since=mark)
 
@@ -326,3 +326,32 @@ async def test_many_thumbs_down_alert_once(steward, fake, shop):
     await fake.react(GROUP, post["message_id"], shop.members[6], ["👎"])
     await steward.idle()
     assert not [c for c in fake.calls_of("sendMessage", since=mark) if c["chat_id"] == MANAGER_ID]
+
+
+async def test_the_mood_line_of_stats_agrees_with_its_numbers_in_every_language(
+    steward, fake, shop
+):
+    """The mood line said "0 of 1 message were complaints": it took its plural from the
+    messages alone. Each number now has its own plural form, in en, ru and nl."""
+    await shop.manager_says("/start")
+    await steward.idle()
+    repo = steward.app.reputation.repo
+    today = date.fromisoformat(steward.app.reputation.today())
+    await repo.add_mood({(GROUP, today.isoformat()): (1, 0)})
+    expected = {
+        "en": "😟 Mood: 0 complaints in 1 message (0.0%).",
+        "ru": "😟 Настроение: 0 жалоб на 1 сообщение (0.0%).",
+        "nl": "😟 Stemming: 0 klachten in 1 bericht (0.0%).",
+    }
+    for locale, line in expected.items():
+        mark = fake.mark()
+        await steward.app.stats.send_report(MANAGER_ID, GROUP, 7, locale)
+        report = await fake.wait_for(
+            "sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark
+        )
+        assert line in report.plain.splitlines()
+    await repo.add_mood({(GROUP, (today - timedelta(days=1)).isoformat()): (20, 1)})
+    mark = fake.mark()
+    await steward.app.stats.send_report(MANAGER_ID, GROUP, 7, "ru")
+    report = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    assert "😟 Настроение: 1 жалоба на 21 сообщение (4.8%)." in report.plain.splitlines()

@@ -444,3 +444,51 @@ async def test_the_linked_channels_posts_are_not_a_member_of_the_discussion_grou
     assert "Active members: 2 (new)" in lines
     # Reader's (and Ada's /stats, once flushed), never the channel's three posts
     assert {"Messages: 1 (new)", "Messages: 2 (new)"} & set(lines), summary.plain
+
+
+async def test_bots_added_or_removed_are_not_joins_or_leaves(steward, fake):
+    """An admin adding a helper bot (or removing it) made /stats say "Joined: 1": bots are
+    not members joining the community, and /campaigns already left them out."""
+    chat = fake.add_chat(GROUP, title="Makers")
+    admin = fake.user(1, "Ada")
+    fake.add_member(GROUP, admin, "administrator")
+    helper = fake.user(500, "HelperBot", is_bot=True, username="helper_bot")
+    await fake.join_chat(GROUP, helper)
+    await fake.join_chat(GROUP, fake.user(101, "Bea"))
+    await fake.leave_chat(GROUP, helper)
+    await steward.idle()
+    mark = fake.mark()
+    await fake.send_message(chat, admin, "/stats")
+    summary = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == GROUP, since=mark)
+    lines = summary.plain.splitlines()
+    assert "Joined: 1 (new)" in lines, summary.plain
+    assert "Left: 0 (±0%)" in lines, summary.plain
+
+
+async def test_a_long_section_under_stats_is_cut_to_fit_not_dropped_or_refused(steward, fake):
+    """The sections under /stats (posts with a campaign link, the mood) were measured in code
+    points against 4,000: emoji-named campaigns (two UTF-16 units each, as Telegram counts)
+    could push the message past 4,096 and Telegram refused the whole report; a long section
+    was left out whole, so 90 days of campaign posts said nothing. It is now cut where the
+    message is full, saying how many lines are left out."""
+    fake.add_chat(GROUP, title="Makers")
+    manager = fake.user(MANAGER_ID, "Manny")
+    await fake.send_message(fake.private_chat(manager), manager, "/start")
+    await steward.idle()
+
+    async def many_posts(chat_id: int, days: int, locale: str) -> list[str]:
+        head = "Posts with a campaign link (joins through the link since the post):"
+        return [head] + [
+            f"post #{n} (01.12 10:00), campaign #{n} 🚀🎉🚀🎉🚀🎉🚀🎉🚀🎉🚀🎉: joins {n}"
+            for n in range(1, 121)
+        ]
+
+    steward.app.stats.summary_sections.insert(0, many_posts)
+    mark = fake.mark()
+    await steward.app.stats.send_report(MANAGER_ID, GROUP, 90, "en")
+    report = await fake.wait_for("sendMessage", lambda c: c["chat_id"] == MANAGER_ID, since=mark)
+    lines = report.plain.splitlines()
+    assert "post #1 (01.12 10:00), campaign #1 🚀🎉🚀🎉🚀🎉🚀🎉🚀🎉🚀🎉: joins 1" in lines
+    shown = sum(1 for line in lines if line.startswith("post #"))
+    assert 20 < shown < 120
+    assert lines[-1] == f"…and {120 - shown} more." or f"…and {120 - shown} more." in lines

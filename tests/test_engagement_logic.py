@@ -187,3 +187,31 @@ def test_a_quiz_interval_of_nothing_is_refused_not_a_crash():
     assert parse_interval("0s") is None
     assert parse_interval("0m") is None
     assert parse_interval("2x") is None
+
+
+def test_a_stored_refusal_reads_back_as_it_was():
+    """A draw announced at start from its stored rows names the skipped entrants' reasons
+    (and required channels) as the draw itself would have."""
+    for refusal in (
+        Refusal(RefusalReason.NOT_SUBSCRIBED, "@newschan"),
+        Refusal(RefusalReason.NOT_SUBSCRIBED, "-1001777000099"),
+        Refusal(RefusalReason.NOT_IN_CHAT),
+        Refusal(RefusalReason.ADMIN),
+    ):
+        assert Refusal.parse(str(refusal)) == refusal
+
+
+def test_required_channels_as_people_paste_them():
+    """`require=https://t.me/news` (the link a phone's share sheet gives) or a bare `news` was
+    asked of Telegram as written, which knows no such chat: the organiser was told to add the
+    bot to "https://t.me/news". Links and bare usernames now mean @news; a second require=
+    adds its channels rather than silently replacing the first's."""
+    g = parse_giveaway(
+        "2h 1 Mug require=https://t.me/news,t.me/Blog_x/,telegram.me/shop1 require=club_chat,"
+        "-1001234567890,@news",
+        NOW,
+        AMS,
+        in_private=False,
+    )
+    assert g.require == ["@news", "@Blog_x", "@shop1", "@club_chat", "-1001234567890"]
+    assert g.prize == "Mug"

@@ -49,13 +49,16 @@ class ArgsError(StrEnum):
     BAD_LIMIT = "bad_limit"
     LIMIT_WITH_REQUESTS = "limit_with_requests"
     UNKNOWN_OPTION = "unknown_option"
+    REPEATED = "repeated"  # an option given twice: which one was meant is not guessed
 
 
 class CampaignArgsError(ValueError):
-    def __init__(self, code: ArgsError, detail: str = "") -> None:
+    def __init__(self, code: ArgsError, detail: str = "", values: tuple[str, str] = ("", "")):
         super().__init__(code.value)
         self.code = code
         self.detail = detail
+        # REPEATED: the first value given, then the second, as the refusal names them
+        self.values = {"first": values[0], "second": values[1]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +102,15 @@ def parse_campaign_args(text: str) -> CampaignRequest:
     name_words: list[str] = []
     chat = cost = currency = expires = limit = None
     requests = False
+    given: dict[str, str] = {}  # option -> its value as first given
+
+    def once(option: str, value: str) -> None:
+        """A second cost= (expires=, limit=) used to replace the first silently: a manager
+        who typed two budgets is asked which one, before any link exists."""
+        if option in given:
+            raise CampaignArgsError(ArgsError.REPEATED, option, (given[option], value))
+        given[option] = value
+
     i = 0
     while i < len(tokens):
         token = tokens[i]
@@ -120,6 +132,7 @@ def parse_campaign_args(text: str) -> CampaignRequest:
             else:
                 raise CampaignArgsError(ArgsError.NO_CURRENCY)
             currency = currency.upper()
+            once("cost=", f"{cost} {currency}")
         elif lower.startswith("expires="):
             value = token[8:]
             if not looks_like_duration(value):
@@ -130,11 +143,13 @@ def parse_campaign_args(text: str) -> CampaignRequest:
                 raise CampaignArgsError(ArgsError.BAD_EXPIRES, value) from None
             if not 60 <= expires <= EXPIRES_MAX_SECONDS:
                 raise CampaignArgsError(ArgsError.BAD_EXPIRES, value)
+            once("expires=", value)
         elif lower.startswith("limit="):
             value = token[6:]
             if not value.isdecimal() or not 1 <= int(value) <= MEMBER_LIMIT_MAX:
                 raise CampaignArgsError(ArgsError.BAD_LIMIT, value)
             limit = int(value)
+            once("limit=", value)
         elif lower in {"requests", "requests=on", "requests=yes"}:
             requests = True
         elif "=" in token and token.split("=", 1)[0].isalpha():
@@ -181,7 +196,11 @@ def is_member(status: str, restricted_is_member: bool | None = None) -> bool:
     return status in _MEMBER_STATUSES
 
 
-def membership_change(was_member: bool, now_member: bool) -> Change | None:
+def membership_change(was_member: bool, now_member: bool, is_bot: bool = False) -> Change | None:
+    """A join or a leave of a person; a bot an admin adds or removes is neither: the
+    community did not grow or shrink (campaigns and /stats both leave bots out)."""
+    if is_bot:
+        return None
     if not was_member and now_member:
         return Change.JOIN
     if was_member and not now_member:

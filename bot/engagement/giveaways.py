@@ -103,6 +103,12 @@ class Refusal:
         """As stored with a draw's results: `not_subscribed:@chan`, or the bare reason."""
         return f"{self.reason}:{self.chat}" if self.chat else str(self.reason)
 
+    @classmethod
+    def parse(cls, stored: str | None) -> Refusal:
+        """Read back as `__str__` stored it (a row without a reason: unverifiable)."""
+        reason, _, chat = (stored or RefusalReason.UNVERIFIABLE).partition(":")
+        return cls(RefusalReason(reason), chat)
+
 
 @dataclass(frozen=True, slots=True)
 class Picks:
@@ -197,6 +203,20 @@ _OPTION_WORDS = frozenset(
 )
 
 
+# a chat named as a phone's share sheet gives it (t.me link) or with its @ forgotten
+_CHAT_LINK = re.compile(r"^(?:https?://)?(?:t|telegram)\.me/([A-Za-z]\w{3,31})/?$", re.IGNORECASE)
+_BARE_USERNAME = re.compile(r"^@?([A-Za-z]\w{3,31})$")
+
+
+def required_chat(written: str) -> str:
+    """A required chat as Telegram's getChatMember takes it: `@name` for a t.me link or a
+    bare username, a chat id as it is; anything else as written (the check at start names it)."""
+    if typed_chat_id(written):
+        return written
+    match = _CHAT_LINK.match(written) or _BARE_USERNAME.match(written)
+    return f"@{match[1]}" if match else written
+
+
 def _is_option(token: str) -> bool:
     lowered = token.lower()
     return lowered.startswith("require=") or lowered in _OPTION_WORDS
@@ -232,7 +252,11 @@ def parse_giveaway(text: str, now: datetime, tz: ZoneInfo, in_private: bool) -> 
         if lowered == "private" and n < options_from:
             prize_words.append(token)
         elif lowered.startswith("require="):
-            request.require = [c for c in token.split("=", 1)[1].split(",") if c]
+            # a second require= adds its chats (it replaced the first's, silently)
+            for written in token.split("=", 1)[1].split(","):
+                chat = required_chat(written.strip())
+                if chat and chat.lower() not in {c.lower() for c in request.require}:
+                    request.require.append(chat)
         elif lowered in {"exclude_admins", "no_admins"}:
             request.exclude_admins = True
         elif lowered in {"exclude_winners", "new_winners"}:
@@ -294,8 +318,8 @@ class GiveawayService:
 
     async def rearm_all(self) -> int:
         """Open giveaways get their timer back; one that ended while the bot was down (or died
-        mid-draw) is drawn now."""
-        count = 0
+        mid-draw) is drawn now, and a draw stored but never announced is announced."""
+        count = await self.announce_pending()
         for giveaway in await self.repo.open_giveaways():
             drawing = giveaway.status is GiveawayStatus.DRAWING
             if drawing or giveaway.ends_at <= self.clock():
@@ -577,8 +601,44 @@ class GiveawayService:
         entries = await self.repo.entries(giveaway_id)
         picks = await self._pick(g, list(entries), g.winners_count, exclude=set())
         await self._record(g, picks, 0)
-        winners, skipped = picks.winners, picks.skipped
         await self.repo.finish_draw(g.id, int(self.clock()))
+        await self._announce(g, entries, picks)
+        return True
+
+    async def announce_pending(self) -> int:
+        """Draws stored whose result was never posted (the worker died in between): each is
+        announced once, by whichever worker takes its lease, with the stored winners."""
+        count = 0
+        for pending in await self.repo.unannounced():
+            count += await self._announce_stored(pending.id)
+        return count
+
+    async def _announce_stored(self, giveaway_id: int) -> bool:
+        taken = await self.repo.take_announcement(
+            giveaway_id, int(self.clock()), self._lease_end(), force=not self.shared
+        )
+        if not taken:
+            return False  # another worker announces it, or its drawing worker still lives
+        async with heartbeat(lambda: self.repo.renew_draw(giveaway_id, self._lease_end())):
+            g = await self.repo.get(giveaway_id)
+            if g is None:
+                return False
+            first = [r for r in await self.repo.results(g.id) if r.round == 0]
+            picks = Picks(
+                [r.user_id for r in first if r.outcome is DrawOutcome.WON],
+                [
+                    (r.user_id, Refusal.parse(r.reason))
+                    for r in first
+                    if r.outcome is DrawOutcome.SKIPPED
+                ],
+            )
+            await self._announce(g, await self.repo.entries(g.id), picks)
+        return True
+
+    async def _announce(self, g: Giveaway, entries: dict[int, str], picks: Picks) -> None:
+        """Post a stored draw's result, then mark it posted (its lease held meanwhile), then
+        close the button and tell the winners."""
+        winners, skipped = picks.winners, picks.skipped
         locale = await self.locale_for(g.chat_id)
         channel = await self.in_channel(g)
         result = self.render_result(g, entries, winners, skipped, locale, channel)
@@ -590,6 +650,7 @@ class GiveawayService:
             # result to post themselves
             logger.warning("giveaway %s: result not posted in %s: %s", g.id, g.chat_id, exc)
             await self._hand_result_to_organiser(g, result, exc)
+        await self.repo.mark_announced(g.id, int(self.clock()))
         if g.message_id:
             with contextlib.suppress(TelegramAPIError):
                 await self.bot.edit_message_reply_markup(
@@ -598,7 +659,6 @@ class GiveawayService:
         await self._tell_winners(g, winners, entries)
         if len(winners) < g.winners_count:
             await self._tell_short(g, len(winners))
-        return True
 
     async def _tell_short(self, g: Giveaway, drawn: int) -> None:
         """The organiser hears privately that fewer winners than announced could be drawn,

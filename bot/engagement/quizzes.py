@@ -6,6 +6,7 @@ Advancing is a conditional update, so a timer and a restart can never post a que
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import html
 import logging
@@ -31,6 +32,7 @@ from bot.texts import typed_id, utf16_length
 from storage.chats import UserRepository
 from storage.engagement import (
     Quiz,
+    QuizPoll,
     QuizRepository,
     QuizRun,
     QuizScore,
@@ -46,6 +48,11 @@ GRACE_SECONDS = 2
 # before an overdue step moves on (or finishes the run, after which answers no longer count).
 RESTART_GRACE_SECONDS = 3
 MEDALS = ("🥇", "🥈", "🥉")
+# Telegram names a poll only in sendPoll's answer, so a quick vote can arrive before the poll's
+# row is written (by this worker or another): while a run is going, an answer to an unknown poll
+# looks for the row again every EARLY_ANSWER_STEP seconds, for at most EARLY_ANSWER_WAIT.
+EARLY_ANSWER_WAIT = 10.0
+EARLY_ANSWER_STEP = 0.1
 
 
 class QuizRefusal(StrEnum):
@@ -250,8 +257,11 @@ class QuizRunner:
         return None
 
     async def answer(self, answer: PollAnswer) -> bool:
-        poll = await self.repo.poll(answer.poll_id)
-        if poll is None or answer.user is None or not answer.option_ids:
+        if answer.user is None or not answer.option_ids:
+            return False
+        received = self.clock()
+        poll = await self._poll_of(answer.poll_id)
+        if poll is None:
             return False
         run = await self.repo.run(poll.run_id)
         if run is None or run.status is not RunStatus.RUNNING:
@@ -266,8 +276,20 @@ class QuizRunner:
             option == poll.correct,
             # Telegram takes no vote after open_period: an answer read later (kept while the
             # bot was down) was given within it, so it is not charged the delivery delay
-            min(max(0.0, self.clock() - poll.sent_at), float(run.interval_seconds)),
+            min(max(0.0, received - poll.sent_at), float(run.interval_seconds)),
         )
+
+    async def _poll_of(self, poll_id: str) -> QuizPoll | None:
+        """The stored question `poll_id` is, waiting for its row a moment while a run is going:
+        an early answer is kept, not dropped. An answer to a poll of no run (an old one, or none
+        of the bot's quizzes) is not kept waiting once no run goes on."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + EARLY_ANSWER_WAIT
+        while (poll := await self.repo.poll(poll_id)) is None:
+            if loop.time() >= deadline or not await self.repo.running_runs():
+                return None
+            await asyncio.sleep(EARLY_ANSWER_STEP)
+        return poll
 
     async def stop_in(self, chat_id: int) -> QuizRun | None:
         """/quiz_stop: end the chat's running quiz now, with its results; the run stopped, or

@@ -182,13 +182,14 @@ class ReputationNotes:
         ngettext = plural_for(self.i18n, locale)
         total = DayMood("", sum(m.messages for m in moods), sum(m.negative for m in moods))
         worst = max(moods, key=lambda m: (m.share, m.day))
+        # two numbers, each with its own plural form ("0 complaints in 1 message")
+        complaints = ngettext("{n} complaint", "{n} complaints", total.negative)
+        messages = ngettext("{n} message", "{n} messages", total.messages)
         lines = [
-            ngettext(
-                "😟 Mood: {negative} of {messages} message were complaints ({share}%).",
-                "😟 Mood: {negative} of {messages} messages were complaints ({share}%).",
-                total.messages,
-            ).format(
-                negative=total.negative, messages=total.messages, share=f"{total.share * 100:.1f}"
+            gettext("😟 Mood: {complaints} in {messages} ({share}%).", locale=locale).format(
+                complaints=complaints.format(n=total.negative),
+                messages=messages.format(n=total.messages),
+                share=f"{total.share * 100:.1f}",
             )
         ]
         if worst.negative:

@@ -35,11 +35,15 @@ from bot.stats.report import (
     csv_rows,
     spreadsheet_safe,
 )
-from bot.texts import pack_lines
+from bot.texts import TEXT_LIMIT, pack_lines, utf16_length
 from storage.chats import ChatRepository, KnownChat, UserRepository
 from storage.stats import StatsRepository
 
 logger = logging.getLogger(__name__)
+
+# kept free under a /stats summary's sections: the "…and n more." of a cut section and the
+# closing "nothing recorded" sentence, in any of the languages
+SECTION_RESERVE = 200
 
 FLUSH_SECONDS = 10
 WEEKDAY_NAMES = (
@@ -277,6 +281,26 @@ class StatsService:
             lines.append(gettext("Most active: {members}", locale=locale).format(members=top))
         return "\n".join(lines)
 
+    def _with_section(self, text: str, lines: list[str], locale: str) -> str:
+        """A section under the summary, as much of it as the message still holds, counted in
+        UTF-16 units as Telegram counts (an emoji is two; HTML escapes count in full, erring on
+        the safe side), with room kept for the closing line; what is cut is counted, not lost
+        without a word, and a section of which not even its first line fits is left out."""
+        room = TEXT_LIMIT - SECTION_RESERVE - utf16_length(text) - 2
+        kept: list[str] = []
+        for n, line in enumerate(lines):
+            need = utf16_length(line) + (1 if kept else 0)
+            if need > room:
+                if not kept:
+                    return text
+                kept.append(
+                    self.i18n.gettext("…and {n} more.", locale=locale).format(n=len(lines) - n)
+                )
+                break
+            kept.append(line)
+            room -= need
+        return text + "\n\n" + "\n".join(kept)
+
     async def send_report(
         self, to_chat: int, chat_id: int, days: int, locale: str, thread_id: int | None = None
     ) -> None:
@@ -284,8 +308,8 @@ class StatsService:
         text = self.summary(report, locale)
         for section in self.summary_sections:
             lines = await section(chat_id, days, locale)
-            if lines and len(text) + sum(len(line) + 1 for line in lines) < 4000:
-                text += "\n\n" + "\n".join(lines)
+            if lines:
+                text = self._with_section(text, lines, locale)
         if report.empty:  # a chart of zeros says less than a sentence
             text += "\n\n" + self.i18n.gettext(
                 "Nothing recorded in this period yet, so there is no chart.", locale=locale
