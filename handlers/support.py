@@ -17,7 +17,6 @@ from aiogram.filters import CommandObject
 from aiogram.types import CallbackQuery, ChatFullInfo, Message
 from aiogram.utils.i18n import gettext as _
 
-from bot.campaigns.logic import is_member
 from bot.commands import on_command
 from bot.config import Settings
 from bot.faq.delivery import send_reply
@@ -25,6 +24,7 @@ from bot.faq.questions import looks_like_question
 from bot.faq.service import Asked, FaqService, ReplyKind
 from bot.guards import accessible_message, sender
 from bot.i18n import LocaleFor
+from bot.membership import is_member
 from bot.middlewares import role_refusal
 from bot.posting.albums import AlbumCollector
 from bot.private import PrivateNotes
