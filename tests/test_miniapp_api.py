@@ -642,6 +642,33 @@ async def test_cancel_and_publish_from_a_stale_version_are_refused(api, steward,
     assert len(channel_copies(fake)) == 1
 
 
+async def test_publish_now_checks_the_version_in_the_statement_that_acts(
+    api, steward, fake, desk, monkeypatch
+):
+    """Another manager's move that lands between Publish now's read of the post and its act is
+    refused as stale, as Cancel's is: the version is compared in the one statement that puts
+    the post back in the queue (before: compared with the post as read, then published)."""
+    post_id = await queue_post(steward, fake, desk, 3600)
+    posts = steward.app.calendar.posts
+    read = posts.get
+    moved: list[int] = []
+
+    async def read_then_moved_meanwhile(pid: int):
+        post = await read(pid)
+        if post is not None and not moved:  # B's move lands right after A's request read it
+            moved.append(pid)
+            assert await steward.app.post_repo.move(pid, post.due_at + 600, post.version)
+        return post
+
+    monkeypatch.setattr(posts, "get", read_then_moved_meanwhile)
+    status, body = await api.call("POST", f"/api/posts/{post_id}/publish?version=1")
+    assert (status, body["code"]) == (409, "stale"), body
+    assert body["post"]["version"] == 2 and body["post"]["status"] == "queued"
+    post = await steward.app.post_repo.get(post_id)
+    assert post.status == "scheduled" and post.version == 2
+    assert channel_copies(fake) == []
+
+
 async def test_edit_in_chat_sends_the_post_back_and_takes_new_content(api, steward, fake, desk):
     post_id = await queue_post(steward, fake, desk, 3600, "Old text")
     mark = fake.mark()
