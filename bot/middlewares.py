@@ -340,9 +340,9 @@ class RoleMiddleware(BaseMiddleware):
     """Inner middleware for messages and callback queries.
 
     Reads four handler flags: `role` (a `Requirement`), `chat` (a `Where`) and `right` (an
-    `AdminRight` the admin must hold) and `private_owner`: in a private chat its owner counts
-    as its admin (a private chat may be a support desk, whose staff is its owner; the handler
-    refuses them where the chat is no desk).
+    `AdminRight` the admin must hold) and `role_by_service`: the handler's service decides who
+    may (the support desk's staff: a private desk's owner too), the role only names them in
+    the menus.
     Puts the sender's `Roles` in `data["roles"]` for handlers that tailor their answer.
     """
 
@@ -373,14 +373,8 @@ class RoleMiddleware(BaseMiddleware):
                     False,
                 )
             )
-            if (
-                get_flag(data, "private_owner")
-                and chat_type == "private"
-                and user_id == event.chat.id
-            ):
-                roles = Roles(roles.is_manager, is_admin=True)
             data["roles"] = roles
-            if not roles.satisfies(requirement):
+            if not roles.satisfies(requirement) and not get_flag(data, "role_by_service"):
                 await event.reply(role_refusal(requirement, chat_type))
                 return None
             right = get_flag(data, "right")
