@@ -508,6 +508,13 @@ class GiveawayService:
             case RefusalReason.PAST_WINNER:
                 return gettext("earlier winners of this chat do not take part", locale=locale)
 
+    async def entry_refusal_text(self, giveaway_id: int, refusal: Refusal, locale: str) -> str:
+        """Why a press was refused, as the entrant is told: a channel's giveaway (`in_channel`,
+        the one place that decides it) speaks of subscribing, not joining."""
+        g = await self.repo.get(giveaway_id)
+        channel = g is not None and await self.in_channel(g)
+        return self.reason_text(refusal, locale, channel=channel)
+
     async def enter(self, giveaway_id: int, user: User) -> EntryOutcome | Refusal:
         """What the press did, or why a condition refused it."""
         g = await self.repo.get(giveaway_id)
