@@ -64,15 +64,21 @@ async def api(steward):
         yield Api(steward, http)
 
 
-@pytest.fixture
-async def desk(fake: FakeTelegram, steward):
-    fake.add_chat(CHANNEL, "channel", "News", username="news")
+async def open_desk(steward, fake: FakeTelegram, title: str = "News") -> tuple[dict, dict]:
+    """What the Mini App tests start from: a manager who started the bot, and the channel
+    (@news, `title`) the bot may post in. Returns the manager's private chat and the manager."""
+    fake.add_chat(CHANNEL, "channel", title, username="news")
     manager = fake.user(MANAGER_ID, "Manny")
     chat = fake.start_bot(manager)
     await steward.app.channel_repo.upsert(
-        Channel(CHANNEL, "News", "news", True, True, True, True), int(time.time())
+        Channel(CHANNEL, title, "news", True, True, True, True), int(time.time())
     )
     return chat, manager
+
+
+@pytest.fixture
+async def desk(fake: FakeTelegram, steward):
+    return await open_desk(steward, fake)
 
 
 async def queue_post(steward, fake, desk, in_seconds: float, text: str = "Big news") -> int:
