@@ -35,10 +35,10 @@ from aiogram.types import ChatInviteLink, Update
 
 from bench._common import BOT_USER, TOKEN, LocalSession
 from bot.campaigns import charts
-from bot.campaigns.joins import CampaignMiddleware
 from bot.campaigns.logic import DAY, CampaignRequest, churn_flags
 from bot.campaigns.service import CampaignService
 from bot.i18n import create_i18n
+from bot.middlewares import CampaignMiddleware
 from bot.stats import charts as stats_charts
 from storage.campaigns import CampaignRepository
 from storage.chats import ChatRepository

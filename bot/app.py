@@ -27,7 +27,6 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.campaigns.joins import CampaignMiddleware
 from bot.campaigns.service import CampaignService
 from bot.chat_migration import ChatMigrations
 from bot.chat_registry import ChatRegistry
@@ -46,12 +45,14 @@ from bot.i18n import LanguageMiddleware, create_i18n, pick_language
 from bot.lean_types import build_common_types, settle
 from bot.middlewares import (
     AdmittingDispatcher,
+    CampaignMiddleware,
     IncomingMessageMiddleware,
     InFlightMiddleware,
     MenuButtonMiddleware,
     RoleCacheMiddleware,
     RoleMiddleware,
     SeenMiddleware,
+    StaleWaits,
 )
 from bot.miniapp.buttons import menu_button_applier
 from bot.miniapp.menu import RETRY_SECONDS, MenuButtons
@@ -75,7 +76,6 @@ from bot.moderation.targets import TargetResolver
 from bot.moderation.understanding import SemanticSpamClassifier
 from bot.outbound import OutboundMiddleware
 from bot.posting.calendar import CalendarService
-from bot.posting.dialogs import StaleWaits
 from bot.posting.drafts import DraftService
 from bot.posting.notices import PostNotices
 from bot.posting.publisher import Publisher

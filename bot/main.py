@@ -202,6 +202,13 @@ async def copy_db_async(source_url: str, target_url: str) -> int:
     return 0
 
 
+def settings_refused(exc: SettingsError) -> int:
+    """Each problem with the settings on its own line, and the exit code that says so."""
+    for problem in exc.problems:
+        print(f"steward: {problem}", file=sys.stderr)
+    return EXIT_CONFIG
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.env_file is None:
@@ -218,16 +225,12 @@ def main(argv: list[str] | None = None) -> int:
         try:
             source = database_setting(args.env_file)
         except SettingsError as exc:
-            for problem in exc.problems:
-                print(f"steward: {problem}", file=sys.stderr)
-            return EXIT_CONFIG
+            return settings_refused(exc)
         return copy_db(source, args.to)
     try:
         settings = load_settings(args.env_file)
     except SettingsError as exc:
-        for problem in exc.problems:
-            print(f"steward: {problem}", file=sys.stderr)
-        return EXIT_CONFIG
+        return settings_refused(exc)
     if args.command == "miniapp-url":
         if not settings.miniapp_url:
             print("steward: set MINIAPP_URL first (see config.example.env).", file=sys.stderr)

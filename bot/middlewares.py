@@ -3,6 +3,8 @@
 - `AdmittingDispatcher` lets a burst of updates in over several loop iterations
   (`bot.admission`), and `InFlightMiddleware` counts running updates so shutdown can wait for
   them to finish.
+- `CampaignMiddleware` counts the joins and leaves campaigns are measured by, before anything
+  else handles them.
 - `SeenMiddleware` remembers users and chats (who started the bot, which groups it is in),
   writing only when something changed so the hot path stays cheap.
 - `IncomingMessageMiddleware` hides the "reply" to a forum topic's first message that Telegram
@@ -10,12 +12,15 @@
   a basic group upgraded to a supergroup.
 - `RoleMiddleware` enforces each handler's `role` and `chat` flags and answers a refusal, so
   handlers never start with an `if not admin` ladder.
+- `StaleWaits` ends a manager's typed-answer question (`bot.waits`) that waited too long, so
+  the message is taken as a new one.
 - `MenuButtonMiddleware` gives a manager the calendar menu button once Telegram lets it: after
   their private message (or unblocking the bot), when the button is not current yet.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -23,9 +28,11 @@ from typing import Any
 from aiogram import BaseMiddleware, Bot, Dispatcher
 from aiogram.dispatcher.event.bases import UNHANDLED
 from aiogram.dispatcher.flags import get_flag
+from aiogram.fsm.context import FSMContext
 from aiogram.types import (
     CallbackQuery,
     Chat,
+    ChatJoinRequest,
     ChatMemberUpdated,
     Message,
     TelegramObject,
@@ -33,13 +40,17 @@ from aiogram.types import (
     User,
 )
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 
 from bot.admission import checkpoint
+from bot.campaigns.service import CampaignService
 from bot.chat_migration import ChatMigrations
+from bot.clock import Clock
 from bot.commands import Where
 from bot.filters import group_member_message
 from bot.i18n import pick_language
 from bot.inflight import InFlight
+from bot.membership import is_member
 from bot.miniapp.menu import MenuButtons
 from bot.roles import (
     ADMIN_STATUSES,
@@ -51,6 +62,7 @@ from bot.roles import (
     right_refusal,
 )
 from bot.topics import replies_to_topic_root
+from bot.waits import ASKED_AT, WAIT_SECONDS
 from storage.chats import ChatRepository, UserRepository
 
 logger = logging.getLogger(__name__)
@@ -75,6 +87,62 @@ class LeftoverGroupMessages(BaseMiddleware):
 
     async def leftover(self, message: Message, data: dict[str, Any]) -> None:
         raise NotImplementedError
+
+
+class CampaignMiddleware(BaseMiddleware):
+    """Outer middleware on every update: attributes joins, closes stays on leaves and
+    remembers join requests, then lets the update go on (captcha, statistics).
+
+    It sits on the update itself, before any middleware that waits on the database, and
+    records under one lock: aiogram handles updates as concurrent tasks, and a join and the
+    leave right after it (same getUpdates batch) must be recorded in the order Telegram sent
+    them. Tasks start in update order and the lock is FIFO, so they are."""
+
+    def __init__(self, campaigns: CampaignService) -> None:
+        self.campaigns = campaigns
+        self._lock = asyncio.Lock()
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        if isinstance(event, Update) and (event.chat_member or event.chat_join_request):
+            async with self._lock:
+                try:
+                    if event.chat_member is not None:
+                        await self._member(event.chat_member)
+                    elif event.chat_join_request is not None:
+                        await self._request(event.chat_join_request)
+                except Exception:  # counting must never cost a newcomer their captcha
+                    logger.exception("campaigns: could not record update %s", event.update_id)
+        return await handler(event, data)
+
+    async def _request(self, event: ChatJoinRequest) -> None:
+        link = event.invite_link
+        await self.campaigns.join_requested(
+            event.chat.id,
+            event.from_user.id,
+            link.invite_link if link else None,
+            link.name if link else None,
+            int(event.date.timestamp()),
+        )
+
+    async def _member(self, event: ChatMemberUpdated) -> None:
+        old, new = event.old_chat_member, event.new_chat_member
+        if new.user.is_bot:
+            return
+        link = event.invite_link
+        await self.campaigns.member_changed(
+            event.chat.id,
+            new.user.id,
+            is_member(old.status, getattr(old, "is_member", None)),
+            is_member(new.status, getattr(new, "is_member", None)),
+            link.invite_link if link else None,
+            link.name if link else None,
+            int(event.date.timestamp()),
+        )
 
 
 class InFlightMiddleware(BaseMiddleware):
@@ -191,6 +259,70 @@ class IncomingMessageMiddleware(BaseMiddleware):
             await self.migrations.migrate(event.chat.id, new)
 
 
+ENDED_MEANWHILE = -1  # StaleWaits: another part of the same album ended the question
+
+
+class StaleWaits(BaseMiddleware):
+    """Ends a question asked more than WAIT_SECONDS ago before the message's handler is chosen
+    (an outer middleware on messages: aiogram's FSM middleware has read the state already), so
+    the message is taken as it would be with nothing asked, a new post to compose, and the
+    manager is told why. A question asked before questions had an age (an upgrade) counts from
+    the first message that meets it."""
+
+    def __init__(self, clock: Clock, seconds: int = WAIT_SECONDS) -> None:
+        self.clock = clock
+        self.seconds = seconds
+        # the question each dialogue was last told ended (its asked_at): an album's parts are
+        # handled concurrently and each meets the ended question, but one note is enough
+        self._told: dict[tuple[int, int | None], int] = {}
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        state = data.get("state")
+        if data.get("raw_state") is None or not isinstance(state, FSMContext):
+            return await handler(event, data)  # nothing asked: the usual case, no read
+        asked = await self.ended(state)
+        if asked is None:
+            return await handler(event, data)
+        data["raw_state"] = None
+        key = (state.key.chat_id, state.key.user_id)
+        tell = asked != ENDED_MEANWHILE and self._told.get(key) != asked
+        if len(self._told) > 1000:
+            self._told.clear()
+        self._told[key] = asked
+        # after the handler: an album's part must reach the album collector without waiting
+        # for a message of its own to go out first
+        result = await handler(event, data)
+        if tell and isinstance(event, Message) and not (event.text or "").startswith("/"):
+            await event.reply(stale_text(self.seconds))
+        return result
+
+    async def ended(self, state: FSMContext) -> int | None:
+        """When the question was asked, if it is too old and now ended (ENDED_MEANWHILE if
+        another part of the same album ended it); None while it still waits."""
+        now = int(self.clock())
+        asked = (await state.get_data()).get(ASKED_AT)
+        if asked is None and await state.get_state() is None:
+            return ENDED_MEANWHILE
+        if not isinstance(asked, int):
+            await state.update_data({ASKED_AT: now})
+            return None
+        if now - asked < self.seconds:
+            return None
+        await state.clear()
+        return asked
+
+
+def stale_text(seconds: int) -> str:
+    hours = seconds // 3600
+    return ngettext(
+        "I no longer wait for the answer I asked you for: that was more than {hours} hour "
+        "ago. This message is taken as a new one.",
+        "I no longer wait for the answer I asked you for: that was more than {hours} hours "
+        "ago. This message is taken as a new one.",
+        hours,
+    ).format(hours=hours)
+
+
 def role_refusal(requirement: Requirement, chat_type: str) -> str:
     if requirement is Requirement.ADMIN:
         return _("Only admins of this chat can use this command.")
@@ -208,9 +340,9 @@ class RoleMiddleware(BaseMiddleware):
     """Inner middleware for messages and callback queries.
 
     Reads four handler flags: `role` (a `Requirement`), `chat` (a `Where`), `right` (an
-    `AdminRight` the admin must hold, for a button too) and `private_owner`: in a private
-    chat its owner counts as its admin (a private chat may be a support desk, whose staff is
-    its owner; the handler refuses them where the chat is no desk).
+    `AdminRight` the admin must hold, for a button too) and `role_by_service`: the handler's
+    service decides who may (the support desk's staff: a private desk's owner too), the role
+    only names them in the menus.
     Puts the sender's `Roles` in `data["roles"]` for handlers that tailor their answer.
     """
 
@@ -241,14 +373,8 @@ class RoleMiddleware(BaseMiddleware):
                     False,
                 )
             )
-            if (
-                get_flag(data, "private_owner")
-                and chat_type == "private"
-                and user_id == event.chat.id
-            ):
-                roles = Roles(roles.is_manager, is_admin=True)
             data["roles"] = roles
-            if not roles.satisfies(requirement):
+            if not roles.satisfies(requirement) and not get_flag(data, "role_by_service"):
                 await event.reply(role_refusal(requirement, chat_type))
                 return None
             right = get_flag(data, "right")

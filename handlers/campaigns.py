@@ -1,5 +1,5 @@
 """Campaigns: /campaign_new, /campaign_end and /campaigns. The joins they are measured by are
-counted by `bot.campaigns.joins.CampaignMiddleware`."""
+counted by `bot.middlewares.CampaignMiddleware`."""
 
 from __future__ import annotations
 

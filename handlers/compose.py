@@ -31,7 +31,6 @@ from bot.posting.compose import (
     parse_url_buttons,
     summarize,
 )
-from bot.posting.dialogs import EditPost, copy_refusal, not_queued_text, time_error_text, wait_for
 from bot.posting.drafts import DraftOption, DraftService
 from bot.posting.failures import failure_reason
 from bot.posting.panel import (
@@ -45,10 +44,12 @@ from bot.posting.panel import (
     slot_problem,
 )
 from bot.posting.publisher import send_preview
+from bot.posting.replies import copy_refusal, not_queued_text, time_error_text
 from bot.posting.service import Change, PostingService
 from bot.posting.times import TimeError
 from bot.roles import Requirement
 from bot.texts import ALERT_LIMIT, cut_to
+from bot.waits import EditPost, wait_for
 from storage.posts import Draft, TimeChoice
 
 logger = logging.getLogger(__name__)

@@ -7,7 +7,6 @@ import html
 import logging
 
 from aiogram import Bot, Router
-from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import CommandObject
 from aiogram.types import CallbackQuery, Message
@@ -121,10 +120,8 @@ async def participate(
     outcome = await giveaways.enter(callback_data.giveaway_id, query.from_user)
     locale = get_i18n().current_locale
     if isinstance(outcome, Refusal):
-        channel = query.message is not None and query.message.chat.type == ChatType.CHANNEL
-        text = _("You can't take part yet: {reason}.").format(
-            reason=giveaways.reason_text(outcome, locale, channel=channel)
-        )
+        reason = await giveaways.entry_refusal_text(callback_data.giveaway_id, outcome, locale)
+        text = _("You can't take part yet: {reason}.").format(reason=reason)
     else:
         text = {
             EntryOutcome.ENTERED: _("You are in! Good luck 🍀"),

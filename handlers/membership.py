@@ -24,11 +24,11 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
 from bot.bot_rights import BotNeed, RightsNotice, bot_needs, rights_notice
-from bot.campaigns.logic import is_member
 from bot.chat_registry import ChatRegistry
 from bot.commands import register_group_admin_menu
 from bot.config import Settings
 from bot.i18n import LocaleFor
+from bot.membership import is_member
 from bot.moderation.captcha import Captcha, CaptchaCallback
 from bot.moderation.service import ModerationService
 from bot.posting.channels import channel_rights, rights_line

@@ -19,8 +19,8 @@ from aiogram.utils.i18n import gettext as _
 from bot.clock import Clock
 from bot.i18n import LocaleFor
 from bot.miniapp.auth import Caller
-from bot.posting.dialogs import EditPost, wait_for
 from bot.private import PrivateNotes, Reach
+from bot.waits import EditPost, wait_for
 from storage.posts import Post
 
 logger = logging.getLogger(__name__)

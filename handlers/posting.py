@@ -30,23 +30,21 @@ from bot.posting.buttons import (
 )
 from bot.posting.channels import channel_rights, rights_line, slots_owner
 from bot.posting.compose import MAX_SLOTS_PER_DAY, TooManySlots, parse_slots, summarize
-from bot.posting.dialogs import (
-    EditPost,
-    Reschedule,
+from bot.posting.drafts import DraftService
+from bot.posting.preview import delayed_text
+from bot.posting.queue import PostQueue
+from bot.posting.replies import (
     copy_refusal,
     marked_out_text,
     not_queued_text,
     out_refused_text,
     time_error_text,
-    wait_for,
 )
-from bot.posting.drafts import DraftService
-from bot.posting.preview import delayed_text
-from bot.posting.queue import PostQueue
 from bot.posting.service import DEFAULT_SLOTS, Change, PostingService
 from bot.posting.times import TimeError
 from bot.roles import Requirement
 from bot.texts import pack_lines
+from bot.waits import EditPost, Reschedule, wait_for
 
 MANAGER_PRIVATE = {"role": Requirement.MANAGER, "chat": Where.PRIVATE}
 

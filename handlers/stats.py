@@ -20,10 +20,10 @@ from aiogram.utils.i18n import get_i18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.campaigns.logic import Change, is_member, membership_change
 from bot.chat_migration import ChatMigrations
 from bot.commands import on_command
 from bot.guards import button_message
+from bot.membership import MembershipChange, is_member, membership_change
 from bot.middlewares import Handler, is_command_text
 from bot.roles import Requirement
 from bot.stats.report import parse_period
@@ -73,9 +73,9 @@ class StatsMiddleware(BaseMiddleware):
                 is_member(new.status, getattr(new, "is_member", None)),
                 is_bot=new.user.is_bot,
             )
-            if change is Change.JOIN:
+            if change is MembershipChange.JOIN:
                 self.collector.bump(event.chat.id, "joins", ts=event.date.timestamp())
-            elif change is Change.LEAVE:
+            elif change is MembershipChange.LEAVE:
                 self.collector.bump(event.chat.id, "leaves", ts=event.date.timestamp())
         return await handler(event, data)
 

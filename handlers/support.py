@@ -17,7 +17,6 @@ from aiogram.filters import CommandObject
 from aiogram.types import CallbackQuery, ChatFullInfo, Message
 from aiogram.utils.i18n import gettext as _
 
-from bot.campaigns.logic import is_member
 from bot.commands import on_command
 from bot.config import Settings
 from bot.faq.delivery import send_reply
@@ -25,6 +24,7 @@ from bot.faq.questions import looks_like_question
 from bot.faq.service import Asked, FaqService, ReplyKind
 from bot.guards import accessible_message, sender
 from bot.i18n import LocaleFor
+from bot.membership import is_member
 from bot.middlewares import role_refusal
 from bot.posting.albums import AlbumCollector
 from bot.private import PrivateNotes
@@ -38,7 +38,7 @@ from bot.support.relay import (
     relay_to_support,
     ticket_replied_to,
 )
-from bot.support.service import FaqAddOutcome, RelayOutcome, SupportService
+from bot.support.service import DeskAccess, FaqAddOutcome, RelayOutcome, SupportService
 from bot.texts import typed_chat_id
 from storage.faq import Ticket
 
@@ -259,13 +259,15 @@ async def setsupport_command(
 async def block_command(
     message: Message, command: CommandObject, support: SupportService, roles: Roles
 ) -> None:
-    """/block and /unblock in a support chat: reply to a relayed question, or give a user id.
-    Its admins and managers may; a private desk's staff is its owner (`private_owner`)."""
-    if message.chat.id not in await support.staff_chats():
-        if message.chat.type == "private" and not roles.is_manager:  # only its owner got here
-            await message.reply(role_refusal(Requirement.ADMIN_OR_MANAGER, "private"))
-        else:
-            await message.reply(_("This command works in the support chat."))
+    """/block and /unblock in a support chat, by its staff (`SupportService.desk_access`):
+    reply to a relayed question, or give a user id."""
+    own_private_chat = message.chat.type == "private" and sender(message).id == message.chat.id
+    access = await support.desk_access(message.chat.id, own_private_chat, roles)
+    if access is DeskAccess.NOT_STAFF:
+        await message.reply(role_refusal(Requirement.ADMIN_OR_MANAGER, message.chat.type))
+        return
+    if access is DeskAccess.NOT_A_DESK:
+        await message.reply(_("This command works in the support chat."))
         return
     replied = message.reply_to_message
     member_id = await support.member_to_block(
@@ -302,7 +304,7 @@ def create_router() -> Router:
     # a support "chat" may be one staff member's private chat: replies there come this way
     m.register(staff_reply_in_private, staff_reply)
     on_command(m, setsupport_command, "setsupport")
-    on_command(m, block_command, "block", "unblock", private_owner=True)
+    on_command(m, block_command, "block", "unblock", role_by_service=True)
     router.callback_query.register(support_pressed, SupportCallback.filter())
     router.edited_message.register(message_edited, edited_by_a_person)
     return router

@@ -394,15 +394,20 @@ class PostRepository:
         result.sort(key=lambda item: (item[0].published_at or item[0].due_at, item[0].id))
         return result
 
-    async def reschedule(self, post_id: int, due_at: int) -> bool:
+    async def reschedule(self, post_id: int, due_at: int, version: int | None = None) -> bool:
         """Back to the queue at a new time, from a state still waiting for it (queued, failed,
         or waiting for a decision); never a cancelled post (only the calendar's Undo, `move`
-        with the version its cancel returned, brings one back) nor one that is out."""
-        cursor = await self.db.execute(
+        with the version its cancel returned, brings one back) nor one that is out. With
+        `version` (the calendar's Publish now), only while the post is as the manager saw it."""
+        sql = (
             "UPDATE posts SET status='scheduled', due_at=?, error=NULL WHERE id=? "
-            "AND status IN ('scheduled','failed','needs_decision')",
-            (due_at, post_id),
+            "AND status IN ('scheduled','failed','needs_decision')"
         )
+        params: tuple[Any, ...] = (due_at, post_id)
+        if version is not None:
+            sql += " AND version=?"
+            params += (version,)
+        cursor = await self.db.execute(sql, params)
         return cursor.rowcount == 1
 
 

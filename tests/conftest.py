@@ -6,11 +6,13 @@ import json
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import bot  # noqa: F401  # first, as in the bot: aiogram's types imported the way bot/ does it
 from bot.cluster.shared import RedisCluster
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.cluster_harness import RedisServer, redis_server_binary
 from tests.fake_telegram import FakeTelegram
 from tests.harness import RunningBot, make_env, settings_for
@@ -156,6 +158,22 @@ def redis_url(redis_server: RedisServer) -> str:
     """A Redis emptied for this test."""
     redis_server.flush()
     return redis_server.url
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    """Debian's Chromium driven by Playwright, one per test, for the Mini App's browser tests
+    (tests/test_miniapp_browser.py, tests/test_miniapp_phone.py, which skip without it); never
+    downloaded. Here, not imported into those modules: an imported fixture shadows this one."""
+    async_api = pytest.importorskip(
+        "playwright.async_api", reason="playwright is not installed (pip install -e .[test])"
+    )
+    async with async_api.async_playwright() as p:
+        chromium = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from bot.campaigns.logic import (
     CampaignArgsError,
     CampaignIndex,
     CampaignPost,
-    Change,
     LinkRef,
     Source,
     attribute,
@@ -23,12 +22,11 @@ from bot.campaigns.logic import (
     chart_series,
     churn_flags,
     cost_per,
-    is_member,
-    membership_change,
     parse_campaign_args,
     parse_campaign_id,
     post_joins,
 )
+from bot.membership import MembershipChange, is_member, membership_change
 
 CHAT, OTHER = -1001, -1002
 
@@ -167,8 +165,8 @@ def test_membership_changes():
     assert is_member("member") and is_member("administrator") and is_member("creator")
     assert not is_member("left") and not is_member("kicked")
     assert is_member("restricted", True) and not is_member("restricted", False)
-    assert membership_change(False, True) is Change.JOIN
-    assert membership_change(True, False) is Change.LEAVE
+    assert membership_change(False, True) is MembershipChange.JOIN
+    assert membership_change(True, False) is MembershipChange.LEAVE
     assert membership_change(True, True) is None
 
 

@@ -315,7 +315,7 @@ async def test_a_post_recorded_out_by_hand_arms_no_deletion(db: Database) -> Non
     )  # fmt: skip
     assert await repo.claim(post_id)
     assert await repo.set_status(post_id, PostStatus.NEEDS_DECISION, UNCONFIRMED)
-    assert await repo.mark_out(post_id, T0 - 7000, MAYBE_OUT)
+    assert await repo.mark_out(post_id, T0 - 7000, list(MAYBE_OUT.values()))
     assert await repo.awaiting_deletion() == []
     worker = _publisher(repo, [], shared=True, now=T0)
     worker.scheduler.start(paused=True)
@@ -333,10 +333,10 @@ async def test_only_a_post_that_may_be_out_is_recorded_out(db: Database) -> None
         created_by=9001, now=T0 - 7260,
     )  # fmt: skip
     assert await repo.set_status(post_id, PostStatus.NEEDS_DECISION, MISSED)
-    assert not await repo.mark_out(post_id, T0, MAYBE_OUT)
+    assert not await repo.mark_out(post_id, T0, list(MAYBE_OUT.values()))
     assert (await repo.get(post_id)).status is PostStatus.NEEDS_DECISION
     assert await repo.set_status(post_id, PostStatus.NEEDS_DECISION, SERVER_ERROR)
-    assert await repo.mark_out(post_id, T0, MAYBE_OUT)
+    assert await repo.mark_out(post_id, T0, list(MAYBE_OUT.values()))
     assert (await repo.get(post_id)).status is PostStatus.PUBLISHED
 
 

@@ -15,8 +15,9 @@ from redis.asyncio.connection import Connection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import DataError
 
+from bot.clock import FrozenClock
 from bot.cluster import AnotherPollerError, Claim, Cluster, MemoryUpdateLedger, wait_for_outcome
-from bot.cluster.shared import PREFIX
+from bot.cluster.shared import PREFIX, RedisCluster
 from bot.moderation.reports import REPORT_WINDOW_SECONDS, REPORTS_PER_WINDOW
 from bot.outbound import GLOBAL_KEY, Limit, PacingPolicy, TelegramPacer
 from bot.support.cooldown import RELAY_WINDOW
@@ -444,6 +445,32 @@ async def test_one_process_asks_to_wait_once_per_window() -> None:
     assert await notices.first(42, 1_000)
     assert not await notices.first(42, 1_000 + RELAY_WINDOW - 1)
     assert await notices.first(42, 1_000 + RELAY_WINDOW)  # a new window: told again
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+async def test_asked_to_wait_follows_the_apps_clock(backend: str, request) -> None:
+    """Whether a member was asked to wait within RELAY_WINDOW is the injected clock's call on
+    either backend, across workers (before: Redis let its key expire after RELAY_WINDOW real
+    seconds, so an app clock moved past the window still found the member asked)."""
+    workers = [Cluster()]
+    if backend == "redis":  # two workers' shares of one Redis (a sync fixture: the URL)
+        url = request.getfixturevalue("redis_url")
+        workers = [RedisCluster(url, bot_id=1), RedisCluster(url, bot_id=1)]
+        for worker in workers:
+            await worker.start()
+    one = workers[0].cool_down_notices()
+    other = workers[1].cool_down_notices() if len(workers) > 1 else one  # one process: one memory
+    try:
+        clock = FrozenClock(1_800_000_000)
+        assert await one.first(42, int(clock()))
+        clock.advance(RELAY_WINDOW - 1)
+        assert not await other.first(42, int(clock()))
+        clock.advance(1)  # the window is over by the app's clock: asked once more, by one
+        assert await other.first(42, int(clock()))
+        assert not await one.first(42, int(clock()))
+    finally:
+        for worker in workers:
+            await worker.close()
 
 
 async def test_a_pause_redis_cannot_take_is_kept_here_and_said_in_one_line(

@@ -18,17 +18,16 @@ from tests.test_e2e_posting import (
     change_while_stopped,
     channel_posts,
     message_starting,
+    open_desk,
     register_channel,
+    registered_desk,
 )
 from tests.test_e2e_posting import labelled as button
 
 
 @pytest.fixture
 async def desk(fake: FakeTelegram, steward):
-    fake.add_chat(CHANNEL, "channel", "News", username="news")
-    manager = fake.user(MANAGER_ID, "Manny")
-    await register_channel(fake, steward)
-    return fake.private_chat(manager), manager
+    return await registered_desk(fake, steward)
 
 
 def panel(fake) -> dict:
@@ -360,9 +359,7 @@ async def test_member_messages_in_private_do_not_become_drafts(steward, fake, de
 async def test_daily_agenda_lists_the_next_24_hours(fake, tmp_path):
     env = make_env(fake, tmp_path, DAILY_AGENDA="08:30")
     running = RunningBot(fake=fake, settings=settings_for(env), env=env)
-    fake.add_chat(CHANNEL, "channel", "News", username="news")
-    manager = fake.user(MANAGER_ID, "Manny")
-    fake.private_chat(manager)
+    open_desk(fake)
     await running.start()
     try:
         app = running.app

@@ -17,11 +17,25 @@ from tests.harness import MANAGER_ID
 CHANNEL = -1001555000001
 
 
-@pytest.fixture
-def desk(fake: FakeTelegram):
+def open_desk(fake: FakeTelegram) -> tuple[dict, dict]:
+    """The News channel (@news) and a manager's private chat with the bot: the manager's chat
+    and the manager. The bot is not told of the channel yet (`registered_desk`)."""
     fake.add_chat(CHANNEL, "channel", "News", username="news")
     manager = fake.user(MANAGER_ID, "Manny")
     return fake.private_chat(manager), manager
+
+
+async def registered_desk(fake: FakeTelegram, steward) -> tuple[dict, dict]:
+    """`open_desk`, with the bot made an admin of the channel as Telegram announces it, as the
+    compose and queue tests start from."""
+    desk = open_desk(fake)
+    await register_channel(fake, steward)
+    return desk
+
+
+@pytest.fixture
+def desk(fake: FakeTelegram):
+    return open_desk(fake)
 
 
 async def compose(fake, desk, when: str):

@@ -10,7 +10,13 @@ import pytest
 from bot.posting.buttons import QueueCallback
 from tests.fake_telegram import FakeTelegram
 from tests.harness import MANAGER_ID, RunningBot, make_env, settings_for
-from tests.test_e2e_posting import CHANNEL, labelled, register_channel
+from tests.test_e2e_posting import (
+    CHANNEL,
+    labelled,
+    open_desk,
+    register_channel,
+    registered_desk,
+)
 
 DOCUMENT = {"file_id": "doc1", "file_unique_id": "udoc1", "file_name": "rules.pdf"}
 PHOTO = [{"file_id": "ph1", "file_unique_id": "uph1", "width": 9, "height": 9}]
@@ -18,10 +24,7 @@ PHOTO = [{"file_id": "ph1", "file_unique_id": "uph1", "width": 9, "height": 9}]
 
 @pytest.fixture
 async def desk(fake: FakeTelegram, steward):
-    fake.add_chat(CHANNEL, "channel", "News", username="news")
-    manager = fake.user(MANAGER_ID, "Manny")
-    await register_channel(fake, steward)
-    return fake.private_chat(manager), manager
+    return await registered_desk(fake, steward)
 
 
 async def schedule(fake, desk, when: str, text: str | None = None, **content) -> None:
@@ -213,10 +216,8 @@ async def test_publish_now_refused_by_telegram_is_told_to_the_manager_who_presse
     other_id = MANAGER_ID + 1
     env = make_env(fake, tmp_path, MANAGER_IDS=f"{MANAGER_ID},{other_id}")
     running = RunningBot(fake=fake, settings=settings_for(env), env=env)
-    fake.add_chat(CHANNEL, "channel", "News", username="news")
-    manager = fake.user(MANAGER_ID, "Manny")
+    desk = open_desk(fake)
     other = fake.user(other_id, "Olga", language_code="ru")
-    desk = (fake.private_chat(manager), manager)
     other_chat = fake.private_chat(other)
     await running.start()
     try:

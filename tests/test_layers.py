@@ -1,5 +1,6 @@
 """The layers hold: handlers translate Telegram to service calls and back, and never reach into
-storage; no handler module imports another; no handler file grows past 400 lines.
+storage; no handler module imports another; no handler file grows past 400 lines; a feature's
+package (`bot/posting/`, …) holds no aiogram middleware or dialogue state.
 
 Read from the source with `ast`, so it costs nothing at run time. Dataclasses from storage
 (`Entry`, `Post`, …) are fine as types; repositories, the database and a service's `.repo` are
@@ -193,6 +194,38 @@ def test_the_time_check_sees_what_it_looks_for():
     assert time_reads(tree) == {("time", "time"), ("datetime", "now"), ("time", "monotonic")}
     for name in MONOTONIC_ALLOWED:  # the list stays as short as the code needs
         assert time_reads(ast.parse((ROOT / name).read_text(encoding="utf-8"))) & INTERVALS, name
+
+
+FEATURE_PACKAGES = sorted(p for p in (ROOT / "bot").iterdir() if any(p.glob("*.py")))
+# the cluster's shared stores (dialogue storage, the update ledger) are aiogram's by nature
+DISPATCH_ALLOWED = {"cluster"}
+
+
+def dispatch_machinery(tree: ast.AST) -> set[str]:
+    """aiogram's dispatching imported: middlewares and dialogue states, which live in
+    `bot/middlewares.py` and `bot/waits.py`, not in a feature's package."""
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            if node.module.startswith("aiogram.fsm"):
+                found.add(node.module)
+            found |= {a.name for a in node.names if a.name == "BaseMiddleware"}
+    return found
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for d in FEATURE_PACKAGES if d.name not in DISPATCH_ALLOWED for p in d.rglob("*.py")],
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
+def test_feature_packages_hold_no_middleware_or_dialogue_state(path: Path):
+    used = dispatch_machinery(ast.parse(path.read_text(encoding="utf-8")))
+    assert not used, f"{path.relative_to(ROOT)} uses {used}: move it beside the middlewares"
+
+
+def test_the_dispatch_check_sees_what_it_looks_for():
+    tree = ast.parse("from aiogram import BaseMiddleware\nfrom aiogram.fsm.state import State\n")
+    assert dispatch_machinery(tree) == {"BaseMiddleware", "aiogram.fsm.state"}
 
 
 def build_app(tmp_path: Path, clock: object = None):

@@ -64,15 +64,21 @@ async def api(steward):
         yield Api(steward, http)
 
 
-@pytest.fixture
-async def desk(fake: FakeTelegram, steward):
-    fake.add_chat(CHANNEL, "channel", "News", username="news")
+async def open_desk(steward, fake: FakeTelegram, title: str = "News") -> tuple[dict, dict]:
+    """What the Mini App tests start from: a manager who started the bot, and the channel
+    (@news, `title`) the bot may post in. Returns the manager's private chat and the manager."""
+    fake.add_chat(CHANNEL, "channel", title, username="news")
     manager = fake.user(MANAGER_ID, "Manny")
     chat = fake.start_bot(manager)
     await steward.app.channel_repo.upsert(
-        Channel(CHANNEL, "News", "news", True, True, True, True), int(time.time())
+        Channel(CHANNEL, title, "news", True, True, True, True), int(time.time())
     )
     return chat, manager
+
+
+@pytest.fixture
+async def desk(fake: FakeTelegram, steward):
+    return await open_desk(steward, fake)
 
 
 async def queue_post(steward, fake, desk, in_seconds: float, text: str = "Big news") -> int:
@@ -640,6 +646,33 @@ async def test_cancel_and_publish_from_a_stale_version_are_refused(api, steward,
     status, body = await api.call("POST", f"/api/posts/{other}/publish?version=1")
     assert status == 200 and body["status"] == "published"
     assert len(channel_copies(fake)) == 1
+
+
+async def test_publish_now_checks_the_version_in_the_statement_that_acts(
+    api, steward, fake, desk, monkeypatch
+):
+    """Another manager's move that lands between Publish now's read of the post and its act is
+    refused as stale, as Cancel's is: the version is compared in the one statement that puts
+    the post back in the queue (before: compared with the post as read, then published)."""
+    post_id = await queue_post(steward, fake, desk, 3600)
+    posts = steward.app.calendar.posts
+    read = posts.get
+    moved: list[int] = []
+
+    async def read_then_moved_meanwhile(pid: int):
+        post = await read(pid)
+        if post is not None and not moved:  # B's move lands right after A's request read it
+            moved.append(pid)
+            assert await steward.app.post_repo.move(pid, post.due_at + 600, post.version)
+        return post
+
+    monkeypatch.setattr(posts, "get", read_then_moved_meanwhile)
+    status, body = await api.call("POST", f"/api/posts/{post_id}/publish?version=1")
+    assert (status, body["code"]) == (409, "stale"), body
+    assert body["post"]["version"] == 2 and body["post"]["status"] == "queued"
+    post = await steward.app.post_repo.get(post_id)
+    assert post.status == "scheduled" and post.version == 2
+    assert channel_copies(fake) == []
 
 
 async def test_edit_in_chat_sends_the_post_back_and_takes_new_content(api, steward, fake, desk):

@@ -17,9 +17,9 @@ from urllib.parse import urlencode
 import pytest
 
 from bot.miniapp.auth import sign_init_data
-from tests.chromium import CHROMIUM, CHROMIUM_ARGS
+from tests.chromium import CHROMIUM
 from tests.harness import MANAGER_ID, make_env
-from tests.test_miniapp_api import CHANNEL, free_port, queue_post
+from tests.test_miniapp_api import CHANNEL, free_port, open_desk, queue_post
 
 STUB = Path(__file__).parent / "miniapp" / "telegram-web-app.js"
 ARTIFACTS = Path(__file__).parent / "artifacts" / "miniapp"
@@ -60,16 +60,6 @@ def bot_env(fake, tmp_path) -> dict[str, str]:
         MINIAPP_URL="https://bot.example.com/app/",
         HTTP_LISTEN=f"127.0.0.1:{free_port()}",
     )
-
-
-@pytest.fixture
-async def browser():
-    async with async_api.async_playwright() as p:
-        chromium = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 async def open_app(browser, settings, *, language="en", scheme="light", theme=None, timezone=None):
@@ -118,16 +108,9 @@ async def shot(page, name: str) -> None:
 
 @pytest.fixture
 async def seeded(steward, fake):
-    from tests.test_miniapp_api import Channel
-
-    fake.add_chat(CHANNEL, "channel", "News", username="news")
-    manager = fake.user(MANAGER_ID, "Manny")
-    chat = fake.start_bot(manager)
-    await steward.app.channel_repo.upsert(
-        Channel(CHANNEL, "News", "news", True, True, True, True), int(time.time())
-    )
+    desk = await open_desk(steward, fake)
+    chat, manager = desk
     await steward.app.calendar.slots.set(0, ["09:00", "13:00", "19:00"])
-    desk = (chat, manager)
     ids = [
         await queue_post(steward, fake, desk, 2 * 3600, "Launch day: the new app is out"),
         await queue_post(steward, fake, desk, 5 * 3600, "Behind the scenes, part 2"),

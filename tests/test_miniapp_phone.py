@@ -10,11 +10,9 @@ import time
 
 import pytest
 
-from tests.chromium import CHROMIUM_ARGS
 from tests.harness import MANAGER_ID, make_env
-from tests.test_miniapp_api import CHANNEL, Channel, free_port, queue_post
+from tests.test_miniapp_api import CHANNEL, free_port, open_desk, queue_post
 from tests.test_miniapp_browser import (  # noqa: F401  (the same skip when Chromium is missing)
-    CHROMIUM,
     async_api,
     open_app,
     pytestmark,
@@ -22,16 +20,6 @@ from tests.test_miniapp_browser import (  # noqa: F401  (the same skip when Chro
 )
 
 PHONE = {"width": 360, "height": 640}
-
-
-@pytest.fixture
-async def browser():
-    async with async_api.async_playwright() as p:
-        chromium = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 @pytest.fixture
@@ -47,13 +35,7 @@ def bot_env(fake, tmp_path) -> dict[str, str]:
 
 @pytest.fixture
 async def desk(steward, fake):
-    fake.add_chat(CHANNEL, "channel", "News", username="news")
-    manager = fake.user(MANAGER_ID, "Manny")
-    chat = fake.start_bot(manager)
-    await steward.app.channel_repo.upsert(
-        Channel(CHANNEL, "News", "news", True, True, True, True), int(time.time())
-    )
-    return chat, manager
+    return await open_desk(steward, fake)
 
 
 async def test_a_post_the_scheduler_publishes_meanwhile_shows_as_published(
@@ -252,12 +234,7 @@ async def test_long_titles_and_texts_stay_on_a_phone_screen(steward, fake, brows
     (before: 1,835 px wide on a 360 px phone, the title cut off)."""
     title = "Новости" * 18 + "Ok"  # 128 characters, no space to break at
     assert len(title) == 128
-    fake.add_chat(CHANNEL, "channel", title, username="news")
-    manager = fake.user(MANAGER_ID, "Manny")
-    chat = fake.start_bot(manager)
-    await steward.app.channel_repo.upsert(
-        Channel(CHANNEL, title, "news", True, True, True, True), int(time.time())
-    )
+    chat, manager = await open_desk(steward, fake, title)
     await steward.app.calendar.slots.set(0, ["23:59"])
     text = ("🎉👨‍👩‍👧‍👦" + "Superlongword" * 40 + "\n" + "очень длинный текст 🚀 " * 200)[:4096]
     post_id = await queue_post(steward, fake, (chat, manager), 3600, text)

@@ -7,7 +7,7 @@ from bot.engagement.giveaways import ArgsProblem
 from bot.engagement.quiz_format import QuizFormatError, QuizProblem
 from bot.i18n import create_i18n
 from bot.moderation.problems import Problem
-from bot.posting.dialogs import time_error_text
+from bot.posting.replies import time_error_text
 from bot.posting.times import TimeProblem
 from handlers.giveaways import giveaway_error_text
 from handlers.moderation.common import error_alert, error_text

@@ -1,4 +1,4 @@
-"""How long a question about a post waits for its answer (bot.posting.dialogs.StaleWaits), on
+"""How long a question about a post waits for its answer (bot.middlewares.StaleWaits), on
 the single process's database storage and on the shared Redis, with the app's clock."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from aiogram.fsm.storage.base import BaseStorage, StorageKey
 
 from bot.clock import FrozenClock
 from bot.cluster.dialogs import DatabaseStorage
-from bot.posting.dialogs import ASKED_AT, WAIT_SECONDS, EditPost, Reschedule, StaleWaits, wait_for
+from bot.middlewares import StaleWaits
+from bot.waits import ASKED_AT, WAIT_SECONDS, EditPost, Reschedule, wait_for
 from storage.database import Database
 from storage.dialogs import DialogRepository
 

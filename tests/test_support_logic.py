@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 
 from bot.faq.service import Asked, EditRefusal, FaqService, ReplyKind
+from bot.roles import Roles
 from bot.support.service import (
     RELAY_LIMIT,
+    DeskAccess,
     FaqAddOutcome,
     Question,
     RelayOutcome,
@@ -78,6 +80,23 @@ async def test_staff_chats_include_the_default_and_every_route(db):
     assert not await desk.is_staff_chat(-100)
     assert await desk.support_chat_for(-100) == -200
     assert await desk.support_chat_for(-999) == -300
+
+
+async def test_a_desks_staff_is_decided_in_one_place(db):
+    """Who may /block where: a support chat's admins and managers; a private desk's owner,
+    manager or not; elsewhere an admin or manager hears the chat is no desk, anyone else is
+    refused as not staff (a member in their own private chat too)."""
+    desk = SupportService(SupportRepository(db), 5)  # one helper's private chat is the desk
+    await desk.set_route(-100, -200)
+    member, admin, manager = Roles(False, False), Roles(False, True), Roles(True, False)
+    assert await desk.desk_access(-200, False, admin) is DeskAccess.STAFF
+    assert await desk.desk_access(-200, False, manager) is DeskAccess.STAFF
+    assert await desk.desk_access(-200, False, member) is DeskAccess.NOT_STAFF
+    assert await desk.desk_access(5, True, member) is DeskAccess.STAFF  # the desk's owner
+    assert await desk.desk_access(6, True, member) is DeskAccess.NOT_STAFF  # their own chat
+    assert await desk.desk_access(6, True, manager) is DeskAccess.NOT_A_DESK
+    assert await desk.desk_access(-100, False, admin) is DeskAccess.NOT_A_DESK
+    assert await desk.desk_access(-100, False, member) is DeskAccess.NOT_STAFF
 
 
 async def test_add_to_faq_once_in_the_questions_language(db):

@@ -181,33 +181,6 @@ class Source(StrEnum):
     ORGANIC = "organic"  # no known link: username, shared message, folder, another admin's link
 
 
-class Change(StrEnum):
-    JOIN = "join"
-    LEAVE = "leave"
-
-
-_MEMBER_STATUSES = {"member", "administrator", "creator"}
-
-
-def is_member(status: str, restricted_is_member: bool | None = None) -> bool:
-    """A restricted user is in the chat only while `is_member` says so."""
-    if status == "restricted":
-        return bool(restricted_is_member)
-    return status in _MEMBER_STATUSES
-
-
-def membership_change(was_member: bool, now_member: bool, is_bot: bool = False) -> Change | None:
-    """A join or a leave of a person; a bot an admin adds or removes is neither: the
-    community did not grow or shrink (campaigns and /stats both leave bots out)."""
-    if is_bot:
-        return None
-    if not was_member and now_member:
-        return Change.JOIN
-    if was_member and not now_member:
-        return Change.LEAVE
-    return None
-
-
 @dataclass(frozen=True, slots=True)
 class LinkRef:
     campaign_id: int

@@ -27,7 +27,6 @@ from bot.campaigns.logic import (
     CampaignPost,
     CampaignReport,
     CampaignRequest,
-    Change,
     LinkRef,
     ReportRow,
     attribute,
@@ -36,12 +35,12 @@ from bot.campaigns.logic import (
     churn_flags,
     day_labels,
     links_in_buttons,
-    membership_change,
     money,
     post_joins,
 )
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.i18n import plural_for
+from bot.membership import MembershipChange, membership_change
 from bot.stats.report import CsvRow
 from bot.texts import utf16_length
 from storage.campaigns import CampaignRepository
@@ -207,7 +206,7 @@ class CampaignService:
         invite_link: str | None,
         link_name: str | None,
         at: int,
-    ) -> Change | None:
+    ) -> MembershipChange | None:
         change = membership_change(was_member, now_member)
         if change is None:
             return None
@@ -217,7 +216,7 @@ class CampaignService:
             # was down or not yet an admin): that stay ends now
             within_1d, within_7d = churn_flags(stay.joined_at, at)
             await self.repo.close_join(stay, at, within_1d, within_7d)
-        if change is Change.JOIN:
+        if change is MembershipChange.JOIN:
             await self._ensure_loaded()
             pending = await self.repo.pending_request(chat_id, user_id)
             found = attribute(self.index, chat_id, invite_link, link_name, pending)

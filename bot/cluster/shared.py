@@ -746,17 +746,33 @@ class RedisReportLimiter(ReportLimiter):
         await self.redis.delete(f"{PREFIX}:report-action:{key}")
 
 
+# KEYS: the member's wait. ARGV: now (the app's clock), the window, how long Redis keeps the
+# key. 1 when the member was not asked within the window (the end of the new one is stored),
+# else 0. The stored end decides, not the key's lifetime: Redis's own clock is not the app's.
+_WAIT_SCRIPT = """
+local asked_until = tonumber(redis.call('GET', KEYS[1]))
+local now = tonumber(ARGV[1])
+if asked_until and now < asked_until then return 0 end
+redis.call('SET', KEYS[1], now + tonumber(ARGV[2]), 'EX', ARGV[3])
+return 1
+"""
+# only to tidy up: well past the window, so the stored end, never the key's expiry, decides
+WAIT_KEY_SECONDS = 24 * 3600
+
+
 class RedisCoolDownNotices(CoolDownNotices):
-    """Members asked to wait, in Redis: one key per member that lives for the window, so the
-    worker that asks first is the only one that asks."""
+    """Members asked to wait, in Redis: one key per member holding when their window ends by
+    the app's clock, checked and set in one step, so the worker that asks first is the only
+    one that asks."""
 
     def __init__(self, redis: Redis) -> None:
         super().__init__()
         self.redis = redis
+        self._script = redis.register_script(_WAIT_SCRIPT)
 
     async def first(self, member_id: int, now: int) -> bool:
         key = f"{PREFIX}:support-wait:{member_id}"
-        return bool(await self.redis.set(key, now, nx=True, ex=RELAY_WINDOW))
+        return bool(await self._script(keys=[key], args=[now, RELAY_WINDOW, WAIT_KEY_SECONDS]))
 
 
 class RedisAlbumVerdicts(AlbumVerdicts):

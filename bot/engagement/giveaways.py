@@ -23,12 +23,12 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.campaigns.logic import is_member
 from bot.clock import SYSTEM_CLOCK, Clock, utc_now
 from bot.cluster.jobs import ROW_LEASE_SECONDS, heartbeat
 from bot.engagement import draw
 from bot.engagement.topics import send_file_in_topic, send_in_topic
 from bot.i18n import plural_for
+from bot.membership import is_member
 from bot.moderation.durations import looks_like_duration, parse_duration
 from bot.private import NoteResult, PrivateNotes
 from bot.roles import RoleService
@@ -531,6 +531,13 @@ class GiveawayService:
                 return gettext("earlier winners of this channel do not take part", locale=locale)
             case RefusalReason.PAST_WINNER:
                 return gettext("earlier winners of this chat do not take part", locale=locale)
+
+    async def entry_refusal_text(self, giveaway_id: int, refusal: Refusal, locale: str) -> str:
+        """Why a press was refused, as the entrant is told: a channel's giveaway (`in_channel`,
+        the one place that decides it) speaks of subscribing, not joining."""
+        g = await self.repo.get(giveaway_id)
+        channel = g is not None and await self.in_channel(g)
+        return self.reason_text(refusal, locale, channel=channel)
 
     async def enter(self, giveaway_id: int, user: User) -> EntryOutcome | Refusal:
         """What the press did, or why a condition refused it."""

@@ -33,6 +33,7 @@ from bot.posting.calendar import (
     MAX_RANGE_DAYS,
     CalendarService,
     Outcome,
+    Result,
     entry_json,
     iso,
     parse_moment,
@@ -377,23 +378,23 @@ class MiniApp:
         return self._answer(result.outcome, result.post)
 
     async def publish_post(self, request: web.Request) -> web.StreamResponse:
-        post_id = _post_id(request)
-        if post_id is None:
-            return error(400, "the post id must be a number", "bad_id")
-        version = _version(request)
-        if version is False:
-            return error(400, "'version' must be a number", "bad_version")
-        result = await self.calendar.publish_now(post_id, version)
-        return self._answer(result.outcome, result.post)
+        return await self._act_on_version(request, self.calendar.publish_now)
 
     async def cancel_post(self, request: web.Request) -> web.StreamResponse:
+        return await self._act_on_version(request, self.calendar.cancel)
+
+    async def _act_on_version(
+        self, request: web.Request, act: Callable[[int, int | None], Awaitable[Result]]
+    ) -> web.StreamResponse:
+        """Publish now and cancel: `act` on the post the path names, as of the `?version=` the
+        manager saw (any version when absent)."""
         post_id = _post_id(request)
         if post_id is None:
             return error(400, "the post id must be a number", "bad_id")
         version = _version(request)
         if version is False:
             return error(400, "'version' must be a number", "bad_version")
-        result = await self.calendar.cancel(post_id, version)
+        result = await act(post_id, version)
         return self._answer(result.outcome, result.post)
 
     async def edit_post(self, request: web.Request) -> web.StreamResponse:

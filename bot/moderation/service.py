@@ -29,12 +29,12 @@ from aiogram.types import ChatPermissions, InlineKeyboardMarkup
 from aiogram.utils.i18n import I18n
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.campaigns.logic import is_member
 from bot.chat_ids import is_basic_group
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.commands import N_
 from bot.config import Settings
 from bot.i18n import pick_language
+from bot.membership import is_member
 from bot.moderation.blocklist import CompiledBlocklist
 from bot.moderation.chat_settings import SettingKey, shown_value, toggled
 from bot.moderation.durations import format_duration, telegram_until

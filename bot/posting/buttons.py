@@ -35,7 +35,7 @@ class QueuePage(CallbackData, prefix="qp"):
 def post_keyboard(post: Post) -> InlineKeyboardMarkup:
     """A queued post's buttons as /queue shows them (Retry for a failed one, "It is out" for
     one whose send was not confirmed)."""
-    unconfirmed = post.status is PostStatus.NEEDS_DECISION and post.error in MAYBE_OUT
+    unconfirmed = post.status is PostStatus.NEEDS_DECISION and post.error in MAYBE_OUT.values()
     return queue_keyboard(post.id, retry=post.status is PostStatus.FAILED, out=unconfirmed)
 
 

@@ -281,7 +281,9 @@ class CalendarService:
         """As /queue's Publish now (Retry for a failed post): back in the queue at this second,
         then the publisher's own claim decides; a second tap finds nothing to claim. With the
         `version` the manager saw, a post changed since (another manager moved or edited it)
-        is refused as stale rather than published unseen."""
+        is refused as stale rather than published unseen: the version is compared in the one
+        statement that puts the post back in the queue (a queued post keeps its time), as
+        cancel's is, so a change landing after the read is refused too."""
         post = await self.posts.get(post_id)
         if post is None:
             return Result(Outcome.NOT_FOUND)
@@ -289,10 +291,11 @@ class CalendarService:
             return Result(Outcome.CANCELLED, post)
         if post.status not in OPEN_STATUSES:
             return Result(Outcome.GONE, post)
-        if version is not None and post.version != version:
-            return Result(Outcome.STALE, post)
-        if post.status is not PostStatus.SCHEDULED:
-            await self.posts.reschedule(post_id, int(self.clock()))
+        if version is not None or post.status is not PostStatus.SCHEDULED:
+            queued = post.status is PostStatus.SCHEDULED
+            due = post.due_at if queued else int(self.clock())
+            if not await self.posts.reschedule(post_id, due, version):
+                return await self._refused(post_id, post)
         self.publisher.disarm(post_id)
         ok = await self.publisher.publish(post_id)
         fresh = await self.posts.get(post_id)
@@ -308,6 +311,16 @@ class CalendarService:
             return Result(Outcome.DELAYED, fresh)
         return Result(Outcome.GONE, fresh)
 
+    async def _refused(self, post_id: int, read: Post) -> Result:
+        """Why a change guarded by the post's status and version changed nothing: cancelled,
+        still open (only its version differs: stale), or gone."""
+        fresh = await self.posts.get(post_id)
+        if fresh is not None and fresh.status is PostStatus.CANCELLED:
+            return Result(Outcome.CANCELLED, fresh)
+        if fresh is not None and fresh.status in OPEN_STATUSES:
+            return Result(Outcome.STALE, fresh)
+        return Result(Outcome.GONE, fresh or read)
+
     async def cancel(self, post_id: int, version: int | None = None) -> Result:
         """With the `version` the manager saw, a post changed since is refused as stale; one
         cancelled already stays cancelled whatever version is named (deleting is idempotent)."""
@@ -315,12 +328,10 @@ class CalendarService:
         if post is None:
             return Result(Outcome.NOT_FOUND)
         if not await self.posts.cancel(post_id, version):
-            fresh = await self.posts.get(post_id)
-            if fresh is not None and fresh.status is PostStatus.CANCELLED:
-                return Result(Outcome.OK, fresh)  # cancelled already: deleting is idempotent
-            if fresh is not None and fresh.status in OPEN_STATUSES:
-                return Result(Outcome.STALE, fresh)  # only a version differs
-            return Result(Outcome.GONE, fresh or post)
+            refused = await self._refused(post_id, post)
+            if refused.outcome is Outcome.CANCELLED:  # cancelled already: deleting is idempotent
+                return Result(Outcome.OK, refused.post)
+            return refused
         self.publisher.disarm(post_id)
         return Result(Outcome.OK, await self.posts.get(post_id))
 

@@ -6,11 +6,14 @@ English, as rows written by earlier versions are) or Telegram's description of i
 the publisher's reasons are catalog entries, and the refusals a manager can do something about
 are explained, with Telegram's own words kept in brackets for whoever looks further.
 Plain functions: the translation function is passed in, as in `bot.posting.preview`.
+`NoticeReason` names why the manager who queued a post hears about it; `MAYBE_OUT` maps the
+reasons that leave the post perhaps in the channel to the reason stored on it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import StrEnum
 
 from bot.commands import N_
 
@@ -23,8 +26,29 @@ UNCONFIRMED = N_("the connection to Telegram broke while it was sent; it may be 
 SERVER_ERROR = N_("Telegram answered its sending with a server error; it may be out already")
 FOLLOWUP_UNCONFIRMED = N_("Telegram did not confirm it; it may be in the channel after all")
 OWN_REASONS = (MISSED, INTERRUPTED, NO_RIGHTS, UNCONFIRMED, SERVER_ERROR, FOLLOWUP_UNCONFIRMED)
-# a post waiting for a decision with one of these may be in the channel already
-MAYBE_OUT = (INTERRUPTED, UNCONFIRMED, SERVER_ERROR)
+
+
+class NoticeReason(StrEnum):
+    """Why a post did not simply go out; the manager who queued it hears it (`PostNotices`)."""
+
+    FAILED = "failed"
+    MISSED = "missed"  # due while the bot was down, past the grace period
+    HELD = "held"  # the bot lost its rights in the channel
+    INTERRUPTED = "interrupted"  # a worker stopped mid-publishing
+    UNCONFIRMED = "unconfirmed"  # sent, but the answer was lost: it may be out
+    SERVER_ERROR = "server_error"  # sent, and answered with a 5xx: it may be out too
+    NOT_PINNED = "not_pinned"  # out, but Telegram refused to pin it
+    NOT_DELETED = "not_deleted"  # delete-after came, but Telegram refused the deletion
+    NO_FOLLOWUP = "no_followup"  # an album out, but not the message with its buttons
+
+
+# A post may be in the channel already after these: it waits for the manager's decision with
+# the reason stored (its buttons then offer "It is out"), and its notice says so.
+MAYBE_OUT: dict[NoticeReason, str] = {
+    NoticeReason.INTERRUPTED: INTERRUPTED,
+    NoticeReason.UNCONFIRMED: UNCONFIRMED,
+    NoticeReason.SERVER_ERROR: SERVER_ERROR,
+}
 
 # Telegram's descriptions (lower case, a part of them) -> what they mean for the post
 GONE_FROM_CHANNEL = ("bot is not a member", "bot was kicked", "chat not found", "channel_private")

@@ -17,14 +17,11 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.commands import N_
 from bot.posting.buttons import queue_keyboard
-from bot.posting.failures import failure_reason
-from bot.posting.publisher import NoticeReason
+from bot.posting.failures import MAYBE_OUT, NoticeReason, failure_reason
 from bot.private import PrivateNotes
 from bot.texts import pack_lines
 from storage.posts import ChannelRepository, Post, PostRepository
 
-# the post may be in the channel already: its notice offers "It is out"
-MAYBE_OUT_NOTICES = (NoticeReason.UNCONFIRMED, NoticeReason.SERVER_ERROR, NoticeReason.INTERRUPTED)
 # the post is out: nothing left to publish, move or cancel, so no buttons
 OUT_NOTICES = (NoticeReason.NOT_PINNED, NoticeReason.NOT_DELETED, NoticeReason.NO_FOLLOWUP)
 
@@ -98,7 +95,7 @@ class PostNotices:
                 None
                 if reason in OUT_NOTICES
                 else queue_keyboard(
-                    post.id, retry=reason is NoticeReason.FAILED, out=reason in MAYBE_OUT_NOTICES
+                    post.id, retry=reason is NoticeReason.FAILED, out=reason in MAYBE_OUT
                 )
             )
         await self.notes.send_message(post.created_by, text, reply_markup=buttons)

@@ -18,7 +18,6 @@ import math
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -42,11 +41,10 @@ from bot.outbound import TelegramPacer, at_most_once, maybe_delivered
 from bot.posting.channels import rights_of
 from bot.posting.failures import (
     FOLLOWUP_UNCONFIRMED,
-    INTERRUPTED,
+    MAYBE_OUT,
     MISSED,
     NO_RIGHTS,
-    SERVER_ERROR,
-    UNCONFIRMED,
+    NoticeReason,
     channel_lost,
 )
 from bot.posting.times import TimeError, parse_recurrence
@@ -66,20 +64,6 @@ SWEEP_LAG_SECONDS = 5
 # budget, not this, decides how fast claimed posts go out.
 CLAIMS_AT_ONCE = 4
 FOLLOWUP_TEXT = "⬆️"  # under an album, carrying its buttons; language-neutral on purpose
-
-
-class NoticeReason(StrEnum):
-    """Why a post did not simply go out; the manager who queued it hears it (`PostNotices`)."""
-
-    FAILED = "failed"
-    MISSED = "missed"  # due while the bot was down, past the grace period
-    HELD = "held"  # the bot lost its rights in the channel
-    INTERRUPTED = "interrupted"  # a worker stopped mid-publishing
-    UNCONFIRMED = "unconfirmed"  # sent, but the answer was lost: it may be out
-    SERVER_ERROR = "server_error"  # sent, and answered with a 5xx: it may be out too
-    NOT_PINNED = "not_pinned"  # out, but Telegram refused to pin it
-    NOT_DELETED = "not_deleted"  # delete-after came, but Telegram refused the deletion
-    NO_FOLLOWUP = "no_followup"  # an album out, but not the message with its buttons
 
 
 class Sent(NamedTuple):
@@ -214,7 +198,10 @@ class Publisher:
                 logger.info("post %s: its publisher stopped before sending; queued again", post.id)
                 continue
             if await self._set_aside(
-                post, PostStatus.NEEDS_DECISION, INTERRUPTED, PostStatus.PUBLISHING
+                post,
+                PostStatus.NEEDS_DECISION,
+                MAYBE_OUT[NoticeReason.INTERRUPTED],
+                PostStatus.PUBLISHING,
             ):
                 count += 1
                 await self.notify(post, NoticeReason.INTERRUPTED)
@@ -312,11 +299,12 @@ class Publisher:
             return False
         except (TelegramAPIError, ClientDecodeError) as exc:  # not retried, or retries exhausted
             if maybe_delivered(exc):  # the answer was lost or failed, maybe not the post
-                status, reason, notice = (
-                    (PostStatus.NEEDS_DECISION, UNCONFIRMED, NoticeReason.UNCONFIRMED)
+                notice = (
+                    NoticeReason.UNCONFIRMED
                     if isinstance(exc, TelegramNetworkError)
-                    else (PostStatus.NEEDS_DECISION, SERVER_ERROR, NoticeReason.SERVER_ERROR)
+                    else NoticeReason.SERVER_ERROR
                 )
+                status, reason = PostStatus.NEEDS_DECISION, MAYBE_OUT[notice]
             else:
                 status, reason, notice = PostStatus.FAILED, str(exc), NoticeReason.FAILED
             await self._set_aside(post, status, reason, PostStatus.PUBLISHING)

@@ -159,7 +159,7 @@ class PostingService:
 
     async def mark_out(self, post_id: int) -> bool:
         """ "It is out": a post whose send was not confirmed is in the channel after all."""
-        return await self.posts.mark_out(post_id, self.now(), MAYBE_OUT)
+        return await self.posts.mark_out(post_id, self.now(), list(MAYBE_OUT.values()))
 
     async def reschedule(self, post_id: int, due: datetime) -> Change:
         """A new time for a post still waiting to go out. A cancelled one stays cancelled: the

@@ -2,7 +2,8 @@
 
 A member who sends more than RELAY_LIMIT messages to the team in RELAY_WINDOW seconds is asked
 to wait once; further messages in that window get no reply, or the bot would flood them back.
-Who was asked is remembered here: in memory for one process, in Redis across workers
+Who was asked is remembered here, with the end of their window by the app's clock (never a
+store's own expiry): in memory for one process, in Redis across workers
 (bot.cluster.shared.RedisCoolDownNotices), so a member is asked once whichever worker takes
 their messages.
 """
@@ -14,18 +15,19 @@ RELAY_WINDOW = 600  # ... in this many seconds
 
 
 class CoolDownNotices:
-    """Members asked to wait, and when (epoch seconds); one process."""
+    """Members asked to wait, and until when (epoch seconds, the app's clock); one process."""
 
     def __init__(self) -> None:
-        self._told: dict[int, int] = {}
+        self._asked_until: dict[int, int] = {}
 
     async def first(self, member_id: int, now: int) -> bool:
-        """True when this member was not asked to wait in the last RELAY_WINDOW seconds (they
-        are now counted as asked); False when they were."""
-        told = self._told
-        for member in [m for m, at in told.items() if now - at >= RELAY_WINDOW]:
-            del told[member]
-        if member_id in told:
+        """True when this member was not asked to wait in the last RELAY_WINDOW seconds by
+        `now`, the injected clock's time (they are now counted as asked); False when they
+        were."""
+        asked_until = self._asked_until
+        for member in [m for m, until in asked_until.items() if now >= until]:
+            del asked_until[member]
+        if member_id in asked_until:
             return False
-        told[member_id] = now
+        asked_until[member_id] = now + RELAY_WINDOW
         return True

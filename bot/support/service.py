@@ -16,6 +16,7 @@ from bot.clock import SYSTEM_CLOCK, Clock
 from bot.faq.service import FaqService, detect_language
 from bot.faq.transfer import faq_wording
 from bot.i18n import LocaleFor
+from bot.roles import Requirement, Roles
 from bot.support.cooldown import RELAY_LIMIT, RELAY_WINDOW, CoolDownNotices
 from bot.texts import typed_id
 from storage.faq import Answer, Delivered, SupportRepository, Ticket
@@ -32,6 +33,14 @@ class RelayOutcome(StrEnum):
     LIMITED = "limited"  # too many tickets in a short time
     STILL_LIMITED = "still_limited"  # and told so already: silence, or the bot floods back
     FAILED = "failed"  # the support chat could not be reached
+
+
+class DeskAccess(StrEnum):
+    """Whether someone may act as a support desk's staff there (/block, /unblock)."""
+
+    STAFF = "staff"
+    NOT_A_DESK = "not_a_desk"  # an admin or manager, but no questions are answered here
+    NOT_STAFF = "not_staff"  # neither the chat's admin, a manager, nor a private desk's owner
 
 
 class FaqAddOutcome(StrEnum):
@@ -119,6 +128,16 @@ class SupportService:
         """Every chat staff answer in: the routes' targets and the default support chat."""
         chats = await self.repo.support_chats()
         return chats | {self.default_chat} if self.default_chat else chats
+
+    async def desk_access(self, chat_id: int, own_private_chat: bool, roles: Roles) -> DeskAccess:
+        """The desk's staff: in a support chat its admins and Steward's managers; a private
+        chat that is a desk (one helper's own chat as SUPPORT_CHAT_ID) has no admins, so its
+        owner (`own_private_chat`) is its staff, manager or not. Anyone else is refused as
+        not staff, before being told the chat is no desk."""
+        desk = chat_id in await self.staff_chats()
+        if not (roles.satisfies(Requirement.ADMIN_OR_MANAGER) or (desk and own_private_chat)):
+            return DeskAccess.NOT_STAFF
+        return DeskAccess.STAFF if desk else DeskAccess.NOT_A_DESK
 
     async def is_staff_chat(self, chat_id: int) -> bool:
         """Staff talking among themselves is neither a question nor a complaint."""

@@ -98,16 +98,27 @@ def reason_line(reason: str | None) -> str:
     return ("\n" + _("Reason: {reason}").format(reason=html.escape(reason))) if reason else ""
 
 
+async def named_target(
+    message: Message, command: CommandObject, targets: TargetResolver, with_duration: bool
+) -> tuple[Target, ActionArgs] | None:
+    """The member the command names (its arguments, or the replied message), with the
+    arguments; on a problem reply with one clear line, return None."""
+    try:
+        args = parse_action_args(command.args or "", replied(message) is not None, with_duration)
+        return await targets.resolve(message, args.target), args
+    except ArgumentError as exc:
+        await message.reply(error_text(exc.kind, command.command, exc.token))
+        return None
+
+
 async def target_from_command(
     message: Message, command: CommandObject, targets: TargetResolver, with_duration: bool
 ) -> tuple[Target, ActionArgs] | None:
     """Parse and check the target; on a problem reply with one clear line, return None."""
-    try:
-        args = parse_action_args(command.args or "", replied(message) is not None, with_duration)
-        target = await targets.resolve(message, args.target)
-    except ArgumentError as exc:
-        await message.reply(error_text(exc.kind, command.command, exc.token))
+    named = await named_target(message, command, targets, with_duration)
+    if named is None:
         return None
+    target, args = named
     refusal = await targets.refusal(message.chat.id, target)
     if refusal:
         await message.reply(error_text(refusal))

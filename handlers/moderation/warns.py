@@ -11,7 +11,7 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
 from bot.config import Settings
-from bot.moderation.args import ActionArgs, ArgumentError, parse_action_args
+from bot.moderation.args import ActionArgs
 from bot.moderation.buttons import undo_keyboard
 from bot.moderation.durations import format_duration
 from bot.moderation.problems import Problem
@@ -27,6 +27,7 @@ from bot.roles import RoleService
 from handlers.moderation.common import (
     actor_of,
     error_text,
+    named_target,
     on_target,
     reason_line,
     reply_lines,
@@ -97,12 +98,10 @@ async def warns_command(
     """Admins may look anyone up; members only themselves."""
     is_admin = await role_service.is_message_from_admin(message)
     if (command.args or replied(message)) and is_admin:
-        try:
-            args = parse_action_args(command.args or "", replied(message) is not None, False)
-            target = await targets.resolve(message, args.target)
-        except ArgumentError as exc:
-            await message.reply(error_text(exc.kind, command.command, exc.token))
+        named = await named_target(message, command, targets, with_duration=False)
+        if named is None:
             return
+        target = named[0]
     elif message.sender_chat is None and (own := sender_of(message)) is not None:
         target = own  # a member's own warns; a channel identity has none to look up
     else:

@@ -1,110 +1,18 @@
-"""What the posting, compose and Mini App handlers share: the states of a manager's typed
-answers, how long such a question waits for its answer, and the words for a time that cannot
-be used or content that can never be copied."""
+"""The words the posting and compose handlers answer a manager with: a post no longer queued,
+a time that cannot be used, content that can never be copied."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
-from aiogram import BaseMiddleware
-from aiogram.fsm.context import FSMContext
-from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import Message, TelegramObject
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
-from bot.clock import Clock
 from bot.posting.compose import Uncopyable, uncopyable
 from bot.posting.service import Change
 from bot.posting.times import MAX_AHEAD_DAYS, MIN_REPEAT, TimeProblem
 from storage.posts import Post
-
-# A question about a post (a Custom… time, URL buttons, Reschedule's time, Edit's content) waits
-# this long for its answer. Stored with the dialogue (the database, or Redis), it outlived any
-# interest in it: days later an unrelated message was read as its answer, a photo sent as a new
-# post replaced a queued post's content.
-WAIT_SECONDS = 24 * 3600
-ASKED_AT = "asked_at"  # in the dialogue's data: when the question was asked (unix seconds)
-ENDED_MEANWHILE = -1
-
-
-class Reschedule(StatesGroup):
-    waiting_for_time = State()
-
-
-class EditPost(StatesGroup):
-    content = State()
-
-
-async def wait_for(state: FSMContext, question: State, now: float, **data: Any) -> None:
-    """The next message the manager types answers `question`, for WAIT_SECONDS from `now`."""
-    await state.set_state(question)
-    await state.set_data({**data, ASKED_AT: int(now)})
-
-
-Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
-
-
-class StaleWaits(BaseMiddleware):
-    """Ends a question asked more than WAIT_SECONDS ago before the message's handler is chosen
-    (an outer middleware on messages: aiogram's FSM middleware has read the state already), so
-    the message is taken as it would be with nothing asked, a new post to compose, and the
-    manager is told why. A question asked before questions had an age (an upgrade) counts from
-    the first message that meets it."""
-
-    def __init__(self, clock: Clock, seconds: int = WAIT_SECONDS) -> None:
-        self.clock = clock
-        self.seconds = seconds
-        # the question each dialogue was last told ended (its asked_at): an album's parts are
-        # handled concurrently and each meets the ended question, but one note is enough
-        self._told: dict[tuple[int, int | None], int] = {}
-
-    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        state = data.get("state")
-        if data.get("raw_state") is None or not isinstance(state, FSMContext):
-            return await handler(event, data)  # nothing asked: the usual case, no read
-        asked = await self.ended(state)
-        if asked is None:
-            return await handler(event, data)
-        data["raw_state"] = None
-        key = (state.key.chat_id, state.key.user_id)
-        tell = asked != ENDED_MEANWHILE and self._told.get(key) != asked
-        if len(self._told) > 1000:
-            self._told.clear()
-        self._told[key] = asked
-        # after the handler: an album's part must reach the album collector without waiting
-        # for a message of its own to go out first
-        result = await handler(event, data)
-        if tell and isinstance(event, Message) and not (event.text or "").startswith("/"):
-            await event.reply(stale_text(self.seconds))
-        return result
-
-    async def ended(self, state: FSMContext) -> int | None:
-        """When the question was asked, if it is too old and now ended (ENDED_MEANWHILE if
-        another part of the same album ended it); None while it still waits."""
-        now = int(self.clock())
-        asked = (await state.get_data()).get(ASKED_AT)
-        if asked is None and await state.get_state() is None:
-            return ENDED_MEANWHILE
-        if not isinstance(asked, int):
-            await state.update_data({ASKED_AT: now})
-            return None
-        if now - asked < self.seconds:
-            return None
-        await state.clear()
-        return asked
-
-
-def stale_text(seconds: int) -> str:
-    hours = seconds // 3600
-    return ngettext(
-        "I no longer wait for the answer I asked you for: that was more than {hours} hour "
-        "ago. This message is taken as a new one.",
-        "I no longer wait for the answer I asked you for: that was more than {hours} hours "
-        "ago. This message is taken as a new one.",
-        hours,
-    ).format(hours=hours)
 
 
 def not_queued_text(post_id: int, why: Change) -> str:
