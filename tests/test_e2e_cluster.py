@@ -20,11 +20,13 @@ import pytest
 
 from bot.app import Steward
 from bot.cluster import AnotherPollerError
+from storage.database import Database, DatabaseLockedError
 from storage.posts import Channel
 from tests.cluster_harness import Balancer, Worker, worker_database, worker_env
 from tests.conftest import engine_env
 from tests.fake_telegram import FakeTelegram
 from tests.harness import MANAGER_ID, RunningBot, make_env, settings_for
+from tests.postgres_server import end_polling_session, polling_lock_holder
 
 
 @pytest.fixture
@@ -213,6 +215,42 @@ async def test_a_second_polling_worker_refuses_to_start(
     again = RunningBot(fake=fake, settings=settings_for(envs[1]), env=envs[1])
     await again.start()
     await again.stop()
+
+
+async def test_a_poller_that_lost_its_postgresql_lock_to_another_stops_polling(
+    fake: FakeTelegram, tmp_path, pg_url: str
+) -> None:
+    """The polling lock's session is ended (pg_terminate_backend) and another process takes
+    the lock before this one can take it back: this one stops polling and exits as a second
+    poller would at its start (DatabaseLockedError: exit code 3), instead of both polling.
+    With nobody in the way it takes the lock back and goes on answering."""
+    env = make_env(fake, tmp_path, DATABASE_URL=pg_url, SEMANTIC_MODEL="off")
+    running = RunningBot(fake=fake, settings=settings_for(env), env=env)
+    await running.start()
+    admin = Database(pg_url)
+    await admin.open()
+    try:
+        first = await end_polling_session(admin)
+        for _ in range(100):  # taken back at once
+            holder = await polling_lock_holder(admin)
+            if holder is not None and holder != first:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the polling lock was not taken back")
+        user = fake.user(71, "Pol")
+        await fake.send_message(fake.private_chat(user), user, "/start")
+        await fake.wait_for("sendMessage", timeout=15)  # still polling, still answering
+        await end_polling_session(admin, take=True)  # now another process takes it first
+        assert running.task is not None
+        with pytest.raises(DatabaseLockedError, match="one polling worker"):
+            await asyncio.wait_for(running.task, 30)
+        polls = fake.polls
+        await asyncio.sleep(1)
+        assert fake.polls == polls  # no getUpdates since
+    finally:
+        await admin.close()
+        await running.stop()
 
 
 async def test_two_workers_together_send_at_most_30_messages_a_second(
