@@ -95,7 +95,7 @@ from handlers.faq import GroupMessagesMiddleware
 from handlers.miniapp import edit_in_chat_sender
 from handlers.protection import ProtectionMiddleware
 from handlers.reputation import ReputationMiddleware
-from handlers.stats import StatsMiddleware
+from handlers.stats import CountWhenHandled, StatsMiddleware
 from storage.campaigns import CampaignRepository
 from storage.chat_migration import ChatMigrationRepository, MoveResult
 from storage.chats import ChatRepository, UserRepository
@@ -378,6 +378,8 @@ class Steward:
         )
         dp.workflow_data.update(self.services())
         dp.update.outer_middleware(self.in_flight)
+        # an update's statistics count once it was handled: a redelivered one counts once
+        dp.update.outer_middleware(CountWhenHandled(self.stats))
         # Campaigns record joins and leaves in update order, before anything awaits (see there).
         dp.update.outer_middleware(CampaignMiddleware(self.campaigns))
         LanguageMiddleware(self.i18n, self.settings.languages, self._chat_languages).setup(dp)
