@@ -221,6 +221,9 @@ class Steward:
             self.locale_for,
             clock=clock,
             notes=self.notes,
+            pacer=self.outbound.pacer,
+            lease_seconds=settings.worker_lease_seconds,
+            shared=self.cluster.shared,
         )
         self.stats = StatsService(
             self.bot,
