@@ -100,7 +100,10 @@ class CountWhenHandled(BaseMiddleware):
         except BaseException:
             await self.collector.end_update(tally, handled=True)
             raise
-        await self.collector.end_update(tally, handled=True)
+        if tally.counts or tally.later:
+            await self.collector.end_update(tally, handled=True)
+        else:  # most updates count nothing: no coroutine for them
+            tally.open = False
         return result
 
 

@@ -725,13 +725,21 @@ class PostgresDatabase(Database):
                 await conn.close(timeout=1)
             if self._polling is conn:
                 self._polling = None
+            failures = 0
             while True:
                 try:
                     if await self._take_polling_lock():
                         logger.info("polling lock taken again")
                         break
                 except Exception as exc:
-                    logger.warning("polling lock not taken again yet: %s", exc)
+                    # one line per outage, not one a second
+                    failures += 1
+                    log = logger.warning if failures == 1 else logger.debug
+                    log(
+                        "polling lock not taken again yet (retrying every %ss): %s",
+                        POLLING_RETAKE_SECONDS,
+                        exc,
+                    )
                     await asyncio.sleep(POLLING_RETAKE_SECONDS)
                     continue
                 logger.error("polling lock lost: another Steward process polls now")
