@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bot.engagement.quiz_format import parse_quiz_text
-from bot.engagement.quizzes import GRACE_SECONDS, QuizRunner
+from bot.engagement.quizzes import GRACE_SECONDS, STEP_RETRY_SECONDS, QuizRunner
 from bot.i18n import create_i18n
 from storage.database import Database
 from storage.engagement import QuizRepository
@@ -150,3 +150,28 @@ async def test_a_question_whose_worker_died_with_its_request_out_is_not_asked_tw
     now[0] = b.armed[-1]
     await b.runner.step(run_id)
     assert bot.polls == ["Question 1/3: One?", "Question 3/3: Three?"]
+
+
+async def test_a_step_the_database_failed_is_tried_again(db) -> None:
+    """The database failed the second question's step (PostgreSQL restarting): the error went
+    to the scheduler's log and the run had no timer left, so in one process the quiz stood
+    still until the next start. The step is tried again shortly, and the question asked."""
+    bot, now = Bot(), [float(T0)]
+    a = Worker(db, bot, now)
+    run_id = await started(db, a, bot)
+    now[0] = T0 + INTERVAL + GRACE_SECONDS
+    repo: Any = a.runner.repo
+    run = repo.run
+
+    async def unreachable(run_id: int) -> Any:
+        raise ConnectionResetError("connection to the database was lost")
+
+    repo.run = unreachable
+    a.armed.clear()
+    await a.runner.step(run_id)
+    assert bot.polls == ["Question 1/3: One?"]
+    assert a.armed == [now[0] + STEP_RETRY_SECONDS]
+    repo.run = run
+    now[0] = a.armed[-1]
+    await a.runner.step(run_id)
+    assert bot.polls == ["Question 1/3: One?", "Question 2/3: Two?"]

@@ -55,6 +55,8 @@ GRACE_SECONDS = 2
 # before an overdue step moves on (or finishes the run, after which answers no longer count).
 RESTART_GRACE_SECONDS = 3
 MEDALS = ("🥇", "🥈", "🥉")
+# A step the database failed is tried again this much later.
+STEP_RETRY_SECONDS = 5
 
 
 class QuizRefusal(StrEnum):
@@ -186,8 +188,17 @@ class QuizRunner:
     async def step(self, run_id: int) -> None:
         """The timer: post the next question, or finish when there is none. A question Telegram
         refuses ends the run, and its starter is told privately (the timer has no chat of
-        theirs to answer in)."""
-        refused = await self._post_next(run_id)
+        theirs to answer in). A step the database failed (a PostgreSQL restart) is tried again
+        shortly: a timer is the run's only one in a single process, and the quiz stood still
+        until the next start."""
+        try:
+            refused = await self._post_next(run_id)
+        except Exception:
+            logger.exception(
+                "quiz %s: step failed; trying again in %ss", run_id, STEP_RETRY_SECONDS
+            )
+            self.arm(run_id, self.clock() + STEP_RETRY_SECONDS)
+            return
         run = await self.repo.run(run_id) if refused is not None else None
         if run is None or run.started_by is None:
             return
