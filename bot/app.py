@@ -95,7 +95,7 @@ from handlers.faq import GroupMessagesMiddleware
 from handlers.miniapp import edit_in_chat_sender
 from handlers.protection import ProtectionMiddleware
 from handlers.reputation import ReputationMiddleware
-from handlers.stats import StatsMiddleware
+from handlers.stats import CountWhenHandled, StatsMiddleware
 from storage.campaigns import CampaignRepository
 from storage.chat_migration import ChatMigrationRepository, MoveResult
 from storage.chats import ChatRepository, UserRepository
@@ -221,6 +221,9 @@ class Steward:
             self.locale_for,
             clock=clock,
             notes=self.notes,
+            pacer=self.outbound.pacer,
+            lease_seconds=settings.worker_lease_seconds,
+            shared=self.cluster.shared,
         )
         self.stats = StatsService(
             self.bot,
@@ -378,6 +381,8 @@ class Steward:
         )
         dp.workflow_data.update(self.services())
         dp.update.outer_middleware(self.in_flight)
+        # an update's statistics count once it was handled: a redelivered one counts once
+        dp.update.outer_middleware(CountWhenHandled(self.stats))
         # Campaigns record joins and leaves in update order, before anything awaits (see there).
         dp.update.outer_middleware(CampaignMiddleware(self.campaigns))
         LanguageMiddleware(self.i18n, self.settings.languages, self._chat_languages).setup(dp)
@@ -762,12 +767,7 @@ class Steward:
             else:
                 await self.cluster.polling.hold()  # one long-polling worker per bot
                 await self.bot.delete_webhook(drop_pending_updates=False)
-                await self.dispatcher.start_polling(
-                    self.bot,
-                    allowed_updates=ALLOWED_UPDATES,
-                    handle_signals=self.handle_signals,
-                    close_bot_session=True,
-                )
+                await self._poll_while_locked()
         finally:
             if runner is not None:
                 await runner.cleanup()
@@ -777,6 +777,41 @@ class Steward:
             if self.embeddings is not None:
                 self.embeddings.close()
             logger.info("stopped")
+
+    async def _poll_while_locked(self) -> None:
+        """Long polling for as long as this process holds the polling locks (the database's on
+        PostgreSQL, Redis's with REDIS_URL). A lock whose connection was lost is taken again;
+        once another process holds it, this one stops polling and `run` raises what the start
+        would have (exit code 3), so two processes never go on polling together."""
+        polling = asyncio.create_task(
+            self.dispatcher.start_polling(
+                self.bot,
+                allowed_updates=ALLOWED_UPDATES,
+                handle_signals=self.handle_signals,
+                close_bot_session=True,
+            ),
+            name="polling",
+        )
+        watchers: set[asyncio.Task[Exception]] = {
+            asyncio.create_task(self.db.polling_lost(), name="polling-lock:database"),
+            asyncio.create_task(self.cluster.polling.lost(), name="polling-lock:redis"),
+        }
+        try:
+            done, _ = await asyncio.wait({polling, *watchers}, return_when=asyncio.FIRST_COMPLETED)
+            if polling in done:
+                polling.result()
+                return
+            lost = next(task for task in watchers if task in done).result()
+            logger.error("stopping long polling: %s", lost)
+            with suppress(RuntimeError):  # not polling yet: stopped below
+                await self.dispatcher.stop_polling()
+            await asyncio.wait({polling}, timeout=2 * SHUTDOWN_DRAIN_SECONDS + 5)
+            raise lost
+        finally:
+            for task in (*watchers, polling):
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(*watchers, polling, return_exceptions=True)
 
     def build_web_app(self) -> web.Application:
         """The one web server: the webhook (in webhook mode) and the calendar Mini App."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from enum import StrEnum
 from typing import Any
 
@@ -63,7 +64,8 @@ class StatsMiddleware(BaseMiddleware):
                 and origin is not None
                 and isinstance(origin, MessageOriginChannel)
             ):
-                await self.stats.comment(origin.chat.id, origin.message_id)
+                channel, post = origin.chat.id, origin.message_id
+                await self.collector.once_handled(lambda: self.stats.comment(channel, post))
         elif isinstance(event, ChatMemberUpdated):
             # a restricted user is in the chat only while is_member says so: one who leaves
             # stays restricted (restricted → restricted), as /campaigns counts it too
@@ -78,6 +80,32 @@ class StatsMiddleware(BaseMiddleware):
             elif change is MembershipChange.LEAVE:
                 self.collector.bump(event.chat.id, "leaves", ts=event.date.timestamp())
         return await handler(event, data)
+
+
+class CountWhenHandled(BaseMiddleware):
+    """Outer middleware on the whole update, outside every counting one: what the update
+    counts in the statistics counts once it was handled (a failure the error handler took
+    included), and not when its handling was cut off (cancelled: the worker stopped, and
+    Telegram delivers the update again), so a redelivered update is counted once."""
+
+    def __init__(self, stats: StatsService) -> None:
+        self.collector = stats.collector
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        tally = self.collector.begin_update()
+        try:
+            result = await handler(event, data)
+        except asyncio.CancelledError:
+            await self.collector.end_update(tally, handled=False)
+            raise
+        except BaseException:
+            await self.collector.end_update(tally, handled=True)
+            raise
+        if tally.counts or tally.later:
+            await self.collector.end_update(tally, handled=True)
+        else:  # most updates count nothing: no coroutine for them
+            tally.open = False
+        return result
 
 
 class Report(StrEnum):

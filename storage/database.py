@@ -60,6 +60,10 @@ _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 # Any number: every worker that starts at the same time migrates under this advisory lock.
 _MIGRATION_LOCK_KEY = 0x5354455741524430  # "STEWARD0"
 _POLLING_LOCK_KEY = 0x5354455741524431  # "STEWARD1": held by the one long-polling worker
+# How often the polling lock's connection is checked, besides being told at once when the server
+# closes it (pg_terminate_backend, a restart), and how soon a lost one is taken again.
+POLLING_CHECK_SECONDS = 5.0
+POLLING_RETAKE_SECONDS = 1.0
 
 
 class DatabaseLockedError(RuntimeError):
@@ -221,6 +225,13 @@ class Database(Connection):
         """Long polling allows one consumer of getUpdates: raise DatabaseLockedError when
         another Steward process polls for this database. (SQLite's file lock already keeps
         every second process out.)"""
+
+    async def polling_lost(self) -> DatabaseLockedError:
+        """Returns once the polling lock `claim_polling` took was lost for good (another
+        process polls now): the caller must stop polling. SQLite's file lock is the process's
+        own until it exits, so this never returns there."""
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
 
     async def schema_version(self) -> int:
         row = await self.fetchone("SELECT COALESCE(MAX(version), 0) AS v FROM schema_version")
@@ -653,21 +664,86 @@ class PostgresDatabase(Database):
         self._polling: asyncpg.Connection[asyncpg.Record] | None = (
             None  # the connection that holds the polling lock
         )
+        self._polling_closed = asyncio.Event()  # set when the server closed that connection
 
     async def claim_polling(self) -> None:
-        import asyncpg
-
         if self._polling is not None:
             return
+        if not await self._take_polling_lock():
+            raise self._polling_refused()
+
+    def _polling_refused(self) -> DatabaseLockedError:
+        return DatabaseLockedError(
+            f"another Steward process is long-polling with the database "
+            f"{describe_target(self.url)}; Telegram allows one polling worker (several "
+            "workers need WEBHOOK_URL)"
+        )
+
+    async def _take_polling_lock(self) -> bool:
+        """The polling lock on a connection of its own (the lock lives as long as that
+        session; a crash releases it); False when another session holds it."""
+        import asyncpg
+
         conn = await asyncpg.connect(self.url)
-        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", _POLLING_LOCK_KEY):
+        try:
+            taken = await conn.fetchval("SELECT pg_try_advisory_lock($1)", _POLLING_LOCK_KEY)
+        except BaseException:
             await conn.close()
-            raise DatabaseLockedError(
-                f"another Steward process is long-polling with the database "
-                f"{describe_target(self.url)}; Telegram allows one polling worker (several "
-                "workers need WEBHOOK_URL)"
-            )
-        self._polling = conn  # the lock lives as long as this session; a crash releases it
+            raise
+        if not taken:
+            await conn.close()
+            return False
+        closed = self._polling_closed = asyncio.Event()
+        conn.add_termination_listener(lambda _conn: closed.set())
+        self._polling = conn
+        return True
+
+    async def polling_lost(self) -> DatabaseLockedError:
+        """Watch the polling lock's connection. The server closing it (pg_terminate_backend, a
+        restart, a failover) releases the lock, and another process may take it and poll: a
+        lost connection is noticed at once (or at the next check, every POLLING_CHECK_SECONDS)
+        and the lock taken again on a new one, retried every POLLING_RETAKE_SECONDS while the
+        server is out of reach. Returns (for the caller to stop polling) once another process
+        holds it."""
+        while True:
+            conn, closed = self._polling, self._polling_closed
+            if conn is None:  # not claimed yet, or closed (this process stops anyway)
+                await asyncio.sleep(POLLING_RETAKE_SECONDS)
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(closed.wait(), POLLING_CHECK_SECONDS)
+            if self._polling is not conn:
+                continue
+            if not conn.is_closed():
+                try:
+                    await asyncio.wait_for(conn.fetchval("SELECT 1"), POLLING_CHECK_SECONDS)
+                    continue
+                except Exception as exc:  # lost on the way: the lock went with it
+                    logger.warning("polling lock's connection failed: %s", exc)
+            logger.warning("polling lock's connection was lost; taking the lock again")
+            with contextlib.suppress(Exception):
+                await conn.close(timeout=1)
+            if self._polling is conn:
+                self._polling = None
+            failures = 0
+            while True:
+                try:
+                    if await self._take_polling_lock():
+                        logger.info("polling lock taken again")
+                        break
+                except Exception as exc:
+                    # one line per outage, not one a second
+                    failures += 1
+                    log = logger.warning if failures == 1 else logger.debug
+                    log(
+                        "polling lock not taken again yet (retrying every %ss): %s",
+                        POLLING_RETAKE_SECONDS,
+                        exc,
+                    )
+                    await asyncio.sleep(POLLING_RETAKE_SECONDS)
+                    continue
+                logger.error("polling lock lost: another Steward process polls now")
+                return self._polling_refused()
 
     @property
     def is_open(self) -> bool:

@@ -52,6 +52,16 @@ class QuizRun:
     status: RunStatus
     ended_at: int | None
     thread_id: int | None  # the forum topic it was started in
+    asking_until: int | None = None  # a worker is posting question `next_index` until then
+    asking_sent_at: int | None = None  # and its sendPoll left then (it may be out)
+
+
+class StepClaim(StrEnum):
+    """What `QuizRepository.claim_step` found for a run's next question."""
+
+    TAKEN = "taken"  # this worker posts it now
+    BUSY = "busy"  # another worker is posting it (or the run moved on, or ended)
+    MAYBE_ASKED = "maybe_asked"  # a worker died after its sendPoll left: passed over
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +184,7 @@ def _giveaway(row: Any) -> Giveaway:
 
 _RUN_COLUMNS = (
     "id, quiz_id, title, chat_id, started_by, started_at, interval_seconds, next_index, "
-    "next_at, status, ended_at, thread_id"
+    "next_at, status, ended_at, thread_id, asking_until, asking_sent_at"
 )
 _POLL_COLUMNS = "poll_id, run_id, position, chat_id, message_id, correct, sent_at"
 
@@ -298,14 +308,70 @@ class QuizRepository:
         )
         return [_quiz_run(r) for r in rows]
 
-    async def advance(self, run_id: int, expected_index: int, next_at: int) -> bool:
-        """Move to the next question; False if another trigger already did (no double post)."""
-        cursor = await self.db.execute(
-            "UPDATE quiz_runs SET next_index=next_index+1, next_at=? "
-            "WHERE id=? AND next_index=? AND status='running'",
-            (next_at, run_id, expected_index),
+    async def claim_step(
+        self, run_id: int, index: int, now: int, lease_until: int, next_at: int
+    ) -> StepClaim:
+        """Take question `index` of a running run to post it, held until `lease_until`: when
+        nobody holds it, or its holder's lease ran out before its sendPoll left (the holder
+        died waiting: the question was never asked, so it is asked now, not skipped). A lapsed
+        holder whose sendPoll had left may have asked it: the run moves past it (`next_at`:
+        when the one after is due), never asking it twice."""
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE quiz_runs SET asking_until=?, asking_sent_at=NULL "
+                "WHERE id=? AND next_index=? AND status='running' AND (asking_until IS NULL "
+                "OR (asking_until<? AND asking_sent_at IS NULL))",
+                (lease_until, run_id, index, now),
+            )
+            if cursor.rowcount == 1:
+                return StepClaim.TAKEN
+            cursor = await conn.execute(
+                "UPDATE quiz_runs SET next_index=next_index+1, next_at=?, asking_until=NULL, "
+                "asking_sent_at=NULL WHERE id=? AND next_index=? AND status='running' "
+                "AND asking_until<? AND asking_sent_at IS NOT NULL",
+                (next_at, run_id, index, now),
+            )
+            return StepClaim.MAYBE_ASKED if cursor.rowcount == 1 else StepClaim.BUSY
+
+    async def free_steps(self) -> None:
+        """One process starting alone: a question held by its predecessor is held by nobody
+        (its lease runs out now; whether its sendPoll left still counts)."""
+        await self.db.execute(
+            "UPDATE quiz_runs SET asking_until=0 WHERE status='running' "
+            "AND asking_until IS NOT NULL"
         )
-        return cursor.rowcount == 1
+
+    async def renew_step(self, run_id: int, index: int, lease_until: int) -> None:
+        await self.db.execute(
+            "UPDATE quiz_runs SET asking_until=? WHERE id=? AND next_index=? "
+            "AND asking_until IS NOT NULL",
+            (lease_until, run_id, index),
+        )
+
+    async def mark_asking_sent(self, run_id: int, index: int, now: int) -> None:
+        """The question's sendPoll leaves now: from here on it may be out."""
+        await self.db.execute(
+            "UPDATE quiz_runs SET asking_sent_at=? WHERE id=? AND next_index=?",
+            (now, run_id, index),
+        )
+
+    async def release_step(self, run_id: int, index: int) -> None:
+        """The question was not asked (Telegram refused it): nobody holds it any more."""
+        await self.db.execute(
+            "UPDATE quiz_runs SET asking_until=NULL, asking_sent_at=NULL "
+            "WHERE id=? AND next_index=?",
+            (run_id, index),
+        )
+
+    async def asked(self, run_id: int, index: int, next_at: int) -> None:
+        """Question `index` was posted and its poll recorded (`add_poll`, first: answers come
+        at once): the run moves to the next question, due at `next_at`. A worker dying between
+        the two leaves a question whose request had left: the next claim passes over it."""
+        await self.db.execute(
+            "UPDATE quiz_runs SET next_index=?, next_at=?, asking_until=NULL, "
+            "asking_sent_at=NULL WHERE id=? AND next_index=?",
+            (index + 1, next_at, run_id, index),
+        )
 
     async def end_run(self, run_id: int, status: RunStatus, now: int) -> bool:
         cursor = await self.db.execute(

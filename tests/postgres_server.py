@@ -22,6 +22,7 @@ import socket
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -135,3 +136,51 @@ class PostgresServer:
         if made.returncode:
             raise RuntimeError(f"createdb failed: {made.stderr}")
         return self.url(name)
+
+
+# --- the polling lock (storage.database), as another process would see and take it -----------
+
+_LOCK_HOLDER = (
+    "SELECT pid FROM pg_locks WHERE locktype='advisory' AND granted "
+    "AND ((classid::bigint << 32) | objid::bigint) = ?"
+)
+
+
+async def polling_lock_holder(admin: Any) -> int | None:
+    """The server process (pid) of the session holding the polling lock, if any; `admin`: a
+    storage.database.Database on the same database."""
+    from storage.database import _POLLING_LOCK_KEY
+
+    row = await admin.fetchone(_LOCK_HOLDER, (_POLLING_LOCK_KEY,))
+    return int(row["pid"]) if row else None
+
+
+async def end_polling_session(admin: Any, *, take: bool = False) -> int:
+    """End the session holding the polling lock (pg_terminate_backend, as an operator or a
+    failover would); `take`: and take the lock on `admin`'s session before its holder can take
+    it back (new connections to the database are refused meanwhile). The pid that was ended."""
+    from storage.database import _POLLING_LOCK_KEY
+
+    pid = await polling_lock_holder(admin)
+    assert pid is not None, "nobody holds the polling lock"
+    if not take:
+        await admin.execute("SELECT pg_terminate_backend(?, 5000)", (pid,))
+        return pid
+    import asyncpg
+
+    name = (await admin.fetchone("SELECT current_database() AS name"))["name"]
+    # a database refuses new connections only when told from another one
+    maintenance = await asyncpg.connect(admin.url.rsplit("/", 1)[0] + "/postgres")
+    try:
+        await maintenance.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        try:
+            await admin.execute("SELECT pg_terminate_backend(?, 5000)", (pid,))
+            taken = await admin.fetchone(
+                "SELECT pg_try_advisory_lock(?) AS taken", (_POLLING_LOCK_KEY,)
+            )
+            assert taken["taken"]
+        finally:
+            await maintenance.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+    finally:
+        await maintenance.close()
+    return pid

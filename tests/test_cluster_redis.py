@@ -17,7 +17,7 @@ from redis.exceptions import DataError
 
 from bot.clock import FrozenClock
 from bot.cluster import AnotherPollerError, Claim, Cluster, MemoryUpdateLedger, wait_for_outcome
-from bot.cluster.shared import PREFIX, RedisCluster
+from bot.cluster.shared import PREFIX, RedisCluster, RedisPollingGuard
 from bot.moderation.reports import REPORT_WINDOW_SECONDS, REPORTS_PER_WINDOW
 from bot.outbound import GLOBAL_KEY, Limit, PacingPolicy, TelegramPacer
 from bot.support.cooldown import RELAY_WINDOW
@@ -294,6 +294,41 @@ async def test_a_second_polling_worker_is_refused(redis_workers) -> None:
         await b.polling.hold()
     await a.polling.release()
     await b.polling.hold()  # once the first stopped, another may poll
+
+
+async def test_a_poller_whose_lock_vanished_takes_it_again(redis_workers) -> None:
+    """Redis restarted without persistence (the key is gone) while the poller lives: its next
+    renewal takes the lock again, so a second poller starting later is still refused."""
+    a, b = redis_workers
+    first = RedisPollingGuard(a.redis, a.worker_id, seconds=0.6)
+    await first.hold()
+    try:
+        await a.redis.delete(RedisPollingGuard.KEY)
+        await asyncio.sleep(0.5)  # a renewal (every 0.2 s) later
+        second = RedisPollingGuard(b.redis, b.worker_id, seconds=0.6)
+        with pytest.raises(AnotherPollerError, match="another worker is already long-polling"):
+            await second.hold()
+    finally:
+        await first.release()
+
+
+async def test_a_poller_whose_lock_another_worker_took_is_told_to_stop(redis_workers) -> None:
+    """The key went and another worker took it before the first renewed it: the first learns
+    at its next renewal that it must stop polling, and never takes the lock back."""
+    a, b = redis_workers
+    first = RedisPollingGuard(a.redis, a.worker_id, seconds=0.6)
+    second = RedisPollingGuard(b.redis, b.worker_id, seconds=0.6)
+    await first.hold()
+    try:
+        await a.redis.delete(RedisPollingGuard.KEY)
+        await second.hold()
+        lost = await asyncio.wait_for(first.lost(), 2)
+        assert b.worker_id in str(lost)
+        await asyncio.sleep(0.5)
+        assert await a.redis.get(RedisPollingGuard.KEY) == b.worker_id.encode()
+    finally:
+        await first.release()
+        await second.release()
 
 
 async def test_an_albums_parts_on_two_workers_become_one_album(redis_workers) -> None:

@@ -20,11 +20,13 @@ import pytest
 
 from bot.app import Steward
 from bot.cluster import AnotherPollerError
+from storage.database import Database, DatabaseLockedError
 from storage.posts import Channel
 from tests.cluster_harness import Balancer, Worker, worker_database, worker_env
 from tests.conftest import engine_env
 from tests.fake_telegram import FakeTelegram
 from tests.harness import MANAGER_ID, RunningBot, make_env, settings_for
+from tests.postgres_server import end_polling_session, polling_lock_holder
 
 
 @pytest.fixture
@@ -165,6 +167,53 @@ async def test_an_update_whose_worker_died_mid_way_is_handled_by_another(
 
 
 @pytest.mark.usefixtures("db_engine")
+async def test_a_message_whose_worker_died_after_a_statistics_flush_is_counted_once(
+    fake: FakeTelegram, workers: list[Worker]
+) -> None:
+    """A group message is counted, the worker's periodic flush writes the count, and the
+    worker dies before the update was handled (its reply still waiting): Telegram delivers
+    the update again, the other worker handles it, and the message counts once, not twice.
+    Death is simulated as in the test above: the handling hangs after the flush, and the
+    claim and the chat's lock run out instead of being renewed or released."""
+    dead, alive = workers[0].app, workers[1].app
+    assert dead is not None and alive is not None
+    ledger: Any = dead.cluster.ledger
+
+    async def nothing(update_id: int) -> None:
+        return None
+
+    ledger.keep = ledger.release = nothing
+    ledger.claim_seconds = 1
+    locks: Any = dead.cluster.chat_locks
+    locks.seconds = 1
+    locks._renew = nothing
+    hang = asyncio.Event()
+
+    async def flushed_then_hung(handler, event, data: dict[str, Any]) -> Any:
+        await dead.stats.collector.flush()  # the periodic flush lands while it is handled
+        await hang.wait()  # and the worker dies before it finished
+
+    dead.dispatcher.message.outer_middleware(flushed_then_hung)  # inside the counting
+    group = fake.add_chat(-1001777000111, title="Counted")
+    user = fake.user(62, "Cal")
+    update = fake.webhook_update({"message": fake.new_message(group, user, "hello all")})
+    try:
+        async with Balancer(workers, timeout=1.0, tries=1) as balancer:
+            with pytest.raises(AssertionError, match="never delivered"):
+                await balancer.deliver(update, 0)
+        async with Balancer(workers, down={0}) as balancer:
+            assert await balancer.deliver(update, 1) == 1
+        await alive.stats.collector.flush()
+        await dead.stats.collector.flush()
+        days = await alive.stats.repo.daily(group["id"], "2000-01-01", "2999-12-31")
+        assert sum(day["messages"] for day in days) == 1
+        top = await alive.stats.repo.top_members(group["id"], "2000-01-01", "2999-12-31")
+        assert [(m["user_id"], m["messages"]) for m in top] == [(62, 1)]
+    finally:
+        hang.set()
+
+
+@pytest.mark.usefixtures("db_engine")
 async def test_a_settings_change_on_one_worker_is_seen_by_the_other_within_a_second(
     workers: list[Worker],
 ) -> None:
@@ -213,6 +262,42 @@ async def test_a_second_polling_worker_refuses_to_start(
     again = RunningBot(fake=fake, settings=settings_for(envs[1]), env=envs[1])
     await again.start()
     await again.stop()
+
+
+async def test_a_poller_that_lost_its_postgresql_lock_to_another_stops_polling(
+    fake: FakeTelegram, tmp_path, pg_url: str
+) -> None:
+    """The polling lock's session is ended (pg_terminate_backend) and another process takes
+    the lock before this one can take it back: this one stops polling and exits as a second
+    poller would at its start (DatabaseLockedError: exit code 3), instead of both polling.
+    With nobody in the way it takes the lock back and goes on answering."""
+    env = make_env(fake, tmp_path, DATABASE_URL=pg_url, SEMANTIC_MODEL="off")
+    running = RunningBot(fake=fake, settings=settings_for(env), env=env)
+    await running.start()
+    admin = Database(pg_url)
+    await admin.open()
+    try:
+        first = await end_polling_session(admin)
+        for _ in range(100):  # taken back at once
+            holder = await polling_lock_holder(admin)
+            if holder is not None and holder != first:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the polling lock was not taken back")
+        user = fake.user(71, "Pol")
+        await fake.send_message(fake.private_chat(user), user, "/start")
+        await fake.wait_for("sendMessage", timeout=15)  # still polling, still answering
+        await end_polling_session(admin, take=True)  # now another process takes it first
+        assert running.task is not None
+        with pytest.raises(DatabaseLockedError, match="one polling worker"):
+            await asyncio.wait_for(running.task, 30)
+        polls = fake.polls
+        await asyncio.sleep(1)
+        assert fake.polls == polls  # no getUpdates since
+    finally:
+        await admin.close()
+        await running.stop()
 
 
 async def test_two_workers_together_send_at_most_30_messages_a_second(

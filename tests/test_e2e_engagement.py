@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -1136,6 +1137,44 @@ async def test_answers_given_while_the_bot_was_down_count_after_a_restart(stewar
     assert lines[2].startswith("🥈 Ben — 0 correct")
     seconds = float(lines[1].rsplit(", ", 1)[1].rstrip("s"))
     assert seconds <= 5  # the poll was open 5 s: not charged the time the bot was down
+
+
+@pytest.mark.usefixtures("db_engine")  # and on PostgreSQL
+async def test_a_quiz_question_whose_process_died_before_posting_it_is_asked_after_restart(
+    steward, fake, club
+):
+    """The process died after the second question fell due and before its poll was sent (it
+    waited for its send slot): the run had already moved to the third, so after the restart
+    the third was asked and the second never was. Now the question is asked after the
+    restart, and none twice."""
+    await club.say(
+        club.admin, "/quiz_add Trio\nQ: One?\n+ a\n- b\nQ: Two?\n+ c\n- d\nQ: Three?\n+ e\n- f"
+    )
+    await fake.wait_for("sendMessage", lambda c: "saved" in c.plain)
+    await club.say(club.admin, "/quiz_start 1 5")
+    await fake.wait_for("sendPoll")
+    app = steward.app
+    pacer = app.outbound.pacer
+    take = pacer.take
+    waiting = asyncio.Event()
+
+    async def never_for_the_group(chat_id, cost=1):
+        if chat_id == GROUP:
+            waiting.set()
+            await asyncio.Event().wait()  # the slot never comes: the process dies waiting
+        return await take(chat_id, cost)
+
+    pacer.take = never_for_the_group
+    await asyncio.wait_for(waiting.wait(), 20)
+    app.scheduler.shutdown(wait=False)  # killed: no timer, no handler goes on
+    steward.task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await steward.task
+    steward.app = steward.task = None
+    await steward.start()
+    await fake.wait_for("sendMessage", lambda c: "Results" in c.plain, timeout=40)
+    questions = [c["question"] for c in fake.calls_of("sendPoll")]
+    assert questions == ["Question 1/3: One?", "Question 2/3: Two?", "Question 3/3: Three?"]
 
 
 async def test_a_reroll_from_private_is_announced_in_the_chats_language(steward, fake, club):

@@ -215,3 +215,41 @@ def test_required_channels_as_people_paste_them():
     )
     assert g.require == ["@news", "@Blog_x", "@shop1", "@club_chat", "-1001234567890"]
     assert g.prize == "Mug"
+
+
+class _Timers:
+    """APScheduler's add_job/get_job as bot.scheduling uses them: the timers armed, by id."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, tuple] = {}
+
+    def add_job(self, func, trigger, *, run_date, args, id, **_) -> None:
+        self.jobs[id] = (func, run_date.timestamp(), args)
+
+    def get_job(self, job_id: str):
+        return self.jobs.get(job_id)
+
+
+async def test_a_giveaway_draw_the_database_failed_is_tried_again() -> None:
+    """The end timer's draw met a lost database connection (PostgreSQL restarting): the
+    error went to the scheduler's log and the giveaway had no timer left, so in one process it
+    stayed open until the next start. The draw is tried again shortly."""
+    from bot.engagement.giveaways import DRAW_RETRY_SECONDS
+
+    clock = FrozenClock(NOW)
+    timers = _Timers()
+    service = GiveawayService(None, None, None, None, timers, None, None, clock=clock)  # type: ignore[arg-type]
+    calls: list[tuple[int, bool]] = []
+
+    async def end(giveaway_id: int, resume: bool = False) -> bool:
+        calls.append((giveaway_id, resume))
+        if len(calls) == 1:
+            raise ConnectionResetError("connection to the database was lost")
+        return False  # claimed before the failure: not open any more
+
+    service.end = end  # type: ignore[method-assign]
+    await service.timer(7)
+    func, at, args = timers.jobs["giveaway:7"]
+    assert at == clock() + DRAW_RETRY_SECONDS
+    await func(*args)
+    assert calls == [(7, False), (7, False), (7, True)]  # then resumed

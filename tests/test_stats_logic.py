@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -55,6 +56,54 @@ async def test_collector_buffers_by_local_day_and_flushes_once(repo):
     assert await repo.active_members(-1, "2026-11-26", "2026-11-26") == 2
     hourly = await repo.hourly(-1, "2026-11-26", "2026-11-26")
     assert [(h["hour"], h["messages"]) for h in hourly] == [(0, 4)]
+
+
+async def test_a_flush_returns_only_once_an_earlier_one_still_writing_is_written(repo):
+    """The periodic flush took the counts and was still writing them when /stats flushed and
+    read the report: that flush found nothing to write, returned at once, and the report
+    missed the counts on their way to the database (seen as a week reported as 1 message)."""
+    collector = StatsCollector(repo, UTC)
+    collector.message(-1, 7, "Ann", 1_800_000_000)
+    write, writing, go_on = repo.write_batch, asyncio.Event(), asyncio.Event()
+
+    async def slow(*args):
+        writing.set()
+        await go_on.wait()
+        await write(*args)
+
+    repo.write_batch = slow
+    periodic = asyncio.create_task(collector.flush())
+    await writing.wait()
+    report = asyncio.create_task(collector.flush())
+    await asyncio.sleep(0.1)
+    assert not report.done()  # waits for the periodic flush
+    go_on.set()
+    await report
+    day = datetime.fromtimestamp(1_800_000_000, UTC).date().isoformat()
+    assert [r["messages"] for r in await repo.daily(-1, day, day)] == [1]
+    await periodic
+
+
+async def test_an_update_counts_once_handled_and_not_when_cut_off(repo):
+    """What an update counts waits for its end: counted when it was handled, dropped when
+    its handling was cut off (Telegram delivers it again, and that delivery counts)."""
+    collector = StatsCollector(repo, UTC)
+    day = datetime.fromtimestamp(1_800_000_000, UTC).date().isoformat()
+
+    async def update(handled: bool) -> None:
+        tally = collector.begin_update()
+        collector.message(-1, 7, "Ann", 1_800_000_000)
+        collector.bump(-1, "questions", ts=1_800_000_000)
+        await collector.flush()  # a flush meanwhile writes nothing of it
+        await collector.end_update(tally, handled=handled)
+
+    await asyncio.create_task(update(False))
+    await collector.flush()
+    assert await repo.daily(-1, day, day) == []
+    await asyncio.create_task(update(True))
+    await collector.flush()
+    rows = await repo.daily(-1, day, day)
+    assert [(r["messages"], r["questions"]) for r in rows] == [(1, 1)]
 
 
 async def test_failed_flush_keeps_the_counts(repo):

@@ -18,6 +18,7 @@ from storage.database import (
     bundled_migrations,
     to_postgres,
 )
+from tests.postgres_server import end_polling_session, polling_lock_holder
 
 
 async def test_a_database_path_that_cannot_be_a_database_says_so(tmp_path):
@@ -207,6 +208,49 @@ async def test_a_second_polling_process_on_one_postgresql_database_is_refused(pg
             await second.claim_polling()
         await first.close()  # stopping the first lets the next one poll
         await second.claim_polling()
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_a_polling_lock_whose_connection_was_killed_is_taken_again(pg_url):
+    """pg_terminate_backend (or a restart) ends the session that held the polling lock, which
+    releases it: the poller takes it again at once, so a second poller is still refused."""
+    first, second, admin = Database(pg_url), Database(pg_url), Database(pg_url)
+    for db in (first, second, admin):
+        await db.open()
+    try:
+        await first.claim_polling()
+        watching = asyncio.create_task(first.polling_lost())
+        killed = await end_polling_session(admin)
+        for _ in range(100):
+            holder = await polling_lock_holder(admin)
+            if holder is not None and holder != killed:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the polling lock was not taken again")
+        with pytest.raises(DatabaseLockedError, match="one polling worker"):
+            await second.claim_polling()
+        assert not watching.done()
+        watching.cancel()
+    finally:
+        for db in (first, second, admin):
+            await db.close()
+
+
+async def test_a_poller_whose_lock_another_process_took_is_told_to_stop(pg_url):
+    """The lock's session ended and another process took the lock before this one could take
+    it back: this one is told (polling_lost returns), so that it stops polling."""
+    first, second = Database(pg_url), Database(pg_url)
+    await first.open()
+    await second.open()
+    try:
+        await first.claim_polling()
+        watching = asyncio.create_task(first.polling_lost())
+        await end_polling_session(second, take=True)
+        lost = await asyncio.wait_for(watching, 10)
+        assert isinstance(lost, DatabaseLockedError)
     finally:
         await first.close()
         await second.close()

@@ -99,6 +99,10 @@ class PollingGuard(Protocol):
 
     async def release(self) -> None: ...
 
+    async def lost(self) -> AnotherPollerError:
+        """Returns once the lock `hold` took is another worker's: the caller stops polling."""
+        ...
+
 
 class AnotherPollerError(RuntimeError):
     """A second long-polling worker: Telegram allows one getUpdates consumer per bot."""
@@ -166,6 +170,10 @@ class NoPollingGuard:
 
     async def release(self) -> None:
         return None
+
+    async def lost(self) -> AnotherPollerError:
+        await asyncio.Event().wait()  # nothing to lose
+        raise AssertionError("unreachable")
 
 
 @dataclass(frozen=True)

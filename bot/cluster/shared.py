@@ -863,48 +863,75 @@ class RedisAlbumCollector(AlbumCollector):
 
 
 class RedisPollingGuard:
-    """Long polling stays single-worker: the poller holds `steward:polling` (renewed)."""
+    """Long polling stays single-worker: the poller holds `steward:polling` (renewed).
+
+    The key may go while its poller lives: Redis restarted without persistence, or stayed out
+    of reach longer than the key's life. The poller then takes it again at its next renewal;
+    should another worker have taken it meanwhile, `lost` returns and the poller stops."""
 
     KEY = f"{PREFIX}:polling"
+    # 1: still ours (renewed); 2: gone, and taken again; 0: another worker's
     _RENEW = (
         "if redis.call('GET', KEYS[1]) == ARGV[1] then "
-        "return redis.call('EXPIRE', KEYS[1], ARGV[2]) else return 0 end"
+        "redis.call('EXPIRE', KEYS[1], ARGV[2]) return 1 end "
+        "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 2 end "
+        "return 0"
     )
     _RELEASE = (
         "if redis.call('GET', KEYS[1]) == ARGV[1] then "
         "return redis.call('DEL', KEYS[1]) else return 0 end"
     )
 
-    def __init__(self, redis: Redis, worker_id: str) -> None:
+    def __init__(self, redis: Redis, worker_id: str, seconds: float = POLLING_LOCK_SECONDS) -> None:
         self.redis = redis
         self.worker_id = worker_id
+        self.seconds = seconds
         self._holding: contextlib.AsyncExitStack | None = None
+        self._lost = asyncio.Event()
+        self._holder = "?"
 
-    async def hold(self) -> None:
-        if not await self.redis.set(self.KEY, self.worker_id, nx=True, ex=POLLING_LOCK_SECONDS):
-            holder = await self.redis.get(self.KEY)
-            raw = holder or b"?"
-            name = raw.decode() if isinstance(raw, bytes) else raw
-            raise AnotherPollerError(
-                "another worker is already long-polling this bot "
-                f"({name}); long polling runs on one worker only: stop it, "
-                "or set WEBHOOK_URL on every worker to run several."
-            )
-        self._holding = contextlib.AsyncExitStack()
-        await self._holding.enter_async_context(
-            renewing(self._renew, POLLING_LOCK_SECONDS / 3, name="polling-lock")
+    def _refused(self, holder: Any) -> AnotherPollerError:
+        raw = holder or b"?"
+        name = raw.decode() if isinstance(raw, bytes) else str(raw)
+        return AnotherPollerError(
+            "another worker is already long-polling this bot "
+            f"({name}); long polling runs on one worker only: stop it, "
+            "or set WEBHOOK_URL on every worker to run several."
         )
 
-    async def _renew(self) -> None:
+    async def hold(self) -> None:
+        if not await self.redis.set(self.KEY, self.worker_id, nx=True, ex=math.ceil(self.seconds)):
+            raise self._refused(await self.redis.get(self.KEY))
+        self._lost.clear()
+        self._holding = contextlib.AsyncExitStack()
+        await self._holding.enter_async_context(
+            renewing(self._renew, self.seconds / 3, name="polling-lock")
+        )
+
+    async def _renew(self) -> bool:
         try:
             held = await self.redis.eval(
-                self._RENEW, 1, self.KEY, self.worker_id, POLLING_LOCK_SECONDS
+                self._RENEW, 1, self.KEY, self.worker_id, math.ceil(self.seconds)
             )
         except RedisError as exc:
             logger.warning("polling lock not renewed: %s", exc)
-            return
-        if not held:
-            logger.error("polling lock lost to another worker")
+            return True
+        if held == 2:
+            logger.warning("polling lock was gone (Redis restarted?); taken again")
+        if held:
+            return True
+        try:
+            holder = await self.redis.get(self.KEY) or b"?"
+        except RedisError:
+            holder = b"?"
+        self._holder = holder.decode() if isinstance(holder, bytes) else str(holder)
+        logger.error("polling lock lost to another worker (%s)", self._holder)
+        self._lost.set()
+        return False  # no more renewals: it is not ours
+
+    async def lost(self) -> AnotherPollerError:
+        await self._lost.wait()
+        return self._refused(self._holder)
 
     async def release(self) -> None:
         if self._holding is not None:

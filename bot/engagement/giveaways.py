@@ -45,6 +45,9 @@ from storage.engagement import (
 
 logger = logging.getLogger(__name__)
 
+# A draw the database failed is tried again this much later.
+DRAW_RETRY_SECONDS = 5
+
 MAX_WINNERS = 100
 UTC_ZONE = ZoneInfo("UTC")
 # the announcement, the result and every winner's note quote the prize: a description near
@@ -313,8 +316,30 @@ class GiveawayService:
 
     def arm(self, giveaway: Giveaway) -> None:
         run_once_at(
-            self.scheduler, self._job_id(giveaway.id), giveaway.ends_at, self.end, giveaway.id
+            self.scheduler, self._job_id(giveaway.id), giveaway.ends_at, self.timer, giveaway.id
         )
+
+    async def timer(self, giveaway_id: int, retry: bool = False) -> None:
+        """The end timer. A draw the database failed (a PostgreSQL restart) is tried again
+        DRAW_RETRY_SECONDS later: the timer was the giveaway's only one in a single process,
+        and it stayed open (or half-drawn) until the next start. A retry draws a giveaway still
+        open, or resumes the draw it had claimed (at once in one process; with other workers
+        once its lease ran out, by whichever re-arms it first)."""
+        try:
+            if not await self.end(giveaway_id) and retry:
+                await self.end(giveaway_id, resume=True)
+        except Exception:
+            logger.exception(
+                "giveaway %s: draw failed; trying again in %ss", giveaway_id, DRAW_RETRY_SECONDS
+            )
+            run_once_at(
+                self.scheduler,
+                self._job_id(giveaway_id),
+                self.clock() + DRAW_RETRY_SECONDS,
+                self.timer,
+                giveaway_id,
+                True,
+            )
 
     async def rearm_all(self) -> int:
         """Open giveaways get their timer back; one that ended while the bot was down (or died

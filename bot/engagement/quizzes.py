@@ -1,7 +1,11 @@
 """Running a quiz in a chat: post the questions as quiz polls on a timer, score the answers.
 
-The run's position lives in SQLite (`next_index`, `next_at`); APScheduler only wakes the runner.
-Advancing is a conditional update, so a timer and a restart can never post a question twice.
+The run's position lives in the database (`next_index`, `next_at`); APScheduler only wakes the
+runner. A question is claimed (`asking_until`, a lease renewed while its worker waits for the
+send slot) before it is posted, and the run moves past it only once its poll is recorded:
+a timer, a restart or another worker can never post a question twice, and a worker that dies
+before its sendPoll left leaves the question to the next timer (on any worker) instead of
+skipping it. One that dies after the request left may have asked it: it is passed over.
 """
 
 from __future__ import annotations
@@ -23,9 +27,12 @@ from aiogram.utils.i18n import I18n
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.clock import SYSTEM_CLOCK, Clock
+from bot.cluster import DEFAULT_LEASE_SECONDS
+from bot.cluster.jobs import heartbeat
 from bot.engagement.quiz_format import MAX_QUESTION, Question, QuizDraft
 from bot.engagement.topics import send_in_topic
 from bot.i18n import plural_for
+from bot.outbound import TelegramPacer
 from bot.private import PrivateNotes
 from bot.scheduling import cancel, run_once_at
 from bot.texts import typed_id, utf16_length
@@ -38,6 +45,8 @@ from storage.engagement import (
     QuizScore,
     QuizSummary,
     RunStatus,
+    StepClaim,
+    StoredQuestion,
 )
 
 logger = logging.getLogger(__name__)
@@ -53,6 +62,8 @@ MEDALS = ("🥇", "🥈", "🥉")
 # looks for the row again every EARLY_ANSWER_STEP seconds, for at most EARLY_ANSWER_WAIT.
 EARLY_ANSWER_WAIT = 10.0
 EARLY_ANSWER_STEP = 0.1
+# A step the database failed is tried again this much later.
+STEP_RETRY_SECONDS = 5
 
 
 class QuizRefusal(StrEnum):
@@ -102,8 +113,17 @@ class QuizRunner:
         clock: Clock = SYSTEM_CLOCK,
         rng: random.Random | None = None,
         notes: PrivateNotes | None = None,
+        pacer: TelegramPacer | None = None,
+        lease_seconds: int = DEFAULT_LEASE_SECONDS,
+        shared: bool = False,
     ):
         self.bot = bot
+        self.shared = shared  # other workers may run (REDIS_URL)
+        # the send budget, waited for before a question is marked as on its way
+        self.pacer = pacer
+        # a question being posted is held this long by its worker (renewed every third):
+        # three worker leases, as a post being published (bot.posting.publisher)
+        self.step_lease_seconds = 3 * lease_seconds
         self.repo = repo
         self.scheduler = scheduler
         self.i18n = i18n
@@ -164,6 +184,8 @@ class QuizRunner:
         a moment: the answers given while the bot was down are still queued at Telegram, and
         finishing first scored them as never given. (A periodic re-arm by another worker
         does not wait: it would delay every question it happens upon.)"""
+        if starting and not self.shared:
+            await self.repo.free_steps()  # a question its predecessor held is nobody's now
         runs = await self.repo.running_runs()
         soonest = self.clock() + (RESTART_GRACE_SECONDS if starting else 0)
         for run in runs:
@@ -173,8 +195,17 @@ class QuizRunner:
     async def step(self, run_id: int) -> None:
         """The timer: post the next question, or finish when there is none. A question Telegram
         refuses ends the run, and its starter is told privately (the timer has no chat of
-        theirs to answer in)."""
-        refused = await self._post_next(run_id)
+        theirs to answer in). A step the database failed (a PostgreSQL restart) is tried again
+        shortly: a timer is the run's only one in a single process, and the quiz stood still
+        until the next start."""
+        try:
+            refused = await self._post_next(run_id)
+        except Exception:
+            logger.exception(
+                "quiz %s: step failed; trying again in %ss", run_id, STEP_RETRY_SECONDS
+            )
+            self.arm(run_id, self.clock() + STEP_RETRY_SECONDS)
+            return
         run = await self.repo.run(run_id) if refused is not None else None
         if run is None or run.started_by is None:
             return
@@ -192,14 +223,44 @@ class QuizRunner:
         run = await self.repo.run(run_id)
         if run is None or run.status is not RunStatus.RUNNING:
             return None
+        now = int(self.clock())
+        if run.next_at is not None and run.next_at > now + 1:
+            # a timer set before the run moved on (another worker posted the question it was
+            # set for): the next question is not due yet
+            self.arm(run_id, run.next_at)
+            return None
         questions = await self.repo.questions(run.quiz_id)
         index = run.next_index
         if index >= len(questions):
             await self.finish(run_id, RunStatus.FINISHED)
             return None
-        next_at = int(self.clock()) + run.interval_seconds + GRACE_SECONDS
-        if not await self.repo.advance(run_id, index, next_at):
-            return None  # someone else posted this question already
+        lease = self.step_lease_seconds
+        after_skip = now + run.interval_seconds + GRACE_SECONDS
+        claim = await self.repo.claim_step(run_id, index, now, now + lease, after_skip)
+        if claim is StepClaim.MAYBE_ASKED:
+            logger.warning(
+                "quiz %s: question %s was on its way when its worker stopped; not asked again",
+                run_id,
+                index,
+            )
+            self.arm(run_id, after_skip)
+            return None
+        if claim is StepClaim.BUSY:
+            # another worker is posting it; should it die, this timer takes over after its lease
+            held = await self.repo.run(run_id)
+            if held is not None and held.asking_until is not None:
+                self.arm(run_id, held.asking_until + 1)
+            return None
+
+        async def renew() -> None:
+            await self.repo.renew_step(run_id, index, int(self.clock()) + lease)
+
+        async with heartbeat(renew, every=lease / 3):
+            return await self._ask(run, questions, index)
+
+    async def _ask(self, run: QuizRun, questions: list[StoredQuestion], index: int) -> str | None:
+        """Post question `index` of a run whose step this worker holds."""
+        run_id = run.id
         question = questions[index]
         quiz = await self.repo.quiz(run.quiz_id)
         options, correct = (
@@ -215,28 +276,38 @@ class QuizRunner:
         # the number gives way: cutting it would cut the question's end
         if utf16_length(asked) > MAX_QUESTION:
             asked = question.text
+        # the send slot first, then the mark that the request leaves: a worker that dies while
+        # waiting for the slot asked nothing, and the question is asked by the next timer
+        pacing = (
+            self.pacer.paced(run.chat_id) if self.pacer is not None else contextlib.nullcontext()
+        )
         try:
-            # plain text, as written: the bot's default HTML parse mode would make Telegram
-            # refuse a question or explanation with "<" or "&" ("can't parse entities")
-            message = await self.bot.send_poll(
-                run.chat_id,
-                asked,
-                [*options],
-                type="quiz",
-                is_anonymous=False,
-                correct_option_ids=[correct],
-                explanation=question.explanation,
-                open_period=run.interval_seconds,
-                message_thread_id=run.thread_id,
-                question_parse_mode=None,
-                explanation_parse_mode=None,
-            )
+            async with pacing:
+                await self.repo.mark_asking_sent(run_id, index, int(self.clock()))
+                # plain text, as written: the bot's default HTML parse mode would make Telegram
+                # refuse a question or explanation with "<" or "&" ("can't parse entities")
+                message = await self.bot.send_poll(
+                    run.chat_id,
+                    asked,
+                    [*options],
+                    type="quiz",
+                    is_anonymous=False,
+                    correct_option_ids=[correct],
+                    explanation=question.explanation,
+                    open_period=run.interval_seconds,
+                    message_thread_id=run.thread_id,
+                    question_parse_mode=None,
+                    explanation_parse_mode=None,
+                )
         except TelegramAPIError as exc:
             logger.warning("quiz %s: could not post question %s: %s", run_id, index, exc)
+            await self.repo.release_step(run_id, index)
             # nothing was asked yet: no results to announce
             await self.finish(run_id, RunStatus.STOPPED, announce=index > 0)
             return exc.message
         assert message.poll is not None, "sendPoll answers with the poll it sent"
+        sent_at = self.clock()
+        next_at = int(sent_at) + run.interval_seconds + GRACE_SECONDS
         await self.repo.add_poll(
             message.poll.id,
             run_id,
@@ -244,8 +315,9 @@ class QuizRunner:
             message.chat.id,  # not the run's: an upgraded group's poll went to the new id
             message.message_id,
             correct,
-            self.clock(),
+            sent_at,
         )
+        await self.repo.asked(run_id, index, next_at)
         now = await self.repo.run(run_id)
         if now is None or now.status is not RunStatus.RUNNING:
             # stopped while this question was on its way: its results are out already, so the

@@ -184,6 +184,7 @@ class StatsService:
     # --- reports --------------------------------------------------------------------------
 
     async def report(self, chat_id: int, days: int) -> ChatReport:
+        self.collector.settle_this_update()
         await self.collector.flush()
         chat = await self.chats.get(chat_id)
         title = (chat.title or chat.username or str(chat_id)) if chat else str(chat_id)
@@ -334,6 +335,7 @@ class StatsService:
     async def send_best_time(
         self, to_chat: int, chat_id: int, days: int, locale: str, thread_id: int | None = None
     ) -> None:
+        self.collector.settle_this_update()
         await self.collector.flush()
         chat = await self.chats.get(chat_id)
         kind = "channel" if chat and chat.type == "channel" else "group"
