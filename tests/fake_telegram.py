@@ -241,6 +241,7 @@ class ChatState:
     closed_topics: set[int] = field(default_factory=set)
     migrated_to: int | None = None  # a basic group upgraded to this supergroup id
     pinned: int | None = None  # the message the bot pinned last
+    banned_senders: set[int] = field(default_factory=set)  # banChatSenderChat
 
 
 class FakeTelegram:
@@ -1684,6 +1685,7 @@ class FakeTelegram:
         return True
 
     def _m_stopPoll(self, p, f):
+        self._require_presence(p["chat_id"])
         state = self._chat(p["chat_id"])
         key = (state.chat["id"], int(p["message_id"]))
         message = self.messages.get(key)
@@ -1773,6 +1775,7 @@ class FakeTelegram:
     def _editable(self, p) -> dict[str, Any]:
         """The bot's own message to edit, as Telegram finds it: gone, or another's."""
         key = (int(p.get("chat_id", 0)), int(p.get("message_id", 0)))
+        self._require_presence(key[0])
         message = self.messages.get(key)
         if message is None:
             raise ApiError(400, "Bad Request: message to edit not found")
@@ -1872,7 +1875,18 @@ class FakeTelegram:
             return "Bad Request: message can't be deleted for everyone"
         return None  # private: its own and the user's messages alike
 
+    def _require_presence(self, chat_id: int | str) -> None:
+        """A bot that left a group or channel, or was removed, acts on nothing there any more:
+        its edits and deletions get the 403 its sends get."""
+        state = self._chat(chat_id)
+        if state.chat["type"] == "private":
+            return
+        refusal = self._send_refusal(state, {})
+        if refusal is not None and refusal.status == 403:
+            raise refusal
+
     def _m_deleteMessage(self, p, f):
+        self._require_presence(p["chat_id"])
         state = self._chat(p["chat_id"])
         key = (state.chat["id"], int(p["message_id"]))
         message = self.messages.get(key)
@@ -1889,6 +1903,7 @@ class FakeTelegram:
         process_delete_messages_query checks them with allow_empty); one that exists but may
         not be deleted refuses the whole call and nothing is deleted (tdlib/td
         MessagesManager::delete_messages checks every message before deleting any)."""
+        self._require_presence(p["chat_id"])
         state = self._chat(p["chat_id"])
         _check_message_ids(p["message_ids"], increasing=False)
         keys = [(state.chat["id"], int(mid)) for mid in p["message_ids"]]
@@ -2044,6 +2059,33 @@ class FakeTelegram:
         if p.get("only_if_banned") and (member is None or member["status"] != "kicked"):
             return True  # Client.cpp answers True without touching a member who is not banned
         return self._change_member(state, user_id, {"status": "left"})
+
+    def _sender_chat_ban(self, p) -> tuple[ChatState, int]:
+        """banChatSenderChat and unbanChatSenderChat: a supergroup or channel, and the bot
+        needs `can_restrict_members` there (Bot API: "The bot must be an administrator in the
+        supergroup or channel for this to work and must have the appropriate administrator
+        rights")."""
+        state = self._chat(p["chat_id"])
+        self._require_supergroup(state, channels=True)
+        me = state.members.get(self.bot_id) or {}
+        if me.get("status") != "creator" and not (
+            me.get("status") == "administrator" and me.get("can_restrict_members")
+        ):
+            raise ApiError(400, "Bad Request: not enough rights to restrict/unrestrict chat member")
+        sender = int(p["sender_chat_id"])
+        if sender >= 0:  # a user's id names no chat to ban as a sender
+            raise ApiError(400, "Bad Request: invalid sender_chat_id specified")
+        return state, sender
+
+    def _m_banChatSenderChat(self, p, f):
+        state, sender = self._sender_chat_ban(p)
+        state.banned_senders.add(sender)
+        return True
+
+    def _m_unbanChatSenderChat(self, p, f):
+        state, sender = self._sender_chat_ban(p)
+        state.banned_senders.discard(sender)
+        return True
 
     def _m_promoteChatMember(self, p, f):
         """Client.cpp process_promote_chat_member_query; tdlib/td promote_channel_participant

@@ -14,7 +14,7 @@ import pytest
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import TelegramBadRequest
+from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.types import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup
 
 from tests.fake_telegram import ApiError, FakeTelegram, parse_html
@@ -264,3 +264,45 @@ async def test_updates_older_than_a_day_are_dropped(fake, bot):
     fake.clock = lambda: start + 86400 + 1
     updates = await bot.get_updates(timeout=0)
     assert [u.message.text for u in updates] == ["newer"]
+
+
+async def test_a_removed_bot_edits_and_deletes_nothing(fake, bot):
+    """A bot that was removed from a channel or group gets the 403 of its sends for its edits
+    and deletions there too."""
+    channel = -1001234567890
+    fake.add_chat(channel, "channel", "News")
+    post = await bot.send_message(channel, "post")
+    fake.chats[channel].members[fake.bot_id] = {"status": "kicked", "user": fake.bot_user}
+    with pytest.raises(TelegramForbiddenError, match="bot was kicked from the channel chat"):
+        await bot.edit_message_text("new", chat_id=channel, message_id=post.message_id)
+    with pytest.raises(TelegramForbiddenError, match="bot was kicked"):
+        await bot.delete_message(channel, post.message_id)
+    fake.add_chat(SUPERGROUP)
+    sent = await bot.send_message(SUPERGROUP, "hi")
+    fake.chats[SUPERGROUP].members[fake.bot_id] = {"status": "left", "user": fake.bot_user}
+    with pytest.raises(TelegramForbiddenError, match="bot is not a member of the supergroup"):
+        await bot.delete_messages(SUPERGROUP, [sent.message_id])
+
+
+async def test_banning_a_sender_chat_needs_a_supergroup_and_the_right(fake, bot):
+    """banChatSenderChat: "The bot must be an administrator in the supergroup or channel for
+    this to work and must have the appropriate administrator rights"."""
+    spam_channel = -1005555555555
+    fake.add_chat(-4012345, "group")
+    with pytest.raises(TelegramBadRequest, match="supergroup and channel chats only"):
+        await bot.ban_chat_sender_chat(-4012345, spam_channel)
+    fake.add_chat(SUPERGROUP)
+    fake.chats[SUPERGROUP].members[fake.bot_id] = fake._admin_member(
+        fake.bot_user, is_bot_self=True, can_restrict_members=False
+    )
+    with pytest.raises(TelegramBadRequest, match="not enough rights"):
+        await bot.ban_chat_sender_chat(SUPERGROUP, spam_channel)
+    with pytest.raises(TelegramBadRequest, match="not enough rights"):
+        await bot.unban_chat_sender_chat(SUPERGROUP, spam_channel)
+    fake.chats[SUPERGROUP].members[fake.bot_id] = fake._admin_member(
+        fake.bot_user, is_bot_self=True
+    )
+    assert await bot.ban_chat_sender_chat(SUPERGROUP, spam_channel)
+    assert fake.chats[SUPERGROUP].banned_senders == {spam_channel}
+    assert await bot.unban_chat_sender_chat(SUPERGROUP, spam_channel)
+    assert not fake.chats[SUPERGROUP].banned_senders
