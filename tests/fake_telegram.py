@@ -93,6 +93,7 @@ _OWN_MESSAGE_KINDS = ("message", "edited_message", "channel_post", "edited_chann
 _SERVICE_BOTS = {1087968824, 136817688}
 _MIN_SUPERGROUP_ID = -1_000_000_000_000  # "-100" followed by the internal id
 _UPDATE_LIFETIME = 86400  # Telegram drops an update nobody fetched within 24 hours
+_POLL_GAP = 5.0  # seconds between a bot's getUpdates calls while it runs
 _BOT_DELETE_WINDOW = 2 * 86400  # a bot deletes a message only within 48 hours of its date
 # Service messages (what a message is about, when it is no one's text).
 _SERVICE_KEYS = {
@@ -277,7 +278,10 @@ class FakeTelegram:
         self._sent_at: dict[int | None, deque[float]] = defaultdict(deque)
         self.flood_refusals = 0
         self._updates: list[dict[str, Any]] = []
-        self._queued_at: dict[int, int] = {}  # update id -> when Telegram made it (fake clock)
+        # update id -> when it was made (fake clock), for updates made while no bot polled
+        self._queued_at: dict[int, int] = {}
+        self._waiting_polls = 0
+        self._last_poll = -math.inf  # time.monotonic() when a getUpdates last ended
         # who may get private messages: Telegram alone knows, the bot has to try
         self.started: set[int] = set()
         self.blocked: set[int] = set()
@@ -568,9 +572,16 @@ class FakeTelegram:
             return update["update_id"]
         async with self._changed:
             self._updates.append(update)
-            self._queued_at[update["update_id"]] = self.now()
+            if not self._bot_is_polling():
+                # nobody is fetching: Telegram keeps it for 24 hours (of the fake's clock)
+                self._queued_at[update["update_id"]] = self.now()
             self._changed.notify_all()
         return update["update_id"]
+
+    def _bot_is_polling(self) -> bool:
+        """Whether a bot is fetching updates now (a long poll waits, or one ended moments ago):
+        it gets a new update at once, however far a test then moves the clock."""
+        return self._waiting_polls > 0 or time.monotonic() - self._last_poll < _POLL_GAP
 
     def _sent_to_bot(self, update: dict[str, Any]) -> bool:
         change = update.get("chat_member")
@@ -686,6 +697,12 @@ class FakeTelegram:
             }
             if reply_to.get("is_topic_message"):
                 topic = reply_to["message_thread_id"]
+            elif chat.get("is_forum") and topic is None:
+                # a reply in General carries the root of its reply chain as message_thread_id,
+                # with no is_topic_message: that id is no topic (telegram-behaviour.md)
+                message["message_thread_id"] = (
+                    reply_to.get("message_thread_id") or (reply_to["message_id"])
+                )
         if topic is not None:
             root = self.chats[chat["id"]].topics.get(topic)
             if root is None:
@@ -911,6 +928,16 @@ class FakeTelegram:
         deadline = asyncio.get_running_loop().time() + timeout
         self._poll_generation += 1
         mine = self._poll_generation
+        self._waiting_polls += 1
+        try:
+            return await self._poll(mine, offset, limit, deadline)
+        finally:
+            self._waiting_polls -= 1
+            self._last_poll = time.monotonic()
+
+    async def _poll(
+        self, mine: int, offset: int, limit: int, deadline: float
+    ) -> list[dict[str, Any]]:
         async with self._changed:
             self._changed.notify_all()  # an older long poll still waiting learns it lost
             while True:
@@ -920,13 +947,14 @@ class FakeTelegram:
                         "Conflict: terminated by other getUpdates request; make sure that only "
                         "one bot instance is running",
                     )
-                # Telegram keeps an update for 24 hours; one not fetched by then is gone
+                # Telegram keeps an update for 24 hours; one not fetched by then is gone, the
+                # rest are being fetched now
                 oldest = self.now() - _UPDATE_LIFETIME
                 self._updates = [
                     u
                     for u in self._updates
                     if u["update_id"] >= offset
-                    and self._queued_at.get(u["update_id"], oldest) >= oldest
+                    and self._queued_at.pop(u["update_id"], oldest) >= oldest
                 ]
 
                 ready = [u for u in self._updates if self._allowed(u)][:limit]
@@ -1327,7 +1355,9 @@ class FakeTelegram:
                 raise ApiError(400, "Bad Request: message thread not found")
         original = None
         if reply:
-            original = self.messages.get((chat["id"], int(reply["message_id"])))
+            # a reply may name the replied message's chat (Bot API 7.0 ReplyParameters.chat_id)
+            where = self._chat(reply["chat_id"]).chat["id"] if reply.get("chat_id") else chat["id"]
+            original = self.messages.get((where, int(reply["message_id"])))
             if original is not None:
                 message["reply_to_message"] = {
                     k: v for k, v in original.items() if k != "reply_to_message"
@@ -1338,7 +1368,11 @@ class FakeTelegram:
             message["reply_markup"] = params["reply_markup"]
         if params.get("has_protected_content"):
             message["has_protected_content"] = params["has_protected_content"]
-        if original is not None and original.get("is_topic_message"):
+        if (
+            original is not None
+            and original["chat"]["id"] == chat["id"]
+            and (original.get("is_topic_message"))
+        ):
             thread = original["message_thread_id"]  # a reply stays in its message's topic
         if not self._may_post_in(state, thread):
             raise ApiError(400, "Bad Request: TOPIC_CLOSED")
@@ -1593,7 +1627,22 @@ class FakeTelegram:
             raise ApiError(400, "Bad Request: message is too long")
         return self._outgoing(p, text=text)
 
+    @staticmethod
+    def _upload(p: dict[str, Any], f: dict[str, bytes], field: str, limit: int) -> bytes | None:
+        """The file uploaded for `field`, as Telegram takes it: not empty ("file must be
+        non-empty"), and at most `limit` bytes (Bot API: photos 10 MB, other files 50 MB)."""
+        ref = p.get(field)
+        if not (isinstance(ref, str) and ref.startswith("attach://")):
+            return None
+        content = f.get(ref[9:], b"")
+        if not content:
+            raise ApiError(400, "Bad Request: file must be non-empty")
+        if len(content) > limit:
+            raise ApiError(413, "Request Entity Too Large")
+        return content
+
     def _m_sendPhoto(self, p, f):
+        self._upload(p, f, "photo", 10 * 1024 * 1024)
         photo = [
             {"file_id": str(p.get("photo")), "file_unique_id": "up", "width": 90, "height": 90}
         ]
@@ -1604,9 +1653,8 @@ class FakeTelegram:
 
     def _m_sendDocument(self, p, f):
         document = {"file_id": f"doc{len(self.calls)}", "file_unique_id": f"ud{len(self.calls)}"}
-        ref = p.get("document")
-        if isinstance(ref, str) and ref.startswith("attach://"):
-            content = f.get(ref[9:], b"")
+        content = self._upload(p, f, "document", 50 * 1024 * 1024)
+        if content is not None:
             document["file_size"] = len(content)
             # uploaded files can be fetched again with getFile, as on Telegram
             self.files[document["file_id"]] = (f"documents/{document['file_id']}", content)

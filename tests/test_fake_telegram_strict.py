@@ -14,7 +14,7 @@ import pytest
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
+from aiogram.exceptions import TelegramBadRequest, TelegramEntityTooLarge, TelegramForbiddenError
 from aiogram.types import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup
 
 from tests.fake_telegram import ApiError, FakeTelegram, parse_html
@@ -266,6 +266,19 @@ async def test_updates_older_than_a_day_are_dropped(fake, bot):
     assert [u.message.text for u in updates] == ["newer"]
 
 
+async def test_a_running_bot_gets_its_updates_however_far_the_clock_moves(fake, bot):
+    """A bot that is polling fetches an update at once: a test replaying a week in a second
+    loses none of it."""
+    chat = fake.add_chat(SUPERGROUP)
+    start = fake.now()
+    await bot.get_updates(timeout=0)  # the bot runs
+    fake.clock = lambda: start - 6 * 86400
+    await fake.send_message(chat, fake.user(7, "Ann"), "a week ago")
+    fake.clock = lambda: start
+    updates = await bot.get_updates(timeout=0)
+    assert [u.message.text for u in updates] == ["a week ago"]
+
+
 async def test_a_removed_bot_edits_and_deletes_nothing(fake, bot):
     """A bot that was removed from a channel or group gets the 403 of its sends for its edits
     and deletions there too."""
@@ -306,3 +319,35 @@ async def test_banning_a_sender_chat_needs_a_supergroup_and_the_right(fake, bot)
     assert fake.chats[SUPERGROUP].banned_senders == {spam_channel}
     assert await bot.unban_chat_sender_chat(SUPERGROUP, spam_channel)
     assert not fake.chats[SUPERGROUP].banned_senders
+
+
+async def test_uploads_must_be_non_empty_and_within_telegrams_sizes(fake, bot):
+    from aiogram.types import BufferedInputFile
+
+    fake.add_chat(SUPERGROUP)
+    with pytest.raises(TelegramBadRequest, match="file must be non-empty"):
+        await bot.send_document(SUPERGROUP, BufferedInputFile(b"", filename="faq.csv"))
+    with pytest.raises(TelegramEntityTooLarge):
+        await bot.send_photo(SUPERGROUP, BufferedInputFile(b"x" * (10 * 2**20 + 1), "a.png"))
+    assert await bot.send_document(SUPERGROUP, BufferedInputFile(b"a,b\n", filename="faq.csv"))
+
+
+async def test_a_reply_is_looked_for_in_the_chat_its_parameters_name(fake, bot):
+    """ReplyParameters.chat_id: the replied message is in that chat, not the target's."""
+    from aiogram.types import ReplyParameters
+
+    fake.add_chat(SUPERGROUP)
+    other = -1003333333333
+    fake.add_chat(other)
+    there = await bot.send_message(other, "there")
+    await bot.send_message(SUPERGROUP, "filler")
+    with pytest.raises(TelegramBadRequest, match="message to be replied not found"):
+        await bot.send_message(
+            SUPERGROUP,
+            "reply",
+            reply_parameters=ReplyParameters(message_id=there.message_id + 5, chat_id=other),
+        )
+    sent = await bot.send_message(
+        SUPERGROUP, "reply", reply_parameters=ReplyParameters(message_id=1, chat_id=other)
+    )
+    assert sent.reply_to_message is not None and sent.reply_to_message.text == "there"
