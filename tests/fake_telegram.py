@@ -1607,8 +1607,19 @@ class FakeTelegram:
             if _units(description) > 256:
                 raise ApiError(400, "Bad Request: command description is too long")
         scope = p.get("scope") or {"type": "default"}
+        self._check_scope(scope)
         self.commands[(json.dumps(scope, sort_keys=True), p.get("language_code"))] = p["commands"]
         return True
+
+    def _check_scope(self, scope: dict[str, Any]) -> None:
+        """A scope naming a chat needs one Telegram knows: a private chat only once its user
+        started the bot ("chat not found", as bot/commands.py expects of a manager who never
+        opened the bot)."""
+        if "chat_id" not in scope:
+            return
+        state = self._chat(scope["chat_id"])
+        if state.chat["type"] == "private" and state.chat["id"] not in self.started:
+            raise ApiError(400, "Bad Request: chat not found")
 
     def _m_getMyCommands(self, p, f):
         scope = p.get("scope") or {"type": "default"}

@@ -351,3 +351,16 @@ async def test_a_reply_is_looked_for_in_the_chat_its_parameters_name(fake, bot):
         SUPERGROUP, "reply", reply_parameters=ReplyParameters(message_id=1, chat_id=other)
     )
     assert sent.reply_to_message is not None and sent.reply_to_message.text == "there"
+
+
+async def test_a_command_scope_names_a_chat_telegram_knows(fake, bot):
+    from aiogram.types import BotCommandScopeChat
+
+    commands = [BotCommand(command="start", description="go")]
+    with pytest.raises(TelegramBadRequest, match="chat not found"):
+        await bot.set_my_commands(commands, scope=BotCommandScopeChat(chat_id=SUPERGROUP))
+    fake.private_chat(fake.user(9, "Ann"))  # seen, never started the bot
+    with pytest.raises(TelegramBadRequest, match="chat not found"):
+        await bot.set_my_commands(commands, scope=BotCommandScopeChat(chat_id=9))
+    fake.start_bot(fake.user(9, "Ann"))
+    assert await bot.set_my_commands(commands, scope=BotCommandScopeChat(chat_id=9))
