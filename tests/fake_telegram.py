@@ -92,6 +92,7 @@ _OWN_MESSAGE_KINDS = ("message", "edited_message", "channel_post", "edited_chann
 # channel (Channel_Bot): bots by `is_bot`, but their messages reach every bot in the group
 _SERVICE_BOTS = {1087968824, 136817688}
 _MIN_SUPERGROUP_ID = -1_000_000_000_000  # "-100" followed by the internal id
+_ADMIN_ONLY_UPDATES = ("chat_member", "message_reaction", "message_reaction_count")
 _UPDATE_LIFETIME = 86400  # Telegram drops an update nobody fetched within 24 hours
 _POLL_GAP = 5.0  # seconds between a bot's getUpdates calls while it runs
 _BOT_DELETE_WINDOW = 2 * 86400  # a bot deletes a message only within 48 hours of its date
@@ -562,9 +563,9 @@ class FakeTelegram:
     # --- updates ---------------------------------------------------------------------------
 
     async def push_update(self, update: dict[str, Any]) -> int:
-        """Queue an update for getUpdates, as Telegram would send it. A `chat_member` update
-        about a chat where the bot is no admin is dropped: Telegram sends those only to admins
-        (Bot API, Update.chat_member)."""
+        """Queue an update for getUpdates, as Telegram would send it. A `chat_member` or
+        reaction update about a chat where the bot is no admin is dropped: Telegram sends those
+        only to admins (`_sent_to_bot`)."""
         self._check_deliverable(update)
         update = {"update_id": next(self._update_ids), **update}
         self._last_push = len(self.calls)
@@ -584,10 +585,12 @@ class FakeTelegram:
         return self._waiting_polls > 0 or time.monotonic() - self._last_poll < _POLL_GAP
 
     def _sent_to_bot(self, update: dict[str, Any]) -> bool:
-        change = update.get("chat_member")
-        if change is None:
+        """`chat_member`, `message_reaction` and `message_reaction_count` reach only a bot that
+        is an admin of the chat (Bot API, Update; telegram-behaviour.md)."""
+        kind = next((k for k in _ADMIN_ONLY_UPDATES if k in update), None)
+        if kind is None:
             return True
-        state = self.chats.get(change["chat"]["id"])
+        state = self.chats.get(update[kind]["chat"]["id"])
         if state is None:
             return True
         me = state.members.get(self.bot_id) or {}

@@ -364,3 +364,24 @@ async def test_a_command_scope_names_a_chat_telegram_knows(fake, bot):
         await bot.set_my_commands(commands, scope=BotCommandScopeChat(chat_id=9))
     fake.start_bot(fake.user(9, "Ann"))
     assert await bot.set_my_commands(commands, scope=BotCommandScopeChat(chat_id=9))
+
+
+async def test_reaction_counts_come_only_where_the_bot_is_an_admin(fake, bot):
+    """telegram-behaviour.md: in channels only `message_reaction_count`, and like per-user
+    reactions only to an admin."""
+    fake.add_chat(-1001234567890, "channel", "News", bot_status="member")
+    fake.add_chat(-1002222222222, "channel", "Other")
+    await bot.get_updates(allowed_updates=["message_reaction_count"], timeout=0)
+    for chat_id in (-1001234567890, -1002222222222):
+        await fake.push_update(
+            {
+                "message_reaction_count": {
+                    "chat": fake.chats[chat_id].chat,
+                    "message_id": 1,
+                    "date": fake.now(),
+                    "reactions": [{"type": {"type": "emoji", "emoji": "👍"}, "total_count": 2}],
+                }
+            }
+        )
+    updates = await bot.get_updates(allowed_updates=["message_reaction_count"], timeout=0)
+    assert [u.message_reaction_count.chat.id for u in updates] == [-1002222222222]
