@@ -1843,6 +1843,16 @@ class FakeTelegram:
             raise ApiError(400, "Bad Request: message to edit not found")
         if key not in self.bot_messages and message.get("from", {}).get("id") != self.bot_id:
             raise ApiError(400, "Bad Request: message can't be edited")
+        state = self._chat(key[0])
+        if state.chat["type"] == "channel":
+            # its own channel post only while it may post or edit there (tdlib/td
+            # can_edit_message: can_edit_messages, or can_post_messages for outgoing posts)
+            me = state.members.get(self.bot_id) or {}
+            if me.get("status") != "creator" and not (
+                me.get("status") == "administrator"
+                and (me.get("can_post_messages") or me.get("can_edit_messages"))
+            ):
+                raise ApiError(400, "Bad Request: message can't be edited")
         return message
 
     def _m_editMessageText(self, p, f):

@@ -385,3 +385,18 @@ async def test_reaction_counts_come_only_where_the_bot_is_an_admin(fake, bot):
         )
     updates = await bot.get_updates(allowed_updates=["message_reaction_count"], timeout=0)
     assert [u.message_reaction_count.chat.id for u in updates] == [-1002222222222]
+
+
+async def test_a_channel_post_is_edited_only_while_the_bot_may_post_or_edit(fake, bot):
+    channel = -1001234567890
+    fake.add_chat(channel, "channel", "News")
+    post = await bot.send_message(channel, "post")
+    fake.chats[channel].members[fake.bot_id] = fake._admin_member(
+        fake.bot_user, is_bot_self=True, can_post_messages=False, can_edit_messages=False
+    )
+    with pytest.raises(TelegramBadRequest, match="message can't be edited"):
+        await bot.edit_message_text("new", chat_id=channel, message_id=post.message_id)
+    fake.chats[channel].members[fake.bot_id] = fake._admin_member(
+        fake.bot_user, is_bot_self=True, can_post_messages=False, can_edit_messages=True
+    )
+    await bot.edit_message_text("new", chat_id=channel, message_id=post.message_id)
