@@ -2034,7 +2034,15 @@ class FakeTelegram:
         return user_id
 
     def _m_getChatMember(self, p, f):
-        return self._member_dict(p["chat_id"], self._user_id(p))
+        """A channel tells only its admins who subscribes ("member list is inaccessible" to a
+        bot that is not one); the bot may always ask about itself."""
+        user_id = self._user_id(p)
+        state = self._chat(p["chat_id"])
+        if state.chat["type"] == "channel" and user_id != self.bot_id:
+            me = state.members.get(self.bot_id) or {}
+            if me.get("status") not in {"administrator", "creator"}:
+                raise ApiError(400, "Bad Request: member list is inaccessible")
+        return self._member_dict(p["chat_id"], user_id)
 
     def _m_getChatMemberCount(self, p, f):
         return self._chat(p["chat_id"]).member_count

@@ -400,3 +400,16 @@ async def test_a_channel_post_is_edited_only_while_the_bot_may_post_or_edit(fake
         fake.bot_user, is_bot_self=True, can_post_messages=False, can_edit_messages=True
     )
     await bot.edit_message_text("new", chat_id=channel, message_id=post.message_id)
+
+
+async def test_a_channel_tells_only_its_admins_who_subscribes(fake, bot):
+    """Bot API getChatMember: "only guaranteed to work for other users if the bot is an
+    administrator in the chat"; a channel refuses a bot that is not one."""
+    channel = -1001234567890
+    fake.add_chat(channel, "channel", "News", bot_status="left")
+    fake.add_member(channel, fake.user(7, "Ann"))
+    with pytest.raises(TelegramBadRequest, match="member list is inaccessible"):
+        await bot.get_chat_member(channel, 7)
+    assert (await bot.get_chat_member(channel, fake.bot_id)).status == "left"
+    fake.chats[channel].members[fake.bot_id] = fake._admin_member(fake.bot_user, is_bot_self=True)
+    assert (await bot.get_chat_member(channel, 7)).status == "member"
