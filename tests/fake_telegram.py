@@ -32,7 +32,22 @@ It speaks the real wire protocol, so the bot under test uses its normal aiogram 
 - moderation calls need what Telegram needs: a deletion the bot's rights and a message younger
   than 48 hours, a restriction or ban `can_restrict_members`, a supergroup and a target who is
   neither owner nor admin; banning or unbanning a non-member succeeds and changes nothing the
-  bot can see (see the comments at `_deletion_refusal` and `_change_member` for the sources).
+  bot can see (see the comments at `_deletion_refusal` and `_change_member` for the sources);
+- HTML is parsed as Telegram's parser does (`parse_html`): tags closed in order and none left
+  open, `<span>` only as class "tg-spoiler", attribute values quoted or name tokens,
+  `<tg-emoji>` only with its id, only &lt; &gt; &amp; &quot; and numeric references decoded;
+  an error says "can't parse entities: ..." with Telegram's words and UTF-8 byte offsets;
+- the bot edits only its own messages (markup too; a channel post only while it may post or
+  edit there), never to empty text; a removed bot gets 403 for edits and deletions as for
+  sends; copyMessages takes 1-100 ids in strictly increasing order, deleteMessages 1-100;
+  protected content is not copied; a poll is stopped once, and only the bot's own;
+- polls, bot commands (and their chat scopes), inline buttons (an action each, a real host
+  for a URL) and uploads (non-empty, 10 MB photo, 50 MB file) follow the Bot API's limits;
+- `chat_member`, `message_reaction` and `message_reaction_count` reach only an admin bot; a
+  channel's members are told only to an admin bot; an update made while no bot polls expires
+  after 24 hours of the fake's clock (a running bot gets it at once, however far a test then
+  moves the clock); a reply in a forum's General carries its chain's root as
+  `message_thread_id` without `is_topic_message`.
 """
 
 from __future__ import annotations
