@@ -35,7 +35,7 @@ from bot.cluster import create_cluster
 from bot.cluster.dialogs import DatabaseStorage
 from bot.cluster.jobs import JobClaims
 from bot.cluster.webhook import OnceRequestHandler
-from bot.commands import register_command_menus, register_group_admin_menu
+from bot.commands import ManagerMenus, register_command_menus, register_group_admin_menu
 from bot.config import Settings
 from bot.data import StewardData
 from bot.engagement.giveaways import GiveawayService
@@ -324,6 +324,7 @@ class Steward:
             self.locale_for,
             clock=clock,
         )
+        self.manager_menus = ManagerMenus(self.bot, self.i18n, settings.languages)
         self.migrations.before_move(self._before_chat_moves)
         self.migrations.after_move(self._chat_moved)
         self.outbound.chats = self.migrations
@@ -393,7 +394,10 @@ class Steward:
         for observer in (dp.message, dp.edited_message, dp.callback_query, dp.my_chat_member):
             observer.outer_middleware(seen)
         menus = MenuButtonMiddleware(
-            self.menu_buttons, self.settings.languages, self.settings.default_language
+            self.menu_buttons,
+            self.settings.languages,
+            self.settings.default_language,
+            self.manager_menus,
         )
         dp.message.outer_middleware(menus)
         dp.my_chat_member.outer_middleware(menus)
@@ -703,6 +707,7 @@ class Steward:
             self.settings.languages,
             sorted(self.settings.manager_ids),
             [g.chat_id for g in groups],
+            self.manager_menus.missed,
         )
         # Managers' calendar menu buttons: whoever Telegram can reach now; the others on their
         # next private message, or by this hourly retry.

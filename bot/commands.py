@@ -304,11 +304,13 @@ async def register_command_menus(
     languages: tuple[str, ...],
     manager_ids: Iterable[int],
     group_ids: Iterable[int],
+    missed_managers: set[int] | None = None,
 ) -> int:
     """Set every scope's menu in every language; returns how many calls succeeded.
 
     A failing scope (e.g. a manager who never opened the bot: "chat not found") is logged and
-    skipped; menus are a convenience and must not stop the bot from starting.
+    skipped; menus are a convenience and must not stop the bot from starting. Managers whose
+    menu could not be set are added to `missed_managers` (see `ManagerMenus`).
     """
     done = 0
     for scope, specs in menu_plan(manager_ids, group_ids):
@@ -321,8 +323,44 @@ async def register_command_menus(
                 done += 1
             except TelegramAPIError as exc:
                 logger.warning("could not set commands for %s: %s", scope.type, exc)
+                if missed_managers is not None and isinstance(scope, BotCommandScopeChat):
+                    missed_managers.add(int(scope.chat_id))
                 break
     return done
+
+
+class ManagerMenus:
+    """A manager's own command menu (scope: their private chat) is refused by Telegram until
+    they have started the bot ("chat not found"), so setting it at start-up leaves out the
+    managers who most need it: the new ones. Those are kept here and get their menu after their
+    next private message (or unblocking), as the calendar button does (bot/miniapp/menu.py)."""
+
+    def __init__(self, bot: Bot, i18n: I18n, languages: tuple[str, ...]) -> None:
+        self.bot = bot
+        self.i18n = i18n
+        self.languages = languages
+        self.missed: set[int] = set()
+
+    async def ensure(self, user_id: int) -> bool:
+        """Set a missed manager's menu in every language; True once it is set."""
+        if user_id not in self.missed:
+            return True
+        specs = menu_plan((user_id,), ())[-1][1]
+        for language_code, locale in [
+            (None, self.languages[0]),
+            *[(lang, lang) for lang in self.languages],
+        ]:
+            try:
+                await self.bot.set_my_commands(
+                    _menu(self.i18n, locale, specs),
+                    scope=BotCommandScopeChat(chat_id=user_id),
+                    language_code=language_code,
+                )
+            except TelegramAPIError as exc:
+                logger.info("manager %s's commands still not set: %s", user_id, exc)
+                return False
+        self.missed.discard(user_id)
+        return True
 
 
 async def register_group_admin_menu(

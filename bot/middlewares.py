@@ -46,7 +46,7 @@ from bot.admission import checkpoint
 from bot.campaigns.service import CampaignService
 from bot.chat_migration import ChatMigrations
 from bot.clock import Clock
-from bot.commands import Where
+from bot.commands import ManagerMenus, Where
 from bot.filters import group_member_message
 from bot.i18n import pick_language
 from bot.inflight import InFlight
@@ -428,13 +428,21 @@ class RoleCacheMiddleware(BaseMiddleware):
 
 class MenuButtonMiddleware(BaseMiddleware):
     """After a private message or a `my_chat_member` (unblocked) from someone whose menu button
-    may be out of date: usually a manager who could not be reached at start-up. Runs after the
+    (or command menu) may be out of date: usually a manager who could not be reached at
+    start-up. Runs after the
     handler, so the answer is never delayed, and never lets a failure reach the update."""
 
-    def __init__(self, menus: MenuButtons, languages: tuple[str, ...], default: str) -> None:
+    def __init__(
+        self,
+        menus: MenuButtons,
+        languages: tuple[str, ...],
+        default: str,
+        commands: ManagerMenus | None = None,
+    ) -> None:
         self.menus = menus
         self.languages = languages
         self.default = default
+        self.commands = commands  # a manager's command menu, missed at start-up
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         result = await handler(event, data)
@@ -450,6 +458,11 @@ class MenuButtonMiddleware(BaseMiddleware):
                 await self.menus.ensure(user.id, locale)
             except Exception:
                 logger.exception("menu button for %s not brought up to date", user.id)
+        if self.commands is not None and user.id in self.commands.missed:
+            try:
+                await self.commands.ensure(user.id)
+            except Exception:
+                logger.exception("command menu for %s not set", user.id)
         return result
 
 

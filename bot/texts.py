@@ -46,6 +46,11 @@ TELEGRAM_TAGS = frozenset(
 )
 _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)(\s[^<>]*)?>")
 _ANY_TAG = re.compile(r"<[^<>]*>")
+# one attribute as Telegram reads it: a value in quotes or a name token (letters, digits, "."
+# and "-"); a bare name only in <blockquote expandable>
+_ATTRIBUTE = re.compile(
+    r"""\s*([a-zA-Z0-9_-]+)(?:\s*=\s*("[^"]*"|'[^']*'|[a-zA-Z0-9.-]+(?=[\s]|$)))?"""
+)
 _BARE_AMPERSAND = re.compile(r"&(?!(?:[a-zA-Z]+|#[0-9]+|#x[0-9a-fA-F]+);)")
 
 
@@ -132,6 +137,8 @@ def telegram_html(text: str) -> str:
         closing, name = tag[1], tag[2].lower()
         if "<" in between or name not in TELEGRAM_TAGS:
             return html.escape(text, quote=False)
+        if not closing and not _attributes_parse(name, tag[3] or ""):
+            return html.escape(text, quote=False)
         if closing and (not open_tags or open_tags.pop() != name):
             return html.escape(text, quote=False)
         if not closing:
@@ -142,6 +149,29 @@ def telegram_html(text: str) -> str:
     if "<" in rest or open_tags:
         return html.escape(text, quote=False)
     return "".join([*parts, _loose_text(rest)])
+
+
+def _attributes_parse(tag: str, text: str) -> bool:
+    """Whether Telegram takes these attributes of a start tag: each a name with a quoted value
+    or a name token, a `<span>` only as class "tg-spoiler", a `<tg-emoji>` only with a numeric
+    emoji-id (tdlib parse_html refuses the rest: "can't parse entities")."""
+    values: dict[str, str] = {}
+    position = 0
+    while text[position:].strip():
+        match = _ATTRIBUTE.match(text, position)
+        if match is None:
+            return False
+        name, value = match[1].lower(), match[2]
+        if value is None and (tag, name) != ("blockquote", "expandable"):
+            return False
+        values[name] = html.unescape(
+            (value or "")[1:-1] if value and value[0] in "\"'" else value or ""
+        )
+        position = match.end()
+    if tag == "span" and values.get("class") != "tg-spoiler":
+        return False
+    emoji_id = values.get("emoji-id", "")
+    return tag != "tg-emoji" or (emoji_id.isdigit() and 0 < int(emoji_id) < 2**63)
 
 
 def _loose_text(text: str) -> str:

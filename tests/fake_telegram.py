@@ -32,7 +32,22 @@ It speaks the real wire protocol, so the bot under test uses its normal aiogram 
 - moderation calls need what Telegram needs: a deletion the bot's rights and a message younger
   than 48 hours, a restriction or ban `can_restrict_members`, a supergroup and a target who is
   neither owner nor admin; banning or unbanning a non-member succeeds and changes nothing the
-  bot can see (see the comments at `_deletion_refusal` and `_change_member` for the sources).
+  bot can see (see the comments at `_deletion_refusal` and `_change_member` for the sources);
+- HTML is parsed as Telegram's parser does (`parse_html`): tags closed in order and none left
+  open, `<span>` only as class "tg-spoiler", attribute values quoted or name tokens,
+  `<tg-emoji>` only with its id, only &lt; &gt; &amp; &quot; and numeric references decoded;
+  an error says "can't parse entities: ..." with Telegram's words and UTF-8 byte offsets;
+- the bot edits only its own messages (markup too; a channel post only while it may post or
+  edit there), never to empty text; a removed bot gets 403 for edits and deletions as for
+  sends; copyMessages takes 1-100 ids in strictly increasing order, deleteMessages 1-100;
+  protected content is not copied; a poll is stopped once, and only the bot's own;
+- polls, bot commands (and their chat scopes), inline buttons (an action each, a real host
+  for a URL) and uploads (non-empty, 10 MB photo, 50 MB file) follow the Bot API's limits;
+- `chat_member`, `message_reaction` and `message_reaction_count` reach only an admin bot; a
+  channel's members are told only to an admin bot; an update made while no bot polls expires
+  after 24 hours of the fake's clock (a running bot gets it at once, however far a test then
+  moves the clock); a reply in a forum's General carries its chain's root as
+  `message_thread_id` without `is_topic_message`.
 """
 
 from __future__ import annotations
@@ -92,6 +107,9 @@ _OWN_MESSAGE_KINDS = ("message", "edited_message", "channel_post", "edited_chann
 # channel (Channel_Bot): bots by `is_bot`, but their messages reach every bot in the group
 _SERVICE_BOTS = {1087968824, 136817688}
 _MIN_SUPERGROUP_ID = -1_000_000_000_000  # "-100" followed by the internal id
+_ADMIN_ONLY_UPDATES = ("chat_member", "message_reaction", "message_reaction_count")
+_UPDATE_LIFETIME = 86400  # Telegram drops an update nobody fetched within 24 hours
+_POLL_GAP = 5.0  # seconds between a bot's getUpdates calls while it runs
 _BOT_DELETE_WINDOW = 2 * 86400  # a bot deletes a message only within 48 hours of its date
 # Service messages (what a message is about, when it is no one's text).
 _SERVICE_KEYS = {
@@ -240,6 +258,7 @@ class ChatState:
     closed_topics: set[int] = field(default_factory=set)
     migrated_to: int | None = None  # a basic group upgraded to this supergroup id
     pinned: int | None = None  # the message the bot pinned last
+    banned_senders: set[int] = field(default_factory=set)  # banChatSenderChat
 
 
 class FakeTelegram:
@@ -275,6 +294,10 @@ class FakeTelegram:
         self._sent_at: dict[int | None, deque[float]] = defaultdict(deque)
         self.flood_refusals = 0
         self._updates: list[dict[str, Any]] = []
+        # update id -> when it was made (fake clock), for updates made while no bot polled
+        self._queued_at: dict[int, int] = {}
+        self._waiting_polls = 0
+        self._last_poll = -math.inf  # time.monotonic() when a getUpdates last ended
         # who may get private messages: Telegram alone knows, the bot has to try
         self.started: set[int] = set()
         self.blocked: set[int] = set()
@@ -555,13 +578,38 @@ class FakeTelegram:
     # --- updates ---------------------------------------------------------------------------
 
     async def push_update(self, update: dict[str, Any]) -> int:
+        """Queue an update for getUpdates, as Telegram would send it. A `chat_member` or
+        reaction update about a chat where the bot is no admin is dropped: Telegram sends those
+        only to admins (`_sent_to_bot`)."""
         self._check_deliverable(update)
         update = {"update_id": next(self._update_ids), **update}
         self._last_push = len(self.calls)
+        if not self._sent_to_bot(update):
+            return update["update_id"]
         async with self._changed:
             self._updates.append(update)
+            if not self._bot_is_polling():
+                # nobody is fetching: Telegram keeps it for 24 hours (of the fake's clock)
+                self._queued_at[update["update_id"]] = self.now()
             self._changed.notify_all()
         return update["update_id"]
+
+    def _bot_is_polling(self) -> bool:
+        """Whether a bot is fetching updates now (a long poll waits, or one ended moments ago):
+        it gets a new update at once, however far a test then moves the clock."""
+        return self._waiting_polls > 0 or time.monotonic() - self._last_poll < _POLL_GAP
+
+    def _sent_to_bot(self, update: dict[str, Any]) -> bool:
+        """`chat_member`, `message_reaction` and `message_reaction_count` reach only a bot that
+        is an admin of the chat (Bot API, Update; telegram-behaviour.md)."""
+        kind = next((k for k in _ADMIN_ONLY_UPDATES if k in update), None)
+        if kind is None:
+            return True
+        state = self.chats.get(update[kind]["chat"]["id"])
+        if state is None:
+            return True
+        me = state.members.get(self.bot_id) or {}
+        return me.get("status") in {"administrator", "creator"}
 
     def webhook_update(self, update: dict[str, Any]) -> dict[str, Any]:
         """An update as Telegram POSTs it to a webhook (tests/cluster_harness.Balancer delivers
@@ -672,6 +720,12 @@ class FakeTelegram:
             }
             if reply_to.get("is_topic_message"):
                 topic = reply_to["message_thread_id"]
+            elif chat.get("is_forum") and topic is None:
+                # a reply in General carries the root of its reply chain as message_thread_id,
+                # with no is_topic_message: that id is no topic (telegram-behaviour.md)
+                message["message_thread_id"] = (
+                    reply_to.get("message_thread_id") or (reply_to["message_id"])
+                )
         if topic is not None:
             root = self.chats[chat["id"]].topics.get(topic)
             if root is None:
@@ -897,6 +951,16 @@ class FakeTelegram:
         deadline = asyncio.get_running_loop().time() + timeout
         self._poll_generation += 1
         mine = self._poll_generation
+        self._waiting_polls += 1
+        try:
+            return await self._poll(mine, offset, limit, deadline)
+        finally:
+            self._waiting_polls -= 1
+            self._last_poll = time.monotonic()
+
+    async def _poll(
+        self, mine: int, offset: int, limit: int, deadline: float
+    ) -> list[dict[str, Any]]:
         async with self._changed:
             self._changed.notify_all()  # an older long poll still waiting learns it lost
             while True:
@@ -906,8 +970,15 @@ class FakeTelegram:
                         "Conflict: terminated by other getUpdates request; make sure that only "
                         "one bot instance is running",
                     )
-                if offset:
-                    self._updates = [u for u in self._updates if u["update_id"] >= offset]
+                # Telegram keeps an update for 24 hours; one not fetched by then is gone, the
+                # rest are being fetched now
+                oldest = self.now() - _UPDATE_LIFETIME
+                self._updates = [
+                    u
+                    for u in self._updates
+                    if u["update_id"] >= offset
+                    and self._queued_at.pop(u["update_id"], oldest) >= oldest
+                ]
 
                 ready = [u for u in self._updates if self._allowed(u)][:limit]
                 remaining = deadline - asyncio.get_running_loop().time()
@@ -1307,7 +1378,9 @@ class FakeTelegram:
                 raise ApiError(400, "Bad Request: message thread not found")
         original = None
         if reply:
-            original = self.messages.get((chat["id"], int(reply["message_id"])))
+            # a reply may name the replied message's chat (Bot API 7.0 ReplyParameters.chat_id)
+            where = self._chat(reply["chat_id"]).chat["id"] if reply.get("chat_id") else chat["id"]
+            original = self.messages.get((where, int(reply["message_id"])))
             if original is not None:
                 message["reply_to_message"] = {
                     k: v for k, v in original.items() if k != "reply_to_message"
@@ -1318,7 +1391,11 @@ class FakeTelegram:
             message["reply_markup"] = params["reply_markup"]
         if params.get("has_protected_content"):
             message["has_protected_content"] = params["has_protected_content"]
-        if original is not None and original.get("is_topic_message"):
+        if (
+            original is not None
+            and original["chat"]["id"] == chat["id"]
+            and (original.get("is_topic_message"))
+        ):
             thread = original["message_thread_id"]  # a reply stays in its message's topic
         if not self._may_post_in(state, thread):
             raise ApiError(400, "Bad Request: TOPIC_CLOSED")
@@ -1335,15 +1412,7 @@ class FakeTelegram:
     def _plain(text: str, parse_mode: str | None) -> str:
         """What the user sees; rejects HTML that Telegram would reject."""
         if parse_mode and parse_mode.upper() == "HTML":
-            for match in re.finditer(r"<(/?)([^<>]*)>?", text):
-                name = match.group(2).split(" ")[0].lower()
-                if not match.group(0).endswith(">") or name not in _HTML_TAGS:
-                    raise ApiError(
-                        400,
-                        f"Bad Request: can't parse entities: Unsupported start tag "
-                        f'"{name}" at byte offset {match.start()}',
-                    )
-            return html.unescape(_TAG_RE.sub("", text))
+            return parse_html(text)
         return text
 
     def _member_dict(self, chat_id: int, user_id: int) -> dict[str, Any]:
@@ -1413,6 +1482,16 @@ class FakeTelegram:
                 raise ApiError(400, "Bad Request: reply markup is too long")
             for row in markup.get("inline_keyboard") or []:
                 for button in row:
+                    if not any(button.get(k) is not None for k in _BUTTON_ACTIONS):
+                        # a button that does nothing is a reply keyboard's, not an inline one's
+                        raise ApiError(
+                            400, "Bad Request: text buttons are unallowed in the inline keyboard"
+                        )
+                    if not str(button.get("text", "")).strip():
+                        raise ApiError(400, "Bad Request: BUTTON_TEXT_INVALID")
+                    url = button.get("url")
+                    if url is not None and not _button_url_ok(str(url)):
+                        raise ApiError(400, "Bad Request: BUTTON_URL_INVALID")
                     data = button.get("callback_data")
                     if data is not None and not 1 <= len(str(data).encode()) <= 64:
                         raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
@@ -1425,10 +1504,35 @@ class FakeTelegram:
                         self._check_web_app_url(button["web_app"], "inline keyboard button")
         if name == "sendPoll":
             question = self._plain(str(p.get("question", "")), p.get("question_parse_mode"))
+            if not question.strip():
+                raise ApiError(400, "Bad Request: poll question must be non-empty")
             if _units(question) > 300:
                 raise ApiError(400, "Bad Request: poll question length must not exceed 300")
-            for option in p.get("options") or []:
+            options = p.get("options") or []
+            # "1-12 answer options" (Bot API); a quiz needs its correct answer, which must be
+            # one of the options
+            if not 1 <= len(options) <= 12:
+                raise ApiError(400, "Bad Request: poll must have 1-12 options")
+            if p.get("type") == "quiz":
+                correct = p.get("correct_option_ids")
+                if correct is None and p.get("correct_option_id") is not None:
+                    correct = [p["correct_option_id"]]
+                if not correct:
+                    raise ApiError(400, "Bad Request: correct option of the quiz must be specified")
+                if any(not 0 <= int(i) < len(options) for i in correct):
+                    raise ApiError(400, "Bad Request: wrong correct option id specified")
+            if p.get("open_period") is not None and p.get("close_date") is not None:
+                raise ApiError(400, "Bad Request: can't use both open_period and close_date")
+            if p.get("open_period") is not None and not 5 <= int(p["open_period"]) <= 2628000:
+                raise ApiError(400, "Bad Request: wrong poll open_period specified")
+            if p.get("close_date") is not None and not (
+                5 <= int(p["close_date"]) - self.now() <= 2628000
+            ):
+                raise ApiError(400, "Bad Request: wrong poll close_date specified")
+            for option in options:
                 text = option["text"] if isinstance(option, dict) else str(option)
+                if not text.strip():
+                    raise ApiError(400, "Bad Request: poll options must be non-empty")
                 if _units(text) > 100:
                     raise ApiError(400, "Bad Request: poll options length must not exceed 100")
             explanation = p.get("explanation")
@@ -1511,9 +1615,34 @@ class FakeTelegram:
         }
 
     def _m_setMyCommands(self, p, f):
+        """BotCommand: a command 1-32 lowercase English letters, digits and underscores
+        ("BOT_COMMAND_INVALID", yagop/node-telegram-bot-api#1008), a description 1-256
+        characters ("command description must be non-empty"), at most 100 commands."""
+        commands = p["commands"]
+        if len(commands) > 100:
+            raise ApiError(400, "Bad Request: too many commands specified")
+        for command in commands:
+            if not re.fullmatch(r"[a-z0-9_]{1,32}", str(command.get("command", ""))):
+                raise ApiError(400, "Bad Request: BOT_COMMAND_INVALID")
+            description = str(command.get("description", ""))
+            if not description.strip():
+                raise ApiError(400, "Bad Request: command description must be non-empty")
+            if _units(description) > 256:
+                raise ApiError(400, "Bad Request: command description is too long")
         scope = p.get("scope") or {"type": "default"}
+        self._check_scope(scope)
         self.commands[(json.dumps(scope, sort_keys=True), p.get("language_code"))] = p["commands"]
         return True
+
+    def _check_scope(self, scope: dict[str, Any]) -> None:
+        """A scope naming a chat needs one Telegram knows: a private chat only once its user
+        started the bot ("chat not found", as bot/commands.py expects of a manager who never
+        opened the bot)."""
+        if "chat_id" not in scope:
+            return
+        state = self._chat(scope["chat_id"])
+        if state.chat["type"] == "private" and state.chat["id"] not in self.started:
+            raise ApiError(400, "Bad Request: chat not found")
 
     def _m_getMyCommands(self, p, f):
         scope = p.get("scope") or {"type": "default"}
@@ -1532,7 +1661,22 @@ class FakeTelegram:
             raise ApiError(400, "Bad Request: message is too long")
         return self._outgoing(p, text=text)
 
+    @staticmethod
+    def _upload(p: dict[str, Any], f: dict[str, bytes], field: str, limit: int) -> bytes | None:
+        """The file uploaded for `field`, as Telegram takes it: not empty ("file must be
+        non-empty"), and at most `limit` bytes (Bot API: photos 10 MB, other files 50 MB)."""
+        ref = p.get(field)
+        if not (isinstance(ref, str) and ref.startswith("attach://")):
+            return None
+        content = f.get(ref[9:], b"")
+        if not content:
+            raise ApiError(400, "Bad Request: file must be non-empty")
+        if len(content) > limit:
+            raise ApiError(413, "Request Entity Too Large")
+        return content
+
     def _m_sendPhoto(self, p, f):
+        self._upload(p, f, "photo", 10 * 1024 * 1024)
         photo = [
             {"file_id": str(p.get("photo")), "file_unique_id": "up", "width": 90, "height": 90}
         ]
@@ -1543,9 +1687,8 @@ class FakeTelegram:
 
     def _m_sendDocument(self, p, f):
         document = {"file_id": f"doc{len(self.calls)}", "file_unique_id": f"ud{len(self.calls)}"}
-        ref = p.get("document")
-        if isinstance(ref, str) and ref.startswith("attach://"):
-            content = f.get(ref[9:], b"")
+        content = self._upload(p, f, "document", 50 * 1024 * 1024)
+        if content is not None:
             document["file_size"] = len(content)
             # uploaded files can be fetched again with getFile, as on Telegram
             self.files[document["file_id"]] = (f"documents/{document['file_id']}", content)
@@ -1624,9 +1767,21 @@ class FakeTelegram:
         return True
 
     def _m_stopPoll(self, p, f):
-        message = self.messages.get((int(p["chat_id"]), int(p["message_id"])))
+        self._require_presence(p["chat_id"])
+        state = self._chat(p["chat_id"])
+        key = (state.chat["id"], int(p["message_id"]))
+        message = self.messages.get(key)
         if message is None or "poll" not in message:
             raise ApiError(400, "Bad Request: poll not found")
+        poll = message["poll"]
+        period = poll.get("open_period")
+        ended = (period and self.now() >= message["date"] + period) or (
+            poll.get("close_date") and self.now() >= poll["close_date"]
+        )
+        if key not in self.bot_messages or poll["is_closed"] or ended:
+            # only the bot's own poll, once ("poll can't be stopped": eternnoir/pyTelegramBotAPI
+            # #896, for a poll already closed or not the bot's)
+            raise ApiError(400, "Bad Request: poll can't be stopped")
         message["poll"]["is_closed"] = True
         return message["poll"]
 
@@ -1643,6 +1798,11 @@ class FakeTelegram:
             poll.get("correct_option_ids") or poll.get("is_closed")
         )
         if quiz_unknown or any(k in source for k in _NOT_COPIED):
+            raise ApiError(400, "Bad Request: message can't be copied")
+        if source.get("has_protected_content"):
+            # a chat that restricts saving content, or a send with protect_content: "Service
+            # messages and messages with protected content can't be forwarded" (forwardMessages)
+            # nor copied (tdlib/td forward_messages skips what can_save_message refuses)
             raise ApiError(400, "Bad Request: message can't be copied")
         if (
             poll
@@ -1678,6 +1838,7 @@ class FakeTelegram:
     def _m_copyMessages(self, p, f):
         """Bot API: "If some of the specified messages can't be found or copied, they are
         skipped": the answer has fewer ids, and an error only when nothing was copied."""
+        _check_message_ids(p["message_ids"], increasing=True)
         copied, refusal = [], None
         for mid in p["message_ids"]:
             try:
@@ -1696,11 +1857,22 @@ class FakeTelegram:
     def _editable(self, p) -> dict[str, Any]:
         """The bot's own message to edit, as Telegram finds it: gone, or another's."""
         key = (int(p.get("chat_id", 0)), int(p.get("message_id", 0)))
+        self._require_presence(key[0])
         message = self.messages.get(key)
         if message is None:
             raise ApiError(400, "Bad Request: message to edit not found")
         if key not in self.bot_messages and message.get("from", {}).get("id") != self.bot_id:
             raise ApiError(400, "Bad Request: message can't be edited")
+        state = self._chat(key[0])
+        if state.chat["type"] == "channel":
+            # its own channel post only while it may post or edit there (tdlib/td
+            # can_edit_message: can_edit_messages, or can_post_messages for outgoing posts)
+            me = state.members.get(self.bot_id) or {}
+            if me.get("status") != "creator" and not (
+                me.get("status") == "administrator"
+                and (me.get("can_post_messages") or me.get("can_edit_messages"))
+            ):
+                raise ApiError(400, "Bad Request: message can't be edited")
         return message
 
     def _m_editMessageText(self, p, f):
@@ -1708,6 +1880,8 @@ class FakeTelegram:
         if "text" not in message:
             raise ApiError(400, "Bad Request: there is no text in the message to edit")
         text = self._plain(p["text"], p.get("parse_mode"))
+        if not text.strip():
+            raise ApiError(400, "Bad Request: message text is empty")
         if message.get("text") == text and message.get("reply_markup") == p.get("reply_markup"):
             raise ApiError(400, "Bad Request: message is not modified")
         message["text"] = text
@@ -1719,9 +1893,7 @@ class FakeTelegram:
         return message
 
     def _m_editMessageReplyMarkup(self, p, f):
-        message = self.messages.get((int(p.get("chat_id", 0)), int(p.get("message_id", 0))))
-        if message is None:
-            raise ApiError(400, "Bad Request: message to edit not found")
+        message = self._editable(p)  # another's message "can't be edited", markup or not
         if message.get("reply_markup") == (p.get("reply_markup") or None):
             raise ApiError(400, "Bad Request: message is not modified")
         if p.get("reply_markup"):
@@ -1795,7 +1967,18 @@ class FakeTelegram:
             return "Bad Request: message can't be deleted for everyone"
         return None  # private: its own and the user's messages alike
 
+    def _require_presence(self, chat_id: int | str) -> None:
+        """A bot that left a group or channel, or was removed, acts on nothing there any more:
+        its edits and deletions get the 403 its sends get."""
+        state = self._chat(chat_id)
+        if state.chat["type"] == "private":
+            return
+        refusal = self._send_refusal(state, {})
+        if refusal is not None and refusal.status == 403:
+            raise refusal
+
     def _m_deleteMessage(self, p, f):
+        self._require_presence(p["chat_id"])
         state = self._chat(p["chat_id"])
         key = (state.chat["id"], int(p["message_id"]))
         message = self.messages.get(key)
@@ -1812,7 +1995,9 @@ class FakeTelegram:
         process_delete_messages_query checks them with allow_empty); one that exists but may
         not be deleted refuses the whole call and nothing is deleted (tdlib/td
         MessagesManager::delete_messages checks every message before deleting any)."""
+        self._require_presence(p["chat_id"])
         state = self._chat(p["chat_id"])
+        _check_message_ids(p["message_ids"], increasing=False)
         keys = [(state.chat["id"], int(mid)) for mid in p["message_ids"]]
         found = [key for key in keys if key in self.messages]
         for key in found:
@@ -1869,7 +2054,15 @@ class FakeTelegram:
         return user_id
 
     def _m_getChatMember(self, p, f):
-        return self._member_dict(p["chat_id"], self._user_id(p))
+        """A channel tells only its admins who subscribes ("member list is inaccessible" to a
+        bot that is not one); the bot may always ask about itself."""
+        user_id = self._user_id(p)
+        state = self._chat(p["chat_id"])
+        if state.chat["type"] == "channel" and user_id != self.bot_id:
+            me = state.members.get(self.bot_id) or {}
+            if me.get("status") not in {"administrator", "creator"}:
+                raise ApiError(400, "Bad Request: member list is inaccessible")
+        return self._member_dict(p["chat_id"], user_id)
 
     def _m_getChatMemberCount(self, p, f):
         return self._chat(p["chat_id"]).member_count
@@ -1967,6 +2160,33 @@ class FakeTelegram:
             return True  # Client.cpp answers True without touching a member who is not banned
         return self._change_member(state, user_id, {"status": "left"})
 
+    def _sender_chat_ban(self, p) -> tuple[ChatState, int]:
+        """banChatSenderChat and unbanChatSenderChat: a supergroup or channel, and the bot
+        needs `can_restrict_members` there (Bot API: "The bot must be an administrator in the
+        supergroup or channel for this to work and must have the appropriate administrator
+        rights")."""
+        state = self._chat(p["chat_id"])
+        self._require_supergroup(state, channels=True)
+        me = state.members.get(self.bot_id) or {}
+        if me.get("status") != "creator" and not (
+            me.get("status") == "administrator" and me.get("can_restrict_members")
+        ):
+            raise ApiError(400, "Bad Request: not enough rights to restrict/unrestrict chat member")
+        sender = int(p["sender_chat_id"])
+        if sender >= 0:  # a user's id names no chat to ban as a sender
+            raise ApiError(400, "Bad Request: invalid sender_chat_id specified")
+        return state, sender
+
+    def _m_banChatSenderChat(self, p, f):
+        state, sender = self._sender_chat_ban(p)
+        state.banned_senders.add(sender)
+        return True
+
+    def _m_unbanChatSenderChat(self, p, f):
+        state, sender = self._sender_chat_ban(p)
+        state.banned_senders.discard(sender)
+        return True
+
     def _m_promoteChatMember(self, p, f):
         """Client.cpp process_promote_chat_member_query; tdlib/td promote_channel_participant
         asks for `can_promote_members` ("Not enough rights")."""
@@ -2054,6 +2274,174 @@ class FakeTelegram:
             "file_size": len(content),
             "file_path": path,
         }
+
+
+_HTML_ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
+_HTML_ENTITY_RE = re.compile(r"&(?:#x([0-9a-fA-F]+)|#([0-9]+)|([a-zA-Z]+));")
+
+
+def _html_unescape(text: str) -> str:
+    """Telegram decodes only &lt; &gt; &amp; &quot; and numeric references; any other `&` stays
+    as it is (tdlib/td MessageEntity.cpp decode_html_entity)."""
+
+    def decode(match: re.Match[str]) -> str:
+        hex_, dec, name = match.groups()
+        if name is not None:
+            return _HTML_ENTITIES.get(name, match.group(0))
+        code = int(hex_, 16) if hex_ is not None else int(dec)
+        return chr(code) if 0 < code < 0x110000 and not 0xD800 <= code < 0xE000 else match.group(0)
+
+    return _HTML_ENTITY_RE.sub(decode, text)
+
+
+def parse_html(text: str) -> str:
+    """The text of an HTML-formatted message as Telegram parses it (tdlib/td MessageEntity.cpp,
+    parse_html), refusing what Telegram refuses with its words ("can't parse entities: ..."):
+    an unknown tag, a start tag or end tag with no `>`, an end tag with no open tag, tags closed
+    out of order, a tag left open, `<span>` without class "tg-spoiler"; byte offsets count UTF-8
+    bytes, as Telegram's do. A user's `<` or `>` in an interpolated name breaks a message there
+    as it breaks it here."""
+
+    def refuse(reason: str) -> ApiError:
+        return ApiError(400, f"Bad Request: can't parse entities: {reason}")
+
+    def offset(index: int) -> int:
+        return len(text[:index].encode("utf-8"))
+
+    out: list[str] = []
+    open_tags: list[str] = []
+    i, size = 0, len(text)
+    while i < size:
+        char = text[i]
+        if char != "<":
+            end = text.find("<", i)
+            end = size if end < 0 else end
+            out.append(_html_unescape(text[i:end]))
+            i = end
+            continue
+        begin = i
+        if i + 1 < size and text[i + 1] == "/":
+            close = text.find(">", i)
+            if close < 0:
+                raise refuse(f"Unclosed end tag at byte offset {offset(begin)}")
+            name = text[i + 2 : close].strip().lower()
+            if not open_tags:
+                raise refuse(f"Unexpected end tag at byte offset {offset(begin)}")
+            if name != open_tags[-1]:
+                raise refuse(
+                    f"Unmatched end tag at byte offset {offset(begin)}, expected "
+                    f'"</{open_tags[-1]}>", found "</{name}>"'
+                )
+            open_tags.pop()
+            i = close + 1
+            continue
+        i += 1
+        while i < size and not text[i].isspace() and text[i] != ">":
+            i += 1
+        if i == size:
+            raise refuse(f"Unclosed start tag at byte offset {offset(begin)}")
+        name = text[begin + 1 : i].lower()
+        if name not in _HTML_TAGS:
+            raise refuse(f'Unsupported start tag "{name}" at byte offset {offset(begin)}')
+        attributes: dict[str, str] = {}
+        while True:
+            while i < size and text[i].isspace():
+                i += 1
+            if i == size:
+                raise refuse(f"Unclosed start tag at byte offset {offset(begin)}")
+            if text[i] == ">":
+                break
+            start = i
+            while i < size and (text[i].isalnum() or text[i] in "-_"):
+                i += 1
+            attribute = text[start:i].lower()
+            if not attribute:
+                raise refuse(
+                    f'Empty attribute name in the tag "{name}" at byte offset {offset(begin)}'
+                )
+            while i < size and text[i].isspace():
+                i += 1
+            if i < size and text[i] != "=":
+                if name == "blockquote" and attribute == "expandable":
+                    attributes[attribute] = ""  # the one attribute without a value
+                    continue
+                raise refuse(
+                    f'Expected equal sign in declaration of an attribute of the tag "{name}" '
+                    f"at byte offset {offset(begin)}"
+                )
+            i += 1
+            while i < size and text[i].isspace():
+                i += 1
+            if i == size:
+                raise refuse(f"Unclosed start tag at byte offset {offset(begin)}")
+            if text[i] in "\"'":
+                quote = text[i]
+                close = text.find(quote, i + 1)
+                if close < 0:
+                    raise refuse(f"Unclosed start tag at byte offset {offset(begin)}")
+                value = text[i + 1 : close]
+                i = close + 1
+            else:  # an unquoted value is a name token: letters, digits, "." and "-"
+                start = i
+                while i < size and (text[i].isalnum() or text[i] in ".-"):
+                    i += 1
+                if i < size and not text[i].isspace() and text[i] != ">":
+                    raise refuse(f"Unexpected end of name token at byte offset {offset(start)}")
+                value = text[start:i].lower()
+            attributes[attribute] = _html_unescape(value)
+        if name == "span" and attributes.get("class") != "tg-spoiler":
+            raise refuse(f'Tag "span" must have class "tg-spoiler" at byte offset {offset(begin)}')
+        if name == "tg-emoji" and not (
+            attributes.get("emoji-id", "").isdigit() and 0 < int(attributes["emoji-id"]) < 2**63
+        ):
+            raise refuse("Invalid custom emoji identifier specified")
+        open_tags.append(name)
+        i += 1
+    if open_tags:
+        raise refuse(f'Can\'t find end tag corresponding to start tag "{open_tags[-1]}"')
+    return "".join(out)
+
+
+_BUTTON_ACTIONS = (
+    "url",
+    "callback_data",
+    "web_app",
+    "login_url",
+    "switch_inline_query",
+    "switch_inline_query_current_chat",
+    "switch_inline_query_chosen_chat",
+    "copy_text",
+    "callback_game",
+    "pay",
+)
+
+
+def _button_url_ok(url: str) -> bool:
+    """An inline button opens an http(s) address with a host, or a tg:// link; anything else
+    (no host, a space, another scheme) is "BUTTON_URL_INVALID"."""
+    if not url or any(c.isspace() for c in url):
+        return False
+    parts = urlsplit(url if "://" in url else "http://" + url)
+    if parts.scheme == "tg":
+        return bool(parts.netloc)
+    host = parts.hostname or ""
+    return parts.scheme in {"http", "https"} and "." in host and not host.endswith(".")
+
+
+def _check_message_ids(message_ids: list[Any], *, increasing: bool) -> None:
+    """A list of 1-100 message ids; copyMessages and forwardMessages want them "in a strictly
+    increasing order" (Bot API), or the call is refused."""
+    if not message_ids:
+        raise ApiError(400, "Bad Request: message identifiers are not specified")
+    if len(message_ids) > 100:
+        raise ApiError(400, "Bad Request: too many message identifiers specified")
+    ids = [int(mid) for mid in message_ids]
+    if any(mid <= 0 for mid in ids):
+        raise ApiError(400, "Bad Request: invalid message identifier specified")
+    if increasing and any(a >= b for a, b in itertools.pairwise(ids)):
+        raise ApiError(
+            400, "Bad Request: message identifiers must be in a strictly increasing order"
+        )
 
 
 def _units(text: str) -> int:

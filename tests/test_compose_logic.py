@@ -36,6 +36,8 @@ def test_url_buttons_rows_and_errors_name_the_line():
     for text, line, reason in [
         ("ok - https://a.example\njust text", 2, "format"),
         ("Bad - www.example.com", 1, "url"),
+        ("Shop - http://localhost:8080", 1, "url"),  # Telegram: BUTTON_URL_INVALID
+        ("ok - https://a.example\nWiki - https://intranet/wiki", 2, "url"),
         ("x" * 65 + " - https://a.example", 1, "too_long"),
         (" | ".join(["a - https://a.example"] * 5), 1, "too_many"),
         ("", 1, "format"),

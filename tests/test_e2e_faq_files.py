@@ -326,3 +326,41 @@ async def test_a_json_file_nested_past_any_sense_is_unreadable(steward, fake, ve
         "I can't read this file: use a JSON file from /faq_export, or a CSV with the "
         "columns question,answer,language."
     )
+
+
+async def test_imported_html_telegram_would_refuse_is_sent_as_letters(steward, fake, venue):
+    """An exported answer's tags can be balanced and still not parse on Telegram: a `<span>`
+    without class "tg-spoiler" (a web page's colour), an attribute without a value or an
+    unquoted one that is no name token, a `<tg-emoji>` without its id. Kept as HTML, every member
+    asking got nothing ("can't parse entities"); now such an answer is sent as its letters."""
+    entries = [
+        ("Is it hot?", '<span style="color:red">Very</span> hot'),
+        ("Is it bold?", "<b bold>Quite</b> bold"),
+        ("Where is it?", "<a href=https://t.me/x>Here</a>"),
+        ("Is it fun?", "<tg-emoji>🎉</tg-emoji> yes"),
+        ("Is it secret?", '<span class="tg-spoiler">Yes</span>, <b>very</b>'),
+    ]
+    payload = {"entries": [{"phrasings": {"en": [q]}, "answers": {"en": a}} for q, a in entries]}
+    document = await upload(
+        fake, venue.chat, venue.admin, "h1", "faq.json", json.dumps(payload).encode()
+    )
+    report = await import_report(fake, steward, venue, document)
+    assert report == "📥 FAQ import: 5 added, 0 changed, 0 unchanged, 0 rejected."
+    for (question, written), seen in zip(
+        entries,
+        [
+            '<span style="color:red">Very</span> hot',
+            "<b bold>Quite</b> bold",
+            "<a href=https://t.me/x>Here</a>",
+            "<tg-emoji>🎉</tg-emoji> yes",
+            "Yes, very",  # Telegram's own tags stay formatting
+        ],
+        strict=True,
+    ):
+        mark = fake.mark()
+        await venue.say(venue.member, f"/faq {question.rstrip('?').lower()}")
+        answer = await fake.wait_for(
+            "sendMessage", lambda c: c["chat_id"] == GROUP and "?" not in c.plain, since=mark
+        )
+        sent = fake.messages[(GROUP, max(m for c, m in fake.bot_messages if c == GROUP))]
+        assert sent["text"] == seen, (written, answer.params)

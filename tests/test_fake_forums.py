@@ -150,3 +150,20 @@ async def test_a_press_carries_no_reply_to_a_deleted_message(fake: FakeTelegram)
     del fake.messages[(chat["id"], question["message_id"])]
     await fake.press_button(answer, ann, "x")
     assert "reply_to_message" not in fake._updates[-1]["callback_query"]["message"]
+
+
+async def test_a_reply_in_general_carries_its_chains_root_but_is_no_topic_message(
+    fake: FakeTelegram, client: Bot
+):
+    """telegram-behaviour.md: "A message in General may still carry a message_thread_id (the
+    root of a reply chain) without is_topic_message; that id is not a topic either"."""
+    chat = fake.add_chat(-1001234567890, is_forum=True)
+    ann, bob = fake.user(7, "Ann"), fake.user(8, "Bob")
+    first = fake.new_message(chat, ann, "in General")
+    reply = fake.new_message(chat, bob, "answer", reply_to=first)
+    again = fake.new_message(chat, ann, "and again", reply_to=reply)
+    assert reply["message_thread_id"] == again["message_thread_id"] == first["message_id"]
+    assert "is_topic_message" not in reply and "is_topic_message" not in again
+    assert "message_thread_id" not in first
+    with pytest.raises(TelegramBadRequest, match="message thread not found"):
+        await client.send_message(chat["id"], "x", message_thread_id=reply["message_thread_id"])

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from bot.posting.times import TimeError, TimeProblem, local_to_utc
@@ -45,6 +46,15 @@ class ButtonError(ValueError):
         self.reason = reason  # format | url | too_long | too_many
 
 
+def _real_host(url: str) -> bool:
+    """Telegram refuses a button address without a real host name ("BUTTON_URL_INVALID"):
+    http://localhost or http://intranet open nothing on a member's phone."""
+    if url.lower().startswith("tg://"):
+        return True
+    host = urlsplit(url).hostname or ""
+    return "." in host.strip(".") and not host.endswith(".")
+
+
 def parse_url_buttons(text: str) -> list[list[dict[str, str]]]:
     """`Text - https://…` per line; `|` puts several buttons on one row.
 
@@ -59,7 +69,7 @@ def parse_url_buttons(text: str) -> list[list[dict[str, str]]]:
             if match is None:
                 raise ButtonError(number, "format")
             label, url = match["text"].strip(), match["url"]
-            if not _URL.match(url):
+            if not _URL.match(url) or not _real_host(url):
                 raise ButtonError(number, "url")
             if len(label) > MAX_BUTTON_TEXT:
                 raise ButtonError(number, "too_long")
