@@ -318,6 +318,8 @@ async def queue_pressed(
     elif op is QueueOp.OUT:  # seen in the channel: published, not to be sent again
         if marked := await posting.mark_out(post.id):  # else the message stays as it is
             await edit_or_same(accessible_message(query).edit_text(marked_out_text(post)))
+        if not marked:  # the post as it is now: cancelled, or being sent, meanwhile
+            post = await posting.post(post.id) or post
         await query.answer(None if marked else out_refused_text(post), show_alert=not marked)
     elif op is QueueOp.SURE:  # cancelled above
         await edit_or_same(

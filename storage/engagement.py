@@ -348,6 +348,15 @@ class QuizRepository:
             (lease_until, run_id, index),
         )
 
+    async def lapse_step(self, run_id: int, index: int) -> None:
+        """The worker holding question `index` failed while asking it: its lease ends now
+        (whether its sendPoll left still counts, as for a worker that died)."""
+        await self.db.execute(
+            "UPDATE quiz_runs SET asking_until=0 WHERE id=? AND next_index=? "
+            "AND asking_until IS NOT NULL",
+            (run_id, index),
+        )
+
     async def mark_asking_sent(self, run_id: int, index: int, now: int) -> None:
         """The question's sendPoll leaves now: from here on it may be out."""
         await self.db.execute(

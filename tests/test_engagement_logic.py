@@ -253,3 +253,29 @@ async def test_a_giveaway_draw_the_database_failed_is_tried_again() -> None:
     assert at == clock() + DRAW_RETRY_SECONDS
     await func(*args)
     assert calls == [(7, False), (7, False), (7, True)]  # then resumed
+
+
+async def test_a_giveaway_drawn_but_not_announced_when_the_database_failed_is_announced() -> None:
+    """The database failed after the draw was stored, while its result was being posted: the
+    retry found the giveaway neither open nor being drawn, and returned, so in one process the
+    result waited for the next start. It now announces the stored winners."""
+    clock = FrozenClock(NOW)
+    timers = _Timers()
+    service = GiveawayService(None, None, None, None, timers, None, None, clock=clock)  # type: ignore[arg-type]
+    announced: list[int] = []
+
+    async def end(giveaway_id: int, resume: bool = False) -> bool:
+        if not resume and not announced and "giveaway:7" not in timers.jobs:
+            raise ConnectionResetError("connection to the database was lost")
+        return False  # drawn: neither open nor being drawn
+
+    async def announce_stored(giveaway_id: int) -> bool:
+        announced.append(giveaway_id)
+        return True
+
+    service.end = end  # type: ignore[method-assign]
+    service._announce_stored = announce_stored  # type: ignore[method-assign]
+    await service.timer(7)
+    func, _at, args = timers.jobs["giveaway:7"]
+    await func(*args)
+    assert announced == [7]

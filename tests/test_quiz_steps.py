@@ -175,3 +175,27 @@ async def test_a_step_the_database_failed_is_tried_again(db) -> None:
     now[0] = a.armed[-1]
     await a.runner.step(run_id)
     assert bot.polls == ["Question 1/3: One?", "Question 2/3: Two?"]
+
+
+async def test_a_step_the_database_failed_after_its_claim_is_asked_at_the_retry(db) -> None:
+    """The database failed after the step had claimed its question (reading the quiz): the
+    claim held for three leases (minutes), so the retry 5 s later found it busy and the
+    question waited out the lease. The failing worker lets go of it, and the retry asks it."""
+    bot, now = Bot(), [float(T0)]
+    a = Worker(db, bot, now)
+    run_id = await started(db, a, bot)
+    now[0] = T0 + INTERVAL + GRACE_SECONDS
+    repo: Any = a.runner.repo
+    quiz = repo.quiz
+
+    async def unreachable(quiz_id: int) -> Any:
+        raise ConnectionResetError("connection to the database was lost")
+
+    repo.quiz = unreachable
+    a.armed.clear()
+    await a.runner.step(run_id)
+    assert a.armed == [now[0] + STEP_RETRY_SECONDS]
+    repo.quiz = quiz
+    now[0] = a.armed[-1]
+    await a.runner.step(run_id)
+    assert bot.polls == ["Question 1/3: One?", "Question 2/3: Two?"]

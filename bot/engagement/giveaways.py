@@ -326,8 +326,14 @@ class GiveawayService:
         open, or resumes the draw it had claimed (at once in one process; with other workers
         once its lease ran out, by whichever re-arms it first)."""
         try:
-            if not await self.end(giveaway_id) and retry:
-                await self.end(giveaway_id, resume=True)
+            # drawn meanwhile but not announced (the database failed while posting the
+            # result): the stored winners are announced, never drawn again
+            if (
+                not await self.end(giveaway_id)
+                and retry
+                and not await self.end(giveaway_id, resume=True)
+            ):
+                await self._announce_stored(giveaway_id)
         except Exception:
             logger.exception(
                 "giveaway %s: draw failed; trying again in %ss", giveaway_id, DRAW_RETRY_SECONDS

@@ -16,6 +16,7 @@ import html
 import logging
 import random
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -61,7 +62,7 @@ MEDALS = ("🥇", "🥈", "🥉")
 # row is written (by this worker or another): while a run is going, an answer to an unknown poll
 # looks for the row again every EARLY_ANSWER_STEP seconds, for at most EARLY_ANSWER_WAIT.
 EARLY_ANSWER_WAIT = 10.0
-EARLY_ANSWER_STEP = 0.1
+EARLY_ANSWER_STEP = 0.5
 # A step the database failed is tried again this much later.
 STEP_RETRY_SECONDS = 5
 
@@ -255,8 +256,16 @@ class QuizRunner:
         async def renew() -> None:
             await self.repo.renew_step(run_id, index, int(self.clock()) + lease)
 
-        async with heartbeat(renew, every=lease / 3):
-            return await self._ask(run, questions, index)
+        try:
+            async with heartbeat(renew, every=lease / 3):
+                return await self._ask(run, questions, index)
+        except Exception:
+            # this worker holds the question and no longer asks it: its lease ends now, so the
+            # retry STEP_RETRY_SECONDS later asks it (or passes over it, had its sendPoll left)
+            # instead of waiting out a lease of minutes
+            with suppress(Exception):
+                await self.repo.lapse_step(run_id, index)
+            raise
 
     async def _ask(self, run: QuizRun, questions: list[StoredQuestion], index: int) -> str | None:
         """Post question `index` of a run whose step this worker holds."""
@@ -355,13 +364,16 @@ class QuizRunner:
         """The stored question `poll_id` is, waiting for its row a moment while a run is going:
         an early answer is kept, not dropped. An answer to a poll of no run (an old one, or none
         of the bot's quizzes) is not kept waiting once no run goes on."""
+        poll = await self.repo.poll(poll_id)
+        if poll is not None or not await self.repo.running_runs():
+            return poll
         loop = asyncio.get_running_loop()
         deadline = loop.time() + EARLY_ANSWER_WAIT
-        while (poll := await self.repo.poll(poll_id)) is None:
-            if loop.time() >= deadline or not await self.repo.running_runs():
-                return None
+        while loop.time() < deadline:
             await asyncio.sleep(EARLY_ANSWER_STEP)
-        return poll
+            if (poll := await self.repo.poll(poll_id)) is not None:
+                return poll
+        return None
 
     async def stop_in(self, chat_id: int) -> QuizRun | None:
         """/quiz_stop: end the chat's running quiz now, with its results; the run stopped, or

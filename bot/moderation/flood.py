@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from bot.chat_ids import is_basic_group
+from bot.commands import N_
 from bot.moderation.problems import NO_RIGHTS_REASON, SUPERGROUP_REASON, Problem
 
 
@@ -53,11 +54,6 @@ class FloodTracker:
         ]
         for key in stale:
             del self._windows[key]
-
-
-def N_(message: str) -> str:
-    """Marks a string for the catalog; translated when the notice is sent."""
-    return message
 
 
 # the chat's one notice about a flood in a basic group, by whether its messages could go
