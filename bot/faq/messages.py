@@ -1,5 +1,7 @@
 """Which Telegram messages ask the FAQ, and where: the group pipeline's FAQ stage, a
-"Did you mean…" pick and an edited question read a message the same way."""
+"Did you mean…" pick and an edited question read a message the same way. A Telegram adapter
+(like bot/topics and bot/guards): it reads aiogram's Message and hands the FAQ's domain code
+(bot/faq/questions, bot/faq/service) plain text and ids."""
 
 from __future__ import annotations
 
