@@ -470,14 +470,9 @@ async def test_an_album_whose_buttons_message_failed_tells_the_manager(
     assert len(out.published_ids) == 3 and out.followup_ids is None
 
 
-async def test_an_album_meeting_a_day_old_question_is_told_once(steward, fake, desk):
-    """Reschedule left unanswered for over a day, then an album: its parts arrive together
-    and are handled concurrently, yet the manager reads "no longer waiting" once, and the
-    album becomes one new post (not post #1's time, not three notes)."""
-    chat, manager = desk
-    await fake.send_message(chat, manager, "First post")
-    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
-    await steward.idle()
+async def queue_and_reschedule(fake, steward, chat, manager) -> None:
+    """The draft on the panel goes to the News channel tomorrow as post #1, and /queue's
+    Reschedule on it asks for a new time."""
     await press(fake, steward, manager, "News")
     await press(fake, steward, manager, "Tomorrow")
     await press(fake, steward, manager, "Confirm")
@@ -486,6 +481,17 @@ async def test_an_album_meeting_a_day_old_question_is_told_once(steward, fake, d
     entry = message_starting(fake, MANAGER_ID, "🕒 #1")
     await fake.press_button(entry, manager, button(listed, "Reschedule"))
     await fake.wait_for("sendMessage", lambda c: "new time for post #1" in c.plain)
+
+
+async def test_an_album_meeting_a_day_old_question_is_told_once(steward, fake, desk):
+    """Reschedule left unanswered for over a day, then an album: its parts arrive together
+    and are handled concurrently, yet the manager reads "no longer waiting" once, and the
+    album becomes one new post (not post #1's time, not three notes)."""
+    chat, manager = desk
+    await fake.send_message(chat, manager, "First post")
+    await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
+    await steward.idle()
+    await queue_and_reschedule(fake, steward, chat, manager)
     asked = {"post_id": 1, "asked_at": int(time.time()) - 2 * 24 * 3600}
     await change_while_stopped(steward, "UPDATE dialog_states SET data=?", (json.dumps(asked),))
     await steward.start()
@@ -886,14 +892,7 @@ async def test_an_album_sent_while_a_question_waits_is_answered_once(steward, fa
     await fake.wait_for("sendMessage", lambda c: c.plain.startswith("📝 New post"))
     await steward.idle()
     if question == "Reschedule":
-        await press(fake, steward, manager, "News")
-        await press(fake, steward, manager, "Tomorrow")
-        await press(fake, steward, manager, "Confirm")
-        await fake.send_message(chat, manager, "/queue")
-        listed = await fake.wait_for("sendMessage", lambda c: c.plain.startswith("🕒 #1"))
-        entry = message_starting(fake, MANAGER_ID, "🕒 #1")
-        await fake.press_button(entry, manager, button(listed, "Reschedule"))
-        await fake.wait_for("sendMessage", lambda c: "new time for post #1" in c.plain)
+        await queue_and_reschedule(fake, steward, chat, manager)
     else:
         await press(fake, steward, manager, question)
         await fake.wait_for("sendMessage", lambda c: "/cancel to stop" in c.plain)

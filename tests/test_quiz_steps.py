@@ -152,50 +152,37 @@ async def test_a_question_whose_worker_died_with_its_request_out_is_not_asked_tw
     assert bot.polls == ["Question 1/3: One?", "Question 3/3: Three?"]
 
 
-async def test_a_step_the_database_failed_is_tried_again(db) -> None:
-    """The database failed the second question's step (PostgreSQL restarting): the error went
-    to the scheduler's log and the run had no timer left, so in one process the quiz stood
-    still until the next start. The step is tried again shortly, and the question asked."""
+@pytest.mark.parametrize(
+    "failing",
+    [
+        # before the claim: the error went to the scheduler's log and the run had no timer
+        # left, so in one process the quiz stood still until the next start
+        "run",
+        # after the claim (reading the quiz): the claim held for three leases (minutes), so a
+        # retry 5 s later found it busy; the failing worker now lets go of it
+        "quiz",
+    ],
+)
+async def test_a_step_the_database_failed_is_tried_again(db, failing: str) -> None:
+    """The database failed the second question's step (PostgreSQL restarting), before or
+    after the step claimed its question: the step is tried again shortly, and the question
+    asked then."""
     bot, now = Bot(), [float(T0)]
     a = Worker(db, bot, now)
     run_id = await started(db, a, bot)
     now[0] = T0 + INTERVAL + GRACE_SECONDS
     repo: Any = a.runner.repo
-    run = repo.run
+    working = getattr(repo, failing)
 
-    async def unreachable(run_id: int) -> Any:
+    async def unreachable(_id: int) -> Any:
         raise ConnectionResetError("connection to the database was lost")
 
-    repo.run = unreachable
+    setattr(repo, failing, unreachable)
     a.armed.clear()
     await a.runner.step(run_id)
     assert bot.polls == ["Question 1/3: One?"]
     assert a.armed == [now[0] + STEP_RETRY_SECONDS]
-    repo.run = run
-    now[0] = a.armed[-1]
-    await a.runner.step(run_id)
-    assert bot.polls == ["Question 1/3: One?", "Question 2/3: Two?"]
-
-
-async def test_a_step_the_database_failed_after_its_claim_is_asked_at_the_retry(db) -> None:
-    """The database failed after the step had claimed its question (reading the quiz): the
-    claim held for three leases (minutes), so the retry 5 s later found it busy and the
-    question waited out the lease. The failing worker lets go of it, and the retry asks it."""
-    bot, now = Bot(), [float(T0)]
-    a = Worker(db, bot, now)
-    run_id = await started(db, a, bot)
-    now[0] = T0 + INTERVAL + GRACE_SECONDS
-    repo: Any = a.runner.repo
-    quiz = repo.quiz
-
-    async def unreachable(quiz_id: int) -> Any:
-        raise ConnectionResetError("connection to the database was lost")
-
-    repo.quiz = unreachable
-    a.armed.clear()
-    await a.runner.step(run_id)
-    assert a.armed == [now[0] + STEP_RETRY_SECONDS]
-    repo.quiz = quiz
+    setattr(repo, failing, working)
     now[0] = a.armed[-1]
     await a.runner.step(run_id)
     assert bot.polls == ["Question 1/3: One?", "Question 2/3: Two?"]
