@@ -228,12 +228,12 @@ async def evaluate(bot: Bot, service: FaqService, split: Split) -> Tally:
         if decision.kind == "answer":
             tally.answered += 1
             tally.correct += got == want
-        if looks_like_question(q["question"]):
-            grouped = decision
+        if message_form(q["question"]) is MessageForm.QUESTION:
+            grouped = decision  # the group asks the matcher the same: not asked twice
             tally.questions_answered += decision.kind == "answer"
             tally.questions_correct += decision.kind == "answer" and got == want
         else:
-            grouped = await service.decide_statement(q["question"], None)
+            grouped = await in_a_group(service, q["question"])
         if grouped.kind == "answer":
             tally.group_answered += 1
             tally.group_correct += grouped.match is not None and grouped.match.entry_id == want
